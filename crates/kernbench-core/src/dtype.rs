@@ -1,0 +1,99 @@
+//! Element types a kernel can use.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// An element type of a tile or a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DType {
+    /// IEEE 754 single precision.
+    F32,
+    /// IEEE 754 half precision.
+    F16,
+    /// bfloat16.
+    Bf16,
+    /// 32-bit signed integer.
+    I32,
+}
+
+impl DType {
+    /// Bytes per element.
+    pub const fn size(self) -> usize {
+        match self {
+            DType::F32 | DType::I32 => 4,
+            DType::F16 | DType::Bf16 => 2,
+        }
+    }
+
+    /// The lower-case name used in the text form and on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            DType::F32 => "f32",
+            DType::F16 => "f16",
+            DType::Bf16 => "bf16",
+            DType::I32 => "i32",
+        }
+    }
+
+    /// The type a dot product of this type accumulates in.
+    pub const fn accumulator(self) -> DType {
+        match self {
+            DType::I32 => DType::I32,
+            _ => DType::F32,
+        }
+    }
+
+    /// Parses `f32`, `f16`, `bf16`, `i32` (and the nccl-tests spellings `float`, `half`, `bfloat16`, `int32`).
+    pub fn parse(s: &str) -> Option<DType> {
+        Some(match s {
+            "f32" | "float" | "float32" => DType::F32,
+            "f16" | "half" | "float16" => DType::F16,
+            "bf16" | "bfloat16" => DType::Bf16,
+            "i32" | "int" | "int32" => DType::I32,
+            _ => return None,
+        })
+    }
+
+    /// Rounds an `f32` to the nearest value representable in this type.
+    pub fn round(self, v: f32) -> f32 {
+        match self {
+            DType::F32 => v,
+            DType::F16 => half::f16::from_f32(v).to_f32(),
+            DType::Bf16 => half::bf16::from_f32(v).to_f32(),
+            DType::I32 => {
+                if v.is_nan() {
+                    0.0
+                } else {
+                    (v as i32) as f32
+                }
+            }
+        }
+    }
+
+    /// Encodes one value (already in range) as little-endian bytes into `out`.
+    pub fn encode(self, v: f32, out: &mut [u8]) {
+        match self {
+            DType::F32 => out[..4].copy_from_slice(&v.to_le_bytes()),
+            DType::I32 => out[..4].copy_from_slice(&(v as i32).to_le_bytes()),
+            DType::F16 => out[..2].copy_from_slice(&half::f16::from_f32(v).to_le_bytes()),
+            DType::Bf16 => out[..2].copy_from_slice(&half::bf16::from_f32(v).to_le_bytes()),
+        }
+    }
+
+    /// Decodes one little-endian value.
+    pub fn decode(self, b: &[u8]) -> f32 {
+        match self {
+            DType::F32 => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            DType::I32 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32,
+            DType::F16 => half::f16::from_le_bytes([b[0], b[1]]).to_f32(),
+            DType::Bf16 => half::bf16::from_le_bytes([b[0], b[1]]).to_f32(),
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,15 @@
+//! The machine KernBench models and its simulation.
+#![warn(missing_docs)]
+
+pub mod addr;
+pub mod dtype;
+pub mod ids;
+pub mod topology;
+
+pub use dtype::DType;
+pub use ids::{CubeId, PeId, Ps, SipId};
+pub mod ir;
+pub mod machine;
+pub mod neighbors;
+pub mod program;
+pub mod sim;

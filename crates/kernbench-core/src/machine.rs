@@ -1,0 +1,302 @@
+//! The machine's memory: per-PE virtual address spaces, distributed buffers
+//! and their page tables, physical HBM slices, and the bytes they hold.
+
+use crate::addr::{
+    first_common_fit, AddrError, AddressLayout, Mmu, PhysAddr, RangeAllocator, Region, VaSpace, PAGE_2M,
+    PAGE_4K,
+};
+use crate::topology::Topology;
+use crate::{DType, PeId};
+use std::collections::{BTreeMap, HashMap};
+
+/// A memory error: bad addresses, exhausted memory, accesses outside buffers.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum MemError {
+    /// An address-level error.
+    #[error(transparent)]
+    Addr(#[from] AddrError),
+    /// A PE that is not in the machine.
+    #[error("PE {0} is not part of this machine")]
+    NoSuchPe(PeId),
+    /// An access outside every buffer a PE can see.
+    #[error("PE {pe} accesses {bytes} B at virtual address {va:#x}, outside every buffer mapped on it")]
+    Unmapped {
+        /// The PE.
+        pe: PeId,
+        /// Virtual address.
+        va: u64,
+        /// Bytes.
+        bytes: u64,
+    },
+    /// A buffer with no PEs or no elements.
+    #[error("a buffer needs at least one element and one PE")]
+    EmptyBuffer,
+    /// Host data of the wrong length.
+    #[error("host data has {got} elements, the buffer {want}")]
+    Length {
+        /// Given.
+        got: usize,
+        /// Expected.
+        want: usize,
+    },
+}
+
+/// One PE's part of a distributed buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shard {
+    /// The PE that holds it in its HBM slice.
+    pub pe: PeId,
+    /// First element.
+    pub offset: usize,
+    /// Elements.
+    pub len: usize,
+}
+
+/// A buffer with one virtual address on every PE of its placement, its pages
+/// in the HBM slices of the PEs that own them.
+#[derive(Clone, Debug)]
+pub struct Buffer {
+    /// The virtual address (the same on every PE that maps it).
+    pub va: u64,
+    /// Element type.
+    pub dtype: DType,
+    /// Elements.
+    pub len: usize,
+    /// Shards in element order.
+    pub shards: Vec<Shard>,
+    page: u64,
+    mmu: Mmu,
+    phys: Vec<(PeId, u64, u64)>,
+}
+
+impl Buffer {
+    /// Bytes.
+    pub fn bytes(&self) -> u64 {
+        (self.len * self.dtype.size()) as u64
+    }
+}
+
+struct PeMem {
+    va: VaSpace,
+    hbm: RangeAllocator,
+}
+
+/// Memory of the whole machine.
+pub struct Machine {
+    topo: Topology,
+    layout: AddressLayout,
+    pes: Vec<PeMem>,
+    buffers: BTreeMap<u64, Buffer>,
+    data: HashMap<u64, Box<[u8]>>,
+}
+
+const DATA_PAGE: u64 = 4096;
+
+impl Machine {
+    /// A machine for a topology, with empty memory.
+    pub fn new(topo: Topology) -> Result<Self, MemError> {
+        let spec = topo.pe_spec();
+        let mem = topo.memory();
+        let layout = AddressLayout::new(topo.pes_per_cube(), spec.hbm_slice_bytes, mem.mcpu_bytes, mem.sram_bytes)?;
+        let mut pes = Vec::with_capacity(topo.pe_count());
+        for pe in topo.pes() {
+            let base = layout.pe_hbm(pe)?.raw();
+            pes.push(PeMem { va: VaSpace::new(), hbm: RangeAllocator::new(base, spec.hbm_slice_bytes)? });
+        }
+        Ok(Machine { topo, layout, pes, buffers: BTreeMap::new(), data: HashMap::new() })
+    }
+
+    /// The topology.
+    pub fn topology(&self) -> &Topology {
+        &self.topo
+    }
+
+    /// The physical address layout.
+    pub fn layout(&self) -> &AddressLayout {
+        &self.layout
+    }
+
+    /// A dense index of a PE of this machine (internal to the simulator).
+    pub fn pe_index(&self, pe: PeId) -> Result<usize, MemError> {
+        if !self.topo.contains(pe) {
+            return Err(MemError::NoSuchPe(pe));
+        }
+        let cubes = self.topo.cubes_per_sip() as usize;
+        let per = self.topo.pes_per_cube() as usize;
+        Ok((pe.sip as usize * cubes + pe.cube as usize) * per + pe.pe as usize)
+    }
+
+    /// Allocates a buffer of `len` elements split into equal contiguous shards
+    /// over `pes` (the first shards one element longer when it does not divide),
+    /// mapped at one virtual address on every PE of `pes`.
+    pub fn alloc(&mut self, dtype: DType, len: usize, pes: &[PeId]) -> Result<Buffer, MemError> {
+        if len == 0 || pes.is_empty() {
+            return Err(MemError::EmptyBuffer);
+        }
+        let n = pes.len();
+        let mut shards = Vec::with_capacity(n);
+        let mut off = 0;
+        for (i, pe) in pes.iter().enumerate() {
+            let l = len / n + usize::from(i < len % n);
+            shards.push(Shard { pe: *pe, offset: off, len: l });
+            off += l;
+        }
+        self.alloc_shards(dtype, len, shards)
+    }
+
+    /// Allocates a buffer with explicit shards (in element order, covering `0..len`).
+    pub fn alloc_shards(&mut self, dtype: DType, len: usize, shards: Vec<Shard>) -> Result<Buffer, MemError> {
+        let es = dtype.size() as u64;
+        let bytes = len as u64 * es;
+        let min_shard = shards.iter().filter(|s| s.len > 0).map(|s| s.len as u64 * es).min().unwrap_or(bytes);
+        let page = if min_shard >= PAGE_2M { PAGE_2M } else { PAGE_4K };
+        let mapped = bytes.div_ceil(page) * page;
+        let idx: Vec<usize> = shards.iter().map(|s| self.pe_index(s.pe)).collect::<Result<_, _>>()?;
+        let va = {
+            let spaces: Vec<&VaSpace> = idx.iter().map(|&i| &self.pes[i].va).collect();
+            first_common_fit(&spaces, mapped).ok_or(AddrError::OutOfSpace { size: mapped, align: page, free: 0 })?
+        };
+        for &i in &idx {
+            self.pes[i].va.alloc_at(va, mapped)?;
+        }
+        // Each shard is one segment of the buffer's mapping, backed by its
+        // owner's HBM slice (page-rounded); shard boundaries need not be pages.
+        let mut mmu = Mmu::new();
+        let mut phys = Vec::new();
+        for s in shards.iter().filter(|s| s.len > 0) {
+            let pi = self.pe_index(s.pe)?;
+            let bytes = s.len as u64 * es;
+            let pa = self.pes[pi].hbm.alloc(bytes.div_ceil(page) * page, page)?;
+            mmu.map_segment(va + s.offset as u64 * es, PhysAddr::from_raw(pa)?, bytes)?;
+            phys.push((s.pe, pa, bytes));
+        }
+        let buf = Buffer { va, dtype, len, shards, page, mmu, phys };
+        self.buffers.insert(va, buf.clone());
+        Ok(buf)
+    }
+
+    /// Frees a buffer: its virtual range on every PE and its physical pages.
+    pub fn free(&mut self, va: u64) -> Result<(), MemError> {
+        let buf = self.buffers.remove(&va).ok_or(AddrError::UnknownAllocation { addr: va })?;
+        for s in &buf.shards {
+            let i = self.pe_index(s.pe)?;
+            if self.pes[i].va.get(va).is_some() {
+                self.pes[i].va.free(va)?;
+            }
+        }
+        for (pe, pa, run) in &buf.phys {
+            let i = self.pe_index(*pe)?;
+            self.pes[i].hbm.free(*pa)?;
+            let mut p = *pa;
+            while p < pa + run {
+                self.data.remove(&(p / DATA_PAGE));
+                p += DATA_PAGE;
+            }
+        }
+        let _ = buf.page;
+        Ok(())
+    }
+
+    /// The buffer at a virtual address.
+    pub fn buffer(&self, va: u64) -> Option<&Buffer> {
+        self.buffers.get(&va)
+    }
+
+    fn buffer_containing(&self, va: u64) -> Option<&Buffer> {
+        self.buffers.range(..=va).next_back().map(|(_, b)| b).filter(|b| va < b.va + b.bytes())
+    }
+
+    /// Physically contiguous pieces of `bytes` at `va` as seen from `pe`.
+    pub fn translate(&self, pe: PeId, va: u64, bytes: u64) -> Result<Vec<(PhysAddr, u64)>, MemError> {
+        let unmapped = MemError::Unmapped { pe, va, bytes };
+        let buf = self.buffer_containing(va).ok_or(unmapped.clone())?;
+        if va + bytes > buf.va + buf.bytes() {
+            return Err(unmapped);
+        }
+        let i = self.pe_index(pe)?;
+        if self.pes[i].va.find(va).is_none() {
+            return Err(unmapped);
+        }
+        Ok(buf.mmu.translate_range(va, bytes)?)
+    }
+
+    /// Which memory a physical address is in.
+    pub fn classify(&self, pa: PhysAddr) -> Result<Region, MemError> {
+        Ok(self.layout.classify(pa)?)
+    }
+
+    fn page_mut(&mut self, pa: u64) -> &mut [u8] {
+        self.data
+            .entry(pa / DATA_PAGE)
+            .or_insert_with(|| vec![0u8; DATA_PAGE as usize].into_boxed_slice())
+    }
+
+    /// Reads physical bytes (unwritten memory reads as zeros).
+    pub fn read_phys(&self, pa: u64, out: &mut [u8]) {
+        let mut done = 0usize;
+        while done < out.len() {
+            let a = pa + done as u64;
+            let off = (a % DATA_PAGE) as usize;
+            let n = (DATA_PAGE as usize - off).min(out.len() - done);
+            match self.data.get(&(a / DATA_PAGE)) {
+                Some(p) => out[done..done + n].copy_from_slice(&p[off..off + n]),
+                None => out[done..done + n].fill(0),
+            }
+            done += n;
+        }
+    }
+
+    /// Writes physical bytes.
+    pub fn write_phys(&mut self, pa: u64, src: &[u8]) {
+        let mut done = 0usize;
+        while done < src.len() {
+            let a = pa + done as u64;
+            let off = (a % DATA_PAGE) as usize;
+            let n = (DATA_PAGE as usize - off).min(src.len() - done);
+            self.page_mut(a)[off..off + n].copy_from_slice(&src[done..done + n]);
+            done += n;
+        }
+    }
+
+    /// Reads `bytes` at `va` as seen from `pe`.
+    pub fn read(&self, pe: PeId, va: u64, out: &mut [u8]) -> Result<(), MemError> {
+        let mut at = 0usize;
+        for (pa, n) in self.translate(pe, va, out.len() as u64)? {
+            self.read_phys(pa.raw(), &mut out[at..at + n as usize]);
+            at += n as usize;
+        }
+        Ok(())
+    }
+
+    /// Writes bytes at `va` as seen from `pe`.
+    pub fn write(&mut self, pe: PeId, va: u64, src: &[u8]) -> Result<(), MemError> {
+        let mut at = 0usize;
+        for (pa, n) in self.translate(pe, va, src.len() as u64)? {
+            self.write_phys(pa.raw(), &src[at..at + n as usize]);
+            at += n as usize;
+        }
+        Ok(())
+    }
+
+    /// Writes host values (rounded to the buffer's type) into a buffer.
+    pub fn write_buffer(&mut self, buf: &Buffer, values: &[f32]) -> Result<(), MemError> {
+        if values.len() != buf.len {
+            return Err(MemError::Length { got: values.len(), want: buf.len });
+        }
+        let es = buf.dtype.size();
+        let mut bytes = vec![0u8; values.len() * es];
+        for (i, v) in values.iter().enumerate() {
+            buf.dtype.encode(*v, &mut bytes[i * es..]);
+        }
+        let owner = buf.shards[0].pe;
+        self.write(owner, buf.va, &bytes)
+    }
+
+    /// Reads a buffer back as f32 values.
+    pub fn read_buffer(&self, buf: &Buffer) -> Result<Vec<f32>, MemError> {
+        let es = buf.dtype.size();
+        let mut bytes = vec![0u8; buf.len * es];
+        self.read(buf.shards[0].pe, buf.va, &mut bytes)?;
+        Ok(bytes.chunks_exact(es).map(|c| buf.dtype.decode(c)).collect())
+    }
+}

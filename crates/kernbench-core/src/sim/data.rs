@@ -1,0 +1,190 @@
+//! Data execution: every command really computes, with ndarray, at the
+//! simulated time it completes; sends snapshot their tile when they start and
+//! the receiver gets exactly those values.
+
+use super::error::SimError;
+use super::lower::runs_of;
+use crate::ir::{CmdId, Command, CommandGraph, Epilogue, MathOp, MemRef, Operand, ReduceOp, View};
+use crate::machine::Machine;
+use crate::{DType, PeId};
+use ndarray::{ArrayD, Axis, IxDyn};
+use std::collections::VecDeque;
+
+/// Tile values of every instance, and messages in flight on every channel.
+pub(crate) struct DataState {
+    values: Vec<Vec<Option<ArrayD<f32>>>>,
+    in_flight: Vec<VecDeque<ArrayD<f32>>>,
+}
+
+fn region_runs(r: &MemRef) -> Vec<(u64, u64)> {
+    match r.view {
+        View::Flat { .. } => runs_of(r, 0, r.shape.iter().product()),
+        View::Block { .. } => runs_of(r, 0, r.shape[0]),
+    }
+}
+
+fn read_region(m: &Machine, pe: PeId, r: &MemRef) -> Result<ArrayD<f32>, crate::machine::MemError> {
+    let es = r.dtype.size();
+    let mut out = Vec::with_capacity(r.shape.iter().product());
+    let mut buf = Vec::new();
+    for (va, len) in region_runs(r) {
+        buf.resize(len as usize, 0);
+        m.read(pe, va, &mut buf)?;
+        out.extend(buf.chunks_exact(es).map(|c| r.dtype.decode(c)));
+    }
+    Ok(ArrayD::from_shape_vec(IxDyn(&r.shape), out).expect("region size matches its shape"))
+}
+
+fn write_region(m: &mut Machine, pe: PeId, r: &MemRef, v: &ArrayD<f32>) -> Result<(), crate::machine::MemError> {
+    let es = r.dtype.size();
+    let flat: Vec<f32> = v.iter().copied().collect();
+    let mut at = 0usize;
+    let mut buf = Vec::new();
+    for (va, len) in region_runs(r) {
+        let n = len as usize / es;
+        buf.clear();
+        buf.resize(len as usize, 0);
+        for (i, x) in flat[at..at + n].iter().enumerate() {
+            r.dtype.encode(*x, &mut buf[i * es..]);
+        }
+        m.write(pe, va, &buf)?;
+        at += n;
+    }
+    Ok(())
+}
+
+fn round(v: &mut ArrayD<f32>, dtype: DType) {
+    if dtype != DType::F32 {
+        v.mapv_inplace(|x| dtype.round(x));
+    }
+}
+
+impl DataState {
+    pub(crate) fn new(graphs: &[CommandGraph], channels: usize) -> Self {
+        DataState {
+            values: graphs.iter().map(|g| vec![None; g.len()]).collect(),
+            in_flight: vec![VecDeque::new(); channels],
+        }
+    }
+
+    fn val(&self, inst: usize, v: CmdId) -> &ArrayD<f32> {
+        self.values[inst][v.index()].as_ref().expect("operands complete before their users")
+    }
+
+    /// A send starts: its tile goes on the channel.
+    pub(crate) fn send_start(&mut self, inst: usize, g: &CommandGraph, cmd: CmdId, chan: u32) {
+        if let Command::Send { value, .. } = &g.node(cmd).cmd {
+            let v = self.val(inst, *value).clone();
+            self.in_flight[chan as usize].push_back(v);
+        }
+    }
+
+    /// Executes a command that has just completed.
+    pub(crate) fn complete(
+        &mut self,
+        m: &mut Machine,
+        pe: PeId,
+        inst: usize,
+        g: &CommandGraph,
+        cmd: CmdId,
+        chan: Option<u32>,
+    ) -> Result<(), SimError> {
+        let node = g.node(cmd);
+        let mem_err = |err| SimError::Memory { pe, loc: node.loc.clone(), err };
+        let out: Option<ArrayD<f32>> = match &node.cmd {
+            Command::Load { src } | Command::Stream { src } => Some(read_region(m, pe, src).map_err(mem_err)?),
+            Command::Store { dst, value } => {
+                let v = self.val(inst, *value).clone();
+                write_region(m, pe, dst, &v).map_err(mem_err)?;
+                None
+            }
+            Command::Full { value } => Some(ArrayD::from_elem(IxDyn(&node.ty.shape), node.ty.dtype.round(*value as f32))),
+            Command::Dot { a, b, acc, epilogue } => {
+                let a = self.val(inst, *a);
+                let b = self.val(inst, *b);
+                let a2 = a.view().into_dimensionality::<ndarray::Ix2>().expect("dot operands are 2D");
+                let b2 = b.view().into_dimensionality::<ndarray::Ix2>().expect("dot operands are 2D");
+                let mut c = a2.dot(&b2).into_dyn();
+                if let Some(acc) = acc {
+                    c += self.val(inst, *acc);
+                }
+                for e in epilogue {
+                    match e {
+                        Epilogue::Bias(x) => {
+                            let bias = self.val(inst, *x);
+                            let cols = c.shape()[1];
+                            let row = bias.view().into_shape_with_order(IxDyn(&[bias.len() / cols, cols])).expect("bias shape checked at trace");
+                            c += &row;
+                        }
+                        Epilogue::Scale(s) => c.mapv_inplace(|x| x * *s as f32),
+                        Epilogue::Relu => c.mapv_inplace(|x| x.max(0.0)),
+                    }
+                }
+                round(&mut c, node.ty.dtype);
+                Some(c)
+            }
+            Command::Math { op, args } => {
+                let get = |o: &Operand| -> Result<ArrayD<f32>, f32> {
+                    match o {
+                        Operand::Value(v) => Ok(self.val(inst, *v).as_standard_layout().into_owned()),
+                        Operand::Scalar(s) => Err(*s as f32),
+                    }
+                };
+                let shape = node.ty.shape.clone();
+                let ops: Vec<Result<ArrayD<f32>, f32>> = args.iter().map(get).collect();
+                let pick = |i: usize, idx: usize| -> f32 {
+                    match ops.get(i) {
+                        Some(Ok(a)) => a.as_slice().map(|s| s[idx]).unwrap_or(0.0),
+                        Some(Err(s)) => *s,
+                        None => 0.0,
+                    }
+                };
+                let n: usize = shape.iter().product();
+                let in_dtype = args
+                    .iter()
+                    .find_map(|a| match a {
+                        Operand::Value(v) => Some(g.node(*v).ty.dtype),
+                        _ => None,
+                    })
+                    .unwrap_or(node.ty.dtype);
+                let data: Vec<f32> = (0..n)
+                    .map(|i| {
+                        let r = op.apply(pick(0, i), pick(1, i), pick(2, i));
+                        if *op == MathOp::Cast { node.ty.dtype.round(r) } else { in_dtype.round(r) }
+                    })
+                    .collect();
+                Some(ArrayD::from_shape_vec(IxDyn(&shape), data).expect("math result shape"))
+            }
+            Command::Reduce { op, x, axis } => {
+                let v = self.val(inst, *x);
+                let mut r = match op {
+                    ReduceOp::Sum => v.sum_axis(Axis(*axis)),
+                    ReduceOp::Max => v.fold_axis(Axis(*axis), f32::NEG_INFINITY, |a, b| a.max(*b)),
+                }
+                .insert_axis(Axis(*axis));
+                round(&mut r, node.ty.dtype);
+                Some(r)
+            }
+            Command::Softmax { x, axis } => {
+                let v = self.val(inst, *x);
+                let mx = v.fold_axis(Axis(*axis), f32::NEG_INFINITY, |a, b| a.max(*b)).insert_axis(Axis(*axis));
+                let mut e = v - &mx;
+                e.mapv_inplace(f32::exp);
+                let s = e.sum_axis(Axis(*axis)).insert_axis(Axis(*axis));
+                let mut r = e / &s;
+                round(&mut r, node.ty.dtype);
+                Some(r)
+            }
+            Command::Send { .. } => None,
+            Command::Recv { .. } => {
+                let c = chan.expect("a receive has a channel") as usize;
+                Some(self.in_flight[c].pop_front().expect("paired sends put a message on the channel first"))
+            }
+            Command::Wait { future } => Some(self.val(inst, *future).clone()),
+        };
+        if let Some(v) = out {
+            self.values[inst][cmd.index()] = Some(v);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,95 @@
+//! Errors of a simulation, each naming the PE and the kernel line where it can.
+
+use crate::ir::{SrcLoc, TraceError};
+use crate::machine::MemError;
+use crate::neighbors::NeighborError;
+use crate::PeId;
+use std::fmt;
+
+/// One PE that could not make progress when a run deadlocked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Waiter {
+    /// The PE.
+    pub pe: PeId,
+    /// What it waits in (`recv W`, `send E`, `wait`...).
+    pub what: String,
+    /// For what: the peer and the state of the channel.
+    pub detail: String,
+    /// The kernel line.
+    pub loc: SrcLoc,
+}
+
+/// Why a simulation did not complete.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SimError {
+    /// Tracing a program instance failed.
+    #[error("{err} (program instance on PE {pe})")]
+    Trace {
+        /// The PE whose instance failed.
+        pe: PeId,
+        /// The trace error (it names the kernel line).
+        err: TraceError,
+    },
+    /// The launch itself is malformed (grid, PEs, arguments).
+    #[error("launch: {0}")]
+    Launch(String),
+    /// A neighbour map that cannot be built.
+    #[error(transparent)]
+    Neighbors(#[from] NeighborError),
+    /// Sends and receives that do not pair up, or directions with no neighbour.
+    #[error("unmatched communication: {0}")]
+    Pairing(String),
+    /// A kernel needs more TCM than the PE has.
+    #[error("TCM overflow on PE {pe} at {loc}: {msg}")]
+    Tcm {
+        /// The PE.
+        pe: PeId,
+        /// The kernel line of the command whose tile did not fit.
+        loc: SrcLoc,
+        /// Sizes.
+        msg: String,
+    },
+    /// A memory access outside the buffers of a PE, or another memory error.
+    #[error("memory error on PE {pe} at {loc}: {err}")]
+    Memory {
+        /// The PE.
+        pe: PeId,
+        /// The kernel line.
+        loc: SrcLoc,
+        /// The error.
+        err: MemError,
+    },
+    /// No event can make progress but some PEs still wait.
+    #[error("{0}")]
+    Deadlock(Deadlock),
+    /// A route the topology cannot give.
+    #[error("routing: {0}")]
+    Route(String),
+}
+
+/// The state of a deadlocked run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Deadlock {
+    /// Simulated time when progress stopped, in ps.
+    pub at_ps: u64,
+    /// Every waiting PE.
+    pub waiters: Vec<Waiter>,
+}
+
+impl fmt::Display for Deadlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "deadlock at {:.3} us: {} PE(s) wait and no event can make progress",
+            self.at_ps as f64 / 1e6,
+            self.waiters.len()
+        )?;
+        for w in self.waiters.iter().take(32) {
+            writeln!(f, "  PE {} waits in `{}` ({}) at {}", w.pe, w.what, w.detail, w.loc)?;
+        }
+        if self.waiters.len() > 32 {
+            writeln!(f, "  ... and {} more", self.waiters.len() - 32)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,675 @@
+//! Lowering: from one instance's command graph to the engine work of its tile
+//! plans, with the TCM plan that bounds them.
+//!
+//! Each command becomes an `Issue` op on PE_CPU (PE_CPU and PE_SCHEDULER
+//! overheads) followed by the ops of its tile plan on DMA_IN, GEMM, MATH,
+//! DMA_WB or the comm DMA. Elementwise work is cut into tiles of
+//! `tile_bytes / 4` elements, so a chain load -> math -> store streams tile by
+//! tile; a GEMM of (M,K,N) with tile (tm,tk,tn) runs
+//! `ceil(M/tm) * ceil(K/tk) * ceil(N/tn)` steps; streamed operands are brought
+//! in per step into `tcm_buffers` buffers (double buffering).
+
+use super::error::SimError;
+use crate::addr::Region;
+use crate::ir::{CmdId, Command, CommandGraph, DepKind, MemRef, View};
+use crate::machine::Machine;
+use crate::topology::{Endpoint, PeSpec};
+use crate::{PeId, Ps};
+use std::fmt::Write as _;
+
+/// The engines of a PE (and `Free` for ops that need none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Unit {
+    /// PE_CPU + PE_SCHEDULER: issues commands in program order.
+    Cpu = 0,
+    /// DMA from HBM to TCM.
+    DmaIn = 1,
+    /// The matrix engine.
+    Gemm = 2,
+    /// The vector engine.
+    Math = 3,
+    /// DMA from TCM to HBM.
+    DmaWb = 4,
+    /// The comm DMA (vc_comm): IPCQ sends.
+    Comm = 5,
+    /// No engine (receives complete when their bytes arrive; waits are free).
+    Free = 6,
+}
+
+/// Engines with queues.
+pub const UNITS: usize = 6;
+
+impl Unit {
+    /// Name in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Unit::Cpu => "PE_CPU",
+            Unit::DmaIn => "DMA_IN",
+            Unit::Gemm => "GEMM",
+            Unit::Math => "MATH",
+            Unit::DmaWb => "DMA_WB",
+            Unit::Comm => "COMM",
+            Unit::Free => "-",
+        }
+    }
+
+    /// The engines with queues, in report order.
+    pub const ALL: [Unit; UNITS] = [Unit::Cpu, Unit::DmaIn, Unit::Gemm, Unit::Math, Unit::DmaWb, Unit::Comm];
+}
+
+/// What an op does.
+#[derive(Clone, Debug, PartialEq)]
+pub enum OpKind {
+    /// Issue of a command (PE_CPU + PE_SCHEDULER).
+    Issue,
+    /// A DMA against this PE's HBM slice: bytes per pseudo-channel.
+    Hbm {
+        /// Bytes on each pseudo-channel.
+        pc_bytes: Box<[u64]>,
+        /// `true` for TCM -> HBM.
+        write: bool,
+    },
+    /// A DMA against memory elsewhere, over the fabric.
+    Remote {
+        /// Index into the run's route table.
+        route: u32,
+        /// Bytes.
+        bytes: u64,
+        /// `true` for TCM -> remote.
+        write: bool,
+    },
+    /// Work of a fixed duration (GEMM steps, MATH tiles).
+    Fixed {
+        /// Duration.
+        ps: Ps,
+        /// FLOPs it performs (for reports).
+        flops: u64,
+    },
+    /// An IPCQ send of a message.
+    Send {
+        /// Channel.
+        chan: u32,
+        /// Bytes.
+        bytes: u64,
+    },
+    /// An IPCQ receive of a message.
+    Recv {
+        /// Channel.
+        chan: u32,
+        /// Bytes.
+        bytes: u64,
+    },
+    /// A zero-time join (waits).
+    Nop,
+}
+
+/// One op of a lowered program.
+#[derive(Clone, Debug)]
+pub struct Op {
+    /// Its engine.
+    pub unit: Unit,
+    /// What it does.
+    pub kind: OpKind,
+    /// The command it belongs to.
+    pub cmd: CmdId,
+    /// `true` for the op whose completion completes the command.
+    pub completes: bool,
+    /// A label for plans and timelines (`step (0,1,2)`, `tile 3/8`).
+    pub label: String,
+}
+
+/// The lowered program of one PE.
+#[derive(Clone, Debug, Default)]
+pub struct PeProgram {
+    /// Ops in creation order.
+    pub ops: Vec<Op>,
+    /// Dependencies of each op (CSR: `dep_start[i]..dep_start[i+1]` into `deps`).
+    pub dep_start: Vec<u32>,
+    /// Flattened dependency lists.
+    pub deps: Vec<u32>,
+    /// Ops of each engine, in the order the engine runs them.
+    pub queues: [Vec<u32>; UNITS],
+    /// TCM address and size of each command's tile (`None` for commands without one).
+    pub tcm: Vec<Option<(u64, u64)>>,
+    /// Peak TCM use, bytes.
+    pub tcm_peak: u64,
+}
+
+impl PeProgram {
+    /// Dependencies of op `i`.
+    pub fn deps_of(&self, i: usize) -> &[u32] {
+        &self.deps[self.dep_start[i] as usize..self.dep_start[i + 1] as usize]
+    }
+
+    /// The plan as text, for review: the TCM plan, then one op a line.
+    pub fn to_text(&self, g: &CommandGraph) -> String {
+        let mut s = String::new();
+        writeln!(s, "tcm peak {} B", self.tcm_peak).unwrap();
+        for (id, n) in g.nodes() {
+            if let Some((addr, bytes)) = self.tcm[id.index()] {
+                writeln!(s, "  {id} {} @tcm[{addr:#x}..{:#x}]", n.cmd.mnemonic(), addr + bytes).unwrap();
+            }
+        }
+        for (i, op) in self.ops.iter().enumerate() {
+            let what = match &op.kind {
+                OpKind::Issue => "issue".to_string(),
+                OpKind::Hbm { pc_bytes, write } => {
+                    let total: u64 = pc_bytes.iter().sum();
+                    let used = pc_bytes.iter().filter(|b| **b > 0).count();
+                    format!("{} {total} B over {used} PCs", if *write { "hbm.write" } else { "hbm.read" })
+                }
+                OpKind::Remote { bytes, write, .. } => {
+                    format!("{} {bytes} B", if *write { "remote.write" } else { "remote.read" })
+                }
+                OpKind::Fixed { ps, flops } => format!("{:.3} ns {flops} flop", *ps as f64 / 1000.0),
+                OpKind::Send { chan, bytes } => format!("send ch{chan} {bytes} B"),
+                OpKind::Recv { chan, bytes } => format!("recv ch{chan} {bytes} B"),
+                OpKind::Nop => "join".to_string(),
+            };
+            let deps: Vec<String> = self.deps_of(i).iter().map(|d| format!("o{d}")).collect();
+            writeln!(
+                s,
+                "o{i} {:<6} {} {} {what}{} deps[{}]",
+                op.unit.name(),
+                op.cmd,
+                op.label,
+                if op.completes { " *" } else { "" },
+                deps.join(",")
+            )
+            .unwrap();
+        }
+        s
+    }
+}
+
+/// How one command was lowered: the ops whose completion gives each of its tiles.
+#[derive(Clone, Debug, Default)]
+struct Lowered {
+    segs: Vec<u32>,
+    last: u32,
+    /// Output tiling of a GEMM: (rows per tile, cols per tile, tiles across).
+    gemm_tiles: Option<(usize, usize, usize)>,
+}
+
+/// Context the lowering needs from outside the graph.
+pub struct LowerCtx<'a> {
+    /// The machine (address translation).
+    pub machine: &'a Machine,
+    /// The PE figures.
+    pub spec: &'a PeSpec,
+    /// This PE.
+    pub pe: PeId,
+    /// Channel of each send command, by command id (from pairing).
+    pub send_chan: &'a dyn Fn(CmdId) -> u32,
+    /// Channel of each receive command.
+    pub recv_chan: &'a dyn Fn(CmdId) -> u32,
+    /// Registers a route from this PE to an endpoint and gives its index.
+    pub route: &'a mut dyn FnMut(Endpoint) -> Result<u32, SimError>,
+}
+
+struct Builder {
+    prog: PeProgram,
+    pending: Vec<Vec<u32>>,
+}
+
+impl Builder {
+    fn op(&mut self, unit: Unit, kind: OpKind, cmd: CmdId, label: String, deps: &[u32]) -> u32 {
+        let id = self.prog.ops.len() as u32;
+        self.prog.ops.push(Op { unit, kind, cmd, completes: false, label });
+        let mut d: Vec<u32> = deps.to_vec();
+        d.sort_unstable();
+        d.dedup();
+        self.pending.push(d);
+        if unit != Unit::Free {
+            self.prog.queues[unit as usize].push(id);
+        }
+        id
+    }
+
+    fn finish(mut self) -> PeProgram {
+        self.prog.dep_start.push(0);
+        for d in self.pending {
+            self.prog.deps.extend_from_slice(&d);
+            self.prog.dep_start.push(self.prog.deps.len() as u32);
+        }
+        self.prog
+    }
+}
+
+/// Elements of one elementwise tile.
+fn seg_elems(spec: &PeSpec) -> usize {
+    (spec.tile_bytes as usize / 4).max(1)
+}
+
+/// Splits contiguous bytes at `va` over pseudo-channels: `(va >> log2(burst)) & (pcs - 1)`.
+fn add_pc_bytes(va: u64, len: u64, burst: u64, out: &mut [u64]) {
+    let pcs = out.len() as u64;
+    let mut a = va;
+    let end = va + len;
+    // Head up to a burst boundary.
+    while a < end && a % burst != 0 {
+        let n = (burst - a % burst).min(end - a);
+        out[((a / burst) % pcs) as usize] += n;
+        a += n;
+    }
+    let whole = (end - a) / (burst * pcs);
+    if whole > 0 {
+        for o in out.iter_mut() {
+            *o += whole * burst;
+        }
+        a += whole * burst * pcs;
+    }
+    while a < end {
+        let n = burst.min(end - a);
+        out[((a / burst) % pcs) as usize] += n;
+        a += n;
+    }
+}
+
+/// Contiguous byte runs `(va, len)` of rows `r0..r1` (or, for a flat region, elements `r0..r1`).
+pub(crate) fn runs_of(r: &MemRef, r0: usize, r1: usize) -> Vec<(u64, u64)> {
+    let es = r.dtype.size() as u64;
+    match &r.view {
+        View::Flat { offset } => {
+            let start = r.base_va.wrapping_add(((*offset + r0 as i64) as u64) * es);
+            vec![(start, (r1 - r0) as u64 * es)]
+        }
+        View::Block { origin, tensor } => {
+            let cols = r.shape.get(1).copied().unwrap_or(1);
+            (r0..r1)
+                .map(|row| {
+                    let va = r.base_va + (((origin[0] + row) * tensor[1] + origin[1]) as u64) * es;
+                    (va, cols as u64 * es)
+                })
+                .collect()
+        }
+    }
+}
+
+/// Runs of a 2D sub-block (rows, cols) of a region.
+pub(crate) fn sub_block_runs(r: &MemRef, rows: (usize, usize), cols: (usize, usize)) -> Vec<(u64, u64)> {
+    let es = r.dtype.size() as u64;
+    let (row_pitch, base) = match &r.view {
+        View::Flat { offset } => {
+            let w = r.shape.get(1).copied().unwrap_or(1);
+            (w as u64 * es, r.base_va.wrapping_add((*offset as u64) * es))
+        }
+        View::Block { origin, tensor } => {
+            (tensor[1] as u64 * es, r.base_va + ((origin[0] * tensor[1] + origin[1]) as u64) * es)
+        }
+    };
+    (rows.0..rows.1)
+        .map(|row| (base + row as u64 * row_pitch + cols.0 as u64 * es, (cols.1 - cols.0) as u64 * es))
+        .collect()
+}
+
+impl LowerCtx<'_> {
+    fn dma(
+        &mut self,
+        b: &mut Builder,
+        g: &CommandGraph,
+        cmd: CmdId,
+        runs: &[(u64, u64)],
+        write: bool,
+        label: String,
+        deps: &[u32],
+    ) -> Result<u32, SimError> {
+        let loc = g.node(cmd).loc.clone();
+        let unit = if write { Unit::DmaWb } else { Unit::DmaIn };
+        let total: u64 = runs.iter().map(|r| r.1).sum();
+        let (va0, _) = runs[0];
+        let mem_err = |err| SimError::Memory { pe: self.pe, loc: loc.clone(), err };
+        // Check every run is mapped; the owner of the first byte serves the op.
+        let mut owner = None;
+        for (va, len) in runs {
+            let pieces = self.machine.translate(self.pe, *va, *len).map_err(mem_err)?;
+            if owner.is_none() {
+                owner = Some(pieces[0].0);
+            }
+        }
+        let pa = owner.expect("a DMA has at least one run");
+        let region = self.machine.classify(pa).map_err(mem_err)?;
+        let kind = match region {
+            Region::PeHbm { pe, .. } if pe == self.pe => {
+                let mut pcs = vec![0u64; self.spec.hbm_pcs as usize].into_boxed_slice();
+                for (va, len) in runs {
+                    add_pc_bytes(*va, *len, u64::from(self.spec.hbm_burst_bytes), &mut pcs);
+                }
+                OpKind::Hbm { pc_bytes: pcs, write }
+            }
+            Region::PeHbm { pe, .. } => {
+                let route = (self.route)(Endpoint::Hbm(pe))?;
+                OpKind::Remote { route, bytes: total, write }
+            }
+            Region::Sram { cube, .. } => {
+                let route = (self.route)(Endpoint::Sram(cube))?;
+                OpKind::Remote { route, bytes: total, write }
+            }
+            Region::MCpu { cube, .. } => {
+                let route = (self.route)(Endpoint::MCpu(cube))?;
+                OpKind::Remote { route, bytes: total, write }
+            }
+            Region::IoCpu { sip, .. } => {
+                let route = (self.route)(Endpoint::IoCpu(crate::SipId(sip)))?;
+                OpKind::Remote { route, bytes: total, write }
+            }
+        };
+        let _ = va0;
+        Ok(b.op(unit, kind, cmd, label, deps))
+    }
+
+    fn math_ps(&self, elems: usize, passes: usize) -> Ps {
+        crate::ids::transfer_ps((elems * passes) as u64, self.spec.math_elems_per_ns())
+    }
+
+    /// Lowers one instance's graph.
+    pub fn lower(&mut self, g: &CommandGraph) -> Result<PeProgram, SimError> {
+        let spec = self.spec;
+        let mut b = Builder { prog: PeProgram::default(), pending: Vec::new() };
+        let mut low: Vec<Lowered> = Vec::with_capacity(g.len());
+        let mut blocking: Option<u32> = None;
+        let se = seg_elems(spec);
+        let issue_ps = spec.cpu_overhead_ps() + spec.sched_overhead_ps();
+        let _ = issue_ps;
+        for (id, node) in g.nodes() {
+            let issue_deps: Vec<u32> = blocking.take().into_iter().collect();
+            let issue = b.op(Unit::Cpu, OpKind::Issue, id, String::new(), &issue_deps);
+            let mut order: Vec<u32> = vec![issue];
+            for (d, k) in g.deps(id) {
+                if k == DepKind::Order {
+                    order.push(low[d.index()].last);
+                }
+            }
+            let seg_dep = |v: CmdId, j: usize, n: usize, low: &Vec<Lowered>| -> u32 {
+                let l = &low[v.index()];
+                if l.segs.len() == n && l.gemm_tiles.is_none() {
+                    l.segs[j]
+                } else {
+                    l.last
+                }
+            };
+            let elems = node.ty.elems();
+            let mut lw = Lowered::default();
+            match &node.cmd {
+                Command::Load { src } => {
+                    let (rows, per) = match src.view {
+                        View::Flat { .. } => (elems, se),
+                        View::Block { .. } => {
+                            let cols = src.shape.get(1).copied().unwrap_or(1);
+                            (src.shape[0], (se / cols).max(1))
+                        }
+                    };
+                    let n = rows.div_ceil(per);
+                    for j in 0..n {
+                        let (r0, r1) = (j * per, ((j + 1) * per).min(rows));
+                        let label = format!("tile {}/{n}", j + 1);
+                        let op = self.dma(&mut b, g, id, &runs_of(src, r0, r1), false, label, &order)?;
+                        lw.segs.push(op);
+                    }
+                }
+                Command::Stream { .. } => {
+                    lw.segs.push(issue);
+                }
+                Command::Store { dst, value } => {
+                    let vl = &low[value.index()];
+                    if let Some((tm, tn, across)) = vl.gemm_tiles {
+                        let [m, n] = [dst.shape[0], dst.shape.get(1).copied().unwrap_or(1)];
+                        for (t, &seg) in vl.segs.clone().iter().enumerate() {
+                            let (i, j) = (t / across, t % across);
+                            let rows = (i * tm, ((i + 1) * tm).min(m));
+                            let cols = (j * tn, ((j + 1) * tn).min(n));
+                            let mut deps = order.clone();
+                            deps.push(seg);
+                            let label = format!("tile ({i},{j})");
+                            let op = self.dma(&mut b, g, id, &sub_block_runs(dst, rows, cols), true, label, &deps)?;
+                            lw.segs.push(op);
+                        }
+                    } else {
+                        let (rows, per) = match dst.view {
+                            View::Flat { .. } => (elems, se),
+                            View::Block { .. } => {
+                                let cols = dst.shape.get(1).copied().unwrap_or(1);
+                                (dst.shape[0], (se / cols).max(1))
+                            }
+                        };
+                        let n = rows.div_ceil(per);
+                        for j in 0..n {
+                            let (r0, r1) = (j * per, ((j + 1) * per).min(rows));
+                            let mut deps = order.clone();
+                            deps.push(seg_dep(*value, j, n, &low));
+                            let label = format!("tile {}/{n}", j + 1);
+                            let op = self.dma(&mut b, g, id, &runs_of(dst, r0, r1), true, label, &deps)?;
+                            lw.segs.push(op);
+                        }
+                    }
+                }
+                Command::Full { .. } | Command::Math { .. } => {
+                    let n = elems.div_ceil(se);
+                    let operands = node.cmd.operands();
+                    for j in 0..n {
+                        let e = (elems - j * se).min(se);
+                        let mut deps = order.clone();
+                        for v in &operands {
+                            deps.push(seg_dep(*v, j, n, &low));
+                        }
+                        let ps = self.math_ps(e, 1);
+                        let label = format!("tile {}/{n}", j + 1);
+                        lw.segs.push(b.op(Unit::Math, OpKind::Fixed { ps, flops: e as u64 }, id, label, &deps));
+                    }
+                }
+                Command::Reduce { x, .. } | Command::Softmax { x, .. } => {
+                    let passes = if matches!(node.cmd, Command::Softmax { .. }) { 5 } else { 1 };
+                    let in_elems = g.node(*x).ty.elems();
+                    let mut deps = order.clone();
+                    deps.push(low[x.index()].last);
+                    let ps = self.math_ps(in_elems, passes);
+                    let flops = (in_elems * passes) as u64;
+                    lw.segs.push(b.op(Unit::Math, OpKind::Fixed { ps, flops }, id, String::new(), &deps));
+                }
+                Command::Dot { a, b: bb, acc, epilogue } => {
+                    self.lower_dot(&mut b, g, id, (*a, *bb, *acc), epilogue, &order, &low, &mut lw)?;
+                }
+                Command::Send { dir: _, value } => {
+                    let mut deps = order.clone();
+                    deps.push(low[value.index()].last);
+                    let chan = (self.send_chan)(id);
+                    let op = b.op(Unit::Comm, OpKind::Send { chan, bytes: node.ty.bytes() }, id, String::new(), &deps);
+                    lw.segs.push(op);
+                    blocking = Some(op);
+                }
+                Command::Recv { is_async, .. } => {
+                    let chan = (self.recv_chan)(id);
+                    let op = b.op(Unit::Free, OpKind::Recv { chan, bytes: node.ty.bytes() }, id, String::new(), &order);
+                    lw.segs.push(op);
+                    if !is_async {
+                        blocking = Some(op);
+                    }
+                }
+                Command::Wait { future } => {
+                    let mut deps = order.clone();
+                    deps.push(low[future.index()].last);
+                    let op = b.op(Unit::Free, OpKind::Nop, id, String::new(), &deps);
+                    lw.segs.push(op);
+                    blocking = Some(op);
+                }
+            }
+            lw.last = *lw.segs.iter().max().expect("every command lowers to at least one op");
+            b.prog.ops[lw.last as usize].completes = true;
+            low.push(lw);
+        }
+        let mut prog = b.finish();
+        plan_tcm(g, spec, self.pe, &mut prog)?;
+        Ok(prog)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn lower_dot(
+        &mut self,
+        b: &mut Builder,
+        g: &CommandGraph,
+        id: CmdId,
+        (a, bm, acc): (CmdId, CmdId, Option<CmdId>),
+        epilogue: &[crate::ir::Epilogue],
+        order: &[u32],
+        low: &[Lowered],
+        lw: &mut Lowered,
+    ) -> Result<(), SimError> {
+        let spec = self.spec;
+        let ta = &g.node(a).ty;
+        let tb = &g.node(bm).ty;
+        let (m, k, n) = (ta.shape[0], ta.shape[1], tb.shape[1]);
+        let [tm, tk, tn] = spec.gemm_tile.map(|x| x.max(1) as usize);
+        let (tm, tk, tn) = (tm.min(m), tk.min(k), tn.min(n));
+        let (mi, ki, ni) = (m.div_ceil(tm), k.div_ceil(tk), n.div_ceil(tn));
+        let es = ta.dtype.size();
+        let peak = spec.gemm_flops_per_ns(es);
+        let stream_a = match &g.node(a).cmd {
+            Command::Stream { src } => Some(src.clone()),
+            _ => None,
+        };
+        let stream_b = match &g.node(bm).cmd {
+            Command::Stream { src } => Some(src.clone()),
+            _ => None,
+        };
+        let mut base: Vec<u32> = order.to_vec();
+        for v in [Some(a), Some(bm), acc].into_iter().flatten() {
+            base.push(low[v.index()].last);
+        }
+        for e in epilogue {
+            if let crate::ir::Epilogue::Bias(x) = e {
+                base.push(low[x.index()].last);
+            }
+        }
+        let bufs = spec.tcm_buffers.max(1) as usize;
+        let mut gemm_ops: Vec<u32> = Vec::with_capacity(mi * ni * ki);
+        for i in 0..mi {
+            for j in 0..ni {
+                for kk in 0..ki {
+                    let rows = (i * tm, ((i + 1) * tm).min(m));
+                    let cols = (j * tn, ((j + 1) * tn).min(n));
+                    let ks = (kk * tk, ((kk + 1) * tk).min(k));
+                    let step = gemm_ops.len();
+                    let mut deps = base.clone();
+                    if step >= bufs {
+                        deps.push(gemm_ops[step - bufs]);
+                    }
+                    let mut step_deps = base.clone();
+                    if let Some(src) = &stream_a {
+                        let runs = sub_block_runs(src, rows, ks);
+                        let label = format!("A({i},{kk})");
+                        step_deps.push(self.dma(b, g, id, &runs, false, label, &deps)?);
+                    }
+                    if let Some(src) = &stream_b {
+                        let runs = sub_block_runs(src, ks, cols);
+                        let label = format!("B({kk},{j})");
+                        step_deps.push(self.dma(b, g, id, &runs, false, label, &deps)?);
+                    }
+                    let (sm, sk, sn) = (rows.1 - rows.0, ks.1 - ks.0, cols.1 - cols.0);
+                    let flops = 2 * (sm * sk * sn) as u64;
+                    let compute = (flops as f64 * 1000.0 / peak).ceil() as Ps;
+                    let port_bytes = ((sm * sk + sk * sn) * es) as u64;
+                    let port = crate::ids::transfer_ps(port_bytes, spec.gemm_tcm_gbps);
+                    let label = format!("step ({i},{j},{kk})");
+                    let op = b.op(Unit::Gemm, OpKind::Fixed { ps: compute.max(port), flops }, id, label, &step_deps);
+                    gemm_ops.push(op);
+                    if kk + 1 == ki {
+                        let seg = if epilogue.is_empty() {
+                            op
+                        } else {
+                            let e = sm * sn;
+                            let ps = self.math_ps(e, epilogue.len());
+                            let flops = (e * epilogue.len()) as u64;
+                            let label = format!("epilogue ({i},{j})");
+                            b.op(Unit::Math, OpKind::Fixed { ps, flops }, id, label, &[op])
+                        };
+                        lw.segs.push(seg);
+                    }
+                }
+            }
+        }
+        lw.gemm_tiles = Some((tm, tn, ni));
+        Ok(())
+    }
+}
+
+/// Plans TCM: every tile a command produces lives from its command to its last
+/// use; streamed GEMM operands need `tcm_buffers` tiles for the GEMM's lifetime.
+/// First fit; an overflow names the kernel line.
+fn plan_tcm(g: &CommandGraph, spec: &PeSpec, pe: PeId, prog: &mut PeProgram) -> Result<(), SimError> {
+    let n = g.len();
+    let mut last_use: Vec<usize> = (0..n).collect();
+    for (id, node) in g.nodes() {
+        for v in node.cmd.operands() {
+            last_use[v.index()] = last_use[v.index()].max(id.index());
+        }
+    }
+    let mut alloc = crate::addr::RangeAllocator::new(0, spec.tcm_bytes).map_err(|e| SimError::Launch(e.to_string()))?;
+    let mut frees: Vec<Vec<u64>> = vec![Vec::new(); n];
+    prog.tcm = vec![None; n];
+    let mut peak = 0u64;
+    for (id, node) in g.nodes() {
+        let bytes = match &node.cmd {
+            Command::Store { .. } | Command::Send { .. } | Command::Stream { .. } => 0,
+            Command::Wait { .. } => 0,
+            Command::Dot { a, b, .. } => {
+                let mut extra = 0;
+                let [tm, tk, tn] = spec.gemm_tile.map(u64::from);
+                let es = g.node(*a).ty.dtype.size() as u64;
+                if matches!(g.node(*a).cmd, Command::Stream { .. }) {
+                    extra += tm * tk * es * u64::from(spec.tcm_buffers);
+                }
+                if matches!(g.node(*b).cmd, Command::Stream { .. }) {
+                    extra += tk * tn * es * u64::from(spec.tcm_buffers);
+                }
+                node.ty.bytes() + extra
+            }
+            _ => node.ty.bytes(),
+        };
+        if bytes > 0 {
+            let rounded = bytes.div_ceil(64) * 64;
+            match alloc.alloc(rounded, 64) {
+                Ok(addr) => {
+                    prog.tcm[id.index()] = Some((addr, bytes));
+                    frees[last_use[id.index()]].push(addr);
+                }
+                Err(_) => {
+                    return Err(SimError::Tcm {
+                        pe,
+                        loc: node.loc.clone(),
+                        msg: format!(
+                            "{id} ({}) needs {bytes} B; {} B of {} B are free, {} B held by live tiles",
+                            node.cmd.mnemonic(),
+                            alloc.free_bytes(),
+                            spec.tcm_bytes,
+                            alloc.used_bytes()
+                        ),
+                    })
+                }
+            }
+            peak = peak.max(alloc.used_bytes());
+        }
+        for addr in std::mem::take(&mut frees[id.index()]) {
+            alloc.free(addr).map_err(|e| SimError::Launch(format!("TCM plan: {e}")))?;
+        }
+    }
+    prog.tcm_peak = peak;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudo_channels_split_by_burst() {
+        let mut pcs = [0u64; 8];
+        add_pc_bytes(0, 4096, 256, &mut pcs);
+        assert_eq!(pcs, [512; 8]);
+        let mut pcs = [0u64; 8];
+        add_pc_bytes(0, 256, 256, &mut pcs);
+        assert_eq!(pcs, [256, 0, 0, 0, 0, 0, 0, 0]);
+        let mut pcs = [0u64; 8];
+        add_pc_bytes(128, 256, 256, &mut pcs);
+        assert_eq!(pcs, [128, 128, 0, 0, 0, 0, 0, 0]);
+    }
+}

@@ -1,0 +1,208 @@
+//! The event-driven simulation of a launch: trace every program instance,
+//! pair its communication, lower it to engine work, and run all PEs on one
+//! timeline of integer picoseconds.
+//!
+//! Modules, in the order a launch passes through them: [`pairing`] (sends
+//! with receives), [`lower`] (tile plans and the TCM plan), `engine` (the
+//! event loop), [`fabric`] (links), `data` (numeric execution), [`report`].
+
+mod data;
+mod engine;
+pub mod error;
+pub mod fabric;
+pub mod lower;
+pub mod pairing;
+pub mod report;
+
+pub use engine::Span;
+pub use error::{Deadlock, SimError, Waiter};
+pub use lower::{PeProgram, Unit};
+pub use report::{EngineBusy, LinkUse, PeReport, Report};
+
+use crate::ir::{CommandGraph, KernelArgs};
+use crate::machine::Machine;
+use crate::neighbors::NeighborMap;
+use crate::program::Program;
+use crate::topology::{BufferKind, Endpoint, Route};
+use crate::{PeId, Ps};
+use std::collections::HashMap;
+
+/// One launch: a program over a grid of instances placed on PEs.
+pub struct Launch<'a> {
+    /// The program (a `#[kernel]`).
+    pub program: &'a dyn Program,
+    /// Arguments, by parameter name.
+    pub args: KernelArgs,
+    /// The grid (1 to 3 axes); its size must equal the number of PEs.
+    pub grid: Vec<u32>,
+    /// The PE of each instance, instance 0 first (axis 0 fastest).
+    pub pes: Vec<PeId>,
+    /// The neighbour map the kernel's directions resolve through.
+    pub neighbors: Option<NeighborMap>,
+    /// Execute the data (ndarray); timing is the same either way.
+    pub data: bool,
+    /// Keep a span per op for timelines.
+    pub trace: bool,
+}
+
+impl<'a> Launch<'a> {
+    /// A launch of `program` with one instance per PE of `pes` on a 1D grid.
+    pub fn new(program: &'a dyn Program, args: KernelArgs, pes: Vec<PeId>) -> Self {
+        Launch {
+            program,
+            grid: vec![pes.len() as u32],
+            args,
+            pes,
+            neighbors: None,
+            data: true,
+            trace: false,
+        }
+    }
+
+    /// Sets the grid.
+    pub fn grid(mut self, grid: &[u32]) -> Self {
+        self.grid = grid.to_vec();
+        self
+    }
+
+    /// Installs a neighbour map.
+    pub fn neighbors(mut self, map: NeighborMap) -> Self {
+        self.neighbors = Some(map);
+        self
+    }
+
+    /// Switches data execution on or off.
+    pub fn data(mut self, on: bool) -> Self {
+        self.data = on;
+        self
+    }
+
+    /// Keeps spans for a timeline.
+    pub fn trace(mut self, on: bool) -> Self {
+        self.trace = on;
+        self
+    }
+}
+
+/// Grid position of instance `i` (axis 0 fastest).
+pub fn grid_pos(grid: &[u32], mut i: usize) -> Vec<u32> {
+    grid.iter()
+        .map(|g| {
+            let p = (i % *g as usize) as u32;
+            i /= *g as usize;
+            p
+        })
+        .collect()
+}
+
+/// Everything a finished run leaves: the report, the traced graphs and lowered programs, and the spans.
+pub struct Outcome {
+    /// The report.
+    pub report: Report,
+    /// The graph of each instance.
+    pub graphs: Vec<CommandGraph>,
+    /// The lowered program of each instance.
+    pub programs: Vec<PeProgram>,
+    /// Op spans, when the launch asked for them.
+    pub spans: Vec<Span>,
+}
+
+/// Simulates a launch and returns its report.
+pub fn simulate(machine: &mut Machine, launch: &Launch) -> Result<Report, SimError> {
+    simulate_full(machine, launch).map(|o| o.report)
+}
+
+/// Simulates a launch and returns everything it produced.
+pub fn simulate_full(machine: &mut Machine, launch: &Launch) -> Result<Outcome, SimError> {
+    let topo = machine.topology().clone();
+    let n = launch.pes.len();
+    if n == 0 {
+        return Err(SimError::Launch("a launch needs at least one PE".into()));
+    }
+    let grid_size: usize = launch.grid.iter().map(|g| *g as usize).product();
+    if launch.grid.is_empty() || launch.grid.len() > 3 || grid_size != n {
+        return Err(SimError::Launch(format!(
+            "grid {:?} has {grid_size} instances but {n} PEs were given",
+            launch.grid
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for pe in &launch.pes {
+        if !topo.contains(*pe) {
+            return Err(SimError::Launch(format!("PE {pe} is not part of topology `{}`", topo.name())));
+        }
+        if !seen.insert(*pe) {
+            return Err(SimError::Launch(format!("PE {pe} is given twice")));
+        }
+    }
+    // Trace.
+    let mut graphs = Vec::with_capacity(n);
+    for (i, pe) in launch.pes.iter().enumerate() {
+        let pid = grid_pos(&launch.grid, i);
+        let g = launch
+            .program
+            .trace(&launch.args, &launch.grid, &pid)
+            .map_err(|err| SimError::Trace { pe: *pe, err })?;
+        graphs.push(g);
+    }
+    // Pair.
+    let channels = pairing::pair(&launch.pes, &graphs, launch.neighbors.as_ref())?;
+    // Routes.
+    let route_err = |e: crate::topology::TopologyError| SimError::Route(e.to_string());
+    let chan_routes: Vec<Route> = channels
+        .list
+        .iter()
+        .map(|c| topo.route(Endpoint::Pe(launch.pes[c.src]), Endpoint::Pe(launch.pes[c.dst])).map_err(route_err))
+        .collect::<Result<_, _>>()?;
+    let mut routes: Vec<Route> = Vec::new();
+    let mut route_ix: HashMap<(PeId, Endpoint), u32> = HashMap::new();
+    // Lower.
+    let spec = topo.pe_spec().clone();
+    let mut programs = Vec::with_capacity(n);
+    for (i, g) in graphs.iter().enumerate() {
+        let pe = launch.pes[i];
+        let of = &channels.of_cmd[i];
+        let chan = |c: crate::ir::CmdId| *of.get(&c).expect("paired commands have channels");
+        let mut route = |ep: Endpoint| -> Result<u32, SimError> {
+            if let Some(ix) = route_ix.get(&(pe, ep)) {
+                return Ok(*ix);
+            }
+            let r = topo.route(Endpoint::Pe(pe), ep).map_err(route_err)?;
+            routes.push(r);
+            let ix = (routes.len() - 1) as u32;
+            route_ix.insert((pe, ep), ix);
+            Ok(ix)
+        };
+        let mut ctx = lower::LowerCtx { machine, spec: &spec, pe, send_chan: &chan, recv_chan: &chan, route: &mut route };
+        programs.push(ctx.lower(g)?);
+    }
+    // Launch: host -> IO_CPU -> M_CPU -> PE_CPU; IO_CPU stamps the common start.
+    let start: Ps = launch.pes.iter().map(|pe| topo.launch_route(*pe).fixed_ps()).max().unwrap_or(0);
+    let ipcq = topo.ipcq().clone();
+    let drain_gbps = match ipcq.buffer {
+        BufferKind::Tcm => spec.tcm_gbps,
+        BufferKind::Hbm => spec.hbm_effective_gbps(),
+        BufferKind::Sram => topo.memory().sram_router_gbps,
+    };
+    let fabric = fabric::Fabric::new(topo.links());
+    let kept_programs = programs.clone();
+    let mut eng = engine::Engine::new(
+        start,
+        &launch.pes,
+        programs,
+        &graphs,
+        &channels,
+        chan_routes,
+        &routes,
+        fabric,
+        &spec,
+        &ipcq,
+        drain_gbps,
+        launch.data,
+        launch.trace,
+    );
+    eng.run(machine)?;
+    let report = report::build(&topo, launch.program.name(), start, &eng);
+    let spans = eng.spans.take().unwrap_or_default();
+    Ok(Outcome { report, graphs, programs: kept_programs, spans })
+}

@@ -1,0 +1,214 @@
+//! The tracing context: one program instance at a time per thread.
+
+use crate::kernel::Kernel;
+use kernbench_core::ir::{
+    ArgValue, CommandGraph, GraphBuilder, GraphHeader, KernelArgs, ParamKind, SrcLoc, TraceError,
+    TraceErrorKind, TraceLimits,
+};
+use std::cell::RefCell;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+pub(crate) struct TraceCtx {
+    pub(crate) builder: GraphBuilder,
+    pub(crate) grid: Vec<u32>,
+    pub(crate) pid: Vec<u32>,
+}
+
+thread_local! {
+    static CTX: RefCell<Option<TraceCtx>> = const { RefCell::new(None) };
+    static FAILED: RefCell<Option<TraceError>> = const { RefCell::new(None) };
+}
+
+/// The payload that unwinds a trace after its first error (never seen by users:
+/// [`trace`] catches it and returns the error; `resume_unwind` runs no panic hook).
+struct TraceAbort;
+
+/// The caller's location, for `#[track_caller]` functions.
+#[track_caller]
+pub(crate) fn loc() -> SrcLoc {
+    SrcLoc::from_location(std::panic::Location::caller())
+}
+
+/// Stops the trace with an error at a kernel line.
+pub(crate) fn fail(kind: TraceErrorKind, l: &SrcLoc) -> ! {
+    let kernel = CTX.with(|c| {
+        c.borrow().as_ref().map(|t| t.builder.kernel().to_string()).unwrap_or_default()
+    });
+    abort(TraceError { kernel, loc: Some(l.clone()), kind })
+}
+
+fn abort(e: TraceError) -> ! {
+    FAILED.with(|f| *f.borrow_mut() = Some(e));
+    resume_unwind(Box::new(TraceAbort))
+}
+
+fn with_ctx<R>(f: impl FnOnce(&mut TraceCtx) -> Result<R, TraceError>) -> R {
+    let r = CTX.with(|c| {
+        let mut b = c.borrow_mut();
+        match b.as_mut() {
+            Some(ctx) => f(ctx),
+            None => panic!(
+                "a tl:: function was called outside a kernel trace; kernels run through \
+                 kernbench_tl::trace or a launch, not by calling their body"
+            ),
+        }
+    });
+    match r {
+        Ok(v) => v,
+        Err(e) => abort(e),
+    }
+}
+
+/// Runs `f` on the current trace's graph builder; an error ends the trace.
+pub(crate) fn with_builder<R>(f: impl FnOnce(&mut GraphBuilder) -> Result<R, TraceError>) -> R {
+    with_ctx(|c| f(&mut c.builder))
+}
+
+/// The grid position and size of the instance being traced.
+pub(crate) fn grid_query(axis: usize, l: &SrcLoc, pid: bool) -> usize {
+    with_ctx(|c| {
+        let v = if pid { &c.pid } else { &c.grid };
+        match v.get(axis) {
+            Some(x) => Ok(*x as usize),
+            None if axis < 3 => Ok(if pid { 0 } else { 1 }),
+            None => Err(c.builder.error(
+                TraceErrorKind::Invalid(format!("grid axis {axis} does not exist (axes are 0, 1, 2)")),
+                l,
+            )),
+        }
+    })
+}
+
+fn header(kernel: &dyn Kernel, args: &KernelArgs, grid: &[u32], pid: &[u32]) -> GraphHeader {
+    let meta = kernel.meta();
+    let params = meta
+        .params
+        .iter()
+        .map(|p| {
+            let v = args.get(p.name);
+            match (p.kind, v) {
+                (ParamKind::Ptr, _) => {
+                    format!("{}: ptr<{}>", p.name, p.dtype.map(|d| d.name()).unwrap_or("?"))
+                }
+                (ParamKind::Tensor, Some(ArgValue::Tensor { shape, .. })) => format!(
+                    "{}: tensor<{},[{},{}]>",
+                    p.name,
+                    p.dtype.map(|d| d.name()).unwrap_or("?"),
+                    shape[0],
+                    shape[1]
+                ),
+                (ParamKind::Tensor, _) => {
+                    format!("{}: tensor<{}>", p.name, p.dtype.map(|d| d.name()).unwrap_or("?"))
+                }
+                (kind, v) => {
+                    let val = match v {
+                        Some(ArgValue::Int(i)) => i.to_string(),
+                        Some(ArgValue::Float(f)) => format!("{f:?}"),
+                        Some(ArgValue::Bool(b)) => b.to_string(),
+                        _ => "?".to_string(),
+                    };
+                    if kind == ParamKind::Constexpr {
+                        format!("const {} = {val}", p.name)
+                    } else {
+                        format!("{} = {val}", p.name)
+                    }
+                }
+            }
+        })
+        .collect();
+    GraphHeader {
+        kernel: meta.name.to_string(),
+        params,
+        grid: grid.to_vec(),
+        pid: pid.to_vec(),
+    }
+}
+
+/// Traces a kernel given by reference (what `Program::trace` of a kernel calls).
+pub fn trace_program<K: Kernel + ?Sized>(
+    kernel: &K,
+    args: &KernelArgs,
+    grid: &[u32],
+    pid: &[u32],
+) -> Result<CommandGraph, TraceError> {
+    let meta = kernel.meta();
+    struct ByRef<'a, K: ?Sized>(&'a K, &'static crate::kernel::KernelMeta);
+    impl<K: Kernel + ?Sized> Kernel for ByRef<'_, K> {
+        fn meta(&self) -> &'static crate::kernel::KernelMeta {
+            self.1
+        }
+        fn run_body(&self, args: &KernelArgs) -> Result<(), TraceError> {
+            self.0.run_body(args)
+        }
+    }
+    trace_with(&ByRef(kernel, meta), args, grid, pid, TraceLimits::default())
+}
+
+/// Traces one program instance at grid position `pid` of `grid` under `args`.
+pub fn trace(
+    kernel: &dyn Kernel,
+    args: &KernelArgs,
+    grid: &[u32],
+    pid: &[u32],
+) -> Result<CommandGraph, TraceError> {
+    trace_with(kernel, args, grid, pid, TraceLimits::default())
+}
+
+/// [`trace`] with explicit limits.
+pub fn trace_with(
+    kernel: &dyn Kernel,
+    args: &KernelArgs,
+    grid: &[u32],
+    pid: &[u32],
+    limits: TraceLimits,
+) -> Result<CommandGraph, TraceError> {
+    let meta = kernel.meta();
+    let launch_err = |kind| TraceError { kernel: meta.name.to_string(), loc: None, kind };
+    if grid.is_empty() || grid.len() > 3 || grid.contains(&0) {
+        return Err(launch_err(TraceErrorKind::Invalid(format!(
+            "grid {grid:?}: give 1 to 3 axes, each at least 1"
+        ))));
+    }
+    if pid.len() != grid.len() || pid.iter().zip(grid).any(|(p, g)| p >= g) {
+        return Err(launch_err(TraceErrorKind::Invalid(format!(
+            "program id {pid:?} is outside the grid {grid:?}"
+        ))));
+    }
+    for (name, _) in args.iter() {
+        if !meta.params.iter().any(|p| p.name == name) {
+            let names: Vec<&str> = meta.params.iter().map(|p| p.name).collect();
+            return Err(launch_err(TraceErrorKind::Arg {
+                param: name.to_string(),
+                msg: format!("the kernel has no such parameter (it takes {})", names.join(", ")),
+            }));
+        }
+    }
+    let ctx = TraceCtx {
+        builder: GraphBuilder::new(header(kernel, args, grid, pid), limits),
+        grid: grid.to_vec(),
+        pid: pid.to_vec(),
+    };
+    let previous = CTX.with(|c| c.borrow_mut().replace(ctx));
+    let result = catch_unwind(AssertUnwindSafe(|| kernel.run_body(args)));
+    let ctx = CTX.with(|c| std::mem::replace(&mut *c.borrow_mut(), previous));
+    match result {
+        Ok(Ok(())) => Ok(ctx.expect("trace context present").builder.finish()),
+        Ok(Err(e)) => Err(e),
+        Err(payload) => {
+            if payload.is::<TraceAbort>() {
+                Err(FAILED
+                    .with(|f| f.borrow_mut().take())
+                    .expect("an aborted trace leaves its error"))
+            } else {
+                let msg = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_string());
+                Err(launch_err(TraceErrorKind::Invalid(format!(
+                    "the kernel body panicked while tracing: {msg}"
+                ))))
+            }
+        }
+    }
+}

@@ -1,0 +1,368 @@
+//! The values a kernel handles: pointers, tensors, blocks and tiles.
+
+use crate::context::{loc, with_builder};
+use crate::kernel::KernelParam;
+use kernbench_core::ir::{ArgValue, CmdId, MathOp, MemRef, Operand, ParamKind, TraceErrorKind, View};
+use kernbench_core::DType;
+use std::marker::PhantomData;
+
+/// An element type usable in tiles and buffers.
+pub trait Element: Copy + Send + Sync + 'static {
+    /// The IR's name for it.
+    const DTYPE: DType;
+    /// The type a dot product of it accumulates in.
+    type Acc: Element;
+}
+
+impl Element for f32 {
+    const DTYPE: DType = DType::F32;
+    type Acc = f32;
+}
+impl Element for half::f16 {
+    const DTYPE: DType = DType::F16;
+    type Acc = f32;
+}
+impl Element for half::bf16 {
+    const DTYPE: DType = DType::Bf16;
+    type Acc = f32;
+}
+impl Element for i32 {
+    const DTYPE: DType = DType::I32;
+    type Acc = i32;
+}
+
+/// A device pointer to elements of `T`, the same virtual address on every PE of a launch.
+#[derive(Debug)]
+pub struct Ptr<T> {
+    pub(crate) param: u16,
+    pub(crate) name: &'static str,
+    pub(crate) va: u64,
+    pub(crate) len: usize,
+    pub(crate) offset: i64,
+    _t: PhantomData<T>,
+}
+
+impl<T> Clone for Ptr<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Ptr<T> {}
+
+impl<T: Element> Ptr<T> {
+    /// The pointer `n` elements further on.
+    pub fn offset(self, n: usize) -> Ptr<T> {
+        Ptr { offset: self.offset + n as i64, ..self }
+    }
+
+    /// Elements of the buffer behind the parameter.
+    pub fn len(self) -> usize {
+        self.len
+    }
+
+    /// `true` when the buffer is empty.
+    pub fn is_empty(self) -> bool {
+        self.len == 0
+    }
+
+    #[track_caller]
+    pub(crate) fn region(self, shape: &[usize]) -> MemRef {
+        let l = loc();
+        let elems: usize = shape.iter().product();
+        let end = self.offset + elems as i64;
+        if self.offset < 0 || end > self.len as i64 {
+            crate::context::fail(
+                TraceErrorKind::OutOfBounds(format!(
+                    "elements {}..{} of `{}`, which holds {}",
+                    self.offset, end, self.name, self.len
+                )),
+                &l,
+            );
+        }
+        MemRef {
+            param: self.param,
+            name: self.name.to_string(),
+            base_va: self.va,
+            view: View::Flat { offset: self.offset },
+            dtype: T::DTYPE,
+            shape: shape.to_vec(),
+        }
+    }
+}
+
+impl<T: Element> KernelParam for Ptr<T> {
+    const KIND: ParamKind = ParamKind::Ptr;
+    const DTYPE: Option<DType> = Some(T::DTYPE);
+    fn from_arg(index: u16, name: &'static str, v: &ArgValue) -> Result<Self, String> {
+        match v {
+            ArgValue::Ptr { va, dtype, len } if *dtype == T::DTYPE => {
+                Ok(Ptr { param: index, name, va: *va, len: *len, offset: 0, _t: PhantomData })
+            }
+            ArgValue::Tensor { va, dtype, shape } if *dtype == T::DTYPE => Ok(Ptr {
+                param: index,
+                name,
+                va: *va,
+                len: shape[0] * shape[1],
+                offset: 0,
+                _t: PhantomData,
+            }),
+            other => Err(format!("expected a pointer to {}, got {}", T::DTYPE, other.describe())),
+        }
+    }
+}
+
+/// A row-major 2D device tensor with a shape.
+#[derive(Debug)]
+pub struct Tensor<T> {
+    pub(crate) param: u16,
+    pub(crate) name: &'static str,
+    pub(crate) va: u64,
+    pub(crate) shape: [usize; 2],
+    _t: PhantomData<T>,
+}
+
+impl<T> Clone for Tensor<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Tensor<T> {}
+
+impl<T: Element> Tensor<T> {
+    /// (rows, cols).
+    pub fn shape(self) -> [usize; 2] {
+        self.shape
+    }
+
+    /// Rows.
+    pub fn rows(self) -> usize {
+        self.shape[0]
+    }
+
+    /// Columns.
+    pub fn cols(self) -> usize {
+        self.shape[1]
+    }
+
+    /// The block of `shape` at `origin` (row, column). A block outside the tensor is an error at this line.
+    #[track_caller]
+    pub fn block(self, origin: [usize; 2], shape: [usize; 2]) -> Block<T> {
+        let l = loc();
+        if origin[0] + shape[0] > self.shape[0] || origin[1] + shape[1] > self.shape[1] {
+            crate::context::fail(
+                TraceErrorKind::OutOfBounds(format!(
+                    "block rows {}..{}, cols {}..{} of `{}`, which is {}x{}",
+                    origin[0],
+                    origin[0] + shape[0],
+                    origin[1],
+                    origin[1] + shape[1],
+                    self.name,
+                    self.shape[0],
+                    self.shape[1]
+                )),
+                &l,
+            );
+        }
+        Block { t: self, origin, shape }
+    }
+
+    /// The whole tensor as one block.
+    #[track_caller]
+    pub fn all(self) -> Block<T> {
+        self.block([0, 0], self.shape)
+    }
+}
+
+impl<T: Element> KernelParam for Tensor<T> {
+    const KIND: ParamKind = ParamKind::Tensor;
+    const DTYPE: Option<DType> = Some(T::DTYPE);
+    fn from_arg(index: u16, name: &'static str, v: &ArgValue) -> Result<Self, String> {
+        match v {
+            ArgValue::Tensor { va, dtype, shape } if *dtype == T::DTYPE => {
+                Ok(Tensor { param: index, name, va: *va, shape: *shape, _t: PhantomData })
+            }
+            other => Err(format!("expected a 2D tensor of {}, got {}", T::DTYPE, other.describe())),
+        }
+    }
+}
+
+/// A 2D block of a tensor, as `tensor.block(origin, shape)` names it.
+#[derive(Debug)]
+pub struct Block<T> {
+    t: Tensor<T>,
+    origin: [usize; 2],
+    shape: [usize; 2],
+}
+
+impl<T> Clone for Block<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Block<T> {}
+
+impl<T: Element> Block<T> {
+    /// (rows, cols) of the block.
+    pub fn shape(self) -> [usize; 2] {
+        self.shape
+    }
+
+    pub(crate) fn region(self) -> MemRef {
+        MemRef {
+            param: self.t.param,
+            name: self.t.name.to_string(),
+            base_va: self.t.va,
+            view: View::Block { origin: self.origin, tensor: self.t.shape },
+            dtype: T::DTYPE,
+            shape: self.shape.to_vec(),
+        }
+    }
+}
+
+/// Something `tl::load`, `tl::store` and `tl::stream` can address: a pointer or a block.
+pub trait Region<T: Element> {
+    /// The region of `shape` it names (a block checks that `shape` is its own).
+    #[track_caller]
+    fn mem_ref(self, shape: &[usize]) -> MemRef;
+}
+
+impl<T: Element> Region<T> for Ptr<T> {
+    #[track_caller]
+    fn mem_ref(self, shape: &[usize]) -> MemRef {
+        self.region(shape)
+    }
+}
+
+impl<T: Element> Region<T> for Block<T> {
+    #[track_caller]
+    fn mem_ref(self, shape: &[usize]) -> MemRef {
+        if shape != self.shape {
+            crate::context::fail(
+                TraceErrorKind::Shape(format!(
+                    "the block is {:?} but the access names shape {:?}",
+                    self.shape, shape
+                )),
+                &loc(),
+            );
+        }
+        self.region()
+    }
+}
+
+/// A tile: a symbolic value of the trace (it cannot be branched on).
+#[derive(Debug)]
+pub struct Tile<T> {
+    pub(crate) id: CmdId,
+    _t: PhantomData<T>,
+}
+
+impl<T> Clone for Tile<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Tile<T> {}
+
+impl<T: Element> Tile<T> {
+    pub(crate) fn new(id: CmdId) -> Self {
+        Tile { id, _t: PhantomData }
+    }
+
+    /// The command that produces it.
+    pub fn id(self) -> CmdId {
+        self.id
+    }
+
+    /// Its shape (known at trace time).
+    #[track_caller]
+    pub fn shape(self) -> Vec<usize> {
+        let l = loc();
+        with_builder(|b| b.ty(self.id, &l).map(|t| t.shape.clone()))
+    }
+
+    /// Elements it holds.
+    #[track_caller]
+    pub fn numel(self) -> usize {
+        self.shape().iter().product()
+    }
+
+    /// Converts to another element type (on MATH).
+    #[track_caller]
+    pub fn cast<U: Element>(self) -> Tile<U> {
+        let l = loc();
+        Tile::new(with_builder(|b| {
+            b.math(MathOp::Cast, vec![Operand::Value(self.id)], Some(U::DTYPE), &l)
+        }))
+    }
+}
+
+/// The future of `tl::recv_async`; `tl::wait` turns it into a tile.
+#[derive(Debug)]
+pub struct RecvFuture<T> {
+    pub(crate) id: CmdId,
+    _t: PhantomData<T>,
+}
+
+impl<T> RecvFuture<T> {
+    pub(crate) fn new(id: CmdId) -> Self {
+        RecvFuture { id, _t: PhantomData }
+    }
+}
+
+#[track_caller]
+pub(crate) fn math<T: Element>(op: MathOp, args: Vec<Operand>) -> Tile<T> {
+    let l = loc();
+    Tile::new(with_builder(|b| b.math(op, args, None, &l)))
+}
+
+macro_rules! binop {
+    ($tr:ident, $f:ident, $op:expr) => {
+        impl<T: Element> std::ops::$tr<Tile<T>> for Tile<T> {
+            type Output = Tile<T>;
+            #[track_caller]
+            fn $f(self, rhs: Tile<T>) -> Tile<T> {
+                math($op, vec![Operand::Value(self.id), Operand::Value(rhs.id)])
+            }
+        }
+        impl<T: Element> std::ops::$tr<&Tile<T>> for &Tile<T> {
+            type Output = Tile<T>;
+            #[track_caller]
+            fn $f(self, rhs: &Tile<T>) -> Tile<T> {
+                math($op, vec![Operand::Value(self.id), Operand::Value(rhs.id)])
+            }
+        }
+        impl<T: Element> std::ops::$tr<f64> for Tile<T> {
+            type Output = Tile<T>;
+            #[track_caller]
+            fn $f(self, rhs: f64) -> Tile<T> {
+                math($op, vec![Operand::Value(self.id), Operand::Scalar(rhs)])
+            }
+        }
+        impl<T: Element> std::ops::$tr<f64> for &Tile<T> {
+            type Output = Tile<T>;
+            #[track_caller]
+            fn $f(self, rhs: f64) -> Tile<T> {
+                math($op, vec![Operand::Value(self.id), Operand::Scalar(rhs)])
+            }
+        }
+        impl<T: Element> std::ops::$tr<Tile<T>> for f64 {
+            type Output = Tile<T>;
+            #[track_caller]
+            fn $f(self, rhs: Tile<T>) -> Tile<T> {
+                math($op, vec![Operand::Scalar(self), Operand::Value(rhs.id)])
+            }
+        }
+    };
+}
+binop!(Add, add, MathOp::Add);
+binop!(Sub, sub, MathOp::Sub);
+binop!(Mul, mul, MathOp::Mul);
+binop!(Div, div, MathOp::Div);
+
+impl<T: Element> std::ops::Neg for Tile<T> {
+    type Output = Tile<T>;
+    #[track_caller]
+    fn neg(self) -> Tile<T> {
+        math(MathOp::Neg, vec![Operand::Value(self.id)])
+    }
+}
