@@ -19,6 +19,8 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod kernels;
+
 pub use kernbench_ccl as ccl;
 pub use kernbench_core as core;
 pub use kernbench_tl as tl;

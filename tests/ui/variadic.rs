@@ -1,7 +1,7 @@
 use kernbench_tl::prelude::*;
 
 #[kernel]
-fn k(n: usize, ...) {
+fn k(n: usize, rest: ...) {
     let _ = n;
 }
 

@@ -1,1 +1,11 @@
-//! placeholder
+//! Collectives written in the KernBench kernel language: ring, 2D mesh, tree
+//! and hierarchical all-reduce, reduce-scatter, all-gather and broadcast; their
+//! registry; a driver that runs and checks them; and cost models.
+#![warn(missing_docs)]
+
+pub mod algorithms;
+pub mod registry;
+pub mod run;
+
+pub use registry::{Algorithm, Collective, MapKind, Registry};
+pub use run::{run, run_on, RedOp, RunResult, RunSpec};

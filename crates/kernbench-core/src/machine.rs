@@ -70,6 +70,19 @@ pub struct Buffer {
 }
 
 impl Buffer {
+    /// The buffer as a pointer argument.
+    pub fn ptr(&self) -> crate::ir::ArgValue {
+        crate::ir::ArgValue::Ptr { va: self.va, dtype: self.dtype, len: self.len }
+    }
+
+    /// The buffer as a row-major `rows x cols` tensor argument.
+    pub fn tensor(&self, rows: usize, cols: usize) -> Result<crate::ir::ArgValue, MemError> {
+        if rows * cols != self.len {
+            return Err(MemError::Length { got: rows * cols, want: self.len });
+        }
+        Ok(crate::ir::ArgValue::Tensor { va: self.va, dtype: self.dtype, shape: [rows, cols] })
+    }
+
     /// Bytes.
     pub fn bytes(&self) -> u64 {
         (self.len * self.dtype.size()) as u64

@@ -15,7 +15,8 @@ fn tiny() -> Topology {
 }
 
 fn pe(t: &Topology, a: PeId, b: PeId) -> Route {
-    t.route(Endpoint::Pe(a), Endpoint::Pe(b)).expect("both PEs exist")
+    t.route(Endpoint::Pe(a), Endpoint::Pe(b))
+        .expect("both PEs exist")
 }
 
 fn nodes_of(t: &Topology, r: &Route) -> Vec<Node> {
@@ -36,14 +37,26 @@ fn assert_path(t: &Topology, r: &Route, src: Node, dst: Node) {
     assert_eq!(nodes.first(), Some(&src), "route starts at {src}");
     assert_eq!(nodes.last(), Some(&dst), "route ends at {dst}");
     for w in r.hops.windows(2) {
-        assert_eq!(t.link(w[0].link).to, t.link(w[1].link).from, "hops are contiguous");
+        assert_eq!(
+            t.link(w[0].link).to,
+            t.link(w[1].link).from,
+            "hops are contiguous"
+        );
     }
     let distinct: HashSet<_> = nodes.iter().collect();
-    assert_eq!(distinct.len(), nodes.len(), "a route never visits a node twice");
+    assert_eq!(
+        distinct.len(),
+        nodes.len(),
+        "a route never visits a node twice"
+    );
     let lat: u64 = r.hops.iter().map(|h| t.link(h.link).latency_ps).sum();
     let ovh: u64 = r.hops.iter().map(|h| h.overhead_ps).sum();
     assert_eq!((r.latency_ps, r.overhead_ps), (lat, ovh));
-    let bn = r.hops.iter().map(|h| t.link(h.link).gbps).fold(f64::INFINITY, f64::min);
+    let bn = r
+        .hops
+        .iter()
+        .map(|h| t.link(h.link).gbps)
+        .fold(f64::INFINITY, f64::min);
     assert_eq!(r.bottleneck_gbps, bn);
 }
 
@@ -59,7 +72,10 @@ fn shipped_configs_load_and_validate() {
     }
     assert!(Topology::builtin("nope").is_none());
     let t = tiny();
-    assert_eq!((t.num_sips(), t.cube_mesh(), t.pes_per_cube(), t.pe_count()), (1, (2, 2), 4, 16));
+    assert_eq!(
+        (t.num_sips(), t.cube_mesh(), t.pes_per_cube(), t.pe_count()),
+        (1, (2, 2), 4, 16)
+    );
     let t = Topology::builtin("large").unwrap();
     assert!(t.pe_count() >= 1024);
     assert_eq!(t.num_sips(), 8);
@@ -70,7 +86,15 @@ fn embedded_default_is_256_pes() {
     let t = default();
     assert_eq!(t.name(), "default");
     assert_eq!(t.pe_count(), 256);
-    assert_eq!((t.num_sips(), t.cube_mesh(), t.cubes_per_sip(), t.pes_per_cube()), (2, (4, 4), 16, 8));
+    assert_eq!(
+        (
+            t.num_sips(),
+            t.cube_mesh(),
+            t.cubes_per_sip(),
+            t.pes_per_cube()
+        ),
+        (2, (4, 4), 16, 8)
+    );
     let spec = t.pe_spec();
     assert_eq!(spec.gemm_flops_per_ns(2), 8000.0);
     assert_eq!(spec.gemm_flops_per_ns(4), 4000.0);
@@ -164,7 +188,10 @@ fn a_pe_and_its_own_hbm_slice_use_the_private_link() {
     let r = t.route(Endpoint::Pe(p), Endpoint::Hbm(p)).unwrap();
     assert_eq!(r.hop_count(), 1);
     let l = t.link(r.hops[0].link);
-    assert_eq!((l.kind, l.from, l.to), (LinkKind::Hbm, Node::Pe(p), Node::HbmSlice(p)));
+    assert_eq!(
+        (l.kind, l.from, l.to),
+        (LinkKind::Hbm, Node::Pe(p), Node::HbmSlice(p))
+    );
     assert_eq!(l.gbps, t.pe_spec().hbm_gbps);
     assert_eq!(r.latency_ps, 20_000);
     let back = t.route(Endpoint::Hbm(p), Endpoint::Pe(p)).unwrap();
@@ -172,7 +199,10 @@ fn a_pe_and_its_own_hbm_slice_use_the_private_link() {
     // Another PE's slice goes over the NOC and an HBM port.
     let q = PeId::new(1, 7, 4);
     let r = t.route(Endpoint::Pe(p), Endpoint::Hbm(q)).unwrap();
-    assert!(r.hops.iter().any(|h| t.link(h.link).kind == LinkKind::HbmPort));
+    assert!(r
+        .hops
+        .iter()
+        .any(|h| t.link(h.link).kind == LinkKind::HbmPort));
 }
 
 #[test]
@@ -188,7 +218,10 @@ fn intra_cube_routes_are_faster_than_inter_cube_routes() {
                 other = other.min(ps);
             }
         }
-        assert!(same < other, "{a}: slowest in cube {same} ps >= fastest elsewhere {other} ps");
+        assert!(
+            same < other,
+            "{a}: slowest in cube {same} ps >= fastest elsewhere {other} ps"
+        );
     }
 }
 
@@ -200,15 +233,23 @@ fn cross_sip_routes_pass_both_io_chiplets_and_the_switch() {
     for n in [Node::IoNoc(SipId(0)), Node::Switch, Node::IoNoc(SipId(1))] {
         assert!(nodes.contains(&n), "{n} is on the route");
     }
-    assert!(nodes.iter().any(|n| matches!(n, Node::IoUcie { sip: SipId(0), .. })));
-    assert!(nodes.iter().any(|n| matches!(n, Node::IoUcie { sip: SipId(1), .. })));
+    assert!(nodes
+        .iter()
+        .any(|n| matches!(n, Node::IoUcie { sip: SipId(0), .. })));
+    assert!(nodes
+        .iter()
+        .any(|n| matches!(n, Node::IoUcie { sip: SipId(1), .. })));
     // Data does not pass through IO_CPU (only control traffic does).
     assert!(!nodes.iter().any(|n| matches!(n, Node::IoCpu(_))));
     let r = pe(&t, a, b);
     assert_eq!(r.bottleneck_gbps, 64.0);
     assert_eq!(r.overhead_ps, 50_000, "the switch's overhead only");
     // In the low hundreds of ns.
-    assert!((150_000..500_000).contains(&r.fixed_ps()), "{} ps", r.fixed_ps());
+    assert!(
+        (150_000..500_000).contains(&r.fixed_ps()),
+        "{} ps",
+        r.fixed_ps()
+    );
 }
 
 #[test]
@@ -256,20 +297,30 @@ fn ucie_crossing_matches_the_predecessor() {
     let (a, b) = t.ucie_probe_pair();
     assert_eq!((a.sip, a.cube, b.sip, b.cube), (0, 0, 0, 1));
     let r = pe(&t, a, b);
-    assert_eq!(r.bottleneck_gbps, 128.0, "one UCIe connection is the bottleneck");
+    assert_eq!(
+        r.bottleneck_gbps, 128.0,
+        "one UCIe connection is the bottleneck"
+    );
     let fixed_ns = r.fixed_ps() as f64 / 1000.0;
     assert!((fixed_ns - 33.0).abs() <= 1.0, "fixed {fixed_ns} ns");
     for (bytes, measured_ns) in [(65536u64, 545.0), (1 << 20, 8230.0)] {
         let ns = fixed_ns + bytes as f64 / r.bottleneck_gbps;
         let err = (ns - measured_ns).abs() / measured_ns;
-        assert!(err < 0.02, "{bytes} bytes: {ns} ns vs measured {measured_ns} ns");
+        assert!(
+            err < 0.02,
+            "{bytes} bytes: {ns} ns vs measured {measured_ns} ns"
+        );
         assert!(
             ((r.transfer_ps(bytes) as f64 / 1000.0) - ns).abs() < 0.01,
             "Route::transfer_ps agrees"
         );
     }
     // Exactly one UCIe crossing.
-    let crossings = r.hops.iter().filter(|h| t.link(h.link).kind == LinkKind::Ucie).count();
+    let crossings = r
+        .hops
+        .iter()
+        .filter(|h| t.link(h.link).kind == LinkKind::Ucie)
+        .count();
     assert_eq!(crossings, 1);
 }
 
@@ -357,7 +408,12 @@ fn the_graph_matches_the_link_table() {
         let dirs: HashSet<(Node, Node, LinkKind)> =
             t.links().iter().map(|l| (l.from, l.to, l.kind)).collect();
         for l in t.links() {
-            assert!(dirs.contains(&(l.to, l.from, l.kind)), "{} -> {} has a reverse", l.from, l.to);
+            assert!(
+                dirs.contains(&(l.to, l.from, l.kind)),
+                "{} -> {} has a reverse",
+                l.from,
+                l.to
+            );
         }
         let nodes: HashSet<Node> = g.node_indices().map(|i| g[i]).collect();
         assert_eq!(nodes.len(), g.node_count(), "one node per component");
@@ -367,8 +423,13 @@ fn the_graph_matches_the_link_table() {
     }
     // The default cube: 32 routers, 8 PEs + 8 slices + 4 HBM ports + SRAM + M_CPU.
     let t = default();
-    let cube0 = t.graph().node_indices().filter(|&i| t.graph()[i].cube() == Some(CubeId { sip: 0, cube: 0 }));
-    let routers = cube0.filter(|&i| matches!(t.graph()[i], Node::Router { .. })).count();
+    let cube0 = t
+        .graph()
+        .node_indices()
+        .filter(|&i| t.graph()[i].cube() == Some(CubeId { sip: 0, cube: 0 }));
+    let routers = cube0
+        .filter(|&i| matches!(t.graph()[i], Node::Router { .. }))
+        .count();
     assert_eq!(routers, 32);
 }
 
@@ -399,11 +460,31 @@ fn summary_worst_cases_match_brute_force() {
             }
         }
         let ns = |x: u64| x as f64 / 1000.0;
-        assert_eq!(s.worst_same_cube.as_ref().map(|r| r.latency_ns), Some(ns(same)), "{}", t.name());
-        assert_eq!(s.worst_cross_cube.as_ref().map(|r| r.latency_ns), Some(ns(cross)), "{}", t.name());
+        assert_eq!(
+            s.worst_same_cube.as_ref().map(|r| r.latency_ns),
+            Some(ns(same)),
+            "{}",
+            t.name()
+        );
+        assert_eq!(
+            s.worst_cross_cube.as_ref().map(|r| r.latency_ns),
+            Some(ns(cross)),
+            "{}",
+            t.name()
+        );
         let want_sip = (t.num_sips() > 1).then(|| ns(sip));
-        assert_eq!(s.worst_cross_sip.as_ref().map(|r| r.latency_ns), want_sip, "{}", t.name());
-        assert_eq!(s.longest_route.as_ref().map(|r| r.hops), Some(hops), "{}", t.name());
+        assert_eq!(
+            s.worst_cross_sip.as_ref().map(|r| r.latency_ns),
+            want_sip,
+            "{}",
+            t.name()
+        );
+        assert_eq!(
+            s.longest_route.as_ref().map(|r| r.hops),
+            Some(hops),
+            "{}",
+            t.name()
+        );
     }
 }
 
@@ -420,9 +501,15 @@ fn summary_prints_and_serialises() {
     assert_eq!(json["pes"], 256);
     assert_eq!(json["sips"], 2);
     let worst = s.worst_cross_cube.as_ref().unwrap().latency_ns;
-    assert!(worst < 573.0, "remote-cube worst {worst} ns is below the predecessor's 573 ns");
+    assert!(
+        worst < 573.0,
+        "remote-cube worst {worst} ns is below the predecessor's 573 ns"
+    );
     let same = s.worst_same_cube.as_ref().unwrap().latency_ns;
-    assert!(same < 77.0, "same-cube worst {same} ns is below the predecessor's 77 ns");
+    assert!(
+        same < 77.0,
+        "same-cube worst {same} ns is below the predecessor's 77 ns"
+    );
     let large = Topology::builtin("large").unwrap().summary();
     assert!(large.to_string().contains("1024 PEs"));
 }

@@ -62,6 +62,7 @@ pub(crate) struct Parsed {
 pub(crate) fn kernel(func: ItemFn, errors: &mut Errors) -> Parsed {
     let mut problems = Errors::default();
     let sig = &func.sig;
+    // In source order, so that the errors read top to bottom.
     if let Some(t) = &sig.constness {
         problems.push(syn::Error::new(
             t.span,
@@ -107,25 +108,6 @@ pub(crate) fn kernel(func: ItemFn, errors: &mut Errors) -> Parsed {
             ),
         };
         problems.push(syn::Error::new_spanned(p, msg));
-    }
-    if let Some(w) = &sig.generics.where_clause {
-        problems.push(syn::Error::new_spanned(
-            w,
-            "kernels are not generic: remove the `where` clause",
-        ));
-    }
-    if let Some(v) = &sig.variadic {
-        problems.push(syn::Error::new_spanned(
-            v,
-            "kernels cannot be variadic: list each parameter with its name and type",
-        ));
-    }
-    if let ReturnType::Type(..) = &sig.output {
-        problems.push(syn::Error::new_spanned(
-            &sig.output,
-            "a kernel returns nothing: it writes results through pointers with `tl::store`; \
-             remove the return type",
-        ));
     }
 
     let mut stripped = func.clone();
@@ -189,6 +171,26 @@ pub(crate) fn kernel(func: ItemFn, errors: &mut Errors) -> Parsed {
                 constexpr,
             });
         }
+    }
+
+    if let Some(v) = &sig.variadic {
+        problems.push(syn::Error::new_spanned(
+            v,
+            "kernels cannot be variadic: list each parameter with its name and type",
+        ));
+    }
+    if let ReturnType::Type(..) = &sig.output {
+        problems.push(syn::Error::new_spanned(
+            &sig.output,
+            "a kernel returns nothing: it writes results through pointers with `tl::store`; \
+             remove the return type",
+        ));
+    }
+    if let Some(w) = &sig.generics.where_clause {
+        problems.push(syn::Error::new_spanned(
+            w,
+            "kernels are not generic: remove the `where` clause",
+        ));
     }
 
     let ok = problems.is_empty();

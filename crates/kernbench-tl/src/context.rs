@@ -79,7 +79,7 @@ pub(crate) fn grid_query(axis: usize, l: &SrcLoc, pid: bool) -> usize {
     })
 }
 
-fn header(kernel: &dyn Kernel, args: &KernelArgs, grid: &[u32], pid: &[u32]) -> GraphHeader {
+fn header<K: Kernel + ?Sized>(kernel: &K, args: &KernelArgs, grid: &[u32], pid: &[u32]) -> GraphHeader {
     let meta = kernel.meta();
     let params = meta
         .params
@@ -131,17 +131,7 @@ pub fn trace_program<K: Kernel + ?Sized>(
     grid: &[u32],
     pid: &[u32],
 ) -> Result<CommandGraph, TraceError> {
-    let meta = kernel.meta();
-    struct ByRef<'a, K: ?Sized>(&'a K, &'static crate::kernel::KernelMeta);
-    impl<K: Kernel + ?Sized> Kernel for ByRef<'_, K> {
-        fn meta(&self) -> &'static crate::kernel::KernelMeta {
-            self.1
-        }
-        fn run_body(&self, args: &KernelArgs) -> Result<(), TraceError> {
-            self.0.run_body(args)
-        }
-    }
-    trace_with(&ByRef(kernel, meta), args, grid, pid, TraceLimits::default())
+    trace_with(kernel, args, grid, pid, TraceLimits::default())
 }
 
 /// Traces one program instance at grid position `pid` of `grid` under `args`.
@@ -155,8 +145,8 @@ pub fn trace(
 }
 
 /// [`trace`] with explicit limits.
-pub fn trace_with(
-    kernel: &dyn Kernel,
+pub fn trace_with<K: Kernel + ?Sized>(
+    kernel: &K,
     args: &KernelArgs,
     grid: &[u32],
     pid: &[u32],

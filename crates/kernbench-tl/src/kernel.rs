@@ -34,7 +34,7 @@ pub struct KernelMeta {
 /// A kernel: metadata plus a body that can be traced for one program instance.
 ///
 /// Implemented by the unit struct `#[kernel]` generates; use [`crate::trace`] to trace it.
-pub trait Kernel: Sync {
+pub trait Kernel: kernbench_core::program::Program + Sync {
     /// The kernel's metadata.
     fn meta(&self) -> &'static KernelMeta;
     /// Binds the arguments and runs the body once. Called by [`crate::trace`]
@@ -123,20 +123,5 @@ impl KernelParam for bool {
             ArgValue::Bool(b) => Ok(*b),
             other => Err(format!("expected a boolean, got {}", other.describe())),
         }
-    }
-}
-
-impl kernbench_core::program::Program for dyn Kernel {
-    fn name(&self) -> &str {
-        self.meta().name
-    }
-
-    fn trace(
-        &self,
-        args: &KernelArgs,
-        grid: &[u32],
-        pid: &[u32],
-    ) -> Result<kernbench_core::ir::CommandGraph, TraceError> {
-        crate::context::trace_program(self, args, grid, pid)
     }
 }

@@ -34,7 +34,14 @@ const VA: u64 = 0x1000_0000_0000;
 
 fn hello_args() -> KernelArgs {
     KernelArgs::new()
-        .with("t", ArgValue::Ptr { va: VA, dtype: DType::F16, len: 16 * 1024 })
+        .with(
+            "t",
+            ArgValue::Ptr {
+                va: VA,
+                dtype: DType::F16,
+                len: 16 * 1024,
+            },
+        )
         .int("n_elem", 1024)
 }
 
@@ -62,10 +69,17 @@ fn hello_send_traces_with_its_source_lines() {
 fn metadata_describes_the_kernel() {
     let m = hello_send.meta();
     assert_eq!(m.name, "hello_send");
-    assert_eq!(m.doc, "Each PE sends its slice east and stores what arrives from the west.");
+    assert_eq!(
+        m.doc,
+        "Each PE sends its slice east and stores what arrives from the west."
+    );
     assert!(m.file.ends_with("macro_expand.rs"), "{}", m.file);
     assert_eq!(m.line as usize, line_of("pub fn hello_send("));
-    let params: Vec<_> = m.params.iter().map(|p| (p.name, p.kind, p.dtype, p.ty)).collect();
+    let params: Vec<_> = m
+        .params
+        .iter()
+        .map(|p| (p.name, p.kind, p.dtype, p.ty))
+        .collect();
     assert_eq!(
         params,
         [
@@ -74,20 +88,46 @@ fn metadata_describes_the_kernel() {
         ]
     );
     let kinds: Vec<_> = scaled_copy.meta().params.iter().map(|p| p.kind).collect();
-    assert_eq!(kinds, [ParamKind::Ptr, ParamKind::Ptr, ParamKind::Constexpr]);
+    assert_eq!(
+        kinds,
+        [ParamKind::Ptr, ParamKind::Ptr, ParamKind::Constexpr]
+    );
 }
 
 #[test]
 fn constexpr_parameters_are_in_the_header_and_helpers_are_callable() {
     let args = KernelArgs::new()
-        .with("x", ArgValue::Ptr { va: VA, dtype: DType::F32, len: 256 })
-        .with("y", ArgValue::Ptr { va: VA + 0x10_0000, dtype: DType::F32, len: 256 })
+        .with(
+            "x",
+            ArgValue::Ptr {
+                va: VA,
+                dtype: DType::F32,
+                len: 256,
+            },
+        )
+        .with(
+            "y",
+            ArgValue::Ptr {
+                va: VA + 0x10_0000,
+                dtype: DType::F32,
+                len: 256,
+            },
+        )
         .int("block", 64);
     let g = kernbench_tl::trace(&scaled_copy, &args, &[4], &[2]).unwrap();
     let text = g.to_text();
-    assert!(text.lines().next().unwrap().contains("const block = 64"), "{text}");
-    let mul = text.lines().find(|l| l.contains("mul")).expect("the helper's multiply");
-    assert!(mul.ends_with(&format!("macro_expand.rs:{}", line_of("t * 2.0"))), "{text}");
+    assert!(
+        text.lines().next().unwrap().contains("const block = 64"),
+        "{text}"
+    );
+    let mul = text
+        .lines()
+        .find(|l| l.contains("mul"))
+        .expect("the helper's multiply");
+    assert!(
+        mul.ends_with(&format!("macro_expand.rs:{}", line_of("t * 2.0"))),
+        "{text}"
+    );
     insta::assert_snapshot!(text);
 
     // `return` in a kernel body works: a zero block records nothing.
@@ -106,10 +146,27 @@ fn a_missing_argument_names_the_parameter() {
     assert!(msg.contains("`t`") && msg.contains("missing"), "{msg}");
 
     let args = KernelArgs::new()
-        .with("x", ArgValue::Ptr { va: VA, dtype: DType::F32, len: 256 })
-        .with("y", ArgValue::Ptr { va: VA, dtype: DType::F32, len: 256 });
+        .with(
+            "x",
+            ArgValue::Ptr {
+                va: VA,
+                dtype: DType::F32,
+                len: 256,
+            },
+        )
+        .with(
+            "y",
+            ArgValue::Ptr {
+                va: VA,
+                dtype: DType::F32,
+                len: 256,
+            },
+        );
     let msg = arg_error(&scaled_copy, &args).to_string();
-    assert!(msg.contains("`block`") && msg.contains("constexpr"), "{msg}");
+    assert!(
+        msg.contains("`block`") && msg.contains("constexpr"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -125,8 +182,14 @@ fn a_wrong_kind_of_argument_names_the_parameter() {
 
 #[test]
 fn kernels_are_registered() {
-    let names: Vec<&str> = kernbench_tl::registered_kernels().iter().map(|k| k.meta().name).collect();
-    assert!(names.contains(&"hello_send") && names.contains(&"scaled_copy"), "{names:?}");
+    let names: Vec<&str> = kernbench_tl::registered_kernels()
+        .iter()
+        .map(|k| k.meta().name)
+        .collect();
+    assert!(
+        names.contains(&"hello_send") && names.contains(&"scaled_copy"),
+        "{names:?}"
+    );
     let k = kernbench_tl::find_kernel("hello_send").expect("registered");
     assert_eq!(k.meta().params.len(), 2);
 }

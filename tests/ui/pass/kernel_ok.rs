@@ -32,12 +32,22 @@ mod nested {
 
 fn main() {
     let args = KernelArgs::new()
-        .with("t", ArgValue::Ptr { va: 0x1000_0000, dtype: DType::F16, len: 16 * 1024 })
+        .with(
+            "t",
+            ArgValue::Ptr {
+                va: 0x1000_0000,
+                dtype: DType::F16,
+                len: 16 * 1024,
+            },
+        )
         .int("n_elem", 1024)
         .int("block", 256);
     let g = kernbench_tl::trace(&hello_send, &args, &[8, 2], &[3, 1]).unwrap();
     assert!(g.to_text().contains("const block = 256"), "{}", g.to_text());
-    let names: Vec<_> = kernbench_tl::registered_kernels().iter().map(|k| k.meta().name).collect();
+    let names: Vec<_> = kernbench_tl::registered_kernels()
+        .iter()
+        .map(|k| k.meta().name)
+        .collect();
     assert_eq!(names, ["copy", "hello_send"]);
     let _: nested::copy = Default::default();
 }

@@ -241,29 +241,37 @@ fn seg_elems(spec: &PeSpec) -> usize {
     (spec.tile_bytes as usize / 4).max(1)
 }
 
-/// Splits contiguous bytes at `va` over pseudo-channels: `(va >> log2(burst)) & (pcs - 1)`.
-fn add_pc_bytes(va: u64, len: u64, burst: u64, out: &mut [u64]) {
+/// Adds contiguous bytes at physical address `pa` to their pseudo-channels.
+/// A whole aligned group of `pcs` bursts covers every channel once (the
+/// channel map is a permutation inside such a group, with or without
+/// hashing), so only the ragged ends are walked burst by burst.
+fn add_pc_bytes(spec: &PeSpec, pa: u64, len: u64, out: &mut [u64]) {
     let pcs = out.len() as u64;
-    let mut a = va;
-    let end = va + len;
-    // Head up to a burst boundary.
-    while a < end && a % burst != 0 {
-        let n = (burst - a % burst).min(end - a);
-        out[((a / burst) % pcs) as usize] += n;
-        a += n;
-    }
-    let whole = (end - a) / (burst * pcs);
-    if whole > 0 {
-        for o in out.iter_mut() {
-            *o += whole * burst;
+    let burst = u64::from(spec.hbm_burst_bytes.max(1));
+    let group = burst * pcs;
+    let end = pa + len;
+    let mut a = pa;
+    let walk = |from: u64, to: u64, out: &mut [u64]| {
+        let mut x = from;
+        while x < to {
+            let n = (burst - x % burst).min(to - x);
+            out[spec.hbm_pc(x)] += n;
+            x += n;
         }
-        a += whole * burst * pcs;
+    };
+    let head_end = a.div_ceil(group) * group;
+    if head_end >= end {
+        walk(a, end, out);
+        return;
     }
-    while a < end {
-        let n = burst.min(end - a);
-        out[((a / burst) % pcs) as usize] += n;
-        a += n;
+    walk(a, head_end, out);
+    a = head_end;
+    let whole = (end - a) / group;
+    for o in out.iter_mut() {
+        *o += whole * burst;
     }
+    a += whole * group;
+    walk(a, end, out);
 }
 
 /// Contiguous byte runs `(va, len)` of rows `r0..r1` (or, for a flat region, elements `r0..r1`).
@@ -320,20 +328,17 @@ impl LowerCtx<'_> {
         let (va0, _) = runs[0];
         let mem_err = |err| SimError::Memory { pe: self.pe, loc: loc.clone(), err };
         // Check every run is mapped; the owner of the first byte serves the op.
-        let mut owner = None;
+        let mut pieces = Vec::new();
         for (va, len) in runs {
-            let pieces = self.machine.translate(self.pe, *va, *len).map_err(mem_err)?;
-            if owner.is_none() {
-                owner = Some(pieces[0].0);
-            }
+            pieces.extend(self.machine.translate(self.pe, *va, *len).map_err(mem_err)?);
         }
-        let pa = owner.expect("a DMA has at least one run");
+        let pa = pieces.first().expect("a DMA has at least one run").0;
         let region = self.machine.classify(pa).map_err(mem_err)?;
         let kind = match region {
             Region::PeHbm { pe, .. } if pe == self.pe => {
                 let mut pcs = vec![0u64; self.spec.hbm_pcs as usize].into_boxed_slice();
-                for (va, len) in runs {
-                    add_pc_bytes(*va, *len, u64::from(self.spec.hbm_burst_bytes), &mut pcs);
+                for (pa, len) in &pieces {
+                    add_pc_bytes(self.spec, pa.raw(), *len, &mut pcs);
                 }
                 OpKind::Hbm { pc_bytes: pcs, write }
             }
@@ -662,14 +667,46 @@ mod tests {
 
     #[test]
     fn pseudo_channels_split_by_burst() {
+        let plain = PeSpec { hbm_pc_hash: false, ..PeSpec::default() };
         let mut pcs = [0u64; 8];
-        add_pc_bytes(0, 4096, 256, &mut pcs);
+        add_pc_bytes(&plain, 0, 4096, &mut pcs);
         assert_eq!(pcs, [512; 8]);
         let mut pcs = [0u64; 8];
-        add_pc_bytes(0, 256, 256, &mut pcs);
+        add_pc_bytes(&plain, 0, 256, &mut pcs);
         assert_eq!(pcs, [256, 0, 0, 0, 0, 0, 0, 0]);
         let mut pcs = [0u64; 8];
-        add_pc_bytes(128, 256, 256, &mut pcs);
+        add_pc_bytes(&plain, 128, 256, &mut pcs);
         assert_eq!(pcs, [128, 128, 0, 0, 0, 0, 0, 0]);
+    }
+
+    #[test]
+    fn hashing_spreads_a_strided_column_over_every_channel() {
+        // 128 rows of 256 B at a 2 KiB pitch: one channel without hashing, all eight with it.
+        for (hash, used) in [(false, 1), (true, 8)] {
+            let spec = PeSpec { hbm_pc_hash: hash, ..PeSpec::default() };
+            let mut pcs = [0u64; 8];
+            for r in 0..128u64 {
+                add_pc_bytes(&spec, r * 2048, 256, &mut pcs);
+            }
+            assert_eq!(pcs.iter().filter(|b| **b > 0).count(), used, "{pcs:?}");
+            assert_eq!(pcs.iter().sum::<u64>(), 128 * 256);
+        }
+    }
+
+    #[test]
+    fn whole_groups_match_the_burst_walk() {
+        let spec = PeSpec::default();
+        for (pa, len) in [(0u64, 1u64 << 16), (100, 70_000), (2048 * 3 + 17, 5000)] {
+            let mut fast = [0u64; 8];
+            add_pc_bytes(&spec, pa, len, &mut fast);
+            let mut slow = [0u64; 8];
+            let mut x = pa;
+            while x < pa + len {
+                let n = (256 - x % 256).min(pa + len - x);
+                slow[spec.hbm_pc(x)] += n;
+                x += n;
+            }
+            assert_eq!(fast, slow);
+        }
     }
 }

@@ -43,6 +43,8 @@ pub struct Launch<'a> {
     pub data: bool,
     /// Keep a span per op for timelines.
     pub trace: bool,
+    /// IPCQ settings for this launch (slots, slot size, buffer kind); the topology's when `None`.
+    pub ipcq: Option<crate::topology::IpcqSpec>,
 }
 
 impl<'a> Launch<'a> {
@@ -56,6 +58,7 @@ impl<'a> Launch<'a> {
             neighbors: None,
             data: true,
             trace: false,
+            ipcq: None,
         }
     }
 
@@ -74,6 +77,12 @@ impl<'a> Launch<'a> {
     /// Switches data execution on or off.
     pub fn data(mut self, on: bool) -> Self {
         self.data = on;
+        self
+    }
+
+    /// Overrides the topology's IPCQ settings.
+    pub fn ipcq(mut self, spec: crate::topology::IpcqSpec) -> Self {
+        self.ipcq = Some(spec);
         self
     }
 
@@ -177,8 +186,8 @@ pub fn simulate_full(machine: &mut Machine, launch: &Launch) -> Result<Outcome, 
         programs.push(ctx.lower(g)?);
     }
     // Launch: host -> IO_CPU -> M_CPU -> PE_CPU; IO_CPU stamps the common start.
-    let start: Ps = launch.pes.iter().map(|pe| topo.launch_route(*pe).fixed_ps()).max().unwrap_or(0);
-    let ipcq = topo.ipcq().clone();
+    let start: Ps = topo.launch_start_ps(launch.pes.iter().copied());
+    let ipcq = launch.ipcq.clone().unwrap_or_else(|| topo.ipcq().clone());
     let drain_gbps = match ipcq.buffer {
         BufferKind::Tcm => spec.tcm_gbps,
         BufferKind::Hbm => spec.hbm_effective_gbps(),

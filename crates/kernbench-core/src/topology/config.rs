@@ -73,7 +73,12 @@ pub struct SystemConfig {
 
 impl Default for SystemConfig {
     fn default() -> Self {
-        SystemConfig { kind: SystemKind::Switch, gbps: 64.0, latency_ns: 50.0, switch_ns: 50.0 }
+        SystemConfig {
+            kind: SystemKind::Switch,
+            gbps: 64.0,
+            latency_ns: 50.0,
+            switch_ns: 50.0,
+        }
     }
 }
 
@@ -218,7 +223,12 @@ pub struct IoConfig {
 
 impl Default for IoConfig {
     fn default() -> Self {
-        IoConfig { side: Side::W, ucie_ports: 4, noc: LinkSpec::default(), pcie: LinkSpec::default() }
+        IoConfig {
+            side: Side::W,
+            ucie_ports: 4,
+            noc: LinkSpec::default(),
+            pcie: LinkSpec::default(),
+        }
     }
 }
 
@@ -271,7 +281,13 @@ pub struct NocConfig {
 
 impl Default for NocConfig {
     fn default() -> Self {
-        NocConfig { rows: 6, cols: 6, exclude: None, ports_per_router: 1, links: LinkSpec::default() }
+        NocConfig {
+            rows: 6,
+            cols: 6,
+            exclude: None,
+            ports_per_router: 1,
+            links: LinkSpec::default(),
+        }
     }
 }
 
@@ -295,8 +311,9 @@ pub struct AttachConfig {
     /// Router of the cube SRAM. Default the south-east corner.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sram: Option<[u16; 2]>,
-    /// Routers of the HBM controller ports. Default: west and east of the two
-    /// centre rows (next to the HBM hole), four ports.
+    /// Routers of the HBM controller ports. Default (meshes of at least 4x4):
+    /// four ports, one beside each side of the centre 2x2 (the HBM hole), a
+    /// quarter turn apart (`[1,3], [3,4], [4,2], [2,1]` on 6x6); else the centre router.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hbm_ports: Option<Vec<[u16; 2]>>,
 }
@@ -331,13 +348,18 @@ pub struct UcieConfig {
 
 impl Default for UcieConfig {
     fn default() -> Self {
-        UcieConfig { connections: 4, gbps: 128.0, port_ns: 8.0, routers: UcieRouters::default() }
+        UcieConfig {
+            connections: 4,
+            gbps: 128.0,
+            port_ns: 8.0,
+            routers: UcieRouters::default(),
+        }
     }
 }
 
 /// The router of each UCIe endpoint (`sip.cube.ucie.routers:`). Defaults: the
-/// middle of each edge (`n: [0, (cols-1)/2]`, `e: [(rows-1)/2, cols-1]`,
-/// `s: [rows-1, cols/2]`, `w: [rows/2, 0]`).
+/// middle of each edge, a quarter turn apart (`n: [0, cols/2]`,
+/// `e: [rows/2, cols-1]`, `s: [rows-1, (cols-1)/2]`, `w: [(rows-1)/2, 0]`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UcieRouters {
@@ -436,6 +458,11 @@ pub struct PeSpec {
     pub tile_bytes: u64,
     /// Tile buffers per stream in TCM (2 = double buffering). Default 2.
     pub tcm_buffers: u32,
+    /// Fold higher address bits into the pseudo-channel index (XOR of each
+    /// `log2(pcs)`-bit group above the burst), as HBM controllers do so that
+    /// strided tiles spread over all channels. `false` gives the plain
+    /// interleave `(addr >> log2(burst)) & (pcs - 1)`. Default `true`.
+    pub hbm_pc_hash: bool,
 }
 
 impl Default for PeSpec {
@@ -458,6 +485,7 @@ impl Default for PeSpec {
             gemm_tile: [128, 128, 128],
             tile_bytes: 32 * KIB,
             tcm_buffers: 2,
+            hbm_pc_hash: true,
         }
     }
 }
@@ -472,6 +500,25 @@ impl PeSpec {
         } else {
             peak * 2.0 / dtype_bytes as f64
         }
+    }
+
+    /// The pseudo-channel of a (physical or virtual: they agree below the
+    /// page) address.
+    pub fn hbm_pc(&self, addr: u64) -> usize {
+        let pcs = u64::from(self.hbm_pcs.max(1));
+        let burst = u64::from(self.hbm_burst_bytes.max(1));
+        let line = addr / burst;
+        if !self.hbm_pc_hash || pcs == 1 {
+            return (line % pcs) as usize;
+        }
+        let bits = pcs.trailing_zeros();
+        let mut x = line;
+        let mut pc = 0;
+        while x != 0 {
+            pc ^= x & (pcs - 1);
+            x >>= bits;
+        }
+        pc as usize
     }
 
     /// HBM bandwidth a stream achieves: `hbm_gbps * hbm_efficiency`.
@@ -585,7 +632,11 @@ pub struct LaunchSpec {
 
 impl Default for LaunchSpec {
     fn default() -> Self {
-        LaunchSpec { io_cpu_ns: 10.0, mcpu_ns: 5.0, pe_cpu_ns: 2.0 }
+        LaunchSpec {
+            io_cpu_ns: 10.0,
+            mcpu_ns: 5.0,
+            pe_cpu_ns: 2.0,
+        }
     }
 }
 

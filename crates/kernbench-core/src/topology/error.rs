@@ -21,7 +21,10 @@ pub enum TopologyError {
     },
 
     /// The text is not YAML, or does not fit the schema (unknown field, wrong type).
-    #[error("{origin}: line {line}, column {column}: {}{message}", path_prefix(path))]
+    #[error(
+        "{origin}: line {line}, column {column}: {}{message}",
+        path_prefix(path)
+    )]
     Parse {
         /// The file.
         origin: String,
@@ -87,24 +90,35 @@ impl TopologyError {
 
     /// Turns a serde_yaml error into a [`TopologyError::Parse`].
     pub(crate) fn from_yaml(err: &serde_yaml::Error, origin: &str, text: &str) -> TopologyError {
+        let loc = err.location().map(|l| (l.line().max(1), l.column().max(1)));
+        // serde_yaml writes " at line N column M"; we print the location ourselves.
         let full = err.to_string();
-        // serde_yaml appends " at line N column M"; we print the location ourselves.
-        let body = match full.rfind(" at line ") {
-            Some(i) if full[i + 9..].contains(" column ") => &full[..i],
-            _ => full.as_str(),
+        let body = match loc {
+            Some((line, column)) => {
+                full.replacen(&format!(" at line {line} column {column}"), "", 1)
+            }
+            None => full,
         };
+        let body = body.as_str();
         let (mut path, mut message) = split_path(body);
         if let Some(field) = unknown_field(&message) {
-            path = if path.is_empty() { field.to_string() } else { format!("{path}.{field}") };
+            path = if path.is_empty() {
+                field.to_string()
+            } else {
+                format!("{path}.{field}")
+            };
         }
         if message.is_empty() {
             message = body.to_string();
         }
-        let (line, column) = match err.location() {
-            Some(loc) => (loc.line().max(1), loc.column().max(1)),
-            None => (locate(text, &path), 1),
-        };
-        TopologyError::Parse { origin: origin.to_string(), path, line, column, message }
+        let (line, column) = loc.unwrap_or_else(|| (locate(text, &path), 1));
+        TopologyError::Parse {
+            origin: origin.to_string(),
+            path,
+            line,
+            column,
+            message,
+        }
     }
 }
 
@@ -153,7 +167,12 @@ fn scan(text: &str) -> Vec<YamlLine<'_>> {
             }
             _ => (false, trimmed, start),
         };
-        out.push(YamlLine { no: i + 1, start, dash, key: key_of(content).map(|k| (content_col, k)) });
+        out.push(YamlLine {
+            no: i + 1,
+            start,
+            dash,
+            key: key_of(content).map(|k| (content_col, k)),
+        });
     }
     out
 }
@@ -227,13 +246,20 @@ pub(crate) fn locate(text: &str, path: &str) -> usize {
         hi = end;
         parent = level as isize;
         for idx in idxs {
-            let Some(dash_col) = lines[lo..hi].iter().filter(|l| l.dash).map(|l| l.start).min()
+            let Some(dash_col) = lines[lo..hi]
+                .iter()
+                .filter(|l| l.dash)
+                .map(|l| l.start)
+                .min()
             else {
                 break 'segs;
             };
-            let items: Vec<usize> =
-                (lo..hi).filter(|&j| lines[j].dash && lines[j].start == dash_col).collect();
-            let Some(&item) = items.get(idx) else { break 'segs };
+            let items: Vec<usize> = (lo..hi)
+                .filter(|&j| lines[j].dash && lines[j].start == dash_col)
+                .collect();
+            let Some(&item) = items.get(idx) else {
+                break 'segs;
+            };
             best = Some(lines[item].no);
             let next = items.iter().copied().find(|&j| j > item).unwrap_or(hi);
             lo = item;
@@ -276,7 +302,7 @@ pe:
         assert_eq!(locate(TEXT, "sip"), 3);
         assert_eq!(locate(TEXT, "sip.cube.noc.rows"), 7);
         assert_eq!(locate(TEXT, "sip.cube.noc.links.gbps"), 10);
-        assert_eq!(locate(TEXT, "pe.gemm_tile"), 20);
+        assert_eq!(locate(TEXT, "pe.gemm_tile"), 19);
     }
 
     #[test]

@@ -179,7 +179,8 @@ impl Node {
 
 impl fmt::Display for Node {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let cube = |f: &mut fmt::Formatter<'_>, c: CubeId| write!(f, "sip{}/cube{}/", c.sip, c.cube);
+        let cube =
+            |f: &mut fmt::Formatter<'_>, c: CubeId| write!(f, "sip{}/cube{}/", c.sip, c.cube);
         match *self {
             Node::Host => f.write_str("host"),
             Node::Switch => f.write_str("switch"),
@@ -337,7 +338,13 @@ impl Builder<'_> {
         let id = u32::try_from(self.links.len()).expect("link count fits u32 (validation caps it)");
         let (a, b) = (self.node(from), self.node(to));
         self.graph.add_edge(a, b, LinkId(id));
-        self.links.push(Link { kind, from, to, gbps: fig.gbps, latency_ps: fig.latency_ps });
+        self.links.push(Link {
+            kind,
+            from,
+            to,
+            gbps: fig.gbps,
+            latency_ps: fig.latency_ps,
+        });
         self.overhead.push(self.overhead_of(from));
         id
     }
@@ -429,8 +436,15 @@ struct CubeIds {
 fn build_cube(b: &mut Builder<'_>, cube: CubeId) -> CubeIds {
     let l = b.layout;
     let (rows, cols) = (usize::from(l.noc_rows), usize::from(l.noc_cols));
-    let router = |i: usize| Node::Router { cube, row: (i / cols) as u16, col: (i % cols) as u16 };
-    let mut ids = CubeIds { noc_out: vec![[NONE; 4]; rows * cols], ..CubeIds::default() };
+    let router = |i: usize| Node::Router {
+        cube,
+        row: (i / cols) as u16,
+        col: (i % cols) as u16,
+    };
+    let mut ids = CubeIds {
+        noc_out: vec![[NONE; 4]; rows * cols],
+        ..CubeIds::default()
+    };
     for i in (0..rows * cols).filter(|&i| l.present[i]) {
         b.node(router(i));
     }
@@ -443,16 +457,34 @@ fn build_cube(b: &mut Builder<'_>, cube: CubeId) -> CubeIds {
     }
     for (p, &r) in l.pe_router.iter().enumerate() {
         let pe = PeId::new(cube.sip, cube.cube, p as u16);
-        let (up, down) = b.pair(LinkKind::PeNoc, Node::Pe(pe), router(usize::from(r)), l.pe_link);
+        let (up, down) = b.pair(
+            LinkKind::PeNoc,
+            Node::Pe(pe),
+            router(usize::from(r)),
+            l.pe_link,
+        );
         ids.pe_up.push(up);
         ids.pe_down.push(down);
-        let (to, from) = b.pair(LinkKind::Hbm, Node::Pe(pe), Node::HbmSlice(pe), l.slice_link);
+        let (to, from) = b.pair(
+            LinkKind::Hbm,
+            Node::Pe(pe),
+            Node::HbmSlice(pe),
+            l.slice_link,
+        );
         ids.pe_to_slice.push(to);
         ids.slice_to_pe.push(from);
     }
     for (k, &r) in l.hbm_port_router.iter().enumerate() {
-        let port = Node::HbmPort { cube, port: k as u16 };
-        let (up, down) = b.pair(LinkKind::HbmPort, port, router(usize::from(r)), l.hbm_port_link);
+        let port = Node::HbmPort {
+            cube,
+            port: k as u16,
+        };
+        let (up, down) = b.pair(
+            LinkKind::HbmPort,
+            port,
+            router(usize::from(r)),
+            l.hbm_port_link,
+        );
         ids.hbm_up.push(up);
         ids.hbm_down.push(down);
     }
@@ -463,15 +495,25 @@ fn build_cube(b: &mut Builder<'_>, cube: CubeId) -> CubeIds {
         ids.slice_to_port.push(up);
         ids.port_to_slice.push(down);
     }
-    ids.sram =
-        b.pair(LinkKind::Sram, Node::Sram(cube), router(usize::from(l.sram_router)), l.sram_link);
-    ids.mcpu =
-        b.pair(LinkKind::McpuNoc, Node::MCpu(cube), router(usize::from(l.mcpu_router)), l.mcpu_link);
+    ids.sram = b.pair(
+        LinkKind::Sram,
+        Node::Sram(cube),
+        router(usize::from(l.sram_router)),
+        l.sram_link,
+    );
+    ids.mcpu = b.pair(
+        LinkKind::McpuNoc,
+        Node::MCpu(cube),
+        router(usize::from(l.mcpu_router)),
+        l.mcpu_link,
+    );
     ids
 }
 
 fn rel(v: &[u32], base: u32) -> Vec<u32> {
-    v.iter().map(|&x| if x == NONE { NONE } else { x - base }).collect()
+    v.iter()
+        .map(|&x| if x == NONE { NONE } else { x - base })
+        .collect()
 }
 
 fn template_of(ids: &CubeIds, base: u32, links: u32, next: Vec<u8>) -> CubeTemplate {
@@ -558,11 +600,15 @@ pub(crate) fn build(layout: &Layout) -> Fabric {
         let ep = Node::PcieEp(sip);
         let (host_to_ep, ep_to_host) = b.pair(LinkKind::Pcie, Node::Host, ep, layout.pcie);
         let (ep_to_hub, hub_to_ep) = b.pair(LinkKind::IoNoc, ep, hub, layout.io_noc);
-        let (cpu_to_hub, hub_to_cpu) = b.pair(LinkKind::IoNoc, Node::IoCpu(sip), hub, layout.io_noc);
+        let (cpu_to_hub, hub_to_cpu) =
+            b.pair(LinkKind::IoNoc, Node::IoCpu(sip), hub, layout.io_noc);
         let mut port_to_hub = Vec::new();
         let mut hub_to_port = Vec::new();
         for k in 0..io_cube.len() {
-            let port = Node::IoUcie { sip, port: k as u16 };
+            let port = Node::IoUcie {
+                sip,
+                port: k as u16,
+            };
             let (up, down) = b.pair(LinkKind::IoNoc, port, hub, layout.io_noc);
             port_to_hub.push(up);
             hub_to_port.push(down);
@@ -597,7 +643,10 @@ pub(crate) fn build(layout: &Layout) -> Fabric {
                 None => template = Some(template_of(&ids, base, links, next.clone())),
                 Some(t) => debug_assert_eq!(
                     template_of(&ids, base, links, Vec::new()),
-                    CubeTemplate { next: Vec::new(), ..t.clone() },
+                    CubeTemplate {
+                        next: Vec::new(),
+                        ..t.clone()
+                    },
                     "every cube has the same link layout"
                 ),
             }
@@ -629,8 +678,14 @@ pub(crate) fn build(layout: &Layout) -> Fabric {
                 let (attach_in, attach_out) =
                     b.pair(LinkKind::UcieAttach, ep, router, layout.ucie_attach);
                 let peer = match (to_cube, to_io) {
-                    (Some(n), _) => Node::Ucie { cube: CubeId { sip: s, cube: n }, side: side.opposite() },
-                    (None, Some(k)) => Node::IoUcie { sip: SipId(s), port: k as u16 },
+                    (Some(n), _) => Node::Ucie {
+                        cube: CubeId { sip: s, cube: n },
+                        side: side.opposite(),
+                    },
+                    (None, Some(k)) => Node::IoUcie {
+                        sip: SipId(s),
+                        port: k as u16,
+                    },
                     (None, None) => unreachable!("checked above"),
                 };
                 let cross_out = b.links.len() as u32;
@@ -638,7 +693,10 @@ pub(crate) fn build(layout: &Layout) -> Fabric {
                     b.link(LinkKind::Ucie, ep, peer, layout.ucie);
                 }
                 if let Some(k) = to_io {
-                    let port = Node::IoUcie { sip: SipId(s), port: k as u16 };
+                    let port = Node::IoUcie {
+                        sip: SipId(s),
+                        port: k as u16,
+                    };
                     let first = b.links.len() as u32;
                     for _ in 0..conns {
                         b.link(LinkKind::Ucie, port, ep, layout.ucie);
@@ -649,7 +707,11 @@ pub(crate) fn build(layout: &Layout) -> Fabric {
                     }
                     pc[k] = first;
                 }
-                sides[g][side.index()] = Some(SideLinks { attach_out, attach_in, cross_out });
+                sides[g][side.index()] = Some(SideLinks {
+                    attach_out,
+                    attach_in,
+                    cross_out,
+                });
             }
         }
     }

@@ -29,8 +29,8 @@ mod validate;
 
 pub use config::{
     AttachConfig, Backpressure, BufferKind, CubeConfig, CubeMeshConfig, IoConfig, IpcqSpec,
-    LaunchSpec, LinkSpec, MemorySpec, NocConfig, PeSpec, Side, SipConfig, SystemConfig,
-    SystemKind, TopologyConfig, UcieConfig, UcieRouters,
+    LaunchSpec, LinkSpec, MemorySpec, NocConfig, PeSpec, Side, SipConfig, SystemConfig, SystemKind,
+    TopologyConfig, UcieConfig, UcieRouters,
 };
 pub use error::TopologyError;
 pub use graph::{Link, LinkId, LinkKind, Node, NodeRef};
@@ -87,23 +87,28 @@ impl Topology {
         text: &str,
         default_name: &str,
     ) -> Result<Topology, TopologyError> {
-        let layout = validate::validate(&config, default_name).map_err(|e| {
-            TopologyError::Invalid {
+        let layout =
+            validate::validate(&config, default_name).map_err(|e| TopologyError::Invalid {
                 origin: origin.to_string(),
                 line: error::locate(text, &e.path),
                 path: e.path,
                 message: e.message,
-            }
-        })?;
+            })?;
         let fabric = graph::build(&layout);
-        Ok(Topology { config, layout, fabric })
+        Ok(Topology {
+            config,
+            layout,
+            fabric,
+        })
     }
 
     /// Reads, parses and validates a topology file.
     pub fn load(path: &Path) -> Result<Topology, TopologyError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| TopologyError::Io { origin: origin.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Io {
+            origin: origin.clone(),
+            source,
+        })?;
         Self::from_yaml(&text, &origin)
     }
 
@@ -123,8 +128,9 @@ impl Topology {
             _ => return None,
         };
         Some(
-            Self::from_yaml(text, origin)
-                .unwrap_or_else(|e| panic!("the embedded {origin} is valid (a test checks it): {e}")),
+            Self::from_yaml(text, origin).unwrap_or_else(|e| {
+                panic!("the embedded {origin} is valid (a test checks it): {e}")
+            }),
         )
     }
 
@@ -272,7 +278,10 @@ impl Topology {
     }
 
     fn router(&self) -> Router<'_> {
-        Router { layout: &self.layout, fabric: &self.fabric }
+        Router {
+            layout: &self.layout,
+            fabric: &self.fabric,
+        }
     }
 
     /// The route from `src` to `dst`: deterministic, built in O(hops) from
@@ -302,13 +311,18 @@ impl Topology {
     /// Time from the host issuing a launch to `pe` being ready to start:
     /// the launch route's fixed time plus the PE_CPU receive overhead, ps.
     pub fn launch_ps(&self, pe: PeId) -> Ps {
-        self.launch_route(pe).fixed_ps().saturating_add(self.config.launch.pe_cpu_ps())
+        self.launch_route(pe)
+            .fixed_ps()
+            .saturating_add(self.config.launch.pe_cpu_ps())
     }
 
     /// The common start time IO_CPU stamps on a launch: the longest
     /// [`Topology::launch_ps`] over the target PEs (0 for none).
     pub fn launch_start_ps(&self, pes: impl IntoIterator<Item = PeId>) -> Ps {
-        pes.into_iter().map(|p| self.launch_ps(p)).max().unwrap_or(0)
+        pes.into_iter()
+            .map(|p| self.launch_ps(p))
+            .max()
+            .unwrap_or(0)
     }
 
     /// The structure graph: one node per component, one edge per directional
@@ -341,14 +355,16 @@ impl Topology {
             for b in 0..pes {
                 let (pa, pb) = (PeId::new(0, 0, a), PeId::new(0, 1, b));
                 let mut acc = Acc::new(&self.fabric);
-                self.router().push_route(&mut acc, Endpoint::Pe(pa), Endpoint::Pe(pb));
+                self.router()
+                    .push_route(&mut acc, Endpoint::Pe(pa), Endpoint::Pe(pb));
                 let t = acc.finish().fixed_ps();
                 if best.map_or(true, |(bt, _, _)| t < bt) {
                     best = Some((t, pa, pb));
                 }
             }
         }
-        best.map(|(_, a, b)| (a, b)).unwrap_or((PeId::new(0, 0, 0), PeId::new(0, 1, 0)))
+        best.map(|(_, a, b)| (a, b))
+            .unwrap_or((PeId::new(0, 0, 0), PeId::new(0, 1, 0)))
     }
 
     pub(crate) fn layout(&self) -> &Layout {

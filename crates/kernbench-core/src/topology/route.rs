@@ -75,7 +75,12 @@ pub struct Route {
 impl Route {
     /// The empty route (an endpoint to itself).
     pub fn empty() -> Route {
-        Route { hops: Vec::new(), latency_ps: 0, overhead_ps: 0, bottleneck_gbps: f64::INFINITY }
+        Route {
+            hops: Vec::new(),
+            latency_ps: 0,
+            overhead_ps: 0,
+            bottleneck_gbps: f64::INFINITY,
+        }
     }
 
     /// Number of links.
@@ -94,7 +99,8 @@ impl Route {
         if self.hops.is_empty() {
             return 0;
         }
-        self.fixed_ps().saturating_add(crate::ids::transfer_ps(bytes, self.bottleneck_gbps))
+        self.fixed_ps()
+            .saturating_add(crate::ids::transfer_ps(bytes, self.bottleneck_gbps))
     }
 
     /// The link ids, in order.
@@ -121,7 +127,11 @@ pub(crate) struct Acc<'a> {
 
 impl<'a> Acc<'a> {
     pub(crate) fn new(fabric: &'a Fabric) -> Acc<'a> {
-        Acc { links: &fabric.links, overhead: &fabric.overhead, route: Route::empty() }
+        Acc {
+            links: &fabric.links,
+            overhead: &fabric.overhead,
+            route: Route::empty(),
+        }
     }
 
     fn push(&mut self, id: u32) {
@@ -130,7 +140,10 @@ impl<'a> Acc<'a> {
         let link = &self.links[i];
         let overhead_ps = self.overhead[i];
         let r = &mut self.route;
-        r.hops.push(Hop { link: LinkId(id), overhead_ps });
+        r.hops.push(Hop {
+            link: LinkId(id),
+            overhead_ps,
+        });
         r.latency_ps = r.latency_ps.saturating_add(link.latency_ps);
         r.overhead_ps = r.overhead_ps.saturating_add(overhead_ps);
         r.bottleneck_gbps = r.bottleneck_gbps.min(link.gbps);
@@ -226,7 +239,13 @@ impl Router<'_> {
             } else {
                 Side::N
             };
-            self.walk_noc(acc, sip, cube, router, self.layout.ucie_router[side.index()]);
+            self.walk_noc(
+                acc,
+                sip,
+                cube,
+                router,
+                self.layout.ucie_router[side.index()],
+            );
             let out = self.fabric.sides[self.global(sip, cube)][side.index()]
                 .expect("a cube has a UCIe endpoint towards each neighbouring cube");
             acc.push(out.attach_out);
@@ -247,7 +266,13 @@ impl Router<'_> {
         let side = self.layout.io_side;
         let port = self.fabric.cube_io_port[usize::from(cube)];
         let tc = self.fabric.io_cube[usize::from(port)];
-        self.walk_cubes(acc, sip, (cube, router), (tc, self.layout.ucie_router[side.index()]), k);
+        self.walk_cubes(
+            acc,
+            sip,
+            (cube, router),
+            (tc, self.layout.ucie_router[side.index()]),
+            k,
+        );
         let out = self.fabric.sides[self.global(sip, tc)][side.index()]
             .expect("a cube on the IO side has a UCIe endpoint towards the IO chiplet");
         acc.push(out.attach_out);
@@ -265,7 +290,13 @@ impl Router<'_> {
         let inn = self.fabric.sides[self.global(sip, tc)][side.index()]
             .expect("a cube on the IO side has a UCIe endpoint towards the IO chiplet");
         acc.push(inn.attach_in);
-        self.walk_cubes(acc, sip, (tc, self.layout.ucie_router[side.index()]), (cube, router), k);
+        self.walk_cubes(
+            acc,
+            sip,
+            (tc, self.layout.ucie_router[side.index()]),
+            (cube, router),
+            k,
+        );
     }
 
     fn hub_to_hub(&self, acc: &mut Acc<'_>, s1: u16, s2: u16) {
@@ -279,7 +310,11 @@ impl Router<'_> {
     pub(crate) fn egress(&self, acc: &mut Acc<'_>, ep: Endpoint) -> Loc {
         let l = self.layout;
         let t = &self.fabric.template;
-        let at = |c: CubeId, router: u16| Loc::Router { sip: c.sip, cube: c.cube, router };
+        let at = |c: CubeId, router: u16| Loc::Router {
+            sip: c.sip,
+            cube: c.cube,
+            router,
+        };
         match ep {
             Endpoint::Pe(p) => {
                 acc.push(self.base(p.sip, p.cube) + t.pe_up[usize::from(p.pe)]);
@@ -316,7 +351,11 @@ impl Router<'_> {
     /// The location an endpoint is reached from.
     pub(crate) fn loc(&self, ep: Endpoint) -> Loc {
         let l = self.layout;
-        let at = |c: CubeId, router: u16| Loc::Router { sip: c.sip, cube: c.cube, router };
+        let at = |c: CubeId, router: u16| Loc::Router {
+            sip: c.sip,
+            cube: c.cube,
+            router,
+        };
         match ep {
             Endpoint::Pe(p) => at(p.cube_id(), l.pe_router[usize::from(p.pe)]),
             Endpoint::Hbm(p) => {
@@ -357,8 +396,16 @@ impl Router<'_> {
         match (a, b) {
             _ if a == b => {}
             (
-                Loc::Router { sip: s1, cube: c1, router: r1 },
-                Loc::Router { sip: s2, cube: c2, router: r2 },
+                Loc::Router {
+                    sip: s1,
+                    cube: c1,
+                    router: r1,
+                },
+                Loc::Router {
+                    sip: s2,
+                    cube: c2,
+                    router: r2,
+                },
             ) => {
                 if s1 == s2 {
                     self.walk_cubes(acc, s1, (c1, r1), (c2, r2), k);
@@ -411,7 +458,10 @@ impl Router<'_> {
     ) -> Result<Route, TopologyError> {
         for ep in [src, dst] {
             if !self.exists(ep) {
-                return Err(TopologyError::NoSuchEndpoint { topology: name.to_string(), endpoint: ep });
+                return Err(TopologyError::NoSuchEndpoint {
+                    topology: name.to_string(),
+                    endpoint: ep,
+                });
             }
         }
         let mut acc = Acc::new(self.fabric);

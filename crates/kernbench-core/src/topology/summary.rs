@@ -98,11 +98,11 @@ fn ns(ps: u64) -> f64 {
 
 fn pe_route(t: &Topology, a: PeId, b: PeId) -> Route {
     let mut acc = Acc::new(t.fabric());
-    Router { layout: t.layout(), fabric: t.fabric() }.push_route(
-        &mut acc,
-        Endpoint::Pe(a),
-        Endpoint::Pe(b),
-    );
+    Router {
+        layout: t.layout(),
+        fabric: t.fabric(),
+    }
+    .push_route(&mut acc, Endpoint::Pe(a), Endpoint::Pe(b));
     acc.finish()
 }
 
@@ -164,11 +164,15 @@ fn worst_separable(
 }
 
 fn cube_pes(t: &Topology, sip: u16, cube: u16) -> Vec<PeId> {
-    (0..t.pes_per_cube()).map(|p| PeId::new(sip, cube, p)).collect()
+    (0..t.pes_per_cube())
+        .map(|p| PeId::new(sip, cube, p))
+        .collect()
 }
 
 fn sip_pes(t: &Topology, sip: u16) -> Vec<PeId> {
-    (0..t.cubes_per_sip()).flat_map(|c| cube_pes(t, sip, c)).collect()
+    (0..t.cubes_per_sip())
+        .flat_map(|c| cube_pes(t, sip, c))
+        .collect()
 }
 
 /// Worst by latency and by hops inside one cube (all pairs of one cube).
@@ -256,14 +260,19 @@ pub(crate) fn summarize(t: &Topology) -> TopologySummary {
             keep(&mut longest, *a, *b, r.clone(), By::Hops);
         }
     }
-    let to_summary = |x: &Option<(PeId, PeId, Route)>| x.as_ref().map(|(a, b, r)| summary_of(*a, *b, r));
+    let to_summary =
+        |x: &Option<(PeId, PeId, Route)>| x.as_ref().map(|(a, b, r)| summary_of(*a, *b, r));
     let [same, cross, sip] = categories.map(|[lat, _]| lat);
 
     let ucie_probe = (t.cubes_per_sip() >= 2).then(|| {
         let (a, b) = t.ucie_probe_pair();
         summary_of(a, b, &pe_route(t, a, b))
     });
-    let worst_launch = sip_pes(t, 0).into_iter().map(|p| t.launch_ps(p)).max().unwrap_or(0);
+    let worst_launch = sip_pes(t, 0)
+        .into_iter()
+        .map(|p| t.launch_ps(p))
+        .max()
+        .unwrap_or(0);
 
     TopologySummary {
         name: t.name().to_string(),
@@ -315,8 +324,9 @@ impl fmt::Display for TopologySummary {
         writeln!(f, "topology {}", self.name)?;
         writeln!(
             f,
-            "{} SIPs x {} cubes ({}x{}) x {} PEs per cube",
+            "{} SIP{} x {} cubes ({}x{}) x {} PEs per cube",
             self.sips,
+            if self.sips == 1 { "" } else { "s" },
             self.cube_mesh[0] as usize * self.cube_mesh[1] as usize,
             self.cube_mesh[0],
             self.cube_mesh[1],
@@ -329,9 +339,17 @@ impl fmt::Display for TopologySummary {
             "cube NOC: {}x{} routers, {} present; {} UCIe connections per side",
             self.router_mesh[0], self.router_mesh[1], self.routers_per_cube, self.ucie_connections
         )?;
-        writeln!(f, "structure graph: {} nodes, {} directional links", self.nodes, self.links)?;
+        writeln!(
+            f,
+            "structure graph: {} nodes, {} directional links",
+            self.nodes, self.links
+        )?;
         writeln!(f, "links by kind:")?;
-        writeln!(f, "  {:<12} {:>7} {:>13} {:>13}", "kind", "count", "GB/s", "latency ns")?;
+        writeln!(
+            f,
+            "  {:<12} {:>7} {:>13} {:>13}",
+            "kind", "count", "GB/s", "latency ns"
+        )?;
         for k in &self.link_kinds {
             write!(f, "  {:<12} {:>7} ", k.kind.name(), k.count)?;
             fmt_range(f, k.gbps_min, k.gbps_max)?;
@@ -375,8 +393,14 @@ pub(crate) fn to_dot(t: &Topology) -> String {
     for idx in g.node_indices() {
         let n = g[idx];
         match (n.sip(), n.cube()) {
-            (_, Some(c)) => clusters.entry((c.sip, u32::from(c.cube))).or_default().push(idx.index()),
-            (Some(s), None) => clusters.entry((s.0, u32::MAX)).or_default().push(idx.index()),
+            (_, Some(c)) => clusters
+                .entry((c.sip, u32::from(c.cube)))
+                .or_default()
+                .push(idx.index()),
+            (Some(s), None) => clusters
+                .entry((s.0, u32::MAX))
+                .or_default()
+                .push(idx.index()),
             (None, None) => top.push(idx.index()),
         }
     }
@@ -392,9 +416,16 @@ pub(crate) fn to_dot(t: &Topology) -> String {
         node_line(&mut out, "  ", i);
     }
     for ((sip, cube), nodes) in &clusters {
-        let label =
-            if *cube == u32::MAX { format!("sip{sip}/io") } else { format!("sip{sip}/cube{cube}") };
-        let id = if *cube == u32::MAX { format!("cluster_s{sip}_io") } else { format!("cluster_s{sip}_c{cube}") };
+        let label = if *cube == u32::MAX {
+            format!("sip{sip}/io")
+        } else {
+            format!("sip{sip}/cube{cube}")
+        };
+        let id = if *cube == u32::MAX {
+            format!("cluster_s{sip}_io")
+        } else {
+            format!("cluster_s{sip}_c{cube}")
+        };
         let _ = writeln!(out, "  subgraph {} {{", quote(&id));
         let _ = writeln!(out, "    label={};", quote(&label));
         for &i in nodes {
@@ -403,7 +434,9 @@ pub(crate) fn to_dot(t: &Topology) -> String {
         let _ = writeln!(out, "  }}");
     }
     for e in g.edge_indices() {
-        let (a, b) = g.edge_endpoints(e).expect("an edge index from the graph has endpoints");
+        let (a, b) = g
+            .edge_endpoints(e)
+            .expect("an edge index from the graph has endpoints");
         let link = t.link(g[e]);
         let _ = writeln!(
             out,

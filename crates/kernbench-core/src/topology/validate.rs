@@ -7,6 +7,8 @@ use std::collections::VecDeque;
 
 /// Most routers in a cube's mesh (the routing table is routers squared).
 pub(crate) const MAX_ROUTERS: usize = 1024;
+/// Most routers in a system (bounds the size of the link table).
+pub(crate) const MAX_SYSTEM_ROUTERS: usize = 1 << 20;
 /// Most PEs in a system.
 pub(crate) const MAX_PES: usize = 1 << 16;
 /// Most cubes in a system.
@@ -28,7 +30,10 @@ pub(crate) struct Invalid {
 }
 
 fn bad<T>(path: impl Into<String>, message: impl Into<String>) -> Result<T, Invalid> {
-    Err(Invalid { path: path.into(), message: message.into() })
+    Err(Invalid {
+        path: path.into(),
+        message: message.into(),
+    })
 }
 
 /// A resolved link figure.
@@ -81,7 +86,10 @@ fn positive(path: &str, v: f64, unit: &str) -> Result<f64, Invalid> {
     if v.is_finite() && v > 0.0 {
         Ok(v)
     } else {
-        bad(path, format!("must be a positive finite number ({unit}), got {v}"))
+        bad(
+            path,
+            format!("must be a positive finite number ({unit}), got {v}"),
+        )
     }
 }
 
@@ -89,15 +97,14 @@ fn non_negative(path: &str, v: f64, unit: &str) -> Result<f64, Invalid> {
     if v.is_finite() && v >= 0.0 {
         Ok(v)
     } else {
-        bad(path, format!("must be a finite number >= 0 ({unit}), got {v}"))
+        bad(
+            path,
+            format!("must be a finite number >= 0 ({unit}), got {v}"),
+        )
     }
 }
 
-fn at_least_one<T: Into<u64> + Copy>(
-    path: &str,
-    v: T,
-    what: &str,
-) -> Result<(), Invalid> {
+fn at_least_one<T: Into<u64> + Copy>(path: &str, v: T, what: &str) -> Result<(), Invalid> {
     if v.into() == 0 {
         bad(path, format!("must be at least 1 ({what})"))
     } else {
@@ -153,13 +160,19 @@ fn link(
     if !ns.is_finite() || ns > 1e12 {
         return bad(path, format!("latency {ns} ns is not a sensible figure"));
     }
-    Ok(LinkFig { gbps, latency_ps: ns_to_ps(ns) })
+    Ok(LinkFig {
+        gbps,
+        latency_ps: ns_to_ps(ns),
+    })
 }
 
 fn fixed(path: &str, gbps: f64, gbps_unit_path: &str, ns: f64) -> Result<LinkFig, Invalid> {
     let gbps = positive(gbps_unit_path, gbps, "GB/s")?;
     let ns = non_negative(path, ns, "ns")?;
-    Ok(LinkFig { gbps, latency_ps: ns_to_ps(ns) })
+    Ok(LinkFig {
+        gbps,
+        latency_ps: ns_to_ps(ns),
+    })
 }
 
 /// The mesh of routers of one cube, for the checks of validation.
@@ -215,16 +228,20 @@ impl Mesh {
             (r + 1 < self.rows).then(|| [r + 1, c]),
             (c > 0).then(|| [r, c - 1]),
         ];
-        cand.into_iter().flatten().filter_map(|rc| self.index(rc)).filter(|&j| self.present[j])
+        cand.into_iter()
+            .flatten()
+            .filter_map(|rc| self.index(rc))
+            .filter(|&j| self.present[j])
     }
 }
 
+/// The middle of each edge, chosen so the four are a quarter turn apart.
 fn side_default(side: Side, rows: u16, cols: u16) -> [u16; 2] {
     match side {
-        Side::N => [0, (cols - 1) / 2],
-        Side::E => [(rows - 1) / 2, cols - 1],
-        Side::S => [rows - 1, cols / 2],
-        Side::W => [rows / 2, 0],
+        Side::N => [0, cols / 2],
+        Side::E => [rows / 2, cols - 1],
+        Side::S => [rows - 1, (cols - 1) / 2],
+        Side::W => [(rows - 1) / 2, 0],
     }
 }
 
@@ -259,7 +276,10 @@ pub(crate) fn validate(cfg: &TopologyConfig, default_name: &str) -> Result<Layou
     at_least_one("sip.cubes.cols", cubes.cols, "columns of cubes")?;
     let cubes_per_sip = usize::from(cubes.rows) * usize::from(cubes.cols);
     if cubes_per_sip > usize::from(u16::MAX) {
-        return bad("sip.cubes", format!("{cubes_per_sip} cubes per SIP do not fit a cube id"));
+        return bad(
+            "sip.cubes",
+            format!("{cubes_per_sip} cubes per SIP do not fit a cube id"),
+        );
     }
     let total_cubes = cubes_per_sip * usize::from(cfg.sips);
     if total_cubes > MAX_CUBES {
@@ -275,7 +295,11 @@ pub(crate) fn validate(cfg: &TopologyConfig, default_name: &str) -> Result<Layou
 
     // --- IO chiplet -----------------------------------------------------------
     let io = &cfg.sip.io;
-    at_least_one("sip.io.ucie_ports", io.ucie_ports, "UCIe ports of the IO chiplet")?;
+    at_least_one(
+        "sip.io.ucie_ports",
+        io.ucie_ports,
+        "UCIe ports of the IO chiplet",
+    )?;
     let (edge_cubes, field) = match io.side {
         Side::N | Side::S => (cubes.cols, "sip.cubes.cols"),
         Side::E | Side::W => (cubes.rows, "sip.cubes.rows"),
@@ -299,8 +323,12 @@ pub(crate) fn validate(cfg: &TopologyConfig, default_name: &str) -> Result<Layou
         defaults::IO_NOC_GBPS,
         LatencyDefault::Fixed(defaults::IO_NOC_NS),
     )?;
-    let pcie =
-        link("sip.io.pcie", &io.pcie, defaults::PCIE_GBPS, LatencyDefault::Fixed(defaults::PCIE_NS))?;
+    let pcie = link(
+        "sip.io.pcie",
+        &io.pcie,
+        defaults::PCIE_GBPS,
+        LatencyDefault::Fixed(defaults::PCIE_NS),
+    )?;
 
     // --- the cube's router mesh -----------------------------------------------
     let cube = &cfg.sip.cube;
@@ -318,7 +346,20 @@ pub(crate) fn validate(cfg: &TopologyConfig, default_name: &str) -> Result<Layou
             ),
         );
     }
-    at_least_one("sip.cube.noc.ports_per_router", noc.ports_per_router, "local ports")?;
+    if routers * total_cubes > MAX_SYSTEM_ROUTERS {
+        return bad(
+            "sip.cube.noc",
+            format!(
+                "{total_cubes} cubes x {routers} routers is more than the {MAX_SYSTEM_ROUTERS} \
+                 routers a system may have"
+            ),
+        );
+    }
+    at_least_one(
+        "sip.cube.noc.ports_per_router",
+        noc.ports_per_router,
+        "local ports",
+    )?;
     if noc.ports_per_router > MAX_PORTS_PER_ROUTER {
         return bad(
             "sip.cube.noc.ports_per_router",
@@ -329,10 +370,17 @@ pub(crate) fn validate(cfg: &TopologyConfig, default_name: &str) -> Result<Layou
         "sip.cube.noc.links",
         &noc.links,
         defaults::NOC_GBPS,
-        LatencyDefault::Wire { ns_per_mm: defaults::NOC_NS_PER_MM, mm: defaults::NOC_MM },
+        LatencyDefault::Wire {
+            ns_per_mm: defaults::NOC_NS_PER_MM,
+            mm: defaults::NOC_MM,
+        },
     )?;
 
-    let mut mesh = Mesh { rows: noc.rows, cols: noc.cols, present: vec![true; routers] };
+    let mut mesh = Mesh {
+        rows: noc.rows,
+        cols: noc.cols,
+        present: vec![true; routers],
+    };
     let exclude: Vec<[u16; 2]> = match &noc.exclude {
         Some(list) => list.clone(),
         None if noc.rows >= 6 && noc.cols >= 6 => {
@@ -383,7 +431,11 @@ pub(crate) fn validate(cfg: &TopologyConfig, default_name: &str) -> Result<Layou
 
     // --- UCIe -------------------------------------------------------------------
     let ucie_cfg = &cube.ucie;
-    at_least_one("sip.cube.ucie.connections", ucie_cfg.connections, "UCIe connections per side")?;
+    at_least_one(
+        "sip.cube.ucie.connections",
+        ucie_cfg.connections,
+        "UCIe connections per side",
+    )?;
     if ucie_cfg.connections > MAX_CONNECTIONS {
         return bad(
             "sip.cube.ucie.connections",
@@ -392,9 +444,14 @@ pub(crate) fn validate(cfg: &TopologyConfig, default_name: &str) -> Result<Layou
     }
     let ucie_gbps = positive("sip.cube.ucie.gbps", ucie_cfg.gbps, "GB/s")?;
     let port_ns = non_negative("sip.cube.ucie.port_ns", ucie_cfg.port_ns, "ns")?;
-    let ucie = LinkFig { gbps: ucie_gbps, latency_ps: ns_to_ps(2.0 * port_ns) };
-    let ucie_attach =
-        LinkFig { gbps: ucie_gbps * f64::from(ucie_cfg.connections), latency_ps: 0 };
+    let ucie = LinkFig {
+        gbps: ucie_gbps,
+        latency_ps: ns_to_ps(2.0 * port_ns),
+    };
+    let ucie_attach = LinkFig {
+        gbps: ucie_gbps * f64::from(ucie_cfg.connections),
+        latency_ps: 0,
+    };
     let side_used = |side: Side| {
         io.side == side
             || match side {
@@ -435,9 +492,18 @@ pub(crate) fn validate(cfg: &TopologyConfig, default_name: &str) -> Result<Layou
     // --- attachments --------------------------------------------------------------
     let att = &cube.attach;
     let att_ns = non_negative("sip.cube.attach.latency_ns", att.latency_ns, "ns")?;
-    let pe_link = fixed("sip.cube.attach.latency_ns", att.pe_gbps, "sip.cube.attach.pe_gbps", att_ns)?;
-    let mcpu_link =
-        fixed("sip.cube.attach.latency_ns", att.mcpu_gbps, "sip.cube.attach.mcpu_gbps", att_ns)?;
+    let pe_link = fixed(
+        "sip.cube.attach.latency_ns",
+        att.pe_gbps,
+        "sip.cube.attach.pe_gbps",
+        att_ns,
+    )?;
+    let mcpu_link = fixed(
+        "sip.cube.attach.latency_ns",
+        att.mcpu_gbps,
+        "sip.cube.attach.mcpu_gbps",
+        att_ns,
+    )?;
 
     let mem = &cube.memory;
     let hbm_port_link = fixed(
@@ -486,9 +552,10 @@ pub(crate) fn validate(cfg: &TopologyConfig, default_name: &str) -> Result<Layou
     )?;
     let hbm_positions: Vec<[u16; 2]> = match &att.hbm_ports {
         Some(list) => list.clone(),
-        None if noc.rows >= 2 && noc.cols >= 4 => {
+        None if noc.rows >= 4 && noc.cols >= 4 => {
+            // One on each side of the centre 2x2, a quarter turn apart.
             let (r, c) = (noc.rows / 2, noc.cols / 2);
-            vec![[r - 1, c - 2], [r, c - 2], [r - 1, c + 1], [r, c + 1]]
+            vec![[r - 2, c], [r, c + 1], [r + 1, c - 1], [r - 1, c - 2]]
         }
         None => vec![[noc.rows / 2, noc.cols / 2]],
     };
@@ -521,7 +588,11 @@ pub(crate) fn validate(cfg: &TopologyConfig, default_name: &str) -> Result<Layou
             }
             let mut out = Vec::with_capacity(pes);
             for (i, &rc) in list.iter().enumerate() {
-                out.push(take(&format!("sip.cube.attach.pes[{i}]"), rc, format!("PE {i}"))?);
+                out.push(take(
+                    &format!("sip.cube.attach.pes[{i}]"),
+                    rc,
+                    format!("PE {i}"),
+                )?);
             }
             out
         }
@@ -588,7 +659,10 @@ pub(crate) fn validate(cfg: &TopologyConfig, default_name: &str) -> Result<Layou
         ("pe.hbm_slice_bytes", pe.hbm_slice_bytes),
     ] {
         if v == 0 || v % PAGE_BYTES != 0 {
-            return bad(path, format!("must be a non-zero multiple of 4096 bytes, got {v}"));
+            return bad(
+                path,
+                format!("must be a non-zero multiple of 4096 bytes, got {v}"),
+            );
         }
     }
     let die_bytes = (pe.hbm_slice_bytes as u128) * (pes as u128)
@@ -614,11 +688,17 @@ pub(crate) fn validate(cfg: &TopologyConfig, default_name: &str) -> Result<Layou
     if !(pe.hbm_efficiency > 0.0 && pe.hbm_efficiency <= 1.0) {
         return bad(
             "pe.hbm_efficiency",
-            format!("must be in (0, 1] (a fraction of pe.hbm_gbps), got {}", pe.hbm_efficiency),
+            format!(
+                "must be in (0, 1] (a fraction of pe.hbm_gbps), got {}",
+                pe.hbm_efficiency
+            ),
         );
     }
     if !pe.hbm_pcs.is_power_of_two() {
-        return bad("pe.hbm_pcs", format!("must be a power of two >= 1, got {}", pe.hbm_pcs));
+        return bad(
+            "pe.hbm_pcs",
+            format!("must be a power of two >= 1, got {}", pe.hbm_pcs),
+        );
     }
     if !pe.hbm_burst_bytes.is_power_of_two() {
         return bad(
@@ -627,7 +707,10 @@ pub(crate) fn validate(cfg: &TopologyConfig, default_name: &str) -> Result<Layou
         );
     }
     let hbm_ns = non_negative("pe.hbm_latency_ns", pe.hbm_latency_ns, "ns")?;
-    let slice_link = LinkFig { gbps: hbm_gbps, latency_ps: ns_to_ps(hbm_ns) };
+    let slice_link = LinkFig {
+        gbps: hbm_gbps,
+        latency_ps: ns_to_ps(hbm_ns),
+    };
     non_negative("pe.cpu_overhead_ns", pe.cpu_overhead_ns, "ns")?;
     non_negative("pe.sched_overhead_ns", pe.sched_overhead_ns, "ns")?;
     if let Some(i) = pe.gemm_tile.iter().position(|&t| t == 0) {
@@ -663,7 +746,10 @@ pub(crate) fn validate(cfg: &TopologyConfig, default_name: &str) -> Result<Layou
     if q.slot_bytes == 0 || q.slot_bytes % 16 != 0 {
         return bad(
             "ipcq.slot_bytes",
-            format!("must be a non-zero multiple of 16 bytes, got {}", q.slot_bytes),
+            format!(
+                "must be a non-zero multiple of 16 bytes, got {}",
+                q.slot_bytes
+            ),
         );
     }
     at_least_one("ipcq.credit_bytes", q.credit_bytes, "bytes")?;

@@ -1,0 +1,23 @@
+//! 2D all-reduce on a torus of `rows x cols` ranks: reduce-scatter along each
+//! row, all-reduce each row-chunk down its column, all-gather along the row.
+
+use super::common::*;
+use kernbench_tl::prelude::*;
+use kernbench_tl::Element;
+
+/// 2D all-reduce of `n` elements per rank; ranks are row-major over `cols` columns.
+#[kernel_fn]
+pub fn mesh_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32, cols: usize) {
+    let (w, r) = (tl::num_programs(0), tl::program_id(0));
+    let cols = cols.max(1);
+    let rows = w / cols;
+    let base = r * n;
+    let row = Ring { next: Dir::E, prev: Dir::W, rank: r % cols, size: cols };
+    let col = Ring { next: Dir::S, prev: Dir::N, rank: r / cols, size: rows };
+    ring_reduce_scatter(buf, base, (0, n), row, 1, seg, op);
+    // This rank now holds the row's reduction of its chunk; all-reduce it down the column.
+    let (cs, cl) = chunk(n, cols, (row.rank + 1) % cols);
+    ring_reduce_scatter(buf, base, (cs, cl), col, 1, seg, op);
+    ring_all_gather(buf, base, (cs, cl), col, 1, seg);
+    ring_all_gather(buf, base, (0, n), row, 1, seg);
+}

@@ -1,0 +1,48 @@
+//! The algorithms, written in the kernel language, and their kernels per element type.
+
+pub mod common;
+pub mod hierarchical;
+pub mod mesh;
+pub mod ring;
+pub mod tree;
+
+use kernbench_tl::prelude::*;
+
+macro_rules! kernels {
+    ($doc:literal, $body:path, $extra:tt; $($name:ident: $t:ty),* $(,)?) => {$(
+        one_kernel!($doc, $body, $extra, $name, $t);
+    )*};
+}
+
+macro_rules! one_kernel {
+    ($doc:literal, $body:path, ($($extra:ident),*), $name:ident, $t:ty) => {
+        #[doc = $doc]
+        #[doc = concat!("\n\nElements of type `", stringify!($t), "`.")]
+        #[kernel]
+        pub fn $name(buf: Ptr<$t>, n: usize, #[constexpr] seg: usize, $($extra: usize),*) {
+            $body(buf, n, seg, $($extra as _),*);
+        }
+    };
+}
+
+kernels!("Ring all-reduce: reduce-scatter then all-gather, pipelined in windows of pieces.",
+    ring::ring_allreduce, (op);
+    ring_allreduce_f32: f32, ring_allreduce_f16: f16, ring_allreduce_bf16: bf16, ring_allreduce_i32: i32);
+kernels!("Ring reduce-scatter: rank `r` ends with the reduction of chunk `r` of the vector.",
+    ring::ring_reduce_scatter_kernel, (op);
+    reduce_scatter_f32: f32, reduce_scatter_f16: f16, reduce_scatter_bf16: bf16, reduce_scatter_i32: i32);
+kernels!("Ring all-gather: rank `r` contributes chunk `r` of the vector and ends with all of it.",
+    ring::ring_all_gather_kernel, ();
+    all_gather_f32: f32, all_gather_f16: f16, all_gather_bf16: bf16, all_gather_i32: i32);
+kernels!("Pipelined chain broadcast of the root's vector along the ring.",
+    ring::ring_broadcast, (root);
+    broadcast_f32: f32, broadcast_f16: f16, broadcast_bf16: bf16, broadcast_i32: i32);
+kernels!("Tree all-reduce over a heap-ordered binary tree: reduce up, broadcast down.",
+    tree::tree_allreduce, (op);
+    tree_allreduce_f32: f32, tree_allreduce_f16: f16, tree_allreduce_bf16: bf16, tree_allreduce_i32: i32);
+kernels!("2D all-reduce on a torus: reduce-scatter along rows, all-reduce down columns, all-gather along rows.",
+    mesh::mesh_allreduce, (op, cols);
+    mesh_allreduce_f32: f32, mesh_allreduce_f16: f16, mesh_allreduce_bf16: bf16, mesh_allreduce_i32: i32);
+kernels!("Hierarchical all-reduce: inside each cube, across cubes, across SIPs, and back.",
+    hierarchical::hierarchical_allreduce, (op, pes, cubes);
+    hierarchical_allreduce_f32: f32, hierarchical_allreduce_f16: f16, hierarchical_allreduce_bf16: bf16, hierarchical_allreduce_i32: i32);

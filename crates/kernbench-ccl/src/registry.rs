@@ -1,0 +1,249 @@
+//! The registry of collective algorithms (`ccl.yaml`): each names its kernel,
+//! the logical topology it needs, its IPCQ settings, and an optional world size.
+
+use kernbench_core::topology::{BufferKind, IpcqSpec};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// The collective an algorithm implements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Collective {
+    /// Every rank ends with the reduction of all vectors.
+    AllReduce,
+    /// Rank `r` ends with the reduction of chunk `r`.
+    ReduceScatter,
+    /// Rank `r` contributes chunk `r`; every rank ends with all chunks.
+    AllGather,
+    /// Every rank ends with the root's vector.
+    Broadcast,
+}
+
+impl Collective {
+    /// nccl-tests' bus bandwidth factor for `n` ranks.
+    pub fn busbw_factor(self, n: usize) -> f64 {
+        let n = n as f64;
+        match self {
+            Collective::AllReduce => 2.0 * (n - 1.0) / n,
+            Collective::ReduceScatter | Collective::AllGather => (n - 1.0) / n,
+            Collective::Broadcast => 1.0,
+        }
+    }
+
+    /// Whether it takes a reduction operator.
+    pub fn reduces(self) -> bool {
+        matches!(self, Collective::AllReduce | Collective::ReduceScatter)
+    }
+
+    /// The snake-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Collective::AllReduce => "all_reduce",
+            Collective::ReduceScatter => "reduce_scatter",
+            Collective::AllGather => "all_gather",
+            Collective::Broadcast => "broadcast",
+        }
+    }
+}
+
+/// The logical neighbour map an algorithm needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MapKind {
+    /// A ring over the ranks (`E` next, `W` previous).
+    Ring,
+    /// A 2D torus, as square as the world size allows.
+    Torus2d,
+    /// A binary tree in heap order.
+    Tree,
+    /// Rings inside cubes, across cubes and across SIPs (whole cubes and SIPs only).
+    Hierarchical,
+}
+
+/// One algorithm, resolved against the defaults.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Algorithm {
+    /// Its name in the registry.
+    pub name: String,
+    /// The kernel family (`ring_allreduce` -> `ring_allreduce_f32`, ...).
+    pub kernel: String,
+    /// The collective.
+    pub collective: Collective,
+    /// The neighbour map.
+    pub topology: MapKind,
+    /// IPCQ settings of its launches.
+    pub ipcq: IpcqSpec,
+    /// Bytes per message.
+    pub seg_bytes: u64,
+    /// World size (PEs); all of the machine's when `None`.
+    pub world: Option<usize>,
+}
+
+/// A registry that cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// YAML that does not parse or has unknown fields.
+    #[error("{origin}: {msg}")]
+    Yaml {
+        /// The file.
+        origin: String,
+        /// serde_yaml's message (with line and column).
+        msg: String,
+    },
+    /// An entry that does not make sense.
+    #[error("{origin}: algorithm `{name}`: {msg}")]
+    Entry {
+        /// The file.
+        origin: String,
+        /// The entry.
+        name: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// An algorithm that is not in the registry.
+    #[error("no algorithm `{name}` in the registry (known: {known})")]
+    Unknown {
+        /// The name asked for.
+        name: String,
+        /// The known names.
+        known: String,
+    },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    seg_bytes: Option<u64>,
+    buffer: Option<BufferKind>,
+    slots: Option<u32>,
+    slot_bytes: Option<u64>,
+    world: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Entry {
+    kernel: String,
+    collective: Collective,
+    topology: MapKind,
+    #[serde(flatten)]
+    settings: Settings,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    defaults: Settings,
+    algorithms: BTreeMap<String, Entry>,
+}
+
+/// The known kernel families.
+pub const KERNELS: [&str; 7] = [
+    "ring_allreduce",
+    "mesh_allreduce",
+    "tree_allreduce",
+    "hierarchical_allreduce",
+    "reduce_scatter",
+    "all_gather",
+    "broadcast",
+];
+
+/// The algorithms of a registry.
+#[derive(Clone, Debug)]
+pub struct Registry {
+    algorithms: Vec<Algorithm>,
+}
+
+impl Registry {
+    /// The registry shipped in `configs/ccl.yaml`.
+    pub fn builtin() -> Registry {
+        Registry::from_yaml(include_str!("../../../configs/ccl.yaml"), "configs/ccl.yaml")
+            .expect("the shipped ccl.yaml is valid (a test checks it)")
+    }
+
+    /// Reads a registry; `origin` names it in errors.
+    pub fn from_yaml(text: &str, origin: &str) -> Result<Registry, RegistryError> {
+        let file: File = serde_yaml::from_str(text)
+            .map_err(|e| RegistryError::Yaml { origin: origin.into(), msg: e.to_string() })?;
+        let mut algorithms = Vec::new();
+        for (name, e) in file.algorithms {
+            let err = |msg: String| RegistryError::Entry { origin: origin.into(), name: name.clone(), msg };
+            if !KERNELS.contains(&e.kernel.as_str()) {
+                return Err(err(format!("unknown kernel `{}` (known: {})", e.kernel, KERNELS.join(", "))));
+            }
+            let pick = |a: Option<u64>, b: Option<u64>, d: u64| a.or(b).unwrap_or(d);
+            let mut ipcq = IpcqSpec::default();
+            ipcq.slots = e.settings.slots.or(file.defaults.slots).unwrap_or(ipcq.slots);
+            ipcq.slot_bytes = pick(e.settings.slot_bytes, file.defaults.slot_bytes, ipcq.slot_bytes);
+            ipcq.buffer = e.settings.buffer.or(file.defaults.buffer).unwrap_or(ipcq.buffer);
+            if ipcq.slots == 0 {
+                return Err(err("slots must be at least 1".into()));
+            }
+            if ipcq.slot_bytes == 0 || ipcq.slot_bytes % 16 != 0 {
+                return Err(err(format!("slot_bytes {} must be a non-zero multiple of 16", ipcq.slot_bytes)));
+            }
+            let seg_bytes = pick(e.settings.seg_bytes, file.defaults.seg_bytes, ipcq.ring_bytes());
+            if seg_bytes < 4 {
+                return Err(err(format!("seg_bytes {seg_bytes} is smaller than one element")));
+            }
+            let world = e.settings.world.or(file.defaults.world);
+            if world == Some(0) {
+                return Err(err("world must be at least 1".into()));
+            }
+            algorithms.push(Algorithm {
+                name: name.clone(),
+                kernel: e.kernel,
+                collective: e.collective,
+                topology: e.topology,
+                ipcq,
+                seg_bytes,
+                world,
+            });
+        }
+        Ok(Registry { algorithms })
+    }
+
+    /// Every algorithm, by name.
+    pub fn algorithms(&self) -> &[Algorithm] {
+        &self.algorithms
+    }
+
+    /// An algorithm by name.
+    pub fn get(&self, name: &str) -> Result<&Algorithm, RegistryError> {
+        self.algorithms.iter().find(|a| a.name == name).ok_or_else(|| RegistryError::Unknown {
+            name: name.to_string(),
+            known: self.algorithms.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", "),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_registry_loads() {
+        let r = Registry::builtin();
+        assert!(r.get("ring_allreduce").is_ok());
+        assert_eq!(r.get("ring_allreduce_hbm").unwrap().ipcq.buffer, BufferKind::Hbm);
+    }
+
+    #[test]
+    fn bad_entries_are_clear_errors() {
+        let cases = [
+            ("algorithms:\n  a:\n    kernel: nope\n    collective: all_reduce\n    topology: ring\n", "unknown kernel `nope`"),
+            ("algorithms:\n  a:\n    kernel: ring_allreduce\n    collective: all_reduce\n    topology: ring\n    slots: 0\n", "slots must be at least 1"),
+            ("algorithms:\n  a:\n    kernel: ring_allreduce\n    collective: everything\n    topology: ring\n", "unknown variant `everything`"),
+            ("algorithms:\n  a:\n    kernel: ring_allreduce\n    collective: all_reduce\n    topology: ring\n    colour: red\n", "colour"),
+            ("algorithms:\n  a:\n    kernel: ring_allreduce\n    collective: all_reduce\n    topology: ring\n    slot_bytes: 10\n", "multiple of 16"),
+            ("algorithms: [\n", "line"),
+        ];
+        for (text, want) in cases {
+            let e = Registry::from_yaml(text, "t.yaml").unwrap_err().to_string();
+            assert!(e.contains(want) && e.contains("t.yaml"), "{e}");
+        }
+        let e = Registry::builtin().get("nope").unwrap_err().to_string();
+        assert!(e.contains("ring_allreduce"), "{e}");
+    }
+}

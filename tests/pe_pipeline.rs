@@ -1,0 +1,159 @@
+//! The simulated PE against analytic bounds, and its errors.
+
+use kernbench::core::sim::{simulate, simulate_full, Launch, SimError};
+use kernbench::kernels::{gemm_bias_relu_f16, gemm_f16, vector_add};
+use kernbench::prelude::*;
+
+fn one_pe() -> (Machine, PeId) {
+    let m = Machine::new(Topology::embedded_default()).unwrap();
+    (m, PeId::new(0, 0, 0))
+}
+
+fn gemm_launch(m: &mut Machine, pe: PeId, (mm, k, n): (usize, usize, usize)) -> KernelArgs {
+    let a = m.alloc(DType::F16, mm * k, &[pe]).unwrap();
+    let b = m.alloc(DType::F16, k * n, &[pe]).unwrap();
+    let c = m.alloc(DType::F32, mm * n, &[pe]).unwrap();
+    KernelArgs::new()
+        .with("a", a.tensor(mm, k).unwrap())
+        .with("b", b.tensor(k, n).unwrap())
+        .with("c", c.tensor(mm, n).unwrap())
+}
+
+#[test]
+fn compute_bound_gemm_lands_within_5_percent_of_peak() {
+    let (mut m, pe) = one_pe();
+    let (mm, k, n) = (1024, 1024, 1024);
+    let args = gemm_launch(&mut m, pe, (mm, k, n));
+    let r = simulate(&mut m, &Launch::new(&gemm_f16, args, vec![pe]).data(false)).unwrap();
+    let peak = m.topology().pe_spec().gemm_flops_per_ns(2);
+    let bound = 2.0 * (mm * n * k) as f64 / peak;
+    let t = r.sim_ns();
+    assert!(t >= bound, "{t} ns is below the compute bound {bound} ns");
+    assert!(t <= bound * 1.05, "{t} ns is more than 5% above the compute bound {bound} ns");
+    assert_eq!(r.flops(), 2 * (mm * n * k) as u64);
+}
+
+#[test]
+fn memory_bound_vector_add_lands_within_5_percent_of_bandwidth() {
+    let (mut m, pe) = one_pe();
+    let n = 1 << 20;
+    let bufs: Vec<_> = (0..3).map(|_| m.alloc(DType::F32, n, &[pe]).unwrap()).collect();
+    let args = KernelArgs::new()
+        .with("x", bufs[0].ptr())
+        .with("y", bufs[1].ptr())
+        .with("z", bufs[2].ptr())
+        .int("n", n as i64)
+        .int("block", n as i64);
+    let r = simulate(&mut m, &Launch::new(&vector_add, args, vec![pe]).data(false)).unwrap();
+    let bytes = 3.0 * 4.0 * n as f64;
+    let bound = bytes / m.topology().pe_spec().hbm_effective_gbps();
+    let t = r.sim_ns();
+    assert_eq!(r.hbm_bytes(), bytes as u64);
+    assert!(t >= bound && t <= bound * 1.05, "{t} ns vs memory bound {bound} ns");
+}
+
+#[test]
+fn stages_overlap_in_a_tiled_gemm() {
+    let (mut m, pe) = one_pe();
+    let args = gemm_launch(&mut m, pe, (512, 512, 512));
+    let r = simulate(&mut m, &Launch::new(&gemm_f16, args, vec![pe]).data(false)).unwrap();
+    let p = &r.pes[0];
+    let stages = p.busy.dma_in + p.busy.gemm + p.busy.math + p.busy.dma_wb;
+    assert!(r.sim_ps() < stages, "simulated {} ps is not less than the stages' sum {stages} ps", r.sim_ps());
+    assert!(p.busy.dma_in > 0 && p.busy.dma_wb > 0 && p.busy.gemm > 0);
+}
+
+#[test]
+fn gemm_with_epilogue_computes_what_ndarray_computes() {
+    let (mut m, pe) = one_pe();
+    let (mm, k, n) = (96, 160, 136);
+    let a = m.alloc(DType::F16, mm * k, &[pe]).unwrap();
+    let b = m.alloc(DType::F16, k * n, &[pe]).unwrap();
+    let bias = m.alloc(DType::F32, n, &[pe]).unwrap();
+    let c = m.alloc(DType::F32, mm * n, &[pe]).unwrap();
+    let av: Vec<f32> = (0..mm * k).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
+    let bv: Vec<f32> = (0..k * n).map(|i| ((i * 3) % 7) as f32 - 3.0).collect();
+    let biasv: Vec<f32> = (0..n).map(|i| (i % 5) as f32 - 2.0).collect();
+    m.write_buffer(&a, &av).unwrap();
+    m.write_buffer(&b, &bv).unwrap();
+    m.write_buffer(&bias, &biasv).unwrap();
+    let args = KernelArgs::new()
+        .with("a", a.tensor(mm, k).unwrap())
+        .with("b", b.tensor(k, n).unwrap())
+        .with("bias", bias.ptr())
+        .with("c", c.tensor(mm, n).unwrap())
+        .float("scale", 0.5);
+    simulate(&mut m, &Launch::new(&gemm_bias_relu_f16, args, vec![pe])).unwrap();
+    let got = m.read_buffer(&c).unwrap();
+    let a2 = ndarray::Array2::from_shape_vec((mm, k), av).unwrap();
+    let b2 = ndarray::Array2::from_shape_vec((k, n), bv).unwrap();
+    let want = a2.dot(&b2);
+    let mut wrong = 0;
+    for i in 0..mm {
+        for j in 0..n {
+            let w = (0.5 * want[[i, j]] + biasv[j]).max(0.0);
+            if got[i * n + j] != w {
+                wrong += 1;
+            }
+        }
+    }
+    assert_eq!(wrong, 0, "{wrong} elements differ from the ndarray reference");
+}
+
+#[test]
+fn data_execution_changes_no_simulated_time() {
+    let run = |data: bool| {
+        let (mut m, pe) = one_pe();
+        let args = gemm_launch(&mut m, pe, (128, 256, 128));
+        simulate(&mut m, &Launch::new(&gemm_f16, args, vec![pe]).data(data)).unwrap()
+    };
+    assert_eq!(run(true), run(false));
+}
+
+#[test]
+fn tcm_overflow_names_the_kernel_line() {
+    let (mut m, pe) = one_pe();
+    let n = 2 << 20; // three 8 MiB tiles do not fit 16 MiB of TCM
+    let bufs: Vec<_> = (0..3).map(|_| m.alloc(DType::F32, n, &[pe]).unwrap()).collect();
+    let args = KernelArgs::new()
+        .with("x", bufs[0].ptr())
+        .with("y", bufs[1].ptr())
+        .with("z", bufs[2].ptr())
+        .int("n", n as i64)
+        .int("block", n as i64);
+    let err = simulate(&mut m, &Launch::new(&vector_add, args, vec![pe]).data(false)).unwrap_err();
+    assert!(matches!(err, SimError::Tcm { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("kernels.rs:"), "{msg}");
+    assert!(msg.contains("TCM overflow"), "{msg}");
+}
+
+#[test]
+fn out_of_range_memory_names_the_kernel_line() {
+    let (mut m, pe) = one_pe();
+    let x = m.alloc(DType::F32, 64, &[pe]).unwrap();
+    // `n` claims more elements than the buffer holds.
+    let args = KernelArgs::new()
+        .with("x", x.ptr())
+        .with("y", x.ptr())
+        .with("z", x.ptr())
+        .int("n", 128)
+        .int("block", 128);
+    let err = simulate(&mut m, &Launch::new(&vector_add, args, vec![pe])).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("out of bounds") && msg.contains("kernels.rs:"), "{msg}");
+}
+
+#[test]
+fn a_no_op_kernel_starts_on_every_pe_of_default_at_once() {
+    #[kernel]
+    fn noop(n: usize) {
+        let _ = n;
+    }
+    let mut m = Machine::new(Topology::embedded_default()).unwrap();
+    let pes: Vec<PeId> = m.topology().pes().collect();
+    let out = simulate_full(&mut m, &Launch::new(&noop, KernelArgs::new().int("n", 1), pes)).unwrap();
+    assert_eq!(out.report.pes.len(), 256);
+    assert_eq!(out.report.start_spread_ps(), 0);
+    assert!(out.report.start_ps > 0, "launch dispatch takes time");
+}
