@@ -19,6 +19,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod collective_example;
 pub mod kernels;
 
 pub use kernbench_ccl as ccl;

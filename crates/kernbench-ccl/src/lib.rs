@@ -4,8 +4,10 @@
 #![warn(missing_docs)]
 
 pub mod algorithms;
+pub mod cost;
 pub mod registry;
 pub mod run;
+pub mod table;
 
 pub use registry::{Algorithm, Collective, MapKind, Registry};
 pub use run::{run, run_on, RedOp, RunResult, RunSpec};

@@ -367,6 +367,21 @@ mod tests {
     }
 
     #[test]
+    fn raw_identifiers_are_named_without_their_prefix() {
+        let out = expand_kernel(
+            quote!(),
+            quote!(
+                fn r#type(r#in: usize) {}
+            ),
+            tl,
+        );
+        let text = out.to_string();
+        assert!(text.contains("name : \"type\""), "{text}");
+        assert!(text.contains("name : \"in\""), "{text}");
+        assert!(text.contains("struct r#type ;"), "{text}");
+    }
+
+    #[test]
     fn kernel_on_a_struct_is_an_error() {
         let out = expand_kernel(
             quote!(),

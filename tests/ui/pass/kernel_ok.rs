@@ -26,7 +26,11 @@ mod nested {
 
     #[kernel]
     pub(crate) fn copy(src: Ptr<f32>, dst: Ptr<f32>, #[allow(unused)] unused: bool, n: usize) {
-        tl::store(dst, &tl::load(src, [n]));
+        #[kernel_fn]
+        fn twice(n: usize) -> usize {
+            n * 2
+        }
+        tl::store(dst, &tl::load(src, [twice(n) / 2]));
     }
 }
 

@@ -1,0 +1,8 @@
+//! `tree_allreduce` on the embedded default machine (or `--topology FILE`), swept over
+//! sizes with the nccl-tests flags (`-b -e -f -d`), every row checked.
+//!
+//! Run: `cargo run --release --example tree_allreduce -- -b 64K -e 4M -f 4`
+
+fn main() -> std::process::ExitCode {
+    kernbench::collective_example::main_for("tree_allreduce")
+}

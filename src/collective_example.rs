@@ -1,0 +1,134 @@
+//! The driver behind the per-collective example binaries: nccl-tests flags,
+//! a sweep over sizes, and the nccl-tests table with the data checked on every row.
+
+use clap::Parser;
+use kernbench_ccl::table::{format_row, header, measure, parse_size, sizes, Row};
+use kernbench_ccl::{Registry, RedOp};
+use kernbench_core::topology::Topology;
+use kernbench_core::DType;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Flags shared by the collective examples (nccl-tests spellings).
+#[derive(Parser, Debug)]
+#[command(about = "Run a collective on the modelled machine and print the nccl-tests table")]
+pub struct Args {
+    /// Smallest size in bytes per rank (K, M, G suffixes).
+    #[arg(short = 'b', long = "minbytes", default_value = "64K", value_parser = size)]
+    pub min: u64,
+    /// Largest size in bytes per rank.
+    #[arg(short = 'e', long = "maxbytes", default_value = "1M", value_parser = size)]
+    pub max: u64,
+    /// Multiplication factor between sizes.
+    #[arg(short = 'f', long = "stepfactor", default_value_t = 4)]
+    pub factor: u64,
+    /// Element type: float, half, bfloat16, int32 (or f32, f16, bf16, i32).
+    #[arg(short = 'd', long = "datatype", default_value = "float", value_parser = dtype)]
+    pub dtype: DType,
+    /// Reduction: sum, max, min.
+    #[arg(short = 'o', long = "op", default_value = "sum", value_parser = redop)]
+    pub op: RedOp,
+    /// Root rank (broadcast).
+    #[arg(short = 'r', long = "root", default_value_t = 0)]
+    pub root: usize,
+    /// Check the data (1) or time only (0).
+    #[arg(short = 'c', long = "check", default_value_t = 1)]
+    pub check: u8,
+    /// Topology file; the embedded default machine when absent.
+    #[arg(long)]
+    pub topology: Option<PathBuf>,
+    /// Algorithm registry file; the shipped configs/ccl.yaml when absent.
+    #[arg(long)]
+    pub registry: Option<PathBuf>,
+    /// Number of ranks (PEs, in structural order); the algorithm's world size when absent.
+    #[arg(short = 'n', long = "ranks")]
+    pub ranks: Option<usize>,
+    /// Print one JSON object per row instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn size(s: &str) -> Result<u64, String> {
+    parse_size(s).ok_or_else(|| format!("`{s}` is not a size (e.g. 64, 8K, 1M)"))
+}
+
+fn dtype(s: &str) -> Result<DType, String> {
+    DType::parse(s).ok_or_else(|| format!("`{s}` is not a type (float, half, bfloat16, int32)"))
+}
+
+fn redop(s: &str) -> Result<RedOp, String> {
+    RedOp::parse(s).ok_or_else(|| format!("`{s}` is not a reduction (sum, max, min)"))
+}
+
+/// Runs the example for the registry algorithm `name` with the process's arguments.
+pub fn main_for(name: &str) -> ExitCode {
+    let args = Args::parse();
+    match run(name, &args) {
+        Ok(rows) => {
+            if rows.iter().any(|r| r.wrong > 0) {
+                eprintln!("error: the result is wrong on some rows (#wrong > 0)");
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Runs the sweep and prints it; returns the rows.
+pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
+    let topo = match &args.topology {
+        Some(p) => Topology::load(p)?,
+        None => Topology::embedded_default(),
+    };
+    let reg = match &args.registry {
+        Some(p) => Registry::from_yaml(&std::fs::read_to_string(p)?, &p.display().to_string())?,
+        None => Registry::builtin(),
+    };
+    let algo = reg.get(name)?.clone();
+    let mut pes = kernbench_ccl::run::ranks(&topo, &algo)?;
+    if let Some(n) = args.ranks {
+        let all: Vec<_> = topo.pes().collect();
+        if n == 0 || n > all.len() {
+            return Err(format!("--ranks {n}: topology `{}` has {} PEs", topo.name(), all.len()).into());
+        }
+        pes = all[..n].to_vec();
+    }
+    if args.min > args.max {
+        return Err(format!("-b {} is larger than -e {}", args.min, args.max).into());
+    }
+    if !args.json {
+        println!(
+            "# {} ({}) on `{}`: {} ranks, {} IPCQ buffers, {} B per message, {}",
+            algo.name,
+            algo.collective.name(),
+            topo.name(),
+            pes.len(),
+            format!("{:?}", algo.ipcq.buffer).to_lowercase(),
+            algo.seg_bytes,
+            if args.check != 0 { "data checked" } else { "timing only" }
+        );
+        println!("{}", header());
+    }
+    let mut rows = Vec::new();
+    for bytes in sizes(args.min, args.max, args.factor) {
+        let row = measure(&topo, &algo, &pes, bytes, args.dtype, args.op, args.root, args.check != 0)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&row)?);
+        } else {
+            println!("{}", format_row(&row));
+        }
+        rows.push(row);
+    }
+    if !args.json {
+        let wrong: i64 = rows.iter().map(|r| r.wrong.max(0)).sum();
+        let avg = rows.iter().map(|r| r.busbw).sum::<f64>() / rows.len().max(1) as f64;
+        println!("# out of bounds values : {wrong} {}", if wrong == 0 { "OK" } else { "FAILED" });
+        println!("# avg bus bandwidth    : {avg:.3} GB/s");
+    }
+    Ok(rows)
+}
