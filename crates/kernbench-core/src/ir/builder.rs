@@ -67,12 +67,72 @@ impl fmt::Display for TraceError {
 
 impl std::error::Error for TraceError {}
 
-#[derive(Clone, Copy)]
-struct Access {
-    cmd: CmdId,
-    start: u64,
+/// One piece of memory with the accesses that later accesses must order after.
+#[derive(Clone, Debug, Default)]
+struct Seg {
     end: u64,
-    write: bool,
+    last_write: Option<CmdId>,
+    reads: Vec<CmdId>,
+}
+
+/// Disjoint segments of the memory a trace touched (an interval map), so
+/// that ordering a memory access costs O(log n + overlapping segments).
+#[derive(Default)]
+struct MemMap {
+    segs: std::collections::BTreeMap<u64, Seg>,
+}
+
+impl MemMap {
+    /// Splits the segment containing `at` (if any) so that a segment starts at `at`.
+    fn split(&mut self, at: u64) {
+        let Some((&s, seg)) = self.segs.range(..at).next_back() else { return };
+        if seg.end > at {
+            let mut tail = seg.clone();
+            self.segs.get_mut(&s).expect("segment present").end = at;
+            tail.end = tail.end.max(at);
+            self.segs.insert(at, tail);
+        }
+    }
+
+    /// Records an access to `[start, end)` and returns what it must follow.
+    fn access(&mut self, id: CmdId, start: u64, end: u64, write: bool) -> Vec<CmdId> {
+        if start >= end {
+            return Vec::new();
+        }
+        self.split(start);
+        self.split(end);
+        let mut deps = Vec::new();
+        // Fill holes so the whole range is covered by segments.
+        let mut cursor = start;
+        let keys: Vec<u64> = self.segs.range(start..end).map(|(k, _)| *k).collect();
+        let mut holes = Vec::new();
+        for k in &keys {
+            if *k > cursor {
+                holes.push((cursor, *k));
+            }
+            cursor = self.segs[k].end;
+        }
+        if cursor < end {
+            holes.push((cursor, end));
+        }
+        for (a, b) in holes {
+            self.segs.insert(a, Seg { end: b, last_write: None, reads: Vec::new() });
+        }
+        for (_, seg) in self.segs.range_mut(start..end) {
+            if let Some(w) = seg.last_write {
+                deps.push(w);
+            }
+            if write {
+                deps.append(&mut seg.reads);
+                seg.last_write = Some(id);
+            } else {
+                seg.reads.push(id);
+            }
+        }
+        deps.sort_unstable();
+        deps.dedup();
+        deps
+    }
 }
 
 /// Records commands into a [`CommandGraph`], checking each as it comes.
@@ -80,7 +140,7 @@ pub struct GraphBuilder {
     header: GraphHeader,
     graph: DiGraph<Node, DepKind>,
     limits: TraceLimits,
-    accesses: Vec<Access>,
+    memmap: MemMap,
     last_send: [Option<CmdId>; Dir::ALL.len()],
     last_recv: [Option<CmdId>; Dir::ALL.len()],
 }
@@ -96,7 +156,7 @@ impl GraphBuilder {
             header,
             graph: DiGraph::new(),
             limits,
-            accesses: Vec::new(),
+            memmap: MemMap::default(),
             last_send: [None; Dir::ALL.len()],
             last_recv: [None; Dir::ALL.len()],
         }
@@ -164,16 +224,11 @@ impl GraphBuilder {
 
     fn memory(&mut self, id: CmdId, r: &MemRef, write: bool) {
         let (start, end) = r.span();
-        let mut deps = Vec::new();
-        for a in &self.accesses {
-            if (write || a.write) && a.start < end && start < a.end {
-                deps.push(a.cmd);
+        for d in self.memmap.access(id, start, end, write) {
+            if d != id {
+                self.order(d, id);
             }
         }
-        for d in deps {
-            self.order(d, id);
-        }
-        self.accesses.push(Access { cmd: id, start, end, write });
     }
 
     fn region_ty(&self, r: &MemRef, loc: &SrcLoc) -> Result<TileType, TraceError> {
