@@ -8,7 +8,7 @@
 
 use crate::registry::{Algorithm, Collective, MapKind};
 use kernbench_core::ir::{ArgValue, KernelArgs};
-use kernbench_core::machine::Machine;
+use kernbench_core::machine::{Buffer, Machine};
 use kernbench_core::neighbors::NeighborMap;
 use kernbench_core::sim::{simulate_full, Launch, Outcome, SimError};
 use kernbench_core::topology::Topology;
@@ -190,6 +190,35 @@ pub fn run(topo: &Topology, algo: &Algorithm, spec: &RunSpec) -> Result<RunResul
 
 /// Runs an algorithm on the given ranks.
 pub fn run_on(topo: &Topology, algo: &Algorithm, pes: &[PeId], spec: &RunSpec) -> Result<RunResult, RunError> {
+    let Setup { mut machine, buf, kernel, args, map } = setup(topo, algo, pes, spec)?;
+    let launch = Launch::new(kernel, args, pes.to_vec())
+        .neighbors(map)
+        .ipcq(algo.ipcq.clone())
+        .data(spec.data)
+        .trace(spec.trace);
+    let outcome = simulate_full(&mut machine, &launch)?;
+    let (wrong, checked) = if spec.data { check(&machine, &buf, algo.collective, spec, pes.len())? } else { (0, 0) };
+    Ok(RunResult { outcome, wrong, checked, pes: pes.to_vec() })
+}
+
+/// A collective set up on a fresh machine, ready to launch: the buffer
+/// (holding the inputs when the spec runs data), the kernel, its arguments
+/// and the neighbour map.
+pub(crate) struct Setup {
+    /// The machine.
+    pub(crate) machine: Machine,
+    /// The buffer: rank `r`'s vector at elements `r * count ..`.
+    pub(crate) buf: Buffer,
+    /// The kernel for the spec's element type.
+    pub(crate) kernel: &'static dyn kernbench_tl::Kernel,
+    /// Its arguments.
+    pub(crate) args: KernelArgs,
+    /// The neighbour map.
+    pub(crate) map: NeighborMap,
+}
+
+/// Checks a spec against an algorithm and sets the collective up on `pes`.
+pub(crate) fn setup(topo: &Topology, algo: &Algorithm, pes: &[PeId], spec: &RunSpec) -> Result<Setup, RunError> {
     let w = pes.len();
     let kname = format!("{}_{}", algo.kernel, spec.dtype);
     let kernel = kernbench_tl::find_kernel(&kname)
@@ -211,16 +240,8 @@ pub fn run_on(topo: &Topology, algo: &Algorithm, pes: &[PeId], spec: &RunSpec) -
         let mut init = vec![0f32; w * n];
         for r in 0..w {
             for i in 0..n {
-                init[r * n + i] = match c {
-                    Collective::AllReduce | Collective::ReduceScatter => input(spec.dtype, w, r, i),
-                    Collective::AllGather => {
-                        let (s, l) = kernbench_ccl_chunk(n, w, r);
-                        if (s..s + l).contains(&i) { input(spec.dtype, w, r, i) } else { POISON }
-                    }
-                    Collective::Broadcast => {
-                        if r == spec.root { input(spec.dtype, w, r, i) } else { POISON }
-                    }
-                };
+                init[r * n + i] =
+                    if holds_input(c, n, w, spec.root, r, i) { input(spec.dtype, w, r, i) } else { POISON };
             }
         }
         machine.write_buffer(&buf, &init).map_err(|e| RunError::Invalid(e.to_string()))?;
@@ -243,46 +264,140 @@ pub fn run_on(topo: &Topology, algo: &Algorithm, pes: &[PeId], spec: &RunSpec) -
             args.set(p.name, v.clone());
         }
     }
-    let launch = Launch::new(kernel, args, pes.to_vec())
-        .neighbors(map)
-        .ipcq(algo.ipcq.clone())
-        .data(spec.data)
-        .trace(spec.trace);
-    let outcome = simulate_full(&mut machine, &launch)?;
-    let (mut wrong, mut checked) = (0, 0);
-    if spec.data {
-        let out = machine.read_buffer(&buf).map_err(|e| RunError::Invalid(e.to_string()))?;
-        // The expected vector, once: O(w n).
-        let mut owner = vec![0usize; n];
-        for q in 0..w {
-            let (s, l) = kernbench_ccl_chunk(n, w, q);
-            owner[s..s + l].fill(q);
+    Ok(Setup { machine, buf, kernel, args, map })
+}
+
+/// Whether element `i` of rank `r` starts with the rank's input (the others
+/// start poisoned: the collective must overwrite them).
+pub(crate) fn holds_input(c: Collective, n: usize, w: usize, root: usize, r: usize, i: usize) -> bool {
+    match c {
+        Collective::AllReduce | Collective::ReduceScatter => true,
+        Collective::AllGather => {
+            let (s, l) = kernbench_ccl_chunk(n, w, r);
+            (s..s + l).contains(&i)
         }
-        let expect: Vec<f64> = (0..n)
-            .map(|i| match c {
-                Collective::AllReduce | Collective::ReduceScatter => (1..w).fold(
-                    f64::from(input(spec.dtype, w, 0, i)),
-                    |a, q| spec.op.apply(a, f64::from(input(spec.dtype, w, q, i))),
-                ),
-                Collective::AllGather => f64::from(input(spec.dtype, w, owner[i], i)),
-                Collective::Broadcast => f64::from(input(spec.dtype, w, spec.root, i)),
-            })
-            .collect();
-        for r in 0..w {
-            for i in 0..n {
-                if c == Collective::ReduceScatter && owner[i] != r {
-                    continue;
-                }
-                checked += 1;
-                if f64::from(out[r * n + i]) != expect[i] {
-                    wrong += 1;
-                }
+        Collective::Broadcast => r == root,
+    }
+}
+
+/// The rank whose chunk each element is in.
+pub(crate) fn owners(n: usize, w: usize) -> Vec<usize> {
+    let mut owner = vec![0usize; n];
+    for q in 0..w {
+        let (s, l) = kernbench_ccl_chunk(n, w, q);
+        owner[s..s + l].fill(q);
+    }
+    owner
+}
+
+/// Whose input element `i` must end with: the reduction over every rank
+/// (`None`), or one rank's (`Some`). `owner` is the owner of element `i`.
+pub(crate) fn source_rank(c: Collective, owner: usize, root: usize) -> Option<usize> {
+    match c {
+        Collective::AllReduce | Collective::ReduceScatter => None,
+        Collective::AllGather => Some(owner),
+        Collective::Broadcast => Some(root),
+    }
+}
+
+/// Whether element `i` (owned by `owner`) of rank `r` has a promised value.
+pub(crate) fn is_checked(c: Collective, owner: usize, r: usize) -> bool {
+    c != Collective::ReduceScatter || owner == r
+}
+
+/// Compares the buffer with the expected result: (wrong, checked) elements.
+pub(crate) fn check(
+    machine: &Machine,
+    buf: &Buffer,
+    c: Collective,
+    spec: &RunSpec,
+    w: usize,
+) -> Result<(usize, usize), RunError> {
+    let n = spec.count;
+    let out = machine.read_buffer(buf).map_err(|e| RunError::Invalid(e.to_string()))?;
+    // The expected vector, once: O(w n).
+    let owner = owners(n, w);
+    let expect: Vec<f64> = (0..n)
+        .map(|i| match source_rank(c, owner[i], spec.root) {
+            None => (1..w).fold(f64::from(input(spec.dtype, w, 0, i)), |a, q| {
+                spec.op.apply(a, f64::from(input(spec.dtype, w, q, i)))
+            }),
+            Some(q) => f64::from(input(spec.dtype, w, q, i)),
+        })
+        .collect();
+    let (mut wrong, mut checked) = (0, 0);
+    for r in 0..w {
+        for i in 0..n {
+            if !is_checked(c, owner[i], r) {
+                continue;
+            }
+            checked += 1;
+            if f64::from(out[r * n + i]) != expect[i] {
+                wrong += 1;
             }
         }
     }
-    Ok(RunResult { outcome, wrong, checked, pes: pes.to_vec() })
+    Ok((wrong, checked))
 }
 
 fn kernbench_ccl_chunk(n: usize, w: usize, c: usize) -> (usize, usize) {
     crate::algorithms::common::chunk(n, w, c)
+}
+
+/// One PE per cube of SIP `sip`, the cubes in a cycle of neighbouring cubes
+/// (a serpentine through the cube mesh, closed along its first column), so
+/// that a ring over them crosses one UCIe link per hop and no link twice:
+/// an uncontended ring. Needs an even number of rows or of columns (or a
+/// single row or column of at most two cubes).
+pub fn cube_cycle(topo: &Topology, sip: u16) -> Result<Vec<PeId>, RunError> {
+    let (rows, cols) = topo.cube_mesh();
+    let (rows, cols) = (rows as usize, cols as usize);
+    let at = |r: usize, c: usize| PeId::new(sip, (r * cols + c) as u16, 0);
+    let mut v = Vec::new();
+    if rows * cols <= 2 {
+        for r in 0..rows {
+            for c in 0..cols {
+                v.push(at(r, c));
+            }
+        }
+    } else if rows % 2 == 0 && cols >= 2 {
+        // Down the first column, then serpentine back up through the others.
+        for r in 0..rows {
+            v.push(at(r, 0));
+        }
+        for r in (0..rows).rev() {
+            if (rows - 1 - r) % 2 == 0 {
+                for c in 1..cols {
+                    v.push(at(r, c));
+                }
+            } else {
+                for c in (1..cols).rev() {
+                    v.push(at(r, c));
+                }
+            }
+        }
+    } else if cols % 2 == 0 && rows >= 2 {
+        for c in 0..cols {
+            v.push(at(0, c));
+        }
+        for c in (0..cols).rev() {
+            if (cols - 1 - c) % 2 == 0 {
+                for r in 1..rows {
+                    v.push(at(r, c));
+                }
+            } else {
+                for r in (1..rows).rev() {
+                    v.push(at(r, c));
+                }
+            }
+        }
+    } else {
+        return Err(RunError::Invalid(format!(
+            "a {rows}x{cols} cube mesh has no cycle through every cube (one dimension must be even)"
+        )));
+    }
+    if sip >= topo.num_sips() {
+        return Err(RunError::Invalid(format!("SIP {sip} is not in topology `{}`", topo.name())));
+    }
+    Ok(v)
 }

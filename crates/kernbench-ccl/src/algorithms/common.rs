@@ -11,6 +11,7 @@
 
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
+use std::collections::VecDeque;
 
 /// Pieces per window.
 pub const WINDOW: usize = 4;
@@ -65,65 +66,151 @@ pub struct Ring {
     pub size: usize,
 }
 
-/// What a step does with a received piece.
+/// Which halves of a ring all-reduce to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Consume {
-    /// Combine it with the local piece and store the result.
-    Reduce(u32),
-    /// Store it.
-    Copy,
+pub enum Phases {
+    /// Reduce-scatter only: afterwards chunk `(rank + f) mod size` holds the reduction.
+    ReduceScatter,
+    /// All-gather only: chunk `(rank + f) mod size` is this rank's to start with.
+    AllGather,
+    /// Both, as one stream of messages (all-reduce).
+    Both,
 }
 
-/// One ring step: send the pieces of chunk region `out` to `next` while
-/// receiving the pieces of region `inc` from `prev`, windowed and double buffered.
+/// Largest chunk one round keeps in flight, bytes: a round's received pieces
+/// wait in TCM until they are forwarded, so larger regions run in rounds.
+pub const ROUND_CHUNK_BYTES: usize = 2 << 20;
+
+/// A ring over a region of this rank's vector, as one stream of messages.
+///
+/// Every message is a piece; a rank sends its pieces in a fixed order and
+/// its neighbour receives them in the same order. A piece received in one
+/// step is combined with this rank's own piece and forwarded in the next step
+/// straight from TCM (reduce-scatter), or stored and forwarded (all-gather),
+/// so HBM is touched once per piece and step. Receives are posted `WINDOW`
+/// messages ahead of the sends, so a sender never waits on a neighbour that
+/// has not asked.
 #[kernel_fn]
-pub fn ring_step<T: Element>(buf: Ptr<T>, base: usize, ring: Ring, out: &[(usize, usize)], inc: &[(usize, usize)], how: Consume) {
-    let windows = out.len().max(inc.len()).div_ceil(WINDOW);
-    let mut pending: Vec<(RecvFuture<T>, (usize, usize))> = Vec::new();
-    for k in 0..windows {
-        if k == 0 {
-            post_and_send(buf, base, ring, &out_window(out, 0), &out_window(inc, 0), &mut pending);
-        }
-        let current: Vec<(RecvFuture<T>, (usize, usize))> = std::mem::take(&mut pending);
-        if k + 1 < windows {
-            post_and_send(buf, base, ring, &out_window(out, k + 1), &out_window(inc, k + 1), &mut pending);
-        }
-        for (f, (off, len)) in current {
-            let x = tl::wait(f);
-            let dst = buf.offset(base + off);
-            match how {
-                Consume::Copy => tl::store(dst, &x),
-                Consume::Reduce(op) => {
-                    let mine = tl::load(dst, [len]);
-                    tl::store(dst, &combine(&x, &mine, op));
-                }
-            }
-        }
-    }
-}
-
-/// The `k`-th window of a piece list.
-pub fn out_window(v: &[(usize, usize)], k: usize) -> Vec<(usize, usize)> {
-    v.iter().copied().skip(k * WINDOW).take(WINDOW).collect()
-}
-
-/// Posts the receives of one window, then sends its pieces.
-#[kernel_fn]
-pub fn post_and_send<T: Element>(
+pub fn ring_pipeline<T: Element>(
     buf: Ptr<T>,
     base: usize,
+    region: (usize, usize),
     ring: Ring,
-    out: &[(usize, usize)],
-    inc: &[(usize, usize)],
-    pending: &mut Vec<(RecvFuture<T>, (usize, usize))>,
+    f: usize,
+    seg: usize,
+    op: u32,
+    phases: Phases,
 ) {
-    for (off, len) in inc {
-        pending.push((tl::recv_async::<T>(ring.prev, [*len]), (*off, *len)));
+    let w = ring.size;
+    if w <= 1 {
+        return;
     }
-    for (off, len) in out {
-        let x = tl::load(buf.offset(base + off), [*len]);
+    let round = (ROUND_CHUNK_BYTES / T::DTYPE.size()).max(1) * w;
+    let (start, len) = region;
+    for k in 0..len.div_ceil(round) {
+        let from = k * round;
+        let l = round.min(len - from);
+        ring_round(buf, base, (start + from, l), ring, f, seg, op, phases);
+    }
+}
+
+/// One round of [`ring_pipeline`].
+#[kernel_fn]
+#[allow(clippy::too_many_arguments)]
+pub fn ring_round<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    region: (usize, usize),
+    ring: Ring,
+    f: usize,
+    seg: usize,
+    op: u32,
+    phases: Phases,
+) {
+    let (w, r) = (ring.size, ring.rank);
+    let (start, len) = region;
+    // (step kind, piece) of every message, in send order; receives mirror it.
+    let rs = phases != Phases::AllGather;
+    let ag = phases != Phases::ReduceScatter;
+    let mut sends: Vec<(u8, (usize, usize))> = Vec::new();
+    let mut recvs: Vec<(usize, usize)> = Vec::new();
+    if rs {
+        for s in 0..w - 1 {
+            let cs = (r + f + 2 * w - 1 - s) % w;
+            let cr = (r + f + 2 * w - 2 - s) % w;
+            let kind = if s == 0 { 0 } else { 1 };
+            for p in region_pieces(start, len, w, cs, seg) {
+                sends.push((kind, p));
+            }
+            recvs.extend(region_pieces(start, len, w, cr, seg));
+        }
+    }
+    if ag {
+        for g in 0..w - 1 {
+            let cs = (r + f + w - g) % w;
+            let cr = (r + f + 2 * w - 1 - g) % w;
+            let kind = if g > 0 { 4 } else if rs { 3 } else { 2 };
+            for p in region_pieces(start, len, w, cs, seg) {
+                sends.push((kind, p));
+            }
+            recvs.extend(region_pieces(start, len, w, cr, seg));
+        }
+    }
+    let mut posted = 0;
+    let mut pending: VecDeque<RecvFuture<T>> = VecDeque::new();
+    for (idx, (kind, (off, l))) in sends.iter().enumerate() {
+        let ahead = recvs.len().min(idx + WINDOW + 1);
+        for q in posted..ahead {
+            pending.push_back(tl::recv_async::<T>(ring.prev, [recvs[q].1]));
+        }
+        posted = posted.max(ahead);
+        let at = buf.offset(base + off);
+        let x = match kind {
+            // Reduce-scatter, first step / all-gather alone: this rank's own piece.
+            0 | 2 => tl::load(at, [*l]),
+            // Reduce-scatter: what arrived, combined with this rank's piece.
+            1 => {
+                let got = tl::wait(pending.pop_front().expect("a receive per forwarded piece"));
+                combine(&got, &tl::load(at, [*l]), op)
+            }
+            // All-gather after reduce-scatter: the final reduction, stored and sent.
+            3 => {
+                let got = tl::wait(pending.pop_front().expect("a receive per forwarded piece"));
+                let y = combine(&got, &tl::load(at, [*l]), op);
+                tl::store(at, &y);
+                y
+            }
+            // All-gather: store what arrived and pass it on.
+            _ => {
+                let got = tl::wait(pending.pop_front().expect("a receive per forwarded piece"));
+                tl::store(at, &got);
+                got
+            }
+        };
         tl::send(ring.next, &x);
     }
+    for q in posted..recvs.len() {
+        pending.push_back(tl::recv_async::<T>(ring.prev, [recvs[q].1]));
+    }
+    // The last step's pieces end here.
+    let tail_from = recvs.len() - pending.len();
+    for (k, fut) in pending.into_iter().enumerate() {
+        let (off, l) = recvs[tail_from + k];
+        let at = buf.offset(base + off);
+        let got = tl::wait(fut);
+        if ag {
+            tl::store(at, &got);
+        } else {
+            let y = combine(&got, &tl::load(at, [l]), op);
+            tl::store(at, &y);
+        }
+    }
+}
+
+/// The pieces of chunk `c` of the region `[start, start + len)` cut into `w` chunks.
+pub fn region_pieces(start: usize, len: usize, w: usize, c: usize, seg: usize) -> Vec<(usize, usize)> {
+    let (o, l) = chunk(len, w, c);
+    pieces(start + o, l, seg)
 }
 
 /// Reduce-scatter over a ring on the region `[start, start + len)` of this
@@ -131,32 +218,23 @@ pub fn post_and_send<T: Element>(
 /// the reduction over the ring.
 #[kernel_fn]
 pub fn ring_reduce_scatter<T: Element>(buf: Ptr<T>, base: usize, region: (usize, usize), ring: Ring, f: usize, seg: usize, op: u32) {
-    let w = ring.size;
-    let (start, len) = region;
-    for s in 0..w.saturating_sub(1) {
-        let cs = (ring.rank + f + 2 * w - 1 - s) % w;
-        let cr = (ring.rank + f + 2 * w - 2 - s) % w;
-        let (os, ls) = chunk(len, w, cs);
-        let (or, lr) = chunk(len, w, cr);
-        let out = pieces(start + os, ls, seg);
-        let inc = pieces(start + or, lr, seg);
-        ring_step(buf, base, ring, &out, &inc, Consume::Reduce(op));
-    }
+    ring_pipeline(buf, base, region, ring, f, seg, op, Phases::ReduceScatter);
 }
 
 /// All-gather over a ring on a region: chunk `(rank + f) mod size` is this
 /// rank's to start with; afterwards every chunk is everywhere.
 #[kernel_fn]
 pub fn ring_all_gather<T: Element>(buf: Ptr<T>, base: usize, region: (usize, usize), ring: Ring, f: usize, seg: usize) {
-    let w = ring.size;
-    let (start, len) = region;
-    for s in 0..w.saturating_sub(1) {
-        let cs = (ring.rank + f + w - s) % w;
-        let cr = (ring.rank + f + 2 * w - 1 - s) % w;
-        let (os, ls) = chunk(len, w, cs);
-        let (or, lr) = chunk(len, w, cr);
-        let out = pieces(start + os, ls, seg);
-        let inc = pieces(start + or, lr, seg);
-        ring_step(buf, base, ring, &out, &inc, Consume::Copy);
-    }
+    ring_pipeline(buf, base, region, ring, f, seg, 0, Phases::AllGather);
+}
+
+/// All-reduce over a ring on a region, as one stream.
+#[kernel_fn]
+pub fn ring_all_reduce<T: Element>(buf: Ptr<T>, base: usize, region: (usize, usize), ring: Ring, seg: usize, op: u32) {
+    ring_pipeline(buf, base, region, ring, 1, seg, op, Phases::Both);
+}
+
+/// The `k`-th window of a piece list.
+pub fn out_window(v: &[(usize, usize)], k: usize) -> Vec<(usize, usize)> {
+    v.iter().copied().skip(k * WINDOW).take(WINDOW).collect()
 }

@@ -28,8 +28,7 @@ pub fn hierarchical_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op:
         // ... and its sub-chunk across SIPs.
         let (so, sl) = chunk(mine.1, cubes, (cube + 1) % cubes);
         let sub = (mine.0 + so, sl);
-        ring_reduce_scatter(buf, base, sub, across_sips, 1, seg, op);
-        ring_all_gather(buf, base, sub, across_sips, 1, seg);
+        ring_all_reduce(buf, base, sub, across_sips, seg, op);
     }
     ring_all_gather(buf, base, mine, across_cubes, 1, seg);
     ring_all_gather(buf, base, (0, n), intra, 1, seg);

@@ -17,7 +17,6 @@ pub fn mesh_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32, co
     ring_reduce_scatter(buf, base, (0, n), row, 1, seg, op);
     // This rank now holds the row's reduction of its chunk; all-reduce it down the column.
     let (cs, cl) = chunk(n, cols, (row.rank + 1) % cols);
-    ring_reduce_scatter(buf, base, (cs, cl), col, 1, seg, op);
-    ring_all_gather(buf, base, (cs, cl), col, 1, seg);
+    ring_all_reduce(buf, base, (cs, cl), col, seg, op);
     ring_all_gather(buf, base, (0, n), row, 1, seg);
 }

@@ -13,9 +13,7 @@ fn ring(w: usize, r: usize) -> Ring {
 #[kernel_fn]
 pub fn ring_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
-    let base = r * n;
-    ring_reduce_scatter(buf, base, (0, n), ring(w, r), 1, seg, op);
-    ring_all_gather(buf, base, (0, n), ring(w, r), 1, seg);
+    ring_all_reduce(buf, r * n, (0, n), ring(w, r), seg, op);
 }
 
 /// Ring reduce-scatter: rank `r` ends with the reduction of chunk `r`.

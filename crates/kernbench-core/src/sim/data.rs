@@ -12,11 +12,11 @@ use std::collections::VecDeque;
 
 /// Tile values of every instance, and messages in flight on every channel.
 pub(crate) struct DataState {
-    values: Vec<Vec<Option<ArrayD<f32>>>>,
+    pub(crate) values: Vec<Vec<Option<ArrayD<f32>>>>,
     in_flight: Vec<VecDeque<ArrayD<f32>>>,
 }
 
-fn region_runs(r: &MemRef) -> Vec<(u64, u64)> {
+pub(crate) fn region_runs(r: &MemRef) -> Vec<(u64, u64)> {
     match r.view {
         View::Flat { .. } => runs_of(r, 0, r.shape.iter().product()),
         View::Block { .. } => runs_of(r, 0, r.shape[0]),

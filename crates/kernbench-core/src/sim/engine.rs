@@ -37,7 +37,12 @@ pub(crate) struct ChanState {
     pub(crate) route: Route,
     credit_ps: Ps,
     drain_gbps: f64,
+    /// Free slots at the receiver not yet granted to a send.
     credits: u32,
+    /// Slots granted to sends but not yet used by a packet.
+    granted: u32,
+    /// The send acquiring slots: (instance, op, slots still needed).
+    active_grant: Option<(u32, u32, u32)>,
     slots: u32,
     queued: u32,
     /// The receive consuming this channel: (instance, op, packets consumed, packets needed).
@@ -182,6 +187,8 @@ impl<'a> Engine<'a> {
                 route,
                 drain_gbps,
                 credits: ipcq.slots,
+                granted: 0,
+                active_grant: None,
                 slots: ipcq.slots,
                 queued: 0,
                 active_recv: None,
@@ -236,11 +243,8 @@ impl<'a> Engine<'a> {
                 Ev::SendNext { inst, op } => self.pump_send(inst, op),
                 Ev::Visible { chan } => self.visible(chan),
                 Ev::Credit { chan } => {
-                    let c = &mut self.chans[chan as usize];
-                    c.credits += 1;
-                    if let Some((inst, op)) = c.waiting_send.take() {
-                        self.pump_send(inst, op);
-                    }
+                    self.chans[chan as usize].credits += 1;
+                    self.pump_grant(chan);
                 }
             }
         }
@@ -309,6 +313,14 @@ impl<'a> Engine<'a> {
                 let (_, arrive) = self.fabric.transfer(now, r, *bytes);
                 arrive + self.spec.hbm_latency_ps()
             }
+            OpKind::SendGrant { chan, bytes } => {
+                let need = bytes.div_ceil(self.slot_bytes).max(1) as u32;
+                let chan = *chan;
+                debug_assert!(self.chans[chan as usize].active_grant.is_none(), "sends on one channel are ordered");
+                self.chans[chan as usize].active_grant = Some((inst, op, need));
+                self.pump_grant(chan);
+                return;
+            }
             OpKind::Send { chan, .. } => {
                 let chan = *chan;
                 let cmd = o.cmd;
@@ -360,11 +372,11 @@ impl<'a> Engine<'a> {
             return;
         }
         let c = &mut self.chans[chan as usize];
-        if c.credits == 0 {
+        if c.granted == 0 {
             c.waiting_send = Some((inst, op));
             return;
         }
-        c.credits -= 1;
+        c.granted -= 1;
         let pkt = self.slot_bytes.min(bytes - sent).max(1);
         s.send_progress[idx].1.sent = sent + pkt;
         let last = sent + pkt >= bytes;
@@ -382,6 +394,29 @@ impl<'a> Engine<'a> {
             self.push(now, Ev::OpDone { inst, op });
         }
         self.push(inject_end, Ev::SendNext { inst, op });
+    }
+
+    /// Hands free slots to the send acquiring them, and wakes a send waiting for a granted slot.
+    fn pump_grant(&mut self, chan: u32) {
+        let now = self.now;
+        let c = &mut self.chans[chan as usize];
+        if let Some((inst, op, need)) = c.active_grant.as_mut() {
+            let take = (*need).min(c.credits);
+            *need -= take;
+            c.credits -= take;
+            c.granted += take;
+            if *need == 0 {
+                let (inst, op) = (*inst, *op);
+                c.active_grant = None;
+                self.push(now, Ev::OpDone { inst, op });
+            }
+        }
+        let c = &mut self.chans[chan as usize];
+        if c.granted > 0 {
+            if let Some((inst, op)) = c.waiting_send.take() {
+                self.pump_send(inst, op);
+            }
+        }
     }
 
     fn visible(&mut self, chan: u32) {
@@ -466,7 +501,7 @@ impl<'a> Engine<'a> {
                 }
                 let node = g.node(o.cmd);
                 let (what, detail) = match (&o.kind, &node.cmd) {
-                    (OpKind::Send { chan, .. }, Command::Send { dir, .. }) => {
+                    (OpKind::SendGrant { chan, .. } | OpKind::Send { chan, .. }, Command::Send { dir, .. }) => {
                         let c = &self.chans[*chan as usize];
                         let ch = &self.of_cmd.list[*chan as usize];
                         let peer = self.insts[ch.dst].pe;
@@ -474,7 +509,7 @@ impl<'a> Engine<'a> {
                             format!("send {dir}"),
                             format!(
                                 "to PE {peer}: {} of {} ring slots full, the receiver has not consumed them",
-                                c.slots - c.credits,
+                                c.slots - c.credits - c.granted,
                                 c.slots
                             ),
                         )

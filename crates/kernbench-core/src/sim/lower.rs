@@ -85,7 +85,15 @@ pub enum OpKind {
         /// FLOPs it performs (for reports).
         flops: u64,
     },
-    /// An IPCQ send of a message.
+    /// Acquires the ring slots of a message at the receiver (the sender's
+    /// PE_CPU waits here while the ring is full).
+    SendGrant {
+        /// Channel.
+        chan: u32,
+        /// Bytes.
+        bytes: u64,
+    },
+    /// An IPCQ send of a message: injects its packets into the fabric.
     Send {
         /// Channel.
         chan: u32,
@@ -162,6 +170,7 @@ impl PeProgram {
                     format!("{} {bytes} B", if *write { "remote.write" } else { "remote.read" })
                 }
                 OpKind::Fixed { ps, flops } => format!("{:.3} ns {flops} flop", *ps as f64 / 1000.0),
+                OpKind::SendGrant { chan, bytes } => format!("slots ch{chan} {bytes} B"),
                 OpKind::Send { chan, bytes } => format!("send ch{chan} {bytes} B"),
                 OpKind::Recv { chan, bytes } => format!("recv ch{chan} {bytes} B"),
                 OpKind::Nop => "join".to_string(),
@@ -187,6 +196,8 @@ impl PeProgram {
 struct Lowered {
     segs: Vec<u32>,
     last: u32,
+    /// The op later commands order after (the slot grant of a send, else `last`).
+    anchor: Option<u32>,
     /// Output tiling of a GEMM: (rows per tile, cols per tile, tiles across).
     gemm_tiles: Option<(usize, usize, usize)>,
 }
@@ -382,7 +393,8 @@ impl LowerCtx<'_> {
             let mut order: Vec<u32> = vec![issue];
             for (d, k) in g.deps(id) {
                 if k == DepKind::Order {
-                    order.push(low[d.index()].last);
+                    let l = &low[d.index()];
+                    order.push(l.anchor.unwrap_or(l.last));
                 }
             }
             let seg_dep = |v: CmdId, j: usize, n: usize, low: &Vec<Lowered>| -> u32 {
@@ -475,12 +487,16 @@ impl LowerCtx<'_> {
                     self.lower_dot(&mut b, g, id, (*a, *bb, *acc), epilogue, &order, &low, &mut lw)?;
                 }
                 Command::Send { dir: _, value } => {
-                    let mut deps = order.clone();
-                    deps.push(low[value.index()].last);
+                    // PE_CPU waits only for ring slots; the comm DMA sends when the tile is ready.
                     let chan = (self.send_chan)(id);
-                    let op = b.op(Unit::Comm, OpKind::Send { chan, bytes: node.ty.bytes() }, id, String::new(), &deps);
+                    let bytes = node.ty.bytes();
+                    let grant = b.op(Unit::Free, OpKind::SendGrant { chan, bytes }, id, String::new(), &order);
+                    // Packets go out as slots are granted; the in-order comm DMA keeps messages in order.
+                    let deps = [issue, low[value.index()].last];
+                    let op = b.op(Unit::Comm, OpKind::Send { chan, bytes }, id, String::new(), &deps);
                     lw.segs.push(op);
-                    blocking = Some(op);
+                    lw.anchor = Some(grant);
+                    blocking = Some(grant);
                 }
                 Command::Recv { is_async, .. } => {
                     let chan = (self.recv_chan)(id);

@@ -6,7 +6,7 @@
 //! with receives), [`lower`] (tile plans and the TCM plan), `engine` (the
 //! event loop), [`fabric`] (links), `data` (numeric execution), [`report`].
 
-mod data;
+pub(crate) mod data;
 mod engine;
 pub mod error;
 pub mod fabric;
