@@ -2,6 +2,7 @@
 //! `kernbench graph` find them.
 
 use crate::prelude::*;
+use kernbench_tl::Element;
 
 /// Each PE sends its slice east and stores what arrives from the west.
 #[kernel]
@@ -25,32 +26,40 @@ pub fn vector_add(x: Ptr<f32>, y: Ptr<f32>, z: Ptr<f32>, n: usize, #[constexpr] 
     }
 }
 
+/// `c = a x b` as one composite GEMM: both operands stay in HBM and are
+/// streamed tile by tile, the product accumulates in f32.
+#[kernel_fn]
+pub fn gemm_body<T: Element<Acc = f32>>(a: Tensor<T>, b: Tensor<T>, c: Tensor<f32>) {
+    let a = tl::stream(a.all(), a.shape());
+    let b = tl::stream(b.all(), b.shape());
+    let p = tl::gemm(&a, &b, &[]);
+    tl::store(c.all(), &p);
+}
+
+/// `c = relu(scale * (a x b) + bias)`: a composite GEMM whose epilogue runs
+/// on MATH per output tile before the write-back.
+#[kernel_fn]
+pub fn gemm_bias_relu_body<T: Element<Acc = f32>>(a: Tensor<T>, b: Tensor<T>, bias: Ptr<f32>, c: Tensor<f32>, scale: f32) {
+    let n = b.cols();
+    let bias = tl::load(bias, [n]);
+    let a = tl::stream(a.all(), a.shape());
+    let b = tl::stream(b.all(), b.shape());
+    let p = tl::gemm(&a, &b, &[Epilogue::Scale(scale as f64), Epilogue::Bias(&bias), Epilogue::Relu]);
+    tl::store(c.all(), &p);
+}
+
 macro_rules! gemm_kernels {
     ($($name:ident, $epi:ident, $t:ty);* $(;)?) => {$(
-        /// `c = a x b` on one PE as one composite GEMM: both operands stay in
-        /// HBM and are streamed tile by tile, the product accumulates in f32.
+        #[doc = concat!("`c = a x b` on one PE, `", stringify!($t), "` operands streamed from HBM (see [`gemm_body`]).")]
         #[kernel]
         pub fn $name(a: Tensor<$t>, b: Tensor<$t>, c: Tensor<f32>) {
-            let a = tl::stream(a.all(), a.shape());
-            let b = tl::stream(b.all(), b.shape());
-            let p = tl::gemm(&a, &b, &[]);
-            tl::store(c.all(), &p);
+            gemm_body(a, b, c);
         }
 
-        /// `c = relu(scale * (a x b) + bias)`: a composite GEMM whose epilogue
-        /// runs on MATH per output tile before the write-back.
+        #[doc = concat!("`c = relu(scale * (a x b) + bias)` with `", stringify!($t), "` operands (see [`gemm_bias_relu_body`]).")]
         #[kernel]
         pub fn $epi(a: Tensor<$t>, b: Tensor<$t>, bias: Ptr<f32>, c: Tensor<f32>, scale: f32) {
-            let n = b.cols();
-            let bias = tl::load(bias, [n]);
-            let a = tl::stream(a.all(), a.shape());
-            let b = tl::stream(b.all(), b.shape());
-            let p = tl::gemm(
-                &a,
-                &b,
-                &[Epilogue::Scale(scale as f64), Epilogue::Bias(&bias), Epilogue::Relu],
-            );
-            tl::store(c.all(), &p);
+            gemm_bias_relu_body(a, b, bias, c, scale);
         }
     )*};
 }

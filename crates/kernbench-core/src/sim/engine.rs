@@ -495,8 +495,9 @@ impl<'a> Engine<'a> {
             }
             let g = &self.graphs[i];
             let mut found = false;
+            let mut seen_cmd = None;
             for (op, o) in s.prog.ops.iter().enumerate() {
-                if s.done[op] || !s.started[op] {
+                if s.done[op] || !s.started[op] || seen_cmd == Some(o.cmd) {
                     continue;
                 }
                 let node = g.node(o.cmd);
@@ -524,6 +525,7 @@ impl<'a> Engine<'a> {
                     _ => continue,
                 };
                 waiters.push(Waiter { pe: s.pe, what, detail, loc: node.loc.clone() });
+                seen_cmd = Some(o.cmd);
                 found = true;
             }
             if !found {

@@ -1,0 +1,242 @@
+//! The fabric between PEs: shared links, IPCQ backpressure, pairing checks and
+//! deadlock diagnosis, and data that really moves.
+
+use kernbench::core::sim::fabric::Fabric;
+use kernbench::core::sim::{simulate, Launch, SimError};
+use kernbench::core::topology::Endpoint;
+use kernbench::kernels::hello_send;
+use kernbench::prelude::*;
+
+fn tiny() -> Topology {
+    Topology::builtin("tiny").unwrap()
+}
+
+#[test]
+fn two_transfers_on_one_link_take_longer_than_one() {
+    let topo = tiny();
+    let route = topo.route(Endpoint::Pe(PeId::new(0, 0, 0)), Endpoint::Pe(PeId::new(0, 1, 0))).unwrap();
+    let alone = Fabric::new(topo.links()).transfer(0, &route, 1 << 20).1;
+    let mut shared = Fabric::new(topo.links());
+    let first = shared.transfer(0, &route, 1 << 20).1;
+    let second = shared.transfer(0, &route, 1 << 20).1;
+    assert_eq!(first, alone);
+    assert!(second > alone, "the second transfer ({second} ps) must wait for the link ({alone} ps alone)");
+    // Cut-through: one transfer costs path latency + bytes / bottleneck, not the sum per hop.
+    let expect = route.fixed_ps() + kernbench::core::ids::transfer_ps(1 << 20, route.bottleneck_gbps);
+    assert!(alone.abs_diff(expect) <= route.hops.len() as u64, "{alone} vs {expect}");
+}
+
+/// Two senders in one cube, each sending to its partner in the neighbouring cube.
+#[kernel]
+fn pairs_send(t: Ptr<f32>, n: usize) {
+    let rank = tl::program_id(0);
+    if rank % 2 == 0 {
+        let x = tl::load(t.offset(rank * n), [n]);
+        tl::send(Dir::E, &x);
+    } else {
+        let y = tl::recv::<f32>(Dir::W, [n]);
+        tl::store(t.offset(rank * n), &y);
+    }
+}
+
+fn run_pairs(topo: &Topology, pairs: &[(PeId, PeId)], n: usize) -> Report {
+    let pes: Vec<PeId> = pairs.iter().flat_map(|(a, b)| [*a, *b]).collect();
+    let mut map = NeighborMap::empty("pairs");
+    for (a, b) in pairs {
+        map.set(*a, Dir::E, *b);
+        map.set(*b, Dir::W, *a);
+    }
+    let mut m = Machine::new(topo.clone()).unwrap();
+    let buf = m.alloc(DType::F32, pes.len() * n, &pes).unwrap();
+    let args = KernelArgs::new().with("t", buf.ptr()).int("n", n as i64);
+    simulate(&mut m, &Launch::new(&pairs_send, args, pes).neighbors(map).data(false)).unwrap()
+}
+
+#[test]
+fn transfers_sharing_a_link_in_the_simulator_slow_each_other() {
+    let topo = tiny();
+    // Find two PE pairs from cube 0 to cube 1 whose routes share a link.
+    let src: Vec<PeId> = (0..topo.pes_per_cube()).map(|p| PeId::new(0, 0, p)).collect();
+    let dst: Vec<PeId> = (0..topo.pes_per_cube()).map(|p| PeId::new(0, 1, p)).collect();
+    let route = |a: PeId, b: PeId| topo.route(Endpoint::Pe(a), Endpoint::Pe(b)).unwrap();
+    let (a, b) = (src[0], dst[0]);
+    let ra: Vec<_> = route(a, b).links().collect();
+    let (c, d) = src[1..]
+        .iter()
+        .flat_map(|c| dst[1..].iter().map(move |d| (*c, *d)))
+        .find(|(c, d)| route(*c, *d).links().any(|l| ra.contains(&l)))
+        .expect("two routes from cube 0 to cube 1 share a UCIe link");
+    let n = 64 * 1024;
+    let alone = run_pairs(&topo, &[(a, b)], n).sim_ps();
+    let both = run_pairs(&topo, &[(a, b), (c, d)], n).sim_ps();
+    assert!(both > alone, "two transfers over a shared link ({both} ps) must take longer than one ({alone} ps)");
+}
+
+#[test]
+fn hello_send_runs_on_every_pe_of_default_with_its_data_checked() {
+    let topo = Topology::embedded_default();
+    let pes: Vec<PeId> = topo.pes().collect();
+    let n = 256;
+    let mut m = Machine::new(topo.clone()).unwrap();
+    let buf = m.alloc(DType::F16, pes.len() * n, &pes).unwrap();
+    let input: Vec<f32> = (0..pes.len() * n).map(|k| (k % 1000) as f32).collect();
+    m.write_buffer(&buf, &input).unwrap();
+    let grid = [topo.pes_per_cube() as u32, (pes.len() / topo.pes_per_cube() as usize) as u32];
+    let args = KernelArgs::new().with("t", buf.ptr()).int("n_elem", n as i64);
+    let launch = Launch::new(&hello_send, args, pes.clone()).grid(&grid).neighbors(NeighborMap::ring(&pes).unwrap());
+    let r = simulate(&mut m, &launch).unwrap();
+    assert_eq!(r.pes.len(), 256);
+    let out = m.read_buffer(&buf).unwrap();
+    let w = pes.len();
+    for r in 0..w {
+        for i in 0..n {
+            assert_eq!(out[r * n + i], input[((r + w - 1) % w) * n + i], "rank {r} element {i}");
+        }
+    }
+}
+
+#[test]
+fn timing_with_data_equals_timing_without() {
+    let topo = tiny();
+    let reg = kernbench::ccl::Registry::builtin();
+    for algo in ["ring_allreduce", "tree_allreduce", "hierarchical_allreduce"] {
+        let a = reg.get(algo).unwrap();
+        let run = |data| {
+            let spec = kernbench::ccl::RunSpec {
+                count: 5000,
+                dtype: DType::F16,
+                op: kernbench::ccl::RedOp::Sum,
+                root: 0,
+                data,
+                trace: false,
+            };
+            kernbench::ccl::run(&topo, a, &spec).unwrap().outcome.report
+        };
+        assert_eq!(run(true), run(false), "{algo}");
+    }
+}
+
+// Broken kernels, each with the error it must give.
+
+fn two_pe_ring(topo: &Topology) -> (Vec<PeId>, NeighborMap) {
+    let pes = vec![PeId::new(0, 0, 0), PeId::new(0, 0, 1)];
+    let map = NeighborMap::ring(&pes).unwrap();
+    let _ = topo;
+    (pes, map)
+}
+
+fn run_broken(k: &dyn kernbench::core::program::Program, n: usize) -> SimError {
+    let topo = tiny();
+    let (pes, map) = two_pe_ring(&topo);
+    let mut m = Machine::new(topo).unwrap();
+    let buf = m.alloc(DType::F32, 64 * 1024, &pes).unwrap();
+    let args = KernelArgs::new().with("t", buf.ptr()).int("n", n as i64);
+    simulate(&mut m, &Launch::new(k, args, pes).neighbors(map)).unwrap_err()
+}
+
+/// PE 0 sends twice, PE 1 receives once.
+#[kernel]
+fn unpaired_send(t: Ptr<f32>, n: usize) {
+    let x = tl::load(t, [n]);
+    if tl::program_id(0) == 0 {
+        tl::send(Dir::E, &x);
+        tl::send(Dir::E, &x);
+    } else {
+        let y = tl::recv::<f32>(Dir::W, [n]);
+        tl::store(t, &y);
+    }
+}
+
+#[test]
+fn an_unpaired_send_names_both_sides() {
+    let msg = run_broken(&unpaired_send, 16).to_string();
+    assert!(msg.contains("sends 2 message(s) E") && msg.contains("receives 1"), "{msg}");
+    assert!(msg.contains("fabric.rs:"), "{msg}");
+}
+
+/// The receiver expects half of what is sent.
+#[kernel]
+fn shape_mismatch(t: Ptr<f32>, n: usize) {
+    if tl::program_id(0) == 0 {
+        let x = tl::load(t, [n]);
+        tl::send(Dir::E, &x);
+    } else {
+        let y = tl::recv::<f32>(Dir::W, [n / 2]);
+        tl::store(t, &y);
+    }
+}
+
+#[test]
+fn a_shape_mismatch_names_both_lines() {
+    let msg = run_broken(&shape_mismatch, 64).to_string();
+    assert!(msg.contains("sent as tile<f32,[64]>") && msg.contains("received as tile<f32,[32]>"), "{msg}");
+    assert_eq!(msg.matches("fabric.rs:").count(), 2, "{msg}");
+}
+
+/// Everybody receives before sending.
+#[kernel]
+fn cycle_of_receives(t: Ptr<f32>, n: usize) {
+    let y = tl::recv::<f32>(Dir::W, [n]);
+    tl::send(Dir::E, &y);
+    tl::store(t, &y);
+}
+
+#[test]
+fn a_cycle_of_receives_is_a_deadlock_naming_every_waiting_pe() {
+    let err = run_broken(&cycle_of_receives, 16);
+    let SimError::Deadlock(d) = &err else { panic!("expected a deadlock, got {err}") };
+    assert_eq!(d.waiters.len(), 2, "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("PE (0,0,0) waits in `recv W`") && msg.contains("PE (0,0,1) waits in `recv W`"), "{msg}");
+    assert!(msg.contains("fabric.rs:"), "{msg}");
+}
+
+/// Both PEs send more than the ring holds before either receives.
+#[kernel]
+fn full_ring(t: Ptr<f32>, n: usize) {
+    let x = tl::load(t, [n]);
+    for _ in 0..8 {
+        tl::send(Dir::E, &x);
+    }
+    for _ in 0..8 {
+        let y = tl::recv::<f32>(Dir::W, [n]);
+        tl::store(t, &y);
+    }
+}
+
+#[test]
+fn a_full_ring_never_drained_is_a_deadlock_in_send() {
+    let err = run_broken(&full_ring, 4096);
+    let msg = err.to_string();
+    assert!(matches!(err, SimError::Deadlock(_)), "{msg}");
+    assert!(msg.contains("waits in `send E`") && msg.contains("ring slots full"), "{msg}");
+    let SimError::Deadlock(d) = &err else { unreachable!() };
+    assert_eq!(d.waiters.len(), 2, "one line per waiting PE: {msg}");
+}
+
+/// Sends north on a ring, which has only east and west.
+#[kernel]
+fn wrong_direction(t: Ptr<f32>, n: usize) {
+    let x = tl::load(t, [n]);
+    tl::send(Dir::N, &x);
+}
+
+#[test]
+fn a_direction_the_map_does_not_have_is_an_error_at_its_line() {
+    let msg = run_broken(&wrong_direction, 16).to_string();
+    assert!(msg.contains("no neighbour N") && msg.contains("fabric.rs:"), "{msg}");
+}
+
+/// A recv of zero elements is refused at trace time.
+#[kernel]
+fn empty_recv(t: Ptr<f32>, n: usize) {
+    let y = tl::recv::<f32>(Dir::W, [n]);
+    tl::store(t, &y);
+}
+
+#[test]
+fn a_zero_sized_receive_is_refused_where_it_is_written() {
+    let msg = run_broken(&empty_recv, 0).to_string();
+    assert!(msg.contains("at least one element") && msg.contains("fabric.rs:"), "{msg}");
+}
+
