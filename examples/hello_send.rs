@@ -28,7 +28,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--n-elem" => n_elem = args.next().ok_or("--n-elem needs a value")?.parse()?,
-            "--topology" => topo = Topology::load(std::path::Path::new(&args.next().ok_or("--topology needs a file")?))?,
+            "--topology" => {
+                topo = Topology::load(std::path::Path::new(
+                    &args.next().ok_or("--topology needs a file")?,
+                ))?
+            }
             "-h" | "--help" => {
                 println!("usage: hello_send [--n-elem N] [--topology FILE]");
                 return Ok(());
@@ -41,13 +45,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let grid = [per_cube, pes.len() as u32 / per_cube];
     let mut machine = Machine::new(topo)?;
     let buf = machine.alloc(DType::F16, pes.len() * n_elem, &pes)?;
-    let input: Vec<f32> = (0..pes.len() * n_elem).map(|k| value(k / n_elem, k % n_elem)).collect();
+    let input: Vec<f32> = (0..pes.len() * n_elem)
+        .map(|k| value(k / n_elem, k % n_elem))
+        .collect();
     machine.write_buffer(&buf, &input)?;
 
     let launch = Launch::new(
         &hello_send,
         KernelArgs::new()
-            .with("t", ArgValue::Ptr { va: buf.va, dtype: DType::F16, len: buf.len })
+            .with(
+                "t",
+                ArgValue::Ptr {
+                    va: buf.va,
+                    dtype: DType::F16,
+                    len: buf.len,
+                },
+            )
             .int("n_elem", n_elem as i64),
         pes.clone(),
     )

@@ -5,7 +5,7 @@
 //! Run: `cargo run --release --example ring_bandwidth [-- --topology FILE]`
 
 use kernbench::ccl::run::{run_on, RunSpec};
-use kernbench::ccl::{Registry, RedOp};
+use kernbench::ccl::{RedOp, Registry};
 use kernbench::core::topology::Endpoint;
 use kernbench::prelude::*;
 
@@ -19,22 +19,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bottleneck = ring
         .iter()
         .zip(ring.iter().cycle().skip(1))
-        .map(|(a, b)| topo.route(Endpoint::Pe(*a), Endpoint::Pe(*b)).map(|r| r.bottleneck_gbps))
+        .map(|(a, b)| {
+            topo.route(Endpoint::Pe(*a), Endpoint::Pe(*b))
+                .map(|r| r.bottleneck_gbps)
+        })
         .collect::<Result<Vec<f64>, _>>()?
         .into_iter()
         .fold(f64::INFINITY, f64::min);
     let reg = Registry::builtin();
     let algo = reg.get("ring_allreduce")?;
-    println!("ring over {} cubes: {:?}; bottleneck link {bottleneck:.1} GB/s", ring.len(), ring);
-    println!("{:>12} {:>10} {:>10} {:>8}", "size (B)", "time (us)", "busbw", "of link");
+    println!(
+        "ring over {} cubes: {:?}; bottleneck link {bottleneck:.1} GB/s",
+        ring.len(),
+        ring
+    );
+    println!(
+        "{:>12} {:>10} {:>10} {:>8}",
+        "size (B)", "time (us)", "busbw", "of link"
+    );
     for shift in [20, 22, 24, 26] {
         let bytes = 1usize << shift;
-        let spec = RunSpec { count: bytes / 4, dtype: DType::F32, op: RedOp::Sum, root: 0, data: false, trace: false };
+        let spec = RunSpec {
+            count: bytes / 4,
+            dtype: DType::F32,
+            op: RedOp::Sum,
+            root: 0,
+            data: false,
+            trace: false,
+        };
         let r = run_on(&topo, algo, &ring, &spec)?;
         let t = r.outcome.report.sim_ns();
         let p = ring.len() as f64;
         let busbw = bytes as f64 / t * 2.0 * (p - 1.0) / p;
-        println!("{bytes:>12} {:>10.2} {busbw:>10.2} {:>7.1}%", t / 1000.0, busbw / bottleneck * 100.0);
+        println!(
+            "{bytes:>12} {:>10.2} {busbw:>10.2} {:>7.1}%",
+            t / 1000.0,
+            busbw / bottleneck * 100.0
+        );
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use kernbench_ccl::table::{format_row, header, measure, parse_size, sizes, Row};
-use kernbench_ccl::{Registry, RedOp};
+use kernbench_ccl::{RedOp, Registry};
 use kernbench_core::topology::Topology;
 use kernbench_core::DType;
 use std::path::PathBuf;
@@ -94,7 +94,12 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
     if let Some(n) = args.ranks {
         let all: Vec<_> = topo.pes().collect();
         if n == 0 || n > all.len() {
-            return Err(format!("--ranks {n}: topology `{}` has {} PEs", topo.name(), all.len()).into());
+            return Err(format!(
+                "--ranks {n}: topology `{}` has {} PEs",
+                topo.name(),
+                all.len()
+            )
+            .into());
         }
         pes = all[..n].to_vec();
     }
@@ -110,13 +115,26 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
             pes.len(),
             format!("{:?}", algo.ipcq.buffer).to_lowercase(),
             algo.seg_bytes,
-            if args.check != 0 { "data checked" } else { "timing only" }
+            if args.check != 0 {
+                "data checked"
+            } else {
+                "timing only"
+            }
         );
         println!("{}", header());
     }
     let mut rows = Vec::new();
     for bytes in sizes(args.min, args.max, args.factor) {
-        let row = measure(&topo, &algo, &pes, bytes, args.dtype, args.op, args.root, args.check != 0)?;
+        let row = measure(
+            &topo,
+            &algo,
+            &pes,
+            bytes,
+            args.dtype,
+            args.op,
+            args.root,
+            args.check != 0,
+        )?;
         if args.json {
             println!("{}", serde_json::to_string(&row)?);
         } else {
@@ -127,7 +145,10 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
     if !args.json {
         let wrong: i64 = rows.iter().map(|r| r.wrong.max(0)).sum();
         let avg = rows.iter().map(|r| r.busbw).sum::<f64>() / rows.len().max(1) as f64;
-        println!("# out of bounds values : {wrong} {}", if wrong == 0 { "OK" } else { "FAILED" });
+        println!(
+            "# out of bounds values : {wrong} {}",
+            if wrong == 0 { "OK" } else { "FAILED" }
+        );
         println!("# avg bus bandwidth    : {avg:.3} GB/s");
     }
     Ok(rows)

@@ -39,12 +39,26 @@ pub fn gemm_body<T: Element<Acc = f32>>(a: Tensor<T>, b: Tensor<T>, c: Tensor<f3
 /// `c = relu(scale * (a x b) + bias)`: a composite GEMM whose epilogue runs
 /// on MATH per output tile before the write-back.
 #[kernel_fn]
-pub fn gemm_bias_relu_body<T: Element<Acc = f32>>(a: Tensor<T>, b: Tensor<T>, bias: Ptr<f32>, c: Tensor<f32>, scale: f32) {
+pub fn gemm_bias_relu_body<T: Element<Acc = f32>>(
+    a: Tensor<T>,
+    b: Tensor<T>,
+    bias: Ptr<f32>,
+    c: Tensor<f32>,
+    scale: f32,
+) {
     let n = b.cols();
     let bias = tl::load(bias, [n]);
     let a = tl::stream(a.all(), a.shape());
     let b = tl::stream(b.all(), b.shape());
-    let p = tl::gemm(&a, &b, &[Epilogue::Scale(scale as f64), Epilogue::Bias(&bias), Epilogue::Relu]);
+    let p = tl::gemm(
+        &a,
+        &b,
+        &[
+            Epilogue::Scale(scale as f64),
+            Epilogue::Bias(&bias),
+            Epilogue::Relu,
+        ],
+    );
     tl::store(c.all(), &p);
 }
 

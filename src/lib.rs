@@ -21,6 +21,7 @@
 
 pub mod collective_example;
 pub mod kernels;
+pub mod probe;
 
 pub use kernbench_ccl as ccl;
 pub use kernbench_core as core;

@@ -14,16 +14,28 @@ fn tiny() -> Topology {
 #[test]
 fn two_transfers_on_one_link_take_longer_than_one() {
     let topo = tiny();
-    let route = topo.route(Endpoint::Pe(PeId::new(0, 0, 0)), Endpoint::Pe(PeId::new(0, 1, 0))).unwrap();
+    let route = topo
+        .route(
+            Endpoint::Pe(PeId::new(0, 0, 0)),
+            Endpoint::Pe(PeId::new(0, 1, 0)),
+        )
+        .unwrap();
     let alone = Fabric::new(topo.links()).transfer(0, &route, 1 << 20).1;
     let mut shared = Fabric::new(topo.links());
     let first = shared.transfer(0, &route, 1 << 20).1;
     let second = shared.transfer(0, &route, 1 << 20).1;
     assert_eq!(first, alone);
-    assert!(second > alone, "the second transfer ({second} ps) must wait for the link ({alone} ps alone)");
+    assert!(
+        second > alone,
+        "the second transfer ({second} ps) must wait for the link ({alone} ps alone)"
+    );
     // Cut-through: one transfer costs path latency + bytes / bottleneck, not the sum per hop.
-    let expect = route.fixed_ps() + kernbench::core::ids::transfer_ps(1 << 20, route.bottleneck_gbps);
-    assert!(alone.abs_diff(expect) <= route.hops.len() as u64, "{alone} vs {expect}");
+    let expect =
+        route.fixed_ps() + kernbench::core::ids::transfer_ps(1 << 20, route.bottleneck_gbps);
+    assert!(
+        alone.abs_diff(expect) <= route.hops.len() as u64,
+        "{alone} vs {expect}"
+    );
 }
 
 /// Two senders in one cube, each sending to its partner in the neighbouring cube.
@@ -49,15 +61,25 @@ fn run_pairs(topo: &Topology, pairs: &[(PeId, PeId)], n: usize) -> Report {
     let mut m = Machine::new(topo.clone()).unwrap();
     let buf = m.alloc(DType::F32, pes.len() * n, &pes).unwrap();
     let args = KernelArgs::new().with("t", buf.ptr()).int("n", n as i64);
-    simulate(&mut m, &Launch::new(&pairs_send, args, pes).neighbors(map).data(false)).unwrap()
+    simulate(
+        &mut m,
+        &Launch::new(&pairs_send, args, pes)
+            .neighbors(map)
+            .data(false),
+    )
+    .unwrap()
 }
 
 #[test]
 fn transfers_sharing_a_link_in_the_simulator_slow_each_other() {
     let topo = tiny();
     // Find two PE pairs from cube 0 to cube 1 whose routes share a link.
-    let src: Vec<PeId> = (0..topo.pes_per_cube()).map(|p| PeId::new(0, 0, p)).collect();
-    let dst: Vec<PeId> = (0..topo.pes_per_cube()).map(|p| PeId::new(0, 1, p)).collect();
+    let src: Vec<PeId> = (0..topo.pes_per_cube())
+        .map(|p| PeId::new(0, 0, p))
+        .collect();
+    let dst: Vec<PeId> = (0..topo.pes_per_cube())
+        .map(|p| PeId::new(0, 1, p))
+        .collect();
     let route = |a: PeId, b: PeId| topo.route(Endpoint::Pe(a), Endpoint::Pe(b)).unwrap();
     let (a, b) = (src[0], dst[0]);
     let ra: Vec<_> = route(a, b).links().collect();
@@ -69,7 +91,10 @@ fn transfers_sharing_a_link_in_the_simulator_slow_each_other() {
     let n = 64 * 1024;
     let alone = run_pairs(&topo, &[(a, b)], n).sim_ps();
     let both = run_pairs(&topo, &[(a, b), (c, d)], n).sim_ps();
-    assert!(both > alone, "two transfers over a shared link ({both} ps) must take longer than one ({alone} ps)");
+    assert!(
+        both > alone,
+        "two transfers over a shared link ({both} ps) must take longer than one ({alone} ps)"
+    );
 }
 
 #[test]
@@ -81,16 +106,27 @@ fn hello_send_runs_on_every_pe_of_default_with_its_data_checked() {
     let buf = m.alloc(DType::F16, pes.len() * n, &pes).unwrap();
     let input: Vec<f32> = (0..pes.len() * n).map(|k| (k % 1000) as f32).collect();
     m.write_buffer(&buf, &input).unwrap();
-    let grid = [topo.pes_per_cube() as u32, (pes.len() / topo.pes_per_cube() as usize) as u32];
-    let args = KernelArgs::new().with("t", buf.ptr()).int("n_elem", n as i64);
-    let launch = Launch::new(&hello_send, args, pes.clone()).grid(&grid).neighbors(NeighborMap::ring(&pes).unwrap());
+    let grid = [
+        topo.pes_per_cube() as u32,
+        (pes.len() / topo.pes_per_cube() as usize) as u32,
+    ];
+    let args = KernelArgs::new()
+        .with("t", buf.ptr())
+        .int("n_elem", n as i64);
+    let launch = Launch::new(&hello_send, args, pes.clone())
+        .grid(&grid)
+        .neighbors(NeighborMap::ring(&pes).unwrap());
     let r = simulate(&mut m, &launch).unwrap();
     assert_eq!(r.pes.len(), 256);
     let out = m.read_buffer(&buf).unwrap();
     let w = pes.len();
     for r in 0..w {
         for i in 0..n {
-            assert_eq!(out[r * n + i], input[((r + w - 1) % w) * n + i], "rank {r} element {i}");
+            assert_eq!(
+                out[r * n + i],
+                input[((r + w - 1) % w) * n + i],
+                "rank {r} element {i}"
+            );
         }
     }
 }
@@ -150,7 +186,10 @@ fn unpaired_send(t: Ptr<f32>, n: usize) {
 #[test]
 fn an_unpaired_send_names_both_sides() {
     let msg = run_broken(&unpaired_send, 16).to_string();
-    assert!(msg.contains("sends 2 message(s) E") && msg.contains("receives 1"), "{msg}");
+    assert!(
+        msg.contains("sends 2 message(s) E") && msg.contains("receives 1"),
+        "{msg}"
+    );
     assert!(msg.contains("fabric.rs:"), "{msg}");
 }
 
@@ -169,7 +208,10 @@ fn shape_mismatch(t: Ptr<f32>, n: usize) {
 #[test]
 fn a_shape_mismatch_names_both_lines() {
     let msg = run_broken(&shape_mismatch, 64).to_string();
-    assert!(msg.contains("sent as tile<f32,[64]>") && msg.contains("received as tile<f32,[32]>"), "{msg}");
+    assert!(
+        msg.contains("sent as tile<f32,[64]>") && msg.contains("received as tile<f32,[32]>"),
+        "{msg}"
+    );
     assert_eq!(msg.matches("fabric.rs:").count(), 2, "{msg}");
 }
 
@@ -184,10 +226,16 @@ fn cycle_of_receives(t: Ptr<f32>, n: usize) {
 #[test]
 fn a_cycle_of_receives_is_a_deadlock_naming_every_waiting_pe() {
     let err = run_broken(&cycle_of_receives, 16);
-    let SimError::Deadlock(d) = &err else { panic!("expected a deadlock, got {err}") };
+    let SimError::Deadlock(d) = &err else {
+        panic!("expected a deadlock, got {err}")
+    };
     assert_eq!(d.waiters.len(), 2, "{err}");
     let msg = err.to_string();
-    assert!(msg.contains("PE (0,0,0) waits in `recv W`") && msg.contains("PE (0,0,1) waits in `recv W`"), "{msg}");
+    assert!(
+        msg.contains("PE (0,0,0) waits in `recv W`")
+            && msg.contains("PE (0,0,1) waits in `recv W`"),
+        "{msg}"
+    );
     assert!(msg.contains("fabric.rs:"), "{msg}");
 }
 
@@ -209,8 +257,13 @@ fn a_full_ring_never_drained_is_a_deadlock_in_send() {
     let err = run_broken(&full_ring, 4096);
     let msg = err.to_string();
     assert!(matches!(err, SimError::Deadlock(_)), "{msg}");
-    assert!(msg.contains("waits in `send E`") && msg.contains("ring slots full"), "{msg}");
-    let SimError::Deadlock(d) = &err else { unreachable!() };
+    assert!(
+        msg.contains("waits in `send E`") && msg.contains("ring slots full"),
+        "{msg}"
+    );
+    let SimError::Deadlock(d) = &err else {
+        unreachable!()
+    };
     assert_eq!(d.waiters.len(), 2, "one line per waiting PE: {msg}");
 }
 
@@ -224,7 +277,10 @@ fn wrong_direction(t: Ptr<f32>, n: usize) {
 #[test]
 fn a_direction_the_map_does_not_have_is_an_error_at_its_line() {
     let msg = run_broken(&wrong_direction, 16).to_string();
-    assert!(msg.contains("no neighbour N") && msg.contains("fabric.rs:"), "{msg}");
+    assert!(
+        msg.contains("no neighbour N") && msg.contains("fabric.rs:"),
+        "{msg}"
+    );
 }
 
 /// A recv of zero elements is refused at trace time.
@@ -237,6 +293,8 @@ fn empty_recv(t: Ptr<f32>, n: usize) {
 #[test]
 fn a_zero_sized_receive_is_refused_where_it_is_written() {
     let msg = run_broken(&empty_recv, 0).to_string();
-    assert!(msg.contains("at least one element") && msg.contains("fabric.rs:"), "{msg}");
+    assert!(
+        msg.contains("at least one element") && msg.contains("fabric.rs:"),
+        "{msg}"
+    );
 }
-

@@ -10,11 +10,19 @@ use kernbench::tl::Kernel;
 const VA: u64 = 0x1000_0000_0000;
 
 fn ptr(k: u64, dtype: DType, len: usize) -> ArgValue {
-    ArgValue::Ptr { va: VA + (k << 32), dtype, len }
+    ArgValue::Ptr {
+        va: VA + (k << 32),
+        dtype,
+        len,
+    }
 }
 
 fn tensor(k: u64, dtype: DType, rows: usize, cols: usize) -> ArgValue {
-    ArgValue::Tensor { va: VA + (k << 32), dtype, shape: [rows, cols] }
+    ArgValue::Tensor {
+        va: VA + (k << 32),
+        dtype,
+        shape: [rows, cols],
+    }
 }
 
 fn graph(k: &dyn Kernel, args: KernelArgs, grid: &[u32], pid: &[u32]) -> String {
@@ -23,7 +31,9 @@ fn graph(k: &dyn Kernel, args: KernelArgs, grid: &[u32], pid: &[u32]) -> String 
 
 #[test]
 fn hello_send_graph() {
-    let args = KernelArgs::new().with("t", ptr(0, DType::F16, 16 * 1024)).int("n_elem", 1024);
+    let args = KernelArgs::new()
+        .with("t", ptr(0, DType::F16, 16 * 1024))
+        .int("n_elem", 1024);
     let text = graph(&hello_send, args, &[8, 2], &[3, 1]);
     assert!(text.contains("send E %0 : 2048 B"));
     insta::assert_snapshot!(text);
@@ -53,7 +63,10 @@ fn gemm_graphs() {
         .with("c", tensor(2, DType::F32, m, n));
     insta::assert_snapshot!("gemm_f16", graph(&gemm_f16, args.clone(), &[1], &[0]));
     let args = args.with("bias", ptr(3, DType::F32, n)).float("scale", 0.5);
-    insta::assert_snapshot!("gemm_bias_relu_f16", graph(&gemm_bias_relu_f16, args, &[1], &[0]));
+    insta::assert_snapshot!(
+        "gemm_bias_relu_f16",
+        graph(&gemm_bias_relu_f16, args, &[1], &[0])
+    );
     let args = KernelArgs::new()
         .with("a", tensor(0, DType::F16, 128, 128))
         .with("b", tensor(1, DType::F16, 128, 128))
@@ -75,10 +88,24 @@ fn softmax_graph() {
 
 #[test]
 fn collective_graphs() {
-    let args = KernelArgs::new().with("buf", ptr(0, DType::F32, 3 * 10)).int("n", 10).int("seg", 2).int("op", 0);
-    insta::assert_snapshot!("ring_allreduce_w3_rank1", graph(&ring_allreduce_f32, args, &[3], &[1]));
-    let args = KernelArgs::new().with("buf", ptr(0, DType::F16, 5 * 8)).int("n", 8).int("seg", 4).int("op", 0);
-    insta::assert_snapshot!("tree_allreduce_w5_rank1", graph(&tree_allreduce_f16, args, &[5], &[1]));
+    let args = KernelArgs::new()
+        .with("buf", ptr(0, DType::F32, 3 * 10))
+        .int("n", 10)
+        .int("seg", 2)
+        .int("op", 0);
+    insta::assert_snapshot!(
+        "ring_allreduce_w3_rank1",
+        graph(&ring_allreduce_f32, args, &[3], &[1])
+    );
+    let args = KernelArgs::new()
+        .with("buf", ptr(0, DType::F16, 5 * 8))
+        .int("n", 8)
+        .int("seg", 4)
+        .int("op", 0);
+    insta::assert_snapshot!(
+        "tree_allreduce_w5_rank1",
+        graph(&tree_allreduce_f16, args, &[5], &[1])
+    );
 }
 
 fn plan(k: &dyn Kernel, args: impl Fn(&mut Machine, PeId) -> KernelArgs) -> String {
@@ -113,7 +140,9 @@ fn gemm_tile_plan() {
 fn vector_add_tile_plan() {
     let text = plan(&vector_add, |m, pe| {
         let n = 20_000;
-        let b: Vec<_> = (0..3).map(|_| m.alloc(DType::F32, n, &[pe]).unwrap()).collect();
+        let b: Vec<_> = (0..3)
+            .map(|_| m.alloc(DType::F32, n, &[pe]).unwrap())
+            .collect();
         KernelArgs::new()
             .with("x", b[0].ptr())
             .with("y", b[1].ptr())

@@ -29,7 +29,10 @@ fn compute_bound_gemm_lands_within_5_percent_of_peak() {
     let bound = 2.0 * (mm * n * k) as f64 / peak;
     let t = r.sim_ns();
     assert!(t >= bound, "{t} ns is below the compute bound {bound} ns");
-    assert!(t <= bound * 1.05, "{t} ns is more than 5% above the compute bound {bound} ns");
+    assert!(
+        t <= bound * 1.05,
+        "{t} ns is more than 5% above the compute bound {bound} ns"
+    );
     assert_eq!(r.flops(), 2 * (mm * n * k) as u64);
 }
 
@@ -37,19 +40,28 @@ fn compute_bound_gemm_lands_within_5_percent_of_peak() {
 fn memory_bound_vector_add_lands_within_5_percent_of_bandwidth() {
     let (mut m, pe) = one_pe();
     let n = 1 << 20;
-    let bufs: Vec<_> = (0..3).map(|_| m.alloc(DType::F32, n, &[pe]).unwrap()).collect();
+    let bufs: Vec<_> = (0..3)
+        .map(|_| m.alloc(DType::F32, n, &[pe]).unwrap())
+        .collect();
     let args = KernelArgs::new()
         .with("x", bufs[0].ptr())
         .with("y", bufs[1].ptr())
         .with("z", bufs[2].ptr())
         .int("n", n as i64)
         .int("block", n as i64);
-    let r = simulate(&mut m, &Launch::new(&vector_add, args, vec![pe]).data(false)).unwrap();
+    let r = simulate(
+        &mut m,
+        &Launch::new(&vector_add, args, vec![pe]).data(false),
+    )
+    .unwrap();
     let bytes = 3.0 * 4.0 * n as f64;
     let bound = bytes / m.topology().pe_spec().hbm_effective_gbps();
     let t = r.sim_ns();
     assert_eq!(r.hbm_bytes(), bytes as u64);
-    assert!(t >= bound && t <= bound * 1.05, "{t} ns vs memory bound {bound} ns");
+    assert!(
+        t >= bound && t <= bound * 1.05,
+        "{t} ns vs memory bound {bound} ns"
+    );
 }
 
 #[test]
@@ -59,7 +71,11 @@ fn stages_overlap_in_a_tiled_gemm() {
     let r = simulate(&mut m, &Launch::new(&gemm_f16, args, vec![pe]).data(false)).unwrap();
     let p = &r.pes[0];
     let stages = p.busy.dma_in + p.busy.gemm + p.busy.math + p.busy.dma_wb;
-    assert!(r.sim_ps() < stages, "simulated {} ps is not less than the stages' sum {stages} ps", r.sim_ps());
+    assert!(
+        r.sim_ps() < stages,
+        "simulated {} ps is not less than the stages' sum {stages} ps",
+        r.sim_ps()
+    );
     assert!(p.busy.dma_in > 0 && p.busy.dma_wb > 0 && p.busy.gemm > 0);
 }
 
@@ -97,7 +113,10 @@ fn gemm_with_epilogue_computes_what_ndarray_computes() {
             }
         }
     }
-    assert_eq!(wrong, 0, "{wrong} elements differ from the ndarray reference");
+    assert_eq!(
+        wrong, 0,
+        "{wrong} elements differ from the ndarray reference"
+    );
 }
 
 #[test]
@@ -114,14 +133,20 @@ fn data_execution_changes_no_simulated_time() {
 fn tcm_overflow_names_the_kernel_line() {
     let (mut m, pe) = one_pe();
     let n = 2 << 20; // three 8 MiB tiles do not fit 16 MiB of TCM
-    let bufs: Vec<_> = (0..3).map(|_| m.alloc(DType::F32, n, &[pe]).unwrap()).collect();
+    let bufs: Vec<_> = (0..3)
+        .map(|_| m.alloc(DType::F32, n, &[pe]).unwrap())
+        .collect();
     let args = KernelArgs::new()
         .with("x", bufs[0].ptr())
         .with("y", bufs[1].ptr())
         .with("z", bufs[2].ptr())
         .int("n", n as i64)
         .int("block", n as i64);
-    let err = simulate(&mut m, &Launch::new(&vector_add, args, vec![pe]).data(false)).unwrap_err();
+    let err = simulate(
+        &mut m,
+        &Launch::new(&vector_add, args, vec![pe]).data(false),
+    )
+    .unwrap_err();
     assert!(matches!(err, SimError::Tcm { .. }), "{err}");
     let msg = err.to_string();
     assert!(msg.contains("kernels.rs:"), "{msg}");
@@ -141,7 +166,10 @@ fn out_of_range_memory_names_the_kernel_line() {
         .int("block", 128);
     let err = simulate(&mut m, &Launch::new(&vector_add, args, vec![pe])).unwrap_err();
     let msg = err.to_string();
-    assert!(msg.contains("out of bounds") && msg.contains("kernels.rs:"), "{msg}");
+    assert!(
+        msg.contains("out of bounds") && msg.contains("kernels.rs:"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -152,7 +180,11 @@ fn a_no_op_kernel_starts_on_every_pe_of_default_at_once() {
     }
     let mut m = Machine::new(Topology::embedded_default()).unwrap();
     let pes: Vec<PeId> = m.topology().pes().collect();
-    let out = simulate_full(&mut m, &Launch::new(&noop, KernelArgs::new().int("n", 1), pes)).unwrap();
+    let out = simulate_full(
+        &mut m,
+        &Launch::new(&noop, KernelArgs::new().int("n", 1), pes),
+    )
+    .unwrap();
     assert_eq!(out.report.pes.len(), 256);
     assert_eq!(out.report.start_spread_ps(), 0);
     assert!(out.report.start_ps > 0, "launch dispatch takes time");

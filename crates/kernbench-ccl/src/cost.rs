@@ -74,7 +74,13 @@ pub fn recursive_doubling(p: usize, bytes: f64, ab: AlphaBeta) -> f64 {
 
 /// 2D all-reduce on `rows x cols`: reduce-scatter and all-gather along rows,
 /// a ring all-reduce of `bytes/cols` down columns.
-pub fn torus_allreduce(rows: usize, cols: usize, bytes: f64, row: AlphaBeta, col: AlphaBeta) -> f64 {
+pub fn torus_allreduce(
+    rows: usize,
+    cols: usize,
+    bytes: f64,
+    row: AlphaBeta,
+    col: AlphaBeta,
+) -> f64 {
     2.0 * ring_half(cols, bytes, row) + ring_allreduce(rows, bytes / cols as f64, col)
 }
 
@@ -106,11 +112,17 @@ pub fn measure(topo: &Topology, hops: impl IntoIterator<Item = (PeId, PeId)>) ->
     if !bw.is_finite() {
         bw = spec.tcm_gbps;
     }
-    AlphaBeta { alpha_ns: alpha + per_msg, beta_ns: 1.0 / bw }
+    AlphaBeta {
+        alpha_ns: alpha + per_msg,
+        beta_ns: 1.0 / bw,
+    }
 }
 
 fn hops_of(map: &NeighborMap, dirs: &[kernbench_core::ir::Dir]) -> Vec<(PeId, PeId)> {
-    map.iter().filter(|(_, d, _)| dirs.contains(d)).map(|(a, _, b)| (a, b)).collect()
+    map.iter()
+        .filter(|(_, d, _)| dirs.contains(d))
+        .map(|(a, _, b)| (a, b))
+        .collect()
 }
 
 /// The model time, ns, of an algorithm moving `bytes` per rank over `pes` on `topo`.
@@ -122,9 +134,12 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
     };
     let k = (bytes / algo.seg_bytes as f64).ceil().max(1.0) as usize;
     match (algo.kernel.as_str(), algo.topology) {
-        ("tree_allreduce", _) | (_, MapKind::Tree) => {
-            tree_allreduce(p, bytes, k, measure(topo, hops_of(&map, &[Dir::Left, Dir::Right])))
-        }
+        ("tree_allreduce", _) | (_, MapKind::Tree) => tree_allreduce(
+            p,
+            bytes,
+            k,
+            measure(topo, hops_of(&map, &[Dir::Left, Dir::Right])),
+        ),
         ("mesh_allreduce", _) => {
             let (rows, cols) = crate::run::torus_shape(p);
             let row = measure(topo, hops_of(&map, &[Dir::E]));
@@ -144,7 +159,9 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
                 bytes,
             )
         }
-        ("reduce_scatter", _) | ("all_gather", _) => ring_half(p, bytes, measure(topo, hops_of(&map, &[Dir::E]))),
+        ("reduce_scatter", _) | ("all_gather", _) => {
+            ring_half(p, bytes, measure(topo, hops_of(&map, &[Dir::E])))
+        }
         ("broadcast", _) => chain_broadcast(p, bytes, k, measure(topo, hops_of(&map, &[Dir::E]))),
         _ => ring_allreduce(p, bytes, measure(topo, hops_of(&map, &[Dir::E]))),
     }
@@ -154,7 +171,10 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
 mod tests {
     use super::*;
 
-    const AB: AlphaBeta = AlphaBeta { alpha_ns: 10.0, beta_ns: 0.01 };
+    const AB: AlphaBeta = AlphaBeta {
+        alpha_ns: 10.0,
+        beta_ns: 0.01,
+    };
 
     #[test]
     fn ring_formulas() {
@@ -182,10 +202,19 @@ mod tests {
     #[test]
     fn hierarchy_and_torus() {
         // One level is a ring all-reduce.
-        assert_eq!(hierarchical(&[(4, AB)], 4000.0), ring_allreduce(4, 4000.0, AB));
+        assert_eq!(
+            hierarchical(&[(4, AB)], 4000.0),
+            ring_allreduce(4, 4000.0, AB)
+        );
         // Two levels: the second moves a quarter of the data.
         let two = hierarchical(&[(4, AB), (2, AB)], 4000.0);
-        assert_eq!(two, ring_allreduce(4, 4000.0, AB) + ring_allreduce(2, 1000.0, AB));
-        assert_eq!(torus_allreduce(1, 4, 4000.0, AB, AB), ring_allreduce(4, 4000.0, AB));
+        assert_eq!(
+            two,
+            ring_allreduce(4, 4000.0, AB) + ring_allreduce(2, 1000.0, AB)
+        );
+        assert_eq!(
+            torus_allreduce(1, 4, 4000.0, AB, AB),
+            ring_allreduce(4, 4000.0, AB)
+        );
     }
 }

@@ -158,34 +158,68 @@ pub struct Registry {
 impl Registry {
     /// The registry shipped in `configs/ccl.yaml`.
     pub fn builtin() -> Registry {
-        Registry::from_yaml(include_str!("../../../configs/ccl.yaml"), "configs/ccl.yaml")
-            .expect("the shipped ccl.yaml is valid (a test checks it)")
+        Registry::from_yaml(
+            include_str!("../../../configs/ccl.yaml"),
+            "configs/ccl.yaml",
+        )
+        .expect("the shipped ccl.yaml is valid (a test checks it)")
     }
 
     /// Reads a registry; `origin` names it in errors.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Registry, RegistryError> {
-        let file: File = serde_yaml::from_str(text)
-            .map_err(|e| RegistryError::Yaml { origin: origin.into(), msg: e.to_string() })?;
+        let file: File = serde_yaml::from_str(text).map_err(|e| RegistryError::Yaml {
+            origin: origin.into(),
+            msg: e.to_string(),
+        })?;
         let mut algorithms = Vec::new();
         for (name, e) in file.algorithms {
-            let err = |msg: String| RegistryError::Entry { origin: origin.into(), name: name.clone(), msg };
+            let err = |msg: String| RegistryError::Entry {
+                origin: origin.into(),
+                name: name.clone(),
+                msg,
+            };
             if !KERNELS.contains(&e.kernel.as_str()) {
-                return Err(err(format!("unknown kernel `{}` (known: {})", e.kernel, KERNELS.join(", "))));
+                return Err(err(format!(
+                    "unknown kernel `{}` (known: {})",
+                    e.kernel,
+                    KERNELS.join(", ")
+                )));
             }
             let pick = |a: Option<u64>, b: Option<u64>, d: u64| a.or(b).unwrap_or(d);
             let mut ipcq = IpcqSpec::default();
-            ipcq.slots = e.settings.slots.or(file.defaults.slots).unwrap_or(ipcq.slots);
-            ipcq.slot_bytes = pick(e.settings.slot_bytes, file.defaults.slot_bytes, ipcq.slot_bytes);
-            ipcq.buffer = e.settings.buffer.or(file.defaults.buffer).unwrap_or(ipcq.buffer);
+            ipcq.slots = e
+                .settings
+                .slots
+                .or(file.defaults.slots)
+                .unwrap_or(ipcq.slots);
+            ipcq.slot_bytes = pick(
+                e.settings.slot_bytes,
+                file.defaults.slot_bytes,
+                ipcq.slot_bytes,
+            );
+            ipcq.buffer = e
+                .settings
+                .buffer
+                .or(file.defaults.buffer)
+                .unwrap_or(ipcq.buffer);
             if ipcq.slots == 0 {
                 return Err(err("slots must be at least 1".into()));
             }
             if ipcq.slot_bytes == 0 || ipcq.slot_bytes % 16 != 0 {
-                return Err(err(format!("slot_bytes {} must be a non-zero multiple of 16", ipcq.slot_bytes)));
+                return Err(err(format!(
+                    "slot_bytes {} must be a non-zero multiple of 16",
+                    ipcq.slot_bytes
+                )));
             }
-            let seg_bytes = pick(e.settings.seg_bytes, file.defaults.seg_bytes, ipcq.ring_bytes());
+            let seg_bytes = pick(
+                e.settings.seg_bytes,
+                file.defaults.seg_bytes,
+                ipcq.ring_bytes(),
+            );
             if seg_bytes < 4 {
-                return Err(err(format!("seg_bytes {seg_bytes} is smaller than one element")));
+                return Err(err(format!(
+                    "seg_bytes {seg_bytes} is smaller than one element"
+                )));
             }
             let world = e.settings.world.or(file.defaults.world);
             if world == Some(0) {
@@ -211,10 +245,18 @@ impl Registry {
 
     /// An algorithm by name.
     pub fn get(&self, name: &str) -> Result<&Algorithm, RegistryError> {
-        self.algorithms.iter().find(|a| a.name == name).ok_or_else(|| RegistryError::Unknown {
-            name: name.to_string(),
-            known: self.algorithms.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(", "),
-        })
+        self.algorithms
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| RegistryError::Unknown {
+                name: name.to_string(),
+                known: self
+                    .algorithms
+                    .iter()
+                    .map(|a| a.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
     }
 }
 
@@ -226,7 +268,10 @@ mod tests {
     fn the_shipped_registry_loads() {
         let r = Registry::builtin();
         assert!(r.get("ring_allreduce").is_ok());
-        assert_eq!(r.get("ring_allreduce_hbm").unwrap().ipcq.buffer, BufferKind::Hbm);
+        assert_eq!(
+            r.get("ring_allreduce_hbm").unwrap().ipcq.buffer,
+            BufferKind::Hbm
+        );
     }
 
     #[test]

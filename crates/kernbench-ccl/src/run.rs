@@ -165,7 +165,9 @@ pub fn neighbor_map(topo: &Topology, kind: MapKind, pes: &[PeId]) -> Result<Neig
         MapKind::Hierarchical => {
             let per_sip = topo.cubes_per_sip() as usize * topo.pes_per_cube() as usize;
             let whole: Vec<PeId> = topo.pes().take(pes.len()).collect();
-            if pes.len() % per_sip != 0 && pes.len() % topo.pes_per_cube() as usize != 0 || whole != pes {
+            if pes.len() % per_sip != 0 && pes.len() % topo.pes_per_cube() as usize != 0
+                || whole != pes
+            {
                 return Err(RunError::Invalid(format!(
                     "the hierarchical map needs whole cubes of whole SIPs in structural order; {} PEs are not",
                     pes.len()
@@ -189,16 +191,36 @@ pub fn run(topo: &Topology, algo: &Algorithm, spec: &RunSpec) -> Result<RunResul
 }
 
 /// Runs an algorithm on the given ranks.
-pub fn run_on(topo: &Topology, algo: &Algorithm, pes: &[PeId], spec: &RunSpec) -> Result<RunResult, RunError> {
-    let Setup { mut machine, buf, kernel, args, map } = setup(topo, algo, pes, spec)?;
+pub fn run_on(
+    topo: &Topology,
+    algo: &Algorithm,
+    pes: &[PeId],
+    spec: &RunSpec,
+) -> Result<RunResult, RunError> {
+    let Setup {
+        mut machine,
+        buf,
+        kernel,
+        args,
+        map,
+    } = setup(topo, algo, pes, spec)?;
     let launch = Launch::new(kernel, args, pes.to_vec())
         .neighbors(map)
         .ipcq(algo.ipcq.clone())
         .data(spec.data)
         .trace(spec.trace);
     let outcome = simulate_full(&mut machine, &launch)?;
-    let (wrong, checked) = if spec.data { check(&machine, &buf, algo.collective, spec, pes.len())? } else { (0, 0) };
-    Ok(RunResult { outcome, wrong, checked, pes: pes.to_vec() })
+    let (wrong, checked) = if spec.data {
+        check(&machine, &buf, algo.collective, spec, pes.len())?
+    } else {
+        (0, 0)
+    };
+    Ok(RunResult {
+        outcome,
+        wrong,
+        checked,
+        pes: pes.to_vec(),
+    })
 }
 
 /// A collective set up on a fresh machine, ready to launch: the buffer
@@ -218,7 +240,12 @@ pub(crate) struct Setup {
 }
 
 /// Checks a spec against an algorithm and sets the collective up on `pes`.
-pub(crate) fn setup(topo: &Topology, algo: &Algorithm, pes: &[PeId], spec: &RunSpec) -> Result<Setup, RunError> {
+pub(crate) fn setup(
+    topo: &Topology,
+    algo: &Algorithm,
+    pes: &[PeId],
+    spec: &RunSpec,
+) -> Result<Setup, RunError> {
     let w = pes.len();
     let kname = format!("{}_{}", algo.kernel, spec.dtype);
     let kernel = kernbench_tl::find_kernel(&kname)
@@ -227,7 +254,10 @@ pub(crate) fn setup(topo: &Topology, algo: &Algorithm, pes: &[PeId], spec: &RunS
         return Err(RunError::Invalid("count must be at least 1".into()));
     }
     if algo.collective == Collective::Broadcast && spec.root >= w {
-        return Err(RunError::Invalid(format!("root {} is not a rank (world size {w})", spec.root)));
+        return Err(RunError::Invalid(format!(
+            "root {} is not a rank (world size {w})",
+            spec.root
+        )));
     }
     let map = neighbor_map(topo, algo.topology, pes)?;
     let mut machine = Machine::new(topo.clone()).map_err(|e| RunError::Invalid(e.to_string()))?;
@@ -240,17 +270,29 @@ pub(crate) fn setup(topo: &Topology, algo: &Algorithm, pes: &[PeId], spec: &RunS
         let mut init = vec![0f32; w * n];
         for r in 0..w {
             for i in 0..n {
-                init[r * n + i] =
-                    if holds_input(c, n, w, spec.root, r, i) { input(spec.dtype, w, r, i) } else { POISON };
+                init[r * n + i] = if holds_input(c, n, w, spec.root, r, i) {
+                    input(spec.dtype, w, r, i)
+                } else {
+                    POISON
+                };
             }
         }
-        machine.write_buffer(&buf, &init).map_err(|e| RunError::Invalid(e.to_string()))?;
+        machine
+            .write_buffer(&buf, &init)
+            .map_err(|e| RunError::Invalid(e.to_string()))?;
     }
     let es = spec.dtype.size() as u64;
     let seg = (algo.seg_bytes / es).max(1) as i64;
     let (_, cols) = torus_shape(w);
     let all = KernelArgs::new()
-        .with("buf", ArgValue::Ptr { va: buf.va, dtype: spec.dtype, len: buf.len })
+        .with(
+            "buf",
+            ArgValue::Ptr {
+                va: buf.va,
+                dtype: spec.dtype,
+                len: buf.len,
+            },
+        )
         .int("n", n as i64)
         .int("seg", seg)
         .int("op", spec.op.code())
@@ -264,12 +306,25 @@ pub(crate) fn setup(topo: &Topology, algo: &Algorithm, pes: &[PeId], spec: &RunS
             args.set(p.name, v.clone());
         }
     }
-    Ok(Setup { machine, buf, kernel, args, map })
+    Ok(Setup {
+        machine,
+        buf,
+        kernel,
+        args,
+        map,
+    })
 }
 
 /// Whether element `i` of rank `r` starts with the rank's input (the others
 /// start poisoned: the collective must overwrite them).
-pub(crate) fn holds_input(c: Collective, n: usize, w: usize, root: usize, r: usize, i: usize) -> bool {
+pub(crate) fn holds_input(
+    c: Collective,
+    n: usize,
+    w: usize,
+    root: usize,
+    r: usize,
+    i: usize,
+) -> bool {
     match c {
         Collective::AllReduce | Collective::ReduceScatter => true,
         Collective::AllGather => {
@@ -314,7 +369,9 @@ pub(crate) fn check(
     w: usize,
 ) -> Result<(usize, usize), RunError> {
     let n = spec.count;
-    let out = machine.read_buffer(buf).map_err(|e| RunError::Invalid(e.to_string()))?;
+    let out = machine
+        .read_buffer(buf)
+        .map_err(|e| RunError::Invalid(e.to_string()))?;
     // The expected vector, once: O(w n).
     let owner = owners(n, w);
     let expect: Vec<f64> = (0..n)
@@ -397,7 +454,10 @@ pub fn cube_cycle(topo: &Topology, sip: u16) -> Result<Vec<PeId>, RunError> {
         )));
     }
     if sip >= topo.num_sips() {
-        return Err(RunError::Invalid(format!("SIP {sip} is not in topology `{}`", topo.name())));
+        return Err(RunError::Invalid(format!(
+            "SIP {sip} is not in topology `{}`",
+            topo.name()
+        )));
     }
     Ok(v)
 }

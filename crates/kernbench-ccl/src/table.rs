@@ -80,7 +80,14 @@ pub fn measure(
 ) -> Result<Row, RunError> {
     let count = (bytes / dtype.size() as u64).max(1) as usize;
     let size = count as u64 * dtype.size() as u64;
-    let spec = RunSpec { count, dtype, op, root, data, trace: false };
+    let spec = RunSpec {
+        count,
+        dtype,
+        op,
+        root,
+        data,
+        trace: false,
+    };
     let r = run_on(topo, algo, pes, &spec)?;
     let rep = &r.outcome.report;
     let t_ns = rep.sim_ns().max(1e-3);
@@ -91,8 +98,16 @@ pub fn measure(
         size,
         count,
         dtype: dtype.name().to_string(),
-        redop: if c.reduces() { op.name().to_string() } else { "none".to_string() },
-        root: if c == crate::Collective::Broadcast { root as i64 } else { -1 },
+        redop: if c.reduces() {
+            op.name().to_string()
+        } else {
+            "none".to_string()
+        },
+        root: if c == crate::Collective::Broadcast {
+            root as i64
+        } else {
+            -1
+        },
         time_us: t_ns / 1000.0,
         algbw,
         busbw: algbw * c.busbw_factor(pes.len()),
@@ -114,7 +129,11 @@ pub fn header() -> String {
 
 /// One formatted row.
 pub fn format_row(r: &Row) -> String {
-    let wrong = if r.wrong < 0 { "N/A".to_string() } else { r.wrong.to_string() };
+    let wrong = if r.wrong < 0 {
+        "N/A".to_string()
+    } else {
+        r.wrong.to_string()
+    };
     format!(
         "{:>12} {:>12} {:>6} {:>6} {:>5} {:>11.2} {:>8.2} {:>8.2} {:>7} {:>11.2}",
         r.size, r.count, r.dtype, r.redop, r.root, r.time_us, r.algbw, r.busbw, wrong, r.model_us

@@ -39,7 +39,10 @@ impl PeId {
 
     /// The cube this PE sits in.
     pub const fn cube_id(self) -> CubeId {
-        CubeId { sip: self.sip, cube: self.cube }
+        CubeId {
+            sip: self.sip,
+            cube: self.cube,
+        }
     }
 }
 

@@ -2,8 +2,8 @@
 //! and their page tables, physical HBM slices, and the bytes they hold.
 
 use crate::addr::{
-    first_common_fit, AddrError, AddressLayout, Mmu, PhysAddr, RangeAllocator, Region, VaSpace, PAGE_2M,
-    PAGE_4K,
+    first_common_fit, AddrError, AddressLayout, Mmu, PhysAddr, RangeAllocator, Region, VaSpace,
+    PAGE_2M, PAGE_4K,
 };
 use crate::topology::Topology;
 use crate::{DType, PeId};
@@ -19,7 +19,9 @@ pub enum MemError {
     #[error("PE {0} is not part of this machine")]
     NoSuchPe(PeId),
     /// An access outside every buffer a PE can see.
-    #[error("PE {pe} accesses {bytes} B at virtual address {va:#x}, outside every buffer mapped on it")]
+    #[error(
+        "PE {pe} accesses {bytes} B at virtual address {va:#x}, outside every buffer mapped on it"
+    )]
     Unmapped {
         /// The PE.
         pe: PeId,
@@ -72,15 +74,26 @@ pub struct Buffer {
 impl Buffer {
     /// The buffer as a pointer argument.
     pub fn ptr(&self) -> crate::ir::ArgValue {
-        crate::ir::ArgValue::Ptr { va: self.va, dtype: self.dtype, len: self.len }
+        crate::ir::ArgValue::Ptr {
+            va: self.va,
+            dtype: self.dtype,
+            len: self.len,
+        }
     }
 
     /// The buffer as a row-major `rows x cols` tensor argument.
     pub fn tensor(&self, rows: usize, cols: usize) -> Result<crate::ir::ArgValue, MemError> {
         if rows * cols != self.len {
-            return Err(MemError::Length { got: rows * cols, want: self.len });
+            return Err(MemError::Length {
+                got: rows * cols,
+                want: self.len,
+            });
         }
-        Ok(crate::ir::ArgValue::Tensor { va: self.va, dtype: self.dtype, shape: [rows, cols] })
+        Ok(crate::ir::ArgValue::Tensor {
+            va: self.va,
+            dtype: self.dtype,
+            shape: [rows, cols],
+        })
     }
 
     /// Bytes.
@@ -110,13 +123,27 @@ impl Machine {
     pub fn new(topo: Topology) -> Result<Self, MemError> {
         let spec = topo.pe_spec();
         let mem = topo.memory();
-        let layout = AddressLayout::new(topo.pes_per_cube(), spec.hbm_slice_bytes, mem.mcpu_bytes, mem.sram_bytes)?;
+        let layout = AddressLayout::new(
+            topo.pes_per_cube(),
+            spec.hbm_slice_bytes,
+            mem.mcpu_bytes,
+            mem.sram_bytes,
+        )?;
         let mut pes = Vec::with_capacity(topo.pe_count());
         for pe in topo.pes() {
             let base = layout.pe_hbm(pe)?.raw();
-            pes.push(PeMem { va: VaSpace::new(), hbm: RangeAllocator::new(base, spec.hbm_slice_bytes)? });
+            pes.push(PeMem {
+                va: VaSpace::new(),
+                hbm: RangeAllocator::new(base, spec.hbm_slice_bytes)?,
+            });
         }
-        Ok(Machine { topo, layout, pes, buffers: BTreeMap::new(), data: HashMap::new() })
+        Ok(Machine {
+            topo,
+            layout,
+            pes,
+            buffers: BTreeMap::new(),
+            data: HashMap::new(),
+        })
     }
 
     /// The topology.
@@ -151,23 +178,48 @@ impl Machine {
         let mut off = 0;
         for (i, pe) in pes.iter().enumerate() {
             let l = len / n + usize::from(i < len % n);
-            shards.push(Shard { pe: *pe, offset: off, len: l });
+            shards.push(Shard {
+                pe: *pe,
+                offset: off,
+                len: l,
+            });
             off += l;
         }
         self.alloc_shards(dtype, len, shards)
     }
 
     /// Allocates a buffer with explicit shards (in element order, covering `0..len`).
-    pub fn alloc_shards(&mut self, dtype: DType, len: usize, shards: Vec<Shard>) -> Result<Buffer, MemError> {
+    pub fn alloc_shards(
+        &mut self,
+        dtype: DType,
+        len: usize,
+        shards: Vec<Shard>,
+    ) -> Result<Buffer, MemError> {
         let es = dtype.size() as u64;
         let bytes = len as u64 * es;
-        let min_shard = shards.iter().filter(|s| s.len > 0).map(|s| s.len as u64 * es).min().unwrap_or(bytes);
-        let page = if min_shard >= PAGE_2M { PAGE_2M } else { PAGE_4K };
+        let min_shard = shards
+            .iter()
+            .filter(|s| s.len > 0)
+            .map(|s| s.len as u64 * es)
+            .min()
+            .unwrap_or(bytes);
+        let page = if min_shard >= PAGE_2M {
+            PAGE_2M
+        } else {
+            PAGE_4K
+        };
         let mapped = bytes.div_ceil(page) * page;
-        let idx: Vec<usize> = shards.iter().map(|s| self.pe_index(s.pe)).collect::<Result<_, _>>()?;
+        let idx: Vec<usize> = shards
+            .iter()
+            .map(|s| self.pe_index(s.pe))
+            .collect::<Result<_, _>>()?;
         let va = {
             let spaces: Vec<&VaSpace> = idx.iter().map(|&i| &self.pes[i].va).collect();
-            first_common_fit(&spaces, mapped).ok_or(AddrError::OutOfSpace { size: mapped, align: page, free: 0 })?
+            first_common_fit(&spaces, mapped).ok_or(AddrError::OutOfSpace {
+                size: mapped,
+                align: page,
+                free: 0,
+            })?
         };
         for &i in &idx {
             self.pes[i].va.alloc_at(va, mapped)?;
@@ -183,14 +235,25 @@ impl Machine {
             mmu.map_segment(va + s.offset as u64 * es, PhysAddr::from_raw(pa)?, bytes)?;
             phys.push((s.pe, pa, bytes));
         }
-        let buf = Buffer { va, dtype, len, shards, page, mmu, phys };
+        let buf = Buffer {
+            va,
+            dtype,
+            len,
+            shards,
+            page,
+            mmu,
+            phys,
+        };
         self.buffers.insert(va, buf.clone());
         Ok(buf)
     }
 
     /// Frees a buffer: its virtual range on every PE and its physical pages.
     pub fn free(&mut self, va: u64) -> Result<(), MemError> {
-        let buf = self.buffers.remove(&va).ok_or(AddrError::UnknownAllocation { addr: va })?;
+        let buf = self
+            .buffers
+            .remove(&va)
+            .ok_or(AddrError::UnknownAllocation { addr: va })?;
         for s in &buf.shards {
             let i = self.pe_index(s.pe)?;
             if self.pes[i].va.get(va).is_some() {
@@ -216,11 +279,20 @@ impl Machine {
     }
 
     fn buffer_containing(&self, va: u64) -> Option<&Buffer> {
-        self.buffers.range(..=va).next_back().map(|(_, b)| b).filter(|b| va < b.va + b.bytes())
+        self.buffers
+            .range(..=va)
+            .next_back()
+            .map(|(_, b)| b)
+            .filter(|b| va < b.va + b.bytes())
     }
 
     /// Physically contiguous pieces of `bytes` at `va` as seen from `pe`.
-    pub fn translate(&self, pe: PeId, va: u64, bytes: u64) -> Result<Vec<(PhysAddr, u64)>, MemError> {
+    pub fn translate(
+        &self,
+        pe: PeId,
+        va: u64,
+        bytes: u64,
+    ) -> Result<Vec<(PhysAddr, u64)>, MemError> {
         let unmapped = MemError::Unmapped { pe, va, bytes };
         let buf = self.buffer_containing(va).ok_or(unmapped.clone())?;
         if va + bytes > buf.va + buf.bytes() {
@@ -294,7 +366,10 @@ impl Machine {
     /// Writes host values (rounded to the buffer's type) into a buffer.
     pub fn write_buffer(&mut self, buf: &Buffer, values: &[f32]) -> Result<(), MemError> {
         if values.len() != buf.len {
-            return Err(MemError::Length { got: values.len(), want: buf.len });
+            return Err(MemError::Length {
+                got: values.len(),
+                want: buf.len,
+            });
         }
         let es = buf.dtype.size();
         let mut bytes = vec![0u8; values.len() * es];
@@ -310,6 +385,9 @@ impl Machine {
         let es = buf.dtype.size();
         let mut bytes = vec![0u8; buf.len * es];
         self.read(buf.shards[0].pe, buf.va, &mut bytes)?;
-        Ok(bytes.chunks_exact(es).map(|c| buf.dtype.decode(c)).collect())
+        Ok(bytes
+            .chunks_exact(es)
+            .map(|c| buf.dtype.decode(c))
+            .collect())
     }
 }

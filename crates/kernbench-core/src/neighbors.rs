@@ -29,7 +29,10 @@ pub struct NeighborError {
 impl NeighborMap {
     /// An empty map named `kind` (for maps built by hand with [`NeighborMap::set`]).
     pub fn empty(kind: &str) -> Self {
-        NeighborMap { kind: kind.to_string(), peers: BTreeMap::new() }
+        NeighborMap {
+            kind: kind.to_string(),
+            peers: BTreeMap::new(),
+        }
     }
 
     /// What kind of map this is (`ring`, `torus2d`, ...).
@@ -49,7 +52,10 @@ impl NeighborMap {
 
     /// The directions `pe` has a neighbour in.
     pub fn dirs(&self, pe: PeId) -> Vec<Dir> {
-        Dir::ALL.into_iter().filter(|d| self.peers.contains_key(&(pe, *d))).collect()
+        Dir::ALL
+            .into_iter()
+            .filter(|d| self.peers.contains_key(&(pe, *d)))
+            .collect()
     }
 
     /// Every entry.
@@ -79,7 +85,10 @@ impl NeighborMap {
         let mut seen = std::collections::BTreeSet::new();
         for p in pes {
             if !seen.insert(*p) {
-                return Err(NeighborError { kind: kind.into(), msg: format!("PE {p} appears twice") });
+                return Err(NeighborError {
+                    kind: kind.into(),
+                    msg: format!("PE {p} appears twice"),
+                });
             }
         }
         Ok(())
@@ -91,7 +100,12 @@ impl NeighborMap {
     }
 
     /// A ring using the given pair of directions (e.g. `N`/`S` for a column, `SipE`/`SipW` across SIPs).
-    pub fn ring_dirs(kind: &str, pes: &[PeId], next: Dir, prev: Dir) -> Result<Self, NeighborError> {
+    pub fn ring_dirs(
+        kind: &str,
+        pes: &[PeId],
+        next: Dir,
+        prev: Dir,
+    ) -> Result<Self, NeighborError> {
         Self::check(kind, pes, 1)?;
         let mut m = NeighborMap::empty(kind);
         let n = pes.len();
@@ -107,7 +121,12 @@ impl NeighborMap {
 
     /// A 2D grid over `pes` in row-major order (`rows x cols`): `E`/`W` along a
     /// row, `S`/`N` along a column; with `wrap` a torus, else a mesh.
-    pub fn grid2d(pes: &[PeId], rows: usize, cols: usize, wrap: bool) -> Result<Self, NeighborError> {
+    pub fn grid2d(
+        pes: &[PeId],
+        rows: usize,
+        cols: usize,
+        wrap: bool,
+    ) -> Result<Self, NeighborError> {
         let kind = if wrap { "torus2d" } else { "mesh2d" };
         Self::check(kind, pes, 1)?;
         if rows * cols != pes.len() {

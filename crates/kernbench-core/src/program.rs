@@ -8,5 +8,10 @@ pub trait Program: Sync {
     /// Its name.
     fn name(&self) -> &str;
     /// The command graph of the instance at `pid` of `grid` under `args`.
-    fn trace(&self, args: &KernelArgs, grid: &[u32], pid: &[u32]) -> Result<CommandGraph, TraceError>;
+    fn trace(
+        &self,
+        args: &KernelArgs,
+        grid: &[u32],
+        pid: &[u32],
+    ) -> Result<CommandGraph, TraceError>;
 }

@@ -32,9 +32,16 @@ pub(crate) fn loc() -> SrcLoc {
 /// Stops the trace with an error at a kernel line.
 pub(crate) fn fail(kind: TraceErrorKind, l: &SrcLoc) -> ! {
     let kernel = CTX.with(|c| {
-        c.borrow().as_ref().map(|t| t.builder.kernel().to_string()).unwrap_or_default()
+        c.borrow()
+            .as_ref()
+            .map(|t| t.builder.kernel().to_string())
+            .unwrap_or_default()
     });
-    abort(TraceError { kernel, loc: Some(l.clone()), kind })
+    abort(TraceError {
+        kernel,
+        loc: Some(l.clone()),
+        kind,
+    })
 }
 
 fn abort(e: TraceError) -> ! {
@@ -72,14 +79,21 @@ pub(crate) fn grid_query(axis: usize, l: &SrcLoc, pid: bool) -> usize {
             Some(x) => Ok(*x as usize),
             None if axis < 3 => Ok(if pid { 0 } else { 1 }),
             None => Err(c.builder.error(
-                TraceErrorKind::Invalid(format!("grid axis {axis} does not exist (axes are 0, 1, 2)")),
+                TraceErrorKind::Invalid(format!(
+                    "grid axis {axis} does not exist (axes are 0, 1, 2)"
+                )),
                 l,
             )),
         }
     })
 }
 
-fn header<K: Kernel + ?Sized>(kernel: &K, args: &KernelArgs, grid: &[u32], pid: &[u32]) -> GraphHeader {
+fn header<K: Kernel + ?Sized>(
+    kernel: &K,
+    args: &KernelArgs,
+    grid: &[u32],
+    pid: &[u32],
+) -> GraphHeader {
     let meta = kernel.meta();
     let params = meta
         .params
@@ -88,7 +102,11 @@ fn header<K: Kernel + ?Sized>(kernel: &K, args: &KernelArgs, grid: &[u32], pid: 
             let v = args.get(p.name);
             match (p.kind, v) {
                 (ParamKind::Ptr, _) => {
-                    format!("{}: ptr<{}>", p.name, p.dtype.map(|d| d.name()).unwrap_or("?"))
+                    format!(
+                        "{}: ptr<{}>",
+                        p.name,
+                        p.dtype.map(|d| d.name()).unwrap_or("?")
+                    )
                 }
                 (ParamKind::Tensor, Some(ArgValue::Tensor { shape, .. })) => format!(
                     "{}: tensor<{},[{},{}]>",
@@ -98,7 +116,11 @@ fn header<K: Kernel + ?Sized>(kernel: &K, args: &KernelArgs, grid: &[u32], pid: 
                     shape[1]
                 ),
                 (ParamKind::Tensor, _) => {
-                    format!("{}: tensor<{}>", p.name, p.dtype.map(|d| d.name()).unwrap_or("?"))
+                    format!(
+                        "{}: tensor<{}>",
+                        p.name,
+                        p.dtype.map(|d| d.name()).unwrap_or("?")
+                    )
                 }
                 (kind, v) => {
                     let val = match v {
@@ -153,7 +175,11 @@ pub fn trace_with<K: Kernel + ?Sized>(
     limits: TraceLimits,
 ) -> Result<CommandGraph, TraceError> {
     let meta = kernel.meta();
-    let launch_err = |kind| TraceError { kernel: meta.name.to_string(), loc: None, kind };
+    let launch_err = |kind| TraceError {
+        kernel: meta.name.to_string(),
+        loc: None,
+        kind,
+    };
     if grid.is_empty() || grid.len() > 3 || grid.contains(&0) {
         return Err(launch_err(TraceErrorKind::Invalid(format!(
             "grid {grid:?}: give 1 to 3 axes, each at least 1"
@@ -169,7 +195,10 @@ pub fn trace_with<K: Kernel + ?Sized>(
             let names: Vec<&str> = meta.params.iter().map(|p| p.name).collect();
             return Err(launch_err(TraceErrorKind::Arg {
                 param: name.to_string(),
-                msg: format!("the kernel has no such parameter (it takes {})", names.join(", ")),
+                msg: format!(
+                    "the kernel has no such parameter (it takes {})",
+                    names.join(", ")
+                ),
             }));
         }
     }

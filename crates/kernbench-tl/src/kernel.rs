@@ -71,10 +71,17 @@ pub fn bind_param<P: KernelParam>(
     let err = |msg: String| TraceError {
         kernel: kernel.name.to_string(),
         loc: None,
-        kind: TraceErrorKind::Arg { param: name.to_string(), msg },
+        kind: TraceErrorKind::Arg {
+            param: name.to_string(),
+            msg,
+        },
     };
     let v = args.get(name).ok_or_else(|| {
-        let kind = kernel.params.get(index as usize).map(|p| p.kind).unwrap_or(P::KIND);
+        let kind = kernel
+            .params
+            .get(index as usize)
+            .map(|p| p.kind)
+            .unwrap_or(P::KIND);
         err(format!("missing; the kernel takes a {kind} `{name}`"))
     })?;
     P::from_arg(index, name, v).map_err(err)

@@ -76,14 +76,18 @@ pub fn store<T: Element>(dst: impl Region<T>, tile: &Tile<T>) {
 #[track_caller]
 pub fn full<T: Element>(shape: impl Shape, value: f64) -> Tile<T> {
     let l = loc();
-    Tile::new(with_builder(|b| b.full(value, TileType::new(T::DTYPE, shape.dims()), &l)))
+    Tile::new(with_builder(|b| {
+        b.full(value, TileType::new(T::DTYPE, shape.dims()), &l)
+    }))
 }
 
 /// A tile of zeros.
 #[track_caller]
 pub fn zeros<T: Element>(shape: impl Shape) -> Tile<T> {
     let l = loc();
-    Tile::new(with_builder(|b| b.full(0.0, TileType::new(T::DTYPE, shape.dims()), &l)))
+    Tile::new(with_builder(|b| {
+        b.full(0.0, TileType::new(T::DTYPE, shape.dims()), &l)
+    }))
 }
 
 /// Matrix product on GEMM: `[M,K] x [K,N] -> [M,N]`, accumulated in `T::Acc`
@@ -98,7 +102,9 @@ pub fn dot<T: Element>(a: &Tile<T>, b: &Tile<T>) -> Tile<T::Acc> {
 #[track_caller]
 pub fn dot_acc<T: Element>(a: &Tile<T>, b: &Tile<T>, acc: &Tile<T::Acc>) -> Tile<T::Acc> {
     let l = loc();
-    Tile::new(with_builder(|g| g.dot(a.id, b.id, Some(acc.id), vec![], &l)))
+    Tile::new(with_builder(|g| {
+        g.dot(a.id, b.id, Some(acc.id), vec![], &l)
+    }))
 }
 
 /// One step of a GEMM epilogue.
@@ -115,7 +121,11 @@ pub enum Epilogue<'a, T> {
 /// A composite GEMM: the product of `a` and `b` (tiles, or operands left in
 /// HBM with [`stream`]) with an epilogue run on MATH per output tile, as one command.
 #[track_caller]
-pub fn gemm<T: Element>(a: &Tile<T>, b: &Tile<T>, epilogue: &[Epilogue<'_, T::Acc>]) -> Tile<T::Acc> {
+pub fn gemm<T: Element>(
+    a: &Tile<T>,
+    b: &Tile<T>,
+    epilogue: &[Epilogue<'_, T::Acc>],
+) -> Tile<T::Acc> {
     let l = loc();
     let ep = epilogue
         .iter()
@@ -131,25 +141,45 @@ pub fn gemm<T: Element>(a: &Tile<T>, b: &Tile<T>, epilogue: &[Epilogue<'_, T::Ac
 /// Elementwise maximum.
 #[track_caller]
 pub fn maximum<T: Element>(a: &Tile<T>, b: &Tile<T>) -> Tile<T> {
-    math(MathOp::Max, vec![Operand::Value(a.id), Operand::Value(b.id)])
+    math(
+        MathOp::Max,
+        vec![Operand::Value(a.id), Operand::Value(b.id)],
+    )
 }
 
 /// Elementwise minimum.
 #[track_caller]
 pub fn minimum<T: Element>(a: &Tile<T>, b: &Tile<T>) -> Tile<T> {
-    math(MathOp::Min, vec![Operand::Value(a.id), Operand::Value(b.id)])
+    math(
+        MathOp::Min,
+        vec![Operand::Value(a.id), Operand::Value(b.id)],
+    )
 }
 
 /// `a * b + c`, elementwise.
 #[track_caller]
 pub fn fma<T: Element>(a: &Tile<T>, b: &Tile<T>, c: &Tile<T>) -> Tile<T> {
-    math(MathOp::Fma, vec![Operand::Value(a.id), Operand::Value(b.id), Operand::Value(c.id)])
+    math(
+        MathOp::Fma,
+        vec![
+            Operand::Value(a.id),
+            Operand::Value(b.id),
+            Operand::Value(c.id),
+        ],
+    )
 }
 
 /// `min(max(x, lo), hi)`, elementwise.
 #[track_caller]
 pub fn clamp<T: Element>(x: &Tile<T>, lo: f64, hi: f64) -> Tile<T> {
-    math(MathOp::Clamp, vec![Operand::Value(x.id), Operand::Scalar(lo), Operand::Scalar(hi)])
+    math(
+        MathOp::Clamp,
+        vec![
+            Operand::Value(x.id),
+            Operand::Scalar(lo),
+            Operand::Scalar(hi),
+        ],
+    )
 }
 
 /// `e^x`, elementwise.
@@ -198,14 +228,18 @@ pub fn send<T: Element>(dir: Dir, tile: &Tile<T>) {
 #[track_caller]
 pub fn recv<T: Element>(dir: Dir, shape: impl Shape) -> Tile<T> {
     let l = loc();
-    Tile::new(with_builder(|b| b.recv(dir, TileType::new(T::DTYPE, shape.dims()), false, &l)))
+    Tile::new(with_builder(|b| {
+        b.recv(dir, TileType::new(T::DTYPE, shape.dims()), false, &l)
+    }))
 }
 
 /// Starts a receive and returns at once; [`wait`] gives the tile.
 #[track_caller]
 pub fn recv_async<T: Element>(dir: Dir, shape: impl Shape) -> RecvFuture<T> {
     let l = loc();
-    RecvFuture::new(with_builder(|b| b.recv(dir, TileType::new(T::DTYPE, shape.dims()), true, &l)))
+    RecvFuture::new(with_builder(|b| {
+        b.recv(dir, TileType::new(T::DTYPE, shape.dims()), true, &l)
+    }))
 }
 
 /// Waits for an asynchronous receive.

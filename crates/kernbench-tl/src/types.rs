@@ -2,7 +2,9 @@
 
 use crate::context::{loc, with_builder};
 use crate::kernel::KernelParam;
-use kernbench_core::ir::{ArgValue, CmdId, MathOp, MemRef, Operand, ParamKind, TraceErrorKind, View};
+use kernbench_core::ir::{
+    ArgValue, CmdId, MathOp, MemRef, Operand, ParamKind, TraceErrorKind, View,
+};
 use kernbench_core::DType;
 use std::marker::PhantomData;
 
@@ -52,7 +54,10 @@ impl<T> Copy for Ptr<T> {}
 impl<T: Element> Ptr<T> {
     /// The pointer `n` elements further on.
     pub fn offset(self, n: usize) -> Ptr<T> {
-        Ptr { offset: self.offset + n as i64, ..self }
+        Ptr {
+            offset: self.offset + n as i64,
+            ..self
+        }
     }
 
     /// Elements of the buffer behind the parameter.
@@ -83,7 +88,9 @@ impl<T: Element> Ptr<T> {
             param: self.param,
             name: self.name.to_string(),
             base_va: self.va,
-            view: View::Flat { offset: self.offset },
+            view: View::Flat {
+                offset: self.offset,
+            },
             dtype: T::DTYPE,
             shape: shape.to_vec(),
         }
@@ -95,9 +102,14 @@ impl<T: Element> KernelParam for Ptr<T> {
     const DTYPE: Option<DType> = Some(T::DTYPE);
     fn from_arg(index: u16, name: &'static str, v: &ArgValue) -> Result<Self, String> {
         match v {
-            ArgValue::Ptr { va, dtype, len } if *dtype == T::DTYPE => {
-                Ok(Ptr { param: index, name, va: *va, len: *len, offset: 0, _t: PhantomData })
-            }
+            ArgValue::Ptr { va, dtype, len } if *dtype == T::DTYPE => Ok(Ptr {
+                param: index,
+                name,
+                va: *va,
+                len: *len,
+                offset: 0,
+                _t: PhantomData,
+            }),
             ArgValue::Tensor { va, dtype, shape } if *dtype == T::DTYPE => Ok(Ptr {
                 param: index,
                 name,
@@ -106,7 +118,11 @@ impl<T: Element> KernelParam for Ptr<T> {
                 offset: 0,
                 _t: PhantomData,
             }),
-            other => Err(format!("expected a pointer to {}, got {}", T::DTYPE, other.describe())),
+            other => Err(format!(
+                "expected a pointer to {}, got {}",
+                T::DTYPE,
+                other.describe()
+            )),
         }
     }
 }
@@ -163,7 +179,11 @@ impl<T: Element> Tensor<T> {
                 &l,
             );
         }
-        Block { t: self, origin, shape }
+        Block {
+            t: self,
+            origin,
+            shape,
+        }
     }
 
     /// The whole tensor as one block.
@@ -178,10 +198,18 @@ impl<T: Element> KernelParam for Tensor<T> {
     const DTYPE: Option<DType> = Some(T::DTYPE);
     fn from_arg(index: u16, name: &'static str, v: &ArgValue) -> Result<Self, String> {
         match v {
-            ArgValue::Tensor { va, dtype, shape } if *dtype == T::DTYPE => {
-                Ok(Tensor { param: index, name, va: *va, shape: *shape, _t: PhantomData })
-            }
-            other => Err(format!("expected a 2D tensor of {}, got {}", T::DTYPE, other.describe())),
+            ArgValue::Tensor { va, dtype, shape } if *dtype == T::DTYPE => Ok(Tensor {
+                param: index,
+                name,
+                va: *va,
+                shape: *shape,
+                _t: PhantomData,
+            }),
+            other => Err(format!(
+                "expected a 2D tensor of {}, got {}",
+                T::DTYPE,
+                other.describe()
+            )),
         }
     }
 }
@@ -212,7 +240,10 @@ impl<T: Element> Block<T> {
             param: self.t.param,
             name: self.t.name.to_string(),
             base_va: self.t.va,
-            view: View::Block { origin: self.origin, tensor: self.t.shape },
+            view: View::Block {
+                origin: self.origin,
+                tensor: self.t.shape,
+            },
             dtype: T::DTYPE,
             shape: self.shape.to_vec(),
         }
@@ -265,7 +296,10 @@ impl<T> Copy for Tile<T> {}
 
 impl<T: Element> Tile<T> {
     pub(crate) fn new(id: CmdId) -> Self {
-        Tile { id, _t: PhantomData }
+        Tile {
+            id,
+            _t: PhantomData,
+        }
     }
 
     /// The command that produces it.
@@ -291,7 +325,12 @@ impl<T: Element> Tile<T> {
     pub fn cast<U: Element>(self) -> Tile<U> {
         let l = loc();
         Tile::new(with_builder(|b| {
-            b.math(MathOp::Cast, vec![Operand::Value(self.id)], Some(U::DTYPE), &l)
+            b.math(
+                MathOp::Cast,
+                vec![Operand::Value(self.id)],
+                Some(U::DTYPE),
+                &l,
+            )
         }))
     }
 }
@@ -305,7 +344,10 @@ pub struct RecvFuture<T> {
 
 impl<T> RecvFuture<T> {
     pub(crate) fn new(id: CmdId) -> Self {
-        RecvFuture { id, _t: PhantomData }
+        RecvFuture {
+            id,
+            _t: PhantomData,
+        }
     }
 }
 

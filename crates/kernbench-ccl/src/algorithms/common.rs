@@ -91,6 +91,7 @@ pub const ROUND_CHUNK_BYTES: usize = 2 << 20;
 /// messages ahead of the sends, so a sender never waits on a neighbour that
 /// has not asked.
 #[kernel_fn]
+#[allow(clippy::too_many_arguments)]
 pub fn ring_pipeline<T: Element>(
     buf: Ptr<T>,
     base: usize,
@@ -149,7 +150,13 @@ pub fn ring_round<T: Element>(
         for g in 0..w - 1 {
             let cs = (r + f + w - g) % w;
             let cr = (r + f + 2 * w - 1 - g) % w;
-            let kind = if g > 0 { 4 } else if rs { 3 } else { 2 };
+            let kind = if g > 0 {
+                4
+            } else if rs {
+                3
+            } else {
+                2
+            };
             for p in region_pieces(start, len, w, cs, seg) {
                 sends.push((kind, p));
             }
@@ -160,8 +167,8 @@ pub fn ring_round<T: Element>(
     let mut pending: VecDeque<RecvFuture<T>> = VecDeque::new();
     for (idx, (kind, (off, l))) in sends.iter().enumerate() {
         let ahead = recvs.len().min(idx + WINDOW + 1);
-        for q in posted..ahead {
-            pending.push_back(tl::recv_async::<T>(ring.prev, [recvs[q].1]));
+        for (_, l) in &recvs[posted.min(ahead)..ahead] {
+            pending.push_back(tl::recv_async::<T>(ring.prev, [*l]));
         }
         posted = posted.max(ahead);
         let at = buf.offset(base + off);
@@ -189,8 +196,8 @@ pub fn ring_round<T: Element>(
         };
         tl::send(ring.next, &x);
     }
-    for q in posted..recvs.len() {
-        pending.push_back(tl::recv_async::<T>(ring.prev, [recvs[q].1]));
+    for (_, l) in &recvs[posted..] {
+        pending.push_back(tl::recv_async::<T>(ring.prev, [*l]));
     }
     // The last step's pieces end here.
     let tail_from = recvs.len() - pending.len();
@@ -208,7 +215,13 @@ pub fn ring_round<T: Element>(
 }
 
 /// The pieces of chunk `c` of the region `[start, start + len)` cut into `w` chunks.
-pub fn region_pieces(start: usize, len: usize, w: usize, c: usize, seg: usize) -> Vec<(usize, usize)> {
+pub fn region_pieces(
+    start: usize,
+    len: usize,
+    w: usize,
+    c: usize,
+    seg: usize,
+) -> Vec<(usize, usize)> {
     let (o, l) = chunk(len, w, c);
     pieces(start + o, l, seg)
 }
@@ -217,20 +230,42 @@ pub fn region_pieces(start: usize, len: usize, w: usize, c: usize, seg: usize) -
 /// rank's vector: afterwards chunk `(rank + f) mod size` of the region holds
 /// the reduction over the ring.
 #[kernel_fn]
-pub fn ring_reduce_scatter<T: Element>(buf: Ptr<T>, base: usize, region: (usize, usize), ring: Ring, f: usize, seg: usize, op: u32) {
+pub fn ring_reduce_scatter<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    region: (usize, usize),
+    ring: Ring,
+    f: usize,
+    seg: usize,
+    op: u32,
+) {
     ring_pipeline(buf, base, region, ring, f, seg, op, Phases::ReduceScatter);
 }
 
 /// All-gather over a ring on a region: chunk `(rank + f) mod size` is this
 /// rank's to start with; afterwards every chunk is everywhere.
 #[kernel_fn]
-pub fn ring_all_gather<T: Element>(buf: Ptr<T>, base: usize, region: (usize, usize), ring: Ring, f: usize, seg: usize) {
+pub fn ring_all_gather<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    region: (usize, usize),
+    ring: Ring,
+    f: usize,
+    seg: usize,
+) {
     ring_pipeline(buf, base, region, ring, f, seg, 0, Phases::AllGather);
 }
 
 /// All-reduce over a ring on a region, as one stream.
 #[kernel_fn]
-pub fn ring_all_reduce<T: Element>(buf: Ptr<T>, base: usize, region: (usize, usize), ring: Ring, seg: usize, op: u32) {
+pub fn ring_all_reduce<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    region: (usize, usize),
+    ring: Ring,
+    seg: usize,
+    op: u32,
+) {
     ring_pipeline(buf, base, region, ring, 1, seg, op, Phases::Both);
 }
 

@@ -9,7 +9,14 @@ use kernbench_tl::Element;
 /// Hierarchical all-reduce of `n` elements per rank; ranks in structural order
 /// (`pes` per cube, `cubes` per SIP).
 #[kernel_fn]
-pub fn hierarchical_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32, pes: usize, cubes: usize) {
+pub fn hierarchical_allreduce<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    seg: usize,
+    op: u32,
+    pes: usize,
+    cubes: usize,
+) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
     let (pes, cubes) = (pes.max(1), cubes.max(1));
     let sips = w / (pes * cubes);
@@ -17,9 +24,24 @@ pub fn hierarchical_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op:
     let pe = r % pes;
     let cube = (r / pes) % cubes;
     let sip = r / (pes * cubes);
-    let intra = Ring { next: Dir::E, prev: Dir::W, rank: pe, size: pes };
-    let across_cubes = Ring { next: Dir::S, prev: Dir::N, rank: cube, size: cubes };
-    let across_sips = Ring { next: Dir::SipE, prev: Dir::SipW, rank: sip, size: sips };
+    let intra = Ring {
+        next: Dir::E,
+        prev: Dir::W,
+        rank: pe,
+        size: pes,
+    };
+    let across_cubes = Ring {
+        next: Dir::S,
+        prev: Dir::N,
+        rank: cube,
+        size: cubes,
+    };
+    let across_sips = Ring {
+        next: Dir::SipE,
+        prev: Dir::SipW,
+        rank: sip,
+        size: sips,
+    };
     ring_reduce_scatter(buf, base, (0, n), intra, 1, seg, op);
     // This PE holds the cube's reduction of its chunk: reduce it across cubes.
     let mine = chunk(n, pes, (pe + 1) % pes);

@@ -12,8 +12,18 @@ pub fn mesh_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32, co
     let cols = cols.max(1);
     let rows = w / cols;
     let base = r * n;
-    let row = Ring { next: Dir::E, prev: Dir::W, rank: r % cols, size: cols };
-    let col = Ring { next: Dir::S, prev: Dir::N, rank: r / cols, size: rows };
+    let row = Ring {
+        next: Dir::E,
+        prev: Dir::W,
+        rank: r % cols,
+        size: cols,
+    };
+    let col = Ring {
+        next: Dir::S,
+        prev: Dir::N,
+        rank: r / cols,
+        size: rows,
+    };
     ring_reduce_scatter(buf, base, (0, n), row, 1, seg, op);
     // This rank now holds the row's reduction of its chunk; all-reduce it down the column.
     let (cs, cl) = chunk(n, cols, (row.rank + 1) % cols);

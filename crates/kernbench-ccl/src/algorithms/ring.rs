@@ -6,7 +6,12 @@ use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
 fn ring(w: usize, r: usize) -> Ring {
-    Ring { next: Dir::E, prev: Dir::W, rank: r, size: w }
+    Ring {
+        next: Dir::E,
+        prev: Dir::W,
+        rank: r,
+        size: w,
+    }
 }
 
 /// Ring all-reduce of `n` elements per rank.

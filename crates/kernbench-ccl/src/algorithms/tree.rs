@@ -15,8 +15,16 @@ pub fn tree_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32) {
     let ps = pieces(0, n, seg);
     // Reduce up: each piece combines the children's with this rank's, then goes to the parent.
     for (off, len) in &ps {
-        let fl = if has_left { Some(tl::recv_async::<T>(Dir::Left, [*len])) } else { None };
-        let fr = if has_right { Some(tl::recv_async::<T>(Dir::Right, [*len])) } else { None };
+        let fl = if has_left {
+            Some(tl::recv_async::<T>(Dir::Left, [*len]))
+        } else {
+            None
+        };
+        let fr = if has_right {
+            Some(tl::recv_async::<T>(Dir::Right, [*len]))
+        } else {
+            None
+        };
         let mut acc = tl::load(buf.offset(base + off), [*len]);
         if let Some(f) = fl {
             acc = combine(&acc, &tl::wait(f), op);

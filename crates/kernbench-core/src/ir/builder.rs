@@ -13,7 +13,9 @@ pub struct TraceLimits {
 
 impl Default for TraceLimits {
     fn default() -> Self {
-        TraceLimits { max_commands: 1 << 20 }
+        TraceLimits {
+            max_commands: 1 << 20,
+        }
     }
 }
 
@@ -85,7 +87,9 @@ struct MemMap {
 impl MemMap {
     /// Splits the segment containing `at` (if any) so that a segment starts at `at`.
     fn split(&mut self, at: u64) {
-        let Some((&s, seg)) = self.segs.range(..at).next_back() else { return };
+        let Some((&s, seg)) = self.segs.range(..at).next_back() else {
+            return;
+        };
         if seg.end > at {
             let mut tail = seg.clone();
             self.segs.get_mut(&s).expect("segment present").end = at;
@@ -116,7 +120,14 @@ impl MemMap {
             holes.push((cursor, end));
         }
         for (a, b) in holes {
-            self.segs.insert(a, Seg { end: b, last_write: None, reads: Vec::new() });
+            self.segs.insert(
+                a,
+                Seg {
+                    end: b,
+                    last_write: None,
+                    reads: Vec::new(),
+                },
+            );
         }
         for (_, seg) in self.segs.range_mut(start..end) {
             if let Some(w) = seg.last_write {
@@ -169,7 +180,11 @@ impl GraphBuilder {
 
     /// An error at a kernel line.
     pub fn error(&self, kind: TraceErrorKind, loc: &SrcLoc) -> TraceError {
-        TraceError { kernel: self.header.kernel.clone(), loc: Some(loc.clone()), kind }
+        TraceError {
+            kernel: self.header.kernel.clone(),
+            loc: Some(loc.clone()),
+            kind,
+        }
     }
 
     /// The type of a value, or an error if the id is not of this trace.
@@ -188,12 +203,18 @@ impl GraphBuilder {
     }
 
     fn is_stream(&self, v: CmdId) -> bool {
-        matches!(self.graph[NodeIndex::new(v.index())].cmd, Command::Stream { .. })
+        matches!(
+            self.graph[NodeIndex::new(v.index())].cmd,
+            Command::Stream { .. }
+        )
     }
 
     fn push(&mut self, cmd: Command, ty: TileType, loc: &SrcLoc) -> Result<CmdId, TraceError> {
         if self.graph.node_count() >= self.limits.max_commands {
-            return Err(self.error(TraceErrorKind::TooManyCommands(self.limits.max_commands), loc));
+            return Err(self.error(
+                TraceErrorKind::TooManyCommands(self.limits.max_commands),
+                loc,
+            ));
         }
         for v in cmd.operands() {
             self.ty(v, loc)?;
@@ -208,9 +229,14 @@ impl GraphBuilder {
         }
         let operands = cmd.operands();
         let id = CmdId(self.graph.node_count() as u32);
-        let n = self.graph.add_node(Node { cmd, ty, loc: loc.clone() });
+        let n = self.graph.add_node(Node {
+            cmd,
+            ty,
+            loc: loc.clone(),
+        });
         for v in operands {
-            self.graph.update_edge(NodeIndex::new(v.index()), n, DepKind::Data);
+            self.graph
+                .update_edge(NodeIndex::new(v.index()), n, DepKind::Data);
         }
         Ok(id)
     }
@@ -234,7 +260,10 @@ impl GraphBuilder {
     fn region_ty(&self, r: &MemRef, loc: &SrcLoc) -> Result<TileType, TraceError> {
         if r.shape.is_empty() || r.shape.contains(&0) {
             return Err(self.error(
-                TraceErrorKind::Shape(format!("a region of shape {} is empty", shape_str(&r.shape))),
+                TraceErrorKind::Shape(format!(
+                    "a region of shape {} is empty",
+                    shape_str(&r.shape)
+                )),
                 loc,
             ));
         }
@@ -374,7 +403,16 @@ impl GraphBuilder {
                 }
             }
         }
-        self.push(Command::Dot { a, b, acc, epilogue }, out, loc)
+        self.push(
+            Command::Dot {
+                a,
+                b,
+                acc,
+                epilogue,
+            },
+            out,
+            loc,
+        )
     }
 
     /// Elementwise math; `cast_to` gives the result type of `MathOp::Cast`.
@@ -436,7 +474,13 @@ impl GraphBuilder {
         self.push(Command::Math { op, args }, ty, loc)
     }
 
-    fn axis_check(&self, x: CmdId, axis: usize, what: &str, loc: &SrcLoc) -> Result<TileType, TraceError> {
+    fn axis_check(
+        &self,
+        x: CmdId,
+        axis: usize,
+        what: &str,
+        loc: &SrcLoc,
+    ) -> Result<TileType, TraceError> {
         let t = self.ty(x, loc)?.clone();
         if axis >= t.shape.len() {
             return Err(self.error(
@@ -452,7 +496,13 @@ impl GraphBuilder {
     }
 
     /// `tl::sum` / `tl::max` along an axis.
-    pub fn reduce(&mut self, op: ReduceOp, x: CmdId, axis: usize, loc: &SrcLoc) -> Result<CmdId, TraceError> {
+    pub fn reduce(
+        &mut self,
+        op: ReduceOp,
+        x: CmdId,
+        axis: usize,
+        loc: &SrcLoc,
+    ) -> Result<CmdId, TraceError> {
         let mut t = self.axis_check(x, axis, "reduction", loc)?;
         t.shape[axis] = 1;
         self.push(Command::Reduce { op, x, axis }, t, loc)
@@ -475,7 +525,13 @@ impl GraphBuilder {
     }
 
     /// `tl::recv` / `tl::recv_async`.
-    pub fn recv(&mut self, dir: Dir, ty: TileType, is_async: bool, loc: &SrcLoc) -> Result<CmdId, TraceError> {
+    pub fn recv(
+        &mut self,
+        dir: Dir,
+        ty: TileType,
+        is_async: bool,
+        loc: &SrcLoc,
+    ) -> Result<CmdId, TraceError> {
         if ty.shape.is_empty() || ty.shape.contains(&0) {
             return Err(self.error(
                 TraceErrorKind::Shape(format!(
@@ -495,7 +551,10 @@ impl GraphBuilder {
     /// `tl::wait`.
     pub fn wait(&mut self, future: CmdId, loc: &SrcLoc) -> Result<CmdId, TraceError> {
         let t = self.ty(future, loc)?.clone();
-        if !matches!(self.graph[NodeIndex::new(future.index())].cmd, Command::Recv { is_async: true, .. }) {
+        if !matches!(
+            self.graph[NodeIndex::new(future.index())].cmd,
+            Command::Recv { is_async: true, .. }
+        ) {
             return Err(self.error(
                 TraceErrorKind::Invalid(format!("{future} is not a future from `tl::recv_async`")),
                 loc,
@@ -506,6 +565,9 @@ impl GraphBuilder {
 
     /// The finished graph.
     pub fn finish(self) -> CommandGraph {
-        CommandGraph { header: self.header, graph: self.graph }
+        CommandGraph {
+            header: self.header,
+            graph: self.graph,
+        }
     }
 }

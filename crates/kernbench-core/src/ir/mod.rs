@@ -33,7 +33,11 @@ pub struct SrcLoc {
 impl SrcLoc {
     /// The location of the caller of a `#[track_caller]` function.
     pub fn from_location(l: &'static std::panic::Location<'static>) -> Self {
-        SrcLoc { file: Cow::Borrowed(l.file()), line: l.line(), col: l.column() }
+        SrcLoc {
+            file: Cow::Borrowed(l.file()),
+            line: l.line(),
+            col: l.column(),
+        }
     }
 
     /// The file name without its directories.
@@ -250,7 +254,11 @@ impl MemRef {
     pub fn span(&self) -> (u64, u64) {
         let (start, run, n) = self.runs();
         let pitch = self.row_pitch_bytes();
-        let end = if n <= 1 { start + run } else { start + (n - 1) * pitch + run };
+        let end = if n <= 1 {
+            start + run
+        } else {
+            start + (n - 1) * pitch + run
+        };
         (start, end)
     }
 
@@ -495,7 +503,12 @@ impl Command {
             Command::Load { .. } | Command::Stream { .. } | Command::Full { .. } => vec![],
             Command::Recv { .. } => vec![],
             Command::Store { value, .. } | Command::Send { value, .. } => vec![*value],
-            Command::Dot { a, b, acc, epilogue } => {
+            Command::Dot {
+                a,
+                b,
+                acc,
+                epilogue,
+            } => {
                 let mut v = vec![*a, *b];
                 v.extend(acc.iter().copied());
                 for e in epilogue {
@@ -526,11 +539,17 @@ impl Command {
             Command::Full { .. } => "full",
             Command::Dot { .. } => "dot",
             Command::Math { op, .. } => op.name(),
-            Command::Reduce { op: ReduceOp::Sum, .. } => "sum",
-            Command::Reduce { op: ReduceOp::Max, .. } => "max_reduce",
+            Command::Reduce {
+                op: ReduceOp::Sum, ..
+            } => "sum",
+            Command::Reduce {
+                op: ReduceOp::Max, ..
+            } => "max_reduce",
             Command::Softmax { .. } => "softmax",
             Command::Send { .. } => "send",
-            Command::Recv { is_async: false, .. } => "recv",
+            Command::Recv {
+                is_async: false, ..
+            } => "recv",
             Command::Recv { is_async: true, .. } => "recv_async",
             Command::Wait { .. } => "wait",
         }

@@ -28,7 +28,12 @@ impl CommandGraph {
             Command::Stream { src } => write!(s, "stream {src} : {}", n.ty),
             Command::Store { dst, value } => write!(s, "store {dst} {value}"),
             Command::Full { value } => write!(s, "full {value:?} : {}", n.ty),
-            Command::Dot { a, b, acc, epilogue } => {
+            Command::Dot {
+                a,
+                b,
+                acc,
+                epilogue,
+            } => {
                 write!(s, "dot {a}, {b}").unwrap();
                 if let Some(c) = acc {
                     write!(s, " + {c}").unwrap();
@@ -78,7 +83,14 @@ impl CommandGraph {
         for (id, n) in self.nodes() {
             let body = format!("  {}", self.command_text(id));
             let pad = LOC_COLUMN.saturating_sub(body.len()).max(1);
-            writeln!(out, "{body}{:pad$}@ {}:{}", "", n.loc.file_name(), n.loc.line).unwrap();
+            writeln!(
+                out,
+                "{body}{:pad$}@ {}:{}",
+                "",
+                n.loc.file_name(),
+                n.loc.line
+            )
+            .unwrap();
         }
         out
     }

@@ -35,7 +35,12 @@ fn read_region(m: &Machine, pe: PeId, r: &MemRef) -> Result<ArrayD<f32>, crate::
     Ok(ArrayD::from_shape_vec(IxDyn(&r.shape), out).expect("region size matches its shape"))
 }
 
-fn write_region(m: &mut Machine, pe: PeId, r: &MemRef, v: &ArrayD<f32>) -> Result<(), crate::machine::MemError> {
+fn write_region(
+    m: &mut Machine,
+    pe: PeId,
+    r: &MemRef,
+    v: &ArrayD<f32>,
+) -> Result<(), crate::machine::MemError> {
     let es = r.dtype.size();
     let flat: Vec<f32> = v.iter().copied().collect();
     let mut at = 0usize;
@@ -68,7 +73,9 @@ impl DataState {
     }
 
     fn val(&self, inst: usize, v: CmdId) -> &ArrayD<f32> {
-        self.values[inst][v.index()].as_ref().expect("operands complete before their users")
+        self.values[inst][v.index()]
+            .as_ref()
+            .expect("operands complete before their users")
     }
 
     /// A send starts: its tile goes on the channel.
@@ -90,20 +97,40 @@ impl DataState {
         chan: Option<u32>,
     ) -> Result<(), SimError> {
         let node = g.node(cmd);
-        let mem_err = |err| SimError::Memory { pe, loc: node.loc.clone(), err };
+        let mem_err = |err| SimError::Memory {
+            pe,
+            loc: node.loc.clone(),
+            err,
+        };
         let out: Option<ArrayD<f32>> = match &node.cmd {
-            Command::Load { src } | Command::Stream { src } => Some(read_region(m, pe, src).map_err(mem_err)?),
+            Command::Load { src } | Command::Stream { src } => {
+                Some(read_region(m, pe, src).map_err(mem_err)?)
+            }
             Command::Store { dst, value } => {
                 let v = self.val(inst, *value).clone();
                 write_region(m, pe, dst, &v).map_err(mem_err)?;
                 None
             }
-            Command::Full { value } => Some(ArrayD::from_elem(IxDyn(&node.ty.shape), node.ty.dtype.round(*value as f32))),
-            Command::Dot { a, b, acc, epilogue } => {
+            Command::Full { value } => Some(ArrayD::from_elem(
+                IxDyn(&node.ty.shape),
+                node.ty.dtype.round(*value as f32),
+            )),
+            Command::Dot {
+                a,
+                b,
+                acc,
+                epilogue,
+            } => {
                 let a = self.val(inst, *a);
                 let b = self.val(inst, *b);
-                let a2 = a.view().into_dimensionality::<ndarray::Ix2>().expect("dot operands are 2D");
-                let b2 = b.view().into_dimensionality::<ndarray::Ix2>().expect("dot operands are 2D");
+                let a2 = a
+                    .view()
+                    .into_dimensionality::<ndarray::Ix2>()
+                    .expect("dot operands are 2D");
+                let b2 = b
+                    .view()
+                    .into_dimensionality::<ndarray::Ix2>()
+                    .expect("dot operands are 2D");
                 let mut c = a2.dot(&b2).into_dyn();
                 if let Some(acc) = acc {
                     c += self.val(inst, *acc);
@@ -113,7 +140,10 @@ impl DataState {
                         Epilogue::Bias(x) => {
                             let bias = self.val(inst, *x);
                             let cols = c.shape()[1];
-                            let row = bias.view().into_shape_with_order(IxDyn(&[bias.len() / cols, cols])).expect("bias shape checked at trace");
+                            let row = bias
+                                .view()
+                                .into_shape_with_order(IxDyn(&[bias.len() / cols, cols]))
+                                .expect("bias shape checked at trace");
                             c += &row;
                         }
                         Epilogue::Scale(s) => c.mapv_inplace(|x| x * *s as f32),
@@ -126,7 +156,9 @@ impl DataState {
             Command::Math { op, args } => {
                 let get = |o: &Operand| -> Result<ArrayD<f32>, f32> {
                     match o {
-                        Operand::Value(v) => Ok(self.val(inst, *v).as_standard_layout().into_owned()),
+                        Operand::Value(v) => {
+                            Ok(self.val(inst, *v).as_standard_layout().into_owned())
+                        }
                         Operand::Scalar(s) => Err(*s as f32),
                     }
                 };
@@ -150,7 +182,11 @@ impl DataState {
                 let data: Vec<f32> = (0..n)
                     .map(|i| {
                         let r = op.apply(pick(0, i), pick(1, i), pick(2, i));
-                        if *op == MathOp::Cast { node.ty.dtype.round(r) } else { in_dtype.round(r) }
+                        if *op == MathOp::Cast {
+                            node.ty.dtype.round(r)
+                        } else {
+                            in_dtype.round(r)
+                        }
                     })
                     .collect();
                 Some(ArrayD::from_shape_vec(IxDyn(&shape), data).expect("math result shape"))
@@ -167,7 +203,9 @@ impl DataState {
             }
             Command::Softmax { x, axis } => {
                 let v = self.val(inst, *x);
-                let mx = v.fold_axis(Axis(*axis), f32::NEG_INFINITY, |a, b| a.max(*b)).insert_axis(Axis(*axis));
+                let mx = v
+                    .fold_axis(Axis(*axis), f32::NEG_INFINITY, |a, b| a.max(*b))
+                    .insert_axis(Axis(*axis));
                 let mut e = v - &mx;
                 e.mapv_inplace(f32::exp);
                 let s = e.sum_axis(Axis(*axis)).insert_axis(Axis(*axis));
@@ -178,7 +216,11 @@ impl DataState {
             Command::Send { .. } => None,
             Command::Recv { .. } => {
                 let c = chan.expect("a receive has a channel") as usize;
-                Some(self.in_flight[c].pop_front().expect("paired sends put a message on the channel first"))
+                Some(
+                    self.in_flight[c]
+                        .pop_front()
+                        .expect("paired sends put a message on the channel first"),
+                )
             }
             Command::Wait { future } => Some(self.val(inst, *future).clone()),
         };

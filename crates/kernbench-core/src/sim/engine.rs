@@ -13,7 +13,7 @@ use super::error::{Deadlock, SimError, Waiter};
 use super::fabric::Fabric;
 use super::lower::{OpKind, PeProgram, Unit, UNITS};
 use super::pairing::Channels;
-use crate::ir::{CommandGraph, Command};
+use crate::ir::{Command, CommandGraph};
 use crate::machine::Machine;
 use crate::topology::{PeSpec, Route};
 use crate::{PeId, Ps};
@@ -134,14 +134,10 @@ impl<'a> Engine<'a> {
             .zip(pes)
             .map(|(prog, pe)| {
                 let n = prog.ops.len();
-                let mut remaining = vec![0u32; n];
+                let remaining: Vec<u32> = (0..n).map(|i| prog.deps_of(i).len() as u32).collect();
                 let mut count = vec![0u32; n + 1];
-                for i in 0..n {
-                    let d = prog.deps_of(i);
-                    remaining[i] = d.len() as u32;
-                    for &x in d {
-                        count[x as usize] += 1;
-                    }
+                for &x in &prog.deps {
+                    count[x as usize] += 1;
                 }
                 let mut dependents_start = vec![0u32; n + 1];
                 for i in 0..n {
@@ -183,7 +179,9 @@ impl<'a> Engine<'a> {
         let chans = chan_routes
             .into_iter()
             .map(|route| ChanState {
-                credit_ps: route.latency_ps + route.overhead_ps + crate::ids::transfer_ps(credit_bytes, route.bottleneck_gbps.max(1e-9)),
+                credit_ps: route.latency_ps
+                    + route.overhead_ps
+                    + crate::ids::transfer_ps(credit_bytes, route.bottleneck_gbps.max(1e-9)),
                 route,
                 drain_gbps,
                 credits: ipcq.slots,
@@ -197,7 +195,14 @@ impl<'a> Engine<'a> {
                 bytes: 0,
             })
             .collect();
-        let op_start = if trace { insts.iter().map(|i: &InstState| vec![0; i.prog.ops.len()]).collect() } else { Vec::new() };
+        let op_start = if trace {
+            insts
+                .iter()
+                .map(|i: &InstState| vec![0; i.prog.ops.len()])
+                .collect()
+        } else {
+            Vec::new()
+        };
         Engine {
             now: start,
             seq: 0,
@@ -210,7 +215,11 @@ impl<'a> Engine<'a> {
             of_cmd: channels,
             spec: spec.clone(),
             slot_bytes: ipcq.slot_bytes,
-            data: if data { Some(DataState::new(graphs, channels.list.len())) } else { None },
+            data: if data {
+                Some(DataState::new(graphs, channels.list.len()))
+            } else {
+                None
+            },
             events: 0,
             spans: if trace { Some(Vec::new()) } else { None },
             op_start,
@@ -227,7 +236,9 @@ impl<'a> Engine<'a> {
         for inst in 0..self.insts.len() {
             let n = self.insts[inst].prog.ops.len();
             for op in 0..n {
-                if self.insts[inst].remaining[op] == 0 && self.insts[inst].prog.ops[op].unit == Unit::Free {
+                if self.insts[inst].remaining[op] == 0
+                    && self.insts[inst].prog.ops[op].unit == Unit::Free
+                {
                     self.start(inst as u32, op as u32);
                 }
             }
@@ -259,7 +270,9 @@ impl<'a> Engine<'a> {
         if s.busy[u] {
             return;
         }
-        let Some(&op) = s.prog.queues[u].get(s.head[u]) else { return };
+        let Some(&op) = s.prog.queues[u].get(s.head[u]) else {
+            return;
+        };
         if s.remaining[op as usize] == 0 {
             self.start(inst, op);
         }
@@ -316,7 +329,10 @@ impl<'a> Engine<'a> {
             OpKind::SendGrant { chan, bytes } => {
                 let need = bytes.div_ceil(self.slot_bytes).max(1) as u32;
                 let chan = *chan;
-                debug_assert!(self.chans[chan as usize].active_grant.is_none(), "sends on one channel are ordered");
+                debug_assert!(
+                    self.chans[chan as usize].active_grant.is_none(),
+                    "sends on one channel are ordered"
+                );
                 self.chans[chan as usize].active_grant = Some((inst, op, need));
                 self.pump_grant(chan);
                 return;
@@ -335,7 +351,10 @@ impl<'a> Engine<'a> {
                 let need = bytes.div_ceil(self.slot_bytes).max(1) as u32;
                 let chan = *chan;
                 let c = &mut self.chans[chan as usize];
-                debug_assert!(c.active_recv.is_none(), "receives on one channel are ordered");
+                debug_assert!(
+                    c.active_recv.is_none(),
+                    "receives on one channel are ordered"
+                );
                 let take = c.queued.min(need);
                 c.queued -= take;
                 c.active_recv = Some((inst, op, take, need));
@@ -362,7 +381,11 @@ impl<'a> Engine<'a> {
         let OpKind::Send { chan, bytes } = s.prog.ops[op as usize].kind else {
             unreachable!("pump_send on a send op")
         };
-        let idx = s.send_progress.iter().position(|(o, _)| *o == op).expect("a started send has progress");
+        let idx = s
+            .send_progress
+            .iter()
+            .position(|(o, _)| *o == op)
+            .expect("a started send has progress");
         let sent = s.send_progress[idx].1.sent;
         if sent >= bytes.max(1) {
             // Every packet is on its way: the comm engine is free again.
@@ -451,7 +474,12 @@ impl<'a> Engine<'a> {
             (o.unit, o.completes, o.cmd)
         };
         if let (Some(spans), Some(st)) = (self.spans.as_mut(), self.op_start.get(i)) {
-            spans.push(Span { inst, op, start: st[op as usize], end: now });
+            spans.push(Span {
+                inst,
+                op,
+                start: st[op as usize],
+                end: now,
+            });
         }
         if let OpKind::Recv { bytes, .. } = self.insts[i].prog.ops[op as usize].kind {
             self.insts[i].received += bytes;
@@ -467,7 +495,10 @@ impl<'a> Engine<'a> {
         if frees_unit {
             self.insts[i].busy[unit as usize] = false;
         }
-        let (a, b) = (self.insts[i].dependents_start[op as usize] as usize, self.insts[i].dependents_start[op as usize + 1] as usize);
+        let (a, b) = (
+            self.insts[i].dependents_start[op as usize] as usize,
+            self.insts[i].dependents_start[op as usize + 1] as usize,
+        );
         for k in a..b {
             let d = self.insts[i].dependents[k];
             let s = &mut self.insts[i];
@@ -502,7 +533,10 @@ impl<'a> Engine<'a> {
                 }
                 let node = g.node(o.cmd);
                 let (what, detail) = match (&o.kind, &node.cmd) {
-                    (OpKind::SendGrant { chan, .. } | OpKind::Send { chan, .. }, Command::Send { dir, .. }) => {
+                    (
+                        OpKind::SendGrant { chan, .. } | OpKind::Send { chan, .. },
+                        Command::Send { dir, .. },
+                    ) => {
                         let c = &self.chans[*chan as usize];
                         let ch = &self.of_cmd.list[*chan as usize];
                         let peer = self.insts[ch.dst].pe;
@@ -519,12 +553,21 @@ impl<'a> Engine<'a> {
                         let c = &self.chans[*chan as usize];
                         let ch = &self.of_cmd.list[*chan as usize];
                         let peer = self.insts[ch.src].pe;
-                        let (got, need) = c.active_recv.map(|(_, _, g, n)| (g, n)).unwrap_or((0, 0));
-                        (format!("recv {dir}"), format!("from PE {peer}: {got} of {need} packets arrived"))
+                        let (got, need) =
+                            c.active_recv.map(|(_, _, g, n)| (g, n)).unwrap_or((0, 0));
+                        (
+                            format!("recv {dir}"),
+                            format!("from PE {peer}: {got} of {need} packets arrived"),
+                        )
                     }
                     _ => continue,
                 };
-                waiters.push(Waiter { pe: s.pe, what, detail, loc: node.loc.clone() });
+                waiters.push(Waiter {
+                    pe: s.pe,
+                    what,
+                    detail,
+                    loc: node.loc.clone(),
+                });
                 seen_cmd = Some(o.cmd);
                 found = true;
             }
@@ -542,6 +585,9 @@ impl<'a> Engine<'a> {
                 }
             }
         }
-        Deadlock { at_ps: self.now, waiters }
+        Deadlock {
+            at_ps: self.now,
+            waiters,
+        }
     }
 }

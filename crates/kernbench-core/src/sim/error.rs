@@ -85,7 +85,11 @@ impl fmt::Display for Deadlock {
             self.waiters.len()
         )?;
         for w in self.waiters.iter().take(32) {
-            writeln!(f, "  PE {} waits in `{}` ({}) at {}", w.pe, w.what, w.detail, w.loc)?;
+            writeln!(
+                f,
+                "  PE {} waits in `{}` ({}) at {}",
+                w.pe, w.what, w.detail, w.loc
+            )?;
         }
         if self.waiters.len() > 32 {
             writeln!(f, "  ... and {} more", self.waiters.len() - 32)?;

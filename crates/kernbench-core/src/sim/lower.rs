@@ -54,7 +54,14 @@ impl Unit {
     }
 
     /// The engines with queues, in report order.
-    pub const ALL: [Unit; UNITS] = [Unit::Cpu, Unit::DmaIn, Unit::Gemm, Unit::Math, Unit::DmaWb, Unit::Comm];
+    pub const ALL: [Unit; UNITS] = [
+        Unit::Cpu,
+        Unit::DmaIn,
+        Unit::Gemm,
+        Unit::Math,
+        Unit::DmaWb,
+        Unit::Comm,
+    ];
 }
 
 /// What an op does.
@@ -155,7 +162,13 @@ impl PeProgram {
         writeln!(s, "tcm peak {} B", self.tcm_peak).unwrap();
         for (id, n) in g.nodes() {
             if let Some((addr, bytes)) = self.tcm[id.index()] {
-                writeln!(s, "  {id} {} @tcm[{addr:#x}..{:#x}]", n.cmd.mnemonic(), addr + bytes).unwrap();
+                writeln!(
+                    s,
+                    "  {id} {} @tcm[{addr:#x}..{:#x}]",
+                    n.cmd.mnemonic(),
+                    addr + bytes
+                )
+                .unwrap();
             }
         }
         for (i, op) in self.ops.iter().enumerate() {
@@ -164,12 +177,24 @@ impl PeProgram {
                 OpKind::Hbm { pc_bytes, write } => {
                     let total: u64 = pc_bytes.iter().sum();
                     let used = pc_bytes.iter().filter(|b| **b > 0).count();
-                    format!("{} {total} B over {used} PCs", if *write { "hbm.write" } else { "hbm.read" })
+                    format!(
+                        "{} {total} B over {used} PCs",
+                        if *write { "hbm.write" } else { "hbm.read" }
+                    )
                 }
                 OpKind::Remote { bytes, write, .. } => {
-                    format!("{} {bytes} B", if *write { "remote.write" } else { "remote.read" })
+                    format!(
+                        "{} {bytes} B",
+                        if *write {
+                            "remote.write"
+                        } else {
+                            "remote.read"
+                        }
+                    )
                 }
-                OpKind::Fixed { ps, flops } => format!("{:.3} ns {flops} flop", *ps as f64 / 1000.0),
+                OpKind::Fixed { ps, flops } => {
+                    format!("{:.3} ns {flops} flop", *ps as f64 / 1000.0)
+                }
                 OpKind::SendGrant { chan, bytes } => format!("slots ch{chan} {bytes} B"),
                 OpKind::Send { chan, bytes } => format!("send ch{chan} {bytes} B"),
                 OpKind::Recv { chan, bytes } => format!("recv ch{chan} {bytes} B"),
@@ -226,7 +251,13 @@ struct Builder {
 impl Builder {
     fn op(&mut self, unit: Unit, kind: OpKind, cmd: CmdId, label: String, deps: &[u32]) -> u32 {
         let id = self.prog.ops.len() as u32;
-        self.prog.ops.push(Op { unit, kind, cmd, completes: false, label });
+        self.prog.ops.push(Op {
+            unit,
+            kind,
+            cmd,
+            completes: false,
+            label,
+        });
         let mut d: Vec<u32> = deps.to_vec();
         d.sort_unstable();
         d.dedup();
@@ -306,23 +337,34 @@ pub(crate) fn runs_of(r: &MemRef, r0: usize, r1: usize) -> Vec<(u64, u64)> {
 }
 
 /// Runs of a 2D sub-block (rows, cols) of a region.
-pub(crate) fn sub_block_runs(r: &MemRef, rows: (usize, usize), cols: (usize, usize)) -> Vec<(u64, u64)> {
+pub(crate) fn sub_block_runs(
+    r: &MemRef,
+    rows: (usize, usize),
+    cols: (usize, usize),
+) -> Vec<(u64, u64)> {
     let es = r.dtype.size() as u64;
     let (row_pitch, base) = match &r.view {
         View::Flat { offset } => {
             let w = r.shape.get(1).copied().unwrap_or(1);
             (w as u64 * es, r.base_va.wrapping_add((*offset as u64) * es))
         }
-        View::Block { origin, tensor } => {
-            (tensor[1] as u64 * es, r.base_va + ((origin[0] * tensor[1] + origin[1]) as u64) * es)
-        }
+        View::Block { origin, tensor } => (
+            tensor[1] as u64 * es,
+            r.base_va + ((origin[0] * tensor[1] + origin[1]) as u64) * es,
+        ),
     };
     (rows.0..rows.1)
-        .map(|row| (base + row as u64 * row_pitch + cols.0 as u64 * es, (cols.1 - cols.0) as u64 * es))
+        .map(|row| {
+            (
+                base + row as u64 * row_pitch + cols.0 as u64 * es,
+                (cols.1 - cols.0) as u64 * es,
+            )
+        })
         .collect()
 }
 
 impl LowerCtx<'_> {
+    #[allow(clippy::too_many_arguments)]
     fn dma(
         &mut self,
         b: &mut Builder,
@@ -337,11 +379,19 @@ impl LowerCtx<'_> {
         let unit = if write { Unit::DmaWb } else { Unit::DmaIn };
         let total: u64 = runs.iter().map(|r| r.1).sum();
         let (va0, _) = runs[0];
-        let mem_err = |err| SimError::Memory { pe: self.pe, loc: loc.clone(), err };
+        let mem_err = |err| SimError::Memory {
+            pe: self.pe,
+            loc: loc.clone(),
+            err,
+        };
         // Check every run is mapped; the owner of the first byte serves the op.
         let mut pieces = Vec::new();
         for (va, len) in runs {
-            pieces.extend(self.machine.translate(self.pe, *va, *len).map_err(mem_err)?);
+            pieces.extend(
+                self.machine
+                    .translate(self.pe, *va, *len)
+                    .map_err(mem_err)?,
+            );
         }
         let pa = pieces.first().expect("a DMA has at least one run").0;
         let region = self.machine.classify(pa).map_err(mem_err)?;
@@ -351,23 +401,42 @@ impl LowerCtx<'_> {
                 for (pa, len) in &pieces {
                     add_pc_bytes(self.spec, pa.raw(), *len, &mut pcs);
                 }
-                OpKind::Hbm { pc_bytes: pcs, write }
+                OpKind::Hbm {
+                    pc_bytes: pcs,
+                    write,
+                }
             }
             Region::PeHbm { pe, .. } => {
                 let route = (self.route)(Endpoint::Hbm(pe))?;
-                OpKind::Remote { route, bytes: total, write }
+                OpKind::Remote {
+                    route,
+                    bytes: total,
+                    write,
+                }
             }
             Region::Sram { cube, .. } => {
                 let route = (self.route)(Endpoint::Sram(cube))?;
-                OpKind::Remote { route, bytes: total, write }
+                OpKind::Remote {
+                    route,
+                    bytes: total,
+                    write,
+                }
             }
             Region::MCpu { cube, .. } => {
                 let route = (self.route)(Endpoint::MCpu(cube))?;
-                OpKind::Remote { route, bytes: total, write }
+                OpKind::Remote {
+                    route,
+                    bytes: total,
+                    write,
+                }
             }
             Region::IoCpu { sip, .. } => {
                 let route = (self.route)(Endpoint::IoCpu(crate::SipId(sip)))?;
-                OpKind::Remote { route, bytes: total, write }
+                OpKind::Remote {
+                    route,
+                    bytes: total,
+                    write,
+                }
             }
         };
         let _ = va0;
@@ -381,7 +450,10 @@ impl LowerCtx<'_> {
     /// Lowers one instance's graph.
     pub fn lower(&mut self, g: &CommandGraph) -> Result<PeProgram, SimError> {
         let spec = self.spec;
-        let mut b = Builder { prog: PeProgram::default(), pending: Vec::new() };
+        let mut b = Builder {
+            prog: PeProgram::default(),
+            pending: Vec::new(),
+        };
         let mut low: Vec<Lowered> = Vec::with_capacity(g.len());
         let mut blocking: Option<u32> = None;
         let se = seg_elems(spec);
@@ -420,7 +492,8 @@ impl LowerCtx<'_> {
                     for j in 0..n {
                         let (r0, r1) = (j * per, ((j + 1) * per).min(rows));
                         let label = format!("tile {}/{n}", j + 1);
-                        let op = self.dma(&mut b, g, id, &runs_of(src, r0, r1), false, label, &order)?;
+                        let op =
+                            self.dma(&mut b, g, id, &runs_of(src, r0, r1), false, label, &order)?;
                         lw.segs.push(op);
                     }
                 }
@@ -438,7 +511,15 @@ impl LowerCtx<'_> {
                             let mut deps = order.clone();
                             deps.push(seg);
                             let label = format!("tile ({i},{j})");
-                            let op = self.dma(&mut b, g, id, &sub_block_runs(dst, rows, cols), true, label, &deps)?;
+                            let op = self.dma(
+                                &mut b,
+                                g,
+                                id,
+                                &sub_block_runs(dst, rows, cols),
+                                true,
+                                label,
+                                &deps,
+                            )?;
                             lw.segs.push(op);
                         }
                     } else {
@@ -455,7 +536,8 @@ impl LowerCtx<'_> {
                             let mut deps = order.clone();
                             deps.push(seg_dep(*value, j, n, &low));
                             let label = format!("tile {}/{n}", j + 1);
-                            let op = self.dma(&mut b, g, id, &runs_of(dst, r0, r1), true, label, &deps)?;
+                            let op =
+                                self.dma(&mut b, g, id, &runs_of(dst, r0, r1), true, label, &deps)?;
                             lw.segs.push(op);
                         }
                     }
@@ -471,36 +553,90 @@ impl LowerCtx<'_> {
                         }
                         let ps = self.math_ps(e, 1);
                         let label = format!("tile {}/{n}", j + 1);
-                        lw.segs.push(b.op(Unit::Math, OpKind::Fixed { ps, flops: e as u64 }, id, label, &deps));
+                        lw.segs.push(b.op(
+                            Unit::Math,
+                            OpKind::Fixed {
+                                ps,
+                                flops: e as u64,
+                            },
+                            id,
+                            label,
+                            &deps,
+                        ));
                     }
                 }
                 Command::Reduce { x, .. } | Command::Softmax { x, .. } => {
-                    let passes = if matches!(node.cmd, Command::Softmax { .. }) { 5 } else { 1 };
+                    let passes = if matches!(node.cmd, Command::Softmax { .. }) {
+                        5
+                    } else {
+                        1
+                    };
                     let in_elems = g.node(*x).ty.elems();
                     let mut deps = order.clone();
                     deps.push(low[x.index()].last);
                     let ps = self.math_ps(in_elems, passes);
                     let flops = (in_elems * passes) as u64;
-                    lw.segs.push(b.op(Unit::Math, OpKind::Fixed { ps, flops }, id, String::new(), &deps));
+                    lw.segs.push(b.op(
+                        Unit::Math,
+                        OpKind::Fixed { ps, flops },
+                        id,
+                        String::new(),
+                        &deps,
+                    ));
                 }
-                Command::Dot { a, b: bb, acc, epilogue } => {
-                    self.lower_dot(&mut b, g, id, (*a, *bb, *acc), epilogue, &order, &low, &mut lw)?;
+                Command::Dot {
+                    a,
+                    b: bb,
+                    acc,
+                    epilogue,
+                } => {
+                    self.lower_dot(
+                        &mut b,
+                        g,
+                        id,
+                        (*a, *bb, *acc),
+                        epilogue,
+                        &order,
+                        &low,
+                        &mut lw,
+                    )?;
                 }
                 Command::Send { dir: _, value } => {
                     // PE_CPU waits only for ring slots; the comm DMA sends when the tile is ready.
                     let chan = (self.send_chan)(id);
                     let bytes = node.ty.bytes();
-                    let grant = b.op(Unit::Free, OpKind::SendGrant { chan, bytes }, id, String::new(), &order);
+                    let grant = b.op(
+                        Unit::Free,
+                        OpKind::SendGrant { chan, bytes },
+                        id,
+                        String::new(),
+                        &order,
+                    );
                     // Packets go out as slots are granted; the in-order comm DMA keeps messages in order.
                     let deps = [issue, low[value.index()].last];
-                    let op = b.op(Unit::Comm, OpKind::Send { chan, bytes }, id, String::new(), &deps);
+                    let op = b.op(
+                        Unit::Comm,
+                        OpKind::Send { chan, bytes },
+                        id,
+                        String::new(),
+                        &deps,
+                    );
                     lw.segs.push(op);
                     lw.anchor = Some(grant);
                     blocking = Some(grant);
                 }
                 Command::Recv { is_async, .. } => {
                     let chan = (self.recv_chan)(id);
-                    let op = b.op(Unit::Free, OpKind::Recv { chan, bytes: node.ty.bytes() }, id, String::new(), &order);
+                    let op = b.op(
+                        Unit::Free,
+                        OpKind::Recv {
+                            chan,
+                            bytes: node.ty.bytes(),
+                        },
+                        id,
+                        String::new(),
+                        &order,
+                    );
                     lw.segs.push(op);
                     if !is_async {
                         blocking = Some(op);
@@ -514,7 +650,11 @@ impl LowerCtx<'_> {
                     blocking = Some(op);
                 }
             }
-            lw.last = *lw.segs.iter().max().expect("every command lowers to at least one op");
+            lw.last = *lw
+                .segs
+                .iter()
+                .max()
+                .expect("every command lowers to at least one op");
             b.prog.ops[lw.last as usize].completes = true;
             low.push(lw);
         }
@@ -591,7 +731,16 @@ impl LowerCtx<'_> {
                     let port_bytes = ((sm * sk + sk * sn) * es) as u64;
                     let port = crate::ids::transfer_ps(port_bytes, spec.gemm_tcm_gbps);
                     let label = format!("step ({i},{j},{kk})");
-                    let op = b.op(Unit::Gemm, OpKind::Fixed { ps: compute.max(port), flops }, id, label, &step_deps);
+                    let op = b.op(
+                        Unit::Gemm,
+                        OpKind::Fixed {
+                            ps: compute.max(port),
+                            flops,
+                        },
+                        id,
+                        label,
+                        &step_deps,
+                    );
                     gemm_ops.push(op);
                     if kk + 1 == ki {
                         let seg = if epilogue.is_empty() {
@@ -616,7 +765,12 @@ impl LowerCtx<'_> {
 /// Plans TCM: every tile a command produces lives from its command to its last
 /// use; streamed GEMM operands need `tcm_buffers` tiles for the GEMM's lifetime.
 /// First fit; an overflow names the kernel line.
-fn plan_tcm(g: &CommandGraph, spec: &PeSpec, pe: PeId, prog: &mut PeProgram) -> Result<(), SimError> {
+fn plan_tcm(
+    g: &CommandGraph,
+    spec: &PeSpec,
+    pe: PeId,
+    prog: &mut PeProgram,
+) -> Result<(), SimError> {
     let n = g.len();
     let mut last_use: Vec<usize> = (0..n).collect();
     for (id, node) in g.nodes() {
@@ -624,7 +778,8 @@ fn plan_tcm(g: &CommandGraph, spec: &PeSpec, pe: PeId, prog: &mut PeProgram) -> 
             last_use[v.index()] = last_use[v.index()].max(id.index());
         }
     }
-    let mut alloc = crate::addr::RangeAllocator::new(0, spec.tcm_bytes).map_err(|e| SimError::Launch(e.to_string()))?;
+    let mut alloc = crate::addr::RangeAllocator::new(0, spec.tcm_bytes)
+        .map_err(|e| SimError::Launch(e.to_string()))?;
     let mut frees: Vec<Vec<u64>> = vec![Vec::new(); n];
     prog.tcm = vec![None; n];
     let mut peak = 0u64;
@@ -653,24 +808,24 @@ fn plan_tcm(g: &CommandGraph, spec: &PeSpec, pe: PeId, prog: &mut PeProgram) -> 
                     prog.tcm[id.index()] = Some((addr, bytes));
                     frees[last_use[id.index()]].push(addr);
                 }
-                Err(_) => {
-                    return Err(SimError::Tcm {
-                        pe,
-                        loc: node.loc.clone(),
-                        msg: format!(
-                            "{id} ({}) needs {bytes} B; {} B of {} B are free, {} B held by live tiles",
-                            node.cmd.mnemonic(),
-                            alloc.free_bytes(),
-                            spec.tcm_bytes,
-                            alloc.used_bytes()
-                        ),
-                    })
-                }
+                Err(_) => return Err(SimError::Tcm {
+                    pe,
+                    loc: node.loc.clone(),
+                    msg: format!(
+                        "{id} ({}) needs {bytes} B; {} B of {} B are free, {} B held by live tiles",
+                        node.cmd.mnemonic(),
+                        alloc.free_bytes(),
+                        spec.tcm_bytes,
+                        alloc.used_bytes()
+                    ),
+                }),
             }
             peak = peak.max(alloc.used_bytes());
         }
         for addr in std::mem::take(&mut frees[id.index()]) {
-            alloc.free(addr).map_err(|e| SimError::Launch(format!("TCM plan: {e}")))?;
+            alloc
+                .free(addr)
+                .map_err(|e| SimError::Launch(format!("TCM plan: {e}")))?;
         }
     }
     prog.tcm_peak = peak;
@@ -683,7 +838,10 @@ mod tests {
 
     #[test]
     fn pseudo_channels_split_by_burst() {
-        let plain = PeSpec { hbm_pc_hash: false, ..PeSpec::default() };
+        let plain = PeSpec {
+            hbm_pc_hash: false,
+            ..PeSpec::default()
+        };
         let mut pcs = [0u64; 8];
         add_pc_bytes(&plain, 0, 4096, &mut pcs);
         assert_eq!(pcs, [512; 8]);
@@ -699,7 +857,10 @@ mod tests {
     fn hashing_spreads_a_strided_column_over_every_channel() {
         // 128 rows of 256 B at a 2 KiB pitch: one channel without hashing, all eight with it.
         for (hash, used) in [(false, 1), (true, 8)] {
-            let spec = PeSpec { hbm_pc_hash: hash, ..PeSpec::default() };
+            let spec = PeSpec {
+                hbm_pc_hash: hash,
+                ..PeSpec::default()
+            };
             let mut pcs = [0u64; 8];
             for r in 0..128u64 {
                 add_pc_bytes(&spec, r * 2048, 256, &mut pcs);

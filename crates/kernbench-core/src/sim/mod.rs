@@ -138,7 +138,10 @@ pub fn simulate_full(machine: &mut Machine, launch: &Launch) -> Result<Outcome, 
     let mut seen = std::collections::BTreeSet::new();
     for pe in &launch.pes {
         if !topo.contains(*pe) {
-            return Err(SimError::Launch(format!("PE {pe} is not part of topology `{}`", topo.name())));
+            return Err(SimError::Launch(format!(
+                "PE {pe} is not part of topology `{}`",
+                topo.name()
+            )));
         }
         if !seen.insert(*pe) {
             return Err(SimError::Launch(format!("PE {pe} is given twice")));
@@ -161,7 +164,13 @@ pub fn simulate_full(machine: &mut Machine, launch: &Launch) -> Result<Outcome, 
     let chan_routes: Vec<Route> = channels
         .list
         .iter()
-        .map(|c| topo.route(Endpoint::Pe(launch.pes[c.src]), Endpoint::Pe(launch.pes[c.dst])).map_err(route_err))
+        .map(|c| {
+            topo.route(
+                Endpoint::Pe(launch.pes[c.src]),
+                Endpoint::Pe(launch.pes[c.dst]),
+            )
+            .map_err(route_err)
+        })
         .collect::<Result<_, _>>()?;
     let mut routes: Vec<Route> = Vec::new();
     let mut route_ix: HashMap<(PeId, Endpoint), u32> = HashMap::new();
@@ -182,7 +191,14 @@ pub fn simulate_full(machine: &mut Machine, launch: &Launch) -> Result<Outcome, 
             route_ix.insert((pe, ep), ix);
             Ok(ix)
         };
-        let mut ctx = lower::LowerCtx { machine, spec: &spec, pe, send_chan: &chan, recv_chan: &chan, route: &mut route };
+        let mut ctx = lower::LowerCtx {
+            machine,
+            spec: &spec,
+            pe,
+            send_chan: &chan,
+            recv_chan: &chan,
+            route: &mut route,
+        };
         programs.push(ctx.lower(g)?);
     }
     // Launch: host -> IO_CPU -> M_CPU -> PE_CPU; IO_CPU stamps the common start.
@@ -213,5 +229,10 @@ pub fn simulate_full(machine: &mut Machine, launch: &Launch) -> Result<Outcome, 
     eng.run(machine)?;
     let report = report::build(&topo, launch.program.name(), start, &eng);
     let spans = eng.spans.take().unwrap_or_default();
-    Ok(Outcome { report, graphs, programs: kept_programs, spans })
+    Ok(Outcome {
+        report,
+        graphs,
+        programs: kept_programs,
+        spans,
+    })
 }

@@ -35,10 +35,17 @@ fn describe(ty: &TileType) -> String {
 }
 
 /// Resolves every send and receive of every instance to a channel and checks that they pair up.
-pub fn pair(pes: &[PeId], graphs: &[CommandGraph], map: Option<&NeighborMap>) -> Result<Channels, SimError> {
+pub fn pair(
+    pes: &[PeId],
+    graphs: &[CommandGraph],
+    map: Option<&NeighborMap>,
+) -> Result<Channels, SimError> {
     let index: BTreeMap<PeId, usize> = pes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
     let mut key_of: BTreeMap<(usize, usize, Dir), u32> = BTreeMap::new();
-    let mut chans = Channels { list: Vec::new(), of_cmd: vec![BTreeMap::new(); pes.len()] };
+    let mut chans = Channels {
+        list: Vec::new(),
+        of_cmd: vec![BTreeMap::new(); pes.len()],
+    };
     // Per channel: sends and receives in program order.
     type Side = Vec<(usize, CmdId)>;
     let mut sides: Vec<(Side, Side)> = Vec::new();
@@ -50,7 +57,12 @@ pub fn pair(pes: &[PeId], graphs: &[CommandGraph], map: Option<&NeighborMap>) ->
     };
     let mut channel = |src: usize, dst: usize, tx: Dir, rx: Dir, list: &mut Vec<Channel>| -> u32 {
         *key_of.entry((src, dst, rx)).or_insert_with(|| {
-            list.push(Channel { src, dst, tx_dir: tx, rx_dir: rx });
+            list.push(Channel {
+                src,
+                dst,
+                tx_dir: tx,
+                rx_dir: rx,
+            });
             sides.push((Vec::new(), Vec::new()));
             (list.len() - 1) as u32
         })
@@ -145,7 +157,9 @@ pub fn pair(pes: &[PeId], graphs: &[CommandGraph], map: Option<&NeighborMap>) ->
         }
         if tx.len() != rx.len() {
             let line = |side: &Side, g: &CommandGraph| {
-                side.last().map(|(_, id)| g.node(*id).loc.to_string()).unwrap_or_else(|| "-".into())
+                side.last()
+                    .map(|(_, id)| g.node(*id).loc.to_string())
+                    .unwrap_or_else(|| "-".into())
             };
             errors.push(format!(
                 "PE {src} sends {} message(s) {} to PE {dst} (last at {}), but PE {dst} receives {} from {} (last at {})",

@@ -184,7 +184,12 @@ pub(crate) fn build(topo: &Topology, kernel: &str, start: Ps, eng: &Engine) -> R
         .filter(|(_, b)| **b > 0)
         .map(|(i, b)| {
             let l = &topo.links()[i];
-            LinkUse { link: i as u32, name: format!("{} -> {}", l.from, l.to), busy_ps: *b, bytes: eng.fabric.bytes[i] }
+            LinkUse {
+                link: i as u32,
+                name: format!("{} -> {}", l.from, l.to),
+                busy_ps: *b,
+                bytes: eng.fabric.bytes[i],
+            }
         })
         .collect();
     links.sort_by(|a, b| b.busy_ps.cmp(&a.busy_ps).then(a.link.cmp(&b.link)));
@@ -242,7 +247,11 @@ impl fmt::Display for Report {
         }
         writeln!(f)?;
         let shown = self.pes.len().min(8);
-        writeln!(f, "  {:<12} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10}", "PE", "end us", "DMA_IN", "GEMM", "MATH", "DMA_WB", "COMM", "HBM B", "sent B")?;
+        writeln!(
+            f,
+            "  {:<12} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10} {:>12} {:>10}",
+            "PE", "end us", "DMA_IN", "GEMM", "MATH", "DMA_WB", "COMM", "HBM B", "sent B"
+        )?;
         for p in &self.pes[..shown] {
             writeln!(
                 f,
@@ -262,7 +271,14 @@ impl fmt::Display for Report {
             writeln!(f, "  ... {} more PEs", self.pes.len() - shown)?;
         }
         for l in self.links.iter().take(3) {
-            writeln!(f, "  link {}: busy {:.3} us ({:.1}%), {} B", l.name, us(l.busy_ps), l.busy_ps as f64 / span as f64 * 100.0, l.bytes)?;
+            writeln!(
+                f,
+                "  link {}: busy {:.3} us ({:.1}%), {} B",
+                l.name,
+                us(l.busy_ps),
+                l.busy_ps as f64 / span as f64 * 100.0,
+                l.bytes
+            )?;
         }
         Ok(())
     }

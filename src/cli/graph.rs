@@ -1,0 +1,57 @@
+//! `kernbench graph`: the command graph of one program instance.
+
+use super::args::{self, Axes, Set};
+use super::{out, usage, Result};
+use clap::Args;
+use kernbench_core::ir::ArgValue;
+
+/// Flags of `kernbench graph`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Pointer parameters get a synthetic buffer (length NAME.len, default 2^24 elements); \
+tensor parameters need a shape (--set NAME=ROWSxCOLS); every scalar needs a value.\n\n\
+Examples:\n  kernbench graph hello_send --set n_elem=1024\n  \
+kernbench graph hello_send --set n_elem=1024 --grid 8,2 --pid 3,1\n  \
+kernbench graph gemm_blocked --set a=256x256 --set b=256x256 --set c=256x256 --set bm=64 --set bn=64 --set bk=64 --dot"
+)]
+pub struct GraphArgs {
+    /// The kernel (see `kernbench list`).
+    pub kernel: String,
+    /// A parameter value: NAME=VALUE for scalars (integers, floats, true/false),
+    /// NAME=ROWSxCOLS for tensors, NAME.len=N for a pointer's length in elements. Repeatable.
+    #[arg(long, short = 's', value_name = "NAME=VALUE", value_parser = args::set)]
+    pub set: Vec<Set>,
+    /// The launch grid, 1 to 3 comma-separated axes.
+    #[arg(long, default_value = "1", value_parser = args::axes)]
+    pub grid: Axes,
+    /// The traced instance's position in the grid (zeros when absent).
+    #[arg(long, value_parser = args::axes)]
+    pub pid: Option<Axes>,
+    /// Print Graphviz dot instead of the text form.
+    #[arg(long)]
+    pub dot: bool,
+}
+
+/// Runs `kernbench graph`.
+pub fn run(a: &GraphArgs) -> Result<()> {
+    let kernel = args::find_kernel(&a.kernel)?;
+    let kargs = args::kernel_args(kernel.meta(), &a.set, &mut |b| {
+        let va = 0x1000_0000_0000u64 + ((b.index as u64) << 32);
+        Ok(match b.shape {
+            Some(shape) => ArgValue::Tensor {
+                va,
+                dtype: b.dtype,
+                shape,
+            },
+            None => ArgValue::Ptr {
+                va,
+                dtype: b.dtype,
+                len: b.len,
+            },
+        })
+    })?;
+    let grid = &a.grid.0;
+    let pid = a.pid.clone().map_or_else(|| vec![0; grid.len()], |p| p.0);
+    let g = kernbench_tl::trace(kernel, &kargs, grid, &pid).map_err(usage)?;
+    out(&if a.dot { g.to_dot() } else { g.to_text() })
+}

@@ -1,0 +1,140 @@
+//! `kernbench list`: the registered kernels and the registry's collective algorithms.
+
+use super::{args, out, usage, Result};
+use clap::Args;
+use kernbench_ccl::{Algorithm, Registry};
+use kernbench_core::ir::ParamKind;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// Flags of `kernbench list`.
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Print JSON: `{"kernels": [...], "algorithms": [...]}`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+struct Param {
+    name: &'static str,
+    kind: ParamKind,
+    dtype: Option<&'static str>,
+    ty: &'static str,
+}
+
+#[derive(Serialize)]
+struct KernelInfo {
+    name: &'static str,
+    params: Vec<Param>,
+    file: &'static str,
+    line: u32,
+    doc: String,
+}
+
+#[derive(Serialize)]
+struct Listing<'a> {
+    kernels: Vec<KernelInfo>,
+    algorithms: &'a [Algorithm],
+}
+
+/// The first sentence of a doc comment's first paragraph (its first line when
+/// that paragraph has no sentence end).
+fn first_line(doc: &str) -> String {
+    let para: Vec<&str> = doc
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| l.is_empty())
+        .take_while(|l| !l.is_empty())
+        .collect();
+    let para = para.join(" ");
+    match para.find(". ") {
+        Some(i) => para[..=i].to_string(),
+        None => para,
+    }
+}
+
+fn signature(k: &KernelInfo) -> String {
+    let ps: Vec<String> = k
+        .params
+        .iter()
+        .map(|p| match (p.kind, p.dtype) {
+            (ParamKind::Ptr, Some(d)) => format!("{}: ptr<{d}>", p.name),
+            (ParamKind::Tensor, Some(d)) => format!("{}: tensor<{d}>", p.name),
+            (ParamKind::Constexpr, _) => format!("const {}: {}", p.name, p.ty),
+            _ => format!("{}: {}", p.name, p.ty),
+        })
+        .collect();
+    format!("{}({})", k.name, ps.join(", "))
+}
+
+/// Runs `kernbench list`.
+pub fn run(a: &ListArgs) -> Result<()> {
+    args::link_kernels();
+    let kernels: Vec<KernelInfo> = kernbench_tl::registered_kernels()
+        .into_iter()
+        .map(|k| {
+            let m = k.meta();
+            KernelInfo {
+                name: m.name,
+                params: m
+                    .params
+                    .iter()
+                    .map(|p| Param {
+                        name: p.name,
+                        kind: p.kind,
+                        dtype: p.dtype.map(|d| d.name()),
+                        ty: p.ty,
+                    })
+                    .collect(),
+                file: m.file,
+                line: m.line,
+                doc: first_line(m.doc),
+            }
+        })
+        .collect();
+    let reg = Registry::builtin();
+    if a.json {
+        let l = Listing {
+            kernels,
+            algorithms: reg.algorithms(),
+        };
+        return out(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&l).map_err(usage)?
+        ));
+    }
+    let mut s = String::new();
+    writeln!(s, "kernels ({}):", kernels.len()).unwrap();
+    for k in &kernels {
+        writeln!(s, "  {}", signature(k)).unwrap();
+        writeln!(s, "      {}:{}  {}", k.file, k.line, k.doc).unwrap();
+    }
+    writeln!(
+        s,
+        "\ncollective algorithms ({}, configs/ccl.yaml):",
+        reg.algorithms().len()
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "  {:<24} {:<15} {:<24} {:<13} {:<7} {:>9} {:>6}",
+        "name", "collective", "kernel", "map", "buffer", "seg_bytes", "world"
+    )
+    .unwrap();
+    for al in reg.algorithms() {
+        writeln!(
+            s,
+            "  {:<24} {:<15} {:<24} {:<13} {:<7} {:>9} {:>6}",
+            al.name,
+            al.collective.name(),
+            format!("{}_<type>", al.kernel),
+            format!("{:?}", al.topology).to_lowercase(),
+            format!("{:?}", al.ipcq.buffer).to_lowercase(),
+            al.seg_bytes,
+            al.world.map_or("all".to_string(), |w| w.to_string())
+        )
+        .unwrap();
+    }
+    out(&s)
+}

@@ -1,0 +1,270 @@
+//! `kernbench run`: a kernel on the PEs of a topology, or a registry algorithm at one size.
+
+use super::args::{self, Axes, Set};
+use super::{out, usage, Result};
+use clap::Args;
+use kernbench_ccl::cost::model_ns;
+use kernbench_ccl::run::{neighbor_map, ranks, run_on, RunSpec};
+use kernbench_ccl::table::{format_row, header, Row};
+use kernbench_ccl::{Algorithm, Collective, MapKind, RedOp, Registry};
+use kernbench_core::machine::Machine;
+use kernbench_core::sim::{simulate_full, Launch, Report};
+use kernbench_core::topology::Topology;
+use kernbench_core::{DType, PeId};
+use serde::Serialize;
+
+/// Flags of `kernbench run`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "A kernel runs one instance per PE (in structural order: SIP, cube, PE). Each pointer \
+or tensor parameter is allocated as one buffer split into equal contiguous shards over those PEs; \
+size it with --set NAME.len=N (elements; default 2^24) or --set NAME=ROWSxCOLS so that each \
+instance's slice lands in its own PE's shard.\n\n\
+Examples:\n  kernbench run hello_send --set n_elem=1024 --set t.len=262144\n  \
+kernbench run vector_add --pes 4 --set x.len=4096 --set y.len=4096 --set z.len=4096 --set n=4096 --set block=1024\n  \
+kernbench run ring_allreduce --topology tiny --size 1M -d half --verify-data"
+)]
+pub struct RunArgs {
+    /// A kernel (`kernbench list`) or a collective algorithm of the registry.
+    pub name: String,
+    /// A topology file, or a built-in name (default, tiny, large); the embedded default when absent.
+    #[arg(long, value_name = "FILE")]
+    pub topology: Option<String>,
+    /// A kernel parameter: NAME=VALUE (scalar), NAME=ROWSxCOLS (tensor), NAME.len=N (pointer). Repeatable.
+    #[arg(long, short = 's', value_name = "NAME=VALUE", value_parser = args::set)]
+    pub set: Vec<Set>,
+    /// Use the first N PEs of the topology (kernels: instances; algorithms: ranks).
+    #[arg(long, value_name = "N")]
+    pub pes: Option<usize>,
+    /// The kernel's launch grid (its size is the number of PEs); `N` (1D) when absent.
+    #[arg(long, value_parser = args::axes)]
+    pub grid: Option<Axes>,
+    /// The neighbour map a kernel's directions resolve through: ring, torus2d, tree, hierarchical, none.
+    #[arg(long, default_value = "ring")]
+    pub map: String,
+    /// Execute the data as well as the timing; for an algorithm, check every
+    /// element against the exact result (exit code 1 when one is wrong).
+    #[arg(long)]
+    pub verify_data: bool,
+    /// Print JSON: the report, plus sim_ns, bound_ns, flops, hbm_bytes (and the table row of an algorithm).
+    #[arg(long)]
+    pub json: bool,
+    /// Bytes of each rank's vector (K, M, G suffixes).
+    #[arg(long, default_value = "1M", value_parser = args::size, help_heading = "Registry algorithms")]
+    pub size: u64,
+    /// Element type: float, half, bfloat16, int32 (or f32, f16, bf16, i32).
+    #[arg(short = 'd', long = "datatype", default_value = "float", value_parser = args::dtype, help_heading = "Registry algorithms")]
+    pub dtype: DType,
+    /// Reduction: sum, max, min.
+    #[arg(short = 'o', long = "op", default_value = "sum", value_parser = args::redop, help_heading = "Registry algorithms")]
+    pub op: RedOp,
+    /// Root rank (broadcast).
+    #[arg(
+        short = 'r',
+        long,
+        default_value_t = 0,
+        help_heading = "Registry algorithms"
+    )]
+    pub root: usize,
+}
+
+#[derive(Serialize)]
+struct RunJson<'a> {
+    #[serde(flatten)]
+    report: &'a Report,
+    sim_ns: f64,
+    bound_ns: f64,
+    flops: u64,
+    hbm_bytes: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    row: Option<&'a Row>,
+}
+
+fn json(report: &Report, row: Option<&Row>) -> Result<String> {
+    let j = RunJson {
+        report,
+        sim_ns: report.sim_ns(),
+        bound_ns: report.bound_ns(),
+        flops: report.flops(),
+        hbm_bytes: report.hbm_bytes(),
+        row,
+    };
+    Ok(format!(
+        "{}\n",
+        serde_json::to_string_pretty(&j).map_err(usage)?
+    ))
+}
+
+fn first_pes(topo: &Topology, n: usize) -> Result<Vec<PeId>> {
+    let all: Vec<PeId> = topo.pes().collect();
+    if n == 0 || n > all.len() {
+        return Err(usage(format!(
+            "--pes {n}: topology `{}` has {} PEs",
+            topo.name(),
+            all.len()
+        )));
+    }
+    Ok(all[..n].to_vec())
+}
+
+/// Runs `kernbench run`.
+pub fn run(a: &RunArgs) -> Result<()> {
+    let topo = args::topology(a.topology.as_deref())?;
+    let reg = Registry::builtin();
+    match reg.get(&a.name) {
+        Ok(algo) => run_algorithm(a, &topo, algo),
+        Err(_) => run_kernel(a, &topo),
+    }
+}
+
+fn run_kernel(a: &RunArgs, topo: &Topology) -> Result<()> {
+    let kernel = args::find_kernel(&a.name).map_err(|_| {
+        usage(format!(
+            "`{}` is neither a registered kernel nor a registry algorithm; `kernbench list` shows them",
+            a.name
+        ))
+    })?;
+    let grid_size = a
+        .grid
+        .as_ref()
+        .map(|g| g.0.iter().map(|x| *x as usize).product::<usize>());
+    let n = match (a.pes, grid_size) {
+        (Some(n), Some(g)) if n != g => {
+            return Err(usage(format!(
+                "--grid {:?} has {g} instances but --pes is {n}",
+                a.grid.as_ref().map(|g| &g.0)
+            )))
+        }
+        (Some(n), _) | (None, Some(n)) => n,
+        (None, None) => topo.pe_count(),
+    };
+    let pes = first_pes(topo, n)?;
+    let grid = a
+        .grid
+        .as_ref()
+        .map_or_else(|| vec![n as u32], |g| g.0.clone());
+    let mut machine = Machine::new(topo.clone()).map_err(usage)?;
+    let kargs = args::kernel_args(kernel.meta(), &a.set, &mut |b| {
+        let buf = machine
+            .alloc(b.dtype, b.len, &pes)
+            .map_err(|e| usage(format!("parameter `{}`: {e}", b.param.name)))?;
+        Ok(match b.shape {
+            Some([r, c]) => buf.tensor(r, c).map_err(usage)?,
+            None => buf.ptr(),
+        })
+    })?;
+    let kind = match a.map.as_str() {
+        "none" => None,
+        "ring" => Some(MapKind::Ring),
+        "torus2d" => Some(MapKind::Torus2d),
+        "tree" => Some(MapKind::Tree),
+        "hierarchical" => Some(MapKind::Hierarchical),
+        other => {
+            return Err(usage(format!(
+                "--map {other}: use ring, torus2d, tree, hierarchical or none"
+            )))
+        }
+    };
+    let mut launch = Launch::new(kernel, kargs, pes.clone())
+        .grid(&grid)
+        .data(a.verify_data);
+    if let Some(kind) = kind {
+        launch = launch.neighbors(neighbor_map(topo, kind, &pes).map_err(usage)?);
+    }
+    let outcome = simulate_full(&mut machine, &launch).map_err(usage)?;
+    if a.json {
+        out(&json(&outcome.report, None)?)
+    } else {
+        out(&outcome.report.to_string())
+    }
+}
+
+fn run_algorithm(a: &RunArgs, topo: &Topology, algo: &Algorithm) -> Result<()> {
+    if let Some(s) = a.set.first() {
+        return Err(usage(format!(
+            "--set {}: `{}` is a registry algorithm; it takes --size, -d, --op and --root",
+            s.name, algo.name
+        )));
+    }
+    if a.grid.is_some() || a.map != "ring" {
+        return Err(usage(format!(
+            "`{}` is a registry algorithm: its grid and neighbour map come from the registry",
+            algo.name
+        )));
+    }
+    let pes = match a.pes {
+        Some(n) => first_pes(topo, n)?,
+        None => ranks(topo, algo).map_err(usage)?,
+    };
+    let count = (a.size / a.dtype.size() as u64).max(1) as usize;
+    let spec = RunSpec {
+        count,
+        dtype: a.dtype,
+        op: a.op,
+        root: a.root,
+        data: a.verify_data,
+        trace: false,
+    };
+    let r = run_on(topo, algo, &pes, &spec).map_err(usage)?;
+    let row = table_row(topo, algo, &pes, &spec, &r.outcome.report, r.wrong);
+    if a.json {
+        out(&json(&r.outcome.report, Some(&row))?)?;
+    } else {
+        out(&format!(
+            "{}\n{}\n{}\n",
+            r.outcome.report,
+            header(),
+            format_row(&row)
+        ))?;
+    }
+    if a.verify_data && r.wrong > 0 {
+        return Err(args::check(format!(
+            "{} of {} elements are wrong ({} on `{}`, {} B, {})",
+            r.wrong,
+            r.checked,
+            algo.name,
+            topo.name(),
+            row.size,
+            row.dtype
+        )));
+    }
+    Ok(())
+}
+
+/// The nccl-tests row of a run (as `kernbench_ccl::table::measure` builds it).
+fn table_row(
+    topo: &Topology,
+    algo: &Algorithm,
+    pes: &[PeId],
+    spec: &RunSpec,
+    rep: &Report,
+    wrong: usize,
+) -> Row {
+    let size = spec.count as u64 * spec.dtype.size() as u64;
+    let t_ns = rep.sim_ns().max(1e-3);
+    let algbw = size as f64 / t_ns;
+    let c = algo.collective;
+    Row {
+        algo: algo.name.clone(),
+        size,
+        count: spec.count,
+        dtype: spec.dtype.name().to_string(),
+        redop: if c.reduces() {
+            spec.op.name().to_string()
+        } else {
+            "none".to_string()
+        },
+        root: if c == Collective::Broadcast {
+            spec.root as i64
+        } else {
+            -1
+        },
+        time_us: t_ns / 1000.0,
+        algbw,
+        busbw: algbw * c.busbw_factor(pes.len()),
+        wrong: if spec.data { wrong as i64 } else { -1 },
+        model_us: model_ns(topo, algo, pes, size as f64) / 1000.0,
+        ranks: pes.len(),
+        events: rep.events,
+    }
+}

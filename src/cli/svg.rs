@@ -1,0 +1,238 @@
+//! A log-x line plot of bus bandwidth against size, written as SVG text.
+
+use std::fmt::Write as _;
+
+/// One line of the plot.
+pub struct Series {
+    /// The legend entry.
+    pub name: String,
+    /// (size in bytes, busbw in GB/s), in size order.
+    pub points: Vec<(f64, f64)>,
+}
+
+const W: f64 = 860.0;
+const H: f64 = 520.0;
+const LEFT: f64 = 80.0;
+const RIGHT: f64 = 230.0;
+const TOP: f64 = 50.0;
+const BOTTOM: f64 = 70.0;
+const COLORS: [&str; 10] = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf",
+];
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// `65536` -> `64K`, `1048576` -> `1M`.
+pub fn human_bytes(b: f64) -> String {
+    let units = [(1u64 << 30, "G"), (1 << 20, "M"), (1 << 10, "K")];
+    for (u, s) in units {
+        let u = u as f64;
+        if b >= u {
+            let v = b / u;
+            return if (v - v.round()).abs() < 1e-9 {
+                format!("{}{s}", v.round())
+            } else {
+                format!("{v:.1}{s}")
+            };
+        }
+    }
+    format!("{b}")
+}
+
+/// A "nice" step (1, 2 or 5 times a power of ten) giving about `n` ticks up to `max`.
+fn nice_step(max: f64, n: f64) -> f64 {
+    let raw = (max / n).max(1e-12);
+    let p = 10f64.powf(raw.log10().floor());
+    let m = raw / p;
+    p * if m <= 1.0 {
+        1.0
+    } else if m <= 2.0 {
+        2.0
+    } else if m <= 5.0 {
+        5.0
+    } else {
+        10.0
+    }
+}
+
+fn fmt_tick(v: f64, step: f64) -> String {
+    if step >= 1.0 {
+        format!("{v:.0}")
+    } else {
+        let d = (-step.log10().floor()) as usize;
+        format!("{v:.d$}")
+    }
+}
+
+/// The plot: x is the size on a log2 axis, y the bus bandwidth from 0.
+pub fn busbw_svg(title: &str, series: &[Series]) -> String {
+    let pts = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .filter(|(x, y)| *x > 0.0 && y.is_finite());
+    let (mut x0, mut x1, mut ymax) = (f64::INFINITY, 0f64, 0f64);
+    for (x, y) in pts {
+        x0 = x0.min(x.log2());
+        x1 = x1.max(x.log2());
+        ymax = ymax.max(*y);
+    }
+    if !x0.is_finite() {
+        (x0, x1) = (10.0, 20.0);
+    }
+    let (x0, x1) = (x0.floor(), x1.ceil());
+    let (x0, x1) = if x1 - x0 < 1.0 {
+        (x0 - 1.0, x1 + 1.0)
+    } else {
+        (x0, x1)
+    };
+    let step = nice_step(if ymax > 0.0 { ymax } else { 1.0 }, 5.0);
+    let ytop = ((ymax / step).ceil().max(1.0)) * step;
+    let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
+    let sx = |x: f64| LEFT + (x.log2() - x0) / (x1 - x0) * pw;
+    let sy = |y: f64| TOP + ph - y / ytop * ph;
+
+    let mut s = String::new();
+    writeln!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" viewBox="0 0 {W} {H}" font-family="Helvetica, Arial, sans-serif" font-size="12">"#).unwrap();
+    writeln!(s, r#"<rect width="{W}" height="{H}" fill="white"/>"#).unwrap();
+    writeln!(
+        s,
+        r#"<text x="{}" y="28" text-anchor="middle" font-size="16" font-weight="bold">{}</text>"#,
+        LEFT + pw / 2.0,
+        esc(title)
+    )
+    .unwrap();
+    // Grid and ticks.
+    let every = ((x1 - x0) / 12.0).ceil().max(1.0) as i64;
+    let mut k = x0 as i64;
+    while k as f64 <= x1 {
+        let x = sx(2f64.powi(k as i32));
+        writeln!(
+            s,
+            r##"<line x1="{x:.1}" y1="{TOP}" x2="{x:.1}" y2="{:.1}" stroke="#e5e5e5"/>"##,
+            TOP + ph
+        )
+        .unwrap();
+        writeln!(
+            s,
+            r#"<line x1="{x:.1}" y1="{:.1}" x2="{x:.1}" y2="{:.1}" stroke="black"/>"#,
+            TOP + ph,
+            TOP + ph + 5.0
+        )
+        .unwrap();
+        writeln!(
+            s,
+            r#"<text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
+            TOP + ph + 19.0,
+            human_bytes(2f64.powi(k as i32))
+        )
+        .unwrap();
+        k += every;
+    }
+    let mut y = 0.0;
+    while y <= ytop + step * 1e-9 {
+        let py = sy(y);
+        writeln!(
+            s,
+            r##"<line x1="{LEFT}" y1="{py:.1}" x2="{:.1}" y2="{py:.1}" stroke="#e5e5e5"/>"##,
+            LEFT + pw
+        )
+        .unwrap();
+        writeln!(
+            s,
+            r#"<line x1="{:.1}" y1="{py:.1}" x2="{LEFT}" y2="{py:.1}" stroke="black"/>"#,
+            LEFT - 5.0
+        )
+        .unwrap();
+        writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            LEFT - 8.0,
+            py + 4.0,
+            fmt_tick(y, step)
+        )
+        .unwrap();
+        y += step;
+    }
+    // Axes and their labels.
+    writeln!(
+        s,
+        r#"<rect x="{LEFT}" y="{TOP}" width="{pw}" height="{ph}" fill="none" stroke="black"/>"#
+    )
+    .unwrap();
+    writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="13">size per rank (bytes, log scale)</text>"#, LEFT + pw / 2.0, H - 22.0).unwrap();
+    writeln!(s, r#"<text transform="translate(22 {:.1}) rotate(-90)" text-anchor="middle" font-size="13">bus bandwidth (GB/s)</text>"#, TOP + ph / 2.0).unwrap();
+    // Lines and the legend.
+    for (i, ser) in series.iter().enumerate() {
+        let c = COLORS[i % COLORS.len()];
+        let p: Vec<String> = ser
+            .points
+            .iter()
+            .filter(|(x, y)| *x > 0.0 && y.is_finite())
+            .map(|(x, y)| format!("{:.1},{:.1}", sx(*x), sy(*y)))
+            .collect();
+        writeln!(
+            s,
+            r#"<polyline points="{}" fill="none" stroke="{c}" stroke-width="2"/>"#,
+            p.join(" ")
+        )
+        .unwrap();
+        for q in &p {
+            let (cx, cy) = q.split_once(',').unwrap_or(("0", "0"));
+            writeln!(s, r#"<circle cx="{cx}" cy="{cy}" r="3" fill="{c}"/>"#).unwrap();
+        }
+        let ly = TOP + 10.0 + i as f64 * 20.0;
+        let lx = LEFT + pw + 16.0;
+        writeln!(s, r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{c}" stroke-width="2"/>"#, lx + 24.0).unwrap();
+        writeln!(
+            s,
+            r#"<circle cx="{:.1}" cy="{ly:.1}" r="3" fill="{c}"/>"#,
+            lx + 12.0
+        )
+        .unwrap();
+        writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
+            lx + 30.0,
+            ly + 4.0,
+            esc(&ser.name)
+        )
+        .unwrap();
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(human_bytes(65536.0), "64K");
+        assert_eq!(human_bytes(1048576.0), "1M");
+        assert_eq!(human_bytes(512.0), "512");
+    }
+
+    #[test]
+    fn the_plot_has_a_line_and_a_legend_entry_per_series() {
+        let s = vec![
+            Series {
+                name: "a<b".into(),
+                points: vec![(65536.0, 10.0), (131072.0, 20.0)],
+            },
+            Series {
+                name: "c".into(),
+                points: vec![(65536.0, 5.0), (131072.0, f64::NAN)],
+            },
+        ];
+        let svg = busbw_svg("t", &s);
+        assert_eq!(svg.matches("<polyline").count(), 2);
+        assert!(svg.contains("a&lt;b") && svg.contains(">64K<") && svg.contains("GB/s"));
+    }
+}
