@@ -20,6 +20,7 @@
 #![warn(missing_docs)]
 
 pub mod collective_example;
+pub mod gemm_example;
 pub mod kernels;
 pub mod probe;
 
