@@ -5,9 +5,12 @@
 
 pub mod algorithms;
 pub mod cost;
+pub mod dist;
 pub mod registry;
 pub mod run;
 pub mod table;
+pub mod tp;
+pub mod verify;
 
 pub use registry::{Algorithm, Collective, MapKind, Registry};
 pub use run::{run, run_on, RedOp, RunResult, RunSpec};

@@ -97,3 +97,40 @@ fn ring_buffers_in_hbm_and_sram_work_too() {
         check(algo, &topo, &all, &spec(10_000, DType::F32, RedOp::Sum));
     }
 }
+
+#[test]
+fn every_algorithm_on_every_pe_of_default() {
+    let topo = Topology::embedded_default();
+    let all: Vec<PeId> = topo.pes().collect();
+    for algo in Registry::builtin().algorithms() {
+        check(&algo.name, &topo, &all, &spec(700, DType::F32, RedOp::Sum));
+    }
+}
+
+#[test]
+fn an_uncontended_ring_reaches_its_bottleneck_link_bandwidth() {
+    use kernbench_core::topology::Endpoint;
+    let topo = Topology::embedded_default();
+    let ring = kernbench_ccl::run::cube_cycle(&topo, 0).unwrap();
+    let bottleneck = (0..ring.len())
+        .map(|i| {
+            let (a, b) = (ring[i], ring[(i + 1) % ring.len()]);
+            topo.route(Endpoint::Pe(a), Endpoint::Pe(b))
+                .unwrap()
+                .bottleneck_gbps
+        })
+        .fold(f64::INFINITY, f64::min);
+    let reg = Registry::builtin();
+    let bytes = 4usize << 20;
+    let s = RunSpec {
+        data: false,
+        ..spec(bytes / 4, DType::F32, RedOp::Sum)
+    };
+    let r = run_on(&topo, reg.get("ring_allreduce").unwrap(), &ring, &s).unwrap();
+    let p = ring.len() as f64;
+    let busbw = bytes as f64 / r.outcome.report.sim_ns() * 2.0 * (p - 1.0) / p;
+    assert!(
+        busbw >= 0.9 * bottleneck && busbw <= bottleneck,
+        "busbw {busbw:.1} GB/s against a bottleneck link of {bottleneck:.1} GB/s"
+    );
+}

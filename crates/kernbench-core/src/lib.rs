@@ -8,8 +8,10 @@ pub mod topology;
 
 pub use dtype::DType;
 pub use ids::{CubeId, PeId, Ps, SipId};
+pub mod functional;
 pub mod ir;
 pub mod machine;
 pub mod neighbors;
 pub mod program;
+pub mod runtime;
 pub mod sim;

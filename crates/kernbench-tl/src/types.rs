@@ -86,7 +86,7 @@ impl<T: Element> Ptr<T> {
         }
         MemRef {
             param: self.param,
-            name: self.name.to_string(),
+            name: std::borrow::Cow::Borrowed(self.name),
             base_va: self.va,
             view: View::Flat {
                 offset: self.offset,
@@ -238,7 +238,7 @@ impl<T: Element> Block<T> {
     pub(crate) fn region(self) -> MemRef {
         MemRef {
             param: self.t.param,
-            name: self.t.name.to_string(),
+            name: std::borrow::Cow::Borrowed(self.t.name),
             base_va: self.t.va,
             view: View::Block {
                 origin: self.origin,

@@ -206,7 +206,7 @@ pub struct MemRef {
     /// Index of the kernel parameter.
     pub param: u16,
     /// The parameter's name.
-    pub name: String,
+    pub name: Cow<'static, str>,
     /// The parameter's base virtual address.
     pub base_va: u64,
     /// How the region is addressed.

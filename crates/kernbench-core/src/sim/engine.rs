@@ -10,9 +10,10 @@
 
 use super::data::DataState;
 use super::error::{Deadlock, SimError, Waiter};
-use super::fabric::Fabric;
+use super::fabric::{Fabric, NO_INST};
 use super::lower::{OpKind, PeProgram, Unit, UNITS};
 use super::pairing::Channels;
+use super::timeline::MsgLog;
 use crate::ir::{Command, CommandGraph};
 use crate::machine::Machine;
 use crate::topology::{PeSpec, Route};
@@ -110,6 +111,8 @@ pub(crate) struct Engine<'a> {
     pub(crate) events: u64,
     pub(crate) spans: Option<Vec<Span>>,
     op_start: Vec<Vec<Ps>>,
+    /// Sends and receives of each channel, for a trace's flows; `None` unless tracing.
+    pub(crate) msg_log: Option<MsgLog>,
 }
 
 impl<'a> Engine<'a> {
@@ -209,7 +212,7 @@ impl<'a> Engine<'a> {
             heap: BinaryHeap::new(),
             insts,
             chans,
-            fabric,
+            fabric: fabric.traced(trace),
             routes,
             graphs,
             of_cmd: channels,
@@ -223,6 +226,7 @@ impl<'a> Engine<'a> {
             events: 0,
             spans: if trace { Some(Vec::new()) } else { None },
             op_start,
+            msg_log: trace.then(|| MsgLog::new(channels.list.len())),
         }
     }
 
@@ -323,7 +327,7 @@ impl<'a> Engine<'a> {
             OpKind::Remote { route, bytes, .. } => {
                 s.remote_bytes += bytes;
                 let r = &self.routes[*route as usize];
-                let (_, arrive) = self.fabric.transfer(now, r, *bytes);
+                let (_, arrive) = self.fabric.transfer_for(now, r, *bytes, (inst, NO_INST));
                 arrive + self.spec.hbm_latency_ps()
             }
             OpKind::SendGrant { chan, bytes } => {
@@ -406,10 +410,14 @@ impl<'a> Engine<'a> {
         s.sent += pkt;
         c.packets += 1;
         c.bytes += pkt;
-        let (free, arrive) = self.fabric.transfer(now, &c.route, pkt);
+        let to = self.of_cmd.list[chan as usize].dst as u32;
+        let (free, arrive) = self.fabric.transfer_for(now, &c.route, pkt, (inst, to));
         let drained = arrive + crate::ids::transfer_ps(pkt, c.drain_gbps);
         let inject_end = free.max(now);
         s.busy_ps[Unit::Comm as usize] += inject_end - now;
+        if let Some(log) = self.msg_log.as_mut() {
+            log.packet(chan, (inst, op), sent == 0, (now, inject_end), bytes);
+        }
         self.push(drained, Ev::Visible { chan });
         if last {
             // The last packet has its slot: the send completes for the kernel
@@ -483,6 +491,12 @@ impl<'a> Engine<'a> {
         }
         if let OpKind::Recv { bytes, .. } = self.insts[i].prog.ops[op as usize].kind {
             self.insts[i].received += bytes;
+        }
+        if let (Some(log), OpKind::Recv { chan, .. }) = (
+            self.msg_log.as_mut(),
+            &self.insts[i].prog.ops[op as usize].kind,
+        ) {
+            log.recv(*chan, (inst, op), now);
         }
         if completes {
             if let Some(d) = self.data.as_mut() {

@@ -12,6 +12,26 @@ use crate::ids::transfer_ps;
 use crate::topology::{Link, Route};
 use crate::Ps;
 
+/// No instance (a [`LinkSpan`] whose mover or receiver is unknown).
+pub const NO_INST: u32 = u32::MAX;
+
+/// One transfer's stay on one link: kept only when tracing (see [`Fabric::traced`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkSpan {
+    /// The link (index into the topology's link table).
+    pub link: u32,
+    /// When the transfer's head entered the link, ps.
+    pub start: Ps,
+    /// When its tail left the link (the link is busy until then), ps.
+    pub end: Ps,
+    /// Bytes carried.
+    pub bytes: u64,
+    /// The instance whose op moved the bytes, or [`NO_INST`].
+    pub inst: u32,
+    /// The instance the bytes are for (a message's receiver), or [`NO_INST`].
+    pub peer: u32,
+}
+
 /// Link state of a run.
 pub struct Fabric {
     gbps: Vec<f64>,
@@ -21,6 +41,8 @@ pub struct Fabric {
     pub busy: Vec<Ps>,
     /// Bytes carried by each link.
     pub bytes: Vec<u64>,
+    /// Link occupancy, in the order transfers reserved links; `None` unless tracing.
+    pub trace: Option<Vec<LinkSpan>>,
 }
 
 impl Fabric {
@@ -32,13 +54,26 @@ impl Fabric {
             free_at: vec![0; links.len()],
             busy: vec![0; links.len()],
             bytes: vec![0; links.len()],
+            trace: None,
         }
+    }
+
+    /// Records link occupancy ([`LinkSpan`]s) from now on when `on`.
+    pub fn traced(mut self, on: bool) -> Self {
+        self.trace = if on { Some(Vec::new()) } else { None };
+        self
     }
 
     /// Sends `bytes` over `route` starting at `now`. Returns when the tail has
     /// left the first link (the sender may inject again) and when the tail
     /// arrives at the destination.
     pub fn transfer(&mut self, now: Ps, route: &Route, bytes: u64) -> (Ps, Ps) {
+        self.transfer_for(now, route, bytes, (NO_INST, NO_INST))
+    }
+
+    /// [`Fabric::transfer`] on behalf of instance `by.0`, for instance `by.1`
+    /// (or [`NO_INST`]): the names a trace gives the link spans.
+    pub fn transfer_for(&mut self, now: Ps, route: &Route, bytes: u64, by: (u32, u32)) -> (Ps, Ps) {
         if route.hops.is_empty() {
             return (now, now);
         }
@@ -54,6 +89,16 @@ impl Fabric {
             self.free_at[l] = end;
             self.busy[l] += end - start;
             self.bytes[l] += bytes;
+            if let Some(t) = self.trace.as_mut() {
+                t.push(LinkSpan {
+                    link: l as u32,
+                    start,
+                    end,
+                    bytes,
+                    inst: by.0,
+                    peer: by.1,
+                });
+            }
             if k == 0 {
                 first_free = end;
             }

@@ -130,7 +130,41 @@ pub struct Op {
     /// `true` for the op whose completion completes the command.
     pub completes: bool,
     /// A label for plans and timelines (`step (0,1,2)`, `tile 3/8`).
-    pub label: String,
+    pub label: Label,
+}
+
+/// Which part of its command an op is (printed in plans and timelines).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Label {
+    /// The whole command.
+    #[default]
+    Whole,
+    /// Tile `k` (1-based) of `n` of elementwise work or a DMA.
+    Tile(u32, u32),
+    /// Output tile `(i, j)` of a GEMM's write-back.
+    Out(u32, u32),
+    /// Streamed A tile `(i, k)` of a GEMM.
+    A(u32, u32),
+    /// Streamed B tile `(k, j)` of a GEMM.
+    B(u32, u32),
+    /// GEMM step `(i, j, k)`.
+    Step(u32, u32, u32),
+    /// Epilogue of output tile `(i, j)`.
+    Epilogue(u32, u32),
+}
+
+impl std::fmt::Display for Label {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Label::Whole => Ok(()),
+            Label::Tile(k, n) => write!(f, "tile {k}/{n}"),
+            Label::Out(i, j) => write!(f, "tile ({i},{j})"),
+            Label::A(i, k) => write!(f, "A({i},{k})"),
+            Label::B(k, j) => write!(f, "B({k},{j})"),
+            Label::Step(i, j, k) => write!(f, "step ({i},{j},{k})"),
+            Label::Epilogue(i, j) => write!(f, "epilogue ({i},{j})"),
+        }
+    }
 }
 
 /// The lowered program of one PE.
@@ -245,11 +279,10 @@ pub struct LowerCtx<'a> {
 
 struct Builder {
     prog: PeProgram,
-    pending: Vec<Vec<u32>>,
 }
 
 impl Builder {
-    fn op(&mut self, unit: Unit, kind: OpKind, cmd: CmdId, label: String, deps: &[u32]) -> u32 {
+    fn op(&mut self, unit: Unit, kind: OpKind, cmd: CmdId, label: Label, deps: &[u32]) -> u32 {
         let id = self.prog.ops.len() as u32;
         self.prog.ops.push(Op {
             unit,
@@ -258,22 +291,26 @@ impl Builder {
             completes: false,
             label,
         });
-        let mut d: Vec<u32> = deps.to_vec();
-        d.sort_unstable();
-        d.dedup();
-        self.pending.push(d);
+        // Dependencies go straight into the CSR arrays, sorted and without repeats.
+        let from = self.prog.deps.len();
+        self.prog.deps.extend_from_slice(deps);
+        self.prog.deps[from..].sort_unstable();
+        let mut keep = from;
+        for k in from..self.prog.deps.len() {
+            if keep == from || self.prog.deps[k] != self.prog.deps[keep - 1] {
+                self.prog.deps[keep] = self.prog.deps[k];
+                keep += 1;
+            }
+        }
+        self.prog.deps.truncate(keep);
+        self.prog.dep_start.push(keep as u32);
         if unit != Unit::Free {
             self.prog.queues[unit as usize].push(id);
         }
         id
     }
 
-    fn finish(mut self) -> PeProgram {
-        self.prog.dep_start.push(0);
-        for d in self.pending {
-            self.prog.deps.extend_from_slice(&d);
-            self.prog.dep_start.push(self.prog.deps.len() as u32);
-        }
+    fn finish(self) -> PeProgram {
         self.prog
     }
 }
@@ -372,7 +409,7 @@ impl LowerCtx<'_> {
         cmd: CmdId,
         runs: &[(u64, u64)],
         write: bool,
-        label: String,
+        label: Label,
         deps: &[u32],
     ) -> Result<u32, SimError> {
         let loc = g.node(cmd).loc.clone();
@@ -451,19 +488,30 @@ impl LowerCtx<'_> {
     pub fn lower(&mut self, g: &CommandGraph) -> Result<PeProgram, SimError> {
         let spec = self.spec;
         let mut b = Builder {
-            prog: PeProgram::default(),
-            pending: Vec::new(),
+            prog: PeProgram {
+                dep_start: vec![0],
+                ..PeProgram::default()
+            },
         };
         let mut low: Vec<Lowered> = Vec::with_capacity(g.len());
         let mut blocking: Option<u32> = None;
         let se = seg_elems(spec);
-        let issue_ps = spec.cpu_overhead_ps() + spec.sched_overhead_ps();
-        let _ = issue_ps;
         for (id, node) in g.nodes() {
-            let issue_deps: Vec<u32> = blocking.take().into_iter().collect();
-            let issue = b.op(Unit::Cpu, OpKind::Issue, id, String::new(), &issue_deps);
+            let issue_deps = blocking.take();
+            let issue = b.op(
+                Unit::Cpu,
+                OpKind::Issue,
+                id,
+                Label::Whole,
+                issue_deps.as_slice(),
+            );
             let mut order: Vec<u32> = vec![issue];
-            for (d, k) in g.deps(id) {
+            for e in g.graph.edges_directed(
+                petgraph::graph::NodeIndex::new(id.index()),
+                petgraph::Direction::Incoming,
+            ) {
+                use petgraph::visit::EdgeRef;
+                let (d, k) = (CmdId(e.source().index() as u32), *e.weight());
                 if k == DepKind::Order {
                     let l = &low[d.index()];
                     order.push(l.anchor.unwrap_or(l.last));
@@ -491,7 +539,7 @@ impl LowerCtx<'_> {
                     let n = rows.div_ceil(per);
                     for j in 0..n {
                         let (r0, r1) = (j * per, ((j + 1) * per).min(rows));
-                        let label = format!("tile {}/{n}", j + 1);
+                        let label = Label::Tile(j as u32 + 1, n as u32);
                         let op =
                             self.dma(&mut b, g, id, &runs_of(src, r0, r1), false, label, &order)?;
                         lw.segs.push(op);
@@ -510,7 +558,7 @@ impl LowerCtx<'_> {
                             let cols = (j * tn, ((j + 1) * tn).min(n));
                             let mut deps = order.clone();
                             deps.push(seg);
-                            let label = format!("tile ({i},{j})");
+                            let label = Label::Out(i as u32, j as u32);
                             let op = self.dma(
                                 &mut b,
                                 g,
@@ -535,7 +583,7 @@ impl LowerCtx<'_> {
                             let (r0, r1) = (j * per, ((j + 1) * per).min(rows));
                             let mut deps = order.clone();
                             deps.push(seg_dep(*value, j, n, &low));
-                            let label = format!("tile {}/{n}", j + 1);
+                            let label = Label::Tile(j as u32 + 1, n as u32);
                             let op =
                                 self.dma(&mut b, g, id, &runs_of(dst, r0, r1), true, label, &deps)?;
                             lw.segs.push(op);
@@ -552,7 +600,7 @@ impl LowerCtx<'_> {
                             deps.push(seg_dep(*v, j, n, &low));
                         }
                         let ps = self.math_ps(e, 1);
-                        let label = format!("tile {}/{n}", j + 1);
+                        let label = Label::Tile(j as u32 + 1, n as u32);
                         lw.segs.push(b.op(
                             Unit::Math,
                             OpKind::Fixed {
@@ -580,7 +628,7 @@ impl LowerCtx<'_> {
                         Unit::Math,
                         OpKind::Fixed { ps, flops },
                         id,
-                        String::new(),
+                        Label::Whole,
                         &deps,
                     ));
                 }
@@ -609,7 +657,7 @@ impl LowerCtx<'_> {
                         Unit::Free,
                         OpKind::SendGrant { chan, bytes },
                         id,
-                        String::new(),
+                        Label::Whole,
                         &order,
                     );
                     // Packets go out as slots are granted; the in-order comm DMA keeps messages in order.
@@ -618,7 +666,7 @@ impl LowerCtx<'_> {
                         Unit::Comm,
                         OpKind::Send { chan, bytes },
                         id,
-                        String::new(),
+                        Label::Whole,
                         &deps,
                     );
                     lw.segs.push(op);
@@ -634,7 +682,7 @@ impl LowerCtx<'_> {
                             bytes: node.ty.bytes(),
                         },
                         id,
-                        String::new(),
+                        Label::Whole,
                         &order,
                     );
                     lw.segs.push(op);
@@ -645,7 +693,7 @@ impl LowerCtx<'_> {
                 Command::Wait { future } => {
                     let mut deps = order.clone();
                     deps.push(low[future.index()].last);
-                    let op = b.op(Unit::Free, OpKind::Nop, id, String::new(), &deps);
+                    let op = b.op(Unit::Free, OpKind::Nop, id, Label::Whole, &deps);
                     lw.segs.push(op);
                     blocking = Some(op);
                 }
@@ -717,12 +765,12 @@ impl LowerCtx<'_> {
                     let mut step_deps = base.clone();
                     if let Some(src) = &stream_a {
                         let runs = sub_block_runs(src, rows, ks);
-                        let label = format!("A({i},{kk})");
+                        let label = Label::A(i as u32, kk as u32);
                         step_deps.push(self.dma(b, g, id, &runs, false, label, &deps)?);
                     }
                     if let Some(src) = &stream_b {
                         let runs = sub_block_runs(src, ks, cols);
-                        let label = format!("B({kk},{j})");
+                        let label = Label::B(kk as u32, j as u32);
                         step_deps.push(self.dma(b, g, id, &runs, false, label, &deps)?);
                     }
                     let (sm, sk, sn) = (rows.1 - rows.0, ks.1 - ks.0, cols.1 - cols.0);
@@ -730,7 +778,7 @@ impl LowerCtx<'_> {
                     let compute = (flops as f64 * 1000.0 / peak).ceil() as Ps;
                     let port_bytes = ((sm * sk + sk * sn) * es) as u64;
                     let port = crate::ids::transfer_ps(port_bytes, spec.gemm_tcm_gbps);
-                    let label = format!("step ({i},{j},{kk})");
+                    let label = Label::Step(i as u32, j as u32, kk as u32);
                     let op = b.op(
                         Unit::Gemm,
                         OpKind::Fixed {
@@ -749,7 +797,7 @@ impl LowerCtx<'_> {
                             let e = sm * sn;
                             let ps = self.math_ps(e, epilogue.len());
                             let flops = (e * epilogue.len()) as u64;
-                            let label = format!("epilogue ({i},{j})");
+                            let label = Label::Epilogue(i as u32, j as u32);
                             b.op(Unit::Math, OpKind::Fixed { ps, flops }, id, label, &[op])
                         };
                         lw.segs.push(seg);
@@ -808,17 +856,19 @@ fn plan_tcm(
                     prog.tcm[id.index()] = Some((addr, bytes));
                     frees[last_use[id.index()]].push(addr);
                 }
-                Err(_) => return Err(SimError::Tcm {
-                    pe,
-                    loc: node.loc.clone(),
-                    msg: format!(
+                Err(_) => {
+                    return Err(SimError::Tcm {
+                        pe,
+                        loc: node.loc.clone(),
+                        msg: format!(
                         "{id} ({}) needs {bytes} B; {} B of {} B are free, {} B held by live tiles",
                         node.cmd.mnemonic(),
                         alloc.free_bytes(),
                         spec.tcm_bytes,
                         alloc.used_bytes()
                     ),
-                }),
+                    })
+                }
             }
             peak = peak.max(alloc.used_bytes());
         }

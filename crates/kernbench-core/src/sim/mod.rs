@@ -13,6 +13,7 @@ pub mod fabric;
 pub mod lower;
 pub mod pairing;
 pub mod report;
+pub mod timeline;
 
 pub use engine::Span;
 pub use error::{Deadlock, SimError, Waiter};
@@ -114,6 +115,10 @@ pub struct Outcome {
     pub programs: Vec<PeProgram>,
     /// Op spans, when the launch asked for them.
     pub spans: Vec<Span>,
+    /// Link occupancy, when the launch asked for spans.
+    pub link_spans: Vec<fabric::LinkSpan>,
+    /// IPCQ messages from send to receive, when the launch asked for spans.
+    pub messages: Vec<timeline::Message>,
 }
 
 /// Simulates a launch and returns its report.
@@ -229,10 +234,18 @@ pub fn simulate_full(machine: &mut Machine, launch: &Launch) -> Result<Outcome, 
     eng.run(machine)?;
     let report = report::build(&topo, launch.program.name(), start, &eng);
     let spans = eng.spans.take().unwrap_or_default();
+    let link_spans = eng.fabric.trace.take().unwrap_or_default();
+    let messages = eng
+        .msg_log
+        .take()
+        .map(|l| l.messages(&channels))
+        .unwrap_or_default();
     Ok(Outcome {
         report,
         graphs,
         programs: kept_programs,
         spans,
+        link_spans,
+        messages,
     })
 }

@@ -1,0 +1,679 @@
+//! The distributed API over the host runtime: collectives between ranks
+//! (rank = SIP) that run as kernels on the device, and kernel launches
+//! checked against a `#[kernel]`'s signature.
+//!
+//! Each rank's tensor lives in its own SIP, placed by a data-parallel policy
+//! over cube x PE, with its own virtual address. A collective pairs the
+//! ranks' shards: shard `k` of every rank forms group `k`, and group `k`
+//! runs the registry algorithm's ring (or 2D torus) over its PEs, one PE per
+//! SIP. All groups run in one launch on a `[world, shards]` grid, instance
+//! `(r, k)` on the PE of rank `r`'s shard `k`, with the groups' neighbour
+//! maps merged. The kernels take one pointer per rank (`b0` .. `b15`; the
+//! address map has 16 SIPs) and instance `(r, k)` works in place on
+//! `b{r}[k * n ..]`, its own shard: nothing is staged or copied on the host.
+//!
+//! ```no_run
+//! use kernbench_ccl::dist::Collectives;
+//! use kernbench_core::runtime::{Placement, Runtime};
+//! use kernbench_core::DType;
+//!
+//! let rt = Runtime::new()?; // 2 SIPs
+//! rt.spawn(2, |rank| {
+//!     let t = rank.full(&[4, 8], DType::F32, rank.get_rank() as f64 + 1.0, &Placement::single())?;
+//!     rank.all_reduce(&t)?; // 1 + 2 everywhere, on every rank
+//!     assert!(t.to_ndarray::<f32>()?.iter().all(|v| *v == 3.0));
+//!     Ok(())
+//! })?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use crate::algorithms::common::{
+    chunk, out_window, pieces, ring_all_gather, ring_all_reduce, ring_reduce_scatter, Ring,
+};
+use crate::registry::{Algorithm, Collective, MapKind, Registry};
+use crate::run::{torus_shape, RedOp};
+use kernbench_core::ir::{ArgValue, KernelArgs};
+use kernbench_core::neighbors::NeighborMap;
+use kernbench_core::program::Program;
+use kernbench_core::runtime::{Args, DeviceTensor, Param, Rank, Runtime, RuntimeError};
+use kernbench_core::sim::{Launch, Report};
+use kernbench_core::{DType, PeId};
+use kernbench_tl::prelude::*;
+use kernbench_tl::{Element, Kernel};
+use std::collections::BTreeSet;
+
+/// Most ranks a collective takes: one pointer parameter per rank, and the
+/// physical address map has 16 SIPs.
+pub const MAX_RANKS: usize = 16;
+
+/// All-reduce of shard group `k = program_id(1)` among `num_programs(0)`
+/// ranks: this instance's vector is `buf[k * n .. (k + 1) * n]`. A ring
+/// (`cols == 0`, `E`/`W`) or a 2D torus of `cols` columns (`E`/`W` along
+/// rows, `S`/`N` along columns), as the registry's ring and mesh algorithms.
+#[kernel_fn]
+pub fn rank_all_reduce_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32, cols: usize) {
+    let (w, r, k) = (tl::num_programs(0), tl::program_id(0), tl::program_id(1));
+    let base = k * n;
+    if let Some(rows) = w.checked_div(cols) {
+        let row = Ring {
+            next: Dir::E,
+            prev: Dir::W,
+            rank: r % cols,
+            size: cols,
+        };
+        let col = Ring {
+            next: Dir::S,
+            prev: Dir::N,
+            rank: r / cols,
+            size: rows,
+        };
+        ring_reduce_scatter(buf, base, (0, n), row, 1, seg, op);
+        let (cs, cl) = chunk(n, cols, (row.rank + 1) % cols);
+        ring_all_reduce(buf, base, (cs, cl), col, seg, op);
+        ring_all_gather(buf, base, (0, n), row, 1, seg);
+    } else {
+        let ring = Ring {
+            next: Dir::E,
+            prev: Dir::W,
+            rank: r,
+            size: w,
+        };
+        ring_all_reduce(buf, base, (0, n), ring, seg, op);
+    }
+}
+
+/// Pipelined chain broadcast of shard group `program_id(1)` from rank `root`
+/// along the ring `E`/`W` (the registry's ring broadcast, per group).
+#[kernel_fn]
+pub fn rank_broadcast_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize, root: usize) {
+    let (w, r, k) = (tl::num_programs(0), tl::program_id(0), tl::program_id(1));
+    if w <= 1 {
+        return;
+    }
+    let base = k * n;
+    let pos = (r + w - root % w) % w;
+    let ps = pieces(0, n, seg);
+    if pos == 0 {
+        for (off, len) in &ps {
+            let x = tl::load(buf.offset(base + off), [*len]);
+            tl::send(Dir::E, &x);
+        }
+        return;
+    }
+    let windows = ps.len().div_ceil(crate::algorithms::common::WINDOW);
+    let mut pending: Vec<(RecvFuture<T>, usize)> = Vec::new();
+    for (off, len) in out_window(&ps, 0) {
+        pending.push((tl::recv_async::<T>(Dir::W, [len]), off));
+    }
+    for k in 0..windows {
+        let current = std::mem::take(&mut pending);
+        for (off, len) in out_window(&ps, k + 1) {
+            pending.push((tl::recv_async::<T>(Dir::W, [len]), off));
+        }
+        for (f, off) in current {
+            let x = tl::wait(f);
+            if pos + 1 < w {
+                tl::send(Dir::E, &x);
+            }
+            tl::store(buf.offset(base + off), &x);
+        }
+    }
+}
+
+/// All-gather of shard group `k = program_id(1)`: the group's region is
+/// `buf[k * w * n ..][.. w * n]`, rank `r` starts with its chunk `r` (`n`
+/// elements) and ends with all of them, along the ring `E`/`W`.
+#[kernel_fn]
+pub fn rank_all_gather_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize) {
+    let (w, r, k) = (tl::num_programs(0), tl::program_id(0), tl::program_id(1));
+    let ring = Ring {
+        next: Dir::E,
+        prev: Dir::W,
+        rank: r,
+        size: w,
+    };
+    ring_all_gather(buf, k * w * n, (0, w * n), ring, 0, seg);
+}
+
+/// Copies shard `k = program_id(0)` of `src` (`n` elements at `k * n`) into
+/// chunk `r` of shard `k` of `dst` (`w * n` elements at `k * w * n`): the
+/// local step of an all-gather.
+#[kernel_fn]
+pub fn place_chunk_body<T: Element>(
+    src: Ptr<T>,
+    dst: Ptr<T>,
+    n: usize,
+    w: usize,
+    r: usize,
+    seg: usize,
+) {
+    let k = tl::program_id(0);
+    for (off, len) in pieces(0, n, seg) {
+        let x = tl::load(src.offset(k * n + off), [len]);
+        tl::store(dst.offset(k * w * n + r * n + off), &x);
+    }
+}
+
+macro_rules! rank_kernels {
+    ($($t:ty => $ar:ident, $bc:ident, $ag:ident, $pl:ident);* $(;)?) => {$(
+        #[doc = concat!("All-reduce among ranks, in place in each rank's `b{rank}` (`", stringify!($t), "`; see [`rank_all_reduce_body`]).")]
+        #[kernel]
+        #[allow(clippy::too_many_arguments)]
+        pub fn $ar(
+            b0: Ptr<$t>, b1: Ptr<$t>, b2: Ptr<$t>, b3: Ptr<$t>, b4: Ptr<$t>, b5: Ptr<$t>, b6: Ptr<$t>, b7: Ptr<$t>,
+            b8: Ptr<$t>, b9: Ptr<$t>, b10: Ptr<$t>, b11: Ptr<$t>, b12: Ptr<$t>, b13: Ptr<$t>, b14: Ptr<$t>, b15: Ptr<$t>,
+            n: usize, #[constexpr] seg: usize, op: usize, cols: usize,
+        ) {
+            let bufs = [b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15];
+            rank_all_reduce_body(bufs[tl::program_id(0)], n, seg, op as u32, cols);
+        }
+
+        #[doc = concat!("Broadcast among ranks from `root`, in place (`", stringify!($t), "`; see [`rank_broadcast_body`]).")]
+        #[kernel]
+        #[allow(clippy::too_many_arguments)]
+        pub fn $bc(
+            b0: Ptr<$t>, b1: Ptr<$t>, b2: Ptr<$t>, b3: Ptr<$t>, b4: Ptr<$t>, b5: Ptr<$t>, b6: Ptr<$t>, b7: Ptr<$t>,
+            b8: Ptr<$t>, b9: Ptr<$t>, b10: Ptr<$t>, b11: Ptr<$t>, b12: Ptr<$t>, b13: Ptr<$t>, b14: Ptr<$t>, b15: Ptr<$t>,
+            n: usize, #[constexpr] seg: usize, root: usize,
+        ) {
+            let bufs = [b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15];
+            rank_broadcast_body(bufs[tl::program_id(0)], n, seg, root);
+        }
+
+        #[doc = concat!("All-gather among ranks, in place in each rank's output (`", stringify!($t), "`; see [`rank_all_gather_body`]).")]
+        #[kernel]
+        #[allow(clippy::too_many_arguments)]
+        pub fn $ag(
+            b0: Ptr<$t>, b1: Ptr<$t>, b2: Ptr<$t>, b3: Ptr<$t>, b4: Ptr<$t>, b5: Ptr<$t>, b6: Ptr<$t>, b7: Ptr<$t>,
+            b8: Ptr<$t>, b9: Ptr<$t>, b10: Ptr<$t>, b11: Ptr<$t>, b12: Ptr<$t>, b13: Ptr<$t>, b14: Ptr<$t>, b15: Ptr<$t>,
+            n: usize, #[constexpr] seg: usize,
+        ) {
+            let bufs = [b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15];
+            rank_all_gather_body(bufs[tl::program_id(0)], n, seg);
+        }
+
+        #[doc = concat!("Copies each shard of `src` into this rank's chunk of `dst` (`", stringify!($t), "`; see [`place_chunk_body`]).")]
+        #[kernel]
+        pub fn $pl(src: Ptr<$t>, dst: Ptr<$t>, n: usize, w: usize, r: usize, #[constexpr] seg: usize) {
+            place_chunk_body(src, dst, n, w, r, seg);
+        }
+    )*};
+}
+
+rank_kernels! {
+    f32 => rank_all_reduce_f32, rank_broadcast_f32, rank_all_gather_f32, place_chunk_f32;
+    f16 => rank_all_reduce_f16, rank_broadcast_f16, rank_all_gather_f16, place_chunk_f16;
+    bf16 => rank_all_reduce_bf16, rank_broadcast_bf16, rank_all_gather_bf16, place_chunk_bf16;
+    i32 => rank_all_reduce_i32, rank_broadcast_i32, rank_all_gather_i32, place_chunk_i32;
+}
+
+fn all_reduce_kernel(d: DType) -> &'static dyn Program {
+    match d {
+        DType::F32 => &rank_all_reduce_f32,
+        DType::F16 => &rank_all_reduce_f16,
+        DType::Bf16 => &rank_all_reduce_bf16,
+        DType::I32 => &rank_all_reduce_i32,
+    }
+}
+
+fn broadcast_kernel(d: DType) -> &'static dyn Program {
+    match d {
+        DType::F32 => &rank_broadcast_f32,
+        DType::F16 => &rank_broadcast_f16,
+        DType::Bf16 => &rank_broadcast_bf16,
+        DType::I32 => &rank_broadcast_i32,
+    }
+}
+
+fn all_gather_kernel(d: DType) -> &'static dyn Program {
+    match d {
+        DType::F32 => &rank_all_gather_f32,
+        DType::F16 => &rank_all_gather_f16,
+        DType::Bf16 => &rank_all_gather_bf16,
+        DType::I32 => &rank_all_gather_i32,
+    }
+}
+
+fn place_kernel(d: DType) -> &'static dyn Program {
+    match d {
+        DType::F32 => &place_chunk_f32,
+        DType::F16 => &place_chunk_f16,
+        DType::Bf16 => &place_chunk_bf16,
+        DType::I32 => &place_chunk_i32,
+    }
+}
+
+/// The parameters of a `#[kernel]`, for [`Runtime::launch_checked`].
+pub fn signature(kernel: &dyn Kernel) -> Vec<Param> {
+    kernel
+        .meta()
+        .params
+        .iter()
+        .map(|p| Param {
+            name: p.name.to_string(),
+            kind: p.kind,
+            dtype: p.dtype,
+        })
+        .collect()
+}
+
+/// Launches a `#[kernel]` with its arguments checked against its signature
+/// before anything runs: a missing parameter, an argument of the wrong kind
+/// or type, or an argument the kernel does not take is an error naming it.
+/// Tensors bind as pointers or tensors as each parameter asks.
+pub fn launch<K: Kernel>(
+    rt: &Runtime,
+    kernel: &K,
+    grid: &[u32],
+    args: &Args,
+) -> Result<Report, RuntimeError> {
+    rt.launch_checked(kernel, &signature(kernel), grid, args)
+}
+
+/// The algorithms collectives run, from a registry.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    /// The all-reduce algorithm (a `ring` or `torus2d` all-reduce).
+    pub all_reduce: Algorithm,
+    /// The broadcast algorithm (a `ring` broadcast).
+    pub broadcast: Algorithm,
+    /// The all-gather algorithm (a `ring` all-gather).
+    pub all_gather: Algorithm,
+}
+
+impl Default for Backend {
+    /// `ring_allreduce`, `broadcast` and `all_gather` of the shipped registry.
+    fn default() -> Self {
+        let r = Registry::builtin();
+        let get = |n: &str| {
+            r.get(n)
+                .expect("the shipped registry has its ring algorithms")
+                .clone()
+        };
+        Backend {
+            all_reduce: get("ring_allreduce"),
+            broadcast: get("broadcast"),
+            all_gather: get("all_gather"),
+        }
+    }
+}
+
+impl Backend {
+    /// The default backend with the registry's all-reduce algorithm `name`
+    /// (`ring_allreduce`, `ring_allreduce_hbm`, `mesh_allreduce`, ...).
+    pub fn with_all_reduce(registry: &Registry, name: &str) -> Result<Backend, RuntimeError> {
+        let a = registry.get(name).map_err(|e| RuntimeError::Collective {
+            what: "all_reduce".into(),
+            msg: e.to_string(),
+        })?;
+        check_algorithm(a, Collective::AllReduce, &[MapKind::Ring, MapKind::Torus2d])?;
+        Ok(Backend {
+            all_reduce: a.clone(),
+            ..Backend::default()
+        })
+    }
+}
+
+fn check_algorithm(a: &Algorithm, c: Collective, maps: &[MapKind]) -> Result<(), RuntimeError> {
+    let err = |msg: String| RuntimeError::Collective {
+        what: c.name().into(),
+        msg,
+    };
+    if a.collective != c {
+        return Err(err(format!(
+            "algorithm `{}` implements {}, not {}",
+            a.name,
+            a.collective.name(),
+            c.name()
+        )));
+    }
+    if !maps.contains(&a.topology) {
+        return Err(err(format!(
+            "algorithm `{}` needs a {:?} map; between ranks this runtime runs {:?} algorithms",
+            a.name, a.topology, maps
+        )));
+    }
+    Ok(())
+}
+
+/// What a rank brings to a collective.
+#[derive(Clone, Debug)]
+struct Contribution {
+    rank: usize,
+    va: u64,
+    dtype: DType,
+    storage: usize,
+    shape: Vec<usize>,
+    shard_len: Option<usize>,
+    pes: Vec<PeId>,
+    arg: u64,
+}
+
+impl Contribution {
+    fn of(rank: usize, t: &DeviceTensor, arg: u64) -> Contribution {
+        Contribution {
+            rank,
+            va: t.va(),
+            dtype: t.dtype(),
+            storage: t.storage_len(),
+            shape: t.shape().to_vec(),
+            shard_len: t.uniform_shard_len(),
+            pes: t.shards().iter().map(|s| s.pe_id()).collect(),
+            arg,
+        }
+    }
+}
+
+/// Checks that the ranks' tensors pair up; returns (shards, shard length).
+fn pair_up(
+    what: &str,
+    cs: &[Contribution],
+    arg_name: &str,
+) -> Result<(usize, usize), RuntimeError> {
+    let err = |msg: String| RuntimeError::Collective {
+        what: what.into(),
+        msg,
+    };
+    let c0 = &cs[0];
+    if cs.len() > MAX_RANKS {
+        return Err(err(format!(
+            "{} ranks; a collective takes at most {MAX_RANKS}",
+            cs.len()
+        )));
+    }
+    let Some(len) = c0.shard_len else {
+        return Err(err(
+            "rank 0's tensor has shards of different sizes; a collective needs equal shards".into(),
+        ));
+    };
+    for c in &cs[1..] {
+        if (c.dtype, &c.shape, c.pes.len(), c.shard_len)
+            != (c0.dtype, &c0.shape, c0.pes.len(), c0.shard_len)
+        {
+            return Err(err(format!(
+                "rank {}'s tensor is {:?} {} in {} shards, rank 0's {:?} {} in {} shards: every rank must pass a tensor of the same shape, type and placement",
+                c.rank, c.shape, c.dtype, c.pes.len(), c0.shape, c0.dtype, c0.pes.len()
+            )));
+        }
+        if c.arg != c0.arg {
+            return Err(err(format!(
+                "rank {} passed {arg_name} {}, rank 0 passed {}",
+                c.rank, c.arg, c0.arg
+            )));
+        }
+    }
+    let mut seen = BTreeSet::new();
+    for c in cs {
+        for p in &c.pes {
+            if !seen.insert(*p) {
+                let other = cs
+                    .iter()
+                    .find(|o| o.rank != c.rank && o.pes.contains(p))
+                    .map_or(c.rank, |o| o.rank);
+                return Err(err(format!(
+                    "ranks {other} and {} both hold a shard on PE {p}: each rank's tensor must live on its own SIP (set_device)",
+                    c.rank
+                )));
+            }
+        }
+    }
+    Ok((c0.pes.len(), len))
+}
+
+/// The one launch of a collective over every rank's shards: grid `[w, shards]`,
+/// instance `(r, k)` on the PE of rank `r`'s shard `k`, a map per group.
+fn group_launch<'a>(
+    kernel: &'a dyn Program,
+    cs: &[Contribution],
+    shards: usize,
+    map: MapKind,
+    args: KernelArgs,
+) -> Result<Launch<'a>, RuntimeError> {
+    let w = cs.len();
+    let mut pes = Vec::with_capacity(w * shards);
+    let mut neighbors = NeighborMap::empty(match map {
+        MapKind::Torus2d => "torus2d",
+        _ => "ring",
+    });
+    for k in 0..shards {
+        let group: Vec<PeId> = cs.iter().map(|c| c.pes[k]).collect();
+        let m = match map {
+            MapKind::Torus2d => {
+                let (rows, cols) = torus_shape(w);
+                NeighborMap::grid2d(&group, rows, cols, true)
+            }
+            _ => NeighborMap::ring(&group),
+        }
+        .map_err(|e| RuntimeError::Collective {
+            what: kernel.name().into(),
+            msg: e.to_string(),
+        })?;
+        neighbors.merge(&m);
+        pes.extend(group);
+    }
+    let mut args = args;
+    for r in 0..MAX_RANKS {
+        let c = &cs[r.min(w - 1)];
+        args.set(
+            &format!("b{r}"),
+            ArgValue::Ptr {
+                va: c.va,
+                dtype: c.dtype,
+                len: c.storage,
+            },
+        );
+    }
+    Ok(Launch::new(kernel, args, pes)
+        .grid(&[w as u32, shards as u32])
+        .neighbors(neighbors))
+}
+
+fn seg_elems(a: &Algorithm, d: DType) -> i64 {
+    (a.seg_bytes / d.size() as u64).max(1) as i64
+}
+
+/// All-reduces `t` across all ranks with `op`, in place, with the backend's
+/// algorithm: every rank ends with the reduction of every rank's tensor.
+/// Every rank must call it with a tensor of the same shape, type and
+/// placement (on its own SIP); the last to arrive runs the collective kernel
+/// once and every rank gets its report.
+pub fn all_reduce_with(
+    rank: &Rank,
+    t: &DeviceTensor,
+    op: RedOp,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    let algo = backend.all_reduce.clone();
+    check_algorithm(
+        &algo,
+        Collective::AllReduce,
+        &[MapKind::Ring, MapKind::Torus2d],
+    )?;
+    let rt = rank.runtime().clone();
+    rank.rendezvous(
+        "all_reduce",
+        Contribution::of(rank.get_rank(), t, op.code() as u64),
+        move |cs| {
+            let (shards, n) = pair_up("all_reduce", &cs, "op")?;
+            let d = cs[0].dtype;
+            let cols = match algo.topology {
+                MapKind::Torus2d if torus_shape(cs.len()).0 > 1 => torus_shape(cs.len()).1 as i64,
+                _ => 0,
+            };
+            let map = if cols == 0 {
+                MapKind::Ring
+            } else {
+                MapKind::Torus2d
+            };
+            let args = KernelArgs::new()
+                .int("n", n as i64)
+                .int("seg", seg_elems(&algo, d))
+                .int("op", op.code())
+                .int("cols", cols);
+            let launch =
+                group_launch(all_reduce_kernel(d), &cs, shards, map, args)?.ipcq(algo.ipcq.clone());
+            rt.simulate(&launch)
+        },
+    )
+}
+
+/// Broadcasts rank `root`'s `t` to every rank's `t`, in place (see [`all_reduce_with`]).
+pub fn broadcast_with(
+    rank: &Rank,
+    t: &DeviceTensor,
+    root: usize,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    let algo = backend.broadcast.clone();
+    check_algorithm(&algo, Collective::Broadcast, &[MapKind::Ring])?;
+    if root >= rank.get_world_size() {
+        return Err(RuntimeError::Collective {
+            what: "broadcast".into(),
+            msg: format!(
+                "root {root} is not a rank (world size {})",
+                rank.get_world_size()
+            ),
+        });
+    }
+    let rt = rank.runtime().clone();
+    rank.rendezvous(
+        "broadcast",
+        Contribution::of(rank.get_rank(), t, root as u64),
+        move |cs| {
+            let (shards, n) = pair_up("broadcast", &cs, "root")?;
+            let d = cs[0].dtype;
+            let args = KernelArgs::new()
+                .int("n", n as i64)
+                .int("seg", seg_elems(&algo, d))
+                .int("root", root as i64);
+            let launch = group_launch(broadcast_kernel(d), &cs, shards, MapKind::Ring, args)?
+                .ipcq(algo.ipcq.clone());
+            rt.simulate(&launch)
+        },
+    )
+}
+
+/// Whether every shard of `t` holds the whole tensor (replicated, or on one PE).
+fn whole_shards(t: &DeviceTensor) -> bool {
+    let (r, c) = match t.shape() {
+        [n] => (1, *n),
+        [r, c] => (*r, *c),
+        _ => return false,
+    };
+    t.shards()
+        .iter()
+        .all(|s| s.rows == (0..r) && s.cols == (0..c))
+}
+
+/// Gathers every rank's `input` into every rank's `output`, concatenated
+/// along the first dimension in rank order (`output` is `[world * rows,
+/// cols]` for a `[rows, cols]` input, `[world * n]` for `[n]`).
+///
+/// Both tensors must be replicated (or on one PE) over the same PEs: each
+/// rank first copies its input into its chunk of every replica of its output
+/// (a launch on its own PEs), then one collective launch gathers the chunks.
+pub fn all_gather_with(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    let algo = backend.all_gather.clone();
+    check_algorithm(&algo, Collective::AllGather, &[MapKind::Ring])?;
+    let err = |msg: String| RuntimeError::Collective {
+        what: "all_gather".into(),
+        msg,
+    };
+    let (w, r) = (rank.get_world_size(), rank.get_rank());
+    if !whole_shards(input) || !whole_shards(output) {
+        return Err(err(format!(
+            "rank {r}: input and output must be replicated (or on one PE), not split"
+        )));
+    }
+    let want: Vec<usize> = match input.shape() {
+        [n] => vec![w * n],
+        [rows, cols] => vec![w * rows, *cols],
+        _ => unreachable!("tensors are 1-D or 2-D"),
+    };
+    if output.shape() != want.as_slice() || output.dtype() != input.dtype() {
+        return Err(err(format!(
+            "rank {r}: a {:?} {} input gathers into a {want:?} {} output, not {:?} {}",
+            input.shape(),
+            input.dtype(),
+            input.dtype(),
+            output.shape(),
+            output.dtype()
+        )));
+    }
+    let in_pes: Vec<PeId> = input.shards().iter().map(|s| s.pe_id()).collect();
+    let out_pes: Vec<PeId> = output.shards().iter().map(|s| s.pe_id()).collect();
+    if in_pes != out_pes {
+        return Err(err(format!(
+            "rank {r}: input and output must be placed on the same PEs"
+        )));
+    }
+    let d = input.dtype();
+    let n = input.numel();
+    let place = KernelArgs::new()
+        .with("src", input.arg_ptr())
+        .with("dst", output.arg_ptr())
+        .int("n", n as i64)
+        .int("w", w as i64)
+        .int("r", r as i64)
+        .int("seg", seg_elems(&algo, d));
+    rank.simulate(&Launch::new(place_kernel(d), place, in_pes))?;
+    let rt = rank.runtime().clone();
+    rank.rendezvous("all_gather", Contribution::of(r, output, 0), move |cs| {
+        let (shards, _) = pair_up("all_gather", &cs, "argument")?;
+        let args = KernelArgs::new()
+            .int("n", n as i64)
+            .int("seg", seg_elems(&algo, d));
+        let launch = group_launch(all_gather_kernel(d), &cs, shards, MapKind::Ring, args)?
+            .ipcq(algo.ipcq.clone());
+        rt.simulate(&launch)
+    })
+}
+
+/// Collectives on a rank with the default [`Backend`] (the shipped
+/// registry's ring algorithms), in the `torch.distributed` style.
+pub trait Collectives {
+    /// Sums `t` over all ranks, in place (see [`all_reduce_with`]).
+    fn all_reduce(&self, t: &DeviceTensor) -> Result<Report, RuntimeError>;
+    /// Reduces `t` over all ranks with `op`, in place.
+    fn all_reduce_op(&self, t: &DeviceTensor, op: RedOp) -> Result<Report, RuntimeError>;
+    /// Copies rank `root`'s `t` into every rank's `t` (see [`broadcast_with`]).
+    fn broadcast(&self, t: &DeviceTensor, root: usize) -> Result<Report, RuntimeError>;
+    /// Gathers every rank's `input` into `output` (see [`all_gather_with`]).
+    fn all_gather(
+        &self,
+        output: &DeviceTensor,
+        input: &DeviceTensor,
+    ) -> Result<Report, RuntimeError>;
+}
+
+fn default_backend() -> &'static Backend {
+    static B: std::sync::OnceLock<Backend> = std::sync::OnceLock::new();
+    B.get_or_init(Backend::default)
+}
+
+impl Collectives for Rank {
+    fn all_reduce(&self, t: &DeviceTensor) -> Result<Report, RuntimeError> {
+        all_reduce_with(self, t, RedOp::Sum, default_backend())
+    }
+
+    fn all_reduce_op(&self, t: &DeviceTensor, op: RedOp) -> Result<Report, RuntimeError> {
+        all_reduce_with(self, t, op, default_backend())
+    }
+
+    fn broadcast(&self, t: &DeviceTensor, root: usize) -> Result<Report, RuntimeError> {
+        broadcast_with(self, t, root, default_backend())
+    }
+
+    fn all_gather(
+        &self,
+        output: &DeviceTensor,
+        input: &DeviceTensor,
+    ) -> Result<Report, RuntimeError> {
+        all_gather_with(self, output, input, default_backend())
+    }
+}

@@ -1,0 +1,695 @@
+//! A functional run of a launch: data and message order only, no timing model.
+//!
+//! Every program instance is traced and its communication paired exactly as
+//! in [`simulate_full`](crate::sim::simulate_full); then each instance runs as
+//! a coroutine over its commands in program order. A blocking `recv` or a
+//! `wait` suspends the instance while its message has not arrived; a `send`
+//! puts its message into the receiver's IPCQ ring as packets of one slot
+//! (`slot_bytes`, the last one shorter) and suspends until every packet has a
+//! slot; a posted receive consumes the packets of its message as they come and
+//! frees their slots. A ring that fills and is never drained deadlocks here as
+//! it does in the timed run. Instances take turns from a
+//! run queue until every one has finished or none can progress, which is
+//! reported as [`SimError::Deadlock`] with the same waiters as the timed run
+//! gives (at time 0).
+//!
+//! What the commands compute is a [`ValueDomain`]: [`Numeric`] runs the timed
+//! run's data execution (the same code, so both agree bit for bit), and other
+//! domains (such as the contribution sets of `kernbench_ccl::verify`) can be
+//! plugged in with [`run_with`].
+//!
+//! ```
+//! use kernbench_core::functional;
+//! use kernbench_core::ir::{Command, CommandGraph, GraphBuilder, GraphHeader, KernelArgs, SrcLoc, TraceError, TraceLimits};
+//! use kernbench_core::machine::Machine;
+//! use kernbench_core::program::Program;
+//! use kernbench_core::sim::Launch;
+//! use kernbench_core::topology::Topology;
+//!
+//! // A program that only fills a tile (no memory, no messages).
+//! struct Fill;
+//! impl Program for Fill {
+//!     fn name(&self) -> &str { "fill" }
+//!     fn trace(&self, _: &KernelArgs, grid: &[u32], pid: &[u32]) -> Result<CommandGraph, TraceError> {
+//!         let header = GraphHeader { kernel: "fill".into(), params: vec![], grid: grid.to_vec(), pid: pid.to_vec() };
+//!         let mut b = GraphBuilder::new(header, TraceLimits::default());
+//!         let loc = SrcLoc { file: "fill.rs".into(), line: 1, col: 1 };
+//!         b.full(1.0, kernbench_core::ir::TileType::new(kernbench_core::DType::F32, vec![4]), &loc)?;
+//!         Ok(b.finish())
+//!     }
+//! }
+//!
+//! let topo = Topology::builtin("tiny").unwrap();
+//! let pes: Vec<_> = topo.pes().take(2).collect();
+//! let mut machine = Machine::new(topo).unwrap();
+//! let out = functional::run(&mut machine, &Launch::new(&Fill, KernelArgs::new(), pes)).unwrap();
+//! assert_eq!(out.commands, 2);
+//! assert_eq!(out.messages, 0);
+//! ```
+
+use crate::ir::{CmdId, Command, CommandGraph, MemRef};
+use crate::machine::Machine;
+use crate::sim::data::DataState;
+use crate::sim::pairing::{self, Channels};
+use crate::sim::{grid_pos, Deadlock, Launch, SimError, Waiter};
+use crate::PeId;
+use std::collections::VecDeque;
+
+/// What the commands of a functional run compute: the values tiles hold,
+/// memory, and what messages carry.
+///
+/// The interpreter decides *when* each command runs; the domain decides
+/// *what* it does. Calls for one instance come in its program order; a
+/// receive's [`execute`](ValueDomain::execute) comes after the matching
+/// send's [`send`](ValueDomain::send), and messages on one channel are
+/// received in the order they were sent.
+pub trait ValueDomain {
+    /// Called once before any command, with the traced graphs and the paired channels.
+    fn begin(&mut self, graphs: &[CommandGraph], channels: &Channels) -> Result<(), SimError>;
+
+    /// A send of instance `inst` starts: the tile it sends goes onto channel `chan`.
+    fn send(
+        &mut self,
+        inst: usize,
+        g: &CommandGraph,
+        cmd: CmdId,
+        chan: u32,
+    ) -> Result<(), SimError>;
+
+    /// Executes command `cmd` of instance `inst` (on PE `pe`). A receive takes
+    /// its message off `chan`; other commands have no channel.
+    fn execute(
+        &mut self,
+        machine: &mut Machine,
+        pe: PeId,
+        inst: usize,
+        g: &CommandGraph,
+        cmd: CmdId,
+        chan: Option<u32>,
+    ) -> Result<(), SimError>;
+
+    /// The tile of `cmd` will not be read again (it may be dropped).
+    fn release(&mut self, _inst: usize, _cmd: CmdId) {}
+}
+
+/// The numeric domain: f32 tiles (rounded to their element type) and the
+/// machine's memory, computed by the same code as the timed run's data
+/// execution.
+#[derive(Default)]
+pub struct Numeric {
+    state: Option<DataState>,
+}
+
+impl Numeric {
+    /// A numeric domain (it is set up by [`ValueDomain::begin`]).
+    pub fn new() -> Self {
+        Numeric::default()
+    }
+
+    fn state(&mut self) -> &mut DataState {
+        self.state
+            .as_mut()
+            .expect("ValueDomain::begin is called before any command")
+    }
+}
+
+impl ValueDomain for Numeric {
+    fn begin(&mut self, graphs: &[CommandGraph], channels: &Channels) -> Result<(), SimError> {
+        self.state = Some(DataState::new(graphs, channels.list.len()));
+        Ok(())
+    }
+
+    fn send(
+        &mut self,
+        inst: usize,
+        g: &CommandGraph,
+        cmd: CmdId,
+        chan: u32,
+    ) -> Result<(), SimError> {
+        self.state().send_start(inst, g, cmd, chan);
+        Ok(())
+    }
+
+    fn execute(
+        &mut self,
+        machine: &mut Machine,
+        pe: PeId,
+        inst: usize,
+        g: &CommandGraph,
+        cmd: CmdId,
+        chan: Option<u32>,
+    ) -> Result<(), SimError> {
+        self.state().complete(machine, pe, inst, g, cmd, chan)
+    }
+
+    fn release(&mut self, inst: usize, cmd: CmdId) {
+        if let Some(s) = self.state.as_mut() {
+            s.values[inst][cmd.index()] = None;
+        }
+    }
+}
+
+/// A domain that computes nothing: message order, ring capacity and deadlocks only.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OrderOnly;
+
+impl ValueDomain for OrderOnly {
+    fn begin(&mut self, _: &[CommandGraph], _: &Channels) -> Result<(), SimError> {
+        Ok(())
+    }
+
+    fn send(&mut self, _: usize, _: &CommandGraph, _: CmdId, _: u32) -> Result<(), SimError> {
+        Ok(())
+    }
+
+    fn execute(
+        &mut self,
+        _: &mut Machine,
+        _: PeId,
+        _: usize,
+        _: &CommandGraph,
+        _: CmdId,
+        _: Option<u32>,
+    ) -> Result<(), SimError> {
+        Ok(())
+    }
+}
+
+/// The contiguous byte runs `(virtual address, bytes)` a region covers, in
+/// element order: the runs data execution reads and writes.
+pub fn region_runs(r: &MemRef) -> Vec<(u64, u64)> {
+    crate::sim::data::region_runs(r)
+}
+
+/// What a functional run leaves.
+#[derive(Clone, Debug)]
+pub struct FunctionalOutcome {
+    /// The graph of each instance, instance 0 first.
+    pub graphs: Vec<CommandGraph>,
+    /// The paired channels.
+    pub channels: Channels,
+    /// Messages delivered (receives completed).
+    pub messages: u64,
+    /// Commands executed, over all instances.
+    pub commands: u64,
+    /// Times an instance was resumed from the run queue.
+    pub turns: u64,
+}
+
+/// Runs a launch functionally, with the numeric domain when the launch
+/// executes data ([`Launch::data`]) and with [`OrderOnly`] when it does not.
+pub fn run(machine: &mut Machine, launch: &Launch) -> Result<FunctionalOutcome, SimError> {
+    if launch.data {
+        run_with(machine, launch, &mut Numeric::new())
+    } else {
+        run_with(machine, launch, &mut OrderOnly)
+    }
+}
+
+/// Checks a launch and traces every instance, as the timed run does.
+fn trace_all(machine: &Machine, launch: &Launch) -> Result<Vec<CommandGraph>, SimError> {
+    let topo = machine.topology();
+    let n = launch.pes.len();
+    if n == 0 {
+        return Err(SimError::Launch("a launch needs at least one PE".into()));
+    }
+    let grid_size: usize = launch.grid.iter().map(|g| *g as usize).product();
+    if launch.grid.is_empty() || launch.grid.len() > 3 || grid_size != n {
+        return Err(SimError::Launch(format!(
+            "grid {:?} has {grid_size} instances but {n} PEs were given",
+            launch.grid
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for pe in &launch.pes {
+        if !topo.contains(*pe) {
+            return Err(SimError::Launch(format!(
+                "PE {pe} is not part of topology `{}`",
+                topo.name()
+            )));
+        }
+        if !seen.insert(*pe) {
+            return Err(SimError::Launch(format!("PE {pe} is given twice")));
+        }
+    }
+    // Instances trace independently (a program is `Sync`): split them over
+    // the cores, then report the first failure in instance order, as a
+    // sequential trace would.
+    let trace = |i: usize| {
+        launch
+            .program
+            .trace(&launch.args, &launch.grid, &grid_pos(&launch.grid, i))
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(n.div_ceil(16))
+        .max(1);
+    let results: Vec<Result<CommandGraph, crate::ir::TraceError>> = if threads == 1 {
+        (0..n).map(trace).collect()
+    } else {
+        let per = n.div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..n)
+                .step_by(per)
+                .map(|from| {
+                    scope.spawn(move || (from..(from + per).min(n)).map(trace).collect::<Vec<_>>())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
+    results
+        .into_iter()
+        .zip(&launch.pes)
+        .map(|(r, pe)| r.map_err(|err| SimError::Trace { pe: *pe, err }))
+        .collect()
+}
+
+/// What a suspended instance waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Block {
+    /// Not suspended.
+    None,
+    /// A blocking receive (or a wait) for the receive `cmd` to complete.
+    Recv(CmdId),
+    /// A send with `sent` of its `need` packets in the receiver's ring.
+    Send {
+        cmd: CmdId,
+        chan: u32,
+        sent: u32,
+        need: u32,
+    },
+}
+
+/// One instance's coroutine state.
+struct Inst {
+    /// The next command to run.
+    pc: usize,
+    /// What it is suspended on.
+    block: Block,
+    /// Whether it is in the run queue.
+    queued: bool,
+    /// Receives posted and not yet complete.
+    open_recvs: u32,
+    /// Per command: a receive that has completed.
+    recv_done: Vec<bool>,
+    /// Per command: the last command that reads its tile.
+    last_use: Vec<u32>,
+}
+
+/// A posted receive on a channel.
+#[derive(Clone, Copy, Debug)]
+struct PostedRecv {
+    inst: u32,
+    cmd: CmdId,
+    got: u32,
+    need: u32,
+}
+
+/// One channel's IPCQ ring.
+struct Ring {
+    slots: u32,
+    /// Free slots (credits at the sender).
+    free: u32,
+    /// Packets in the ring that no receive has consumed yet.
+    queued: u32,
+    /// Receives posted on the channel, oldest (the active one) first.
+    posted: VecDeque<PostedRecv>,
+    /// A sender suspended on a full ring.
+    blocked_sender: Option<u32>,
+}
+
+/// The interpreter over one launch.
+struct Interp<'a, D: ValueDomain> {
+    machine: &'a mut Machine,
+    domain: &'a mut D,
+    pes: &'a [PeId],
+    graphs: &'a [CommandGraph],
+    channels: &'a Channels,
+    slot_bytes: u64,
+    insts: Vec<Inst>,
+    rings: Vec<Ring>,
+    ready: VecDeque<u32>,
+    messages: u64,
+    commands: u64,
+    turns: u64,
+}
+
+/// Runs a launch functionally in the given value domain.
+pub fn run_with<D: ValueDomain>(
+    machine: &mut Machine,
+    launch: &Launch,
+    domain: &mut D,
+) -> Result<FunctionalOutcome, SimError> {
+    let graphs = trace_all(machine, launch)?;
+    let channels = pairing::pair(&launch.pes, &graphs, launch.neighbors.as_ref())?;
+    let ipcq = launch
+        .ipcq
+        .clone()
+        .unwrap_or_else(|| machine.topology().ipcq().clone());
+    domain.begin(&graphs, &channels)?;
+    let insts = graphs
+        .iter()
+        .map(|g| {
+            let mut last_use: Vec<u32> = (0..g.len() as u32).collect();
+            for (id, node) in g.nodes() {
+                for v in node.cmd.operands() {
+                    last_use[v.index()] = last_use[v.index()].max(id.0);
+                }
+            }
+            Inst {
+                pc: 0,
+                block: Block::None,
+                queued: true,
+                open_recvs: 0,
+                recv_done: vec![false; g.len()],
+                last_use,
+            }
+        })
+        .collect();
+    let slots = ipcq.slots.max(1);
+    let rings = channels
+        .list
+        .iter()
+        .map(|_| Ring {
+            slots,
+            free: slots,
+            queued: 0,
+            posted: VecDeque::new(),
+            blocked_sender: None,
+        })
+        .collect();
+    let mut it = Interp {
+        machine,
+        domain,
+        pes: &launch.pes,
+        graphs: &graphs,
+        channels: &channels,
+        slot_bytes: ipcq.slot_bytes.max(1),
+        insts,
+        rings,
+        ready: (0..launch.pes.len() as u32).collect(),
+        messages: 0,
+        commands: 0,
+        turns: 0,
+    };
+    it.run()?;
+    let (messages, commands, turns) = (it.messages, it.commands, it.turns);
+    Ok(FunctionalOutcome {
+        graphs,
+        channels,
+        messages,
+        commands,
+        turns,
+    })
+}
+
+impl<D: ValueDomain> Interp<'_, D> {
+    fn run(&mut self) -> Result<(), SimError> {
+        while let Some(i) = self.ready.pop_front() {
+            self.insts[i as usize].queued = false;
+            self.turns += 1;
+            self.resume(i)?;
+        }
+        let stuck = self
+            .insts
+            .iter()
+            .any(|s| s.pc < s.recv_done.len() || s.open_recvs > 0 || s.block != Block::None);
+        if stuck {
+            return Err(SimError::Deadlock(self.deadlock()));
+        }
+        Ok(())
+    }
+
+    fn wake(&mut self, i: u32) {
+        let s = &mut self.insts[i as usize];
+        if !s.queued {
+            s.queued = true;
+            self.ready.push_back(i);
+        }
+    }
+
+    fn packets(&self, g: &CommandGraph, cmd: CmdId) -> u32 {
+        let bytes = g.node(cmd).ty.bytes();
+        let need = bytes.div_ceil(self.slot_bytes).max(1);
+        u32::try_from(need).unwrap_or(u32::MAX)
+    }
+
+    fn chan_of(&self, i: usize, cmd: CmdId) -> u32 {
+        *self.channels.of_cmd[i]
+            .get(&cmd)
+            .expect("paired commands have channels")
+    }
+
+    /// Runs instance `i` until it finishes or suspends.
+    fn resume(&mut self, i: u32) -> Result<(), SimError> {
+        let iu = i as usize;
+        let g = self.graphs;
+        let g = &g[iu];
+        // Finish what it was suspended on.
+        match self.insts[iu].block {
+            Block::None => {}
+            Block::Recv(cmd) => {
+                if !self.insts[iu].recv_done[cmd.index()] {
+                    return Ok(());
+                }
+                self.insts[iu].block = Block::None;
+                // A blocking receive is done; a `wait` runs below.
+                if self.insts[iu].pc == cmd.index() {
+                    self.after(iu, g);
+                }
+            }
+            Block::Send {
+                cmd,
+                chan,
+                sent,
+                need,
+            } => {
+                let sent = self.push_packets(chan, sent, need)?;
+                if sent < need {
+                    self.insts[iu].block = Block::Send {
+                        cmd,
+                        chan,
+                        sent,
+                        need,
+                    };
+                    self.rings[chan as usize].blocked_sender = Some(i);
+                    return Ok(());
+                }
+                self.insts[iu].block = Block::None;
+                self.after(iu, g);
+            }
+        }
+        let pe = self.pes[iu];
+        while self.insts[iu].pc < g.len() {
+            let id = CmdId(self.insts[iu].pc as u32);
+            let node = g.node(id);
+            match &node.cmd {
+                Command::Send { .. } => {
+                    let chan = self.chan_of(iu, id);
+                    let need = self.packets(g, id);
+                    self.domain.send(iu, g, id, chan)?;
+                    let sent = self.push_packets(chan, 0, need)?;
+                    if sent < need {
+                        self.insts[iu].block = Block::Send {
+                            cmd: id,
+                            chan,
+                            sent,
+                            need,
+                        };
+                        self.rings[chan as usize].blocked_sender = Some(i);
+                        return Ok(());
+                    }
+                }
+                Command::Recv { is_async, .. } => {
+                    let chan = self.chan_of(iu, id);
+                    let need = self.packets(g, id);
+                    self.insts[iu].open_recvs += 1;
+                    self.rings[chan as usize].posted.push_back(PostedRecv {
+                        inst: i,
+                        cmd: id,
+                        got: 0,
+                        need,
+                    });
+                    self.drain(chan)?;
+                    if !is_async && !self.insts[iu].recv_done[id.index()] {
+                        self.insts[iu].block = Block::Recv(id);
+                        return Ok(());
+                    }
+                }
+                Command::Wait { future } => {
+                    if !self.insts[iu].recv_done[future.index()] {
+                        self.insts[iu].block = Block::Recv(*future);
+                        return Ok(());
+                    }
+                    self.domain.execute(self.machine, pe, iu, g, id, None)?;
+                }
+                _ => self.domain.execute(self.machine, pe, iu, g, id, None)?,
+            }
+            self.after(iu, g);
+        }
+        Ok(())
+    }
+
+    /// The command at `pc` of instance `iu` is done: release dead tiles and move on.
+    fn after(&mut self, iu: usize, g: &CommandGraph) {
+        let pc = self.insts[iu].pc;
+        let id = CmdId(pc as u32);
+        self.commands += 1;
+        let node = g.node(id);
+        // A receive's tile is released by its last user (it completes later).
+        if !matches!(node.cmd, Command::Recv { .. }) && self.insts[iu].last_use[pc] == id.0 {
+            self.domain.release(iu, id);
+        }
+        for v in node.cmd.operands() {
+            if self.insts[iu].last_use[v.index()] == id.0 {
+                self.domain.release(iu, v);
+            }
+        }
+        self.insts[iu].pc = pc + 1;
+    }
+
+    /// Puts packets `sent..need` of a message into channel `chan` while its
+    /// ring has free slots, letting a posted receive consume them as they
+    /// come (so a message larger than the ring streams through a receiver
+    /// that waits for it); gives how many are in.
+    fn push_packets(&mut self, chan: u32, mut sent: u32, need: u32) -> Result<u32, SimError> {
+        let c = chan as usize;
+        loop {
+            let ring = &mut self.rings[c];
+            let take = ring.free.min(need - sent);
+            ring.free -= take;
+            ring.queued += take;
+            sent += take;
+            self.drain(chan)?;
+            if sent >= need || self.rings[c].free == 0 {
+                return Ok(sent);
+            }
+        }
+    }
+
+    /// Lets the posted receives of a channel consume the packets in its ring,
+    /// completing every receive whose message is whole.
+    fn drain(&mut self, chan: u32) -> Result<(), SimError> {
+        let c = chan as usize;
+        let mut freed = false;
+        loop {
+            let ring = &mut self.rings[c];
+            let (queued, Some(head)) = (ring.queued, ring.posted.front_mut()) else {
+                break;
+            };
+            let take = queued.min(head.need - head.got);
+            if take == 0 {
+                break;
+            }
+            head.got += take;
+            ring.queued -= take;
+            ring.free += take;
+            freed = true;
+            if head.got < head.need {
+                break;
+            }
+            let done = ring.posted.pop_front().expect("the head was just read");
+            self.complete_recv(done, chan)?;
+        }
+        if freed {
+            if let Some(s) = self.rings[c].blocked_sender.take() {
+                self.wake(s);
+            }
+        }
+        Ok(())
+    }
+
+    fn complete_recv(&mut self, r: PostedRecv, chan: u32) -> Result<(), SimError> {
+        let iu = r.inst as usize;
+        let g = &self.graphs[iu];
+        self.domain
+            .execute(self.machine, self.pes[iu], iu, g, r.cmd, Some(chan))?;
+        self.messages += 1;
+        let s = &mut self.insts[iu];
+        s.recv_done[r.cmd.index()] = true;
+        s.open_recvs -= 1;
+        if s.block == Block::Recv(r.cmd) {
+            self.wake(r.inst);
+        }
+        Ok(())
+    }
+
+    /// The waiters of a run that cannot progress, worded as the timed run words them.
+    fn deadlock(&self) -> Deadlock {
+        // (instance, command, waiter), sorted so each PE's waits come in program order.
+        let mut found: Vec<(usize, CmdId, Waiter)> = Vec::new();
+        for (c, ring) in self.rings.iter().enumerate() {
+            let ch = &self.channels.list[c];
+            if let Some(head) = ring.posted.front() {
+                let iu = head.inst as usize;
+                let node = self.graphs[iu].node(head.cmd);
+                let Command::Recv { dir, .. } = &node.cmd else {
+                    continue;
+                };
+                found.push((
+                    iu,
+                    head.cmd,
+                    Waiter {
+                        pe: self.pes[iu],
+                        what: format!("recv {dir}"),
+                        detail: format!(
+                            "from PE {}: {} of {} packets arrived",
+                            self.pes[ch.src], head.got, head.need
+                        ),
+                        loc: node.loc.clone(),
+                    },
+                ));
+            }
+        }
+        for (iu, s) in self.insts.iter().enumerate() {
+            if let Block::Send { cmd, chan, .. } = s.block {
+                let node = self.graphs[iu].node(cmd);
+                let Command::Send { dir, .. } = &node.cmd else {
+                    continue;
+                };
+                let ring = &self.rings[chan as usize];
+                let peer = self.pes[self.channels.list[chan as usize].dst];
+                found.push((
+                    iu,
+                    cmd,
+                    Waiter {
+                        pe: self.pes[iu],
+                        what: format!("send {dir}"),
+                        detail: format!(
+                            "to PE {peer}: {} of {} ring slots full, the receiver has not consumed them",
+                            ring.slots - ring.free,
+                            ring.slots
+                        ),
+                        loc: node.loc.clone(),
+                    },
+                ));
+            }
+        }
+        for (iu, s) in self.insts.iter().enumerate() {
+            if s.pc < s.recv_done.len() && !found.iter().any(|(i, _, _)| *i == iu) {
+                // Not waiting on a channel: name the command it stopped at.
+                let at = CmdId(s.pc as u32);
+                let node = self.graphs[iu].node(at);
+                found.push((
+                    iu,
+                    at,
+                    Waiter {
+                        pe: self.pes[iu],
+                        what: node.cmd.mnemonic().to_string(),
+                        detail: "waits for an earlier command that cannot complete".to_string(),
+                        loc: node.loc.clone(),
+                    },
+                ));
+            }
+        }
+        found.sort_by_key(|(i, c, _)| (*i, *c));
+        Deadlock {
+            at_ps: 0,
+            waiters: found.into_iter().map(|(_, _, w)| w).collect(),
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! Errors of the host runtime: each names the rank, the parameter, the shard
+//! or the tensor it is about.
+
+use crate::machine::MemError;
+use crate::sim::SimError;
+use crate::DType;
+use std::fmt;
+
+/// Why a runtime call failed.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum RuntimeError {
+    /// A topology that cannot be loaded or a machine that cannot be built.
+    #[error("machine: {0}")]
+    Machine(String),
+    /// A SIP that is not in the machine.
+    #[error("device {sip} does not exist: the machine has {sips} SIP(s)")]
+    NoSuchDevice {
+        /// The SIP asked for.
+        sip: usize,
+        /// SIPs in the machine.
+        sips: usize,
+    },
+    /// A placement that cannot be resolved for a tensor.
+    #[error("placement of a {shape:?} tensor: {msg}")]
+    Placement {
+        /// The tensor's shape.
+        shape: Vec<usize>,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A tensor shape the runtime does not handle.
+    #[error("shape {shape:?}: {msg}")]
+    Shape {
+        /// The shape.
+        shape: Vec<usize>,
+        /// What is wrong.
+        msg: String,
+    },
+    /// Host data of the wrong element type for a tensor.
+    #[error("{what}: the tensor holds {tensor}, the host array {host}")]
+    DType {
+        /// What was attempted.
+        what: String,
+        /// The tensor's element type.
+        tensor: DType,
+        /// The host array's element type.
+        host: DType,
+    },
+    /// A slice outside the tensor.
+    #[error("slice rows {rows:?}, cols {cols:?} is outside the {shape:?} tensor")]
+    SliceOutOfRange {
+        /// Rows asked for.
+        rows: std::ops::Range<usize>,
+        /// Columns asked for.
+        cols: std::ops::Range<usize>,
+        /// The tensor's shape.
+        shape: Vec<usize>,
+    },
+    /// A slice that is not inside a single shard.
+    #[error(
+        "slice rows {rows:?}, cols {cols:?} crosses shards {shards}: a slice must lie inside one \
+         shard (read the whole tensor, or copy it from a host array, instead)"
+    )]
+    CrossShard {
+        /// Rows asked for.
+        rows: std::ops::Range<usize>,
+        /// Columns asked for.
+        cols: std::ops::Range<usize>,
+        /// The shards it touches, as `(sip, cube, pe)`.
+        shards: String,
+    },
+    /// A memory error of the machine (allocation, translation).
+    #[error("{what}: {err}")]
+    Memory {
+        /// What was attempted.
+        what: String,
+        /// The machine's error.
+        err: Box<MemError>,
+    },
+    /// A kernel parameter with no argument.
+    #[error("launch of `{kernel}`: no argument for parameter `{param}` ({msg})")]
+    MissingArg {
+        /// The kernel.
+        kernel: String,
+        /// The parameter.
+        param: String,
+        /// What the kernel expects.
+        msg: String,
+    },
+    /// An argument of the wrong kind or element type for its parameter.
+    #[error("launch of `{kernel}`: argument `{param}`: {msg}")]
+    WrongArg {
+        /// The kernel.
+        kernel: String,
+        /// The parameter.
+        param: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// An argument no parameter of the kernel takes.
+    #[error("launch of `{kernel}`: the kernel has no parameter `{param}` (it takes {known})")]
+    UnknownArg {
+        /// The kernel.
+        kernel: String,
+        /// The argument's name.
+        param: String,
+        /// The kernel's parameters.
+        known: String,
+    },
+    /// A launch that cannot be set up (grid, PEs).
+    #[error("launch of `{kernel}`: {msg}")]
+    Launch {
+        /// The kernel.
+        kernel: String,
+        /// What is wrong.
+        msg: String,
+    },
+    /// The simulation of a launch failed.
+    #[error("launch of `{kernel}`: {err}")]
+    Sim {
+        /// The kernel.
+        kernel: String,
+        /// The simulator's error (it names the PE and the kernel line).
+        err: Box<SimError>,
+    },
+    /// `spawn` was asked for a world the machine cannot hold.
+    #[error("world size {world}: {msg}")]
+    WorldSize {
+        /// The world size asked for.
+        world: usize,
+        /// What is wrong.
+        msg: String,
+    },
+    /// A collective or barrier was abandoned because other ranks failed.
+    #[error("rank {rank}: released from `{what}` because rank(s) {} failed", list(.failed))]
+    Aborted {
+        /// The rank that was waiting (or about to wait).
+        rank: usize,
+        /// What it waited in.
+        what: String,
+        /// The ranks whose failure aborted the run.
+        failed: Vec<usize>,
+    },
+    /// A rank waits in a collective that another rank, already finished, never joined.
+    #[error("rank {rank}: `{what}` can never complete: rank {exited} has already returned")]
+    RankExited {
+        /// The waiting rank.
+        rank: usize,
+        /// What it waits in.
+        what: String,
+        /// The rank that returned without joining.
+        exited: usize,
+    },
+    /// Ranks called different collectives at the same point of the program.
+    #[error("rank {rank} called `{called}` while rank(s) {} wait in `{pending}`", list(.waiting))]
+    CollectiveMismatch {
+        /// The rank that arrived with a different call.
+        rank: usize,
+        /// What it called.
+        called: String,
+        /// What the others wait in.
+        pending: String,
+        /// The ranks waiting.
+        waiting: Vec<usize>,
+    },
+    /// A collective whose contributions do not fit together, or that cannot run.
+    #[error("{what}: {msg}")]
+    Collective {
+        /// The collective.
+        what: String,
+        /// What is wrong (naming the ranks).
+        msg: String,
+    },
+    /// A rank's worker panicked.
+    #[error("rank {rank} panicked: {msg}")]
+    Panicked {
+        /// The rank.
+        rank: usize,
+        /// The panic message.
+        msg: String,
+    },
+    /// A tensor-parallel layer that cannot be built or run.
+    #[error("tensor parallel: {0}")]
+    TensorParallel(String),
+}
+
+/// `0, 2, 3`
+pub(crate) fn list(v: &[usize]) -> String {
+    let parts: Vec<String> = v.iter().map(|r| r.to_string()).collect();
+    parts.join(", ")
+}
+
+/// What a worker returns on failure: any error (runtime errors convert with `?`).
+pub type WorkerError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// One rank's failure in a [`spawn`](crate::runtime::Runtime::spawn)ed run.
+#[derive(Debug)]
+pub struct RankFailure {
+    /// The rank.
+    pub rank: usize,
+    /// Its error (a [`RuntimeError::Panicked`] when it panicked).
+    pub error: WorkerError,
+}
+
+/// Why a [`spawn`](crate::runtime::Runtime::spawn)ed run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    /// The run could not start.
+    #[error(transparent)]
+    Invalid(RuntimeError),
+    /// Ranks failed: the root causes, and the ranks released because of them.
+    #[error("{}", describe(.failures, .released))]
+    Failed {
+        /// The root-cause ranks and their errors, in rank order.
+        failures: Vec<RankFailure>,
+        /// Ranks that stopped only because a sibling failed (released from a
+        /// collective or barrier with [`RuntimeError::Aborted`]).
+        released: Vec<usize>,
+    },
+}
+
+impl SpawnError {
+    /// The root-cause ranks, in rank order (empty when the run could not start).
+    pub fn root_ranks(&self) -> Vec<usize> {
+        match self {
+            SpawnError::Invalid(_) => Vec::new(),
+            SpawnError::Failed { failures, .. } => failures.iter().map(|f| f.rank).collect(),
+        }
+    }
+}
+
+fn describe(failures: &[RankFailure], released: &[usize]) -> String {
+    let mut s = String::new();
+    for (i, f) in failures.iter().enumerate() {
+        if i > 0 {
+            s.push_str("; ");
+        }
+        s.push_str(&format!("rank {} failed: {}", f.rank, f.error));
+    }
+    if !released.is_empty() {
+        s.push_str(&format!(" (rank(s) {} were released)", list(released)));
+    }
+    s
+}
+
+impl fmt::Display for RankFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rank {}: {}", self.rank, self.error)
+    }
+}

@@ -1,0 +1,371 @@
+//! Ranks: one worker thread per SIP, and the rendezvous they meet in.
+//!
+//! A rendezvous is a generation-counted barrier with a payload under one
+//! mutex and condition variable. Each rank leaves its contribution; the last
+//! to arrive runs the operation once (outside the lock) with every
+//! contribution, stores the result for that generation and wakes the others,
+//! who each take a clone. A rank that fails (returns an error or panics)
+//! marks the group aborted and wakes everyone: a rank waiting, or arriving
+//! later, is released at once with [`RuntimeError::Aborted`]. A rank that
+//! returns while others wait for it releases them with
+//! [`RuntimeError::RankExited`]. Nothing waits without a way out.
+
+use super::error::{list, RankFailure, RuntimeError, SpawnError, WorkerError};
+use super::Runtime;
+use std::any::Any;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::AtomicU16;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+type Payload = Box<dyn Any + Send>;
+type Outcome = Arc<dyn Any + Send + Sync>;
+
+struct State {
+    generation: u64,
+    what: Option<String>,
+    arrived: Vec<Option<Payload>>,
+    count: usize,
+    result: Option<(u64, Outcome)>,
+    failed: Vec<usize>,
+    exited: Vec<bool>,
+}
+
+/// The ranks of one `spawn`: their rendezvous and their fate.
+pub(crate) struct Group {
+    world: usize,
+    state: Mutex<State>,
+    cv: Condvar,
+}
+
+impl Group {
+    fn new(world: usize) -> Group {
+        Group {
+            world,
+            state: Mutex::new(State {
+                generation: 0,
+                what: None,
+                arrived: (0..world).map(|_| None).collect(),
+                count: 0,
+                result: None,
+                failed: Vec::new(),
+                exited: vec![false; world],
+            }),
+            cv: Condvar::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn aborted(st: &State, rank: usize, what: &str) -> Option<RuntimeError> {
+        (!st.failed.is_empty()).then(|| RuntimeError::Aborted {
+            rank,
+            what: what.into(),
+            failed: st.failed.clone(),
+        })
+    }
+
+    /// A rank that returned without arriving in the current rendezvous.
+    fn missing(st: &State, rank: usize, what: &str) -> Option<RuntimeError> {
+        (0..st.exited.len())
+            .find(|&q| st.exited[q] && st.arrived[q].is_none())
+            .map(|exited| RuntimeError::RankExited {
+                rank,
+                what: what.into(),
+                exited,
+            })
+    }
+
+    pub(crate) fn check_abort(&self, rank: usize, what: &str) -> Result<(), RuntimeError> {
+        match Self::aborted(&self.lock(), rank, what) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Records that `rank`'s worker returned (`failed`: with an error or a panic) and wakes every waiter.
+    fn exit(&self, rank: usize, failed: bool) {
+        let mut st = self.lock();
+        st.exited[rank] = true;
+        if failed {
+            st.failed.push(rank);
+        }
+        drop(st);
+        self.cv.notify_all();
+    }
+
+    fn rendezvous<C, T, F>(
+        &self,
+        rank: usize,
+        what: &str,
+        contribution: C,
+        run: F,
+    ) -> Result<T, RuntimeError>
+    where
+        C: Send + 'static,
+        T: Clone + Send + Sync + 'static,
+        F: FnOnce(Vec<C>) -> Result<T, RuntimeError>,
+    {
+        let mut st = self.lock();
+        if let Some(e) = Self::aborted(&st, rank, what) {
+            return Err(e);
+        }
+        if st.count > 0 && st.what.as_deref() != Some(what) {
+            let waiting: Vec<usize> = (0..self.world)
+                .filter(|q| st.arrived[*q].is_some())
+                .collect();
+            return Err(RuntimeError::CollectiveMismatch {
+                rank,
+                called: what.into(),
+                pending: st.what.clone().unwrap_or_default(),
+                waiting,
+            });
+        }
+        let gen = st.generation;
+        st.what = Some(what.to_string());
+        st.arrived[rank] = Some(Box::new(contribution));
+        st.count += 1;
+        if st.count == self.world {
+            let contributions: Vec<C> = st
+                .arrived
+                .iter_mut()
+                .map(|c| {
+                    *c.take()
+                        .expect("every rank arrived")
+                        .downcast::<C>()
+                        .expect("one call, one contribution type")
+                })
+                .collect();
+            drop(st);
+            let out = run(contributions);
+            let mut st = self.lock();
+            st.result = Some((gen, Arc::new(out.clone())));
+            st.generation += 1;
+            st.count = 0;
+            st.what = None;
+            drop(st);
+            self.cv.notify_all();
+            return out;
+        }
+        loop {
+            if st.generation != gen {
+                let (g, r) = st
+                    .result
+                    .as_ref()
+                    .expect("a finished generation leaves its result");
+                debug_assert_eq!(
+                    *g, gen,
+                    "no rank can start generation g + 1 before every rank left g"
+                );
+                return match r.downcast_ref::<Result<T, RuntimeError>>() {
+                    Some(r) => r.clone(),
+                    None => Err(RuntimeError::Collective {
+                        what: what.into(),
+                        msg: "ranks disagreed on the result type".into(),
+                    }),
+                };
+            }
+            if let Some(e) =
+                Self::aborted(&st, rank, what).or_else(|| Self::missing(&st, rank, what))
+            {
+                // Leave the rendezvous so that nothing counts this rank as arrived.
+                st.arrived[rank] = None;
+                st.count -= 1;
+                if st.count == 0 {
+                    st.what = None;
+                }
+                return Err(e);
+            }
+            st = self.cv.wait(st).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// One rank of a [`Runtime::spawn`]ed run: a runtime handle bound to SIP
+/// `rank` (it dereferences to [`Runtime`]), with the rank's identity and the
+/// rendezvous its collectives meet in.
+#[derive(Clone)]
+pub struct Rank {
+    rt: Runtime,
+    rank: usize,
+    group: Arc<Group>,
+}
+
+impl std::fmt::Debug for Rank {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rank")
+            .field("rank", &self.rank)
+            .field("world_size", &self.group.world)
+            .field("device", &self.rt.current_device())
+            .finish()
+    }
+}
+
+impl std::ops::Deref for Rank {
+    type Target = Runtime;
+    fn deref(&self) -> &Runtime {
+        &self.rt
+    }
+}
+
+impl Rank {
+    /// This rank (0-based; rank = SIP).
+    pub fn get_rank(&self) -> usize {
+        self.rank
+    }
+
+    /// Ranks in the run.
+    pub fn get_world_size(&self) -> usize {
+        self.group.world
+    }
+
+    /// The runtime handle of this rank.
+    pub fn runtime(&self) -> &Runtime {
+        &self.rt
+    }
+
+    /// Waits until every rank has called `barrier`. Launches are synchronous,
+    /// so no device work is pending on any rank when it returns; device times
+    /// are not changed. Fails at once when a sibling fails.
+    pub fn barrier(&self) -> Result<(), RuntimeError> {
+        self.rendezvous("barrier", (), |_| Ok(()))
+    }
+
+    /// Meets the other ranks: every rank calls it with the same `what` and a
+    /// contribution; the last to arrive calls `run` with all contributions in
+    /// rank order (the others' `run` is dropped), and every rank gets a clone
+    /// of its result. This is what collectives are built on.
+    ///
+    /// Fails with [`RuntimeError::Aborted`] when a sibling fails before or
+    /// while this rank waits, [`RuntimeError::RankExited`] when a sibling
+    /// returned without arriving, and [`RuntimeError::CollectiveMismatch`] when
+    /// the ranks already waiting called something else.
+    pub fn rendezvous<C, T, F>(
+        &self,
+        what: &str,
+        contribution: C,
+        run: F,
+    ) -> Result<T, RuntimeError>
+    where
+        C: Send + 'static,
+        T: Clone + Send + Sync + 'static,
+        F: FnOnce(Vec<C>) -> Result<T, RuntimeError>,
+    {
+        self.group.rendezvous(self.rank, what, contribution, run)
+    }
+}
+
+fn panic_message(p: &(dyn Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".into()
+    }
+}
+
+/// Whether an error (or one of its sources) is a release caused by a sibling's failure.
+fn is_release(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(RuntimeError::Aborted { .. }) = err.downcast_ref::<RuntimeError>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
+impl Runtime {
+    /// Runs `worker` once per rank `0..world_size`, each on its own thread
+    /// with a [`Rank`] bound to SIP `rank`, and returns their results in rank
+    /// order (like `torch.multiprocessing.spawn`, with threads).
+    ///
+    /// When ranks fail (return an error or panic), their siblings waiting in
+    /// a collective or barrier are released at once, and the result is
+    /// [`SpawnError::Failed`] naming the root-cause ranks with their errors
+    /// (ranks that only stopped because of them are listed as released).
+    pub fn spawn<R, F>(&self, world_size: usize, worker: F) -> Result<Vec<R>, SpawnError>
+    where
+        R: Send,
+        F: Fn(Rank) -> Result<R, WorkerError> + Sync,
+    {
+        let sips = self.device_count();
+        if world_size == 0 || world_size > sips {
+            return Err(SpawnError::Invalid(RuntimeError::WorldSize {
+                world: world_size,
+                msg: format!("one rank per SIP; the machine has {sips} SIP(s)"),
+            }));
+        }
+        let group = Arc::new(Group::new(world_size));
+        let outcomes: Vec<Result<R, WorkerError>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..world_size)
+                .map(|r| {
+                    let rank = Rank {
+                        rt: Runtime {
+                            shared: self.shared.clone(),
+                            device: Arc::new(AtomicU16::new(r as u16)),
+                            ctx: Some((r, group.clone())),
+                        },
+                        rank: r,
+                        group: group.clone(),
+                    };
+                    let (worker, group) = (&worker, group.clone());
+                    std::thread::Builder::new()
+                        .name(format!("rank{r}"))
+                        .spawn_scoped(s, move || {
+                            let out = match catch_unwind(AssertUnwindSafe(|| worker(rank))) {
+                                Ok(out) => out,
+                                Err(p) => Err(Box::new(RuntimeError::Panicked {
+                                    rank: r,
+                                    msg: panic_message(&*p),
+                                }) as WorkerError),
+                            };
+                            group.exit(r, out.is_err());
+                            out
+                        })
+                        .expect("the OS starts a thread per rank")
+                })
+                .collect();
+            handles
+                .into_iter()
+                .enumerate()
+                .map(|(r, h)| {
+                    h.join().unwrap_or_else(|p| {
+                        Err(Box::new(RuntimeError::Panicked {
+                            rank: r,
+                            msg: panic_message(&*p),
+                        }) as WorkerError)
+                    })
+                })
+                .collect()
+        });
+        let mut values = Vec::with_capacity(world_size);
+        let mut failures = Vec::new();
+        let mut released = Vec::new();
+        for (rank, out) in outcomes.into_iter().enumerate() {
+            match out {
+                Ok(v) => values.push(v),
+                Err(e) if is_release(&*e) => released.push(rank),
+                Err(error) => failures.push(RankFailure { rank, error }),
+            }
+        }
+        if failures.is_empty() && released.is_empty() {
+            return Ok(values);
+        }
+        if failures.is_empty() {
+            // Released with no root cause left standing cannot happen (a
+            // release names failed ranks), but never report an empty cause.
+            return Err(SpawnError::Invalid(RuntimeError::Collective {
+                what: "spawn".into(),
+                msg: format!(
+                    "rank(s) {} were released with no failing rank",
+                    list(&released)
+                ),
+            }));
+        }
+        Err(SpawnError::Failed { failures, released })
+    }
+}

@@ -1,0 +1,674 @@
+//! The host runtime: placement, host <-> device copies, slices, launches,
+//! ranks and their collectives, tensor-parallel layers.
+
+use kernbench::ccl::dist::{self, Collectives};
+use kernbench::ccl::tp::{initialize_model_parallel, ColumnParallelLinear, RowParallelLinear};
+use kernbench::ccl::RedOp;
+use kernbench::core::runtime::ndarray::{array, Array1, Array2};
+use kernbench::core::runtime::{
+    Args, Placement, Runtime, RuntimeError, SpawnError, Split, TileOrder,
+};
+use kernbench::core::topology::{Topology, TINY_YAML};
+use kernbench::core::DType;
+use kernbench::prelude::*;
+
+fn tiny() -> Runtime {
+    Runtime::with_topology(Topology::builtin("tiny").unwrap()).unwrap()
+}
+
+/// Four SIPs of the tiny SIP (4 cubes x 4 PEs each).
+fn quad() -> Runtime {
+    let yaml = TINY_YAML.replace("sips: 1", "sips: 4");
+    Runtime::with_topology(Topology::from_yaml(&yaml, "quad.yaml").unwrap()).unwrap()
+}
+
+fn coords(t: &kernbench::core::runtime::DeviceTensor) -> Vec<(u16, u16, u16)> {
+    t.shards().iter().map(|s| (s.sip, s.cube, s.pe)).collect()
+}
+
+/// `y = x * 2` on each instance's block of rows.
+#[kernel]
+fn double_rows(x: Tensor<f32>, y: Tensor<f32>) {
+    let (i, s) = (tl::program_id(0), tl::num_programs(0));
+    let m = x.rows() / s;
+    let t = tl::load(x.block([i * m, 0], [m, x.cols()]), [m, x.cols()]);
+    tl::store(y.block([i * m, 0], [m, x.cols()]), &(t * 2.0));
+}
+
+/// `z = x + y` over `n` elements on one PE.
+#[kernel]
+fn add_flat(x: Ptr<f32>, y: Ptr<f32>, z: Ptr<f32>, n: usize) {
+    let a = tl::load(x, [n]);
+    let b = tl::load(y, [n]);
+    tl::store(z, &(a + b));
+}
+
+#[test]
+fn placement_policies_give_structural_shards() {
+    let rt = tiny();
+    let t = rt
+        .zeros(&[8, 4], DType::F32, &Placement::row_wise().cubes(2).pes(2))
+        .unwrap();
+    assert_eq!(coords(&t), vec![(0, 0, 0), (0, 0, 1), (0, 1, 0), (0, 1, 1)]);
+    let rows: Vec<_> = t.shards().iter().map(|s| s.rows.clone()).collect();
+    assert_eq!(rows, vec![0..2, 2..4, 4..6, 6..8]);
+    assert!(t.shards().iter().all(|s| s.cols == (0..4) && s.len == 8));
+    assert_eq!(
+        t.shards().iter().map(|s| s.offset).collect::<Vec<_>>(),
+        vec![0, 8, 16, 24]
+    );
+    assert_eq!(t.shards()[3].offset_bytes(4), 96);
+    assert_eq!(t.launch_shape(), [8, 4]);
+
+    let t = rt
+        .zeros(
+            &[2, 6],
+            DType::F16,
+            &Placement::column_wise().cubes(1).pes(3),
+        )
+        .unwrap();
+    let cols: Vec<_> = t.shards().iter().map(|s| s.cols.clone()).collect();
+    assert_eq!(cols, vec![0..2, 2..4, 4..6]);
+    assert_eq!(t.launch_shape(), [6, 2], "shards stacked");
+
+    let t = rt
+        .zeros(&[3, 3], DType::I32, &Placement::replicate().cubes(2).pes(1))
+        .unwrap();
+    assert_eq!(coords(&t), vec![(0, 0, 0), (0, 1, 0)]);
+    assert!(t
+        .shards()
+        .iter()
+        .all(|s| s.rows == (0..3) && s.cols == (0..3)));
+    assert_eq!(t.storage_len(), 18);
+
+    // Cubes split rows, PEs in each cube split columns.
+    let p = Placement::new(Split::RowWise, Split::ColumnWise)
+        .cubes(2)
+        .pes(2);
+    let t = rt.zeros(&[4, 4], DType::F32, &p).unwrap();
+    let blocks: Vec<_> = t
+        .shards()
+        .iter()
+        .map(|s| (s.cube, s.pe, s.rows.start, s.cols.start))
+        .collect();
+    assert_eq!(
+        blocks,
+        vec![(0, 0, 0, 0), (0, 1, 0, 2), (1, 0, 2, 0), (1, 1, 2, 2)]
+    );
+
+    let t = rt
+        .zeros(&[4, 4], DType::F32, &Placement::tiled_column_major(2, 2))
+        .unwrap();
+    let blocks: Vec<_> = t
+        .shards()
+        .iter()
+        .map(|s| (s.pe, s.rows.start, s.cols.start))
+        .collect();
+    assert_eq!(blocks, vec![(0, 0, 0), (1, 2, 0), (2, 0, 2), (3, 2, 2)]);
+    let tiled = Split::Tiled {
+        rows: 1,
+        cols: 2,
+        order: TileOrder::RowMajor,
+    };
+    let t = rt
+        .zeros(
+            &[2, 4],
+            DType::F32,
+            &Placement::new(Split::Replicate, tiled).cubes(1).pes(2),
+        )
+        .unwrap();
+    assert_eq!(t.shards()[1].cols, 2..4);
+
+    // The current device decides the SIP; the policy only cube x PE.
+    let rt = Runtime::new().unwrap();
+    rt.set_device(1).unwrap();
+    let t = rt
+        .zeros(&[4], DType::F32, &Placement::row_wise().cubes(2).pes(2))
+        .unwrap();
+    assert_eq!(coords(&t), vec![(1, 0, 0), (1, 0, 1), (1, 1, 0), (1, 1, 1)]);
+    assert!(matches!(
+        rt.set_device(2),
+        Err(RuntimeError::NoSuchDevice { sip: 2, sips: 2 })
+    ));
+
+    let e = rt
+        .zeros(&[2, 2], DType::F32, &Placement::row_wise().cubes(1).pes(4))
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("cannot split 2 rows over 4 PEs"),
+        "{e}"
+    );
+    let e = rt
+        .zeros(&[2, 2, 2], DType::F32, &Placement::single())
+        .unwrap_err();
+    assert!(matches!(e, RuntimeError::Shape { .. }), "{e}");
+}
+
+#[test]
+fn round_trip_host_device_host() {
+    let rt = tiny();
+    let a = Array2::from_shape_fn((6, 5), |(i, j)| (i * 5 + j) as f32 - 7.0);
+    for p in [
+        Placement::single(),
+        Placement::row_wise().cubes(2).pes(3),
+        Placement::column_wise().cubes(1).pes(4),
+        Placement::replicate().cubes(2).pes(2),
+        Placement::tiled_row_major(2, 2),
+    ] {
+        let t = rt.from_array(&a, &p).unwrap();
+        assert_eq!(
+            t.to_ndarray::<f32>().unwrap(),
+            a.clone().into_dyn(),
+            "{p:?}"
+        );
+        // Scatter new data through copy_from and gather it back.
+        let b = a.mapv(|v| v * 2.0);
+        t.copy_from(&b).unwrap();
+        assert_eq!(t.to_ndarray::<f32>().unwrap(), b.into_dyn(), "{p:?}");
+    }
+    let h = Array1::from_shape_fn(9, |i| half::f16::from_f32(i as f32 * 0.5));
+    let t = rt
+        .from_array(&h, &Placement::row_wise().cubes(1).pes(2))
+        .unwrap();
+    assert_eq!(t.dtype(), DType::F16);
+    assert_eq!(t.to_ndarray::<half::f16>().unwrap(), h.into_dyn());
+    let bh = Array1::from_shape_fn(4, |i| half::bf16::from_f32(i as f32));
+    let t = rt.from_array(&bh, &Placement::single()).unwrap();
+    assert_eq!(t.to_ndarray::<half::bf16>().unwrap(), bh.into_dyn());
+    let i = array![[1i32, -2, 1 << 30], [4, 5, 6]];
+    let t = rt
+        .from_array(&i, &Placement::column_wise().cubes(1).pes(3))
+        .unwrap();
+    assert_eq!(t.to_ndarray::<i32>().unwrap(), i.into_dyn());
+    let t = rt
+        .full(
+            &[2, 3],
+            DType::Bf16,
+            1.5,
+            &Placement::replicate().cubes(1).pes(2),
+        )
+        .unwrap();
+    assert!(t.to_f32_array().unwrap().iter().all(|v| *v == 1.5));
+    let t = rt
+        .zeros(&[5], DType::I32, &Placement::row_wise().cubes(1).pes(2))
+        .unwrap();
+    assert!(t.to_ndarray::<i32>().unwrap().iter().all(|v| *v == 0));
+    t.free().unwrap();
+}
+
+#[test]
+fn slices_inside_a_shard_and_across_shards() {
+    let rt = tiny();
+    let a = Array2::from_shape_fn((4, 4), |(i, j)| (i * 4 + j) as f32);
+    let t = rt
+        .from_array(&a, &Placement::row_wise().cubes(1).pes(2))
+        .unwrap();
+    assert_eq!(
+        t.slice::<f32>(2..4, 1..3).unwrap(),
+        array![[9.0f32, 10.0], [13.0, 14.0]]
+    );
+    t.set_slice(0..2, 0..2, &array![[-1.0f32, -2.0], [-3.0, -4.0]])
+        .unwrap();
+    t.fill_slice(3..4, 0..4, 7.0f32).unwrap();
+    let mut want = a.clone();
+    want.slice_mut(kernbench::core::runtime::ndarray::s![0..2, 0..2])
+        .assign(&array![[-1.0f32, -2.0], [-3.0, -4.0]]);
+    want.row_mut(3).fill(7.0);
+    assert_eq!(t.to_ndarray::<f32>().unwrap(), want.into_dyn());
+
+    let e = t.slice::<f32>(1..3, 0..4).unwrap_err();
+    match &e {
+        RuntimeError::CrossShard { shards, .. } => assert_eq!(shards, "(0,0,0), (0,0,1)"),
+        other => panic!("expected a cross-shard error, got {other}"),
+    }
+    assert!(
+        e.to_string().contains("crosses shards (0,0,0), (0,0,1)"),
+        "{e}"
+    );
+    let e = t
+        .set_slice(1..3, 0..1, &array![[0.0f32], [0.0]])
+        .unwrap_err();
+    assert!(matches!(e, RuntimeError::CrossShard { .. }), "{e}");
+    let e = t.slice::<f32>(0..5, 0..1).unwrap_err();
+    assert!(matches!(e, RuntimeError::SliceOutOfRange { .. }), "{e}");
+
+    // Replicas: a slice is inside every replica, and a write reaches them all.
+    let r = rt
+        .from_array(&a, &Placement::replicate().cubes(2).pes(1))
+        .unwrap();
+    r.fill_slice(1..3, 1..3, 0.0f32).unwrap();
+    let m = rt.machine();
+    for s in r.shards() {
+        let mut b = [0u8; 4];
+        m.read(s.pe_id(), r.va() + ((s.offset + 5) * 4) as u64, &mut b)
+            .unwrap();
+        assert_eq!(f32::from_le_bytes(b), 0.0, "replica on {:?}", s.pe_id());
+    }
+}
+
+#[test]
+fn wrong_dtype_from_ndarray_is_an_error() {
+    let rt = tiny();
+    let t = rt.zeros(&[2, 2], DType::F32, &Placement::single()).unwrap();
+    let h = Array2::from_elem((2, 2), half::f16::ONE);
+    let e = t.copy_from(&h).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RuntimeError::DType {
+                tensor: DType::F32,
+                host: DType::F16,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("the tensor holds f32, the host array f16"),
+        "{e}"
+    );
+    let e = t.to_ndarray::<i32>().unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RuntimeError::DType {
+                host: DType::I32,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = t.slice::<half::bf16>(0..1, 0..1).unwrap_err();
+    assert!(matches!(e, RuntimeError::DType { .. }), "{e}");
+    let e = rt
+        .from_array_as(&array![1.0f32, 2.0], DType::I32, &Placement::single())
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RuntimeError::DType {
+                tensor: DType::I32,
+                host: DType::F32,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = t.copy_from(&Array2::<f32>::zeros((3, 2))).unwrap_err();
+    assert!(matches!(e, RuntimeError::Shape { .. }), "{e}");
+}
+
+#[test]
+fn launch_binds_by_name_and_runs_on_the_shards() {
+    let rt = tiny();
+    let a = Array2::from_shape_fn((8, 3), |(i, j)| (i + j) as f32);
+    let p = Placement::row_wise().cubes(2).pes(2);
+    let x = rt.from_array(&a, &p).unwrap();
+    let y = rt.zeros(&[8, 3], DType::F32, &p).unwrap();
+    let before = rt.now_ps();
+    let report = rt
+        .launch(
+            &double_rows,
+            &[4],
+            &Args::new().tensor("x", &x).tensor("y", &y),
+        )
+        .unwrap();
+    assert_eq!(report.pes.len(), 4);
+    assert_eq!(
+        y.to_ndarray::<f32>().unwrap(),
+        a.mapv(|v| v * 2.0).into_dyn()
+    );
+    assert_eq!(
+        rt.now_ps(),
+        before + report.end_ps,
+        "the device clock advanced by the launch"
+    );
+
+    // Checked launch: pointers bind as pointers.
+    let u = rt
+        .from_array(&array![1.0f32, 2.0, 3.0], &Placement::single())
+        .unwrap();
+    let v = rt
+        .from_array(&array![10.0f32, 20.0, 30.0], &Placement::single())
+        .unwrap();
+    let w = rt.zeros(&[3], DType::F32, &Placement::single()).unwrap();
+    let args = Args::new()
+        .tensor("x", &u)
+        .tensor("y", &v)
+        .tensor("z", &w)
+        .int("n", 3);
+    dist::launch(&rt, &add_flat, &[1], &args).unwrap();
+    assert_eq!(
+        w.to_ndarray::<f32>().unwrap(),
+        array![11.0f32, 22.0, 33.0].into_dyn()
+    );
+}
+
+#[test]
+fn missing_or_wrong_kind_launch_args_name_the_parameter() {
+    let rt = tiny();
+    let x = rt.zeros(&[4, 4], DType::F32, &Placement::single()).unwrap();
+    let h = rt.zeros(&[4, 4], DType::F16, &Placement::single()).unwrap();
+    // Unchecked launch: the kernel's own binding reports it.
+    let e = rt
+        .launch(&double_rows, &[1], &Args::new().tensor("x", &x))
+        .unwrap_err();
+    match &e {
+        RuntimeError::MissingArg { kernel, param, .. } => {
+            assert_eq!((kernel.as_str(), param.as_str()), ("double_rows", "y"))
+        }
+        other => panic!("expected a missing argument, got {other}"),
+    }
+    let e = rt
+        .launch(&double_rows, &[1], &Args::new().tensor("x", &x).int("y", 3))
+        .unwrap_err();
+    assert!(
+        matches!(&e, RuntimeError::WrongArg { param, .. } if param == "y"),
+        "{e}"
+    );
+    let e = rt
+        .launch(
+            &double_rows,
+            &[1],
+            &Args::new().tensor("x", &h).tensor("y", &x),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&e, RuntimeError::WrongArg { param, .. } if param == "x"),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains("f32") && e.to_string().contains("f16"),
+        "{e}"
+    );
+
+    // Checked launch: before anything runs, with the kind in the message.
+    let e = dist::launch(
+        &rt,
+        &add_flat,
+        &[1],
+        &Args::new().tensor("x", &x).tensor("y", &x).int("n", 4),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, RuntimeError::MissingArg { param, .. } if param == "z"),
+        "{e}"
+    );
+    assert!(e.to_string().contains("pointer of f32"), "{e}");
+    let args = Args::new()
+        .tensor("x", &x)
+        .tensor("y", &x)
+        .tensor("z", &x)
+        .float("n", 4.0);
+    let e = dist::launch(&rt, &add_flat, &[1], &args).unwrap_err();
+    assert!(
+        matches!(&e, RuntimeError::WrongArg { param, .. } if param == "n"),
+        "{e}"
+    );
+    let args = Args::new()
+        .tensor("x", &x)
+        .tensor("y", &x)
+        .int("z", 1)
+        .int("n", 4);
+    let e = dist::launch(&rt, &add_flat, &[1], &args).unwrap_err();
+    assert!(
+        matches!(&e, RuntimeError::WrongArg { param, .. } if param == "z"),
+        "{e}"
+    );
+    let args = Args::new()
+        .tensor("x", &x)
+        .tensor("y", &x)
+        .tensor("z", &x)
+        .int("n", 4)
+        .int("m", 1);
+    let e = dist::launch(&rt, &add_flat, &[1], &args).unwrap_err();
+    assert!(
+        matches!(&e, RuntimeError::UnknownArg { param, .. } if param == "m"),
+        "{e}"
+    );
+}
+
+#[test]
+fn all_reduce_sums_every_ranks_tensor_on_the_device() {
+    let rt = Runtime::new().unwrap(); // 2 SIPs
+    let p = Placement::row_wise().cubes(2).pes(2);
+    let outs = rt
+        .spawn(2, |rank| {
+            let r = rank.get_rank();
+            assert_eq!((rank.current_device(), rank.get_world_size()), (r, 2));
+            let a = Array2::from_shape_fn((8, 6), |(i, j)| ((r + 1) * (i + j)) as f32);
+            let t = rank.from_array(&a, &p)?;
+            assert!(t.shards().iter().all(|s| s.sip as usize == r));
+            let report = rank.all_reduce(&t)?;
+            // f16 max over replicas, too.
+            let h = rank.full(
+                &[16],
+                DType::F16,
+                r as f64 + 1.0,
+                &Placement::replicate().cubes(1).pes(2),
+            )?;
+            rank.all_reduce_op(&h, RedOp::Max)?;
+            rank.barrier()?;
+            Ok((t.to_ndarray::<f32>()?, h.to_f32_array()?, report.pes.len()))
+        })
+        .unwrap();
+    let want = Array2::from_shape_fn((8, 6), |(i, j)| (3 * (i + j)) as f32).into_dyn();
+    for (t, h, pes) in outs {
+        assert_eq!(t, want);
+        assert!(h.iter().all(|v| *v == 2.0));
+        assert_eq!(pes, 8, "one launch over both ranks' 4 shards");
+    }
+    assert_eq!(
+        rt.device_time_ps(0),
+        rt.device_time_ps(1),
+        "the collectives synchronise the SIPs"
+    );
+    assert!(rt.now_ps() > 0);
+}
+
+#[test]
+fn broadcast_and_all_gather_between_ranks() {
+    let rt = Runtime::new().unwrap();
+    let outs = rt
+        .spawn(2, |rank| {
+            let r = rank.get_rank();
+            let b = rank.full(
+                &[4, 4],
+                DType::I32,
+                (10 * r + 5) as f64,
+                &Placement::row_wise().cubes(1).pes(2),
+            )?;
+            rank.broadcast(&b, 1)?;
+            let x = rank.from_array(
+                &Array2::from_elem((2, 3), r as f32 + 1.0),
+                &Placement::replicate().cubes(1).pes(2),
+            )?;
+            let out = rank.zeros(&[4, 3], DType::F32, &Placement::replicate().cubes(1).pes(2))?;
+            rank.all_gather(&out, &x)?;
+            let e = rank.broadcast(&b, 7).unwrap_err();
+            assert!(e.to_string().contains("root 7"), "{e}");
+            Ok((b.to_ndarray::<i32>()?, out.to_ndarray::<f32>()?))
+        })
+        .unwrap();
+    for (b, g) in outs {
+        assert!(b.iter().all(|v| *v == 15));
+        let want =
+            Array2::from_shape_fn((4, 3), |(i, _)| if i < 2 { 1.0f32 } else { 2.0 }).into_dyn();
+        assert_eq!(g, want);
+    }
+}
+
+#[test]
+fn a_failing_rank_releases_its_siblings_with_the_root_cause() {
+    let rt = quad();
+    let err = rt
+        .spawn(4, |rank| {
+            let t = rank.full(&[8], DType::F32, 1.0, &Placement::single())?;
+            if rank.get_rank() == 2 {
+                // Fail after the others are (most likely) waiting in all_reduce.
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                return Err("rank 2 ran out of patience".into());
+            }
+            rank.all_reduce(&t)?;
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(err.root_ranks(), vec![2]);
+    match &err {
+        SpawnError::Failed { failures, released } => {
+            assert_eq!(failures[0].error.to_string(), "rank 2 ran out of patience");
+            assert_eq!(released, &vec![0, 1, 3]);
+        }
+        other => panic!("expected failed ranks, got {other}"),
+    }
+    assert!(
+        err.to_string()
+            .contains("rank 2 failed: rank 2 ran out of patience"),
+        "{err}"
+    );
+
+    // A panic is a root cause too, and a barrier releases like a collective.
+    let err = rt
+        .spawn(3, |rank| {
+            if rank.get_rank() == 0 {
+                panic!("boom on purpose");
+            }
+            rank.barrier()?;
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(err.root_ranks(), vec![0]);
+    assert!(
+        err.to_string().contains("rank 0 panicked: boom on purpose"),
+        "{err}"
+    );
+
+    // A rank that returns while another waits for it does not leave it hanging.
+    let err = rt
+        .spawn(2, |rank| {
+            if rank.get_rank() == 0 {
+                rank.barrier()?;
+            }
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(err.root_ranks(), vec![0]);
+    assert!(
+        err.to_string().contains("rank 1 has already returned"),
+        "{err}"
+    );
+
+    // Different collectives at the same point are an error, not a hang.
+    let err = rt
+        .spawn(2, |rank| {
+            let t = rank.full(&[4], DType::F32, 1.0, &Placement::single())?;
+            if rank.get_rank() == 0 {
+                rank.all_reduce(&t)?;
+            } else {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                rank.broadcast(&t, 0)?;
+            }
+            Ok(())
+        })
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("called `broadcast`")
+            || err.to_string().contains("called `all_reduce`"),
+        "{err}"
+    );
+
+    let e = rt.spawn(5, |_| Ok(())).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            SpawnError::Invalid(RuntimeError::WorldSize { world: 5, .. })
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn tensor_parallel_layers_match_ndarray() {
+    let rt = Runtime::new().unwrap();
+    let x = Array2::from_shape_fn((4, 8), |(i, j)| ((i + j) % 3) as f32);
+    let a = Array2::from_shape_fn((8, 12), |(i, j)| ((i * 2 + j) % 3) as f32 - 1.0);
+    let b = Array2::from_shape_fn((12, 8), |(i, j)| ((i + 2 * j) % 3) as f32 - 1.0);
+    let hidden = x.dot(&a).mapv(|v| v.max(0.0));
+    let reference = hidden.dot(&b);
+    let outs = rt
+        .spawn(2, |rank| {
+            let mp = initialize_model_parallel(&rank, 2)?.with_layout(1, 2);
+            let fc1 = ColumnParallelLinear::new(&mp, &a)?.with_relu();
+            let fc2 = RowParallelLinear::new(&mp, &b)?;
+            assert_eq!(fc1.weight().shape(), &[8, 6]);
+            assert_eq!(fc2.weight().shape(), &[6, 8]);
+            let h = fc1.forward(&mp.input(&x)?)?;
+            let z = fc2.forward(&h)?;
+            Ok((
+                rank.get_rank(),
+                h.to_ndarray::<f32>()?,
+                z.to_ndarray::<f32>()?,
+            ))
+        })
+        .unwrap();
+    for (r, h, z) in outs {
+        let cols = kernbench::core::runtime::ndarray::s![.., r * 6..(r + 1) * 6];
+        assert_eq!(
+            h,
+            hidden.slice(cols).to_owned().into_dyn(),
+            "rank {r}'s column slice"
+        );
+        assert_eq!(z, reference.clone().into_dyn(), "rank {r}'s output");
+    }
+    let e = rt
+        .spawn(2, |rank| Ok(initialize_model_parallel(&rank, 3)?))
+        .unwrap_err();
+    assert!(e.to_string().contains("must equal the world size 2"), "{e}");
+}
+
+#[test]
+fn registry_algorithms_between_ranks() {
+    use kernbench::ccl::dist::{all_reduce_with, Backend};
+    use kernbench::ccl::Registry;
+    let reg = Registry::builtin();
+    // mesh_allreduce over 4 ranks: a 2x2 torus of SIPs per shard group.
+    let mesh = Backend::with_all_reduce(&reg, "mesh_allreduce").unwrap();
+    let hbm = Backend::with_all_reduce(&reg, "ring_allreduce_hbm").unwrap();
+    let outs = quad()
+        .spawn(4, |rank| {
+            let r = rank.get_rank() as f64;
+            let p = Placement::column_wise().cubes(1).pes(2);
+            let t = rank.full(&[3, 8], DType::F32, r + 1.0, &p)?;
+            all_reduce_with(&rank, &t, RedOp::Sum, &mesh)?;
+            let u = rank.full(&[6], DType::I32, r * 2.0, &Placement::single())?;
+            all_reduce_with(&rank, &u, RedOp::Min, &hbm)?;
+            Ok((t.to_f32_array()?, u.to_ndarray::<i32>()?))
+        })
+        .unwrap();
+    for (t, u) in outs {
+        assert!(t.iter().all(|v| *v == 10.0), "{t}");
+        assert!(u.iter().all(|v| *v == 0), "{u}");
+    }
+    let e = Backend::with_all_reduce(&reg, "tree_allreduce").unwrap_err();
+    assert!(e.to_string().contains("tree_allreduce"), "{e}");
+    let e = Backend::with_all_reduce(&reg, "broadcast").unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("implements broadcast, not all_reduce"),
+        "{e}"
+    );
+
+    // Tensors that do not pair up are an error naming the ranks, on every rank.
+    let err = Runtime::new()
+        .unwrap()
+        .spawn(2, |rank| {
+            let n = 4 + rank.get_rank();
+            let t = rank.zeros(&[n], DType::F32, &Placement::single())?;
+            rank.all_reduce(&t)?;
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(err.root_ranks(), vec![0, 1]);
+    assert!(err.to_string().contains("rank 1's tensor is [5]"), "{err}");
+}
