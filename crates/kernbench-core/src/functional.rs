@@ -51,7 +51,7 @@ use crate::ir::{CmdId, Command, CommandGraph, MemRef};
 use crate::machine::Machine;
 use crate::sim::data::DataState;
 use crate::sim::pairing::{self, Channels};
-use crate::sim::{grid_pos, Deadlock, Launch, SimError, Waiter};
+use crate::sim::{Deadlock, Launch, SimError, Waiter};
 use crate::PeId;
 use std::collections::VecDeque;
 
@@ -206,68 +206,6 @@ pub fn run(machine: &mut Machine, launch: &Launch) -> Result<FunctionalOutcome, 
     }
 }
 
-/// Checks a launch and traces every instance, as the timed run does.
-fn trace_all(machine: &Machine, launch: &Launch) -> Result<Vec<CommandGraph>, SimError> {
-    let topo = machine.topology();
-    let n = launch.pes.len();
-    if n == 0 {
-        return Err(SimError::Launch("a launch needs at least one PE".into()));
-    }
-    let grid_size: usize = launch.grid.iter().map(|g| *g as usize).product();
-    if launch.grid.is_empty() || launch.grid.len() > 3 || grid_size != n {
-        return Err(SimError::Launch(format!(
-            "grid {:?} has {grid_size} instances but {n} PEs were given",
-            launch.grid
-        )));
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for pe in &launch.pes {
-        if !topo.contains(*pe) {
-            return Err(SimError::Launch(format!(
-                "PE {pe} is not part of topology `{}`",
-                topo.name()
-            )));
-        }
-        if !seen.insert(*pe) {
-            return Err(SimError::Launch(format!("PE {pe} is given twice")));
-        }
-    }
-    // Instances trace independently (a program is `Sync`): split them over
-    // the cores, then report the first failure in instance order, as a
-    // sequential trace would.
-    let trace = |i: usize| {
-        launch
-            .program
-            .trace(&launch.args, &launch.grid, &grid_pos(&launch.grid, i))
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(n.div_ceil(16))
-        .max(1);
-    let results: Vec<Result<CommandGraph, crate::ir::TraceError>> = if threads == 1 {
-        (0..n).map(trace).collect()
-    } else {
-        let per = n.div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..n)
-                .step_by(per)
-                .map(|from| {
-                    scope.spawn(move || (from..(from + per).min(n)).map(trace).collect::<Vec<_>>())
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        })
-    };
-    results
-        .into_iter()
-        .zip(&launch.pes)
-        .map(|(r, pe)| r.map_err(|err| SimError::Trace { pe: *pe, err }))
-        .collect()
-}
-
 /// What a suspended instance waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Block {
@@ -344,7 +282,7 @@ pub fn run_with<D: ValueDomain>(
     launch: &Launch,
     domain: &mut D,
 ) -> Result<FunctionalOutcome, SimError> {
-    let graphs = trace_all(machine, launch)?;
+    let graphs = crate::sim::trace_all(machine.topology(), launch)?;
     let channels = pairing::pair(&launch.pes, &graphs, launch.neighbors.as_ref())?;
     let ipcq = launch
         .ipcq

@@ -66,7 +66,7 @@ pub struct Buffer {
     pub len: usize,
     /// Shards in element order.
     pub shards: Vec<Shard>,
-    page: u64,
+    id: u64,
     mmu: Mmu,
     phys: Vec<(PeId, u64, u64)>,
 }
@@ -105,6 +105,9 @@ impl Buffer {
 struct PeMem {
     va: VaSpace,
     hbm: RangeAllocator,
+    /// The buffers this PE maps: first VA -> (end VA, buffer id). A PE's
+    /// buffers never overlap; PEs of different placements may reuse a VA.
+    bufs: BTreeMap<u64, (u64, u64)>,
 }
 
 /// Memory of the whole machine.
@@ -113,6 +116,7 @@ pub struct Machine {
     layout: AddressLayout,
     pes: Vec<PeMem>,
     buffers: BTreeMap<u64, Buffer>,
+    next_id: u64,
     data: HashMap<u64, Box<[u8]>>,
 }
 
@@ -135,6 +139,7 @@ impl Machine {
             pes.push(PeMem {
                 va: VaSpace::new(),
                 hbm: RangeAllocator::new(base, spec.hbm_slice_bytes)?,
+                bufs: BTreeMap::new(),
             });
         }
         Ok(Machine {
@@ -142,6 +147,7 @@ impl Machine {
             layout,
             pes,
             buffers: BTreeMap::new(),
+            next_id: 0,
             data: HashMap::new(),
         })
     }
@@ -235,28 +241,49 @@ impl Machine {
             mmu.map_segment(va + s.offset as u64 * es, PhysAddr::from_raw(pa)?, bytes)?;
             phys.push((s.pe, pa, bytes));
         }
+        let id = self.next_id;
+        self.next_id += 1;
+        for &i in &idx {
+            self.pes[i].bufs.insert(va, (va + len as u64 * es, id));
+        }
         let buf = Buffer {
             va,
             dtype,
             len,
             shards,
-            page,
+            id,
             mmu,
             phys,
         };
-        self.buffers.insert(va, buf.clone());
+        self.buffers.insert(id, buf.clone());
         Ok(buf)
     }
 
-    /// Frees a buffer: its virtual range on every PE and its physical pages.
+    /// Frees the buffer at `va`. Buffers on disjoint sets of PEs may share a
+    /// virtual address; then this is an error and [`Machine::free_buffer`] says which.
     pub fn free(&mut self, va: u64) -> Result<(), MemError> {
+        let mut at = self.buffers.values().filter(|b| b.va == va);
+        let (Some(first), None) = (at.next(), at.next()) else {
+            return Err(AddrError::UnknownAllocation { addr: va }.into());
+        };
+        let id = first.id;
+        self.free_id(id)
+    }
+
+    /// Frees a buffer: its virtual range on every PE and its physical pages.
+    pub fn free_buffer(&mut self, buf: &Buffer) -> Result<(), MemError> {
+        self.free_id(buf.id)
+    }
+
+    fn free_id(&mut self, id: u64) -> Result<(), MemError> {
         let buf = self
             .buffers
-            .remove(&va)
-            .ok_or(AddrError::UnknownAllocation { addr: va })?;
+            .remove(&id)
+            .ok_or(AddrError::UnknownAllocation { addr: id })?;
+        let va = buf.va;
         for s in &buf.shards {
             let i = self.pe_index(s.pe)?;
-            if self.pes[i].va.get(va).is_some() {
+            if self.pes[i].bufs.remove(&va).is_some() {
                 self.pes[i].va.free(va)?;
             }
         }
@@ -269,21 +296,13 @@ impl Machine {
                 p += DATA_PAGE;
             }
         }
-        let _ = buf.page;
         Ok(())
     }
 
-    /// The buffer at a virtual address.
+    /// A buffer that starts at a virtual address (the first allocated, when
+    /// buffers on disjoint PEs share it).
     pub fn buffer(&self, va: u64) -> Option<&Buffer> {
-        self.buffers.get(&va)
-    }
-
-    fn buffer_containing(&self, va: u64) -> Option<&Buffer> {
-        self.buffers
-            .range(..=va)
-            .next_back()
-            .map(|(_, b)| b)
-            .filter(|b| va < b.va + b.bytes())
+        self.buffers.values().find(|b| b.va == va)
     }
 
     /// Physically contiguous pieces of `bytes` at `va` as seen from `pe`.
@@ -293,16 +312,17 @@ impl Machine {
         va: u64,
         bytes: u64,
     ) -> Result<Vec<(PhysAddr, u64)>, MemError> {
-        let unmapped = MemError::Unmapped { pe, va, bytes };
-        let buf = self.buffer_containing(va).ok_or(unmapped.clone())?;
-        if va + bytes > buf.va + buf.bytes() {
-            return Err(unmapped);
-        }
+        let unmapped = || MemError::Unmapped { pe, va, bytes };
         let i = self.pe_index(pe)?;
-        if self.pes[i].va.find(va).is_none() {
-            return Err(unmapped);
+        let (_, &(end, id)) = self.pes[i]
+            .bufs
+            .range(..=va)
+            .next_back()
+            .ok_or_else(unmapped)?;
+        if va.checked_add(bytes).is_none_or(|e| e > end) {
+            return Err(unmapped());
         }
-        Ok(buf.mmu.translate_range(va, bytes)?)
+        Ok(self.buffers[&id].mmu.translate_range(va, bytes)?)
     }
 
     /// Which memory a physical address is in.
@@ -389,5 +409,47 @@ impl Machine {
             .chunks_exact(es)
             .map(|c| buf.dtype.decode(c))
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_on_disjoint_pes_may_share_a_virtual_address() {
+        let mut m = Machine::new(Topology::embedded_default()).unwrap();
+        let (p, q) = (PeId::new(0, 0, 0), PeId::new(1, 0, 0));
+        let a = m.alloc(DType::F32, 16, &[p]).unwrap();
+        let b = m.alloc(DType::F32, 16, &[q]).unwrap();
+        assert_eq!(a.va, b.va, "each PE has its own VA space");
+        m.write_buffer(&a, &[1.0; 16]).unwrap();
+        m.write_buffer(&b, &[2.0; 16]).unwrap();
+        assert_eq!(m.read_buffer(&a).unwrap(), vec![1.0; 16]);
+        assert_eq!(m.read_buffer(&b).unwrap(), vec![2.0; 16]);
+        assert!(m.free(a.va).is_err(), "ambiguous without the buffer");
+        m.free_buffer(&a).unwrap();
+        assert_eq!(m.read_buffer(&b).unwrap(), vec![2.0; 16]);
+        assert!(m.translate(p, a.va, 4).is_err());
+        m.free(b.va).unwrap();
+    }
+
+    #[test]
+    fn shards_live_in_their_owners_hbm() {
+        let mut m = Machine::new(Topology::embedded_default()).unwrap();
+        let pes: Vec<PeId> = (0..8).map(|p| PeId::new(0, 0, p)).collect();
+        let buf = m.alloc(DType::F16, 8 * 1000, &pes).unwrap();
+        for (k, pe) in pes.iter().enumerate() {
+            let va = buf.va + (k * 1000 * 2) as u64;
+            let pieces = m.translate(*pe, va, 2000).unwrap();
+            assert_eq!(pieces.len(), 1);
+            assert!(
+                matches!(m.classify(pieces[0].0).unwrap(), Region::PeHbm { pe: owner, .. } if owner == *pe)
+            );
+        }
+        assert!(
+            m.translate(PeId::new(0, 1, 0), buf.va, 4).is_err(),
+            "not mapped on other PEs"
+        );
     }
 }

@@ -121,14 +121,13 @@ pub struct Outcome {
     pub messages: Vec<timeline::Message>,
 }
 
-/// Simulates a launch and returns its report.
-pub fn simulate(machine: &mut Machine, launch: &Launch) -> Result<Report, SimError> {
-    simulate_full(machine, launch).map(|o| o.report)
-}
-
-/// Simulates a launch and returns everything it produced.
-pub fn simulate_full(machine: &mut Machine, launch: &Launch) -> Result<Outcome, SimError> {
-    let topo = machine.topology().clone();
+/// Checks a launch (grid, PEs) and traces every instance, over the
+/// machine's cores; the first error in instance order wins, as a sequential
+/// trace would give.
+pub(crate) fn trace_all(
+    topo: &crate::topology::Topology,
+    launch: &Launch,
+) -> Result<Vec<CommandGraph>, SimError> {
     let n = launch.pes.len();
     if n == 0 {
         return Err(SimError::Launch("a launch needs at least one PE".into()));
@@ -152,16 +151,52 @@ pub fn simulate_full(machine: &mut Machine, launch: &Launch) -> Result<Outcome, 
             return Err(SimError::Launch(format!("PE {pe} is given twice")));
         }
     }
-    // Trace.
-    let mut graphs = Vec::with_capacity(n);
-    for (i, pe) in launch.pes.iter().enumerate() {
-        let pid = grid_pos(&launch.grid, i);
-        let g = launch
+    // Instances trace independently (a program is `Sync`): split them over
+    // the cores, then report the first failure in instance order, as a
+    // sequential trace would.
+    let trace = |i: usize| {
+        launch
             .program
-            .trace(&launch.args, &launch.grid, &pid)
-            .map_err(|err| SimError::Trace { pe: *pe, err })?;
-        graphs.push(g);
-    }
+            .trace(&launch.args, &launch.grid, &grid_pos(&launch.grid, i))
+    };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(n.div_ceil(16))
+        .max(1);
+    let results: Vec<Result<CommandGraph, crate::ir::TraceError>> = if threads == 1 {
+        (0..n).map(trace).collect()
+    } else {
+        let per = n.div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..n)
+                .step_by(per)
+                .map(|from| {
+                    scope.spawn(move || (from..(from + per).min(n)).map(trace).collect::<Vec<_>>())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
+    results
+        .into_iter()
+        .zip(&launch.pes)
+        .map(|(r, pe)| r.map_err(|err| SimError::Trace { pe: *pe, err }))
+        .collect()
+}
+
+/// Simulates a launch and returns its report.
+pub fn simulate(machine: &mut Machine, launch: &Launch) -> Result<Report, SimError> {
+    simulate_full(machine, launch).map(|o| o.report)
+}
+
+/// Simulates a launch and returns everything it produced.
+pub fn simulate_full(machine: &mut Machine, launch: &Launch) -> Result<Outcome, SimError> {
+    let topo = machine.topology().clone();
+    let n = launch.pes.len();
+    let graphs = trace_all(&topo, launch)?;
     // Pair.
     let channels = pairing::pair(&launch.pes, &graphs, launch.neighbors.as_ref())?;
     // Routes.
@@ -215,7 +250,6 @@ pub fn simulate_full(machine: &mut Machine, launch: &Launch) -> Result<Outcome, 
         BufferKind::Sram => topo.memory().sram_router_gbps,
     };
     let fabric = fabric::Fabric::new(topo.links());
-    let kept_programs = programs.clone();
     let mut eng = engine::Engine::new(
         start,
         &launch.pes,
@@ -233,6 +267,11 @@ pub fn simulate_full(machine: &mut Machine, launch: &Launch) -> Result<Outcome, 
     );
     eng.run(machine)?;
     let report = report::build(&topo, launch.program.name(), start, &eng);
+    let programs: Vec<PeProgram> = eng
+        .insts
+        .iter_mut()
+        .map(|s| std::mem::take(&mut s.prog))
+        .collect();
     let spans = eng.spans.take().unwrap_or_default();
     let link_spans = eng.fabric.trace.take().unwrap_or_default();
     let messages = eng
@@ -243,7 +282,7 @@ pub fn simulate_full(machine: &mut Machine, launch: &Launch) -> Result<Outcome, 
     Ok(Outcome {
         report,
         graphs,
-        programs: kept_programs,
+        programs,
         spans,
         link_spans,
         messages,
