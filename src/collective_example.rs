@@ -46,6 +46,9 @@ pub struct Args {
     /// Print one JSON object per row instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Write a Chrome trace (Perfetto, chrome://tracing) of the largest size's run to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 }
 
 fn size(s: &str) -> Result<u64, String> {
@@ -141,6 +144,24 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
             println!("{}", format_row(&row));
         }
         rows.push(row);
+    }
+    if let Some(path) = &args.trace {
+        let count = (args.max / args.dtype.size() as u64).max(1) as usize;
+        let spec = kernbench_ccl::RunSpec {
+            count,
+            dtype: args.dtype,
+            op: args.op,
+            root: args.root,
+            data: false,
+            trace: true,
+        };
+        let r = kernbench_ccl::run_on(&topo, &algo, &pes, &spec)?;
+        let opts = kernbench_core::sim::timeline::TraceOptions::default();
+        kernbench_core::sim::timeline::write_chrome_trace(path, &r.outcome, &topo, &opts)?;
+        eprintln!(
+            "wrote {} (open it at https://ui.perfetto.dev)",
+            path.display()
+        );
     }
     if !args.json {
         let wrong: i64 = rows.iter().map(|r| r.wrong.max(0)).sum();

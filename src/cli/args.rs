@@ -271,3 +271,39 @@ pub fn find_kernel(name: &str) -> Result<&'static dyn Kernel> {
 pub fn check(msg: impl Into<String>) -> Fail {
     Fail::Check(msg.into())
 }
+
+/// A comma-separated list of PEs.
+#[derive(Clone, Debug)]
+pub struct PeList(pub Vec<kernbench_core::PeId>);
+
+/// Parses `sip.cube.pe[,sip.cube.pe...]` into PEs.
+pub fn pe_list(s: &str) -> std::result::Result<PeList, String> {
+    s.split(',')
+        .map(|p| {
+            let v: Vec<&str> = p.trim().split('.').collect();
+            match v.as_slice() {
+                [a, b, c] => match (a.parse(), b.parse(), c.parse()) {
+                    (Ok(a), Ok(b), Ok(c)) => Ok(kernbench_core::PeId::new(a, b, c)),
+                    _ => Err(format!("`{p}` is not a PE: write sip.cube.pe, e.g. 0.3.5")),
+                },
+                _ => Err(format!("`{p}` is not a PE: write sip.cube.pe, e.g. 0.3.5")),
+            }
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map(PeList)
+}
+
+/// Parses a time window `FROM..TO` in ns.
+pub fn window(s: &str) -> std::result::Result<(f64, f64), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or_else(|| format!("`{s}` is not a window: write FROM..TO in ns, e.g. 0..5000"))?;
+    let (a, b): (f64, f64) = match (a.trim().parse(), b.trim().parse()) {
+        (Ok(a), Ok(b)) => (a, b),
+        _ => return Err(format!("`{s}` is not a window of numbers (ns)")),
+    };
+    if !(a.is_finite() && b.is_finite() && a < b && a >= 0.0) {
+        return Err(format!("`{s}`: the window must satisfy 0 <= FROM < TO"));
+    }
+    Ok((a, b))
+}

@@ -49,6 +49,15 @@ pub struct RunArgs {
     /// Print JSON: the report, plus sim_ns, bound_ns, flops, hbm_bytes (and the table row of an algorithm).
     #[arg(long)]
     pub json: bool,
+    /// Write a Chrome trace (Perfetto, chrome://tracing) of the run to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<std::path::PathBuf>,
+    /// With --trace: only these PEs (`sip.cube.pe`, comma-separated).
+    #[arg(long, value_name = "PES", requires = "trace", value_parser = crate::cli::args::pe_list)]
+    pub trace_pes: Option<crate::cli::args::PeList>,
+    /// With --trace: only this window of simulated time, `FROM_NS..TO_NS`.
+    #[arg(long, value_name = "FROM..TO", requires = "trace", value_parser = crate::cli::args::window)]
+    pub trace_window: Option<(f64, f64)>,
     /// Bytes of each rank's vector (K, M, G suffixes).
     #[arg(long, default_value = "1M", value_parser = args::size, help_heading = "Registry algorithms")]
     pub size: u64,
@@ -167,16 +176,34 @@ fn run_kernel(a: &RunArgs, topo: &Topology) -> Result<()> {
     };
     let mut launch = Launch::new(kernel, kargs, pes.clone())
         .grid(&grid)
-        .data(a.verify_data);
+        .data(a.verify_data)
+        .trace(a.trace.is_some());
     if let Some(kind) = kind {
         launch = launch.neighbors(neighbor_map(topo, kind, &pes).map_err(usage)?);
     }
     let outcome = simulate_full(&mut machine, &launch).map_err(usage)?;
+    write_trace(a, &outcome, topo)?;
     if a.json {
         out(&json(&outcome.report, None)?)
     } else {
         out(&outcome.report.to_string())
     }
+}
+
+fn write_trace(a: &RunArgs, outcome: &kernbench_core::sim::Outcome, topo: &Topology) -> Result<()> {
+    let Some(path) = &a.trace else { return Ok(()) };
+    let opts = kernbench_core::sim::timeline::TraceOptions {
+        pes: a.trace_pes.clone().map(|l| l.0),
+        window_ns: a.trace_window,
+        ..Default::default()
+    };
+    kernbench_core::sim::timeline::write_chrome_trace(path, outcome, topo, &opts)
+        .map_err(|e| usage(format!("--trace {}: {e}", path.display())))?;
+    eprintln!(
+        "wrote {} (open it at https://ui.perfetto.dev)",
+        path.display()
+    );
+    Ok(())
 }
 
 fn run_algorithm(a: &RunArgs, topo: &Topology, algo: &Algorithm) -> Result<()> {
@@ -203,9 +230,10 @@ fn run_algorithm(a: &RunArgs, topo: &Topology, algo: &Algorithm) -> Result<()> {
         op: a.op,
         root: a.root,
         data: a.verify_data,
-        trace: false,
+        trace: a.trace.is_some(),
     };
     let r = run_on(topo, algo, &pes, &spec).map_err(usage)?;
+    write_trace(a, &r.outcome, topo)?;
     let row = table_row(topo, algo, &pes, &spec, &r.outcome.report, r.wrong);
     if a.json {
         out(&json(&r.outcome.report, Some(&row))?)?;

@@ -154,42 +154,45 @@ impl DataState {
                 Some(c)
             }
             Command::Math { op, args } => {
-                let get = |o: &Operand| -> Result<ArrayD<f32>, f32> {
-                    match o {
-                        Operand::Value(v) => {
-                            Ok(self.val(inst, *v).as_standard_layout().into_owned())
-                        }
-                        Operand::Scalar(s) => Err(*s as f32),
-                    }
-                };
-                let shape = node.ty.shape.clone();
-                let ops: Vec<Result<ArrayD<f32>, f32>> = args.iter().map(get).collect();
-                let pick = |i: usize, idx: usize| -> f32 {
-                    match ops.get(i) {
-                        Some(Ok(a)) => a.as_slice().map(|s| s[idx]).unwrap_or(0.0),
-                        Some(Err(s)) => *s,
-                        None => 0.0,
-                    }
-                };
-                let n: usize = shape.iter().product();
-                let in_dtype = args
+                // Operands as flat slices (or scalars) once, then one pass.
+                let owned: Vec<Option<std::borrow::Cow<'_, [f32]>>> = args
                     .iter()
-                    .find_map(|a| match a {
-                        Operand::Value(v) => Some(g.node(*v).ty.dtype),
-                        _ => None,
-                    })
-                    .unwrap_or(node.ty.dtype);
-                let data: Vec<f32> = (0..n)
-                    .map(|i| {
-                        let r = op.apply(pick(0, i), pick(1, i), pick(2, i));
-                        if *op == MathOp::Cast {
-                            node.ty.dtype.round(r)
-                        } else {
-                            in_dtype.round(r)
+                    .map(|o| match o {
+                        Operand::Value(v) => {
+                            let a = self.val(inst, *v);
+                            Some(match a.as_slice() {
+                                Some(s) => std::borrow::Cow::Borrowed(s),
+                                None => std::borrow::Cow::Owned(a.iter().copied().collect()),
+                            })
                         }
+                        Operand::Scalar(_) => None,
                     })
                     .collect();
-                Some(ArrayD::from_shape_vec(IxDyn(&shape), data).expect("math result shape"))
+                let scalar = |k: usize| match args.get(k) {
+                    Some(Operand::Scalar(s)) => *s as f32,
+                    _ => 0.0,
+                };
+                let (s0, s1, s2) = (scalar(0), scalar(1), scalar(2));
+                let col = |k: usize| owned.get(k).and_then(|c| c.as_deref());
+                let (c0, c1, c2) = (col(0), col(1), col(2));
+                let n = node.ty.elems();
+                let out_dtype = if *op == MathOp::Cast {
+                    node.ty.dtype
+                } else {
+                    args.iter()
+                        .find_map(|a| match a {
+                            Operand::Value(v) => Some(g.node(*v).ty.dtype),
+                            _ => None,
+                        })
+                        .unwrap_or(node.ty.dtype)
+                };
+                let at = |c: Option<&[f32]>, s: f32, i: usize| c.map_or(s, |c| c[i]);
+                let data: Vec<f32> = (0..n)
+                    .map(|i| out_dtype.round(op.apply(at(c0, s0, i), at(c1, s1, i), at(c2, s2, i))))
+                    .collect();
+                Some(
+                    ArrayD::from_shape_vec(IxDyn(&node.ty.shape), data).expect("math result shape"),
+                )
             }
             Command::Reduce { op, x, axis } => {
                 let v = self.val(inst, *x);

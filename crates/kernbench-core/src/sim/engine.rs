@@ -403,28 +403,40 @@ impl<'a> Engine<'a> {
             c.waiting_send = Some((inst, op));
             return;
         }
-        c.granted -= 1;
-        let pkt = self.slot_bytes.min(bytes - sent).max(1);
-        s.send_progress[idx].1.sent = sent + pkt;
-        let last = sent + pkt >= bytes;
-        s.sent += pkt;
-        c.packets += 1;
-        c.bytes += pkt;
+        // Inject every packet that has a slot, back to back: each starts when
+        // the previous one's tail has left the first link.
         let to = self.of_cmd.list[chan as usize].dst as u32;
-        let (free, arrive) = self.fabric.transfer_for(now, &c.route, pkt, (inst, to));
-        let drained = arrive + crate::ids::transfer_ps(pkt, c.drain_gbps);
-        let inject_end = free.max(now);
-        s.busy_ps[Unit::Comm as usize] += inject_end - now;
-        if let Some(log) = self.msg_log.as_mut() {
-            log.packet(chan, (inst, op), sent == 0, (now, inject_end), bytes);
+        let mut t = now;
+        let mut sent = sent;
+        while c.granted > 0 && sent < bytes.max(1) {
+            c.granted -= 1;
+            let pkt = self.slot_bytes.min(bytes - sent).max(1);
+            let first = sent == 0;
+            sent += pkt;
+            s.sent += pkt;
+            c.packets += 1;
+            c.bytes += pkt;
+            let (free, arrive) = self.fabric.transfer_for(t, &c.route, pkt, (inst, to));
+            let drained = arrive + crate::ids::transfer_ps(pkt, c.drain_gbps);
+            let inject_end = free.max(t);
+            s.busy_ps[Unit::Comm as usize] += inject_end - t;
+            if let Some(log) = self.msg_log.as_mut() {
+                log.packet(chan, (inst, op), first, (t, inject_end), bytes);
+            }
+            self.seq += 1;
+            self.heap
+                .push(Reverse((drained, self.seq, Ev::Visible { chan })));
+            if sent >= bytes {
+                // The last packet has its slot: the send completes for the kernel
+                // (fire-and-forget); the engine finishes injecting in the background.
+                self.seq += 1;
+                self.heap
+                    .push(Reverse((now, self.seq, Ev::OpDone { inst, op })));
+            }
+            t = inject_end;
         }
-        self.push(drained, Ev::Visible { chan });
-        if last {
-            // The last packet has its slot: the send completes for the kernel
-            // (fire-and-forget); the engine finishes injecting in the background.
-            self.push(now, Ev::OpDone { inst, op });
-        }
-        self.push(inject_end, Ev::SendNext { inst, op });
+        s.send_progress[idx].1.sent = sent;
+        self.push(t, Ev::SendNext { inst, op });
     }
 
     /// Hands free slots to the send acquiring them, and wakes a send waiting for a granted slot.

@@ -250,6 +250,41 @@ impl PeProgram {
     }
 }
 
+/// A short list of op dependencies, inline up to eight (no allocation on the
+/// common path), spilling to the heap beyond.
+#[derive(Clone, Debug, Default)]
+struct Deps {
+    inline: [u32; 8],
+    len: usize,
+    spill: Vec<u32>,
+}
+
+impl Deps {
+    fn push(&mut self, x: u32) {
+        if self.len < self.inline.len() {
+            self.inline[self.len] = x;
+            self.len += 1;
+        } else {
+            if self.spill.is_empty() {
+                self.spill.extend_from_slice(&self.inline);
+            }
+            self.spill.push(x);
+            self.len += 1;
+        }
+    }
+}
+
+impl std::ops::Deref for Deps {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        if self.len <= self.inline.len() {
+            &self.inline[..self.len]
+        } else {
+            &self.spill
+        }
+    }
+}
+
 /// How one command was lowered: the ops whose completion gives each of its tiles.
 #[derive(Clone, Debug, Default)]
 struct Lowered {
@@ -505,7 +540,8 @@ impl LowerCtx<'_> {
                 Label::Whole,
                 issue_deps.as_slice(),
             );
-            let mut order: Vec<u32> = vec![issue];
+            let mut order = Deps::default();
+            order.push(issue);
             for e in g.graph.edges_directed(
                 petgraph::graph::NodeIndex::new(id.index()),
                 petgraph::Direction::Incoming,
