@@ -358,7 +358,7 @@ impl Topology {
                 self.router()
                     .push_route(&mut acc, Endpoint::Pe(pa), Endpoint::Pe(pb));
                 let t = acc.finish().fixed_ps();
-                if best.map_or(true, |(bt, _, _)| t < bt) {
+                if best.is_none_or(|(bt, _, _)| t < bt) {
                     best = Some((t, pa, pb));
                 }
             }
