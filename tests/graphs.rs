@@ -152,3 +152,19 @@ fn vector_add_tile_plan() {
     });
     insta::assert_snapshot!(text);
 }
+
+#[test]
+fn gemm_report() {
+    let mut m = Machine::new(Topology::embedded_default()).unwrap();
+    let pe = PeId::new(0, 0, 0);
+    let (mm, k, n) = (128, 256, 128);
+    let a = m.alloc(DType::F16, mm * k, &[pe]).unwrap();
+    let b = m.alloc(DType::F16, k * n, &[pe]).unwrap();
+    let c = m.alloc(DType::F32, mm * n, &[pe]).unwrap();
+    let args = KernelArgs::new()
+        .with("a", a.tensor(mm, k).unwrap())
+        .with("b", b.tensor(k, n).unwrap())
+        .with("c", c.tensor(mm, n).unwrap());
+    let out = simulate_full(&mut m, &Launch::new(&gemm_f16, args, vec![pe]).data(false)).unwrap();
+    insta::assert_snapshot!(out.report.to_string());
+}

@@ -233,6 +233,17 @@ impl fmt::Display for Report {
             self.pes.iter().map(|p| p.sent).sum::<u64>(),
             self.bound_ns() / 1000.0
         )?;
+        let pes = self.pes.len().max(1) as f64;
+        let gflops = flops as f64 / span as f64 * 1000.0 / pes;
+        let gbps = hbm as f64 / span as f64 * 1000.0 / pes;
+        writeln!(
+            f,
+            "  roofline per PE: {gflops:.1} GFLOP/s = {:.1}% of the {:.0} GFLOP/s peak; {gbps:.1} GB/s HBM = {:.1}% of {:.1} GB/s",
+            gflops / self.gemm_peak_flops_per_ns * 100.0,
+            self.gemm_peak_flops_per_ns,
+            gbps / self.hbm_gbps * 100.0,
+            self.hbm_gbps
+        )?;
         // Engine utilisation summed over PEs.
         let mut tot = [0u64; UNITS];
         for p in &self.pes {
