@@ -2,7 +2,8 @@
 //! large vector per rank on `configs/large.yaml` (1024 PEs) with data off,
 //! reporting wall time, simulated events and events per second.
 //!
-//! Run: `cargo run --release --example bench_collectives [-- --size 64M --topology large --algos ring_allreduce,hierarchical_allreduce]`
+//! Run: `cargo run --release --example bench_collectives [-- --size 64M --seg 64K --topology large --algos ring_allreduce,hierarchical_allreduce]`
+//! (`--seg` overrides the registry's bytes per message).
 
 use kernbench::ccl::run::{run, RunSpec};
 use kernbench::ccl::table::parse_size;
@@ -21,6 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut size = 64u64 << 20;
     let mut topo_name = "large".to_string();
     let mut algos = "ring_allreduce,hierarchical_allreduce".to_string();
+    let mut seg: Option<u64> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let v = args.next().ok_or(format!("{a} needs a value"))?;
@@ -28,6 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--size" => size = parse_size(&v).ok_or(format!("bad size `{v}`"))?,
             "--topology" => topo_name = v,
             "--algos" => algos = v,
+            "--seg" => seg = Some(parse_size(&v).ok_or(format!("bad size `{v}`"))?),
             other => return Err(format!("unknown flag `{other}`").into()),
         }
     }
@@ -40,7 +43,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "algorithm", "ranks", "size", "sim (us)", "wall (s)", "events", "events/s", "busbw"
     );
     for name in algos.split(',') {
-        let algo = reg.get(name)?;
+        let mut algo = reg.get(name)?.clone();
+        if let Some(s) = seg {
+            algo.seg_bytes = s;
+        }
+        let algo = &algo;
         let spec = RunSpec {
             count: (size / 4) as usize,
             dtype: DType::F32,

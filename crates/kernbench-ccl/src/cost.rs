@@ -159,6 +159,23 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
                 bytes,
             )
         }
+        ("intercube_allreduce", kind) => {
+            let cubes = (topo.cubes_per_sip() as usize).min(p).max(1);
+            let sips = p / cubes;
+            let tree = measure(topo, hops_of(&map, &[Dir::Left, Dir::Right]));
+            let sip = measure(topo, hops_of(&map, &[Dir::SipE, Dir::SipS]));
+            let (rows, cols) = crate::run::torus_shape(sips);
+            let top = match kind {
+                MapKind::IntercubeRing => ring_allreduce(sips, bytes, sip),
+                MapKind::IntercubeTorus2d => torus_allreduce(rows, cols, bytes, sip, sip),
+                // Chains: reduce and broadcast along a row, then a column, pipelined in k pieces.
+                _ => {
+                    2.0 * (chain_broadcast(cols, bytes, k, sip)
+                        + chain_broadcast(rows, bytes, k, sip))
+                }
+            };
+            tree_allreduce(cubes, bytes, k, tree) + if sips > 1 { top } else { 0.0 }
+        }
         ("reduce_scatter", _) | ("all_gather", _) => {
             ring_half(p, bytes, measure(topo, hops_of(&map, &[Dir::E])))
         }

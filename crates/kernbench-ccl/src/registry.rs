@@ -58,6 +58,22 @@ pub enum MapKind {
     Tree,
     /// Rings inside cubes, across cubes and across SIPs (whole cubes and SIPs only).
     Hierarchical,
+    /// One PE per cube: a tree inside each SIP rooted at the centre cube, the roots on a ring of SIPs.
+    IntercubeRing,
+    /// As `intercube_ring`, the roots on a 2D torus of SIPs.
+    IntercubeTorus2d,
+    /// As `intercube_ring`, the roots on a 2D mesh of SIPs.
+    IntercubeMesh2d,
+}
+
+impl MapKind {
+    /// Whether one PE per cube takes part (the inter-cube maps).
+    pub fn one_pe_per_cube(self) -> bool {
+        matches!(
+            self,
+            MapKind::IntercubeRing | MapKind::IntercubeTorus2d | MapKind::IntercubeMesh2d
+        )
+    }
 }
 
 /// One algorithm, resolved against the defaults.
@@ -139,7 +155,8 @@ struct File {
 }
 
 /// The known kernel families.
-pub const KERNELS: [&str; 7] = [
+pub const KERNELS: [&str; 8] = [
+    "intercube_allreduce",
     "ring_allreduce",
     "mesh_allreduce",
     "tree_allreduce",
@@ -222,6 +239,12 @@ impl Registry {
                 )));
             }
             let world = e.settings.world.or(file.defaults.world);
+            if (e.kernel == "intercube_allreduce") != e.topology.one_pe_per_cube() {
+                return Err(err(format!(
+                    "kernel `{}` and topology `{:?}` do not go together: intercube_allreduce runs on the intercube_* maps only",
+                    e.kernel, e.topology
+                )));
+            }
             if world == Some(0) {
                 return Err(err("world must be at least 1".into()));
             }

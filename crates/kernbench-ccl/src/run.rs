@@ -7,7 +7,7 @@
 //! many ranks. Every element of every rank is compared exactly.
 
 use crate::registry::{Algorithm, Collective, MapKind};
-use kernbench_core::ir::{ArgValue, KernelArgs};
+use kernbench_core::ir::{ArgValue, Dir, KernelArgs};
 use kernbench_core::machine::{Buffer, Machine};
 use kernbench_core::neighbors::NeighborMap;
 use kernbench_core::sim::{simulate_full, Launch, Outcome, SimError};
@@ -128,9 +128,30 @@ pub fn input(dtype: DType, w: usize, r: usize, i: usize) -> f32 {
 /// A value no correct result has (marks elements a collective must overwrite).
 const POISON: f32 = -7.0;
 
-/// The ranks of an algorithm on a topology: its world size, or every PE, in structural order.
+/// One PE (the first) per cube, SIP by SIP; inside a SIP the centre cube
+/// first, then the others by Manhattan distance from it (ties by index), so
+/// that a heap-ordered tree over them is rooted at the centre cube.
+pub fn intercube_ranks(topo: &Topology) -> Vec<PeId> {
+    let (rows, cols) = topo.cube_mesh();
+    let (cr, cc) = ((rows as i32 - 1) / 2, (cols as i32 - 1) / 2);
+    let mut order: Vec<u16> = (0..topo.cubes_per_sip()).collect();
+    order.sort_by_key(|c| {
+        let (r, k) = (*c as i32 / cols as i32, *c as i32 % cols as i32);
+        ((r - cr).abs() + (k - cc).abs(), *c)
+    });
+    (0..topo.num_sips())
+        .flat_map(|s| order.iter().map(move |c| PeId::new(s, *c, 0)))
+        .collect()
+}
+
+/// The ranks of an algorithm on a topology: its world size, or every PE, in
+/// structural order (one PE per cube for the inter-cube maps).
 pub fn ranks(topo: &Topology, algo: &Algorithm) -> Result<Vec<PeId>, RunError> {
-    let all: Vec<PeId> = topo.pes().collect();
+    let all: Vec<PeId> = if algo.topology.one_pe_per_cube() {
+        intercube_ranks(topo)
+    } else {
+        topo.pes().collect()
+    };
     let w = algo.world.unwrap_or(all.len());
     if w == 0 || w > all.len() {
         return Err(RunError::Invalid(format!(
@@ -180,6 +201,45 @@ pub fn neighbor_map(topo: &Topology, kind: MapKind, pes: &[PeId]) -> Result<Neig
                 )));
             }
             NeighborMap::hierarchical(pes).map_err(bad)
+        }
+        MapKind::IntercubeRing | MapKind::IntercubeTorus2d | MapKind::IntercubeMesh2d => {
+            let cubes = topo.cubes_per_sip() as usize;
+            if pes.len() % cubes != 0 {
+                return Err(RunError::Invalid(format!(
+                    "the inter-cube maps need one PE per cube of whole SIPs ({cubes} per SIP); got {}",
+                    pes.len()
+                )));
+            }
+            let mut map = NeighborMap::empty("intercube");
+            for sip in pes.chunks(cubes) {
+                map.merge(&NeighborMap::tree(sip).map_err(bad)?);
+            }
+            let roots: Vec<PeId> = pes.chunks(cubes).map(|s| s[0]).collect();
+            if roots.len() > 1 {
+                let (rows, cols) = torus_shape(roots.len());
+                match kind {
+                    MapKind::IntercubeRing => {
+                        map.merge(
+                            &NeighborMap::ring_dirs("", &roots, Dir::SipE, Dir::SipW)
+                                .map_err(bad)?,
+                        );
+                    }
+                    _ => {
+                        let wrap = kind == MapKind::IntercubeTorus2d;
+                        let grid = NeighborMap::grid2d(&roots, rows, cols, wrap).map_err(bad)?;
+                        for (a, d, b) in grid.iter() {
+                            let sd = match d {
+                                Dir::E => Dir::SipE,
+                                Dir::W => Dir::SipW,
+                                Dir::S => Dir::SipS,
+                                _ => Dir::SipN,
+                            };
+                            map.set(a, sd, b);
+                        }
+                    }
+                }
+            }
+            Ok(map)
         }
     }
 }
@@ -299,7 +359,19 @@ pub(crate) fn setup(
         .int("root", spec.root as i64)
         .int("cols", cols as i64)
         .int("pes", topo.pes_per_cube() as i64)
-        .int("cubes", topo.cubes_per_sip() as i64);
+        .int("cubes", topo.cubes_per_sip() as i64)
+        .int(
+            "sip_cols",
+            torus_shape((w / topo.cubes_per_sip().max(1) as usize).max(1)).1 as i64,
+        )
+        .int(
+            "net",
+            match algo.topology {
+                MapKind::IntercubeTorus2d => 1,
+                MapKind::IntercubeMesh2d => 2,
+                _ => 0,
+            },
+        );
     let mut args = KernelArgs::new();
     for p in kernel.meta().params {
         if let Some(v) = all.get(p.name) {

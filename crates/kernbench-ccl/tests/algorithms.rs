@@ -134,3 +134,26 @@ fn an_uncontended_ring_reaches_its_bottleneck_link_bandwidth() {
         "busbw {busbw:.1} GB/s against a bottleneck link of {bottleneck:.1} GB/s"
     );
 }
+
+#[test]
+fn intercube_allreduce_on_every_sip_network() {
+    for name in ["tiny", "default"] {
+        let topo = Topology::builtin(name).unwrap();
+        let reg = Registry::builtin();
+        for algo in [
+            "intercube_allreduce_ring",
+            "intercube_allreduce_torus",
+            "intercube_allreduce_mesh",
+        ] {
+            let pes = kernbench_ccl::run::ranks(&topo, reg.get(algo).unwrap()).unwrap();
+            assert_eq!(
+                pes.len(),
+                topo.cubes_per_sip() as usize * topo.num_sips() as usize
+            );
+            for count in [3, 5000] {
+                check(algo, &topo, &pes, &spec(count, DType::F32, RedOp::Sum));
+                check(algo, &topo, &pes, &spec(count, DType::Bf16, RedOp::Max));
+            }
+        }
+    }
+}

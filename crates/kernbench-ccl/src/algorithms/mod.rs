@@ -2,6 +2,7 @@
 
 pub mod common;
 pub mod hierarchical;
+pub mod intercube;
 pub mod mesh;
 pub mod ring;
 pub mod tree;
@@ -46,3 +47,6 @@ kernels!("2D all-reduce on a torus: reduce-scatter along rows, all-reduce down c
 kernels!("Hierarchical all-reduce: inside each cube, across cubes, across SIPs, and back.",
     hierarchical::hierarchical_allreduce, (op, pes, cubes);
     hierarchical_allreduce_f32: f32, hierarchical_allreduce_f16: f16, hierarchical_allreduce_bf16: bf16, hierarchical_allreduce_i32: i32);
+kernels!("Inter-cube all-reduce: one PE per cube, a tree inside each SIP rooted at the centre cube, the SIP roots over a ring, torus or mesh.",
+    intercube::intercube_allreduce, (op, cubes, sip_cols, net);
+    intercube_allreduce_f32: f32, intercube_allreduce_f16: f16, intercube_allreduce_bf16: bf16, intercube_allreduce_i32: i32);

@@ -1,0 +1,186 @@
+//! Inter-cube all-reduce: one PE per cube takes part. Inside each SIP the
+//! cubes reduce up a binary tree rooted at the centre cube; the SIP roots
+//! all-reduce over a ring, a 2D torus or a 2D mesh of SIPs; then each SIP
+//! broadcasts the result back down its tree. Pipelined piece by piece.
+//!
+//! Ranks are ordered SIP by SIP; inside a SIP rank 0 is the centre cube and
+//! the others follow by distance from it (see `run::intercube_ranks`), so the
+//! heap-ordered tree keeps near cubes near the root.
+
+use super::common::*;
+use kernbench_tl::prelude::*;
+use kernbench_tl::Element;
+
+/// How the SIP roots are connected.
+pub mod sip_net {
+    /// A ring over the SIPs (`SipE` / `SipW`).
+    pub const RING: usize = 0;
+    /// A 2D torus of SIPs (`SipE`/`SipW` along rows, `SipS`/`SipN` along columns).
+    pub const TORUS: usize = 1;
+    /// A 2D mesh of SIPs (no wrap-around): chains along rows, then columns.
+    pub const MESH: usize = 2;
+}
+
+/// Reduce up a heap-ordered tree of `w` ranks to rank 0, piece by piece.
+#[kernel_fn]
+pub fn tree_reduce<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    n: usize,
+    seg: usize,
+    op: u32,
+    r: usize,
+    w: usize,
+) {
+    let (has_left, has_right) = (2 * r + 1 < w, 2 * r + 2 < w);
+    for (off, len) in pieces(0, n, seg) {
+        let fl = if has_left {
+            Some(tl::recv_async::<T>(Dir::Left, [len]))
+        } else {
+            None
+        };
+        let fr = if has_right {
+            Some(tl::recv_async::<T>(Dir::Right, [len]))
+        } else {
+            None
+        };
+        let mut acc = tl::load(buf.offset(base + off), [len]);
+        if let Some(f) = fl {
+            acc = combine(&acc, &tl::wait(f), op);
+        }
+        if let Some(f) = fr {
+            acc = combine(&acc, &tl::wait(f), op);
+        }
+        if r == 0 {
+            tl::store(buf.offset(base + off), &acc);
+        } else {
+            tl::send(Dir::Parent, &acc);
+        }
+    }
+}
+
+/// Broadcast down a heap-ordered tree from rank 0, piece by piece.
+#[kernel_fn]
+pub fn tree_broadcast<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    n: usize,
+    seg: usize,
+    r: usize,
+    w: usize,
+) {
+    let (has_left, has_right) = (2 * r + 1 < w, 2 * r + 2 < w);
+    for (off, len) in pieces(0, n, seg) {
+        let x = if r == 0 {
+            tl::load(buf.offset(base + off), [len])
+        } else {
+            let x = tl::recv::<T>(Dir::Parent, [len]);
+            tl::store(buf.offset(base + off), &x);
+            x
+        };
+        if has_left {
+            tl::send(Dir::Left, &x);
+        }
+        if has_right {
+            tl::send(Dir::Right, &x);
+        }
+    }
+}
+
+/// All-reduce along a line (no wrap-around) of `w` ranks: a pipelined chain
+/// reduce towards position 0 over `prev`, then a chain broadcast back over `next`.
+#[kernel_fn]
+#[allow(clippy::too_many_arguments)]
+pub fn line_all_reduce<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    n: usize,
+    seg: usize,
+    op: u32,
+    next: Dir,
+    prev: Dir,
+    pos: usize,
+    w: usize,
+) {
+    if w <= 1 {
+        return;
+    }
+    for (off, len) in pieces(0, n, seg) {
+        let mut acc = tl::load(buf.offset(base + off), [len]);
+        if pos + 1 < w {
+            acc = combine(&acc, &tl::recv::<T>(next, [len]), op);
+        }
+        if pos > 0 {
+            tl::send(prev, &acc);
+        } else {
+            tl::store(buf.offset(base + off), &acc);
+        }
+    }
+    for (off, len) in pieces(0, n, seg) {
+        let x = if pos == 0 {
+            tl::load(buf.offset(base + off), [len])
+        } else {
+            let x = tl::recv::<T>(prev, [len]);
+            tl::store(buf.offset(base + off), &x);
+            x
+        };
+        if pos + 1 < w {
+            tl::send(next, &x);
+        }
+    }
+}
+
+/// Inter-cube all-reduce of `n` elements per rank: `cubes` ranks per SIP,
+/// the SIPs as `sip_cols` columns, connected by `net` (see [`sip_net`]).
+#[kernel_fn]
+pub fn intercube_allreduce<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    seg: usize,
+    op: u32,
+    cubes: usize,
+    sip_cols: usize,
+    net: usize,
+) {
+    let (w, r) = (tl::num_programs(0), tl::program_id(0));
+    let cubes = cubes.max(1);
+    let sips = w / cubes;
+    let (sip, c) = (r / cubes, r % cubes);
+    let base = r * n;
+    tree_reduce(buf, base, n, seg, op, c, cubes);
+    if c == 0 && sips > 1 {
+        let cols = sip_cols.clamp(1, sips);
+        let rows = sips / cols;
+        let (row, col) = (sip / cols, sip % cols);
+        if net == sip_net::RING {
+            let ring = Ring {
+                next: Dir::SipE,
+                prev: Dir::SipW,
+                rank: sip,
+                size: sips,
+            };
+            ring_all_reduce(buf, base, (0, n), ring, seg, op);
+        } else if net == sip_net::TORUS {
+            let along = Ring {
+                next: Dir::SipE,
+                prev: Dir::SipW,
+                rank: col,
+                size: cols,
+            };
+            let down = Ring {
+                next: Dir::SipS,
+                prev: Dir::SipN,
+                rank: row,
+                size: rows,
+            };
+            ring_reduce_scatter(buf, base, (0, n), along, 1, seg, op);
+            let (cs, cl) = chunk(n, cols, (col + 1) % cols);
+            ring_all_reduce(buf, base, (cs, cl), down, seg, op);
+            ring_all_gather(buf, base, (0, n), along, 1, seg);
+        } else {
+            line_all_reduce(buf, base, n, seg, op, Dir::SipE, Dir::SipW, col, cols);
+            line_all_reduce(buf, base, n, seg, op, Dir::SipS, Dir::SipN, row, rows);
+        }
+    }
+    tree_broadcast(buf, base, n, seg, c, cubes);
+}
