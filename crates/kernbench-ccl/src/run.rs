@@ -182,7 +182,22 @@ pub fn neighbor_map(topo: &Topology, kind: MapKind, pes: &[PeId]) -> Result<Neig
             let (rows, cols) = torus_shape(pes.len());
             NeighborMap::grid2d(pes, rows, cols, true).map_err(bad)
         }
-        MapKind::Tree => NeighborMap::tree(pes).map_err(bad),
+        MapKind::Tree => {
+            let mut map = NeighborMap::empty("tree");
+            for (r, pe) in pes.iter().enumerate() {
+                let (parent, left, right) = crate::algorithms::tree::range_tree(pes.len(), r);
+                for (d, q) in [
+                    (Dir::Parent, parent),
+                    (Dir::Left, left),
+                    (Dir::Right, right),
+                ] {
+                    if let Some(q) = q {
+                        map.set(*pe, d, pes[q]);
+                    }
+                }
+            }
+            Ok(map)
+        }
         MapKind::Hierarchical => {
             let per_sip = topo.cubes_per_sip() as usize * topo.pes_per_cube() as usize;
             let whole: Vec<PeId> = topo.pes().take(pes.len()).collect();

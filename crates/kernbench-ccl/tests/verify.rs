@@ -94,6 +94,8 @@ fn sizes(algo: &Algorithm, all: usize) -> Vec<usize> {
     match algo.topology {
         // Whole SIPs only: the kernel takes its cube count from the machine.
         kernbench_ccl::MapKind::Hierarchical => vec![all],
+        // One PE per cube of whole SIPs.
+        k if k.one_pe_per_cube() => vec![all],
         _ => vec![1, 3, 5, 7, 12, all],
     }
 }
@@ -105,8 +107,13 @@ fn every_registry_algorithm_passes_both_checks() {
     let reg = Registry::builtin();
     assert!(reg.algorithms().len() >= 7);
     for algo in reg.algorithms() {
-        for w in sizes(algo, all.len()) {
-            let pes = &all[..w];
+        let ranks = if algo.topology.one_pe_per_cube() {
+            kernbench_ccl::run::ranks(&topo, algo).unwrap()
+        } else {
+            all.clone()
+        };
+        for w in sizes(algo, ranks.len()) {
+            let pes = &ranks[..w];
             for count in [1, 37, 1000] {
                 let what = format!("{} on {w} PEs, count {count}", algo.name);
                 let rep = verify::symbolic(&topo, algo, pes, count)

@@ -1,17 +1,39 @@
-//! Tree all-reduce over a binary tree in heap order (`Parent`, `Left`,
-//! `Right`): reduce up, broadcast down, pipelined piece by piece.
+//! Tree all-reduce over a binary tree whose subtrees are contiguous ranges of
+//! ranks (`Parent`, `Left`, `Right`): reduce up, broadcast down, pipelined
+//! piece by piece.
 
 use super::common::*;
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
+
+/// The binary tree of `w` ranks in which every subtree covers a contiguous
+/// range of ranks (so, with ranks in structural order, a subtree stays inside
+/// its cube and SIP as long as it fits): the node of range `[a, b)` is `a`,
+/// its left child heads `[a+1, m)` and its right child `[m, b)`, `m` splitting
+/// the rest in halves (the left one larger). Returns `(parent, left, right)` of `r`.
+pub fn range_tree(w: usize, r: usize) -> (Option<usize>, Option<usize>, Option<usize>) {
+    let (mut a, mut b, mut parent) = (0, w.max(1), None);
+    loop {
+        let m = a + 1 + (b - a - 1).div_ceil(2);
+        if r <= a {
+            return (parent, (a + 1 < m).then_some(a + 1), (m < b).then_some(m));
+        }
+        parent = Some(a);
+        if r < m {
+            (a, b) = (a + 1, m);
+        } else {
+            a = m;
+        }
+    }
+}
 
 /// Tree all-reduce of `n` elements per rank.
 #[kernel_fn]
 pub fn tree_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
     let base = r * n;
-    let has_left = 2 * r + 1 < w;
-    let has_right = 2 * r + 2 < w;
+    let (_, left, right) = range_tree(w, r);
+    let (has_left, has_right) = (left.is_some(), right.is_some());
     let ps = pieces(0, n, seg);
     // Reduce up: each piece combines the children's with this rank's, then goes to the parent.
     for (off, len) in &ps {
@@ -53,5 +75,31 @@ pub fn tree_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32) {
         if has_right {
             tl::send(Dir::Right, &x);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::range_tree;
+
+    #[test]
+    fn range_tree_is_a_tree_with_contiguous_subtrees() {
+        for w in 1..70 {
+            let mut seen_parent = vec![0; w];
+            for r in 0..w {
+                let (p, l, rt) = range_tree(w, r);
+                assert_eq!(p.is_none(), r == 0);
+                for c in [l, rt].into_iter().flatten() {
+                    assert_eq!(range_tree(w, c).0, Some(r), "w {w} r {r} c {c}");
+                    seen_parent[c] += 1;
+                }
+            }
+            assert!(
+                seen_parent.iter().skip(1).all(|&k| k == 1),
+                "every rank but the root has one parent"
+            );
+        }
+        // 256 ranks: the root's right subtree is the second half.
+        assert_eq!(range_tree(256, 0), (None, Some(1), Some(129)));
     }
 }
