@@ -96,6 +96,30 @@ pub fn hierarchical(levels: &[(usize, AlphaBeta)], bytes: f64) -> f64 {
     t
 }
 
+/// Alpha and beta of a ring's steps: a step's data crosses every hop of the
+/// ring in turn over the whole collective, so its latency is the mean over
+/// the hops, plus reading the local piece from HBM; the bandwidth is the
+/// slowest hop's.
+pub fn measure_ring(topo: &Topology, hops: impl IntoIterator<Item = (PeId, PeId)>) -> AlphaBeta {
+    let hops: Vec<(PeId, PeId)> = hops.into_iter().collect();
+    let worst = measure(topo, hops.iter().copied());
+    let spec = topo.pe_spec();
+    let per_msg = (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0;
+    let lat: Vec<f64> = hops
+        .iter()
+        .filter_map(|(a, b)| topo.route(Endpoint::Pe(*a), Endpoint::Pe(*b)).ok())
+        .map(|r| r.fixed_ps() as f64 / 1000.0)
+        .collect();
+    if lat.is_empty() {
+        return worst;
+    }
+    let hbm = spec.hbm_latency_ps() as f64 / 1000.0;
+    AlphaBeta {
+        alpha_ns: lat.iter().sum::<f64>() / lat.len() as f64 + per_msg + hbm,
+        beta_ns: worst.beta_ns,
+    }
+}
+
 /// Alpha and beta of the slowest of the given PE-to-PE hops.
 pub fn measure(topo: &Topology, hops: impl IntoIterator<Item = (PeId, PeId)>) -> AlphaBeta {
     let spec = topo.pe_spec();
@@ -180,7 +204,7 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
             ring_half(p, bytes, measure(topo, hops_of(&map, &[Dir::E])))
         }
         ("broadcast", _) => chain_broadcast(p, bytes, k, measure(topo, hops_of(&map, &[Dir::E]))),
-        _ => ring_allreduce(p, bytes, measure(topo, hops_of(&map, &[Dir::E]))),
+        _ => ring_allreduce(p, bytes, measure_ring(topo, hops_of(&map, &[Dir::E]))),
     }
 }
 
