@@ -3,10 +3,9 @@
 use super::args::{self, Axes, Set};
 use super::{out, usage, Result};
 use clap::Args;
-use kernbench_ccl::cost::model_ns;
 use kernbench_ccl::run::{neighbor_map, ranks, run_on, RunSpec};
 use kernbench_ccl::table::{format_row, header, Row};
-use kernbench_ccl::{Algorithm, Collective, MapKind, RedOp, Registry};
+use kernbench_ccl::{Algorithm, MapKind, RedOp, Registry};
 use kernbench_core::machine::Machine;
 use kernbench_core::sim::{simulate_full, Launch, Report};
 use kernbench_core::topology::Topology;
@@ -234,7 +233,7 @@ fn run_algorithm(a: &RunArgs, topo: &Topology, algo: &Algorithm) -> Result<()> {
     };
     let r = run_on(topo, algo, &pes, &spec).map_err(usage)?;
     write_trace(a, &r.outcome, topo)?;
-    let row = table_row(topo, algo, &pes, &spec, &r.outcome.report, r.wrong);
+    let row = kernbench_ccl::table::row_of(topo, algo, &pes, &spec, &r);
     if a.json {
         out(&json(&r.outcome.report, Some(&row))?)?;
     } else {
@@ -257,42 +256,4 @@ fn run_algorithm(a: &RunArgs, topo: &Topology, algo: &Algorithm) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// The nccl-tests row of a run (as `kernbench_ccl::table::measure` builds it).
-fn table_row(
-    topo: &Topology,
-    algo: &Algorithm,
-    pes: &[PeId],
-    spec: &RunSpec,
-    rep: &Report,
-    wrong: usize,
-) -> Row {
-    let size = spec.count as u64 * spec.dtype.size() as u64;
-    let t_ns = rep.sim_ns().max(1e-3);
-    let algbw = size as f64 / t_ns;
-    let c = algo.collective;
-    Row {
-        algo: algo.name.clone(),
-        size,
-        count: spec.count,
-        dtype: spec.dtype.name().to_string(),
-        redop: if c.reduces() {
-            spec.op.name().to_string()
-        } else {
-            "none".to_string()
-        },
-        root: if c == Collective::Broadcast {
-            spec.root as i64
-        } else {
-            -1
-        },
-        time_us: t_ns / 1000.0,
-        algbw,
-        busbw: algbw * c.busbw_factor(pes.len()),
-        wrong: if spec.data { wrong as i64 } else { -1 },
-        model_us: model_ns(topo, algo, pes, size as f64) / 1000.0,
-        ranks: pes.len(),
-        events: rep.events,
-    }
 }

@@ -79,7 +79,6 @@ pub fn measure(
     data: bool,
 ) -> Result<Row, RunError> {
     let count = (bytes / dtype.size() as u64).max(1) as usize;
-    let size = count as u64 * dtype.size() as u64;
     let spec = RunSpec {
         count,
         dtype,
@@ -89,33 +88,45 @@ pub fn measure(
         trace: false,
     };
     let r = run_on(topo, algo, pes, &spec)?;
+    Ok(row_of(topo, algo, pes, &spec, &r))
+}
+
+/// The table row of a finished run.
+pub fn row_of(
+    topo: &Topology,
+    algo: &Algorithm,
+    pes: &[PeId],
+    spec: &RunSpec,
+    r: &crate::RunResult,
+) -> Row {
     let rep = &r.outcome.report;
+    let size = spec.count as u64 * spec.dtype.size() as u64;
     let t_ns = rep.sim_ns().max(1e-3);
     let algbw = size as f64 / t_ns;
     let c = algo.collective;
-    Ok(Row {
+    Row {
         algo: algo.name.clone(),
         size,
-        count,
-        dtype: dtype.name().to_string(),
+        count: spec.count,
+        dtype: spec.dtype.name().to_string(),
         redop: if c.reduces() {
-            op.name().to_string()
+            spec.op.name().to_string()
         } else {
             "none".to_string()
         },
         root: if c == crate::Collective::Broadcast {
-            root as i64
+            spec.root as i64
         } else {
             -1
         },
         time_us: t_ns / 1000.0,
         algbw,
         busbw: algbw * c.busbw_factor(pes.len()),
-        wrong: if data { r.wrong as i64 } else { -1 },
+        wrong: if spec.data { r.wrong as i64 } else { -1 },
         model_us: model_ns(topo, algo, pes, size as f64) / 1000.0,
         ranks: pes.len(),
         events: rep.events,
-    })
+    }
 }
 
 /// The table header, as nccl-tests prints it plus the model column.
