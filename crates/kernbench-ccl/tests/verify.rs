@@ -286,3 +286,16 @@ fn bad_parameters_are_errors() {
     assert!(e.to_string().contains("whole cubes"), "{e}");
     assert!(verify::symbolic(&topo, &custom("no_such_kernel"), &all[..3], 8).is_err());
 }
+
+#[test]
+fn every_registry_algorithm_passes_the_symbolic_check_on_default() {
+    let topo = Topology::embedded_default();
+    let reg = Registry::builtin();
+    for algo in reg.algorithms() {
+        let pes = kernbench_ccl::run::ranks(&topo, algo).unwrap();
+        let rep = verify::symbolic(&topo, algo, &pes, 37)
+            .unwrap_or_else(|e| panic!("{}: {e}", algo.name));
+        assert!(rep.is_ok(), "{} on default:\n{rep}", algo.name);
+        assert!(rep.checked > 0);
+    }
+}
