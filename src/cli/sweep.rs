@@ -104,76 +104,8 @@ fn shard(s: &str) -> std::result::Result<(usize, usize), String> {
     Ok((k, n))
 }
 
-/// One row of a sweep as the files hold it (the fields of `kernbench_ccl::table::Row`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SweepRow {
-    /// Algorithm.
-    pub algo: String,
-    /// Bytes of one rank's vector.
-    pub size: u64,
-    /// Elements of one rank's vector.
-    pub count: usize,
-    /// Element type.
-    pub dtype: String,
-    /// Reduction (`none` for collectives that do not reduce).
-    pub redop: String,
-    /// Root rank (-1 when there is none).
-    pub root: i64,
-    /// Simulated time, us.
-    pub time_us: f64,
-    /// size / time, GB/s.
-    pub algbw: f64,
-    /// algbw times the bus factor, GB/s.
-    pub busbw: f64,
-    /// Wrong elements (-1 when not checked).
-    pub wrong: i64,
-    /// Alpha-beta model time, us.
-    pub model_us: f64,
-    /// Ranks.
-    pub ranks: usize,
-    /// Simulator events.
-    pub events: u64,
-}
-
-impl From<Row> for SweepRow {
-    fn from(r: Row) -> Self {
-        SweepRow {
-            algo: r.algo,
-            size: r.size,
-            count: r.count,
-            dtype: r.dtype,
-            redop: r.redop,
-            root: r.root,
-            time_us: r.time_us,
-            algbw: r.algbw,
-            busbw: r.busbw,
-            wrong: r.wrong,
-            model_us: r.model_us,
-            ranks: r.ranks,
-            events: r.events,
-        }
-    }
-}
-
-impl SweepRow {
-    fn to_row(&self) -> Row {
-        Row {
-            algo: self.algo.clone(),
-            size: self.size,
-            count: self.count,
-            dtype: self.dtype.clone(),
-            redop: self.redop.clone(),
-            root: self.root,
-            time_us: self.time_us,
-            algbw: self.algbw,
-            busbw: self.busbw,
-            wrong: self.wrong,
-            model_us: self.model_us,
-            ranks: self.ranks,
-            events: self.events,
-        }
-    }
-}
+/// One row of a sweep as the files hold it.
+pub type SweepRow = Row;
 
 /// What a sweep is: the same in every part of a sharded one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -288,7 +220,7 @@ fn finish(dir: &Path, plan: &Plan, rows: &[SweepRow]) -> Result<()> {
         writeln!(t, "# {algo} ({}) on `{}`", plan.collective, plan.topology).unwrap();
         writeln!(t, "{}", header()).unwrap();
         for r in rows.iter().filter(|r| &r.algo == algo) {
-            writeln!(t, "{}", format_row(&r.to_row())).unwrap();
+            writeln!(t, "{}", format_row(r)).unwrap();
         }
     }
     out(&t)?;
@@ -417,7 +349,6 @@ pub fn run(a: &SweepArgs) -> Result<()> {
                     a.root,
                     !a.no_check,
                 )
-                .map(SweepRow::from)
                 .map_err(|e| format!("{} at {} B: {e}", algos[ai].name, szs[si]));
                 if r.is_err() {
                     stop.store(true, Ordering::Relaxed);

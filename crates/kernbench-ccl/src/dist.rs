@@ -27,9 +27,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::algorithms::common::{
-    chunk, out_window, pieces, ring_all_gather, ring_all_reduce, ring_reduce_scatter, Ring,
-};
+use crate::algorithms::common::{out_window, pieces, ring_all_gather, ring_all_reduce, Ring};
 use crate::registry::{Algorithm, Collective, MapKind, Registry};
 use crate::run::{torus_shape, RedOp};
 use kernbench_core::ir::{ArgValue, KernelArgs};
@@ -54,23 +52,8 @@ pub const MAX_RANKS: usize = 16;
 pub fn rank_all_reduce_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32, cols: usize) {
     let (w, r, k) = (tl::num_programs(0), tl::program_id(0), tl::program_id(1));
     let base = k * n;
-    if let Some(rows) = w.checked_div(cols) {
-        let row = Ring {
-            next: Dir::E,
-            prev: Dir::W,
-            rank: r % cols,
-            size: cols,
-        };
-        let col = Ring {
-            next: Dir::S,
-            prev: Dir::N,
-            rank: r / cols,
-            size: rows,
-        };
-        ring_reduce_scatter(buf, base, (0, n), row, 1, seg, op);
-        let (cs, cl) = chunk(n, cols, (row.rank + 1) % cols);
-        ring_all_reduce(buf, base, (cs, cl), col, seg, op);
-        ring_all_gather(buf, base, (0, n), row, 1, seg);
+    if cols > 0 {
+        crate::algorithms::mesh::torus_all_reduce(buf, base, n, seg, op, r, w, cols);
     } else {
         let ring = Ring {
             next: Dir::E,

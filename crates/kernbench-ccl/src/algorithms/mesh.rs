@@ -5,13 +5,22 @@ use super::common::*;
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
-/// 2D all-reduce of `n` elements per rank; ranks are row-major over `cols` columns.
+/// 2D all-reduce of the `n` elements at `buf[base..]` among `w` ranks laid out
+/// row-major over `cols` columns, this one being rank `r`.
 #[kernel_fn]
-pub fn mesh_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32, cols: usize) {
-    let (w, r) = (tl::num_programs(0), tl::program_id(0));
+#[allow(clippy::too_many_arguments)]
+pub fn torus_all_reduce<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    n: usize,
+    seg: usize,
+    op: u32,
+    r: usize,
+    w: usize,
+    cols: usize,
+) {
     let cols = cols.max(1);
     let rows = w / cols;
-    let base = r * n;
     let row = Ring {
         next: Dir::E,
         prev: Dir::W,
@@ -29,4 +38,11 @@ pub fn mesh_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32, co
     let (cs, cl) = chunk(n, cols, (row.rank + 1) % cols);
     ring_all_reduce(buf, base, (cs, cl), col, seg, op);
     ring_all_gather(buf, base, (0, n), row, 1, seg);
+}
+
+/// 2D all-reduce of `n` elements per rank; ranks are row-major over `cols` columns.
+#[kernel_fn]
+pub fn mesh_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32, cols: usize) {
+    let (w, r) = (tl::num_programs(0), tl::program_id(0));
+    torus_all_reduce(buf, r * n, n, seg, op, r, w, cols);
 }
