@@ -4,17 +4,8 @@
 //!
 //! Run: `cargo run --release --example hello_send [-- --n-elem 1024 --topology FILE]`
 
+use kernbench::kernels::hello_send;
 use kernbench::prelude::*;
-
-/// Each PE sends its slice east and stores what arrives from the west.
-#[kernel]
-pub fn hello_send(t: Ptr<f16>, n_elem: usize) {
-    let rank = tl::program_id(1) * tl::num_programs(0) + tl::program_id(0);
-    let x = tl::load(t.offset(rank * n_elem), [n_elem]);
-    tl::send(Dir::E, &x);
-    let y = tl::recv::<f16>(Dir::W, [n_elem]);
-    tl::store(t.offset(rank * n_elem), &y);
-}
 
 fn value(rank: usize, i: usize) -> f32 {
     // Exact in f16: small integers.

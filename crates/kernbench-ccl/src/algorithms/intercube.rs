@@ -8,6 +8,7 @@
 //! heap-ordered tree keeps near cubes near the root.
 
 use super::common::*;
+use super::tree::{tree_broadcast, tree_reduce, TreeNode};
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
@@ -19,72 +20,6 @@ pub mod sip_net {
     pub const TORUS: usize = 1;
     /// A 2D mesh of SIPs (no wrap-around): chains along rows, then columns.
     pub const MESH: usize = 2;
-}
-
-/// Reduce up a heap-ordered tree of `w` ranks to rank 0, piece by piece.
-#[kernel_fn]
-pub fn tree_reduce<T: Element>(
-    buf: Ptr<T>,
-    base: usize,
-    n: usize,
-    seg: usize,
-    op: u32,
-    r: usize,
-    w: usize,
-) {
-    let (has_left, has_right) = (2 * r + 1 < w, 2 * r + 2 < w);
-    for (off, len) in pieces(0, n, seg) {
-        let fl = if has_left {
-            Some(tl::recv_async::<T>(Dir::Left, [len]))
-        } else {
-            None
-        };
-        let fr = if has_right {
-            Some(tl::recv_async::<T>(Dir::Right, [len]))
-        } else {
-            None
-        };
-        let mut acc = tl::load(buf.offset(base + off), [len]);
-        if let Some(f) = fl {
-            acc = combine(&acc, &tl::wait(f), op);
-        }
-        if let Some(f) = fr {
-            acc = combine(&acc, &tl::wait(f), op);
-        }
-        if r == 0 {
-            tl::store(buf.offset(base + off), &acc);
-        } else {
-            tl::send(Dir::Parent, &acc);
-        }
-    }
-}
-
-/// Broadcast down a heap-ordered tree from rank 0, piece by piece.
-#[kernel_fn]
-pub fn tree_broadcast<T: Element>(
-    buf: Ptr<T>,
-    base: usize,
-    n: usize,
-    seg: usize,
-    r: usize,
-    w: usize,
-) {
-    let (has_left, has_right) = (2 * r + 1 < w, 2 * r + 2 < w);
-    for (off, len) in pieces(0, n, seg) {
-        let x = if r == 0 {
-            tl::load(buf.offset(base + off), [len])
-        } else {
-            let x = tl::recv::<T>(Dir::Parent, [len]);
-            tl::store(buf.offset(base + off), &x);
-            x
-        };
-        if has_left {
-            tl::send(Dir::Left, &x);
-        }
-        if has_right {
-            tl::send(Dir::Right, &x);
-        }
-    }
 }
 
 /// All-reduce along a line (no wrap-around) of `w` ranks: a pipelined chain
@@ -147,7 +82,13 @@ pub fn intercube_allreduce<T: Element>(
     let sips = w / cubes;
     let (sip, c) = (r / cubes, r % cubes);
     let base = r * n;
-    tree_reduce(buf, base, n, seg, op, c, cubes);
+    // A heap-ordered tree over the SIP's cubes, rank 0 (the centre cube) at its root.
+    let node = TreeNode {
+        root: c == 0,
+        left: 2 * c + 1 < cubes,
+        right: 2 * c + 2 < cubes,
+    };
+    tree_reduce(buf, base, n, seg, op, node);
     if c == 0 && sips > 1 {
         let cols = sip_cols.clamp(1, sips);
         let rows = sips / cols;
@@ -182,5 +123,5 @@ pub fn intercube_allreduce<T: Element>(
             line_all_reduce(buf, base, n, seg, op, Dir::SipS, Dir::SipN, row, rows);
         }
     }
-    tree_broadcast(buf, base, n, seg, c, cubes);
+    tree_broadcast(buf, base, n, seg, node);
 }

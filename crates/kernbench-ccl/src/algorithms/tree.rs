@@ -27,55 +27,86 @@ pub fn range_tree(w: usize, r: usize) -> (Option<usize>, Option<usize>, Option<u
     }
 }
 
-/// Tree all-reduce of `n` elements per rank.
+/// Where a rank sits in a binary tree: whether it is the root and which children it has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TreeNode {
+    /// No parent.
+    pub root: bool,
+    /// Has a `Left` child.
+    pub left: bool,
+    /// Has a `Right` child.
+    pub right: bool,
+}
+
+/// Reduces `n` elements at `buf[base..]` up a tree to its root, piece by piece:
+/// each piece combines the children's with this rank's, then goes to the parent.
 #[kernel_fn]
-pub fn tree_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32) {
-    let (w, r) = (tl::num_programs(0), tl::program_id(0));
-    let base = r * n;
-    let (_, left, right) = range_tree(w, r);
-    let (has_left, has_right) = (left.is_some(), right.is_some());
-    let ps = pieces(0, n, seg);
-    // Reduce up: each piece combines the children's with this rank's, then goes to the parent.
-    for (off, len) in &ps {
-        let fl = if has_left {
-            Some(tl::recv_async::<T>(Dir::Left, [*len]))
+pub fn tree_reduce<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    n: usize,
+    seg: usize,
+    op: u32,
+    node: TreeNode,
+) {
+    for (off, len) in pieces(0, n, seg) {
+        let fl = if node.left {
+            Some(tl::recv_async::<T>(Dir::Left, [len]))
         } else {
             None
         };
-        let fr = if has_right {
-            Some(tl::recv_async::<T>(Dir::Right, [*len]))
+        let fr = if node.right {
+            Some(tl::recv_async::<T>(Dir::Right, [len]))
         } else {
             None
         };
-        let mut acc = tl::load(buf.offset(base + off), [*len]);
+        let mut acc = tl::load(buf.offset(base + off), [len]);
         if let Some(f) = fl {
             acc = combine(&acc, &tl::wait(f), op);
         }
         if let Some(f) = fr {
             acc = combine(&acc, &tl::wait(f), op);
         }
-        if r == 0 {
+        if node.root {
             tl::store(buf.offset(base + off), &acc);
         } else {
             tl::send(Dir::Parent, &acc);
         }
     }
-    // Broadcast down.
-    for (off, len) in &ps {
-        let x = if r == 0 {
-            tl::load(buf.offset(base + off), [*len])
+}
+
+/// Broadcasts `n` elements at `buf[base..]` down a tree from its root, piece by piece.
+#[kernel_fn]
+pub fn tree_broadcast<T: Element>(buf: Ptr<T>, base: usize, n: usize, seg: usize, node: TreeNode) {
+    for (off, len) in pieces(0, n, seg) {
+        let x = if node.root {
+            tl::load(buf.offset(base + off), [len])
         } else {
-            let x = tl::recv::<T>(Dir::Parent, [*len]);
+            let x = tl::recv::<T>(Dir::Parent, [len]);
             tl::store(buf.offset(base + off), &x);
             x
         };
-        if has_left {
+        if node.left {
             tl::send(Dir::Left, &x);
         }
-        if has_right {
+        if node.right {
             tl::send(Dir::Right, &x);
         }
     }
+}
+
+/// Tree all-reduce of `n` elements per rank over [`range_tree`].
+#[kernel_fn]
+pub fn tree_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32) {
+    let (w, r) = (tl::num_programs(0), tl::program_id(0));
+    let (parent, left, right) = range_tree(w, r);
+    let node = TreeNode {
+        root: parent.is_none(),
+        left: left.is_some(),
+        right: right.is_some(),
+    };
+    tree_reduce(buf, r * n, n, seg, op, node);
+    tree_broadcast(buf, r * n, n, seg, node);
 }
 
 #[cfg(test)]
