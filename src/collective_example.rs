@@ -106,9 +106,7 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
         }
         pes = all[..n].to_vec();
     }
-    if args.min > args.max {
-        return Err(format!("-b {} is larger than -e {}", args.min, args.max).into());
-    }
+    let sweep = sizes(args.min, args.max, args.factor)?;
     if !args.json {
         println!(
             "# {} ({}) on `{}`: {} ranks, {} IPCQ buffers, {} B per message, {}",
@@ -127,7 +125,7 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
         println!("{}", header());
     }
     let mut rows = Vec::new();
-    for bytes in sizes(args.min, args.max, args.factor) {
+    for bytes in sweep {
         let row = measure(
             &topo,
             &algo,

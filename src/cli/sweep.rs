@@ -294,7 +294,7 @@ pub fn run(a: &SweepArgs) -> Result<()> {
     if a.min > a.max {
         return Err(usage(format!("-b {} is larger than -e {}", a.min, a.max)));
     }
-    let szs = sizes(a.min, a.max, a.factor);
+    let szs = sizes(a.min, a.max, a.factor).map_err(usage)?;
     let pes: Vec<_> = algos
         .iter()
         .map(|al| ranks(&topo, al).map_err(usage))

@@ -39,19 +39,38 @@ pub struct Row {
     pub events: u64,
 }
 
-/// Sizes from `b` to `e` bytes, multiplied by `f` each step (nccl-tests' `-b -e -f`).
-pub fn sizes(b: u64, e: u64, f: u64) -> Vec<u64> {
+/// Most sizes one sweep may have.
+pub const MAX_SIZES: usize = 1024;
+
+/// Sizes from `b` to `e` bytes, multiplied by `f` each step (nccl-tests' `-b -e -f`;
+/// `f <= 1` steps by `b`). More than [`MAX_SIZES`] sizes, or `b > e`, is an error.
+pub fn sizes(b: u64, e: u64, f: u64) -> Result<Vec<u64>, String> {
+    let b = b.max(1);
+    if b > e {
+        return Err(format!(
+            "the smallest size {b} is larger than the largest {e}"
+        ));
+    }
     let mut v = Vec::new();
-    let mut s = b.max(1);
+    let mut s = b;
     while s <= e {
+        if v.len() == MAX_SIZES {
+            return Err(format!(
+                "-b {b} -e {e} -f {f} gives more than {MAX_SIZES} sizes; raise the factor or the smallest size"
+            ));
+        }
         v.push(s);
-        if f <= 1 {
-            s += b.max(1);
+        let next = if f <= 1 {
+            s.checked_add(b)
         } else {
-            s = s.saturating_mul(f);
+            s.checked_mul(f)
+        };
+        match next {
+            Some(n) => s = n,
+            None => break,
         }
     }
-    v
+    Ok(v)
 }
 
 /// Parses `64`, `8K`, `1M`, `2G` (binary multiples) into bytes.
@@ -159,4 +178,22 @@ pub fn format_table(rows: &[Row]) -> String {
         writeln!(s, "{}", format_row(r)).unwrap();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_follow_nccl_tests_and_refuse_runaway_sweeps() {
+        assert_eq!(sizes(8, 64, 2).unwrap(), vec![8, 16, 32, 64]);
+        assert_eq!(sizes(8, 24, 1).unwrap(), vec![8, 16, 24]);
+        assert_eq!(sizes(0, 1, 2).unwrap(), vec![1]);
+        assert!(sizes(1, 1 << 30, 1).is_err());
+        assert!(sizes(64, 8, 2).is_err());
+        assert_eq!(sizes(1 << 62, u64::MAX, 4).unwrap(), vec![1 << 62]);
+        assert_eq!(parse_size("8K"), Some(8192));
+        assert_eq!(parse_size("2M"), Some(2 << 20));
+        assert_eq!(parse_size("x"), None);
+    }
 }
