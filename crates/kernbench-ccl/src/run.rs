@@ -125,6 +125,10 @@ pub fn input(dtype: DType, w: usize, r: usize, i: usize) -> f32 {
     }
 }
 
+/// The most elements (over all ranks) a run executes and checks on the host
+/// (the inputs, the device memory and the expected values each hold them).
+pub const MAX_CHECKED_ELEMS: usize = 1 << 28;
+
 /// A value no correct result has (marks elements a collective must overwrite).
 const POISON: f32 = -7.0;
 
@@ -332,6 +336,14 @@ pub(crate) fn setup(
         return Err(RunError::Invalid(format!(
             "root {} is not a rank (world size {w})",
             spec.root
+        )));
+    }
+    let elems = w.saturating_mul(spec.count);
+    if spec.data && elems > MAX_CHECKED_ELEMS {
+        return Err(RunError::Invalid(format!(
+            "checking {elems} elements ({w} ranks x {}) needs more host memory than a data run may use \
+             ({MAX_CHECKED_ELEMS} elements); run timing only (data off, `-c 0`) or a smaller size",
+            spec.count
         )));
     }
     let map = neighbor_map(topo, algo.topology, pes)?;

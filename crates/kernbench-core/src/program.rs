@@ -1,6 +1,6 @@
 //! What the simulator runs: anything that traces into a command graph per program instance.
 
-use crate::ir::{CommandGraph, KernelArgs, TraceError};
+use crate::ir::{CommandGraph, KernelArgs, TraceError, TraceLimits};
 
 /// A program the simulator can launch: it traces into one command graph per
 /// program instance. Kernels written with `#[kernel]` implement it.
@@ -14,4 +14,17 @@ pub trait Program: Sync {
         grid: &[u32],
         pid: &[u32],
     ) -> Result<CommandGraph, TraceError>;
+
+    /// [`Program::trace`] under explicit limits (a launch splits its command
+    /// budget over its instances). The default ignores the limits.
+    fn trace_limited(
+        &self,
+        args: &KernelArgs,
+        grid: &[u32],
+        pid: &[u32],
+        limits: TraceLimits,
+    ) -> Result<CommandGraph, TraceError> {
+        let _ = limits;
+        self.trace(args, grid, pid)
+    }
 }

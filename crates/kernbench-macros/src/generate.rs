@@ -117,6 +117,16 @@ pub(crate) fn kernel(m: &KernelModel, tl: &TokenStream) -> TokenStream {
                 ) -> ::core::result::Result<#tl::kernbench_core::ir::CommandGraph, #tl::TraceError> {
                     #tl::trace_program(self, args, grid, pid)
                 }
+
+                fn trace_limited(
+                    &self,
+                    args: &#tl::KernelArgs,
+                    grid: &[u32],
+                    pid: &[u32],
+                    limits: #tl::kernbench_core::ir::TraceLimits,
+                ) -> ::core::result::Result<#tl::kernbench_core::ir::CommandGraph, #tl::TraceError> {
+                    #tl::trace_with(self, args, grid, pid, limits)
+                }
             }
 
             #tl::inventory::submit! {

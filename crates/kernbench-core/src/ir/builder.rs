@@ -40,7 +40,7 @@ pub enum TraceErrorKind {
         msg: String,
     },
     /// The trace issued more commands than allowed.
-    #[error("more than {0} commands: a runaway loop? (raise TraceLimits::max_commands if the kernel really is this large)")]
+    #[error("more than {0} commands on one program instance: a runaway loop, or more work than one launch may simulate (a launch's command budget is split over its PEs); use larger pieces, a smaller size or fewer PEs")]
     TooManyCommands(usize),
     /// A use of the language that has no meaning (wrong axis, a tile used outside its trace...).
     #[error("{0}")]

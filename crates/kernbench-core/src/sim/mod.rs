@@ -124,6 +124,10 @@ pub struct Outcome {
 /// Checks a launch (grid, PEs) and traces every instance, over the
 /// machine's cores; the first error in instance order wins, as a sequential
 /// trace would give.
+/// The most commands one launch may trace, split evenly over its instances
+/// (each between 4 Ki and 1 Mi): what a run on this machine can hold.
+pub const LAUNCH_COMMAND_BUDGET: usize = 64 << 20;
+
 pub(crate) fn trace_all(
     topo: &crate::topology::Topology,
     launch: &Launch,
@@ -154,10 +158,16 @@ pub(crate) fn trace_all(
     // Instances trace independently (a program is `Sync`): split them over
     // the cores, then report the first failure in instance order, as a
     // sequential trace would.
+    let limits = crate::ir::TraceLimits {
+        max_commands: (LAUNCH_COMMAND_BUDGET / n).clamp(1 << 12, 1 << 20),
+    };
     let trace = |i: usize| {
-        launch
-            .program
-            .trace(&launch.args, &launch.grid, &grid_pos(&launch.grid, i))
+        launch.program.trace_limited(
+            &launch.args,
+            &launch.grid,
+            &grid_pos(&launch.grid, i),
+            limits,
+        )
     };
     let threads = std::thread::available_parallelism()
         .map_or(1, |t| t.get())
