@@ -9,6 +9,19 @@ fn one_pe() -> (Machine, PeId) {
     (m, PeId::new(0, 0, 0))
 }
 
+/// `vector_add` over `n` f32 in one block, its three buffers on `pe`.
+fn vector_add_args(m: &mut Machine, pe: PeId, n: usize) -> KernelArgs {
+    let b: Vec<_> = (0..3)
+        .map(|_| m.alloc(DType::F32, n, &[pe]).unwrap())
+        .collect();
+    KernelArgs::new()
+        .with("x", b[0].ptr())
+        .with("y", b[1].ptr())
+        .with("z", b[2].ptr())
+        .int("n", n as i64)
+        .int("block", n as i64)
+}
+
 fn gemm_launch(m: &mut Machine, pe: PeId, (mm, k, n): (usize, usize, usize)) -> KernelArgs {
     let a = m.alloc(DType::F16, mm * k, &[pe]).unwrap();
     let b = m.alloc(DType::F16, k * n, &[pe]).unwrap();
@@ -40,15 +53,7 @@ fn compute_bound_gemm_lands_within_5_percent_of_peak() {
 fn memory_bound_vector_add_lands_within_5_percent_of_bandwidth() {
     let (mut m, pe) = one_pe();
     let n = 1 << 20;
-    let bufs: Vec<_> = (0..3)
-        .map(|_| m.alloc(DType::F32, n, &[pe]).unwrap())
-        .collect();
-    let args = KernelArgs::new()
-        .with("x", bufs[0].ptr())
-        .with("y", bufs[1].ptr())
-        .with("z", bufs[2].ptr())
-        .int("n", n as i64)
-        .int("block", n as i64);
+    let args = vector_add_args(&mut m, pe, n);
     let r = simulate(
         &mut m,
         &Launch::new(&vector_add, args, vec![pe]).data(false),
@@ -133,15 +138,7 @@ fn data_execution_changes_no_simulated_time() {
 fn tcm_overflow_names_the_kernel_line() {
     let (mut m, pe) = one_pe();
     let n = 2 << 20; // three 8 MiB tiles do not fit 16 MiB of TCM
-    let bufs: Vec<_> = (0..3)
-        .map(|_| m.alloc(DType::F32, n, &[pe]).unwrap())
-        .collect();
-    let args = KernelArgs::new()
-        .with("x", bufs[0].ptr())
-        .with("y", bufs[1].ptr())
-        .with("z", bufs[2].ptr())
-        .int("n", n as i64)
-        .int("block", n as i64);
+    let args = vector_add_args(&mut m, pe, n);
     let err = simulate(
         &mut m,
         &Launch::new(&vector_add, args, vec![pe]).data(false),

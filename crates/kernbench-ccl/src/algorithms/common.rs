@@ -91,18 +91,8 @@ pub const ROUND_CHUNK_BYTES: usize = 2 << 20;
 /// messages ahead of the sends, so a sender never waits on a neighbour that
 /// has not asked.
 #[kernel_fn]
-#[allow(clippy::too_many_arguments)]
-pub fn ring_pipeline<T: Element>(
-    buf: Ptr<T>,
-    base: usize,
-    region: (usize, usize),
-    ring: Ring,
-    f: usize,
-    seg: usize,
-    op: u32,
-    phases: Phases,
-) {
-    let w = ring.size;
+pub fn ring_pipeline<T: Element>(job: RingJob<T>, region: (usize, usize)) {
+    let w = job.ring.size;
     if w <= 1 {
         return;
     }
@@ -110,24 +100,48 @@ pub fn ring_pipeline<T: Element>(
     let (start, len) = region;
     for k in 0..len.div_ceil(round) {
         let from = k * round;
-        let l = round.min(len - from);
-        ring_round(buf, base, (start + from, l), ring, f, seg, op, phases);
+        ring_round(job, (start + from, round.min(len - from)));
     }
 }
 
+/// What one ring pass does, apart from the region it covers.
+#[derive(Debug)]
+pub struct RingJob<T> {
+    /// The buffer.
+    pub buf: Ptr<T>,
+    /// This rank's vector starts at `buf[base]`.
+    pub base: usize,
+    /// The ring.
+    pub ring: Ring,
+    /// Chunk `(rank + f) mod size` is this rank's (see [`Phases`]).
+    pub f: usize,
+    /// Elements per piece.
+    pub seg: usize,
+    /// Reduction operator.
+    pub op: u32,
+    /// Which halves run.
+    pub phases: Phases,
+}
+
+impl<T> Clone for RingJob<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for RingJob<T> {}
+
 /// One round of [`ring_pipeline`].
 #[kernel_fn]
-#[allow(clippy::too_many_arguments)]
-pub fn ring_round<T: Element>(
-    buf: Ptr<T>,
-    base: usize,
-    region: (usize, usize),
-    ring: Ring,
-    f: usize,
-    seg: usize,
-    op: u32,
-    phases: Phases,
-) {
+pub fn ring_round<T: Element>(job: RingJob<T>, region: (usize, usize)) {
+    let RingJob {
+        buf,
+        base,
+        ring,
+        f,
+        seg,
+        op,
+        phases,
+    } = job;
     let (w, r) = (ring.size, ring.rank);
     let (start, len) = region;
     // (step kind, piece) of every message, in send order; receives mirror it.
@@ -239,7 +253,19 @@ pub fn ring_reduce_scatter<T: Element>(
     seg: usize,
     op: u32,
 ) {
-    ring_pipeline(buf, base, region, ring, f, seg, op, Phases::ReduceScatter);
+    let phases = Phases::ReduceScatter;
+    ring_pipeline(
+        RingJob {
+            buf,
+            base,
+            ring,
+            f,
+            seg,
+            op,
+            phases,
+        },
+        region,
+    );
 }
 
 /// All-gather over a ring on a region: chunk `(rank + f) mod size` is this
@@ -253,7 +279,19 @@ pub fn ring_all_gather<T: Element>(
     f: usize,
     seg: usize,
 ) {
-    ring_pipeline(buf, base, region, ring, f, seg, 0, Phases::AllGather);
+    let phases = Phases::AllGather;
+    ring_pipeline(
+        RingJob {
+            buf,
+            base,
+            ring,
+            f,
+            seg,
+            op: 0,
+            phases,
+        },
+        region,
+    );
 }
 
 /// All-reduce over a ring on a region, as one stream.
@@ -266,7 +304,18 @@ pub fn ring_all_reduce<T: Element>(
     seg: usize,
     op: u32,
 ) {
-    ring_pipeline(buf, base, region, ring, 1, seg, op, Phases::Both);
+    ring_pipeline(
+        RingJob {
+            buf,
+            base,
+            ring,
+            f: 1,
+            seg,
+            op,
+            phases: Phases::Both,
+        },
+        region,
+    );
 }
 
 /// The `k`-th window of a piece list.
