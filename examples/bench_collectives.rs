@@ -1,15 +1,51 @@
-//! Simulator speed on a large run: the ring and hierarchical all-reduce of a
-//! large vector per rank on `configs/large.yaml` (1024 PEs) with data off,
-//! reporting wall time, simulated events and events per second.
+//! Simulator speed on a large run: collectives of a large vector per rank
+//! with data and trace off, reporting wall time, simulated events, events
+//! per second, ns of wall time per IPCQ message and peak resident memory.
 //!
-//! Run: `cargo run --release --example bench_collectives [-- --size 64M --seg 64K --topology large --algos ring_allreduce,hierarchical_allreduce]`
-//! (`--seg` overrides the registry's bytes per message).
+//! Run: `cargo run --release --example bench_collectives -- --size 64M --seg 64K --topology large --algos ring_allreduce,hierarchical_allreduce --fabric messages,slots`
+//! (`--seg` overrides the registry's bytes per message). Each (algorithm,
+//! fabric) pair runs `--repeat` times and the median wall time is printed;
+//! peak memory is the process's high-water mark after each row, so run one
+//! row per process to read each row's own peak.
 
+use clap::Parser;
 use kernbench::ccl::run::{run, RunSpec};
 use kernbench::ccl::table::parse_size;
 use kernbench::ccl::{RedOp, Registry};
+use kernbench::core::sim::FabricModel;
 use kernbench::prelude::*;
 use std::time::Instant;
+
+#[derive(Parser, Debug)]
+#[command(about = "Simulator speed and memory on a large collective")]
+struct Args {
+    /// Bytes of each rank's vector (K, M, G suffixes).
+    #[arg(long, default_value = "64M", value_parser = size)]
+    size: u64,
+    /// Bytes per message; the registry's when absent.
+    #[arg(long, value_parser = size)]
+    seg: Option<u64>,
+    /// A topology file or built-in name (default, tiny, large, xl).
+    #[arg(long, default_value = "large")]
+    topology: String,
+    /// Registry algorithms, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "ring_allreduce,hierarchical_allreduce"
+    )]
+    algos: Vec<String>,
+    /// Fabric models, comma-separated: messages, slots.
+    #[arg(long, value_delimiter = ',', default_value = "messages")]
+    fabric: Vec<FabricModel>,
+    /// Runs of each row; the median wall time is printed.
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+}
+
+fn size(s: &str) -> Result<u64, String> {
+    parse_size(s).ok_or_else(|| format!("`{s}` is not a size (e.g. 64K, 1M)"))
+}
 
 fn peak_rss_mib() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -19,63 +55,72 @@ fn peak_rss_mib() -> Option<f64> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut size = 64u64 << 20;
-    let mut topo_name = "large".to_string();
-    let mut algos = "ring_allreduce,hierarchical_allreduce".to_string();
-    let mut seg: Option<u64> = None;
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let v = args.next().ok_or(format!("{a} needs a value"))?;
-        match a.as_str() {
-            "--size" => size = parse_size(&v).ok_or(format!("bad size `{v}`"))?,
-            "--topology" => topo_name = v,
-            "--algos" => algos = v,
-            "--seg" => seg = Some(parse_size(&v).ok_or(format!("bad size `{v}`"))?),
-            other => return Err(format!("unknown flag `{other}`").into()),
-        }
-    }
-    let topo = Topology::builtin(&topo_name)
+    let a = Args::parse();
+    let topo = Topology::builtin(&a.topology)
         .map(Ok)
-        .unwrap_or_else(|| Topology::load(std::path::Path::new(&topo_name)))?;
+        .unwrap_or_else(|| Topology::load(std::path::Path::new(&a.topology)))?;
     let reg = Registry::builtin();
     println!(
-        "{:<24} {:>6} {:>10} {:>12} {:>10} {:>12} {:>12} {:>10}",
-        "algorithm", "ranks", "size", "sim (us)", "wall (s)", "events", "events/s", "busbw"
+        "{:<24} {:>8} {:>6} {:>9} {:>11} {:>9} {:>11} {:>10} {:>9} {:>10} {:>8} {:>9}",
+        "algorithm",
+        "fabric",
+        "ranks",
+        "size",
+        "sim (us)",
+        "wall (s)",
+        "events",
+        "events/s",
+        "messages",
+        "ns/msg",
+        "busbw",
+        "peak MiB"
     );
-    for name in algos.split(',') {
+    for name in &a.algos {
         let mut algo = reg.get(name)?.clone();
-        if let Some(s) = seg {
+        if let Some(s) = a.seg {
             algo.seg_bytes = s;
         }
-        let algo = &algo;
-        let spec = RunSpec {
-            count: (size / 4) as usize,
-            dtype: DType::F32,
-            op: RedOp::Sum,
-            root: 0,
-            data: false,
-            trace: false,
-        };
-        let t0 = Instant::now();
-        let r = run(&topo, algo, &spec)?;
-        let wall = t0.elapsed().as_secs_f64();
-        let rep = &r.outcome.report;
-        let p = r.pes.len() as f64;
-        let busbw = size as f64 / rep.sim_ns() * algo.collective.busbw_factor(r.pes.len());
-        println!(
-            "{:<24} {:>6} {:>10} {:>12.1} {:>10.2} {:>12} {:>12.0} {:>10.2}",
-            name,
-            p,
-            size,
-            rep.sim_ns() / 1000.0,
-            wall,
-            rep.events,
-            rep.events as f64 / wall,
-            busbw
-        );
-    }
-    if let Some(m) = peak_rss_mib() {
-        println!("peak resident memory: {m:.0} MiB");
+        for &fabric in &a.fabric {
+            let spec = RunSpec {
+                count: (a.size / 4) as usize,
+                dtype: DType::F32,
+                op: RedOp::Sum,
+                root: 0,
+                data: false,
+                trace: false,
+                fabric,
+            };
+            let mut walls = Vec::new();
+            let mut last = None;
+            for _ in 0..a.repeat.max(1) {
+                let t0 = Instant::now();
+                let r = run(&topo, &algo, &spec)?;
+                walls.push(t0.elapsed().as_secs_f64());
+                last = Some(r);
+            }
+            walls.sort_by(f64::total_cmp);
+            let wall = walls[walls.len() / 2];
+            let r = last.expect("at least one run");
+            let rep = &r.outcome.report;
+            let messages: u64 = r.outcome.messages_sent();
+            let p = r.pes.len();
+            let busbw = a.size as f64 / rep.sim_ns() * algo.collective.busbw_factor(p);
+            println!(
+                "{:<24} {:>8} {:>6} {:>9} {:>11.1} {:>9.3} {:>11} {:>10.0} {:>9} {:>10.1} {:>8.2} {:>9.0}",
+                name,
+                fabric.name(),
+                p,
+                a.size,
+                rep.sim_ns() / 1000.0,
+                wall,
+                rep.events,
+                rep.events as f64 / wall,
+                messages,
+                wall * 1e9 / messages.max(1) as f64,
+                busbw,
+                peak_rss_mib().unwrap_or(f64::NAN)
+            );
+        }
     }
     Ok(())
 }

@@ -40,6 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for shift in [20, 22, 24, 26] {
         let bytes = 1usize << shift;
         let spec = RunSpec {
+            fabric: Default::default(),
             count: bytes / 4,
             dtype: DType::F32,
             op: RedOp::Sum,

@@ -48,6 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let algo = registry.get("ring_allreduce")?;
     let pes = ranks(&topo, algo)?;
     let spec = RunSpec {
+        fabric: Default::default(),
         count: (bytes / 4).max(1),
         dtype: DType::F32,
         op: RedOp::Sum,

@@ -4,6 +4,7 @@
 use clap::Parser;
 use kernbench_ccl::table::{format_row, header, measure, parse_size, sizes, Row};
 use kernbench_ccl::{RedOp, Registry};
+use kernbench_core::sim::FabricModel;
 use kernbench_core::topology::Topology;
 use kernbench_core::DType;
 use std::path::PathBuf;
@@ -49,6 +50,10 @@ pub struct Args {
     /// Write a Chrome trace (Perfetto, chrome://tracing) of the largest size's run to FILE.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// How IPCQ messages cross the fabric: `messages` (O(1) events a
+    /// message) or `slots` (every ring slot its own events; the reference).
+    #[arg(long, default_value = "messages")]
+    pub fabric: FabricModel,
 }
 
 fn size(s: &str) -> Result<u64, String> {
@@ -135,6 +140,7 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
             args.op,
             args.root,
             args.check != 0,
+            args.fabric,
         )?;
         if args.json {
             println!("{}", serde_json::to_string(&row)?);
@@ -146,6 +152,7 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
     if let Some(path) = &args.trace {
         let count = (args.max / args.dtype.size() as u64).max(1) as usize;
         let spec = kernbench_ccl::RunSpec {
+            fabric: args.fabric,
             count,
             dtype: args.dtype,
             op: args.op,

@@ -31,7 +31,7 @@ use crate::prelude::*;
 use kernbench_core::ids::transfer_ps;
 use kernbench_core::sim::fabric::Fabric;
 use kernbench_core::sim::lower::{OpKind, PeProgram};
-use kernbench_core::sim::{simulate_full, Outcome, SimError};
+use kernbench_core::sim::{simulate_full, FabricModel, Outcome, SimError};
 use kernbench_core::topology::{BufferKind, Endpoint, Route, TopologyError};
 use kernbench_core::SipId;
 use serde::Serialize;
@@ -234,6 +234,16 @@ pub fn endpoints(topo: &Topology, case: Case) -> Result<(Endpoint, Endpoint), Pr
 /// Measures one transfer of (about) `bytes` for a case. PE cases move whole
 /// `f32` elements, so `bytes` is rounded up to a multiple of 4.
 pub fn probe(topo: &Topology, case: Case, bytes: u64) -> Result<ProbeRow, ProbeError> {
+    probe_with(topo, case, bytes, FabricModel::default())
+}
+
+/// [`probe`] with a chosen fabric model for the IPCQ cases.
+pub fn probe_with(
+    topo: &Topology,
+    case: Case,
+    bytes: u64,
+    fabric: FabricModel,
+) -> Result<ProbeRow, ProbeError> {
     if bytes == 0 {
         return Err(ProbeError::Empty);
     }
@@ -241,7 +251,7 @@ pub fn probe(topo: &Topology, case: Case, bytes: u64) -> Result<ProbeRow, ProbeE
     match (case, from, to) {
         (Case::Host, _, _) => Ok(host(topo, from, to, bytes)?),
         (Case::PeHbm, Endpoint::Pe(pe), _) => pe_hbm(topo, pe, bytes),
-        (_, Endpoint::Pe(a), Endpoint::Pe(b)) => pe_to_pe(topo, case, a, b, bytes),
+        (_, Endpoint::Pe(a), Endpoint::Pe(b)) => pe_to_pe(topo, case, a, b, bytes, fabric),
         _ => unreachable!("endpoints() gives PEs for every case but host"),
     }
 }
@@ -367,6 +377,7 @@ fn pe_to_pe(
     a: PeId,
     b: PeId,
     bytes: u64,
+    fabric: FabricModel,
 ) -> Result<ProbeRow, ProbeError> {
     let n = elems(bytes);
     let bytes = n as u64 * 4;
@@ -376,6 +387,7 @@ fn pe_to_pe(
     let map = NeighborMap::ring(&pes).map_err(mem_err)?;
     let args = KernelArgs::new().with("x", buf.ptr()).int("n", n as i64);
     let launch = Launch::new(&probe_send, args, pes)
+        .fabric(fabric)
         .neighbors(map)
         .data(false)
         .trace(true);

@@ -2,7 +2,7 @@
 //! deadlock diagnosis, and data that really moves.
 
 use kernbench::core::sim::fabric::Fabric;
-use kernbench::core::sim::{simulate, Launch, SimError};
+use kernbench::core::sim::{simulate, FabricModel, Launch, SimError};
 use kernbench::core::topology::Endpoint;
 use kernbench::kernels::hello_send;
 use kernbench::prelude::*;
@@ -139,6 +139,7 @@ fn timing_with_data_equals_timing_without() {
         let a = reg.get(algo).unwrap();
         let run = |data| {
             let spec = kernbench::ccl::RunSpec {
+                fabric: Default::default(),
                 count: 5000,
                 dtype: DType::F16,
                 op: kernbench::ccl::RedOp::Sum,
@@ -152,6 +153,57 @@ fn timing_with_data_equals_timing_without() {
     }
 }
 
+#[test]
+fn probe_cases_agree_across_fabric_models() {
+    use kernbench::probe::{probe_with, Case};
+    for topo in [tiny(), Topology::embedded_default()] {
+        for case in Case::ALL {
+            for bytes in [4u64 << 10, 64 << 10, 1 << 20] {
+                let row = |f| probe_with(&topo, case, bytes, f);
+                let (Ok(m), Ok(s)) = (row(FabricModel::Messages), row(FabricModel::Slots)) else {
+                    // A case the topology does not have (cross-SIP on tiny).
+                    continue;
+                };
+                let rel = (m.latency_ns - s.latency_ns).abs() / s.latency_ns;
+                assert!(
+                    rel <= 0.001,
+                    "{case:?} at {bytes} B on {}: messages {} ns, slots {} ns",
+                    topo.name(),
+                    m.latency_ns,
+                    s.latency_ns
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn runs_repeat_exactly_and_data_does_not_change_timing_in_either_model() {
+    let topo = tiny();
+    let reg = kernbench::ccl::Registry::builtin();
+    let mut algo = reg.get("hierarchical_allreduce").unwrap().clone();
+    algo.seg_bytes = 64 << 10;
+    for fabric in FabricModel::ALL {
+        let run = |data| {
+            let spec = kernbench::ccl::RunSpec {
+                fabric,
+                count: 100_000,
+                dtype: DType::F32,
+                op: kernbench::ccl::RedOp::Sum,
+                root: 0,
+                data,
+                trace: false,
+            };
+            let r = kernbench::ccl::run(&topo, &algo, &spec).unwrap();
+            assert_eq!(r.wrong, 0);
+            r.outcome.report
+        };
+        let first = run(false);
+        assert_eq!(first, run(false), "{fabric}: two runs differ");
+        assert_eq!(first, run(true), "{fabric}: data changes timing");
+    }
+}
+
 // Broken kernels, each with the error it must give.
 
 fn two_pe_ring(topo: &Topology) -> (Vec<PeId>, NeighborMap) {
@@ -161,13 +213,28 @@ fn two_pe_ring(topo: &Topology) -> (Vec<PeId>, NeighborMap) {
     (pes, map)
 }
 
+/// The error of a broken kernel on two PEs; both fabric models must give the same one.
 fn run_broken(k: &dyn kernbench::core::program::Program, n: usize) -> SimError {
     let topo = tiny();
     let (pes, map) = two_pe_ring(&topo);
-    let mut m = Machine::new(topo).unwrap();
-    let buf = m.alloc(DType::F32, 64 * 1024, &pes).unwrap();
-    let args = KernelArgs::new().with("t", buf.ptr()).int("n", n as i64);
-    simulate(&mut m, &Launch::new(k, args, pes).neighbors(map)).unwrap_err()
+    let errs: Vec<SimError> = FabricModel::ALL
+        .into_iter()
+        .map(|fabric| {
+            let mut m = Machine::new(topo.clone()).unwrap();
+            let buf = m.alloc(DType::F32, 64 * 1024, &pes).unwrap();
+            let args = KernelArgs::new().with("t", buf.ptr()).int("n", n as i64);
+            let launch = Launch::new(k, args, pes.clone())
+                .neighbors(map.clone())
+                .fabric(fabric);
+            simulate(&mut m, &launch).unwrap_err()
+        })
+        .collect();
+    assert_eq!(
+        errs[0].to_string(),
+        errs[1].to_string(),
+        "both fabric models report the same error"
+    );
+    errs.into_iter().next().unwrap()
 }
 
 /// PE 0 sends twice, PE 1 receives once.

@@ -267,6 +267,7 @@ fn a_ring_allreduce_trace_is_valid() {
     let algo = reg.get("ring_allreduce").unwrap();
     let pes = kernbench::ccl::run::ranks(&topo, algo).unwrap();
     let spec = kernbench::ccl::run::RunSpec {
+        fabric: Default::default(),
         count: 16 * 1024,
         dtype: DType::F32,
         op: kernbench::ccl::run::RedOp::Sum,

@@ -2,7 +2,7 @@
 
 use super::{args, out, usage, Result};
 use clap::Args;
-use kernbench::probe::{format_table, probe, Case, ProbeError};
+use kernbench::probe::{format_table, probe_with, Case, ProbeError};
 
 /// Flags of `kernbench probe`.
 #[derive(Args, Debug)]
@@ -29,6 +29,9 @@ pub struct ProbeArgs {
     /// A topology file, or a built-in name (default, tiny, large); the embedded default when absent.
     #[arg(long, value_name = "FILE")]
     pub topology: Option<String>,
+    /// How IPCQ messages cross the fabric: messages (fast) or slots (reference).
+    #[arg(long, default_value = "messages")]
+    pub fabric: kernbench_core::sim::FabricModel,
     /// Print a JSON list of rows (case, from, to, hops, bytes, latency_ns, overhead_ns, wire_ns, drain_ns, stall_ns, transfer_ns, gbps).
     #[arg(long)]
     pub json: bool,
@@ -55,7 +58,7 @@ pub fn run(a: &ProbeArgs) -> Result<()> {
         let r = a
             .sizes
             .iter()
-            .map(|&b| probe(&topo, c, b).map_err(|e| (b, e)))
+            .map(|&b| probe_with(&topo, c, b, a.fabric).map_err(|e| (b, e)))
             .collect::<std::result::Result<Vec<_>, _>>();
         match r {
             Ok(r) => rows.extend(r),

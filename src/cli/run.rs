@@ -45,6 +45,10 @@ pub struct RunArgs {
     /// element against the exact result (exit code 1 when one is wrong).
     #[arg(long)]
     pub verify_data: bool,
+    /// How IPCQ messages cross the fabric: `messages` (O(1) events a
+    /// message, the default) or `slots` (every ring slot its own events; the reference).
+    #[arg(long, default_value = "messages")]
+    pub fabric: kernbench_core::sim::FabricModel,
     /// Print JSON: the report, plus sim_ns, bound_ns, flops, hbm_bytes (and the table row of an algorithm).
     #[arg(long)]
     pub json: bool,
@@ -176,7 +180,8 @@ fn run_kernel(a: &RunArgs, topo: &Topology) -> Result<()> {
     let mut launch = Launch::new(kernel, kargs, pes.clone())
         .grid(&grid)
         .data(a.verify_data)
-        .trace(a.trace.is_some());
+        .trace(a.trace.is_some())
+        .fabric(a.fabric);
     if let Some(kind) = kind {
         launch = launch.neighbors(neighbor_map(topo, kind, &pes).map_err(usage)?);
     }
@@ -224,6 +229,7 @@ fn run_algorithm(a: &RunArgs, topo: &Topology, algo: &Algorithm) -> Result<()> {
     };
     let count = (a.size / a.dtype.size() as u64).max(1) as usize;
     let spec = RunSpec {
+        fabric: a.fabric,
         count,
         dtype: a.dtype,
         op: a.op,

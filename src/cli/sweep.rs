@@ -62,6 +62,10 @@ pub struct SweepArgs {
     /// Time only; do not execute and check the data.
     #[arg(long)]
     pub no_check: bool,
+    /// How IPCQ messages cross the fabric: `messages` (O(1) events a
+    /// message, the default) or `slots` (every ring slot its own events; the reference).
+    #[arg(long, default_value = "messages")]
+    pub fabric: kernbench_core::sim::FabricModel,
     /// Output folder (created if needed).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -348,6 +352,7 @@ pub fn run(a: &SweepArgs) -> Result<()> {
                     a.op,
                     a.root,
                     !a.no_check,
+                    a.fabric,
                 )
                 .map_err(|e| format!("{} at {} B: {e}", algos[ai].name, szs[si]));
                 if r.is_err() {

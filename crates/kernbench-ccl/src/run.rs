@@ -10,7 +10,7 @@ use crate::registry::{Algorithm, Collective, MapKind};
 use kernbench_core::ir::{ArgValue, Dir, KernelArgs};
 use kernbench_core::machine::{Buffer, Machine};
 use kernbench_core::neighbors::NeighborMap;
-use kernbench_core::sim::{simulate_full, Launch, Outcome, SimError};
+use kernbench_core::sim::{simulate_full, FabricModel, Launch, Outcome, SimError};
 use kernbench_core::topology::Topology;
 use kernbench_core::{DType, PeId};
 
@@ -79,6 +79,8 @@ pub struct RunSpec {
     pub data: bool,
     /// Keep op spans for a timeline.
     pub trace: bool,
+    /// How IPCQ messages cross the fabric.
+    pub fabric: FabricModel,
 }
 
 /// What a run gives.
@@ -269,6 +271,32 @@ pub fn run(topo: &Topology, algo: &Algorithm, spec: &RunSpec) -> Result<RunResul
     run_on(topo, algo, &pes, spec)
 }
 
+/// The event queue's mix of pushes and pops in a run of `algo` on every PE
+/// of its world (for the queue benchmark).
+pub fn event_mix(
+    topo: &Topology,
+    algo: &Algorithm,
+    spec: &RunSpec,
+) -> Result<Vec<kernbench_core::sim::queue::MixOp>, RunError> {
+    let pes = ranks(topo, algo)?;
+    let Setup {
+        mut machine,
+        kernel,
+        args,
+        map,
+        ..
+    } = setup(topo, algo, &pes, spec)?;
+    let launch = Launch::new(kernel, args, pes)
+        .neighbors(map)
+        .ipcq(algo.ipcq.clone())
+        .data(false)
+        .fabric(spec.fabric);
+    Ok(kernbench_core::sim::record_event_mix(
+        &mut machine,
+        &launch,
+    )?)
+}
+
 /// Runs an algorithm on the given ranks.
 pub fn run_on(
     topo: &Topology,
@@ -287,7 +315,8 @@ pub fn run_on(
         .neighbors(map)
         .ipcq(algo.ipcq.clone())
         .data(spec.data)
-        .trace(spec.trace);
+        .trace(spec.trace)
+        .fabric(spec.fabric);
     let outcome = simulate_full(&mut machine, &launch)?;
     let (wrong, checked) = if spec.data {
         check(&machine, &buf, algo.collective, spec, pes.len())?

@@ -96,9 +96,11 @@ pub fn measure(
     op: RedOp,
     root: usize,
     data: bool,
+    fabric: kernbench_core::sim::FabricModel,
 ) -> Result<Row, RunError> {
     let count = (bytes / dtype.size() as u64).max(1) as usize;
     let spec = RunSpec {
+        fabric,
         count,
         dtype,
         op,

@@ -377,6 +377,7 @@ pub fn symbolic(
 ) -> Result<SymbolicReport, RunError> {
     let w = pes.len();
     let spec = RunSpec {
+        fabric: Default::default(),
         count,
         dtype: DType::F32,
         op: RedOp::Sum,
@@ -502,6 +503,7 @@ pub fn functional(
     spec: &RunSpec,
 ) -> Result<(usize, usize), RunError> {
     let spec = RunSpec {
+        fabric: Default::default(),
         data: true,
         trace: false,
         ..spec.clone()

@@ -6,6 +6,7 @@ use kernbench_core::{DType, PeId};
 
 fn spec(count: usize, dtype: DType, op: RedOp) -> RunSpec {
     RunSpec {
+        fabric: Default::default(),
         count,
         dtype,
         op,
@@ -123,6 +124,7 @@ fn an_uncontended_ring_reaches_its_bottleneck_link_bandwidth() {
     let reg = Registry::builtin();
     let bytes = 4usize << 20;
     let s = RunSpec {
+        fabric: Default::default(),
         data: false,
         ..spec(bytes / 4, DType::F32, RedOp::Sum)
     };

@@ -70,6 +70,7 @@ fn tiny() -> Topology {
 
 fn spec(count: usize, op: RedOp) -> RunSpec {
     RunSpec {
+        fabric: Default::default(),
         count,
         dtype: DType::F32,
         op,

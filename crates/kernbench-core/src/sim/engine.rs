@@ -1,85 +1,42 @@
-//! The event-driven core: many PEs on one timeline of integer picoseconds.
+//! The event loop: wires PEs ([`super::pe`]), IPCQ channels
+//! ([`super::ipcq`]) and links ([`super::fabric`]) on one timeline of integer
+//! picoseconds.
 //!
 //! Ops start when their dependencies are done and, for engine ops, when they
 //! reach the head of their engine's in-order queue with the engine idle. Each
-//! start schedules one completion event. Sends inject slot-sized packets as
-//! credits allow; packets cross the fabric's links (shared, first come first
-//! served); receives complete when their packets have drained; credits return
-//! over the fast path. Ties are broken by a sequence number, so a run is
-//! repeatable bit for bit.
+//! start schedules one completion event. How a message crosses the fabric
+//! depends on the [`FabricModel`]. Ties are broken by insertion order, so a
+//! run is repeatable bit for bit.
 
 use super::data::DataState;
 use super::error::{Deadlock, SimError, Waiter};
 use super::fabric::{Fabric, NO_INST};
+use super::id::{ChanId, InstId, OpId, OpRef};
+use super::ipcq::{tickets, Chan, FabricModel, SendPoll, SlotGrant, SlotRecv};
 use super::lower::{OpKind, PeProgram, Unit, UNITS};
 use super::pairing::Channels;
+use super::pe::PeState;
+use super::queue::{EventQueue, MixOp};
 use super::timeline::MsgLog;
 use crate::ir::{Command, CommandGraph};
 use crate::machine::Machine;
-use crate::topology::{PeSpec, Route};
+use crate::topology::{IpcqSpec, Link, PeSpec, Route};
 use crate::{PeId, Ps};
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ev {
     /// An op of an instance finishes.
-    OpDone { inst: u32, op: u32 },
-    /// The comm engine of a sender may inject the next packet.
-    SendNext { inst: u32, op: u32 },
-    /// A packet has drained into the receiver's ring slot.
-    Visible { chan: u32 },
-    /// A credit is back at the sender.
-    Credit { chan: u32 },
-}
-
-/// Per-channel state.
-pub(crate) struct ChanState {
-    pub(crate) route: Route,
-    credit_ps: Ps,
-    drain_gbps: f64,
-    /// Free slots at the receiver not yet granted to a send.
-    credits: u32,
-    /// Slots granted to sends but not yet used by a packet.
-    granted: u32,
-    /// The send acquiring slots: (instance, op, slots still needed).
-    active_grant: Option<(u32, u32, u32)>,
-    slots: u32,
-    queued: u32,
-    /// The receive consuming this channel: (instance, op, packets consumed, packets needed).
-    active_recv: Option<(u32, u32, u32, u32)>,
-    /// A send waiting for a credit: (instance, op).
-    waiting_send: Option<(u32, u32)>,
-    pub(crate) packets: u64,
-    pub(crate) bytes: u64,
-}
-
-struct SendProgress {
-    sent: u64,
-}
-
-/// Per-instance state.
-pub(crate) struct InstState {
-    pub(crate) pe: PeId,
-    pub(crate) prog: PeProgram,
-    remaining: Vec<u32>,
-    dependents_start: Vec<u32>,
-    dependents: Vec<u32>,
-    done: Vec<bool>,
-    head: [usize; UNITS],
-    busy: [bool; UNITS],
-    started: Vec<bool>,
-    send_progress: Vec<(u32, SendProgress)>,
-    pc_free: Vec<Ps>,
-    left: usize,
-    pub(crate) end_ps: Ps,
-    pub(crate) busy_ps: [Ps; UNITS],
-    pub(crate) hbm_read: u64,
-    pub(crate) hbm_write: u64,
-    pub(crate) remote_bytes: u64,
-    pub(crate) sent: u64,
-    pub(crate) received: u64,
-    pub(crate) flops: u64,
+    OpDone(OpRef),
+    /// Slot model: the comm DMA of a sender looks for granted slots again.
+    SendNext(OpRef),
+    /// Slot model: a packet has drained into the receiver's ring slot.
+    Visible(ChanId),
+    /// Slot model: a credit is back at the sender.
+    Credit(ChanId),
+    /// Message model: the comm DMA has injected a whole message.
+    CommFree(InstId),
+    /// Message model, shared route: the comm DMA takes the next slot batch.
+    Pump(ChanId),
 }
 
 /// Timeline record of one op (for traces), kept only when asked for.
@@ -95,20 +52,49 @@ pub struct Span {
     pub end: Ps,
 }
 
+/// What a run is built from, apart from the lowered programs.
+pub(crate) struct EngineConfig<'a> {
+    /// The common start of every PE.
+    pub(crate) start: Ps,
+    /// The PE of each instance.
+    pub(crate) pes: &'a [PeId],
+    /// The traced graphs (data execution, deadlock reports).
+    pub(crate) graphs: &'a [CommandGraph],
+    /// The channels of the launch.
+    pub(crate) channels: &'a Channels,
+    /// The route of each channel.
+    pub(crate) chan_routes: Vec<Route>,
+    /// Routes of remote DMAs, indexed by their ops.
+    pub(crate) routes: &'a [Route],
+    /// The machine's links.
+    pub(crate) links: &'a [Link],
+    pub(crate) spec: &'a PeSpec,
+    pub(crate) ipcq: &'a IpcqSpec,
+    /// Rate at which arrivals drain into the receive buffer.
+    pub(crate) drain_gbps: f64,
+    pub(crate) data: bool,
+    pub(crate) trace: bool,
+    pub(crate) model: FabricModel,
+    /// Record the event queue's mix (for the queue benchmark).
+    pub(crate) record_mix: bool,
+}
+
 pub(crate) struct Engine<'a> {
     pub(crate) now: Ps,
-    seq: u64,
-    heap: BinaryHeap<Reverse<(Ps, u64, Ev)>>,
-    pub(crate) insts: Vec<InstState>,
-    pub(crate) chans: Vec<ChanState>,
+    queue: EventQueue<Ev>,
+    pub(crate) insts: Vec<PeState>,
+    pub(crate) chans: Vec<Chan>,
     pub(crate) fabric: Fabric,
     routes: &'a [Route],
     graphs: &'a [CommandGraph],
     of_cmd: &'a Channels,
     spec: PeSpec,
     slot_bytes: u64,
+    model: FabricModel,
     pub(crate) data: Option<DataState>,
     pub(crate) events: u64,
+    /// IPCQ sends started.
+    pub(crate) sends: u64,
     pub(crate) spans: Option<Vec<Span>>,
     op_start: Vec<Vec<Ps>>,
     /// Sends and receives of each channel, for a trace's flows; `None` unless tracing.
@@ -116,150 +102,113 @@ pub(crate) struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn new(
-        start: Ps,
-        pes: &[PeId],
-        progs: Vec<PeProgram>,
-        graphs: &'a [CommandGraph],
-        channels: &'a Channels,
-        chan_routes: Vec<Route>,
-        routes: &'a [Route],
-        fabric: Fabric,
-        spec: &PeSpec,
-        ipcq: &crate::topology::IpcqSpec,
-        drain_gbps: f64,
-        data: bool,
-        trace: bool,
-    ) -> Self {
-        let insts: Vec<InstState> = progs
+    pub(crate) fn new(cfg: EngineConfig<'a>, progs: Vec<PeProgram>) -> Self {
+        let pcs = cfg.spec.hbm_pcs as usize;
+        let insts: Vec<PeState> = progs
             .into_iter()
-            .zip(pes)
-            .map(|(prog, pe)| {
-                let n = prog.ops.len();
-                let remaining: Vec<u32> = (0..n).map(|i| prog.deps_of(i).len() as u32).collect();
-                let mut count = vec![0u32; n + 1];
-                for &x in &prog.deps {
-                    count[x as usize] += 1;
-                }
-                let mut dependents_start = vec![0u32; n + 1];
-                for i in 0..n {
-                    dependents_start[i + 1] = dependents_start[i] + count[i];
-                }
-                let mut fill = dependents_start.clone();
-                let mut dependents = vec![0u32; dependents_start[n] as usize];
-                for i in 0..n {
-                    for &x in prog.deps_of(i) {
-                        dependents[fill[x as usize] as usize] = i as u32;
-                        fill[x as usize] += 1;
-                    }
-                }
-                InstState {
-                    pe: *pe,
-                    remaining,
-                    dependents_start,
-                    dependents,
-                    done: vec![false; n],
-                    started: vec![false; n],
-                    head: [0; UNITS],
-                    busy: [false; UNITS],
-                    send_progress: Vec::new(),
-                    pc_free: vec![start; spec.hbm_pcs as usize],
-                    left: n,
-                    end_ps: start,
-                    busy_ps: [0; UNITS],
-                    hbm_read: 0,
-                    hbm_write: 0,
-                    remote_bytes: 0,
-                    sent: 0,
-                    received: 0,
-                    flops: 0,
-                    prog,
-                }
+            .zip(cfg.pes)
+            .map(|(prog, pe)| PeState::new(*pe, prog, cfg.start, pcs))
+            .collect();
+        // A link carried by one channel only, and by no DMA, sees no interleaving.
+        let mut users = vec![0u32; cfg.links.len()];
+        for r in cfg.chan_routes.iter() {
+            for h in &r.hops {
+                users[h.link.0 as usize] += 1;
+            }
+        }
+        for r in cfg.routes {
+            for h in &r.hops {
+                users[h.link.0 as usize] += 2;
+            }
+        }
+        let chans = cfg
+            .chan_routes
+            .into_iter()
+            .map(|route| {
+                let private = route.hops.iter().all(|h| users[h.link.0 as usize] == 1);
+                Chan::new(
+                    route,
+                    cfg.ipcq.slots,
+                    cfg.ipcq.credit_bytes,
+                    cfg.drain_gbps,
+                    private,
+                )
             })
             .collect();
-        let credit_bytes = ipcq.credit_bytes;
-        let chans = chan_routes
-            .into_iter()
-            .map(|route| ChanState {
-                credit_ps: route.latency_ps
-                    + route.overhead_ps
-                    + crate::ids::transfer_ps(credit_bytes, route.bottleneck_gbps.max(1e-9)),
-                route,
-                drain_gbps,
-                credits: ipcq.slots,
-                granted: 0,
-                active_grant: None,
-                slots: ipcq.slots,
-                queued: 0,
-                active_recv: None,
-                waiting_send: None,
-                packets: 0,
-                bytes: 0,
-            })
-            .collect();
-        let op_start = if trace {
-            insts
-                .iter()
-                .map(|i: &InstState| vec![0; i.prog.ops.len()])
-                .collect()
+        let op_start = if cfg.trace {
+            insts.iter().map(|i| vec![0; i.prog.ops.len()]).collect()
         } else {
             Vec::new()
         };
+        let queue = EventQueue::new().recording(cfg.record_mix);
         Engine {
-            now: start,
-            seq: 0,
-            heap: BinaryHeap::new(),
+            now: cfg.start,
+            queue,
             insts,
             chans,
-            fabric: fabric.traced(trace),
-            routes,
-            graphs,
-            of_cmd: channels,
-            spec: spec.clone(),
-            slot_bytes: ipcq.slot_bytes,
-            data: if data {
-                Some(DataState::new(graphs, channels.list.len()))
-            } else {
-                None
-            },
+            fabric: Fabric::new(cfg.links).traced(cfg.trace),
+            routes: cfg.routes,
+            graphs: cfg.graphs,
+            of_cmd: cfg.channels,
+            spec: cfg.spec.clone(),
+            slot_bytes: cfg.ipcq.slot_bytes,
+            model: cfg.model,
+            data: cfg
+                .data
+                .then(|| DataState::new(cfg.graphs, cfg.channels.list.len())),
             events: 0,
-            spans: if trace { Some(Vec::new()) } else { None },
+            sends: 0,
+            spans: cfg.trace.then(Vec::new),
             op_start,
-            msg_log: trace.then(|| MsgLog::new(channels.list.len())),
+            msg_log: cfg.trace.then(|| MsgLog::new(cfg.channels.list.len())),
         }
     }
 
     fn push(&mut self, t: Ps, ev: Ev) {
-        self.seq += 1;
-        self.heap.push(Reverse((t, self.seq, ev)));
+        self.queue.push(t, ev);
+    }
+
+    /// The queue's recorded mix (empty unless asked for).
+    pub(crate) fn take_mix(&mut self) -> Vec<MixOp> {
+        self.queue.take_mix()
+    }
+
+    fn op(&self, r: OpRef) -> &super::lower::Op {
+        &self.insts[r.inst.ix()].prog.ops[r.op.ix()]
     }
 
     /// Runs to completion, or to a deadlock.
     pub(crate) fn run(&mut self, machine: &mut Machine) -> Result<(), SimError> {
-        for inst in 0..self.insts.len() {
-            let n = self.insts[inst].prog.ops.len();
-            for op in 0..n {
-                if self.insts[inst].remaining[op] == 0
-                    && self.insts[inst].prog.ops[op].unit == Unit::Free
+        for i in 0..self.insts.len() {
+            let inst = InstId(i as u32);
+            for op in 0..self.insts[i].prog.ops.len() {
+                if self.insts[i].remaining[op] == 0 && self.insts[i].prog.ops[op].unit == Unit::Free
                 {
-                    self.start(inst as u32, op as u32);
+                    self.start(OpRef::new(inst, OpId(op as u32)));
                 }
             }
             for u in 0..UNITS {
-                self.try_unit(inst as u32, u);
+                self.try_unit(inst, u);
             }
         }
-        while let Some(Reverse((t, _, ev))) = self.heap.pop() {
+        while let Some((t, ev)) = self.queue.pop() {
             self.now = t;
             self.events += 1;
             match ev {
-                Ev::OpDone { inst, op } => self.op_done(inst, op, machine)?,
-                Ev::SendNext { inst, op } => self.pump_send(inst, op),
-                Ev::Visible { chan } => self.visible(chan),
-                Ev::Credit { chan } => {
-                    self.chans[chan as usize].credits += 1;
-                    self.pump_grant(chan);
+                Ev::OpDone(r) => self.op_done(r, machine)?,
+                Ev::SendNext(r) => self.slot_pump_send(r),
+                Ev::Visible(c) => self.slot_visible(c),
+                Ev::Credit(c) => {
+                    self.chans[c.ix()].slot.credits += 1;
+                    self.slot_pump_grant(c);
+                }
+                Ev::Pump(c) => {
+                    self.chans[c.ix()].pump_at = None;
+                    self.msg_poll(c);
+                }
+                Ev::CommFree(inst) => {
+                    self.insts[inst.ix()].release(Unit::Comm);
+                    self.try_unit(inst, Unit::Comm as usize);
                 }
             }
         }
@@ -269,246 +218,310 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    fn try_unit(&mut self, inst: u32, u: usize) {
-        let s = &self.insts[inst as usize];
-        if s.busy[u] {
-            return;
-        }
-        let Some(&op) = s.prog.queues[u].get(s.head[u]) else {
-            return;
-        };
-        if s.remaining[op as usize] == 0 {
-            self.start(inst, op);
+    fn try_unit(&mut self, inst: InstId, u: usize) {
+        if let Some(op) = self.insts[inst.ix()].ready_on(u) {
+            self.start(OpRef::new(inst, op));
         }
     }
 
-    fn start(&mut self, inst: u32, op: u32) {
+    fn start(&mut self, r: OpRef) {
         let now = self.now;
-        let spec_issue = self.spec.cpu_overhead_ps() + self.spec.sched_overhead_ps();
-        let s = &mut self.insts[inst as usize];
-        let o = &s.prog.ops[op as usize];
-        s.started[op as usize] = true;
-        let unit = o.unit;
-        if unit != Unit::Free {
-            s.busy[unit as usize] = true;
-            s.head[unit as usize] += 1;
+        let issue_ps = self.spec.cpu_overhead_ps() + self.spec.sched_overhead_ps();
+        let hbm_gbps = self.spec.hbm_effective_gbps();
+        let hbm_latency = self.spec.hbm_latency_ps();
+        let s = &mut self.insts[r.inst.ix()];
+        let unit = s.begin(r.op);
+        if let Some(st) = self.op_start.get_mut(r.inst.ix()) {
+            st[r.op.ix()] = now;
         }
-        if let Some(st) = self.op_start.get_mut(inst as usize) {
-            st[op as usize] = now;
-        }
+        let o = &s.prog.ops[r.op.ix()];
         let end = match &o.kind {
-            OpKind::Issue => now + spec_issue,
+            OpKind::Issue => now + issue_ps,
             OpKind::Fixed { ps, flops } => {
                 s.flops += flops;
                 now + ps
             }
             OpKind::Nop => now,
-            OpKind::Hbm { pc_bytes, write } => {
-                let pc_gbps = self.spec.hbm_effective_gbps() / pc_bytes.len() as f64;
-                let mut end = now;
-                let mut total = 0;
-                for (pc, &b) in pc_bytes.iter().enumerate() {
-                    if b == 0 {
-                        continue;
-                    }
-                    total += b;
-                    let st = s.pc_free[pc].max(now);
-                    let e = st + crate::ids::transfer_ps(b, pc_gbps);
-                    s.pc_free[pc] = e;
-                    end = end.max(e);
-                }
-                if *write {
-                    s.hbm_write += total;
-                } else {
-                    s.hbm_read += total;
-                }
-                end + self.spec.hbm_latency_ps()
-            }
+            OpKind::Hbm { .. } => s.hbm(r.op, now, hbm_gbps) + hbm_latency,
             OpKind::Remote { route, bytes, .. } => {
                 s.remote_bytes += bytes;
-                let r = &self.routes[*route as usize];
-                let (_, arrive) = self.fabric.transfer_for(now, r, *bytes, (inst, NO_INST));
-                arrive + self.spec.hbm_latency_ps()
+                let rt = &self.routes[*route as usize];
+                let (_, arrive) = self
+                    .fabric
+                    .transfer_for(now, rt, *bytes, (r.inst.0, NO_INST));
+                arrive + hbm_latency
             }
-            OpKind::SendGrant { chan, bytes } => {
-                let need = bytes.div_ceil(self.slot_bytes).max(1) as u32;
-                let chan = *chan;
-                debug_assert!(
-                    self.chans[chan as usize].active_grant.is_none(),
-                    "sends on one channel are ordered"
-                );
-                self.chans[chan as usize].active_grant = Some((inst, op, need));
-                self.pump_grant(chan);
+            &OpKind::SendGrant { chan, bytes } => {
+                let c = ChanId(chan);
+                let n = tickets(bytes, self.slot_bytes);
+                match self.model {
+                    FabricModel::Slots => {
+                        let ch = &mut self.chans[c.ix()].slot;
+                        debug_assert!(
+                            ch.active_grant.is_none(),
+                            "sends on one channel are ordered"
+                        );
+                        ch.active_grant = Some(SlotGrant {
+                            by: r,
+                            need: n as u32,
+                        });
+                        self.slot_pump_grant(c);
+                    }
+                    FabricModel::Messages => {
+                        self.chans[c.ix()].msg.grant_start(r, now, n);
+                        self.msg_poll(c);
+                    }
+                }
                 return;
             }
-            OpKind::Send { chan, .. } => {
-                let chan = *chan;
+            &OpKind::Send { chan, bytes } => {
+                let c = ChanId(chan);
                 let cmd = o.cmd;
-                s.send_progress.push((op, SendProgress { sent: 0 }));
+                self.sends += 1;
                 if let Some(d) = self.data.as_mut() {
-                    d.send_start(inst as usize, &self.graphs[inst as usize], cmd, chan);
+                    d.send_start(r.inst.ix(), &self.graphs[r.inst.ix()], cmd, chan);
                 }
-                self.pump_send(inst, op);
+                match self.model {
+                    FabricModel::Slots => {
+                        self.chans[c.ix()].slot_sent = 0;
+                        self.slot_pump_send(r);
+                    }
+                    FabricModel::Messages => {
+                        let n = tickets(bytes, self.slot_bytes);
+                        self.chans[c.ix()].msg.send_start(r, now, bytes, n);
+                        self.msg_poll(c);
+                    }
+                }
                 return;
             }
-            OpKind::Recv { chan, bytes } => {
-                let need = bytes.div_ceil(self.slot_bytes).max(1) as u32;
-                let chan = *chan;
-                let c = &mut self.chans[chan as usize];
-                debug_assert!(
-                    c.active_recv.is_none(),
-                    "receives on one channel are ordered"
-                );
-                let take = c.queued.min(need);
-                c.queued -= take;
-                c.active_recv = Some((inst, op, take, need));
-                let credit_at = now + c.credit_ps;
-                for _ in 0..take {
-                    self.push(credit_at, Ev::Credit { chan });
-                }
-                if take == need {
-                    self.chans[chan as usize].active_recv = None;
-                    self.push(now, Ev::OpDone { inst, op });
+            &OpKind::Recv { chan, bytes } => {
+                let c = ChanId(chan);
+                let n = tickets(bytes, self.slot_bytes);
+                match self.model {
+                    FabricModel::Slots => {
+                        let ch = &mut self.chans[c.ix()];
+                        debug_assert!(
+                            ch.slot.active_recv.is_none(),
+                            "receives on one channel are ordered"
+                        );
+                        let take = ch.slot.queued.min(n as u32);
+                        ch.slot.queued -= take;
+                        let credit_at = now + ch.credit_ps;
+                        if take == n as u32 {
+                            self.push(now, Ev::OpDone(r));
+                        } else {
+                            ch.slot.active_recv = Some(SlotRecv {
+                                by: r,
+                                got: take,
+                                need: n as u32,
+                            });
+                        }
+                        for _ in 0..take {
+                            self.push(credit_at, Ev::Credit(c));
+                        }
+                    }
+                    FabricModel::Messages => {
+                        let ch = &mut self.chans[c.ix()];
+                        ch.msg.recv_start(r, now, n, ch.credit_ps);
+                        self.msg_poll(c);
+                    }
                 }
                 return;
             }
         };
         if unit != Unit::Free {
-            self.insts[inst as usize].busy_ps[unit as usize] += end - now;
+            self.insts[r.inst.ix()].busy_ps[unit as usize] += end - now;
         }
-        self.push(end, Ev::OpDone { inst, op });
+        self.push(end, Ev::OpDone(r));
     }
 
-    fn pump_send(&mut self, inst: u32, op: u32) {
+    /// Message model: advances whatever of channel `c` can advance (grant,
+    /// injection, receive) and schedules the events that follow.
+    fn msg_poll(&mut self, c: ChanId) {
+        let slot_bytes = self.slot_bytes;
+        let to = self.of_cmd.list[c.ix()].dst as u32;
+        loop {
+            let mut progress = false;
+            let ch = &mut self.chans[c.ix()];
+            if let Some((by, at)) = ch.msg.poll_grant() {
+                self.queue.push(at, Ev::OpDone(by));
+                progress = true;
+            }
+            let figures = (ch.credit_ps, slot_bytes, ch.drain_gbps);
+            let horizon = (!ch.private).then_some(self.now);
+            let route = &ch.route;
+            let fabric = &mut self.fabric;
+            let mut packets = 0u64;
+            let mut bytes = 0u64;
+            let mut comm_ps = 0;
+            let sender = ch.msg.sender();
+            let log = &mut self.msg_log;
+            let polled = ch.msg.poll_send(
+                horizon,
+                figures,
+                |t, b| fabric.transfer_for(t, route, b, (sender.map_or(NO_INST, |s| s.inst.0), to)),
+                |p| {
+                    packets += 1;
+                    bytes += p.bytes;
+                    comm_ps += p.at.1 - p.at.0;
+                    if let (Some(l), Some(s)) = (log.as_mut(), sender) {
+                        l.packet(c.0, (s.inst.0, s.op.0), p.first, p.at, p.bytes);
+                    }
+                },
+            );
+            if packets > 0 {
+                ch.packets += packets;
+                ch.bytes += bytes;
+                if let Some(s) = sender {
+                    let st = &mut self.insts[s.inst.ix()];
+                    st.sent += bytes;
+                    st.busy_ps[Unit::Comm as usize] += comm_ps;
+                }
+                progress = true;
+            }
+            match polled {
+                SendPoll::Done(d) => {
+                    self.queue.push(d.done, Ev::OpDone(d.by));
+                    self.queue.push(d.free, Ev::CommFree(d.by.inst));
+                    progress = true;
+                }
+                SendPoll::PumpAt(t) => {
+                    let ch = &mut self.chans[c.ix()];
+                    if ch.pump_at != Some(t) {
+                        ch.pump_at = Some(t);
+                        self.queue.push(t, Ev::Pump(c));
+                    }
+                }
+                SendPoll::Parked => {}
+            }
+            if let Some((by, at)) = self.chans[c.ix()].msg.poll_recv() {
+                self.queue.push(at, Ev::OpDone(by));
+                progress = true;
+            }
+            if !progress {
+                return;
+            }
+        }
+    }
+
+    /// Slot model: injects every packet that has a granted slot, back to
+    /// back; each starts when the previous one's tail has left the first link.
+    fn slot_pump_send(&mut self, r: OpRef) {
         let now = self.now;
-        let s = &mut self.insts[inst as usize];
-        let OpKind::Send { chan, bytes } = s.prog.ops[op as usize].kind else {
+        let OpKind::Send { chan, bytes } = self.op(r).kind else {
             unreachable!("pump_send on a send op")
         };
-        let idx = s
-            .send_progress
-            .iter()
-            .position(|(o, _)| *o == op)
-            .expect("a started send has progress");
-        let sent = s.send_progress[idx].1.sent;
+        let c = ChanId(chan);
+        let s = &mut self.insts[r.inst.ix()];
+        let ch = &mut self.chans[c.ix()];
+        let mut sent = ch.slot_sent;
         if sent >= bytes.max(1) {
             // Every packet is on its way: the comm engine is free again.
-            s.send_progress.swap_remove(idx);
-            s.busy[Unit::Comm as usize] = false;
-            self.try_unit(inst, Unit::Comm as usize);
+            s.release(Unit::Comm);
+            self.try_unit(r.inst, Unit::Comm as usize);
             return;
         }
-        let c = &mut self.chans[chan as usize];
-        if c.granted == 0 {
-            c.waiting_send = Some((inst, op));
+        if ch.slot.granted == 0 {
+            ch.slot.waiting_send = Some(r);
             return;
         }
-        // Inject every packet that has a slot, back to back: each starts when
-        // the previous one's tail has left the first link.
-        let to = self.of_cmd.list[chan as usize].dst as u32;
+        let to = self.of_cmd.list[c.ix()].dst as u32;
         let mut t = now;
-        let mut sent = sent;
-        while c.granted > 0 && sent < bytes.max(1) {
-            c.granted -= 1;
+        while ch.slot.granted > 0 && sent < bytes.max(1) {
+            ch.slot.granted -= 1;
             let pkt = self.slot_bytes.min(bytes - sent).max(1);
             let first = sent == 0;
             sent += pkt;
             s.sent += pkt;
-            c.packets += 1;
-            c.bytes += pkt;
-            let (free, arrive) = self.fabric.transfer_for(t, &c.route, pkt, (inst, to));
-            let drained = arrive + crate::ids::transfer_ps(pkt, c.drain_gbps);
+            ch.packets += 1;
+            ch.bytes += pkt;
+            let (free, arrive) = self.fabric.transfer_for(t, &ch.route, pkt, (r.inst.0, to));
+            let drained = arrive + crate::ids::transfer_ps(pkt, ch.drain_gbps);
             let inject_end = free.max(t);
             s.busy_ps[Unit::Comm as usize] += inject_end - t;
             if let Some(log) = self.msg_log.as_mut() {
-                log.packet(chan, (inst, op), first, (t, inject_end), bytes);
+                log.packet(chan, (r.inst.0, r.op.0), first, (t, inject_end), bytes);
             }
-            self.seq += 1;
-            self.heap
-                .push(Reverse((drained, self.seq, Ev::Visible { chan })));
+            self.queue.push(drained, Ev::Visible(c));
             if sent >= bytes {
                 // The last packet has its slot: the send completes for the kernel
                 // (fire-and-forget); the engine finishes injecting in the background.
-                self.seq += 1;
-                self.heap
-                    .push(Reverse((now, self.seq, Ev::OpDone { inst, op })));
+                self.queue.push(now, Ev::OpDone(r));
             }
             t = inject_end;
         }
-        s.send_progress[idx].1.sent = sent;
-        self.push(t, Ev::SendNext { inst, op });
+        ch.slot_sent = sent;
+        self.push(t, Ev::SendNext(r));
     }
 
-    /// Hands free slots to the send acquiring them, and wakes a send waiting for a granted slot.
-    fn pump_grant(&mut self, chan: u32) {
+    /// Slot model: hands free slots to the send acquiring them, and wakes a
+    /// send waiting for a granted slot.
+    fn slot_pump_grant(&mut self, c: ChanId) {
         let now = self.now;
-        let c = &mut self.chans[chan as usize];
-        if let Some((inst, op, need)) = c.active_grant.as_mut() {
-            let take = (*need).min(c.credits);
-            *need -= take;
-            c.credits -= take;
-            c.granted += take;
-            if *need == 0 {
-                let (inst, op) = (*inst, *op);
-                c.active_grant = None;
-                self.push(now, Ev::OpDone { inst, op });
+        let ch = &mut self.chans[c.ix()].slot;
+        if let Some(g) = ch.active_grant.as_mut() {
+            let take = g.need.min(ch.credits);
+            g.need -= take;
+            ch.credits -= take;
+            ch.granted += take;
+            if g.need == 0 {
+                let by = g.by;
+                ch.active_grant = None;
+                self.push(now, Ev::OpDone(by));
             }
         }
-        let c = &mut self.chans[chan as usize];
-        if c.granted > 0 {
-            if let Some((inst, op)) = c.waiting_send.take() {
-                self.pump_send(inst, op);
+        let ch = &mut self.chans[c.ix()].slot;
+        if ch.granted > 0 {
+            if let Some(r) = ch.waiting_send.take() {
+                self.slot_pump_send(r);
             }
         }
     }
 
-    fn visible(&mut self, chan: u32) {
+    fn slot_visible(&mut self, c: ChanId) {
         let now = self.now;
-        let c = &mut self.chans[chan as usize];
-        match c.active_recv.as_mut() {
-            Some((inst, op, got, need)) => {
-                *got += 1;
-                let (inst, op, done) = (*inst, *op, *got == *need);
-                let credit_at = now + c.credit_ps;
+        let ch = &mut self.chans[c.ix()];
+        let credit_at = now + ch.credit_ps;
+        match ch.slot.active_recv.as_mut() {
+            Some(rv) => {
+                rv.got += 1;
+                let (by, done) = (rv.by, rv.got == rv.need);
                 if done {
-                    c.active_recv = None;
+                    ch.slot.active_recv = None;
                 }
-                self.push(credit_at, Ev::Credit { chan });
+                self.push(credit_at, Ev::Credit(c));
                 if done {
-                    self.push(now, Ev::OpDone { inst, op });
+                    self.push(now, Ev::OpDone(by));
                 }
             }
-            None => c.queued += 1,
+            None => ch.slot.queued += 1,
         }
     }
 
-    fn op_done(&mut self, inst: u32, op: u32, machine: &mut Machine) -> Result<(), SimError> {
+    fn op_done(&mut self, r: OpRef, machine: &mut Machine) -> Result<(), SimError> {
         let now = self.now;
-        let i = inst as usize;
+        let i = r.inst.ix();
         let (unit, completes, cmd) = {
             let s = &mut self.insts[i];
-            s.done[op as usize] = true;
+            s.done[r.op.ix()] = true;
             s.left -= 1;
             s.end_ps = s.end_ps.max(now);
-            let o = &s.prog.ops[op as usize];
+            let o = &s.prog.ops[r.op.ix()];
             (o.unit, o.completes, o.cmd)
         };
         if let (Some(spans), Some(st)) = (self.spans.as_mut(), self.op_start.get(i)) {
             spans.push(Span {
-                inst,
-                op,
-                start: st[op as usize],
+                inst: r.inst.0,
+                op: r.op.0,
+                start: st[r.op.ix()],
                 end: now,
             });
         }
-        if let OpKind::Recv { bytes, .. } = self.insts[i].prog.ops[op as usize].kind {
+        if let OpKind::Recv { bytes, chan } = self.op(r).kind {
             self.insts[i].received += bytes;
-        }
-        if let (Some(log), OpKind::Recv { chan, .. }) = (
-            self.msg_log.as_mut(),
-            &self.insts[i].prog.ops[op as usize].kind,
-        ) {
-            log.recv(*chan, (inst, op), now);
+            if let Some(log) = self.msg_log.as_mut() {
+                log.recv(chan, (r.inst.0, r.op.0), now);
+            }
         }
         if completes {
             if let Some(d) = self.data.as_mut() {
@@ -516,30 +529,26 @@ impl<'a> Engine<'a> {
                 d.complete(machine, self.insts[i].pe, i, &self.graphs[i], cmd, chan)?;
             }
         }
-        // A send frees its engine when its last packet is injected (see pump_send).
+        // A send frees its engine when its last packet is injected.
         let frees_unit = unit != Unit::Free && unit != Unit::Comm;
         if frees_unit {
-            self.insts[i].busy[unit as usize] = false;
+            self.insts[i].release(unit);
         }
-        let (a, b) = (
-            self.insts[i].dependents_start[op as usize] as usize,
-            self.insts[i].dependents_start[op as usize + 1] as usize,
-        );
-        for k in a..b {
-            let d = self.insts[i].dependents[k];
+        for k in self.insts[i].dependents_of(r.op) {
+            let d = self.insts[i].dependent(k);
             let s = &mut self.insts[i];
-            s.remaining[d as usize] -= 1;
-            if s.remaining[d as usize] == 0 {
-                let du = s.prog.ops[d as usize].unit;
+            s.remaining[d.ix()] -= 1;
+            if s.remaining[d.ix()] == 0 {
+                let du = s.prog.ops[d.ix()].unit;
                 if du == Unit::Free {
-                    self.start(inst, d);
+                    self.start(OpRef::new(r.inst, d));
                 } else {
-                    self.try_unit(inst, du as usize);
+                    self.try_unit(r.inst, du as usize);
                 }
             }
         }
         if frees_unit {
-            self.try_unit(inst, unit as usize);
+            self.try_unit(r.inst, unit as usize);
         }
         Ok(())
     }
@@ -570,7 +579,7 @@ impl<'a> Engine<'a> {
                             format!("send {dir}"),
                             format!(
                                 "to PE {peer}: {} of {} ring slots full, the receiver has not consumed them",
-                                c.slots - c.credits - c.granted,
+                                c.slots_held(self.model),
                                 c.slots
                             ),
                         )
@@ -579,8 +588,7 @@ impl<'a> Engine<'a> {
                         let c = &self.chans[*chan as usize];
                         let ch = &self.of_cmd.list[*chan as usize];
                         let peer = self.insts[ch.src].pe;
-                        let (got, need) =
-                            c.active_recv.map(|(_, _, g, n)| (g, n)).unwrap_or((0, 0));
+                        let (got, need) = c.recv_progress(self.model);
                         (
                             format!("recv {dir}"),
                             format!("from PE {peer}: {got} of {need} packets arrived"),
@@ -599,9 +607,15 @@ impl<'a> Engine<'a> {
             }
             if !found {
                 // Not waiting on the fabric: name the first command not done.
-                if let Some((op, o)) = s.prog.ops.iter().enumerate().find(|(op, _)| !s.done[*op]) {
+                if let Some(o) = s
+                    .prog
+                    .ops
+                    .iter()
+                    .enumerate()
+                    .find(|(op, _)| !s.done[*op])
+                    .map(|x| x.1)
+                {
                     let node = g.node(o.cmd);
-                    let _ = op;
                     waiters.push(Waiter {
                         pe: s.pe,
                         what: node.cmd.mnemonic().to_string(),
@@ -612,7 +626,12 @@ impl<'a> Engine<'a> {
             }
         }
         Deadlock {
-            at_ps: self.now,
+            at_ps: self
+                .insts
+                .iter()
+                .map(|s| s.end_ps)
+                .max()
+                .unwrap_or(self.now),
             waiters,
         }
     }

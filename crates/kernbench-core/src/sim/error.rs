@@ -70,7 +70,8 @@ pub enum SimError {
 /// The state of a deadlocked run.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Deadlock {
-    /// Simulated time when progress stopped, in ps.
+    /// Simulated time when progress stopped (the last op of any PE
+    /// completed), in ps.
     pub at_ps: u64,
     /// Every waiting PE.
     pub waiters: Vec<Waiter>,

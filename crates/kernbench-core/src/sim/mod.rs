@@ -3,20 +3,28 @@
 //! timeline of integer picoseconds.
 //!
 //! Modules, in the order a launch passes through them: [`pairing`] (sends
-//! with receives), [`lower`] (tile plans and the TCM plan), `engine` (the
-//! event loop), [`fabric`] (links), `data` (numeric execution), [`report`].
+//! with receives), [`lower`] (tile plans and the TCM plan), then the run:
+//! `engine` (wiring only) over [`queue`] (the event queue), `pe` (engines
+//! and HBM channels), [`ipcq`] (ring slots, credits, posted receives, in the
+//! message or the slot model) and [`fabric`] (links); `data` (numeric
+//! execution) and [`report`] read what it leaves.
 
 pub(crate) mod data;
 mod engine;
 pub mod error;
 pub mod fabric;
+pub mod id;
+pub mod ipcq;
 pub mod lower;
 pub mod pairing;
+mod pe;
+pub mod queue;
 pub mod report;
 pub mod timeline;
 
 pub use engine::Span;
 pub use error::{Deadlock, SimError, Waiter};
+pub use ipcq::FabricModel;
 pub use lower::{PeProgram, Unit};
 pub use report::{EngineBusy, LinkUse, PeReport, Report};
 
@@ -46,6 +54,8 @@ pub struct Launch<'a> {
     pub trace: bool,
     /// IPCQ settings for this launch (slots, slot size, buffer kind); the topology's when `None`.
     pub ipcq: Option<crate::topology::IpcqSpec>,
+    /// How IPCQ messages cross the fabric.
+    pub fabric: FabricModel,
 }
 
 impl<'a> Launch<'a> {
@@ -60,7 +70,14 @@ impl<'a> Launch<'a> {
             data: true,
             trace: false,
             ipcq: None,
+            fabric: FabricModel::default(),
         }
+    }
+
+    /// Chooses the fabric model.
+    pub fn fabric(mut self, model: FabricModel) -> Self {
+        self.fabric = model;
+        self
     }
 
     /// Sets the grid.
@@ -119,6 +136,15 @@ pub struct Outcome {
     pub link_spans: Vec<fabric::LinkSpan>,
     /// IPCQ messages from send to receive, when the launch asked for spans.
     pub messages: Vec<timeline::Message>,
+    /// IPCQ messages sent in the run.
+    pub sends: u64,
+}
+
+impl Outcome {
+    /// IPCQ messages sent in the run.
+    pub fn messages_sent(&self) -> u64 {
+        self.sends
+    }
 }
 
 /// Checks a launch (grid, PEs) and traces every instance, over the
@@ -204,6 +230,23 @@ pub fn simulate(machine: &mut Machine, launch: &Launch) -> Result<Report, SimErr
 
 /// Simulates a launch and returns everything it produced.
 pub fn simulate_full(machine: &mut Machine, launch: &Launch) -> Result<Outcome, SimError> {
+    run_launch(machine, launch, false).map(|(o, _)| o)
+}
+
+/// Simulates a launch and records its event queue's mix of pushes and pops
+/// (for the queue benchmark).
+pub fn record_event_mix(
+    machine: &mut Machine,
+    launch: &Launch,
+) -> Result<Vec<queue::MixOp>, SimError> {
+    run_launch(machine, launch, true).map(|(_, m)| m)
+}
+
+fn run_launch(
+    machine: &mut Machine,
+    launch: &Launch,
+    record_mix: bool,
+) -> Result<(Outcome, Vec<queue::MixOp>), SimError> {
     let topo = machine.topology().clone();
     let n = launch.pes.len();
     let graphs = trace_all(&topo, launch)?;
@@ -259,23 +302,26 @@ pub fn simulate_full(machine: &mut Machine, launch: &Launch) -> Result<Outcome, 
         BufferKind::Hbm => spec.hbm_effective_gbps(),
         BufferKind::Sram => topo.memory().sram_router_gbps,
     };
-    let fabric = fabric::Fabric::new(topo.links());
-    let mut eng = engine::Engine::new(
+    let cfg = engine::EngineConfig {
         start,
-        &launch.pes,
-        programs,
-        &graphs,
-        &channels,
+        pes: &launch.pes,
+        graphs: &graphs,
+        channels: &channels,
         chan_routes,
-        &routes,
-        fabric,
-        &spec,
-        &ipcq,
+        routes: &routes,
+        links: topo.links(),
+        spec: &spec,
+        ipcq: &ipcq,
         drain_gbps,
-        launch.data,
-        launch.trace,
-    );
+        data: launch.data,
+        trace: launch.trace,
+        model: launch.fabric,
+        record_mix,
+    };
+    let mut eng = engine::Engine::new(cfg, programs);
     eng.run(machine)?;
+    let mix = eng.take_mix();
+    let sends = eng.sends;
     let report = report::build(&topo, launch.program.name(), start, &eng);
     let programs: Vec<PeProgram> = eng
         .insts
@@ -289,12 +335,16 @@ pub fn simulate_full(machine: &mut Machine, launch: &Launch) -> Result<Outcome, 
         .take()
         .map(|l| l.messages(&channels))
         .unwrap_or_default();
-    Ok(Outcome {
-        report,
-        graphs,
-        programs,
-        spans,
-        link_spans,
-        messages,
-    })
+    Ok((
+        Outcome {
+            report,
+            graphs,
+            programs,
+            spans,
+            link_spans,
+            messages,
+            sends,
+        },
+        mix,
+    ))
 }

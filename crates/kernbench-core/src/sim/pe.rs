@@ -1,0 +1,141 @@
+//! One PE's state during a run: its lowered program, dependency counters,
+//! in-order engine queues, HBM pseudo-channels, and what it did.
+
+use super::id::OpId;
+use super::lower::{OpKind, PeProgram, Unit, UNITS};
+use crate::{PeId, Ps};
+
+/// Per-instance state.
+pub(crate) struct PeState {
+    pub(crate) pe: PeId,
+    pub(crate) prog: PeProgram,
+    /// Dependencies of each op not yet done.
+    pub(crate) remaining: Vec<u32>,
+    /// The ops that depend on each op (CSR over `dependents`).
+    dependents_start: Vec<u32>,
+    dependents: Vec<u32>,
+    pub(crate) done: Vec<bool>,
+    pub(crate) started: Vec<bool>,
+    /// Next op of each engine's queue.
+    head: [usize; UNITS],
+    busy: [bool; UNITS],
+    /// When each HBM pseudo-channel is free.
+    pc_free: Vec<Ps>,
+    /// Ops not yet done.
+    pub(crate) left: usize,
+    pub(crate) end_ps: Ps,
+    pub(crate) busy_ps: [Ps; UNITS],
+    pub(crate) hbm_read: u64,
+    pub(crate) hbm_write: u64,
+    pub(crate) remote_bytes: u64,
+    pub(crate) sent: u64,
+    pub(crate) received: u64,
+    pub(crate) flops: u64,
+}
+
+impl PeState {
+    pub(crate) fn new(pe: PeId, prog: PeProgram, start: Ps, pcs: usize) -> Self {
+        let n = prog.ops.len();
+        let remaining: Vec<u32> = (0..n).map(|i| prog.deps_of(i).len() as u32).collect();
+        let mut count = vec![0u32; n + 1];
+        for &x in &prog.deps {
+            count[x as usize] += 1;
+        }
+        let mut dependents_start = vec![0u32; n + 1];
+        for i in 0..n {
+            dependents_start[i + 1] = dependents_start[i] + count[i];
+        }
+        let mut fill = dependents_start.clone();
+        let mut dependents = vec![0u32; dependents_start[n] as usize];
+        for i in 0..n {
+            for &x in prog.deps_of(i) {
+                dependents[fill[x as usize] as usize] = i as u32;
+                fill[x as usize] += 1;
+            }
+        }
+        PeState {
+            pe,
+            remaining,
+            dependents_start,
+            dependents,
+            done: vec![false; n],
+            started: vec![false; n],
+            head: [0; UNITS],
+            busy: [false; UNITS],
+            pc_free: vec![start; pcs],
+            left: n,
+            end_ps: start,
+            busy_ps: [0; UNITS],
+            hbm_read: 0,
+            hbm_write: 0,
+            remote_bytes: 0,
+            sent: 0,
+            received: 0,
+            flops: 0,
+            prog,
+        }
+    }
+
+    /// The ops that wait for `op`.
+    pub(crate) fn dependents_of(&self, op: OpId) -> std::ops::Range<usize> {
+        self.dependents_start[op.ix()] as usize..self.dependents_start[op.ix() + 1] as usize
+    }
+
+    /// The `k`-th entry of the dependents table.
+    pub(crate) fn dependent(&self, k: usize) -> OpId {
+        OpId(self.dependents[k])
+    }
+
+    /// The op at the head of engine `u`'s queue, if the engine is idle and the op ready.
+    pub(crate) fn ready_on(&self, u: usize) -> Option<OpId> {
+        if self.busy[u] {
+            return None;
+        }
+        let &op = self.prog.queues[u].get(self.head[u])?;
+        (self.remaining[op as usize] == 0).then_some(OpId(op))
+    }
+
+    /// Marks `op` started, taking its engine.
+    pub(crate) fn begin(&mut self, op: OpId) -> Unit {
+        self.started[op.ix()] = true;
+        let unit = self.prog.ops[op.ix()].unit;
+        if unit != Unit::Free {
+            self.busy[unit as usize] = true;
+            self.head[unit as usize] += 1;
+        }
+        unit
+    }
+
+    /// Frees engine `u`.
+    pub(crate) fn release(&mut self, u: Unit) {
+        self.busy[u as usize] = false;
+    }
+
+    /// Runs the HBM op `op` starting at `now`: each pseudo-channel serves its
+    /// share in turn, the slice's bandwidth split evenly over the channels.
+    /// Returns when the last channel is done (before the access latency).
+    pub(crate) fn hbm(&mut self, op: OpId, now: Ps, slice_gbps: f64) -> Ps {
+        let OpKind::Hbm { pc_bytes, write } = &self.prog.ops[op.ix()].kind else {
+            unreachable!("hbm() on an HBM op")
+        };
+        let pc_gbps = slice_gbps / pc_bytes.len() as f64;
+        let mut end = now;
+        let mut total = 0;
+        for (pc, &b) in pc_bytes.iter().enumerate() {
+            if b == 0 {
+                continue;
+            }
+            total += b;
+            let st = self.pc_free[pc].max(now);
+            let e = st + crate::ids::transfer_ps(b, pc_gbps);
+            self.pc_free[pc] = e;
+            end = end.max(e);
+        }
+        if *write {
+            self.hbm_write += total;
+        } else {
+            self.hbm_read += total;
+        }
+        end
+    }
+}
