@@ -79,6 +79,20 @@ fn shipped_configs_load_and_validate() {
     let t = Topology::builtin("large").unwrap();
     assert!(t.pe_count() >= 1024);
     assert_eq!(t.num_sips(), 8);
+    let t = Topology::builtin("xl").unwrap();
+    assert_eq!(
+        (t.num_sips(), t.cube_mesh(), t.pes_per_cube(), t.pe_count()),
+        (16, (4, 4), 16, 4096)
+    );
+    // Every PE reaches every other across the 16-SIP address map.
+    let pes: Vec<_> = t.pes().collect();
+    let (first, last) = (pes[0], pes[pes.len() - 1]);
+    assert!(t
+        .route(
+            kernbench_core::topology::Endpoint::Pe(first),
+            kernbench_core::topology::Endpoint::Pe(last)
+        )
+        .is_ok());
 }
 
 #[test]

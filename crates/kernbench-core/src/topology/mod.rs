@@ -50,6 +50,8 @@ pub const DEFAULT_YAML: &str = include_str!("../../../../configs/default.yaml");
 pub const TINY_YAML: &str = include_str!("../../../../configs/tiny.yaml");
 /// The text of `configs/large.yaml`.
 pub const LARGE_YAML: &str = include_str!("../../../../configs/large.yaml");
+/// The shipped extra-large machine (`configs/xl.yaml`): 16 SIPs x 4x4 cubes x 16 PEs = 4096 PEs.
+pub const XL_YAML: &str = include_str!("../../../../configs/xl.yaml");
 
 /// A loaded, validated machine: its figures, structure graph, link table and routes.
 #[derive(Clone, Debug)]
@@ -119,12 +121,13 @@ impl Topology {
             .expect("the embedded configs/default.yaml is valid (a test checks it)")
     }
 
-    /// A topology shipped with the crate: `"default"`, `"tiny"` or `"large"`.
+    /// A topology shipped with the crate: `"default"`, `"tiny"`, `"large"` or `"xl"`.
     pub fn builtin(name: &str) -> Option<Topology> {
         let (text, origin) = match name {
             "default" => (DEFAULT_YAML, "configs/default.yaml"),
             "tiny" => (TINY_YAML, "configs/tiny.yaml"),
             "large" => (LARGE_YAML, "configs/large.yaml"),
+            "xl" => (XL_YAML, "configs/xl.yaml"),
             _ => return None,
         };
         Some(
@@ -135,7 +138,7 @@ impl Topology {
     }
 
     /// Names accepted by [`Topology::builtin`].
-    pub const BUILTIN_NAMES: [&'static str; 3] = ["default", "tiny", "large"];
+    pub const BUILTIN_NAMES: [&'static str; 4] = ["default", "tiny", "large", "xl"];
 
     /// The configuration as parsed (defaults filled in, positions not resolved).
     pub fn config(&self) -> &TopologyConfig {
