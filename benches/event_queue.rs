@@ -27,6 +27,7 @@ fn mix(fabric: FabricModel) -> Vec<MixOp> {
         data: false,
         trace: false,
         fabric,
+        max_memory: None,
     };
     event_mix(&topo, &algo, &spec).expect("the benchmark run succeeds")
 }

@@ -38,6 +38,9 @@ struct Args {
     /// Fabric models, comma-separated: messages, slots.
     #[arg(long, value_delimiter = ',', default_value = "messages")]
     fabric: Vec<FabricModel>,
+    /// The most memory a run may take (K, M, G suffixes); what the machine has when absent.
+    #[arg(long, value_parser = size)]
+    max_memory: Option<u64>,
     /// Runs of each row; the median wall time is printed.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
@@ -61,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| Topology::load(std::path::Path::new(&a.topology)))?;
     let reg = Registry::builtin();
     println!(
-        "{:<24} {:>8} {:>6} {:>9} {:>11} {:>9} {:>11} {:>10} {:>9} {:>10} {:>8} {:>9}",
+        "{:<24} {:>8} {:>6} {:>9} {:>11} {:>9} {:>11} {:>10} {:>9} {:>10} {:>8} {:>9} {:>10} {:>6}",
         "algorithm",
         "fabric",
         "ranks",
@@ -73,7 +76,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "messages",
         "ns/msg",
         "busbw",
-        "peak MiB"
+        "peak MiB",
+        "commands",
+        "B/cmd"
     );
     for name in &a.algos {
         let mut algo = reg.get(name)?.clone();
@@ -89,6 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 data: false,
                 trace: false,
                 fabric,
+                max_memory: a.max_memory,
             };
             let mut walls = Vec::new();
             let mut last = None;
@@ -103,10 +109,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let r = last.expect("at least one run");
             let rep = &r.outcome.report;
             let messages: u64 = r.outcome.messages_sent();
+            let commands: usize = r.outcome.tables.iter().map(|t| t.len()).sum();
+            let peak = peak_rss_mib().unwrap_or(f64::NAN);
             let p = r.pes.len();
             let busbw = a.size as f64 / rep.sim_ns() * algo.collective.busbw_factor(p);
             println!(
-                "{:<24} {:>8} {:>6} {:>9} {:>11.1} {:>9.3} {:>11} {:>10.0} {:>9} {:>10.1} {:>8.2} {:>9.0}",
+                "{:<24} {:>8} {:>6} {:>9} {:>11.1} {:>9.3} {:>11} {:>10.0} {:>9} {:>10.1} {:>8.2} {:>9.0} {:>10} {:>6.0}",
                 name,
                 fabric.name(),
                 p,
@@ -118,7 +126,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 messages,
                 wall * 1e9 / messages.max(1) as f64,
                 busbw,
-                peak_rss_mib().unwrap_or(f64::NAN)
+                peak,
+                commands,
+                peak * 1048576.0 / commands.max(1) as f64
             );
         }
     }

@@ -41,6 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let bytes = 1usize << shift;
         let spec = RunSpec {
             fabric: Default::default(),
+            max_memory: None,
             count: bytes / 4,
             dtype: DType::F32,
             op: RedOp::Sum,

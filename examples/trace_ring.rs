@@ -49,6 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pes = ranks(&topo, algo)?;
     let spec = RunSpec {
         fabric: Default::default(),
+        max_memory: None,
         count: (bytes / 4).max(1),
         dtype: DType::F32,
         op: RedOp::Sum,

@@ -153,6 +153,7 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
         let count = (args.max / args.dtype.size() as u64).max(1) as usize;
         let spec = kernbench_ccl::RunSpec {
             fabric: args.fabric,
+            max_memory: None,
             count,
             dtype: args.dtype,
             op: args.op,

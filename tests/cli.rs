@@ -267,3 +267,41 @@ fn sweep_writes_its_files_and_shards_merge_to_the_same_rows() {
     assert!(stderr(&o).contains("given twice"), "{}", stderr(&o));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn a_run_too_large_for_its_memory_limit_stops_at_once_naming_the_estimate_and_knobs() {
+    let o = kernbench(&[
+        "run",
+        "ring_allreduce",
+        "--topology",
+        "large",
+        "--size",
+        "64M",
+        "--max-memory",
+        "64M",
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("this run needs about") && err.contains("1024 instances"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--max-memory") && err.contains("--seg"),
+        "{err}"
+    );
+    // The same run within the limit goes through.
+    let s = ok(&[
+        "run",
+        "ring_allreduce",
+        "--topology",
+        "tiny",
+        "--size",
+        "64K",
+        "--max-memory",
+        "1G",
+        "--fabric",
+        "slots",
+    ]);
+    assert!(s.contains("ring_allreduce"), "{s}");
+}

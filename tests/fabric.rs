@@ -140,6 +140,7 @@ fn timing_with_data_equals_timing_without() {
         let run = |data| {
             let spec = kernbench::ccl::RunSpec {
                 fabric: Default::default(),
+                max_memory: None,
                 count: 5000,
                 dtype: DType::F16,
                 op: kernbench::ccl::RedOp::Sum,
@@ -187,6 +188,7 @@ fn runs_repeat_exactly_and_data_does_not_change_timing_in_either_model() {
         let run = |data| {
             let spec = kernbench::ccl::RunSpec {
                 fabric,
+                max_memory: None,
                 count: 100_000,
                 dtype: DType::F32,
                 op: kernbench::ccl::RedOp::Sum,

@@ -112,7 +112,11 @@ fn plan(k: &dyn Kernel, args: impl Fn(&mut Machine, PeId) -> KernelArgs) -> Stri
     let mut m = Machine::new(Topology::embedded_default()).unwrap();
     let pe = PeId::new(0, 0, 0);
     let args = args(&mut m, pe);
-    let out = simulate_full(&mut m, &Launch::new(k, args, vec![pe]).data(false)).unwrap();
+    let out = simulate_full(
+        &mut m,
+        &Launch::new(k, args, vec![pe]).data(false).keep_graphs(true),
+    )
+    .unwrap();
     out.programs[0].to_text(&out.graphs[0])
 }
 

@@ -268,6 +268,7 @@ fn a_ring_allreduce_trace_is_valid() {
     let pes = kernbench::ccl::run::ranks(&topo, algo).unwrap();
     let spec = kernbench::ccl::run::RunSpec {
         fabric: Default::default(),
+        max_memory: None,
         count: 16 * 1024,
         dtype: DType::F32,
         op: kernbench::ccl::run::RedOp::Sum,

@@ -49,6 +49,10 @@ pub struct RunArgs {
     /// message, the default) or `slots` (every ring slot its own events; the reference).
     #[arg(long, default_value = "messages")]
     pub fabric: kernbench_core::sim::FabricModel,
+    /// The most memory the run may take (K, M, G suffixes); what the machine
+    /// has available when absent. A run estimated above it stops before it starts.
+    #[arg(long, value_name = "SIZE", value_parser = args::size)]
+    pub max_memory: Option<u64>,
     /// Print JSON: the report, plus sim_ns, bound_ns, flops, hbm_bytes (and the table row of an algorithm).
     #[arg(long)]
     pub json: bool,
@@ -70,6 +74,9 @@ pub struct RunArgs {
     /// Reduction: sum, max, min.
     #[arg(short = 'o', long = "op", default_value = "sum", value_parser = args::redop, help_heading = "Registry algorithms")]
     pub op: RedOp,
+    /// Bytes per message (K, M, G suffixes); the registry's seg_bytes when absent.
+    #[arg(long, value_name = "SIZE", value_parser = args::size, help_heading = "Registry algorithms")]
+    pub seg: Option<u64>,
     /// Root rank (broadcast).
     #[arg(
         short = 'r',
@@ -181,7 +188,8 @@ fn run_kernel(a: &RunArgs, topo: &Topology) -> Result<()> {
         .grid(&grid)
         .data(a.verify_data)
         .trace(a.trace.is_some())
-        .fabric(a.fabric);
+        .fabric(a.fabric)
+        .max_memory(a.max_memory);
     if let Some(kind) = kind {
         launch = launch.neighbors(neighbor_map(topo, kind, &pes).map_err(usage)?);
     }
@@ -230,6 +238,7 @@ fn run_algorithm(a: &RunArgs, topo: &Topology, algo: &Algorithm) -> Result<()> {
     let count = (a.size / a.dtype.size() as u64).max(1) as usize;
     let spec = RunSpec {
         fabric: a.fabric,
+        max_memory: a.max_memory,
         count,
         dtype: a.dtype,
         op: a.op,
@@ -237,6 +246,11 @@ fn run_algorithm(a: &RunArgs, topo: &Topology, algo: &Algorithm) -> Result<()> {
         data: a.verify_data,
         trace: a.trace.is_some(),
     };
+    let mut algo = algo.clone();
+    if let Some(seg) = a.seg {
+        algo.seg_bytes = seg;
+    }
+    let algo = &algo;
     let r = run_on(topo, algo, &pes, &spec).map_err(usage)?;
     write_trace(a, &r.outcome, topo)?;
     let row = kernbench_ccl::table::row_of(topo, algo, &pes, &spec, &r);

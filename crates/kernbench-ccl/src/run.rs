@@ -81,6 +81,8 @@ pub struct RunSpec {
     pub trace: bool,
     /// How IPCQ messages cross the fabric.
     pub fabric: FabricModel,
+    /// The most memory the run may take, bytes (see `Launch::max_memory`).
+    pub max_memory: Option<u64>,
 }
 
 /// What a run gives.
@@ -316,7 +318,8 @@ pub fn run_on(
         .ipcq(algo.ipcq.clone())
         .data(spec.data)
         .trace(spec.trace)
-        .fabric(spec.fabric);
+        .fabric(spec.fabric)
+        .max_memory(spec.max_memory);
     let outcome = simulate_full(&mut machine, &launch)?;
     let (wrong, checked) = if spec.data {
         check(&machine, &buf, algo.collective, spec, pes.len())?

@@ -101,6 +101,7 @@ pub fn measure(
     let count = (bytes / dtype.size() as u64).max(1) as usize;
     let spec = RunSpec {
         fabric,
+        max_memory: None,
         count,
         dtype,
         op,

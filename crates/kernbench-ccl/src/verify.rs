@@ -378,6 +378,7 @@ pub fn symbolic(
     let w = pes.len();
     let spec = RunSpec {
         fabric: Default::default(),
+        max_memory: None,
         count,
         dtype: DType::F32,
         op: RedOp::Sum,
@@ -504,6 +505,7 @@ pub fn functional(
 ) -> Result<(usize, usize), RunError> {
     let spec = RunSpec {
         fabric: Default::default(),
+        max_memory: None,
         data: true,
         trace: false,
         ..spec.clone()

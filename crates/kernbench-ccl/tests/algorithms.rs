@@ -7,6 +7,7 @@ use kernbench_core::{DType, PeId};
 fn spec(count: usize, dtype: DType, op: RedOp) -> RunSpec {
     RunSpec {
         fabric: Default::default(),
+        max_memory: None,
         count,
         dtype,
         op,
@@ -125,6 +126,7 @@ fn an_uncontended_ring_reaches_its_bottleneck_link_bandwidth() {
     let bytes = 4usize << 20;
     let s = RunSpec {
         fabric: Default::default(),
+        max_memory: None,
         data: false,
         ..spec(bytes / 4, DType::F32, RedOp::Sum)
     };

@@ -41,6 +41,7 @@ fn compare(topo: &Topology, sizes: &[u64], data: bool) -> Vec<Pair> {
                     data,
                     trace: false,
                     fabric,
+                    max_memory: None,
                 };
                 let r = run(topo, algo, &spec)
                     .unwrap_or_else(|e| panic!("{} at {bytes} B with {fabric}: {e}", algo.name));

@@ -71,6 +71,7 @@ fn tiny() -> Topology {
 fn spec(count: usize, op: RedOp) -> RunSpec {
     RunSpec {
         fabric: Default::default(),
+        max_memory: None,
         count,
         dtype: DType::F32,
         op,

@@ -75,7 +75,15 @@ pub fn transfer_ps(bytes: u64, gbps: f64) -> Ps {
     if bytes == 0 {
         return 0;
     }
-    (bytes as f64 * 1000.0 / gbps).ceil() as Ps
+    // Rounded up without a call to libm's `ceil` (this runs per packet and
+    // hop); the same value for every finite positive quotient.
+    let x = bytes as f64 * 1000.0 / gbps;
+    let t = x as Ps;
+    if (t as f64) < x {
+        t + 1
+    } else {
+        t
+    }
 }
 
 /// Nanoseconds (possibly fractional, from a topology file) to picoseconds.

@@ -8,6 +8,7 @@
 //! depends on the [`FabricModel`]. Ties are broken by insertion order, so a
 //! run is repeatable bit for bit.
 
+use super::compile::CmdTable;
 use super::data::DataState;
 use super::error::{Deadlock, SimError, Waiter};
 use super::fabric::{Fabric, NO_INST};
@@ -15,10 +16,10 @@ use super::id::{ChanId, InstId, OpId, OpRef};
 use super::ipcq::{tickets, Chan, FabricModel, SendPoll, SlotGrant, SlotRecv};
 use super::lower::{OpKind, PeProgram, Unit, UNITS};
 use super::pairing::Channels;
-use super::pe::PeState;
+use super::pe::{PeState, DONE, STARTED};
 use super::queue::{EventQueue, MixOp};
 use super::timeline::MsgLog;
-use crate::ir::{Command, CommandGraph};
+use crate::ir::CommandGraph;
 use crate::machine::Machine;
 use crate::topology::{IpcqSpec, Link, PeSpec, Route};
 use crate::{PeId, Ps};
@@ -58,8 +59,10 @@ pub(crate) struct EngineConfig<'a> {
     pub(crate) start: Ps,
     /// The PE of each instance.
     pub(crate) pes: &'a [PeId],
-    /// The traced graphs (data execution, deadlock reports).
+    /// The traced graphs (data execution); empty when data is off.
     pub(crate) graphs: &'a [CommandGraph],
+    /// What reports need of each command.
+    pub(crate) tables: &'a [CmdTable],
     /// The channels of the launch.
     pub(crate) channels: &'a Channels,
     /// The route of each channel.
@@ -87,6 +90,7 @@ pub(crate) struct Engine<'a> {
     pub(crate) fabric: Fabric,
     routes: &'a [Route],
     graphs: &'a [CommandGraph],
+    tables: &'a [CmdTable],
     of_cmd: &'a Channels,
     spec: PeSpec,
     slot_bytes: u64,
@@ -149,6 +153,7 @@ impl<'a> Engine<'a> {
             fabric: Fabric::new(cfg.links).traced(cfg.trace),
             routes: cfg.routes,
             graphs: cfg.graphs,
+            tables: cfg.tables,
             of_cmd: cfg.channels,
             spec: cfg.spec.clone(),
             slot_bytes: cfg.ipcq.slot_bytes,
@@ -503,7 +508,7 @@ impl<'a> Engine<'a> {
         let i = r.inst.ix();
         let (unit, completes, cmd) = {
             let s = &mut self.insts[i];
-            s.done[r.op.ix()] = true;
+            s.state[r.op.ix()] = DONE;
             s.left -= 1;
             s.end_ps = s.end_ps.max(now);
             let o = &s.prog.ops[r.op.ix()];
@@ -559,19 +564,15 @@ impl<'a> Engine<'a> {
             if s.left == 0 {
                 continue;
             }
-            let g = &self.graphs[i];
+            let t = &self.tables[i];
             let mut found = false;
             let mut seen_cmd = None;
             for (op, o) in s.prog.ops.iter().enumerate() {
-                if s.done[op] || !s.started[op] || seen_cmd == Some(o.cmd) {
+                if s.state[op] != STARTED || seen_cmd == Some(o.cmd) {
                     continue;
                 }
-                let node = g.node(o.cmd);
-                let (what, detail) = match (&o.kind, &node.cmd) {
-                    (
-                        OpKind::SendGrant { chan, .. } | OpKind::Send { chan, .. },
-                        Command::Send { dir, .. },
-                    ) => {
+                let (what, detail) = match (&o.kind, t.dir(o.cmd)) {
+                    (OpKind::SendGrant { chan, .. } | OpKind::Send { chan, .. }, Some(dir)) => {
                         let c = &self.chans[*chan as usize];
                         let ch = &self.of_cmd.list[*chan as usize];
                         let peer = self.insts[ch.dst].pe;
@@ -584,7 +585,7 @@ impl<'a> Engine<'a> {
                             ),
                         )
                     }
-                    (OpKind::Recv { chan, .. }, Command::Recv { dir, .. }) => {
+                    (OpKind::Recv { chan, .. }, Some(dir)) => {
                         let c = &self.chans[*chan as usize];
                         let ch = &self.of_cmd.list[*chan as usize];
                         let peer = self.insts[ch.src].pe;
@@ -600,7 +601,7 @@ impl<'a> Engine<'a> {
                     pe: s.pe,
                     what,
                     detail,
-                    loc: node.loc.clone(),
+                    loc: t.loc(o.cmd).clone(),
                 });
                 seen_cmd = Some(o.cmd);
                 found = true;
@@ -612,15 +613,14 @@ impl<'a> Engine<'a> {
                     .ops
                     .iter()
                     .enumerate()
-                    .find(|(op, _)| !s.done[*op])
+                    .find(|(op, _)| s.state[*op] != DONE)
                     .map(|x| x.1)
                 {
-                    let node = g.node(o.cmd);
                     waiters.push(Waiter {
                         pe: s.pe,
-                        what: node.cmd.mnemonic().to_string(),
+                        what: t.mnemonic(o.cmd).to_string(),
                         detail: "waits for an earlier command that cannot complete".to_string(),
-                        loc: node.loc.clone(),
+                        loc: t.loc(o.cmd).clone(),
                     });
                 }
             }

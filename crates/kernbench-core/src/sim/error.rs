@@ -65,6 +65,23 @@ pub enum SimError {
     /// A route the topology cannot give.
     #[error("routing: {0}")]
     Route(String),
+    /// The run would not fit in memory; nothing was simulated.
+    #[error(
+        "this run needs {estimate}, more than the {} {}; to fit, use larger messages \
+         (seg_bytes in ccl.yaml, --seg), fewer PEs (--pes), a smaller size (--size), \
+         no data execution (drop --verify-data), or a narrower trace (--trace-pes, \
+         --trace-window)",
+        super::compile::human(*limit),
+        if *explicit { "allowed by --max-memory" } else { "this machine has available (set --max-memory to change the limit)" }
+    )]
+    TooLarge {
+        /// What the run was estimated to need.
+        estimate: super::compile::MemoryEstimate,
+        /// The limit, bytes.
+        limit: u64,
+        /// `true` when the limit was given (`--max-memory`), not read from the machine.
+        explicit: bool,
+    },
 }
 
 /// The state of a deadlocked run.

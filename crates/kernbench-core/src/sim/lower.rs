@@ -69,10 +69,12 @@ impl Unit {
 pub enum OpKind {
     /// Issue of a command (PE_CPU + PE_SCHEDULER).
     Issue,
-    /// A DMA against this PE's HBM slice: bytes per pseudo-channel.
+    /// A DMA against this PE's HBM slice.
     Hbm {
-        /// Bytes on each pseudo-channel.
-        pc_bytes: Box<[u64]>,
+        /// Where its bytes per pseudo-channel start in [`PeProgram::pc_bytes`].
+        pcs: u32,
+        /// Bytes in all.
+        bytes: u64,
         /// `true` for TCM -> HBM.
         write: bool,
     },
@@ -129,8 +131,6 @@ pub struct Op {
     pub cmd: CmdId,
     /// `true` for the op whose completion completes the command.
     pub completes: bool,
-    /// A label for plans and timelines (`step (0,1,2)`, `tile 3/8`).
-    pub label: Label,
 }
 
 /// Which part of its command an op is (printed in plans and timelines).
@@ -178,13 +178,45 @@ pub struct PeProgram {
     pub deps: Vec<u32>,
     /// Ops of each engine, in the order the engine runs them.
     pub queues: [Vec<u32>; UNITS],
-    /// TCM address and size of each command's tile (`None` for commands without one).
+    /// TCM address and size of each command's tile (`None` for commands
+    /// without one); empty when the run keeps no graphs.
     pub tcm: Vec<Option<(u64, u64)>>,
+    /// A label per op for plans and timelines (`step (0,1,2)`, `tile 3/8`);
+    /// empty when the run keeps no graphs.
+    pub labels: Vec<Label>,
+    /// Bytes on each HBM pseudo-channel of every HBM op, `hbm_pcs` entries an op.
+    pub pc_bytes: Vec<u32>,
+    /// Pseudo-channels per HBM op in `pc_bytes`.
+    pub hbm_pcs: u32,
     /// Peak TCM use, bytes.
     pub tcm_peak: u64,
 }
 
 impl PeProgram {
+    /// The label of op `i` (`Whole` when labels were not kept).
+    pub fn label(&self, i: usize) -> Label {
+        self.labels.get(i).copied().unwrap_or_default()
+    }
+
+    /// Bytes per pseudo-channel of an HBM op starting at `pcs` in [`PeProgram::pc_bytes`].
+    pub fn pcs_of(&self, pcs: u32) -> &[u32] {
+        &self.pc_bytes[pcs as usize..(pcs + self.hbm_pcs) as usize]
+    }
+
+    /// Drops what only plans and timelines read (labels, the TCM map), and
+    /// the spare capacity of what stays: the program is kept for the run.
+    pub fn strip(&mut self) {
+        self.labels = Vec::new();
+        self.tcm = Vec::new();
+        self.ops.shrink_to_fit();
+        self.deps.shrink_to_fit();
+        self.dep_start.shrink_to_fit();
+        self.pc_bytes.shrink_to_fit();
+        for q in &mut self.queues {
+            q.shrink_to_fit();
+        }
+    }
+
     /// Dependencies of op `i`.
     pub fn deps_of(&self, i: usize) -> &[u32] {
         &self.deps[self.dep_start[i] as usize..self.dep_start[i + 1] as usize]
@@ -195,7 +227,7 @@ impl PeProgram {
         let mut s = String::new();
         writeln!(s, "tcm peak {} B", self.tcm_peak).unwrap();
         for (id, n) in g.nodes() {
-            if let Some((addr, bytes)) = self.tcm[id.index()] {
+            if let Some((addr, bytes)) = self.tcm.get(id.index()).copied().flatten() {
                 writeln!(
                     s,
                     "  {id} {} @tcm[{addr:#x}..{:#x}]",
@@ -208,9 +240,9 @@ impl PeProgram {
         for (i, op) in self.ops.iter().enumerate() {
             let what = match &op.kind {
                 OpKind::Issue => "issue".to_string(),
-                OpKind::Hbm { pc_bytes, write } => {
-                    let total: u64 = pc_bytes.iter().sum();
-                    let used = pc_bytes.iter().filter(|b| **b > 0).count();
+                OpKind::Hbm { pcs, bytes, write } => {
+                    let total: u64 = *bytes;
+                    let used = self.pcs_of(*pcs).iter().filter(|b| **b > 0).count();
                     format!(
                         "{} {total} B over {used} PCs",
                         if *write { "hbm.write" } else { "hbm.read" }
@@ -240,7 +272,7 @@ impl PeProgram {
                 "o{i} {:<6} {} {} {what}{} deps[{}]",
                 op.unit.name(),
                 op.cmd,
-                op.label,
+                self.label(i),
                 if op.completes { " *" } else { "" },
                 deps.join(",")
             )
@@ -324,8 +356,8 @@ impl Builder {
             kind,
             cmd,
             completes: false,
-            label,
         });
+        self.prog.labels.push(label);
         // Dependencies go straight into the CSR arrays, sorted and without repeats.
         let from = self.prog.deps.len();
         self.prog.deps.extend_from_slice(deps);
@@ -469,12 +501,22 @@ impl LowerCtx<'_> {
         let region = self.machine.classify(pa).map_err(mem_err)?;
         let kind = match region {
             Region::PeHbm { pe, .. } if pe == self.pe => {
-                let mut pcs = vec![0u64; self.spec.hbm_pcs as usize].into_boxed_slice();
+                let mut pcs = [0u64; 64];
+                let n = (self.spec.hbm_pcs as usize).clamp(1, 64);
                 for (pa, len) in &pieces {
-                    add_pc_bytes(self.spec, pa.raw(), *len, &mut pcs);
+                    add_pc_bytes(self.spec, pa.raw(), *len, &mut pcs[..n]);
                 }
+                let at = b.prog.pc_bytes.len() as u32;
+                b.prog.hbm_pcs = n as u32;
+                // One tile's DMA is far below 4 GiB per channel.
+                b.prog.pc_bytes.extend(
+                    pcs[..n]
+                        .iter()
+                        .map(|&x| u32::try_from(x).unwrap_or(u32::MAX)),
+                );
                 OpKind::Hbm {
-                    pc_bytes: pcs,
+                    pcs: at,
+                    bytes: total,
                     write,
                 }
             }

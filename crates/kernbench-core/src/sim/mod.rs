@@ -9,6 +9,7 @@
 //! message or the slot model) and [`fabric`] (links); `data` (numeric
 //! execution) and [`report`] read what it leaves.
 
+mod compile;
 pub(crate) mod data;
 mod engine;
 pub mod error;
@@ -22,6 +23,7 @@ pub mod queue;
 pub mod report;
 pub mod timeline;
 
+pub use compile::{available_memory, CmdTable, MemoryEstimate};
 pub use engine::Span;
 pub use error::{Deadlock, SimError, Waiter};
 pub use ipcq::FabricModel;
@@ -34,7 +36,6 @@ use crate::neighbors::NeighborMap;
 use crate::program::Program;
 use crate::topology::{BufferKind, Endpoint, Route};
 use crate::{PeId, Ps};
-use std::collections::HashMap;
 
 /// One launch: a program over a grid of instances placed on PEs.
 pub struct Launch<'a> {
@@ -56,6 +57,12 @@ pub struct Launch<'a> {
     pub ipcq: Option<crate::topology::IpcqSpec>,
     /// How IPCQ messages cross the fabric.
     pub fabric: FabricModel,
+    /// Keep every instance's graph, and its program's labels and TCM map, in
+    /// the [`Outcome`] (for plans); implied by `data` and `trace`.
+    pub keep_graphs: bool,
+    /// The most memory the run may take, bytes; what the machine has
+    /// available when `None`. A run estimated above it is refused before it starts.
+    pub max_memory: Option<u64>,
 }
 
 impl<'a> Launch<'a> {
@@ -71,7 +78,21 @@ impl<'a> Launch<'a> {
             trace: false,
             ipcq: None,
             fabric: FabricModel::default(),
+            max_memory: None,
+            keep_graphs: false,
         }
+    }
+
+    /// Keeps the graphs and full programs in the outcome (see [`Launch::keep_graphs`]).
+    pub fn keep_graphs(mut self, on: bool) -> Self {
+        self.keep_graphs = on;
+        self
+    }
+
+    /// Sets the memory limit (see [`Launch::max_memory`]).
+    pub fn max_memory(mut self, bytes: Option<u64>) -> Self {
+        self.max_memory = bytes;
+        self
     }
 
     /// Chooses the fabric model.
@@ -126,8 +147,11 @@ pub fn grid_pos(grid: &[u32], mut i: usize) -> Vec<u32> {
 pub struct Outcome {
     /// The report.
     pub report: Report,
-    /// The graph of each instance.
+    /// The graph of each instance, when the launch executed data or kept a
+    /// trace; empty otherwise (the run keeps only [`Outcome::tables`]).
     pub graphs: Vec<CommandGraph>,
+    /// Location, mnemonic and direction of every command of each instance.
+    pub tables: Vec<CmdTable>,
     /// The lowered program of each instance.
     pub programs: Vec<PeProgram>,
     /// Op spans, when the launch asked for them.
@@ -147,75 +171,27 @@ impl Outcome {
     }
 }
 
-/// Checks a launch (grid, PEs) and traces every instance, over the
-/// machine's cores; the first error in instance order wins, as a sequential
-/// trace would give.
 /// The most commands one launch may trace, split evenly over its instances
 /// (each between 4 Ki and 1 Mi): what a run on this machine can hold.
 pub const LAUNCH_COMMAND_BUDGET: usize = 64 << 20;
 
+/// Checks a launch (grid, PEs) and traces every instance, over the
+/// machine's cores; the first error in instance order wins, as a sequential
+/// trace would give.
 pub(crate) fn trace_all(
     topo: &crate::topology::Topology,
     launch: &Launch,
 ) -> Result<Vec<CommandGraph>, SimError> {
-    let n = launch.pes.len();
-    if n == 0 {
-        return Err(SimError::Launch("a launch needs at least one PE".into()));
-    }
-    let grid_size: usize = launch.grid.iter().map(|g| *g as usize).product();
-    if launch.grid.is_empty() || launch.grid.len() > 3 || grid_size != n {
-        return Err(SimError::Launch(format!(
-            "grid {:?} has {grid_size} instances but {n} PEs were given",
-            launch.grid
-        )));
-    }
-    let mut seen = std::collections::BTreeSet::new();
-    for pe in &launch.pes {
-        if !topo.contains(*pe) {
-            return Err(SimError::Launch(format!(
-                "PE {pe} is not part of topology `{}`",
-                topo.name()
-            )));
-        }
-        if !seen.insert(*pe) {
-            return Err(SimError::Launch(format!("PE {pe} is given twice")));
-        }
-    }
-    // Instances trace independently (a program is `Sync`): split them over
-    // the cores, then report the first failure in instance order, as a
-    // sequential trace would.
-    let limits = crate::ir::TraceLimits {
-        max_commands: (LAUNCH_COMMAND_BUDGET / n).clamp(1 << 12, 1 << 20),
-    };
-    let trace = |i: usize| {
+    compile::check_launch(topo, launch)?;
+    let limits = compile::trace_limits(launch.pes.len());
+    let results = compile::par_map(launch.pes.len(), |i| {
         launch.program.trace_limited(
             &launch.args,
             &launch.grid,
             &grid_pos(&launch.grid, i),
             limits,
         )
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(n.div_ceil(16))
-        .max(1);
-    let results: Vec<Result<CommandGraph, crate::ir::TraceError>> = if threads == 1 {
-        (0..n).map(trace).collect()
-    } else {
-        let per = n.div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..n)
-                .step_by(per)
-                .map(|from| {
-                    scope.spawn(move || (from..(from + per).min(n)).map(trace).collect::<Vec<_>>())
-                })
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        })
-    };
+    });
     results
         .into_iter()
         .zip(&launch.pes)
@@ -248,11 +224,28 @@ fn run_launch(
     record_mix: bool,
 ) -> Result<(Outcome, Vec<queue::MixOp>), SimError> {
     let topo = machine.topology().clone();
-    let n = launch.pes.len();
-    let graphs = trace_all(&topo, launch)?;
-    // Pair.
-    let channels = pairing::pair(&launch.pes, &graphs, launch.neighbors.as_ref())?;
-    // Routes.
+    compile::check_launch(&topo, launch)?;
+    let limit = launch
+        .max_memory
+        .map(|b| (b, true))
+        .or_else(|| compile::available_memory().map(|b| (b, false)));
+    if let Some((limit, explicit)) = limit {
+        let estimate = compile::estimate(launch)?;
+        if estimate.bytes > limit {
+            return Err(SimError::TooLarge {
+                estimate,
+                limit,
+                explicit,
+            });
+        }
+    }
+    let compile::Compiled {
+        programs,
+        tables,
+        graphs,
+        channels,
+        routes,
+    } = compile::compile(machine, launch)?;
     let route_err = |e: crate::topology::TopologyError| SimError::Route(e.to_string());
     let chan_routes: Vec<Route> = channels
         .list
@@ -265,35 +258,7 @@ fn run_launch(
             .map_err(route_err)
         })
         .collect::<Result<_, _>>()?;
-    let mut routes: Vec<Route> = Vec::new();
-    let mut route_ix: HashMap<(PeId, Endpoint), u32> = HashMap::new();
-    // Lower.
     let spec = topo.pe_spec().clone();
-    let mut programs = Vec::with_capacity(n);
-    for (i, g) in graphs.iter().enumerate() {
-        let pe = launch.pes[i];
-        let of = &channels.of_cmd[i];
-        let chan = |c: crate::ir::CmdId| *of.get(&c).expect("paired commands have channels");
-        let mut route = |ep: Endpoint| -> Result<u32, SimError> {
-            if let Some(ix) = route_ix.get(&(pe, ep)) {
-                return Ok(*ix);
-            }
-            let r = topo.route(Endpoint::Pe(pe), ep).map_err(route_err)?;
-            routes.push(r);
-            let ix = (routes.len() - 1) as u32;
-            route_ix.insert((pe, ep), ix);
-            Ok(ix)
-        };
-        let mut ctx = lower::LowerCtx {
-            machine,
-            spec: &spec,
-            pe,
-            send_chan: &chan,
-            recv_chan: &chan,
-            route: &mut route,
-        };
-        programs.push(ctx.lower(g)?);
-    }
     // Launch: host -> IO_CPU -> M_CPU -> PE_CPU; IO_CPU stamps the common start.
     let start: Ps = topo.launch_start_ps(launch.pes.iter().copied());
     let ipcq = launch.ipcq.clone().unwrap_or_else(|| topo.ipcq().clone());
@@ -306,6 +271,7 @@ fn run_launch(
         start,
         pes: &launch.pes,
         graphs: &graphs,
+        tables: &tables,
         channels: &channels,
         chan_routes,
         routes: &routes,
@@ -339,6 +305,7 @@ fn run_launch(
         Outcome {
             report,
             graphs,
+            tables,
             programs,
             spans,
             link_spans,

@@ -3,7 +3,7 @@
 //! on it, each of the same shape and type.
 
 use super::error::SimError;
-use crate::ir::{CmdId, Command, CommandGraph, Dir, TileType};
+use crate::ir::{CmdId, Command, CommandGraph, Dir, SrcLoc, TileType};
 use crate::neighbors::NeighborMap;
 use crate::PeId;
 use std::collections::BTreeMap;
@@ -34,10 +34,55 @@ fn describe(ty: &TileType) -> String {
     ty.to_string()
 }
 
+/// A send or receive of one instance: what pairing needs of it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommCmd {
+    /// The command.
+    pub id: CmdId,
+    /// `true` for a send, `false` for a receive.
+    pub send: bool,
+    /// Its direction.
+    pub dir: Dir,
+    /// The tile it moves.
+    pub ty: TileType,
+    /// Where it was written.
+    pub loc: SrcLoc,
+}
+
+/// The sends and receives of a graph, in program order.
+pub fn comm_of(g: &CommandGraph) -> Vec<CommCmd> {
+    g.nodes()
+        .filter_map(|(id, node)| {
+            let (send, dir) = match &node.cmd {
+                Command::Send { dir, .. } => (true, *dir),
+                Command::Recv { dir, .. } => (false, *dir),
+                _ => return None,
+            };
+            Some(CommCmd {
+                id,
+                send,
+                dir,
+                ty: node.ty.clone(),
+                loc: node.loc.clone(),
+            })
+        })
+        .collect()
+}
+
 /// Resolves every send and receive of every instance to a channel and checks that they pair up.
 pub fn pair(
     pes: &[PeId],
     graphs: &[CommandGraph],
+    map: Option<&NeighborMap>,
+) -> Result<Channels, SimError> {
+    let comms: Vec<Vec<CommCmd>> = graphs.iter().map(comm_of).collect();
+    pair_comm(pes, &comms, map)
+}
+
+/// [`pair`] over the sends and receives of each instance ([`comm_of`]).
+pub fn pair_comm(
+    pes: &[PeId],
+    comms: &[Vec<CommCmd>],
     map: Option<&NeighborMap>,
 ) -> Result<Channels, SimError> {
     let index: BTreeMap<PeId, usize> = pes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
@@ -47,12 +92,11 @@ pub fn pair(
         of_cmd: vec![BTreeMap::new(); pes.len()],
     };
     // Per channel: sends and receives in program order.
-    type Side = Vec<(usize, CmdId)>;
+    type Side = Vec<(usize, usize)>;
     let mut sides: Vec<(Side, Side)> = Vec::new();
-    let no_map = |pe: PeId, dir: Dir, g: &CommandGraph, id: CmdId| {
+    let no_map = |pe: PeId, dir: Dir, loc: &SrcLoc| {
         SimError::Pairing(format!(
-            "PE {pe} uses direction {dir} at {} but no neighbour map is installed for this launch",
-            g.node(id).loc
+            "PE {pe} uses direction {dir} at {loc} but no neighbour map is installed for this launch"
         ))
     };
     let mut channel = |src: usize, dst: usize, tx: Dir, rx: Dir, list: &mut Vec<Channel>| -> u32 {
@@ -67,14 +111,15 @@ pub fn pair(
             (list.len() - 1) as u32
         })
     };
-    let mut sends: Vec<(u32, usize, CmdId)> = Vec::new();
-    let mut recvs: Vec<(u32, usize, CmdId)> = Vec::new();
-    for (i, g) in graphs.iter().enumerate() {
+    let mut sends: Vec<(u32, usize, usize)> = Vec::new();
+    let mut recvs: Vec<(u32, usize, usize)> = Vec::new();
+    for (i, comm) in comms.iter().enumerate() {
         let pe = pes[i];
-        for (id, node) in g.nodes() {
-            match &node.cmd {
-                Command::Send { dir, .. } => {
-                    let map = map.ok_or_else(|| no_map(pe, *dir, g, id))?;
+        for (k, node) in comm.iter().enumerate() {
+            let dir = &node.dir;
+            match node.send {
+                true => {
+                    let map = map.ok_or_else(|| no_map(pe, *dir, &node.loc))?;
                     let peer = map.peer(pe, *dir).ok_or_else(|| {
                         SimError::Pairing(format!(
                             "PE {pe} sends {dir} at {} but the `{}` map gives it no neighbour {dir} (it has {:?})",
@@ -100,10 +145,10 @@ pub fn pair(
                             ))
                         })?;
                     let c = channel(i, dst, *dir, rx, &mut chans.list);
-                    sends.push((c, i, id));
+                    sends.push((c, i, k));
                 }
-                Command::Recv { dir, .. } => {
-                    let map = map.ok_or_else(|| no_map(pe, *dir, g, id))?;
+                false => {
+                    let map = map.ok_or_else(|| no_map(pe, *dir, &node.loc))?;
                     let peer = map.peer(pe, *dir).ok_or_else(|| {
                         SimError::Pairing(format!(
                             "PE {pe} receives from {dir} at {} but the `{}` map gives it no neighbour {dir} (it has {:?})",
@@ -123,27 +168,26 @@ pub fn pair(
                         .find(|d| map.peer(peer, *d) == Some(pe))
                         .unwrap_or(*dir);
                     let c = channel(src, i, tx, *dir, &mut chans.list);
-                    recvs.push((c, i, id));
+                    recvs.push((c, i, k));
                 }
-                _ => {}
             }
         }
     }
-    for (c, i, id) in sends {
-        sides[c as usize].0.push((i, id));
-        chans.of_cmd[i].insert(id, c);
+    for (c, i, k) in sends {
+        sides[c as usize].0.push((i, k));
+        chans.of_cmd[i].insert(comms[i][k].id, c);
     }
-    for (c, i, id) in recvs {
-        sides[c as usize].1.push((i, id));
-        chans.of_cmd[i].insert(id, c);
+    for (c, i, k) in recvs {
+        sides[c as usize].1.push((i, k));
+        chans.of_cmd[i].insert(comms[i][k].id, c);
     }
     let mut errors = Vec::new();
     for (c, (tx, rx)) in sides.iter().enumerate() {
         let ch = &chans.list[c];
         let (src, dst) = (pes[ch.src], pes[ch.dst]);
-        let (gs, gd) = (&graphs[ch.src], &graphs[ch.dst]);
+        let (gs, gd) = (&comms[ch.src], &comms[ch.dst]);
         for (k, pair) in tx.iter().zip(rx.iter()).enumerate() {
-            let (s, r) = (gs.node(pair.0 .1), gd.node(pair.1 .1));
+            let (s, r) = (&gs[pair.0 .1], &gd[pair.1 .1]);
             if s.ty != r.ty {
                 errors.push(format!(
                     "message {} from PE {src} to PE {dst}: sent as {} at {}, received as {} at {}",
@@ -156,9 +200,9 @@ pub fn pair(
             }
         }
         if tx.len() != rx.len() {
-            let line = |side: &Side, g: &CommandGraph| {
+            let line = |side: &Side, g: &[CommCmd]| {
                 side.last()
-                    .map(|(_, id)| g.node(*id).loc.to_string())
+                    .map(|(_, k)| g[*k].loc.to_string())
                     .unwrap_or_else(|| "-".into())
             };
             errors.push(format!(

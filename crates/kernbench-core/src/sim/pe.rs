@@ -5,6 +5,13 @@ use super::id::OpId;
 use super::lower::{OpKind, PeProgram, Unit, UNITS};
 use crate::{PeId, Ps};
 
+/// An op not started.
+pub(crate) const NOT_STARTED: u8 = 0;
+/// An op started and not done.
+pub(crate) const STARTED: u8 = 1;
+/// An op done.
+pub(crate) const DONE: u8 = 2;
+
 /// Per-instance state.
 pub(crate) struct PeState {
     pub(crate) pe: PeId,
@@ -14,8 +21,8 @@ pub(crate) struct PeState {
     /// The ops that depend on each op (CSR over `dependents`).
     dependents_start: Vec<u32>,
     dependents: Vec<u32>,
-    pub(crate) done: Vec<bool>,
-    pub(crate) started: Vec<bool>,
+    /// Each op's progress: [`NOT_STARTED`], [`STARTED`] or [`DONE`].
+    pub(crate) state: Vec<u8>,
     /// Next op of each engine's queue.
     head: [usize; UNITS],
     busy: [bool; UNITS],
@@ -58,8 +65,7 @@ impl PeState {
             remaining,
             dependents_start,
             dependents,
-            done: vec![false; n],
-            started: vec![false; n],
+            state: vec![NOT_STARTED; n],
             head: [0; UNITS],
             busy: [false; UNITS],
             pc_free: vec![start; pcs],
@@ -97,7 +103,7 @@ impl PeState {
 
     /// Marks `op` started, taking its engine.
     pub(crate) fn begin(&mut self, op: OpId) -> Unit {
-        self.started[op.ix()] = true;
+        self.state[op.ix()] = STARTED;
         let unit = self.prog.ops[op.ix()].unit;
         if unit != Unit::Free {
             self.busy[unit as usize] = true;
@@ -115,26 +121,26 @@ impl PeState {
     /// share in turn, the slice's bandwidth split evenly over the channels.
     /// Returns when the last channel is done (before the access latency).
     pub(crate) fn hbm(&mut self, op: OpId, now: Ps, slice_gbps: f64) -> Ps {
-        let OpKind::Hbm { pc_bytes, write } = &self.prog.ops[op.ix()].kind else {
+        let OpKind::Hbm { pcs, bytes, write } = self.prog.ops[op.ix()].kind else {
             unreachable!("hbm() on an HBM op")
         };
+        let pc_bytes = self.prog.pcs_of(pcs);
         let pc_gbps = slice_gbps / pc_bytes.len() as f64;
         let mut end = now;
-        let mut total = 0;
         for (pc, &b) in pc_bytes.iter().enumerate() {
+            let b = u64::from(b);
             if b == 0 {
                 continue;
             }
-            total += b;
             let st = self.pc_free[pc].max(now);
             let e = st + crate::ids::transfer_ps(b, pc_gbps);
             self.pc_free[pc] = e;
             end = end.max(e);
         }
-        if *write {
-            self.hbm_write += total;
+        if write {
+            self.hbm_write += bytes;
         } else {
-            self.hbm_read += total;
+            self.hbm_read += bytes;
         }
         end
     }

@@ -334,9 +334,8 @@ fn cmd_name(cmd: &Command) -> String {
 fn op_kind(kind: &OpKind) -> (&'static str, u64, u64) {
     match kind {
         OpKind::Issue => ("issue", 0, 0),
-        OpKind::Hbm { pc_bytes, write } => {
-            let b = pc_bytes.iter().sum();
-            (if *write { "hbm.write" } else { "hbm.read" }, b, 0)
+        OpKind::Hbm { bytes, write, .. } => {
+            (if *write { "hbm.write" } else { "hbm.read" }, *bytes, 0)
         }
         OpKind::Remote { bytes, write, .. } => (
             if *write {
@@ -462,7 +461,9 @@ impl Built<'_> {
                 (name, obj(json!({"bytes": ls.bytes})))
             }
             Src::Op(inst, op) => {
-                let op = &out.programs[*inst as usize].ops[*op as usize];
+                let prog = &out.programs[*inst as usize];
+                let label = prog.label(*op as usize);
+                let op = &prog.ops[*op as usize];
                 let node = out.graphs[*inst as usize].node(op.cmd);
                 let (what, bytes, flops) = op_kind(&op.kind);
                 let mut args = Map::new();
@@ -472,8 +473,8 @@ impl Built<'_> {
                 );
                 args.insert("cmd".into(), op.cmd.to_string().into());
                 args.insert("op".into(), what.into());
-                if op.label != super::lower::Label::Whole {
-                    args.insert("label".into(), op.label.to_string().into());
+                if label != super::lower::Label::Whole {
+                    args.insert("label".into(), label.to_string().into());
                 }
                 if bytes > 0 {
                     args.insert("bytes".into(), bytes.into());

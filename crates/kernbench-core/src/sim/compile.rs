@@ -1,0 +1,413 @@
+//! From a launch to runnable programs: trace every instance and lower it
+//! straight away, over the machine's cores, keeping of each graph only what
+//! later steps need when the run asks for neither data nor a trace.
+//!
+//! Lowering happens before pairing, so its ops name channels and remote
+//! routes by per-instance indices; [`compile`] resolves them once every
+//! instance is paired. Errors keep their order of precedence: the first trace
+//! error in instance order, then pairing, then the first lowering error.
+
+use super::error::SimError;
+use super::lower::{LowerCtx, OpKind, PeProgram};
+use super::pairing::{self, Channels, CommCmd};
+use super::{grid_pos, Launch};
+use crate::ir::{CmdId, CommandGraph, Dir, SrcLoc, TraceLimits};
+use crate::machine::Machine;
+use crate::topology::{Endpoint, Route, Topology};
+use crate::PeId;
+use std::collections::HashMap;
+
+/// What error and deadlock reports need of each command of an instance once
+/// its graph is gone: its location, mnemonic and direction (4 bytes a
+/// command, plus one entry per distinct location and mnemonic).
+#[derive(Clone, Debug, Default)]
+pub struct CmdTable {
+    locs: Vec<SrcLoc>,
+    names: Vec<&'static str>,
+    /// (location, mnemonic, direction or `NO_DIR`) of each command.
+    cmds: Vec<(u16, u8, u8)>,
+}
+
+const NO_DIR: u8 = u8::MAX;
+
+impl CmdTable {
+    /// The table of a graph.
+    pub fn of(g: &CommandGraph) -> Self {
+        let mut t = CmdTable::default();
+        let mut loc_ix: HashMap<&SrcLoc, u16> = HashMap::new();
+        for (_, node) in g.nodes() {
+            let l = match loc_ix.get(&node.loc) {
+                Some(&l) => l,
+                None => {
+                    // Past 65535 distinct lines, the last one stands for the rest.
+                    let l = t.locs.len().min(u16::MAX as usize) as u16;
+                    if (l as usize) == t.locs.len() {
+                        t.locs.push(node.loc.clone());
+                    }
+                    loc_ix.insert(&node.loc, l);
+                    l
+                }
+            };
+            let name = node.cmd.mnemonic();
+            let m = match t.names.iter().position(|n| *n == name) {
+                Some(m) => m,
+                None => {
+                    t.names.push(name);
+                    t.names.len() - 1
+                }
+            } as u8;
+            let dir = match &node.cmd {
+                crate::ir::Command::Send { dir, .. } | crate::ir::Command::Recv { dir, .. } => {
+                    dir.index() as u8
+                }
+                _ => NO_DIR,
+            };
+            t.cmds.push((l, m, dir));
+        }
+        t
+    }
+
+    /// Where command `c` was written.
+    pub fn loc(&self, c: CmdId) -> &SrcLoc {
+        &self.locs[self.cmds[c.index()].0 as usize]
+    }
+
+    /// Its mnemonic (`load`, `send`, ...).
+    pub fn mnemonic(&self, c: CmdId) -> &'static str {
+        self.names[self.cmds[c.index()].1 as usize]
+    }
+
+    /// The direction of a send or receive.
+    pub fn dir(&self, c: CmdId) -> Option<Dir> {
+        let d = self.cmds[c.index()].2;
+        (d != NO_DIR).then(|| Dir::ALL[d as usize])
+    }
+
+    /// Commands.
+    pub fn len(&self) -> usize {
+        self.cmds.len()
+    }
+
+    /// `true` for an empty graph.
+    pub fn is_empty(&self) -> bool {
+        self.cmds.is_empty()
+    }
+}
+
+/// One instance, traced and lowered.
+struct Unit {
+    prog: PeProgram,
+    comm: Vec<CommCmd>,
+    table: CmdTable,
+    graph: Option<CommandGraph>,
+    /// The remote endpoints its DMAs reach, by the index its ops hold.
+    remote: Vec<Endpoint>,
+    lower_err: Option<SimError>,
+}
+
+/// A launch compiled for the engine.
+pub(crate) struct Compiled {
+    pub(crate) programs: Vec<PeProgram>,
+    pub(crate) tables: Vec<CmdTable>,
+    /// The graphs, when the launch executes data or keeps a trace; else empty.
+    pub(crate) graphs: Vec<CommandGraph>,
+    pub(crate) channels: Channels,
+    /// Routes of remote DMAs, by the index their ops hold.
+    pub(crate) routes: Vec<Route>,
+}
+
+/// Checks a launch's grid and PEs.
+pub(crate) fn check_launch(topo: &Topology, launch: &Launch) -> Result<(), SimError> {
+    let n = launch.pes.len();
+    if n == 0 {
+        return Err(SimError::Launch("a launch needs at least one PE".into()));
+    }
+    let grid_size: usize = launch.grid.iter().map(|g| *g as usize).product();
+    if launch.grid.is_empty() || launch.grid.len() > 3 || grid_size != n {
+        return Err(SimError::Launch(format!(
+            "grid {:?} has {grid_size} instances but {n} PEs were given",
+            launch.grid
+        )));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for pe in &launch.pes {
+        if !topo.contains(*pe) {
+            return Err(SimError::Launch(format!(
+                "PE {pe} is not part of topology `{}`",
+                topo.name()
+            )));
+        }
+        if !seen.insert(*pe) {
+            return Err(SimError::Launch(format!("PE {pe} is given twice")));
+        }
+    }
+    Ok(())
+}
+
+/// The trace limits of one instance of a launch of `n` instances.
+pub(crate) fn trace_limits(n: usize) -> TraceLimits {
+    TraceLimits {
+        max_commands: (super::LAUNCH_COMMAND_BUDGET / n.max(1)).clamp(1 << 12, 1 << 20),
+    }
+}
+
+/// Runs `f` on every index of `0..n` over the machine's cores, in contiguous
+/// chunks, and returns the results in index order.
+pub(crate) fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(n.div_ceil(16))
+        .max(1);
+    if threads == 1 {
+        return (0..n).map(f).collect();
+    }
+    let per = n.div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .step_by(per)
+            .map(|from| scope.spawn(move || (from..(from + per).min(n)).map(f).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+/// Traces and lowers instance `i`.
+fn unit(machine: &Machine, launch: &Launch, i: usize, keep_graph: bool) -> Result<Unit, SimError> {
+    let pe = launch.pes[i];
+    let g = launch
+        .program
+        .trace_limited(
+            &launch.args,
+            &launch.grid,
+            &grid_pos(&launch.grid, i),
+            trace_limits(launch.pes.len()),
+        )
+        .map_err(|err| SimError::Trace { pe, err })?;
+    let comm = pairing::comm_of(&g);
+    // Channels are not known yet: ops name the k-th send or receive.
+    let mut local = vec![u32::MAX; g.len()];
+    for (k, c) in comm.iter().enumerate() {
+        local[c.id.index()] = k as u32;
+    }
+    let chan = |c: CmdId| local[c.index()];
+    let mut remote: Vec<Endpoint> = Vec::new();
+    let mut route = |ep: Endpoint| -> Result<u32, SimError> {
+        let ix = match remote.iter().position(|e| *e == ep) {
+            Some(ix) => ix,
+            None => {
+                remote.push(ep);
+                remote.len() - 1
+            }
+        };
+        Ok(ix as u32)
+    };
+    let spec = machine.topology().pe_spec();
+    let mut ctx = LowerCtx {
+        machine,
+        spec,
+        pe,
+        send_chan: &chan,
+        recv_chan: &chan,
+        route: &mut route,
+    };
+    let (mut prog, lower_err) = match ctx.lower(&g) {
+        Ok(p) => (p, None),
+        Err(e) => (PeProgram::default(), Some(e)),
+    };
+    if !keep_graph {
+        prog.strip();
+    }
+    Ok(Unit {
+        prog,
+        table: CmdTable::of(&g),
+        graph: keep_graph.then_some(g),
+        comm,
+        remote,
+        lower_err,
+    })
+}
+
+/// Traces, pairs and lowers every instance of a launch.
+pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, SimError> {
+    let topo = machine.topology();
+    check_launch(topo, launch)?;
+    let keep = launch.data || launch.trace || launch.keep_graphs;
+    let units: Vec<Result<Unit, SimError>> =
+        par_map(launch.pes.len(), |i| unit(machine, launch, i, keep));
+    let mut units: Vec<Unit> = units.into_iter().collect::<Result<_, _>>()?;
+    let comms: Vec<Vec<CommCmd>> = units
+        .iter_mut()
+        .map(|u| std::mem::take(&mut u.comm))
+        .collect();
+    let channels = pairing::pair_comm(&launch.pes, &comms, launch.neighbors.as_ref())?;
+    // Each instance's k-th send or receive, as a channel.
+    let local_chans: Vec<Vec<u32>> = comms
+        .iter()
+        .enumerate()
+        .map(|(i, comm)| comm.iter().map(|c| channels.of_cmd[i][&c.id]).collect())
+        .collect();
+    drop(comms);
+    if let Some(e) = units.iter_mut().find_map(|u| u.lower_err.take()) {
+        return Err(e);
+    }
+    let route_err = |e: crate::topology::TopologyError| SimError::Route(e.to_string());
+    let mut routes: Vec<Route> = Vec::new();
+    let mut route_ix: HashMap<(PeId, Endpoint), u32> = HashMap::new();
+    let mut out = Compiled {
+        programs: Vec::with_capacity(units.len()),
+        tables: Vec::with_capacity(units.len()),
+        graphs: Vec::new(),
+        channels,
+        routes: Vec::new(),
+    };
+    for (i, u) in units.into_iter().enumerate() {
+        let pe = launch.pes[i];
+        let chans = &local_chans[i];
+        let mut global = Vec::with_capacity(u.remote.len());
+        for ep in &u.remote {
+            let ix = match route_ix.get(&(pe, *ep)) {
+                Some(ix) => *ix,
+                None => {
+                    routes.push(topo.route(Endpoint::Pe(pe), *ep).map_err(route_err)?);
+                    let ix = (routes.len() - 1) as u32;
+                    route_ix.insert((pe, *ep), ix);
+                    ix
+                }
+            };
+            global.push(ix);
+        }
+        let mut prog = u.prog;
+        for op in &mut prog.ops {
+            match &mut op.kind {
+                OpKind::SendGrant { chan, .. }
+                | OpKind::Send { chan, .. }
+                | OpKind::Recv { chan, .. } => {
+                    *chan = chans[*chan as usize];
+                }
+                OpKind::Remote { route, .. } => *route = global[*route as usize],
+                _ => {}
+            }
+        }
+        out.programs.push(prog);
+        out.tables.push(u.table);
+        if let Some(g) = u.graph {
+            out.graphs.push(g);
+        }
+    }
+    out.routes = routes;
+    Ok(out)
+}
+
+/// Resident bytes a run keeps per traced command, measured on collectives
+/// (`examples/bench_collectives` prints bytes per command): the lowered ops,
+/// their dependencies, engine state and channel maps.
+pub const RESIDENT_BYTES_PER_COMMAND: u64 = 300;
+/// Extra bytes per command when the graphs are kept (data execution or a trace).
+pub const GRAPH_BYTES_PER_COMMAND: u64 = 350;
+/// Extra bytes per command for a trace's op spans and link spans.
+pub const TRACE_BYTES_PER_COMMAND: u64 = 160;
+
+/// What a launch is expected to hold in memory, from a sample of its instances.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryEstimate {
+    /// Program instances.
+    pub instances: usize,
+    /// Commands per instance, the mean over the sample.
+    pub commands_per_instance: u64,
+    /// Bytes of tile values the data execution keeps (0 when data is off).
+    pub data_bytes: u64,
+    /// Total, bytes.
+    pub bytes: u64,
+}
+
+impl std::fmt::Display for MemoryEstimate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "about {} ({} instances x {} commands",
+            human(self.bytes),
+            self.instances,
+            self.commands_per_instance
+        )?;
+        if self.data_bytes > 0 {
+            write!(f, ", {} of tile values", human(self.data_bytes))?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// Bytes as `1.5 GiB`.
+pub fn human(b: u64) -> String {
+    let (v, unit) = match b {
+        b if b >= 1 << 30 => (b as f64 / (1u64 << 30) as f64, "GiB"),
+        b if b >= 1 << 20 => (b as f64 / (1u64 << 20) as f64, "MiB"),
+        b if b >= 1 << 10 => (b as f64 / 1024.0, "KiB"),
+        b => (b as f64, "B"),
+    };
+    format!("{v:.1} {unit}")
+}
+
+/// Estimates a launch's memory by tracing up to eight instances spread over
+/// it (a trace error there is the launch's error, as it would be later).
+pub(crate) fn estimate(launch: &Launch) -> Result<MemoryEstimate, SimError> {
+    let n = launch.pes.len();
+    let mut sample: Vec<usize> = (0..8).map(|k| k * n / 8).collect();
+    sample.push(n - 1);
+    sample.dedup();
+    let limits = trace_limits(n);
+    let mut commands = 0u64;
+    let mut elems = 0u64;
+    for &i in &sample {
+        let g = launch
+            .program
+            .trace_limited(
+                &launch.args,
+                &launch.grid,
+                &grid_pos(&launch.grid, i),
+                limits,
+            )
+            .map_err(|err| SimError::Trace {
+                pe: launch.pes[i],
+                err,
+            })?;
+        commands += g.len() as u64;
+        elems += g
+            .nodes()
+            .map(|(_, node)| node.ty.elems() as u64)
+            .sum::<u64>();
+    }
+    let k = sample.len() as u64;
+    let per = commands.div_ceil(k);
+    let total_cmds = per * n as u64;
+    let mut bytes = total_cmds * RESIDENT_BYTES_PER_COMMAND;
+    if launch.data || launch.trace || launch.keep_graphs {
+        bytes += total_cmds * GRAPH_BYTES_PER_COMMAND;
+    }
+    if launch.trace {
+        bytes += total_cmds * TRACE_BYTES_PER_COMMAND;
+    }
+    // Data execution keeps every tile value as f32, plus an array header.
+    let data_bytes = if launch.data {
+        elems.div_ceil(k) * n as u64 * 4 + total_cmds * 64
+    } else {
+        0
+    };
+    Ok(MemoryEstimate {
+        instances: n,
+        commands_per_instance: per,
+        data_bytes,
+        bytes: bytes + data_bytes,
+    })
+}
+
+/// Memory this machine has free now (`MemAvailable`), when it can be read.
+pub fn available_memory() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = s.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
