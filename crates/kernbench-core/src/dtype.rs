@@ -81,6 +81,61 @@ impl DType {
         }
     }
 
+    /// Encodes `values` into `out` (`values.len() * size()` bytes), one
+    /// dispatch on the type for the whole slice.
+    pub fn encode_slice(self, values: &[f32], out: &mut [u8]) {
+        let es = self.size();
+        let out = &mut out[..values.len() * es];
+        match self {
+            DType::F32 => {
+                for (o, v) in out.chunks_exact_mut(4).zip(values) {
+                    o.copy_from_slice(&v.to_le_bytes());
+                }
+            }
+            DType::I32 => {
+                for (o, v) in out.chunks_exact_mut(4).zip(values) {
+                    o.copy_from_slice(&(*v as i32).to_le_bytes());
+                }
+            }
+            DType::F16 => {
+                for (o, v) in out.chunks_exact_mut(2).zip(values) {
+                    o.copy_from_slice(&half::f16::from_f32(*v).to_le_bytes());
+                }
+            }
+            DType::Bf16 => {
+                for (o, v) in out.chunks_exact_mut(2).zip(values) {
+                    o.copy_from_slice(&half::bf16::from_f32(*v).to_le_bytes());
+                }
+            }
+        }
+    }
+
+    /// Decodes whole values of `bytes`, appending them to `out`.
+    pub fn decode_into(self, bytes: &[u8], out: &mut Vec<f32>) {
+        match self {
+            DType::F32 => out.extend(
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            ),
+            DType::I32 => out.extend(
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32),
+            ),
+            DType::F16 => out.extend(
+                bytes
+                    .chunks_exact(2)
+                    .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()),
+            ),
+            DType::Bf16 => out.extend(
+                bytes
+                    .chunks_exact(2)
+                    .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()),
+            ),
+        }
+    }
+
     /// Decodes one little-endian value.
     pub fn decode(self, b: &[u8]) -> f32 {
         match self {

@@ -391,24 +391,48 @@ impl Machine {
                 want: buf.len,
             });
         }
+        self.write_buffer_range(buf, 0, values)
+    }
+
+    /// Writes `values` to elements `from..from + values.len()` of a buffer.
+    pub fn write_buffer_range(
+        &mut self,
+        buf: &Buffer,
+        from: usize,
+        values: &[f32],
+    ) -> Result<(), MemError> {
+        if from + values.len() > buf.len {
+            return Err(MemError::Length {
+                got: from + values.len(),
+                want: buf.len,
+            });
+        }
         let es = buf.dtype.size();
         let mut bytes = vec![0u8; values.len() * es];
-        for (i, v) in values.iter().enumerate() {
-            buf.dtype.encode(*v, &mut bytes[i * es..]);
-        }
+        buf.dtype.encode_slice(values, &mut bytes);
         let owner = buf.shards[0].pe;
-        self.write(owner, buf.va, &bytes)
+        self.write(owner, buf.va + (from * es) as u64, &bytes)
     }
 
     /// Reads a buffer back as f32 values.
     pub fn read_buffer(&self, buf: &Buffer) -> Result<Vec<f32>, MemError> {
+        self.read_buffer_range(buf, 0, buf.len)
+    }
+
+    /// Elements `from..from + len` of a buffer, decoded to `f32` (a part of
+    /// a large buffer, without holding all of it twice).
+    pub fn read_buffer_range(
+        &self,
+        buf: &Buffer,
+        from: usize,
+        len: usize,
+    ) -> Result<Vec<f32>, MemError> {
         let es = buf.dtype.size();
-        let mut bytes = vec![0u8; buf.len * es];
-        self.read(buf.shards[0].pe, buf.va, &mut bytes)?;
-        Ok(bytes
-            .chunks_exact(es)
-            .map(|c| buf.dtype.decode(c))
-            .collect())
+        let mut bytes = vec![0u8; len * es];
+        self.read(buf.shards[0].pe, buf.va + (from * es) as u64, &mut bytes)?;
+        let mut out = Vec::with_capacity(len);
+        buf.dtype.decode_into(&bytes, &mut out);
+        Ok(out)
     }
 }
 

@@ -11,8 +11,12 @@ use ndarray::{ArrayD, Axis, IxDyn};
 use std::collections::VecDeque;
 
 /// Tile values of every instance, and messages in flight on every channel.
+/// A value lives from the command that computes it to the last command that
+/// reads it, as its tile does in TCM.
 pub(crate) struct DataState {
     pub(crate) values: Vec<Vec<Option<ArrayD<f32>>>>,
+    /// Readers of each value that have not completed yet.
+    uses: Vec<Vec<u32>>,
     in_flight: Vec<VecDeque<ArrayD<f32>>>,
 }
 
@@ -24,13 +28,12 @@ pub(crate) fn region_runs(r: &MemRef) -> Vec<(u64, u64)> {
 }
 
 fn read_region(m: &Machine, pe: PeId, r: &MemRef) -> Result<ArrayD<f32>, crate::machine::MemError> {
-    let es = r.dtype.size();
     let mut out = Vec::with_capacity(r.shape.iter().product());
     let mut buf = Vec::new();
     for (va, len) in region_runs(r) {
         buf.resize(len as usize, 0);
         m.read(pe, va, &mut buf)?;
-        out.extend(buf.chunks_exact(es).map(|c| r.dtype.decode(c)));
+        r.dtype.decode_into(&buf, &mut out);
     }
     Ok(ArrayD::from_shape_vec(IxDyn(&r.shape), out).expect("region size matches its shape"))
 }
@@ -42,16 +45,21 @@ fn write_region(
     v: &ArrayD<f32>,
 ) -> Result<(), crate::machine::MemError> {
     let es = r.dtype.size();
-    let flat: Vec<f32> = v.iter().copied().collect();
+    let owned;
+    let flat: &[f32] = match v.as_slice() {
+        Some(s) => s,
+        None => {
+            owned = v.iter().copied().collect::<Vec<f32>>();
+            &owned
+        }
+    };
     let mut at = 0usize;
     let mut buf = Vec::new();
     for (va, len) in region_runs(r) {
         let n = len as usize / es;
         buf.clear();
         buf.resize(len as usize, 0);
-        for (i, x) in flat[at..at + n].iter().enumerate() {
-            r.dtype.encode(*x, &mut buf[i * es..]);
-        }
+        r.dtype.encode_slice(&flat[at..at + n], &mut buf);
         m.write(pe, va, &buf)?;
         at += n;
     }
@@ -68,6 +76,18 @@ impl DataState {
     pub(crate) fn new(graphs: &[CommandGraph], channels: usize) -> Self {
         DataState {
             values: graphs.iter().map(|g| vec![None; g.len()]).collect(),
+            uses: graphs
+                .iter()
+                .map(|g| {
+                    let mut u = vec![0u32; g.len()];
+                    for (_, node) in g.nodes() {
+                        for v in node.cmd.operands() {
+                            u[v.index()] += 1;
+                        }
+                    }
+                    u
+                })
+                .collect(),
             in_flight: vec![VecDeque::new(); channels],
         }
     }
@@ -78,10 +98,21 @@ impl DataState {
             .expect("operands complete before their users")
     }
 
+    /// Value `v` for a reader: moved out when that reader is its last, else copied.
+    fn take_or_clone(&mut self, inst: usize, v: CmdId) -> ArrayD<f32> {
+        if self.uses[inst][v.index()] == 1 {
+            self.values[inst][v.index()]
+                .take()
+                .expect("operands complete before their users")
+        } else {
+            self.val(inst, v).clone()
+        }
+    }
+
     /// A send starts: its tile goes on the channel.
     pub(crate) fn send_start(&mut self, inst: usize, g: &CommandGraph, cmd: CmdId, chan: u32) {
         if let Command::Send { value, .. } = &g.node(cmd).cmd {
-            let v = self.val(inst, *value).clone();
+            let v = self.take_or_clone(inst, *value);
             self.in_flight[chan as usize].push_back(v);
         }
     }
@@ -107,8 +138,7 @@ impl DataState {
                 Some(read_region(m, pe, src).map_err(mem_err)?)
             }
             Command::Store { dst, value } => {
-                let v = self.val(inst, *value).clone();
-                write_region(m, pe, dst, &v).map_err(mem_err)?;
+                write_region(m, pe, dst, self.val(inst, *value)).map_err(mem_err)?;
                 None
             }
             Command::Full { value } => Some(ArrayD::from_elem(
@@ -187,9 +217,12 @@ impl DataState {
                         .unwrap_or(node.ty.dtype)
                 };
                 let at = |c: Option<&[f32]>, s: f32, i: usize| c.map_or(s, |c| c[i]);
-                let data: Vec<f32> = (0..n)
-                    .map(|i| out_dtype.round(op.apply(at(c0, s0, i), at(c1, s1, i), at(c2, s2, i))))
+                let mut data: Vec<f32> = (0..n)
+                    .map(|i| op.apply(at(c0, s0, i), at(c1, s1, i), at(c2, s2, i)))
                     .collect();
+                if out_dtype != DType::F32 {
+                    data.iter_mut().for_each(|x| *x = out_dtype.round(*x));
+                }
                 Some(
                     ArrayD::from_shape_vec(IxDyn(&node.ty.shape), data).expect("math result shape"),
                 )
@@ -225,10 +258,19 @@ impl DataState {
                         .expect("paired sends put a message on the channel first"),
                 )
             }
-            Command::Wait { future } => Some(self.val(inst, *future).clone()),
+            Command::Wait { future } => Some(self.take_or_clone(inst, *future)),
         };
         if let Some(v) = out {
-            self.values[inst][cmd.index()] = Some(v);
+            if self.uses[inst][cmd.index()] > 0 {
+                self.values[inst][cmd.index()] = Some(v);
+            }
+        }
+        for v in node.cmd.operands() {
+            let u = &mut self.uses[inst][v.index()];
+            *u -= 1;
+            if *u == 0 {
+                self.values[inst][v.index()] = None;
+            }
         }
         Ok(())
     }
