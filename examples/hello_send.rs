@@ -15,6 +15,7 @@ fn value(rank: usize, i: usize) -> f32 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut n_elem = 1024usize;
     let mut topo = Topology::embedded_default();
+    let mut fabric = kernbench::core::sim::FabricModel::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -24,8 +25,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     &args.next().ok_or("--topology needs a file")?,
                 ))?
             }
+            "--fabric" => fabric = args.next().ok_or("--fabric needs a value")?.parse()?,
             "-h" | "--help" => {
-                println!("usage: hello_send [--n-elem N] [--topology FILE]");
+                println!(
+                    "usage: hello_send [--n-elem N] [--topology FILE] [--fabric messages|slots]"
+                );
                 return Ok(());
             }
             other => return Err(format!("unknown argument `{other}` (try --help)").into()),
@@ -56,7 +60,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         pes.clone(),
     )
     .grid(&grid)
-    .neighbors(NeighborMap::ring(&pes)?);
+    .neighbors(NeighborMap::ring(&pes)?)
+    .fabric(fabric);
     let report = simulate(&mut machine, &launch)?;
     print!("{report}");
 

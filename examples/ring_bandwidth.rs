@@ -2,7 +2,7 @@
 //! cubes in a cycle so every hop crosses its own UCIe link) against the
 //! ring's bottleneck link bandwidth, over sizes.
 //!
-//! Run: `cargo run --release --example ring_bandwidth [-- --topology FILE]`
+//! Run: `cargo run --release --example ring_bandwidth [-- --topology FILE] [--fabric messages|slots]`
 
 use kernbench::ccl::run::{run_on, RunSpec};
 use kernbench::ccl::{RedOp, Registry};
@@ -10,11 +10,17 @@ use kernbench::core::topology::Endpoint;
 use kernbench::prelude::*;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut topo = Topology::builtin("tiny").expect("tiny is built in");
+    let mut fabric = kernbench::core::sim::FabricModel::default();
     let mut args = std::env::args().skip(1);
-    let topo = match (args.next().as_deref(), args.next()) {
-        (Some("--topology"), Some(f)) => Topology::load(std::path::Path::new(&f))?,
-        _ => Topology::builtin("tiny").expect("tiny is built in"),
-    };
+    while let Some(a) = args.next() {
+        let v = args.next().ok_or(format!("{a} needs a value"))?;
+        match a.as_str() {
+            "--topology" => topo = Topology::load(std::path::Path::new(&v))?,
+            "--fabric" => fabric = v.parse()?,
+            other => return Err(format!("unknown argument `{other}`").into()),
+        }
+    }
     let ring = kernbench::ccl::run::cube_cycle(&topo, 0)?;
     let bottleneck = ring
         .iter()
@@ -40,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for shift in [20, 22, 24, 26] {
         let bytes = 1usize << shift;
         let spec = RunSpec {
-            fabric: Default::default(),
+            fabric,
             max_memory: None,
             count: bytes / 4,
             dtype: DType::F32,

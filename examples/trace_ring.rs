@@ -26,6 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut path = PathBuf::from("ring_allreduce.trace.json");
     let mut topo_name = "tiny".to_string();
     let mut bytes = 256 << 10;
+    let mut fabric = kernbench::core::sim::FabricModel::default();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
@@ -33,8 +34,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--trace" => path = PathBuf::from(value()?),
             "--topology" => topo_name = value()?,
             "--size" => bytes = size(&value()?)?,
+            "--fabric" => fabric = value()?.parse()?,
             "-h" | "--help" => {
-                println!("usage: trace_ring [--trace FILE] [--topology tiny|default|large|FILE] [--size BYTES]");
+                println!("usage: trace_ring [--trace FILE] [--topology tiny|default|large|xl|FILE] [--size BYTES] [--fabric messages|slots]");
                 return Ok(());
             }
             other => return Err(format!("unknown argument `{other}` (try --help)").into()),
@@ -48,7 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let algo = registry.get("ring_allreduce")?;
     let pes = ranks(&topo, algo)?;
     let spec = RunSpec {
-        fabric: Default::default(),
+        fabric,
         max_memory: None,
         count: (bytes / 4).max(1),
         dtype: DType::F32,
