@@ -414,6 +414,11 @@ impl Machine {
         self.write(owner, buf.va + (from * es) as u64, &bytes)
     }
 
+    /// Bytes of device memory written so far (held by the host process).
+    pub fn resident_bytes(&self) -> u64 {
+        self.data.len() as u64 * DATA_PAGE
+    }
+
     /// Reads a buffer back as f32 values.
     pub fn read_buffer(&self, buf: &Buffer) -> Result<Vec<f32>, MemError> {
         self.read_buffer_range(buf, 0, buf.len)

@@ -320,7 +320,10 @@ pub struct MemoryEstimate {
     pub commands_per_instance: u64,
     /// Bytes of tile values the data execution keeps (0 when data is off).
     pub data_bytes: u64,
-    /// Total, bytes.
+    /// Device memory already written before the run (counted against an
+    /// explicit limit; a machine's available memory already excludes it).
+    pub machine_bytes: u64,
+    /// What the run adds, bytes.
     pub bytes: u64,
 }
 
@@ -336,7 +339,15 @@ impl std::fmt::Display for MemoryEstimate {
         if self.data_bytes > 0 {
             write!(f, ", {} of tile values", human(self.data_bytes))?;
         }
-        f.write_str(")")
+        f.write_str(")")?;
+        if self.machine_bytes > 0 {
+            write!(
+                f,
+                " on top of {} of device memory already written",
+                human(self.machine_bytes)
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -353,14 +364,14 @@ pub fn human(b: u64) -> String {
 
 /// Estimates a launch's memory by tracing up to eight instances spread over
 /// it (a trace error there is the launch's error, as it would be later).
-pub(crate) fn estimate(launch: &Launch) -> Result<MemoryEstimate, SimError> {
+pub(crate) fn estimate(machine: &Machine, launch: &Launch) -> Result<MemoryEstimate, SimError> {
     let n = launch.pes.len();
     let mut sample: Vec<usize> = (0..8).map(|k| k * n / 8).collect();
     sample.push(n - 1);
     sample.dedup();
     let limits = trace_limits(n);
     let mut commands = 0u64;
-    let mut elems = 0u64;
+    let mut live_peak = 0u64;
     for &i in &sample {
         let g = launch
             .program
@@ -375,10 +386,7 @@ pub(crate) fn estimate(launch: &Launch) -> Result<MemoryEstimate, SimError> {
                 err,
             })?;
         commands += g.len() as u64;
-        elems += g
-            .nodes()
-            .map(|(_, node)| node.ty.elems() as u64)
-            .sum::<u64>();
+        live_peak += peak_live_value_bytes(&g);
     }
     let k = sample.len() as u64;
     let per = commands.div_ceil(k);
@@ -390,9 +398,10 @@ pub(crate) fn estimate(launch: &Launch) -> Result<MemoryEstimate, SimError> {
     if launch.trace {
         bytes += total_cmds * TRACE_BYTES_PER_COMMAND;
     }
-    // Data execution keeps every tile value as f32, plus an array header.
+    // Data execution keeps each tile value, as f32, from its command to its
+    // last reader.
     let data_bytes = if launch.data {
-        elems.div_ceil(k) * n as u64 * 4 + total_cmds * 64
+        live_peak.div_ceil(k) * n as u64
     } else {
         0
     };
@@ -400,8 +409,34 @@ pub(crate) fn estimate(launch: &Launch) -> Result<MemoryEstimate, SimError> {
         instances: n,
         commands_per_instance: per,
         data_bytes,
+        machine_bytes: machine.resident_bytes(),
         bytes: bytes + data_bytes,
     })
+}
+
+/// The most bytes of tile values (as f32, with an array header each) alive
+/// at once when `g` runs in program order, each from its command to its
+/// last reader.
+fn peak_live_value_bytes(g: &CommandGraph) -> u64 {
+    let n = g.len();
+    let mut last_use: Vec<Option<usize>> = vec![None; n];
+    for (id, node) in g.nodes() {
+        for v in node.cmd.operands() {
+            last_use[v.index()] = Some(id.index());
+        }
+    }
+    let mut frees: Vec<u64> = vec![0; n];
+    let (mut live, mut peak) = (0u64, 0u64);
+    for (id, node) in g.nodes() {
+        if let Some(last) = last_use[id.index()] {
+            let b = node.ty.elems() as u64 * 4 + 64;
+            live += b;
+            frees[last] += b;
+        }
+        peak = peak.max(live);
+        live -= frees[id.index()];
+    }
+    peak
 }
 
 /// Memory this machine has free now (`MemAvailable`), when it can be read.

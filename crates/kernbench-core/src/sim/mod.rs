@@ -230,8 +230,9 @@ fn run_launch(
         .map(|b| (b, true))
         .or_else(|| compile::available_memory().map(|b| (b, false)));
     if let Some((limit, explicit)) = limit {
-        let estimate = compile::estimate(launch)?;
-        if estimate.bytes > limit {
+        let estimate = compile::estimate(machine, launch)?;
+        let held = if explicit { estimate.machine_bytes } else { 0 };
+        if estimate.bytes + held > limit {
             return Err(SimError::TooLarge {
                 estimate,
                 limit,
