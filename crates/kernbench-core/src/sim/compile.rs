@@ -175,10 +175,9 @@ pub(crate) fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T
     })
 }
 
-/// Traces and lowers instance `i`.
-fn unit(machine: &Machine, launch: &Launch, i: usize, keep_graph: bool) -> Result<Unit, SimError> {
-    let pe = launch.pes[i];
-    let g = launch
+/// Traces instance `i` of a launch, within its share of the command budget.
+pub(crate) fn trace_one(launch: &Launch, i: usize) -> Result<CommandGraph, SimError> {
+    launch
         .program
         .trace_limited(
             &launch.args,
@@ -186,7 +185,16 @@ fn unit(machine: &Machine, launch: &Launch, i: usize, keep_graph: bool) -> Resul
             &grid_pos(&launch.grid, i),
             trace_limits(launch.pes.len()),
         )
-        .map_err(|err| SimError::Trace { pe, err })?;
+        .map_err(|err| SimError::Trace {
+            pe: launch.pes[i],
+            err,
+        })
+}
+
+/// Traces and lowers instance `i`.
+fn unit(machine: &Machine, launch: &Launch, i: usize, keep_graph: bool) -> Result<Unit, SimError> {
+    let pe = launch.pes[i];
+    let g = trace_one(launch, i)?;
     let comm = pairing::comm_of(&g);
     // Channels are not known yet: ops name the k-th send or receive.
     let mut local = vec![u32::MAX; g.len()];
@@ -362,29 +370,17 @@ pub fn human(b: u64) -> String {
     format!("{v:.1} {unit}")
 }
 
-/// Estimates a launch's memory by tracing up to eight instances spread over
+/// Estimates a launch's memory by tracing up to nine instances spread over
 /// it (a trace error there is the launch's error, as it would be later).
 pub(crate) fn estimate(machine: &Machine, launch: &Launch) -> Result<MemoryEstimate, SimError> {
     let n = launch.pes.len();
     let mut sample: Vec<usize> = (0..8).map(|k| k * n / 8).collect();
     sample.push(n - 1);
     sample.dedup();
-    let limits = trace_limits(n);
     let mut commands = 0u64;
     let mut live_peak = 0u64;
     for &i in &sample {
-        let g = launch
-            .program
-            .trace_limited(
-                &launch.args,
-                &launch.grid,
-                &grid_pos(&launch.grid, i),
-                limits,
-            )
-            .map_err(|err| SimError::Trace {
-                pe: launch.pes[i],
-                err,
-            })?;
+        let g = trace_one(launch, i)?;
         commands += g.len() as u64;
         live_peak += peak_live_value_bytes(&g);
     }

@@ -183,19 +183,8 @@ pub(crate) fn trace_all(
     launch: &Launch,
 ) -> Result<Vec<CommandGraph>, SimError> {
     compile::check_launch(topo, launch)?;
-    let limits = compile::trace_limits(launch.pes.len());
-    let results = compile::par_map(launch.pes.len(), |i| {
-        launch.program.trace_limited(
-            &launch.args,
-            &launch.grid,
-            &grid_pos(&launch.grid, i),
-            limits,
-        )
-    });
-    results
+    compile::par_map(launch.pes.len(), |i| compile::trace_one(launch, i))
         .into_iter()
-        .zip(&launch.pes)
-        .map(|(r, pe)| r.map_err(|err| SimError::Trace { pe: *pe, err }))
         .collect()
 }
 
