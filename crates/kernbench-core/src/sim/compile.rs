@@ -259,6 +259,12 @@ pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, Si
         .map(|(i, comm)| comm.iter().map(|c| channels.of_cmd[i][&c.id]).collect())
         .collect();
     drop(comms);
+    let mut channels = channels;
+    if !keep {
+        // Only data execution and traces look channels up by command; the
+        // ops carry theirs.
+        channels.of_cmd = Vec::new();
+    }
     if let Some(e) = units.iter_mut().find_map(|u| u.lower_err.take()) {
         return Err(e);
     }

@@ -26,7 +26,8 @@ pub struct Channel {
 pub struct Channels {
     /// All channels.
     pub list: Vec<Channel>,
-    /// `(instance, command) -> channel` for sends and receives.
+    /// `(instance, command) -> channel` for sends and receives (empty after
+    /// a run that kept no graphs: its ops carry their channels).
     pub of_cmd: Vec<BTreeMap<CmdId, u32>>,
 }
 
