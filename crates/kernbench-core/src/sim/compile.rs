@@ -16,6 +16,7 @@ use crate::machine::Machine;
 use crate::topology::{Endpoint, Route, Topology};
 use crate::PeId;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// What error and deadlock reports need of each command of an instance once
 /// its graph is gone: its location, mnemonic and direction (4 bytes a
@@ -94,9 +95,41 @@ impl CmdTable {
     }
 }
 
+/// What one instance adds to a program it may share with others: the
+/// channel of its k-th send or receive, the route of its k-th remote
+/// endpoint, and the bytes per HBM pseudo-channel of its HBM ops.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Binding {
+    pub(crate) chans: Vec<u32>,
+    pub(crate) routes: Vec<u32>,
+    pub(crate) pc_bytes: Vec<u32>,
+}
+
+/// Lowered programs by content: instances whose programs are the same
+/// template share one.
+#[derive(Default)]
+struct Interner {
+    by_hash: std::sync::Mutex<HashMap<u64, Vec<Arc<PeProgram>>>>,
+}
+
+impl Interner {
+    fn intern(&self, prog: PeProgram) -> Arc<PeProgram> {
+        let h = prog.template_hash();
+        let mut map = self.by_hash.lock().unwrap_or_else(|p| p.into_inner());
+        let list = map.entry(h).or_default();
+        if let Some(p) = list.iter().find(|p| p.same_template(&prog)) {
+            return Arc::clone(p);
+        }
+        let p = Arc::new(prog);
+        list.push(Arc::clone(&p));
+        p
+    }
+}
+
 /// One instance, traced and lowered.
 struct Unit {
-    prog: PeProgram,
+    prog: Arc<PeProgram>,
+    pc_bytes: Vec<u32>,
     comm: Vec<CommCmd>,
     table: CmdTable,
     graph: Option<CommandGraph>,
@@ -107,7 +140,10 @@ struct Unit {
 
 /// A launch compiled for the engine.
 pub(crate) struct Compiled {
-    pub(crate) programs: Vec<PeProgram>,
+    /// Each instance's program (shared among equal ones unless graphs are kept).
+    pub(crate) programs: Vec<Arc<PeProgram>>,
+    /// Each instance's channels, routes and HBM bytes.
+    pub(crate) bindings: Vec<Binding>,
     pub(crate) tables: Vec<CmdTable>,
     /// The graphs, when the launch executes data or keeps a trace; else empty.
     pub(crate) graphs: Vec<CommandGraph>,
@@ -192,7 +228,13 @@ pub(crate) fn trace_one(launch: &Launch, i: usize) -> Result<CommandGraph, SimEr
 }
 
 /// Traces and lowers instance `i`.
-fn unit(machine: &Machine, launch: &Launch, i: usize, keep_graph: bool) -> Result<Unit, SimError> {
+fn unit(
+    machine: &Machine,
+    launch: &Launch,
+    i: usize,
+    keep_graph: bool,
+    interner: &Interner,
+) -> Result<Unit, SimError> {
     let pe = launch.pes[i];
     let g = trace_one(launch, i)?;
     let comm = pairing::comm_of(&g);
@@ -226,11 +268,17 @@ fn unit(machine: &Machine, launch: &Launch, i: usize, keep_graph: bool) -> Resul
         Ok(p) => (p, None),
         Err(e) => (PeProgram::default(), Some(e)),
     };
-    if !keep_graph {
+    let (prog, pc_bytes) = if keep_graph {
+        let pcs = prog.pc_bytes.clone();
+        (Arc::new(prog), pcs)
+    } else {
         prog.strip();
-    }
+        let pcs = std::mem::take(&mut prog.pc_bytes);
+        (interner.intern(prog), pcs)
+    };
     Ok(Unit {
         prog,
+        pc_bytes,
         table: CmdTable::of(&g),
         graph: keep_graph.then_some(g),
         comm,
@@ -239,13 +287,34 @@ fn unit(machine: &Machine, launch: &Launch, i: usize, keep_graph: bool) -> Resul
     })
 }
 
+/// The program of one instance with its channels and routes written in
+/// (the form a reader outside the engine expects).
+pub(crate) fn bound_program(prog: &PeProgram, b: &Binding) -> PeProgram {
+    let mut p = prog.clone();
+    for op in &mut p.ops {
+        match &mut op.kind {
+            OpKind::SendGrant { chan, .. }
+            | OpKind::Send { chan, .. }
+            | OpKind::Recv { chan, .. } => {
+                *chan = b.chans[*chan as usize];
+            }
+            OpKind::Remote { route, .. } => *route = b.routes[*route as usize],
+            _ => {}
+        }
+    }
+    p.pc_bytes = b.pc_bytes.clone();
+    p
+}
+
 /// Traces, pairs and lowers every instance of a launch.
 pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, SimError> {
     let topo = machine.topology();
     check_launch(topo, launch)?;
     let keep = launch.data || launch.trace || launch.keep_graphs;
-    let units: Vec<Result<Unit, SimError>> =
-        par_map(launch.pes.len(), |i| unit(machine, launch, i, keep));
+    let interner = Interner::default();
+    let units: Vec<Result<Unit, SimError>> = par_map(launch.pes.len(), |i| {
+        unit(machine, launch, i, keep, &interner)
+    });
     let mut units: Vec<Unit> = units.into_iter().collect::<Result<_, _>>()?;
     let comms: Vec<Vec<CommCmd>> = units
         .iter_mut()
@@ -253,7 +322,7 @@ pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, Si
         .collect();
     let channels = pairing::pair_comm(&launch.pes, &comms, launch.neighbors.as_ref())?;
     // Each instance's k-th send or receive, as a channel.
-    let local_chans: Vec<Vec<u32>> = comms
+    let mut local_chans: Vec<Vec<u32>> = comms
         .iter()
         .enumerate()
         .map(|(i, comm)| comm.iter().map(|c| channels.of_cmd[i][&c.id]).collect())
@@ -273,6 +342,7 @@ pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, Si
     let mut route_ix: HashMap<(PeId, Endpoint), u32> = HashMap::new();
     let mut out = Compiled {
         programs: Vec::with_capacity(units.len()),
+        bindings: Vec::with_capacity(units.len()),
         tables: Vec::with_capacity(units.len()),
         graphs: Vec::new(),
         channels,
@@ -280,8 +350,8 @@ pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, Si
     };
     for (i, u) in units.into_iter().enumerate() {
         let pe = launch.pes[i];
-        let chans = &local_chans[i];
-        let mut global = Vec::with_capacity(u.remote.len());
+        let chans = std::mem::take(&mut local_chans[i]);
+        let mut routes_of = Vec::with_capacity(u.remote.len());
         for ep in &u.remote {
             let ix = match route_ix.get(&(pe, *ep)) {
                 Some(ix) => *ix,
@@ -292,21 +362,14 @@ pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, Si
                     ix
                 }
             };
-            global.push(ix);
+            routes_of.push(ix);
         }
-        let mut prog = u.prog;
-        for op in &mut prog.ops {
-            match &mut op.kind {
-                OpKind::SendGrant { chan, .. }
-                | OpKind::Send { chan, .. }
-                | OpKind::Recv { chan, .. } => {
-                    *chan = chans[*chan as usize];
-                }
-                OpKind::Remote { route, .. } => *route = global[*route as usize],
-                _ => {}
-            }
-        }
-        out.programs.push(prog);
+        out.programs.push(u.prog);
+        out.bindings.push(Binding {
+            chans,
+            routes: routes_of,
+            pc_bytes: u.pc_bytes,
+        });
         out.tables.push(u.table);
         if let Some(g) = u.graph {
             out.graphs.push(g);

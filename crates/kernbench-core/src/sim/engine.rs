@@ -8,6 +8,7 @@
 //! depends on the [`FabricModel`]. Ties are broken by insertion order, so a
 //! run is repeatable bit for bit.
 
+use super::compile::Binding;
 use super::compile::CmdTable;
 use super::data::DataState;
 use super::error::{Deadlock, SimError, Waiter};
@@ -16,13 +17,15 @@ use super::id::{ChanId, InstId, OpId, OpRef};
 use super::ipcq::{tickets, Chan, FabricModel, SendPoll, SlotGrant, SlotRecv};
 use super::lower::{OpKind, PeProgram, Unit, UNITS};
 use super::pairing::Channels;
-use super::pe::{PeState, DONE, STARTED};
+use super::pe::{Dependents, PeState, DONE, STARTED};
 use super::queue::{EventQueue, MixOp};
 use super::timeline::MsgLog;
 use crate::ir::CommandGraph;
 use crate::machine::Machine;
 use crate::topology::{IpcqSpec, Link, PeSpec, Route};
 use crate::{PeId, Ps};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Ev {
@@ -106,12 +109,26 @@ pub(crate) struct Engine<'a> {
 }
 
 impl<'a> Engine<'a> {
-    pub(crate) fn new(cfg: EngineConfig<'a>, progs: Vec<PeProgram>) -> Self {
+    pub(crate) fn new(
+        cfg: EngineConfig<'a>,
+        progs: Vec<Arc<PeProgram>>,
+        bindings: Vec<Binding>,
+    ) -> Self {
         let pcs = cfg.spec.hbm_pcs as usize;
+        // Instances that share a program share its dependents too.
+        let mut dependents: HashMap<*const PeProgram, Arc<Dependents>> = HashMap::new();
         let insts: Vec<PeState> = progs
             .into_iter()
+            .zip(bindings)
             .zip(cfg.pes)
-            .map(|(prog, pe)| PeState::new(*pe, prog, cfg.start, pcs))
+            .map(|((prog, bind), pe)| {
+                let deps = Arc::clone(
+                    dependents
+                        .entry(Arc::as_ptr(&prog))
+                        .or_insert_with(|| Arc::new(Dependents::of(&prog))),
+                );
+                PeState::new(*pe, prog, bind, deps, cfg.start, pcs)
+            })
             .collect();
         // A link carried by one channel only, and by no DMA, sees no interleaving.
         let mut users = vec![0u32; cfg.links.len()];
@@ -250,14 +267,14 @@ impl<'a> Engine<'a> {
             OpKind::Hbm { .. } => s.hbm(r.op, now, hbm_gbps) + hbm_latency,
             OpKind::Remote { route, bytes, .. } => {
                 s.remote_bytes += bytes;
-                let rt = &self.routes[*route as usize];
+                let rt = &self.routes[s.route(*route)];
                 let (_, arrive) = self
                     .fabric
                     .transfer_for(now, rt, *bytes, (r.inst.0, NO_INST));
                 arrive + hbm_latency
             }
             &OpKind::SendGrant { chan, bytes } => {
-                let c = ChanId(chan);
+                let c = s.chan(chan);
                 let n = tickets(bytes, self.slot_bytes);
                 match self.model {
                     FabricModel::Slots => {
@@ -280,11 +297,11 @@ impl<'a> Engine<'a> {
                 return;
             }
             &OpKind::Send { chan, bytes } => {
-                let c = ChanId(chan);
+                let c = s.chan(chan);
                 let cmd = o.cmd;
                 self.sends += 1;
                 if let Some(d) = self.data.as_mut() {
-                    d.send_start(r.inst.ix(), &self.graphs[r.inst.ix()], cmd, chan);
+                    d.send_start(r.inst.ix(), &self.graphs[r.inst.ix()], cmd, c.0);
                 }
                 match self.model {
                     FabricModel::Slots => {
@@ -300,7 +317,7 @@ impl<'a> Engine<'a> {
                 return;
             }
             &OpKind::Recv { chan, bytes } => {
-                let c = ChanId(chan);
+                let c = s.chan(chan);
                 let n = tickets(bytes, self.slot_bytes);
                 match self.model {
                     FabricModel::Slots => {
@@ -416,7 +433,7 @@ impl<'a> Engine<'a> {
         let OpKind::Send { chan, bytes } = self.op(r).kind else {
             unreachable!("pump_send on a send op")
         };
-        let c = ChanId(chan);
+        let c = self.insts[r.inst.ix()].chan(chan);
         let s = &mut self.insts[r.inst.ix()];
         let ch = &mut self.chans[c.ix()];
         let mut sent = ch.slot_sent;
@@ -445,7 +462,7 @@ impl<'a> Engine<'a> {
             let inject_end = free.max(t);
             s.busy_ps[Unit::Comm as usize] += inject_end - t;
             if let Some(log) = self.msg_log.as_mut() {
-                log.packet(chan, (r.inst.0, r.op.0), first, (t, inject_end), bytes);
+                log.packet(c.0, (r.inst.0, r.op.0), first, (t, inject_end), bytes);
             }
             self.queue.push(drained, Ev::Visible(c));
             if sent >= bytes {
@@ -524,8 +541,9 @@ impl<'a> Engine<'a> {
         }
         if let OpKind::Recv { bytes, chan } = self.op(r).kind {
             self.insts[i].received += bytes;
+            let c = self.insts[i].chan(chan);
             if let Some(log) = self.msg_log.as_mut() {
-                log.recv(chan, (r.inst.0, r.op.0), now);
+                log.recv(c.0, (r.inst.0, r.op.0), now);
             }
         }
         if completes {
@@ -573,8 +591,9 @@ impl<'a> Engine<'a> {
                 }
                 let (what, detail) = match (&o.kind, t.dir(o.cmd)) {
                     (OpKind::SendGrant { chan, .. } | OpKind::Send { chan, .. }, Some(dir)) => {
-                        let c = &self.chans[*chan as usize];
-                        let ch = &self.of_cmd.list[*chan as usize];
+                        let k = s.chan(*chan).ix();
+                        let c = &self.chans[k];
+                        let ch = &self.of_cmd.list[k];
                         let peer = self.insts[ch.dst].pe;
                         (
                             format!("send {dir}"),
@@ -586,8 +605,9 @@ impl<'a> Engine<'a> {
                         )
                     }
                     (OpKind::Recv { chan, .. }, Some(dir)) => {
-                        let c = &self.chans[*chan as usize];
-                        let ch = &self.of_cmd.list[*chan as usize];
+                        let k = s.chan(*chan).ix();
+                        let c = &self.chans[k];
+                        let ch = &self.of_cmd.list[k];
                         let peer = self.insts[ch.src].pe;
                         let (got, need) = c.recv_progress(self.model);
                         (

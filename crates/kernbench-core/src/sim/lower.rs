@@ -65,7 +65,7 @@ impl Unit {
 }
 
 /// What an op does.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OpKind {
     /// Issue of a command (PE_CPU + PE_SCHEDULER).
     Issue,
@@ -121,7 +121,7 @@ pub enum OpKind {
 }
 
 /// One op of a lowered program.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Op {
     /// Its engine.
     pub unit: Unit,
@@ -201,6 +201,31 @@ impl PeProgram {
     /// Bytes per pseudo-channel of an HBM op starting at `pcs` in [`PeProgram::pc_bytes`].
     pub fn pcs_of(&self, pcs: u32) -> &[u32] {
         &self.pc_bytes[pcs as usize..(pcs + self.hbm_pcs) as usize]
+    }
+
+    /// `true` when `other` runs the same ops in the same order with the same
+    /// dependencies: instances with such programs can share one, each with
+    /// its own channels, routes and HBM addresses.
+    pub fn same_template(&self, other: &PeProgram) -> bool {
+        self.ops == other.ops
+            && self.deps == other.deps
+            && self.dep_start == other.dep_start
+            && self.queues == other.queues
+            && self.hbm_pcs == other.hbm_pcs
+            && self.tcm_peak == other.tcm_peak
+    }
+
+    /// A hash of what [`PeProgram::same_template`] compares.
+    pub fn template_hash(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.ops.hash(&mut h);
+        self.deps.hash(&mut h);
+        self.dep_start.hash(&mut h);
+        self.queues.hash(&mut h);
+        self.hbm_pcs.hash(&mut h);
+        self.tcm_peak.hash(&mut h);
+        h.finish()
     }
 
     /// Drops what only plans and timelines read (labels, the TCM map), and

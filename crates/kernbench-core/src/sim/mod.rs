@@ -152,7 +152,8 @@ pub struct Outcome {
     pub graphs: Vec<CommandGraph>,
     /// Location, mnemonic and direction of every command of each instance.
     pub tables: Vec<CmdTable>,
-    /// The lowered program of each instance.
+    /// The lowered program of each instance, when the launch executed data or
+    /// kept a trace or graphs; empty otherwise.
     pub programs: Vec<PeProgram>,
     /// Op spans, when the launch asked for them.
     pub spans: Vec<Span>,
@@ -231,6 +232,7 @@ fn run_launch(
     }
     let compile::Compiled {
         programs,
+        bindings,
         tables,
         graphs,
         channels,
@@ -274,16 +276,22 @@ fn run_launch(
         model: launch.fabric,
         record_mix,
     };
-    let mut eng = engine::Engine::new(cfg, programs);
+    let keep = launch.data || launch.trace || launch.keep_graphs;
+    let mut eng = engine::Engine::new(cfg, programs, bindings);
     eng.run(machine)?;
     let mix = eng.take_mix();
     let sends = eng.sends;
     let report = report::build(&topo, launch.program.name(), start, &eng);
-    let programs: Vec<PeProgram> = eng
-        .insts
-        .iter_mut()
-        .map(|s| std::mem::take(&mut s.prog))
-        .collect();
+    // Each instance's program with its own channels and routes, for
+    // plans and timelines; a run that kept no graphs leaves none.
+    let programs: Vec<PeProgram> = if keep {
+        eng.insts
+            .iter()
+            .map(|s| compile::bound_program(&s.prog, &s.bind))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let spans = eng.spans.take().unwrap_or_default();
     let link_spans = eng.fabric.trace.take().unwrap_or_default();
     let messages = eng

@@ -1,9 +1,41 @@
 //! One PE's state during a run: its lowered program, dependency counters,
 //! in-order engine queues, HBM pseudo-channels, and what it did.
 
+use super::compile::Binding;
 use super::id::OpId;
 use super::lower::{OpKind, PeProgram, Unit, UNITS};
 use crate::{PeId, Ps};
+use std::sync::Arc;
+
+/// The ops that depend on each op of a program (CSR: `start[i]..start[i + 1]`
+/// into `list`), shared by the instances that share the program.
+pub(crate) struct Dependents {
+    start: Vec<u32>,
+    list: Vec<u32>,
+}
+
+impl Dependents {
+    pub(crate) fn of(prog: &PeProgram) -> Self {
+        let n = prog.ops.len();
+        let mut count = vec![0u32; n + 1];
+        for &x in &prog.deps {
+            count[x as usize] += 1;
+        }
+        let mut start = vec![0u32; n + 1];
+        for i in 0..n {
+            start[i + 1] = start[i] + count[i];
+        }
+        let mut fill = start.clone();
+        let mut list = vec![0u32; start[n] as usize];
+        for i in 0..n {
+            for &x in prog.deps_of(i) {
+                list[fill[x as usize] as usize] = i as u32;
+                fill[x as usize] += 1;
+            }
+        }
+        Dependents { start, list }
+    }
+}
 
 /// An op not started.
 pub(crate) const NOT_STARTED: u8 = 0;
@@ -15,12 +47,13 @@ pub(crate) const DONE: u8 = 2;
 /// Per-instance state.
 pub(crate) struct PeState {
     pub(crate) pe: PeId,
-    pub(crate) prog: PeProgram,
+    /// The program, possibly shared with other instances.
+    pub(crate) prog: Arc<PeProgram>,
+    /// This instance's channels, routes and HBM bytes.
+    pub(crate) bind: Binding,
     /// Dependencies of each op not yet done.
     pub(crate) remaining: Vec<u32>,
-    /// The ops that depend on each op (CSR over `dependents`).
-    dependents_start: Vec<u32>,
-    dependents: Vec<u32>,
+    dependents: Arc<Dependents>,
     /// Each op's progress: [`NOT_STARTED`], [`STARTED`] or [`DONE`].
     pub(crate) state: Vec<u8>,
     /// Next op of each engine's queue.
@@ -41,30 +74,21 @@ pub(crate) struct PeState {
 }
 
 impl PeState {
-    pub(crate) fn new(pe: PeId, prog: PeProgram, start: Ps, pcs: usize) -> Self {
+    pub(crate) fn new(
+        pe: PeId,
+        prog: Arc<PeProgram>,
+        bind: Binding,
+        dependents: Arc<Dependents>,
+        start: Ps,
+        pcs: usize,
+    ) -> Self {
         let n = prog.ops.len();
         let remaining: Vec<u32> = (0..n).map(|i| prog.deps_of(i).len() as u32).collect();
-        let mut count = vec![0u32; n + 1];
-        for &x in &prog.deps {
-            count[x as usize] += 1;
-        }
-        let mut dependents_start = vec![0u32; n + 1];
-        for i in 0..n {
-            dependents_start[i + 1] = dependents_start[i] + count[i];
-        }
-        let mut fill = dependents_start.clone();
-        let mut dependents = vec![0u32; dependents_start[n] as usize];
-        for i in 0..n {
-            for &x in prog.deps_of(i) {
-                dependents[fill[x as usize] as usize] = i as u32;
-                fill[x as usize] += 1;
-            }
-        }
         PeState {
             pe,
             remaining,
-            dependents_start,
             dependents,
+            bind,
             state: vec![NOT_STARTED; n],
             head: [0; UNITS],
             busy: [false; UNITS],
@@ -84,12 +108,12 @@ impl PeState {
 
     /// The ops that wait for `op`.
     pub(crate) fn dependents_of(&self, op: OpId) -> std::ops::Range<usize> {
-        self.dependents_start[op.ix()] as usize..self.dependents_start[op.ix() + 1] as usize
+        self.dependents.start[op.ix()] as usize..self.dependents.start[op.ix() + 1] as usize
     }
 
     /// The `k`-th entry of the dependents table.
     pub(crate) fn dependent(&self, k: usize) -> OpId {
-        OpId(self.dependents[k])
+        OpId(self.dependents.list[k])
     }
 
     /// The op at the head of engine `u`'s queue, if the engine is idle and the op ready.
@@ -112,6 +136,16 @@ impl PeState {
         unit
     }
 
+    /// The channel of this instance's `k`-th send or receive.
+    pub(crate) fn chan(&self, k: u32) -> super::id::ChanId {
+        super::id::ChanId(self.bind.chans[k as usize])
+    }
+
+    /// The route index of this instance's `k`-th remote endpoint.
+    pub(crate) fn route(&self, k: u32) -> usize {
+        self.bind.routes[k as usize] as usize
+    }
+
     /// Frees engine `u`.
     pub(crate) fn release(&mut self, u: Unit) {
         self.busy[u as usize] = false;
@@ -124,7 +158,8 @@ impl PeState {
         let OpKind::Hbm { pcs, bytes, write } = self.prog.ops[op.ix()].kind else {
             unreachable!("hbm() on an HBM op")
         };
-        let pc_bytes = self.prog.pcs_of(pcs);
+        let n = self.prog.hbm_pcs as usize;
+        let pc_bytes = &self.bind.pc_bytes[pcs as usize..pcs as usize + n];
         let pc_gbps = slice_gbps / pc_bytes.len() as f64;
         let mut end = now;
         for (pc, &b) in pc_bytes.iter().enumerate() {
