@@ -64,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| Topology::load(std::path::Path::new(&a.topology)))?;
     let reg = Registry::builtin();
     println!(
-        "{:<24} {:>8} {:>6} {:>9} {:>11} {:>9} {:>11} {:>10} {:>9} {:>10} {:>8} {:>9} {:>10} {:>6}",
+        "{:<24} {:>8} {:>6} {:>9} {:>11} {:>9} {:>11} {:>10} {:>9} {:>10} {:>8} {:>9} {:>10} {:>6} {:>8}",
         "algorithm",
         "fabric",
         "ranks",
@@ -78,7 +78,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "busbw",
         "peak MiB",
         "commands",
-        "B/cmd"
+        "B/cmd",
+        "programs"
     );
     for name in &a.algos {
         let mut algo = reg.get(name)?.clone();
@@ -114,7 +115,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let p = r.pes.len();
             let busbw = a.size as f64 / rep.sim_ns() * algo.collective.busbw_factor(p);
             println!(
-                "{:<24} {:>8} {:>6} {:>9} {:>11.1} {:>9.3} {:>11} {:>10.0} {:>9} {:>10.1} {:>8.2} {:>9.0} {:>10} {:>6.0}",
+                "{:<24} {:>8} {:>6} {:>9} {:>11.1} {:>9.3} {:>11} {:>10.0} {:>9} {:>10.1} {:>8.2} {:>9.0} {:>10} {:>6.0} {:>8}",
                 name,
                 fabric.name(),
                 p,
@@ -128,7 +129,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 busbw,
                 peak,
                 commands,
-                peak * 1048576.0 / commands.max(1) as f64
+                peak * 1048576.0 / commands.max(1) as f64,
+                r.outcome.distinct_programs
             );
         }
     }

@@ -116,11 +116,14 @@ impl Interner {
     fn intern(&self, prog: PeProgram) -> Arc<PeProgram> {
         let h = prog.template_hash();
         let mut map = self.by_hash.lock().unwrap_or_else(|p| p.into_inner());
-        let list = map.entry(h).or_default();
-        if let Some(p) = list.iter().find(|p| p.same_template(&prog)) {
+        if let Some(p) = map
+            .get(&h)
+            .and_then(|l| l.iter().find(|p| p.same_template(&prog)))
+        {
             return Arc::clone(p);
         }
         let p = Arc::new(prog);
+        let list = map.entry(h).or_default();
         list.push(Arc::clone(&p));
         p
     }
@@ -379,10 +382,13 @@ pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, Si
     Ok(out)
 }
 
-/// Resident bytes a run keeps per traced command, measured on collectives
-/// (`examples/bench_collectives` prints bytes per command): the lowered ops,
-/// their dependencies, engine state and channel maps.
-pub const RESIDENT_BYTES_PER_COMMAND: u64 = 300;
+/// Resident bytes a run keeps per traced command of each instance, measured
+/// on collectives (`examples/bench_collectives` prints bytes per command):
+/// op progress, HBM bytes, channels, the command table.
+pub const INSTANCE_BYTES_PER_COMMAND: u64 = 110;
+/// Bytes per command of a lowered program (ops, dependencies both ways),
+/// once per distinct program.
+pub const PROGRAM_BYTES_PER_COMMAND: u64 = 200;
 /// Extra bytes per command when the graphs are kept (data execution or a trace).
 pub const GRAPH_BYTES_PER_COMMAND: u64 = 350;
 /// Extra bytes per command for a trace's op spans and link spans.
@@ -395,6 +401,8 @@ pub struct MemoryEstimate {
     pub instances: usize,
     /// Commands per instance, the mean over the sample.
     pub commands_per_instance: u64,
+    /// Distinct lowered programs expected (instances with equal programs share one).
+    pub programs: u64,
     /// Bytes of tile values the data execution keeps (0 when data is off).
     pub data_bytes: u64,
     /// Device memory already written before the run (counted against an
@@ -408,10 +416,11 @@ impl std::fmt::Display for MemoryEstimate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "about {} ({} instances x {} commands",
+            "about {} ({} instances x {} commands, {} distinct program(s)",
             human(self.bytes),
             self.instances,
-            self.commands_per_instance
+            self.commands_per_instance,
+            self.programs
         )?;
         if self.data_bytes > 0 {
             write!(f, ", {} of tile values", human(self.data_bytes))?;
@@ -446,18 +455,40 @@ pub(crate) fn estimate(machine: &Machine, launch: &Launch) -> Result<MemoryEstim
     let mut sample: Vec<usize> = (0..8).map(|k| k * n / 8).collect();
     sample.push(n - 1);
     sample.dedup();
+    let keep = launch.data || launch.trace || launch.keep_graphs;
     let mut commands = 0u64;
     let mut live_peak = 0u64;
+    let interner = Interner::default();
+    let mut programs: Vec<*const PeProgram> = Vec::new();
     for &i in &sample {
         let g = trace_one(launch, i)?;
         commands += g.len() as u64;
         live_peak += peak_live_value_bytes(&g);
+        drop(g);
+        if !keep {
+            // How many distinct programs the sample lowers to says how much
+            // sharing to expect. Lowering errors surface in the real run.
+            let u = unit(machine, launch, i, false, &interner)?;
+            let p = Arc::as_ptr(&u.prog);
+            if !programs.contains(&p) {
+                programs.push(p);
+            }
+        }
     }
     let k = sample.len() as u64;
     let per = commands.div_ceil(k);
     let total_cmds = per * n as u64;
-    let mut bytes = total_cmds * RESIDENT_BYTES_PER_COMMAND;
-    if launch.data || launch.trace || launch.keep_graphs {
+    // Distinct programs over the launch: one when the sample shares one,
+    // else in proportion to how often the sample met a new one.
+    let distinct = programs.len() as u64;
+    let shared_programs = match distinct {
+        0 => n as u64,
+        1 => 1,
+        d => (d + (d - 1) * (n as u64 - k) / (k - 1).max(1)).min(n as u64),
+    };
+    let mut bytes =
+        total_cmds * INSTANCE_BYTES_PER_COMMAND + shared_programs * per * PROGRAM_BYTES_PER_COMMAND;
+    if keep {
         bytes += total_cmds * GRAPH_BYTES_PER_COMMAND;
     }
     if launch.trace {
@@ -473,6 +504,7 @@ pub(crate) fn estimate(machine: &Machine, launch: &Launch) -> Result<MemoryEstim
     Ok(MemoryEstimate {
         instances: n,
         commands_per_instance: per,
+        programs: shared_programs,
         data_bytes,
         machine_bytes: machine.resident_bytes(),
         bytes: bytes + data_bytes,

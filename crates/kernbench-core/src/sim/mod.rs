@@ -163,6 +163,8 @@ pub struct Outcome {
     pub messages: Vec<timeline::Message>,
     /// IPCQ messages sent in the run.
     pub sends: u64,
+    /// Distinct lowered programs the run held (instances with equal programs share one).
+    pub distinct_programs: usize,
 }
 
 impl Outcome {
@@ -277,6 +279,12 @@ fn run_launch(
         record_mix,
     };
     let keep = launch.data || launch.trace || launch.keep_graphs;
+    let distinct_programs = {
+        let mut p: Vec<*const PeProgram> = programs.iter().map(std::sync::Arc::as_ptr).collect();
+        p.sort_unstable();
+        p.dedup();
+        p.len()
+    };
     let mut eng = engine::Engine::new(cfg, programs, bindings);
     eng.run(machine)?;
     let mix = eng.take_mix();
@@ -309,6 +317,7 @@ fn run_launch(
             link_spans,
             messages,
             sends,
+            distinct_programs,
         },
         mix,
     ))
