@@ -291,9 +291,9 @@ fn unit(
 }
 
 /// The program of one instance with its channels and routes written in
-/// (the form a reader outside the engine expects).
-pub(crate) fn bound_program(prog: &PeProgram, b: &Binding) -> PeProgram {
-    let mut p = prog.clone();
+/// (the form a reader outside the engine expects); copied only when shared.
+pub(crate) fn bound_program(prog: Arc<PeProgram>, b: Binding) -> PeProgram {
+    let mut p = Arc::try_unwrap(prog).unwrap_or_else(|shared| (*shared).clone());
     for op in &mut p.ops {
         match &mut op.kind {
             OpKind::SendGrant { chan, .. }
@@ -305,7 +305,7 @@ pub(crate) fn bound_program(prog: &PeProgram, b: &Binding) -> PeProgram {
             _ => {}
         }
     }
-    p.pc_bytes = b.pc_bytes.clone();
+    p.pc_bytes = b.pc_bytes;
     p
 }
 

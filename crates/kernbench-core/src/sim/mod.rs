@@ -294,8 +294,11 @@ fn run_launch(
     // plans and timelines; a run that kept no graphs leaves none.
     let programs: Vec<PeProgram> = if keep {
         eng.insts
-            .iter()
-            .map(|s| compile::bound_program(&s.prog, &s.bind))
+            .iter_mut()
+            .map(|s| {
+                let prog = std::mem::take(&mut s.prog);
+                compile::bound_program(prog, std::mem::take(&mut s.bind))
+            })
             .collect()
     } else {
         Vec::new()
