@@ -7,7 +7,7 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use kernbench::ccl::run::{event_mix, RunSpec};
-use kernbench::ccl::{RedOp, Registry};
+use kernbench::ccl::Registry;
 use kernbench::core::sim::queue::{MixOp, QuaternaryHeap, RadixHeap};
 use kernbench::core::sim::FabricModel;
 use kernbench::prelude::*;
@@ -19,16 +19,7 @@ fn mix(fabric: FabricModel) -> Vec<MixOp> {
     let topo = Topology::embedded_default();
     let mut algo = Registry::builtin().get("ring_allreduce").unwrap().clone();
     algo.seg_bytes = 64 << 10;
-    let spec = RunSpec {
-        count: (1 << 20) / 4,
-        dtype: DType::F32,
-        op: RedOp::Sum,
-        root: 0,
-        data: false,
-        trace: false,
-        fabric,
-        max_memory: None,
-    };
+    let spec = RunSpec::timing((1 << 20) / 4, DType::F32, fabric);
     event_mix(&topo, &algo, &spec).expect("the benchmark run succeeds")
 }
 

@@ -11,7 +11,7 @@
 use clap::Parser;
 use kernbench::ccl::run::{run, RunSpec};
 use kernbench::ccl::table::parse_size;
-use kernbench::ccl::{RedOp, Registry};
+use kernbench::ccl::Registry;
 use kernbench::core::sim::FabricModel;
 use kernbench::prelude::*;
 use std::time::Instant;
@@ -88,14 +88,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         for &fabric in &a.fabric {
             let spec = RunSpec {
-                count: (a.size / 4) as usize,
-                dtype: DType::F32,
-                op: RedOp::Sum,
-                root: 0,
-                data: false,
-                trace: false,
-                fabric,
                 max_memory: a.max_memory,
+                ..RunSpec::timing((a.size / 4) as usize, DType::F32, fabric)
             };
             let mut walls = Vec::new();
             let mut last = None;

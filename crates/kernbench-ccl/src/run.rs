@@ -85,6 +85,23 @@ pub struct RunSpec {
     pub max_memory: Option<u64>,
 }
 
+impl RunSpec {
+    /// A timing-only run of `count` elements of `dtype` (sum, root 0, no data,
+    /// no trace, no memory limit beyond the machine's).
+    pub fn timing(count: usize, dtype: DType, fabric: FabricModel) -> Self {
+        RunSpec {
+            count,
+            dtype,
+            op: RedOp::Sum,
+            root: 0,
+            data: false,
+            trace: false,
+            fabric,
+            max_memory: None,
+        }
+    }
+}
+
 /// What a run gives.
 pub struct RunResult {
     /// The simulation outcome (report, graphs, spans).
