@@ -305,7 +305,7 @@ impl<'a> Engine<'a> {
                 }
                 match self.model {
                     FabricModel::Slots => {
-                        self.chans[c.ix()].slot_sent = 0;
+                        self.chans[c.ix()].slot.sent = 0;
                         self.slot_pump_send(r);
                     }
                     FabricModel::Messages => {
@@ -436,7 +436,7 @@ impl<'a> Engine<'a> {
         let c = self.insts[r.inst.ix()].chan(chan);
         let s = &mut self.insts[r.inst.ix()];
         let ch = &mut self.chans[c.ix()];
-        let mut sent = ch.slot_sent;
+        let mut sent = ch.slot.sent;
         if sent >= bytes.max(1) {
             // Every packet is on its way: the comm engine is free again.
             s.release(Unit::Comm);
@@ -472,7 +472,7 @@ impl<'a> Engine<'a> {
             }
             t = inject_end;
         }
-        ch.slot_sent = sent;
+        ch.slot.sent = sent;
         self.push(t, Ev::SendNext(r));
     }
 

@@ -90,8 +90,6 @@ pub(crate) struct Chan {
     /// Bytes injected.
     pub(crate) bytes: u64,
     pub(crate) slot: SlotChan,
-    /// Slot model: bytes of the send in progress already injected.
-    pub(crate) slot_sent: u64,
     pub(crate) msg: MsgChan,
 }
 
@@ -118,7 +116,6 @@ impl Chan {
                 credits: slots,
                 ..SlotChan::default()
             },
-            slot_sent: 0,
             msg: MsgChan::new(slots),
         }
     }
@@ -177,6 +174,8 @@ pub(crate) struct SlotChan {
     pub(crate) active_recv: Option<SlotRecv>,
     /// A send waiting for a granted slot.
     pub(crate) waiting_send: Option<OpRef>,
+    /// Bytes of the send in progress already injected.
+    pub(crate) sent: u64,
 }
 
 /// One ticket in the ring of the last `slots` tickets injected.
