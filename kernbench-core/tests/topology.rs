@@ -66,7 +66,7 @@ fn shipped_configs_load_and_validate() {
         let t = Topology::builtin(name).expect("builtin");
         assert_eq!(t.name(), name);
         assert_eq!(t.pes().count(), t.pe_count());
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../configs/{name}.yaml"));
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../configs/{name}.yaml"));
         let loaded = Topology::load(&path).expect("the file on disk loads");
         assert_eq!(loaded.summary(), t.summary());
     }

@@ -176,7 +176,7 @@ impl Registry {
     /// The registry shipped in `configs/ccl.yaml`.
     pub fn builtin() -> Registry {
         Registry::from_yaml(
-            include_str!("../../../configs/ccl.yaml"),
+            include_str!("../../configs/ccl.yaml"),
             "configs/ccl.yaml",
         )
         .expect("the shipped ccl.yaml is valid (a test checks it)")

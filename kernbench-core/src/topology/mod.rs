@@ -45,13 +45,13 @@ use std::path::Path;
 use validate::Layout;
 
 /// The text of `configs/default.yaml`.
-pub const DEFAULT_YAML: &str = include_str!("../../../../configs/default.yaml");
+pub const DEFAULT_YAML: &str = include_str!("../../../configs/default.yaml");
 /// The text of `configs/tiny.yaml`.
-pub const TINY_YAML: &str = include_str!("../../../../configs/tiny.yaml");
+pub const TINY_YAML: &str = include_str!("../../../configs/tiny.yaml");
 /// The text of `configs/large.yaml`.
-pub const LARGE_YAML: &str = include_str!("../../../../configs/large.yaml");
+pub const LARGE_YAML: &str = include_str!("../../../configs/large.yaml");
 /// The shipped extra-large machine (`configs/xl.yaml`): 16 SIPs x 4x4 cubes x 16 PEs = 4096 PEs.
-pub const XL_YAML: &str = include_str!("../../../../configs/xl.yaml");
+pub const XL_YAML: &str = include_str!("../../../configs/xl.yaml");
 
 /// A loaded, validated machine: its figures, structure graph, link table and routes.
 #[derive(Clone, Debug)]
