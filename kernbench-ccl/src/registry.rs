@@ -175,11 +175,8 @@ pub struct Registry {
 impl Registry {
     /// The registry shipped in `configs/ccl.yaml`.
     pub fn builtin() -> Registry {
-        Registry::from_yaml(
-            include_str!("../../configs/ccl.yaml"),
-            "configs/ccl.yaml",
-        )
-        .expect("the shipped ccl.yaml is valid (a test checks it)")
+        Registry::from_yaml(include_str!("../../configs/ccl.yaml"), "configs/ccl.yaml")
+            .expect("the shipped ccl.yaml is valid (a test checks it)")
     }
 
     /// Reads a registry; `origin` names it in errors.
