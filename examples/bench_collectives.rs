@@ -1,6 +1,8 @@
 //! Simulator speed on a large run: collectives of a large vector per rank
 //! with data and trace off, reporting wall time, simulated events, events
 //! per second, ns of wall time per IPCQ message and peak resident memory.
+//! `compile` and `engine` split the wall time into tracing, pairing and
+//! lowering every instance, and the event-driven run.
 //!
 //! Run: `cargo run --release --example bench_collectives -- --size 64M --seg 64K --topology large --algos ring_allreduce,hierarchical_allreduce --fabric messages,slots`
 //! (`--seg` overrides the registry's bytes per message). Each (algorithm,
@@ -64,13 +66,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| Topology::load(std::path::Path::new(&a.topology)))?;
     let reg = Registry::builtin();
     println!(
-        "{:<24} {:>8} {:>6} {:>9} {:>11} {:>9} {:>11} {:>10} {:>9} {:>10} {:>8} {:>9} {:>10} {:>6} {:>8}",
+        "{:<24} {:>8} {:>6} {:>9} {:>11} {:>9} {:>9} {:>9} {:>11} {:>10} {:>9} {:>10} {:>8} {:>9} {:>10} {:>6} {:>8}",
         "algorithm",
         "fabric",
         "ranks",
         "size",
         "sim (us)",
         "wall (s)",
+        "compile",
+        "engine",
         "events",
         "events/s",
         "messages",
@@ -91,16 +95,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 max_memory: a.max_memory,
                 ..RunSpec::timing((a.size / 4) as usize, DType::F32, fabric)
             };
-            let mut walls = Vec::new();
+            let (mut walls, mut compiles, mut engines) = (Vec::new(), Vec::new(), Vec::new());
             let mut last = None;
             for _ in 0..a.repeat.max(1) {
                 let t0 = Instant::now();
                 let r = run(&topo, &algo, &spec)?;
                 walls.push(t0.elapsed().as_secs_f64());
+                compiles.push(r.outcome.wall.compile.as_secs_f64());
+                engines.push(r.outcome.wall.simulate.as_secs_f64());
                 last = Some(r);
             }
-            walls.sort_by(f64::total_cmp);
-            let wall = walls[walls.len() / 2];
+            let median = |v: &mut Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            let wall = median(&mut walls);
+            let (compile, engine) = (median(&mut compiles), median(&mut engines));
             let r = last.expect("at least one run");
             let rep = &r.outcome.report;
             let messages: u64 = r.outcome.messages_sent();
@@ -109,13 +119,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let p = r.pes.len();
             let busbw = a.size as f64 / rep.sim_ns() * algo.collective.busbw_factor(p);
             println!(
-                "{:<24} {:>8} {:>6} {:>9} {:>11.1} {:>9.3} {:>11} {:>10.0} {:>9} {:>10.1} {:>8.2} {:>9.0} {:>10} {:>6.0} {:>8}",
+                "{:<24} {:>8} {:>6} {:>9} {:>11.1} {:>9.3} {:>9.3} {:>9.3} {:>11} {:>10.0} {:>9} {:>10.1} {:>8.2} {:>9.0} {:>10} {:>6.0} {:>8}",
                 name,
                 fabric.name(),
                 p,
                 a.size,
                 rep.sim_ns() / 1000.0,
                 wall,
+                compile,
+                engine,
                 rep.events,
                 rep.events as f64 / wall,
                 messages,

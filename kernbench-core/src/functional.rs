@@ -377,8 +377,8 @@ impl<D: ValueDomain> Interp<'_, D> {
     }
 
     fn chan_of(&self, i: usize, cmd: CmdId) -> u32 {
-        *self.channels.of_cmd[i]
-            .get(&cmd)
+        self.channels
+            .of_cmd(i, cmd)
             .expect("paired commands have channels")
     }
 

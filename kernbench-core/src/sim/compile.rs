@@ -15,7 +15,7 @@ use crate::ir::{CmdId, CommandGraph, Dir, SrcLoc, TraceLimits};
 use crate::machine::Machine;
 use crate::topology::{Endpoint, Route, Topology};
 use crate::PeId;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 /// What error and deadlock reports need of each command of an instance once
@@ -35,7 +35,7 @@ impl CmdTable {
     /// The table of a graph.
     pub fn of(g: &CommandGraph) -> Self {
         let mut t = CmdTable::default();
-        let mut loc_ix: HashMap<&SrcLoc, u16> = HashMap::new();
+        let mut loc_ix: FxHashMap<&SrcLoc, u16> = FxHashMap::default();
         for (_, node) in g.nodes() {
             let l = match loc_ix.get(&node.loc) {
                 Some(&l) => l,
@@ -109,7 +109,7 @@ pub(crate) struct Binding {
 /// template share one.
 #[derive(Default)]
 struct Interner {
-    by_hash: std::sync::Mutex<HashMap<u64, Vec<Arc<PeProgram>>>>,
+    by_hash: std::sync::Mutex<FxHashMap<u64, Vec<Arc<PeProgram>>>>,
 }
 
 impl Interner {
@@ -323,26 +323,23 @@ pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, Si
         .iter_mut()
         .map(|u| std::mem::take(&mut u.comm))
         .collect();
-    let channels = pairing::pair_comm(&launch.pes, &comms, launch.neighbors.as_ref())?;
-    // Each instance's k-th send or receive, as a channel.
-    let mut local_chans: Vec<Vec<u32>> = comms
-        .iter()
-        .enumerate()
-        .map(|(i, comm)| comm.iter().map(|c| channels.of_cmd[i][&c.id]).collect())
-        .collect();
+    let mut channels = pairing::pair_comm(&launch.pes, &comms, launch.neighbors.as_ref())?;
     drop(comms);
-    let mut channels = channels;
-    if !keep {
+    // Each instance's k-th send or receive, as a channel.
+    let mut local_chans: Vec<Vec<u32>> = if keep {
+        channels.of_comm.clone()
+    } else {
         // Only data execution and traces look channels up by command; the
         // ops carry theirs.
-        channels.of_cmd = Vec::new();
-    }
+        channels.comm_cmds = Vec::new();
+        std::mem::take(&mut channels.of_comm)
+    };
     if let Some(e) = units.iter_mut().find_map(|u| u.lower_err.take()) {
         return Err(e);
     }
     let route_err = |e: crate::topology::TopologyError| SimError::Route(e.to_string());
     let mut routes: Vec<Route> = Vec::new();
-    let mut route_ix: HashMap<(PeId, Endpoint), u32> = HashMap::new();
+    let mut route_ix: FxHashMap<(PeId, Endpoint), u32> = FxHashMap::default();
     let mut out = Compiled {
         programs: Vec::with_capacity(units.len()),
         bindings: Vec::with_capacity(units.len()),

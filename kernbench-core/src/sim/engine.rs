@@ -548,7 +548,7 @@ impl<'a> Engine<'a> {
         }
         if completes {
             if let Some(d) = self.data.as_mut() {
-                let chan = self.of_cmd.of_cmd[i].get(&cmd).copied();
+                let chan = self.of_cmd.of_cmd(i, cmd);
                 d.complete(machine, self.insts[i].pe, i, &self.graphs[i], cmd, chan)?;
             }
         }

@@ -218,7 +218,7 @@ impl PeProgram {
     /// A hash of what [`PeProgram::same_template`] compares.
     pub fn template_hash(&self) -> u64 {
         use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
+        let mut h = rustc_hash::FxHasher::default();
         self.ops.hash(&mut h);
         self.deps.hash(&mut h);
         self.dep_start.hash(&mut h);

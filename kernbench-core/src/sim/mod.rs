@@ -165,6 +165,20 @@ pub struct Outcome {
     pub sends: u64,
     /// Distinct lowered programs the run held (instances with equal programs share one).
     pub distinct_programs: usize,
+    /// Where the run's wall time went (host time, not simulated time: it
+    /// varies from run to run).
+    pub wall: WallTimes,
+}
+
+/// Host wall time of a run's phases.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct WallTimes {
+    /// The memory estimate (tracing a sample of instances).
+    pub estimate: std::time::Duration,
+    /// Tracing, pairing and lowering every instance.
+    pub compile: std::time::Duration,
+    /// The event-driven run.
+    pub simulate: std::time::Duration,
 }
 
 impl Outcome {
@@ -217,10 +231,12 @@ fn run_launch(
 ) -> Result<(Outcome, Vec<queue::MixOp>), SimError> {
     let topo = machine.topology().clone();
     compile::check_launch(&topo, launch)?;
+    let mut wall = WallTimes::default();
     let limit = launch
         .max_memory
         .map(|b| (b, true))
         .or_else(|| compile::available_memory().map(|b| (b, false)));
+    let clock = std::time::Instant::now();
     if let Some((limit, explicit)) = limit {
         let estimate = compile::estimate(machine, launch)?;
         let held = if explicit { estimate.machine_bytes } else { 0 };
@@ -239,7 +255,13 @@ fn run_launch(
         graphs,
         channels,
         routes,
-    } = compile::compile(machine, launch)?;
+    } = {
+        wall.estimate = clock.elapsed();
+        let clock = std::time::Instant::now();
+        let c = compile::compile(machine, launch)?;
+        wall.compile = clock.elapsed();
+        c
+    };
     let route_err = |e: crate::topology::TopologyError| SimError::Route(e.to_string());
     let chan_routes: Vec<Route> = channels
         .list
@@ -286,7 +308,9 @@ fn run_launch(
         p.len()
     };
     let mut eng = engine::Engine::new(cfg, programs, bindings);
+    let clock = std::time::Instant::now();
     eng.run(machine)?;
+    wall.simulate = clock.elapsed();
     let mix = eng.take_mix();
     let sends = eng.sends;
     let report = report::build(&topo, launch.program.name(), start, &eng);
@@ -321,6 +345,7 @@ fn run_launch(
             messages,
             sends,
             distinct_programs,
+            wall,
         },
         mix,
     ))

@@ -6,7 +6,7 @@ use super::error::SimError;
 use crate::ir::{CmdId, Command, CommandGraph, Dir, SrcLoc, TileType};
 use crate::neighbors::NeighborMap;
 use crate::PeId;
-use std::collections::BTreeMap;
+use rustc_hash::FxHashMap;
 
 /// One IPCQ channel: messages from `src` arriving at `dst` on `rx_dir`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,9 +26,22 @@ pub struct Channel {
 pub struct Channels {
     /// All channels.
     pub list: Vec<Channel>,
-    /// `(instance, command) -> channel` for sends and receives (empty after
-    /// a run that kept no graphs: its ops carry their channels).
-    pub of_cmd: Vec<BTreeMap<CmdId, u32>>,
+    /// The channel of each instance's k-th send or receive, in program order
+    /// ([`comm_of`]'s order).
+    pub of_comm: Vec<Vec<u32>>,
+    /// The command of each instance's k-th send or receive (empty after a
+    /// run that kept no graphs: its ops carry their channels).
+    pub comm_cmds: Vec<Vec<CmdId>>,
+}
+
+impl Channels {
+    /// The channel of send or receive `cmd` of instance `i`, while the
+    /// commands are kept.
+    pub fn of_cmd(&self, i: usize, cmd: CmdId) -> Option<u32> {
+        let cmds = self.comm_cmds.get(i)?;
+        let k = cmds.binary_search(&cmd).ok()?;
+        self.of_comm[i].get(k).copied()
+    }
 }
 
 fn describe(ty: &TileType) -> String {
@@ -86,11 +99,15 @@ pub fn pair_comm(
     comms: &[Vec<CommCmd>],
     map: Option<&NeighborMap>,
 ) -> Result<Channels, SimError> {
-    let index: BTreeMap<PeId, usize> = pes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
-    let mut key_of: BTreeMap<(usize, usize, Dir), u32> = BTreeMap::new();
+    let index: FxHashMap<PeId, usize> = pes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+    let mut key_of: FxHashMap<(usize, usize, Dir), u32> = FxHashMap::default();
     let mut chans = Channels {
         list: Vec::new(),
-        of_cmd: vec![BTreeMap::new(); pes.len()],
+        of_comm: comms.iter().map(|c| vec![u32::MAX; c.len()]).collect(),
+        comm_cmds: comms
+            .iter()
+            .map(|c| c.iter().map(|x| x.id).collect())
+            .collect(),
     };
     // Per channel: sends and receives in program order.
     type Side = Vec<(usize, usize)>;
@@ -176,11 +193,11 @@ pub fn pair_comm(
     }
     for (c, i, k) in sends {
         sides[c as usize].0.push((i, k));
-        chans.of_cmd[i].insert(comms[i][k].id, c);
+        chans.of_comm[i][k] = c;
     }
     for (c, i, k) in recvs {
         sides[c as usize].1.push((i, k));
-        chans.of_cmd[i].insert(comms[i][k].id, c);
+        chans.of_comm[i][k] = c;
     }
     let mut errors = Vec::new();
     for (c, (tx, rx)) in sides.iter().enumerate() {
