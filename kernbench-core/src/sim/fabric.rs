@@ -32,15 +32,19 @@ pub struct LinkSpan {
     pub peer: u32,
 }
 
+/// One link's figures and state, together: a hop touches one cache line.
+#[derive(Clone, Copy, Debug)]
+struct LinkState {
+    gbps: f64,
+    latency: Ps,
+    free_at: Ps,
+    busy: Ps,
+    bytes: u64,
+}
+
 /// Link state of a run.
 pub struct Fabric {
-    gbps: Vec<f64>,
-    latency: Vec<Ps>,
-    free_at: Vec<Ps>,
-    /// Busy time of each link, ps.
-    pub busy: Vec<Ps>,
-    /// Bytes carried by each link.
-    pub bytes: Vec<u64>,
+    links: Vec<LinkState>,
     /// Link occupancy, in the order transfers reserved links; `None` unless tracing.
     pub trace: Option<Vec<LinkSpan>>,
 }
@@ -49,13 +53,47 @@ impl Fabric {
     /// Idle links.
     pub fn new(links: &[Link]) -> Self {
         Fabric {
-            gbps: links.iter().map(|l| l.gbps).collect(),
-            latency: links.iter().map(|l| l.latency_ps).collect(),
-            free_at: vec![0; links.len()],
-            busy: vec![0; links.len()],
-            bytes: vec![0; links.len()],
+            links: links
+                .iter()
+                .map(|l| LinkState {
+                    gbps: l.gbps,
+                    latency: l.latency_ps,
+                    free_at: 0,
+                    busy: 0,
+                    bytes: 0,
+                })
+                .collect(),
             trace: None,
         }
+    }
+
+    /// Links.
+    pub fn len(&self) -> usize {
+        self.links.len()
+    }
+
+    /// `true` for a machine without links.
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+
+    /// Busy time of link `l` so far, ps.
+    pub fn busy(&self, l: usize) -> Ps {
+        self.links[l].busy
+    }
+
+    /// Bytes link `l` has carried so far.
+    pub fn bytes(&self, l: usize) -> u64 {
+        self.links[l].bytes
+    }
+
+    /// `(link, busy ps, bytes)` of every link that was busy, in link order.
+    pub fn busy_links(&self) -> impl Iterator<Item = (usize, Ps, u64)> + '_ {
+        self.links
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l.busy > 0)
+            .map(|(i, l)| (i, l.busy, l.bytes))
     }
 
     /// Records link occupancy ([`LinkSpan`]s) from now on when `on`.
@@ -82,13 +120,15 @@ impl Fabric {
         let mut first_free = now;
         for (k, hop) in route.hops.iter().enumerate() {
             let l = hop.link.0 as usize;
+            let link = &mut self.links[l];
             head += hop.overhead_ps;
-            let ser = transfer_ps(bytes, self.gbps[l]);
-            let start = head.max(self.free_at[l]);
+            let ser = transfer_ps(bytes, link.gbps);
+            let start = head.max(link.free_at);
             let end = (start + ser).max(tail_in);
-            self.free_at[l] = end;
-            self.busy[l] += end - start;
-            self.bytes[l] += bytes;
+            link.free_at = end;
+            link.busy += end - start;
+            link.bytes += bytes;
+            let latency = link.latency;
             if let Some(t) = self.trace.as_mut() {
                 t.push(LinkSpan {
                     link: l as u32,
@@ -102,8 +142,8 @@ impl Fabric {
             if k == 0 {
                 first_free = end;
             }
-            head = start + self.latency[l];
-            tail_in = end + self.latency[l];
+            head = start + latency;
+            tail_in = end + latency;
         }
         (first_free, tail_in)
     }

@@ -178,17 +178,14 @@ pub(crate) fn build(topo: &Topology, kernel: &str, start: Ps, eng: &Engine) -> R
         .collect();
     let mut links: Vec<LinkUse> = eng
         .fabric
-        .busy
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| **b > 0)
-        .map(|(i, b)| {
+        .busy_links()
+        .map(|(i, busy, bytes)| {
             let l = &topo.links()[i];
             LinkUse {
                 link: i as u32,
                 name: format!("{} -> {}", l.from, l.to),
-                busy_ps: *b,
-                bytes: eng.fabric.bytes[i],
+                busy_ps: busy,
+                bytes,
             }
         })
         .collect();
