@@ -97,12 +97,64 @@ impl CmdTable {
 
 /// What one instance adds to a program it may share with others: the
 /// channel of its k-th send or receive, the route of its k-th remote
-/// endpoint, and the bytes per HBM pseudo-channel of its HBM ops.
+/// endpoint, and the split over HBM pseudo-channels of its k-th HBM op (a
+/// row of the run's [`PcTable`]).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Binding {
     pub(crate) chans: Vec<u32>,
     pub(crate) routes: Vec<u32>,
-    pub(crate) pc_bytes: Vec<u32>,
+    pub(crate) pcs: Vec<u32>,
+}
+
+/// The distinct splits of an HBM op's bytes over the pseudo-channels in a
+/// run, one row of `n` entries each. Most DMAs of a run split alike (a
+/// whole number of channel groups), so the table stays small and hot while
+/// each HBM op of each instance holds one row index.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PcTable {
+    /// Pseudo-channels per row.
+    pub(crate) n: usize,
+    /// Bytes on each channel, row after row.
+    pub(crate) bytes: Vec<u32>,
+    rows: FxHashMap<Box<[u32]>, u32>,
+}
+
+impl PcTable {
+    fn new(n: usize) -> Self {
+        PcTable {
+            n: n.max(1),
+            ..PcTable::default()
+        }
+    }
+
+    /// The row holding `split`, added when new.
+    fn row(&mut self, split: &[u32]) -> u32 {
+        if let Some(&r) = self.rows.get(split) {
+            return r;
+        }
+        let r = (self.bytes.len() / self.n) as u32;
+        self.bytes.extend_from_slice(split);
+        self.rows.insert(split.into(), r);
+        r
+    }
+
+    /// Bytes per channel of row `r`.
+    pub(crate) fn split(&self, r: u32) -> &[u32] {
+        let at = r as usize * self.n;
+        &self.bytes[at..at + self.n]
+    }
+
+    /// Rows.
+    pub(crate) fn len(&self) -> usize {
+        self.bytes.len() / self.n
+    }
+
+    /// Moves the rows of `local` in and gives, for each of its rows, the row here.
+    fn merge(&mut self, local: &PcTable) -> Vec<u32> {
+        (0..local.len() as u32)
+            .map(|r| self.row(local.split(r)))
+            .collect()
+    }
 }
 
 /// Lowered programs by content: instances whose programs are the same
@@ -132,7 +184,9 @@ impl Interner {
 /// One instance, traced and lowered.
 struct Unit {
     prog: Arc<PeProgram>,
-    pc_bytes: Vec<u32>,
+    /// The instance's own splits, and the row of each of its HBM ops.
+    pc_rows: PcTable,
+    pcs: Vec<u32>,
     comm: Vec<CommCmd>,
     table: CmdTable,
     graph: Option<CommandGraph>,
@@ -153,6 +207,8 @@ pub(crate) struct Compiled {
     pub(crate) channels: Channels,
     /// Routes of remote DMAs, by the index their ops hold.
     pub(crate) routes: Vec<Route>,
+    /// The HBM splits the bindings name.
+    pub(crate) pcs: PcTable,
 }
 
 /// Checks a launch's grid and PEs.
@@ -271,17 +327,23 @@ fn unit(
         Ok(p) => (p, None),
         Err(e) => (PeProgram::default(), Some(e)),
     };
-    let (prog, pc_bytes) = if keep_graph {
-        let pcs = prog.pc_bytes.clone();
-        (Arc::new(prog), pcs)
+    let mut pc_rows = PcTable::new(prog.hbm_pcs as usize);
+    let pcs: Vec<u32> = prog
+        .pc_bytes
+        .chunks(pc_rows.n)
+        .map(|split| pc_rows.row(split))
+        .collect();
+    let prog = if keep_graph {
+        Arc::new(prog)
     } else {
         prog.strip();
-        let pcs = std::mem::take(&mut prog.pc_bytes);
-        (interner.intern(prog), pcs)
+        prog.pc_bytes = Vec::new();
+        interner.intern(prog)
     };
     Ok(Unit {
         prog,
-        pc_bytes,
+        pc_rows,
+        pcs,
         table: CmdTable::of(&g),
         graph: keep_graph.then_some(g),
         comm,
@@ -290,9 +352,10 @@ fn unit(
     })
 }
 
-/// The program of one instance with its channels and routes written in
-/// (the form a reader outside the engine expects); copied only when shared.
-pub(crate) fn bound_program(prog: Arc<PeProgram>, b: Binding) -> PeProgram {
+/// The program of one instance with its channels, routes and HBM splits
+/// written in (the form a reader outside the engine expects); copied only
+/// when shared.
+pub(crate) fn bound_program(prog: Arc<PeProgram>, b: Binding, table: &PcTable) -> PeProgram {
     let mut p = Arc::try_unwrap(prog).unwrap_or_else(|shared| (*shared).clone());
     for op in &mut p.ops {
         match &mut op.kind {
@@ -305,7 +368,12 @@ pub(crate) fn bound_program(prog: Arc<PeProgram>, b: Binding) -> PeProgram {
             _ => {}
         }
     }
-    p.pc_bytes = b.pc_bytes;
+    p.pc_bytes = b
+        .pcs
+        .iter()
+        .flat_map(|&r| table.split(r))
+        .copied()
+        .collect();
     p
 }
 
@@ -347,6 +415,7 @@ pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, Si
         graphs: Vec::new(),
         channels,
         routes: Vec::new(),
+        pcs: PcTable::new((topo.pe_spec().hbm_pcs as usize).clamp(1, 64)),
     };
     for (i, u) in units.into_iter().enumerate() {
         let pe = launch.pes[i];
@@ -364,11 +433,12 @@ pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, Si
             };
             routes_of.push(ix);
         }
+        let rows = out.pcs.merge(&u.pc_rows);
         out.programs.push(u.prog);
         out.bindings.push(Binding {
             chans,
             routes: routes_of,
-            pc_bytes: u.pc_bytes,
+            pcs: u.pcs.iter().map(|&r| rows[r as usize]).collect(),
         });
         out.tables.push(u.table);
         if let Some(g) = u.graph {

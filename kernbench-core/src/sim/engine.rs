@@ -8,8 +8,8 @@
 //! depends on the [`FabricModel`]. Ties are broken by insertion order, so a
 //! run is repeatable bit for bit.
 
-use super::compile::Binding;
 use super::compile::CmdTable;
+use super::compile::{Binding, PcTable};
 use super::data::DataState;
 use super::error::{Deadlock, SimError, Waiter};
 use super::fabric::{Fabric, NO_INST};
@@ -106,6 +106,46 @@ pub(crate) struct Engine<'a> {
     op_start: Vec<Vec<Ps>>,
     /// Sends and receives of each channel, for a trace's flows; `None` unless tracing.
     pub(crate) msg_log: Option<MsgLog>,
+    /// The run's HBM splits, with each channel's share of time.
+    hbm: HbmSplits,
+}
+
+/// The HBM splits of a run ([`PcTable`]) with the time each channel's share
+/// takes, worked out once per row: the slice's bandwidth is split evenly
+/// over its pseudo-channels.
+pub(crate) struct HbmSplits {
+    n: usize,
+    /// `(channel, ps)` of each row's busy channels; row `r` is `at[r]..at[r + 1]`.
+    parts: Vec<(u32, Ps)>,
+    at: Vec<u32>,
+}
+
+impl HbmSplits {
+    fn new(table: &PcTable, slice_gbps: f64) -> Self {
+        let n = table.n;
+        let pc_gbps = slice_gbps / n as f64;
+        let mut parts = Vec::new();
+        let mut at = vec![0u32];
+        for r in 0..table.len() as u32 {
+            for (pc, &b) in table.split(r).iter().enumerate() {
+                if b > 0 {
+                    parts.push((pc as u32, crate::ids::transfer_ps(u64::from(b), pc_gbps)));
+                }
+            }
+            at.push(parts.len() as u32);
+        }
+        HbmSplits { n, parts, at }
+    }
+
+    /// Pseudo-channels per row.
+    pub(crate) fn n(&self) -> usize {
+        self.n
+    }
+
+    /// The busy channels of row `r`: `(channel, ps)`.
+    pub(crate) fn row(&self, r: u32) -> &[(u32, Ps)] {
+        &self.parts[self.at[r as usize] as usize..self.at[r as usize + 1] as usize]
+    }
 }
 
 impl<'a> Engine<'a> {
@@ -113,8 +153,10 @@ impl<'a> Engine<'a> {
         cfg: EngineConfig<'a>,
         progs: Vec<Arc<PeProgram>>,
         bindings: Vec<Binding>,
+        pc_table: &PcTable,
     ) -> Self {
         let pcs = cfg.spec.hbm_pcs as usize;
+        let hbm = HbmSplits::new(pc_table, cfg.spec.hbm_effective_gbps());
         // Instances that share a program share its dependents too.
         let mut dependents: HashMap<*const PeProgram, Arc<Dependents>> = HashMap::new();
         let insts: Vec<PeState> = progs
@@ -163,6 +205,7 @@ impl<'a> Engine<'a> {
         };
         let queue = EventQueue::new().recording(cfg.record_mix);
         Engine {
+            hbm,
             now: cfg.start,
             queue,
             insts,
@@ -249,7 +292,6 @@ impl<'a> Engine<'a> {
     fn start(&mut self, r: OpRef) {
         let now = self.now;
         let issue_ps = self.spec.cpu_overhead_ps() + self.spec.sched_overhead_ps();
-        let hbm_gbps = self.spec.hbm_effective_gbps();
         let hbm_latency = self.spec.hbm_latency_ps();
         let s = &mut self.insts[r.inst.ix()];
         let unit = s.begin(r.op);
@@ -264,7 +306,7 @@ impl<'a> Engine<'a> {
                 now + ps
             }
             OpKind::Nop => now,
-            OpKind::Hbm { .. } => s.hbm(r.op, now, hbm_gbps) + hbm_latency,
+            OpKind::Hbm { .. } => s.hbm(r.op, now, &self.hbm) + hbm_latency,
             OpKind::Remote { route, bytes, .. } => {
                 s.remote_bytes += bytes;
                 let rt = &self.routes[s.route(*route)];

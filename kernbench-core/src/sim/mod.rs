@@ -255,6 +255,7 @@ fn run_launch(
         graphs,
         channels,
         routes,
+        pcs,
     } = {
         wall.estimate = clock.elapsed();
         let clock = std::time::Instant::now();
@@ -307,7 +308,7 @@ fn run_launch(
         p.dedup();
         p.len()
     };
-    let mut eng = engine::Engine::new(cfg, programs, bindings);
+    let mut eng = engine::Engine::new(cfg, programs, bindings, &pcs);
     let clock = std::time::Instant::now();
     eng.run(machine)?;
     wall.simulate = clock.elapsed();
@@ -321,7 +322,7 @@ fn run_launch(
             .iter_mut()
             .map(|s| {
                 let prog = std::mem::take(&mut s.prog);
-                compile::bound_program(prog, std::mem::take(&mut s.bind))
+                compile::bound_program(prog, std::mem::take(&mut s.bind), &pcs)
             })
             .collect()
     } else {

@@ -152,24 +152,18 @@ impl PeState {
     }
 
     /// Runs the HBM op `op` starting at `now`: each pseudo-channel serves its
-    /// share in turn, the slice's bandwidth split evenly over the channels.
-    /// Returns when the last channel is done (before the access latency).
-    pub(crate) fn hbm(&mut self, op: OpId, now: Ps, slice_gbps: f64) -> Ps {
+    /// share in turn. Returns when the last channel is done (before the
+    /// access latency).
+    pub(crate) fn hbm(&mut self, op: OpId, now: Ps, splits: &super::engine::HbmSplits) -> Ps {
         let OpKind::Hbm { pcs, bytes, write } = self.prog.ops[op.ix()].kind else {
             unreachable!("hbm() on an HBM op")
         };
-        let n = self.prog.hbm_pcs as usize;
-        let pc_bytes = &self.bind.pc_bytes[pcs as usize..pcs as usize + n];
-        let pc_gbps = slice_gbps / pc_bytes.len() as f64;
+        let row = self.bind.pcs[pcs as usize / splits.n()];
         let mut end = now;
-        for (pc, &b) in pc_bytes.iter().enumerate() {
-            let b = u64::from(b);
-            if b == 0 {
-                continue;
-            }
-            let st = self.pc_free[pc].max(now);
-            let e = st + crate::ids::transfer_ps(b, pc_gbps);
-            self.pc_free[pc] = e;
+        for &(pc, ps) in splits.row(row) {
+            let st = self.pc_free[pc as usize].max(now);
+            let e = st + ps;
+            self.pc_free[pc as usize] = e;
             end = end.max(e);
         }
         if write {
