@@ -9,7 +9,7 @@
 
 use super::error::SimError;
 use super::lower::{LowerCtx, OpKind, PeProgram};
-use super::pairing::{self, Channels, CommCmd};
+use super::pairing::{self, Channels, CommList};
 use super::{grid_pos, Launch};
 use crate::ir::{CmdId, CommandGraph, Dir, SrcLoc, TraceLimits};
 use crate::machine::Machine;
@@ -187,7 +187,7 @@ struct Unit {
     /// The instance's own splits, and the row of each of its HBM ops.
     pc_rows: PcTable,
     pcs: Vec<u32>,
-    comm: Vec<CommCmd>,
+    comm: CommList,
     table: CmdTable,
     graph: Option<CommandGraph>,
     /// The remote endpoints its DMAs reach, by the index its ops hold.
@@ -299,7 +299,7 @@ fn unit(
     let comm = pairing::comm_of(&g);
     // Channels are not known yet: ops name the k-th send or receive.
     let mut local = vec![u32::MAX; g.len()];
-    for (k, c) in comm.iter().enumerate() {
+    for (k, c) in comm.cmds.iter().enumerate() {
         local[c.id.index()] = k as u32;
     }
     let chan = |c: CmdId| local[c.index()];
@@ -387,7 +387,7 @@ pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, Si
         unit(machine, launch, i, keep, &interner)
     });
     let mut units: Vec<Unit> = units.into_iter().collect::<Result<_, _>>()?;
-    let comms: Vec<Vec<CommCmd>> = units
+    let comms: Vec<CommList> = units
         .iter_mut()
         .map(|u| std::mem::take(&mut u.comm))
         .collect();

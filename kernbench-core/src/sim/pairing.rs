@@ -48,8 +48,9 @@ fn describe(ty: &TileType) -> String {
     ty.to_string()
 }
 
-/// A send or receive of one instance: what pairing needs of it.
-#[derive(Clone, Debug, PartialEq)]
+/// A send or receive of one instance: what pairing needs of it (12 bytes;
+/// its type and location are rows of its [`CommList`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CommCmd {
     /// The command.
     pub id: CmdId,
@@ -57,30 +58,72 @@ pub struct CommCmd {
     pub send: bool,
     /// Its direction.
     pub dir: Dir,
-    /// The tile it moves.
-    pub ty: TileType,
-    /// Where it was written.
-    pub loc: SrcLoc,
+    /// The tile it moves, a row of [`CommList::types`].
+    pub ty: u32,
+    /// Where it was written, a row of [`CommList::locs`].
+    pub loc: u32,
+}
+
+/// The sends and receives of one instance, in program order, with the
+/// distinct tile types and locations they name.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CommList {
+    /// Sends and receives.
+    pub cmds: Vec<CommCmd>,
+    /// Distinct tile types.
+    pub types: Vec<TileType>,
+    /// Distinct locations.
+    pub locs: Vec<SrcLoc>,
+}
+
+impl CommList {
+    /// Sends and receives.
+    pub fn len(&self) -> usize {
+        self.cmds.len()
+    }
+
+    /// `true` when the instance neither sends nor receives.
+    pub fn is_empty(&self) -> bool {
+        self.cmds.is_empty()
+    }
+
+    fn ty(&self, c: &CommCmd) -> &TileType {
+        &self.types[c.ty as usize]
+    }
+
+    fn loc(&self, c: &CommCmd) -> &SrcLoc {
+        &self.locs[c.loc as usize]
+    }
 }
 
 /// The sends and receives of a graph, in program order.
-pub fn comm_of(g: &CommandGraph) -> Vec<CommCmd> {
-    g.nodes()
-        .filter_map(|(id, node)| {
-            let (send, dir) = match &node.cmd {
-                Command::Send { dir, .. } => (true, *dir),
-                Command::Recv { dir, .. } => (false, *dir),
-                _ => return None,
-            };
-            Some(CommCmd {
-                id,
-                send,
-                dir,
-                ty: node.ty.clone(),
-                loc: node.loc.clone(),
-            })
-        })
-        .collect()
+pub fn comm_of(g: &CommandGraph) -> CommList {
+    let mut out = CommList::default();
+    let mut types: FxHashMap<&TileType, u32> = FxHashMap::default();
+    let mut locs: FxHashMap<&SrcLoc, u32> = FxHashMap::default();
+    for (id, node) in g.nodes() {
+        let (send, dir) = match &node.cmd {
+            Command::Send { dir, .. } => (true, *dir),
+            Command::Recv { dir, .. } => (false, *dir),
+            _ => continue,
+        };
+        let ty = *types.entry(&node.ty).or_insert_with(|| {
+            out.types.push(node.ty.clone());
+            (out.types.len() - 1) as u32
+        });
+        let loc = *locs.entry(&node.loc).or_insert_with(|| {
+            out.locs.push(node.loc.clone());
+            (out.locs.len() - 1) as u32
+        });
+        out.cmds.push(CommCmd {
+            id,
+            send,
+            dir,
+            ty,
+            loc,
+        });
+    }
+    out
 }
 
 /// Resolves every send and receive of every instance to a channel and checks that they pair up.
@@ -89,14 +132,14 @@ pub fn pair(
     graphs: &[CommandGraph],
     map: Option<&NeighborMap>,
 ) -> Result<Channels, SimError> {
-    let comms: Vec<Vec<CommCmd>> = graphs.iter().map(comm_of).collect();
+    let comms: Vec<CommList> = graphs.iter().map(comm_of).collect();
     pair_comm(pes, &comms, map)
 }
 
 /// [`pair`] over the sends and receives of each instance ([`comm_of`]).
 pub fn pair_comm(
     pes: &[PeId],
-    comms: &[Vec<CommCmd>],
+    comms: &[CommList],
     map: Option<&NeighborMap>,
 ) -> Result<Channels, SimError> {
     let index: FxHashMap<PeId, usize> = pes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
@@ -106,7 +149,7 @@ pub fn pair_comm(
         of_comm: comms.iter().map(|c| vec![u32::MAX; c.len()]).collect(),
         comm_cmds: comms
             .iter()
-            .map(|c| c.iter().map(|x| x.id).collect())
+            .map(|c| c.cmds.iter().map(|x| x.id).collect())
             .collect(),
     };
     // Per channel: sends and receives in program order.
@@ -133,15 +176,16 @@ pub fn pair_comm(
     let mut recvs: Vec<(u32, usize, usize)> = Vec::new();
     for (i, comm) in comms.iter().enumerate() {
         let pe = pes[i];
-        for (k, node) in comm.iter().enumerate() {
+        for (k, node) in comm.cmds.iter().enumerate() {
             let dir = &node.dir;
+            let loc = comm.loc(node);
             match node.send {
                 true => {
-                    let map = map.ok_or_else(|| no_map(pe, *dir, &node.loc))?;
+                    let map = map.ok_or_else(|| no_map(pe, *dir, loc))?;
                     let peer = map.peer(pe, *dir).ok_or_else(|| {
                         SimError::Pairing(format!(
                             "PE {pe} sends {dir} at {} but the `{}` map gives it no neighbour {dir} (it has {:?})",
-                            node.loc,
+                            loc,
                             map.kind(),
                             map.dirs(pe)
                         ))
@@ -149,7 +193,7 @@ pub fn pair_comm(
                     let dst = *index.get(&peer).ok_or_else(|| {
                         SimError::Pairing(format!(
                             "PE {pe} sends {dir} at {} to PE {peer}, which is not part of this launch",
-                            node.loc
+                            loc
                         ))
                     })?;
                     let rx = dir
@@ -159,18 +203,18 @@ pub fn pair_comm(
                         .ok_or_else(|| {
                             SimError::Pairing(format!(
                                 "PE {pe} sends {dir} at {} to PE {peer}, but PE {peer} has no direction that names PE {pe}, so it can never receive the message",
-                                node.loc
+                                loc
                             ))
                         })?;
                     let c = channel(i, dst, *dir, rx, &mut chans.list);
                     sends.push((c, i, k));
                 }
                 false => {
-                    let map = map.ok_or_else(|| no_map(pe, *dir, &node.loc))?;
+                    let map = map.ok_or_else(|| no_map(pe, *dir, loc))?;
                     let peer = map.peer(pe, *dir).ok_or_else(|| {
                         SimError::Pairing(format!(
                             "PE {pe} receives from {dir} at {} but the `{}` map gives it no neighbour {dir} (it has {:?})",
-                            node.loc,
+                            loc,
                             map.kind(),
                             map.dirs(pe)
                         ))
@@ -178,7 +222,7 @@ pub fn pair_comm(
                     let src = *index.get(&peer).ok_or_else(|| {
                         SimError::Pairing(format!(
                             "PE {pe} receives from {dir} at {}: PE {peer} is not part of this launch",
-                            node.loc
+                            loc
                         ))
                     })?;
                     let tx = Dir::ALL
@@ -205,22 +249,23 @@ pub fn pair_comm(
         let (src, dst) = (pes[ch.src], pes[ch.dst]);
         let (gs, gd) = (&comms[ch.src], &comms[ch.dst]);
         for (k, pair) in tx.iter().zip(rx.iter()).enumerate() {
-            let (s, r) = (&gs[pair.0 .1], &gd[pair.1 .1]);
-            if s.ty != r.ty {
+            let (s, r) = (&gs.cmds[pair.0 .1], &gd.cmds[pair.1 .1]);
+            let (st, rt) = (gs.ty(s), gd.ty(r));
+            if st != rt {
                 errors.push(format!(
                     "message {} from PE {src} to PE {dst}: sent as {} at {}, received as {} at {}",
                     k + 1,
-                    describe(&s.ty),
-                    s.loc,
-                    describe(&r.ty),
-                    r.loc
+                    describe(st),
+                    gs.loc(s),
+                    describe(rt),
+                    gd.loc(r)
                 ));
             }
         }
         if tx.len() != rx.len() {
-            let line = |side: &Side, g: &[CommCmd]| {
+            let line = |side: &Side, g: &CommList| {
                 side.last()
-                    .map(|(_, k)| g[*k].loc.to_string())
+                    .map(|(_, k)| g.loc(&g.cmds[*k]).to_string())
                     .unwrap_or_else(|| "-".into())
             };
             errors.push(format!(
