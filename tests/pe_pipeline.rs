@@ -1,6 +1,7 @@
 //! The simulated PE against analytic bounds, and its errors.
 
 use kernbench::core::sim::{simulate, simulate_full, Launch, SimError};
+use kernbench::core::Ps;
 use kernbench::kernels::{gemm_bias_relu_f16, gemm_f16, vector_add};
 use kernbench::prelude::*;
 
@@ -170,19 +171,39 @@ fn out_of_range_memory_names_the_kernel_line() {
 }
 
 #[test]
-fn a_no_op_kernel_starts_on_every_pe_of_default_at_once() {
+fn every_pe_of_default_begins_its_first_command_at_the_common_start() {
+    // One command per PE, so each PE has a first op whose start the engine
+    // records: a PE nearer IO_CPU must still wait for the common start.
     #[kernel]
-    fn noop(n: usize) {
-        let _ = n;
+    fn one_fill(n: usize) {
+        let _ = tl::full::<f32>([n], 1.0);
     }
     let mut m = Machine::new(Topology::embedded_default()).unwrap();
-    let pes: Vec<PeId> = m.topology().pes().collect();
+    let topo = m.topology().clone();
+    let pes: Vec<PeId> = topo.pes().collect();
+    let launch: Vec<Ps> = pes.iter().map(|p| topo.launch_ps(*p)).collect();
+    let (near, far) = (launch.iter().min().unwrap(), launch.iter().max().unwrap());
+    assert!(
+        near < far,
+        "launch routes of different lengths: {near} vs {far}"
+    );
     let out = simulate_full(
         &mut m,
-        &Launch::new(&noop, KernelArgs::new().int("n", 1), pes),
+        &Launch::new(&one_fill, KernelArgs::new().int("n", 64), pes),
     )
     .unwrap();
     assert_eq!(out.report.pes.len(), 256);
+    for p in &out.report.pes {
+        assert_eq!(
+            p.first_op_ps,
+            Some(*far),
+            "PE {} began off the common start",
+            p.pe
+        );
+    }
     assert_eq!(out.report.start_spread_ps(), 0);
-    assert!(out.report.start_ps > 0, "launch dispatch takes time");
+    assert_eq!(
+        out.report.start_ps, *far,
+        "IO_CPU stamps the farthest PE's launch time"
+    );
 }

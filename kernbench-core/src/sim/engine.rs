@@ -294,6 +294,7 @@ impl<'a> Engine<'a> {
         let issue_ps = self.spec.cpu_overhead_ps() + self.spec.sched_overhead_ps();
         let hbm_latency = self.spec.hbm_latency_ps();
         let s = &mut self.insts[r.inst.ix()];
+        s.first_op_ps.get_or_insert(now);
         let unit = s.begin(r.op);
         if let Some(st) = self.op_start.get_mut(r.inst.ix()) {
             st[r.op.ix()] = now;

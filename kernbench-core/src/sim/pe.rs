@@ -64,6 +64,8 @@ pub(crate) struct PeState {
     /// Ops not yet done.
     pub(crate) left: usize,
     pub(crate) end_ps: Ps,
+    /// When its first op began.
+    pub(crate) first_op_ps: Option<Ps>,
     pub(crate) busy_ps: [Ps; UNITS],
     pub(crate) hbm_read: u64,
     pub(crate) hbm_write: u64,
@@ -95,6 +97,7 @@ impl PeState {
             pc_free: vec![start; pcs],
             left: n,
             end_ps: start,
+            first_op_ps: None,
             busy_ps: [0; UNITS],
             hbm_read: 0,
             hbm_write: 0,

@@ -61,6 +61,9 @@ pub struct PeReport {
     pub pe: PeId,
     /// When its kernel started, ps.
     pub start_ps: Ps,
+    /// When its first op began in the engine, ps (`None` for a kernel with
+    /// no commands): where IO_CPU's common start shows.
+    pub first_op_ps: Option<Ps>,
     /// When its last command completed, ps.
     pub end_ps: Ps,
     /// Engine busy times.
@@ -150,10 +153,12 @@ impl Report {
             .fold(0.0, f64::max)
     }
 
-    /// The spread of PE start times (0 when IO_CPU's common start holds).
+    /// The spread of the times the PEs began their first op (0 when
+    /// IO_CPU's common start holds); PEs without commands do not count.
     pub fn start_spread_ps(&self) -> Ps {
-        let min = self.pes.iter().map(|p| p.start_ps).min().unwrap_or(0);
-        let max = self.pes.iter().map(|p| p.start_ps).max().unwrap_or(0);
+        let firsts = || self.pes.iter().filter_map(|p| p.first_op_ps);
+        let min = firsts().min().unwrap_or(0);
+        let max = firsts().max().unwrap_or(0);
         max - min
     }
 }
@@ -165,6 +170,7 @@ pub(crate) fn build(topo: &Topology, kernel: &str, start: Ps, eng: &Engine) -> R
         .map(|s| PeReport {
             pe: s.pe,
             start_ps: start,
+            first_op_ps: s.first_op_ps,
             end_ps: s.end_ps,
             busy: EngineBusy::from(&s.busy_ps),
             hbm_read: s.hbm_read,
