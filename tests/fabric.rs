@@ -89,11 +89,15 @@ fn transfers_sharing_a_link_in_the_simulator_slow_each_other() {
         .find(|(c, d)| route(*c, *d).links().any(|l| ra.contains(&l)))
         .expect("two routes from cube 0 to cube 1 share a UCIe link");
     let n = 64 * 1024;
-    let alone = run_pairs(&topo, &[(a, b)], n).sim_ps();
+    // Each pair alone, then both at once: with no contention the pair run
+    // would take the slower pair's time, so it must take longer than that.
+    let ab = run_pairs(&topo, &[(a, b)], n).sim_ps();
+    let cd = run_pairs(&topo, &[(c, d)], n).sim_ps();
     let both = run_pairs(&topo, &[(a, b), (c, d)], n).sim_ps();
+    let slower = ab.max(cd);
     assert!(
-        both > alone,
-        "two transfers over a shared link ({both} ps) must take longer than one ({alone} ps)"
+        both > slower,
+        "two transfers over a shared link ({both} ps) must take longer than the slower alone ({ab} and {cd} ps)"
     );
 }
 
@@ -252,14 +256,46 @@ fn unpaired_send(t: Ptr<f32>, n: usize) {
     }
 }
 
+/// `tests/fabric.rs:LINE:` of the `nth` (0-based) line holding `needle` in the
+/// body of kernel `kernel` of this file.
+fn line_of(kernel: &str, needle: &str, nth: usize) -> String {
+    let text = include_str!("fabric.rs");
+    let head = format!("fn {kernel}(");
+    let from = text
+        .lines()
+        .position(|l| l.starts_with(&head))
+        .unwrap_or_else(|| panic!("no kernel {kernel}"));
+    let line = text
+        .lines()
+        .enumerate()
+        .skip(from)
+        .take_while(|(i, l)| *i == from || !l.starts_with('}'))
+        .filter(|(_, l)| l.contains(needle))
+        .nth(nth)
+        .unwrap_or_else(|| panic!("no line {nth} with {needle:?} in {kernel}"))
+        .0;
+    format!("{}:{}:", file!(), line + 1)
+}
+
 #[test]
 fn an_unpaired_send_names_both_sides() {
-    let msg = run_broken(&unpaired_send, 16).to_string();
+    let err = run_broken(&unpaired_send, 16);
+    assert!(
+        matches!(err, SimError::Pairing(_)),
+        "pairing fails before any simulated time: {err:?}"
+    );
+    let msg = err.to_string();
     assert!(
         msg.contains("sends 2 message(s) E") && msg.contains("receives 1"),
         "{msg}"
     );
-    assert!(msg.contains("fabric.rs:"), "{msg}");
+    // The last send and the last receive, each by its line.
+    let send = line_of("unpaired_send", "tl::send(", 1);
+    let recv = line_of("unpaired_send", "tl::recv::<f32>(", 0);
+    assert!(
+        msg.contains(&format!("(last at {send}")) && msg.contains(&format!("(last at {recv}")),
+        "expected the send at {send} and the receive at {recv}: {msg}"
+    );
 }
 
 /// The receiver expects half of what is sent.
@@ -276,12 +312,19 @@ fn shape_mismatch(t: Ptr<f32>, n: usize) {
 
 #[test]
 fn a_shape_mismatch_names_both_lines() {
-    let msg = run_broken(&shape_mismatch, 64).to_string();
+    let err = run_broken(&shape_mismatch, 64);
     assert!(
-        msg.contains("sent as tile<f32,[64]>") && msg.contains("received as tile<f32,[32]>"),
-        "{msg}"
+        matches!(err, SimError::Pairing(_)),
+        "pairing fails before any simulated time: {err:?}"
     );
-    assert_eq!(msg.matches("fabric.rs:").count(), 2, "{msg}");
+    let msg = err.to_string();
+    let send = line_of("shape_mismatch", "tl::send(", 0);
+    let recv = line_of("shape_mismatch", "tl::recv::<f32>(", 0);
+    assert!(
+        msg.contains(&format!("sent as tile<f32,[64]> at {send}"))
+            && msg.contains(&format!("received as tile<f32,[32]> at {recv}")),
+        "expected the send at {send} and the receive at {recv}: {msg}"
+    );
 }
 
 /// Everybody receives before sending.
