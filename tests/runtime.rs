@@ -499,21 +499,44 @@ fn broadcast_and_all_gather_between_ranks() {
     }
 }
 
+/// Runs `f` on its own thread and fails the test if it has not returned
+/// within `secs`: a regression that hangs a rank fails instead of hanging.
+fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(secs))
+        .unwrap_or_else(|_| panic!("did not return within {secs} s: a rank hangs"))
+}
+
 #[test]
 fn a_failing_rank_releases_its_siblings_with_the_root_cause() {
-    let rt = quad();
-    let err = rt
-        .spawn(4, |rank| {
-            let t = rank.full(&[8], DType::F32, 1.0, &Placement::single())?;
-            if rank.get_rank() == 2 {
-                // Fail after the others are (most likely) waiting in all_reduce.
-                std::thread::sleep(std::time::Duration::from_millis(50));
-                return Err("rank 2 ran out of patience".into());
-            }
-            rank.all_reduce(&t)?;
-            Ok(())
-        })
-        .unwrap_err();
+    // Rank 2 fails; the others wait in all_reduce (or are about to), and each
+    // must be released with an error naming rank 2, whichever comes first.
+    let (err, got) = within(60, || {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen_by_ranks = std::sync::Arc::clone(&seen);
+        let err = quad()
+            .spawn(4, move |rank| {
+                let t = rank.full(&[8], DType::F32, 1.0, &Placement::single())?;
+                if rank.get_rank() == 2 {
+                    return Err("rank 2 ran out of patience".into());
+                }
+                if let Err(e) = rank.all_reduce(&t) {
+                    seen_by_ranks
+                        .lock()
+                        .unwrap()
+                        .push((rank.get_rank(), e.to_string()));
+                    return Err(e.into());
+                }
+                Ok(())
+            })
+            .unwrap_err();
+        let mut got = seen.lock().unwrap().clone();
+        got.sort();
+        (err, got)
+    });
     assert_eq!(err.root_ranks(), vec![2]);
     match &err {
         SpawnError::Failed { failures, released } => {
@@ -527,17 +550,28 @@ fn a_failing_rank_releases_its_siblings_with_the_root_cause() {
             .contains("rank 2 failed: rank 2 ran out of patience"),
         "{err}"
     );
+    // What each released rank was told.
+    let ranks: Vec<usize> = got.iter().map(|(r, _)| *r).collect();
+    assert_eq!(ranks, vec![0, 1, 3], "{got:?}");
+    for (r, msg) in &got {
+        assert_eq!(
+            msg,
+            &format!("rank {r}: released from `all_reduce` because rank(s) 2 failed"),
+        );
+    }
 
     // A panic is a root cause too, and a barrier releases like a collective.
-    let err = rt
-        .spawn(3, |rank| {
-            if rank.get_rank() == 0 {
-                panic!("boom on purpose");
-            }
-            rank.barrier()?;
-            Ok(())
-        })
-        .unwrap_err();
+    let err = within(60, || {
+        quad()
+            .spawn(3, |rank| {
+                if rank.get_rank() == 0 {
+                    panic!("boom on purpose");
+                }
+                rank.barrier()?;
+                Ok(())
+            })
+            .unwrap_err()
+    });
     assert_eq!(err.root_ranks(), vec![0]);
     assert!(
         err.to_string().contains("rank 0 panicked: boom on purpose"),
@@ -545,40 +579,44 @@ fn a_failing_rank_releases_its_siblings_with_the_root_cause() {
     );
 
     // A rank that returns while another waits for it does not leave it hanging.
-    let err = rt
-        .spawn(2, |rank| {
-            if rank.get_rank() == 0 {
-                rank.barrier()?;
-            }
-            Ok(())
-        })
-        .unwrap_err();
+    let err = within(60, || {
+        quad()
+            .spawn(2, |rank| {
+                if rank.get_rank() == 0 {
+                    rank.barrier()?;
+                }
+                Ok(())
+            })
+            .unwrap_err()
+    });
     assert_eq!(err.root_ranks(), vec![0]);
     assert!(
         err.to_string().contains("rank 1 has already returned"),
         "{err}"
     );
 
-    // Different collectives at the same point are an error, not a hang.
-    let err = rt
-        .spawn(2, |rank| {
-            let t = rank.full(&[4], DType::F32, 1.0, &Placement::single())?;
-            if rank.get_rank() == 0 {
-                rank.all_reduce(&t)?;
-            } else {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-                rank.broadcast(&t, 0)?;
-            }
-            Ok(())
-        })
-        .unwrap_err();
+    // Different collectives at the same point are an error, not a hang,
+    // whichever rank arrives first.
+    let err = within(60, || {
+        quad()
+            .spawn(2, |rank| {
+                let t = rank.full(&[4], DType::F32, 1.0, &Placement::single())?;
+                if rank.get_rank() == 0 {
+                    rank.all_reduce(&t)?;
+                } else {
+                    rank.broadcast(&t, 0)?;
+                }
+                Ok(())
+            })
+            .unwrap_err()
+    });
     assert!(
         err.to_string().contains("called `broadcast`")
             || err.to_string().contains("called `all_reduce`"),
         "{err}"
     );
 
-    let e = rt.spawn(5, |_| Ok(())).unwrap_err();
+    let e = quad().spawn(5, |_| Ok(())).unwrap_err();
     assert!(
         matches!(
             e,

@@ -84,12 +84,15 @@ impl Group {
         }
     }
 
-    /// Records that `rank`'s worker returned (`failed`: with an error or a panic) and wakes every waiter.
+    /// Records that `rank`'s worker returned (`failed`: with an error or a
+    /// panic of its own, not a release) and wakes every waiter.
     fn exit(&self, rank: usize, failed: bool) {
         let mut st = self.lock();
         st.exited[rank] = true;
         if failed {
-            st.failed.push(rank);
+            // In rank order, whatever order the ranks fail in.
+            let at = st.failed.partition_point(|&q| q < rank);
+            st.failed.insert(at, rank);
         }
         drop(st);
         self.cv.notify_all();
@@ -323,7 +326,8 @@ impl Runtime {
                                     msg: panic_message(&*p),
                                 }) as WorkerError),
                             };
-                            group.exit(r, out.is_err());
+                            // A rank released by a sibling's failure is not a cause.
+                            group.exit(r, out.as_ref().is_err_and(|e| !is_release(&**e)));
                             out
                         })
                         .expect("the OS starts a thread per rank")
