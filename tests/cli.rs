@@ -168,6 +168,30 @@ fn probe_json_parses() {
             r["bytes"].as_u64().unwrap() > 0 && r["latency_ns"].as_f64().unwrap() > 0.0,
             "{r}"
         );
+        // The parts add up to the whole.
+        let part = |k: &str| r[k].as_f64().unwrap();
+        let sum = part("overhead_ns") + part("wire_ns") + part("drain_ns") + part("stall_ns");
+        assert!((sum - part("latency_ns")).abs() < 1e-9, "{r}");
+    }
+    // The UCIe crossing on tiny, pinned: the calibration pair, its hops, and
+    // where its time goes (a change to the UCIe figures or the drain shows here).
+    let ucie: Vec<_> = rows.iter().filter(|r| r["case"] == "ucie").collect();
+    let pinned = [
+        (4096, 68.0, 57.0, 8.0, 60.235),
+        (65536, 548.0, 537.0, 8.0, 119.591),
+    ];
+    assert_eq!(ucie.len(), pinned.len(), "{ucie:?}");
+    for (r, (bytes, latency, wire, drain, gbps)) in ucie.iter().zip(pinned) {
+        assert_eq!(r["from"], "PE sip0/cube0/pe1", "{r}");
+        assert_eq!(r["to"], "PE sip0/cube1/pe2", "{r}");
+        assert_eq!(r["hops"], 7, "{r}");
+        assert_eq!(r["bytes"], bytes, "{r}");
+        assert_eq!(r["latency_ns"].as_f64(), Some(latency), "{r}");
+        assert_eq!(r["overhead_ns"].as_f64(), Some(3.0), "{r}");
+        assert_eq!(r["wire_ns"].as_f64(), Some(wire), "{r}");
+        assert_eq!(r["drain_ns"].as_f64(), Some(drain), "{r}");
+        assert_eq!(r["stall_ns"].as_f64(), Some(0.0), "{r}");
+        assert!((r["gbps"].as_f64().unwrap() - gbps).abs() < 1e-3, "{r}");
     }
     let o = kernbench(&["probe", "--topology", "tiny", "--case", "cross-sip"]);
     assert_eq!(o.status.code(), Some(2), "tiny has one SIP");
