@@ -32,6 +32,27 @@ pub struct TopologyConfig {
     pub ipcq: IpcqSpec,
     /// Kernel launch overheads.
     pub launch: LaunchSpec,
+    /// Links and routers out of service; routes go around them.
+    #[serde(skip_serializing_if = "Failures::is_empty")]
+    pub failed: Failures,
+}
+
+/// Links and routers out of service, named as reports print them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Failures {
+    /// Failed links: `from -> to` (one direction) or `a <-> b` (both), e.g.
+    /// `sip0/cube0/router(0,3) <-> sip0/cube0/ucie_e`.
+    pub links: Vec<String>,
+    /// Failed routers (every link in and out of them), e.g. `sip0/cube1/router(1,1)`.
+    pub routers: Vec<String>,
+}
+
+impl Failures {
+    /// `true` when nothing failed.
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty() && self.routers.is_empty()
+    }
 }
 
 impl Default for TopologyConfig {
@@ -44,6 +65,7 @@ impl Default for TopologyConfig {
             pe: PeSpec::default(),
             ipcq: IpcqSpec::default(),
             launch: LaunchSpec::default(),
+            failed: Failures::default(),
         }
     }
 }

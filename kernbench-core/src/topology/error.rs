@@ -59,6 +59,17 @@ pub enum TopologyError {
         /// The endpoint.
         endpoint: Endpoint,
     },
+
+    /// Failed links leave no live path between two endpoints.
+    #[error("topology {topology}: no live path from {src} to {dst} (failed links and routers are in the way)")]
+    Unreachable {
+        /// The topology's name.
+        topology: String,
+        /// Where the transfer starts.
+        src: Endpoint,
+        /// Where it ends.
+        dst: Endpoint,
+    },
 }
 
 fn path_prefix(path: &str) -> String {

@@ -305,6 +305,11 @@ pub(crate) struct Fabric {
     pub io_cube: Vec<u16>,
     /// Per local cube: the IO UCIe port nearest to it.
     pub cube_io_port: Vec<u16>,
+    /// Per link: out of service (empty when nothing failed).
+    pub dead: Vec<bool>,
+    /// Graph node of each component (filled only when something failed:
+    /// rerouting needs it).
+    pub index: HashMap<Node, NodeIndex>,
 }
 
 struct Builder<'a> {
@@ -736,5 +741,7 @@ pub(crate) fn build(layout: &Layout) -> Fabric {
         io,
         io_cube,
         cube_io_port,
+        dead: Vec::new(),
+        index: HashMap::new(),
     }
 }

@@ -22,15 +22,16 @@
 
 mod config;
 mod error;
+mod failures;
 mod graph;
 mod route;
 mod summary;
 mod validate;
 
 pub use config::{
-    AttachConfig, Backpressure, BufferKind, CubeConfig, CubeMeshConfig, IoConfig, IpcqSpec,
-    LaunchSpec, LinkSpec, MemorySpec, NocConfig, PeSpec, Side, SipConfig, SystemConfig, SystemKind,
-    TopologyConfig, UcieConfig, UcieRouters,
+    AttachConfig, Backpressure, BufferKind, CubeConfig, CubeMeshConfig, Failures, IoConfig,
+    IpcqSpec, LaunchSpec, LinkSpec, MemorySpec, NocConfig, PeSpec, Side, SipConfig, SystemConfig,
+    SystemKind, TopologyConfig, UcieConfig, UcieRouters,
 };
 pub use error::TopologyError;
 pub use graph::{Link, LinkId, LinkKind, Node, NodeRef};
@@ -96,7 +97,13 @@ impl Topology {
                 path: e.path,
                 message: e.message,
             })?;
-        let fabric = graph::build(&layout);
+        let mut fabric = graph::build(&layout);
+        failures::apply(&config.failed, &mut fabric).map_err(|e| TopologyError::Invalid {
+            origin: origin.to_string(),
+            line: error::locate(text, &e.path),
+            path: e.path,
+            message: e.message,
+        })?;
         Ok(Topology {
             config,
             layout,

@@ -123,6 +123,8 @@ pub(crate) struct Acc<'a> {
     links: &'a [Link],
     overhead: &'a [Ps],
     route: Route,
+    /// A leg had no live path.
+    pub(crate) broken: bool,
 }
 
 impl<'a> Acc<'a> {
@@ -131,6 +133,7 @@ impl<'a> Acc<'a> {
             links: &fabric.links,
             overhead: &fabric.overhead,
             route: Route::empty(),
+            broken: false,
         }
     }
 
@@ -427,8 +430,30 @@ impl Router<'_> {
         }
     }
 
-    /// Pushes the whole route between two existing endpoints.
+    /// Pushes the whole route between two existing endpoints: the
+    /// dimension-order route, or where that crosses a failed link, the
+    /// shortest live path (see [`super::failures`]).
     pub(crate) fn push_route(&self, acc: &mut Acc<'_>, src: Endpoint, dst: Endpoint) {
+        if self.fabric.dead.is_empty() {
+            return self.push_ordered(acc, src, dst);
+        }
+        let mut ordered = Acc::new(self.fabric);
+        self.push_ordered(&mut ordered, src, dst);
+        let dead = &self.fabric.dead;
+        if ordered.route.hops.iter().all(|h| !dead[h.link.0 as usize]) {
+            for h in &ordered.route.hops {
+                acc.push(h.link.0);
+            }
+            return;
+        }
+        match super::failures::live_path(self.fabric, node_of(src), node_of(dst)) {
+            Some(links) => links.into_iter().for_each(|l| acc.push(l)),
+            None => acc.broken = true,
+        }
+    }
+
+    /// The dimension-order route between two existing endpoints.
+    fn push_ordered(&self, acc: &mut Acc<'_>, src: Endpoint, dst: Endpoint) {
         let t = &self.fabric.template;
         match (src, dst) {
             _ if src == dst => {}
@@ -466,6 +491,26 @@ impl Router<'_> {
         }
         let mut acc = Acc::new(self.fabric);
         self.push_route(&mut acc, src, dst);
+        if acc.broken {
+            return Err(TopologyError::Unreachable {
+                topology: name.to_string(),
+                src,
+                dst,
+            });
+        }
         Ok(acc.finish())
+    }
+}
+
+/// The structure-graph node of an endpoint.
+fn node_of(ep: Endpoint) -> super::graph::Node {
+    use super::graph::Node;
+    match ep {
+        Endpoint::Pe(p) => Node::Pe(p),
+        Endpoint::Hbm(p) => Node::HbmSlice(p),
+        Endpoint::Sram(c) => Node::Sram(c),
+        Endpoint::MCpu(c) => Node::MCpu(c),
+        Endpoint::IoCpu(s) => Node::IoCpu(s),
+        Endpoint::Host(_) => Node::Host,
     }
 }

@@ -1,0 +1,255 @@
+//! Links and routers out of service, and routes around them.
+//!
+//! A topology file may list failed links (by the names reports print, `from
+//! -> to` for one direction or `a <-> b` for both) and failed routers (every
+//! link in and out of them fails). Routing keeps its dimension-order route
+//! wherever that route is live; a route that would cross a failed link is
+//! replaced by the shortest path over the live links (fewest hops; among
+//! equals, the first the breadth-first walk meets in link order, so the
+//! choice is deterministic). Such a path transits only routing nodes:
+//! routers, UCIe endpoints, HBM ports, IO NOC and UCIe ports, the PCIe
+//! endpoint and the system switch, never a PE, a memory or a CPU.
+//!
+//! A machine whose failures cut it in parts is refused when it is loaded,
+//! naming the pairs that cannot reach each other.
+
+use super::config::Failures;
+use super::graph::{Fabric, Node};
+use super::validate::Invalid;
+use petgraph::graph::NodeIndex;
+use petgraph::visit::EdgeRef;
+use petgraph::Direction;
+use std::collections::{HashMap, VecDeque};
+
+/// Most unreachable pairs an error lists.
+const LISTED: usize = 8;
+
+/// Marks the failed links of `failed` dead in `fabric`, then checks that
+/// every PE, HBM slice, SRAM and CPU can still reach every other.
+pub(crate) fn apply(failed: &Failures, fabric: &mut Fabric) -> Result<(), Invalid> {
+    if failed.links.is_empty() && failed.routers.is_empty() {
+        return Ok(());
+    }
+    let by_name: HashMap<String, NodeIndex> = fabric
+        .graph
+        .node_indices()
+        .map(|i| (fabric.graph[i].to_string(), i))
+        .collect();
+    let node = |name: &str, path: &str| -> Result<NodeIndex, Invalid> {
+        by_name.get(name.trim()).copied().ok_or_else(|| Invalid {
+            path: path.to_string(),
+            message: format!(
+                "there is no `{}` in this machine (nodes are named as reports print them, \
+                 e.g. `sip0/cube0/router(0,1)`, `sip0/cube0/ucie_e`)",
+                name.trim()
+            ),
+        })
+    };
+    let mut dead = vec![false; fabric.links.len()];
+    for (k, spec) in failed.links.iter().enumerate() {
+        let path = format!("failed.links[{k}]");
+        let (a, b, both) = if let Some((a, b)) = spec.split_once("<->") {
+            (a, b, true)
+        } else if let Some((a, b)) = spec.split_once("->") {
+            (a, b, false)
+        } else {
+            return Err(Invalid {
+                path,
+                message: format!("`{spec}` is not a link: write `from -> to` or `a <-> b`"),
+            });
+        };
+        let (a, b) = (node(a, &path)?, node(b, &path)?);
+        let mut found = false;
+        for (x, y) in [(a, b), (b, a)].into_iter().take(if both { 2 } else { 1 }) {
+            for e in fabric.graph.edges_connecting(x, y) {
+                dead[e.weight().0 as usize] = true;
+                found = true;
+            }
+        }
+        if !found {
+            return Err(Invalid {
+                path,
+                message: format!(
+                    "no link joins `{}` and `{}`",
+                    fabric.graph[a], fabric.graph[b]
+                ),
+            });
+        }
+    }
+    for (k, name) in failed.routers.iter().enumerate() {
+        let path = format!("failed.routers[{k}]");
+        let r = node(name, &path)?;
+        if !matches!(fabric.graph[r], Node::Router { .. }) {
+            return Err(Invalid {
+                path,
+                message: format!("`{}` is not a router", fabric.graph[r]),
+            });
+        }
+        for dir in [Direction::Outgoing, Direction::Incoming] {
+            for e in fabric.graph.edges_directed(r, dir) {
+                dead[e.weight().0 as usize] = true;
+            }
+        }
+    }
+    fabric.dead = dead;
+    fabric.index = by_name
+        .into_values()
+        .map(|i| (fabric.graph[i], i))
+        .collect();
+    check_connected(fabric, failed)
+}
+
+/// Whether `n` may carry a rerouted transfer through it.
+fn transit(n: &Node) -> bool {
+    matches!(
+        n,
+        Node::Router { .. }
+            | Node::Ucie { .. }
+            | Node::HbmPort { .. }
+            | Node::IoNoc(_)
+            | Node::IoUcie { .. }
+            | Node::PcieEp(_)
+            | Node::Switch
+    )
+}
+
+/// Nodes reached from `from` over live links (`dir`: forward or backward),
+/// passing only through routing nodes.
+fn reach(fabric: &Fabric, from: NodeIndex, dir: Direction) -> Vec<bool> {
+    let g = &fabric.graph;
+    let mut seen = vec![false; g.node_count()];
+    let mut queue = VecDeque::from([from]);
+    seen[from.index()] = true;
+    while let Some(n) = queue.pop_front() {
+        if n != from && !transit(&g[n]) {
+            continue;
+        }
+        for e in g.edges_directed(n, dir) {
+            if fabric.dead[e.weight().0 as usize] {
+                continue;
+            }
+            let m = if dir == Direction::Outgoing {
+                e.target()
+            } else {
+                e.source()
+            };
+            if !seen[m.index()] {
+                seen[m.index()] = true;
+                queue.push_back(m);
+            }
+        }
+    }
+    seen
+}
+
+/// Every PE, HBM slice, SRAM and CPU must reach, and be reached from, the
+/// first PE (and so every other).
+fn check_connected(fabric: &Fabric, failed: &Failures) -> Result<(), Invalid> {
+    let g = &fabric.graph;
+    let endpoint = |i: NodeIndex| {
+        matches!(
+            g[i],
+            Node::Pe(_) | Node::HbmSlice(_) | Node::Sram(_) | Node::MCpu(_) | Node::IoCpu(_)
+        )
+    };
+    let endpoints = g.node_indices().filter(|&i| endpoint(i)).count();
+    // The part of the machine to name the others against: the first PE
+    // that reaches most of it (one stranded PE must not be the reference).
+    let mut best: Option<(usize, NodeIndex, Vec<bool>, Vec<bool>)> = None;
+    for pe in g.node_indices().filter(|&i| matches!(g[i], Node::Pe(_))) {
+        let fwd = reach(fabric, pe, Direction::Outgoing);
+        let back = reach(fabric, pe, Direction::Incoming);
+        let both = g
+            .node_indices()
+            .filter(|&i| endpoint(i) && fwd[i.index()] && back[i.index()])
+            .count();
+        if best.as_ref().is_none_or(|b| both > b.0) {
+            best = Some((both, pe, fwd, back));
+        }
+        if 2 * both > endpoints {
+            break;
+        }
+    }
+    let Some((_, first, fwd, back)) = best else {
+        return Ok(());
+    };
+    let mut lost: Vec<String> = g
+        .node_indices()
+        .filter(|&i| endpoint(i))
+        .filter(|&i| !fwd[i.index()] || !back[i.index()])
+        .map(|i| {
+            let how = match (fwd[i.index()], back[i.index()]) {
+                (false, false) => "cannot reach or be reached from",
+                (false, true) => "cannot be reached from",
+                _ => "cannot reach",
+            };
+            format!("{} {how} {}", g[i], g[first])
+        })
+        .collect();
+    if lost.is_empty() {
+        return Ok(());
+    }
+    let more = lost.len().saturating_sub(LISTED);
+    lost.truncate(LISTED);
+    let mut message = format!(
+        "the failed links and routers cut the machine in parts: {}",
+        lost.join("; ")
+    );
+    if more > 0 {
+        message.push_str(&format!("; and {more} more"));
+    }
+    let path = if failed.links.is_empty() {
+        "failed.routers"
+    } else {
+        "failed.links"
+    };
+    Err(Invalid {
+        path: path.to_string(),
+        message,
+    })
+}
+
+/// The live path of fewest hops from `src` to `dst`, as link ids, when there is one.
+pub(crate) fn live_path(fabric: &Fabric, src: Node, dst: Node) -> Option<Vec<u32>> {
+    let g = &fabric.graph;
+    let (&s, &d) = (fabric.index.get(&src)?, fabric.index.get(&dst)?);
+    let mut via: Vec<Option<(NodeIndex, u32)>> = vec![None; g.node_count()];
+    let mut seen = vec![false; g.node_count()];
+    seen[s.index()] = true;
+    let mut queue = VecDeque::from([s]);
+    while let Some(n) = queue.pop_front() {
+        if n == d {
+            break;
+        }
+        if n != s && !transit(&g[n]) {
+            continue;
+        }
+        let mut next: Vec<_> = g
+            .edges_directed(n, Direction::Outgoing)
+            .filter(|e| !fabric.dead[e.weight().0 as usize])
+            .map(|e| (e.weight().0, e.target()))
+            .collect();
+        // Link order, not the graph's adjacency order: the choice among
+        // equal paths is the one a reader can predict.
+        next.sort_unstable();
+        for (link, m) in next {
+            if !seen[m.index()] {
+                seen[m.index()] = true;
+                via[m.index()] = Some((n, link));
+                queue.push_back(m);
+            }
+        }
+    }
+    if !seen[d.index()] {
+        return None;
+    }
+    let mut links = Vec::new();
+    let mut at = d;
+    while at != s {
+        let (prev, link) = via[at.index()]?;
+        links.push(link);
+        at = prev;
+    }
+    links.reverse();
+    Some(links)
+}
