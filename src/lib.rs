@@ -15,7 +15,16 @@
 //!     let t = tl::load(x.offset(pid * n), [n]);
 //!     tl::store(x.offset(pid * n), &(t * 2.0));
 //! }
-//! # let _ = scale;
+//!
+//! // Four PEs of `tiny`, each doubling its own 256 elements.
+//! let mut m = Machine::new(Topology::builtin("tiny").unwrap()).unwrap();
+//! let pes: Vec<PeId> = m.topology().pes().take(4).collect();
+//! let x = m.alloc(DType::F32, 4 * 256, &pes).unwrap();
+//! m.write_buffer(&x, &vec![1.5; 4 * 256]).unwrap();
+//! let args = KernelArgs::new().with("x", x.ptr()).int("n", 256);
+//! let report = simulate(&mut m, &Launch::new(&scale, args, pes)).unwrap();
+//! assert!(m.read_buffer(&x).unwrap().iter().all(|v| *v == 3.0));
+//! assert!(report.sim_ps() > 0);
 //! ```
 #![warn(missing_docs)]
 

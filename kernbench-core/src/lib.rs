@@ -1,4 +1,29 @@
 //! The machine KernBench models and its simulation.
+//!
+//! A machine comes from a topology file (or a built-in one); its routes are
+//! deterministic paths of links, and its memory holds buffers spread over
+//! PEs' HBM slices. Kernels (see `kernbench-tl`) trace into command graphs
+//! ([`ir`]) that [`sim`] runs on it.
+//!
+//! ```
+//! use kernbench_core::machine::Machine;
+//! use kernbench_core::topology::{Endpoint, Topology};
+//! use kernbench_core::{DType, PeId};
+//!
+//! let topo = Topology::builtin("tiny").unwrap();
+//! assert_eq!(topo.pe_count(), 16);
+//!
+//! // A transfer between cubes crosses UCIe: its route and its cost alone.
+//! let (a, b) = (PeId::new(0, 0, 0), PeId::new(0, 1, 0));
+//! let route = topo.route(Endpoint::Pe(a), Endpoint::Pe(b)).unwrap();
+//! assert!(route.hop_count() > 2 && route.fixed_ps() > 0);
+//!
+//! // A buffer over two PEs' HBM slices, written and read back.
+//! let mut m = Machine::new(topo).unwrap();
+//! let buf = m.alloc(DType::F16, 8, &[a, b]).unwrap();
+//! m.write_buffer(&buf, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]).unwrap();
+//! assert_eq!(m.read_buffer(&buf).unwrap()[7], 8.0);
+//! ```
 #![warn(missing_docs)]
 
 pub mod addr;

@@ -1,11 +1,9 @@
 //! `#[kernel]` and `#[kernel_fn]`: the compile-time half of the KernBench kernel language.
 //!
 //! Kernel authors do not depend on this crate directly; they import the macros
-//! through `kernbench::prelude::*` (or `kernbench_tl::prelude::*`). This
-//! example runs in `kernbench-tl`'s tests (`tests/macro_expand.rs`); this
-//! crate cannot depend on the runtime it generates code for:
+//! through `kernbench::prelude::*` (or `kernbench_tl::prelude::*`):
 //!
-//! ```ignore
+//! ```
 //! use kernbench_tl::prelude::*;
 //!
 //! /// Each PE sends its slice east and stores what arrives from the west.
