@@ -46,14 +46,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for shift in [20, 22, 24, 26] {
         let bytes = 1usize << shift;
         let spec = RunSpec {
-            fabric,
-            max_memory: None,
-            count: bytes / 4,
-            dtype: DType::F32,
             op: RedOp::Sum,
-            root: 0,
-            data: false,
-            trace: false,
+            ..RunSpec::timing(bytes / 4, DType::F32, fabric)
         };
         let r = run_on(&topo, algo, &ring, &spec)?;
         let t = r.outcome.report.sim_ns();

@@ -50,14 +50,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let algo = registry.get("ring_allreduce")?;
     let pes = ranks(&topo, algo)?;
     let spec = RunSpec {
-        fabric,
-        max_memory: None,
-        count: (bytes / 4).max(1),
-        dtype: DType::F32,
         op: RedOp::Sum,
-        root: 0,
         data: true,
         trace: true,
+        ..RunSpec::timing((bytes / 4).max(1), DType::F32, fabric)
     };
     let run = run_on(&topo, algo, &pes, &spec)?;
     if run.wrong > 0 {

@@ -154,6 +154,7 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
         let spec = kernbench_ccl::RunSpec {
             fabric: args.fabric,
             max_memory: None,
+            progress: Default::default(),
             count,
             dtype: args.dtype,
             op: args.op,

@@ -329,3 +329,25 @@ fn a_run_too_large_for_its_memory_limit_stops_at_once_naming_the_estimate_and_kn
     ]);
     assert!(s.contains("ring_allreduce"), "{s}");
 }
+
+#[test]
+fn run_prints_no_progress_off_a_terminal_and_takes_quiet() {
+    for extra in [&[][..], &["--quiet"][..]] {
+        let mut a = vec![
+            "run",
+            "ring_allreduce",
+            "--topology",
+            "tiny",
+            "--size",
+            "64K",
+        ];
+        a.extend(extra);
+        let o = kernbench(&a);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let err = stderr(&o);
+        assert!(
+            !err.contains("simulating") && !err.contains("compiling"),
+            "no bar when stderr is not a terminal: {err}"
+        );
+    }
+}

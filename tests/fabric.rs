@@ -145,6 +145,7 @@ fn timing_with_data_equals_timing_without() {
             let spec = kernbench::ccl::RunSpec {
                 fabric: Default::default(),
                 max_memory: None,
+                progress: Default::default(),
                 count: 5000,
                 dtype: DType::F16,
                 op: kernbench::ccl::RedOp::Sum,
@@ -193,6 +194,7 @@ fn runs_repeat_exactly_and_data_does_not_change_timing_in_either_model() {
             let spec = kernbench::ccl::RunSpec {
                 fabric,
                 max_memory: None,
+                progress: Default::default(),
                 count: 100_000,
                 dtype: DType::F32,
                 op: kernbench::ccl::RedOp::Sum,
@@ -408,5 +410,44 @@ fn a_zero_sized_receive_is_refused_where_it_is_written() {
     assert!(
         msg.contains("at least one element") && msg.contains("fabric.rs:"),
         "{msg}"
+    );
+}
+
+#[test]
+fn a_progress_hook_hears_every_instance_compiled_and_changes_nothing() {
+    use kernbench::core::sim::{simulate_full, Progress, ProgressHook};
+    use std::sync::{Arc, Mutex};
+    let topo = tiny();
+    let pes: Vec<PeId> = topo.pes().collect();
+    let run = |hook: ProgressHook| {
+        let mut m = Machine::new(topo.clone()).unwrap();
+        let buf = m.alloc(DType::F16, pes.len() * 256, &pes).unwrap();
+        let args = KernelArgs::new().with("t", buf.ptr()).int("n_elem", 256);
+        let launch = Launch::new(&hello_send, args, pes.clone())
+            .neighbors(NeighborMap::ring(&pes).unwrap())
+            .progress(hook);
+        simulate_full(&mut m, &launch).unwrap().report
+    };
+    let heard = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&heard);
+    let with = run(ProgressHook::new(move |p| sink.lock().unwrap().push(p)));
+    let without = run(ProgressHook::default());
+    assert_eq!(with, without, "progress never changes a result");
+    let heard = heard.lock().unwrap();
+    let compiled: Vec<usize> = heard
+        .iter()
+        .filter_map(|p| match p {
+            Progress::Compiled { done, of } => {
+                assert_eq!(*of, pes.len());
+                Some(*done)
+            }
+            Progress::Simulated { .. } => None,
+        })
+        .collect();
+    assert_eq!(compiled.iter().max(), Some(&pes.len()), "{heard:?}");
+    assert_eq!(
+        compiled.len(),
+        pes.len(),
+        "one report per instance on 16 PEs"
     );
 }

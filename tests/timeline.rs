@@ -269,6 +269,7 @@ fn a_ring_allreduce_trace_is_valid() {
     let spec = kernbench::ccl::run::RunSpec {
         fabric: Default::default(),
         max_memory: None,
+        progress: Default::default(),
         count: 16 * 1024,
         dtype: DType::F32,
         op: kernbench::ccl::run::RedOp::Sum,

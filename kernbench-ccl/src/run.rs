@@ -10,7 +10,7 @@ use crate::registry::{Algorithm, Collective, MapKind};
 use kernbench_core::ir::{ArgValue, Dir, KernelArgs};
 use kernbench_core::machine::{Buffer, Machine};
 use kernbench_core::neighbors::NeighborMap;
-use kernbench_core::sim::{simulate_full, FabricModel, Launch, Outcome, SimError};
+use kernbench_core::sim::{simulate_full, FabricModel, Launch, Outcome, ProgressHook, SimError};
 use kernbench_core::topology::Topology;
 use kernbench_core::{DType, PeId};
 
@@ -83,6 +83,8 @@ pub struct RunSpec {
     pub fabric: FabricModel,
     /// The most memory the run may take, bytes (see `Launch::max_memory`).
     pub max_memory: Option<u64>,
+    /// Where the run reports its progress (see `Launch::progress`).
+    pub progress: ProgressHook,
 }
 
 impl RunSpec {
@@ -98,6 +100,7 @@ impl RunSpec {
             trace: false,
             fabric,
             max_memory: None,
+            progress: ProgressHook::default(),
         }
     }
 }
@@ -358,7 +361,8 @@ pub fn run_on(
         .data(spec.data)
         .trace(spec.trace)
         .fabric(spec.fabric)
-        .max_memory(spec.max_memory);
+        .max_memory(spec.max_memory)
+        .progress(spec.progress.clone());
     let outcome = simulate_full(&mut machine, &launch)?;
     let (wrong, checked) = if spec.data {
         check(&machine, &buf, algo.collective, spec, pes.len())?

@@ -102,6 +102,7 @@ pub fn measure(
     let spec = RunSpec {
         fabric,
         max_memory: None,
+        progress: Default::default(),
         count,
         dtype,
         op,

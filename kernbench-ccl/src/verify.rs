@@ -379,6 +379,7 @@ pub fn symbolic(
     let spec = RunSpec {
         fabric: Default::default(),
         max_memory: None,
+        progress: Default::default(),
         count,
         dtype: DType::F32,
         op: RedOp::Sum,
@@ -506,6 +507,7 @@ pub fn functional(
     let spec = RunSpec {
         fabric: Default::default(),
         max_memory: None,
+        progress: Default::default(),
         data: true,
         trace: false,
         ..spec.clone()

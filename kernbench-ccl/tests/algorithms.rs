@@ -8,6 +8,7 @@ fn spec(count: usize, dtype: DType, op: RedOp) -> RunSpec {
     RunSpec {
         fabric: Default::default(),
         max_memory: None,
+        progress: Default::default(),
         count,
         dtype,
         op,
@@ -127,6 +128,7 @@ fn an_uncontended_ring_reaches_its_bottleneck_link_bandwidth() {
     let s = RunSpec {
         fabric: Default::default(),
         max_memory: None,
+        progress: Default::default(),
         data: false,
         ..spec(bytes / 4, DType::F32, RedOp::Sum)
     };

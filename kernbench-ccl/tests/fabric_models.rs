@@ -42,6 +42,7 @@ fn compare(topo: &Topology, sizes: &[u64], data: bool) -> Vec<Pair> {
                     trace: false,
                     fabric,
                     max_memory: None,
+                    progress: Default::default(),
                 };
                 let r = run(topo, algo, &spec)
                     .unwrap_or_else(|e| panic!("{} at {bytes} B with {fabric}: {e}", algo.name));

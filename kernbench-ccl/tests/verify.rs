@@ -72,6 +72,7 @@ fn spec(count: usize, op: RedOp) -> RunSpec {
     RunSpec {
         fabric: Default::default(),
         max_memory: None,
+        progress: Default::default(),
         count,
         dtype: DType::F32,
         op,

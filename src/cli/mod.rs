@@ -8,6 +8,7 @@ mod args;
 mod graph;
 mod list;
 mod probe;
+mod progress;
 mod run;
 mod svg;
 mod sweep;

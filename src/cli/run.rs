@@ -56,6 +56,9 @@ pub struct RunArgs {
     /// Print JSON: the report, plus sim_ns, bound_ns, flops, hbm_bytes (and the table row of an algorithm).
     #[arg(long)]
     pub json: bool,
+    /// No progress bar (one shows on a terminal when a run takes over 2 s).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
     /// Write a Chrome trace (Perfetto, chrome://tracing) of the run to FILE.
     #[arg(long, value_name = "FILE")]
     pub trace: Option<std::path::PathBuf>,
@@ -190,10 +193,13 @@ fn run_kernel(a: &RunArgs, topo: &Topology) -> Result<()> {
         .trace(a.trace.is_some())
         .fabric(a.fabric)
         .max_memory(a.max_memory);
+    let bar = super::progress::RunBar::new(a.quiet);
+    launch = launch.progress(bar.hook());
     if let Some(kind) = kind {
         launch = launch.neighbors(neighbor_map(topo, kind, &pes).map_err(usage)?);
     }
     let outcome = simulate_full(&mut machine, &launch).map_err(usage)?;
+    drop(bar);
     write_trace(a, &outcome, topo)?;
     if a.json {
         out(&json(&outcome.report, None)?)
@@ -236,7 +242,9 @@ fn run_algorithm(a: &RunArgs, topo: &Topology, algo: &Algorithm) -> Result<()> {
         None => ranks(topo, algo).map_err(usage)?,
     };
     let count = (a.size / a.dtype.size() as u64).max(1) as usize;
+    let bar = super::progress::RunBar::new(a.quiet);
     let spec = RunSpec {
+        progress: bar.hook(),
         fabric: a.fabric,
         max_memory: a.max_memory,
         count,
@@ -252,6 +260,7 @@ fn run_algorithm(a: &RunArgs, topo: &Topology, algo: &Algorithm) -> Result<()> {
     }
     let algo = &algo;
     let r = run_on(topo, algo, &pes, &spec).map_err(usage)?;
+    drop(bar);
     write_trace(a, &r.outcome, topo)?;
     let row = kernbench_ccl::table::row_of(topo, algo, &pes, &spec, &r);
     if a.json {

@@ -383,8 +383,17 @@ pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, Si
     check_launch(topo, launch)?;
     let keep = launch.data || launch.trace || launch.keep_graphs;
     let interner = Interner::default();
-    let units: Vec<Result<Unit, SimError>> = par_map(launch.pes.len(), |i| {
-        unit(machine, launch, i, keep, &interner)
+    let (n, done) = (launch.pes.len(), std::sync::atomic::AtomicUsize::new(0));
+    let step = (n / 100).max(1);
+    let units: Vec<Result<Unit, SimError>> = par_map(n, |i| {
+        let u = unit(machine, launch, i, keep, &interner);
+        let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if d % step == 0 || d == n {
+            launch
+                .progress
+                .report(super::progress::Progress::Compiled { done: d, of: n });
+        }
+        u
     });
     let mut units: Vec<Unit> = units.into_iter().collect::<Result<_, _>>()?;
     let comms: Vec<CommList> = units

@@ -83,6 +83,8 @@ pub(crate) struct EngineConfig<'a> {
     pub(crate) model: FabricModel,
     /// Record the event queue's mix (for the queue benchmark).
     pub(crate) record_mix: bool,
+    /// Where the run reports its progress.
+    pub(crate) progress: super::progress::ProgressHook,
 }
 
 pub(crate) struct Engine<'a> {
@@ -108,6 +110,7 @@ pub(crate) struct Engine<'a> {
     pub(crate) msg_log: Option<MsgLog>,
     /// The run's HBM splits, with each channel's share of time.
     hbm: HbmSplits,
+    progress: super::progress::ProgressHook,
 }
 
 /// The HBM splits of a run ([`PcTable`]) with the time each channel's share
@@ -205,6 +208,7 @@ impl<'a> Engine<'a> {
         };
         let queue = EventQueue::new().recording(cfg.record_mix);
         Engine {
+            progress: cfg.progress.clone(),
             hbm,
             now: cfg.start,
             queue,
@@ -259,6 +263,12 @@ impl<'a> Engine<'a> {
         while let Some((t, ev)) = self.queue.pop() {
             self.now = t;
             self.events += 1;
+            if self.events % super::progress::EVENTS_PER_REPORT == 0 {
+                self.progress.report(super::progress::Progress::Simulated {
+                    events: self.events,
+                    now_ps: t,
+                });
+            }
             match ev {
                 Ev::OpDone(r) => self.op_done(r, machine)?,
                 Ev::SendNext(r) => self.slot_pump_send(r),

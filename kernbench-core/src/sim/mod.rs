@@ -19,6 +19,7 @@ pub mod ipcq;
 pub mod lower;
 pub mod pairing;
 mod pe;
+pub mod progress;
 pub mod queue;
 pub mod report;
 pub mod timeline;
@@ -28,6 +29,7 @@ pub use engine::Span;
 pub use error::{Deadlock, SimError, Waiter};
 pub use ipcq::FabricModel;
 pub use lower::{PeProgram, Unit};
+pub use progress::{Progress, ProgressHook};
 pub use report::{EngineBusy, LinkUse, PeReport, Report};
 
 use crate::ir::{CommandGraph, KernelArgs};
@@ -63,6 +65,8 @@ pub struct Launch<'a> {
     /// The most memory the run may take, bytes; what the machine has
     /// available when `None`. A run estimated above it is refused before it starts.
     pub max_memory: Option<u64>,
+    /// Where the run reports its progress (nowhere by default).
+    pub progress: ProgressHook,
 }
 
 impl<'a> Launch<'a> {
@@ -80,7 +84,14 @@ impl<'a> Launch<'a> {
             fabric: FabricModel::default(),
             max_memory: None,
             keep_graphs: false,
+            progress: ProgressHook::default(),
         }
+    }
+
+    /// Sends progress to `hook` (see [`Launch::progress`]).
+    pub fn progress(mut self, hook: ProgressHook) -> Self {
+        self.progress = hook;
+        self
     }
 
     /// Keeps the graphs and full programs in the outcome (see [`Launch::keep_graphs`]).
@@ -300,6 +311,7 @@ fn run_launch(
         trace: launch.trace,
         model: launch.fabric,
         record_mix,
+        progress: launch.progress.clone(),
     };
     let keep = launch.data || launch.trace || launch.keep_graphs;
     let distinct_programs = {
