@@ -23,6 +23,7 @@ pub mod collective_example;
 pub mod gemm_example;
 pub mod kernels;
 pub mod probe;
+pub mod svg;
 
 pub use kernbench_ccl as ccl;
 pub use kernbench_core as core;

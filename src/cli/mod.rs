@@ -9,7 +9,6 @@ mod graph;
 mod list;
 mod probe;
 mod run;
-mod svg;
 mod sweep;
 mod topo;
 

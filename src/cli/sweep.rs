@@ -3,7 +3,7 @@
 //! CSV, JSON and a bus-bandwidth plot.
 
 use super::args::{self, check};
-use super::svg::{busbw_svg, Series};
+use kernbench::svg::{busbw_svg, Series};
 use super::{out, usage, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -361,7 +361,7 @@ pub fn run(a: &SweepArgs) -> Result<()> {
                 bar.set_message(format!(
                     "{} {}",
                     algos[ai].name,
-                    super::svg::human_bytes(szs[si] as f64)
+                    kernbench::svg::human_bytes(szs[si] as f64)
                 ));
                 bar.inc(1);
                 results.lock().unwrap_or_else(|p| p.into_inner())[t] = Some(r);
