@@ -21,6 +21,7 @@
 
 pub mod collective_example;
 pub mod gemm_example;
+pub mod html;
 pub mod kernels;
 pub mod probe;
 pub mod svg;
