@@ -6,6 +6,7 @@
 
 mod args;
 mod graph;
+mod html;
 mod list;
 mod probe;
 mod run;
