@@ -10,8 +10,9 @@ use std::path::PathBuf;
 #[derive(Args, Debug, Clone)]
 pub struct HtmlArgs {
     /// Write a self-contained HTML report to FILE: the machine with its links
-    /// coloured by use, a timeline of the busiest PEs' engines, the results
-    /// table and plot, and where the time went. It loads nothing from the network.
+    /// coloured by use, a timeline of the busiest PEs' engines, where the time
+    /// went, and for a collective the nccl-tests table and busbw plot. It
+    /// loads nothing from the network.
     #[arg(long, value_name = "FILE", help_heading = "HTML report")]
     pub html: Option<PathBuf>,
     /// With --html: the PEs the timeline shows (`sip.cube.pe`, comma-separated);
@@ -22,13 +23,13 @@ pub struct HtmlArgs {
     /// With --html: how many of the busiest PEs (by summed engine busy time)
     /// the timeline shows [default: 8].
     #[arg(long, value_name = "N", requires = "html",
-          value_parser = clap::value_parser!(u64).range(1..), help_heading = "HTML report")]
-    pub html_busiest: Option<u64>,
+          value_parser = args::count, help_heading = "HTML report")]
+    pub html_busiest: Option<usize>,
     /// With --html: at most this many spans in the page, the earliest (the
     /// page says where it cut) [default: 50000].
     #[arg(long, value_name = "N", requires = "html",
-          value_parser = clap::value_parser!(u64).range(1..), help_heading = "HTML report")]
-    pub html_max_spans: Option<u64>,
+          value_parser = args::count, help_heading = "HTML report")]
+    pub html_max_spans: Option<usize>,
 }
 
 impl HtmlArgs {
@@ -37,17 +38,35 @@ impl HtmlArgs {
         self.html.is_some()
     }
 
+    /// Fails before any work when the page could not be written: its folder must exist.
+    pub fn check(&self) -> Result<()> {
+        let Some(path) = &self.html else {
+            return Ok(());
+        };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => std::path::Path::new("."),
+        };
+        if !dir.is_dir() {
+            return Err(usage(format!(
+                "--html {}: the folder {} does not exist",
+                path.display(),
+                dir.display()
+            )));
+        }
+        if path.is_dir() {
+            return Err(usage(format!("--html {}: is a folder", path.display())));
+        }
+        Ok(())
+    }
+
     /// What the page shows.
     pub fn options(&self) -> Options {
         let d = Options::default();
         Options {
             pes: self.html_pes.clone().map(|l| l.0),
-            busiest: self
-                .html_busiest
-                .map_or(d.busiest, |n| usize::try_from(n).unwrap_or(usize::MAX)),
-            max_spans: self
-                .html_max_spans
-                .map_or(d.max_spans, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+            busiest: self.html_busiest.unwrap_or(d.busiest),
+            max_spans: self.html_max_spans.unwrap_or(d.max_spans),
             ..d
         }
     }

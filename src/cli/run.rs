@@ -131,6 +131,7 @@ fn first_pes(topo: &Topology, n: usize) -> Result<Vec<PeId>> {
 
 /// Runs `kernbench run`.
 pub fn run(a: &RunArgs) -> Result<()> {
+    a.html.check()?;
     let topo = args::topology(a.topology.as_deref())?;
     let reg = Registry::builtin();
     match reg.get(&a.name) {

@@ -268,6 +268,7 @@ fn wrong_rows(rows: &[SweepRow]) -> Result<()> {
 /// Runs `kernbench sweep`.
 pub fn run(a: &SweepArgs) -> Result<()> {
     args::link_kernels();
+    a.html.check()?;
     let coll = collective(&a.collective)?;
     let topo = args::topology(a.topology.as_deref())?;
     let reg = match &a.registry {

@@ -19,6 +19,18 @@
     return Math.round(ps) + ' ps';
   }
 
+  /** A tick label: `v` ps in the unit of the tick step, with only the decimals the step needs. */
+  function fmtTick(v, step) {
+    var units = [[1e9, 'ms'], [1e6, 'us'], [1e3, 'ns'], [1, 'ps']];
+    var u = units[units.length - 1];
+    for (var i = 0; i < units.length; i++) {
+      if (step >= units[i][0]) { u = units[i]; break; }
+    }
+    var q = step / u[0];
+    var dec = q >= 1 ? 0 : Math.min(6, Math.ceil(-Math.log10(q) - 1e-9));
+    return (v / u[0]).toFixed(dec) + ' ' + u[1];
+  }
+
   /** Bytes with a binary unit, and the exact count. */
   function fmtBytes(b) {
     var units = [['GiB', 1073741824], ['MiB', 1048576], ['KiB', 1024]];
@@ -288,7 +300,9 @@
       return lo;
     }
 
+    // Draws the view; returns how many spans it drew.
     function draw() {
+      var drawn = 0;
       var k = width / (v1 - v0);
       ctx.clearRect(0, 0, width, height);
       ctx.font = '10px Helvetica, Arial, sans-serif';
@@ -304,7 +318,7 @@
         ctx.moveTo(gx, AXIS_H - 6);
         ctx.lineTo(gx, height);
         ctx.stroke();
-        ctx.fillText(fmtPs(g), gx + 3, AXIS_H / 2 - 2);
+        ctx.fillText(fmtTick(g, step), gx + 3, AXIS_H / 2 - 2);
       }
       rows.forEach(function (r, ri) {
         if (r.track < 0) {
@@ -337,6 +351,7 @@
           var cx0 = Math.max(x0, -2);
           var cx1 = Math.min(x1, width + 2);
           ctx.fillRect(cx0, r.y + 2, Math.max(1, cx1 - cx0), r.h - 4);
+          drawn++;
           if (cx1 - cx0 > 36) {
             ctx.save();
             ctx.beginPath();
@@ -349,6 +364,7 @@
         }
       });
       range.textContent = fmtPs(Math.max(0, v0)) + ' to ' + fmtPs(v1) + ' (' + fmtPs(v1 - v0) + ' shown)';
+      return drawn;
     }
 
     function zoom(f, at) {
@@ -437,8 +453,7 @@
     canvas.addEventListener('mouseleave', hideTip);
     window.addEventListener('resize', function () { size(); draw(); });
     size();
-    draw();
-    return { tracks: nt, spans: n };
+    return { tracks: nt, spans: n, drawn: draw() };
   }
 
   // ---- start ------------------------------------------------------------
@@ -453,6 +468,7 @@
     status.setAttribute('data-tracks', String(tl.tracks));
     status.setAttribute('data-spans', String(tl.spans));
     status.setAttribute('data-rows', String(results));
+    status.setAttribute('data-drawn', String(tl.drawn));
     status.textContent = 'ready: ' + links + ' link strokes, ' + tl.tracks + ' timeline tracks with ' +
       tl.spans + ' spans, ' + results + ' result rows';
   }
