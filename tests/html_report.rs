@@ -152,12 +152,13 @@ struct Loaded {
     console: Vec<String>,
 }
 
-fn load(page: &Path, work: &Path) -> Loaded {
+/// Loads `page` (with a URL fragment such as `#selftest`, or `""`).
+fn load(page: &Path, fragment: &str, work: &Path) -> Loaded {
     let mut c = browser(&work.join("profile-dom"));
     c.arg("--enable-logging=stderr")
         .arg("--v=0")
         .arg("--dump-dom")
-        .arg(file_url(page));
+        .arg(file_url(page) + fragment);
     let o = run_bounded(c);
     let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
     assert!(
@@ -280,7 +281,9 @@ fn check_report(page: &Path, work: &Path, rows: usize) -> (String, Value) {
     let spans = data["timeline"]["spans"].as_array().unwrap().len() / 5;
     assert!(links > 0 && tracks > 0 && spans > 0, "an empty report");
 
-    let l = load(page, work);
+    // `#selftest` makes the page drive its own zoom, pan, buttons and
+    // tooltips with synthetic mouse events once it is drawn.
+    let l = load(page, "#selftest", work);
     assert!(
         l.console.is_empty(),
         "the page wrote to the console:\n{}",
@@ -297,6 +300,7 @@ fn check_report(page: &Path, work: &Path, rows: usize) -> (String, Value) {
         "ready",
         "the script did not finish"
     );
+    assert_eq!(status_attr(dom, "data-selftest"), "pass");
     // The machine: one stroke per direction of each connected pair, some busy.
     assert_eq!(dom.matches("<line data-k=").count(), links);
     assert_eq!(status_attr(dom, "data-links"), links.to_string());
@@ -455,6 +459,45 @@ fn a_capped_timeline_says_so() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+#[test]
+fn a_kernel_report_renders_in_a_browser() {
+    let d = temp_dir("gemm");
+    let page = d.join("gemm.html");
+    ok(&[
+        "run",
+        "gemm_f16",
+        "--topology",
+        "tiny",
+        "--pes",
+        "2",
+        "--set",
+        "a=256x256",
+        "--set",
+        "b=256x256",
+        "--set",
+        "c=256x256",
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    // A kernel has no nccl-tests table and no plot.
+    let (dom, data) = check_report(&page, &d, 0);
+    assert!(!dom.contains("id=\"busbw-plot\""));
+    let tracks: Vec<&str> = data["timeline"]["tracks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    for engine in ["DMA_IN", "GEMM", "DMA_WB"] {
+        assert_eq!(
+            tracks.iter().filter(|t| **t == engine).count(),
+            2,
+            "{engine} on both PEs: {tracks:?}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 /// The checks above would see a broken page: a script error shows in the
 /// DOM, on the console, and keeps the status from `ready`.
 #[test]
@@ -476,7 +519,7 @@ fn a_broken_page_is_caught() {
     assert!(html.contains(call));
     let broken = d.join("broken.html");
     std::fs::write(&broken, html.replace(call, "var tl = initTimelineX();")).unwrap();
-    let l = load(&broken, &d);
+    let l = load(&broken, "", &d);
     assert!(l.dom.contains("class=\"js-error\""), "no error marker");
     assert_eq!(status_attr(&l.dom, "data-state"), "error");
     assert!(

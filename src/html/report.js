@@ -102,8 +102,8 @@
     if (strokes.length !== M.links.length) {
       throw new Error('machine: ' + strokes.length + ' link strokes drawn but ' + M.links.length + ' in the data');
     }
-    var vb = svg.viewBox.baseVal;
-    var full = { x: vb.x, y: vb.y, w: vb.width, h: vb.height };
+    var vb = svg.getAttribute('viewBox').split(/[\s,]+/).map(Number);
+    var full = { x: vb[0], y: vb[1], w: vb[2], h: vb[3] };
     var view = { x: full.x, y: full.y, w: full.w, h: full.h };
 
     function apply() {
@@ -350,7 +350,9 @@
           ctx.fillStyle = PALETTE[name % PALETTE.length];
           var cx0 = Math.max(x0, -2);
           var cx1 = Math.min(x1, width + 2);
-          ctx.fillRect(cx0, r.y + 2, Math.max(1, cx1 - cx0), r.h - 4);
+          // A pixel of gap keeps neighbouring spans of one colour apart.
+          var w = cx1 - cx0;
+          ctx.fillRect(cx0, r.y + 2, Math.max(1, w > 3 ? w - 1 : w), r.h - 4);
           drawn++;
           if (cx1 - cx0 > 36) {
             ctx.save();
@@ -452,8 +454,110 @@
     });
     canvas.addEventListener('mouseleave', hideTip);
     window.addEventListener('resize', function () { size(); draw(); });
+    // Where span i's middle is on screen now (for the self-test).
+    function pointOf(i) {
+      var t = T.spans[5 * i];
+      var r = canvas.getBoundingClientRect();
+      for (var j = 0; j < rows.length; j++) {
+        if (rows[j].track === t) {
+          var mid = (starts[i] + ends[i]) / 2;
+          return { x: r.left + (mid - v0) / (v1 - v0) * width, y: r.top + rows[j].y + rows[j].h / 2 };
+        }
+      }
+      return null;
+    }
+
     size();
-    return { tracks: nt, spans: n, drawn: draw() };
+    return { tracks: nt, spans: n, drawn: draw(), pointOf: pointOf, starts: starts, ends: ends };
+  }
+
+  // ---- self-test (open the page as FILE#selftest) ------------------------
+
+  /**
+   * Drives the page with synthetic events, as a person would with a mouse,
+   * and returns what did not respond: zoom, pan, the buttons and the
+   * tooltips of the machine and the timeline.
+   */
+  function selfTest(tl) {
+    var fails = [];
+    function check(ok, what) { if (!ok) fails.push(what); }
+    function wheel(el, x, y, dy) {
+      el.dispatchEvent(new WheelEvent('wheel', { deltaY: dy, clientX: x, clientY: y, bubbles: true, cancelable: true }));
+    }
+    function drag(el, x, y, dx, dy) {
+      el.dispatchEvent(new MouseEvent('mousedown', { button: 0, clientX: x, clientY: y, bubbles: true, cancelable: true }));
+      window.dispatchEvent(new MouseEvent('mousemove', { clientX: x + dx, clientY: y + dy }));
+      window.dispatchEvent(new MouseEvent('mouseup', { clientX: x + dx, clientY: y + dy }));
+    }
+    function hover(el, x, y) {
+      el.dispatchEvent(new MouseEvent('mousemove', { clientX: x, clientY: y, bubbles: true }));
+    }
+    function press(bar, act) {
+      document.querySelector('.toolbar[data-for="' + bar + '"] button[data-act="' + act + '"]').click();
+    }
+    function centre(el) {
+      var r = el.getBoundingClientRect();
+      return [r.left + r.width / 2, r.top + r.height / 2];
+    }
+
+    // The machine.
+    var svg = document.getElementById('machine-svg');
+    var box = document.getElementById('machine-box');
+    var vb = function () { return svg.getAttribute('viewBox').split(' ').map(Number); };
+    var c = centre(box);
+    var v0 = vb();
+    wheel(box, c[0], c[1], -100);
+    check(vb()[2] < v0[2], 'machine: the wheel did not zoom in');
+    var v1 = vb();
+    drag(box, c[0], c[1], 60, 40);
+    check(vb()[0] < v1[0] && vb()[1] < v1[1], 'machine: dragging did not pan');
+    press('machine', 'out');
+    check(vb()[2] > v1[2], 'machine: the zoom-out button did nothing');
+    press('machine', 'fit');
+    check(vb().join(' ') === v0.join(' '), 'machine: fit did not restore the whole machine');
+    var busy = svg.querySelector('line.link.busy');
+    if (busy) {
+      var bc = centre(busy);
+      hover(busy, bc[0], bc[1]);
+      check(!tip.hidden && tip.textContent.indexOf('utilisation') >= 0, 'machine: no tooltip on a busy link');
+    }
+    var pe = svg.querySelector('.node.pe.ran');
+    var pc = centre(pe);
+    hover(pe, pc[0], pc[1]);
+    check(!tip.hidden && tip.textContent.indexOf('kernel time') >= 0, 'machine: no tooltip on a PE');
+    hideTip();
+
+    // The timeline.
+    var canvas = document.getElementById('tl-canvas');
+    var range = document.getElementById('tl-range');
+    var r0 = range.textContent;
+    var cc = centre(canvas);
+    wheel(canvas, cc[0], cc[1], -100);
+    check(range.textContent !== r0, 'timeline: the wheel did not zoom');
+    var r1 = range.textContent;
+    drag(canvas, cc[0], cc[1], 80, 0);
+    check(range.textContent !== r1, 'timeline: dragging did not pan');
+    ['in', 'out', 'left', 'right'].forEach(function (act) {
+      var before = range.textContent;
+      press('timeline', act);
+      check(range.textContent !== before, 'timeline: the ' + act + ' button did nothing');
+    });
+    press('timeline', 'fit');
+    check(range.textContent === r0, 'timeline: fit did not restore the whole run');
+    // The longest span, so it is wide enough to point at.
+    var best = 0;
+    for (var i = 1; i < tl.starts.length; i++) {
+      if (tl.ends[i] - tl.starts[i] > tl.ends[best] - tl.starts[best]) best = i;
+    }
+    var p = tl.pointOf(best);
+    if (p) {
+      hover(canvas, p.x, p.y);
+      check(!tip.hidden && tip.textContent.indexOf('duration') >= 0, 'timeline: no tooltip on a span');
+    } else {
+      check(false, 'timeline: the longest span has no row');
+    }
+    hideTip();
+    return fails;
   }
 
   // ---- start ------------------------------------------------------------
@@ -471,5 +575,9 @@
     status.setAttribute('data-drawn', String(tl.drawn));
     status.textContent = 'ready: ' + links + ' link strokes, ' + tl.tracks + ' timeline tracks with ' +
       tl.spans + ' spans, ' + results + ' result rows';
+  }
+  if (window.location.hash === '#selftest') {
+    var fails = selfTest(tl);
+    status.setAttribute('data-selftest', fails.length ? 'fail: ' + fails.join('; ') : 'pass');
   }
 })();
