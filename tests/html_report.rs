@@ -530,6 +530,37 @@ fn a_broken_page_is_caught() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+/// The library refuses what it cannot draw: a run without spans, a PE that did not run.
+#[test]
+fn the_library_refuses_runs_it_cannot_show() {
+    use kernbench::ccl::run::{ranks, run_on, RunSpec};
+    use kernbench::ccl::Registry;
+    use kernbench::core::sim::FabricModel;
+    use kernbench::core::topology::Topology;
+    use kernbench::core::{DType, PeId};
+    use kernbench::html::{render, HtmlError, Options, Page};
+
+    let topo = Topology::builtin("tiny").unwrap();
+    let reg = Registry::builtin();
+    let algo = reg.get("ring_allreduce").unwrap();
+    let pes = ranks(&topo, algo).unwrap();
+    let mut spec = RunSpec::timing(4096, DType::F32, FabricModel::Messages);
+    let plain = run_on(&topo, algo, &pes, &spec).unwrap();
+    let e = render(&Page::new("t", &topo, &plain.outcome), &Options::default());
+    assert!(matches!(e, Err(HtmlError::NoSpans)), "{:?}", e.err());
+    spec.trace = true;
+    let traced = run_on(&topo, algo, &pes, &spec).unwrap();
+    let page = Page::new("t <b>", &topo, &traced.outcome);
+    let html = render(&page, &Options::default()).unwrap();
+    assert!(html.contains("<title>t &lt;b&gt;</title>"));
+    let opts = Options {
+        pes: Some(vec![PeId::new(0, 0, 1), PeId::new(0, 9, 0)]),
+        ..Options::default()
+    };
+    let e = render(&page, &opts).unwrap_err().to_string();
+    assert!(e.contains("PE 0.9.0 did not run"), "{e}");
+}
+
 fn cat(a: &[&str], b: &[&str]) -> Vec<String> {
     a.iter().chain(b).map(|s| s.to_string()).collect()
 }

@@ -316,7 +316,10 @@ fn results_html(res: &Results, topo: &Topology) -> String {
 pub fn render(page: &Page, opts: &Options) -> Result<String, HtmlError> {
     let out = page.outcome;
     let report = &out.report;
-    if out.programs.len() != report.pes.len() || out.graphs.len() != report.pes.len() {
+    if out.spans.is_empty()
+        || out.programs.len() != report.pes.len()
+        || out.graphs.len() != report.pes.len()
+    {
         return Err(HtmlError::NoSpans);
     }
     let mach = machine::draw(page.topo, report);

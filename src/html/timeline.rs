@@ -262,7 +262,8 @@ pub(crate) fn build(
         let cut = cands.last().map_or(0, |c| c.2);
         note = format!(
             "The timeline holds the first {} of {total} spans (up to {:.3} us after launch); \
-             later ones are left out. Show fewer PEs (--html-pes) or raise --html-max-spans.",
+             later ones are left out. Show fewer PEs or raise the cap \
+             (--html-pes, --html-max-spans on the command line).",
             opts.max_spans,
             cut as f64 / 1e6
         )
