@@ -461,3 +461,41 @@ pub(crate) fn draw(topo: &Topology, report: &Report) -> Machine {
         data: json!({"nodes": nodes_json, "links": links_json, "pes": pes}),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// Every part has a place of its own inside the drawing, on every shipped machine small enough to check quickly.
+    #[test]
+    fn no_two_parts_share_a_place() {
+        for name in ["tiny", "default"] {
+            let topo = Topology::builtin(name).unwrap();
+            let lay = layout(&topo);
+            let g = topo.graph();
+            assert_eq!(lay.pos.len(), g.node_count());
+            let mut seen: HashSet<(i64, i64)> = HashSet::new();
+            for (ix, &(x, y)) in g.node_indices().zip(&lay.pos) {
+                let n = g[ix];
+                assert!(
+                    x > 0.0 && y > 0.0 && x < lay.width && y < lay.height,
+                    "{name}: {n} at ({x}, {y}) is outside {} x {}",
+                    lay.width,
+                    lay.height
+                );
+                assert!(
+                    seen.insert(((x * 10.0).round() as i64, (y * 10.0).round() as i64)),
+                    "{name}: {n} shares its place ({x}, {y})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn labels_on_dark_fills_are_white() {
+        assert!(dark(&heat(0.0)));
+        assert!(!dark("#ffffff"));
+        assert!(!dark(&heat(0.5)));
+    }
+}
