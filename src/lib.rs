@@ -30,8 +30,10 @@
 
 pub mod collective_example;
 pub mod gemm_example;
+pub mod html;
 pub mod kernels;
 pub mod probe;
+pub mod svg;
 
 pub use kernbench_ccl as ccl;
 pub use kernbench_core as core;

@@ -45,6 +45,15 @@ pub fn size(s: &str) -> std::result::Result<u64, String> {
     }
 }
 
+/// clap parser: a count of at least 1.
+pub fn count(s: &str) -> std::result::Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(0) => Err("give at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("`{s}` is not a whole number")),
+    }
+}
+
 /// clap parser: an element type.
 pub fn dtype(s: &str) -> std::result::Result<DType, String> {
     DType::parse(s).ok_or_else(|| format!("`{s}` is not a type (float, half, bfloat16, int32)"))

@@ -6,11 +6,11 @@
 
 mod args;
 mod graph;
+mod html;
 mod list;
 mod probe;
 mod progress;
 mod run;
-mod svg;
 mod sweep;
 mod topo;
 

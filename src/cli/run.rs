@@ -3,6 +3,7 @@
 use super::args::{self, Axes, Set};
 use super::{out, usage, Result};
 use clap::Args;
+use kernbench::html::Page;
 use kernbench_ccl::run::{neighbor_map, ranks, run_on, RunSpec};
 use kernbench_ccl::table::{format_row, header, Row};
 use kernbench_ccl::{Algorithm, MapKind, RedOp, Registry};
@@ -68,6 +69,8 @@ pub struct RunArgs {
     /// With --trace: only this window of simulated time, `FROM_NS..TO_NS`.
     #[arg(long, value_name = "FROM..TO", requires = "trace", value_parser = crate::cli::args::window)]
     pub trace_window: Option<(f64, f64)>,
+    #[command(flatten)]
+    pub html: super::html::HtmlArgs,
     /// Bytes of each rank's vector (K, M, G suffixes).
     #[arg(long, default_value = "1M", value_parser = args::size, help_heading = "Registry algorithms")]
     pub size: u64,
@@ -131,6 +134,7 @@ fn first_pes(topo: &Topology, n: usize) -> Result<Vec<PeId>> {
 
 /// Runs `kernbench run`.
 pub fn run(a: &RunArgs) -> Result<()> {
+    a.html.check()?;
     let topo = args::topology(a.topology.as_deref())?;
     let reg = Registry::builtin();
     match reg.get(&a.name) {
@@ -190,7 +194,7 @@ fn run_kernel(a: &RunArgs, topo: &Topology) -> Result<()> {
     let mut launch = Launch::new(kernel, kargs, pes.clone())
         .grid(&grid)
         .data(a.verify_data)
-        .trace(a.trace.is_some())
+        .trace(a.trace.is_some() || a.html.wanted())
         .fabric(a.fabric)
         .max_memory(a.max_memory);
     let bar = super::progress::RunBar::new(a.quiet);
@@ -201,6 +205,11 @@ fn run_kernel(a: &RunArgs, topo: &Topology) -> Result<()> {
     let outcome = simulate_full(&mut machine, &launch).map_err(usage)?;
     drop(bar);
     write_trace(a, &outcome, topo)?;
+    a.html.write(&Page::new(
+        format!("{} on {}", kernel.meta().name, topo.name()),
+        topo,
+        &outcome,
+    ))?;
     if a.json {
         out(&json(&outcome.report, None)?)
     } else {
@@ -252,7 +261,7 @@ fn run_algorithm(a: &RunArgs, topo: &Topology, algo: &Algorithm) -> Result<()> {
         op: a.op,
         root: a.root,
         data: a.verify_data,
-        trace: a.trace.is_some(),
+        trace: a.trace.is_some() || a.html.wanted(),
     };
     let mut algo = algo.clone();
     if let Some(seg) = a.seg {
@@ -263,14 +272,35 @@ fn run_algorithm(a: &RunArgs, topo: &Topology, algo: &Algorithm) -> Result<()> {
     drop(bar);
     write_trace(a, &r.outcome, topo)?;
     let row = kernbench_ccl::table::row_of(topo, algo, &pes, &spec, &r);
+    let rows = [row];
+    let row = &rows[0];
+    a.html.write(
+        &Page::new(
+            format!(
+                "{} ({}) on {}",
+                algo.name,
+                algo.collective.name(),
+                topo.name()
+            ),
+            topo,
+            &r.outcome,
+        )
+        .run_label(format!(
+            "{} B per rank, {}, {} ranks",
+            row.size,
+            row.dtype,
+            pes.len()
+        ))
+        .results(algo.collective.name(), &rows),
+    )?;
     if a.json {
-        out(&json(&r.outcome.report, Some(&row))?)?;
+        out(&json(&r.outcome.report, Some(row))?)?;
     } else {
         out(&format!(
             "{}\n{}\n{}\n",
             r.outcome.report,
             header(),
-            format_row(&row)
+            format_row(row)
         ))?;
     }
     if a.verify_data && r.wrong > 0 {

@@ -3,11 +3,12 @@
 //! CSV, JSON and a bus-bandwidth plot.
 
 use super::args::{self, check};
-use super::svg::{busbw_svg, Series};
 use super::{out, usage, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use kernbench_ccl::run::ranks;
+use kernbench::html::Page;
+use kernbench::svg::{busbw_svg, Series};
+use kernbench_ccl::run::{ranks, run_on, RunSpec};
 use kernbench_ccl::table::{format_row, header, measure, sizes, Row};
 use kernbench_ccl::{Algorithm, Collective, RedOp, Registry};
 use kernbench_core::DType;
@@ -79,6 +80,18 @@ pub struct SweepArgs {
     /// No progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    #[command(flatten)]
+    pub html: super::html::HtmlArgs,
+    /// With --html: the point whose run the machine, timeline and bottlenecks
+    /// show, `ALGO@SIZE` (e.g. ring_allreduce@1M); the first algorithm at the
+    /// largest size when absent. It runs once more, with spans kept.
+    #[arg(
+        long,
+        value_name = "ALGO@SIZE",
+        requires = "html",
+        help_heading = "HTML report"
+    )]
+    pub html_point: Option<String>,
 }
 
 /// Flags of `kernbench merge`.
@@ -255,6 +268,7 @@ fn wrong_rows(rows: &[SweepRow]) -> Result<()> {
 /// Runs `kernbench sweep`.
 pub fn run(a: &SweepArgs) -> Result<()> {
     args::link_kernels();
+    a.html.check()?;
     let coll = collective(&a.collective)?;
     let topo = args::topology(a.topology.as_deref())?;
     let reg = match &a.registry {
@@ -313,6 +327,12 @@ pub fn run(a: &SweepArgs) -> Result<()> {
         root: a.root,
         checked: !a.no_check,
     };
+    if a.shard.is_some() && a.html.wanted() {
+        return Err(usage(
+            "--html needs every point of the sweep: it cannot be written by one --shard",
+        ));
+    }
+    let point = html_point(a.html_point.as_deref(), &plan)?;
     let (k, n) = a.shard.unwrap_or((1, 1));
     let todo: Vec<usize> = (0..plan.points()).filter(|i| i % n == k - 1).collect();
     std::fs::create_dir_all(&a.out)
@@ -361,7 +381,7 @@ pub fn run(a: &SweepArgs) -> Result<()> {
                 bar.set_message(format!(
                     "{} {}",
                     algos[ai].name,
-                    super::svg::human_bytes(szs[si] as f64)
+                    kernbench::svg::human_bytes(szs[si] as f64)
                 ));
                 bar.inc(1);
                 results.lock().unwrap_or_else(|p| p.into_inner())[t] = Some(r);
@@ -406,7 +426,71 @@ pub fn run(a: &SweepArgs) -> Result<()> {
         return wrong_rows(&rows);
     }
     let rows: Vec<SweepRow> = entries.into_iter().map(|e| e.row).collect();
+    if a.html.wanted() {
+        let (ai, size) = point;
+        let spec = RunSpec {
+            count: (size / a.dtype.size() as u64).max(1) as usize,
+            dtype: a.dtype,
+            op: a.op,
+            root: a.root,
+            data: false,
+            trace: true,
+            fabric: a.fabric,
+            max_memory: None,
+        };
+        let r = run_on(&topo, &algos[ai], &pes[ai], &spec)
+            .map_err(|e| usage(format!("--html: {} at {size} B: {e}", algos[ai].name)))?;
+        let page = Page::new(
+            format!("{} sweep on {} ({})", plan.collective, plan.topology, plan.dtype),
+            &topo,
+            &r.outcome,
+        )
+        .run_label(format!(
+            "{} sizes x {} algorithm(s); the machine, timeline and bottlenecks show {} at {size} B per rank ({} ranks)",
+            plan.sizes.len(),
+            plan.algos.len(),
+            algos[ai].name,
+            pes[ai].len()
+        ))
+        .results(&plan.collective, &rows);
+        a.html.write(&page)?;
+    }
     finish(&a.out, &plan, &rows)
+}
+
+/// The sweep point an HTML report shows: `ALGO@SIZE` among the plan's, or
+/// the first algorithm at the largest size. (algorithm index, size)
+fn html_point(spec: Option<&str>, plan: &Plan) -> Result<(usize, u64)> {
+    let largest = plan.sizes.last().copied().unwrap_or(0);
+    let Some(spec) = spec else {
+        return Ok((0, largest));
+    };
+    let (name, size) = spec.split_once('@').ok_or_else(|| {
+        usage(format!(
+            "--html-point {spec}: write ALGO@SIZE, e.g. {}@{}",
+            plan.algos[0],
+            kernbench::svg::human_bytes(largest as f64)
+        ))
+    })?;
+    let ai = plan.algos.iter().position(|x| x == name).ok_or_else(|| {
+        usage(format!(
+            "--html-point {spec}: `{name}` is not in this sweep ({})",
+            plan.algos.join(", ")
+        ))
+    })?;
+    let bytes = args::size(size).map_err(|e| usage(format!("--html-point {spec}: {e}")))?;
+    if !plan.sizes.contains(&bytes) {
+        let all: Vec<String> = plan
+            .sizes
+            .iter()
+            .map(|b| kernbench::svg::human_bytes(*b as f64))
+            .collect();
+        return Err(usage(format!(
+            "--html-point {spec}: {bytes} B is not a size of this sweep ({})",
+            all.join(", ")
+        )));
+    }
+    Ok((ai, bytes))
 }
 
 fn is_part_name(name: &str) -> bool {

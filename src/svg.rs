@@ -1,4 +1,5 @@
-//! A log-x line plot of bus bandwidth against size, written as SVG text.
+//! A log-x line plot of bus bandwidth against size, written as SVG text
+//! (`kernbench sweep` writes it as busbw.svg; HTML reports embed it).
 
 use std::fmt::Write as _;
 
