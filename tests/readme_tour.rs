@@ -61,6 +61,12 @@ fn on_tiny(args: &[String], dir: &std::path::Path) -> Vec<String> {
                 it.next();
                 out.extend([a.clone(), "4K".into()]);
             }
+            "--html-point" => {
+                // A point of the scaled-down sweep: its smallest size.
+                let v = it.next().expect("a value follows");
+                let algo = v.split('@').next().unwrap_or_default();
+                out.extend([a.clone(), format!("{algo}@4K")]);
+            }
             "--max-memory" => {
                 // The guard's own example refuses on purpose; keep it generous here.
                 it.next();

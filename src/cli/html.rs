@@ -40,6 +40,12 @@ impl HtmlArgs {
 
     /// Fails before any work when the page could not be written: its folder must exist.
     pub fn check(&self) -> Result<()> {
+        self.check_in(None)
+    }
+
+    /// [`HtmlArgs::check`], where `created` is a folder the command creates
+    /// before it writes the page (a sweep's `--out`).
+    pub fn check_in(&self, created: Option<&std::path::Path>) -> Result<()> {
         let Some(path) = &self.html else {
             return Ok(());
         };
@@ -47,7 +53,7 @@ impl HtmlArgs {
             Some(d) if !d.as_os_str().is_empty() => d,
             _ => std::path::Path::new("."),
         };
-        if !dir.is_dir() {
+        if !dir.is_dir() && created != Some(dir) {
             return Err(usage(format!(
                 "--html {}: the folder {} does not exist",
                 path.display(),

@@ -268,7 +268,7 @@ fn wrong_rows(rows: &[SweepRow]) -> Result<()> {
 /// Runs `kernbench sweep`.
 pub fn run(a: &SweepArgs) -> Result<()> {
     args::link_kernels();
-    a.html.check()?;
+    a.html.check_in(Some(&a.out))?;
     let coll = collective(&a.collective)?;
     let topo = args::topology(a.topology.as_deref())?;
     let reg = match &a.registry {
@@ -429,14 +429,14 @@ pub fn run(a: &SweepArgs) -> Result<()> {
     if a.html.wanted() {
         let (ai, size) = point;
         let spec = RunSpec {
-            count: (size / a.dtype.size() as u64).max(1) as usize,
-            dtype: a.dtype,
             op: a.op,
             root: a.root,
-            data: false,
             trace: true,
-            fabric: a.fabric,
-            max_memory: None,
+            ..RunSpec::timing(
+                (size / a.dtype.size() as u64).max(1) as usize,
+                a.dtype,
+                a.fabric,
+            )
         };
         let r = run_on(&topo, &algos[ai], &pes[ai], &spec)
             .map_err(|e| usage(format!("--html: {} at {size} B: {e}", algos[ai].name)))?;
