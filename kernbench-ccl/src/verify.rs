@@ -293,11 +293,15 @@ impl ValueDomain for Contributions {
     ) -> Result<(), SimError> {
         let node = g.node(cmd);
         let out: Option<Tile> = match &node.cmd {
-            Command::Load { src } => {
+            Command::Load { src, mask: None } => {
                 let idx = self.elements(m, pe, src, g, cmd)?;
                 Some(idx.iter().map(|&e| self.mem[e].clone()).collect())
             }
-            Command::Store { dst, value } => {
+            Command::Store {
+                dst,
+                value,
+                mask: None,
+            } => {
                 let idx = self.elements(m, pe, dst, g, cmd)?;
                 let v = self.values[inst][value.index()]
                     .take()
@@ -336,11 +340,17 @@ impl ValueDomain for Contributions {
                 )
             }
             Command::Wait { future } => Some(self.val(inst, *future).clone()),
-            Command::Stream { .. }
+            Command::Load { mask: Some(_), .. }
+            | Command::Store { mask: Some(_), .. }
+            | Command::Stream { .. }
             | Command::Math { .. }
             | Command::Dot { .. }
             | Command::Reduce { .. }
-            | Command::Softmax { .. } => return Err(self.unsupported(pe, g, cmd)),
+            | Command::Softmax { .. }
+            | Command::Reshape { .. }
+            | Command::Broadcast { .. }
+            | Command::Trans { .. }
+            | Command::Arange { .. } => return Err(self.unsupported(pe, g, cmd)),
         };
         if let Some(v) = out {
             self.values[inst][cmd.index()] = Some(v);
