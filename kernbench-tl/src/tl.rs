@@ -167,12 +167,16 @@ pub enum Epilogue<'a, T> {
     Relu,
 }
 
-/// A composite GEMM: the product of `a` and `b` (tiles, or operands left in
-/// HBM with [`stream`]) with an epilogue run on MATH per output tile, as one command.
+/// A composite GEMM: `acc + a x b` (without `acc`, the product alone) of
+/// `a` and `b` (tiles, or operands left in HBM with [`stream`]), with an
+/// epilogue run on MATH per output tile after the accumulation, as one
+/// command. The accumulator is the GEMM's output tile in TCM: it costs no
+/// GEMM time.
 #[track_caller]
 pub fn gemm<T: Element>(
     a: &Tile<T>,
     b: &Tile<T>,
+    acc: Option<&Tile<T::Acc>>,
     epilogue: &[Epilogue<'_, T::Acc>],
 ) -> Tile<T::Acc> {
     let l = loc();
@@ -184,7 +188,9 @@ pub fn gemm<T: Element>(
             Epilogue::Relu => ir::Epilogue::Relu,
         })
         .collect();
-    Tile::new(with_builder(|g| g.dot(a.id, b.id, None, ep, &l)))
+    Tile::new(with_builder(|g| {
+        g.dot(a.id, b.id, acc.map(|c| c.id), ep, &l)
+    }))
 }
 
 /// Elementwise maximum (`b` a tile or a scalar).
