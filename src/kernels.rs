@@ -118,3 +118,6 @@ pub fn softmax_rows(x: Tensor<f32>, y: Tensor<f32>, #[constexpr] rows: usize) {
         tl::store(y.block([r0, 0], [n, x.cols()]), &s);
     }
 }
+
+pub mod nn;
+pub use nn::*;
