@@ -14,6 +14,24 @@
 //! `&`, `|`, `^` and `!` combine them, [`where_`] chooses with them,
 //! [`load_masked`] and [`store_masked`] take them, and `.cast::<f32>()`
 //! turns one into 0.0 and 1.0.
+//!
+//! ```
+//! use kernbench_tl::prelude::*;
+//!
+//! /// Each row of `x` minus its maximum, zero where the result is below -1.
+//! #[kernel]
+//! fn centre(x: Tensor<f32>) {
+//!     let t = tl::load(x.all(), x.shape());
+//!     let c = t - tl::max(&t, 1); // [rows, cols] - [rows, 1]
+//!     tl::store(x.all(), &tl::where_(&c.ge(-1.0), c, 0.0));
+//! }
+//!
+//! let x = ArgValue::Tensor { va: 0x1000_0000_0000, dtype: DType::F32, shape: [4, 8] };
+//! let g = kernbench_tl::trace(&centre, &KernelArgs::new().with("x", x), &[1], &[0]).unwrap();
+//! let text = g.to_text();
+//! assert!(text.contains("sub %0, %1 : tile<f32,[4,8]>"), "{text}");
+//! assert!(text.contains("ge %2, -1.0 : tile<bool,[4,8]>"), "{text}");
+//! ```
 
 use crate::context::{grid_query, loc, with_builder};
 use crate::types::{math, Element, RecvFuture, Region, Tile, TileArg};

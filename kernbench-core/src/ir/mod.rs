@@ -290,7 +290,7 @@ impl fmt::Display for MemRef {
     }
 }
 
-/// An operand of a math command: a tile or a scalar broadcast to its shape.
+/// An operand of a math command: a tile (broadcast to the result shape) or a scalar.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Operand {
     /// A tile value.
@@ -646,7 +646,7 @@ pub enum Command {
     Math {
         /// The operation.
         op: MathOp,
-        /// Operands (tiles of the result shape, or scalars).
+        /// Operands: tiles that broadcast to the result shape, or scalars.
         args: Vec<Operand>,
     },
     /// A reduction along one axis (the axis is kept with extent 1).
@@ -872,5 +872,40 @@ impl CommandGraph {
         v.sort_by_key(|(c, k)| (*c, *k as u8));
         v.dedup();
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_broadcast_as_numpy_broadcasts_them() {
+        assert_eq!(broadcast_shapes(&[8, 64], &[8, 1]), Ok(vec![8, 64]));
+        assert_eq!(broadcast_shapes(&[8, 1], &[1, 64]), Ok(vec![8, 64]));
+        assert_eq!(broadcast_shapes(&[64], &[8, 64]), Ok(vec![8, 64]));
+        assert_eq!(broadcast_shapes(&[2, 1, 3], &[4, 1]), Ok(vec![2, 4, 3]));
+        assert_eq!(broadcast_shapes(&[8, 64], &[8, 2]), Err(1));
+        assert_eq!(broadcast_shapes(&[3], &[2, 4]), Err(1));
+        assert_eq!(broadcast_shapes(&[5, 4], &[3, 4]), Err(0));
+        assert!(broadcasts_to(&[64], &[8, 64]));
+        assert!(broadcasts_to(&[8, 1], &[8, 64]));
+        assert!(
+            !broadcasts_to(&[8, 64], &[64]),
+            "a broadcast never drops dimensions"
+        );
+        assert!(!broadcasts_to(&[8, 64], &[8, 1]), "nor shrinks one");
+    }
+
+    #[test]
+    fn typing_rules_cover_every_operation() {
+        assert_eq!(MathOp::Lt.kind(), MathKind::Compare);
+        assert_eq!(MathOp::Where.arity(), 3);
+        assert_eq!(MathOp::Not.arity(), 1);
+        assert_eq!(MathOp::Where.apply(1.0, 2.0, 3.0), 2.0);
+        assert_eq!(MathOp::Where.apply(0.0, 2.0, 3.0), 3.0);
+        assert_eq!(MathOp::Ne.apply(f32::NAN, f32::NAN, 0.0), 1.0);
+        assert_eq!(MathOp::Xor.apply(1.0, 1.0, 0.0), 0.0);
+        assert_eq!(MathOp::Rsqrt.apply(4.0, 0.0, 0.0), 0.5);
     }
 }
