@@ -32,7 +32,7 @@ pub fn vector_add(x: Ptr<f32>, y: Ptr<f32>, z: Ptr<f32>, n: usize, #[constexpr] 
 pub fn gemm_body<T: Element<Acc = f32>>(a: Tensor<T>, b: Tensor<T>, c: Tensor<f32>) {
     let a = tl::stream(a.all(), a.shape());
     let b = tl::stream(b.all(), b.shape());
-    let p = tl::gemm(&a, &b, &[]);
+    let p = tl::gemm(&a, &b, None, &[]);
     tl::store(c.all(), &p);
 }
 
@@ -53,6 +53,7 @@ pub fn gemm_bias_relu_body<T: Element<Acc = f32>>(
     let p = tl::gemm(
         &a,
         &b,
+        None,
         &[
             Epilogue::Scale(scale as f64),
             Epilogue::Bias(&bias),
@@ -84,9 +85,8 @@ gemm_kernels! {
     gemm_f32, gemm_bias_relu_f32, f32;
 }
 
-/// A blocked GEMM in the Triton style: instance `(i, j)` computes the
-/// `bm x bn` block of `c`, loading `bm x bk` and `bk x bn` blocks of the
-/// operands and accumulating with `dot_acc`.
+/// A blocked GEMM in the Triton style: instance `(i, j)` computes the `bm x bn` block
+/// of `c`, loading `bm x bk` and `bk x bn` blocks of the operands, accumulating with `dot_acc`.
 #[kernel]
 pub fn gemm_blocked(
     a: Tensor<f16>,
@@ -118,3 +118,6 @@ pub fn softmax_rows(x: Tensor<f32>, y: Tensor<f32>, #[constexpr] rows: usize) {
         tl::store(y.block([r0, 0], [n, x.cols()]), &s);
     }
 }
+
+pub mod nn;
+pub use nn::*;

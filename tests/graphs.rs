@@ -87,6 +87,49 @@ fn softmax_graph() {
 }
 
 #[test]
+fn row_kernel_graphs() {
+    // Statistics broadcast over their rows: no ones-matrix product (no `dot`).
+    let rows = |d: DType| {
+        KernelArgs::new()
+            .with("x", tensor(0, d, 10, 64))
+            .with("y", tensor(1, d, 10, 64))
+            .int("rows", 4)
+    };
+    insta::assert_snapshot!(
+        "softmax_f16",
+        graph(&softmax_f16, rows(DType::F16), &[3], &[2])
+    );
+    let args = rows(DType::F16)
+        .with("w", ptr(2, DType::F16, 64))
+        .with("b", ptr(3, DType::F16, 64))
+        .float("eps", 1e-5);
+    insta::assert_snapshot!("layernorm_f16", graph(&layernorm_f16, args, &[3], &[0]));
+    let args = rows(DType::F32)
+        .with("w", ptr(2, DType::F32, 64))
+        .float("eps", 1e-6);
+    insta::assert_snapshot!("rmsnorm_f32", graph(&rmsnorm_f32, args, &[3], &[1]));
+}
+
+#[test]
+fn flash_attention_graph() {
+    // Query rows 16..32 against key blocks of 8: blocks 0 and 1 lie below
+    // the diagonal and need no mask; blocks 2 and 3 cross it.
+    let t = |k| tensor(k, DType::F16, 40, 16);
+    let args = KernelArgs::new()
+        .with("q", t(0))
+        .with("k", t(1))
+        .with("v", t(2))
+        .with("o", t(3))
+        .float("scale", 0.25)
+        .int("bm", 16)
+        .int("bn", 8);
+    let text = graph(&flash_attention_f16, args, &[3], &[1]);
+    assert_eq!(text.matches(" trans ").count(), 4, "{text}");
+    assert_eq!(text.matches(" where ").count(), 2, "{text}");
+    insta::assert_snapshot!(text);
+}
+
+#[test]
 fn collective_graphs() {
     let args = KernelArgs::new()
         .with("buf", ptr(0, DType::F32, 3 * 10))

@@ -488,6 +488,10 @@ fn broadcast_and_all_gather_between_ranks() {
             rank.all_gather(&out, &x)?;
             let e = rank.broadcast(&b, 7).unwrap_err();
             assert!(e.to_string().contains("root 7"), "{e}");
+            // Masks are a kernel type; collectives refuse them before any rendezvous.
+            let m = rank.zeros(&[4], DType::Bool, &Placement::single())?;
+            let e = rank.all_reduce(&m).unwrap_err();
+            assert!(e.to_string().contains("not bool masks"), "{e}");
             Ok((b.to_ndarray::<i32>()?, out.to_ndarray::<f32>()?))
         })
         .unwrap();

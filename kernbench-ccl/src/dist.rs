@@ -190,12 +190,28 @@ rank_kernels! {
     i32 => rank_all_reduce_i32, rank_broadcast_i32, rank_all_gather_i32, place_chunk_i32;
 }
 
+/// Why the collectives refuse mask tensors (checked by [`numeric`] before a kernel is chosen).
+const NO_MASKS: &str = "collectives move f32, f16, bf16 or i32 tensors, not bool masks";
+
+/// Refuses a mask tensor before a collective picks its kernel.
+fn numeric(what: &str, t: &DeviceTensor) -> Result<(), RuntimeError> {
+    if t.dtype().is_numeric() {
+        Ok(())
+    } else {
+        Err(RuntimeError::Collective {
+            what: what.into(),
+            msg: format!("{NO_MASKS}; cast the mask to a number type in a kernel first"),
+        })
+    }
+}
+
 fn all_reduce_kernel(d: DType) -> &'static dyn Program {
     match d {
         DType::F32 => &rank_all_reduce_f32,
         DType::F16 => &rank_all_reduce_f16,
         DType::Bf16 => &rank_all_reduce_bf16,
         DType::I32 => &rank_all_reduce_i32,
+        DType::Bool => unreachable!("{}", NO_MASKS),
     }
 }
 
@@ -205,6 +221,7 @@ fn broadcast_kernel(d: DType) -> &'static dyn Program {
         DType::F16 => &rank_broadcast_f16,
         DType::Bf16 => &rank_broadcast_bf16,
         DType::I32 => &rank_broadcast_i32,
+        DType::Bool => unreachable!("{}", NO_MASKS),
     }
 }
 
@@ -214,6 +231,7 @@ fn all_gather_kernel(d: DType) -> &'static dyn Program {
         DType::F16 => &rank_all_gather_f16,
         DType::Bf16 => &rank_all_gather_bf16,
         DType::I32 => &rank_all_gather_i32,
+        DType::Bool => unreachable!("{}", NO_MASKS),
     }
 }
 
@@ -223,6 +241,7 @@ fn place_kernel(d: DType) -> &'static dyn Program {
         DType::F16 => &place_chunk_f16,
         DType::Bf16 => &place_chunk_bf16,
         DType::I32 => &place_chunk_i32,
+        DType::Bool => unreachable!("{}", NO_MASKS),
     }
 }
 
@@ -466,6 +485,7 @@ pub fn all_reduce_with(
     op: RedOp,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
+    numeric("all_reduce", t)?;
     let algo = backend.all_reduce.clone();
     check_algorithm(
         &algo,
@@ -507,6 +527,7 @@ pub fn broadcast_with(
     root: usize,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
+    numeric("broadcast", t)?;
     let algo = backend.broadcast.clone();
     check_algorithm(&algo, Collective::Broadcast, &[MapKind::Ring])?;
     if root >= rank.get_world_size() {
@@ -561,6 +582,8 @@ pub fn all_gather_with(
     input: &DeviceTensor,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
+    numeric("all_gather", input)?;
+    numeric("all_gather", output)?;
     let algo = backend.all_gather.clone();
     check_algorithm(&algo, Collective::AllGather, &[MapKind::Ring])?;
     let err = |msg: String| RuntimeError::Collective {

@@ -134,6 +134,7 @@ fn exact_limit(dtype: DType) -> u64 {
         DType::F16 => 2048,
         DType::Bf16 => 256,
         DType::F32 | DType::I32 => 1 << 24,
+        DType::Bool => 1,
     }
 }
 

@@ -35,9 +35,9 @@ pub fn shard_gemm_f32(x: Tensor<f32>, w: Tensor<f32>, y: Tensor<f32>, relu: bool
     let a = tl::stream(x.block([i * m, 0], [m, k]), [m, k]);
     let b = tl::stream(w.block([i * k, 0], [k, n]), [k, n]);
     let p = if relu {
-        tl::gemm(&a, &b, &[Epilogue::Relu])
+        tl::gemm(&a, &b, None, &[Epilogue::Relu])
     } else {
-        tl::gemm(&a, &b, &[])
+        tl::gemm(&a, &b, None, &[])
     };
     tl::store(y.block([i * m, 0], [m, n]), &p);
 }

@@ -4,8 +4,11 @@
 //! The symbolic check runs the collective's kernels in a second value domain
 //! of the functional interpreter ([`kernbench_core::functional`]): every
 //! element holds the multiset of `(rank, index)` inputs it has been combined
-//! from. Loads, stores, sends and receives copy these sets; the collectives'
-//! combines (`add`, `max`, `min`) merge them. At the end every element must
+//! from. Loads, stores, sends and receives copy these sets, and so do the
+//! views and moves of tiles (`reshape`, `expand_dims`, `broadcast_to`,
+//! `trans`, `cast`); the collectives' combines (`add`, `max`, `min` of two
+//! tiles, broadcast by numpy's rules, and the `sum`, `max`, `min` reductions
+//! along an axis) merge them. At the end every element must
 //! hold exactly what the collective promises, each contribution exactly once,
 //! which catches a contribution counted twice even where a numeric check
 //! cannot tell (a `max` of a value with itself, or inputs that happen to be 0).
@@ -28,7 +31,7 @@ use crate::run::{
     check, holds_input, is_checked, owners, setup, source_rank, RedOp, RunError, RunSpec, Setup,
 };
 use kernbench_core::functional::{self, region_runs, Numeric, ValueDomain};
-use kernbench_core::ir::{CmdId, Command, CommandGraph, MathOp, MemRef, Operand};
+use kernbench_core::ir::{CmdId, Command, CommandGraph, MathOp, MemRef, Operand, ReduceOp};
 use kernbench_core::machine::{Machine, MemError};
 use kernbench_core::sim::pairing::Channels;
 use kernbench_core::sim::{Launch, SimError};
@@ -197,6 +200,63 @@ fn merge(a: &Set, b: &Set) -> Set {
     out
 }
 
+/// For each element of a tile of shape `out` (row-major), the element of a
+/// tile of shape `from` that numpy's broadcasting spreads to it.
+fn broadcast_index(from: &[usize], out: &[usize]) -> Vec<usize> {
+    let pad = out.len() - from.len();
+    let mut strides = vec![0usize; out.len()];
+    let mut st = 1;
+    for d in (0..from.len()).rev() {
+        if from[d] != 1 {
+            strides[d + pad] = st;
+        }
+        st *= from[d];
+    }
+    let total: usize = out.iter().product();
+    let mut at = vec![0usize; out.len()];
+    let mut v = Vec::with_capacity(total);
+    for _ in 0..total {
+        v.push(at.iter().zip(&strides).map(|(i, s)| i * s).sum());
+        for d in (0..out.len()).rev() {
+            at[d] += 1;
+            if at[d] < out[d] {
+                break;
+            }
+            at[d] = 0;
+        }
+    }
+    v
+}
+
+/// `t` (of shape `from`) spread to shape `out`.
+fn spread(t: &Tile, from: &[usize], out: &[usize]) -> Tile {
+    if from == out {
+        return t.clone();
+    }
+    broadcast_index(from, out)
+        .into_iter()
+        .map(|i| t[i].clone())
+        .collect()
+}
+
+/// The sets of `t` (of shape `shape`) merged along `axis`.
+fn reduce_axis(t: &Tile, shape: &[usize], axis: usize) -> Tile {
+    let outer: usize = shape[..axis].iter().product();
+    let len = shape[axis];
+    let inner: usize = shape[axis + 1..].iter().product();
+    let mut out = Vec::with_capacity(outer * inner);
+    for o in 0..outer {
+        for i in 0..inner {
+            let mut acc = Set::new();
+            for k in 0..len {
+                acc = merge(&acc, &t[(o * len + k) * inner + i]);
+            }
+            out.push(acc);
+        }
+    }
+    out
+}
+
 /// The contribution domain: the launch's buffer as one set per element,
 /// tiles as sets, messages carrying them.
 struct Contributions {
@@ -252,7 +312,7 @@ impl Contributions {
     fn unsupported(&mut self, pe: PeId, g: &CommandGraph, cmd: CmdId) -> SimError {
         let node = g.node(cmd);
         let msg = format!(
-            "symbolic verification cannot follow `{}` (PE {pe} at {}): only loads, stores, full tiles, sends, receives, waits, casts and add/max/min of two tiles carry contributions",
+            "symbolic verification cannot follow `{}` (PE {pe} at {}): only loads, stores, full tiles, sends, receives, waits, casts, views (reshape, broadcast_to, trans), add/max/min of two tiles and sum/max/min reductions carry contributions",
             node.cmd.mnemonic(),
             node.loc
         );
@@ -293,11 +353,15 @@ impl ValueDomain for Contributions {
     ) -> Result<(), SimError> {
         let node = g.node(cmd);
         let out: Option<Tile> = match &node.cmd {
-            Command::Load { src } => {
+            Command::Load { src, mask: None } => {
                 let idx = self.elements(m, pe, src, g, cmd)?;
                 Some(idx.iter().map(|&e| self.mem[e].clone()).collect())
             }
-            Command::Store { dst, value } => {
+            Command::Store {
+                dst,
+                value,
+                mask: None,
+            } => {
                 let idx = self.elements(m, pe, dst, g, cmd)?;
                 let v = self.values[inst][value.index()]
                     .take()
@@ -308,17 +372,42 @@ impl ValueDomain for Contributions {
                 self.values[inst][value.index()] = Some(v);
                 None
             }
-            Command::Full { .. } => Some(vec![Set::new(); node.ty.elems()]),
+            Command::Full { .. } | Command::Arange { .. } => {
+                Some(vec![Set::new(); node.ty.elems()])
+            }
             Command::Math {
                 op: MathOp::Add | MathOp::Max | MathOp::Min,
                 args,
             } => match args.as_slice() {
                 [Operand::Value(a), Operand::Value(b)] => {
-                    let (a, b) = (self.val(inst, *a), self.val(inst, *b));
-                    Some(a.iter().zip(b).map(|(x, y)| merge(x, y)).collect())
+                    let out = &node.ty.shape;
+                    let a = spread(self.val(inst, *a), &g.node(*a).ty.shape, out);
+                    let b = spread(self.val(inst, *b), &g.node(*b).ty.shape, out);
+                    Some(a.iter().zip(&b).map(|(x, y)| merge(x, y)).collect())
                 }
                 _ => return Err(self.unsupported(pe, g, cmd)),
             },
+            Command::Reduce {
+                op: ReduceOp::Sum | ReduceOp::Max | ReduceOp::Min,
+                x,
+                axis,
+            } => Some(reduce_axis(self.val(inst, *x), &g.node(*x).ty.shape, *axis)),
+            Command::Reshape { x } => Some(self.val(inst, *x).clone()),
+            Command::Broadcast { x } => Some(spread(
+                self.val(inst, *x),
+                &g.node(*x).ty.shape,
+                &node.ty.shape,
+            )),
+            Command::Trans { x } => {
+                let t = self.val(inst, *x);
+                let (rows, cols) = (node.ty.shape[1], node.ty.shape[0]);
+                Some(
+                    (0..cols)
+                        .flat_map(|j| (0..rows).map(move |i| i * cols + j))
+                        .map(|k| t[k].clone())
+                        .collect(),
+                )
+            }
             Command::Math {
                 op: MathOp::Cast,
                 args,
@@ -336,7 +425,11 @@ impl ValueDomain for Contributions {
                 )
             }
             Command::Wait { future } => Some(self.val(inst, *future).clone()),
-            Command::Stream { .. }
+            // Masked loads and stores choose elements by value, which
+            // contribution sets do not carry; the rest computes new values.
+            Command::Load { mask: Some(_), .. }
+            | Command::Store { mask: Some(_), .. }
+            | Command::Stream { .. }
             | Command::Math { .. }
             | Command::Dot { .. }
             | Command::Reduce { .. }
@@ -367,8 +460,9 @@ fn launch(s: &Setup, algo: &Algorithm, pes: &[PeId]) -> Launch<'static> {
 /// `r`'s chunk of rank `r`; all-gather, `(owner(i), i)` everywhere;
 /// broadcast, `(root, i)` with root 0.
 ///
-/// A kernel that computes anything but copies and combines (`add`, `max`,
-/// `min`) is refused with [`RunError::Invalid`] naming the kernel line.
+/// A kernel that computes anything but copies, views and combines (`add`,
+/// `max`, `min`, and the `sum`, `max`, `min` reductions) is refused with
+/// [`RunError::Invalid`] naming the kernel line.
 pub fn symbolic(
     topo: &Topology,
     algo: &Algorithm,
@@ -517,4 +611,31 @@ pub fn functional(
     let (mut machine, buf) = (s.machine, s.buf);
     functional::run_with(&mut machine, &l, &mut Numeric::new())?;
     check(&machine, &buf, algo.collective, &spec, pes.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcasting_spreads_rows_and_columns() {
+        assert_eq!(broadcast_index(&[3], &[2, 3]), [0, 1, 2, 0, 1, 2]);
+        assert_eq!(broadcast_index(&[2, 1], &[2, 3]), [0, 0, 0, 1, 1, 1]);
+        assert_eq!(broadcast_index(&[1, 1], &[2, 2]), [0, 0, 0, 0]);
+        assert_eq!(broadcast_index(&[2, 3], &[2, 3]), [0, 1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn reductions_merge_along_their_axis() {
+        // [[a, b, c], [d, e, f]] as one-element sets 0..6.
+        let t: Tile = (0..6u64).map(|k| vec![k]).collect();
+        assert_eq!(
+            reduce_axis(&t, &[2, 3], 0),
+            vec![vec![0, 3], vec![1, 4], vec![2, 5]]
+        );
+        assert_eq!(
+            reduce_axis(&t, &[2, 3], 1),
+            vec![vec![0, 1, 2], vec![3, 4, 5]]
+        );
+    }
 }

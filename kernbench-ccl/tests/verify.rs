@@ -55,6 +55,40 @@ pub fn scaled_allreduce_f32(buf: Ptr<f32>, n: usize) {
     tl::store(at, &(x * 2.0));
 }
 
+/// A naive ring all-reduce whose accumulator passes through views, a
+/// transpose and a broadcasting add: each rank's vector is a `[1, n]` row,
+/// the received `[n]` vectors broadcast onto it.
+#[kernel]
+pub fn viewed_allreduce_f32(buf: Ptr<f32>, n: usize) {
+    let (w, r) = (tl::num_programs(0), tl::program_id(0));
+    let at = buf.offset(r * n);
+    let mine = tl::load(at, [n]);
+    let mut acc = mine.expand_dims(1).trans();
+    let mut x = mine;
+    for _ in 1..w {
+        tl::send(Dir::E, &x);
+        x = tl::recv::<f32>(Dir::W, [n]);
+        acc = acc + x;
+    }
+    tl::store(at, &tl::sum(&acc, 0).reshape([n]));
+}
+
+/// The same, but its result is spread over two rows and summed back: every
+/// contribution twice.
+#[kernel]
+pub fn spread_twice_allreduce_f32(buf: Ptr<f32>, n: usize) {
+    let (w, r) = (tl::num_programs(0), tl::program_id(0));
+    let at = buf.offset(r * n);
+    let mut acc = tl::load(at, [n]);
+    let mut x = acc;
+    for _ in 1..w {
+        tl::send(Dir::E, &x);
+        x = tl::recv::<f32>(Dir::W, [n]);
+        acc = acc + x;
+    }
+    tl::store(at, &tl::sum(&acc.broadcast_to([2, n]), 0));
+}
+
 /// Every rank receives before it sends.
 #[kernel]
 pub fn recv_then_send(buf: Ptr<f32>, n: usize) {
@@ -223,6 +257,28 @@ fn a_contribution_never_received_is_caught() {
     );
     assert!(wrong_sum > 0 && wrong_sum < checked);
     assert!(wrong_max < wrong_sum);
+}
+
+#[test]
+fn views_transposes_broadcasts_and_reductions_carry_contributions() {
+    let topo = tiny();
+    let all: Vec<PeId> = topo.pes().collect();
+    let (w, n) = (5, 13);
+    let rep = verify::symbolic(&topo, &custom("viewed_allreduce"), &all[..w], n).unwrap();
+    assert!(rep.is_ok(), "{rep}");
+    assert_eq!(rep.checked, w * n);
+    let (wrong, _) = verify::functional(
+        &topo,
+        &custom("viewed_allreduce"),
+        &all[..w],
+        &spec(n, RedOp::Sum),
+    )
+    .unwrap();
+    assert_eq!(wrong, 0);
+    // Spread over two rows and summed: every element holds all w inputs twice.
+    let rep = verify::symbolic(&topo, &custom("spread_twice_allreduce"), &all[..w], n).unwrap();
+    assert_eq!(rep.duplicated, w * w * n, "{rep}");
+    assert_eq!((rep.missing, rep.foreign), (0, 0));
 }
 
 #[test]

@@ -15,6 +15,9 @@ pub enum DType {
     Bf16,
     /// 32-bit signed integer.
     I32,
+    /// A mask element: 0 or 1, one byte. Comparisons give tiles of it; it
+    /// has no arithmetic (see ADR 0011). Not a collective or command-line type.
+    Bool,
 }
 
 impl DType {
@@ -23,6 +26,7 @@ impl DType {
         match self {
             DType::F32 | DType::I32 => 4,
             DType::F16 | DType::Bf16 => 2,
+            DType::Bool => 1,
         }
     }
 
@@ -33,18 +37,33 @@ impl DType {
             DType::F16 => "f16",
             DType::Bf16 => "bf16",
             DType::I32 => "i32",
+            DType::Bool => "bool",
         }
     }
 
-    /// The type a dot product of this type accumulates in.
+    /// The type a dot product of this type accumulates in (masks have no
+    /// dot product; the graph builder refuses one).
     pub const fn accumulator(self) -> DType {
         match self {
             DType::I32 => DType::I32,
+            DType::Bool => DType::Bool,
             _ => DType::F32,
         }
     }
 
+    /// `true` for the types with arithmetic (every type but [`DType::Bool`]).
+    pub const fn is_numeric(self) -> bool {
+        !matches!(self, DType::Bool)
+    }
+
+    /// `true` for the floating-point types.
+    pub const fn is_float(self) -> bool {
+        matches!(self, DType::F32 | DType::F16 | DType::Bf16)
+    }
+
     /// Parses `f32`, `f16`, `bf16`, `i32` (and the nccl-tests spellings `float`, `half`, `bfloat16`, `int32`).
+    /// `bool` is not parsed: it is the type of kernel masks, not of buffers a
+    /// collective or the command line works on.
     pub fn parse(s: &str) -> Option<DType> {
         Some(match s {
             "f32" | "float" | "float32" => DType::F32,
@@ -68,6 +87,13 @@ impl DType {
                     (v as i32) as f32
                 }
             }
+            DType::Bool => {
+                if v != 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
         }
     }
 
@@ -78,6 +104,7 @@ impl DType {
             DType::I32 => out[..4].copy_from_slice(&(v as i32).to_le_bytes()),
             DType::F16 => out[..2].copy_from_slice(&half::f16::from_f32(v).to_le_bytes()),
             DType::Bf16 => out[..2].copy_from_slice(&half::bf16::from_f32(v).to_le_bytes()),
+            DType::Bool => out[0] = u8::from(v != 0.0),
         }
     }
 
@@ -107,6 +134,11 @@ impl DType {
                     o.copy_from_slice(&half::bf16::from_f32(*v).to_le_bytes());
                 }
             }
+            DType::Bool => {
+                for (o, v) in out.iter_mut().zip(values) {
+                    *o = u8::from(*v != 0.0);
+                }
+            }
         }
     }
 
@@ -133,6 +165,7 @@ impl DType {
                     .chunks_exact(2)
                     .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()),
             ),
+            DType::Bool => out.extend(bytes.iter().map(|b| if *b != 0 { 1.0 } else { 0.0 })),
         }
     }
 
@@ -143,6 +176,13 @@ impl DType {
             DType::I32 => i32::from_le_bytes([b[0], b[1], b[2], b[3]]) as f32,
             DType::F16 => half::f16::from_le_bytes([b[0], b[1]]).to_f32(),
             DType::Bf16 => half::bf16::from_le_bytes([b[0], b[1]]).to_f32(),
+            DType::Bool => {
+                if b[0] != 0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
         }
     }
 }
@@ -150,5 +190,28 @@ impl DType {
 impl fmt::Display for DType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_are_one_byte_of_zero_or_one() {
+        let d = DType::Bool;
+        assert_eq!(d.size(), 1);
+        assert_eq!(
+            [d.round(0.0), d.round(-2.5), d.round(f32::NAN)],
+            [0.0, 1.0, 1.0]
+        );
+        let mut bytes = [7u8; 3];
+        d.encode_slice(&[0.0, 3.0, -0.0], &mut bytes);
+        assert_eq!(bytes, [0, 1, 0]);
+        let mut out = Vec::new();
+        d.decode_into(&[0, 1, 9], &mut out);
+        assert_eq!(out, [0.0, 1.0, 1.0]);
+        assert_eq!(DType::parse("bool"), None);
+        assert!(!d.is_numeric() && !d.is_float() && DType::I32.is_numeric());
     }
 }

@@ -2,9 +2,39 @@
 //!
 //! Every function records a command with the caller's file and line
 //! (`#[track_caller]`), so errors and graphs point at the kernel.
+//!
+//! Elementwise operations (the `+ - * /` operators, comparisons, `where_`,
+//! `maximum`, `pow`...) broadcast their operands by numpy's rules: shapes
+//! align at their last dimension, a missing dimension counts as 1, and an
+//! extent of 1 stretches, so `x - tl::max(&x, 1)` subtracts each row's
+//! maximum. Shapes that do not broadcast are an error naming the kernel line.
+//!
+//! Comparisons (`x.lt(y)`, `le`, `gt`, `ge`, `eq`, `ne`) give masks,
+//! `Tile<bool>`: one byte an element, 0 or 1. Masks have no arithmetic;
+//! `&`, `|`, `^` and `!` combine them, [`where_`] chooses with them,
+//! [`load_masked`] and [`store_masked`] take them, and `.cast::<f32>()`
+//! turns one into 0.0 and 1.0.
+//!
+//! ```
+//! use kernbench_tl::prelude::*;
+//!
+//! /// Each row of `x` minus its maximum, zero where the result is below -1.
+//! #[kernel]
+//! fn centre(x: Tensor<f32>) {
+//!     let t = tl::load(x.all(), x.shape());
+//!     let c = t - tl::max(&t, 1); // [rows, cols] - [rows, 1]
+//!     tl::store(x.all(), &tl::where_(&c.ge(-1.0), c, 0.0));
+//! }
+//!
+//! let x = ArgValue::Tensor { va: 0x1000_0000_0000, dtype: DType::F32, shape: [4, 8] };
+//! let g = kernbench_tl::trace(&centre, &KernelArgs::new().with("x", x), &[1], &[0]).unwrap();
+//! let text = g.to_text();
+//! assert!(text.contains("sub %0, %1 : tile<f32,[4,8]>"), "{text}");
+//! assert!(text.contains("ge %2, -1.0 : tile<bool,[4,8]>"), "{text}");
+//! ```
 
 use crate::context::{grid_query, loc, with_builder};
-use crate::types::{math, Element, RecvFuture, Region, Tile};
+use crate::types::{math, Element, RecvFuture, Region, Tile, TileArg};
 use kernbench_core::ir::{self, Dir, MathOp, Operand, ReduceOp, TileType};
 
 /// A shape: `[n]`, `[rows, cols]`, or a `Vec`.
@@ -72,6 +102,43 @@ pub fn store<T: Element>(dst: impl Region<T>, tile: &Tile<T>) {
     with_builder(|b| b.store(r, tile.id, &l));
 }
 
+/// Loads a region as [`load`] does, reading `other` wherever `mask` (a mask
+/// that broadcasts to `shape`) is false. The region must still lie inside
+/// its buffer: the DMA moves all of it, then MATH selects.
+#[track_caller]
+pub fn load_masked<T: Element>(
+    src: impl Region<T>,
+    shape: impl Shape,
+    mask: &Tile<bool>,
+    other: f64,
+) -> Tile<T> {
+    let l = loc();
+    let r = src.mem_ref(&shape.dims());
+    Tile::new(with_builder(|b| b.load_masked(r, mask.id, other, &l)))
+}
+
+/// Stores a tile as [`store`] does, writing only the elements where `mask`
+/// (a mask that broadcasts to the tile) is true; the others keep what
+/// memory held.
+#[track_caller]
+pub fn store_masked<T: Element>(dst: impl Region<T>, tile: &Tile<T>, mask: &Tile<bool>) {
+    let l = loc();
+    let shape = tile.shape();
+    let r = dst.mem_ref(&shape);
+    with_builder(|b| b.store_masked(r, tile.id, mask.id, &l));
+}
+
+/// `start, start + 1, ..., end - 1` as an `i32` tile of shape `[end - start]`.
+#[track_caller]
+pub fn arange(start: usize, end: usize) -> Tile<i32> {
+    let l = loc();
+    let (s, e) = (
+        i64::try_from(start).unwrap_or(i64::MAX),
+        i64::try_from(end).unwrap_or(i64::MAX),
+    );
+    Tile::new(with_builder(|b| b.arange(s, e, &l)))
+}
+
 /// A tile of `value`.
 #[track_caller]
 pub fn full<T: Element>(shape: impl Shape, value: f64) -> Tile<T> {
@@ -118,12 +185,16 @@ pub enum Epilogue<'a, T> {
     Relu,
 }
 
-/// A composite GEMM: the product of `a` and `b` (tiles, or operands left in
-/// HBM with [`stream`]) with an epilogue run on MATH per output tile, as one command.
+/// A composite GEMM: `acc + a x b` (without `acc`, the product alone) of
+/// `a` and `b` (tiles, or operands left in HBM with [`stream`]), with an
+/// epilogue run on MATH per output tile after the accumulation, as one
+/// command. The accumulator is the GEMM's output tile in TCM: it costs no
+/// GEMM time.
 #[track_caller]
 pub fn gemm<T: Element>(
     a: &Tile<T>,
     b: &Tile<T>,
+    acc: Option<&Tile<T::Acc>>,
     epilogue: &[Epilogue<'_, T::Acc>],
 ) -> Tile<T::Acc> {
     let l = loc();
@@ -135,25 +206,97 @@ pub fn gemm<T: Element>(
             Epilogue::Relu => ir::Epilogue::Relu,
         })
         .collect();
-    Tile::new(with_builder(|g| g.dot(a.id, b.id, None, ep, &l)))
+    Tile::new(with_builder(|g| {
+        g.dot(a.id, b.id, acc.map(|c| c.id), ep, &l)
+    }))
 }
 
-/// Elementwise maximum.
+/// Elementwise maximum (`b` a tile or a scalar).
 #[track_caller]
-pub fn maximum<T: Element>(a: &Tile<T>, b: &Tile<T>) -> Tile<T> {
-    math(
-        MathOp::Max,
-        vec![Operand::Value(a.id), Operand::Value(b.id)],
-    )
+pub fn maximum<T: Element>(a: &Tile<T>, b: impl TileArg<T>) -> Tile<T> {
+    math(MathOp::Max, vec![Operand::Value(a.id), b.operand()])
 }
 
-/// Elementwise minimum.
+/// Elementwise minimum (`b` a tile or a scalar).
 #[track_caller]
-pub fn minimum<T: Element>(a: &Tile<T>, b: &Tile<T>) -> Tile<T> {
-    math(
-        MathOp::Min,
-        vec![Operand::Value(a.id), Operand::Value(b.id)],
-    )
+pub fn minimum<T: Element>(a: &Tile<T>, b: impl TileArg<T>) -> Tile<T> {
+    math(MathOp::Min, vec![Operand::Value(a.id), b.operand()])
+}
+
+/// `a` where `mask` is true, `b` elsewhere (each a tile or a scalar; all
+/// three broadcast together).
+#[track_caller]
+pub fn where_<T: Element>(mask: &Tile<bool>, a: impl TileArg<T>, b: impl TileArg<T>) -> Tile<T> {
+    let l = loc();
+    let args = vec![Operand::Value(mask.id), a.operand(), b.operand()];
+    Tile::new(with_builder(|g| {
+        g.math(MathOp::Where, args, Some(T::DTYPE), &l)
+    }))
+}
+
+/// `x^y`, elementwise (`y` a tile or a scalar).
+#[track_caller]
+pub fn pow<T: Element>(x: &Tile<T>, y: impl TileArg<T>) -> Tile<T> {
+    math(MathOp::Pow, vec![Operand::Value(x.id), y.operand()])
+}
+
+macro_rules! unary {
+    ($($(#[$doc:meta])* $f:ident => $op:expr;)*) => {$(
+        $(#[$doc])*
+        #[track_caller]
+        pub fn $f<T: Element>(x: &Tile<T>) -> Tile<T> {
+            math($op, vec![Operand::Value(x.id)])
+        }
+    )*};
+}
+
+unary! {
+    /// `2^x`, elementwise.
+    exp2 => MathOp::Exp2;
+    /// The natural logarithm, elementwise.
+    log => MathOp::Log;
+    /// The base-2 logarithm, elementwise.
+    log2 => MathOp::Log2;
+    /// The square root, elementwise.
+    sqrt => MathOp::Sqrt;
+    /// `1 / sqrt(x)`, elementwise.
+    rsqrt => MathOp::Rsqrt;
+    /// The hyperbolic tangent, elementwise.
+    tanh => MathOp::Tanh;
+    /// `1 / (1 + e^-x)`, elementwise.
+    sigmoid => MathOp::Sigmoid;
+    /// `|x|`, elementwise.
+    abs => MathOp::Abs;
+}
+
+/// `x` with a new axis of extent 1 at `axis` (see [`Tile::expand_dims`]).
+#[track_caller]
+pub fn expand_dims<T: Element>(x: &Tile<T>, axis: usize) -> Tile<T> {
+    x.expand_dims(axis)
+}
+
+/// `x` stretched to `shape` by numpy's rules (see [`Tile::broadcast_to`]).
+#[track_caller]
+pub fn broadcast_to<T: Element>(x: &Tile<T>, shape: impl Shape) -> Tile<T> {
+    x.broadcast_to(shape)
+}
+
+/// `x`'s elements in another shape (see [`Tile::reshape`]).
+#[track_caller]
+pub fn reshape<T: Element>(x: &Tile<T>, shape: impl Shape) -> Tile<T> {
+    x.reshape(shape)
+}
+
+/// The transpose of a 2D tile (see [`Tile::trans`]).
+#[track_caller]
+pub fn trans<T: Element>(x: &Tile<T>) -> Tile<T> {
+    x.trans()
+}
+
+/// `x` converted to `U` (see [`Tile::cast`]).
+#[track_caller]
+pub fn cast<U: Element, T: Element>(x: &Tile<T>) -> Tile<U> {
+    x.cast::<U>()
 }
 
 /// `a * b + c`, elementwise.
@@ -213,6 +356,27 @@ pub fn sum<T: Element>(x: &Tile<T>, axis: usize) -> Tile<T> {
 pub fn max<T: Element>(x: &Tile<T>, axis: usize) -> Tile<T> {
     let l = loc();
     Tile::new(with_builder(|b| b.reduce(ReduceOp::Max, x.id, axis, &l)))
+}
+
+/// Minimum along `axis` (kept with extent 1).
+#[track_caller]
+pub fn min<T: Element>(x: &Tile<T>, axis: usize) -> Tile<T> {
+    let l = loc();
+    Tile::new(with_builder(|b| b.reduce(ReduceOp::Min, x.id, axis, &l)))
+}
+
+/// The index of the first maximum along `axis` (kept with extent 1).
+#[track_caller]
+pub fn argmax<T: Element>(x: &Tile<T>, axis: usize) -> Tile<i32> {
+    let l = loc();
+    Tile::new(with_builder(|b| b.reduce(ReduceOp::Argmax, x.id, axis, &l)))
+}
+
+/// The index of the first minimum along `axis` (kept with extent 1).
+#[track_caller]
+pub fn argmin<T: Element>(x: &Tile<T>, axis: usize) -> Tile<i32> {
+    let l = loc();
+    Tile::new(with_builder(|b| b.reduce(ReduceOp::Argmin, x.id, axis, &l)))
 }
 
 /// Sends a tile to the neighbour in `dir`. Returns as soon as the message has

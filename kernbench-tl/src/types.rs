@@ -32,6 +32,13 @@ impl Element for i32 {
     const DTYPE: DType = DType::I32;
     type Acc = i32;
 }
+/// Masks: the tiles comparisons give. They have no arithmetic (the trace
+/// refuses `+` or `dot` of masks); combine them with `&`, `|`, `^`, `!`,
+/// choose with `tl::where_`, or turn them into 0 and 1 with `.cast::<f32>()`.
+impl Element for bool {
+    const DTYPE: DType = DType::Bool;
+    type Acc = bool;
+}
 
 /// A device pointer to elements of `T`, the same virtual address on every PE of a launch.
 #[derive(Debug)]
@@ -320,9 +327,14 @@ impl<T: Element> Tile<T> {
         self.shape().iter().product()
     }
 
-    /// Converts to another element type (on MATH).
+    /// Converts to another element type (on MATH). Numbers become masks by
+    /// being non-zero; masks become 0 and 1. A cast to its own type is the
+    /// tile itself and records nothing.
     #[track_caller]
     pub fn cast<U: Element>(self) -> Tile<U> {
+        if U::DTYPE == T::DTYPE {
+            return Tile::new(self.id);
+        }
         let l = loc();
         Tile::new(with_builder(|b| {
             b.math(
@@ -332,6 +344,114 @@ impl<T: Element> Tile<T> {
                 &l,
             )
         }))
+    }
+
+    /// The same elements in another shape, in row-major order (a view: no data moves).
+    #[track_caller]
+    pub fn reshape(self, shape: impl crate::tl::Shape) -> Tile<T> {
+        let l = loc();
+        Tile::new(with_builder(|b| b.reshape(self.id, shape.dims(), &l)))
+    }
+
+    /// A new axis of extent 1 at `axis` (0 ..= its rank): `[n]` becomes
+    /// `[1, n]` at 0 and `[n, 1]` at 1. A view, like [`Tile::reshape`].
+    #[track_caller]
+    pub fn expand_dims(self, axis: usize) -> Tile<T> {
+        let l = loc();
+        let mut shape = with_builder(|b| b.ty(self.id, &l).map(|t| t.shape.clone()));
+        if axis > shape.len() {
+            crate::context::fail(
+                TraceErrorKind::Shape(format!(
+                    "expand_dims at axis {axis} of a {}-D tile {:?}: the axis is at most {}",
+                    shape.len(),
+                    shape,
+                    shape.len()
+                )),
+                &l,
+            );
+        }
+        shape.insert(axis, 1);
+        Tile::new(with_builder(|b| b.reshape(self.id, shape, &l)))
+    }
+
+    /// The tile stretched to `shape` by numpy's rules (a view: no data moves).
+    #[track_caller]
+    pub fn broadcast_to(self, shape: impl crate::tl::Shape) -> Tile<T> {
+        let l = loc();
+        Tile::new(with_builder(|b| b.broadcast_to(self.id, shape.dims(), &l)))
+    }
+
+    /// The transpose of a 2D tile (every element moves through MATH once).
+    #[track_caller]
+    pub fn trans(self) -> Tile<T> {
+        let l = loc();
+        Tile::new(with_builder(|b| b.trans(self.id, &l)))
+    }
+
+    /// `self < other`, elementwise with broadcasting: a mask.
+    #[track_caller]
+    pub fn lt(self, other: impl TileArg<T>) -> Tile<bool> {
+        math(MathOp::Lt, vec![Operand::Value(self.id), other.operand()])
+    }
+
+    /// `self <= other`, elementwise with broadcasting: a mask.
+    #[track_caller]
+    pub fn le(self, other: impl TileArg<T>) -> Tile<bool> {
+        math(MathOp::Le, vec![Operand::Value(self.id), other.operand()])
+    }
+
+    /// `self > other`, elementwise with broadcasting: a mask.
+    #[track_caller]
+    pub fn gt(self, other: impl TileArg<T>) -> Tile<bool> {
+        math(MathOp::Gt, vec![Operand::Value(self.id), other.operand()])
+    }
+
+    /// `self >= other`, elementwise with broadcasting: a mask.
+    #[track_caller]
+    pub fn ge(self, other: impl TileArg<T>) -> Tile<bool> {
+        math(MathOp::Ge, vec![Operand::Value(self.id), other.operand()])
+    }
+
+    /// `self == other`, elementwise with broadcasting: a mask.
+    #[track_caller]
+    pub fn eq(self, other: impl TileArg<T>) -> Tile<bool> {
+        math(MathOp::Eq, vec![Operand::Value(self.id), other.operand()])
+    }
+
+    /// `self != other`, elementwise with broadcasting: a mask.
+    #[track_caller]
+    pub fn ne(self, other: impl TileArg<T>) -> Tile<bool> {
+        math(MathOp::Ne, vec![Operand::Value(self.id), other.operand()])
+    }
+}
+
+/// A tile of `T`, or a scalar broadcast to any shape: what comparisons,
+/// `tl::where_`, `tl::pow`, `tl::maximum` and `tl::minimum` accept.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is neither a tile of `{T}` nor a scalar",
+    label = "expected a `Tile<{T}>`, a `&Tile<{T}>` or an `f64`",
+    note = "both sides of an elementwise operation have one element type; convert a tile with `.cast::<{T}>()`"
+)]
+pub trait TileArg<T: Element> {
+    /// The operand it records.
+    fn operand(&self) -> Operand;
+}
+
+impl<T: Element> TileArg<T> for Tile<T> {
+    fn operand(&self) -> Operand {
+        Operand::Value(self.id)
+    }
+}
+
+impl<T: Element> TileArg<T> for &Tile<T> {
+    fn operand(&self) -> Operand {
+        Operand::Value(self.id)
+    }
+}
+
+impl<T: Element> TileArg<T> for f64 {
+    fn operand(&self) -> Operand {
+        Operand::Scalar(*self)
     }
 }
 
@@ -394,6 +514,27 @@ macro_rules! binop {
                 math($op, vec![Operand::Scalar(self), Operand::Value(rhs.id)])
             }
         }
+        impl<T: Element> std::ops::$tr<&Tile<T>> for f64 {
+            type Output = Tile<T>;
+            #[track_caller]
+            fn $f(self, rhs: &Tile<T>) -> Tile<T> {
+                math($op, vec![Operand::Scalar(self), Operand::Value(rhs.id)])
+            }
+        }
+        impl<T: Element> std::ops::$tr<&Tile<T>> for Tile<T> {
+            type Output = Tile<T>;
+            #[track_caller]
+            fn $f(self, rhs: &Tile<T>) -> Tile<T> {
+                math($op, vec![Operand::Value(self.id), Operand::Value(rhs.id)])
+            }
+        }
+        impl<T: Element> std::ops::$tr<Tile<T>> for &Tile<T> {
+            type Output = Tile<T>;
+            #[track_caller]
+            fn $f(self, rhs: Tile<T>) -> Tile<T> {
+                math($op, vec![Operand::Value(self.id), Operand::Value(rhs.id)])
+            }
+        }
     };
 }
 binop!(Add, add, MathOp::Add);
@@ -406,5 +547,51 @@ impl<T: Element> std::ops::Neg for Tile<T> {
     #[track_caller]
     fn neg(self) -> Tile<T> {
         math(MathOp::Neg, vec![Operand::Value(self.id)])
+    }
+}
+
+impl<T: Element> std::ops::Neg for &Tile<T> {
+    type Output = Tile<T>;
+    #[track_caller]
+    fn neg(self) -> Tile<T> {
+        math(MathOp::Neg, vec![Operand::Value(self.id)])
+    }
+}
+
+macro_rules! logic {
+    ($tr:ident, $f:ident, $op:expr) => {
+        impl std::ops::$tr<Tile<bool>> for Tile<bool> {
+            type Output = Tile<bool>;
+            #[track_caller]
+            fn $f(self, rhs: Tile<bool>) -> Tile<bool> {
+                math($op, vec![Operand::Value(self.id), Operand::Value(rhs.id)])
+            }
+        }
+        impl std::ops::$tr<&Tile<bool>> for &Tile<bool> {
+            type Output = Tile<bool>;
+            #[track_caller]
+            fn $f(self, rhs: &Tile<bool>) -> Tile<bool> {
+                math($op, vec![Operand::Value(self.id), Operand::Value(rhs.id)])
+            }
+        }
+    };
+}
+logic!(BitAnd, bitand, MathOp::And);
+logic!(BitOr, bitor, MathOp::Or);
+logic!(BitXor, bitxor, MathOp::Xor);
+
+impl std::ops::Not for Tile<bool> {
+    type Output = Tile<bool>;
+    #[track_caller]
+    fn not(self) -> Tile<bool> {
+        math(MathOp::Not, vec![Operand::Value(self.id)])
+    }
+}
+
+impl std::ops::Not for &Tile<bool> {
+    type Output = Tile<bool>;
+    #[track_caller]
+    fn not(self) -> Tile<bool> {
+        math(MathOp::Not, vec![Operand::Value(self.id)])
     }
 }

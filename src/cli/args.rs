@@ -14,6 +14,7 @@ use std::path::Path;
 /// their registrations (`inventory` collects only what is linked in).
 pub fn link_kernels() {
     std::hint::black_box(&kernbench::kernels::hello_send);
+    std::hint::black_box(&kernbench::kernels::flash_attention_f16);
     std::hint::black_box(&kernbench::probe::probe_send);
     std::hint::black_box(&kernbench_ccl::algorithms::ring_allreduce_f32);
 }

@@ -160,6 +160,15 @@ fn shape_str(s: &[usize]) -> String {
     format!("{s:?}")
 }
 
+/// Extent `d` of `s` right-aligned in `n` dimensions (1 where it has none).
+fn dim_at(s: &[usize], d: usize, n: usize) -> usize {
+    if d + s.len() >= n {
+        s[d + s.len() - n]
+    } else {
+        1
+    }
+}
+
 impl GraphBuilder {
     /// A builder for one program instance.
     pub fn new(header: GraphHeader, limits: TraceLimits) -> Self {
@@ -274,9 +283,58 @@ impl GraphBuilder {
     pub fn load(&mut self, src: MemRef, loc: &SrcLoc) -> Result<CmdId, TraceError> {
         let ty = self.region_ty(&src, loc)?;
         let r = src.clone();
-        let id = self.push(Command::Load { src }, ty, loc)?;
+        let id = self.push(Command::Load { src, mask: None }, ty, loc)?;
         self.memory(id, &r, false);
         Ok(id)
+    }
+
+    /// `tl::load_masked`: elements where `mask` (a `bool` tile that
+    /// broadcasts to the region) is false read as `other`.
+    pub fn load_masked(
+        &mut self,
+        src: MemRef,
+        mask: CmdId,
+        other: f64,
+        loc: &SrcLoc,
+    ) -> Result<CmdId, TraceError> {
+        let ty = self.region_ty(&src, loc)?;
+        self.mask_check(mask, &ty.shape, "load", loc)?;
+        let r = src.clone();
+        let mask = Some(LoadMask { mask, other });
+        let id = self.push(Command::Load { src, mask }, ty, loc)?;
+        self.memory(id, &r, false);
+        Ok(id)
+    }
+
+    /// Checks that `mask` is a `bool` tile that broadcasts to `shape`.
+    fn mask_check(
+        &self,
+        mask: CmdId,
+        shape: &[usize],
+        what: &str,
+        loc: &SrcLoc,
+    ) -> Result<(), TraceError> {
+        let tm = self.ty(mask, loc)?;
+        if tm.dtype != DType::Bool {
+            return Err(self.error(
+                TraceErrorKind::DType(format!(
+                    "the mask of a masked {what} is a {} tile; a mask is a bool tile, from a comparison such as `x.lt(y)`",
+                    tm.dtype
+                )),
+                loc,
+            ));
+        }
+        if !broadcasts_to(&tm.shape, shape) {
+            return Err(self.error(
+                TraceErrorKind::Shape(format!(
+                    "the mask {} of a masked {what} does not broadcast to the region {}",
+                    shape_str(&tm.shape),
+                    shape_str(shape)
+                )),
+                loc,
+            ));
+        }
+        Ok(())
     }
 
     /// `tl::stream`: an operand left in HBM for a GEMM to stream.
@@ -299,6 +357,28 @@ impl GraphBuilder {
 
     /// `tl::store`.
     pub fn store(&mut self, dst: MemRef, value: CmdId, loc: &SrcLoc) -> Result<CmdId, TraceError> {
+        self.store_inner(dst, value, None, loc)
+    }
+
+    /// `tl::store_masked`: only the elements where `mask` (a `bool` tile
+    /// that broadcasts to the region) is true are written.
+    pub fn store_masked(
+        &mut self,
+        dst: MemRef,
+        value: CmdId,
+        mask: CmdId,
+        loc: &SrcLoc,
+    ) -> Result<CmdId, TraceError> {
+        self.store_inner(dst, value, Some(mask), loc)
+    }
+
+    fn store_inner(
+        &mut self,
+        dst: MemRef,
+        value: CmdId,
+        mask: Option<CmdId>,
+        loc: &SrcLoc,
+    ) -> Result<CmdId, TraceError> {
         let vty = self.ty(value, loc)?.clone();
         if vty.shape != dst.shape && vty.elems() != dst.shape.iter().product::<usize>() {
             return Err(self.error(
@@ -319,8 +399,11 @@ impl GraphBuilder {
                 loc,
             ));
         }
+        if let Some(m) = mask {
+            self.mask_check(m, &dst.shape, "store", loc)?;
+        }
         let r = dst.clone();
-        let id = self.push(Command::Store { dst, value }, vty, loc)?;
+        let id = self.push(Command::Store { dst, value, mask }, vty, loc)?;
         self.memory(id, &r, true);
         Ok(id)
     }
@@ -375,6 +458,15 @@ impl GraphBuilder {
                 loc,
             ));
         }
+        if !ta.dtype.is_numeric() {
+            return Err(self.error(
+                TraceErrorKind::DType(format!(
+                    "dot of {} masks: masks have no arithmetic; cast them to numbers with `.cast::<f32>()` first",
+                    ta.dtype
+                )),
+                loc,
+            ));
+        }
         let out = TileType::new(ta.dtype.accumulator(), vec![ta.shape[0], tb.shape[1]]);
         if let Some(c) = acc {
             let tc = self.ty(c, loc)?;
@@ -415,7 +507,9 @@ impl GraphBuilder {
         )
     }
 
-    /// Elementwise math; `cast_to` gives the result type of `MathOp::Cast`.
+    /// Elementwise math with numpy broadcasting. `cast_to` gives the result
+    /// type of `MathOp::Cast`, and the type of `MathOp::Where` when both of
+    /// its values are scalars; other operations take `None`.
     pub fn math(
         &mut self,
         op: MathOp,
@@ -429,49 +523,230 @@ impl GraphBuilder {
                 loc,
             ));
         }
-        let mut ty: Option<TileType> = None;
+        let kind = op.kind();
+        // The result shape, by numpy's rules over every tile operand.
+        let mut shape: Option<Vec<usize>> = None;
+        let mut seen: Vec<Vec<usize>> = Vec::new();
         for a in &args {
             if let Operand::Value(v) = a {
-                let t = self.ty(*v, loc)?.clone();
-                match &ty {
-                    None => ty = Some(t),
-                    Some(t0) => {
-                        if t0.shape != t.shape {
-                            return Err(self.error(
-                                TraceErrorKind::Shape(format!(
-                                    "{} of {} and {}",
-                                    op.name(),
-                                    shape_str(&t0.shape),
-                                    shape_str(&t.shape)
-                                )),
-                                loc,
-                            ));
-                        }
-                        if t0.dtype != t.dtype {
-                            return Err(self.error(
-                                TraceErrorKind::DType(format!(
-                                    "{} of {} and {}: cast one side with `.cast::<T>()`",
-                                    op.name(),
-                                    t0.dtype,
-                                    t.dtype
-                                )),
-                                loc,
-                            ));
-                        }
-                    }
-                }
+                let t = self.ty(*v, loc)?;
+                shape = Some(match shape {
+                    None => t.shape.clone(),
+                    Some(s0) => broadcast_shapes(&s0, &t.shape).map_err(|d| {
+                        let list: Vec<String> = seen
+                            .iter()
+                            .chain(std::iter::once(&t.shape))
+                            .map(|s| shape_str(s))
+                            .collect();
+                        self.error(
+                            TraceErrorKind::Shape(format!(
+                                "{} of {}: the shapes do not broadcast (dimension {d} from the left of the broadcast shape: {} against {}; numpy's rules align shapes at the last dimension and stretch only extents of 1)",
+                                op.name(),
+                                list.join(" and "),
+                                dim_at(&s0, d, s0.len().max(t.shape.len())),
+                                dim_at(&t.shape, d, s0.len().max(t.shape.len())),
+                            )),
+                            loc,
+                        )
+                    })?,
+                });
+                seen.push(t.shape.clone());
             }
         }
-        let Some(mut ty) = ty else {
+        let Some(shape) = shape else {
             return Err(self.error(
                 TraceErrorKind::Invalid(format!("{} needs at least one tile operand", op.name())),
                 loc,
             ));
         };
-        if let Some(d) = cast_to {
-            ty.dtype = d;
+        // The element types: one type over the operands the rule ties together.
+        let tied: &[Operand] = match kind {
+            MathKind::Select => &args[1..],
+            _ => &args,
+        };
+        let mut dtype: Option<DType> = None;
+        for a in tied {
+            if let Operand::Value(v) = a {
+                let d = self.ty(*v, loc)?.dtype;
+                match dtype {
+                    None => dtype = Some(d),
+                    Some(d0) if d0 != d => {
+                        return Err(self.error(
+                            TraceErrorKind::DType(format!(
+                                "{} of {d0} and {d}: cast one side with `.cast::<T>()`",
+                                op.name()
+                            )),
+                            loc,
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
         }
-        self.push(Command::Math { op, args }, ty, loc)
+        let dtype_err = |msg: String| Err(self.error(TraceErrorKind::DType(msg), loc));
+        let out = match kind {
+            MathKind::Arith | MathKind::Float | MathKind::Compare => {
+                let d = dtype.expect("a tile operand exists");
+                if !d.is_numeric() && kind != MathKind::Compare {
+                    return dtype_err(format!(
+                        "{} of bool masks: masks have no arithmetic; combine masks with `&`, `|`, `^`, `!`, choose with `tl::where_`, or turn a mask into numbers with `.cast::<f32>()`",
+                        op.name()
+                    ));
+                }
+                if kind == MathKind::Float && !d.is_float() {
+                    return dtype_err(format!(
+                        "{} of {d}: it takes floating-point tiles; cast first with `.cast::<f32>()`",
+                        op.name()
+                    ));
+                }
+                if kind == MathKind::Compare {
+                    DType::Bool
+                } else {
+                    d
+                }
+            }
+            MathKind::Logic => {
+                let d = dtype.expect("a tile operand exists");
+                if d != DType::Bool {
+                    return dtype_err(format!(
+                        "{} of {d}: `&`, `|`, `^` and `!` combine masks (bool tiles, from comparisons such as `x.lt(y)`)",
+                        op.name()
+                    ));
+                }
+                DType::Bool
+            }
+            MathKind::Select => {
+                let Operand::Value(m) = args[0] else {
+                    return Err(self.error(
+                        TraceErrorKind::Invalid(
+                            "where takes a mask tile first, not a scalar".into(),
+                        ),
+                        loc,
+                    ));
+                };
+                let md = self.ty(m, loc)?.dtype;
+                if md != DType::Bool {
+                    return dtype_err(format!(
+                        "where takes a mask first (a bool tile, from a comparison such as `x.lt(y)`), not a {md} tile"
+                    ));
+                }
+                match (dtype, cast_to) {
+                    (Some(d), Some(c)) if d != c => {
+                        return dtype_err(format!("where of {d} values into a {c} tile"))
+                    }
+                    (Some(d), _) | (None, Some(d)) => d,
+                    (None, None) => {
+                        return Err(self.error(
+                            TraceErrorKind::Invalid(
+                                "where of two scalars needs the result type".into(),
+                            ),
+                            loc,
+                        ))
+                    }
+                }
+            }
+            MathKind::Cast => match cast_to {
+                Some(d) => d,
+                None => {
+                    return Err(self.error(
+                        TraceErrorKind::Invalid("cast needs the result type".into()),
+                        loc,
+                    ))
+                }
+            },
+        };
+        if let (Some(c), false) = (cast_to, matches!(kind, MathKind::Cast | MathKind::Select)) {
+            if c != out {
+                return Err(self.error(
+                    TraceErrorKind::Invalid(format!(
+                        "{} gives a {out} tile, not {c}; cast its result",
+                        op.name()
+                    )),
+                    loc,
+                ));
+            }
+        }
+        self.push(Command::Math { op, args }, TileType::new(out, shape), loc)
+    }
+
+    /// `tl::reshape` and `tl::expand_dims`: the same elements, in row-major
+    /// order, in another shape.
+    pub fn reshape(
+        &mut self,
+        x: CmdId,
+        shape: Vec<usize>,
+        loc: &SrcLoc,
+    ) -> Result<CmdId, TraceError> {
+        let t = self.ty(x, loc)?.clone();
+        if shape.is_empty() || shape.contains(&0) || shape.iter().product::<usize>() != t.elems() {
+            return Err(self.error(
+                TraceErrorKind::Shape(format!(
+                    "reshape of {} ({} elements) to {} ({} elements): the element counts must agree",
+                    shape_str(&t.shape),
+                    t.elems(),
+                    shape_str(&shape),
+                    shape.iter().product::<usize>()
+                )),
+                loc,
+            ));
+        }
+        self.push(Command::Reshape { x }, TileType::new(t.dtype, shape), loc)
+    }
+
+    /// `tl::broadcast_to`: the tile stretched to `shape` by numpy's rules.
+    pub fn broadcast_to(
+        &mut self,
+        x: CmdId,
+        shape: Vec<usize>,
+        loc: &SrcLoc,
+    ) -> Result<CmdId, TraceError> {
+        let t = self.ty(x, loc)?.clone();
+        if shape.contains(&0) || !broadcasts_to(&t.shape, &shape) {
+            return Err(self.error(
+                TraceErrorKind::Shape(format!(
+                    "{} does not broadcast to {}: numpy's rules align shapes at the last dimension and stretch only extents of 1",
+                    shape_str(&t.shape),
+                    shape_str(&shape)
+                )),
+                loc,
+            ));
+        }
+        self.push(Command::Broadcast { x }, TileType::new(t.dtype, shape), loc)
+    }
+
+    /// `tl::trans`: the transpose of a 2D tile.
+    pub fn trans(&mut self, x: CmdId, loc: &SrcLoc) -> Result<CmdId, TraceError> {
+        let t = self.ty(x, loc)?.clone();
+        if t.shape.len() != 2 {
+            return Err(self.error(
+                TraceErrorKind::Shape(format!(
+                    "trans takes a 2D tile, not {}; reshape it first",
+                    shape_str(&t.shape)
+                )),
+                loc,
+            ));
+        }
+        let shape = vec![t.shape[1], t.shape[0]];
+        self.push(Command::Trans { x }, TileType::new(t.dtype, shape), loc)
+    }
+
+    /// `tl::arange`: `start, start + 1, ..., end - 1` as an `i32` tile.
+    pub fn arange(&mut self, start: i64, end: i64, loc: &SrcLoc) -> Result<CmdId, TraceError> {
+        let fits = |v: i64| i64::from(i32::MIN) <= v && v <= i64::from(i32::MAX) + 1;
+        if start >= end || !fits(start) || !fits(end) {
+            return Err(self.error(
+                TraceErrorKind::Shape(format!(
+                    "arange({start}, {end}): give start < end, both within i32"
+                )),
+                loc,
+            ));
+        }
+        let n = (end - start) as usize;
+        self.push(
+            Command::Arange { start },
+            TileType::new(DType::I32, vec![n]),
+            loc,
+        )
     }
 
     fn axis_check(
@@ -495,7 +770,8 @@ impl GraphBuilder {
         Ok(t)
     }
 
-    /// `tl::sum` / `tl::max` along an axis.
+    /// `tl::sum` / `tl::max` / `tl::min` / `tl::argmax` / `tl::argmin` along
+    /// an axis (kept with extent 1; the arg reductions give `i32` indices).
     pub fn reduce(
         &mut self,
         op: ReduceOp,
@@ -503,14 +779,32 @@ impl GraphBuilder {
         axis: usize,
         loc: &SrcLoc,
     ) -> Result<CmdId, TraceError> {
-        let mut t = self.axis_check(x, axis, "reduction", loc)?;
+        let mut t = self.axis_check(x, axis, op.name(), loc)?;
+        self.numeric_check(&t, op.name(), loc)?;
         t.shape[axis] = 1;
+        if matches!(op, ReduceOp::Argmax | ReduceOp::Argmin) {
+            t.dtype = DType::I32;
+        }
         self.push(Command::Reduce { op, x, axis }, t, loc)
+    }
+
+    fn numeric_check(&self, t: &TileType, what: &str, loc: &SrcLoc) -> Result<(), TraceError> {
+        if t.dtype.is_numeric() {
+            return Ok(());
+        }
+        Err(self.error(
+            TraceErrorKind::DType(format!(
+                "{what} of a {} mask: masks have no arithmetic; cast it to numbers with `.cast::<i32>()` first",
+                t.dtype
+            )),
+            loc,
+        ))
     }
 
     /// `tl::softmax` along an axis.
     pub fn softmax(&mut self, x: CmdId, axis: usize, loc: &SrcLoc) -> Result<CmdId, TraceError> {
         let t = self.axis_check(x, axis, "softmax", loc)?;
+        self.numeric_check(&t, "softmax", loc)?;
         self.push(Command::Softmax { x, axis }, t, loc)
     }
 

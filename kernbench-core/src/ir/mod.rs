@@ -290,7 +290,7 @@ impl fmt::Display for MemRef {
     }
 }
 
-/// An operand of a math command: a tile or a scalar broadcast to its shape.
+/// An operand of a math command: a tile (broadcast to the result shape) or a scalar.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Operand {
     /// A tile value.
@@ -309,6 +309,10 @@ impl fmt::Display for Operand {
 }
 
 /// Elementwise operations the MATH engine runs.
+///
+/// Operands broadcast by numpy's rules: shapes are aligned at their last
+/// dimension, a missing leading dimension counts as 1, and a dimension of 1
+/// stretches to the other's extent. Scalars broadcast to anything.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MathOp {
@@ -336,51 +340,173 @@ pub enum MathOp {
     Relu,
     /// Conversion to the result type.
     Cast,
+    /// 2^x
+    Exp2,
+    /// ln x
+    Log,
+    /// log2 x
+    Log2,
+    /// sqrt x
+    Sqrt,
+    /// 1 / sqrt x
+    Rsqrt,
+    /// tanh x
+    Tanh,
+    /// 1 / (1 + e^-x)
+    Sigmoid,
+    /// |x|
+    Abs,
+    /// a^b
+    Pow,
+    /// a < b, a mask
+    Lt,
+    /// a <= b, a mask
+    Le,
+    /// a > b, a mask
+    Gt,
+    /// a >= b, a mask
+    Ge,
+    /// a == b, a mask
+    Eq,
+    /// a != b, a mask
+    Ne,
+    /// a and b, of masks
+    And,
+    /// a or b, of masks
+    Or,
+    /// a xor b, of masks
+    Xor,
+    /// not a, of a mask
+    Not,
+    /// `mask ? a : b`
+    Where,
+}
+
+/// What a [`MathOp`] accepts and gives: the typing rule the graph builder checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MathKind {
+    /// Number operands of one type; the result has that type.
+    Arith,
+    /// Floating-point operands of one type (integers are cast first); the result has that type.
+    Float,
+    /// Operands of one type; the result is a mask (`bool`).
+    Compare,
+    /// Mask operands; the result is a mask.
+    Logic,
+    /// A mask, then two operands of one type; the result has that type.
+    Select,
+    /// One operand of any type; the result type is given.
+    Cast,
 }
 
 impl MathOp {
     /// The number of operands.
     pub const fn arity(self) -> usize {
+        use MathOp::*;
         match self {
-            MathOp::Exp | MathOp::Neg | MathOp::Relu | MathOp::Cast => 1,
-            MathOp::Fma | MathOp::Clamp => 3,
+            Exp | Neg | Relu | Cast | Exp2 | Log | Log2 | Sqrt | Rsqrt | Tanh | Sigmoid | Abs
+            | Not => 1,
+            Fma | Clamp | Where => 3,
             _ => 2,
+        }
+    }
+
+    /// Its typing rule.
+    pub const fn kind(self) -> MathKind {
+        use MathOp::*;
+        match self {
+            Add | Sub | Mul | Div | Max | Min | Fma | Clamp | Neg | Relu | Abs => MathKind::Arith,
+            Exp | Exp2 | Log | Log2 | Sqrt | Rsqrt | Tanh | Sigmoid | Pow => MathKind::Float,
+            Lt | Le | Gt | Ge | Eq | Ne => MathKind::Compare,
+            And | Or | Xor | Not => MathKind::Logic,
+            Where => MathKind::Select,
+            Cast => MathKind::Cast,
         }
     }
 
     /// Lower-case name for the text form.
     pub const fn name(self) -> &'static str {
+        use MathOp::*;
         match self {
-            MathOp::Add => "add",
-            MathOp::Sub => "sub",
-            MathOp::Mul => "mul",
-            MathOp::Div => "div",
-            MathOp::Max => "max",
-            MathOp::Min => "min",
-            MathOp::Fma => "fma",
-            MathOp::Clamp => "clamp",
-            MathOp::Exp => "exp",
-            MathOp::Neg => "neg",
-            MathOp::Relu => "relu",
-            MathOp::Cast => "cast",
+            Add => "add",
+            Sub => "sub",
+            Mul => "mul",
+            Div => "div",
+            Max => "max",
+            Min => "min",
+            Fma => "fma",
+            Clamp => "clamp",
+            Exp => "exp",
+            Neg => "neg",
+            Relu => "relu",
+            Cast => "cast",
+            Exp2 => "exp2",
+            Log => "log",
+            Log2 => "log2",
+            Sqrt => "sqrt",
+            Rsqrt => "rsqrt",
+            Tanh => "tanh",
+            Sigmoid => "sigmoid",
+            Abs => "abs",
+            Pow => "pow",
+            Lt => "lt",
+            Le => "le",
+            Gt => "gt",
+            Ge => "ge",
+            Eq => "eq",
+            Ne => "ne",
+            And => "and",
+            Or => "or",
+            Xor => "xor",
+            Not => "not",
+            Where => "where",
         }
     }
 
-    /// Applies the operation to scalars (computed in f32).
+    /// Applies the operation to scalars (computed in f32; masks are 0.0 and
+    /// 1.0, and any non-zero value counts as true).
     pub fn apply(self, a: f32, b: f32, c: f32) -> f32 {
+        use MathOp::*;
+        let m = |t: bool| if t { 1.0 } else { 0.0 };
         match self {
-            MathOp::Add => a + b,
-            MathOp::Sub => a - b,
-            MathOp::Mul => a * b,
-            MathOp::Div => a / b,
-            MathOp::Max => a.max(b),
-            MathOp::Min => a.min(b),
-            MathOp::Fma => a.mul_add(b, c),
-            MathOp::Clamp => a.max(b).min(c),
-            MathOp::Exp => a.exp(),
-            MathOp::Neg => -a,
-            MathOp::Relu => a.max(0.0),
-            MathOp::Cast => a,
+            Add => a + b,
+            Sub => a - b,
+            Mul => a * b,
+            Div => a / b,
+            Max => a.max(b),
+            Min => a.min(b),
+            Fma => a.mul_add(b, c),
+            Clamp => a.max(b).min(c),
+            Exp => a.exp(),
+            Neg => -a,
+            Relu => a.max(0.0),
+            Cast => a,
+            Exp2 => a.exp2(),
+            Log => a.ln(),
+            Log2 => a.log2(),
+            Sqrt => a.sqrt(),
+            Rsqrt => 1.0 / a.sqrt(),
+            Tanh => a.tanh(),
+            Sigmoid => 1.0 / (1.0 + (-a).exp()),
+            Abs => a.abs(),
+            Pow => a.powf(b),
+            Lt => m(a < b),
+            Le => m(a <= b),
+            Gt => m(a > b),
+            Ge => m(a >= b),
+            Eq => m(a == b),
+            Ne => m(a != b),
+            And => m(a != 0.0 && b != 0.0),
+            Or => m(a != 0.0 || b != 0.0),
+            Xor => m((a != 0.0) != (b != 0.0)),
+            Not => m(a == 0.0),
+            Where => {
+                if a != 0.0 {
+                    b
+                } else {
+                    c
+                }
+            }
         }
     }
 }
@@ -393,6 +519,62 @@ pub enum ReduceOp {
     Sum,
     /// Maximum.
     Max,
+    /// Minimum.
+    Min,
+    /// The index of the first maximum (an `i32` tile; a NaN counts as the maximum, as in numpy).
+    Argmax,
+    /// The index of the first minimum (an `i32` tile; a NaN counts as the minimum, as in numpy).
+    Argmin,
+}
+
+impl ReduceOp {
+    /// Lower-case name for the text form.
+    pub const fn name(self) -> &'static str {
+        match self {
+            ReduceOp::Sum => "sum",
+            ReduceOp::Max => "max",
+            ReduceOp::Min => "min",
+            ReduceOp::Argmax => "argmax",
+            ReduceOp::Argmin => "argmin",
+        }
+    }
+}
+
+/// The mask of a masked load.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadMask {
+    /// A `bool` tile that broadcasts to the region's shape.
+    pub mask: CmdId,
+    /// The value read where the mask is false.
+    pub other: f64,
+}
+
+/// The shape numpy's broadcasting gives two shapes: aligned at their last
+/// dimension, a missing dimension counting as 1, a 1 stretching to the
+/// other's extent. `Err(d)` names the first dimension (counted from the
+/// left of the longer shape) where they differ and neither is 1.
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, usize> {
+    let n = a.len().max(b.len());
+    let at = |s: &[usize], i: usize| {
+        if i + s.len() >= n {
+            s[i + s.len() - n]
+        } else {
+            1
+        }
+    };
+    (0..n)
+        .map(|i| match (at(a, i), at(b, i)) {
+            (x, y) if x == y => Ok(x),
+            (1, y) => Ok(y),
+            (x, 1) => Ok(x),
+            _ => Err(i),
+        })
+        .collect()
+}
+
+/// Whether `from` broadcasts to exactly `to` (the one-way rule of `broadcast_to`).
+pub fn broadcasts_to(from: &[usize], to: &[usize]) -> bool {
+    from.len() <= to.len() && broadcast_shapes(from, to).as_deref() == Ok(to)
 }
 
 /// One step of a GEMM epilogue, run on MATH per output tile before write-back.
@@ -423,6 +605,10 @@ pub enum Command {
     Load {
         /// Source region.
         src: MemRef,
+        /// With a mask: elements where the mask is false read as `other`
+        /// instead (the DMA still moves the whole region).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mask: Option<LoadMask>,
     },
     /// Name a region of HBM to be streamed tile by tile by a GEMM instead of loaded whole.
     Stream {
@@ -435,6 +621,10 @@ pub enum Command {
         dst: MemRef,
         /// The tile written.
         value: CmdId,
+        /// With a mask (a `bool` tile broadcast to the region): only elements
+        /// where it is true are written; the others keep their bytes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mask: Option<CmdId>,
     },
     /// A tile filled with one value.
     Full {
@@ -456,7 +646,7 @@ pub enum Command {
     Math {
         /// The operation.
         op: MathOp,
-        /// Operands (tiles of the result shape, or scalars).
+        /// Operands: tiles that broadcast to the result shape, or scalars.
         args: Vec<Operand>,
     },
     /// A reduction along one axis (the axis is kept with extent 1).
@@ -474,6 +664,28 @@ pub enum Command {
         x: CmdId,
         /// Axis.
         axis: usize,
+    },
+    /// The same elements in another shape, in row-major order (also
+    /// `expand_dims`): a view of its operand's tile, no data moves.
+    Reshape {
+        /// Input tile.
+        x: CmdId,
+    },
+    /// The operand broadcast to the result shape by numpy's rules: a view of
+    /// its operand's tile, no data moves.
+    Broadcast {
+        /// Input tile.
+        x: CmdId,
+    },
+    /// The transpose of a 2D tile, written to a new tile.
+    Trans {
+        /// Input tile.
+        x: CmdId,
+    },
+    /// `start, start + 1, ...` as an `i32` tile of the result shape (`[n]`).
+    Arange {
+        /// The first value.
+        start: i64,
     },
     /// Send a tile to the neighbour in a direction.
     Send {
@@ -500,9 +712,15 @@ impl Command {
     /// The tile values this command reads.
     pub fn operands(&self) -> Vec<CmdId> {
         match self {
-            Command::Load { .. } | Command::Stream { .. } | Command::Full { .. } => vec![],
+            Command::Load { mask, .. } => mask.iter().map(|m| m.mask).collect(),
+            Command::Stream { .. } | Command::Full { .. } | Command::Arange { .. } => vec![],
             Command::Recv { .. } => vec![],
-            Command::Store { value, .. } | Command::Send { value, .. } => vec![*value],
+            Command::Store { value, mask, .. } => {
+                let mut v = vec![*value];
+                v.extend(mask.iter().copied());
+                v
+            }
+            Command::Send { value, .. } => vec![*value],
             Command::Dot {
                 a,
                 b,
@@ -525,7 +743,11 @@ impl Command {
                     Operand::Scalar(_) => None,
                 })
                 .collect(),
-            Command::Reduce { x, .. } | Command::Softmax { x, .. } => vec![*x],
+            Command::Reduce { x, .. }
+            | Command::Softmax { x, .. }
+            | Command::Reshape { x }
+            | Command::Broadcast { x }
+            | Command::Trans { x } => vec![*x],
             Command::Wait { future } => vec![*future],
         }
     }
@@ -545,7 +767,22 @@ impl Command {
             Command::Reduce {
                 op: ReduceOp::Max, ..
             } => "max_reduce",
+            Command::Reduce {
+                op: ReduceOp::Min, ..
+            } => "min_reduce",
+            Command::Reduce {
+                op: ReduceOp::Argmax,
+                ..
+            } => "argmax",
+            Command::Reduce {
+                op: ReduceOp::Argmin,
+                ..
+            } => "argmin",
             Command::Softmax { .. } => "softmax",
+            Command::Reshape { .. } => "reshape",
+            Command::Broadcast { .. } => "broadcast_to",
+            Command::Trans { .. } => "trans",
+            Command::Arange { .. } => "arange",
             Command::Send { .. } => "send",
             Command::Recv {
                 is_async: false, ..
@@ -635,5 +872,40 @@ impl CommandGraph {
         v.sort_by_key(|(c, k)| (*c, *k as u8));
         v.dedup();
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_broadcast_as_numpy_broadcasts_them() {
+        assert_eq!(broadcast_shapes(&[8, 64], &[8, 1]), Ok(vec![8, 64]));
+        assert_eq!(broadcast_shapes(&[8, 1], &[1, 64]), Ok(vec![8, 64]));
+        assert_eq!(broadcast_shapes(&[64], &[8, 64]), Ok(vec![8, 64]));
+        assert_eq!(broadcast_shapes(&[2, 1, 3], &[4, 1]), Ok(vec![2, 4, 3]));
+        assert_eq!(broadcast_shapes(&[8, 64], &[8, 2]), Err(1));
+        assert_eq!(broadcast_shapes(&[3], &[2, 4]), Err(1));
+        assert_eq!(broadcast_shapes(&[5, 4], &[3, 4]), Err(0));
+        assert!(broadcasts_to(&[64], &[8, 64]));
+        assert!(broadcasts_to(&[8, 1], &[8, 64]));
+        assert!(
+            !broadcasts_to(&[8, 64], &[64]),
+            "a broadcast never drops dimensions"
+        );
+        assert!(!broadcasts_to(&[8, 64], &[8, 1]), "nor shrinks one");
+    }
+
+    #[test]
+    fn typing_rules_cover_every_operation() {
+        assert_eq!(MathOp::Lt.kind(), MathKind::Compare);
+        assert_eq!(MathOp::Where.arity(), 3);
+        assert_eq!(MathOp::Not.arity(), 1);
+        assert_eq!(MathOp::Where.apply(1.0, 2.0, 3.0), 2.0);
+        assert_eq!(MathOp::Where.apply(0.0, 2.0, 3.0), 3.0);
+        assert_eq!(MathOp::Ne.apply(f32::NAN, f32::NAN, 0.0), 1.0);
+        assert_eq!(MathOp::Xor.apply(1.0, 1.0, 0.0), 0.0);
+        assert_eq!(MathOp::Rsqrt.apply(4.0, 0.0, 0.0), 0.5);
     }
 }

@@ -24,9 +24,20 @@ impl CommandGraph {
         let n = self.node(id);
         let mut s = format!("{id} = ");
         match &n.cmd {
-            Command::Load { src } => write!(s, "load {src} : {}", n.ty),
+            Command::Load { src, mask: None } => write!(s, "load {src} : {}", n.ty),
+            Command::Load { src, mask: Some(m) } => write!(
+                s,
+                "load {src} mask {} other {:?} : {}",
+                m.mask, m.other, n.ty
+            ),
             Command::Stream { src } => write!(s, "stream {src} : {}", n.ty),
-            Command::Store { dst, value } => write!(s, "store {dst} {value}"),
+            Command::Store { dst, value, mask } => {
+                write!(s, "store {dst} {value}").unwrap();
+                match mask {
+                    Some(m) => write!(s, " mask {m}"),
+                    None => Ok(()),
+                }
+            }
             Command::Full { value } => write!(s, "full {value:?} : {}", n.ty),
             Command::Dot {
                 a,
@@ -49,13 +60,16 @@ impl CommandGraph {
                 write!(s, "{} {} : {}", op.name(), a.join(", "), n.ty)
             }
             Command::Reduce { op, x, axis } => {
-                let name = match op {
-                    ReduceOp::Sum => "sum",
-                    ReduceOp::Max => "max",
-                };
-                write!(s, "{name} {x}, axis={axis} : {}", n.ty)
+                write!(s, "{} {x}, axis={axis} : {}", op.name(), n.ty)
             }
             Command::Softmax { x, axis } => write!(s, "softmax {x}, axis={axis} : {}", n.ty),
+            Command::Reshape { x } => write!(s, "reshape {x} : {}", n.ty),
+            Command::Broadcast { x } => write!(s, "broadcast_to {x} : {}", n.ty),
+            Command::Trans { x } => write!(s, "trans {x} : {}", n.ty),
+            Command::Arange { start } => {
+                let end = *start + n.ty.elems() as i64;
+                write!(s, "arange {start}..{end} : {}", n.ty)
+            }
             Command::Send { dir, value } => write!(s, "send {dir} {value} : {} B", n.ty.bytes()),
             Command::Recv { dir, is_async } => {
                 let name = if *is_async { "recv_async" } else { "recv" };

@@ -4,7 +4,7 @@
 
 use super::error::SimError;
 use super::lower::runs_of;
-use crate::ir::{CmdId, Command, CommandGraph, Epilogue, MathOp, MemRef, Operand, ReduceOp, View};
+use crate::ir::{CmdId, Command, CommandGraph, Epilogue, MemRef, Operand, ReduceOp, View};
 use crate::machine::Machine;
 use crate::{DType, PeId};
 use ndarray::{ArrayD, Axis, IxDyn};
@@ -64,6 +64,61 @@ fn write_region(
         at += n;
     }
     Ok(())
+}
+
+/// Writes only the elements of `v` where `mask` (the region's shape) is
+/// non-zero; the other elements keep their bytes, as a write with byte
+/// enables leaves them.
+fn write_region_masked(
+    m: &mut Machine,
+    pe: PeId,
+    r: &MemRef,
+    v: &ArrayD<f32>,
+    mask: &[f32],
+) -> Result<(), crate::machine::MemError> {
+    let es = r.dtype.size();
+    let flat: Vec<f32> = v.iter().copied().collect();
+    let mut at = 0usize;
+    let (mut old, mut new) = (Vec::new(), Vec::new());
+    for (va, len) in region_runs(r) {
+        let n = len as usize / es;
+        old.clear();
+        old.resize(len as usize, 0);
+        m.read(pe, va, &mut old)?;
+        new.clear();
+        new.resize(len as usize, 0);
+        r.dtype.encode_slice(&flat[at..at + n], &mut new);
+        for (k, keep) in mask[at..at + n].iter().enumerate() {
+            if *keep != 0.0 {
+                old[k * es..(k + 1) * es].copy_from_slice(&new[k * es..(k + 1) * es]);
+            }
+        }
+        m.write(pe, va, &old)?;
+        at += n;
+    }
+    Ok(())
+}
+
+/// The elements of `v` broadcast to `shape`, in row-major order.
+fn broadcast_flat(v: &ArrayD<f32>, shape: &[usize]) -> Vec<f32> {
+    v.broadcast(IxDyn(shape))
+        .expect("shapes broadcast (checked when traced)")
+        .iter()
+        .copied()
+        .collect()
+}
+
+/// The index of the first element `better` than all before it (`better(x, best)`).
+fn arg_index(lane: ndarray::ArrayView1<'_, f32>, better: impl Fn(f32, f32) -> bool) -> f32 {
+    let mut best = 0usize;
+    let mut bv = f32::NAN;
+    for (i, &x) in lane.iter().enumerate() {
+        if i == 0 || better(x, bv) {
+            best = i;
+            bv = x;
+        }
+    }
+    best as f32
 }
 
 fn round(v: &mut ArrayD<f32>, dtype: DType) {
@@ -134,11 +189,38 @@ impl DataState {
             err,
         };
         let out: Option<ArrayD<f32>> = match &node.cmd {
-            Command::Load { src } | Command::Stream { src } => {
+            Command::Load { src, mask: None } | Command::Stream { src } => {
                 Some(read_region(m, pe, src).map_err(mem_err)?)
             }
-            Command::Store { dst, value } => {
+            Command::Load {
+                src,
+                mask: Some(lm),
+            } => {
+                let mut v = read_region(m, pe, src).map_err(mem_err)?;
+                let mask = broadcast_flat(self.val(inst, lm.mask), &src.shape);
+                let other = src.dtype.round(lm.other as f32);
+                for (x, k) in v.iter_mut().zip(&mask) {
+                    if *k == 0.0 {
+                        *x = other;
+                    }
+                }
+                Some(v)
+            }
+            Command::Store {
+                dst,
+                value,
+                mask: None,
+            } => {
                 write_region(m, pe, dst, self.val(inst, *value)).map_err(mem_err)?;
+                None
+            }
+            Command::Store {
+                dst,
+                value,
+                mask: Some(mk),
+            } => {
+                let mask = broadcast_flat(self.val(inst, *mk), &dst.shape);
+                write_region_masked(m, pe, dst, self.val(inst, *value), &mask).map_err(mem_err)?;
                 None
             }
             Command::Full { value } => Some(ArrayD::from_elem(
@@ -184,15 +266,19 @@ impl DataState {
                 Some(c)
             }
             Command::Math { op, args } => {
-                // Operands as flat slices (or scalars) once, then one pass.
+                // Operands as flat slices of the result shape (or scalars)
+                // once, then one pass; a broadcast operand is spread first.
+                let shape = &node.ty.shape;
                 let owned: Vec<Option<std::borrow::Cow<'_, [f32]>>> = args
                     .iter()
                     .map(|o| match o {
                         Operand::Value(v) => {
                             let a = self.val(inst, *v);
                             Some(match a.as_slice() {
-                                Some(s) => std::borrow::Cow::Borrowed(s),
-                                None => std::borrow::Cow::Owned(a.iter().copied().collect()),
+                                Some(s) if a.shape() == shape.as_slice() => {
+                                    std::borrow::Cow::Borrowed(s)
+                                }
+                                _ => std::borrow::Cow::Owned(broadcast_flat(a, shape)),
                             })
                         }
                         Operand::Scalar(_) => None,
@@ -206,16 +292,7 @@ impl DataState {
                 let col = |k: usize| owned.get(k).and_then(|c| c.as_deref());
                 let (c0, c1, c2) = (col(0), col(1), col(2));
                 let n = node.ty.elems();
-                let out_dtype = if *op == MathOp::Cast {
-                    node.ty.dtype
-                } else {
-                    args.iter()
-                        .find_map(|a| match a {
-                            Operand::Value(v) => Some(g.node(*v).ty.dtype),
-                            _ => None,
-                        })
-                        .unwrap_or(node.ty.dtype)
-                };
+                let out_dtype = node.ty.dtype;
                 let at = |c: Option<&[f32]>, s: f32, i: usize| c.map_or(s, |c| c[i]);
                 let mut data: Vec<f32> = (0..n)
                     .map(|i| op.apply(at(c0, s0, i), at(c1, s1, i), at(c2, s2, i)))
@@ -232,6 +309,13 @@ impl DataState {
                 let mut r = match op {
                     ReduceOp::Sum => v.sum_axis(Axis(*axis)),
                     ReduceOp::Max => v.fold_axis(Axis(*axis), f32::NEG_INFINITY, |a, b| a.max(*b)),
+                    ReduceOp::Min => v.fold_axis(Axis(*axis), f32::INFINITY, |a, b| a.min(*b)),
+                    ReduceOp::Argmax => v.map_axis(Axis(*axis), |l| {
+                        arg_index(l, |x, b| x > b || (x.is_nan() && !b.is_nan()))
+                    }),
+                    ReduceOp::Argmin => v.map_axis(Axis(*axis), |l| {
+                        arg_index(l, |x, b| x < b || (x.is_nan() && !b.is_nan()))
+                    }),
                 }
                 .insert_axis(Axis(*axis));
                 round(&mut r, node.ty.dtype);
@@ -249,6 +333,34 @@ impl DataState {
                 round(&mut r, node.ty.dtype);
                 Some(r)
             }
+            Command::Reshape { x } => {
+                let v = self.val(inst, *x);
+                Some(
+                    ArrayD::from_shape_vec(IxDyn(&node.ty.shape), v.iter().copied().collect())
+                        .expect("reshape keeps the element count"),
+                )
+            }
+            Command::Broadcast { x } => Some(
+                ArrayD::from_shape_vec(
+                    IxDyn(&node.ty.shape),
+                    broadcast_flat(self.val(inst, *x), &node.ty.shape),
+                )
+                .expect("broadcast result shape"),
+            ),
+            Command::Trans { x } => {
+                let v = self.val(inst, *x);
+                let t: Vec<f32> = v.t().iter().copied().collect();
+                Some(ArrayD::from_shape_vec(IxDyn(&node.ty.shape), t).expect("transpose shape"))
+            }
+            Command::Arange { start } => Some(
+                ArrayD::from_shape_vec(
+                    IxDyn(&node.ty.shape),
+                    (0..node.ty.elems() as i64)
+                        .map(|k| (start + k) as f32)
+                        .collect(),
+                )
+                .expect("arange shape"),
+            ),
             Command::Send { .. } => None,
             Command::Recv { .. } => {
                 let c = chan.expect("a receive has a channel") as usize;

@@ -631,7 +631,7 @@ impl LowerCtx<'_> {
             let elems = node.ty.elems();
             let mut lw = Lowered::default();
             match &node.cmd {
-                Command::Load { src } => {
+                Command::Load { src, mask } => {
                     let (rows, per) = match src.view {
                         View::Flat { .. } => (elems, se),
                         View::Block { .. } => {
@@ -645,13 +645,41 @@ impl LowerCtx<'_> {
                         let label = Label::Tile(j as u32 + 1, n as u32);
                         let op =
                             self.dma(&mut b, g, id, &runs_of(src, r0, r1), false, label, &order)?;
+                        // A masked load selects each landed tile with the mask on MATH.
+                        let op = match mask {
+                            Some(m) => {
+                                let e = (r1 - r0) * elems / rows;
+                                let ps = self.math_ps(e, super::cost::passes(&node.cmd, spec));
+                                let deps = [op, low[m.mask.index()].last];
+                                let kind = OpKind::Fixed {
+                                    ps,
+                                    flops: e as u64,
+                                };
+                                b.op(Unit::Math, kind, id, label, &deps)
+                            }
+                            None => op,
+                        };
                         lw.segs.push(op);
                     }
                 }
                 Command::Stream { .. } => {
                     lw.segs.push(issue);
                 }
-                Command::Store { dst, value } => {
+                Command::Store { dst, value, mask } => {
+                    // A masked store writes the whole region with byte enables,
+                    // once its mask is ready.
+                    let with_mask;
+                    let order = match mask {
+                        Some(m) => {
+                            with_mask = {
+                                let mut o = order.clone();
+                                o.push(low[m.index()].last);
+                                o
+                            };
+                            &with_mask
+                        }
+                        None => &order,
+                    };
                     let vl = &low[value.index()];
                     if let Some((tm, tn, across)) = vl.gemm_tiles {
                         let [m, n] = [dst.shape[0], dst.shape.get(1).copied().unwrap_or(1)];
@@ -693,16 +721,22 @@ impl LowerCtx<'_> {
                         }
                     }
                 }
-                Command::Full { .. } | Command::Math { .. } => {
+                Command::Full { .. } | Command::Math { .. } | Command::Arange { .. } => {
                     let n = elems.div_ceil(se);
                     let operands = node.cmd.operands();
+                    let passes = super::cost::passes(&node.cmd, spec);
                     for j in 0..n {
                         let e = (elems - j * se).min(se);
                         let mut deps = order.clone();
                         for v in &operands {
-                            deps.push(seg_dep(*v, j, n, &low));
+                            // A broadcast operand's tiles do not line up with the result's.
+                            if g.node(*v).ty.shape == node.ty.shape {
+                                deps.push(seg_dep(*v, j, n, &low));
+                            } else {
+                                deps.push(low[v.index()].last);
+                            }
                         }
-                        let ps = self.math_ps(e, 1);
+                        let ps = self.math_ps(e, passes);
                         let label = Label::Tile(j as u32 + 1, n as u32);
                         lw.segs.push(b.op(
                             Unit::Math,
@@ -716,12 +750,8 @@ impl LowerCtx<'_> {
                         ));
                     }
                 }
-                Command::Reduce { x, .. } | Command::Softmax { x, .. } => {
-                    let passes = if matches!(node.cmd, Command::Softmax { .. }) {
-                        5
-                    } else {
-                        1
-                    };
+                Command::Reduce { x, .. } | Command::Softmax { x, .. } | Command::Trans { x } => {
+                    let passes = super::cost::passes(&node.cmd, spec);
                     let in_elems = g.node(*x).ty.elems();
                     let mut deps = order.clone();
                     deps.push(low[x.index()].last);
@@ -751,6 +781,13 @@ impl LowerCtx<'_> {
                         &low,
                         &mut lw,
                     )?;
+                }
+                Command::Reshape { x } | Command::Broadcast { x } => {
+                    // A view of its operand's tile: no engine work.
+                    let mut deps = order.clone();
+                    deps.push(low[x.index()].last);
+                    lw.segs
+                        .push(b.op(Unit::Free, OpKind::Nop, id, Label::Whole, &deps));
                 }
                 Command::Send { dir: _, value } => {
                     // PE_CPU waits only for ring slots; the comm DMA sends when the tile is ready.
@@ -926,7 +963,15 @@ fn plan_tcm(
     let mut last_use: Vec<usize> = (0..n).collect();
     for (id, node) in g.nodes() {
         for v in node.cmd.operands() {
-            last_use[v.index()] = last_use[v.index()].max(id.index());
+            // A view keeps the tile it views alive.
+            let mut v = v;
+            loop {
+                last_use[v.index()] = last_use[v.index()].max(id.index());
+                match g.node(v).cmd {
+                    Command::Reshape { x } | Command::Broadcast { x } => v = x,
+                    _ => break,
+                }
+            }
         }
     }
     let mut alloc = crate::addr::RangeAllocator::new(0, spec.tcm_bytes)
@@ -937,7 +982,7 @@ fn plan_tcm(
     for (id, node) in g.nodes() {
         let bytes = match &node.cmd {
             Command::Store { .. } | Command::Send { .. } | Command::Stream { .. } => 0,
-            Command::Wait { .. } => 0,
+            Command::Wait { .. } | Command::Reshape { .. } | Command::Broadcast { .. } => 0,
             Command::Dot { a, b, .. } => {
                 let mut extra = 0;
                 let [tm, tk, tn] = spec.gemm_tile.map(u64::from);

@@ -10,6 +10,7 @@
 //! execution) and [`report`] read what it leaves.
 
 mod compile;
+pub mod cost;
 pub(crate) mod data;
 mod engine;
 pub mod error;

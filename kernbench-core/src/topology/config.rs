@@ -454,6 +454,13 @@ pub struct PeSpec {
     pub gemm_tcm_gbps: f64,
     /// MATH engine elements per cycle. Default 128.
     pub math_lanes: u32,
+    /// MATH passes one special-function evaluation (exp2, log2, sqrt,
+    /// rsqrt) takes per element, where a simple operation (add, multiply,
+    /// compare) takes one. Default 4: a pick, as the hardware notes give no
+    /// figure; GPUs evaluate such functions at a quarter to an eighth of
+    /// their f32 add/multiply rate (16 results per clock per SM against 64
+    /// or 128 in the CUDA programming guide's arithmetic throughput table).
+    pub math_special_passes: u32,
     /// TCM capacity, bytes. Default 16 MiB.
     pub tcm_bytes: u64,
     /// TCM bandwidth, GB/s. Default 512.
@@ -494,6 +501,7 @@ impl Default for PeSpec {
             gemm_tflops: 8.0,
             gemm_tcm_gbps: 512.0,
             math_lanes: 128,
+            math_special_passes: 4,
             tcm_bytes: 16 * MIB,
             tcm_gbps: 512.0,
             hbm_gbps: 256.0,

@@ -683,6 +683,11 @@ pub(crate) fn validate(cfg: &TopologyConfig, default_name: &str) -> Result<Layou
     positive("pe.gemm_tflops", pe.gemm_tflops, "TFLOP/s")?;
     positive("pe.gemm_tcm_gbps", pe.gemm_tcm_gbps, "GB/s")?;
     at_least_one("pe.math_lanes", pe.math_lanes, "elements per cycle")?;
+    at_least_one(
+        "pe.math_special_passes",
+        pe.math_special_passes,
+        "MATH passes per special-function element",
+    )?;
     positive("pe.tcm_gbps", pe.tcm_gbps, "GB/s")?;
     let hbm_gbps = positive("pe.hbm_gbps", pe.hbm_gbps, "GB/s")?;
     if !(pe.hbm_efficiency > 0.0 && pe.hbm_efficiency <= 1.0) {

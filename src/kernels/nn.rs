@@ -1,0 +1,165 @@
+//! Row-wise neural-network kernels written the way Triton users write them:
+//! row statistics broadcast back over their rows (no ones-matrix products),
+//! statistics in f32 whatever the storage type, and a causal mask built from
+//! `arange`, a comparison and `where_`.
+//!
+//! Each body is a generic `#[kernel_fn]`; `_f32` and `_f16` kernels
+//! instantiate it (kernels themselves take no type parameters).
+
+use crate::prelude::*;
+use kernbench_tl::Element;
+
+/// Softmax over each row of `x` into `y`, `rows` rows per program instance:
+/// `e = exp(x - max(x))` and `e / sum(e)`, each statistic a `[rows, 1]`
+/// column broadcast over its row.
+#[kernel_fn]
+pub fn softmax_body<T: Element>(x: Tensor<T>, y: Tensor<T>, rows: usize) {
+    let r0 = tl::program_id(0) * rows;
+    if r0 < x.rows() {
+        let shape = [rows.min(x.rows() - r0), x.cols()];
+        let t = tl::load(x.block([r0, 0], shape), shape).cast::<f32>();
+        let e = tl::exp(&(t - tl::max(&t, 1)));
+        let s = e / tl::sum(&e, 1);
+        tl::store(y.block([r0, 0], shape), &s.cast::<T>());
+    }
+}
+
+/// Layer normalisation of each row of `x` into `y`, `rows` rows per program
+/// instance: `(x - mean) * rsqrt(var + eps) * w + b`, with the weight `w`
+/// and bias `b` (`[cols]` each) broadcast over the rows.
+#[kernel_fn]
+pub fn layernorm_body<T: Element>(
+    x: Tensor<T>,
+    w: Ptr<T>,
+    b: Ptr<T>,
+    y: Tensor<T>,
+    eps: f64,
+    rows: usize,
+) {
+    let r0 = tl::program_id(0) * rows;
+    if r0 < x.rows() {
+        let cols = x.cols();
+        let shape = [rows.min(x.rows() - r0), cols];
+        let t = tl::load(x.block([r0, 0], shape), shape).cast::<f32>();
+        let mean = tl::sum(&t, 1) / cols as f64;
+        let xc = t - mean;
+        let var = tl::sum(&(xc * xc), 1) / cols as f64;
+        let rstd = tl::rsqrt(&(var + eps));
+        let w = tl::load(w, [cols]).cast::<f32>();
+        let b = tl::load(b, [cols]).cast::<f32>();
+        let out = xc * rstd * w + b;
+        tl::store(y.block([r0, 0], shape), &out.cast::<T>());
+    }
+}
+
+/// RMS normalisation of each row of `x` into `y`, `rows` rows per program
+/// instance: `x * rsqrt(mean(x^2) + eps) * w`, the weight `w` (`[cols]`)
+/// broadcast over the rows.
+#[kernel_fn]
+pub fn rmsnorm_body<T: Element>(x: Tensor<T>, w: Ptr<T>, y: Tensor<T>, eps: f64, rows: usize) {
+    let r0 = tl::program_id(0) * rows;
+    if r0 < x.rows() {
+        let cols = x.cols();
+        let shape = [rows.min(x.rows() - r0), cols];
+        let t = tl::load(x.block([r0, 0], shape), shape).cast::<f32>();
+        let ms = tl::sum(&(t * t), 1) / cols as f64;
+        let w = tl::load(w, [cols]).cast::<f32>();
+        let out = t * tl::rsqrt(&(ms + eps)) * w;
+        tl::store(y.block([r0, 0], shape), &out.cast::<T>());
+    }
+}
+
+/// Causal attention `softmax(scale * q k^T + mask) v` in the flash style:
+/// program instance `i` takes query rows `i * bm ..` and walks the key
+/// blocks of `bn` rows up to its last query, keeping a running row maximum
+/// `m`, a running denominator `l` and an f32 accumulator (the GEMM's
+/// accumulator input). Key blocks that cross the diagonal are masked with
+/// `key index <= query index` from two `arange`s; blocks wholly below it
+/// need no mask. `q`, `k`, `v` and `o` are `[seq, d]`.
+#[kernel_fn]
+pub fn flash_attention_body<T: Element<Acc = f32>>(
+    q: Tensor<T>,
+    k: Tensor<T>,
+    v: Tensor<T>,
+    o: Tensor<T>,
+    scale: f64,
+    bm: usize,
+    bn: usize,
+) {
+    let (seq, d) = (q.rows(), q.cols());
+    let q0 = tl::program_id(0) * bm;
+    if q0 < seq {
+        let m = bm.min(seq - q0);
+        let qt = tl::load(q.block([q0, 0], [m, d]), [m, d]);
+        let rows = tl::arange(q0, q0 + m).expand_dims(1);
+        let mut m_i = tl::full::<f32>([m, 1], f64::NEG_INFINITY);
+        let mut l_i = tl::zeros::<f32>([m, 1]);
+        let mut acc = tl::zeros::<f32>([m, d]);
+        for j in 0..tl::cdiv(q0 + m, bn) {
+            let k0 = j * bn;
+            let n = bn.min(seq - k0);
+            let kt = tl::load(k.block([k0, 0], [n, d]), [n, d]);
+            let vt = tl::load(v.block([k0, 0], [n, d]), [n, d]);
+            let mut s = tl::dot(&qt, &kt.trans()) * scale;
+            if k0 + n > q0 + 1 {
+                let cols = tl::arange(k0, k0 + n).expand_dims(0);
+                s = tl::where_(&cols.le(rows), s, f64::NEG_INFINITY);
+            }
+            let m_new = tl::maximum(&m_i, tl::max(&s, 1));
+            let p = tl::exp(&(s - m_new));
+            let alpha = tl::exp(&(m_i - m_new));
+            l_i = l_i * alpha + tl::sum(&p, 1);
+            acc = tl::gemm(&p.cast::<T>(), &vt, Some(&(acc * alpha)), &[]);
+            m_i = m_new;
+        }
+        tl::store(o.block([q0, 0], [m, d]), &(acc / l_i).cast::<T>());
+    }
+}
+
+macro_rules! nn_kernels {
+    ($($t:ty => $softmax:ident, $layernorm:ident, $rmsnorm:ident, $flash:ident;)*) => {$(
+        #[doc = concat!("Softmax over rows of `", stringify!($t), "` tensors (see [`softmax_body`]).")]
+        #[kernel]
+        pub fn $softmax(x: Tensor<$t>, y: Tensor<$t>, #[constexpr] rows: usize) {
+            softmax_body(x, y, rows);
+        }
+
+        #[doc = concat!("Layer normalisation of `", stringify!($t), "` rows (see [`layernorm_body`]).")]
+        #[kernel]
+        pub fn $layernorm(
+            x: Tensor<$t>,
+            w: Ptr<$t>,
+            b: Ptr<$t>,
+            y: Tensor<$t>,
+            eps: f64,
+            #[constexpr] rows: usize,
+        ) {
+            layernorm_body(x, w, b, y, eps, rows);
+        }
+
+        #[doc = concat!("RMS normalisation of `", stringify!($t), "` rows (see [`rmsnorm_body`]).")]
+        #[kernel]
+        pub fn $rmsnorm(x: Tensor<$t>, w: Ptr<$t>, y: Tensor<$t>, eps: f64, #[constexpr] rows: usize) {
+            rmsnorm_body(x, w, y, eps, rows);
+        }
+
+        #[doc = concat!("Causal flash attention over `", stringify!($t), "` tensors (see [`flash_attention_body`]).")]
+        #[kernel]
+        pub fn $flash(
+            q: Tensor<$t>,
+            k: Tensor<$t>,
+            v: Tensor<$t>,
+            o: Tensor<$t>,
+            scale: f64,
+            #[constexpr] bm: usize,
+            #[constexpr] bn: usize,
+        ) {
+            flash_attention_body(q, k, v, o, scale, bm, bn);
+        }
+    )*};
+}
+
+nn_kernels! {
+    f32 => softmax_f32, layernorm_f32, rmsnorm_f32, flash_attention_f32;
+    f16 => softmax_f16, layernorm_f16, rmsnorm_f16, flash_attention_f16;
+}
