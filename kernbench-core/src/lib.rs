@@ -3,6 +3,7 @@
 
 pub mod addr;
 pub mod dtype;
+pub mod export;
 pub mod ids;
 pub mod topology;
 
