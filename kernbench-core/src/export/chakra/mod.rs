@@ -1,7 +1,7 @@
 //! Chakra execution traces of a finished run: one file per rank (program
 //! instance), in the MLCommons Chakra schema that ASTRA-sim reads.
 //!
-//! [`write`] lays out an [`Outcome`] of a launch run with
+//! [`write()`] lays out an [`Outcome`] of a launch run with
 //! [`Launch::trace`](crate::sim::Launch::trace) on as `DIR/NAME.RANK.et`, the
 //! names ASTRA-sim opens for `--workload-configuration=DIR/NAME`. Each file
 //! is a stream of length-delimited messages (a varint byte count, then the
@@ -169,7 +169,7 @@ pub fn file_name(name: &str, rank: usize) -> String {
     format!("{name}.{rank}.et")
 }
 
-/// What [`write`] wrote.
+/// What [`write()`] wrote.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Written {
     /// The files, rank 0 first.
