@@ -115,7 +115,9 @@ fn bad_usage_exits_2_with_an_error() {
         "{}",
         stderr(&o)
     );
-    for sub in ["topo", "list", "graph", "run", "probe", "sweep", "merge"] {
+    for sub in [
+        "topo", "list", "graph", "run", "probe", "export", "sweep", "merge",
+    ] {
         let s = ok(&[sub, "--help"]);
         assert!(s.contains("Usage: kernbench"), "{sub}: {s}");
     }

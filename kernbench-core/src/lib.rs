@@ -28,6 +28,7 @@
 
 pub mod addr;
 pub mod dtype;
+pub mod export;
 pub mod ids;
 pub mod topology;
 

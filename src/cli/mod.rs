@@ -5,6 +5,7 @@
 //! to stderr as `error: ...`.
 
 mod args;
+mod export;
 mod graph;
 mod html;
 mod list;
@@ -39,6 +40,8 @@ enum Command {
     Run(run::RunArgs),
     /// Latency and effective bandwidth of one transfer between two endpoints.
     Probe(probe::ProbeArgs),
+    /// Write a run out for other tools: Chakra execution traces (ASTRA-sim's workload input).
+    Export(export::ExportArgs),
     /// Run collective algorithms over a range of sizes, in parallel; write CSV, JSON and a plot.
     Sweep(sweep::SweepArgs),
     /// Join the part files of a sharded sweep into sweep.csv, sweep.json and busbw.svg.
@@ -89,6 +92,7 @@ pub fn main() -> ExitCode {
         Command::Graph(a) => graph::run(&a),
         Command::Run(a) => run::run(&a),
         Command::Probe(a) => probe::run(&a),
+        Command::Export(a) => export::run(&a),
         Command::Sweep(a) => sweep::run(&a),
         Command::Merge(a) => sweep::merge(&a),
     };

@@ -4,27 +4,19 @@ use super::args::{self, Axes, Set};
 use super::{out, usage, Result};
 use clap::Args;
 use kernbench::html::Page;
-use kernbench_ccl::run::{neighbor_map, ranks, run_on, RunSpec};
+use kernbench_ccl::run::{neighbor_map, ranks, run_on, RunResult, RunSpec};
 use kernbench_ccl::table::{format_row, header, Row};
 use kernbench_ccl::{Algorithm, MapKind, RedOp, Registry};
 use kernbench_core::machine::Machine;
-use kernbench_core::sim::{simulate_full, Launch, Report};
+use kernbench_core::sim::{simulate_full, Launch, Outcome, ProgressHook, Report};
 use kernbench_core::topology::Topology;
 use kernbench_core::{DType, PeId};
 use serde::Serialize;
 
-/// Flags of `kernbench run`.
+/// What a launch from the command line names: a kernel or a registry
+/// algorithm, the machine, and its parameters (shared by `run` and `export`).
 #[derive(Args, Debug)]
-#[command(
-    after_help = "A kernel runs one instance per PE (in structural order: SIP, cube, PE). Each pointer \
-or tensor parameter is allocated as one buffer split into equal contiguous shards over those PEs; \
-size it with --set NAME.len=N (elements; default 2^24) or --set NAME=ROWSxCOLS so that each \
-instance's slice lands in its own PE's shard.\n\n\
-Examples:\n  kernbench run hello_send --set n_elem=1024 --set t.len=262144\n  \
-kernbench run vector_add --pes 4 --set x.len=4096 --set y.len=4096 --set z.len=4096 --set n=4096 --set block=1024\n  \
-kernbench run ring_allreduce --topology tiny --size 1M -d half --verify-data"
-)]
-pub struct RunArgs {
+pub struct LaunchArgs {
     /// A kernel (`kernbench list`) or a collective algorithm of the registry.
     pub name: String,
     /// A topology file, or a built-in name (default, tiny, large); the embedded default when absent.
@@ -42,10 +34,6 @@ pub struct RunArgs {
     /// The neighbour map a kernel's directions resolve through: ring, torus2d, tree, hierarchical, none.
     #[arg(long, default_value = "ring")]
     pub map: String,
-    /// Execute the data as well as the timing; for an algorithm, check every
-    /// element against the exact result (exit code 1 when one is wrong).
-    #[arg(long)]
-    pub verify_data: bool,
     /// How IPCQ messages cross the fabric: `messages` (O(1) events a
     /// message, the default) or `slots` (every ring slot its own events; the reference).
     #[arg(long, default_value = "messages")]
@@ -54,23 +42,9 @@ pub struct RunArgs {
     /// has available when absent. A run estimated above it stops before it starts.
     #[arg(long, value_name = "SIZE", value_parser = args::size)]
     pub max_memory: Option<u64>,
-    /// Print JSON: the report, plus sim_ns, bound_ns, flops, hbm_bytes (and the table row of an algorithm).
-    #[arg(long)]
-    pub json: bool,
     /// No progress bar (one shows on a terminal when a run takes over 2 s).
     #[arg(long, short = 'q')]
     pub quiet: bool,
-    /// Write a Chrome trace (Perfetto, chrome://tracing) of the run to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub trace: Option<std::path::PathBuf>,
-    /// With --trace: only these PEs (`sip.cube.pe`, comma-separated).
-    #[arg(long, value_name = "PES", requires = "trace", value_parser = crate::cli::args::pe_list)]
-    pub trace_pes: Option<crate::cli::args::PeList>,
-    /// With --trace: only this window of simulated time, `FROM_NS..TO_NS`.
-    #[arg(long, value_name = "FROM..TO", requires = "trace", value_parser = crate::cli::args::window)]
-    pub trace_window: Option<(f64, f64)>,
-    #[command(flatten)]
-    pub html: super::html::HtmlArgs,
     /// Bytes of each rank's vector (K, M, G suffixes).
     #[arg(long, default_value = "1M", value_parser = args::size, help_heading = "Registry algorithms")]
     pub size: u64,
@@ -91,6 +65,41 @@ pub struct RunArgs {
         help_heading = "Registry algorithms"
     )]
     pub root: usize,
+}
+
+/// Flags of `kernbench run`.
+#[derive(Args, Debug)]
+#[command(
+    after_help = "A kernel runs one instance per PE (in structural order: SIP, cube, PE). Each pointer \
+or tensor parameter is allocated as one buffer split into equal contiguous shards over those PEs; \
+size it with --set NAME.len=N (elements; default 2^24) or --set NAME=ROWSxCOLS so that each \
+instance's slice lands in its own PE's shard.\n\n\
+Examples:\n  kernbench run hello_send --set n_elem=1024 --set t.len=262144\n  \
+kernbench run vector_add --pes 4 --set x.len=4096 --set y.len=4096 --set z.len=4096 --set n=4096 --set block=1024\n  \
+kernbench run ring_allreduce --topology tiny --size 1M -d half --verify-data"
+)]
+pub struct RunArgs {
+    /// The kernel or algorithm, and where and how to launch it.
+    #[command(flatten)]
+    pub launch: LaunchArgs,
+    /// Execute the data as well as the timing; for an algorithm, check every
+    /// element against the exact result (exit code 1 when one is wrong).
+    #[arg(long)]
+    pub verify_data: bool,
+    /// Print JSON: the report, plus sim_ns, bound_ns, flops, hbm_bytes (and the table row of an algorithm).
+    #[arg(long)]
+    pub json: bool,
+    /// Write a Chrome trace (Perfetto, chrome://tracing) of the run to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<std::path::PathBuf>,
+    /// With --trace: only these PEs (`sip.cube.pe`, comma-separated).
+    #[arg(long, value_name = "PES", requires = "trace", value_parser = crate::cli::args::pe_list)]
+    pub trace_pes: Option<crate::cli::args::PeList>,
+    /// With --trace: only this window of simulated time, `FROM_NS..TO_NS`.
+    #[arg(long, value_name = "FROM..TO", requires = "trace", value_parser = crate::cli::args::window)]
+    pub trace_window: Option<(f64, f64)>,
+    #[command(flatten)]
+    pub html: super::html::HtmlArgs,
 }
 
 #[derive(Serialize)]
@@ -132,45 +141,155 @@ fn first_pes(topo: &Topology, n: usize) -> Result<Vec<PeId>> {
     Ok(all[..n].to_vec())
 }
 
-/// Runs `kernbench run`.
-pub fn run(a: &RunArgs) -> Result<()> {
-    a.html.check()?;
-    let topo = args::topology(a.topology.as_deref())?;
-    let reg = Registry::builtin();
-    match reg.get(&a.name) {
-        Ok(algo) => run_algorithm(a, &topo, algo),
-        Err(_) => run_kernel(a, &topo),
+/// What a launch from the command line ran.
+pub enum Simulated {
+    /// A kernel: its outcome.
+    Kernel(Outcome),
+    /// A registry algorithm: the algorithm as run (with `--seg` applied), its
+    /// ranks and spec, and its result.
+    Algorithm {
+        /// The algorithm.
+        algo: Box<Algorithm>,
+        /// Its ranks.
+        pes: Vec<PeId>,
+        /// What ran.
+        spec: RunSpec,
+        /// The outcome and the data check.
+        result: RunResult,
+    },
+}
+
+impl Simulated {
+    /// The simulation's outcome.
+    pub fn outcome(&self) -> &Outcome {
+        match self {
+            Simulated::Kernel(o) => o,
+            Simulated::Algorithm { result, .. } => &result.outcome,
+        }
     }
 }
 
-fn run_kernel(a: &RunArgs, topo: &Topology) -> Result<()> {
-    let kernel = args::find_kernel(&a.name).map_err(|_| {
+/// Resolves `l.name` to a registry algorithm or a registered kernel and
+/// simulates it on `topo`; `data` executes the data too, `trace` keeps the
+/// graphs, programs, spans and messages.
+/// A progress bar shows on a terminal while it runs, unless `--quiet`.
+pub fn simulate(l: &LaunchArgs, topo: &Topology, data: bool, trace: bool) -> Result<Simulated> {
+    let reg = Registry::builtin();
+    let bar = super::progress::RunBar::new(l.quiet);
+    let hook = bar.hook();
+    match reg.get(&l.name) {
+        Ok(algo) => simulate_algorithm(l, topo, algo, data, trace, hook),
+        Err(_) => simulate_kernel(l, topo, data, trace, hook).map(Simulated::Kernel),
+    }
+}
+
+/// Runs `kernbench run`.
+pub fn run(a: &RunArgs) -> Result<()> {
+    a.html.check()?;
+    let topo = args::topology(a.launch.topology.as_deref())?;
+    let trace = a.trace.is_some() || a.html.wanted();
+    let sim = simulate(&a.launch, &topo, a.verify_data, trace)?;
+    write_trace(a, sim.outcome(), &topo)?;
+    match &sim {
+        Simulated::Kernel(outcome) => {
+            a.html.write(&Page::new(
+                format!("{} on {}", a.launch.name, topo.name()),
+                &topo,
+                outcome,
+            ))?;
+            if a.json {
+                out(&json(&outcome.report, None)?)
+            } else {
+                out(&outcome.report.to_string())
+            }
+        }
+        Simulated::Algorithm {
+            algo,
+            pes,
+            spec,
+            result: r,
+        } => {
+            let rows = [kernbench_ccl::table::row_of(&topo, algo, pes, spec, r)];
+            let row = &rows[0];
+            a.html.write(
+                &Page::new(
+                    format!(
+                        "{} ({}) on {}",
+                        algo.name,
+                        algo.collective.name(),
+                        topo.name()
+                    ),
+                    &topo,
+                    &r.outcome,
+                )
+                .run_label(format!(
+                    "{} B per rank, {}, {} ranks",
+                    row.size,
+                    row.dtype,
+                    pes.len()
+                ))
+                .results(algo.collective.name(), &rows),
+            )?;
+            if a.json {
+                out(&json(&r.outcome.report, Some(row))?)?;
+            } else {
+                out(&format!(
+                    "{}\n{}\n{}\n",
+                    r.outcome.report,
+                    header(),
+                    format_row(row)
+                ))?;
+            }
+            if a.verify_data && r.wrong > 0 {
+                return Err(args::check(format!(
+                    "{} of {} elements are wrong ({} on `{}`, {} B, {})",
+                    r.wrong,
+                    r.checked,
+                    algo.name,
+                    topo.name(),
+                    row.size,
+                    row.dtype
+                )));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn simulate_kernel(
+    l: &LaunchArgs,
+    topo: &Topology,
+    data: bool,
+    trace: bool,
+    progress: ProgressHook,
+) -> Result<Outcome> {
+    let kernel = args::find_kernel(&l.name).map_err(|_| {
         usage(format!(
             "`{}` is neither a registered kernel nor a registry algorithm; `kernbench list` shows them",
-            a.name
+            l.name
         ))
     })?;
-    let grid_size = a
+    let grid_size = l
         .grid
         .as_ref()
         .map(|g| g.0.iter().map(|x| *x as usize).product::<usize>());
-    let n = match (a.pes, grid_size) {
+    let n = match (l.pes, grid_size) {
         (Some(n), Some(g)) if n != g => {
             return Err(usage(format!(
                 "--grid {:?} has {g} instances but --pes is {n}",
-                a.grid.as_ref().map(|g| &g.0)
+                l.grid.as_ref().map(|g| &g.0)
             )))
         }
         (Some(n), _) | (None, Some(n)) => n,
         (None, None) => topo.pe_count(),
     };
     let pes = first_pes(topo, n)?;
-    let grid = a
+    let grid = l
         .grid
         .as_ref()
         .map_or_else(|| vec![n as u32], |g| g.0.clone());
     let mut machine = Machine::new(topo.clone()).map_err(usage)?;
-    let kargs = args::kernel_args(kernel.meta(), &a.set, &mut |b| {
+    let kargs = args::kernel_args(kernel.meta(), &l.set, &mut |b| {
         let buf = machine
             .alloc(b.dtype, b.len, &pes)
             .map_err(|e| usage(format!("parameter `{}`: {e}", b.param.name)))?;
@@ -179,7 +298,7 @@ fn run_kernel(a: &RunArgs, topo: &Topology) -> Result<()> {
             None => buf.ptr(),
         })
     })?;
-    let kind = match a.map.as_str() {
+    let kind = match l.map.as_str() {
         "none" => None,
         "ring" => Some(MapKind::Ring),
         "torus2d" => Some(MapKind::Torus2d),
@@ -193,31 +312,18 @@ fn run_kernel(a: &RunArgs, topo: &Topology) -> Result<()> {
     };
     let mut launch = Launch::new(kernel, kargs, pes.clone())
         .grid(&grid)
-        .data(a.verify_data)
-        .trace(a.trace.is_some() || a.html.wanted())
-        .fabric(a.fabric)
-        .max_memory(a.max_memory);
-    let bar = super::progress::RunBar::new(a.quiet);
-    launch = launch.progress(bar.hook());
+        .data(data)
+        .trace(trace)
+        .fabric(l.fabric)
+        .max_memory(l.max_memory)
+        .progress(progress);
     if let Some(kind) = kind {
         launch = launch.neighbors(neighbor_map(topo, kind, &pes).map_err(usage)?);
     }
-    let outcome = simulate_full(&mut machine, &launch).map_err(usage)?;
-    drop(bar);
-    write_trace(a, &outcome, topo)?;
-    a.html.write(&Page::new(
-        format!("{} on {}", kernel.meta().name, topo.name()),
-        topo,
-        &outcome,
-    ))?;
-    if a.json {
-        out(&json(&outcome.report, None)?)
-    } else {
-        out(&outcome.report.to_string())
-    }
+    simulate_full(&mut machine, &launch).map_err(usage)
 }
 
-fn write_trace(a: &RunArgs, outcome: &kernbench_core::sim::Outcome, topo: &Topology) -> Result<()> {
+fn write_trace(a: &RunArgs, outcome: &Outcome, topo: &Topology) -> Result<()> {
     let Some(path) = &a.trace else { return Ok(()) };
     let opts = kernbench_core::sim::timeline::TraceOptions {
         pes: a.trace_pes.clone().map(|l| l.0),
@@ -233,86 +339,51 @@ fn write_trace(a: &RunArgs, outcome: &kernbench_core::sim::Outcome, topo: &Topol
     Ok(())
 }
 
-fn run_algorithm(a: &RunArgs, topo: &Topology, algo: &Algorithm) -> Result<()> {
-    if let Some(s) = a.set.first() {
+fn simulate_algorithm(
+    l: &LaunchArgs,
+    topo: &Topology,
+    algo: &Algorithm,
+    data: bool,
+    trace: bool,
+    progress: ProgressHook,
+) -> Result<Simulated> {
+    if let Some(s) = l.set.first() {
         return Err(usage(format!(
             "--set {}: `{}` is a registry algorithm; it takes --size, -d, --op and --root",
             s.name, algo.name
         )));
     }
-    if a.grid.is_some() || a.map != "ring" {
+    if l.grid.is_some() || l.map != "ring" {
         return Err(usage(format!(
             "`{}` is a registry algorithm: its grid and neighbour map come from the registry",
             algo.name
         )));
     }
-    let pes = match a.pes {
+    let pes = match l.pes {
         Some(n) => first_pes(topo, n)?,
         None => ranks(topo, algo).map_err(usage)?,
     };
-    let count = (a.size / a.dtype.size() as u64).max(1) as usize;
-    let bar = super::progress::RunBar::new(a.quiet);
+    let count = (l.size / l.dtype.size() as u64).max(1) as usize;
     let spec = RunSpec {
-        progress: bar.hook(),
-        fabric: a.fabric,
-        max_memory: a.max_memory,
+        progress,
+        fabric: l.fabric,
+        max_memory: l.max_memory,
         count,
-        dtype: a.dtype,
-        op: a.op,
-        root: a.root,
-        data: a.verify_data,
-        trace: a.trace.is_some() || a.html.wanted(),
+        dtype: l.dtype,
+        op: l.op,
+        root: l.root,
+        data,
+        trace,
     };
     let mut algo = algo.clone();
-    if let Some(seg) = a.seg {
+    if let Some(seg) = l.seg {
         algo.seg_bytes = seg;
     }
-    let algo = &algo;
-    let r = run_on(topo, algo, &pes, &spec).map_err(usage)?;
-    drop(bar);
-    write_trace(a, &r.outcome, topo)?;
-    let row = kernbench_ccl::table::row_of(topo, algo, &pes, &spec, &r);
-    let rows = [row];
-    let row = &rows[0];
-    a.html.write(
-        &Page::new(
-            format!(
-                "{} ({}) on {}",
-                algo.name,
-                algo.collective.name(),
-                topo.name()
-            ),
-            topo,
-            &r.outcome,
-        )
-        .run_label(format!(
-            "{} B per rank, {}, {} ranks",
-            row.size,
-            row.dtype,
-            pes.len()
-        ))
-        .results(algo.collective.name(), &rows),
-    )?;
-    if a.json {
-        out(&json(&r.outcome.report, Some(row))?)?;
-    } else {
-        out(&format!(
-            "{}\n{}\n{}\n",
-            r.outcome.report,
-            header(),
-            format_row(row)
-        ))?;
-    }
-    if a.verify_data && r.wrong > 0 {
-        return Err(args::check(format!(
-            "{} of {} elements are wrong ({} on `{}`, {} B, {})",
-            r.wrong,
-            r.checked,
-            algo.name,
-            topo.name(),
-            row.size,
-            row.dtype
-        )));
-    }
-    Ok(())
+    let result = run_on(topo, &algo, &pes, &spec).map_err(usage)?;
+    Ok(Simulated::Algorithm {
+        algo: Box::new(algo),
+        pes,
+        spec,
+        result,
+    })
 }
