@@ -305,3 +305,46 @@ fn a_run_too_large_for_its_memory_limit_stops_at_once_naming_the_estimate_and_kn
     ]);
     assert!(s.contains("ring_allreduce"), "{s}");
 }
+
+#[test]
+fn hostile_input_files_are_refused_with_the_limit_and_line() {
+    let d = temp_dir("hostile");
+    let deep = d.join("deep.yaml");
+    std::fs::write(&deep, format!("name: deep\nsip: {}\n", "[".repeat(200_000))).unwrap();
+    let t = std::time::Instant::now();
+    let o = kernbench(&["topo", deep.to_str().unwrap()]);
+    let took = t.elapsed();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("deep.yaml: line 2") && err.contains("deeper than 64 levels"),
+        "{err}"
+    );
+    // Generous: the process starts and refuses the file in milliseconds; the
+    // parser alone took minutes on this file before it was bounded.
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    let reg = d.join("ccl.yaml");
+    let mut text = String::from("algorithms:\n  a: &a0 [x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        text.push_str(&format!(
+            "  a{i}: &a{i} [{}]\n",
+            vec![format!("*a{}", i - 1); 8].join(", ")
+        ));
+    }
+    std::fs::write(&reg, text).unwrap();
+    let mut a: Vec<&str> = SWEEP.to_vec();
+    a.extend([
+        "--registry",
+        reg.to_str().unwrap(),
+        "--out",
+        d.to_str().unwrap(),
+    ]);
+    let o = kernbench(&a);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("ccl.yaml: line ") && err.contains("past 100000"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -258,11 +258,7 @@ pub fn run(a: &SweepArgs) -> Result<()> {
     let coll = collective(&a.collective)?;
     let topo = args::topology(a.topology.as_deref())?;
     let reg = match &a.registry {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| usage(format!("cannot read {}: {e}", p.display())))?;
-            Registry::from_yaml(&text, &p.display().to_string()).map_err(usage)?
-        }
+        Some(p) => Registry::load(p).map_err(usage)?,
         None => Registry::builtin(),
     };
     let algos: Vec<Algorithm> = if a.algos.is_empty() {
