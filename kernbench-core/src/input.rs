@@ -803,4 +803,57 @@ mod tests {
         assert_eq!(read_limited(&f, 100).unwrap().len(), 100);
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    mod props {
+        use super::super::*;
+        use proptest::prelude::*;
+        use serde_yaml::Value;
+
+        fn scalar() -> impl Strategy<Value = Value> {
+            prop_oneof![
+                any::<i64>().prop_map(Value::from),
+                any::<bool>().prop_map(Value::from),
+                // Text with the characters the scan treats specially.
+                "[a-z\\[\\]{}&*#:,'\" |>!%-]{0,12}".prop_map(Value::from),
+                "[a-z ]{0,8}\n[a-z\\[&*# ]{0,8}".prop_map(Value::from),
+            ]
+        }
+
+        fn value() -> impl Strategy<Value = Value> {
+            scalar().prop_recursive(8, 64, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Sequence),
+                    prop::collection::vec(("[a-z]{1,6}", inner), 0..4).prop_map(|kv| {
+                        Value::Mapping(kv.into_iter().map(|(k, v)| (Value::from(k), v)).collect())
+                    }),
+                ]
+            })
+        }
+
+        /// Collections on the deepest path.
+        fn depth(v: &Value) -> usize {
+            match v {
+                Value::Sequence(s) => 1 + s.iter().map(depth).max().unwrap_or(0),
+                Value::Mapping(m) => 1 + m.values().map(depth).max().unwrap_or(0),
+                _ => 0,
+            }
+        }
+
+        proptest! {
+            /// Whatever serde_yaml writes passes at its exact depth and fails one below.
+            #[test]
+            fn the_scan_measures_the_depth_serde_yaml_writes(v in value()) {
+                let text = serde_yaml::to_string(&v).unwrap();
+                let d = depth(&v);
+                let lim = |n| Limits { max_depth: n, ..Limits::default() };
+                prop_assert!(check_yaml(&text, &lim(d)).is_ok(), "depth {}:\n{}", d, text);
+                if d > 0 {
+                    prop_assert!(
+                        matches!(check_yaml(&text, &lim(d - 1)), Err(InputError::TooDeep { .. })),
+                        "depth {}:\n{}", d, text
+                    );
+                }
+            }
+        }
+    }
 }
