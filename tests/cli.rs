@@ -693,5 +693,13 @@ fn user_sized_work_is_bounded_before_it_starts() {
         &["merge", part.to_str().unwrap()],
         "a sweep of 102400 point(s); a sweep has 1 to 65536",
     );
+    // A deeply nested part file is refused at once (the JSON parser is linear).
+    std::fs::write(&part, "{\"x\": ".repeat(200_000)).unwrap();
+    let t = std::time::Instant::now();
+    refused(
+        &["merge", part.to_str().unwrap()],
+        "not a sweep part file",
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&d);
 }
