@@ -378,6 +378,10 @@ fn resume_runs_only_the_missing_points_and_refuses_another_sweep() {
 
     // A journal of another sweep is refused, naming what differs.
     sweep(&cut, &["--stop-after", "1"]);
+    assert!(
+        !cut.join("sweep.csv").exists(),
+        "the tables of the earlier sweep are gone when a new one starts"
+    );
     let mut a = sweep_args(&cut, &["--resume"]);
     let e = a.iter().position(|x| *x == "-e").unwrap();
     a[e + 1] = "16K";
@@ -696,10 +700,7 @@ fn user_sized_work_is_bounded_before_it_starts() {
     // A deeply nested part file is refused at once (the JSON parser is linear).
     std::fs::write(&part, "{\"x\": ".repeat(200_000)).unwrap();
     let t = std::time::Instant::now();
-    refused(
-        &["merge", part.to_str().unwrap()],
-        "not a sweep part file",
-    );
+    refused(&["merge", part.to_str().unwrap()], "not a sweep part file");
     assert!(t.elapsed() < std::time::Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&d);
 }

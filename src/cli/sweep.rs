@@ -563,8 +563,20 @@ pub fn run(a: &SweepArgs) -> Result<()> {
         plan: &plan,
         rows: done,
     };
-    // At once, so that a part file of an earlier sweep never outlives this start.
+    // At once, so that a part file of an earlier sweep never outlives this
+    // start, nor (unsharded) its tables: they are written again at the end.
     journal.save()?;
+    if a.shard.is_none() {
+        for f in ["sweep.csv", "sweep.json", "busbw.svg"] {
+            let p = a.out.join(f);
+            match std::fs::remove_file(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(usage(format!("cannot remove {}: {e}", p.display())))
+                }
+                _ => {}
+            }
+        }
+    }
 
     let jobs = a
         .jobs
