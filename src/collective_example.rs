@@ -94,7 +94,7 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
         None => Topology::embedded_default(),
     };
     let reg = match &args.registry {
-        Some(p) => Registry::from_yaml(&std::fs::read_to_string(p)?, &p.display().to_string())?,
+        Some(p) => Registry::load(p)?,
         None => Registry::builtin(),
     };
     let algo = reg.get(name)?.clone();

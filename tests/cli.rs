@@ -215,11 +215,40 @@ const SWEEP: [&str; 13] = [
     "2",
 ];
 
-fn sweep(out: &std::path::Path, extra: &[&str]) {
+fn sweep_args<'a>(out: &'a std::path::Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut a: Vec<&str> = SWEEP.to_vec();
     a.extend(["--out", out.to_str().unwrap(), "--quiet"]);
     a.extend(extra);
-    ok(&a);
+    a
+}
+
+fn sweep(out: &std::path::Path, extra: &[&str]) -> String {
+    let o = kernbench(&sweep_args(out, extra));
+    assert!(
+        o.status.success(),
+        "sweep {extra:?} failed ({:?}): {}",
+        o.status.code(),
+        stderr(&o)
+    );
+    stderr(&o)
+}
+
+/// Asserts that two sweep folders hold byte-identical sweep.csv and sweep.json.
+fn same_files(a: &std::path::Path, b: &std::path::Path, what: &str) {
+    for f in ["sweep.csv", "sweep.json"] {
+        assert_eq!(
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+            "{what}: {f} differs from the uninterrupted sweep's"
+        );
+    }
+}
+
+/// The entries of a part file.
+fn part_entries(p: &std::path::Path) -> Vec<serde_json::Value> {
+    let j: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).unwrap())
+        .unwrap_or_else(|e| panic!("{} is valid JSON: {e}", p.display()));
+    j["entries"].as_array().unwrap().clone()
 }
 
 #[test]
@@ -227,7 +256,12 @@ fn sweep_writes_its_files_and_shards_merge_to_the_same_rows() {
     let d = temp_dir("sweep");
     let full = d.join("full");
     sweep(&full, &[]);
-    for f in ["sweep.csv", "sweep.json", "busbw.svg"] {
+    for f in [
+        "sweep.csv",
+        "sweep.json",
+        "busbw.svg",
+        "sweep.part-1-of-1.json",
+    ] {
         assert!(full.join(f).is_file(), "{f} written");
     }
     let rows: Vec<serde_json::Value> =
@@ -266,13 +300,33 @@ fn sweep_writes_its_files_and_shards_merge_to_the_same_rows() {
     sweep(&parts, &["--shard", "2/2"]);
     assert!(parts.join("sweep.part-1-of-2.json").is_file());
     ok(&["merge", parts.to_str().unwrap()]);
-    for f in ["sweep.json", "sweep.csv"] {
-        assert_eq!(
-            std::fs::read_to_string(parts.join(f)).unwrap(),
-            std::fs::read_to_string(full.join(f)).unwrap(),
-            "merged {f} equals the unsharded sweep's"
-        );
-    }
+    same_files(&parts, &full, "merged shards");
+
+    // A shard stopped part-way, then resumed, merges to the same bytes.
+    let cut = d.join("cut-parts");
+    let err = sweep(
+        &cut,
+        &["--shard", "2/2", "--jobs", "1", "--stop-after", "1"],
+    );
+    assert!(err.contains("stopped after 1 point"), "{err}");
+    assert_eq!(part_entries(&cut.join("sweep.part-2-of-2.json")).len(), 1);
+    sweep(&cut, &["--shard", "1/2"]);
+    let o = kernbench(&["merge", cut.to_str().unwrap()]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "an unfinished part does not merge"
+    );
+    assert!(
+        stderr(&o).contains("holds 1 of the 2 point(s) of part 2 of 2")
+            && stderr(&o).contains("--resume"),
+        "{}",
+        stderr(&o)
+    );
+    sweep(&cut, &["--shard", "2/2", "--resume"]);
+    ok(&["merge", cut.to_str().unwrap()]);
+    same_files(&cut, &full, "merged shards, one of them resumed");
+
     // A missing part and a part given twice are errors.
     let p1 = parts.join("sweep.part-1-of-2.json");
     let o = kernbench(&["merge", p1.to_str().unwrap()]);
@@ -291,6 +345,213 @@ fn sweep_writes_its_files_and_shards_merge_to_the_same_rows() {
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("given twice"), "{}", stderr(&o));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_sweep_gives_the_same_bytes_with_one_thread_all_threads_and_after_a_resume() {
+    let d = temp_dir("bytes");
+    let all = d.join("all");
+    sweep(&all, &[]);
+    let one = d.join("one");
+    sweep(&one, &["--jobs", "1"]);
+    same_files(&one, &all, "-j 1");
+    let more = d.join("more");
+    sweep(&more, &["--jobs", "3"]);
+    same_files(&more, &all, "-j 3");
+
+    // Stopped after one point, then after two more, then resumed to the end
+    // with a different thread count each time.
+    let cut = d.join("cut");
+    let journal = cut.join("sweep.part-1-of-1.json");
+    sweep(&cut, &["--jobs", "1", "--stop-after", "1"]);
+    assert_eq!(part_entries(&journal).len(), 1);
+    assert!(!cut.join("sweep.csv").exists(), "no table before the end");
+    let err = sweep(&cut, &["--resume", "--stop-after", "2"]);
+    assert!(err.contains("1 of 4 point(s) done, 3 to run"), "{err}");
+    assert_eq!(part_entries(&journal).len(), 3);
+    let err = sweep(&cut, &["--resume", "--jobs", "1"]);
+    assert!(err.contains("3 of 4 point(s) done, 1 to run"), "{err}");
+    same_files(&cut, &all, "stopped twice and resumed");
+    // Resuming a finished sweep runs nothing and writes the same files.
+    let err = sweep(&cut, &["--resume"]);
+    assert!(err.contains("4 of 4 point(s) done, 0 to run"), "{err}");
+    same_files(&cut, &all, "resumed when already finished");
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn resume_runs_only_the_missing_points_and_refuses_another_sweep() {
+    let d = temp_dir("resume");
+    let cut = d.join("cut");
+    let journal = cut.join("sweep.part-1-of-1.json");
+    sweep(&cut, &["--jobs", "1", "--stop-after", "2"]);
+    // Mark a saved point; the resumed sweep keeps it rather than running it again.
+    let mut j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&journal).unwrap()).unwrap();
+    j["entries"][1]["row"]["events"] = serde_json::json!(7);
+    std::fs::write(&journal, serde_json::to_string_pretty(&j).unwrap()).unwrap();
+    sweep(&cut, &["--resume"]);
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(cut.join("sweep.json")).unwrap()).unwrap();
+    assert_eq!(rows[1]["events"], 7, "point 1 was not run again");
+    assert_ne!(rows[2]["events"], 7);
+    // Without --resume the sweep starts over.
+    sweep(&cut, &[]);
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(cut.join("sweep.json")).unwrap()).unwrap();
+    assert_ne!(rows[1]["events"], 7);
+
+    // A journal of another sweep is refused, naming what differs.
+    sweep(&cut, &["--stop-after", "1"]);
+    assert!(
+        !cut.join("sweep.csv").exists(),
+        "the tables of the earlier sweep are gone when a new one starts"
+    );
+    let mut a = sweep_args(&cut, &["--resume"]);
+    let e = a.iter().position(|x| *x == "-e").unwrap();
+    a[e + 1] = "16K";
+    let o = kernbench(&a);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("is from a different sweep: its sizes differ")
+            && stderr(&o).contains("[4096, 8192, 16384] now"),
+        "{}",
+        stderr(&o)
+    );
+    let o = kernbench(&sweep_args(&cut, &["--resume", "--fabric", "slots"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("fabric models differ"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn merge_refuses_parts_of_different_sweeps() {
+    let d = temp_dir("merge-diff");
+    let (a, b, c) = (d.join("a"), d.join("b"), d.join("c"));
+    sweep(&a, &["--shard", "1/2"]);
+    // Other sizes.
+    let mut args = sweep_args(&b, &["--shard", "2/2"]);
+    let e = args.iter().position(|x| *x == "-e").unwrap();
+    args[e + 1] = "16K";
+    ok(&args);
+    // Same name, other figures.
+    let tiny = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/tiny.yaml"),
+    )
+    .unwrap();
+    let topo = d.join("tiny.yaml");
+    std::fs::write(
+        &topo,
+        format!(
+            "{tiny}pe:
+  clock_ghz: 2.0
+"
+        ),
+    )
+    .unwrap();
+    let mut args = sweep_args(&c, &["--shard", "2/2"]);
+    let t = args.iter().position(|x| *x == "--topology").unwrap();
+    args[t + 1] = topo.to_str().unwrap();
+    ok(&args);
+    for (other, want) in [
+        (&b, "sizes differ"),
+        (&c, "topology figures (hashes) differ"),
+    ] {
+        let o = kernbench(&[
+            "merge",
+            a.join("sweep.part-1-of-2.json").to_str().unwrap(),
+            other.join("sweep.part-2-of-2.json").to_str().unwrap(),
+            "--out",
+            d.join("m").to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(
+            stderr(&o).contains("are parts of different sweeps") && stderr(&o).contains(want),
+            "{}",
+            stderr(&o)
+        );
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn a_sweep_killed_at_any_moment_leaves_a_valid_journal_to_resume() {
+    let d = temp_dir("kill");
+    let args = |out: &std::path::Path| -> Vec<String> {
+        [
+            "sweep",
+            "--collective",
+            "all_reduce",
+            "--algos",
+            "ring_allreduce,tree_allreduce",
+            "--topology",
+            "tiny",
+            "-b",
+            "4K",
+            "-e",
+            "1M",
+            "--no-check",
+            "--quiet",
+            "--jobs",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let whole = d.join("whole");
+    let o = Command::new(env!("CARGO_BIN_EXE_kernbench"))
+        .args(args(&whole))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let killed = d.join("killed");
+    let journal = killed.join("sweep.part-1-of-1.json");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kernbench"))
+        .args(args(&killed))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it as soon as it has saved a point.
+    let t = std::time::Instant::now();
+    loop {
+        let saved = std::fs::read_to_string(&journal)
+            .ok()
+            .and_then(|s| serde_json::from_str::<serde_json::Value>(&s).ok())
+            .is_some_and(|j| !j["entries"].as_array().unwrap().is_empty());
+        if saved || t.elapsed() > std::time::Duration::from_secs(60) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let n = part_entries(&journal).len();
+    assert!(n >= 1, "the journal holds what was saved before the kill");
+    if n < 18 {
+        assert!(!killed.join("sweep.csv").exists());
+    }
+    let mut a = args(&killed);
+    a.push("--resume".into());
+    let o = Command::new(env!("CARGO_BIN_EXE_kernbench"))
+        .args(&a)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("{n} of 18 point(s) done")),
+        "{}",
+        stderr(&o)
+    );
+    same_files(&killed, &whole, "killed and resumed");
     let _ = std::fs::remove_dir_all(&d);
 }
 
@@ -352,4 +613,142 @@ fn run_prints_no_progress_off_a_terminal_and_takes_quiet() {
             "no bar when stderr is not a terminal: {err}"
         );
     }
+}
+
+#[test]
+fn hostile_input_files_are_refused_with_the_limit_and_line() {
+    let d = temp_dir("hostile");
+    let deep = d.join("deep.yaml");
+    std::fs::write(&deep, format!("name: deep\nsip: {}\n", "[".repeat(200_000))).unwrap();
+    let t = std::time::Instant::now();
+    let o = kernbench(&["topo", deep.to_str().unwrap()]);
+    let took = t.elapsed();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("deep.yaml: line 2") && err.contains("deeper than 64 levels"),
+        "{err}"
+    );
+    // Generous: the process starts and refuses the file in milliseconds; the
+    // parser alone took minutes on this file before it was bounded.
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    let reg = d.join("ccl.yaml");
+    let mut text = String::from("algorithms:\n  a: &a0 [x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        text.push_str(&format!(
+            "  a{i}: &a{i} [{}]\n",
+            vec![format!("*a{}", i - 1); 8].join(", ")
+        ));
+    }
+    std::fs::write(&reg, text).unwrap();
+    let mut a: Vec<&str> = SWEEP.to_vec();
+    a.extend([
+        "--registry",
+        reg.to_str().unwrap(),
+        "--out",
+        d.to_str().unwrap(),
+    ]);
+    let o = kernbench(&a);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("ccl.yaml: line ") && err.contains("past 100000"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn user_sized_work_is_bounded_before_it_starts() {
+    let refused = |args: &[&str], want: &str| {
+        let o = kernbench(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    };
+    refused(
+        &[
+            "run",
+            "hello_send",
+            "--topology",
+            "tiny",
+            "--set",
+            "n_elem=256",
+            "--grid",
+            "4294967295,4294967295,4294967295",
+        ],
+        "more instances than topology `tiny` has PEs (16)",
+    );
+    refused(
+        &[
+            "graph",
+            "gemm_bf16",
+            "--set",
+            "a=4294967296x4294967296",
+            "--set",
+            "b=2x2",
+            "--set",
+            "c=2x2",
+        ],
+        "more elements than memory can address",
+    );
+    let many = vec!["4K"; 1025].join(",");
+    refused(
+        &["probe", "--topology", "tiny", "--sizes", &many],
+        "at most 1024 are probed",
+    );
+    let d = temp_dir("bounds");
+    let out = d.join("out");
+    refused(
+        &sweep_args(&out, &["--shard", "1/5"]),
+        "only 4 point(s); split it into at most 4 shards",
+    );
+    // 65 algorithms x 1024 sizes is past the most points a sweep may have.
+    let reg = d.join("ccl.yaml");
+    let mut text = String::from("algorithms:\n");
+    for i in 0..65 {
+        text.push_str(&format!(
+            "  r{i}: {{kernel: ring_allreduce, collective: all_reduce, topology: ring}}\n"
+        ));
+    }
+    std::fs::write(&reg, text).unwrap();
+    refused(
+        &[
+            "sweep",
+            "--collective",
+            "all_reduce",
+            "--topology",
+            "tiny",
+            "--registry",
+            reg.to_str().unwrap(),
+            "-b",
+            "1",
+            "-e",
+            "1024",
+            "-f",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        "65 algorithm(s) x 1024 size(s) is 66560 points, more than the 65536",
+    );
+    // A part file whose plan would size the merge past the limit.
+    let part = d.join("sweep.part-1-of-1.json");
+    let sizes: Vec<u64> = (1..=1024).collect();
+    let algos: Vec<String> = (0..100).map(|i| format!("a{i}")).collect();
+    let j = serde_json::json!({
+        "shard": 1, "of": 1, "entries": [],
+        "plan": {"collective": "all_reduce", "topology": "tiny", "algos": algos, "sizes": sizes,
+                 "dtype": "f32", "op": "sum", "root": 0, "checked": true}
+    });
+    std::fs::write(&part, j.to_string()).unwrap();
+    refused(
+        &["merge", part.to_str().unwrap()],
+        "a sweep of 102400 point(s); a sweep has 1 to 65536",
+    );
+    // A deeply nested part file is refused at once (the JSON parser is linear).
+    std::fs::write(&part, "{\"x\": ".repeat(200_000)).unwrap();
+    let t = std::time::Instant::now();
+    refused(&["merge", part.to_str().unwrap()], "not a sweep part file");
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    let _ = std::fs::remove_dir_all(&d);
 }

@@ -116,6 +116,16 @@ pub enum RegistryError {
         /// What is wrong.
         msg: String,
     },
+    /// A file that breaks a limit on input (size, nesting depth, alias
+    /// expansion); it was not parsed.
+    #[error("{origin}: {err}")]
+    Input {
+        /// The file.
+        origin: String,
+        /// The limit broken, and where.
+        #[source]
+        err: kernbench_core::input::InputError,
+    },
     /// An algorithm that is not in the registry.
     #[error("no algorithm `{name}` in the registry (known: {known})")]
     Unknown {
@@ -173,14 +183,32 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// Reads a registry file; one larger than
+    /// [`MAX_YAML_BYTES`](kernbench_core::input::MAX_YAML_BYTES) is refused unread.
+    pub fn load(path: &std::path::Path) -> Result<Registry, RegistryError> {
+        let origin = path.display().to_string();
+        let text = kernbench_core::input::read_limited(path, kernbench_core::input::MAX_YAML_BYTES)
+            .map_err(|err| RegistryError::Input {
+                origin: origin.clone(),
+                err,
+            })?;
+        Registry::from_yaml(&text, &origin)
+    }
+
     /// The registry shipped in `configs/ccl.yaml`.
     pub fn builtin() -> Registry {
         Registry::from_yaml(include_str!("../../configs/ccl.yaml"), "configs/ccl.yaml")
             .expect("the shipped ccl.yaml is valid (a test checks it)")
     }
 
-    /// Reads a registry; `origin` names it in errors.
+    /// Reads a registry; `origin` names it in errors. Text that breaks the
+    /// [input limits](kernbench_core::input) is refused before it is parsed.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Registry, RegistryError> {
+        kernbench_core::input::check_yaml(text, &kernbench_core::input::Limits::default())
+            .map_err(|err| RegistryError::Input {
+                origin: origin.into(),
+                err,
+            })?;
         let file: File = serde_yaml::from_str(text).map_err(|e| RegistryError::Yaml {
             origin: origin.into(),
             msg: e.to_string(),
@@ -291,6 +319,38 @@ mod tests {
         assert_eq!(
             r.get("ring_allreduce_hbm").unwrap().ipcq.buffer,
             BufferKind::Hbm
+        );
+    }
+
+    #[test]
+    fn hostile_files_are_refused_before_parsing() {
+        let bound = std::time::Duration::from_secs(if cfg!(debug_assertions) { 3 } else { 1 });
+        // Unknown keys of an entry are buffered whole before they are refused,
+        // so aliases there would expand in full: a large anchor aliased many times.
+        let big = vec!["1"; 100_000].join(", ");
+        let refs: String = (0..20_000).map(|i| format!("      x{i}: *big\n")).collect();
+        let text = format!(
+            "defaults: {{seg_bytes: 4096}}\nalgorithms:\n  a:\n    kernel: ring_allreduce\n    collective: all_reduce\n    topology: ring\n    pad: &big [{big}]\n    more:\n{refs}"
+        );
+        let t = std::time::Instant::now();
+        let e = Registry::from_yaml(&text, "bomb.yaml").unwrap_err();
+        assert!(t.elapsed() < bound, "took {:?}", t.elapsed());
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("bomb.yaml: line 9:")
+                && msg.contains("`*big`")
+                && msg.contains("100000"),
+            "{msg}"
+        );
+        let text = format!("algorithms: {}\n", "{a: ".repeat(100_000));
+        let t = std::time::Instant::now();
+        let msg = Registry::from_yaml(&text, "deep.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(t.elapsed() < bound, "took {:?}", t.elapsed());
+        assert!(
+            msg.contains("line 1") && msg.contains("deeper than 64 levels"),
+            "{msg}"
         );
     }
 

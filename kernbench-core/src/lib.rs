@@ -35,6 +35,7 @@ pub mod topology;
 pub use dtype::DType;
 pub use ids::{CubeId, PeId, Ps, SipId};
 pub mod functional;
+pub mod input;
 pub mod ir;
 pub mod machine;
 pub mod neighbors;

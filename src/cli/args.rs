@@ -219,7 +219,13 @@ pub fn kernel_args(
                         ))
                     })?;
                     let s = shape(p, s)?;
-                    (Some(s), s[0] * s[1])
+                    let len = s[0].checked_mul(s[1]).ok_or_else(|| {
+                        usage(format!(
+                            "--set {}={}x{}: more elements than memory can address",
+                            p.name, s[0], s[1]
+                        ))
+                    })?;
+                    (Some(s), len)
                 } else {
                     let key = format!("{}.len", p.name);
                     let len = match get(&key) {

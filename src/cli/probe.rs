@@ -3,6 +3,7 @@
 use super::{args, out, usage, Result};
 use clap::Args;
 use kernbench::probe::{format_table, probe_with, Case, ProbeError};
+use kernbench_ccl::table::MAX_SIZES;
 
 /// Flags of `kernbench probe`.
 #[derive(Args, Debug)]
@@ -46,6 +47,12 @@ fn case(s: &str) -> std::result::Result<Case, String> {
 
 /// Runs `kernbench probe`.
 pub fn run(a: &ProbeArgs) -> Result<()> {
+    if a.sizes.len() > MAX_SIZES {
+        return Err(usage(format!(
+            "--sizes gives {} sizes; at most {MAX_SIZES} are probed in one run",
+            a.sizes.len()
+        )));
+    }
     let topo = args::topology(a.topology.as_deref())?;
     let explicit = !a.case.is_empty();
     let cases = if explicit {

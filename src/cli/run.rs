@@ -269,10 +269,22 @@ fn simulate_kernel(
             l.name
         ))
     })?;
-    let grid_size = l
-        .grid
-        .as_ref()
-        .map(|g| g.0.iter().map(|x| *x as usize).product::<usize>());
+    let grid_size = match &l.grid {
+        None => None,
+        Some(g) => Some(
+            g.0.iter()
+                .try_fold(1usize, |acc, x| acc.checked_mul(*x as usize))
+                .filter(|&n| n <= topo.pe_count())
+                .ok_or_else(|| {
+                    usage(format!(
+                        "--grid {:?} has more instances than topology `{}` has PEs ({})",
+                        g.0,
+                        topo.name(),
+                        topo.pe_count()
+                    ))
+                })?,
+        ),
+    };
     let n = match (l.pes, grid_size) {
         (Some(n), Some(g)) if n != g => {
             return Err(usage(format!(

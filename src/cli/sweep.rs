@@ -3,7 +3,7 @@
 //! CSV, JSON and a bus-bandwidth plot.
 
 use super::args::{self, check};
-use super::{out, usage, Result};
+use super::{out, usage, Fail, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kernbench::html::Page;
@@ -18,15 +18,19 @@ use std::fmt::Write as _;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::mpsc;
 
 /// Flags of `kernbench sweep`.
 #[derive(Args, Debug)]
 #[command(
     after_help = "Points are (algorithm, size) pairs, numbered algorithm by algorithm in size order; \
-rows are written in that order whatever the thread timing.\n\n\
+rows are written in that order whatever the thread timing, so the files are the same bytes for any -j.\n\n\
+Every finished point is saved at once in DIR/sweep.part-K-of-N.json (1-of-1 without --shard), \
+replaced atomically, so a sweep stopped at any moment keeps the points it finished: \
+run it again with --resume to do only the rest. Without --resume a sweep starts over.\n\n\
 Examples:\n  kernbench sweep --collective all_reduce --topology tiny -b 64K -e 4M -f 2 --out sweep-tiny\n  \
 kernbench sweep --collective all_reduce --algos ring_allreduce,tree_allreduce --out out --shard 1/2\n  \
+kernbench sweep --collective all_reduce --topology tiny --out sweep-tiny --resume\n  \
 kernbench merge out"
 )]
 pub struct SweepArgs {
@@ -71,9 +75,17 @@ pub struct SweepArgs {
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
     /// Run only shard K of N (1-based): the points whose index i has i % N == K-1;
-    /// writes DIR/sweep.part-K-of-N.json for `kernbench merge`.
+    /// its rows go to DIR/sweep.part-K-of-N.json for `kernbench merge`.
     #[arg(long, value_name = "K/N", value_parser = shard)]
     pub shard: Option<(usize, usize)>,
+    /// Continue the sweep whose finished points DIR/sweep.part-K-of-N.json
+    /// holds, running only the points it lacks; it must be the same sweep
+    /// (collective, topology, algorithms, sizes, type, fabric).
+    #[arg(long)]
+    pub resume: bool,
+    /// Run at most K points this time, then stop with them saved; finish with --resume.
+    #[arg(long, value_name = "K")]
+    pub stop_after: Option<usize>,
     /// Worker threads; the number of cores when absent.
     #[arg(long, short = 'j', value_name = "J")]
     pub jobs: Option<usize>,
@@ -124,6 +136,12 @@ fn shard(s: &str) -> std::result::Result<(usize, usize), String> {
 /// One row of a sweep as the files hold it.
 pub type SweepRow = Row;
 
+/// Most points one sweep may have (algorithms times sizes).
+pub const MAX_POINTS: usize = 1 << 16;
+
+/// Largest part file `merge` and `--resume` read.
+const MAX_PART_BYTES: usize = 256 << 20;
+
 /// What a sweep is: the same in every part of a sharded one.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Plan {
@@ -135,11 +153,48 @@ struct Plan {
     op: String,
     root: usize,
     checked: bool,
+    /// The fabric model (empty in files of older versions).
+    #[serde(default)]
+    fabric: String,
+    /// FNV-1a hash of the topology's configuration, so that two files of one
+    /// name but different figures are told apart.
+    #[serde(default)]
+    topology_hash: String,
+    /// FNV-1a hash of the algorithms' registry entries (kernel, IPCQ, message size).
+    #[serde(default)]
+    algorithms_hash: String,
+}
+
+/// FNV-1a, 64 bits: a hash that stays the same across runs and builds.
+fn fnv1a(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+fn hash_of(v: &impl Serialize) -> Result<String> {
+    Ok(fnv1a(&serde_json::to_vec(v).map_err(usage)?))
+}
+
+/// Shortens a value for an error message.
+fn brief(s: String) -> String {
+    if s.len() <= 120 {
+        s
+    } else {
+        let cut = (0..=117)
+            .rev()
+            .find(|&i| s.is_char_boundary(i))
+            .unwrap_or(0);
+        format!("{}...", &s[..cut])
+    }
 }
 
 impl Plan {
     fn points(&self) -> usize {
-        self.algos.len() * self.sizes.len()
+        self.algos.len().saturating_mul(self.sizes.len())
     }
 
     fn title(&self) -> String {
@@ -147,6 +202,43 @@ impl Plan {
             "{} busbw on {} ({})",
             self.collective, self.topology, self.dtype
         )
+    }
+
+    /// The first field in which two plans differ: its name and both values.
+    fn difference(&self, other: &Plan) -> Option<(&'static str, String, String)> {
+        macro_rules! field {
+            ($($f:ident: $what:literal),*) => {$(
+                if self.$f != other.$f {
+                    return Some(($what, brief(format!("{:?}", self.$f)), brief(format!("{:?}", other.$f))));
+                }
+            )*};
+        }
+        field!(
+            collective: "collectives",
+            topology: "topologies",
+            topology_hash: "topology figures (hashes)",
+            algos: "algorithms",
+            algorithms_hash: "algorithm settings (hashes)",
+            sizes: "sizes",
+            dtype: "element types",
+            op: "reductions",
+            root: "roots",
+            checked: "data checks",
+            fabric: "fabric models"
+        );
+        None
+    }
+
+    /// Checks a plan read from a file before anything is sized by it.
+    fn check(&self, file: &Path) -> Result<()> {
+        if self.points() == 0 || self.points() > MAX_POINTS {
+            return Err(usage(format!(
+                "{}: a sweep of {} point(s); a sweep has 1 to {MAX_POINTS}",
+                file.display(),
+                self.points()
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -166,6 +258,50 @@ struct Part {
     entries: Vec<Entry>,
 }
 
+impl Part {
+    /// Checks a part read from `file` and returns its rows by point index.
+    fn rows(&self, file: &Path) -> Result<BTreeMap<usize, SweepRow>> {
+        self.plan.check(file)?;
+        let (k, n, points) = (self.shard, self.of, self.plan.points());
+        if n == 0 || n > points || k == 0 || k > n {
+            return Err(usage(format!(
+                "{}: part {k} of {n} does not exist in a sweep of {points} point(s)",
+                file.display()
+            )));
+        }
+        let mut rows = BTreeMap::new();
+        for e in &self.entries {
+            if e.index >= points || e.index % n != k - 1 {
+                return Err(usage(format!(
+                    "{}: point {} does not belong to part {k} of {n}",
+                    file.display(),
+                    e.index
+                )));
+            }
+            if rows.insert(e.index, e.row.clone()).is_some() {
+                return Err(usage(format!(
+                    "{}: point {} appears twice",
+                    file.display(),
+                    e.index
+                )));
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Reads a part file.
+    fn read(file: &Path) -> Result<Part> {
+        let text = kernbench_core::input::read_limited(file, MAX_PART_BYTES)
+            .map_err(|e| usage(format!("{}: {e}", file.display())))?;
+        serde_json::from_str(&text)
+            .map_err(|e| usage(format!("{}: not a sweep part file: {e}", file.display())))
+    }
+}
+
+fn part_name(k: usize, n: usize) -> String {
+    format!("sweep.part-{k}-of-{n}.json")
+}
+
 fn collective(name: &str) -> Result<Collective> {
     let all = [
         Collective::AllReduce,
@@ -182,8 +318,17 @@ fn collective(name: &str) -> Result<Collective> {
     })
 }
 
+/// Replaces `path` with `text` atomically: a temporary file beside it, then
+/// a rename, so a reader (or a later run) sees the old file or the new one,
+/// never a part of either, whenever the process stops.
 fn write(path: &Path, text: &str) -> Result<()> {
-    std::fs::write(path, text).map_err(|e| usage(format!("cannot write {}: {e}", path.display())))
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let r = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+    r.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        usage(format!("cannot write {}: {e}", path.display()))
+    })
 }
 
 /// sweep.csv text.
@@ -265,6 +410,66 @@ fn wrong_rows(rows: &[SweepRow]) -> Result<()> {
     }
 }
 
+/// The finished points of one part, saved as each one arrives.
+struct Journal<'a> {
+    path: PathBuf,
+    shard: usize,
+    of: usize,
+    plan: &'a Plan,
+    rows: BTreeMap<usize, SweepRow>,
+}
+
+impl Journal<'_> {
+    fn save(&self) -> Result<()> {
+        let part = Part {
+            shard: self.shard,
+            of: self.of,
+            plan: self.plan.clone(),
+            entries: self
+                .rows
+                .iter()
+                .map(|(&index, row)| Entry {
+                    index,
+                    row: row.clone(),
+                })
+                .collect(),
+        };
+        write(
+            &self.path,
+            &format!("{}\n", serde_json::to_string_pretty(&part).map_err(usage)?),
+        )
+    }
+}
+
+/// The points of part `k` of `n` that an earlier run of the same sweep
+/// finished, from its part file; none when there is no file.
+fn resume(path: &Path, plan: &Plan, k: usize, n: usize) -> Result<BTreeMap<usize, SweepRow>> {
+    if !path.exists() {
+        eprintln!(
+            "note: no {} to resume from; running every point",
+            path.display()
+        );
+        return Ok(BTreeMap::new());
+    }
+    let part = Part::read(path)?;
+    if let Some((what, there, here)) = part.plan.difference(plan) {
+        return Err(usage(format!(
+            "{} is from a different sweep: its {what} differ ({there} there, {here} now); \
+             run without --resume to start over, or choose another --out",
+            path.display()
+        )));
+    }
+    if (part.shard, part.of) != (k, n) {
+        return Err(usage(format!(
+            "{} holds part {} of {}, not {k} of {n}",
+            path.display(),
+            part.shard,
+            part.of
+        )));
+    }
+    part.rows(path)
+}
+
 /// Runs `kernbench sweep`.
 pub fn run(a: &SweepArgs) -> Result<()> {
     args::link_kernels();
@@ -272,11 +477,7 @@ pub fn run(a: &SweepArgs) -> Result<()> {
     let coll = collective(&a.collective)?;
     let topo = args::topology(a.topology.as_deref())?;
     let reg = match &a.registry {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| usage(format!("cannot read {}: {e}", p.display())))?;
-            Registry::from_yaml(&text, &p.display().to_string()).map_err(usage)?
-        }
+        Some(p) => Registry::load(p).map_err(usage)?,
         None => Registry::builtin(),
     };
     let algos: Vec<Algorithm> = if a.algos.is_empty() {
@@ -313,6 +514,21 @@ pub fn run(a: &SweepArgs) -> Result<()> {
         return Err(usage(format!("-b {} is larger than -e {}", a.min, a.max)));
     }
     let szs = sizes(a.min, a.max, a.factor).map_err(usage)?;
+    let points = algos.len().saturating_mul(szs.len());
+    if points > MAX_POINTS {
+        return Err(usage(format!(
+            "{} algorithm(s) x {} size(s) is {points} points, more than the {MAX_POINTS} a sweep may have; \
+             narrow --algos or -b/-e, or raise -f",
+            algos.len(),
+            szs.len()
+        )));
+    }
+    let (k, n) = a.shard.unwrap_or((1, 1));
+    if n > points {
+        return Err(usage(format!(
+            "--shard {k}/{n}: the sweep has only {points} point(s); split it into at most {points} shards"
+        )));
+    }
     let pes: Vec<_> = algos
         .iter()
         .map(|al| ranks(&topo, al).map_err(usage))
@@ -326,6 +542,9 @@ pub fn run(a: &SweepArgs) -> Result<()> {
         op: a.op.name().to_string(),
         root: a.root,
         checked: !a.no_check,
+        fabric: a.fabric.name().to_string(),
+        topology_hash: hash_of(topo.config())?,
+        algorithms_hash: hash_of(&algos)?,
     };
     if a.shard.is_some() && a.html.wanted() {
         return Err(usage(
@@ -333,16 +552,57 @@ pub fn run(a: &SweepArgs) -> Result<()> {
         ));
     }
     let point = html_point(a.html_point.as_deref(), &plan)?;
-    let (k, n) = a.shard.unwrap_or((1, 1));
-    let todo: Vec<usize> = (0..plan.points()).filter(|i| i % n == k - 1).collect();
     std::fs::create_dir_all(&a.out)
         .map_err(|e| usage(format!("cannot create {}: {e}", a.out.display())))?;
+    let path = a.out.join(part_name(k, n));
+    let mine: Vec<usize> = (0..points).filter(|i| i % n == k - 1).collect();
+    let done = if a.resume {
+        resume(&path, &plan, k, n)?
+    } else {
+        BTreeMap::new()
+    };
+    let todo: Vec<usize> = mine
+        .iter()
+        .copied()
+        .filter(|i| !done.contains_key(i))
+        .collect();
+    if a.resume {
+        eprintln!(
+            "resuming {}: {} of {} point(s) done, {} to run",
+            path.display(),
+            done.len(),
+            mine.len(),
+            todo.len()
+        );
+    }
+    let budget = a.stop_after.unwrap_or(usize::MAX).min(todo.len());
+    let mut journal = Journal {
+        path,
+        shard: k,
+        of: n,
+        plan: &plan,
+        rows: done,
+    };
+    // At once, so that a part file of an earlier sweep never outlives this
+    // start, nor (unsharded) its tables: they are written again at the end.
+    journal.save()?;
+    if a.shard.is_none() {
+        for f in ["sweep.csv", "sweep.json", "busbw.svg"] {
+            let p = a.out.join(f);
+            match std::fs::remove_file(&p) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(usage(format!("cannot remove {}: {e}", p.display())))
+                }
+                _ => {}
+            }
+        }
+    }
 
     let jobs = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    let bar = ProgressBar::new(todo.len() as u64);
+    let bar = ProgressBar::new(budget as u64);
     if a.quiet || !std::io::stderr().is_terminal() {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     } else if let Ok(style) = ProgressStyle::with_template(
@@ -352,19 +612,29 @@ pub fn run(a: &SweepArgs) -> Result<()> {
     }
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let results: Mutex<Vec<Option<std::result::Result<SweepRow, String>>>> =
-        Mutex::new(vec![None; todo.len()]);
+    // The first failure in point order, and a failure to save.
+    let mut failed: Option<(usize, String)> = None;
+    let mut save_err: Option<Fail> = None;
     std::thread::scope(|s| {
-        for _ in 0..jobs.min(todo.len()) {
-            s.spawn(|| loop {
+        let (tx, rx) = mpsc::channel::<(usize, std::result::Result<SweepRow, String>)>();
+        for _ in 0..jobs.min(budget) {
+            let tx = tx.clone();
+            let (todo, next, stop) = (&todo, &next, &stop);
+            let (topo, algos, pes, szs, bar) = (&topo, &algos, &pes, &szs, &bar);
+            s.spawn(move || loop {
                 let t = next.fetch_add(1, Ordering::Relaxed);
-                if t >= todo.len() || stop.load(Ordering::Relaxed) {
+                if t >= budget || stop.load(Ordering::Relaxed) {
                     break;
                 }
                 let i = todo[t];
                 let (ai, si) = (i / szs.len(), i % szs.len());
+                bar.set_message(format!(
+                    "{} {}",
+                    algos[ai].name,
+                    kernbench::svg::human_bytes(szs[si] as f64)
+                ));
                 let r = measure(
-                    &topo,
+                    topo,
                     &algos[ai],
                     &pes[ai],
                     szs[si],
@@ -378,54 +648,66 @@ pub fn run(a: &SweepArgs) -> Result<()> {
                 if r.is_err() {
                     stop.store(true, Ordering::Relaxed);
                 }
-                bar.set_message(format!(
-                    "{} {}",
-                    algos[ai].name,
-                    kernbench::svg::human_bytes(szs[si] as f64)
-                ));
-                bar.inc(1);
-                results.lock().unwrap_or_else(|p| p.into_inner())[t] = Some(r);
+                if tx.send((i, r)).is_err() {
+                    break;
+                }
             });
+        }
+        drop(tx);
+        // Save after each arrival (and whatever arrived with it).
+        while let Ok(first) = rx.recv() {
+            for (i, r) in std::iter::once(first).chain(rx.try_iter()) {
+                bar.inc(1);
+                match r {
+                    Ok(row) => {
+                        journal.rows.insert(i, row);
+                    }
+                    Err(e) => {
+                        if failed.as_ref().is_none_or(|(j, _)| i < *j) {
+                            failed = Some((i, e));
+                        }
+                    }
+                }
+            }
+            if let Err(e) = journal.save() {
+                stop.store(true, Ordering::Relaxed);
+                save_err = Some(e);
+                break;
+            }
         }
     });
     bar.finish_and_clear();
-    let results = results.into_inner().unwrap_or_else(|p| p.into_inner());
-    let mut entries = Vec::with_capacity(todo.len());
-    for (t, r) in results.into_iter().enumerate() {
-        match r {
-            Some(Ok(row)) => entries.push(Entry {
-                index: todo[t],
-                row,
-            }),
-            Some(Err(e)) => return Err(usage(e)),
-            None => {}
-        }
+    if let Some(e) = save_err {
+        return Err(e);
     }
-    if entries.len() != todo.len() {
-        return Err(usage("the sweep stopped early"));
+    if let Some((_, e)) = failed {
+        return Err(usage(format!(
+            "{e} ({} of {} point(s) saved in {}; --resume runs the rest)",
+            journal.rows.len(),
+            mine.len(),
+            journal.path.display()
+        )));
     }
-    if a.shard.is_some() {
-        let path = a.out.join(format!("sweep.part-{k}-of-{n}.json"));
-        let rows: Vec<SweepRow> = entries.iter().map(|e| e.row.clone()).collect();
-        let part = Part {
-            shard: k,
-            of: n,
-            plan,
-            entries,
-        };
-        write(
-            &path,
-            &format!("{}\n", serde_json::to_string_pretty(&part).map_err(usage)?),
-        )?;
+    let rows: Vec<SweepRow> = journal.rows.values().cloned().collect();
+    if rows.len() < mine.len() {
         eprintln!(
-            "wrote {} ({} of {} points)",
-            path.display(),
+            "stopped after {budget} point(s) as --stop-after asked: {} of {} saved in {}; \
+             run again with --resume for the rest",
             rows.len(),
-            part.plan.points()
+            mine.len(),
+            journal.path.display()
         );
         return wrong_rows(&rows);
     }
-    let rows: Vec<SweepRow> = entries.into_iter().map(|e| e.row).collect();
+    if a.shard.is_some() {
+        eprintln!(
+            "wrote {} ({} of {} points)",
+            journal.path.display(),
+            rows.len(),
+            points
+        );
+        return wrong_rows(&rows);
+    }
     if a.html.wanted() {
         let (ai, size) = point;
         let spec = RunSpec {
@@ -539,33 +821,31 @@ pub fn merge(a: &MergeArgs) -> Result<()> {
             }
         }
     };
-    let mut parts: BTreeMap<usize, (PathBuf, Part)> = BTreeMap::new();
+    let mut parts: BTreeMap<usize, (PathBuf, BTreeMap<usize, SweepRow>)> = BTreeMap::new();
     let mut plan: Option<(PathBuf, Plan, usize)> = None;
     for f in files {
-        let text = std::fs::read_to_string(&f)
-            .map_err(|e| usage(format!("cannot read {}: {e}", f.display())))?;
-        let part: Part = serde_json::from_str(&text)
-            .map_err(|e| usage(format!("{}: not a sweep part file: {e}", f.display())))?;
+        let part = Part::read(&f)?;
         match &plan {
             None => plan = Some((f.clone(), part.plan.clone(), part.of)),
             Some((pf, p, n)) => {
-                if *p != part.plan || *n != part.of {
+                if let Some((what, x, y)) = p.difference(&part.plan) {
                     return Err(usage(format!(
-                        "{} and {} are parts of different sweeps (collective, topology, algorithms, sizes or shard count differ)",
+                        "{} and {} are parts of different sweeps: their {what} differ ({x} and {y})",
                         pf.display(),
                         f.display()
                     )));
                 }
+                if *n != part.of {
+                    return Err(usage(format!(
+                        "{} and {} split the sweep differently: into {n} and into {} parts",
+                        pf.display(),
+                        f.display(),
+                        part.of
+                    )));
+                }
             }
         }
-        if part.shard == 0 || part.shard > part.of {
-            return Err(usage(format!(
-                "{}: part {} of {} does not exist",
-                f.display(),
-                part.shard,
-                part.of
-            )));
-        }
+        let rows = part.rows(&f)?;
         if let Some((prev, _)) = parts.get(&part.shard) {
             return Err(usage(format!(
                 "part {} of {} is given twice: {} and {}",
@@ -575,46 +855,42 @@ pub fn merge(a: &MergeArgs) -> Result<()> {
                 f.display()
             )));
         }
-        parts.insert(part.shard, (f, part));
+        parts.insert(part.shard, (f, rows));
     }
     let Some((_, plan, n)) = plan else {
         return Err(usage("no part files"));
     };
     let missing: Vec<String> = (1..=n)
         .filter(|k| !parts.contains_key(k))
+        .take(16)
         .map(|k| k.to_string())
         .collect();
     if !missing.is_empty() {
+        let more = n - parts.len() - missing.len();
         return Err(usage(format!(
-            "missing part(s) {} of {n}",
-            missing.join(", ")
+            "missing part(s) {}{} of {n}",
+            missing.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
         )));
     }
     let mut rows: Vec<Option<SweepRow>> = vec![None; plan.points()];
     for (k, (f, part)) in &parts {
-        for e in &part.entries {
-            if e.index >= rows.len() || e.index % n != k - 1 {
-                return Err(usage(format!(
-                    "{}: point {} does not belong to part {k} of {n}",
-                    f.display(),
-                    e.index
-                )));
-            }
-            if rows[e.index].replace(e.row.clone()).is_some() {
-                return Err(usage(format!(
-                    "{}: point {} appears twice",
-                    f.display(),
-                    e.index
-                )));
-            }
+        let short = plan.points().saturating_sub(*k - 1).div_ceil(n);
+        if part.len() < short {
+            return Err(usage(format!(
+                "{} holds {} of the {short} point(s) of part {k} of {n}: that sweep did not finish; \
+                 run it again with --resume",
+                f.display(),
+                part.len()
+            )));
         }
-    }
-    let missing = rows.iter().filter(|r| r.is_none()).count();
-    if missing > 0 {
-        return Err(usage(format!(
-            "{missing} point(s) of {} are in no part",
-            plan.points()
-        )));
+        for (&i, row) in part {
+            rows[i] = Some(row.clone());
+        }
     }
     let rows: Vec<SweepRow> = rows.into_iter().flatten().collect();
     std::fs::create_dir_all(&dir)

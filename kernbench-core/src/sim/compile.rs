@@ -217,11 +217,15 @@ pub(crate) fn check_launch(topo: &Topology, launch: &Launch) -> Result<(), SimEr
     if n == 0 {
         return Err(SimError::Launch("a launch needs at least one PE".into()));
     }
-    let grid_size: usize = launch.grid.iter().map(|g| *g as usize).product();
-    if launch.grid.is_empty() || launch.grid.len() > 3 || grid_size != n {
+    let grid_size = launch
+        .grid
+        .iter()
+        .try_fold(1usize, |acc, g| acc.checked_mul(*g as usize));
+    if launch.grid.is_empty() || launch.grid.len() > 3 || grid_size != Some(n) {
         return Err(SimError::Launch(format!(
-            "grid {:?} has {grid_size} instances but {n} PEs were given",
-            launch.grid
+            "grid {:?} has {} instances but {n} PEs were given",
+            launch.grid,
+            grid_size.map_or_else(|| "more than 2^64".to_string(), |g| g.to_string())
         )));
     }
     let mut seen = std::collections::BTreeSet::new();

@@ -11,7 +11,7 @@
 use super::compile::CmdTable;
 use super::compile::{Binding, PcTable};
 use super::data::DataState;
-use super::error::{Deadlock, SimError, Waiter};
+use super::error::{Deadlock, NoProgress, SimError, Waiter};
 use super::fabric::{Fabric, NO_INST};
 use super::id::{ChanId, InstId, OpId, OpRef};
 use super::ipcq::{tickets, Chan, FabricModel, SendPoll, SlotGrant, SlotRecv};
@@ -41,6 +41,32 @@ enum Ev {
     CommFree(InstId),
     /// Message model, shared route: the comm DMA takes the next slot batch.
     Pump(ChanId),
+    /// Test only: an event that reschedules itself forever, as a livelock would.
+    #[cfg(test)]
+    Spin(InstId),
+}
+
+impl Ev {
+    fn name(self) -> &'static str {
+        match self {
+            Ev::OpDone(_) => "op done",
+            Ev::SendNext(_) => "send next",
+            Ev::Visible(_) => "slot visible",
+            Ev::Credit(_) => "credit",
+            Ev::CommFree(_) => "comm free",
+            Ev::Pump(_) => "pump",
+            #[cfg(test)]
+            Ev::Spin(_) => "spin",
+        }
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Test only: start a [`Ev::Spin`] on instance 0 when a run begins.
+    static SPIN: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Test only: the progress limit of the last run on this thread.
+    static LAST_LIMIT: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
 
 /// Timeline record of one op (for traces), kept only when asked for.
@@ -246,8 +272,42 @@ impl<'a> Engine<'a> {
         &self.insts[r.inst.ix()].prog.ops[r.op.ix()]
     }
 
-    /// Runs to completion, or to a deadlock.
+    /// The most events a run of this launch can take between two op
+    /// completions: a generous multiple of its ops and IPCQ packets, which
+    /// bound every event a healthy run schedules (each op ends in one
+    /// completion; each packet brings a few events of the fabric model).
+    fn progress_limit(&self) -> u64 {
+        let mut per_prog: HashMap<*const PeProgram, u64> = HashMap::new();
+        let mut work = 0u64;
+        for s in &self.insts {
+            let w = *per_prog.entry(Arc::as_ptr(&s.prog)).or_insert_with(|| {
+                s.prog
+                    .ops
+                    .iter()
+                    .map(|o| match o.kind {
+                        OpKind::Send { bytes, .. }
+                        | OpKind::SendGrant { bytes, .. }
+                        | OpKind::Recv { bytes, .. } => 1 + tickets(bytes, self.slot_bytes),
+                        _ => 1,
+                    })
+                    .sum()
+            });
+            work = work.saturating_add(w);
+        }
+        work.saturating_mul(8).saturating_add(1 << 16)
+    }
+
+    /// Runs to completion, or to a deadlock, or stops when events keep
+    /// firing with no op completing.
     pub(crate) fn run(&mut self, machine: &mut Machine) -> Result<(), SimError> {
+        let limit = self.progress_limit();
+        let mut since_done = 0u64;
+        #[cfg(test)]
+        LAST_LIMIT.with(|l| l.set(limit));
+        #[cfg(test)]
+        if SPIN.with(|s| s.get()) {
+            self.push(self.now, Ev::Spin(InstId(0)));
+        }
         for i in 0..self.insts.len() {
             let inst = InstId(i as u32);
             for op in 0..self.insts[i].prog.ops.len() {
@@ -269,8 +329,19 @@ impl<'a> Engine<'a> {
                     now_ps: t,
                 });
             }
+            since_done += 1;
+            if since_done > limit {
+                return Err(SimError::NoProgress(
+                    self.no_progress(ev, since_done, limit),
+                ));
+            }
             match ev {
-                Ev::OpDone(r) => self.op_done(r, machine)?,
+                Ev::OpDone(r) => {
+                    since_done = 0;
+                    self.op_done(r, machine)?
+                }
+                #[cfg(test)]
+                Ev::Spin(i) => self.push(self.now + 1, Ev::Spin(i)),
                 Ev::SendNext(r) => self.slot_pump_send(r),
                 Ev::Visible(c) => self.slot_visible(c),
                 Ev::Credit(c) => {
@@ -629,6 +700,53 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
+    /// The PEs an event concerns.
+    fn pes_of(&self, ev: Ev) -> [Option<PeId>; 2] {
+        let pe = |i: InstId| Some(self.insts[i.ix()].pe);
+        let chan = |c: ChanId| {
+            let ch = &self.of_cmd.list[c.ix()];
+            [Some(self.insts[ch.src].pe), Some(self.insts[ch.dst].pe)]
+        };
+        match ev {
+            Ev::OpDone(r) | Ev::SendNext(r) => [pe(r.inst), None],
+            Ev::CommFree(i) => [pe(i), None],
+            #[cfg(test)]
+            Ev::Spin(i) => [pe(i), None],
+            Ev::Visible(c) | Ev::Credit(c) | Ev::Pump(c) => chan(c),
+        }
+    }
+
+    /// Diagnoses a run whose events keep firing with no op completing: looks
+    /// at the next events to name the PEs they concern, and lists who waits.
+    fn no_progress(&mut self, first: Ev, events: u64, limit: u64) -> NoProgress {
+        let at_ps = self.now;
+        let mut pes: Vec<PeId> = Vec::new();
+        let mut kinds: Vec<&'static str> = Vec::new();
+        let mut note = |e: &Engine, ev: Ev| {
+            pes.extend(e.pes_of(ev).into_iter().flatten());
+            if !kinds.contains(&ev.name()) {
+                kinds.push(ev.name());
+            }
+        };
+        note(self, first);
+        for _ in 0..1024 {
+            let Some((_, ev)) = self.queue.pop() else {
+                break;
+            };
+            note(self, ev);
+        }
+        pes.sort_unstable();
+        pes.dedup();
+        NoProgress {
+            at_ps,
+            events,
+            limit,
+            pes,
+            events_firing: kinds.iter().map(|k| k.to_string()).collect(),
+            waiters: self.deadlock().waiters,
+        }
+    }
+
     fn deadlock(&self) -> Deadlock {
         let mut waiters = Vec::new();
         for (i, s) in self.insts.iter().enumerate() {
@@ -707,5 +825,107 @@ impl<'a> Engine<'a> {
                 .unwrap_or(self.now),
             waiters,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{LAST_LIMIT, SPIN};
+    use crate::ir::{
+        CommandGraph, Dir, GraphBuilder, GraphHeader, KernelArgs, SrcLoc, TileType, TraceError,
+        TraceLimits,
+    };
+    use crate::machine::Machine;
+    use crate::neighbors::NeighborMap;
+    use crate::program::Program;
+    use crate::sim::{simulate, FabricModel, Launch, SimError};
+    use crate::topology::Topology;
+    use crate::DType;
+
+    /// Each instance posts a receive from the west, sends a tile of `n` f32
+    /// east, and waits for what it receives.
+    struct Shift {
+        n: usize,
+    }
+
+    impl Program for Shift {
+        fn name(&self) -> &str {
+            "shift"
+        }
+        fn trace(
+            &self,
+            _: &KernelArgs,
+            grid: &[u32],
+            pid: &[u32],
+        ) -> Result<CommandGraph, TraceError> {
+            let header = GraphHeader {
+                kernel: "shift".into(),
+                params: vec![],
+                grid: grid.to_vec(),
+                pid: pid.to_vec(),
+            };
+            let mut b = GraphBuilder::new(header, TraceLimits::default());
+            let loc = SrcLoc {
+                file: "shift.rs".into(),
+                line: 1,
+                col: 1,
+            };
+            let ty = TileType::new(DType::F32, vec![self.n]);
+            let t = b.full(1.0, ty.clone(), &loc)?;
+            let f = b.recv(Dir::W, ty, true, &loc)?;
+            b.send(Dir::E, t, &loc)?;
+            b.wait(f, &loc)?;
+            Ok(b.finish())
+        }
+    }
+
+    fn run(n: usize, model: FabricModel) -> Result<crate::sim::Report, SimError> {
+        let topo = Topology::builtin("tiny").unwrap();
+        let pes: Vec<_> = topo.pes().take(4).collect();
+        let map = NeighborMap::ring(&pes).unwrap();
+        let mut machine = Machine::new(topo).unwrap();
+        let prog = Shift { n };
+        let launch = Launch::new(&prog, KernelArgs::new(), pes)
+            .neighbors(map)
+            .data(false)
+            .fabric(model);
+        simulate(&mut machine, &launch)
+    }
+
+    #[test]
+    fn a_healthy_run_stays_far_below_the_progress_limit() {
+        for model in [FabricModel::Slots, FabricModel::Messages] {
+            for n in [1, 4096, 1 << 18] {
+                let r = run(n, model).unwrap();
+                let limit = LAST_LIMIT.with(|l| l.get());
+                // The limit bounds the events between two completions; a
+                // healthy run does not reach it even counting all its events.
+                assert!(
+                    r.events * 4 < limit,
+                    "{model:?}, {n} elements: {} events, limit {limit}",
+                    r.events
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_whose_events_never_complete_an_op_stops_with_a_diagnosis() {
+        SPIN.with(|s| s.set(true));
+        let r = run(1 << 16, FabricModel::Messages);
+        SPIN.with(|s| s.set(false));
+        let Err(SimError::NoProgress(np)) = r else {
+            panic!("expected NoProgress, got {r:?}");
+        };
+        assert_eq!(np.limit, LAST_LIMIT.with(|l| l.get()));
+        assert!(np.events > np.limit);
+        assert!(np.events_firing.iter().any(|k| k == "spin"), "{np}");
+        let first = Topology::builtin("tiny").unwrap().pes().next().unwrap();
+        assert!(np.pes.contains(&first), "{np}");
+        let msg = SimError::NoProgress(np).to_string();
+        assert!(
+            msg.starts_with("no progress at") && msg.contains(&format!("PE(s) {first}")),
+            "{msg}"
+        );
     }
 }

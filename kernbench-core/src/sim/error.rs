@@ -62,6 +62,9 @@ pub enum SimError {
     /// No event can make progress but some PEs still wait.
     #[error("{0}")]
     Deadlock(Deadlock),
+    /// Events keep firing but no op completes: the run was stopped.
+    #[error("{0}")]
+    NoProgress(NoProgress),
     /// A route the topology cannot give.
     #[error("routing: {0}")]
     Route(String),
@@ -82,6 +85,56 @@ pub enum SimError {
         /// `true` when the limit was given (`--max-memory`), not read from the machine.
         explicit: bool,
     },
+}
+
+/// A run stopped because events kept firing with no op completing (a
+/// livelock): more events since the last completion than the launch can need.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NoProgress {
+    /// Simulated time when the run was stopped, ps.
+    pub at_ps: u64,
+    /// Events fired since the last op completed.
+    pub events: u64,
+    /// The limit, derived from the launch's ops and IPCQ packets.
+    pub limit: u64,
+    /// The PEs the events still firing concern.
+    pub pes: Vec<PeId>,
+    /// The kinds of those events (`pump`, `credit`, ...).
+    pub events_firing: Vec<String>,
+    /// The PEs with unfinished work, and what each waits in.
+    pub waiters: Vec<Waiter>,
+}
+
+impl fmt::Display for NoProgress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let pes: Vec<String> = self.pes.iter().take(16).map(|p| p.to_string()).collect();
+        writeln!(
+            f,
+            "no progress at {:.3} us: {} events fired since the last op completed, more than \
+             the {} this launch can need; events ({}) keep firing on PE(s) {}{}",
+            self.at_ps as f64 / 1e6,
+            self.events,
+            self.limit,
+            self.events_firing.join(", "),
+            pes.join(", "),
+            if self.pes.len() > 16 {
+                format!(" and {} more", self.pes.len() - 16)
+            } else {
+                String::new()
+            }
+        )?;
+        for w in self.waiters.iter().take(32) {
+            writeln!(
+                f,
+                "  PE {} waits in `{}` ({}) at {}",
+                w.pe, w.what, w.detail, w.loc
+            )?;
+        }
+        if self.waiters.len() > 32 {
+            writeln!(f, "  ... and {} more", self.waiters.len() - 32)?;
+        }
+        Ok(())
+    }
 }
 
 /// The state of a deadlocked run.

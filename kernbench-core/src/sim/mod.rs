@@ -27,7 +27,7 @@ pub mod timeline;
 
 pub use compile::{available_memory, CmdTable, MemoryEstimate};
 pub use engine::Span;
-pub use error::{Deadlock, SimError, Waiter};
+pub use error::{Deadlock, NoProgress, SimError, Waiter};
 pub use ipcq::FabricModel;
 pub use lower::{PeProgram, Unit};
 pub use progress::{Progress, ProgressHook};

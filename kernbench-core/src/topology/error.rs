@@ -20,6 +20,17 @@ pub enum TopologyError {
         source: std::io::Error,
     },
 
+    /// The file breaks a limit on input (size, nesting depth, alias
+    /// expansion) and was not parsed; see [`crate::input`].
+    #[error("{origin}: {err}")]
+    Input {
+        /// The file.
+        origin: String,
+        /// The limit broken, and where.
+        #[source]
+        err: crate::input::InputError,
+    },
+
     /// The text is not YAML, or does not fit the schema (unknown field, wrong type).
     #[error(
         "{origin}: line {line}, column {column}: {}{message}",
@@ -95,6 +106,7 @@ impl TopologyError {
     pub fn line(&self) -> Option<usize> {
         match self {
             TopologyError::Parse { line, .. } | TopologyError::Invalid { line, .. } => Some(*line),
+            TopologyError::Input { err, .. } => err.line(),
             _ => None,
         }
     }

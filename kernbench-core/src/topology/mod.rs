@@ -65,7 +65,16 @@ pub struct Topology {
 impl Topology {
     /// Parses and validates a topology file's text. `origin` (usually the file
     /// name) names the file in errors and, when the file has no `name`, the topology.
+    ///
+    /// Text that breaks the [input limits](crate::input) (size, nesting,
+    /// alias expansion) is refused before it is parsed.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Topology, TopologyError> {
+        crate::input::check_yaml(text, &crate::input::Limits::default()).map_err(|err| {
+            TopologyError::Input {
+                origin: origin.to_string(),
+                err,
+            }
+        })?;
         let config: TopologyConfig = if text.trim().is_empty() {
             TopologyConfig::default()
         } else {
@@ -111,13 +120,22 @@ impl Topology {
         })
     }
 
-    /// Reads, parses and validates a topology file.
+    /// Reads, parses and validates a topology file; a file larger than
+    /// [`MAX_YAML_BYTES`](crate::input::MAX_YAML_BYTES) is refused unread.
     pub fn load(path: &Path) -> Result<Topology, TopologyError> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Io {
-            origin: origin.clone(),
-            source,
-        })?;
+        let text = crate::input::read_limited(path, crate::input::MAX_YAML_BYTES).map_err(
+            |err| match err {
+                crate::input::InputError::Io(source) => TopologyError::Io {
+                    origin: origin.clone(),
+                    source,
+                },
+                err => TopologyError::Input {
+                    origin: origin.clone(),
+                    err,
+                },
+            },
+        )?;
         Self::from_yaml(&text, &origin)
     }
 
