@@ -474,6 +474,11 @@ fn resume(path: &Path, plan: &Plan, k: usize, n: usize) -> Result<BTreeMap<usize
 pub fn run(a: &SweepArgs) -> Result<()> {
     args::link_kernels();
     a.html.check_in(Some(&a.out))?;
+    if a.shard.is_some() && a.html.wanted() {
+        return Err(usage(
+            "--html needs every point of the sweep: it cannot be written by one --shard",
+        ));
+    }
     let coll = collective(&a.collective)?;
     let topo = args::topology(a.topology.as_deref())?;
     let reg = match &a.registry {
@@ -546,11 +551,6 @@ pub fn run(a: &SweepArgs) -> Result<()> {
         topology_hash: hash_of(topo.config())?,
         algorithms_hash: hash_of(&algos)?,
     };
-    if a.shard.is_some() && a.html.wanted() {
-        return Err(usage(
-            "--html needs every point of the sweep: it cannot be written by one --shard",
-        ));
-    }
     let point = html_point(a.html_point.as_deref(), &plan)?;
     std::fs::create_dir_all(&a.out)
         .map_err(|e| usage(format!("cannot create {}: {e}", a.out.display())))?;
