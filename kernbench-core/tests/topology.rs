@@ -536,11 +536,48 @@ fn a_4096_pe_machine_routes_without_search() {
     )
     .unwrap();
     assert_eq!(t.pe_count(), 4096);
+    // Building the routing table searches once per router of the cube
+    // layout; after that, no route searches the graph.
+    let built = t.route_searches();
+    assert!(
+        built > 0 && built <= 64,
+        "{built} searches to build the table"
+    );
     let pes: Vec<PeId> = t.pes().step_by(61).collect();
+    let mut hops = 0;
     for &a in &pes {
         for &b in &pes {
             let r = pe(&t, a, b);
             assert!(a == b || r.hop_count() > 0);
+            hops += r.hop_count();
         }
     }
+    assert!(hops > 10 * pes.len() * pes.len(), "long routes were walked");
+    assert_eq!(
+        t.route_searches(),
+        built,
+        "{} routes ran graph searches",
+        pes.len() * pes.len()
+    );
+    // The count is real: a detour around a failed link is one search.
+    let (a, b) = (PeId::new(0, 0, 0), PeId::new(0, 1, 0));
+    let ucie = t
+        .route(Endpoint::Pe(a), Endpoint::Pe(b))
+        .unwrap()
+        .hops
+        .iter()
+        .map(|h| &t.links()[h.link.0 as usize])
+        .find(|l| l.kind == LinkKind::Ucie)
+        .map(|l| format!("{} <-> {}", l.from, l.to))
+        .unwrap();
+    let failed = Topology::from_yaml(
+        &format!(
+            "name: huge\nsips: 16\nsip: {{cube: {{pes: 16}}}}\nfailed: {{links: [\"{ucie}\"]}}\n"
+        ),
+        "huge.yaml",
+    )
+    .unwrap();
+    let before = failed.route_searches();
+    failed.route(Endpoint::Pe(a), Endpoint::Pe(b)).unwrap();
+    assert_eq!(failed.route_searches(), before + 1);
 }

@@ -211,6 +211,7 @@ fn check_connected(fabric: &Fabric, failed: &Failures) -> Result<(), Invalid> {
 
 /// The live path of fewest hops from `src` to `dst`, as link ids, when there is one.
 pub(crate) fn live_path(fabric: &Fabric, src: Node, dst: Node) -> Option<Vec<u32>> {
+    fabric.searches.bump(1);
     let g = &fabric.graph;
     let (&s, &d) = (fabric.index.get(&src)?, fabric.index.get(&dst)?);
     let mut via: Vec<Option<(NodeIndex, u32)>> = vec![None; g.node_count()];

@@ -310,6 +310,30 @@ pub(crate) struct Fabric {
     /// Graph node of each component (filled only when something failed:
     /// rerouting needs it).
     pub index: HashMap<Node, NodeIndex>,
+    /// Graph searches run so far: one per destination when the routing
+    /// table is built, and one per detour around a failure; never one per
+    /// ordinary route.
+    pub searches: SearchCount,
+}
+
+/// A count of graph searches, safe to bump from any thread.
+#[derive(Debug, Default)]
+pub(crate) struct SearchCount(std::sync::atomic::AtomicU64);
+
+impl SearchCount {
+    pub(crate) fn bump(&self, n: u64) {
+        self.0.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(crate) fn get(&self) -> u64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Clone for SearchCount {
+    fn clone(&self) -> Self {
+        SearchCount(std::sync::atomic::AtomicU64::new(self.get()))
+    }
 }
 
 struct Builder<'a> {
@@ -635,6 +659,9 @@ pub(crate) fn build(layout: &Layout) -> Fabric {
 
     // Cubes: every cube's internal links form one block with the same layout.
     let next = next_hop_table(layout);
+    // One breadth-first search per destination router of the cube layout.
+    let searches = SearchCount::default();
+    searches.bump(layout.present.iter().filter(|p| **p).count() as u64);
     let total_cubes = usize::from(sips) * usize::from(cubes_per_sip);
     let mut cube_base = Vec::with_capacity(total_cubes);
     let mut template = None;
@@ -743,5 +770,6 @@ pub(crate) fn build(layout: &Layout) -> Fabric {
         cube_io_port,
         dead: Vec::new(),
         index: HashMap::new(),
+        searches,
     }
 }

@@ -319,6 +319,14 @@ impl Topology {
         self.router().route(self.name(), src, dst)
     }
 
+    /// Graph searches the router has run since the topology was built: one
+    /// per destination router to build the cube's routing table, and one
+    /// per detour around a failed link. An ordinary route is a walk of
+    /// precomputed tables, O(hops), and runs none.
+    pub fn route_searches(&self) -> u64 {
+        self.fabric.searches.get()
+    }
+
     /// The control path of a kernel launch to `pe`: host -> PCIe -> IO NOC ->
     /// IO_CPU (its overhead) -> ... -> M_CPU of the PE's cube (its overhead) ->
     /// ... -> the PE. The PE_CPU's receive overhead is not a link: see
