@@ -61,9 +61,7 @@ fn peak_rss_mib() -> Option<f64> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a = Args::parse();
-    let topo = Topology::builtin(&a.topology)
-        .map(Ok)
-        .unwrap_or_else(|| Topology::load(std::path::Path::new(&a.topology)))?;
+    let topo = Topology::resolve(&a.topology)?;
     let reg = Registry::builtin();
     println!(
         "{:<24} {:>8} {:>6} {:>9} {:>11} {:>9} {:>9} {:>9} {:>11} {:>10} {:>9} {:>10} {:>8} {:>9} {:>10} {:>6} {:>8}",

@@ -28,9 +28,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--cols" => cols = args.next().ok_or("--cols needs a value")?.parse()?,
             "--algorithm" => algorithm = args.next().ok_or("--algorithm needs a name")?,
             "--topology" => {
-                topo = Topology::load(std::path::Path::new(
-                    &args.next().ok_or("--topology needs a file")?,
-                ))?
+                topo = Topology::resolve(&args.next().ok_or("--topology needs a file or name")?)?
             }
             "-h" | "--help" => {
                 println!("usage: ccl_allreduce [--rows N] [--cols N] [--algorithm NAME] [--topology FILE]");

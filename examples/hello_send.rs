@@ -21,9 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         match a.as_str() {
             "--n-elem" => n_elem = args.next().ok_or("--n-elem needs a value")?.parse()?,
             "--topology" => {
-                topo = Topology::load(std::path::Path::new(
-                    &args.next().ok_or("--topology needs a file")?,
-                ))?
+                topo = Topology::resolve(&args.next().ok_or("--topology needs a file or name")?)?
             }
             "--fabric" => fabric = args.next().ok_or("--fabric needs a value")?.parse()?,
             "-h" | "--help" => {

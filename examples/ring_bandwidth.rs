@@ -16,7 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(a) = args.next() {
         let v = args.next().ok_or(format!("{a} needs a value"))?;
         match a.as_str() {
-            "--topology" => topo = Topology::load(std::path::Path::new(&v))?,
+            "--topology" => topo = Topology::resolve(&v)?,
             "--fabric" => fabric = v.parse()?,
             other => return Err(format!("unknown argument `{other}`").into()),
         }

@@ -42,10 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument `{other}` (try --help)").into()),
         }
     }
-    let topo = match Topology::builtin(&topo_name) {
-        Some(t) => t,
-        None => Topology::load(std::path::Path::new(&topo_name))?,
-    };
+    let topo = Topology::resolve(&topo_name)?;
     let registry = Registry::builtin();
     let algo = registry.get("ring_allreduce")?;
     let pes = ranks(&topo, algo)?;

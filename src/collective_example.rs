@@ -90,7 +90,7 @@ pub fn main_for(name: &str) -> ExitCode {
 /// Runs the sweep and prints it; returns the rows.
 pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
     let topo = match &args.topology {
-        Some(p) => Topology::load(p)?,
+        Some(p) => Topology::resolve(&p.to_string_lossy())?,
         None => Topology::embedded_default(),
     };
     let reg = match &args.registry {

@@ -66,7 +66,7 @@ fn run(defaults: (usize, usize, usize), args: &Args) -> Result<(), Box<dyn std::
         return Err("--m, --k and --n must be at least 1".into());
     }
     let topo = match &args.topology {
-        Some(p) => Topology::load(p)?,
+        Some(p) => Topology::resolve(&p.to_string_lossy())?,
         None => Topology::embedded_default(),
     };
     let pe = PeId::new(0, 0, 0);

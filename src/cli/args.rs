@@ -8,7 +8,6 @@ use kernbench_core::ir::{ArgValue, KernelArgs, ParamKind};
 use kernbench_core::topology::Topology;
 use kernbench_core::DType;
 use kernbench_tl::{Kernel, KernelMeta, ParamMeta};
-use std::path::Path;
 
 /// The kernels and algorithms the binary ships, referenced so the linker keeps
 /// their registrations (`inventory` collects only what is linked in).
@@ -19,22 +18,13 @@ pub fn link_kernels() {
     std::hint::black_box(&kernbench_ccl::algorithms::ring_allreduce_f32);
 }
 
-/// A topology from a file, or one of the built-in names (`default`, `tiny`,
-/// `large`); the embedded default when `None`.
+/// A topology from a file, or one of the built-in names; the embedded
+/// default when `None`.
 pub fn topology(spec: Option<&str>) -> Result<Topology> {
-    let Some(spec) = spec else {
-        return Ok(Topology::embedded_default());
-    };
-    let path = Path::new(spec);
-    if path.exists() {
-        return Topology::load(path).map_err(usage);
+    match spec {
+        None => Ok(Topology::embedded_default()),
+        Some(spec) => Topology::resolve(spec).map_err(usage),
     }
-    Topology::builtin(spec).ok_or_else(|| {
-        usage(format!(
-            "`{spec}` is neither a topology file nor a built-in topology ({})",
-            Topology::BUILTIN_NAMES.join(", ")
-        ))
-    })
 }
 
 /// clap parser: a size in bytes (`64`, `8K`, `1M`, `2G`; binary multiples).

@@ -62,6 +62,15 @@ pub enum TopologyError {
         message: String,
     },
 
+    /// Neither a topology file nor a built-in name.
+    #[error("`{spec}` is neither a topology file nor a built-in topology ({builtins})")]
+    Unknown {
+        /// What was given.
+        spec: String,
+        /// The built-in names.
+        builtins: String,
+    },
+
     /// A route endpoint does not exist in this topology.
     #[error("topology {topology}: there is no {endpoint}")]
     NoSuchEndpoint {

@@ -162,6 +162,19 @@ impl Topology {
         )
     }
 
+    /// A topology file, or else a built-in name: the one place a name or a
+    /// path given by a user becomes a topology.
+    pub fn resolve(spec: &str) -> Result<Topology, TopologyError> {
+        let path = Path::new(spec);
+        if path.exists() {
+            return Self::load(path);
+        }
+        Self::builtin(spec).ok_or_else(|| TopologyError::Unknown {
+            spec: spec.to_string(),
+            builtins: Self::BUILTIN_NAMES.join(", "),
+        })
+    }
+
     /// Names accepted by [`Topology::builtin`].
     pub const BUILTIN_NAMES: [&'static str; 4] = ["default", "tiny", "large", "xl"];
 
