@@ -13,8 +13,8 @@ use std::path::Path;
 /// The kernels and algorithms the binary ships, referenced so the linker keeps
 /// their registrations (`inventory` collects only what is linked in).
 pub fn link_kernels() {
-    std::hint::black_box(&kernbench::kernels::hello_send);
-    std::hint::black_box(&kernbench::probe::probe_send);
+    std::hint::black_box(&crate::kernels::hello_send);
+    std::hint::black_box(&crate::probe::probe_send);
     std::hint::black_box(&kernbench_ccl::algorithms::ring_allreduce_f32);
 }
 

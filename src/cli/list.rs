@@ -2,6 +2,7 @@
 
 use super::{args, out, usage, Result};
 use clap::Args;
+use std::io::Write;
 use kernbench_ccl::{Algorithm, Registry};
 use kernbench_core::ir::ParamKind;
 use serde::Serialize;
@@ -69,7 +70,7 @@ fn signature(k: &KernelInfo) -> String {
 }
 
 /// Runs `kernbench list`.
-pub fn run(a: &ListArgs) -> Result<()> {
+pub fn run(a: &ListArgs, w: &mut dyn Write) -> Result<()> {
     args::link_kernels();
     let kernels: Vec<KernelInfo> = kernbench_tl::registered_kernels()
         .into_iter()
@@ -99,7 +100,7 @@ pub fn run(a: &ListArgs) -> Result<()> {
             kernels,
             algorithms: reg.algorithms(),
         };
-        return out(&format!(
+        return out(w, &format!(
             "{}\n",
             serde_json::to_string_pretty(&l).map_err(usage)?
         ));
@@ -136,5 +137,5 @@ pub fn run(a: &ListArgs) -> Result<()> {
         )
         .unwrap();
     }
-    out(&s)
+    out(w, &s)
 }

@@ -2,7 +2,8 @@
 
 use super::{args, out, usage, Result};
 use clap::Args;
-use kernbench::probe::{format_table, probe_with, Case, ProbeError};
+use std::io::Write;
+use crate::probe::{format_table, probe_with, Case, ProbeError};
 
 /// Flags of `kernbench probe`.
 #[derive(Args, Debug)]
@@ -45,7 +46,7 @@ fn case(s: &str) -> std::result::Result<Case, String> {
 }
 
 /// Runs `kernbench probe`.
-pub fn run(a: &ProbeArgs) -> Result<()> {
+pub fn run(a: &ProbeArgs, w: &mut dyn Write) -> Result<()> {
     let topo = args::topology(a.topology.as_deref())?;
     let explicit = !a.case.is_empty();
     let cases = if explicit {
@@ -72,12 +73,12 @@ pub fn run(a: &ProbeArgs) -> Result<()> {
         }
     }
     if a.json {
-        out(&format!(
+        out(w, &format!(
             "{}\n",
             serde_json::to_string_pretty(&rows).map_err(usage)?
         ))
     } else {
-        out(&format!(
+        out(w, &format!(
             "# probe on `{}`\n{}",
             topo.name(),
             format_table(&rows)

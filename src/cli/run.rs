@@ -11,6 +11,7 @@ use kernbench_core::sim::{simulate_full, Launch, Report};
 use kernbench_core::topology::Topology;
 use kernbench_core::{DType, PeId};
 use serde::Serialize;
+use std::io::Write;
 
 /// Flags of `kernbench run`.
 #[derive(Args, Debug)]
@@ -127,16 +128,16 @@ fn first_pes(topo: &Topology, n: usize) -> Result<Vec<PeId>> {
 }
 
 /// Runs `kernbench run`.
-pub fn run(a: &RunArgs) -> Result<()> {
+pub fn run(a: &RunArgs, w: &mut dyn Write) -> Result<()> {
     let topo = args::topology(a.topology.as_deref())?;
     let reg = Registry::builtin();
     match reg.get(&a.name) {
-        Ok(algo) => run_algorithm(a, &topo, algo),
-        Err(_) => run_kernel(a, &topo),
+        Ok(algo) => run_algorithm(a, &topo, algo, w),
+        Err(_) => run_kernel(a, &topo, w),
     }
 }
 
-fn run_kernel(a: &RunArgs, topo: &Topology) -> Result<()> {
+fn run_kernel(a: &RunArgs, topo: &Topology, w: &mut dyn Write) -> Result<()> {
     let kernel = args::find_kernel(&a.name).map_err(|_| {
         usage(format!(
             "`{}` is neither a registered kernel nor a registry algorithm; `kernbench list` shows them",
@@ -196,9 +197,9 @@ fn run_kernel(a: &RunArgs, topo: &Topology) -> Result<()> {
     let outcome = simulate_full(&mut machine, &launch).map_err(usage)?;
     write_trace(a, &outcome, topo)?;
     if a.json {
-        out(&json(&outcome.report, None)?)
+        out(w, &json(&outcome.report, None)?)
     } else {
-        out(&outcome.report.to_string())
+        out(w, &outcome.report.to_string())
     }
 }
 
@@ -218,7 +219,12 @@ fn write_trace(a: &RunArgs, outcome: &kernbench_core::sim::Outcome, topo: &Topol
     Ok(())
 }
 
-fn run_algorithm(a: &RunArgs, topo: &Topology, algo: &Algorithm) -> Result<()> {
+fn run_algorithm(
+    a: &RunArgs,
+    topo: &Topology,
+    algo: &Algorithm,
+    w: &mut dyn Write,
+) -> Result<()> {
     if let Some(s) = a.set.first() {
         return Err(usage(format!(
             "--set {}: `{}` is a registry algorithm; it takes --size, -d, --op and --root",
@@ -255,9 +261,9 @@ fn run_algorithm(a: &RunArgs, topo: &Topology, algo: &Algorithm) -> Result<()> {
     write_trace(a, &r.outcome, topo)?;
     let row = kernbench_ccl::table::row_of(topo, algo, &pes, &spec, &r);
     if a.json {
-        out(&json(&r.outcome.report, Some(&row))?)?;
+        out(w, &json(&r.outcome.report, Some(&row))?)?;
     } else {
-        out(&format!(
+        out(w, &format!(
             "{}\n{}\n{}\n",
             r.outcome.report,
             header(),

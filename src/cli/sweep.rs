@@ -14,7 +14,7 @@ use kernbench_core::DType;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -202,7 +202,7 @@ fn csv(rows: &[SweepRow]) -> String {
 }
 
 /// Writes sweep.csv, sweep.json and busbw.svg, prints the tables, and fails the check on wrong rows.
-fn finish(dir: &Path, plan: &Plan, rows: &[SweepRow]) -> Result<()> {
+fn finish(dir: &Path, plan: &Plan, rows: &[SweepRow], w: &mut dyn Write) -> Result<()> {
     write(&dir.join("sweep.csv"), &csv(rows))?;
     write(
         &dir.join("sweep.json"),
@@ -227,7 +227,7 @@ fn finish(dir: &Path, plan: &Plan, rows: &[SweepRow]) -> Result<()> {
             writeln!(t, "{}", format_row(r)).unwrap();
         }
     }
-    out(&t)?;
+    out(w, &t)?;
     eprintln!(
         "wrote sweep.csv, sweep.json and busbw.svg in {}",
         dir.display()
@@ -253,7 +253,7 @@ fn wrong_rows(rows: &[SweepRow]) -> Result<()> {
 }
 
 /// Runs `kernbench sweep`.
-pub fn run(a: &SweepArgs) -> Result<()> {
+pub fn run(a: &SweepArgs, w: &mut dyn Write) -> Result<()> {
     args::link_kernels();
     let coll = collective(&a.collective)?;
     let topo = args::topology(a.topology.as_deref())?;
@@ -406,7 +406,7 @@ pub fn run(a: &SweepArgs) -> Result<()> {
         return wrong_rows(&rows);
     }
     let rows: Vec<SweepRow> = entries.into_iter().map(|e| e.row).collect();
-    finish(&a.out, &plan, &rows)
+    finish(&a.out, &plan, &rows, w)
 }
 
 fn is_part_name(name: &str) -> bool {
@@ -414,7 +414,7 @@ fn is_part_name(name: &str) -> bool {
 }
 
 /// Runs `kernbench merge`.
-pub fn merge(a: &MergeArgs) -> Result<()> {
+pub fn merge(a: &MergeArgs, w: &mut dyn Write) -> Result<()> {
     let mut files: Vec<PathBuf> = Vec::new();
     for p in &a.paths {
         if p.is_dir() {
@@ -535,5 +535,5 @@ pub fn merge(a: &MergeArgs) -> Result<()> {
     let rows: Vec<SweepRow> = rows.into_iter().flatten().collect();
     std::fs::create_dir_all(&dir)
         .map_err(|e| usage(format!("cannot create {}: {e}", dir.display())))?;
-    finish(&dir, &plan, &rows)
+    finish(&dir, &plan, &rows, w)
 }
