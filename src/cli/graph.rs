@@ -3,8 +3,8 @@
 use super::args::{self, Axes, Set};
 use super::{out, usage, Result};
 use clap::Args;
-use std::io::Write;
 use kernbench_core::ir::ArgValue;
+use std::io::Write;
 
 /// Flags of `kernbench graph`.
 #[derive(Args, Debug)]

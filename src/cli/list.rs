@@ -2,11 +2,11 @@
 
 use super::{args, out, usage, Result};
 use clap::Args;
-use std::io::Write;
 use kernbench_ccl::{Algorithm, Registry};
 use kernbench_core::ir::ParamKind;
 use serde::Serialize;
 use std::fmt::Write as _;
+use std::io::Write;
 
 /// Flags of `kernbench list`.
 #[derive(Args, Debug)]
@@ -100,10 +100,10 @@ pub fn run(a: &ListArgs, w: &mut dyn Write) -> Result<()> {
             kernels,
             algorithms: reg.algorithms(),
         };
-        return out(w, &format!(
-            "{}\n",
-            serde_json::to_string_pretty(&l).map_err(usage)?
-        ));
+        return out(
+            w,
+            &format!("{}\n", serde_json::to_string_pretty(&l).map_err(usage)?),
+        );
     }
     let mut s = String::new();
     writeln!(s, "kernels ({}):", kernels.len()).unwrap();

@@ -1,9 +1,9 @@
 //! `kernbench probe`: latency and effective bandwidth of one transfer.
 
 use super::{args, out, usage, Result};
+use crate::probe::{format_table, probe_with, Case, ProbeError};
 use clap::Args;
 use std::io::Write;
-use crate::probe::{format_table, probe_with, Case, ProbeError};
 
 /// Flags of `kernbench probe`.
 #[derive(Args, Debug)]
@@ -73,15 +73,14 @@ pub fn run(a: &ProbeArgs, w: &mut dyn Write) -> Result<()> {
         }
     }
     if a.json {
-        out(w, &format!(
-            "{}\n",
-            serde_json::to_string_pretty(&rows).map_err(usage)?
-        ))
+        out(
+            w,
+            &format!("{}\n", serde_json::to_string_pretty(&rows).map_err(usage)?),
+        )
     } else {
-        out(w, &format!(
-            "# probe on `{}`\n{}",
-            topo.name(),
-            format_table(&rows)
-        ))
+        out(
+            w,
+            &format!("# probe on `{}`\n{}", topo.name(), format_table(&rows)),
+        )
     }
 }

@@ -219,12 +219,7 @@ fn write_trace(a: &RunArgs, outcome: &kernbench_core::sim::Outcome, topo: &Topol
     Ok(())
 }
 
-fn run_algorithm(
-    a: &RunArgs,
-    topo: &Topology,
-    algo: &Algorithm,
-    w: &mut dyn Write,
-) -> Result<()> {
+fn run_algorithm(a: &RunArgs, topo: &Topology, algo: &Algorithm, w: &mut dyn Write) -> Result<()> {
     if let Some(s) = a.set.first() {
         return Err(usage(format!(
             "--set {}: `{}` is a registry algorithm; it takes --size, -d, --op and --root",
@@ -263,12 +258,10 @@ fn run_algorithm(
     if a.json {
         out(w, &json(&r.outcome.report, Some(&row))?)?;
     } else {
-        out(w, &format!(
-            "{}\n{}\n{}\n",
-            r.outcome.report,
-            header(),
-            format_row(&row)
-        ))?;
+        out(
+            w,
+            &format!("{}\n{}\n{}\n", r.outcome.report, header(), format_row(&row)),
+        )?;
     }
     if a.verify_data && r.wrong > 0 {
         return Err(args::check(format!(

@@ -35,10 +35,13 @@ pub fn run(a: &TopoArgs, w: &mut dyn Write) -> Result<()> {
     }
     let summary = topo.summary();
     if a.json {
-        out(w, &format!(
-            "{}\n",
-            serde_json::to_string_pretty(&summary).map_err(usage)?
-        ))
+        out(
+            w,
+            &format!(
+                "{}\n",
+                serde_json::to_string_pretty(&summary).map_err(usage)?
+            ),
+        )
     } else {
         out(w, &summary.to_string())
     }
