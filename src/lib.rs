@@ -28,6 +28,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod collective_example;
 pub mod gemm_example;
 pub mod html;

@@ -2,8 +2,6 @@
 //! collectives on the modelled machine, probe transfers and sweep collectives.
 //! `kernbench --help` lists the subcommands; each has its own `--help`.
 
-mod cli;
-
 fn main() -> std::process::ExitCode {
-    cli::main()
+    kernbench::cli::main()
 }

@@ -1,7 +1,7 @@
 //! The registry of collective algorithms (`ccl.yaml`): each names its kernel,
 //! the logical topology it needs, its IPCQ settings, and an optional world size.
 
-use kernbench_core::topology::{BufferKind, IpcqSpec};
+use kernbench_core::topology::{field_line, BufferKind, IpcqSpec};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -103,14 +103,19 @@ pub enum RegistryError {
     Yaml {
         /// The file.
         origin: String,
+        /// The 1-based line the parser stopped at, when it says.
+        line: Option<usize>,
         /// serde_yaml's message (with line and column).
         msg: String,
     },
     /// An entry that does not make sense.
-    #[error("{origin}: algorithm `{name}`: {msg}")]
+    #[error("{origin}: line {line}: algorithm `{name}`: {msg}")]
     Entry {
         /// The file.
         origin: String,
+        /// The 1-based line of the field at fault (or of the entry, when the
+        /// value comes from `defaults` or is not written).
+        line: usize,
         /// The entry.
         name: String,
         /// What is wrong.
@@ -211,21 +216,26 @@ impl Registry {
             })?;
         let file: File = serde_yaml::from_str(text).map_err(|e| RegistryError::Yaml {
             origin: origin.into(),
+            line: e.location().map(|l| l.line().max(1)),
             msg: e.to_string(),
         })?;
         let mut algorithms = Vec::new();
         for (name, e) in file.algorithms {
-            let err = |msg: String| RegistryError::Entry {
+            let err_at = |field: &str, msg: String| RegistryError::Entry {
                 origin: origin.into(),
+                line: field_line(text, &format!("algorithms.{name}.{field}")),
                 name: name.clone(),
                 msg,
             };
             if !KERNELS.contains(&e.kernel.as_str()) {
-                return Err(err(format!(
-                    "unknown kernel `{}` (known: {})",
-                    e.kernel,
-                    KERNELS.join(", ")
-                )));
+                return Err(err_at(
+                    "kernel",
+                    format!(
+                        "unknown kernel `{}` (known: {})",
+                        e.kernel,
+                        KERNELS.join(", ")
+                    ),
+                ));
             }
             let pick = |a: Option<u64>, b: Option<u64>, d: u64| a.or(b).unwrap_or(d);
             let mut ipcq = IpcqSpec::default();
@@ -245,13 +255,16 @@ impl Registry {
                 .or(file.defaults.buffer)
                 .unwrap_or(ipcq.buffer);
             if ipcq.slots == 0 {
-                return Err(err("slots must be at least 1".into()));
+                return Err(err_at("slots", "slots must be at least 1".into()));
             }
             if ipcq.slot_bytes == 0 || ipcq.slot_bytes % 16 != 0 {
-                return Err(err(format!(
-                    "slot_bytes {} must be a non-zero multiple of 16",
-                    ipcq.slot_bytes
-                )));
+                return Err(err_at(
+                    "slot_bytes",
+                    format!(
+                        "slot_bytes {} must be a non-zero multiple of 16",
+                        ipcq.slot_bytes
+                    ),
+                ));
             }
             let seg_bytes = pick(
                 e.settings.seg_bytes,
@@ -259,19 +272,20 @@ impl Registry {
                 ipcq.ring_bytes(),
             );
             if seg_bytes < 4 {
-                return Err(err(format!(
-                    "seg_bytes {seg_bytes} is smaller than one element"
-                )));
+                return Err(err_at(
+                    "seg_bytes",
+                    format!("seg_bytes {seg_bytes} is smaller than one element"),
+                ));
             }
             let world = e.settings.world.or(file.defaults.world);
             if (e.kernel == "intercube_allreduce") != e.topology.one_pe_per_cube() {
-                return Err(err(format!(
+                return Err(err_at("topology", format!(
                     "kernel `{}` and topology `{:?}` do not go together: intercube_allreduce runs on the intercube_* maps only",
                     e.kernel, e.topology
                 )));
             }
             if world == Some(0) {
-                return Err(err("world must be at least 1".into()));
+                return Err(err_at("world", "world must be at least 1".into()));
             }
             algorithms.push(Algorithm {
                 name: name.clone(),
@@ -368,6 +382,13 @@ mod tests {
             let e = Registry::from_yaml(text, "t.yaml").unwrap_err().to_string();
             assert!(e.contains(want) && e.contains("t.yaml"), "{e}");
         }
+        // Entry errors point at the field's line.
+        let e = Registry::from_yaml(cases[1].0, "t.yaml").unwrap_err();
+        assert!(matches!(e, RegistryError::Entry { line: 6, .. }), "{e:?}");
+        assert!(
+            e.to_string().starts_with("t.yaml: line 6: algorithm `a`"),
+            "{e}"
+        );
         let e = Registry::builtin().get("nope").unwrap_err().to_string();
         assert!(e.contains("ring_allreduce"), "{e}");
     }

@@ -456,6 +456,13 @@ pub(crate) fn setup(
     let es = spec.dtype.size() as u64;
     let seg = (algo.seg_bytes / es).max(1) as i64;
     let (_, cols) = torus_shape(w);
+    // The cubes of a SIP the hierarchical kernel's cube ring spans: every
+    // cube, or the whole cubes of a launch smaller than one SIP (which its
+    // map accepts). The inter-cube kernels count every cube of a SIP.
+    let mut cubes = topo.cubes_per_sip() as usize;
+    if algo.topology == MapKind::Hierarchical {
+        cubes = cubes.min((w / topo.pes_per_cube().max(1) as usize).max(1));
+    }
     let all = KernelArgs::new()
         .with(
             "buf",
@@ -471,7 +478,7 @@ pub(crate) fn setup(
         .int("root", spec.root as i64)
         .int("cols", cols as i64)
         .int("pes", topo.pes_per_cube() as i64)
-        .int("cubes", topo.cubes_per_sip() as i64)
+        .int("cubes", cubes as i64)
         .int(
             "sip_cols",
             torus_shape((w / topo.cubes_per_sip().max(1) as usize).max(1)).1 as i64,

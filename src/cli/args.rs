@@ -12,9 +12,9 @@ use kernbench_tl::{Kernel, KernelMeta, ParamMeta};
 /// The kernels and algorithms the binary ships, referenced so the linker keeps
 /// their registrations (`inventory` collects only what is linked in).
 pub fn link_kernels() {
-    std::hint::black_box(&kernbench::kernels::hello_send);
-    std::hint::black_box(&kernbench::kernels::flash_attention_f16);
-    std::hint::black_box(&kernbench::probe::probe_send);
+    std::hint::black_box(&crate::kernels::hello_send);
+    std::hint::black_box(&crate::kernels::flash_attention_f16);
+    std::hint::black_box(&crate::probe::probe_send);
     std::hint::black_box(&kernbench_ccl::algorithms::ring_allreduce_f32);
 }
 

@@ -5,6 +5,7 @@ use super::run::{simulate, LaunchArgs};
 use super::{out, usage, Result};
 use clap::Args;
 use kernbench_core::export::chakra;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Flags of `kernbench export`.
@@ -26,7 +27,7 @@ pub struct ExportArgs {
 }
 
 /// Runs `kernbench export`.
-pub fn run(a: &ExportArgs) -> Result<()> {
+pub fn run(a: &ExportArgs, w: &mut dyn Write) -> Result<()> {
     // Refuse a folder that cannot be made before spending time on the run.
     if a.chakra.exists() && !a.chakra.is_dir() {
         return Err(usage(format!(
@@ -72,13 +73,16 @@ pub fn run(a: &ExportArgs) -> Result<()> {
             written.rounded_up
         );
     }
-    out(&format!(
-        "wrote {} Chakra trace(s) ({files}) to {}: {} nodes ({})\n\
+    out(
+        w,
+        &format!(
+            "wrote {} Chakra trace(s) ({files}) to {}: {} nodes ({})\n\
          ASTRA-sim: --workload-configuration={}\n",
-        written.files.len(),
-        a.chakra.display(),
-        written.nodes(),
-        types.join(", "),
-        a.chakra.join(&a.launch.name).display()
-    ))
+            written.files.len(),
+            a.chakra.display(),
+            written.nodes(),
+            types.join(", "),
+            a.chakra.join(&a.launch.name).display()
+        ),
+    )
 }

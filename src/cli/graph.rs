@@ -4,6 +4,7 @@ use super::args::{self, Axes, Set};
 use super::{out, usage, Result};
 use clap::Args;
 use kernbench_core::ir::ArgValue;
+use std::io::Write;
 
 /// Flags of `kernbench graph`.
 #[derive(Args, Debug)]
@@ -33,7 +34,7 @@ pub struct GraphArgs {
 }
 
 /// Runs `kernbench graph`.
-pub fn run(a: &GraphArgs) -> Result<()> {
+pub fn run(a: &GraphArgs, w: &mut dyn Write) -> Result<()> {
     let kernel = args::find_kernel(&a.kernel)?;
     let kargs = args::kernel_args(kernel.meta(), &a.set, &mut |b| {
         let va = 0x1000_0000_0000u64 + ((b.index as u64) << 32);
@@ -53,5 +54,5 @@ pub fn run(a: &GraphArgs) -> Result<()> {
     let grid = &a.grid.0;
     let pid = a.pid.clone().map_or_else(|| vec![0; grid.len()], |p| p.0);
     let g = kernbench_tl::trace(kernel, &kargs, grid, &pid).map_err(usage)?;
-    out(&if a.dot { g.to_dot() } else { g.to_text() })
+    out(w, &if a.dot { g.to_dot() } else { g.to_text() })
 }

@@ -2,8 +2,8 @@
 
 use super::args::{self, PeList};
 use super::{usage, Result};
+use crate::html::{self, Options, Page};
 use clap::Args;
-use kernbench::html::{self, Options, Page};
 use std::path::PathBuf;
 
 /// Flags of the HTML report.

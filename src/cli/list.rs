@@ -6,6 +6,7 @@ use kernbench_ccl::{Algorithm, Registry};
 use kernbench_core::ir::ParamKind;
 use serde::Serialize;
 use std::fmt::Write as _;
+use std::io::Write;
 
 /// Flags of `kernbench list`.
 #[derive(Args, Debug)]
@@ -69,7 +70,7 @@ fn signature(k: &KernelInfo) -> String {
 }
 
 /// Runs `kernbench list`.
-pub fn run(a: &ListArgs) -> Result<()> {
+pub fn run(a: &ListArgs, w: &mut dyn Write) -> Result<()> {
     args::link_kernels();
     let kernels: Vec<KernelInfo> = kernbench_tl::registered_kernels()
         .into_iter()
@@ -99,10 +100,10 @@ pub fn run(a: &ListArgs) -> Result<()> {
             kernels,
             algorithms: reg.algorithms(),
         };
-        return out(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&l).map_err(usage)?
-        ));
+        return out(
+            w,
+            &format!("{}\n", serde_json::to_string_pretty(&l).map_err(usage)?),
+        );
     }
     let mut s = String::new();
     writeln!(s, "kernels ({}):", kernels.len()).unwrap();
@@ -136,5 +137,5 @@ pub fn run(a: &ListArgs) -> Result<()> {
         )
         .unwrap();
     }
-    out(&s)
+    out(w, &s)
 }

@@ -1,8 +1,21 @@
-//! The subcommands of `kernbench`, their flags, and how failures become exit codes.
+//! The `kernbench` command as a library: its subcommands, their flags, and
+//! how failures become exit codes.
+//!
+//! [`run_args`] runs one command line and returns a [`Result`] instead of
+//! exiting, writing what the command prints to a writer; the binary's
+//! [`main`] calls it with the process's arguments and stdout, and turns the
+//! result into an exit code with [`exit_code`].
 //!
 //! Exit codes: 0 on success, 1 when a check failed (a result with wrong
 //! elements), 2 for bad usage or input (clap's own errors included). Errors go
 //! to stderr as `error: ...`.
+//!
+//! ```
+//! let mut out = Vec::new();
+//! kernbench::cli::run_args(["kernbench", "topo", "tiny", "--json"], &mut out).unwrap();
+//! let summary: serde_json::Value = serde_json::from_slice(&out).unwrap();
+//! assert_eq!(summary["pes"], 16);
+//! ```
 
 mod args;
 mod export;
@@ -16,8 +29,9 @@ mod sweep;
 mod topo;
 
 use clap::{Parser, Subcommand};
+use std::ffi::OsString;
 use std::fmt;
-use std::io::Write as _;
+use std::io::Write;
 use std::process::ExitCode;
 
 /// Write accelerator kernels and collectives in Rust; see what they do on a modelled machine.
@@ -48,19 +62,27 @@ enum Command {
     Merge(sweep::MergeArgs),
 }
 
-/// Why a subcommand failed.
+/// Why a command line failed.
 #[derive(Debug)]
 pub enum Fail {
+    /// The command line does not parse: clap's error, which prints itself
+    /// (exit code 2).
+    Parse(clap::Error),
     /// Bad usage or input (exit code 2).
     Usage(String),
     /// A check failed: the run was fine but its result is wrong (exit code 1).
     Check(String),
+    /// The reader of the output went away (`kernbench list | head`): the
+    /// command stops quietly (exit code 0).
+    Closed,
 }
 
 impl fmt::Display for Fail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Fail::Parse(e) => write!(f, "{}", e.render()),
             Fail::Usage(m) | Fail::Check(m) => f.write_str(m),
+            Fail::Closed => f.write_str("the output was closed"),
         }
     }
 }
@@ -73,31 +95,52 @@ pub fn usage(e: impl fmt::Display) -> Fail {
     Fail::Usage(e.to_string())
 }
 
-/// Writes to stdout; a closed pipe (`kernbench list | head`) ends the process quietly.
-pub fn out(text: &str) -> Result<()> {
-    let mut o = std::io::stdout().lock();
-    match o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
+/// Writes a command's output; a closed pipe (`kernbench list | head`) stops
+/// the command with [`Fail::Closed`].
+pub(crate) fn out(w: &mut dyn Write, text: &str) -> Result<()> {
+    match w.write_all(text.as_bytes()).and_then(|()| w.flush()) {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
-        Err(e) => Err(usage(format_args!("cannot write to stdout: {e}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Fail::Closed),
+        Err(e) => Err(usage(format_args!("cannot write the output: {e}"))),
     }
 }
 
-/// Parses the process's arguments and runs the subcommand.
-pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let r = match cli.command {
-        Command::Topo(a) => topo::run(&a),
-        Command::List(a) => list::run(&a),
-        Command::Graph(a) => graph::run(&a),
-        Command::Run(a) => run::run(&a),
-        Command::Probe(a) => probe::run(&a),
-        Command::Export(a) => export::run(&a),
-        Command::Sweep(a) => sweep::run(&a),
-        Command::Merge(a) => sweep::merge(&a),
+/// Runs one command line: `args` as a process receives them (the first is
+/// the program's name). What the command prints goes to `w` (`--help` and
+/// `--version` too); notes and progress go to stderr. Nothing here exits
+/// the process.
+pub fn run_args<I, T>(args: I, w: &mut dyn Write) -> Result<()>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        // `--help` and `--version` come back as errors meant for stdout.
+        Err(e) if !e.use_stderr() => return out(w, &e.render().to_string()),
+        Err(e) => return Err(Fail::Parse(e)),
     };
+    match cli.command {
+        Command::Topo(a) => topo::run(&a, w),
+        Command::List(a) => list::run(&a, w),
+        Command::Graph(a) => graph::run(&a, w),
+        Command::Run(a) => run::run(&a, w),
+        Command::Probe(a) => probe::run(&a, w),
+        Command::Export(a) => export::run(&a, w),
+        Command::Sweep(a) => sweep::run(&a, w),
+        Command::Merge(a) => sweep::merge(&a, w),
+    }
+}
+
+/// The exit code of a command's result, printing its error to stderr.
+pub fn exit_code(r: Result<()>) -> ExitCode {
     match r {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) | Err(Fail::Closed) => ExitCode::SUCCESS,
+        Err(Fail::Parse(e)) => {
+            // clap's own rendering (colours on a terminal, usage line).
+            let _ = e.print();
+            ExitCode::from(2)
+        }
         Err(Fail::Usage(m)) => {
             eprintln!("error: {m}");
             ExitCode::from(2)
@@ -107,6 +150,12 @@ pub fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The `kernbench` binary: runs the process's command line with stdout as
+/// the output and returns its exit code.
+pub fn main() -> ExitCode {
+    exit_code(run_args(std::env::args_os(), &mut std::io::stdout()))
 }
 
 #[cfg(test)]

@@ -1,9 +1,10 @@
 //! `kernbench probe`: latency and effective bandwidth of one transfer.
 
 use super::{args, out, usage, Result};
+use crate::probe::{format_table, probe_with, Case, ProbeError};
 use clap::Args;
-use kernbench::probe::{format_table, probe_with, Case, ProbeError};
 use kernbench_ccl::table::MAX_SIZES;
+use std::io::Write;
 
 /// Flags of `kernbench probe`.
 #[derive(Args, Debug)]
@@ -46,7 +47,7 @@ fn case(s: &str) -> std::result::Result<Case, String> {
 }
 
 /// Runs `kernbench probe`.
-pub fn run(a: &ProbeArgs) -> Result<()> {
+pub fn run(a: &ProbeArgs, w: &mut dyn Write) -> Result<()> {
     if a.sizes.len() > MAX_SIZES {
         return Err(usage(format!(
             "--sizes gives {} sizes; at most {MAX_SIZES} are probed in one run",
@@ -79,15 +80,14 @@ pub fn run(a: &ProbeArgs) -> Result<()> {
         }
     }
     if a.json {
-        out(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&rows).map_err(usage)?
-        ))
+        out(
+            w,
+            &format!("{}\n", serde_json::to_string_pretty(&rows).map_err(usage)?),
+        )
     } else {
-        out(&format!(
-            "# probe on `{}`\n{}",
-            topo.name(),
-            format_table(&rows)
-        ))
+        out(
+            w,
+            &format!("# probe on `{}`\n{}", topo.name(), format_table(&rows)),
+        )
     }
 }

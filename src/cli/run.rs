@@ -2,8 +2,8 @@
 
 use super::args::{self, Axes, Set};
 use super::{out, usage, Result};
+use crate::html::Page;
 use clap::Args;
-use kernbench::html::Page;
 use kernbench_ccl::run::{neighbor_map, ranks, run_on, RunResult, RunSpec};
 use kernbench_ccl::table::{format_row, header, Row};
 use kernbench_ccl::{Algorithm, MapKind, RedOp, Registry};
@@ -12,6 +12,7 @@ use kernbench_core::sim::{simulate_full, Launch, Outcome, ProgressHook, Report};
 use kernbench_core::topology::Topology;
 use kernbench_core::{DType, PeId};
 use serde::Serialize;
+use std::io::Write;
 
 /// What a launch from the command line names: a kernel or a registry
 /// algorithm, the machine, and its parameters (shared by `run` and `export`).
@@ -184,7 +185,7 @@ pub fn simulate(l: &LaunchArgs, topo: &Topology, data: bool, trace: bool) -> Res
 }
 
 /// Runs `kernbench run`.
-pub fn run(a: &RunArgs) -> Result<()> {
+pub fn run(a: &RunArgs, w: &mut dyn Write) -> Result<()> {
     a.html.check()?;
     let topo = args::topology(a.launch.topology.as_deref())?;
     let trace = a.trace.is_some() || a.html.wanted();
@@ -198,9 +199,9 @@ pub fn run(a: &RunArgs) -> Result<()> {
                 outcome,
             ))?;
             if a.json {
-                out(&json(&outcome.report, None)?)
+                out(w, &json(&outcome.report, None)?)
             } else {
-                out(&outcome.report.to_string())
+                out(w, &outcome.report.to_string())
             }
         }
         Simulated::Algorithm {
@@ -231,14 +232,12 @@ pub fn run(a: &RunArgs) -> Result<()> {
                 .results(algo.collective.name(), &rows),
             )?;
             if a.json {
-                out(&json(&r.outcome.report, Some(row))?)?;
+                out(w, &json(&r.outcome.report, Some(row))?)?;
             } else {
-                out(&format!(
-                    "{}\n{}\n{}\n",
-                    r.outcome.report,
-                    header(),
-                    format_row(row)
-                ))?;
+                out(
+                    w,
+                    &format!("{}\n{}\n{}\n", r.outcome.report, header(), format_row(row)),
+                )?;
             }
             if a.verify_data && r.wrong > 0 {
                 return Err(args::check(format!(

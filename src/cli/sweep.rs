@@ -4,10 +4,10 @@
 
 use super::args::{self, check};
 use super::{out, usage, Fail, Result};
+use crate::html::Page;
+use crate::svg::{busbw_svg, Series};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use kernbench::html::Page;
-use kernbench::svg::{busbw_svg, Series};
 use kernbench_ccl::run::{ranks, run_on, RunSpec};
 use kernbench_ccl::table::{format_row, header, measure, sizes, Row};
 use kernbench_ccl::{Algorithm, Collective, RedOp, Registry};
@@ -15,7 +15,7 @@ use kernbench_core::DType;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -360,7 +360,7 @@ fn csv(rows: &[SweepRow]) -> String {
 }
 
 /// Writes sweep.csv, sweep.json and busbw.svg, prints the tables, and fails the check on wrong rows.
-fn finish(dir: &Path, plan: &Plan, rows: &[SweepRow]) -> Result<()> {
+fn finish(dir: &Path, plan: &Plan, rows: &[SweepRow], w: &mut dyn Write) -> Result<()> {
     write(&dir.join("sweep.csv"), &csv(rows))?;
     write(
         &dir.join("sweep.json"),
@@ -385,7 +385,7 @@ fn finish(dir: &Path, plan: &Plan, rows: &[SweepRow]) -> Result<()> {
             writeln!(t, "{}", format_row(r)).unwrap();
         }
     }
-    out(&t)?;
+    out(w, &t)?;
     eprintln!(
         "wrote sweep.csv, sweep.json and busbw.svg in {}",
         dir.display()
@@ -471,7 +471,7 @@ fn resume(path: &Path, plan: &Plan, k: usize, n: usize) -> Result<BTreeMap<usize
 }
 
 /// Runs `kernbench sweep`.
-pub fn run(a: &SweepArgs) -> Result<()> {
+pub fn run(a: &SweepArgs, w: &mut dyn Write) -> Result<()> {
     args::link_kernels();
     a.html.check_in(Some(&a.out))?;
     if a.shard.is_some() && a.html.wanted() {
@@ -631,7 +631,7 @@ pub fn run(a: &SweepArgs) -> Result<()> {
                 bar.set_message(format!(
                     "{} {}",
                     algos[ai].name,
-                    kernbench::svg::human_bytes(szs[si] as f64)
+                    crate::svg::human_bytes(szs[si] as f64)
                 ));
                 let r = measure(
                     topo,
@@ -737,7 +737,7 @@ pub fn run(a: &SweepArgs) -> Result<()> {
         .results(&plan.collective, &rows);
         a.html.write(&page)?;
     }
-    finish(&a.out, &plan, &rows)
+    finish(&a.out, &plan, &rows, w)
 }
 
 /// The sweep point an HTML report shows: `ALGO@SIZE` among the plan's, or
@@ -751,7 +751,7 @@ fn html_point(spec: Option<&str>, plan: &Plan) -> Result<(usize, u64)> {
         usage(format!(
             "--html-point {spec}: write ALGO@SIZE, e.g. {}@{}",
             plan.algos[0],
-            kernbench::svg::human_bytes(largest as f64)
+            crate::svg::human_bytes(largest as f64)
         ))
     })?;
     let ai = plan.algos.iter().position(|x| x == name).ok_or_else(|| {
@@ -765,7 +765,7 @@ fn html_point(spec: Option<&str>, plan: &Plan) -> Result<(usize, u64)> {
         let all: Vec<String> = plan
             .sizes
             .iter()
-            .map(|b| kernbench::svg::human_bytes(*b as f64))
+            .map(|b| crate::svg::human_bytes(*b as f64))
             .collect();
         return Err(usage(format!(
             "--html-point {spec}: {bytes} B is not a size of this sweep ({})",
@@ -780,7 +780,7 @@ fn is_part_name(name: &str) -> bool {
 }
 
 /// Runs `kernbench merge`.
-pub fn merge(a: &MergeArgs) -> Result<()> {
+pub fn merge(a: &MergeArgs, w: &mut dyn Write) -> Result<()> {
     let mut files: Vec<PathBuf> = Vec::new();
     for p in &a.paths {
         if p.is_dir() {
@@ -895,5 +895,5 @@ pub fn merge(a: &MergeArgs) -> Result<()> {
     let rows: Vec<SweepRow> = rows.into_iter().flatten().collect();
     std::fs::create_dir_all(&dir)
         .map_err(|e| usage(format!("cannot create {}: {e}", dir.display())))?;
-    finish(&dir, &plan, &rows)
+    finish(&dir, &plan, &rows, w)
 }

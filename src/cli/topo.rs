@@ -2,6 +2,7 @@
 
 use super::{args, out, usage, Result};
 use clap::Args;
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Flags of `kernbench topo`.
@@ -21,12 +22,12 @@ pub struct TopoArgs {
 }
 
 /// Runs `kernbench topo`.
-pub fn run(a: &TopoArgs) -> Result<()> {
+pub fn run(a: &TopoArgs, w: &mut dyn Write) -> Result<()> {
     let topo = args::topology(a.file.as_deref())?;
     if let Some(path) = &a.dot {
         let dot = topo.to_dot();
         if path.as_os_str() == "-" {
-            return out(&dot);
+            return out(w, &dot);
         }
         std::fs::write(path, dot)
             .map_err(|e| usage(format!("cannot write {}: {e}", path.display())))?;
@@ -34,11 +35,14 @@ pub fn run(a: &TopoArgs) -> Result<()> {
     }
     let summary = topo.summary();
     if a.json {
-        out(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&summary).map_err(usage)?
-        ))
+        out(
+            w,
+            &format!(
+                "{}\n",
+                serde_json::to_string_pretty(&summary).map_err(usage)?
+            ),
+        )
     } else {
-        out(&summary.to_string())
+        out(w, &summary.to_string())
     }
 }

@@ -169,6 +169,14 @@ fn dim_at(s: &[usize], d: usize, n: usize) -> usize {
     }
 }
 
+/// `true` when a tile of this type has a byte size that fits in 64 bits.
+fn sized(ty: &TileType) -> bool {
+    ty.shape
+        .iter()
+        .try_fold(ty.dtype.size() as u64, |a, d| a.checked_mul(*d as u64))
+        .is_some_and(|b| usize::try_from(b).is_ok())
+}
+
 impl GraphBuilder {
     /// A builder for one program instance.
     pub fn new(header: GraphHeader, limits: TraceLimits) -> Self {
@@ -276,7 +284,48 @@ impl GraphBuilder {
                 loc,
             ));
         }
+        self.check_region(r, loc)?;
         Ok(TileType::new(r.dtype, r.shape.clone()))
+    }
+
+    /// A tile's bytes must be countable: more than 2^64 of them is no tile.
+    fn sized(&self, ty: &TileType, loc: &SrcLoc) -> Result<(), TraceError> {
+        if !sized(ty) {
+            return Err(self.error(
+                TraceErrorKind::Shape(format!(
+                    "a {} tile of shape {} has more bytes than a 64-bit count holds",
+                    ty.dtype,
+                    shape_str(&ty.shape)
+                )),
+                loc,
+            ));
+        }
+        Ok(())
+    }
+
+    /// A region must be well formed: a block of a tensor is 2D, and no
+    /// region reaches past the 64-bit address space (an offset or extent
+    /// whose address overflows), which the memory checks of a run rely on.
+    fn check_region(&self, r: &MemRef, loc: &SrcLoc) -> Result<(), TraceError> {
+        if matches!(r.view, View::Block { .. }) && r.shape.len() != 2 {
+            return Err(self.error(
+                TraceErrorKind::Shape(format!(
+                    "a block of a tensor is 2D (rows, cols), not {}",
+                    shape_str(&r.shape)
+                )),
+                loc,
+            ));
+        }
+        if r.checked_span().is_none() {
+            return Err(self.error(
+                TraceErrorKind::OutOfBounds(format!(
+                    "{r} of shape {} lies outside the 64-bit address space (its address overflows)",
+                    shape_str(&r.shape)
+                )),
+                loc,
+            ));
+        }
+        Ok(())
     }
 
     /// `tl::load`.
@@ -380,6 +429,7 @@ impl GraphBuilder {
         loc: &SrcLoc,
     ) -> Result<CmdId, TraceError> {
         let vty = self.ty(value, loc)?.clone();
+        self.check_region(&dst, loc)?;
         if vty.shape != dst.shape && vty.elems() != dst.shape.iter().product::<usize>() {
             return Err(self.error(
                 TraceErrorKind::Shape(format!(
@@ -416,6 +466,7 @@ impl GraphBuilder {
                 loc,
             ));
         }
+        self.sized(&ty, loc)?;
         self.push(Command::Full { value }, ty, loc)
     }
 
@@ -468,6 +519,7 @@ impl GraphBuilder {
             ));
         }
         let out = TileType::new(ta.dtype.accumulator(), vec![ta.shape[0], tb.shape[1]]);
+        self.sized(&out, loc)?;
         if let Some(c) = acc {
             let tc = self.ty(c, loc)?;
             if tc != &out {
@@ -835,6 +887,7 @@ impl GraphBuilder {
                 loc,
             ));
         }
+        self.sized(&ty, loc)?;
         let id = self.push(Command::Recv { dir, is_async }, ty, loc)?;
         if let Some(p) = self.last_recv[dir.index()].replace(id) {
             self.order(p, id);

@@ -220,46 +220,93 @@ pub struct MemRef {
 impl MemRef {
     /// Bytes between the starts of consecutive rows (for 2D regions), or the row length.
     pub fn row_pitch_bytes(&self) -> u64 {
+        let es = self.dtype.size() as u64;
         match &self.view {
-            View::Flat { .. } => {
-                (self.shape.last().copied().unwrap_or(1) * self.dtype.size()) as u64
-            }
-            View::Block { tensor, .. } => (tensor[1] * self.dtype.size()) as u64,
+            View::Flat { .. } => (self.shape.last().copied().unwrap_or(1) as u64).wrapping_mul(es),
+            View::Block { tensor, .. } => (tensor[1] as u64).wrapping_mul(es),
         }
     }
 
     /// Contiguous runs: (virtual address of the first byte, bytes per run, number of runs).
+    ///
+    /// The arithmetic wraps: a region whose bytes do not fit in the address
+    /// space (see [`MemRef::checked_span`], which the graph builder checks)
+    /// gives meaningless numbers, not a panic.
     pub fn runs(&self) -> (u64, u64, u64) {
         let es = self.dtype.size() as u64;
         match &self.view {
             View::Flat { offset } => {
-                let elems: usize = self.shape.iter().product();
-                let start = self.base_va.wrapping_add((*offset * es as i64) as u64);
-                (start, elems as u64 * es, 1)
+                let elems = self
+                    .shape
+                    .iter()
+                    .fold(1u64, |a, d| a.wrapping_mul(*d as u64));
+                let start = self
+                    .base_va
+                    .wrapping_add((*offset).wrapping_mul(es as i64) as u64);
+                (start, elems.wrapping_mul(es), 1)
             }
             View::Block { origin, tensor } => {
                 let rows = self.shape.first().copied().unwrap_or(1) as u64;
                 let cols = self.shape.get(1).copied().unwrap_or(1) as u64;
-                let start = self.base_va + ((origin[0] * tensor[1] + origin[1]) as u64) * es;
-                if cols as usize == tensor[1] {
-                    (start, rows * cols * es, 1)
+                let first = (origin[0] as u64)
+                    .wrapping_mul(tensor[1] as u64)
+                    .wrapping_add(origin[1] as u64);
+                let start = self.base_va.wrapping_add(first.wrapping_mul(es));
+                if cols == tensor[1] as u64 {
+                    (start, rows.wrapping_mul(cols).wrapping_mul(es), 1)
                 } else {
-                    (start, cols * es, rows)
+                    (start, cols.wrapping_mul(es), rows)
                 }
             }
         }
     }
 
-    /// The byte range `[start, end)` the region spans, for overlap checks.
+    /// The byte range `[start, end)` the region spans, for overlap checks
+    /// (wrapping like [`MemRef::runs`]).
     pub fn span(&self) -> (u64, u64) {
         let (start, run, n) = self.runs();
         let pitch = self.row_pitch_bytes();
         let end = if n <= 1 {
-            start + run
+            start.wrapping_add(run)
         } else {
-            start + (n - 1) * pitch + run
+            start
+                .wrapping_add((n - 1).wrapping_mul(pitch))
+                .wrapping_add(run)
         };
         (start, end)
+    }
+
+    /// The byte range `[start, end)` of the region, or `None` when some
+    /// byte of it lies outside the 64-bit address space (an offset or an
+    /// extent so large that its address overflows).
+    pub fn checked_span(&self) -> Option<(u64, u64)> {
+        let es = self.dtype.size() as u64;
+        let elems = self
+            .shape
+            .iter()
+            .try_fold(1u64, |a, d| a.checked_mul(*d as u64))?;
+        match &self.view {
+            View::Flat { offset } => {
+                let start = self
+                    .base_va
+                    .checked_add_signed(offset.checked_mul(es as i64)?)?;
+                Some((start, start.checked_add(elems.checked_mul(es)?)?))
+            }
+            View::Block { origin, tensor } => {
+                let rows = self.shape.first().copied().unwrap_or(1) as u64;
+                let cols = self.shape.get(1).copied().unwrap_or(1) as u64;
+                let pitch = (tensor[1] as u64).checked_mul(es)?;
+                let first = (origin[0] as u64)
+                    .checked_mul(tensor[1] as u64)?
+                    .checked_add(origin[1] as u64)?
+                    .checked_mul(es)?;
+                let start = self.base_va.checked_add(first)?;
+                let end = start
+                    .checked_add(rows.saturating_sub(1).checked_mul(pitch)?)?
+                    .checked_add(cols.checked_mul(es)?)?;
+                Some((start, end))
+            }
+        }
     }
 
     /// Bytes the region holds.

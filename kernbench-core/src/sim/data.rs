@@ -28,9 +28,15 @@ pub(crate) fn region_runs(r: &MemRef) -> Vec<(u64, u64)> {
 }
 
 fn read_region(m: &Machine, pe: PeId, r: &MemRef) -> Result<ArrayD<f32>, crate::machine::MemError> {
+    let runs = region_runs(r);
+    // Every run must be mapped before room is made for the region: a region
+    // far outside the buffers may name more bytes than the host has.
+    for &(va, len) in &runs {
+        m.translate(pe, va, len)?;
+    }
     let mut out = Vec::with_capacity(r.shape.iter().product());
     let mut buf = Vec::new();
-    for (va, len) in region_runs(r) {
+    for (va, len) in runs {
         buf.resize(len as usize, 0);
         m.read(pe, va, &mut buf)?;
         r.dtype.decode_into(&buf, &mut out);

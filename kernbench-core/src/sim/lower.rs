@@ -450,7 +450,10 @@ pub(crate) fn runs_of(r: &MemRef, r0: usize, r1: usize) -> Vec<(u64, u64)> {
     let es = r.dtype.size() as u64;
     match &r.view {
         View::Flat { offset } => {
-            let start = r.base_va.wrapping_add(((*offset + r0 as i64) as u64) * es);
+            // A negative offset (below the buffer) wraps to the address it
+            // names; the memory checks then refuse it.
+            let first = offset.wrapping_add(r0 as i64).wrapping_mul(es as i64);
+            let start = r.base_va.wrapping_add(first as u64);
             vec![(start, (r1 - r0) as u64 * es)]
         }
         View::Block { origin, tensor } => {
@@ -475,7 +478,8 @@ pub(crate) fn sub_block_runs(
     let (row_pitch, base) = match &r.view {
         View::Flat { offset } => {
             let w = r.shape.get(1).copied().unwrap_or(1);
-            (w as u64 * es, r.base_va.wrapping_add((*offset as u64) * es))
+            let first = offset.wrapping_mul(es as i64);
+            (w as u64 * es, r.base_va.wrapping_add(first as u64))
         }
         View::Block { origin, tensor } => (
             tensor[1] as u64 * es,
@@ -629,6 +633,27 @@ impl LowerCtx<'_> {
                 }
             };
             let elems = node.ty.elems();
+            // A tile larger than the whole TCM can never be placed: refuse it
+            // here, before it is cut into pieces (a huge tile would be cut
+            // into billions) that the TCM plan below would refuse anyway.
+            let held = match &node.cmd {
+                Command::Store { .. }
+                | Command::Send { .. }
+                | Command::Stream { .. }
+                | Command::Wait { .. } => 0,
+                _ => node.ty.bytes(),
+            };
+            if held > spec.tcm_bytes {
+                return Err(SimError::Tcm {
+                    pe: self.pe,
+                    loc: node.loc.clone(),
+                    msg: format!(
+                        "{id} ({}) needs {held} B, more than the {} B the TCM holds",
+                        node.cmd.mnemonic(),
+                        spec.tcm_bytes
+                    ),
+                });
+            }
             let mut lw = Lowered::default();
             match &node.cmd {
                 Command::Load { src, mask } => {

@@ -253,8 +253,9 @@ fn segments(path: &str) -> Vec<(&str, Vec<usize>)> {
 /// The 1-based line of the field at a dotted `path` (`a.b[2].c`) in YAML
 /// `text`, walking the text by indentation. When the field is not written in
 /// the file (a default) or sits in a flow collection, the line of its nearest
-/// parent that is; line 1 when none is.
-pub(crate) fn locate(text: &str, path: &str) -> usize {
+/// parent that is; line 1 when none is. Other YAML files of the project (the
+/// collective registry) use it to point at their fields too.
+pub fn locate(text: &str, path: &str) -> usize {
     let lines = scan(text);
     let mut best = None;
     let (mut lo, mut hi) = (0usize, lines.len());

@@ -33,7 +33,7 @@ pub use config::{
     IpcqSpec, LaunchSpec, LinkSpec, MemorySpec, NocConfig, PeSpec, Side, SipConfig, SystemConfig,
     SystemKind, TopologyConfig, UcieConfig, UcieRouters,
 };
-pub use error::TopologyError;
+pub use error::{locate as field_line, TopologyError};
 pub use graph::{Link, LinkId, LinkKind, Node, NodeRef};
 pub use route::{Endpoint, Hop, Route};
 pub use summary::{LinkKindSummary, RouteSummary, TopologySummary};
