@@ -48,7 +48,7 @@ fn on_tiny(args: &[String], dir: &std::path::Path) -> Vec<String> {
                 it.next();
                 out.extend(["--topology".into(), "tiny".into()]);
             }
-            "--out" | "--trace" | "--html" => {
+            "--out" | "--trace" | "--html" | "--chakra" => {
                 let v = it.next().expect("a value follows");
                 out.push(a.clone());
                 out.push(dir.join(v).to_string_lossy().into_owned());
