@@ -1,8 +1,9 @@
 //! The driver behind the per-collective example binaries: nccl-tests flags,
 //! a sweep over sizes, and the nccl-tests table with the data checked on every row.
 
+use crate::cli::args::{dtype, redop, size};
 use clap::Parser;
-use kernbench_ccl::table::{format_row, header, measure, parse_size, sizes, Row};
+use kernbench_ccl::table::{format_row, header, measure, sizes, Row};
 use kernbench_ccl::{RedOp, Registry};
 use kernbench_core::sim::FabricModel;
 use kernbench_core::topology::Topology;
@@ -54,18 +55,6 @@ pub struct Args {
     /// message) or `slots` (every ring slot its own events; the reference).
     #[arg(long, default_value = "messages")]
     pub fabric: FabricModel,
-}
-
-fn size(s: &str) -> Result<u64, String> {
-    parse_size(s).ok_or_else(|| format!("`{s}` is not a size (e.g. 64, 8K, 1M)"))
-}
-
-fn dtype(s: &str) -> Result<DType, String> {
-    DType::parse(s).ok_or_else(|| format!("`{s}` is not a type (float, half, bfloat16, int32)"))
-}
-
-fn redop(s: &str) -> Result<RedOp, String> {
-    RedOp::parse(s).ok_or_else(|| format!("`{s}` is not a reduction (sum, max, min)"))
 }
 
 /// Runs the example for the registry algorithm `name` with the process's arguments.

@@ -17,7 +17,7 @@
 //! assert_eq!(summary["pes"], 16);
 //! ```
 
-mod args;
+pub(crate) mod args;
 mod export;
 mod graph;
 mod html;
