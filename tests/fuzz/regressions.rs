@@ -147,3 +147,37 @@ fn huge_streamed_region_outside_the_buffers() {
         Err(e) => panic!("{e}"),
     }
 }
+
+/// Two PEs load a 2^20 x 2^40 f32 region (far outside the buffer), take its
+/// softmax and cast that: each tile's bytes fit in 64 bits, but the memory
+/// estimate added the live ones up past u64 (a panic); its sums now
+/// saturate, and the run fails on the first tile that cannot fit in TCM.
+#[test]
+fn memory_estimate_past_u64() {
+    let c = KernelCase {
+        pes: 2,
+        map: Map::Ring,
+        buffers: vec![(DType::F32, 1)],
+        ops: vec![
+            Op::Load {
+                buf: 0,
+                at: At::Own(0),
+                shape: vec![1 << 20, 1 << 40],
+            },
+            Op::Softmax {
+                x: kernels::Pick::Fit(0),
+                axis: kernels::Pick::Fit(0),
+            },
+            Op::Cast {
+                x: kernels::Pick::Fit(1),
+                to: DType::F32,
+            },
+        ],
+        data: false,
+        fabric: FabricModel::Messages,
+    };
+    match kernels::check(&c) {
+        Ok(outcome) => assert_eq!(outcome, "TCM overflow"),
+        Err(e) => panic!("{e}"),
+    }
+}
