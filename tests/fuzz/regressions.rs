@@ -181,3 +181,38 @@ fn memory_estimate_past_u64() {
         Err(e) => panic!("{e}"),
     }
 }
+
+/// The shipped registry with `all_gather`'s topology copied over from
+/// `hierarchical_allreduce`: it loaded, and the ring all-gather ran on the
+/// hierarchical map, whose `E`/`W` ring only spans a cube, so 768 of 1024
+/// elements came out wrong. A kernel must now run on the map (and the
+/// collective) it is written for.
+#[test]
+fn ring_kernel_on_the_hierarchical_map() {
+    let text = super::yaml::CCL_YAML.replacen(
+        "  all_gather:\n    kernel: all_gather\n    collective: all_gather\n    topology: ring\n",
+        "  all_gather:\n    kernel: all_gather\n    collective: all_gather\n    topology: hierarchical\n",
+        1,
+    );
+    assert_ne!(text, super::yaml::CCL_YAML, "the shipped all_gather entry moved");
+    // The entry's `topology:`, three lines under its name (1-based).
+    let line = text
+        .lines()
+        .position(|l| l == "  all_gather:")
+        .expect("the entry is there")
+        + 4;
+    let c = super::yaml::FileCase {
+        base: "configs/ccl.yaml",
+        edits: vec![],
+        text_edits: vec![],
+        text,
+    };
+    assert_eq!(super::yaml::check_registry(&c), Ok("bad entry"));
+    match kernbench::ccl::Registry::from_yaml(&c.text, "ccl.yaml") {
+        Err(kernbench::ccl::registry::RegistryError::Entry { name, line: l, .. }) => {
+            assert_eq!(name, "all_gather");
+            assert_eq!(l, line);
+        }
+        other => panic!("{other:?}"),
+    }
+}
