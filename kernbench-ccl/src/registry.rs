@@ -67,6 +67,19 @@ pub enum MapKind {
 }
 
 impl MapKind {
+    /// The snake-case name, as `ccl.yaml` writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            MapKind::Ring => "ring",
+            MapKind::Torus2d => "torus2d",
+            MapKind::Tree => "tree",
+            MapKind::Hierarchical => "hierarchical",
+            MapKind::IntercubeRing => "intercube_ring",
+            MapKind::IntercubeTorus2d => "intercube_torus2d",
+            MapKind::IntercubeMesh2d => "intercube_mesh2d",
+        }
+    }
+
     /// Whether one PE per cube takes part (the inter-cube maps).
     pub fn one_pe_per_cube(self) -> bool {
         matches!(
@@ -181,6 +194,30 @@ pub const KERNELS: [&str; 8] = [
     "broadcast",
 ];
 
+/// The collective a kernel family implements and the maps its directions
+/// are written for (a kernel on another map either pairs no message or, where
+/// the map happens to give the directions it uses, computes something else).
+fn kernel_needs(kernel: &str) -> Option<(Collective, &'static [MapKind])> {
+    Some(match kernel {
+        "intercube_allreduce" => (
+            Collective::AllReduce,
+            &[
+                MapKind::IntercubeRing,
+                MapKind::IntercubeTorus2d,
+                MapKind::IntercubeMesh2d,
+            ],
+        ),
+        "ring_allreduce" => (Collective::AllReduce, &[MapKind::Ring]),
+        "mesh_allreduce" => (Collective::AllReduce, &[MapKind::Torus2d]),
+        "tree_allreduce" => (Collective::AllReduce, &[MapKind::Tree]),
+        "hierarchical_allreduce" => (Collective::AllReduce, &[MapKind::Hierarchical]),
+        "reduce_scatter" => (Collective::ReduceScatter, &[MapKind::Ring]),
+        "all_gather" => (Collective::AllGather, &[MapKind::Ring]),
+        "broadcast" => (Collective::Broadcast, &[MapKind::Ring]),
+        _ => return None,
+    })
+}
+
 /// The algorithms of a registry.
 #[derive(Clone, Debug)]
 pub struct Registry {
@@ -278,11 +315,31 @@ impl Registry {
                 ));
             }
             let world = e.settings.world.or(file.defaults.world);
-            if (e.kernel == "intercube_allreduce") != e.topology.one_pe_per_cube() {
-                return Err(err_at("topology", format!(
-                    "kernel `{}` and topology `{:?}` do not go together: intercube_allreduce runs on the intercube_* maps only",
-                    e.kernel, e.topology
-                )));
+            if let Some((collective, maps)) = kernel_needs(&e.kernel) {
+                if collective != e.collective {
+                    return Err(err_at(
+                        "collective",
+                        format!(
+                            "kernel `{}` implements {}, not {}",
+                            e.kernel,
+                            collective.name(),
+                            e.collective.name()
+                        ),
+                    ));
+                }
+                if !maps.contains(&e.topology) {
+                    let names: Vec<&str> = maps.iter().map(|m| m.name()).collect();
+                    return Err(err_at(
+                        "topology",
+                        format!(
+                            "kernel `{}` and topology `{}` do not go together: {} runs on {}",
+                            e.kernel,
+                            e.topology.name(),
+                            e.kernel,
+                            names.join(" or ")
+                        ),
+                    ));
+                }
             }
             if world == Some(0) {
                 return Err(err_at("world", "world must be at least 1".into()));
@@ -389,6 +446,26 @@ mod tests {
             e.to_string().starts_with("t.yaml: line 6: algorithm `a`"),
             "{e}"
         );
+        // A kernel must run the collective and the map it is written for.
+        let mismatched = [
+            ("all_gather", "all_gather", "hierarchical", "runs on ring"),
+            (
+                "ring_allreduce",
+                "broadcast",
+                "ring",
+                "implements all_reduce, not broadcast",
+            ),
+            ("tree_allreduce", "all_reduce", "torus2d", "runs on tree"),
+        ];
+        for (kernel, coll, map, want) in mismatched {
+            let text = format!(
+                "algorithms:\n  a:\n    kernel: {kernel}\n    collective: {coll}\n    topology: {map}\n"
+            );
+            let e = Registry::from_yaml(&text, "t.yaml")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(want), "{e}");
+        }
         let e = Registry::builtin().get("nope").unwrap_err().to_string();
         assert!(e.contains("ring_allreduce"), "{e}");
     }

@@ -147,3 +147,72 @@ fn huge_streamed_region_outside_the_buffers() {
         Err(e) => panic!("{e}"),
     }
 }
+
+/// Two PEs load a 2^20 x 2^40 f32 region (far outside the buffer), take its
+/// softmax and cast that: each tile's bytes fit in 64 bits, but the memory
+/// estimate added the live ones up past u64 (a panic); its sums now
+/// saturate, and the run fails on the first tile that cannot fit in TCM.
+#[test]
+fn memory_estimate_past_u64() {
+    let c = KernelCase {
+        pes: 2,
+        map: Map::Ring,
+        buffers: vec![(DType::F32, 1)],
+        ops: vec![
+            Op::Load {
+                buf: 0,
+                at: At::Own(0),
+                shape: vec![1 << 20, 1 << 40],
+            },
+            Op::Softmax {
+                x: kernels::Pick::Fit(0),
+                axis: kernels::Pick::Fit(0),
+            },
+            Op::Cast {
+                x: kernels::Pick::Fit(1),
+                to: DType::F32,
+            },
+        ],
+        data: false,
+        fabric: FabricModel::Messages,
+    };
+    match kernels::check(&c) {
+        Ok(outcome) => assert_eq!(outcome, "TCM overflow"),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// The shipped registry with `all_gather`'s topology copied over from
+/// `hierarchical_allreduce`: it loaded, and the ring all-gather ran on the
+/// hierarchical map, whose `E`/`W` ring only spans a cube, so 768 of 1024
+/// elements came out wrong. A kernel must now run on the map (and the
+/// collective) it is written for.
+#[test]
+fn ring_kernel_on_the_hierarchical_map() {
+    let text = super::yaml::CCL_YAML.replacen(
+        "  all_gather:\n    kernel: all_gather\n    collective: all_gather\n    topology: ring\n",
+        "  all_gather:\n    kernel: all_gather\n    collective: all_gather\n    topology: hierarchical\n",
+        1,
+    );
+    assert_ne!(text, super::yaml::CCL_YAML, "the shipped all_gather entry moved");
+    // The entry's `topology:`, three lines under its name (1-based).
+    let line = text
+        .lines()
+        .position(|l| l == "  all_gather:")
+        .expect("the entry is there")
+        + 4;
+    let c = super::yaml::FileCase {
+        base: "configs/ccl.yaml",
+        edits: vec![],
+        text_edits: vec![],
+        text,
+    };
+    assert_eq!(super::yaml::check_registry(&c), Ok("bad entry"));
+    match kernbench::ccl::Registry::from_yaml(&c.text, "ccl.yaml") {
+        Err(kernbench::ccl::registry::RegistryError::Entry { name, line: l, .. }) => {
+            assert_eq!(name, "all_gather");
+            assert_eq!(l, line);
+        }
+        other => panic!("{other:?}"),
+    }
+}

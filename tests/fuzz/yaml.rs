@@ -9,8 +9,8 @@
 //! a cut; indentation moved). Nesting stays at most [`MAX_DEPTH`] deep.
 //!
 //! The file must load, or fail with an error that names the file and, for a
-//! topology, a line of it; a topology that loads must also summarise and
-//! route.
+//! topology, a line of it; a topology that loads must also summarise, route
+//! and time a transfer of each probe case with its figures.
 
 use kernbench::ccl::registry::{Registry, RegistryError};
 use kernbench::ccl::run::{ranks, run_on, RunSpec};
@@ -19,6 +19,7 @@ use kernbench::core::topology::{
     Endpoint, Topology, TopologyError, DEFAULT_YAML, LARGE_YAML, TINY_YAML, XL_YAML,
 };
 use kernbench::core::DType;
+use kernbench::probe::{probe_with, Case};
 use proptest::prelude::*;
 use serde_yaml::{Mapping, Value};
 
@@ -31,6 +32,9 @@ pub const MAX_DEPTH: usize = 64;
 /// The most PEs a loaded topology may have for the case to summarise it
 /// (summaries look at every pair of cubes; larger machines are only validated).
 const SUMMARY_PES: usize = 256;
+
+/// The most PEs a loaded topology may have for the case to probe transfers on it.
+const PROBE_PES: usize = 64;
 
 /// The file name errors must carry.
 const TOPOLOGY_ORIGIN: &str = "fuzz/topology.yaml";
@@ -641,7 +645,20 @@ pub fn check_topology(c: &FileCase) -> Result<&'static str, String> {
                 }
                 let _ = t.to_dot();
             }
-            Ok("loaded")
+            if pes.len() > PROBE_PES {
+                return Ok("loaded");
+            }
+            // Transfers timed with the file's figures: each gives a row with a
+            // finite, non-negative latency, or a typed error.
+            for case in Case::ALL {
+                match probe_with(&t, case, 4096, FabricModel::default()) {
+                    Ok(row) if !(row.latency_ns >= 0.0 && row.latency_ns.is_finite()) => {
+                        return Err(format!("probe {case}: latency {} ns", row.latency_ns));
+                    }
+                    Ok(_) | Err(_) => {}
+                }
+            }
+            Ok("loaded, probed")
         }
         Err(e) => {
             let msg = e.to_string();

@@ -543,7 +543,8 @@ pub(crate) fn estimate(machine: &Machine, launch: &Launch) -> Result<MemoryEstim
     for &i in &sample {
         let g = trace_one(launch, i)?;
         commands += g.len() as u64;
-        live_peak += peak_live_value_bytes(&g);
+        // Sums saturate: an estimate past u64 is as good as u64::MAX.
+        live_peak = live_peak.saturating_add(peak_live_value_bytes(&g));
         drop(g);
         if !keep {
             // How many distinct programs the sample lowers to says how much
@@ -577,7 +578,7 @@ pub(crate) fn estimate(machine: &Machine, launch: &Launch) -> Result<MemoryEstim
     // Data execution keeps each tile value, as f32, from its command to its
     // last reader.
     let data_bytes = if launch.data {
-        live_peak.div_ceil(k) * n as u64
+        live_peak.div_ceil(k).saturating_mul(n as u64)
     } else {
         0
     };
@@ -587,7 +588,7 @@ pub(crate) fn estimate(machine: &Machine, launch: &Launch) -> Result<MemoryEstim
         programs: shared_programs,
         data_bytes,
         machine_bytes: machine.resident_bytes(),
-        bytes: bytes + data_bytes,
+        bytes: bytes.saturating_add(data_bytes),
     })
 }
 
@@ -606,12 +607,14 @@ fn peak_live_value_bytes(g: &CommandGraph) -> u64 {
     let (mut live, mut peak) = (0u64, 0u64);
     for (id, node) in g.nodes() {
         if let Some(last) = last_use[id.index()] {
-            let b = node.ty.elems() as u64 * 4 + 64;
-            live += b;
-            frees[last] += b;
+            let b = (node.ty.elems() as u64)
+                .saturating_mul(4)
+                .saturating_add(64);
+            live = live.saturating_add(b);
+            frees[last] = frees[last].saturating_add(b);
         }
         peak = peak.max(live);
-        live -= frees[id.index()];
+        live = live.saturating_sub(frees[id.index()]);
     }
     peak
 }

@@ -252,7 +252,7 @@ fn run_launch(
     if let Some((limit, explicit)) = limit {
         let estimate = compile::estimate(machine, launch)?;
         let held = if explicit { estimate.machine_bytes } else { 0 };
-        if estimate.bytes + held > limit {
+        if estimate.bytes.saturating_add(held) > limit {
             return Err(SimError::TooLarge {
                 estimate,
                 limit,
