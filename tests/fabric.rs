@@ -350,6 +350,10 @@ fn a_cycle_of_receives_is_a_deadlock_naming_every_waiting_pe() {
             && msg.contains("PE (0,0,1) waits in `recv W`"),
         "{msg}"
     );
+    assert!(
+        !msg.contains("hint:"),
+        "no ring advice when no send waits: {msg}"
+    );
     assert!(msg.contains("fabric.rs:"), "{msg}");
 }
 
@@ -379,6 +383,11 @@ fn a_full_ring_never_drained_is_a_deadlock_in_send() {
         unreachable!()
     };
     assert_eq!(d.waiters.len(), 2, "one line per waiting PE: {msg}");
+    assert!(
+        msg.contains("hint: a send waits for free slots")
+            && msg.contains("Post the receives first"),
+        "a ring-full deadlock says how to fix it: {msg}"
+    );
 }
 
 /// Sends north on a ring, which has only east and west.

@@ -133,6 +133,16 @@ impl fmt::Display for NoProgress {
         if self.waiters.len() > 32 {
             writeln!(f, "  ... and {} more", self.waiters.len() - 32)?;
         }
+        // A send waits only for ring slots (ADR 0004): the receiver frees them
+        // by posting receives, so a send in a deadlock means a full ring.
+        if self.waiters.iter().any(|w| w.what.starts_with("send ")) {
+            writeln!(
+                f,
+                "  hint: a send waits for free slots in the receiver's IPCQ ring, which only its \
+                 receives free. Post the receives first (tl::recv_async before tl::send), send \
+                 smaller messages, or give the ring more slots (ipcq.slots)"
+            )?;
+        }
         Ok(())
     }
 }
@@ -164,6 +174,16 @@ impl fmt::Display for Deadlock {
         }
         if self.waiters.len() > 32 {
             writeln!(f, "  ... and {} more", self.waiters.len() - 32)?;
+        }
+        // A send waits only for ring slots (ADR 0004): the receiver frees them
+        // by posting receives, so a send in a deadlock means a full ring.
+        if self.waiters.iter().any(|w| w.what.starts_with("send ")) {
+            writeln!(
+                f,
+                "  hint: a send waits for free slots in the receiver's IPCQ ring, which only its \
+                 receives free. Post the receives first (tl::recv_async before tl::send), send \
+                 smaller messages, or give the ring more slots (ipcq.slots)"
+            )?;
         }
         Ok(())
     }
