@@ -460,3 +460,26 @@ fn a_progress_hook_hears_every_instance_compiled_and_changes_nothing() {
         "one report per instance on 16 PEs"
     );
 }
+
+/// Every PE sends east and receives from the east: the messages arrive from the west.
+#[kernel]
+fn recv_on_the_sending_side(t: Ptr<f32>, n: usize) {
+    let x = tl::load(t, [n]);
+    tl::send(Dir::E, &x);
+    let y = tl::recv::<f32>(Dir::E, [n]);
+    tl::store(t, &y);
+}
+
+#[test]
+fn a_receive_on_the_sending_side_names_the_direction_that_pairs() {
+    let err = run_broken(&recv_on_the_sending_side, 16);
+    assert!(matches!(err, SimError::Pairing(_)), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("hint: PE (0,0,1) receives from E, but the messages PE (0,0,0) sends E arrive at PE (0,0,1) from W: receive them with `recv(W)`"),
+        "{msg}"
+    );
+    // A plain count mismatch gets no direction advice.
+    let msg = run_broken(&unpaired_send, 16).to_string();
+    assert!(!msg.contains("hint:"), "{msg}");
+}

@@ -126,6 +126,34 @@ pub fn comm_of(g: &CommandGraph) -> CommList {
     out
 }
 
+/// When a receiver takes from one direction the messages that arrive on
+/// another (`send E` matched with `recv E` on a ring), the direction that
+/// would pair: messages sent to PE `dst` that no receive takes, and receives
+/// of `dst` that no message reaches.
+fn direction_hint(
+    list: &[Channel],
+    sides: &[(Vec<(usize, usize)>, Vec<(usize, usize)>)],
+    pes: &[PeId],
+) -> Option<String> {
+    let unreceived = list
+        .iter()
+        .zip(sides)
+        .find(|(_, (tx, rx))| tx.len() > rx.len())?;
+    let (ch, _) = unreceived;
+    let (other, _) = list
+        .iter()
+        .zip(sides)
+        .find(|(c, (tx, rx))| c.dst == ch.dst && rx.len() > tx.len())?;
+    Some(format!(
+        "PE {dst} receives from {wrong}, but the messages PE {src} sends {tx} arrive at PE {dst} from {right}: receive them with `recv({right})` (a message sent {tx} is received from the opposite side)",
+        dst = pes[ch.dst],
+        src = pes[ch.src],
+        wrong = other.rx_dir,
+        right = ch.rx_dir,
+        tx = ch.tx_dir,
+    ))
+}
+
 /// Resolves every send and receive of every instance to a channel and checks that they pair up.
 pub fn pair(
     pes: &[PeId],
@@ -285,6 +313,9 @@ pub fn pair_comm(
         let mut msg = errors.join("\n  ");
         if more > 0 {
             msg.push_str(&format!("\n  ... and {more} more"));
+        }
+        if let Some(hint) = direction_hint(&chans.list, &sides, pes) {
+            msg.push_str(&format!("\n  hint: {hint}"));
         }
         return Err(SimError::Pairing(format!("\n  {msg}")));
     }
