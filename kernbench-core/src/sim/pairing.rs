@@ -126,15 +126,14 @@ pub fn comm_of(g: &CommandGraph) -> CommList {
     out
 }
 
+/// The sends (or receives) of one channel: (instance, k-th send or receive).
+type Side = Vec<(usize, usize)>;
+
 /// When a receiver takes from one direction the messages that arrive on
 /// another (`send E` matched with `recv E` on a ring), the direction that
 /// would pair: messages sent to PE `dst` that no receive takes, and receives
 /// of `dst` that no message reaches.
-fn direction_hint(
-    list: &[Channel],
-    sides: &[(Vec<(usize, usize)>, Vec<(usize, usize)>)],
-    pes: &[PeId],
-) -> Option<String> {
+fn direction_hint(list: &[Channel], sides: &[(Side, Side)], pes: &[PeId]) -> Option<String> {
     let unreceived = list
         .iter()
         .zip(sides)
@@ -181,7 +180,6 @@ pub fn pair_comm(
             .collect(),
     };
     // Per channel: sends and receives in program order.
-    type Side = Vec<(usize, usize)>;
     let mut sides: Vec<(Side, Side)> = Vec::new();
     let no_map = |pe: PeId, dir: Dir, loc: &SrcLoc| {
         SimError::Pairing(format!(
