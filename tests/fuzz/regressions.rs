@@ -194,7 +194,11 @@ fn ring_kernel_on_the_hierarchical_map() {
         "  all_gather:\n    kernel: all_gather\n    collective: all_gather\n    topology: hierarchical\n",
         1,
     );
-    assert_ne!(text, super::yaml::CCL_YAML, "the shipped all_gather entry moved");
+    assert_ne!(
+        text,
+        super::yaml::CCL_YAML,
+        "the shipped all_gather entry moved"
+    );
     // The entry's `topology:`, three lines under its name (1-based).
     let line = text
         .lines()
