@@ -1,5 +1,5 @@
 //! Registry files (ccl.yaml): the first byte chooses raw bytes (the rest of the input is
-//! the file) or a structured mutation of a shipped file (the rest drives the
+//! the file) or a structured mutation of a shipped file (the rest seeds the
 //! suite's generator). Either must load (and one algorithm run) or fail naming the file.
 
 #![no_main]

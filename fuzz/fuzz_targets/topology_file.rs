@@ -1,5 +1,5 @@
 //! Topology files: the first byte chooses raw bytes (the rest of the input is
-//! the file) or a structured mutation of a shipped file (the rest drives the
+//! the file) or a structured mutation of a shipped file (the rest seeds the
 //! suite's generator). Either must load or fail with the file and a line.
 
 #![no_main]

@@ -39,7 +39,8 @@ pub fn fuzz<S>(
     S::Value: Clone + Debug + Send + 'static,
 {
     let seed = env_u64("KERNBENCH_FUZZ_SEED").unwrap_or(seed);
-    let cases = env_u64("KERNBENCH_FUZZ_CASES").map_or(cases, |n| n as u32);
+    let cases =
+        env_u64("KERNBENCH_FUZZ_CASES").map_or(cases, |n| u32::try_from(n).unwrap_or(u32::MAX));
     let config = Config {
         cases,
         rng_algorithm: RngAlgorithm::ChaCha,
