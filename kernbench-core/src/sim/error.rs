@@ -123,28 +123,24 @@ impl fmt::Display for NoProgress {
                 String::new()
             }
         )?;
-        for w in self.waiters.iter().take(32) {
-            writeln!(
-                f,
-                "  PE {} waits in `{}` ({}) at {}",
-                w.pe, w.what, w.detail, w.loc
-            )?;
-        }
-        if self.waiters.len() > 32 {
-            writeln!(f, "  ... and {} more", self.waiters.len() - 32)?;
-        }
-        // A send waits only for ring slots (ADR 0004): the receiver frees them
-        // by posting receives, so a send in a deadlock means a full ring.
-        if self.waiters.iter().any(|w| w.what.starts_with("send ")) {
-            writeln!(
-                f,
-                "  hint: a send waits for free slots in the receiver's IPCQ ring, which only its \
-                 receives free. Post the receives first (tl::recv_async before tl::send), send \
-                 smaller messages, or give the ring more slots (ipcq.slots)"
-            )?;
-        }
-        Ok(())
+        write_waiters(f, &self.waiters)
     }
+}
+
+/// One line per waiting PE (the first 32), as deadlock and no-progress
+/// reports give them.
+fn write_waiters(f: &mut fmt::Formatter<'_>, waiters: &[Waiter]) -> fmt::Result {
+    for w in waiters.iter().take(32) {
+        writeln!(
+            f,
+            "  PE {} waits in `{}` ({}) at {}",
+            w.pe, w.what, w.detail, w.loc
+        )?;
+    }
+    if waiters.len() > 32 {
+        writeln!(f, "  ... and {} more", waiters.len() - 32)?;
+    }
+    Ok(())
 }
 
 /// The state of a deadlocked run.
@@ -165,16 +161,7 @@ impl fmt::Display for Deadlock {
             self.at_ps as f64 / 1e6,
             self.waiters.len()
         )?;
-        for w in self.waiters.iter().take(32) {
-            writeln!(
-                f,
-                "  PE {} waits in `{}` ({}) at {}",
-                w.pe, w.what, w.detail, w.loc
-            )?;
-        }
-        if self.waiters.len() > 32 {
-            writeln!(f, "  ... and {} more", self.waiters.len() - 32)?;
-        }
+        write_waiters(f, &self.waiters)?;
         // A send waits only for ring slots (ADR 0004): the receiver frees them
         // by posting receives, so a send in a deadlock means a full ring.
         if self.waiters.iter().any(|w| w.what.starts_with("send ")) {
