@@ -40,6 +40,18 @@ struct LinkState {
     free_at: Ps,
     busy: Ps,
     bytes: u64,
+    /// The last transfer size seen and its serialisation time: trains of
+    /// equal packets then skip the division.
+    memo: (u64, Ps),
+}
+
+impl LinkState {
+    fn ser(&mut self, bytes: u64) -> Ps {
+        if self.memo.0 != bytes {
+            self.memo = (bytes, transfer_ps(bytes, self.gbps));
+        }
+        self.memo.1
+    }
 }
 
 /// Link state of a run.
@@ -61,6 +73,7 @@ impl Fabric {
                     free_at: 0,
                     busy: 0,
                     bytes: 0,
+                    memo: (0, 0),
                 })
                 .collect(),
             trace: None,
@@ -122,7 +135,7 @@ impl Fabric {
             let l = hop.link.0 as usize;
             let link = &mut self.links[l];
             head += hop.overhead_ps;
-            let ser = transfer_ps(bytes, link.gbps);
+            let ser = link.ser(bytes);
             let start = head.max(link.free_at);
             let end = (start + ser).max(tail_in);
             link.free_at = end;

@@ -378,6 +378,8 @@ impl MsgChan {
         mut on_packet: impl FnMut(Packet),
     ) -> SendPoll {
         let (credit_ps, slot_bytes, drain_gbps) = figures;
+        let drain_ps = |pkt: u64| crate::ids::transfer_ps(pkt, drain_gbps);
+        let slot_drain = drain_ps(slot_bytes);
         let Some(mut s) = self.send else {
             return SendPoll::Parked;
         };
@@ -414,7 +416,12 @@ impl MsgChan {
             }
             let pkt = slot_bytes.min(s.bytes - s.sent).max(1);
             let (free, arrive) = transfer(start, pkt);
-            let drain = arrive + crate::ids::transfer_ps(pkt, drain_gbps);
+            let drain = arrive
+                + if pkt == slot_bytes {
+                    slot_drain
+                } else {
+                    drain_ps(pkt)
+                };
             let end = free.max(start);
             on_packet(Packet {
                 at: (start, end),
