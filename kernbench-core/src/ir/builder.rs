@@ -2,6 +2,7 @@
 //! must hold at trace time (shapes, dtypes, bounds), each naming the kernel line.
 
 use super::*;
+use smallvec::SmallVec;
 use std::fmt;
 
 /// Bounds on one trace.
@@ -74,7 +75,7 @@ impl std::error::Error for TraceError {}
 struct Seg {
     end: u64,
     last_write: Option<CmdId>,
-    reads: Vec<CmdId>,
+    reads: SmallVec<[CmdId; 2]>,
 }
 
 /// Disjoint segments of the memory a trace touched (an interval map), so
@@ -82,6 +83,8 @@ struct Seg {
 #[derive(Default)]
 struct MemMap {
     segs: std::collections::BTreeMap<u64, Seg>,
+    /// Scratch: the holes an access fills.
+    holes: Vec<(u64, u64)>,
 }
 
 impl MemMap {
@@ -98,34 +101,33 @@ impl MemMap {
         }
     }
 
-    /// Records an access to `[start, end)` and returns what it must follow.
-    fn access(&mut self, id: CmdId, start: u64, end: u64, write: bool) -> Vec<CmdId> {
+    /// Records an access to `[start, end)` and leaves in `deps` what it must
+    /// follow, sorted and without repeats.
+    fn access(&mut self, id: CmdId, start: u64, end: u64, write: bool, deps: &mut Vec<CmdId>) {
+        deps.clear();
         if start >= end {
-            return Vec::new();
+            return;
         }
         self.split(start);
         self.split(end);
-        let mut deps = Vec::new();
         // Fill holes so the whole range is covered by segments.
         let mut cursor = start;
-        let keys: Vec<u64> = self.segs.range(start..end).map(|(k, _)| *k).collect();
-        let mut holes = Vec::new();
-        for k in &keys {
+        for (k, seg) in self.segs.range(start..end) {
             if *k > cursor {
-                holes.push((cursor, *k));
+                self.holes.push((cursor, *k));
             }
-            cursor = self.segs[k].end;
+            cursor = seg.end;
         }
         if cursor < end {
-            holes.push((cursor, end));
+            self.holes.push((cursor, end));
         }
-        for (a, b) in holes {
+        for (a, b) in self.holes.drain(..) {
             self.segs.insert(
                 a,
                 Seg {
                     end: b,
                     last_write: None,
-                    reads: Vec::new(),
+                    reads: SmallVec::new(),
                 },
             );
         }
@@ -134,7 +136,7 @@ impl MemMap {
                 deps.push(w);
             }
             if write {
-                deps.append(&mut seg.reads);
+                deps.extend(seg.reads.drain(..));
                 seg.last_write = Some(id);
             } else {
                 seg.reads.push(id);
@@ -142,7 +144,6 @@ impl MemMap {
         }
         deps.sort_unstable();
         deps.dedup();
-        deps
     }
 }
 
@@ -152,6 +153,8 @@ pub struct GraphBuilder {
     graph: DiGraph<Node, DepKind>,
     limits: TraceLimits,
     memmap: MemMap,
+    /// Scratch: the accesses a memory access orders after.
+    deps: Vec<CmdId>,
     last_send: [Option<CmdId>; Dir::ALL.len()],
     last_recv: [Option<CmdId>; Dir::ALL.len()],
 }
@@ -185,6 +188,7 @@ impl GraphBuilder {
             graph: DiGraph::new(),
             limits,
             memmap: MemMap::default(),
+            deps: Vec::new(),
             last_send: [None; Dir::ALL.len()],
             last_recv: [None; Dir::ALL.len()],
         }
@@ -267,11 +271,14 @@ impl GraphBuilder {
 
     fn memory(&mut self, id: CmdId, r: &MemRef, write: bool) {
         let (start, end) = r.span();
-        for d in self.memmap.access(id, start, end, write) {
+        let mut deps = std::mem::take(&mut self.deps);
+        self.memmap.access(id, start, end, write, &mut deps);
+        for &d in &deps {
             if d != id {
                 self.order(d, id);
             }
         }
+        self.deps = deps;
     }
 
     fn region_ty(&self, r: &MemRef, loc: &SrcLoc) -> Result<TileType, TraceError> {

@@ -645,6 +645,9 @@ impl fmt::Display for Epilogue {
     }
 }
 
+/// The values a command reads, inline (no allocation) for the usual few.
+pub type Operands = smallvec::SmallVec<[CmdId; 4]>;
+
 /// One command of a program instance.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Command {
@@ -757,46 +760,44 @@ pub enum Command {
 
 impl Command {
     /// The tile values this command reads.
-    pub fn operands(&self) -> Vec<CmdId> {
+    pub fn operands(&self) -> Operands {
+        let mut v = Operands::new();
         match self {
-            Command::Load { mask, .. } => mask.iter().map(|m| m.mask).collect(),
-            Command::Stream { .. } | Command::Full { .. } | Command::Arange { .. } => vec![],
-            Command::Recv { .. } => vec![],
+            Command::Load { mask, .. } => v.extend(mask.iter().map(|m| m.mask)),
+            Command::Stream { .. }
+            | Command::Full { .. }
+            | Command::Arange { .. }
+            | Command::Recv { .. } => {}
             Command::Store { value, mask, .. } => {
-                let mut v = vec![*value];
+                v.push(*value);
                 v.extend(mask.iter().copied());
-                v
             }
-            Command::Send { value, .. } => vec![*value],
+            Command::Send { value, .. } => v.push(*value),
             Command::Dot {
                 a,
                 b,
                 acc,
                 epilogue,
             } => {
-                let mut v = vec![*a, *b];
+                v.extend([*a, *b]);
                 v.extend(acc.iter().copied());
-                for e in epilogue {
-                    if let Epilogue::Bias(x) = e {
-                        v.push(*x);
-                    }
-                }
-                v
+                v.extend(epilogue.iter().filter_map(|e| match e {
+                    Epilogue::Bias(x) => Some(*x),
+                    _ => None,
+                }));
             }
-            Command::Math { args, .. } => args
-                .iter()
-                .filter_map(|a| match a {
-                    Operand::Value(v) => Some(*v),
-                    Operand::Scalar(_) => None,
-                })
-                .collect(),
+            Command::Math { args, .. } => v.extend(args.iter().filter_map(|a| match a {
+                Operand::Value(v) => Some(*v),
+                Operand::Scalar(_) => None,
+            })),
             Command::Reduce { x, .. }
             | Command::Softmax { x, .. }
             | Command::Reshape { x }
             | Command::Broadcast { x }
-            | Command::Trans { x } => vec![*x],
-            Command::Wait { future } => vec![*future],
+            | Command::Trans { x } => v.push(*x),
+            Command::Wait { future } => v.push(*future),
         }
+        v
     }
 
     /// A short name for reports and timelines.
