@@ -178,7 +178,7 @@ impl ValueDomain for OrderOnly {
 /// The contiguous byte runs `(virtual address, bytes)` a region covers, in
 /// element order: the runs data execution reads and writes.
 pub fn region_runs(r: &MemRef) -> Vec<(u64, u64)> {
-    crate::sim::data::region_runs(r)
+    crate::sim::data::region_runs(r).into_vec()
 }
 
 /// What a functional run leaves.

@@ -311,7 +311,7 @@ impl Machine {
         pe: PeId,
         va: u64,
         bytes: u64,
-    ) -> Result<Vec<(PhysAddr, u64)>, MemError> {
+    ) -> Result<crate::addr::PhysRuns, MemError> {
         let unmapped = || MemError::Unmapped { pe, va, bytes };
         let i = self.pe_index(pe)?;
         let (_, &(end, id)) = self.pes[i]

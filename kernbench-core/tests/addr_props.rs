@@ -310,7 +310,7 @@ mod addr {
                 prop_assert_eq!(mmu.translate(va + off).unwrap(), pa.checked_add(off).unwrap());
                 // The rest of the mapping translates to one contiguous piece.
                 let pieces = mmu.translate_range(va + off, bytes - off).unwrap();
-                prop_assert_eq!(pieces, vec![(pa.checked_add(off).unwrap(), bytes - off)]);
+                prop_assert_eq!(pieces.to_vec(), vec![(pa.checked_add(off).unwrap(), bytes - off)]);
             }
             // A range over all mappings: pieces cover exactly the mapped bytes, or it
             // fails at the first gap.

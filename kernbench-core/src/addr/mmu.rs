@@ -5,6 +5,7 @@
 //! is O(log n) and translating a large range costs O(log n + pieces), never a
 //! walk over its pages.
 
+use smallvec::SmallVec;
 use std::collections::BTreeMap;
 
 use super::error::AddrError;
@@ -41,6 +42,10 @@ impl Mapping {
 
 /// The "page size" of a byte-granular segment mapping ([`Mmu::map_segment`]).
 pub const SEGMENT: u64 = 1;
+
+/// Physical runs `(address, bytes)` of a virtual range, in order: inline
+/// for the usual one or two, so a translation does not allocate.
+pub type PhysRuns = SmallVec<[(PhysAddr, u64); 2]>;
 
 /// The MMU of one PE.
 #[derive(Clone, Debug, Default)]
@@ -220,12 +225,12 @@ impl Mmu {
     /// The physical pieces of `[va, va + bytes)` as `(pa, len)`, in VA order,
     /// with physically contiguous neighbours merged. Any unmapped byte is an
     /// error naming the first unmapped VA; zero bytes give no pieces.
-    pub fn translate_range(&self, va: u64, bytes: u64) -> Result<Vec<(PhysAddr, u64)>, AddrError> {
+    pub fn translate_range(&self, va: u64, bytes: u64) -> Result<PhysRuns, AddrError> {
         if bytes == 0 {
-            return Ok(Vec::new());
+            return Ok(PhysRuns::new());
         }
         let end = va_end(va, bytes)?;
-        let mut out: Vec<(PhysAddr, u64)> = Vec::new();
+        let mut out = PhysRuns::new();
         for m in self.covering(va, end)? {
             let from = va.max(m.va);
             let len = end.min(m.va_end()) - from;
@@ -240,10 +245,10 @@ impl Mmu {
 
     /// The extents covering `[va, end)` (non-empty), in order; a gap is an
     /// error naming its first VA.
-    fn covering(&self, va: u64, end: u64) -> Result<Vec<Mapping>, AddrError> {
+    fn covering(&self, va: u64, end: u64) -> Result<SmallVec<[Mapping; 2]>, AddrError> {
         let first = self.mapping_at(va).ok_or(AddrError::Unmapped { va })?;
         let mut cursor = first.va;
-        let mut out = Vec::new();
+        let mut out = SmallVec::new();
         for (&s, m) in self.extents.range(first.va..) {
             if cursor >= end {
                 break;
@@ -387,10 +392,10 @@ mod tests {
             .unwrap();
         let pieces = m.translate_range(VA + 16, PAGE_2M + PAGE_4K).unwrap();
         assert_eq!(
-            pieces,
-            vec![(pa(0, 16), PAGE_2M + PAGE_4K - 16), (pa(3, 0), 16)]
+            pieces.as_slice(),
+            [(pa(0, 16), PAGE_2M + PAGE_4K - 16), (pa(3, 0), 16)]
         );
-        assert_eq!(m.translate_range(VA, 0).unwrap(), vec![]);
+        assert!(m.translate_range(VA, 0).unwrap().is_empty());
         assert_eq!(
             m.translate_range(VA, PAGE_2M + 2 * PAGE_4K + 1),
             Err(AddrError::Unmapped {

@@ -34,7 +34,7 @@ mod va;
 
 pub use alloc::RangeAllocator;
 pub use error::AddrError;
-pub use mmu::{Mapping, Mmu, SEGMENT};
+pub use mmu::{Mapping, Mmu, PhysRuns, SEGMENT};
 pub use phys::{
     AddressLayout, DieKind, PhysAddr, Region, AHBM_USABLE_BYTES, CUBE_DIES, DIE_BITS, DIE_SHIFT,
     DIE_WINDOW_BYTES, FIRST_IO_DIE, IO_CPU_DIE, IO_CPU_WINDOW_BYTES, IO_DIES, MAX_SIPS, NUM_DIES,

@@ -20,7 +20,7 @@ pub(crate) struct DataState {
     in_flight: Vec<VecDeque<ArrayD<f32>>>,
 }
 
-pub(crate) fn region_runs(r: &MemRef) -> Vec<(u64, u64)> {
+pub(crate) fn region_runs(r: &MemRef) -> super::lower::Runs {
     match r.view {
         View::Flat { .. } => runs_of(r, 0, r.shape.iter().product()),
         View::Block { .. } => runs_of(r, 0, r.shape[0]),

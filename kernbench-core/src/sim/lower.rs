@@ -345,7 +345,7 @@ impl std::ops::Deref for Deps {
 /// How one command was lowered: the ops whose completion gives each of its tiles.
 #[derive(Clone, Debug, Default)]
 struct Lowered {
-    segs: Vec<u32>,
+    segs: smallvec::SmallVec<[u32; 4]>,
     last: u32,
     /// The op later commands order after (the slot grant of a send, else `last`).
     anchor: Option<u32>,
@@ -445,8 +445,11 @@ fn add_pc_bytes(spec: &PeSpec, pa: u64, len: u64, out: &mut [u64]) {
     walk(a, end, out);
 }
 
+/// Byte runs `(va, len)` of a DMA: inline for a flat tile's single run.
+pub(crate) type Runs = smallvec::SmallVec<[(u64, u64); 1]>;
+
 /// Contiguous byte runs `(va, len)` of rows `r0..r1` (or, for a flat region, elements `r0..r1`).
-pub(crate) fn runs_of(r: &MemRef, r0: usize, r1: usize) -> Vec<(u64, u64)> {
+pub(crate) fn runs_of(r: &MemRef, r0: usize, r1: usize) -> Runs {
     let es = r.dtype.size() as u64;
     match &r.view {
         View::Flat { offset } => {
@@ -454,7 +457,7 @@ pub(crate) fn runs_of(r: &MemRef, r0: usize, r1: usize) -> Vec<(u64, u64)> {
             // names; the memory checks then refuse it.
             let first = offset.wrapping_add(r0 as i64).wrapping_mul(es as i64);
             let start = r.base_va.wrapping_add(first as u64);
-            vec![(start, (r1 - r0) as u64 * es)]
+            smallvec::smallvec![(start, (r1 - r0) as u64 * es)]
         }
         View::Block { origin, tensor } => {
             let cols = r.shape.get(1).copied().unwrap_or(1);
@@ -469,11 +472,7 @@ pub(crate) fn runs_of(r: &MemRef, r0: usize, r1: usize) -> Vec<(u64, u64)> {
 }
 
 /// Runs of a 2D sub-block (rows, cols) of a region.
-pub(crate) fn sub_block_runs(
-    r: &MemRef,
-    rows: (usize, usize),
-    cols: (usize, usize),
-) -> Vec<(u64, u64)> {
+pub(crate) fn sub_block_runs(r: &MemRef, rows: (usize, usize), cols: (usize, usize)) -> Runs {
     let es = r.dtype.size() as u64;
     let (row_pitch, base) = match &r.view {
         View::Flat { offset } => {
@@ -518,7 +517,7 @@ impl LowerCtx<'_> {
             err,
         };
         // Check every run is mapped; the owner of the first byte serves the op.
-        let mut pieces = Vec::new();
+        let mut pieces = crate::addr::PhysRuns::new();
         for (va, len) in runs {
             pieces.extend(
                 self.machine
