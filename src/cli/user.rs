@@ -218,7 +218,9 @@ impl Defaults {
                 ));
             }
             if matches!(v, Value::Shape(0, _) | Value::Shape(_, 0) | Value::Len(0)) {
-                return Err(format!("the default {given} of `{name}` is empty"));
+                return Err(format!(
+                    "the default for `{name}` has a 0 in it; a buffer has at least one element"
+                ));
             }
         }
         if let Some(g) = &self.grid {
