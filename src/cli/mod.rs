@@ -114,8 +114,9 @@ pub(crate) fn out(w: &mut dyn Write, text: &str) -> Result<()> {
 /// Runs one command line: `args` as a process receives them (the first is
 /// the program's name). What the command prints goes to `w` (`--help` and
 /// `--version` too); notes and progress go to stderr. Nothing here exits
-/// the process. The shipped kernels and algorithms only: [`Cli::run_args`]
-/// adds a program's own.
+/// the process. It knows the `#[kernel]`s linked into the program and the
+/// shipped algorithms; [`Cli::run_args`] adds a program's own algorithms and
+/// kernel defaults.
 pub fn run_args<I, T>(args: I, w: &mut dyn Write) -> Result<()>
 where
     I: IntoIterator<Item = T>,

@@ -477,10 +477,9 @@ impl Catalog {
                 return Err(bad("world must be at least 1".into()));
             }
             let family = format!("{}_", a.kernel);
-            let members: Vec<&dyn Kernel> = self
-                .kernels
-                .iter()
-                .map(|(k, _)| *k)
+            // The driver finds them among the `#[kernel]`s linked in.
+            let members: Vec<&dyn Kernel> = kernbench_tl::registered_kernels()
+                .into_iter()
                 .filter(|k| {
                     k.meta()
                         .name
