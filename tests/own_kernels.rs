@@ -71,10 +71,12 @@ fn list_shows_the_programs_kernel_and_algorithm_with_the_shipped_ones() {
     );
     // The shipped kernels and algorithms are still there.
     assert!(s.contains("  vector_add(x: ptr<f32>,"), "{s}");
-    assert!(
-        s.contains("collective algorithms (13, 12 from configs/ccl.yaml, 1 from this program):"),
-        "{s}"
+    let shipped = kernbench::ccl::Registry::builtin().algorithms().len();
+    let heading = format!(
+        "collective algorithms ({}, {shipped} from configs/ccl.yaml, 1 from this program):",
+        shipped + 1
     );
+    assert!(s.contains(&heading), "{s}");
     let row = s
         .lines()
         .find(|l| l.trim_start().starts_with("relay_allreduce "))
@@ -192,6 +194,26 @@ fn run_launches_the_programs_kernel_with_its_defaults() {
         e.contains("--grid [32] has more instances than topology `tiny` has PEs (16)"),
         "{e}"
     );
+    // `export` launches it the same way: one Chakra trace per instance.
+    let d = temp_dir("export");
+    let s = ok(&[
+        "export",
+        "--chakra",
+        d.to_str().unwrap(),
+        "saxpy",
+        "--topology",
+        "tiny",
+    ]);
+    assert!(s.contains("saxpy"), "{s}");
+    let traces = std::fs::read_dir(&d).unwrap().filter(|e| {
+        e.as_ref()
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with("saxpy.")
+    });
+    assert_eq!(traces.count(), 16);
+    let _ = std::fs::remove_dir_all(&d);
     let big = Cli::new().kernel_with(&my_kernel::saxpy, Defaults::new().grid(&[64]));
     let e = usage_error(&big, &["run", "saxpy", "--topology", "tiny"]);
     assert!(
