@@ -108,6 +108,41 @@ pub struct Algorithm {
     pub world: Option<usize>,
 }
 
+impl Algorithm {
+    /// An algorithm as `configs/ccl.yaml` resolves an entry that sets only
+    /// these four fields: the file's `defaults` (16 KiB messages, IPCQ rings
+    /// of 8 slots of 4 KiB in TCM) and every PE of the machine. `kernel` names
+    /// a kernel family: a run in element type `T` launches the registered
+    /// kernel `{kernel}_{T}` (`my_allreduce_f32`, ...). Adjust the public
+    /// fields for other settings.
+    ///
+    /// ```
+    /// use kernbench_ccl::{Algorithm, Collective, MapKind, Registry};
+    ///
+    /// let a = Algorithm::new("ring_allreduce", "ring_allreduce", Collective::AllReduce, MapKind::Ring);
+    /// assert_eq!(&a, Registry::builtin().get("ring_allreduce").unwrap());
+    /// let hbm = Algorithm { ipcq: kernbench_core::topology::IpcqSpec { buffer: kernbench_core::topology::BufferKind::Hbm, ..a.ipcq }, ..a };
+    /// assert_eq!(&hbm.ipcq, &Registry::builtin().get("ring_allreduce_hbm").unwrap().ipcq);
+    /// ```
+    pub fn new(name: &str, kernel: &str, collective: Collective, topology: MapKind) -> Algorithm {
+        let ipcq = IpcqSpec {
+            slots: 8,
+            slot_bytes: 4096,
+            buffer: BufferKind::Tcm,
+            ..IpcqSpec::default()
+        };
+        Algorithm {
+            name: name.to_string(),
+            kernel: kernel.to_string(),
+            collective,
+            topology,
+            ipcq,
+            seg_bytes: 16384,
+            world: None,
+        }
+    }
+}
+
 /// A registry that cannot be read.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {

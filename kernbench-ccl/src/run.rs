@@ -394,6 +394,19 @@ pub(crate) struct Setup {
     pub(crate) map: NeighborMap,
 }
 
+/// The parameters a collective's kernel may take, by name; the driver passes
+/// each one the kernel declares, and refuses a kernel that takes another.
+///
+/// - `buf: Ptr<T>`: one buffer over the ranks, rank `r`'s vector at elements `r * n ..`;
+/// - `n`: elements of each rank's vector; `seg`: elements of one message;
+/// - `op`: the reduction (0 sum, 1 max, 2 min); `root`: the broadcast root;
+/// - `cols`: columns of the 2D torus over the ranks;
+/// - `pes`, `cubes`: PEs of a cube and cubes of a SIP the hierarchical map spans;
+/// - `sip_cols`, `net`: the inter-cube maps' SIP torus columns and network (0 ring, 1 torus, 2 mesh).
+pub const DRIVER_PARAMS: [&str; 10] = [
+    "buf", "n", "seg", "op", "root", "cols", "pes", "cubes", "sip_cols", "net",
+];
+
 /// Checks a spec against an algorithm and sets the collective up on `pes`.
 pub(crate) fn setup(
     topo: &Topology,
@@ -491,11 +504,20 @@ pub(crate) fn setup(
                 _ => 0,
             },
         );
+    debug_assert!(DRIVER_PARAMS.iter().all(|p| all.get(p).is_some()));
     let mut args = KernelArgs::new();
     for p in kernel.meta().params {
-        if let Some(v) = all.get(p.name) {
-            args.set(p.name, v.clone());
-        }
+        let Some(v) = all.get(p.name) else {
+            return Err(RunError::Invalid(format!(
+                "kernel `{kname}` ({}:{}) takes `{}`, which a collective's kernel cannot: \
+                 the driver passes {}",
+                kernel.meta().file,
+                kernel.meta().line,
+                p.name,
+                DRIVER_PARAMS.join(", ")
+            )));
+        };
+        args.set(p.name, v.clone());
     }
     Ok(Setup {
         machine,

@@ -82,7 +82,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
         (i, 'G' | 'g') => (&s[..i], 1 << 30),
         _ => (s, 1),
     };
-    num.parse::<u64>().ok().map(|n| n * mul)
+    num.parse::<u64>().ok().and_then(|n| n.checked_mul(mul))
 }
 
 /// Measures one size.
@@ -199,5 +199,8 @@ mod tests {
         assert_eq!(parse_size("8K"), Some(8192));
         assert_eq!(parse_size("2M"), Some(2 << 20));
         assert_eq!(parse_size("x"), None);
+        // Past u64 is not a size, not an overflow.
+        assert_eq!(parse_size("99999999999999999G"), None);
+        assert_eq!(parse_size("16777215G"), Some(16777215 << 30));
     }
 }

@@ -85,6 +85,7 @@ pub(crate) fn kernel(m: &KernelModel, tl: &TokenStream) -> TokenStream {
                 params: &[#(#param_metas),*],
                 file: #file,
                 line: #line,
+                module: ::core::module_path!(),
                 doc: #doc,
             };
 

@@ -45,7 +45,8 @@
 //!             ParamMeta { name: "n_elem", kind: <usize as KernelParam>::KIND, .. },
 //!             ParamMeta { name: "block", kind: ParamKind::Constexpr, .. },
 //!         ],
-//!         file: file!(), line: /* the line of `hello_send` */, doc: "Each PE sends ...",
+//!         file: file!(), line: /* the line of `hello_send` */, module: module_path!(),
+//!         doc: "Each PE sends ...",
 //!     };
 //!     impl ::kernbench_tl::Kernel for hello_send {
 //!         fn meta(&self) -> &'static KernelMeta { &__KB_META }

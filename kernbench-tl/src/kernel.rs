@@ -27,6 +27,9 @@ pub struct KernelMeta {
     pub file: &'static str,
     /// The line of its definition.
     pub line: u32,
+    /// The module path of its definition (`kernbench::kernels`, `my_app::ops`):
+    /// its first segment names the crate that defines it.
+    pub module: &'static str,
     /// Its doc comment.
     pub doc: &'static str,
 }

@@ -7,7 +7,7 @@ use kernbench_ccl::RedOp;
 use kernbench_core::ir::{ArgValue, KernelArgs, ParamKind};
 use kernbench_core::topology::Topology;
 use kernbench_core::DType;
-use kernbench_tl::{Kernel, KernelMeta, ParamMeta};
+use kernbench_tl::{KernelMeta, ParamMeta};
 
 /// The kernels and algorithms the binary ships, referenced so the linker keeps
 /// their registrations (`inventory` collects only what is linked in).
@@ -250,27 +250,6 @@ pub fn kernel_args(
         args.set(p.name, v);
     }
     Ok(args)
-}
-
-/// A registered kernel by name, or an error that says where to look.
-pub fn find_kernel(name: &str) -> Result<&'static dyn Kernel> {
-    link_kernels();
-    kernbench_tl::find_kernel(name).ok_or_else(|| {
-        let near: Vec<&str> = kernbench_tl::registered_kernels()
-            .iter()
-            .map(|k| k.meta().name)
-            .filter(|k| k.contains(name) || name.contains(k))
-            .take(8)
-            .collect();
-        let hint = if near.is_empty() {
-            String::new()
-        } else {
-            format!(" (did you mean {}?)", near.join(", "))
-        };
-        usage(format!(
-            "no kernel `{name}` is registered{hint}; `kernbench list` shows them"
-        ))
-    })
 }
 
 /// A failed check, for results with wrong elements.

@@ -27,7 +27,7 @@ pub struct ExportArgs {
 }
 
 /// Runs `kernbench export`.
-pub fn run(a: &ExportArgs, w: &mut dyn Write) -> Result<()> {
+pub(crate) fn run(a: &ExportArgs, cat: &super::user::Catalog, w: &mut dyn Write) -> Result<()> {
     // Refuse a folder that cannot be made before spending time on the run.
     if a.chakra.exists() && !a.chakra.is_dir() {
         return Err(usage(format!(
@@ -43,7 +43,7 @@ pub fn run(a: &ExportArgs, w: &mut dyn Write) -> Result<()> {
         ))
     })?;
     let sim = args::topology(a.launch.topology.as_deref())
-        .and_then(|topo| simulate(&a.launch, &topo, false, true));
+        .and_then(|topo| simulate(&a.launch, cat, &topo, false, true));
     let sim = match sim {
         Ok(s) => s,
         Err(e) => {

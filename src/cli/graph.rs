@@ -1,6 +1,7 @@
 //! `kernbench graph`: the command graph of one program instance.
 
 use super::args::{self, Axes, Set};
+use super::user::Catalog;
 use super::{out, usage, Result};
 use clap::Args;
 use kernbench_core::ir::ArgValue;
@@ -22,9 +23,9 @@ pub struct GraphArgs {
     /// NAME=ROWSxCOLS for tensors, NAME.len=N for a pointer's length in elements. Repeatable.
     #[arg(long, short = 's', value_name = "NAME=VALUE", value_parser = args::set)]
     pub set: Vec<Set>,
-    /// The launch grid, 1 to 3 comma-separated axes.
-    #[arg(long, default_value = "1", value_parser = args::axes)]
-    pub grid: Axes,
+    /// The launch grid, 1 to 3 comma-separated axes; the kernel's default grid, or 1, when absent.
+    #[arg(long, value_parser = args::axes)]
+    pub grid: Option<Axes>,
     /// The traced instance's position in the grid (zeros when absent).
     #[arg(long, value_parser = args::axes)]
     pub pid: Option<Axes>,
@@ -34,9 +35,10 @@ pub struct GraphArgs {
 }
 
 /// Runs `kernbench graph`.
-pub fn run(a: &GraphArgs, w: &mut dyn Write) -> Result<()> {
-    let kernel = args::find_kernel(&a.kernel)?;
-    let kargs = args::kernel_args(kernel.meta(), &a.set, &mut |b| {
+pub(crate) fn run(a: &GraphArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()> {
+    let (kernel, defaults) = cat.kernel(&a.kernel)?;
+    let sets = [defaults.sets(), a.set.clone()].concat();
+    let kargs = args::kernel_args(kernel.meta(), &sets, &mut |b| {
         let va = 0x1000_0000_0000u64 + ((b.index as u64) << 32);
         Ok(match b.shape {
             Some(shape) => ArgValue::Tensor {
@@ -51,7 +53,11 @@ pub fn run(a: &GraphArgs, w: &mut dyn Write) -> Result<()> {
             },
         })
     })?;
-    let grid = &a.grid.0;
+    let grid = match (&a.grid, defaults.launch_grid()) {
+        (Some(g), _) => &g.0[..],
+        (None, Some(g)) => g,
+        (None, None) => &[1],
+    };
     let pid = a.pid.clone().map_or_else(|| vec![0; grid.len()], |p| p.0);
     let g = kernbench_tl::trace(kernel, &kargs, grid, &pid).map_err(usage)?;
     out(w, &if a.dot { g.to_dot() } else { g.to_text() })

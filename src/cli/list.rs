@@ -1,8 +1,10 @@
 //! `kernbench list`: the registered kernels and the registry's collective algorithms.
 
-use super::{args, out, usage, Result};
+use super::user::Catalog;
+use super::{out, usage, Result};
 use clap::Args;
 use kernbench_ccl::{Algorithm, Registry};
+
 use kernbench_core::ir::ParamKind;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -30,7 +32,11 @@ struct KernelInfo {
     params: Vec<Param>,
     file: &'static str,
     line: u32,
+    module: &'static str,
     doc: String,
+    /// The defaults the program gives, as `--set` values (`n=4096`, `x.len=4096`, `grid=4`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    defaults: String,
 }
 
 #[derive(Serialize)]
@@ -70,11 +76,11 @@ fn signature(k: &KernelInfo) -> String {
 }
 
 /// Runs `kernbench list`.
-pub fn run(a: &ListArgs, w: &mut dyn Write) -> Result<()> {
-    args::link_kernels();
-    let kernels: Vec<KernelInfo> = kernbench_tl::registered_kernels()
-        .into_iter()
-        .map(|k| {
+pub(crate) fn run(a: &ListArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()> {
+    let kernels: Vec<KernelInfo> = cat
+        .kernels()
+        .iter()
+        .map(|(k, defaults)| {
             let m = k.meta();
             KernelInfo {
                 name: m.name,
@@ -90,15 +96,17 @@ pub fn run(a: &ListArgs, w: &mut dyn Write) -> Result<()> {
                     .collect(),
                 file: m.file,
                 line: m.line,
+                module: m.module,
                 doc: first_line(m.doc),
+                defaults: defaults.describe(),
             }
         })
         .collect();
-    let reg = Registry::builtin();
+    let algorithms = cat.algorithms(&Registry::builtin(), "configs/ccl.yaml")?;
     if a.json {
         let l = Listing {
             kernels,
-            algorithms: reg.algorithms(),
+            algorithms: &algorithms,
         };
         return out(
             w,
@@ -110,20 +118,27 @@ pub fn run(a: &ListArgs, w: &mut dyn Write) -> Result<()> {
     for k in &kernels {
         writeln!(s, "  {}", signature(k)).unwrap();
         writeln!(s, "      {}:{}  {}", k.file, k.line, k.doc).unwrap();
+        if !k.defaults.is_empty() {
+            writeln!(s, "      defaults: {}", k.defaults).unwrap();
+        }
     }
-    writeln!(
-        s,
-        "\ncollective algorithms ({}, configs/ccl.yaml):",
-        reg.algorithms().len()
-    )
-    .unwrap();
+    let own = cat.own_algorithms().len();
+    let from = if own == 0 {
+        "configs/ccl.yaml".to_string()
+    } else {
+        format!(
+            "{} from configs/ccl.yaml, {own} from this program",
+            algorithms.len() - own
+        )
+    };
+    writeln!(s, "\ncollective algorithms ({}, {from}):", algorithms.len()).unwrap();
     writeln!(
         s,
         "  {:<24} {:<15} {:<24} {:<13} {:<7} {:>9} {:>6}",
         "name", "collective", "kernel", "map", "buffer", "seg_bytes", "world"
     )
     .unwrap();
-    for al in reg.algorithms() {
+    for al in &algorithms {
         writeln!(
             s,
             "  {:<24} {:<15} {:<24} {:<13} {:<7} {:>9} {:>6}",

@@ -6,6 +6,9 @@
 //! [`main`] calls it with the process's arguments and stdout, and turns the
 //! result into an exit code with [`exit_code`].
 //!
+//! A program of one's own becomes `kernbench` with its kernels and collective
+//! algorithms added by handing them to a [`Cli`] and calling [`Cli::main`].
+//!
 //! Exit codes: 0 on success, 1 when a check failed (a result with wrong
 //! elements), 2 for bad usage or input (clap's own errors included). Errors go
 //! to stderr as `error: ...`.
@@ -27,6 +30,9 @@ mod progress;
 mod run;
 mod sweep;
 mod topo;
+mod user;
+
+pub use user::{Cli, Defaults};
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -37,7 +43,7 @@ use std::process::ExitCode;
 /// Write accelerator kernels and collectives in Rust; see what they do on a modelled machine.
 #[derive(Parser, Debug)]
 #[command(name = "kernbench", version, propagate_version = true)]
-struct Cli {
+struct CommandLine {
     #[command(subcommand)]
     command: Command,
 }
@@ -108,27 +114,45 @@ pub(crate) fn out(w: &mut dyn Write, text: &str) -> Result<()> {
 /// Runs one command line: `args` as a process receives them (the first is
 /// the program's name). What the command prints goes to `w` (`--help` and
 /// `--version` too); notes and progress go to stderr. Nothing here exits
-/// the process.
+/// the process. It knows the `#[kernel]`s linked into the program and the
+/// shipped algorithms; [`Cli::run_args`] adds a program's own algorithms and
+/// kernel defaults.
 pub fn run_args<I, T>(args: I, w: &mut dyn Write) -> Result<()>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        // `--help` and `--version` come back as errors meant for stdout.
-        Err(e) if !e.use_stderr() => return out(w, &e.render().to_string()),
-        Err(e) => return Err(Fail::Parse(e)),
-    };
-    match cli.command {
-        Command::Topo(a) => topo::run(&a, w),
-        Command::List(a) => list::run(&a, w),
-        Command::Graph(a) => graph::run(&a, w),
-        Command::Run(a) => run::run(&a, w),
-        Command::Probe(a) => probe::run(&a, w),
-        Command::Export(a) => export::run(&a, w),
-        Command::Sweep(a) => sweep::run(&a, w),
-        Command::Merge(a) => sweep::merge(&a, w),
+    Cli::new().run_args(args, w)
+}
+
+impl CommandLine {
+    /// The parsed command line; `None` when it was `--help` or `--version`,
+    /// which is written to `w`.
+    fn parse<I, T>(args: I, w: &mut dyn Write) -> Result<Option<CommandLine>>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        match CommandLine::try_parse_from(args) {
+            Ok(cl) => Ok(Some(cl)),
+            // `--help` and `--version` come back as errors meant for stdout.
+            Err(e) if !e.use_stderr() => out(w, &e.render().to_string()).map(|()| None),
+            Err(e) => Err(Fail::Parse(e)),
+        }
+    }
+
+    /// Runs the subcommand over the kernels and algorithms of `cat`.
+    fn dispatch(self, cat: &user::Catalog, w: &mut dyn Write) -> Result<()> {
+        match self.command {
+            Command::Topo(a) => topo::run(&a, w),
+            Command::List(a) => list::run(&a, cat, w),
+            Command::Graph(a) => graph::run(&a, cat, w),
+            Command::Run(a) => run::run(&a, cat, w),
+            Command::Probe(a) => probe::run(&a, w),
+            Command::Export(a) => export::run(&a, cat, w),
+            Command::Sweep(a) => sweep::run(&a, cat, w),
+            Command::Merge(a) => sweep::merge(&a, w),
+        }
     }
 }
 
@@ -153,9 +177,10 @@ pub fn exit_code(r: Result<()>) -> ExitCode {
 }
 
 /// The `kernbench` binary: runs the process's command line with stdout as
-/// the output and returns its exit code.
+/// the output and returns its exit code. [`Cli::main`] does the same with a
+/// program's own kernels and algorithms.
 pub fn main() -> ExitCode {
-    exit_code(run_args(std::env::args_os(), &mut std::io::stdout()))
+    Cli::new().main()
 }
 
 #[cfg(test)]
@@ -165,6 +190,6 @@ mod tests {
 
     #[test]
     fn the_command_line_is_consistent() {
-        Cli::command().debug_assert();
+        CommandLine::command().debug_assert();
     }
 }

@@ -1,6 +1,7 @@
 //! `kernbench run`: a kernel on the PEs of a topology, or a registry algorithm at one size.
 
 use super::args::{self, Axes, Set};
+use super::user::Catalog;
 use super::{out, usage, Result};
 use crate::html::Page;
 use clap::Args;
@@ -170,26 +171,32 @@ impl Simulated {
     }
 }
 
-/// Resolves `l.name` to a registry algorithm or a registered kernel and
-/// simulates it on `topo`; `data` executes the data too, `trace` keeps the
-/// graphs, programs, spans and messages.
+/// Resolves `l.name` to an algorithm (of the registry or the program) or a
+/// kernel of `cat` and simulates it on `topo`; `data` executes the data
+/// too, `trace` keeps the graphs, programs, spans and messages.
 /// A progress bar shows on a terminal while it runs, unless `--quiet`.
-pub fn simulate(l: &LaunchArgs, topo: &Topology, data: bool, trace: bool) -> Result<Simulated> {
-    let reg = Registry::builtin();
+pub(crate) fn simulate(
+    l: &LaunchArgs,
+    cat: &Catalog,
+    topo: &Topology,
+    data: bool,
+    trace: bool,
+) -> Result<Simulated> {
+    let algos = cat.algorithms(&Registry::builtin(), "configs/ccl.yaml")?;
     let bar = super::progress::RunBar::new(l.quiet);
     let hook = bar.hook();
-    match reg.get(&l.name) {
-        Ok(algo) => simulate_algorithm(l, topo, algo, data, trace, hook),
-        Err(_) => simulate_kernel(l, topo, data, trace, hook).map(Simulated::Kernel),
+    match algos.iter().find(|a| a.name == l.name) {
+        Some(algo) => simulate_algorithm(l, topo, algo, data, trace, hook),
+        None => simulate_kernel(l, cat, topo, data, trace, hook).map(Simulated::Kernel),
     }
 }
 
 /// Runs `kernbench run`.
-pub fn run(a: &RunArgs, w: &mut dyn Write) -> Result<()> {
+pub(crate) fn run(a: &RunArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()> {
     a.html.check()?;
     let topo = args::topology(a.launch.topology.as_deref())?;
     let trace = a.trace.is_some() || a.html.wanted();
-    let sim = simulate(&a.launch, &topo, a.verify_data, trace)?;
+    let sim = simulate(&a.launch, cat, &topo, a.verify_data, trace)?;
     write_trace(a, sim.outcome(), &topo)?;
     match &sim {
         Simulated::Kernel(outcome) => {
@@ -257,26 +264,40 @@ pub fn run(a: &RunArgs, w: &mut dyn Write) -> Result<()> {
 
 fn simulate_kernel(
     l: &LaunchArgs,
+    cat: &Catalog,
     topo: &Topology,
     data: bool,
     trace: bool,
     progress: ProgressHook,
 ) -> Result<Outcome> {
-    let kernel = args::find_kernel(&l.name).map_err(|_| {
+    let (kernel, defaults) = cat.kernel(&l.name).map_err(|_| {
         usage(format!(
             "`{}` is neither a registered kernel nor a registry algorithm; `kernbench list` shows them",
             l.name
         ))
     })?;
-    let grid_size = match &l.grid {
+    // The kernel's default grid stands in for `--grid` when neither
+    // `--grid` nor `--pes` says how many instances to launch.
+    let default_grid = match (&l.grid, l.pes) {
+        (None, None) => defaults.launch_grid().map(|g| Axes(g.to_vec())),
+        _ => None,
+    };
+    let l_grid = l.grid.as_ref().or(default_grid.as_ref());
+    let grid_size = match l_grid {
         None => None,
         Some(g) => Some(
             g.0.iter()
                 .try_fold(1usize, |acc, x| acc.checked_mul(*x as usize))
                 .filter(|&n| n <= topo.pe_count())
                 .ok_or_else(|| {
+                    let what = if l.grid.is_some() {
+                        "--grid"
+                    } else {
+                        "the kernel's default grid"
+                    };
                     usage(format!(
-                        "--grid {:?} has more instances than topology `{}` has PEs ({})",
+                        "{what} {:?} has more instances than topology `{}` has PEs ({}); \
+                         give --grid or --pes",
                         g.0,
                         topo.name(),
                         topo.pe_count()
@@ -288,19 +309,17 @@ fn simulate_kernel(
         (Some(n), Some(g)) if n != g => {
             return Err(usage(format!(
                 "--grid {:?} has {g} instances but --pes is {n}",
-                l.grid.as_ref().map(|g| &g.0)
+                l_grid.map(|g| &g.0)
             )))
         }
         (Some(n), _) | (None, Some(n)) => n,
         (None, None) => topo.pe_count(),
     };
     let pes = first_pes(topo, n)?;
-    let grid = l
-        .grid
-        .as_ref()
-        .map_or_else(|| vec![n as u32], |g| g.0.clone());
+    let grid = l_grid.map_or_else(|| vec![n as u32], |g| g.0.clone());
     let mut machine = Machine::new(topo.clone()).map_err(usage)?;
-    let kargs = args::kernel_args(kernel.meta(), &l.set, &mut |b| {
+    let sets = [defaults.sets(), l.set.clone()].concat();
+    let kargs = args::kernel_args(kernel.meta(), &sets, &mut |b| {
         let buf = machine
             .alloc(b.dtype, b.len, &pes)
             .map_err(|e| usage(format!("parameter `{}`: {e}", b.param.name)))?;

@@ -471,8 +471,7 @@ fn resume(path: &Path, plan: &Plan, k: usize, n: usize) -> Result<BTreeMap<usize
 }
 
 /// Runs `kernbench sweep`.
-pub fn run(a: &SweepArgs, w: &mut dyn Write) -> Result<()> {
-    args::link_kernels();
+pub(crate) fn run(a: &SweepArgs, cat: &super::user::Catalog, w: &mut dyn Write) -> Result<()> {
     a.html.check_in(Some(&a.out))?;
     if a.shard.is_some() && a.html.wanted() {
         return Err(usage(
@@ -481,20 +480,25 @@ pub fn run(a: &SweepArgs, w: &mut dyn Write) -> Result<()> {
     }
     let coll = collective(&a.collective)?;
     let topo = args::topology(a.topology.as_deref())?;
-    let reg = match &a.registry {
-        Some(p) => Registry::load(p).map_err(usage)?,
-        None => Registry::builtin(),
+    let all = match &a.registry {
+        Some(p) => cat.algorithms(&Registry::load(p).map_err(usage)?, &p.display().to_string())?,
+        None => cat.algorithms(&Registry::builtin(), "configs/ccl.yaml")?,
     };
     let algos: Vec<Algorithm> = if a.algos.is_empty() {
-        reg.algorithms()
-            .iter()
+        all.iter()
             .filter(|x| x.collective == coll)
             .cloned()
             .collect()
     } else {
         let mut v = Vec::new();
         for name in &a.algos {
-            let al = reg.get(name).map_err(usage)?;
+            let al = all.iter().find(|x| &x.name == name).ok_or_else(|| {
+                let known: Vec<&str> = all.iter().map(|x| x.name.as_str()).collect();
+                usage(format!(
+                    "--algos: no algorithm `{name}` in the registry (known: {})",
+                    known.join(", ")
+                ))
+            })?;
             if al.collective != coll {
                 return Err(usage(format!(
                     "--algos: `{name}` is a {} algorithm, not {}",
