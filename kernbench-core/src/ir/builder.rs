@@ -147,6 +147,12 @@ impl MemMap {
     }
 }
 
+thread_local! {
+    /// The kernel, nodes and edges of the last graph finished on this thread.
+    static LAST_SIZE: std::cell::RefCell<Option<(String, usize, usize)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Records commands into a [`CommandGraph`], checking each as it comes.
 pub struct GraphBuilder {
     header: GraphHeader,
@@ -183,9 +189,16 @@ fn sized(ty: &TileType) -> bool {
 impl GraphBuilder {
     /// A builder for one program instance.
     pub fn new(header: GraphHeader, limits: TraceLimits) -> Self {
+        // Instances of one kernel trace graphs of about one size: start at
+        // the size of the last graph of this kernel on this thread, so the
+        // node and edge vectors do not regrow (and copy) as they fill.
+        let (nodes, edges) = LAST_SIZE.with(|l| match &*l.borrow() {
+            Some((k, n, e)) if *k == header.kernel => (*n, *e),
+            _ => (0, 0),
+        });
         GraphBuilder {
             header,
-            graph: DiGraph::new(),
+            graph: DiGraph::with_capacity(nodes, edges),
             limits,
             memmap: MemMap::default(),
             deps: Vec::new(),
@@ -919,6 +932,14 @@ impl GraphBuilder {
 
     /// The finished graph.
     pub fn finish(self) -> CommandGraph {
+        let size = (self.graph.node_count(), self.graph.edge_count());
+        LAST_SIZE.with(|l| {
+            let mut l = l.borrow_mut();
+            match l.as_mut() {
+                Some(last) if last.0 == self.header.kernel => (last.1, last.2) = size,
+                _ => *l = Some((self.header.kernel.clone(), size.0, size.1)),
+            }
+        });
         CommandGraph {
             header: self.header,
             graph: self.graph,

@@ -342,6 +342,13 @@ impl std::ops::Deref for Deps {
     }
 }
 
+thread_local! {
+    /// Commands, ops, dependencies and queue lengths of the last program
+    /// lowered on this thread.
+    static LAST_SIZE: std::cell::Cell<Option<(usize, usize, usize, [u32; UNITS])>> =
+        const { std::cell::Cell::new(None) };
+}
+
 /// How one command was lowered: the ops whose completion gives each of its tiles.
 #[derive(Clone, Debug, Default)]
 struct Lowered {
@@ -598,6 +605,22 @@ impl LowerCtx<'_> {
                 ..PeProgram::default()
             },
         };
+        // Instances lower to programs of about one size: reserve what the
+        // last program lowered on this thread from a graph this long took.
+        LAST_SIZE.with(|l| {
+            if let Some((len, ops, deps, queues)) = l.get() {
+                if len == g.len() {
+                    let p = &mut b.prog;
+                    p.ops.reserve(ops);
+                    p.labels.reserve(ops);
+                    p.dep_start.reserve(ops);
+                    p.deps.reserve(deps);
+                    for (q, n) in p.queues.iter_mut().zip(queues) {
+                        q.reserve(n as usize);
+                    }
+                }
+            }
+        });
         let mut low: Vec<Lowered> = Vec::with_capacity(g.len());
         let mut blocking: Option<u32> = None;
         let se = seg_elems(spec);
@@ -871,6 +894,14 @@ impl LowerCtx<'_> {
             low.push(lw);
         }
         let mut prog = b.finish();
+        LAST_SIZE.with(|l| {
+            l.set(Some((
+                g.len(),
+                prog.ops.len(),
+                prog.deps.len(),
+                prog.queues.each_ref().map(|q| q.len() as u32),
+            )))
+        });
         plan_tcm(g, spec, self.pe, &mut prog)?;
         Ok(prog)
     }
