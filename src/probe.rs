@@ -2,8 +2,8 @@
 //! machine: what `kernbench probe` prints.
 //!
 //! PE-to-PE cases run a real two-instance kernel ([`probe_send`]) through the
-//! simulator on a 2-PE ring: instance 0 loads a tile from its HBM slice and
-//! sends it east, instance 1 receives it from the west. The latency is the
+//! simulator: instance 0 loads a tile from its HBM slice and sends it to
+//! rank 1, which receives it from rank 0. The latency is the
 //! send command's issue (PE_CPU + PE_SCHEDULER) plus the time from the send
 //! starting to inject to the receive completing, both taken from the
 //! simulator's op spans. `pe-hbm` times one `tl::load` ([`probe_load`]) from
@@ -37,15 +37,15 @@ use kernbench_core::SipId;
 use serde::Serialize;
 use std::fmt::{self, Write as _};
 
-/// The PE-to-PE probe kernel: instance 0 loads `n` elements of `x` and sends
-/// them east; instance 1 receives them from the west.
+/// The PE-to-PE probe kernel: rank 0 loads `n` elements of `x` and sends
+/// them to rank 1, which receives them from rank 0.
 #[kernel]
 pub fn probe_send(x: Ptr<f32>, n: usize) {
-    if tl::program_id(0) == 0 {
+    if tl::rank() == 0 {
         let t = tl::load(x, [n]);
-        tl::send(Dir::E, &t);
+        tl::send(1, &t);
     } else {
-        let _t = tl::recv::<f32>(Dir::W, [n]);
+        let _t = tl::recv::<f32>(0, [n]);
     }
 }
 
@@ -384,11 +384,9 @@ fn pe_to_pe(
     let mut m = Machine::new(topo.clone()).map_err(mem_err)?;
     let buf = m.alloc(DType::F32, n, &[a]).map_err(mem_err)?;
     let pes = vec![a, b];
-    let map = NeighborMap::ring(&pes).map_err(mem_err)?;
     let args = KernelArgs::new().with("x", buf.ptr()).int("n", n as i64);
     let launch = Launch::new(&probe_send, args, pes)
         .fabric(fabric)
-        .neighbors(map)
         .data(false)
         .trace(true);
     let out = simulate_full(&mut m, &launch)?;

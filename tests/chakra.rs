@@ -1321,9 +1321,13 @@ fn export(dir: &Path, name: &str, extra: &[&str], ranks: usize) -> Vec<PathBuf> 
 
 fn peer_by_map(pes: Vec<PeId>, map: NeighborMap) -> impl Fn(usize, &Command) -> usize {
     move |rank, cmd| {
-        let dir = match cmd {
-            Command::Send { dir, .. } | Command::Recv { dir, .. } => *dir,
+        let peer = match cmd {
+            Command::Send { peer, .. } | Command::Recv { peer, .. } => *peer,
             other => panic!("{} has no peer", other.mnemonic()),
+        };
+        let dir = match peer {
+            Peer::Dir(d) => d,
+            Peer::Rank(r) => return r as usize,
         };
         let q = map.peer(pes[rank], dir).expect("the map names the peer");
         pes.iter()

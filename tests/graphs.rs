@@ -1,7 +1,7 @@
 //! Snapshots of the command graphs of the shipped kernels, and of the tile
 //! and TCM plans they lower to: how kernel authors review a change.
 
-use kernbench::ccl::algorithms::{ring_allreduce_f32, tree_allreduce_f16};
+use kernbench::ccl::algorithms::{recursive_doubling_f32, ring_allreduce_f32, tree_allreduce_f16};
 use kernbench::core::sim::{simulate_full, Launch};
 use kernbench::kernels::*;
 use kernbench::prelude::*;
@@ -149,6 +149,26 @@ fn collective_graphs() {
         "tree_allreduce_w5_rank1",
         graph(&tree_allreduce_f16, args, &[5], &[1])
     );
+}
+
+#[test]
+fn rank_addressed_graphs() {
+    // Six ranks: 0 and 2 fold into 1 and 3; virtual ranks 0..4 are 1, 3, 4, 5.
+    let args = || {
+        KernelArgs::new()
+            .with("buf", ptr(0, DType::F32, 6 * 8))
+            .int("n", 8)
+            .int("seg", 4)
+            .int("op", 0)
+    };
+    let folded = graph(&recursive_doubling_f32, args(), &[6], &[2]);
+    assert!(folded.contains("send rank 3 %0 : 16 B"), "{folded}");
+    insta::assert_snapshot!("recursive_doubling_w6_rank2", folded);
+    let virt = graph(&recursive_doubling_f32, args(), &[6], &[3]);
+    for peer in ["rank 2", "rank 1", "rank 5"] {
+        assert!(virt.contains(&format!("{peer} : tile")), "{virt}");
+    }
+    insta::assert_snapshot!("recursive_doubling_w6_rank3", virt);
 }
 
 fn plan(k: &dyn Kernel, args: impl Fn(&mut Machine, PeId) -> KernelArgs) -> String {

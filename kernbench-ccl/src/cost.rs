@@ -153,7 +153,7 @@ fn hops_of(map: &NeighborMap, dirs: &[kernbench_core::ir::Dir]) -> Vec<(PeId, Pe
 pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> f64 {
     use kernbench_core::ir::Dir;
     let p = pes.len();
-    let Ok(map) = crate::run::neighbor_map(topo, algo.topology, pes) else {
+    let Ok(map) = crate::run::algorithm_map(topo, algo, pes) else {
         return f64::NAN;
     };
     let k = (bytes / algo.seg_bytes as f64).ceil().max(1.0) as usize;
@@ -204,6 +204,26 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
             ring_half(p, bytes, measure(topo, hops_of(&map, &[Dir::E])))
         }
         ("broadcast", _) => chain_broadcast(p, bytes, k, measure(topo, hops_of(&map, &[Dir::E]))),
+        ("recursive_doubling", _) => {
+            let w = crate::algorithms::doubling::pow2_floor(p.max(1));
+            let hops = (0..p).flat_map(|r| {
+                let mut bit = 1;
+                let mut v = Vec::new();
+                while bit < w {
+                    if r ^ bit < p {
+                        v.push((pes[r], pes[r ^ bit]));
+                    }
+                    bit <<= 1;
+                }
+                v
+            });
+            let ab = measure(topo, hops);
+            // The fold-in of the ranks past a power of two: one message each way.
+            let fold = if w < p { 2.0 * ab.msg(bytes) } else { 0.0 };
+            recursive_doubling(w, bytes, ab) + fold
+        }
+        // A kernel family registered from Rust: no model is known for it.
+        (k, _) if !crate::registry::KERNELS.contains(&k) => f64::NAN,
         _ => ring_allreduce(p, bytes, measure_ring(topo, hops_of(&map, &[Dir::E]))),
     }
 }

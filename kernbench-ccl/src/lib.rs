@@ -32,4 +32,7 @@ pub mod tp;
 pub mod verify;
 
 pub use registry::{Algorithm, Collective, MapKind, Registry};
+
+#[doc(hidden)]
+pub use kernbench_tl::inventory;
 pub use run::{run, run_on, RedOp, RunResult, RunSpec};

@@ -1,9 +1,43 @@
 //! The registry of collective algorithms (`ccl.yaml`): each names its kernel,
 //! the logical topology it needs, its IPCQ settings, and an optional world size.
+//!
+//! A program can extend it from Rust: [`Registry::register_kernel`] makes a
+//! kernel family of its own known (its kernels, one per element type, are
+//! `#[kernel]`s named `FAMILY_f32` and so on), [`Registry::register_map`] adds
+//! a neighbour map of its own, and [`Registry::add_yaml`] adds entries that
+//! may name both. Registered in an [`Extension`], they are part of
+//! [`Registry::builtin`] and of every registry file read with
+//! [`Registry::load`], so the command line's `list`, `run` and `sweep` see
+//! them too.
+//!
+//! ```
+//! use kernbench_ccl::registry::{Collective, Registry};
+//! use kernbench_core::neighbors::NeighborMap;
+//!
+//! let mut reg = Registry::builtin();
+//! // A ring over the ranks in rank order, built by hand: the ring kernel's
+//! // `E` must be the next rank, and this map keeps to that.
+//! reg.register_map("my_ring", |_topo, pes| {
+//!     NeighborMap::ring(pes).map_err(|e| e.to_string())
+//! })
+//! .unwrap();
+//! reg.allow_map("ring_allreduce", "my_ring").unwrap();
+//! reg.add_yaml(
+//!     "algorithms:\n  my_ring_allreduce:\n    kernel: ring_allreduce\n    collective: all_reduce\n    topology: my_ring\n",
+//!     "mine.yaml",
+//! )
+//! .unwrap();
+//! let a = reg.get("my_ring_allreduce").unwrap();
+//! assert_eq!(a.map_name(), "my_ring");
+//! assert_eq!(a.collective, Collective::AllReduce);
+//! ```
 
-use kernbench_core::topology::{field_line, BufferKind, IpcqSpec};
+use kernbench_core::neighbors::NeighborMap;
+use kernbench_core::topology::{field_line, BufferKind, IpcqSpec, Topology};
+use kernbench_core::PeId;
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The collective an algorithm implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
@@ -64,6 +98,11 @@ pub enum MapKind {
     IntercubeTorus2d,
     /// As `intercube_ring`, the roots on a 2D mesh of SIPs.
     IntercubeMesh2d,
+    /// No neighbour map: the kernel addresses its peers by rank.
+    Ranks,
+    /// A map registered with [`Registry::register_map`] (the algorithm's
+    /// [`Algorithm::custom_map`] builds it).
+    Custom,
 }
 
 impl MapKind {
@@ -77,8 +116,22 @@ impl MapKind {
             MapKind::IntercubeRing => "intercube_ring",
             MapKind::IntercubeTorus2d => "intercube_torus2d",
             MapKind::IntercubeMesh2d => "intercube_mesh2d",
+            MapKind::Ranks => "ranks",
+            MapKind::Custom => "custom",
         }
     }
+
+    /// Every map a registry entry can name by itself (all but `custom`).
+    pub const NAMED: [MapKind; 8] = [
+        MapKind::Ring,
+        MapKind::Torus2d,
+        MapKind::Tree,
+        MapKind::Hierarchical,
+        MapKind::IntercubeRing,
+        MapKind::IntercubeTorus2d,
+        MapKind::IntercubeMesh2d,
+        MapKind::Ranks,
+    ];
 
     /// Whether one PE per cube takes part (the inter-cube maps).
     pub fn one_pe_per_cube(self) -> bool {
@@ -88,6 +141,78 @@ impl MapKind {
         )
     }
 }
+
+/// Builds a custom neighbour map over the ranks of a launch, in rank order.
+pub type MapBuilder = dyn Fn(&Topology, &[PeId]) -> Result<NeighborMap, String> + Send + Sync;
+
+/// A neighbour map registered from Rust: its name and how to build it.
+#[derive(Clone)]
+pub struct CustomMap {
+    /// Its name, as `ccl.yaml` writes it.
+    pub name: String,
+    build: Arc<MapBuilder>,
+}
+
+impl CustomMap {
+    /// A map named `name` built by `build`.
+    pub fn new(
+        name: &str,
+        build: impl Fn(&Topology, &[PeId]) -> Result<NeighborMap, String> + Send + Sync + 'static,
+    ) -> Self {
+        CustomMap {
+            name: name.to_string(),
+            build: Arc::new(build),
+        }
+    }
+
+    /// The map over `pes`.
+    pub fn build(&self, topo: &Topology, pes: &[PeId]) -> Result<NeighborMap, String> {
+        (self.build)(topo, pes)
+    }
+}
+
+impl std::fmt::Debug for CustomMap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CustomMap({})", self.name)
+    }
+}
+
+impl PartialEq for CustomMap {
+    fn eq(&self, o: &Self) -> bool {
+        self.name == o.name && Arc::ptr_eq(&self.build, &o.build)
+    }
+}
+
+impl serde::Serialize for CustomMap {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name)
+    }
+}
+
+/// A kernel family the registry knows: the collective it implements and the
+/// maps it is written for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelFamily {
+    /// The family (`ring_allreduce` -> `ring_allreduce_f32`, ...).
+    pub name: String,
+    /// The collective.
+    pub collective: Collective,
+    /// The maps it runs on: built-in names (`ring`, `ranks`, ...) or registered ones.
+    pub maps: Vec<String>,
+}
+
+/// Additions to every registry, registered with `inventory::submit!` (the
+/// crate re-exports [`inventory`](crate::inventory)): `register` runs on each
+/// registry [`Registry::builtin`] or [`Registry::load`] makes, before its
+/// file is read.
+pub struct Extension {
+    /// Its name (extensions apply in the order of their names).
+    pub name: &'static str,
+    /// Adds kernel families, maps and entries.
+    pub register: fn(&mut Registry) -> Result<(), RegistryError>,
+}
+
+kernbench_tl::inventory::collect!(Extension);
 
 /// One algorithm, resolved against the defaults.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
@@ -100,6 +225,9 @@ pub struct Algorithm {
     pub collective: Collective,
     /// The neighbour map.
     pub topology: MapKind,
+    /// The registered map, when `topology` is [`MapKind::Custom`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_map: Option<CustomMap>,
     /// IPCQ settings of its launches.
     pub ipcq: IpcqSpec,
     /// Bytes per message.
@@ -179,6 +307,12 @@ pub enum RegistryError {
         #[source]
         err: kernbench_core::input::InputError,
     },
+    /// A kernel family or map that cannot be registered.
+    #[error("ccl registry: {msg}")]
+    Register {
+        /// What is wrong.
+        msg: String,
+    },
     /// An algorithm that is not in the registry.
     #[error("no algorithm `{name}` in the registry (known: {known})")]
     Unknown {
@@ -204,7 +338,7 @@ struct Settings {
 struct Entry {
     kernel: String,
     collective: Collective,
-    topology: MapKind,
+    topology: String,
     #[serde(flatten)]
     settings: Settings,
 }
@@ -217,8 +351,8 @@ struct File {
     algorithms: BTreeMap<String, Entry>,
 }
 
-/// The known kernel families.
-pub const KERNELS: [&str; 8] = [
+/// The shipped kernel families.
+pub const KERNELS: [&str; 9] = [
     "intercube_allreduce",
     "ring_allreduce",
     "mesh_allreduce",
@@ -227,9 +361,10 @@ pub const KERNELS: [&str; 8] = [
     "reduce_scatter",
     "all_gather",
     "broadcast",
+    "recursive_doubling",
 ];
 
-/// The collective a kernel family implements and the maps its directions
+/// The collective a shipped kernel family implements and the maps its peers
 /// are written for (a kernel on another map either pairs no message or, where
 /// the map happens to give the directions it uses, computes something else).
 fn kernel_needs(kernel: &str) -> Option<(Collective, &'static [MapKind])> {
@@ -249,19 +384,64 @@ fn kernel_needs(kernel: &str) -> Option<(Collective, &'static [MapKind])> {
         "reduce_scatter" => (Collective::ReduceScatter, &[MapKind::Ring]),
         "all_gather" => (Collective::AllGather, &[MapKind::Ring]),
         "broadcast" => (Collective::Broadcast, &[MapKind::Ring]),
+        "recursive_doubling" => (Collective::AllReduce, &[MapKind::Ranks]),
         _ => return None,
     })
 }
 
-/// The algorithms of a registry.
+/// The algorithms of a registry, with the kernel families and maps its
+/// entries may name.
 #[derive(Clone, Debug)]
 pub struct Registry {
     algorithms: Vec<Algorithm>,
+    kernels: Vec<KernelFamily>,
+    maps: Vec<CustomMap>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new()
+    }
 }
 
 impl Registry {
-    /// Reads a registry file; one larger than
-    /// [`MAX_YAML_BYTES`](kernbench_core::input::MAX_YAML_BYTES) is refused unread.
+    /// A registry with no algorithms that knows the shipped kernel families
+    /// and maps (no extension is applied).
+    pub fn new() -> Registry {
+        let kernels = KERNELS
+            .iter()
+            .map(|k| {
+                let (collective, maps) = kernel_needs(k).expect("every shipped kernel has needs");
+                KernelFamily {
+                    name: k.to_string(),
+                    collective,
+                    maps: maps.iter().map(|m| m.name().to_string()).collect(),
+                }
+            })
+            .collect();
+        Registry {
+            algorithms: Vec::new(),
+            kernels,
+            maps: Vec::new(),
+        }
+    }
+
+    /// [`Registry::new`] with every registered [`Extension`] applied.
+    pub fn extended() -> Result<Registry, RegistryError> {
+        let mut r = Registry::new();
+        let mut ext: Vec<&Extension> = kernbench_tl::inventory::iter::<Extension>
+            .into_iter()
+            .collect();
+        // Registration order is the linker's: apply them in a fixed order.
+        ext.sort_by_key(|e| e.name);
+        for e in ext {
+            (e.register)(&mut r)?;
+        }
+        Ok(r)
+    }
+
+    /// Reads a registry file on top of [`Registry::extended`]; one larger
+    /// than [`MAX_YAML_BYTES`](kernbench_core::input::MAX_YAML_BYTES) is refused unread.
     pub fn load(path: &std::path::Path) -> Result<Registry, RegistryError> {
         let origin = path.display().to_string();
         let text = kernbench_core::input::read_limited(path, kernbench_core::input::MAX_YAML_BYTES)
@@ -269,18 +449,127 @@ impl Registry {
                 origin: origin.clone(),
                 err,
             })?;
-        Registry::from_yaml(&text, &origin)
+        let mut r = Registry::extended()?;
+        r.add_yaml(&text, &origin)?;
+        Ok(r)
     }
 
-    /// The registry shipped in `configs/ccl.yaml`.
+    /// The registry shipped in `configs/ccl.yaml`, with every registered
+    /// [`Extension`] applied before it.
+    ///
+    /// # Panics
+    ///
+    /// When an extension fails or adds an entry the shipped file also has:
+    /// a bug of the program that registered it.
     pub fn builtin() -> Registry {
-        Registry::from_yaml(include_str!("../../configs/ccl.yaml"), "configs/ccl.yaml")
-            .expect("the shipped ccl.yaml is valid (a test checks it)")
+        let mut r = match Registry::extended() {
+            Ok(r) => r,
+            Err(e) => panic!("a registered ccl extension failed: {e}"),
+        };
+        r.add_yaml(include_str!("../../configs/ccl.yaml"), "configs/ccl.yaml")
+            .unwrap_or_else(|e| panic!("the shipped ccl.yaml is valid (a test checks it): {e}"));
+        r
     }
 
     /// Reads a registry; `origin` names it in errors. Text that breaks the
     /// [input limits](kernbench_core::input) is refused before it is parsed.
+    /// It knows the shipped kernel families and maps only.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Registry, RegistryError> {
+        let mut r = Registry::new();
+        r.add_yaml(text, origin)?;
+        Ok(r)
+    }
+
+    /// Makes a kernel family known: `collective` is what it implements, and
+    /// `maps` the maps it runs on (shipped names such as `ring` or `ranks`, or
+    /// maps registered with [`Registry::register_map`]). Its kernels are the
+    /// `#[kernel]`s named `{family}_{dtype}` (`my_allreduce_f32`, ...); a run
+    /// in an element type that has none is an error naming the kernel.
+    pub fn register_kernel(
+        &mut self,
+        family: &str,
+        collective: Collective,
+        maps: &[&str],
+    ) -> Result<(), RegistryError> {
+        let bad = |msg: String| RegistryError::Register { msg };
+        if self.kernels.iter().any(|k| k.name == family) {
+            return Err(bad(format!("kernel family `{family}` is already known")));
+        }
+        if family.is_empty() || maps.is_empty() {
+            return Err(bad(format!(
+                "kernel family `{family}` needs a name and at least one map"
+            )));
+        }
+        for m in maps {
+            self.resolve_map(m).map_err(bad)?;
+        }
+        self.kernels.push(KernelFamily {
+            name: family.to_string(),
+            collective,
+            maps: maps.iter().map(|m| m.to_string()).collect(),
+        });
+        Ok(())
+    }
+
+    /// Lets kernel family `family` also run on map `map`.
+    pub fn allow_map(&mut self, family: &str, map: &str) -> Result<(), RegistryError> {
+        let bad = |msg: String| RegistryError::Register { msg };
+        self.resolve_map(map).map_err(bad)?;
+        let k = self
+            .kernels
+            .iter_mut()
+            .find(|k| k.name == family)
+            .ok_or_else(|| bad(format!("no kernel family `{family}` is known")))?;
+        if !k.maps.iter().any(|m| m == map) {
+            k.maps.push(map.to_string());
+        }
+        Ok(())
+    }
+
+    /// Adds a neighbour map named `name`, built over an algorithm's ranks (in
+    /// rank order) by `build`; entries then name it as their `topology`.
+    pub fn register_map(
+        &mut self,
+        name: &str,
+        build: impl Fn(&Topology, &[PeId]) -> Result<NeighborMap, String> + Send + Sync + 'static,
+    ) -> Result<(), RegistryError> {
+        let taken = MapKind::NAMED.iter().any(|m| m.name() == name)
+            || name == MapKind::Custom.name()
+            || self.maps.iter().any(|m| m.name == name);
+        if taken || name.is_empty() {
+            return Err(RegistryError::Register {
+                msg: format!("map name `{name}` is empty or already taken"),
+            });
+        }
+        self.maps.push(CustomMap::new(name, build));
+        Ok(())
+    }
+
+    /// The kernel families the registry knows.
+    pub fn kernels(&self) -> &[KernelFamily] {
+        &self.kernels
+    }
+
+    /// The map `name` names: a shipped kind, or a registered one.
+    fn resolve_map(&self, name: &str) -> Result<(MapKind, Option<CustomMap>), String> {
+        if let Some(k) = MapKind::NAMED.iter().find(|m| m.name() == name) {
+            return Ok((*k, None));
+        }
+        if let Some(c) = self.maps.iter().find(|m| m.name == name) {
+            return Ok((MapKind::Custom, Some(c.clone())));
+        }
+        let mut known: Vec<&str> = MapKind::NAMED.iter().map(|m| m.name()).collect();
+        known.extend(self.maps.iter().map(|m| m.name.as_str()));
+        Err(format!(
+            "unknown topology `{name}` (known: {})",
+            known.join(", ")
+        ))
+    }
+
+    /// Adds the entries of a registry file (its `defaults` apply to its own
+    /// entries only). Entries may name the kernel families and maps
+    /// registered so far; a name the registry already has is an error.
+    pub fn add_yaml(&mut self, text: &str, origin: &str) -> Result<(), RegistryError> {
         kernbench_core::input::check_yaml(text, &kernbench_core::input::Limits::default())
             .map_err(|err| RegistryError::Input {
                 origin: origin.into(),
@@ -291,7 +580,7 @@ impl Registry {
             line: e.location().map(|l| l.line().max(1)),
             msg: e.to_string(),
         })?;
-        let mut algorithms = Vec::new();
+        let mut added = Vec::new();
         for (name, e) in file.algorithms {
             let err_at = |field: &str, msg: String| RegistryError::Entry {
                 origin: origin.into(),
@@ -299,16 +588,26 @@ impl Registry {
                 name: name.clone(),
                 msg,
             };
-            if !KERNELS.contains(&e.kernel.as_str()) {
+            if self.algorithms.iter().any(|a| a.name == name) {
+                return Err(err_at(
+                    "kernel",
+                    format!("algorithm `{name}` is already registered"),
+                ));
+            }
+            let Some(family) = self.kernels.iter().find(|k| k.name == e.kernel) else {
+                let known: Vec<&str> = self.kernels.iter().map(|k| k.name.as_str()).collect();
                 return Err(err_at(
                     "kernel",
                     format!(
                         "unknown kernel `{}` (known: {})",
                         e.kernel,
-                        KERNELS.join(", ")
+                        known.join(", ")
                     ),
                 ));
-            }
+            };
+            let (topology, custom_map) = self
+                .resolve_map(&e.topology)
+                .map_err(|m| err_at("topology", m))?;
             let pick = |a: Option<u64>, b: Option<u64>, d: u64| a.or(b).unwrap_or(d);
             let mut ipcq = IpcqSpec::default();
             ipcq.slots = e
@@ -350,46 +649,46 @@ impl Registry {
                 ));
             }
             let world = e.settings.world.or(file.defaults.world);
-            if let Some((collective, maps)) = kernel_needs(&e.kernel) {
-                if collective != e.collective {
-                    return Err(err_at(
-                        "collective",
-                        format!(
-                            "kernel `{}` implements {}, not {}",
-                            e.kernel,
-                            collective.name(),
-                            e.collective.name()
-                        ),
-                    ));
-                }
-                if !maps.contains(&e.topology) {
-                    let names: Vec<&str> = maps.iter().map(|m| m.name()).collect();
-                    return Err(err_at(
-                        "topology",
-                        format!(
-                            "kernel `{}` and topology `{}` do not go together: {} runs on {}",
-                            e.kernel,
-                            e.topology.name(),
-                            e.kernel,
-                            names.join(" or ")
-                        ),
-                    ));
-                }
+            if family.collective != e.collective {
+                return Err(err_at(
+                    "collective",
+                    format!(
+                        "kernel `{}` implements {}, not {}",
+                        e.kernel,
+                        family.collective.name(),
+                        e.collective.name()
+                    ),
+                ));
+            }
+            if !family.maps.contains(&e.topology) {
+                return Err(err_at(
+                    "topology",
+                    format!(
+                        "kernel `{}` and topology `{}` do not go together: {} runs on {}",
+                        e.kernel,
+                        e.topology,
+                        e.kernel,
+                        family.maps.join(" or ")
+                    ),
+                ));
             }
             if world == Some(0) {
                 return Err(err_at("world", "world must be at least 1".into()));
             }
-            algorithms.push(Algorithm {
+            added.push(Algorithm {
                 name: name.clone(),
                 kernel: e.kernel,
                 collective: e.collective,
-                topology: e.topology,
+                topology,
+                custom_map,
                 ipcq,
                 seg_bytes,
                 world,
             });
         }
-        Ok(Registry { algorithms })
+        self.algorithms.extend(added);
+        self.algorithms.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(())
     }
 
     /// Every algorithm, by name.
@@ -411,6 +710,16 @@ impl Registry {
                     .collect::<Vec<_>>()
                     .join(", "),
             })
+    }
+}
+
+impl Algorithm {
+    /// The name of its neighbour map: a shipped kind's, or the registered map's.
+    pub fn map_name(&self) -> &str {
+        match &self.custom_map {
+            Some(c) => &c.name,
+            None => self.topology.name(),
+        }
     }
 }
 

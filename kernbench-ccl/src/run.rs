@@ -224,10 +224,32 @@ pub fn torus_shape(w: usize) -> (usize, usize) {
     (rows.max(1), w / rows.max(1))
 }
 
-/// The neighbour map an algorithm needs over `pes`.
+/// The neighbour map of an algorithm over `pes`: its registered map, or its shipped kind's.
+pub fn algorithm_map(
+    topo: &Topology,
+    algo: &Algorithm,
+    pes: &[PeId],
+) -> Result<NeighborMap, RunError> {
+    match &algo.custom_map {
+        Some(c) => c.build(topo, pes).map_err(|e| {
+            RunError::Invalid(format!(
+                "algorithm `{}`: neighbour map `{}`: {e}",
+                algo.name, c.name
+            ))
+        }),
+        None => neighbor_map(topo, algo.topology, pes),
+    }
+}
+
+/// The neighbour map of a shipped kind over `pes` (an empty one for
+/// [`MapKind::Ranks`], whose kernels address their peers by rank).
 pub fn neighbor_map(topo: &Topology, kind: MapKind, pes: &[PeId]) -> Result<NeighborMap, RunError> {
     let bad = |e: kernbench_core::neighbors::NeighborError| RunError::Invalid(e.to_string());
     match kind {
+        MapKind::Ranks => Ok(NeighborMap::empty("ranks")),
+        MapKind::Custom => Err(RunError::Invalid(
+            "a custom neighbour map is built by its algorithm (see `algorithm_map`)".into(),
+        )),
         MapKind::Ring => NeighborMap::ring(pes).map_err(bad),
         MapKind::Torus2d => {
             let (rows, cols) = torus_shape(pes.len());
@@ -435,7 +457,7 @@ pub(crate) fn setup(
             spec.count
         )));
     }
-    let map = neighbor_map(topo, algo.topology, pes)?;
+    let map = algorithm_map(topo, algo, pes)?;
     let mut machine = Machine::new(topo.clone()).map_err(|e| RunError::Invalid(e.to_string()))?;
     let n = spec.count;
     let buf = machine

@@ -565,7 +565,7 @@ impl<D: ValueDomain> Interp<'_, D> {
             if let Some(head) = ring.posted.front() {
                 let iu = head.inst as usize;
                 let node = self.graphs[iu].node(head.cmd);
-                let Command::Recv { dir, .. } = &node.cmd else {
+                let Command::Recv { peer, .. } = &node.cmd else {
                     continue;
                 };
                 found.push((
@@ -573,7 +573,7 @@ impl<D: ValueDomain> Interp<'_, D> {
                     head.cmd,
                     Waiter {
                         pe: self.pes[iu],
-                        what: format!("recv {dir}"),
+                        what: format!("recv {peer}"),
                         detail: format!(
                             "from PE {}: {} of {} packets arrived",
                             self.pes[ch.src], head.got, head.need
@@ -586,7 +586,7 @@ impl<D: ValueDomain> Interp<'_, D> {
         for (iu, s) in self.insts.iter().enumerate() {
             if let Block::Send { cmd, chan, .. } = s.block {
                 let node = self.graphs[iu].node(cmd);
-                let Command::Send { dir, .. } = &node.cmd else {
+                let Command::Send { peer: to, .. } = &node.cmd else {
                     continue;
                 };
                 let ring = &self.rings[chan as usize];
@@ -596,7 +596,7 @@ impl<D: ValueDomain> Interp<'_, D> {
                     cmd,
                     Waiter {
                         pe: self.pes[iu],
-                        what: format!("send {dir}"),
+                        what: format!("send {to}"),
                         detail: format!(
                             "to PE {peer}: {} of {} ring slots full, the receiver has not consumed them",
                             ring.slots - ring.free,

@@ -34,7 +34,7 @@ pub use kernel::{bind_param, Kernel, KernelEntry, KernelMeta, KernelParam, Param
 pub use types::{Block, Element, Ptr, RecvFuture, Tensor, Tile, TileArg};
 
 pub use half::{bf16, f16};
-pub use kernbench_core::ir::{ArgValue, Dir, KernelArgs, ParamKind, TraceError};
+pub use kernbench_core::ir::{ArgValue, Dir, KernelArgs, ParamKind, Peer, TraceError};
 pub use kernbench_core::DType;
 
 #[doc(hidden)]
@@ -64,7 +64,7 @@ pub fn find_kernel(name: &str) -> Option<&'static dyn Kernel> {
 pub mod prelude {
     pub use crate::tl;
     pub use crate::tl::Epilogue;
-    pub use crate::{bf16, f16, Block, Dir, Ptr, RecvFuture, Tensor, Tile};
+    pub use crate::{bf16, f16, Block, Dir, Peer, Ptr, RecvFuture, Tensor, Tile};
     pub use crate::{ArgValue, DType, KernelArgs};
     pub use kernbench_macros::{kernel, kernel_fn};
 }

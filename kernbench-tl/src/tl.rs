@@ -35,7 +35,7 @@
 
 use crate::context::{grid_query, loc, with_builder};
 use crate::types::{math, Element, RecvFuture, Region, Tile, TileArg};
-use kernbench_core::ir::{self, Dir, MathOp, Operand, ReduceOp, TileType};
+use kernbench_core::ir::{self, MathOp, Operand, Peer, ReduceOp, TileType};
 
 /// A shape: `[n]`, `[rows, cols]`, or a `Vec`.
 pub trait Shape {
@@ -379,30 +379,56 @@ pub fn argmin<T: Element>(x: &Tile<T>, axis: usize) -> Tile<i32> {
     Tile::new(with_builder(|b| b.reduce(ReduceOp::Argmin, x.id, axis, &l)))
 }
 
-/// Sends a tile to the neighbour in `dir`. Returns as soon as the message has
-/// ring slots at the receiver; waits (backpressure) while its ring is full.
+/// This program instance's rank: its index in the launch, axis 0 fastest
+/// (`program_id(0) + num_programs(0) * (program_id(1) + num_programs(1) * program_id(2))`).
+/// It is what [`send`] and [`recv`] take to address a peer by rank.
 #[track_caller]
-pub fn send<T: Element>(dir: Dir, tile: &Tile<T>) {
+pub fn rank() -> usize {
     let l = loc();
-    with_builder(|b| b.send(dir, tile.id, &l));
+    (0..3).rev().fold(0, |a, ax| {
+        a * grid_query(ax, &l, false) + grid_query(ax, &l, true)
+    })
 }
 
-/// Receives a tile of `shape` from the neighbour in `dir`; blocks until its
-/// bytes have drained into this PE.
+/// The number of ranks: every program instance of the launch.
 #[track_caller]
-pub fn recv<T: Element>(dir: Dir, shape: impl Shape) -> Tile<T> {
+pub fn num_ranks() -> usize {
     let l = loc();
+    (0..3).map(|ax| grid_query(ax, &l, false)).product()
+}
+
+/// Sends a tile to a peer: the neighbour in a direction (`Dir::E`), resolved
+/// through the launch's neighbour map, or a rank (`rank ^ 1`), the program
+/// instance of that index. Returns as soon as the message has ring slots at
+/// the receiver; waits (backpressure) while its ring is full.
+///
+/// A rank outside the launch, or this instance's own, is an error at this line.
+#[track_caller]
+pub fn send<T: Element>(peer: impl Into<Peer>, tile: &Tile<T>) {
+    let l = loc();
+    let peer = peer.into();
+    with_builder(|b| b.send(peer, tile.id, &l));
+}
+
+/// Receives a tile of `shape` from a peer (a direction or a rank, as for
+/// [`send`]); blocks until its bytes have drained into this PE. A message
+/// sent to a rank is received by naming the sender's rank.
+#[track_caller]
+pub fn recv<T: Element>(peer: impl Into<Peer>, shape: impl Shape) -> Tile<T> {
+    let l = loc();
+    let peer = peer.into();
     Tile::new(with_builder(|b| {
-        b.recv(dir, TileType::new(T::DTYPE, shape.dims()), false, &l)
+        b.recv(peer, TileType::new(T::DTYPE, shape.dims()), false, &l)
     }))
 }
 
-/// Starts a receive and returns at once; [`wait`] gives the tile.
+/// Starts a receive from a peer and returns at once; [`wait`] gives the tile.
 #[track_caller]
-pub fn recv_async<T: Element>(dir: Dir, shape: impl Shape) -> RecvFuture<T> {
+pub fn recv_async<T: Element>(peer: impl Into<Peer>, shape: impl Shape) -> RecvFuture<T> {
     let l = loc();
+    let peer = peer.into();
     RecvFuture::new(with_builder(|b| {
-        b.recv(dir, TileType::new(T::DTYPE, shape.dims()), true, &l)
+        b.recv(peer, TileType::new(T::DTYPE, shape.dims()), true, &l)
     }))
 }
 

@@ -145,7 +145,7 @@ pub(crate) fn run(a: &ListArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()> 
             al.name,
             al.collective.name(),
             format!("{}_<type>", al.kernel),
-            format!("{:?}", al.topology).to_lowercase(),
+            al.map_name(),
             format!("{:?}", al.ipcq.buffer).to_lowercase(),
             al.seg_bytes,
             al.world.map_or("all".to_string(), |w| w.to_string())

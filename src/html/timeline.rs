@@ -28,30 +28,32 @@ pub(crate) fn op_key(unit: Unit, kind: &OpKind, cmd: &Command) -> Option<u32> {
         return Some(unit as u32);
     }
     match (kind, cmd) {
-        (OpKind::Recv { .. }, Command::Recv { dir, .. }) => Some(RECV_KEY + dir.index() as u32),
-        (OpKind::SendGrant { .. }, Command::Send { dir, .. }) => {
-            Some(SLOTS_KEY + dir.index() as u32)
+        (OpKind::Recv { .. }, Command::Recv { peer, .. }) => {
+            Some(RECV_KEY + peer.kind_index() as u32)
+        }
+        (OpKind::SendGrant { .. }, Command::Send { peer, .. }) => {
+            Some(SLOTS_KEY + peer.kind_index() as u32)
         }
         _ => None,
     }
 }
 
 fn key_name(key: u32) -> String {
-    use kernbench_core::ir::Dir;
+    use kernbench_core::ir::Peer;
     if key < RECV_KEY {
         Unit::ALL[key as usize].name().to_string()
     } else if key < SLOTS_KEY {
-        format!("RECV {}", Dir::ALL[(key - RECV_KEY) as usize])
+        format!("RECV {}", Peer::kind_name((key - RECV_KEY) as usize))
     } else {
-        format!("slots {}", Dir::ALL[(key - SLOTS_KEY) as usize])
+        format!("slots {}", Peer::kind_name((key - SLOTS_KEY) as usize))
     }
 }
 
 /// A span's name: the command, with its direction for sends and receives.
 pub(crate) fn cmd_name(cmd: &Command) -> String {
     match cmd {
-        Command::Send { dir, .. } | Command::Recv { dir, .. } => {
-            format!("{} {dir}", cmd.mnemonic())
+        Command::Send { peer, .. } | Command::Recv { peer, .. } => {
+            format!("{} {peer}", cmd.mnemonic())
         }
         _ => cmd.mnemonic().to_string(),
     }

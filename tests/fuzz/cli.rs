@@ -172,6 +172,7 @@ fn algorithm() -> BoxedStrategy<String> {
         "broadcast",
         "intercube_allreduce_ring",
         "intercube_allreduce_torus",
+        "recursive_doubling",
     ])
 }
 
@@ -745,6 +746,7 @@ fn sweep_recipe() -> BoxedStrategy<Vec<String>> {
         "tree_allreduce",
         "hierarchical_allreduce",
         "intercube_allreduce_ring",
+        "recursive_doubling",
     ];
     (
         prop_oneof![

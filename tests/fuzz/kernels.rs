@@ -6,7 +6,8 @@
 //! some instances): loads and stores inside and outside the buffers, tiles
 //! filled, elementwise math, casts, reductions, softmax, dots (with
 //! accumulators and epilogues, on loaded or streamed operands), sends and
-//! receives in any direction, synchronous or not, and waits. Operands are
+//! receives in any direction or to any rank (in the launch or not),
+//! synchronous or not, and waits. Operands are
 //! mostly picked among the tiles of a fitting type, sometimes not at all.
 //!
 //! The run must end in success or a [`SimError`]; a successful run's spans
@@ -16,7 +17,7 @@
 use kernbench::core::functional;
 use kernbench::core::ir::{
     ArgValue, CmdId, Command, CommandGraph, Dir, Epilogue, GraphBuilder, GraphHeader, KernelArgs,
-    MathOp, MemRef, Operand, ReduceOp, SrcLoc, TileType, TraceError, TraceErrorKind, View,
+    MathOp, MemRef, Operand, Peer, ReduceOp, SrcLoc, TileType, TraceError, TraceErrorKind, View,
 };
 use kernbench::core::machine::{Buffer, Machine};
 use kernbench::core::neighbors::NeighborMap;
@@ -124,10 +125,10 @@ pub enum Op {
         relu: bool,
     },
     /// `tl::send`.
-    Send { dir: Dir, x: Pick, who: Who },
+    Send { dir: PeerPick, x: Pick, who: Who },
     /// `tl::recv` / `tl::recv_async`.
     Recv {
-        dir: Dir,
+        dir: PeerPick,
         ty: RecvTy,
         is_async: bool,
         who: Who,
@@ -218,6 +219,35 @@ fn at() -> impl Strategy<Value = At> {
     ]
 }
 
+/// Whom a send or receive addresses.
+#[derive(Clone, Copy, Debug)]
+pub enum PeerPick {
+    /// A direction of the map.
+    Dir(Dir),
+    /// A fixed rank (past the launch, or the instance itself, at times).
+    Rank(u64),
+    /// The rank `instance ^ k`: partners that can pair.
+    Xor(usize),
+}
+
+impl PeerPick {
+    fn peer(self, inst: usize) -> Peer {
+        match self {
+            PeerPick::Dir(d) => Peer::Dir(d),
+            PeerPick::Rank(r) => Peer::Rank(r),
+            PeerPick::Xor(k) => Peer::Rank((inst ^ k) as u64),
+        }
+    }
+}
+
+fn peer() -> impl Strategy<Value = PeerPick> {
+    prop_oneof![
+        8 => dir().prop_map(PeerPick::Dir),
+        2 => (1usize..4).prop_map(PeerPick::Xor),
+        1 => (0u64..18).prop_map(PeerPick::Rank),
+    ]
+}
+
 fn dir() -> impl Strategy<Value = Dir> {
     prop_oneof![
         6 => prop::sample::select(vec![Dir::E, Dir::W]),
@@ -279,9 +309,9 @@ fn op() -> impl Strategy<Value = Op> {
             prop::bool::weighted(0.2),
         )
             .prop_map(|(a, b, acc, bias, scale, relu)| Op::Dot { a, b, acc, bias, scale, relu }),
-        3 => (dir(), pick(), who()).prop_map(|(dir, x, who)| Op::Send { dir, x, who }),
+        3 => (peer(), pick(), who()).prop_map(|(dir, x, who)| Op::Send { dir, x, who }),
         3 => (
-            dir(),
+            peer(),
             prop_oneof![
                 4 => pick().prop_map(RecvTy::Like),
                 1 => (dtype(), shape()).prop_map(|(d, s)| RecvTy::Exact(d, s)),
@@ -594,7 +624,7 @@ impl Program for Interp<'_> {
                     let Some(x) = t.pick(*x, false, |_| true) else {
                         continue;
                     };
-                    b.send(*dir, x, &loc)?;
+                    b.send(dir.peer(inst), x, &loc)?;
                     None
                 }
                 Op::Recv {
@@ -615,7 +645,7 @@ impl Program for Interp<'_> {
                             ty.clone()
                         }
                     };
-                    let id = b.recv(*dir, ty, *is_async, &loc)?;
+                    let id = b.recv(dir.peer(inst), ty, *is_async, &loc)?;
                     if *is_async {
                         t.futures.push(id);
                         None

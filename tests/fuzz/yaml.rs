@@ -743,6 +743,9 @@ pub fn check_registry(c: &FileCase) -> Result<&'static str, String> {
                 RegistryError::Unknown { .. } => {
                     return Err(format!("loading gave an unknown-algorithm error: {msg}"))
                 }
+                RegistryError::Register { .. } => {
+                    return Err(format!("loading gave a registration error: {msg}"))
+                }
                 // Past the size, depth or alias limits: refused before parsing.
                 RegistryError::Input { .. } => {}
             }

@@ -1,6 +1,7 @@
 //! The algorithms, written in the kernel language, and their kernels per element type.
 
 pub mod common;
+pub mod doubling;
 pub mod hierarchical;
 pub mod intercube;
 pub mod mesh;
@@ -50,3 +51,6 @@ kernels!("Hierarchical all-reduce: inside each cube, across cubes, across SIPs, 
 kernels!("Inter-cube all-reduce: one PE per cube, a tree inside each SIP rooted at the centre cube, the SIP roots over a ring, torus or mesh.",
     intercube::intercube_allreduce, (op, cubes, sip_cols, net);
     intercube_allreduce_f32: f32, intercube_allreduce_f16: f16, intercube_allreduce_bf16: bf16, intercube_allreduce_i32: i32);
+kernels!("Recursive-doubling all-reduce addressed by rank: `log2 w` pairwise exchanges, with the ranks past a power of two folded in first.",
+    doubling::recursive_doubling_allreduce, (op);
+    recursive_doubling_f32: f32, recursive_doubling_f16: f16, recursive_doubling_bf16: bf16, recursive_doubling_i32: i32);

@@ -163,6 +163,8 @@ pub struct GraphBuilder {
     deps: Vec<CmdId>,
     last_send: [Option<CmdId>; Dir::ALL.len()],
     last_recv: [Option<CmdId>; Dir::ALL.len()],
+    /// The last send to, and receive from, each rank addressed.
+    last_rank: rustc_hash::FxHashMap<(bool, u64), CmdId>,
 }
 
 fn shape_str(s: &[usize]) -> String {
@@ -204,6 +206,47 @@ impl GraphBuilder {
             deps: Vec::new(),
             last_send: [None; Dir::ALL.len()],
             last_recv: [None; Dir::ALL.len()],
+            last_rank: rustc_hash::FxHashMap::default(),
+        }
+    }
+
+    /// Checks a rank peer against the launch: it must name another program
+    /// instance of the grid.
+    fn check_peer(&self, peer: Peer, what: &str, loc: &SrcLoc) -> Result<(), TraceError> {
+        let Peer::Rank(r) = peer else {
+            return Ok(());
+        };
+        let g = &self.header.grid;
+        let world = g.iter().map(|x| *x as u64).product::<u64>();
+        // Rank of this instance: axis 0 fastest.
+        let me = self
+            .header
+            .pid
+            .iter()
+            .zip(g)
+            .rev()
+            .fold(0u64, |a, (p, n)| a * *n as u64 + *p as u64);
+        let msg = if r >= world {
+            format!(
+                "{what} rank {r}, but the launch has {world} program instance(s) (ranks 0..{world}, grid {g:?})"
+            )
+        } else if r == me {
+            format!("{what} rank {r}, which is this program instance itself: a rank cannot send to or receive from itself")
+        } else {
+            return Ok(());
+        };
+        Err(self.error(TraceErrorKind::Invalid(msg), loc))
+    }
+
+    /// Orders `id` after the previous send to (or receive from) the same peer.
+    fn order_peer(&mut self, send: bool, peer: Peer, id: CmdId) {
+        let prev = match peer {
+            Peer::Dir(d) if send => self.last_send[d.index()].replace(id),
+            Peer::Dir(d) => self.last_recv[d.index()].replace(id),
+            Peer::Rank(r) => self.last_rank.insert((send, r), id),
+        };
+        if let Some(p) = prev {
+            self.order(p, id);
         }
     }
 
@@ -880,20 +923,25 @@ impl GraphBuilder {
         self.push(Command::Softmax { x, axis }, t, loc)
     }
 
-    /// `tl::send`.
-    pub fn send(&mut self, dir: Dir, value: CmdId, loc: &SrcLoc) -> Result<CmdId, TraceError> {
+    /// `tl::send`, to a direction or a rank.
+    pub fn send(
+        &mut self,
+        peer: impl Into<Peer>,
+        value: CmdId,
+        loc: &SrcLoc,
+    ) -> Result<CmdId, TraceError> {
+        let peer = peer.into();
         let t = self.ty(value, loc)?.clone();
-        let id = self.push(Command::Send { dir, value }, t, loc)?;
-        if let Some(p) = self.last_send[dir.index()].replace(id) {
-            self.order(p, id);
-        }
+        self.check_peer(peer, "send to", loc)?;
+        let id = self.push(Command::Send { peer, value }, t, loc)?;
+        self.order_peer(true, peer, id);
         Ok(id)
     }
 
-    /// `tl::recv` / `tl::recv_async`.
+    /// `tl::recv` / `tl::recv_async`, from a direction or a rank.
     pub fn recv(
         &mut self,
-        dir: Dir,
+        peer: impl Into<Peer>,
         ty: TileType,
         is_async: bool,
         loc: &SrcLoc,
@@ -908,10 +956,10 @@ impl GraphBuilder {
             ));
         }
         self.sized(&ty, loc)?;
-        let id = self.push(Command::Recv { dir, is_async }, ty, loc)?;
-        if let Some(p) = self.last_recv[dir.index()].replace(id) {
-            self.order(p, id);
-        }
+        let peer = peer.into();
+        self.check_peer(peer, "receive from", loc)?;
+        let id = self.push(Command::Recv { peer, is_async }, ty, loc)?;
+        self.order_peer(false, peer, id);
         Ok(id)
     }
 

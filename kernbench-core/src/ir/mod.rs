@@ -3,7 +3,7 @@
 //! A [`CommandGraph`] holds one node per command in program order (the node
 //! index is the command's SSA id `%n`) and one edge per dependency: data
 //! dependencies from operands, and the ordering side effects need (stores to
-//! overlapping memory, sends on one direction, receives on one direction).
+//! overlapping memory, sends to one peer, receives from one peer).
 
 mod args;
 mod builder;
@@ -180,6 +180,83 @@ impl Dir {
 impl fmt::Display for Dir {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Whom a send or receive addresses: a direction, resolved through the
+/// launch's neighbour map, or a rank, the index of a program instance of the
+/// launch (axis 0 fastest), resolved through the launch's instance-to-PE map.
+///
+/// A kernel writes either: `tl::send(Dir::E, &x)` or `tl::send(rank ^ 1, &x)`.
+/// A message sent to a rank is received by naming the sender's rank; the two
+/// forms address different channels, so a rank send never pairs with a
+/// direction receive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Peer {
+    /// A direction of the neighbour map.
+    Dir(Dir),
+    /// A program instance of the launch, by its linear index.
+    Rank(u64),
+}
+
+impl Peer {
+    /// The direction, for a direction peer.
+    pub const fn dir(self) -> Option<Dir> {
+        match self {
+            Peer::Dir(d) => Some(d),
+            Peer::Rank(_) => None,
+        }
+    }
+
+    /// The rank, for a rank peer.
+    pub const fn rank(self) -> Option<u64> {
+        match self {
+            Peer::Dir(_) => None,
+            Peer::Rank(r) => Some(r),
+        }
+    }
+
+    /// Peer kinds, one per direction and one for every rank: the count of
+    /// [`Peer::kind_index`] values (a track per kind in timelines).
+    pub const KINDS: usize = Dir::ALL.len() + 1;
+
+    /// A dense index of the peer's kind: the direction's index, or
+    /// `Dir::ALL.len()` for every rank.
+    pub const fn kind_index(self) -> usize {
+        match self {
+            Peer::Dir(d) => d.index(),
+            Peer::Rank(_) => Dir::ALL.len(),
+        }
+    }
+
+    /// The name of kind `k` of [`Peer::kind_index`]: the direction, or `ranks`.
+    pub fn kind_name(k: usize) -> String {
+        match Dir::ALL.get(k) {
+            Some(d) => d.to_string(),
+            None => "ranks".to_string(),
+        }
+    }
+}
+
+impl From<Dir> for Peer {
+    fn from(d: Dir) -> Self {
+        Peer::Dir(d)
+    }
+}
+
+impl From<usize> for Peer {
+    fn from(r: usize) -> Self {
+        Peer::Rank(r as u64)
+    }
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Peer::Dir(d) => write!(f, "{d}"),
+            Peer::Rank(r) => write!(f, "rank {r}"),
+        }
     }
 }
 
@@ -737,17 +814,17 @@ pub enum Command {
         /// The first value.
         start: i64,
     },
-    /// Send a tile to the neighbour in a direction.
+    /// Send a tile to a peer: the neighbour in a direction, or a rank.
     Send {
-        /// Direction.
-        dir: Dir,
+        /// The receiver.
+        peer: Peer,
         /// The tile sent.
         value: CmdId,
     },
-    /// Receive a tile from the neighbour in a direction.
+    /// Receive a tile from a peer: the neighbour in a direction, or a rank.
     Recv {
-        /// Direction.
-        dir: Dir,
+        /// The sender.
+        peer: Peer,
         /// `true` for `recv_async` (a future the kernel waits on later).
         is_async: bool,
     },
@@ -858,7 +935,7 @@ pub struct Node {
 pub enum DepKind {
     /// The later command reads the earlier one's tile.
     Data,
-    /// Side-effect ordering (memory, or one direction's sends or receives).
+    /// Side-effect ordering (memory, or one peer's sends or receives).
     Order,
 }
 

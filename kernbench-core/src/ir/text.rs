@@ -70,10 +70,10 @@ impl CommandGraph {
                 let end = *start + n.ty.elems() as i64;
                 write!(s, "arange {start}..{end} : {}", n.ty)
             }
-            Command::Send { dir, value } => write!(s, "send {dir} {value} : {} B", n.ty.bytes()),
-            Command::Recv { dir, is_async } => {
+            Command::Send { peer, value } => write!(s, "send {peer} {value} : {} B", n.ty.bytes()),
+            Command::Recv { peer, is_async } => {
                 let name = if *is_async { "recv_async" } else { "recv" };
-                write!(s, "{name} {dir} : {}", n.ty)
+                write!(s, "{name} {peer} : {}", n.ty)
             }
             Command::Wait { future } => write!(s, "wait {future} : {}", n.ty),
         }

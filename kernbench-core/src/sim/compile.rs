@@ -11,7 +11,7 @@ use super::error::SimError;
 use super::lower::{LowerCtx, OpKind, PeProgram};
 use super::pairing::{self, Channels, CommList};
 use super::{grid_pos, Launch};
-use crate::ir::{CmdId, CommandGraph, Dir, SrcLoc, TraceLimits};
+use crate::ir::{CmdId, CommandGraph, Dir, Peer, SrcLoc, TraceLimits};
 use crate::machine::Machine;
 use crate::topology::{Endpoint, Route, Topology};
 use crate::PeId;
@@ -19,24 +19,28 @@ use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 /// What error and deadlock reports need of each command of an instance once
-/// its graph is gone: its location, mnemonic and direction (4 bytes a
-/// command, plus one entry per distinct location and mnemonic).
+/// its graph is gone: its location, mnemonic and peer (4 bytes a command,
+/// plus one entry per distinct location and mnemonic, and one per command
+/// that addresses a rank).
 #[derive(Clone, Debug, Default)]
 pub struct CmdTable {
     locs: Vec<SrcLoc>,
     names: Vec<&'static str>,
-    /// (location, mnemonic, direction or `NO_DIR`) of each command.
+    /// (location, mnemonic, direction, `RANK` or `NO_DIR`) of each command.
     cmds: Vec<(u16, u8, u8)>,
+    /// The rank each `RANK` command addresses, by command, in command order.
+    ranks: Vec<(CmdId, u64)>,
 }
 
 const NO_DIR: u8 = u8::MAX;
+const RANK: u8 = u8::MAX - 1;
 
 impl CmdTable {
     /// The table of a graph.
     pub fn of(g: &CommandGraph) -> Self {
         let mut t = CmdTable::default();
         let mut loc_ix: FxHashMap<&SrcLoc, u16> = FxHashMap::default();
-        for (_, node) in g.nodes() {
+        for (id, node) in g.nodes() {
             let l = match loc_ix.get(&node.loc) {
                 Some(&l) => l,
                 None => {
@@ -58,8 +62,14 @@ impl CmdTable {
                 }
             } as u8;
             let dir = match &node.cmd {
-                crate::ir::Command::Send { dir, .. } | crate::ir::Command::Recv { dir, .. } => {
-                    dir.index() as u8
+                crate::ir::Command::Send { peer, .. } | crate::ir::Command::Recv { peer, .. } => {
+                    match peer {
+                        Peer::Dir(d) => d.index() as u8,
+                        Peer::Rank(r) => {
+                            t.ranks.push((id, *r));
+                            RANK
+                        }
+                    }
                 }
                 _ => NO_DIR,
             };
@@ -78,10 +88,16 @@ impl CmdTable {
         self.names[self.cmds[c.index()].1 as usize]
     }
 
-    /// The direction of a send or receive.
-    pub fn dir(&self, c: CmdId) -> Option<Dir> {
-        let d = self.cmds[c.index()].2;
-        (d != NO_DIR).then(|| Dir::ALL[d as usize])
+    /// The peer of a send or receive.
+    pub fn peer(&self, c: CmdId) -> Option<Peer> {
+        match self.cmds[c.index()].2 {
+            NO_DIR => None,
+            RANK => {
+                let k = self.ranks.binary_search_by_key(&c, |(id, _)| *id).ok()?;
+                Some(Peer::Rank(self.ranks[k].1))
+            }
+            d => Some(Peer::Dir(Dir::ALL[d as usize])),
+        }
     }
 
     /// Commands.

@@ -760,14 +760,14 @@ impl<'a> Engine<'a> {
                 if s.state[op] != STARTED || seen_cmd == Some(o.cmd) {
                     continue;
                 }
-                let (what, detail) = match (&o.kind, t.dir(o.cmd)) {
-                    (OpKind::SendGrant { chan, .. } | OpKind::Send { chan, .. }, Some(dir)) => {
+                let (what, detail) = match (&o.kind, t.peer(o.cmd)) {
+                    (OpKind::SendGrant { chan, .. } | OpKind::Send { chan, .. }, Some(to)) => {
                         let k = s.chan(*chan).ix();
                         let c = &self.chans[k];
                         let ch = &self.of_cmd.list[k];
                         let peer = self.insts[ch.dst].pe;
                         (
-                            format!("send {dir}"),
+                            format!("send {to}"),
                             format!(
                                 "to PE {peer}: {} of {} ring slots full, the receiver has not consumed them",
                                 c.slots_held(self.model),
@@ -775,14 +775,14 @@ impl<'a> Engine<'a> {
                             ),
                         )
                     }
-                    (OpKind::Recv { chan, .. }, Some(dir)) => {
+                    (OpKind::Recv { chan, .. }, Some(to)) => {
                         let k = s.chan(*chan).ix();
                         let c = &self.chans[k];
                         let ch = &self.of_cmd.list[k];
                         let peer = self.insts[ch.src].pe;
                         let (got, need) = c.recv_progress(self.model);
                         (
-                            format!("recv {dir}"),
+                            format!("recv {to}"),
                             format!("from PE {peer}: {got} of {need} packets arrived"),
                         )
                     }

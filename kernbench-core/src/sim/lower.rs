@@ -836,7 +836,7 @@ impl LowerCtx<'_> {
                     lw.segs
                         .push(b.op(Unit::Free, OpKind::Nop, id, Label::Whole, &deps));
                 }
-                Command::Send { dir: _, value } => {
+                Command::Send { peer: _, value } => {
                     // PE_CPU waits only for ring slots; the comm DMA sends when the tile is ready.
                     let chan = (self.send_chan)(id);
                     let bytes = node.ty.bytes();

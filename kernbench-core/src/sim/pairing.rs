@@ -1,24 +1,33 @@
 //! Pairs sends with receives before simulating: every channel (sender,
-//! receiver, receiving direction) must carry as many messages as are received
-//! on it, each of the same shape and type.
+//! receiver, the peer the receiver names: a direction or the sender's rank)
+//! must carry as many messages as are received on it, each of the same shape
+//! and type.
 
 use super::error::SimError;
-use crate::ir::{CmdId, Command, CommandGraph, Dir, SrcLoc, TileType};
+use crate::ir::{CmdId, Command, CommandGraph, Dir, Peer, SrcLoc, TileType};
 use crate::neighbors::NeighborMap;
 use crate::PeId;
 use rustc_hash::FxHashMap;
 
-/// One IPCQ channel: messages from `src` arriving at `dst` on `rx_dir`.
+/// One IPCQ channel: messages from `src` arriving at `dst` from `rx`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Channel {
-    /// Sender (index into the launch's PEs).
+    /// Sender (index into the launch's PEs, which is its rank).
     pub src: usize,
     /// Receiver.
     pub dst: usize,
-    /// Direction the sender sends in.
-    pub tx_dir: Dir,
-    /// Direction the receiver receives from.
-    pub rx_dir: Dir,
+    /// The peer the sender sends to: a direction, or the receiver's rank.
+    pub tx: Peer,
+    /// The peer the receiver receives from: a direction, or the sender's rank.
+    pub rx: Peer,
+}
+
+/// `E to PE 0.0.1`, or `to rank 1 (PE 0.0.1)`.
+fn to_peer(tx: Peer, dst: PeId) -> String {
+    match tx {
+        Peer::Dir(d) => format!("{d} to PE {dst}"),
+        Peer::Rank(r) => format!("to rank {r} (PE {dst})"),
+    }
 }
 
 /// The channels of a launch and which channel each send and receive uses.
@@ -56,8 +65,8 @@ pub struct CommCmd {
     pub id: CmdId,
     /// `true` for a send, `false` for a receive.
     pub send: bool,
-    /// Its direction.
-    pub dir: Dir,
+    /// Its peer.
+    pub peer: Peer,
     /// The tile it moves, a row of [`CommList::types`].
     pub ty: u32,
     /// Where it was written, a row of [`CommList::locs`].
@@ -102,9 +111,9 @@ pub fn comm_of(g: &CommandGraph) -> CommList {
     let mut types: FxHashMap<&TileType, u32> = FxHashMap::default();
     let mut locs: FxHashMap<&SrcLoc, u32> = FxHashMap::default();
     for (id, node) in g.nodes() {
-        let (send, dir) = match &node.cmd {
-            Command::Send { dir, .. } => (true, *dir),
-            Command::Recv { dir, .. } => (false, *dir),
+        let (send, peer) = match &node.cmd {
+            Command::Send { peer, .. } => (true, *peer),
+            Command::Recv { peer, .. } => (false, *peer),
             _ => continue,
         };
         let ty = *types.entry(&node.ty).or_insert_with(|| {
@@ -118,7 +127,7 @@ pub fn comm_of(g: &CommandGraph) -> CommList {
         out.cmds.push(CommCmd {
             id,
             send,
-            dir,
+            peer,
             ty,
             loc,
         });
@@ -129,28 +138,48 @@ pub fn comm_of(g: &CommandGraph) -> CommList {
 /// The sends (or receives) of one channel: (instance, k-th send or receive).
 type Side = Vec<(usize, usize)>;
 
-/// When a receiver takes from one direction the messages that arrive on
-/// another (`send E` matched with `recv E` on a ring), the direction that
-/// would pair: messages sent to PE `dst` that no receive takes, and receives
-/// of `dst` that no message reaches.
-fn direction_hint(list: &[Channel], sides: &[(Side, Side)], pes: &[PeId]) -> Option<String> {
+/// When a receiver takes from one peer the messages that arrive from
+/// another, the peer that would pair: messages sent to PE `dst` that no
+/// receive takes, and receives of `dst` that no message reaches. For
+/// directions, the usual slip is `send E` matched with `recv E` on a ring;
+/// for ranks, a receive that names the wrong rank.
+fn peer_hint(
+    list: &[Channel],
+    sides: &[(Side, Side)],
+    pes: &[PeId],
+    comms: &[CommList],
+) -> Option<String> {
     let unreceived = list
         .iter()
         .zip(sides)
         .find(|(_, (tx, rx))| tx.len() > rx.len())?;
-    let (ch, _) = unreceived;
-    let (other, _) = list
+    let (ch, (tx, _)) = unreceived;
+    let (other, (_, orx)) = list
         .iter()
         .zip(sides)
         .find(|(c, (tx, rx))| c.dst == ch.dst && rx.len() > tx.len())?;
-    Some(format!(
-        "PE {dst} receives from {wrong}, but the messages PE {src} sends {tx} arrive at PE {dst} from {right}: receive them with `recv({right})` (a message sent {tx} is received from the opposite side)",
-        dst = pes[ch.dst],
-        src = pes[ch.src],
-        wrong = other.rx_dir,
-        right = ch.rx_dir,
-        tx = ch.tx_dir,
-    ))
+    let (dst, src) = (pes[ch.dst], pes[ch.src]);
+    let at = |side: &Side, inst: usize| {
+        let g = &comms[inst];
+        side.last()
+            .map(|(_, k)| g.loc(&g.cmds[*k]).to_string())
+            .unwrap_or_else(|| "-".into())
+    };
+    Some(match (ch.tx, ch.rx) {
+        (Peer::Rank(_), Peer::Rank(from)) => format!(
+            "PE {dst} receives from {wrong} at {rl}, but the message PE {src} (rank {from}) sends to rank {to} at {sl} comes from rank {from}: receive it with `recv({from}, ..)`",
+            wrong = other.rx,
+            rl = at(orx, ch.dst),
+            to = ch.dst,
+            sl = at(tx, ch.src),
+        ),
+        _ => format!(
+            "PE {dst} receives from {wrong}, but the messages PE {src} sends {tx} arrive at PE {dst} from {right}: receive them with `recv({right})` (a message sent {tx} is received from the opposite side)",
+            wrong = other.rx,
+            right = ch.rx,
+            tx = ch.tx,
+        ),
+    })
 }
 
 /// Resolves every send and receive of every instance to a channel and checks that they pair up.
@@ -164,13 +193,16 @@ pub fn pair(
 }
 
 /// [`pair`] over the sends and receives of each instance ([`comm_of`]).
+///
+/// A direction resolves through `map`; a rank is an index into `pes` (the
+/// launch's instance-to-PE map) and needs no map.
 pub fn pair_comm(
     pes: &[PeId],
     comms: &[CommList],
     map: Option<&NeighborMap>,
 ) -> Result<Channels, SimError> {
     let index: FxHashMap<PeId, usize> = pes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
-    let mut key_of: FxHashMap<(usize, usize, Dir), u32> = FxHashMap::default();
+    let mut key_of: FxHashMap<(usize, usize, Peer), u32> = FxHashMap::default();
     let mut chans = Channels {
         list: Vec::new(),
         of_comm: comms.iter().map(|c| vec![u32::MAX; c.len()]).collect(),
@@ -186,29 +218,46 @@ pub fn pair_comm(
             "PE {pe} uses direction {dir} at {loc} but no neighbour map is installed for this launch"
         ))
     };
-    let mut channel = |src: usize, dst: usize, tx: Dir, rx: Dir, list: &mut Vec<Channel>| -> u32 {
-        *key_of.entry((src, dst, rx)).or_insert_with(|| {
-            list.push(Channel {
-                src,
-                dst,
-                tx_dir: tx,
-                rx_dir: rx,
-            });
-            sides.push((Vec::new(), Vec::new()));
-            (list.len() - 1) as u32
-        })
+    let bad_rank = |pe: PeId, what: &str, r: u64, loc: &SrcLoc| {
+        SimError::Pairing(format!(
+            "PE {pe} {what} rank {r} at {loc}, but the launch has {} rank(s)",
+            pes.len()
+        ))
     };
+    let mut channel =
+        |src: usize, dst: usize, tx: Peer, rx: Peer, list: &mut Vec<Channel>| -> u32 {
+            *key_of.entry((src, dst, rx)).or_insert_with(|| {
+                list.push(Channel { src, dst, tx, rx });
+                sides.push((Vec::new(), Vec::new()));
+                (list.len() - 1) as u32
+            })
+        };
     let mut sends: Vec<(u32, usize, usize)> = Vec::new();
     let mut recvs: Vec<(u32, usize, usize)> = Vec::new();
     for (i, comm) in comms.iter().enumerate() {
         let pe = pes[i];
         for (k, node) in comm.cmds.iter().enumerate() {
-            let dir = &node.dir;
             let loc = comm.loc(node);
-            match node.send {
-                true => {
-                    let map = map.ok_or_else(|| no_map(pe, *dir, loc))?;
-                    let peer = map.peer(pe, *dir).ok_or_else(|| {
+            match (node.send, node.peer) {
+                (true, Peer::Rank(r)) => {
+                    let dst = usize::try_from(r)
+                        .ok()
+                        .filter(|d| *d < pes.len() && *d != i)
+                        .ok_or_else(|| bad_rank(pe, "sends to", r, loc))?;
+                    let c = channel(i, dst, node.peer, Peer::Rank(i as u64), &mut chans.list);
+                    sends.push((c, i, k));
+                }
+                (false, Peer::Rank(r)) => {
+                    let src = usize::try_from(r)
+                        .ok()
+                        .filter(|s| *s < pes.len() && *s != i)
+                        .ok_or_else(|| bad_rank(pe, "receives from", r, loc))?;
+                    let c = channel(src, i, Peer::Rank(i as u64), node.peer, &mut chans.list);
+                    recvs.push((c, i, k));
+                }
+                (true, Peer::Dir(dir)) => {
+                    let map = map.ok_or_else(|| no_map(pe, dir, loc))?;
+                    let peer = map.peer(pe, dir).ok_or_else(|| {
                         SimError::Pairing(format!(
                             "PE {pe} sends {dir} at {} but the `{}` map gives it no neighbour {dir} (it has {:?})",
                             loc,
@@ -232,12 +281,12 @@ pub fn pair_comm(
                                 loc
                             ))
                         })?;
-                    let c = channel(i, dst, *dir, rx, &mut chans.list);
+                    let c = channel(i, dst, node.peer, Peer::Dir(rx), &mut chans.list);
                     sends.push((c, i, k));
                 }
-                false => {
-                    let map = map.ok_or_else(|| no_map(pe, *dir, loc))?;
-                    let peer = map.peer(pe, *dir).ok_or_else(|| {
+                (false, Peer::Dir(dir)) => {
+                    let map = map.ok_or_else(|| no_map(pe, dir, loc))?;
+                    let peer = map.peer(pe, dir).ok_or_else(|| {
                         SimError::Pairing(format!(
                             "PE {pe} receives from {dir} at {} but the `{}` map gives it no neighbour {dir} (it has {:?})",
                             loc,
@@ -254,8 +303,8 @@ pub fn pair_comm(
                     let tx = Dir::ALL
                         .into_iter()
                         .find(|d| map.peer(peer, *d) == Some(pe))
-                        .unwrap_or(*dir);
-                    let c = channel(src, i, tx, *dir, &mut chans.list);
+                        .unwrap_or(dir);
+                    let c = channel(src, i, Peer::Dir(tx), node.peer, &mut chans.list);
                     recvs.push((c, i, k));
                 }
             }
@@ -295,12 +344,12 @@ pub fn pair_comm(
                     .unwrap_or_else(|| "-".into())
             };
             errors.push(format!(
-                "PE {src} sends {} message(s) {} to PE {dst} (last at {}), but PE {dst} receives {} from {} (last at {})",
+                "PE {src} sends {} message(s) {} (last at {}), but PE {dst} receives {} from {} (last at {})",
                 tx.len(),
-                ch.tx_dir,
+                to_peer(ch.tx, dst),
                 line(tx, gs),
                 rx.len(),
-                ch.rx_dir,
+                ch.rx,
                 line(rx, gd)
             ));
         }
@@ -312,7 +361,7 @@ pub fn pair_comm(
         if more > 0 {
             msg.push_str(&format!("\n  ... and {more} more"));
         }
-        if let Some(hint) = direction_hint(&chans.list, &sides, pes) {
+        if let Some(hint) = peer_hint(&chans.list, &sides, pes, comms) {
             msg.push_str(&format!("\n  hint: {hint}"));
         }
         return Err(SimError::Pairing(format!("\n  {msg}")));

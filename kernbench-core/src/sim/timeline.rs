@@ -45,7 +45,7 @@ use super::fabric::NO_INST;
 use super::lower::{OpKind, Unit, UNITS};
 use super::pairing::Channels;
 use super::Outcome;
-use crate::ir::{Command, Dir};
+use crate::ir::{Command, Peer};
 use crate::topology::Topology;
 use crate::{PeId, Ps};
 use serde_json::{json, Map, Value};
@@ -287,11 +287,11 @@ fn track_name(tid: u32) -> String {
         b if (UNIT_TID0..UNIT_TID0 + UNITS as u32).contains(&b) => {
             Unit::ALL[(b - UNIT_TID0) as usize].name().to_string()
         }
-        b if (RECV_TID0..RECV_TID0 + Dir::ALL.len() as u32).contains(&b) => {
-            format!("RECV {}", Dir::ALL[(b - RECV_TID0) as usize])
+        b if (RECV_TID0..RECV_TID0 + Peer::KINDS as u32).contains(&b) => {
+            format!("RECV {}", Peer::kind_name((b - RECV_TID0) as usize))
         }
-        b if (SLOTS_TID0..SLOTS_TID0 + Dir::ALL.len() as u32).contains(&b) => {
-            format!("slots {}", Dir::ALL[(b - SLOTS_TID0) as usize])
+        b if (SLOTS_TID0..SLOTS_TID0 + Peer::KINDS as u32).contains(&b) => {
+            format!("slots {}", Peer::kind_name((b - SLOTS_TID0) as usize))
         }
         _ => "waits".to_string(),
     };
@@ -313,9 +313,11 @@ fn track_of(unit: Unit, kind: &OpKind, cmd: &Command) -> (u32, bool) {
         return (UNIT_TID0 + unit as u32, false);
     }
     match (kind, cmd) {
-        (OpKind::Recv { .. }, Command::Recv { dir, .. }) => (RECV_TID0 + dir.index() as u32, true),
-        (OpKind::SendGrant { .. }, Command::Send { dir, .. }) => {
-            (SLOTS_TID0 + dir.index() as u32, true)
+        (OpKind::Recv { .. }, Command::Recv { peer, .. }) => {
+            (RECV_TID0 + peer.kind_index() as u32, true)
+        }
+        (OpKind::SendGrant { .. }, Command::Send { peer, .. }) => {
+            (SLOTS_TID0 + peer.kind_index() as u32, true)
         }
         _ => (WAIT_TID, true),
     }
@@ -323,8 +325,8 @@ fn track_of(unit: Unit, kind: &OpKind, cmd: &Command) -> (u32, bool) {
 
 fn cmd_name(cmd: &Command) -> String {
     match cmd {
-        Command::Send { dir, .. } | Command::Recv { dir, .. } => {
-            format!("{} {dir}", cmd.mnemonic())
+        Command::Send { peer, .. } | Command::Recv { peer, .. } => {
+            format!("{} {peer}", cmd.mnemonic())
         }
         _ => cmd.mnemonic().to_string(),
     }
@@ -1198,6 +1200,7 @@ mod tests {
 
     #[test]
     fn track_names() {
+        use crate::ir::Dir;
         assert_eq!(track_name(KERNEL_TID), "kernel");
         assert_eq!(track_name(UNIT_TID0 + Unit::Comm as u32), "COMM");
         assert_eq!(track_name(RECV_TID0 + Dir::W.index() as u32), "RECV W");
@@ -1206,5 +1209,10 @@ mod tests {
             "RECV W #2"
         );
         assert_eq!(track_name(SLOTS_TID0 + Dir::E.index() as u32), "slots E");
+        let ranks = Peer::Rank(3).kind_index() as u32;
+        assert_eq!(track_name(RECV_TID0 + ranks), "RECV ranks");
+        assert_eq!(track_name(SLOTS_TID0 + ranks + LANE), "slots ranks #2");
+        assert!(RECV_TID0 + Peer::KINDS as u32 <= SLOTS_TID0);
+        assert!(SLOTS_TID0 + Peer::KINDS as u32 <= LANE);
     }
 }

@@ -469,8 +469,8 @@ impl<'a> Ctx<'a> {
 /// `load`, `send E`, `recv_async W`.
 fn command_name(cmd: &Command) -> String {
     match cmd {
-        Command::Send { dir, .. } | Command::Recv { dir, .. } => {
-            format!("{} {dir}", cmd.mnemonic())
+        Command::Send { peer, .. } | Command::Recv { peer, .. } => {
+            format!("{} {peer}", cmd.mnemonic())
         }
         _ => cmd.mnemonic().to_string(),
     }

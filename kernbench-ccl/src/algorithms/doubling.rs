@@ -1,0 +1,130 @@
+//! Recursive-doubling all-reduce, addressed by rank: in step `k` each rank
+//! swaps its partial result with rank `r ^ 2^k` and combines the two, so after
+//! `log2 w` steps every rank holds the reduction of all `w` vectors.
+//!
+//! A world size that is not a power of two is folded in first, as MPICH does:
+//! with `p` the largest power of two below `w` and `extra = w - p`, each even
+//! rank `2i < 2 extra` hands its vector to rank `2i + 1` and sits out; the
+//! other `p` ranks run the doubling steps as virtual ranks `0..p`; the odd
+//! ranks then hand the result back to their even neighbours.
+//!
+//! The vector moves piece by piece (at most `seg` elements a message); every
+//! piece runs all steps, so the pieces pipeline through the butterfly. Each
+//! step posts its receive before it sends, so no send waits on a receiver
+//! that has not asked.
+
+use super::common::*;
+use kernbench_tl::prelude::*;
+use kernbench_tl::Element;
+
+/// The role of rank `r` of `w` in the fold-in: `Fold(to)` hands its vector to
+/// rank `to` and sits out the doubling; `Virtual(v, helper)` takes part as
+/// virtual rank `v`, with `helper` the rank whose vector it folds in first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Sends its vector to this rank, then receives the result from it.
+    Fold(usize),
+    /// Virtual rank `v` of the doubling, with the rank it folds in (if any).
+    Virtual(usize, Option<usize>),
+}
+
+/// The largest power of two not above `w` (`w >= 1`).
+pub fn pow2_floor(w: usize) -> usize {
+    1 << (usize::BITS - 1 - w.max(1).leading_zeros())
+}
+
+/// Rank `r`'s role among `w` ranks.
+pub fn role(w: usize, r: usize) -> Role {
+    let extra = w - pow2_floor(w);
+    if r < 2 * extra {
+        if r % 2 == 0 {
+            Role::Fold(r + 1)
+        } else {
+            Role::Virtual(r / 2, Some(r - 1))
+        }
+    } else {
+        Role::Virtual(r - extra, None)
+    }
+}
+
+/// The real rank of virtual rank `v` among `w` ranks.
+pub fn real_rank(w: usize, v: usize) -> usize {
+    let extra = w - pow2_floor(w);
+    if v < extra {
+        2 * v + 1
+    } else {
+        v + extra
+    }
+}
+
+/// Recursive-doubling all-reduce of `n` elements per rank (rank `r`'s vector at `buf[r n..]`).
+#[kernel_fn]
+pub fn recursive_doubling_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32) {
+    let (w, r) = (tl::num_ranks(), tl::rank());
+    let base = r * n;
+    if w == 1 {
+        return;
+    }
+    let p = pow2_floor(w);
+    match role(w, r) {
+        Role::Fold(to) => {
+            for (off, len) in pieces(0, n, seg) {
+                let x = tl::load(buf.offset(base + off), [len]);
+                let back = tl::recv_async::<T>(to, [len]);
+                tl::send(to, &x);
+                tl::store(buf.offset(base + off), &tl::wait(back));
+            }
+        }
+        Role::Virtual(v, helper) => {
+            for (off, len) in pieces(0, n, seg) {
+                let mut acc = tl::load(buf.offset(base + off), [len]);
+                if let Some(h) = helper {
+                    acc = combine(&tl::recv::<T>(h, [len]), &acc, op);
+                }
+                for k in 0..p.trailing_zeros() {
+                    let bit = 1 << k;
+                    let partner = real_rank(w, v ^ bit);
+                    let theirs = tl::recv_async::<T>(partner, [len]);
+                    tl::send(partner, &acc);
+                    let theirs = tl::wait(theirs);
+                    // The lower virtual rank's partial goes first, so both
+                    // partners compute the same value in the same order.
+                    acc = if v & bit == 0 {
+                        combine(&acc, &theirs, op)
+                    } else {
+                        combine(&theirs, &acc, op)
+                    };
+                }
+                if let Some(h) = helper {
+                    tl::send(h, &acc);
+                }
+                tl::store(buf.offset(base + off), &acc);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fold_in_pairs_every_extra_rank_with_a_virtual_one() {
+        for w in 1..70 {
+            let p = pow2_floor(w);
+            assert!(p <= w && 2 * p > w, "w {w} p {p}");
+            let mut virtuals = vec![None; p];
+            for r in 0..w {
+                match role(w, r) {
+                    Role::Fold(to) => assert_eq!(role(w, to), Role::Virtual(to / 2, Some(r))),
+                    Role::Virtual(v, _) => {
+                        assert!(virtuals[v].is_none(), "w {w}: virtual rank {v} twice");
+                        virtuals[v] = Some(r);
+                        assert_eq!(real_rank(w, v), r);
+                    }
+                }
+            }
+            assert!(virtuals.iter().all(Option::is_some), "w {w}");
+        }
+    }
+}
