@@ -267,6 +267,7 @@ impl Algorithm {
             ipcq,
             seg_bytes: 16384,
             world: None,
+            custom_map: None,
         }
     }
 }
