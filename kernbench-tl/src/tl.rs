@@ -190,6 +190,11 @@ pub enum Epilogue<'a, T> {
 /// epilogue run on MATH per output tile after the accumulation, as one
 /// command. The accumulator is the GEMM's output tile in TCM: it costs no
 /// GEMM time.
+///
+/// The same tail written after [`dot`] or [`dot_acc`] as separate
+/// operations (`+ bias`, `* scale`, [`relu`], `.cast()`) is folded into the
+/// epilogue when a launch compiles, where that is legal and pays off (see
+/// `kernbench_core::passes::fuse`).
 #[track_caller]
 pub fn gemm<T: Element>(
     a: &Tile<T>,

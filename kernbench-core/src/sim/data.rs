@@ -256,16 +256,13 @@ impl DataState {
                 for e in epilogue {
                     match e {
                         Epilogue::Bias(x) => {
-                            let bias = self.val(inst, *x);
-                            let cols = c.shape()[1];
-                            let row = bias
-                                .view()
-                                .into_shape_with_order(IxDyn(&[bias.len() / cols, cols]))
-                                .expect("bias shape checked at trace");
-                            c += &row;
+                            // Broadcast by numpy's rules (checked when traced).
+                            c += self.val(inst, *x);
                         }
                         Epilogue::Scale(s) => c.mapv_inplace(|x| x * *s as f32),
                         Epilogue::Relu => c.mapv_inplace(|x| x.max(0.0)),
+                        // The conversion is the rounding to the result type below.
+                        Epilogue::Cast(_) => {}
                     }
                 }
                 round(&mut c, node.ty.dtype);

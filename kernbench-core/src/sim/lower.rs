@@ -408,7 +408,7 @@ impl Builder {
 }
 
 /// Elements of one elementwise tile.
-fn seg_elems(spec: &PeSpec) -> usize {
+pub(crate) fn seg_elems(spec: &PeSpec) -> usize {
     (spec.tile_bytes as usize / 4).max(1)
 }
 
@@ -909,9 +909,11 @@ impl LowerCtx<'_> {
         for v in [Some(a), Some(bm), acc].into_iter().flatten() {
             base.push(low[v.index()].last);
         }
+        // Only the epilogue reads a bias: the GEMM steps need not wait for it.
+        let mut epi_deps: Vec<u32> = Vec::new();
         for e in epilogue {
             if let crate::ir::Epilogue::Bias(x) = e {
-                base.push(low[x.index()].last);
+                epi_deps.push(low[x.index()].last);
             }
         }
         let bufs = spec.tcm_buffers.max(1) as usize;
@@ -960,10 +962,20 @@ impl LowerCtx<'_> {
                             op
                         } else {
                             let e = sm * sn;
-                            let ps = self.math_ps(e, epilogue.len());
-                            let flops = (e * epilogue.len()) as u64;
+                            let passes = super::cost::epilogue_passes(epilogue);
+                            let ps = self.math_ps(e, passes);
+                            let flops = (e * passes) as u64;
                             let label = Label::Epilogue(i as u32, j as u32);
-                            b.op(Unit::Math, OpKind::Fixed { ps, flops }, id, label, &[op])
+                            epi_deps.push(op);
+                            let seg = b.op(
+                                Unit::Math,
+                                OpKind::Fixed { ps, flops },
+                                id,
+                                label,
+                                &epi_deps,
+                            );
+                            epi_deps.pop();
+                            seg
                         };
                         lw.segs.push(seg);
                     }
