@@ -45,7 +45,12 @@ fn install_panic_hook() {
                 line: l.line(),
                 col: l.column(),
             });
-            let msg = info.payload_as_str().unwrap_or("a panic without a message");
+            let payload = info.payload();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("a panic without a message");
             let _ = PANICKED.try_with(|p| {
                 if let Ok(mut p) = p.try_borrow_mut() {
                     *p = Some((at, msg.to_string()));

@@ -502,7 +502,7 @@ impl LowerCtx<'_> {
         &mut self,
         b: &mut Builder,
         g: &CommandGraph,
-        cmd: CmdId,
+        (cmd, r): (CmdId, &MemRef),
         runs: &[(u64, u64)],
         write: bool,
         label: Label,
@@ -515,7 +515,7 @@ impl LowerCtx<'_> {
         let mem_err = |err| SimError::Memory {
             pe: self.pe,
             loc: loc.clone(),
-            err,
+            err: self.machine.through_param(err, r),
         };
         // Check every run is mapped; the owner of the first byte serves the op.
         let mut pieces = Vec::new();
@@ -668,8 +668,15 @@ impl LowerCtx<'_> {
                     for j in 0..n {
                         let (r0, r1) = (j * per, ((j + 1) * per).min(rows));
                         let label = Label::Tile(j as u32 + 1, n as u32);
-                        let op =
-                            self.dma(&mut b, g, id, &runs_of(src, r0, r1), false, label, &order)?;
+                        let op = self.dma(
+                            &mut b,
+                            g,
+                            (id, src),
+                            &runs_of(src, r0, r1),
+                            false,
+                            label,
+                            &order,
+                        )?;
                         // A masked load selects each landed tile with the mask on MATH.
                         let op = match mask {
                             Some(m) => {
@@ -718,7 +725,7 @@ impl LowerCtx<'_> {
                             let op = self.dma(
                                 &mut b,
                                 g,
-                                id,
+                                (id, dst),
                                 &sub_block_runs(dst, rows, cols),
                                 true,
                                 label,
@@ -740,8 +747,15 @@ impl LowerCtx<'_> {
                             let mut deps = order.clone();
                             deps.push(seg_dep(*value, j, n, &low));
                             let label = Label::Tile(j as u32 + 1, n as u32);
-                            let op =
-                                self.dma(&mut b, g, id, &runs_of(dst, r0, r1), true, label, &deps)?;
+                            let op = self.dma(
+                                &mut b,
+                                g,
+                                (id, dst),
+                                &runs_of(dst, r0, r1),
+                                true,
+                                label,
+                                &deps,
+                            )?;
                             lw.segs.push(op);
                         }
                     }
@@ -933,12 +947,12 @@ impl LowerCtx<'_> {
                     if let Some(src) = &stream_a {
                         let runs = sub_block_runs(src, rows, ks);
                         let label = Label::A(i as u32, kk as u32);
-                        step_deps.push(self.dma(b, g, id, &runs, false, label, &deps)?);
+                        step_deps.push(self.dma(b, g, (id, src), &runs, false, label, &deps)?);
                     }
                     if let Some(src) = &stream_b {
                         let runs = sub_block_runs(src, ks, cols);
                         let label = Label::B(kk as u32, j as u32);
-                        step_deps.push(self.dma(b, g, id, &runs, false, label, &deps)?);
+                        step_deps.push(self.dma(b, g, (id, src), &runs, false, label, &deps)?);
                     }
                     let (sm, sk, sn) = (rows.1 - rows.0, ks.1 - ks.0, cols.1 - cols.0);
                     let flops = 2 * (sm * sk * sn) as u64;
