@@ -69,7 +69,8 @@ pub fn run(a: &GraphArgs, w: &mut dyn Write) -> Result<()> {
     let pid = a.pid.clone().map_or_else(|| vec![0; grid.len()], |p| p.0);
     let mut g = kernbench_tl::trace(kernel, &kargs, grid, &pid).map_err(usage)?;
     if a.after == Pass::Fuse {
-        // Profitability depends on the PE: the default machine's, as `run` uses.
+        // What pays off depends on the PE: the embedded default machine's,
+        // the one `run` uses without --topology.
         let topo = kernbench_core::topology::Topology::embedded_default();
         g = kernbench_core::passes::fuse_epilogues(g, topo.pe_spec());
     }

@@ -55,11 +55,22 @@ use petgraph::graph::{DiGraph, NodeIndex};
 /// GEMM's epilogue, for a PE of `spec` (see the module documentation for the
 /// rules). A graph with nothing to fold is returned as it came.
 pub fn fuse_epilogues(g: CommandGraph, spec: &PeSpec) -> CommandGraph {
-    if !g
-        .graph
-        .node_weights()
-        .any(|n| matches!(n.cmd, Command::Dot { .. }))
-    {
+    // Most graphs have no math command reading a product: leave them as
+    // they are without counting uses.
+    let is_dot = |v: &Operand| match v {
+        Operand::Value(v) => matches!(
+            g.graph
+                .node_weight(NodeIndex::new(v.index()))
+                .map(|n| &n.cmd),
+            Some(Command::Dot { .. })
+        ),
+        Operand::Scalar(_) => false,
+    };
+    let candidate = g.graph.node_weights().any(|n| match &n.cmd {
+        Command::Math { args, .. } => args.iter().any(is_dot),
+        _ => false,
+    });
+    if !candidate {
         return g;
     }
     let n = g.len();
