@@ -98,6 +98,36 @@ fn graph_prints_the_traced_commands() {
 }
 
 #[test]
+fn graph_shows_the_graph_after_epilogue_fusion() {
+    let args = [
+        "graph",
+        "flash_attention_f32",
+        "--set",
+        "q=64x32",
+        "--set",
+        "k=64x32",
+        "--set",
+        "v=64x32",
+        "--set",
+        "o=64x32",
+        "--set",
+        "scale=0.25",
+        "--set",
+        "bm=32",
+        "--set",
+        "bn=32",
+    ];
+    let traced = ok(&args);
+    assert!(traced.contains("mul %9, 0.25"), "{traced}");
+    let mut after = args.to_vec();
+    after.extend(["--after", "fuse"]);
+    let fused = ok(&after);
+    assert!(fused.contains("epilogue[scale(0.25)]"), "{fused}");
+    assert!(!fused.contains(" mul %9, 0.25"), "{fused}");
+    assert_eq!(fused.lines().count() + 1, traced.lines().count());
+}
+
+#[test]
 fn bad_usage_exits_2_with_an_error() {
     for args in [
         &["graph", "hello_send", "--no-such-flag"][..],

@@ -207,3 +207,89 @@ fn every_pe_of_default_begins_its_first_command_at_the_common_start() {
         "IO_CPU stamps the farthest PE's launch time"
     );
 }
+
+/// An access outside every buffer names the parameter it goes through, and
+/// where that parameter's buffer is mapped.
+#[test]
+fn an_access_outside_every_buffer_names_the_parameter_and_its_pes() {
+    let topo = Topology::embedded_default();
+    let pes: Vec<PeId> = topo.pes().take(3).collect();
+    let mut m = Machine::new(topo).unwrap();
+    let n = 1024;
+    let on = |m: &mut Machine, at: &[PeId]| m.alloc(DType::F32, n, at).unwrap();
+    let run = |m: &mut Machine, x: ArgValue, y: ArgValue, z: ArgValue, pe: PeId, len: usize| {
+        let args = KernelArgs::new()
+            .with("x", x)
+            .with("y", y)
+            .with("z", z)
+            .int("n", len as i64)
+            .int("block", len as i64);
+        simulate(m, &Launch::new(&vector_add, args, vec![pe]))
+            .unwrap_err()
+            .to_string()
+    };
+
+    // `y` lives on the first two PEs; the kernel runs on the third. (`x`
+    // and `z` span all three, so `y`'s address is no buffer on the third.)
+    let (x, z) = (on(&mut m, &pes[2..]), on(&mut m, &pes[2..]));
+    let (x, z) = {
+        m.free_buffer(&x).unwrap();
+        m.free_buffer(&z).unwrap();
+        (on(&mut m, &pes), on(&mut m, &pes))
+    };
+    let y = on(&mut m, &pes[..2]);
+    let e = run(&mut m, x.ptr(), y.ptr(), z.ptr(), pes[2], n);
+    assert!(
+        e.contains("memory error on PE (0,0,2) at src/kernels.rs:"),
+        "{e}"
+    );
+    assert!(
+        e.contains("through `y`, outside every buffer mapped on it"),
+        "{e}"
+    );
+    assert!(
+        e.contains("`y` is a buffer of 1024 f32 at 0x")
+            && e.contains("mapped on PEs (0,0,0), (0,0,1), not on PE (0,0,2)"),
+        "{e}"
+    );
+
+    // `x` claims twice the elements its buffer holds.
+    let y = on(&mut m, &pes[2..]);
+    let long = ArgValue::Ptr {
+        va: x.va,
+        dtype: DType::F32,
+        len: 2 * n,
+    };
+    let long_y = ArgValue::Ptr {
+        va: y.va,
+        dtype: DType::F32,
+        len: 2 * n,
+    };
+    let long_z = ArgValue::Ptr {
+        va: z.va,
+        dtype: DType::F32,
+        len: 2 * n,
+    };
+    let e = run(&mut m, long, long_y, long_z, pes[2], 2 * n);
+    assert!(e.contains("through `x`"), "{e}");
+    assert!(
+        e.contains("`x` is a buffer of 1024 f32 (4096 B at 0x")
+            && e.contains(
+                "mapped on PEs (0,0,0), (0,0,1), (0,0,2); the access covers its bytes 0..8192, past the end of it"
+            ),
+        "{e}"
+    );
+
+    // `z` points at no buffer at all.
+    let nowhere = ArgValue::Ptr {
+        va: 0x7000_0000_0000,
+        dtype: DType::F32,
+        len: n,
+    };
+    let e = run(&mut m, x.ptr(), y.ptr(), nowhere, pes[2], n);
+    assert!(
+        e.contains("through `z`")
+            && e.contains("`z` points at 0x700000000000, where no buffer of this machine starts"),
+        "{e}"
+    );
+}

@@ -294,7 +294,7 @@ impl Contributions {
             m.translate(pe, va, len).map_err(|err| SimError::Memory {
                 pe,
                 loc: loc.clone(),
-                err,
+                err: m.through_param(err, r),
             })?;
             if va < self.buf_va || va + len > end || r.dtype != self.dtype {
                 return Err(SimError::Memory {

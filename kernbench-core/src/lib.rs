@@ -39,6 +39,7 @@ pub mod input;
 pub mod ir;
 pub mod machine;
 pub mod neighbors;
+pub mod passes;
 pub mod program;
 pub mod runtime;
 pub mod sim;

@@ -30,6 +30,23 @@ pub enum MemError {
         /// Bytes.
         bytes: u64,
     },
+    /// An access through a kernel parameter outside every buffer a PE can
+    /// see: [`MemError::Unmapped`] with what the parameter points to.
+    #[error(
+        "PE {pe} accesses {bytes} B at virtual address {va:#x} through `{param}`, outside every buffer mapped on it: {why}"
+    )]
+    OutsideParam {
+        /// The PE.
+        pe: PeId,
+        /// Virtual address.
+        va: u64,
+        /// Bytes.
+        bytes: u64,
+        /// The kernel parameter the access goes through.
+        param: String,
+        /// Where the parameter's buffer is and where it is mapped.
+        why: String,
+    },
     /// A buffer with no PEs or no elements.
     #[error("a buffer needs at least one element and one PE")]
     EmptyBuffer,
@@ -325,6 +342,67 @@ impl Machine {
         Ok(self.buffers[&id].mmu.translate_range(va, bytes)?)
     }
 
+    /// [`MemError::Unmapped`] of an access through kernel parameter region
+    /// `r`, told as [`MemError::OutsideParam`]: the parameter, its buffer
+    /// and the PEs that buffer is mapped on. Other errors come back as they are.
+    pub fn through_param(&self, err: MemError, r: &crate::ir::MemRef) -> MemError {
+        let MemError::Unmapped { pe, va, bytes } = err else {
+            return err;
+        };
+        let name = &r.name;
+        let base = r.base_va;
+        let at_base: Vec<&Buffer> = self.buffers.values().filter(|b| b.va == base).collect();
+        let pes_of = |b: &Buffer| -> Vec<PeId> {
+            let mut v: Vec<PeId> = b.shards.iter().map(|s| s.pe).collect();
+            v.sort();
+            v.dedup();
+            v
+        };
+        let why = match at_base.iter().find(|b| pes_of(b).contains(&pe)) {
+            Some(b) => {
+                let start = i128::from(va) - i128::from(base);
+                let end = start + i128::from(bytes);
+                format!(
+                    "`{name}` is a buffer of {} {} ({} B at {base:#x}) mapped on {}; \
+                     the access covers its bytes {start}..{end}, {} it",
+                    b.len,
+                    b.dtype,
+                    b.bytes(),
+                    pe_list(&pes_of(b)),
+                    if start < 0 {
+                        "before the start of"
+                    } else {
+                        "past the end of"
+                    }
+                )
+            }
+            None if !at_base.is_empty() => {
+                let mut all: Vec<PeId> = at_base.iter().flat_map(|b| pes_of(b)).collect();
+                all.sort();
+                all.dedup();
+                let b = at_base[0];
+                format!(
+                    "`{name}` is a buffer of {} {} at {base:#x} mapped on {}, not on PE {pe}; \
+                     launch on the PEs that map it, or allocate it on PE {pe} too",
+                    b.len,
+                    b.dtype,
+                    pe_list(&all)
+                )
+            }
+            None => format!(
+                "`{name}` points at {base:#x}, where no buffer of this machine starts; \
+                 pass a buffer allocated on the launch's PEs"
+            ),
+        };
+        MemError::OutsideParam {
+            pe,
+            va,
+            bytes,
+            param: name.to_string(),
+            why,
+        }
+    }
+
     /// Which memory a physical address is in.
     pub fn classify(&self, pa: PhysAddr) -> Result<Region, MemError> {
         Ok(self.layout.classify(pa)?)
@@ -439,6 +517,18 @@ impl Machine {
         buf.dtype.decode_into(&bytes, &mut out);
         Ok(out)
     }
+}
+
+/// PEs as `PE (0,0,0)` or `PEs (0,0,0), (0,0,1)`, the first eight of a longer list.
+fn pe_list(pes: &[PeId]) -> String {
+    let shown: Vec<String> = pes.iter().take(8).map(|p| p.to_string()).collect();
+    let more = if pes.len() > 8 {
+        format!(" and {} more", pes.len() - 8)
+    } else {
+        String::new()
+    };
+    let word = if pes.len() == 1 { "PE" } else { "PEs" };
+    format!("{word} {}{more}", shown.join(", "))
 }
 
 #[cfg(test)]

@@ -5,8 +5,10 @@ use kernbench_core::ir::{
     ArgValue, CommandGraph, GraphBuilder, GraphHeader, KernelArgs, ParamKind, SrcLoc, TraceError,
     TraceErrorKind, TraceLimits,
 };
-use std::cell::RefCell;
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::Once;
 
 pub(crate) struct TraceCtx {
     pub(crate) builder: GraphBuilder,
@@ -17,6 +19,45 @@ pub(crate) struct TraceCtx {
 thread_local! {
     static CTX: RefCell<Option<TraceCtx>> = const { RefCell::new(None) };
     static FAILED: RefCell<Option<TraceError>> = const { RefCell::new(None) };
+    /// Traces under way on this thread (a kernel body may trace another).
+    static TRACING: Cell<u32> = const { Cell::new(0) };
+    /// Where a kernel body panicked, and its message, as the panic hook saw them.
+    static PANICKED: RefCell<Option<(Option<SrcLoc>, String)>> = const { RefCell::new(None) };
+}
+
+/// Installs, once per process, a panic hook that keeps quiet about panics
+/// raised while a kernel is traced on the current thread and records their
+/// location and message instead: [`trace_with`] turns such a panic into one
+/// [`TraceError`] at that line, so a launch over many PEs reports it once
+/// rather than printing it for every instance. Other panics go to the hook
+/// that was installed before.
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let tracing = TRACING.try_with(|t| t.get() > 0).unwrap_or(false);
+            if !tracing {
+                return previous(info);
+            }
+            let at = info.location().map(|l| SrcLoc {
+                file: Cow::Owned(l.file().to_string()),
+                line: l.line(),
+                col: l.column(),
+            });
+            let payload = info.payload();
+            let msg = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+                .unwrap_or("a panic without a message");
+            let _ = PANICKED.try_with(|p| {
+                if let Ok(mut p) = p.try_borrow_mut() {
+                    *p = Some((at, msg.to_string()));
+                }
+            });
+        }));
+    });
 }
 
 /// The payload that unwinds a trace after its first error (never seen by users:
@@ -207,8 +248,12 @@ pub fn trace_with<K: Kernel + ?Sized>(
         grid: grid.to_vec(),
         pid: pid.to_vec(),
     };
+    install_panic_hook();
     let previous = CTX.with(|c| c.borrow_mut().replace(ctx));
+    TRACING.with(|t| t.set(t.get() + 1));
     let result = catch_unwind(AssertUnwindSafe(|| kernel.run_body(args)));
+    TRACING.with(|t| t.set(t.get() - 1));
+    let panicked = PANICKED.with(|p| p.borrow_mut().take());
     let ctx = CTX.with(|c| std::mem::replace(&mut *c.borrow_mut(), previous));
     match result {
         Ok(Ok(())) => Ok(ctx.expect("trace context present").builder.finish()),
@@ -219,15 +264,90 @@ pub fn trace_with<K: Kernel + ?Sized>(
                     .with(|f| f.borrow_mut().take())
                     .expect("an aborted trace leaves its error"))
             } else {
-                let msg = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_string());
-                Err(launch_err(TraceErrorKind::Invalid(format!(
-                    "the kernel body panicked while tracing: {msg}"
-                ))))
+                Err(panic_error(meta, payload.as_ref(), panicked))
             }
         }
+    }
+}
+
+/// The error of a kernel body that panicked: at the line of the panic (from
+/// the panic hook), or at the kernel's definition when that is unknown.
+fn panic_error(
+    meta: &crate::kernel::KernelMeta,
+    payload: &(dyn std::any::Any + Send),
+    panicked: Option<(Option<SrcLoc>, String)>,
+) -> TraceError {
+    let (at, msg) = panicked.unwrap_or_else(|| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic without a message".to_string());
+        (None, msg)
+    });
+    let defined = SrcLoc {
+        file: Cow::Borrowed(meta.file),
+        line: meta.line,
+        col: 1,
+    };
+    let (loc, kind) = match at {
+        Some(at) if at.file == defined.file => (at, format!("the kernel body panicked: {msg}")),
+        Some(at) => (
+            at,
+            format!(
+                "the kernel body panicked in code it calls: {msg} (kernel defined at {}:{})",
+                defined.file, defined.line
+            ),
+        ),
+        None => (defined, format!("the kernel body panicked: {msg}")),
+    };
+    TraceError {
+        kernel: meta.name.to_string(),
+        loc: Some(loc),
+        kind: TraceErrorKind::Invalid(kind),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kernel::KernelMeta;
+
+    static META: KernelMeta = KernelMeta {
+        name: "k",
+        params: &[],
+        file: "src/k.rs",
+        line: 7,
+        module: "crate",
+        doc: "",
+    };
+
+    fn at(file: &'static str, line: u32) -> Option<SrcLoc> {
+        Some(SrcLoc {
+            file: Cow::Borrowed(file),
+            line,
+            col: 5,
+        })
+    }
+
+    #[test]
+    fn a_panic_names_its_line_and_the_kernel_when_it_is_elsewhere() {
+        let e = panic_error(&META, &"x", Some((at("src/k.rs", 9), "boom".into())));
+        assert_eq!(
+            e.to_string(),
+            "kernel `k` at src/k.rs:9:5: the kernel body panicked: boom"
+        );
+        let e = panic_error(&META, &"x", Some((at("src/util.rs", 40), "boom".into())));
+        assert_eq!(
+            e.to_string(),
+            "kernel `k` at src/util.rs:40:5: the kernel body panicked in code it calls: boom \
+             (kernel defined at src/k.rs:7)"
+        );
+        // Without the hook's record: the payload, at the kernel's definition.
+        let e = panic_error(&META, &String::from("late"), None);
+        assert_eq!(
+            e.to_string(),
+            "kernel `k` at src/k.rs:7:1: the kernel body panicked: late"
+        );
     }
 }

@@ -31,7 +31,7 @@ pub mod tl;
 
 pub use context::{trace, trace_program, trace_with};
 pub use kernel::{bind_param, Kernel, KernelEntry, KernelMeta, KernelParam, ParamMeta};
-pub use types::{Block, Element, Ptr, RecvFuture, Tensor, Tile, TileArg};
+pub use types::{Block, Element, Ptr, RecvFuture, StoreTile, Tensor, Tile, TileArg};
 
 pub use half::{bf16, f16};
 pub use kernbench_core::ir::{ArgValue, Dir, KernelArgs, ParamKind, Peer, TraceError};

@@ -34,10 +34,15 @@
 //! ```
 
 use crate::context::{grid_query, loc, with_builder};
-use crate::types::{math, Element, RecvFuture, Region, Tile, TileArg};
+use crate::types::{math, Element, RecvFuture, Region, StoreTile, Tile, TileArg};
 use kernbench_core::ir::{self, MathOp, Operand, Peer, ReduceOp, TileType};
 
 /// A shape: `[n]`, `[rows, cols]`, or a `Vec`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a tile shape",
+    label = "expected a shape such as `[n]` or `[rows, cols]`",
+    note = "a shape lists its extents in brackets, even with one dimension: write `[n]`, not `n`"
+)]
 pub trait Shape {
     /// The extents.
     fn dims(&self) -> Vec<usize>;
@@ -95,8 +100,9 @@ pub fn stream<T: Element>(src: impl Region<T>, shape: impl Shape) -> Tile<T> {
 
 /// Stores a tile to a region of HBM (DMA_WB).
 #[track_caller]
-pub fn store<T: Element>(dst: impl Region<T>, tile: &Tile<T>) {
+pub fn store<T: Element>(dst: impl Region<T>, tile: impl StoreTile<T>) {
     let l = loc();
+    let tile = tile.tile();
     let shape = tile.shape();
     let r = dst.mem_ref(&shape);
     with_builder(|b| b.store(r, tile.id, &l));
@@ -121,8 +127,9 @@ pub fn load_masked<T: Element>(
 /// (a mask that broadcasts to the tile) is true; the others keep what
 /// memory held.
 #[track_caller]
-pub fn store_masked<T: Element>(dst: impl Region<T>, tile: &Tile<T>, mask: &Tile<bool>) {
+pub fn store_masked<T: Element>(dst: impl Region<T>, tile: impl StoreTile<T>, mask: &Tile<bool>) {
     let l = loc();
+    let tile = tile.tile();
     let shape = tile.shape();
     let r = dst.mem_ref(&shape);
     with_builder(|b| b.store_masked(r, tile.id, mask.id, &l));
@@ -190,6 +197,11 @@ pub enum Epilogue<'a, T> {
 /// epilogue run on MATH per output tile after the accumulation, as one
 /// command. The accumulator is the GEMM's output tile in TCM: it costs no
 /// GEMM time.
+///
+/// The same tail written after [`dot`] or [`dot_acc`] as separate
+/// operations (`+ bias`, `* scale`, [`relu`], `.cast()`) is folded into the
+/// epilogue when a launch compiles, where that is legal and pays off (see
+/// `kernbench_core::passes::fuse`).
 #[track_caller]
 pub fn gemm<T: Element>(
     a: &Tile<T>,

@@ -9,6 +9,11 @@ use kernbench_core::DType;
 use std::marker::PhantomData;
 
 /// An element type usable in tiles and buffers.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not an element type of the kernel language",
+    label = "not a tile element type",
+    note = "tiles, pointers and tensors hold `f32`, `f16`, `bf16` or `i32` (and masks `bool`)"
+)]
 pub trait Element: Copy + Send + Sync + 'static {
     /// The IR's name for it.
     const DTYPE: DType;
@@ -258,6 +263,11 @@ impl<T: Element> Block<T> {
 }
 
 /// Something `tl::load`, `tl::store` and `tl::stream` can address: a pointer or a block.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a region of `{T}` elements",
+    label = "expected a `Ptr<{T}>` or a block of a `Tensor<{T}>`",
+    note = "a load or store moves a `Tile<{T}>` through a pointer or block of the same element type; convert the tile with `.cast::<U>()` to the pointer's type `U`"
+)]
 pub trait Region<T: Element> {
     /// The region of `shape` it names (a block checks that `shape` is its own).
     #[track_caller]
@@ -430,7 +440,7 @@ impl<T: Element> Tile<T> {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is neither a tile of `{T}` nor a scalar",
     label = "expected a `Tile<{T}>`, a `&Tile<{T}>` or an `f64`",
-    note = "both sides of an elementwise operation have one element type; convert a tile with `.cast::<{T}>()`"
+    note = "both sides of an elementwise operation have one element type; convert a tile with `.cast::<{T}>()`, and write a scalar as an `f64` (`2.0`, `n as f64`)"
 )]
 pub trait TileArg<T: Element> {
     /// The operand it records.
@@ -452,6 +462,25 @@ impl<T: Element> TileArg<T> for &Tile<T> {
 impl<T: Element> TileArg<T> for f64 {
     fn operand(&self) -> Operand {
         Operand::Scalar(*self)
+    }
+}
+
+/// The tile `tl::store` writes into a region of `T`: a `&Tile<T>`. (A
+/// trait rather than `&Tile<T>`, so that a tile of another element type is
+/// reported with a hint to cast it.)
+#[diagnostic::on_unimplemented(
+    message = "a store into a region of `{T}` takes a `&Tile<{T}>`, not `{Self}`",
+    label = "expected a `&Tile<{T}>`",
+    note = "a store writes a tile of its pointer's or tensor's element type; convert the tile with `.cast::<{T}>()`"
+)]
+pub trait StoreTile<T: Element> {
+    /// The tile.
+    fn tile(&self) -> Tile<T>;
+}
+
+impl<T: Element> StoreTile<T> for &Tile<T> {
+    fn tile(&self) -> Tile<T> {
+        **self
     }
 }
 
@@ -477,34 +506,22 @@ pub(crate) fn math<T: Element>(op: MathOp, args: Vec<Operand>) -> Tile<T> {
     Tile::new(with_builder(|b| b.math(op, args, None, &l)))
 }
 
+// A tile on the left takes any `TileArg` on the right, so an operand of
+// another element type is reported through `TileArg`'s hint.
 macro_rules! binop {
     ($tr:ident, $f:ident, $op:expr) => {
-        impl<T: Element> std::ops::$tr<Tile<T>> for Tile<T> {
+        impl<T: Element, R: TileArg<T>> std::ops::$tr<R> for Tile<T> {
             type Output = Tile<T>;
             #[track_caller]
-            fn $f(self, rhs: Tile<T>) -> Tile<T> {
-                math($op, vec![Operand::Value(self.id), Operand::Value(rhs.id)])
+            fn $f(self, rhs: R) -> Tile<T> {
+                math($op, vec![Operand::Value(self.id), rhs.operand()])
             }
         }
-        impl<T: Element> std::ops::$tr<&Tile<T>> for &Tile<T> {
+        impl<T: Element, R: TileArg<T>> std::ops::$tr<R> for &Tile<T> {
             type Output = Tile<T>;
             #[track_caller]
-            fn $f(self, rhs: &Tile<T>) -> Tile<T> {
-                math($op, vec![Operand::Value(self.id), Operand::Value(rhs.id)])
-            }
-        }
-        impl<T: Element> std::ops::$tr<f64> for Tile<T> {
-            type Output = Tile<T>;
-            #[track_caller]
-            fn $f(self, rhs: f64) -> Tile<T> {
-                math($op, vec![Operand::Value(self.id), Operand::Scalar(rhs)])
-            }
-        }
-        impl<T: Element> std::ops::$tr<f64> for &Tile<T> {
-            type Output = Tile<T>;
-            #[track_caller]
-            fn $f(self, rhs: f64) -> Tile<T> {
-                math($op, vec![Operand::Value(self.id), Operand::Scalar(rhs)])
+            fn $f(self, rhs: R) -> Tile<T> {
+                math($op, vec![Operand::Value(self.id), rhs.operand()])
             }
         }
         impl<T: Element> std::ops::$tr<Tile<T>> for f64 {
@@ -519,20 +536,6 @@ macro_rules! binop {
             #[track_caller]
             fn $f(self, rhs: &Tile<T>) -> Tile<T> {
                 math($op, vec![Operand::Scalar(self), Operand::Value(rhs.id)])
-            }
-        }
-        impl<T: Element> std::ops::$tr<&Tile<T>> for Tile<T> {
-            type Output = Tile<T>;
-            #[track_caller]
-            fn $f(self, rhs: &Tile<T>) -> Tile<T> {
-                math($op, vec![Operand::Value(self.id), Operand::Value(rhs.id)])
-            }
-        }
-        impl<T: Element> std::ops::$tr<Tile<T>> for &Tile<T> {
-            type Output = Tile<T>;
-            #[track_caller]
-            fn $f(self, rhs: Tile<T>) -> Tile<T> {
-                math($op, vec![Operand::Value(self.id), Operand::Value(rhs.id)])
             }
         }
     };

@@ -14,7 +14,8 @@ use std::io::Write;
 tensor parameters need a shape (--set NAME=ROWSxCOLS); every scalar needs a value.\n\n\
 Examples:\n  kernbench graph hello_send --set n_elem=1024\n  \
 kernbench graph hello_send --set n_elem=1024 --grid 8,2 --pid 3,1\n  \
-kernbench graph gemm_blocked --set a=256x256 --set b=256x256 --set c=256x256 --set bm=64 --set bn=64 --set bk=64 --dot"
+kernbench graph gemm_blocked --set a=256x256 --set b=256x256 --set c=256x256 --set bm=64 --set bn=64 --set bk=64 --dot\n  \
+kernbench graph flash_attention_f32 --set q=64x32 --set k=64x32 --set v=64x32 --set o=64x32 --set scale=0.25 --set bm=32 --set bn=32 --after fuse"
 )]
 pub struct GraphArgs {
     /// The kernel (see `kernbench list`).
@@ -32,6 +33,19 @@ pub struct GraphArgs {
     /// Print Graphviz dot instead of the text form.
     #[arg(long)]
     pub dot: bool,
+    /// Show the graph as it leaves this pass: `trace` (as traced) or `fuse`
+    /// (after epilogue fusion, as a run simulates it).
+    #[arg(long, value_enum, default_value_t = Pass::Trace, value_name = "PASS")]
+    pub after: Pass,
+}
+
+/// The passes whose output `kernbench graph` can show.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pass {
+    /// The graph as the kernel traced it.
+    Trace,
+    /// After epilogue fusion: elementwise tails folded into GEMM epilogues.
+    Fuse,
 }
 
 /// Runs `kernbench graph`.
@@ -59,6 +73,12 @@ pub(crate) fn run(a: &GraphArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()>
         (None, None) => &[1],
     };
     let pid = a.pid.clone().map_or_else(|| vec![0; grid.len()], |p| p.0);
-    let g = kernbench_tl::trace(kernel, &kargs, grid, &pid).map_err(usage)?;
+    let mut g = kernbench_tl::trace(kernel, &kargs, grid, &pid).map_err(usage)?;
+    if a.after == Pass::Fuse {
+        // What pays off depends on the PE: the embedded default machine's,
+        // the one `run` uses without --topology.
+        let topo = kernbench_core::topology::Topology::embedded_default();
+        g = kernbench_core::passes::fuse_epilogues(g, topo.pe_spec());
+    }
     out(w, &if a.dot { g.to_dot() } else { g.to_text() })
 }

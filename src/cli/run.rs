@@ -47,6 +47,11 @@ pub struct LaunchArgs {
     /// No progress bar (one shows on a terminal when a run takes over 2 s).
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Keep elementwise tails after a GEMM as separate MATH commands instead
+    /// of folding them into its epilogue (`kernbench graph --after fuse`
+    /// shows what folds).
+    #[arg(long)]
+    pub no_fuse: bool,
     /// Bytes of each rank's vector (K, M, G suffixes).
     #[arg(long, default_value = "1M", value_parser = args::size, help_heading = "Registry algorithms")]
     pub size: u64,
@@ -346,6 +351,7 @@ fn simulate_kernel(
         .trace(trace)
         .fabric(l.fabric)
         .max_memory(l.max_memory)
+        .fuse(!l.no_fuse)
         .progress(progress);
     if let Some(kind) = kind {
         launch = launch.neighbors(neighbor_map(topo, kind, &pes).map_err(usage)?);

@@ -592,22 +592,51 @@ impl GraphBuilder {
                 ));
             }
         }
-        for e in &epilogue {
-            if let Epilogue::Bias(x) = e {
-                let tx = self.ty(*x, loc)?;
-                let ok_shape = tx.shape == out.shape
-                    || tx.shape == [out.shape[1]]
-                    || tx.shape == [1, out.shape[1]];
-                if !ok_shape {
-                    return Err(self.error(
-                        TraceErrorKind::Shape(format!(
-                            "bias {} does not broadcast to the product {}",
-                            shape_str(&tx.shape),
-                            shape_str(&out.shape)
-                        )),
-                        loc,
-                    ));
+        let mut result = out.clone();
+        for (k, e) in epilogue.iter().enumerate() {
+            match e {
+                Epilogue::Bias(x) => {
+                    let tx = self.ty(*x, loc)?;
+                    if !broadcasts_to(&tx.shape, &out.shape) {
+                        return Err(self.error(
+                            TraceErrorKind::Shape(format!(
+                                "bias {} does not broadcast to the product {}",
+                                shape_str(&tx.shape),
+                                shape_str(&out.shape)
+                            )),
+                            loc,
+                        ));
+                    }
+                    if tx.dtype != out.dtype {
+                        return Err(self.error(
+                            TraceErrorKind::DType(format!(
+                                "a {} bias for a {} product: the bias has the accumulator's type; cast it with `.cast::<{}>()`",
+                                tx.dtype, out.dtype, out.dtype
+                            )),
+                            loc,
+                        ));
+                    }
                 }
+                Epilogue::Cast(d) => {
+                    if k + 1 != epilogue.len() {
+                        return Err(self.error(
+                            TraceErrorKind::Invalid(
+                                "a cast in a GEMM epilogue must be its last step".into(),
+                            ),
+                            loc,
+                        ));
+                    }
+                    if !d.is_numeric() {
+                        return Err(self.error(
+                            TraceErrorKind::DType(format!(
+                                "a GEMM epilogue cannot cast to {d}: a product has no mask type"
+                            )),
+                            loc,
+                        ));
+                    }
+                    result.dtype = *d;
+                }
+                Epilogue::Scale(_) | Epilogue::Relu => {}
             }
         }
         self.push(
@@ -617,7 +646,7 @@ impl GraphBuilder {
                 acc,
                 epilogue,
             },
-            out,
+            result,
             loc,
         )
     }

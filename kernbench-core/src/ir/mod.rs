@@ -702,14 +702,23 @@ pub fn broadcasts_to(from: &[usize], to: &[usize]) -> bool {
 }
 
 /// One step of a GEMM epilogue, run on MATH per output tile before write-back.
+///
+/// Steps run in order on the accumulator's values (`f32` or `i32`); a
+/// [`Epilogue::Cast`] can only be the last step, and gives the command its
+/// result type.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Epilogue {
-    /// Add a bias tile (broadcast along rows when it is one row).
+    /// Add a bias tile of the accumulator's type that broadcasts to the
+    /// product by numpy's rules (`[N]` or `[1, N]` along rows, `[M, 1]`
+    /// along columns, or `[M, N]`).
     Bias(CmdId),
     /// Multiply by a scalar.
     Scale(f64),
     /// max(x, 0).
     Relu,
+    /// Convert to another element type (the last step; the epilogue
+    /// fusion pass folds a tail's `cast` into it).
+    Cast(DType),
 }
 
 impl fmt::Display for Epilogue {
@@ -718,6 +727,7 @@ impl fmt::Display for Epilogue {
             Epilogue::Bias(v) => write!(f, "bias({v})"),
             Epilogue::Scale(s) => write!(f, "scale({s:?})"),
             Epilogue::Relu => f.write_str("relu"),
+            Epilogue::Cast(d) => write!(f, "cast({d})"),
         }
     }
 }

@@ -290,9 +290,14 @@ pub(crate) fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T
     })
 }
 
-/// Traces instance `i` of a launch, within its share of the command budget.
-pub(crate) fn trace_one(launch: &Launch, i: usize) -> Result<CommandGraph, SimError> {
-    launch
+/// Traces instance `i` of a launch, within its share of the command budget,
+/// and runs the graph passes the launch asks for (epilogue fusion).
+pub(crate) fn trace_one(
+    topo: &Topology,
+    launch: &Launch,
+    i: usize,
+) -> Result<CommandGraph, SimError> {
+    let g = launch
         .program
         .trace_limited(
             &launch.args,
@@ -303,7 +308,12 @@ pub(crate) fn trace_one(launch: &Launch, i: usize) -> Result<CommandGraph, SimEr
         .map_err(|err| SimError::Trace {
             pe: launch.pes[i],
             err,
-        })
+        })?;
+    Ok(if launch.fuse {
+        crate::passes::fuse_epilogues(g, topo.pe_spec())
+    } else {
+        g
+    })
 }
 
 /// Traces and lowers instance `i`.
@@ -315,7 +325,7 @@ fn unit(
     interner: &Interner,
 ) -> Result<Unit, SimError> {
     let pe = launch.pes[i];
-    let g = trace_one(launch, i)?;
+    let g = trace_one(machine.topology(), launch, i)?;
     let comm = pairing::comm_of(&g);
     // Channels are not known yet: ops name the k-th send or receive.
     let mut local = vec![u32::MAX; g.len()];
@@ -557,7 +567,7 @@ pub(crate) fn estimate(machine: &Machine, launch: &Launch) -> Result<MemoryEstim
     let interner = Interner::default();
     let mut programs: Vec<*const PeProgram> = Vec::new();
     for &i in &sample {
-        let g = trace_one(launch, i)?;
+        let g = trace_one(machine.topology(), launch, i)?;
         commands += g.len() as u64;
         // Sums saturate: an estimate past u64 is as good as u64::MAX.
         live_peak = live_peak.saturating_add(peak_live_value_bytes(&g));

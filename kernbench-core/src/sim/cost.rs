@@ -26,6 +26,7 @@
 //! | `reshape`, `expand_dims`, `broadcast_to` | 0: views, no engine time |
 //! | a masked `load` (select the loaded tile with the mask) | 1, after the DMA |
 //! | a masked `store` (the DMA writes with byte enables) | 0 |
+//! | a GEMM epilogue: `bias scale relu cast`, each step | 1 (of each output tile, after its last GEMM step) |
 //!
 //! An elementwise command is charged per element of its result: an operand
 //! broadcast to it (a `[rows, 1]` column or a `[cols]` row) is read in place
@@ -35,7 +36,7 @@
 //!
 //! [`PeSpec::math_special_passes`]: crate::topology::PeSpec::math_special_passes
 
-use crate::ir::{Command, MathOp, ReduceOp};
+use crate::ir::{Command, Epilogue, MathOp, ReduceOp};
 use crate::topology::PeSpec;
 
 /// Passes per element of an elementwise operation (see the module table).
@@ -51,6 +52,13 @@ pub fn math_passes(op: MathOp, spec: &PeSpec) -> usize {
         Add | Sub | Mul | Div | Max | Min | Fma | Clamp | Neg | Relu | Abs | Cast | Lt | Le
         | Gt | Ge | Eq | Ne | And | Or | Xor | Not | Where => 1,
     }
+}
+
+/// Passes per element of an output tile for a GEMM epilogue: one per step,
+/// as the MATH command each step stands for (`add`, `mul`, `relu`, `cast`)
+/// takes one.
+pub fn epilogue_passes(epilogue: &[Epilogue]) -> usize {
+    epilogue.len()
 }
 
 /// Passes per input element of a reduction.

@@ -196,13 +196,14 @@ impl DataState {
         };
         let out: Option<ArrayD<f32>> = match &node.cmd {
             Command::Load { src, mask: None } | Command::Stream { src } => {
-                Some(read_region(m, pe, src).map_err(mem_err)?)
+                Some(read_region(m, pe, src).map_err(|e| mem_err(m.through_param(e, src)))?)
             }
             Command::Load {
                 src,
                 mask: Some(lm),
             } => {
-                let mut v = read_region(m, pe, src).map_err(mem_err)?;
+                let mut v =
+                    read_region(m, pe, src).map_err(|e| mem_err(m.through_param(e, src)))?;
                 let mask = broadcast_flat(self.val(inst, lm.mask), &src.shape);
                 let other = src.dtype.round(lm.other as f32);
                 for (x, k) in v.iter_mut().zip(&mask) {
@@ -217,7 +218,8 @@ impl DataState {
                 value,
                 mask: None,
             } => {
-                write_region(m, pe, dst, self.val(inst, *value)).map_err(mem_err)?;
+                write_region(m, pe, dst, self.val(inst, *value))
+                    .map_err(|e| mem_err(m.through_param(e, dst)))?;
                 None
             }
             Command::Store {
@@ -226,7 +228,8 @@ impl DataState {
                 mask: Some(mk),
             } => {
                 let mask = broadcast_flat(self.val(inst, *mk), &dst.shape);
-                write_region_masked(m, pe, dst, self.val(inst, *value), &mask).map_err(mem_err)?;
+                write_region_masked(m, pe, dst, self.val(inst, *value), &mask)
+                    .map_err(|e| mem_err(m.through_param(e, dst)))?;
                 None
             }
             Command::Full { value } => Some(ArrayD::from_elem(
@@ -256,16 +259,13 @@ impl DataState {
                 for e in epilogue {
                     match e {
                         Epilogue::Bias(x) => {
-                            let bias = self.val(inst, *x);
-                            let cols = c.shape()[1];
-                            let row = bias
-                                .view()
-                                .into_shape_with_order(IxDyn(&[bias.len() / cols, cols]))
-                                .expect("bias shape checked at trace");
-                            c += &row;
+                            // Broadcast by numpy's rules (checked when traced).
+                            c += self.val(inst, *x);
                         }
                         Epilogue::Scale(s) => c.mapv_inplace(|x| x * *s as f32),
                         Epilogue::Relu => c.mapv_inplace(|x| x.max(0.0)),
+                        // The conversion is the rounding to the result type below.
+                        Epilogue::Cast(_) => {}
                     }
                 }
                 round(&mut c, node.ty.dtype);

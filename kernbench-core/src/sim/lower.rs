@@ -415,7 +415,7 @@ impl Builder {
 }
 
 /// Elements of one elementwise tile.
-fn seg_elems(spec: &PeSpec) -> usize {
+pub(crate) fn seg_elems(spec: &PeSpec) -> usize {
     (spec.tile_bytes as usize / 4).max(1)
 }
 
@@ -508,7 +508,7 @@ impl LowerCtx<'_> {
         &mut self,
         b: &mut Builder,
         g: &CommandGraph,
-        cmd: CmdId,
+        (cmd, r): (CmdId, &MemRef),
         runs: &[(u64, u64)],
         write: bool,
         label: Label,
@@ -521,7 +521,7 @@ impl LowerCtx<'_> {
         let mem_err = |err| SimError::Memory {
             pe: self.pe,
             loc: loc.clone(),
-            err,
+            err: self.machine.through_param(err, r),
         };
         // Check every run is mapped; the owner of the first byte serves the op.
         let mut pieces = crate::addr::PhysRuns::new();
@@ -690,8 +690,15 @@ impl LowerCtx<'_> {
                     for j in 0..n {
                         let (r0, r1) = (j * per, ((j + 1) * per).min(rows));
                         let label = Label::Tile(j as u32 + 1, n as u32);
-                        let op =
-                            self.dma(&mut b, g, id, &runs_of(src, r0, r1), false, label, &order)?;
+                        let op = self.dma(
+                            &mut b,
+                            g,
+                            (id, src),
+                            &runs_of(src, r0, r1),
+                            false,
+                            label,
+                            &order,
+                        )?;
                         // A masked load selects each landed tile with the mask on MATH.
                         let op = match mask {
                             Some(m) => {
@@ -740,7 +747,7 @@ impl LowerCtx<'_> {
                             let op = self.dma(
                                 &mut b,
                                 g,
-                                id,
+                                (id, dst),
                                 &sub_block_runs(dst, rows, cols),
                                 true,
                                 label,
@@ -762,8 +769,15 @@ impl LowerCtx<'_> {
                             let mut deps = order.clone();
                             deps.push(seg_dep(*value, j, n, &low));
                             let label = Label::Tile(j as u32 + 1, n as u32);
-                            let op =
-                                self.dma(&mut b, g, id, &runs_of(dst, r0, r1), true, label, &deps)?;
+                            let op = self.dma(
+                                &mut b,
+                                g,
+                                (id, dst),
+                                &runs_of(dst, r0, r1),
+                                true,
+                                label,
+                                &deps,
+                            )?;
                             lw.segs.push(op);
                         }
                     }
@@ -939,9 +953,11 @@ impl LowerCtx<'_> {
         for v in [Some(a), Some(bm), acc].into_iter().flatten() {
             base.push(low[v.index()].last);
         }
+        // Only the epilogue reads a bias: the GEMM steps need not wait for it.
+        let mut epi_deps: Vec<u32> = Vec::new();
         for e in epilogue {
             if let crate::ir::Epilogue::Bias(x) = e {
-                base.push(low[x.index()].last);
+                epi_deps.push(low[x.index()].last);
             }
         }
         let bufs = spec.tcm_buffers.max(1) as usize;
@@ -961,12 +977,12 @@ impl LowerCtx<'_> {
                     if let Some(src) = &stream_a {
                         let runs = sub_block_runs(src, rows, ks);
                         let label = Label::A(i as u32, kk as u32);
-                        step_deps.push(self.dma(b, g, id, &runs, false, label, &deps)?);
+                        step_deps.push(self.dma(b, g, (id, src), &runs, false, label, &deps)?);
                     }
                     if let Some(src) = &stream_b {
                         let runs = sub_block_runs(src, ks, cols);
                         let label = Label::B(kk as u32, j as u32);
-                        step_deps.push(self.dma(b, g, id, &runs, false, label, &deps)?);
+                        step_deps.push(self.dma(b, g, (id, src), &runs, false, label, &deps)?);
                     }
                     let (sm, sk, sn) = (rows.1 - rows.0, ks.1 - ks.0, cols.1 - cols.0);
                     let flops = 2 * (sm * sk * sn) as u64;
@@ -990,10 +1006,20 @@ impl LowerCtx<'_> {
                             op
                         } else {
                             let e = sm * sn;
-                            let ps = self.math_ps(e, epilogue.len());
-                            let flops = (e * epilogue.len()) as u64;
+                            let passes = super::cost::epilogue_passes(epilogue);
+                            let ps = self.math_ps(e, passes);
+                            let flops = (e * passes) as u64;
                             let label = Label::Epilogue(i as u32, j as u32);
-                            b.op(Unit::Math, OpKind::Fixed { ps, flops }, id, label, &[op])
+                            epi_deps.push(op);
+                            let seg = b.op(
+                                Unit::Math,
+                                OpKind::Fixed { ps, flops },
+                                id,
+                                label,
+                                &epi_deps,
+                            );
+                            epi_deps.pop();
+                            seg
                         };
                         lw.segs.push(seg);
                     }

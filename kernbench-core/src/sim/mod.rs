@@ -68,6 +68,9 @@ pub struct Launch<'a> {
     pub max_memory: Option<u64>,
     /// Where the run reports its progress (nowhere by default).
     pub progress: ProgressHook,
+    /// Run the epilogue fusion pass ([`crate::passes::fuse`]) on every
+    /// traced graph (on by default; off to see or time the unfused form).
+    pub fuse: bool,
 }
 
 impl<'a> Launch<'a> {
@@ -86,7 +89,14 @@ impl<'a> Launch<'a> {
             max_memory: None,
             keep_graphs: false,
             progress: ProgressHook::default(),
+            fuse: true,
         }
+    }
+
+    /// Switches the epilogue fusion pass on or off (see [`Launch::fuse`]).
+    pub fn fuse(mut self, on: bool) -> Self {
+        self.fuse = on;
+        self
     }
 
     /// Sends progress to `hook` (see [`Launch::progress`]).
@@ -212,7 +222,7 @@ pub(crate) fn trace_all(
     launch: &Launch,
 ) -> Result<Vec<CommandGraph>, SimError> {
     compile::check_launch(topo, launch)?;
-    compile::par_map(launch.pes.len(), |i| compile::trace_one(launch, i))
+    compile::par_map(launch.pes.len(), |i| compile::trace_one(topo, launch, i))
         .into_iter()
         .collect()
 }
