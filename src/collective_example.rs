@@ -84,7 +84,7 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
     };
     let reg = match &args.registry {
         Some(p) => Registry::load(p)?,
-        None => Registry::builtin(),
+        None => Registry::try_builtin()?,
     };
     let algo = reg.get(name)?.clone();
     let mut pes = kernbench_ccl::run::ranks(&topo, &algo)?;

@@ -456,20 +456,24 @@ impl Registry {
     }
 
     /// The registry shipped in `configs/ccl.yaml`, with every registered
-    /// [`Extension`] applied before it.
+    /// [`Extension`] applied before it; an extension that fails, or adds an
+    /// entry the shipped file also has, is an error that names it.
+    pub fn try_builtin() -> Result<Registry, RegistryError> {
+        let mut r = Registry::extended()?;
+        r.add_yaml(include_str!("../../configs/ccl.yaml"), "configs/ccl.yaml")?;
+        Ok(r)
+    }
+
+    /// [`Registry::try_builtin`], for programs that know their extensions are sound.
     ///
     /// # Panics
     ///
     /// When an extension fails or adds an entry the shipped file also has:
-    /// a bug of the program that registered it.
+    /// a bug of the program that registered it. Command-line front ends use
+    /// [`Registry::try_builtin`] and report the error instead.
     pub fn builtin() -> Registry {
-        let mut r = match Registry::extended() {
-            Ok(r) => r,
-            Err(e) => panic!("a registered ccl extension failed: {e}"),
-        };
-        r.add_yaml(include_str!("../../configs/ccl.yaml"), "configs/ccl.yaml")
-            .unwrap_or_else(|e| panic!("the shipped ccl.yaml is valid (a test checks it): {e}"));
-        r
+        Registry::try_builtin()
+            .unwrap_or_else(|e| panic!("the shipped registry with its extensions: {e}"))
     }
 
     /// Reads a registry; `origin` names it in errors. Text that breaks the

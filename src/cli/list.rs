@@ -102,7 +102,10 @@ pub(crate) fn run(a: &ListArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()> 
             }
         })
         .collect();
-    let algorithms = cat.algorithms(&Registry::builtin(), "configs/ccl.yaml")?;
+    let algorithms = cat.algorithms(
+        &Registry::try_builtin().map_err(super::usage)?,
+        "configs/ccl.yaml",
+    )?;
     if a.json {
         let l = Listing {
             kernels,

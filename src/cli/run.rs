@@ -187,7 +187,10 @@ pub(crate) fn simulate(
     data: bool,
     trace: bool,
 ) -> Result<Simulated> {
-    let algos = cat.algorithms(&Registry::builtin(), "configs/ccl.yaml")?;
+    let algos = cat.algorithms(
+        &Registry::try_builtin().map_err(super::usage)?,
+        "configs/ccl.yaml",
+    )?;
     let bar = super::progress::RunBar::new(l.quiet);
     let hook = bar.hook();
     match algos.iter().find(|a| a.name == l.name) {

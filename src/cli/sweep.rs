@@ -482,7 +482,10 @@ pub(crate) fn run(a: &SweepArgs, cat: &super::user::Catalog, w: &mut dyn Write) 
     let topo = args::topology(a.topology.as_deref())?;
     let all = match &a.registry {
         Some(p) => cat.algorithms(&Registry::load(p).map_err(usage)?, &p.display().to_string())?,
-        None => cat.algorithms(&Registry::builtin(), "configs/ccl.yaml")?,
+        None => cat.algorithms(
+            &Registry::try_builtin().map_err(super::usage)?,
+            "configs/ccl.yaml",
+        )?,
     };
     let algos: Vec<Algorithm> = if a.algos.is_empty() {
         all.iter()

@@ -385,7 +385,10 @@ impl Cli {
             kernels,
             algorithms: self.algorithms.clone(),
         };
-        cat.algorithms(&Registry::builtin(), "configs/ccl.yaml")?;
+        cat.algorithms(
+            &Registry::try_builtin().map_err(super::usage)?,
+            "configs/ccl.yaml",
+        )?;
         Ok(cat)
     }
 }
