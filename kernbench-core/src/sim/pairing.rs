@@ -57,20 +57,28 @@ fn describe(ty: &TileType) -> String {
     ty.to_string()
 }
 
-/// A send or receive of one instance: what pairing needs of it (12 bytes;
-/// its type and location are rows of its [`CommList`]).
+/// A send or receive of one instance: what pairing needs of it (16 bytes;
+/// its peer, type and location are rows of its [`CommList`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CommCmd {
     /// The command.
     pub id: CmdId,
-    /// `true` for a send, `false` for a receive.
-    pub send: bool,
-    /// Its peer.
-    pub peer: Peer,
     /// The tile it moves, a row of [`CommList::types`].
     pub ty: u32,
     /// Where it was written, a row of [`CommList::locs`].
     pub loc: u32,
+    /// Its peer, a row of [`CommList::peers`], with [`SEND`] set for a send.
+    peer_send: u32,
+}
+
+/// The bit of [`CommCmd`]'s peer row that marks a send.
+const SEND: u32 = 1 << 31;
+
+impl CommCmd {
+    /// `true` for a send, `false` for a receive.
+    pub fn is_send(&self) -> bool {
+        self.peer_send & SEND != 0
+    }
 }
 
 /// The sends and receives of one instance, in program order, with the
@@ -83,6 +91,8 @@ pub struct CommList {
     pub types: Vec<TileType>,
     /// Distinct locations.
     pub locs: Vec<SrcLoc>,
+    /// Distinct peers.
+    pub peers: Vec<Peer>,
 }
 
 impl CommList {
@@ -103,6 +113,11 @@ impl CommList {
     fn loc(&self, c: &CommCmd) -> &SrcLoc {
         &self.locs[c.loc as usize]
     }
+
+    /// The peer of a send or receive of this list.
+    pub fn peer(&self, c: &CommCmd) -> Peer {
+        self.peers[(c.peer_send & !SEND) as usize]
+    }
 }
 
 /// The sends and receives of a graph, in program order.
@@ -110,6 +125,7 @@ pub fn comm_of(g: &CommandGraph) -> CommList {
     let mut out = CommList::default();
     let mut types: FxHashMap<&TileType, u32> = FxHashMap::default();
     let mut locs: FxHashMap<&SrcLoc, u32> = FxHashMap::default();
+    let mut peers: FxHashMap<Peer, u32> = FxHashMap::default();
     for (id, node) in g.nodes() {
         let (send, peer) = match &node.cmd {
             Command::Send { peer, .. } => (true, *peer),
@@ -124,12 +140,15 @@ pub fn comm_of(g: &CommandGraph) -> CommList {
             out.locs.push(node.loc.clone());
             (out.locs.len() - 1) as u32
         });
+        let row = *peers.entry(peer).or_insert_with(|| {
+            out.peers.push(peer);
+            (out.peers.len() - 1) as u32
+        });
         out.cmds.push(CommCmd {
             id,
-            send,
-            peer,
             ty,
             loc,
+            peer_send: row | if send { SEND } else { 0 },
         });
     }
     out
@@ -238,13 +257,14 @@ pub fn pair_comm(
         let pe = pes[i];
         for (k, node) in comm.cmds.iter().enumerate() {
             let loc = comm.loc(node);
-            match (node.send, node.peer) {
+            let node_peer = comm.peer(node);
+            match (node.is_send(), node_peer) {
                 (true, Peer::Rank(r)) => {
                     let dst = usize::try_from(r)
                         .ok()
                         .filter(|d| *d < pes.len() && *d != i)
                         .ok_or_else(|| bad_rank(pe, "sends to", r, loc))?;
-                    let c = channel(i, dst, node.peer, Peer::Rank(i as u64), &mut chans.list);
+                    let c = channel(i, dst, node_peer, Peer::Rank(i as u64), &mut chans.list);
                     sends.push((c, i, k));
                 }
                 (false, Peer::Rank(r)) => {
@@ -252,7 +272,7 @@ pub fn pair_comm(
                         .ok()
                         .filter(|s| *s < pes.len() && *s != i)
                         .ok_or_else(|| bad_rank(pe, "receives from", r, loc))?;
-                    let c = channel(src, i, Peer::Rank(i as u64), node.peer, &mut chans.list);
+                    let c = channel(src, i, Peer::Rank(i as u64), node_peer, &mut chans.list);
                     recvs.push((c, i, k));
                 }
                 (true, Peer::Dir(dir)) => {
@@ -281,7 +301,7 @@ pub fn pair_comm(
                                 loc
                             ))
                         })?;
-                    let c = channel(i, dst, node.peer, Peer::Dir(rx), &mut chans.list);
+                    let c = channel(i, dst, node_peer, Peer::Dir(rx), &mut chans.list);
                     sends.push((c, i, k));
                 }
                 (false, Peer::Dir(dir)) => {
@@ -304,7 +324,7 @@ pub fn pair_comm(
                         .into_iter()
                         .find(|d| map.peer(peer, *d) == Some(pe))
                         .unwrap_or(dir);
-                    let c = channel(src, i, Peer::Dir(tx), node.peer, &mut chans.list);
+                    let c = channel(src, i, Peer::Dir(tx), node_peer, &mut chans.list);
                     recvs.push((c, i, k));
                 }
             }
