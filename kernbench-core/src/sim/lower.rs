@@ -342,10 +342,12 @@ impl std::ops::Deref for Deps {
     }
 }
 
+/// Commands, ops, dependencies and queue lengths of a lowered program.
+type ProgramSize = (usize, usize, usize, [u32; UNITS]);
+
 thread_local! {
-    /// Commands, ops, dependencies and queue lengths of the last program
-    /// lowered on this thread.
-    static LAST_SIZE: std::cell::Cell<Option<(usize, usize, usize, [u32; UNITS])>> =
+    /// The size of the last program lowered on this thread.
+    static LAST_SIZE: std::cell::Cell<Option<ProgramSize>> =
         const { std::cell::Cell::new(None) };
 }
 
