@@ -782,3 +782,68 @@ fn user_sized_work_is_bounded_before_it_starts() {
     assert!(t.elapsed() < std::time::Duration::from_secs(5));
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn run_counts_the_bytes_other_pes_move_in_a_pes_slice() {
+    // Each buffer is split into 4 shards of 4096 elements, and the 4
+    // instances read and write elements 0..4096: all in PE 0's slice.
+    let args = [
+        "run",
+        "vector_add",
+        "--pes",
+        "4",
+        "--set",
+        "x.len=16384",
+        "--set",
+        "y.len=16384",
+        "--set",
+        "z.len=16384",
+        "--set",
+        "n=4096",
+        "--set",
+        "block=1024",
+    ];
+    let block = 1024 * 4u64;
+    let s = ok(&args);
+    assert!(
+        s.contains(&format!(
+            "{} B HBM ({} B of it for other PEs), {} B remote ({} read, {} written), 0 B sent; \
+             bound 0.240 us (HBM of PE (0,0,0))",
+            12 * block,
+            9 * block,
+            9 * block,
+            6 * block,
+            3 * block
+        )),
+        "{s}"
+    );
+    let pe1 = s
+        .lines()
+        .find(|l| l.trim_start().starts_with("(0,0,1)"))
+        .unwrap();
+    assert!(pe1.ends_with(" remote"), "{s}");
+    let j: serde_json::Value =
+        serde_json::from_str(&ok(&[&args[..], &["--json"]].concat())).unwrap();
+    assert_eq!(j["hbm_bytes"], 12 * block);
+    assert_eq!(j["remote_bytes"], 9 * block);
+    // 12 blocks of f32 through PE 0's slice at 204.8 GB/s.
+    assert_eq!(j["bound_ns"], 240.0);
+    assert_eq!(j["bound"]["by"], "hbm");
+    assert_eq!(j["bound"]["pe"]["pe"], 0);
+    assert_eq!(j["memory"][0]["memory"], "HBM slice sip0/cube0/hbm0");
+    assert_eq!(j["memory"][0]["read"], 6 * block);
+    assert_eq!(j["memory"][0]["write"], 3 * block);
+    let p0 = &j["pes"][0];
+    assert_eq!(p0["hbm_served_read"], 6 * block);
+    assert_eq!(p0["bound"]["hbm_ns"], 240.0);
+    let p3 = &j["pes"][3];
+    assert_eq!(
+        (&p3["remote_read"], &p3["remote_write"]),
+        (&(2 * block).into(), &block.into())
+    );
+    assert_eq!(p3["bound"]["by"], "remote");
+    assert_eq!(
+        p3["bound"]["remote_ns"],
+        p3["remote_link"]["bytes"].as_f64().unwrap() / p3["remote_link"]["gbps"].as_f64().unwrap()
+    );
+}

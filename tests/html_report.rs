@@ -498,6 +498,61 @@ fn a_kernel_report_renders_in_a_browser() {
     let _ = std::fs::remove_dir_all(&d);
 }
 
+#[test]
+fn a_kernel_reading_another_pes_slice_shows_its_remote_bytes() {
+    let d = temp_dir("remote");
+    let page = d.join("remote.html");
+    // Each buffer is split into 4 shards of 4096 elements, and the 4
+    // instances read and write elements 0..4096: all in PE 0's slice.
+    ok(&[
+        "run",
+        "vector_add",
+        "--pes",
+        "4",
+        "--set",
+        "x.len=16384",
+        "--set",
+        "y.len=16384",
+        "--set",
+        "z.len=16384",
+        "--set",
+        "n=4096",
+        "--set",
+        "block=1024",
+        "--html",
+        page.to_str().unwrap(),
+    ]);
+    let (dom, data) = check_report(&page, &d, 0);
+    let pes = data["machine"]["pes"].as_array().unwrap();
+    let block = 1024 * 4;
+    assert_eq!(pes[0]["hbm"], 12 * block);
+    assert_eq!(pes[0]["served"], 9 * block);
+    assert_eq!(pes[0]["bound_by"], "HBM");
+    for p in &pes[1..] {
+        assert_eq!(p["hbm"], 0);
+        assert_eq!(
+            (&p["remote_read"], &p["remote_write"]),
+            (&(2 * block).into(), &block.into())
+        );
+        assert_eq!(p["bound_by"], "remote");
+    }
+    assert!(
+        dom.contains("data-kind=\"memory\""),
+        "no remote memory finding"
+    );
+    assert!(
+        dom.contains(&format!(
+            "the PEs' DMAs moved {} B to or from memory elsewhere ({} B read, {} B written)",
+            9 * block,
+            6 * block,
+            3 * block
+        )),
+        "{dom}"
+    );
+    assert!(dom.contains("the analytic bound is 0.240 us, set by HBM of PE (0,0,0)"));
+    let _ = std::fs::remove_dir_all(&d);
+}
+
 /// The checks above would see a broken page: a script error shows in the
 /// DOM, on the console, and keeps the status from `ready`.
 #[test]

@@ -164,7 +164,10 @@ fn graph_traces_the_programs_kernel_from_its_defaults_and_sets() {
 fn run_launches_the_programs_kernel_with_its_defaults() {
     let s = ok(&["run", "saxpy", "--topology", "tiny"]);
     assert!(s.starts_with("kernel saxpy on tiny: 16 PE(s), "), "{s}");
-    assert!(s.contains("32768 FLOP, 196608 B HBM, 0 B sent"), "{s}");
+    assert!(
+        s.contains("32768 FLOP, 196608 B HBM, 0 B remote, 0 B sent"),
+        "{s}"
+    );
     // `--pes` overrides the default grid: a 1D grid of 8, half the vector.
     // With buffers sized so that each instance's slice is in its own PE's shard.
     let j: serde_json::Value = serde_json::from_str(&ok(&[

@@ -93,7 +93,7 @@ pub struct RunArgs {
     /// element against the exact result (exit code 1 when one is wrong).
     #[arg(long)]
     pub verify_data: bool,
-    /// Print JSON: the report, plus sim_ns, bound_ns, flops, hbm_bytes (and the table row of an algorithm).
+    /// Print JSON: the report, plus sim_ns, bound_ns, bound, flops, hbm_bytes, remote_bytes (and the table row of an algorithm).
     #[arg(long)]
     pub json: bool,
     /// Write a Chrome trace (Perfetto, chrome://tracing) of the run to FILE.
@@ -115,8 +115,10 @@ struct RunJson<'a> {
     report: &'a Report,
     sim_ns: f64,
     bound_ns: f64,
+    bound: kernbench_core::sim::Bound,
     flops: u64,
     hbm_bytes: u64,
+    remote_bytes: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     row: Option<&'a Row>,
 }
@@ -126,8 +128,10 @@ fn json(report: &Report, row: Option<&Row>) -> Result<String> {
         report,
         sim_ns: report.sim_ns(),
         bound_ns: report.bound_ns(),
+        bound: report.bound(),
         flops: report.flops(),
         hbm_bytes: report.hbm_bytes(),
+        remote_bytes: report.remote_bytes(),
         row,
     };
     Ok(format!(

@@ -86,8 +86,11 @@
     for (var i = 0; i < ENGINES.length; i++) {
       if (p.busy[i] > 0) h += row(ENGINES[i], fmtPs(p.busy[i]) + ' busy (' + pct(p.busy[i] / t) + ')');
     }
-    h += row('HBM', fmtBytes(p.hbm));
-    if (p.remote > 0) h += row('remote', fmtBytes(p.remote));
+    h += row('HBM', fmtBytes(p.hbm) + (p.served > 0 ? ' (' + fmtBytes(p.served) + ' for other PEs)' : ''));
+    if (p.remote_read + p.remote_write > 0) {
+      h += row('remote', fmtBytes(p.remote_read) + ' read, ' + fmtBytes(p.remote_write) + ' written');
+    }
+    h += row('bound', fmtPs(p.bound * 1000) + ' (' + p.bound_by + ')');
     h += row('sent', fmtBytes(p.sent));
     h += row('received', fmtBytes(p.received));
     if (p.flops > 0) h += row('FLOP', String(p.flops));
@@ -525,6 +528,7 @@
     var pc = centre(pe);
     hover(pe, pc[0], pc[1]);
     check(!tip.hidden && tip.textContent.indexOf('kernel time') >= 0, 'machine: no tooltip on a PE');
+    check(tip.textContent.indexOf('bound') >= 0, 'machine: the PE tooltip has no bound');
     hideTip();
 
     // The timeline.

@@ -154,18 +154,50 @@ pub(crate) fn html(outcome: &Outcome, topo: &Topology) -> String {
     let mut finding = |kind: &str, text: String| {
         writeln!(s, "<li class=\"finding\" data-kind=\"{kind}\">{text}</li>").unwrap();
     };
+    let bound = r.bound();
     finding(
         "time",
         format!(
             "<b>Kernel time</b> {} us on {} PE(s) (launch dispatch took {} us before it); \
-             the compute/HBM bound of the busiest PE is {} us; {} simulator events.",
+             the analytic bound is {} us, set by {}; {} simulator events.",
             us(r.sim_ps()),
             r.pes.len(),
             us(r.start_ps),
-            format_args!("{:.3}", r.bound_ns() / 1000.0),
+            format_args!("{:.3}", bound.ns / 1000.0),
+            esc(&bound.to_string()),
             r.events
         ),
     );
+    if let Some(note) = r.below_bound_note() {
+        finding("bound", format!("<b>Below the bound</b>: {}.", esc(&note)));
+    }
+    let remote = r.remote_bytes();
+    if remote > 0 {
+        let served: u64 = r
+            .memory
+            .iter()
+            .filter(|m| m.owner.is_some())
+            .map(|m| m.bytes())
+            .sum();
+        let top = r.memory.iter().max_by_key(|m| m.bytes());
+        finding(
+            "memory",
+            format!(
+                "<b>Remote memory</b>: the PEs' DMAs moved {remote} B to or from memory elsewhere \
+                 ({} B read, {} B written); {served} B of it to or from other PEs' HBM slices, \
+                 counted in the {} B of HBM traffic.{}",
+                r.pes.iter().map(|p| p.remote_read).sum::<u64>(),
+                r.pes.iter().map(|p| p.remote_write).sum::<u64>(),
+                r.hbm_bytes(),
+                top.map_or(String::new(), |m| format!(
+                    " The most used is {}: {} B read, {} B written.",
+                    esc(&m.memory),
+                    m.read,
+                    m.write
+                ))
+            ),
+        );
+    }
     match r.links.first() {
         Some(l) => {
             let link = &topo.links()[l.link as usize];

@@ -223,6 +223,8 @@ pub(crate) struct Compiled {
     pub(crate) channels: Channels,
     /// Routes of remote DMAs, by the index their ops hold.
     pub(crate) routes: Vec<Route>,
+    /// The memory each of `routes` leads to.
+    pub(crate) route_ends: Vec<Endpoint>,
     /// The HBM splits the bindings name.
     pub(crate) pcs: PcTable,
 }
@@ -454,6 +456,7 @@ pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, Si
         graphs: Vec::new(),
         channels,
         routes: Vec::new(),
+        route_ends: Vec::new(),
         pcs: PcTable::new((topo.pe_spec().hbm_pcs as usize).clamp(1, 64)),
     };
     for (i, u) in units.into_iter().enumerate() {
@@ -465,6 +468,7 @@ pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, Si
                 Some(ix) => *ix,
                 None => {
                     routes.push(topo.route(Endpoint::Pe(pe), *ep).map_err(route_err)?);
+                    out.route_ends.push(*ep);
                     let ix = (routes.len() - 1) as u32;
                     route_ix.insert((pe, *ep), ix);
                     ix

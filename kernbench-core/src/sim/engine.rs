@@ -136,6 +136,9 @@ pub(crate) struct Engine<'a> {
     pub(crate) msg_log: Option<MsgLog>,
     /// The run's HBM splits, with each channel's share of time.
     hbm: HbmSplits,
+    /// Bytes (read, written) by the remote DMAs of each route of
+    /// [`EngineConfig::routes`]; a route belongs to one instance.
+    pub(crate) route_bytes: Vec<(u64, u64)>,
     progress: super::progress::ProgressHook,
 }
 
@@ -236,6 +239,7 @@ impl<'a> Engine<'a> {
         Engine {
             progress: cfg.progress.clone(),
             hbm,
+            route_bytes: vec![(0, 0); cfg.routes.len()],
             now: cfg.start,
             queue,
             insts,
@@ -389,9 +393,20 @@ impl<'a> Engine<'a> {
             }
             OpKind::Nop => now,
             OpKind::Hbm { .. } => s.hbm(r.op, now, &self.hbm) + hbm_latency,
-            OpKind::Remote { route, bytes, .. } => {
-                s.remote_bytes += bytes;
-                let rt = &self.routes[s.route(*route)];
+            OpKind::Remote {
+                route,
+                bytes,
+                write,
+            } => {
+                let ix = s.route(*route);
+                if *write {
+                    s.remote_write += bytes;
+                    self.route_bytes[ix].1 += bytes;
+                } else {
+                    s.remote_read += bytes;
+                    self.route_bytes[ix].0 += bytes;
+                }
+                let rt = &self.routes[ix];
                 let (_, arrive) = self
                     .fabric
                     .transfer_for(now, rt, *bytes, (r.inst.0, NO_INST));

@@ -31,7 +31,9 @@ pub use error::{Deadlock, NoProgress, SimError, Waiter};
 pub use ipcq::FabricModel;
 pub use lower::{PeProgram, Unit};
 pub use progress::{Progress, ProgressHook};
-pub use report::{EngineBusy, LinkUse, PeReport, Report};
+pub use report::{
+    Bound, BoundBy, EngineBusy, LinkUse, MemoryUse, PeBound, PeReport, RemoteLink, Report,
+};
 
 use crate::ir::{CommandGraph, KernelArgs};
 use crate::machine::Machine;
@@ -277,6 +279,7 @@ fn run_launch(
         graphs,
         channels,
         routes,
+        route_ends,
         pcs,
     } = {
         wall.estimate = clock.elapsed();
@@ -337,7 +340,13 @@ fn run_launch(
     wall.simulate = clock.elapsed();
     let mix = eng.take_mix();
     let sends = eng.sends;
-    let report = report::build(&topo, launch.program.name(), start, &eng);
+    let report = report::build(
+        &topo,
+        launch.program.name(),
+        start,
+        &eng,
+        (&routes, &route_ends),
+    );
     // Each instance's program with its own channels and routes, for
     // plans and timelines; a run that kept no graphs leaves none.
     let programs: Vec<PeProgram> = if keep {

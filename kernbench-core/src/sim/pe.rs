@@ -69,7 +69,10 @@ pub(crate) struct PeState {
     pub(crate) busy_ps: [Ps; UNITS],
     pub(crate) hbm_read: u64,
     pub(crate) hbm_write: u64,
-    pub(crate) remote_bytes: u64,
+    /// Bytes its DMAs read from memory elsewhere.
+    pub(crate) remote_read: u64,
+    /// Bytes its DMAs wrote to memory elsewhere.
+    pub(crate) remote_write: u64,
     pub(crate) sent: u64,
     pub(crate) received: u64,
     pub(crate) flops: u64,
@@ -101,7 +104,8 @@ impl PeState {
             busy_ps: [0; UNITS],
             hbm_read: 0,
             hbm_write: 0,
-            remote_bytes: 0,
+            remote_read: 0,
+            remote_write: 0,
             sent: 0,
             received: 0,
             flops: 0,

@@ -548,7 +548,9 @@ fn build<'a>(outcome: &'a Outcome, topo: &Topology, opts: &TraceOptions) -> Buil
                 "sent": p.sent,
                 "received": p.received,
                 "flops": p.flops,
-                "hbm_bytes": p.hbm_read + p.hbm_write,
+                "hbm_bytes": p.hbm_bytes(),
+                "hbm_served_bytes": p.hbm_served(),
+                "remote_bytes": p.remote_bytes(),
             });
             slices.push(Slice {
                 pid: PE_PID0 + i as u32,

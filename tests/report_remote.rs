@@ -1,0 +1,232 @@
+//! The report of a multi-PE kernel counts the bytes its PEs move to and from
+//! other PEs' memory, on both sides, and bounds each PE by them.
+
+use kernbench::core::machine::Shard;
+use kernbench::core::sim::{simulate, BoundBy, Launch, Report};
+use kernbench::core::topology::{Endpoint, Route};
+use kernbench::kernels::vector_add;
+use kernbench::prelude::*;
+
+const BLOCK: usize = 4096;
+
+/// `vector_add` on `pes` (one block of [`BLOCK`] f32 each), with `x`, `y`
+/// and `z` all in the HBM slice of `home` and mapped on every PE.
+fn run_homed(pes: &[PeId], home: PeId) -> (Machine, Report) {
+    let mut m = Machine::new(Topology::embedded_default()).unwrap();
+    let n = BLOCK * pes.len();
+    let mut shards = vec![Shard {
+        pe: home,
+        offset: 0,
+        len: n,
+    }];
+    shards.extend(pes.iter().filter(|&&p| p != home).map(|&pe| Shard {
+        pe,
+        offset: n,
+        len: 0,
+    }));
+    let bufs: Vec<_> = (0..3)
+        .map(|_| m.alloc_shards(DType::F32, n, shards.clone()).unwrap())
+        .collect();
+    let args = KernelArgs::new()
+        .with("x", bufs[0].ptr())
+        .with("y", bufs[1].ptr())
+        .with("z", bufs[2].ptr())
+        .int("n", n as i64)
+        .int("block", BLOCK as i64);
+    let r = simulate(
+        &mut m,
+        &Launch::new(&vector_add, args, pes.to_vec()).data(false),
+    )
+    .unwrap();
+    (m, r)
+}
+
+/// The link of a route with the least bandwidth, the lowest index on a tie.
+fn narrowest(m: &Machine, r: &Route) -> (u32, f64) {
+    let mut best: Option<(u32, f64)> = None;
+    for h in &r.hops {
+        let g = m.topology().link(h.link).gbps;
+        if best.is_none_or(|(l, b)| g < b || (g == b && h.link.0 < l)) {
+            best = Some((h.link.0, g));
+        }
+    }
+    best.unwrap()
+}
+
+#[test]
+fn a_kernel_whose_buffers_live_on_one_pe_reports_all_its_traffic() {
+    let topo = Topology::embedded_default();
+    let pes: Vec<PeId> = topo.pes().take(8).collect();
+    let home = pes[0];
+    let (m, r) = run_homed(&pes, home);
+    let spec = m.topology().pe_spec();
+    let (peak, hbm) = (spec.gemm_flops_per_ns(2), spec.hbm_effective_gbps());
+    let f32b = 4u64;
+    let (rd, wr) = (2 * BLOCK as u64 * f32b, BLOCK as u64 * f32b);
+    let others = (pes.len() - 1) as u64;
+
+    // The home PE moves its own block and serves every other PE's.
+    let p0 = &r.pes[0];
+    assert_eq!(p0.pe, home);
+    assert_eq!((p0.hbm_read, p0.hbm_write), (rd, wr));
+    assert_eq!(
+        (p0.hbm_served_read, p0.hbm_served_write),
+        (others * rd, others * wr)
+    );
+    assert_eq!((p0.remote_read, p0.remote_write), (0, 0));
+    assert_eq!(p0.remote_link, None);
+    assert_eq!(p0.hbm_bytes(), 3 * BLOCK as u64 * f32b * 8);
+    assert_eq!(p0.bound.compute_ns, BLOCK as f64 / peak);
+    assert_eq!(p0.bound.hbm_ns, p0.hbm_bytes() as f64 / hbm);
+    assert_eq!(p0.bound.remote_ns, 0.0);
+    assert_eq!(p0.bound.by, BoundBy::Hbm);
+    assert_eq!(p0.bound.ns, p0.bound.hbm_ns);
+
+    // Every other PE reads and writes over the fabric, all on one route.
+    let mut worst = p0.bound.ns;
+    for p in &r.pes[1..] {
+        assert_eq!((p.hbm_read, p.hbm_write), (0, 0), "{}", p.pe);
+        assert_eq!((p.hbm_served_read, p.hbm_served_write), (0, 0));
+        assert_eq!((p.remote_read, p.remote_write), (rd, wr), "{}", p.pe);
+        let route = m
+            .topology()
+            .route(Endpoint::Pe(p.pe), Endpoint::Hbm(home))
+            .unwrap();
+        let (link, gbps) = narrowest(&m, &route);
+        assert_eq!(gbps, route.bottleneck_gbps);
+        let l = p
+            .remote_link
+            .as_ref()
+            .expect("remote traffic crosses links");
+        assert_eq!((l.link, l.bytes, l.gbps), (link, rd + wr, gbps), "{}", p.pe);
+        let ml = m.topology().links()[link as usize];
+        assert_eq!(l.name, format!("{} -> {}", ml.from, ml.to));
+        assert_eq!(p.bound.compute_ns, BLOCK as f64 / peak);
+        assert_eq!(p.bound.hbm_ns, 0.0);
+        assert_eq!(p.bound.remote_ns, (rd + wr) as f64 / gbps);
+        assert_eq!(p.bound.by, BoundBy::Remote);
+        worst = worst.max(p.bound.ns);
+    }
+
+    // In total: every byte of the three buffers crossed the home slice.
+    assert_eq!(r.hbm_bytes(), 3 * BLOCK as u64 * f32b * 8);
+    assert_eq!(r.remote_bytes(), others * (rd + wr));
+    assert_eq!(r.memory.len(), 1);
+    let mu = &r.memory[0];
+    assert_eq!(mu.owner, Some(home));
+    assert!(mu.launched);
+    assert_eq!((mu.read, mu.write), (others * rd, others * wr));
+    assert_eq!(mu.memory, Endpoint::Hbm(home).to_string());
+    let b = r.bound();
+    assert_eq!(b.ns, worst);
+    assert_eq!(r.bound_ns(), worst);
+    // The home slice serves 8 blocks: it binds, not one PE's remote block.
+    assert_eq!((b.pe, b.by), (Some(home), BoundBy::Hbm));
+
+    let text = r.to_string();
+    let line = text.lines().nth(1).unwrap();
+    assert!(
+        line.contains(&format!(
+            "{} B HBM ({} B of it for other PEs), {} B remote ({} read, {} written)",
+            r.hbm_bytes(),
+            others * (rd + wr),
+            r.remote_bytes(),
+            others * rd,
+            others * wr
+        )),
+        "{text}"
+    );
+    assert!(
+        line.ends_with(&format!(
+            "bound {:.3} us (HBM of PE {home})",
+            worst / 1000.0
+        )),
+        "{text}"
+    );
+    // The model serves the 7 remote blocks over the slice's port link, not
+    // from the slice's bandwidth shared with its owner: the run ends before
+    // the bound of the slice, and the report says so.
+    assert!(r.sim_ns() < worst, "{text}");
+    let note = r.below_bound_note().unwrap();
+    assert!(
+        text.lines().nth(2).unwrap() == format!("  note: {note}"),
+        "{text}"
+    );
+    assert!(note.starts_with(&format!(
+        "the kernel time is {:.1}% below the bound",
+        (1.0 - r.sim_ns() / worst) * 100.0
+    )));
+}
+
+#[test]
+fn a_slice_outside_the_launch_is_reported_and_bounds_the_kernel() {
+    let topo = Topology::embedded_default();
+    let all: Vec<PeId> = topo.pes().take(5).collect();
+    let (pes, home) = (&all[..4], all[4]);
+    let (m, r) = run_homed(pes, home);
+    let hbm = m.topology().pe_spec().hbm_effective_gbps();
+    let bytes = 3 * (BLOCK * pes.len()) as u64 * 4;
+    for p in &r.pes {
+        assert_eq!(p.hbm_bytes(), 0, "{}", p.pe);
+        assert_eq!(p.remote_bytes(), 3 * BLOCK as u64 * 4, "{}", p.pe);
+        assert_eq!(p.bound.by, BoundBy::Remote);
+    }
+    assert_eq!(r.memory.len(), 1);
+    assert_eq!(r.memory[0].owner, Some(home));
+    assert!(!r.memory[0].launched);
+    assert_eq!(r.hbm_bytes(), bytes);
+    let b = r.bound();
+    let slice_ns = bytes as f64 / hbm;
+    let pe_ns = r.pes.iter().map(|p| p.bound.ns).fold(0.0, f64::max);
+    assert_eq!(b.ns, slice_ns.max(pe_ns));
+    if slice_ns > pe_ns {
+        assert_eq!((b.pe, b.by, b.launched), (Some(home), BoundBy::Hbm, false));
+    }
+    let text = r.to_string();
+    assert!(
+        text.contains(&format!(
+            "{}: {} B read, {} B written by remote DMAs",
+            Endpoint::Hbm(home),
+            bytes * 2 / 3,
+            bytes / 3
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_single_pe_kernel_reports_as_before() {
+    let mut m = Machine::new(Topology::embedded_default()).unwrap();
+    let pe = PeId::new(0, 0, 0);
+    let n = 1 << 16;
+    let b: Vec<_> = (0..3)
+        .map(|_| m.alloc(DType::F32, n, &[pe]).unwrap())
+        .collect();
+    let args = KernelArgs::new()
+        .with("x", b[0].ptr())
+        .with("y", b[1].ptr())
+        .with("z", b[2].ptr())
+        .int("n", n as i64)
+        .int("block", n as i64);
+    let r = simulate(
+        &mut m,
+        &Launch::new(&vector_add, args, vec![pe]).data(false),
+    )
+    .unwrap();
+    let spec = m.topology().pe_spec();
+    let p = &r.pes[0];
+    let own = p.hbm_read + p.hbm_write;
+    assert_eq!(own, 3 * 4 * n as u64);
+    assert_eq!(p.hbm_bytes(), own);
+    assert_eq!((p.hbm_served(), p.remote_bytes()), (0, 0));
+    assert!(r.memory.is_empty() && p.remote_link.is_none());
+    assert_eq!(r.hbm_bytes(), own);
+    assert_eq!(r.remote_bytes(), 0);
+    // The bound of the single-PE report: max(compute, HBM).
+    let old =
+        (p.flops as f64 / spec.gemm_flops_per_ns(2)).max(own as f64 / spec.hbm_effective_gbps());
+    assert_eq!(r.bound_ns(), old);
+    assert_eq!(r.bound().by, BoundBy::Hbm);
+    assert!(r.sim_ns() >= r.bound_ns());
+    assert_eq!(r.below_bound_note(), None);
+}
