@@ -72,6 +72,21 @@ pub fn recursive_doubling(p: usize, bytes: f64, ab: AlphaBeta) -> f64 {
     (p.max(1) as f64).log2().ceil() * ab.msg(bytes)
 }
 
+/// Rabenseifner all-reduce on a power of two `p`: a reduce-scatter by
+/// recursive halving and an all-gather by recursive doubling, each
+/// `log2(p) alpha + (p-1)/p bytes beta`.
+pub fn rabenseifner(p: usize, bytes: f64, ab: AlphaBeta) -> f64 {
+    let p = p.max(1) as f64;
+    2.0 * (p.log2().ceil() * ab.alpha_ns + (p - 1.0) / p * bytes * ab.beta_ns)
+}
+
+/// Bruck all-gather: `ceil(log2 p)` steps moving `(p-1)/p bytes` in all:
+/// `ceil(log2 p) alpha + (p-1)/p bytes beta`.
+pub fn bruck_allgather(p: usize, bytes: f64, ab: AlphaBeta) -> f64 {
+    let p = p.max(1) as f64;
+    p.log2().ceil() * ab.alpha_ns + (p - 1.0) / p * bytes * ab.beta_ns
+}
+
 /// 2D all-reduce on `rows x cols`: reduce-scatter and all-gather along rows,
 /// a ring all-reduce of `bytes/cols` down columns.
 pub fn torus_allreduce(
@@ -204,7 +219,7 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
             ring_half(p, bytes, measure(topo, hops_of(&map, &[Dir::E])))
         }
         ("broadcast", _) => chain_broadcast(p, bytes, k, measure(topo, hops_of(&map, &[Dir::E]))),
-        ("recursive_doubling", _) => {
+        ("recursive_doubling", _) | ("rabenseifner", _) => {
             let w = crate::algorithms::doubling::pow2_floor(p.max(1));
             let hops = (0..p).flat_map(|r| {
                 let mut bit = 1;
@@ -220,7 +235,19 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
             let ab = measure(topo, hops);
             // The fold-in of the ranks past a power of two: one message each way.
             let fold = if w < p { 2.0 * ab.msg(bytes) } else { 0.0 };
-            recursive_doubling(w, bytes, ab) + fold
+            if algo.kernel == "rabenseifner" {
+                rabenseifner(w, bytes, ab) + fold
+            } else {
+                recursive_doubling(w, bytes, ab) + fold
+            }
+        }
+        ("bruck_allgather", _) => {
+            // Step `k` sends to the rank `2^k` below.
+            let hops = (0..p).flat_map(|r| {
+                (0..crate::algorithms::bruck::steps(p)).map(move |k| (r, (r + p - (1 << k)) % p))
+            });
+            let ab = measure(topo, hops.map(|(a, b)| (pes[a], pes[b])));
+            bruck_allgather(p, bytes, ab)
         }
         // A kernel family registered from Rust: no model is known for it.
         (k, _) if !crate::registry::KERNELS.contains(&k) => f64::NAN,
@@ -258,6 +285,11 @@ mod tests {
         assert_eq!(tree_allreduce(7, 1000.0, 1, AB), 2.0 * 2.0 * (10.0 + 20.0));
         assert_eq!(recursive_doubling(8, 1000.0, AB), 3.0 * 20.0);
         assert_eq!(chain_broadcast(4, 1000.0, 1, AB), 3.0 * 20.0);
+        // 2 (log2 p alpha + (p-1)/p n beta) with p = 8, n = 8000: 2 (30 + 70).
+        assert_eq!(rabenseifner(8, 8000.0, AB), 200.0);
+        // Five ranks take three steps: 3 alpha + 4/5 n beta.
+        assert_eq!(bruck_allgather(5, 5000.0, AB), 30.0 + 40.0);
+        assert_eq!(bruck_allgather(1, 5000.0, AB), 0.0);
     }
 
     #[test]

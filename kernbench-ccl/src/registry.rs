@@ -353,7 +353,7 @@ struct File {
 }
 
 /// The shipped kernel families.
-pub const KERNELS: [&str; 9] = [
+pub const KERNELS: [&str; 11] = [
     "intercube_allreduce",
     "ring_allreduce",
     "mesh_allreduce",
@@ -363,6 +363,8 @@ pub const KERNELS: [&str; 9] = [
     "all_gather",
     "broadcast",
     "recursive_doubling",
+    "rabenseifner",
+    "bruck_allgather",
 ];
 
 /// The collective a shipped kernel family implements and the maps its peers
@@ -386,6 +388,8 @@ fn kernel_needs(kernel: &str) -> Option<(Collective, &'static [MapKind])> {
         "all_gather" => (Collective::AllGather, &[MapKind::Ring]),
         "broadcast" => (Collective::Broadcast, &[MapKind::Ring]),
         "recursive_doubling" => (Collective::AllReduce, &[MapKind::Ranks]),
+        "rabenseifner" => (Collective::AllReduce, &[MapKind::Ranks]),
+        "bruck_allgather" => (Collective::AllGather, &[MapKind::Ranks]),
         _ => return None,
     })
 }
