@@ -3,14 +3,19 @@
 //!
 //! With `p` a power of two, the vector is cut into `p` chunks. In the
 //! reduce-scatter, rank `v` starts with every chunk and, at distances
-//! `p/2, p/4, .., 1`, swaps half of the chunks it still holds with rank
-//! `v ^ d`: it keeps the half on its side of bit `d` and combines the
+//! `d = 1, 2, .., p/2`, swaps half of the chunks it still holds with rank
+//! `v ^ d`: it keeps the half on its side of bit `d`, combining the
 //! partner's copy of it into its own, and hands the other half over. After
-//! `log2 p` steps rank `v` holds chunk `v` reduced over every rank. The
-//! all-gather runs the steps backwards (distances `1, 2, .., p/2`): each rank
-//! swaps the block of chunks it holds with its partner's, doubling it. Every
-//! rank sends `2 (p-1)/p` of its vector in `2 log2 p` messages (of pieces),
-//! against recursive doubling's `log2 p` whole vectors.
+//! `log2 p` steps rank `v` holds one chunk (the one at `v`'s bits reversed)
+//! reduced over every rank. The all-gather runs the steps backwards: at
+//! distances `p/2, .., 1` each rank swaps the block of chunks it holds with
+//! its partner's, doubling it. Every rank sends `2 (p-1)/p` of its vector
+//! in `2 log2 p` messages (of pieces), against recursive doubling's
+//! `log2 p` whole vectors.
+//!
+//! The distances grow while the halves shrink (MPICH's order): with ranks
+//! in structural order, the halves go to the nearest ranks (the same cube)
+//! and the far partners (other SIPs) get `1/p` of the vector each way.
 //!
 //! A world size that is not a power of two is folded in as
 //! [`recursive_doubling`](super::doubling) does: each even rank below
@@ -44,6 +49,19 @@ pub fn halve(v: usize, d: usize, held: (usize, usize)) -> ((usize, usize), (usiz
     }
 }
 
+/// The block the partner `v ^ d` holds in the all-gather step at distance
+/// `d` when `v` holds `held`: the other half `v` and it split at that
+/// distance in the reduce-scatter.
+pub fn sibling(v: usize, d: usize, held: (usize, usize)) -> (usize, usize) {
+    let (lo, hi) = held;
+    let size = hi - lo;
+    if v & d == 0 {
+        (hi, hi + size)
+    } else {
+        (lo - size, lo)
+    }
+}
+
 /// Rabenseifner all-reduce of `n` elements per rank (rank `r`'s vector at `buf[r n..]`).
 #[kernel_fn]
 pub fn rabenseifner_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32) {
@@ -71,10 +89,10 @@ pub fn rabenseifner_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op:
         };
         exchange(buf, base, h, &[], h, &whole, land);
     }
-    // Reduce-scatter by recursive halving.
+    // Reduce-scatter by recursive halving, the distance doubling.
     let log = p.trailing_zeros();
     let mut held = (0, p);
-    for k in (0..log).rev() {
+    for k in 0..log {
         let d = 1 << k;
         let partner = real_rank(w, v ^ d);
         let (keep, give) = halve(v, d, held);
@@ -96,16 +114,12 @@ pub fn rabenseifner_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op:
         );
         held = keep;
     }
-    // All-gather by recursive doubling.
-    for k in 0..log {
+    // All-gather by recursive doubling, the distance halving.
+    for k in (0..log).rev() {
         let d = 1 << k;
         let partner = real_rank(w, v ^ d);
+        let theirs = sibling(v, d, held);
         let (lo, hi) = held;
-        let theirs = if v & d == 0 {
-            (hi, hi + d)
-        } else {
-            (lo - d, lo)
-        };
         let (ms, ml) = chunk_span(n, p, held);
         let (ts, tlen) = chunk_span(n, p, theirs);
         exchange(
@@ -129,20 +143,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn halving_leaves_each_rank_its_own_chunk_and_doubling_gives_back_all() {
+    fn halving_leaves_each_rank_one_chunk_and_doubling_gives_back_all() {
         for p in [1, 2, 4, 8, 16, 64] {
+            let mut owner = vec![None; p];
             for v in 0..p {
                 let mut held = (0, p);
-                let mut d = p / 2;
-                while d >= 1 {
+                let mut trail = Vec::new();
+                for k in 0..p.trailing_zeros() {
+                    let d = 1 << k;
                     let (keep, give) = halve(v, d, held);
-                    // The partner keeps what this rank gives away.
+                    // The partner holds the same chunks before the step and
+                    // keeps what this rank gives away.
                     assert_eq!(halve(v ^ d, d, held), (give, keep), "p {p} v {v} d {d}");
-                    assert_eq!(keep.1 - keep.0, d);
+                    assert_eq!(keep.1 - keep.0, p / (2 * d));
+                    trail.push((held, d, give));
                     held = keep;
-                    d /= 2;
                 }
-                assert_eq!(held, (v, v + 1), "p {p} v {v}");
+                assert_eq!(held.1 - held.0, 1, "p {p} v {v}");
+                assert!(
+                    owner[held.0].replace(v).is_none(),
+                    "p {p}: chunk {} twice",
+                    held.0
+                );
+                // The all-gather steps back through the same blocks.
+                for (before, d, give) in trail.into_iter().rev() {
+                    assert_eq!(sibling(v, d, held), give, "p {p} v {v} d {d}");
+                    held = (held.0.min(give.0), held.1.max(give.1));
+                    assert_eq!(held, before);
+                }
             }
         }
     }
