@@ -200,6 +200,40 @@ pub fn bruck_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
         .collect()
 }
 
+/// The steps of the binomial reduce (`gather` false) or gather (`gather`
+/// true) of `bytes` per rank over `pes` to rank `root` (see
+/// [`rooted`](crate::algorithms::rooted)): at distance `d`, each relative
+/// rank whose lowest set bit is `d` sends its vector (reduce) or its
+/// subtree's chunks (gather) to the rank `d` below.
+pub fn binomial_steps(pes: &[PeId], root: usize, bytes: f64, gather: bool) -> Vec<Step> {
+    use crate::algorithms::rooted::absolute;
+    let w = pes.len();
+    (0..crate::algorithms::bruck::steps(w))
+        .map(|k| {
+            let d = 1usize << k;
+            let mut hbm = 0.0f64;
+            let msgs = (0..w)
+                .filter(|q| q & (2 * d - 1) == d)
+                .map(|q| {
+                    let x = if gather {
+                        d.min(w - q) as f64 * bytes / w as f64
+                    } else {
+                        bytes
+                    };
+                    // A gather writes what arrives; a reduce reads its own
+                    // vector and writes the combination.
+                    hbm = hbm.max(if gather { x } else { 2.0 * x });
+                    (pes[absolute(w, root, q)], pes[absolute(w, root, q - d)], x)
+                })
+                .collect();
+            Step {
+                msgs,
+                hbm_bytes: hbm,
+            }
+        })
+        .collect()
+}
+
 /// 2D all-reduce on `rows x cols`: reduce-scatter and all-gather along rows,
 /// a ring all-reduce of `bytes/cols` down columns.
 pub fn torus_allreduce(
@@ -334,6 +368,9 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
         ("broadcast", _) => chain_broadcast(p, bytes, k, measure(topo, hops_of(&map, &[Dir::E]))),
         ("rabenseifner", _) => steps_ns(topo, &rabenseifner_steps(pes, bytes)),
         ("bruck_allgather", _) => steps_ns(topo, &bruck_steps(pes, bytes)),
+        // Modelled from root 0, as for the broadcast.
+        ("binomial_reduce", _) => steps_ns(topo, &binomial_steps(pes, 0, bytes, false)),
+        ("binomial_gather", _) => steps_ns(topo, &binomial_steps(pes, 0, bytes, true)),
         ("recursive_doubling", _) => {
             let w = crate::algorithms::doubling::pow2_floor(p.max(1));
             let hops = (0..p).flat_map(|r| {
@@ -450,6 +487,25 @@ mod tests {
         assert_eq!(bruck.len(), 3);
         assert_eq!(sent(&bruck, pes[2]), 400.0);
         assert!(bruck_steps(&pes[..1], 500.0).is_empty());
+        // Binomial trees over 6 ranks rooted at 4: every rank but the root
+        // sends once; the gather's messages add up to 5/6 of the vector at
+        // the root.
+        for gather in [false, true] {
+            let b = binomial_steps(&pes[..6], 4, 600.0, gather);
+            assert_eq!(b.len(), 3);
+            let senders: Vec<PeId> = b.iter().flat_map(|s| &s.msgs).map(|m| m.0).collect();
+            assert_eq!(senders.len(), 5);
+            assert!(!senders.contains(&pes[4]));
+            if gather {
+                let into_root: f64 = b
+                    .iter()
+                    .flat_map(|s| &s.msgs)
+                    .filter(|m| m.1 == pes[4])
+                    .map(|m| m.2)
+                    .sum();
+                assert_eq!(into_root, 500.0);
+            }
+        }
     }
 
     #[test]

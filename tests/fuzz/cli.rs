@@ -175,6 +175,8 @@ fn algorithm() -> BoxedStrategy<String> {
         "recursive_doubling",
         "rabenseifner",
         "bruck_allgather",
+        "binomial_reduce",
+        "binomial_gather",
     ])
 }
 

@@ -8,6 +8,7 @@ pub mod hierarchical;
 pub mod intercube;
 pub mod mesh;
 pub mod ring;
+pub mod rooted;
 pub mod tree;
 
 use kernbench_tl::prelude::*;
@@ -62,3 +63,9 @@ kernels!("Rabenseifner all-reduce addressed by rank: a reduce-scatter by recursi
 kernels!("Bruck all-gather addressed by rank: `ceil(log2 w)` steps, the step at distance `d` sending `min(d, w - d)` chunks to rank `r - d`.",
     bruck::bruck_all_gather, ();
     bruck_allgather_f32: f32, bruck_allgather_f16: f16, bruck_allgather_bf16: bf16, bruck_allgather_i32: i32);
+kernels!("Binomial-tree reduce to a root, addressed by rank: `ceil(log2 w)` store-and-forward steps.",
+    rooted::binomial_reduce, (op, root);
+    binomial_reduce_f32: f32, binomial_reduce_f16: f16, binomial_reduce_bf16: bf16, binomial_reduce_i32: i32);
+kernels!("Binomial-tree gather to a root, addressed by rank: each rank forwards its subtree's run of chunks.",
+    rooted::binomial_gather, (root);
+    binomial_gather_f32: f32, binomial_gather_f16: f16, binomial_gather_bf16: bf16, binomial_gather_i32: i32);
