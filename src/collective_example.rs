@@ -30,7 +30,7 @@ pub struct Args {
     /// Reduction: sum, max, min.
     #[arg(short = 'o', long = "op", default_value = "sum", value_parser = redop)]
     pub op: RedOp,
-    /// Root rank (broadcast).
+    /// Root rank (broadcast, reduce, gather).
     #[arg(short = 'r', long = "root", default_value_t = 0)]
     pub root: usize,
     /// Check the data (1) or time only (0).

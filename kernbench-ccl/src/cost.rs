@@ -72,6 +72,168 @@ pub fn recursive_doubling(p: usize, bytes: f64, ab: AlphaBeta) -> f64 {
     (p.max(1) as f64).log2().ceil() * ab.msg(bytes)
 }
 
+/// One step of a log-step algorithm: its messages, all in flight at once,
+/// and the HBM traffic it costs a rank.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Step {
+    /// `(from, to, bytes)` of every message.
+    pub msgs: Vec<(PeId, PeId, f64)>,
+    /// Bytes a rank reads and writes in its HBM slice during the step (at most).
+    pub hbm_bytes: f64,
+}
+
+/// Steps that run one after another, each as long as its slowest message:
+/// the route's latency and per-message overheads (HBM latency included),
+/// plus the longer of the time the busiest link on its route needs for all
+/// the bytes the step puts on that link and the time the rank's HBM slice
+/// needs for the step's reads and writes. A step whose messages share no
+/// link costs `alpha + bytes beta`; one whose messages all cross one link (as
+/// the far steps of a butterfly cross the SIP switch) costs their sum over
+/// that link.
+pub fn steps_ns(topo: &Topology, steps: &[Step]) -> f64 {
+    let spec = topo.pe_spec();
+    let per_msg =
+        (spec.cpu_overhead_ps() + spec.sched_overhead_ps() + spec.hbm_latency_ps()) as f64 / 1000.0;
+    let hbm_gbps = spec.hbm_gbps * spec.hbm_efficiency;
+    let mut load = std::collections::HashMap::new();
+    let mut t = 0.0;
+    for step in steps {
+        load.clear();
+        let hbm = step.hbm_bytes / hbm_gbps;
+        let routes: Vec<_> = step
+            .msgs
+            .iter()
+            .filter_map(|(a, b, bytes)| {
+                let r = topo.route(Endpoint::Pe(*a), Endpoint::Pe(*b)).ok()?;
+                for h in &r.hops {
+                    *load.entry(h.link).or_insert(0.0) += *bytes;
+                }
+                Some(r)
+            })
+            .collect();
+        let slowest = routes
+            .iter()
+            .map(|r| {
+                let wire = r
+                    .hops
+                    .iter()
+                    .map(|h| load[&h.link] / topo.link(h.link).gbps)
+                    .fold(0.0, f64::max);
+                r.fixed_ps() as f64 / 1000.0 + per_msg + wire.max(hbm)
+            })
+            .fold(0.0, f64::max);
+        t += slowest;
+    }
+    t
+}
+
+/// The steps of the Rabenseifner all-reduce of `bytes` per rank over `pes`
+/// (see [`halving`](crate::algorithms::halving)): the fold-in of the ranks
+/// past a power of two, the reduce-scatter halving the data as the distance
+/// doubles, the all-gather back, and the fold-out.
+pub fn rabenseifner_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
+    use crate::algorithms::doubling::{pow2_floor, real_rank, role, Role};
+    let w = pes.len();
+    if w <= 1 {
+        return Vec::new();
+    }
+    let p = pow2_floor(w);
+    let fold: Vec<(PeId, PeId, f64)> = (0..w)
+        .filter_map(|r| match role(w, r) {
+            Role::Fold(to) => Some((pes[r], pes[to], bytes)),
+            Role::Virtual(..) => None,
+        })
+        .collect();
+    let mut steps = Vec::new();
+    if !fold.is_empty() {
+        // The receiver reads its own vector and writes the combination.
+        steps.push(Step {
+            msgs: fold.clone(),
+            hbm_bytes: 2.0 * bytes,
+        });
+    }
+    let log = p.trailing_zeros();
+    // A reduce-scatter step reads the half it gives and the half it keeps
+    // and writes the kept half back; an all-gather step reads its block and
+    // writes the partner's.
+    let step = |d: usize, touches: f64| {
+        let x = bytes / (2 * d) as f64;
+        let msgs = (0..p)
+            .map(|v| {
+                let (a, b) = (real_rank(w, v), real_rank(w, v ^ d));
+                (pes[a], pes[b], x)
+            })
+            .collect();
+        Step {
+            msgs,
+            hbm_bytes: touches * x,
+        }
+    };
+    steps.extend((0..log).map(|k| step(1 << k, 3.0)));
+    steps.extend((0..log).rev().map(|k| step(1 << k, 2.0)));
+    if !fold.is_empty() {
+        steps.push(Step {
+            msgs: fold.iter().map(|&(a, b, x)| (b, a, x)).collect(),
+            hbm_bytes: bytes,
+        });
+    }
+    steps
+}
+
+/// The steps of the Bruck all-gather of `bytes` per rank over `pes` (see
+/// [`bruck`](crate::algorithms::bruck)): at distance `d`, `min(d, w - d)`
+/// chunks of `bytes / w` to the rank `d` below.
+pub fn bruck_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
+    let w = pes.len();
+    (0..crate::algorithms::bruck::steps(w))
+        .map(|k| {
+            let d = 1usize << k;
+            let part = d.min(w - d) as f64 * bytes / w as f64;
+            // Each rank reads what it sends and writes what it receives.
+            Step {
+                msgs: (0..w)
+                    .map(|r| (pes[r], pes[(r + w - d) % w], part))
+                    .collect(),
+                hbm_bytes: 2.0 * part,
+            }
+        })
+        .collect()
+}
+
+/// The steps of the binomial reduce (`gather` false) or gather (`gather`
+/// true) of `bytes` per rank over `pes` to rank `root` (see
+/// [`rooted`](crate::algorithms::rooted)): at distance `d`, each relative
+/// rank whose lowest set bit is `d` sends its vector (reduce) or its
+/// subtree's chunks (gather) to the rank `d` below.
+pub fn binomial_steps(pes: &[PeId], root: usize, bytes: f64, gather: bool) -> Vec<Step> {
+    use crate::algorithms::rooted::absolute;
+    let w = pes.len();
+    (0..crate::algorithms::bruck::steps(w))
+        .map(|k| {
+            let d = 1usize << k;
+            let mut hbm = 0.0f64;
+            let msgs = (0..w)
+                .filter(|q| q & (2 * d - 1) == d)
+                .map(|q| {
+                    let x = if gather {
+                        d.min(w - q) as f64 * bytes / w as f64
+                    } else {
+                        bytes
+                    };
+                    // A gather writes what arrives; a reduce reads its own
+                    // vector and writes the combination.
+                    hbm = hbm.max(if gather { x } else { 2.0 * x });
+                    (pes[absolute(w, root, q)], pes[absolute(w, root, q - d)], x)
+                })
+                .collect();
+            Step {
+                msgs,
+                hbm_bytes: hbm,
+            }
+        })
+        .collect()
+}
+
 /// 2D all-reduce on `rows x cols`: reduce-scatter and all-gather along rows,
 /// a ring all-reduce of `bytes/cols` down columns.
 pub fn torus_allreduce(
@@ -204,6 +366,11 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
             ring_half(p, bytes, measure(topo, hops_of(&map, &[Dir::E])))
         }
         ("broadcast", _) => chain_broadcast(p, bytes, k, measure(topo, hops_of(&map, &[Dir::E]))),
+        ("rabenseifner", _) => steps_ns(topo, &rabenseifner_steps(pes, bytes)),
+        ("bruck_allgather", _) => steps_ns(topo, &bruck_steps(pes, bytes)),
+        // Modelled from root 0, as for the broadcast.
+        ("binomial_reduce", _) => steps_ns(topo, &binomial_steps(pes, 0, bytes, false)),
+        ("binomial_gather", _) => steps_ns(topo, &binomial_steps(pes, 0, bytes, true)),
         ("recursive_doubling", _) => {
             let w = crate::algorithms::doubling::pow2_floor(p.max(1));
             let hops = (0..p).flat_map(|r| {
@@ -258,6 +425,87 @@ mod tests {
         assert_eq!(tree_allreduce(7, 1000.0, 1, AB), 2.0 * 2.0 * (10.0 + 20.0));
         assert_eq!(recursive_doubling(8, 1000.0, AB), 3.0 * 20.0);
         assert_eq!(chain_broadcast(4, 1000.0, 1, AB), 3.0 * 20.0);
+    }
+
+    #[test]
+    fn messages_of_a_step_share_the_links_they_cross() {
+        let topo = Topology::builtin("tiny").unwrap();
+        let pes: Vec<PeId> = topo.pes().collect();
+        let (a, b, c) = (pes[0], pes[1], pes[2]);
+        let x = 1e6;
+        let one = |msgs: Vec<(PeId, PeId, f64)>| {
+            steps_ns(
+                &topo,
+                &[Step {
+                    msgs,
+                    hbm_bytes: 0.0,
+                }],
+            )
+        };
+        let alone = one(vec![(a, b, x)]);
+        let route = topo.route(Endpoint::Pe(a), Endpoint::Pe(b)).unwrap();
+        assert!(alone >= x / route.bottleneck_gbps, "{alone}");
+        // Both leave through `a`'s link: twice the bytes on it.
+        let first = topo.link(route.hops[0].link).gbps;
+        let shared = one(vec![(a, b, x), (a, c, x)]);
+        assert!(shared >= 2.0 * x / first, "{shared} against {alone}");
+        // Steps add up; a step is as slow as the rank's HBM traffic when that is slower.
+        let step = Step {
+            msgs: vec![(a, b, 1.0)],
+            hbm_bytes: x,
+        };
+        let hbm = x / (topo.pe_spec().hbm_gbps * topo.pe_spec().hbm_efficiency);
+        let t = steps_ns(&topo, &[step.clone(), step]);
+        assert!(
+            t >= 2.0 * hbm && t < 2.0 * hbm + 1000.0,
+            "{t} against {hbm}"
+        );
+    }
+
+    #[test]
+    fn log_step_schedules_move_what_the_kernels_move() {
+        let topo = Topology::builtin("tiny").unwrap();
+        let pes: Vec<PeId> = topo.pes().collect();
+        let sent = |steps: &[Step], from: PeId| -> f64 {
+            steps
+                .iter()
+                .flat_map(|s| &s.msgs)
+                .filter(|m| m.0 == from)
+                .map(|m| m.2)
+                .sum()
+        };
+        // 16 ranks: 4 + 4 steps, each rank sending 2 (p-1)/p of the vector.
+        let rab = rabenseifner_steps(&pes, 1600.0);
+        assert_eq!(rab.len(), 8);
+        assert_eq!(sent(&rab, pes[5]), 2.0 * 15.0 * 100.0);
+        // 12 ranks: 4 fold in and out around 3 + 3 steps over 8.
+        let rab = rabenseifner_steps(&pes[..12], 1200.0);
+        assert_eq!(rab.len(), 8);
+        assert_eq!((rab[0].msgs.len(), rab[1].msgs.len()), (4, 8));
+        // Bruck over 5 ranks: 3 steps, each rank sending 4/5 of the vector.
+        let bruck = bruck_steps(&pes[..5], 500.0);
+        assert_eq!(bruck.len(), 3);
+        assert_eq!(sent(&bruck, pes[2]), 400.0);
+        assert!(bruck_steps(&pes[..1], 500.0).is_empty());
+        // Binomial trees over 6 ranks rooted at 4: every rank but the root
+        // sends once; the gather's messages add up to 5/6 of the vector at
+        // the root.
+        for gather in [false, true] {
+            let b = binomial_steps(&pes[..6], 4, 600.0, gather);
+            assert_eq!(b.len(), 3);
+            let senders: Vec<PeId> = b.iter().flat_map(|s| &s.msgs).map(|m| m.0).collect();
+            assert_eq!(senders.len(), 5);
+            assert!(!senders.contains(&pes[4]));
+            if gather {
+                let into_root: f64 = b
+                    .iter()
+                    .flat_map(|s| &s.msgs)
+                    .filter(|m| m.1 == pes[4])
+                    .map(|m| m.2)
+                    .sum();
+                assert_eq!(into_root, 500.0);
+            }
+        }
     }
 
     #[test]

@@ -51,6 +51,10 @@ pub enum Collective {
     AllGather,
     /// Every rank ends with the root's vector.
     Broadcast,
+    /// The root ends with the reduction of all vectors.
+    Reduce,
+    /// Rank `r` contributes chunk `r`; the root ends with all chunks.
+    Gather,
 }
 
 impl Collective {
@@ -59,14 +63,25 @@ impl Collective {
         let n = n as f64;
         match self {
             Collective::AllReduce => 2.0 * (n - 1.0) / n,
-            Collective::ReduceScatter | Collective::AllGather => (n - 1.0) / n,
-            Collective::Broadcast => 1.0,
+            Collective::ReduceScatter | Collective::AllGather | Collective::Gather => (n - 1.0) / n,
+            Collective::Broadcast | Collective::Reduce => 1.0,
         }
     }
 
     /// Whether it takes a reduction operator.
     pub fn reduces(self) -> bool {
-        matches!(self, Collective::AllReduce | Collective::ReduceScatter)
+        matches!(
+            self,
+            Collective::AllReduce | Collective::ReduceScatter | Collective::Reduce
+        )
+    }
+
+    /// Whether it has a root rank.
+    pub fn has_root(self) -> bool {
+        matches!(
+            self,
+            Collective::Broadcast | Collective::Reduce | Collective::Gather
+        )
     }
 
     /// The snake-case name.
@@ -76,6 +91,8 @@ impl Collective {
             Collective::ReduceScatter => "reduce_scatter",
             Collective::AllGather => "all_gather",
             Collective::Broadcast => "broadcast",
+            Collective::Reduce => "reduce",
+            Collective::Gather => "gather",
         }
     }
 }
@@ -353,7 +370,7 @@ struct File {
 }
 
 /// The shipped kernel families.
-pub const KERNELS: [&str; 9] = [
+pub const KERNELS: [&str; 13] = [
     "intercube_allreduce",
     "ring_allreduce",
     "mesh_allreduce",
@@ -363,6 +380,10 @@ pub const KERNELS: [&str; 9] = [
     "all_gather",
     "broadcast",
     "recursive_doubling",
+    "rabenseifner",
+    "bruck_allgather",
+    "binomial_reduce",
+    "binomial_gather",
 ];
 
 /// The collective a shipped kernel family implements and the maps its peers
@@ -386,6 +407,10 @@ fn kernel_needs(kernel: &str) -> Option<(Collective, &'static [MapKind])> {
         "all_gather" => (Collective::AllGather, &[MapKind::Ring]),
         "broadcast" => (Collective::Broadcast, &[MapKind::Ring]),
         "recursive_doubling" => (Collective::AllReduce, &[MapKind::Ranks]),
+        "rabenseifner" => (Collective::AllReduce, &[MapKind::Ranks]),
+        "bruck_allgather" => (Collective::AllGather, &[MapKind::Ranks]),
+        "binomial_reduce" => (Collective::Reduce, &[MapKind::Ranks]),
+        "binomial_gather" => (Collective::Gather, &[MapKind::Ranks]),
         _ => return None,
     })
 }

@@ -73,7 +73,7 @@ pub struct RunSpec {
     pub dtype: DType,
     /// Reduction (ignored by collectives that do not reduce).
     pub op: RedOp,
-    /// Root rank (broadcast).
+    /// Root rank (broadcast, reduce, gather).
     pub root: usize,
     /// Execute and check the data (timing is the same either way).
     pub data: bool,
@@ -421,7 +421,7 @@ pub(crate) struct Setup {
 ///
 /// - `buf: Ptr<T>`: one buffer over the ranks, rank `r`'s vector at elements `r * n ..`;
 /// - `n`: elements of each rank's vector; `seg`: elements of one message;
-/// - `op`: the reduction (0 sum, 1 max, 2 min); `root`: the broadcast root;
+/// - `op`: the reduction (0 sum, 1 max, 2 min); `root`: the root of a broadcast, reduce or gather;
 /// - `cols`: columns of the 2D torus over the ranks;
 /// - `pes`, `cubes`: PEs of a cube and cubes of a SIP the hierarchical map spans;
 /// - `sip_cols`, `net`: the inter-cube maps' SIP torus columns and network (0 ring, 1 torus, 2 mesh).
@@ -443,7 +443,7 @@ pub(crate) fn setup(
     if spec.count == 0 {
         return Err(RunError::Invalid("count must be at least 1".into()));
     }
-    if algo.collective == Collective::Broadcast && spec.root >= w {
+    if algo.collective.has_root() && spec.root >= w {
         return Err(RunError::Invalid(format!(
             "root {} is not a rank (world size {w})",
             spec.root
@@ -470,8 +470,8 @@ pub(crate) fn setup(
         for r in 0..w {
             fill_input(spec.dtype, w, r, &mut init);
             match c {
-                Collective::AllReduce | Collective::ReduceScatter => {}
-                Collective::AllGather => {
+                Collective::AllReduce | Collective::ReduceScatter | Collective::Reduce => {}
+                Collective::AllGather | Collective::Gather => {
                     let (s, l) = kernbench_ccl_chunk(n, w, r);
                     init[..s].fill(POISON);
                     init[s + l..].fill(POISON);
@@ -561,8 +561,8 @@ pub(crate) fn holds_input(
     i: usize,
 ) -> bool {
     match c {
-        Collective::AllReduce | Collective::ReduceScatter => true,
-        Collective::AllGather => {
+        Collective::AllReduce | Collective::ReduceScatter | Collective::Reduce => true,
+        Collective::AllGather | Collective::Gather => {
             let (s, l) = kernbench_ccl_chunk(n, w, r);
             (s..s + l).contains(&i)
         }
@@ -584,15 +584,19 @@ pub(crate) fn owners(n: usize, w: usize) -> Vec<usize> {
 /// (`None`), or one rank's (`Some`). `owner` is the owner of element `i`.
 pub(crate) fn source_rank(c: Collective, owner: usize, root: usize) -> Option<usize> {
     match c {
-        Collective::AllReduce | Collective::ReduceScatter => None,
-        Collective::AllGather => Some(owner),
+        Collective::AllReduce | Collective::ReduceScatter | Collective::Reduce => None,
+        Collective::AllGather | Collective::Gather => Some(owner),
         Collective::Broadcast => Some(root),
     }
 }
 
 /// Whether element `i` (owned by `owner`) of rank `r` has a promised value.
-pub(crate) fn is_checked(c: Collective, owner: usize, r: usize) -> bool {
-    c != Collective::ReduceScatter || owner == r
+pub(crate) fn is_checked(c: Collective, owner: usize, r: usize, root: usize) -> bool {
+    match c {
+        Collective::ReduceScatter => owner == r,
+        Collective::Reduce | Collective::Gather => r == root,
+        _ => true,
+    }
 }
 
 /// Compares the buffer with the expected result: (wrong, checked) elements.
@@ -650,7 +654,7 @@ pub(crate) fn check(
             .read_buffer_range(buf, r * n, n)
             .map_err(|e| RunError::Invalid(e.to_string()))?;
         for i in 0..n {
-            if !is_checked(c, owner[i], r) {
+            if !is_checked(c, owner[i], r, spec.root) {
                 continue;
             }
             checked += 1;

@@ -137,11 +137,7 @@ pub fn row_of(
         } else {
             "none".to_string()
         },
-        root: if c == crate::Collective::Broadcast {
-            spec.root as i64
-        } else {
-            -1
-        },
+        root: if c.has_root() { spec.root as i64 } else { -1 },
         time_us: t_ns / 1000.0,
         algbw,
         busbw: algbw * c.busbw_factor(pes.len()),

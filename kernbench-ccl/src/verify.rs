@@ -458,7 +458,8 @@ fn launch(s: &Setup, algo: &Algorithm, pes: &[PeId]) -> Launch<'static> {
 /// contributions its collective promises, each once: all-reduce, every
 /// `(q, i)` at element `i` of every rank; reduce-scatter, the same on rank
 /// `r`'s chunk of rank `r`; all-gather, `(owner(i), i)` everywhere;
-/// broadcast, `(root, i)` with root 0.
+/// broadcast, `(root, i)` with root 0; reduce and gather, what all-reduce and
+/// all-gather promise, on root 0 only.
 ///
 /// A kernel that computes anything but copies, views and combines (`add`,
 /// `max`, `min`, and the `sum`, `max`, `min` reductions) is refused with
@@ -537,7 +538,7 @@ pub fn symbolic(
     };
     for r in 0..w {
         for (i, &own) in owner.iter().enumerate() {
-            if !is_checked(c, own, r) {
+            if !is_checked(c, own, r, spec.root) {
                 continue;
             }
             report.checked += 1;

@@ -156,10 +156,11 @@ fn every_registry_algorithm_passes_both_checks() {
                 let rep = verify::symbolic(&topo, algo, pes, count)
                     .unwrap_or_else(|e| panic!("{what}: {e}"));
                 assert!(rep.is_ok(), "{what}:\n{rep}");
-                let promised = if algo.collective == Collective::ReduceScatter {
-                    count
-                } else {
-                    w * count
+                // Reduce-scatter promises each rank its chunk; reduce and
+                // gather promise the root its vector.
+                let promised = match algo.collective {
+                    Collective::ReduceScatter | Collective::Reduce | Collective::Gather => count,
+                    _ => w * count,
                 };
                 assert_eq!(rep.checked, promised, "{what}");
                 let (wrong, checked) =

@@ -64,7 +64,7 @@ pub struct LaunchArgs {
     /// Bytes per message (K, M, G suffixes); the registry's seg_bytes when absent.
     #[arg(long, value_name = "SIZE", value_parser = args::size, help_heading = "Registry algorithms")]
     pub seg: Option<u64>,
-    /// Root rank (broadcast).
+    /// Root rank (broadcast, reduce, gather).
     #[arg(
         short = 'r',
         long,

@@ -34,7 +34,7 @@ kernbench sweep --collective all_reduce --topology tiny --out sweep-tiny --resum
 kernbench merge out"
 )]
 pub struct SweepArgs {
-    /// The collective: all_reduce, reduce_scatter, all_gather, broadcast.
+    /// The collective: all_reduce, reduce_scatter, all_gather, broadcast, reduce, gather.
     #[arg(long)]
     pub collective: String,
     /// Registry algorithms (comma-separated); every algorithm of the collective when absent.
@@ -61,7 +61,7 @@ pub struct SweepArgs {
     /// Reduction: sum, max, min.
     #[arg(short = 'o', long = "op", default_value = "sum", value_parser = args::redop)]
     pub op: RedOp,
-    /// Root rank (broadcast).
+    /// Root rank (broadcast, reduce, gather).
     #[arg(short = 'r', long, default_value_t = 0)]
     pub root: usize,
     /// Time only; do not execute and check the data.
@@ -308,6 +308,8 @@ fn collective(name: &str) -> Result<Collective> {
         Collective::ReduceScatter,
         Collective::AllGather,
         Collective::Broadcast,
+        Collective::Reduce,
+        Collective::Gather,
     ];
     all.into_iter().find(|c| c.name() == name).ok_or_else(|| {
         let names: Vec<&str> = all.iter().map(|c| c.name()).collect();

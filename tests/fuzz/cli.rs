@@ -173,6 +173,10 @@ fn algorithm() -> BoxedStrategy<String> {
         "intercube_allreduce_ring",
         "intercube_allreduce_torus",
         "recursive_doubling",
+        "rabenseifner",
+        "bruck_allgather",
+        "binomial_reduce",
+        "binomial_gather",
     ])
 }
 
@@ -747,13 +751,15 @@ fn sweep_recipe() -> BoxedStrategy<Vec<String>> {
         "hierarchical_allreduce",
         "intercube_allreduce_ring",
         "recursive_doubling",
+        "rabenseifner",
     ];
     (
         prop_oneof![
             3 => prop::sample::subsequence(all_reduce, 1..=2)
                 .prop_map(|a| ("all_reduce", a.join(","))),
             1 => Just(("reduce_scatter", "reduce_scatter".to_string())),
-            1 => Just(("all_gather", "all_gather".to_string())),
+            1 => prop::sample::subsequence(vec!["all_gather", "bruck_allgather"], 1..=2)
+                .prop_map(|a| ("all_gather", a.join(","))),
             1 => Just(("broadcast", "broadcast".to_string())),
         ],
         pick(&[4u64, 64, 256, 1024]),

@@ -322,3 +322,66 @@ pub fn ring_all_reduce<T: Element>(
 pub fn out_window(v: &[(usize, usize)], k: usize) -> Vec<(usize, usize)> {
     v.iter().copied().skip(k * WINDOW).take(WINDOW).collect()
 }
+
+/// What becomes of a piece [`exchange`] receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Landing {
+    /// It is stored where it belongs.
+    Store,
+    /// It is combined with this rank's piece at the same place, and the
+    /// result stored; `theirs_first` puts the received piece on the left.
+    Combine {
+        /// Reduction operator.
+        op: u32,
+        /// Whether the received piece is the left operand.
+        theirs_first: bool,
+    },
+}
+
+/// One step of a rank-addressed algorithm: this rank sends the pieces `sends`
+/// of its vector (at `buf[base..]`) to rank `to` and receives the pieces
+/// `recvs` from rank `from`, landing each as `land` says. The two lists may
+/// differ in length; the sender of `recvs` must send exactly those pieces in
+/// that order. Receives are posted up to `WINDOW` pieces ahead of the sends,
+/// so a send never waits on a receiver that has not asked, and piece `i`
+/// lands while piece `i + 1` is on its way.
+#[kernel_fn]
+pub fn exchange<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    to: usize,
+    sends: &[(usize, usize)],
+    from: usize,
+    recvs: &[(usize, usize)],
+    land: Landing,
+) {
+    let mut pending: VecDeque<RecvFuture<T>> = VecDeque::new();
+    let mut posted = 0;
+    for i in 0..sends.len().max(recvs.len()) {
+        let ahead = recvs.len().min(i + WINDOW + 1);
+        for &(_, len) in &recvs[posted.min(ahead)..ahead] {
+            pending.push_back(tl::recv_async::<T>(from, [len]));
+        }
+        posted = posted.max(ahead);
+        if let Some(&(off, len)) = sends.get(i) {
+            let x = tl::load(buf.offset(base + off), [len]);
+            tl::send(to, &x);
+        }
+        if let Some(&(off, len)) = recvs.get(i) {
+            let got = tl::wait(pending.pop_front().expect("a receive per piece"));
+            let at = buf.offset(base + off);
+            let y = match land {
+                Landing::Store => got,
+                Landing::Combine { op, theirs_first } => {
+                    let mine = tl::load(at, [len]);
+                    if theirs_first {
+                        combine(&got, &mine, op)
+                    } else {
+                        combine(&mine, &got, op)
+                    }
+                }
+            };
+            tl::store(at, &y);
+        }
+    }
+}

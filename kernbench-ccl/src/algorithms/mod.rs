@@ -1,11 +1,14 @@
 //! The algorithms, written in the kernel language, and their kernels per element type.
 
+pub mod bruck;
 pub mod common;
 pub mod doubling;
+pub mod halving;
 pub mod hierarchical;
 pub mod intercube;
 pub mod mesh;
 pub mod ring;
+pub mod rooted;
 pub mod tree;
 
 use kernbench_tl::prelude::*;
@@ -54,3 +57,15 @@ kernels!("Inter-cube all-reduce: one PE per cube, a tree inside each SIP rooted 
 kernels!("Recursive-doubling all-reduce addressed by rank: `log2 w` pairwise exchanges, with the ranks past a power of two folded in first.",
     doubling::recursive_doubling_allreduce, (op);
     recursive_doubling_f32: f32, recursive_doubling_f16: f16, recursive_doubling_bf16: bf16, recursive_doubling_i32: i32);
+kernels!("Rabenseifner all-reduce addressed by rank: a reduce-scatter by recursive halving, then an all-gather by recursive doubling, with the ranks past a power of two folded in first.",
+    halving::rabenseifner_allreduce, (op);
+    rabenseifner_f32: f32, rabenseifner_f16: f16, rabenseifner_bf16: bf16, rabenseifner_i32: i32);
+kernels!("Bruck all-gather addressed by rank: `ceil(log2 w)` steps, the step at distance `d` sending `min(d, w - d)` chunks to rank `r - d`.",
+    bruck::bruck_all_gather, ();
+    bruck_allgather_f32: f32, bruck_allgather_f16: f16, bruck_allgather_bf16: bf16, bruck_allgather_i32: i32);
+kernels!("Binomial-tree reduce to a root, addressed by rank: `ceil(log2 w)` store-and-forward steps.",
+    rooted::binomial_reduce, (op, root);
+    binomial_reduce_f32: f32, binomial_reduce_f16: f16, binomial_reduce_bf16: bf16, binomial_reduce_i32: i32);
+kernels!("Binomial-tree gather to a root, addressed by rank: each rank forwards its subtree's run of chunks.",
+    rooted::binomial_gather, (root);
+    binomial_gather_f32: f32, binomial_gather_f16: f16, binomial_gather_bf16: bf16, binomial_gather_i32: i32);

@@ -1,0 +1,109 @@
+//! Bruck's all-gather, addressed by rank: `ceil(log2 w)` steps for any world
+//! size `w`. Before the step at distance `d` (`1, 2, 4, ..`), rank `r` holds
+//! the `d` chunks `r, r+1, .., r+d-1` (mod `w`); it sends the first
+//! `min(d, w - d)` of them to rank `r - d` and receives as many, starting at
+//! chunk `r + d`, from rank `r + d`. Each rank sends `(w-1)/w` of the vector.
+//!
+//! Bruck's formulation packs the blocks a rank holds contiguously from its
+//! own, and so ends with a local rotation. Here every received chunk is
+//! stored at its place in the rank's vector, so the blocks of a step are at
+//! most two contiguous regions (the run of chunks wraps past `w - 1`) and no
+//! rotation is needed.
+
+use super::common::*;
+use kernbench_tl::prelude::*;
+use kernbench_tl::Element;
+
+/// The regions `(start, len)` of chunks `first, first+1, .., first+count-1`
+/// (mod `w`) of `n` elements cut into `w` chunks: one, or two where the run wraps.
+pub fn block_regions(n: usize, w: usize, first: usize, count: usize) -> Vec<(usize, usize)> {
+    let first = first % w;
+    let head = count.min(w - first);
+    let span = |lo: usize, k: usize| {
+        let (s, _) = chunk(n, w, lo);
+        let (e, l) = chunk(n, w, lo + k - 1);
+        (s, e + l - s)
+    };
+    let mut v = Vec::new();
+    if head > 0 {
+        v.push(span(first, head));
+    }
+    if count > head {
+        v.push(span(0, count - head));
+    }
+    v
+}
+
+/// Steps of the all-gather among `w` ranks: `ceil(log2 w)`.
+pub fn steps(w: usize) -> u32 {
+    w.max(1).next_power_of_two().trailing_zeros()
+}
+
+/// The pieces of [`block_regions`], at most `seg` elements each.
+pub fn block_pieces(
+    n: usize,
+    w: usize,
+    first: usize,
+    count: usize,
+    seg: usize,
+) -> Vec<(usize, usize)> {
+    block_regions(n, w, first, count)
+        .into_iter()
+        .flat_map(|(s, l)| pieces(s, l, seg))
+        .collect()
+}
+
+/// Bruck all-gather of `n` elements per rank: rank `r` contributes chunk `r`
+/// of its vector (at `buf[r n..]`) and ends with every chunk.
+#[kernel_fn]
+pub fn bruck_all_gather<T: Element>(buf: Ptr<T>, n: usize, seg: usize) {
+    let (w, r) = (tl::num_ranks(), tl::rank());
+    let base = r * n;
+    for k in 0..steps(w) {
+        let d = 1 << k;
+        let count = d.min(w - d);
+        let to = (r + w - d) % w;
+        let from = (r + d) % w;
+        exchange(
+            buf,
+            base,
+            to,
+            &block_pieces(n, w, r, count, seg),
+            from,
+            &block_pieces(n, w, from, count, seg),
+            Landing::Store,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_steps_bring_every_chunk_once() {
+        for w in 1..40 {
+            let n = 3 * w + 2;
+            for r in 0..w {
+                // Chunks this rank holds, by the steps' receives.
+                let mut held = vec![false; n];
+                let (s, l) = chunk(n, w, r);
+                held[s..s + l].fill(true);
+                let mut d = 1;
+                while d < w {
+                    let count = d.min(w - d);
+                    // What it sends it holds.
+                    for (s, l) in block_regions(n, w, r, count) {
+                        assert!(held[s..s + l].iter().all(|h| *h), "w {w} r {r} d {d}");
+                    }
+                    for (s, l) in block_regions(n, w, r + d, count) {
+                        assert!(held[s..s + l].iter().all(|h| !*h), "w {w} r {r} d {d}");
+                        held[s..s + l].fill(true);
+                    }
+                    d *= 2;
+                }
+                assert!(held.iter().all(|h| *h), "w {w} r {r}");
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Rabenseifner's all-reduce, addressed by rank: a reduce-scatter by
+//! recursive halving, then an all-gather by recursive doubling.
+//!
+//! With `p` a power of two, the vector is cut into `p` chunks. In the
+//! reduce-scatter, rank `v` starts with every chunk and, at distances
+//! `d = 1, 2, .., p/2`, swaps half of the chunks it still holds with rank
+//! `v ^ d`: it keeps the half on its side of bit `d`, combining the
+//! partner's copy of it into its own, and hands the other half over. After
+//! `log2 p` steps rank `v` holds one chunk (the one at `v`'s bits reversed)
+//! reduced over every rank. The all-gather runs the steps backwards: at
+//! distances `p/2, .., 1` each rank swaps the block of chunks it holds with
+//! its partner's, doubling it. Every rank sends `2 (p-1)/p` of its vector
+//! in `2 log2 p` messages (of pieces), against recursive doubling's
+//! `log2 p` whole vectors.
+//!
+//! The distances grow while the halves shrink (MPICH's order): with ranks
+//! in structural order, the halves go to the nearest ranks (the same cube)
+//! and the far partners (other SIPs) get `1/p` of the vector each way.
+//!
+//! A world size that is not a power of two is folded in as
+//! [`recursive_doubling`](super::doubling) does: each even rank below
+//! `2 (w - p)` hands its vector to the next rank, sits out, and gets the
+//! result back at the end.
+
+use super::common::*;
+use super::doubling::{pow2_floor, real_rank, role, Role};
+use kernbench_tl::prelude::*;
+use kernbench_tl::Element;
+
+/// Start and length of the elements of chunks `[lo, hi)` of `n` elements cut into `p` chunks.
+pub fn chunk_span(n: usize, p: usize, (lo, hi): (usize, usize)) -> (usize, usize) {
+    let start = chunk(n, p, lo).0;
+    if hi <= lo {
+        return (start, 0);
+    }
+    let (s, l) = chunk(n, p, hi - 1);
+    (start, s + l - start)
+}
+
+/// The chunk blocks virtual rank `v` of `p` keeps and gives away in the
+/// reduce-scatter step at distance `d`, holding chunks `held` before it.
+pub fn halve(v: usize, d: usize, held: (usize, usize)) -> ((usize, usize), (usize, usize)) {
+    let (lo, hi) = held;
+    let mid = lo + (hi - lo) / 2;
+    if v & d == 0 {
+        ((lo, mid), (mid, hi))
+    } else {
+        ((mid, hi), (lo, mid))
+    }
+}
+
+/// The block the partner `v ^ d` holds in the all-gather step at distance
+/// `d` when `v` holds `held`: the other half `v` and it split at that
+/// distance in the reduce-scatter.
+pub fn sibling(v: usize, d: usize, held: (usize, usize)) -> (usize, usize) {
+    let (lo, hi) = held;
+    let size = hi - lo;
+    if v & d == 0 {
+        (hi, hi + size)
+    } else {
+        (lo - size, lo)
+    }
+}
+
+/// Rabenseifner all-reduce of `n` elements per rank (rank `r`'s vector at `buf[r n..]`).
+#[kernel_fn]
+pub fn rabenseifner_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32) {
+    let (w, r) = (tl::num_ranks(), tl::rank());
+    let base = r * n;
+    if w == 1 {
+        return;
+    }
+    let p = pow2_floor(w);
+    let whole = pieces(0, n, seg);
+    let store = Landing::Store;
+    let (v, helper) = match role(w, r) {
+        Role::Fold(to) => {
+            exchange(buf, base, to, &whole, to, &[], store);
+            exchange(buf, base, to, &[], to, &whole, store);
+            return;
+        }
+        Role::Virtual(v, helper) => (v, helper),
+    };
+    if let Some(h) = helper {
+        // The helper is the lower rank: its vector goes on the left.
+        let land = Landing::Combine {
+            op,
+            theirs_first: true,
+        };
+        exchange(buf, base, h, &[], h, &whole, land);
+    }
+    // Reduce-scatter by recursive halving, the distance doubling.
+    let log = p.trailing_zeros();
+    let mut held = (0, p);
+    for k in 0..log {
+        let d = 1 << k;
+        let partner = real_rank(w, v ^ d);
+        let (keep, give) = halve(v, d, held);
+        let (gs, gl) = chunk_span(n, p, give);
+        let (ks, kl) = chunk_span(n, p, keep);
+        // The lower virtual rank's partial goes on the left.
+        let land = Landing::Combine {
+            op,
+            theirs_first: v & d != 0,
+        };
+        exchange(
+            buf,
+            base,
+            partner,
+            &pieces(gs, gl, seg),
+            partner,
+            &pieces(ks, kl, seg),
+            land,
+        );
+        held = keep;
+    }
+    // All-gather by recursive doubling, the distance halving.
+    for k in (0..log).rev() {
+        let d = 1 << k;
+        let partner = real_rank(w, v ^ d);
+        let theirs = sibling(v, d, held);
+        let (lo, hi) = held;
+        let (ms, ml) = chunk_span(n, p, held);
+        let (ts, tlen) = chunk_span(n, p, theirs);
+        exchange(
+            buf,
+            base,
+            partner,
+            &pieces(ms, ml, seg),
+            partner,
+            &pieces(ts, tlen, seg),
+            store,
+        );
+        held = (lo.min(theirs.0), hi.max(theirs.1));
+    }
+    if let Some(h) = helper {
+        exchange(buf, base, h, &whole, h, &[], store);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn halving_leaves_each_rank_one_chunk_and_doubling_gives_back_all() {
+        for p in [1, 2, 4, 8, 16, 64] {
+            let mut owner = vec![None; p];
+            for v in 0..p {
+                let mut held = (0, p);
+                let mut trail = Vec::new();
+                for k in 0..p.trailing_zeros() {
+                    let d = 1 << k;
+                    let (keep, give) = halve(v, d, held);
+                    // The partner holds the same chunks before the step and
+                    // keeps what this rank gives away.
+                    assert_eq!(halve(v ^ d, d, held), (give, keep), "p {p} v {v} d {d}");
+                    assert_eq!(keep.1 - keep.0, p / (2 * d));
+                    trail.push((held, d, give));
+                    held = keep;
+                }
+                assert_eq!(held.1 - held.0, 1, "p {p} v {v}");
+                assert!(
+                    owner[held.0].replace(v).is_none(),
+                    "p {p}: chunk {} twice",
+                    held.0
+                );
+                // The all-gather steps back through the same blocks.
+                for (before, d, give) in trail.into_iter().rev() {
+                    assert_eq!(sibling(v, d, held), give, "p {p} v {v} d {d}");
+                    held = (held.0.min(give.0), held.1.max(give.1));
+                    assert_eq!(held, before);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn chunk_spans_tile_the_vector() {
+        for (n, p) in [(1, 4), (37, 8), (1000, 16), (5, 2)] {
+            assert_eq!(chunk_span(n, p, (0, p)), (0, n));
+            for c in 0..p {
+                assert_eq!(chunk_span(n, p, (c, c + 1)), chunk(n, p, c));
+                let (a, la) = chunk_span(n, p, (0, c));
+                let (b, lb) = chunk_span(n, p, (c, p));
+                assert_eq!((a, a + la), (0, b));
+                assert_eq!(b + lb, n);
+            }
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! The rank-addressed Rabenseifner all-reduce and Bruck all-gather: every
+//! world size (powers of two or not), element types and operators, checked
+//! numerically through the timing model and symbolically.
+
+use kernbench_ccl::{run_on, verify, Collective, MapKind, RedOp, Registry, RunSpec};
+use kernbench_core::topology::Topology;
+use kernbench_core::{DType, PeId};
+
+const ALGOS: [&str; 2] = ["rabenseifner", "bruck_allgather"];
+
+fn spec(count: usize, dtype: DType, op: RedOp) -> RunSpec {
+    RunSpec {
+        data: true,
+        op,
+        ..RunSpec::timing(count, dtype, Default::default())
+    }
+}
+
+fn check(name: &str, topo: &Topology, pes: &[PeId], s: &RunSpec) {
+    let reg = Registry::builtin();
+    let algo = reg.get(name).unwrap();
+    let what = format!(
+        "{name} on {} PEs, count {}, {:?} {:?}",
+        pes.len(),
+        s.count,
+        s.dtype,
+        s.op
+    );
+    let r = run_on(topo, algo, pes, s).unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert_eq!(r.checked, pes.len() * s.count, "{what}");
+    assert_eq!(r.wrong, 0, "{what}: {} of {} wrong", r.wrong, r.checked);
+}
+
+fn symbolic(name: &str, topo: &Topology, pes: &[PeId], count: usize) {
+    let reg = Registry::builtin();
+    let rep = verify::symbolic(topo, reg.get(name).unwrap(), pes, count).unwrap();
+    assert!(
+        rep.is_ok(),
+        "{name} on {} PEs, count {count}:\n{rep}",
+        pes.len()
+    );
+    assert_eq!(rep.checked, pes.len() * count);
+}
+
+#[test]
+fn they_are_rank_addressed_registry_entries() {
+    let reg = Registry::builtin();
+    let want = [
+        ("rabenseifner", Collective::AllReduce),
+        ("bruck_allgather", Collective::AllGather),
+    ];
+    for (name, coll) in want {
+        let algo = reg.get(name).unwrap();
+        assert_eq!(algo.topology, MapKind::Ranks);
+        assert_eq!(algo.collective, coll);
+        let e = Registry::from_yaml(
+            &format!(
+                "algorithms:\n  a:\n    kernel: {name}\n    collective: {}\n    topology: ring\n",
+                coll.name()
+            ),
+            "t.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("runs on ranks"), "{e}");
+    }
+}
+
+#[test]
+fn every_world_size_on_tiny() {
+    let topo = Topology::builtin("tiny").unwrap();
+    let all: Vec<PeId> = topo.pes().collect();
+    for name in ALGOS {
+        for w in 1..=all.len() {
+            // Fewer elements than ranks (empty chunks), uneven chunks, and
+            // more than one piece per chunk (16 KiB pieces).
+            for count in [3, 37, 20_000] {
+                check(name, &topo, &all[..w], &spec(count, DType::F32, RedOp::Sum));
+            }
+            symbolic(name, &topo, &all[..w], 37);
+        }
+    }
+}
+
+#[test]
+fn every_dtype_and_operator() {
+    let topo = Topology::builtin("tiny").unwrap();
+    let all: Vec<PeId> = topo.pes().collect();
+    for w in [6, 16] {
+        for dtype in [DType::F32, DType::F16, DType::Bf16, DType::I32] {
+            for op in [RedOp::Sum, RedOp::Max, RedOp::Min] {
+                check("rabenseifner", &topo, &all[..w], &spec(333, dtype, op));
+            }
+            check(
+                "bruck_allgather",
+                &topo,
+                &all[..w],
+                &spec(333, dtype, RedOp::Sum),
+            );
+        }
+    }
+}
+
+#[test]
+fn default_with_and_without_a_power_of_two() {
+    let topo = Topology::embedded_default();
+    let all: Vec<PeId> = topo.pes().collect();
+    for name in ALGOS {
+        for w in [all.len(), 200] {
+            check(name, &topo, &all[..w], &spec(4096, DType::F32, RedOp::Sum));
+            symbolic(name, &topo, &all[..w], 100);
+        }
+    }
+}
+
+/// The point of both: fewer steps or fewer bytes than the algorithm they improve on.
+#[test]
+fn they_beat_what_they_improve_on_where_they_should() {
+    let topo = Topology::builtin("tiny").unwrap();
+    let all: Vec<PeId> = topo.pes().collect();
+    let reg = Registry::builtin();
+    let time = |name: &str, pes: &[PeId], count: usize| {
+        let s = RunSpec::timing(count, DType::F32, Default::default());
+        let r = run_on(&topo, reg.get(name).unwrap(), pes, &s).unwrap();
+        r.outcome.report.sim_ns()
+    };
+    // Large vectors: Rabenseifner sends 2 (p-1)/p of the vector per rank,
+    // recursive doubling log2 p whole vectors.
+    for w in [all.len(), 12] {
+        let (rab, rd) = (
+            time("rabenseifner", &all[..w], 1 << 18),
+            time("recursive_doubling", &all[..w], 1 << 18),
+        );
+        assert!(
+            rab < rd,
+            "{w} PEs: rabenseifner {rab} ns, recursive doubling {rd} ns"
+        );
+    }
+    // Small vectors: Bruck takes ceil(log2 w) steps, the ring w - 1.
+    let (bruck, ring) = (
+        time("bruck_allgather", &all, 16),
+        time("all_gather", &all, 16),
+    );
+    assert!(bruck < ring, "bruck {bruck} ns, ring {ring} ns");
+}
+
+/// The model column: per step, the slowest message with the bytes of the
+/// step that share its busiest link, or the rank's HBM traffic. It stays
+/// within a factor of two of the simulation here (the far steps of Bruck on
+/// `default` cross the SIP switch together, which it must account for).
+#[test]
+fn the_model_column_follows_the_simulation() {
+    let reg = Registry::builtin();
+    let cases = [
+        ("tiny", 16, 65536),
+        ("tiny", 12, 1 << 20),
+        ("default", 256, 65536),
+    ];
+    for (topo, w, bytes) in cases {
+        let topo = Topology::builtin(topo).unwrap();
+        let all: Vec<PeId> = topo.pes().collect();
+        for name in ALGOS {
+            let algo = reg.get(name).unwrap();
+            let model = kernbench_ccl::cost::model_ns(&topo, algo, &all[..w], bytes as f64);
+            let s = RunSpec::timing(bytes / 4, DType::F32, Default::default());
+            let sim = run_on(&topo, algo, &all[..w], &s)
+                .unwrap()
+                .outcome
+                .report
+                .sim_ns();
+            let what = format!("{name} on {w} PEs of {}, {bytes} B", topo.name());
+            assert!(
+                model > sim / 2.0 && model < sim * 2.0,
+                "{what}: model {model:.0} ns, simulated {sim:.0} ns"
+            );
+        }
+    }
+}
