@@ -153,6 +153,14 @@ impl DataState {
         }
     }
 
+    /// Mask tile `v` of `inst` broadcast to a region of `shape`, row-major,
+    /// while it is live.
+    pub(crate) fn mask_of(&self, inst: usize, v: CmdId, shape: &[usize]) -> Option<Vec<f32>> {
+        self.values[inst][v.index()]
+            .as_ref()
+            .map(|a| broadcast_flat(a, shape))
+    }
+
     fn val(&self, inst: usize, v: CmdId) -> &ArrayD<f32> {
         self.values[inst][v.index()]
             .as_ref()

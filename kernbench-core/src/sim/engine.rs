@@ -19,6 +19,7 @@ use super::lower::{OpKind, PeProgram, Unit, UNITS};
 use super::pairing::Channels;
 use super::pe::{Dependents, PeState, DONE, STARTED};
 use super::queue::{EventQueue, MixOp};
+use super::race::{access_of, RaceCheck};
 use super::timeline::MsgLog;
 use crate::ir::CommandGraph;
 use crate::machine::Machine;
@@ -127,6 +128,8 @@ pub(crate) struct Engine<'a> {
     slot_bytes: u64,
     model: FabricModel,
     pub(crate) data: Option<DataState>,
+    /// The race detector, when data runs.
+    races: Option<RaceCheck>,
     pub(crate) events: u64,
     /// IPCQ sends started.
     pub(crate) sends: u64,
@@ -251,6 +254,7 @@ impl<'a> Engine<'a> {
             data: cfg
                 .data
                 .then(|| DataState::new(cfg.graphs, cfg.channels.list.len())),
+            races: cfg.data.then(|| RaceCheck::new(cfg.graphs, cfg.pes)),
             events: 0,
             sends: 0,
             spans: cfg.trace.then(Vec::new),
@@ -672,8 +676,21 @@ impl<'a> Engine<'a> {
         }
         if completes {
             if let Some(d) = self.data.as_mut() {
+                let g = &self.graphs[i];
                 let chan = self.of_cmd.of_cmd(i, cmd);
-                d.complete(machine, self.insts[i].pe, i, &self.graphs[i], cmd, chan)?;
+                // The access's elements before the command runs, which may
+                // drop its mask; it is checked once it has run without a memory error.
+                let access = self
+                    .races
+                    .as_ref()
+                    .and_then(|_| access_of(&g.node(cmd).cmd, |mk, shape| d.mask_of(i, mk, shape)));
+                d.complete(machine, self.insts[i].pe, i, g, cmd, chan)?;
+                if let Some(rc) = self.races.as_mut() {
+                    if let Some(a) = access {
+                        rc.access(machine, self.graphs, self.of_cmd, i, cmd, &a)?;
+                    }
+                    rc.completed(i, cmd);
+                }
             }
         }
         // A send frees its engine when its last packet is injected.
