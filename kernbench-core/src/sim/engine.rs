@@ -10,7 +10,7 @@
 
 use super::compile::CmdTable;
 use super::compile::{Binding, PcTable};
-use super::data::DataState;
+use super::data::{DataState, Races};
 use super::error::{Deadlock, NoProgress, SimError, Waiter};
 use super::fabric::{Fabric, NO_INST};
 use super::id::{ChanId, InstId, OpId, OpRef};
@@ -19,7 +19,7 @@ use super::lower::{OpKind, PeProgram, Unit, UNITS};
 use super::pairing::Channels;
 use super::pe::{Dependents, PeState, DONE, STARTED};
 use super::queue::{EventQueue, MixOp};
-use super::race::{access_of, RaceCheck};
+use super::race::RaceCheck;
 use super::timeline::MsgLog;
 use crate::ir::CommandGraph;
 use crate::machine::Machine;
@@ -676,21 +676,24 @@ impl<'a> Engine<'a> {
         }
         if completes {
             if let Some(d) = self.data.as_mut() {
-                let g = &self.graphs[i];
                 let chan = self.of_cmd.of_cmd(i, cmd);
-                // The access's elements before the command runs, which may
-                // drop its mask; it is checked once it has run without a memory error.
-                let access = self
-                    .races
-                    .as_ref()
-                    .and_then(|_| access_of(&g.node(cmd).cmd, |mk, shape| d.mask_of(i, mk, shape)));
-                d.complete(machine, self.insts[i].pe, i, g, cmd, chan)?;
-                if let Some(rc) = self.races.as_mut() {
-                    if let Some(a) = access {
-                        rc.access(machine, self.graphs, self.of_cmd, i, cmd, &a)?;
-                    }
-                    rc.completed(i, cmd);
-                }
+                let races = self.races.as_mut().map(|check| Races {
+                    check,
+                    graphs: self.graphs,
+                    channels: self.of_cmd,
+                });
+                d.complete(
+                    machine,
+                    self.insts[i].pe,
+                    i,
+                    &self.graphs[i],
+                    cmd,
+                    chan,
+                    races,
+                )?;
+            }
+            if let Some(rc) = self.races.as_mut() {
+                rc.completed(i, cmd);
             }
         }
         // A send frees its engine when its last packet is injected.

@@ -43,54 +43,6 @@ struct Seg {
     reads: SmallVec<[Acc; 2]>,
 }
 
-/// What an access touches: write or read, and its byte runs `(va, len)`.
-pub(crate) struct Access {
-    write: bool,
-    runs: SmallVec<[(u64, u64); 4]>,
-}
-
-/// The memory access of a command, if it is one: its runs, and for a masked
-/// access only the elements its mask (broadcast to the region, row-major)
-/// selects.
-pub(crate) fn access_of(
-    cmd: &Command,
-    mask: impl Fn(CmdId, &[usize]) -> Option<Vec<f32>>,
-) -> Option<Access> {
-    let (r, write, m) = match cmd {
-        Command::Load { src, mask } => (src, false, mask.as_ref().map(|m| m.mask)),
-        Command::Stream { src } => (src, false, None),
-        Command::Store { dst, mask, .. } => (dst, true, *mask),
-        _ => return None,
-    };
-    let all = super::data::region_runs(r);
-    let runs = match m.and_then(|m| mask(m, &r.shape)) {
-        None => all.into_iter().collect(),
-        Some(on) => {
-            let es = r.dtype.size() as u64;
-            let mut runs = SmallVec::new();
-            let mut at = 0usize;
-            for (va, len) in all {
-                let n = (len / es) as usize;
-                let mut k = 0;
-                while k < n {
-                    if on.get(at + k).is_some_and(|x| *x != 0.0) {
-                        let s = k;
-                        while k < n && on.get(at + k).is_some_and(|x| *x != 0.0) {
-                            k += 1;
-                        }
-                        runs.push((va + s as u64 * es, (k - s) as u64 * es));
-                    } else {
-                        k += 1;
-                    }
-                }
-                at += n;
-            }
-            runs
-        }
-    };
-    Some(Access { write, runs })
-}
-
 /// The race detector of one data run.
 pub(crate) struct RaceCheck {
     pes: Vec<PeId>,
@@ -143,8 +95,10 @@ impl RaceCheck {
         }
     }
 
-    /// Records access `a` of command `cmd` of `inst`, which is completing,
-    /// and checks it against the earlier accesses of other instances to its bytes.
+    /// Records the access of command `cmd` of `inst` (which is completing)
+    /// to the bytes `runs`, a store when `write`, and checks it against the
+    /// earlier accesses of other instances to them.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn access(
         &mut self,
         m: &Machine,
@@ -152,7 +106,8 @@ impl RaceCheck {
         channels: &Channels,
         inst: usize,
         cmd: CmdId,
-        a: &Access,
+        write: bool,
+        runs: &[(u64, u64)],
     ) -> Result<(), SimError> {
         let me = Acc {
             inst: inst as u32,
@@ -161,7 +116,7 @@ impl RaceCheck {
         let pe = self.pes[inst];
         // Earlier accesses of other instances, with the first range of bytes shared with each.
         let mut earlier: SmallVec<[(Acc, u64, u64); 4]> = SmallVec::new();
-        for &(va, len) in &a.runs {
+        for &(va, len) in runs {
             let Some(end) = va.checked_add(len).filter(|_| len > 0) else {
                 continue;
             };
@@ -172,7 +127,7 @@ impl RaceCheck {
             let map = self.shadow.entry(id).or_default();
             // Most accesses cover a range an earlier one covered exactly.
             if let Some(seg) = map.get_mut(&va).filter(|s| s.end == end) {
-                touch(seg, va, me, a.write, &mut earlier);
+                touch(seg, va, me, write, &mut earlier);
                 continue;
             }
             Self::split(map, va);
@@ -198,7 +153,7 @@ impl RaceCheck {
                 );
             }
             for (&lo, seg) in map.range_mut(va..end) {
-                touch(seg, lo, me, a.write, &mut earlier);
+                touch(seg, lo, me, write, &mut earlier);
             }
         }
         if earlier.is_empty() {
