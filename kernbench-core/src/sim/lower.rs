@@ -342,11 +342,12 @@ impl std::ops::Deref for Deps {
     }
 }
 
+/// Commands, ops, dependencies and queue lengths of a lowered program.
+type ProgSize = (usize, usize, usize, [u32; UNITS]);
+
 thread_local! {
-    /// Commands, ops, dependencies and queue lengths of the last program
-    /// lowered on this thread.
-    static LAST_SIZE: std::cell::Cell<Option<(usize, usize, usize, [u32; UNITS])>> =
-        const { std::cell::Cell::new(None) };
+    /// The size of the last program lowered on this thread.
+    static LAST_SIZE: std::cell::Cell<Option<ProgSize>> = const { std::cell::Cell::new(None) };
 }
 
 /// How one command was lowered: the ops whose completion gives each of its tiles.
