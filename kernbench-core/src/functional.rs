@@ -139,7 +139,7 @@ impl ValueDomain for Numeric {
         cmd: CmdId,
         chan: Option<u32>,
     ) -> Result<(), SimError> {
-        self.state().complete(machine, pe, inst, g, cmd, chan)
+        self.state().complete(machine, pe, inst, g, cmd, chan, None)
     }
 
     fn release(&mut self, inst: usize, cmd: CmdId) {

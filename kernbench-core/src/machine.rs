@@ -342,6 +342,15 @@ impl Machine {
         Ok(self.buffers[&id].mmu.translate_range(va, bytes)?)
     }
 
+    /// The buffer that holds the byte at `va` as seen from `pe` (an id unique
+    /// over the machine's life), or `None` when no buffer mapped on `pe` does.
+    /// One buffer is the same memory from every PE that maps it.
+    pub(crate) fn buffer_id_at(&self, pe: PeId, va: u64) -> Option<u64> {
+        let i = self.pe_index(pe).ok()?;
+        let (_, &(end, id)) = self.pes[i].bufs.range(..=va).next_back()?;
+        (va < end).then_some(id)
+    }
+
     /// [`MemError::Unmapped`] of an access through kernel parameter region
     /// `r`, told as [`MemError::OutsideParam`]: the parameter, its buffer
     /// and the PEs that buffer is mapped on. Other errors come back as they are.

@@ -4,6 +4,8 @@
 
 use super::error::SimError;
 use super::lower::runs_of;
+use super::pairing::Channels;
+use super::race::RaceCheck;
 use crate::ir::{CmdId, Command, CommandGraph, Epilogue, MemRef, Operand, ReduceOp, View};
 use crate::machine::Machine;
 use crate::{DType, PeId};
@@ -27,16 +29,20 @@ pub(crate) fn region_runs(r: &MemRef) -> super::lower::Runs {
     }
 }
 
-fn read_region(m: &Machine, pe: PeId, r: &MemRef) -> Result<ArrayD<f32>, crate::machine::MemError> {
-    let runs = region_runs(r);
+fn read_region(
+    m: &Machine,
+    pe: PeId,
+    r: &MemRef,
+    runs: &[(u64, u64)],
+) -> Result<ArrayD<f32>, crate::machine::MemError> {
     // Every run must be mapped before room is made for the region: a region
     // far outside the buffers may name more bytes than the host has.
-    for &(va, len) in &runs {
+    for &(va, len) in runs {
         m.translate(pe, va, len)?;
     }
     let mut out = Vec::with_capacity(r.shape.iter().product());
     let mut buf = Vec::new();
-    for (va, len) in runs {
+    for &(va, len) in runs {
         buf.resize(len as usize, 0);
         m.read(pe, va, &mut buf)?;
         r.dtype.decode_into(&buf, &mut out);
@@ -48,6 +54,7 @@ fn write_region(
     m: &mut Machine,
     pe: PeId,
     r: &MemRef,
+    runs: &[(u64, u64)],
     v: &ArrayD<f32>,
 ) -> Result<(), crate::machine::MemError> {
     let es = r.dtype.size();
@@ -61,7 +68,7 @@ fn write_region(
     };
     let mut at = 0usize;
     let mut buf = Vec::new();
-    for (va, len) in region_runs(r) {
+    for &(va, len) in runs {
         let n = len as usize / es;
         buf.clear();
         buf.resize(len as usize, 0);
@@ -79,6 +86,7 @@ fn write_region_masked(
     m: &mut Machine,
     pe: PeId,
     r: &MemRef,
+    runs: &[(u64, u64)],
     v: &ArrayD<f32>,
     mask: &[f32],
 ) -> Result<(), crate::machine::MemError> {
@@ -86,7 +94,7 @@ fn write_region_masked(
     let flat: Vec<f32> = v.iter().copied().collect();
     let mut at = 0usize;
     let (mut old, mut new) = (Vec::new(), Vec::new());
-    for (va, len) in region_runs(r) {
+    for &(va, len) in runs {
         let n = len as usize / es;
         old.clear();
         old.resize(len as usize, 0);
@@ -103,6 +111,40 @@ fn write_region_masked(
         at += n;
     }
     Ok(())
+}
+
+/// What a data run checks for races: the detector, and the launch's graphs
+/// and channels it walks.
+pub(crate) struct Races<'a> {
+    pub(crate) check: &'a mut RaceCheck,
+    pub(crate) graphs: &'a [CommandGraph],
+    pub(crate) channels: &'a Channels,
+}
+
+/// The parts of `runs` (a region's runs, in element order) whose elements
+/// `mask` (row-major over the region) selects: what a masked access touches.
+fn selected_runs(r: &MemRef, runs: &[(u64, u64)], mask: &[f32]) -> Vec<(u64, u64)> {
+    let es = r.dtype.size() as u64;
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    for &(va, len) in runs {
+        let n = (len / es) as usize;
+        let on = &mask[at..at + n];
+        let mut k = 0;
+        while k < n {
+            if on[k] != 0.0 {
+                let s = k;
+                while k < n && on[k] != 0.0 {
+                    k += 1;
+                }
+                out.push((va + s as u64 * es, (k - s) as u64 * es));
+            } else {
+                k += 1;
+            }
+        }
+        at += n;
+    }
+    out
 }
 
 /// The elements of `v` broadcast to `shape`, in row-major order.
@@ -178,7 +220,9 @@ impl DataState {
         }
     }
 
-    /// Executes a command that has just completed.
+    /// Executes a command that has just completed, checking its memory
+    /// access for races when `races` is given.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn complete(
         &mut self,
         m: &mut Machine,
@@ -187,8 +231,17 @@ impl DataState {
         g: &CommandGraph,
         cmd: CmdId,
         chan: Option<u32>,
+        mut races: Option<Races<'_>>,
     ) -> Result<(), SimError> {
         let node = g.node(cmd);
+        // A memory access is checked for races once it has run without a memory error.
+        let racing = races.is_some();
+        let mut check = |m: &Machine, write: bool, runs: &[(u64, u64)]| match races.as_mut() {
+            Some(r) => r
+                .check
+                .access(m, r.graphs, r.channels, inst, cmd, write, runs),
+            None => Ok(()),
+        };
         let mem_err = |err| SimError::Memory {
             pe,
             loc: node.loc.clone(),
@@ -196,15 +249,23 @@ impl DataState {
         };
         let out: Option<ArrayD<f32>> = match &node.cmd {
             Command::Load { src, mask: None } | Command::Stream { src } => {
-                Some(read_region(m, pe, src).map_err(|e| mem_err(m.through_param(e, src)))?)
+                let runs = region_runs(src);
+                let v =
+                    read_region(m, pe, src, &runs).map_err(|e| mem_err(m.through_param(e, src)))?;
+                check(m, false, &runs)?;
+                Some(v)
             }
             Command::Load {
                 src,
                 mask: Some(lm),
             } => {
+                let runs = region_runs(src);
                 let mut v =
-                    read_region(m, pe, src).map_err(|e| mem_err(m.through_param(e, src)))?;
+                    read_region(m, pe, src, &runs).map_err(|e| mem_err(m.through_param(e, src)))?;
                 let mask = broadcast_flat(self.val(inst, lm.mask), &src.shape);
+                if racing {
+                    check(m, false, &selected_runs(src, &runs, &mask))?;
+                }
                 let other = src.dtype.round(lm.other as f32);
                 for (x, k) in v.iter_mut().zip(&mask) {
                     if *k == 0.0 {
@@ -218,8 +279,10 @@ impl DataState {
                 value,
                 mask: None,
             } => {
-                write_region(m, pe, dst, self.val(inst, *value))
+                let runs = region_runs(dst);
+                write_region(m, pe, dst, &runs, self.val(inst, *value))
                     .map_err(|e| mem_err(m.through_param(e, dst)))?;
+                check(m, true, &runs)?;
                 None
             }
             Command::Store {
@@ -228,8 +291,12 @@ impl DataState {
                 mask: Some(mk),
             } => {
                 let mask = broadcast_flat(self.val(inst, *mk), &dst.shape);
-                write_region_masked(m, pe, dst, self.val(inst, *value), &mask)
+                let runs = region_runs(dst);
+                write_region_masked(m, pe, dst, &runs, self.val(inst, *value), &mask)
                     .map_err(|e| mem_err(m.through_param(e, dst)))?;
+                if racing {
+                    check(m, true, &selected_runs(dst, &runs, &mask))?;
+                }
                 None
             }
             Command::Full { value } => Some(ArrayD::from_elem(

@@ -10,7 +10,7 @@
 
 use super::compile::CmdTable;
 use super::compile::{Binding, PcTable};
-use super::data::DataState;
+use super::data::{DataState, Races};
 use super::error::{Deadlock, NoProgress, SimError, Waiter};
 use super::fabric::{Fabric, NO_INST};
 use super::id::{ChanId, InstId, OpId, OpRef};
@@ -19,6 +19,7 @@ use super::lower::{OpKind, PeProgram, Unit, UNITS};
 use super::pairing::Channels;
 use super::pe::{Dependents, PeState, DONE, STARTED};
 use super::queue::{EventQueue, MixOp};
+use super::race::RaceCheck;
 use super::timeline::MsgLog;
 use crate::ir::CommandGraph;
 use crate::machine::Machine;
@@ -127,6 +128,8 @@ pub(crate) struct Engine<'a> {
     slot_bytes: u64,
     model: FabricModel,
     pub(crate) data: Option<DataState>,
+    /// The race detector, when data runs.
+    races: Option<RaceCheck>,
     pub(crate) events: u64,
     /// IPCQ sends started.
     pub(crate) sends: u64,
@@ -255,6 +258,7 @@ impl<'a> Engine<'a> {
             data: cfg
                 .data
                 .then(|| DataState::new(cfg.graphs, cfg.channels.list.len())),
+            races: cfg.data.then(|| RaceCheck::new(cfg.graphs, cfg.pes)),
             events: 0,
             sends: 0,
             spans: cfg.trace.then(Vec::new),
@@ -688,7 +692,23 @@ impl<'a> Engine<'a> {
         if completes {
             if let Some(d) = self.data.as_mut() {
                 let chan = self.of_cmd.of_cmd(i, cmd);
-                d.complete(machine, self.insts[i].pe, i, &self.graphs[i], cmd, chan)?;
+                let races = self.races.as_mut().map(|check| Races {
+                    check,
+                    graphs: self.graphs,
+                    channels: self.of_cmd,
+                });
+                d.complete(
+                    machine,
+                    self.insts[i].pe,
+                    i,
+                    &self.graphs[i],
+                    cmd,
+                    chan,
+                    races,
+                )?;
+            }
+            if let Some(rc) = self.races.as_mut() {
+                rc.completed(i, cmd);
             }
         }
         // A send frees its engine when its last packet is injected.

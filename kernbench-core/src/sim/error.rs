@@ -62,6 +62,10 @@ pub enum SimError {
     /// No event can make progress but some PEs still wait.
     #[error("{0}")]
     Deadlock(Deadlock),
+    /// Two program instances access the same memory, one of them writing,
+    /// with neither access ordered before the other (ADR 0019).
+    #[error("{0}")]
+    Race(Box<Race>),
     /// Events keep firing but no op completes: the run was stopped.
     #[error("{0}")]
     NoProgress(NoProgress),
@@ -141,6 +145,75 @@ fn write_waiters(f: &mut fmt::Formatter<'_>, waiters: &[Waiter]) -> fmt::Result 
         writeln!(f, "  ... and {} more", waiters.len() - 32)?;
     }
     Ok(())
+}
+
+/// One side of a [`Race`]: a load or store of one program instance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RaceAccess {
+    /// The PE of the instance.
+    pub pe: PeId,
+    /// The kernel line of the load or store.
+    pub loc: SrcLoc,
+    /// `true` for a store.
+    pub write: bool,
+    /// The kernel parameter it accesses through.
+    pub param: String,
+    /// The elements both accesses touch, `start..end`, counted from the
+    /// parameter's first element (the first range of them in address order).
+    pub elems: (u64, u64),
+}
+
+impl RaceAccess {
+    fn verb(&self) -> &'static str {
+        if self.write {
+            "stores"
+        } else {
+            "loads"
+        }
+    }
+}
+
+/// Two accesses of different program instances to the same bytes, at least
+/// one a store, with neither ordered before the other: no message chain
+/// orders one after the other, so what the memory holds, or what the load
+/// reads, depends on timing.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Race {
+    /// The access that completed first in this run.
+    pub first: RaceAccess,
+    /// The access that completed second.
+    pub second: RaceAccess,
+}
+
+impl fmt::Display for Race {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (a, b) = (&self.first, &self.second);
+        let what = |x: &RaceAccess| format!("`{}` elements {}..{}", x.param, x.elems.0, x.elems.1);
+        write!(
+            f,
+            "data race: PE {} {} {} at {} and PE {} {} {} at {}, the same memory, \
+             with neither ordered before the other",
+            a.pe,
+            a.verb(),
+            what(a),
+            a.loc,
+            b.pe,
+            b.verb(),
+            if a.param == b.param && a.elems == b.elems {
+                "them".to_string()
+            } else {
+                what(b)
+            },
+            b.loc,
+        )?;
+        write!(
+            f,
+            "\n  hint: order them with a message: PE {} sends a tile that depends on its access \
+             (for a store, a load of the stored elements), and PE {} receives it with `tl::recv` \
+             or `tl::wait` before its access; or make the two regions disjoint",
+            a.pe, b.pe
+        )
+    }
 }
 
 /// The state of a deadlocked run.

@@ -22,12 +22,13 @@ pub mod pairing;
 mod pe;
 pub mod progress;
 pub mod queue;
+mod race;
 pub mod report;
 pub mod timeline;
 
 pub use compile::{available_memory, CmdTable, MemoryEstimate};
 pub use engine::Span;
-pub use error::{Deadlock, NoProgress, SimError, Waiter};
+pub use error::{Deadlock, NoProgress, Race, RaceAccess, SimError, Waiter};
 pub use ipcq::FabricModel;
 pub use lower::{PeProgram, Unit};
 pub use progress::{Progress, ProgressHook};
