@@ -234,6 +234,24 @@ pub fn binomial_steps(pes: &[PeId], root: usize, bytes: f64, gather: bool) -> Ve
         .collect()
 }
 
+/// The rounds of the pairwise all-to-all of `bytes` per rank over `pes`
+/// (see [`alltoall`](crate::algorithms::alltoall)): in each, every paired
+/// rank swaps one block of `bytes / w` with its partner, reading the block
+/// it sends and writing the one it receives.
+pub fn pairwise_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
+    use crate::algorithms::alltoall::{partner, rounds};
+    let w = pes.len();
+    let block = bytes / w.max(1) as f64;
+    (0..rounds(w))
+        .map(|k| Step {
+            msgs: (0..w)
+                .filter_map(|r| partner(w, r, k).map(|p| (pes[r], pes[p], block)))
+                .collect(),
+            hbm_bytes: 2.0 * block,
+        })
+        .collect()
+}
+
 /// 2D all-reduce on `rows x cols`: reduce-scatter and all-gather along rows,
 /// a ring all-reduce of `bytes/cols` down columns.
 pub fn torus_allreduce(
@@ -371,6 +389,7 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
         // Modelled from root 0, as for the broadcast.
         ("binomial_reduce", _) => steps_ns(topo, &binomial_steps(pes, 0, bytes, false)),
         ("binomial_gather", _) => steps_ns(topo, &binomial_steps(pes, 0, bytes, true)),
+        ("pairwise_alltoall", _) => steps_ns(topo, &pairwise_steps(pes, bytes)),
         ("recursive_doubling", _) => {
             let w = crate::algorithms::doubling::pow2_floor(p.max(1));
             let hops = (0..p).flat_map(|r| {

@@ -55,6 +55,8 @@ pub enum Collective {
     Reduce,
     /// Rank `r` contributes chunk `r`; the root ends with all chunks.
     Gather,
+    /// Block `j` of rank `r`'s vector ends as block `r` of rank `j`'s.
+    AllToAll,
 }
 
 impl Collective {
@@ -63,7 +65,10 @@ impl Collective {
         let n = n as f64;
         match self {
             Collective::AllReduce => 2.0 * (n - 1.0) / n,
-            Collective::ReduceScatter | Collective::AllGather | Collective::Gather => (n - 1.0) / n,
+            Collective::ReduceScatter
+            | Collective::AllGather
+            | Collective::Gather
+            | Collective::AllToAll => (n - 1.0) / n,
             Collective::Broadcast | Collective::Reduce => 1.0,
         }
     }
@@ -93,6 +98,7 @@ impl Collective {
             Collective::Broadcast => "broadcast",
             Collective::Reduce => "reduce",
             Collective::Gather => "gather",
+            Collective::AllToAll => "all_to_all",
         }
     }
 }
@@ -370,7 +376,7 @@ struct File {
 }
 
 /// The shipped kernel families.
-pub const KERNELS: [&str; 13] = [
+pub const KERNELS: [&str; 14] = [
     "intercube_allreduce",
     "ring_allreduce",
     "mesh_allreduce",
@@ -384,6 +390,7 @@ pub const KERNELS: [&str; 13] = [
     "bruck_allgather",
     "binomial_reduce",
     "binomial_gather",
+    "pairwise_alltoall",
 ];
 
 /// The collective a shipped kernel family implements and the maps its peers
@@ -411,6 +418,7 @@ fn kernel_needs(kernel: &str) -> Option<(Collective, &'static [MapKind])> {
         "bruck_allgather" => (Collective::AllGather, &[MapKind::Ranks]),
         "binomial_reduce" => (Collective::Reduce, &[MapKind::Ranks]),
         "binomial_gather" => (Collective::Gather, &[MapKind::Ranks]),
+        "pairwise_alltoall" => (Collective::AllToAll, &[MapKind::Ranks]),
         _ => return None,
     })
 }

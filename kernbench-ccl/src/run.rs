@@ -449,6 +449,13 @@ pub(crate) fn setup(
             spec.root
         )));
     }
+    if algo.collective == Collective::AllToAll && spec.count < w {
+        return Err(RunError::Invalid(format!(
+            "an all-to-all of {} elements per rank over {w} ranks has no block to send: \
+             the count must be at least the world size",
+            spec.count
+        )));
+    }
     let elems = w.saturating_mul(spec.count);
     if spec.data && elems > MAX_CHECKED_ELEMS {
         return Err(RunError::Invalid(format!(
@@ -470,7 +477,10 @@ pub(crate) fn setup(
         for r in 0..w {
             fill_input(spec.dtype, w, r, &mut init);
             match c {
-                Collective::AllReduce | Collective::ReduceScatter | Collective::Reduce => {}
+                Collective::AllReduce
+                | Collective::ReduceScatter
+                | Collective::Reduce
+                | Collective::AllToAll => {}
                 Collective::AllGather | Collective::Gather => {
                     let (s, l) = kernbench_ccl_chunk(n, w, r);
                     init[..s].fill(POISON);
@@ -561,7 +571,10 @@ pub(crate) fn holds_input(
     i: usize,
 ) -> bool {
     match c {
-        Collective::AllReduce | Collective::ReduceScatter | Collective::Reduce => true,
+        Collective::AllReduce
+        | Collective::ReduceScatter
+        | Collective::Reduce
+        | Collective::AllToAll => true,
         Collective::AllGather | Collective::Gather => {
             let (s, l) = kernbench_ccl_chunk(n, w, r);
             (s..s + l).contains(&i)
@@ -582,12 +595,27 @@ pub(crate) fn owners(n: usize, w: usize) -> Vec<usize> {
 
 /// Whose input element `i` must end with: the reduction over every rank
 /// (`None`), or one rank's (`Some`). `owner` is the owner of element `i`.
+/// An all-to-all moves elements between places; see [`all_to_all_source`].
 pub(crate) fn source_rank(c: Collective, owner: usize, root: usize) -> Option<usize> {
     match c {
         Collective::AllReduce | Collective::ReduceScatter | Collective::Reduce => None,
         Collective::AllGather | Collective::Gather => Some(owner),
         Collective::Broadcast => Some(root),
+        Collective::AllToAll => None,
     }
+}
+
+/// Where element `i` of rank `r` comes from in an all-to-all of `n`
+/// elements per rank over `w` ranks: `(rank, element)`. With blocks of
+/// `b = n / w`, element `t` of block `j` comes from element `t` of block
+/// `r` of rank `j`; the last `n mod w` elements stay where they are.
+pub fn all_to_all_source(n: usize, w: usize, r: usize, i: usize) -> (usize, usize) {
+    let b = n / w.max(1);
+    if b == 0 || i >= w * b {
+        return (r, i);
+    }
+    let (j, t) = (i / b, i % b);
+    (j, r * b + t)
 }
 
 /// Whether element `i` (owned by `owner`) of rank `r` has a promised value.
@@ -658,7 +686,13 @@ pub(crate) fn check(
                 continue;
             }
             checked += 1;
-            if f64::from(out[i]) != expect[i] {
+            let want = if c == Collective::AllToAll {
+                let (q, j) = all_to_all_source(n, w, r, i);
+                f64::from(input(spec.dtype, w, q, j))
+            } else {
+                expect[i]
+            };
+            if f64::from(out[i]) != want {
                 wrong += 1;
             }
         }

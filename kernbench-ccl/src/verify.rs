@@ -28,7 +28,8 @@
 
 use crate::registry::{Algorithm, Collective};
 use crate::run::{
-    check, holds_input, is_checked, owners, setup, source_rank, RedOp, RunError, RunSpec, Setup,
+    all_to_all_source, check, holds_input, is_checked, owners, setup, source_rank, RedOp, RunError,
+    RunSpec, Setup,
 };
 use kernbench_core::functional::{self, region_runs, Numeric, ValueDomain};
 use kernbench_core::ir::{CmdId, Command, CommandGraph, MathOp, MemRef, Operand, ReduceOp};
@@ -459,7 +460,8 @@ fn launch(s: &Setup, algo: &Algorithm, pes: &[PeId]) -> Launch<'static> {
 /// `(q, i)` at element `i` of every rank; reduce-scatter, the same on rank
 /// `r`'s chunk of rank `r`; all-gather, `(owner(i), i)` everywhere;
 /// broadcast, `(root, i)` with root 0; reduce and gather, what all-reduce and
-/// all-gather promise, on root 0 only.
+/// all-gather promise, on root 0 only; all-to-all, element `t` of block `j`
+/// of rank `r` holds `(j, r b + t)` (blocks of `b = n / w`, the tail its own).
 ///
 /// A kernel that computes anything but copies, views and combines (`add`,
 /// `max`, `min`, and the `sum`, `max`, `min` reductions) is refused with
@@ -542,11 +544,18 @@ pub fn symbolic(
                 continue;
             }
             report.checked += 1;
-            let promised = |q: u32| match source_rank(c, own, spec.root) {
+            // The rank and element each promised contribution comes from.
+            let (from, at) = if c == Collective::AllToAll {
+                let (q, j) = all_to_all_source(n, w, r, i);
+                (Some(q), j)
+            } else {
+                (source_rank(c, own, spec.root), i)
+            };
+            let promised = |q: u32| match from {
                 None => (q as usize) < w,
                 Some(p) => q as usize == p,
             };
-            let promised_count = match source_rank(c, own, spec.root) {
+            let promised_count = match from {
                 None => w,
                 Some(_) => 1,
             };
@@ -560,7 +569,7 @@ pub fn symbolic(
                 }
             }
             for (ct, m) in &holds {
-                if ct.index as usize == i && promised(ct.rank) {
+                if ct.index as usize == at && promised(ct.rank) {
                     present += 1;
                     duplicated += *m as usize - 1;
                 } else {

@@ -34,7 +34,7 @@ kernbench sweep --collective all_reduce --topology tiny --out sweep-tiny --resum
 kernbench merge out"
 )]
 pub struct SweepArgs {
-    /// The collective: all_reduce, reduce_scatter, all_gather, broadcast, reduce, gather.
+    /// The collective: all_reduce, reduce_scatter, all_gather, broadcast, reduce, gather, all_to_all.
     #[arg(long)]
     pub collective: String,
     /// Registry algorithms (comma-separated); every algorithm of the collective when absent.
@@ -310,6 +310,7 @@ fn collective(name: &str) -> Result<Collective> {
         Collective::Broadcast,
         Collective::Reduce,
         Collective::Gather,
+        Collective::AllToAll,
     ];
     all.into_iter().find(|c| c.name() == name).ok_or_else(|| {
         let names: Vec<&str> = all.iter().map(|c| c.name()).collect();

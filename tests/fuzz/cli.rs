@@ -177,6 +177,7 @@ fn algorithm() -> BoxedStrategy<String> {
         "bruck_allgather",
         "binomial_reduce",
         "binomial_gather",
+        "pairwise_alltoall",
     ])
 }
 

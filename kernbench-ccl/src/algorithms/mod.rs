@@ -1,5 +1,6 @@
 //! The algorithms, written in the kernel language, and their kernels per element type.
 
+pub mod alltoall;
 pub mod bruck;
 pub mod common;
 pub mod doubling;
@@ -69,3 +70,6 @@ kernels!("Binomial-tree reduce to a root, addressed by rank: `ceil(log2 w)` stor
 kernels!("Binomial-tree gather to a root, addressed by rank: each rank forwards its subtree's run of chunks.",
     rooted::binomial_gather, (root);
     binomial_gather_f32: f32, binomial_gather_f16: f16, binomial_gather_bf16: bf16, binomial_gather_i32: i32);
+kernels!("Pairwise-exchange all-to-all addressed by rank: every pair of ranks swaps its blocks in one of `w - 1` rounds (`w` for odd `w`).",
+    alltoall::pairwise_all_to_all, ();
+    pairwise_alltoall_f32: f32, pairwise_alltoall_f16: f16, pairwise_alltoall_bf16: bf16, pairwise_alltoall_i32: i32);
