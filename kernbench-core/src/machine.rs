@@ -50,6 +50,18 @@ pub enum MemError {
     /// A buffer with no PEs or no elements.
     #[error("a buffer needs at least one element and one PE")]
     EmptyBuffer,
+    /// An access whose values a data run cannot hold in host memory.
+    #[error(
+        "executing this access with data needs {need} B of host memory for its {elems} elements, more than the {available} B available; run it without data (timing is the same), or access it in smaller tiles"
+    )]
+    DataTooLarge {
+        /// Elements of the region.
+        elems: u64,
+        /// Host bytes its values and byte runs need.
+        need: u64,
+        /// Host memory available when the run began.
+        available: u64,
+    },
     /// Host data of the wrong length.
     #[error("host data has {got} elements, the buffer {want}")]
     Length {

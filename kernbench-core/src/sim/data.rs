@@ -7,7 +7,7 @@ use super::lower::runs_of;
 use super::pairing::Channels;
 use super::race::RaceCheck;
 use crate::ir::{CmdId, Command, CommandGraph, Epilogue, MemRef, Operand, ReduceOp, View};
-use crate::machine::Machine;
+use crate::machine::{Machine, MemError};
 use crate::{DType, PeId};
 use ndarray::{ArrayD, Axis, IxDyn};
 use std::collections::VecDeque;
@@ -20,6 +20,35 @@ pub(crate) struct DataState {
     /// Readers of each value that have not completed yet.
     uses: Vec<Vec<u32>>,
     in_flight: Vec<VecDeque<ArrayD<f32>>>,
+    /// Host memory available when the run began: no region's values may need more.
+    host_bytes: u64,
+}
+
+/// The byte runs of a region whose values a data run can hold in
+/// `host_bytes` of host memory: its values as f32, its bytes and one run
+/// per row. A streamed operand is not bounded by the TCM, and a region of
+/// a huge row count would otherwise abort on allocating its runs.
+fn host_region_runs(r: &MemRef, host_bytes: u64) -> Result<super::lower::Runs, MemError> {
+    let elems = r
+        .shape
+        .iter()
+        .try_fold(1u64, |a, &d| a.checked_mul(d as u64))
+        .unwrap_or(u64::MAX);
+    let rows = match r.view {
+        View::Flat { .. } => 1,
+        View::Block { .. } => r.shape.first().map_or(1, |&n| n as u64),
+    };
+    let need = elems
+        .saturating_mul(4 + r.dtype.size() as u64)
+        .saturating_add(rows.saturating_mul(16));
+    if need > host_bytes {
+        return Err(MemError::DataTooLarge {
+            elems,
+            need,
+            available: host_bytes,
+        });
+    }
+    Ok(region_runs(r))
 }
 
 pub(crate) fn region_runs(r: &MemRef) -> super::lower::Runs {
@@ -192,6 +221,7 @@ impl DataState {
                 })
                 .collect(),
             in_flight: vec![VecDeque::new(); channels],
+            host_bytes: super::compile::available_memory().unwrap_or(u64::MAX),
         }
     }
 
@@ -249,7 +279,7 @@ impl DataState {
         };
         let out: Option<ArrayD<f32>> = match &node.cmd {
             Command::Load { src, mask: None } | Command::Stream { src } => {
-                let runs = region_runs(src);
+                let runs = host_region_runs(src, self.host_bytes).map_err(mem_err)?;
                 let v =
                     read_region(m, pe, src, &runs).map_err(|e| mem_err(m.through_param(e, src)))?;
                 check(m, false, &runs)?;
@@ -259,7 +289,7 @@ impl DataState {
                 src,
                 mask: Some(lm),
             } => {
-                let runs = region_runs(src);
+                let runs = host_region_runs(src, self.host_bytes).map_err(mem_err)?;
                 let mut v =
                     read_region(m, pe, src, &runs).map_err(|e| mem_err(m.through_param(e, src)))?;
                 let mask = broadcast_flat(self.val(inst, lm.mask), &src.shape);
@@ -279,7 +309,7 @@ impl DataState {
                 value,
                 mask: None,
             } => {
-                let runs = region_runs(dst);
+                let runs = host_region_runs(dst, self.host_bytes).map_err(mem_err)?;
                 write_region(m, pe, dst, &runs, self.val(inst, *value))
                     .map_err(|e| mem_err(m.through_param(e, dst)))?;
                 check(m, true, &runs)?;
@@ -291,7 +321,7 @@ impl DataState {
                 mask: Some(mk),
             } => {
                 let mask = broadcast_flat(self.val(inst, *mk), &dst.shape);
-                let runs = region_runs(dst);
+                let runs = host_region_runs(dst, self.host_bytes).map_err(mem_err)?;
                 write_region_masked(m, pe, dst, &runs, self.val(inst, *value), &mask)
                     .map_err(|e| mem_err(m.through_param(e, dst)))?;
                 if racing {
@@ -458,5 +488,37 @@ impl DataState {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(rows: usize) -> MemRef {
+        MemRef {
+            param: 0,
+            name: "b".into(),
+            base_va: 1 << 30,
+            view: View::Block {
+                origin: [0, 0],
+                tensor: [rows, 4],
+            },
+            dtype: DType::F32,
+            shape: vec![rows, 4],
+        }
+    }
+
+    #[test]
+    fn a_region_too_large_for_host_memory_is_an_error_not_an_abort() {
+        // 2^40 rows would take 16 TiB of runs alone.
+        let err = host_region_runs(&block(1 << 40), 1 << 30).unwrap_err();
+        assert!(
+            matches!(err, MemError::DataTooLarge { elems, available, .. } if elems == 4 << 40 && available == 1 << 30),
+            "{err}"
+        );
+        assert!(err.to_string().contains("without data"), "{err}");
+        // A region that fits gives one run per row.
+        assert_eq!(host_region_runs(&block(3), 1 << 30).unwrap().len(), 3);
     }
 }
