@@ -6,27 +6,17 @@ use kernbench_ccl::{run_on, verify, Collective, MapKind, Registry, RunSpec};
 use kernbench_core::topology::Topology;
 use kernbench_core::{DType, PeId};
 
+mod common;
+
 const NAME: &str = "pairwise_alltoall";
 
 fn spec(count: usize, dtype: DType) -> RunSpec {
-    RunSpec {
-        data: true,
-        ..RunSpec::timing(count, dtype, Default::default())
-    }
+    common::data_spec(count, dtype, kernbench_ccl::RedOp::Sum, 0)
 }
 
 fn check(topo: &Topology, pes: &[PeId], s: &RunSpec) {
-    let reg = Registry::builtin();
-    let what = format!(
-        "{NAME} on {} PEs, count {}, {:?}",
-        pes.len(),
-        s.count,
-        s.dtype
-    );
-    let r = run_on(topo, reg.get(NAME).unwrap(), pes, s).unwrap_or_else(|e| panic!("{what}: {e}"));
     // Every element of every rank is promised: a block moved, or the tail kept.
-    assert_eq!(r.checked, s.count * pes.len(), "{what}");
-    assert_eq!(r.wrong, 0, "{what}: {} of {} wrong", r.wrong, r.checked);
+    common::check_data(NAME, topo, pes, s, s.count * pes.len());
 }
 
 #[test]
@@ -103,26 +93,12 @@ fn default_with_and_without_a_power_of_two() {
 /// the simulation.
 #[test]
 fn the_model_column_follows_the_simulation() {
-    let reg = Registry::builtin();
-    let algo = reg.get(NAME).unwrap();
-    for (topo, w, bytes) in [
-        ("tiny", 16, 65536),
-        ("tiny", 11, 1 << 20),
-        ("default", 256, 65536),
-    ] {
-        let topo = Topology::builtin(topo).unwrap();
-        let all: Vec<PeId> = topo.pes().collect();
-        let model = kernbench_ccl::cost::model_ns(&topo, algo, &all[..w], bytes as f64);
-        let s = RunSpec::timing(bytes / 4, DType::F32, Default::default());
-        let sim = run_on(&topo, algo, &all[..w], &s)
-            .unwrap()
-            .outcome
-            .report
-            .sim_ns();
-        let what = format!("{NAME} on {w} PEs of {}, {bytes} B", topo.name());
-        assert!(
-            model > sim / 2.0 && model < sim * 2.0,
-            "{what}: model {model:.0} ns, simulated {sim:.0} ns"
-        );
-    }
+    common::assert_model_within_2x(
+        &[NAME],
+        &[
+            ("tiny", 16, 65536),
+            ("tiny", 11, 1 << 20),
+            ("default", 256, 65536),
+        ],
+    );
 }

@@ -6,29 +6,16 @@ use kernbench_ccl::{run_on, verify, Collective, MapKind, RedOp, Registry, RunSpe
 use kernbench_core::topology::Topology;
 use kernbench_core::{DType, PeId};
 
+mod common;
+
 const ALGOS: [&str; 2] = ["rabenseifner", "bruck_allgather"];
 
 fn spec(count: usize, dtype: DType, op: RedOp) -> RunSpec {
-    RunSpec {
-        data: true,
-        op,
-        ..RunSpec::timing(count, dtype, Default::default())
-    }
+    common::data_spec(count, dtype, op, 0)
 }
 
 fn check(name: &str, topo: &Topology, pes: &[PeId], s: &RunSpec) {
-    let reg = Registry::builtin();
-    let algo = reg.get(name).unwrap();
-    let what = format!(
-        "{name} on {} PEs, count {}, {:?} {:?}",
-        pes.len(),
-        s.count,
-        s.dtype,
-        s.op
-    );
-    let r = run_on(topo, algo, pes, s).unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert_eq!(r.checked, pes.len() * s.count, "{what}");
-    assert_eq!(r.wrong, 0, "{what}: {} of {} wrong", r.wrong, r.checked);
+    common::check_data(name, topo, pes, s, pes.len() * s.count);
 }
 
 fn symbolic(name: &str, topo: &Topology, pes: &[PeId], count: usize) {
@@ -150,29 +137,12 @@ fn they_beat_what_they_improve_on_where_they_should() {
 /// `default` cross the SIP switch together, which it must account for).
 #[test]
 fn the_model_column_follows_the_simulation() {
-    let reg = Registry::builtin();
-    let cases = [
-        ("tiny", 16, 65536),
-        ("tiny", 12, 1 << 20),
-        ("default", 256, 65536),
-    ];
-    for (topo, w, bytes) in cases {
-        let topo = Topology::builtin(topo).unwrap();
-        let all: Vec<PeId> = topo.pes().collect();
-        for name in ALGOS {
-            let algo = reg.get(name).unwrap();
-            let model = kernbench_ccl::cost::model_ns(&topo, algo, &all[..w], bytes as f64);
-            let s = RunSpec::timing(bytes / 4, DType::F32, Default::default());
-            let sim = run_on(&topo, algo, &all[..w], &s)
-                .unwrap()
-                .outcome
-                .report
-                .sim_ns();
-            let what = format!("{name} on {w} PEs of {}, {bytes} B", topo.name());
-            assert!(
-                model > sim / 2.0 && model < sim * 2.0,
-                "{what}: model {model:.0} ns, simulated {sim:.0} ns"
-            );
-        }
-    }
+    common::assert_model_within_2x(
+        &ALGOS,
+        &[
+            ("tiny", 16, 65536),
+            ("tiny", 12, 1 << 20),
+            ("default", 256, 65536),
+        ],
+    );
 }

@@ -2,31 +2,18 @@
 //! ranks past a power of two folded in), every element type and operator,
 //! checked numerically through the timing model and symbolically.
 
-use kernbench_ccl::{run_on, verify, MapKind, RedOp, Registry, RunSpec};
+use kernbench_ccl::{verify, MapKind, RedOp, Registry, RunSpec};
 use kernbench_core::topology::Topology;
 use kernbench_core::{DType, PeId};
 
+mod common;
+
 fn spec(count: usize, dtype: DType, op: RedOp) -> RunSpec {
-    RunSpec {
-        data: true,
-        op,
-        ..RunSpec::timing(count, dtype, Default::default())
-    }
+    common::data_spec(count, dtype, op, 0)
 }
 
 fn check(topo: &Topology, pes: &[PeId], s: &RunSpec) {
-    let reg = Registry::builtin();
-    let algo = reg.get("recursive_doubling").unwrap();
-    let what = format!(
-        "{} PEs, count {}, {:?} {:?}",
-        pes.len(),
-        s.count,
-        s.dtype,
-        s.op
-    );
-    let r = run_on(topo, algo, pes, s).unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert_eq!(r.checked, pes.len() * s.count, "{what}");
-    assert_eq!(r.wrong, 0, "{what}: {} of {} wrong", r.wrong, r.checked);
+    common::check_data("recursive_doubling", topo, pes, s, pes.len() * s.count);
 }
 
 #[test]

@@ -6,31 +6,17 @@ use kernbench_ccl::{run_on, verify, Collective, MapKind, RedOp, Registry, RunSpe
 use kernbench_core::topology::Topology;
 use kernbench_core::{DType, PeId};
 
+mod common;
+
 const ALGOS: [&str; 2] = ["binomial_reduce", "binomial_gather"];
 
 fn spec(count: usize, dtype: DType, op: RedOp, root: usize) -> RunSpec {
-    RunSpec {
-        data: true,
-        op,
-        root,
-        ..RunSpec::timing(count, dtype, Default::default())
-    }
+    common::data_spec(count, dtype, op, root)
 }
 
 fn check(name: &str, topo: &Topology, pes: &[PeId], s: &RunSpec) {
-    let reg = Registry::builtin();
-    let what = format!(
-        "{name} on {} PEs, root {}, count {}, {:?} {:?}",
-        pes.len(),
-        s.root,
-        s.count,
-        s.dtype,
-        s.op
-    );
-    let r = run_on(topo, reg.get(name).unwrap(), pes, s).unwrap_or_else(|e| panic!("{what}: {e}"));
     // Only the root's vector is promised.
-    assert_eq!(r.checked, s.count, "{what}");
-    assert_eq!(r.wrong, 0, "{what}: {} of {} wrong", r.wrong, r.checked);
+    common::check_data(name, topo, pes, s, s.count);
 }
 
 #[test]
@@ -126,28 +112,12 @@ fn default_with_and_without_a_power_of_two() {
 /// two of the simulation.
 #[test]
 fn the_model_column_follows_the_simulation() {
-    let reg = Registry::builtin();
-    for (topo, w, bytes) in [
-        ("tiny", 16, 65536),
-        ("tiny", 11, 1 << 20),
-        ("default", 256, 65536),
-    ] {
-        let topo = Topology::builtin(topo).unwrap();
-        let all: Vec<PeId> = topo.pes().collect();
-        for name in ALGOS {
-            let algo = reg.get(name).unwrap();
-            let model = kernbench_ccl::cost::model_ns(&topo, algo, &all[..w], bytes as f64);
-            let s = RunSpec::timing(bytes / 4, DType::F32, Default::default());
-            let sim = run_on(&topo, algo, &all[..w], &s)
-                .unwrap()
-                .outcome
-                .report
-                .sim_ns();
-            let what = format!("{name} on {w} PEs of {}, {bytes} B", topo.name());
-            assert!(
-                model > sim / 2.0 && model < sim * 2.0,
-                "{what}: model {model:.0} ns, simulated {sim:.0} ns"
-            );
-        }
-    }
+    common::assert_model_within_2x(
+        &ALGOS,
+        &[
+            ("tiny", 16, 65536),
+            ("tiny", 11, 1 << 20),
+            ("default", 256, 65536),
+        ],
+    );
 }
