@@ -12,7 +12,6 @@
 
 use clap::Parser;
 use kernbench::ccl::run::{run, RunSpec};
-use kernbench::ccl::table::parse_size;
 use kernbench::ccl::Registry;
 use kernbench::core::sim::FabricModel;
 use kernbench::prelude::*;
@@ -22,10 +21,10 @@ use std::time::Instant;
 #[command(about = "Simulator speed and memory on a large collective")]
 struct Args {
     /// Bytes of each rank's vector (K, M, G suffixes).
-    #[arg(long, default_value = "64M", value_parser = size)]
+    #[arg(long, default_value = "64M", value_parser = kernbench::cli::parse::size)]
     size: u64,
     /// Bytes per message; the registry's when absent.
-    #[arg(long, value_parser = size)]
+    #[arg(long, value_parser = kernbench::cli::parse::size)]
     seg: Option<u64>,
     /// A topology file or built-in name (default, tiny, large, xl).
     #[arg(long, default_value = "large")]
@@ -41,15 +40,11 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "messages")]
     fabric: Vec<FabricModel>,
     /// The most memory a run may take (K, M, G suffixes); what the machine has when absent.
-    #[arg(long, value_parser = size)]
+    #[arg(long, value_parser = kernbench::cli::parse::size)]
     max_memory: Option<u64>,
     /// Runs of each row; the median wall time is printed.
     #[arg(long, default_value_t = 1)]
     repeat: usize,
-}
-
-fn size(s: &str) -> Result<u64, String> {
-    parse_size(s).ok_or_else(|| format!("`{s}` is not a size (e.g. 64K, 1M)"))
 }
 
 fn peak_rss_mib() -> Option<f64> {

@@ -5,43 +5,34 @@
 //!
 //! Run: `cargo run --release --example trace_ring [-- --trace FILE --topology tiny|default|large|FILE --size 256K]`
 
+use clap::Parser;
 use kernbench::ccl::run::{ranks, run_on, RedOp, RunSpec};
 use kernbench::ccl::Registry;
 use kernbench::core::sim::timeline::{check_chrome_trace, write_chrome_trace, TraceOptions};
+use kernbench::core::sim::FabricModel;
 use kernbench::prelude::*;
 use std::path::PathBuf;
 
-fn size(text: &str) -> Result<usize, String> {
-    let (num, mul) = match text.chars().last() {
-        Some('K' | 'k') => (&text[..text.len() - 1], 1 << 10),
-        Some('M' | 'm') => (&text[..text.len() - 1], 1 << 20),
-        _ => (text, 1),
-    };
-    num.parse::<usize>()
-        .map(|n| n * mul)
-        .map_err(|_| format!("`{text}` is not a size (like 4096, 256K or 1M)"))
+#[derive(Parser, Debug)]
+#[command(about = "A ring all-reduce with its Chrome trace, checked as Perfetto imports it")]
+struct Args {
+    /// Where to write the trace.
+    #[arg(long, default_value = "ring_allreduce.trace.json")]
+    trace: PathBuf,
+    /// A topology file or built-in name (tiny, default, large, xl).
+    #[arg(long, default_value = "tiny")]
+    topology: String,
+    /// Bytes of each rank's vector (K, M, G suffixes).
+    #[arg(long, default_value = "256K", value_parser = kernbench::cli::parse::size)]
+    size: u64,
+    /// How IPCQ messages cross the fabric: messages, slots.
+    #[arg(long, default_value = "messages")]
+    fabric: FabricModel,
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut path = PathBuf::from("ring_allreduce.trace.json");
-    let mut topo_name = "tiny".to_string();
-    let mut bytes = 256 << 10;
-    let mut fabric = kernbench::core::sim::FabricModel::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut value = || args.next().ok_or(format!("{a} needs a value"));
-        match a.as_str() {
-            "--trace" => path = PathBuf::from(value()?),
-            "--topology" => topo_name = value()?,
-            "--size" => bytes = size(&value()?)?,
-            "--fabric" => fabric = value()?.parse()?,
-            "-h" | "--help" => {
-                println!("usage: trace_ring [--trace FILE] [--topology tiny|default|large|xl|FILE] [--size BYTES] [--fabric messages|slots]");
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)").into()),
-        }
-    }
+    let a = Args::parse();
+    let (path, topo_name, bytes, fabric) = (a.trace, a.topology, a.size as usize, a.fabric);
     let topo = Topology::resolve(&topo_name)?;
     let registry = Registry::builtin();
     let algo = registry.get("ring_allreduce")?;

@@ -21,6 +21,13 @@
 //! ```
 
 pub(crate) mod args;
+
+/// The command's value parsers (sizes with K/M/G suffixes, counts, element
+/// types, reductions), for programs and examples that build their own flags
+/// and want the same spellings and messages.
+pub mod parse {
+    pub use super::args::{count, dtype, redop, size};
+}
 mod export;
 mod graph;
 mod html;
