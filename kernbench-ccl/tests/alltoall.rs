@@ -2,7 +2,7 @@
 //! `tiny`, counts that do and do not divide into blocks, every element type,
 //! checked numerically through the timing model and symbolically.
 
-use kernbench_ccl::{run_on, verify, Collective, MapKind, Registry, RunSpec};
+use kernbench_ccl::{run_on, verify, Collective, Registry, RunSpec};
 use kernbench_core::topology::Topology;
 use kernbench_core::{DType, PeId};
 
@@ -22,11 +22,8 @@ fn check(topo: &Topology, pes: &[PeId], s: &RunSpec) {
 #[test]
 fn it_is_a_rank_addressed_all_to_all() {
     let reg = Registry::builtin();
+    common::assert_rank_entry(NAME, Collective::AllToAll);
     let algo = reg.get(NAME).unwrap();
-    assert_eq!(
-        (algo.topology, algo.collective),
-        (MapKind::Ranks, Collective::AllToAll)
-    );
     let c = Collective::AllToAll;
     assert!(!c.reduces() && !c.has_root());
     assert_eq!(c.name(), "all_to_all");

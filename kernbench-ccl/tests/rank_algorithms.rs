@@ -2,7 +2,7 @@
 //! world size (powers of two or not), element types and operators, checked
 //! numerically through the timing model and symbolically.
 
-use kernbench_ccl::{run_on, verify, Collective, MapKind, RedOp, Registry, RunSpec};
+use kernbench_ccl::{run_on, verify, Collective, RedOp, Registry, RunSpec};
 use kernbench_core::topology::Topology;
 use kernbench_core::{DType, PeId};
 
@@ -31,25 +31,12 @@ fn symbolic(name: &str, topo: &Topology, pes: &[PeId], count: usize) {
 
 #[test]
 fn they_are_rank_addressed_registry_entries() {
-    let reg = Registry::builtin();
     let want = [
         ("rabenseifner", Collective::AllReduce),
         ("bruck_allgather", Collective::AllGather),
     ];
     for (name, coll) in want {
-        let algo = reg.get(name).unwrap();
-        assert_eq!(algo.topology, MapKind::Ranks);
-        assert_eq!(algo.collective, coll);
-        let e = Registry::from_yaml(
-            &format!(
-                "algorithms:\n  a:\n    kernel: {name}\n    collective: {}\n    topology: ring\n",
-                coll.name()
-            ),
-            "t.yaml",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("runs on ranks"), "{e}");
+        common::assert_rank_entry(name, coll);
     }
 }
 

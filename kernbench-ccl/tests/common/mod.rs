@@ -59,3 +59,27 @@ pub fn assert_model_within_2x(names: &[&str], cases: &[(&str, usize, usize)]) {
         }
     }
 }
+
+/// Registry algorithm `name` is a `coll` written for ranks: its entry runs
+/// on the `ranks` map, and the same kernel on a direction map is refused,
+/// naming what it runs on.
+pub fn assert_rank_entry(name: &str, coll: kernbench_ccl::Collective) {
+    let reg = Registry::builtin();
+    let algo = reg.get(name).unwrap();
+    assert_eq!(
+        (algo.topology, algo.collective),
+        (kernbench_ccl::MapKind::Ranks, coll),
+        "{name}"
+    );
+    let e = Registry::from_yaml(
+        &format!(
+            "algorithms:\n  a:\n    kernel: {}\n    collective: {}\n    topology: ring\n",
+            algo.kernel,
+            coll.name()
+        ),
+        "t.yaml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("runs on ranks"), "{name}: {e}");
+}
