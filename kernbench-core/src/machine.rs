@@ -482,6 +482,52 @@ impl Machine {
         Ok(())
     }
 
+    /// Hands `f` the bytes at `va` as seen from `pe`, page by page and in
+    /// order, without copying them (unwritten memory reads as zeros).
+    pub fn read_chunks(
+        &self,
+        pe: PeId,
+        va: u64,
+        bytes: u64,
+        mut f: impl FnMut(&[u8]),
+    ) -> Result<(), MemError> {
+        static ZEROS: [u8; DATA_PAGE as usize] = [0; DATA_PAGE as usize];
+        for (pa, n) in self.translate(pe, va, bytes)? {
+            let (mut a, end) = (pa.raw(), pa.raw() + n);
+            while a < end {
+                let off = (a % DATA_PAGE) as usize;
+                let k = (DATA_PAGE as usize - off).min((end - a) as usize);
+                match self.data.get(&(a / DATA_PAGE)) {
+                    Some(p) => f(&p[off..off + k]),
+                    None => f(&ZEROS[..k]),
+                }
+                a += k as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// Lets `f` fill the bytes at `va` as seen from `pe`, page by page and
+    /// in order, in place.
+    pub fn write_chunks(
+        &mut self,
+        pe: PeId,
+        va: u64,
+        bytes: u64,
+        mut f: impl FnMut(&mut [u8]),
+    ) -> Result<(), MemError> {
+        for (pa, n) in self.translate(pe, va, bytes)? {
+            let (mut a, end) = (pa.raw(), pa.raw() + n);
+            while a < end {
+                let off = (a % DATA_PAGE) as usize;
+                let k = (DATA_PAGE as usize - off).min((end - a) as usize);
+                f(&mut self.page_mut(a)[off..off + k]);
+                a += k as u64;
+            }
+        }
+        Ok(())
+    }
+
     /// Writes host values (rounded to the buffer's type) into a buffer.
     pub fn write_buffer(&mut self, buf: &Buffer, values: &[f32]) -> Result<(), MemError> {
         if values.len() != buf.len {

@@ -589,6 +589,7 @@ impl MathOp {
 
     /// Applies the operation to scalars (computed in f32; masks are 0.0 and
     /// 1.0, and any non-zero value counts as true).
+    #[inline]
     pub fn apply(self, a: f32, b: f32, c: f32) -> f32 {
         use MathOp::*;
         let m = |t: bool| if t { 1.0 } else { 0.0 };

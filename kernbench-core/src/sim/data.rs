@@ -6,7 +6,7 @@ use super::error::SimError;
 use super::lower::runs_of;
 use super::pairing::Channels;
 use super::race::RaceCheck;
-use crate::ir::{CmdId, Command, CommandGraph, Epilogue, MemRef, Operand, ReduceOp, View};
+use crate::ir::{CmdId, Command, CommandGraph, Epilogue, MathOp, MemRef, Operand, ReduceOp, View};
 use crate::machine::{Machine, MemError};
 use crate::{DType, PeId};
 use ndarray::{ArrayD, Axis, IxDyn};
@@ -58,6 +58,45 @@ pub(crate) fn region_runs(r: &MemRef) -> super::lower::Runs {
     }
 }
 
+/// `op` over `n` elements whose operands are columns (flat slices of at
+/// least `n`) or scalars, in one pass specialised to the operator, so each
+/// operator's loop is compiled on its own and the common shapes (two
+/// columns; a column and a scalar) run without a per-element branch.
+fn elementwise(op: MathOp, n: usize, cols: [Option<&[f32]>; 3], scal: [f32; 3]) -> Vec<f32> {
+    #[inline(always)]
+    fn each(
+        n: usize,
+        cols: [Option<&[f32]>; 3],
+        [s0, s1, s2]: [f32; 3],
+        f: impl Fn(f32, f32, f32) -> f32,
+    ) -> Vec<f32> {
+        match cols {
+            [Some(a), Some(b), None] => a[..n]
+                .iter()
+                .zip(&b[..n])
+                .map(|(x, y)| f(*x, *y, s2))
+                .collect(),
+            [Some(a), None, None] => a[..n].iter().map(|x| f(*x, s1, s2)).collect(),
+            [None, Some(b), None] => b[..n].iter().map(|y| f(s0, *y, s2)).collect(),
+            _ => {
+                let at = |c: Option<&[f32]>, s: f32, i: usize| c.map_or(s, |c| c[i]);
+                (0..n)
+                    .map(|i| f(at(cols[0], s0, i), at(cols[1], s1, i), at(cols[2], s2, i)))
+                    .collect()
+            }
+        }
+    }
+    macro_rules! by_op {
+        ($($v:ident)*) => {
+            match op {
+                $(MathOp::$v => each(n, cols, scal, |a, b, c| MathOp::$v.apply(a, b, c)),)*
+            }
+        };
+    }
+    by_op!(Add Sub Mul Div Max Min Fma Clamp Exp Neg Relu Cast Exp2 Log Log2 Sqrt Rsqrt
+        Tanh Sigmoid Abs Pow Lt Le Gt Ge Eq Ne And Or Xor Not Where)
+}
+
 fn read_region(
     m: &Machine,
     pe: PeId,
@@ -66,15 +105,27 @@ fn read_region(
 ) -> Result<ArrayD<f32>, crate::machine::MemError> {
     // Every run must be mapped before room is made for the region: a region
     // far outside the buffers may name more bytes than the host has.
+    let es = r.dtype.size() as u64;
+    let mut aligned = true;
     for &(va, len) in runs {
-        m.translate(pe, va, len)?;
+        aligned &= m
+            .translate(pe, va, len)?
+            .iter()
+            .all(|(pa, _)| pa.raw() % es == 0);
     }
     let mut out = Vec::with_capacity(r.shape.iter().product());
-    let mut buf = Vec::new();
-    for &(va, len) in runs {
-        buf.resize(len as usize, 0);
-        m.read(pe, va, &mut buf)?;
-        r.dtype.decode_into(&buf, &mut out);
+    if aligned {
+        // Whole elements on every page: decode straight from memory.
+        for &(va, len) in runs {
+            m.read_chunks(pe, va, len, |c| r.dtype.decode_into(c, &mut out))?;
+        }
+    } else {
+        let mut buf = Vec::new();
+        for &(va, len) in runs {
+            buf.resize(len as usize, 0);
+            m.read(pe, va, &mut buf)?;
+            r.dtype.decode_into(&buf, &mut out);
+        }
     }
     Ok(ArrayD::from_shape_vec(IxDyn(&r.shape), out).expect("region size matches its shape"))
 }
@@ -99,10 +150,21 @@ fn write_region(
     let mut buf = Vec::new();
     for &(va, len) in runs {
         let n = len as usize / es;
-        buf.clear();
-        buf.resize(len as usize, 0);
-        r.dtype.encode_slice(&flat[at..at + n], &mut buf);
-        m.write(pe, va, &buf)?;
+        let pas = m.translate(pe, va, len)?;
+        if pas.iter().all(|(pa, _)| pa.raw() % es as u64 == 0) {
+            // Whole elements on every page: encode straight into memory.
+            let mut k = at;
+            m.write_chunks(pe, va, len, |c| {
+                let e = c.len() / es;
+                r.dtype.encode_slice(&flat[k..k + e], c);
+                k += e;
+            })?;
+        } else {
+            buf.clear();
+            buf.resize(len as usize, 0);
+            r.dtype.encode_slice(&flat[at..at + n], &mut buf);
+            m.write(pe, va, &buf)?;
+        }
         at += n;
     }
     Ok(())
@@ -396,10 +458,7 @@ impl DataState {
                 let (c0, c1, c2) = (col(0), col(1), col(2));
                 let n = node.ty.elems();
                 let out_dtype = node.ty.dtype;
-                let at = |c: Option<&[f32]>, s: f32, i: usize| c.map_or(s, |c| c[i]);
-                let mut data: Vec<f32> = (0..n)
-                    .map(|i| op.apply(at(c0, s0, i), at(c1, s1, i), at(c2, s2, i)))
-                    .collect();
+                let mut data = elementwise(*op, n, [c0, c1, c2], [s0, s1, s2]);
                 if out_dtype != DType::F32 {
                     data.iter_mut().for_each(|x| *x = out_dtype.round(*x));
                 }
@@ -494,6 +553,39 @@ impl DataState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_operator_runs_its_own_loop_for_every_operand_shape() {
+        use MathOp::*;
+        let ops = [
+            Add, Sub, Mul, Div, Max, Min, Fma, Clamp, Exp, Neg, Relu, Cast, Exp2, Log, Log2, Sqrt,
+            Rsqrt, Tanh, Sigmoid, Abs, Pow, Lt, Le, Gt, Ge, Eq, Ne, And, Or, Xor, Not, Where,
+        ];
+        let a = [0.5f32, -1.25, 0.0, 3.0, 2.0];
+        let b = [1.5f32, -1.25, 2.0, 0.0, 0.25];
+        let c = [0.0f32, 4.0, -2.0, 1.0, 7.5];
+        let s = [0.75f32, -0.5, 2.0];
+        let shapes: [[Option<&[f32]>; 3]; 5] = [
+            [Some(&a), Some(&b), None],
+            [Some(&a), None, None],
+            [None, Some(&b), None],
+            [Some(&a), Some(&b), Some(&c)],
+            [None, None, Some(&c)],
+        ];
+        for op in ops {
+            for cols in shapes {
+                let got = elementwise(op, a.len(), cols, s);
+                for (i, g) in got.iter().enumerate() {
+                    let at = |k: usize| cols[k].map_or(s[k], |v| v[i]);
+                    let want = op.apply(at(0), at(1), at(2));
+                    assert!(
+                        g.to_bits() == want.to_bits() || (g.is_nan() && want.is_nan()),
+                        "{op:?} {cols:?} at {i}: {g} against {want}"
+                    );
+                }
+            }
+        }
+    }
 
     fn block(rows: usize) -> MemRef {
         MemRef {
