@@ -482,24 +482,36 @@ impl Machine {
         Ok(())
     }
 
-    /// Hands `f` the bytes at `va` as seen from `pe`, page by page and in
-    /// order, without copying them (unwritten memory reads as zeros).
-    pub fn read_chunks(
+    /// Appends the `bytes / dtype.size()` values at `va` as seen from `pe`,
+    /// decoded to `f32`, to `out`. Memory that was never written reads as zeros.
+    pub fn read_values(
         &self,
         pe: PeId,
         va: u64,
         bytes: u64,
-        mut f: impl FnMut(&[u8]),
+        dtype: crate::DType,
+        out: &mut Vec<f32>,
     ) -> Result<(), MemError> {
         static ZEROS: [u8; DATA_PAGE as usize] = [0; DATA_PAGE as usize];
-        for (pa, n) in self.translate(pe, va, bytes)? {
+        let runs = self.translate(pe, va, bytes)?;
+        let es = dtype.size() as u64;
+        if runs.iter().any(|(pa, _)| pa.raw() % es != 0) {
+            // An element may straddle two pages: go through a copy.
+            let mut buf = vec![0u8; bytes as usize];
+            self.read(pe, va, &mut buf)?;
+            dtype.decode_into(&buf, out);
+            return Ok(());
+        }
+        // Whole elements on every page: decode in place.
+        out.reserve((bytes / es) as usize);
+        for (pa, n) in runs {
             let (mut a, end) = (pa.raw(), pa.raw() + n);
             while a < end {
                 let off = (a % DATA_PAGE) as usize;
                 let k = (DATA_PAGE as usize - off).min((end - a) as usize);
                 match self.data.get(&(a / DATA_PAGE)) {
-                    Some(p) => f(&p[off..off + k]),
-                    None => f(&ZEROS[..k]),
+                    Some(p) => dtype.decode_into(&p[off..off + k], out),
+                    None => dtype.decode_into(&ZEROS[..k], out),
                 }
                 a += k as u64;
             }
@@ -507,21 +519,30 @@ impl Machine {
         Ok(())
     }
 
-    /// Lets `f` fill the bytes at `va` as seen from `pe`, page by page and
-    /// in order, in place.
-    pub fn write_chunks(
+    /// Writes `values`, rounded to and encoded as `dtype`, at `va` as seen from `pe`.
+    pub fn write_values(
         &mut self,
         pe: PeId,
         va: u64,
-        bytes: u64,
-        mut f: impl FnMut(&mut [u8]),
+        dtype: crate::DType,
+        values: &[f32],
     ) -> Result<(), MemError> {
-        for (pa, n) in self.translate(pe, va, bytes)? {
+        let es = dtype.size();
+        let runs = self.translate(pe, va, (values.len() * es) as u64)?;
+        if runs.iter().any(|(pa, _)| pa.raw() % es as u64 != 0) {
+            let mut buf = vec![0u8; values.len() * es];
+            dtype.encode_slice(values, &mut buf);
+            return self.write(pe, va, &buf);
+        }
+        let mut at = 0usize;
+        for (pa, n) in runs {
             let (mut a, end) = (pa.raw(), pa.raw() + n);
             while a < end {
                 let off = (a % DATA_PAGE) as usize;
                 let k = (DATA_PAGE as usize - off).min((end - a) as usize);
-                f(&mut self.page_mut(a)[off..off + k]);
+                let e = k / es;
+                dtype.encode_slice(&values[at..at + e], &mut self.page_mut(a)[off..off + k]);
+                at += e;
                 a += k as u64;
             }
         }
@@ -553,10 +574,8 @@ impl Machine {
             });
         }
         let es = buf.dtype.size();
-        let mut bytes = vec![0u8; values.len() * es];
-        buf.dtype.encode_slice(values, &mut bytes);
         let owner = buf.shards[0].pe;
-        self.write(owner, buf.va + (from * es) as u64, &bytes)
+        self.write_values(owner, buf.va + (from * es) as u64, buf.dtype, values)
     }
 
     /// Bytes of device memory written so far (held by the host process).
@@ -578,10 +597,9 @@ impl Machine {
         len: usize,
     ) -> Result<Vec<f32>, MemError> {
         let es = buf.dtype.size();
-        let mut bytes = vec![0u8; len * es];
-        self.read(buf.shards[0].pe, buf.va + (from * es) as u64, &mut bytes)?;
         let mut out = Vec::with_capacity(len);
-        buf.dtype.decode_into(&bytes, &mut out);
+        let va = buf.va + (from * es) as u64;
+        self.read_values(buf.shards[0].pe, va, (len * es) as u64, buf.dtype, &mut out)?;
         Ok(out)
     }
 }

@@ -105,27 +105,12 @@ fn read_region(
 ) -> Result<ArrayD<f32>, crate::machine::MemError> {
     // Every run must be mapped before room is made for the region: a region
     // far outside the buffers may name more bytes than the host has.
-    let es = r.dtype.size() as u64;
-    let mut aligned = true;
     for &(va, len) in runs {
-        aligned &= m
-            .translate(pe, va, len)?
-            .iter()
-            .all(|(pa, _)| pa.raw() % es == 0);
+        m.translate(pe, va, len)?;
     }
     let mut out = Vec::with_capacity(r.shape.iter().product());
-    if aligned {
-        // Whole elements on every page: decode straight from memory.
-        for &(va, len) in runs {
-            m.read_chunks(pe, va, len, |c| r.dtype.decode_into(c, &mut out))?;
-        }
-    } else {
-        let mut buf = Vec::new();
-        for &(va, len) in runs {
-            buf.resize(len as usize, 0);
-            m.read(pe, va, &mut buf)?;
-            r.dtype.decode_into(&buf, &mut out);
-        }
+    for &(va, len) in runs {
+        m.read_values(pe, va, len, r.dtype, &mut out)?;
     }
     Ok(ArrayD::from_shape_vec(IxDyn(&r.shape), out).expect("region size matches its shape"))
 }
@@ -147,24 +132,9 @@ fn write_region(
         }
     };
     let mut at = 0usize;
-    let mut buf = Vec::new();
     for &(va, len) in runs {
         let n = len as usize / es;
-        let pas = m.translate(pe, va, len)?;
-        if pas.iter().all(|(pa, _)| pa.raw() % es as u64 == 0) {
-            // Whole elements on every page: encode straight into memory.
-            let mut k = at;
-            m.write_chunks(pe, va, len, |c| {
-                let e = c.len() / es;
-                r.dtype.encode_slice(&flat[k..k + e], c);
-                k += e;
-            })?;
-        } else {
-            buf.clear();
-            buf.resize(len as usize, 0);
-            r.dtype.encode_slice(&flat[at..at + n], &mut buf);
-            m.write(pe, va, &buf)?;
-        }
+        m.write_values(pe, va, r.dtype, &flat[at..at + n])?;
         at += n;
     }
     Ok(())
