@@ -8,7 +8,7 @@
 //! error in instance order, then pairing, then the first lowering error.
 
 use super::error::SimError;
-use super::lower::{LowerCtx, OpKind, PeProgram};
+use super::lower::{DepPatch, LowerCtx, OpKind, PeProgram};
 use super::pairing::{self, Channels, CommList};
 use super::{grid_pos, Launch};
 use crate::ir::{CmdId, CommandGraph, Dir, Peer, SrcLoc, TraceLimits};
@@ -113,13 +113,15 @@ impl CmdTable {
 
 /// What one instance adds to a program it may share with others: the
 /// channel of its k-th send or receive, the route of its k-th remote
-/// endpoint, and the split over HBM pseudo-channels of its k-th HBM op (a
-/// row of the run's [`PcTable`]).
+/// endpoint, the split over HBM pseudo-channels of its k-th HBM op (a
+/// row of the run's [`PcTable`]), and its dependencies where they differ
+/// from the shared program's.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Binding {
     pub(crate) chans: Vec<u32>,
     pub(crate) routes: Vec<u32>,
     pub(crate) pcs: Vec<u32>,
+    pub(crate) deps: DepPatch,
 }
 
 /// The distinct splits of an HBM op's bytes over the pseudo-channels in a
@@ -174,32 +176,45 @@ impl PcTable {
 }
 
 /// Lowered programs by content: instances whose programs are the same
-/// template share one.
+/// template share one, each with the dependencies where its own differ.
 #[derive(Default)]
 struct Interner {
     by_hash: std::sync::Mutex<FxHashMap<u64, Vec<Arc<PeProgram>>>>,
 }
 
 impl Interner {
-    fn intern(&self, prog: PeProgram) -> Arc<PeProgram> {
+    fn intern(&self, prog: PeProgram) -> (Arc<PeProgram>, DepPatch) {
         let h = prog.template_hash();
+        let found = {
+            let map = self.by_hash.lock().unwrap_or_else(|p| p.into_inner());
+            map.get(&h)
+                .and_then(|l| l.iter().find(|p| p.same_template(&prog)))
+                .cloned()
+        };
+        if let Some(p) = found {
+            let patch = p.dep_patch(&prog);
+            return (p, patch);
+        }
         let mut map = self.by_hash.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(p) = map
-            .get(&h)
-            .and_then(|l| l.iter().find(|p| p.same_template(&prog)))
-        {
-            return Arc::clone(p);
+        let list = map.entry(h).or_default();
+        // Another thread may have added an equal template meanwhile.
+        if let Some(p) = list.iter().find(|p| p.same_template(&prog)) {
+            let p = Arc::clone(p);
+            drop(map);
+            let patch = p.dep_patch(&prog);
+            return (p, patch);
         }
         let p = Arc::new(prog);
-        let list = map.entry(h).or_default();
         list.push(Arc::clone(&p));
-        p
+        (p, DepPatch::default())
     }
 }
 
 /// One instance, traced and lowered.
 struct Unit {
     prog: Arc<PeProgram>,
+    /// Its dependencies where they differ from `prog`'s.
+    deps: DepPatch,
     /// The instance's own splits, and the row of each of its HBM ops.
     pc_rows: PcTable,
     pcs: Vec<u32>,
@@ -365,8 +380,8 @@ fn unit(
         .chunks(pc_rows.n)
         .map(|split| pc_rows.row(split))
         .collect();
-    let prog = if keep_graph {
-        Arc::new(prog)
+    let (prog, deps) = if keep_graph {
+        (Arc::new(prog), DepPatch::default())
     } else {
         prog.strip();
         prog.pc_bytes = Vec::new();
@@ -374,6 +389,7 @@ fn unit(
     };
     Ok(Unit {
         prog,
+        deps,
         pc_rows,
         pcs,
         table: CmdTable::of(&g),
@@ -399,6 +415,14 @@ pub(crate) fn bound_program(prog: Arc<PeProgram>, b: Binding, table: &PcTable) -
             OpKind::Remote { route, .. } => *route = b.routes[*route as usize],
             _ => {}
         }
+    }
+    if !b.deps.is_empty() {
+        let (mut dep_start, mut deps) = (vec![0u32], Vec::with_capacity(p.deps.len()));
+        for i in 0..p.ops.len() {
+            deps.extend_from_slice(b.deps.get(i as u32).unwrap_or(p.deps_of(i)));
+            dep_start.push(deps.len() as u32);
+        }
+        (p.dep_start, p.deps) = (dep_start, deps);
     }
     p.pc_bytes = b
         .pcs
@@ -482,6 +506,7 @@ pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, Si
             chans,
             routes: routes_of,
             pcs: u.pcs.iter().map(|&r| rows[r as usize]).collect(),
+            deps: u.deps,
         });
         out.tables.push(u.table);
         if let Some(g) = u.graph {
@@ -570,6 +595,9 @@ pub(crate) fn estimate(machine: &Machine, launch: &Launch) -> Result<MemoryEstim
     let mut live_peak = 0u64;
     let interner = Interner::default();
     let mut programs: Vec<*const PeProgram> = Vec::new();
+    // Bytes of the sample's own dependencies (and the dependents that
+    // follow), where they differ from the program they share.
+    let mut patch_bytes = 0u64;
     for &i in &sample {
         let g = trace_one(machine.topology(), launch, i)?;
         commands += g.len() as u64;
@@ -580,6 +608,8 @@ pub(crate) fn estimate(machine: &Machine, launch: &Launch) -> Result<MemoryEstim
             // How many distinct programs the sample lowers to says how much
             // sharing to expect. Lowering errors surface in the real run.
             let u = unit(machine, launch, i, false, &interner)?;
+            // The patch, the dependents that follow from it, and slack.
+            patch_bytes += 3 * u.deps.bytes() as u64;
             let p = Arc::as_ptr(&u.prog);
             if !programs.contains(&p) {
                 programs.push(p);
@@ -597,8 +627,9 @@ pub(crate) fn estimate(machine: &Machine, launch: &Launch) -> Result<MemoryEstim
         1 => 1,
         d => (d + (d - 1) * (n as u64 - k) / (k - 1).max(1)).min(n as u64),
     };
-    let mut bytes =
-        total_cmds * INSTANCE_BYTES_PER_COMMAND + shared_programs * per * PROGRAM_BYTES_PER_COMMAND;
+    let mut bytes = total_cmds * INSTANCE_BYTES_PER_COMMAND
+        + shared_programs * per * PROGRAM_BYTES_PER_COMMAND
+        + patch_bytes.div_ceil(k) * n as u64;
     if keep {
         bytes += total_cmds * GRAPH_BYTES_PER_COMMAND;
     }

@@ -120,6 +120,66 @@ pub enum OpKind {
     Nop,
 }
 
+/// Lists of ops for some ops of a program, sorted by op: the dependencies
+/// of an instance where they differ from the program it shares, or the
+/// dependents that follow from them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct DepPatch {
+    ops: Vec<u32>,
+    start: Vec<u32>,
+    list: Vec<u32>,
+}
+
+impl DepPatch {
+    /// Appends op `op`'s list (ops in increasing order).
+    pub(crate) fn push(&mut self, op: u32, list: &[u32]) {
+        debug_assert!(self.ops.last().is_none_or(|&l| l < op));
+        if self.start.is_empty() {
+            self.start.push(0);
+        }
+        self.ops.push(op);
+        self.list.extend_from_slice(list);
+        self.start.push(self.list.len() as u32);
+    }
+
+    /// The list of `op`, when patched.
+    pub(crate) fn get(&self, op: u32) -> Option<&[u32]> {
+        let k = self.ops.binary_search(&op).ok()?;
+        Some(&self.list[self.start[k] as usize..self.start[k + 1] as usize])
+    }
+
+    /// Where `op`'s list lies among all lists (see [`DepPatch::item`]), when patched.
+    pub(crate) fn span(&self, op: u32) -> Option<std::ops::Range<usize>> {
+        let k = self.ops.binary_search(&op).ok()?;
+        Some(self.start[k] as usize..self.start[k + 1] as usize)
+    }
+
+    /// The `k`-th entry of all lists.
+    pub(crate) fn item(&self, k: usize) -> u32 {
+        self.list[k]
+    }
+
+    /// Patched ops and their lists, by op.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u32, &[u32])> + '_ {
+        self.ops.iter().enumerate().map(|(k, &op)| {
+            (
+                op,
+                &self.list[self.start[k] as usize..self.start[k + 1] as usize],
+            )
+        })
+    }
+
+    /// `true` when nothing is patched.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Bytes it holds.
+    pub(crate) fn bytes(&self) -> usize {
+        (self.ops.len() + self.start.len() + self.list.len()) * 4
+    }
+}
+
 /// One op of a lowered program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Op {
@@ -203,16 +263,29 @@ impl PeProgram {
         &self.pc_bytes[pcs as usize..(pcs + self.hbm_pcs) as usize]
     }
 
-    /// `true` when `other` runs the same ops in the same order with the same
-    /// dependencies: instances with such programs can share one, each with
-    /// its own channels, routes and HBM addresses.
+    /// `true` when `other` runs the same ops in the same order on the same
+    /// engines: instances with such programs can share one, each with its
+    /// own channels, routes and HBM addresses, and its own dependencies where
+    /// they differ (memory-ordering edges that depend on the rank, see
+    /// [`PeProgram::dep_patch`]).
     pub fn same_template(&self, other: &PeProgram) -> bool {
         self.ops == other.ops
-            && self.deps == other.deps
-            && self.dep_start == other.dep_start
             && self.queues == other.queues
             && self.hbm_pcs == other.hbm_pcs
             && self.tcm_peak == other.tcm_peak
+    }
+
+    /// The dependencies of `other`, a program of the same template, where
+    /// they differ from this one's.
+    pub(crate) fn dep_patch(&self, other: &PeProgram) -> DepPatch {
+        let mut p = DepPatch::default();
+        for i in 0..self.ops.len() {
+            let theirs = other.deps_of(i);
+            if self.deps_of(i) != theirs {
+                p.push(i as u32, theirs);
+            }
+        }
+        p
     }
 
     /// A hash of what [`PeProgram::same_template`] compares.
@@ -220,8 +293,6 @@ impl PeProgram {
         use std::hash::{Hash, Hasher};
         let mut h = rustc_hash::FxHasher::default();
         self.ops.hash(&mut h);
-        self.deps.hash(&mut h);
-        self.dep_start.hash(&mut h);
         self.queues.hash(&mut h);
         self.hbm_pcs.hash(&mut h);
         self.tcm_peak.hash(&mut h);

@@ -3,7 +3,7 @@
 
 use super::compile::Binding;
 use super::id::OpId;
-use super::lower::{OpKind, PeProgram, Unit, UNITS};
+use super::lower::{DepPatch, OpKind, PeProgram, Unit, UNITS};
 use crate::{PeId, Ps};
 use std::sync::Arc;
 
@@ -15,6 +15,50 @@ pub(crate) struct Dependents {
 }
 
 impl Dependents {
+    /// The ops waiting for `op`, as a range of [`Dependents::list`].
+    fn range(&self, op: usize) -> std::ops::Range<usize> {
+        self.start[op] as usize..self.start[op + 1] as usize
+    }
+
+    /// The dependents of an instance whose dependencies differ from
+    /// `prog`'s as `own` says, where they differ from this table's: each
+    /// list in increasing op order, as [`Dependents::of`] would give for
+    /// the instance's own program.
+    fn patch(&self, prog: &PeProgram, own: &DepPatch) -> DepPatch {
+        let mut patched = vec![false; prog.ops.len()];
+        let (mut pairs, mut sources) = (Vec::new(), Vec::new());
+        for (i, deps) in own.iter() {
+            patched[i as usize] = true;
+            for &x in deps {
+                pairs.push((x, i));
+                sources.push(x);
+            }
+            sources.extend_from_slice(prog.deps_of(i as usize));
+        }
+        sources.sort_unstable();
+        sources.dedup();
+        for &x in &sources {
+            for &i in &self.list[self.range(x as usize)] {
+                if !patched[i as usize] {
+                    pairs.push((x, i));
+                }
+            }
+        }
+        pairs.sort_unstable();
+        let mut out = DepPatch::default();
+        let mut at = 0;
+        let mut list = Vec::new();
+        for &x in &sources {
+            list.clear();
+            while at < pairs.len() && pairs[at].0 == x {
+                list.push(pairs[at].1);
+                at += 1;
+            }
+            out.push(x, &list);
+        }
+        out
+    }
+
     pub(crate) fn of(prog: &PeProgram) -> Self {
         let n = prog.ops.len();
         let mut count = vec![0u32; n + 1];
@@ -54,6 +98,11 @@ pub(crate) struct PeState {
     /// Dependencies of each op not yet done.
     pub(crate) remaining: Vec<u32>,
     dependents: Arc<Dependents>,
+    /// Dependents where this instance's differ from the shared table's.
+    own_dependents: DepPatch,
+    /// A bit per op, set when `own_dependents` holds its list; empty when
+    /// the instance has the program's dependencies.
+    own_mask: Vec<u64>,
     /// Each op's progress: [`NOT_STARTED`], [`STARTED`] or [`DONE`].
     pub(crate) state: Vec<u8>,
     /// Next op of each engine's queue.
@@ -88,11 +137,24 @@ impl PeState {
         pcs: usize,
     ) -> Self {
         let n = prog.ops.len();
-        let remaining: Vec<u32> = (0..n).map(|i| prog.deps_of(i).len() as u32).collect();
+        let mut remaining: Vec<u32> = (0..n).map(|i| prog.deps_of(i).len() as u32).collect();
+        let (mut own_dependents, mut own_mask) = (DepPatch::default(), Vec::new());
+        if !bind.deps.is_empty() {
+            for (i, deps) in bind.deps.iter() {
+                remaining[i as usize] = deps.len() as u32;
+            }
+            own_dependents = dependents.patch(&prog, &bind.deps);
+            own_mask = vec![0u64; n.div_ceil(64)];
+            for (x, _) in own_dependents.iter() {
+                own_mask[x as usize / 64] |= 1 << (x % 64);
+            }
+        }
         PeState {
             pe,
             remaining,
             dependents,
+            own_dependents,
+            own_mask,
             bind,
             state: vec![NOT_STARTED; n],
             head: [0; UNITS],
@@ -113,14 +175,26 @@ impl PeState {
         }
     }
 
-    /// The ops that wait for `op`.
+    /// The ops that wait for `op`, as a range of entries for
+    /// [`PeState::dependent`]: the shared table's, or past its end this
+    /// instance's own.
     pub(crate) fn dependents_of(&self, op: OpId) -> std::ops::Range<usize> {
-        self.dependents.start[op.ix()] as usize..self.dependents.start[op.ix() + 1] as usize
+        let x = op.ix();
+        if !self.own_mask.is_empty() && self.own_mask[x / 64] & (1 << (x % 64)) != 0 {
+            if let Some(r) = self.own_dependents.span(op.0) {
+                let base = self.dependents.list.len();
+                return base + r.start..base + r.end;
+            }
+        }
+        self.dependents.range(x)
     }
 
-    /// The `k`-th entry of the dependents table.
+    /// The `k`-th entry of the dependents.
     pub(crate) fn dependent(&self, k: usize) -> OpId {
-        OpId(self.dependents.list[k])
+        match self.dependents.list.get(k) {
+            Some(&d) => OpId(d),
+            None => OpId(self.own_dependents.item(k - self.dependents.list.len())),
+        }
     }
 
     /// The op at the head of engine `u`'s queue, if the engine is idle and the op ready.
@@ -179,5 +253,74 @@ impl PeState {
             self.hbm_read += bytes;
         }
         end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::CmdId;
+    use crate::sim::lower::Op;
+
+    /// A program of `deps.len()` zero-time joins with these dependencies.
+    fn joins(deps: &[&[u32]]) -> PeProgram {
+        let mut p = PeProgram::default();
+        p.dep_start.push(0);
+        for (i, d) in deps.iter().enumerate() {
+            p.ops.push(Op {
+                unit: Unit::Free,
+                kind: OpKind::Nop,
+                cmd: CmdId(i as u32),
+                completes: true,
+            });
+            p.deps.extend_from_slice(d);
+            p.dep_start.push(p.deps.len() as u32);
+        }
+        p
+    }
+
+    /// Each op's dependents as the engine walks them.
+    fn walk(s: &PeState) -> Vec<Vec<u32>> {
+        (0..s.prog.ops.len() as u32)
+            .map(|op| {
+                s.dependents_of(OpId(op))
+                    .map(|k| s.dependent(k).0)
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_instance_sharing_a_program_runs_its_own_dependencies() {
+        // Same ops; op 3 waits for 1 (not 0), op 4 for 0 twice and 3, op 5 for nothing.
+        let shared = joins(&[&[], &[0], &[0, 1], &[0], &[2, 3], &[4]]);
+        let own = joins(&[&[], &[0], &[0, 1], &[1], &[0, 0, 3], &[]]);
+        assert!(shared.same_template(&own));
+        let patch = shared.dep_patch(&own);
+        assert_eq!(
+            patch.iter().map(|(op, _)| op).collect::<Vec<_>>(),
+            [3, 4, 5]
+        );
+        let shared = Arc::new(shared);
+        let dependents = Arc::new(Dependents::of(&shared));
+        let bind = Binding {
+            deps: patch,
+            ..Binding::default()
+        };
+        let pe = PeId::new(0, 0, 0);
+        let s = PeState::new(pe, Arc::clone(&shared), bind, dependents, 0, 1);
+        // What the instance's own program, unshared, would give.
+        let own = Arc::new(own);
+        let alone = PeState::new(
+            pe,
+            Arc::clone(&own),
+            Binding::default(),
+            Arc::new(Dependents::of(&own)),
+            0,
+            1,
+        );
+        assert_eq!(s.remaining, alone.remaining);
+        assert_eq!(walk(&s), walk(&alone));
+        assert_eq!(walk(&alone)[0], [1, 2, 4, 4]);
     }
 }
