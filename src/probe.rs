@@ -32,7 +32,7 @@ use kernbench_core::ids::transfer_ps;
 use kernbench_core::sim::fabric::Fabric;
 use kernbench_core::sim::lower::{OpKind, PeProgram};
 use kernbench_core::sim::{simulate_full, FabricModel, Outcome, SimError};
-use kernbench_core::topology::{BufferKind, Endpoint, Route, TopologyError};
+use kernbench_core::topology::{Endpoint, Route, TopologyError};
 use kernbench_core::SipId;
 use serde::Serialize;
 use std::fmt::{self, Write as _};
@@ -362,13 +362,9 @@ fn pe_hbm(topo: &Topology, pe: PeId, bytes: u64) -> Result<ProbeRow, ProbeError>
     ))
 }
 
-/// Bytes per second a receiver's ring buffer drains at (as the simulator does).
+/// Bytes per second a receiver's ring buffer drains at.
 fn drain_gbps(topo: &Topology) -> f64 {
-    match topo.ipcq().buffer {
-        BufferKind::Tcm => topo.pe_spec().tcm_gbps,
-        BufferKind::Hbm => topo.pe_spec().hbm_effective_gbps(),
-        BufferKind::Sram => topo.memory().sram_router_gbps,
-    }
+    topo.ipcq_drain_gbps(topo.ipcq())
 }
 
 fn pe_to_pe(

@@ -104,9 +104,7 @@ impl Chan {
         Chan {
             private,
             pump_at: None,
-            credit_ps: route.latency_ps
-                + route.overhead_ps
-                + crate::ids::transfer_ps(credit_bytes, route.bottleneck_gbps.max(1e-9)),
+            credit_ps: route.credit_ps(credit_bytes),
             route,
             drain_gbps,
             slots,

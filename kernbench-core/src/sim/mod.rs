@@ -40,7 +40,7 @@ use crate::ir::{CommandGraph, KernelArgs};
 use crate::machine::Machine;
 use crate::neighbors::NeighborMap;
 use crate::program::Program;
-use crate::topology::{BufferKind, Endpoint, Route};
+use crate::topology::{Endpoint, Route};
 use crate::{PeId, Ps};
 
 /// One launch: a program over a grid of instances placed on PEs.
@@ -305,11 +305,7 @@ fn run_launch(
     // Launch: host -> IO_CPU -> M_CPU -> PE_CPU; IO_CPU stamps the common start.
     let start: Ps = topo.launch_start_ps(launch.pes.iter().copied());
     let ipcq = launch.ipcq.clone().unwrap_or_else(|| topo.ipcq().clone());
-    let drain_gbps = match ipcq.buffer {
-        BufferKind::Tcm => spec.tcm_gbps,
-        BufferKind::Hbm => spec.hbm_effective_gbps(),
-        BufferKind::Sram => topo.memory().sram_router_gbps,
-    };
+    let drain_gbps = topo.ipcq_drain_gbps(&ipcq);
     let cfg = engine::EngineConfig {
         start,
         pes: &launch.pes,

@@ -298,6 +298,17 @@ impl Topology {
         &self.config.sip.cube.memory
     }
 
+    /// Rate, GB/s, at which packets arriving on an IPCQ channel with these
+    /// settings drain into the receiver's ring buffer: the bandwidth of the
+    /// memory the rings live in.
+    pub fn ipcq_drain_gbps(&self, ipcq: &IpcqSpec) -> f64 {
+        match ipcq.buffer {
+            BufferKind::Tcm => self.pe_spec().tcm_gbps,
+            BufferKind::Hbm => self.pe_spec().hbm_effective_gbps(),
+            BufferKind::Sram => self.memory().sram_router_gbps,
+        }
+    }
+
     /// Launch overheads.
     pub fn launch(&self) -> &LaunchSpec {
         &self.config.launch

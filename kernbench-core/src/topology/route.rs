@@ -103,6 +103,25 @@ impl Route {
             .saturating_add(crate::ids::transfer_ps(bytes, self.bottleneck_gbps))
     }
 
+    /// Time for an IPCQ credit of `credit_bytes` to cross back to the
+    /// sender of a channel over this route (taken as the way back too), ps.
+    pub fn credit_ps(&self, credit_bytes: u64) -> Ps {
+        self.fixed_ps().saturating_add(crate::ids::transfer_ps(
+            credit_bytes,
+            self.bottleneck_gbps.max(1e-9),
+        ))
+    }
+
+    /// How long one ring slot of an IPCQ channel over this route stays
+    /// taken when the receiver has its receive posted: a full slot's packet
+    /// crosses and drains into the ring at `drain_gbps`, and its credit
+    /// crosses back. A channel carries at most `slots` slots per cycle.
+    pub fn slot_cycle_ps(&self, slot_bytes: u64, credit_bytes: u64, drain_gbps: f64) -> Ps {
+        self.transfer_ps(slot_bytes)
+            .saturating_add(crate::ids::transfer_ps(slot_bytes, drain_gbps))
+            .saturating_add(self.credit_ps(credit_bytes))
+    }
+
     /// The link ids, in order.
     pub fn links(&self) -> impl Iterator<Item = LinkId> + '_ {
         self.hops.iter().map(|h| h.link)
