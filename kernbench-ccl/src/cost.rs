@@ -2,12 +2,60 @@
 //!
 //! `alpha` is the cost of one message regardless of size (route latency plus
 //! per-transfer and per-command overheads), `beta` the cost of one byte
-//! (the inverse of the bottleneck bandwidth). Sizes are bytes of one rank's vector.
+//! (the inverse of the bottleneck bandwidth). A stream of messages on one
+//! channel is also bounded by its credit window (see [`Window`]). Sizes are
+//! bytes of one rank's vector.
 
 use crate::registry::{Algorithm, MapKind};
 use kernbench_core::neighbors::NeighborMap;
-use kernbench_core::topology::{Endpoint, Topology};
+use kernbench_core::topology::{Endpoint, IpcqSpec, Topology};
 use kernbench_core::PeId;
+
+/// The credit window of the slowest channel of a level: each of its
+/// `slots` ring slots of `slot_bytes` stays taken for `cycle_ns`, from the
+/// packet's injection until its credit is back at the sender, so messages
+/// that follow one another on the channel move at most `slots` slots a cycle.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Window {
+    /// Ring slots.
+    pub slots: f64,
+    /// Bytes per slot.
+    pub slot_bytes: f64,
+    /// Time a slot stays taken, ns.
+    pub cycle_ns: f64,
+}
+
+impl Window {
+    /// No window: streams are bounded by latency and bandwidth alone.
+    pub const NONE: Window = Window {
+        slots: 1.0,
+        slot_bytes: f64::INFINITY,
+        cycle_ns: 0.0,
+    };
+
+    /// The window of the slowest of the channels over `hops` with the
+    /// IPCQ settings `ipcq`.
+    pub fn of(topo: &Topology, ipcq: &IpcqSpec, hops: &[(PeId, PeId)]) -> Window {
+        let drain = topo.ipcq_drain_gbps(ipcq);
+        let cycle = hops
+            .iter()
+            .filter_map(|(a, b)| topo.route(Endpoint::Pe(*a), Endpoint::Pe(*b)).ok())
+            .map(|r| r.slot_cycle_ps(ipcq.slot_bytes, ipcq.credit_bytes, drain))
+            .max()
+            .unwrap_or(0);
+        Window {
+            slots: f64::from(ipcq.slots.max(1)),
+            slot_bytes: ipcq.slot_bytes.max(1) as f64,
+            cycle_ns: cycle as f64 / 1000.0,
+        }
+    }
+
+    /// The least time per message of `bytes` on the channel when messages
+    /// follow back to back: its slots, `slots` of them a cycle.
+    pub fn per_msg(&self, bytes: f64) -> f64 {
+        (bytes / self.slot_bytes).ceil().max(1.0) * self.cycle_ns / self.slots
+    }
+}
 
 /// The figures of one level of communication.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -16,6 +64,8 @@ pub struct AlphaBeta {
     pub alpha_ns: f64,
     /// Per-byte cost, ns (1 / GB/s).
     pub beta_ns: f64,
+    /// The credit window of its slowest channel.
+    pub window: Window,
 }
 
 impl AlphaBeta {
@@ -23,14 +73,23 @@ impl AlphaBeta {
     pub fn msg(&self, bytes: f64) -> f64 {
         self.alpha_ns + bytes * self.beta_ns
     }
+
+    /// Time per message of `bytes` in a stream of them on each channel, as
+    /// a ring's steps are: one message's time, or the credit window's
+    /// bound when that is slower.
+    pub fn stream(&self, bytes: f64) -> f64 {
+        self.msg(bytes).max(self.window.per_msg(bytes))
+    }
 }
 
-/// Ring reduce-scatter (or all-gather) of `bytes` over `p` ranks: `(p-1)(alpha + bytes/p beta)`.
+/// Ring reduce-scatter (or all-gather) of `bytes` over `p` ranks:
+/// `(p-1)(alpha + bytes/p beta)`, or the credit window's bound on a stream
+/// of `bytes/p` messages when that is slower.
 pub fn ring_half(p: usize, bytes: f64, ab: AlphaBeta) -> f64 {
     if p <= 1 {
         return 0.0;
     }
-    (p - 1) as f64 * ab.msg(bytes / p as f64)
+    (p - 1) as f64 * ab.stream(bytes / p as f64)
 }
 
 /// Ring all-reduce: `2(p-1)(alpha + bytes/p beta)`.
@@ -57,14 +116,59 @@ pub fn tree_depth(p: usize) -> usize {
 }
 
 /// Pipelined tree all-reduce (reduce up, broadcast down) in `k` pieces:
-/// `2 (depth + k - 1)(alpha + bytes/k beta)`, with a parent taking two children's pieces per step.
+/// `2 (depth + k - 1)(alpha + bytes/k beta)`. A parent takes two children's
+/// pieces per step; `beta` says how fast when their routes share a link
+/// (see [`measure`]).
 pub fn tree_allreduce(p: usize, bytes: f64, k: usize, ab: AlphaBeta) -> f64 {
     if p <= 1 {
         return 0.0;
     }
     let k = k.max(1);
-    let piece = ab.alpha_ns + 2.0 * bytes / k as f64 * ab.beta_ns;
-    2.0 * (tree_depth(p) + k - 1) as f64 * piece
+    2.0 * (tree_depth(p) + k - 1) as f64 * ab.msg(bytes / k as f64)
+}
+
+/// The same on the tree of `map` (children `Left` and `Right`) rooted at
+/// `root`, with `ab` from its edges: a piece climbs (and then descends) the
+/// deepest root-to-leaf path, each edge at its own route latency, while
+/// the `k - 1` pieces behind it follow one piece time apart.
+pub fn tree_allreduce_on(
+    topo: &Topology,
+    map: &NeighborMap,
+    root: PeId,
+    bytes: f64,
+    k: usize,
+    ab: AlphaBeta,
+) -> f64 {
+    use kernbench_core::ir::Dir;
+    let per_msg = ab.alpha_ns - max_latency_ns(topo, map, &[Dir::Left, Dir::Right]);
+    let piece = bytes / k.max(1) as f64 * ab.beta_ns;
+    // (node, path latency so far, edges so far), depth first.
+    let (mut stack, mut worst) = (vec![(root, 0.0f64, 0usize)], 0.0f64);
+    while let Some((pe, lat, depth)) = stack.pop() {
+        let mut leaf = true;
+        for d in [Dir::Left, Dir::Right] {
+            if let Some(c) = map.peer(pe, d).filter(|_| depth < 64) {
+                leaf = false;
+                let l = topo
+                    .route(Endpoint::Pe(pe), Endpoint::Pe(c))
+                    .map_or(0.0, |r| r.fixed_ps() as f64 / 1000.0);
+                stack.push((c, lat + l, depth + 1));
+            }
+        }
+        if leaf {
+            worst = worst.max(lat + depth as f64 * (per_msg + piece));
+        }
+    }
+    2.0 * (worst + (k.max(1) - 1) as f64 * ab.msg(bytes / k.max(1) as f64))
+}
+
+/// The longest route latency among the edges of `map` in directions `dirs`, ns.
+fn max_latency_ns(topo: &Topology, map: &NeighborMap, dirs: &[kernbench_core::ir::Dir]) -> f64 {
+    hops_of(map, dirs)
+        .iter()
+        .filter_map(|(a, b)| topo.route(Endpoint::Pe(*a), Endpoint::Pe(*b)).ok())
+        .map(|r| r.fixed_ps() as f64 / 1000.0)
+        .fold(0.0, f64::max)
 }
 
 /// Recursive doubling all-reduce: `log2(p)(alpha + bytes beta)`.
@@ -180,6 +284,50 @@ pub fn rabenseifner_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
     steps
 }
 
+/// The steps of the recursive-doubling all-reduce of one piece of `bytes`
+/// over `pes` (see [`doubling`](crate::algorithms::doubling)): the fold-in
+/// of the ranks past a power of two, one exchange of the whole piece at
+/// each distance, and the fold-out.
+pub fn doubling_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
+    use crate::algorithms::doubling::{pow2_floor, real_rank, role, Role};
+    let w = pes.len();
+    if w <= 1 {
+        return Vec::new();
+    }
+    let p = pow2_floor(w);
+    let fold: Vec<(PeId, PeId, f64)> = (0..w)
+        .filter_map(|r| match role(w, r) {
+            Role::Fold(to) => Some((pes[r], pes[to], bytes)),
+            Role::Virtual(..) => None,
+        })
+        .collect();
+    let mut steps = Vec::new();
+    if !fold.is_empty() {
+        steps.push(Step {
+            msgs: fold.clone(),
+            hbm_bytes: 0.0,
+        });
+    }
+    // Partials stay in TCM between steps: only the first load and the last
+    // store reach HBM.
+    for k in 0..p.trailing_zeros() {
+        let d = 1usize << k;
+        steps.push(Step {
+            msgs: (0..p)
+                .map(|v| (pes[real_rank(w, v)], pes[real_rank(w, v ^ d)], bytes))
+                .collect(),
+            hbm_bytes: 0.0,
+        });
+    }
+    if !fold.is_empty() {
+        steps.push(Step {
+            msgs: fold.iter().map(|&(a, b, x)| (b, a, x)).collect(),
+            hbm_bytes: 0.0,
+        });
+    }
+    steps
+}
+
 /// The steps of the Bruck all-gather of `bytes` per rank over `pes` (see
 /// [`bruck`](crate::algorithms::bruck)): at distance `d`, `min(d, w - d)`
 /// chunks of `bytes / w` to the rank `d` below.
@@ -280,9 +428,13 @@ pub fn hierarchical(levels: &[(usize, AlphaBeta)], bytes: f64) -> f64 {
 /// ring in turn over the whole collective, so its latency is the mean over
 /// the hops, plus reading the local piece from HBM; the bandwidth is the
 /// slowest hop's.
-pub fn measure_ring(topo: &Topology, hops: impl IntoIterator<Item = (PeId, PeId)>) -> AlphaBeta {
+pub fn measure_ring(
+    topo: &Topology,
+    ipcq: &IpcqSpec,
+    hops: impl IntoIterator<Item = (PeId, PeId)>,
+) -> AlphaBeta {
     let hops: Vec<(PeId, PeId)> = hops.into_iter().collect();
-    let worst = measure(topo, hops.iter().copied());
+    let worst = measure(topo, ipcq, hops.iter().copied());
     let spec = topo.pe_spec();
     let per_msg = (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0;
     let lat: Vec<f64> = hops
@@ -296,29 +448,44 @@ pub fn measure_ring(topo: &Topology, hops: impl IntoIterator<Item = (PeId, PeId)
     let hbm = spec.hbm_latency_ps() as f64 / 1000.0;
     AlphaBeta {
         alpha_ns: lat.iter().sum::<f64>() / lat.len() as f64 + per_msg + hbm,
-        beta_ns: worst.beta_ns,
+        ..worst
     }
 }
 
-/// Alpha and beta of the slowest of the given PE-to-PE hops.
-pub fn measure(topo: &Topology, hops: impl IntoIterator<Item = (PeId, PeId)>) -> AlphaBeta {
+/// Alpha and beta of the slowest of the given PE-to-PE hops, and the credit
+/// window of the slowest channel over them with the IPCQ settings `ipcq`.
+pub fn measure(
+    topo: &Topology,
+    ipcq: &IpcqSpec,
+    hops: impl IntoIterator<Item = (PeId, PeId)>,
+) -> AlphaBeta {
     let spec = topo.pe_spec();
     let per_msg = (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0;
-    let (mut alpha, mut bw) = (0.0f64, f64::INFINITY);
-    for (a, b) in hops {
+    let mut alpha = 0.0f64;
+    // Channels of a level run at once: a link that `n` of them cross gives
+    // each `1/n` of its bandwidth.
+    let mut crossing: std::collections::HashMap<_, u32> = std::collections::HashMap::new();
+    let hops: Vec<(PeId, PeId)> = hops.into_iter().collect();
+    for &(a, b) in &hops {
         if let Ok(r) = topo.route(Endpoint::Pe(a), Endpoint::Pe(b)) {
             alpha = alpha.max(r.fixed_ps() as f64 / 1000.0);
-            if !r.hops.is_empty() {
-                bw = bw.min(r.bottleneck_gbps);
+            for h in &r.hops {
+                *crossing.entry(h.link).or_insert(0) += 1;
             }
         }
     }
-    if !bw.is_finite() {
-        bw = spec.tcm_gbps;
-    }
+    let beta = crossing
+        .iter()
+        .map(|(l, n)| f64::from(*n) / topo.link(*l).gbps)
+        .fold(0.0, f64::max);
     AlphaBeta {
         alpha_ns: alpha + per_msg,
-        beta_ns: 1.0 / bw,
+        beta_ns: if beta > 0.0 {
+            beta
+        } else {
+            1.0 / spec.tcm_gbps
+        },
+        window: Window::of(topo, ipcq, &hops),
     }
 }
 
@@ -338,16 +505,18 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
     };
     let k = (bytes / algo.seg_bytes as f64).ceil().max(1.0) as usize;
     match (algo.kernel.as_str(), algo.topology) {
-        ("tree_allreduce", _) | (_, MapKind::Tree) => tree_allreduce(
-            p,
+        ("tree_allreduce", _) | (_, MapKind::Tree) => tree_allreduce_on(
+            topo,
+            &map,
+            pes[0],
             bytes,
             k,
-            measure(topo, hops_of(&map, &[Dir::Left, Dir::Right])),
+            measure(topo, &algo.ipcq, hops_of(&map, &[Dir::Left, Dir::Right])),
         ),
         ("mesh_allreduce", _) => {
             let (rows, cols) = crate::run::torus_shape(p);
-            let row = measure(topo, hops_of(&map, &[Dir::E]));
-            let col = measure(topo, hops_of(&map, &[Dir::S]));
+            let row = measure(topo, &algo.ipcq, hops_of(&map, &[Dir::E]));
+            let col = measure(topo, &algo.ipcq, hops_of(&map, &[Dir::S]));
             torus_allreduce(rows, cols, bytes, row, col)
         }
         ("hierarchical_allreduce", _) => {
@@ -356,9 +525,9 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
             let sips = p / (pes_per * cubes).max(1);
             hierarchical(
                 &[
-                    (pes_per, measure(topo, hops_of(&map, &[Dir::E]))),
-                    (cubes, measure(topo, hops_of(&map, &[Dir::S]))),
-                    (sips, measure(topo, hops_of(&map, &[Dir::SipE]))),
+                    (pes_per, measure(topo, &algo.ipcq, hops_of(&map, &[Dir::E]))),
+                    (cubes, measure(topo, &algo.ipcq, hops_of(&map, &[Dir::S]))),
+                    (sips, measure(topo, &algo.ipcq, hops_of(&map, &[Dir::SipE]))),
                 ],
                 bytes,
             )
@@ -366,8 +535,8 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
         ("intercube_allreduce", kind) => {
             let cubes = (topo.cubes_per_sip() as usize).min(p).max(1);
             let sips = p / cubes;
-            let tree = measure(topo, hops_of(&map, &[Dir::Left, Dir::Right]));
-            let sip = measure(topo, hops_of(&map, &[Dir::SipE, Dir::SipS]));
+            let tree = measure(topo, &algo.ipcq, hops_of(&map, &[Dir::Left, Dir::Right]));
+            let sip = measure(topo, &algo.ipcq, hops_of(&map, &[Dir::SipE, Dir::SipS]));
             let (rows, cols) = crate::run::torus_shape(sips);
             let top = match kind {
                 MapKind::IntercubeRing => ring_allreduce(sips, bytes, sip),
@@ -380,37 +549,36 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
             };
             tree_allreduce(cubes, bytes, k, tree) + if sips > 1 { top } else { 0.0 }
         }
-        ("reduce_scatter", _) | ("all_gather", _) => {
-            ring_half(p, bytes, measure(topo, hops_of(&map, &[Dir::E])))
-        }
-        ("broadcast", _) => chain_broadcast(p, bytes, k, measure(topo, hops_of(&map, &[Dir::E]))),
+        ("reduce_scatter", _) | ("all_gather", _) => ring_half(
+            p,
+            bytes,
+            measure_ring(topo, &algo.ipcq, hops_of(&map, &[Dir::E])),
+        ),
+        ("broadcast", _) => chain_broadcast(
+            p,
+            bytes,
+            k,
+            measure(topo, &algo.ipcq, hops_of(&map, &[Dir::E])),
+        ),
         ("rabenseifner", _) => steps_ns(topo, &rabenseifner_steps(pes, bytes)),
         ("bruck_allgather", _) => steps_ns(topo, &bruck_steps(pes, bytes)),
         // Modelled from root 0, as for the broadcast.
         ("binomial_reduce", _) => steps_ns(topo, &binomial_steps(pes, 0, bytes, false)),
         ("binomial_gather", _) => steps_ns(topo, &binomial_steps(pes, 0, bytes, true)),
         ("pairwise_alltoall", _) => steps_ns(topo, &pairwise_steps(pes, bytes)),
+        // Pieces follow one another: a rank's comm DMA runs its sends in
+        // order, so a piece's first send waits for the last send of the
+        // piece before, which waits for that piece's exchanges.
         ("recursive_doubling", _) => {
-            let w = crate::algorithms::doubling::pow2_floor(p.max(1));
-            let hops = (0..p).flat_map(|r| {
-                let mut bit = 1;
-                let mut v = Vec::new();
-                while bit < w {
-                    if r ^ bit < p {
-                        v.push((pes[r], pes[r ^ bit]));
-                    }
-                    bit <<= 1;
-                }
-                v
-            });
-            let ab = measure(topo, hops);
-            // The fold-in of the ranks past a power of two: one message each way.
-            let fold = if w < p { 2.0 * ab.msg(bytes) } else { 0.0 };
-            recursive_doubling(w, bytes, ab) + fold
+            k as f64 * steps_ns(topo, &doubling_steps(pes, bytes / k as f64))
         }
         // A kernel family registered from Rust: no model is known for it.
         (k, _) if !crate::registry::KERNELS.contains(&k) => f64::NAN,
-        _ => ring_allreduce(p, bytes, measure_ring(topo, hops_of(&map, &[Dir::E]))),
+        _ => ring_allreduce(
+            p,
+            bytes,
+            measure_ring(topo, &algo.ipcq, hops_of(&map, &[Dir::E])),
+        ),
     }
 }
 
@@ -421,6 +589,7 @@ mod tests {
     const AB: AlphaBeta = AlphaBeta {
         alpha_ns: 10.0,
         beta_ns: 0.01,
+        window: Window::NONE,
     };
 
     #[test]
@@ -435,13 +604,33 @@ mod tests {
     }
 
     #[test]
+    fn the_credit_window_bounds_a_stream_of_messages() {
+        let w = Window {
+            slots: 8.0,
+            slot_bytes: 4096.0,
+            cycle_ns: 800.0,
+        };
+        // A message of up to one slot takes a slot; 8 slots turn over per cycle.
+        assert_eq!(w.per_msg(16.0), 100.0);
+        assert_eq!(w.per_msg(4096.0), 100.0);
+        // 64 KiB: 16 slots, two cycles.
+        assert_eq!(w.per_msg(65536.0), 1600.0);
+        let ab = AlphaBeta { window: w, ..AB };
+        // Small messages: the window binds; large ones on a fast link too.
+        assert_eq!(ab.stream(16.0), 100.0);
+        assert_eq!(ab.msg(16.0), 10.16);
+        assert_eq!(Window::NONE.per_msg(1e9), 0.0);
+        assert_eq!(ring_half(2, 32.0, ab), 100.0);
+    }
+
+    #[test]
     fn tree_and_doubling_formulas() {
         assert_eq!(tree_depth(1), 0);
         assert_eq!(tree_depth(2), 1);
         assert_eq!(tree_depth(7), 2);
         assert_eq!(tree_depth(8), 3);
-        // k = 1: 2 depth (alpha + 2 n beta).
-        assert_eq!(tree_allreduce(7, 1000.0, 1, AB), 2.0 * 2.0 * (10.0 + 20.0));
+        // k = 1: 2 depth (alpha + n beta).
+        assert_eq!(tree_allreduce(7, 1000.0, 1, AB), 2.0 * 2.0 * (10.0 + 10.0));
         assert_eq!(recursive_doubling(8, 1000.0, AB), 3.0 * 20.0);
         assert_eq!(chain_broadcast(4, 1000.0, 1, AB), 3.0 * 20.0);
     }

@@ -38,6 +38,12 @@ pub fn check_data(name: &str, topo: &Topology, pes: &[PeId], s: &RunSpec, promis
 /// The model column of each of `names` lands within 2x of the simulated
 /// time, for every `(topology, world size, bytes)` case.
 pub fn assert_model_within_2x(names: &[&str], cases: &[(&str, usize, usize)]) {
+    assert_model_within(2.0, names, cases);
+}
+
+/// The model column of each of `names` lands within a factor `f` of the
+/// simulated time, for every `(topology, world size, bytes)` case.
+pub fn assert_model_within(f: f64, names: &[&str], cases: &[(&str, usize, usize)]) {
     let reg = Registry::builtin();
     for &(topo, w, bytes) in cases {
         let topo = Topology::builtin(topo).unwrap();
@@ -52,7 +58,7 @@ pub fn assert_model_within_2x(names: &[&str], cases: &[(&str, usize, usize)]) {
                 .report
                 .sim_ns();
             assert!(
-                model > sim / 2.0 && model < sim * 2.0,
+                model > sim / f && model < sim * f,
                 "{name} on {w} PEs of {}, {bytes} B: model {model:.0} ns, simulated {sim:.0} ns",
                 topo.name()
             );
