@@ -265,6 +265,7 @@ pub fn signature(kernel: &dyn Kernel) -> Vec<Param> {
             name: p.name.to_string(),
             kind: p.kind,
             dtype: p.dtype,
+            generic: p.generic.map(str::to_string),
         })
         .collect()
 }

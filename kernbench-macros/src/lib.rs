@@ -470,6 +470,57 @@ mod tests {
     }
 
     #[test]
+    fn a_generic_kernel_dispatches_on_its_buffers_types() {
+        let out = expand_kernel(
+            quote!(),
+            quote! {
+                pub fn scale_rows<T: Element, A: Element<Acc = f32>>(
+                    x: Ptr<T>, w: Tensor<A>, #[constexpr] op: RedOp, n: usize
+                ) {
+                    let _ = (x, w, op, n);
+                }
+            },
+            tl,
+        );
+        let text = out.to_string();
+        assert!(error_messages(&out).is_empty(), "{text}");
+        assert!(text.contains("generics : & [\"T\" , \"A\"]"), "{text}");
+        assert!(
+            text.contains("generic : :: core :: option :: Option :: Some (\"T\")"),
+            "{text}"
+        );
+        assert!(
+            text.contains("bind_elem (__kb_args , & __KB_META , \"A\")"),
+            "{text}"
+        );
+        // `A` accumulates in f32: i32 and masks are refused, not instantiated.
+        assert!(text.contains("elem_refused"), "{text}");
+        assert!(
+            text.contains("fn __kb_run < T : :: kernbench_tl :: Element , A : :: kernbench_tl :: Element < Acc = f32 > >"),
+            "{text}"
+        );
+        assert!(text.contains("pub struct ScaleRowsArgs"), "{text}");
+        assert!(text.contains("pub fn op (mut self , v : < RedOp as :: kernbench_tl :: KernelParam > :: Input < '_ >)"), "{text}");
+        // What does not depend on the element type is read with it made concrete.
+        assert!(
+            text.contains("< Ptr < f32 > as :: kernbench_tl :: KernelParam > :: KIND"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_builder_is_named_in_camel_case() {
+        let id = |s: &str| proc_macro2::Ident::new(s, Span::call_site());
+        assert_eq!(
+            generate::builder_name(&id("ring_allreduce")).to_string(),
+            "RingAllreduceArgs"
+        );
+        assert_eq!(generate::builder_name(&id("_k__2d")).to_string(), "K2dArgs");
+        let raw = proc_macro2::Ident::new_raw("type", Span::call_site());
+        assert_eq!(generate::builder_name(&raw).to_string(), "TypeArgs");
+    }
+
+    #[test]
     fn every_signature_error_is_reported() {
         let out = expand_kernel(
             quote!(fast),
