@@ -481,8 +481,8 @@ fn group_launch<'a>(
         .neighbors(neighbors))
 }
 
-fn seg_elems(a: &Algorithm, d: DType) -> i64 {
-    (a.seg_bytes / d.size() as u64).max(1) as i64
+fn seg_elems(a: &Algorithm, d: DType) -> usize {
+    (a.seg_bytes / d.size() as u64).max(1) as usize
 }
 
 /// All-reduces `t` across all ranks with `op`, in place, with the backend's
@@ -511,7 +511,7 @@ pub fn all_reduce_with(
             let (shards, n) = pair_up("all_reduce", &cs, "op")?;
             let d = cs[0].dtype;
             let cols = match algo.topology {
-                MapKind::Torus2d if torus_shape(cs.len()).0 > 1 => torus_shape(cs.len()).1 as i64,
+                MapKind::Torus2d if torus_shape(cs.len()).0 > 1 => torus_shape(cs.len()).1,
                 _ => 0,
             };
             let map = if cols == 0 {
@@ -519,11 +519,12 @@ pub fn all_reduce_with(
             } else {
                 MapKind::Torus2d
             };
-            let args = KernelArgs::new()
-                .int("n", n as i64)
-                .int("seg", seg_elems(&algo, d))
-                .int("op", op.code())
-                .int("cols", cols);
+            let args = rank_all_reduce::args()
+                .n(n)
+                .seg(seg_elems(&algo, d))
+                .op(op)
+                .cols(cols)
+                .into();
             let launch =
                 group_launch(&rank_all_reduce, &cs, shards, map, args)?.ipcq(algo.ipcq.clone());
             rt.simulate(&launch)
@@ -557,10 +558,11 @@ pub fn broadcast_with(
         move |cs| {
             let (shards, n) = pair_up("broadcast", &cs, "root")?;
             let d = cs[0].dtype;
-            let args = KernelArgs::new()
-                .int("n", n as i64)
-                .int("seg", seg_elems(&algo, d))
-                .int("root", root as i64);
+            let args = rank_broadcast::args()
+                .n(n)
+                .seg(seg_elems(&algo, d))
+                .root(root)
+                .into();
             let launch = group_launch(&rank_broadcast, &cs, shards, MapKind::Ring, args)?
                 .ipcq(algo.ipcq.clone());
             rt.simulate(&launch)
@@ -631,20 +633,15 @@ pub fn all_gather_with(
     }
     let d = input.dtype();
     let n = input.numel();
-    let place = KernelArgs::new()
+    // The tensors bind by name: they are the runtime's, not `Buffer`s.
+    let place = KernelArgs::from(place_chunk::args().n(n).w(w).r(r).seg(seg_elems(&algo, d)))
         .with("src", input.arg_ptr())
-        .with("dst", output.arg_ptr())
-        .int("n", n as i64)
-        .int("w", w as i64)
-        .int("r", r as i64)
-        .int("seg", seg_elems(&algo, d));
+        .with("dst", output.arg_ptr());
     rank.simulate(&Launch::new(&place_chunk, place, in_pes))?;
     let rt = rank.runtime().clone();
     rank.rendezvous("all_gather", Contribution::of(r, output, 0), move |cs| {
         let (shards, _) = pair_up("all_gather", &cs, "argument")?;
-        let args = KernelArgs::new()
-            .int("n", n as i64)
-            .int("seg", seg_elems(&algo, d));
+        let args = rank_all_gather::args().n(n).seg(seg_elems(&algo, d)).into();
         let launch = group_launch(&rank_all_gather, &cs, shards, MapKind::Ring, args)?
             .ipcq(algo.ipcq.clone());
         rt.simulate(&launch)
