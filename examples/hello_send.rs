@@ -45,16 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let launch = Launch::new(
         &hello_send,
-        KernelArgs::new()
-            .with(
-                "t",
-                ArgValue::Ptr {
-                    va: buf.va,
-                    dtype: DType::F16,
-                    len: buf.len,
-                },
-            )
-            .int("n_elem", n_elem as i64),
+        hello_send::args().t(&buf).n_elem(n_elem),
         pes.clone(),
     )
     .grid(&grid)

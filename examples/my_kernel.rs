@@ -12,10 +12,10 @@
 //! ```
 
 use kernbench::ccl::algorithms::common::{combine, pieces};
+use kernbench::ccl::RedOp;
 use kernbench::ccl::{Algorithm, Collective, MapKind};
 use kernbench::cli::{Cli, Defaults};
 use kernbench::prelude::*;
-use kernbench::tl::Element;
 
 /// `y = a * x + y` over `n` elements, `block` elements per program instance.
 #[kernel]
@@ -34,7 +34,7 @@ pub fn saxpy(x: Ptr<f32>, y: Ptr<f32>, a: f64, n: usize, #[constexpr] block: usi
 /// It moves `(w - 1) n` elements a rank, against `2 (w - 1) n / w` for the
 /// shipped ring all-reduce.
 #[kernel_fn]
-pub fn relay<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32) {
+pub fn relay<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
     if w == 1 {
         return;
@@ -54,15 +54,14 @@ pub fn relay<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32) {
     }
 }
 
-/// Relay all-reduce of `f32` vectors (see [`relay`]).
+/// Relay all-reduce (see [`relay`]), of vectors of the buffer's element type.
 #[kernel]
-pub fn relay_allreduce_f32(buf: Ptr<f32>, n: usize, #[constexpr] seg: usize, op: u32) {
-    relay(buf, n, seg, op);
-}
-
-/// Relay all-reduce of `f16` vectors (see [`relay`]).
-#[kernel]
-pub fn relay_allreduce_f16(buf: Ptr<f16>, n: usize, #[constexpr] seg: usize, op: u32) {
+pub fn relay_allreduce<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+) {
     relay(buf, n, seg, op);
 }
 
@@ -80,8 +79,7 @@ pub fn cli() -> Cli {
                 .int("block", 1024)
                 .grid(&[16]),
         )
-        .kernel(&relay_allreduce_f32)
-        .kernel(&relay_allreduce_f16)
+        .kernel(&relay_allreduce)
         .collective(Algorithm::new(
             "relay_allreduce",
             "relay_allreduce",

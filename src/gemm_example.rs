@@ -1,13 +1,12 @@
 //! The driver behind the `gemm` and `qkv_gemm` examples: one composite GEMM on
 //! one PE, its report, and the analytic bound `max(FLOPs / peak, bytes / HBM bandwidth)`.
 
-use crate::kernels::{gemm_bf16, gemm_f16, gemm_f32};
+use crate::kernels::gemm;
 use clap::Parser;
 use kernbench_core::machine::Machine;
 use kernbench_core::sim::{simulate, Launch};
 use kernbench_core::topology::Topology;
 use kernbench_core::{DType, PeId};
-use kernbench_tl::KernelArgs;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -74,18 +73,13 @@ fn run(defaults: (usize, usize, usize), args: &Args) -> Result<(), Box<dyn std::
     let a = machine.alloc(args.dtype, m * k, &[pe])?;
     let b = machine.alloc(args.dtype, k * n, &[pe])?;
     let c = machine.alloc(DType::F32, m * n, &[pe])?;
-    let kargs = KernelArgs::new()
-        .with("a", a.tensor(m, k)?)
-        .with("b", b.tensor(k, n)?)
-        .with("c", c.tensor(m, n)?);
-    let kernel: &dyn kernbench_core::program::Program = match args.dtype {
-        DType::F16 => &gemm_f16,
-        DType::Bf16 => &gemm_bf16,
-        _ => &gemm_f32,
-    };
+    let kargs = gemm::args()
+        .a(a.view(m, k)?)
+        .b(b.view(k, n)?)
+        .c(c.view(m, n)?);
     let report = simulate(
         &mut machine,
-        &Launch::new(kernel, kargs, vec![pe]).data(false),
+        &Launch::new(&gemm, kargs, vec![pe]).data(false),
     )?;
     let spec = machine.topology().pe_spec();
     let flops = 2.0 * (m * n * k) as f64;

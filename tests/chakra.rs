@@ -1474,7 +1474,7 @@ fn plain_kernels_export_compute_nodes_that_match_their_runs() {
         1,
     );
     let (out, pes) = kernel_outcome(
-        &kernbench::kernels::gemm_f16,
+        &kernbench::kernels::gemm,
         1,
         &[
             ("a", DType::F16, 128 * 128, Some([128, 128])),

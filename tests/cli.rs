@@ -67,15 +67,91 @@ fn list_shows_kernels_and_algorithms() {
     assert!(s.contains("ring_allreduce"), "{s}");
     let j: serde_json::Value = serde_json::from_str(&ok(&["list", "--json"])).unwrap();
     let kernels = j["kernels"].as_array().unwrap();
+    let ring = kernels
+        .iter()
+        .find(|k| k["name"] == "ring_allreduce")
+        .expect("the ccl kernels are linked in");
+    assert_eq!(ring["generics"], serde_json::json!(["T"]));
+    assert_eq!(ring["params"][0]["generic"], "T");
+    assert_eq!(
+        ring["params"][3]["variants"],
+        serde_json::json!(["sum", "max", "min"])
+    );
     assert!(
-        kernels.iter().any(|k| k["name"] == "ring_allreduce_f32"),
-        "the ccl kernels are linked in"
+        s.contains("ring_allreduce<T>(buf: ptr<T>, n: usize, const seg: usize, const op: RedOp)"),
+        "{s}"
     );
     assert!(j["algorithms"]
         .as_array()
         .unwrap()
         .iter()
         .any(|a| a["name"] == "ring_allreduce"));
+}
+
+#[test]
+fn graph_binds_a_generic_kernels_element_type_and_enum_parameters() {
+    let base = [
+        "graph",
+        "ring_allreduce",
+        "--set",
+        "buf.len=64",
+        "--set",
+        "n=16",
+        "--set",
+        "seg=4",
+        "--grid",
+        "4",
+        "--pid",
+        "1",
+    ];
+    let with = |extra: &[&str]| {
+        let mut a: Vec<&str> = base.to_vec();
+        a.extend_from_slice(extra);
+        ok(&a)
+    };
+    // The default element type is f32; `--datatype`, `--set T=..` and a
+    // typed name choose another, and give the same graph.
+    let f32_graph = with(&["--set", "op=sum"]);
+    assert!(
+        f32_graph.contains(
+            "kernel ring_allreduce(buf: ptr<f32>, n = 16, const seg = 4, const op = sum)"
+        ),
+        "{f32_graph}"
+    );
+    let f16 = with(&["--set", "op=sum", "--datatype", "f16"]);
+    assert!(f16.contains("buf: ptr<f16>"), "{f16}");
+    assert_eq!(f16, with(&["--set", "op=sum", "--set", "T=f16"]));
+    let mut typed: Vec<&str> = base.to_vec();
+    typed[1] = "ring_allreduce_f16";
+    typed.extend_from_slice(&["--set", "op=0"]);
+    assert_eq!(f16, ok(&typed));
+    // Modulo the element type (and the bytes a message of it takes), the
+    // graphs agree.
+    let modulo = |g: &str, t: &str| -> Vec<String> {
+        g.lines()
+            .map(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                (0..words.len())
+                    .map(|i| match words.get(i + 1) {
+                        Some(&"B") if words[i].parse::<u64>().is_ok() => "N".to_string(),
+                        _ => words[i].replace(t, "T"),
+                    })
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    };
+    assert_eq!(modulo(&f32_graph, "f32"), modulo(&f16, "f16"));
+    assert_ne!(f32_graph, f16);
+    // An enum takes a name or a code, and nothing else.
+    assert!(with(&["--set", "op=max"]).contains("const op = max"));
+    let o = kernbench(&[&base[..], &["--set", "op=prod"]].concat());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--set op=prod: `prod` is not a `RedOp` (one of sum, max, min)"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -13,7 +13,12 @@ use kernbench::prelude::*;
 /// rank, and adds what arrives in rank order, so every rank computes the
 /// same sum.
 #[kernel]
-pub fn direct_allreduce_f32(buf: Ptr<f32>, n: usize, #[constexpr] seg: usize, op: usize) {
+pub fn direct_allreduce<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+) {
     let (w, r) = (tl::num_ranks(), tl::rank());
     for off in (0..n).step_by(seg) {
         let len = seg.min(n - off);
@@ -21,7 +26,7 @@ pub fn direct_allreduce_f32(buf: Ptr<f32>, n: usize, #[constexpr] seg: usize, op
         let mut got = Vec::new();
         for q in 0..w {
             if q != r {
-                got.push((q, tl::recv_async::<f32>(q, [len])));
+                got.push((q, tl::recv_async::<T>(q, [len])));
             }
         }
         for q in 0..w {
@@ -29,7 +34,7 @@ pub fn direct_allreduce_f32(buf: Ptr<f32>, n: usize, #[constexpr] seg: usize, op
                 tl::send(q, &mine);
             }
         }
-        let mut acc: Option<Tile<f32>> = None;
+        let mut acc: Option<Tile<T>> = None;
         let mut got = got.into_iter();
         for q in 0..w {
             let x = if q == r {
@@ -39,7 +44,7 @@ pub fn direct_allreduce_f32(buf: Ptr<f32>, n: usize, #[constexpr] seg: usize, op
             };
             acc = Some(match acc {
                 None => x,
-                Some(a) => combine(&a, &x, op as u32),
+                Some(a) => combine(&a, &x, op),
             });
         }
         tl::store(buf.offset(r * n + off), &acc.unwrap());
@@ -47,9 +52,15 @@ pub fn direct_allreduce_f32(buf: Ptr<f32>, n: usize, #[constexpr] seg: usize, op
 }
 
 /// A naive ring all-reduce on any ring map: every piece of every vector
-/// travels the whole ring, east, and each rank adds what passes.
+/// travels the whole ring, east, and each rank adds what passes. Written
+/// for f32 only.
 #[kernel]
-pub fn naive_ring_allreduce_f32(buf: Ptr<f32>, n: usize, #[constexpr] seg: usize, op: usize) {
+pub fn naive_ring_allreduce(
+    buf: Ptr<f32>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+) {
     let (w, r) = (tl::num_ranks(), tl::rank());
     for off in (0..n).step_by(seg) {
         let len = seg.min(n - off);
@@ -59,7 +70,7 @@ pub fn naive_ring_allreduce_f32(buf: Ptr<f32>, n: usize, #[constexpr] seg: usize
             let f = tl::recv_async::<f32>(Dir::W, [len]);
             tl::send(Dir::E, &x);
             x = tl::wait(f);
-            acc = combine(&acc, &x, op as u32);
+            acc = combine(&acc, &x, op);
         }
         tl::store(buf.offset(r * n + off), &acc);
     }
@@ -304,11 +315,30 @@ fn registration_errors_are_clear() {
         e.contains("algorithm `b`: neighbour map `broken`: cannot cover 3 PEs"),
         "{e}"
     );
-    // A family with no kernel of the asked element type.
+    // A kernel written for one element type, run in another.
     let spec = RunSpec::timing(64, DType::F16, Default::default());
-    let Err(e) = kernbench::ccl::run_on(&topo, reg.get("direct_allreduce").unwrap(), &pes, &spec)
-    else {
-        panic!("there is no f16 kernel")
+    let reg = Registry::builtin();
+    let Err(e) = kernbench::ccl::run_on(
+        &topo,
+        reg.get("reverse_ring_allreduce").unwrap(),
+        &pes,
+        &spec,
+    ) else {
+        panic!("the kernel takes f32 only")
     };
-    assert!(e.to_string().contains("direct_allreduce_f16"), "{e}");
+    assert!(
+        e.to_string()
+            .contains("kernel `naive_ring_allreduce` (tests/custom_collective.rs:"),
+        "{e}"
+    );
+    assert!(
+        e.to_string()
+            .contains("takes `buf: Ptr<f32>`, so it runs f32 only, not f16"),
+        "{e}"
+    );
+    // The generic one runs every element type.
+    for d in [DType::F16, DType::Bf16, DType::I32] {
+        let spec = RunSpec::timing(64, d, Default::default());
+        kernbench::ccl::run_on(&topo, reg.get("direct_allreduce").unwrap(), &pes, &spec).unwrap();
+    }
 }

@@ -1,7 +1,7 @@
 //! Snapshots of the command graphs of the shipped kernels, and of the tile
 //! and TCM plans they lower to: how kernel authors review a change.
 
-use kernbench::ccl::algorithms::{recursive_doubling_f32, ring_allreduce_f32, tree_allreduce_f16};
+use kernbench::ccl::algorithms::{recursive_doubling, ring_allreduce, tree_allreduce};
 use kernbench::core::sim::{simulate_full, Launch};
 use kernbench::kernels::*;
 use kernbench::prelude::*;
@@ -61,11 +61,11 @@ fn gemm_graphs() {
         .with("a", tensor(0, DType::F16, m, k))
         .with("b", tensor(1, DType::F16, k, n))
         .with("c", tensor(2, DType::F32, m, n));
-    insta::assert_snapshot!("gemm_f16", graph(&gemm_f16, args.clone(), &[1], &[0]));
+    insta::assert_snapshot!("gemm_f16", graph(&gemm, args.clone(), &[1], &[0]));
     let args = args.with("bias", ptr(3, DType::F32, n)).float("scale", 0.5);
     insta::assert_snapshot!(
         "gemm_bias_relu_f16",
-        graph(&gemm_bias_relu_f16, args, &[1], &[0])
+        graph(&gemm_bias_relu, args, &[1], &[0])
     );
     let args = KernelArgs::new()
         .with("a", tensor(0, DType::F16, 128, 128))
@@ -95,19 +95,16 @@ fn row_kernel_graphs() {
             .with("y", tensor(1, d, 10, 64))
             .int("rows", 4)
     };
-    insta::assert_snapshot!(
-        "softmax_f16",
-        graph(&softmax_f16, rows(DType::F16), &[3], &[2])
-    );
+    insta::assert_snapshot!("softmax_f16", graph(&softmax, rows(DType::F16), &[3], &[2]));
     let args = rows(DType::F16)
         .with("w", ptr(2, DType::F16, 64))
         .with("b", ptr(3, DType::F16, 64))
         .float("eps", 1e-5);
-    insta::assert_snapshot!("layernorm_f16", graph(&layernorm_f16, args, &[3], &[0]));
+    insta::assert_snapshot!("layernorm_f16", graph(&layernorm, args, &[3], &[0]));
     let args = rows(DType::F32)
         .with("w", ptr(2, DType::F32, 64))
         .float("eps", 1e-6);
-    insta::assert_snapshot!("rmsnorm_f32", graph(&rmsnorm_f32, args, &[3], &[1]));
+    insta::assert_snapshot!("rmsnorm_f32", graph(&rmsnorm, args, &[3], &[1]));
 }
 
 #[test]
@@ -123,7 +120,7 @@ fn flash_attention_graph() {
         .float("scale", 0.25)
         .int("bm", 16)
         .int("bn", 8);
-    let text = graph(&flash_attention_f16, args, &[3], &[1]);
+    let text = graph(&flash_attention, args, &[3], &[1]);
     assert_eq!(text.matches(" trans ").count(), 4, "{text}");
     assert_eq!(text.matches(" where ").count(), 2, "{text}");
     insta::assert_snapshot!(text);
@@ -138,7 +135,7 @@ fn collective_graphs() {
         .int("op", 0);
     insta::assert_snapshot!(
         "ring_allreduce_w3_rank1",
-        graph(&ring_allreduce_f32, args, &[3], &[1])
+        graph(&ring_allreduce, args, &[3], &[1])
     );
     let args = KernelArgs::new()
         .with("buf", ptr(0, DType::F16, 5 * 8))
@@ -147,7 +144,7 @@ fn collective_graphs() {
         .int("op", 0);
     insta::assert_snapshot!(
         "tree_allreduce_w5_rank1",
-        graph(&tree_allreduce_f16, args, &[5], &[1])
+        graph(&tree_allreduce, args, &[5], &[1])
     );
 }
 
@@ -161,10 +158,10 @@ fn rank_addressed_graphs() {
             .int("seg", 4)
             .int("op", 0)
     };
-    let folded = graph(&recursive_doubling_f32, args(), &[6], &[2]);
+    let folded = graph(&recursive_doubling, args(), &[6], &[2]);
     assert!(folded.contains("send rank 3 %0 : 16 B"), "{folded}");
     insta::assert_snapshot!("recursive_doubling_w6_rank2", folded);
-    let virt = graph(&recursive_doubling_f32, args(), &[6], &[3]);
+    let virt = graph(&recursive_doubling, args(), &[6], &[3]);
     for peer in ["rank 2", "rank 1", "rank 5"] {
         assert!(virt.contains(&format!("{peer} : tile")), "{virt}");
     }
@@ -185,7 +182,7 @@ fn plan(k: &dyn Kernel, args: impl Fn(&mut Machine, PeId) -> KernelArgs) -> Stri
 
 #[test]
 fn gemm_tile_plan() {
-    let text = plan(&gemm_bias_relu_f16, |m, pe| {
+    let text = plan(&gemm_bias_relu, |m, pe| {
         let (mm, k, n) = (256, 256, 128);
         let a = m.alloc(DType::F16, mm * k, &[pe]).unwrap();
         let b = m.alloc(DType::F16, k * n, &[pe]).unwrap();
@@ -232,6 +229,6 @@ fn gemm_report() {
         .with("a", a.tensor(mm, k).unwrap())
         .with("b", b.tensor(k, n).unwrap())
         .with("c", c.tensor(mm, n).unwrap());
-    let out = simulate_full(&mut m, &Launch::new(&gemm_f16, args, vec![pe]).data(false)).unwrap();
+    let out = simulate_full(&mut m, &Launch::new(&gemm, args, vec![pe]).data(false)).unwrap();
     insta::assert_snapshot!(out.report.to_string());
 }

@@ -108,10 +108,11 @@ fn check_softmax(k: &dyn Kernel, dtype: DType) {
     let xv = inputs(1, ROWS * COLS, dtype);
     let x = b.buffer(dtype, &xv);
     let y = b.buffer(dtype, &vec![0.0; ROWS * COLS]);
-    let args = KernelArgs::new()
-        .with("x", x.tensor(ROWS, COLS).unwrap())
-        .with("y", y.tensor(ROWS, COLS).unwrap())
-        .int("rows", BLOCK as i64);
+    let args: KernelArgs = softmax::args()
+        .x(x.view(ROWS, COLS).unwrap())
+        .y(y.view(ROWS, COLS).unwrap())
+        .rows(BLOCK)
+        .into();
     for pid in 0..row_instances() as u32 {
         let text = graph_text(k, &args, row_instances() as u32, pid);
         assert!(!text.contains(" dot "), "softmax needs no product:\n{text}");
@@ -134,8 +135,8 @@ fn check_softmax(k: &dyn Kernel, dtype: DType) {
 
 #[test]
 fn softmax_matches_ndarray() {
-    check_softmax(&softmax_f32, DType::F32);
-    check_softmax(&softmax_f16, DType::F16);
+    check_softmax(&softmax, DType::F32);
+    check_softmax(&softmax, DType::F16);
 }
 
 /// `(x - mean) / sqrt(var + eps) * w (+ b)` per row, in f64.
@@ -200,14 +201,14 @@ fn check_norm(k: &dyn Kernel, dtype: DType, rms: bool) {
 
 #[test]
 fn layernorm_matches_ndarray() {
-    check_norm(&layernorm_f32, DType::F32, false);
-    check_norm(&layernorm_f16, DType::F16, false);
+    check_norm(&layernorm, DType::F32, false);
+    check_norm(&layernorm, DType::F16, false);
 }
 
 #[test]
 fn rmsnorm_matches_ndarray() {
-    check_norm(&rmsnorm_f32, DType::F32, true);
-    check_norm(&rmsnorm_f16, DType::F16, true);
+    check_norm(&rmsnorm, DType::F32, true);
+    check_norm(&rmsnorm, DType::F16, true);
 }
 
 const SEQ: usize = 40;
@@ -251,16 +252,16 @@ fn check_attention(kernel: &dyn Kernel, dtype: DType) {
         b.buffer(dtype, &vv),
     );
     let o = b.buffer(dtype, &vec![0.0; SEQ * HEAD]);
-    let t = |buf: &Buffer| buf.tensor(SEQ, HEAD).unwrap();
-    let args = KernelArgs::new()
-        .with("q", t(&q))
-        .with("k", t(&k))
-        .with("v", t(&v))
-        .with("o", t(&o))
-        .float("scale", scale)
-        .int("bm", BM as i64)
-        .int("bn", BN as i64);
-    b.run(kernel, args);
+    let t = |buf: &Buffer| buf.view(SEQ, HEAD).unwrap();
+    let args = flash_attention::args()
+        .q(t(&q))
+        .k(t(&k))
+        .v(t(&v))
+        .o(t(&o))
+        .scale(scale)
+        .bm(BM)
+        .bn(BN);
+    b.run(kernel, args.into());
     let want = attention_reference(
         &as_f64(&qv, SEQ, HEAD),
         &as_f64(&kv, SEQ, HEAD),
@@ -279,6 +280,6 @@ fn check_attention(kernel: &dyn Kernel, dtype: DType) {
 
 #[test]
 fn causal_flash_attention_matches_ndarray() {
-    check_attention(&flash_attention_f32, DType::F32);
-    check_attention(&flash_attention_f16, DType::F16);
+    check_attention(&flash_attention, DType::F32);
+    check_attention(&flash_attention, DType::F16);
 }

@@ -2,7 +2,7 @@
 
 use kernbench::core::sim::{simulate, simulate_full, Launch, SimError};
 use kernbench::core::Ps;
-use kernbench::kernels::{gemm_bias_relu_f16, gemm_f16, vector_add};
+use kernbench::kernels::{gemm, gemm_bias_relu, vector_add};
 use kernbench::prelude::*;
 
 fn one_pe() -> (Machine, PeId) {
@@ -15,22 +15,24 @@ fn vector_add_args(m: &mut Machine, pe: PeId, n: usize) -> KernelArgs {
     let b: Vec<_> = (0..3)
         .map(|_| m.alloc(DType::F32, n, &[pe]).unwrap())
         .collect();
-    KernelArgs::new()
-        .with("x", b[0].ptr())
-        .with("y", b[1].ptr())
-        .with("z", b[2].ptr())
-        .int("n", n as i64)
-        .int("block", n as i64)
+    vector_add::args()
+        .x(&b[0])
+        .y(&b[1])
+        .z(&b[2])
+        .n(n)
+        .block(n)
+        .into()
 }
 
 fn gemm_launch(m: &mut Machine, pe: PeId, (mm, k, n): (usize, usize, usize)) -> KernelArgs {
     let a = m.alloc(DType::F16, mm * k, &[pe]).unwrap();
     let b = m.alloc(DType::F16, k * n, &[pe]).unwrap();
     let c = m.alloc(DType::F32, mm * n, &[pe]).unwrap();
-    KernelArgs::new()
-        .with("a", a.tensor(mm, k).unwrap())
-        .with("b", b.tensor(k, n).unwrap())
-        .with("c", c.tensor(mm, n).unwrap())
+    gemm::args()
+        .a(a.view(mm, k).unwrap())
+        .b(b.view(k, n).unwrap())
+        .c(c.view(mm, n).unwrap())
+        .into()
 }
 
 #[test]
@@ -38,7 +40,7 @@ fn compute_bound_gemm_lands_within_5_percent_of_peak() {
     let (mut m, pe) = one_pe();
     let (mm, k, n) = (1024, 1024, 1024);
     let args = gemm_launch(&mut m, pe, (mm, k, n));
-    let r = simulate(&mut m, &Launch::new(&gemm_f16, args, vec![pe]).data(false)).unwrap();
+    let r = simulate(&mut m, &Launch::new(&gemm, args, vec![pe]).data(false)).unwrap();
     let peak = m.topology().pe_spec().gemm_flops_per_ns(2);
     let bound = 2.0 * (mm * n * k) as f64 / peak;
     let t = r.sim_ns();
@@ -74,7 +76,7 @@ fn memory_bound_vector_add_lands_within_5_percent_of_bandwidth() {
 fn stages_overlap_in_a_tiled_gemm() {
     let (mut m, pe) = one_pe();
     let args = gemm_launch(&mut m, pe, (512, 512, 512));
-    let r = simulate(&mut m, &Launch::new(&gemm_f16, args, vec![pe]).data(false)).unwrap();
+    let r = simulate(&mut m, &Launch::new(&gemm, args, vec![pe]).data(false)).unwrap();
     let p = &r.pes[0];
     let stages = p.busy.dma_in + p.busy.gemm + p.busy.math + p.busy.dma_wb;
     assert!(
@@ -105,7 +107,7 @@ fn gemm_with_epilogue_computes_what_ndarray_computes() {
         .with("bias", bias.ptr())
         .with("c", c.tensor(mm, n).unwrap())
         .float("scale", 0.5);
-    simulate(&mut m, &Launch::new(&gemm_bias_relu_f16, args, vec![pe])).unwrap();
+    simulate(&mut m, &Launch::new(&gemm_bias_relu, args, vec![pe])).unwrap();
     let got = m.read_buffer(&c).unwrap();
     let a2 = ndarray::Array2::from_shape_vec((mm, k), av).unwrap();
     let b2 = ndarray::Array2::from_shape_vec((k, n), bv).unwrap();
@@ -130,7 +132,7 @@ fn data_execution_changes_no_simulated_time() {
     let run = |data: bool| {
         let (mut m, pe) = one_pe();
         let args = gemm_launch(&mut m, pe, (128, 256, 128));
-        simulate(&mut m, &Launch::new(&gemm_f16, args, vec![pe]).data(data)).unwrap()
+        simulate(&mut m, &Launch::new(&gemm, args, vec![pe]).data(data)).unwrap()
     };
     assert_eq!(run(true), run(false));
 }

@@ -714,3 +714,48 @@ fn registry_algorithms_between_ranks() {
     assert_eq!(err.root_ranks(), vec![0, 1]);
     assert!(err.to_string().contains("rank 1's tensor is [5]"), "{err}");
 }
+
+/// `z = x + y` over `n` elements of the tensors' element type.
+#[kernel]
+fn add_any<T: Element>(x: Ptr<T>, y: Ptr<T>, z: Ptr<T>, n: usize) {
+    let a = tl::load(x, [n]);
+    let b = tl::load(y, [n]);
+    tl::store(z, &(a + b));
+}
+
+#[test]
+fn a_checked_launch_binds_a_generic_kernel_and_refuses_mixed_types() {
+    let rt = tiny();
+    let p = Placement::single();
+    let y = rt.from_array(&array![0.5f32, 0.25, 4.0], &p).unwrap();
+    let h = |v: [f32; 3]| Array1::from_iter(v.map(half::f16::from_f32));
+    let xh = rt.from_array(&h([1.0, 2.0, 3.0]), &p).unwrap();
+    let yh = rt.from_array(&h([0.5, 0.25, 4.0]), &p).unwrap();
+    let zh = rt.zeros(&[3], DType::F16, &p).unwrap();
+    let args = |x, y, z| {
+        Args::new()
+            .tensor("x", x)
+            .tensor("y", y)
+            .tensor("z", z)
+            .int("n", 3)
+    };
+    dist::launch(&rt, &add_any, &[1], &args(&xh, &yh, &zh)).unwrap();
+    assert_eq!(
+        zh.to_ndarray::<half::f16>().unwrap(),
+        h([1.5, 2.25, 7.0]).into_dyn()
+    );
+    // An f32 `y` beside an f16 `x`: refused before anything runs.
+    let before = rt.now_ps();
+    let e = dist::launch(&rt, &add_any, &[1], &args(&xh, &y, &zh)).unwrap_err();
+    assert!(
+        matches!(&e, RuntimeError::WrongArg { param, .. } if param == "y"),
+        "{e}"
+    );
+    assert!(
+        e.to_string().contains(
+            "its tensor holds f32 but `x` holds f16: both have the kernel's element type `T`"
+        ),
+        "{e}"
+    );
+    assert_eq!(rt.now_ps(), before, "nothing ran");
+}

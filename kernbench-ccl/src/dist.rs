@@ -37,7 +37,7 @@ use kernbench_core::runtime::{Args, DeviceTensor, Param, Rank, Runtime, RuntimeE
 use kernbench_core::sim::{Launch, Report};
 use kernbench_core::{DType, PeId};
 use kernbench_tl::prelude::*;
-use kernbench_tl::{Element, Kernel};
+use kernbench_tl::Kernel;
 use std::collections::BTreeSet;
 
 /// Most ranks a collective takes: one pointer parameter per rank, and the
@@ -49,7 +49,7 @@ pub const MAX_RANKS: usize = 16;
 /// (`cols == 0`, `E`/`W`) or a 2D torus of `cols` columns (`E`/`W` along
 /// rows, `S`/`N` along columns), as the registry's ring and mesh algorithms.
 #[kernel_fn]
-pub fn rank_all_reduce_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32, cols: usize) {
+pub fn rank_all_reduce_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp, cols: usize) {
     let (w, r, k) = (tl::num_programs(0), tl::program_id(0), tl::program_id(1));
     let base = k * n;
     if cols > 0 {
@@ -137,57 +137,107 @@ pub fn place_chunk_body<T: Element>(
     }
 }
 
-macro_rules! rank_kernels {
-    ($($t:ty => $ar:ident, $bc:ident, $ag:ident, $pl:ident);* $(;)?) => {$(
-        #[doc = concat!("All-reduce among ranks, in place in each rank's `b{rank}` (`", stringify!($t), "`; see [`rank_all_reduce_body`]).")]
-        #[kernel]
-        #[allow(clippy::too_many_arguments)]
-        pub fn $ar(
-            b0: Ptr<$t>, b1: Ptr<$t>, b2: Ptr<$t>, b3: Ptr<$t>, b4: Ptr<$t>, b5: Ptr<$t>, b6: Ptr<$t>, b7: Ptr<$t>,
-            b8: Ptr<$t>, b9: Ptr<$t>, b10: Ptr<$t>, b11: Ptr<$t>, b12: Ptr<$t>, b13: Ptr<$t>, b14: Ptr<$t>, b15: Ptr<$t>,
-            n: usize, #[constexpr] seg: usize, op: usize, cols: usize,
-        ) {
-            let bufs = [b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15];
-            rank_all_reduce_body(bufs[tl::program_id(0)], n, seg, op as u32, cols);
-        }
-
-        #[doc = concat!("Broadcast among ranks from `root`, in place (`", stringify!($t), "`; see [`rank_broadcast_body`]).")]
-        #[kernel]
-        #[allow(clippy::too_many_arguments)]
-        pub fn $bc(
-            b0: Ptr<$t>, b1: Ptr<$t>, b2: Ptr<$t>, b3: Ptr<$t>, b4: Ptr<$t>, b5: Ptr<$t>, b6: Ptr<$t>, b7: Ptr<$t>,
-            b8: Ptr<$t>, b9: Ptr<$t>, b10: Ptr<$t>, b11: Ptr<$t>, b12: Ptr<$t>, b13: Ptr<$t>, b14: Ptr<$t>, b15: Ptr<$t>,
-            n: usize, #[constexpr] seg: usize, root: usize,
-        ) {
-            let bufs = [b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15];
-            rank_broadcast_body(bufs[tl::program_id(0)], n, seg, root);
-        }
-
-        #[doc = concat!("All-gather among ranks, in place in each rank's output (`", stringify!($t), "`; see [`rank_all_gather_body`]).")]
-        #[kernel]
-        #[allow(clippy::too_many_arguments)]
-        pub fn $ag(
-            b0: Ptr<$t>, b1: Ptr<$t>, b2: Ptr<$t>, b3: Ptr<$t>, b4: Ptr<$t>, b5: Ptr<$t>, b6: Ptr<$t>, b7: Ptr<$t>,
-            b8: Ptr<$t>, b9: Ptr<$t>, b10: Ptr<$t>, b11: Ptr<$t>, b12: Ptr<$t>, b13: Ptr<$t>, b14: Ptr<$t>, b15: Ptr<$t>,
-            n: usize, #[constexpr] seg: usize,
-        ) {
-            let bufs = [b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15];
-            rank_all_gather_body(bufs[tl::program_id(0)], n, seg);
-        }
-
-        #[doc = concat!("Copies each shard of `src` into this rank's chunk of `dst` (`", stringify!($t), "`; see [`place_chunk_body`]).")]
-        #[kernel]
-        pub fn $pl(src: Ptr<$t>, dst: Ptr<$t>, n: usize, w: usize, r: usize, #[constexpr] seg: usize) {
-            place_chunk_body(src, dst, n, w, r, seg);
-        }
-    )*};
+/// All-reduce among ranks, in place in each rank's `b{rank}` (see [`rank_all_reduce_body`]).
+#[kernel]
+#[allow(clippy::too_many_arguments)]
+pub fn rank_all_reduce<T: Element>(
+    b0: Ptr<T>,
+    b1: Ptr<T>,
+    b2: Ptr<T>,
+    b3: Ptr<T>,
+    b4: Ptr<T>,
+    b5: Ptr<T>,
+    b6: Ptr<T>,
+    b7: Ptr<T>,
+    b8: Ptr<T>,
+    b9: Ptr<T>,
+    b10: Ptr<T>,
+    b11: Ptr<T>,
+    b12: Ptr<T>,
+    b13: Ptr<T>,
+    b14: Ptr<T>,
+    b15: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+    cols: usize,
+) {
+    let bufs = [
+        b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15,
+    ];
+    rank_all_reduce_body(bufs[tl::program_id(0)], n, seg, op, cols);
 }
 
-rank_kernels! {
-    f32 => rank_all_reduce_f32, rank_broadcast_f32, rank_all_gather_f32, place_chunk_f32;
-    f16 => rank_all_reduce_f16, rank_broadcast_f16, rank_all_gather_f16, place_chunk_f16;
-    bf16 => rank_all_reduce_bf16, rank_broadcast_bf16, rank_all_gather_bf16, place_chunk_bf16;
-    i32 => rank_all_reduce_i32, rank_broadcast_i32, rank_all_gather_i32, place_chunk_i32;
+/// Broadcast among ranks from `root`, in place (see [`rank_broadcast_body`]).
+#[kernel]
+#[allow(clippy::too_many_arguments)]
+pub fn rank_broadcast<T: Element>(
+    b0: Ptr<T>,
+    b1: Ptr<T>,
+    b2: Ptr<T>,
+    b3: Ptr<T>,
+    b4: Ptr<T>,
+    b5: Ptr<T>,
+    b6: Ptr<T>,
+    b7: Ptr<T>,
+    b8: Ptr<T>,
+    b9: Ptr<T>,
+    b10: Ptr<T>,
+    b11: Ptr<T>,
+    b12: Ptr<T>,
+    b13: Ptr<T>,
+    b14: Ptr<T>,
+    b15: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    root: usize,
+) {
+    let bufs = [
+        b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15,
+    ];
+    rank_broadcast_body(bufs[tl::program_id(0)], n, seg, root);
+}
+
+/// All-gather among ranks, in place in each rank's output (see [`rank_all_gather_body`]).
+#[kernel]
+#[allow(clippy::too_many_arguments)]
+pub fn rank_all_gather<T: Element>(
+    b0: Ptr<T>,
+    b1: Ptr<T>,
+    b2: Ptr<T>,
+    b3: Ptr<T>,
+    b4: Ptr<T>,
+    b5: Ptr<T>,
+    b6: Ptr<T>,
+    b7: Ptr<T>,
+    b8: Ptr<T>,
+    b9: Ptr<T>,
+    b10: Ptr<T>,
+    b11: Ptr<T>,
+    b12: Ptr<T>,
+    b13: Ptr<T>,
+    b14: Ptr<T>,
+    b15: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+) {
+    let bufs = [
+        b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15,
+    ];
+    rank_all_gather_body(bufs[tl::program_id(0)], n, seg);
+}
+
+/// Copies each shard of `src` into this rank's chunk of `dst` (see [`place_chunk_body`]).
+#[kernel]
+pub fn place_chunk<T: Element>(
+    src: Ptr<T>,
+    dst: Ptr<T>,
+    n: usize,
+    w: usize,
+    r: usize,
+    #[constexpr] seg: usize,
+) {
+    place_chunk_body(src, dst, n, w, r, seg);
 }
 
 /// Why the collectives refuse mask tensors (checked by [`numeric`] before a kernel is chosen).
@@ -205,46 +255,6 @@ fn numeric(what: &str, t: &DeviceTensor) -> Result<(), RuntimeError> {
     }
 }
 
-fn all_reduce_kernel(d: DType) -> &'static dyn Program {
-    match d {
-        DType::F32 => &rank_all_reduce_f32,
-        DType::F16 => &rank_all_reduce_f16,
-        DType::Bf16 => &rank_all_reduce_bf16,
-        DType::I32 => &rank_all_reduce_i32,
-        DType::Bool => unreachable!("{}", NO_MASKS),
-    }
-}
-
-fn broadcast_kernel(d: DType) -> &'static dyn Program {
-    match d {
-        DType::F32 => &rank_broadcast_f32,
-        DType::F16 => &rank_broadcast_f16,
-        DType::Bf16 => &rank_broadcast_bf16,
-        DType::I32 => &rank_broadcast_i32,
-        DType::Bool => unreachable!("{}", NO_MASKS),
-    }
-}
-
-fn all_gather_kernel(d: DType) -> &'static dyn Program {
-    match d {
-        DType::F32 => &rank_all_gather_f32,
-        DType::F16 => &rank_all_gather_f16,
-        DType::Bf16 => &rank_all_gather_bf16,
-        DType::I32 => &rank_all_gather_i32,
-        DType::Bool => unreachable!("{}", NO_MASKS),
-    }
-}
-
-fn place_kernel(d: DType) -> &'static dyn Program {
-    match d {
-        DType::F32 => &place_chunk_f32,
-        DType::F16 => &place_chunk_f16,
-        DType::Bf16 => &place_chunk_bf16,
-        DType::I32 => &place_chunk_i32,
-        DType::Bool => unreachable!("{}", NO_MASKS),
-    }
-}
-
 /// The parameters of a `#[kernel]`, for [`Runtime::launch_checked`].
 pub fn signature(kernel: &dyn Kernel) -> Vec<Param> {
     kernel
@@ -255,6 +265,7 @@ pub fn signature(kernel: &dyn Kernel) -> Vec<Param> {
             name: p.name.to_string(),
             kind: p.kind,
             dtype: p.dtype,
+            generic: p.generic.map(str::to_string),
         })
         .collect()
 }
@@ -470,8 +481,8 @@ fn group_launch<'a>(
         .neighbors(neighbors))
 }
 
-fn seg_elems(a: &Algorithm, d: DType) -> i64 {
-    (a.seg_bytes / d.size() as u64).max(1) as i64
+fn seg_elems(a: &Algorithm, d: DType) -> usize {
+    (a.seg_bytes / d.size() as u64).max(1) as usize
 }
 
 /// All-reduces `t` across all ranks with `op`, in place, with the backend's
@@ -500,7 +511,7 @@ pub fn all_reduce_with(
             let (shards, n) = pair_up("all_reduce", &cs, "op")?;
             let d = cs[0].dtype;
             let cols = match algo.topology {
-                MapKind::Torus2d if torus_shape(cs.len()).0 > 1 => torus_shape(cs.len()).1 as i64,
+                MapKind::Torus2d if torus_shape(cs.len()).0 > 1 => torus_shape(cs.len()).1,
                 _ => 0,
             };
             let map = if cols == 0 {
@@ -508,13 +519,14 @@ pub fn all_reduce_with(
             } else {
                 MapKind::Torus2d
             };
-            let args = KernelArgs::new()
-                .int("n", n as i64)
-                .int("seg", seg_elems(&algo, d))
-                .int("op", op.code())
-                .int("cols", cols);
+            let args = rank_all_reduce::args()
+                .n(n)
+                .seg(seg_elems(&algo, d))
+                .op(op)
+                .cols(cols)
+                .into();
             let launch =
-                group_launch(all_reduce_kernel(d), &cs, shards, map, args)?.ipcq(algo.ipcq.clone());
+                group_launch(&rank_all_reduce, &cs, shards, map, args)?.ipcq(algo.ipcq.clone());
             rt.simulate(&launch)
         },
     )
@@ -546,11 +558,12 @@ pub fn broadcast_with(
         move |cs| {
             let (shards, n) = pair_up("broadcast", &cs, "root")?;
             let d = cs[0].dtype;
-            let args = KernelArgs::new()
-                .int("n", n as i64)
-                .int("seg", seg_elems(&algo, d))
-                .int("root", root as i64);
-            let launch = group_launch(broadcast_kernel(d), &cs, shards, MapKind::Ring, args)?
+            let args = rank_broadcast::args()
+                .n(n)
+                .seg(seg_elems(&algo, d))
+                .root(root)
+                .into();
+            let launch = group_launch(&rank_broadcast, &cs, shards, MapKind::Ring, args)?
                 .ipcq(algo.ipcq.clone());
             rt.simulate(&launch)
         },
@@ -620,21 +633,16 @@ pub fn all_gather_with(
     }
     let d = input.dtype();
     let n = input.numel();
-    let place = KernelArgs::new()
+    // The tensors bind by name: they are the runtime's, not `Buffer`s.
+    let place = KernelArgs::from(place_chunk::args().n(n).w(w).r(r).seg(seg_elems(&algo, d)))
         .with("src", input.arg_ptr())
-        .with("dst", output.arg_ptr())
-        .int("n", n as i64)
-        .int("w", w as i64)
-        .int("r", r as i64)
-        .int("seg", seg_elems(&algo, d));
-    rank.simulate(&Launch::new(place_kernel(d), place, in_pes))?;
+        .with("dst", output.arg_ptr());
+    rank.simulate(&Launch::new(&place_chunk, place, in_pes))?;
     let rt = rank.runtime().clone();
     rank.rendezvous("all_gather", Contribution::of(r, output, 0), move |cs| {
         let (shards, _) = pair_up("all_gather", &cs, "argument")?;
-        let args = KernelArgs::new()
-            .int("n", n as i64)
-            .int("seg", seg_elems(&algo, d));
-        let launch = group_launch(all_gather_kernel(d), &cs, shards, MapKind::Ring, args)?
+        let args = rank_all_gather::args().n(n).seg(seg_elems(&algo, d)).into();
+        let launch = group_launch(&rank_all_gather, &cs, shards, MapKind::Ring, args)?
             .ipcq(algo.ipcq.clone());
         rt.simulate(&launch)
     })

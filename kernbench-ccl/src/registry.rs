@@ -2,8 +2,8 @@
 //! the logical topology it needs, its IPCQ settings, and an optional world size.
 //!
 //! A program can extend it from Rust: [`Registry::register_kernel`] makes a
-//! kernel family of its own known (its kernels, one per element type, are
-//! `#[kernel]`s named `FAMILY_f32` and so on), [`Registry::register_map`] adds
+//! kernel family of its own known (its kernel is the `#[kernel]` of that
+//! name, generic over its element type), [`Registry::register_map`] adds
 //! a neighbour map of its own, and [`Registry::add_yaml`] adds entries that
 //! may name both. Registered in an [`Extension`], they are part of
 //! [`Registry::builtin`] and of every registry file read with
@@ -216,7 +216,7 @@ impl serde::Serialize for CustomMap {
 /// maps it is written for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KernelFamily {
-    /// The family (`ring_allreduce` -> `ring_allreduce_f32`, ...).
+    /// The family: the name of its `#[kernel]` (`ring_allreduce`).
     pub name: String,
     /// The collective.
     pub collective: Collective,
@@ -242,7 +242,8 @@ kernbench_tl::inventory::collect!(Extension);
 pub struct Algorithm {
     /// Its name in the registry.
     pub name: String,
-    /// The kernel family (`ring_allreduce` -> `ring_allreduce_f32`, ...).
+    /// The kernel family: the name of its `#[kernel]` (`ring_allreduce`),
+    /// which a run in any element type launches.
     pub kernel: String,
     /// The collective.
     pub collective: Collective,
@@ -263,8 +264,9 @@ impl Algorithm {
     /// An algorithm as `configs/ccl.yaml` resolves an entry that sets only
     /// these four fields: the file's `defaults` (16 KiB messages, IPCQ rings
     /// of 8 slots of 4 KiB in TCM) and every PE of the machine. `kernel` names
-    /// a kernel family: a run in element type `T` launches the registered
-    /// kernel `{kernel}_{T}` (`my_allreduce_f32`, ...). Adjust the public
+    /// a kernel family: a run in any element type launches the registered
+    /// kernel of that name, whose element type the run's buffer binds
+    /// (`fn my_allreduce<T: Element>(buf: Ptr<T>, ..)`). Adjust the public
     /// fields for other settings.
     ///
     /// ```
@@ -520,9 +522,11 @@ impl Registry {
 
     /// Makes a kernel family known: `collective` is what it implements, and
     /// `maps` the maps it runs on (shipped names such as `ring` or `ranks`, or
-    /// maps registered with [`Registry::register_map`]). Its kernels are the
-    /// `#[kernel]`s named `{family}_{dtype}` (`my_allreduce_f32`, ...); a run
-    /// in an element type that has none is an error naming the kernel.
+    /// maps registered with [`Registry::register_map`]). Its kernel is the
+    /// `#[kernel]` named `family`, generic over its element type
+    /// (`fn my_allreduce<T: Element>(buf: Ptr<T>, ..)`); a kernel written for
+    /// one element type runs only that type, and a run in another is an
+    /// error naming the kernel.
     pub fn register_kernel(
         &mut self,
         family: &str,

@@ -14,8 +14,9 @@ use kernbench_core::sim::{simulate_full, FabricModel, Launch, Outcome, ProgressH
 use kernbench_core::topology::Topology;
 use kernbench_core::{DType, PeId};
 
-/// A reduction operator.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+/// A reduction operator: a `#[constexpr]` parameter of the reducing
+/// collectives' kernels, whose codes are `0` sum, `1` max, `2` min.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, kernbench_tl::KernelEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum RedOp {
     /// Sum.
@@ -437,9 +438,8 @@ pub(crate) fn setup(
     spec: &RunSpec,
 ) -> Result<Setup, RunError> {
     let w = pes.len();
-    let kname = format!("{}_{}", algo.kernel, spec.dtype);
-    let kernel = kernbench_tl::find_kernel(&kname)
-        .ok_or_else(|| RunError::Invalid(format!("no kernel `{kname}` is registered")))?;
+    let kernel = kernbench_tl::find_kernel(&algo.kernel)
+        .ok_or_else(|| RunError::Invalid(format!("no kernel `{}` is registered", algo.kernel)))?;
     if spec.count == 0 {
         return Err(RunError::Invalid("count must be at least 1".into()));
     }
@@ -538,7 +538,21 @@ pub(crate) fn setup(
         );
     debug_assert!(DRIVER_PARAMS.iter().all(|p| all.get(p).is_some()));
     let mut args = KernelArgs::new();
+    let kname = kernel.meta().name;
     for p in kernel.meta().params {
+        if let Some(d) = p.dtype.filter(|d| *d != spec.dtype) {
+            return Err(RunError::Invalid(format!(
+                "kernel `{kname}` ({}:{}) takes `{}: {}`, so it runs {d} only, not {}: \
+                 make its element type a parameter (`fn {kname}<T: Element>({}: Ptr<T>, ..)`) \
+                 to run every type",
+                kernel.meta().file,
+                kernel.meta().line,
+                p.name,
+                p.ty,
+                spec.dtype,
+                p.name
+            )));
+        }
         let Some(v) = all.get(p.name) else {
             return Err(RunError::Invalid(format!(
                 "kernel `{kname}` ({}:{}) takes `{}`, which a collective's kernel cannot: \

@@ -17,23 +17,23 @@ use kernbench_tl::prelude::*;
 /// A naive ring all-reduce that passes whole vectors around, but starts from
 /// its own input combined with itself: every rank's own contribution twice.
 #[kernel]
-pub fn double_count_allreduce_f32(buf: Ptr<f32>, n: usize, op: usize) {
+pub fn double_count_allreduce(buf: Ptr<f32>, n: usize, #[constexpr] op: RedOp) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
     let at = buf.offset(r * n);
     let mine = tl::load(at, [n]);
-    let mut acc = combine(&mine, &mine, op as u32);
+    let mut acc = combine(&mine, &mine, op);
     let mut x = mine;
     for _ in 1..w {
         tl::send(Dir::E, &x);
         x = tl::recv::<f32>(Dir::W, [n]);
-        acc = combine(&acc, &x, op as u32);
+        acc = combine(&acc, &x, op);
     }
     tl::store(at, &acc);
 }
 
 /// The same naive ring, one step short: the farthest rank's contribution never arrives.
 #[kernel]
-pub fn forgetful_allreduce_f32(buf: Ptr<f32>, n: usize, op: usize) {
+pub fn forgetful_allreduce(buf: Ptr<f32>, n: usize, #[constexpr] op: RedOp) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
     let at = buf.offset(r * n);
     let mut acc = tl::load(at, [n]);
@@ -41,14 +41,14 @@ pub fn forgetful_allreduce_f32(buf: Ptr<f32>, n: usize, op: usize) {
     for _ in 2..w {
         tl::send(Dir::E, &x);
         x = tl::recv::<f32>(Dir::W, [n]);
-        acc = combine(&acc, &x, op as u32);
+        acc = combine(&acc, &x, op);
     }
     tl::store(at, &acc);
 }
 
 /// An all-reduce that scales its result: arithmetic the symbolic domain does not follow.
 #[kernel]
-pub fn scaled_allreduce_f32(buf: Ptr<f32>, n: usize) {
+pub fn scaled_allreduce(buf: Ptr<f32>, n: usize) {
     let r = tl::program_id(0);
     let at = buf.offset(r * n);
     let x = tl::load(at, [n]);
@@ -59,7 +59,7 @@ pub fn scaled_allreduce_f32(buf: Ptr<f32>, n: usize) {
 /// transpose and a broadcasting add: each rank's vector is a `[1, n]` row,
 /// the received `[n]` vectors broadcast onto it.
 #[kernel]
-pub fn viewed_allreduce_f32(buf: Ptr<f32>, n: usize) {
+pub fn viewed_allreduce(buf: Ptr<f32>, n: usize) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
     let at = buf.offset(r * n);
     let mine = tl::load(at, [n]);
@@ -76,7 +76,7 @@ pub fn viewed_allreduce_f32(buf: Ptr<f32>, n: usize) {
 /// The same, but its result is spread over two rows and summed back: every
 /// contribution twice.
 #[kernel]
-pub fn spread_twice_allreduce_f32(buf: Ptr<f32>, n: usize) {
+pub fn spread_twice_allreduce(buf: Ptr<f32>, n: usize) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
     let at = buf.offset(r * n);
     let mut acc = tl::load(at, [n]);

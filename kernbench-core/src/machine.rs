@@ -125,9 +125,44 @@ impl Buffer {
         })
     }
 
+    /// The buffer as a row-major `rows x cols` tensor, for a kernel's typed
+    /// argument builder (`k::args().a(buf.view(m, k)?)`).
+    pub fn view(&self, rows: usize, cols: usize) -> Result<TensorRef, MemError> {
+        match self.tensor(rows, cols)? {
+            crate::ir::ArgValue::Tensor { va, dtype, shape } => Ok(TensorRef { va, dtype, shape }),
+            _ => unreachable!("`Buffer::tensor` gives a tensor"),
+        }
+    }
+
     /// Bytes.
     pub fn bytes(&self) -> u64 {
         (self.len * self.dtype.size()) as u64
+    }
+}
+
+/// A buffer viewed as a row-major 2D tensor of a shape that fits it
+/// ([`Buffer::view`]): what a typed argument builder takes for a tensor parameter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TensorRef {
+    va: u64,
+    dtype: DType,
+    shape: [usize; 2],
+}
+
+impl TensorRef {
+    /// Its shape.
+    pub fn shape(&self) -> [usize; 2] {
+        self.shape
+    }
+}
+
+impl From<TensorRef> for crate::ir::ArgValue {
+    fn from(t: TensorRef) -> Self {
+        crate::ir::ArgValue::Tensor {
+            va: t.va,
+            dtype: t.dtype,
+            shape: t.shape,
+        }
     }
 }
 

@@ -27,8 +27,8 @@
 //! # What `#[kernel]` generates
 //!
 //! The function becomes a unit struct of the same name and visibility (carrying
-//! the function's doc comment) that implements `kernbench_tl::Kernel`, plus a
-//! registration with `inventory` so that `kernbench_tl::registered_kernels()`
+//! the function's doc comment) that implements `kernbench_tl::Kernel`, its
+//! typed argument builder (see below), plus a registration with `inventory` so that `kernbench_tl::registered_kernels()`
 //! lists it. For the kernel above the expansion is, in outline:
 //!
 //! ```text
@@ -39,6 +39,7 @@
 //! const _: () = {
 //!     static __KB_META: ::kernbench_tl::KernelMeta = ::kernbench_tl::KernelMeta {
 //!         name: "hello_send",
+//!         generics: &[],
 //!         params: &[
 //!             ParamMeta { name: "t", kind: <Ptr<f16> as KernelParam>::KIND,
 //!                         dtype: <Ptr<f16> as KernelParam>::DTYPE, ty: "Ptr<f16>" },
@@ -78,11 +79,50 @@
 //! # Parameters
 //!
 //! Each parameter is `name: Type` where `Type` implements
-//! `kernbench_tl::KernelParam`: `Ptr<T>`, `Tensor<T>`, an integer, a float or
-//! `bool`. Arguments are bound by name at launch. A parameter marked
-//! `#[constexpr]` must be a scalar; it is recorded as `ParamKind::Constexpr`,
-//! is part of the kernel's specialisation key, and is printed in the graph
-//! header as `const name = value`.
+//! `kernbench_tl::KernelParam`: `Ptr<T>`, `Tensor<T>`, an integer, a float,
+//! `bool`, or an enum with `#[derive(KernelEnum)]`. Arguments are bound by
+//! name at launch. A parameter marked `#[constexpr]` must be a scalar or such
+//! an enum; it is recorded as `ParamKind::Constexpr`, is part of the kernel's
+//! specialisation key, and is printed in the graph header as
+//! `const name = value` (an enum by its variant's name).
+//!
+//! # Generic kernels
+//!
+//! A kernel may take element types as type parameters, each bounded by
+//! `Element` (or `Element<Acc = f32>`, `i32` or `bool`, for the types that
+//! accumulate so) and each the element type of at least one `Ptr<T>` or
+//! `Tensor<T>` parameter:
+//!
+//! ```
+//! use kernbench_tl::prelude::*;
+//!
+//! #[kernel]
+//! fn scale<T: Element>(x: Ptr<T>, n: usize) {
+//!     tl::store(x, &(tl::load(x, [n]) * 2.0));
+//! }
+//!
+//! for dtype in [DType::F32, DType::F16] {
+//!     let args = KernelArgs::new()
+//!         .with("x", ArgValue::Ptr { va: 0x1000_0000, dtype, len: 64 })
+//!         .int("n", 64);
+//!     let g = kernbench_tl::trace(&scale, &args, &[1], &[0]).unwrap();
+//!     assert!(g.to_text().contains(&format!("tile<{dtype},[64]>")));
+//! }
+//! ```
+//!
+//! The body is instantiated for every element type; at launch the buffers
+//! of a type parameter's pointers choose which instance runs. Pointers of one
+//! type parameter whose buffers hold different types are an argument error
+//! naming both parameters.
+//!
+//! # The typed argument builder
+//!
+//! `#[kernel] fn scale(..)` also generates `ScaleArgs` (the kernel's name in
+//! camel case, then `Args`) and `scale::args()`, with one method per
+//! parameter, named like it: a pointer takes a `&Buffer`, a tensor a
+//! `TensorRef` (`buf.view(rows, cols)?`), a scalar or enum its own type. An
+//! unknown name or a wrong type is a compile error. The builder converts into
+//! `KernelArgs` (`.into()`), and `Launch::new` takes it as it is.
 //!
 //! # What is rejected
 //!
@@ -93,11 +133,13 @@
 //!
 //! - In the signature: `self`, references, slices, arrays and raw pointers
 //!   (kernels take `Ptr<T>`), host containers (`Vec`, `Box`, `String`, ...),
-//!   `impl Trait` and other non-bindable types, generic, const-generic and
+//!   `impl Trait` and other non-bindable types, type parameters with another
+//!   bound or none, type parameters no pointer or tensor has as its element
+//!   type, scalar parameters of a type parameter's type, const-generic and
 //!   lifetime parameters and `where` clauses, a return type, `async`, `unsafe`,
 //!   `const`, an `extern` ABI, variadics, patterns other than a plain name,
 //!   attributes on parameters other than `#[constexpr]` and lint attributes,
-//!   and `#[constexpr]` on a non-scalar.
+//!   and `#[constexpr]` on what is neither a scalar nor an enum.
 //! - In the body (of kernels and of `#[kernel_fn]` helpers): `unsafe` blocks,
 //!   `async` blocks and `.await`, `loop` and `while` (write `for i in 0..n`),
 //!   closures, `static` items and `thread_local!`, host I/O (`println!`,
@@ -143,6 +185,117 @@ pub fn kernel(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn kernel_fn(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand_kernel_fn(attr.into(), item.into()).into()
+}
+
+/// Makes a field-less enum a kernel parameter type, usually of a
+/// `#[constexpr]` parameter (`#[constexpr] op: RedOp`).
+///
+/// A launch gives the value as its code, the variant's position (`0` for the
+/// first); graphs and the command line name it by the variant's name in lower
+/// case (`Sum` -> `sum`). Implements `kernbench_tl::KernelEnum` and
+/// `kernbench_tl::KernelParam`.
+#[proc_macro_derive(KernelEnum)]
+pub fn derive_kernel_enum(item: TokenStream) -> TokenStream {
+    expand_kernel_enum(item.into(), resolve_tl_path).into()
+}
+
+/// `#[derive(KernelEnum)]` on token streams.
+fn expand_kernel_enum(
+    item: TokenStream2,
+    tl_path: impl FnOnce() -> Result<TokenStream2, String>,
+) -> TokenStream2 {
+    let input: syn::DeriveInput = match syn::parse2(item) {
+        Ok(i) => i,
+        Err(e) => return e.to_compile_error(),
+    };
+    let syn::Data::Enum(data) = &input.data else {
+        return syn::Error::new_spanned(
+            &input.ident,
+            "`#[derive(KernelEnum)]` goes on an enum whose variants have no fields",
+        )
+        .to_compile_error();
+    };
+    let mut errors = Errors::default();
+    if !input.generics.params.is_empty() {
+        errors.push(syn::Error::new_spanned(
+            &input.generics,
+            "a kernel enum is a plain list of values: remove the generic parameters",
+        ));
+    }
+    for v in &data.variants {
+        if !matches!(v.fields, syn::Fields::Unit) {
+            errors.push(syn::Error::new_spanned(
+                v,
+                "a kernel enum's variants carry no data (a launch passes one code): remove the fields",
+            ));
+        }
+        if let Some((_, d)) = &v.discriminant {
+            errors.push(syn::Error::new_spanned(
+                d,
+                "a kernel enum's codes are the variants' positions: remove the discriminant",
+            ));
+        }
+    }
+    if data.variants.is_empty() {
+        errors.push(syn::Error::new_spanned(
+            &input.ident,
+            "a kernel enum needs at least one variant",
+        ));
+    }
+    let tl = match tl_path() {
+        Ok(tl) => tl,
+        Err(msg) => {
+            errors.push(syn::Error::new(Span::call_site(), msg));
+            return errors.emit_with(quote!());
+        }
+    };
+    if !errors.is_empty() {
+        return errors.emit_with(quote!());
+    }
+    let name = &input.ident;
+    let name_str = name.to_string();
+    let idents: Vec<&syn::Ident> = data.variants.iter().map(|v| &v.ident).collect();
+    let names: Vec<String> = idents
+        .iter()
+        .map(|i| {
+            use syn::ext::IdentExt;
+            i.unraw().to_string().to_lowercase()
+        })
+        .collect();
+    let codes: Vec<usize> = (0..idents.len()).collect();
+    quote! {
+        impl #tl::KernelEnum for #name {
+            const NAMES: &'static [&'static str] = &[#(#names),*];
+            fn from_code(code: usize) -> ::core::option::Option<Self> {
+                match code {
+                    #(#codes => ::core::option::Option::Some(#name::#idents),)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+            fn code(self) -> usize {
+                match self {
+                    #(#name::#idents => #codes,)*
+                }
+            }
+        }
+
+        impl #tl::KernelParam for #name {
+            const KIND: #tl::ParamKind = #tl::ParamKind::Scalar;
+            const DTYPE: ::core::option::Option<#tl::DType> = ::core::option::Option::None;
+            const VARIANTS: &'static [&'static str] = <#name as #tl::KernelEnum>::NAMES;
+            type Input<'a> = #name;
+            fn input(v: #name) -> #tl::ArgValue {
+                #tl::ArgValue::Int(<#name as #tl::KernelEnum>::code(v) as i64)
+            }
+            fn from_arg(
+                _: u16,
+                _: &'static str,
+                v: &#tl::ArgValue,
+            ) -> ::core::result::Result<Self, ::std::string::String> {
+                #tl::enum_from_arg::<#name>(#name_str, v)
+            }
+        }
+    }
 }
 
 /// `#[kernel]` on token streams; `tl_path` finds the path of the language crate.
@@ -314,6 +467,57 @@ mod tests {
             text.contains(":: kernbench_tl :: inventory :: submit !"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_generic_kernel_dispatches_on_its_buffers_types() {
+        let out = expand_kernel(
+            quote!(),
+            quote! {
+                pub fn scale_rows<T: Element, A: Element<Acc = f32>>(
+                    x: Ptr<T>, w: Tensor<A>, #[constexpr] op: RedOp, n: usize
+                ) {
+                    let _ = (x, w, op, n);
+                }
+            },
+            tl,
+        );
+        let text = out.to_string();
+        assert!(error_messages(&out).is_empty(), "{text}");
+        assert!(text.contains("generics : & [\"T\" , \"A\"]"), "{text}");
+        assert!(
+            text.contains("generic : :: core :: option :: Option :: Some (\"T\")"),
+            "{text}"
+        );
+        assert!(
+            text.contains("bind_elem (__kb_args , & __KB_META , \"A\")"),
+            "{text}"
+        );
+        // `A` accumulates in f32: i32 and masks are refused, not instantiated.
+        assert!(text.contains("elem_refused"), "{text}");
+        assert!(
+            text.contains("fn __kb_run < T : :: kernbench_tl :: Element , A : :: kernbench_tl :: Element < Acc = f32 > >"),
+            "{text}"
+        );
+        assert!(text.contains("pub struct ScaleRowsArgs"), "{text}");
+        assert!(text.contains("pub fn op (mut self , v : < RedOp as :: kernbench_tl :: KernelParam > :: Input < '_ >)"), "{text}");
+        // What does not depend on the element type is read with it made concrete.
+        assert!(
+            text.contains("< Ptr < f32 > as :: kernbench_tl :: KernelParam > :: KIND"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_builder_is_named_in_camel_case() {
+        let id = |s: &str| proc_macro2::Ident::new(s, Span::call_site());
+        assert_eq!(
+            generate::builder_name(&id("ring_allreduce")).to_string(),
+            "RingAllreduceArgs"
+        );
+        assert_eq!(generate::builder_name(&id("_k__2d")).to_string(), "K2dArgs");
+        let raw = proc_macro2::Ident::new_raw("type", Span::call_site());
+        assert_eq!(generate::builder_name(&raw).to_string(), "TypeArgs");
     }
 
     #[test]

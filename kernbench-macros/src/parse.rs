@@ -29,6 +29,11 @@ pub(crate) struct KernelModel {
     pub doc_attrs: Vec<Attribute>,
     /// `#[cfg]` attributes, for everything generated.
     pub cfg_attrs: Vec<Attribute>,
+    /// Type parameters (element types), in order.
+    pub generics: Vec<Ident>,
+    /// For each type parameter, the accumulator type its bound requires
+    /// (`Some("f32")` for `T: Element<Acc = f32>`).
+    pub accs: Vec<Option<String>>,
     /// Parameters in order.
     pub params: Vec<Param>,
     /// The author's function as it will run: other attributes kept, parameter
@@ -46,6 +51,8 @@ pub(crate) struct Param {
     pub ty_text: String,
     /// Marked `#[constexpr]`.
     pub constexpr: bool,
+    /// The type parameter that is its element type (`T` of `Ptr<T>`).
+    pub generic: Option<Ident>,
 }
 
 /// What parsing a kernel gives.
@@ -89,13 +96,18 @@ pub(crate) fn kernel(func: ItemFn, errors: &mut Errors) -> Parsed {
             format!("kernels use the Rust ABI: remove `{}`", text(abi)),
         ));
     }
+    let mut generics: Vec<Ident> = Vec::new();
+    let mut accs: Vec<Option<String>> = Vec::new();
     for p in &sig.generics.params {
         let msg = match p {
-            GenericParam::Type(t) => format!(
-                "kernels cannot be generic over types: a launch binds concrete types; remove `{}` \
-                 and write the element type, e.g. `Ptr<f32>` (one kernel per element type)",
-                t.ident
-            ),
+            GenericParam::Type(t) => match element_param(t) {
+                Ok(acc) => {
+                    generics.push(t.ident.clone());
+                    accs.push(acc);
+                    continue;
+                }
+                Err(msg) => msg,
+            },
             GenericParam::Const(c) => format!(
                 "kernels take no const generics: make `{0}` a parameter instead: \
                  `#[constexpr] {0}: {1}`",
@@ -151,14 +163,32 @@ pub(crate) fn kernel(func: ItemFn, errors: &mut Errors) -> Parsed {
             }
         };
         let ty = (*pt.ty).clone();
+        let generic = element_of(&ty, &generics);
         if let Some(msg) = param_type_problem(&ty) {
             problems.push(syn::Error::new_spanned(&ty, msg));
-        } else if constexpr && !is_scalar(&ty) {
+        } else if generic.is_none() && mentions(&ty, &generics) {
             problems.push(syn::Error::new_spanned(
                 &ty,
                 format!(
-                    "a `#[constexpr]` parameter is a scalar: write an integer, float or bool \
-                     type such as `usize` (`{}` is not a scalar), or remove `#[constexpr]`",
+                    "a kernel's type parameter is the element type of its pointers and tensors \
+                     only: write `Ptr<T>` or `Tensor<T>`, and a scalar as a concrete type such \
+                     as `f32` (`{}` cannot be bound from a launch)",
+                    text(&ty)
+                ),
+            ));
+        } else if constexpr && generic.is_some() {
+            problems.push(syn::Error::new_spanned(
+                &ty,
+                "a `#[constexpr]` parameter is a scalar or an enum, not a pointer: remove \
+                 `#[constexpr]`",
+            ));
+        } else if constexpr && !is_scalar(&ty) && !is_enum_like(&ty) {
+            problems.push(syn::Error::new_spanned(
+                &ty,
+                format!(
+                    "a `#[constexpr]` parameter is a scalar or an enum: write an integer, \
+                     float or bool type such as `usize`, or an enum with \
+                     `#[derive(KernelEnum)]` (`{}` is neither), or remove `#[constexpr]`",
                     text(&ty)
                 ),
             ));
@@ -169,6 +199,7 @@ pub(crate) fn kernel(func: ItemFn, errors: &mut Errors) -> Parsed {
                 ty_text: text(&ty),
                 ty,
                 constexpr,
+                generic,
             });
         }
     }
@@ -189,8 +220,20 @@ pub(crate) fn kernel(func: ItemFn, errors: &mut Errors) -> Parsed {
     if let Some(w) = &sig.generics.where_clause {
         problems.push(syn::Error::new_spanned(
             w,
-            "kernels are not generic: remove the `where` clause",
+            "a kernel takes no `where` clause: its type parameters are element types, written \
+             `<T: Element>`; remove the `where` clause",
         ));
+    }
+    for g in &generics {
+        if !params.iter().any(|p| p.generic.as_ref() == Some(g)) {
+            problems.push(syn::Error::new_spanned(
+                g,
+                format!(
+                    "a launch binds `{g}` from the buffer of a `Ptr<{g}>` or `Tensor<{g}>` \
+                     parameter, and the kernel has none: add one, or remove `{g}`"
+                ),
+            ));
+        }
     }
 
     let ok = problems.is_empty();
@@ -225,6 +268,8 @@ pub(crate) fn kernel(func: ItemFn, errors: &mut Errors) -> Parsed {
         doc: doc_text(&doc_attrs),
         doc_attrs,
         cfg_attrs,
+        generics,
+        accs,
         params,
         body,
     };
@@ -436,6 +481,109 @@ fn first_type_arg(args: &PathArguments) -> Option<&Type> {
         }),
         _ => None,
     }
+}
+
+/// The accumulator type a kernel's type parameter requires (`T: Element`
+/// requires none, `T: Element<Acc = f32>` requires `f32`), or what is wrong
+/// with it: it must be one of these, nothing more.
+fn element_param(t: &syn::TypeParam) -> Result<Option<String>, String> {
+    let id = &t.ident;
+    let write = format!(
+        "a kernel's type parameter is an element type, which the launch's buffers give: write \
+         `{id}: Element` (`{id}: Element<Acc = f32>` for f32, f16 and bf16 only)"
+    );
+    if t.default.is_some() {
+        return Err(format!("{write}, without a default"));
+    }
+    let other = || {
+        Err(format!(
+            "{write}; `{}` cannot be chosen at launch",
+            text(&t.bounds)
+        ))
+    };
+    let mut bounds = t.bounds.iter();
+    let (Some(syn::TypeParamBound::Trait(b)), None) = (bounds.next(), bounds.next()) else {
+        return if t.bounds.is_empty() {
+            Err(format!("{write}; `{id}` has no bound"))
+        } else {
+            other()
+        };
+    };
+    let Some(last) = b.path.segments.last() else {
+        return other();
+    };
+    if b.lifetimes.is_some()
+        || !matches!(b.modifier, syn::TraitBoundModifier::None)
+        || last.ident != "Element"
+    {
+        return other();
+    }
+    match &last.arguments {
+        PathArguments::None => Ok(None),
+        PathArguments::AngleBracketed(a) if a.args.len() == 1 => match &a.args[0] {
+            GenericArgument::AssocType(at) if at.ident == "Acc" && at.generics.is_none() => {
+                let acc = text(&at.ty);
+                if ["f32", "i32", "bool"].contains(&acc.as_str()) {
+                    Ok(Some(acc))
+                } else {
+                    other()
+                }
+            }
+            _ => other(),
+        },
+        _ => other(),
+    }
+}
+
+/// The type parameter of `generics` that `ty` has as its element type:
+/// `T` for `Ptr<T>` or `Tensor<T>` (any path whose one argument is `T`).
+fn element_of(ty: &Type, generics: &[Ident]) -> Option<Ident> {
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    let PathArguments::AngleBracketed(a) = &last.arguments else {
+        return None;
+    };
+    if a.args.len() != 1 {
+        return None;
+    }
+    match first_type_arg(&last.arguments)? {
+        Type::Path(t) if t.qself.is_none() => {
+            let id = t.path.get_ident()?;
+            generics.iter().find(|g| *g == id).cloned()
+        }
+        _ => None,
+    }
+}
+
+/// `true` when `ty` names one of `generics` anywhere.
+fn mentions(ty: &Type, generics: &[Ident]) -> bool {
+    fn walk(ts: TokenStream, generics: &[Ident]) -> bool {
+        ts.into_iter().any(|t| match t {
+            TokenTree::Ident(i) => generics.contains(&i),
+            TokenTree::Group(g) => walk(g.stream(), generics),
+            _ => false,
+        })
+    }
+    walk(ty.to_token_stream(), generics)
+}
+
+/// `true` for a type that may be an enum with `#[derive(KernelEnum)]`: a
+/// capitalised path without type arguments that is not a kernel-language or
+/// host type (the `KernelParam` bound and a check of its kind do the rest).
+fn is_enum_like(ty: &Type) -> bool {
+    let Type::Path(p) = ty else { return false };
+    if p.qself.is_some() || !p.path.segments.iter().all(|s| s.arguments.is_none()) {
+        return false;
+    }
+    let Some(last) = p.path.segments.last() else {
+        return false;
+    };
+    let name = last.ident.to_string();
+    name.starts_with(|c: char| c.is_ascii_uppercase())
+        && !matches!(
+            name.as_str(),
+            "Ptr" | "Tensor" | "Tile" | "Block" | "Dir" | "Peer" | "RecvFuture" | "Self"
+        )
 }
 
 /// `true` for the scalar types a `#[constexpr]` parameter may have.

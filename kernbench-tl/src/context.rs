@@ -141,31 +141,28 @@ fn header<K: Kernel + ?Sized>(
         .iter()
         .map(|p| {
             let v = args.get(p.name);
+            // A generic parameter's element type is its buffer's.
+            let dtype = match v {
+                Some(ArgValue::Ptr { dtype, .. } | ArgValue::Tensor { dtype, .. })
+                    if p.generic.is_some() =>
+                {
+                    Some(*dtype)
+                }
+                _ => p.dtype,
+            };
+            let dtype = dtype.map(|d| d.name()).unwrap_or("?");
             match (p.kind, v) {
-                (ParamKind::Ptr, _) => {
-                    format!(
-                        "{}: ptr<{}>",
-                        p.name,
-                        p.dtype.map(|d| d.name()).unwrap_or("?")
-                    )
+                (ParamKind::Ptr, _) => format!("{}: ptr<{dtype}>", p.name),
+                (ParamKind::Tensor, Some(ArgValue::Tensor { shape, .. })) => {
+                    format!("{}: tensor<{dtype},[{},{}]>", p.name, shape[0], shape[1])
                 }
-                (ParamKind::Tensor, Some(ArgValue::Tensor { shape, .. })) => format!(
-                    "{}: tensor<{},[{},{}]>",
-                    p.name,
-                    p.dtype.map(|d| d.name()).unwrap_or("?"),
-                    shape[0],
-                    shape[1]
-                ),
-                (ParamKind::Tensor, _) => {
-                    format!(
-                        "{}: tensor<{}>",
-                        p.name,
-                        p.dtype.map(|d| d.name()).unwrap_or("?")
-                    )
-                }
+                (ParamKind::Tensor, _) => format!("{}: tensor<{dtype}>", p.name),
                 (kind, v) => {
                     let val = match v {
-                        Some(ArgValue::Int(i)) => i.to_string(),
+                        Some(ArgValue::Int(i)) => usize::try_from(*i)
+                            .ok()
+                            .and_then(|c| p.variants.get(c))
+                            .map_or_else(|| i.to_string(), |n| n.to_string()),
                         Some(ArgValue::Float(f)) => format!("{f:?}"),
                         Some(ArgValue::Bool(b)) => b.to_string(),
                         _ => "?".to_string(),
@@ -315,6 +312,7 @@ mod tests {
 
     static META: KernelMeta = KernelMeta {
         name: "k",
+        generics: &[],
         params: &[],
         file: "src/k.rs",
         line: 7,

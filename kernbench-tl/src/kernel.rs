@@ -10,8 +10,16 @@ pub struct ParamMeta {
     pub name: &'static str,
     /// Pointer, tensor, scalar or constexpr.
     pub kind: ParamKind,
-    /// Element type for pointers and tensors.
+    /// Element type for pointers and tensors; `None` for scalars and for
+    /// pointers and tensors whose element type is a type parameter of the
+    /// kernel (see [`ParamMeta::generic`]).
     pub dtype: Option<DType>,
+    /// The type parameter that is this pointer's or tensor's element type
+    /// (`"T"` for `x: Ptr<T>`): the launch's buffer gives its type.
+    pub generic: Option<&'static str>,
+    /// The names of an enum parameter's values, in the order of their codes
+    /// (`["sum", "max", "min"]`); empty for other parameters.
+    pub variants: &'static [&'static str],
     /// The Rust type as written.
     pub ty: &'static str,
 }
@@ -21,6 +29,9 @@ pub struct ParamMeta {
 pub struct KernelMeta {
     /// The kernel's name.
     pub name: &'static str,
+    /// Its type parameters (`["T"]` for `fn k<T: Element>(..)`), each bound
+    /// at launch to the element type of the buffers its pointers get.
+    pub generics: &'static [&'static str],
     /// Parameters in order.
     pub params: &'static [ParamMeta],
     /// The file that defines it.
@@ -55,11 +66,25 @@ pub struct KernelEntry {
 inventory::collect!(KernelEntry);
 
 /// A type a kernel parameter may have.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a kernel parameter",
+    label = "not a kernel parameter type",
+    note = "a kernel takes `Ptr<T>`, `Tensor<T>`, an integer, a float, a `bool`, or an enum with `#[derive(KernelEnum)]`"
+)]
 pub trait KernelParam: Sized {
     /// Pointer, tensor or scalar.
     const KIND: ParamKind;
     /// Element type of pointers and tensors.
     const DTYPE: Option<DType>;
+    /// The names of an enum's values, in the order of their codes; empty for
+    /// other types.
+    const VARIANTS: &'static [&'static str] = &[];
+    /// What a kernel's typed argument builder takes for a parameter of this
+    /// type: `&Buffer` for a pointer, `(&Buffer, [rows, cols])` for a tensor,
+    /// the value itself for a scalar.
+    type Input<'a>;
+    /// The launch argument for a builder's input.
+    fn input(v: Self::Input<'_>) -> ArgValue;
     /// Binds a launch argument, or says what is wrong with it.
     fn from_arg(index: u16, name: &'static str, v: &ArgValue) -> Result<Self, String>;
 }
@@ -90,11 +115,103 @@ pub fn bind_param<P: KernelParam>(
     P::from_arg(index, name, v).map_err(err)
 }
 
+/// The element type a launch gives type parameter `generic` of a kernel: the
+/// element type of the buffers passed to the pointers and tensors of that
+/// element type, which must agree. An error names the parameters that differ.
+pub fn bind_elem(
+    args: &KernelArgs,
+    kernel: &'static KernelMeta,
+    generic: &'static str,
+) -> Result<DType, TraceError> {
+    let err = |param: &str, msg: String| TraceError {
+        kernel: kernel.name.to_string(),
+        loc: None,
+        kind: TraceErrorKind::Arg {
+            param: param.to_string(),
+            msg,
+        },
+    };
+    let mut bound: Option<(&'static ParamMeta, DType)> = None;
+    let mut first = None;
+    for p in kernel.params.iter().filter(|p| p.generic == Some(generic)) {
+        first.get_or_insert(p);
+        let Some(v) = args.get(p.name) else { continue };
+        let dtype = match (p.kind, v) {
+            (ParamKind::Ptr, ArgValue::Ptr { dtype, .. } | ArgValue::Tensor { dtype, .. })
+            | (ParamKind::Tensor, ArgValue::Tensor { dtype, .. }) => *dtype,
+            (kind, other) => {
+                return Err(err(
+                    p.name,
+                    format!("expected a {kind} (`{}`), got {}", p.ty, other.describe()),
+                ))
+            }
+        };
+        match bound {
+            None => bound = Some((p, dtype)),
+            Some((q, d)) if d != dtype => {
+                return Err(err(
+                    p.name,
+                    format!(
+                        "its buffer holds {dtype} but `{}` holds {d}: `{}: {}` and `{}: {}` share \
+                         the element type `{generic}`, so their buffers must have one element type",
+                        q.name, q.name, q.ty, p.name, p.ty
+                    ),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    match (bound, first) {
+        (Some((_, d)), _) => Ok(d),
+        (None, Some(p)) => Err(err(
+            p.name,
+            format!(
+                "missing; the kernel takes a {} `{}: {}`, whose buffer gives the element type `{generic}`",
+                p.kind, p.name, p.ty
+            ),
+        )),
+        (None, None) => Err(err(
+            generic,
+            format!("no parameter has the element type `{generic}`"),
+        )),
+    }
+}
+
+/// The error of a launch whose buffers give a generic kernel's type
+/// parameter a type its bound excludes.
+#[doc(hidden)]
+pub fn elem_refused(
+    kernel: &'static KernelMeta,
+    generic: &'static str,
+    d: DType,
+    allowed: &'static str,
+) -> TraceError {
+    let param = kernel
+        .params
+        .iter()
+        .find(|p| p.generic == Some(generic))
+        .map_or(generic, |p| p.name);
+    TraceError {
+        kernel: kernel.name.to_string(),
+        loc: None,
+        kind: TraceErrorKind::Arg {
+            param: param.to_string(),
+            msg: format!("its buffer holds {d}, which the kernel does not take: {allowed}"),
+        },
+    }
+}
+
 macro_rules! int_param {
     ($($t:ty),*) => {$(
         impl KernelParam for $t {
             const KIND: ParamKind = ParamKind::Scalar;
             const DTYPE: Option<DType> = None;
+            type Input<'a> = $t;
+            fn input(v: $t) -> ArgValue {
+                // A value past `i64::MAX` wraps negative, and binding it back
+                // fails with "does not fit".
+                ArgValue::Int(v as i64)
+            }
             fn from_arg(_: u16, _: &'static str, v: &ArgValue) -> Result<Self, String> {
                 match v {
                     ArgValue::Int(i) => <$t>::try_from(*i).map_err(|_| {
@@ -113,6 +230,10 @@ macro_rules! float_param {
         impl KernelParam for $t {
             const KIND: ParamKind = ParamKind::Scalar;
             const DTYPE: Option<DType> = None;
+            type Input<'a> = $t;
+            fn input(v: $t) -> ArgValue {
+                ArgValue::Float(v as f64)
+            }
             fn from_arg(_: u16, _: &'static str, v: &ArgValue) -> Result<Self, String> {
                 match v {
                     ArgValue::Float(f) => Ok(*f as $t),
@@ -128,10 +249,52 @@ float_param!(f32, f64);
 impl KernelParam for bool {
     const KIND: ParamKind = ParamKind::Scalar;
     const DTYPE: Option<DType> = None;
+    type Input<'a> = bool;
+    fn input(v: bool) -> ArgValue {
+        ArgValue::Bool(v)
+    }
     fn from_arg(_: u16, _: &'static str, v: &ArgValue) -> Result<Self, String> {
         match v {
             ArgValue::Bool(b) => Ok(*b),
             other => Err(format!("expected a boolean, got {}", other.describe())),
         }
+    }
+}
+
+/// An enum a kernel parameter may have (usually a `#[constexpr]` one, such
+/// as a reduction operator): its values are bound from their codes, `0` for
+/// the first variant and so on, and named in graphs and on the command line.
+///
+/// Write `#[derive(KernelEnum)]` on a field-less enum; the derive implements
+/// this trait and [`KernelParam`].
+pub trait KernelEnum: Copy + 'static {
+    /// The variants' names, in declaration order (lower-cased).
+    const NAMES: &'static [&'static str];
+    /// The variant of a code.
+    fn from_code(code: usize) -> Option<Self>;
+    /// The code of a variant: its position among the variants.
+    fn code(self) -> usize;
+}
+
+/// [`KernelParam::from_arg`] of an enum: its code as an integer.
+#[doc(hidden)]
+pub fn enum_from_arg<E: KernelEnum>(ty: &str, v: &ArgValue) -> Result<E, String> {
+    let names = || E::NAMES.join(", ");
+    match v {
+        ArgValue::Int(i) => usize::try_from(*i)
+            .ok()
+            .and_then(E::from_code)
+            .ok_or_else(|| {
+                format!(
+                    "{i} is not a `{ty}`: its codes are 0..{} ({})",
+                    E::NAMES.len(),
+                    names()
+                )
+            }),
+        other => Err(format!(
+            "expected a `{ty}` ({}), got {}",
+            names(),
+            other.describe()
+        )),
     }
 }

@@ -30,7 +30,12 @@ mod types;
 pub mod tl;
 
 pub use context::{trace, trace_program, trace_with};
-pub use kernel::{bind_param, Kernel, KernelEntry, KernelMeta, KernelParam, ParamMeta};
+pub use kernbench_core::machine::{Buffer, TensorRef};
+pub use kernbench_macros::KernelEnum;
+pub use kernel::{
+    bind_elem, bind_param, elem_refused, enum_from_arg, Kernel, KernelEntry, KernelEnum,
+    KernelMeta, KernelParam, ParamMeta,
+};
 pub use types::{Block, Element, Ptr, RecvFuture, StoreTile, Tensor, Tile, TileArg};
 
 pub use half::{bf16, f16};
@@ -64,7 +69,7 @@ pub fn find_kernel(name: &str) -> Option<&'static dyn Kernel> {
 pub mod prelude {
     pub use crate::tl;
     pub use crate::tl::Epilogue;
-    pub use crate::{bf16, f16, Block, Dir, Peer, Ptr, RecvFuture, Tensor, Tile};
-    pub use crate::{ArgValue, DType, KernelArgs};
+    pub use crate::{bf16, f16, Block, Dir, Element, Peer, Ptr, RecvFuture, Tensor, Tile};
+    pub use crate::{ArgValue, DType, KernelArgs, KernelEnum};
     pub use kernbench_macros::{kernel, kernel_fn};
 }

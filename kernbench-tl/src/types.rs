@@ -5,6 +5,7 @@ use crate::kernel::KernelParam;
 use kernbench_core::ir::{
     ArgValue, CmdId, MathOp, MemRef, Operand, ParamKind, TraceErrorKind, View,
 };
+use kernbench_core::machine::{Buffer, TensorRef};
 use kernbench_core::DType;
 use std::marker::PhantomData;
 
@@ -112,6 +113,10 @@ impl<T: Element> Ptr<T> {
 impl<T: Element> KernelParam for Ptr<T> {
     const KIND: ParamKind = ParamKind::Ptr;
     const DTYPE: Option<DType> = Some(T::DTYPE);
+    type Input<'a> = &'a Buffer;
+    fn input(b: &Buffer) -> ArgValue {
+        b.ptr()
+    }
     fn from_arg(index: u16, name: &'static str, v: &ArgValue) -> Result<Self, String> {
         match v {
             ArgValue::Ptr { va, dtype, len } if *dtype == T::DTYPE => Ok(Ptr {
@@ -208,6 +213,10 @@ impl<T: Element> Tensor<T> {
 impl<T: Element> KernelParam for Tensor<T> {
     const KIND: ParamKind = ParamKind::Tensor;
     const DTYPE: Option<DType> = Some(T::DTYPE);
+    type Input<'a> = TensorRef;
+    fn input(t: TensorRef) -> ArgValue {
+        t.into()
+    }
     fn from_arg(index: u16, name: &'static str, v: &ArgValue) -> Result<Self, String> {
         match v {
             ArgValue::Tensor { va, dtype, shape } if *dtype == T::DTYPE => Ok(Tensor {

@@ -13,9 +13,9 @@ use kernbench_tl::{KernelMeta, ParamMeta};
 /// their registrations (`inventory` collects only what is linked in).
 pub fn link_kernels() {
     std::hint::black_box(&crate::kernels::hello_send);
-    std::hint::black_box(&crate::kernels::flash_attention_f16);
+    std::hint::black_box(&crate::kernels::flash_attention);
     std::hint::black_box(&crate::probe::probe_send);
-    std::hint::black_box(&kernbench_ccl::algorithms::ring_allreduce_f32);
+    std::hint::black_box(&kernbench_ccl::algorithms::ring_allreduce);
 }
 
 /// A topology from a file, or one of the built-in names; the embedded
@@ -101,6 +101,22 @@ pub fn set(s: &str) -> std::result::Result<Set, String> {
 
 /// A scalar value: `true`/`false`, an integer (with K/M/G suffixes), or a float.
 fn scalar(p: &ParamMeta, v: &str) -> Result<ArgValue> {
+    // An enum takes its value's name (`op=max`) or its code (`op=1`).
+    if !p.variants.is_empty() {
+        let code = p
+            .variants
+            .iter()
+            .position(|n| *n == v)
+            .or_else(|| v.parse::<usize>().ok().filter(|c| *c < p.variants.len()));
+        return code.map(|c| ArgValue::Int(c as i64)).ok_or_else(|| {
+            usage(format!(
+                "--set {}={v}: `{v}` is not a `{}` (one of {})",
+                p.name,
+                p.ty,
+                p.variants.join(", ")
+            ))
+        });
+    }
     let int = if let Some(h) = v.strip_prefix("0x") {
         i64::from_str_radix(h, 16).ok()
     } else {
@@ -158,15 +174,21 @@ fn shape(p: &ParamMeta, v: &str) -> Result<[usize; 2]> {
 }
 
 /// The kernel's arguments from `--set` values; `buffer` makes each pointer or
-/// tensor argument. Every scalar must be given.
+/// tensor argument. Every scalar must be given. A generic kernel's type
+/// parameters are `elem`, or what `--set T=f16` gives.
 pub fn kernel_args(
     meta: &KernelMeta,
     sets: &[Set],
+    elem: DType,
     buffer: &mut dyn FnMut(&BufferReq) -> Result<ArgValue>,
 ) -> Result<KernelArgs> {
     let names: Vec<&str> = meta.params.iter().map(|p| p.name).collect();
     let param = |n: &str| meta.params.iter().find(|p| p.name == n);
     for s in sets {
+        if meta.generics.contains(&s.name.as_str()) {
+            dtype(&s.value).map_err(|e| usage(format!("--set {}={}: {e}", s.name, s.value)))?;
+            continue;
+        }
         let base = s.name.strip_suffix(".len").unwrap_or(&s.name);
         let Some(p) = param(base) else {
             return Err(usage(format!(
@@ -200,7 +222,10 @@ pub fn kernel_args(
     for p in meta.params {
         let v = match p.kind {
             ParamKind::Ptr | ParamKind::Tensor => {
-                let dtype = p.dtype.unwrap_or(DType::F32);
+                let dtype = match p.generic {
+                    Some(g) => get(g).and_then(DType::parse).unwrap_or(elem),
+                    None => p.dtype.unwrap_or(DType::F32),
+                };
                 let (shape, len) = if p.kind == ParamKind::Tensor {
                     let s = get(p.name).ok_or_else(|| {
                         usage(format!(

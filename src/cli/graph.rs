@@ -15,7 +15,7 @@ tensor parameters need a shape (--set NAME=ROWSxCOLS); every scalar needs a valu
 Examples:\n  kernbench graph hello_send --set n_elem=1024\n  \
 kernbench graph hello_send --set n_elem=1024 --grid 8,2 --pid 3,1\n  \
 kernbench graph gemm_blocked --set a=256x256 --set b=256x256 --set c=256x256 --set bm=64 --set bn=64 --set bk=64 --dot\n  \
-kernbench graph flash_attention_f32 --set q=64x32 --set k=64x32 --set v=64x32 --set o=64x32 --set scale=0.25 --set bm=32 --set bn=32 --after fuse"
+kernbench graph flash_attention --datatype f16 --set q=64x32 --set k=64x32 --set v=64x32 --set o=64x32 --set scale=0.25 --set bm=32 --set bn=32 --after fuse"
 )]
 pub struct GraphArgs {
     /// The kernel (see `kernbench list`).
@@ -24,6 +24,10 @@ pub struct GraphArgs {
     /// NAME=ROWSxCOLS for tensors, NAME.len=N for a pointer's length in elements. Repeatable.
     #[arg(long, short = 's', value_name = "NAME=VALUE", value_parser = args::set)]
     pub set: Vec<Set>,
+    /// The element type of a generic kernel's type parameters (`--set T=TYPE`
+    /// sets one of them); a name `KERNEL_TYPE` (`softmax_f16`) gives it too.
+    #[arg(short = 'd', long = "datatype", default_value = "float", value_parser = args::dtype)]
+    pub dtype: kernbench_core::DType,
     /// The launch grid, 1 to 3 comma-separated axes; the kernel's default grid, or 1, when absent.
     #[arg(long, value_parser = args::axes)]
     pub grid: Option<Axes>,
@@ -50,9 +54,9 @@ pub enum Pass {
 
 /// Runs `kernbench graph`.
 pub(crate) fn run(a: &GraphArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()> {
-    let (kernel, defaults) = cat.kernel(&a.kernel)?;
+    let (kernel, defaults, typed) = cat.kernel_typed(&a.kernel)?;
     let sets = [defaults.sets(), a.set.clone()].concat();
-    let kargs = args::kernel_args(kernel.meta(), &sets, &mut |b| {
+    let kargs = args::kernel_args(kernel.meta(), &sets, typed.unwrap_or(a.dtype), &mut |b| {
         let va = 0x1000_0000_0000u64 + ((b.index as u64) << 32);
         Ok(match b.shape {
             Some(shape) => ArgValue::Tensor {

@@ -23,12 +23,21 @@ struct Param {
     name: &'static str,
     kind: ParamKind,
     dtype: Option<&'static str>,
+    /// The type parameter that is its element type, for a generic kernel.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    generic: Option<&'static str>,
+    /// An enum parameter's values.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    variants: &'static [&'static str],
     ty: &'static str,
 }
 
 #[derive(Serialize)]
 struct KernelInfo {
     name: &'static str,
+    /// Type parameters: element types a launch's buffers give.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    generics: &'static [&'static str],
     params: Vec<Param>,
     file: &'static str,
     line: u32,
@@ -65,14 +74,19 @@ fn signature(k: &KernelInfo) -> String {
     let ps: Vec<String> = k
         .params
         .iter()
-        .map(|p| match (p.kind, p.dtype) {
+        .map(|p| match (p.kind, p.dtype.or(p.generic)) {
             (ParamKind::Ptr, Some(d)) => format!("{}: ptr<{d}>", p.name),
             (ParamKind::Tensor, Some(d)) => format!("{}: tensor<{d}>", p.name),
             (ParamKind::Constexpr, _) => format!("const {}: {}", p.name, p.ty),
             _ => format!("{}: {}", p.name, p.ty),
         })
         .collect();
-    format!("{}({})", k.name, ps.join(", "))
+    let generics = if k.generics.is_empty() {
+        String::new()
+    } else {
+        format!("<{}>", k.generics.join(", "))
+    };
+    format!("{}{generics}({})", k.name, ps.join(", "))
 }
 
 /// Runs `kernbench list`.
@@ -84,6 +98,7 @@ pub(crate) fn run(a: &ListArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()> 
             let m = k.meta();
             KernelInfo {
                 name: m.name,
+                generics: m.generics,
                 params: m
                     .params
                     .iter()
@@ -91,6 +106,8 @@ pub(crate) fn run(a: &ListArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()> 
                         name: p.name,
                         kind: p.kind,
                         dtype: p.dtype.map(|d| d.name()),
+                        generic: p.generic,
+                        variants: p.variants,
                         ty: p.ty,
                     })
                     .collect(),

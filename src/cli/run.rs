@@ -55,8 +55,9 @@ pub struct LaunchArgs {
     /// Bytes of each rank's vector (K, M, G suffixes).
     #[arg(long, default_value = "1M", value_parser = args::size, help_heading = "Registry algorithms")]
     pub size: u64,
-    /// Element type: float, half, bfloat16, int32 (or f32, f16, bf16, i32).
-    #[arg(short = 'd', long = "datatype", default_value = "float", value_parser = args::dtype, help_heading = "Registry algorithms")]
+    /// Element type: float, half, bfloat16, int32 (or f32, f16, bf16, i32);
+    /// also a generic kernel's type parameters (`--set T=TYPE` sets one).
+    #[arg(short = 'd', long = "datatype", default_value = "float", value_parser = args::dtype)]
     pub dtype: DType,
     /// Reduction: sum, max, min.
     #[arg(short = 'o', long = "op", default_value = "sum", value_parser = args::redop, help_heading = "Registry algorithms")]
@@ -282,7 +283,7 @@ fn simulate_kernel(
     trace: bool,
     progress: ProgressHook,
 ) -> Result<Outcome> {
-    let (kernel, defaults) = cat.kernel(&l.name).map_err(|_| {
+    let (kernel, defaults, typed) = cat.kernel_typed(&l.name).map_err(|_| {
         usage(format!(
             "`{}` is neither a registered kernel nor a registry algorithm; `kernbench list` shows them",
             l.name
@@ -331,7 +332,8 @@ fn simulate_kernel(
     let grid = l_grid.map_or_else(|| vec![n as u32], |g| g.0.clone());
     let mut machine = Machine::new(topo.clone()).map_err(usage)?;
     let sets = [defaults.sets(), l.set.clone()].concat();
-    let kargs = args::kernel_args(kernel.meta(), &sets, &mut |b| {
+    let elem = typed.unwrap_or(l.dtype);
+    let kargs = args::kernel_args(kernel.meta(), &sets, elem, &mut |b| {
         let buf = machine
             .alloc(b.dtype, b.len, &pes)
             .map_err(|e| usage(format!("parameter `{}`: {e}", b.param.name)))?;

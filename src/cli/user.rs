@@ -7,6 +7,7 @@ use super::{usage, CommandLine, Result};
 use kernbench_ccl::run::DRIVER_PARAMS;
 use kernbench_ccl::{Algorithm, Registry};
 use kernbench_core::ir::ParamKind;
+use kernbench_core::DType;
 use kernbench_tl::Kernel;
 use std::ffi::OsString;
 use std::io::Write;
@@ -27,9 +28,9 @@ use std::process::ExitCode;
 /// included), or an algorithm named like a shipped algorithm or a kernel, is
 /// an error before any command runs.
 ///
-/// A collective algorithm names a kernel family: a run in element type `T`
-/// launches the kernel `{family}_{T}` (`relay_allreduce_f32`, ...), which
-/// takes parameters of [`DRIVER_PARAMS`](kernbench_ccl::run::DRIVER_PARAMS)
+/// A collective algorithm names a kernel family: a run in any element type
+/// launches the kernel of that name, generic over its element type
+/// (`fn relay_allreduce<T: Element>(buf: Ptr<T>, ..)`), which takes parameters of [`DRIVER_PARAMS`](kernbench_ccl::run::DRIVER_PARAMS)
 /// by name. The driver fills the buffer, checks every element of the result
 /// (`run --verify-data`, `sweep` unless `--no-check`) and reports the
 /// nccl-tests columns.
@@ -407,10 +408,25 @@ impl Catalog {
         &self.kernels
     }
 
-    /// A kernel by name, with its defaults, or an error that says where to look.
-    pub(crate) fn kernel(&self, name: &str) -> Result<(&'static dyn Kernel, &Defaults)> {
+    /// A kernel by name, with its defaults, or an error that says where to
+    /// look; with the element type a name `KERNEL_TYPE` gives a generic
+    /// kernel (`softmax_f16` is `softmax` on f16 tensors).
+    pub(crate) fn kernel_typed(
+        &self,
+        name: &str,
+    ) -> Result<(&'static dyn Kernel, &Defaults, Option<DType>)> {
         if let Some((k, d)) = self.kernels.iter().find(|(k, _)| k.meta().name == name) {
-            return Ok((*k, d));
+            return Ok((*k, d, None));
+        }
+        if let Some((base, t)) = name.rsplit_once('_') {
+            let typed = self
+                .kernels
+                .iter()
+                .find(|(k, _)| k.meta().name == base && !k.meta().generics.is_empty());
+            if let (Some((k, d)), Some(dtype)) = (typed, DType::parse(t).filter(|d| d.name() == t))
+            {
+                return Ok((*k, d, Some(dtype)));
+            }
         }
         let near: Vec<&str> = self
             .kernels
@@ -454,7 +470,14 @@ impl Catalog {
                     "{whose}; give it a name of its own (`kernbench list` shows the names taken)"
                 )));
             }
-            if let Some((k, _)) = self.kernels.iter().find(|(k, _)| k.meta().name == a.name) {
+            // An algorithm may share the name of its own kernel, as the
+            // shipped ones do: `run NAME` runs the algorithm, `graph NAME`
+            // shows the kernel. Another kernel of its name is ambiguous.
+            if let Some((k, _)) = self
+                .kernels
+                .iter()
+                .find(|(k, _)| k.meta().name == a.name && a.kernel != a.name)
+            {
                 return Err(bad(format!(
                     "a kernel has that name ({}); `kernbench run {}` could not tell them apart",
                     place(*k),
@@ -479,40 +502,29 @@ impl Catalog {
             if a.world == Some(0) {
                 return Err(bad("world must be at least 1".into()));
             }
-            let family = format!("{}_", a.kernel);
-            // The driver finds them among the `#[kernel]`s linked in.
-            let members: Vec<&dyn Kernel> = kernbench_tl::registered_kernels()
-                .into_iter()
-                .filter(|k| {
-                    k.meta()
-                        .name
-                        .strip_prefix(&family)
-                        .is_some_and(|t| ["f32", "f16", "bf16", "i32"].contains(&t))
-                })
-                .collect();
-            if members.is_empty() {
+            // The driver finds it among the `#[kernel]`s linked in.
+            let Some(k) = kernbench_tl::find_kernel(&a.kernel) else {
                 return Err(bad(format!(
-                    "no kernel of family `{k}` is registered: a run in type T launches `{k}_T` \
-                     (`{k}_f32`, `{k}_f16`, `{k}_bf16` or `{k}_i32`)",
+                    "no kernel `{k}` is registered: a run launches the `#[kernel]` named \
+                     `{k}`, whose buffer gives its element type \
+                     (`fn {k}<T: Element>(buf: Ptr<T>, ..)`)",
                     k = a.kernel
                 )));
-            }
-            for k in members {
-                if let Some(p) = k
-                    .meta()
-                    .params
-                    .iter()
-                    .find(|p| !DRIVER_PARAMS.contains(&p.name))
-                {
-                    return Err(bad(format!(
-                        "its kernel `{}` ({}) takes `{}`, which the collective driver does not pass \
-                         (it passes {})",
-                        k.meta().name,
-                        place(k),
-                        p.name,
-                        DRIVER_PARAMS.join(", ")
-                    )));
-                }
+            };
+            if let Some(p) = k
+                .meta()
+                .params
+                .iter()
+                .find(|p| !DRIVER_PARAMS.contains(&p.name))
+            {
+                return Err(bad(format!(
+                    "its kernel `{}` ({}) takes `{}`, which the collective driver does not pass \
+                     (it passes {})",
+                    k.meta().name,
+                    place(k),
+                    p.name,
+                    DRIVER_PARAMS.join(", ")
+                )));
             }
             all.push(a.clone());
         }

@@ -3,8 +3,8 @@
 //! statistics in f32 whatever the storage type, and a causal mask built from
 //! `arange`, a comparison and `where_`.
 //!
-//! Each body is a generic `#[kernel_fn]`; `_f32` and `_f16` kernels
-//! instantiate it (kernels themselves take no type parameters).
+//! Each body is a generic `#[kernel_fn]` that a generic kernel calls; the
+//! launch's tensors choose the element type.
 
 use crate::prelude::*;
 use kernbench_tl::Element;
@@ -116,50 +116,48 @@ pub fn flash_attention_body<T: Element<Acc = f32>>(
     }
 }
 
-macro_rules! nn_kernels {
-    ($($t:ty => $softmax:ident, $layernorm:ident, $rmsnorm:ident, $flash:ident;)*) => {$(
-        #[doc = concat!("Softmax over rows of `", stringify!($t), "` tensors (see [`softmax_body`]).")]
-        #[kernel]
-        pub fn $softmax(x: Tensor<$t>, y: Tensor<$t>, #[constexpr] rows: usize) {
-            softmax_body(x, y, rows);
-        }
-
-        #[doc = concat!("Layer normalisation of `", stringify!($t), "` rows (see [`layernorm_body`]).")]
-        #[kernel]
-        pub fn $layernorm(
-            x: Tensor<$t>,
-            w: Ptr<$t>,
-            b: Ptr<$t>,
-            y: Tensor<$t>,
-            eps: f64,
-            #[constexpr] rows: usize,
-        ) {
-            layernorm_body(x, w, b, y, eps, rows);
-        }
-
-        #[doc = concat!("RMS normalisation of `", stringify!($t), "` rows (see [`rmsnorm_body`]).")]
-        #[kernel]
-        pub fn $rmsnorm(x: Tensor<$t>, w: Ptr<$t>, y: Tensor<$t>, eps: f64, #[constexpr] rows: usize) {
-            rmsnorm_body(x, w, y, eps, rows);
-        }
-
-        #[doc = concat!("Causal flash attention over `", stringify!($t), "` tensors (see [`flash_attention_body`]).")]
-        #[kernel]
-        pub fn $flash(
-            q: Tensor<$t>,
-            k: Tensor<$t>,
-            v: Tensor<$t>,
-            o: Tensor<$t>,
-            scale: f64,
-            #[constexpr] bm: usize,
-            #[constexpr] bn: usize,
-        ) {
-            flash_attention_body(q, k, v, o, scale, bm, bn);
-        }
-    )*};
+/// Softmax over rows (see [`softmax_body`]).
+#[kernel]
+pub fn softmax<T: Element>(x: Tensor<T>, y: Tensor<T>, #[constexpr] rows: usize) {
+    softmax_body(x, y, rows);
 }
 
-nn_kernels! {
-    f32 => softmax_f32, layernorm_f32, rmsnorm_f32, flash_attention_f32;
-    f16 => softmax_f16, layernorm_f16, rmsnorm_f16, flash_attention_f16;
+/// Layer normalisation of rows (see [`layernorm_body`]).
+#[kernel]
+pub fn layernorm<T: Element>(
+    x: Tensor<T>,
+    w: Ptr<T>,
+    b: Ptr<T>,
+    y: Tensor<T>,
+    eps: f64,
+    #[constexpr] rows: usize,
+) {
+    layernorm_body(x, w, b, y, eps, rows);
+}
+
+/// RMS normalisation of rows (see [`rmsnorm_body`]).
+#[kernel]
+pub fn rmsnorm<T: Element>(
+    x: Tensor<T>,
+    w: Ptr<T>,
+    y: Tensor<T>,
+    eps: f64,
+    #[constexpr] rows: usize,
+) {
+    rmsnorm_body(x, w, y, eps, rows);
+}
+
+/// Causal flash attention (see [`flash_attention_body`]); tensors of any
+/// type that accumulates in f32.
+#[kernel]
+pub fn flash_attention<T: Element<Acc = f32>>(
+    q: Tensor<T>,
+    k: Tensor<T>,
+    v: Tensor<T>,
+    o: Tensor<T>,
+    scale: f64,
+    #[constexpr] bm: usize,
+    #[constexpr] bn: usize,
+) {
+    flash_attention_body(q, k, v, o, scale, bm, bn);
 }

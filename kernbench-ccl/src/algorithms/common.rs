@@ -16,15 +16,15 @@ use std::collections::VecDeque;
 /// Pieces per window.
 pub const WINDOW: usize = 4;
 
-/// Reduction operators (the `op` argument of the kernels).
-pub mod redop {
-    /// Sum.
-    pub const SUM: u32 = 0;
-    /// Maximum.
-    pub const MAX: u32 = 1;
-    /// Minimum.
-    pub const MIN: u32 = 2;
-}
+/// The reduction operators (the `op` argument of the kernels): a
+/// `#[constexpr]` enum parameter, so that a graph names the reduction
+/// (`const op = sum`) and a kernel branches on it at trace time. Its codes,
+/// as the driver and the command line pass them, are `0` sum, `1` max and
+/// `2` min.
+///
+/// It is defined with the driver ([`crate::run::RedOp`]), which applies the
+/// same operator on the host to check a data run's result.
+pub use crate::run::RedOp;
 
 /// Start and length of chunk `c` of `n` elements cut into `w` chunks.
 pub fn chunk(n: usize, w: usize, c: usize) -> (usize, usize) {
@@ -43,10 +43,10 @@ pub fn pieces(start: usize, len: usize, seg: usize) -> Vec<(usize, usize)> {
 
 /// `a (op) b` elementwise.
 #[kernel_fn]
-pub fn combine<T: Element>(a: &Tile<T>, b: &Tile<T>, op: u32) -> Tile<T> {
-    if op == redop::MAX {
+pub fn combine<T: Element>(a: &Tile<T>, b: &Tile<T>, op: RedOp) -> Tile<T> {
+    if op == RedOp::Max {
         tl::maximum(a, b)
-    } else if op == redop::MIN {
+    } else if op == RedOp::Min {
         tl::minimum(a, b)
     } else {
         a + b
@@ -118,7 +118,7 @@ pub struct RingJob<T> {
     /// Elements per piece.
     pub seg: usize,
     /// Reduction operator.
-    pub op: u32,
+    pub op: RedOp,
     /// Which halves run.
     pub phases: Phases,
 }
@@ -251,7 +251,7 @@ pub fn ring_reduce_scatter<T: Element>(
     ring: Ring,
     f: usize,
     seg: usize,
-    op: u32,
+    op: RedOp,
 ) {
     let phases = Phases::ReduceScatter;
     ring_pipeline(
@@ -287,7 +287,7 @@ pub fn ring_all_gather<T: Element>(
             ring,
             f,
             seg,
-            op: 0,
+            op: RedOp::Sum,
             phases,
         },
         region,
@@ -302,7 +302,7 @@ pub fn ring_all_reduce<T: Element>(
     region: (usize, usize),
     ring: Ring,
     seg: usize,
-    op: u32,
+    op: RedOp,
 ) {
     ring_pipeline(
         RingJob {
@@ -332,7 +332,7 @@ pub enum Landing {
     /// result stored; `theirs_first` puts the received piece on the left.
     Combine {
         /// Reduction operator.
-        op: u32,
+        op: RedOp,
         /// Whether the received piece is the left operand.
         theirs_first: bool,
     },

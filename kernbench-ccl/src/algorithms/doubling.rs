@@ -59,7 +59,7 @@ pub fn real_rank(w: usize, v: usize) -> usize {
 
 /// Recursive-doubling all-reduce of `n` elements per rank (rank `r`'s vector at `buf[r n..]`).
 #[kernel_fn]
-pub fn recursive_doubling_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32) {
+pub fn recursive_doubling_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp) {
     let (w, r) = (tl::num_ranks(), tl::rank());
     let base = r * n;
     if w == 1 {

@@ -64,7 +64,7 @@ pub fn sibling(v: usize, d: usize, held: (usize, usize)) -> (usize, usize) {
 
 /// Rabenseifner all-reduce of `n` elements per rank (rank `r`'s vector at `buf[r n..]`).
 #[kernel_fn]
-pub fn rabenseifner_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32) {
+pub fn rabenseifner_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp) {
     let (w, r) = (tl::num_ranks(), tl::rank());
     let base = r * n;
     if w == 1 {

@@ -13,7 +13,7 @@ pub fn hierarchical_allreduce<T: Element>(
     buf: Ptr<T>,
     n: usize,
     seg: usize,
-    op: u32,
+    op: RedOp,
     pes: usize,
     cubes: usize,
 ) {

@@ -14,7 +14,7 @@ pub fn torus_all_reduce<T: Element>(
     base: usize,
     n: usize,
     seg: usize,
-    op: u32,
+    op: RedOp,
     r: usize,
     w: usize,
     cols: usize,
@@ -42,7 +42,7 @@ pub fn torus_all_reduce<T: Element>(
 
 /// 2D all-reduce of `n` elements per rank; ranks are row-major over `cols` columns.
 #[kernel_fn]
-pub fn mesh_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32, cols: usize) {
+pub fn mesh_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp, cols: usize) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
     torus_all_reduce(buf, r * n, n, seg, op, r, w, cols);
 }

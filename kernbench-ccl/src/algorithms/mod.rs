@@ -1,4 +1,5 @@
-//! The algorithms, written in the kernel language, and their kernels per element type.
+//! The algorithms, written in the kernel language, and their kernels: one
+//! generic kernel per algorithm, whose element type is the buffer's.
 
 pub mod alltoall;
 pub mod bruck;
@@ -12,64 +13,141 @@ pub mod ring;
 pub mod rooted;
 pub mod tree;
 
+use common::RedOp;
 use kernbench_tl::prelude::*;
 
-macro_rules! kernels {
-    ($doc:literal, $body:path, $extra:tt; $($name:ident: $t:ty),* $(,)?) => {$(
-        one_kernel!($doc, $body, $extra, $name, $t);
-    )*};
+#[doc = "Ring all-reduce: reduce-scatter then all-gather, pipelined in windows of pieces."]
+#[kernel]
+pub fn ring_allreduce<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+) {
+    ring::ring_allreduce(buf, n, seg, op);
 }
 
-macro_rules! one_kernel {
-    ($doc:literal, $body:path, ($($extra:ident),*), $name:ident, $t:ty) => {
-        #[doc = $doc]
-        #[doc = concat!("\n\nElements of type `", stringify!($t), "`.")]
-        #[kernel]
-        pub fn $name(buf: Ptr<$t>, n: usize, #[constexpr] seg: usize, $($extra: usize),*) {
-            $body(buf, n, seg, $($extra as _),*);
-        }
-    };
+#[doc = "Ring reduce-scatter: rank `r` ends with the reduction of chunk `r` of the vector."]
+#[kernel]
+pub fn reduce_scatter<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+) {
+    ring::ring_reduce_scatter_kernel(buf, n, seg, op);
 }
 
-kernels!("Ring all-reduce: reduce-scatter then all-gather, pipelined in windows of pieces.",
-    ring::ring_allreduce, (op);
-    ring_allreduce_f32: f32, ring_allreduce_f16: f16, ring_allreduce_bf16: bf16, ring_allreduce_i32: i32);
-kernels!("Ring reduce-scatter: rank `r` ends with the reduction of chunk `r` of the vector.",
-    ring::ring_reduce_scatter_kernel, (op);
-    reduce_scatter_f32: f32, reduce_scatter_f16: f16, reduce_scatter_bf16: bf16, reduce_scatter_i32: i32);
-kernels!("Ring all-gather: rank `r` contributes chunk `r` of the vector and ends with all of it.",
-    ring::ring_all_gather_kernel, ();
-    all_gather_f32: f32, all_gather_f16: f16, all_gather_bf16: bf16, all_gather_i32: i32);
-kernels!("Pipelined chain broadcast of the root's vector along the ring.",
-    ring::ring_broadcast, (root);
-    broadcast_f32: f32, broadcast_f16: f16, broadcast_bf16: bf16, broadcast_i32: i32);
-kernels!("Tree all-reduce over a heap-ordered binary tree: reduce up, broadcast down.",
-    tree::tree_allreduce, (op);
-    tree_allreduce_f32: f32, tree_allreduce_f16: f16, tree_allreduce_bf16: bf16, tree_allreduce_i32: i32);
-kernels!("2D all-reduce on a torus: reduce-scatter along rows, all-reduce down columns, all-gather along rows.",
-    mesh::mesh_allreduce, (op, cols);
-    mesh_allreduce_f32: f32, mesh_allreduce_f16: f16, mesh_allreduce_bf16: bf16, mesh_allreduce_i32: i32);
-kernels!("Hierarchical all-reduce: inside each cube, across cubes, across SIPs, and back.",
-    hierarchical::hierarchical_allreduce, (op, pes, cubes);
-    hierarchical_allreduce_f32: f32, hierarchical_allreduce_f16: f16, hierarchical_allreduce_bf16: bf16, hierarchical_allreduce_i32: i32);
-kernels!("Inter-cube all-reduce: one PE per cube, a tree inside each SIP rooted at the centre cube, the SIP roots over a ring, torus or mesh.",
-    intercube::intercube_allreduce, (op, cubes, sip_cols, net);
-    intercube_allreduce_f32: f32, intercube_allreduce_f16: f16, intercube_allreduce_bf16: bf16, intercube_allreduce_i32: i32);
-kernels!("Recursive-doubling all-reduce addressed by rank: `log2 w` pairwise exchanges, with the ranks past a power of two folded in first.",
-    doubling::recursive_doubling_allreduce, (op);
-    recursive_doubling_f32: f32, recursive_doubling_f16: f16, recursive_doubling_bf16: bf16, recursive_doubling_i32: i32);
-kernels!("Rabenseifner all-reduce addressed by rank: a reduce-scatter by recursive halving, then an all-gather by recursive doubling, with the ranks past a power of two folded in first.",
-    halving::rabenseifner_allreduce, (op);
-    rabenseifner_f32: f32, rabenseifner_f16: f16, rabenseifner_bf16: bf16, rabenseifner_i32: i32);
-kernels!("Bruck all-gather addressed by rank: `ceil(log2 w)` steps, the step at distance `d` sending `min(d, w - d)` chunks to rank `r - d`.",
-    bruck::bruck_all_gather, ();
-    bruck_allgather_f32: f32, bruck_allgather_f16: f16, bruck_allgather_bf16: bf16, bruck_allgather_i32: i32);
-kernels!("Binomial-tree reduce to a root, addressed by rank: `ceil(log2 w)` store-and-forward steps.",
-    rooted::binomial_reduce, (op, root);
-    binomial_reduce_f32: f32, binomial_reduce_f16: f16, binomial_reduce_bf16: bf16, binomial_reduce_i32: i32);
-kernels!("Binomial-tree gather to a root, addressed by rank: each rank forwards its subtree's run of chunks.",
-    rooted::binomial_gather, (root);
-    binomial_gather_f32: f32, binomial_gather_f16: f16, binomial_gather_bf16: bf16, binomial_gather_i32: i32);
-kernels!("Pairwise-exchange all-to-all addressed by rank: every pair of ranks swaps its blocks in one of `w - 1` rounds (`w` for odd `w`).",
-    alltoall::pairwise_all_to_all, ();
-    pairwise_alltoall_f32: f32, pairwise_alltoall_f16: f16, pairwise_alltoall_bf16: bf16, pairwise_alltoall_i32: i32);
+#[doc = "Ring all-gather: rank `r` contributes chunk `r` of the vector and ends with all of it."]
+#[kernel]
+pub fn all_gather<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize) {
+    ring::ring_all_gather_kernel(buf, n, seg);
+}
+
+#[doc = "Pipelined chain broadcast of the root's vector along the ring."]
+#[kernel]
+pub fn broadcast<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize, root: usize) {
+    ring::ring_broadcast(buf, n, seg, root);
+}
+
+#[doc = "Tree all-reduce over a heap-ordered binary tree: reduce up, broadcast down."]
+#[kernel]
+pub fn tree_allreduce<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+) {
+    tree::tree_allreduce(buf, n, seg, op);
+}
+
+#[doc = "2D all-reduce on a torus: reduce-scatter along rows, all-reduce down columns, all-gather along rows."]
+#[kernel]
+pub fn mesh_allreduce<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+    cols: usize,
+) {
+    mesh::mesh_allreduce(buf, n, seg, op, cols);
+}
+
+#[doc = "Hierarchical all-reduce: inside each cube, across cubes, across SIPs, and back."]
+#[kernel]
+pub fn hierarchical_allreduce<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+    pes: usize,
+    cubes: usize,
+) {
+    hierarchical::hierarchical_allreduce(buf, n, seg, op, pes, cubes);
+}
+
+#[doc = "Inter-cube all-reduce: one PE per cube, a tree inside each SIP rooted at the centre cube, the SIP roots over a ring, torus or mesh."]
+#[kernel]
+pub fn intercube_allreduce<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+    cubes: usize,
+    sip_cols: usize,
+    net: usize,
+) {
+    intercube::intercube_allreduce(buf, n, seg, op, cubes, sip_cols, net);
+}
+
+#[doc = "Recursive-doubling all-reduce addressed by rank: `log2 w` pairwise exchanges, with the ranks past a power of two folded in first."]
+#[kernel]
+pub fn recursive_doubling<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+) {
+    doubling::recursive_doubling_allreduce(buf, n, seg, op);
+}
+
+#[doc = "Rabenseifner all-reduce addressed by rank: a reduce-scatter by recursive halving, then an all-gather by recursive doubling, with the ranks past a power of two folded in first."]
+#[kernel]
+pub fn rabenseifner<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+) {
+    halving::rabenseifner_allreduce(buf, n, seg, op);
+}
+
+#[doc = "Bruck all-gather addressed by rank: `ceil(log2 w)` steps, the step at distance `d` sending `min(d, w - d)` chunks to rank `r - d`."]
+#[kernel]
+pub fn bruck_allgather<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize) {
+    bruck::bruck_all_gather(buf, n, seg);
+}
+
+#[doc = "Binomial-tree reduce to a root, addressed by rank: `ceil(log2 w)` store-and-forward steps."]
+#[kernel]
+pub fn binomial_reduce<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+    root: usize,
+) {
+    rooted::binomial_reduce(buf, n, seg, op, root);
+}
+
+#[doc = "Binomial-tree gather to a root, addressed by rank: each rank forwards its subtree's run of chunks."]
+#[kernel]
+pub fn binomial_gather<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize, root: usize) {
+    rooted::binomial_gather(buf, n, seg, root);
+}
+
+#[doc = "Pairwise-exchange all-to-all addressed by rank: every pair of ranks swaps its blocks in one of `w - 1` rounds (`w` for odd `w`)."]
+#[kernel]
+pub fn pairwise_alltoall<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize) {
+    alltoall::pairwise_all_to_all(buf, n, seg);
+}

@@ -16,14 +16,14 @@ fn ring(w: usize, r: usize) -> Ring {
 
 /// Ring all-reduce of `n` elements per rank.
 #[kernel_fn]
-pub fn ring_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32) {
+pub fn ring_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
     ring_all_reduce(buf, r * n, (0, n), ring(w, r), seg, op);
 }
 
 /// Ring reduce-scatter: rank `r` ends with the reduction of chunk `r`.
 #[kernel_fn]
-pub fn ring_reduce_scatter_kernel<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32) {
+pub fn ring_reduce_scatter_kernel<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
     ring_reduce_scatter(buf, r * n, (0, n), ring(w, r), 0, seg, op);
 }

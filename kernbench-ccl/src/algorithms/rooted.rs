@@ -21,7 +21,7 @@ pub fn absolute(w: usize, root: usize, q: usize) -> usize {
 /// reduction of every rank's vector (rank `r`'s at `buf[r n..]`); the
 /// other ranks' vectors end with partial results.
 #[kernel_fn]
-pub fn binomial_reduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32, root: usize) {
+pub fn binomial_reduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp, root: usize) {
     let (w, r) = (tl::num_ranks(), tl::rank());
     let base = r * n;
     let q = (r + w - root % w) % w;

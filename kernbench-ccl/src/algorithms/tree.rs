@@ -46,7 +46,7 @@ pub fn tree_reduce<T: Element>(
     base: usize,
     n: usize,
     seg: usize,
-    op: u32,
+    op: RedOp,
     node: TreeNode,
 ) {
     for (off, len) in pieces(0, n, seg) {
@@ -97,7 +97,7 @@ pub fn tree_broadcast<T: Element>(buf: Ptr<T>, base: usize, n: usize, seg: usize
 
 /// Tree all-reduce of `n` elements per rank over [`range_tree`].
 #[kernel_fn]
-pub fn tree_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: u32) {
+pub fn tree_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
     let (parent, left, right) = range_tree(w, r);
     let node = TreeNode {

@@ -115,6 +115,10 @@ pub struct Param {
     pub kind: ParamKind,
     /// Element type of a pointer or tensor.
     pub dtype: Option<DType>,
+    /// The kernel's type parameter that is this pointer's or tensor's element
+    /// type (`dtype` is then `None`): the tensors of one type parameter must
+    /// have one element type.
+    pub generic: Option<String>,
 }
 
 /// Binds arguments; with a signature, by kind and checked before anything runs.
@@ -164,6 +168,27 @@ fn bind(kernel: &str, params: Option<&[Param]>, args: &Args) -> Result<KernelArg
         })?;
         let v = match (p.kind, a) {
             (ParamKind::Ptr | ParamKind::Tensor, Arg::Tensor(t)) => {
+                // The first tensor of a type parameter binds it; the others agree.
+                if let Some(g) = &p.generic {
+                    let first = params
+                        .iter()
+                        .filter(|q| q.generic.as_ref() == Some(g))
+                        .find_map(|q| match args.get(&q.name) {
+                            Some(Arg::Tensor(u)) => Some((q, u.dtype())),
+                            _ => None,
+                        });
+                    if let Some((q, d)) = first.filter(|(_, d)| *d != t.dtype()) {
+                        return Err(wrong(
+                            &p.name,
+                            format!(
+                                "its tensor holds {} but `{}` holds {d}: both have the kernel's \
+                                 element type `{g}`, so they must have one element type",
+                                t.dtype(),
+                                q.name
+                            ),
+                        ));
+                    }
+                }
                 if let Some(d) = p.dtype {
                     if d != t.dtype() {
                         return Err(wrong(

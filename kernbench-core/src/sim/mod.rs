@@ -78,11 +78,13 @@ pub struct Launch<'a> {
 
 impl<'a> Launch<'a> {
     /// A launch of `program` with one instance per PE of `pes` on a 1D grid.
-    pub fn new(program: &'a dyn Program, args: KernelArgs, pes: Vec<PeId>) -> Self {
+    /// `args` are [`KernelArgs`] or what converts into them, such as a
+    /// kernel's typed argument builder (`my_kernel::args().x(&buf)`).
+    pub fn new(program: &'a dyn Program, args: impl Into<KernelArgs>, pes: Vec<PeId>) -> Self {
         Launch {
             program,
             grid: vec![pes.len() as u32],
-            args,
+            args: args.into(),
             pes,
             neighbors: None,
             data: true,
