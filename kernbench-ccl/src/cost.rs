@@ -252,6 +252,75 @@ pub fn pairwise_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
         .collect()
 }
 
+/// The double binary tree all-reduce of `bytes` per rank over `pes` (see
+/// [`dtree`](crate::algorithms::dtree)), with messages of at most
+/// `seg_bytes`: each tree carries half the vector in `k` pieces. The first
+/// piece climbs from the deepest leaf to the root and comes back down, each
+/// edge costing its route's latency, the per-message overheads (HBM latency
+/// included) and the piece's time on the route's bottleneck; the other
+/// `k - 1` pieces follow at the pace of the busiest resource over the whole
+/// run: the link that carries the most tree traffic (both trees, both
+/// directions, every edge routed), or a rank's HBM slice, which reads its
+/// half for each reduce and writes it back for each broadcast.
+pub fn double_tree_ns(topo: &Topology, pes: &[PeId], bytes: f64, seg_bytes: u64) -> f64 {
+    use crate::algorithms::dtree::double_tree;
+    let w = pes.len();
+    if w <= 1 {
+        return 0.0;
+    }
+    let spec = topo.pe_spec();
+    let per_msg =
+        (spec.cpu_overhead_ps() + spec.sched_overhead_ps() + spec.hbm_latency_ps()) as f64 / 1000.0;
+    let hbm_gbps = spec.hbm_gbps * spec.hbm_efficiency;
+    let half = bytes / 2.0;
+    let k = (half / seg_bytes.max(1) as f64).ceil().max(1.0);
+    let piece = half / k;
+    let mut load = std::collections::HashMap::new();
+    let mut fill = 0.0f64;
+    for t in 0..2 {
+        // The cost of each rank's edge to its parent, then of its path to the root.
+        let mut edge = vec![0.0; w];
+        let mut parent = vec![None; w];
+        for (r, slot) in edge.iter_mut().enumerate() {
+            let Some(p) = double_tree(w, t, r).parent else {
+                continue;
+            };
+            parent[r] = Some(p);
+            for (a, b) in [(r, p), (p, r)] {
+                let Ok(route) = topo.route(Endpoint::Pe(pes[a]), Endpoint::Pe(pes[b])) else {
+                    continue;
+                };
+                for h in &route.hops {
+                    *load.entry(h.link).or_insert(0.0) += half;
+                }
+                let wire = if route.hops.is_empty() {
+                    0.0
+                } else {
+                    piece / route.bottleneck_gbps
+                };
+                *slot = f64::max(*slot, route.fixed_ps() as f64 / 1000.0 + per_msg + wire);
+            }
+        }
+        let climb = (0..w)
+            .map(|mut r| {
+                let mut c = 0.0;
+                while let Some(p) = parent[r] {
+                    c += edge[r];
+                    r = p;
+                }
+                c
+            })
+            .fold(0.0, f64::max);
+        fill = fill.max(2.0 * climb);
+    }
+    let link = load
+        .iter()
+        .map(|(l, b)| b / topo.link(*l).gbps)
+        .fold(0.0, f64::max);
+    let hbm = 2.0 * bytes / hbm_gbps;
+    fill + link.max(hbm) * (k - 1.0) / k
+}
+
 /// 2D all-reduce on `rows x cols`: reduce-scatter and all-gather along rows,
 /// a ring all-reduce of `bytes/cols` down columns.
 pub fn torus_allreduce(
@@ -390,6 +459,7 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
         ("binomial_reduce", _) => steps_ns(topo, &binomial_steps(pes, 0, bytes, false)),
         ("binomial_gather", _) => steps_ns(topo, &binomial_steps(pes, 0, bytes, true)),
         ("pairwise_alltoall", _) => steps_ns(topo, &pairwise_steps(pes, bytes)),
+        ("double_tree", _) => double_tree_ns(topo, pes, bytes, algo.seg_bytes),
         ("recursive_doubling", _) => {
             let w = crate::algorithms::doubling::pow2_floor(p.max(1));
             let hops = (0..p).flat_map(|r| {

@@ -376,7 +376,7 @@ struct File {
 }
 
 /// The shipped kernel families.
-pub const KERNELS: [&str; 14] = [
+pub const KERNELS: [&str; 15] = [
     "intercube_allreduce",
     "ring_allreduce",
     "mesh_allreduce",
@@ -391,6 +391,7 @@ pub const KERNELS: [&str; 14] = [
     "binomial_reduce",
     "binomial_gather",
     "pairwise_alltoall",
+    "double_tree",
 ];
 
 /// The collective a shipped kernel family implements and the maps its peers
@@ -419,6 +420,7 @@ fn kernel_needs(kernel: &str) -> Option<(Collective, &'static [MapKind])> {
         "binomial_reduce" => (Collective::Reduce, &[MapKind::Ranks]),
         "binomial_gather" => (Collective::Gather, &[MapKind::Ranks]),
         "pairwise_alltoall" => (Collective::AllToAll, &[MapKind::Ranks]),
+        "double_tree" => (Collective::AllReduce, &[MapKind::Ranks]),
         _ => return None,
     })
 }

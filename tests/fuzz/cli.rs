@@ -178,6 +178,7 @@ fn algorithm() -> BoxedStrategy<String> {
         "binomial_reduce",
         "binomial_gather",
         "pairwise_alltoall",
+        "double_tree_allreduce",
     ])
 }
 
@@ -753,6 +754,7 @@ fn sweep_recipe() -> BoxedStrategy<Vec<String>> {
         "intercube_allreduce_ring",
         "recursive_doubling",
         "rabenseifner",
+        "double_tree_allreduce",
     ];
     (
         prop_oneof![

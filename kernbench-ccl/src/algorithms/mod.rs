@@ -4,6 +4,7 @@ pub mod alltoall;
 pub mod bruck;
 pub mod common;
 pub mod doubling;
+pub mod dtree;
 pub mod halving;
 pub mod hierarchical;
 pub mod intercube;
@@ -73,3 +74,6 @@ kernels!("Binomial-tree gather to a root, addressed by rank: each rank forwards 
 kernels!("Pairwise-exchange all-to-all addressed by rank: every pair of ranks swaps its blocks in one of `w - 1` rounds (`w` for odd `w`).",
     alltoall::pairwise_all_to_all, ();
     pairwise_alltoall_f32: f32, pairwise_alltoall_f16: f16, pairwise_alltoall_bf16: bf16, pairwise_alltoall_i32: i32);
+kernels!("Double binary tree all-reduce addressed by rank (NCCL's): two complementary trees, each reducing and broadcasting half of the vector, pipelined piece by piece.",
+    dtree::double_tree_allreduce, (op);
+    double_tree_f32: f32, double_tree_f16: f16, double_tree_bf16: bf16, double_tree_i32: i32);
