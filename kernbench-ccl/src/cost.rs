@@ -321,6 +321,72 @@ pub fn double_tree_ns(topo: &Topology, pes: &[PeId], bytes: f64, seg_bytes: u64)
     fill + link.max(hbm) * (k - 1.0) / k
 }
 
+/// The steps of the hierarchical reduce-scatter (`gather` false) or
+/// all-gather (`gather` true) of `bytes` per rank over `pes` in groups of
+/// `group` ranks (see [`hierring`](crate::algorithms::hierring)): the ring
+/// steps inside the groups, each member passing on one block (the chunks
+/// it answers for), and the ring steps across groups, each ring passing on
+/// one chunk. The all-gather runs them in the other order. A reduce-scatter
+/// step reads the block it sends and its own copy of the one it receives
+/// and writes the combination; an all-gather step reads one and writes one.
+/// The members of a smaller last group that take part in several rings
+/// across groups run them one after the other; the steps here count each
+/// ring's steps once.
+pub fn hier_ring_steps(pes: &[PeId], group: usize, bytes: f64, gather: bool) -> Vec<Step> {
+    use crate::algorithms::hierring::Groups;
+    let w = pes.len();
+    if w <= 1 {
+        return Vec::new();
+    }
+    let gs = Groups::new(w, group);
+    let chunk = bytes / w as f64;
+    let touches = if gather { 2.0 } else { 3.0 };
+    let mut inner = Vec::new();
+    for s in 0..gs.pes.saturating_sub(1) {
+        let mut msgs = Vec::new();
+        let mut most = 0.0f64;
+        for g in 0..gs.count {
+            let size = gs.size(g);
+            if s + 1 >= size {
+                continue;
+            }
+            for m in 0..size {
+                // The block passed on in this step is about any member's.
+                let x = gs.chunks(g, (m + size - 1 - s % size) % size).len() as f64 * chunk;
+                most = most.max(x);
+                msgs.push((pes[g * gs.pes + m], pes[g * gs.pes + (m + 1) % size], x));
+            }
+        }
+        inner.push(Step {
+            msgs,
+            hbm_bytes: touches * most,
+        });
+    }
+    let mut across = Vec::new();
+    if gs.count > 1 {
+        for _ in 0..gs.count - 1 {
+            let mut msgs = Vec::new();
+            for j in 0..gs.pes {
+                for h in 0..gs.count {
+                    let (a, b) = (gs.holder(h, j), gs.holder((h + 1) % gs.count, j));
+                    msgs.push((pes[a], pes[b], chunk));
+                }
+            }
+            across.push(Step {
+                msgs,
+                hbm_bytes: touches * chunk,
+            });
+        }
+    }
+    if gather {
+        across.extend(inner);
+        across
+    } else {
+        inner.extend(across);
+        inner
+    }
+}
+
 /// 2D all-reduce on `rows x cols`: reduce-scatter and all-gather along rows,
 /// a ring all-reduce of `bytes/cols` down columns.
 pub fn torus_allreduce(
@@ -460,6 +526,21 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
         ("binomial_gather", _) => steps_ns(topo, &binomial_steps(pes, 0, bytes, true)),
         ("pairwise_alltoall", _) => steps_ns(topo, &pairwise_steps(pes, bytes)),
         ("double_tree", _) => double_tree_ns(topo, pes, bytes, algo.seg_bytes),
+        ("hier_reduce_scatter", _) | ("hier_all_gather", _) => {
+            let gather = algo.kernel == "hier_all_gather";
+            let group = topo.pes_per_cube() as usize;
+            let steps = hier_ring_steps(pes, group, bytes, gather);
+            // Store and forward: what a step receives is written to HBM and
+            // read back by the next step, one more HBM latency and the issue
+            // of the commands between them (store, load, send, wait) on the
+            // step's critical path.
+            let spec = topo.pe_spec();
+            let relay = (spec.hbm_latency_ps()
+                + 4 * (spec.cpu_overhead_ps() + spec.sched_overhead_ps()))
+                as f64
+                / 1000.0;
+            steps_ns(topo, &steps) + steps.len() as f64 * relay
+        }
         ("recursive_doubling", _) => {
             let w = crate::algorithms::doubling::pow2_floor(p.max(1));
             let hops = (0..p).flat_map(|r| {

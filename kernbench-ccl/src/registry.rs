@@ -376,7 +376,7 @@ struct File {
 }
 
 /// The shipped kernel families.
-pub const KERNELS: [&str; 15] = [
+pub const KERNELS: [&str; 17] = [
     "intercube_allreduce",
     "ring_allreduce",
     "mesh_allreduce",
@@ -392,6 +392,8 @@ pub const KERNELS: [&str; 15] = [
     "binomial_gather",
     "pairwise_alltoall",
     "double_tree",
+    "hier_reduce_scatter",
+    "hier_all_gather",
 ];
 
 /// The collective a shipped kernel family implements and the maps its peers
@@ -421,6 +423,8 @@ fn kernel_needs(kernel: &str) -> Option<(Collective, &'static [MapKind])> {
         "binomial_gather" => (Collective::Gather, &[MapKind::Ranks]),
         "pairwise_alltoall" => (Collective::AllToAll, &[MapKind::Ranks]),
         "double_tree" => (Collective::AllReduce, &[MapKind::Ranks]),
+        "hier_reduce_scatter" => (Collective::ReduceScatter, &[MapKind::Ranks]),
+        "hier_all_gather" => (Collective::AllGather, &[MapKind::Ranks]),
         _ => return None,
     })
 }

@@ -1,0 +1,268 @@
+//! Hierarchical reduce-scatter and all-gather, addressed by rank: rings
+//! inside each group of ranks (the PEs of a cube), and rings across the
+//! groups, so that the slower links between cubes and SIPs carry only the
+//! part of the vector one PE of a group is responsible for.
+//!
+//! Ranks are cut into groups of `pes` consecutive ranks (the last group may
+//! be smaller, with `size` members); with ranks in structural order a group
+//! is a cube. Chunk `c` (of `w` chunks) has the *position* `c mod pes`, and
+//! inside a group the member at `position mod size` answers for it: in a
+//! whole group every member answers for the chunks of one position, in the
+//! last group a member may answer for several.
+//!
+//! The reduce-scatter first runs a ring reduce-scatter inside each group in
+//! which member `m`'s block is every chunk it answers for; afterwards it
+//! holds them reduced over its group. Then, for each position `j`, the
+//! members that answer for `j` in every group form a ring across groups
+//! (one member per group) that reduce-scatters the chunks `h pes + j`, one
+//! per group `h`: each lands on its own rank, reduced over every rank. A
+//! member of the last group that answers for several positions takes part
+//! in their rings one after the other.
+//!
+//! The all-gather runs the same rings backwards: across groups first (each
+//! member collects the chunks of its positions from every group), then
+//! inside each group. Either way a rank sends `(size - 1) / size` of what it
+//! answers for inside its group, about `(pes - 1) / w` of the vector, and
+//! only `1 / w` of it per step across groups, against the flat ring's
+//! `(w - 1) / w` over whatever links the ring crosses.
+//!
+//! Each ring step is an [`exchange`]: a block may be many regions, every one
+//! cut into pieces of at most `seg` elements, and what a step receives lands
+//! in the rank's vector, where the next step sends it from.
+
+use super::common::*;
+use kernbench_tl::prelude::*;
+use kernbench_tl::Element;
+
+/// How `w` ranks split into groups of `pes`: the number of groups and the size of each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Groups {
+    /// Ranks.
+    pub w: usize,
+    /// Members of a whole group.
+    pub pes: usize,
+    /// Groups (the last may be smaller).
+    pub count: usize,
+}
+
+impl Groups {
+    /// `w` ranks in groups of `pes` (at least 1, at most `w`).
+    pub fn new(w: usize, pes: usize) -> Groups {
+        let pes = pes.clamp(1, w.max(1));
+        Groups {
+            w,
+            pes,
+            count: w.div_ceil(pes),
+        }
+    }
+
+    /// Members of group `g`.
+    pub fn size(&self, g: usize) -> usize {
+        self.pes.min(self.w - g * self.pes)
+    }
+
+    /// The rank of group `g` that answers for position `j`.
+    pub fn holder(&self, g: usize, j: usize) -> usize {
+        g * self.pes + j % self.size(g)
+    }
+
+    /// The positions member `m` of group `g` answers for, in order.
+    pub fn positions(&self, g: usize, m: usize) -> Vec<usize> {
+        (m..self.pes).step_by(self.size(g)).collect()
+    }
+
+    /// The chunks member `m` of group `g` answers for, in order.
+    pub fn chunks(&self, g: usize, m: usize) -> Vec<usize> {
+        let size = self.size(g);
+        (0..self.w).filter(|c| c % self.pes % size == m).collect()
+    }
+}
+
+/// The pieces of chunks `cs` (ascending) of `n` elements cut into `w`
+/// chunks: adjacent chunks merged into one region, each region cut into
+/// pieces of at most `seg` elements.
+pub fn chunk_pieces(n: usize, w: usize, cs: &[usize], seg: usize) -> Vec<(usize, usize)> {
+    let mut regions: Vec<(usize, usize)> = Vec::new();
+    for &c in cs {
+        let (s, l) = chunk(n, w, c);
+        if l == 0 {
+            continue;
+        }
+        match regions.last_mut() {
+            Some((rs, rl)) if *rs + *rl == s => *rl += l,
+            _ => regions.push((s, l)),
+        }
+    }
+    regions
+        .into_iter()
+        .flat_map(|(s, l)| pieces(s, l, seg))
+        .collect()
+}
+
+/// A ring over some ranks: the members in ring order, this rank's
+/// position, and the block (pieces of the vector) that ends at each member.
+#[derive(Clone, Debug)]
+pub struct BlockRing {
+    /// Ranks, in ring order.
+    pub members: Vec<usize>,
+    /// This rank's position.
+    pub me: usize,
+    /// The block of each member.
+    pub blocks: Vec<Vec<(usize, usize)>>,
+}
+
+/// Reduce-scatter over a [`BlockRing`]: afterwards this rank's block holds
+/// its reduction over the ring. In step `s` a rank sends block `me - s - 1`
+/// to the next member and combines block `me - s - 2` from the previous one.
+#[kernel_fn]
+pub fn ring_reduce_scatter_blocks<T: Element>(buf: Ptr<T>, base: usize, ring: &BlockRing, op: u32) {
+    let m = ring.members.len();
+    let (next, prev) = (
+        ring.members[(ring.me + 1) % m],
+        ring.members[(ring.me + m - 1) % m],
+    );
+    let land = Landing::Combine {
+        op,
+        theirs_first: true,
+    };
+    for s in 0..m.saturating_sub(1) {
+        let give = &ring.blocks[(ring.me + 2 * m - s - 1) % m];
+        let take = &ring.blocks[(ring.me + 2 * m - s - 2) % m];
+        exchange(buf, base, next, give, prev, take, land);
+    }
+}
+
+/// All-gather over a [`BlockRing`]: this rank's block is its own to start
+/// with; afterwards every block is everywhere. In step `s` a rank sends
+/// block `me - s` to the next member and stores block `me - s - 1` from the
+/// previous one.
+#[kernel_fn]
+pub fn ring_all_gather_blocks<T: Element>(buf: Ptr<T>, base: usize, ring: &BlockRing) {
+    let m = ring.members.len();
+    let (next, prev) = (
+        ring.members[(ring.me + 1) % m],
+        ring.members[(ring.me + m - 1) % m],
+    );
+    for s in 0..m.saturating_sub(1) {
+        let give = &ring.blocks[(ring.me + m - s) % m];
+        let take = &ring.blocks[(ring.me + 2 * m - s - 1) % m];
+        exchange(buf, base, next, give, prev, take, Landing::Store);
+    }
+}
+
+/// The ring inside rank `r`'s group, over `n` elements per rank.
+pub fn group_ring(gs: &Groups, r: usize, n: usize, seg: usize) -> BlockRing {
+    let g = r / gs.pes;
+    let size = gs.size(g);
+    BlockRing {
+        members: (0..size).map(|m| g * gs.pes + m).collect(),
+        me: r - g * gs.pes,
+        blocks: (0..size)
+            .map(|m| chunk_pieces(n, gs.w, &gs.chunks(g, m), seg))
+            .collect(),
+    }
+}
+
+/// The ring across groups for position `j`, seen from group `g`: one
+/// member per group, the block of group `h` being chunk `h pes + j` (empty
+/// when the last group has no such rank).
+pub fn cross_ring(gs: &Groups, g: usize, j: usize, n: usize, seg: usize) -> BlockRing {
+    BlockRing {
+        members: (0..gs.count).map(|h| gs.holder(h, j)).collect(),
+        me: g,
+        blocks: (0..gs.count)
+            .map(|h| {
+                let c = h * gs.pes + j;
+                if c < gs.w {
+                    chunk_pieces(n, gs.w, &[c], seg)
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect(),
+    }
+}
+
+/// Hierarchical reduce-scatter of `n` elements per rank, in groups of `pes`
+/// ranks: rank `r` ends with chunk `r` reduced over every rank.
+#[kernel_fn]
+pub fn hierarchical_reduce_scatter<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    seg: usize,
+    op: u32,
+    pes: usize,
+) {
+    let (w, r) = (tl::num_ranks(), tl::rank());
+    let base = r * n;
+    let gs = Groups::new(w, pes);
+    let g = r / gs.pes;
+    ring_reduce_scatter_blocks(buf, base, &group_ring(&gs, r, n, seg), op);
+    if gs.count > 1 {
+        for j in gs.positions(g, r - g * gs.pes) {
+            ring_reduce_scatter_blocks(buf, base, &cross_ring(&gs, g, j, n, seg), op);
+        }
+    }
+}
+
+/// Hierarchical all-gather of `n` elements per rank, in groups of `pes`
+/// ranks: rank `r` contributes chunk `r` and ends with every chunk.
+#[kernel_fn]
+pub fn hierarchical_all_gather<T: Element>(buf: Ptr<T>, n: usize, seg: usize, pes: usize) {
+    let (w, r) = (tl::num_ranks(), tl::rank());
+    let base = r * n;
+    let gs = Groups::new(w, pes);
+    let g = r / gs.pes;
+    if gs.count > 1 {
+        for j in gs.positions(g, r - g * gs.pes) {
+            ring_all_gather_blocks(buf, base, &cross_ring(&gs, g, j, n, seg));
+        }
+    }
+    ring_all_gather_blocks(buf, base, &group_ring(&gs, r, n, seg));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_chunk_has_one_answering_member_per_group_and_ends_at_its_rank() {
+        for w in 1..40 {
+            for pes in [1, 2, 3, 4, 8] {
+                let gs = Groups::new(w, pes);
+                for g in 0..gs.count {
+                    let size = gs.size(g);
+                    assert!(size >= 1);
+                    let mut seen = vec![0; w];
+                    for m in 0..size {
+                        for c in gs.chunks(g, m) {
+                            seen[c] += 1;
+                            // The member answers for the chunk's position.
+                            assert!(gs.positions(g, m).contains(&(c % gs.pes)));
+                            assert_eq!(gs.holder(g, c % gs.pes), g * gs.pes + m);
+                        }
+                    }
+                    assert!(seen.iter().all(|&k| k == 1), "w {w} pes {pes} g {g}");
+                }
+                // Chunk c's cross ring runs through its own rank, at its group.
+                for c in 0..w {
+                    let (h, j) = (c / gs.pes, c % gs.pes);
+                    let ring = cross_ring(&gs, h, j, 100, 7);
+                    assert_eq!(ring.members[h], c, "w {w} pes {pes} c {c}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn chunk_pieces_merge_neighbours() {
+        // 10 elements in 5 chunks of 2: chunks 1 and 2 touch, 4 stands alone.
+        assert_eq!(chunk_pieces(10, 5, &[1, 2, 4], 100), vec![(2, 4), (8, 2)]);
+        assert_eq!(chunk_pieces(10, 5, &[1, 2], 3), vec![(2, 3), (5, 1)]);
+        // Empty chunks (fewer elements than chunks) add nothing.
+        assert_eq!(
+            chunk_pieces(2, 5, &[2, 3, 4], 8),
+            Vec::<(usize, usize)>::new()
+        );
+    }
+}
