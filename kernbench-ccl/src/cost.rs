@@ -326,9 +326,9 @@ pub fn double_tree_ns(topo: &Topology, pes: &[PeId], bytes: f64, seg_bytes: u64)
 /// `group` ranks (see [`hierring`](crate::algorithms::hierring)): the ring
 /// steps inside the groups, each member passing on one block (the chunks
 /// it answers for), and the ring steps across groups, each ring passing on
-/// one chunk. The all-gather runs them in the other order. A reduce-scatter
-/// step reads the block it sends and its own copy of the one it receives
-/// and writes the combination; an all-gather step reads one and writes one.
+/// one chunk. The all-gather runs them in the other order. Pieces are sent
+/// on from TCM, so a step reads this rank's copy of each piece it receives
+/// (reduce-scatter) or writes the piece (all-gather), once.
 /// The members of a smaller last group that take part in several rings
 /// across groups run them one after the other; the steps here count each
 /// ring's steps once.
@@ -340,7 +340,6 @@ pub fn hier_ring_steps(pes: &[PeId], group: usize, bytes: f64, gather: bool) -> 
     }
     let gs = Groups::new(w, group);
     let chunk = bytes / w as f64;
-    let touches = if gather { 2.0 } else { 3.0 };
     let mut inner = Vec::new();
     for s in 0..gs.pes.saturating_sub(1) {
         let mut msgs = Vec::new();
@@ -359,7 +358,7 @@ pub fn hier_ring_steps(pes: &[PeId], group: usize, bytes: f64, gather: bool) -> 
         }
         inner.push(Step {
             msgs,
-            hbm_bytes: touches * most,
+            hbm_bytes: most,
         });
     }
     let mut across = Vec::new();
@@ -374,7 +373,7 @@ pub fn hier_ring_steps(pes: &[PeId], group: usize, bytes: f64, gather: bool) -> 
             }
             across.push(Step {
                 msgs,
-                hbm_bytes: touches * chunk,
+                hbm_bytes: chunk,
             });
         }
     }
@@ -529,17 +528,7 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
         ("hier_reduce_scatter", _) | ("hier_all_gather", _) => {
             let gather = algo.kernel == "hier_all_gather";
             let group = topo.pes_per_cube() as usize;
-            let steps = hier_ring_steps(pes, group, bytes, gather);
-            // Store and forward: what a step receives is written to HBM and
-            // read back by the next step, one more HBM latency and the issue
-            // of the commands between them (store, load, send, wait) on the
-            // step's critical path.
-            let spec = topo.pe_spec();
-            let relay = (spec.hbm_latency_ps()
-                + 4 * (spec.cpu_overhead_ps() + spec.sched_overhead_ps()))
-                as f64
-                / 1000.0;
-            steps_ns(topo, &steps) + steps.len() as f64 * relay
+            steps_ns(topo, &hier_ring_steps(pes, group, bytes, gather))
         }
         ("recursive_doubling", _) => {
             let w = crate::algorithms::doubling::pow2_floor(p.max(1));

@@ -88,12 +88,13 @@ fn default_whole_and_cut_short() {
     }
 }
 
-/// The point of both at small sizes: the flat ring takes `w - 1` steps,
-/// the hierarchy `pes - 1` steps inside cubes and `groups - 1` across them.
-/// (At 1 MiB on `default` the flat ring, which forwards pieces from TCM,
-/// is about twice as fast: every step here goes through HBM.)
+/// The point of both at small and middle sizes: the flat ring takes
+/// `w - 1` steps, the hierarchy `pes - 1` steps inside cubes and
+/// `groups - 1` across them. (At 1 MiB on `default` the flat ring is still
+/// faster, 26 us against 36 us: both are bound by the links they load
+/// alike, and the hierarchy's blocks inside a cube are many small regions.)
 #[test]
-fn they_beat_the_flat_ring_on_small_vectors_on_default() {
+fn they_beat_the_flat_ring_up_to_64_kib_on_default() {
     let topo = Topology::embedded_default();
     let all: Vec<PeId> = topo.pes().collect();
     let reg = Registry::builtin();
@@ -102,16 +103,21 @@ fn they_beat_the_flat_ring_on_small_vectors_on_default() {
         let r = run_on(&topo, reg.get(name).unwrap(), &all, &s).unwrap();
         r.outcome.report.sim_ns()
     };
-    for (hier, flat) in [(RS, "reduce_scatter"), (AG, "all_gather")] {
-        let (h, f) = (time(hier, 1024), time(flat, 1024));
-        assert!(h < f, "4 KiB: {hier} {h} ns, {flat} {f} ns");
+    for count in [1024, 16384] {
+        for (hier, flat) in [(RS, "reduce_scatter"), (AG, "all_gather")] {
+            let (h, f) = (time(hier, count), time(flat, count));
+            assert!(
+                h < 0.7 * f,
+                "{count} elements: {hier} {h} ns, {flat} {f} ns"
+            );
+        }
     }
 }
 
 /// The model column adds up the ring steps inside and across groups, each
 /// as long as its slowest message (with the bytes that share its busiest
-/// link) plus the relay through HBM; it stays within a factor of two of
-/// the simulation here.
+/// link) or its HBM traffic; it stays within a factor of two of the
+/// simulation here.
 #[test]
 fn the_model_column_follows_the_simulation() {
     common::assert_model_within_2x(

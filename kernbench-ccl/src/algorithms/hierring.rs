@@ -26,13 +26,15 @@
 //! only `1 / w` of it per step across groups, against the flat ring's
 //! `(w - 1) / w` over whatever links the ring crosses.
 //!
-//! Each ring step is an [`exchange`]: a block may be many regions, every one
-//! cut into pieces of at most `seg` elements, and what a step receives lands
-//! in the rank's vector, where the next step sends it from.
+//! A block may be many regions, every one cut into pieces of at most `seg`
+//! elements. Each ring runs as one stream of pieces ([`ring_blocks`]): a
+//! piece received in one step is combined (or stored) and sent on in the
+//! next straight from TCM, so the steps pipeline.
 
 use super::common::*;
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
+use std::collections::VecDeque;
 
 /// How `w` ranks split into groups of `pes`: the number of groups and the size of each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,6 +101,9 @@ pub fn chunk_pieces(n: usize, w: usize, cs: &[usize], seg: usize) -> Vec<(usize,
         .collect()
 }
 
+/// Pieces `(offset, len)` of a rank's vector.
+pub type Pieces = Vec<(usize, usize)>;
+
 /// A ring over some ranks: the members in ring order, this rank's
 /// position, and the block (pieces of the vector) that ends at each member.
 #[derive(Clone, Debug)]
@@ -113,41 +118,104 @@ pub struct BlockRing {
 
 /// Reduce-scatter over a [`BlockRing`]: afterwards this rank's block holds
 /// its reduction over the ring. In step `s` a rank sends block `me - s - 1`
-/// to the next member and combines block `me - s - 2` from the previous one.
+/// to the next member and receives block `me - s - 2` from the previous
+/// one, which it combines with its own copy and sends on in step `s + 1`.
 #[kernel_fn]
 pub fn ring_reduce_scatter_blocks<T: Element>(buf: Ptr<T>, base: usize, ring: &BlockRing, op: u32) {
-    let m = ring.members.len();
-    let (next, prev) = (
-        ring.members[(ring.me + 1) % m],
-        ring.members[(ring.me + m - 1) % m],
-    );
-    let land = Landing::Combine {
-        op,
-        theirs_first: true,
-    };
-    for s in 0..m.saturating_sub(1) {
-        let give = &ring.blocks[(ring.me + 2 * m - s - 1) % m];
-        let take = &ring.blocks[(ring.me + 2 * m - s - 2) % m];
-        exchange(buf, base, next, give, prev, take, land);
-    }
+    ring_blocks(buf, base, ring, Some(op));
 }
 
 /// All-gather over a [`BlockRing`]: this rank's block is its own to start
 /// with; afterwards every block is everywhere. In step `s` a rank sends
-/// block `me - s` to the next member and stores block `me - s - 1` from the
-/// previous one.
+/// block `me - s` to the next member and receives block `me - s - 1` from
+/// the previous one, which it stores and sends on in step `s + 1`.
 #[kernel_fn]
 pub fn ring_all_gather_blocks<T: Element>(buf: Ptr<T>, base: usize, ring: &BlockRing) {
+    ring_blocks(buf, base, ring, None);
+}
+
+/// The pieces a ring rank sends, step after step (`reduce`: a
+/// reduce-scatter, else an all-gather), and the pieces it receives: the
+/// same blocks one step later, so the `k`-th received piece is the one sent
+/// on as piece `k + first` (`first` being the first step's pieces).
+pub fn ring_block_order(ring: &BlockRing, reduce: bool) -> (Pieces, Pieces) {
     let m = ring.members.len();
+    let lead = usize::from(reduce);
+    let mut sends = Vec::new();
+    let mut recvs = Vec::new();
+    for s in 0..m.saturating_sub(1) {
+        sends.extend(&ring.blocks[(ring.me + 2 * m - s - lead) % m]);
+        recvs.extend(&ring.blocks[(ring.me + 2 * m - s - lead - 1) % m]);
+    }
+    (sends, recvs)
+}
+
+/// One pass over a [`BlockRing`] as one stream of messages, as
+/// [`ring_round`] does for contiguous chunks: the first step sends this
+/// rank's own pieces; every later piece is one received the step before,
+/// combined with this rank's copy (reduce-scatter, `op` given) or stored
+/// (all-gather), and sent on straight from TCM, so HBM is read once and
+/// written once per piece and step. Receives are posted `WINDOW` pieces
+/// ahead of the sends.
+#[kernel_fn]
+pub fn ring_blocks<T: Element>(buf: Ptr<T>, base: usize, ring: &BlockRing, op: Option<u32>) {
+    let m = ring.members.len();
+    if m <= 1 {
+        return;
+    }
     let (next, prev) = (
         ring.members[(ring.me + 1) % m],
         ring.members[(ring.me + m - 1) % m],
     );
-    for s in 0..m.saturating_sub(1) {
-        let give = &ring.blocks[(ring.me + m - s) % m];
-        let take = &ring.blocks[(ring.me + 2 * m - s - 1) % m];
-        exchange(buf, base, next, give, prev, take, Landing::Store);
+    let (sends, recvs) = ring_block_order(ring, op.is_some());
+    let own = ring_own_pieces(ring, op.is_some());
+    let mut pending: VecDeque<RecvFuture<T>> = VecDeque::new();
+    let mut posted = 0;
+    for (idx, &(off, len)) in sends.iter().enumerate() {
+        let ahead = recvs.len().min(idx + WINDOW + 1);
+        for &(_, l) in &recvs[posted.min(ahead)..ahead] {
+            pending.push_back(tl::recv_async::<T>(prev, [l]));
+        }
+        posted = posted.max(ahead);
+        let at = buf.offset(base + off);
+        let x = if idx < own {
+            tl::load(at, [len])
+        } else {
+            let got = tl::wait(pending.pop_front().expect("a receive per forwarded piece"));
+            match op {
+                Some(op) => combine(&got, &tl::load(at, [len]), op),
+                None => {
+                    tl::store(at, &got);
+                    got
+                }
+            }
+        };
+        tl::send(next, &x);
     }
+    for &(_, l) in &recvs[posted..] {
+        pending.push_back(tl::recv_async::<T>(prev, [l]));
+    }
+    // The last step's pieces end here: this rank's block (reduce-scatter)
+    // or the last block to arrive (all-gather).
+    let tail = &recvs[recvs.len() - pending.len()..];
+    for (fut, &(off, len)) in pending.into_iter().zip(tail) {
+        let at = buf.offset(base + off);
+        let got = tl::wait(fut);
+        match op {
+            Some(op) => {
+                let y = combine(&got, &tl::load(at, [len]), op);
+                tl::store(at, &y);
+            }
+            None => tl::store(at, &got),
+        }
+    }
+}
+
+/// How many of the pieces [`ring_block_order`] sends are this rank's own
+/// (the first step's block).
+pub fn ring_own_pieces(ring: &BlockRing, reduce: bool) -> usize {
+    let m = ring.members.len();
+    ring.blocks[(ring.me + m - usize::from(reduce)) % m].len()
 }
 
 /// The ring inside rank `r`'s group, over `n` elements per rank.
