@@ -80,13 +80,18 @@ pub struct Step {
     pub msgs: Vec<(PeId, PeId, f64)>,
     /// Bytes a rank reads and writes in its HBM slice during the step (at most).
     pub hbm_bytes: f64,
+    /// Time a rank takes to issue the commands of its pieces in the step,
+    /// ns, when it sends many small pieces (0 when a step's message is one
+    /// region, as in the log-step algorithms).
+    pub issue_ns: f64,
 }
 
 /// Steps that run one after another, each as long as its slowest message:
 /// the route's latency and per-message overheads (HBM latency included),
 /// plus the longer of the time the busiest link on its route needs for all
-/// the bytes the step puts on that link and the time the rank's HBM slice
-/// needs for the step's reads and writes. A step whose messages share no
+/// the bytes the step puts on that link, the time the rank's HBM slice
+/// needs for the step's reads and writes, and the time it takes to issue
+/// the step's commands. A step whose messages share no
 /// link costs `alpha + bytes beta`; one whose messages all cross one link (as
 /// the far steps of a butterfly cross the SIP switch) costs their sum over
 /// that link.
@@ -119,7 +124,7 @@ pub fn steps_ns(topo: &Topology, steps: &[Step]) -> f64 {
                     .iter()
                     .map(|h| load[&h.link] / topo.link(h.link).gbps)
                     .fold(0.0, f64::max);
-                r.fixed_ps() as f64 / 1000.0 + per_msg + wire.max(hbm)
+                r.fixed_ps() as f64 / 1000.0 + per_msg + wire.max(hbm).max(step.issue_ns)
             })
             .fold(0.0, f64::max);
         t += slowest;
@@ -150,6 +155,7 @@ pub fn rabenseifner_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
         steps.push(Step {
             msgs: fold.clone(),
             hbm_bytes: 2.0 * bytes,
+            issue_ns: 0.0,
         });
     }
     let log = p.trailing_zeros();
@@ -167,6 +173,7 @@ pub fn rabenseifner_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
         Step {
             msgs,
             hbm_bytes: touches * x,
+            issue_ns: 0.0,
         }
     };
     steps.extend((0..log).map(|k| step(1 << k, 3.0)));
@@ -175,6 +182,7 @@ pub fn rabenseifner_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
         steps.push(Step {
             msgs: fold.iter().map(|&(a, b, x)| (b, a, x)).collect(),
             hbm_bytes: bytes,
+            issue_ns: 0.0,
         });
     }
     steps
@@ -195,6 +203,7 @@ pub fn bruck_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
                     .map(|r| (pes[r], pes[(r + w - d) % w], part))
                     .collect(),
                 hbm_bytes: 2.0 * part,
+                issue_ns: 0.0,
             }
         })
         .collect()
@@ -229,6 +238,7 @@ pub fn binomial_steps(pes: &[PeId], root: usize, bytes: f64, gather: bool) -> Ve
             Step {
                 msgs,
                 hbm_bytes: hbm,
+                issue_ns: 0.0,
             }
         })
         .collect()
@@ -248,6 +258,7 @@ pub fn pairwise_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
                 .filter_map(|r| partner(w, r, k).map(|p| (pes[r], pes[p], block)))
                 .collect(),
             hbm_bytes: 2.0 * block,
+            issue_ns: 0.0,
         })
         .collect()
 }
@@ -323,67 +334,125 @@ pub fn double_tree_ns(topo: &Topology, pes: &[PeId], bytes: f64, seg_bytes: u64)
 
 /// The steps of the hierarchical reduce-scatter (`gather` false) or
 /// all-gather (`gather` true) of `bytes` per rank over `pes` in groups of
-/// `group` ranks (see [`hierring`](crate::algorithms::hierring)): the ring
-/// steps inside the groups, each member passing on one block (the chunks
-/// it answers for), and the ring steps across groups, each ring passing on
-/// one chunk. The all-gather runs them in the other order. Pieces are sent
-/// on from TCM, so a step reads this rank's copy of each piece it receives
-/// (reduce-scatter) or writes the piece (all-gather), once.
-/// The members of a smaller last group that take part in several rings
-/// across groups run them one after the other; the steps here count each
-/// ring's steps once.
-pub fn hier_ring_steps(pes: &[PeId], group: usize, bytes: f64, gather: bool) -> Vec<Step> {
-    use crate::algorithms::hierring::Groups;
+/// `sizes[0]` ranks, then `sizes[1]` of those, and so on (see
+/// [`hierring`](crate::algorithms::hierring)): the ring steps inside the
+/// groups, each member passing on one block (the chunks it answers for),
+/// then the steps of the rings across groups, those of every position
+/// running side by side. The all-gather runs them in the other order.
+/// Pieces are sent on from TCM, so a step reads this rank's copy of each
+/// piece it receives (reduce-scatter) or writes it (all-gather), once. The
+/// members of a smaller last group that take part in several rings across
+/// groups run them one after the other; the steps here count each ring's
+/// steps once.
+pub fn hier_ring_steps(
+    pes: &[PeId],
+    sizes: &[usize],
+    bytes: f64,
+    seg_bytes: u64,
+    issue_ns: f64,
+    gather: bool,
+) -> Vec<Step> {
+    use crate::algorithms::hierring::Level;
     let w = pes.len();
     if w <= 1 {
         return Vec::new();
     }
-    let gs = Groups::new(w, group);
-    let chunk = bytes / w as f64;
-    let mut inner = Vec::new();
-    for s in 0..gs.pes.saturating_sub(1) {
-        let mut msgs = Vec::new();
-        let mut most = 0.0f64;
-        for g in 0..gs.count {
-            let size = gs.size(g);
-            if s + 1 >= size {
-                continue;
-            }
-            for m in 0..size {
-                // The block passed on in this step is about any member's.
-                let x = gs.chunks(g, (m + size - 1 - s % size) % size).len() as f64 * chunk;
-                most = most.max(x);
-                msgs.push((pes[g * gs.pes + m], pes[g * gs.pes + (m + 1) % size], x));
-            }
-        }
-        inner.push(Step {
-            msgs,
-            hbm_bytes: most,
-        });
+    let unit = Unit {
+        chunk: bytes / w as f64,
+        seg: seg_bytes.max(1) as f64,
+        // A piece received and sent on costs a receive, a wait and a send,
+        // and a load and a combine (reduce-scatter) or a store (all-gather).
+        piece_ns: if gather { 4.0 } else { 5.0 } * issue_ns,
+    };
+    let mut steps = level_steps(pes, &Level::launch(w), sizes, &unit);
+    if gather {
+        steps.reverse();
     }
-    let mut across = Vec::new();
-    if gs.count > 1 {
-        for _ in 0..gs.count - 1 {
-            let mut msgs = Vec::new();
-            for j in 0..gs.pes {
-                for h in 0..gs.count {
-                    let (a, b) = (gs.holder(h, j), gs.holder((h + 1) % gs.count, j));
-                    msgs.push((pes[a], pes[b], chunk));
+    steps
+}
+
+/// Chunk bytes, piece bytes and the issue time of one piece, for [`level_steps`].
+struct Unit {
+    chunk: f64,
+    seg: f64,
+    piece_ns: f64,
+}
+
+/// The reduce-scatter steps of one level (see [`hier_ring_steps`]).
+fn level_steps(
+    pes: &[PeId],
+    level: &crate::algorithms::hierring::Level,
+    sizes: &[usize],
+    unit: &Unit,
+) -> Vec<Step> {
+    use crate::algorithms::hierring::Groups;
+    let len = level.members.len();
+    // One ring over `ring` (indices into the level) with blocks of
+    // `block(i)` chunks, each cut into pieces.
+    let per_chunk = (unit.chunk / unit.seg).ceil().max(1.0);
+    let ring_steps = |ring: &[usize], block: &dyn Fn(usize) -> f64, steps: &mut Vec<Step>| {
+        let m = ring.len();
+        for s in 0..m.saturating_sub(1) {
+            if steps.len() <= s {
+                steps.push(Step {
+                    msgs: Vec::new(),
+                    hbm_bytes: 0.0,
+                    issue_ns: 0.0,
+                });
+            }
+            for i in 0..m {
+                let chunks = block((i + 2 * m - s - 1) % m);
+                if chunks > 0.0 {
+                    let x = chunks * unit.chunk;
+                    let (a, b) = (level.members[ring[i]], level.members[ring[(i + 1) % m]]);
+                    let st = &mut steps[s];
+                    st.msgs.push((pes[a], pes[b], x));
+                    st.hbm_bytes = st.hbm_bytes.max(x);
+                    st.issue_ns = st.issue_ns.max(chunks * per_chunk * unit.piece_ns);
                 }
             }
-            across.push(Step {
-                msgs,
-                hbm_bytes: chunk,
-            });
         }
+    };
+    let mut steps = Vec::new();
+    let Some((&group, rest)) = sizes.split_first() else {
+        let ring: Vec<usize> = (0..len).collect();
+        let block = |i: usize| if level.owned[i].is_some() { 1.0 } else { 0.0 };
+        ring_steps(&ring, &block, &mut steps);
+        return steps;
+    };
+    let gs = Groups::new(len, group);
+    for g in 0..gs.count {
+        let size = gs.size(g);
+        let ring: Vec<usize> = (0..size).map(|m| g * gs.pes + m).collect();
+        let block = |m: usize| {
+            let owned = gs
+                .chunks(g, m)
+                .into_iter()
+                .filter(|&x| level.owned[x].is_some());
+            owned.count() as f64
+        };
+        ring_steps(&ring, &block, &mut steps);
     }
-    if gather {
-        across.extend(inner);
-        across
-    } else {
-        inner.extend(across);
-        inner
+    if gs.count > 1 {
+        let mut across: Vec<Step> = Vec::new();
+        for j in 0..gs.pes {
+            for (k, st) in level_steps(pes, &level.across(&gs, j), rest, unit)
+                .into_iter()
+                .enumerate()
+            {
+                match across.get_mut(k) {
+                    Some(a) => {
+                        a.msgs.extend(st.msgs);
+                        a.hbm_bytes = a.hbm_bytes.max(st.hbm_bytes);
+                        a.issue_ns = a.issue_ns.max(st.issue_ns);
+                    }
+                    None => across.push(st),
+                }
+            }
+        }
+        steps.extend(across);
     }
+    steps
 }
 
 /// 2D all-reduce on `rows x cols`: reduce-scatter and all-gather along rows,
@@ -527,8 +596,11 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
         ("double_tree", _) => double_tree_ns(topo, pes, bytes, algo.seg_bytes),
         ("hier_reduce_scatter", _) | ("hier_all_gather", _) => {
             let gather = algo.kernel == "hier_all_gather";
-            let group = topo.pes_per_cube() as usize;
-            steps_ns(topo, &hier_ring_steps(pes, group, bytes, gather))
+            let sizes = [topo.pes_per_cube() as usize, topo.cubes_per_sip() as usize];
+            let spec = topo.pe_spec();
+            let issue = (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0;
+            let steps = hier_ring_steps(pes, &sizes, bytes, algo.seg_bytes, issue, gather);
+            steps_ns(topo, &steps)
         }
         ("recursive_doubling", _) => {
             let w = crate::algorithms::doubling::pow2_floor(p.max(1));
@@ -598,6 +670,7 @@ mod tests {
                 &[Step {
                     msgs,
                     hbm_bytes: 0.0,
+                    issue_ns: 0.0,
                 }],
             )
         };
@@ -612,6 +685,7 @@ mod tests {
         let step = Step {
             msgs: vec![(a, b, 1.0)],
             hbm_bytes: x,
+            issue_ns: 0.0,
         };
         let hbm = x / (topo.pe_spec().hbm_gbps * topo.pe_spec().hbm_efficiency);
         let t = steps_ns(&topo, &[step.clone(), step]);

@@ -218,41 +218,144 @@ pub fn ring_own_pieces(ring: &BlockRing, reduce: bool) -> usize {
     ring.blocks[(ring.me + m - usize::from(reduce)) % m].len()
 }
 
-/// The ring inside rank `r`'s group, over `n` elements per rank.
-pub fn group_ring(gs: &Groups, r: usize, n: usize, seg: usize) -> BlockRing {
-    let g = r / gs.pes;
-    let size = gs.size(g);
-    BlockRing {
-        members: (0..size).map(|m| g * gs.pes + m).collect(),
-        me: r - g * gs.pes,
-        blocks: (0..size)
-            .map(|m| chunk_pieces(n, gs.w, &gs.chunks(g, m), seg))
-            .collect(),
+/// Some ranks of a launch seen as one level of the hierarchy: the launch
+/// ranks of its members, in order, and the chunk each member ends with
+/// (none for a place of a smaller last group that has no rank).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Level {
+    /// Launch ranks.
+    pub members: Vec<usize>,
+    /// The chunk each member ends with.
+    pub owned: Vec<Option<usize>>,
+}
+
+impl Level {
+    /// Every rank of a launch of `w`, rank `r` ending with chunk `r`.
+    pub fn launch(w: usize) -> Level {
+        Level {
+            members: (0..w).collect(),
+            owned: (0..w).map(Some).collect(),
+        }
+    }
+
+    /// The ring inside member `me`'s group of `gs`: member `m`'s block is
+    /// every chunk it answers for, over `n` elements cut into `w` chunks.
+    pub fn group_ring(&self, gs: &Groups, me: usize, n: usize, w: usize, seg: usize) -> BlockRing {
+        let g = me / gs.pes;
+        let size = gs.size(g);
+        BlockRing {
+            members: (0..size).map(|m| self.members[g * gs.pes + m]).collect(),
+            me: me - g * gs.pes,
+            blocks: (0..size)
+                .map(|m| {
+                    let cs: Vec<usize> = gs
+                        .chunks(g, m)
+                        .into_iter()
+                        .filter_map(|x| self.owned[x])
+                        .collect();
+                    chunk_pieces(n, w, &cs, seg)
+                })
+                .collect(),
+        }
+    }
+
+    /// The level across the groups of `gs` for position `j`: the member of
+    /// each group that answers for `j`, ending with the chunk of that
+    /// group's member at `j` (if the group has one).
+    pub fn across(&self, gs: &Groups, j: usize) -> Level {
+        Level {
+            members: (0..gs.count)
+                .map(|h| self.members[gs.holder(h, j)])
+                .collect(),
+            owned: (0..gs.count)
+                .map(|h| {
+                    let x = h * gs.pes + j;
+                    if x < gs.w {
+                        self.owned[x]
+                    } else {
+                        None
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    /// The ring over every member, member `i`'s block its own chunk.
+    pub fn flat_ring(&self, me: usize, n: usize, w: usize, seg: usize) -> BlockRing {
+        BlockRing {
+            members: self.members.clone(),
+            me,
+            blocks: self
+                .owned
+                .iter()
+                .map(|c| match c {
+                    Some(c) => chunk_pieces(n, w, &[*c], seg),
+                    None => Vec::new(),
+                })
+                .collect(),
+        }
     }
 }
 
-/// The ring across groups for position `j`, seen from group `g`: one
-/// member per group, the block of group `h` being chunk `h pes + j` (empty
-/// when the last group has no such rank).
-pub fn cross_ring(gs: &Groups, g: usize, j: usize, n: usize, seg: usize) -> BlockRing {
-    BlockRing {
-        members: (0..gs.count).map(|h| gs.holder(h, j)).collect(),
-        me: g,
-        blocks: (0..gs.count)
-            .map(|h| {
-                let c = h * gs.pes + j;
-                if c < gs.w {
-                    chunk_pieces(n, gs.w, &[c], seg)
-                } else {
-                    Vec::new()
-                }
-            })
-            .collect(),
+/// Reduce-scatter over `level` (this rank its member `me`) of `n` elements
+/// cut into `w` chunks, in groups of `sizes[0]`, the rings across them in
+/// groups of `sizes[1]`, and so on; the last level is one flat ring.
+#[kernel_fn]
+#[allow(clippy::too_many_arguments)]
+pub fn level_reduce_scatter<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    (n, w): (usize, usize),
+    seg: usize,
+    op: u32,
+    level: &Level,
+    me: usize,
+    sizes: &[usize],
+) {
+    let Some((&pes, rest)) = sizes.split_first() else {
+        ring_reduce_scatter_blocks(buf, base, &level.flat_ring(me, n, w, seg), op);
+        return;
+    };
+    let gs = Groups::new(level.members.len(), pes);
+    let g = me / gs.pes;
+    ring_reduce_scatter_blocks(buf, base, &level.group_ring(&gs, me, n, w, seg), op);
+    if gs.count > 1 {
+        for j in gs.positions(g, me - g * gs.pes) {
+            let across = level.across(&gs, j);
+            level_reduce_scatter(buf, base, (n, w), seg, op, &across, g, rest);
+        }
     }
+}
+
+/// All-gather over `level`: [`level_reduce_scatter`]'s rings in the other order.
+#[kernel_fn]
+pub fn level_all_gather<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    (n, w): (usize, usize),
+    seg: usize,
+    level: &Level,
+    me: usize,
+    sizes: &[usize],
+) {
+    let Some((&pes, rest)) = sizes.split_first() else {
+        ring_all_gather_blocks(buf, base, &level.flat_ring(me, n, w, seg));
+        return;
+    };
+    let gs = Groups::new(level.members.len(), pes);
+    let g = me / gs.pes;
+    if gs.count > 1 {
+        for j in gs.positions(g, me - g * gs.pes) {
+            let across = level.across(&gs, j);
+            level_all_gather(buf, base, (n, w), seg, &across, g, rest);
+        }
+    }
+    ring_all_gather_blocks(buf, base, &level.group_ring(&gs, me, n, w, seg));
 }
 
 /// Hierarchical reduce-scatter of `n` elements per rank, in groups of `pes`
-/// ranks: rank `r` ends with chunk `r` reduced over every rank.
+/// ranks (a cube) and groups of `cubes` of those (a SIP): rank `r` ends
+/// with chunk `r` reduced over every rank.
 #[kernel_fn]
 pub fn hierarchical_reduce_scatter<T: Element>(
     buf: Ptr<T>,
@@ -260,33 +363,27 @@ pub fn hierarchical_reduce_scatter<T: Element>(
     seg: usize,
     op: u32,
     pes: usize,
+    cubes: usize,
 ) {
     let (w, r) = (tl::num_ranks(), tl::rank());
-    let base = r * n;
-    let gs = Groups::new(w, pes);
-    let g = r / gs.pes;
-    ring_reduce_scatter_blocks(buf, base, &group_ring(&gs, r, n, seg), op);
-    if gs.count > 1 {
-        for j in gs.positions(g, r - g * gs.pes) {
-            ring_reduce_scatter_blocks(buf, base, &cross_ring(&gs, g, j, n, seg), op);
-        }
-    }
+    let level = Level::launch(w);
+    level_reduce_scatter(buf, r * n, (n, w), seg, op, &level, r, &[pes, cubes]);
 }
 
 /// Hierarchical all-gather of `n` elements per rank, in groups of `pes`
-/// ranks: rank `r` contributes chunk `r` and ends with every chunk.
+/// ranks (a cube) and groups of `cubes` of those (a SIP): rank `r`
+/// contributes chunk `r` and ends with every chunk.
 #[kernel_fn]
-pub fn hierarchical_all_gather<T: Element>(buf: Ptr<T>, n: usize, seg: usize, pes: usize) {
+pub fn hierarchical_all_gather<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    seg: usize,
+    pes: usize,
+    cubes: usize,
+) {
     let (w, r) = (tl::num_ranks(), tl::rank());
-    let base = r * n;
-    let gs = Groups::new(w, pes);
-    let g = r / gs.pes;
-    if gs.count > 1 {
-        for j in gs.positions(g, r - g * gs.pes) {
-            ring_all_gather_blocks(buf, base, &cross_ring(&gs, g, j, n, seg));
-        }
-    }
-    ring_all_gather_blocks(buf, base, &group_ring(&gs, r, n, seg));
+    let level = Level::launch(w);
+    level_all_gather(buf, r * n, (n, w), seg, &level, r, &[pes, cubes]);
 }
 
 #[cfg(test)]
@@ -312,11 +409,14 @@ mod tests {
                     }
                     assert!(seen.iter().all(|&k| k == 1), "w {w} pes {pes} g {g}");
                 }
-                // Chunk c's cross ring runs through its own rank, at its group.
+                // Chunk c's ring across groups runs through its own rank,
+                // at its group, which ends with it.
+                let level = Level::launch(w);
                 for c in 0..w {
                     let (h, j) = (c / gs.pes, c % gs.pes);
-                    let ring = cross_ring(&gs, h, j, 100, 7);
-                    assert_eq!(ring.members[h], c, "w {w} pes {pes} c {c}");
+                    let across = level.across(&gs, j);
+                    assert_eq!(across.members[h], c, "w {w} pes {pes} c {c}");
+                    assert_eq!(across.owned[h], Some(c), "w {w} pes {pes} c {c}");
                 }
             }
         }

@@ -78,9 +78,9 @@ kernels!("Pairwise-exchange all-to-all addressed by rank: every pair of ranks sw
 kernels!("Double binary tree all-reduce addressed by rank (NCCL's): two complementary trees, each reducing and broadcasting half of the vector, pipelined piece by piece.",
     dtree::double_tree_allreduce, (op);
     double_tree_f32: f32, double_tree_f16: f16, double_tree_bf16: bf16, double_tree_i32: i32);
-kernels!("Hierarchical reduce-scatter addressed by rank: a ring inside each group of `pes` ranks (a cube), then rings across the groups; rank `r` ends with the reduction of chunk `r`.",
-    hierring::hierarchical_reduce_scatter, (op, pes);
+kernels!("Hierarchical reduce-scatter addressed by rank: a ring inside each group of `pes` ranks (a cube), then rings across the cubes of a SIP, then across SIPs; rank `r` ends with the reduction of chunk `r`.",
+    hierring::hierarchical_reduce_scatter, (op, pes, cubes);
     hier_reduce_scatter_f32: f32, hier_reduce_scatter_f16: f16, hier_reduce_scatter_bf16: bf16, hier_reduce_scatter_i32: i32);
-kernels!("Hierarchical all-gather addressed by rank: rings across the groups of `pes` ranks (cubes), then a ring inside each group; rank `r` contributes chunk `r` and ends with all of them.",
-    hierring::hierarchical_all_gather, (pes);
+kernels!("Hierarchical all-gather addressed by rank: rings across SIPs, then across the cubes of a SIP, then inside each cube of `pes` ranks; rank `r` contributes chunk `r` and ends with all of them.",
+    hierring::hierarchical_all_gather, (pes, cubes);
     hier_all_gather_f32: f32, hier_all_gather_f16: f16, hier_all_gather_bf16: bf16, hier_all_gather_i32: i32);
