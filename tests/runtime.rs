@@ -759,3 +759,81 @@ fn a_checked_launch_binds_a_generic_kernel_and_refuses_mixed_types() {
     );
     assert_eq!(rt.now_ps(), before, "nothing ran");
 }
+
+#[test]
+fn reduce_gather_and_all_to_all_between_ranks() {
+    let outs = quad()
+        .spawn(4, |rank| {
+            let r = rank.get_rank();
+            // Reduce to rank 2 over row-wise shards, and a max to rank 0 in i32.
+            let t = rank.full(
+                &[4, 4],
+                DType::F32,
+                r as f64 + 1.0,
+                &Placement::row_wise().cubes(1).pes(2),
+            )?;
+            rank.reduce(&t, 2, RedOp::Sum)?;
+            let m = rank.full(&[5], DType::I32, (3 * r) as f64, &Placement::single())?;
+            rank.reduce(&m, 0, RedOp::Max)?;
+            // Gather [2, 3] inputs into rank 1's [8, 3] output.
+            let rep = Placement::replicate().cubes(1).pes(2);
+            let x = rank.from_array(&Array2::from_elem((2, 3), r as f32 + 1.0), &rep)?;
+            let out = rank.zeros(&[8, 3], DType::F32, &rep)?;
+            rank.gather(&out, &x, 1)?;
+            // All-to-all of 4 blocks of 2 rows: element (i, c) is 100 r + i.
+            let a = Array2::from_shape_fn((8, 2), |(i, _)| (100 * r + i) as f32);
+            let a = rank.from_array(&a, &Placement::single())?;
+            rank.all_to_all(&a)?;
+            // Refused before any rendezvous: a root past the ranks, and
+            // blocks that do not divide.
+            let e = rank.gather(&out, &x, 4).unwrap_err();
+            assert!(e.to_string().contains("root 4 is not a rank"), "{e}");
+            let odd = rank.zeros(&[6, 2], DType::F32, &Placement::single())?;
+            let e = rank.all_to_all(&odd).unwrap_err();
+            assert!(e.to_string().contains("does not cut into 4"), "{e}");
+            Ok((
+                r,
+                t.to_f32_array()?,
+                m.to_ndarray::<i32>()?,
+                out.to_ndarray::<f32>()?,
+                a.to_ndarray::<f32>()?,
+            ))
+        })
+        .unwrap();
+    for (r, t, m, g, a) in outs {
+        if r == 2 {
+            assert!(t.iter().all(|v| *v == 10.0), "{t}");
+        }
+        if r == 0 {
+            assert!(m.iter().all(|v| *v == 9), "{m}");
+        }
+        if r == 1 {
+            let want = Array2::from_shape_fn((8, 3), |(i, _)| (i / 2) as f32 + 1.0).into_dyn();
+            assert_eq!(g, want);
+        }
+        // Block j (rows 2j, 2j + 1) came from rank j's block r.
+        let want = Array2::from_shape_fn((8, 2), |(i, _)| (100 * (i / 2) + 2 * r + i % 2) as f32)
+            .into_dyn();
+        assert_eq!(a, want, "rank {r}");
+    }
+
+    // Ranks that reduce with different operators are refused, on every rank.
+    let err = quad()
+        .spawn(2, |rank| {
+            let op = if rank.get_rank() == 0 {
+                RedOp::Max
+            } else {
+                RedOp::Sum
+            };
+            let t = rank.zeros(&[4], DType::F32, &Placement::single())?;
+            rank.reduce(&t, 0, op)?;
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(err.root_ranks(), vec![0, 1]);
+    assert!(
+        err.to_string()
+            .contains("rank 1 reduces with sum, rank 0 with max"),
+        "{err}"
+    );
+}

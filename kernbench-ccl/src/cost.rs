@@ -184,13 +184,18 @@ pub struct Step {
     pub msgs: Vec<(PeId, PeId, f64)>,
     /// Bytes a rank reads and writes in its HBM slice during the step (at most).
     pub hbm_bytes: f64,
+    /// Time a rank takes to issue the commands of its pieces in the step,
+    /// ns, when it sends many small pieces (0 when a step's message is one
+    /// region, as in the log-step algorithms).
+    pub issue_ns: f64,
 }
 
 /// Steps that run one after another, each as long as its slowest message:
 /// the route's latency and per-message overheads (HBM latency included),
 /// plus the longer of the time the busiest link on its route needs for all
-/// the bytes the step puts on that link and the time the rank's HBM slice
-/// needs for the step's reads and writes. A step whose messages share no
+/// the bytes the step puts on that link, the time the rank's HBM slice
+/// needs for the step's reads and writes, and the time it takes to issue
+/// the step's commands. A step whose messages share no
 /// link costs `alpha + bytes beta`; one whose messages all cross one link (as
 /// the far steps of a butterfly cross the SIP switch) costs their sum over
 /// that link.
@@ -223,7 +228,7 @@ pub fn steps_ns(topo: &Topology, steps: &[Step]) -> f64 {
                     .iter()
                     .map(|h| load[&h.link] / topo.link(h.link).gbps)
                     .fold(0.0, f64::max);
-                r.fixed_ps() as f64 / 1000.0 + per_msg + wire.max(hbm)
+                r.fixed_ps() as f64 / 1000.0 + per_msg + wire.max(hbm).max(step.issue_ns)
             })
             .fold(0.0, f64::max);
         t += slowest;
@@ -254,6 +259,7 @@ pub fn rabenseifner_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
         steps.push(Step {
             msgs: fold.clone(),
             hbm_bytes: 2.0 * bytes,
+            issue_ns: 0.0,
         });
     }
     let log = p.trailing_zeros();
@@ -271,6 +277,7 @@ pub fn rabenseifner_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
         Step {
             msgs,
             hbm_bytes: touches * x,
+            issue_ns: 0.0,
         }
     };
     steps.extend((0..log).map(|k| step(1 << k, 3.0)));
@@ -279,6 +286,7 @@ pub fn rabenseifner_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
         steps.push(Step {
             msgs: fold.iter().map(|&(a, b, x)| (b, a, x)).collect(),
             hbm_bytes: bytes,
+            issue_ns: 0.0,
         });
     }
     steps
@@ -306,6 +314,7 @@ pub fn doubling_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
         steps.push(Step {
             msgs: fold.clone(),
             hbm_bytes: 0.0,
+            issue_ns: 0.0,
         });
     }
     // Partials stay in TCM between steps: only the first load and the last
@@ -317,12 +326,14 @@ pub fn doubling_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
                 .map(|v| (pes[real_rank(w, v)], pes[real_rank(w, v ^ d)], bytes))
                 .collect(),
             hbm_bytes: 0.0,
+            issue_ns: 0.0,
         });
     }
     if !fold.is_empty() {
         steps.push(Step {
             msgs: fold.iter().map(|&(a, b, x)| (b, a, x)).collect(),
             hbm_bytes: 0.0,
+            issue_ns: 0.0,
         });
     }
     steps
@@ -343,6 +354,7 @@ pub fn bruck_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
                     .map(|r| (pes[r], pes[(r + w - d) % w], part))
                     .collect(),
                 hbm_bytes: 2.0 * part,
+                issue_ns: 0.0,
             }
         })
         .collect()
@@ -377,6 +389,7 @@ pub fn binomial_steps(pes: &[PeId], root: usize, bytes: f64, gather: bool) -> Ve
             Step {
                 msgs,
                 hbm_bytes: hbm,
+                issue_ns: 0.0,
             }
         })
         .collect()
@@ -396,8 +409,201 @@ pub fn pairwise_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
                 .filter_map(|r| partner(w, r, k).map(|p| (pes[r], pes[p], block)))
                 .collect(),
             hbm_bytes: 2.0 * block,
+            issue_ns: 0.0,
         })
         .collect()
+}
+
+/// The double binary tree all-reduce of `bytes` per rank over `pes` (see
+/// [`dtree`](crate::algorithms::dtree)), with messages of at most
+/// `seg_bytes`: each tree carries half the vector in `k` pieces. The first
+/// piece climbs from the deepest leaf to the root and comes back down, each
+/// edge costing its route's latency, the per-message overheads (HBM latency
+/// included) and the piece's time on the route's bottleneck; the other
+/// `k - 1` pieces follow at the pace of the busiest resource over the whole
+/// run: the link that carries the most tree traffic (both trees, both
+/// directions, every edge routed), or a rank's HBM slice, which reads its
+/// half for each reduce and writes it back for each broadcast.
+pub fn double_tree_ns(topo: &Topology, pes: &[PeId], bytes: f64, seg_bytes: u64) -> f64 {
+    use crate::algorithms::dtree::double_tree;
+    let w = pes.len();
+    if w <= 1 {
+        return 0.0;
+    }
+    let spec = topo.pe_spec();
+    let per_msg =
+        (spec.cpu_overhead_ps() + spec.sched_overhead_ps() + spec.hbm_latency_ps()) as f64 / 1000.0;
+    let hbm_gbps = spec.hbm_gbps * spec.hbm_efficiency;
+    let half = bytes / 2.0;
+    let k = (half / seg_bytes.max(1) as f64).ceil().max(1.0);
+    let piece = half / k;
+    let mut load = std::collections::HashMap::new();
+    let mut fill = 0.0f64;
+    for t in 0..2 {
+        // The cost of each rank's edge to its parent, then of its path to the root.
+        let mut edge = vec![0.0; w];
+        let mut parent = vec![None; w];
+        for (r, slot) in edge.iter_mut().enumerate() {
+            let Some(p) = double_tree(w, t, r).parent else {
+                continue;
+            };
+            parent[r] = Some(p);
+            for (a, b) in [(r, p), (p, r)] {
+                let Ok(route) = topo.route(Endpoint::Pe(pes[a]), Endpoint::Pe(pes[b])) else {
+                    continue;
+                };
+                for h in &route.hops {
+                    *load.entry(h.link).or_insert(0.0) += half;
+                }
+                let wire = if route.hops.is_empty() {
+                    0.0
+                } else {
+                    piece / route.bottleneck_gbps
+                };
+                *slot = f64::max(*slot, route.fixed_ps() as f64 / 1000.0 + per_msg + wire);
+            }
+        }
+        let climb = (0..w)
+            .map(|mut r| {
+                let mut c = 0.0;
+                while let Some(p) = parent[r] {
+                    c += edge[r];
+                    r = p;
+                }
+                c
+            })
+            .fold(0.0, f64::max);
+        fill = fill.max(2.0 * climb);
+    }
+    let link = load
+        .iter()
+        .map(|(l, b)| b / topo.link(*l).gbps)
+        .fold(0.0, f64::max);
+    let hbm = 2.0 * bytes / hbm_gbps;
+    fill + link.max(hbm) * (k - 1.0) / k
+}
+
+/// The steps of the hierarchical reduce-scatter (`gather` false) or
+/// all-gather (`gather` true) of `bytes` per rank over `pes` in groups of
+/// `sizes[0]` ranks, then `sizes[1]` of those, and so on (see
+/// [`hierring`](crate::algorithms::hierring)): the ring steps inside the
+/// groups, each member passing on one block (the chunks it answers for),
+/// then the steps of the rings across groups, those of every position
+/// running side by side. The all-gather runs them in the other order.
+/// Pieces are sent on from TCM, so a step reads this rank's copy of each
+/// piece it receives (reduce-scatter) or writes it (all-gather), once. The
+/// members of a smaller last group that take part in several rings across
+/// groups run them one after the other; the steps here count each ring's
+/// steps once.
+pub fn hier_ring_steps(
+    pes: &[PeId],
+    sizes: &[usize],
+    bytes: f64,
+    seg_bytes: u64,
+    issue_ns: f64,
+    gather: bool,
+) -> Vec<Step> {
+    use crate::algorithms::hierring::Level;
+    let w = pes.len();
+    if w <= 1 {
+        return Vec::new();
+    }
+    let unit = Unit {
+        chunk: bytes / w as f64,
+        seg: seg_bytes.max(1) as f64,
+        // A piece received and sent on costs a receive, a wait and a send,
+        // and a load and a combine (reduce-scatter) or a store (all-gather).
+        piece_ns: if gather { 4.0 } else { 5.0 } * issue_ns,
+    };
+    let mut steps = level_steps(pes, &Level::launch(w), sizes, &unit);
+    if gather {
+        steps.reverse();
+    }
+    steps
+}
+
+/// Chunk bytes, piece bytes and the issue time of one piece, for [`level_steps`].
+struct Unit {
+    chunk: f64,
+    seg: f64,
+    piece_ns: f64,
+}
+
+/// The reduce-scatter steps of one level (see [`hier_ring_steps`]).
+fn level_steps(
+    pes: &[PeId],
+    level: &crate::algorithms::hierring::Level,
+    sizes: &[usize],
+    unit: &Unit,
+) -> Vec<Step> {
+    use crate::algorithms::hierring::Groups;
+    let len = level.members.len();
+    // One ring over `ring` (indices into the level) with blocks of
+    // `block(i)` chunks, each cut into pieces.
+    let per_chunk = (unit.chunk / unit.seg).ceil().max(1.0);
+    let ring_steps = |ring: &[usize], block: &dyn Fn(usize) -> f64, steps: &mut Vec<Step>| {
+        let m = ring.len();
+        for s in 0..m.saturating_sub(1) {
+            if steps.len() <= s {
+                steps.push(Step {
+                    msgs: Vec::new(),
+                    hbm_bytes: 0.0,
+                    issue_ns: 0.0,
+                });
+            }
+            for i in 0..m {
+                let chunks = block((i + 2 * m - s - 1) % m);
+                if chunks > 0.0 {
+                    let x = chunks * unit.chunk;
+                    let (a, b) = (level.members[ring[i]], level.members[ring[(i + 1) % m]]);
+                    let st = &mut steps[s];
+                    st.msgs.push((pes[a], pes[b], x));
+                    st.hbm_bytes = st.hbm_bytes.max(x);
+                    st.issue_ns = st.issue_ns.max(chunks * per_chunk * unit.piece_ns);
+                }
+            }
+        }
+    };
+    let mut steps = Vec::new();
+    let Some((&group, rest)) = sizes.split_first() else {
+        let ring: Vec<usize> = (0..len).collect();
+        let block = |i: usize| if level.owned[i].is_some() { 1.0 } else { 0.0 };
+        ring_steps(&ring, &block, &mut steps);
+        return steps;
+    };
+    let gs = Groups::new(len, group);
+    for g in 0..gs.count {
+        let size = gs.size(g);
+        let ring: Vec<usize> = (0..size).map(|m| g * gs.pes + m).collect();
+        let block = |m: usize| {
+            let owned = gs
+                .chunks(g, m)
+                .into_iter()
+                .filter(|&x| level.owned[x].is_some());
+            owned.count() as f64
+        };
+        ring_steps(&ring, &block, &mut steps);
+    }
+    if gs.count > 1 {
+        let mut across: Vec<Step> = Vec::new();
+        for j in 0..gs.pes {
+            for (k, st) in level_steps(pes, &level.across(&gs, j), rest, unit)
+                .into_iter()
+                .enumerate()
+            {
+                match across.get_mut(k) {
+                    Some(a) => {
+                        a.msgs.extend(st.msgs);
+                        a.hbm_bytes = a.hbm_bytes.max(st.hbm_bytes);
+                        a.issue_ns = a.issue_ns.max(st.issue_ns);
+                    }
+                    None => across.push(st),
+                }
+            }
+        }
+        steps.extend(across);
+    }
+    steps
 }
 
 /// 2D all-reduce on `rows x cols`: reduce-scatter and all-gather along rows,
@@ -566,6 +772,15 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
         ("binomial_reduce", _) => steps_ns(topo, &binomial_steps(pes, 0, bytes, false)),
         ("binomial_gather", _) => steps_ns(topo, &binomial_steps(pes, 0, bytes, true)),
         ("pairwise_alltoall", _) => steps_ns(topo, &pairwise_steps(pes, bytes)),
+        ("double_tree", _) => double_tree_ns(topo, pes, bytes, algo.seg_bytes),
+        ("hier_reduce_scatter", _) | ("hier_all_gather", _) => {
+            let gather = algo.kernel == "hier_all_gather";
+            let sizes = [topo.pes_per_cube() as usize, topo.cubes_per_sip() as usize];
+            let spec = topo.pe_spec();
+            let issue = (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0;
+            let steps = hier_ring_steps(pes, &sizes, bytes, algo.seg_bytes, issue, gather);
+            steps_ns(topo, &steps)
+        }
         // Pieces follow one another: a rank's comm DMA runs its sends in
         // order, so a piece's first send waits for the last send of the
         // piece before, which waits for that piece's exchanges.
@@ -647,6 +862,7 @@ mod tests {
                 &[Step {
                     msgs,
                     hbm_bytes: 0.0,
+                    issue_ns: 0.0,
                 }],
             )
         };
@@ -661,6 +877,7 @@ mod tests {
         let step = Step {
             msgs: vec![(a, b, 1.0)],
             hbm_bytes: x,
+            issue_ns: 0.0,
         };
         let hbm = x / (topo.pe_spec().hbm_gbps * topo.pe_spec().hbm_efficiency);
         let t = steps_ns(&topo, &[step.clone(), step]);

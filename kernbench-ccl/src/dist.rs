@@ -27,7 +27,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+use crate::algorithms::alltoall::pairwise_all_to_all_in;
 use crate::algorithms::common::{out_window, pieces, ring_all_gather, ring_all_reduce, Ring};
+use crate::algorithms::rooted::{binomial_gather_in, binomial_reduce_in, Group};
 use crate::registry::{Algorithm, Collective, MapKind, Registry};
 use crate::run::{torus_shape, RedOp};
 use kernbench_core::ir::{ArgValue, KernelArgs};
@@ -116,6 +118,49 @@ pub fn rank_all_gather_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize) {
         size: w,
     };
     ring_all_gather(buf, k * w * n, (0, w * n), ring, 0, seg);
+}
+
+/// The shard group `k = program_id(1)` of a rank-addressed collective: the
+/// `num_programs(0)` ranks of the group are the launch ranks `k w ..`.
+fn shard_group() -> (Group, usize) {
+    let (w, r, k) = (tl::num_programs(0), tl::program_id(0), tl::program_id(1));
+    (
+        Group {
+            w,
+            r,
+            offset: k * w,
+        },
+        k,
+    )
+}
+
+/// Reduce of shard group `k = program_id(1)` to rank `root` over a binomial
+/// tree addressed by rank (the registry's `binomial_reduce`, per group): this
+/// instance's vector is `buf[k * n ..][.. n]`.
+#[kernel_fn]
+pub fn rank_reduce_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp, root: usize) {
+    let (g, k) = shard_group();
+    binomial_reduce_in(buf, k * n, n, seg, op, root, g);
+}
+
+/// Gather of shard group `k = program_id(1)` to rank `root` over a binomial
+/// tree addressed by rank (the registry's `binomial_gather`, per group): the
+/// group's region is `buf[k * w * n ..][.. w * n]`, rank `r` contributes its
+/// chunk `r` (`n` elements).
+#[kernel_fn]
+pub fn rank_gather_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize, root: usize) {
+    let (g, k) = shard_group();
+    binomial_gather_in(buf, k * g.w * n, g.w * n, seg, root, g);
+}
+
+/// All-to-all of shard group `k = program_id(1)` by pairwise exchange
+/// addressed by rank (the registry's `pairwise_alltoall`, per group): block
+/// `j` of this instance's vector `buf[k * n ..][.. n]` (blocks of `n / w`)
+/// ends as block `r` of rank `j`'s.
+#[kernel_fn]
+pub fn rank_all_to_all_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize) {
+    let (g, k) = shard_group();
+    pairwise_all_to_all_in(buf, k * n, n, seg, g);
 }
 
 /// Copies shard `k = program_id(0)` of `src` (`n` elements at `k * n`) into
@@ -240,6 +285,96 @@ pub fn place_chunk<T: Element>(
     place_chunk_body(src, dst, n, w, r, seg);
 }
 
+/// Reduce among ranks to `root`, in place in each rank's `b{rank}` (see [`rank_reduce_body`]).
+#[kernel]
+#[allow(clippy::too_many_arguments)]
+pub fn rank_reduce<T: Element>(
+    b0: Ptr<T>,
+    b1: Ptr<T>,
+    b2: Ptr<T>,
+    b3: Ptr<T>,
+    b4: Ptr<T>,
+    b5: Ptr<T>,
+    b6: Ptr<T>,
+    b7: Ptr<T>,
+    b8: Ptr<T>,
+    b9: Ptr<T>,
+    b10: Ptr<T>,
+    b11: Ptr<T>,
+    b12: Ptr<T>,
+    b13: Ptr<T>,
+    b14: Ptr<T>,
+    b15: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+    root: usize,
+) {
+    let bufs = [
+        b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15,
+    ];
+    rank_reduce_body(bufs[tl::program_id(0)], n, seg, op, root);
+}
+
+/// Gather among ranks to `root`, in place in each rank's output (see [`rank_gather_body`]).
+#[kernel]
+#[allow(clippy::too_many_arguments)]
+pub fn rank_gather<T: Element>(
+    b0: Ptr<T>,
+    b1: Ptr<T>,
+    b2: Ptr<T>,
+    b3: Ptr<T>,
+    b4: Ptr<T>,
+    b5: Ptr<T>,
+    b6: Ptr<T>,
+    b7: Ptr<T>,
+    b8: Ptr<T>,
+    b9: Ptr<T>,
+    b10: Ptr<T>,
+    b11: Ptr<T>,
+    b12: Ptr<T>,
+    b13: Ptr<T>,
+    b14: Ptr<T>,
+    b15: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    root: usize,
+) {
+    let bufs = [
+        b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15,
+    ];
+    rank_gather_body(bufs[tl::program_id(0)], n, seg, root);
+}
+
+/// All-to-all among ranks, in place in each rank's `b{rank}` (see [`rank_all_to_all_body`]).
+#[kernel]
+#[allow(clippy::too_many_arguments)]
+pub fn rank_all_to_all<T: Element>(
+    b0: Ptr<T>,
+    b1: Ptr<T>,
+    b2: Ptr<T>,
+    b3: Ptr<T>,
+    b4: Ptr<T>,
+    b5: Ptr<T>,
+    b6: Ptr<T>,
+    b7: Ptr<T>,
+    b8: Ptr<T>,
+    b9: Ptr<T>,
+    b10: Ptr<T>,
+    b11: Ptr<T>,
+    b12: Ptr<T>,
+    b13: Ptr<T>,
+    b14: Ptr<T>,
+    b15: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+) {
+    let bufs = [
+        b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15,
+    ];
+    rank_all_to_all_body(bufs[tl::program_id(0)], n, seg);
+}
+
 /// Why the collectives refuse mask tensors (checked by [`numeric`] before a kernel is chosen).
 const NO_MASKS: &str = "collectives move f32, f16, bf16 or i32 tensors, not bool masks";
 
@@ -292,21 +427,31 @@ pub struct Backend {
     pub broadcast: Algorithm,
     /// The all-gather algorithm (a `ring` all-gather).
     pub all_gather: Algorithm,
+    /// The reduce algorithm (a `ranks` reduce: `binomial_reduce`).
+    pub reduce: Algorithm,
+    /// The gather algorithm (a `ranks` gather: `binomial_gather`).
+    pub gather: Algorithm,
+    /// The all-to-all algorithm (a `ranks` all-to-all: `pairwise_alltoall`).
+    pub all_to_all: Algorithm,
 }
 
 impl Default for Backend {
-    /// `ring_allreduce`, `broadcast` and `all_gather` of the shipped registry.
+    /// `ring_allreduce`, `broadcast`, `all_gather`, `binomial_reduce`,
+    /// `binomial_gather` and `pairwise_alltoall` of the shipped registry.
     fn default() -> Self {
         let r = Registry::builtin();
         let get = |n: &str| {
             r.get(n)
-                .expect("the shipped registry has its ring algorithms")
+                .expect("the shipped registry has the algorithms between ranks")
                 .clone()
         };
         Backend {
             all_reduce: get("ring_allreduce"),
             broadcast: get("broadcast"),
             all_gather: get("all_gather"),
+            reduce: get("binomial_reduce"),
+            gather: get("binomial_gather"),
+            all_to_all: get("pairwise_alltoall"),
         }
     }
 }
@@ -360,6 +505,7 @@ struct Contribution {
     shard_len: Option<usize>,
     pes: Vec<PeId>,
     arg: u64,
+    op: Option<RedOp>,
 }
 
 impl Contribution {
@@ -373,6 +519,14 @@ impl Contribution {
             shard_len: t.uniform_shard_len(),
             pes: t.shards().iter().map(|s| s.pe_id()).collect(),
             arg,
+            op: None,
+        }
+    }
+
+    fn reducing(self, op: RedOp) -> Contribution {
+        Contribution {
+            op: Some(op),
+            ..self
         }
     }
 }
@@ -414,6 +568,16 @@ fn pair_up(
                 c.rank, c.arg, c0.arg
             )));
         }
+        if let (Some(a), Some(b)) = (c.op, c0.op) {
+            if a != b {
+                return Err(err(format!(
+                    "rank {} reduces with {}, rank 0 with {}",
+                    c.rank,
+                    a.name(),
+                    b.name()
+                )));
+            }
+        }
     }
     let mut seen = BTreeSet::new();
     for c in cs {
@@ -446,10 +610,16 @@ fn group_launch<'a>(
     let mut pes = Vec::with_capacity(w * shards);
     let mut neighbors = NeighborMap::empty(match map {
         MapKind::Torus2d => "torus2d",
+        MapKind::Ranks => "ranks",
         _ => "ring",
     });
     for k in 0..shards {
         let group: Vec<PeId> = cs.iter().map(|c| c.pes[k]).collect();
+        if map == MapKind::Ranks {
+            // The kernel addresses its peers by rank: no map.
+            pes.extend(group);
+            continue;
+        }
         let m = match map {
             MapKind::Torus2d => {
                 let (rows, cols) = torus_shape(w);
@@ -599,8 +769,82 @@ pub fn all_gather_with(
     numeric("all_gather", output)?;
     let algo = backend.all_gather.clone();
     check_algorithm(&algo, Collective::AllGather, &[MapKind::Ring])?;
+    check_gathered("all_gather", rank, output, input)?;
+    place_own_chunk(rank, output, input, &algo)?;
+    let (d, n, r) = (input.dtype(), input.numel(), rank.get_rank());
+    let rt = rank.runtime().clone();
+    rank.rendezvous("all_gather", Contribution::of(r, output, 0), move |cs| {
+        let (shards, _) = pair_up("all_gather", &cs, "argument")?;
+        let args = rank_all_gather::args().n(n).seg(seg_elems(&algo, d)).into();
+        let launch = group_launch(&rank_all_gather, &cs, shards, MapKind::Ring, args)?
+            .ipcq(algo.ipcq.clone());
+        rt.simulate(&launch)
+    })
+}
+
+/// Refuses a root that is not a rank.
+fn check_root(what: &str, rank: &Rank, root: usize) -> Result<(), RuntimeError> {
+    if root >= rank.get_world_size() {
+        return Err(RuntimeError::Collective {
+            what: what.into(),
+            msg: format!(
+                "root {root} is not a rank (world size {})",
+                rank.get_world_size()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// Reduces `t` over all ranks with `op` into rank `root`'s `t`, in place,
+/// with the backend's algorithm (a binomial tree addressed by rank): the
+/// root ends with the reduction of every rank's tensor; the other ranks'
+/// tensors end with partial results (the reductions of their subtrees).
+/// Every rank must call it with a tensor of the same shape, type and
+/// placement (on its own SIP), the same root and the same `op`; shard `k`
+/// of every rank reduces with shard `k` of the others.
+pub fn reduce_with(
+    rank: &Rank,
+    t: &DeviceTensor,
+    root: usize,
+    op: RedOp,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    numeric("reduce", t)?;
+    let algo = backend.reduce.clone();
+    check_algorithm(&algo, Collective::Reduce, &[MapKind::Ranks])?;
+    check_root("reduce", rank, root)?;
+    let rt = rank.runtime().clone();
+    rank.rendezvous(
+        "reduce",
+        Contribution::of(rank.get_rank(), t, root as u64).reducing(op),
+        move |cs| {
+            let (shards, n) = pair_up("reduce", &cs, "root")?;
+            let d = cs[0].dtype;
+            let args = rank_reduce::args()
+                .n(n)
+                .seg(seg_elems(&algo, d))
+                .op(op)
+                .root(root)
+                .into();
+            let launch = group_launch(&rank_reduce, &cs, shards, MapKind::Ranks, args)?
+                .ipcq(algo.ipcq.clone());
+            rt.simulate(&launch)
+        },
+    )
+}
+
+/// The `[world * rows, cols]` (or `[world * n]`) tensor a `[rows, cols]`
+/// (or `[n]`) input gathers into, checked against `output`: both whole on
+/// every shard (replicated, or on one PE) and on the same PEs.
+fn check_gathered(
+    what: &str,
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+) -> Result<(), RuntimeError> {
     let err = |msg: String| RuntimeError::Collective {
-        what: "all_gather".into(),
+        what: what.into(),
         msg,
     };
     let (w, r) = (rank.get_world_size(), rank.get_rank());
@@ -631,18 +875,107 @@ pub fn all_gather_with(
             "rank {r}: input and output must be placed on the same PEs"
         )));
     }
+    Ok(())
+}
+
+/// Copies rank `rank`'s `input` into its chunk of every replica of `output`
+/// (a launch on its own PEs): the local step of a gather.
+fn place_own_chunk(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    algo: &Algorithm,
+) -> Result<(), RuntimeError> {
     let d = input.dtype();
-    let n = input.numel();
+    let sizes = place_chunk::args()
+        .n(input.numel())
+        .w(rank.get_world_size())
+        .r(rank.get_rank())
+        .seg(seg_elems(algo, d));
     // The tensors bind by name: they are the runtime's, not `Buffer`s.
-    let place = KernelArgs::from(place_chunk::args().n(n).w(w).r(r).seg(seg_elems(&algo, d)))
+    let place = KernelArgs::from(sizes)
         .with("src", input.arg_ptr())
         .with("dst", output.arg_ptr());
-    rank.simulate(&Launch::new(&place_chunk, place, in_pes))?;
+    let pes: Vec<PeId> = input.shards().iter().map(|s| s.pe_id()).collect();
+    rank.simulate(&Launch::new(&place_chunk, place, pes))?;
+    Ok(())
+}
+
+/// Gathers every rank's `input` into rank `root`'s `output`, concatenated
+/// along the first dimension in rank order, with the backend's algorithm (a
+/// binomial tree addressed by rank). Every rank passes an `output` of the
+/// gathered shape, as for [`all_gather_with`]; each first copies its input
+/// into its own chunk of it, and the other ranks' outputs end with the
+/// chunks of their subtrees.
+pub fn gather_with(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    root: usize,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    numeric("gather", input)?;
+    numeric("gather", output)?;
+    let algo = backend.gather.clone();
+    check_algorithm(&algo, Collective::Gather, &[MapKind::Ranks])?;
+    check_root("gather", rank, root)?;
+    check_gathered("gather", rank, output, input)?;
+    place_own_chunk(rank, output, input, &algo)?;
+    let (d, n) = (input.dtype(), input.numel());
     let rt = rank.runtime().clone();
-    rank.rendezvous("all_gather", Contribution::of(r, output, 0), move |cs| {
-        let (shards, _) = pair_up("all_gather", &cs, "argument")?;
-        let args = rank_all_gather::args().n(n).seg(seg_elems(&algo, d)).into();
-        let launch = group_launch(&rank_all_gather, &cs, shards, MapKind::Ring, args)?
+    rank.rendezvous(
+        "gather",
+        Contribution::of(rank.get_rank(), output, root as u64),
+        move |cs| {
+            let (shards, _) = pair_up("gather", &cs, "root")?;
+            let args = rank_gather::args()
+                .n(n)
+                .seg(seg_elems(&algo, d))
+                .root(root)
+                .into();
+            let launch = group_launch(&rank_gather, &cs, shards, MapKind::Ranks, args)?
+                .ipcq(algo.ipcq.clone());
+            rt.simulate(&launch)
+        },
+    )
+}
+
+/// Exchanges blocks between all ranks, in place, with the backend's
+/// algorithm (a pairwise exchange addressed by rank): `t` is cut along its
+/// first dimension into `world` blocks, and block `j` of rank `r` ends as
+/// block `r` of rank `j` (`torch.distributed.all_to_all_single` with equal
+/// splits). `t` must be whole on every shard (replicated, or on one PE) and
+/// its first dimension a multiple of the world size.
+pub fn all_to_all_with(
+    rank: &Rank,
+    t: &DeviceTensor,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    numeric("all_to_all", t)?;
+    let algo = backend.all_to_all.clone();
+    check_algorithm(&algo, Collective::AllToAll, &[MapKind::Ranks])?;
+    let (w, r) = (rank.get_world_size(), rank.get_rank());
+    let err = |msg: String| RuntimeError::Collective {
+        what: "all_to_all".into(),
+        msg,
+    };
+    if !whole_shards(t) {
+        return Err(err(format!(
+            "rank {r}: the tensor must be replicated (or on one PE), not split: its blocks are rows of the whole tensor"
+        )));
+    }
+    let rows = t.shape()[0];
+    if rows % w != 0 {
+        return Err(err(format!(
+            "rank {r}: a first dimension of {rows} does not cut into {w} equal blocks"
+        )));
+    }
+    let rt = rank.runtime().clone();
+    rank.rendezvous("all_to_all", Contribution::of(r, t, 0), move |cs| {
+        let (shards, n) = pair_up("all_to_all", &cs, "argument")?;
+        let d = cs[0].dtype;
+        let args = rank_all_to_all::args().n(n).seg(seg_elems(&algo, d)).into();
+        let launch = group_launch(&rank_all_to_all, &cs, shards, MapKind::Ranks, args)?
             .ipcq(algo.ipcq.clone());
         rt.simulate(&launch)
     })
@@ -663,6 +996,17 @@ pub trait Collectives {
         output: &DeviceTensor,
         input: &DeviceTensor,
     ) -> Result<Report, RuntimeError>;
+    /// Reduces `t` over all ranks with `op` into rank `root`'s `t` (see [`reduce_with`]).
+    fn reduce(&self, t: &DeviceTensor, root: usize, op: RedOp) -> Result<Report, RuntimeError>;
+    /// Gathers every rank's `input` into rank `root`'s `output` (see [`gather_with`]).
+    fn gather(
+        &self,
+        output: &DeviceTensor,
+        input: &DeviceTensor,
+        root: usize,
+    ) -> Result<Report, RuntimeError>;
+    /// Exchanges the blocks of `t` between all ranks, in place (see [`all_to_all_with`]).
+    fn all_to_all(&self, t: &DeviceTensor) -> Result<Report, RuntimeError>;
 }
 
 fn default_backend() -> &'static Backend {
@@ -689,5 +1033,22 @@ impl Collectives for Rank {
         input: &DeviceTensor,
     ) -> Result<Report, RuntimeError> {
         all_gather_with(self, output, input, default_backend())
+    }
+
+    fn reduce(&self, t: &DeviceTensor, root: usize, op: RedOp) -> Result<Report, RuntimeError> {
+        reduce_with(self, t, root, op, default_backend())
+    }
+
+    fn gather(
+        &self,
+        output: &DeviceTensor,
+        input: &DeviceTensor,
+        root: usize,
+    ) -> Result<Report, RuntimeError> {
+        gather_with(self, output, input, root, default_backend())
+    }
+
+    fn all_to_all(&self, t: &DeviceTensor) -> Result<Report, RuntimeError> {
+        all_to_all_with(self, t, default_backend())
     }
 }

@@ -378,7 +378,7 @@ struct File {
 }
 
 /// The shipped kernel families.
-pub const KERNELS: [&str; 14] = [
+pub const KERNELS: [&str; 17] = [
     "intercube_allreduce",
     "ring_allreduce",
     "mesh_allreduce",
@@ -393,6 +393,9 @@ pub const KERNELS: [&str; 14] = [
     "binomial_reduce",
     "binomial_gather",
     "pairwise_alltoall",
+    "double_tree",
+    "hier_reduce_scatter",
+    "hier_all_gather",
 ];
 
 /// The collective a shipped kernel family implements and the maps its peers
@@ -421,6 +424,9 @@ fn kernel_needs(kernel: &str) -> Option<(Collective, &'static [MapKind])> {
         "binomial_reduce" => (Collective::Reduce, &[MapKind::Ranks]),
         "binomial_gather" => (Collective::Gather, &[MapKind::Ranks]),
         "pairwise_alltoall" => (Collective::AllToAll, &[MapKind::Ranks]),
+        "double_tree" => (Collective::AllReduce, &[MapKind::Ranks]),
+        "hier_reduce_scatter" => (Collective::ReduceScatter, &[MapKind::Ranks]),
+        "hier_all_gather" => (Collective::AllGather, &[MapKind::Ranks]),
         _ => return None,
     })
 }

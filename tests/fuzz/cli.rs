@@ -178,6 +178,9 @@ fn algorithm() -> BoxedStrategy<String> {
         "binomial_reduce",
         "binomial_gather",
         "pairwise_alltoall",
+        "double_tree_allreduce",
+        "hierarchical_reduce_scatter",
+        "hierarchical_allgather",
     ])
 }
 
@@ -753,13 +756,15 @@ fn sweep_recipe() -> BoxedStrategy<Vec<String>> {
         "intercube_allreduce_ring",
         "recursive_doubling",
         "rabenseifner",
+        "double_tree_allreduce",
     ];
     (
         prop_oneof![
             3 => prop::sample::subsequence(all_reduce, 1..=2)
                 .prop_map(|a| ("all_reduce", a.join(","))),
-            1 => Just(("reduce_scatter", "reduce_scatter".to_string())),
-            1 => prop::sample::subsequence(vec!["all_gather", "bruck_allgather"], 1..=2)
+            1 => prop::sample::subsequence(vec!["reduce_scatter", "hierarchical_reduce_scatter"], 1..=2)
+                .prop_map(|a| ("reduce_scatter", a.join(","))),
+            1 => prop::sample::subsequence(vec!["all_gather", "bruck_allgather", "hierarchical_allgather"], 1..=2)
                 .prop_map(|a| ("all_gather", a.join(","))),
             1 => Just(("broadcast", "broadcast".to_string())),
         ],

@@ -20,6 +20,7 @@
 //! world, rank `m - 1` does not exist and its partner sits the round out.
 
 use super::common::*;
+use super::rooted::Group;
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
@@ -58,13 +59,26 @@ pub fn partner(w: usize, r: usize, k: usize) -> Option<usize> {
 /// ends as block `r` of rank `j` (blocks of `n / w` elements).
 #[kernel_fn]
 pub fn pairwise_all_to_all<T: Element>(buf: Ptr<T>, n: usize, seg: usize) {
-    let (w, r) = (tl::num_ranks(), tl::rank());
-    let base = r * n;
+    let g = Group::launch();
+    pairwise_all_to_all_in(buf, g.r * n, n, seg, g);
+}
+
+/// Pairwise all-to-all among `group` of the `n` elements at `buf[base..]`.
+#[kernel_fn]
+pub fn pairwise_all_to_all_in<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    n: usize,
+    seg: usize,
+    group: Group,
+) {
+    let (w, r) = (group.w, group.r);
     let b = n / w;
     for k in 0..rounds(w) {
         if let Some(p) = partner(w, r, k) {
             let block = pieces(p * b, b, seg);
-            exchange(buf, base, p, &block, p, &block, Landing::Store);
+            let peer = group.peer(p);
+            exchange(buf, base, peer, &block, peer, &block, Landing::Store);
         }
     }
 }

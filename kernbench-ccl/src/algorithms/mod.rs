@@ -5,8 +5,10 @@ pub mod alltoall;
 pub mod bruck;
 pub mod common;
 pub mod doubling;
+pub mod dtree;
 pub mod halving;
 pub mod hierarchical;
+pub mod hierring;
 pub mod intercube;
 pub mod mesh;
 pub mod ring;
@@ -150,4 +152,40 @@ pub fn binomial_gather<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usiz
 #[kernel]
 pub fn pairwise_alltoall<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize) {
     alltoall::pairwise_all_to_all(buf, n, seg);
+}
+
+#[doc = "Double binary tree all-reduce addressed by rank (NCCL's): two complementary trees, each reducing and broadcasting half of the vector, pipelined piece by piece."]
+#[kernel]
+pub fn double_tree<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+) {
+    dtree::double_tree_allreduce(buf, n, seg, op);
+}
+
+#[doc = "Hierarchical reduce-scatter addressed by rank: a ring inside each group of `pes` ranks (a cube), then rings across the cubes of a SIP, then across SIPs; rank `r` ends with the reduction of chunk `r`."]
+#[kernel]
+pub fn hier_reduce_scatter<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+    pes: usize,
+    cubes: usize,
+) {
+    hierring::hierarchical_reduce_scatter(buf, n, seg, op, pes, cubes);
+}
+
+#[doc = "Hierarchical all-gather addressed by rank: rings across SIPs, then across the cubes of a SIP, then inside each cube of `pes` ranks; rank `r` contributes chunk `r` and ends with all of them."]
+#[kernel]
+pub fn hier_all_gather<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    pes: usize,
+    cubes: usize,
+) {
+    hierring::hierarchical_all_gather(buf, n, seg, pes, cubes);
 }

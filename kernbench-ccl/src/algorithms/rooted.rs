@@ -17,24 +17,68 @@ pub fn absolute(w: usize, root: usize, q: usize) -> usize {
     (q + root) % w
 }
 
+/// Ranks `offset .. offset + w` of a launch, as a world of their own: a
+/// collective among them addresses rank `q` of the group as `offset + q`.
+/// (A kernel whose launch is one collective is the group at offset 0;
+/// the distributed API runs one group per shard in one launch.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Group {
+    /// Ranks in the group.
+    pub w: usize,
+    /// This rank's place in it.
+    pub r: usize,
+    /// The launch rank of the group's rank 0.
+    pub offset: usize,
+}
+
+impl Group {
+    /// The whole launch as one group.
+    pub fn launch() -> Group {
+        Group {
+            w: tl::num_ranks(),
+            r: tl::rank(),
+            offset: 0,
+        }
+    }
+
+    /// The launch rank of the group's rank `q`.
+    pub fn peer(&self, q: usize) -> usize {
+        self.offset + q
+    }
+}
+
 /// Binomial reduce of `n` elements per rank: the root ends with the
 /// reduction of every rank's vector (rank `r`'s at `buf[r n..]`); the
 /// other ranks' vectors end with partial results.
 #[kernel_fn]
 pub fn binomial_reduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp, root: usize) {
-    let (w, r) = (tl::num_ranks(), tl::rank());
-    let base = r * n;
+    let g = Group::launch();
+    binomial_reduce_in(buf, g.r * n, n, seg, op, root, g);
+}
+
+/// Binomial reduce among `group` of the `n` elements at `buf[base..]`.
+#[kernel_fn]
+pub fn binomial_reduce_in<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    n: usize,
+    seg: usize,
+    op: RedOp,
+    root: usize,
+    group: Group,
+) {
+    let (w, r) = (group.w, group.r);
     let q = (r + w - root % w) % w;
     let whole = pieces(0, n, seg);
     for k in 0..steps(w) {
         let d = 1 << k;
         if q & d != 0 {
-            let to = absolute(w, root, q - d);
+            let to = group.peer(absolute(w, root, q - d));
             exchange(buf, base, to, &whole, to, &[], Landing::Store);
             return;
         }
         if q + d < w {
-            let from = absolute(w, root, q + d);
+            let from = group.peer(absolute(w, root, q + d));
             // The lower relative rank's partial goes on the left.
             let land = Landing::Combine {
                 op,
@@ -51,21 +95,43 @@ pub fn binomial_reduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp,
 /// forwards is one run of chunks, at most two regions of its vector.
 #[kernel_fn]
 pub fn binomial_gather<T: Element>(buf: Ptr<T>, n: usize, seg: usize, root: usize) {
-    let (w, r) = (tl::num_ranks(), tl::rank());
-    let base = r * n;
+    let g = Group::launch();
+    binomial_gather_in(buf, g.r * n, n, seg, root, g);
+}
+
+/// Binomial gather among `group` of the `n` elements at `buf[base..]`.
+#[kernel_fn]
+pub fn binomial_gather_in<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    n: usize,
+    seg: usize,
+    root: usize,
+    group: Group,
+) {
+    let (w, r) = (group.w, group.r);
     let q = (r + w - root % w) % w;
     for k in 0..steps(w) {
         let d = 1 << k;
         if q & d != 0 {
             let to = absolute(w, root, q - d);
             let mine = block_pieces(n, w, r, d.min(w - q), seg);
-            exchange(buf, base, to, &mine, to, &[], Landing::Store);
+            exchange(
+                buf,
+                base,
+                group.peer(to),
+                &mine,
+                group.peer(to),
+                &[],
+                Landing::Store,
+            );
             return;
         }
         if q + d < w {
             let from = absolute(w, root, q + d);
             let theirs = block_pieces(n, w, from, d.min(w - q - d), seg);
-            exchange(buf, base, from, &[], from, &theirs, Landing::Store);
+            let f = group.peer(from);
+            exchange(buf, base, f, &[], f, &theirs, Landing::Store);
         }
     }
 }
