@@ -54,7 +54,12 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    // Errors print as their message, not as a debug dump.
+    kernbench::cli::exit_code(try_main().map_err(kernbench::cli::usage))
+}
+
+fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let a = Args::parse();
     let topo = Topology::resolve(&a.topology)?;
     let reg = Registry::builtin();

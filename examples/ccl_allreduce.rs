@@ -17,7 +17,12 @@ fn value(r: usize, i: usize, j: usize) -> f32 {
     ((r * 7 + i * 3 + j) % 16) as f32
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    // Errors print as their message, not as a debug dump.
+    kernbench::cli::exit_code(try_main().map_err(kernbench::cli::usage))
+}
+
+fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut rows, mut cols) = (64usize, 256usize);
     let mut algorithm = "ring_allreduce".to_string();
     let mut topo = Topology::embedded_default();

@@ -12,7 +12,12 @@ fn value(rank: usize, i: usize) -> f32 {
     ((rank * 7 + i) % 1024) as f32
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    // Errors print as their message, not as a debug dump.
+    kernbench::cli::exit_code(try_main().map_err(kernbench::cli::usage))
+}
+
+fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let mut n_elem = 1024usize;
     let mut topo = Topology::embedded_default();
     let mut fabric = kernbench::core::sim::FabricModel::default();

@@ -9,7 +9,12 @@ use kernbench::ccl::{RedOp, Registry};
 use kernbench::core::topology::Endpoint;
 use kernbench::prelude::*;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    // Errors print as their message, not as a debug dump.
+    kernbench::cli::exit_code(try_main().map_err(kernbench::cli::usage))
+}
+
+fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let mut topo = Topology::builtin("tiny").expect("tiny is built in");
     let mut fabric = kernbench::core::sim::FabricModel::default();
     let mut args = std::env::args().skip(1);

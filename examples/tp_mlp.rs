@@ -11,7 +11,12 @@ use kernbench::ccl::tp::{initialize_model_parallel, ColumnParallelLinear, RowPar
 use kernbench::core::runtime::ndarray::Array2;
 use kernbench::core::runtime::Runtime;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    // Errors print as their message, not as a debug dump.
+    kernbench::cli::exit_code(try_main().map_err(kernbench::cli::usage))
+}
+
+fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut batch, mut hidden) = (16usize, 64usize);
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {

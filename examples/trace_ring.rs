@@ -30,7 +30,12 @@ struct Args {
     fabric: FabricModel,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    // Errors print as their message, not as a debug dump.
+    kernbench::cli::exit_code(try_main().map_err(kernbench::cli::usage))
+}
+
+fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let a = Args::parse();
     let (path, topo_name, bytes, fabric) = (a.trace, a.topology, a.size as usize, a.fabric);
     let topo = Topology::resolve(&topo_name)?;
