@@ -106,6 +106,20 @@ pub fn chain_broadcast(p: usize, bytes: f64, k: usize, ab: AlphaBeta) -> f64 {
     (p - 2 + k) as f64 * ab.msg(bytes / k as f64)
 }
 
+/// Pipelined chain broadcast in `k` pieces along a ring whose figures are
+/// `ab` (alpha the mean over its hops, see [`measure_ring`]): the first
+/// piece crosses the `p - 1` hops one after another, and each further piece
+/// follows as fast as the slowest link or credit window passes it on.
+pub fn chain_broadcast_ring(p: usize, bytes: f64, k: usize, ab: AlphaBeta) -> f64 {
+    if p <= 1 {
+        return 0.0;
+    }
+    let k = k.max(1);
+    let piece = bytes / k as f64;
+    let steady = (piece * ab.beta_ns).max(ab.window.per_msg(piece));
+    (p - 1) as f64 * ab.msg(piece) + (k - 1) as f64 * steady
+}
+
 /// Depth of a heap-ordered binary tree of `p` nodes (edges from root to the deepest leaf).
 pub fn tree_depth(p: usize) -> usize {
     if p <= 1 {
@@ -760,11 +774,11 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
             bytes,
             measure_ring(topo, &algo.ipcq, hops_of(&map, &[Dir::E])),
         ),
-        ("broadcast", _) => chain_broadcast(
+        ("broadcast", _) => chain_broadcast_ring(
             p,
             bytes,
             k,
-            measure(topo, &algo.ipcq, hops_of(&map, &[Dir::E])),
+            measure_ring(topo, &algo.ipcq, hops_of(&map, &[Dir::E])),
         ),
         ("rabenseifner", _) => steps_ns(topo, &rabenseifner_steps(pes, bytes)),
         ("bruck_allgather", _) => steps_ns(topo, &bruck_steps(pes, bytes)),
@@ -848,6 +862,9 @@ mod tests {
         assert_eq!(tree_allreduce(7, 1000.0, 1, AB), 2.0 * 2.0 * (10.0 + 10.0));
         assert_eq!(recursive_doubling(8, 1000.0, AB), 3.0 * 20.0);
         assert_eq!(chain_broadcast(4, 1000.0, 1, AB), 3.0 * 20.0);
+        // Along a ring: the first of 2 pieces crosses 3 hops, the second
+        // follows one piece's wire time behind.
+        assert_eq!(chain_broadcast_ring(4, 1000.0, 2, AB), 3.0 * 15.0 + 5.0);
     }
 
     #[test]
