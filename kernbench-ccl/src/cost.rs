@@ -3,8 +3,8 @@
 //! `alpha` is the cost of one message regardless of size (route latency plus
 //! per-transfer and per-command overheads), `beta` the cost of one byte
 //! (the inverse of the bottleneck bandwidth). A stream of messages on one
-//! channel is also bounded by its credit window (see [`Window`]). Sizes are
-//! bytes of one rank's vector.
+//! channel is also bounded by its credit window (see [`Window`] and ADR
+//! 0023). Sizes are bytes of one rank's vector.
 
 use crate::registry::{Algorithm, MapKind};
 use kernbench_core::neighbors::NeighborMap;
