@@ -319,7 +319,8 @@ impl<'a> Engine<'a> {
         for i in 0..self.insts.len() {
             let inst = InstId(i as u32);
             for op in 0..self.insts[i].prog.ops.len() {
-                if self.insts[i].remaining[op] == 0 && self.insts[i].prog.ops[op].unit == Unit::Free
+                if self.insts[i].remaining(OpId(op as u32)) == 0
+                    && self.insts[i].prog.ops[op].unit == Unit::Free
                 {
                     self.start(OpRef::new(inst, OpId(op as u32)));
                 }
@@ -668,7 +669,7 @@ impl<'a> Engine<'a> {
         let i = r.inst.ix();
         let (unit, completes, cmd) = {
             let s = &mut self.insts[i];
-            s.state[r.op.ix()] = DONE;
+            s.set_state(r.op, DONE);
             s.left -= 1;
             s.end_ps = s.end_ps.max(now);
             let o = &s.prog.ops[r.op.ix()];
@@ -719,8 +720,7 @@ impl<'a> Engine<'a> {
         for k in self.insts[i].dependents_of(r.op) {
             let d = self.insts[i].dependent(k);
             let s = &mut self.insts[i];
-            s.remaining[d.ix()] -= 1;
-            if s.remaining[d.ix()] == 0 {
+            if s.dependency_done(d) {
                 let du = s.prog.ops[d.ix()].unit;
                 if du == Unit::Free {
                     self.start(OpRef::new(r.inst, d));
@@ -792,7 +792,7 @@ impl<'a> Engine<'a> {
             let mut found = false;
             let mut seen_cmd = None;
             for (op, o) in s.prog.ops.iter().enumerate() {
-                if s.state[op] != STARTED || seen_cmd == Some(o.cmd) {
+                if s.state(op) != STARTED || seen_cmd == Some(o.cmd) {
                     continue;
                 }
                 let (what, detail) = match (&o.kind, t.peer(o.cmd)) {
@@ -839,7 +839,7 @@ impl<'a> Engine<'a> {
                     .ops
                     .iter()
                     .enumerate()
-                    .find(|(op, _)| s.state[*op] != DONE)
+                    .find(|(op, _)| s.state(*op) != DONE)
                     .map(|x| x.1)
                 {
                     waiters.push(Waiter {

@@ -81,12 +81,15 @@ impl Dependents {
     }
 }
 
-/// An op not started.
-pub(crate) const NOT_STARTED: u8 = 0;
-/// An op started and not done.
+/// An op started and not done (an op not started is 0).
 pub(crate) const STARTED: u8 = 1;
 /// An op done.
 pub(crate) const DONE: u8 = 2;
+
+/// Bits of an op's progress word that count its dependencies not yet done;
+/// the two bits above hold its state (0 before it starts, then [`STARTED`],
+/// then [`DONE`]).
+const COUNT: u32 = (1 << 30) - 1;
 
 /// Per-instance state.
 pub(crate) struct PeState {
@@ -95,16 +98,16 @@ pub(crate) struct PeState {
     pub(crate) prog: Arc<PeProgram>,
     /// This instance's channels, routes and HBM bytes.
     pub(crate) bind: Binding,
-    /// Dependencies of each op not yet done.
-    pub(crate) remaining: Vec<u32>,
+    /// Each op's progress in one word, so an op's count and state share a
+    /// cache line: its dependencies not yet done (the low 30 bits, see
+    /// [`PeState::remaining`]) and its state (see [`PeState::state`]).
+    progress: Vec<u32>,
     dependents: Arc<Dependents>,
     /// Dependents where this instance's differ from the shared table's.
     own_dependents: DepPatch,
     /// A bit per op, set when `own_dependents` holds its list; empty when
     /// the instance has the program's dependencies.
     own_mask: Vec<u64>,
-    /// Each op's progress: [`NOT_STARTED`], [`STARTED`] or [`DONE`].
-    pub(crate) state: Vec<u8>,
     /// Next op of each engine's queue.
     head: [usize; UNITS],
     busy: [bool; UNITS],
@@ -137,11 +140,13 @@ impl PeState {
         pcs: usize,
     ) -> Self {
         let n = prog.ops.len();
-        let mut remaining: Vec<u32> = (0..n).map(|i| prog.deps_of(i).len() as u32).collect();
+        // A launch's command budget keeps every count far below 2^30.
+        let count = |k: usize| (k as u32).min(COUNT);
+        let mut remaining: Vec<u32> = (0..n).map(|i| count(prog.deps_of(i).len())).collect();
         let (mut own_dependents, mut own_mask) = (DepPatch::default(), Vec::new());
         if !bind.deps.is_empty() {
             for (i, deps) in bind.deps.iter() {
-                remaining[i as usize] = deps.len() as u32;
+                remaining[i as usize] = count(deps.len());
             }
             own_dependents = dependents.patch(&prog, &bind.deps);
             own_mask = vec![0u64; n.div_ceil(64)];
@@ -151,12 +156,11 @@ impl PeState {
         }
         PeState {
             pe,
-            remaining,
+            progress: remaining,
             dependents,
             own_dependents,
             own_mask,
             bind,
-            state: vec![NOT_STARTED; n],
             head: [0; UNITS],
             busy: [false; UNITS],
             pc_free: vec![start; pcs],
@@ -173,6 +177,30 @@ impl PeState {
             flops: 0,
             prog,
         }
+    }
+
+    /// Dependencies of `op` not yet done.
+    pub(crate) fn remaining(&self, op: OpId) -> u32 {
+        self.progress[op.ix()] & COUNT
+    }
+
+    /// One more dependency of `op` is done; `true` when it was the last.
+    pub(crate) fn dependency_done(&mut self, op: OpId) -> bool {
+        let p = &mut self.progress[op.ix()];
+        debug_assert!(*p & COUNT > 0, "a dependency done twice");
+        *p -= 1;
+        *p & COUNT == 0
+    }
+
+    /// `op`'s state: 0 before it starts, then [`STARTED`], then [`DONE`].
+    pub(crate) fn state(&self, op: usize) -> u8 {
+        (self.progress[op] >> 30) as u8
+    }
+
+    /// Sets `op`'s state.
+    pub(crate) fn set_state(&mut self, op: OpId, st: u8) {
+        let p = &mut self.progress[op.ix()];
+        *p = (*p & COUNT) | (u32::from(st) << 30);
     }
 
     /// The ops that wait for `op`, as a range of entries for
@@ -203,12 +231,12 @@ impl PeState {
             return None;
         }
         let &op = self.prog.queues[u].get(self.head[u])?;
-        (self.remaining[op as usize] == 0).then_some(OpId(op))
+        (self.remaining(OpId(op)) == 0).then_some(OpId(op))
     }
 
     /// Marks `op` started, taking its engine.
     pub(crate) fn begin(&mut self, op: OpId) -> Unit {
-        self.state[op.ix()] = STARTED;
+        self.set_state(op, STARTED);
         let unit = self.prog.ops[op.ix()].unit;
         if unit != Unit::Free {
             self.busy[unit as usize] = true;
@@ -319,7 +347,12 @@ mod tests {
             0,
             1,
         );
-        assert_eq!(s.remaining, alone.remaining);
+        let counts = |s: &PeState| {
+            (0..s.prog.ops.len() as u32)
+                .map(|op| s.remaining(OpId(op)))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(counts(&s), counts(&alone));
         assert_eq!(walk(&s), walk(&alone));
         assert_eq!(walk(&alone)[0], [1, 2, 4, 4]);
     }
