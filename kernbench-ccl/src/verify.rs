@@ -35,7 +35,7 @@ use kernbench_core::functional::{self, region_runs, Numeric, ValueDomain};
 use kernbench_core::ir::{CmdId, Command, CommandGraph, MathOp, MemRef, Operand, ReduceOp};
 use kernbench_core::machine::{Machine, MemError};
 use kernbench_core::sim::pairing::Channels;
-use kernbench_core::sim::{Launch, SimError};
+use kernbench_core::sim::{Launch, LaunchError, SimError};
 use kernbench_core::topology::Topology;
 use kernbench_core::{DType, PeId};
 use std::collections::VecDeque;
@@ -312,13 +312,15 @@ impl Contributions {
 
     fn unsupported(&mut self, pe: PeId, g: &CommandGraph, cmd: CmdId) -> SimError {
         let node = g.node(cmd);
-        let msg = format!(
-            "symbolic verification cannot follow `{}` (PE {pe} at {}): only loads, stores, full tiles, sends, receives, waits, casts, views (reshape, broadcast_to, trans), add/max/min of two tiles and sum/max/min reductions carry contributions",
-            node.cmd.mnemonic(),
-            node.loc
-        );
-        self.unsupported = Some(msg.clone());
-        SimError::Launch(msg)
+        let err = LaunchError::Unsupported {
+            domain: "symbolic verification",
+            op: node.cmd.mnemonic(),
+            pe,
+            loc: node.loc.clone(),
+            supported: "only loads, stores, full tiles, sends, receives, waits, casts, views (reshape, broadcast_to, trans), add/max/min of two tiles and sum/max/min reductions carry contributions",
+        };
+        self.unsupported = Some(err.to_string());
+        SimError::Launch(err)
     }
 }
 
