@@ -9,7 +9,7 @@ use kernbench_ccl::{Algorithm, Collective, RedOp, Registry, RunSpec};
 use kernbench_core::functional;
 use kernbench_core::machine::Machine;
 use kernbench_core::neighbors::NeighborMap;
-use kernbench_core::sim::{Launch, SimError};
+use kernbench_core::sim::{Launch, LaunchError, SimError};
 use kernbench_core::topology::Topology;
 use kernbench_core::PeId;
 use kernbench_tl::prelude::*;
@@ -293,10 +293,13 @@ fn arithmetic_the_symbolic_domain_cannot_follow_is_refused() {
     let topo = tiny();
     let all: Vec<PeId> = topo.pes().collect();
     let e = verify::symbolic(&topo, &custom("scaled_allreduce"), &all[..3], 8).unwrap_err();
-    let RunError::Invalid(msg) = &e else {
+    let RunError::NotSymbolic(LaunchError::Unsupported { op, loc, .. }) = &e else {
         panic!("{e}")
     };
+    assert_eq!(*op, "mul");
+    let msg = e.to_string();
     assert!(msg.contains("`mul`") && msg.contains("verify.rs"), "{msg}");
+    assert!(msg.contains(&loc.to_string()), "{msg}");
 }
 
 #[test]
