@@ -330,8 +330,11 @@ fn receiving_before_sending_is_a_deadlock_naming_both_pes_and_the_line() {
         + 1;
     assert_eq!(d.waiters.iter().map(|w| w.pe).collect::<Vec<_>>(), pes);
     for (w, peer) in d.waiters.iter().zip([pes[1], pes[0]]) {
-        assert_eq!(w.what, "recv W");
-        assert_eq!(w.detail, format!("from PE {peer}: 0 of 1 packets arrived"));
+        assert_eq!(w.wait.what(), "recv W");
+        assert_eq!(
+            w.wait.detail(),
+            format!("from PE {peer}: 0 of 1 packets arrived")
+        );
         assert_eq!(w.loc.line, line);
         assert!(w.loc.file.ends_with("verify.rs"), "{}", w.loc);
     }

@@ -5,12 +5,12 @@
 use kernbench_core::functional::{self, FunctionalOutcome};
 use kernbench_core::ir::{
     ArgValue, CommandGraph, Dir, GraphBuilder, GraphHeader, KernelArgs, MathOp, MemRef, Operand,
-    SrcLoc, TileType, TraceError, TraceLimits, View,
+    Peer, SrcLoc, TileType, TraceError, TraceLimits, View,
 };
 use kernbench_core::machine::{Buffer, Machine};
 use kernbench_core::neighbors::NeighborMap;
 use kernbench_core::program::Program;
-use kernbench_core::sim::{simulate, Launch, SimError, Waiter};
+use kernbench_core::sim::{simulate, Launch, SimError, Wait, Waiter};
 use kernbench_core::topology::{IpcqSpec, Topology};
 use kernbench_core::{DType, PeId};
 
@@ -278,11 +278,24 @@ fn a_ring_never_drained_deadlocks_as_in_the_timed_run() {
     assert_eq!(fd.at_ps, 0);
     assert_eq!(fd.waiters.len(), 2, "{fd}");
     for wt in &fd.waiters {
-        assert_eq!(wt.what, "send E");
         assert!(
-            wt.detail.contains("4 of 4 ring slots full"),
+            matches!(
+                wt.wait,
+                Wait::Send {
+                    to: Peer::Dir(Dir::E),
+                    full: 4,
+                    slots: 4,
+                    ..
+                }
+            ),
+            "{:?}",
+            wt.wait
+        );
+        assert_eq!(wt.wait.what(), "send E");
+        assert!(
+            wt.wait.detail().contains("4 of 4 ring slots full"),
             "{}",
-            wt.detail
+            wt.wait.detail()
         );
         assert_eq!(wt.loc.line, 21);
     }
@@ -369,12 +382,25 @@ fn receiving_before_sending_deadlocks_and_names_every_pe() {
     let pes: Vec<PeId> = fd.waiters.iter().map(|w| w.pe).collect();
     assert_eq!(pes, setup(3, 8).pes);
     for wt in &fd.waiters {
-        assert_eq!(wt.what, "recv W");
+        assert!(
+            matches!(
+                wt.wait,
+                Wait::Recv {
+                    from: Peer::Dir(Dir::W),
+                    got: 0,
+                    need: 1,
+                    ..
+                }
+            ),
+            "{:?}",
+            wt.wait
+        );
+        assert_eq!(wt.wait.what(), "recv W");
         assert_eq!(wt.loc.line, 30);
         assert!(
-            wt.detail.contains("0 of 1 packets arrived"),
+            wt.wait.detail().contains("0 of 1 packets arrived"),
             "{}",
-            wt.detail
+            wt.wait.detail()
         );
     }
     assert_eq!(fd.waiters, per_command(td.waiters));

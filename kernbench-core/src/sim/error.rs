@@ -14,12 +14,69 @@ use std::sync::Arc;
 pub struct Waiter {
     /// The PE.
     pub pe: PeId,
-    /// What it waits in (`recv W`, `send E`, `wait`...).
-    pub what: String,
-    /// For what: the peer and the state of the channel.
-    pub detail: String,
+    /// What it waits in, and for what.
+    pub wait: Wait,
     /// The kernel line.
     pub loc: SrcLoc,
+}
+
+/// What a [`Waiter`] waits in: a send for ring slots, a receive for
+/// packets, or another command for an earlier one.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Wait {
+    /// A send waits for free slots in the receiver's IPCQ ring.
+    Send {
+        /// The peer the send names.
+        to: Peer,
+        /// The receiving PE.
+        peer: PeId,
+        /// Ring slots held.
+        full: u32,
+        /// Ring slots in all.
+        slots: u32,
+    },
+    /// A receive waits for packets.
+    Recv {
+        /// The peer the receive names.
+        from: Peer,
+        /// The sending PE.
+        peer: PeId,
+        /// Packets arrived.
+        got: u64,
+        /// Packets the message needs.
+        need: u64,
+    },
+    /// A command that waits for an earlier command that cannot complete.
+    Earlier {
+        /// The command's mnemonic.
+        op: &'static str,
+    },
+}
+
+impl Wait {
+    /// What the PE waits in: `send E`, `recv W`, or a command's mnemonic.
+    pub fn what(&self) -> String {
+        match self {
+            Wait::Send { to, .. } => format!("send {to}"),
+            Wait::Recv { from, .. } => format!("recv {from}"),
+            Wait::Earlier { op } => op.to_string(),
+        }
+    }
+
+    /// For what: the peer and the state of the channel.
+    pub fn detail(&self) -> String {
+        match self {
+            Wait::Send {
+                peer, full, slots, ..
+            } => format!(
+                "to PE {peer}: {full} of {slots} ring slots full, the receiver has not consumed them"
+            ),
+            Wait::Recv {
+                peer, got, need, ..
+            } => format!("from PE {peer}: {got} of {need} packets arrived"),
+            Wait::Earlier { .. } => "waits for an earlier command that cannot complete".to_string(),
+        }
+    }
 }
 
 /// Why a simulation did not complete.
@@ -422,7 +479,10 @@ fn write_waiters(f: &mut fmt::Formatter<'_>, waiters: &[Waiter]) -> fmt::Result 
         writeln!(
             f,
             "  PE {} waits in `{}` ({}) at {}",
-            w.pe, w.what, w.detail, w.loc
+            w.pe,
+            w.wait.what(),
+            w.wait.detail(),
+            w.loc
         )?;
     }
     if waiters.len() > 32 {
@@ -521,7 +581,11 @@ impl fmt::Display for Deadlock {
         write_waiters(f, &self.waiters)?;
         // A send waits only for ring slots (ADR 0004): the receiver frees them
         // by posting receives, so a send in a deadlock means a full ring.
-        if self.waiters.iter().any(|w| w.what.starts_with("send ")) {
+        if self
+            .waiters
+            .iter()
+            .any(|w| matches!(w.wait, Wait::Send { .. }))
+        {
             writeln!(
                 f,
                 "  hint: a send waits for free slots in the receiver's IPCQ ring, which only its \

@@ -30,7 +30,7 @@ pub use compile::{available_memory, CmdTable, MemoryEstimate};
 pub use engine::Span;
 pub use error::{
     CommSide, Deadlock, LaunchError, Mismatch, NoProgress, PairingError, Race, RaceAccess,
-    RouteError, SimError, Waiter,
+    RouteError, SimError, Wait, Waiter,
 };
 pub use ipcq::FabricModel;
 pub use lower::{PeProgram, Unit};
