@@ -267,7 +267,7 @@ impl PeProgram {
     /// engines: instances with such programs can share one, each with its
     /// own channels, routes and HBM addresses, and its own dependencies where
     /// they differ (memory-ordering edges that depend on the rank, see
-    /// [`PeProgram::dep_patch`]).
+    /// `PeProgram::dep_patch`).
     pub fn same_template(&self, other: &PeProgram) -> bool {
         self.ops == other.ops
             && self.queues == other.queues
