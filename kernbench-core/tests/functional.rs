@@ -10,7 +10,9 @@ use kernbench_core::ir::{
 use kernbench_core::machine::{Buffer, Machine};
 use kernbench_core::neighbors::NeighborMap;
 use kernbench_core::program::Program;
-use kernbench_core::sim::{simulate, Launch, SimError, Wait, Waiter};
+use kernbench_core::sim::{
+    simulate, Launch, LaunchError, Mismatch, PairingError, SimError, Wait, Waiter,
+};
 use kernbench_core::topology::{IpcqSpec, Topology};
 use kernbench_core::{DType, PeId};
 
@@ -421,7 +423,25 @@ fn unmatched_sends_are_the_timed_run_s_pairing_error() {
     let (Err(fe), Err(te)) = (f.map(|_| ()), t.map(|_| ())) else {
         panic!("both fail")
     };
-    assert!(matches!(fe, SimError::Pairing(_)), "{fe}");
+    let SimError::Pairing(PairingError::Unmatched {
+        mismatches,
+        more: 0,
+        ..
+    }) = &fe
+    else {
+        panic!("{fe}")
+    };
+    assert!(
+        mismatches
+            .iter()
+            .all(|m| matches!(m, Mismatch::Count { .. })),
+        "{fe}"
+    );
+    assert!(
+        fe.to_string()
+            .starts_with("unmatched communication: \n  PE "),
+        "{fe}"
+    );
     assert_eq!(fe, te);
 }
 
@@ -435,11 +455,29 @@ fn bad_launches_are_refused() {
     let mut l = launch(&p, &s, 4);
     l.pes = vec![s.pes[0], s.pes[0]];
     let e = functional::run(&mut s.machine, &l).map(|_| ()).unwrap_err();
-    assert!(e.to_string().contains("given twice"), "{e}");
+    assert_eq!(
+        e,
+        SimError::Launch(LaunchError::DuplicatePe { pe: s.pes[0] })
+    );
+    assert_eq!(
+        e.to_string(),
+        format!("launch: PE {} is given twice", s.pes[0])
+    );
     let mut l = launch(&p, &s, 4);
     l.grid = vec![3];
     let e = functional::run(&mut s.machine, &l).map(|_| ()).unwrap_err();
-    assert!(e.to_string().contains("grid"), "{e}");
+    assert_eq!(
+        e,
+        SimError::Launch(LaunchError::GridSize {
+            grid: vec![3],
+            instances: Some(3),
+            pes: 2
+        })
+    );
+    assert_eq!(
+        e.to_string(),
+        "launch: grid [3] has 3 instances but 2 PEs were given"
+    );
 }
 
 #[test]
