@@ -8,9 +8,11 @@
 
 use crate::registry::{Algorithm, Collective, MapKind};
 use kernbench_core::ir::{ArgValue, Dir, KernelArgs};
-use kernbench_core::machine::{Buffer, Machine};
-use kernbench_core::neighbors::NeighborMap;
-use kernbench_core::sim::{simulate_full, FabricModel, Launch, Outcome, ProgressHook, SimError};
+use kernbench_core::machine::{Buffer, Machine, MemError};
+use kernbench_core::neighbors::{NeighborError, NeighborMap};
+use kernbench_core::sim::{
+    simulate_full, FabricModel, Launch, LaunchError, Outcome, ProgressHook, SimError,
+};
 use kernbench_core::topology::Topology;
 use kernbench_core::{DType, PeId};
 
@@ -124,9 +126,168 @@ pub enum RunError {
     /// The simulation failed (trace, pairing, deadlock...).
     #[error(transparent)]
     Sim(#[from] SimError),
-    /// Bad parameters (world size, neighbour map, kernel).
+    /// An algorithm that asks for more ranks than the topology has (or none).
+    #[error("algorithm `{algorithm}` asks for {world} ranks; topology `{topology}` has {pes} PEs")]
+    WorldSize {
+        /// The algorithm.
+        algorithm: String,
+        /// The ranks it asks for.
+        world: usize,
+        /// The topology's name.
+        topology: String,
+        /// The PEs the topology offers the algorithm.
+        pes: usize,
+    },
+    /// A registered neighbour map that cannot be built over the PEs.
+    #[error("algorithm `{algorithm}`: neighbour map `{map}`: {reason}")]
+    CustomMap {
+        /// The algorithm.
+        algorithm: String,
+        /// The map's registered name.
+        map: String,
+        /// What the map's builder said.
+        reason: String,
+    },
+    /// A custom map kind asked of [`neighbor_map`], which only builds shipped kinds.
+    #[error("a custom neighbour map is built by its algorithm (see `algorithm_map`)")]
+    CustomMapKind,
+    /// A shipped neighbour map that cannot be built over the PEs.
+    #[error(transparent)]
+    Neighbors(#[from] NeighborError),
+    /// PEs the hierarchical map cannot cover: not whole cubes of whole SIPs
+    /// in structural order.
+    #[error("the hierarchical map needs whole cubes of whole SIPs in structural order; {pes} PEs are not")]
+    HierarchicalOrder {
+        /// The number of PEs.
+        pes: usize,
+    },
+    /// More than one SIP, but not whole SIPs, for the hierarchical map.
+    #[error("the hierarchical map needs whole SIPs ({per_sip} PEs each) when it spans several; got {pes}")]
+    HierarchicalSips {
+        /// PEs in one SIP.
+        per_sip: usize,
+        /// The number of PEs.
+        pes: usize,
+    },
+    /// A number of PEs that is not one per cube of whole SIPs.
+    #[error("the inter-cube maps need one PE per cube of whole SIPs ({cubes} per SIP); got {pes}")]
+    IntercubeSips {
+        /// Cubes in one SIP.
+        cubes: usize,
+        /// The number of PEs.
+        pes: usize,
+    },
+    /// A cube mesh with no cycle through every cube.
+    #[error(
+        "a {rows}x{cols} cube mesh has no cycle through every cube (one dimension must be even)"
+    )]
+    NoCubeCycle {
+        /// Mesh rows.
+        rows: usize,
+        /// Mesh columns.
+        cols: usize,
+    },
+    /// A SIP the topology does not have.
+    #[error("SIP {sip} is not in topology `{topology}`")]
+    NoSuchSip {
+        /// The SIP.
+        sip: u16,
+        /// The topology's name.
+        topology: String,
+    },
+    /// An algorithm whose kernel is not registered.
+    #[error("no kernel `{kernel}` is registered")]
+    UnknownKernel {
+        /// The kernel's name.
+        kernel: String,
+    },
+    /// A count of zero elements.
+    #[error("count must be at least 1")]
+    ZeroCount,
+    /// A root that is not a rank.
+    #[error("root {root} is not a rank (world size {world})")]
+    BadRoot {
+        /// The root asked for.
+        root: usize,
+        /// The world size.
+        world: usize,
+    },
+    /// An all-to-all with fewer elements per rank than ranks.
+    #[error(
+        "an all-to-all of {count} elements per rank over {world} ranks has no block to send: \
+         the count must be at least the world size"
+    )]
+    AllToAllCount {
+        /// Elements per rank.
+        count: usize,
+        /// The world size.
+        world: usize,
+    },
+    /// A data run whose check would need more host memory than allowed.
+    #[error(
+        "checking {elems} elements ({world} ranks x {count}) needs more host memory than a data run may use \
+         ({limit} elements); run timing only (data off, `-c 0`) or a smaller size"
+    )]
+    DataTooLarge {
+        /// Elements to check.
+        elems: usize,
+        /// The world size.
+        world: usize,
+        /// Elements per rank.
+        count: usize,
+        /// The most elements a data run may check.
+        limit: usize,
+    },
+    /// Setting up or reading the collective's buffer failed.
+    #[error(transparent)]
+    Memory(#[from] MemError),
+    /// A kernel whose element type is fixed to another type than the run's.
+    #[error(
+        "kernel `{kernel}` ({file}:{line}) takes `{param}: {ty}`, so it runs {only} only, not {asked}: \
+         make its element type a parameter (`fn {kernel}<T: Element>({param}: Ptr<T>, ..)`) \
+         to run every type"
+    )]
+    FixedDtype {
+        /// The kernel.
+        kernel: String,
+        /// Its source file.
+        file: String,
+        /// Its line.
+        line: u32,
+        /// The parameter.
+        param: String,
+        /// The parameter's declared type.
+        ty: String,
+        /// The element type the kernel is written for.
+        only: DType,
+        /// The element type of the run.
+        asked: DType,
+    },
+    /// A kernel parameter the driver of a collective does not pass.
+    #[error(
+        "kernel `{kernel}` ({file}:{line}) takes `{param}`, which a collective's kernel cannot: \
+         the driver passes {}",
+        DRIVER_PARAMS.join(", ")
+    )]
+    UnknownParam {
+        /// The kernel.
+        kernel: String,
+        /// Its source file.
+        file: String,
+        /// Its line.
+        line: u32,
+        /// The parameter.
+        param: String,
+    },
+    /// An index past what a symbolic check can name.
+    #[error("{value} is too large for a symbolic check")]
+    SymbolicIndex {
+        /// The index.
+        value: usize,
+    },
+    /// A kernel that computes something the symbolic check cannot follow.
     #[error("{0}")]
-    Invalid(String),
+    NotSymbolic(LaunchError),
 }
 
 /// The largest integer up to which every integer is exact in `dtype`.
@@ -206,12 +367,12 @@ pub fn ranks(topo: &Topology, algo: &Algorithm) -> Result<Vec<PeId>, RunError> {
     };
     let w = algo.world.unwrap_or(all.len());
     if w == 0 || w > all.len() {
-        return Err(RunError::Invalid(format!(
-            "algorithm `{}` asks for {w} ranks; topology `{}` has {} PEs",
-            algo.name,
-            topo.name(),
-            all.len()
-        )));
+        return Err(RunError::WorldSize {
+            algorithm: algo.name.clone(),
+            world: w,
+            topology: topo.name().to_string(),
+            pes: all.len(),
+        });
     }
     Ok(all[..w].to_vec())
 }
@@ -232,11 +393,10 @@ pub fn algorithm_map(
     pes: &[PeId],
 ) -> Result<NeighborMap, RunError> {
     match &algo.custom_map {
-        Some(c) => c.build(topo, pes).map_err(|e| {
-            RunError::Invalid(format!(
-                "algorithm `{}`: neighbour map `{}`: {e}",
-                algo.name, c.name
-            ))
+        Some(c) => c.build(topo, pes).map_err(|reason| RunError::CustomMap {
+            algorithm: algo.name.clone(),
+            map: c.name.clone(),
+            reason,
         }),
         None => neighbor_map(topo, algo.topology, pes),
     }
@@ -245,12 +405,10 @@ pub fn algorithm_map(
 /// The neighbour map of a shipped kind over `pes` (an empty one for
 /// [`MapKind::Ranks`], whose kernels address their peers by rank).
 pub fn neighbor_map(topo: &Topology, kind: MapKind, pes: &[PeId]) -> Result<NeighborMap, RunError> {
-    let bad = |e: kernbench_core::neighbors::NeighborError| RunError::Invalid(e.to_string());
+    let bad = RunError::Neighbors;
     match kind {
         MapKind::Ranks => Ok(NeighborMap::empty("ranks")),
-        MapKind::Custom => Err(RunError::Invalid(
-            "a custom neighbour map is built by its algorithm (see `algorithm_map`)".into(),
-        )),
+        MapKind::Custom => Err(RunError::CustomMapKind),
         MapKind::Ring => NeighborMap::ring(pes).map_err(bad),
         MapKind::Torus2d => {
             let (rows, cols) = torus_shape(pes.len());
@@ -278,26 +436,23 @@ pub fn neighbor_map(topo: &Topology, kind: MapKind, pes: &[PeId]) -> Result<Neig
             if pes.len() % per_sip != 0 && pes.len() % topo.pes_per_cube() as usize != 0
                 || whole != pes
             {
-                return Err(RunError::Invalid(format!(
-                    "the hierarchical map needs whole cubes of whole SIPs in structural order; {} PEs are not",
-                    pes.len()
-                )));
+                return Err(RunError::HierarchicalOrder { pes: pes.len() });
             }
             if pes.len() > per_sip && pes.len() % per_sip != 0 {
-                return Err(RunError::Invalid(format!(
-                    "the hierarchical map needs whole SIPs ({per_sip} PEs each) when it spans several; got {}",
-                    pes.len()
-                )));
+                return Err(RunError::HierarchicalSips {
+                    per_sip,
+                    pes: pes.len(),
+                });
             }
             NeighborMap::hierarchical(pes).map_err(bad)
         }
         MapKind::IntercubeRing | MapKind::IntercubeTorus2d | MapKind::IntercubeMesh2d => {
             let cubes = topo.cubes_per_sip() as usize;
             if pes.len() % cubes != 0 {
-                return Err(RunError::Invalid(format!(
-                    "the inter-cube maps need one PE per cube of whole SIPs ({cubes} per SIP); got {}",
-                    pes.len()
-                )));
+                return Err(RunError::IntercubeSips {
+                    cubes,
+                    pes: pes.len(),
+                });
             }
             let mut map = NeighborMap::empty("intercube");
             for sip in pes.chunks(cubes) {
@@ -438,38 +593,38 @@ pub(crate) fn setup(
     spec: &RunSpec,
 ) -> Result<Setup, RunError> {
     let w = pes.len();
-    let kernel = kernbench_tl::find_kernel(&algo.kernel)
-        .ok_or_else(|| RunError::Invalid(format!("no kernel `{}` is registered", algo.kernel)))?;
+    let kernel =
+        kernbench_tl::find_kernel(&algo.kernel).ok_or_else(|| RunError::UnknownKernel {
+            kernel: algo.kernel.clone(),
+        })?;
     if spec.count == 0 {
-        return Err(RunError::Invalid("count must be at least 1".into()));
+        return Err(RunError::ZeroCount);
     }
     if algo.collective.has_root() && spec.root >= w {
-        return Err(RunError::Invalid(format!(
-            "root {} is not a rank (world size {w})",
-            spec.root
-        )));
+        return Err(RunError::BadRoot {
+            root: spec.root,
+            world: w,
+        });
     }
     if algo.collective == Collective::AllToAll && spec.count < w {
-        return Err(RunError::Invalid(format!(
-            "an all-to-all of {} elements per rank over {w} ranks has no block to send: \
-             the count must be at least the world size",
-            spec.count
-        )));
+        return Err(RunError::AllToAllCount {
+            count: spec.count,
+            world: w,
+        });
     }
     let elems = w.saturating_mul(spec.count);
     if spec.data && elems > MAX_CHECKED_ELEMS {
-        return Err(RunError::Invalid(format!(
-            "checking {elems} elements ({w} ranks x {}) needs more host memory than a data run may use \
-             ({MAX_CHECKED_ELEMS} elements); run timing only (data off, `-c 0`) or a smaller size",
-            spec.count
-        )));
+        return Err(RunError::DataTooLarge {
+            elems,
+            world: w,
+            count: spec.count,
+            limit: MAX_CHECKED_ELEMS,
+        });
     }
     let map = algorithm_map(topo, algo, pes)?;
-    let mut machine = Machine::new(topo.clone()).map_err(|e| RunError::Invalid(e.to_string()))?;
+    let mut machine = Machine::new(topo.clone())?;
     let n = spec.count;
-    let buf = machine
-        .alloc(spec.dtype, w * n, pes)
-        .map_err(|e| RunError::Invalid(e.to_string()))?;
+    let buf = machine.alloc(spec.dtype, w * n, pes)?;
     let c = algo.collective;
     if spec.data {
         // Rank by rank, so setting up holds one rank's vector at a time.
@@ -493,9 +648,7 @@ pub(crate) fn setup(
                 .iter()
                 .enumerate()
                 .all(|(i, x)| (*x == POISON) != holds_input(c, n, w, spec.root, r, i)));
-            machine
-                .write_buffer_range(&buf, r * n, &init)
-                .map_err(|e| RunError::Invalid(e.to_string()))?;
+            machine.write_buffer_range(&buf, r * n, &init)?;
         }
     }
     let es = spec.dtype.size() as u64;
@@ -541,27 +694,23 @@ pub(crate) fn setup(
     let kname = kernel.meta().name;
     for p in kernel.meta().params {
         if let Some(d) = p.dtype.filter(|d| *d != spec.dtype) {
-            return Err(RunError::Invalid(format!(
-                "kernel `{kname}` ({}:{}) takes `{}: {}`, so it runs {d} only, not {}: \
-                 make its element type a parameter (`fn {kname}<T: Element>({}: Ptr<T>, ..)`) \
-                 to run every type",
-                kernel.meta().file,
-                kernel.meta().line,
-                p.name,
-                p.ty,
-                spec.dtype,
-                p.name
-            )));
+            return Err(RunError::FixedDtype {
+                kernel: kname.to_string(),
+                file: kernel.meta().file.to_string(),
+                line: kernel.meta().line,
+                param: p.name.to_string(),
+                ty: p.ty.to_string(),
+                only: d,
+                asked: spec.dtype,
+            });
         }
         let Some(v) = all.get(p.name) else {
-            return Err(RunError::Invalid(format!(
-                "kernel `{kname}` ({}:{}) takes `{}`, which a collective's kernel cannot: \
-                 the driver passes {}",
-                kernel.meta().file,
-                kernel.meta().line,
-                p.name,
-                DRIVER_PARAMS.join(", ")
-            )));
+            return Err(RunError::UnknownParam {
+                kernel: kname.to_string(),
+                file: kernel.meta().file.to_string(),
+                line: kernel.meta().line,
+                param: p.name.to_string(),
+            });
         };
         args.set(p.name, v.clone());
     }
@@ -692,9 +841,7 @@ pub(crate) fn check(
     let (mut wrong, mut checked) = (0, 0);
     // Rank by rank, so the check holds one rank's vector at a time.
     for r in 0..w {
-        let out = machine
-            .read_buffer_range(buf, r * n, n)
-            .map_err(|e| RunError::Invalid(e.to_string()))?;
+        let out = machine.read_buffer_range(buf, r * n, n)?;
         if c == Collective::AllToAll {
             for (i, got) in out.iter().enumerate() {
                 let (q, j) = all_to_all_source(n, w, r, i);
@@ -773,15 +920,13 @@ pub fn cube_cycle(topo: &Topology, sip: u16) -> Result<Vec<PeId>, RunError> {
             }
         }
     } else {
-        return Err(RunError::Invalid(format!(
-            "a {rows}x{cols} cube mesh has no cycle through every cube (one dimension must be even)"
-        )));
+        return Err(RunError::NoCubeCycle { rows, cols });
     }
     if sip >= topo.num_sips() {
-        return Err(RunError::Invalid(format!(
-            "SIP {sip} is not in topology `{}`",
-            topo.name()
-        )));
+        return Err(RunError::NoSuchSip {
+            sip,
+            topology: topo.name().to_string(),
+        });
     }
     Ok(v)
 }

@@ -35,7 +35,7 @@ use kernbench_core::functional::{self, region_runs, Numeric, ValueDomain};
 use kernbench_core::ir::{CmdId, Command, CommandGraph, MathOp, MemRef, Operand, ReduceOp};
 use kernbench_core::machine::{Machine, MemError};
 use kernbench_core::sim::pairing::Channels;
-use kernbench_core::sim::{Launch, SimError};
+use kernbench_core::sim::{Launch, LaunchError, SimError};
 use kernbench_core::topology::Topology;
 use kernbench_core::{DType, PeId};
 use std::collections::VecDeque;
@@ -267,7 +267,7 @@ struct Contributions {
     values: Vec<Vec<Option<Tile>>>,
     in_flight: Vec<VecDeque<Tile>>,
     /// Why the run stopped, when it met a command the domain does not model.
-    unsupported: Option<String>,
+    unsupported: Option<LaunchError>,
 }
 
 impl Contributions {
@@ -312,13 +312,15 @@ impl Contributions {
 
     fn unsupported(&mut self, pe: PeId, g: &CommandGraph, cmd: CmdId) -> SimError {
         let node = g.node(cmd);
-        let msg = format!(
-            "symbolic verification cannot follow `{}` (PE {pe} at {}): only loads, stores, full tiles, sends, receives, waits, casts, views (reshape, broadcast_to, trans), add/max/min of two tiles and sum/max/min reductions carry contributions",
-            node.cmd.mnemonic(),
-            node.loc
-        );
-        self.unsupported = Some(msg.clone());
-        SimError::Launch(msg)
+        let err = LaunchError::Unsupported {
+            domain: "symbolic verification",
+            op: node.cmd.mnemonic(),
+            pe,
+            loc: node.loc.clone(),
+            supported: "only loads, stores, full tiles, sends, receives, waits, casts, views (reshape, broadcast_to, trans), add/max/min of two tiles and sum/max/min reductions carry contributions",
+        };
+        self.unsupported = Some(err.clone());
+        SimError::Launch(err)
     }
 }
 
@@ -465,7 +467,7 @@ fn launch(s: &Setup, algo: &Algorithm, pes: &[PeId]) -> Launch<'static> {
 ///
 /// A kernel that computes anything but copies, views and combines (`add`,
 /// `max`, `min`, and the `sum`, `max`, `min` reductions) is refused with
-/// [`RunError::Invalid`] naming the kernel line.
+/// [`RunError::NotSymbolic`] naming the kernel line.
 pub fn symbolic(
     topo: &Topology,
     algo: &Algorithm,
@@ -487,10 +489,7 @@ pub fn symbolic(
     let s = setup(topo, algo, pes, &spec)?;
     let c = algo.collective;
     let n = count;
-    let index = |x: usize| {
-        u32::try_from(x)
-            .map_err(|_| RunError::Invalid(format!("{x} is too large for a symbolic check")))
-    };
+    let index = |x: usize| u32::try_from(x).map_err(|_| RunError::SymbolicIndex { value: x });
     let mut mem = vec![Set::new(); w * n];
     for r in 0..w {
         for i in 0..n {
@@ -519,7 +518,7 @@ pub fn symbolic(
         Ok(o) => o,
         Err(e) => {
             return Err(match domain.unsupported.take() {
-                Some(msg) => RunError::Invalid(msg),
+                Some(err) => RunError::NotSymbolic(err),
                 None => RunError::Sim(e),
             })
         }

@@ -9,7 +9,7 @@ use kernbench_ccl::{Algorithm, Collective, RedOp, Registry, RunSpec};
 use kernbench_core::functional;
 use kernbench_core::machine::Machine;
 use kernbench_core::neighbors::NeighborMap;
-use kernbench_core::sim::{Launch, SimError};
+use kernbench_core::sim::{Launch, LaunchError, SimError};
 use kernbench_core::topology::Topology;
 use kernbench_core::PeId;
 use kernbench_tl::prelude::*;
@@ -293,10 +293,13 @@ fn arithmetic_the_symbolic_domain_cannot_follow_is_refused() {
     let topo = tiny();
     let all: Vec<PeId> = topo.pes().collect();
     let e = verify::symbolic(&topo, &custom("scaled_allreduce"), &all[..3], 8).unwrap_err();
-    let RunError::Invalid(msg) = &e else {
+    let RunError::NotSymbolic(LaunchError::Unsupported { op, loc, .. }) = &e else {
         panic!("{e}")
     };
+    assert_eq!(*op, "mul");
+    let msg = e.to_string();
     assert!(msg.contains("`mul`") && msg.contains("verify.rs"), "{msg}");
+    assert!(msg.contains(&loc.to_string()), "{msg}");
 }
 
 #[test]
@@ -327,8 +330,11 @@ fn receiving_before_sending_is_a_deadlock_naming_both_pes_and_the_line() {
         + 1;
     assert_eq!(d.waiters.iter().map(|w| w.pe).collect::<Vec<_>>(), pes);
     for (w, peer) in d.waiters.iter().zip([pes[1], pes[0]]) {
-        assert_eq!(w.what, "recv W");
-        assert_eq!(w.detail, format!("from PE {peer}: 0 of 1 packets arrived"));
+        assert_eq!(w.wait.what(), "recv W");
+        assert_eq!(
+            w.wait.detail(),
+            format!("from PE {peer}: 0 of 1 packets arrived")
+        );
         assert_eq!(w.loc.line, line);
         assert!(w.loc.file.ends_with("verify.rs"), "{}", w.loc);
     }

@@ -51,7 +51,7 @@ use crate::ir::{CmdId, Command, CommandGraph, MemRef};
 use crate::machine::Machine;
 use crate::sim::data::DataState;
 use crate::sim::pairing::{self, Channels};
-use crate::sim::{Deadlock, Launch, SimError, Waiter};
+use crate::sim::{Deadlock, Launch, SimError, Wait, Waiter};
 use crate::PeId;
 use std::collections::VecDeque;
 
@@ -573,11 +573,12 @@ impl<D: ValueDomain> Interp<'_, D> {
                     head.cmd,
                     Waiter {
                         pe: self.pes[iu],
-                        what: format!("recv {peer}"),
-                        detail: format!(
-                            "from PE {}: {} of {} packets arrived",
-                            self.pes[ch.src], head.got, head.need
-                        ),
+                        wait: Wait::Recv {
+                            from: *peer,
+                            peer: self.pes[ch.src],
+                            got: u64::from(head.got),
+                            need: u64::from(head.need),
+                        },
                         loc: node.loc.clone(),
                     },
                 ));
@@ -596,12 +597,12 @@ impl<D: ValueDomain> Interp<'_, D> {
                     cmd,
                     Waiter {
                         pe: self.pes[iu],
-                        what: format!("send {to}"),
-                        detail: format!(
-                            "to PE {peer}: {} of {} ring slots full, the receiver has not consumed them",
-                            ring.slots - ring.free,
-                            ring.slots
-                        ),
+                        wait: Wait::Send {
+                            to: *to,
+                            peer,
+                            full: ring.slots - ring.free,
+                            slots: ring.slots,
+                        },
                         loc: node.loc.clone(),
                     },
                 ));
@@ -617,8 +618,9 @@ impl<D: ValueDomain> Interp<'_, D> {
                     at,
                     Waiter {
                         pe: self.pes[iu],
-                        what: node.cmd.mnemonic().to_string(),
-                        detail: "waits for an earlier command that cannot complete".to_string(),
+                        wait: Wait::Earlier {
+                            op: node.cmd.mnemonic(),
+                        },
                         loc: node.loc.clone(),
                     },
                 ));

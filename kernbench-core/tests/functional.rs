@@ -5,12 +5,14 @@
 use kernbench_core::functional::{self, FunctionalOutcome};
 use kernbench_core::ir::{
     ArgValue, CommandGraph, Dir, GraphBuilder, GraphHeader, KernelArgs, MathOp, MemRef, Operand,
-    SrcLoc, TileType, TraceError, TraceLimits, View,
+    Peer, SrcLoc, TileType, TraceError, TraceLimits, View,
 };
 use kernbench_core::machine::{Buffer, Machine};
 use kernbench_core::neighbors::NeighborMap;
 use kernbench_core::program::Program;
-use kernbench_core::sim::{simulate, Launch, SimError, Waiter};
+use kernbench_core::sim::{
+    simulate, Launch, LaunchError, Mismatch, PairingError, SimError, Wait, Waiter,
+};
 use kernbench_core::topology::{IpcqSpec, Topology};
 use kernbench_core::{DType, PeId};
 
@@ -278,11 +280,24 @@ fn a_ring_never_drained_deadlocks_as_in_the_timed_run() {
     assert_eq!(fd.at_ps, 0);
     assert_eq!(fd.waiters.len(), 2, "{fd}");
     for wt in &fd.waiters {
-        assert_eq!(wt.what, "send E");
         assert!(
-            wt.detail.contains("4 of 4 ring slots full"),
+            matches!(
+                wt.wait,
+                Wait::Send {
+                    to: Peer::Dir(Dir::E),
+                    full: 4,
+                    slots: 4,
+                    ..
+                }
+            ),
+            "{:?}",
+            wt.wait
+        );
+        assert_eq!(wt.wait.what(), "send E");
+        assert!(
+            wt.wait.detail().contains("4 of 4 ring slots full"),
             "{}",
-            wt.detail
+            wt.wait.detail()
         );
         assert_eq!(wt.loc.line, 21);
     }
@@ -369,12 +384,25 @@ fn receiving_before_sending_deadlocks_and_names_every_pe() {
     let pes: Vec<PeId> = fd.waiters.iter().map(|w| w.pe).collect();
     assert_eq!(pes, setup(3, 8).pes);
     for wt in &fd.waiters {
-        assert_eq!(wt.what, "recv W");
+        assert!(
+            matches!(
+                wt.wait,
+                Wait::Recv {
+                    from: Peer::Dir(Dir::W),
+                    got: 0,
+                    need: 1,
+                    ..
+                }
+            ),
+            "{:?}",
+            wt.wait
+        );
+        assert_eq!(wt.wait.what(), "recv W");
         assert_eq!(wt.loc.line, 30);
         assert!(
-            wt.detail.contains("0 of 1 packets arrived"),
+            wt.wait.detail().contains("0 of 1 packets arrived"),
             "{}",
-            wt.detail
+            wt.wait.detail()
         );
     }
     assert_eq!(fd.waiters, per_command(td.waiters));
@@ -395,7 +423,25 @@ fn unmatched_sends_are_the_timed_run_s_pairing_error() {
     let (Err(fe), Err(te)) = (f.map(|_| ()), t.map(|_| ())) else {
         panic!("both fail")
     };
-    assert!(matches!(fe, SimError::Pairing(_)), "{fe}");
+    let SimError::Pairing(PairingError::Unmatched {
+        mismatches,
+        more: 0,
+        ..
+    }) = &fe
+    else {
+        panic!("{fe}")
+    };
+    assert!(
+        mismatches
+            .iter()
+            .all(|m| matches!(m, Mismatch::Count { .. })),
+        "{fe}"
+    );
+    assert!(
+        fe.to_string()
+            .starts_with("unmatched communication: \n  PE "),
+        "{fe}"
+    );
     assert_eq!(fe, te);
 }
 
@@ -409,11 +455,29 @@ fn bad_launches_are_refused() {
     let mut l = launch(&p, &s, 4);
     l.pes = vec![s.pes[0], s.pes[0]];
     let e = functional::run(&mut s.machine, &l).map(|_| ()).unwrap_err();
-    assert!(e.to_string().contains("given twice"), "{e}");
+    assert_eq!(
+        e,
+        SimError::Launch(LaunchError::DuplicatePe { pe: s.pes[0] })
+    );
+    assert_eq!(
+        e.to_string(),
+        format!("launch: PE {} is given twice", s.pes[0])
+    );
     let mut l = launch(&p, &s, 4);
     l.grid = vec![3];
     let e = functional::run(&mut s.machine, &l).map(|_| ()).unwrap_err();
-    assert!(e.to_string().contains("grid"), "{e}");
+    assert_eq!(
+        e,
+        SimError::Launch(LaunchError::GridSize {
+            grid: vec![3],
+            instances: Some(3),
+            pes: 2
+        })
+    );
+    assert_eq!(
+        e.to_string(),
+        "launch: grid [3] has 3 instances but 2 PEs were given"
+    );
 }
 
 #[test]

@@ -244,9 +244,9 @@ fn sim_error(kernel: &str, err: SimError) -> RuntimeError {
                 }
             }
         }
-        SimError::Launch(msg) => RuntimeError::Launch {
+        SimError::Launch(err) => RuntimeError::Launch {
             kernel: kernel.into(),
-            msg,
+            msg: err.to_string(),
         },
         err => RuntimeError::Sim {
             kernel: kernel.into(),

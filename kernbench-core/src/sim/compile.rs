@@ -7,7 +7,7 @@
 //! instance is paired. Errors keep their order of precedence: the first trace
 //! error in instance order, then pairing, then the first lowering error.
 
-use super::error::SimError;
+use super::error::{LaunchError, SimError};
 use super::lower::{DepPatch, LowerCtx, OpKind, PeProgram};
 use super::pairing::{self, Channels, CommList};
 use super::{grid_pos, Launch};
@@ -248,29 +248,29 @@ pub(crate) struct Compiled {
 pub(crate) fn check_launch(topo: &Topology, launch: &Launch) -> Result<(), SimError> {
     let n = launch.pes.len();
     if n == 0 {
-        return Err(SimError::Launch("a launch needs at least one PE".into()));
+        return Err(SimError::Launch(LaunchError::NoPes));
     }
     let grid_size = launch
         .grid
         .iter()
         .try_fold(1usize, |acc, g| acc.checked_mul(*g as usize));
     if launch.grid.is_empty() || launch.grid.len() > 3 || grid_size != Some(n) {
-        return Err(SimError::Launch(format!(
-            "grid {:?} has {} instances but {n} PEs were given",
-            launch.grid,
-            grid_size.map_or_else(|| "more than 2^64".to_string(), |g| g.to_string())
-        )));
+        return Err(SimError::Launch(LaunchError::GridSize {
+            grid: launch.grid.clone(),
+            instances: grid_size,
+            pes: n,
+        }));
     }
     let mut seen = std::collections::BTreeSet::new();
     for pe in &launch.pes {
         if !topo.contains(*pe) {
-            return Err(SimError::Launch(format!(
-                "PE {pe} is not part of topology `{}`",
-                topo.name()
-            )));
+            return Err(SimError::Launch(LaunchError::PeNotInTopology {
+                pe: *pe,
+                topology: topo.name().to_string(),
+            }));
         }
         if !seen.insert(*pe) {
-            return Err(SimError::Launch(format!("PE {pe} is given twice")));
+            return Err(SimError::Launch(LaunchError::DuplicatePe { pe: *pe }));
         }
     }
     Ok(())
@@ -470,7 +470,7 @@ pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, Si
     if let Some(e) = units.iter_mut().find_map(|u| u.lower_err.take()) {
         return Err(e);
     }
-    let route_err = |e: crate::topology::TopologyError| SimError::Route(e.to_string());
+    let route_err = |e: crate::topology::TopologyError| SimError::Route(e.into());
     let mut routes: Vec<Route> = Vec::new();
     let mut route_ix: FxHashMap<(PeId, Endpoint), u32> = FxHashMap::default();
     let mut out = Compiled {

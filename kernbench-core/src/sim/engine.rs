@@ -11,7 +11,7 @@
 use super::compile::CmdTable;
 use super::compile::{Binding, PcTable};
 use super::data::{DataState, Races};
-use super::error::{Deadlock, NoProgress, SimError, Waiter};
+use super::error::{Deadlock, NoProgress, SimError, Wait, Waiter};
 use super::fabric::{Fabric, NO_INST};
 use super::id::{ChanId, InstId, OpId, OpRef};
 use super::ipcq::{tickets, Chan, FabricModel, SendPoll, SlotGrant, SlotRecv};
@@ -795,20 +795,18 @@ impl<'a> Engine<'a> {
                 if s.state(op) != STARTED || seen_cmd == Some(o.cmd) {
                     continue;
                 }
-                let (what, detail) = match (&o.kind, t.peer(o.cmd)) {
+                let wait = match (&o.kind, t.peer(o.cmd)) {
                     (OpKind::SendGrant { chan, .. } | OpKind::Send { chan, .. }, Some(to)) => {
                         let k = s.chan(*chan).ix();
                         let c = &self.chans[k];
                         let ch = &self.of_cmd.list[k];
                         let peer = self.insts[ch.dst].pe;
-                        (
-                            format!("send {to}"),
-                            format!(
-                                "to PE {peer}: {} of {} ring slots full, the receiver has not consumed them",
-                                c.slots_held(self.model),
-                                c.slots
-                            ),
-                        )
+                        Wait::Send {
+                            to,
+                            peer,
+                            full: c.slots_held(self.model),
+                            slots: c.slots,
+                        }
                     }
                     (OpKind::Recv { chan, .. }, Some(to)) => {
                         let k = s.chan(*chan).ix();
@@ -816,17 +814,18 @@ impl<'a> Engine<'a> {
                         let ch = &self.of_cmd.list[k];
                         let peer = self.insts[ch.src].pe;
                         let (got, need) = c.recv_progress(self.model);
-                        (
-                            format!("recv {to}"),
-                            format!("from PE {peer}: {got} of {need} packets arrived"),
-                        )
+                        Wait::Recv {
+                            from: to,
+                            peer,
+                            got,
+                            need,
+                        }
                     }
                     _ => continue,
                 };
                 waiters.push(Waiter {
                     pe: s.pe,
-                    what,
-                    detail,
+                    wait,
                     loc: t.loc(o.cmd).clone(),
                 });
                 seen_cmd = Some(o.cmd);
@@ -844,8 +843,9 @@ impl<'a> Engine<'a> {
                 {
                     waiters.push(Waiter {
                         pe: s.pe,
-                        what: t.mnemonic(o.cmd).to_string(),
-                        detail: "waits for an earlier command that cannot complete".to_string(),
+                        wait: Wait::Earlier {
+                            op: t.mnemonic(o.cmd),
+                        },
                         loc: t.loc(o.cmd).clone(),
                     });
                 }

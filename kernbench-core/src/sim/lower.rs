@@ -9,7 +9,7 @@
 //! `ceil(M/tm) * ceil(K/tk) * ceil(N/tn)` steps; streamed operands are brought
 //! in per step into `tcm_buffers` buffers (double buffering).
 
-use super::error::SimError;
+use super::error::{LaunchError, SimError};
 use crate::addr::Region;
 use crate::ir::{CmdId, Command, CommandGraph, DepKind, MemRef, View};
 use crate::machine::Machine;
@@ -1128,7 +1128,7 @@ fn plan_tcm(
         }
     }
     let mut alloc = crate::addr::RangeAllocator::new(0, spec.tcm_bytes)
-        .map_err(|e| SimError::Launch(e.to_string()))?;
+        .map_err(|e| SimError::Launch(LaunchError::TcmSize(e)))?;
     let mut frees: Vec<Vec<u64>> = vec![Vec::new(); n];
     prog.tcm = vec![None; n];
     let mut peak = 0u64;
@@ -1176,7 +1176,7 @@ fn plan_tcm(
         for addr in std::mem::take(&mut frees[id.index()]) {
             alloc
                 .free(addr)
-                .map_err(|e| SimError::Launch(format!("TCM plan: {e}")))?;
+                .map_err(|e| SimError::Launch(LaunchError::TcmPlan(e)))?;
         }
     }
     prog.tcm_peak = peak;

@@ -28,7 +28,10 @@ pub mod timeline;
 
 pub use compile::{available_memory, CmdTable, MemoryEstimate};
 pub use engine::Span;
-pub use error::{Deadlock, NoProgress, Race, RaceAccess, SimError, Waiter};
+pub use error::{
+    CommSide, Deadlock, LaunchError, Mismatch, NoProgress, PairingError, Race, RaceAccess,
+    RouteError, SimError, Wait, Waiter,
+};
 pub use ipcq::FabricModel;
 pub use lower::{PeProgram, Unit};
 pub use progress::{Progress, ProgressHook};
@@ -291,7 +294,7 @@ fn run_launch(
         wall.compile = clock.elapsed();
         c
     };
-    let route_err = |e: crate::topology::TopologyError| SimError::Route(e.to_string());
+    let route_err = |e: crate::topology::TopologyError| SimError::Route(e.into());
     let chan_routes: Vec<Route> = channels
         .list
         .iter()

@@ -3,7 +3,7 @@
 //! must carry as many messages as are received on it, each of the same shape
 //! and type.
 
-use super::error::SimError;
+use super::error::{CommSide, Mismatch, PairingError, SimError};
 use crate::ir::{CmdId, Command, CommandGraph, Dir, Peer, SrcLoc, TileType};
 use crate::neighbors::NeighborMap;
 use crate::PeId;
@@ -20,14 +20,6 @@ pub struct Channel {
     pub tx: Peer,
     /// The peer the receiver receives from: a direction, or the sender's rank.
     pub rx: Peer,
-}
-
-/// `E to PE 0.0.1`, or `to rank 1 (PE 0.0.1)`.
-fn to_peer(tx: Peer, dst: PeId) -> String {
-    match tx {
-        Peer::Dir(d) => format!("{d} to PE {dst}"),
-        Peer::Rank(r) => format!("to rank {r} (PE {dst})"),
-    }
 }
 
 /// The channels of a launch and which channel each send and receive uses.
@@ -233,15 +225,39 @@ pub fn pair_comm(
     // Per channel: sends and receives in program order.
     let mut sides: Vec<(Side, Side)> = Vec::new();
     let no_map = |pe: PeId, dir: Dir, loc: &SrcLoc| {
-        SimError::Pairing(format!(
-            "PE {pe} uses direction {dir} at {loc} but no neighbour map is installed for this launch"
-        ))
+        SimError::Pairing(PairingError::NoNeighborMap {
+            pe,
+            dir,
+            loc: loc.clone(),
+        })
     };
-    let bad_rank = |pe: PeId, what: &str, r: u64, loc: &SrcLoc| {
-        SimError::Pairing(format!(
-            "PE {pe} {what} rank {r} at {loc}, but the launch has {} rank(s)",
-            pes.len()
-        ))
+    let bad_rank = |pe: PeId, side: CommSide, rank: u64, loc: &SrcLoc| {
+        SimError::Pairing(PairingError::BadRank {
+            pe,
+            side,
+            rank,
+            loc: loc.clone(),
+            ranks: pes.len(),
+        })
+    };
+    let no_neighbor = |pe: PeId, side: CommSide, dir: Dir, loc: &SrcLoc, map: &NeighborMap| {
+        SimError::Pairing(PairingError::NoNeighbor {
+            pe,
+            side,
+            dir,
+            loc: loc.clone(),
+            map: map.kind().to_string(),
+            dirs: map.dirs(pe),
+        })
+    };
+    let not_launched = |pe: PeId, side: CommSide, dir: Dir, loc: &SrcLoc, peer: PeId| {
+        SimError::Pairing(PairingError::PeerNotLaunched {
+            pe,
+            side,
+            dir,
+            loc: loc.clone(),
+            peer,
+        })
     };
     let mut channel =
         |src: usize, dst: usize, tx: Peer, rx: Peer, list: &mut Vec<Channel>| -> u32 {
@@ -263,7 +279,7 @@ pub fn pair_comm(
                     let dst = usize::try_from(r)
                         .ok()
                         .filter(|d| *d < pes.len() && *d != i)
-                        .ok_or_else(|| bad_rank(pe, "sends to", r, loc))?;
+                        .ok_or_else(|| bad_rank(pe, CommSide::Send, r, loc))?;
                     let c = channel(i, dst, node_peer, Peer::Rank(i as u64), &mut chans.list);
                     sends.push((c, i, k));
                 }
@@ -271,55 +287,45 @@ pub fn pair_comm(
                     let src = usize::try_from(r)
                         .ok()
                         .filter(|s| *s < pes.len() && *s != i)
-                        .ok_or_else(|| bad_rank(pe, "receives from", r, loc))?;
+                        .ok_or_else(|| bad_rank(pe, CommSide::Recv, r, loc))?;
                     let c = channel(src, i, Peer::Rank(i as u64), node_peer, &mut chans.list);
                     recvs.push((c, i, k));
                 }
                 (true, Peer::Dir(dir)) => {
                     let map = map.ok_or_else(|| no_map(pe, dir, loc))?;
-                    let peer = map.peer(pe, dir).ok_or_else(|| {
-                        SimError::Pairing(format!(
-                            "PE {pe} sends {dir} at {} but the `{}` map gives it no neighbour {dir} (it has {:?})",
-                            loc,
-                            map.kind(),
-                            map.dirs(pe)
-                        ))
-                    })?;
-                    let dst = *index.get(&peer).ok_or_else(|| {
-                        SimError::Pairing(format!(
-                            "PE {pe} sends {dir} at {} to PE {peer}, which is not part of this launch",
-                            loc
-                        ))
-                    })?;
+                    let peer = map
+                        .peer(pe, dir)
+                        .ok_or_else(|| no_neighbor(pe, CommSide::Send, dir, loc, map))?;
+                    let dst = *index
+                        .get(&peer)
+                        .ok_or_else(|| not_launched(pe, CommSide::Send, dir, loc, peer))?;
                     let rx = dir
                         .opposite()
                         .filter(|o| map.peer(peer, *o) == Some(pe))
-                        .or_else(|| Dir::ALL.into_iter().find(|d| map.peer(peer, *d) == Some(pe)))
+                        .or_else(|| {
+                            Dir::ALL
+                                .into_iter()
+                                .find(|d| map.peer(peer, *d) == Some(pe))
+                        })
                         .ok_or_else(|| {
-                            SimError::Pairing(format!(
-                                "PE {pe} sends {dir} at {} to PE {peer}, but PE {peer} has no direction that names PE {pe}, so it can never receive the message",
-                                loc
-                            ))
+                            SimError::Pairing(PairingError::NoWayBack {
+                                pe,
+                                dir,
+                                loc: loc.clone(),
+                                peer,
+                            })
                         })?;
                     let c = channel(i, dst, node_peer, Peer::Dir(rx), &mut chans.list);
                     sends.push((c, i, k));
                 }
                 (false, Peer::Dir(dir)) => {
                     let map = map.ok_or_else(|| no_map(pe, dir, loc))?;
-                    let peer = map.peer(pe, dir).ok_or_else(|| {
-                        SimError::Pairing(format!(
-                            "PE {pe} receives from {dir} at {} but the `{}` map gives it no neighbour {dir} (it has {:?})",
-                            loc,
-                            map.kind(),
-                            map.dirs(pe)
-                        ))
-                    })?;
-                    let src = *index.get(&peer).ok_or_else(|| {
-                        SimError::Pairing(format!(
-                            "PE {pe} receives from {dir} at {}: PE {peer} is not part of this launch",
-                            loc
-                        ))
-                    })?;
+                    let peer = map
+                        .peer(pe, dir)
+                        .ok_or_else(|| no_neighbor(pe, CommSide::Recv, dir, loc, map))?;
+                    let src = *index
+                        .get(&peer)
+                        .ok_or_else(|| not_launched(pe, CommSide::Recv, dir, loc, peer))?;
                     let tx = Dir::ALL
                         .into_iter()
                         .find(|d| map.peer(peer, *d) == Some(pe))
@@ -347,44 +353,40 @@ pub fn pair_comm(
             let (s, r) = (&gs.cmds[pair.0 .1], &gd.cmds[pair.1 .1]);
             let (st, rt) = (gs.ty(s), gd.ty(r));
             if st != rt {
-                errors.push(format!(
-                    "message {} from PE {src} to PE {dst}: sent as {} at {}, received as {} at {}",
-                    k + 1,
-                    describe(st),
-                    gs.loc(s),
-                    describe(rt),
-                    gd.loc(r)
-                ));
+                errors.push(Mismatch::Type {
+                    message: k + 1,
+                    src,
+                    dst,
+                    sent: describe(st),
+                    sent_at: gs.loc(s).clone(),
+                    received: describe(rt),
+                    received_at: gd.loc(r).clone(),
+                });
             }
         }
         if tx.len() != rx.len() {
-            let line = |side: &Side, g: &CommList| {
-                side.last()
-                    .map(|(_, k)| g.loc(&g.cmds[*k]).to_string())
-                    .unwrap_or_else(|| "-".into())
-            };
-            errors.push(format!(
-                "PE {src} sends {} message(s) {} (last at {}), but PE {dst} receives {} from {} (last at {})",
-                tx.len(),
-                to_peer(ch.tx, dst),
-                line(tx, gs),
-                rx.len(),
-                ch.rx,
-                line(rx, gd)
-            ));
+            let line =
+                |side: &Side, g: &CommList| side.last().map(|(_, k)| g.loc(&g.cmds[*k]).clone());
+            errors.push(Mismatch::Count {
+                src,
+                dst,
+                tx: ch.tx,
+                rx: ch.rx,
+                sends: tx.len(),
+                last_send: line(tx, gs),
+                recvs: rx.len(),
+                last_recv: line(rx, gd),
+            });
         }
     }
     if !errors.is_empty() {
         let more = errors.len().saturating_sub(16);
         errors.truncate(16);
-        let mut msg = errors.join("\n  ");
-        if more > 0 {
-            msg.push_str(&format!("\n  ... and {more} more"));
-        }
-        if let Some(hint) = peer_hint(&chans.list, &sides, pes, comms) {
-            msg.push_str(&format!("\n  hint: {hint}"));
-        }
-        return Err(SimError::Pairing(format!("\n  {msg}")));
+        return Err(SimError::Pairing(PairingError::Unmatched {
+            mismatches: errors,
+            more,
+            hint: peer_hint(&chans.list, &sides, pes, comms),
+        }));
     }
     Ok(chans)
 }
