@@ -250,107 +250,91 @@ pub fn steps_ns(topo: &Topology, steps: &[Step]) -> f64 {
     t
 }
 
+/// `middle`, steps among the largest power of two of `pes`' ranks, between
+/// the fold-in of the ranks past it (each sends its vector of `bytes` to its
+/// partner; `hbm.0` bytes of HBM traffic) and the fold-out (each gets the
+/// result back; `hbm.1`), as [`doubling`](crate::algorithms::doubling)
+/// arranges them.
+fn with_folds(pes: &[PeId], bytes: f64, hbm: (f64, f64), middle: Vec<Step>) -> Vec<Step> {
+    use crate::algorithms::doubling::{role, Role};
+    let w = pes.len();
+    let fold: Vec<(PeId, PeId, f64)> = (0..w)
+        .filter_map(|r| match role(w, r) {
+            Role::Fold(to) => Some((pes[r], pes[to], bytes)),
+            Role::Virtual(..) => None,
+        })
+        .collect();
+    if fold.is_empty() {
+        return middle;
+    }
+    let back = fold.iter().map(|&(a, b, x)| (b, a, x)).collect();
+    let step = |msgs, hbm_bytes| Step {
+        msgs,
+        hbm_bytes,
+        issue_ns: 0.0,
+    };
+    let mut steps = vec![step(fold, hbm.0)];
+    steps.extend(middle);
+    steps.push(step(back, hbm.1));
+    steps
+}
+
+/// The exchanges at distance `d` among the virtual ranks of `pes` (the
+/// largest power of two of them), `x` bytes each way.
+fn exchanges(pes: &[PeId], d: usize, x: f64) -> Vec<(PeId, PeId, f64)> {
+    use crate::algorithms::doubling::{pow2_floor, real_rank};
+    let w = pes.len();
+    (0..pow2_floor(w))
+        .map(|v| (pes[real_rank(w, v)], pes[real_rank(w, v ^ d)], x))
+        .collect()
+}
+
 /// The steps of the Rabenseifner all-reduce of `bytes` per rank over `pes`
 /// (see [`halving`](crate::algorithms::halving)): the fold-in of the ranks
 /// past a power of two, the reduce-scatter halving the data as the distance
 /// doubles, the all-gather back, and the fold-out.
 pub fn rabenseifner_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
-    use crate::algorithms::doubling::{pow2_floor, real_rank, role, Role};
     let w = pes.len();
     if w <= 1 {
         return Vec::new();
     }
-    let p = pow2_floor(w);
-    let fold: Vec<(PeId, PeId, f64)> = (0..w)
-        .filter_map(|r| match role(w, r) {
-            Role::Fold(to) => Some((pes[r], pes[to], bytes)),
-            Role::Virtual(..) => None,
-        })
-        .collect();
-    let mut steps = Vec::new();
-    if !fold.is_empty() {
-        // The receiver reads its own vector and writes the combination.
-        steps.push(Step {
-            msgs: fold.clone(),
-            hbm_bytes: 2.0 * bytes,
-            issue_ns: 0.0,
-        });
-    }
-    let log = p.trailing_zeros();
+    let log = crate::algorithms::doubling::pow2_floor(w).trailing_zeros();
     // A reduce-scatter step reads the half it gives and the half it keeps
     // and writes the kept half back; an all-gather step reads its block and
     // writes the partner's.
     let step = |d: usize, touches: f64| {
         let x = bytes / (2 * d) as f64;
-        let msgs = (0..p)
-            .map(|v| {
-                let (a, b) = (real_rank(w, v), real_rank(w, v ^ d));
-                (pes[a], pes[b], x)
-            })
-            .collect();
         Step {
-            msgs,
+            msgs: exchanges(pes, d, x),
             hbm_bytes: touches * x,
             issue_ns: 0.0,
         }
     };
-    steps.extend((0..log).map(|k| step(1 << k, 3.0)));
-    steps.extend((0..log).rev().map(|k| step(1 << k, 2.0)));
-    if !fold.is_empty() {
-        steps.push(Step {
-            msgs: fold.iter().map(|&(a, b, x)| (b, a, x)).collect(),
-            hbm_bytes: bytes,
-            issue_ns: 0.0,
-        });
-    }
-    steps
+    let mut middle: Vec<Step> = (0..log).map(|k| step(1 << k, 3.0)).collect();
+    middle.extend((0..log).rev().map(|k| step(1 << k, 2.0)));
+    // A fold-in receiver reads its own vector and writes the combination.
+    with_folds(pes, bytes, (2.0 * bytes, bytes), middle)
 }
 
 /// The steps of the recursive-doubling all-reduce of one piece of `bytes`
 /// over `pes` (see [`doubling`](crate::algorithms::doubling)): the fold-in
 /// of the ranks past a power of two, one exchange of the whole piece at
-/// each distance, and the fold-out.
+/// each distance, and the fold-out. Partials stay in TCM between steps:
+/// only the first load and the last store reach HBM.
 pub fn doubling_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
-    use crate::algorithms::doubling::{pow2_floor, real_rank, role, Role};
     let w = pes.len();
     if w <= 1 {
         return Vec::new();
     }
-    let p = pow2_floor(w);
-    let fold: Vec<(PeId, PeId, f64)> = (0..w)
-        .filter_map(|r| match role(w, r) {
-            Role::Fold(to) => Some((pes[r], pes[to], bytes)),
-            Role::Virtual(..) => None,
+    let log = crate::algorithms::doubling::pow2_floor(w).trailing_zeros();
+    let middle = (0..log)
+        .map(|k| Step {
+            msgs: exchanges(pes, 1 << k, bytes),
+            hbm_bytes: 0.0,
+            issue_ns: 0.0,
         })
         .collect();
-    let mut steps = Vec::new();
-    if !fold.is_empty() {
-        steps.push(Step {
-            msgs: fold.clone(),
-            hbm_bytes: 0.0,
-            issue_ns: 0.0,
-        });
-    }
-    // Partials stay in TCM between steps: only the first load and the last
-    // store reach HBM.
-    for k in 0..p.trailing_zeros() {
-        let d = 1usize << k;
-        steps.push(Step {
-            msgs: (0..p)
-                .map(|v| (pes[real_rank(w, v)], pes[real_rank(w, v ^ d)], bytes))
-                .collect(),
-            hbm_bytes: 0.0,
-            issue_ns: 0.0,
-        });
-    }
-    if !fold.is_empty() {
-        steps.push(Step {
-            msgs: fold.iter().map(|&(a, b, x)| (b, a, x)).collect(),
-            hbm_bytes: 0.0,
-            issue_ns: 0.0,
-        });
-    }
-    steps
+    with_folds(pes, bytes, (0.0, 0.0), middle)
 }
 
 /// The steps of the Bruck all-gather of `bytes` per rank over `pes` (see
