@@ -5,10 +5,12 @@
 use kernbench::ccl::algorithms::ring_allreduce;
 use kernbench::ccl::RedOp;
 use kernbench::core::ir::TraceErrorKind;
-use kernbench::core::machine::Buffer;
 use kernbench::kernels::gemm;
 use kernbench::prelude::*;
 use kernbench::tl::{Kernel, KernelEnum};
+
+mod common;
+use common::Bench;
 
 /// How `axpy` combines: a `#[constexpr]` enum.
 #[derive(Clone, Copy, Debug, PartialEq, KernelEnum)]
@@ -198,29 +200,6 @@ fn an_enum_parameter_takes_its_codes_only() {
             .contains("argument `how`: expected a `Combine` (add, sub), got"),
         "{e}"
     );
-}
-
-/// A machine with buffers on one PE.
-struct Bench {
-    m: Machine,
-    pe: PeId,
-}
-
-impl Bench {
-    fn new() -> Bench {
-        let topo = Topology::builtin("tiny").unwrap();
-        let pe = topo.pes().next().unwrap();
-        Bench {
-            m: Machine::new(topo).unwrap(),
-            pe,
-        }
-    }
-
-    fn buf(&mut self, dtype: DType, values: &[f32]) -> Buffer {
-        let b = self.m.alloc(dtype, values.len(), &[self.pe]).unwrap();
-        self.m.write_buffer(&b, values).unwrap();
-        b
-    }
 }
 
 #[test]

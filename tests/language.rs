@@ -3,12 +3,14 @@
 //! each prints, and the MATH time each costs.
 
 use kernbench::core::ir::TraceErrorKind;
-use kernbench::core::machine::Buffer;
 use kernbench::core::sim::lower::OpKind;
 use kernbench::core::sim::Unit;
 use kernbench::core::sim::{simulate_full, Launch};
 use kernbench::prelude::*;
 use kernbench::tl::{Element, Kernel};
+
+mod common;
+use common::Bench;
 
 /// The 1-based line of the first line of this file containing `marker`.
 fn line_of(marker: &str) -> u32 {
@@ -166,36 +168,6 @@ fn gemm_acc(a: Tensor<f32>, b: Tensor<f32>, c: Tensor<f32>, out: Tensor<f32>) {
 
 // ---------------------------------------------------------------------------
 // Running kernels with data.
-
-struct Bench {
-    m: Machine,
-    pe: PeId,
-}
-
-impl Bench {
-    fn new() -> Bench {
-        let topo = Topology::builtin("tiny").unwrap();
-        let pe = topo.pes().next().unwrap();
-        Bench {
-            m: Machine::new(topo).unwrap(),
-            pe,
-        }
-    }
-
-    fn buf(&mut self, dtype: DType, values: &[f32]) -> Buffer {
-        let b = self.m.alloc(dtype, values.len(), &[self.pe]).unwrap();
-        self.m.write_buffer(&b, values).unwrap();
-        b
-    }
-
-    fn run(&mut self, k: &dyn Kernel, args: KernelArgs) {
-        simulate(&mut self.m, &Launch::new(k, args, vec![self.pe])).unwrap();
-    }
-
-    fn read(&self, b: &Buffer) -> Vec<f32> {
-        self.m.read_buffer(b).unwrap()
-    }
-}
 
 fn close(got: f32, want: f64, rel: f64) -> bool {
     let g = f64::from(got);

@@ -1,0 +1,40 @@
+//! What several integration tests share: one PE of `tiny` with its memory.
+#![allow(dead_code)]
+
+use kernbench::core::machine::Buffer;
+use kernbench::prelude::*;
+use kernbench::tl::Kernel;
+
+/// One PE of `tiny`, to fill buffers on, run a kernel on and read back.
+pub struct Bench {
+    pub m: Machine,
+    pub pe: PeId,
+}
+
+impl Bench {
+    pub fn new() -> Bench {
+        let topo = Topology::builtin("tiny").unwrap();
+        let pe = topo.pes().next().unwrap();
+        Bench {
+            m: Machine::new(topo).unwrap(),
+            pe,
+        }
+    }
+
+    /// A buffer of `dtype` on the PE holding `values`.
+    pub fn buf(&mut self, dtype: DType, values: &[f32]) -> Buffer {
+        let b = self.m.alloc(dtype, values.len(), &[self.pe]).unwrap();
+        self.m.write_buffer(&b, values).unwrap();
+        b
+    }
+
+    /// Runs `k` on the PE.
+    pub fn run(&mut self, k: &dyn Kernel, args: KernelArgs) {
+        simulate(&mut self.m, &Launch::new(k, args, vec![self.pe])).unwrap();
+    }
+
+    /// A buffer's values.
+    pub fn read(&self, b: &Buffer) -> Vec<f32> {
+        self.m.read_buffer(b).unwrap()
+    }
+}
