@@ -31,7 +31,7 @@ use crate::run::{
     all_to_all_source, check, holds_input, is_checked, owners, setup, source_rank, RedOp, RunError,
     RunSpec, Setup,
 };
-use kernbench_core::functional::{self, region_runs, Numeric, ValueDomain};
+use kernbench_core::functional::{self, region_runs, Exec, Numeric, ValueDomain};
 use kernbench_core::ir::{CmdId, Command, CommandGraph, MathOp, MemRef, Operand, ReduceOp};
 use kernbench_core::machine::{Machine, MemError};
 use kernbench_core::sim::pairing::Channels;
@@ -345,15 +345,8 @@ impl ValueDomain for Contributions {
         Ok(())
     }
 
-    fn execute(
-        &mut self,
-        m: &mut Machine,
-        pe: PeId,
-        inst: usize,
-        g: &CommandGraph,
-        cmd: CmdId,
-        chan: Option<u32>,
-    ) -> Result<(), SimError> {
+    fn execute(&mut self, ex: &mut Exec<'_>) -> Result<(), SimError> {
+        let (m, pe, inst, g, cmd, chan) = (&*ex.machine, ex.pe, ex.inst, ex.graph, ex.cmd, ex.chan);
         let node = g.node(cmd);
         let out: Option<Tile> = match &node.cmd {
             Command::Load { src, mask: None } => {
@@ -474,6 +467,30 @@ pub fn symbolic(
     pes: &[PeId],
     count: usize,
 ) -> Result<SymbolicReport, RunError> {
+    symbolic_in(topo, algo, pes, count, Order::Program)
+}
+
+/// The order a check executes the commands of a collective in.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Order {
+    /// The functional run's: each instance in program order, taking turns
+    /// where messages let them. Cheapest.
+    #[default]
+    Program,
+    /// The timed engine's: each command when its last op completes in
+    /// simulated time, as `--verify-data` runs.
+    Timed,
+}
+
+/// [`symbolic`], with the commands executed in `order`. Both orders must
+/// give the same verdict: a collective's result may not depend on timing.
+pub fn symbolic_in(
+    topo: &Topology,
+    algo: &Algorithm,
+    pes: &[PeId],
+    count: usize,
+    order: Order,
+) -> Result<SymbolicReport, RunError> {
     let w = pes.len();
     let spec = RunSpec {
         fabric: Default::default(),
@@ -514,7 +531,12 @@ pub fn symbolic(
     };
     let l = launch(&s, algo, pes);
     let mut machine = s.machine;
-    let out = match functional::run_with(&mut machine, &l, &mut domain) {
+    let run = match order {
+        Order::Program => functional::run_with(&mut machine, &l, &mut domain).map(|o| o.messages),
+        Order::Timed => kernbench_core::sim::simulate_in(&mut machine, &l, &mut domain)
+            .map(|o| o.messages_sent()),
+    };
+    let messages = match run {
         Ok(o) => o,
         Err(e) => {
             return Err(match domain.unsupported.take() {
@@ -535,7 +557,7 @@ pub fn symbolic(
         foreign: 0,
         offending: 0,
         offenders: Vec::new(),
-        messages: out.messages,
+        messages,
     };
     for r in 0..w {
         for (i, &own) in owner.iter().enumerate() {

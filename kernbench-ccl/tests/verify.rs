@@ -377,3 +377,57 @@ fn every_registry_algorithm_passes_the_symbolic_check_on_default() {
         assert!(rep.checked > 0);
     }
 }
+
+#[test]
+fn the_symbolic_check_gives_one_verdict_in_program_and_timed_order() {
+    use verify::Order;
+    let topo = tiny();
+    let all: Vec<PeId> = topo.pes().collect();
+    let reg = Registry::builtin();
+    let mut compared = 0;
+    for algo in reg.algorithms() {
+        let ranks = if algo.topology.one_pe_per_cube() {
+            kernbench_ccl::run::ranks(&topo, algo).unwrap()
+        } else {
+            all.clone()
+        };
+        for w in [3, ranks.len()] {
+            if w > ranks.len() || (w != ranks.len() && sizes(algo, ranks.len()).len() == 1) {
+                continue;
+            }
+            let count = 37.max(w);
+            let what = format!("{} on {w} PEs", algo.name);
+            let program = verify::symbolic_in(&topo, algo, &ranks[..w], count, Order::Program)
+                .unwrap_or_else(|e| panic!("{what}: {e}"));
+            let timed = verify::symbolic_in(&topo, algo, &ranks[..w], count, Order::Timed)
+                .unwrap_or_else(|e| panic!("{what}, timed: {e}"));
+            assert!(timed.is_ok(), "{what}, timed:\n{timed}");
+            assert_eq!(timed.to_string(), program.to_string(), "{what}");
+            assert_eq!(timed.messages, program.messages, "{what}");
+            compared += 1;
+        }
+    }
+    assert!(compared >= reg.algorithms().len());
+    // A wrong collective is wrong in either order, with the same offenders.
+    for (name, w, n) in [
+        ("double_count_allreduce", 5, 37),
+        ("forgetful_allreduce", 7, 100),
+    ] {
+        let algo = custom(name);
+        let program = verify::symbolic_in(&topo, &algo, &all[..w], n, Order::Program).unwrap();
+        let timed = verify::symbolic_in(&topo, &algo, &all[..w], n, Order::Timed).unwrap();
+        assert!(!timed.is_ok(), "{name}");
+        assert_eq!(timed.to_string(), program.to_string(), "{name}");
+    }
+    // What the domain cannot follow is refused in timed order too, naming the line.
+    let e = verify::symbolic_in(
+        &topo,
+        &custom("scaled_allreduce"),
+        &all[..3],
+        8,
+        Order::Timed,
+    )
+    .unwrap_err();
+    assert!(matches!(e, RunError::NotSymbolic(_)), "{e}");
+    assert!(e.to_string().contains("verify.rs"), "{e}");
+}

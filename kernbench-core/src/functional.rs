@@ -13,10 +13,11 @@
 //! reported as [`SimError::Deadlock`] with the same waiters as the timed run
 //! gives (at time 0).
 //!
-//! What the commands compute is a [`ValueDomain`]: [`Numeric`] runs the timed
-//! run's data execution (the same code, so both agree bit for bit), and other
-//! domains (such as the contribution sets of `kernbench_ccl::verify`) can be
-//! plugged in with [`run_with`].
+//! What the commands compute is a [`ValueDomain`], the same trait the timed
+//! run drives ([`simulate_in`](crate::sim::simulate_in)): [`Numeric`] computes
+//! numbers (so both runs agree bit for bit), and other domains (such as the
+//! contribution sets of `kernbench_ccl::verify`) can be plugged in with
+//! [`run_with`].
 //!
 //! ```
 //! use kernbench_core::functional;
@@ -49,131 +50,11 @@
 
 use crate::ir::{CmdId, Command, CommandGraph, MemRef};
 use crate::machine::Machine;
-use crate::sim::data::DataState;
+pub use crate::sim::domain::{Exec, Numeric, OrderOnly, ValueDomain};
 use crate::sim::pairing::{self, Channels};
 use crate::sim::{Deadlock, Launch, SimError, Wait, Waiter};
 use crate::PeId;
 use std::collections::VecDeque;
-
-/// What the commands of a functional run compute: the values tiles hold,
-/// memory, and what messages carry.
-///
-/// The interpreter decides *when* each command runs; the domain decides
-/// *what* it does. Calls for one instance come in its program order; a
-/// receive's [`execute`](ValueDomain::execute) comes after the matching
-/// send's [`send`](ValueDomain::send), and messages on one channel are
-/// received in the order they were sent.
-pub trait ValueDomain {
-    /// Called once before any command, with the traced graphs and the paired channels.
-    fn begin(&mut self, graphs: &[CommandGraph], channels: &Channels) -> Result<(), SimError>;
-
-    /// A send of instance `inst` starts: the tile it sends goes onto channel `chan`.
-    fn send(
-        &mut self,
-        inst: usize,
-        g: &CommandGraph,
-        cmd: CmdId,
-        chan: u32,
-    ) -> Result<(), SimError>;
-
-    /// Executes command `cmd` of instance `inst` (on PE `pe`). A receive takes
-    /// its message off `chan`; other commands have no channel.
-    fn execute(
-        &mut self,
-        machine: &mut Machine,
-        pe: PeId,
-        inst: usize,
-        g: &CommandGraph,
-        cmd: CmdId,
-        chan: Option<u32>,
-    ) -> Result<(), SimError>;
-
-    /// The tile of `cmd` will not be read again (it may be dropped).
-    fn release(&mut self, _inst: usize, _cmd: CmdId) {}
-}
-
-/// The numeric domain: f32 tiles (rounded to their element type) and the
-/// machine's memory, computed by the same code as the timed run's data
-/// execution.
-#[derive(Default)]
-pub struct Numeric {
-    state: Option<DataState>,
-}
-
-impl Numeric {
-    /// A numeric domain (it is set up by [`ValueDomain::begin`]).
-    pub fn new() -> Self {
-        Numeric::default()
-    }
-
-    fn state(&mut self) -> &mut DataState {
-        self.state
-            .as_mut()
-            .expect("ValueDomain::begin is called before any command")
-    }
-}
-
-impl ValueDomain for Numeric {
-    fn begin(&mut self, graphs: &[CommandGraph], channels: &Channels) -> Result<(), SimError> {
-        self.state = Some(DataState::new(graphs, channels.list.len()));
-        Ok(())
-    }
-
-    fn send(
-        &mut self,
-        inst: usize,
-        g: &CommandGraph,
-        cmd: CmdId,
-        chan: u32,
-    ) -> Result<(), SimError> {
-        self.state().send_start(inst, g, cmd, chan);
-        Ok(())
-    }
-
-    fn execute(
-        &mut self,
-        machine: &mut Machine,
-        pe: PeId,
-        inst: usize,
-        g: &CommandGraph,
-        cmd: CmdId,
-        chan: Option<u32>,
-    ) -> Result<(), SimError> {
-        self.state().complete(machine, pe, inst, g, cmd, chan, None)
-    }
-
-    fn release(&mut self, inst: usize, cmd: CmdId) {
-        if let Some(s) = self.state.as_mut() {
-            s.values[inst][cmd.index()] = None;
-        }
-    }
-}
-
-/// A domain that computes nothing: message order, ring capacity and deadlocks only.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct OrderOnly;
-
-impl ValueDomain for OrderOnly {
-    fn begin(&mut self, _: &[CommandGraph], _: &Channels) -> Result<(), SimError> {
-        Ok(())
-    }
-
-    fn send(&mut self, _: usize, _: &CommandGraph, _: CmdId, _: u32) -> Result<(), SimError> {
-        Ok(())
-    }
-
-    fn execute(
-        &mut self,
-        _: &mut Machine,
-        _: PeId,
-        _: usize,
-        _: &CommandGraph,
-        _: CmdId,
-        _: Option<u32>,
-    ) -> Result<(), SimError> {
-        Ok(())
-    }
-}
 
 /// The contiguous byte runs `(virtual address, bytes)` a region covers, in
 /// element order: the runs data execution reads and writes.
@@ -463,9 +344,12 @@ impl<D: ValueDomain> Interp<'_, D> {
                         self.insts[iu].block = Block::Recv(*future);
                         return Ok(());
                     }
-                    self.domain.execute(self.machine, pe, iu, g, id, None)?;
+                    self.domain
+                        .execute(&mut Exec::new(self.machine, pe, iu, g, id, None))?;
                 }
-                _ => self.domain.execute(self.machine, pe, iu, g, id, None)?,
+                _ => self
+                    .domain
+                    .execute(&mut Exec::new(self.machine, pe, iu, g, id, None))?,
             }
             self.after(iu, g);
         }
@@ -544,8 +428,9 @@ impl<D: ValueDomain> Interp<'_, D> {
     fn complete_recv(&mut self, r: PostedRecv, chan: u32) -> Result<(), SimError> {
         let iu = r.inst as usize;
         let g = &self.graphs[iu];
+        let pe = self.pes[iu];
         self.domain
-            .execute(self.machine, self.pes[iu], iu, g, r.cmd, Some(chan))?;
+            .execute(&mut Exec::new(self.machine, pe, iu, g, r.cmd, Some(chan)))?;
         self.messages += 1;
         let s = &mut self.insts[iu];
         s.recv_done[r.cmd.index()] = true;

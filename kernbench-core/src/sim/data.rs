@@ -2,6 +2,7 @@
 //! simulated time it completes; sends snapshot their tile when they start and
 //! the receiver gets exactly those values.
 
+use super::domain::Exec;
 use super::error::SimError;
 use super::lower::runs_of;
 use super::pairing::Channels;
@@ -282,28 +283,12 @@ impl DataState {
         }
     }
 
-    /// Executes a command that has just completed, checking its memory
-    /// access for races when `races` is given.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn complete(
-        &mut self,
-        m: &mut Machine,
-        pe: PeId,
-        inst: usize,
-        g: &CommandGraph,
-        cmd: CmdId,
-        chan: Option<u32>,
-        mut races: Option<Races<'_>>,
-    ) -> Result<(), SimError> {
+    /// Executes a command that has just completed, reporting its memory
+    /// accesses to `ex` (the run's race check).
+    pub(crate) fn complete(&mut self, ex: &mut Exec<'_>) -> Result<(), SimError> {
+        let (pe, inst, g, cmd, chan) = (ex.pe, ex.inst, ex.graph, ex.cmd, ex.chan);
         let node = g.node(cmd);
-        // A memory access is checked for races once it has run without a memory error.
-        let racing = races.is_some();
-        let mut check = |m: &Machine, write: bool, runs: &[(u64, u64)]| match races.as_mut() {
-            Some(r) => r
-                .check
-                .access(m, r.graphs, r.channels, inst, cmd, write, runs),
-            None => Ok(()),
-        };
+        let racing = ex.checks_races();
         let mem_err = |err| SimError::Memory {
             pe,
             loc: node.loc.clone(),
@@ -312,9 +297,9 @@ impl DataState {
         let out: Option<ArrayD<f32>> = match &node.cmd {
             Command::Load { src, mask: None } | Command::Stream { src } => {
                 let runs = host_region_runs(src, self.host_bytes).map_err(mem_err)?;
-                let v =
-                    read_region(m, pe, src, &runs).map_err(|e| mem_err(m.through_param(e, src)))?;
-                check(m, false, &runs)?;
+                let v = read_region(ex.machine, pe, src, &runs)
+                    .map_err(|e| mem_err(ex.machine.through_param(e, src)))?;
+                ex.accessed(false, &runs)?;
                 Some(v)
             }
             Command::Load {
@@ -322,11 +307,11 @@ impl DataState {
                 mask: Some(lm),
             } => {
                 let runs = host_region_runs(src, self.host_bytes).map_err(mem_err)?;
-                let mut v =
-                    read_region(m, pe, src, &runs).map_err(|e| mem_err(m.through_param(e, src)))?;
+                let mut v = read_region(ex.machine, pe, src, &runs)
+                    .map_err(|e| mem_err(ex.machine.through_param(e, src)))?;
                 let mask = broadcast_flat(self.val(inst, lm.mask), &src.shape);
                 if racing {
-                    check(m, false, &selected_runs(src, &runs, &mask))?;
+                    ex.accessed(false, &selected_runs(src, &runs, &mask))?;
                 }
                 let other = src.dtype.round(lm.other as f32);
                 for (x, k) in v.iter_mut().zip(&mask) {
@@ -342,9 +327,9 @@ impl DataState {
                 mask: None,
             } => {
                 let runs = host_region_runs(dst, self.host_bytes).map_err(mem_err)?;
-                write_region(m, pe, dst, &runs, self.val(inst, *value))
-                    .map_err(|e| mem_err(m.through_param(e, dst)))?;
-                check(m, true, &runs)?;
+                write_region(ex.machine, pe, dst, &runs, self.val(inst, *value))
+                    .map_err(|e| mem_err(ex.machine.through_param(e, dst)))?;
+                ex.accessed(true, &runs)?;
                 None
             }
             Command::Store {
@@ -354,10 +339,10 @@ impl DataState {
             } => {
                 let mask = broadcast_flat(self.val(inst, *mk), &dst.shape);
                 let runs = host_region_runs(dst, self.host_bytes).map_err(mem_err)?;
-                write_region_masked(m, pe, dst, &runs, self.val(inst, *value), &mask)
-                    .map_err(|e| mem_err(m.through_param(e, dst)))?;
+                write_region_masked(ex.machine, pe, dst, &runs, self.val(inst, *value), &mask)
+                    .map_err(|e| mem_err(ex.machine.through_param(e, dst)))?;
                 if racing {
-                    check(m, true, &selected_runs(dst, &runs, &mask))?;
+                    ex.accessed(true, &selected_runs(dst, &runs, &mask))?;
                 }
                 None
             }

@@ -10,7 +10,8 @@
 
 use super::compile::CmdTable;
 use super::compile::{Binding, PcTable};
-use super::data::{DataState, Races};
+use super::data::Races;
+use super::domain::{Exec, ValueDomain};
 use super::error::{Deadlock, NoProgress, SimError, Wait, Waiter};
 use super::fabric::{Fabric, NO_INST};
 use super::id::{ChanId, InstId, OpId, OpRef};
@@ -105,7 +106,8 @@ pub(crate) struct EngineConfig<'a> {
     pub(crate) ipcq: &'a IpcqSpec,
     /// Rate at which arrivals drain into the receive buffer.
     pub(crate) drain_gbps: f64,
-    pub(crate) data: bool,
+    /// What the commands compute, when anything (data execution).
+    pub(crate) domain: Option<Box<dyn ValueDomain + 'a>>,
     pub(crate) trace: bool,
     pub(crate) model: FabricModel,
     /// Record the event queue's mix (for the queue benchmark).
@@ -127,7 +129,10 @@ pub(crate) struct Engine<'a> {
     spec: PeSpec,
     slot_bytes: u64,
     model: FabricModel,
-    pub(crate) data: Option<DataState>,
+    /// What the commands compute, when anything.
+    domain: Option<Box<dyn ValueDomain + 'a>>,
+    /// The first error of a step that cannot return one (the run stops at it).
+    failed: Option<SimError>,
     /// The race detector, when data runs.
     races: Option<RaceCheck>,
     pub(crate) events: u64,
@@ -255,10 +260,12 @@ impl<'a> Engine<'a> {
             spec: cfg.spec.clone(),
             slot_bytes: cfg.ipcq.slot_bytes,
             model: cfg.model,
-            data: cfg
-                .data
-                .then(|| DataState::new(cfg.graphs, cfg.channels.list.len())),
-            races: cfg.data.then(|| RaceCheck::new(cfg.graphs, cfg.pes)),
+            races: cfg
+                .domain
+                .is_some()
+                .then(|| RaceCheck::new(cfg.graphs, cfg.pes)),
+            domain: cfg.domain,
+            failed: None,
             events: 0,
             sends: 0,
             spans: cfg.trace.then(Vec::new),
@@ -330,6 +337,9 @@ impl<'a> Engine<'a> {
             }
         }
         while let Some((t, ev)) = self.queue.pop() {
+            if let Some(e) = self.failed.take() {
+                return Err(e);
+            }
             self.now = t;
             self.events += 1;
             if self.events % super::progress::EVENTS_PER_REPORT == 0 {
@@ -366,6 +376,9 @@ impl<'a> Engine<'a> {
                     self.try_unit(inst, Unit::Comm as usize);
                 }
             }
+        }
+        if let Some(e) = self.failed.take() {
+            return Err(e);
         }
         if self.insts.iter().any(|i| i.left > 0) {
             return Err(SimError::Deadlock(self.deadlock()));
@@ -444,8 +457,10 @@ impl<'a> Engine<'a> {
                 let c = s.chan(chan);
                 let cmd = o.cmd;
                 self.sends += 1;
-                if let Some(d) = self.data.as_mut() {
-                    d.send_start(r.inst.ix(), &self.graphs[r.inst.ix()], cmd, c.0);
+                if let Some(d) = self.domain.as_mut() {
+                    if let Err(e) = d.send(r.inst.ix(), &self.graphs[r.inst.ix()], cmd, c.0) {
+                        self.failed.get_or_insert(e);
+                    }
                 }
                 match self.model {
                     FabricModel::Slots => {
@@ -691,21 +706,16 @@ impl<'a> Engine<'a> {
             }
         }
         if completes {
-            if let Some(d) = self.data.as_mut() {
+            if let Some(d) = self.domain.as_mut() {
                 let chan = self.of_cmd.of_cmd(i, cmd);
                 let races = self.races.as_mut().map(|check| Races {
                     check,
                     graphs: self.graphs,
                     channels: self.of_cmd,
                 });
-                d.complete(
-                    machine,
-                    self.insts[i].pe,
-                    i,
-                    &self.graphs[i],
-                    cmd,
-                    chan,
-                    races,
+                let pe = self.insts[i].pe;
+                d.execute(
+                    &mut Exec::new(machine, pe, i, &self.graphs[i], cmd, chan).with_races(races),
                 )?;
             }
             if let Some(rc) = self.races.as_mut() {

@@ -12,6 +12,7 @@
 mod compile;
 pub mod cost;
 pub(crate) mod data;
+pub mod domain;
 mod engine;
 pub mod error;
 pub mod fabric;
@@ -47,6 +48,7 @@ use crate::topology::{Endpoint, Route};
 use crate::{PeId, Ps};
 
 /// One launch: a program over a grid of instances placed on PEs.
+#[derive(Clone)]
 pub struct Launch<'a> {
     /// The program (a `#[kernel]`).
     pub program: &'a dyn Program,
@@ -242,7 +244,29 @@ pub fn simulate(machine: &mut Machine, launch: &Launch) -> Result<Report, SimErr
 
 /// Simulates a launch and returns everything it produced.
 pub fn simulate_full(machine: &mut Machine, launch: &Launch) -> Result<Outcome, SimError> {
-    run_launch(machine, launch, false).map(|(o, _)| o)
+    run_launch(machine, launch, false, None).map(|(o, _)| o)
+}
+
+/// Simulates a launch with `domain` computing what its commands do, in
+/// simulated-time order: each command executes when its last op completes,
+/// each message is put on its channel when its send starts. The launch's
+/// own [`Launch::data`] is then moot (the domain is what runs); timing is
+/// the same as without data.
+///
+/// With [`Numeric`](domain::Numeric) this is `--verify-data`; with a
+/// symbolic domain it checks a collective in the order the machine would
+/// run it rather than in program order.
+pub fn simulate_in(
+    machine: &mut Machine,
+    launch: &Launch,
+    domain: &mut dyn domain::ValueDomain,
+) -> Result<Outcome, SimError> {
+    // The domain walks the graphs.
+    let launch = Launch {
+        keep_graphs: true,
+        ..launch.clone()
+    };
+    run_launch(machine, &launch, false, Some(domain)).map(|(o, _)| o)
 }
 
 /// Simulates a launch and records its event queue's mix of pushes and pops
@@ -251,13 +275,14 @@ pub fn record_event_mix(
     machine: &mut Machine,
     launch: &Launch,
 ) -> Result<Vec<queue::MixOp>, SimError> {
-    run_launch(machine, launch, true).map(|(_, m)| m)
+    run_launch(machine, launch, true, None).map(|(_, m)| m)
 }
 
 fn run_launch(
     machine: &mut Machine,
     launch: &Launch,
     record_mix: bool,
+    domain: Option<&mut dyn domain::ValueDomain>,
 ) -> Result<(Outcome, Vec<queue::MixOp>), SimError> {
     let topo = machine.topology().clone();
     compile::check_launch(&topo, launch)?;
@@ -311,6 +336,15 @@ fn run_launch(
     let start: Ps = topo.launch_start_ps(launch.pes.iter().copied());
     let ipcq = launch.ipcq.clone().unwrap_or_else(|| topo.ipcq().clone());
     let drain_gbps = topo.ipcq_drain_gbps(&ipcq);
+    let mut domain: Option<Box<dyn domain::ValueDomain + '_>> = match domain {
+        Some(d) => Some(Box::new(d)),
+        None => launch
+            .data
+            .then(|| Box::new(domain::Numeric::new()) as Box<dyn domain::ValueDomain>),
+    };
+    if let Some(d) = domain.as_mut() {
+        d.begin(&graphs, &channels)?;
+    }
     let cfg = engine::EngineConfig {
         start,
         pes: &launch.pes,
@@ -323,7 +357,7 @@ fn run_launch(
         spec: &spec,
         ipcq: &ipcq,
         drain_gbps,
-        data: launch.data,
+        domain,
         trace: launch.trace,
         model: launch.fabric,
         record_mix,
@@ -369,6 +403,8 @@ fn run_launch(
         .take()
         .map(|l| l.messages(&channels))
         .unwrap_or_default();
+    // The engine borrows the graphs and tables (its domain may hold on to them).
+    drop(eng);
     Ok((
         Outcome {
             report,
