@@ -8,7 +8,7 @@
 use clap::Parser;
 use kernbench::ccl::run::{ranks, run_on, RedOp, RunSpec};
 use kernbench::ccl::Registry;
-use kernbench::core::sim::timeline::{check_chrome_trace, write_chrome_trace, TraceOptions};
+use kernbench::core::export::chrome::{check_chrome_trace, write_chrome_trace, TraceOptions};
 use kernbench::core::sim::FabricModel;
 use kernbench::prelude::*;
 use std::path::PathBuf;

@@ -152,8 +152,8 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
             trace: true,
         };
         let r = kernbench_ccl::run_on(&topo, &algo, &pes, &spec)?;
-        let opts = kernbench_core::sim::timeline::TraceOptions::default();
-        kernbench_core::sim::timeline::write_chrome_trace(path, &r.outcome, &topo, &opts)?;
+        let opts = kernbench_core::export::chrome::TraceOptions::default();
+        kernbench_core::export::chrome::write_chrome_trace(path, &r.outcome, &topo, &opts)?;
         eprintln!(
             "wrote {} (open it at https://ui.perfetto.dev)",
             path.display()

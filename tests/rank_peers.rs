@@ -2,8 +2,8 @@
 //! errors, deadlock reports, timelines and Chakra traces, as for directions.
 
 use kernbench::core::export::chakra::{self, attribute_proto::Value};
+use kernbench::core::export::chrome::{chrome_trace, TraceOptions};
 use kernbench::core::neighbors::NeighborMap;
-use kernbench::core::sim::timeline::{chrome_trace, TraceOptions};
 use kernbench::core::sim::{simulate, simulate_full, FabricModel, Launch, Outcome, SimError};
 use kernbench::prelude::*;
 use kernbench::tl::Kernel;

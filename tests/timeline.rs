@@ -2,10 +2,10 @@
 //! PE with a track per engine, link tracks, a flow per message, filters, the
 //! event cap, and bytes that repeat run after run.
 
-use kernbench::core::ir::KernelArgs;
-use kernbench::core::sim::timeline::{
+use kernbench::core::export::chrome::{
     check_chrome_trace, chrome_trace, ps_to_us, write_chrome_trace, TraceOptions,
 };
+use kernbench::core::ir::KernelArgs;
 use kernbench::core::sim::{simulate_full, Outcome};
 use kernbench::prelude::*;
 use serde_json::Value;

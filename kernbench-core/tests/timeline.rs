@@ -1,8 +1,8 @@
-//! The pure parts of `sim::timeline`: exact microseconds from picoseconds,
+//! The pure parts of `export::chrome`: exact microseconds from picoseconds,
 //! Perfetto's rounding, and the trace checker on hand-written traces (runs
 //! of real kernels are checked in the root package's `tests/timeline.rs`).
 
-use kernbench_core::sim::timeline::{check_chrome_trace, perfetto_ns, ps_to_us, TraceOptions};
+use kernbench_core::export::chrome::{check_chrome_trace, perfetto_ns, ps_to_us, TraceOptions};
 use serde_json::{json, Value};
 
 #[test]

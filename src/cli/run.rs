@@ -370,12 +370,12 @@ fn simulate_kernel(
 
 fn write_trace(a: &RunArgs, outcome: &Outcome, topo: &Topology) -> Result<()> {
     let Some(path) = &a.trace else { return Ok(()) };
-    let opts = kernbench_core::sim::timeline::TraceOptions {
+    let opts = kernbench_core::export::chrome::TraceOptions {
         pes: a.trace_pes.clone().map(|l| l.0),
         window_ns: a.trace_window,
         ..Default::default()
     };
-    kernbench_core::sim::timeline::write_chrome_trace(path, outcome, topo, &opts)
+    kernbench_core::export::chrome::write_chrome_trace(path, outcome, topo, &opts)
         .map_err(|e| usage(format!("--trace {}: {e}", path.display())))?;
     eprintln!(
         "wrote {} (open it at https://ui.perfetto.dev)",

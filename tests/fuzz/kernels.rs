@@ -17,6 +17,7 @@
 //! epilogue fusion pass leaves them, so that check also holds fusion to
 //! computing the same bits.
 
+use kernbench::core::export::chrome::{check_chrome_trace, chrome_trace, TraceOptions};
 use kernbench::core::functional;
 use kernbench::core::ir::{
     ArgValue, CmdId, CommandGraph, Dir, Epilogue, GraphBuilder, GraphHeader, KernelArgs, MathOp,
@@ -25,7 +26,6 @@ use kernbench::core::ir::{
 use kernbench::core::machine::{Buffer, Machine};
 use kernbench::core::neighbors::NeighborMap;
 use kernbench::core::program::Program;
-use kernbench::core::sim::timeline::{check_chrome_trace, chrome_trace, TraceOptions};
 use kernbench::core::sim::{simulate_full, FabricModel, Launch, SimError};
 use kernbench::core::topology::Topology;
 use kernbench::core::{DType, PeId};

@@ -19,13 +19,13 @@ pub mod fabric;
 pub mod id;
 pub mod ipcq;
 pub mod lower;
+pub mod messages;
 pub mod pairing;
 mod pe;
 pub mod progress;
 pub mod queue;
 mod race;
 pub mod report;
-pub mod timeline;
 
 pub use compile::{available_memory, CmdTable, MemoryEstimate};
 pub use engine::Span;
@@ -35,6 +35,7 @@ pub use error::{
 };
 pub use ipcq::FabricModel;
 pub use lower::{PeProgram, Unit};
+pub use messages::Message;
 pub use progress::{Progress, ProgressHook};
 pub use report::{
     Bound, BoundBy, EngineBusy, LinkUse, MemoryUse, PeBound, PeReport, RemoteLink, Report,
@@ -192,7 +193,7 @@ pub struct Outcome {
     /// Link occupancy, when the launch asked for spans.
     pub link_spans: Vec<fabric::LinkSpan>,
     /// IPCQ messages from send to receive, when the launch asked for spans.
-    pub messages: Vec<timeline::Message>,
+    pub messages: Vec<messages::Message>,
     /// IPCQ messages sent in the run.
     pub sends: u64,
     /// Distinct lowered programs the run held (instances with equal programs share one).
