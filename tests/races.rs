@@ -303,3 +303,58 @@ fn a_timing_only_run_checks_nothing() {
         run(k, 2, 64, false, FabricModel::Messages).unwrap();
     }
 }
+
+/// Runs `k` as [`run`] does, functionally (program order, no timing).
+fn run_functional(k: &dyn Kernel, w: usize, n: usize) -> Result<Vec<f32>, SimError> {
+    let topo = Topology::builtin("tiny").unwrap();
+    let pes: Vec<PeId> = topo.pes().step_by(2).take(w).collect();
+    let mut m = Machine::new(topo).unwrap();
+    let buf = m.alloc(DType::F32, 4 * n, &pes).unwrap();
+    let args = KernelArgs::new().with("t", buf.ptr()).int("n", n as i64);
+    kernbench::core::functional::run(&mut m, &Launch::new(k, args, pes))?;
+    Ok(m.read_buffer(&buf).unwrap())
+}
+
+#[test]
+fn the_functional_run_finds_the_same_races_as_the_timed_run() {
+    let racy: [(&dyn Kernel, usize); 5] = [
+        (&all_store_one_place, 4),
+        (&store_while_loading, 2),
+        (&message_not_after_the_store, 2),
+        (&read_before_the_wait, 2),
+        (&chain_broken_at_the_third_pe, 3),
+    ];
+    for (k, w) in racy {
+        let name = &k.meta().name;
+        let timed = race(k, w, 64, FabricModel::Messages);
+        let functional = match run_functional(k, w, 64) {
+            Err(SimError::Race(r)) => *r,
+            other => panic!("`{name}` must race functionally, got {other:?}"),
+        };
+        // The same two accesses, whichever of them ran second.
+        let key = |r: &Race| {
+            let mut s = [
+                (r.first.pe, r.first.loc.line, r.first.write, r.first.elems),
+                (
+                    r.second.pe,
+                    r.second.loc.line,
+                    r.second.write,
+                    r.second.elems,
+                ),
+            ];
+            s.sort();
+            s
+        };
+        assert_eq!(key(&functional), key(&timed), "{name}");
+    }
+    for (k, w) in [
+        (&ordered_by_messages as &dyn Kernel, 2),
+        (&ordered_through_a_third_pe, 3),
+        (&complementary_masks, 2),
+    ] {
+        let name = &k.meta().name;
+        let out = run_functional(k, w, 64).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let (_, timed) = run(k, w, 64, true, FabricModel::Messages).unwrap();
+        assert_eq!(out, timed, "{name}");
+    }
+}

@@ -13,6 +13,11 @@
 //! reported as [`SimError::Deadlock`] with the same waiters as the timed run
 //! gives (at time 0).
 //!
+//! A launch that executes data ([`Launch::data`]) is checked for data races
+//! as the timed run checks it (ADR 0019): a race is two accesses that
+//! nothing orders, whichever order they happen to run in, so both runs find
+//! the same races.
+//!
 //! What the commands compute is a [`ValueDomain`], the same trait the timed
 //! run drives ([`simulate_in`](crate::sim::simulate_in)): [`Numeric`] computes
 //! numbers (so both runs agree bit for bit), and other domains (such as the
@@ -50,8 +55,10 @@
 
 use crate::ir::{CmdId, Command, CommandGraph, MemRef};
 use crate::machine::Machine;
+use crate::sim::data::Races;
 pub use crate::sim::domain::{Exec, Numeric, OrderOnly, ValueDomain};
 use crate::sim::pairing::{self, Channels};
+use crate::sim::race::RaceCheck;
 use crate::sim::{Deadlock, Launch, SimError, Wait, Waiter};
 use crate::PeId;
 use std::collections::VecDeque;
@@ -155,6 +162,8 @@ struct Interp<'a, D: ValueDomain> {
     messages: u64,
     commands: u64,
     turns: u64,
+    /// The race detector, when the launch executes data.
+    races: Option<RaceCheck>,
 }
 
 /// Runs a launch functionally in the given value domain.
@@ -214,6 +223,7 @@ pub fn run_with<D: ValueDomain>(
         messages: 0,
         commands: 0,
         turns: 0,
+        races: launch.data.then(|| RaceCheck::new(&graphs, &launch.pes)),
     };
     it.run()?;
     let (messages, commands, turns) = (it.messages, it.commands, it.turns);
@@ -261,6 +271,19 @@ impl<D: ValueDomain> Interp<'_, D> {
         self.channels
             .of_cmd(i, cmd)
             .expect("paired commands have channels")
+    }
+
+    /// Executes command `cmd` of instance `iu` in the domain, checking the
+    /// memory it reports for races.
+    fn exec(&mut self, pe: PeId, iu: usize, cmd: CmdId, chan: Option<u32>) -> Result<(), SimError> {
+        let races = self.races.as_mut().map(|check| Races {
+            check,
+            graphs: self.graphs,
+            channels: self.channels,
+        });
+        let g = &self.graphs[iu];
+        self.domain
+            .execute(&mut Exec::new(self.machine, pe, iu, g, cmd, chan).with_races(races))
     }
 
     /// Runs instance `i` until it finishes or suspends.
@@ -311,6 +334,11 @@ impl<D: ValueDomain> Interp<'_, D> {
                     let chan = self.chan_of(iu, id);
                     let need = self.packets(g, id);
                     self.domain.send(iu, g, id, chan)?;
+                    // Complete for the race check before its receive can be:
+                    // everything it is ordered after has run.
+                    if let Some(rc) = self.races.as_mut() {
+                        rc.completed(iu, id);
+                    }
                     let sent = self.push_packets(chan, 0, need)?;
                     if sent < need {
                         self.insts[iu].block = Block::Send {
@@ -344,12 +372,9 @@ impl<D: ValueDomain> Interp<'_, D> {
                         self.insts[iu].block = Block::Recv(*future);
                         return Ok(());
                     }
-                    self.domain
-                        .execute(&mut Exec::new(self.machine, pe, iu, g, id, None))?;
+                    self.exec(pe, iu, id, None)?;
                 }
-                _ => self
-                    .domain
-                    .execute(&mut Exec::new(self.machine, pe, iu, g, id, None))?,
+                _ => self.exec(pe, iu, id, None)?,
             }
             self.after(iu, g);
         }
@@ -362,6 +387,12 @@ impl<D: ValueDomain> Interp<'_, D> {
         let id = CmdId(pc as u32);
         self.commands += 1;
         let node = g.node(id);
+        // Sends and receives complete for the race check where they run.
+        if !matches!(node.cmd, Command::Recv { .. } | Command::Send { .. }) {
+            if let Some(rc) = self.races.as_mut() {
+                rc.completed(iu, id);
+            }
+        }
         // A receive's tile is released by its last user (it completes later).
         if !matches!(node.cmd, Command::Recv { .. }) && self.insts[iu].last_use[pc] == id.0 {
             self.domain.release(iu, id);
@@ -427,10 +458,10 @@ impl<D: ValueDomain> Interp<'_, D> {
 
     fn complete_recv(&mut self, r: PostedRecv, chan: u32) -> Result<(), SimError> {
         let iu = r.inst as usize;
-        let g = &self.graphs[iu];
-        let pe = self.pes[iu];
-        self.domain
-            .execute(&mut Exec::new(self.machine, pe, iu, g, r.cmd, Some(chan)))?;
+        self.exec(self.pes[iu], iu, r.cmd, Some(chan))?;
+        if let Some(rc) = self.races.as_mut() {
+            rc.completed(iu, r.cmd);
+        }
         self.messages += 1;
         let s = &mut self.insts[iu];
         s.recv_done[r.cmd.index()] = true;

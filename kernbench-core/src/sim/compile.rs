@@ -11,7 +11,7 @@ use super::error::{LaunchError, SimError};
 use super::lower::{DepPatch, LowerCtx, OpKind, PeProgram};
 use super::pairing::{self, Channels, CommList};
 use super::{grid_pos, Launch};
-use crate::ir::{CmdId, CommandGraph, Dir, Peer, SrcLoc, TraceLimits};
+use crate::ir::{CmdId, Command, CommandGraph, Dir, Peer, SrcLoc, TraceLimits};
 use crate::machine::Machine;
 use crate::topology::{Endpoint, Route, Topology};
 use crate::PeId;
@@ -527,6 +527,12 @@ pub const INSTANCE_BYTES_PER_COMMAND: u64 = 64;
 pub const PROGRAM_BYTES_PER_COMMAND: u64 = 200;
 /// Extra bytes per command when the graphs are kept (data execution or a trace).
 pub const GRAPH_BYTES_PER_COMMAND: u64 = 350;
+/// Extra bytes per command of a data run's race check: when it completed.
+pub const RACE_BYTES_PER_COMMAND: u64 = 8;
+/// Extra bytes per load, stream or store of a data run's race check: at most
+/// two shadow segments (the range it touched, split off its neighbours), each
+/// a map entry with its last writer and two readers inline.
+pub const RACE_BYTES_PER_ACCESS: u64 = 144;
 /// Extra bytes per command for a trace's op spans and link spans.
 pub const TRACE_BYTES_PER_COMMAND: u64 = 160;
 
@@ -539,7 +545,7 @@ pub struct MemoryEstimate {
     pub commands_per_instance: u64,
     /// Distinct lowered programs expected (instances with equal programs share one).
     pub programs: u64,
-    /// Bytes of tile values the data execution keeps (0 when data is off).
+    /// Bytes the data execution keeps: tile values and the race check's shadow (0 when data is off).
     pub data_bytes: u64,
     /// Device memory already written before the run (counted against an
     /// explicit limit; a machine's available memory already excludes it).
@@ -559,7 +565,11 @@ impl std::fmt::Display for MemoryEstimate {
             self.programs
         )?;
         if self.data_bytes > 0 {
-            write!(f, ", {} of tile values", human(self.data_bytes))?;
+            write!(
+                f,
+                ", {} of tile values and race shadow",
+                human(self.data_bytes)
+            )?;
         }
         f.write_str(")")?;
         if self.machine_bytes > 0 {
@@ -593,6 +603,7 @@ pub(crate) fn estimate(machine: &Machine, launch: &Launch) -> Result<MemoryEstim
     sample.dedup();
     let keep = launch.data || launch.trace || launch.keep_graphs;
     let mut commands = 0u64;
+    let mut accesses = 0u64;
     let mut live_peak = 0u64;
     let interner = Interner::default();
     let mut programs: Vec<*const PeProgram> = Vec::new();
@@ -602,6 +613,15 @@ pub(crate) fn estimate(machine: &Machine, launch: &Launch) -> Result<MemoryEstim
     for &i in &sample {
         let g = trace_one(machine.topology(), launch, i)?;
         commands += g.len() as u64;
+        accesses += g
+            .nodes()
+            .filter(|(_, n)| {
+                matches!(
+                    n.cmd,
+                    Command::Load { .. } | Command::Stream { .. } | Command::Store { .. }
+                )
+            })
+            .count() as u64;
         // Sums saturate: an estimate past u64 is as good as u64::MAX.
         live_peak = live_peak.saturating_add(peak_live_value_bytes(&g));
         drop(g);
@@ -638,9 +658,14 @@ pub(crate) fn estimate(machine: &Machine, launch: &Launch) -> Result<MemoryEstim
         bytes += total_cmds * TRACE_BYTES_PER_COMMAND;
     }
     // Data execution keeps each tile value, as f32, from its command to its
-    // last reader.
+    // last reader, and the race check's shadow of the memory accessed.
     let data_bytes = if launch.data {
-        live_peak.div_ceil(k).saturating_mul(n as u64)
+        let race = total_cmds * RACE_BYTES_PER_COMMAND
+            + accesses.div_ceil(k) * n as u64 * RACE_BYTES_PER_ACCESS;
+        live_peak
+            .div_ceil(k)
+            .saturating_mul(n as u64)
+            .saturating_add(race)
     } else {
         0
     };

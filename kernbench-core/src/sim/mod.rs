@@ -24,7 +24,7 @@ pub mod pairing;
 mod pe;
 pub mod progress;
 pub mod queue;
-mod race;
+pub(crate) mod race;
 pub mod report;
 
 pub use compile::{available_memory, CmdTable, MemoryEstimate};
