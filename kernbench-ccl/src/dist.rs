@@ -55,7 +55,12 @@ pub fn rank_all_reduce_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: R
     let (w, r, k) = (tl::num_programs(0), tl::program_id(0), tl::program_id(1));
     let base = k * n;
     if cols > 0 {
-        crate::algorithms::mesh::torus_all_reduce(buf, base, n, seg, op, r, w, cols);
+        let torus = crate::algorithms::mesh::Torus {
+            rank: r,
+            size: w,
+            cols,
+        };
+        crate::algorithms::mesh::torus_all_reduce(buf, base, n, seg, op, torus);
     } else {
         let ring = Ring {
             next: Dir::E,

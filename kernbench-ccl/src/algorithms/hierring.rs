@@ -306,15 +306,13 @@ impl Level {
 /// cut into `w` chunks, in groups of `sizes[0]`, the rings across them in
 /// groups of `sizes[1]`, and so on; the last level is one flat ring.
 #[kernel_fn]
-#[allow(clippy::too_many_arguments)]
 pub fn level_reduce_scatter<T: Element>(
     buf: Ptr<T>,
     base: usize,
     (n, w): (usize, usize),
     seg: usize,
     op: RedOp,
-    level: &Level,
-    me: usize,
+    (level, me): (&Level, usize),
     sizes: &[usize],
 ) {
     let Some((&pes, rest)) = sizes.split_first() else {
@@ -327,7 +325,7 @@ pub fn level_reduce_scatter<T: Element>(
     if gs.count > 1 {
         for j in gs.positions(g, me - g * gs.pes) {
             let across = level.across(&gs, j);
-            level_reduce_scatter(buf, base, (n, w), seg, op, &across, g, rest);
+            level_reduce_scatter(buf, base, (n, w), seg, op, (&across, g), rest);
         }
     }
 }
@@ -372,7 +370,7 @@ pub fn hierarchical_reduce_scatter<T: Element>(
 ) {
     let (w, r) = (tl::num_ranks(), tl::rank());
     let level = Level::launch(w);
-    level_reduce_scatter(buf, r * n, (n, w), seg, op, &level, r, &[pes, cubes]);
+    level_reduce_scatter(buf, r * n, (n, w), seg, op, (&level, r), &[pes, cubes]);
 }
 
 /// Hierarchical all-gather of `n` elements per rank, in groups of `pes`

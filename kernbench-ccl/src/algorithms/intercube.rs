@@ -22,21 +22,24 @@ pub mod sip_net {
     pub const MESH: usize = 2;
 }
 
-/// All-reduce along a line (no wrap-around) of `w` ranks: a pipelined chain
-/// reduce towards position 0 over `prev`, then a chain broadcast back over `next`.
+/// All-reduce along a line of ranks: `line` read as a ring whose ends are
+/// not joined (no wrap-around). A pipelined chain reduce towards position 0
+/// over `prev`, then a chain broadcast back over `next`.
 #[kernel_fn]
-#[allow(clippy::too_many_arguments)]
 pub fn line_all_reduce<T: Element>(
     buf: Ptr<T>,
     base: usize,
     n: usize,
     seg: usize,
     op: RedOp,
-    next: Dir,
-    prev: Dir,
-    pos: usize,
-    w: usize,
+    line: Ring,
 ) {
+    let Ring {
+        next,
+        prev,
+        rank: pos,
+        size: w,
+    } = line;
     if w <= 1 {
         return;
     }
@@ -119,8 +122,20 @@ pub fn intercube_allreduce<T: Element>(
             ring_all_reduce(buf, base, (cs, cl), down, seg, op);
             ring_all_gather(buf, base, (0, n), along, 1, seg);
         } else {
-            line_all_reduce(buf, base, n, seg, op, Dir::SipE, Dir::SipW, col, cols);
-            line_all_reduce(buf, base, n, seg, op, Dir::SipS, Dir::SipN, row, rows);
+            let along = Ring {
+                next: Dir::SipE,
+                prev: Dir::SipW,
+                rank: col,
+                size: cols,
+            };
+            let down = Ring {
+                next: Dir::SipS,
+                prev: Dir::SipN,
+                rank: row,
+                size: rows,
+            };
+            line_all_reduce(buf, base, n, seg, op, along);
+            line_all_reduce(buf, base, n, seg, op, down);
         }
     }
     tree_broadcast(buf, base, n, seg, node);

@@ -5,20 +5,32 @@ use super::common::*;
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
-/// 2D all-reduce of the `n` elements at `buf[base..]` among `w` ranks laid out
-/// row-major over `cols` columns, this one being rank `r`.
+/// Where a rank sits in a torus of ranks laid out row-major.
+#[derive(Clone, Copy, Debug)]
+pub struct Torus {
+    /// This rank.
+    pub rank: usize,
+    /// Ranks in all.
+    pub size: usize,
+    /// Ranks per row.
+    pub cols: usize,
+}
+
+/// 2D all-reduce of the `n` elements at `buf[base..]` among the ranks of `torus`.
 #[kernel_fn]
-#[allow(clippy::too_many_arguments)]
 pub fn torus_all_reduce<T: Element>(
     buf: Ptr<T>,
     base: usize,
     n: usize,
     seg: usize,
     op: RedOp,
-    r: usize,
-    w: usize,
-    cols: usize,
+    torus: Torus,
 ) {
+    let Torus {
+        rank: r,
+        size: w,
+        cols,
+    } = torus;
     let cols = cols.max(1);
     let rows = w / cols;
     let row = Ring {
@@ -44,5 +56,10 @@ pub fn torus_all_reduce<T: Element>(
 #[kernel_fn]
 pub fn mesh_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp, cols: usize) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
-    torus_all_reduce(buf, r * n, n, seg, op, r, w, cols);
+    let torus = Torus {
+        rank: r,
+        size: w,
+        cols,
+    };
+    torus_all_reduce(buf, r * n, n, seg, op, torus);
 }

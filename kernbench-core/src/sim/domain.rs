@@ -130,10 +130,8 @@ impl<'a> Exec<'a> {
         match self.races.as_mut() {
             Some(r) => r.check.access(
                 self.machine,
-                r.graphs,
-                r.channels,
-                self.inst,
-                self.cmd,
+                (r.graphs, r.channels),
+                (self.inst, self.cmd),
                 write,
                 runs,
             ),

@@ -98,14 +98,11 @@ impl RaceCheck {
     /// Records the access of command `cmd` of `inst` (which is completing)
     /// to the bytes `runs`, a store when `write`, and checks it against the
     /// earlier accesses of other instances to them.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn access(
         &mut self,
         m: &Machine,
-        graphs: &[CommandGraph],
-        channels: &Channels,
-        inst: usize,
-        cmd: CmdId,
+        (graphs, channels): (&[CommandGraph], &Channels),
+        (inst, cmd): (usize, CmdId),
         write: bool,
         runs: &[(u64, u64)],
     ) -> Result<(), SimError> {
