@@ -2,7 +2,9 @@
 //! Perfetto's rounding, and the trace checker on hand-written traces (runs
 //! of real kernels are checked in the root package's `tests/timeline.rs`).
 
-use kernbench_core::export::chrome::{check_chrome_trace, perfetto_ns, ps_to_us, TraceOptions};
+use kernbench_core::export::chrome::{
+    check_chrome_trace, perfetto_ns, ps_to_us, BadTrace, TraceOptions,
+};
 use serde_json::{json, Value};
 
 #[test]
@@ -162,6 +164,18 @@ fn malformed_traces_are_refused_with_a_reason() {
     ];
     for (t, want) in cases {
         let err = check_chrome_trace(&t).expect_err(want);
-        assert!(err.contains(want), "wanted `{want}`, got: {err}");
+        assert!(
+            err.to_string().contains(want),
+            "wanted `{want}`, got: {err}"
+        );
+        // Faults of one event name the event; the others name what they miss.
+        match want {
+            "no thread_name" => assert!(matches!(err, BadTrace::UnnamedTrack { pid: 1, tid: 3 })),
+            "has no end" => assert!(matches!(err, BadTrace::FlowWithoutEnd { .. })),
+            "not a JSON object" => assert_eq!(err, BadTrace::NotObject),
+            "traceEvents" => assert_eq!(err, BadTrace::NoEvents),
+            "displayTimeUnit" => assert!(matches!(err, BadTrace::DisplayTimeUnit(_))),
+            _ => assert!(matches!(err, BadTrace::Event { .. }), "{err:?}"),
+        }
     }
 }

@@ -7,6 +7,69 @@ use crate::Ps;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Why [`check_chrome_trace`] refused a trace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BadTrace {
+    /// The trace is not a JSON object.
+    NotObject,
+    /// It has no `traceEvents` array.
+    NoEvents,
+    /// Its `displayTimeUnit` (as written here) is neither "ms" nor "ns".
+    DisplayTimeUnit(String),
+    /// Event `index` of the file breaks a rule of the format or of Perfetto's import.
+    Event {
+        /// The event's position in `traceEvents`.
+        index: usize,
+        /// The event, as JSON.
+        event: String,
+        /// The rule it breaks.
+        problem: &'static str,
+    },
+    /// A flow start has no end.
+    FlowWithoutEnd {
+        /// The flow's id.
+        id: String,
+    },
+    /// A process has events but no `process_name`.
+    UnnamedProcess {
+        /// The process.
+        pid: u64,
+    },
+    /// A track has events but no `thread_name`.
+    UnnamedTrack {
+        /// The process.
+        pid: u64,
+        /// The track.
+        tid: u64,
+    },
+}
+
+impl std::fmt::Display for BadTrace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BadTrace::NotObject => write!(f, "the trace is not a JSON object"),
+            BadTrace::NoEvents => write!(f, "the trace has no `traceEvents` array"),
+            BadTrace::DisplayTimeUnit(u) => {
+                write!(f, "displayTimeUnit {u} is neither \"ms\" nor \"ns\"")
+            }
+            BadTrace::Event {
+                index,
+                event,
+                problem,
+            } => write!(f, "event {index} {event}: {problem}"),
+            BadTrace::FlowWithoutEnd { id } => write!(f, "flow {id} has no end"),
+            BadTrace::UnnamedProcess { pid } => {
+                write!(f, "process {pid} has events but no process_name")
+            }
+            BadTrace::UnnamedTrack { pid, tid } => {
+                write!(f, "track {pid}/{tid} has events but no thread_name")
+            }
+        }
+    }
+}
+
+impl std::error::Error for BadTrace {}
+
 /// What [`check_chrome_trace`] counted in a valid trace.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TraceSummary {
@@ -70,19 +133,15 @@ struct Open {
 /// top of its track's stack when it is read, which must be the slice whose
 /// time span holds the event; each `s` is read before the one `f` of its
 /// id, category and name.
-pub fn check_chrome_trace(trace: &Value) -> Result<TraceSummary, String> {
-    let top = trace.as_object().ok_or("the trace is not a JSON object")?;
+pub fn check_chrome_trace(trace: &Value) -> Result<TraceSummary, BadTrace> {
+    let top = trace.as_object().ok_or(BadTrace::NotObject)?;
     let evs = top
         .get("traceEvents")
         .and_then(Value::as_array)
-        .ok_or("the trace has no `traceEvents` array")?;
+        .ok_or(BadTrace::NoEvents)?;
     match top.get("displayTimeUnit").map(Value::as_str) {
         None | Some(Some("ms" | "ns")) => {}
-        Some(other) => {
-            return Err(format!(
-                "displayTimeUnit {other:?} is neither \"ms\" nor \"ns\""
-            ))
-        }
+        Some(other) => return Err(BadTrace::DisplayTimeUnit(format!("{other:?}"))),
     }
     let mut sum = TraceSummary {
         truncated: top
@@ -99,9 +158,13 @@ pub fn check_chrome_trace(trace: &Value) -> Result<TraceSummary, String> {
     let mut last: Option<(f64, i64)> = None;
     // Per track: how many slices start and end at each instant, ps.
     let mut bounds: BTreeMap<(u64, u64), Bounds> = BTreeMap::new();
-    let bad_at = |k: usize, what: &str| format!("event {k} {}: {what}", evs[k]);
+    let bad_at = |k: usize, problem: &'static str| BadTrace::Event {
+        index: k,
+        event: evs[k].to_string(),
+        problem,
+    };
     for (k, e) in evs.iter().enumerate() {
-        let bad = |what: &str| bad_at(k, what);
+        let bad = |what: &'static str| bad_at(k, what);
         let ph = e
             .get("ph")
             .and_then(Value::as_str)
@@ -229,7 +292,7 @@ pub fn check_chrome_trace(trace: &Value) -> Result<TraceSummary, String> {
     let mut stacks: BTreeMap<(u64, u64), Vec<Open>> = BTreeMap::new();
     let mut flows: BTreeMap<&str, (bool, bool)> = BTreeMap::new();
     for t in &timed {
-        let bad = |what: &str| bad_at(t.file_ix, what);
+        let bad = |what: &'static str| bad_at(t.file_ix, what);
         let stack = stacks.entry((t.pid, t.tid)).or_default();
         if t.ph == 'X' {
             while let Some(o) = stack.last() {
@@ -295,15 +358,15 @@ pub fn check_chrome_trace(trace: &Value) -> Result<TraceSummary, String> {
         }
     }
     if let Some((key, _)) = flows.iter().find(|(_, f)| !f.1) {
-        let id = key.split('\u{1f}').next().unwrap_or("");
-        return Err(format!("flow {id} has no end"));
+        let id = key.split('\u{1f}').next().unwrap_or("").to_string();
+        return Err(BadTrace::FlowWithoutEnd { id });
     }
     for &(pid, tid) in &used {
         if !named_pids.contains(&pid) {
-            return Err(format!("process {pid} has events but no process_name"));
+            return Err(BadTrace::UnnamedProcess { pid });
         }
         if !named_tracks.contains(&(pid, tid)) {
-            return Err(format!("track {pid}/{tid} has events but no thread_name"));
+            return Err(BadTrace::UnnamedTrack { pid, tid });
         }
     }
     sum.processes = used.iter().map(|u| u.0).collect::<BTreeSet<_>>().len();

@@ -43,7 +43,7 @@
 
 mod check;
 
-pub use check::{check_chrome_trace, TraceSummary};
+pub use check::{check_chrome_trace, BadTrace, TraceSummary};
 
 use crate::ir::{Command, Peer};
 use crate::sim::fabric::NO_INST;
