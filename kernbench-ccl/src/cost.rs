@@ -358,6 +358,41 @@ pub fn bruck_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
         .collect()
 }
 
+/// The steps of the Bruck reduce-scatter of `bytes` per rank over `pes`:
+/// the all-gather's steps backwards, each rank sending at distance `d`
+/// the partial sums of `min(d, w - d)` chunks to the rank `d` above.
+pub fn bruck_reduce_scatter_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
+    let w = pes.len();
+    (0..crate::algorithms::bruck::steps(w))
+        .rev()
+        .map(|k| {
+            let d = 1usize << k;
+            let part = d.min(w - d) as f64 * bytes / w as f64;
+            // Each rank reads what it sends, reads its own partial sums of
+            // what it receives and writes their combination.
+            Step {
+                msgs: (0..w).map(|r| (pes[r], pes[(r + d) % w], part)).collect(),
+                hbm_bytes: 3.0 * part,
+                issue_ns: 0.0,
+            }
+        })
+        .collect()
+}
+
+/// What a step of a log-step reduce-scatter adds after its last piece
+/// lands, before the next step can send what it combined: the load of the
+/// rank's own partial sums of `piece` bytes, the combination on MATH and the
+/// store, each issued in turn, with the HBM latency of the load and the store.
+pub fn combine_ns(topo: &Topology, piece: f64) -> f64 {
+    let spec = topo.pe_spec();
+    let issue = (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0;
+    let hbm = spec.hbm_latency_ps() as f64 / 1000.0;
+    let hbm_gbps = spec.hbm_gbps * spec.hbm_efficiency;
+    // Elements of f32, the check's type.
+    let math = piece / 4.0 / spec.math_elems_per_ns();
+    3.0 * issue + 2.0 * hbm + piece / hbm_gbps + math
+}
+
 /// The steps of the binomial reduce (`gather` false) or gather (`gather`
 /// true) of `bytes` per rank over `pes` to rank `root` (see
 /// [`rooted`](crate::algorithms::rooted)): at distance `d`, each relative
@@ -766,6 +801,11 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
         ),
         ("rabenseifner", _) => steps_ns(topo, &rabenseifner_steps(pes, bytes)),
         ("bruck_allgather", _) => steps_ns(topo, &bruck_steps(pes, bytes)),
+        ("bruck_reducescatter", _) => {
+            let steps = bruck_reduce_scatter_steps(pes, bytes);
+            let piece = (bytes / p.max(1) as f64).min(algo.seg_bytes as f64);
+            steps_ns(topo, &steps) + steps.len() as f64 * combine_ns(topo, piece)
+        }
         // Modelled from root 0, as for the broadcast.
         ("binomial_reduce", _) => steps_ns(topo, &binomial_steps(pes, 0, bytes, false)),
         ("binomial_gather", _) => steps_ns(topo, &binomial_steps(pes, 0, bytes, true)),
@@ -913,6 +953,12 @@ mod tests {
         assert_eq!(bruck.len(), 3);
         assert_eq!(sent(&bruck, pes[2]), 400.0);
         assert!(bruck_steps(&pes[..1], 500.0).is_empty());
+        // Its reduce-scatter: the same sends, farthest first, upwards.
+        let rs = bruck_reduce_scatter_steps(&pes[..5], 500.0);
+        assert_eq!(rs.len(), 3);
+        assert_eq!(sent(&rs, pes[2]), 400.0);
+        assert_eq!(rs[0].msgs[0], (pes[0], pes[4], 100.0));
+        assert_eq!(rs[2].msgs[0], (pes[0], pes[1], 100.0));
         // Binomial trees over 6 ranks rooted at 4: every rank but the root
         // sends once; the gather's messages add up to 5/6 of the vector at
         // the root.

@@ -378,7 +378,7 @@ struct File {
 }
 
 /// The shipped kernel families.
-pub const KERNELS: [&str; 17] = [
+pub const KERNELS: [&str; 18] = [
     "intercube_allreduce",
     "ring_allreduce",
     "mesh_allreduce",
@@ -390,6 +390,7 @@ pub const KERNELS: [&str; 17] = [
     "recursive_doubling",
     "rabenseifner",
     "bruck_allgather",
+    "bruck_reducescatter",
     "binomial_reduce",
     "binomial_gather",
     "pairwise_alltoall",
@@ -421,6 +422,7 @@ fn kernel_needs(kernel: &str) -> Option<(Collective, &'static [MapKind])> {
         "recursive_doubling" => (Collective::AllReduce, &[MapKind::Ranks]),
         "rabenseifner" => (Collective::AllReduce, &[MapKind::Ranks]),
         "bruck_allgather" => (Collective::AllGather, &[MapKind::Ranks]),
+        "bruck_reducescatter" => (Collective::ReduceScatter, &[MapKind::Ranks]),
         "binomial_reduce" => (Collective::Reduce, &[MapKind::Ranks]),
         "binomial_gather" => (Collective::Gather, &[MapKind::Ranks]),
         "pairwise_alltoall" => (Collective::AllToAll, &[MapKind::Ranks]),

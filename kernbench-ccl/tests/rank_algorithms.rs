@@ -1,4 +1,5 @@
-//! The rank-addressed Rabenseifner all-reduce and Bruck all-gather: every
+//! The rank-addressed Rabenseifner all-reduce and Bruck all-gather and
+//! reduce-scatter: every
 //! world size (powers of two or not), element types and operators, checked
 //! numerically through the timing model and symbolically.
 
@@ -8,14 +9,23 @@ use kernbench_core::{DType, PeId};
 
 mod common;
 
-const ALGOS: [&str; 2] = ["rabenseifner", "bruck_allgather"];
+const ALGOS: [&str; 3] = ["rabenseifner", "bruck_allgather", "bruck_reducescatter"];
+
+/// Elements a run checks: a reduce-scatter promises each rank its chunk.
+fn promised(name: &str, w: usize, count: usize) -> usize {
+    if name == "bruck_reducescatter" {
+        count
+    } else {
+        w * count
+    }
+}
 
 fn spec(count: usize, dtype: DType, op: RedOp) -> RunSpec {
     common::data_spec(count, dtype, op, 0)
 }
 
 fn check(name: &str, topo: &Topology, pes: &[PeId], s: &RunSpec) {
-    common::check_data(name, topo, pes, s, pes.len() * s.count);
+    common::check_data(name, topo, pes, s, promised(name, pes.len(), s.count));
 }
 
 fn symbolic(name: &str, topo: &Topology, pes: &[PeId], count: usize) {
@@ -26,7 +36,7 @@ fn symbolic(name: &str, topo: &Topology, pes: &[PeId], count: usize) {
         "{name} on {} PEs, count {count}:\n{rep}",
         pes.len()
     );
-    assert_eq!(rep.checked, pes.len() * count);
+    assert_eq!(rep.checked, promised(name, pes.len(), count));
 }
 
 #[test]
@@ -34,6 +44,7 @@ fn they_are_rank_addressed_registry_entries() {
     let want = [
         ("rabenseifner", Collective::AllReduce),
         ("bruck_allgather", Collective::AllGather),
+        ("bruck_reducescatter", Collective::ReduceScatter),
     ];
     for (name, coll) in want {
         common::assert_rank_entry(name, coll);
@@ -64,6 +75,12 @@ fn every_dtype_and_operator() {
         for dtype in [DType::F32, DType::F16, DType::Bf16, DType::I32] {
             for op in [RedOp::Sum, RedOp::Max, RedOp::Min] {
                 check("rabenseifner", &topo, &all[..w], &spec(333, dtype, op));
+                check(
+                    "bruck_reducescatter",
+                    &topo,
+                    &all[..w],
+                    &spec(333, dtype, op),
+                );
             }
             check(
                 "bruck_allgather",
@@ -116,6 +133,14 @@ fn they_beat_what_they_improve_on_where_they_should() {
         time("all_gather", &all, 16),
     );
     assert!(bruck < ring, "bruck {bruck} ns, ring {ring} ns");
+    let (bruck, ring) = (
+        time("bruck_reducescatter", &all, 16),
+        time("reduce_scatter", &all, 16),
+    );
+    assert!(
+        bruck < ring,
+        "bruck reduce-scatter {bruck} ns, ring {ring} ns"
+    );
 }
 
 /// The model column: per step, the slowest message with the bytes of the

@@ -175,6 +175,7 @@ fn algorithm() -> BoxedStrategy<String> {
         "recursive_doubling",
         "rabenseifner",
         "bruck_allgather",
+        "bruck_reducescatter",
         "binomial_reduce",
         "binomial_gather",
         "pairwise_alltoall",

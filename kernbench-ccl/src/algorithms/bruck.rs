@@ -4,6 +4,13 @@
 //! `min(d, w - d)` of them to rank `r - d` and receives as many, starting at
 //! chunk `r + d`, from rank `r + d`. Each rank sends `(w-1)/w` of the vector.
 //!
+//! [`bruck_reduce_scatter`] runs the same steps backwards, as their dual:
+//! from the farthest distance to `1`, each rank sends the partial sums of
+//! the chunks it received at that step in the all-gather to the rank it got
+//! them from, which combines them into its own. Every contribution to chunk
+//! `r` so reaches rank `r` once, along the reverse of the path chunk `r`
+//! takes in the all-gather, in `ceil(log2 w)` steps for any `w`.
+//!
 //! Bruck's formulation packs the blocks a rank holds contiguously from its
 //! own, and so ends with a local rotation. Here every received chunk is
 //! stored at its place in the rank's vector, so the blocks of a step are at
@@ -76,6 +83,38 @@ pub fn bruck_all_gather<T: Element>(buf: Ptr<T>, n: usize, seg: usize) {
     }
 }
 
+/// Bruck reduce-scatter of `n` elements per rank: rank `r` ends with chunk
+/// `r` of its vector (at `buf[r n..]`) reduced over every rank by `op`.
+///
+/// Before the step at distance `d` (the largest power of two below `w`
+/// first, `1` last), rank `r` holds partial sums of the chunks `r .. r+2d-1`
+/// (mod `w`, at most `w` of them); it sends chunks `r+d ..` (`min(d, w-d)`
+/// of them) to rank `r + d` and combines as many, from chunk `r` on, from
+/// rank `r - d`. The two runs do not overlap, since `d + min(d, w-d) <= w`.
+#[kernel_fn]
+pub fn bruck_reduce_scatter<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp) {
+    let (w, r) = (tl::num_ranks(), tl::rank());
+    let base = r * n;
+    for k in (0..steps(w)).rev() {
+        let d = 1 << k;
+        let count = d.min(w - d);
+        let to = (r + d) % w;
+        let from = (r + w - d) % w;
+        exchange(
+            buf,
+            base,
+            to,
+            &block_pieces(n, w, r + d, count, seg),
+            from,
+            &block_pieces(n, w, r, count, seg),
+            Landing::Combine {
+                op,
+                theirs_first: false,
+            },
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,6 +142,44 @@ mod tests {
                     d *= 2;
                 }
                 assert!(held.iter().all(|h| *h), "w {w} r {r}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_reverse_steps_bring_each_contribution_to_its_chunk_once() {
+        // Contributions as counts: part[r][c][q] is how many times rank
+        // q's input to chunk c is in rank r's partial sum of chunk c.
+        for w in 1..40 {
+            let mut part: Vec<Vec<Vec<u32>>> = (0..w)
+                .map(|r| {
+                    (0..w)
+                        .map(|_| (0..w).map(|q| u32::from(q == r)).collect())
+                        .collect()
+                })
+                .collect();
+            for k in (0..steps(w)).rev() {
+                let d = 1usize << k;
+                let count = d.min(w - d);
+                let before = part.clone();
+                for (r, held) in before.iter().enumerate() {
+                    let to = (r + d) % w;
+                    for j in 0..count {
+                        let c = (r + d + j) % w;
+                        // What it sends lands on the receiver's own run.
+                        assert!(((c + w - to) % w) < count, "w {w} r {r} d {d}");
+                        for (sum, add) in part[to][c].iter_mut().zip(&held[c]) {
+                            *sum += add;
+                        }
+                    }
+                }
+            }
+            for (r, sums) in part.iter().enumerate() {
+                assert!(
+                    sums[r].iter().all(|&m| m == 1),
+                    "w {w} r {r}: {:?}",
+                    sums[r]
+                );
             }
         }
     }

@@ -130,6 +130,17 @@ pub fn bruck_allgather<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usiz
     bruck::bruck_all_gather(buf, n, seg);
 }
 
+#[doc = "Bruck reduce-scatter addressed by rank: the all-gather's `ceil(log2 w)` steps run backwards, the step at distance `d` sending the partial sums of `min(d, w - d)` chunks to rank `r + d`."]
+#[kernel]
+pub fn bruck_reducescatter<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+) {
+    bruck::bruck_reduce_scatter(buf, n, seg, op);
+}
+
 #[doc = "Binomial-tree reduce to a root, addressed by rank: `ceil(log2 w)` store-and-forward steps."]
 #[kernel]
 pub fn binomial_reduce<T: Element>(
