@@ -837,3 +837,56 @@ fn reduce_gather_and_all_to_all_between_ranks() {
         "{err}"
     );
 }
+
+#[test]
+fn free_functions_answer_for_the_worker_on_this_thread() {
+    use kernbench::core::runtime::{device, dist as pg};
+    // Outside any worker: a clear error naming the call.
+    let e = pg::get_rank().unwrap_err();
+    assert!(matches!(&e, RuntimeError::NoWorker { call } if call == "dist::get_rank"));
+    assert!(e.to_string().contains("outside a worker"), "{e}");
+    assert!(device::set_device(0).is_err());
+    assert!(!pg::is_initialized());
+
+    let outs = quad()
+        .spawn(4, |rank| {
+            // Before init_process_group, as in PyTorch.
+            let e = pg::get_world_size().unwrap_err();
+            assert!(
+                e.to_string().contains("before dist::init_process_group"),
+                "{e}"
+            );
+            let e = pg::init_process_group(4, (rank.get_rank() + 1) % 4).unwrap_err();
+            assert!(
+                e.to_string().contains("pass the rank and world size"),
+                "{e}"
+            );
+            pg::init_process_group(4, rank.get_rank())?;
+            let r = pg::get_rank()?;
+            // set_device moves the worker's handle too.
+            device::set_device(3 - r)?;
+            let t = rank.zeros(&[4], DType::F32, &Placement::single())?;
+            let e = device::set_device(9).unwrap_err();
+            assert!(
+                matches!(e, RuntimeError::NoSuchDevice { sip: 9, sips: 4 }),
+                "{e}"
+            );
+            Ok((
+                r,
+                pg::get_world_size()?,
+                device::current_device()?,
+                rank.current_device(),
+                t.sip(),
+                device::device_count()?,
+            ))
+        })
+        .unwrap();
+    for (r, (got, w, d, hd, sip, n)) in outs.into_iter().enumerate() {
+        assert_eq!(
+            (got, w, d, hd, sip as usize, n),
+            (r, 4, 3 - r, 3 - r, 3 - r, 4)
+        );
+    }
+    // The context ends with the worker.
+    assert!(pg::get_rank().is_err());
+}

@@ -42,6 +42,12 @@ use kernbench_tl::prelude::*;
 use kernbench_tl::Kernel;
 use std::collections::BTreeSet;
 
+/// The default process group of the worker on this thread: `dist::get_rank()`
+/// and friends, as in `torch.distributed` (see [`kernbench_core::runtime::dist`]).
+pub use kernbench_core::runtime::dist::{
+    current, get_rank, get_world_size, init_process_group, is_initialized,
+};
+
 /// Most ranks a collective takes: one pointer parameter per rank, and the
 /// physical address map has 16 SIPs.
 pub const MAX_RANKS: usize = 16;

@@ -29,12 +29,14 @@
 //! [`Runtime::now_ps`] is the latest of all timelines. Host <-> device copies
 //! are not timed.
 
+mod context;
 mod error;
 mod launch;
 mod placement;
 mod rank;
 mod tensor;
 
+pub use context::{device, dist};
 pub use error::{RankFailure, RuntimeError, SpawnError, WorkerError};
 pub use launch::{Arg, Args, Param};
 pub use placement::{resolve, Placement, ShardSpec, Split, TileOrder};

@@ -10,6 +10,7 @@
 //! returns while others wait for it releases them with
 //! [`RuntimeError::RankExited`]. Nothing waits without a way out.
 
+use super::context::Enter;
 use super::error::{list, RankFailure, RuntimeError, SpawnError, WorkerError};
 use super::Runtime;
 use std::any::Any;
@@ -319,7 +320,10 @@ impl Runtime {
                     std::thread::Builder::new()
                         .name(format!("rank{r}"))
                         .spawn_scoped(s, move || {
-                            let out = match catch_unwind(AssertUnwindSafe(|| worker(rank))) {
+                            let out = match catch_unwind(AssertUnwindSafe(|| {
+                                let _ctx = Enter::new(rank.clone());
+                                worker(rank)
+                            })) {
                                 Ok(out) => out,
                                 Err(p) => Err(Box::new(RuntimeError::Panicked {
                                     rank: r,
