@@ -890,3 +890,139 @@ fn free_functions_answer_for_the_worker_on_this_thread() {
     // The context ends with the worker.
     assert!(pg::get_rank().is_err());
 }
+
+#[test]
+fn process_groups_run_collectives_over_subsets_side_by_side() {
+    use dist::Backend;
+    use RedOp as Op;
+    let rep = Placement::replicate().cubes(1).pes(2);
+    let outs = quad()
+        .spawn(4, |rank| {
+            let r = rank.get_rank();
+            dist::init_process_group(4, r)?;
+            // Megatron's layout for tp = 2: tensor-parallel groups of
+            // consecutive ranks, data-parallel groups across them.
+            let tp_groups = [dist::new_group(&[0, 1])?, dist::new_group(&[2, 3])?];
+            let dp_groups = [dist::new_group(&[0, 2])?, dist::new_group(&[1, 3])?];
+            let (tp, dp) = (&tp_groups[r / 2], &dp_groups[r % 2]);
+            assert_eq!(dist::get_group_rank(tp)?, r % 2);
+            assert_eq!(dist::get_group_rank(dp)?, r / 2);
+            let t = rank.full(&[4, 4], DType::F32, (r + 1) as f64, &Placement::row_wise().cubes(1).pes(2))?;
+            let report = dist::all_reduce(&t, Op::Sum, Some(tp))?;
+            assert_eq!(report.pes.len(), 4, "two members' two shards");
+            let u = rank.full(&[4], DType::F32, (10 * (r + 1)) as f64, &Placement::single())?;
+            dist::all_reduce(&u, Op::Max, Some(dp))?;
+            // The root is a global rank: the group's second member.
+            let b = rank.full(&[6], DType::I32, r as f64, &Placement::single())?;
+            rank.broadcast_in(&b, tp.ranks()[1], tp)?;
+            let x = rank.full(&[2, 3], DType::F32, r as f64, &rep)?;
+            let g = rank.zeros(&[4, 3], DType::F32, &rep)?;
+            dist::all_gather(&g, &x, Some(dp))?;
+            let red = rank.full(&[5], DType::I32, (r + 1) as f64, &Placement::single())?;
+            dist::reduce_in(&rank, &red, tp.ranks()[1], Op::Sum, tp, &Backend::default())?;
+            // Errors: the calling rank outside the group, a root outside it.
+            let other = &tp_groups[1 - r / 2];
+            let e = dist::all_reduce(&t, Op::Sum, Some(other)).unwrap_err();
+            assert!(
+                matches!(&e, RuntimeError::ProcessGroup(m) if m.contains(&format!("rank {r} is not a member of the group of ranks {:?}", other.ranks()))),
+                "{e}"
+            );
+            let e = rank.broadcast_in(&b, other.ranks()[0], tp).unwrap_err();
+            assert!(e.to_string().contains("is not a member of the group"), "{e}");
+            dist::barrier(Some(dp))?;
+            Ok((
+                t.to_ndarray::<f32>()?,
+                u.to_ndarray::<f32>()?,
+                b.to_ndarray::<i32>()?,
+                g.to_ndarray::<f32>()?,
+                red.to_ndarray::<i32>()?,
+            ))
+        })
+        .unwrap();
+    for (r, (t, u, b, g, red)) in outs.into_iter().enumerate() {
+        let tp_sum = if r < 2 { 3.0 } else { 7.0 };
+        assert!(t.iter().all(|v| *v == tp_sum), "rank {r}: {t}");
+        let dp_max = if r % 2 == 0 { 30.0 } else { 40.0 };
+        assert!(u.iter().all(|v| *v == dp_max), "rank {r}: {u}");
+        let root = if r < 2 { 1 } else { 3 };
+        assert!(b.iter().all(|v| *v == root), "rank {r}: {b}");
+        let (lo, hi) = ((r % 2) as f32, (r % 2 + 2) as f32);
+        let want = Array2::from_shape_fn((4, 3), |(i, _)| if i < 2 { lo } else { hi }).into_dyn();
+        assert_eq!(g, want, "rank {r}: gathered in group rank order");
+        if r == root as usize {
+            let s = if r < 2 { 3 } else { 7 };
+            assert!(red.iter().all(|v| *v == s), "rank {r}: {red}");
+        }
+    }
+}
+
+#[test]
+fn bad_process_groups_are_clear_errors() {
+    let rt = quad();
+    rt.spawn(4, |rank| {
+        let cases: [(&[usize], &str); 3] = [
+            (&[0, 4], "rank 4 is not in the run (ranks 0..4)"),
+            (&[1, 2, 1], "rank 1 is listed twice"),
+            (&[], "at least one rank"),
+        ];
+        for (ranks, want) in cases {
+            let e = rank.new_group(ranks).unwrap_err();
+            assert!(
+                matches!(&e, RuntimeError::ProcessGroup(m) if m.contains(want)),
+                "{e}"
+            );
+        }
+        Ok(())
+    })
+    .unwrap();
+    // Ranks that disagree on a group fail together, naming both lists.
+    let e = rt
+        .spawn(4, |rank| {
+            let mine: Vec<usize> = if rank.get_rank() == 3 {
+                vec![0, 2]
+            } else {
+                vec![0, 1]
+            };
+            rank.new_group(&mine)?;
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(e.root_ranks(), vec![0, 1, 2, 3]);
+    assert!(
+        e.to_string()
+            .contains("rank 3 passed [0, 2], rank 0 passed [0, 1]"),
+        "{e}"
+    );
+    // Members that are left alone by a returning member are released; the
+    // non-members' exits do not disturb a group.
+    let e = within(60, move || {
+        rt.spawn(4, |rank| {
+            let g = rank.new_group(&[0, 1])?;
+            let h = rank.new_group(&[2, 3])?;
+            match rank.get_rank() {
+                0 | 1 => {
+                    let t = rank.full(&[8], DType::F32, 1.0, &Placement::single())?;
+                    rank.all_reduce_in(&t, RedOp::Sum, &g)?;
+                    assert!(t.to_ndarray::<f32>()?.iter().all(|v| *v == 2.0));
+                    Ok(())
+                }
+                2 => {
+                    rank.barrier_in(&h)?;
+                    Ok(())
+                }
+                _ => Ok(()), // rank 3 never joins its group's barrier
+            }
+        })
+        .unwrap_err()
+    });
+    match &e {
+        SpawnError::Failed { failures, released } => {
+            assert_eq!(failures.len(), 1, "{e}");
+            assert_eq!(failures[0].rank, 2);
+            assert!(released.is_empty());
+            let msg = failures[0].error.to_string();
+            assert!(msg.contains("rank 3 has already returned"), "{msg}");
+        }
+        _ => panic!("{e}"),
+    }
+}

@@ -12,6 +12,15 @@
 //! address map has 16 SIPs) and instance `(r, k)` works in place on
 //! `b{r}[k * n ..]`, its own shard: nothing is staged or copied on the host.
 //!
+//! Process groups ([`new_group`], [`Rank::new_group`]) run the same
+//! collectives over a subset of the ranks: `r` above is then the group rank,
+//! the launch covers the members' PEs only and advances only their SIPs'
+//! times, and groups that do not share a rank (tensor-parallel groups, say,
+//! beside data-parallel ones) meet independently. The `_in` functions take
+//! a group, the `_with` functions run over every rank, and the free
+//! functions ([`all_reduce`], [`broadcast`], [`all_gather`]) take the
+//! worker's rank from the thread, as `torch.distributed` does.
+//!
 //! ```no_run
 //! use kernbench_ccl::dist::Collectives;
 //! use kernbench_core::runtime::{Placement, Runtime};
@@ -35,7 +44,9 @@ use crate::run::{torus_shape, RedOp};
 use kernbench_core::ir::{ArgValue, KernelArgs};
 use kernbench_core::neighbors::NeighborMap;
 use kernbench_core::program::Program;
-use kernbench_core::runtime::{Args, DeviceTensor, Param, Rank, Runtime, RuntimeError};
+use kernbench_core::runtime::{
+    Args, DeviceTensor, Param, ProcessGroup, Rank, Runtime, RuntimeError,
+};
 use kernbench_core::sim::{Launch, Report};
 use kernbench_core::{DType, PeId};
 use kernbench_tl::prelude::*;
@@ -45,7 +56,8 @@ use std::collections::BTreeSet;
 /// The default process group of the worker on this thread: `dist::get_rank()`
 /// and friends, as in `torch.distributed` (see [`kernbench_core::runtime::dist`]).
 pub use kernbench_core::runtime::dist::{
-    current, get_rank, get_world_size, init_process_group, is_initialized,
+    barrier, current, get_group_rank, get_rank, get_world_size, init_process_group, is_initialized,
+    new_group,
 };
 
 /// Most ranks a collective takes: one pointer parameter per rank, and the
@@ -550,36 +562,39 @@ fn pair_up(
     let c0 = &cs[0];
     if cs.len() > MAX_RANKS {
         return Err(err(format!(
-            "{} ranks; a collective takes at most {MAX_RANKS}",
-            cs.len()
+            "{} ranks in the group; a collective between ranks takes at most {MAX_RANKS} (its kernels take one pointer per rank, b0 .. b{}, and the address map has {MAX_RANKS} SIPs)",
+            cs.len(),
+            MAX_RANKS - 1
         )));
     }
     let Some(len) = c0.shard_len else {
-        return Err(err(
-            "rank 0's tensor has shards of different sizes; a collective needs equal shards".into(),
-        ));
+        return Err(err(format!(
+            "rank {}'s tensor has shards of different sizes; a collective needs equal shards",
+            c0.rank
+        )));
     };
     for c in &cs[1..] {
         if (c.dtype, &c.shape, c.pes.len(), c.shard_len)
             != (c0.dtype, &c0.shape, c0.pes.len(), c0.shard_len)
         {
             return Err(err(format!(
-                "rank {}'s tensor is {:?} {} in {} shards, rank 0's {:?} {} in {} shards: every rank must pass a tensor of the same shape, type and placement",
-                c.rank, c.shape, c.dtype, c.pes.len(), c0.shape, c0.dtype, c0.pes.len()
+                "rank {}'s tensor is {:?} {} in {} shards, rank {}'s {:?} {} in {} shards: every rank must pass a tensor of the same shape, type and placement",
+                c.rank, c.shape, c.dtype, c.pes.len(), c0.rank, c0.shape, c0.dtype, c0.pes.len()
             )));
         }
         if c.arg != c0.arg {
             return Err(err(format!(
-                "rank {} passed {arg_name} {}, rank 0 passed {}",
-                c.rank, c.arg, c0.arg
+                "rank {} passed {arg_name} {}, rank {} passed {}",
+                c.rank, c.arg, c0.rank, c0.arg
             )));
         }
         if let (Some(a), Some(b)) = (c.op, c0.op) {
             if a != b {
                 return Err(err(format!(
-                    "rank {} reduces with {}, rank 0 with {}",
+                    "rank {} reduces with {}, rank {} with {}",
                     c.rank,
                     a.name(),
+                    c0.rank,
                     b.name()
                 )));
             }
@@ -661,18 +676,22 @@ fn seg_elems(a: &Algorithm, d: DType) -> usize {
     (a.seg_bytes / d.size() as u64).max(1) as usize
 }
 
-/// All-reduces `t` across all ranks with `op`, in place, with the backend's
-/// algorithm: every rank ends with the reduction of every rank's tensor.
-/// Every rank must call it with a tensor of the same shape, type and
-/// placement (on its own SIP); the last to arrive runs the collective kernel
-/// once and every rank gets its report.
-pub fn all_reduce_with(
+/// All-reduces `t` across the members of `group` with `op`, in place, with
+/// the backend's algorithm: every member ends with the reduction of every
+/// member's tensor. Every member must call it with a tensor of the same
+/// shape, type and placement (on its own SIP); the last to arrive runs the
+/// collective kernel once (a ring or torus over the members' PEs, in group
+/// rank order) and every member gets its report. A rank that is not a
+/// member gets [`RuntimeError::ProcessGroup`].
+pub fn all_reduce_in(
     rank: &Rank,
     t: &DeviceTensor,
     op: RedOp,
+    group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
     numeric("all_reduce", t)?;
+    rank.group_rank(group)?;
     let algo = backend.all_reduce.clone();
     check_algorithm(
         &algo,
@@ -680,7 +699,8 @@ pub fn all_reduce_with(
         &[MapKind::Ring, MapKind::Torus2d],
     )?;
     let rt = rank.runtime().clone();
-    rank.rendezvous(
+    rank.rendezvous_in(
+        group,
         "all_reduce",
         Contribution::of(rank.get_rank(), t, op.code() as u64),
         move |cs| {
@@ -708,27 +728,23 @@ pub fn all_reduce_with(
     )
 }
 
-/// Broadcasts rank `root`'s `t` to every rank's `t`, in place (see [`all_reduce_with`]).
-pub fn broadcast_with(
+/// Broadcasts rank `root`'s `t` to every member's `t`, in place (see
+/// [`all_reduce_in`]). `root` is a global rank, as in `torch.distributed`,
+/// and must be a member of `group`.
+pub fn broadcast_in(
     rank: &Rank,
     t: &DeviceTensor,
     root: usize,
+    group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
     numeric("broadcast", t)?;
     let algo = backend.broadcast.clone();
     check_algorithm(&algo, Collective::Broadcast, &[MapKind::Ring])?;
-    if root >= rank.get_world_size() {
-        return Err(RuntimeError::Collective {
-            what: "broadcast".into(),
-            msg: format!(
-                "root {root} is not a rank (world size {})",
-                rank.get_world_size()
-            ),
-        });
-    }
+    let root_g = group_root("broadcast", rank, group, root)?;
     let rt = rank.runtime().clone();
-    rank.rendezvous(
+    rank.rendezvous_in(
+        group,
         "broadcast",
         Contribution::of(rank.get_rank(), t, root as u64),
         move |cs| {
@@ -737,7 +753,7 @@ pub fn broadcast_with(
             let args = rank_broadcast::args()
                 .n(n)
                 .seg(seg_elems(&algo, d))
-                .root(root)
+                .root(root_g)
                 .into();
             let launch = group_launch(&rank_broadcast, &cs, shards, MapKind::Ring, args)?
                 .ipcq(algo.ipcq.clone());
@@ -758,70 +774,95 @@ fn whole_shards(t: &DeviceTensor) -> bool {
         .all(|s| s.rows == (0..r) && s.cols == (0..c))
 }
 
-/// Gathers every rank's `input` into every rank's `output`, concatenated
-/// along the first dimension in rank order (`output` is `[world * rows,
-/// cols]` for a `[rows, cols]` input, `[world * n]` for `[n]`).
+/// Gathers every member's `input` into every member's `output`, concatenated
+/// along the first dimension in group rank order (`output` is `[size * rows,
+/// cols]` for a `[rows, cols]` input, `[size * n]` for `[n]`, `size` the
+/// group's).
 ///
 /// Both tensors must be replicated (or on one PE) over the same PEs: each
 /// rank first copies its input into its chunk of every replica of its output
 /// (a launch on its own PEs), then one collective launch gathers the chunks.
-pub fn all_gather_with(
+pub fn all_gather_in(
     rank: &Rank,
     output: &DeviceTensor,
     input: &DeviceTensor,
+    group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
     numeric("all_gather", input)?;
     numeric("all_gather", output)?;
+    rank.group_rank(group)?;
     let algo = backend.all_gather.clone();
     check_algorithm(&algo, Collective::AllGather, &[MapKind::Ring])?;
-    check_gathered("all_gather", rank, output, input)?;
-    place_own_chunk(rank, output, input, &algo)?;
+    check_gathered("all_gather", rank, group, output, input)?;
+    place_own_chunk(rank, group, output, input, &algo)?;
     let (d, n, r) = (input.dtype(), input.numel(), rank.get_rank());
     let rt = rank.runtime().clone();
-    rank.rendezvous("all_gather", Contribution::of(r, output, 0), move |cs| {
-        let (shards, _) = pair_up("all_gather", &cs, "argument")?;
-        let args = rank_all_gather::args().n(n).seg(seg_elems(&algo, d)).into();
-        let launch = group_launch(&rank_all_gather, &cs, shards, MapKind::Ring, args)?
-            .ipcq(algo.ipcq.clone());
-        rt.simulate(&launch)
+    rank.rendezvous_in(
+        group,
+        "all_gather",
+        Contribution::of(r, output, 0),
+        move |cs| {
+            let (shards, _) = pair_up("all_gather", &cs, "argument")?;
+            let args = rank_all_gather::args().n(n).seg(seg_elems(&algo, d)).into();
+            let launch = group_launch(&rank_all_gather, &cs, shards, MapKind::Ring, args)?
+                .ipcq(algo.ipcq.clone());
+            rt.simulate(&launch)
+        },
+    )
+}
+
+/// The group rank of the global rank `root`, after checking that this rank
+/// is a member of `group`; an error when `root` is not a rank of the run or
+/// not a member.
+fn group_root(
+    what: &str,
+    rank: &Rank,
+    group: &ProcessGroup,
+    root: usize,
+) -> Result<usize, RuntimeError> {
+    rank.group_rank(group)?;
+    let err = |msg: String| RuntimeError::Collective {
+        what: what.into(),
+        msg,
+    };
+    if root >= rank.get_world_size() {
+        return Err(err(format!(
+            "root {root} is not a rank (world size {})",
+            rank.get_world_size()
+        )));
+    }
+    group.group_rank(root).ok_or_else(|| {
+        err(format!(
+            "root {root} is not a member of the group of ranks {:?}",
+            group.ranks()
+        ))
     })
 }
 
-/// Refuses a root that is not a rank.
-fn check_root(what: &str, rank: &Rank, root: usize) -> Result<(), RuntimeError> {
-    if root >= rank.get_world_size() {
-        return Err(RuntimeError::Collective {
-            what: what.into(),
-            msg: format!(
-                "root {root} is not a rank (world size {})",
-                rank.get_world_size()
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// Reduces `t` over all ranks with `op` into rank `root`'s `t`, in place,
+/// Reduces `t` over the members of `group` with `op` into rank `root`'s `t`
+/// (`root` a global rank and a member), in place,
 /// with the backend's algorithm (a binomial tree addressed by rank): the
 /// root ends with the reduction of every rank's tensor; the other ranks'
 /// tensors end with partial results (the reductions of their subtrees).
 /// Every rank must call it with a tensor of the same shape, type and
 /// placement (on its own SIP), the same root and the same `op`; shard `k`
 /// of every rank reduces with shard `k` of the others.
-pub fn reduce_with(
+pub fn reduce_in(
     rank: &Rank,
     t: &DeviceTensor,
     root: usize,
     op: RedOp,
+    group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
     numeric("reduce", t)?;
     let algo = backend.reduce.clone();
     check_algorithm(&algo, Collective::Reduce, &[MapKind::Ranks])?;
-    check_root("reduce", rank, root)?;
+    let root_g = group_root("reduce", rank, group, root)?;
     let rt = rank.runtime().clone();
-    rank.rendezvous(
+    rank.rendezvous_in(
+        group,
         "reduce",
         Contribution::of(rank.get_rank(), t, root as u64).reducing(op),
         move |cs| {
@@ -831,7 +872,7 @@ pub fn reduce_with(
                 .n(n)
                 .seg(seg_elems(&algo, d))
                 .op(op)
-                .root(root)
+                .root(root_g)
                 .into();
             let launch = group_launch(&rank_reduce, &cs, shards, MapKind::Ranks, args)?
                 .ipcq(algo.ipcq.clone());
@@ -846,6 +887,7 @@ pub fn reduce_with(
 fn check_gathered(
     what: &str,
     rank: &Rank,
+    group: &ProcessGroup,
     output: &DeviceTensor,
     input: &DeviceTensor,
 ) -> Result<(), RuntimeError> {
@@ -853,7 +895,7 @@ fn check_gathered(
         what: what.into(),
         msg,
     };
-    let (w, r) = (rank.get_world_size(), rank.get_rank());
+    let (w, r) = (group.size(), rank.get_rank());
     if !whole_shards(input) || !whole_shards(output) {
         return Err(err(format!(
             "rank {r}: input and output must be replicated (or on one PE), not split"
@@ -888,6 +930,7 @@ fn check_gathered(
 /// (a launch on its own PEs): the local step of a gather.
 fn place_own_chunk(
     rank: &Rank,
+    group: &ProcessGroup,
     output: &DeviceTensor,
     input: &DeviceTensor,
     algo: &Algorithm,
@@ -895,8 +938,8 @@ fn place_own_chunk(
     let d = input.dtype();
     let sizes = place_chunk::args()
         .n(input.numel())
-        .w(rank.get_world_size())
-        .r(rank.get_rank())
+        .w(group.size())
+        .r(rank.group_rank(group)?)
         .seg(seg_elems(algo, d));
     // The tensors bind by name: they are the runtime's, not `Buffer`s.
     let place = KernelArgs::from(sizes)
@@ -907,29 +950,32 @@ fn place_own_chunk(
     Ok(())
 }
 
-/// Gathers every rank's `input` into rank `root`'s `output`, concatenated
-/// along the first dimension in rank order, with the backend's algorithm (a
+/// Gathers every member's `input` into rank `root`'s `output` (`root` a
+/// global rank and a member), concatenated along the first dimension in
+/// group rank order, with the backend's algorithm (a
 /// binomial tree addressed by rank). Every rank passes an `output` of the
 /// gathered shape, as for [`all_gather_with`]; each first copies its input
 /// into its own chunk of it, and the other ranks' outputs end with the
 /// chunks of their subtrees.
-pub fn gather_with(
+pub fn gather_in(
     rank: &Rank,
     output: &DeviceTensor,
     input: &DeviceTensor,
     root: usize,
+    group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
     numeric("gather", input)?;
     numeric("gather", output)?;
     let algo = backend.gather.clone();
     check_algorithm(&algo, Collective::Gather, &[MapKind::Ranks])?;
-    check_root("gather", rank, root)?;
-    check_gathered("gather", rank, output, input)?;
-    place_own_chunk(rank, output, input, &algo)?;
+    let root_g = group_root("gather", rank, group, root)?;
+    check_gathered("gather", rank, group, output, input)?;
+    place_own_chunk(rank, group, output, input, &algo)?;
     let (d, n) = (input.dtype(), input.numel());
     let rt = rank.runtime().clone();
-    rank.rendezvous(
+    rank.rendezvous_in(
+        group,
         "gather",
         Contribution::of(rank.get_rank(), output, root as u64),
         move |cs| {
@@ -937,7 +983,7 @@ pub fn gather_with(
             let args = rank_gather::args()
                 .n(n)
                 .seg(seg_elems(&algo, d))
-                .root(root)
+                .root(root_g)
                 .into();
             let launch = group_launch(&rank_gather, &cs, shards, MapKind::Ranks, args)?
                 .ipcq(algo.ipcq.clone());
@@ -946,21 +992,23 @@ pub fn gather_with(
     )
 }
 
-/// Exchanges blocks between all ranks, in place, with the backend's
-/// algorithm (a pairwise exchange addressed by rank): `t` is cut along its
-/// first dimension into `world` blocks, and block `j` of rank `r` ends as
-/// block `r` of rank `j` (`torch.distributed.all_to_all_single` with equal
+/// Exchanges blocks between the members of `group`, in place, with the
+/// backend's algorithm (a pairwise exchange addressed by rank): `t` is cut
+/// along its first dimension into `size` blocks (the group's size), and
+/// block `j` of group rank `r` ends as block `r` of group rank `j` (`torch.distributed.all_to_all_single` with equal
 /// splits). `t` must be whole on every shard (replicated, or on one PE) and
 /// its first dimension a multiple of the world size.
-pub fn all_to_all_with(
+pub fn all_to_all_in(
     rank: &Rank,
     t: &DeviceTensor,
+    group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
     numeric("all_to_all", t)?;
     let algo = backend.all_to_all.clone();
     check_algorithm(&algo, Collective::AllToAll, &[MapKind::Ranks])?;
-    let (w, r) = (rank.get_world_size(), rank.get_rank());
+    rank.group_rank(group)?;
+    let (w, r) = (group.size(), rank.get_rank());
     let err = |msg: String| RuntimeError::Collective {
         what: "all_to_all".into(),
         msg,
@@ -977,7 +1025,7 @@ pub fn all_to_all_with(
         )));
     }
     let rt = rank.runtime().clone();
-    rank.rendezvous("all_to_all", Contribution::of(r, t, 0), move |cs| {
+    rank.rendezvous_in(group, "all_to_all", Contribution::of(r, t, 0), move |cs| {
         let (shards, n) = pair_up("all_to_all", &cs, "argument")?;
         let d = cs[0].dtype;
         let args = rank_all_to_all::args().n(n).seg(seg_elems(&algo, d)).into();
@@ -985,6 +1033,68 @@ pub fn all_to_all_with(
             .ipcq(algo.ipcq.clone());
         rt.simulate(&launch)
     })
+}
+
+/// [`all_reduce_in`] over every rank: every rank ends with the reduction
+/// of every rank's tensor.
+pub fn all_reduce_with(
+    rank: &Rank,
+    t: &DeviceTensor,
+    op: RedOp,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    all_reduce_in(rank, t, op, &rank.world_group(), backend)
+}
+
+/// [`broadcast_in`] over every rank.
+pub fn broadcast_with(
+    rank: &Rank,
+    t: &DeviceTensor,
+    root: usize,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    broadcast_in(rank, t, root, &rank.world_group(), backend)
+}
+
+/// [`all_gather_in`] over every rank.
+pub fn all_gather_with(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    all_gather_in(rank, output, input, &rank.world_group(), backend)
+}
+
+/// [`reduce_in`] over every rank.
+pub fn reduce_with(
+    rank: &Rank,
+    t: &DeviceTensor,
+    root: usize,
+    op: RedOp,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    reduce_in(rank, t, root, op, &rank.world_group(), backend)
+}
+
+/// [`gather_in`] over every rank.
+pub fn gather_with(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    root: usize,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    gather_in(rank, output, input, root, &rank.world_group(), backend)
+}
+
+/// [`all_to_all_in`] over every rank.
+pub fn all_to_all_with(
+    rank: &Rank,
+    t: &DeviceTensor,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    all_to_all_in(rank, t, &rank.world_group(), backend)
 }
 
 /// Collectives on a rank with the default [`Backend`] (the shipped
@@ -1013,6 +1123,27 @@ pub trait Collectives {
     ) -> Result<Report, RuntimeError>;
     /// Exchanges the blocks of `t` between all ranks, in place (see [`all_to_all_with`]).
     fn all_to_all(&self, t: &DeviceTensor) -> Result<Report, RuntimeError>;
+    /// Reduces `t` over the members of `group` with `op`, in place (see [`all_reduce_in`]).
+    fn all_reduce_in(
+        &self,
+        t: &DeviceTensor,
+        op: RedOp,
+        group: &ProcessGroup,
+    ) -> Result<Report, RuntimeError>;
+    /// Copies rank `root`'s `t` into every member's `t` (see [`broadcast_in`]).
+    fn broadcast_in(
+        &self,
+        t: &DeviceTensor,
+        root: usize,
+        group: &ProcessGroup,
+    ) -> Result<Report, RuntimeError>;
+    /// Gathers every member's `input` into `output` (see [`all_gather_in`]).
+    fn all_gather_in(
+        &self,
+        output: &DeviceTensor,
+        input: &DeviceTensor,
+        group: &ProcessGroup,
+    ) -> Result<Report, RuntimeError>;
 }
 
 fn default_backend() -> &'static Backend {
@@ -1057,4 +1188,76 @@ impl Collectives for Rank {
     fn all_to_all(&self, t: &DeviceTensor) -> Result<Report, RuntimeError> {
         all_to_all_with(self, t, default_backend())
     }
+
+    fn all_reduce_in(
+        &self,
+        t: &DeviceTensor,
+        op: RedOp,
+        group: &ProcessGroup,
+    ) -> Result<Report, RuntimeError> {
+        all_reduce_in(self, t, op, group, default_backend())
+    }
+
+    fn broadcast_in(
+        &self,
+        t: &DeviceTensor,
+        root: usize,
+        group: &ProcessGroup,
+    ) -> Result<Report, RuntimeError> {
+        broadcast_in(self, t, root, group, default_backend())
+    }
+
+    fn all_gather_in(
+        &self,
+        output: &DeviceTensor,
+        input: &DeviceTensor,
+        group: &ProcessGroup,
+    ) -> Result<Report, RuntimeError> {
+        all_gather_in(self, output, input, group, default_backend())
+    }
+}
+
+/// The group a free collective runs over: `group`, or every rank.
+fn or_world(rank: &Rank, group: Option<&ProcessGroup>) -> ProcessGroup {
+    group.cloned().unwrap_or_else(|| rank.world_group())
+}
+
+/// `torch.distributed.all_reduce(t, op, group)` for the worker on this
+/// thread (after [`init_process_group`]), with the default [`Backend`]:
+/// over `group`, or every rank when `None`.
+pub fn all_reduce(
+    t: &DeviceTensor,
+    op: RedOp,
+    group: Option<&ProcessGroup>,
+) -> Result<Report, RuntimeError> {
+    let rank = current()?;
+    all_reduce_in(&rank, t, op, &or_world(&rank, group), default_backend())
+}
+
+/// `torch.distributed.broadcast(t, src, group)` for the worker on this
+/// thread: `src` is a global rank (see [`broadcast_in`]).
+pub fn broadcast(
+    t: &DeviceTensor,
+    src: usize,
+    group: Option<&ProcessGroup>,
+) -> Result<Report, RuntimeError> {
+    let rank = current()?;
+    broadcast_in(&rank, t, src, &or_world(&rank, group), default_backend())
+}
+
+/// `torch.distributed.all_gather_into_tensor(output, input, group)` for the
+/// worker on this thread (see [`all_gather_in`]).
+pub fn all_gather(
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    group: Option<&ProcessGroup>,
+) -> Result<Report, RuntimeError> {
+    let rank = current()?;
+    all_gather_in(
+        &rank,
+        output,
+        input,
+        &or_world(&rank, group),
+        default_backend(),
+    )
 }

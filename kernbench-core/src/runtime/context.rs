@@ -20,7 +20,7 @@
 //! ```
 
 use super::error::RuntimeError;
-use super::Rank;
+use super::{ProcessGroup, Rank};
 use std::cell::RefCell;
 
 struct Worker {
@@ -116,6 +116,26 @@ pub mod dist {
     /// The default group's size: the ranks of the run.
     pub fn get_world_size() -> Result<usize, RuntimeError> {
         initialized("dist::get_world_size", Rank::get_world_size)
+    }
+
+    /// This worker's rank in `group` (`torch.distributed.get_rank(group)`);
+    /// an error when it is not a member.
+    pub fn get_group_rank(group: &ProcessGroup) -> Result<usize, RuntimeError> {
+        initialized("dist::get_group_rank", |r| r.group_rank(group))?
+    }
+
+    /// A process group of the global ranks `ranks` (see [`Rank::new_group`]):
+    /// every worker calls it, members or not, in the same order.
+    pub fn new_group(ranks: &[usize]) -> Result<ProcessGroup, RuntimeError> {
+        initialized("dist::new_group", |r| r.new_group(ranks))?
+    }
+
+    /// Waits for every member of `group` (every rank when `None`).
+    pub fn barrier(group: Option<&ProcessGroup>) -> Result<(), RuntimeError> {
+        initialized("dist::barrier", |r| match group {
+            Some(g) => r.barrier_in(g),
+            None => r.barrier(),
+        })?
     }
 
     fn initialized<T>(call: &str, f: impl FnOnce(&Rank) -> T) -> Result<T, RuntimeError> {

@@ -40,7 +40,7 @@ pub use context::{device, dist};
 pub use error::{RankFailure, RuntimeError, SpawnError, WorkerError};
 pub use launch::{Arg, Args, Param};
 pub use placement::{resolve, Placement, ShardSpec, Split, TileOrder};
-pub use rank::Rank;
+pub use rank::{ProcessGroup, Rank};
 pub use tensor::{DeviceTensor, HostElement};
 
 /// The ndarray crate the runtime reads and writes host arrays with.
