@@ -641,8 +641,8 @@ fn tensor_parallel_layers_match_ndarray() {
     let outs = rt
         .spawn(2, |rank| {
             let mp = initialize_model_parallel(&rank, 2)?.with_layout(1, 2);
-            let fc1 = ColumnParallelLinear::new(&mp, &a)?.with_relu();
-            let fc2 = RowParallelLinear::new(&mp, &b)?;
+            let fc1 = ColumnParallelLinear::new(&mp, &a, None)?.with_relu();
+            let fc2 = RowParallelLinear::new(&mp, &b, None)?;
             assert_eq!(fc1.weight().shape(), &[8, 6]);
             assert_eq!(fc2.weight().shape(), &[6, 8]);
             let h = fc1.forward(&mp.input(&x)?)?;
@@ -666,7 +666,10 @@ fn tensor_parallel_layers_match_ndarray() {
     let e = rt
         .spawn(2, |rank| Ok(initialize_model_parallel(&rank, 3)?))
         .unwrap_err();
-    assert!(e.to_string().contains("must equal the world size 2"), "{e}");
+    assert!(
+        e.to_string().contains("must divide the world size 2"),
+        "{e}"
+    );
 }
 
 #[test]
