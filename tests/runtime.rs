@@ -1029,3 +1029,83 @@ fn bad_process_groups_are_clear_errors() {
         _ => panic!("{e}"),
     }
 }
+
+#[test]
+fn reduce_scatter_and_shardwise_gathers_in_groups() {
+    use dist::{all_gather_shards_in, reduce_scatter_shards_in, Backend};
+    let be = Backend::default();
+    let rep = Placement::replicate().cubes(1).pes(2);
+    let rows = Placement::row_wise().cubes(1).pes(2);
+    let outs = quad()
+        .spawn(4, |rank| {
+            let r = rank.get_rank();
+            dist::init_process_group(4, r)?;
+            let g = dist::new_group(&[3, 1, 0])?; // group ranks: 3 -> 0, 1 -> 1, 0 -> 2
+            let _h = dist::new_group(&[2])?;
+            if !g.contains(r) {
+                return Ok(None);
+            }
+            // torch's reduce_scatter_tensor on replicated tensors: block j of
+            // the sum lands in group rank j.
+            let input = rank.from_array(
+                &Array2::from_shape_fn((6, 4), |(i, j)| (100 * r + 10 * i + j) as f32),
+                &rep,
+            )?;
+            let out = rank.zeros(&[2, 4], DType::F32, &rep)?;
+            dist::reduce_scatter(&out, &input, RedOp::Sum, Some(&g))?;
+            // Shard by shard on row-split tensors, and back with the gather.
+            let split = rank.from_array(
+                &Array2::from_shape_fn((12, 2), |(i, j)| (r * 1000 + i * 2 + j) as f32),
+                &rows,
+            )?;
+            let mine = rank.zeros(&[4, 2], DType::F32, &rows)?;
+            reduce_scatter_shards_in(&rank, &mine, &split, RedOp::Max, &g, &be)?;
+            let back = rank.zeros(&[12, 2], DType::F32, &rows)?;
+            all_gather_shards_in(&rank, &back, &mine, &g, &be)?;
+            // Split tensors need the shard-wise form; shapes must agree.
+            let e = dist::reduce_scatter(&mine, &split, RedOp::Sum, Some(&g)).unwrap_err();
+            assert!(e.to_string().contains("not split"), "{e}");
+            let bad = rank.zeros(&[3, 4], DType::F32, &rep)?;
+            let e = dist::reduce_scatter(&bad, &input, RedOp::Sum, Some(&g)).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("3 blocks of [3, 4] f32 make a [9, 4] f32 tensor, not [6, 4] f32"),
+                "{e}"
+            );
+            Ok(Some((
+                dist::get_group_rank(&g)?,
+                out.to_ndarray::<f32>()?,
+                mine.to_ndarray::<f32>()?,
+                back.to_ndarray::<f32>()?,
+            )))
+        })
+        .unwrap();
+    let members = [3usize, 1, 0];
+    let sum = Array2::from_shape_fn((6, 4), |(i, j)| {
+        members
+            .iter()
+            .map(|m| (100 * m + 10 * i + j) as f32)
+            .sum::<f32>()
+    });
+    // Max over the members: rank 3's values everywhere.
+    let max = Array2::from_shape_fn((12, 2), |(i, j)| (3000 + i * 2 + j) as f32);
+    for (gr, out, mine, back) in outs.into_iter().flatten() {
+        let block = sum.slice(kernbench::core::runtime::ndarray::s![
+            2 * gr..2 * gr + 2,
+            ..
+        ]);
+        assert_eq!(out, block.to_owned().into_dyn(), "group rank {gr}");
+        // Shard k (rows 6k .. 6k + 6) cut into 3 chunks of 2 rows: chunk gr
+        // goes to shard k of group rank gr's output (rows 2k .. 2k + 2).
+        let want = Array2::from_shape_fn((4, 2), |(i, j)| {
+            let (k, q) = (i / 2, i % 2);
+            max[[6 * k + 2 * gr + q, j]]
+        });
+        assert_eq!(mine, want.into_dyn(), "group rank {gr}");
+        assert_eq!(
+            back,
+            max.clone().into_dyn(),
+            "group rank {gr}: the gather undoes the scatter"
+        );
+    }
+}

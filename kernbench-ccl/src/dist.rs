@@ -18,7 +18,8 @@
 //! times, and groups that do not share a rank (tensor-parallel groups, say,
 //! beside data-parallel ones) meet independently. The `_in` functions take
 //! a group, the `_with` functions run over every rank, and the free
-//! functions ([`all_reduce`], [`broadcast`], [`all_gather`]) take the
+//! functions ([`all_reduce`], [`broadcast`], [`all_gather`],
+//! [`reduce_scatter`]) take the
 //! worker's rank from the thread, as `torch.distributed` does.
 //!
 //! ```no_run
@@ -37,7 +38,9 @@
 //! ```
 
 use crate::algorithms::alltoall::pairwise_all_to_all_in;
-use crate::algorithms::common::{out_window, pieces, ring_all_gather, ring_all_reduce, Ring};
+use crate::algorithms::common::{
+    out_window, pieces, ring_all_gather, ring_all_reduce, ring_reduce_scatter, Ring,
+};
 use crate::algorithms::rooted::{binomial_gather_in, binomial_reduce_in, Group};
 use crate::registry::{Algorithm, Collective, MapKind, Registry};
 use crate::run::{torus_shape, RedOp};
@@ -136,6 +139,41 @@ pub fn rank_all_gather_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize) {
         size: w,
     };
     ring_all_gather(buf, k * w * n, (0, w * n), ring, 0, seg);
+}
+
+/// Reduce-scatter of shard group `k = program_id(1)` along the ring `E`/`W`:
+/// the group's region is `buf[k * w * n ..][.. w * n]`, and afterwards its
+/// chunk `r` (`n` elements) on rank `r` holds the reduction of every rank's
+/// chunk `r`.
+#[kernel_fn]
+pub fn rank_reduce_scatter_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp) {
+    let (w, r, k) = (tl::num_programs(0), tl::program_id(0), tl::program_id(1));
+    let ring = Ring {
+        next: Dir::E,
+        prev: Dir::W,
+        rank: r,
+        size: w,
+    };
+    ring_reduce_scatter(buf, k * w * n, (0, w * n), ring, 0, seg, op);
+}
+
+/// Copies chunk `r` of shard `k = program_id(0)` of `src` (`n` elements at
+/// `k * w * n + r * n`) into shard `k` of `dst` (`n` elements at `k * n`):
+/// the local step after a reduce-scatter.
+#[kernel_fn]
+pub fn take_chunk_body<T: Element>(
+    src: Ptr<T>,
+    dst: Ptr<T>,
+    n: usize,
+    w: usize,
+    r: usize,
+    seg: usize,
+) {
+    let k = tl::program_id(0);
+    for (off, len) in pieces(0, n, seg) {
+        let x = tl::load(src.offset(k * w * n + r * n + off), [len]);
+        tl::store(dst.offset(k * n + off), &x);
+    }
 }
 
 /// The shard group `k = program_id(1)` of a rank-addressed collective: the
@@ -288,6 +326,49 @@ pub fn rank_all_gather<T: Element>(
         b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15,
     ];
     rank_all_gather_body(bufs[tl::program_id(0)], n, seg);
+}
+
+/// Reduce-scatter among ranks, in place in each rank's input (see [`rank_reduce_scatter_body`]).
+#[kernel]
+#[allow(clippy::too_many_arguments)]
+pub fn rank_reduce_scatter<T: Element>(
+    b0: Ptr<T>,
+    b1: Ptr<T>,
+    b2: Ptr<T>,
+    b3: Ptr<T>,
+    b4: Ptr<T>,
+    b5: Ptr<T>,
+    b6: Ptr<T>,
+    b7: Ptr<T>,
+    b8: Ptr<T>,
+    b9: Ptr<T>,
+    b10: Ptr<T>,
+    b11: Ptr<T>,
+    b12: Ptr<T>,
+    b13: Ptr<T>,
+    b14: Ptr<T>,
+    b15: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+) {
+    let bufs = [
+        b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15,
+    ];
+    rank_reduce_scatter_body(bufs[tl::program_id(0)], n, seg, op);
+}
+
+/// Copies this rank's chunk of each shard of `src` into `dst` (see [`take_chunk_body`]).
+#[kernel]
+pub fn take_chunk<T: Element>(
+    src: Ptr<T>,
+    dst: Ptr<T>,
+    n: usize,
+    w: usize,
+    r: usize,
+    #[constexpr] seg: usize,
+) {
+    take_chunk_body(src, dst, n, w, r, seg);
 }
 
 /// Copies each shard of `src` into this rank's chunk of `dst` (see [`place_chunk_body`]).
@@ -445,6 +526,8 @@ pub struct Backend {
     pub broadcast: Algorithm,
     /// The all-gather algorithm (a `ring` all-gather).
     pub all_gather: Algorithm,
+    /// The reduce-scatter algorithm (a `ring` reduce-scatter).
+    pub reduce_scatter: Algorithm,
     /// The reduce algorithm (a `ranks` reduce: `binomial_reduce`).
     pub reduce: Algorithm,
     /// The gather algorithm (a `ranks` gather: `binomial_gather`).
@@ -454,7 +537,7 @@ pub struct Backend {
 }
 
 impl Default for Backend {
-    /// `ring_allreduce`, `broadcast`, `all_gather`, `binomial_reduce`,
+    /// `ring_allreduce`, `broadcast`, `all_gather`, `reduce_scatter`, `binomial_reduce`,
     /// `binomial_gather` and `pairwise_alltoall` of the shipped registry.
     fn default() -> Self {
         let r = Registry::builtin();
@@ -467,6 +550,7 @@ impl Default for Backend {
             all_reduce: get("ring_allreduce"),
             broadcast: get("broadcast"),
             all_gather: get("all_gather"),
+            reduce_scatter: get("reduce_scatter"),
             reduce: get("binomial_reduce"),
             gather: get("binomial_gather"),
             all_to_all: get("pairwise_alltoall"),
@@ -789,14 +873,42 @@ pub fn all_gather_in(
     group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
+    gather_all(rank, output, input, group, backend, false)
+}
+
+/// [`all_gather_in`] shard by shard, for tensors split over PEs as well:
+/// shard `k` of `output` (`size` times as long as shard `k` of `input`, on
+/// the same PE) ends with shard `k` of every member's `input`, in group rank
+/// order. For a replicated (or one-PE) tensor this is [`all_gather_in`];
+/// for a row-split one, output rows interleave the members' row bands
+/// (shard `k`'s rows of member 0, then of member 1, ...), the layout
+/// sequence parallelism keeps ([`reduce_scatter_shards_in`] undoes it).
+pub fn all_gather_shards_in(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    group: &ProcessGroup,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    gather_all(rank, output, input, group, backend, true)
+}
+
+fn gather_all(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    group: &ProcessGroup,
+    backend: &Backend,
+    shardwise: bool,
+) -> Result<Report, RuntimeError> {
     numeric("all_gather", input)?;
     numeric("all_gather", output)?;
     rank.group_rank(group)?;
     let algo = backend.all_gather.clone();
     check_algorithm(&algo, Collective::AllGather, &[MapKind::Ring])?;
-    check_gathered("all_gather", rank, group, output, input)?;
+    let n = check_gathered("all_gather", rank, group, output, input, shardwise)?;
     place_own_chunk(rank, group, output, input, &algo)?;
-    let (d, n, r) = (input.dtype(), input.numel(), rank.get_rank());
+    let (d, r) = (input.dtype(), rank.get_rank());
     let rt = rank.runtime().clone();
     rank.rendezvous_in(
         group,
@@ -810,6 +922,80 @@ pub fn all_gather_in(
             rt.simulate(&launch)
         },
     )
+}
+
+/// Reduces every member's `input` with `op` and leaves block `r` of the
+/// result in group rank `r`'s `output` (`torch.distributed.reduce_scatter_tensor`):
+/// `input` is `[size * rows, cols]` (or `[size * n]`), cut along its first
+/// dimension into `size` blocks, and `output` `[rows, cols]` (or `[n]`).
+/// Both must be replicated (or on one PE) over the same PEs. One collective
+/// launch reduces in place in the inputs (a ring per shard group; the
+/// inputs end with partial sums outside their own block), then each member
+/// copies its block into its output (a launch on its own PEs).
+pub fn reduce_scatter_in(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    op: RedOp,
+    group: &ProcessGroup,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    scatter_reduced(rank, output, input, op, group, backend, false)
+}
+
+/// [`reduce_scatter_in`] shard by shard, for tensors split over PEs as
+/// well: shard `k` of `input` is cut into `size` chunks, and chunk `r` of
+/// the reduction over the members lands in shard `k` of group rank `r`'s
+/// `output`, on the same PE. The inverse layout of [`all_gather_shards_in`].
+pub fn reduce_scatter_shards_in(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    op: RedOp,
+    group: &ProcessGroup,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    scatter_reduced(rank, output, input, op, group, backend, true)
+}
+
+fn scatter_reduced(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    op: RedOp,
+    group: &ProcessGroup,
+    backend: &Backend,
+    shardwise: bool,
+) -> Result<Report, RuntimeError> {
+    numeric("reduce_scatter", input)?;
+    numeric("reduce_scatter", output)?;
+    let me = rank.group_rank(group)?;
+    let algo = backend.reduce_scatter.clone();
+    check_algorithm(&algo, Collective::ReduceScatter, &[MapKind::Ring])?;
+    // The input plays the gathered tensor's part.
+    let n = check_gathered("reduce_scatter", rank, group, input, output, shardwise)?;
+    let (d, w, r) = (input.dtype(), group.size(), rank.get_rank());
+    let seg = seg_elems(&algo, d);
+    let rt = rank.runtime().clone();
+    let report = rank.rendezvous_in(
+        group,
+        "reduce_scatter",
+        Contribution::of(r, input, 0).reducing(op),
+        move |cs| {
+            let (shards, _) = pair_up("reduce_scatter", &cs, "argument")?;
+            let args = rank_reduce_scatter::args().n(n).seg(seg).op(op).into();
+            let launch = group_launch(&rank_reduce_scatter, &cs, shards, MapKind::Ring, args)?
+                .ipcq(algo.ipcq.clone());
+            rt.simulate(&launch)
+        },
+    )?;
+    let sizes = take_chunk::args().n(n).w(w).r(me).seg(seg);
+    let take = KernelArgs::from(sizes)
+        .with("src", input.arg_ptr())
+        .with("dst", output.arg_ptr());
+    let pes: Vec<PeId> = input.shards().iter().map(|s| s.pe_id()).collect();
+    rank.simulate(&Launch::new(&take_chunk, take, pes))?;
+    Ok(report)
 }
 
 /// The group rank of the global rank `root`, after checking that this rank
@@ -884,21 +1070,26 @@ pub fn reduce_in(
 /// The `[world * rows, cols]` (or `[world * n]`) tensor a `[rows, cols]`
 /// (or `[n]`) input gathers into, checked against `output`: both whole on
 /// every shard (replicated, or on one PE) and on the same PEs.
+///
+/// `shardwise`: split tensors too, gathered shard by shard (the shards of
+/// `output` each `size` times as long as those of `input`). Returns the
+/// length of an input shard.
 fn check_gathered(
     what: &str,
     rank: &Rank,
     group: &ProcessGroup,
     output: &DeviceTensor,
     input: &DeviceTensor,
-) -> Result<(), RuntimeError> {
+    shardwise: bool,
+) -> Result<usize, RuntimeError> {
     let err = |msg: String| RuntimeError::Collective {
         what: what.into(),
         msg,
     };
     let (w, r) = (group.size(), rank.get_rank());
-    if !whole_shards(input) || !whole_shards(output) {
+    if !shardwise && (!whole_shards(input) || !whole_shards(output)) {
         return Err(err(format!(
-            "rank {r}: input and output must be replicated (or on one PE), not split"
+            "rank {r}: input and output must be replicated (or on one PE), not split (the _shards form gathers split tensors shard by shard)"
         )));
     }
     let want: Vec<usize> = match input.shape() {
@@ -908,7 +1099,7 @@ fn check_gathered(
     };
     if output.shape() != want.as_slice() || output.dtype() != input.dtype() {
         return Err(err(format!(
-            "rank {r}: a {:?} {} input gathers into a {want:?} {} output, not {:?} {}",
+            "rank {r}: {w} blocks of {:?} {} make a {want:?} {} tensor, not {:?} {}",
             input.shape(),
             input.dtype(),
             input.dtype(),
@@ -923,7 +1114,12 @@ fn check_gathered(
             "rank {r}: input and output must be placed on the same PEs"
         )));
     }
-    Ok(())
+    match (input.uniform_shard_len(), output.uniform_shard_len()) {
+        (Some(i), Some(o)) if o == w * i => Ok(i),
+        _ => Err(err(format!(
+            "rank {r}: every shard of the output must be {w} times as long as the input's shard on its PE (split both the same way)"
+        ))),
+    }
 }
 
 /// Copies rank `rank`'s `input` into its chunk of every replica of `output`
@@ -936,8 +1132,11 @@ fn place_own_chunk(
     algo: &Algorithm,
 ) -> Result<(), RuntimeError> {
     let d = input.dtype();
+    let n = input
+        .uniform_shard_len()
+        .expect("checked by check_gathered");
     let sizes = place_chunk::args()
-        .n(input.numel())
+        .n(n)
         .w(group.size())
         .r(rank.group_rank(group)?)
         .seg(seg_elems(algo, d));
@@ -970,9 +1169,9 @@ pub fn gather_in(
     let algo = backend.gather.clone();
     check_algorithm(&algo, Collective::Gather, &[MapKind::Ranks])?;
     let root_g = group_root("gather", rank, group, root)?;
-    check_gathered("gather", rank, group, output, input)?;
+    let n = check_gathered("gather", rank, group, output, input, false)?;
     place_own_chunk(rank, group, output, input, &algo)?;
-    let (d, n) = (input.dtype(), input.numel());
+    let d = input.dtype();
     let rt = rank.runtime().clone();
     rank.rendezvous_in(
         group,
@@ -1144,6 +1343,14 @@ pub trait Collectives {
         input: &DeviceTensor,
         group: &ProcessGroup,
     ) -> Result<Report, RuntimeError>;
+    /// Reduces the members' `input` and scatters the blocks (see [`reduce_scatter_in`]).
+    fn reduce_scatter_in(
+        &self,
+        output: &DeviceTensor,
+        input: &DeviceTensor,
+        op: RedOp,
+        group: &ProcessGroup,
+    ) -> Result<Report, RuntimeError>;
 }
 
 fn default_backend() -> &'static Backend {
@@ -1215,6 +1422,35 @@ impl Collectives for Rank {
     ) -> Result<Report, RuntimeError> {
         all_gather_in(self, output, input, group, default_backend())
     }
+
+    fn reduce_scatter_in(
+        &self,
+        output: &DeviceTensor,
+        input: &DeviceTensor,
+        op: RedOp,
+        group: &ProcessGroup,
+    ) -> Result<Report, RuntimeError> {
+        reduce_scatter_in(self, output, input, op, group, default_backend())
+    }
+}
+
+/// `torch.distributed.reduce_scatter_tensor(output, input, op, group)` for
+/// the worker on this thread (see [`reduce_scatter_in`]).
+pub fn reduce_scatter(
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    op: RedOp,
+    group: Option<&ProcessGroup>,
+) -> Result<Report, RuntimeError> {
+    let rank = current()?;
+    reduce_scatter_in(
+        &rank,
+        output,
+        input,
+        op,
+        &or_world(&rank, group),
+        default_backend(),
+    )
 }
 
 /// The group a free collective runs over: `group`, or every rank.
