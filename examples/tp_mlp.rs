@@ -11,10 +11,14 @@
 //! (small integers), and in f16 or bf16 within the rounding bound stated in
 //! the output.
 //!
+//! With `--sequence-parallel` each rank of a tensor-parallel group holds its
+//! own rows of the activations outside the pair of layers: the first layer
+//! all-gathers them, the second reduce-scatters instead of all-reducing.
+//!
 //! Run: `cargo run --release --example tp_mlp [-- --dtype f16 --tp 2 --topology large]`
 
 use kernbench::ccl::tp::{initialize_model_parallel, ColumnParallelLinear, RowParallelLinear};
-use kernbench::core::runtime::ndarray::{s, Array1, Array2};
+use kernbench::core::runtime::ndarray::{Array1, Array2, Axis};
 use kernbench::core::runtime::{HostElement, Runtime};
 use kernbench::core::topology::Topology;
 use kernbench::tl::{bf16, f16};
@@ -29,10 +33,11 @@ struct Opts {
     hidden: usize,
     tp: Option<usize>,
     topology: Option<String>,
+    sp: bool,
 }
 
 const USAGE: &str = "usage: tp_mlp [--dtype f32|f16|bf16] [--tp N (divides the ranks; all of them by default)] \
-[--topology NAME|FILE] [--batch N (a multiple of 4 x data-parallel replicas)] [--hidden N (a multiple of 4 x tp)]";
+[--topology NAME|FILE] [--sequence-parallel] [--batch N (a multiple of 4 x data-parallel replicas)] [--hidden N (a multiple of 4 x tp)]";
 
 fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let mut o = Opts {
@@ -40,6 +45,7 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
         hidden: 64,
         tp: None,
         topology: None,
+        sp: false,
     };
     let mut dtype = "f32".to_string();
     let mut args = std::env::args().skip(1);
@@ -51,6 +57,7 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
             "--tp" => o.tp = Some(value("--tp")?.parse()?),
             "--topology" => o.topology = Some(value("--topology")?),
             "--dtype" => dtype = value("--dtype")?,
+            "--sequence-parallel" => o.sp = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 return Ok(());
@@ -154,18 +161,31 @@ fn run<T: Float>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
         rank.set_device(rank.get_rank())?;
         // Tensor parallel across tp ranks, data parallel over the rest;
         // each replica's rows over 2 cubes x 2 PEs inside each SIP.
-        let mp = initialize_model_parallel(&rank, tp)?.with_layout(2, 2);
+        let mut mp = initialize_model_parallel(&rank, tp)?.with_layout(2, 2);
+        if o.sp {
+            mp = mp.with_sequence_parallel();
+        }
         let fc1 = ColumnParallelLinear::new(&mp, &at, Some(&abt))?.with_relu();
         let fc2 = RowParallelLinear::new(&mp, &btt, Some(&bbt))?;
-        let xs = mp.input(&mp.local_batch(&xt)?)?;
+        let local = mp.local_batch(&xt)?;
+        // The rows of the replica's batch this rank feeds in and gets back.
+        let (xs, rows) = if o.sp {
+            let rows = mp.sequence_rows(local.nrows())?;
+            (mp.input(&mp.sequence_shard(&local)?)?, rows)
+        } else {
+            (mp.input(&local)?, (0..local.nrows()).collect())
+        };
         let h = fc1.forward(&xs)?; // [batch / dp, hidden / tp] on this rank
-        let z = fc2.forward(&h)?; // all-reduced over the tp group: [batch / dp, model]
+                                   // All-reduced over the tp group: [batch / dp, model]; reduce-scattered
+                                   // when sequence-parallel: [batch / dp / tp, model].
+        let z = fc2.forward(&h)?;
         let got = z.to_ndarray::<T>()?.mapv(T::wide);
         Ok((
             rank.get_rank(),
             mp.tp_rank(),
             mp.dp_rank(),
             mp.dp_size(),
+            rows,
             h.shape().to_vec(),
             got,
             rank.device_time_ps(rank.get_rank()),
@@ -174,11 +194,11 @@ fn run<T: Float>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
 
     let mut wrong = 0;
     let mut worst = 0.0f64;
-    for (r, t, d, dp, hshape, got, ps) in &outs {
+    for (r, t, d, dp, rows, hshape, got, ps) in &outs {
         let per = batch / dp;
-        let rows = s![d * per..(d + 1) * per, ..];
-        let want = reference.slice(rows);
-        let tol = tol.slice(rows);
+        let rows: Vec<usize> = rows.iter().map(|i| d * per + i).collect();
+        let want = reference.select(Axis(0), &rows);
+        let tol = tol.select(Axis(0), &rows);
         let mut bad = 0;
         for ((g, w), t) in got.iter().zip(want.iter()).zip(tol.iter()) {
             worst = worst.max((g - w).abs());
@@ -194,17 +214,18 @@ fn run<T: Float>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
         wrong += bad;
     }
     let dp = world / tp;
+    let sp = if o.sp { ", sequence-parallel" } else { "" };
     if wrong > 0 {
         return Err(format!("{wrong} elements wrong").into());
     }
     if exact {
         println!(
-            "verified: {batch}x{model} output in {} on {world} ranks (tp {tp}, dp {dp}) matches ndarray exactly",
+            "verified: {batch}x{model} output in {} on {world} ranks (tp {tp}, dp {dp}{sp}) matches ndarray exactly",
             T::NAME
         );
     } else {
         println!(
-            "verified: {batch}x{model} output in {} on {world} ranks (tp {tp}, dp {dp}) matches ndarray within {} x 2^{} of each element's absolute terms (largest error {worst:.3e})",
+            "verified: {batch}x{model} output in {} on {world} ranks (tp {tp}, dp {dp}{sp}) matches ndarray within {} x 2^{} of each element's absolute terms (largest error {worst:.3e})",
             T::NAME,
             tp + 3,
             T::U.log2()

@@ -5,7 +5,7 @@
 
 use half::{bf16, f16};
 use kernbench::ccl::tp::{initialize_model_parallel, ColumnParallelLinear, RowParallelLinear};
-use kernbench::core::runtime::ndarray::{s, Array1, Array2};
+use kernbench::core::runtime::ndarray::{s, Array1, Array2, Axis};
 use kernbench::core::runtime::{HostElement, Placement, Runtime, RuntimeError};
 use kernbench::core::topology::{Topology, TINY_YAML};
 use kernbench::core::DType;
@@ -132,12 +132,15 @@ fn misses(got: &Array2<f64>, want: &Array2<f64>, tol: &Array2<f64>) -> (usize, S
 /// bound of `T`: one rounding of each hidden element, then `tp + 2`
 /// roundings along the output's path (the partial product, the sums of the
 /// ring's steps, the result), each at most `U` of the absolute terms.
-fn check_mlp<T: Float>(rt: &Runtime, tp: usize, layout: (usize, usize), ints: bool) {
+///
+/// Sequence-parallel (`sp`), each rank feeds its own rows of its replica's
+/// batch and gets its own rows of the output back.
+fn check_mlp<T: Float>(rt: &Runtime, tp: usize, layout: (usize, usize), ints: bool, sp: bool) {
     let world = rt.device_count();
     let dp = world / tp;
     let shards = layout.0 * layout.1;
     let (model, hidden) = (16, 8 * tp);
-    let mlp = Mlp::new::<T>(shards * dp * 2, model, hidden, ints);
+    let mlp = Mlp::new::<T>(shards * dp * tp * 2, model, hidden, ints);
     let [h_ref, h_abs, z_ref, z_abs] = mlp.reference();
     let (x, a, ab, b, bb) = (
         to::<T>(&mlp.x),
@@ -148,7 +151,10 @@ fn check_mlp<T: Float>(rt: &Runtime, tp: usize, layout: (usize, usize), ints: bo
     );
     let outs = rt
         .spawn(world, |rank| {
-            let mp = initialize_model_parallel(&rank, tp)?.with_layout(layout.0, layout.1);
+            let mut mp = initialize_model_parallel(&rank, tp)?.with_layout(layout.0, layout.1);
+            if sp {
+                mp = mp.with_sequence_parallel();
+            }
             assert_eq!((mp.tp_size(), mp.dp_size()), (tp, dp));
             assert_eq!(
                 (mp.tp_rank(), mp.dp_rank()),
@@ -166,7 +172,15 @@ fn check_mlp<T: Float>(rt: &Runtime, tp: usize, layout: (usize, usize), ints: bo
                 mp.tp_rank() == 0,
                 "one rank adds the bias"
             );
-            let xt = mp.input(&mp.local_batch(&x)?)?;
+            let local = mp.local_batch(&x)?;
+            let (xt, rows) = if sp {
+                (
+                    mp.input(&mp.sequence_shard(&local)?)?,
+                    mp.sequence_rows(local.nrows())?,
+                )
+            } else {
+                (mp.input(&local)?, (0..local.nrows()).collect())
+            };
             assert_eq!(xt.dtype(), T::DTYPE);
             let h = fc1.forward(&xt)?;
             let z = fc2.forward(&h)?;
@@ -176,7 +190,7 @@ fn check_mlp<T: Float>(rt: &Runtime, tp: usize, layout: (usize, usize), ints: bo
                     let a = t.to_ndarray::<T>()?.mapv(T::wide);
                     Ok(a.into_dimensionality().expect("2-D"))
                 };
-            Ok((mp.tp_rank(), mp.dp_rank(), widen(&h)?, widen(&z)?))
+            Ok((mp.tp_rank(), mp.dp_rank(), rows, widen(&h)?, widen(&z)?))
         })
         .unwrap();
     let per = x.nrows() / dp;
@@ -185,8 +199,9 @@ fn check_mlp<T: Float>(rt: &Runtime, tp: usize, layout: (usize, usize), ints: bo
     } else {
         (T::U, (tp + 2) as f64 * T::U)
     };
-    for (t, d, h, z) in outs {
-        let rows = s![d * per..(d + 1) * per, ..];
+    for (t, d, rows, h, z) in outs {
+        let rows: Vec<usize> = rows.iter().map(|i| d * per + i).collect();
+        assert_eq!(z.nrows(), rows.len());
         let hcols = s![
             d * per..(d + 1) * per,
             t * (hidden / tp)..(t + 1) * (hidden / tp)
@@ -198,8 +213,8 @@ fn check_mlp<T: Float>(rt: &Runtime, tp: usize, layout: (usize, usize), ints: bo
             n, 0,
             "tp rank {t}, replica {d}: {n} hidden elements off, first {first}"
         );
-        let want_z = z_ref.slice(rows).to_owned();
-        let tol_z = z_abs.slice(rows).mapv(|v| v * per_z);
+        let want_z = z_ref.select(Axis(0), &rows);
+        let tol_z = z_abs.select(Axis(0), &rows).mapv(|v| v * per_z);
         let (n, first) = misses(&z, &want_z, &tol_z);
         assert_eq!(
             n, 0,
@@ -216,24 +231,31 @@ fn check_mlp<T: Float>(rt: &Runtime, tp: usize, layout: (usize, usize), ints: bo
 
 #[test]
 fn tp2_dp2_in_f32_is_exact() {
-    check_mlp::<f32>(&quad(), 2, (2, 2), true);
+    check_mlp::<f32>(&quad(), 2, (2, 2), true, false);
 }
 
 #[test]
 fn tp2_dp2_in_f16_within_rounding() {
-    check_mlp::<f16>(&quad(), 2, (2, 2), false);
+    check_mlp::<f16>(&quad(), 2, (2, 2), false, false);
 }
 
 #[test]
 fn tp4_in_bf16_and_dp4_in_f16() {
-    check_mlp::<bf16>(&quad(), 4, (1, 2), false);
-    check_mlp::<f16>(&quad(), 1, (2, 1), false);
+    check_mlp::<bf16>(&quad(), 4, (1, 2), false, false);
+    check_mlp::<f16>(&quad(), 1, (2, 1), false, false);
 }
 
 #[test]
 fn tp2_on_the_default_machine_in_f32_and_bf16() {
-    check_mlp::<f32>(&default(), 2, (2, 2), true);
-    check_mlp::<bf16>(&default(), 2, (1, 4), false);
+    check_mlp::<f32>(&default(), 2, (2, 2), true, false);
+    check_mlp::<bf16>(&default(), 2, (1, 4), false, false);
+}
+
+#[test]
+fn sequence_parallel_matches_in_f32_f16_and_bf16() {
+    check_mlp::<f32>(&quad(), 2, (2, 2), true, true);
+    check_mlp::<f16>(&quad(), 4, (1, 2), false, true);
+    check_mlp::<bf16>(&default(), 2, (2, 2), false, true);
 }
 
 #[test]

@@ -26,6 +26,14 @@
 //! in `f32` (and adds the bias and applies ReLU there), and the output is
 //! rounded to the layer's type, in which the all-reduce then sums.
 //!
+//! With sequence parallelism ([`ModelParallel::with_sequence_parallel`],
+//! Megatron's `sequence_parallel=True`) the activations outside the pair of
+//! layers are split by rows (tokens) over the tensor-parallel group as well:
+//! the column-parallel layer all-gathers its input over the group before its
+//! GEMM, and the row-parallel layer reduce-scatters its partial products
+//! instead of all-reducing them, so each rank ends with its own rows of
+//! `Z` ([`ModelParallel::sequence_rows`] says which).
+//!
 //! Inside a SIP the layers are data-parallel over PEs: activations are split
 //! by rows (the batch) over the layout's PEs and weights are replicated on
 //! them, so each PE multiplies its band of rows by its copy of the weight
@@ -95,6 +103,7 @@ pub struct ModelParallel {
     dp_group: ProcessGroup,
     cubes: usize,
     pes: usize,
+    sequence_parallel: bool,
 }
 
 /// Sets up tensor parallelism of degree `tp` for this rank, and data
@@ -135,6 +144,7 @@ pub fn initialize_model_parallel(rank: &Rank, tp: usize) -> Result<ModelParallel
         dp_group: dp_group.expect("the data-parallel groups cover every rank"),
         cubes: 1,
         pes: 1,
+        sequence_parallel: false,
     })
 }
 
@@ -154,6 +164,47 @@ impl ModelParallel {
         self.cubes = cubes;
         self.pes = pes;
         self
+    }
+
+    /// Splits the activations outside the layers by rows over the
+    /// tensor-parallel group: the column-parallel layer all-gathers its
+    /// input, the row-parallel layer reduce-scatters its output (see the
+    /// module docs).
+    pub fn with_sequence_parallel(mut self) -> Self {
+        self.sequence_parallel = true;
+        self
+    }
+
+    /// Whether the layers run sequence-parallel.
+    pub fn sequence_parallel(&self) -> bool {
+        self.sequence_parallel
+    }
+
+    /// The rows of a `rows`-row activation (this replica's batch) that this
+    /// rank holds under sequence parallelism, in the order it holds them.
+    /// The gathers and scatters work shard by shard, so with `S` shards per
+    /// SIP each of the `tp` ranks holds `S` bands of `q = rows / (tp S)`
+    /// rows: band `k` of tensor-parallel rank `t` is rows
+    /// `(k tp + t) q .. + q`. With one shard that is Megatron's contiguous
+    /// split. `rows` must be a multiple of `tp S`.
+    pub fn sequence_rows(&self, rows: usize) -> Result<Vec<usize>, RuntimeError> {
+        let (tp, t, sh) = (self.tp_size(), self.tp_rank(), self.shards());
+        if rows % (tp * sh) != 0 {
+            return Err(RuntimeError::TensorParallel(format!(
+                "sequence parallelism: {rows} rows do not split into {tp} ranks x {sh} PEs"
+            )));
+        }
+        let q = rows / (tp * sh);
+        Ok((0..sh)
+            .flat_map(|k| (k * tp + t) * q..(k * tp + t + 1) * q)
+            .collect())
+    }
+
+    /// This rank's rows of an activation (`[rows, features]`, this
+    /// replica's batch) under sequence parallelism ([`Self::sequence_rows`]).
+    pub fn sequence_shard<T: HostElement>(&self, x: &Array2<T>) -> Result<Array2<T>, RuntimeError> {
+        let rows = self.sequence_rows(x.nrows())?;
+        Ok(x.select(kernbench_core::runtime::ndarray::Axis(0), &rows))
     }
 
     /// The rank.
@@ -378,8 +429,40 @@ impl ColumnParallelLinear {
 
     /// `Y_r = X A_r + a_r` for the full input `X` (`[batch, in]`, placed with
     /// [`ModelParallel::input`]): this rank's `[batch, out / tp]` slice of `Y`.
+    ///
+    /// Sequence-parallel, `x` is this rank's rows ([`ModelParallel::sequence_shard`],
+    /// `[batch / tp, in]`): the layer first all-gathers them over the
+    /// tensor-parallel group into the whole `[batch, in]`.
     pub fn forward(&self, x: &DeviceTensor) -> Result<DeviceTensor, RuntimeError> {
-        self.mp.gemm(
+        let mp = &self.mp;
+        let gathered;
+        let x = if mp.sequence_parallel && mp.tp_size() > 1 {
+            let [m, k] = match x.shape() {
+                [m, k] => [*m, *k],
+                s => {
+                    return Err(RuntimeError::TensorParallel(format!(
+                        "ColumnParallelLinear on rank {}: the input must be 2-D, got {s:?}",
+                        mp.rank.get_rank()
+                    )))
+                }
+            };
+            gathered = mp.rank.zeros(
+                &[m * mp.tp_size(), k],
+                x.dtype(),
+                &mp.activation_placement(),
+            )?;
+            crate::dist::all_gather_shards_in(
+                &mp.rank,
+                &gathered,
+                x,
+                &mp.tp_group,
+                &Backend::default(),
+            )?;
+            &gathered
+        } else {
+            x
+        };
+        mp.gemm(
             x,
             &self.weight,
             self.bias.as_ref(),
@@ -438,8 +521,8 @@ impl RowParallelLinear {
         })
     }
 
-    /// Sums the partial products with the registry's all-reduce `backend`
-    /// instead of the default ring.
+    /// Sums the partial products with `backend`'s all-reduce (or, sequence-
+    /// parallel, its reduce-scatter) instead of the default ring.
     pub fn with_backend(mut self, backend: Backend) -> Self {
         self.backend = backend;
         self
@@ -457,7 +540,9 @@ impl RowParallelLinear {
 
     /// `Z = sum_r Y_r B_r + b`: the local GEMM, then an all-reduce over the
     /// tensor-parallel group (every member must call it). Returns `Z`
-    /// (`[batch, out]`) on this rank.
+    /// (`[batch, out]`) on this rank; sequence-parallel, a reduce-scatter
+    /// instead, and this rank's rows of `Z` (`[batch / tp, out]`, the rows
+    /// [`ModelParallel::sequence_rows`] names).
     pub fn forward(&self, y: &DeviceTensor) -> Result<DeviceTensor, RuntimeError> {
         let z = self.mp.gemm(
             y,
@@ -466,6 +551,32 @@ impl RowParallelLinear {
             false,
             "RowParallelLinear",
         )?;
+        if self.mp.sequence_parallel && self.mp.tp_size() > 1 {
+            let mp = &self.mp;
+            let [m, n] = [z.shape()[0], z.shape()[1]];
+            if m % (mp.tp_size() * mp.shards()) != 0 {
+                return Err(RuntimeError::TensorParallel(format!(
+                    "RowParallelLinear on rank {}: sequence parallelism: {m} rows do not split into {} ranks x {} PEs",
+                    mp.rank.get_rank(),
+                    mp.tp_size(),
+                    mp.shards()
+                )));
+            }
+            let mine = mp.rank.zeros(
+                &[m / mp.tp_size(), n],
+                z.dtype(),
+                &mp.activation_placement(),
+            )?;
+            crate::dist::reduce_scatter_shards_in(
+                &mp.rank,
+                &mine,
+                &z,
+                RedOp::Sum,
+                &mp.tp_group,
+                &self.backend,
+            )?;
+            return Ok(mine);
+        }
         if self.mp.tp_size() > 1 {
             crate::dist::all_reduce_in(
                 &self.mp.rank,
