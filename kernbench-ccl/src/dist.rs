@@ -59,8 +59,8 @@ use std::collections::BTreeSet;
 /// The default process group of the worker on this thread: `dist::get_rank()`
 /// and friends, as in `torch.distributed` (see [`kernbench_core::runtime::dist`]).
 pub use kernbench_core::runtime::dist::{
-    barrier, current, get_group_rank, get_rank, get_world_size, init_process_group, is_initialized,
-    new_group,
+    barrier, current, current_for, get_group_rank, get_rank, get_world_size, init_process_group,
+    is_initialized, new_group,
 };
 
 /// Most ranks a collective takes: one pointer parameter per rank, and the
@@ -1442,7 +1442,7 @@ pub fn reduce_scatter(
     op: RedOp,
     group: Option<&ProcessGroup>,
 ) -> Result<Report, RuntimeError> {
-    let rank = current()?;
+    let rank = current_for("dist::reduce_scatter")?;
     reduce_scatter_in(
         &rank,
         output,
@@ -1466,7 +1466,7 @@ pub fn all_reduce(
     op: RedOp,
     group: Option<&ProcessGroup>,
 ) -> Result<Report, RuntimeError> {
-    let rank = current()?;
+    let rank = current_for("dist::all_reduce")?;
     all_reduce_in(&rank, t, op, &or_world(&rank, group), default_backend())
 }
 
@@ -1477,7 +1477,7 @@ pub fn broadcast(
     src: usize,
     group: Option<&ProcessGroup>,
 ) -> Result<Report, RuntimeError> {
-    let rank = current()?;
+    let rank = current_for("dist::broadcast")?;
     broadcast_in(&rank, t, src, &or_world(&rank, group), default_backend())
 }
 
@@ -1488,7 +1488,7 @@ pub fn all_gather(
     input: &DeviceTensor,
     group: Option<&ProcessGroup>,
 ) -> Result<Report, RuntimeError> {
-    let rank = current()?;
+    let rank = current_for("dist::all_gather")?;
     all_gather_in(
         &rank,
         output,

@@ -108,6 +108,13 @@ pub mod dist {
         initialized("dist::current", |r| r.clone())
     }
 
+    /// [`current`] for a free function named `call` (`"dist::all_reduce"`):
+    /// its errors name `call`, for libraries that add free functions of
+    /// their own.
+    pub fn current_for(call: &str) -> Result<Rank, RuntimeError> {
+        initialized(call, |r| r.clone())
+    }
+
     /// This worker's rank in the default group.
     pub fn get_rank() -> Result<usize, RuntimeError> {
         initialized("dist::get_rank", Rank::get_rank)

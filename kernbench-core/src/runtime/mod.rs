@@ -21,7 +21,10 @@
 //! simulated to completion before `launch` returns), so host reads never wait
 //! for anything; ranks are OS threads started by [`Runtime::spawn`] that share
 //! one [`Machine`] behind a mutex; a collective is a rendezvous in which the
-//! last rank to arrive runs the collective kernel once for everyone.
+//! last rank to arrive runs the collective kernel once for everyone, among
+//! every rank or the members of a [`ProcessGroup`] (ADR 0024). Inside a
+//! worker, the [`dist`] and [`device`] free functions answer for the rank
+//! whose worker runs on the thread.
 //!
 //! Time: every SIP has a device timeline. A launch starts when the latest of
 //! the SIPs it runs on is free and advances them all by its simulated time

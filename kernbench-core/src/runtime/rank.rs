@@ -9,6 +9,10 @@
 //! later, is released at once with [`RuntimeError::Aborted`]. A rank that
 //! returns while others wait for it releases them with
 //! [`RuntimeError::RankExited`]. Nothing waits without a way out.
+//!
+//! Each [`ProcessGroup`] has its own rendezvous slot under the run's one
+//! mutex and condition variable, so groups meet independently while a
+//! failure or an exit still wakes the waiters of every group.
 
 use super::context::Enter;
 use super::error::{list, RankFailure, RuntimeError, SpawnError, WorkerError};
