@@ -1,56 +1,191 @@
-//! A two-layer MLP with Megatron tensor parallelism across the SIPs of the
-//! embedded default machine: `Z = relu(X A) B` with `A` split by columns
-//! (ColumnParallelLinear, ReLU in the GEMM epilogue) and `B` by rows
-//! (RowParallelLinear, then an all-reduce). Inside each SIP the batch rows are
-//! split over PEs. Every GEMM is a device kernel; the output of every rank is
-//! checked exactly against an ndarray reference.
+//! A two-layer MLP with Megatron tensor parallelism across the SIPs of a
+//! machine, data-parallel replicas over the rest: `Z = relu(X A + a) B + b`
+//! with `A` and `a` split by columns (ColumnParallelLinear, bias and ReLU in
+//! the GEMM epilogue) and `B` by rows (RowParallelLinear, then an all-reduce
+//! over the tensor-parallel group; the bias added once). Each data-parallel
+//! replica runs its own rows of the batch; inside each SIP those rows are
+//! split over PEs. Every GEMM is a device kernel accumulating in f32.
 //!
-//! Run: `cargo run --release --example tp_mlp [-- --batch 16 --hidden 64]`
+//! Every rank's output is checked element by element against an ndarray
+//! reference computed in f64 from the same rounded inputs: exactly in f32
+//! (small integers), and in f16 or bf16 within the rounding bound stated in
+//! the output.
+//!
+//! With `--sequence-parallel` each rank of a tensor-parallel group holds its
+//! own rows of the activations outside the pair of layers: the first layer
+//! all-gathers them, the second reduce-scatters instead of all-reducing.
+//!
+//! Run: `cargo run --release --example tp_mlp [-- --dtype f16 --tp 2 --topology large]`
 
 use kernbench::ccl::tp::{initialize_model_parallel, ColumnParallelLinear, RowParallelLinear};
-use kernbench::core::runtime::ndarray::Array2;
-use kernbench::core::runtime::Runtime;
+use kernbench::core::runtime::ndarray::{Array1, Array2, Axis};
+use kernbench::core::runtime::{HostElement, Runtime};
+use kernbench::core::topology::Topology;
+use kernbench::tl::{bf16, f16};
 
 fn main() -> std::process::ExitCode {
     // Errors print as their message, not as a debug dump.
     kernbench::cli::exit_code(try_main().map_err(kernbench::cli::usage))
 }
 
+struct Opts {
+    batch: usize,
+    hidden: usize,
+    tp: Option<usize>,
+    topology: Option<String>,
+    sp: bool,
+}
+
+const USAGE: &str = "usage: tp_mlp [--dtype f32|f16|bf16] [--tp N (divides the ranks; all of them by default)] \
+[--topology NAME|FILE] [--sequence-parallel] [--batch N (a multiple of 4 x data-parallel replicas)] [--hidden N (a multiple of 4 x tp)]";
+
 fn try_main() -> Result<(), Box<dyn std::error::Error>> {
-    let (mut batch, mut hidden) = (16usize, 64usize);
+    let mut o = Opts {
+        batch: 32,
+        hidden: 64,
+        tp: None,
+        topology: None,
+        sp: false,
+    };
+    let mut dtype = "f32".to_string();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
+        let mut value = |flag: &str| args.next().ok_or(format!("{flag} needs a value"));
         match a.as_str() {
-            "--batch" => batch = args.next().ok_or("--batch needs a value")?.parse()?,
-            "--hidden" => hidden = args.next().ok_or("--hidden needs a value")?.parse()?,
+            "--batch" => o.batch = value("--batch")?.parse()?,
+            "--hidden" => o.hidden = value("--hidden")?.parse()?,
+            "--tp" => o.tp = Some(value("--tp")?.parse()?),
+            "--topology" => o.topology = Some(value("--topology")?),
+            "--dtype" => dtype = value("--dtype")?,
+            "--sequence-parallel" => o.sp = true,
             "-h" | "--help" => {
-                println!("usage: tp_mlp [--batch N (a multiple of 4)] [--hidden N (a multiple of 4 x ranks)]");
+                println!("{USAGE}");
                 return Ok(());
             }
             other => return Err(format!("unknown argument `{other}` (try --help)").into()),
         }
     }
-    let model = hidden / 4;
-    // Small integers: every product and sum is exact in f32.
-    let x = Array2::from_shape_fn((batch, model), |(i, j)| ((i + 2 * j) % 4) as f32);
-    let a = Array2::from_shape_fn((model, hidden), |(i, j)| ((i * 3 + j) % 3) as f32 - 1.0);
-    let b = Array2::from_shape_fn((hidden, model), |(i, j)| ((i + j * 5) % 3) as f32 - 1.0);
-    let reference = x.dot(&a).mapv(|v| v.max(0.0)).dot(&b);
+    match dtype.as_str() {
+        "f32" | "float" => run::<f32>(&o),
+        "f16" | "half" => run::<f16>(&o),
+        "bf16" | "bfloat16" => run::<bf16>(&o),
+        other => Err(format!("--dtype {other}: the layers run in f32, f16 or bf16").into()),
+    }
+}
 
-    let rt = Runtime::new()?;
+/// A layer type: how host values round into it, and its unit roundoff.
+trait Float: HostElement {
+    const NAME: &'static str;
+    /// The largest relative error of one rounding.
+    const U: f64;
+    fn round(v: f64) -> Self;
+    fn wide(self) -> f64;
+}
+
+impl Float for f32 {
+    const NAME: &'static str = "f32";
+    const U: f64 = 5.960_464_477_539_063e-8; // 2^-24
+    fn round(v: f64) -> Self {
+        v as f32
+    }
+    fn wide(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Float for f16 {
+    const NAME: &'static str = "f16";
+    const U: f64 = 4.882_812_5e-4; // 2^-11
+    fn round(v: f64) -> Self {
+        f16::from_f64(v)
+    }
+    fn wide(self) -> f64 {
+        self.to_f64()
+    }
+}
+
+impl Float for bf16 {
+    const NAME: &'static str = "bf16";
+    const U: f64 = 3.906_25e-3; // 2^-8
+    fn round(v: f64) -> Self {
+        bf16::from_f64(v)
+    }
+    fn wide(self) -> f64 {
+        self.to_f64()
+    }
+}
+
+fn run<T: Float>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
+    let rt = match &o.topology {
+        Some(t) => Runtime::with_topology(Topology::resolve(t)?)?,
+        None => Runtime::new()?,
+    };
     let world = rt.device_count();
+    let tp = o.tp.unwrap_or(world);
+    let (batch, model, hidden) = (o.batch, o.hidden / 4, o.hidden);
+    // f32: small integers, every product and sum exact. f16 and bf16:
+    // fractions that do not fit them, rounded into the type on the host.
+    let exact = T::NAME == "f32";
+    let v = |seed: usize, i: usize, j: usize| -> f64 {
+        let h = (i * 7 + j * 13 + seed * 5) % 97;
+        let raw = if exact {
+            (h % 3) as f64 - 1.0
+        } else {
+            h as f64 / 61.0 - 0.8
+        };
+        T::round(raw).wide()
+    };
+    let x = Array2::from_shape_fn((batch, model), |(i, j)| v(1, i, j));
+    let a = Array2::from_shape_fn((model, hidden), |(i, j)| v(2, i, j));
+    let ab = Array1::from_shape_fn(hidden, |j| v(3, j, 1));
+    let b = Array2::from_shape_fn((hidden, model), |(i, j)| v(4, i, j));
+    let bb = Array1::from_shape_fn(model, |j| v(5, 2, j));
+    let h = (x.dot(&a) + &ab).mapv(|v| v.max(0.0));
+    let reference = h.dot(&b) + &bb;
+    // What each output element is a sum of, in absolute value: one rounding
+    // of the hidden layer, then tp + 2 along the output's path (the partial
+    // product, the ring's sums, the result) are each at most U of it.
+    let h_abs = x.mapv(f64::abs).dot(&a.mapv(f64::abs)) + ab.mapv(f64::abs);
+    let z_abs = h_abs.dot(&b.mapv(f64::abs)) + bb.mapv(f64::abs);
+    let rel = if exact { 0.0 } else { (tp + 3) as f64 * T::U };
+    let tol = z_abs.mapv(|v| v * rel);
+    let (xt, at, abt, btt, bbt) = (
+        x.mapv(T::round),
+        a.mapv(T::round),
+        ab.mapv(T::round),
+        b.mapv(T::round),
+        bb.mapv(T::round),
+    );
+
     let outs = rt.spawn(world, |rank| {
         rank.set_device(rank.get_rank())?;
-        // Tensor parallel across ranks; batch rows over 2 cubes x 2 PEs inside each SIP.
-        let mp = initialize_model_parallel(&rank, world)?.with_layout(2, 2);
-        let fc1 = ColumnParallelLinear::new(&mp, &a)?.with_relu();
-        let fc2 = RowParallelLinear::new(&mp, &b)?;
-        let xt = mp.input(&x)?;
-        let h = fc1.forward(&xt)?; // [batch, hidden / world] on this rank
-        let z = fc2.forward(&h)?; // all-reduced: [batch, model] on every rank
-        let got = z.to_ndarray::<f32>()?;
+        // Tensor parallel across tp ranks, data parallel over the rest;
+        // each replica's rows over 2 cubes x 2 PEs inside each SIP.
+        let mut mp = initialize_model_parallel(&rank, tp)?.with_layout(2, 2);
+        if o.sp {
+            mp = mp.with_sequence_parallel();
+        }
+        let fc1 = ColumnParallelLinear::new(&mp, &at, Some(&abt))?.with_relu();
+        let fc2 = RowParallelLinear::new(&mp, &btt, Some(&bbt))?;
+        let local = mp.local_batch(&xt)?;
+        // The rows of the replica's batch this rank feeds in and gets back.
+        let (xs, rows) = if o.sp {
+            let rows = mp.sequence_rows(local.nrows())?;
+            (mp.input(&mp.sequence_shard(&local)?)?, rows)
+        } else {
+            (mp.input(&local)?, (0..local.nrows()).collect())
+        };
+        let h = fc1.forward(&xs)?; // [batch / dp, hidden / tp] on this rank
+                                   // All-reduced over the tp group: [batch / dp, model]; reduce-scattered
+                                   // when sequence-parallel: [batch / dp / tp, model].
+        let z = fc2.forward(&h)?;
+        let got = z.to_ndarray::<T>()?.mapv(T::wide);
         Ok((
             rank.get_rank(),
+            mp.tp_rank(),
+            mp.dp_rank(),
+            mp.dp_size(),
+            rows,
             h.shape().to_vec(),
             got,
             rank.device_time_ps(rank.get_rank()),
@@ -58,23 +193,43 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     })?;
 
     let mut wrong = 0;
-    for (r, hshape, got, t) in &outs {
-        let bad = got
-            .iter()
-            .zip(reference.iter())
-            .filter(|(g, w)| g != w)
-            .count();
+    let mut worst = 0.0f64;
+    for (r, t, d, dp, rows, hshape, got, ps) in &outs {
+        let per = batch / dp;
+        let rows: Vec<usize> = rows.iter().map(|i| d * per + i).collect();
+        let want = reference.select(Axis(0), &rows);
+        let tol = tol.select(Axis(0), &rows);
+        let mut bad = 0;
+        for ((g, w), t) in got.iter().zip(want.iter()).zip(tol.iter()) {
+            worst = worst.max((g - w).abs());
+            if (g - w).abs() > *t {
+                bad += 1;
+            }
+        }
         println!(
-            "rank {r}: hidden slice {hshape:?}, output {:?}, device time {:.3} us, {bad} wrong",
+            "rank {r} (tp rank {t}, replica {d}): hidden slice {hshape:?}, output {:?}, device time {:.3} us, {bad} wrong",
             got.shape(),
-            *t as f64 / 1e6
+            *ps as f64 / 1e6
         );
         wrong += bad;
     }
-    if wrong == 0 {
-        println!("verified: {batch}x{model} output on {world} ranks matches ndarray");
-        Ok(())
-    } else {
-        Err(format!("{wrong} elements wrong").into())
+    let dp = world / tp;
+    let sp = if o.sp { ", sequence-parallel" } else { "" };
+    if wrong > 0 {
+        return Err(format!("{wrong} elements wrong").into());
     }
+    if exact {
+        println!(
+            "verified: {batch}x{model} output in {} on {world} ranks (tp {tp}, dp {dp}{sp}) matches ndarray exactly",
+            T::NAME
+        );
+    } else {
+        println!(
+            "verified: {batch}x{model} output in {} on {world} ranks (tp {tp}, dp {dp}{sp}) matches ndarray within {} x 2^{} of each element's absolute terms (largest error {worst:.3e})",
+            T::NAME,
+            tp + 3,
+            T::U.log2()
+        );
+    }
+    Ok(())
 }

@@ -641,8 +641,8 @@ fn tensor_parallel_layers_match_ndarray() {
     let outs = rt
         .spawn(2, |rank| {
             let mp = initialize_model_parallel(&rank, 2)?.with_layout(1, 2);
-            let fc1 = ColumnParallelLinear::new(&mp, &a)?.with_relu();
-            let fc2 = RowParallelLinear::new(&mp, &b)?;
+            let fc1 = ColumnParallelLinear::new(&mp, &a, None)?.with_relu();
+            let fc2 = RowParallelLinear::new(&mp, &b, None)?;
             assert_eq!(fc1.weight().shape(), &[8, 6]);
             assert_eq!(fc2.weight().shape(), &[6, 8]);
             let h = fc1.forward(&mp.input(&x)?)?;
@@ -666,7 +666,10 @@ fn tensor_parallel_layers_match_ndarray() {
     let e = rt
         .spawn(2, |rank| Ok(initialize_model_parallel(&rank, 3)?))
         .unwrap_err();
-    assert!(e.to_string().contains("must equal the world size 2"), "{e}");
+    assert!(
+        e.to_string().contains("must divide the world size 2"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -836,4 +839,285 @@ fn reduce_gather_and_all_to_all_between_ranks() {
             .contains("rank 1 reduces with sum, rank 0 with max"),
         "{err}"
     );
+}
+
+#[test]
+fn free_functions_answer_for_the_worker_on_this_thread() {
+    use kernbench::core::runtime::{device, dist as pg};
+    // Outside any worker: a clear error naming the call.
+    let e = pg::get_rank().unwrap_err();
+    assert!(matches!(&e, RuntimeError::NoWorker { call } if call == "dist::get_rank"));
+    assert!(e.to_string().contains("outside a worker"), "{e}");
+    assert!(device::set_device(0).is_err());
+    assert!(!pg::is_initialized());
+    let t = tiny()
+        .zeros(&[4], DType::F32, &Placement::single())
+        .unwrap();
+    let e = dist::all_reduce(&t, RedOp::Sum, None).unwrap_err();
+    assert!(
+        matches!(&e, RuntimeError::NoWorker { call } if call == "dist::all_reduce"),
+        "{e}"
+    );
+
+    let outs = quad()
+        .spawn(4, |rank| {
+            // Before init_process_group, as in PyTorch.
+            let e = pg::get_world_size().unwrap_err();
+            assert!(
+                e.to_string().contains("before dist::init_process_group"),
+                "{e}"
+            );
+            let e = pg::init_process_group(4, (rank.get_rank() + 1) % 4).unwrap_err();
+            assert!(
+                e.to_string().contains("pass the rank and world size"),
+                "{e}"
+            );
+            pg::init_process_group(4, rank.get_rank())?;
+            let r = pg::get_rank()?;
+            // set_device moves the worker's handle too.
+            device::set_device(3 - r)?;
+            let t = rank.zeros(&[4], DType::F32, &Placement::single())?;
+            let e = device::set_device(9).unwrap_err();
+            assert!(
+                matches!(e, RuntimeError::NoSuchDevice { sip: 9, sips: 4 }),
+                "{e}"
+            );
+            Ok((
+                r,
+                pg::get_world_size()?,
+                device::current_device()?,
+                rank.current_device(),
+                t.sip(),
+                device::device_count()?,
+            ))
+        })
+        .unwrap();
+    for (r, (got, w, d, hd, sip, n)) in outs.into_iter().enumerate() {
+        assert_eq!(
+            (got, w, d, hd, sip as usize, n),
+            (r, 4, 3 - r, 3 - r, 3 - r, 4)
+        );
+    }
+    // The context ends with the worker.
+    assert!(pg::get_rank().is_err());
+}
+
+#[test]
+fn process_groups_run_collectives_over_subsets_side_by_side() {
+    use dist::Backend;
+    use RedOp as Op;
+    let rep = Placement::replicate().cubes(1).pes(2);
+    let outs = quad()
+        .spawn(4, |rank| {
+            let r = rank.get_rank();
+            dist::init_process_group(4, r)?;
+            // Megatron's layout for tp = 2: tensor-parallel groups of
+            // consecutive ranks, data-parallel groups across them.
+            let tp_groups = [dist::new_group(&[0, 1])?, dist::new_group(&[2, 3])?];
+            let dp_groups = [dist::new_group(&[0, 2])?, dist::new_group(&[1, 3])?];
+            let (tp, dp) = (&tp_groups[r / 2], &dp_groups[r % 2]);
+            assert_eq!(dist::get_group_rank(tp)?, r % 2);
+            assert_eq!(dist::get_group_rank(dp)?, r / 2);
+            let t = rank.full(&[4, 4], DType::F32, (r + 1) as f64, &Placement::row_wise().cubes(1).pes(2))?;
+            let report = dist::all_reduce(&t, Op::Sum, Some(tp))?;
+            assert_eq!(report.pes.len(), 4, "two members' two shards");
+            let u = rank.full(&[4], DType::F32, (10 * (r + 1)) as f64, &Placement::single())?;
+            dist::all_reduce(&u, Op::Max, Some(dp))?;
+            // The root is a global rank: the group's second member.
+            let b = rank.full(&[6], DType::I32, r as f64, &Placement::single())?;
+            rank.broadcast_in(&b, tp.ranks()[1], tp)?;
+            let x = rank.full(&[2, 3], DType::F32, r as f64, &rep)?;
+            let g = rank.zeros(&[4, 3], DType::F32, &rep)?;
+            dist::all_gather(&g, &x, Some(dp))?;
+            let red = rank.full(&[5], DType::I32, (r + 1) as f64, &Placement::single())?;
+            dist::reduce_in(&rank, &red, tp.ranks()[1], Op::Sum, tp, &Backend::default())?;
+            // Errors: the calling rank outside the group, a root outside it.
+            let other = &tp_groups[1 - r / 2];
+            let e = dist::all_reduce(&t, Op::Sum, Some(other)).unwrap_err();
+            assert!(
+                matches!(&e, RuntimeError::ProcessGroup(m) if m.contains(&format!("rank {r} is not a member of the group of ranks {:?}", other.ranks()))),
+                "{e}"
+            );
+            let e = rank.broadcast_in(&b, other.ranks()[0], tp).unwrap_err();
+            assert!(e.to_string().contains("is not a member of the group"), "{e}");
+            dist::barrier(Some(dp))?;
+            Ok((
+                t.to_ndarray::<f32>()?,
+                u.to_ndarray::<f32>()?,
+                b.to_ndarray::<i32>()?,
+                g.to_ndarray::<f32>()?,
+                red.to_ndarray::<i32>()?,
+            ))
+        })
+        .unwrap();
+    for (r, (t, u, b, g, red)) in outs.into_iter().enumerate() {
+        let tp_sum = if r < 2 { 3.0 } else { 7.0 };
+        assert!(t.iter().all(|v| *v == tp_sum), "rank {r}: {t}");
+        let dp_max = if r % 2 == 0 { 30.0 } else { 40.0 };
+        assert!(u.iter().all(|v| *v == dp_max), "rank {r}: {u}");
+        let root = if r < 2 { 1 } else { 3 };
+        assert!(b.iter().all(|v| *v == root), "rank {r}: {b}");
+        let (lo, hi) = ((r % 2) as f32, (r % 2 + 2) as f32);
+        let want = Array2::from_shape_fn((4, 3), |(i, _)| if i < 2 { lo } else { hi }).into_dyn();
+        assert_eq!(g, want, "rank {r}: gathered in group rank order");
+        if r == root as usize {
+            let s = if r < 2 { 3 } else { 7 };
+            assert!(red.iter().all(|v| *v == s), "rank {r}: {red}");
+        }
+    }
+}
+
+#[test]
+fn bad_process_groups_are_clear_errors() {
+    let rt = quad();
+    rt.spawn(4, |rank| {
+        let cases: [(&[usize], &str); 3] = [
+            (&[0, 4], "rank 4 is not in the run (ranks 0..4)"),
+            (&[1, 2, 1], "rank 1 is listed twice"),
+            (&[], "at least one rank"),
+        ];
+        for (ranks, want) in cases {
+            let e = rank.new_group(ranks).unwrap_err();
+            assert!(
+                matches!(&e, RuntimeError::ProcessGroup(m) if m.contains(want)),
+                "{e}"
+            );
+        }
+        Ok(())
+    })
+    .unwrap();
+    // Ranks that disagree on a group fail together, naming both lists.
+    let e = rt
+        .spawn(4, |rank| {
+            let mine: Vec<usize> = if rank.get_rank() == 3 {
+                vec![0, 2]
+            } else {
+                vec![0, 1]
+            };
+            rank.new_group(&mine)?;
+            Ok(())
+        })
+        .unwrap_err();
+    assert_eq!(e.root_ranks(), vec![0, 1, 2, 3]);
+    assert!(
+        e.to_string()
+            .contains("rank 3 passed [0, 2], rank 0 passed [0, 1]"),
+        "{e}"
+    );
+    // The non-members' exits do not disturb a group.
+    let rt2 = rt.clone();
+    let outs = within(60, move || {
+        rt2.spawn(4, |rank| {
+            let g = rank.new_group(&[0, 1])?;
+            if rank.get_rank() >= 2 {
+                return Ok(0.0);
+            }
+            let t = rank.full(&[8], DType::F32, 1.0, &Placement::single())?;
+            rank.all_reduce_in(&t, RedOp::Sum, &g)?;
+            Ok(t.to_ndarray::<f32>()?[0])
+        })
+        .unwrap()
+    });
+    assert_eq!(outs, vec![2.0, 2.0, 0.0, 0.0]);
+    // A member left alone by a returning member is released, naming it.
+    let e = within(60, move || {
+        rt.spawn(4, |rank| {
+            let h = rank.new_group(&[2, 3])?;
+            if rank.get_rank() == 2 {
+                rank.barrier_in(&h)?;
+            }
+            Ok(()) // rank 3 never joins its group's barrier
+        })
+        .unwrap_err()
+    });
+    match &e {
+        SpawnError::Failed { failures, released } => {
+            assert_eq!(failures.len(), 1, "{e}");
+            assert_eq!(failures[0].rank, 2);
+            assert!(released.is_empty());
+            let msg = failures[0].error.to_string();
+            assert!(msg.contains("rank 3 has already returned"), "{msg}");
+        }
+        _ => panic!("{e}"),
+    }
+}
+
+#[test]
+fn reduce_scatter_and_shardwise_gathers_in_groups() {
+    use dist::{all_gather_shards_in, reduce_scatter_shards_in, Backend};
+    let be = Backend::default();
+    let rep = Placement::replicate().cubes(1).pes(2);
+    let rows = Placement::row_wise().cubes(1).pes(2);
+    let outs = quad()
+        .spawn(4, |rank| {
+            let r = rank.get_rank();
+            dist::init_process_group(4, r)?;
+            let g = dist::new_group(&[3, 1, 0])?; // group ranks: 3 -> 0, 1 -> 1, 0 -> 2
+            let _h = dist::new_group(&[2])?;
+            if !g.contains(r) {
+                return Ok(None);
+            }
+            // torch's reduce_scatter_tensor on replicated tensors: block j of
+            // the sum lands in group rank j.
+            let input = rank.from_array(
+                &Array2::from_shape_fn((6, 4), |(i, j)| (100 * r + 10 * i + j) as f32),
+                &rep,
+            )?;
+            let out = rank.zeros(&[2, 4], DType::F32, &rep)?;
+            dist::reduce_scatter(&out, &input, RedOp::Sum, Some(&g))?;
+            // Shard by shard on row-split tensors, and back with the gather.
+            let split = rank.from_array(
+                &Array2::from_shape_fn((12, 2), |(i, j)| (r * 1000 + i * 2 + j) as f32),
+                &rows,
+            )?;
+            let mine = rank.zeros(&[4, 2], DType::F32, &rows)?;
+            reduce_scatter_shards_in(&rank, &mine, &split, RedOp::Max, &g, &be)?;
+            let back = rank.zeros(&[12, 2], DType::F32, &rows)?;
+            all_gather_shards_in(&rank, &back, &mine, &g, &be)?;
+            // Split tensors need the shard-wise form; shapes must agree.
+            let e = dist::reduce_scatter(&mine, &split, RedOp::Sum, Some(&g)).unwrap_err();
+            assert!(e.to_string().contains("not split"), "{e}");
+            let bad = rank.zeros(&[3, 4], DType::F32, &rep)?;
+            let e = dist::reduce_scatter(&bad, &input, RedOp::Sum, Some(&g)).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("3 blocks of [3, 4] f32 make a [9, 4] f32 tensor, not [6, 4] f32"),
+                "{e}"
+            );
+            Ok(Some((
+                dist::get_group_rank(&g)?,
+                out.to_ndarray::<f32>()?,
+                mine.to_ndarray::<f32>()?,
+                back.to_ndarray::<f32>()?,
+            )))
+        })
+        .unwrap();
+    let members = [3usize, 1, 0];
+    let sum = Array2::from_shape_fn((6, 4), |(i, j)| {
+        members
+            .iter()
+            .map(|m| (100 * m + 10 * i + j) as f32)
+            .sum::<f32>()
+    });
+    // Max over the members: rank 3's values everywhere.
+    let max = Array2::from_shape_fn((12, 2), |(i, j)| (3000 + i * 2 + j) as f32);
+    for (gr, out, mine, back) in outs.into_iter().flatten() {
+        let block = sum.slice(kernbench::core::runtime::ndarray::s![
+            2 * gr..2 * gr + 2,
+            ..
+        ]);
+        assert_eq!(out, block.to_owned().into_dyn(), "group rank {gr}");
+        // Shard k (rows 6k .. 6k + 6) cut into 3 chunks of 2 rows: chunk gr
+        // goes to shard k of group rank gr's output (rows 2k .. 2k + 2).
+        let want = Array2::from_shape_fn((4, 2), |(i, j)| {
+            let (k, q) = (i / 2, i % 2);
+            max[[6 * k + 2 * gr + q, j]]
+        });
+        assert_eq!(mine, want.into_dyn(), "group rank {gr}");
+        assert_eq!(
+            back,
+            max.clone().into_dyn(),
+            "group rank {gr}: the gather undoes the scatter"
+        );
+    }
 }

@@ -12,6 +12,16 @@
 //! address map has 16 SIPs) and instance `(r, k)` works in place on
 //! `b{r}[k * n ..]`, its own shard: nothing is staged or copied on the host.
 //!
+//! Process groups ([`new_group`], [`Rank::new_group`]) run the same
+//! collectives over a subset of the ranks: `r` above is then the group rank,
+//! the launch covers the members' PEs only and advances only their SIPs'
+//! times, and groups that do not share a rank (tensor-parallel groups, say,
+//! beside data-parallel ones) meet independently. The `_in` functions take
+//! a group, the `_with` functions run over every rank, and the free
+//! functions ([`all_reduce`], [`broadcast`], [`all_gather`],
+//! [`reduce_scatter`]) take the
+//! worker's rank from the thread, as `torch.distributed` does.
+//!
 //! ```no_run
 //! use kernbench_ccl::dist::Collectives;
 //! use kernbench_core::runtime::{Placement, Runtime};
@@ -28,19 +38,30 @@
 //! ```
 
 use crate::algorithms::alltoall::pairwise_all_to_all_in;
-use crate::algorithms::common::{out_window, pieces, ring_all_gather, ring_all_reduce, Ring};
+use crate::algorithms::common::{
+    out_window, pieces, ring_all_gather, ring_all_reduce, ring_reduce_scatter, Ring,
+};
 use crate::algorithms::rooted::{binomial_gather_in, binomial_reduce_in, Group};
 use crate::registry::{Algorithm, Collective, MapKind, Registry};
 use crate::run::{torus_shape, RedOp};
 use kernbench_core::ir::{ArgValue, KernelArgs};
 use kernbench_core::neighbors::NeighborMap;
 use kernbench_core::program::Program;
-use kernbench_core::runtime::{Args, DeviceTensor, Param, Rank, Runtime, RuntimeError};
+use kernbench_core::runtime::{
+    Args, DeviceTensor, Param, ProcessGroup, Rank, Runtime, RuntimeError,
+};
 use kernbench_core::sim::{Launch, Report};
 use kernbench_core::{DType, PeId};
 use kernbench_tl::prelude::*;
 use kernbench_tl::Kernel;
 use std::collections::BTreeSet;
+
+/// The default process group of the worker on this thread: `dist::get_rank()`
+/// and friends, as in `torch.distributed` (see [`kernbench_core::runtime::dist`]).
+pub use kernbench_core::runtime::dist::{
+    barrier, current, current_for, get_group_rank, get_rank, get_world_size, init_process_group,
+    is_initialized, new_group,
+};
 
 /// Most ranks a collective takes: one pointer parameter per rank, and the
 /// physical address map has 16 SIPs.
@@ -123,6 +144,41 @@ pub fn rank_all_gather_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize) {
         size: w,
     };
     ring_all_gather(buf, k * w * n, (0, w * n), ring, 0, seg);
+}
+
+/// Reduce-scatter of shard group `k = program_id(1)` along the ring `E`/`W`:
+/// the group's region is `buf[k * w * n ..][.. w * n]`, and afterwards its
+/// chunk `r` (`n` elements) on rank `r` holds the reduction of every rank's
+/// chunk `r`.
+#[kernel_fn]
+pub fn rank_reduce_scatter_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp) {
+    let (w, r, k) = (tl::num_programs(0), tl::program_id(0), tl::program_id(1));
+    let ring = Ring {
+        next: Dir::E,
+        prev: Dir::W,
+        rank: r,
+        size: w,
+    };
+    ring_reduce_scatter(buf, k * w * n, (0, w * n), ring, 0, seg, op);
+}
+
+/// Copies chunk `r` of shard `k = program_id(0)` of `src` (`n` elements at
+/// `k * w * n + r * n`) into shard `k` of `dst` (`n` elements at `k * n`):
+/// the local step after a reduce-scatter.
+#[kernel_fn]
+pub fn take_chunk_body<T: Element>(
+    src: Ptr<T>,
+    dst: Ptr<T>,
+    n: usize,
+    w: usize,
+    r: usize,
+    seg: usize,
+) {
+    let k = tl::program_id(0);
+    for (off, len) in pieces(0, n, seg) {
+        let x = tl::load(src.offset(k * w * n + r * n + off), [len]);
+        tl::store(dst.offset(k * n + off), &x);
+    }
 }
 
 /// The shard group `k = program_id(1)` of a rank-addressed collective: the
@@ -275,6 +331,49 @@ pub fn rank_all_gather<T: Element>(
         b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15,
     ];
     rank_all_gather_body(bufs[tl::program_id(0)], n, seg);
+}
+
+/// Reduce-scatter among ranks, in place in each rank's input (see [`rank_reduce_scatter_body`]).
+#[kernel]
+#[allow(clippy::too_many_arguments)]
+pub fn rank_reduce_scatter<T: Element>(
+    b0: Ptr<T>,
+    b1: Ptr<T>,
+    b2: Ptr<T>,
+    b3: Ptr<T>,
+    b4: Ptr<T>,
+    b5: Ptr<T>,
+    b6: Ptr<T>,
+    b7: Ptr<T>,
+    b8: Ptr<T>,
+    b9: Ptr<T>,
+    b10: Ptr<T>,
+    b11: Ptr<T>,
+    b12: Ptr<T>,
+    b13: Ptr<T>,
+    b14: Ptr<T>,
+    b15: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+) {
+    let bufs = [
+        b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15,
+    ];
+    rank_reduce_scatter_body(bufs[tl::program_id(0)], n, seg, op);
+}
+
+/// Copies this rank's chunk of each shard of `src` into `dst` (see [`take_chunk_body`]).
+#[kernel]
+pub fn take_chunk<T: Element>(
+    src: Ptr<T>,
+    dst: Ptr<T>,
+    n: usize,
+    w: usize,
+    r: usize,
+    #[constexpr] seg: usize,
+) {
+    take_chunk_body(src, dst, n, w, r, seg);
 }
 
 /// Copies each shard of `src` into this rank's chunk of `dst` (see [`place_chunk_body`]).
@@ -432,6 +531,8 @@ pub struct Backend {
     pub broadcast: Algorithm,
     /// The all-gather algorithm (a `ring` all-gather).
     pub all_gather: Algorithm,
+    /// The reduce-scatter algorithm (a `ring` reduce-scatter).
+    pub reduce_scatter: Algorithm,
     /// The reduce algorithm (a `ranks` reduce: `binomial_reduce`).
     pub reduce: Algorithm,
     /// The gather algorithm (a `ranks` gather: `binomial_gather`).
@@ -441,7 +542,7 @@ pub struct Backend {
 }
 
 impl Default for Backend {
-    /// `ring_allreduce`, `broadcast`, `all_gather`, `binomial_reduce`,
+    /// `ring_allreduce`, `broadcast`, `all_gather`, `reduce_scatter`, `binomial_reduce`,
     /// `binomial_gather` and `pairwise_alltoall` of the shipped registry.
     fn default() -> Self {
         let r = Registry::builtin();
@@ -454,6 +555,7 @@ impl Default for Backend {
             all_reduce: get("ring_allreduce"),
             broadcast: get("broadcast"),
             all_gather: get("all_gather"),
+            reduce_scatter: get("reduce_scatter"),
             reduce: get("binomial_reduce"),
             gather: get("binomial_gather"),
             all_to_all: get("pairwise_alltoall"),
@@ -549,36 +651,39 @@ fn pair_up(
     let c0 = &cs[0];
     if cs.len() > MAX_RANKS {
         return Err(err(format!(
-            "{} ranks; a collective takes at most {MAX_RANKS}",
-            cs.len()
+            "{} ranks in the group; a collective between ranks takes at most {MAX_RANKS} (its kernels take one pointer per rank, b0 .. b{}, and the address map has {MAX_RANKS} SIPs)",
+            cs.len(),
+            MAX_RANKS - 1
         )));
     }
     let Some(len) = c0.shard_len else {
-        return Err(err(
-            "rank 0's tensor has shards of different sizes; a collective needs equal shards".into(),
-        ));
+        return Err(err(format!(
+            "rank {}'s tensor has shards of different sizes; a collective needs equal shards",
+            c0.rank
+        )));
     };
     for c in &cs[1..] {
         if (c.dtype, &c.shape, c.pes.len(), c.shard_len)
             != (c0.dtype, &c0.shape, c0.pes.len(), c0.shard_len)
         {
             return Err(err(format!(
-                "rank {}'s tensor is {:?} {} in {} shards, rank 0's {:?} {} in {} shards: every rank must pass a tensor of the same shape, type and placement",
-                c.rank, c.shape, c.dtype, c.pes.len(), c0.shape, c0.dtype, c0.pes.len()
+                "rank {}'s tensor is {:?} {} in {} shards, rank {}'s {:?} {} in {} shards: every rank must pass a tensor of the same shape, type and placement",
+                c.rank, c.shape, c.dtype, c.pes.len(), c0.rank, c0.shape, c0.dtype, c0.pes.len()
             )));
         }
         if c.arg != c0.arg {
             return Err(err(format!(
-                "rank {} passed {arg_name} {}, rank 0 passed {}",
-                c.rank, c.arg, c0.arg
+                "rank {} passed {arg_name} {}, rank {} passed {}",
+                c.rank, c.arg, c0.rank, c0.arg
             )));
         }
         if let (Some(a), Some(b)) = (c.op, c0.op) {
             if a != b {
                 return Err(err(format!(
-                    "rank {} reduces with {}, rank 0 with {}",
+                    "rank {} reduces with {}, rank {} with {}",
                     c.rank,
                     a.name(),
+                    c0.rank,
                     b.name()
                 )));
             }
@@ -660,18 +765,22 @@ fn seg_elems(a: &Algorithm, d: DType) -> usize {
     (a.seg_bytes / d.size() as u64).max(1) as usize
 }
 
-/// All-reduces `t` across all ranks with `op`, in place, with the backend's
-/// algorithm: every rank ends with the reduction of every rank's tensor.
-/// Every rank must call it with a tensor of the same shape, type and
-/// placement (on its own SIP); the last to arrive runs the collective kernel
-/// once and every rank gets its report.
-pub fn all_reduce_with(
+/// All-reduces `t` across the members of `group` with `op`, in place, with
+/// the backend's algorithm: every member ends with the reduction of every
+/// member's tensor. Every member must call it with a tensor of the same
+/// shape, type and placement (on its own SIP); the last to arrive runs the
+/// collective kernel once (a ring or torus over the members' PEs, in group
+/// rank order) and every member gets its report. A rank that is not a
+/// member gets [`RuntimeError::ProcessGroup`].
+pub fn all_reduce_in(
     rank: &Rank,
     t: &DeviceTensor,
     op: RedOp,
+    group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
     numeric("all_reduce", t)?;
+    rank.group_rank(group)?;
     let algo = backend.all_reduce.clone();
     check_algorithm(
         &algo,
@@ -679,7 +788,8 @@ pub fn all_reduce_with(
         &[MapKind::Ring, MapKind::Torus2d],
     )?;
     let rt = rank.runtime().clone();
-    rank.rendezvous(
+    rank.rendezvous_in(
+        group,
         "all_reduce",
         Contribution::of(rank.get_rank(), t, op.code() as u64),
         move |cs| {
@@ -707,27 +817,23 @@ pub fn all_reduce_with(
     )
 }
 
-/// Broadcasts rank `root`'s `t` to every rank's `t`, in place (see [`all_reduce_with`]).
-pub fn broadcast_with(
+/// Broadcasts rank `root`'s `t` to every member's `t`, in place (see
+/// [`all_reduce_in`]). `root` is a global rank, as in `torch.distributed`,
+/// and must be a member of `group`.
+pub fn broadcast_in(
     rank: &Rank,
     t: &DeviceTensor,
     root: usize,
+    group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
     numeric("broadcast", t)?;
     let algo = backend.broadcast.clone();
     check_algorithm(&algo, Collective::Broadcast, &[MapKind::Ring])?;
-    if root >= rank.get_world_size() {
-        return Err(RuntimeError::Collective {
-            what: "broadcast".into(),
-            msg: format!(
-                "root {root} is not a rank (world size {})",
-                rank.get_world_size()
-            ),
-        });
-    }
+    let root_g = group_root("broadcast", rank, group, root)?;
     let rt = rank.runtime().clone();
-    rank.rendezvous(
+    rank.rendezvous_in(
+        group,
         "broadcast",
         Contribution::of(rank.get_rank(), t, root as u64),
         move |cs| {
@@ -736,7 +842,7 @@ pub fn broadcast_with(
             let args = rank_broadcast::args()
                 .n(n)
                 .seg(seg_elems(&algo, d))
-                .root(root)
+                .root(root_g)
                 .into();
             let launch = group_launch(&rank_broadcast, &cs, shards, MapKind::Ring, args)?
                 .ipcq(algo.ipcq.clone());
@@ -757,70 +863,197 @@ fn whole_shards(t: &DeviceTensor) -> bool {
         .all(|s| s.rows == (0..r) && s.cols == (0..c))
 }
 
-/// Gathers every rank's `input` into every rank's `output`, concatenated
-/// along the first dimension in rank order (`output` is `[world * rows,
-/// cols]` for a `[rows, cols]` input, `[world * n]` for `[n]`).
+/// Gathers every member's `input` into every member's `output`, concatenated
+/// along the first dimension in group rank order (`output` is `[size * rows,
+/// cols]` for a `[rows, cols]` input, `[size * n]` for `[n]`, `size` the
+/// group's).
 ///
 /// Both tensors must be replicated (or on one PE) over the same PEs: each
 /// rank first copies its input into its chunk of every replica of its output
 /// (a launch on its own PEs), then one collective launch gathers the chunks.
-pub fn all_gather_with(
+pub fn all_gather_in(
     rank: &Rank,
     output: &DeviceTensor,
     input: &DeviceTensor,
+    group: &ProcessGroup,
     backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    gather_all(rank, output, input, group, backend, false)
+}
+
+/// [`all_gather_in`] shard by shard, for tensors split over PEs as well:
+/// shard `k` of `output` (`size` times as long as shard `k` of `input`, on
+/// the same PE) ends with shard `k` of every member's `input`, in group rank
+/// order. For a replicated (or one-PE) tensor this is [`all_gather_in`];
+/// for a row-split one, output rows interleave the members' row bands
+/// (shard `k`'s rows of member 0, then of member 1, ...), the layout
+/// sequence parallelism keeps ([`reduce_scatter_shards_in`] undoes it).
+pub fn all_gather_shards_in(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    group: &ProcessGroup,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    gather_all(rank, output, input, group, backend, true)
+}
+
+fn gather_all(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    group: &ProcessGroup,
+    backend: &Backend,
+    shardwise: bool,
 ) -> Result<Report, RuntimeError> {
     numeric("all_gather", input)?;
     numeric("all_gather", output)?;
+    rank.group_rank(group)?;
     let algo = backend.all_gather.clone();
     check_algorithm(&algo, Collective::AllGather, &[MapKind::Ring])?;
-    check_gathered("all_gather", rank, output, input)?;
-    place_own_chunk(rank, output, input, &algo)?;
-    let (d, n, r) = (input.dtype(), input.numel(), rank.get_rank());
+    let n = check_gathered("all_gather", rank, group, output, input, shardwise)?;
+    place_own_chunk(rank, group, output, input, &algo)?;
+    let (d, r) = (input.dtype(), rank.get_rank());
     let rt = rank.runtime().clone();
-    rank.rendezvous("all_gather", Contribution::of(r, output, 0), move |cs| {
-        let (shards, _) = pair_up("all_gather", &cs, "argument")?;
-        let args = rank_all_gather::args().n(n).seg(seg_elems(&algo, d)).into();
-        let launch = group_launch(&rank_all_gather, &cs, shards, MapKind::Ring, args)?
-            .ipcq(algo.ipcq.clone());
-        rt.simulate(&launch)
+    rank.rendezvous_in(
+        group,
+        "all_gather",
+        Contribution::of(r, output, 0),
+        move |cs| {
+            let (shards, _) = pair_up("all_gather", &cs, "argument")?;
+            let args = rank_all_gather::args().n(n).seg(seg_elems(&algo, d)).into();
+            let launch = group_launch(&rank_all_gather, &cs, shards, MapKind::Ring, args)?
+                .ipcq(algo.ipcq.clone());
+            rt.simulate(&launch)
+        },
+    )
+}
+
+/// Reduces every member's `input` with `op` and leaves block `r` of the
+/// result in group rank `r`'s `output` (`torch.distributed.reduce_scatter_tensor`):
+/// `input` is `[size * rows, cols]` (or `[size * n]`), cut along its first
+/// dimension into `size` blocks, and `output` `[rows, cols]` (or `[n]`).
+/// Both must be replicated (or on one PE) over the same PEs. One collective
+/// launch reduces in place in the inputs (a ring per shard group; the
+/// inputs end with partial sums outside their own block), then each member
+/// copies its block into its output (a launch on its own PEs).
+pub fn reduce_scatter_in(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    op: RedOp,
+    group: &ProcessGroup,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    scatter_reduced(rank, output, input, op, group, backend, false)
+}
+
+/// [`reduce_scatter_in`] shard by shard, for tensors split over PEs as
+/// well: shard `k` of `input` is cut into `size` chunks, and chunk `r` of
+/// the reduction over the members lands in shard `k` of group rank `r`'s
+/// `output`, on the same PE. The inverse layout of [`all_gather_shards_in`].
+pub fn reduce_scatter_shards_in(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    op: RedOp,
+    group: &ProcessGroup,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    scatter_reduced(rank, output, input, op, group, backend, true)
+}
+
+fn scatter_reduced(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    op: RedOp,
+    group: &ProcessGroup,
+    backend: &Backend,
+    shardwise: bool,
+) -> Result<Report, RuntimeError> {
+    numeric("reduce_scatter", input)?;
+    numeric("reduce_scatter", output)?;
+    let me = rank.group_rank(group)?;
+    let algo = backend.reduce_scatter.clone();
+    check_algorithm(&algo, Collective::ReduceScatter, &[MapKind::Ring])?;
+    // The input plays the gathered tensor's part.
+    let n = check_gathered("reduce_scatter", rank, group, input, output, shardwise)?;
+    let (d, w, r) = (input.dtype(), group.size(), rank.get_rank());
+    let seg = seg_elems(&algo, d);
+    let rt = rank.runtime().clone();
+    let report = rank.rendezvous_in(
+        group,
+        "reduce_scatter",
+        Contribution::of(r, input, 0).reducing(op),
+        move |cs| {
+            let (shards, _) = pair_up("reduce_scatter", &cs, "argument")?;
+            let args = rank_reduce_scatter::args().n(n).seg(seg).op(op).into();
+            let launch = group_launch(&rank_reduce_scatter, &cs, shards, MapKind::Ring, args)?
+                .ipcq(algo.ipcq.clone());
+            rt.simulate(&launch)
+        },
+    )?;
+    let sizes = take_chunk::args().n(n).w(w).r(me).seg(seg);
+    let take = KernelArgs::from(sizes)
+        .with("src", input.arg_ptr())
+        .with("dst", output.arg_ptr());
+    let pes: Vec<PeId> = input.shards().iter().map(|s| s.pe_id()).collect();
+    rank.simulate(&Launch::new(&take_chunk, take, pes))?;
+    Ok(report)
+}
+
+/// The group rank of the global rank `root`, after checking that this rank
+/// is a member of `group`; an error when `root` is not a rank of the run or
+/// not a member.
+fn group_root(
+    what: &str,
+    rank: &Rank,
+    group: &ProcessGroup,
+    root: usize,
+) -> Result<usize, RuntimeError> {
+    rank.group_rank(group)?;
+    let err = |msg: String| RuntimeError::Collective {
+        what: what.into(),
+        msg,
+    };
+    if root >= rank.get_world_size() {
+        return Err(err(format!(
+            "root {root} is not a rank (world size {})",
+            rank.get_world_size()
+        )));
+    }
+    group.group_rank(root).ok_or_else(|| {
+        err(format!(
+            "root {root} is not a member of the group of ranks {:?}",
+            group.ranks()
+        ))
     })
 }
 
-/// Refuses a root that is not a rank.
-fn check_root(what: &str, rank: &Rank, root: usize) -> Result<(), RuntimeError> {
-    if root >= rank.get_world_size() {
-        return Err(RuntimeError::Collective {
-            what: what.into(),
-            msg: format!(
-                "root {root} is not a rank (world size {})",
-                rank.get_world_size()
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// Reduces `t` over all ranks with `op` into rank `root`'s `t`, in place,
+/// Reduces `t` over the members of `group` with `op` into rank `root`'s `t`
+/// (`root` a global rank and a member), in place,
 /// with the backend's algorithm (a binomial tree addressed by rank): the
 /// root ends with the reduction of every rank's tensor; the other ranks'
 /// tensors end with partial results (the reductions of their subtrees).
 /// Every rank must call it with a tensor of the same shape, type and
 /// placement (on its own SIP), the same root and the same `op`; shard `k`
 /// of every rank reduces with shard `k` of the others.
-pub fn reduce_with(
+pub fn reduce_in(
     rank: &Rank,
     t: &DeviceTensor,
     root: usize,
     op: RedOp,
+    group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
     numeric("reduce", t)?;
     let algo = backend.reduce.clone();
     check_algorithm(&algo, Collective::Reduce, &[MapKind::Ranks])?;
-    check_root("reduce", rank, root)?;
+    let root_g = group_root("reduce", rank, group, root)?;
     let rt = rank.runtime().clone();
-    rank.rendezvous(
+    rank.rendezvous_in(
+        group,
         "reduce",
         Contribution::of(rank.get_rank(), t, root as u64).reducing(op),
         move |cs| {
@@ -830,7 +1063,7 @@ pub fn reduce_with(
                 .n(n)
                 .seg(seg_elems(&algo, d))
                 .op(op)
-                .root(root)
+                .root(root_g)
                 .into();
             let launch = group_launch(&rank_reduce, &cs, shards, MapKind::Ranks, args)?
                 .ipcq(algo.ipcq.clone());
@@ -842,20 +1075,26 @@ pub fn reduce_with(
 /// The `[world * rows, cols]` (or `[world * n]`) tensor a `[rows, cols]`
 /// (or `[n]`) input gathers into, checked against `output`: both whole on
 /// every shard (replicated, or on one PE) and on the same PEs.
+///
+/// `shardwise`: split tensors too, gathered shard by shard (the shards of
+/// `output` each `size` times as long as those of `input`). Returns the
+/// length of an input shard.
 fn check_gathered(
     what: &str,
     rank: &Rank,
+    group: &ProcessGroup,
     output: &DeviceTensor,
     input: &DeviceTensor,
-) -> Result<(), RuntimeError> {
+    shardwise: bool,
+) -> Result<usize, RuntimeError> {
     let err = |msg: String| RuntimeError::Collective {
         what: what.into(),
         msg,
     };
-    let (w, r) = (rank.get_world_size(), rank.get_rank());
-    if !whole_shards(input) || !whole_shards(output) {
+    let (w, r) = (group.size(), rank.get_rank());
+    if !shardwise && (!whole_shards(input) || !whole_shards(output)) {
         return Err(err(format!(
-            "rank {r}: input and output must be replicated (or on one PE), not split"
+            "rank {r}: input and output must be replicated (or on one PE), not split (the _shards form gathers split tensors shard by shard)"
         )));
     }
     let want: Vec<usize> = match input.shape() {
@@ -865,7 +1104,7 @@ fn check_gathered(
     };
     if output.shape() != want.as_slice() || output.dtype() != input.dtype() {
         return Err(err(format!(
-            "rank {r}: a {:?} {} input gathers into a {want:?} {} output, not {:?} {}",
+            "rank {r}: {w} blocks of {:?} {} make a {want:?} {} tensor, not {:?} {}",
             input.shape(),
             input.dtype(),
             input.dtype(),
@@ -880,22 +1119,31 @@ fn check_gathered(
             "rank {r}: input and output must be placed on the same PEs"
         )));
     }
-    Ok(())
+    match (input.uniform_shard_len(), output.uniform_shard_len()) {
+        (Some(i), Some(o)) if o == w * i => Ok(i),
+        _ => Err(err(format!(
+            "rank {r}: every shard of the output must be {w} times as long as the input's shard on its PE (split both the same way)"
+        ))),
+    }
 }
 
 /// Copies rank `rank`'s `input` into its chunk of every replica of `output`
 /// (a launch on its own PEs): the local step of a gather.
 fn place_own_chunk(
     rank: &Rank,
+    group: &ProcessGroup,
     output: &DeviceTensor,
     input: &DeviceTensor,
     algo: &Algorithm,
 ) -> Result<(), RuntimeError> {
     let d = input.dtype();
+    let n = input
+        .uniform_shard_len()
+        .expect("checked by check_gathered");
     let sizes = place_chunk::args()
-        .n(input.numel())
-        .w(rank.get_world_size())
-        .r(rank.get_rank())
+        .n(n)
+        .w(group.size())
+        .r(rank.group_rank(group)?)
         .seg(seg_elems(algo, d));
     // The tensors bind by name: they are the runtime's, not `Buffer`s.
     let place = KernelArgs::from(sizes)
@@ -906,29 +1154,32 @@ fn place_own_chunk(
     Ok(())
 }
 
-/// Gathers every rank's `input` into rank `root`'s `output`, concatenated
-/// along the first dimension in rank order, with the backend's algorithm (a
+/// Gathers every member's `input` into rank `root`'s `output` (`root` a
+/// global rank and a member), concatenated along the first dimension in
+/// group rank order, with the backend's algorithm (a
 /// binomial tree addressed by rank). Every rank passes an `output` of the
 /// gathered shape, as for [`all_gather_with`]; each first copies its input
 /// into its own chunk of it, and the other ranks' outputs end with the
 /// chunks of their subtrees.
-pub fn gather_with(
+pub fn gather_in(
     rank: &Rank,
     output: &DeviceTensor,
     input: &DeviceTensor,
     root: usize,
+    group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
     numeric("gather", input)?;
     numeric("gather", output)?;
     let algo = backend.gather.clone();
     check_algorithm(&algo, Collective::Gather, &[MapKind::Ranks])?;
-    check_root("gather", rank, root)?;
-    check_gathered("gather", rank, output, input)?;
-    place_own_chunk(rank, output, input, &algo)?;
-    let (d, n) = (input.dtype(), input.numel());
+    let root_g = group_root("gather", rank, group, root)?;
+    let n = check_gathered("gather", rank, group, output, input, false)?;
+    place_own_chunk(rank, group, output, input, &algo)?;
+    let d = input.dtype();
     let rt = rank.runtime().clone();
-    rank.rendezvous(
+    rank.rendezvous_in(
+        group,
         "gather",
         Contribution::of(rank.get_rank(), output, root as u64),
         move |cs| {
@@ -936,7 +1187,7 @@ pub fn gather_with(
             let args = rank_gather::args()
                 .n(n)
                 .seg(seg_elems(&algo, d))
-                .root(root)
+                .root(root_g)
                 .into();
             let launch = group_launch(&rank_gather, &cs, shards, MapKind::Ranks, args)?
                 .ipcq(algo.ipcq.clone());
@@ -945,21 +1196,23 @@ pub fn gather_with(
     )
 }
 
-/// Exchanges blocks between all ranks, in place, with the backend's
-/// algorithm (a pairwise exchange addressed by rank): `t` is cut along its
-/// first dimension into `world` blocks, and block `j` of rank `r` ends as
-/// block `r` of rank `j` (`torch.distributed.all_to_all_single` with equal
+/// Exchanges blocks between the members of `group`, in place, with the
+/// backend's algorithm (a pairwise exchange addressed by rank): `t` is cut
+/// along its first dimension into `size` blocks (the group's size), and
+/// block `j` of group rank `r` ends as block `r` of group rank `j` (`torch.distributed.all_to_all_single` with equal
 /// splits). `t` must be whole on every shard (replicated, or on one PE) and
 /// its first dimension a multiple of the world size.
-pub fn all_to_all_with(
+pub fn all_to_all_in(
     rank: &Rank,
     t: &DeviceTensor,
+    group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
     numeric("all_to_all", t)?;
     let algo = backend.all_to_all.clone();
     check_algorithm(&algo, Collective::AllToAll, &[MapKind::Ranks])?;
-    let (w, r) = (rank.get_world_size(), rank.get_rank());
+    rank.group_rank(group)?;
+    let (w, r) = (group.size(), rank.get_rank());
     let err = |msg: String| RuntimeError::Collective {
         what: "all_to_all".into(),
         msg,
@@ -976,7 +1229,7 @@ pub fn all_to_all_with(
         )));
     }
     let rt = rank.runtime().clone();
-    rank.rendezvous("all_to_all", Contribution::of(r, t, 0), move |cs| {
+    rank.rendezvous_in(group, "all_to_all", Contribution::of(r, t, 0), move |cs| {
         let (shards, n) = pair_up("all_to_all", &cs, "argument")?;
         let d = cs[0].dtype;
         let args = rank_all_to_all::args().n(n).seg(seg_elems(&algo, d)).into();
@@ -984,6 +1237,68 @@ pub fn all_to_all_with(
             .ipcq(algo.ipcq.clone());
         rt.simulate(&launch)
     })
+}
+
+/// [`all_reduce_in`] over every rank: every rank ends with the reduction
+/// of every rank's tensor.
+pub fn all_reduce_with(
+    rank: &Rank,
+    t: &DeviceTensor,
+    op: RedOp,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    all_reduce_in(rank, t, op, &rank.world_group(), backend)
+}
+
+/// [`broadcast_in`] over every rank.
+pub fn broadcast_with(
+    rank: &Rank,
+    t: &DeviceTensor,
+    root: usize,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    broadcast_in(rank, t, root, &rank.world_group(), backend)
+}
+
+/// [`all_gather_in`] over every rank.
+pub fn all_gather_with(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    all_gather_in(rank, output, input, &rank.world_group(), backend)
+}
+
+/// [`reduce_in`] over every rank.
+pub fn reduce_with(
+    rank: &Rank,
+    t: &DeviceTensor,
+    root: usize,
+    op: RedOp,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    reduce_in(rank, t, root, op, &rank.world_group(), backend)
+}
+
+/// [`gather_in`] over every rank.
+pub fn gather_with(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    root: usize,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    gather_in(rank, output, input, root, &rank.world_group(), backend)
+}
+
+/// [`all_to_all_in`] over every rank.
+pub fn all_to_all_with(
+    rank: &Rank,
+    t: &DeviceTensor,
+    backend: &Backend,
+) -> Result<Report, RuntimeError> {
+    all_to_all_in(rank, t, &rank.world_group(), backend)
 }
 
 /// Collectives on a rank with the default [`Backend`] (the shipped
@@ -1012,6 +1327,35 @@ pub trait Collectives {
     ) -> Result<Report, RuntimeError>;
     /// Exchanges the blocks of `t` between all ranks, in place (see [`all_to_all_with`]).
     fn all_to_all(&self, t: &DeviceTensor) -> Result<Report, RuntimeError>;
+    /// Reduces `t` over the members of `group` with `op`, in place (see [`all_reduce_in`]).
+    fn all_reduce_in(
+        &self,
+        t: &DeviceTensor,
+        op: RedOp,
+        group: &ProcessGroup,
+    ) -> Result<Report, RuntimeError>;
+    /// Copies rank `root`'s `t` into every member's `t` (see [`broadcast_in`]).
+    fn broadcast_in(
+        &self,
+        t: &DeviceTensor,
+        root: usize,
+        group: &ProcessGroup,
+    ) -> Result<Report, RuntimeError>;
+    /// Gathers every member's `input` into `output` (see [`all_gather_in`]).
+    fn all_gather_in(
+        &self,
+        output: &DeviceTensor,
+        input: &DeviceTensor,
+        group: &ProcessGroup,
+    ) -> Result<Report, RuntimeError>;
+    /// Reduces the members' `input` and scatters the blocks (see [`reduce_scatter_in`]).
+    fn reduce_scatter_in(
+        &self,
+        output: &DeviceTensor,
+        input: &DeviceTensor,
+        op: RedOp,
+        group: &ProcessGroup,
+    ) -> Result<Report, RuntimeError>;
 }
 
 fn default_backend() -> &'static Backend {
@@ -1056,4 +1400,105 @@ impl Collectives for Rank {
     fn all_to_all(&self, t: &DeviceTensor) -> Result<Report, RuntimeError> {
         all_to_all_with(self, t, default_backend())
     }
+
+    fn all_reduce_in(
+        &self,
+        t: &DeviceTensor,
+        op: RedOp,
+        group: &ProcessGroup,
+    ) -> Result<Report, RuntimeError> {
+        all_reduce_in(self, t, op, group, default_backend())
+    }
+
+    fn broadcast_in(
+        &self,
+        t: &DeviceTensor,
+        root: usize,
+        group: &ProcessGroup,
+    ) -> Result<Report, RuntimeError> {
+        broadcast_in(self, t, root, group, default_backend())
+    }
+
+    fn all_gather_in(
+        &self,
+        output: &DeviceTensor,
+        input: &DeviceTensor,
+        group: &ProcessGroup,
+    ) -> Result<Report, RuntimeError> {
+        all_gather_in(self, output, input, group, default_backend())
+    }
+
+    fn reduce_scatter_in(
+        &self,
+        output: &DeviceTensor,
+        input: &DeviceTensor,
+        op: RedOp,
+        group: &ProcessGroup,
+    ) -> Result<Report, RuntimeError> {
+        reduce_scatter_in(self, output, input, op, group, default_backend())
+    }
+}
+
+/// `torch.distributed.reduce_scatter_tensor(output, input, op, group)` for
+/// the worker on this thread (see [`reduce_scatter_in`]).
+pub fn reduce_scatter(
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    op: RedOp,
+    group: Option<&ProcessGroup>,
+) -> Result<Report, RuntimeError> {
+    let rank = current_for("dist::reduce_scatter")?;
+    reduce_scatter_in(
+        &rank,
+        output,
+        input,
+        op,
+        &or_world(&rank, group),
+        default_backend(),
+    )
+}
+
+/// The group a free collective runs over: `group`, or every rank.
+fn or_world(rank: &Rank, group: Option<&ProcessGroup>) -> ProcessGroup {
+    group.cloned().unwrap_or_else(|| rank.world_group())
+}
+
+/// `torch.distributed.all_reduce(t, op, group)` for the worker on this
+/// thread (after [`init_process_group`]), with the default [`Backend`]:
+/// over `group`, or every rank when `None`.
+pub fn all_reduce(
+    t: &DeviceTensor,
+    op: RedOp,
+    group: Option<&ProcessGroup>,
+) -> Result<Report, RuntimeError> {
+    let rank = current_for("dist::all_reduce")?;
+    all_reduce_in(&rank, t, op, &or_world(&rank, group), default_backend())
+}
+
+/// `torch.distributed.broadcast(t, src, group)` for the worker on this
+/// thread: `src` is a global rank (see [`broadcast_in`]).
+pub fn broadcast(
+    t: &DeviceTensor,
+    src: usize,
+    group: Option<&ProcessGroup>,
+) -> Result<Report, RuntimeError> {
+    let rank = current_for("dist::broadcast")?;
+    broadcast_in(&rank, t, src, &or_world(&rank, group), default_backend())
+}
+
+/// `torch.distributed.all_gather_into_tensor(output, input, group)` for the
+/// worker on this thread (see [`all_gather_in`]).
+pub fn all_gather(
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    group: Option<&ProcessGroup>,
+) -> Result<Report, RuntimeError> {
+    let rank = current_for("dist::all_gather")?;
+    all_gather_in(
+        &rank,
+        output,
+        input,
+        &or_world(&rank, group),
+        default_backend(),
+    )
 }

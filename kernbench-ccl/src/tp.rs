@@ -2,34 +2,62 @@
 //! GEMMs run as device kernels and the partial sums combined by an
 //! all-reduce on the device.
 //!
-//! - [`ColumnParallelLinear`]: `Y = X A` with `A` split by columns, rank `r`
-//!   holding `A_r`; each rank computes its `Y_r = X A_r` (no communication).
-//! - [`RowParallelLinear`]: `Z = Y B` with `B` split by rows; each rank
-//!   computes `Y_r B_r` from its `Y_r`, and an all-reduce sums them.
+//! - [`ColumnParallelLinear`]: `Y = X A + a` with `A` (and the bias `a`)
+//!   split by columns, rank `r` of the tensor-parallel group holding `A_r`;
+//!   each rank computes its `Y_r = X A_r + a_r` (no communication).
+//! - [`RowParallelLinear`]: `Z = Y B + b` with `B` split by rows; each rank
+//!   computes `Y_r B_r` from its `Y_r`, and an all-reduce over the
+//!   tensor-parallel group sums them. The bias is added once: by the GEMM of
+//!   the group's rank 0, in its epilogue, before the sum.
 //!
 //! Column-parallel followed by row-parallel is the Megatron MLP: one
 //! all-reduce per forward pass.
 //!
+//! [`initialize_model_parallel`] splits the run into tensor-parallel groups of
+//! `tp` consecutive ranks and data-parallel groups of the ranks `tp` apart,
+//! as Megatron does: with 8 ranks and `tp = 2`, the tensor-parallel groups
+//! are `[0, 1]`, `[2, 3]`, ... and the data-parallel groups `[0, 2, 4, 6]`
+//! and `[1, 3, 5, 7]`. Each data-parallel replica runs its own batch
+//! ([`ModelParallel::local_batch`]); the groups' collectives meet
+//! independently.
+//!
+//! Layers run in `f32`, `f16` or `bf16`, the type of the host arrays their
+//! weights come from: operands are read in that type, the GEMM accumulates
+//! in `f32` (and adds the bias and applies ReLU there), and the output is
+//! rounded to the layer's type, in which the all-reduce then sums.
+//!
+//! With sequence parallelism ([`ModelParallel::with_sequence_parallel`],
+//! Megatron's `sequence_parallel=True`) the activations outside the pair of
+//! layers are split by rows (tokens) over the tensor-parallel group as well:
+//! the column-parallel layer all-gathers its input over the group before its
+//! GEMM, and the row-parallel layer reduce-scatters its partial products
+//! instead of all-reducing them, so each rank ends with its own rows of
+//! `Z` ([`ModelParallel::sequence_rows`] says which).
+//!
 //! Inside a SIP the layers are data-parallel over PEs: activations are split
 //! by rows (the batch) over the layout's PEs and weights are replicated on
 //! them, so each PE multiplies its band of rows by its copy of the weight
-//! ([`shard_gemm_f32`]), and shard `k` of every rank holds the same rows,
-//! which is what the all-reduce pairs up. Layers take `f32` (inputs of small
-//! integers keep every result exact).
+//! ([`shard_linear`]), and shard `k` of every rank holds the same rows,
+//! which is what the all-reduce pairs up.
 
-use crate::dist::Collectives;
-use kernbench_core::runtime::ndarray::{s, Array2};
-use kernbench_core::runtime::{Args, DeviceTensor, Placement, Rank, RuntimeError};
+use crate::dist::{Backend, Collectives};
+use crate::run::RedOp;
+use kernbench_core::runtime::ndarray::{s, Array1, Array2};
+use kernbench_core::runtime::{
+    Args, DeviceTensor, HostElement, Placement, ProcessGroup, Rank, RuntimeError,
+};
 use kernbench_core::DType;
 use kernbench_tl::prelude::*;
+use kernbench_tl::Element;
 
 /// `y = x w` (with `relu` applied on MATH before the write-back when asked)
 /// on every PE of the launch, each on its own shard: instance `i` of `s`
 /// multiplies block `i` of `x` (`[x.rows() / s, k]`) by block `i` of `w`
 /// (`[k, n]`, a replica) into block `i` of `y`, streaming the operands from
-/// HBM as one composite GEMM.
+/// HBM as one composite GEMM that accumulates in f32; the result is rounded
+/// to the operands' type.
 #[kernel]
-pub fn shard_gemm_f32(x: Tensor<f32>, w: Tensor<f32>, y: Tensor<f32>, relu: bool) {
+pub fn shard_linear<T: Element<Acc = f32>>(x: Tensor<T>, w: Tensor<T>, y: Tensor<T>, relu: bool) {
     let (i, s) = (tl::program_id(0), tl::num_programs(0));
     let (m, k, n) = (x.rows() / s, x.cols(), w.cols());
     let a = tl::stream(x.block([i * m, 0], [m, k]), [m, k]);
@@ -39,36 +67,95 @@ pub fn shard_gemm_f32(x: Tensor<f32>, w: Tensor<f32>, y: Tensor<f32>, relu: bool
     } else {
         tl::gemm(&a, &b, None, &[])
     };
-    tl::store(y.block([i * m, 0], [m, n]), &p);
+    tl::store(y.block([i * m, 0], [m, n]), &p.cast::<T>());
 }
 
-/// The tensor-parallel setting of one rank: the group (every rank of the
-/// run) and the layout inside the rank's SIP.
+/// [`shard_linear`] with a bias: `y = x w + bias` (then ReLU when asked),
+/// the bias (`[n]`, a replica on every PE) widened to f32 and added in the
+/// GEMM's epilogue before the rounding.
+#[kernel]
+pub fn shard_linear_bias<T: Element<Acc = f32>>(
+    x: Tensor<T>,
+    w: Tensor<T>,
+    bias: Tensor<T>,
+    y: Tensor<T>,
+    relu: bool,
+) {
+    let (i, s) = (tl::program_id(0), tl::num_programs(0));
+    let (m, k, n) = (x.rows() / s, x.cols(), w.cols());
+    let bias = tl::load(bias.block([i, 0], [1, n]), [1, n]).cast::<f32>();
+    let a = tl::stream(x.block([i * m, 0], [m, k]), [m, k]);
+    let b = tl::stream(w.block([i * k, 0], [k, n]), [k, n]);
+    let p = if relu {
+        tl::gemm(&a, &b, None, &[Epilogue::Bias(&bias), Epilogue::Relu])
+    } else {
+        tl::gemm(&a, &b, None, &[Epilogue::Bias(&bias)])
+    };
+    tl::store(y.block([i * m, 0], [m, n]), &p.cast::<T>());
+}
+
+/// The parallel setting of one rank: its tensor- and data-parallel groups,
+/// and the layout inside the rank's SIP.
 #[derive(Clone, Debug)]
 pub struct ModelParallel {
     rank: Rank,
-    tp: usize,
+    tp_group: ProcessGroup,
+    dp_group: ProcessGroup,
     cubes: usize,
     pes: usize,
+    sequence_parallel: bool,
 }
 
-/// Sets up tensor parallelism of degree `tp` for this rank. The tensor-parallel
-/// group is the whole run, so `tp` must equal the world size (data-parallel
-/// groups of ranks are not modelled). Inside the SIP the layers use one PE
-/// until [`ModelParallel::with_layout`] says otherwise.
+/// Sets up tensor parallelism of degree `tp` for this rank, and data
+/// parallelism of degree `world / tp` over the rest (Megatron's
+/// `initialize_model_parallel`): tensor-parallel groups of `tp` consecutive
+/// ranks, data-parallel groups of the ranks `tp` apart. Every rank of the run
+/// must call it (it makes the groups, which is a rendezvous of every rank).
+/// Inside the SIP the layers use one PE until [`ModelParallel::with_layout`]
+/// says otherwise.
 pub fn initialize_model_parallel(rank: &Rank, tp: usize) -> Result<ModelParallel, RuntimeError> {
     let w = rank.get_world_size();
-    if tp != w {
+    if tp == 0 || w % tp != 0 {
         return Err(RuntimeError::TensorParallel(format!(
-            "tensor-parallel size {tp} must equal the world size {w} (one tensor-parallel group; data-parallel groups are not supported)"
+            "tensor-parallel size {tp} must divide the world size {w} (the data-parallel size is world / tp)"
         )));
+    }
+    let dp = w / tp;
+    let r = rank.get_rank();
+    let mut tp_group = None;
+    for g in 0..dp {
+        let ranks: Vec<usize> = (g * tp..(g + 1) * tp).collect();
+        let pg = rank.new_group(&ranks)?;
+        if pg.contains(r) {
+            tp_group = Some(pg);
+        }
+    }
+    let mut dp_group = None;
+    for j in 0..tp {
+        let ranks: Vec<usize> = (0..dp).map(|g| g * tp + j).collect();
+        let pg = rank.new_group(&ranks)?;
+        if pg.contains(r) {
+            dp_group = Some(pg);
+        }
     }
     Ok(ModelParallel {
         rank: rank.clone(),
-        tp,
+        tp_group: tp_group.expect("the tensor-parallel groups cover every rank"),
+        dp_group: dp_group.expect("the data-parallel groups cover every rank"),
         cubes: 1,
         pes: 1,
+        sequence_parallel: false,
     })
+}
+
+/// The element types the layers run in.
+fn check_layer_dtype(layer: &str, d: DType) -> Result<(), RuntimeError> {
+    match d {
+        DType::F32 | DType::F16 | DType::Bf16 => Ok(()),
+        _ => Err(RuntimeError::TensorParallel(format!(
+            "{layer}: weights of type {d}; the layers run in f32, f16 or bf16"
+        ))),
+    }
 }
 
 impl ModelParallel {
@@ -79,19 +166,91 @@ impl ModelParallel {
         self
     }
 
+    /// Splits the activations outside the layers by rows over the
+    /// tensor-parallel group: the column-parallel layer all-gathers its
+    /// input, the row-parallel layer reduce-scatters its output (see the
+    /// module docs).
+    pub fn with_sequence_parallel(mut self) -> Self {
+        self.sequence_parallel = true;
+        self
+    }
+
+    /// Whether the layers run sequence-parallel.
+    pub fn sequence_parallel(&self) -> bool {
+        self.sequence_parallel
+    }
+
+    /// The rows of a `rows`-row activation (this replica's batch) that this
+    /// rank holds under sequence parallelism, in the order it holds them.
+    /// The gathers and scatters work shard by shard, so with `S` shards per
+    /// SIP each of the `tp` ranks holds `S` bands of `q = rows / (tp S)`
+    /// rows: band `k` of tensor-parallel rank `t` is rows
+    /// `(k tp + t) q .. + q`. With one shard that is Megatron's contiguous
+    /// split. `rows` must be a multiple of `tp S`.
+    pub fn sequence_rows(&self, rows: usize) -> Result<Vec<usize>, RuntimeError> {
+        let (tp, t, sh) = (self.tp_size(), self.tp_rank(), self.shards());
+        if rows % (tp * sh) != 0 {
+            return Err(RuntimeError::TensorParallel(format!(
+                "sequence parallelism: {rows} rows do not split into {tp} ranks x {sh} PEs"
+            )));
+        }
+        let q = rows / (tp * sh);
+        Ok((0..sh)
+            .flat_map(|k| (k * tp + t) * q..(k * tp + t + 1) * q)
+            .collect())
+    }
+
+    /// This rank's rows of an activation (`[rows, features]`, this
+    /// replica's batch) under sequence parallelism ([`Self::sequence_rows`]).
+    pub fn sequence_shard<T: HostElement>(&self, x: &Array2<T>) -> Result<Array2<T>, RuntimeError> {
+        let rows = self.sequence_rows(x.nrows())?;
+        Ok(x.select(kernbench_core::runtime::ndarray::Axis(0), &rows))
+    }
+
     /// The rank.
     pub fn rank(&self) -> &Rank {
         &self.rank
     }
 
-    /// This rank's index in the tensor-parallel group.
+    /// This rank's index in its tensor-parallel group.
     pub fn tp_rank(&self) -> usize {
-        self.rank.get_rank()
+        self.tp_group
+            .group_rank(self.rank.get_rank())
+            .expect("a rank is in its own group")
     }
 
     /// The tensor-parallel group's size.
     pub fn tp_size(&self) -> usize {
-        self.tp
+        self.tp_group.size()
+    }
+
+    /// The tensor-parallel group this rank is in.
+    pub fn tp_group(&self) -> &ProcessGroup {
+        &self.tp_group
+    }
+
+    /// This rank's index in its data-parallel group: the replica it belongs to.
+    pub fn dp_rank(&self) -> usize {
+        self.dp_group
+            .group_rank(self.rank.get_rank())
+            .expect("a rank is in its own group")
+    }
+
+    /// The data-parallel group's size: the number of replicas.
+    pub fn dp_size(&self) -> usize {
+        self.dp_group.size()
+    }
+
+    /// The data-parallel group this rank is in.
+    pub fn dp_group(&self) -> &ProcessGroup {
+        &self.dp_group
+    }
+
+    /// Sums `t` over the data-parallel group, in place (the gradient
+    /// all-reduce of data parallelism).
+    pub fn dp_all_reduce(&self, t: &DeviceTensor) -> Result<(), RuntimeError> {
+        self.rank.all_reduce_in(t, RedOp::Sum, &self.dp_group)?;
+        Ok(())
     }
 
     /// Where activations live: rows split over the layout's PEs.
@@ -99,13 +258,28 @@ impl ModelParallel {
         Placement::row_wise().cubes(self.cubes).pes(self.pes)
     }
 
-    /// Where weights live: replicated on the layout's PEs.
+    /// Where weights and biases live: replicated on the layout's PEs.
     pub fn weight_placement(&self) -> Placement {
         Placement::replicate().cubes(self.cubes).pes(self.pes)
     }
 
+    /// This replica's rows of a global batch (`[batch, features]`, the same
+    /// on every rank): data-parallel rank `d` of `dp` takes rows
+    /// `d * batch / dp ..`. The batch must split evenly.
+    pub fn local_batch<T: HostElement>(&self, x: &Array2<T>) -> Result<Array2<T>, RuntimeError> {
+        let (dp, d) = (self.dp_size(), self.dp_rank());
+        let b = x.nrows();
+        if b % dp != 0 {
+            return Err(RuntimeError::TensorParallel(format!(
+                "a batch of {b} rows does not split over {dp} data-parallel replicas"
+            )));
+        }
+        let per = b / dp;
+        Ok(x.slice(s![d * per..(d + 1) * per, ..]).to_owned())
+    }
+
     /// Places a host activation (`[batch, features]`) on this rank's SIP.
-    pub fn input(&self, x: &Array2<f32>) -> Result<DeviceTensor, RuntimeError> {
+    pub fn input<T: HostElement>(&self, x: &Array2<T>) -> Result<DeviceTensor, RuntimeError> {
         self.rank.from_array(x, &self.activation_placement())
     }
 
@@ -113,16 +287,17 @@ impl ModelParallel {
         self.cubes * self.pes
     }
 
-    /// `y = x w` on the device, `y` new, `[x.rows, w.cols]`.
+    /// `y = x w (+ bias)` on the device, `y` new, `[x.rows, w.cols]`, of the layer's type.
     fn gemm(
         &self,
         x: &DeviceTensor,
         w: &DeviceTensor,
+        bias: Option<&DeviceTensor>,
         relu: bool,
         layer: &str,
     ) -> Result<DeviceTensor, RuntimeError> {
         let err = |msg: String| {
-            RuntimeError::TensorParallel(format!("{layer} on rank {}: {msg}", self.tp_rank()))
+            RuntimeError::TensorParallel(format!("{layer} on rank {}: {msg}", self.rank.get_rank()))
         };
         let [m, k] = match x.shape() {
             [m, k] => [*m, *k],
@@ -134,10 +309,11 @@ impl ModelParallel {
                 "the input has {k} features, the layer takes {wk}"
             )));
         }
-        if x.dtype() != DType::F32 {
+        if x.dtype() != w.dtype() {
             return Err(err(format!(
-                "the input is {}, the layer takes f32",
-                x.dtype()
+                "the input is {}, the layer's weights {}",
+                x.dtype(),
+                w.dtype()
             )));
         }
         if x.placement() != &self.activation_placement() || m % self.shards() != 0 {
@@ -149,37 +325,65 @@ impl ModelParallel {
         }
         let y = self
             .rank
-            .zeros(&[m, n], DType::F32, &self.activation_placement())?;
+            .zeros(&[m, n], w.dtype(), &self.activation_placement())?;
         let args = Args::new()
             .tensor("x", x)
             .tensor("w", w)
             .tensor("y", &y)
             .bool("relu", relu);
-        crate::dist::launch(
-            self.rank.runtime(),
-            &shard_gemm_f32,
-            &[self.shards() as u32],
-            &args,
-        )?;
+        let grid = [self.shards() as u32];
+        match bias {
+            Some(b) => crate::dist::launch(
+                self.rank.runtime(),
+                &shard_linear_bias,
+                &grid,
+                &args.tensor("bias", b),
+            )?,
+            None => crate::dist::launch(self.rank.runtime(), &shard_linear, &grid, &args)?,
+        };
         Ok(y)
+    }
+
+    /// Places a weight block and its bias block on this rank's SIP.
+    fn place<T: HostElement>(
+        &self,
+        layer: &str,
+        weight: Array2<T>,
+        bias: Option<Array1<T>>,
+    ) -> Result<(DeviceTensor, Option<DeviceTensor>), RuntimeError> {
+        check_layer_dtype(layer, T::DTYPE)?;
+        let p = self.weight_placement();
+        let w = self.rank.from_array(&weight, &p)?;
+        let b = match bias {
+            Some(b) => Some(self.rank.from_array(&b, &p)?),
+            None => None,
+        };
+        Ok((w, b))
     }
 }
 
-/// A linear layer `Y = X A` whose weight `A` (`[in, out]`) is split by
-/// columns: rank `r` holds `A[:, r * out/tp ..][.. out/tp]` and computes its
-/// slice of `Y` (no communication; the output stays split, Megatron's
+/// A linear layer `Y = X A + a` whose weight `A` (`[in, out]`) and bias `a`
+/// (`[out]`) are split by columns: tensor-parallel rank `r` holds
+/// `A[:, r * out/tp ..][.. out/tp]` and the same slice of `a`, and computes
+/// its slice of `Y` (no communication; the output stays split, Megatron's
 /// `gather_output = false`).
 #[derive(Debug)]
 pub struct ColumnParallelLinear {
     mp: ModelParallel,
     weight: DeviceTensor,
+    bias: Option<DeviceTensor>,
     relu: bool,
 }
 
 impl ColumnParallelLinear {
-    /// The layer from the full weight (`[in, out]`, the same on every rank);
-    /// this rank keeps its column block, placed on its SIP.
-    pub fn new(mp: &ModelParallel, weight: &Array2<f32>) -> Result<Self, RuntimeError> {
+    /// The layer from the full weight (`[in, out]`) and bias (`[out]`), the
+    /// same on every rank, of type `f32`, `f16` or `bf16` (the layer's
+    /// type); this rank keeps its column block, placed on its SIP.
+    pub fn new<T: HostElement>(
+        mp: &ModelParallel,
+        weight: &Array2<T>,
+        bias: Option<&Array1<T>>,
+    ) -> Result<Self, RuntimeError> {
         let (tp, r) = (mp.tp_size(), mp.tp_rank());
         let out = weight.ncols();
         if out % tp != 0 {
@@ -187,18 +391,27 @@ impl ColumnParallelLinear {
                 "ColumnParallelLinear: {out} output features do not split over {tp} ranks"
             )));
         }
-        let per = out / tp;
-        let local = weight.slice(s![.., r * per..(r + 1) * per]).to_owned();
-        let weight = mp.rank.from_array(&local, &mp.weight_placement())?;
+        if let Some(b) = bias.filter(|b| b.len() != out) {
+            return Err(RuntimeError::TensorParallel(format!(
+                "ColumnParallelLinear: a bias of {} elements for {out} output features",
+                b.len()
+            )));
+        }
+        let cols = s![.., r * (out / tp)..(r + 1) * (out / tp)];
+        let local = weight.slice(cols).to_owned();
+        let local_bias = bias.map(|b| b.slice(s![r * (out / tp)..(r + 1) * (out / tp)]).to_owned());
+        let (weight, bias) = mp.place("ColumnParallelLinear", local, local_bias)?;
         Ok(ColumnParallelLinear {
             mp: mp.clone(),
             weight,
+            bias,
             relu: false,
         })
     }
 
-    /// Applies ReLU to the output (in the GEMM's epilogue): the activation
-    /// between the two layers of an MLP, elementwise, so it needs no communication.
+    /// Applies ReLU to the output (in the GEMM's epilogue, after the bias):
+    /// the activation between the two layers of an MLP, elementwise, so it
+    /// needs no communication.
     pub fn with_relu(mut self) -> Self {
         self.relu = true;
         self
@@ -209,42 +422,110 @@ impl ColumnParallelLinear {
         &self.weight
     }
 
-    /// `Y_r = X A_r` for the full input `X` (`[batch, in]`, placed with
+    /// This rank's bias block (`[out / tp]`), if the layer has a bias.
+    pub fn bias(&self) -> Option<&DeviceTensor> {
+        self.bias.as_ref()
+    }
+
+    /// `Y_r = X A_r + a_r` for the full input `X` (`[batch, in]`, placed with
     /// [`ModelParallel::input`]): this rank's `[batch, out / tp]` slice of `Y`.
+    ///
+    /// Sequence-parallel, `x` is this rank's rows ([`ModelParallel::sequence_shard`],
+    /// `[batch / tp, in]`): the layer first all-gathers them over the
+    /// tensor-parallel group into the whole `[batch, in]`.
     pub fn forward(&self, x: &DeviceTensor) -> Result<DeviceTensor, RuntimeError> {
-        self.mp
-            .gemm(x, &self.weight, self.relu, "ColumnParallelLinear")
+        let mp = &self.mp;
+        let gathered;
+        let x = if mp.sequence_parallel && mp.tp_size() > 1 {
+            let [m, k] = match x.shape() {
+                [m, k] => [*m, *k],
+                s => {
+                    return Err(RuntimeError::TensorParallel(format!(
+                        "ColumnParallelLinear on rank {}: the input must be 2-D, got {s:?}",
+                        mp.rank.get_rank()
+                    )))
+                }
+            };
+            gathered = mp.rank.zeros(
+                &[m * mp.tp_size(), k],
+                x.dtype(),
+                &mp.activation_placement(),
+            )?;
+            crate::dist::all_gather_shards_in(
+                &mp.rank,
+                &gathered,
+                x,
+                &mp.tp_group,
+                &Backend::default(),
+            )?;
+            &gathered
+        } else {
+            x
+        };
+        mp.gemm(
+            x,
+            &self.weight,
+            self.bias.as_ref(),
+            self.relu,
+            "ColumnParallelLinear",
+        )
     }
 }
 
-/// A linear layer `Z = Y B` whose weight `B` (`[in, out]`) is split by rows:
-/// rank `r` holds `B[r * in/tp ..][.. in/tp, :]`, multiplies its input slice
-/// `Y_r` (`[batch, in / tp]`, a column-parallel output) by it, and an
-/// all-reduce sums the partial products: every rank ends with all of `Z`.
+/// A linear layer `Z = Y B + b` whose weight `B` (`[in, out]`) is split by
+/// rows: tensor-parallel rank `r` holds `B[r * in/tp ..][.. in/tp, :]`,
+/// multiplies its input slice `Y_r` (`[batch, in / tp]`, a column-parallel
+/// output) by it, and an all-reduce over the tensor-parallel group sums the
+/// partial products: every rank of the group ends with all of `Z`. The bias
+/// (`[out]`, not split) is added once, by the group's rank 0.
 #[derive(Debug)]
 pub struct RowParallelLinear {
     mp: ModelParallel,
     weight: DeviceTensor,
+    bias: Option<DeviceTensor>,
+    backend: Backend,
 }
 
 impl RowParallelLinear {
-    /// The layer from the full weight (`[in, out]`, the same on every rank);
-    /// this rank keeps its row block, placed on its SIP.
-    pub fn new(mp: &ModelParallel, weight: &Array2<f32>) -> Result<Self, RuntimeError> {
+    /// The layer from the full weight (`[in, out]`) and bias (`[out]`), the
+    /// same on every rank, of type `f32`, `f16` or `bf16`; this rank keeps
+    /// its row block (and, on tensor-parallel rank 0, the bias), placed on
+    /// its SIP.
+    pub fn new<T: HostElement>(
+        mp: &ModelParallel,
+        weight: &Array2<T>,
+        bias: Option<&Array1<T>>,
+    ) -> Result<Self, RuntimeError> {
         let (tp, r) = (mp.tp_size(), mp.tp_rank());
-        let inp = weight.nrows();
+        let (inp, out) = weight.dim();
         if inp % tp != 0 {
             return Err(RuntimeError::TensorParallel(format!(
                 "RowParallelLinear: {inp} input features do not split over {tp} ranks"
             )));
         }
+        if let Some(b) = bias.filter(|b| b.len() != out) {
+            return Err(RuntimeError::TensorParallel(format!(
+                "RowParallelLinear: a bias of {} elements for {out} output features",
+                b.len()
+            )));
+        }
         let per = inp / tp;
         let local = weight.slice(s![r * per..(r + 1) * per, ..]).to_owned();
-        let weight = mp.rank.from_array(&local, &mp.weight_placement())?;
+        let local_bias = bias.filter(|_| r == 0).cloned();
+        let (weight, bias) = mp.place("RowParallelLinear", local, local_bias)?;
         Ok(RowParallelLinear {
             mp: mp.clone(),
             weight,
+            bias,
+            backend: Backend::default(),
         })
+    }
+
+    /// Sums the partial products with `backend`'s all-reduce (or, sequence-
+    /// parallel, its reduce-scatter) instead of the default ring.
+    pub fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
     }
 
     /// This rank's weight block (`[in / tp, out]`).
@@ -252,11 +533,59 @@ impl RowParallelLinear {
         &self.weight
     }
 
-    /// `Z = sum_r Y_r B_r`: the local GEMM, then an all-reduce across ranks
-    /// (every rank must call it). Returns `Z` (`[batch, out]`) on this rank.
+    /// The bias this rank adds (`[out]`): tensor-parallel rank 0's only.
+    pub fn bias(&self) -> Option<&DeviceTensor> {
+        self.bias.as_ref()
+    }
+
+    /// `Z = sum_r Y_r B_r + b`: the local GEMM, then an all-reduce over the
+    /// tensor-parallel group (every member must call it). Returns `Z`
+    /// (`[batch, out]`) on this rank; sequence-parallel, a reduce-scatter
+    /// instead, and this rank's rows of `Z` (`[batch / tp, out]`, the rows
+    /// [`ModelParallel::sequence_rows`] names).
     pub fn forward(&self, y: &DeviceTensor) -> Result<DeviceTensor, RuntimeError> {
-        let z = self.mp.gemm(y, &self.weight, false, "RowParallelLinear")?;
-        self.mp.rank.all_reduce(&z)?;
+        let z = self.mp.gemm(
+            y,
+            &self.weight,
+            self.bias.as_ref(),
+            false,
+            "RowParallelLinear",
+        )?;
+        if self.mp.sequence_parallel && self.mp.tp_size() > 1 {
+            let mp = &self.mp;
+            let [m, n] = [z.shape()[0], z.shape()[1]];
+            if m % (mp.tp_size() * mp.shards()) != 0 {
+                return Err(RuntimeError::TensorParallel(format!(
+                    "RowParallelLinear on rank {}: sequence parallelism: {m} rows do not split into {} ranks x {} PEs",
+                    mp.rank.get_rank(),
+                    mp.tp_size(),
+                    mp.shards()
+                )));
+            }
+            let mine = mp.rank.zeros(
+                &[m / mp.tp_size(), n],
+                z.dtype(),
+                &mp.activation_placement(),
+            )?;
+            crate::dist::reduce_scatter_shards_in(
+                &mp.rank,
+                &mine,
+                &z,
+                RedOp::Sum,
+                &mp.tp_group,
+                &self.backend,
+            )?;
+            return Ok(mine);
+        }
+        if self.mp.tp_size() > 1 {
+            crate::dist::all_reduce_in(
+                &self.mp.rank,
+                &z,
+                RedOp::Sum,
+                &self.mp.tp_group,
+                &self.backend,
+            )?;
+        }
         Ok(z)
     }
 }

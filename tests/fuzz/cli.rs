@@ -151,7 +151,7 @@ fn kernel() -> BoxedStrategy<String> {
         "softmax_rows",
         "probe_send",
         "probe_load",
-        "shard_gemm_f32",
+        "shard_linear",
         "ring_allreduce_f32",
         "broadcast_bf16",
         "nope",
@@ -623,7 +623,7 @@ fn recipe() -> BoxedStrategy<(String, Vec<String>, Vec<u32>)> {
                 format!("y={rows}x{n}"),
                 format!("relu={relu}"),
             ];
-            ("shard_gemm_f32".to_string(), set(v), vec![p])
+            ("shard_linear".to_string(), set(v), vec![p])
         }),
     ]
     .boxed()

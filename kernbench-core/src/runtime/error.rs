@@ -179,6 +179,19 @@ pub enum RuntimeError {
         /// The panic message.
         msg: String,
     },
+    /// A worker-context function called on a thread that runs no worker.
+    #[error(
+        "{call}() called outside a worker: it works inside the workers of Runtime::spawn \
+         (elsewhere, use the methods of a Rank or Runtime handle)"
+    )]
+    NoWorker {
+        /// The function.
+        call: String,
+    },
+    /// A process group that cannot be set up or used (ranks out of range or
+    /// repeated, a rank not in the group, the default group not initialised).
+    #[error("process group: {0}")]
+    ProcessGroup(String),
     /// A tensor-parallel layer that cannot be built or run.
     #[error("tensor parallel: {0}")]
     TensorParallel(String),

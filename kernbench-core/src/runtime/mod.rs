@@ -21,7 +21,10 @@
 //! simulated to completion before `launch` returns), so host reads never wait
 //! for anything; ranks are OS threads started by [`Runtime::spawn`] that share
 //! one [`Machine`] behind a mutex; a collective is a rendezvous in which the
-//! last rank to arrive runs the collective kernel once for everyone.
+//! last rank to arrive runs the collective kernel once for everyone, among
+//! every rank or the members of a [`ProcessGroup`] (ADR 0024). Inside a
+//! worker, the [`dist`] and [`device`] free functions answer for the rank
+//! whose worker runs on the thread.
 //!
 //! Time: every SIP has a device timeline. A launch starts when the latest of
 //! the SIPs it runs on is free and advances them all by its simulated time
@@ -29,16 +32,18 @@
 //! [`Runtime::now_ps`] is the latest of all timelines. Host <-> device copies
 //! are not timed.
 
+mod context;
 mod error;
 mod launch;
 mod placement;
 mod rank;
 mod tensor;
 
+pub use context::{device, dist};
 pub use error::{RankFailure, RuntimeError, SpawnError, WorkerError};
 pub use launch::{Arg, Args, Param};
 pub use placement::{resolve, Placement, ShardSpec, Split, TileOrder};
-pub use rank::Rank;
+pub use rank::{ProcessGroup, Rank};
 pub use tensor::{DeviceTensor, HostElement};
 
 /// The ndarray crate the runtime reads and writes host arrays with.

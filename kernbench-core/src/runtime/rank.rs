@@ -9,7 +9,12 @@
 //! later, is released at once with [`RuntimeError::Aborted`]. A rank that
 //! returns while others wait for it releases them with
 //! [`RuntimeError::RankExited`]. Nothing waits without a way out.
+//!
+//! Each [`ProcessGroup`] has its own rendezvous slot under the run's one
+//! mutex and condition variable, so groups meet independently while a
+//! failure or an exit still wakes the waiters of every group.
 
+use super::context::Enter;
 use super::error::{list, RankFailure, RuntimeError, SpawnError, WorkerError};
 use super::Runtime;
 use std::any::Any;
@@ -20,17 +25,43 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 type Payload = Box<dyn Any + Send>;
 type Outcome = Arc<dyn Any + Send + Sync>;
 
-struct State {
+/// The rendezvous of one process group: its members' contributions to the
+/// call in progress, and the result of the last one.
+struct Slot {
+    /// The members, by global rank, in group-rank order.
+    members: Vec<usize>,
     generation: u64,
     what: Option<String>,
+    /// By group rank.
     arrived: Vec<Option<Payload>>,
     count: usize,
     result: Option<(u64, Outcome)>,
+}
+
+impl Slot {
+    fn new(members: Vec<usize>) -> Slot {
+        let n = members.len();
+        Slot {
+            members,
+            generation: 0,
+            what: None,
+            arrived: (0..n).map(|_| None).collect(),
+            count: 0,
+            result: None,
+        }
+    }
+}
+
+struct State {
+    /// By group id; group 0 is the world.
+    slots: Vec<Slot>,
     failed: Vec<usize>,
     exited: Vec<bool>,
 }
 
-/// The ranks of one `spawn`: their rendezvous and their fate.
+/// The ranks of one `spawn`: the rendezvous of their process groups, and
+/// their fate. One mutex and one condition variable serve every group, so a
+/// rank's failure or exit wakes whoever waits in any of them.
 pub(crate) struct Group {
     world: usize,
     state: Mutex<State>,
@@ -42,11 +73,7 @@ impl Group {
         Group {
             world,
             state: Mutex::new(State {
-                generation: 0,
-                what: None,
-                arrived: (0..world).map(|_| None).collect(),
-                count: 0,
-                result: None,
+                slots: vec![Slot::new((0..world).collect())],
                 failed: Vec::new(),
                 exited: vec![false; world],
             }),
@@ -66,11 +93,14 @@ impl Group {
         })
     }
 
-    /// A rank that returned without arriving in the current rendezvous.
-    fn missing(st: &State, rank: usize, what: &str) -> Option<RuntimeError> {
-        (0..st.exited.len())
-            .find(|&q| st.exited[q] && st.arrived[q].is_none())
-            .map(|exited| RuntimeError::RankExited {
+    /// A member of group `gid` that returned without arriving in its current rendezvous.
+    fn missing(st: &State, gid: usize, rank: usize, what: &str) -> Option<RuntimeError> {
+        let slot = &st.slots[gid];
+        slot.members
+            .iter()
+            .enumerate()
+            .find(|(i, q)| st.exited[**q] && slot.arrived[*i].is_none())
+            .map(|(_, &exited)| RuntimeError::RankExited {
                 rank,
                 what: what.into(),
                 exited,
@@ -98,8 +128,19 @@ impl Group {
         self.cv.notify_all();
     }
 
+    /// Adds a process group of `members` (checked); returns its id.
+    fn add_group(&self, members: Vec<usize>) -> usize {
+        let mut st = self.lock();
+        st.slots.push(Slot::new(members));
+        st.slots.len() - 1
+    }
+
+    /// Meets the other members of group `gid` (`pos`: `rank`'s place in it).
+    #[allow(clippy::too_many_arguments)]
     fn rendezvous<C, T, F>(
         &self,
+        gid: usize,
+        pos: usize,
         rank: usize,
         what: &str,
         contribution: C,
@@ -114,28 +155,30 @@ impl Group {
         if let Some(e) = Self::aborted(&st, rank, what) {
             return Err(e);
         }
-        if st.count > 0 && st.what.as_deref() != Some(what) {
-            let waiting: Vec<usize> = (0..self.world)
-                .filter(|q| st.arrived[*q].is_some())
+        let slot = &mut st.slots[gid];
+        if slot.count > 0 && slot.what.as_deref() != Some(what) {
+            let waiting: Vec<usize> = (0..slot.members.len())
+                .filter(|i| slot.arrived[*i].is_some())
+                .map(|i| slot.members[i])
                 .collect();
             return Err(RuntimeError::CollectiveMismatch {
                 rank,
                 called: what.into(),
-                pending: st.what.clone().unwrap_or_default(),
+                pending: slot.what.clone().unwrap_or_default(),
                 waiting,
             });
         }
-        let gen = st.generation;
-        st.what = Some(what.to_string());
-        st.arrived[rank] = Some(Box::new(contribution));
-        st.count += 1;
-        if st.count == self.world {
-            let contributions: Vec<C> = st
+        let gen = slot.generation;
+        slot.what = Some(what.to_string());
+        slot.arrived[pos] = Some(Box::new(contribution));
+        slot.count += 1;
+        if slot.count == slot.members.len() {
+            let contributions: Vec<C> = slot
                 .arrived
                 .iter_mut()
                 .map(|c| {
                     *c.take()
-                        .expect("every rank arrived")
+                        .expect("every member arrived")
                         .downcast::<C>()
                         .expect("one call, one contribution type")
                 })
@@ -143,23 +186,25 @@ impl Group {
             drop(st);
             let out = run(contributions);
             let mut st = self.lock();
-            st.result = Some((gen, Arc::new(out.clone())));
-            st.generation += 1;
-            st.count = 0;
-            st.what = None;
+            let slot = &mut st.slots[gid];
+            slot.result = Some((gen, Arc::new(out.clone())));
+            slot.generation += 1;
+            slot.count = 0;
+            slot.what = None;
             drop(st);
             self.cv.notify_all();
             return out;
         }
         loop {
-            if st.generation != gen {
-                let (g, r) = st
+            let slot = &st.slots[gid];
+            if slot.generation != gen {
+                let (g, r) = slot
                     .result
                     .as_ref()
                     .expect("a finished generation leaves its result");
                 debug_assert_eq!(
                     *g, gen,
-                    "no rank can start generation g + 1 before every rank left g"
+                    "no member can start generation g + 1 before every member left g"
                 );
                 return match r.downcast_ref::<Result<T, RuntimeError>>() {
                     Some(r) => r.clone(),
@@ -170,18 +215,72 @@ impl Group {
                 };
             }
             if let Some(e) =
-                Self::aborted(&st, rank, what).or_else(|| Self::missing(&st, rank, what))
+                Self::aborted(&st, rank, what).or_else(|| Self::missing(&st, gid, rank, what))
             {
                 // Leave the rendezvous so that nothing counts this rank as arrived.
-                st.arrived[rank] = None;
-                st.count -= 1;
-                if st.count == 0 {
-                    st.what = None;
+                let slot = &mut st.slots[gid];
+                slot.arrived[pos] = None;
+                slot.count -= 1;
+                if slot.count == 0 {
+                    slot.what = None;
                 }
                 return Err(e);
             }
             st = self.cv.wait(st).unwrap_or_else(PoisonError::into_inner);
         }
+    }
+}
+
+/// A process group: a subset of a run's ranks whose collectives meet among
+/// themselves (`torch.distributed.new_group`). Made by [`Rank::new_group`];
+/// [`Rank::world_group`] is every rank. A member's group rank is its place
+/// in [`ProcessGroup::ranks`].
+#[derive(Clone)]
+pub struct ProcessGroup {
+    id: usize,
+    ranks: Arc<[usize]>,
+    run: Arc<Group>,
+}
+
+impl std::fmt::Debug for ProcessGroup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProcessGroup")
+            .field("id", &self.id)
+            .field("ranks", &self.ranks)
+            .finish()
+    }
+}
+
+impl PartialEq for ProcessGroup {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && Arc::ptr_eq(&self.run, &other.run)
+    }
+}
+
+impl ProcessGroup {
+    /// The members, by global rank, in group-rank order.
+    pub fn ranks(&self) -> &[usize] {
+        &self.ranks
+    }
+
+    /// Members in the group.
+    pub fn size(&self) -> usize {
+        self.ranks.len()
+    }
+
+    /// The group rank of global rank `rank`, if it is a member.
+    pub fn group_rank(&self, rank: usize) -> Option<usize> {
+        self.ranks.iter().position(|&r| r == rank)
+    }
+
+    /// Whether global rank `rank` is a member.
+    pub fn contains(&self, rank: usize) -> bool {
+        self.group_rank(rank).is_some()
+    }
+
+    /// Whether this is the group of every rank of the run.
+    pub fn is_world(&self) -> bool {
+        self.id == 0
     }
 }
 
@@ -235,6 +334,109 @@ impl Rank {
         self.rendezvous("barrier", (), |_| Ok(()))
     }
 
+    /// [`Rank::barrier`] among the members of `group` (this rank must be one).
+    pub fn barrier_in(&self, group: &ProcessGroup) -> Result<(), RuntimeError> {
+        self.rendezvous_in(group, "barrier", (), |_| Ok(()))
+    }
+
+    /// The group of every rank of the run (the default group).
+    pub fn world_group(&self) -> ProcessGroup {
+        ProcessGroup {
+            id: 0,
+            ranks: (0..self.group.world).collect(),
+            run: self.group.clone(),
+        }
+    }
+
+    /// Makes a process group of the global ranks `ranks` (in that order:
+    /// `ranks[i]` has group rank `i`), as `torch.distributed.new_group`.
+    /// Every rank of the run must call it, members or not, in the same
+    /// order and with the same `ranks`; it is a rendezvous of the world.
+    /// Groups may overlap: data- and tensor-parallel groups side by side.
+    ///
+    /// Fails with [`RuntimeError::ProcessGroup`] for an empty list, a rank
+    /// outside the run or one listed twice, and when the ranks passed
+    /// different lists.
+    pub fn new_group(&self, ranks: &[usize]) -> Result<ProcessGroup, RuntimeError> {
+        let world = self.group.world;
+        let err = |msg: String| {
+            RuntimeError::ProcessGroup(format!("new_group({ranks:?}) on rank {}: {msg}", self.rank))
+        };
+        if ranks.is_empty() {
+            return Err(err("a group needs at least one rank".into()));
+        }
+        if let Some(r) = ranks.iter().find(|&&r| r >= world) {
+            return Err(err(format!(
+                "rank {r} is not in the run (ranks 0..{world})"
+            )));
+        }
+        let mut seen = vec![false; world];
+        for &r in ranks {
+            if std::mem::replace(&mut seen[r], true) {
+                return Err(err(format!("rank {r} is listed twice")));
+            }
+        }
+        let run = self.group.clone();
+        let contribution = (self.rank, ranks.to_vec());
+        let id = self.rendezvous(
+            "new_group",
+            contribution,
+            move |cs: Vec<(usize, Vec<usize>)>| {
+                let (r0, first) = &cs[0];
+                if let Some((q, other)) = cs.iter().find(|(_, l)| l != first) {
+                    return Err(RuntimeError::ProcessGroup(format!(
+                        "new_group: rank {q} passed {other:?}, rank {r0} passed {first:?}: every \
+                     rank must create the same groups in the same order"
+                    )));
+                }
+                Ok(run.add_group(first.clone()))
+            },
+        )?;
+        Ok(ProcessGroup {
+            id,
+            ranks: ranks.into(),
+            run: self.group.clone(),
+        })
+    }
+
+    /// This rank's place in `group`; [`RuntimeError::ProcessGroup`] when it
+    /// is not a member, or the group belongs to another run.
+    pub fn group_rank(&self, group: &ProcessGroup) -> Result<usize, RuntimeError> {
+        if !Arc::ptr_eq(&group.run, &self.group) {
+            return Err(RuntimeError::ProcessGroup(format!(
+                "rank {}: the group {:?} was made by another run",
+                self.rank, group.ranks
+            )));
+        }
+        group.group_rank(self.rank).ok_or_else(|| {
+            RuntimeError::ProcessGroup(format!(
+                "rank {} is not a member of the group of ranks {:?}",
+                self.rank, group.ranks
+            ))
+        })
+    }
+
+    /// [`Rank::rendezvous`] among the members of `group`: contributions come
+    /// in group-rank order. Fails with [`RuntimeError::ProcessGroup`] when
+    /// this rank is not a member; [`RuntimeError::RankExited`] names a member
+    /// that returned without arriving.
+    pub fn rendezvous_in<C, T, F>(
+        &self,
+        group: &ProcessGroup,
+        what: &str,
+        contribution: C,
+        run: F,
+    ) -> Result<T, RuntimeError>
+    where
+        C: Send + 'static,
+        T: Clone + Send + Sync + 'static,
+        F: FnOnce(Vec<C>) -> Result<T, RuntimeError>,
+    {
+        let pos = self.group_rank(group)?;
+        self.group
+            .rendezvous(group.id, pos, self.rank, what, contribution, run)
+    }
+
     /// Meets the other ranks: every rank calls it with the same `what` and a
     /// contribution; the last to arrive calls `run` with all contributions in
     /// rank order (the others' `run` is dropped), and every rank gets a clone
@@ -255,7 +457,8 @@ impl Rank {
         T: Clone + Send + Sync + 'static,
         F: FnOnce(Vec<C>) -> Result<T, RuntimeError>,
     {
-        self.group.rendezvous(self.rank, what, contribution, run)
+        self.group
+            .rendezvous(0, self.rank, self.rank, what, contribution, run)
     }
 }
 
@@ -319,7 +522,10 @@ impl Runtime {
                     std::thread::Builder::new()
                         .name(format!("rank{r}"))
                         .spawn_scoped(s, move || {
-                            let out = match catch_unwind(AssertUnwindSafe(|| worker(rank))) {
+                            let out = match catch_unwind(AssertUnwindSafe(|| {
+                                let _ctx = Enter::new(rank.clone());
+                                worker(rank)
+                            })) {
                                 Ok(out) => out,
                                 Err(p) => Err(Box::new(RuntimeError::Panicked {
                                     rank: r,
