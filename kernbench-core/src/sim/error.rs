@@ -138,12 +138,12 @@ pub enum SimError {
          (seg_bytes in ccl.yaml, --seg), fewer PEs (--pes), a smaller size (--size), \
          no data execution (drop --verify-data), or a narrower trace (--trace-pes, \
          --trace-window)",
-        super::compile::human(*limit),
+        super::memory::human(*limit),
         if *explicit { "allowed by --max-memory" } else { "this machine has available (set --max-memory to change the limit)" }
     )]
     TooLarge {
         /// What the run was estimated to need.
-        estimate: super::compile::MemoryEstimate,
+        estimate: super::memory::MemoryEstimate,
         /// The limit, bytes.
         limit: u64,
         /// `true` when the limit was given (`--max-memory`), not read from the machine.

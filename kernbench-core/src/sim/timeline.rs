@@ -42,10 +42,10 @@
 //! [`check_chrome_trace`] replays those import rules on a trace.
 
 use super::fabric::NO_INST;
-use super::lower::{OpKind, Unit, UNITS};
-use super::pairing::Channels;
 use super::Outcome;
 use crate::ir::{Command, Peer};
+use crate::passes::lower::{OpKind, Unit, UNITS};
+use crate::passes::pair::Channels;
 use crate::topology::Topology;
 use crate::{PeId, Ps};
 use serde_json::{json, Map, Value};
@@ -475,7 +475,7 @@ impl Built<'_> {
                 );
                 args.insert("cmd".into(), op.cmd.to_string().into());
                 args.insert("op".into(), what.into());
-                if label != super::lower::Label::Whole {
+                if label != crate::passes::lower::Label::Whole {
                     args.insert("label".into(), label.to_string().into());
                 }
                 if bytes > 0 {

@@ -1,5 +1,5 @@
 //! Lowering: from one instance's command graph to the engine work of its tile
-//! plans, with the TCM plan that bounds them.
+//! plans (the TCM plan that bounds them is [`super::tcm`]).
 //!
 //! Each command becomes an `Issue` op on PE_CPU (PE_CPU and PE_SCHEDULER
 //! overheads) followed by the ops of its tile plan on DMA_IN, GEMM, MATH,
@@ -9,10 +9,10 @@
 //! `ceil(M/tm) * ceil(K/tk) * ceil(N/tn)` steps; streamed operands are brought
 //! in per step into `tcm_buffers` buffers (double buffering).
 
-use super::error::{LaunchError, SimError};
 use crate::addr::Region;
-use crate::ir::{CmdId, Command, CommandGraph, DepKind, MemRef, View};
+use crate::ir::{CmdId, Command, CommandGraph, DepKind, LoadMask, MemRef, Node, View};
 use crate::machine::Machine;
+use crate::sim::error::SimError;
 use crate::topology::{Endpoint, PeSpec};
 use crate::{PeId, Ps};
 use std::fmt::Write as _;
@@ -574,25 +574,82 @@ pub(crate) fn sub_block_runs(r: &MemRef, rows: (usize, usize), cols: (usize, usi
         .collect()
 }
 
+/// One command being lowered: where it is, the ops lowered so far, and the
+/// ops its work follows (its issue, and what the commands it is ordered
+/// after leave for it).
+struct At<'g> {
+    g: &'g CommandGraph,
+    id: CmdId,
+    node: &'g Node,
+    /// How each earlier command was lowered.
+    low: &'g [Lowered],
+    /// Its issue op on PE_CPU.
+    issue: u32,
+    /// Its issue, and the anchors of the commands it is ordered after.
+    order: Deps,
+}
+
+impl At<'_> {
+    /// The op that completes command `v`.
+    fn last(&self, v: CmdId) -> u32 {
+        self.low[v.index()].last
+    }
+
+    /// The op of `v` that tile `j` of `n` waits for: its own tile `j` when
+    /// `v` was cut into the same `n` tiles, else all of `v`.
+    fn seg_dep(&self, v: CmdId, j: usize, n: usize) -> u32 {
+        let l = &self.low[v.index()];
+        if l.segs.len() == n && l.gemm_tiles.is_none() {
+            l.segs[j]
+        } else {
+            l.last
+        }
+    }
+
+    /// `order` and `more`.
+    fn order_and(&self, more: impl IntoIterator<Item = u32>) -> Deps {
+        let mut d = self.order.clone();
+        for x in more {
+            d.push(x);
+        }
+        d
+    }
+}
+
+/// One DMA of a command: the region it moves, its byte runs, its direction
+/// and its label.
+struct Dma<'r> {
+    region: &'r MemRef,
+    runs: &'r [(u64, u64)],
+    write: bool,
+    label: Label,
+}
+
+/// Rows of a region and rows per elementwise tile of `se` elements: a flat
+/// region counts elements, a block whole rows.
+fn tile_rows(r: &MemRef, elems: usize, se: usize) -> (usize, usize) {
+    match r.view {
+        View::Flat { .. } => (elems, se),
+        View::Block { .. } => {
+            let cols = r.shape.get(1).copied().unwrap_or(1);
+            (r.shape[0], (se / cols).max(1))
+        }
+    }
+}
+
 impl LowerCtx<'_> {
-    #[allow(clippy::too_many_arguments)]
-    fn dma(
-        &mut self,
-        b: &mut Builder,
-        g: &CommandGraph,
-        (cmd, r): (CmdId, &MemRef),
-        runs: &[(u64, u64)],
-        write: bool,
-        label: Label,
-        deps: &[u32],
-    ) -> Result<u32, SimError> {
-        let loc = g.node(cmd).loc.clone();
+    fn dma(&mut self, b: &mut Builder, at: &At, d: Dma, deps: &[u32]) -> Result<u32, SimError> {
+        let Dma {
+            region: r,
+            runs,
+            write,
+            label,
+        } = d;
         let unit = if write { Unit::DmaWb } else { Unit::DmaIn };
         let total: u64 = runs.iter().map(|r| r.1).sum();
-        let (va0, _) = runs[0];
         let mem_err = |err| SimError::Memory {
             pe: self.pe,
-            loc: loc.clone(),
+            loc: at.node.loc.clone(),
             err: self.machine.through_param(err, r),
         };
         // Check every run is mapped; the owner of the first byte serves the op.
@@ -605,15 +662,14 @@ impl LowerCtx<'_> {
             );
         }
         let pa = pieces.first().expect("a DMA has at least one run").0;
-        let region = self.machine.classify(pa).map_err(mem_err)?;
-        let kind = match region {
+        let remote = match self.machine.classify(pa).map_err(mem_err)? {
             Region::PeHbm { pe, .. } if pe == self.pe => {
                 let mut pcs = [0u64; 64];
                 let n = (self.spec.hbm_pcs as usize).clamp(1, 64);
                 for (pa, len) in &pieces {
                     add_pc_bytes(self.spec, pa.raw(), *len, &mut pcs[..n]);
                 }
-                let at = b.prog.pc_bytes.len() as u32;
+                let first = b.prog.pc_bytes.len() as u32;
                 b.prog.hbm_pcs = n as u32;
                 // One tile's DMA is far below 4 GiB per channel.
                 b.prog.pc_bytes.extend(
@@ -621,47 +677,24 @@ impl LowerCtx<'_> {
                         .iter()
                         .map(|&x| u32::try_from(x).unwrap_or(u32::MAX)),
                 );
-                OpKind::Hbm {
-                    pcs: at,
+                let kind = OpKind::Hbm {
+                    pcs: first,
                     bytes: total,
                     write,
-                }
+                };
+                return Ok(b.op(unit, kind, at.id, label, deps));
             }
-            Region::PeHbm { pe, .. } => {
-                let route = (self.route)(Endpoint::Hbm(pe))?;
-                OpKind::Remote {
-                    route,
-                    bytes: total,
-                    write,
-                }
-            }
-            Region::Sram { cube, .. } => {
-                let route = (self.route)(Endpoint::Sram(cube))?;
-                OpKind::Remote {
-                    route,
-                    bytes: total,
-                    write,
-                }
-            }
-            Region::MCpu { cube, .. } => {
-                let route = (self.route)(Endpoint::MCpu(cube))?;
-                OpKind::Remote {
-                    route,
-                    bytes: total,
-                    write,
-                }
-            }
-            Region::IoCpu { sip, .. } => {
-                let route = (self.route)(Endpoint::IoCpu(crate::SipId(sip)))?;
-                OpKind::Remote {
-                    route,
-                    bytes: total,
-                    write,
-                }
-            }
+            Region::PeHbm { pe, .. } => Endpoint::Hbm(pe),
+            Region::Sram { cube, .. } => Endpoint::Sram(cube),
+            Region::MCpu { cube, .. } => Endpoint::MCpu(cube),
+            Region::IoCpu { sip, .. } => Endpoint::IoCpu(crate::SipId(sip)),
         };
-        let _ = va0;
-        Ok(b.op(unit, kind, cmd, label, deps))
+        let kind = OpKind::Remote {
+            route: (self.route)(remote)?,
+            bytes: total,
+            write,
+        };
+        Ok(b.op(unit, kind, at.id, label, deps))
     }
 
     fn math_ps(&self, elems: usize, passes: usize) -> Ps {
@@ -670,7 +703,6 @@ impl LowerCtx<'_> {
 
     /// Lowers one instance's graph.
     pub fn lower(&mut self, g: &CommandGraph) -> Result<PeProgram, SimError> {
-        let spec = self.spec;
         let mut b = Builder {
             prog: PeProgram {
                 dep_start: vec![0],
@@ -694,16 +726,15 @@ impl LowerCtx<'_> {
             }
         });
         let mut low: Vec<Lowered> = Vec::with_capacity(g.len());
+        // The op PE_CPU waits for before it issues the next command.
         let mut blocking: Option<u32> = None;
-        let se = seg_elems(spec);
         for (id, node) in g.nodes() {
-            let issue_deps = blocking.take();
             let issue = b.op(
                 Unit::Cpu,
                 OpKind::Issue,
                 id,
                 Label::Whole,
-                issue_deps.as_slice(),
+                blocking.as_slice(),
             );
             let mut order = Deps::default();
             order.push(issue);
@@ -718,259 +749,24 @@ impl LowerCtx<'_> {
                     order.push(l.anchor.unwrap_or(l.last));
                 }
             }
-            let seg_dep = |v: CmdId, j: usize, n: usize, low: &Vec<Lowered>| -> u32 {
-                let l = &low[v.index()];
-                if l.segs.len() == n && l.gemm_tiles.is_none() {
-                    l.segs[j]
-                } else {
-                    l.last
-                }
+            super::tcm::check_tile_fits(id, node, self.spec, self.pe)?;
+            let at = At {
+                g,
+                id,
+                node,
+                low: &low,
+                issue,
+                order,
             };
-            let elems = node.ty.elems();
-            // A tile larger than the whole TCM can never be placed: refuse it
-            // here, before it is cut into pieces (a huge tile would be cut
-            // into billions) that the TCM plan below would refuse anyway.
-            let held = match &node.cmd {
-                Command::Store { .. }
-                | Command::Send { .. }
-                | Command::Stream { .. }
-                | Command::Wait { .. } => 0,
-                _ => node.ty.bytes(),
+            let mut lw = self.lower_command(&mut b, &at)?;
+            blocking = match &node.cmd {
+                Command::Send { .. } => lw.anchor,
+                Command::Recv {
+                    is_async: false, ..
+                }
+                | Command::Wait { .. } => Some(lw.segs[0]),
+                _ => None,
             };
-            if held > spec.tcm_bytes {
-                return Err(SimError::Tcm {
-                    pe: self.pe,
-                    loc: node.loc.clone(),
-                    msg: format!(
-                        "{id} ({}) needs {held} B, more than the {} B the TCM holds",
-                        node.cmd.mnemonic(),
-                        spec.tcm_bytes
-                    ),
-                });
-            }
-            let mut lw = Lowered::default();
-            match &node.cmd {
-                Command::Load { src, mask } => {
-                    let (rows, per) = match src.view {
-                        View::Flat { .. } => (elems, se),
-                        View::Block { .. } => {
-                            let cols = src.shape.get(1).copied().unwrap_or(1);
-                            (src.shape[0], (se / cols).max(1))
-                        }
-                    };
-                    let n = rows.div_ceil(per);
-                    for j in 0..n {
-                        let (r0, r1) = (j * per, ((j + 1) * per).min(rows));
-                        let label = Label::Tile(j as u32 + 1, n as u32);
-                        let op = self.dma(
-                            &mut b,
-                            g,
-                            (id, src),
-                            &runs_of(src, r0, r1),
-                            false,
-                            label,
-                            &order,
-                        )?;
-                        // A masked load selects each landed tile with the mask on MATH.
-                        let op = match mask {
-                            Some(m) => {
-                                let e = (r1 - r0) * elems / rows;
-                                let ps = self.math_ps(e, super::cost::passes(&node.cmd, spec));
-                                let deps = [op, low[m.mask.index()].last];
-                                let kind = OpKind::Fixed {
-                                    ps,
-                                    flops: e as u64,
-                                };
-                                b.op(Unit::Math, kind, id, label, &deps)
-                            }
-                            None => op,
-                        };
-                        lw.segs.push(op);
-                    }
-                }
-                Command::Stream { .. } => {
-                    lw.segs.push(issue);
-                }
-                Command::Store { dst, value, mask } => {
-                    // A masked store writes the whole region with byte enables,
-                    // once its mask is ready.
-                    let with_mask;
-                    let order = match mask {
-                        Some(m) => {
-                            with_mask = {
-                                let mut o = order.clone();
-                                o.push(low[m.index()].last);
-                                o
-                            };
-                            &with_mask
-                        }
-                        None => &order,
-                    };
-                    let vl = &low[value.index()];
-                    if let Some((tm, tn, across)) = vl.gemm_tiles {
-                        let [m, n] = [dst.shape[0], dst.shape.get(1).copied().unwrap_or(1)];
-                        for (t, &seg) in vl.segs.clone().iter().enumerate() {
-                            let (i, j) = (t / across, t % across);
-                            let rows = (i * tm, ((i + 1) * tm).min(m));
-                            let cols = (j * tn, ((j + 1) * tn).min(n));
-                            let mut deps = order.clone();
-                            deps.push(seg);
-                            let label = Label::Out(i as u32, j as u32);
-                            let op = self.dma(
-                                &mut b,
-                                g,
-                                (id, dst),
-                                &sub_block_runs(dst, rows, cols),
-                                true,
-                                label,
-                                &deps,
-                            )?;
-                            lw.segs.push(op);
-                        }
-                    } else {
-                        let (rows, per) = match dst.view {
-                            View::Flat { .. } => (elems, se),
-                            View::Block { .. } => {
-                                let cols = dst.shape.get(1).copied().unwrap_or(1);
-                                (dst.shape[0], (se / cols).max(1))
-                            }
-                        };
-                        let n = rows.div_ceil(per);
-                        for j in 0..n {
-                            let (r0, r1) = (j * per, ((j + 1) * per).min(rows));
-                            let mut deps = order.clone();
-                            deps.push(seg_dep(*value, j, n, &low));
-                            let label = Label::Tile(j as u32 + 1, n as u32);
-                            let op = self.dma(
-                                &mut b,
-                                g,
-                                (id, dst),
-                                &runs_of(dst, r0, r1),
-                                true,
-                                label,
-                                &deps,
-                            )?;
-                            lw.segs.push(op);
-                        }
-                    }
-                }
-                Command::Full { .. } | Command::Math { .. } | Command::Arange { .. } => {
-                    let n = elems.div_ceil(se);
-                    let operands = node.cmd.operands();
-                    let passes = super::cost::passes(&node.cmd, spec);
-                    for j in 0..n {
-                        let e = (elems - j * se).min(se);
-                        let mut deps = order.clone();
-                        for v in &operands {
-                            // A broadcast operand's tiles do not line up with the result's.
-                            if g.node(*v).ty.shape == node.ty.shape {
-                                deps.push(seg_dep(*v, j, n, &low));
-                            } else {
-                                deps.push(low[v.index()].last);
-                            }
-                        }
-                        let ps = self.math_ps(e, passes);
-                        let label = Label::Tile(j as u32 + 1, n as u32);
-                        lw.segs.push(b.op(
-                            Unit::Math,
-                            OpKind::Fixed {
-                                ps,
-                                flops: e as u64,
-                            },
-                            id,
-                            label,
-                            &deps,
-                        ));
-                    }
-                }
-                Command::Reduce { x, .. } | Command::Softmax { x, .. } | Command::Trans { x } => {
-                    let passes = super::cost::passes(&node.cmd, spec);
-                    let in_elems = g.node(*x).ty.elems();
-                    let mut deps = order.clone();
-                    deps.push(low[x.index()].last);
-                    let ps = self.math_ps(in_elems, passes);
-                    let flops = (in_elems * passes) as u64;
-                    lw.segs.push(b.op(
-                        Unit::Math,
-                        OpKind::Fixed { ps, flops },
-                        id,
-                        Label::Whole,
-                        &deps,
-                    ));
-                }
-                Command::Dot {
-                    a,
-                    b: bb,
-                    acc,
-                    epilogue,
-                } => {
-                    self.lower_dot(
-                        &mut b,
-                        g,
-                        id,
-                        (*a, *bb, *acc),
-                        epilogue,
-                        &order,
-                        &low,
-                        &mut lw,
-                    )?;
-                }
-                Command::Reshape { x } | Command::Broadcast { x } => {
-                    // A view of its operand's tile: no engine work.
-                    let mut deps = order.clone();
-                    deps.push(low[x.index()].last);
-                    lw.segs
-                        .push(b.op(Unit::Free, OpKind::Nop, id, Label::Whole, &deps));
-                }
-                Command::Send { peer: _, value } => {
-                    // PE_CPU waits only for ring slots; the comm DMA sends when the tile is ready.
-                    let chan = (self.send_chan)(id);
-                    let bytes = node.ty.bytes();
-                    let grant = b.op(
-                        Unit::Free,
-                        OpKind::SendGrant { chan, bytes },
-                        id,
-                        Label::Whole,
-                        &order,
-                    );
-                    // Packets go out as slots are granted; the in-order comm DMA keeps messages in order.
-                    let deps = [issue, low[value.index()].last];
-                    let op = b.op(
-                        Unit::Comm,
-                        OpKind::Send { chan, bytes },
-                        id,
-                        Label::Whole,
-                        &deps,
-                    );
-                    lw.segs.push(op);
-                    lw.anchor = Some(grant);
-                    blocking = Some(grant);
-                }
-                Command::Recv { is_async, .. } => {
-                    let chan = (self.recv_chan)(id);
-                    let op = b.op(
-                        Unit::Free,
-                        OpKind::Recv {
-                            chan,
-                            bytes: node.ty.bytes(),
-                        },
-                        id,
-                        Label::Whole,
-                        &order,
-                    );
-                    lw.segs.push(op);
-                    if !is_async {
-                        blocking = Some(op);
-                    }
-                }
-                Command::Wait { future } => {
-                    let mut deps = order.clone();
-                    deps.push(low[future.index()].last);
-                    let op = b.op(Unit::Free, OpKind::Nop, id, Label::Whole, &deps);
-                    lw.segs.push(op);
-                    blocking = Some(op);
-                }
-            }
             lw.last = *lw
                 .segs
                 .iter()
@@ -979,7 +775,7 @@ impl LowerCtx<'_> {
             b.prog.ops[lw.last as usize].completes = true;
             low.push(lw);
         }
-        let mut prog = b.finish();
+        let prog = b.finish();
         LAST_SIZE.with(|l| {
             l.set(Some((
                 g.len(),
@@ -988,23 +784,206 @@ impl LowerCtx<'_> {
                 prog.queues.each_ref().map(|q| q.len() as u32),
             )))
         });
-        plan_tcm(g, spec, self.pe, &mut prog)?;
         Ok(prog)
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The ops of one command after its issue.
+    fn lower_command(&mut self, b: &mut Builder, at: &At) -> Result<Lowered, SimError> {
+        let mut lw = Lowered::default();
+        match &at.node.cmd {
+            Command::Load { src, mask } => self.lower_load(b, at, src, mask.as_ref(), &mut lw)?,
+            Command::Stream { .. } => lw.segs.push(at.issue),
+            Command::Store { dst, value, mask } => {
+                self.lower_store(b, at, dst, *value, *mask, &mut lw)?
+            }
+            Command::Full { .. } | Command::Math { .. } | Command::Arange { .. } => {
+                self.lower_elementwise(b, at, &mut lw)
+            }
+            Command::Reduce { x, .. } | Command::Softmax { x, .. } | Command::Trans { x } => {
+                let passes = crate::sim::cost::passes(&at.node.cmd, self.spec);
+                let in_elems = at.g.node(*x).ty.elems();
+                let deps = at.order_and([at.last(*x)]);
+                let ps = self.math_ps(in_elems, passes);
+                let flops = (in_elems * passes) as u64;
+                let kind = OpKind::Fixed { ps, flops };
+                lw.segs
+                    .push(b.op(Unit::Math, kind, at.id, Label::Whole, &deps));
+            }
+            Command::Dot {
+                a,
+                b: bm,
+                acc,
+                epilogue,
+            } => self.lower_dot(b, at, (*a, *bm, *acc), epilogue, &mut lw)?,
+            Command::Reshape { x } | Command::Broadcast { x } => {
+                // A view of its operand's tile: no engine work.
+                let deps = at.order_and([at.last(*x)]);
+                lw.segs
+                    .push(b.op(Unit::Free, OpKind::Nop, at.id, Label::Whole, &deps));
+            }
+            Command::Send { peer: _, value } => {
+                // PE_CPU waits only for ring slots; the comm DMA sends when the tile is ready.
+                let chan = (self.send_chan)(at.id);
+                let bytes = at.node.ty.bytes();
+                let kind = OpKind::SendGrant { chan, bytes };
+                let grant = b.op(Unit::Free, kind, at.id, Label::Whole, &at.order);
+                // Packets go out as slots are granted; the in-order comm DMA keeps messages in order.
+                let deps = [at.issue, at.last(*value)];
+                let kind = OpKind::Send { chan, bytes };
+                lw.segs
+                    .push(b.op(Unit::Comm, kind, at.id, Label::Whole, &deps));
+                lw.anchor = Some(grant);
+            }
+            Command::Recv { .. } => {
+                let kind = OpKind::Recv {
+                    chan: (self.recv_chan)(at.id),
+                    bytes: at.node.ty.bytes(),
+                };
+                lw.segs
+                    .push(b.op(Unit::Free, kind, at.id, Label::Whole, &at.order));
+            }
+            Command::Wait { future } => {
+                let deps = at.order_and([at.last(*future)]);
+                lw.segs
+                    .push(b.op(Unit::Free, OpKind::Nop, at.id, Label::Whole, &deps));
+            }
+        }
+        Ok(lw)
+    }
+
+    /// A load: one DMA a tile, each followed by a MATH select when masked.
+    fn lower_load(
+        &mut self,
+        b: &mut Builder,
+        at: &At,
+        src: &MemRef,
+        mask: Option<&LoadMask>,
+        lw: &mut Lowered,
+    ) -> Result<(), SimError> {
+        let elems = at.node.ty.elems();
+        let (rows, per) = tile_rows(src, elems, seg_elems(self.spec));
+        let n = rows.div_ceil(per);
+        for j in 0..n {
+            let (r0, r1) = (j * per, ((j + 1) * per).min(rows));
+            let label = Label::Tile(j as u32 + 1, n as u32);
+            let runs = runs_of(src, r0, r1);
+            let dma = Dma {
+                region: src,
+                runs: &runs,
+                write: false,
+                label,
+            };
+            let op = self.dma(b, at, dma, &at.order)?;
+            // A masked load selects each landed tile with the mask on MATH.
+            let op = match mask {
+                Some(m) => {
+                    let e = (r1 - r0) * elems / rows;
+                    let ps = self.math_ps(e, crate::sim::cost::passes(&at.node.cmd, self.spec));
+                    let deps = [op, at.last(m.mask)];
+                    let kind = OpKind::Fixed {
+                        ps,
+                        flops: e as u64,
+                    };
+                    b.op(Unit::Math, kind, at.id, label, &deps)
+                }
+                None => op,
+            };
+            lw.segs.push(op);
+        }
+        Ok(())
+    }
+
+    /// A store: one write-back DMA per output tile of a GEMM, else per
+    /// elementwise tile, each after the tile of the value it writes.
+    fn lower_store(
+        &mut self,
+        b: &mut Builder,
+        at: &At,
+        dst: &MemRef,
+        value: CmdId,
+        mask: Option<CmdId>,
+        lw: &mut Lowered,
+    ) -> Result<(), SimError> {
+        // A masked store writes the whole region with byte enables, once its
+        // mask is ready.
+        let order = at.order_and(mask.map(|m| at.last(m)));
+        let vl = &at.low[value.index()];
+        if let Some((tm, tn, across)) = vl.gemm_tiles {
+            let [m, n] = [dst.shape[0], dst.shape.get(1).copied().unwrap_or(1)];
+            for (t, &seg) in vl.segs.iter().enumerate() {
+                let (i, j) = (t / across, t % across);
+                let rows = (i * tm, ((i + 1) * tm).min(m));
+                let cols = (j * tn, ((j + 1) * tn).min(n));
+                let mut deps = order.clone();
+                deps.push(seg);
+                let runs = sub_block_runs(dst, rows, cols);
+                let dma = Dma {
+                    region: dst,
+                    runs: &runs,
+                    write: true,
+                    label: Label::Out(i as u32, j as u32),
+                };
+                lw.segs.push(self.dma(b, at, dma, &deps)?);
+            }
+        } else {
+            let (rows, per) = tile_rows(dst, at.node.ty.elems(), seg_elems(self.spec));
+            let n = rows.div_ceil(per);
+            for j in 0..n {
+                let (r0, r1) = (j * per, ((j + 1) * per).min(rows));
+                let mut deps = order.clone();
+                deps.push(at.seg_dep(value, j, n));
+                let runs = runs_of(dst, r0, r1);
+                let dma = Dma {
+                    region: dst,
+                    runs: &runs,
+                    write: true,
+                    label: Label::Tile(j as u32 + 1, n as u32),
+                };
+                lw.segs.push(self.dma(b, at, dma, &deps)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Elementwise work (`full`, `arange`, math): one MATH op a tile, each
+    /// after the same tile of its operands.
+    fn lower_elementwise(&mut self, b: &mut Builder, at: &At, lw: &mut Lowered) {
+        let (node, se) = (at.node, seg_elems(self.spec));
+        let elems = node.ty.elems();
+        let n = elems.div_ceil(se);
+        let operands = node.cmd.operands();
+        let passes = crate::sim::cost::passes(&node.cmd, self.spec);
+        for j in 0..n {
+            let e = (elems - j * se).min(se);
+            let deps = at.order_and(operands.iter().map(|v| {
+                // A broadcast operand's tiles do not line up with the result's.
+                if at.g.node(*v).ty.shape == node.ty.shape {
+                    at.seg_dep(*v, j, n)
+                } else {
+                    at.last(*v)
+                }
+            }));
+            let ps = self.math_ps(e, passes);
+            let label = Label::Tile(j as u32 + 1, n as u32);
+            let kind = OpKind::Fixed {
+                ps,
+                flops: e as u64,
+            };
+            lw.segs.push(b.op(Unit::Math, kind, at.id, label, &deps));
+        }
+    }
+
+    /// A GEMM: its steps over (i, j, k) tiles with the streamed operands'
+    /// DMAs in `tcm_buffers` buffers, and an epilogue per output tile.
     fn lower_dot(
         &mut self,
         b: &mut Builder,
-        g: &CommandGraph,
-        id: CmdId,
+        at: &At,
         (a, bm, acc): (CmdId, CmdId, Option<CmdId>),
         epilogue: &[crate::ir::Epilogue],
-        order: &[u32],
-        low: &[Lowered],
         lw: &mut Lowered,
     ) -> Result<(), SimError> {
-        let spec = self.spec;
+        let (spec, g, id) = (self.spec, at.g, at.id);
         let ta = &g.node(a).ty;
         let tb = &g.node(bm).ty;
         let (m, k, n) = (ta.shape[0], ta.shape[1], tb.shape[1]);
@@ -1013,23 +992,27 @@ impl LowerCtx<'_> {
         let (mi, ki, ni) = (m.div_ceil(tm), k.div_ceil(tk), n.div_ceil(tn));
         let es = ta.dtype.size();
         let peak = spec.gemm_flops_per_ns(es);
-        let stream_a = match &g.node(a).cmd {
-            Command::Stream { src } => Some(src.clone()),
+        let streamed = |v: CmdId| match &g.node(v).cmd {
+            Command::Stream { src } => Some(src),
             _ => None,
         };
-        let stream_b = match &g.node(bm).cmd {
-            Command::Stream { src } => Some(src.clone()),
-            _ => None,
-        };
-        let mut base: Vec<u32> = order.to_vec();
-        for v in [Some(a), Some(bm), acc].into_iter().flatten() {
-            base.push(low[v.index()].last);
-        }
+        let (stream_a, stream_b) = (streamed(a), streamed(bm));
+        let base: Vec<u32> = at
+            .order
+            .iter()
+            .copied()
+            .chain(
+                [Some(a), Some(bm), acc]
+                    .into_iter()
+                    .flatten()
+                    .map(|v| at.last(v)),
+            )
+            .collect();
         // Only the epilogue reads a bias: the GEMM steps need not wait for it.
         let mut epi_deps: Vec<u32> = Vec::new();
         for e in epilogue {
             if let crate::ir::Epilogue::Bias(x) = e {
-                epi_deps.push(low[x.index()].last);
+                epi_deps.push(at.last(*x));
             }
         }
         let bufs = spec.tcm_buffers.max(1) as usize;
@@ -1046,15 +1029,22 @@ impl LowerCtx<'_> {
                         deps.push(gemm_ops[step - bufs]);
                     }
                     let mut step_deps = base.clone();
-                    if let Some(src) = &stream_a {
-                        let runs = sub_block_runs(src, rows, ks);
+                    let mut fetch = |src: &MemRef, runs: Runs, label| {
+                        let dma = Dma {
+                            region: src,
+                            runs: &runs,
+                            write: false,
+                            label,
+                        };
+                        self.dma(b, at, dma, &deps)
+                    };
+                    if let Some(src) = stream_a {
                         let label = Label::A(i as u32, kk as u32);
-                        step_deps.push(self.dma(b, g, (id, src), &runs, false, label, &deps)?);
+                        step_deps.push(fetch(src, sub_block_runs(src, rows, ks), label)?);
                     }
-                    if let Some(src) = &stream_b {
-                        let runs = sub_block_runs(src, ks, cols);
+                    if let Some(src) = stream_b {
                         let label = Label::B(kk as u32, j as u32);
-                        step_deps.push(self.dma(b, g, (id, src), &runs, false, label, &deps)?);
+                        step_deps.push(fetch(src, sub_block_runs(src, ks, cols), label)?);
                     }
                     let (sm, sk, sn) = (rows.1 - rows.0, ks.1 - ks.0, cols.1 - cols.0);
                     let flops = 2 * (sm * sk * sn) as u64;
@@ -1062,34 +1052,24 @@ impl LowerCtx<'_> {
                     let port_bytes = ((sm * sk + sk * sn) * es) as u64;
                     let port = crate::ids::transfer_ps(port_bytes, spec.gemm_tcm_gbps);
                     let label = Label::Step(i as u32, j as u32, kk as u32);
-                    let op = b.op(
-                        Unit::Gemm,
-                        OpKind::Fixed {
-                            ps: compute.max(port),
-                            flops,
-                        },
-                        id,
-                        label,
-                        &step_deps,
-                    );
+                    let kind = OpKind::Fixed {
+                        ps: compute.max(port),
+                        flops,
+                    };
+                    let op = b.op(Unit::Gemm, kind, id, label, &step_deps);
                     gemm_ops.push(op);
                     if kk + 1 == ki {
                         let seg = if epilogue.is_empty() {
                             op
                         } else {
                             let e = sm * sn;
-                            let passes = super::cost::epilogue_passes(epilogue);
+                            let passes = crate::sim::cost::epilogue_passes(epilogue);
                             let ps = self.math_ps(e, passes);
                             let flops = (e * passes) as u64;
                             let label = Label::Epilogue(i as u32, j as u32);
                             epi_deps.push(op);
-                            let seg = b.op(
-                                Unit::Math,
-                                OpKind::Fixed { ps, flops },
-                                id,
-                                label,
-                                &epi_deps,
-                            );
+                            let kind = OpKind::Fixed { ps, flops };
+                            let seg = b.op(Unit::Math, kind, id, label, &epi_deps);
                             epi_deps.pop();
                             seg
                         };
@@ -1101,86 +1081,6 @@ impl LowerCtx<'_> {
         lw.gemm_tiles = Some((tm, tn, ni));
         Ok(())
     }
-}
-
-/// Plans TCM: every tile a command produces lives from its command to its last
-/// use; streamed GEMM operands need `tcm_buffers` tiles for the GEMM's lifetime.
-/// First fit; an overflow names the kernel line.
-fn plan_tcm(
-    g: &CommandGraph,
-    spec: &PeSpec,
-    pe: PeId,
-    prog: &mut PeProgram,
-) -> Result<(), SimError> {
-    let n = g.len();
-    let mut last_use: Vec<usize> = (0..n).collect();
-    for (id, node) in g.nodes() {
-        for v in node.cmd.operands() {
-            // A view keeps the tile it views alive.
-            let mut v = v;
-            loop {
-                last_use[v.index()] = last_use[v.index()].max(id.index());
-                match g.node(v).cmd {
-                    Command::Reshape { x } | Command::Broadcast { x } => v = x,
-                    _ => break,
-                }
-            }
-        }
-    }
-    let mut alloc = crate::addr::RangeAllocator::new(0, spec.tcm_bytes)
-        .map_err(|e| SimError::Launch(LaunchError::TcmSize(e)))?;
-    let mut frees: Vec<Vec<u64>> = vec![Vec::new(); n];
-    prog.tcm = vec![None; n];
-    let mut peak = 0u64;
-    for (id, node) in g.nodes() {
-        let bytes = match &node.cmd {
-            Command::Store { .. } | Command::Send { .. } | Command::Stream { .. } => 0,
-            Command::Wait { .. } | Command::Reshape { .. } | Command::Broadcast { .. } => 0,
-            Command::Dot { a, b, .. } => {
-                let mut extra = 0;
-                let [tm, tk, tn] = spec.gemm_tile.map(u64::from);
-                let es = g.node(*a).ty.dtype.size() as u64;
-                if matches!(g.node(*a).cmd, Command::Stream { .. }) {
-                    extra += tm * tk * es * u64::from(spec.tcm_buffers);
-                }
-                if matches!(g.node(*b).cmd, Command::Stream { .. }) {
-                    extra += tk * tn * es * u64::from(spec.tcm_buffers);
-                }
-                node.ty.bytes() + extra
-            }
-            _ => node.ty.bytes(),
-        };
-        if bytes > 0 {
-            let rounded = bytes.div_ceil(64) * 64;
-            match alloc.alloc(rounded, 64) {
-                Ok(addr) => {
-                    prog.tcm[id.index()] = Some((addr, bytes));
-                    frees[last_use[id.index()]].push(addr);
-                }
-                Err(_) => {
-                    return Err(SimError::Tcm {
-                        pe,
-                        loc: node.loc.clone(),
-                        msg: format!(
-                        "{id} ({}) needs {bytes} B; {} B of {} B are free, {} B held by live tiles",
-                        node.cmd.mnemonic(),
-                        alloc.free_bytes(),
-                        spec.tcm_bytes,
-                        alloc.used_bytes()
-                    ),
-                    })
-                }
-            }
-            peak = peak.max(alloc.used_bytes());
-        }
-        for addr in std::mem::take(&mut frees[id.index()]) {
-            alloc
-                .free(addr)
-                .map_err(|e| SimError::Launch(LaunchError::TcmPlan(e)))?;
-        }
-    }
-    prog.tcm_peak = peak;
-    Ok(())
 }
 
 #[cfg(test)]

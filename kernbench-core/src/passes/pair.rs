@@ -3,9 +3,9 @@
 //! must carry as many messages as are received on it, each of the same shape
 //! and type.
 
-use super::error::{CommSide, Mismatch, PairingError, SimError};
 use crate::ir::{CmdId, Command, CommandGraph, Dir, Peer, SrcLoc, TileType};
 use crate::neighbors::NeighborMap;
+use crate::sim::error::{CommSide, Mismatch, PairingError, SimError};
 use crate::PeId;
 use rustc_hash::FxHashMap;
 
