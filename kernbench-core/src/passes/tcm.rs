@@ -13,6 +13,43 @@ use crate::sim::error::{LaunchError, SimError};
 use crate::topology::PeSpec;
 use crate::PeId;
 
+/// Why a tile does not fit in a PE's TCM (the kernel line and PE are in
+/// [`SimError::Tcm`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TcmError {
+    /// A tile larger than the whole TCM: no plan can place it.
+    #[error("{cmd} ({op}) needs {bytes} B, more than the {tcm_bytes} B the TCM holds")]
+    TileTooLarge {
+        /// The command whose tile it is.
+        cmd: CmdId,
+        /// Its mnemonic.
+        op: &'static str,
+        /// Bytes of the tile.
+        bytes: u64,
+        /// Bytes of TCM.
+        tcm_bytes: u64,
+    },
+    /// No free range large enough while the tiles still live are held.
+    #[error(
+        "{cmd} ({op}) needs {bytes} B; {free} B of {tcm_bytes} B are free, \
+         {held} B held by live tiles"
+    )]
+    NoRoom {
+        /// The command whose tile (with its GEMM's streaming buffers) it is.
+        cmd: CmdId,
+        /// Its mnemonic.
+        op: &'static str,
+        /// Bytes it needs.
+        bytes: u64,
+        /// Bytes free (possibly in pieces too small).
+        free: u64,
+        /// Bytes of TCM.
+        tcm_bytes: u64,
+        /// Bytes held by live tiles.
+        held: u64,
+    },
+}
+
 /// Where each tile of an instance lives in TCM.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TcmPlan {
@@ -55,11 +92,12 @@ pub(crate) fn check_tile_fits(
         return Err(SimError::Tcm {
             pe,
             loc: node.loc.clone(),
-            msg: format!(
-                "{id} ({}) needs {held} B, more than the {} B the TCM holds",
-                node.cmd.mnemonic(),
-                spec.tcm_bytes
-            ),
+            err: TcmError::TileTooLarge {
+                cmd: id,
+                op: node.cmd.mnemonic(),
+                bytes: held,
+                tcm_bytes: spec.tcm_bytes,
+            },
         });
     }
     Ok(())
@@ -130,13 +168,14 @@ pub(crate) fn plan_tcm(g: &CommandGraph, spec: &PeSpec, pe: PeId) -> Result<TcmP
                     return Err(SimError::Tcm {
                         pe,
                         loc: node.loc.clone(),
-                        msg: format!(
-                        "{id} ({}) needs {bytes} B; {} B of {} B are free, {} B held by live tiles",
-                        node.cmd.mnemonic(),
-                        alloc.free_bytes(),
-                        spec.tcm_bytes,
-                        alloc.used_bytes()
-                    ),
+                        err: TcmError::NoRoom {
+                            cmd: id,
+                            op: node.cmd.mnemonic(),
+                            bytes,
+                            free: alloc.free_bytes(),
+                            tcm_bytes: spec.tcm_bytes,
+                            held: alloc.used_bytes(),
+                        },
                     })
                 }
             }

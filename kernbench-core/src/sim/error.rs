@@ -4,6 +4,7 @@ use crate::addr::AddrError;
 use crate::ir::{Dir, Peer, SrcLoc, TraceError};
 use crate::machine::MemError;
 use crate::neighbors::NeighborError;
+use crate::passes::tcm::TcmError;
 use crate::topology::TopologyError;
 use crate::PeId;
 use std::fmt;
@@ -100,14 +101,14 @@ pub enum SimError {
     #[error("unmatched communication: {0}")]
     Pairing(PairingError),
     /// A kernel needs more TCM than the PE has.
-    #[error("TCM overflow on PE {pe} at {loc}: {msg}")]
+    #[error("TCM overflow on PE {pe} at {loc}: {err}")]
     Tcm {
         /// The PE.
         pe: PeId,
         /// The kernel line of the command whose tile did not fit.
         loc: SrcLoc,
-        /// Sizes.
-        msg: String,
+        /// The tile and the sizes.
+        err: TcmError,
     },
     /// A memory access outside the buffers of a PE, or another memory error.
     #[error("memory error on PE {pe} at {loc}: {err}")]

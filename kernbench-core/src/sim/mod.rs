@@ -27,6 +27,7 @@ pub mod timeline;
 
 pub use crate::passes::lower;
 pub use crate::passes::pair as pairing;
+pub use crate::passes::tcm::TcmError;
 pub use crate::passes::trace::{CmdTable, LAUNCH_COMMAND_BUDGET};
 pub use engine::Span;
 pub use error::{
