@@ -22,6 +22,7 @@ use crate::sim::error::SimError;
 use crate::sim::progress::Progress;
 use crate::sim::Launch;
 use crate::topology::{Endpoint, Route};
+use crate::PeId;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
@@ -281,9 +282,48 @@ pub(crate) fn bound_program(prog: Arc<PeProgram>, b: Binding, table: &PcTable) -
 
 /// Traces, lowers, plans, pairs and routes every instance of a launch.
 pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, SimError> {
+    compile_with(
+        machine,
+        launch,
+        launch.data || launch.trace || launch.keep_graphs,
+    )
+}
+
+/// A launch compiled but not run, with everything kept for reading: what
+/// `kernbench graph --after pair|tcm|lower` prints.
+pub struct Compilation {
+    /// The launch's PEs, instance 0 first.
+    pub pes: Vec<PeId>,
+    /// Every instance's graph, as a run simulates it (fused when the launch fuses).
+    pub graphs: Vec<CommandGraph>,
+    /// The channels pairing gave, with the command of each send and receive.
+    pub channels: Channels,
+    /// Every instance's program with its channels, routes and HBM splits
+    /// written in, and its labels and TCM plan.
+    pub programs: Vec<PeProgram>,
+}
+
+/// Runs every pass on a launch, as a run would, and keeps what each gave.
+pub fn inspect(machine: &Machine, launch: &Launch) -> Result<Compilation, SimError> {
+    let c = compile_with(machine, launch, true)?;
+    let programs = c
+        .programs
+        .into_iter()
+        .zip(c.bindings)
+        .map(|(p, b)| bound_program(p, b, &c.pcs))
+        .collect();
+    Ok(Compilation {
+        pes: launch.pes.clone(),
+        graphs: c.graphs,
+        channels: c.channels,
+        programs,
+    })
+}
+
+/// [`compile`], keeping every graph and full program when `keep`.
+fn compile_with(machine: &Machine, launch: &Launch, keep: bool) -> Result<Compiled, SimError> {
     let topo = machine.topology();
     check_launch(topo, launch)?;
-    let keep = launch.data || launch.trace || launch.keep_graphs;
     let interner = Interner::default();
     let (n, done) = (launch.pes.len(), std::sync::atomic::AtomicUsize::new(0));
     let step = (n / 100).max(1);

@@ -318,6 +318,83 @@ impl PeProgram {
         &self.deps[self.dep_start[i] as usize..self.dep_start[i + 1] as usize]
     }
 
+    /// What an op does, with its bytes or time (`hbm.read 4096 B over 8 PCs`).
+    fn work(&self, op: &Op) -> String {
+        match &op.kind {
+            OpKind::Issue => "issue".to_string(),
+            OpKind::Hbm { pcs, bytes, write } => {
+                let total: u64 = *bytes;
+                let used = self.pcs_of(*pcs).iter().filter(|b| **b > 0).count();
+                format!(
+                    "{} {total} B over {used} PCs",
+                    if *write { "hbm.write" } else { "hbm.read" }
+                )
+            }
+            OpKind::Remote { bytes, write, .. } => {
+                format!(
+                    "{} {bytes} B",
+                    if *write {
+                        "remote.write"
+                    } else {
+                        "remote.read"
+                    }
+                )
+            }
+            OpKind::Fixed { ps, flops } => {
+                format!("{:.3} ns {flops} flop", *ps as f64 / 1000.0)
+            }
+            OpKind::SendGrant { chan, bytes } => format!("slots ch{chan} {bytes} B"),
+            OpKind::Send { chan, bytes } => format!("send ch{chan} {bytes} B"),
+            OpKind::Recv { chan, bytes } => format!("recv ch{chan} {bytes} B"),
+            OpKind::Nop => "join".to_string(),
+        }
+    }
+
+    /// The ops as a column-aligned table: engine, command, part of the
+    /// command, work, and the ops each waits for.
+    pub fn ops_text(&self) -> String {
+        let mut rows = vec![vec![
+            "op".to_string(),
+            "engine".to_string(),
+            "cmd".to_string(),
+            "part".to_string(),
+            "work".to_string(),
+            "done".to_string(),
+            "deps".to_string(),
+        ]];
+        for (i, op) in self.ops.iter().enumerate() {
+            let deps: Vec<String> = self.deps_of(i).iter().map(|d| format!("o{d}")).collect();
+            let label = self.label(i);
+            rows.push(vec![
+                format!("o{i}"),
+                op.unit.name().to_string(),
+                op.cmd.to_string(),
+                if label == Label::Whole {
+                    "-".to_string()
+                } else {
+                    label.to_string()
+                },
+                self.work(op),
+                if op.completes {
+                    "*".to_string()
+                } else {
+                    String::new()
+                },
+                if deps.is_empty() {
+                    "-".to_string()
+                } else {
+                    deps.join(",")
+                },
+            ]);
+        }
+        format!(
+            "{} op(s) (done *: the op whose completion completes its command; \
+             engine -: no engine, the op waits or joins)\n{}",
+            self.ops.len(),
+            super::columns(&rows)
+        )
+    }
+
     /// The plan as text, for review: the TCM plan, then one op a line.
     pub fn to_text(&self, g: &CommandGraph) -> String {
         let mut s = String::new();
@@ -334,34 +411,7 @@ impl PeProgram {
             }
         }
         for (i, op) in self.ops.iter().enumerate() {
-            let what = match &op.kind {
-                OpKind::Issue => "issue".to_string(),
-                OpKind::Hbm { pcs, bytes, write } => {
-                    let total: u64 = *bytes;
-                    let used = self.pcs_of(*pcs).iter().filter(|b| **b > 0).count();
-                    format!(
-                        "{} {total} B over {used} PCs",
-                        if *write { "hbm.write" } else { "hbm.read" }
-                    )
-                }
-                OpKind::Remote { bytes, write, .. } => {
-                    format!(
-                        "{} {bytes} B",
-                        if *write {
-                            "remote.write"
-                        } else {
-                            "remote.read"
-                        }
-                    )
-                }
-                OpKind::Fixed { ps, flops } => {
-                    format!("{:.3} ns {flops} flop", *ps as f64 / 1000.0)
-                }
-                OpKind::SendGrant { chan, bytes } => format!("slots ch{chan} {bytes} B"),
-                OpKind::Send { chan, bytes } => format!("send ch{chan} {bytes} B"),
-                OpKind::Recv { chan, bytes } => format!("recv ch{chan} {bytes} B"),
-                OpKind::Nop => "join".to_string(),
-            };
+            let what = self.work(op);
             let deps: Vec<String> = self.deps_of(i).iter().map(|d| format!("o{d}")).collect();
             writeln!(
                 s,

@@ -189,3 +189,46 @@ pub(crate) fn plan_tcm(g: &CommandGraph, spec: &PeSpec, pe: PeId) -> Result<TcmP
     }
     Ok(plan)
 }
+
+/// The TCM plan of one instance (`prog` its lowered program, `g` its
+/// graph) for a PE of `tcm_bytes` of TCM: each tile a line with where it
+/// lives and from which command to which.
+pub fn tcm_text(prog: &PeProgram, g: &CommandGraph, tcm_bytes: u64) -> String {
+    let last_use = last_uses(g);
+    let mut rows = vec![vec![
+        "cmd".to_string(),
+        "op".to_string(),
+        "offset".to_string(),
+        "end".to_string(),
+        "bytes".to_string(),
+        "live".to_string(),
+        "note".to_string(),
+    ]];
+    for (id, node) in g.nodes() {
+        let Some((addr, bytes)) = prog.tcm.get(id.index()).copied().flatten() else {
+            continue;
+        };
+        let note = if bytes > node.ty.bytes() {
+            format!("+{} B streaming buffers", bytes - node.ty.bytes())
+        } else {
+            String::new()
+        };
+        rows.push(vec![
+            id.to_string(),
+            node.cmd.mnemonic().to_string(),
+            format!("{addr:#x}"),
+            format!("{:#x}", addr + bytes),
+            bytes.to_string(),
+            format!("{id}..{}", CmdId(last_use[id.index()] as u32)),
+            note,
+        ]);
+    }
+    format!(
+        "TCM plan: peak {} B of {tcm_bytes} B, {} tile(s)\n\
+         (offset..end: the bytes the tile holds, each tile starting 64-byte aligned; \
+         live: from its command to its last reader, a view keeping its operand alive)\n{}",
+        prog.tcm_peak,
+        rows.len() - 1,
+        super::columns(&rows)
+    )
+}

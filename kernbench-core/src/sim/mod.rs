@@ -1,5 +1,5 @@
-//! The event-driven simulation of a launch: compile it
-//! ([`crate::passes::compile`]: trace, pair, lower, plan TCM, route) and run
+//! The event-driven simulation of a launch: compile it ([`crate::passes`]:
+//! trace, fuse, lower, plan TCM, pair, route) and run
 //! all PEs on one timeline of integer picoseconds.
 //!
 //! Modules: `memory` (what a launch will hold, checked before it
