@@ -76,11 +76,31 @@ pub enum Pass {
     Lower,
 }
 
+/// The passes whose output is not a command graph: they need a compiled launch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ProgramPass {
+    Pair,
+    Tcm,
+    Lower,
+}
+
+impl Pass {
+    /// The pass as one over a compiled launch; `None` for the graph passes.
+    fn of_programs(self) -> Option<ProgramPass> {
+        match self {
+            Pass::Trace | Pass::Fuse => None,
+            Pass::Pair => Some(ProgramPass::Pair),
+            Pass::Tcm => Some(ProgramPass::Tcm),
+            Pass::Lower => Some(ProgramPass::Lower),
+        }
+    }
+}
+
 /// Runs `kernbench graph`.
 pub(crate) fn run(a: &GraphArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()> {
     let (kernel, defaults, typed) = cat.kernel_typed(&a.kernel)?;
-    if matches!(a.after, Pass::Pair | Pass::Tcm | Pass::Lower) {
-        return compiled(a, kernel, defaults, typed, w);
+    if let Some(pass) = a.after.of_programs() {
+        return compiled(a, pass, kernel, defaults, typed, w);
     }
     let sets = [defaults.sets(), a.set.clone()].concat();
     let kargs = args::kernel_args(kernel.meta(), &sets, typed.unwrap_or(a.dtype), &mut |b| {
@@ -118,6 +138,7 @@ pub(crate) fn run(a: &GraphArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()>
 /// run` would and prints the chosen instance's result of that pass.
 fn compiled(
     a: &GraphArgs,
+    pass: ProgramPass,
     kernel: &dyn kernbench_tl::Kernel,
     defaults: &super::user::Defaults,
     typed: Option<kernbench_core::DType>,
@@ -177,15 +198,14 @@ fn compiled(
     }
     let c = passes::inspect(&machine, &launch).map_err(usage)?;
     let (g, prog) = (&c.graphs[i], &c.programs[i]);
-    let text = match a.after {
-        Pass::Pair => passes::pair::pairing_text(&c.channels, &c.pes, i, g),
-        Pass::Tcm => format!(
+    let text = match pass {
+        ProgramPass::Pair => passes::pair::pairing_text(&c.channels, &c.pes, i, g),
+        ProgramPass::Tcm => format!(
             "instance {i} on PE {}: {}",
             c.pes[i],
             passes::tcm::tcm_text(prog, g, topo.pe_spec().tcm_bytes)
         ),
-        Pass::Lower => format!("instance {i} on PE {}: {}", c.pes[i], prog.ops_text()),
-        Pass::Trace | Pass::Fuse => unreachable!("traced graphs print above"),
+        ProgramPass::Lower => format!("instance {i} on PE {}: {}", c.pes[i], prog.ops_text()),
     };
     out(w, &text)
 }
