@@ -29,8 +29,8 @@
 
 use crate::prelude::*;
 use kernbench_core::ids::transfer_ps;
+use kernbench_core::passes::lower::{OpKind, PeProgram};
 use kernbench_core::sim::fabric::Fabric;
-use kernbench_core::sim::lower::{OpKind, PeProgram};
 use kernbench_core::sim::{simulate_full, FabricModel, Outcome, SimError};
 use kernbench_core::topology::{Endpoint, Route, TopologyError};
 use kernbench_core::SipId;

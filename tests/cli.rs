@@ -174,6 +174,69 @@ fn graph_prints_the_traced_commands() {
 }
 
 #[test]
+fn graph_prints_the_pairing_tcm_plan_and_ops_of_a_compiled_instance() {
+    let with = |pass: &str| {
+        ok(&[
+            "graph",
+            "hello_send",
+            "--set",
+            "n_elem=256",
+            "--set",
+            "t.len=512",
+            "--grid",
+            "2",
+            "--pid",
+            "1",
+            "--topology",
+            "tiny",
+            "--after",
+            pass,
+        ])
+    };
+    // The CLI prints what tests/pass_output.rs snapshots, for instance 1.
+    let pair = with("pair");
+    assert!(
+        pair.starts_with("pairing of instance 1 on PE (0,0,1): 2 send(s) and receive(s)"),
+        "{pair}"
+    );
+    assert!(pair.contains("to instance 0 on PE (0,0,0)"), "{pair}");
+    let tcm = with("tcm");
+    assert!(
+        tcm.starts_with("instance 1 on PE (0,0,1): TCM plan: peak 512 B"),
+        "{tcm}"
+    );
+    assert!(
+        tcm.contains("%2   recv  0x0     0x200  512    %2..%3"),
+        "{tcm}"
+    );
+    let lower = with("lower");
+    assert!(
+        lower.starts_with("instance 1 on PE (0,0,1): 9 op(s)"),
+        "{lower}"
+    );
+    assert!(lower.contains("hbm.write 512 B over 2 PCs  *"), "{lower}");
+    // Passes that print no graph cannot draw one, and the instance must exist.
+    for bad in [
+        &["graph", "hello_send", "--after", "tcm", "--dot"][..],
+        &[
+            "graph",
+            "hello_send",
+            "--after",
+            "lower",
+            "--grid",
+            "2",
+            "--pid",
+            "2",
+        ],
+        &["graph", "hello_send", "--after", "pair", "--map", "spiral"],
+    ] {
+        let o = kernbench(bad);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
+        assert!(stderr(&o).starts_with("error: "), "{}", stderr(&o));
+    }
+}
+
+#[test]
 fn graph_shows_the_graph_after_epilogue_fusion() {
     let args = [
         "graph",

@@ -1,6 +1,6 @@
 //! The simulated PE against analytic bounds, and its errors.
 
-use kernbench::core::sim::{simulate, simulate_full, Launch, SimError};
+use kernbench::core::sim::{simulate, simulate_full, Launch, SimError, TcmError};
 use kernbench::core::Ps;
 use kernbench::kernels::{gemm, gemm_bias_relu, vector_add};
 use kernbench::prelude::*;
@@ -147,10 +147,66 @@ fn tcm_overflow_names_the_kernel_line() {
         &Launch::new(&vector_add, args, vec![pe]).data(false),
     )
     .unwrap_err();
-    assert!(matches!(err, SimError::Tcm { .. }), "{err}");
+    // x and y hold all 16 MiB while z = x + y is placed.
+    let SimError::Tcm {
+        pe: at,
+        err:
+            TcmError::NoRoom {
+                bytes,
+                free,
+                tcm_bytes,
+                held,
+                ..
+            },
+        ..
+    } = err
+    else {
+        panic!("expected no room in TCM: {err}");
+    };
+    assert_eq!(at, pe);
+    assert_eq!(
+        (bytes, free, held, tcm_bytes),
+        (8 << 20, 0, 16 << 20, 16 << 20)
+    );
     let msg = err.to_string();
     assert!(msg.contains("kernels.rs:"), "{msg}");
     assert!(msg.contains("TCM overflow"), "{msg}");
+    assert!(
+        msg.contains("needs 8388608 B; 0 B of 16777216 B are free, 16777216 B held by live tiles"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_tile_larger_than_the_tcm_is_refused_before_it_is_cut() {
+    let (mut m, pe) = one_pe();
+    let n = 8 << 20; // one 32 MiB tile, twice the TCM
+    let args = vector_add_args(&mut m, pe, n);
+    let err = simulate(
+        &mut m,
+        &Launch::new(&vector_add, args, vec![pe]).data(false),
+    )
+    .unwrap_err();
+    let SimError::Tcm {
+        err:
+            TcmError::TileTooLarge {
+                op,
+                bytes,
+                tcm_bytes,
+                ..
+            },
+        ..
+    } = err
+    else {
+        panic!("expected a tile too large for TCM: {err}");
+    };
+    assert_eq!((op, bytes, tcm_bytes), ("load", 32 << 20, 16 << 20));
+    let msg = err.to_string();
+    assert!(msg.contains("kernels.rs:"), "{msg}");
+    assert!(
+        msg.contains("(load) needs 33554432 B, more than the 16777216 B the TCM holds"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -34,7 +34,7 @@ use crate::run::{
 use kernbench_core::functional::{self, region_runs, Exec, Numeric, ValueDomain};
 use kernbench_core::ir::{CmdId, Command, CommandGraph, MathOp, MemRef, Operand, ReduceOp};
 use kernbench_core::machine::{Machine, MemError};
-use kernbench_core::sim::pairing::Channels;
+use kernbench_core::passes::pair::Channels;
 use kernbench_core::sim::{Launch, LaunchError, SimError};
 use kernbench_core::topology::Topology;
 use kernbench_core::{DType, PeId};

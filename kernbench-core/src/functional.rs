@@ -55,9 +55,9 @@
 
 use crate::ir::{CmdId, Command, CommandGraph, MemRef};
 use crate::machine::Machine;
+use crate::passes::pair::{self, Channels};
 use crate::sim::data::Races;
 pub use crate::sim::domain::{Exec, Numeric, OrderOnly, ValueDomain};
-use crate::sim::pairing::{self, Channels};
 use crate::sim::race::RaceCheck;
 use crate::sim::{Deadlock, Launch, SimError, Wait, Waiter};
 use crate::PeId;
@@ -172,8 +172,8 @@ pub fn run_with<D: ValueDomain>(
     launch: &Launch,
     domain: &mut D,
 ) -> Result<FunctionalOutcome, SimError> {
-    let graphs = crate::sim::trace_all(machine.topology(), launch)?;
-    let channels = pairing::pair(&launch.pes, &graphs, launch.neighbors.as_ref())?;
+    let graphs = crate::passes::trace::trace_all(machine.topology(), launch)?;
+    let channels = pair::pair(&launch.pes, &graphs, launch.neighbors.as_ref())?;
     let ipcq = launch
         .ipcq
         .clone()

@@ -3,7 +3,14 @@
 //! A machine comes from a topology file (or a built-in one); its routes are
 //! deterministic paths of links, and its memory holds buffers spread over
 //! PEs' HBM slices. Kernels (see `kernbench-tl`) trace into command graphs
-//! ([`ir`]) that [`sim`] runs on it.
+//! ([`ir`]); the compiler [`passes`] turn a launch's graphs into programs
+//! (fuse, lower, TCM plan, pair, route), which [`sim`] runs on it; [`export`]
+//! writes files from what a run leaves, and [`runtime`] drives launches from
+//! host threads.
+//!
+//! Layers, bottom up (ADR 0025): ground types ([`ids`], [`dtype`]),
+//! [`topology`], [`addr`], [`ir`], [`machine`], [`neighbors`], [`program`],
+//! [`passes`], [`sim`] and [`functional`], [`export`], [`runtime`].
 //!
 //! ```
 //! use kernbench_core::machine::Machine;

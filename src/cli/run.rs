@@ -141,7 +141,24 @@ fn json(report: &Report, row: Option<&Row>) -> Result<String> {
     ))
 }
 
-fn first_pes(topo: &Topology, n: usize) -> Result<Vec<PeId>> {
+/// The neighbour map `--map` names; `None` for `none`.
+pub(crate) fn map_kind(name: &str) -> Result<Option<MapKind>> {
+    Ok(match name {
+        "none" => None,
+        "ring" => Some(MapKind::Ring),
+        "torus2d" => Some(MapKind::Torus2d),
+        "tree" => Some(MapKind::Tree),
+        "hierarchical" => Some(MapKind::Hierarchical),
+        other => {
+            return Err(usage(format!(
+                "--map {other}: use ring, torus2d, tree, hierarchical or none"
+            )))
+        }
+    })
+}
+
+/// The first `n` PEs of `topo`, in structural order.
+pub(crate) fn first_pes(topo: &Topology, n: usize) -> Result<Vec<PeId>> {
     let all: Vec<PeId> = topo.pes().collect();
     if n == 0 || n > all.len() {
         return Err(usage(format!(
@@ -342,18 +359,7 @@ fn simulate_kernel(
             None => buf.ptr(),
         })
     })?;
-    let kind = match l.map.as_str() {
-        "none" => None,
-        "ring" => Some(MapKind::Ring),
-        "torus2d" => Some(MapKind::Torus2d),
-        "tree" => Some(MapKind::Tree),
-        "hierarchical" => Some(MapKind::Hierarchical),
-        other => {
-            return Err(usage(format!(
-                "--map {other}: use ring, torus2d, tree, hierarchical or none"
-            )))
-        }
-    };
+    let kind = map_kind(&l.map)?;
     let mut launch = Launch::new(kernel, kargs, pes.clone())
         .grid(&grid)
         .data(data)

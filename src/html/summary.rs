@@ -4,7 +4,7 @@
 
 use super::timeline::cmd_name;
 use super::{esc, pct, us};
-use kernbench_core::sim::lower::{OpKind, Unit};
+use kernbench_core::passes::lower::{OpKind, Unit};
 use kernbench_core::sim::{EngineBusy, Outcome};
 use kernbench_core::topology::Topology;
 use kernbench_core::Ps;

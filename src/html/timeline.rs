@@ -9,8 +9,8 @@
 
 use super::{pe_dotted, HtmlError, Options};
 use kernbench_core::ir::Command;
+use kernbench_core::passes::lower::{OpKind, Unit};
 use kernbench_core::sim::fabric::NO_INST;
-use kernbench_core::sim::lower::{OpKind, Unit};
 use kernbench_core::sim::Outcome;
 use kernbench_core::topology::Topology;
 use kernbench_core::{PeId, Ps};

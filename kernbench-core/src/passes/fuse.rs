@@ -302,7 +302,7 @@ fn worth_it(shape: &[usize], spec: &PeSpec) -> bool {
     let tm = (spec.gemm_tile[0].max(1) as usize).min(m);
     let tn = (spec.gemm_tile[2].max(1) as usize).min(n);
     let tiles = m.div_ceil(tm) * n.div_ceil(tn);
-    tiles > 1 || tm * tn <= crate::sim::lower::seg_elems(spec)
+    tiles > 1 || tm * tn <= super::lower::seg_elems(spec)
 }
 
 #[cfg(test)]

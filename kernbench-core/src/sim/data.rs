@@ -4,11 +4,11 @@
 
 use super::domain::Exec;
 use super::error::SimError;
-use super::lower::runs_of;
-use super::pairing::Channels;
 use super::race::RaceCheck;
 use crate::ir::{CmdId, Command, CommandGraph, Epilogue, MathOp, MemRef, Operand, ReduceOp, View};
 use crate::machine::{Machine, MemError};
+use crate::passes::lower::runs_of;
+use crate::passes::pair::Channels;
 use crate::{DType, PeId};
 use ndarray::{ArrayD, Axis, IxDyn};
 use std::collections::VecDeque;
@@ -29,7 +29,7 @@ pub(crate) struct DataState {
 /// `host_bytes` of host memory: its values as f32, its bytes and one run
 /// per row. A streamed operand is not bounded by the TCM, and a region of
 /// a huge row count would otherwise abort on allocating its runs.
-fn host_region_runs(r: &MemRef, host_bytes: u64) -> Result<super::lower::Runs, MemError> {
+fn host_region_runs(r: &MemRef, host_bytes: u64) -> Result<crate::passes::lower::Runs, MemError> {
     let elems = r
         .shape
         .iter()
@@ -52,7 +52,7 @@ fn host_region_runs(r: &MemRef, host_bytes: u64) -> Result<super::lower::Runs, M
     Ok(region_runs(r))
 }
 
-pub(crate) fn region_runs(r: &MemRef) -> super::lower::Runs {
+pub(crate) fn region_runs(r: &MemRef) -> crate::passes::lower::Runs {
     match r.view {
         View::Flat { .. } => runs_of(r, 0, r.shape.iter().product()),
         View::Block { .. } => runs_of(r, 0, r.shape[0]),
@@ -254,7 +254,7 @@ impl DataState {
                 })
                 .collect(),
             in_flight: vec![VecDeque::new(); channels],
-            host_bytes: super::compile::available_memory().unwrap_or(u64::MAX),
+            host_bytes: super::memory::available_memory().unwrap_or(u64::MAX),
         }
     }
 

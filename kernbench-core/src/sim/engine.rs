@@ -8,22 +8,22 @@
 //! depends on the [`FabricModel`]. Ties are broken by insertion order, so a
 //! run is repeatable bit for bit.
 
-use super::compile::CmdTable;
-use super::compile::{Binding, PcTable};
 use super::data::Races;
 use super::domain::{Exec, ValueDomain};
 use super::error::{Deadlock, NoProgress, SimError, Wait, Waiter};
 use super::fabric::{Fabric, NO_INST};
 use super::id::{ChanId, InstId, OpId, OpRef};
 use super::ipcq::{tickets, Chan, FabricModel, SendPoll, SlotGrant, SlotRecv};
-use super::lower::{OpKind, PeProgram, Unit, UNITS};
 use super::messages::MsgLog;
-use super::pairing::Channels;
 use super::pe::{Dependents, PeState, DONE, STARTED};
 use super::queue::{EventQueue, MixOp};
 use super::race::RaceCheck;
 use crate::ir::CommandGraph;
 use crate::machine::Machine;
+use crate::passes::lower::{OpKind, PeProgram, Unit, UNITS};
+use crate::passes::pair::Channels;
+use crate::passes::trace::CmdTable;
+use crate::passes::{Binding, PcTable};
 use crate::topology::{IpcqSpec, Link, PeSpec, Route};
 use crate::{PeId, Ps};
 use std::collections::HashMap;
@@ -283,7 +283,7 @@ impl<'a> Engine<'a> {
         self.queue.take_mix()
     }
 
-    fn op(&self, r: OpRef) -> &super::lower::Op {
+    fn op(&self, r: OpRef) -> &crate::passes::lower::Op {
         &self.insts[r.inst.ix()].prog.ops[r.op.ix()]
     }
 

@@ -4,6 +4,7 @@ use crate::addr::AddrError;
 use crate::ir::{Dir, Peer, SrcLoc, TraceError};
 use crate::machine::MemError;
 use crate::neighbors::NeighborError;
+use crate::passes::tcm::TcmError;
 use crate::topology::TopologyError;
 use crate::PeId;
 use std::fmt;
@@ -100,14 +101,14 @@ pub enum SimError {
     #[error("unmatched communication: {0}")]
     Pairing(PairingError),
     /// A kernel needs more TCM than the PE has.
-    #[error("TCM overflow on PE {pe} at {loc}: {msg}")]
+    #[error("TCM overflow on PE {pe} at {loc}: {err}")]
     Tcm {
         /// The PE.
         pe: PeId,
         /// The kernel line of the command whose tile did not fit.
         loc: SrcLoc,
-        /// Sizes.
-        msg: String,
+        /// The tile and the sizes.
+        err: TcmError,
     },
     /// A memory access outside the buffers of a PE, or another memory error.
     #[error("memory error on PE {pe} at {loc}: {err}")]
@@ -138,12 +139,12 @@ pub enum SimError {
          (seg_bytes in ccl.yaml, --seg), fewer PEs (--pes), a smaller size (--size), \
          no data execution (drop --verify-data), or a narrower trace (--trace-pes, \
          --trace-window)",
-        super::compile::human(*limit),
+        super::memory::human(*limit),
         if *explicit { "allowed by --max-memory" } else { "this machine has available (set --max-memory to change the limit)" }
     )]
     TooLarge {
         /// What the run was estimated to need.
-        estimate: super::compile::MemoryEstimate,
+        estimate: super::memory::MemoryEstimate,
         /// The limit, bytes.
         limit: u64,
         /// `true` when the limit was given (`--max-memory`), not read from the machine.

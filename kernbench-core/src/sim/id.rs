@@ -9,7 +9,7 @@ pub struct InstId(pub u32);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct OpId(pub u32);
 
-/// An IPCQ channel of a launch (index into [`super::pairing::Channels::list`]).
+/// An IPCQ channel of a launch (index into [`crate::passes::pair::Channels::list`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ChanId(pub u32);
 

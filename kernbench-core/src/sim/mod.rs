@@ -1,15 +1,15 @@
-//! The event-driven simulation of a launch: trace every program instance,
-//! pair its communication, lower it to engine work, and run all PEs on one
-//! timeline of integer picoseconds.
+//! The event-driven simulation of a launch: compile it ([`crate::passes`]:
+//! trace, fuse, lower, plan TCM, pair, route) and run
+//! all PEs on one timeline of integer picoseconds.
 //!
-//! Modules, in the order a launch passes through them: [`pairing`] (sends
-//! with receives), [`lower`] (tile plans and the TCM plan), then the run:
-//! `engine` (wiring only) over [`queue`] (the event queue), `pe` (engines
-//! and HBM channels), [`ipcq`] (ring slots, credits, posted receives, in the
-//! message or the slot model) and [`fabric`] (links); `data` (numeric
-//! execution) and [`report`] read what it leaves.
+//! Modules: `memory` (what a launch will hold, checked before it
+//! compiles), then the run: `engine` (wiring only) over [`queue`] (the event
+//! queue), `pe` (engines and HBM channels), [`ipcq`] (ring slots, credits,
+//! posted receives, in the message or the slot model) and [`fabric`]
+//! (links); `data` (numeric execution) and [`report`] read what it leaves.
+//! [`lower`] and [`pairing`] are the passes' [`crate::passes::lower`] and
+//! [`crate::passes::pair`], whose programs and channels the run reads.
 
-mod compile;
 pub mod cost;
 pub(crate) mod data;
 pub mod domain;
@@ -18,16 +18,18 @@ pub mod error;
 pub mod fabric;
 pub mod id;
 pub mod ipcq;
-pub mod lower;
+mod memory;
 pub mod messages;
-pub mod pairing;
 mod pe;
 pub mod progress;
 pub mod queue;
 pub(crate) mod race;
 pub mod report;
 
-pub use compile::{available_memory, CmdTable, MemoryEstimate};
+pub use crate::passes::lower;
+pub use crate::passes::pair as pairing;
+pub use crate::passes::tcm::TcmError;
+pub use crate::passes::trace::{CmdTable, LAUNCH_COMMAND_BUDGET};
 pub use engine::Span;
 pub use error::{
     CommSide, Deadlock, LaunchError, Mismatch, NoProgress, PairingError, Race, RaceAccess,
@@ -35,6 +37,7 @@ pub use error::{
 };
 pub use ipcq::FabricModel;
 pub use lower::{PeProgram, Unit};
+pub use memory::{available_memory, MemoryEstimate};
 pub use messages::Message;
 pub use progress::{Progress, ProgressHook};
 pub use report::{
@@ -44,8 +47,8 @@ pub use report::{
 use crate::ir::{CommandGraph, KernelArgs};
 use crate::machine::Machine;
 use crate::neighbors::NeighborMap;
+use crate::passes::{self, trace::check_launch};
 use crate::program::Program;
-use crate::topology::{Endpoint, Route};
 use crate::{PeId, Ps};
 
 /// One launch: a program over a grid of instances placed on PEs.
@@ -221,23 +224,6 @@ impl Outcome {
     }
 }
 
-/// The most commands one launch may trace, split evenly over its instances
-/// (each between 4 Ki and 1 Mi): what a run on this machine can hold.
-pub const LAUNCH_COMMAND_BUDGET: usize = 64 << 20;
-
-/// Checks a launch (grid, PEs) and traces every instance, over the
-/// machine's cores; the first error in instance order wins, as a sequential
-/// trace would give.
-pub(crate) fn trace_all(
-    topo: &crate::topology::Topology,
-    launch: &Launch,
-) -> Result<Vec<CommandGraph>, SimError> {
-    compile::check_launch(topo, launch)?;
-    compile::par_map(launch.pes.len(), |i| compile::trace_one(topo, launch, i))
-        .into_iter()
-        .collect()
-}
-
 /// Simulates a launch and returns its report.
 pub fn simulate(machine: &mut Machine, launch: &Launch) -> Result<Report, SimError> {
     simulate_full(machine, launch).map(|o| o.report)
@@ -286,15 +272,15 @@ fn run_launch(
     domain: Option<&mut dyn domain::ValueDomain>,
 ) -> Result<(Outcome, Vec<queue::MixOp>), SimError> {
     let topo = machine.topology().clone();
-    compile::check_launch(&topo, launch)?;
+    check_launch(&topo, launch)?;
     let mut wall = WallTimes::default();
     let limit = launch
         .max_memory
         .map(|b| (b, true))
-        .or_else(|| compile::available_memory().map(|b| (b, false)));
+        .or_else(|| memory::available_memory().map(|b| (b, false)));
     let clock = std::time::Instant::now();
     if let Some((limit, explicit)) = limit {
-        let estimate = compile::estimate(machine, launch)?;
+        let estimate = memory::estimate(machine, launch)?;
         let held = if explicit { estimate.machine_bytes } else { 0 };
         if estimate.bytes.saturating_add(held) > limit {
             return Err(SimError::TooLarge {
@@ -304,34 +290,23 @@ fn run_launch(
             });
         }
     }
-    let compile::Compiled {
+    let passes::Compiled {
         programs,
         bindings,
         tables,
         graphs,
         channels,
+        chan_routes,
         routes,
         route_ends,
         pcs,
     } = {
         wall.estimate = clock.elapsed();
         let clock = std::time::Instant::now();
-        let c = compile::compile(machine, launch)?;
+        let c = passes::compile(machine, launch)?;
         wall.compile = clock.elapsed();
         c
     };
-    let route_err = |e: crate::topology::TopologyError| SimError::Route(e.into());
-    let chan_routes: Vec<Route> = channels
-        .list
-        .iter()
-        .map(|c| {
-            topo.route(
-                Endpoint::Pe(launch.pes[c.src]),
-                Endpoint::Pe(launch.pes[c.dst]),
-            )
-            .map_err(route_err)
-        })
-        .collect::<Result<_, _>>()?;
     let spec = topo.pe_spec().clone();
     // Launch: host -> IO_CPU -> M_CPU -> PE_CPU; IO_CPU stamps the common start.
     let start: Ps = topo.launch_start_ps(launch.pes.iter().copied());
@@ -391,7 +366,7 @@ fn run_launch(
             .iter_mut()
             .map(|s| {
                 let prog = std::mem::take(&mut s.prog);
-                compile::bound_program(prog, std::mem::take(&mut s.bind), &pcs)
+                passes::bound_program(prog, std::mem::take(&mut s.bind), &pcs)
             })
             .collect()
     } else {

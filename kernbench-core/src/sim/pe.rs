@@ -1,9 +1,9 @@
 //! One PE's state during a run: its lowered program, dependency counters,
 //! in-order engine queues, HBM pseudo-channels, and what it did.
 
-use super::compile::Binding;
 use super::id::OpId;
-use super::lower::{DepPatch, OpKind, PeProgram, Unit, UNITS};
+use crate::passes::lower::{DepPatch, OpKind, PeProgram, Unit, UNITS};
+use crate::passes::Binding;
 use crate::{PeId, Ps};
 use std::sync::Arc;
 
@@ -288,7 +288,7 @@ impl PeState {
 mod tests {
     use super::*;
     use crate::ir::CmdId;
-    use crate::sim::lower::Op;
+    use crate::passes::lower::Op;
 
     /// A program of `deps.len()` zero-time joins with these dependencies.
     fn joins(deps: &[&[u32]]) -> PeProgram {

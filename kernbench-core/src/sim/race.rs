@@ -20,9 +20,9 @@
 //! only where instances share memory.
 
 use super::error::{Race, RaceAccess, SimError};
-use super::pairing::Channels;
 use crate::ir::{CmdId, Command, CommandGraph, MemRef};
 use crate::machine::Machine;
+use crate::passes::pair::Channels;
 use crate::PeId;
 use rustc_hash::{FxHashMap, FxHashSet};
 use smallvec::SmallVec;

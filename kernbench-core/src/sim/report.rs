@@ -9,7 +9,7 @@
 //! link of their routes they load the most.
 
 use super::engine::Engine;
-use super::lower::{Unit, UNITS};
+use crate::passes::lower::{Unit, UNITS};
 use crate::topology::{Endpoint, Route, Topology};
 use crate::{PeId, Ps};
 use serde::Serialize;

@@ -39,7 +39,7 @@ pub mod schema;
 pub use schema::{attribute_proto, AttributeProto, GlobalMetadata, Node, NodeType};
 
 use crate::ir::{CmdId, Command, CommandGraph};
-use crate::sim::lower::OpKind;
+use crate::passes::lower::OpKind;
 use crate::sim::Outcome;
 use crate::{PeId, Ps};
 use attribute_proto::Value;

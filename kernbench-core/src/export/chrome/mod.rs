@@ -46,8 +46,8 @@ mod check;
 pub use check::{check_chrome_trace, BadTrace, TraceSummary};
 
 use crate::ir::{Command, Peer};
+use crate::passes::lower::{OpKind, Unit, UNITS};
 use crate::sim::fabric::NO_INST;
-use crate::sim::lower::{OpKind, Unit, UNITS};
 use crate::sim::Outcome;
 use crate::topology::Topology;
 use crate::{PeId, Ps};
@@ -390,7 +390,7 @@ impl Built<'_> {
                 );
                 args.insert("cmd".into(), op.cmd.to_string().into());
                 args.insert("op".into(), what.into());
-                if label != crate::sim::lower::Label::Whole {
+                if label != crate::passes::lower::Label::Whole {
                     args.insert("label".into(), label.to_string().into());
                 }
                 if bytes > 0 {

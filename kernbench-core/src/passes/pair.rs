@@ -3,9 +3,9 @@
 //! must carry as many messages as are received on it, each of the same shape
 //! and type.
 
-use super::error::{CommSide, Mismatch, PairingError, SimError};
 use crate::ir::{CmdId, Command, CommandGraph, Dir, Peer, SrcLoc, TileType};
 use crate::neighbors::NeighborMap;
+use crate::sim::error::{CommSide, Mismatch, PairingError, SimError};
 use crate::PeId;
 use rustc_hash::FxHashMap;
 
@@ -389,4 +389,51 @@ pub fn pair_comm(
         }));
     }
     Ok(chans)
+}
+
+/// The sends and receives of instance `i` of a launch on `pes` (`g` its
+/// graph), one a line: the peer it names, its channel, and the instance at
+/// the other end.
+pub fn pairing_text(channels: &Channels, pes: &[PeId], i: usize, g: &CommandGraph) -> String {
+    let mut rows = vec![vec![
+        "cmd".to_string(),
+        "op".to_string(),
+        "peer".to_string(),
+        "channel".to_string(),
+        "other end".to_string(),
+        "tile".to_string(),
+    ]];
+    for (id, node) in g.nodes() {
+        let (peer, send) = match &node.cmd {
+            Command::Send { peer, .. } => (peer, true),
+            Command::Recv { peer, .. } => (peer, false),
+            _ => continue,
+        };
+        let (chan, end) = match channels.of_cmd(i, id) {
+            Some(k) => {
+                let c = &channels.list[k as usize];
+                let (arrow, other) = if send { ("to", c.dst) } else { ("from", c.src) };
+                (
+                    format!("ch{k}"),
+                    format!("{arrow} instance {other} on PE {}", pes[other]),
+                )
+            }
+            None => ("-".to_string(), "-".to_string()),
+        };
+        rows.push(vec![
+            id.to_string(),
+            node.cmd.mnemonic().to_string(),
+            peer.to_string(),
+            chan,
+            end,
+            node.ty.to_string(),
+        ]);
+    }
+    format!(
+        "pairing of instance {i} on PE {}: {} send(s) and receive(s); {} channel(s) in the launch\n{}",
+        pes[i],
+        rows.len() - 1,
+        channels.list.len(),
+        super::columns(&rows)
+    )
 }

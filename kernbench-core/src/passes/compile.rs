@@ -1,0 +1,391 @@
+//! The pass manager: from a launch to runnable programs. Every instance is
+//! traced ([`super::trace`], with [`super::fuse`]), lowered
+//! ([`super::lower`]) and given its TCM plan ([`super::tcm`]) straight away,
+//! over the machine's cores, keeping of each graph only what later steps
+//! need when the run asks for neither data nor a trace; then the launch is
+//! paired ([`super::pair`]) and routed ([`super::route`]).
+//!
+//! Lowering happens before pairing, so its ops name channels and remote
+//! routes by per-instance indices; [`compile`] resolves them once every
+//! instance is paired. Errors keep their order of precedence: the first trace
+//! error in instance order, then pairing, then the first lowering error, then
+//! the first route in instance order the topology cannot give.
+
+use super::lower::{DepPatch, LowerCtx, OpKind, PeProgram};
+use super::pair::{self, Channels, CommList};
+use super::route::{self, Remotes, RouteTable};
+use super::tcm;
+use super::trace::{check_launch, trace_one, CmdTable};
+use crate::ir::{CmdId, CommandGraph};
+use crate::machine::Machine;
+use crate::sim::error::SimError;
+use crate::sim::progress::Progress;
+use crate::sim::Launch;
+use crate::topology::{Endpoint, Route};
+use crate::PeId;
+use rustc_hash::FxHashMap;
+use std::sync::Arc;
+
+/// What one instance adds to a program it may share with others: the
+/// channel of its k-th send or receive, the route of its k-th remote
+/// endpoint, the split over HBM pseudo-channels of its k-th HBM op (a
+/// row of the run's [`PcTable`]), and its dependencies where they differ
+/// from the shared program's.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Binding {
+    pub(crate) chans: Vec<u32>,
+    pub(crate) routes: Vec<u32>,
+    pub(crate) pcs: Vec<u32>,
+    pub(crate) deps: DepPatch,
+}
+
+/// The distinct splits of an HBM op's bytes over the pseudo-channels in a
+/// run, one row of `n` entries each. Most DMAs of a run split alike (a
+/// whole number of channel groups), so the table stays small and hot while
+/// each HBM op of each instance holds one row index.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PcTable {
+    /// Pseudo-channels per row.
+    pub(crate) n: usize,
+    /// Bytes on each channel, row after row.
+    pub(crate) bytes: Vec<u32>,
+    rows: FxHashMap<Box<[u32]>, u32>,
+}
+
+impl PcTable {
+    fn new(n: usize) -> Self {
+        PcTable {
+            n: n.max(1),
+            ..PcTable::default()
+        }
+    }
+
+    /// The row holding `split`, added when new.
+    fn row(&mut self, split: &[u32]) -> u32 {
+        if let Some(&r) = self.rows.get(split) {
+            return r;
+        }
+        let r = (self.bytes.len() / self.n) as u32;
+        self.bytes.extend_from_slice(split);
+        self.rows.insert(split.into(), r);
+        r
+    }
+
+    /// Bytes per channel of row `r`.
+    pub(crate) fn split(&self, r: u32) -> &[u32] {
+        let at = r as usize * self.n;
+        &self.bytes[at..at + self.n]
+    }
+
+    /// Rows.
+    pub(crate) fn len(&self) -> usize {
+        self.bytes.len() / self.n
+    }
+
+    /// Moves the rows of `local` in and gives, for each of its rows, the row here.
+    fn merge(&mut self, local: &PcTable) -> Vec<u32> {
+        (0..local.len() as u32)
+            .map(|r| self.row(local.split(r)))
+            .collect()
+    }
+}
+
+/// Lowered programs by content: instances whose programs are the same
+/// template share one, each with the dependencies where its own differ.
+#[derive(Default)]
+pub(crate) struct Interner {
+    by_hash: std::sync::Mutex<FxHashMap<u64, Vec<Arc<PeProgram>>>>,
+}
+
+impl Interner {
+    fn intern(&self, prog: PeProgram) -> (Arc<PeProgram>, DepPatch) {
+        let h = prog.template_hash();
+        let found = {
+            let map = self.by_hash.lock().unwrap_or_else(|p| p.into_inner());
+            map.get(&h)
+                .and_then(|l| l.iter().find(|p| p.same_template(&prog)))
+                .cloned()
+        };
+        if let Some(p) = found {
+            let patch = p.dep_patch(&prog);
+            return (p, patch);
+        }
+        let mut map = self.by_hash.lock().unwrap_or_else(|p| p.into_inner());
+        let list = map.entry(h).or_default();
+        // Another thread may have added an equal template meanwhile.
+        if let Some(p) = list.iter().find(|p| p.same_template(&prog)) {
+            let p = Arc::clone(p);
+            drop(map);
+            let patch = p.dep_patch(&prog);
+            return (p, patch);
+        }
+        let p = Arc::new(prog);
+        list.push(Arc::clone(&p));
+        (p, DepPatch::default())
+    }
+}
+
+/// One instance, traced and lowered.
+pub(crate) struct Instance {
+    pub(crate) prog: Arc<PeProgram>,
+    /// Its dependencies where they differ from `prog`'s.
+    pub(crate) deps: DepPatch,
+    /// The instance's own splits, and the row of each of its HBM ops.
+    pc_rows: PcTable,
+    pcs: Vec<u32>,
+    comm: CommList,
+    table: CmdTable,
+    graph: Option<CommandGraph>,
+    /// The remote endpoints its DMAs reach, by the index its ops hold.
+    remote: Remotes,
+    lower_err: Option<SimError>,
+}
+
+/// A launch compiled for the engine.
+pub(crate) struct Compiled {
+    /// Each instance's program (shared among equal ones unless graphs are kept).
+    pub(crate) programs: Vec<Arc<PeProgram>>,
+    /// Each instance's channels, routes and HBM bytes.
+    pub(crate) bindings: Vec<Binding>,
+    pub(crate) tables: Vec<CmdTable>,
+    /// The graphs, when the launch executes data or keeps a trace; else empty.
+    pub(crate) graphs: Vec<CommandGraph>,
+    pub(crate) channels: Channels,
+    /// The route of each channel, by channel.
+    pub(crate) chan_routes: Vec<Route>,
+    /// Routes of remote DMAs, by the index their ops hold.
+    pub(crate) routes: Vec<Route>,
+    /// The memory each of `routes` leads to.
+    pub(crate) route_ends: Vec<Endpoint>,
+    /// The HBM splits the bindings name.
+    pub(crate) pcs: PcTable,
+}
+
+/// Runs `f` on every index of `0..n` over the machine's cores, in contiguous
+/// chunks, and returns the results in index order.
+pub(crate) fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |t| t.get())
+        .min(n.div_ceil(16))
+        .max(1);
+    if threads == 1 {
+        return (0..n).map(f).collect();
+    }
+    let per = n.div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n)
+            .step_by(per)
+            .map(|from| scope.spawn(move || (from..(from + per).min(n)).map(f).collect::<Vec<_>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
+/// Traces instance `i`, lowers it and plans its TCM.
+pub(crate) fn compile_instance(
+    machine: &Machine,
+    launch: &Launch,
+    i: usize,
+    keep_graph: bool,
+    interner: &Interner,
+) -> Result<Instance, SimError> {
+    let pe = launch.pes[i];
+    let g = trace_one(machine.topology(), launch, i)?;
+    let comm = pair::comm_of(&g);
+    // Channels are not known yet: ops name the k-th send or receive.
+    let mut local = vec![u32::MAX; g.len()];
+    for (k, c) in comm.cmds.iter().enumerate() {
+        local[c.id.index()] = k as u32;
+    }
+    let chan = |c: CmdId| local[c.index()];
+    let mut remote = Remotes::default();
+    let mut route = |ep: Endpoint| -> Result<u32, SimError> { Ok(remote.index(ep)) };
+    let spec = machine.topology().pe_spec();
+    let mut ctx = LowerCtx {
+        machine,
+        spec,
+        pe,
+        send_chan: &chan,
+        recv_chan: &chan,
+        route: &mut route,
+    };
+    let lowered = ctx.lower(&g).and_then(|mut prog| {
+        tcm::plan_tcm(&g, spec, pe)?.write_into(&mut prog);
+        Ok(prog)
+    });
+    let (mut prog, lower_err) = match lowered {
+        Ok(p) => (p, None),
+        Err(e) => (PeProgram::default(), Some(e)),
+    };
+    let mut pc_rows = PcTable::new(prog.hbm_pcs as usize);
+    let pcs: Vec<u32> = prog
+        .pc_bytes
+        .chunks(pc_rows.n)
+        .map(|split| pc_rows.row(split))
+        .collect();
+    let (prog, deps) = if keep_graph {
+        (Arc::new(prog), DepPatch::default())
+    } else {
+        prog.strip();
+        prog.pc_bytes = Vec::new();
+        interner.intern(prog)
+    };
+    Ok(Instance {
+        prog,
+        deps,
+        pc_rows,
+        pcs,
+        table: CmdTable::of(&g),
+        graph: keep_graph.then_some(g),
+        comm,
+        remote,
+        lower_err,
+    })
+}
+
+/// The program of one instance with its channels, routes and HBM splits
+/// written in (the form a reader outside the engine expects); copied only
+/// when shared.
+pub(crate) fn bound_program(prog: Arc<PeProgram>, b: Binding, table: &PcTable) -> PeProgram {
+    let mut p = Arc::try_unwrap(prog).unwrap_or_else(|shared| (*shared).clone());
+    for op in &mut p.ops {
+        match &mut op.kind {
+            OpKind::SendGrant { chan, .. }
+            | OpKind::Send { chan, .. }
+            | OpKind::Recv { chan, .. } => {
+                *chan = b.chans[*chan as usize];
+            }
+            OpKind::Remote { route, .. } => *route = b.routes[*route as usize],
+            _ => {}
+        }
+    }
+    if !b.deps.is_empty() {
+        let (mut dep_start, mut deps) = (vec![0u32], Vec::with_capacity(p.deps.len()));
+        for i in 0..p.ops.len() {
+            deps.extend_from_slice(b.deps.get(i as u32).unwrap_or(p.deps_of(i)));
+            dep_start.push(deps.len() as u32);
+        }
+        (p.dep_start, p.deps) = (dep_start, deps);
+    }
+    p.pc_bytes = b
+        .pcs
+        .iter()
+        .flat_map(|&r| table.split(r))
+        .copied()
+        .collect();
+    p
+}
+
+/// Traces, lowers, plans, pairs and routes every instance of a launch.
+pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, SimError> {
+    compile_with(
+        machine,
+        launch,
+        launch.data || launch.trace || launch.keep_graphs,
+    )
+}
+
+/// A launch compiled but not run, with everything kept for reading: what
+/// `kernbench graph --after pair|tcm|lower` prints.
+pub struct Compilation {
+    /// The launch's PEs, instance 0 first.
+    pub pes: Vec<PeId>,
+    /// Every instance's graph, as a run simulates it (fused when the launch fuses).
+    pub graphs: Vec<CommandGraph>,
+    /// The channels pairing gave, with the command of each send and receive.
+    pub channels: Channels,
+    /// Every instance's program with its channels, routes and HBM splits
+    /// written in, and its labels and TCM plan.
+    pub programs: Vec<PeProgram>,
+}
+
+/// Runs every pass on a launch, as a run would, and keeps what each gave.
+pub fn inspect(machine: &Machine, launch: &Launch) -> Result<Compilation, SimError> {
+    let c = compile_with(machine, launch, true)?;
+    let programs = c
+        .programs
+        .into_iter()
+        .zip(c.bindings)
+        .map(|(p, b)| bound_program(p, b, &c.pcs))
+        .collect();
+    Ok(Compilation {
+        pes: launch.pes.clone(),
+        graphs: c.graphs,
+        channels: c.channels,
+        programs,
+    })
+}
+
+/// [`compile`], keeping every graph and full program when `keep`.
+fn compile_with(machine: &Machine, launch: &Launch, keep: bool) -> Result<Compiled, SimError> {
+    let topo = machine.topology();
+    check_launch(topo, launch)?;
+    let interner = Interner::default();
+    let (n, done) = (launch.pes.len(), std::sync::atomic::AtomicUsize::new(0));
+    let step = (n / 100).max(1);
+    let units: Vec<Result<Instance, SimError>> = par_map(n, |i| {
+        let u = compile_instance(machine, launch, i, keep, &interner);
+        let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if d % step == 0 || d == n {
+            launch
+                .progress
+                .report(Progress::Compiled { done: d, of: n });
+        }
+        u
+    });
+    let mut units: Vec<Instance> = units.into_iter().collect::<Result<_, _>>()?;
+    let comms: Vec<CommList> = units
+        .iter_mut()
+        .map(|u| std::mem::take(&mut u.comm))
+        .collect();
+    let mut channels = pair::pair_comm(&launch.pes, &comms, launch.neighbors.as_ref())?;
+    drop(comms);
+    // Each instance's k-th send or receive, as a channel.
+    let mut local_chans: Vec<Vec<u32>> = if keep {
+        channels.of_comm.clone()
+    } else {
+        // Only data execution and traces look channels up by command; the
+        // ops carry theirs.
+        channels.comm_cmds = Vec::new();
+        std::mem::take(&mut channels.of_comm)
+    };
+    if let Some(e) = units.iter_mut().find_map(|u| u.lower_err.take()) {
+        return Err(e);
+    }
+    let mut routes = RouteTable::default();
+    let mut out = Compiled {
+        programs: Vec::with_capacity(units.len()),
+        bindings: Vec::with_capacity(units.len()),
+        tables: Vec::with_capacity(units.len()),
+        graphs: Vec::new(),
+        channels,
+        chan_routes: Vec::new(),
+        routes: Vec::new(),
+        route_ends: Vec::new(),
+        pcs: PcTable::new((topo.pe_spec().hbm_pcs as usize).clamp(1, 64)),
+    };
+    for (i, u) in units.into_iter().enumerate() {
+        let pe = launch.pes[i];
+        let chans = std::mem::take(&mut local_chans[i]);
+        let routes_of = routes.bind(topo, pe, &u.remote)?;
+        let rows = out.pcs.merge(&u.pc_rows);
+        out.programs.push(u.prog);
+        out.bindings.push(Binding {
+            chans,
+            routes: routes_of,
+            pcs: u.pcs.iter().map(|&r| rows[r as usize]).collect(),
+            deps: u.deps,
+        });
+        out.tables.push(u.table);
+        if let Some(g) = u.graph {
+            out.graphs.push(g);
+        }
+    }
+    (out.routes, out.route_ends) = routes.into_parts();
+    out.chan_routes = route::channel_routes(topo, &launch.pes, &out.channels)?;
+    Ok(out)
+}

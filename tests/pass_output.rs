@@ -1,0 +1,105 @@
+//! Snapshots of what each compiler pass leaves, in the text forms
+//! `kernbench graph --after pair|tcm|lower|fuse` prints: how a change to a
+//! pass is reviewed.
+
+use kernbench::ccl::run::neighbor_map;
+use kernbench::ccl::MapKind;
+use kernbench::core::passes::{self, Compilation};
+use kernbench::kernels::{gemm, gemm_bias_relu, hello_send};
+use kernbench::prelude::*;
+
+fn tiny() -> Topology {
+    Topology::resolve("tiny").unwrap()
+}
+
+/// `hello_send` on the first two PEs of `tiny`, a ring: each sends its 256
+/// elements east and stores what arrives from the west.
+fn ring_of_two() -> (Topology, Compilation) {
+    let topo = tiny();
+    let mut m = Machine::new(topo.clone()).unwrap();
+    let pes: Vec<PeId> = topo.pes().take(2).collect();
+    let t = m.alloc(DType::F16, 512, &pes).unwrap();
+    let args = hello_send::args().t(&t).n_elem(256);
+    let launch = Launch::new(&hello_send, args, pes.clone())
+        .data(false)
+        .neighbors(neighbor_map(&topo, MapKind::Ring, &pes).unwrap());
+    let c = passes::inspect(&m, &launch).unwrap();
+    (topo, c)
+}
+
+/// `c = a x b` in f16 on one PE of `tiny`, two output tiles high, with
+/// the epilogue `relu(0.5 * _ + bias)` when `bias`.
+fn gemm_on_one_pe(bias: bool) -> (Topology, Compilation) {
+    let topo = tiny();
+    let mut m = Machine::new(topo.clone()).unwrap();
+    let pe = topo.pes().next().unwrap();
+    let (mm, k, n) = (256, 128, 128);
+    let a = m.alloc(DType::F16, mm * k, &[pe]).unwrap();
+    let b = m.alloc(DType::F16, k * n, &[pe]).unwrap();
+    let c = m.alloc(DType::F32, mm * n, &[pe]).unwrap();
+    let args = KernelArgs::new()
+        .with("a", a.tensor(mm, k).unwrap())
+        .with("b", b.tensor(k, n).unwrap())
+        .with("c", c.tensor(mm, n).unwrap());
+    let compiled = if bias {
+        let bias = m.alloc(DType::F32, n, &[pe]).unwrap();
+        let args = args.with("bias", bias.ptr()).float("scale", 0.5);
+        passes::inspect(
+            &m,
+            &Launch::new(&gemm_bias_relu, args, vec![pe]).data(false),
+        )
+    } else {
+        passes::inspect(&m, &Launch::new(&gemm, args, vec![pe]).data(false))
+    };
+    (topo, compiled.unwrap())
+}
+
+#[test]
+fn pairing_of_a_ring_of_two() {
+    let (_, c) = ring_of_two();
+    for i in 0..2 {
+        let text = passes::pair::pairing_text(&c.channels, &c.pes, i, &c.graphs[i]);
+        // Each instance sends on the channel the other receives on.
+        assert!(text.contains(&format!("to instance {}", 1 - i)), "{text}");
+        insta::assert_snapshot!(format!("ring_of_two_pair_{i}"), text);
+    }
+}
+
+#[test]
+fn tcm_plan_of_a_ring_of_two() {
+    let (topo, c) = ring_of_two();
+    let text = passes::tcm::tcm_text(&c.programs[0], &c.graphs[0], topo.pe_spec().tcm_bytes);
+    insta::assert_snapshot!("ring_of_two_tcm", text);
+}
+
+#[test]
+fn lowered_ops_of_a_ring_of_two() {
+    let (_, c) = ring_of_two();
+    let text = c.programs[0].ops_text();
+    // The channels written in are the launch's, not the instance's own numbering.
+    let ch = c.channels.of_cmd(0, kernbench::core::ir::CmdId(1)).unwrap();
+    assert!(text.contains(&format!("send ch{ch} 512 B")), "{text}");
+    insta::assert_snapshot!("ring_of_two_lower", text);
+}
+
+#[test]
+fn tcm_plan_and_ops_of_a_streamed_gemm() {
+    let (topo, c) = gemm_on_one_pe(false);
+    let tcm = passes::tcm::tcm_text(&c.programs[0], &c.graphs[0], topo.pe_spec().tcm_bytes);
+    assert!(tcm.contains("streaming buffers"), "{tcm}");
+    insta::assert_snapshot!("gemm_tcm", tcm);
+    insta::assert_snapshot!("gemm_lower", c.programs[0].ops_text());
+}
+
+#[test]
+fn the_graph_a_run_compiles_is_the_fused_one() {
+    let (_, c) = gemm_on_one_pe(true);
+    let text = c.graphs[0].to_text();
+    insta::assert_snapshot!("gemm_bias_relu_fuse", text);
+    // The scale, bias and relu ride on the GEMM: no MATH command is left.
+    let math = c.graphs[0]
+        .nodes()
+        .filter(|(_, n)| matches!(n.cmd, kernbench::core::ir::Command::Math { .. }))
+        .count();
+    assert_eq!(math, 0, "{text}");
+}
