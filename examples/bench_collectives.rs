@@ -8,7 +8,8 @@
 //! (`--seg` overrides the registry's bytes per message). Each (algorithm,
 //! fabric) pair runs `--repeat` times and the median wall time is printed;
 //! peak memory is the process's high-water mark after each row, so run one
-//! row per process to read each row's own peak.
+//! row per process to read each row's own peak. `model` and `bound` are the
+//! cost model's time and its limiting term.
 
 use clap::Parser;
 use kernbench::ccl::run::{run, RunSpec};
@@ -64,7 +65,7 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let topo = Topology::resolve(&a.topology)?;
     let reg = Registry::builtin();
     println!(
-        "{:<24} {:>8} {:>6} {:>9} {:>11} {:>9} {:>9} {:>9} {:>11} {:>10} {:>9} {:>10} {:>8} {:>9} {:>10} {:>6} {:>8}",
+        "{:<24} {:>8} {:>6} {:>9} {:>11} {:>9} {:>9} {:>9} {:>11} {:>10} {:>9} {:>10} {:>8} {:>9} {:>10} {:>6} {:>8} {:>11}  bound",
         "algorithm",
         "fabric",
         "ranks",
@@ -81,13 +82,16 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
         "peak MiB",
         "commands",
         "B/cmd",
-        "programs"
+        "programs",
+        "model (us)"
     );
     for name in &a.algos {
         let mut algo = reg.get(name)?.clone();
         if let Some(s) = a.seg {
             algo.seg_bytes = s;
         }
+        let pes = kernbench::ccl::run::ranks(&topo, &algo)?;
+        let est = kernbench::ccl::cost::model(&topo, &algo, &pes, (a.size / 4 * 4) as f64);
         for &fabric in &a.fabric {
             let spec = RunSpec {
                 max_memory: a.max_memory,
@@ -117,7 +121,7 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
             let p = r.pes.len();
             let busbw = a.size as f64 / rep.sim_ns() * algo.collective.busbw_factor(p);
             println!(
-                "{:<24} {:>8} {:>6} {:>9} {:>11.1} {:>9.3} {:>9.3} {:>9.3} {:>11} {:>10.0} {:>9} {:>10.1} {:>8.2} {:>9.0} {:>10} {:>6.0} {:>8}",
+                "{:<24} {:>8} {:>6} {:>9} {:>11.1} {:>9.3} {:>9.3} {:>9.3} {:>11} {:>10.0} {:>9} {:>10.1} {:>8.2} {:>9.0} {:>10} {:>6.0} {:>8} {:>11.1}  {}",
                 name,
                 fabric.name(),
                 p,
@@ -134,7 +138,9 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
                 peak,
                 commands,
                 peak * 1048576.0 / commands.max(1) as f64,
-                r.outcome.distinct_programs
+                r.outcome.distinct_programs,
+                est.ns / 1000.0,
+                est.bound.as_ref().map_or_else(String::new, |b| b.to_string())
             );
         }
     }

@@ -1,6 +1,6 @@
 //! nccl-tests style sweeps and tables.
 
-use crate::cost::model_ns;
+use crate::cost::model;
 use crate::registry::Algorithm;
 use crate::run::{run_on, RedOp, RunError, RunSpec};
 use kernbench_core::topology::Topology;
@@ -33,6 +33,11 @@ pub struct Row {
     pub wrong: i64,
     /// Alpha-beta model time, us.
     pub model_us: f64,
+    /// The model's limiting term: `latency`, `link FROM -> TO` (the link
+    /// the model found busiest), `credit window`, `HBM` or `issue`; empty
+    /// when no model is known.
+    #[serde(default)]
+    pub bound: String,
     /// Ranks.
     pub ranks: usize,
     /// Simulator events.
@@ -127,6 +132,7 @@ pub fn row_of(
     let t_ns = rep.sim_ns().max(1e-3);
     let algbw = size as f64 / t_ns;
     let c = algo.collective;
+    let est = model(topo, algo, pes, size as f64);
     Row {
         algo: algo.name.clone(),
         size,
@@ -142,17 +148,18 @@ pub fn row_of(
         algbw,
         busbw: algbw * c.busbw_factor(pes.len()),
         wrong: if spec.data { r.wrong as i64 } else { -1 },
-        model_us: model_ns(topo, algo, pes, size as f64) / 1000.0,
+        model_us: est.ns / 1000.0,
+        bound: est.bound.map_or_else(String::new, |b| b.to_string()),
         ranks: pes.len(),
         events: rep.events,
     }
 }
 
-/// The table header, as nccl-tests prints it plus the model column.
+/// The table header, as nccl-tests prints it plus the model and bound columns.
 pub fn header() -> String {
     format!(
-        "{:>12} {:>12} {:>6} {:>6} {:>5} {:>11} {:>8} {:>8} {:>7} {:>11}\n{:>12} {:>12} {:>6} {:>6} {:>5} {:>11} {:>8} {:>8} {:>7} {:>11}",
-        "size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "model",
+        "{:>12} {:>12} {:>6} {:>6} {:>5} {:>11} {:>8} {:>8} {:>7} {:>11}  {}\n{:>12} {:>12} {:>6} {:>6} {:>5} {:>11} {:>8} {:>8} {:>7} {:>11}",
+        "size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "model", "bound",
         "(B)", "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)"
     )
 }
@@ -165,9 +172,21 @@ pub fn format_row(r: &Row) -> String {
         r.wrong.to_string()
     };
     format!(
-        "{:>12} {:>12} {:>6} {:>6} {:>5} {:>11.2} {:>8.2} {:>8.2} {:>7} {:>11.2}",
-        r.size, r.count, r.dtype, r.redop, r.root, r.time_us, r.algbw, r.busbw, wrong, r.model_us
+        "{:>12} {:>12} {:>6} {:>6} {:>5} {:>11.2} {:>8.2} {:>8.2} {:>7} {:>11.2}  {}",
+        r.size,
+        r.count,
+        r.dtype,
+        r.redop,
+        r.root,
+        r.time_us,
+        r.algbw,
+        r.busbw,
+        wrong,
+        r.model_us,
+        r.bound
     )
+    .trim_end()
+    .to_string()
 }
 
 /// A whole table.

@@ -334,15 +334,24 @@ fn write(path: &Path, text: &str) -> Result<()> {
     })
 }
 
+/// A CSV field: quoted when it holds a comma or a quote.
+fn field(s: &str) -> String {
+    if s.contains([',', '"']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
 /// sweep.csv text.
 fn csv(rows: &[SweepRow]) -> String {
     let mut s = String::from(
-        "algo,size,count,dtype,redop,root,time_us,algbw,busbw,wrong,model_us,ranks,events\n",
+        "algo,size,count,dtype,redop,root,time_us,algbw,busbw,wrong,model_us,bound,ranks,events\n",
     );
     for r in rows {
         writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.algo,
             r.size,
             r.count,
@@ -354,6 +363,7 @@ fn csv(rows: &[SweepRow]) -> String {
             r.busbw,
             r.wrong,
             r.model_us,
+            field(&r.bound),
             r.ranks,
             r.events
         )

@@ -264,7 +264,7 @@ fn results_html(res: &Results, topo: &Topology) -> String {
     s.push_str(
         "<table id=\"results-table\" class=\"data num\">\n<thead><tr><th>algorithm</th><th>size (B)</th>\
          <th>count (elements)</th><th>type</th><th>redop</th><th>root</th><th>time (us)</th>\
-         <th>algbw (GB/s)</th><th>busbw (GB/s)</th><th>#wrong</th><th>model (us)</th></tr></thead>\n<tbody>\n",
+         <th>algbw (GB/s)</th><th>busbw (GB/s)</th><th>#wrong</th><th>model (us)</th><th>bound</th></tr></thead>\n<tbody>\n",
     );
     for r in res.rows {
         let wrong = if r.wrong < 0 {
@@ -276,7 +276,7 @@ fn results_html(res: &Results, topo: &Topology) -> String {
         writeln!(
             s,
             "<tr class=\"result-row{bad}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{wrong}</td><td>{:.2}</td></tr>",
+             <td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{wrong}</td><td>{:.2}</td><td>{}</td></tr>",
             esc(&r.algo),
             r.size,
             r.count,
@@ -286,7 +286,8 @@ fn results_html(res: &Results, topo: &Topology) -> String {
             r.time_us,
             r.algbw,
             r.busbw,
-            r.model_us
+            r.model_us,
+            esc(&r.bound)
         )
         .unwrap();
     }
