@@ -35,7 +35,7 @@ mod machine;
 mod summary;
 mod timeline;
 
-use crate::svg::{busbw_svg, Series};
+use crate::svg::busbw_svg;
 use kernbench_ccl::table::Row;
 use kernbench_core::sim::Outcome;
 use kernbench_core::topology::Topology;
@@ -273,11 +273,19 @@ fn results_html(res: &Results, topo: &Topology) -> String {
             r.wrong.to_string()
         };
         let bad = if r.wrong > 0 { " wrong" } else { "" };
+        // A row the tuner chose says so, and what came second.
+        let algo = match &r.tuned {
+            None => r.algo.clone(),
+            Some(t) => match (&t.runner_up, t.runner_up_us) {
+                (Some(n), Some(us)) => format!("auto: {} (runner-up {n}, {us:.2} us)", r.algo),
+                _ => format!("auto: {}", r.algo),
+            },
+        };
         writeln!(
             s,
             "<tr class=\"result-row{bad}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{wrong}</td><td>{:.2}</td><td>{}</td></tr>",
-            esc(&r.algo),
+            esc(&algo),
             r.size,
             r.count,
             esc(&r.dtype),
@@ -292,16 +300,7 @@ fn results_html(res: &Results, topo: &Topology) -> String {
         .unwrap();
     }
     s.push_str("</tbody>\n</table>\n");
-    let mut series: Vec<Series> = Vec::new();
-    for r in res.rows {
-        match series.iter_mut().find(|x| x.name == r.algo) {
-            Some(x) => x.points.push((r.size as f64, r.busbw)),
-            None => series.push(Series {
-                name: r.algo.clone(),
-                points: vec![(r.size as f64, r.busbw)],
-            }),
-        }
-    }
+    let series = crate::svg::series_of(res.rows);
     let dtype = res.rows.first().map_or("", |r| r.dtype.as_str());
     let title = format!("{} busbw on {} ({dtype})", res.collective, topo.name());
     writeln!(
