@@ -1021,9 +1021,15 @@ fn auto_runs_the_models_pick_and_a_sweep_draws_it_beside_the_best() {
         a
     };
     let full = d.join("full");
-    let a = args(&full, &[]);
+    let page = full.join("report.html");
+    let a = args(&full, &["--html", page.to_str().unwrap()]);
     let s = ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
     assert!(s.contains("# auto (all_gather) on `tiny`"), "{s}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("auto (model's pick)") && html.contains("best simulated"),
+        "the page's plot draws the picks"
+    );
     let rows: Vec<serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(full.join("sweep.json")).unwrap()).unwrap();
     let ag = tune::candidates(&topo, reg.algorithms(), Collective::AllGather, &pes);

@@ -806,6 +806,9 @@ pub(crate) fn run(a: &SweepArgs, cat: &super::user::Catalog, w: &mut dyn Write) 
         return wrong_rows(&rows);
     }
     if a.html.wanted() {
+        // The tuner's rows too, so that the page's plot draws its picks.
+        let with_tuned: Vec<SweepRow> =
+            rows.iter().cloned().chain(plan.tuned_rows(&rows)).collect();
         let (ai, size) = point;
         let spec = RunSpec {
             op: a.op,
@@ -831,7 +834,7 @@ pub(crate) fn run(a: &SweepArgs, cat: &super::user::Catalog, w: &mut dyn Write) 
             algos[ai].name,
             pes[ai].len()
         ))
-        .results(&plan.collective, &rows);
+        .results(&plan.collective, &with_tuned);
         a.html.write(&page)?;
     }
     finish(&a.out, &plan, &rows, w)
