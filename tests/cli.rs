@@ -987,6 +987,7 @@ fn auto_runs_the_models_pick_and_a_sweep_draws_it_beside_the_best() {
             "takes --algos auto",
         ),
         (vec!["run", "nope", "-a", "auto"], "neither a collective"),
+        (vec!["run", "all_reduce"], "add -a auto"),
     ] {
         let o = kernbench(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}");

@@ -216,6 +216,16 @@ pub(crate) fn simulate(
     }
     match algos.iter().find(|a| a.name == l.name) {
         Some(algo) => simulate_algorithm(l, topo, algo, None, data, trace, hook),
+        // A collective's name, unless a kernel of the program takes it.
+        None if kernbench_ccl::Collective::parse(&l.name).is_some()
+            && cat.kernel_typed(&l.name).is_err() =>
+        {
+            Err(usage(format!(
+                "`{}` is a collective, not one algorithm: add -a auto to run the one the model \
+             predicts fastest, or name an algorithm (`kernbench list` shows them)",
+                l.name
+            )))
+        }
         None => simulate_kernel(l, cat, topo, data, trace, hook).map(Simulated::Kernel),
     }
 }
