@@ -8,11 +8,14 @@
 //! (`--seg` overrides the registry's bytes per message). Each (algorithm,
 //! fabric) pair runs `--repeat` times and the median wall time is printed;
 //! peak memory is the process's high-water mark after each row, so run one
-//! row per process to read each row's own peak.
+//! row per process to read each row's own peak. `model` and `bound` are the
+//! cost model's time and its limiting term. `--algos auto` runs the
+//! algorithm of `--collective` the model predicts fastest at `--size` on
+//! every PE, and says which it was and what came second.
 
 use clap::Parser;
-use kernbench::ccl::run::{run, RunSpec};
-use kernbench::ccl::Registry;
+use kernbench::ccl::run::{ranks, run_on, RunSpec};
+use kernbench::ccl::{tune, Collective, Registry};
 use kernbench::core::sim::FabricModel;
 use kernbench::prelude::*;
 use std::time::Instant;
@@ -29,13 +32,18 @@ struct Args {
     /// A topology file or built-in name (default, tiny, large, xl).
     #[arg(long, default_value = "large")]
     topology: String,
-    /// Registry algorithms, comma-separated.
+    /// Registry algorithms, comma-separated; `auto` is the one the model
+    /// predicts fastest among those of --collective.
     #[arg(
         long,
+        short = 'a',
         value_delimiter = ',',
         default_value = "ring_allreduce,hierarchical_allreduce"
     )]
     algos: Vec<String>,
+    /// The collective `auto` chooses for: all_reduce, reduce_scatter, all_gather, broadcast, ...
+    #[arg(long, default_value = "all_reduce")]
+    collective: String,
     /// Fabric models, comma-separated: messages, slots.
     #[arg(long, value_delimiter = ',', default_value = "messages")]
     fabric: Vec<FabricModel>,
@@ -63,8 +71,59 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     let a = Args::parse();
     let topo = Topology::resolve(&a.topology)?;
     let reg = Registry::builtin();
+    let coll = Collective::parse(&a.collective).ok_or_else(|| {
+        let names: Vec<&str> = Collective::ALL.iter().map(|c| c.name()).collect();
+        format!(
+            "--collective {}: use one of {}",
+            a.collective,
+            names.join(", ")
+        )
+    })?;
+    let count = (a.size / 4).max(1) as usize;
+    let bytes = (count * 4) as f64;
+    // Each entry: the algorithm, its ranks, and the line that says why
+    // the tuner chose it.
+    let mut plan = Vec::new();
+    for name in &a.algos {
+        let pool: Vec<_> = reg
+            .algorithms()
+            .iter()
+            .map(|x| {
+                let mut x = x.clone();
+                if let Some(s) = a.seg {
+                    x.seg_bytes = s;
+                }
+                x
+            })
+            .collect();
+        if name == tune::AUTO {
+            let pes: Vec<PeId> = topo.pes().collect();
+            let cands = tune::candidates(&topo, &pool, coll, &pes);
+            let p = tune::pick(&topo, &cands, &pes, bytes)
+                .ok_or_else(|| tune::no_candidates(&topo, coll, pes.len()))?;
+            let why = format!(
+                "# auto: {} ({:.1} us by the model), runner-up {} among {} {} algorithms",
+                p.best.algo.name,
+                p.best.estimate.ns / 1000.0,
+                p.runner_up.as_ref().map_or_else(
+                    || "none".to_string(),
+                    |r| format!("{} ({:.1} us)", r.algo.name, r.estimate.ns / 1000.0)
+                ),
+                p.candidates,
+                coll.name()
+            );
+            plan.push((p.best.algo.clone(), pes, Some(why)));
+        } else {
+            let algo = pool
+                .into_iter()
+                .find(|x| &x.name == name)
+                .map_or_else(|| reg.get(name).cloned(), Ok)?;
+            let pes = ranks(&topo, &algo)?;
+            plan.push((algo, pes, None));
+        }
+    }
     println!(
-        "{:<24} {:>8} {:>6} {:>9} {:>11} {:>9} {:>9} {:>9} {:>11} {:>10} {:>9} {:>10} {:>8} {:>9} {:>10} {:>6} {:>8}",
+        "{:<24} {:>8} {:>6} {:>9} {:>11} {:>9} {:>9} {:>9} {:>11} {:>10} {:>9} {:>10} {:>8} {:>9} {:>10} {:>6} {:>8} {:>11}  bound",
         "algorithm",
         "fabric",
         "ranks",
@@ -81,23 +140,25 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
         "peak MiB",
         "commands",
         "B/cmd",
-        "programs"
+        "programs",
+        "model (us)"
     );
-    for name in &a.algos {
-        let mut algo = reg.get(name)?.clone();
-        if let Some(s) = a.seg {
-            algo.seg_bytes = s;
+    for (algo, pes, why) in &plan {
+        if let Some(why) = why {
+            println!("{why}");
         }
+        let name = &algo.name;
+        let est = kernbench::ccl::cost::model(&topo, algo, pes, bytes);
         for &fabric in &a.fabric {
             let spec = RunSpec {
                 max_memory: a.max_memory,
-                ..RunSpec::timing((a.size / 4) as usize, DType::F32, fabric)
+                ..RunSpec::timing(count, DType::F32, fabric)
             };
             let (mut walls, mut compiles, mut engines) = (Vec::new(), Vec::new(), Vec::new());
             let mut last = None;
             for _ in 0..a.repeat.max(1) {
                 let t0 = Instant::now();
-                let r = run(&topo, &algo, &spec)?;
+                let r = run_on(&topo, algo, pes, &spec)?;
                 walls.push(t0.elapsed().as_secs_f64());
                 compiles.push(r.outcome.wall.compile.as_secs_f64());
                 engines.push(r.outcome.wall.simulate.as_secs_f64());
@@ -117,7 +178,7 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
             let p = r.pes.len();
             let busbw = a.size as f64 / rep.sim_ns() * algo.collective.busbw_factor(p);
             println!(
-                "{:<24} {:>8} {:>6} {:>9} {:>11.1} {:>9.3} {:>9.3} {:>9.3} {:>11} {:>10.0} {:>9} {:>10.1} {:>8.2} {:>9.0} {:>10} {:>6.0} {:>8}",
+                "{:<24} {:>8} {:>6} {:>9} {:>11.1} {:>9.3} {:>9.3} {:>9.3} {:>11} {:>10.0} {:>9} {:>10.1} {:>8.2} {:>9.0} {:>10} {:>6.0} {:>8} {:>11.1}  {}",
                 name,
                 fabric.name(),
                 p,
@@ -134,7 +195,9 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
                 peak,
                 commands,
                 peak * 1048576.0 / commands.max(1) as f64,
-                r.outcome.distinct_programs
+                r.outcome.distinct_programs,
+                est.ns / 1000.0,
+                est.bound.as_ref().map_or_else(String::new, |b| b.to_string())
             );
         }
     }

@@ -3,7 +3,7 @@
 
 use crate::cli::args::{dtype, redop, size};
 use clap::Parser;
-use kernbench_ccl::table::{format_row, header, measure, sizes, Row};
+use kernbench_ccl::table::{format_row, header, header_tuned, measure, sizes, Row, Tuned};
 use kernbench_ccl::{RedOp, Registry};
 use kernbench_core::sim::FabricModel;
 use kernbench_core::topology::Topology;
@@ -55,6 +55,11 @@ pub struct Args {
     /// message) or `slots` (every ring slot its own events; the reference).
     #[arg(long, default_value = "messages")]
     pub fabric: FabricModel,
+    /// `auto`: at each size, run the registry algorithm of this example's
+    /// collective that the cost model predicts fastest on the ranks (every
+    /// PE, or --ranks); the table shows it and the runner-up.
+    #[arg(short = 'a', long = "algos", value_name = "auto")]
+    pub algos: Option<String>,
 }
 
 /// Runs the example for the registry algorithm `name` with the process's arguments.
@@ -87,7 +92,21 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
         None => Registry::try_builtin()?,
     };
     let algo = reg.get(name)?.clone();
-    let mut pes = kernbench_ccl::run::ranks(&topo, &algo)?;
+    let auto = match args.algos.as_deref() {
+        None => false,
+        Some(kernbench_ccl::tune::AUTO) => true,
+        Some(x) => {
+            return Err(format!(
+                "--algos {x}: the examples take --algos auto; `{name}` runs without it"
+            )
+            .into())
+        }
+    };
+    let mut pes = if auto {
+        topo.pes().collect()
+    } else {
+        kernbench_ccl::run::ranks(&topo, &algo)?
+    };
     if let Some(n) = args.ranks {
         let all: Vec<_> = topo.pes().collect();
         if n == 0 || n > all.len() {
@@ -101,7 +120,32 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
         pes = all[..n].to_vec();
     }
     let sweep = sizes(args.min, args.max, args.factor)?;
-    if !args.json {
+    let cands = if auto {
+        let c = kernbench_ccl::tune::candidates(&topo, reg.algorithms(), algo.collective, &pes);
+        if c.is_empty() {
+            return Err(
+                kernbench_ccl::tune::no_candidates(&topo, algo.collective, pes.len()).into(),
+            );
+        }
+        c
+    } else {
+        Vec::new()
+    };
+    if auto && !args.json {
+        println!(
+            "# auto ({}) on `{}`: {} ranks, the fastest by the model of {} algorithms at each size, {}",
+            algo.collective.name(),
+            topo.name(),
+            pes.len(),
+            cands.len(),
+            if args.check != 0 {
+                "data checked"
+            } else {
+                "timing only"
+            }
+        );
+        println!("{}", header_tuned());
+    } else if !args.json {
         println!(
             "# {} ({}) on `{}`: {} ranks, {} IPCQ buffers, {} B per message, {}",
             algo.name,
@@ -119,18 +163,33 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
         println!("{}", header());
     }
     let mut rows = Vec::new();
+    let mut last = algo.clone();
     for bytes in sweep {
-        let row = measure(
-            &topo,
-            &algo,
-            &pes,
-            bytes,
-            args.dtype,
-            args.op,
-            args.root,
-            args.check != 0,
-            args.fabric,
-        )?;
+        let (run, tuned) = if auto {
+            let d = args.dtype.size() as u64;
+            let b = (bytes / d).max(1) * d;
+            let p = kernbench_ccl::tune::pick(&topo, &cands, &pes, b as f64).ok_or_else(|| {
+                kernbench_ccl::tune::no_candidates(&topo, algo.collective, pes.len())
+            })?;
+            (p.best.algo.clone(), Some(Tuned::of(&p)))
+        } else {
+            (algo.clone(), None)
+        };
+        let row = Row {
+            tuned,
+            ..measure(
+                &topo,
+                &run,
+                &pes,
+                bytes,
+                args.dtype,
+                args.op,
+                args.root,
+                args.check != 0,
+                args.fabric,
+            )?
+        };
+        last = run;
         if args.json {
             println!("{}", serde_json::to_string(&row)?);
         } else {
@@ -151,7 +210,8 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
             data: false,
             trace: true,
         };
-        let r = kernbench_ccl::run_on(&topo, &algo, &pes, &spec)?;
+        // The largest size's algorithm (the tuner's pick there, with --algos auto).
+        let r = kernbench_ccl::run_on(&topo, &last, &pes, &spec)?;
         let opts = kernbench_core::export::chrome::TraceOptions::default();
         kernbench_core::export::chrome::write_chrome_trace(path, &r.outcome, &topo, &opts)?;
         eprintln!(

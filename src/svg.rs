@@ -9,6 +9,74 @@ pub struct Series {
     pub name: String,
     /// (size in bytes, busbw in GB/s), in size order.
     pub points: Vec<(f64, f64)>,
+    /// How it is drawn.
+    pub style: Style,
+}
+
+/// How a line is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Style {
+    /// One algorithm: a thin line in the next colour.
+    #[default]
+    Algorithm,
+    /// The best simulated busbw at each size: a wide pale band under the lines.
+    Envelope,
+    /// The tuner's pick at each size: a dashed black line.
+    Tuner,
+}
+
+/// The lines of a table's rows: one per algorithm in order of first
+/// appearance, then, when the tuner chose some rows, its picks (`auto`) and
+/// the best simulated busbw of the algorithms at each size beside them.
+pub fn series_of(rows: &[kernbench_ccl::table::Row]) -> Vec<Series> {
+    let mut out: Vec<Series> = Vec::new();
+    let add = |name: &str, style: Style, x: f64, y: f64, out: &mut Vec<Series>| match out
+        .iter_mut()
+        .find(|s| s.name == name)
+    {
+        Some(s) => s.points.push((x, y)),
+        None => out.push(Series {
+            name: name.to_string(),
+            points: vec![(x, y)],
+            style,
+        }),
+    };
+    for r in rows.iter().filter(|r| r.tuned.is_none()) {
+        add(&r.algo, Style::Algorithm, r.size as f64, r.busbw, &mut out);
+    }
+    let tuned: Vec<_> = rows.iter().filter(|r| r.tuned.is_some()).collect();
+    if tuned.is_empty() {
+        return out;
+    }
+    let mut best: Vec<(f64, f64)> = Vec::new();
+    for r in rows.iter().filter(|r| r.tuned.is_none()) {
+        let x = r.size as f64;
+        match best.iter_mut().find(|p| p.0 == x) {
+            Some(p) => p.1 = p.1.max(r.busbw),
+            None => best.push((x, r.busbw)),
+        }
+    }
+    best.sort_by(|a, b| a.0.total_cmp(&b.0));
+    if !best.is_empty() {
+        out.insert(
+            0,
+            Series {
+                name: "best simulated".into(),
+                points: best,
+                style: Style::Envelope,
+            },
+        );
+    }
+    for r in tuned {
+        add(
+            "auto (model's pick)",
+            Style::Tuner,
+            r.size as f64,
+            r.busbw,
+            &mut out,
+        );
+    }
+    out
 }
 
 const W: f64 = 860.0;
@@ -169,8 +237,16 @@ pub fn busbw_svg(title: &str, series: &[Series]) -> String {
     writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="13">size per rank (bytes, log scale)</text>"#, LEFT + pw / 2.0, H - 22.0).unwrap();
     writeln!(s, r#"<text transform="translate(22 {:.1}) rotate(-90)" text-anchor="middle" font-size="13">bus bandwidth (GB/s)</text>"#, TOP + ph / 2.0).unwrap();
     // Lines and the legend.
+    let mut colour = 0;
     for (i, ser) in series.iter().enumerate() {
-        let c = COLORS[i % COLORS.len()];
+        let (c, width, dash) = match ser.style {
+            Style::Algorithm => {
+                colour += 1;
+                (COLORS[(colour - 1) % COLORS.len()], 2, "")
+            }
+            Style::Envelope => ("#c8c8c8", 9, ""),
+            Style::Tuner => ("black", 2, r#" stroke-dasharray="6 4""#),
+        };
         let p: Vec<String> = ser
             .points
             .iter()
@@ -179,7 +255,7 @@ pub fn busbw_svg(title: &str, series: &[Series]) -> String {
             .collect();
         writeln!(
             s,
-            r#"<polyline points="{}" fill="none" stroke="{c}" stroke-width="2"/>"#,
+            r#"<polyline points="{}" fill="none" stroke="{c}" stroke-width="{width}"{dash}/>"#,
             p.join(" ")
         )
         .unwrap();
@@ -189,7 +265,7 @@ pub fn busbw_svg(title: &str, series: &[Series]) -> String {
         }
         let ly = TOP + 10.0 + i as f64 * 20.0;
         let lx = LEFT + pw + 16.0;
-        writeln!(s, r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{c}" stroke-width="2"/>"#, lx + 24.0).unwrap();
+        writeln!(s, r#"<line x1="{lx:.1}" y1="{ly:.1}" x2="{:.1}" y2="{ly:.1}" stroke="{c}" stroke-width="{width}"{dash}/>"#, lx + 24.0).unwrap();
         writeln!(
             s,
             r#"<circle cx="{:.1}" cy="{ly:.1}" r="3" fill="{c}"/>"#,
@@ -221,15 +297,62 @@ mod tests {
     }
 
     #[test]
+    fn tuned_rows_add_the_picks_and_the_best_at_each_size() {
+        let row = |algo: &str, size: u64, busbw: f64, tuned: bool| kernbench_ccl::table::Row {
+            algo: algo.into(),
+            size,
+            count: size as usize / 4,
+            dtype: "f32".into(),
+            redop: "sum".into(),
+            root: -1,
+            time_us: 1.0,
+            algbw: busbw,
+            busbw,
+            wrong: -1,
+            model_us: 1.0,
+            bound: "latency".into(),
+            ranks: 16,
+            events: 1,
+            tuned: tuned.then_some(kernbench_ccl::table::Tuned {
+                runner_up: None,
+                runner_up_us: None,
+                candidates: 2,
+            }),
+        };
+        let rows = [
+            row("a", 4096, 10.0, false),
+            row("a", 8192, 30.0, false),
+            row("b", 4096, 20.0, false),
+            row("b", 8192, 25.0, false),
+            row("a", 4096, 10.0, true),
+            row("a", 8192, 30.0, true),
+        ];
+        let s = series_of(&rows[..4]);
+        assert_eq!(s.len(), 2);
+        assert!(s.iter().all(|x| x.style == Style::Algorithm));
+        let s = series_of(&rows);
+        let names: Vec<&str> = s.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["best simulated", "a", "b", "auto (model's pick)"]);
+        assert_eq!(s[0].points, [(4096.0, 20.0), (8192.0, 30.0)]);
+        assert_eq!(s[3].points, [(4096.0, 10.0), (8192.0, 30.0)]);
+        assert_eq!((s[0].style, s[3].style), (Style::Envelope, Style::Tuner));
+        let svg = busbw_svg("t", &s);
+        assert_eq!(svg.matches("stroke-dasharray").count(), 2);
+        assert_eq!(svg.matches("stroke-width=\"9\"").count(), 2);
+    }
+
+    #[test]
     fn the_plot_has_a_line_and_a_legend_entry_per_series() {
         let s = vec![
             Series {
                 name: "a<b".into(),
                 points: vec![(65536.0, 10.0), (131072.0, 20.0)],
+                style: Style::Algorithm,
             },
             Series {
                 name: "c".into(),
                 points: vec![(65536.0, 5.0), (131072.0, f64::NAN)],
+                style: Style::Algorithm,
             },
         ];
         let svg = busbw_svg("t", &s);

@@ -986,3 +986,153 @@ fn run_counts_the_bytes_other_pes_move_in_a_pes_slice() {
         p3["remote_link"]["bytes"].as_f64().unwrap() / p3["remote_link"]["gbps"].as_f64().unwrap()
     );
 }
+
+#[test]
+fn auto_runs_the_models_pick_and_a_sweep_draws_it_beside_the_best() {
+    use kernbench::ccl::{tune, Collective, Registry};
+    use kernbench::core::topology::Topology;
+    // The table names the model's limiting term.
+    let s = ok(&[
+        "run",
+        "ring_allreduce",
+        "--topology",
+        "tiny",
+        "--size",
+        "1M",
+    ]);
+    let head = s.lines().find(|l| l.contains("#wrong")).unwrap();
+    assert!(head.trim_end().ends_with("model  bound"), "{s}");
+    assert!(s.lines().last().unwrap().contains("  link sip0/"), "{s}");
+
+    // `-a auto`: the model's pick among the all-reduces that run on every PE.
+    let topo = Topology::builtin("tiny").unwrap();
+    let reg = Registry::builtin();
+    let pes: Vec<_> = topo.pes().collect();
+    let cands = tune::candidates(&topo, reg.algorithms(), Collective::AllReduce, &pes);
+    let p = tune::pick(&topo, &cands, &pes, 65536.0).unwrap();
+    let runner_up = p.runner_up.as_ref().unwrap();
+    let s = ok(&[
+        "run",
+        "all_reduce",
+        "-a",
+        "auto",
+        "--topology",
+        "tiny",
+        "--size",
+        "64K",
+        "--verify-data",
+    ]);
+    assert!(s.contains("runner-up"), "{s}");
+    let row = s.lines().last().unwrap();
+    assert!(
+        row.starts_with(&p.best.algo.name) && row.contains(&runner_up.algo.name),
+        "{row}"
+    );
+    // Named by one of its algorithms, the collective is the same.
+    let j: serde_json::Value = serde_json::from_str(&ok(&[
+        "run",
+        "tree_allreduce",
+        "--algos",
+        "auto",
+        "--topology",
+        "tiny",
+        "--size",
+        "64K",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(j["row"]["algo"], p.best.algo.name.as_str());
+    assert_eq!(j["row"]["tuned"]["runner_up"], runner_up.algo.name.as_str());
+    assert_eq!(j["row"]["tuned"]["candidates"], cands.len());
+    for (args, want) in [
+        (
+            vec!["run", "all_reduce", "-a", "ring"],
+            "takes --algos auto",
+        ),
+        (vec!["run", "nope", "-a", "auto"], "neither a collective"),
+        (vec!["run", "all_reduce"], "add -a auto"),
+    ] {
+        let o = kernbench(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(want), "{}", stderr(&o));
+    }
+
+    // A sweep with `auto` runs every candidate and adds the picks.
+    let d = temp_dir("auto");
+    let args = |out: &std::path::Path, extra: &[&str]| {
+        let mut a: Vec<String> = [
+            "sweep",
+            "--collective",
+            "all_gather",
+            "--algos",
+            "auto",
+            "--topology",
+            "tiny",
+            "-b",
+            "4K",
+            "-e",
+            "64K",
+            "-f",
+            "16",
+            "--quiet",
+            "--out",
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+        a.push(out.to_string_lossy().into_owned());
+        a.extend(extra.iter().map(|x| x.to_string()));
+        a
+    };
+    let full = d.join("full");
+    let page = full.join("report.html");
+    let a = args(&full, &["--html", page.to_str().unwrap()]);
+    let s = ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(s.contains("# auto (all_gather) on `tiny`"), "{s}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("auto (model's pick)") && html.contains("best simulated"),
+        "the page's plot draws the picks"
+    );
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_str(&std::fs::read_to_string(full.join("sweep.json")).unwrap()).unwrap();
+    let ag = tune::candidates(&topo, reg.algorithms(), Collective::AllGather, &pes);
+    assert_eq!(rows.len(), 2 * ag.len() + 2);
+    for (r, size) in rows[2 * ag.len()..].iter().zip([4096.0, 65536.0]) {
+        let p = tune::pick(&topo, &ag, &pes, size).unwrap();
+        assert_eq!(r["algo"], p.best.algo.name.as_str(), "{r}");
+        assert_eq!(r["size"], size as u64);
+        assert!(r["tuned"]["runner_up"].is_string(), "{r}");
+    }
+    let csv = std::fs::read_to_string(full.join("sweep.csv")).unwrap();
+    assert_eq!(csv.lines().filter(|l| l.starts_with("auto,")).count(), 2);
+    let svg = std::fs::read_to_string(full.join("busbw.svg")).unwrap();
+    assert!(
+        svg.contains("best simulated")
+            && svg.contains("auto (model's pick)")
+            && svg.contains("stroke-dasharray"),
+        "{svg}"
+    );
+    assert_eq!(svg.matches("<polyline").count(), ag.len() + 2);
+    // Shards merge to the same files, picks included.
+    let parts = d.join("parts");
+    for k in ["1/2", "2/2"] {
+        let a = args(&parts, &["--shard", k]);
+        ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    ok(&["merge", parts.to_str().unwrap()]);
+    same_files(&parts, &full, "merged shards of a tuned sweep");
+    // An algorithm the tuner cannot weigh on every PE is refused.
+    let a = args(&d.join("bad"), &[]);
+    let mut a: Vec<&str> = a.iter().map(String::as_str).collect();
+    a[2] = "all_reduce";
+    a[4] = "ring_allreduce,auto,intercube_allreduce_ring";
+    let o = kernbench(&a);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("cannot weigh `intercube_allreduce_ring`"),
+        "{}",
+        stderr(&o)
+    );
+    let _ = std::fs::remove_dir_all(&d);
+}

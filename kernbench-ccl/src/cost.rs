@@ -5,11 +5,228 @@
 //! (the inverse of the bottleneck bandwidth). A stream of messages on one
 //! channel is also bounded by its credit window (see [`Window`] and ADR
 //! 0023). Sizes are bytes of one rank's vector.
+//!
+//! Every formula returns a [`Cost`]: the time, and how much of it each term
+//! of the model accounts for, so that [`model`] can name the term that
+//! limits an algorithm at a size (its [`Bound`]).
 
 use crate::registry::{Algorithm, MapKind};
 use kernbench_core::neighbors::NeighborMap;
-use kernbench_core::topology::{Endpoint, IpcqSpec, Topology};
+use kernbench_core::topology::{Endpoint, IpcqSpec, LinkId, Route, Topology};
 use kernbench_core::PeId;
+
+/// A term of the model.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Term {
+    /// Route latencies and per-message overheads (alpha).
+    Latency,
+    /// Bytes on one link at its bandwidth (beta).
+    Link(LinkId),
+    /// A channel's credit window: slots that turn over once a slot cycle.
+    CreditWindow,
+    /// Reads and writes of a rank's HBM slice.
+    Hbm,
+    /// Issuing the commands of many small pieces.
+    Issue,
+    /// Reductions on the MATH engine.
+    Math,
+}
+
+/// A model time, ns, and the share of it each [`Term`] accounts for.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Cost {
+    /// The time, ns.
+    pub ns: f64,
+    /// `(term, ns)`, one entry a term; the shares add up to `ns`.
+    parts: Vec<(Term, f64)>,
+}
+
+impl Cost {
+    /// No time.
+    pub fn zero() -> Cost {
+        Cost::default()
+    }
+
+    /// `ns` of one term.
+    pub fn of(term: Term, ns: f64) -> Cost {
+        Cost {
+            ns,
+            parts: vec![(term, ns)],
+        }
+    }
+
+    /// A time `ns` computed as a whole, shared among `parts` (which should
+    /// add up to it).
+    fn split(ns: f64, parts: &[(Term, f64)]) -> Cost {
+        let mut c = Cost {
+            ns,
+            parts: Vec::new(),
+        };
+        for &(t, x) in parts {
+            c.add_part(t, x);
+        }
+        c
+    }
+
+    fn add_part(&mut self, t: Term, x: f64) {
+        match self.parts.iter_mut().find(|(u, _)| *u == t) {
+            Some((_, y)) => *y += x,
+            None => self.parts.push((t, x)),
+        }
+    }
+
+    /// The share of `term`, ns.
+    pub fn share(&self, term: Term) -> f64 {
+        self.parts
+            .iter()
+            .filter(|(t, _)| *t == term)
+            .map(|(_, x)| x)
+            .sum()
+    }
+
+    /// The term with the largest share (ties go to the first in [`Term`]'s
+    /// order), or `None` for no time.
+    pub fn limiting(&self) -> Option<Term> {
+        let mut best: Option<(Term, f64)> = None;
+        for &(t, x) in &self.parts {
+            let better = match best {
+                None => x > 0.0,
+                Some((u, y)) => x > y || (x == y && t < u),
+            };
+            if better {
+                best = Some((t, x));
+            }
+        }
+        best.map(|(t, _)| t)
+    }
+
+    /// The larger of two costs, whole.
+    pub fn max(self, other: Cost) -> Cost {
+        if other.ns > self.ns {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+impl std::ops::Add for Cost {
+    type Output = Cost;
+    fn add(mut self, o: Cost) -> Cost {
+        self += o;
+        self
+    }
+}
+
+impl std::ops::AddAssign for Cost {
+    fn add_assign(&mut self, o: Cost) {
+        self.ns += o.ns;
+        for (t, x) in o.parts {
+            self.add_part(t, x);
+        }
+    }
+}
+
+/// `f` times a cost.
+impl std::ops::Mul<Cost> for f64 {
+    type Output = Cost;
+    fn mul(self, mut c: Cost) -> Cost {
+        c.ns *= self;
+        for p in &mut c.parts {
+            p.1 *= self;
+        }
+        c
+    }
+}
+
+/// The limiting term of a model time, as the collective table names it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
+pub enum Bound {
+    /// Route latencies and per-message overheads.
+    Latency,
+    /// The bandwidth of one link, named as the topology names it (`from -> to`).
+    Link(String),
+    /// The credit window of the slowest channel.
+    CreditWindow,
+    /// A rank's HBM slice.
+    Hbm,
+    /// Issuing the commands of many small pieces.
+    Issue,
+    /// Reductions on the MATH engine.
+    Math,
+}
+
+impl Bound {
+    /// The bound a term names on `topo`.
+    pub fn of(topo: &Topology, t: Term) -> Bound {
+        match t {
+            Term::Latency => Bound::Latency,
+            Term::Link(l) => {
+                let l = topo.link(l);
+                Bound::Link(format!("{} -> {}", l.from, l.to))
+            }
+            Term::CreditWindow => Bound::CreditWindow,
+            Term::Hbm => Bound::Hbm,
+            Term::Issue => Bound::Issue,
+            Term::Math => Bound::Math,
+        }
+    }
+}
+
+impl std::fmt::Display for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Bound::Latency => f.write_str("latency"),
+            Bound::Link(l) => write!(f, "link {l}"),
+            Bound::CreditWindow => f.write_str("credit window"),
+            Bound::Hbm => f.write_str("HBM"),
+            Bound::Issue => f.write_str("issue"),
+            Bound::Math => f.write_str("MATH"),
+        }
+    }
+}
+
+/// A model's prediction: the time and its limiting term.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Estimate {
+    /// The time, ns (NaN when no model is known).
+    pub ns: f64,
+    /// The term with the largest share of it (`None` when no model is
+    /// known, or for no time).
+    pub bound: Option<Bound>,
+}
+
+/// The link of `route` with the least bandwidth (the first of them).
+fn bottleneck(topo: &Topology, route: &Route) -> Option<LinkId> {
+    let mut best: Option<(LinkId, f64)> = None;
+    for h in &route.hops {
+        let g = topo.link(h.link).gbps;
+        if best.is_none_or(|(_, b)| g < b) {
+            best = Some((h.link, g));
+        }
+    }
+    best.map(|(l, _)| l)
+}
+
+/// The link of `load` (bytes or channels per link) that takes longest at
+/// its bandwidth, ties to the lowest id, and that time.
+fn busiest<'a>(
+    topo: &Topology,
+    load: impl IntoIterator<Item = (&'a LinkId, &'a f64)>,
+) -> Option<(LinkId, f64)> {
+    let mut best: Option<(LinkId, f64)> = None;
+    for (l, x) in load {
+        let t = x / topo.link(*l).gbps;
+        let better = match best {
+            None => true,
+            Some((m, u)) => t > u || (t == u && *l < m),
+        };
+        if better {
+            best = Some((*l, t));
+        }
+    }
+    best
+}
 
 /// The credit window of the slowest channel of a level: each of its
 /// `slots` ring slots of `slot_bytes` stays taken for `cycle_ns`, from the
@@ -66,41 +283,61 @@ pub struct AlphaBeta {
     pub beta_ns: f64,
     /// The credit window of its slowest channel.
     pub window: Window,
+    /// The link `beta` is the bandwidth of (`None`: no link is crossed).
+    pub link: Option<LinkId>,
 }
 
 impl AlphaBeta {
     /// Time of one message of `bytes`.
-    pub fn msg(&self, bytes: f64) -> f64 {
-        self.alpha_ns + bytes * self.beta_ns
+    pub fn msg(&self, bytes: f64) -> Cost {
+        Cost::split(
+            self.alpha_ns + bytes * self.beta_ns,
+            &[
+                (Term::Latency, self.alpha_ns),
+                (self.wire(), bytes * self.beta_ns),
+            ],
+        )
+    }
+
+    /// The term of the per-byte cost: the link, or latency when no link is
+    /// crossed (a copy inside the PE).
+    fn wire(&self) -> Term {
+        self.link.map_or(Term::Latency, Term::Link)
+    }
+
+    /// `bytes` at the bandwidth of the link, without the latency.
+    fn bytes(&self, bytes: f64) -> Cost {
+        Cost::of(self.wire(), bytes * self.beta_ns)
     }
 
     /// Time per message of `bytes` in a stream of them on each channel, as
     /// a ring's steps are: one message's time, or the credit window's
     /// bound when that is slower.
-    pub fn stream(&self, bytes: f64) -> f64 {
-        self.msg(bytes).max(self.window.per_msg(bytes))
+    pub fn stream(&self, bytes: f64) -> Cost {
+        self.msg(bytes)
+            .max(Cost::of(Term::CreditWindow, self.window.per_msg(bytes)))
     }
 }
 
 /// Ring reduce-scatter (or all-gather) of `bytes` over `p` ranks:
 /// `(p-1)(alpha + bytes/p beta)`, or the credit window's bound on a stream
 /// of `bytes/p` messages when that is slower.
-pub fn ring_half(p: usize, bytes: f64, ab: AlphaBeta) -> f64 {
+pub fn ring_half(p: usize, bytes: f64, ab: AlphaBeta) -> Cost {
     if p <= 1 {
-        return 0.0;
+        return Cost::zero();
     }
     (p - 1) as f64 * ab.stream(bytes / p as f64)
 }
 
 /// Ring all-reduce: `2(p-1)(alpha + bytes/p beta)`.
-pub fn ring_allreduce(p: usize, bytes: f64, ab: AlphaBeta) -> f64 {
+pub fn ring_allreduce(p: usize, bytes: f64, ab: AlphaBeta) -> Cost {
     2.0 * ring_half(p, bytes, ab)
 }
 
 /// Pipelined chain broadcast in `k` pieces: `(p - 2 + k)(alpha + bytes/k beta)`.
-pub fn chain_broadcast(p: usize, bytes: f64, k: usize, ab: AlphaBeta) -> f64 {
+pub fn chain_broadcast(p: usize, bytes: f64, k: usize, ab: AlphaBeta) -> Cost {
     if p <= 1 {
-        return 0.0;
+        return Cost::zero();
     }
     let k = k.max(1);
     (p - 2 + k) as f64 * ab.msg(bytes / k as f64)
@@ -110,13 +347,15 @@ pub fn chain_broadcast(p: usize, bytes: f64, k: usize, ab: AlphaBeta) -> f64 {
 /// `ab` (alpha the mean over its hops, see [`measure_ring`]): the first
 /// piece crosses the `p - 1` hops one after another, and each further piece
 /// follows as fast as the slowest link or credit window passes it on.
-pub fn chain_broadcast_ring(p: usize, bytes: f64, k: usize, ab: AlphaBeta) -> f64 {
+pub fn chain_broadcast_ring(p: usize, bytes: f64, k: usize, ab: AlphaBeta) -> Cost {
     if p <= 1 {
-        return 0.0;
+        return Cost::zero();
     }
     let k = k.max(1);
     let piece = bytes / k as f64;
-    let steady = (piece * ab.beta_ns).max(ab.window.per_msg(piece));
+    let steady = ab
+        .bytes(piece)
+        .max(Cost::of(Term::CreditWindow, ab.window.per_msg(piece)));
     (p - 1) as f64 * ab.msg(piece) + (k - 1) as f64 * steady
 }
 
@@ -133,9 +372,9 @@ pub fn tree_depth(p: usize) -> usize {
 /// `2 (depth + k - 1)(alpha + bytes/k beta)`. A parent takes two children's
 /// pieces per step; `beta` says how fast when their routes share a link
 /// (see [`measure`]).
-pub fn tree_allreduce(p: usize, bytes: f64, k: usize, ab: AlphaBeta) -> f64 {
+pub fn tree_allreduce(p: usize, bytes: f64, k: usize, ab: AlphaBeta) -> Cost {
     if p <= 1 {
-        return 0.0;
+        return Cost::zero();
     }
     let k = k.max(1);
     2.0 * (tree_depth(p) + k - 1) as f64 * ab.msg(bytes / k as f64)
@@ -152,12 +391,12 @@ pub fn tree_allreduce_on(
     bytes: f64,
     k: usize,
     ab: AlphaBeta,
-) -> f64 {
+) -> Cost {
     use kernbench_core::ir::Dir;
     let per_msg = ab.alpha_ns - max_latency_ns(topo, map, &[Dir::Left, Dir::Right]);
     let piece = bytes / k.max(1) as f64 * ab.beta_ns;
     // (node, path latency so far, edges so far), depth first.
-    let (mut stack, mut worst) = (vec![(root, 0.0f64, 0usize)], 0.0f64);
+    let (mut stack, mut worst) = (vec![(root, 0.0f64, 0usize)], Cost::zero());
     while let Some((pe, lat, depth)) = stack.pop() {
         let mut leaf = true;
         for d in [Dir::Left, Dir::Right] {
@@ -170,7 +409,11 @@ pub fn tree_allreduce_on(
             }
         }
         if leaf {
-            worst = worst.max(lat + depth as f64 * (per_msg + piece));
+            let d = depth as f64;
+            worst = worst.max(Cost::split(
+                lat + d * (per_msg + piece),
+                &[(Term::Latency, lat + d * per_msg), (ab.wire(), d * piece)],
+            ));
         }
     }
     2.0 * (worst + (k.max(1) - 1) as f64 * ab.msg(bytes / k.max(1) as f64))
@@ -186,7 +429,7 @@ fn max_latency_ns(topo: &Topology, map: &NeighborMap, dirs: &[kernbench_core::ir
 }
 
 /// Recursive doubling all-reduce: `log2(p)(alpha + bytes beta)`.
-pub fn recursive_doubling(p: usize, bytes: f64, ab: AlphaBeta) -> f64 {
+pub fn recursive_doubling(p: usize, bytes: f64, ab: AlphaBeta) -> Cost {
     (p.max(1) as f64).log2().ceil() * ab.msg(bytes)
 }
 
@@ -213,16 +456,17 @@ pub struct Step {
 /// link costs `alpha + bytes beta`; one whose messages all cross one link (as
 /// the far steps of a butterfly cross the SIP switch) costs their sum over
 /// that link.
-pub fn steps_ns(topo: &Topology, steps: &[Step]) -> f64 {
+pub fn steps_ns(topo: &Topology, steps: &[Step]) -> Cost {
     let spec = topo.pe_spec();
     let per_msg =
         (spec.cpu_overhead_ps() + spec.sched_overhead_ps() + spec.hbm_latency_ps()) as f64 / 1000.0;
     let hbm_gbps = spec.hbm_gbps * spec.hbm_efficiency;
     let mut load = std::collections::HashMap::new();
-    let mut t = 0.0;
+    let mut t = Cost::zero();
     for step in steps {
         load.clear();
-        let hbm = step.hbm_bytes / hbm_gbps;
+        let hbm = Cost::of(Term::Hbm, step.hbm_bytes / hbm_gbps);
+        let issue = Cost::of(Term::Issue, step.issue_ns);
         let routes: Vec<_> = step
             .msgs
             .iter()
@@ -237,14 +481,18 @@ pub fn steps_ns(topo: &Topology, steps: &[Step]) -> f64 {
         let slowest = routes
             .iter()
             .map(|r| {
-                let wire = r
-                    .hops
-                    .iter()
-                    .map(|h| load[&h.link] / topo.link(h.link).gbps)
-                    .fold(0.0, f64::max);
-                r.fixed_ps() as f64 / 1000.0 + per_msg + wire.max(hbm).max(step.issue_ns)
+                // The first of the route's busiest links.
+                let mut wire = Cost::zero();
+                for h in &r.hops {
+                    let x = load[&h.link] / topo.link(h.link).gbps;
+                    if x > wire.ns || wire.parts.is_empty() {
+                        wire = Cost::of(Term::Link(h.link), x);
+                    }
+                }
+                Cost::of(Term::Latency, r.fixed_ps() as f64 / 1000.0 + per_msg)
+                    + wire.max(hbm.clone()).max(issue.clone())
             })
-            .fold(0.0, f64::max);
+            .fold(Cost::zero(), Cost::max);
         t += slowest;
     }
     t
@@ -383,14 +631,17 @@ pub fn bruck_reduce_scatter_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
 /// lands, before the next step can send what it combined: the load of the
 /// rank's own partial sums of `piece` bytes, the combination on MATH and the
 /// store, each issued in turn, with the HBM latency of the load and the store.
-pub fn combine_ns(topo: &Topology, piece: f64) -> f64 {
+pub fn combine(topo: &Topology, piece: f64) -> Cost {
     let spec = topo.pe_spec();
     let issue = (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0;
     let hbm = spec.hbm_latency_ps() as f64 / 1000.0;
     let hbm_gbps = spec.hbm_gbps * spec.hbm_efficiency;
     // Elements of f32, the check's type.
     let math = piece / 4.0 / spec.math_elems_per_ns();
-    3.0 * issue + 2.0 * hbm + piece / hbm_gbps + math
+    Cost::of(Term::Issue, 3.0 * issue)
+        + Cost::of(Term::Latency, 2.0 * hbm)
+        + Cost::of(Term::Hbm, piece / hbm_gbps)
+        + Cost::of(Term::Math, math)
 }
 
 /// The steps of the binomial reduce (`gather` false) or gather (`gather`
@@ -457,11 +708,11 @@ pub fn pairwise_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
 /// run: the link that carries the most tree traffic (both trees, both
 /// directions, every edge routed), or a rank's HBM slice, which reads its
 /// half for each reduce and writes it back for each broadcast.
-pub fn double_tree_ns(topo: &Topology, pes: &[PeId], bytes: f64, seg_bytes: u64) -> f64 {
+pub fn double_tree_ns(topo: &Topology, pes: &[PeId], bytes: f64, seg_bytes: u64) -> Cost {
     use crate::algorithms::dtree::double_tree;
     let w = pes.len();
     if w <= 1 {
-        return 0.0;
+        return Cost::zero();
     }
     let spec = topo.pe_spec();
     let per_msg =
@@ -471,10 +722,10 @@ pub fn double_tree_ns(topo: &Topology, pes: &[PeId], bytes: f64, seg_bytes: u64)
     let k = (half / seg_bytes.max(1) as f64).ceil().max(1.0);
     let piece = half / k;
     let mut load = std::collections::HashMap::new();
-    let mut fill = 0.0f64;
+    let mut fill = Cost::zero();
     for t in 0..2 {
         // The cost of each rank's edge to its parent, then of its path to the root.
-        let mut edge = vec![0.0; w];
+        let mut edge = vec![Cost::zero(); w];
         let mut parent = vec![None; w];
         for (r, slot) in edge.iter_mut().enumerate() {
             let Some(p) = double_tree(w, t, r).parent else {
@@ -488,32 +739,29 @@ pub fn double_tree_ns(topo: &Topology, pes: &[PeId], bytes: f64, seg_bytes: u64)
                 for h in &route.hops {
                     *load.entry(h.link).or_insert(0.0) += half;
                 }
-                let wire = if route.hops.is_empty() {
-                    0.0
-                } else {
-                    piece / route.bottleneck_gbps
+                let wire = match bottleneck(topo, &route) {
+                    None => Cost::zero(),
+                    Some(l) => Cost::of(Term::Link(l), piece / route.bottleneck_gbps),
                 };
-                *slot = f64::max(*slot, route.fixed_ps() as f64 / 1000.0 + per_msg + wire);
+                let c = Cost::of(Term::Latency, route.fixed_ps() as f64 / 1000.0 + per_msg) + wire;
+                *slot = std::mem::take(slot).max(c);
             }
         }
         let climb = (0..w)
             .map(|mut r| {
-                let mut c = 0.0;
+                let mut c = Cost::zero();
                 while let Some(p) = parent[r] {
-                    c += edge[r];
+                    c += edge[r].clone();
                     r = p;
                 }
                 c
             })
-            .fold(0.0, f64::max);
+            .fold(Cost::zero(), Cost::max);
         fill = fill.max(2.0 * climb);
     }
-    let link = load
-        .iter()
-        .map(|(l, b)| b / topo.link(*l).gbps)
-        .fold(0.0, f64::max);
-    let hbm = 2.0 * bytes / hbm_gbps;
-    fill + link.max(hbm) * (k - 1.0) / k
+    let link = busiest(topo, &load).map_or(Cost::zero(), |(l, t)| Cost::of(Term::Link(l), t));
+    let hbm = Cost::of(Term::Hbm, 2.0 * bytes / hbm_gbps);
+    fill + (k - 1.0) / k * link.max(hbm)
 }
 
 /// The steps of the hierarchical reduce-scatter (`gather` false) or
@@ -647,14 +895,14 @@ pub fn torus_allreduce(
     bytes: f64,
     row: AlphaBeta,
     col: AlphaBeta,
-) -> f64 {
+) -> Cost {
     2.0 * ring_half(cols, bytes, row) + ring_allreduce(rows, bytes / cols as f64, col)
 }
 
 /// Hierarchical all-reduce: ring reduce-scatter and all-gather at each level
 /// (`pes` in a cube, `cubes` in a SIP, `sips`), each on what the level above left.
-pub fn hierarchical(levels: &[(usize, AlphaBeta)], bytes: f64) -> f64 {
-    let mut t = 0.0;
+pub fn hierarchical(levels: &[(usize, AlphaBeta)], bytes: f64) -> Cost {
+    let mut t = Cost::zero();
     let mut b = bytes;
     for (p, ab) in levels {
         t += 2.0 * ring_half(*p, b, *ab);
@@ -713,10 +961,11 @@ pub fn measure(
             }
         }
     }
-    let beta = crossing
-        .iter()
-        .map(|(l, n)| f64::from(*n) / topo.link(*l).gbps)
-        .fold(0.0, f64::max);
+    let crossing: std::collections::HashMap<LinkId, f64> = crossing
+        .into_iter()
+        .map(|(l, n)| (l, f64::from(n)))
+        .collect();
+    let (link, beta) = busiest(topo, &crossing).map_or((None, 0.0), |(l, b)| (Some(l), b));
     AlphaBeta {
         alpha_ns: alpha + per_msg,
         beta_ns: if beta > 0.0 {
@@ -725,6 +974,7 @@ pub fn measure(
             1.0 / spec.tcm_gbps
         },
         window: Window::of(topo, ipcq, &hops),
+        link: link.filter(|_| beta > 0.0),
     }
 }
 
@@ -735,15 +985,38 @@ fn hops_of(map: &NeighborMap, dirs: &[kernbench_core::ir::Dir]) -> Vec<(PeId, Pe
         .collect()
 }
 
-/// The model time, ns, of an algorithm moving `bytes` per rank over `pes` on `topo`.
+/// The model time, ns, of an algorithm moving `bytes` per rank over `pes`
+/// on `topo` (NaN when no model is known for it, or its map cannot be
+/// built over `pes`).
 pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> f64 {
+    model(topo, algo, pes, bytes).ns
+}
+
+/// The model's prediction for an algorithm moving `bytes` per rank over
+/// `pes` on `topo`: its time and its limiting term, the term that accounts
+/// for the largest share of the time.
+pub fn model(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> Estimate {
+    match cost(topo, algo, pes, bytes) {
+        Some(c) => Estimate {
+            ns: c.ns,
+            bound: c.limiting().map(|t| Bound::of(topo, t)),
+        },
+        None => Estimate {
+            ns: f64::NAN,
+            bound: None,
+        },
+    }
+}
+
+/// The model's cost of an algorithm, `None` when no model is known.
+pub fn cost(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> Option<Cost> {
     use kernbench_core::ir::Dir;
     let p = pes.len();
     let Ok(map) = crate::run::algorithm_map(topo, algo, pes) else {
-        return f64::NAN;
+        return None;
     };
     let k = (bytes / algo.seg_bytes as f64).ceil().max(1.0) as usize;
-    match (algo.kernel.as_str(), algo.topology) {
+    Some(match (algo.kernel.as_str(), algo.topology) {
         ("tree_allreduce", _) | (_, MapKind::Tree) => tree_allreduce_on(
             topo,
             &map,
@@ -786,7 +1059,7 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
                         + chain_broadcast(rows, bytes, k, sip))
                 }
             };
-            tree_allreduce(cubes, bytes, k, tree) + if sips > 1 { top } else { 0.0 }
+            tree_allreduce(cubes, bytes, k, tree) + if sips > 1 { top } else { Cost::zero() }
         }
         ("reduce_scatter", _) | ("all_gather", _) => ring_half(
             p,
@@ -804,7 +1077,7 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
         ("bruck_reducescatter", _) => {
             let steps = bruck_reduce_scatter_steps(pes, bytes);
             let piece = (bytes / p.max(1) as f64).min(algo.seg_bytes as f64);
-            steps_ns(topo, &steps) + steps.len() as f64 * combine_ns(topo, piece)
+            steps_ns(topo, &steps) + steps.len() as f64 * combine(topo, piece)
         }
         // Modelled from root 0, as for the broadcast.
         ("binomial_reduce", _) => steps_ns(topo, &binomial_steps(pes, 0, bytes, false)),
@@ -826,13 +1099,13 @@ pub fn model_ns(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> 
             k as f64 * steps_ns(topo, &doubling_steps(pes, bytes / k as f64))
         }
         // A kernel family registered from Rust: no model is known for it.
-        (k, _) if !crate::registry::KERNELS.contains(&k) => f64::NAN,
+        (k, _) if !crate::registry::KERNELS.contains(&k) => return None,
         _ => ring_allreduce(
             p,
             bytes,
             measure_ring(topo, &algo.ipcq, hops_of(&map, &[Dir::E])),
         ),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -843,16 +1116,17 @@ mod tests {
         alpha_ns: 10.0,
         beta_ns: 0.01,
         window: Window::NONE,
+        link: None,
     };
 
     #[test]
     fn ring_formulas() {
-        assert_eq!(ring_allreduce(1, 1e6, AB), 0.0);
+        assert_eq!(ring_allreduce(1, 1e6, AB).ns, 0.0);
         // 2 (p-1) (alpha + n/p beta) with p = 4, n = 4000: 6 * (10 + 10) = 120.
-        assert_eq!(ring_allreduce(4, 4000.0, AB), 120.0);
-        assert_eq!(ring_half(4, 4000.0, AB), 60.0);
+        assert_eq!(ring_allreduce(4, 4000.0, AB).ns, 120.0);
+        assert_eq!(ring_half(4, 4000.0, AB).ns, 60.0);
         // Large messages approach 2 (p-1)/p n beta.
-        let t = ring_allreduce(8, 1e9, AB);
+        let t = ring_allreduce(8, 1e9, AB).ns;
         assert!((t / (2.0 * 7.0 / 8.0 * 1e9 * 0.01) - 1.0).abs() < 1e-3);
     }
 
@@ -870,10 +1144,74 @@ mod tests {
         assert_eq!(w.per_msg(65536.0), 1600.0);
         let ab = AlphaBeta { window: w, ..AB };
         // Small messages: the window binds; large ones on a fast link too.
-        assert_eq!(ab.stream(16.0), 100.0);
-        assert_eq!(ab.msg(16.0), 10.16);
+        assert_eq!(ab.stream(16.0).ns, 100.0);
+        assert_eq!(ab.msg(16.0).ns, 10.16);
         assert_eq!(Window::NONE.per_msg(1e9), 0.0);
-        assert_eq!(ring_half(2, 32.0, ab), 100.0);
+        assert_eq!(ring_half(2, 32.0, ab).ns, 100.0);
+    }
+
+    #[test]
+    fn the_limiting_term_is_the_largest_share() {
+        let w = Window {
+            slots: 8.0,
+            slot_bytes: 4096.0,
+            cycle_ns: 800.0,
+        };
+        let ab = AlphaBeta {
+            window: w,
+            link: Some(LinkId(3)),
+            ..AB
+        };
+        // 16 B: the window's 100 ns beat alpha + bytes beta.
+        assert_eq!(ring_half(4, 64.0, ab).limiting(), Some(Term::CreditWindow));
+        // No window: 10 ns of latency against 0.16 ns on the wire.
+        let free = AlphaBeta {
+            window: Window::NONE,
+            ..ab
+        };
+        let c = ring_half(4, 64.0, free);
+        assert_eq!(c.limiting(), Some(Term::Latency));
+        assert!((c.share(Term::Latency) + c.share(Term::Link(LinkId(3))) - c.ns).abs() < 1e-9);
+        // 4 MB: 10 ns against 10 us on the wire.
+        assert_eq!(
+            ring_half(4, 4e6, free).limiting(),
+            Some(Term::Link(LinkId(3)))
+        );
+        assert_eq!(Cost::zero().limiting(), None);
+        // Ties go to the first term.
+        let tie = Cost::of(Term::Hbm, 5.0) + Cost::of(Term::Latency, 5.0);
+        assert_eq!(tie.limiting(), Some(Term::Latency));
+    }
+
+    #[test]
+    fn the_model_names_the_link_it_found_busiest() {
+        let topo = Topology::builtin("tiny").unwrap();
+        let reg = crate::Registry::builtin();
+        let pes: Vec<PeId> = topo.pes().collect();
+        let ring = reg.get("ring_allreduce").unwrap();
+        let small = model(&topo, ring, &pes, 4096.0);
+        let large = model(&topo, ring, &pes, 64.0 * 1048576.0);
+        assert!(small.ns < large.ns);
+        assert_eq!(small.bound, Some(Bound::Latency), "{small:?}");
+        // On `default` a small ring waits for the credits of its SIP crossing (ADR 0023).
+        let two = Topology::builtin("default").unwrap();
+        let all: Vec<PeId> = two.pes().collect();
+        let far = model(&two, ring, &all, 4096.0);
+        assert_eq!(far.bound, Some(Bound::CreditWindow), "{far:?}");
+        // A large ring is as fast as the link its channels share most.
+        let map = crate::run::algorithm_map(&topo, ring, &pes).unwrap();
+        let ab = measure(
+            &topo,
+            &ring.ipcq,
+            hops_of(&map, &[kernbench_core::ir::Dir::E]),
+        );
+        let l = topo.link(ab.link.unwrap());
+        let name = format!("{} -> {}", l.from, l.to);
+        match &large.bound {
+            Some(Bound::Link(n)) => assert_eq!(n, &name),
+            b => panic!("{b:?}"),
+        }
+        assert_eq!(large.bound.unwrap().to_string(), format!("link {name}"));
     }
 
     #[test]
@@ -883,12 +1221,15 @@ mod tests {
         assert_eq!(tree_depth(7), 2);
         assert_eq!(tree_depth(8), 3);
         // k = 1: 2 depth (alpha + n beta).
-        assert_eq!(tree_allreduce(7, 1000.0, 1, AB), 2.0 * 2.0 * (10.0 + 10.0));
-        assert_eq!(recursive_doubling(8, 1000.0, AB), 3.0 * 20.0);
-        assert_eq!(chain_broadcast(4, 1000.0, 1, AB), 3.0 * 20.0);
+        assert_eq!(
+            tree_allreduce(7, 1000.0, 1, AB).ns,
+            2.0 * 2.0 * (10.0 + 10.0)
+        );
+        assert_eq!(recursive_doubling(8, 1000.0, AB).ns, 3.0 * 20.0);
+        assert_eq!(chain_broadcast(4, 1000.0, 1, AB).ns, 3.0 * 20.0);
         // Along a ring: the first of 2 pieces crosses 3 hops, the second
         // follows one piece's wire time behind.
-        assert_eq!(chain_broadcast_ring(4, 1000.0, 2, AB), 3.0 * 15.0 + 5.0);
+        assert_eq!(chain_broadcast_ring(4, 1000.0, 2, AB).ns, 3.0 * 15.0 + 5.0);
     }
 
     #[test]
@@ -906,6 +1247,7 @@ mod tests {
                     issue_ns: 0.0,
                 }],
             )
+            .ns
         };
         let alone = one(vec![(a, b, x)]);
         let route = topo.route(Endpoint::Pe(a), Endpoint::Pe(b)).unwrap();
@@ -921,7 +1263,7 @@ mod tests {
             issue_ns: 0.0,
         };
         let hbm = x / (topo.pe_spec().hbm_gbps * topo.pe_spec().hbm_efficiency);
-        let t = steps_ns(&topo, &[step.clone(), step]);
+        let t = steps_ns(&topo, &[step.clone(), step]).ns;
         assert!(
             t >= 2.0 * hbm && t < 2.0 * hbm + 1000.0,
             "{t} against {hbm}"
@@ -984,18 +1326,18 @@ mod tests {
     fn hierarchy_and_torus() {
         // One level is a ring all-reduce.
         assert_eq!(
-            hierarchical(&[(4, AB)], 4000.0),
-            ring_allreduce(4, 4000.0, AB)
+            hierarchical(&[(4, AB)], 4000.0).ns,
+            ring_allreduce(4, 4000.0, AB).ns
         );
         // Two levels: the second moves a quarter of the data.
-        let two = hierarchical(&[(4, AB), (2, AB)], 4000.0);
+        let two = hierarchical(&[(4, AB), (2, AB)], 4000.0).ns;
         assert_eq!(
             two,
-            ring_allreduce(4, 4000.0, AB) + ring_allreduce(2, 1000.0, AB)
+            ring_allreduce(4, 4000.0, AB).ns + ring_allreduce(2, 1000.0, AB).ns
         );
         assert_eq!(
-            torus_allreduce(1, 4, 4000.0, AB, AB),
-            ring_allreduce(4, 4000.0, AB)
+            torus_allreduce(1, 4, 4000.0, AB, AB).ns,
+            ring_allreduce(4, 4000.0, AB).ns
         );
     }
 }

@@ -29,6 +29,7 @@ pub mod registry;
 pub mod run;
 pub mod table;
 pub mod tp;
+pub mod tune;
 pub mod verify;
 
 pub use registry::{Algorithm, Collective, MapKind, Registry};

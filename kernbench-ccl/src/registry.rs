@@ -89,6 +89,22 @@ impl Collective {
         )
     }
 
+    /// Every collective.
+    pub const ALL: [Collective; 7] = [
+        Collective::AllReduce,
+        Collective::ReduceScatter,
+        Collective::AllGather,
+        Collective::Broadcast,
+        Collective::Reduce,
+        Collective::Gather,
+        Collective::AllToAll,
+    ];
+
+    /// The collective a snake-case name names (`all_reduce`).
+    pub fn parse(name: &str) -> Option<Collective> {
+        Collective::ALL.into_iter().find(|c| c.name() == name)
+    }
+
     /// The snake-case name.
     pub fn name(self) -> &'static str {
         match self {

@@ -1,6 +1,6 @@
 //! nccl-tests style sweeps and tables.
 
-use crate::cost::model_ns;
+use crate::cost::model;
 use crate::registry::Algorithm;
 use crate::run::{run_on, RedOp, RunError, RunSpec};
 use kernbench_core::topology::Topology;
@@ -33,10 +33,41 @@ pub struct Row {
     pub wrong: i64,
     /// Alpha-beta model time, us.
     pub model_us: f64,
+    /// The model's limiting term: `latency`, `link FROM -> TO` (the link
+    /// the model found busiest), `credit window`, `HBM` or `issue`; empty
+    /// when no model is known.
+    #[serde(default)]
+    pub bound: String,
     /// Ranks.
     pub ranks: usize,
     /// Simulator events.
     pub events: u64,
+    /// When the tuner chose the algorithm (`--algos auto`): the runner-up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuned: Option<Tuned>,
+}
+
+/// What the tuner weighed for a row it chose.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct Tuned {
+    /// The algorithm with the second-best model time (`None` when there
+    /// was one candidate).
+    pub runner_up: Option<String>,
+    /// Its model time, us.
+    pub runner_up_us: Option<f64>,
+    /// Candidates the model compared.
+    pub candidates: usize,
+}
+
+impl Tuned {
+    /// What `pick` weighed.
+    pub fn of(pick: &crate::tune::Pick) -> Tuned {
+        Tuned {
+            runner_up: pick.runner_up.as_ref().map(|p| p.algo.name.clone()),
+            runner_up_us: pick.runner_up.as_ref().map(|p| p.estimate.ns / 1000.0),
+            candidates: pick.candidates,
+        }
+    }
 }
 
 /// Most sizes one sweep may have.
@@ -127,6 +158,7 @@ pub fn row_of(
     let t_ns = rep.sim_ns().max(1e-3);
     let algbw = size as f64 / t_ns;
     let c = algo.collective;
+    let est = model(topo, algo, pes, size as f64);
     Row {
         algo: algo.name.clone(),
         size,
@@ -142,37 +174,82 @@ pub fn row_of(
         algbw,
         busbw: algbw * c.busbw_factor(pes.len()),
         wrong: if spec.data { r.wrong as i64 } else { -1 },
-        model_us: model_ns(topo, algo, pes, size as f64) / 1000.0,
+        model_us: est.ns / 1000.0,
+        bound: est.bound.map_or_else(String::new, |b| b.to_string()),
         ranks: pes.len(),
         events: rep.events,
+        tuned: None,
     }
 }
 
-/// The table header, as nccl-tests prints it plus the model column.
+/// Width of the algorithm columns of a tuned table.
+const ALGO_W: usize = 27;
+
+/// The table header, as nccl-tests prints it plus the model and bound columns.
 pub fn header() -> String {
     format!(
-        "{:>12} {:>12} {:>6} {:>6} {:>5} {:>11} {:>8} {:>8} {:>7} {:>11}\n{:>12} {:>12} {:>6} {:>6} {:>5} {:>11} {:>8} {:>8} {:>7} {:>11}",
-        "size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "model",
+        "{:>12} {:>12} {:>6} {:>6} {:>5} {:>11} {:>8} {:>8} {:>7} {:>11}  {}\n{:>12} {:>12} {:>6} {:>6} {:>5} {:>11} {:>8} {:>8} {:>7} {:>11}",
+        "size", "count", "type", "redop", "root", "time", "algbw", "busbw", "#wrong", "model", "bound",
         "(B)", "(elements)", "", "", "", "(us)", "(GB/s)", "(GB/s)", "", "(us)"
     )
 }
 
-/// One formatted row.
+/// The header of a table whose algorithm the tuner chose at each size:
+/// the algorithm that ran and the runner-up with its model time first.
+pub fn header_tuned() -> String {
+    let mut lines = header().lines().map(str::to_string).collect::<Vec<_>>();
+    lines[0] = format!(
+        "{:<ALGO_W$} {:<ALGO_W$} {:>11} {}",
+        "algorithm", "runner-up", "model", lines[0]
+    );
+    lines[1] = format!(
+        "{:<ALGO_W$} {:<ALGO_W$} {:>11} {}",
+        "", "", "(us)", lines[1]
+    );
+    lines.join("\n")
+}
+
+/// One formatted row (with the tuner's columns first when it chose the algorithm).
 pub fn format_row(r: &Row) -> String {
     let wrong = if r.wrong < 0 {
         "N/A".to_string()
     } else {
         r.wrong.to_string()
     };
-    format!(
-        "{:>12} {:>12} {:>6} {:>6} {:>5} {:>11.2} {:>8.2} {:>8.2} {:>7} {:>11.2}",
-        r.size, r.count, r.dtype, r.redop, r.root, r.time_us, r.algbw, r.busbw, wrong, r.model_us
-    )
+    let row = format!(
+        "{:>12} {:>12} {:>6} {:>6} {:>5} {:>11.2} {:>8.2} {:>8.2} {:>7} {:>11.2}  {}",
+        r.size,
+        r.count,
+        r.dtype,
+        r.redop,
+        r.root,
+        r.time_us,
+        r.algbw,
+        r.busbw,
+        wrong,
+        r.model_us,
+        r.bound
+    );
+    let row = row.trim_end().to_string();
+    match &r.tuned {
+        None => row,
+        Some(t) => format!(
+            "{:<ALGO_W$} {:<ALGO_W$} {:>11} {row}",
+            r.algo,
+            t.runner_up.as_deref().unwrap_or("-"),
+            t.runner_up_us
+                .map_or_else(|| "-".to_string(), |u| format!("{u:.2}"))
+        ),
+    }
 }
 
-/// A whole table.
+/// A whole table (the tuned layout when any row was chosen by the tuner).
 pub fn format_table(rows: &[Row]) -> String {
-    let mut s = header();
+    let mut s = if rows.iter().any(|r| r.tuned.is_some()) {
+        header_tuned()
+    } else {
+        header()
+    };
     s.push('\n');
     for r in rows {
         writeln!(s, "{}", format_row(r)).unwrap();

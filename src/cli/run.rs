@@ -6,7 +6,7 @@ use super::{out, usage, Result};
 use crate::html::Page;
 use clap::Args;
 use kernbench_ccl::run::{neighbor_map, ranks, run_on, RunResult, RunSpec};
-use kernbench_ccl::table::{format_row, header, Row};
+use kernbench_ccl::table::{format_row, header, header_tuned, Row};
 use kernbench_ccl::{Algorithm, MapKind, RedOp, Registry};
 use kernbench_core::machine::Machine;
 use kernbench_core::sim::{simulate_full, Launch, Outcome, ProgressHook, Report};
@@ -73,6 +73,17 @@ pub struct LaunchArgs {
         help_heading = "Registry algorithms"
     )]
     pub root: usize,
+    /// `auto`: run the registry algorithm the cost model predicts fastest at
+    /// --size, among those of the collective NAME names (`all_reduce`,
+    /// `broadcast`, ... or one of its algorithms) that run on --pes PEs
+    /// (every PE when absent); the table shows it and the runner-up.
+    #[arg(
+        short = 'a',
+        long = "algos",
+        value_name = "auto",
+        help_heading = "Registry algorithms"
+    )]
+    pub algos: Option<String>,
 }
 
 /// Flags of `kernbench run`.
@@ -185,6 +196,8 @@ pub enum Simulated {
         spec: RunSpec,
         /// The outcome and the data check.
         result: RunResult,
+        /// What the tuner weighed, when `--algos auto` chose the algorithm.
+        tuned: Option<kernbench_ccl::table::Tuned>,
     },
 }
 
@@ -215,10 +228,86 @@ pub(crate) fn simulate(
     )?;
     let bar = super::progress::RunBar::new(l.quiet);
     let hook = bar.hook();
+    if let Some(sel) = &l.algos {
+        return simulate_tuned(l, topo, &algos, sel, data, trace, hook);
+    }
     match algos.iter().find(|a| a.name == l.name) {
-        Some(algo) => simulate_algorithm(l, topo, algo, data, trace, hook),
+        Some(algo) => simulate_algorithm(l, topo, algo, None, data, trace, hook),
+        // A collective's name, unless a kernel of the program takes it.
+        None if kernbench_ccl::Collective::parse(&l.name).is_some()
+            && cat.kernel_typed(&l.name).is_err() =>
+        {
+            Err(usage(format!(
+                "`{}` is a collective, not one algorithm: add -a auto to run the one the model \
+             predicts fastest, or name an algorithm (`kernbench list` shows them)",
+                l.name
+            )))
+        }
         None => simulate_kernel(l, cat, topo, data, trace, hook).map(Simulated::Kernel),
     }
+}
+
+/// `--algos auto`: the algorithm of `l.name`'s collective the model
+/// predicts fastest at `--size`, simulated.
+fn simulate_tuned(
+    l: &LaunchArgs,
+    topo: &Topology,
+    algos: &[Algorithm],
+    sel: &str,
+    data: bool,
+    trace: bool,
+    progress: ProgressHook,
+) -> Result<Simulated> {
+    use kernbench_ccl::tune;
+    if sel != tune::AUTO {
+        return Err(usage(format!(
+            "--algos {sel}: `kernbench run` takes --algos auto; name one algorithm as NAME to run it"
+        )));
+    }
+    let coll = match algos.iter().find(|a| a.name == l.name) {
+        Some(a) => a.collective,
+        None => super::sweep::collective(&l.name).map_err(|_| {
+            usage(format!(
+                "--algos auto: `{}` is neither a collective (all_reduce, reduce_scatter, all_gather, \
+                 broadcast, reduce, gather, all_to_all) nor a registry algorithm",
+                l.name
+            ))
+        })?,
+    };
+    let pes = match l.pes {
+        Some(n) => first_pes(topo, n)?,
+        None => topo.pes().collect(),
+    };
+    // The candidates as they would run: with --seg applied.
+    let pool: Vec<Algorithm> = algos
+        .iter()
+        .map(|a| Algorithm {
+            seg_bytes: l.seg.unwrap_or(a.seg_bytes),
+            ..a.clone()
+        })
+        .collect();
+    let cands = tune::candidates(topo, &pool, coll, &pes);
+    let bytes = (l.size / l.dtype.size() as u64).max(1) * l.dtype.size() as u64;
+    let pick = tune::pick(topo, &cands, &pes, bytes as f64)
+        .ok_or_else(|| usage(tune::no_candidates(topo, coll, pes.len())))?;
+    let tuned = kernbench_ccl::table::Tuned::of(&pick);
+    let sim = simulate_algorithm(l, topo, pick.best.algo, Some(pes), data, trace, progress)?;
+    Ok(match sim {
+        Simulated::Algorithm {
+            algo,
+            pes,
+            spec,
+            result,
+            ..
+        } => Simulated::Algorithm {
+            algo,
+            pes,
+            spec,
+            result,
+            tuned: Some(tuned),
+        },
+        k => k,
+    })
 }
 
 /// Runs `kernbench run`.
@@ -246,8 +335,12 @@ pub(crate) fn run(a: &RunArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()> {
             pes,
             spec,
             result: r,
+            tuned,
         } => {
-            let rows = [kernbench_ccl::table::row_of(&topo, algo, pes, spec, r)];
+            let rows = [kernbench_ccl::table::Row {
+                tuned: tuned.clone(),
+                ..kernbench_ccl::table::row_of(&topo, algo, pes, spec, r)
+            }];
             let row = &rows[0];
             a.html.write(
                 &Page::new(
@@ -271,9 +364,14 @@ pub(crate) fn run(a: &RunArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()> {
             if a.json {
                 out(w, &json(&r.outcome.report, Some(row))?)?;
             } else {
+                let head = if row.tuned.is_some() {
+                    header_tuned()
+                } else {
+                    header()
+                };
                 out(
                     w,
-                    &format!("{}\n{}\n{}\n", r.outcome.report, header(), format_row(row)),
+                    &format!("{}\n{head}\n{}\n", r.outcome.report, format_row(row)),
                 )?;
             }
             if a.verify_data && r.wrong > 0 {
@@ -394,6 +492,7 @@ fn simulate_algorithm(
     l: &LaunchArgs,
     topo: &Topology,
     algo: &Algorithm,
+    pes: Option<Vec<PeId>>,
     data: bool,
     trace: bool,
     progress: ProgressHook,
@@ -410,9 +509,10 @@ fn simulate_algorithm(
             algo.name
         )));
     }
-    let pes = match l.pes {
-        Some(n) => first_pes(topo, n)?,
-        None => ranks(topo, algo).map_err(usage)?,
+    let pes = match (pes, l.pes) {
+        (Some(pes), _) => pes,
+        (None, Some(n)) => first_pes(topo, n)?,
+        (None, None) => ranks(topo, algo).map_err(usage)?,
     };
     let count = (l.size / l.dtype.size() as u64).max(1) as usize;
     let spec = RunSpec {
@@ -436,5 +536,6 @@ fn simulate_algorithm(
         pes,
         spec,
         result,
+        tuned: None,
     })
 }

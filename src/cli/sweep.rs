@@ -5,11 +5,11 @@
 use super::args::{self, check};
 use super::{out, usage, Fail, Result};
 use crate::html::Page;
-use crate::svg::{busbw_svg, Series};
+use crate::svg::{busbw_svg, series_of};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kernbench_ccl::run::{ranks, run_on, RunSpec};
-use kernbench_ccl::table::{format_row, header, measure, sizes, Row};
+use kernbench_ccl::table::{format_row, header, header_tuned, measure, sizes, Row, Tuned};
 use kernbench_ccl::{Algorithm, Collective, RedOp, Registry};
 use kernbench_core::DType;
 use serde::{Deserialize, Serialize};
@@ -37,8 +37,13 @@ pub struct SweepArgs {
     /// The collective: all_reduce, reduce_scatter, all_gather, broadcast, reduce, gather, all_to_all.
     #[arg(long)]
     pub collective: String,
-    /// Registry algorithms (comma-separated); every algorithm of the collective when absent.
-    #[arg(long, value_delimiter = ',')]
+    /// Registry algorithms (comma-separated); every algorithm of the
+    /// collective when absent. `auto` adds the tuner: at each size the
+    /// algorithm the cost model predicts fastest, among the others given
+    /// (or every algorithm of the collective that runs on all the PEs when
+    /// `auto` comes alone); they all run, so the plot shows the tuner's
+    /// picks beside the best simulated busbw at each size.
+    #[arg(long, short = 'a', value_delimiter = ',')]
     pub algos: Vec<String>,
     /// A topology file, or a built-in name (default, tiny, large); the embedded default when absent.
     #[arg(long, value_name = "FILE")]
@@ -163,6 +168,19 @@ struct Plan {
     /// FNV-1a hash of the algorithms' registry entries (kernel, IPCQ, message size).
     #[serde(default)]
     algorithms_hash: String,
+    /// With `--algos auto`: the tuner's pick at each size, in size order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    tuned: Vec<Choice>,
+}
+
+/// The tuner's pick at one size of a sweep.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Choice {
+    /// The algorithm the model predicts fastest.
+    algo: String,
+    /// The runner-up.
+    #[serde(flatten)]
+    tuned: Tuned,
 }
 
 /// FNV-1a, 64 bits: a hash that stays the same across runs and builds.
@@ -224,7 +242,8 @@ impl Plan {
             op: "reductions",
             root: "roots",
             checked: "data checks",
-            fabric: "fabric models"
+            fabric: "fabric models",
+            tuned: "tuner picks"
         );
         None
     }
@@ -238,7 +257,31 @@ impl Plan {
                 self.points()
             )));
         }
+        let stray = self.tuned.iter().find(|c| !self.algos.contains(&c.algo));
+        if !self.tuned.is_empty() && self.tuned.len() != self.sizes.len() || stray.is_some() {
+            return Err(usage(format!(
+                "{}: the tuner's picks do not match the sweep's sizes and algorithms",
+                file.display()
+            )));
+        }
         Ok(())
+    }
+
+    /// The tuner's rows: at each size, the row of the algorithm it picked,
+    /// marked with what it weighed.
+    fn tuned_rows(&self, rows: &[SweepRow]) -> Vec<SweepRow> {
+        // Rows come algorithm by algorithm in size order.
+        self.tuned
+            .iter()
+            .enumerate()
+            .filter_map(|(j, c)| {
+                let r = rows.iter().filter(|r| r.algo == c.algo).nth(j)?;
+                Some(Row {
+                    tuned: Some(c.tuned.clone()),
+                    ..r.clone()
+                })
+            })
+            .collect()
     }
 }
 
@@ -302,18 +345,10 @@ fn part_name(k: usize, n: usize) -> String {
     format!("sweep.part-{k}-of-{n}.json")
 }
 
-fn collective(name: &str) -> Result<Collective> {
-    let all = [
-        Collective::AllReduce,
-        Collective::ReduceScatter,
-        Collective::AllGather,
-        Collective::Broadcast,
-        Collective::Reduce,
-        Collective::Gather,
-        Collective::AllToAll,
-    ];
-    all.into_iter().find(|c| c.name() == name).ok_or_else(|| {
-        let names: Vec<&str> = all.iter().map(|c| c.name()).collect();
+/// The collective `--collective` (or a tuned run's NAME) names.
+pub(crate) fn collective(name: &str) -> Result<Collective> {
+    Collective::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Collective::ALL.iter().map(|c| c.name()).collect();
         usage(format!(
             "--collective {name}: use one of {}",
             names.join(", ")
@@ -334,16 +369,35 @@ fn write(path: &Path, text: &str) -> Result<()> {
     })
 }
 
-/// sweep.csv text.
+/// A CSV field: quoted when it holds a comma or a quote.
+fn field(s: &str) -> String {
+    if s.contains([',', '"']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// sweep.csv text: a row per point, then the tuner's rows (algo `auto`,
+/// `picked` the algorithm it ran).
 fn csv(rows: &[SweepRow]) -> String {
     let mut s = String::from(
-        "algo,size,count,dtype,redop,root,time_us,algbw,busbw,wrong,model_us,ranks,events\n",
+        "algo,size,count,dtype,redop,root,time_us,algbw,busbw,wrong,model_us,bound,ranks,events,picked,runner_up,runner_up_us\n",
     );
     for r in rows {
+        let (algo, picked, runner_up, runner_up_us) = match &r.tuned {
+            None => (r.algo.as_str(), "", "", String::new()),
+            Some(t) => (
+                "auto",
+                r.algo.as_str(),
+                t.runner_up.as_deref().unwrap_or(""),
+                t.runner_up_us.map_or_else(String::new, |u| u.to_string()),
+            ),
+        };
         writeln!(
             s,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
-            r.algo,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            algo,
             r.size,
             r.count,
             r.dtype,
@@ -354,8 +408,12 @@ fn csv(rows: &[SweepRow]) -> String {
             r.busbw,
             r.wrong,
             r.model_us,
+            field(&r.bound),
             r.ranks,
-            r.events
+            r.events,
+            picked,
+            runner_up,
+            runner_up_us
         )
         .unwrap();
     }
@@ -364,27 +422,34 @@ fn csv(rows: &[SweepRow]) -> String {
 
 /// Writes sweep.csv, sweep.json and busbw.svg, prints the tables, and fails the check on wrong rows.
 fn finish(dir: &Path, plan: &Plan, rows: &[SweepRow], w: &mut dyn Write) -> Result<()> {
-    write(&dir.join("sweep.csv"), &csv(rows))?;
+    let tuned = plan.tuned_rows(rows);
+    let all: Vec<SweepRow> = rows.iter().chain(&tuned).cloned().collect();
+    write(&dir.join("sweep.csv"), &csv(&all))?;
     write(
         &dir.join("sweep.json"),
-        &format!("{}\n", serde_json::to_string_pretty(rows).map_err(usage)?),
+        &format!("{}\n", serde_json::to_string_pretty(&all).map_err(usage)?),
     )?;
-    let mut by_algo: Vec<Series> = Vec::new();
-    for r in rows {
-        match by_algo.iter_mut().find(|s| s.name == r.algo) {
-            Some(s) => s.points.push((r.size as f64, r.busbw)),
-            None => by_algo.push(Series {
-                name: r.algo.clone(),
-                points: vec![(r.size as f64, r.busbw)],
-            }),
-        }
-    }
-    write(&dir.join("busbw.svg"), &busbw_svg(&plan.title(), &by_algo))?;
+    write(
+        &dir.join("busbw.svg"),
+        &busbw_svg(&plan.title(), &series_of(&all)),
+    )?;
     let mut t = String::new();
     for algo in &plan.algos {
         writeln!(t, "# {algo} ({}) on `{}`", plan.collective, plan.topology).unwrap();
         writeln!(t, "{}", header()).unwrap();
         for r in rows.iter().filter(|r| &r.algo == algo) {
+            writeln!(t, "{}", format_row(r)).unwrap();
+        }
+    }
+    if !tuned.is_empty() {
+        writeln!(
+            t,
+            "# auto ({}) on `{}`: the algorithm the model predicts fastest at each size",
+            plan.collective, plan.topology
+        )
+        .unwrap();
+        writeln!(t, "{}", header_tuned()).unwrap();
+        for r in &tuned {
             writeln!(t, "{}", format_row(r)).unwrap();
         }
     }
@@ -490,14 +555,28 @@ pub(crate) fn run(a: &SweepArgs, cat: &super::user::Catalog, w: &mut dyn Write) 
             "configs/ccl.yaml",
         )?,
     };
-    let algos: Vec<Algorithm> = if a.algos.is_empty() {
+    let auto = a.algos.iter().any(|x| x == kernbench_ccl::tune::AUTO);
+    let named: Vec<&String> = a
+        .algos
+        .iter()
+        .filter(|x| *x != kernbench_ccl::tune::AUTO)
+        .collect();
+    if a.algos
+        .iter()
+        .filter(|x| *x == kernbench_ccl::tune::AUTO)
+        .count()
+        > 1
+    {
+        return Err(usage("--algos: `auto` is given twice"));
+    }
+    let mut algos: Vec<Algorithm> = if named.is_empty() {
         all.iter()
             .filter(|x| x.collective == coll)
             .cloned()
             .collect()
     } else {
         let mut v = Vec::new();
-        for name in &a.algos {
+        for name in named {
             let al = all.iter().find(|x| &x.name == name).ok_or_else(|| {
                 let known: Vec<&str> = all.iter().map(|x| x.name.as_str()).collect();
                 usage(format!(
@@ -529,6 +608,13 @@ pub(crate) fn run(a: &SweepArgs, cat: &super::user::Catalog, w: &mut dyn Write) 
         return Err(usage(format!("-b {} is larger than -e {}", a.min, a.max)));
     }
     let szs = sizes(a.min, a.max, a.factor).map_err(usage)?;
+    let tuned = if auto {
+        let (kept, picks) = tune(&topo, &algos, coll, &szs, a.dtype, a.algos.len() > 1)?;
+        algos = kept;
+        picks
+    } else {
+        Vec::new()
+    };
     let points = algos.len().saturating_mul(szs.len());
     if points > MAX_POINTS {
         return Err(usage(format!(
@@ -560,6 +646,7 @@ pub(crate) fn run(a: &SweepArgs, cat: &super::user::Catalog, w: &mut dyn Write) 
         fabric: a.fabric.name().to_string(),
         topology_hash: hash_of(topo.config())?,
         algorithms_hash: hash_of(&algos)?,
+        tuned,
     };
     let point = html_point(a.html_point.as_deref(), &plan)?;
     std::fs::create_dir_all(&a.out)
@@ -719,6 +806,9 @@ pub(crate) fn run(a: &SweepArgs, cat: &super::user::Catalog, w: &mut dyn Write) 
         return wrong_rows(&rows);
     }
     if a.html.wanted() {
+        // The tuner's rows too, so that the page's plot draws its picks.
+        let with_tuned: Vec<SweepRow> =
+            rows.iter().cloned().chain(plan.tuned_rows(&rows)).collect();
         let (ai, size) = point;
         let spec = RunSpec {
             op: a.op,
@@ -744,10 +834,52 @@ pub(crate) fn run(a: &SweepArgs, cat: &super::user::Catalog, w: &mut dyn Write) 
             algos[ai].name,
             pes[ai].len()
         ))
-        .results(&plan.collective, &rows);
+        .results(&plan.collective, &with_tuned);
         a.html.write(&page)?;
     }
     finish(&a.out, &plan, &rows, w)
+}
+
+/// The tuner over `algos` on every PE of `topo`: the algorithms it weighs
+/// (those of `algos` that can run there, in order; with `named` set, each
+/// of them must) and its pick at each size.
+fn tune(
+    topo: &kernbench_core::topology::Topology,
+    algos: &[Algorithm],
+    coll: Collective,
+    szs: &[u64],
+    dtype: DType,
+    named: bool,
+) -> Result<(Vec<Algorithm>, Vec<Choice>)> {
+    use kernbench_ccl::tune;
+    let pes: Vec<_> = topo.pes().collect();
+    let cands = tune::candidates(topo, algos, coll, &pes);
+    if named {
+        if let Some(x) = algos
+            .iter()
+            .find(|x| !cands.iter().any(|c| c.name == x.name))
+        {
+            return Err(usage(format!(
+                "--algos auto: the tuner cannot weigh `{}`: it does not run on the {} PEs of `{}`, or has no model",
+                x.name,
+                pes.len(),
+                topo.name()
+            )));
+        }
+    }
+    let mut picks = Vec::new();
+    for &size in szs {
+        // The bytes a point runs: whole elements, at least one.
+        let d = dtype.size() as u64;
+        let bytes = (size / d).max(1) * d;
+        let p = tune::pick(topo, &cands, &pes, bytes as f64)
+            .ok_or_else(|| usage(tune::no_candidates(topo, coll, pes.len())))?;
+        picks.push(Choice {
+            algo: p.best.algo.name.clone(),
+            tuned: Tuned::of(&p),
+        });
+    }
+    Ok((cands.into_iter().cloned().collect(), picks))
 }
 
 /// The sweep point an HTML report shows: `ALGO@SIZE` among the plan's, or

@@ -35,7 +35,7 @@ mod machine;
 mod summary;
 mod timeline;
 
-use crate::svg::{busbw_svg, Series};
+use crate::svg::busbw_svg;
 use kernbench_ccl::table::Row;
 use kernbench_core::sim::Outcome;
 use kernbench_core::topology::Topology;
@@ -264,7 +264,7 @@ fn results_html(res: &Results, topo: &Topology) -> String {
     s.push_str(
         "<table id=\"results-table\" class=\"data num\">\n<thead><tr><th>algorithm</th><th>size (B)</th>\
          <th>count (elements)</th><th>type</th><th>redop</th><th>root</th><th>time (us)</th>\
-         <th>algbw (GB/s)</th><th>busbw (GB/s)</th><th>#wrong</th><th>model (us)</th></tr></thead>\n<tbody>\n",
+         <th>algbw (GB/s)</th><th>busbw (GB/s)</th><th>#wrong</th><th>model (us)</th><th>bound</th></tr></thead>\n<tbody>\n",
     );
     for r in res.rows {
         let wrong = if r.wrong < 0 {
@@ -273,11 +273,19 @@ fn results_html(res: &Results, topo: &Topology) -> String {
             r.wrong.to_string()
         };
         let bad = if r.wrong > 0 { " wrong" } else { "" };
+        // A row the tuner chose says so, and what came second.
+        let algo = match &r.tuned {
+            None => r.algo.clone(),
+            Some(t) => match (&t.runner_up, t.runner_up_us) {
+                (Some(n), Some(us)) => format!("auto: {} (runner-up {n}, {us:.2} us)", r.algo),
+                _ => format!("auto: {}", r.algo),
+            },
+        };
         writeln!(
             s,
             "<tr class=\"result-row{bad}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{wrong}</td><td>{:.2}</td></tr>",
-            esc(&r.algo),
+             <td>{:.2}</td><td>{:.2}</td><td>{:.2}</td><td>{wrong}</td><td>{:.2}</td><td>{}</td></tr>",
+            esc(&algo),
             r.size,
             r.count,
             esc(&r.dtype),
@@ -286,21 +294,13 @@ fn results_html(res: &Results, topo: &Topology) -> String {
             r.time_us,
             r.algbw,
             r.busbw,
-            r.model_us
+            r.model_us,
+            esc(&r.bound)
         )
         .unwrap();
     }
     s.push_str("</tbody>\n</table>\n");
-    let mut series: Vec<Series> = Vec::new();
-    for r in res.rows {
-        match series.iter_mut().find(|x| x.name == r.algo) {
-            Some(x) => x.points.push((r.size as f64, r.busbw)),
-            None => series.push(Series {
-                name: r.algo.clone(),
-                points: vec![(r.size as f64, r.busbw)],
-            }),
-        }
-    }
+    let series = crate::svg::series_of(res.rows);
     let dtype = res.rows.first().map_or("", |r| r.dtype.as_str());
     let title = format!("{} busbw on {} ({dtype})", res.collective, topo.name());
     writeln!(
