@@ -55,6 +55,10 @@ pub struct Args {
     /// message) or `slots` (every ring slot its own events; the reference).
     #[arg(long, default_value = "messages")]
     pub fabric: FabricModel,
+    /// After the table, print why the largest size's run is as slow as it
+    /// is: the busiest links and engines, the waits, and the critical path.
+    #[arg(long, conflicts_with = "json")]
+    pub why: bool,
 }
 
 /// Runs the example for the registry algorithm `name` with the process's arguments.
@@ -138,7 +142,8 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
         }
         rows.push(row);
     }
-    if let Some(path) = &args.trace {
+    let mut why = None;
+    if args.trace.is_some() || args.why {
         let count = (args.max / args.dtype.size() as u64).max(1) as usize;
         let spec = kernbench_ccl::RunSpec {
             fabric: args.fabric,
@@ -149,15 +154,21 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
             op: args.op,
             root: args.root,
             data: false,
-            trace: true,
+            trace: args.trace.is_some(),
+            why: args.why,
         };
         let r = kernbench_ccl::run_on(&topo, &algo, &pes, &spec)?;
-        let opts = kernbench_core::sim::timeline::TraceOptions::default();
-        kernbench_core::sim::timeline::write_chrome_trace(path, &r.outcome, &topo, &opts)?;
-        eprintln!(
-            "wrote {} (open it at https://ui.perfetto.dev)",
-            path.display()
-        );
+        if let Some(path) = &args.trace {
+            let opts = kernbench_core::sim::timeline::TraceOptions::default();
+            kernbench_core::sim::timeline::write_chrome_trace(path, &r.outcome, &topo, &opts)?;
+            eprintln!(
+                "wrote {} (open it at https://ui.perfetto.dev)",
+                path.display()
+            );
+        }
+        if args.why {
+            why = Some(kernbench_core::sim::why::Why::of(&r.outcome)?);
+        }
     }
     if !args.json {
         let wrong: i64 = rows.iter().map(|r| r.wrong.max(0)).sum();
@@ -167,6 +178,9 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
             if wrong == 0 { "OK" } else { "FAILED" }
         );
         println!("# avg bus bandwidth    : {avg:.3} GB/s");
+    }
+    if let Some(why) = why {
+        print!("at {} B per rank, {why}", args.max);
     }
     Ok(rows)
 }

@@ -485,6 +485,7 @@ pub fn symbolic(
         root: 0,
         data: false,
         trace: false,
+        why: false,
     };
     let s = setup(topo, algo, pes, &spec)?;
     let c = algo.collective;

@@ -106,6 +106,12 @@ pub struct RunArgs {
     /// With --trace: only this window of simulated time, `FROM_NS..TO_NS`.
     #[arg(long, value_name = "FROM..TO", requires = "trace", value_parser = crate::cli::args::window)]
     pub trace_window: Option<(f64, f64)>,
+    /// Print why the run is as slow as it is: the busiest links and
+    /// engines, the time PEs waited for credits, data and engines, and the
+    /// critical path from the start to the op that ended last, by kernel
+    /// line. Keeps each op's span while it runs (simulated times do not change).
+    #[arg(long, conflicts_with = "json")]
+    pub why: bool,
     #[command(flatten)]
     pub html: super::html::HtmlArgs,
 }
@@ -183,7 +189,8 @@ impl Simulated {
 
 /// Resolves `l.name` to an algorithm (of the registry or the program) or a
 /// kernel of `cat` and simulates it on `topo`; `data` executes the data
-/// too, `trace` keeps the graphs, programs, spans and messages.
+/// too, `trace` keeps the graphs, programs, spans and messages, `why` the
+/// programs and spans.
 /// A progress bar shows on a terminal while it runs, unless `--quiet`.
 pub(crate) fn simulate(
     l: &LaunchArgs,
@@ -191,6 +198,7 @@ pub(crate) fn simulate(
     topo: &Topology,
     data: bool,
     trace: bool,
+    why: bool,
 ) -> Result<Simulated> {
     let algos = cat.algorithms(
         &Registry::try_builtin().map_err(super::usage)?,
@@ -199,8 +207,8 @@ pub(crate) fn simulate(
     let bar = super::progress::RunBar::new(l.quiet);
     let hook = bar.hook();
     match algos.iter().find(|a| a.name == l.name) {
-        Some(algo) => simulate_algorithm(l, topo, algo, data, trace, hook),
-        None => simulate_kernel(l, cat, topo, data, trace, hook).map(Simulated::Kernel),
+        Some(algo) => simulate_algorithm(l, topo, algo, (data, trace, why), hook),
+        None => simulate_kernel(l, cat, topo, (data, trace, why), hook).map(Simulated::Kernel),
     }
 }
 
@@ -209,8 +217,15 @@ pub(crate) fn run(a: &RunArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()> {
     a.html.check()?;
     let topo = args::topology(a.launch.topology.as_deref())?;
     let trace = a.trace.is_some() || a.html.wanted();
-    let sim = simulate(&a.launch, cat, &topo, a.verify_data, trace)?;
+    let sim = simulate(&a.launch, cat, &topo, a.verify_data, trace, a.why)?;
     write_trace(a, sim.outcome(), &topo)?;
+    let why = || -> Result<String> {
+        if !a.why {
+            return Ok(String::new());
+        }
+        let w = kernbench_core::sim::why::Why::of(sim.outcome()).map_err(usage)?;
+        Ok(w.to_string())
+    };
     match &sim {
         Simulated::Kernel(outcome) => {
             a.html.write(&Page::new(
@@ -221,7 +236,7 @@ pub(crate) fn run(a: &RunArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()> {
             if a.json {
                 out(w, &json(&outcome.report, None)?)
             } else {
-                out(w, &outcome.report.to_string())
+                out(w, &format!("{}{}", outcome.report, why()?))
             }
         }
         Simulated::Algorithm {
@@ -256,7 +271,13 @@ pub(crate) fn run(a: &RunArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()> {
             } else {
                 out(
                     w,
-                    &format!("{}\n{}\n{}\n", r.outcome.report, header(), format_row(row)),
+                    &format!(
+                        "{}\n{}\n{}\n{}",
+                        r.outcome.report,
+                        header(),
+                        format_row(row),
+                        why()?
+                    ),
                 )?;
             }
             if a.verify_data && r.wrong > 0 {
@@ -279,8 +300,7 @@ fn simulate_kernel(
     l: &LaunchArgs,
     cat: &Catalog,
     topo: &Topology,
-    data: bool,
-    trace: bool,
+    (data, trace, why): (bool, bool, bool),
     progress: ProgressHook,
 ) -> Result<Outcome> {
     let (kernel, defaults, typed) = cat.kernel_typed(&l.name).map_err(|_| {
@@ -358,6 +378,7 @@ fn simulate_kernel(
         .grid(&grid)
         .data(data)
         .trace(trace)
+        .why(why)
         .fabric(l.fabric)
         .max_memory(l.max_memory)
         .fuse(!l.no_fuse)
@@ -388,8 +409,7 @@ fn simulate_algorithm(
     l: &LaunchArgs,
     topo: &Topology,
     algo: &Algorithm,
-    data: bool,
-    trace: bool,
+    (data, trace, why): (bool, bool, bool),
     progress: ProgressHook,
 ) -> Result<Simulated> {
     if let Some(s) = l.set.first() {
@@ -419,6 +439,7 @@ fn simulate_algorithm(
         root: l.root,
         data,
         trace,
+        why,
     };
     let mut algo = algo.clone();
     if let Some(seg) = l.seg {

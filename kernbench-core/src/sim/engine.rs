@@ -106,7 +106,10 @@ pub(crate) struct EngineConfig<'a> {
     /// Rate at which arrivals drain into the receive buffer.
     pub(crate) drain_gbps: f64,
     pub(crate) data: bool,
+    /// Keep link spans and the message log.
     pub(crate) trace: bool,
+    /// Keep op spans.
+    pub(crate) spans: bool,
     pub(crate) model: FabricModel,
     /// Record the event queue's mix (for the queue benchmark).
     pub(crate) record_mix: bool,
@@ -233,7 +236,7 @@ impl<'a> Engine<'a> {
                 )
             })
             .collect();
-        let op_start = if cfg.trace {
+        let op_start = if cfg.spans {
             insts.iter().map(|i| vec![0; i.prog.ops.len()]).collect()
         } else {
             Vec::new()
@@ -261,7 +264,7 @@ impl<'a> Engine<'a> {
             races: cfg.data.then(|| RaceCheck::new(cfg.graphs, cfg.pes)),
             events: 0,
             sends: 0,
-            spans: cfg.trace.then(Vec::new),
+            spans: cfg.spans.then(Vec::new),
             op_start,
             msg_log: cfg.trace.then(|| MsgLog::new(cfg.channels.list.len())),
         }
