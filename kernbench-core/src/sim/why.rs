@@ -75,15 +75,6 @@ pub fn covered(set: &[(Ps, Ps)], s: Ps, e: Ps) -> Ps {
         .sum()
 }
 
-/// The parts of `[s, e]` that the sorted, disjoint `set` covers.
-pub fn clip(set: &[(Ps, Ps)], s: Ps, e: Ps) -> impl Iterator<Item = (Ps, Ps)> + '_ {
-    let from = set.partition_point(|x| x.1 <= s);
-    set[from..]
-        .iter()
-        .take_while(move |x| x.0 < e)
-        .map(move |x| (x.0.max(s), x.1.min(e)))
-}
-
 /// The total length of disjoint intervals.
 pub fn total(set: &[(Ps, Ps)]) -> Ps {
     set.iter().map(|x| x.1 - x.0).sum()
@@ -310,11 +301,21 @@ pub fn waits(outcome: &Outcome) -> Option<Waits> {
             // only by the order of an idle engine's queue does not count).
             let held: [Vec<(Ps, Ps)>; UNITS] = std::array::from_fn(|u| {
                 let busy = merge(std::mem::take(&mut on_unit[i][u]));
-                let waits: Vec<(Ps, Ps)> = queued[i][u]
-                    .iter()
-                    .flat_map(|&(a, b)| clip(&busy, a, b).collect::<Vec<_>>())
-                    .collect();
-                merge(waits)
+                let waits = merge(std::mem::take(&mut queued[i][u]));
+                // Both sorted and disjoint: walk them together.
+                let mut out = Vec::new();
+                let mut b = 0;
+                for &(a, e) in &waits {
+                    while b < busy.len() && busy[b].1 <= a {
+                        b += 1;
+                    }
+                    let mut k = b;
+                    while k < busy.len() && busy[k].0 < e {
+                        out.push((busy[k].0.max(a), busy[k].1.min(e)));
+                        k += 1;
+                    }
+                }
+                out
             });
             let by_engine = std::array::from_fn(|u| total(&held[u]));
             let engine = total(&merge(held.concat()));
@@ -751,19 +752,23 @@ fn us(ps: Ps) -> String {
     format!("{:.3}", ps as f64 / 1e6)
 }
 
-/// Steps of a periodic stretch shown before it is folded.
-const FOLD_MIN_REPEATS: usize = 3;
-/// The longest period folded.
-const FOLD_MAX_PERIOD: usize = 8;
+/// The fewest steps folded into one line.
+const FOLD_MIN: usize = 4;
+/// How far back a step's like is looked for: a step whose kernel line,
+/// command and cause came up in the last `FOLD_WINDOW` steps repeats them.
+const FOLD_WINDOW: usize = 48;
 
 /// What makes two steps alike for folding: the kernel line, the command and the cause.
 fn shape(s: &Step) -> (&str, &str, Cause) {
     (&s.loc, &s.command, s.cause)
 }
 
-/// The path as lines of text, repetitive stretches folded: a stretch that
-/// repeats a pattern of up to [`FOLD_MAX_PERIOD`] steps shows its first and
-/// last round and folds the rounds between.
+/// The path as lines of text, repetitive stretches folded: a stretch of at
+/// least [`FOLD_MIN`] steps each of which repeats one of the
+/// [`FOLD_WINDOW`] steps before it folds to one line that says how many
+/// steps, of which commands, on which PEs and when. The first round of a
+/// loop shows in full, and so does every step that is new; the last step
+/// always shows.
 fn path_lines(path: &CriticalPath) -> Vec<String> {
     let steps = &path.steps;
     let rel = |t: Ps| us(t.saturating_sub(path.start_ps));
@@ -787,67 +792,55 @@ fn path_lines(path: &CriticalPath) -> Vec<String> {
             s.cause.describe()
         )
     };
+    let repeats = |t: usize| {
+        steps[t.saturating_sub(FOLD_WINDOW)..t]
+            .iter()
+            .any(|u| shape(u) == shape(&steps[t]))
+    };
     let mut out = Vec::new();
     let mut k = 0;
     while k < steps.len() {
-        // The period whose repetition from `k` covers the most steps.
-        let mut best: Option<(usize, usize)> = None;
-        for p in 1..=FOLD_MAX_PERIOD {
-            let mut end = k + p;
-            while end < steps.len() && shape(&steps[end]) == shape(&steps[end - p]) {
-                end += 1;
-            }
-            let rounds = (end - k) / p;
-            if rounds >= FOLD_MIN_REPEATS && best.is_none_or(|b| rounds * p > b.1) {
-                best = Some((p, rounds * p));
+        let mut j = k;
+        while j + 1 < steps.len() && repeats(j) {
+            j += 1;
+        }
+        if j - k < FOLD_MIN {
+            out.push(line(&steps[k]));
+            k += 1;
+            continue;
+        }
+        let folded = &steps[k..j];
+        let mut names: Vec<&str> = Vec::new();
+        for s in folded {
+            let name = s.command.split(' ').next().unwrap_or("");
+            if !names.contains(&name) {
+                names.push(name);
             }
         }
-        match best {
-            Some((p, len)) => {
-                let folded = &steps[k + p..k + len - p];
-                for s in &steps[k..k + p] {
-                    out.push(line(s));
-                }
-                let mut names: Vec<&str> = Vec::new();
-                for s in &steps[k..k + p] {
-                    let name = s.command.split(' ').next().unwrap_or("");
-                    if !names.contains(&name) {
-                        names.push(name);
-                    }
-                }
-                let mut pes: Vec<PeId> = Vec::new();
-                for s in folded {
-                    if pes.last() != Some(&s.pe) {
-                        pes.push(s.pe);
-                    }
-                }
-                let pes_text = if pes.len() > 6 {
-                    let head: Vec<String> = pes[..3].iter().map(|p| p.to_string()).collect();
-                    format!("{} → ... → {}", head.join("→"), pes[pes.len() - 1])
-                } else {
-                    pes.iter()
-                        .map(|p| p.to_string())
-                        .collect::<Vec<_>>()
-                        .join("→")
-                };
-                out.push(format!(
-                    "    ... {} more {} steps on PEs {} ({} .. {} us) ...",
-                    folded.len(),
-                    names.join("/"),
-                    pes_text,
-                    rel(folded[0].span.0),
-                    rel(folded[folded.len() - 1].span.1)
-                ));
-                for s in &steps[k + len - p..k + len] {
-                    out.push(line(s));
-                }
-                k += len;
-            }
-            None => {
-                out.push(line(&steps[k]));
-                k += 1;
+        let mut pes: Vec<PeId> = Vec::new();
+        for s in folded {
+            if pes.last() != Some(&s.pe) {
+                pes.push(s.pe);
             }
         }
+        let pes_text = if pes.len() > 6 {
+            let head: Vec<String> = pes[..3].iter().map(|p| p.to_string()).collect();
+            format!("{} → ... → {}", head.join("→"), pes[pes.len() - 1])
+        } else {
+            pes.iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("→")
+        };
+        out.push(format!(
+            "    ... {} more {} steps on PEs {} ({} .. {} us) ...",
+            folded.len(),
+            names.join("/"),
+            pes_text,
+            rel(folded[0].span.0),
+            rel(folded[folded.len() - 1].at)
+        ));
+        k = j;
     }
     out
 }
@@ -989,7 +982,7 @@ mod tests {
     }
 
     #[test]
-    fn a_repeating_stretch_of_the_path_folds_to_its_first_and_last_round() {
+    fn a_repeating_stretch_of_the_path_folds_after_its_first_round() {
         let mut steps = vec![step(0, "k.rs:1", "load", Cause::Start, 0)];
         let mut t = 1_000_000;
         for r in 0..10u16 {
@@ -1011,16 +1004,26 @@ mod tests {
             end_ps: t + 1_000_000,
         };
         let lines = path_lines(&path);
-        // The load, one round, the fold, the last round, the store.
-        assert_eq!(lines.len(), 1 + 3 + 1 + 3 + 1, "{lines:#?}");
+        // The load, the first round, the fold of the other rounds, the store.
+        assert_eq!(lines.len(), 1 + 3 + 1 + 1, "{lines:#?}");
         assert!(
             lines[4].contains(
-                "... 24 more recv/add/send steps on PEs (0,0,1)→(0,0,2)→(0,0,3) → ... → (0,0,8)"
+                "... 27 more recv/add/send steps on PEs (0,0,1)→(0,0,2)→(0,0,3) → ... → (0,0,9) (4.000 .. 31.000 us) ..."
             ),
             "{}",
             lines[4]
         );
         assert!(lines[1].contains("k.rs:5") && lines[1].contains("waited for data"));
-        assert!(lines[8].contains("store"));
+        assert!(lines[5].contains("store"));
+        // A step that is new breaks the fold and shows.
+        let mut odd = path.clone();
+        odd.steps[16].loc = "k.rs:8".into();
+        let lines = path_lines(&odd);
+        assert!(lines.iter().any(|l| l.contains("k.rs:8")), "{lines:#?}");
+        assert_eq!(
+            lines.iter().filter(|l| l.contains(" more ")).count(),
+            2,
+            "{lines:#?}"
+        );
     }
 }
