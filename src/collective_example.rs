@@ -60,6 +60,10 @@ pub struct Args {
     /// PE, or --ranks); the table shows it and the runner-up.
     #[arg(short = 'a', long = "algos", value_name = "auto")]
     pub algos: Option<String>,
+    /// After the table, print why the largest size's run is as slow as it
+    /// is: the busiest links and engines, the waits, and the critical path.
+    #[arg(long, conflicts_with = "json")]
+    pub why: bool,
 }
 
 /// Runs the example for the registry algorithm `name` with the process's arguments.
@@ -197,7 +201,8 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
         }
         rows.push(row);
     }
-    if let Some(path) = &args.trace {
+    let mut why = None;
+    if args.trace.is_some() || args.why {
         let count = (args.max / args.dtype.size() as u64).max(1) as usize;
         let spec = kernbench_ccl::RunSpec {
             fabric: args.fabric,
@@ -208,16 +213,22 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
             op: args.op,
             root: args.root,
             data: false,
-            trace: true,
+            trace: args.trace.is_some(),
+            why: args.why,
         };
         // The largest size's algorithm (the tuner's pick there, with --algos auto).
         let r = kernbench_ccl::run_on(&topo, &last, &pes, &spec)?;
-        let opts = kernbench_core::export::chrome::TraceOptions::default();
-        kernbench_core::export::chrome::write_chrome_trace(path, &r.outcome, &topo, &opts)?;
-        eprintln!(
-            "wrote {} (open it at https://ui.perfetto.dev)",
-            path.display()
-        );
+        if let Some(path) = &args.trace {
+            let opts = kernbench_core::export::chrome::TraceOptions::default();
+            kernbench_core::export::chrome::write_chrome_trace(path, &r.outcome, &topo, &opts)?;
+            eprintln!(
+                "wrote {} (open it at https://ui.perfetto.dev)",
+                path.display()
+            );
+        }
+        if args.why {
+            why = Some(kernbench_core::sim::why::Why::of(&r.outcome)?);
+        }
     }
     if !args.json {
         let wrong: i64 = rows.iter().map(|r| r.wrong.max(0)).sum();
@@ -227,6 +238,9 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
             if wrong == 0 { "OK" } else { "FAILED" }
         );
         println!("# avg bus bandwidth    : {avg:.3} GB/s");
+    }
+    if let Some(why) = why {
+        print!("at {} B per rank, {why}", args.max);
     }
     Ok(rows)
 }

@@ -1136,3 +1136,61 @@ fn auto_runs_the_models_pick_and_a_sweep_draws_it_beside_the_best() {
     );
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn run_why_explains_the_time_after_the_report() {
+    let base = [
+        "run",
+        "ring_allreduce",
+        "--topology",
+        "tiny",
+        "--size",
+        "16K",
+        "-q",
+    ];
+    let plain = ok(&base);
+    let why = ok(&[&base[..], &["--why"]].concat());
+    // The report and table are the same bytes; the summary follows them.
+    let rest = why
+        .strip_prefix(plain.as_str())
+        .unwrap_or_else(|| panic!("--why changed the report:\n{why}"));
+    assert!(rest.starts_with("why it is slow ("), "{rest}");
+    for part in [
+        "busiest links (",
+        "busiest engines:",
+        "for credits (send held, ring full)",
+        "for data (receive outstanding)",
+        "for an engine (op ready, engine busy)",
+        "critical path: PE ",
+        "starts the run",
+        "waited for data",
+        "kernbench-ccl/src/algorithms/common.rs:",
+    ] {
+        assert!(rest.contains(part), "`{part}` missing:\n{rest}");
+    }
+    // A kernel too, by its own source lines.
+    let k = ok(&[
+        "run",
+        "hello_send",
+        "--topology",
+        "tiny",
+        "--set",
+        "n_elem=1024",
+        "--set",
+        "t.len=16384",
+        "--why",
+        "-q",
+    ]);
+    assert!(k.contains("critical path: PE "), "{k}");
+    assert!(k.contains("src/kernels.rs:13"), "{k}");
+    // The summary is text: with --json it is refused, not dropped.
+    let o = kernbench(&[
+        "run",
+        "ring_allreduce",
+        "--topology",
+        "tiny",
+        "--why",
+        "--json",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

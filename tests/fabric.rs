@@ -152,6 +152,7 @@ fn timing_with_data_equals_timing_without() {
                 root: 0,
                 data,
                 trace: false,
+                why: false,
             };
             kernbench::ccl::run(&topo, a, &spec).unwrap().outcome.report
         };
@@ -201,6 +202,7 @@ fn runs_repeat_exactly_and_data_does_not_change_timing_in_either_model() {
                 root: 0,
                 data,
                 trace: false,
+                why: false,
             };
             let r = kernbench::ccl::run(&topo, &algo, &spec).unwrap();
             assert_eq!(r.wrong, 0);

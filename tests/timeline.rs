@@ -276,6 +276,7 @@ fn a_ring_allreduce_trace_is_valid() {
         root: 0,
         data: false,
         trace: true,
+        why: false,
     };
     let r = kernbench::ccl::run::run_on(&topo, algo, &pes, &spec).unwrap();
     let t = chrome_trace(&r.outcome, &topo, &TraceOptions::default());

@@ -82,6 +82,8 @@ pub struct RunSpec {
     pub data: bool,
     /// Keep op spans for a timeline.
     pub trace: bool,
+    /// Keep op spans and programs for a bottleneck summary (see `Launch::why`).
+    pub why: bool,
     /// How IPCQ messages cross the fabric.
     pub fabric: FabricModel,
     /// The most memory the run may take, bytes (see `Launch::max_memory`).
@@ -101,6 +103,7 @@ impl RunSpec {
             root: 0,
             data: false,
             trace: false,
+            why: false,
             fabric,
             max_memory: None,
             progress: ProgressHook::default(),
@@ -539,6 +542,7 @@ pub fn run_on(
         .ipcq(algo.ipcq.clone())
         .data(spec.data)
         .trace(spec.trace)
+        .why(spec.why)
         .fabric(spec.fabric)
         .max_memory(spec.max_memory)
         .progress(spec.progress.clone());

@@ -140,6 +140,7 @@ pub fn measure(
         root,
         data,
         trace: false,
+        why: false,
     };
     let r = run_on(topo, algo, pes, &spec)?;
     Ok(row_of(topo, algo, pes, &spec, &r))

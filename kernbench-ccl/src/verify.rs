@@ -502,6 +502,7 @@ pub fn symbolic_in(
         root: 0,
         data: false,
         trace: false,
+        why: false,
     };
     let s = setup(topo, algo, pes, &spec)?;
     let c = algo.collective;

@@ -15,6 +15,7 @@ fn spec(count: usize, dtype: DType, op: RedOp) -> RunSpec {
         root: 0,
         data: true,
         trace: false,
+        why: false,
     }
 }
 

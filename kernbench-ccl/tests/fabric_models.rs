@@ -40,6 +40,7 @@ fn compare(topo: &Topology, sizes: &[u64], data: bool) -> Vec<Pair> {
                     root: 0,
                     data,
                     trace: false,
+                    why: false,
                     fabric,
                     max_memory: None,
                     progress: Default::default(),

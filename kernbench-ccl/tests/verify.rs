@@ -113,6 +113,7 @@ fn spec(count: usize, op: RedOp) -> RunSpec {
         root: 0,
         data: true,
         trace: false,
+        why: false,
     }
 }
 

@@ -43,7 +43,7 @@ pub(crate) fn run(a: &ExportArgs, cat: &super::user::Catalog, w: &mut dyn Write)
         ))
     })?;
     let sim = args::topology(a.launch.topology.as_deref())
-        .and_then(|topo| simulate(&a.launch, cat, &topo, false, true));
+        .and_then(|topo| simulate(&a.launch, cat, &topo, false, true, false));
     let sim = match sim {
         Ok(s) => s,
         Err(e) => {

@@ -117,6 +117,12 @@ pub struct RunArgs {
     /// With --trace: only this window of simulated time, `FROM_NS..TO_NS`.
     #[arg(long, value_name = "FROM..TO", requires = "trace", value_parser = crate::cli::args::window)]
     pub trace_window: Option<(f64, f64)>,
+    /// Print why the run is as slow as it is: the busiest links and
+    /// engines, the time PEs waited for credits, data and engines, and the
+    /// critical path from the start to the op that ended last, by kernel
+    /// line. Keeps each op's span while it runs (simulated times do not change).
+    #[arg(long, conflicts_with = "json")]
+    pub why: bool,
     #[command(flatten)]
     pub html: super::html::HtmlArgs,
 }
@@ -213,7 +219,8 @@ impl Simulated {
 
 /// Resolves `l.name` to an algorithm (of the registry or the program) or a
 /// kernel of `cat` and simulates it on `topo`; `data` executes the data
-/// too, `trace` keeps the graphs, programs, spans and messages.
+/// too, `trace` keeps the graphs, programs, spans and messages, `why` the
+/// programs and spans.
 /// A progress bar shows on a terminal while it runs, unless `--quiet`.
 pub(crate) fn simulate(
     l: &LaunchArgs,
@@ -221,6 +228,7 @@ pub(crate) fn simulate(
     topo: &Topology,
     data: bool,
     trace: bool,
+    why: bool,
 ) -> Result<Simulated> {
     let algos = cat.algorithms(
         &Registry::try_builtin().map_err(super::usage)?,
@@ -229,10 +237,10 @@ pub(crate) fn simulate(
     let bar = super::progress::RunBar::new(l.quiet);
     let hook = bar.hook();
     if let Some(sel) = &l.algos {
-        return simulate_tuned(l, topo, &algos, sel, data, trace, hook);
+        return simulate_tuned(l, topo, &algos, sel, (data, trace, why), hook);
     }
     match algos.iter().find(|a| a.name == l.name) {
-        Some(algo) => simulate_algorithm(l, topo, algo, None, data, trace, hook),
+        Some(algo) => simulate_algorithm(l, topo, algo, None, (data, trace, why), hook),
         // A collective's name, unless a kernel of the program takes it.
         None if kernbench_ccl::Collective::parse(&l.name).is_some()
             && cat.kernel_typed(&l.name).is_err() =>
@@ -243,7 +251,7 @@ pub(crate) fn simulate(
                 l.name
             )))
         }
-        None => simulate_kernel(l, cat, topo, data, trace, hook).map(Simulated::Kernel),
+        None => simulate_kernel(l, cat, topo, (data, trace, why), hook).map(Simulated::Kernel),
     }
 }
 
@@ -254,8 +262,7 @@ fn simulate_tuned(
     topo: &Topology,
     algos: &[Algorithm],
     sel: &str,
-    data: bool,
-    trace: bool,
+    flags: (bool, bool, bool),
     progress: ProgressHook,
 ) -> Result<Simulated> {
     use kernbench_ccl::tune;
@@ -291,7 +298,7 @@ fn simulate_tuned(
     let pick = tune::pick(topo, &cands, &pes, bytes as f64)
         .ok_or_else(|| usage(tune::no_candidates(topo, coll, pes.len())))?;
     let tuned = kernbench_ccl::table::Tuned::of(&pick);
-    let sim = simulate_algorithm(l, topo, pick.best.algo, Some(pes), data, trace, progress)?;
+    let sim = simulate_algorithm(l, topo, pick.best.algo, Some(pes), flags, progress)?;
     Ok(match sim {
         Simulated::Algorithm {
             algo,
@@ -315,8 +322,15 @@ pub(crate) fn run(a: &RunArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()> {
     a.html.check()?;
     let topo = args::topology(a.launch.topology.as_deref())?;
     let trace = a.trace.is_some() || a.html.wanted();
-    let sim = simulate(&a.launch, cat, &topo, a.verify_data, trace)?;
+    let sim = simulate(&a.launch, cat, &topo, a.verify_data, trace, a.why)?;
     write_trace(a, sim.outcome(), &topo)?;
+    let why = || -> Result<String> {
+        if !a.why {
+            return Ok(String::new());
+        }
+        let w = kernbench_core::sim::why::Why::of(sim.outcome()).map_err(usage)?;
+        Ok(w.to_string())
+    };
     match &sim {
         Simulated::Kernel(outcome) => {
             a.html.write(&Page::new(
@@ -327,7 +341,7 @@ pub(crate) fn run(a: &RunArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()> {
             if a.json {
                 out(w, &json(&outcome.report, None)?)
             } else {
-                out(w, &outcome.report.to_string())
+                out(w, &format!("{}{}", outcome.report, why()?))
             }
         }
         Simulated::Algorithm {
@@ -371,7 +385,12 @@ pub(crate) fn run(a: &RunArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()> {
                 };
                 out(
                     w,
-                    &format!("{}\n{head}\n{}\n", r.outcome.report, format_row(row)),
+                    &format!(
+                        "{}\n{head}\n{}\n{}",
+                        r.outcome.report,
+                        format_row(row),
+                        why()?
+                    ),
                 )?;
             }
             if a.verify_data && r.wrong > 0 {
@@ -394,8 +413,7 @@ fn simulate_kernel(
     l: &LaunchArgs,
     cat: &Catalog,
     topo: &Topology,
-    data: bool,
-    trace: bool,
+    (data, trace, why): (bool, bool, bool),
     progress: ProgressHook,
 ) -> Result<Outcome> {
     let (kernel, defaults, typed) = cat.kernel_typed(&l.name).map_err(|_| {
@@ -462,6 +480,7 @@ fn simulate_kernel(
         .grid(&grid)
         .data(data)
         .trace(trace)
+        .why(why)
         .fabric(l.fabric)
         .max_memory(l.max_memory)
         .fuse(!l.no_fuse)
@@ -493,8 +512,7 @@ fn simulate_algorithm(
     topo: &Topology,
     algo: &Algorithm,
     pes: Option<Vec<PeId>>,
-    data: bool,
-    trace: bool,
+    (data, trace, why): (bool, bool, bool),
     progress: ProgressHook,
 ) -> Result<Simulated> {
     if let Some(s) = l.set.first() {
@@ -525,6 +543,7 @@ fn simulate_algorithm(
         root: l.root,
         data,
         trace,
+        why,
     };
     let mut algo = algo.clone();
     if let Some(seg) = l.seg {

@@ -108,7 +108,10 @@ pub(crate) struct EngineConfig<'a> {
     pub(crate) drain_gbps: f64,
     /// What the commands compute, when anything (data execution).
     pub(crate) domain: Option<Box<dyn ValueDomain + 'a>>,
+    /// Keep link spans and the message log.
     pub(crate) trace: bool,
+    /// Keep op spans.
+    pub(crate) spans: bool,
     pub(crate) model: FabricModel,
     /// Record the event queue's mix (for the queue benchmark).
     pub(crate) record_mix: bool,
@@ -238,7 +241,7 @@ impl<'a> Engine<'a> {
                 )
             })
             .collect();
-        let op_start = if cfg.trace {
+        let op_start = if cfg.spans {
             insts.iter().map(|i| vec![0; i.prog.ops.len()]).collect()
         } else {
             Vec::new()
@@ -268,7 +271,7 @@ impl<'a> Engine<'a> {
             failed: None,
             events: 0,
             sends: 0,
-            spans: cfg.trace.then(Vec::new),
+            spans: cfg.spans.then(Vec::new),
             op_start,
             msg_log: cfg.trace.then(|| MsgLog::new(cfg.channels.list.len())),
         }

@@ -28,6 +28,9 @@ pub const RACE_BYTES_PER_COMMAND: u64 = 8;
 pub const RACE_BYTES_PER_ACCESS: u64 = 144;
 /// Extra bytes per command for a trace's op spans and link spans.
 pub const TRACE_BYTES_PER_COMMAND: u64 = 160;
+/// Extra bytes per command for the op spans of [`Launch::why`] (a few ops
+/// a command, each a start and a span).
+pub const WHY_BYTES_PER_COMMAND: u64 = 100;
 
 /// What a launch is expected to hold in memory, from a sample of its instances.
 #[derive(Clone, Debug, PartialEq)]
@@ -149,6 +152,12 @@ pub(crate) fn estimate(machine: &Machine, launch: &Launch) -> Result<MemoryEstim
     }
     if launch.trace {
         bytes += total_cmds * TRACE_BYTES_PER_COMMAND;
+    } else if launch.why {
+        // Op spans, and each instance's own copy of its program at the end.
+        bytes += total_cmds * WHY_BYTES_PER_COMMAND;
+        if !keep {
+            bytes += total_cmds * PROGRAM_BYTES_PER_COMMAND;
+        }
     }
     // Data execution keeps each tile value, as f32, from its command to its
     // last reader, and the race check's shadow of the memory accessed.

@@ -25,6 +25,7 @@ pub mod progress;
 pub mod queue;
 pub(crate) mod race;
 pub mod report;
+pub mod why;
 
 pub use crate::passes::lower;
 pub use crate::passes::pair as pairing;
@@ -68,6 +69,10 @@ pub struct Launch<'a> {
     pub data: bool,
     /// Keep a span per op for timelines.
     pub trace: bool,
+    /// Keep each op's span and each instance's program, without the link
+    /// and message records of a trace, for [`why`] (what made the run as
+    /// slow as it is). Off by default: the run then records nothing per op.
+    pub why: bool,
     /// IPCQ settings for this launch (slots, slot size, buffer kind); the topology's when `None`.
     pub ipcq: Option<crate::topology::IpcqSpec>,
     /// How IPCQ messages cross the fabric.
@@ -98,6 +103,7 @@ impl<'a> Launch<'a> {
             neighbors: None,
             data: true,
             trace: false,
+            why: false,
             ipcq: None,
             fabric: FabricModel::default(),
             max_memory: None,
@@ -166,6 +172,12 @@ impl<'a> Launch<'a> {
         self.trace = on;
         self
     }
+
+    /// Keeps op spans and programs for [`why`] (see [`Launch::why`]).
+    pub fn why(mut self, on: bool) -> Self {
+        self.why = on;
+        self
+    }
 }
 
 /// Grid position of instance `i` (axis 0 fastest).
@@ -189,9 +201,9 @@ pub struct Outcome {
     /// Location, mnemonic and direction of every command of each instance.
     pub tables: Vec<CmdTable>,
     /// The lowered program of each instance, when the launch executed data or
-    /// kept a trace or graphs; empty otherwise.
+    /// kept a trace, graphs or spans for [`why`]; empty otherwise.
     pub programs: Vec<PeProgram>,
-    /// Op spans, when the launch asked for them.
+    /// Op spans, when the launch asked for them ([`Launch::trace`] or [`Launch::why`]).
     pub spans: Vec<Span>,
     /// Link occupancy, when the launch asked for spans.
     pub link_spans: Vec<fabric::LinkSpan>,
@@ -335,11 +347,12 @@ fn run_launch(
         drain_gbps,
         domain,
         trace: launch.trace,
+        spans: launch.trace || launch.why,
         model: launch.fabric,
         record_mix,
         progress: launch.progress.clone(),
     };
-    let keep = launch.data || launch.trace || launch.keep_graphs;
+    let keep = launch.data || launch.trace || launch.keep_graphs || launch.why;
     let distinct_programs = {
         let mut p: Vec<*const PeProgram> = programs.iter().map(std::sync::Arc::as_ptr).collect();
         p.sort_unstable();
