@@ -96,6 +96,19 @@ pub fn intercube_allreduce<T: Element>(
         let cols = sip_cols.clamp(1, sips);
         let rows = sips / cols;
         let (row, col) = (sip / cols, sip % cols);
+        // Along a row of SIPs and down a column: rings on a torus, lines on a mesh.
+        let along = Ring {
+            next: Dir::SipE,
+            prev: Dir::SipW,
+            rank: col,
+            size: cols,
+        };
+        let down = Ring {
+            next: Dir::SipS,
+            prev: Dir::SipN,
+            rank: row,
+            size: rows,
+        };
         if net == sip_net::RING {
             let ring = Ring {
                 next: Dir::SipE,
@@ -105,35 +118,11 @@ pub fn intercube_allreduce<T: Element>(
             };
             ring_all_reduce(buf, base, (0, n), ring, seg, op);
         } else if net == sip_net::TORUS {
-            let along = Ring {
-                next: Dir::SipE,
-                prev: Dir::SipW,
-                rank: col,
-                size: cols,
-            };
-            let down = Ring {
-                next: Dir::SipS,
-                prev: Dir::SipN,
-                rank: row,
-                size: rows,
-            };
             ring_reduce_scatter(buf, base, (0, n), along, 1, seg, op);
             let (cs, cl) = chunk(n, cols, (col + 1) % cols);
             ring_all_reduce(buf, base, (cs, cl), down, seg, op);
             ring_all_gather(buf, base, (0, n), along, 1, seg);
         } else {
-            let along = Ring {
-                next: Dir::SipE,
-                prev: Dir::SipW,
-                rank: col,
-                size: cols,
-            };
-            let down = Ring {
-                next: Dir::SipS,
-                prev: Dir::SipN,
-                rank: row,
-                size: rows,
-            };
             line_all_reduce(buf, base, n, seg, op, along);
             line_all_reduce(buf, base, n, seg, op, down);
         }
