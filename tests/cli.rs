@@ -1194,3 +1194,40 @@ fn run_why_explains_the_time_after_the_report() {
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+#[test]
+fn degrade_slows_the_run_and_names_a_bad_link() {
+    let base = [
+        "run",
+        "ring_allreduce",
+        "--topology",
+        "tiny",
+        "--size",
+        "64K",
+        "-q",
+    ];
+    let time = |s: &str| -> f64 {
+        let row = s.lines().last().unwrap();
+        row.split_whitespace().nth(5).unwrap().parse().unwrap()
+    };
+    let healthy = time(&ok(&base));
+    let link = "sip0/cube2/router(1,2) <-> sip0/cube2/router(1,1)=0.25+500";
+    let slow = time(&ok(&[&base[..], &["--degrade", link]].concat()));
+    assert!(slow > healthy, "{slow} <= {healthy}");
+    let o = kernbench(
+        &[
+            &base[..],
+            &["--degrade", "sip0/cube2/router(1,2) -> nowhere=0.5"],
+        ]
+        .concat(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--degrade `sip0/cube2/router(1,2) -> nowhere`: there is no `nowhere`"),
+        "{}",
+        stderr(&o)
+    );
+    let o = kernbench(&[&base[..], &["--degrade", "a -> b"]].concat());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("LINK=SHARE"), "{}", stderr(&o));
+}

@@ -30,10 +30,31 @@ fn commands() -> Vec<Vec<String>> {
         let full = format!("{pending}{line}");
         pending.clear();
         if let Some(args) = full.trim().strip_prefix("cargo run --release -- ") {
-            out.push(args.split_whitespace().map(str::to_string).collect());
+            out.push(shell_words(args));
         }
     }
     out
+}
+
+/// The words of a shell command line: split at blanks, except inside single
+/// quotes (the README quotes arguments with blanks, such as link names).
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quoted = false;
+    for c in line.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                word.get_or_insert_with(String::new);
+            }
+            c if c.is_whitespace() && !quoted => words.extend(word.take()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    assert!(!quoted, "an unclosed quote in the README: {line}");
+    words.extend(word);
+    words
 }
 
 /// The same command on `tiny`, with sizes and folders a test can afford.

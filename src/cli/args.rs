@@ -27,6 +27,35 @@ pub fn topology(spec: Option<&str>) -> Result<Topology> {
     }
 }
 
+/// `topo` with the links of `extra` degraded as well (`--degrade`).
+pub fn degraded(
+    topo: Topology,
+    extra: &[kernbench_core::topology::DegradedLink],
+) -> Result<Topology> {
+    if extra.is_empty() {
+        return Ok(topo);
+    }
+    let mut config = topo.config().clone();
+    let from = config.degraded.links.len();
+    config.degraded.links.extend_from_slice(extra);
+    Topology::from_config(config).map_err(|e| match &e {
+        // Name the flag's own entry, not a line of a file it is not in.
+        kernbench_core::topology::TopologyError::Invalid { path, message, .. } => {
+            let own = path
+                .strip_prefix("degraded.links[")
+                .and_then(|p| p.split(']').next())
+                .and_then(|k| k.parse::<usize>().ok())
+                .and_then(|k| k.checked_sub(from))
+                .and_then(|k| extra.get(k));
+            match own {
+                Some(d) => usage(format!("--degrade `{}`: {message}", d.link)),
+                None => usage(e),
+            }
+        }
+        _ => usage(e),
+    })
+}
+
 /// clap parser: a size in bytes (`64`, `8K`, `1M`, `2G`; binary multiples).
 pub fn size(s: &str) -> std::result::Result<u64, String> {
     match parse_size(s) {

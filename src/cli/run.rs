@@ -24,6 +24,11 @@ pub struct LaunchArgs {
     /// A topology file, or a built-in name (default, tiny, large); the embedded default when absent.
     #[arg(long, value_name = "FILE")]
     pub topology: Option<String>,
+    /// Degrade a link of the topology: LINK=SHARE[+NS] keeps SHARE of its
+    /// bandwidth and adds NS of latency, e.g. `--degrade 'sip0/io/noc -> switch=0.5'`
+    /// (`a <-> b` for both directions). Repeatable; adds to the file's `degraded`.
+    #[arg(long, value_name = "LINK=SHARE[+NS]")]
+    pub degrade: Vec<kernbench_core::topology::DegradedLink>,
     /// A kernel parameter: NAME=VALUE (scalar), NAME=ROWSxCOLS (tensor), NAME.len=N (pointer). Repeatable.
     #[arg(long, short = 's', value_name = "NAME=VALUE", value_parser = args::set)]
     pub set: Vec<Set>,
@@ -320,7 +325,10 @@ fn simulate_tuned(
 /// Runs `kernbench run`.
 pub(crate) fn run(a: &RunArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()> {
     a.html.check()?;
-    let topo = args::topology(a.launch.topology.as_deref())?;
+    let topo = args::degraded(
+        args::topology(a.launch.topology.as_deref())?,
+        &a.launch.degrade,
+    )?;
     let trace = a.trace.is_some() || a.html.wanted();
     let sim = simulate(&a.launch, cat, &topo, a.verify_data, trace, a.why)?;
     write_trace(a, sim.outcome(), &topo)?;

@@ -35,6 +35,65 @@ pub struct TopologyConfig {
     /// Links and routers out of service; routes go around them.
     #[serde(skip_serializing_if = "Failures::is_empty")]
     pub failed: Failures,
+    /// Links that work below their figures (a straggling link).
+    #[serde(skip_serializing_if = "Degraded::is_empty")]
+    pub degraded: Degraded,
+}
+
+/// Links that carry traffic below their figures: a worn cable, a
+/// throttled port. Named as reports print them, like [`Failures`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Degraded {
+    /// The degraded links, each with what it loses.
+    pub links: Vec<DegradedLink>,
+}
+
+impl Degraded {
+    /// `true` when no link is degraded.
+    pub fn is_empty(&self) -> bool {
+        self.links.is_empty()
+    }
+}
+
+/// One degraded link (or pair of links).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DegradedLink {
+    /// `from -> to` (one direction) or `a <-> b` (both).
+    pub link: String,
+    /// The share of its bandwidth it keeps, in (0, 1]. Default 1.
+    #[serde(default = "one")]
+    pub bandwidth: f64,
+    /// Latency it adds, ns. Default 0.
+    #[serde(default)]
+    pub extra_latency_ns: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl std::str::FromStr for DegradedLink {
+    type Err = String;
+
+    /// `LINK=SHARE[+NS]`, e.g. `sip0/io/noc -> switch=0.5` or `a <-> b=1+200`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (link, figures) = s.rsplit_once('=').ok_or_else(|| {
+            format!("`{s}`: write LINK=SHARE[+NS], e.g. `a <-> b=0.5` or `a -> b=1+200`")
+        })?;
+        let (share, extra) = figures.split_once('+').unwrap_or((figures, "0"));
+        let num = |x: &str, what: &str| {
+            x.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("`{s}`: {what} `{}` is not a number", x.trim()))
+        };
+        Ok(DegradedLink {
+            link: link.trim().to_string(),
+            bandwidth: num(share, "the bandwidth share")?,
+            extra_latency_ns: num(extra, "the extra latency")?,
+        })
+    }
 }
 
 /// Links and routers out of service, named as reports print them.
@@ -66,6 +125,7 @@ impl Default for TopologyConfig {
             ipcq: IpcqSpec::default(),
             launch: LaunchSpec::default(),
             failed: Failures::default(),
+            degraded: Degraded::default(),
         }
     }
 }

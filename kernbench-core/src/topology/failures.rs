@@ -12,10 +12,15 @@
 //!
 //! A machine whose failures cut it in parts is refused when it is loaded,
 //! naming the pairs that cannot reach each other.
+//!
+//! Degraded links stay in service with a share of their bandwidth and extra
+//! latency; routes keep crossing them, and everything that reads a link's
+//! figures (the simulation, the cost model, reports) sees the degraded ones.
 
-use super::config::Failures;
+use super::config::{Degraded, Failures};
 use super::graph::{Fabric, Node};
 use super::validate::Invalid;
+use crate::Ps;
 use petgraph::graph::NodeIndex;
 use petgraph::visit::EdgeRef;
 use petgraph::Direction;
@@ -30,11 +35,7 @@ pub(crate) fn apply(failed: &Failures, fabric: &mut Fabric) -> Result<(), Invali
     if failed.links.is_empty() && failed.routers.is_empty() {
         return Ok(());
     }
-    let by_name: HashMap<String, NodeIndex> = fabric
-        .graph
-        .node_indices()
-        .map(|i| (fabric.graph[i].to_string(), i))
-        .collect();
+    let by_name = names(fabric);
     let node = |name: &str, path: &str| -> Result<NodeIndex, Invalid> {
         by_name.get(name.trim()).copied().ok_or_else(|| Invalid {
             path: path.to_string(),
@@ -47,33 +48,8 @@ pub(crate) fn apply(failed: &Failures, fabric: &mut Fabric) -> Result<(), Invali
     };
     let mut dead = vec![false; fabric.links.len()];
     for (k, spec) in failed.links.iter().enumerate() {
-        let path = format!("failed.links[{k}]");
-        let (a, b, both) = if let Some((a, b)) = spec.split_once("<->") {
-            (a, b, true)
-        } else if let Some((a, b)) = spec.split_once("->") {
-            (a, b, false)
-        } else {
-            return Err(Invalid {
-                path,
-                message: format!("`{spec}` is not a link: write `from -> to` or `a <-> b`"),
-            });
-        };
-        let (a, b) = (node(a, &path)?, node(b, &path)?);
-        let mut found = false;
-        for (x, y) in [(a, b), (b, a)].into_iter().take(if both { 2 } else { 1 }) {
-            for e in fabric.graph.edges_connecting(x, y) {
-                dead[e.weight().0 as usize] = true;
-                found = true;
-            }
-        }
-        if !found {
-            return Err(Invalid {
-                path,
-                message: format!(
-                    "no link joins `{}` and `{}`",
-                    fabric.graph[a], fabric.graph[b]
-                ),
-            });
+        for l in links_named(fabric, &by_name, spec, &format!("failed.links[{k}]"))? {
+            dead[l] = true;
         }
     }
     for (k, name) in failed.routers.iter().enumerate() {
@@ -97,6 +73,99 @@ pub(crate) fn apply(failed: &Failures, fabric: &mut Fabric) -> Result<(), Invali
         .map(|i| (fabric.graph[i], i))
         .collect();
     check_connected(fabric, failed)
+}
+
+/// The nodes of `fabric` by the names reports print.
+fn names(fabric: &Fabric) -> HashMap<String, NodeIndex> {
+    fabric
+        .graph
+        .node_indices()
+        .map(|i| (fabric.graph[i].to_string(), i))
+        .collect()
+}
+
+/// The links `spec` names (`from -> to`, or `a <-> b` for both
+/// directions); `path` is the field an error points at.
+fn links_named(
+    fabric: &Fabric,
+    by_name: &HashMap<String, NodeIndex>,
+    spec: &str,
+    path: &str,
+) -> Result<Vec<usize>, Invalid> {
+    let node = |name: &str| -> Result<NodeIndex, Invalid> {
+        by_name.get(name.trim()).copied().ok_or_else(|| Invalid {
+            path: path.to_string(),
+            message: format!(
+                "there is no `{}` in this machine (nodes are named as reports print them, \
+                 e.g. `sip0/cube0/router(0,1)`, `sip0/cube0/ucie_e`)",
+                name.trim()
+            ),
+        })
+    };
+    let (a, b, both) = if let Some((a, b)) = spec.split_once("<->") {
+        (a, b, true)
+    } else if let Some((a, b)) = spec.split_once("->") {
+        (a, b, false)
+    } else {
+        return Err(Invalid {
+            path: path.to_string(),
+            message: format!("`{spec}` is not a link: write `from -> to` or `a <-> b`"),
+        });
+    };
+    let (a, b) = (node(a)?, node(b)?);
+    let mut out = Vec::new();
+    for (x, y) in [(a, b), (b, a)].into_iter().take(if both { 2 } else { 1 }) {
+        for e in fabric.graph.edges_connecting(x, y) {
+            out.push(e.weight().0 as usize);
+        }
+    }
+    if out.is_empty() {
+        return Err(Invalid {
+            path: path.to_string(),
+            message: format!(
+                "no link joins `{}` and `{}`",
+                fabric.graph[a], fabric.graph[b]
+            ),
+        });
+    }
+    Ok(out)
+}
+
+/// Lowers the figures of the links `degraded` names in `fabric`.
+pub(crate) fn degrade(degraded: &Degraded, fabric: &mut Fabric) -> Result<(), Invalid> {
+    if degraded.is_empty() {
+        return Ok(());
+    }
+    let by_name = names(fabric);
+    for (k, d) in degraded.links.iter().enumerate() {
+        let path = format!("degraded.links[{k}]");
+        if !(d.bandwidth > 0.0 && d.bandwidth <= 1.0) {
+            return Err(Invalid {
+                path: format!("{path}.bandwidth"),
+                message: format!(
+                    "{} is not a share of the link's bandwidth: give a number in (0, 1] \
+                     (a link that carries nothing is a failed link)",
+                    d.bandwidth
+                ),
+            });
+        }
+        if !(d.extra_latency_ns >= 0.0 && d.extra_latency_ns <= 1e9) {
+            return Err(Invalid {
+                path: format!("{path}.extra_latency_ns"),
+                message: format!(
+                    "{} is not an extra latency: give ns from 0 to 1e9",
+                    d.extra_latency_ns
+                ),
+            });
+        }
+        let extra = (d.extra_latency_ns * 1000.0).round() as Ps;
+        for l in links_named(fabric, &by_name, &d.link, &format!("{path}.link"))? {
+            let link = &mut fabric.links[l];
+            link.gbps *= d.bandwidth;
+            link.latency_ps = link.latency_ps.saturating_add(extra);
+        }
+    }
+    Ok(())
 }
 
 /// Whether `n` may carry a rerouted transfer through it.

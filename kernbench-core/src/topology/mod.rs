@@ -29,9 +29,9 @@ mod summary;
 mod validate;
 
 pub use config::{
-    AttachConfig, Backpressure, BufferKind, CubeConfig, CubeMeshConfig, Failures, IoConfig,
-    IpcqSpec, LaunchSpec, LinkSpec, MemorySpec, NocConfig, PeSpec, Side, SipConfig, SystemConfig,
-    SystemKind, TopologyConfig, UcieConfig, UcieRouters,
+    AttachConfig, Backpressure, BufferKind, CubeConfig, CubeMeshConfig, Degraded, DegradedLink,
+    Failures, IoConfig, IpcqSpec, LaunchSpec, LinkSpec, MemorySpec, NocConfig, PeSpec, Side,
+    SipConfig, SystemConfig, SystemKind, TopologyConfig, UcieConfig, UcieRouters,
 };
 pub use error::{locate as field_line, TopologyError};
 pub use graph::{Link, LinkId, LinkKind, Node, NodeRef};
@@ -107,12 +107,14 @@ impl Topology {
                 message: e.message,
             })?;
         let mut fabric = graph::build(&layout);
-        failures::apply(&config.failed, &mut fabric).map_err(|e| TopologyError::Invalid {
-            origin: origin.to_string(),
-            line: error::locate(text, &e.path),
-            path: e.path,
-            message: e.message,
-        })?;
+        failures::apply(&config.failed, &mut fabric)
+            .and_then(|()| failures::degrade(&config.degraded, &mut fabric))
+            .map_err(|e| TopologyError::Invalid {
+                origin: origin.to_string(),
+                line: error::locate(text, &e.path),
+                path: e.path,
+                message: e.message,
+            })?;
         Ok(Topology {
             config,
             layout,
