@@ -1231,3 +1231,30 @@ fn degrade_slows_the_run_and_names_a_bad_link() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("LINK=SHARE"), "{}", stderr(&o));
 }
+
+#[test]
+fn slow_delays_the_run_and_names_a_bad_part() {
+    let base = [
+        "run",
+        "ring_allreduce",
+        "--topology",
+        "tiny",
+        "--size",
+        "4K",
+        "-q",
+    ];
+    let time = |s: &str| -> f64 {
+        let row = s.lines().last().unwrap();
+        row.split_whitespace().nth(5).unwrap().parse().unwrap()
+    };
+    let healthy = time(&ok(&base));
+    let late = time(&ok(&[&base[..], &["--slow", "sip0/cube1=1+5000"]].concat()));
+    assert!(late >= healthy + 4.0, "{late} us, healthy {healthy} us");
+    let o = kernbench(&[&base[..], &["--slow", "sip3/cube0=0.5"]].concat());
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--slow `sip3/cube0`: this machine has no"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -86,3 +86,101 @@ fn bad_degradations_name_the_field_and_line() {
     let e = Topology::from_yaml(&text, "bad.yaml").unwrap_err();
     assert!(e.to_string().contains("no `nowhere`"), "{e}");
 }
+
+/// `tiny` with one `slow` part.
+fn slow(at: &str, speed: &str, delay_ns: &str) -> Topology {
+    let text = format!(
+        "{TINY_YAML}\nslow:\n  - at: \"{at}\"\n    speed: {speed}\n    start_delay_ns: {delay_ns}\n"
+    );
+    Topology::from_yaml(&text, "slow.yaml").unwrap()
+}
+
+/// Simulated time of `algo` on every PE of `topo` at `count` f32 a rank, data checked.
+fn time_at(topo: &Topology, algo: &str, count: usize) -> f64 {
+    let reg = Registry::builtin();
+    let pes: Vec<PeId> = topo.pes().collect();
+    let spec = RunSpec {
+        data: true,
+        ..RunSpec::timing(count, DType::F32, Default::default())
+    };
+    let r = run_on(topo, reg.get(algo).unwrap(), &pes, &spec).unwrap();
+    assert_eq!(r.wrong, 0, "{algo}");
+    r.outcome.report.sim_ns()
+}
+
+#[test]
+fn one_slow_pe_holds_up_a_ring_more_than_a_tree() {
+    let healthy = Topology::builtin("tiny").unwrap();
+    let straggler = slow("sip0/cube0/pe0", "0.25", "0");
+    // 4 KiB a rank: issue, not the wire, paces each step.
+    let factor = |algo: &str| time_at(&straggler, algo, 1024) / time_at(&healthy, algo, 1024);
+    let (ring, tree) = (factor("ring_allreduce"), factor("tree_allreduce"));
+    println!("one PE at a quarter speed: ring x{ring:.3}, tree x{tree:.3}");
+    // Every one of the ring's 2 (w - 1) steps waits on the slow PE; the
+    // tree's only on the levels it sits on.
+    assert!(ring > 1.15, "ring x{ring}");
+    assert!(tree > 1.0 && tree < ring, "tree x{tree}, ring x{ring}");
+}
+
+#[test]
+fn a_late_pe_delays_the_ring_by_its_delay() {
+    let healthy = Topology::builtin("tiny").unwrap();
+    let late = slow("sip0/cube2", "1", "20000");
+    for algo in ["ring_allreduce", "tree_allreduce"] {
+        let d = time_at(&late, algo, 1 << 18) - time_at(&healthy, algo, 1 << 18);
+        // Everyone waits for the late cube's data; some of the delay hides
+        // behind work that does not need it.
+        assert!(d > 15_000.0 && d <= 20_000.0 + 1.0, "{algo}: {d} ns later");
+    }
+}
+
+#[test]
+fn a_slow_pe_computes_at_its_speed() {
+    use kernbench::core::sim::{simulate, Launch};
+    let run = |topo: &Topology| {
+        let pe = PeId::new(0, 0, 0);
+        let mut m = Machine::new(topo.clone()).unwrap();
+        let (mm, kk, nn) = (256, 256, 256);
+        let a = m.alloc(DType::F16, mm * kk, &[pe]).unwrap();
+        let b = m.alloc(DType::F16, kk * nn, &[pe]).unwrap();
+        let c = m.alloc(DType::F32, mm * nn, &[pe]).unwrap();
+        let args = kernbench::kernels::gemm::args()
+            .a(a.view(mm, kk).unwrap())
+            .b(b.view(kk, nn).unwrap())
+            .c(c.view(mm, nn).unwrap());
+        let launch = Launch::new(&kernbench::kernels::gemm, args, vec![pe]).data(false);
+        let r = simulate(&mut m, &launch).unwrap();
+        (r.sim_ns(), r.pes[0].busy.gemm)
+    };
+    let healthy = run(&Topology::builtin("tiny").unwrap());
+    let half = run(&slow("sip0/cube0/pe0", "0.5", "0"));
+    println!("{healthy:?} {half:?}");
+    let (h, s) = (healthy.1 as f64, half.1 as f64);
+    assert!(h > 0.0);
+    assert!(
+        (s / h - 2.0).abs() < 0.01,
+        "GEMM busy {h} ps, at half speed {s} ps"
+    );
+    assert!(half.0 > healthy.0);
+}
+
+#[test]
+fn bad_slow_parts_name_the_field() {
+    for (at, speed, delay, field, want) in [
+        ("sip0/pe3", "0.5", "0", "slow[0].at", "not a part"),
+        ("sip7", "0.5", "0", "slow[0].at", "no `sip7`"),
+        ("sip0", "0", "0", "slow[0].speed", "(0, 1]"),
+        ("sip0", "1", "-1", "slow[0].start_delay_ns", "from 0"),
+    ] {
+        let text = format!(
+            "{TINY_YAML}\nslow:\n  - at: \"{at}\"\n    speed: {speed}\n    start_delay_ns: {delay}\n"
+        );
+        let e = Topology::from_yaml(&text, "bad.yaml").unwrap_err();
+        let TopologyError::Invalid { path, line, .. } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(path, field, "{e}");
+        assert!(*line > 1, "{e}");
+        assert!(e.to_string().contains(want), "{e}");
+    }
+}

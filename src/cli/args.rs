@@ -27,29 +27,35 @@ pub fn topology(spec: Option<&str>) -> Result<Topology> {
     }
 }
 
-/// `topo` with the links of `extra` degraded as well (`--degrade`).
-pub fn degraded(
+/// `topo` with the links of `links` degraded (`--degrade`) and the parts
+/// of `slow` straggling (`--slow`), besides what its file says.
+pub fn with_stragglers(
     topo: Topology,
-    extra: &[kernbench_core::topology::DegradedLink],
+    links: &[kernbench_core::topology::DegradedLink],
+    slow: &[kernbench_core::topology::SlowPart],
 ) -> Result<Topology> {
-    if extra.is_empty() {
+    if links.is_empty() && slow.is_empty() {
         return Ok(topo);
     }
     let mut config = topo.config().clone();
-    let from = config.degraded.links.len();
-    config.degraded.links.extend_from_slice(extra);
+    let (from_links, from_slow) = (config.degraded.links.len(), config.slow.len());
+    config.degraded.links.extend_from_slice(links);
+    config.slow.extend_from_slice(slow);
     Topology::from_config(config).map_err(|e| match &e {
         // Name the flag's own entry, not a line of a file it is not in.
         kernbench_core::topology::TopologyError::Invalid { path, message, .. } => {
-            let own = path
-                .strip_prefix("degraded.links[")
-                .and_then(|p| p.split(']').next())
-                .and_then(|k| k.parse::<usize>().ok())
-                .and_then(|k| k.checked_sub(from))
-                .and_then(|k| extra.get(k));
-            match own {
-                Some(d) => usage(format!("--degrade `{}`: {message}", d.link)),
-                None => usage(e),
+            let entry = |prefix: &str, from: usize| {
+                path.strip_prefix(prefix)
+                    .and_then(|p| p.split(']').next())
+                    .and_then(|k| k.parse::<usize>().ok())
+                    .and_then(|k| k.checked_sub(from))
+            };
+            if let Some(d) = entry("degraded.links[", from_links).and_then(|k| links.get(k)) {
+                usage(format!("--degrade `{}`: {message}", d.link))
+            } else if let Some(p) = entry("slow[", from_slow).and_then(|k| slow.get(k)) {
+                usage(format!("--slow `{}`: {message}", p.at))
+            } else {
+                usage(e)
             }
         }
         _ => usage(e),

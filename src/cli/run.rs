@@ -29,6 +29,11 @@ pub struct LaunchArgs {
     /// (`a <-> b` for both directions). Repeatable; adds to the file's `degraded`.
     #[arg(long, value_name = "LINK=SHARE[+NS]")]
     pub degrade: Vec<kernbench_core::topology::DegradedLink>,
+    /// Slow a PE, cube or SIP: AT=SPEED[+NS] keeps SPEED of its issue and
+    /// compute speed and starts it NS late, e.g. `--slow sip0/cube1/pe3=0.5`
+    /// or `--slow sip1=1+2000`. Repeatable; adds to the file's `slow`.
+    #[arg(long, value_name = "AT=SPEED[+NS]")]
+    pub slow: Vec<kernbench_core::topology::SlowPart>,
     /// A kernel parameter: NAME=VALUE (scalar), NAME=ROWSxCOLS (tensor), NAME.len=N (pointer). Repeatable.
     #[arg(long, short = 's', value_name = "NAME=VALUE", value_parser = args::set)]
     pub set: Vec<Set>,
@@ -325,9 +330,10 @@ fn simulate_tuned(
 /// Runs `kernbench run`.
 pub(crate) fn run(a: &RunArgs, cat: &Catalog, w: &mut dyn Write) -> Result<()> {
     a.html.check()?;
-    let topo = args::degraded(
+    let topo = args::with_stragglers(
         args::topology(a.launch.topology.as_deref())?,
         &a.launch.degrade,
+        &a.launch.slow,
     )?;
     let trace = a.trace.is_some() || a.html.wanted();
     let sim = simulate(&a.launch, cat, &topo, a.verify_data, trace, a.why)?;

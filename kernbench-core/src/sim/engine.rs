@@ -43,6 +43,8 @@ enum Ev {
     CommFree(InstId),
     /// Message model, shared route: the comm DMA takes the next slot batch.
     Pump(ChanId),
+    /// A PE that starts late (a straggler) begins its program.
+    Begin(InstId),
     /// Test only: an event that reschedules itself forever, as a livelock would.
     #[cfg(test)]
     Spin(InstId),
@@ -57,6 +59,7 @@ impl Ev {
             Ev::Credit(_) => "credit",
             Ev::CommFree(_) => "comm free",
             Ev::Pump(_) => "pump",
+            Ev::Begin(_) => "begin",
             #[cfg(test)]
             Ev::Spin(_) => "spin",
         }
@@ -115,6 +118,9 @@ pub(crate) struct EngineConfig<'a> {
     pub(crate) model: FabricModel,
     /// Record the event queue's mix (for the queue benchmark).
     pub(crate) record_mix: bool,
+    /// Per instance, how it straggles: the share of its speed it keeps in
+    /// thousandths and how late it starts; empty when none does.
+    pub(crate) slow: Vec<(u32, Ps)>,
     /// Where the run reports its progress.
     pub(crate) progress: super::progress::ProgressHook,
 }
@@ -136,6 +142,8 @@ pub(crate) struct Engine<'a> {
     domain: Option<Box<dyn ValueDomain + 'a>>,
     /// The first error of a step that cannot return one (the run stops at it).
     failed: Option<SimError>,
+    /// See [`EngineConfig::slow`].
+    slow: Vec<(u32, Ps)>,
     /// The race detector, when data runs.
     races: Option<RaceCheck>,
     pub(crate) events: u64,
@@ -269,6 +277,7 @@ impl<'a> Engine<'a> {
                 .then(|| RaceCheck::new(cfg.graphs, cfg.pes)),
             domain: cfg.domain,
             failed: None,
+            slow: cfg.slow,
             events: 0,
             sends: 0,
             spans: cfg.spans.then(Vec::new),
@@ -328,15 +337,9 @@ impl<'a> Engine<'a> {
         }
         for i in 0..self.insts.len() {
             let inst = InstId(i as u32);
-            for op in 0..self.insts[i].prog.ops.len() {
-                if self.insts[i].remaining(OpId(op as u32)) == 0
-                    && self.insts[i].prog.ops[op].unit == Unit::Free
-                {
-                    self.start(OpRef::new(inst, OpId(op as u32)));
-                }
-            }
-            for u in 0..UNITS {
-                self.try_unit(inst, u);
+            match self.slow.get(i) {
+                Some(&(_, delay)) if delay > 0 => self.push(self.now + delay, Ev::Begin(inst)),
+                _ => self.begin(inst),
             }
         }
         while let Some((t, ev)) = self.queue.pop() {
@@ -374,6 +377,7 @@ impl<'a> Engine<'a> {
                     self.chans[c.ix()].pump_at = None;
                     self.msg_poll(c);
                 }
+                Ev::Begin(inst) => self.begin(inst),
                 Ev::CommFree(inst) => {
                     self.insts[inst.ix()].release(Unit::Comm);
                     self.try_unit(inst, Unit::Comm as usize);
@@ -389,6 +393,21 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
+    /// Starts what instance `inst` can start before anything has finished.
+    fn begin(&mut self, inst: InstId) {
+        let i = inst.ix();
+        for op in 0..self.insts[i].prog.ops.len() {
+            if self.insts[i].remaining(OpId(op as u32)) == 0
+                && self.insts[i].prog.ops[op].unit == Unit::Free
+            {
+                self.start(OpRef::new(inst, OpId(op as u32)));
+            }
+        }
+        for u in 0..UNITS {
+            self.try_unit(inst, u);
+        }
+    }
+
     fn try_unit(&mut self, inst: InstId, u: usize) {
         if let Some(op) = self.insts[inst.ix()].ready_on(u) {
             self.start(OpRef::new(inst, op));
@@ -399,6 +418,15 @@ impl<'a> Engine<'a> {
         let now = self.now;
         let issue_ps = self.spec.cpu_overhead_ps() + self.spec.sched_overhead_ps();
         let hbm_latency = self.spec.hbm_latency_ps();
+        // A straggler issues and computes at a share of its speed.
+        let speed = self.slow.get(r.inst.ix()).map_or(1000, |x| x.0);
+        let slowed = |ps: Ps| {
+            if speed == 1000 {
+                ps
+            } else {
+                (u128::from(ps) * 1000 / u128::from(speed)) as Ps
+            }
+        };
         let s = &mut self.insts[r.inst.ix()];
         s.first_op_ps.get_or_insert(now);
         let unit = s.begin(r.op);
@@ -407,10 +435,10 @@ impl<'a> Engine<'a> {
         }
         let o = &s.prog.ops[r.op.ix()];
         let end = match &o.kind {
-            OpKind::Issue => now + issue_ps,
+            OpKind::Issue => now + slowed(issue_ps),
             OpKind::Fixed { ps, flops } => {
                 s.flops += flops;
-                now + ps
+                now + slowed(*ps)
             }
             OpKind::Nop => now,
             OpKind::Hbm { .. } => s.hbm(r.op, now, &self.hbm) + hbm_latency,
@@ -757,7 +785,7 @@ impl<'a> Engine<'a> {
         };
         match ev {
             Ev::OpDone(r) | Ev::SendNext(r) => [pe(r.inst), None],
-            Ev::CommFree(i) => [pe(i), None],
+            Ev::CommFree(i) | Ev::Begin(i) => [pe(i), None],
             #[cfg(test)]
             Ev::Spin(i) => [pe(i), None],
             Ev::Visible(c) | Ev::Credit(c) | Ev::Pump(c) => chan(c),

@@ -351,6 +351,11 @@ fn run_launch(
         model: launch.fabric,
         record_mix,
         progress: launch.progress.clone(),
+        slow: if topo.config().slow.is_empty() {
+            Vec::new()
+        } else {
+            launch.pes.iter().map(|&pe| topo.straggle(pe)).collect()
+        },
     };
     let keep = launch.data || launch.trace || launch.keep_graphs || launch.why;
     let distinct_programs = {

@@ -38,6 +38,75 @@ pub struct TopologyConfig {
     /// Links that work below their figures (a straggling link).
     #[serde(skip_serializing_if = "Degraded::is_empty")]
     pub degraded: Degraded,
+    /// PEs, cubes or SIPs that compute slower or start late.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slow: Vec<SlowPart>,
+}
+
+/// A part of the machine that straggles: its PEs issue and compute slower
+/// (a lower clock, a throttled engine) and may start late.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlowPart {
+    /// `sipS`, `sipS/cubeC` or `sipS/cubeC/peP`.
+    pub at: String,
+    /// The share of its speed it keeps, in (0, 1]: issue (PE_CPU and
+    /// scheduler) and GEMM and MATH work take `1 / speed` as long. Memory
+    /// and the fabric keep their pace. Default 1.
+    #[serde(default = "one")]
+    pub speed: f64,
+    /// How much later than the others its PEs start, ns. Default 0.
+    #[serde(default)]
+    pub start_delay_ns: f64,
+}
+
+impl SlowPart {
+    /// `(sip, cube, pe)` of `at`, each `None` where it names all.
+    pub fn scope(&self) -> Option<(u16, Option<u16>, Option<u16>)> {
+        let mut parts = self.at.trim().split('/');
+        let num = |p: Option<&str>, key: &str| -> Option<Option<u16>> {
+            match p {
+                None => Some(None),
+                Some(x) => x.strip_prefix(key)?.parse().ok().map(Some),
+            }
+        };
+        let sip = num(parts.next(), "sip")??;
+        let cube = num(parts.next(), "cube")?;
+        let pe = num(parts.next(), "pe")?;
+        if parts.next().is_some() || (pe.is_some() && cube.is_none()) {
+            return None;
+        }
+        Some((sip, cube, pe))
+    }
+
+    /// Whether `pe` is in this part.
+    pub fn covers(&self, pe: crate::PeId) -> bool {
+        self.scope().is_some_and(|(s, c, p)| {
+            s == pe.sip && c.is_none_or(|c| c == pe.cube) && p.is_none_or(|p| p == pe.pe)
+        })
+    }
+}
+
+impl std::str::FromStr for SlowPart {
+    type Err = String;
+
+    /// `AT=SPEED[+NS]`, e.g. `sip0/cube1/pe3=0.5` or `sip1=1+2000`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (at, figures) = s.rsplit_once('=').ok_or_else(|| {
+            format!("`{s}`: write AT=SPEED[+NS], e.g. `sip0/cube1/pe3=0.5` or `sip1=1+2000`")
+        })?;
+        let (speed, delay) = figures.split_once('+').unwrap_or((figures, "0"));
+        let num = |x: &str, what: &str| {
+            x.trim()
+                .parse::<f64>()
+                .map_err(|_| format!("`{s}`: {what} `{}` is not a number", x.trim()))
+        };
+        Ok(SlowPart {
+            at: at.trim().to_string(),
+            speed: num(speed, "the speed")?,
+            start_delay_ns: num(delay, "the start delay")?,
+        })
+    }
 }
 
 /// Links that carry traffic below their figures: a worn cable, a
@@ -126,6 +195,7 @@ impl Default for TopologyConfig {
             launch: LaunchSpec::default(),
             failed: Failures::default(),
             degraded: Degraded::default(),
+            slow: Vec::new(),
         }
     }
 }

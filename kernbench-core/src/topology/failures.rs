@@ -17,7 +17,7 @@
 //! latency; routes keep crossing them, and everything that reads a link's
 //! figures (the simulation, the cost model, reports) sees the degraded ones.
 
-use super::config::{Degraded, Failures};
+use super::config::{Degraded, Failures, SlowPart};
 use super::graph::{Fabric, Node};
 use super::validate::Invalid;
 use crate::Ps;
@@ -322,4 +322,51 @@ pub(crate) fn live_path(fabric: &Fabric, src: Node, dst: Node) -> Option<Vec<u32
     }
     links.reverse();
     Some(links)
+}
+
+/// Checks the slow parts of a machine: each names PEs it has, with a speed
+/// in (0, 1] and a start delay from 0 to a second.
+pub(crate) fn check_slow(slow: &[SlowPart], fabric: &Fabric) -> Result<(), Invalid> {
+    for (k, part) in slow.iter().enumerate() {
+        let path = format!("slow[{k}]");
+        if part.scope().is_none() {
+            return Err(Invalid {
+                path: format!("{path}.at"),
+                message: format!(
+                    "`{}` is not a part of the machine: write `sipS`, `sipS/cubeC` or \
+                     `sipS/cubeC/peP`",
+                    part.at
+                ),
+            });
+        }
+        let covers_any = fabric.graph.node_weights().any(|n| match n {
+            Node::Pe(pe) => part.covers(*pe),
+            _ => false,
+        });
+        if !covers_any {
+            return Err(Invalid {
+                path: format!("{path}.at"),
+                message: format!("this machine has no `{}`", part.at),
+            });
+        }
+        if !(part.speed > 0.0 && part.speed <= 1.0) {
+            return Err(Invalid {
+                path: format!("{path}.speed"),
+                message: format!(
+                    "{} is not a share of its speed: give a number in (0, 1]",
+                    part.speed
+                ),
+            });
+        }
+        if !(part.start_delay_ns >= 0.0 && part.start_delay_ns <= 1e9) {
+            return Err(Invalid {
+                path: format!("{path}.start_delay_ns"),
+                message: format!(
+                    "{} is not a start delay: give ns from 0 to 1e9",
+                    part.start_delay_ns
+                ),
+            });
+        }
+    }
+    Ok(())
 }

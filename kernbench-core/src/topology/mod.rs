@@ -31,7 +31,7 @@ mod validate;
 pub use config::{
     AttachConfig, Backpressure, BufferKind, CubeConfig, CubeMeshConfig, Degraded, DegradedLink,
     Failures, IoConfig, IpcqSpec, LaunchSpec, LinkSpec, MemorySpec, NocConfig, PeSpec, Side,
-    SipConfig, SystemConfig, SystemKind, TopologyConfig, UcieConfig, UcieRouters,
+    SipConfig, SlowPart, SystemConfig, SystemKind, TopologyConfig, UcieConfig, UcieRouters,
 };
 pub use error::{locate as field_line, TopologyError};
 pub use graph::{Link, LinkId, LinkKind, Node, NodeRef};
@@ -109,6 +109,7 @@ impl Topology {
         let mut fabric = graph::build(&layout);
         failures::apply(&config.failed, &mut fabric)
             .and_then(|()| failures::degrade(&config.degraded, &mut fabric))
+            .and_then(|()| failures::check_slow(&config.slow, &fabric))
             .map_err(|e| TopologyError::Invalid {
                 origin: origin.to_string(),
                 line: error::locate(text, &e.path),
@@ -179,6 +180,22 @@ impl Topology {
 
     /// Names accepted by [`Topology::builtin`].
     pub const BUILTIN_NAMES: [&'static str; 4] = ["default", "tiny", "large", "xl"];
+
+    /// How PE `pe` straggles (the file's `slow` parts that cover it): the
+    /// share of its speed it keeps, in thousandths, and how late it starts.
+    pub fn straggle(&self, pe: PeId) -> (u32, Ps) {
+        // The parts that cover it compound; each checked when loaded.
+        let mut speed = 1.0f64;
+        let mut delay = 0.0f64;
+        for part in self.config.slow.iter().filter(|p| p.covers(pe)) {
+            speed *= part.speed;
+            delay += part.start_delay_ns;
+        }
+        (
+            ((speed * 1000.0).round() as u32).max(1),
+            (delay * 1000.0).round() as Ps,
+        )
+    }
 
     /// The configuration as parsed (defaults filled in, positions not resolved).
     pub fn config(&self) -> &TopologyConfig {
