@@ -121,3 +121,5 @@ pub fn softmax_rows(x: Tensor<f32>, y: Tensor<f32>, #[constexpr] rows: usize) {
 
 pub mod nn;
 pub use nn::*;
+pub mod overlap;
+pub use overlap::{gemm_parts, gemm_rs_fused};
