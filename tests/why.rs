@@ -211,3 +211,54 @@ fn a_ring_all_reduce_on_tiny_has_a_path_from_start_to_end() {
     assert!(text.contains(" more "), "{text}");
     assert!(text.lines().count() < 80, "{text}");
 }
+
+#[test]
+fn the_256_pe_ring_is_held_by_the_link_between_sips() {
+    use kernbench::core::topology::Endpoint;
+    let topo = Topology::embedded_default();
+    let reg = Registry::builtin();
+    let algo = reg.get("ring_allreduce").unwrap();
+    let pes = ranks(&topo, algo).unwrap();
+    assert_eq!(pes.len(), 256);
+    let spec = RunSpec {
+        why: true,
+        ..RunSpec::timing(1 << 18, kernbench::core::DType::F32, FabricModel::Messages)
+    };
+    let out = run_on(&topo, algo, &pes, &spec).unwrap().outcome;
+    let why = Why::of(&out).unwrap();
+    // The ring's hop from the last SIP back to the first leaves both SIPs
+    // through their IO dies: those links are the ones outside every cube.
+    let (last, first) = (pes[pes.len() - 1], pes[0]);
+    assert_ne!(last.sip, first.sip);
+    let route = topo.route(Endpoint::Pe(last), Endpoint::Pe(first)).unwrap();
+    let between: Vec<String> = route
+        .hops
+        .iter()
+        .map(|h| {
+            let l = topo.link(h.link);
+            format!("{} -> {}", l.from, l.to)
+        })
+        .filter(|name| !name.contains("/cube"))
+        .collect();
+    assert!(!between.is_empty(), "{route:?}");
+    let top = &why.links[0];
+    // The busiest link is on that hop (ties with it are as busy).
+    assert!(
+        why.links
+            .iter()
+            .take_while(|l| l.1 == top.1)
+            .any(|l| between.contains(&l.0)),
+        "busiest: {:?}; between SIPs: {between:?}",
+        &why.links
+    );
+    assert!(top.3 > 0.5, "{top:?}");
+    // The critical path crosses between SIPs.
+    let crossings = why
+        .path
+        .steps
+        .windows(2)
+        .filter(|w| w[0].pe.sip != w[1].pe.sip)
+        .count();
+    assert!(crossings > 10, "{crossings} SIP crossings on the path");
+    check_path(&out, &why.path);
+}

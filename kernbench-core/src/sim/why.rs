@@ -775,14 +775,15 @@ fn path_lines(path: &CriticalPath) -> Vec<String> {
     let loc_w = steps.iter().map(|s| s.loc.len()).max().unwrap_or(0);
     let cmd_w = steps.iter().map(|s| s.command.len()).max().unwrap_or(0);
     let line = |s: &Step| {
-        // A receive whose posting freed a slot releases the next step when posted.
-        let end = if s.at < s.span.1 {
-            "posted".to_string()
+        // A receive whose posting freed a slot releases the next step when
+        // posted, before it completes: the line ends there and says so.
+        let (end, posted) = if s.at < s.span.1 {
+            (rel(s.at), "; released the next step when posted")
         } else {
-            rel(s.span.1)
+            (rel(s.span.1), "")
         };
         format!(
-            "    {:>10} .. {:>10} us  PE {:<10} {:<loc_w$}  {:<cmd_w$}  {:<6}  {}",
+            "    {:>10} .. {:>10} us  PE {:<10} {:<loc_w$}  {:<cmd_w$}  {:<6}  {}{posted}",
             rel(s.span.0),
             end,
             s.pe.to_string(),
