@@ -4,5 +4,5 @@
 //! Run: `cargo run --release --example all_gather -- -b 64K -e 4M -f 4`
 
 fn main() -> std::process::ExitCode {
-    kernbench::collective_example::main_for("all_gather")
+    kernbench::cli::collective::main_for("all_gather")
 }

@@ -4,5 +4,5 @@
 //! Run: `cargo run --release --example double_tree_allreduce -- -b 4K -e 1M -f 16`
 
 fn main() -> std::process::ExitCode {
-    kernbench::collective_example::main_for("double_tree_allreduce")
+    kernbench::cli::collective::main_for("double_tree_allreduce")
 }

@@ -4,5 +4,5 @@
 //! Run: `cargo run --release --example gemm -- --m 1024 --k 1024 --n 1024`
 
 fn main() -> std::process::ExitCode {
-    kernbench::gemm_example::main_with((32, 128, 32))
+    kernbench::cli::gemm::main_with((32, 128, 32))
 }

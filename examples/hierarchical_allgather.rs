@@ -4,5 +4,5 @@
 //! Run: `cargo run --release --example hierarchical_allgather -- -b 4K -e 1M -f 16`
 
 fn main() -> std::process::ExitCode {
-    kernbench::collective_example::main_for("hierarchical_allgather")
+    kernbench::cli::collective::main_for("hierarchical_allgather")
 }

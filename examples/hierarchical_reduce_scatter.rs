@@ -4,5 +4,5 @@
 //! Run: `cargo run --release --example hierarchical_reduce_scatter -- -b 4K -e 1M -f 16`
 
 fn main() -> std::process::ExitCode {
-    kernbench::collective_example::main_for("hierarchical_reduce_scatter")
+    kernbench::cli::collective::main_for("hierarchical_reduce_scatter")
 }

@@ -6,5 +6,5 @@
 //! Run: `cargo run --release --example intercube_allreduce -- --topology configs/large.yaml -b 96K -e 96K`
 
 fn main() -> std::process::ExitCode {
-    kernbench::collective_example::main_for("intercube_allreduce_ring")
+    kernbench::cli::collective::main_for("intercube_allreduce_ring")
 }

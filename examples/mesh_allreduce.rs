@@ -4,5 +4,5 @@
 //! Run: `cargo run --release --example mesh_allreduce -- -b 64K -e 4M -f 4`
 
 fn main() -> std::process::ExitCode {
-    kernbench::collective_example::main_for("mesh_allreduce")
+    kernbench::cli::collective::main_for("mesh_allreduce")
 }

@@ -4,5 +4,5 @@
 //! Run: `cargo run --release --example qkv_gemm`
 
 fn main() -> std::process::ExitCode {
-    kernbench::gemm_example::main_with((128, 256, 128))
+    kernbench::cli::gemm::main_with((128, 256, 128))
 }

@@ -4,5 +4,5 @@
 //! Run: `cargo run --release --example reduce_scatter -- -b 64K -e 4M -f 4`
 
 fn main() -> std::process::ExitCode {
-    kernbench::collective_example::main_for("reduce_scatter")
+    kernbench::cli::collective::main_for("reduce_scatter")
 }

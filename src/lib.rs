@@ -29,8 +29,6 @@
 #![warn(missing_docs)]
 
 pub mod cli;
-pub mod collective_example;
-pub mod gemm_example;
 pub mod html;
 pub mod kernels;
 pub mod probe;

@@ -28,7 +28,13 @@ pub(crate) mod args;
 pub mod parse {
     pub use super::args::{count, dtype, redop, size};
 }
+/// The drivers of the example programs: flags parsed with the command's
+/// own parsers, then library calls. `collective` runs a registry algorithm
+/// over sizes and prints the nccl-tests table; `gemm` runs one composite
+/// GEMM against its analytic bound.
+pub mod collective;
 mod export;
+pub mod gemm;
 mod graph;
 mod html;
 mod list;
