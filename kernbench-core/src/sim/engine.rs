@@ -343,8 +343,8 @@ impl<'a> Engine<'a> {
             }
         }
         while let Some((t, ev)) = self.queue.pop() {
-            if let Some(e) = self.failed.take() {
-                return Err(e);
+            if self.failed.is_some() {
+                break;
             }
             self.now = t;
             self.events += 1;
@@ -419,13 +419,10 @@ impl<'a> Engine<'a> {
         let issue_ps = self.spec.cpu_overhead_ps() + self.spec.sched_overhead_ps();
         let hbm_latency = self.spec.hbm_latency_ps();
         // A straggler issues and computes at a share of its speed.
-        let speed = self.slow.get(r.inst.ix()).map_or(1000, |x| x.0);
-        let slowed = |ps: Ps| {
-            if speed == 1000 {
-                ps
-            } else {
-                (u128::from(ps) * 1000 / u128::from(speed)) as Ps
-            }
+        let slow = &self.slow;
+        let slowed = |ps: Ps| match slow.get(r.inst.ix()) {
+            Some(&(speed, _)) if speed != 1000 => (u128::from(ps) * 1000 / u128::from(speed)) as Ps,
+            _ => ps,
         };
         let s = &mut self.insts[r.inst.ix()];
         s.first_op_ps.get_or_insert(now);
