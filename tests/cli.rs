@@ -1196,44 +1196,7 @@ fn run_why_explains_the_time_after_the_report() {
 }
 
 #[test]
-fn degrade_slows_the_run_and_names_a_bad_link() {
-    let base = [
-        "run",
-        "ring_allreduce",
-        "--topology",
-        "tiny",
-        "--size",
-        "64K",
-        "-q",
-    ];
-    let time = |s: &str| -> f64 {
-        let row = s.lines().last().unwrap();
-        row.split_whitespace().nth(5).unwrap().parse().unwrap()
-    };
-    let healthy = time(&ok(&base));
-    let link = "sip0/cube2/router(1,2) <-> sip0/cube2/router(1,1)=0.25+500";
-    let slow = time(&ok(&[&base[..], &["--degrade", link]].concat()));
-    assert!(slow > healthy, "{slow} <= {healthy}");
-    let o = kernbench(
-        &[
-            &base[..],
-            &["--degrade", "sip0/cube2/router(1,2) -> nowhere=0.5"],
-        ]
-        .concat(),
-    );
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("--degrade `sip0/cube2/router(1,2) -> nowhere`: there is no `nowhere`"),
-        "{}",
-        stderr(&o)
-    );
-    let o = kernbench(&[&base[..], &["--degrade", "a -> b"]].concat());
-    assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("LINK=SHARE"), "{}", stderr(&o));
-}
-
-#[test]
-fn slow_delays_the_run_and_names_a_bad_part() {
+fn degrade_and_slow_delay_the_run_and_name_a_bad_entry() {
     let base = [
         "run",
         "ring_allreduce",
@@ -1243,18 +1206,35 @@ fn slow_delays_the_run_and_names_a_bad_part() {
         "4K",
         "-q",
     ];
-    let time = |s: &str| -> f64 {
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|a| a.to_string()).collect()
+    };
+    let time = |extra: &[&str]| -> f64 {
+        let args = with(extra);
+        let s = ok(&args.iter().map(String::as_str).collect::<Vec<_>>());
         let row = s.lines().last().unwrap();
         row.split_whitespace().nth(5).unwrap().parse().unwrap()
     };
-    let healthy = time(&ok(&base));
-    let late = time(&ok(&[&base[..], &["--slow", "sip0/cube1=1+5000"]].concat()));
+    let healthy = time(&[]);
+    let link = "sip0/cube2/router(1,2) <-> sip0/cube2/router(1,1)=0.25+500";
+    let slow_link = time(&["--degrade", link]);
+    assert!(slow_link > healthy, "{slow_link} <= {healthy}");
+    let late = time(&["--slow", "sip0/cube1=1+5000"]);
     assert!(late >= healthy + 4.0, "{late} us, healthy {healthy} us");
-    let o = kernbench(&[&base[..], &["--slow", "sip3/cube0=0.5"]].concat());
-    assert_eq!(o.status.code(), Some(2));
-    assert!(
-        stderr(&o).contains("--slow `sip3/cube0`: this machine has no"),
-        "{}",
-        stderr(&o)
-    );
+    for (extra, want) in [
+        (
+            ["--degrade", "sip0/cube2/router(1,2) -> nowhere=0.5"],
+            "--degrade `sip0/cube2/router(1,2) -> nowhere`: there is no `nowhere`",
+        ),
+        (["--degrade", "a -> b"], "LINK=SHARE"),
+        (
+            ["--slow", "sip3/cube0=0.5"],
+            "--slow `sip3/cube0`: this machine has no",
+        ),
+    ] {
+        let args = with(&extra);
+        let o = kernbench(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(o.status.code(), Some(2), "{extra:?}");
+        assert!(stderr(&o).contains(want), "{}", stderr(&o));
+    }
 }
