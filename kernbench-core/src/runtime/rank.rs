@@ -136,11 +136,9 @@ impl Group {
     }
 
     /// Meets the other members of group `gid` (`pos`: `rank`'s place in it).
-    #[allow(clippy::too_many_arguments)]
     fn rendezvous<C, T, F>(
         &self,
-        gid: usize,
-        pos: usize,
+        (gid, pos): (usize, usize),
         rank: usize,
         what: &str,
         contribution: C,
@@ -434,7 +432,7 @@ impl Rank {
     {
         let pos = self.group_rank(group)?;
         self.group
-            .rendezvous(group.id, pos, self.rank, what, contribution, run)
+            .rendezvous((group.id, pos), self.rank, what, contribution, run)
     }
 
     /// Meets the other ranks: every rank calls it with the same `what` and a
@@ -458,7 +456,7 @@ impl Rank {
         F: FnOnce(Vec<C>) -> Result<T, RuntimeError>,
     {
         self.group
-            .rendezvous(0, self.rank, self.rank, what, contribution, run)
+            .rendezvous((0, self.rank), self.rank, what, contribution, run)
     }
 }
 
