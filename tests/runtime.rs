@@ -467,6 +467,38 @@ fn all_reduce_sums_every_ranks_tensor_on_the_device() {
     assert!(rt.now_ps() > 0);
 }
 
+/// Sixteen SIPs (the most the address map has), each a tiny SIP.
+fn sixteen() -> Runtime {
+    let yaml = TINY_YAML.replace("sips: 1", "sips: 16");
+    Runtime::with_topology(Topology::from_yaml(&yaml, "sixteen.yaml").unwrap()).unwrap()
+}
+
+#[test]
+fn collectives_take_every_sip_of_the_machine() {
+    // Each rank passes its own tensor, bound per instance: no pointer per
+    // rank in the kernel's signature, so all 16 SIPs can meet.
+    let rt = sixteen();
+    let p = Placement::row_wise().cubes(1).pes(2);
+    let outs = rt
+        .spawn(16, |rank| {
+            let r = rank.get_rank();
+            let a = Array2::from_shape_fn((4, 8), |(i, j)| (r * 100 + i * 8 + j) as f32);
+            let t = rank.from_array(&a, &p)?;
+            rank.all_reduce(&t)?;
+            let b = rank.full(&[4, 8], DType::F32, r as f64, &p)?;
+            rank.broadcast(&b, 15)?;
+            Ok((t.to_ndarray::<f32>()?, b.to_ndarray::<f32>()?))
+        })
+        .unwrap();
+    // Sum over r of (100 r + x) = 100 * 120 + 16 x.
+    let want =
+        Array2::from_shape_fn((4, 8), |(i, j)| (12_000 + 16 * (i * 8 + j)) as f32).into_dyn();
+    for (t, b) in outs {
+        assert_eq!(t, want);
+        assert!(b.iter().all(|v| *v == 15.0), "rank 15's tensor everywhere");
+    }
+}
+
 #[test]
 fn broadcast_and_all_gather_between_ranks() {
     let rt = Runtime::new().unwrap();

@@ -8,9 +8,10 @@
 //! runs the registry algorithm's ring (or 2D torus) over its PEs, one PE per
 //! SIP. All groups run in one launch on a `[world, shards]` grid, instance
 //! `(r, k)` on the PE of rank `r`'s shard `k`, with the groups' neighbour
-//! maps merged. The kernels take one pointer per rank (`b0` .. `b15`; the
-//! address map has 16 SIPs) and instance `(r, k)` works in place on
-//! `b{r}[k * n ..]`, its own shard: nothing is staged or copied on the host.
+//! maps merged. The kernels take one pointer, `buf`, bound per instance
+//! ([`Launch::per_instance`]): instance `(r, k)` sees rank `r`'s tensor and
+//! works in place on `buf[k * n ..]`, its own shard. Nothing is staged or
+//! copied on the host, and a collective takes every rank the machine has.
 //!
 //! Process groups ([`new_group`], [`Rank::new_group`]) run the same
 //! collectives over a subset of the ranks: `r` above is then the group rank,
@@ -62,10 +63,6 @@ pub use kernbench_core::runtime::dist::{
     barrier, current, current_for, get_group_rank, get_rank, get_world_size, init_process_group,
     is_initialized, new_group,
 };
-
-/// Most ranks a collective takes: one pointer parameter per rank, and the
-/// physical address map has 16 SIPs.
-pub const MAX_RANKS: usize = 16;
 
 /// All-reduce of shard group `k = program_id(1)` among `num_programs(0)`
 /// ranks: this instance's vector is `buf[k * n .. (k + 1) * n]`. A ring
@@ -243,124 +240,39 @@ pub fn place_chunk_body<T: Element>(
     }
 }
 
-/// All-reduce among ranks, in place in each rank's `b{rank}` (see [`rank_all_reduce_body`]).
+/// All-reduce among ranks, in place in each rank's `buf` (see [`rank_all_reduce_body`]).
 #[kernel]
-#[allow(clippy::too_many_arguments)]
 pub fn rank_all_reduce<T: Element>(
-    b0: Ptr<T>,
-    b1: Ptr<T>,
-    b2: Ptr<T>,
-    b3: Ptr<T>,
-    b4: Ptr<T>,
-    b5: Ptr<T>,
-    b6: Ptr<T>,
-    b7: Ptr<T>,
-    b8: Ptr<T>,
-    b9: Ptr<T>,
-    b10: Ptr<T>,
-    b11: Ptr<T>,
-    b12: Ptr<T>,
-    b13: Ptr<T>,
-    b14: Ptr<T>,
-    b15: Ptr<T>,
+    buf: Ptr<T>,
     n: usize,
     #[constexpr] seg: usize,
     #[constexpr] op: RedOp,
     cols: usize,
 ) {
-    let bufs = [
-        b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15,
-    ];
-    rank_all_reduce_body(bufs[tl::program_id(0)], n, seg, op, cols);
+    rank_all_reduce_body(buf, n, seg, op, cols);
 }
 
 /// Broadcast among ranks from `root`, in place (see [`rank_broadcast_body`]).
 #[kernel]
-#[allow(clippy::too_many_arguments)]
-pub fn rank_broadcast<T: Element>(
-    b0: Ptr<T>,
-    b1: Ptr<T>,
-    b2: Ptr<T>,
-    b3: Ptr<T>,
-    b4: Ptr<T>,
-    b5: Ptr<T>,
-    b6: Ptr<T>,
-    b7: Ptr<T>,
-    b8: Ptr<T>,
-    b9: Ptr<T>,
-    b10: Ptr<T>,
-    b11: Ptr<T>,
-    b12: Ptr<T>,
-    b13: Ptr<T>,
-    b14: Ptr<T>,
-    b15: Ptr<T>,
-    n: usize,
-    #[constexpr] seg: usize,
-    root: usize,
-) {
-    let bufs = [
-        b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15,
-    ];
-    rank_broadcast_body(bufs[tl::program_id(0)], n, seg, root);
+pub fn rank_broadcast<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize, root: usize) {
+    rank_broadcast_body(buf, n, seg, root);
 }
 
 /// All-gather among ranks, in place in each rank's output (see [`rank_all_gather_body`]).
 #[kernel]
-#[allow(clippy::too_many_arguments)]
-pub fn rank_all_gather<T: Element>(
-    b0: Ptr<T>,
-    b1: Ptr<T>,
-    b2: Ptr<T>,
-    b3: Ptr<T>,
-    b4: Ptr<T>,
-    b5: Ptr<T>,
-    b6: Ptr<T>,
-    b7: Ptr<T>,
-    b8: Ptr<T>,
-    b9: Ptr<T>,
-    b10: Ptr<T>,
-    b11: Ptr<T>,
-    b12: Ptr<T>,
-    b13: Ptr<T>,
-    b14: Ptr<T>,
-    b15: Ptr<T>,
-    n: usize,
-    #[constexpr] seg: usize,
-) {
-    let bufs = [
-        b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15,
-    ];
-    rank_all_gather_body(bufs[tl::program_id(0)], n, seg);
+pub fn rank_all_gather<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize) {
+    rank_all_gather_body(buf, n, seg);
 }
 
 /// Reduce-scatter among ranks, in place in each rank's input (see [`rank_reduce_scatter_body`]).
 #[kernel]
-#[allow(clippy::too_many_arguments)]
 pub fn rank_reduce_scatter<T: Element>(
-    b0: Ptr<T>,
-    b1: Ptr<T>,
-    b2: Ptr<T>,
-    b3: Ptr<T>,
-    b4: Ptr<T>,
-    b5: Ptr<T>,
-    b6: Ptr<T>,
-    b7: Ptr<T>,
-    b8: Ptr<T>,
-    b9: Ptr<T>,
-    b10: Ptr<T>,
-    b11: Ptr<T>,
-    b12: Ptr<T>,
-    b13: Ptr<T>,
-    b14: Ptr<T>,
-    b15: Ptr<T>,
+    buf: Ptr<T>,
     n: usize,
     #[constexpr] seg: usize,
     #[constexpr] op: RedOp,
 ) {
-    let bufs = [
-        b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15,
-    ];
-    rank_reduce_scatter_body(bufs[tl::program_id(0)], n, seg, op);
+    rank_reduce_scatter_body(buf, n, seg, op);
 }
 
 /// Copies this rank's chunk of each shard of `src` into `dst` (see [`take_chunk_body`]).
@@ -389,94 +301,28 @@ pub fn place_chunk<T: Element>(
     place_chunk_body(src, dst, n, w, r, seg);
 }
 
-/// Reduce among ranks to `root`, in place in each rank's `b{rank}` (see [`rank_reduce_body`]).
+/// Reduce among ranks to `root`, in place in each rank's `buf` (see [`rank_reduce_body`]).
 #[kernel]
-#[allow(clippy::too_many_arguments)]
 pub fn rank_reduce<T: Element>(
-    b0: Ptr<T>,
-    b1: Ptr<T>,
-    b2: Ptr<T>,
-    b3: Ptr<T>,
-    b4: Ptr<T>,
-    b5: Ptr<T>,
-    b6: Ptr<T>,
-    b7: Ptr<T>,
-    b8: Ptr<T>,
-    b9: Ptr<T>,
-    b10: Ptr<T>,
-    b11: Ptr<T>,
-    b12: Ptr<T>,
-    b13: Ptr<T>,
-    b14: Ptr<T>,
-    b15: Ptr<T>,
+    buf: Ptr<T>,
     n: usize,
     #[constexpr] seg: usize,
     #[constexpr] op: RedOp,
     root: usize,
 ) {
-    let bufs = [
-        b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15,
-    ];
-    rank_reduce_body(bufs[tl::program_id(0)], n, seg, op, root);
+    rank_reduce_body(buf, n, seg, op, root);
 }
 
 /// Gather among ranks to `root`, in place in each rank's output (see [`rank_gather_body`]).
 #[kernel]
-#[allow(clippy::too_many_arguments)]
-pub fn rank_gather<T: Element>(
-    b0: Ptr<T>,
-    b1: Ptr<T>,
-    b2: Ptr<T>,
-    b3: Ptr<T>,
-    b4: Ptr<T>,
-    b5: Ptr<T>,
-    b6: Ptr<T>,
-    b7: Ptr<T>,
-    b8: Ptr<T>,
-    b9: Ptr<T>,
-    b10: Ptr<T>,
-    b11: Ptr<T>,
-    b12: Ptr<T>,
-    b13: Ptr<T>,
-    b14: Ptr<T>,
-    b15: Ptr<T>,
-    n: usize,
-    #[constexpr] seg: usize,
-    root: usize,
-) {
-    let bufs = [
-        b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15,
-    ];
-    rank_gather_body(bufs[tl::program_id(0)], n, seg, root);
+pub fn rank_gather<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize, root: usize) {
+    rank_gather_body(buf, n, seg, root);
 }
 
-/// All-to-all among ranks, in place in each rank's `b{rank}` (see [`rank_all_to_all_body`]).
+/// All-to-all among ranks, in place in each rank's `buf` (see [`rank_all_to_all_body`]).
 #[kernel]
-#[allow(clippy::too_many_arguments)]
-pub fn rank_all_to_all<T: Element>(
-    b0: Ptr<T>,
-    b1: Ptr<T>,
-    b2: Ptr<T>,
-    b3: Ptr<T>,
-    b4: Ptr<T>,
-    b5: Ptr<T>,
-    b6: Ptr<T>,
-    b7: Ptr<T>,
-    b8: Ptr<T>,
-    b9: Ptr<T>,
-    b10: Ptr<T>,
-    b11: Ptr<T>,
-    b12: Ptr<T>,
-    b13: Ptr<T>,
-    b14: Ptr<T>,
-    b15: Ptr<T>,
-    n: usize,
-    #[constexpr] seg: usize,
-) {
-    let bufs = [
-        b0, b1, b2, b3, b4, b5, b6, b7, b8, b9, b10, b11, b12, b13, b14, b15,
-    ];
-    rank_all_to_all_body(bufs[tl::program_id(0)], n, seg);
+pub fn rank_all_to_all<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize) {
+    rank_all_to_all_body(buf, n, seg);
 }
 
 /// Why the collectives refuse mask tensors (checked by [`numeric`] before a kernel is chosen).
@@ -649,13 +495,6 @@ fn pair_up(
         msg,
     };
     let c0 = &cs[0];
-    if cs.len() > MAX_RANKS {
-        return Err(err(format!(
-            "{} ranks in the group; a collective between ranks takes at most {MAX_RANKS} (its kernels take one pointer per rank, b0 .. b{}, and the address map has {MAX_RANKS} SIPs)",
-            cs.len(),
-            MAX_RANKS - 1
-        )));
-    }
     let Some(len) = c0.shard_len else {
         return Err(err(format!(
             "rank {}'s tensor has shards of different sizes; a collective needs equal shards",
@@ -744,19 +583,18 @@ fn group_launch<'a>(
         neighbors.merge(&m);
         pes.extend(group);
     }
-    let mut args = args;
-    for r in 0..MAX_RANKS {
-        let c = &cs[r.min(w - 1)];
-        args.set(
-            &format!("b{r}"),
-            ArgValue::Ptr {
+    // Instance `(r, k)` works on rank `r`'s own tensor.
+    let bufs: Vec<ArgValue> = (0..shards)
+        .flat_map(|_| {
+            cs.iter().map(|c| ArgValue::Ptr {
                 va: c.va,
                 dtype: c.dtype,
                 len: c.storage,
-            },
-        );
-    }
+            })
+        })
+        .collect();
     Ok(Launch::new(kernel, args, pes)
+        .per_instance("buf", bufs)
         .grid(&[w as u32, shards as u32])
         .neighbors(neighbors))
 }

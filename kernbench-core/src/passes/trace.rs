@@ -123,6 +123,15 @@ pub(crate) fn check_launch(topo: &Topology, launch: &Launch) -> Result<(), SimEr
             pes: n,
         }));
     }
+    for (name, values) in &launch.instance_args {
+        if values.len() != n {
+            return Err(SimError::Launch(LaunchError::InstanceArgs {
+                name: name.clone(),
+                values: values.len(),
+                instances: n,
+            }));
+        }
+    }
     let mut seen = std::collections::BTreeSet::new();
     for pe in &launch.pes {
         if !topo.contains(*pe) {
@@ -155,7 +164,7 @@ pub(crate) fn trace_one(
     let g = launch
         .program
         .trace_limited(
-            &launch.args,
+            &launch.args_of(i),
             &launch.grid,
             &grid_pos(&launch.grid, i),
             trace_limits(launch.pes.len()),

@@ -181,6 +181,16 @@ pub enum LaunchError {
         /// The topology's name.
         topology: String,
     },
+    /// A per-instance argument without exactly one value per instance.
+    #[error("argument `{name}` is bound per instance with {values} values, but the launch has {instances} instances")]
+    InstanceArgs {
+        /// The parameter.
+        name: String,
+        /// Values given.
+        values: usize,
+        /// Instances of the launch.
+        instances: usize,
+    },
     /// A PE listed twice.
     #[error("PE {pe} is given twice")]
     DuplicatePe {

@@ -45,7 +45,7 @@ pub use report::{
     Bound, BoundBy, EngineBusy, LinkUse, MemoryUse, PeBound, PeReport, RemoteLink, Report,
 };
 
-use crate::ir::{CommandGraph, KernelArgs};
+use crate::ir::{ArgValue, CommandGraph, KernelArgs};
 use crate::machine::Machine;
 use crate::neighbors::NeighborMap;
 use crate::passes::{self, trace::check_launch};
@@ -59,6 +59,11 @@ pub struct Launch<'a> {
     pub program: &'a dyn Program,
     /// Arguments, by parameter name.
     pub args: KernelArgs,
+    /// Arguments that differ per instance, by parameter name: instance `i`
+    /// sees value `i` of each list in place of (or besides) [`Launch::args`].
+    /// An SPMD launch whose instances each pass their own buffer, as the
+    /// ranks of a collective do, uses them (see [`Launch::per_instance`]).
+    pub instance_args: Vec<(String, Vec<ArgValue>)>,
     /// The grid (1 to 3 axes); its size must equal the number of PEs.
     pub grid: Vec<u32>,
     /// The PE of each instance, instance 0 first (axis 0 fastest).
@@ -99,6 +104,7 @@ impl<'a> Launch<'a> {
             program,
             grid: vec![pes.len() as u32],
             args: args.into(),
+            instance_args: Vec::new(),
             pes,
             neighbors: None,
             data: true,
@@ -111,6 +117,31 @@ impl<'a> Launch<'a> {
             progress: ProgressHook::default(),
             fuse: true,
         }
+    }
+
+    /// Binds parameter `name` per instance: instance `i` sees `values[i]`
+    /// (one value per PE of the launch, in instance order). Replaces a value
+    /// of the same name in [`Launch::args`] and an earlier per-instance
+    /// binding of it.
+    pub fn per_instance(mut self, name: &str, values: Vec<ArgValue>) -> Self {
+        self.instance_args.retain(|(n, _)| n != name);
+        self.instance_args.push((name.to_string(), values));
+        self
+    }
+
+    /// The arguments instance `i` sees: [`Launch::args`] with its
+    /// per-instance values written in.
+    pub fn args_of(&self, i: usize) -> std::borrow::Cow<'_, KernelArgs> {
+        if self.instance_args.is_empty() {
+            return std::borrow::Cow::Borrowed(&self.args);
+        }
+        let mut args = self.args.clone();
+        for (name, values) in &self.instance_args {
+            if let Some(v) = values.get(i) {
+                args.set(name, v.clone());
+            }
+        }
+        std::borrow::Cow::Owned(args)
     }
 
     /// Switches the epilogue fusion pass on or off (see [`Launch::fuse`]).
