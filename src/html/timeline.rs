@@ -10,7 +10,6 @@
 use super::{pe_dotted, HtmlError, Options};
 use kernbench_core::ir::Command;
 use kernbench_core::passes::lower::{OpKind, Unit};
-use kernbench_core::sim::fabric::NO_INST;
 use kernbench_core::sim::Outcome;
 use kernbench_core::topology::Topology;
 use kernbench_core::{PeId, Ps};
@@ -231,12 +230,9 @@ pub(crate) fn build(
             .enumerate()
             .map(|(k, l)| (*l, k as u32))
             .collect();
-        let pe_name = |i: u32| {
-            if i == NO_INST {
-                "?".to_string()
-            } else {
-                report.pes[i as usize].pe.to_string()
-            }
+        let pe_name = |i: Option<u32>| match i {
+            Some(i) => report.pes[i as usize].pe.to_string(),
+            None => "?".to_string(),
         };
         for ls in &outcome.link_spans {
             let Some(&key) = key_of.get(&ls.link) else {
@@ -245,7 +241,7 @@ pub(crate) fn build(
             if ls.end == ls.start {
                 continue;
             }
-            let name = if ls.peer != NO_INST {
+            let name = if ls.peer.is_some() {
                 format!("{} -> {}", pe_name(ls.inst), pe_name(ls.peer))
             } else {
                 format!("{} DMA", pe_name(ls.inst))

@@ -11,7 +11,7 @@
 use super::data::Races;
 use super::domain::{Exec, ValueDomain};
 use super::error::{Deadlock, NoProgress, SimError, Wait, Waiter};
-use super::fabric::{Fabric, NO_INST};
+use super::fabric::Fabric;
 use super::id::{ChanId, InstId, OpId, OpRef};
 use super::ipcq::{tickets, Chan, FabricModel, SendPoll, SlotGrant, SlotRecv};
 use super::messages::MsgLog;
@@ -455,7 +455,7 @@ impl<'a> Engine<'a> {
                 let rt = &self.routes[ix];
                 let (_, arrive) = self
                     .fabric
-                    .transfer_for(now, rt, *bytes, (r.inst.0, NO_INST));
+                    .transfer_for(now, rt, *bytes, (Some(r.inst.0), None));
                 arrive + hbm_latency
             }
             &OpKind::SendGrant { chan, bytes } => {
@@ -568,13 +568,13 @@ impl<'a> Engine<'a> {
             let polled = ch.msg.poll_send(
                 horizon,
                 figures,
-                |t, b| fabric.transfer_for(t, route, b, (sender.map_or(NO_INST, |s| s.inst.0), to)),
+                |t, b| fabric.transfer_for(t, route, b, (sender.map(|s| s.inst.0), Some(to))),
                 |p| {
                     packets += 1;
                     bytes += p.bytes;
                     comm_ps += p.at.1 - p.at.0;
                     if let (Some(l), Some(s)) = (log.as_mut(), sender) {
-                        l.packet(c.0, (s.inst.0, s.op.0), p.first, p.at, p.bytes);
+                        l.packet(c, s, p.first, p.at, p.bytes);
                     }
                 },
             );
@@ -644,12 +644,14 @@ impl<'a> Engine<'a> {
             s.sent += pkt;
             ch.packets += 1;
             ch.bytes += pkt;
-            let (free, arrive) = self.fabric.transfer_for(t, &ch.route, pkt, (r.inst.0, to));
+            let (free, arrive) =
+                self.fabric
+                    .transfer_for(t, &ch.route, pkt, (Some(r.inst.0), Some(to)));
             let drained = arrive + crate::ids::transfer_ps(pkt, ch.drain_gbps);
             let inject_end = free.max(t);
             s.busy_ps[Unit::Comm as usize] += inject_end - t;
             if let Some(log) = self.msg_log.as_mut() {
-                log.packet(c.0, (r.inst.0, r.op.0), first, (t, inject_end), bytes);
+                log.packet(c, r, first, (t, inject_end), bytes);
             }
             self.queue.push(drained, Ev::Visible(c));
             if sent >= bytes {
@@ -730,7 +732,7 @@ impl<'a> Engine<'a> {
             self.insts[i].received += bytes;
             let c = self.insts[i].chan(chan);
             if let Some(log) = self.msg_log.as_mut() {
-                log.recv(c.0, (r.inst.0, r.op.0), now);
+                log.recv(c, r, now);
             }
         }
         if completes {

@@ -12,9 +12,6 @@ use crate::ids::transfer_ps;
 use crate::topology::{Link, Route};
 use crate::Ps;
 
-/// No instance (a [`LinkSpan`] whose mover or receiver is unknown).
-pub const NO_INST: u32 = u32::MAX;
-
 /// One transfer's stay on one link: kept only when tracing (see [`Fabric::traced`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LinkSpan {
@@ -26,10 +23,10 @@ pub struct LinkSpan {
     pub end: Ps,
     /// Bytes carried.
     pub bytes: u64,
-    /// The instance whose op moved the bytes, or [`NO_INST`].
-    pub inst: u32,
-    /// The instance the bytes are for (a message's receiver), or [`NO_INST`].
-    pub peer: u32,
+    /// The instance whose op moved the bytes, when known.
+    pub inst: Option<u32>,
+    /// The instance the bytes are for (a message's receiver), when known.
+    pub peer: Option<u32>,
 }
 
 /// One link's figures and state, together: a hop touches one cache line.
@@ -119,12 +116,18 @@ impl Fabric {
     /// left the first link (the sender may inject again) and when the tail
     /// arrives at the destination.
     pub fn transfer(&mut self, now: Ps, route: &Route, bytes: u64) -> (Ps, Ps) {
-        self.transfer_for(now, route, bytes, (NO_INST, NO_INST))
+        self.transfer_for(now, route, bytes, (None, None))
     }
 
-    /// [`Fabric::transfer`] on behalf of instance `by.0`, for instance `by.1`
-    /// (or [`NO_INST`]): the names a trace gives the link spans.
-    pub fn transfer_for(&mut self, now: Ps, route: &Route, bytes: u64, by: (u32, u32)) -> (Ps, Ps) {
+    /// [`Fabric::transfer`] on behalf of instance `by.0`, for instance `by.1`,
+    /// where known: the names a trace gives the link spans.
+    pub fn transfer_for(
+        &mut self,
+        now: Ps,
+        route: &Route,
+        bytes: u64,
+        by: (Option<u32>, Option<u32>),
+    ) -> (Ps, Ps) {
         if route.hops.is_empty() {
             return (now, now);
         }

@@ -179,7 +179,8 @@ pub(crate) struct SlotChan {
 /// One ticket in the ring of the last `slots` tickets injected.
 #[derive(Clone, Copy, Debug)]
 struct Ticket {
-    id: u64,
+    /// The ticket whose message holds the slot; `None` before its first.
+    id: Option<u64>,
     drain: Ps,
     /// When its slot is back at the sender, once its receive is posted.
     ret: Option<Ps>,
@@ -271,7 +272,7 @@ impl MsgChan {
         MsgChan {
             ring: vec![
                 Ticket {
-                    id: u64::MAX,
+                    id: None,
                     drain: 0,
                     ret: None
                 };
@@ -301,7 +302,7 @@ impl MsgChan {
             return Some(0);
         }
         let e = &self.ring[((t - w) % w) as usize];
-        if e.id == t - w {
+        if e.id == Some(t - w) {
             e.ret
         } else {
             None
@@ -312,7 +313,7 @@ impl MsgChan {
     fn held(&self) -> u32 {
         self.ring
             .iter()
-            .filter(|e| e.id != u64::MAX && e.ret.is_none())
+            .filter(|e| e.id.is_some() && e.ret.is_none())
             .count() as u32
     }
 
@@ -430,7 +431,11 @@ impl MsgChan {
                 .recv
                 .filter(|r| (r.first..r.end).contains(&t))
                 .map(|r| r.post.max(drain) + credit_ps);
-            self.ring[(t % w) as usize] = Ticket { id: t, drain, ret };
+            self.ring[(t % w) as usize] = Ticket {
+                id: Some(t),
+                drain,
+                ret,
+            };
             s.prev_end = end;
             s.sent += pkt;
             s.drain_max = s.drain_max.max(drain);
@@ -465,7 +470,7 @@ impl MsgChan {
         let w = self.w();
         for t in first..(first + n).min(self.injected) {
             let e = &mut self.ring[(t % w) as usize];
-            debug_assert_eq!(e.id, t, "a ticket not yet returned stays in the ring");
+            debug_assert_eq!(e.id, Some(t), "a ticket not yet returned stays in the ring");
             e.ret = Some(e.drain.max(now) + credit_ps);
         }
         self.recv = Some(Recv {

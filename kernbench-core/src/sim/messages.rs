@@ -3,6 +3,7 @@
 //! trace's flow arrows, the HTML report) read them from the
 //! [`Outcome`](super::Outcome).
 
+use super::id::{ChanId, OpRef};
 use super::pairing::Channels;
 use crate::Ps;
 
@@ -31,13 +32,28 @@ pub struct Message {
     pub received_ps: Ps,
 }
 
-/// A send as the engine saw it: (instance, op, first injection, last injection end, bytes).
-type SendRec = (u32, u32, Ps, Ps, u64);
+/// A send as the engine saw it.
+#[derive(Clone, Copy, Debug)]
+struct SendRec {
+    by: OpRef,
+    /// First packet injected.
+    first: Ps,
+    /// Last packet's tail out.
+    last: Ps,
+    bytes: u64,
+}
+
+/// A receive as the engine saw it.
+#[derive(Clone, Copy, Debug)]
+struct RecvRec {
+    by: OpRef,
+    at: Ps,
+}
 
 /// Sends and receives of each channel, in order, recorded by the engine when tracing.
 pub(crate) struct MsgLog {
     sends: Vec<Vec<SendRec>>,
-    recvs: Vec<Vec<(u32, u32, Ps)>>,
+    recvs: Vec<Vec<RecvRec>>,
 }
 
 impl MsgLog {
@@ -49,25 +65,31 @@ impl MsgLog {
         }
     }
 
-    /// A packet of the send `(inst, op)` injected over `at.0..at.1`; `first` opens a message.
+    /// A packet of the send `by` on `chan` injected over `at.0..at.1`;
+    /// `first` opens a message.
     pub(crate) fn packet(
         &mut self,
-        chan: u32,
-        by: (u32, u32),
+        chan: ChanId,
+        by: OpRef,
         first: bool,
         at: (Ps, Ps),
         bytes: u64,
     ) {
-        let list = &mut self.sends[chan as usize];
+        let list = &mut self.sends[chan.ix()];
         match list.last_mut() {
-            Some(last) if !first => last.3 = last.3.max(at.1),
-            _ => list.push((by.0, by.1, at.0, at.1, bytes)),
+            Some(last) if !first => last.last = last.last.max(at.1),
+            _ => list.push(SendRec {
+                by,
+                first: at.0,
+                last: at.1,
+                bytes,
+            }),
         }
     }
 
-    /// The receive `(inst, op)` completed at `at`.
-    pub(crate) fn recv(&mut self, chan: u32, by: (u32, u32), at: Ps) {
-        self.recvs[chan as usize].push((by.0, by.1, at));
+    /// The receive `by` on `chan` completed at `at`.
+    pub(crate) fn recv(&mut self, chan: ChanId, by: OpRef, at: Ps) {
+        self.recvs[chan.ix()].push(RecvRec { by, at });
     }
 
     /// The messages: the k-th send of a channel with its k-th receive.
@@ -79,14 +101,14 @@ impl MsgLog {
                 out.push(Message {
                     chan: c as u32,
                     index: k as u32,
-                    src: s.0,
-                    send_op: s.1,
-                    dst: r.0,
-                    recv_op: r.1,
-                    bytes: s.4,
-                    inject_ps: s.2,
-                    injected_ps: s.3,
-                    received_ps: r.2,
+                    src: s.by.inst.0,
+                    send_op: s.by.op.0,
+                    dst: r.by.inst.0,
+                    recv_op: r.by.op.0,
+                    bytes: s.bytes,
+                    inject_ps: s.first,
+                    injected_ps: s.last,
+                    received_ps: r.at,
                 });
             }
         }

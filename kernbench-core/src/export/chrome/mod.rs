@@ -47,7 +47,6 @@ pub use check::{check_chrome_trace, BadTrace, TraceSummary};
 
 use crate::ir::{Command, Peer};
 use crate::passes::lower::{OpKind, Unit, UNITS};
-use crate::sim::fabric::NO_INST;
 use crate::sim::Outcome;
 use crate::topology::Topology;
 use crate::{PeId, Ps};
@@ -363,14 +362,11 @@ impl Built<'_> {
             Src::Other(name, args) => (name.clone(), args.clone()),
             Src::Link(i) => {
                 let ls = &out.link_spans[*i];
-                let pe = |i: u32| {
-                    if i == NO_INST {
-                        "?".to_string()
-                    } else {
-                        self.pe_of[i as usize].to_string()
-                    }
+                let pe = |i: Option<u32>| match i {
+                    Some(i) => self.pe_of[i as usize].to_string(),
+                    None => "?".to_string(),
                 };
-                let name = if ls.peer != NO_INST {
+                let name = if ls.peer.is_some() {
                     format!("{} -> {}", pe(ls.inst), pe(ls.peer))
                 } else {
                     format!("{} dma", pe(ls.inst))
@@ -518,7 +514,7 @@ fn build<'a>(outcome: &'a Outcome, topo: &Topology, opts: &TraceOptions) -> Buil
 
     // Links.
     if opts.links {
-        let by_kept = |i: u32| i != NO_INST && kept[i as usize];
+        let by_kept = |i: Option<u32>| i.is_some_and(|i| kept[i as usize]);
         for (k, ls) in outcome.link_spans.iter().enumerate() {
             let mine = opts.pes.is_none() || by_kept(ls.inst) || by_kept(ls.peer);
             if mine && inside(ls.start, ls.end) {
