@@ -17,31 +17,35 @@ fn value(r: usize, i: usize, j: usize) -> f32 {
     ((r * 7 + i * 3 + j) % 16) as f32
 }
 
+/// All-reduce across the ranks of the host runtime, checked on every rank.
+#[derive(clap::Parser, Debug)]
+struct Args {
+    /// Rows of each rank's tensor.
+    #[arg(long, default_value_t = 64, value_parser = kernbench::cli::parse::count)]
+    rows: usize,
+    /// Columns of each rank's tensor.
+    #[arg(long, default_value_t = 256, value_parser = kernbench::cli::parse::count)]
+    cols: usize,
+    /// The registry's all-reduce algorithm.
+    #[arg(long, default_value = "ring_allreduce")]
+    algorithm: String,
+    /// A topology file or built-in name; the embedded default when absent.
+    #[arg(long)]
+    topology: Option<String>,
+}
+
 fn main() -> std::process::ExitCode {
     // Errors print as their message, not as a debug dump.
     kernbench::cli::exit_code(try_main().map_err(kernbench::cli::usage))
 }
 
 fn try_main() -> Result<(), Box<dyn std::error::Error>> {
-    let (mut rows, mut cols) = (64usize, 256usize);
-    let mut algorithm = "ring_allreduce".to_string();
-    let mut topo = Topology::embedded_default();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--rows" => rows = args.next().ok_or("--rows needs a value")?.parse()?,
-            "--cols" => cols = args.next().ok_or("--cols needs a value")?.parse()?,
-            "--algorithm" => algorithm = args.next().ok_or("--algorithm needs a name")?,
-            "--topology" => {
-                topo = Topology::resolve(&args.next().ok_or("--topology needs a file or name")?)?
-            }
-            "-h" | "--help" => {
-                println!("usage: ccl_allreduce [--rows N] [--cols N] [--algorithm NAME] [--topology FILE]");
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)").into()),
-        }
-    }
+    let args = <Args as clap::Parser>::parse();
+    let (rows, cols, algorithm) = (args.rows, args.cols, args.algorithm);
+    let topo = match &args.topology {
+        Some(t) => Topology::resolve(t)?,
+        None => Topology::embedded_default(),
+    };
     let backend = Backend::with_all_reduce(&Registry::builtin(), &algorithm)?;
     let rt = Runtime::with_topology(topo)?;
     let world = rt.device_count();

@@ -12,32 +12,32 @@ fn value(rank: usize, i: usize) -> f32 {
     ((rank * 7 + i) % 1024) as f32
 }
 
+/// `hello_send` on every PE of a machine, checked element by element.
+#[derive(clap::Parser, Debug)]
+struct Args {
+    /// Elements each PE sends.
+    #[arg(long, default_value_t = 1024, value_parser = kernbench::cli::parse::count)]
+    n_elem: usize,
+    /// A topology file or built-in name; the embedded default when absent.
+    #[arg(long)]
+    topology: Option<String>,
+    /// How IPCQ messages cross the fabric: messages, or slots (the reference).
+    #[arg(long, default_value = "messages")]
+    fabric: kernbench::core::sim::FabricModel,
+}
+
 fn main() -> std::process::ExitCode {
     // Errors print as their message, not as a debug dump.
     kernbench::cli::exit_code(try_main().map_err(kernbench::cli::usage))
 }
 
 fn try_main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut n_elem = 1024usize;
-    let mut topo = Topology::embedded_default();
-    let mut fabric = kernbench::core::sim::FabricModel::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--n-elem" => n_elem = args.next().ok_or("--n-elem needs a value")?.parse()?,
-            "--topology" => {
-                topo = Topology::resolve(&args.next().ok_or("--topology needs a file or name")?)?
-            }
-            "--fabric" => fabric = args.next().ok_or("--fabric needs a value")?.parse()?,
-            "-h" | "--help" => {
-                println!(
-                    "usage: hello_send [--n-elem N] [--topology FILE] [--fabric messages|slots]"
-                );
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)").into()),
-        }
-    }
+    let args = <Args as clap::Parser>::parse();
+    let (n_elem, fabric) = (args.n_elem, args.fabric);
+    let topo = match &args.topology {
+        Some(t) => Topology::resolve(t)?,
+        None => Topology::embedded_default(),
+    };
     let pes: Vec<PeId> = topo.pes().collect();
     let per_cube = topo.pes_per_cube() as u32;
     let grid = [per_cube, pes.len() as u32 / per_cube];

@@ -9,23 +9,26 @@ use kernbench::ccl::{RedOp, Registry};
 use kernbench::core::topology::Endpoint;
 use kernbench::prelude::*;
 
+/// Ring all-reduce busbw on an uncontended ring, over sizes.
+#[derive(clap::Parser, Debug)]
+struct Args {
+    /// A topology file or built-in name.
+    #[arg(long, default_value = "tiny")]
+    topology: String,
+    /// How IPCQ messages cross the fabric: messages, or slots (the reference).
+    #[arg(long, default_value = "messages")]
+    fabric: kernbench::core::sim::FabricModel,
+}
+
 fn main() -> std::process::ExitCode {
     // Errors print as their message, not as a debug dump.
     kernbench::cli::exit_code(try_main().map_err(kernbench::cli::usage))
 }
 
 fn try_main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut topo = Topology::builtin("tiny").expect("tiny is built in");
-    let mut fabric = kernbench::core::sim::FabricModel::default();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let v = args.next().ok_or(format!("{a} needs a value"))?;
-        match a.as_str() {
-            "--topology" => topo = Topology::resolve(&v)?,
-            "--fabric" => fabric = v.parse()?,
-            other => return Err(format!("unknown argument `{other}`").into()),
-        }
-    }
+    let args = <Args as clap::Parser>::parse();
+    let topo = Topology::resolve(&args.topology)?;
+    let fabric = args.fabric;
     let ring = kernbench::ccl::run::cube_cycle(&topo, 0)?;
     let bottleneck = ring
         .iter()

@@ -28,47 +28,36 @@ fn main() -> std::process::ExitCode {
     kernbench::cli::exit_code(try_main().map_err(kernbench::cli::usage))
 }
 
+/// A tensor-parallel MLP across the SIPs of a machine, checked on every rank.
+#[derive(clap::Parser, Debug)]
 struct Opts {
+    /// Rows of the batch (a multiple of 4 x the data-parallel replicas).
+    #[arg(long, default_value_t = 32, value_parser = kernbench::cli::parse::count)]
     batch: usize,
+    /// Hidden width (a multiple of 4 x tp).
+    #[arg(long, default_value_t = 64, value_parser = kernbench::cli::parse::count)]
     hidden: usize,
+    /// Tensor-parallel ranks (divides the ranks); all of them when absent.
+    #[arg(long, value_parser = kernbench::cli::parse::count)]
     tp: Option<usize>,
+    /// A topology file or built-in name; the embedded default when absent.
+    #[arg(long)]
     topology: Option<String>,
+    /// Megatron's sequence parallelism: reduce-scatter and all-gather in
+    /// place of all-reduce.
+    #[arg(long = "sequence-parallel")]
     sp: bool,
+    /// The layers' element type: f32, f16 or bf16 (f32 accumulation).
+    #[arg(long, default_value = "f32", value_parser = kernbench::cli::parse::dtype)]
+    dtype: kernbench::core::DType,
 }
 
-const USAGE: &str = "usage: tp_mlp [--dtype f32|f16|bf16] [--tp N (divides the ranks; all of them by default)] \
-[--topology NAME|FILE] [--sequence-parallel] [--batch N (a multiple of 4 x data-parallel replicas)] [--hidden N (a multiple of 4 x tp)]";
-
 fn try_main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut o = Opts {
-        batch: 32,
-        hidden: 64,
-        tp: None,
-        topology: None,
-        sp: false,
-    };
-    let mut dtype = "f32".to_string();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut value = |flag: &str| args.next().ok_or(format!("{flag} needs a value"));
-        match a.as_str() {
-            "--batch" => o.batch = value("--batch")?.parse()?,
-            "--hidden" => o.hidden = value("--hidden")?.parse()?,
-            "--tp" => o.tp = Some(value("--tp")?.parse()?),
-            "--topology" => o.topology = Some(value("--topology")?),
-            "--dtype" => dtype = value("--dtype")?,
-            "--sequence-parallel" => o.sp = true,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)").into()),
-        }
-    }
-    match dtype.as_str() {
-        "f32" | "float" => run::<f32>(&o),
-        "f16" | "half" => run::<f16>(&o),
-        "bf16" | "bfloat16" => run::<bf16>(&o),
+    let o = <Opts as clap::Parser>::parse();
+    match o.dtype {
+        kernbench::core::DType::F32 => run::<f32>(&o),
+        kernbench::core::DType::F16 => run::<f16>(&o),
+        kernbench::core::DType::Bf16 => run::<bf16>(&o),
         other => Err(format!("--dtype {other}: the layers run in f32, f16 or bf16").into()),
     }
 }
