@@ -712,6 +712,8 @@ fn registry_algorithms_between_ranks() {
     // mesh_allreduce over 4 ranks: a 2x2 torus of SIPs per shard group.
     let mesh = Backend::with_all_reduce(&reg, "mesh_allreduce").unwrap();
     let hbm = Backend::with_all_reduce(&reg, "ring_allreduce_hbm").unwrap();
+    // tree_allreduce: a binary tree of SIPs per shard group.
+    let tree = Backend::with_all_reduce(&reg, "tree_allreduce").unwrap();
     let outs = quad()
         .spawn(4, |rank| {
             let r = rank.get_rank() as f64;
@@ -720,15 +722,34 @@ fn registry_algorithms_between_ranks() {
             all_reduce_with(&rank, &t, RedOp::Sum, &mesh)?;
             let u = rank.full(&[6], DType::I32, r * 2.0, &Placement::single())?;
             all_reduce_with(&rank, &u, RedOp::Min, &hbm)?;
-            Ok((t.to_f32_array()?, u.to_ndarray::<i32>()?))
+            let a =
+                Array2::from_shape_fn((4, 6), |(i, j)| (rank.get_rank() * 24 + i * 6 + j) as f32);
+            let v = rank.from_array(&a, &Placement::row_wise().cubes(2).pes(1))?;
+            let report = all_reduce_with(&rank, &v, RedOp::Max, &tree)?;
+            // The same reduction over a ring takes another schedule and time.
+            let w = rank.from_array(&a, &Placement::row_wise().cubes(2).pes(1))?;
+            let by_ring = rank.all_reduce_op(&w, RedOp::Max)?;
+            assert_eq!(w.to_ndarray::<f32>()?, v.to_ndarray::<f32>()?);
+            assert_ne!(report.end_ps, by_ring.end_ps, "the tree ran, not the ring");
+            Ok((
+                t.to_f32_array()?,
+                u.to_ndarray::<i32>()?,
+                v.to_ndarray::<f32>()?,
+                report,
+            ))
         })
         .unwrap();
-    for (t, u) in outs {
+    // Rank 3's values are the largest everywhere.
+    let want = Array2::from_shape_fn((4, 6), |(i, j)| (72 + i * 6 + j) as f32).into_dyn();
+    for (t, u, v, report) in outs {
         assert!(t.iter().all(|v| *v == 10.0), "{t}");
         assert!(u.iter().all(|v| *v == 0), "{u}");
+        assert_eq!(v, want);
+        assert_eq!(report.pes.len(), 8, "4 ranks x 2 shards in one launch");
     }
-    let e = Backend::with_all_reduce(&reg, "tree_allreduce").unwrap_err();
-    assert!(e.to_string().contains("tree_allreduce"), "{e}");
+    // Algorithms addressed by rank have no form between ranks yet.
+    let e = Backend::with_all_reduce(&reg, "double_tree_allreduce").unwrap_err();
+    assert!(e.to_string().contains("double_tree_allreduce"), "{e}");
     let e = Backend::with_all_reduce(&reg, "broadcast").unwrap_err();
     assert!(
         e.to_string()

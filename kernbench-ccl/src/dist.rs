@@ -5,8 +5,8 @@
 //! Each rank's tensor lives in its own SIP, placed by a data-parallel policy
 //! over cube x PE, with its own virtual address. A collective pairs the
 //! ranks' shards: shard `k` of every rank forms group `k`, and group `k`
-//! runs the registry algorithm's ring (or 2D torus) over its PEs, one PE per
-//! SIP. All groups run in one launch on a `[world, shards]` grid, instance
+//! runs the registry algorithm's ring (or 2D torus, or tree) over its PEs,
+//! one PE per SIP. All groups run in one launch on a `[world, shards]` grid, instance
 //! `(r, k)` on the PE of rank `r`'s shard `k`, with the groups' neighbour
 //! maps merged. The kernels take one pointer, `buf`, bound per instance
 //! ([`Launch::per_instance`]): instance `(r, k)` sees rank `r`'s tensor and
@@ -65,14 +65,32 @@ pub use kernbench_core::runtime::dist::{
 };
 
 /// All-reduce of shard group `k = program_id(1)` among `num_programs(0)`
-/// ranks: this instance's vector is `buf[k * n .. (k + 1) * n]`. A ring
-/// (`cols == 0`, `E`/`W`) or a 2D torus of `cols` columns (`E`/`W` along
-/// rows, `S`/`N` along columns), as the registry's ring and mesh algorithms.
+/// ranks: this instance's vector is `buf[k * n .. (k + 1) * n]`. A binary
+/// tree (`tree`, `Parent`/`Left`/`Right` of the registry's `tree_allreduce`),
+/// a ring (`cols == 0`, `E`/`W`) or a 2D torus of `cols` columns (`E`/`W`
+/// along rows, `S`/`N` along columns), as the registry's tree, ring and mesh
+/// algorithms.
 #[kernel_fn]
-pub fn rank_all_reduce_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp, cols: usize) {
+pub fn rank_all_reduce_body<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    seg: usize,
+    op: RedOp,
+    cols: usize,
+    tree: bool,
+) {
     let (w, r, k) = (tl::num_programs(0), tl::program_id(0), tl::program_id(1));
     let base = k * n;
-    if cols > 0 {
+    if tree {
+        let (parent, left, right) = crate::algorithms::tree::range_tree(w, r);
+        let node = crate::algorithms::tree::TreeNode {
+            root: parent.is_none(),
+            left: left.is_some(),
+            right: right.is_some(),
+        };
+        crate::algorithms::tree::tree_reduce(buf, base, n, seg, op, node);
+        crate::algorithms::tree::tree_broadcast(buf, base, n, seg, node);
+    } else if cols > 0 {
         let torus = crate::algorithms::mesh::Torus {
             rank: r,
             size: w,
@@ -248,8 +266,9 @@ pub fn rank_all_reduce<T: Element>(
     #[constexpr] seg: usize,
     #[constexpr] op: RedOp,
     cols: usize,
+    tree: bool,
 ) {
-    rank_all_reduce_body(buf, n, seg, op, cols);
+    rank_all_reduce_body(buf, n, seg, op, cols, tree);
 }
 
 /// Broadcast among ranks from `root`, in place (see [`rank_broadcast_body`]).
@@ -417,13 +436,18 @@ impl Backend {
             what: "all_reduce".into(),
             msg: e.to_string(),
         })?;
-        check_algorithm(a, Collective::AllReduce, &[MapKind::Ring, MapKind::Torus2d])?;
+        check_algorithm(a, Collective::AllReduce, ALL_REDUCE_MAPS)?;
         Ok(Backend {
             all_reduce: a.clone(),
             ..Backend::default()
         })
     }
 }
+
+/// The maps of the all-reduce algorithms that run between ranks: the
+/// ring, the 2D torus and the binary tree of the registry's ring, mesh and
+/// tree all-reduce.
+const ALL_REDUCE_MAPS: &[MapKind] = &[MapKind::Ring, MapKind::Torus2d, MapKind::Tree];
 
 fn check_algorithm(a: &Algorithm, c: Collective, maps: &[MapKind]) -> Result<(), RuntimeError> {
     let err = |msg: String| RuntimeError::Collective {
@@ -559,6 +583,7 @@ fn group_launch<'a>(
     let mut pes = Vec::with_capacity(w * shards);
     let mut neighbors = NeighborMap::empty(match map {
         MapKind::Torus2d => "torus2d",
+        MapKind::Tree => "tree",
         MapKind::Ranks => "ranks",
         _ => "ring",
     });
@@ -574,6 +599,7 @@ fn group_launch<'a>(
                 let (rows, cols) = torus_shape(w);
                 NeighborMap::grid2d(&group, rows, cols, true)
             }
+            MapKind::Tree => Ok(crate::run::range_tree_map(&group)),
             _ => NeighborMap::ring(&group),
         }
         .map_err(|e| RuntimeError::Collective {
@@ -620,11 +646,7 @@ pub fn all_reduce_in(
     numeric("all_reduce", t)?;
     rank.group_rank(group)?;
     let algo = backend.all_reduce.clone();
-    check_algorithm(
-        &algo,
-        Collective::AllReduce,
-        &[MapKind::Ring, MapKind::Torus2d],
-    )?;
+    check_algorithm(&algo, Collective::AllReduce, ALL_REDUCE_MAPS)?;
     let rt = rank.runtime().clone();
     rank.rendezvous_in(
         group,
@@ -637,16 +659,18 @@ pub fn all_reduce_in(
                 MapKind::Torus2d if torus_shape(cs.len()).0 > 1 => torus_shape(cs.len()).1,
                 _ => 0,
             };
-            let map = if cols == 0 {
-                MapKind::Ring
-            } else {
-                MapKind::Torus2d
+            let tree = algo.topology == MapKind::Tree;
+            let map = match (tree, cols) {
+                (true, _) => MapKind::Tree,
+                (false, 0) => MapKind::Ring,
+                _ => MapKind::Torus2d,
             };
             let args = rank_all_reduce::args()
                 .n(n)
                 .seg(seg_elems(&algo, d))
                 .op(op)
                 .cols(cols)
+                .tree(tree)
                 .into();
             let launch =
                 group_launch(&rank_all_reduce, &cs, shards, map, args)?.ipcq(algo.ipcq.clone());

@@ -405,6 +405,26 @@ pub fn algorithm_map(
     }
 }
 
+/// The tree of [`range_tree`](crate::algorithms::tree::range_tree) over
+/// `pes` in rank order (`Parent`, `Left`, `Right`): the map of
+/// `tree_allreduce`, between PEs and between ranks.
+pub fn range_tree_map(pes: &[PeId]) -> NeighborMap {
+    let mut map = NeighborMap::empty("tree");
+    for (r, pe) in pes.iter().enumerate() {
+        let (parent, left, right) = crate::algorithms::tree::range_tree(pes.len(), r);
+        for (d, q) in [
+            (Dir::Parent, parent),
+            (Dir::Left, left),
+            (Dir::Right, right),
+        ] {
+            if let Some(q) = q {
+                map.set(*pe, d, pes[q]);
+            }
+        }
+    }
+    map
+}
+
 /// The neighbour map of a shipped kind over `pes` (an empty one for
 /// [`MapKind::Ranks`], whose kernels address their peers by rank).
 pub fn neighbor_map(topo: &Topology, kind: MapKind, pes: &[PeId]) -> Result<NeighborMap, RunError> {
@@ -417,22 +437,7 @@ pub fn neighbor_map(topo: &Topology, kind: MapKind, pes: &[PeId]) -> Result<Neig
             let (rows, cols) = torus_shape(pes.len());
             NeighborMap::grid2d(pes, rows, cols, true).map_err(bad)
         }
-        MapKind::Tree => {
-            let mut map = NeighborMap::empty("tree");
-            for (r, pe) in pes.iter().enumerate() {
-                let (parent, left, right) = crate::algorithms::tree::range_tree(pes.len(), r);
-                for (d, q) in [
-                    (Dir::Parent, parent),
-                    (Dir::Left, left),
-                    (Dir::Right, right),
-                ] {
-                    if let Some(q) = q {
-                        map.set(*pe, d, pes[q]);
-                    }
-                }
-            }
-            Ok(map)
-        }
+        MapKind::Tree => Ok(range_tree_map(pes)),
         MapKind::Hierarchical => {
             let per_sip = topo.cubes_per_sip() as usize * topo.pes_per_cube() as usize;
             let whole: Vec<PeId> = topo.pes().take(pes.len()).collect();
