@@ -747,9 +747,45 @@ fn registry_algorithms_between_ranks() {
         assert_eq!(v, want);
         assert_eq!(report.pes.len(), 8, "4 ranks x 2 shards in one launch");
     }
-    // Algorithms addressed by rank have no form between ranks yet.
-    let e = Backend::with_all_reduce(&reg, "double_tree_allreduce").unwrap_err();
-    assert!(e.to_string().contains("double_tree_allreduce"), "{e}");
+    // The algorithms addressed by rank, on 3 ranks (not a power of two),
+    // each shard group addressing its own ranks.
+    let by_rank: Vec<Backend> = [
+        "recursive_doubling",
+        "rabenseifner",
+        "double_tree_allreduce",
+    ]
+    .iter()
+    .map(|a| Backend::with_all_reduce(&reg, a).unwrap())
+    .collect();
+    let outs = quad()
+        .spawn(3, move |rank| {
+            let r = rank.get_rank();
+            let p = Placement::row_wise().cubes(2).pes(1);
+            let mut got = Vec::new();
+            for b in &by_rank {
+                let a = Array2::from_shape_fn((4, 10), |(i, j)| ((r + 1) * (i * 10 + j)) as f32);
+                let t = rank.from_array(&a, &p)?;
+                let report = all_reduce_with(&rank, &t, RedOp::Sum, b)?;
+                got.push((t.to_ndarray::<f32>()?, report.end_ps));
+            }
+            Ok(got)
+        })
+        .unwrap();
+    let want = Array2::from_shape_fn((4, 10), |(i, j)| (6 * (i * 10 + j)) as f32).into_dyn();
+    for got in &outs {
+        for (t, _) in got {
+            assert_eq!(*t, want);
+        }
+        let times: std::collections::BTreeSet<u64> = got.iter().map(|(_, ps)| *ps).collect();
+        assert_eq!(times.len(), 3, "three different schedules: {times:?}");
+    }
+    // Hierarchical algorithms have no form between ranks.
+    let e = Backend::with_all_reduce(&reg, "hierarchical_allreduce").unwrap_err();
+    assert!(
+        e.to_string().contains("`hierarchical_allreduce`")
+            && e.to_string().contains("between ranks"),
+        "{e}"
+    );
     let e = Backend::with_all_reduce(&reg, "broadcast").unwrap_err();
     assert!(
         e.to_string()

@@ -42,6 +42,9 @@ use crate::algorithms::alltoall::pairwise_all_to_all_in;
 use crate::algorithms::common::{
     out_window, pieces, ring_all_gather, ring_all_reduce, ring_reduce_scatter, Ring,
 };
+use crate::algorithms::doubling::recursive_doubling_allreduce_in;
+use crate::algorithms::dtree::double_tree_allreduce_in;
+use crate::algorithms::halving::rabenseifner_allreduce_in;
 use crate::algorithms::rooted::{binomial_gather_in, binomial_reduce_in, Group};
 use crate::registry::{Algorithm, Collective, MapKind, Registry};
 use crate::run::{torus_shape, RedOp};
@@ -64,47 +67,112 @@ pub use kernbench_core::runtime::dist::{
     is_initialized, new_group,
 };
 
+/// The all-reduce algorithms that run between ranks: what the rank
+/// all-reduce kernel's `algo` argument selects, and the map each needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RankAllReduce {
+    /// The registry's `ring_allreduce` (`E`/`W`).
+    Ring,
+    /// `mesh_allreduce`: a 2D torus (`E`/`W` along rows, `S`/`N` along columns).
+    Torus,
+    /// `tree_allreduce`: the binary range tree (`Parent`/`Left`/`Right`).
+    Tree,
+    /// `recursive_doubling`, addressed by rank.
+    Doubling,
+    /// `rabenseifner`, addressed by rank.
+    Rabenseifner,
+    /// `double_tree_allreduce`, addressed by rank.
+    DoubleTree,
+}
+
+impl RankAllReduce {
+    const ALL: [RankAllReduce; 6] = [
+        RankAllReduce::Ring,
+        RankAllReduce::Torus,
+        RankAllReduce::Tree,
+        RankAllReduce::Doubling,
+        RankAllReduce::Rabenseifner,
+        RankAllReduce::DoubleTree,
+    ];
+
+    /// The kernel argument.
+    pub fn code(self) -> usize {
+        self as usize
+    }
+
+    fn from_code(c: usize) -> Option<Self> {
+        Self::ALL.get(c).copied()
+    }
+
+    /// The one a registry algorithm runs as between ranks: by its kernel
+    /// for those addressed by rank, else by its map; `None` when it has no
+    /// form between ranks.
+    pub fn of(a: &Algorithm) -> Option<Self> {
+        match (a.kernel.as_str(), a.topology) {
+            ("recursive_doubling", MapKind::Ranks) => Some(RankAllReduce::Doubling),
+            ("rabenseifner", MapKind::Ranks) => Some(RankAllReduce::Rabenseifner),
+            ("double_tree", MapKind::Ranks) => Some(RankAllReduce::DoubleTree),
+            (_, MapKind::Ring) => Some(RankAllReduce::Ring),
+            (_, MapKind::Torus2d) => Some(RankAllReduce::Torus),
+            (_, MapKind::Tree) => Some(RankAllReduce::Tree),
+            _ => None,
+        }
+    }
+}
+
 /// All-reduce of shard group `k = program_id(1)` among `num_programs(0)`
-/// ranks: this instance's vector is `buf[k * n .. (k + 1) * n]`. A binary
-/// tree (`tree`, `Parent`/`Left`/`Right` of the registry's `tree_allreduce`),
-/// a ring (`cols == 0`, `E`/`W`) or a 2D torus of `cols` columns (`E`/`W`
-/// along rows, `S`/`N` along columns), as the registry's tree, ring and mesh
-/// algorithms.
+/// ranks: this instance's vector is `buf[k * n .. (k + 1) * n]`. `algo` is
+/// a [`RankAllReduce`] code; a torus has `cols` columns.
 #[kernel_fn]
 pub fn rank_all_reduce_body<T: Element>(
     buf: Ptr<T>,
     n: usize,
     seg: usize,
     op: RedOp,
+    algo: usize,
     cols: usize,
-    tree: bool,
 ) {
     let (w, r, k) = (tl::num_programs(0), tl::program_id(0), tl::program_id(1));
     let base = k * n;
-    if tree {
-        let (parent, left, right) = crate::algorithms::tree::range_tree(w, r);
-        let node = crate::algorithms::tree::TreeNode {
-            root: parent.is_none(),
-            left: left.is_some(),
-            right: right.is_some(),
-        };
-        crate::algorithms::tree::tree_reduce(buf, base, n, seg, op, node);
-        crate::algorithms::tree::tree_broadcast(buf, base, n, seg, node);
-    } else if cols > 0 {
-        let torus = crate::algorithms::mesh::Torus {
-            rank: r,
-            size: w,
-            cols,
-        };
-        crate::algorithms::mesh::torus_all_reduce(buf, base, n, seg, op, torus);
-    } else {
-        let ring = Ring {
-            next: Dir::E,
-            prev: Dir::W,
-            rank: r,
-            size: w,
-        };
-        ring_all_reduce(buf, base, (0, n), ring, seg, op);
+    let (g, _) = shard_group();
+    match RankAllReduce::from_code(algo) {
+        Some(RankAllReduce::Tree) => {
+            let (parent, left, right) = crate::algorithms::tree::range_tree(w, r);
+            let node = crate::algorithms::tree::TreeNode {
+                root: parent.is_none(),
+                left: left.is_some(),
+                right: right.is_some(),
+            };
+            crate::algorithms::tree::tree_reduce(buf, base, n, seg, op, node);
+            crate::algorithms::tree::tree_broadcast(buf, base, n, seg, node);
+        }
+        Some(RankAllReduce::Torus) if cols > 0 => {
+            let torus = crate::algorithms::mesh::Torus {
+                rank: r,
+                size: w,
+                cols,
+            };
+            crate::algorithms::mesh::torus_all_reduce(buf, base, n, seg, op, torus);
+        }
+        Some(RankAllReduce::Doubling) => {
+            recursive_doubling_allreduce_in(buf, base, n, seg, op, g);
+        }
+        Some(RankAllReduce::Rabenseifner) => {
+            rabenseifner_allreduce_in(buf, base, n, seg, op, g);
+        }
+        Some(RankAllReduce::DoubleTree) => {
+            double_tree_allreduce_in(buf, base, n, seg, op, g);
+        }
+        Some(RankAllReduce::Ring | RankAllReduce::Torus) => {
+            let ring = Ring {
+                next: Dir::E,
+                prev: Dir::W,
+                rank: r,
+                size: w,
+            };
+            ring_all_reduce(buf, base, (0, n), ring, seg, op);
+        }
+        None => panic!("no all-reduce between ranks has code {algo}"),
     }
 }
 
@@ -265,10 +333,10 @@ pub fn rank_all_reduce<T: Element>(
     n: usize,
     #[constexpr] seg: usize,
     #[constexpr] op: RedOp,
+    #[constexpr] algo: usize,
     cols: usize,
-    tree: bool,
 ) {
-    rank_all_reduce_body(buf, n, seg, op, cols, tree);
+    rank_all_reduce_body(buf, n, seg, op, algo, cols);
 }
 
 /// Broadcast among ranks from `root`, in place (see [`rank_broadcast_body`]).
@@ -436,7 +504,7 @@ impl Backend {
             what: "all_reduce".into(),
             msg: e.to_string(),
         })?;
-        check_algorithm(a, Collective::AllReduce, ALL_REDUCE_MAPS)?;
+        rank_all_reduce_of(a)?;
         Ok(Backend {
             all_reduce: a.clone(),
             ..Backend::default()
@@ -444,10 +512,28 @@ impl Backend {
     }
 }
 
-/// The maps of the all-reduce algorithms that run between ranks: the
-/// ring, the 2D torus and the binary tree of the registry's ring, mesh and
-/// tree all-reduce.
-const ALL_REDUCE_MAPS: &[MapKind] = &[MapKind::Ring, MapKind::Torus2d, MapKind::Tree];
+/// The form an all-reduce algorithm takes between ranks, or why it has none.
+fn rank_all_reduce_of(a: &Algorithm) -> Result<RankAllReduce, RuntimeError> {
+    check_algorithm(
+        a,
+        Collective::AllReduce,
+        &[
+            MapKind::Ring,
+            MapKind::Torus2d,
+            MapKind::Tree,
+            MapKind::Ranks,
+        ],
+    )?;
+    RankAllReduce::of(a).ok_or_else(|| RuntimeError::Collective {
+        what: "all_reduce".into(),
+        msg: format!(
+            "algorithm `{}` (kernel `{}`) has no form between ranks; between ranks this \
+             runtime runs the ring, mesh and tree all-reduce and recursive_doubling, \
+             rabenseifner and double_tree",
+            a.name, a.kernel
+        ),
+    })
+}
 
 fn check_algorithm(a: &Algorithm, c: Collective, maps: &[MapKind]) -> Result<(), RuntimeError> {
     let err = |msg: String| RuntimeError::Collective {
@@ -646,7 +732,7 @@ pub fn all_reduce_in(
     numeric("all_reduce", t)?;
     rank.group_rank(group)?;
     let algo = backend.all_reduce.clone();
-    check_algorithm(&algo, Collective::AllReduce, ALL_REDUCE_MAPS)?;
+    let kind = rank_all_reduce_of(&algo)?;
     let rt = rank.runtime().clone();
     rank.rendezvous_in(
         group,
@@ -655,22 +741,23 @@ pub fn all_reduce_in(
         move |cs| {
             let (shards, n) = pair_up("all_reduce", &cs, "op")?;
             let d = cs[0].dtype;
-            let cols = match algo.topology {
-                MapKind::Torus2d if torus_shape(cs.len()).0 > 1 => torus_shape(cs.len()).1,
+            // A torus of one row is a ring.
+            let cols = match kind {
+                RankAllReduce::Torus if torus_shape(cs.len()).0 > 1 => torus_shape(cs.len()).1,
                 _ => 0,
             };
-            let tree = algo.topology == MapKind::Tree;
-            let map = match (tree, cols) {
-                (true, _) => MapKind::Tree,
-                (false, 0) => MapKind::Ring,
-                _ => MapKind::Torus2d,
+            let map = match kind {
+                RankAllReduce::Torus if cols > 0 => MapKind::Torus2d,
+                RankAllReduce::Ring | RankAllReduce::Torus => MapKind::Ring,
+                RankAllReduce::Tree => MapKind::Tree,
+                _ => MapKind::Ranks,
             };
             let args = rank_all_reduce::args()
                 .n(n)
                 .seg(seg_elems(&algo, d))
                 .op(op)
+                .algo(kind.code())
                 .cols(cols)
-                .tree(tree)
                 .into();
             let launch =
                 group_launch(&rank_all_reduce, &cs, shards, map, args)?.ipcq(algo.ipcq.clone());

@@ -14,6 +14,7 @@
 //! that has not asked.
 
 use super::common::*;
+use super::rooted::Group;
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
@@ -60,8 +61,22 @@ pub fn real_rank(w: usize, v: usize) -> usize {
 /// Recursive-doubling all-reduce of `n` elements per rank (rank `r`'s vector at `buf[r n..]`).
 #[kernel_fn]
 pub fn recursive_doubling_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp) {
-    let (w, r) = (tl::num_ranks(), tl::rank());
-    let base = r * n;
+    let g = Group::launch();
+    recursive_doubling_allreduce_in(buf, g.r * n, n, seg, op, g);
+}
+
+/// Recursive-doubling all-reduce among the ranks of `g`, this rank's `n`
+/// elements at `buf[base..]`.
+#[kernel_fn]
+pub fn recursive_doubling_allreduce_in<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    n: usize,
+    seg: usize,
+    op: RedOp,
+    g: Group,
+) {
+    let (w, r) = (g.w, g.r);
     if w == 1 {
         return;
     }
@@ -70,8 +85,8 @@ pub fn recursive_doubling_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usiz
         Role::Fold(to) => {
             for (off, len) in pieces(0, n, seg) {
                 let x = tl::load(buf.offset(base + off), [len]);
-                let back = tl::recv_async::<T>(to, [len]);
-                tl::send(to, &x);
+                let back = tl::recv_async::<T>(g.peer(to), [len]);
+                tl::send(g.peer(to), &x);
                 tl::store(buf.offset(base + off), &tl::wait(back));
             }
         }
@@ -79,13 +94,13 @@ pub fn recursive_doubling_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usiz
             for (off, len) in pieces(0, n, seg) {
                 let mut acc = tl::load(buf.offset(base + off), [len]);
                 if let Some(h) = helper {
-                    acc = combine(&tl::recv::<T>(h, [len]), &acc, op);
+                    acc = combine(&tl::recv::<T>(g.peer(h), [len]), &acc, op);
                 }
                 for k in 0..p.trailing_zeros() {
                     let bit = 1 << k;
                     let partner = real_rank(w, v ^ bit);
-                    let theirs = tl::recv_async::<T>(partner, [len]);
-                    tl::send(partner, &acc);
+                    let theirs = tl::recv_async::<T>(g.peer(partner), [len]);
+                    tl::send(g.peer(partner), &acc);
                     let theirs = tl::wait(theirs);
                     // The lower virtual rank's partial goes first, so both
                     // partners compute the same value in the same order.
@@ -96,7 +111,7 @@ pub fn recursive_doubling_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usiz
                     };
                 }
                 if let Some(h) = helper {
-                    tl::send(h, &acc);
+                    tl::send(g.peer(h), &acc);
                 }
                 tl::store(buf.offset(base + off), &acc);
             }

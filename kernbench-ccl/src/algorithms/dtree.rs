@@ -32,6 +32,7 @@
 //! event comes.
 
 use super::common::*;
+use super::rooted::Group;
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 use std::collections::VecDeque;
@@ -277,8 +278,22 @@ pub const AHEAD: usize = 2;
 /// Double binary tree all-reduce of `n` elements per rank (rank `r`'s vector at `buf[r n..]`).
 #[kernel_fn]
 pub fn double_tree_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp) {
-    let (w, r) = (tl::num_ranks(), tl::rank());
-    let base = r * n;
+    let g = Group::launch();
+    double_tree_allreduce_in(buf, g.r * n, n, seg, op, g);
+}
+
+/// Double binary tree all-reduce among the ranks of `g`, this rank's `n`
+/// elements at `buf[base..]`.
+#[kernel_fn]
+pub fn double_tree_allreduce_in<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    n: usize,
+    seg: usize,
+    op: RedOp,
+    g: Group,
+) {
+    let (w, r) = (g.w, g.r);
     if w == 1 {
         return;
     }
@@ -297,7 +312,7 @@ pub fn double_tree_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: 
         for m in msgs[posted..posted + due].iter().copied() {
             let len = ps[m.sent.t][m.sent.i].1;
             takes[m.taken_by].push(futures.len());
-            futures.push(Some(tl::recv_async::<T>(m.from, [len])));
+            futures.push(Some(tl::recv_async::<T>(g.peer(m.from), [len])));
         }
         posted += due;
         let role = roles[e.t];
@@ -312,7 +327,7 @@ pub fn double_tree_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: 
                 acc = combine(&acc, &got, op);
             }
             match role.parent {
-                Some(p) => tl::send(p, &acc),
+                Some(p) => tl::send(g.peer(p), &acc),
                 None => {
                     tl::store(at, &acc);
                     reduced[e.t].push_back(acc);
@@ -331,7 +346,7 @@ pub fn double_tree_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: 
                     .expect("the root reduces a piece before it broadcasts it"),
             };
             for c in role.kids() {
-                tl::send(c, &x);
+                tl::send(g.peer(c), &x);
             }
         }
     }

@@ -24,6 +24,7 @@
 
 use super::common::*;
 use super::doubling::{pow2_floor, real_rank, role, Role};
+use super::rooted::Group;
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
@@ -65,8 +66,22 @@ pub fn sibling(v: usize, d: usize, held: (usize, usize)) -> (usize, usize) {
 /// Rabenseifner all-reduce of `n` elements per rank (rank `r`'s vector at `buf[r n..]`).
 #[kernel_fn]
 pub fn rabenseifner_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp) {
-    let (w, r) = (tl::num_ranks(), tl::rank());
-    let base = r * n;
+    let g = Group::launch();
+    rabenseifner_allreduce_in(buf, g.r * n, n, seg, op, g);
+}
+
+/// Rabenseifner all-reduce among the ranks of `g`, this rank's `n` elements
+/// at `buf[base..]`.
+#[kernel_fn]
+pub fn rabenseifner_allreduce_in<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    n: usize,
+    seg: usize,
+    op: RedOp,
+    g: Group,
+) {
+    let (w, r) = (g.w, g.r);
     if w == 1 {
         return;
     }
@@ -75,8 +90,8 @@ pub fn rabenseifner_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op:
     let store = Landing::Store;
     let (v, helper) = match role(w, r) {
         Role::Fold(to) => {
-            exchange(buf, base, to, &whole, to, &[], store);
-            exchange(buf, base, to, &[], to, &whole, store);
+            exchange(buf, base, g.peer(to), &whole, g.peer(to), &[], store);
+            exchange(buf, base, g.peer(to), &[], g.peer(to), &whole, store);
             return;
         }
         Role::Virtual(v, helper) => (v, helper),
@@ -87,7 +102,7 @@ pub fn rabenseifner_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op:
             op,
             theirs_first: true,
         };
-        exchange(buf, base, h, &[], h, &whole, land);
+        exchange(buf, base, g.peer(h), &[], g.peer(h), &whole, land);
     }
     // Reduce-scatter by recursive halving, the distance doubling.
     let log = p.trailing_zeros();
@@ -106,9 +121,9 @@ pub fn rabenseifner_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op:
         exchange(
             buf,
             base,
-            partner,
+            g.peer(partner),
             &pieces(gs, gl, seg),
-            partner,
+            g.peer(partner),
             &pieces(ks, kl, seg),
             land,
         );
@@ -125,16 +140,16 @@ pub fn rabenseifner_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op:
         exchange(
             buf,
             base,
-            partner,
+            g.peer(partner),
             &pieces(ms, ml, seg),
-            partner,
+            g.peer(partner),
             &pieces(ts, tlen, seg),
             store,
         );
         held = (lo.min(theirs.0), hi.max(theirs.1));
     }
     if let Some(h) = helper {
-        exchange(buf, base, h, &whole, h, &[], store);
+        exchange(buf, base, g.peer(h), &whole, g.peer(h), &[], store);
     }
 }
 
