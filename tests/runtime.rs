@@ -535,6 +535,63 @@ fn broadcast_and_all_gather_between_ranks() {
     }
 }
 
+#[test]
+fn bruck_all_gather_and_reduce_scatter_between_ranks() {
+    use kernbench::ccl::dist::{all_gather_in, reduce_scatter_in, Backend};
+    use kernbench::ccl::Registry;
+    let reg = Registry::builtin();
+    let bruck = Backend::default()
+        .with(&reg, "bruck_allgather")
+        .unwrap()
+        .with(&reg, "bruck_reducescatter")
+        .unwrap();
+    let ring = Backend::default();
+    // 3 ranks: Bruck's steps for a world that is not a power of two.
+    let outs = quad()
+        .spawn(3, move |rank| {
+            let r = rank.get_rank();
+            let world = rank.world_group();
+            let p = Placement::replicate().cubes(1).pes(2);
+            let mut got = Vec::new();
+            for b in [&bruck, &ring] {
+                let x = rank.from_array(&Array2::from_elem((2, 5), r as f32 + 1.0), &p)?;
+                let out = rank.zeros(&[6, 5], DType::F32, &p)?;
+                let ag = all_gather_in(&rank, &out, &x, &world, b)?;
+                let big = Array2::from_shape_fn((6, 5), |(i, j)| ((r + 1) * (i * 5 + j)) as f32);
+                let input = rank.from_array(&big, &p)?;
+                let mine = rank.zeros(&[2, 5], DType::F32, &p)?;
+                let rs = reduce_scatter_in(&rank, &mine, &input, RedOp::Sum, &world, b)?;
+                got.push((
+                    out.to_ndarray::<f32>()?,
+                    mine.to_ndarray::<f32>()?,
+                    ag.end_ps,
+                    rs.end_ps,
+                ));
+            }
+            Ok((r, got))
+        })
+        .unwrap();
+    for (r, got) in outs {
+        let gathered = Array2::from_shape_fn((6, 5), |(i, _)| (i / 2 + 1) as f32).into_dyn();
+        // Block r of the sum over ranks: (1 + 2 + 3) x its index.
+        let block =
+            Array2::from_shape_fn((2, 5), |(i, j)| (6 * ((2 * r + i) * 5 + j)) as f32).into_dyn();
+        for (out, mine, _, _) in &got {
+            assert_eq!(*out, gathered, "rank {r}");
+            assert_eq!(*mine, block, "rank {r}");
+        }
+        assert_ne!(got[0].2, got[1].2, "Bruck's all-gather ran, not the ring");
+        assert_ne!(
+            got[0].3, got[1].3,
+            "Bruck's reduce-scatter ran, not the ring"
+        );
+    }
+    let e = Backend::default()
+        .with(&reg, "hierarchical_allgather")
+        .unwrap_err();
+    assert!(e.to_string().contains("ring and Bruck all_gather"), "{e}");
+}
+
 /// Runs `f` on its own thread and fails the test if it has not returned
 /// within `secs`: a regression that hangs a rank fails instead of hanging.
 fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {

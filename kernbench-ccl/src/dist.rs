@@ -39,6 +39,7 @@
 //! ```
 
 use crate::algorithms::alltoall::pairwise_all_to_all_in;
+use crate::algorithms::bruck::{bruck_all_gather_in, bruck_reduce_scatter_in};
 use crate::algorithms::common::{
     out_window, pieces, ring_all_gather, ring_all_reduce, ring_reduce_scatter, Ring,
 };
@@ -218,8 +219,13 @@ pub fn rank_broadcast_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize, root: 
 /// `buf[k * w * n ..][.. w * n]`, rank `r` starts with its chunk `r` (`n`
 /// elements) and ends with all of them, along the ring `E`/`W`.
 #[kernel_fn]
-pub fn rank_all_gather_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize) {
+pub fn rank_all_gather_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize, bruck: bool) {
     let (w, r, k) = (tl::num_programs(0), tl::program_id(0), tl::program_id(1));
+    if bruck {
+        let (g, _) = shard_group();
+        bruck_all_gather_in(buf, k * w * n, w * n, seg, g);
+        return;
+    }
     let ring = Ring {
         next: Dir::E,
         prev: Dir::W,
@@ -234,8 +240,19 @@ pub fn rank_all_gather_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize) {
 /// chunk `r` (`n` elements) on rank `r` holds the reduction of every rank's
 /// chunk `r`.
 #[kernel_fn]
-pub fn rank_reduce_scatter_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp) {
+pub fn rank_reduce_scatter_body<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    seg: usize,
+    op: RedOp,
+    bruck: bool,
+) {
     let (w, r, k) = (tl::num_programs(0), tl::program_id(0), tl::program_id(1));
+    if bruck {
+        let (g, _) = shard_group();
+        bruck_reduce_scatter_in(buf, k * w * n, w * n, seg, op, g);
+        return;
+    }
     let ring = Ring {
         next: Dir::E,
         prev: Dir::W,
@@ -347,8 +364,13 @@ pub fn rank_broadcast<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize
 
 /// All-gather among ranks, in place in each rank's output (see [`rank_all_gather_body`]).
 #[kernel]
-pub fn rank_all_gather<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize) {
-    rank_all_gather_body(buf, n, seg);
+pub fn rank_all_gather<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] bruck: bool,
+) {
+    rank_all_gather_body(buf, n, seg, bruck);
 }
 
 /// Reduce-scatter among ranks, in place in each rank's input (see [`rank_reduce_scatter_body`]).
@@ -358,8 +380,9 @@ pub fn rank_reduce_scatter<T: Element>(
     n: usize,
     #[constexpr] seg: usize,
     #[constexpr] op: RedOp,
+    #[constexpr] bruck: bool,
 ) {
-    rank_reduce_scatter_body(buf, n, seg, op);
+    rank_reduce_scatter_body(buf, n, seg, op, bruck);
 }
 
 /// Copies this rank's chunk of each shard of `src` into `dst` (see [`take_chunk_body`]).
@@ -458,13 +481,14 @@ pub fn launch<K: Kernel>(
 /// The algorithms collectives run, from a registry.
 #[derive(Clone, Debug)]
 pub struct Backend {
-    /// The all-reduce algorithm (a `ring` or `torus2d` all-reduce).
+    /// The all-reduce algorithm (ring, mesh, tree, double tree, recursive
+    /// doubling or Rabenseifner; see [`Backend::with`]).
     pub all_reduce: Algorithm,
     /// The broadcast algorithm (a `ring` broadcast).
     pub broadcast: Algorithm,
-    /// The all-gather algorithm (a `ring` all-gather).
+    /// The all-gather algorithm (ring or Bruck).
     pub all_gather: Algorithm,
-    /// The reduce-scatter algorithm (a `ring` reduce-scatter).
+    /// The reduce-scatter algorithm (ring or Bruck).
     pub reduce_scatter: Algorithm,
     /// The reduce algorithm (a `ranks` reduce: `binomial_reduce`).
     pub reduce: Algorithm,
@@ -505,10 +529,84 @@ impl Backend {
             msg: e.to_string(),
         })?;
         rank_all_reduce_of(a)?;
-        Ok(Backend {
-            all_reduce: a.clone(),
-            ..Backend::default()
-        })
+        Backend::default().with(registry, name)
+    }
+
+    /// This backend with the registry's algorithm `name` for the collective
+    /// it implements, checked to have a form between ranks: all-reduce by
+    /// ring, mesh, tree, double tree, recursive doubling or Rabenseifner;
+    /// all-gather and reduce-scatter by ring or Bruck.
+    ///
+    /// ```
+    /// use kernbench_ccl::dist::Backend;
+    /// use kernbench_ccl::Registry;
+    ///
+    /// let reg = Registry::builtin();
+    /// let b = Backend::default()
+    ///     .with(&reg, "double_tree_allreduce")?
+    ///     .with(&reg, "bruck_allgather")?;
+    /// assert_eq!(b.all_gather.name, "bruck_allgather");
+    /// assert!(Backend::default().with(&reg, "hierarchical_allgather").is_err());
+    /// # Ok::<(), kernbench_core::runtime::RuntimeError>(())
+    /// ```
+    pub fn with(mut self, registry: &Registry, name: &str) -> Result<Backend, RuntimeError> {
+        let a = registry.get(name).map_err(|e| RuntimeError::Collective {
+            what: "backend".into(),
+            msg: e.to_string(),
+        })?;
+        let slot = match a.collective {
+            Collective::AllReduce => {
+                rank_all_reduce_of(a)?;
+                &mut self.all_reduce
+            }
+            Collective::AllGather => {
+                bruck_or_ring(a, Collective::AllGather, "bruck_allgather")?;
+                &mut self.all_gather
+            }
+            Collective::ReduceScatter => {
+                bruck_or_ring(a, Collective::ReduceScatter, "bruck_reducescatter")?;
+                &mut self.reduce_scatter
+            }
+            Collective::Broadcast => {
+                check_algorithm(a, Collective::Broadcast, &[MapKind::Ring])?;
+                &mut self.broadcast
+            }
+            Collective::Reduce => {
+                check_algorithm(a, Collective::Reduce, &[MapKind::Ranks])?;
+                &mut self.reduce
+            }
+            Collective::Gather => {
+                check_algorithm(a, Collective::Gather, &[MapKind::Ranks])?;
+                &mut self.gather
+            }
+            Collective::AllToAll => {
+                check_algorithm(a, Collective::AllToAll, &[MapKind::Ranks])?;
+                &mut self.all_to_all
+            }
+        };
+        *slot = a.clone();
+        Ok(self)
+    }
+}
+
+/// Whether an all-gather or reduce-scatter algorithm runs between ranks as
+/// Bruck's (its kernel `bruck`, addressed by rank) rather than as a ring;
+/// an error when it is neither.
+fn bruck_or_ring(a: &Algorithm, c: Collective, bruck: &str) -> Result<bool, RuntimeError> {
+    check_algorithm(a, c, &[MapKind::Ring, MapKind::Ranks])?;
+    match a.topology {
+        MapKind::Ring => Ok(false),
+        _ if a.kernel == bruck => Ok(true),
+        _ => Err(RuntimeError::Collective {
+            what: c.name().into(),
+            msg: format!(
+                "algorithm `{}` (kernel `{}`) has no form between ranks; between ranks this \
+                 runtime runs the ring and Bruck {}",
+                a.name,
+                a.kernel,
+                c.name()
+            ),
+        }),
     }
 }
 
@@ -859,7 +957,7 @@ fn gather_all(
     numeric("all_gather", output)?;
     rank.group_rank(group)?;
     let algo = backend.all_gather.clone();
-    check_algorithm(&algo, Collective::AllGather, &[MapKind::Ring])?;
+    let bruck = bruck_or_ring(&algo, Collective::AllGather, "bruck_allgather")?;
     let n = check_gathered("all_gather", rank, group, output, input, shardwise)?;
     place_own_chunk(rank, group, output, input, &algo)?;
     let (d, r) = (input.dtype(), rank.get_rank());
@@ -870,9 +968,14 @@ fn gather_all(
         Contribution::of(r, output, 0),
         move |cs| {
             let (shards, _) = pair_up("all_gather", &cs, "argument")?;
-            let args = rank_all_gather::args().n(n).seg(seg_elems(&algo, d)).into();
-            let launch = group_launch(&rank_all_gather, &cs, shards, MapKind::Ring, args)?
-                .ipcq(algo.ipcq.clone());
+            let args = rank_all_gather::args()
+                .n(n)
+                .seg(seg_elems(&algo, d))
+                .bruck(bruck)
+                .into();
+            let map = if bruck { MapKind::Ranks } else { MapKind::Ring };
+            let launch =
+                group_launch(&rank_all_gather, &cs, shards, map, args)?.ipcq(algo.ipcq.clone());
             rt.simulate(&launch)
         },
     )
@@ -925,7 +1028,7 @@ fn scatter_reduced(
     numeric("reduce_scatter", output)?;
     let me = rank.group_rank(group)?;
     let algo = backend.reduce_scatter.clone();
-    check_algorithm(&algo, Collective::ReduceScatter, &[MapKind::Ring])?;
+    let bruck = bruck_or_ring(&algo, Collective::ReduceScatter, "bruck_reducescatter")?;
     // The input plays the gathered tensor's part.
     let n = check_gathered("reduce_scatter", rank, group, input, output, shardwise)?;
     let (d, w, r) = (input.dtype(), group.size(), rank.get_rank());
@@ -937,9 +1040,15 @@ fn scatter_reduced(
         Contribution::of(r, input, 0).reducing(op),
         move |cs| {
             let (shards, _) = pair_up("reduce_scatter", &cs, "argument")?;
-            let args = rank_reduce_scatter::args().n(n).seg(seg).op(op).into();
-            let launch = group_launch(&rank_reduce_scatter, &cs, shards, MapKind::Ring, args)?
-                .ipcq(algo.ipcq.clone());
+            let args = rank_reduce_scatter::args()
+                .n(n)
+                .seg(seg)
+                .op(op)
+                .bruck(bruck)
+                .into();
+            let map = if bruck { MapKind::Ranks } else { MapKind::Ring };
+            let launch =
+                group_launch(&rank_reduce_scatter, &cs, shards, map, args)?.ipcq(algo.ipcq.clone());
             rt.simulate(&launch)
         },
     )?;

@@ -18,6 +18,7 @@
 //! rotation is needed.
 
 use super::common::*;
+use super::rooted::Group;
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
@@ -64,8 +65,15 @@ pub fn block_pieces(
 /// of its vector (at `buf[r n..]`) and ends with every chunk.
 #[kernel_fn]
 pub fn bruck_all_gather<T: Element>(buf: Ptr<T>, n: usize, seg: usize) {
-    let (w, r) = (tl::num_ranks(), tl::rank());
-    let base = r * n;
+    let g = Group::launch();
+    bruck_all_gather_in(buf, g.r * n, n, seg, g);
+}
+
+/// Bruck all-gather among the ranks of `g`, this rank's `n` elements at
+/// `buf[base..]`.
+#[kernel_fn]
+pub fn bruck_all_gather_in<T: Element>(buf: Ptr<T>, base: usize, n: usize, seg: usize, g: Group) {
+    let (w, r) = (g.w, g.r);
     for k in 0..steps(w) {
         let d = 1 << k;
         let count = d.min(w - d);
@@ -74,9 +82,9 @@ pub fn bruck_all_gather<T: Element>(buf: Ptr<T>, n: usize, seg: usize) {
         exchange(
             buf,
             base,
-            to,
+            g.peer(to),
             &block_pieces(n, w, r, count, seg),
-            from,
+            g.peer(from),
             &block_pieces(n, w, from, count, seg),
             Landing::Store,
         );
@@ -93,8 +101,22 @@ pub fn bruck_all_gather<T: Element>(buf: Ptr<T>, n: usize, seg: usize) {
 /// rank `r - d`. The two runs do not overlap, since `d + min(d, w-d) <= w`.
 #[kernel_fn]
 pub fn bruck_reduce_scatter<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp) {
-    let (w, r) = (tl::num_ranks(), tl::rank());
-    let base = r * n;
+    let g = Group::launch();
+    bruck_reduce_scatter_in(buf, g.r * n, n, seg, op, g);
+}
+
+/// Bruck reduce-scatter among the ranks of `g`, this rank's `n` elements
+/// at `buf[base..]`.
+#[kernel_fn]
+pub fn bruck_reduce_scatter_in<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    n: usize,
+    seg: usize,
+    op: RedOp,
+    g: Group,
+) {
+    let (w, r) = (g.w, g.r);
     for k in (0..steps(w)).rev() {
         let d = 1 << k;
         let count = d.min(w - d);
@@ -103,9 +125,9 @@ pub fn bruck_reduce_scatter<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: R
         exchange(
             buf,
             base,
-            to,
+            g.peer(to),
             &block_pieces(n, w, r + d, count, seg),
-            from,
+            g.peer(from),
             &block_pieces(n, w, r, count, seg),
             Landing::Combine {
                 op,
