@@ -138,14 +138,7 @@ pub fn rank_all_reduce_body<T: Element>(
     let (g, _) = shard_group();
     match RankAllReduce::from_code(algo) {
         Some(RankAllReduce::Tree) => {
-            let (parent, left, right) = crate::algorithms::tree::range_tree(w, r);
-            let node = crate::algorithms::tree::TreeNode {
-                root: parent.is_none(),
-                left: left.is_some(),
-                right: right.is_some(),
-            };
-            crate::algorithms::tree::tree_reduce(buf, base, n, seg, op, node);
-            crate::algorithms::tree::tree_broadcast(buf, base, n, seg, node);
+            crate::algorithms::tree::tree_allreduce_at(buf, base, n, seg, op, w, r);
         }
         Some(RankAllReduce::Torus) if cols > 0 => {
             let torus = crate::algorithms::mesh::Torus {

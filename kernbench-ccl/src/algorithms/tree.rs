@@ -99,14 +99,29 @@ pub fn tree_broadcast<T: Element>(buf: Ptr<T>, base: usize, n: usize, seg: usize
 #[kernel_fn]
 pub fn tree_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
+    tree_allreduce_at(buf, r * n, n, seg, op, w, r);
+}
+
+/// Tree all-reduce over [`range_tree`] of `w` ranks, as rank `r`, of the `n`
+/// elements at `buf[base..]` (peers by the `Parent`/`Left`/`Right` map).
+#[kernel_fn]
+pub fn tree_allreduce_at<T: Element>(
+    buf: Ptr<T>,
+    base: usize,
+    n: usize,
+    seg: usize,
+    op: RedOp,
+    w: usize,
+    r: usize,
+) {
     let (parent, left, right) = range_tree(w, r);
     let node = TreeNode {
         root: parent.is_none(),
         left: left.is_some(),
         right: right.is_some(),
     };
-    tree_reduce(buf, r * n, n, seg, op, node);
-    tree_broadcast(buf, r * n, n, seg, node);
+    tree_reduce(buf, base, n, seg, op, node);
+    tree_broadcast(buf, base, n, seg, node);
 }
 
 #[cfg(test)]
