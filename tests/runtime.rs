@@ -592,6 +592,58 @@ fn bruck_all_gather_and_reduce_scatter_between_ranks() {
     assert!(e.to_string().contains("ring and Bruck all_gather"), "{e}");
 }
 
+#[test]
+fn an_auto_backend_runs_the_algorithm_the_model_picks_per_size() {
+    use kernbench::ccl::dist::{all_reduce_with, Backend};
+    use kernbench::ccl::Registry;
+    let reg = Registry::builtin();
+    let auto = Backend::auto(&reg);
+    let fixed: Vec<(String, Backend)> = [
+        "ring_allreduce",
+        "mesh_allreduce",
+        "tree_allreduce",
+        "recursive_doubling",
+        "rabenseifner",
+        "double_tree_allreduce",
+    ]
+    .iter()
+    .map(|a| (a.to_string(), Backend::with_all_reduce(&reg, a).unwrap()))
+    .collect();
+    let outs = quad()
+        .spawn(4, move |rank| {
+            let r = rank.get_rank();
+            let mut picks = Vec::new();
+            for cols in [4usize, 16384] {
+                let a = Array2::from_shape_fn((2, cols), |(i, j)| ((r + 1) * (i + j % 7)) as f32);
+                let p = Placement::single();
+                let t = rank.from_array(&a, &p)?;
+                let by_auto = all_reduce_with(&rank, &t, RedOp::Sum, &auto)?.end_ps;
+                let want = Array2::from_shape_fn((2, cols), |(i, j)| (10 * (i + j % 7)) as f32);
+                assert_eq!(t.to_ndarray::<f32>()?, want.into_dyn());
+                // The same call under each fixed algorithm: auto took one of them.
+                let mut same = Vec::new();
+                for (name, b) in &fixed {
+                    let u = rank.from_array(&a, &p)?;
+                    if all_reduce_with(&rank, &u, RedOp::Sum, b)?.end_ps == by_auto {
+                        same.push(name.clone());
+                    }
+                }
+                picks.push(same);
+            }
+            Ok(picks)
+        })
+        .unwrap();
+    let picks = &outs[0];
+    assert!(
+        picks.iter().all(|p| !p.is_empty()),
+        "auto ran a registry algorithm: {picks:?}"
+    );
+    assert_ne!(
+        picks[0], picks[1],
+        "32 B and 128 KiB tensors pick differently: {picks:?}"
+    );
+}
+
 /// Runs `f` on its own thread and fails the test if it has not returned
 /// within `secs`: a regression that hangs a rank fails instead of hanging.
 fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {

@@ -56,10 +56,12 @@ use kernbench_core::runtime::{
     Args, DeviceTensor, Param, ProcessGroup, Rank, Runtime, RuntimeError,
 };
 use kernbench_core::sim::{Launch, Report};
+use kernbench_core::topology::Topology;
 use kernbench_core::{DType, PeId};
 use kernbench_tl::prelude::*;
 use kernbench_tl::Kernel;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// The default process group of the worker on this thread: `dist::get_rank()`
 /// and friends, as in `torch.distributed` (see [`kernbench_core::runtime::dist`]).
@@ -489,6 +491,12 @@ pub struct Backend {
     pub gather: Algorithm,
     /// The all-to-all algorithm (a `ranks` all-to-all: `pairwise_alltoall`).
     pub all_to_all: Algorithm,
+    /// When set ([`Backend::auto`]), all-reduce, all-gather and
+    /// reduce-scatter run, at each call, the algorithm of this list that the
+    /// cost model predicts fastest for the call's size over the group's
+    /// ranks, among those with a form between ranks, in place of the fixed
+    /// ones above.
+    pub tuned: Option<Arc<[Algorithm]>>,
 }
 
 impl Default for Backend {
@@ -509,6 +517,7 @@ impl Default for Backend {
             reduce: get("binomial_reduce"),
             gather: get("binomial_gather"),
             all_to_all: get("pairwise_alltoall"),
+            tuned: None,
         }
     }
 }
@@ -523,6 +532,39 @@ impl Backend {
         })?;
         rank_all_reduce_of(a)?;
         Backend::default().with(registry, name)
+    }
+
+    /// The default backend, with all-reduce, all-gather and reduce-scatter
+    /// chosen at each call by the tuner (`-a auto`) among the registry's
+    /// algorithms: the one the cost model predicts fastest for the call's
+    /// size over the group's ranks (the PEs of shard group 0, one per SIP).
+    pub fn auto(registry: &Registry) -> Backend {
+        Backend {
+            tuned: Some(registry.algorithms().into()),
+            ..Backend::default()
+        }
+    }
+
+    /// The algorithm a collective `c` runs for `bytes` per rank over `pes`:
+    /// the tuner's pick among the algorithms that `fits` when the backend is
+    /// tuned, else `fixed`.
+    fn choose(
+        &self,
+        c: Collective,
+        fixed: &Algorithm,
+        topo: &Topology,
+        pes: &[PeId],
+        bytes: f64,
+        fits: impl Fn(&Algorithm) -> bool,
+    ) -> Algorithm {
+        let Some(all) = &self.tuned else {
+            return fixed.clone();
+        };
+        let fit: Vec<Algorithm> = all.iter().filter(|a| fits(a)).cloned().collect();
+        let cands = crate::tune::candidates(topo, &fit, c, pes);
+        crate::tune::pick(topo, &cands, pes, bytes)
+            .map(|p| p.best.algo.clone())
+            .unwrap_or_else(|| fixed.clone())
     }
 
     /// This backend with the registry's algorithm `name` for the collective
@@ -685,6 +727,12 @@ impl Contribution {
     }
 }
 
+/// The PEs of shard group 0, one per rank in group rank order: where the
+/// tuner weighs a collective between ranks.
+fn group_pes(cs: &[Contribution]) -> Vec<PeId> {
+    cs.iter().filter_map(|c| c.pes.first().copied()).collect()
+}
+
 /// Checks that the ranks' tensors pair up; returns (shards, shard length).
 fn pair_up(
     what: &str,
@@ -822,8 +870,9 @@ pub fn all_reduce_in(
 ) -> Result<Report, RuntimeError> {
     numeric("all_reduce", t)?;
     rank.group_rank(group)?;
-    let algo = backend.all_reduce.clone();
-    let kind = rank_all_reduce_of(&algo)?;
+    let fixed = backend.all_reduce.clone();
+    rank_all_reduce_of(&fixed)?;
+    let backend = backend.clone();
     let rt = rank.runtime().clone();
     rank.rendezvous_in(
         group,
@@ -832,6 +881,15 @@ pub fn all_reduce_in(
         move |cs| {
             let (shards, n) = pair_up("all_reduce", &cs, "op")?;
             let d = cs[0].dtype;
+            let algo = backend.choose(
+                Collective::AllReduce,
+                &fixed,
+                rt.topology(),
+                &group_pes(&cs),
+                (n * d.size()) as f64,
+                |a| rank_all_reduce_of(a).is_ok(),
+            );
+            let kind = rank_all_reduce_of(&algo)?;
             // A torus of one row is a ring.
             let cols = match kind {
                 RankAllReduce::Torus if torus_shape(cs.len()).0 > 1 => torus_shape(cs.len()).1,
@@ -949,11 +1007,12 @@ fn gather_all(
     numeric("all_gather", input)?;
     numeric("all_gather", output)?;
     rank.group_rank(group)?;
-    let algo = backend.all_gather.clone();
-    let bruck = bruck_or_ring(&algo, Collective::AllGather, "bruck_allgather")?;
+    let fixed = backend.all_gather.clone();
+    bruck_or_ring(&fixed, Collective::AllGather, "bruck_allgather")?;
     let n = check_gathered("all_gather", rank, group, output, input, shardwise)?;
-    place_own_chunk(rank, group, output, input, &algo)?;
+    place_own_chunk(rank, group, output, input, &fixed)?;
     let (d, r) = (input.dtype(), rank.get_rank());
+    let backend = backend.clone();
     let rt = rank.runtime().clone();
     rank.rendezvous_in(
         group,
@@ -961,6 +1020,18 @@ fn gather_all(
         Contribution::of(r, output, 0),
         move |cs| {
             let (shards, _) = pair_up("all_gather", &cs, "argument")?;
+            let fits = |a: &Algorithm| bruck_or_ring(a, Collective::AllGather, "bruck_allgather");
+            let bytes = (cs.len() * n * d.size()) as f64;
+            let pes = group_pes(&cs);
+            let algo = backend.choose(
+                Collective::AllGather,
+                &fixed,
+                rt.topology(),
+                &pes,
+                bytes,
+                |a| fits(a).is_ok(),
+            );
+            let bruck = fits(&algo)?;
             let args = rank_all_gather::args()
                 .n(n)
                 .seg(seg_elems(&algo, d))
@@ -1020,12 +1091,14 @@ fn scatter_reduced(
     numeric("reduce_scatter", input)?;
     numeric("reduce_scatter", output)?;
     let me = rank.group_rank(group)?;
-    let algo = backend.reduce_scatter.clone();
-    let bruck = bruck_or_ring(&algo, Collective::ReduceScatter, "bruck_reducescatter")?;
+    let fixed = backend.reduce_scatter.clone();
+    bruck_or_ring(&fixed, Collective::ReduceScatter, "bruck_reducescatter")?;
     // The input plays the gathered tensor's part.
     let n = check_gathered("reduce_scatter", rank, group, input, output, shardwise)?;
     let (d, w, r) = (input.dtype(), group.size(), rank.get_rank());
-    let seg = seg_elems(&algo, d);
+    // The local copy after the collective moves pieces of the fixed algorithm's size.
+    let take_seg = seg_elems(&fixed, d);
+    let backend = backend.clone();
     let rt = rank.runtime().clone();
     let report = rank.rendezvous_in(
         group,
@@ -1033,6 +1106,20 @@ fn scatter_reduced(
         Contribution::of(r, input, 0).reducing(op),
         move |cs| {
             let (shards, _) = pair_up("reduce_scatter", &cs, "argument")?;
+            let fits =
+                |a: &Algorithm| bruck_or_ring(a, Collective::ReduceScatter, "bruck_reducescatter");
+            let bytes = (cs.len() * n * d.size()) as f64;
+            let pes = group_pes(&cs);
+            let algo = backend.choose(
+                Collective::ReduceScatter,
+                &fixed,
+                rt.topology(),
+                &pes,
+                bytes,
+                |a| fits(a).is_ok(),
+            );
+            let bruck = fits(&algo)?;
+            let seg = seg_elems(&algo, d);
             let args = rank_reduce_scatter::args()
                 .n(n)
                 .seg(seg)
@@ -1045,7 +1132,7 @@ fn scatter_reduced(
             rt.simulate(&launch)
         },
     )?;
-    let sizes = take_chunk::args().n(n).w(w).r(me).seg(seg);
+    let sizes = take_chunk::args().n(n).w(w).r(me).seg(take_seg);
     let take = KernelArgs::from(sizes)
         .with("src", input.arg_ptr())
         .with("dst", output.arg_ptr());
