@@ -290,6 +290,40 @@ fn data_parallel_groups_reduce_beside_tensor_parallel_ones() {
 }
 
 #[test]
+fn layer_times_are_the_launches_that_advance_the_device() {
+    // tp = 4: the column-parallel layer only computes, the row-parallel one
+    // computes then all-reduces, and the SIP's device time moves by the
+    // launches' times (and any wait for the group's slowest member).
+    let mlp = Mlp::new::<f32>(8, 16, 16, true);
+    let (x, a, b) = (to::<f32>(&mlp.x), to::<f32>(&mlp.a), to::<f32>(&mlp.b));
+    let outs = quad()
+        .spawn(4, |rank| {
+            let mp = initialize_model_parallel(&rank, 4)?.with_layout(1, 2);
+            let fc1 = ColumnParallelLinear::new(&mp, &a, None)?.with_relu();
+            let fc2 = RowParallelLinear::new(&mp, &b, None)?;
+            let x = mp.input(&x)?;
+            let before = rank.device_time_ps(rank.get_rank());
+            let (h, t1) = fc1.forward_timed(&x)?;
+            let mid = rank.device_time_ps(rank.get_rank());
+            let (z, t2) = fc2.forward_timed(&h)?;
+            let after = rank.device_time_ps(rank.get_rank());
+            // The timed forward computes what the plain one does.
+            assert_eq!(
+                z.to_ndarray::<f32>()?,
+                fc2.forward(&h)?.to_ndarray::<f32>()?
+            );
+            Ok((t1, t2, mid - before, after - mid))
+        })
+        .unwrap();
+    for (r, (t1, t2, d1, d2)) in outs.into_iter().enumerate() {
+        assert!(t1.compute_ps > 0 && t1.comm_ps == 0, "rank {r}: {t1:?}");
+        assert!(t2.compute_ps > 0 && t2.comm_ps > 0, "rank {r}: {t2:?}");
+        assert_eq!(d1, t1.total_ps(), "rank {r}");
+        assert!(d2 >= t2.total_ps(), "rank {r}: {d2} < {t2:?}");
+    }
+}
+
+#[test]
 fn bad_tensor_parallel_settings_are_clear_errors() {
     let rt = quad();
     for tp in [0, 3, 8] {

@@ -46,7 +46,7 @@ use kernbench_core::runtime::ndarray::{s, Array1, Array2};
 use kernbench_core::runtime::{
     Args, DeviceTensor, HostElement, Placement, ProcessGroup, Rank, RuntimeError,
 };
-use kernbench_core::DType;
+use kernbench_core::{DType, Ps};
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
@@ -92,6 +92,25 @@ pub fn shard_linear_bias<T: Element<Acc = f32>>(
         tl::gemm(&a, &b, None, &[Epilogue::Bias(&bias)])
     };
     tl::store(y.block([i * m, 0], [m, n]), &p.cast::<T>());
+}
+
+/// What one layer's forward pass cost on a rank's SIP, in simulated time:
+/// its kernel launches (compute) and its collectives (communication). The
+/// runtime runs launches one after the other (ADR 0005), so none of the
+/// communication hides behind compute: all of it is exposed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayerTime {
+    /// The layer's kernel launches, ps.
+    pub compute_ps: Ps,
+    /// The layer's collectives, ps.
+    pub comm_ps: Ps,
+}
+
+impl LayerTime {
+    /// The layer's simulated time: everything it launched, one after the other.
+    pub fn total_ps(&self) -> Ps {
+        self.compute_ps + self.comm_ps
+    }
 }
 
 /// The parallel setting of one rank: its tensor- and data-parallel groups,
@@ -283,11 +302,13 @@ impl ModelParallel {
         self.rank.from_array(x, &self.activation_placement())
     }
 
-    fn shards(&self) -> usize {
+    /// PEs the layers' rows are split over inside the SIP (cubes x PEs per cube).
+    pub fn shards(&self) -> usize {
         self.cubes * self.pes
     }
 
-    /// `y = x w (+ bias)` on the device, `y` new, `[x.rows, w.cols]`, of the layer's type.
+    /// `y = x w (+ bias)` on the device, `y` new, `[x.rows, w.cols]`, of the
+    /// layer's type; with the GEMM launch's simulated time.
     fn gemm(
         &self,
         x: &DeviceTensor,
@@ -295,7 +316,7 @@ impl ModelParallel {
         bias: Option<&DeviceTensor>,
         relu: bool,
         layer: &str,
-    ) -> Result<DeviceTensor, RuntimeError> {
+    ) -> Result<(DeviceTensor, Ps), RuntimeError> {
         let err = |msg: String| {
             RuntimeError::TensorParallel(format!("{layer} on rank {}: {msg}", self.rank.get_rank()))
         };
@@ -332,7 +353,7 @@ impl ModelParallel {
             .tensor("y", &y)
             .bool("relu", relu);
         let grid = [self.shards() as u32];
-        match bias {
+        let report = match bias {
             Some(b) => crate::dist::launch(
                 self.rank.runtime(),
                 &shard_linear_bias,
@@ -341,7 +362,7 @@ impl ModelParallel {
             )?,
             None => crate::dist::launch(self.rank.runtime(), &shard_linear, &grid, &args)?,
         };
-        Ok(y)
+        Ok((y, report.end_ps))
     }
 
     /// Places a weight block and its bias block on this rank's SIP.
@@ -434,7 +455,17 @@ impl ColumnParallelLinear {
     /// `[batch / tp, in]`): the layer first all-gathers them over the
     /// tensor-parallel group into the whole `[batch, in]`.
     pub fn forward(&self, x: &DeviceTensor) -> Result<DeviceTensor, RuntimeError> {
+        Ok(self.forward_timed(x)?.0)
+    }
+
+    /// [`Self::forward`], with what it cost on this rank's SIP: the GEMM as
+    /// compute, the sequence-parallel all-gather (if any) as communication.
+    pub fn forward_timed(
+        &self,
+        x: &DeviceTensor,
+    ) -> Result<(DeviceTensor, LayerTime), RuntimeError> {
         let mp = &self.mp;
+        let mut time = LayerTime::default();
         let gathered;
         let x = if mp.sequence_parallel && mp.tp_size() > 1 {
             let [m, k] = match x.shape() {
@@ -451,24 +482,27 @@ impl ColumnParallelLinear {
                 x.dtype(),
                 &mp.activation_placement(),
             )?;
-            crate::dist::all_gather_shards_in(
+            time.comm_ps += crate::dist::all_gather_shards_in(
                 &mp.rank,
                 &gathered,
                 x,
                 &mp.tp_group,
                 &Backend::default(),
-            )?;
+            )?
+            .end_ps;
             &gathered
         } else {
             x
         };
-        mp.gemm(
+        let (y, ps) = mp.gemm(
             x,
             &self.weight,
             self.bias.as_ref(),
             self.relu,
             "ColumnParallelLinear",
-        )
+        )?;
+        time.compute_ps += ps;
+        Ok((y, time))
     }
 }
 
@@ -544,13 +578,26 @@ impl RowParallelLinear {
     /// instead, and this rank's rows of `Z` (`[batch / tp, out]`, the rows
     /// [`ModelParallel::sequence_rows`] names).
     pub fn forward(&self, y: &DeviceTensor) -> Result<DeviceTensor, RuntimeError> {
-        let z = self.mp.gemm(
+        Ok(self.forward_timed(y)?.0)
+    }
+
+    /// [`Self::forward`], with what it cost on this rank's SIP: the GEMM as
+    /// compute, the all-reduce (or reduce-scatter) as communication.
+    pub fn forward_timed(
+        &self,
+        y: &DeviceTensor,
+    ) -> Result<(DeviceTensor, LayerTime), RuntimeError> {
+        let (z, compute_ps) = self.mp.gemm(
             y,
             &self.weight,
             self.bias.as_ref(),
             false,
             "RowParallelLinear",
         )?;
+        let mut time = LayerTime {
+            compute_ps,
+            ..LayerTime::default()
+        };
         if self.mp.sequence_parallel && self.mp.tp_size() > 1 {
             let mp = &self.mp;
             let [m, n] = [z.shape()[0], z.shape()[1]];
@@ -567,25 +614,27 @@ impl RowParallelLinear {
                 z.dtype(),
                 &mp.activation_placement(),
             )?;
-            crate::dist::reduce_scatter_shards_in(
+            time.comm_ps += crate::dist::reduce_scatter_shards_in(
                 &mp.rank,
                 &mine,
                 &z,
                 RedOp::Sum,
                 &mp.tp_group,
                 &self.backend,
-            )?;
-            return Ok(mine);
+            )?
+            .end_ps;
+            return Ok((mine, time));
         }
         if self.mp.tp_size() > 1 {
-            crate::dist::all_reduce_in(
+            time.comm_ps += crate::dist::all_reduce_in(
                 &self.mp.rank,
                 &z,
                 RedOp::Sum,
                 &self.mp.tp_group,
                 &self.backend,
-            )?;
+            )?
+            .end_ps;
         }
-        Ok(z)
+        Ok((z, time))
     }
 }
