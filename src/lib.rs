@@ -5,6 +5,7 @@
 //!   IR, and the event-driven simulation.
 //! - [`tl`]: the kernel language (`tl::*`, `Ptr`, `Tile`, `Dir`) and `#[kernel]`.
 //! - [`ccl`]: collectives written in that language, their registry and cost models.
+//! - [`transformer`]: a tensor-parallel GPT-style block built from those parts.
 //!
 //! ```
 //! use kernbench::prelude::*;
@@ -33,6 +34,7 @@ pub mod html;
 pub mod kernels;
 pub mod probe;
 pub mod svg;
+pub mod transformer;
 
 pub use kernbench_ccl as ccl;
 pub use kernbench_core as core;

@@ -1,6 +1,7 @@
 //! The shipped row-wise kernels (softmax, layer norm, RMS norm, causal flash
-//! attention) compute what an ndarray reference computes, in f32 and f16,
-//! on the tiny machine, with a partial last block of rows.
+//! attention, causal attention over packed heads, the residual add) compute
+//! what an ndarray reference computes, in f32 and f16, on the tiny machine,
+//! with a partial last block of rows.
 
 use kernbench::core::machine::Buffer;
 use kernbench::kernels::*;
@@ -282,4 +283,78 @@ fn check_attention(kernel: &dyn Kernel, dtype: DType) {
 fn causal_flash_attention_matches_ndarray() {
     check_attention(&flash_attention, DType::F32);
     check_attention(&flash_attention, DType::F16);
+}
+
+/// `causal_attention_heads` over 2 heads packed as a column-parallel QKV
+/// projection leaves them (`[q0 q1 | k0 k1 | v0 v1]`), 4 instances of 10
+/// rows each reading earlier rows' keys and values from the others' PEs.
+fn check_attention_heads(dtype: DType) {
+    const HEADS: usize = 2;
+    let instances = 4;
+    let mut b = Bench::new(instances);
+    let scale = 1.0 / (HEAD as f64).sqrt();
+    let width = 3 * HEADS * HEAD;
+    let qkv_v = inputs(8, SEQ * width, dtype);
+    let qkv = b.buffer(dtype, &qkv_v);
+    let o = b.buffer(dtype, &vec![0.0; SEQ * HEADS * HEAD]);
+    let args = causal_attention_heads::args()
+        .qkv(qkv.view(SEQ, width).unwrap())
+        .o(o.view(SEQ, HEADS * HEAD).unwrap())
+        .heads(HEADS)
+        .scale(scale)
+        .bn(BN);
+    b.run(&causal_attention_heads, args.into());
+    let all = as_f64(&qkv_v, SEQ, width);
+    let got = b.read(&o, SEQ, HEADS * HEAD);
+    let (atol, rtol) = tol(dtype);
+    for h in 0..HEADS {
+        let part = |p: usize| {
+            let c = (p * HEADS + h) * HEAD;
+            all.slice(s![.., c..c + HEAD]).to_owned()
+        };
+        let want = attention_reference(&part(0), &part(1), &part(2), scale);
+        let got = got.slice(s![.., h * HEAD..(h + 1) * HEAD]).to_owned();
+        assert_close(
+            &format!("attention head {h} {dtype}"),
+            &got,
+            &want,
+            atol,
+            rtol,
+        );
+    }
+}
+
+#[test]
+fn causal_attention_over_packed_heads_matches_ndarray() {
+    check_attention_heads(DType::F32);
+    check_attention_heads(DType::F16);
+}
+
+#[test]
+fn add_rows_adds_every_band() {
+    for dtype in [DType::F32, DType::F16] {
+        let mut b = Bench::new(2);
+        let (av, bv) = (
+            inputs(9, ROWS * COLS, dtype),
+            inputs(10, ROWS * COLS, dtype),
+        );
+        let (x, y) = (b.buffer(dtype, &av), b.buffer(dtype, &bv));
+        let z = b.buffer(dtype, &vec![0.0; ROWS * COLS]);
+        let args = add_rows::args()
+            .a(x.view(ROWS, COLS).unwrap())
+            .b(y.view(ROWS, COLS).unwrap())
+            .y(z.view(ROWS, COLS).unwrap());
+        b.run(&add_rows, args.into());
+        // One rounding of an exact f32 sum: the host's, bit for bit.
+        let want: Vec<f32> = av
+            .iter()
+            .zip(&bv)
+            .map(|(p, q)| dtype.round(p + q))
+            .collect();
+        assert_eq!(
+            b.read(&z, ROWS, COLS).into_raw_vec_and_offset().0,
+            want,
+            "{dtype}"
+        );
+    }
 }

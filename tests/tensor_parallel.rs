@@ -134,8 +134,16 @@ fn misses(got: &Array2<f64>, want: &Array2<f64>, tol: &Array2<f64>) -> (usize, S
 /// ring's steps, the result), each at most `U` of the absolute terms.
 ///
 /// Sequence-parallel (`sp`), each rank feeds its own rows of its replica's
-/// batch and gets its own rows of the output back.
-fn check_mlp<T: Float>(rt: &Runtime, tp: usize, layout: (usize, usize), ints: bool, sp: bool) {
+/// batch and gets its own rows of the output back. With `overlap` the
+/// row-parallel layer runs its GEMM and all-reduce as one launch.
+fn check_mlp<T: Float>(
+    rt: &Runtime,
+    tp: usize,
+    layout: (usize, usize),
+    ints: bool,
+    sp: bool,
+    overlap: bool,
+) {
     let world = rt.device_count();
     let dp = world / tp;
     let shards = layout.0 * layout.1;
@@ -161,7 +169,10 @@ fn check_mlp<T: Float>(rt: &Runtime, tp: usize, layout: (usize, usize), ints: bo
                 (rank.get_rank() % tp, rank.get_rank() / tp)
             );
             let fc1 = ColumnParallelLinear::new(&mp, &a, Some(&ab))?.with_relu();
-            let fc2 = RowParallelLinear::new(&mp, &b, Some(&bb))?;
+            let mut fc2 = RowParallelLinear::new(&mp, &b, Some(&bb))?;
+            if overlap {
+                fc2 = fc2.with_overlap();
+            }
             assert_eq!(fc1.weight().shape(), &[model, hidden / tp]);
             assert_eq!(
                 fc1.bias().map(|b| b.shape().to_vec()),
@@ -231,31 +242,31 @@ fn check_mlp<T: Float>(rt: &Runtime, tp: usize, layout: (usize, usize), ints: bo
 
 #[test]
 fn tp2_dp2_in_f32_is_exact() {
-    check_mlp::<f32>(&quad(), 2, (2, 2), true, false);
+    check_mlp::<f32>(&quad(), 2, (2, 2), true, false, false);
 }
 
 #[test]
 fn tp2_dp2_in_f16_within_rounding() {
-    check_mlp::<f16>(&quad(), 2, (2, 2), false, false);
+    check_mlp::<f16>(&quad(), 2, (2, 2), false, false, false);
 }
 
 #[test]
 fn tp4_in_bf16_and_dp4_in_f16() {
-    check_mlp::<bf16>(&quad(), 4, (1, 2), false, false);
-    check_mlp::<f16>(&quad(), 1, (2, 1), false, false);
+    check_mlp::<bf16>(&quad(), 4, (1, 2), false, false, false);
+    check_mlp::<f16>(&quad(), 1, (2, 1), false, false, false);
 }
 
 #[test]
 fn tp2_on_the_default_machine_in_f32_and_bf16() {
-    check_mlp::<f32>(&default(), 2, (2, 2), true, false);
-    check_mlp::<bf16>(&default(), 2, (1, 4), false, false);
+    check_mlp::<f32>(&default(), 2, (2, 2), true, false, false);
+    check_mlp::<bf16>(&default(), 2, (1, 4), false, false, false);
 }
 
 #[test]
 fn sequence_parallel_matches_in_f32_f16_and_bf16() {
-    check_mlp::<f32>(&quad(), 2, (2, 2), true, true);
-    check_mlp::<f16>(&quad(), 4, (1, 2), false, true);
-    check_mlp::<bf16>(&default(), 2, (2, 2), false, true);
+    check_mlp::<f32>(&quad(), 2, (2, 2), true, true, false);
+    check_mlp::<f16>(&quad(), 4, (1, 2), false, true, false);
+    check_mlp::<bf16>(&default(), 2, (2, 2), false, true, false);
 }
 
 #[test]
@@ -286,6 +297,81 @@ fn data_parallel_groups_reduce_beside_tensor_parallel_ones() {
     let want = (&z.slice(s![0..4, ..]) + &z.slice(s![4..8, ..])).mapv(|v| v as f32);
     for (r, z) in outs.into_iter().enumerate() {
         assert_eq!(z, want.clone().into_dyn(), "rank {r}");
+    }
+}
+
+#[test]
+fn overlapped_row_parallel_layer_matches_in_f32_f16_and_bf16() {
+    check_mlp::<f32>(&quad(), 2, (2, 2), true, false, true);
+    check_mlp::<f32>(&quad(), 4, (1, 2), true, false, true);
+    check_mlp::<f16>(&quad(), 4, (2, 2), false, false, true);
+    check_mlp::<bf16>(&default(), 2, (1, 4), false, false, true);
+}
+
+#[test]
+fn overlap_hides_part_of_the_all_reduce() {
+    // The same row-parallel layer both ways on 4 ranks: one launch that
+    // computes and communicates at once ends before the GEMM and then the
+    // all-reduce.
+    let mlp = Mlp::new::<f32>(32, 64, 64, true);
+    let (x, b) = (to::<f32>(&mlp.x), to::<f32>(&mlp.b));
+    let run = |overlap: bool| {
+        quad()
+            .spawn(4, |rank| {
+                let mp = initialize_model_parallel(&rank, 4)?.with_layout(1, 2);
+                let mut fc2 = RowParallelLinear::new(&mp, &b, None)?;
+                if overlap {
+                    fc2 = fc2.with_overlap();
+                }
+                let y = mp.input(&x.slice(s![.., 0..16]).to_owned())?;
+                let (z, t) = fc2.forward_timed(&y)?;
+                Ok((z.to_ndarray::<f32>()?, t))
+            })
+            .unwrap()
+    };
+    let (seq, ovl) = (run(false), run(true));
+    for (r, ((zs, ts), (zo, to))) in seq.iter().zip(&ovl).enumerate() {
+        assert_eq!(zs, zo, "rank {r}: the two schedules disagree");
+        assert!(ts.compute_ps > 0 && ts.comm_ps > 0 && ts.overlapped_ps == 0);
+        assert!(to.compute_ps == 0 && to.comm_ps == 0 && to.overlapped_ps > 0);
+        assert!(
+            to.total_ps() < ts.total_ps(),
+            "rank {r}: overlapped {to:?}, sequential {ts:?}"
+        );
+    }
+}
+
+#[test]
+fn layer_times_are_the_launches_that_advance_the_device() {
+    // tp = 4: the column-parallel layer only computes, the row-parallel one
+    // computes then all-reduces, and the SIP's device time moves by the
+    // launches' times (and any wait for the group's slowest member).
+    let mlp = Mlp::new::<f32>(8, 16, 16, true);
+    let (x, a, b) = (to::<f32>(&mlp.x), to::<f32>(&mlp.a), to::<f32>(&mlp.b));
+    let outs = quad()
+        .spawn(4, |rank| {
+            let mp = initialize_model_parallel(&rank, 4)?.with_layout(1, 2);
+            let fc1 = ColumnParallelLinear::new(&mp, &a, None)?.with_relu();
+            let fc2 = RowParallelLinear::new(&mp, &b, None)?;
+            let x = mp.input(&x)?;
+            let before = rank.device_time_ps(rank.get_rank());
+            let (h, t1) = fc1.forward_timed(&x)?;
+            let mid = rank.device_time_ps(rank.get_rank());
+            let (z, t2) = fc2.forward_timed(&h)?;
+            let after = rank.device_time_ps(rank.get_rank());
+            // The timed forward computes what the plain one does.
+            assert_eq!(
+                z.to_ndarray::<f32>()?,
+                fc2.forward(&h)?.to_ndarray::<f32>()?
+            );
+            Ok((t1, t2, mid - before, after - mid))
+        })
+        .unwrap();
+    for (r, (t1, t2, d1, d2)) in outs.into_iter().enumerate() {
+        assert!(t1.compute_ps > 0 && t1.comm_ps == 0, "rank {r}: {t1:?}");
+        assert!(t2.compute_ps > 0 && t2.comm_ps > 0, "rank {r}: {t2:?}");
+        assert_eq!(d1, t1.total_ps(), "rank {r}");
+        assert!(d2 >= t2.total_ps(), "rank {r}: {d2} < {t2:?}");
     }
 }
 

@@ -13,6 +13,14 @@
 //! Column-parallel followed by row-parallel is the Megatron MLP: one
 //! all-reduce per forward pass.
 //!
+//! [`RowParallelLinear::with_overlap`] runs the row-parallel GEMM and its
+//! all-reduce as one launch over the tensor-parallel group
+//! ([`linear_all_reduce`]): each rank computes its partial product a column
+//! chunk at a time, and the chunks go round a ring (reduce-scatter, then
+//! all-gather) while the next ones compute, so part of the communication
+//! hides behind the GEMM. Every layer's forward pass can report what it
+//! cost ([`LayerTime`]).
+//!
 //! [`initialize_model_parallel`] splits the run into tensor-parallel groups of
 //! `tp` consecutive ranks and data-parallel groups of the ranks `tp` apart,
 //! as Megatron does: with 8 ranks and `tp = 2`, the tensor-parallel groups
@@ -42,11 +50,14 @@
 
 use crate::dist::{Backend, Collectives};
 use crate::run::RedOp;
+use kernbench_core::ir::{ArgValue, KernelArgs};
+use kernbench_core::neighbors::NeighborMap;
 use kernbench_core::runtime::ndarray::{s, Array1, Array2};
 use kernbench_core::runtime::{
     Args, DeviceTensor, HostElement, Placement, ProcessGroup, Rank, RuntimeError,
 };
-use kernbench_core::DType;
+use kernbench_core::sim::Launch;
+use kernbench_core::{DType, PeId, Ps};
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
@@ -92,6 +103,184 @@ pub fn shard_linear_bias<T: Element<Acc = f32>>(
         tl::gemm(&a, &b, None, &[Epilogue::Bias(&bias)])
     };
     tl::store(y.block([i * m, 0], [m, n]), &p.cast::<T>());
+}
+
+/// What one layer's forward pass cost on a rank's SIP, in simulated time:
+/// its kernel launches (compute), its collectives (communication), and
+/// launches that compute and communicate at once (overlapped, the
+/// row-parallel layer [`RowParallelLinear::with_overlap`]). The runtime runs
+/// launches one after the other (ADR 0005), so communication hides behind
+/// compute only inside an overlapped launch: outside one, all of it is
+/// exposed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LayerTime {
+    /// The layer's compute-only kernel launches, ps.
+    pub compute_ps: Ps,
+    /// The layer's collectives, ps.
+    pub comm_ps: Ps,
+    /// The layer's launches that overlap compute with communication, ps.
+    pub overlapped_ps: Ps,
+}
+
+impl LayerTime {
+    /// The layer's simulated time: everything it launched, one after the other.
+    pub fn total_ps(&self) -> Ps {
+        self.compute_ps + self.comm_ps + self.overlapped_ps
+    }
+}
+
+/// Columns `c0 .. c0 + cols` of this rank's partial product `y w` over the
+/// rows of `a` (a band of `y`, already in TCM), plus the same columns of
+/// the bias when `with_bias` (block `k` of the replicated `bias`), streaming
+/// those columns of `w`'s block `k` from HBM; accumulated in f32 and
+/// rounded to `T`.
+#[kernel_fn]
+pub fn partial_cols<T: Element<Acc = f32>>(
+    a: &Tile<T>,
+    w: Tensor<T>,
+    bias: Tensor<T>,
+    with_bias: bool,
+    k: usize,
+    c0: usize,
+    cols: usize,
+) -> Tile<T> {
+    let kin = w.rows() / tl::num_programs(1);
+    let b = tl::stream(w.block([k * kin, c0], [kin, cols]), [kin, cols]);
+    if with_bias {
+        let bias = tl::load(bias.block([k, c0], [1, cols]), [1, cols]).cast::<f32>();
+        tl::gemm(a, &b, None, &[Epilogue::Bias(&bias)]).cast::<T>()
+    } else {
+        tl::gemm(a, &b, None, &[]).cast::<T>()
+    }
+}
+
+/// The row-parallel GEMM with its all-reduce overlapped, on instance
+/// `(r, k)` of a `[ranks, shards]` grid (group rank `r`, shard `k`): `y`,
+/// `w` and `z` are rank `r`'s input (`[seq, in / tp]`, rows split over the
+/// shards), weight block (replicated, `[shards * in / tp, n]`) and output
+/// (`[seq, n]`). The `n` output columns of shard `k`'s rows are cut into
+/// `ranks` chunks of `n / ranks` columns. Around the ring of shard `k` (`E`
+/// next, `W` previous), a reduce-scatter passes each chunk's running sum on
+/// while the GEMM of the next chunk computes, each partial sum rounded to
+/// `T` as the ring all-reduce rounds it; then an all-gather passes the
+/// reduced chunks round so every rank stores all of them. Group rank 0 adds
+/// the bias (`with_bias`) in its GEMMs' epilogue.
+#[kernel_fn]
+pub fn linear_all_reduce_body<T: Element<Acc = f32>>(
+    y: Tensor<T>,
+    w: Tensor<T>,
+    z: Tensor<T>,
+    bias: Tensor<T>,
+    with_bias: bool,
+) {
+    let (r, k) = (tl::program_id(0), tl::program_id(1));
+    let (p, shards) = (tl::num_programs(0), tl::num_programs(1));
+    let (kin, n) = (y.cols(), z.cols());
+    let m = y.rows() / shards;
+    let c = n / p;
+    let r0 = k * m;
+    let a = tl::load(y.block([r0, 0], [m, kin]), [m, kin]);
+    let add_bias = with_bias && r == 0;
+    // Reduce-scatter: at step s the ring passes chunk r - 1 - s on, and
+    // after p - 1 steps this rank holds the sum of chunk r.
+    let mut acc = partial_cols(&a, w, bias, add_bias, k, (r + p - 1) % p * c, c);
+    for s in 0..p - 1 {
+        let got = tl::recv_async::<T>(Dir::W, [m, c]);
+        tl::send(Dir::E, &acc);
+        let j = (r + 2 * p - 2 - s) % p;
+        let mine = partial_cols(&a, w, bias, add_bias, k, j * c, c);
+        acc = tl::wait(got) + mine;
+    }
+    tl::store(z.block([r0, r * c], [m, c]), &acc);
+    // All-gather: at step s this rank receives the sum of chunk r - 1 - s.
+    for s in 0..p - 1 {
+        let got = tl::recv_async::<T>(Dir::W, [m, c]);
+        tl::send(Dir::E, &acc);
+        acc = tl::wait(got);
+        let j = (r + 2 * p - 1 - s) % p;
+        tl::store(z.block([r0, j * c], [m, c]), &acc);
+    }
+}
+
+/// [`linear_all_reduce_body`] for a tensor-parallel group of up to
+/// [`MAX_RANKS`](crate::dist::MAX_RANKS) ranks: rank `r`'s input, weight and
+/// output are `y{r}`, `w{r}` and `z{r}` (their addresses differ from rank
+/// to rank; the parameters of ranks past the group repeat its last rank's).
+#[kernel]
+#[allow(clippy::too_many_arguments)]
+pub fn linear_all_reduce<T: Element<Acc = f32>>(
+    y0: Tensor<T>,
+    y1: Tensor<T>,
+    y2: Tensor<T>,
+    y3: Tensor<T>,
+    y4: Tensor<T>,
+    y5: Tensor<T>,
+    y6: Tensor<T>,
+    y7: Tensor<T>,
+    y8: Tensor<T>,
+    y9: Tensor<T>,
+    y10: Tensor<T>,
+    y11: Tensor<T>,
+    y12: Tensor<T>,
+    y13: Tensor<T>,
+    y14: Tensor<T>,
+    y15: Tensor<T>,
+    w0: Tensor<T>,
+    w1: Tensor<T>,
+    w2: Tensor<T>,
+    w3: Tensor<T>,
+    w4: Tensor<T>,
+    w5: Tensor<T>,
+    w6: Tensor<T>,
+    w7: Tensor<T>,
+    w8: Tensor<T>,
+    w9: Tensor<T>,
+    w10: Tensor<T>,
+    w11: Tensor<T>,
+    w12: Tensor<T>,
+    w13: Tensor<T>,
+    w14: Tensor<T>,
+    w15: Tensor<T>,
+    z0: Tensor<T>,
+    z1: Tensor<T>,
+    z2: Tensor<T>,
+    z3: Tensor<T>,
+    z4: Tensor<T>,
+    z5: Tensor<T>,
+    z6: Tensor<T>,
+    z7: Tensor<T>,
+    z8: Tensor<T>,
+    z9: Tensor<T>,
+    z10: Tensor<T>,
+    z11: Tensor<T>,
+    z12: Tensor<T>,
+    z13: Tensor<T>,
+    z14: Tensor<T>,
+    z15: Tensor<T>,
+    bias: Tensor<T>,
+    with_bias: bool,
+) {
+    let ys = [
+        y0, y1, y2, y3, y4, y5, y6, y7, y8, y9, y10, y11, y12, y13, y14, y15,
+    ];
+    let ws = [
+        w0, w1, w2, w3, w4, w5, w6, w7, w8, w9, w10, w11, w12, w13, w14, w15,
+    ];
+    let zs = [
+        z0, z1, z2, z3, z4, z5, z6, z7, z8, z9, z10, z11, z12, z13, z14, z15,
+    ];
+    let r = tl::program_id(0);
+    linear_all_reduce_body(ys[r], ws[r], zs[r], bias, with_bias);
+}
+
+/// What a rank brings to the overlapped row-parallel layer's launch.
+#[derive(Clone, Debug)]
+struct Operands {
+    y: ArgValue,
+    w: ArgValue,
+    z: ArgValue,
+    bias: Option<ArgValue>,
+    pes: Vec<PeId>,
 }
 
 /// The parallel setting of one rank: its tensor- and data-parallel groups,
@@ -283,11 +472,13 @@ impl ModelParallel {
         self.rank.from_array(x, &self.activation_placement())
     }
 
-    fn shards(&self) -> usize {
+    /// PEs the layers' rows are split over inside the SIP (cubes x PEs per cube).
+    pub fn shards(&self) -> usize {
         self.cubes * self.pes
     }
 
-    /// `y = x w (+ bias)` on the device, `y` new, `[x.rows, w.cols]`, of the layer's type.
+    /// `y = x w (+ bias)` on the device, `y` new, `[x.rows, w.cols]`, of the
+    /// layer's type; with the GEMM launch's simulated time.
     fn gemm(
         &self,
         x: &DeviceTensor,
@@ -295,7 +486,7 @@ impl ModelParallel {
         bias: Option<&DeviceTensor>,
         relu: bool,
         layer: &str,
-    ) -> Result<DeviceTensor, RuntimeError> {
+    ) -> Result<(DeviceTensor, Ps), RuntimeError> {
         let err = |msg: String| {
             RuntimeError::TensorParallel(format!("{layer} on rank {}: {msg}", self.rank.get_rank()))
         };
@@ -332,7 +523,7 @@ impl ModelParallel {
             .tensor("y", &y)
             .bool("relu", relu);
         let grid = [self.shards() as u32];
-        match bias {
+        let report = match bias {
             Some(b) => crate::dist::launch(
                 self.rank.runtime(),
                 &shard_linear_bias,
@@ -341,7 +532,7 @@ impl ModelParallel {
             )?,
             None => crate::dist::launch(self.rank.runtime(), &shard_linear, &grid, &args)?,
         };
-        Ok(y)
+        Ok((y, report.end_ps))
     }
 
     /// Places a weight block and its bias block on this rank's SIP.
@@ -434,7 +625,17 @@ impl ColumnParallelLinear {
     /// `[batch / tp, in]`): the layer first all-gathers them over the
     /// tensor-parallel group into the whole `[batch, in]`.
     pub fn forward(&self, x: &DeviceTensor) -> Result<DeviceTensor, RuntimeError> {
+        Ok(self.forward_timed(x)?.0)
+    }
+
+    /// [`Self::forward`], with what it cost on this rank's SIP: the GEMM as
+    /// compute, the sequence-parallel all-gather (if any) as communication.
+    pub fn forward_timed(
+        &self,
+        x: &DeviceTensor,
+    ) -> Result<(DeviceTensor, LayerTime), RuntimeError> {
         let mp = &self.mp;
+        let mut time = LayerTime::default();
         let gathered;
         let x = if mp.sequence_parallel && mp.tp_size() > 1 {
             let [m, k] = match x.shape() {
@@ -451,24 +652,27 @@ impl ColumnParallelLinear {
                 x.dtype(),
                 &mp.activation_placement(),
             )?;
-            crate::dist::all_gather_shards_in(
+            time.comm_ps += crate::dist::all_gather_shards_in(
                 &mp.rank,
                 &gathered,
                 x,
                 &mp.tp_group,
                 &Backend::default(),
-            )?;
+            )?
+            .end_ps;
             &gathered
         } else {
             x
         };
-        mp.gemm(
+        let (y, ps) = mp.gemm(
             x,
             &self.weight,
             self.bias.as_ref(),
             self.relu,
             "ColumnParallelLinear",
-        )
+        )?;
+        time.compute_ps += ps;
+        Ok((y, time))
     }
 }
 
@@ -484,6 +688,7 @@ pub struct RowParallelLinear {
     weight: DeviceTensor,
     bias: Option<DeviceTensor>,
     backend: Backend,
+    overlap: bool,
 }
 
 impl RowParallelLinear {
@@ -518,6 +723,7 @@ impl RowParallelLinear {
             weight,
             bias,
             backend: Backend::default(),
+            overlap: false,
         })
     }
 
@@ -525,6 +731,18 @@ impl RowParallelLinear {
     /// parallel, its reduce-scatter) instead of the default ring.
     pub fn with_backend(mut self, backend: Backend) -> Self {
         self.backend = backend;
+        self
+    }
+
+    /// Overlaps the all-reduce with the GEMM: one launch over the
+    /// tensor-parallel group ([`linear_all_reduce`]) computes each rank's
+    /// partial product chunk by chunk and passes the chunks round a ring
+    /// while the next ones compute, instead of the GEMM and then the
+    /// backend's all-reduce. The output features must be a multiple of the
+    /// tensor-parallel size; it does not apply under sequence parallelism
+    /// (the layer reduce-scatters there) or with one rank.
+    pub fn with_overlap(mut self) -> Self {
+        self.overlap = true;
         self
     }
 
@@ -544,13 +762,30 @@ impl RowParallelLinear {
     /// instead, and this rank's rows of `Z` (`[batch / tp, out]`, the rows
     /// [`ModelParallel::sequence_rows`] names).
     pub fn forward(&self, y: &DeviceTensor) -> Result<DeviceTensor, RuntimeError> {
-        let z = self.mp.gemm(
+        Ok(self.forward_timed(y)?.0)
+    }
+
+    /// [`Self::forward`], with what it cost on this rank's SIP: the GEMM as
+    /// compute, the all-reduce (or reduce-scatter) as communication.
+    pub fn forward_timed(
+        &self,
+        y: &DeviceTensor,
+    ) -> Result<(DeviceTensor, LayerTime), RuntimeError> {
+        let mp = &self.mp;
+        if self.overlap && !mp.sequence_parallel && mp.tp_size() > 1 {
+            return self.forward_overlapped(y);
+        }
+        let (z, compute_ps) = self.mp.gemm(
             y,
             &self.weight,
             self.bias.as_ref(),
             false,
             "RowParallelLinear",
         )?;
+        let mut time = LayerTime {
+            compute_ps,
+            ..LayerTime::default()
+        };
         if self.mp.sequence_parallel && self.mp.tp_size() > 1 {
             let mp = &self.mp;
             let [m, n] = [z.shape()[0], z.shape()[1]];
@@ -567,25 +802,121 @@ impl RowParallelLinear {
                 z.dtype(),
                 &mp.activation_placement(),
             )?;
-            crate::dist::reduce_scatter_shards_in(
+            time.comm_ps += crate::dist::reduce_scatter_shards_in(
                 &mp.rank,
                 &mine,
                 &z,
                 RedOp::Sum,
                 &mp.tp_group,
                 &self.backend,
-            )?;
-            return Ok(mine);
+            )?
+            .end_ps;
+            return Ok((mine, time));
         }
         if self.mp.tp_size() > 1 {
-            crate::dist::all_reduce_in(
+            time.comm_ps += crate::dist::all_reduce_in(
                 &self.mp.rank,
                 &z,
                 RedOp::Sum,
                 &self.mp.tp_group,
                 &self.backend,
-            )?;
+            )?
+            .end_ps;
         }
-        Ok(z)
+        Ok((z, time))
+    }
+
+    /// The GEMM and the all-reduce as one launch ([`Self::with_overlap`]).
+    fn forward_overlapped(
+        &self,
+        y: &DeviceTensor,
+    ) -> Result<(DeviceTensor, LayerTime), RuntimeError> {
+        let mp = &self.mp;
+        let (tp, sh) = (mp.tp_size(), mp.shards());
+        let err = |msg: String| {
+            RuntimeError::TensorParallel(format!(
+                "RowParallelLinear (overlapped) on rank {}: {msg}",
+                mp.rank.get_rank()
+            ))
+        };
+        let (m, k) = match y.shape() {
+            [m, k] => (*m, *k),
+            s => return Err(err(format!("the input must be 2-D, got {s:?}"))),
+        };
+        let (wk, n) = (self.weight.shape()[0], self.weight.shape()[1]);
+        if k != wk {
+            return Err(err(format!(
+                "the input has {k} features, the layer takes {wk}"
+            )));
+        }
+        if y.dtype() != self.weight.dtype() {
+            return Err(err(format!(
+                "the input is {}, the layer's weights {}",
+                y.dtype(),
+                self.weight.dtype()
+            )));
+        }
+        if y.placement() != &mp.activation_placement() || m % sh != 0 {
+            return Err(err(format!(
+                "the input must be placed with the layer's activation placement (rows split over {sh} PEs, a multiple of {sh} rows): use ModelParallel::input"
+            )));
+        }
+        if n % tp != 0 {
+            return Err(err(format!(
+                "its {n} output features do not split into one chunk per rank of {tp}"
+            )));
+        }
+        let z = mp
+            .rank
+            .zeros(&[m, n], y.dtype(), &mp.activation_placement())?;
+        let mine = Operands {
+            y: y.arg_tensor(),
+            w: self.weight.arg_tensor(),
+            z: z.arg_tensor(),
+            bias: self.bias.as_ref().map(DeviceTensor::arg_tensor),
+            pes: z.shards().iter().map(|s| s.pe_id()).collect(),
+        };
+        let rt = mp.rank.runtime().clone();
+        let report = mp.rank.rendezvous_in(
+            &mp.tp_group,
+            "row-parallel GEMM + all-reduce",
+            mine,
+            move |ops: Vec<Operands>| {
+                let p = ops.len();
+                let mut args = KernelArgs::new();
+                for r in 0..crate::dist::MAX_RANKS {
+                    let o = &ops[r.min(p - 1)];
+                    args.set(&format!("y{r}"), o.y.clone());
+                    args.set(&format!("w{r}"), o.w.clone());
+                    args.set(&format!("z{r}"), o.z.clone());
+                }
+                // Group rank 0 holds the bias; without one, any tensor of
+                // the type stands in, unread.
+                args.set("bias", ops[0].bias.clone().unwrap_or(ops[0].z.clone()));
+                args.set("with_bias", ArgValue::Bool(ops[0].bias.is_some()));
+                let mut pes = Vec::with_capacity(p * sh);
+                let mut neighbors = NeighborMap::empty("ring");
+                for k in 0..sh {
+                    let ring: Vec<PeId> = ops.iter().map(|o| o.pes[k]).collect();
+                    let map = NeighborMap::ring(&ring).map_err(|e| RuntimeError::Collective {
+                        what: "row-parallel GEMM + all-reduce".into(),
+                        msg: e.to_string(),
+                    })?;
+                    neighbors.merge(&map);
+                    pes.extend(ring);
+                }
+                let launch = Launch::new(&linear_all_reduce, args, pes)
+                    .grid(&[p as u32, sh as u32])
+                    .neighbors(neighbors);
+                rt.simulate(&launch)
+            },
+        )?;
+        Ok((
+            z,
+            LayerTime {
+                overlapped_ps: report.end_ps,
+                ..LayerTime::default()
+            },
+        ))
     }
 }

@@ -116,6 +116,70 @@ pub fn flash_attention_body<T: Element<Acc = f32>>(
     }
 }
 
+/// Causal attention over the heads one rank holds, in the layout a
+/// column-parallel QKV projection leaves: `qkv` is `[seq, 3 heads d]`, head
+/// `h`'s queries in columns `h d ..`, its keys in `(heads + h) d ..` and its
+/// values in `(2 heads + h) d ..`; `o` is `[seq, heads d]`, head `h` in
+/// columns `h d ..`. With the rows split over the `s` program instances,
+/// instance `i` takes query rows `i seq / s ..` (its own shard) and, head by
+/// head, walks the key blocks of `bn` rows up to its last query as
+/// [`flash_attention_body`] does: scores `scale * q k^T`, masked with
+/// `key index <= query index` where a block crosses the diagonal, an online
+/// softmax in f32, times `v`. Keys and values of earlier rows are read from
+/// the shards of the instances that hold them.
+#[kernel_fn]
+pub fn causal_heads_body<T: Element<Acc = f32>>(
+    qkv: Tensor<T>,
+    o: Tensor<T>,
+    heads: usize,
+    scale: f64,
+    bn: usize,
+) {
+    let seq = qkv.rows();
+    let d = o.cols() / heads;
+    let m = seq / tl::num_programs(0);
+    let q0 = tl::program_id(0) * m;
+    let rows = tl::arange(q0, q0 + m).expand_dims(1);
+    for h in 0..heads {
+        let (cq, ck, cv) = (h * d, (heads + h) * d, (2 * heads + h) * d);
+        let qt = tl::load(qkv.block([q0, cq], [m, d]), [m, d]);
+        let mut m_i = tl::full::<f32>([m, 1], f64::NEG_INFINITY);
+        let mut l_i = tl::zeros::<f32>([m, 1]);
+        let mut acc = tl::zeros::<f32>([m, d]);
+        for j in 0..tl::cdiv(q0 + m, bn) {
+            let k0 = j * bn;
+            let n = bn.min(seq - k0);
+            let kt = tl::load(qkv.block([k0, ck], [n, d]), [n, d]);
+            let vt = tl::load(qkv.block([k0, cv], [n, d]), [n, d]);
+            let mut s = tl::dot(&qt, &kt.trans()) * scale;
+            if k0 + n > q0 + 1 {
+                let cols = tl::arange(k0, k0 + n).expand_dims(0);
+                s = tl::where_(&cols.le(rows), s, f64::NEG_INFINITY);
+            }
+            let m_new = tl::maximum(&m_i, tl::max(&s, 1));
+            let p = tl::exp(&(s - m_new));
+            let alpha = tl::exp(&(m_i - m_new));
+            l_i = l_i * alpha + tl::sum(&p, 1);
+            acc = tl::gemm(&p.cast::<T>(), &vt, Some(&(acc * alpha)), &[]);
+            m_i = m_new;
+        }
+        tl::store(o.block([q0, cq], [m, d]), &(acc / l_i).cast::<T>());
+    }
+}
+
+/// `y = a + b` elementwise, in f32 and rounded to the tensors' type: each
+/// of the `s` program instances adds its own band of `rows / s` rows (a
+/// residual connection over row-split activations).
+#[kernel_fn]
+pub fn add_rows_body<T: Element>(a: Tensor<T>, b: Tensor<T>, y: Tensor<T>) {
+    let m = a.rows() / tl::num_programs(0);
+    let shape = [m, a.cols()];
+    let r0 = tl::program_id(0) * m;
+    let x = tl::load(a.block([r0, 0], shape), shape).cast::<f32>();
+    let z = tl::load(b.block([r0, 0], shape), shape).cast::<f32>();
+    tl::store(y.block([r0, 0], shape), &(x + z).cast::<T>());
+}
+
 /// Softmax over rows (see [`softmax_body`]).
 #[kernel]
 pub fn softmax<T: Element>(x: Tensor<T>, y: Tensor<T>, #[constexpr] rows: usize) {
@@ -160,4 +224,23 @@ pub fn flash_attention<T: Element<Acc = f32>>(
     #[constexpr] bn: usize,
 ) {
     flash_attention_body(q, k, v, o, scale, bm, bn);
+}
+
+/// Causal attention over a rank's heads (see [`causal_heads_body`]); one
+/// program instance per shard of the row-split `qkv`.
+#[kernel]
+pub fn causal_attention_heads<T: Element<Acc = f32>>(
+    qkv: Tensor<T>,
+    o: Tensor<T>,
+    heads: usize,
+    scale: f64,
+    #[constexpr] bn: usize,
+) {
+    causal_heads_body(qkv, o, heads, scale, bn);
+}
+
+/// Elementwise `y = a + b` over row-split tensors (see [`add_rows_body`]).
+#[kernel]
+pub fn add_rows<T: Element>(a: Tensor<T>, b: Tensor<T>, y: Tensor<T>) {
+    add_rows_body(a, b, y);
 }

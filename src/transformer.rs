@@ -1,0 +1,383 @@
+//! A GPT-style transformer block with Megatron tensor parallelism across
+//! ranks (rank = SIP), every step a device kernel or a collective:
+//!
+//! ```text
+//! h = x + proj(attention(qkv(ln1(x))))      qkv column-parallel, proj row-parallel + all-reduce
+//! y = h + fc2(relu(fc1(ln2(h))))            fc1 column-parallel, fc2 row-parallel + all-reduce
+//! ```
+//!
+//! The layer norms ([`layernorm`]) and the
+//! residual adds ([`add_rows`]) run on every rank of the tensor-parallel
+//! group on the whole activation, as Megatron does without sequence
+//! parallelism. The QKV projection is one [`ColumnParallelLinear`] whose
+//! columns are arranged so that rank `r`'s block holds the queries, keys and
+//! values of its own heads (heads `r * heads / tp ..`); the causal attention
+//! ([`causal_attention_heads`]) then needs no communication, and its output
+//! columns are exactly the input rows of the output projection that rank
+//! `r` holds. Inside the SIP the activations are split by rows over the
+//! layout's PEs ([`ModelParallel::with_layout`]); the attention kernel reads
+//! the keys and values of earlier rows from the PEs that hold them.
+//!
+//! With [`TransformerBlock::with_overlap`] the row-parallel layers run their
+//! GEMM and all-reduce as one launch in which the chunks of the partial
+//! product travel round the ring while the next chunks compute.
+//!
+//! [`reference()`] computes the same block on the host in f64, rounding to
+//! the block's type where the device stores a result, so that the device's
+//! output can be checked element by element.
+
+use crate::ccl::tp::{ColumnParallelLinear, LayerTime, ModelParallel, RowParallelLinear};
+use crate::kernels::{add_rows, causal_attention_heads, layernorm};
+use kernbench_core::runtime::ndarray::{s, Array1, Array2, Axis};
+use kernbench_core::runtime::{Args, DeviceTensor, HostElement, RuntimeError};
+
+/// The names of the steps of [`TransformerBlock::forward`], in order.
+pub const STEPS: [&str; 9] = [
+    "ln1",
+    "qkv (column-parallel)",
+    "causal attention",
+    "out proj (row-parallel)",
+    "residual 1",
+    "ln2",
+    "fc1 + relu (column-parallel)",
+    "fc2 (row-parallel)",
+    "residual 2",
+];
+
+/// What each step of a forward pass cost, in the order of [`STEPS`].
+pub type StepTimes = Vec<(&'static str, LayerTime)>;
+
+/// The layer norms' epsilon.
+pub const EPS: f64 = 1e-5;
+
+/// The weights of one block, whole (every rank passes the same): `hidden`
+/// features, `ffn` in the MLP. `qkv_w` is `[hidden, 3 hidden]`, the queries
+/// in columns `0 .. hidden`, the keys in `hidden ..` and the values in
+/// `2 hidden ..`, head `j` in columns `j d .. (j + 1) d` of each third
+/// (`d = hidden / heads`).
+#[derive(Clone, Debug)]
+pub struct BlockWeights<T> {
+    /// First layer norm's weight, `[hidden]`.
+    pub ln1_w: Array1<T>,
+    /// First layer norm's bias, `[hidden]`.
+    pub ln1_b: Array1<T>,
+    /// QKV projection, `[hidden, 3 hidden]`.
+    pub qkv_w: Array2<T>,
+    /// QKV bias, `[3 hidden]`.
+    pub qkv_b: Array1<T>,
+    /// Output projection, `[hidden, hidden]`.
+    pub proj_w: Array2<T>,
+    /// Output projection's bias, `[hidden]`.
+    pub proj_b: Array1<T>,
+    /// Second layer norm's weight, `[hidden]`.
+    pub ln2_w: Array1<T>,
+    /// Second layer norm's bias, `[hidden]`.
+    pub ln2_b: Array1<T>,
+    /// First MLP layer, `[hidden, ffn]`.
+    pub fc1_w: Array2<T>,
+    /// First MLP layer's bias, `[ffn]`.
+    pub fc1_b: Array1<T>,
+    /// Second MLP layer, `[ffn, hidden]`.
+    pub fc2_w: Array2<T>,
+    /// Second MLP layer's bias, `[hidden]`.
+    pub fc2_b: Array1<T>,
+}
+
+impl<T: Clone> BlockWeights<T> {
+    /// Every weight mapped elementwise (rounding into a type, widening out of one).
+    pub fn map<U>(&self, f: impl Fn(&T) -> U) -> BlockWeights<U> {
+        BlockWeights {
+            ln1_w: self.ln1_w.map(&f),
+            ln1_b: self.ln1_b.map(&f),
+            qkv_w: self.qkv_w.map(&f),
+            qkv_b: self.qkv_b.map(&f),
+            proj_w: self.proj_w.map(&f),
+            proj_b: self.proj_b.map(&f),
+            ln2_w: self.ln2_w.map(&f),
+            ln2_b: self.ln2_b.map(&f),
+            fc1_w: self.fc1_w.map(&f),
+            fc1_b: self.fc1_b.map(&f),
+            fc2_w: self.fc2_w.map(&f),
+            fc2_b: self.fc2_b.map(&f),
+        }
+    }
+
+    /// The model's width.
+    pub fn hidden(&self) -> usize {
+        self.qkv_w.nrows()
+    }
+
+    /// The MLP's width.
+    pub fn ffn(&self) -> usize {
+        self.fc1_w.ncols()
+    }
+
+    /// Checks that the shapes fit together and that `heads` divides the width.
+    pub fn check(&self, heads: usize) -> Result<(), RuntimeError> {
+        let (h, f) = (self.hidden(), self.ffn());
+        let err = |msg: String| {
+            Err(RuntimeError::TensorParallel(format!(
+                "TransformerBlock: {msg}"
+            )))
+        };
+        if h == 0 || f == 0 {
+            return err(format!("hidden size {h} and MLP size {f} must not be 0"));
+        }
+        if heads == 0 || h % heads != 0 {
+            return err(format!(
+                "{heads} heads do not split the hidden size {h} into equal heads"
+            ));
+        }
+        let shapes = [
+            ("qkv_w", self.qkv_w.dim(), (h, 3 * h)),
+            ("proj_w", self.proj_w.dim(), (h, h)),
+            ("fc1_w", self.fc1_w.dim(), (h, f)),
+            ("fc2_w", self.fc2_w.dim(), (f, h)),
+        ];
+        for (name, got, want) in shapes {
+            if got != want {
+                return err(format!("{name} is {got:?}, expected {want:?}"));
+            }
+        }
+        let lens = [
+            ("ln1_w", self.ln1_w.len(), h),
+            ("ln1_b", self.ln1_b.len(), h),
+            ("qkv_b", self.qkv_b.len(), 3 * h),
+            ("proj_b", self.proj_b.len(), h),
+            ("ln2_w", self.ln2_w.len(), h),
+            ("ln2_b", self.ln2_b.len(), h),
+            ("fc1_b", self.fc1_b.len(), f),
+            ("fc2_b", self.fc2_b.len(), h),
+        ];
+        for (name, got, want) in lens {
+            if got != want {
+                return err(format!("{name} has {got} elements, expected {want}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One rank's part of a tensor-parallel transformer block, its weights on
+/// the rank's SIP.
+#[derive(Debug)]
+pub struct TransformerBlock {
+    mp: ModelParallel,
+    hidden: usize,
+    local_heads: usize,
+    ln1: (DeviceTensor, DeviceTensor),
+    qkv: ColumnParallelLinear,
+    proj: RowParallelLinear,
+    ln2: (DeviceTensor, DeviceTensor),
+    fc1: ColumnParallelLinear,
+    fc2: RowParallelLinear,
+}
+
+impl TransformerBlock {
+    /// The block of `heads` attention heads from its whole weights (the
+    /// same on every rank, in `f32`, `f16` or `bf16`); this rank keeps the
+    /// heads `r * heads / tp ..` of its tensor-parallel rank `r`, and its
+    /// blocks of the MLP. `heads` must be a multiple of the tensor-parallel
+    /// size and divide the hidden size, and `ffn` must split over the
+    /// tensor-parallel group. Sequence parallelism is not supported.
+    pub fn new<T: HostElement>(
+        mp: &ModelParallel,
+        heads: usize,
+        w: &BlockWeights<T>,
+    ) -> Result<Self, RuntimeError> {
+        w.check(heads)?;
+        let tp = mp.tp_size();
+        let err = |msg: String| RuntimeError::TensorParallel(format!("TransformerBlock: {msg}"));
+        if heads % tp != 0 {
+            return Err(err(format!(
+                "{heads} heads do not split over {tp} tensor-parallel ranks (the heads must be a multiple of tp)"
+            )));
+        }
+        if mp.sequence_parallel() {
+            return Err(err(
+                "sequence parallelism is not supported; the block all-reduces".into(),
+            ));
+        }
+        let (hidden, d, local_heads) = (w.hidden(), w.hidden() / heads, heads / tp);
+        // Columns of the QKV projection in rank order: rank r's block of
+        // 3 hidden / tp columns is its heads' queries, then keys, then values.
+        let cols: Vec<usize> = (0..tp)
+            .flat_map(|r| {
+                (0..3).flat_map(move |part| {
+                    let c0 = part * hidden + r * local_heads * d;
+                    c0..c0 + local_heads * d
+                })
+            })
+            .collect();
+        let qkv_w = w.qkv_w.select(Axis(1), &cols);
+        let qkv_b = w.qkv_b.select(Axis(0), &cols);
+        let place = |a: &Array1<T>| mp.rank().from_array(a, &mp.weight_placement());
+        Ok(TransformerBlock {
+            mp: mp.clone(),
+            hidden,
+            local_heads,
+            ln1: (place(&w.ln1_w)?, place(&w.ln1_b)?),
+            qkv: ColumnParallelLinear::new(mp, &qkv_w, Some(&qkv_b))?,
+            proj: RowParallelLinear::new(mp, &w.proj_w, Some(&w.proj_b))?,
+            ln2: (place(&w.ln2_w)?, place(&w.ln2_b)?),
+            fc1: ColumnParallelLinear::new(mp, &w.fc1_w, Some(&w.fc1_b))?.with_relu(),
+            fc2: RowParallelLinear::new(mp, &w.fc2_w, Some(&w.fc2_b))?,
+        })
+    }
+
+    /// Runs each row-parallel layer's GEMM and all-reduce as one launch that
+    /// overlaps them ([`RowParallelLinear::with_overlap`]).
+    pub fn with_overlap(mut self) -> Self {
+        self.proj = self.proj.with_overlap();
+        self.fc2 = self.fc2.with_overlap();
+        self
+    }
+
+    /// The heads this rank computes.
+    pub fn local_heads(&self) -> usize {
+        self.local_heads
+    }
+
+    /// The block's forward pass on `x` (`[seq, hidden]`, one sequence,
+    /// placed with [`ModelParallel::input`]; every rank of the
+    /// tensor-parallel group passes the same). Returns `y` (`[seq,
+    /// hidden]`, the same on every rank of the group) and what each step
+    /// of [`STEPS`] cost on this rank's SIP.
+    pub fn forward(&self, x: &DeviceTensor) -> Result<(DeviceTensor, StepTimes), RuntimeError> {
+        let mp = &self.mp;
+        let r = mp.rank().get_rank();
+        let err = |msg: String| {
+            RuntimeError::TensorParallel(format!("TransformerBlock on rank {r}: {msg}"))
+        };
+        let seq = match x.shape() {
+            [seq, h] if *h == self.hidden => *seq,
+            s => {
+                return Err(err(format!(
+                    "the input must be [seq, {}], got {s:?}",
+                    self.hidden
+                )))
+            }
+        };
+        let dtype = self.ln1.0.dtype();
+        if x.dtype() != dtype {
+            return Err(err(format!(
+                "the input is {}, the block's weights {dtype}",
+                x.dtype()
+            )));
+        }
+        let sh = mp.shards();
+        if seq == 0 || seq % sh != 0 || x.placement() != &mp.activation_placement() {
+            return Err(err(format!(
+                "the input's {seq} rows must split evenly over the layout's {sh} PEs, placed with ModelParallel::input"
+            )));
+        }
+        let rt = mp.rank().runtime();
+        let grid = [sh as u32];
+        let rows = seq / sh;
+        let mut times = Vec::with_capacity(STEPS.len());
+        let compute = |ps| LayerTime {
+            compute_ps: ps,
+            ..LayerTime::default()
+        };
+        let new = |cols: usize| {
+            mp.rank()
+                .zeros(&[seq, cols], dtype, &mp.activation_placement())
+        };
+        let norm = |x: &DeviceTensor, (w, b): &(DeviceTensor, DeviceTensor)| {
+            let y = new(self.hidden)?;
+            let args = Args::new()
+                .tensor("x", x)
+                .tensor("w", w)
+                .tensor("b", b)
+                .tensor("y", &y)
+                .float("eps", EPS)
+                .int("rows", rows as i64);
+            let rep = crate::ccl::dist::launch(rt, &layernorm, &grid, &args)?;
+            Ok::<_, RuntimeError>((y, compute(rep.end_ps)))
+        };
+        let add = |a: &DeviceTensor, b: &DeviceTensor| {
+            let y = new(self.hidden)?;
+            let args = Args::new().tensor("a", a).tensor("b", b).tensor("y", &y);
+            let rep = crate::ccl::dist::launch(rt, &add_rows, &grid, &args)?;
+            Ok::<_, RuntimeError>((y, compute(rep.end_ps)))
+        };
+
+        let (xn, t) = norm(x, &self.ln1)?;
+        times.push(t);
+        let (qkv, t) = self.qkv.forward_timed(&xn)?;
+        times.push(t);
+        let d = self.hidden / (self.local_heads * mp.tp_size());
+        let o = new(self.local_heads * d)?;
+        let args = Args::new()
+            .tensor("qkv", &qkv)
+            .tensor("o", &o)
+            .int("heads", self.local_heads as i64)
+            .float("scale", 1.0 / (d as f64).sqrt())
+            .int("bn", rows.min(64) as i64);
+        let rep = crate::ccl::dist::launch(rt, &causal_attention_heads, &grid, &args)?;
+        times.push(compute(rep.end_ps));
+        let (a, t) = self.proj.forward_timed(&o)?;
+        times.push(t);
+        let (h, t) = add(x, &a)?;
+        times.push(t);
+        let (hn, t) = norm(&h, &self.ln2)?;
+        times.push(t);
+        let (f, t) = self.fc1.forward_timed(&hn)?;
+        times.push(t);
+        let (z, t) = self.fc2.forward_timed(&f)?;
+        times.push(t);
+        let (y, t) = add(&h, &z)?;
+        times.push(t);
+        Ok((y, STEPS.iter().copied().zip(times).collect()))
+    }
+}
+
+/// The block on the host in f64 (`x` is `[seq, hidden]`, one sequence), with
+/// `round` applied wherever the device stores a result in the block's type:
+/// after each layer norm, projection, attention, all-reduce and residual
+/// add (the identity for an exact reference).
+pub fn reference(
+    x: &Array2<f64>,
+    w: &BlockWeights<f64>,
+    heads: usize,
+    round: impl Fn(f64) -> f64,
+) -> Array2<f64> {
+    let r = |a: Array2<f64>| a.mapv(&round);
+    let (seq, hidden) = x.dim();
+    let d = hidden / heads;
+    let norm = |x: &Array2<f64>, g: &Array1<f64>, b: &Array1<f64>| {
+        let mut y = x.clone();
+        for mut row in y.rows_mut() {
+            let mean = row.sum() / hidden as f64;
+            row.mapv_inplace(|v| v - mean);
+            let var = row.iter().map(|v| v * v).sum::<f64>() / hidden as f64;
+            let rstd = 1.0 / (var + EPS).sqrt();
+            row.mapv_inplace(|v| v * rstd);
+        }
+        y * g + b
+    };
+    let xn = r(norm(x, &w.ln1_w, &w.ln1_b));
+    let qkv = r(xn.dot(&w.qkv_w) + &w.qkv_b);
+    let mut o = Array2::<f64>::zeros((seq, hidden));
+    let scale = 1.0 / (d as f64).sqrt();
+    for j in 0..heads {
+        let q = qkv.slice(s![.., j * d..(j + 1) * d]);
+        let k = qkv.slice(s![.., hidden + j * d..hidden + (j + 1) * d]);
+        let v = qkv.slice(s![.., 2 * hidden + j * d..2 * hidden + (j + 1) * d]);
+        let sc = q.dot(&k.t()) * scale;
+        for i in 0..seq {
+            let row = sc.slice(s![i, ..=i]);
+            let mx = row.fold(f64::NEG_INFINITY, |a, b| a.max(*b));
+            let e: Vec<f64> = row.iter().map(|x| (x - mx).exp()).collect();
+            let sum: f64 = e.iter().sum();
+            for c in 0..d {
+                let acc: f64 = e.iter().enumerate().map(|(t, p)| p * v[(t, c)]).sum();
+                o[(i, j * d + c)] = round(acc / sum);
+            }
+        }
+    }
+    let h = r(x + &r(o.dot(&w.proj_w) + &w.proj_b));
+    let hn = r(norm(&h, &w.ln2_w, &w.ln2_b));
+    let f = r((hn.dot(&w.fc1_w) + &w.fc1_b).mapv(|v| v.max(0.0)));
+    r(&h + &r(f.dot(&w.fc2_w) + &w.fc2_b))
+}

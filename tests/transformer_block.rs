@@ -1,0 +1,257 @@
+//! The tensor-parallel transformer block (`kernbench::transformer`) on a few
+//! small SIPs: every rank's output checked element by element against the
+//! ndarray reference, the time of each step where it belongs, and shapes
+//! that do not split refused with an error that says why.
+
+use half::f16;
+use kernbench::ccl::tp::initialize_model_parallel;
+use kernbench::core::runtime::ndarray::{s, Array1, Array2};
+use kernbench::core::runtime::{HostElement, Runtime};
+use kernbench::core::topology::{Topology, TINY_YAML};
+use kernbench::transformer::{reference, BlockWeights, TransformerBlock, STEPS};
+
+/// `sips` SIPs of the tiny SIP (4 cubes x 4 PEs each).
+fn machine(sips: usize) -> Runtime {
+    let yaml = TINY_YAML.replace("sips: 1", &format!("sips: {sips}"));
+    Runtime::with_topology(Topology::from_yaml(&yaml, "small.yaml").unwrap()).unwrap()
+}
+
+trait Float: HostElement {
+    /// The largest relative error of one rounding.
+    const U: f64;
+    fn round(v: f64) -> Self;
+    fn wide(self) -> f64;
+}
+
+impl Float for f32 {
+    const U: f64 = 5.960_464_477_539_063e-8; // 2^-24
+    fn round(v: f64) -> Self {
+        v as f32
+    }
+    fn wide(self) -> f64 {
+        self as f64
+    }
+}
+
+impl Float for f16 {
+    const U: f64 = 4.882_812_5e-4; // 2^-11
+    fn round(v: f64) -> Self {
+        f16::from_f64(v)
+    }
+    fn wide(self) -> f64 {
+        self.to_f64()
+    }
+}
+
+fn value(seed: usize, i: usize, j: usize, amp: f64) -> f64 {
+    let h = (i * 7 + j * 13 + seed * 31 + i * j % 11) % 97;
+    (h as f64 / 48.0 - 1.0) * amp
+}
+
+fn weights(hidden: usize, ffn: usize) -> BlockWeights<f64> {
+    let m = |seed, r, c| {
+        let amp = 1.0 / (r as f64).sqrt();
+        Array2::from_shape_fn((r, c), |(i, j)| value(seed, i, j, amp))
+    };
+    let v = |seed, n, base: f64, amp| Array1::from_shape_fn(n, |j| base + value(seed, j, 3, amp));
+    BlockWeights {
+        ln1_w: v(1, hidden, 1.0, 0.25),
+        ln1_b: v(2, hidden, 0.0, 0.1),
+        qkv_w: m(3, hidden, 3 * hidden),
+        qkv_b: v(4, 3 * hidden, 0.0, 0.1),
+        proj_w: m(5, hidden, hidden),
+        proj_b: v(6, hidden, 0.0, 0.1),
+        ln2_w: v(7, hidden, 1.0, 0.25),
+        ln2_b: v(8, hidden, 0.0, 0.1),
+        fc1_w: m(9, hidden, ffn),
+        fc1_b: v(10, ffn, 0.0, 0.1),
+        fc2_w: m(11, ffn, hidden),
+        fc2_b: v(12, hidden, 0.0, 0.1),
+    }
+}
+
+/// Runs the block on `world` ranks with tensor parallelism `tp` (one
+/// sequence of `seq` rows per replica) and checks every element of every
+/// rank's output within the example's tolerance: `|got - want| <= (16 u +
+/// sqrt(n) u32) (1 + |want|)`, `n` the longest sum. Returns the largest
+/// error as a fraction of it.
+fn check<T: Float>(
+    world: usize,
+    tp: usize,
+    (seq, hidden, heads, ffn): (usize, usize, usize, usize),
+    overlap: bool,
+) -> f64 {
+    let n = hidden.max(ffn).max(seq);
+    let tol = 16.0 * T::U + (n as f64).sqrt() * f32::U;
+    let rt = machine(world);
+    let dp = world / tp;
+    let w64 = weights(hidden, ffn).map(|v| T::round(*v).wide());
+    let wt = w64.map(|v| T::round(*v));
+    let x64 = Array2::from_shape_fn((dp * seq, hidden), |(i, j)| {
+        T::round(value(13, i, j, 1.0)).wide()
+    });
+    let xt = x64.mapv(T::round);
+    let outs = rt
+        .spawn(world, |rank| {
+            rank.set_device(rank.get_rank())?;
+            let mp = initialize_model_parallel(&rank, tp)?.with_layout(1, 2);
+            let mut block = TransformerBlock::new(&mp, heads, &wt)?;
+            if overlap {
+                block = block.with_overlap();
+            }
+            let x = mp.input(&mp.local_batch(&xt)?)?;
+            let (y, times) = block.forward(&x)?;
+            Ok((mp.dp_rank(), y.to_ndarray::<T>()?.mapv(T::wide), times))
+        })
+        .unwrap();
+    let mut worst = 0.0f64;
+    for (r, (d, got, times)) in outs.iter().enumerate() {
+        let x = x64.slice(s![d * seq..(d + 1) * seq, ..]).to_owned();
+        let want = reference(&x, &w64, heads, |v| T::round(v).wide());
+        assert_eq!(got.shape(), &[seq, hidden]);
+        for ((i, j), w) in want.indexed_iter() {
+            let g = got[[i, j]];
+            let err = (g - w).abs() / (1.0 + w.abs());
+            assert!(
+                err <= tol,
+                "rank {r}: y[{i}, {j}] = {g}, want {w} (error {err:.3e} x (1 + |want|), allowed {tol:.3e})"
+            );
+            worst = worst.max(err / tol);
+        }
+        // Only the row-parallel layers communicate, and only with more
+        // than one tensor-parallel rank: after their GEMM, or overlapped
+        // with it in one launch. Every other step computes alone.
+        assert_eq!(times.len(), STEPS.len());
+        for (name, t) in times {
+            let talks = name.contains("row-parallel") && tp > 1;
+            let fused = talks && overlap;
+            assert_eq!(t.compute_ps > 0, !fused, "rank {r}: {name}: {t:?}");
+            assert_eq!(t.comm_ps > 0, talks && !fused, "rank {r}: {name}: {t:?}");
+            assert_eq!(t.overlapped_ps > 0, fused, "rank {r}: {name}: {t:?}");
+        }
+    }
+    worst
+}
+
+#[test]
+fn block_in_f32_matches_the_reference_on_two_ranks() {
+    let worst = check::<f32>(2, 2, (8, 16, 4, 32), false);
+    // The reference rounds where the device does: what is left is the
+    // order of sums and the exponentials, a few roundings at most.
+    assert!(
+        worst > 0.0,
+        "f32 results equal to the bit everywhere: suspicious"
+    );
+}
+
+#[test]
+fn block_in_f16_with_data_parallel_replicas_matches_the_reference() {
+    // tp 2 x dp 2: two replicas, each on its own sequence.
+    check::<f16>(4, 2, (8, 16, 4, 32), false);
+}
+
+#[test]
+fn block_with_overlapped_all_reduce_matches_the_reference() {
+    // The fused GEMM + all-reduce on a ring of 4 ranks, and on a ring of 2
+    // in each of 2 replicas, in both types.
+    check::<f32>(4, 4, (8, 16, 4, 32), true);
+    check::<f16>(4, 2, (8, 16, 4, 32), true);
+}
+
+#[test]
+fn overlap_is_faster_when_there_is_compute_to_hide_behind() {
+    // The same block both ways on 4 ranks: the overlapped row-parallel
+    // layers end sooner than their GEMM followed by the all-reduce.
+    let run = |overlap: bool| {
+        let rt = machine(4);
+        let w = weights(32, 128).map(|v| *v as f32);
+        let x = Array2::from_shape_fn((16, 32), |(i, j)| value(13, i, j, 1.0) as f32);
+        let times = rt
+            .spawn(4, |rank| {
+                rank.set_device(rank.get_rank())?;
+                let mp = initialize_model_parallel(&rank, 4)?.with_layout(1, 2);
+                let mut block = TransformerBlock::new(&mp, 4, &w)?;
+                if overlap {
+                    block = block.with_overlap();
+                }
+                Ok(block.forward(&mp.input(&x)?)?.1)
+            })
+            .unwrap();
+        times[0]
+            .iter()
+            .filter(|(name, _)| name.contains("row-parallel"))
+            .map(|(_, t)| t.total_ps())
+            .sum::<u64>()
+    };
+    let (sequential, overlapped) = (run(false), run(true));
+    assert!(
+        overlapped < sequential,
+        "overlapped {overlapped} ps, sequential {sequential} ps"
+    );
+}
+
+#[test]
+fn heads_that_do_not_split_over_tp_are_refused() {
+    let rt = machine(2);
+    let w = weights(12, 24).map(|v| *v as f32);
+    let err = rt
+        .spawn(2, |rank| {
+            rank.set_device(rank.get_rank())?;
+            let mp = initialize_model_parallel(&rank, 2)?.with_layout(1, 2);
+            TransformerBlock::new(&mp, 3, &w)?;
+            Ok(())
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("3 heads do not split over 2 tensor-parallel ranks"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_shapes_are_refused_with_the_reason() {
+    let rt = machine(2);
+    let w = weights(16, 32).map(|v| *v as f32);
+    let mut bad = w.clone();
+    bad.fc2_w = Array2::zeros((32, 8));
+    let run = rt
+        .spawn(2, |rank| {
+            rank.set_device(rank.get_rank())?;
+            let mp = initialize_model_parallel(&rank, 2)?.with_layout(1, 2);
+            // Heads that do not divide the width.
+            let e = TransformerBlock::new(&mp, 6, &w).unwrap_err().to_string();
+            assert!(e.contains("6 heads do not split the hidden size 16"), "{e}");
+            // A weight of the wrong shape.
+            let e = TransformerBlock::new(&mp, 4, &bad).unwrap_err().to_string();
+            assert!(e.contains("fc2_w is (32, 8), expected (32, 16)"), "{e}");
+            let block = TransformerBlock::new(&mp, 4, &w)?;
+            // An input of the wrong width, and rows that do not split over the PEs.
+            let x = mp.input(&Array2::<f32>::zeros((8, 12)))?;
+            let e = block.forward(&x).unwrap_err().to_string();
+            assert!(
+                e.contains("the input must be [seq, 16], got [8, 12]"),
+                "{e}"
+            );
+            let x = rank.from_array(
+                &Array2::<f32>::zeros((7, 16)),
+                &kernbench::core::runtime::Placement::single(),
+            )?;
+            let e = block.forward(&x).unwrap_err().to_string();
+            assert!(
+                e.contains("must split evenly over the layout's 2 PEs"),
+                "{e}"
+            );
+            // The wrong type.
+            let x = mp.input(&Array2::from_elem((8, 16), f16::ZERO))?;
+            let e = block.forward(&x).unwrap_err().to_string();
+            assert!(
+                e.contains("the input is f16, the block's weights f32"),
+                "{e}"
+            );
+            Ok(())
+        })
+        .map_err(|e| e.to_string());
+    // A failed assert in a worker fails the run with its message.
+    run.unwrap();
+}
