@@ -202,75 +202,18 @@ pub fn linear_all_reduce_body<T: Element<Acc = f32>>(
     }
 }
 
-/// [`linear_all_reduce_body`] for a tensor-parallel group of up to
-/// [`MAX_RANKS`](crate::dist::MAX_RANKS) ranks: rank `r`'s input, weight and
-/// output are `y{r}`, `w{r}` and `z{r}` (their addresses differ from rank
-/// to rank; the parameters of ranks past the group repeat its last rank's).
+/// [`linear_all_reduce_body`] over a tensor-parallel group: `y`, `w` and
+/// `z` are bound per instance ([`Launch::per_instance`]) to rank `r`'s own
+/// input, weight and output, whose addresses differ from rank to rank.
 #[kernel]
-#[allow(clippy::too_many_arguments)]
 pub fn linear_all_reduce<T: Element<Acc = f32>>(
-    y0: Tensor<T>,
-    y1: Tensor<T>,
-    y2: Tensor<T>,
-    y3: Tensor<T>,
-    y4: Tensor<T>,
-    y5: Tensor<T>,
-    y6: Tensor<T>,
-    y7: Tensor<T>,
-    y8: Tensor<T>,
-    y9: Tensor<T>,
-    y10: Tensor<T>,
-    y11: Tensor<T>,
-    y12: Tensor<T>,
-    y13: Tensor<T>,
-    y14: Tensor<T>,
-    y15: Tensor<T>,
-    w0: Tensor<T>,
-    w1: Tensor<T>,
-    w2: Tensor<T>,
-    w3: Tensor<T>,
-    w4: Tensor<T>,
-    w5: Tensor<T>,
-    w6: Tensor<T>,
-    w7: Tensor<T>,
-    w8: Tensor<T>,
-    w9: Tensor<T>,
-    w10: Tensor<T>,
-    w11: Tensor<T>,
-    w12: Tensor<T>,
-    w13: Tensor<T>,
-    w14: Tensor<T>,
-    w15: Tensor<T>,
-    z0: Tensor<T>,
-    z1: Tensor<T>,
-    z2: Tensor<T>,
-    z3: Tensor<T>,
-    z4: Tensor<T>,
-    z5: Tensor<T>,
-    z6: Tensor<T>,
-    z7: Tensor<T>,
-    z8: Tensor<T>,
-    z9: Tensor<T>,
-    z10: Tensor<T>,
-    z11: Tensor<T>,
-    z12: Tensor<T>,
-    z13: Tensor<T>,
-    z14: Tensor<T>,
-    z15: Tensor<T>,
+    y: Tensor<T>,
+    w: Tensor<T>,
+    z: Tensor<T>,
     bias: Tensor<T>,
     with_bias: bool,
 ) {
-    let ys = [
-        y0, y1, y2, y3, y4, y5, y6, y7, y8, y9, y10, y11, y12, y13, y14, y15,
-    ];
-    let ws = [
-        w0, w1, w2, w3, w4, w5, w6, w7, w8, w9, w10, w11, w12, w13, w14, w15,
-    ];
-    let zs = [
-        z0, z1, z2, z3, z4, z5, z6, z7, z8, z9, z10, z11, z12, z13, z14, z15,
-    ];
-    let r = tl::program_id(0);
-    linear_all_reduce_body(ys[r], ws[r], zs[r], bias, with_bias);
+    linear_all_reduce_body(y, w, z, bias, with_bias);
 }
 
 /// What a rank brings to the overlapped row-parallel layer's launch.
@@ -884,12 +827,13 @@ impl RowParallelLinear {
             move |ops: Vec<Operands>| {
                 let p = ops.len();
                 let mut args = KernelArgs::new();
-                for r in 0..crate::dist::MAX_RANKS {
-                    let o = &ops[r.min(p - 1)];
-                    args.set(&format!("y{r}"), o.y.clone());
-                    args.set(&format!("w{r}"), o.w.clone());
-                    args.set(&format!("z{r}"), o.z.clone());
-                }
+                // Instance (r, k) works on rank r's own tensors.
+                let each = |f: fn(&Operands) -> &ArgValue| -> Vec<ArgValue> {
+                    (0..sh)
+                        .flat_map(|_| ops.iter().map(|o| f(o).clone()))
+                        .collect()
+                };
+                let (ys, ws, zs) = (each(|o| &o.y), each(|o| &o.w), each(|o| &o.z));
                 // Group rank 0 holds the bias; without one, any tensor of
                 // the type stands in, unread.
                 args.set("bias", ops[0].bias.clone().unwrap_or(ops[0].z.clone()));
@@ -906,6 +850,9 @@ impl RowParallelLinear {
                     pes.extend(ring);
                 }
                 let launch = Launch::new(&linear_all_reduce, args, pes)
+                    .per_instance("y", ys)
+                    .per_instance("w", ws)
+                    .per_instance("z", zs)
                     .grid(&[p as u32, sh as u32])
                     .neighbors(neighbors);
                 rt.simulate(&launch)
