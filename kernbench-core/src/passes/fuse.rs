@@ -41,7 +41,7 @@
 //! What changes in the run: the tail no longer has its own issue, its own
 //! pass over the whole product on MATH after the last GEMM step, nor its own
 //! TCM tile; each epilogue step costs one MATH pass per element of each
-//! output tile (see [`crate::sim::cost`]), overlapped with the GEMM steps of
+//! output tile (see [`super::cost`]), overlapped with the GEMM steps of
 //! the next tiles.
 
 use crate::ir::{

@@ -5,7 +5,8 @@
 //!
 //! - [`trace`]: runs each program instance to record its command graph.
 //! - [`fuse`]: folds an elementwise tail after a GEMM into its epilogue.
-//! - [`lower`]: turns one instance's graph into engine ops (its tile plans).
+//! - [`lower`]: turns one instance's graph into engine ops (its tile plans),
+//!   charging MATH work by the pass counts of [`cost`].
 //! - [`tcm`]: places each tile of an instance in the PE's TCM.
 //! - [`pair`]: pairs the sends of a launch with its receives, as channels.
 //! - `route`: the fabric routes of remote DMAs and channels.
@@ -13,6 +14,7 @@
 //! Errors are [`crate::sim::SimError`]s, which name the PE and kernel line.
 
 mod compile;
+pub mod cost;
 pub mod fuse;
 pub mod lower;
 pub mod pair;

@@ -10,7 +10,6 @@
 //! [`lower`] and [`pairing`] are the passes' [`crate::passes::lower`] and
 //! [`crate::passes::pair`], whose programs and channels the run reads.
 
-pub mod cost;
 pub(crate) mod data;
 pub mod domain;
 mod engine;
@@ -27,6 +26,8 @@ pub(crate) mod race;
 pub mod report;
 pub mod why;
 
+/// What MATH work costs; lowering reads it ([`crate::passes::cost`]).
+pub use crate::passes::cost;
 pub use crate::passes::lower;
 pub use crate::passes::pair as pairing;
 pub use crate::passes::tcm::TcmError;

@@ -445,7 +445,7 @@ impl LowerCtx<'_> {
                 self.lower_elementwise(b, at, &mut lw)
             }
             Command::Reduce { x, .. } | Command::Softmax { x, .. } | Command::Trans { x } => {
-                let passes = crate::sim::cost::passes(&at.node.cmd, self.spec);
+                let passes = super::cost::passes(&at.node.cmd, self.spec);
                 let in_elems = at.g.node(*x).ty.elems();
                 let deps = at.order_and([at.last(*x)]);
                 let ps = self.math_ps(in_elems, passes);
@@ -523,7 +523,7 @@ impl LowerCtx<'_> {
             let op = match mask {
                 Some(m) => {
                     let e = (r1 - r0) * elems / rows;
-                    let ps = self.math_ps(e, crate::sim::cost::passes(&at.node.cmd, self.spec));
+                    let ps = self.math_ps(e, super::cost::passes(&at.node.cmd, self.spec));
                     let deps = [op, at.last(m.mask)];
                     let kind = OpKind::Fixed {
                         ps,
@@ -597,7 +597,7 @@ impl LowerCtx<'_> {
         let elems = node.ty.elems();
         let n = elems.div_ceil(se);
         let operands = node.cmd.operands();
-        let passes = crate::sim::cost::passes(&node.cmd, self.spec);
+        let passes = super::cost::passes(&node.cmd, self.spec);
         for j in 0..n {
             let e = (elems - j * se).min(se);
             let deps = at.order_and(operands.iter().map(|v| {
@@ -708,7 +708,7 @@ impl LowerCtx<'_> {
                             op
                         } else {
                             let e = sm * sn;
-                            let passes = crate::sim::cost::epilogue_passes(epilogue);
+                            let passes = super::cost::epilogue_passes(epilogue);
                             let ps = self.math_ps(e, passes);
                             let flops = (e * passes) as u64;
                             let label = Label::Epilogue(i as u32, j as u32);
