@@ -10,16 +10,16 @@
 //!   neighbour maps its peers are written for, and its cost model (built from
 //!   the shared figures and formulas of [`cost`](crate::cost)).
 //!
-//! [`BUILTIN`] lists them. The registry knows the kernel families on it, the
-//! cost model (and so the tuner and the `model` and `bound` columns) asks it
-//! for an algorithm's model, and the command keeps the crate linked through
-//! it. Adding an algorithm is its kernel and its `Builtin` in a family file,
-//! the `Builtin` on that list, and an entry naming the kernel in
-//! `configs/ccl.yaml`.
+//! [`BUILTIN`] lists them. The registry's shipped kernel families are the
+//! ones on it; the cost model (and so the tuner and the `model` and `bound`
+//! columns) finds an algorithm's model there; and the command keeps the
+//! crate linked through it. Adding an algorithm is its kernel and its
+//! `Builtin` in a family file, the `Builtin` on that list, and an entry
+//! naming the kernel in `configs/ccl.yaml`.
 //!
 //! A kernel family registered from Rust
 //! ([`Registry::register_kernel`](crate::Registry::register_kernel)) is not on
-//! the list: the registry knows it, and the model has no time for it.
+//! the list: the registry knows it, and the model gives it no time.
 
 pub mod alltoall;
 pub mod bruck;
