@@ -136,18 +136,14 @@ fn custom_algorithms_get_the_table_and_both_checks() {
         let algo = reg.get(name).unwrap();
         for w in [1, 5, 16] {
             let pes: Vec<PeId> = topo.pes().take(w).collect();
-            let row = table::measure(
-                &topo,
-                algo,
-                &pes,
-                64 * 1024,
-                DType::F32,
-                RedOp::Sum,
-                0,
-                true,
-                Default::default(),
-            )
-            .unwrap();
+            let how = table::Settings {
+                dtype: DType::F32,
+                op: RedOp::Sum,
+                root: 0,
+                data: true,
+                fabric: Default::default(),
+            };
+            let row = table::measure(&topo, algo, &pes, 64 * 1024, &how).unwrap();
             assert_eq!(row.wrong, 0, "{name} on {w}");
             assert!(row.time_us > 0.0 || w == 1, "{name} on {w}");
             let rep = verify::symbolic(&topo, algo, &pes, 300).unwrap();

@@ -1,5 +1,13 @@
 //! Alpha-beta cost models of the algorithms, and their figures on a machine.
 //!
+//! This module holds what the models share: the figures of a level of
+//! communication ([`measure`], [`measure_ring`], [`Window`]), the formulas
+//! several algorithms are built from ([`ring_half`], [`chain_broadcast`],
+//! [`tree_allreduce_on`], [`steps_ns`], ...), and [`model`], which asks an
+//! algorithm's [`Builtin`] for its cost. The model of one algorithm lives
+//! next to its kernel, in its family file under
+//! [`algorithms`](crate::algorithms), as a function of [`ModelInput`].
+//!
 //! `alpha` is the cost of one message regardless of size (route latency plus
 //! per-transfer and per-command overheads), `beta` the cost of one byte
 //! (the inverse of the bottleneck bandwidth). A stream of messages on one
@@ -10,7 +18,9 @@
 //! of the model accounts for, so that [`model`] can name the term that
 //! limits an algorithm at a size (its [`Bound`]).
 
+use crate::algorithms::Builtin;
 use crate::registry::{Algorithm, MapKind};
+use kernbench_core::ir::Dir;
 use kernbench_core::neighbors::NeighborMap;
 use kernbench_core::topology::{Endpoint, IpcqSpec, LinkId, Route, Topology};
 use kernbench_core::PeId;
@@ -197,7 +207,7 @@ pub struct Estimate {
 }
 
 /// The link of `route` with the least bandwidth (the first of them).
-fn bottleneck(topo: &Topology, route: &Route) -> Option<LinkId> {
+pub(crate) fn bottleneck(topo: &Topology, route: &Route) -> Option<LinkId> {
     let mut best: Option<(LinkId, f64)> = None;
     for h in &route.hops {
         let g = topo.link(h.link).gbps;
@@ -210,7 +220,7 @@ fn bottleneck(topo: &Topology, route: &Route) -> Option<LinkId> {
 
 /// The link of `load` (bytes or channels per link) that takes longest at
 /// its bandwidth, ties to the lowest id, and that time.
-fn busiest<'a>(
+pub(crate) fn busiest<'a>(
     topo: &Topology,
     load: impl IntoIterator<Item = (&'a LinkId, &'a f64)>,
 ) -> Option<(LinkId, f64)> {
@@ -392,7 +402,6 @@ pub fn tree_allreduce_on(
     k: usize,
     ab: AlphaBeta,
 ) -> Cost {
-    use kernbench_core::ir::Dir;
     let per_msg = ab.alpha_ns - max_latency_ns(topo, map, &[Dir::Left, Dir::Right]);
     let piece = bytes / k.max(1) as f64 * ab.beta_ns;
     // (node, path latency so far, edges so far), depth first.
@@ -420,7 +429,7 @@ pub fn tree_allreduce_on(
 }
 
 /// The longest route latency among the edges of `map` in directions `dirs`, ns.
-fn max_latency_ns(topo: &Topology, map: &NeighborMap, dirs: &[kernbench_core::ir::Dir]) -> f64 {
+fn max_latency_ns(topo: &Topology, map: &NeighborMap, dirs: &[Dir]) -> f64 {
     hops_of(map, dirs)
         .iter()
         .filter_map(|(a, b)| topo.route(Endpoint::Pe(*a), Endpoint::Pe(*b)).ok())
@@ -498,135 +507,6 @@ pub fn steps_ns(topo: &Topology, steps: &[Step]) -> Cost {
     t
 }
 
-/// `middle`, steps among the largest power of two of `pes`' ranks, between
-/// the fold-in of the ranks past it (each sends its vector of `bytes` to its
-/// partner; `hbm.0` bytes of HBM traffic) and the fold-out (each gets the
-/// result back; `hbm.1`), as [`doubling`](crate::algorithms::doubling)
-/// arranges them.
-fn with_folds(pes: &[PeId], bytes: f64, hbm: (f64, f64), middle: Vec<Step>) -> Vec<Step> {
-    use crate::algorithms::doubling::{role, Role};
-    let w = pes.len();
-    let fold: Vec<(PeId, PeId, f64)> = (0..w)
-        .filter_map(|r| match role(w, r) {
-            Role::Fold(to) => Some((pes[r], pes[to], bytes)),
-            Role::Virtual(..) => None,
-        })
-        .collect();
-    if fold.is_empty() {
-        return middle;
-    }
-    let back = fold.iter().map(|&(a, b, x)| (b, a, x)).collect();
-    let step = |msgs, hbm_bytes| Step {
-        msgs,
-        hbm_bytes,
-        issue_ns: 0.0,
-    };
-    let mut steps = vec![step(fold, hbm.0)];
-    steps.extend(middle);
-    steps.push(step(back, hbm.1));
-    steps
-}
-
-/// The exchanges at distance `d` among the virtual ranks of `pes` (the
-/// largest power of two of them), `x` bytes each way.
-fn exchanges(pes: &[PeId], d: usize, x: f64) -> Vec<(PeId, PeId, f64)> {
-    use crate::algorithms::doubling::{pow2_floor, real_rank};
-    let w = pes.len();
-    (0..pow2_floor(w))
-        .map(|v| (pes[real_rank(w, v)], pes[real_rank(w, v ^ d)], x))
-        .collect()
-}
-
-/// The steps of the Rabenseifner all-reduce of `bytes` per rank over `pes`
-/// (see [`halving`](crate::algorithms::halving)): the fold-in of the ranks
-/// past a power of two, the reduce-scatter halving the data as the distance
-/// doubles, the all-gather back, and the fold-out.
-pub fn rabenseifner_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
-    let w = pes.len();
-    if w <= 1 {
-        return Vec::new();
-    }
-    let log = crate::algorithms::doubling::pow2_floor(w).trailing_zeros();
-    // A reduce-scatter step reads the half it gives and the half it keeps
-    // and writes the kept half back; an all-gather step reads its block and
-    // writes the partner's.
-    let step = |d: usize, touches: f64| {
-        let x = bytes / (2 * d) as f64;
-        Step {
-            msgs: exchanges(pes, d, x),
-            hbm_bytes: touches * x,
-            issue_ns: 0.0,
-        }
-    };
-    let mut middle: Vec<Step> = (0..log).map(|k| step(1 << k, 3.0)).collect();
-    middle.extend((0..log).rev().map(|k| step(1 << k, 2.0)));
-    // A fold-in receiver reads its own vector and writes the combination.
-    with_folds(pes, bytes, (2.0 * bytes, bytes), middle)
-}
-
-/// The steps of the recursive-doubling all-reduce of one piece of `bytes`
-/// over `pes` (see [`doubling`](crate::algorithms::doubling)): the fold-in
-/// of the ranks past a power of two, one exchange of the whole piece at
-/// each distance, and the fold-out. Partials stay in TCM between steps:
-/// only the first load and the last store reach HBM.
-pub fn doubling_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
-    let w = pes.len();
-    if w <= 1 {
-        return Vec::new();
-    }
-    let log = crate::algorithms::doubling::pow2_floor(w).trailing_zeros();
-    let middle = (0..log)
-        .map(|k| Step {
-            msgs: exchanges(pes, 1 << k, bytes),
-            hbm_bytes: 0.0,
-            issue_ns: 0.0,
-        })
-        .collect();
-    with_folds(pes, bytes, (0.0, 0.0), middle)
-}
-
-/// The steps of the Bruck all-gather of `bytes` per rank over `pes` (see
-/// [`bruck`](crate::algorithms::bruck)): at distance `d`, `min(d, w - d)`
-/// chunks of `bytes / w` to the rank `d` below.
-pub fn bruck_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
-    let w = pes.len();
-    (0..crate::algorithms::bruck::steps(w))
-        .map(|k| {
-            let d = 1usize << k;
-            let part = d.min(w - d) as f64 * bytes / w as f64;
-            // Each rank reads what it sends and writes what it receives.
-            Step {
-                msgs: (0..w)
-                    .map(|r| (pes[r], pes[(r + w - d) % w], part))
-                    .collect(),
-                hbm_bytes: 2.0 * part,
-                issue_ns: 0.0,
-            }
-        })
-        .collect()
-}
-
-/// The steps of the Bruck reduce-scatter of `bytes` per rank over `pes`:
-/// the all-gather's steps backwards, each rank sending at distance `d`
-/// the partial sums of `min(d, w - d)` chunks to the rank `d` above.
-pub fn bruck_reduce_scatter_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
-    let w = pes.len();
-    (0..crate::algorithms::bruck::steps(w))
-        .rev()
-        .map(|k| {
-            let d = 1usize << k;
-            let part = d.min(w - d) as f64 * bytes / w as f64;
-            // Each rank reads what it sends, reads its own partial sums of
-            // what it receives and writes their combination.
-            Step {
-                msgs: (0..w).map(|r| (pes[r], pes[(r + d) % w], part)).collect(),
-                hbm_bytes: 3.0 * part,
-                issue_ns: 0.0,
-            }
-        })
-        .collect()
-}
-
 /// What a step of a log-step reduce-scatter adds after its last piece
 /// lands, before the next step can send what it combined: the load of the
 /// rank's own partial sums of `piece` bytes, the combination on MATH and the
@@ -642,249 +522,6 @@ pub fn combine(topo: &Topology, piece: f64) -> Cost {
         + Cost::of(Term::Latency, 2.0 * hbm)
         + Cost::of(Term::Hbm, piece / hbm_gbps)
         + Cost::of(Term::Math, math)
-}
-
-/// The steps of the binomial reduce (`gather` false) or gather (`gather`
-/// true) of `bytes` per rank over `pes` to rank `root` (see
-/// [`rooted`](crate::algorithms::rooted)): at distance `d`, each relative
-/// rank whose lowest set bit is `d` sends its vector (reduce) or its
-/// subtree's chunks (gather) to the rank `d` below.
-pub fn binomial_steps(pes: &[PeId], root: usize, bytes: f64, gather: bool) -> Vec<Step> {
-    use crate::algorithms::rooted::absolute;
-    let w = pes.len();
-    (0..crate::algorithms::bruck::steps(w))
-        .map(|k| {
-            let d = 1usize << k;
-            let mut hbm = 0.0f64;
-            let msgs = (0..w)
-                .filter(|q| q & (2 * d - 1) == d)
-                .map(|q| {
-                    let x = if gather {
-                        d.min(w - q) as f64 * bytes / w as f64
-                    } else {
-                        bytes
-                    };
-                    // A gather writes what arrives; a reduce reads its own
-                    // vector and writes the combination.
-                    hbm = hbm.max(if gather { x } else { 2.0 * x });
-                    (pes[absolute(w, root, q)], pes[absolute(w, root, q - d)], x)
-                })
-                .collect();
-            Step {
-                msgs,
-                hbm_bytes: hbm,
-                issue_ns: 0.0,
-            }
-        })
-        .collect()
-}
-
-/// The rounds of the pairwise all-to-all of `bytes` per rank over `pes`
-/// (see [`alltoall`](crate::algorithms::alltoall)): in each, every paired
-/// rank swaps one block of `bytes / w` with its partner, reading the block
-/// it sends and writing the one it receives.
-pub fn pairwise_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
-    use crate::algorithms::alltoall::{partner, rounds};
-    let w = pes.len();
-    let block = bytes / w.max(1) as f64;
-    (0..rounds(w))
-        .map(|k| Step {
-            msgs: (0..w)
-                .filter_map(|r| partner(w, r, k).map(|p| (pes[r], pes[p], block)))
-                .collect(),
-            hbm_bytes: 2.0 * block,
-            issue_ns: 0.0,
-        })
-        .collect()
-}
-
-/// The double binary tree all-reduce of `bytes` per rank over `pes` (see
-/// [`dtree`](crate::algorithms::dtree)), with messages of at most
-/// `seg_bytes`: each tree carries half the vector in `k` pieces. The first
-/// piece climbs from the deepest leaf to the root and comes back down, each
-/// edge costing its route's latency, the per-message overheads (HBM latency
-/// included) and the piece's time on the route's bottleneck; the other
-/// `k - 1` pieces follow at the pace of the busiest resource over the whole
-/// run: the link that carries the most tree traffic (both trees, both
-/// directions, every edge routed), or a rank's HBM slice, which reads its
-/// half for each reduce and writes it back for each broadcast.
-pub fn double_tree_ns(topo: &Topology, pes: &[PeId], bytes: f64, seg_bytes: u64) -> Cost {
-    use crate::algorithms::dtree::double_tree;
-    let w = pes.len();
-    if w <= 1 {
-        return Cost::zero();
-    }
-    let spec = topo.pe_spec();
-    let per_msg =
-        (spec.cpu_overhead_ps() + spec.sched_overhead_ps() + spec.hbm_latency_ps()) as f64 / 1000.0;
-    let hbm_gbps = spec.hbm_gbps * spec.hbm_efficiency;
-    let half = bytes / 2.0;
-    let k = (half / seg_bytes.max(1) as f64).ceil().max(1.0);
-    let piece = half / k;
-    let mut load = std::collections::HashMap::new();
-    let mut fill = Cost::zero();
-    for t in 0..2 {
-        // The cost of each rank's edge to its parent, then of its path to the root.
-        let mut edge = vec![Cost::zero(); w];
-        let mut parent = vec![None; w];
-        for (r, slot) in edge.iter_mut().enumerate() {
-            let Some(p) = double_tree(w, t, r).parent else {
-                continue;
-            };
-            parent[r] = Some(p);
-            for (a, b) in [(r, p), (p, r)] {
-                let Ok(route) = topo.route(Endpoint::Pe(pes[a]), Endpoint::Pe(pes[b])) else {
-                    continue;
-                };
-                for h in &route.hops {
-                    *load.entry(h.link).or_insert(0.0) += half;
-                }
-                let wire = match bottleneck(topo, &route) {
-                    None => Cost::zero(),
-                    Some(l) => Cost::of(Term::Link(l), piece / route.bottleneck_gbps),
-                };
-                let c = Cost::of(Term::Latency, route.fixed_ps() as f64 / 1000.0 + per_msg) + wire;
-                *slot = std::mem::take(slot).max(c);
-            }
-        }
-        let climb = (0..w)
-            .map(|mut r| {
-                let mut c = Cost::zero();
-                while let Some(p) = parent[r] {
-                    c += edge[r].clone();
-                    r = p;
-                }
-                c
-            })
-            .fold(Cost::zero(), Cost::max);
-        fill = fill.max(2.0 * climb);
-    }
-    let link = busiest(topo, &load).map_or(Cost::zero(), |(l, t)| Cost::of(Term::Link(l), t));
-    let hbm = Cost::of(Term::Hbm, 2.0 * bytes / hbm_gbps);
-    fill + (k - 1.0) / k * link.max(hbm)
-}
-
-/// The steps of the hierarchical reduce-scatter (`gather` false) or
-/// all-gather (`gather` true) of `bytes` per rank over `pes` in groups of
-/// `sizes[0]` ranks, then `sizes[1]` of those, and so on (see
-/// [`hierring`](crate::algorithms::hierring)): the ring steps inside the
-/// groups, each member passing on one block (the chunks it answers for),
-/// then the steps of the rings across groups, those of every position
-/// running side by side. The all-gather runs them in the other order.
-/// Pieces are sent on from TCM, so a step reads this rank's copy of each
-/// piece it receives (reduce-scatter) or writes it (all-gather), once. The
-/// members of a smaller last group that take part in several rings across
-/// groups run them one after the other; the steps here count each ring's
-/// steps once.
-pub fn hier_ring_steps(
-    pes: &[PeId],
-    sizes: &[usize],
-    bytes: f64,
-    seg_bytes: u64,
-    issue_ns: f64,
-    gather: bool,
-) -> Vec<Step> {
-    use crate::algorithms::hierring::Level;
-    let w = pes.len();
-    if w <= 1 {
-        return Vec::new();
-    }
-    let unit = Unit {
-        chunk: bytes / w as f64,
-        seg: seg_bytes.max(1) as f64,
-        // A piece received and sent on costs a receive, a wait and a send,
-        // and a load and a combine (reduce-scatter) or a store (all-gather).
-        piece_ns: if gather { 4.0 } else { 5.0 } * issue_ns,
-    };
-    let mut steps = level_steps(pes, &Level::launch(w), sizes, &unit);
-    if gather {
-        steps.reverse();
-    }
-    steps
-}
-
-/// Chunk bytes, piece bytes and the issue time of one piece, for [`level_steps`].
-struct Unit {
-    chunk: f64,
-    seg: f64,
-    piece_ns: f64,
-}
-
-/// The reduce-scatter steps of one level (see [`hier_ring_steps`]).
-fn level_steps(
-    pes: &[PeId],
-    level: &crate::algorithms::hierring::Level,
-    sizes: &[usize],
-    unit: &Unit,
-) -> Vec<Step> {
-    use crate::algorithms::hierring::Groups;
-    let len = level.members.len();
-    // One ring over `ring` (indices into the level) with blocks of
-    // `block(i)` chunks, each cut into pieces.
-    let per_chunk = (unit.chunk / unit.seg).ceil().max(1.0);
-    let ring_steps = |ring: &[usize], block: &dyn Fn(usize) -> f64, steps: &mut Vec<Step>| {
-        let m = ring.len();
-        for s in 0..m.saturating_sub(1) {
-            if steps.len() <= s {
-                steps.push(Step {
-                    msgs: Vec::new(),
-                    hbm_bytes: 0.0,
-                    issue_ns: 0.0,
-                });
-            }
-            for i in 0..m {
-                let chunks = block((i + 2 * m - s - 1) % m);
-                if chunks > 0.0 {
-                    let x = chunks * unit.chunk;
-                    let (a, b) = (level.members[ring[i]], level.members[ring[(i + 1) % m]]);
-                    let st = &mut steps[s];
-                    st.msgs.push((pes[a], pes[b], x));
-                    st.hbm_bytes = st.hbm_bytes.max(x);
-                    st.issue_ns = st.issue_ns.max(chunks * per_chunk * unit.piece_ns);
-                }
-            }
-        }
-    };
-    let mut steps = Vec::new();
-    let Some((&group, rest)) = sizes.split_first() else {
-        let ring: Vec<usize> = (0..len).collect();
-        let block = |i: usize| if level.owned[i].is_some() { 1.0 } else { 0.0 };
-        ring_steps(&ring, &block, &mut steps);
-        return steps;
-    };
-    let gs = Groups::new(len, group);
-    for g in 0..gs.count {
-        let size = gs.size(g);
-        let ring: Vec<usize> = (0..size).map(|m| g * gs.pes + m).collect();
-        let block = |m: usize| {
-            let owned = gs
-                .chunks(g, m)
-                .into_iter()
-                .filter(|&x| level.owned[x].is_some());
-            owned.count() as f64
-        };
-        ring_steps(&ring, &block, &mut steps);
-    }
-    if gs.count > 1 {
-        let mut across: Vec<Step> = Vec::new();
-        for j in 0..gs.pes {
-            for (k, st) in level_steps(pes, &level.across(&gs, j), rest, unit)
-                .into_iter()
-                .enumerate()
-            {
-                match across.get_mut(k) {
-                    Some(a) => {
-                        a.msgs.extend(st.msgs);
-                        a.hbm_bytes = a.hbm_bytes.max(st.hbm_bytes);
-                        a.issue_ns = a.issue_ns.max(st.issue_ns);
-                    }
-                    None => across.push(st),
-                }
-            }
-        }
-        steps.extend(across);
-    }
-    steps
 }
 
 /// 2D all-reduce on `rows x cols`: reduce-scatter and all-gather along rows,
@@ -978,11 +615,48 @@ pub fn measure(
     }
 }
 
-fn hops_of(map: &NeighborMap, dirs: &[kernbench_core::ir::Dir]) -> Vec<(PeId, PeId)> {
+fn hops_of(map: &NeighborMap, dirs: &[Dir]) -> Vec<(PeId, PeId)> {
     map.iter()
         .filter(|(_, d, _)| dirs.contains(d))
         .map(|(a, _, b)| (a, b))
         .collect()
+}
+
+/// What an algorithm's cost model reads: the machine, the algorithm's
+/// registry entry (its IPCQ settings, its message size, its map), its ranks,
+/// its neighbour map over them, and the bytes of one rank's vector.
+#[derive(Clone, Copy, Debug)]
+pub struct ModelInput<'a> {
+    /// The machine.
+    pub topo: &'a Topology,
+    /// The algorithm.
+    pub algo: &'a Algorithm,
+    /// Its ranks, in rank order.
+    pub pes: &'a [PeId],
+    /// Its neighbour map over `pes` (empty for [`MapKind::Ranks`]).
+    pub map: &'a NeighborMap,
+    /// Bytes of one rank's vector.
+    pub bytes: f64,
+    /// The messages of at most `seg_bytes` the vector makes (at least 1).
+    pub pieces: usize,
+}
+
+impl ModelInput<'_> {
+    /// The number of ranks.
+    pub fn ranks(&self) -> usize {
+        self.pes.len()
+    }
+
+    /// [`measure`] over the map's edges in directions `dirs`: the slowest
+    /// of them, with the algorithm's IPCQ settings.
+    pub fn measure(&self, dirs: &[Dir]) -> AlphaBeta {
+        measure(self.topo, &self.algo.ipcq, hops_of(self.map, dirs))
+    }
+
+    /// [`measure_ring`] over the map's edges in directions `dirs`.
+    pub fn measure_ring(&self, dirs: &[Dir]) -> AlphaBeta {
+        measure_ring(self.topo, &self.algo.ipcq, hops_of(self.map, dirs))
+    }
 }
 
 /// The model time, ns, of an algorithm moving `bytes` per rank over `pes`
@@ -1008,109 +682,36 @@ pub fn model(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> Est
     }
 }
 
-/// The model's cost of an algorithm, `None` when no model is known.
+/// The model's cost of an algorithm, `None` when no model is known: its
+/// [`Builtin`]'s cost model, found by its kernel. An algorithm on the tree
+/// map is modelled as the tree all-reduce, whatever its kernel; a kernel
+/// family registered from Rust has no model.
 pub fn cost(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> Option<Cost> {
-    use kernbench_core::ir::Dir;
-    let p = pes.len();
     let Ok(map) = crate::run::algorithm_map(topo, algo, pes) else {
         return None;
     };
-    let k = (bytes / algo.seg_bytes as f64).ceil().max(1.0) as usize;
-    Some(match (algo.kernel.as_str(), algo.topology) {
-        ("tree_allreduce", _) | (_, MapKind::Tree) => tree_allreduce_on(
-            topo,
-            &map,
-            pes[0],
-            bytes,
-            k,
-            measure(topo, &algo.ipcq, hops_of(&map, &[Dir::Left, Dir::Right])),
-        ),
-        ("mesh_allreduce", _) => {
-            let (rows, cols) = crate::run::torus_shape(p);
-            let row = measure(topo, &algo.ipcq, hops_of(&map, &[Dir::E]));
-            let col = measure(topo, &algo.ipcq, hops_of(&map, &[Dir::S]));
-            torus_allreduce(rows, cols, bytes, row, col)
-        }
-        ("hierarchical_allreduce", _) => {
-            let pes_per = (topo.pes_per_cube() as usize).min(p);
-            let cubes = (topo.cubes_per_sip() as usize).min(p / pes_per.max(1));
-            let sips = p / (pes_per * cubes).max(1);
-            hierarchical(
-                &[
-                    (pes_per, measure(topo, &algo.ipcq, hops_of(&map, &[Dir::E]))),
-                    (cubes, measure(topo, &algo.ipcq, hops_of(&map, &[Dir::S]))),
-                    (sips, measure(topo, &algo.ipcq, hops_of(&map, &[Dir::SipE]))),
-                ],
-                bytes,
-            )
-        }
-        ("intercube_allreduce", kind) => {
-            let cubes = (topo.cubes_per_sip() as usize).min(p).max(1);
-            let sips = p / cubes;
-            let tree = measure(topo, &algo.ipcq, hops_of(&map, &[Dir::Left, Dir::Right]));
-            let sip = measure(topo, &algo.ipcq, hops_of(&map, &[Dir::SipE, Dir::SipS]));
-            let (rows, cols) = crate::run::torus_shape(sips);
-            let top = match kind {
-                MapKind::IntercubeRing => ring_allreduce(sips, bytes, sip),
-                MapKind::IntercubeTorus2d => torus_allreduce(rows, cols, bytes, sip, sip),
-                // Chains: reduce and broadcast along a row, then a column, pipelined in k pieces.
-                _ => {
-                    2.0 * (chain_broadcast(cols, bytes, k, sip)
-                        + chain_broadcast(rows, bytes, k, sip))
-                }
-            };
-            tree_allreduce(cubes, bytes, k, tree) + if sips > 1 { top } else { Cost::zero() }
-        }
-        ("reduce_scatter", _) | ("all_gather", _) => ring_half(
-            p,
-            bytes,
-            measure_ring(topo, &algo.ipcq, hops_of(&map, &[Dir::E])),
-        ),
-        ("broadcast", _) => chain_broadcast_ring(
-            p,
-            bytes,
-            k,
-            measure_ring(topo, &algo.ipcq, hops_of(&map, &[Dir::E])),
-        ),
-        ("rabenseifner", _) => steps_ns(topo, &rabenseifner_steps(pes, bytes)),
-        ("bruck_allgather", _) => steps_ns(topo, &bruck_steps(pes, bytes)),
-        ("bruck_reducescatter", _) => {
-            let steps = bruck_reduce_scatter_steps(pes, bytes);
-            let piece = (bytes / p.max(1) as f64).min(algo.seg_bytes as f64);
-            steps_ns(topo, &steps) + steps.len() as f64 * combine(topo, piece)
-        }
-        // Modelled from root 0, as for the broadcast.
-        ("binomial_reduce", _) => steps_ns(topo, &binomial_steps(pes, 0, bytes, false)),
-        ("binomial_gather", _) => steps_ns(topo, &binomial_steps(pes, 0, bytes, true)),
-        ("pairwise_alltoall", _) => steps_ns(topo, &pairwise_steps(pes, bytes)),
-        ("double_tree", _) => double_tree_ns(topo, pes, bytes, algo.seg_bytes),
-        ("hier_reduce_scatter", _) | ("hier_all_gather", _) => {
-            let gather = algo.kernel == "hier_all_gather";
-            let sizes = [topo.pes_per_cube() as usize, topo.cubes_per_sip() as usize];
-            let spec = topo.pe_spec();
-            let issue = (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0;
-            let steps = hier_ring_steps(pes, &sizes, bytes, algo.seg_bytes, issue, gather);
-            steps_ns(topo, &steps)
-        }
-        // Pieces follow one another: a rank's comm DMA runs its sends in
-        // order, so a piece's first send waits for the last send of the
-        // piece before, which waits for that piece's exchanges.
-        ("recursive_doubling", _) => {
-            k as f64 * steps_ns(topo, &doubling_steps(pes, bytes / k as f64))
-        }
-        // A kernel family registered from Rust: no model is known for it.
-        (k, _) if !crate::registry::KERNELS.contains(&k) => return None,
-        _ => ring_allreduce(
-            p,
-            bytes,
-            measure_ring(topo, &algo.ipcq, hops_of(&map, &[Dir::E])),
-        ),
-    })
+    let family = if algo.topology == MapKind::Tree {
+        &crate::algorithms::tree::TREE_ALLREDUCE
+    } else {
+        Builtin::find(&algo.kernel)?
+    };
+    let input = ModelInput {
+        topo,
+        algo,
+        pes,
+        map: &map,
+        bytes,
+        pieces: (bytes / algo.seg_bytes as f64).ceil().max(1.0) as usize,
+    };
+    Some((family.cost)(&input))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::algorithms::bruck::{bruck_reduce_scatter_steps, bruck_steps};
+    use crate::algorithms::halving::rabenseifner_steps;
+    use crate::algorithms::rooted::binomial_steps;
 
     const AB: AlphaBeta = AlphaBeta {
         alpha_ns: 10.0,

@@ -2,6 +2,11 @@
 //! and hierarchical all-reduce, reduce-scatter, all-gather and broadcast; their
 //! registry; a driver that runs and checks them; and cost models.
 //!
+//! Each built-in algorithm is its kernel and an
+//! [`algorithms::Builtin`] (collective, maps, cost model) in its family's
+//! file under [`algorithms`]; [`algorithms::BUILTIN`] lists them for the
+//! registry, the model and the tuner.
+//!
 //! ```
 //! use kernbench_ccl::run::{run, RunSpec};
 //! use kernbench_ccl::Registry;

@@ -1,6 +1,9 @@
 //! The registry of collective algorithms (`ccl.yaml`): each names its kernel,
 //! the logical topology it needs, its IPCQ settings, and an optional world size.
 //!
+//! The kernel families it ships with, and the collective and maps each
+//! takes, are the [built-in algorithms](crate::algorithms::BUILTIN).
+//!
 //! A program can extend it from Rust: [`Registry::register_kernel`] makes a
 //! kernel family of its own known (its kernel is the `#[kernel]` of that
 //! name, generic over its element type), [`Registry::register_map`] adds
@@ -393,62 +396,6 @@ struct File {
     algorithms: BTreeMap<String, Entry>,
 }
 
-/// The shipped kernel families.
-pub const KERNELS: [&str; 18] = [
-    "intercube_allreduce",
-    "ring_allreduce",
-    "mesh_allreduce",
-    "tree_allreduce",
-    "hierarchical_allreduce",
-    "reduce_scatter",
-    "all_gather",
-    "broadcast",
-    "recursive_doubling",
-    "rabenseifner",
-    "bruck_allgather",
-    "bruck_reducescatter",
-    "binomial_reduce",
-    "binomial_gather",
-    "pairwise_alltoall",
-    "double_tree",
-    "hier_reduce_scatter",
-    "hier_all_gather",
-];
-
-/// The collective a shipped kernel family implements and the maps its peers
-/// are written for (a kernel on another map either pairs no message or, where
-/// the map happens to give the directions it uses, computes something else).
-fn kernel_needs(kernel: &str) -> Option<(Collective, &'static [MapKind])> {
-    Some(match kernel {
-        "intercube_allreduce" => (
-            Collective::AllReduce,
-            &[
-                MapKind::IntercubeRing,
-                MapKind::IntercubeTorus2d,
-                MapKind::IntercubeMesh2d,
-            ],
-        ),
-        "ring_allreduce" => (Collective::AllReduce, &[MapKind::Ring]),
-        "mesh_allreduce" => (Collective::AllReduce, &[MapKind::Torus2d]),
-        "tree_allreduce" => (Collective::AllReduce, &[MapKind::Tree]),
-        "hierarchical_allreduce" => (Collective::AllReduce, &[MapKind::Hierarchical]),
-        "reduce_scatter" => (Collective::ReduceScatter, &[MapKind::Ring]),
-        "all_gather" => (Collective::AllGather, &[MapKind::Ring]),
-        "broadcast" => (Collective::Broadcast, &[MapKind::Ring]),
-        "recursive_doubling" => (Collective::AllReduce, &[MapKind::Ranks]),
-        "rabenseifner" => (Collective::AllReduce, &[MapKind::Ranks]),
-        "bruck_allgather" => (Collective::AllGather, &[MapKind::Ranks]),
-        "bruck_reducescatter" => (Collective::ReduceScatter, &[MapKind::Ranks]),
-        "binomial_reduce" => (Collective::Reduce, &[MapKind::Ranks]),
-        "binomial_gather" => (Collective::Gather, &[MapKind::Ranks]),
-        "pairwise_alltoall" => (Collective::AllToAll, &[MapKind::Ranks]),
-        "double_tree" => (Collective::AllReduce, &[MapKind::Ranks]),
-        "hier_reduce_scatter" => (Collective::ReduceScatter, &[MapKind::Ranks]),
-        "hier_all_gather" => (Collective::AllGather, &[MapKind::Ranks]),
-        _ => return None,
-    })
-}
-
 /// The algorithms of a registry, with the kernel families and maps its
 /// entries may name.
 #[derive(Clone, Debug)]
@@ -466,17 +413,15 @@ impl Default for Registry {
 
 impl Registry {
     /// A registry with no algorithms that knows the shipped kernel families
-    /// and maps (no extension is applied).
+    /// (those of [`BUILTIN`](crate::algorithms::BUILTIN), in its order) and
+    /// maps (no extension is applied).
     pub fn new() -> Registry {
-        let kernels = KERNELS
+        let kernels = crate::algorithms::BUILTIN
             .iter()
-            .map(|k| {
-                let (collective, maps) = kernel_needs(k).expect("every shipped kernel has needs");
-                KernelFamily {
-                    name: k.to_string(),
-                    collective,
-                    maps: maps.iter().map(|m| m.name().to_string()).collect(),
-                }
+            .map(|b| KernelFamily {
+                name: b.name().to_string(),
+                collective: b.collective,
+                maps: b.maps.iter().map(|m| m.name().to_string()).collect(),
             })
             .collect();
         Registry {

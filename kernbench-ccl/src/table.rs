@@ -116,32 +116,49 @@ pub fn parse_size(s: &str) -> Option<u64> {
     num.parse::<u64>().ok().and_then(|n| n.checked_mul(mul))
 }
 
-/// Measures one size.
-#[allow(clippy::too_many_arguments)]
+/// How every size of a table runs: all of a run but its size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Element type.
+    pub dtype: DType,
+    /// Reduction (ignored by collectives that do not reduce).
+    pub op: RedOp,
+    /// Root rank (broadcast, reduce, gather).
+    pub root: usize,
+    /// Execute and check the data (timing is the same either way).
+    pub data: bool,
+    /// How IPCQ messages cross the fabric.
+    pub fabric: kernbench_core::sim::FabricModel,
+}
+
+impl Settings {
+    /// The run of `bytes` per rank: as many elements of the type as fit,
+    /// at least one; no trace, no memory limit beyond the machine's.
+    pub fn spec(&self, bytes: u64) -> RunSpec {
+        RunSpec {
+            fabric: self.fabric,
+            max_memory: None,
+            progress: Default::default(),
+            count: (bytes / self.dtype.size() as u64).max(1) as usize,
+            dtype: self.dtype,
+            op: self.op,
+            root: self.root,
+            data: self.data,
+            trace: false,
+            why: false,
+        }
+    }
+}
+
+/// Measures one size: `bytes` per rank, run as `how` says.
 pub fn measure(
     topo: &Topology,
     algo: &Algorithm,
     pes: &[PeId],
     bytes: u64,
-    dtype: DType,
-    op: RedOp,
-    root: usize,
-    data: bool,
-    fabric: kernbench_core::sim::FabricModel,
+    how: &Settings,
 ) -> Result<Row, RunError> {
-    let count = (bytes / dtype.size() as u64).max(1) as usize;
-    let spec = RunSpec {
-        fabric,
-        max_memory: None,
-        progress: Default::default(),
-        count,
-        dtype,
-        op,
-        root,
-        data,
-        trace: false,
-        why: false,
-    };
+    let spec = how.spec(bytes);
     let r = run_on(topo, algo, pes, &spec)?;
     Ok(row_of(topo, algo, pes, &spec, &r))
 }

@@ -15,7 +15,7 @@ pub fn link_kernels() {
     std::hint::black_box(&crate::kernels::hello_send);
     std::hint::black_box(&crate::kernels::flash_attention);
     std::hint::black_box(&crate::probe::probe_send);
-    std::hint::black_box(&kernbench_ccl::algorithms::ring_allreduce);
+    std::hint::black_box(kernbench_ccl::algorithms::BUILTIN);
 }
 
 /// A topology from a file, or one of the built-in names; the embedded

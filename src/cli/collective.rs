@@ -3,7 +3,9 @@
 
 use crate::cli::args::{dtype, redop, size};
 use clap::Parser;
-use kernbench_ccl::table::{format_row, header, header_tuned, measure, sizes, Row, Tuned};
+use kernbench_ccl::table::{
+    format_row, header, header_tuned, measure, sizes, Row, Settings, Tuned,
+};
 use kernbench_ccl::{RedOp, Registry};
 use kernbench_core::sim::FabricModel;
 use kernbench_core::topology::Topology;
@@ -166,6 +168,13 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
         );
         println!("{}", header());
     }
+    let how = Settings {
+        dtype: args.dtype,
+        op: args.op,
+        root: args.root,
+        data: args.check != 0,
+        fabric: args.fabric,
+    };
     let mut rows = Vec::new();
     let mut last = algo.clone();
     for bytes in sweep {
@@ -181,17 +190,7 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
         };
         let row = Row {
             tuned,
-            ..measure(
-                &topo,
-                &run,
-                &pes,
-                bytes,
-                args.dtype,
-                args.op,
-                args.root,
-                args.check != 0,
-                args.fabric,
-            )?
+            ..measure(&topo, &run, &pes, bytes, &how)?
         };
         last = run;
         if args.json {

@@ -9,7 +9,9 @@ use crate::svg::{busbw_svg, series_of};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kernbench_ccl::run::{ranks, run_on, RunSpec};
-use kernbench_ccl::table::{format_row, header, header_tuned, measure, sizes, Row, Tuned};
+use kernbench_ccl::table::{
+    format_row, header, header_tuned, measure, sizes, Row, Settings, Tuned,
+};
 use kernbench_ccl::{Algorithm, Collective, RedOp, Registry};
 use kernbench_core::DType;
 use serde::{Deserialize, Serialize};
@@ -707,6 +709,13 @@ pub(crate) fn run(a: &SweepArgs, cat: &super::user::Catalog, w: &mut dyn Write) 
     ) {
         bar.set_style(style);
     }
+    let how = Settings {
+        dtype: a.dtype,
+        op: a.op,
+        root: a.root,
+        data: !a.no_check,
+        fabric: a.fabric,
+    };
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     // The first failure in point order, and a failure to save.
@@ -730,18 +739,8 @@ pub(crate) fn run(a: &SweepArgs, cat: &super::user::Catalog, w: &mut dyn Write) 
                     algos[ai].name,
                     crate::svg::human_bytes(szs[si] as f64)
                 ));
-                let r = measure(
-                    topo,
-                    &algos[ai],
-                    &pes[ai],
-                    szs[si],
-                    a.dtype,
-                    a.op,
-                    a.root,
-                    !a.no_check,
-                    a.fabric,
-                )
-                .map_err(|e| format!("{} at {} B: {e}", algos[ai].name, szs[si]));
+                let r = measure(topo, &algos[ai], &pes[ai], szs[si], &how)
+                    .map_err(|e| format!("{} at {} B: {e}", algos[ai].name, szs[si]));
                 if r.is_err() {
                     stop.store(true, Ordering::Relaxed);
                 }

@@ -21,6 +21,10 @@
 
 use super::common::*;
 use super::rooted::Group;
+use super::Builtin;
+use crate::cost::{steps_ns, Step};
+use crate::registry::{Collective, MapKind};
+use kernbench_core::PeId;
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
@@ -82,6 +86,38 @@ pub fn pairwise_all_to_all_in<T: Element>(
         }
     }
 }
+
+/// Pairwise-exchange all-to-all addressed by rank: every pair of ranks swaps its blocks in one of `w - 1` rounds (`w` for odd `w`).
+#[kernel]
+pub fn pairwise_alltoall<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize) {
+    pairwise_all_to_all(buf, n, seg);
+}
+
+/// The rounds of the pairwise all-to-all of `bytes` per rank over `pes`
+/// (see [`pairwise_all_to_all`]): in each, every paired
+/// rank swaps one block of `bytes / w` with its partner, reading the block
+/// it sends and writing the one it receives.
+pub fn pairwise_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
+    let w = pes.len();
+    let block = bytes / w.max(1) as f64;
+    (0..rounds(w))
+        .map(|k| Step {
+            msgs: (0..w)
+                .filter_map(|r| partner(w, r, k).map(|p| (pes[r], pes[p], block)))
+                .collect(),
+            hbm_bytes: 2.0 * block,
+            issue_ns: 0.0,
+        })
+        .collect()
+}
+
+/// [`pairwise_alltoall`]: its rounds ([`pairwise_steps`]).
+pub const PAIRWISE_ALLTOALL: Builtin = Builtin {
+    kernel: &pairwise_alltoall,
+    collective: Collective::AllToAll,
+    maps: &[MapKind::Ranks],
+    cost: |m| steps_ns(m.topo, &pairwise_steps(m.pes, m.bytes)),
+};
 
 #[cfg(test)]
 mod tests {

@@ -19,6 +19,10 @@
 
 use super::common::*;
 use super::rooted::Group;
+use super::Builtin;
+use crate::cost::{combine as combine_cost, steps_ns, Step};
+use crate::registry::{Collective, MapKind};
+use kernbench_core::PeId;
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
@@ -136,6 +140,87 @@ pub fn bruck_reduce_scatter_in<T: Element>(
         );
     }
 }
+
+/// Bruck all-gather addressed by rank: `ceil(log2 w)` steps, the step at distance `d` sending `min(d, w - d)` chunks to rank `r - d`.
+#[kernel]
+pub fn bruck_allgather<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize) {
+    bruck_all_gather(buf, n, seg);
+}
+
+/// Bruck reduce-scatter addressed by rank: the all-gather's `ceil(log2 w)` steps run backwards, the step at distance `d` sending the partial sums of `min(d, w - d)` chunks to rank `r + d`.
+#[kernel]
+pub fn bruck_reducescatter<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+) {
+    bruck_reduce_scatter(buf, n, seg, op);
+}
+
+/// The steps of the Bruck all-gather of `bytes` per rank over `pes` (see
+/// [`bruck_all_gather`]): at distance `d`, `min(d, w - d)`
+/// chunks of `bytes / w` to the rank `d` below.
+pub fn bruck_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
+    let w = pes.len();
+    (0..steps(w))
+        .map(|k| {
+            let d = 1usize << k;
+            let part = d.min(w - d) as f64 * bytes / w as f64;
+            // Each rank reads what it sends and writes what it receives.
+            Step {
+                msgs: (0..w)
+                    .map(|r| (pes[r], pes[(r + w - d) % w], part))
+                    .collect(),
+                hbm_bytes: 2.0 * part,
+                issue_ns: 0.0,
+            }
+        })
+        .collect()
+}
+
+/// The steps of the Bruck reduce-scatter of `bytes` per rank over `pes`:
+/// the all-gather's steps backwards, each rank sending at distance `d`
+/// the partial sums of `min(d, w - d)` chunks to the rank `d` above.
+pub fn bruck_reduce_scatter_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
+    let w = pes.len();
+    (0..steps(w))
+        .rev()
+        .map(|k| {
+            let d = 1usize << k;
+            let part = d.min(w - d) as f64 * bytes / w as f64;
+            // Each rank reads what it sends, reads its own partial sums of
+            // what it receives and writes their combination.
+            Step {
+                msgs: (0..w).map(|r| (pes[r], pes[(r + d) % w], part)).collect(),
+                hbm_bytes: 3.0 * part,
+                issue_ns: 0.0,
+            }
+        })
+        .collect()
+}
+
+/// [`bruck_allgather`]: its steps ([`bruck_steps`]).
+pub const BRUCK_ALLGATHER: Builtin = Builtin {
+    kernel: &bruck_allgather,
+    collective: Collective::AllGather,
+    maps: &[MapKind::Ranks],
+    cost: |m| steps_ns(m.topo, &bruck_steps(m.pes, m.bytes)),
+};
+
+/// [`bruck_reducescatter`]: its steps ([`bruck_reduce_scatter_steps`]),
+/// each followed by the combination of what it received
+/// ([`combine`](crate::cost::combine)).
+pub const BRUCK_REDUCESCATTER: Builtin = Builtin {
+    kernel: &bruck_reducescatter,
+    collective: Collective::ReduceScatter,
+    maps: &[MapKind::Ranks],
+    cost: |m| {
+        let steps = bruck_reduce_scatter_steps(m.pes, m.bytes);
+        let piece = (m.bytes / m.ranks().max(1) as f64).min(m.algo.seg_bytes as f64);
+        steps_ns(m.topo, &steps) + steps.len() as f64 * combine_cost(m.topo, piece)
+    },
+};
 
 #[cfg(test)]
 mod tests {

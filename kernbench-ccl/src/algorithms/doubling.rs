@@ -119,6 +119,98 @@ pub fn recursive_doubling_allreduce_in<T: Element>(
     }
 }
 
+/// Recursive-doubling all-reduce addressed by rank: `log2 w` pairwise exchanges, with the ranks past a power of two folded in first.
+#[kernel]
+pub fn recursive_doubling<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+) {
+    recursive_doubling_allreduce(buf, n, seg, op);
+}
+
+/// `middle`, steps among the largest power of two of `pes`' ranks, between
+/// the fold-in of the ranks past it (each sends its vector of `bytes` to its
+/// partner; `hbm.0` bytes of HBM traffic) and the fold-out (each gets the
+/// result back; `hbm.1`), as [`recursive_doubling_allreduce`]
+/// arranges them.
+pub(crate) fn with_folds(
+    pes: &[kernbench_core::PeId],
+    bytes: f64,
+    hbm: (f64, f64),
+    middle: Vec<crate::cost::Step>,
+) -> Vec<crate::cost::Step> {
+    let w = pes.len();
+    let fold: Vec<(kernbench_core::PeId, kernbench_core::PeId, f64)> = (0..w)
+        .filter_map(|r| match role(w, r) {
+            Role::Fold(to) => Some((pes[r], pes[to], bytes)),
+            Role::Virtual(..) => None,
+        })
+        .collect();
+    if fold.is_empty() {
+        return middle;
+    }
+    let back = fold.iter().map(|&(a, b, x)| (b, a, x)).collect();
+    let step = |msgs, hbm_bytes| crate::cost::Step {
+        msgs,
+        hbm_bytes,
+        issue_ns: 0.0,
+    };
+    let mut steps = vec![step(fold, hbm.0)];
+    steps.extend(middle);
+    steps.push(step(back, hbm.1));
+    steps
+}
+
+/// The exchanges at distance `d` among the virtual ranks of `pes` (the
+/// largest power of two of them), `x` bytes each way.
+pub(crate) fn exchanges(
+    pes: &[kernbench_core::PeId],
+    d: usize,
+    x: f64,
+) -> Vec<(kernbench_core::PeId, kernbench_core::PeId, f64)> {
+    let w = pes.len();
+    (0..pow2_floor(w))
+        .map(|v| (pes[real_rank(w, v)], pes[real_rank(w, v ^ d)], x))
+        .collect()
+}
+
+/// The steps of the recursive-doubling all-reduce of one piece of `bytes`
+/// over `pes` (see [`recursive_doubling_allreduce`]): the fold-in
+/// of the ranks past a power of two, one exchange of the whole piece at
+/// each distance, and the fold-out. Partials stay in TCM between steps:
+/// only the first load and the last store reach HBM.
+pub fn doubling_steps(pes: &[kernbench_core::PeId], bytes: f64) -> Vec<crate::cost::Step> {
+    let w = pes.len();
+    if w <= 1 {
+        return Vec::new();
+    }
+    let log = pow2_floor(w).trailing_zeros();
+    let middle = (0..log)
+        .map(|k| crate::cost::Step {
+            msgs: exchanges(pes, 1 << k, bytes),
+            hbm_bytes: 0.0,
+            issue_ns: 0.0,
+        })
+        .collect();
+    with_folds(pes, bytes, (0.0, 0.0), middle)
+}
+
+/// [`recursive_doubling`]: the steps of each piece ([`doubling_steps`]),
+/// one piece after another: a rank's comm DMA runs its sends in order, so
+/// a piece's first send waits for the last send of the piece before, which
+/// waits for that piece's exchanges.
+pub const RECURSIVE_DOUBLING: super::Builtin = super::Builtin {
+    kernel: &recursive_doubling,
+    collective: crate::Collective::AllReduce,
+    maps: &[crate::MapKind::Ranks],
+    cost: |m| {
+        let k = m.pieces as f64;
+        k * crate::cost::steps_ns(m.topo, &doubling_steps(m.pes, m.bytes / k))
+    },
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

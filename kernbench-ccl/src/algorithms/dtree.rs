@@ -7,7 +7,7 @@
 //! size; a rank whose lowest set bit is `b` has its children at `r - b/2`
 //! and `r + b/2` (the latter moved closer, by halving the distance, when it
 //! is past the last rank). Odd ranks are leaves. The second tree
-//! ([`double_tree`] with `t = 1`) is the first mirrored (`r -> w - 1 - r`)
+//! ([`tree_role`] with `t = 1`) is the first mirrored (`r -> w - 1 - r`)
 //! when the world size is even and shifted by one rank (`r -> r + 1`) when it
 //! is odd; either way the leaves of one tree are the inner nodes of the
 //! other, so every rank sends and receives about as much as any other over
@@ -33,6 +33,11 @@
 
 use super::common::*;
 use super::rooted::Group;
+use super::Builtin;
+use crate::cost::{Cost, Term};
+use crate::registry::{Collective, MapKind};
+use kernbench_core::topology::{Endpoint, Topology};
+use kernbench_core::PeId;
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 use std::collections::VecDeque;
@@ -94,7 +99,7 @@ pub fn btree(w: usize, r: usize) -> TreeRole {
 }
 
 /// Rank `r`'s role in tree `t` (0 or 1) of the double binary tree over `w` ranks.
-pub fn double_tree(w: usize, t: usize, r: usize) -> TreeRole {
+pub fn tree_role(w: usize, t: usize, r: usize) -> TreeRole {
     if t == 0 || w <= 1 {
         return btree(w, r);
     }
@@ -160,7 +165,7 @@ pub fn height(w: usize, t: usize, r: usize) -> usize {
 /// Rank `r`'s depth in tree `t` of `w` ranks: edges up to the root.
 pub fn depth_of(w: usize, t: usize, r: usize) -> usize {
     let (mut x, mut d) = (r, 0);
-    while let Some(p) = double_tree(w, t, x).parent {
+    while let Some(p) = tree_role(w, t, x).parent {
         x = p;
         d += 1;
     }
@@ -297,7 +302,7 @@ pub fn double_tree_allreduce_in<T: Element>(
     if w == 1 {
         return;
     }
-    let roles = [double_tree(w, 0, r), double_tree(w, 1, r)];
+    let roles = [tree_role(w, 0, r), tree_role(w, 1, r)];
     let ps = [half_pieces(n, 0, seg), half_pieces(n, 1, seg)];
     let events = schedule(w, r, [ps[0].len(), ps[1].len()]);
     let msgs = incoming(w, &roles, &events);
@@ -352,6 +357,91 @@ pub fn double_tree_allreduce_in<T: Element>(
     }
 }
 
+/// Double binary tree all-reduce addressed by rank (NCCL's): two complementary trees, each reducing and broadcasting half of the vector, pipelined piece by piece.
+#[kernel]
+pub fn double_tree<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+) {
+    double_tree_allreduce(buf, n, seg, op);
+}
+
+/// The double binary tree all-reduce of `bytes` per rank over `pes` (see
+/// [`double_tree_allreduce`]), with messages of at most
+/// `seg_bytes`: each tree carries half the vector in `k` pieces. The first
+/// piece climbs from the deepest leaf to the root and comes back down, each
+/// edge costing its route's latency, the per-message overheads (HBM latency
+/// included) and the piece's time on the route's bottleneck; the other
+/// `k - 1` pieces follow at the pace of the busiest resource over the whole
+/// run: the link that carries the most tree traffic (both trees, both
+/// directions, every edge routed), or a rank's HBM slice, which reads its
+/// half for each reduce and writes it back for each broadcast.
+pub fn double_tree_ns(topo: &Topology, pes: &[PeId], bytes: f64, seg_bytes: u64) -> Cost {
+    let w = pes.len();
+    if w <= 1 {
+        return Cost::zero();
+    }
+    let spec = topo.pe_spec();
+    let per_msg =
+        (spec.cpu_overhead_ps() + spec.sched_overhead_ps() + spec.hbm_latency_ps()) as f64 / 1000.0;
+    let hbm_gbps = spec.hbm_gbps * spec.hbm_efficiency;
+    let half = bytes / 2.0;
+    let k = (half / seg_bytes.max(1) as f64).ceil().max(1.0);
+    let piece = half / k;
+    let mut load = std::collections::HashMap::new();
+    let mut fill = Cost::zero();
+    for t in 0..2 {
+        // The cost of each rank's edge to its parent, then of its path to the root.
+        let mut edge = vec![Cost::zero(); w];
+        let mut parent = vec![None; w];
+        for (r, slot) in edge.iter_mut().enumerate() {
+            let Some(p) = tree_role(w, t, r).parent else {
+                continue;
+            };
+            parent[r] = Some(p);
+            for (a, b) in [(r, p), (p, r)] {
+                let Ok(route) = topo.route(Endpoint::Pe(pes[a]), Endpoint::Pe(pes[b])) else {
+                    continue;
+                };
+                for h in &route.hops {
+                    *load.entry(h.link).or_insert(0.0) += half;
+                }
+                let wire = match crate::cost::bottleneck(topo, &route) {
+                    None => Cost::zero(),
+                    Some(l) => Cost::of(Term::Link(l), piece / route.bottleneck_gbps),
+                };
+                let c = Cost::of(Term::Latency, route.fixed_ps() as f64 / 1000.0 + per_msg) + wire;
+                *slot = std::mem::take(slot).max(c);
+            }
+        }
+        let climb = (0..w)
+            .map(|mut r| {
+                let mut c = Cost::zero();
+                while let Some(p) = parent[r] {
+                    c += edge[r].clone();
+                    r = p;
+                }
+                c
+            })
+            .fold(Cost::zero(), Cost::max);
+        fill = fill.max(2.0 * climb);
+    }
+    let link =
+        crate::cost::busiest(topo, &load).map_or(Cost::zero(), |(l, t)| Cost::of(Term::Link(l), t));
+    let hbm = Cost::of(Term::Hbm, 2.0 * bytes / hbm_gbps);
+    fill + (k - 1.0) / k * link.max(hbm)
+}
+
+/// [`double_tree`]: its pipeline over both trees ([`double_tree_ns`]).
+pub const DOUBLE_TREE: Builtin = Builtin {
+    kernel: &double_tree,
+    collective: Collective::AllReduce,
+    maps: &[MapKind::Ranks],
+    cost: |m| double_tree_ns(m.topo, m.pes, m.bytes, m.algo.seg_bytes),
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -359,11 +449,11 @@ mod tests {
     fn check_tree(w: usize, t: usize) {
         let mut parents = 0;
         for r in 0..w {
-            let role = double_tree(w, t, r);
+            let role = tree_role(w, t, r);
             for c in role.kids() {
                 assert!(c < w && c != r, "w {w} t {t} r {r} c {c}");
                 assert_eq!(
-                    double_tree(w, t, c).parent,
+                    tree_role(w, t, c).parent,
                     Some(r),
                     "w {w} t {t} r {r} c {c}"
                 );
@@ -371,7 +461,7 @@ mod tests {
             if let Some(p) = role.parent {
                 parents += 1;
                 assert!(
-                    double_tree(w, t, p).kids().any(|c| c == r),
+                    tree_role(w, t, p).kids().any(|c| c == r),
                     "w {w} t {t} r {r}"
                 );
             }
@@ -381,7 +471,7 @@ mod tests {
         for r in 0..w {
             let mut x = r;
             let mut steps = 0;
-            while let Some(p) = double_tree(w, t, x).parent {
+            while let Some(p) = tree_role(w, t, x).parent {
                 x = p;
                 steps += 1;
                 assert!(
@@ -409,7 +499,7 @@ mod tests {
     fn below_the_roots_no_rank_is_inner_in_both_trees() {
         for w in 2..140 {
             for r in 0..w {
-                let inner = |t| double_tree(w, t, r).children[0].is_some();
+                let inner = |t| tree_role(w, t, r).children[0].is_some();
                 assert!(!(inner(0) && inner(1)), "w {w} r {r}");
             }
         }
@@ -419,7 +509,7 @@ mod tests {
     fn every_message_is_sent_at_least_slack_iterations_before_it_is_taken() {
         for w in 2..70 {
             for r in 0..w {
-                let roles = [double_tree(w, 0, r), double_tree(w, 1, r)];
+                let roles = [tree_role(w, 0, r), tree_role(w, 1, r)];
                 let k = [5, 4];
                 let ev = schedule(w, r, k);
                 assert_eq!(ev.len(), 2 * (k[0] + k[1]));
@@ -452,9 +542,9 @@ mod tests {
         for w in 1..70 {
             for t in 0..2 {
                 let rt = root(w, t);
-                assert_eq!(double_tree(w, t, rt).parent, None, "w {w} t {t}");
+                assert_eq!(tree_role(w, t, rt).parent, None, "w {w} t {t}");
                 for r in 0..w {
-                    let role = double_tree(w, t, r);
+                    let role = tree_role(w, t, r);
                     let below = role.kids().map(|c| height(w, t, c) + 1).max().unwrap_or(0);
                     assert_eq!(height(w, t, r), below, "w {w} t {t} r {r}");
                     if let Some(p) = role.parent {

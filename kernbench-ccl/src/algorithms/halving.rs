@@ -25,6 +25,10 @@
 use super::common::*;
 use super::doubling::{pow2_floor, real_rank, role, Role};
 use super::rooted::Group;
+use super::Builtin;
+use crate::cost::{steps_ns, Step};
+use crate::registry::{Collective, MapKind};
+use kernbench_core::PeId;
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
@@ -152,6 +156,52 @@ pub fn rabenseifner_allreduce_in<T: Element>(
         exchange(buf, base, g.peer(h), &whole, g.peer(h), &[], store);
     }
 }
+
+/// Rabenseifner all-reduce addressed by rank: a reduce-scatter by recursive halving, then an all-gather by recursive doubling, with the ranks past a power of two folded in first.
+#[kernel]
+pub fn rabenseifner<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+) {
+    rabenseifner_allreduce(buf, n, seg, op);
+}
+
+/// The steps of the Rabenseifner all-reduce of `bytes` per rank over `pes`
+/// (see [`rabenseifner_allreduce`]): the fold-in of the ranks
+/// past a power of two, the reduce-scatter halving the data as the distance
+/// doubles, the all-gather back, and the fold-out.
+pub fn rabenseifner_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
+    let w = pes.len();
+    if w <= 1 {
+        return Vec::new();
+    }
+    let log = pow2_floor(w).trailing_zeros();
+    // A reduce-scatter step reads the half it gives and the half it keeps
+    // and writes the kept half back; an all-gather step reads its block and
+    // writes the partner's.
+    let step = |d: usize, touches: f64| {
+        let x = bytes / (2 * d) as f64;
+        Step {
+            msgs: super::doubling::exchanges(pes, d, x),
+            hbm_bytes: touches * x,
+            issue_ns: 0.0,
+        }
+    };
+    let mut middle: Vec<Step> = (0..log).map(|k| step(1 << k, 3.0)).collect();
+    middle.extend((0..log).rev().map(|k| step(1 << k, 2.0)));
+    // A fold-in receiver reads its own vector and writes the combination.
+    super::doubling::with_folds(pes, bytes, (2.0 * bytes, bytes), middle)
+}
+
+/// [`rabenseifner`]: its steps ([`rabenseifner_steps`]).
+pub const RABENSEIFNER: Builtin = Builtin {
+    kernel: &rabenseifner,
+    collective: Collective::AllReduce,
+    maps: &[MapKind::Ranks],
+    cost: |m| steps_ns(m.topo, &rabenseifner_steps(m.pes, m.bytes)),
+};
 
 #[cfg(test)]
 mod tests {

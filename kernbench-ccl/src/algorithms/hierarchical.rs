@@ -3,17 +3,21 @@
 //! across SIPs, then all-gather back inside the cube.
 
 use super::common::*;
+use super::Builtin;
+use crate::cost::hierarchical;
+use crate::registry::{Collective, MapKind};
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
-/// Hierarchical all-reduce of `n` elements per rank; ranks in structural order
-/// (`pes` per cube, `cubes` per SIP).
-#[kernel_fn]
+/// Hierarchical all-reduce: inside each cube, across cubes, across SIPs, and back.
+///
+/// Ranks are in structural order (`pes` per cube, `cubes` per SIP).
+#[kernel]
 pub fn hierarchical_allreduce<T: Element>(
     buf: Ptr<T>,
     n: usize,
-    seg: usize,
-    op: RedOp,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
     pes: usize,
     cubes: usize,
 ) {
@@ -55,3 +59,25 @@ pub fn hierarchical_allreduce<T: Element>(
     ring_all_gather(buf, base, mine, across_cubes, 1, seg);
     ring_all_gather(buf, base, (0, n), intra, 1, seg);
 }
+
+/// [`hierarchical_allreduce`]: a ring reduce-scatter and all-gather at each
+/// level, on what the level above left ([`hierarchical`]).
+pub const HIERARCHICAL_ALLREDUCE: Builtin = Builtin {
+    kernel: &hierarchical_allreduce,
+    collective: Collective::AllReduce,
+    maps: &[MapKind::Hierarchical],
+    cost: |m| {
+        let p = m.ranks();
+        let pes_per = (m.topo.pes_per_cube() as usize).min(p);
+        let cubes = (m.topo.cubes_per_sip() as usize).min(p / pes_per.max(1));
+        let sips = p / (pes_per * cubes).max(1);
+        hierarchical(
+            &[
+                (pes_per, m.measure(&[Dir::E])),
+                (cubes, m.measure(&[Dir::S])),
+                (sips, m.measure(&[Dir::SipE])),
+            ],
+            m.bytes,
+        )
+    },
+};

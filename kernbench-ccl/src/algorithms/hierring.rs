@@ -32,6 +32,10 @@
 //! next straight from TCM, so the steps pipeline.
 
 use super::common::*;
+use super::Builtin;
+use crate::cost::{steps_ns, ModelInput, Step};
+use crate::registry::{Collective, MapKind};
+use kernbench_core::PeId;
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 use std::collections::VecDeque;
@@ -388,6 +392,179 @@ pub fn hierarchical_all_gather<T: Element>(
     let level = Level::launch(w);
     level_all_gather(buf, r * n, (n, w), seg, &level, r, &[pes, cubes]);
 }
+
+/// Hierarchical reduce-scatter addressed by rank: a ring inside each group of `pes` ranks (a cube), then rings across the cubes of a SIP, then across SIPs; rank `r` ends with the reduction of chunk `r`.
+#[kernel]
+pub fn hier_reduce_scatter<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+    pes: usize,
+    cubes: usize,
+) {
+    hierarchical_reduce_scatter(buf, n, seg, op, pes, cubes);
+}
+
+/// Hierarchical all-gather addressed by rank: rings across SIPs, then across the cubes of a SIP, then inside each cube of `pes` ranks; rank `r` contributes chunk `r` and ends with all of them.
+#[kernel]
+pub fn hier_all_gather<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    pes: usize,
+    cubes: usize,
+) {
+    hierarchical_all_gather(buf, n, seg, pes, cubes);
+}
+
+/// The steps of the hierarchical reduce-scatter (`gather` false) or
+/// all-gather (`gather` true) of `bytes` per rank over `pes` in groups of
+/// `sizes[0]` ranks, then `sizes[1]` of those, and so on (see
+/// [`level_reduce_scatter`]): the ring steps inside the
+/// groups, each member passing on one block (the chunks it answers for),
+/// then the steps of the rings across groups, those of every position
+/// running side by side. The all-gather runs them in the other order.
+/// Pieces are sent on from TCM, so a step reads this rank's copy of each
+/// piece it receives (reduce-scatter) or writes it (all-gather), once. The
+/// members of a smaller last group that take part in several rings across
+/// groups run them one after the other; the steps here count each ring's
+/// steps once.
+pub fn hier_ring_steps(
+    pes: &[PeId],
+    sizes: &[usize],
+    bytes: f64,
+    seg_bytes: u64,
+    issue_ns: f64,
+    gather: bool,
+) -> Vec<Step> {
+    let w = pes.len();
+    if w <= 1 {
+        return Vec::new();
+    }
+    let unit = Unit {
+        chunk: bytes / w as f64,
+        seg: seg_bytes.max(1) as f64,
+        // A piece received and sent on costs a receive, a wait and a send,
+        // and a load and a combine (reduce-scatter) or a store (all-gather).
+        piece_ns: if gather { 4.0 } else { 5.0 } * issue_ns,
+    };
+    let mut steps = level_steps(pes, &Level::launch(w), sizes, &unit);
+    if gather {
+        steps.reverse();
+    }
+    steps
+}
+
+/// Chunk bytes, piece bytes and the issue time of one piece, for [`level_steps`].
+struct Unit {
+    chunk: f64,
+    seg: f64,
+    piece_ns: f64,
+}
+
+/// The reduce-scatter steps of one level (see [`hier_ring_steps`]).
+fn level_steps(pes: &[PeId], level: &Level, sizes: &[usize], unit: &Unit) -> Vec<Step> {
+    let len = level.members.len();
+    // One ring over `ring` (indices into the level) with blocks of
+    // `block(i)` chunks, each cut into pieces.
+    let per_chunk = (unit.chunk / unit.seg).ceil().max(1.0);
+    let ring_steps = |ring: &[usize], block: &dyn Fn(usize) -> f64, steps: &mut Vec<Step>| {
+        let m = ring.len();
+        for s in 0..m.saturating_sub(1) {
+            if steps.len() <= s {
+                steps.push(Step {
+                    msgs: Vec::new(),
+                    hbm_bytes: 0.0,
+                    issue_ns: 0.0,
+                });
+            }
+            for i in 0..m {
+                let chunks = block((i + 2 * m - s - 1) % m);
+                if chunks > 0.0 {
+                    let x = chunks * unit.chunk;
+                    let (a, b) = (level.members[ring[i]], level.members[ring[(i + 1) % m]]);
+                    let st = &mut steps[s];
+                    st.msgs.push((pes[a], pes[b], x));
+                    st.hbm_bytes = st.hbm_bytes.max(x);
+                    st.issue_ns = st.issue_ns.max(chunks * per_chunk * unit.piece_ns);
+                }
+            }
+        }
+    };
+    let mut steps = Vec::new();
+    let Some((&group, rest)) = sizes.split_first() else {
+        let ring: Vec<usize> = (0..len).collect();
+        let block = |i: usize| if level.owned[i].is_some() { 1.0 } else { 0.0 };
+        ring_steps(&ring, &block, &mut steps);
+        return steps;
+    };
+    let gs = Groups::new(len, group);
+    for g in 0..gs.count {
+        let size = gs.size(g);
+        let ring: Vec<usize> = (0..size).map(|m| g * gs.pes + m).collect();
+        let block = |m: usize| {
+            let owned = gs
+                .chunks(g, m)
+                .into_iter()
+                .filter(|&x| level.owned[x].is_some());
+            owned.count() as f64
+        };
+        ring_steps(&ring, &block, &mut steps);
+    }
+    if gs.count > 1 {
+        let mut across: Vec<Step> = Vec::new();
+        for j in 0..gs.pes {
+            for (k, st) in level_steps(pes, &level.across(&gs, j), rest, unit)
+                .into_iter()
+                .enumerate()
+            {
+                match across.get_mut(k) {
+                    Some(a) => {
+                        a.msgs.extend(st.msgs);
+                        a.hbm_bytes = a.hbm_bytes.max(st.hbm_bytes);
+                        a.issue_ns = a.issue_ns.max(st.issue_ns);
+                    }
+                    None => across.push(st),
+                }
+            }
+        }
+        steps.extend(across);
+    }
+    steps
+}
+
+/// The model of [`hier_reduce_scatter`] (`gather` false) or
+/// [`hier_all_gather`]: their steps ([`hier_ring_steps`]) in groups of a
+/// cube's PEs, then of a SIP's cubes.
+fn hier_ring_cost(m: &ModelInput<'_>, gather: bool) -> crate::cost::Cost {
+    let sizes = [
+        m.topo.pes_per_cube() as usize,
+        m.topo.cubes_per_sip() as usize,
+    ];
+    let spec = m.topo.pe_spec();
+    let issue = (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0;
+    let steps = hier_ring_steps(m.pes, &sizes, m.bytes, m.algo.seg_bytes, issue, gather);
+    steps_ns(m.topo, &steps)
+}
+
+/// [`hier_reduce_scatter`]: its steps ([`hier_ring_steps`]) in groups of a
+/// cube's PEs, then of a SIP's cubes.
+pub const HIER_REDUCE_SCATTER: Builtin = Builtin {
+    kernel: &hier_reduce_scatter,
+    collective: Collective::ReduceScatter,
+    maps: &[MapKind::Ranks],
+    cost: |m| hier_ring_cost(m, false),
+};
+
+/// [`hier_all_gather`]: the reduce-scatter's steps in the other order
+/// ([`hier_ring_steps`]).
+pub const HIER_ALL_GATHER: Builtin = Builtin {
+    kernel: &hier_all_gather,
+    collective: Collective::AllGather,
+    maps: &[MapKind::Ranks],
+    cost: |m| hier_ring_cost(m, true),
+};
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,10 @@
 
 use super::common::*;
 use super::tree::{tree_broadcast, tree_reduce, TreeNode};
+use super::Builtin;
+use crate::cost::{chain_broadcast, ring_allreduce, torus_allreduce, tree_allreduce, Cost};
+use crate::registry::{Collective, MapKind};
+use crate::run::torus_shape;
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
@@ -68,14 +72,16 @@ pub fn line_all_reduce<T: Element>(
     }
 }
 
-/// Inter-cube all-reduce of `n` elements per rank: `cubes` ranks per SIP,
-/// the SIPs as `sip_cols` columns, connected by `net` (see [`sip_net`]).
-#[kernel_fn]
+/// Inter-cube all-reduce: one PE per cube, a tree inside each SIP rooted at the centre cube, the SIP roots over a ring, torus or mesh.
+///
+/// `cubes` ranks per SIP, the SIPs as `sip_cols` columns, connected by
+/// `net` (see [`sip_net`]).
+#[kernel]
 pub fn intercube_allreduce<T: Element>(
     buf: Ptr<T>,
     n: usize,
-    seg: usize,
-    op: RedOp,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
     cubes: usize,
     sip_cols: usize,
     net: usize,
@@ -129,3 +135,32 @@ pub fn intercube_allreduce<T: Element>(
     }
     tree_broadcast(buf, base, n, seg, node);
 }
+
+/// [`intercube_allreduce`]: the tree inside a SIP ([`tree_allreduce`]),
+/// then the SIP roots' ring, torus or mesh of chains.
+pub const INTERCUBE_ALLREDUCE: Builtin = Builtin {
+    kernel: &intercube_allreduce,
+    collective: Collective::AllReduce,
+    maps: &[
+        MapKind::IntercubeRing,
+        MapKind::IntercubeTorus2d,
+        MapKind::IntercubeMesh2d,
+    ],
+    cost: |m| {
+        let (p, bytes, k) = (m.ranks(), m.bytes, m.pieces);
+        let cubes = (m.topo.cubes_per_sip() as usize).min(p).max(1);
+        let sips = p / cubes;
+        let tree = m.measure(&[Dir::Left, Dir::Right]);
+        let sip = m.measure(&[Dir::SipE, Dir::SipS]);
+        let (rows, cols) = torus_shape(sips);
+        let top = match m.algo.topology {
+            MapKind::IntercubeRing => ring_allreduce(sips, bytes, sip),
+            MapKind::IntercubeTorus2d => torus_allreduce(rows, cols, bytes, sip, sip),
+            // Chains: reduce and broadcast along a row, then a column, pipelined in k pieces.
+            _ => {
+                2.0 * (chain_broadcast(cols, bytes, k, sip) + chain_broadcast(rows, bytes, k, sip))
+            }
+        };
+        tree_allreduce(cubes, bytes, k, tree) + if sips > 1 { top } else { Cost::zero() }
+    },
+};

@@ -2,6 +2,10 @@
 //! row, all-reduce each row-chunk down its column, all-gather along the row.
 
 use super::common::*;
+use super::Builtin;
+use crate::cost::torus_allreduce;
+use crate::registry::{Collective, MapKind};
+use crate::run::torus_shape;
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
@@ -52,9 +56,17 @@ pub fn torus_all_reduce<T: Element>(
     ring_all_gather(buf, base, (0, n), row, 1, seg);
 }
 
-/// 2D all-reduce of `n` elements per rank; ranks are row-major over `cols` columns.
-#[kernel_fn]
-pub fn mesh_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp, cols: usize) {
+/// 2D all-reduce on a torus: reduce-scatter along rows, all-reduce down columns, all-gather along rows.
+///
+/// Ranks are row-major over `cols` columns.
+#[kernel]
+pub fn mesh_allreduce<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+    cols: usize,
+) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
     let torus = Torus {
         rank: r,
@@ -63,3 +75,17 @@ pub fn mesh_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp, 
     };
     torus_all_reduce(buf, r * n, n, seg, op, torus);
 }
+
+/// [`mesh_allreduce`]: ring steps along the rows and down the columns of
+/// the most square torus over the ranks ([`torus_allreduce`]).
+pub const MESH_ALLREDUCE: Builtin = Builtin {
+    kernel: &mesh_allreduce,
+    collective: Collective::AllReduce,
+    maps: &[MapKind::Torus2d],
+    cost: |m| {
+        let (rows, cols) = torus_shape(m.ranks());
+        let row = m.measure(&[Dir::E]);
+        let col = m.measure(&[Dir::S]);
+        torus_allreduce(rows, cols, m.bytes, row, col)
+    },
+};

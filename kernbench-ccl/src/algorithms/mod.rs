@@ -1,5 +1,25 @@
-//! The algorithms, written in the kernel language, and their kernels: one
-//! generic kernel per algorithm, whose element type is the buffer's.
+//! The built-in collective algorithms, one file a family.
+//!
+//! Each family file holds, for each of its algorithms, everything the crate
+//! knows about it:
+//!
+//! - its kernel: one generic `#[kernel]` whose element type is the buffer's,
+//!   taking by name what the driver passes (see
+//!   [`DRIVER_PARAMS`](crate::run::DRIVER_PARAMS));
+//! - a [`Builtin`] naming that kernel, the collective it implements, the
+//!   neighbour maps its peers are written for, and its cost model (built from
+//!   the shared figures and formulas of [`cost`](crate::cost)).
+//!
+//! [`BUILTIN`] lists them. The registry's shipped kernel families are the
+//! ones on it; the cost model (and so the tuner and the `model` and `bound`
+//! columns) finds an algorithm's model there; and the command keeps the
+//! crate linked through it. Adding an algorithm is its kernel and its
+//! `Builtin` in a family file, the `Builtin` on that list, and an entry
+//! naming the kernel in `configs/ccl.yaml`.
+//!
+//! A kernel family registered from Rust
+//! ([`Registry::register_kernel`](crate::Registry::register_kernel)) is not on
+//! the list: the registry knows it, and the model gives it no time.
 
 pub mod alltoall;
 pub mod bruck;
@@ -15,188 +35,142 @@ pub mod ring;
 pub mod rooted;
 pub mod tree;
 
-use common::RedOp;
-use kernbench_tl::prelude::*;
+pub use alltoall::{pairwise_alltoall, PairwiseAlltoallArgs};
+pub use bruck::{bruck_allgather, bruck_reducescatter, BruckAllgatherArgs, BruckReducescatterArgs};
+pub use doubling::{recursive_doubling, RecursiveDoublingArgs};
+pub use dtree::{double_tree, DoubleTreeArgs};
+pub use halving::{rabenseifner, RabenseifnerArgs};
+pub use hierarchical::{hierarchical_allreduce, HierarchicalAllreduceArgs};
+pub use hierring::{
+    hier_all_gather, hier_reduce_scatter, HierAllGatherArgs, HierReduceScatterArgs,
+};
+pub use intercube::{intercube_allreduce, IntercubeAllreduceArgs};
+pub use mesh::{mesh_allreduce, MeshAllreduceArgs};
+pub use ring::{
+    all_gather, broadcast, reduce_scatter, ring_allreduce, AllGatherArgs, BroadcastArgs,
+    ReduceScatterArgs, RingAllreduceArgs,
+};
+pub use rooted::{binomial_gather, binomial_reduce, BinomialGatherArgs, BinomialReduceArgs};
+pub use tree::{tree_allreduce, TreeAllreduceArgs};
 
-#[doc = "Ring all-reduce: reduce-scatter then all-gather, pipelined in windows of pieces."]
-#[kernel]
-pub fn ring_allreduce<T: Element>(
-    buf: Ptr<T>,
-    n: usize,
-    #[constexpr] seg: usize,
-    #[constexpr] op: RedOp,
-) {
-    ring::ring_allreduce(buf, n, seg, op);
+use crate::cost::{Cost, ModelInput};
+use crate::registry::{Collective, MapKind};
+use kernbench_tl::Kernel;
+
+/// A built-in algorithm: the kernel a run launches, what it implements and
+/// needs, and what the model says it costs.
+///
+/// A descriptor of plain fields rather than a trait: all but the cost are
+/// constants the registry reads, so each algorithm is one `const` a reader
+/// takes in at a glance, [`BUILTIN`] is a list of values, and the name is
+/// the kernel's own, so a descriptor cannot name a kernel it does not launch.
+#[derive(Clone, Copy)]
+pub struct Builtin {
+    /// The kernel; its name is the family's (`ring_allreduce`), which
+    /// `configs/ccl.yaml` entries write as their `kernel`.
+    pub kernel: &'static dyn Kernel,
+    /// The collective it implements.
+    pub collective: Collective,
+    /// The maps its peers are written for: an entry naming the kernel must
+    /// name one of them (on another map the kernel either pairs no message
+    /// or, where the map happens to give the directions it uses, computes
+    /// something else).
+    pub maps: &'static [MapKind],
+    /// Its cost model: the time of one run, with each term's share.
+    pub cost: fn(&ModelInput<'_>) -> Cost,
 }
 
-#[doc = "Ring reduce-scatter: rank `r` ends with the reduction of chunk `r` of the vector."]
-#[kernel]
-pub fn reduce_scatter<T: Element>(
-    buf: Ptr<T>,
-    n: usize,
-    #[constexpr] seg: usize,
-    #[constexpr] op: RedOp,
-) {
-    ring::ring_reduce_scatter_kernel(buf, n, seg, op);
+impl Builtin {
+    /// The family's name: its kernel's.
+    pub fn name(&self) -> &'static str {
+        self.kernel.meta().name
+    }
+
+    /// The built-in algorithm whose kernel is named `name`.
+    pub fn find(name: &str) -> Option<&'static Builtin> {
+        BUILTIN.iter().find(|b| b.name() == name)
+    }
 }
 
-#[doc = "Ring all-gather: rank `r` contributes chunk `r` of the vector and ends with all of it."]
-#[kernel]
-pub fn all_gather<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize) {
-    ring::ring_all_gather_kernel(buf, n, seg);
+impl std::fmt::Debug for Builtin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Builtin")
+            .field("kernel", &self.name())
+            .field("collective", &self.collective)
+            .field("maps", &self.maps)
+            .finish_non_exhaustive()
+    }
 }
 
-#[doc = "Pipelined chain broadcast of the root's vector along the ring."]
-#[kernel]
-pub fn broadcast<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize, root: usize) {
-    ring::ring_broadcast(buf, n, seg, root);
-}
+/// Every built-in algorithm, in the order the registry lists their kernel
+/// families.
+pub static BUILTIN: &[Builtin] = &[
+    intercube::INTERCUBE_ALLREDUCE,
+    ring::RING_ALLREDUCE,
+    mesh::MESH_ALLREDUCE,
+    tree::TREE_ALLREDUCE,
+    hierarchical::HIERARCHICAL_ALLREDUCE,
+    ring::REDUCE_SCATTER,
+    ring::ALL_GATHER,
+    ring::BROADCAST,
+    doubling::RECURSIVE_DOUBLING,
+    halving::RABENSEIFNER,
+    bruck::BRUCK_ALLGATHER,
+    bruck::BRUCK_REDUCESCATTER,
+    rooted::BINOMIAL_REDUCE,
+    rooted::BINOMIAL_GATHER,
+    alltoall::PAIRWISE_ALLTOALL,
+    dtree::DOUBLE_TREE,
+    hierring::HIER_REDUCE_SCATTER,
+    hierring::HIER_ALL_GATHER,
+];
 
-#[doc = "Tree all-reduce over a heap-ordered binary tree: reduce up, broadcast down."]
-#[kernel]
-pub fn tree_allreduce<T: Element>(
-    buf: Ptr<T>,
-    n: usize,
-    #[constexpr] seg: usize,
-    #[constexpr] op: RedOp,
-) {
-    tree::tree_allreduce(buf, n, seg, op);
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Registry;
 
-#[doc = "2D all-reduce on a torus: reduce-scatter along rows, all-reduce down columns, all-gather along rows."]
-#[kernel]
-pub fn mesh_allreduce<T: Element>(
-    buf: Ptr<T>,
-    n: usize,
-    #[constexpr] seg: usize,
-    #[constexpr] op: RedOp,
-    cols: usize,
-) {
-    mesh::mesh_allreduce(buf, n, seg, op, cols);
-}
+    #[test]
+    fn every_builtin_is_its_registered_kernel_once() {
+        for b in BUILTIN {
+            let k = kernbench_tl::find_kernel(b.name()).expect("registered");
+            assert!(std::ptr::eq(k.meta(), b.kernel.meta()), "{b:?}");
+            assert_eq!(BUILTIN.iter().filter(|c| c.name() == b.name()).count(), 1);
+            assert!(std::ptr::eq(Builtin::find(b.name()).unwrap(), b));
+            assert!(
+                !b.maps.is_empty() && !b.maps.contains(&MapKind::Custom),
+                "{b:?}"
+            );
+        }
+        assert!(Builtin::find("nope").is_none());
+    }
 
-#[doc = "Hierarchical all-reduce: inside each cube, across cubes, across SIPs, and back."]
-#[kernel]
-pub fn hierarchical_allreduce<T: Element>(
-    buf: Ptr<T>,
-    n: usize,
-    #[constexpr] seg: usize,
-    #[constexpr] op: RedOp,
-    pes: usize,
-    cubes: usize,
-) {
-    hierarchical::hierarchical_allreduce(buf, n, seg, op, pes, cubes);
-}
-
-#[doc = "Inter-cube all-reduce: one PE per cube, a tree inside each SIP rooted at the centre cube, the SIP roots over a ring, torus or mesh."]
-#[kernel]
-pub fn intercube_allreduce<T: Element>(
-    buf: Ptr<T>,
-    n: usize,
-    #[constexpr] seg: usize,
-    #[constexpr] op: RedOp,
-    cubes: usize,
-    sip_cols: usize,
-    net: usize,
-) {
-    intercube::intercube_allreduce(buf, n, seg, op, cubes, sip_cols, net);
-}
-
-#[doc = "Recursive-doubling all-reduce addressed by rank: `log2 w` pairwise exchanges, with the ranks past a power of two folded in first."]
-#[kernel]
-pub fn recursive_doubling<T: Element>(
-    buf: Ptr<T>,
-    n: usize,
-    #[constexpr] seg: usize,
-    #[constexpr] op: RedOp,
-) {
-    doubling::recursive_doubling_allreduce(buf, n, seg, op);
-}
-
-#[doc = "Rabenseifner all-reduce addressed by rank: a reduce-scatter by recursive halving, then an all-gather by recursive doubling, with the ranks past a power of two folded in first."]
-#[kernel]
-pub fn rabenseifner<T: Element>(
-    buf: Ptr<T>,
-    n: usize,
-    #[constexpr] seg: usize,
-    #[constexpr] op: RedOp,
-) {
-    halving::rabenseifner_allreduce(buf, n, seg, op);
-}
-
-#[doc = "Bruck all-gather addressed by rank: `ceil(log2 w)` steps, the step at distance `d` sending `min(d, w - d)` chunks to rank `r - d`."]
-#[kernel]
-pub fn bruck_allgather<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize) {
-    bruck::bruck_all_gather(buf, n, seg);
-}
-
-#[doc = "Bruck reduce-scatter addressed by rank: the all-gather's `ceil(log2 w)` steps run backwards, the step at distance `d` sending the partial sums of `min(d, w - d)` chunks to rank `r + d`."]
-#[kernel]
-pub fn bruck_reducescatter<T: Element>(
-    buf: Ptr<T>,
-    n: usize,
-    #[constexpr] seg: usize,
-    #[constexpr] op: RedOp,
-) {
-    bruck::bruck_reduce_scatter(buf, n, seg, op);
-}
-
-#[doc = "Binomial-tree reduce to a root, addressed by rank: `ceil(log2 w)` store-and-forward steps."]
-#[kernel]
-pub fn binomial_reduce<T: Element>(
-    buf: Ptr<T>,
-    n: usize,
-    #[constexpr] seg: usize,
-    #[constexpr] op: RedOp,
-    root: usize,
-) {
-    rooted::binomial_reduce(buf, n, seg, op, root);
-}
-
-#[doc = "Binomial-tree gather to a root, addressed by rank: each rank forwards its subtree's run of chunks."]
-#[kernel]
-pub fn binomial_gather<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize, root: usize) {
-    rooted::binomial_gather(buf, n, seg, root);
-}
-
-#[doc = "Pairwise-exchange all-to-all addressed by rank: every pair of ranks swaps its blocks in one of `w - 1` rounds (`w` for odd `w`)."]
-#[kernel]
-pub fn pairwise_alltoall<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize) {
-    alltoall::pairwise_all_to_all(buf, n, seg);
-}
-
-#[doc = "Double binary tree all-reduce addressed by rank (NCCL's): two complementary trees, each reducing and broadcasting half of the vector, pipelined piece by piece."]
-#[kernel]
-pub fn double_tree<T: Element>(
-    buf: Ptr<T>,
-    n: usize,
-    #[constexpr] seg: usize,
-    #[constexpr] op: RedOp,
-) {
-    dtree::double_tree_allreduce(buf, n, seg, op);
-}
-
-#[doc = "Hierarchical reduce-scatter addressed by rank: a ring inside each group of `pes` ranks (a cube), then rings across the cubes of a SIP, then across SIPs; rank `r` ends with the reduction of chunk `r`."]
-#[kernel]
-pub fn hier_reduce_scatter<T: Element>(
-    buf: Ptr<T>,
-    n: usize,
-    #[constexpr] seg: usize,
-    #[constexpr] op: RedOp,
-    pes: usize,
-    cubes: usize,
-) {
-    hierring::hierarchical_reduce_scatter(buf, n, seg, op, pes, cubes);
-}
-
-#[doc = "Hierarchical all-gather addressed by rank: rings across SIPs, then across the cubes of a SIP, then inside each cube of `pes` ranks; rank `r` contributes chunk `r` and ends with all of them."]
-#[kernel]
-pub fn hier_all_gather<T: Element>(
-    buf: Ptr<T>,
-    n: usize,
-    #[constexpr] seg: usize,
-    pes: usize,
-    cubes: usize,
-) {
-    hierring::hierarchical_all_gather(buf, n, seg, pes, cubes);
+    #[test]
+    fn the_registry_knows_the_builtins_and_the_shipped_file_uses_each() {
+        let reg = Registry::new();
+        let names: Vec<&str> = reg.kernels().iter().map(|k| k.name.as_str()).collect();
+        let builtin: Vec<&str> = BUILTIN.iter().map(Builtin::name).collect();
+        assert_eq!(names, builtin);
+        for (k, b) in reg.kernels().iter().zip(BUILTIN) {
+            assert_eq!(k.collective, b.collective);
+            let maps: Vec<&str> = b.maps.iter().map(|m| m.name()).collect();
+            assert_eq!(k.maps, maps);
+        }
+        let shipped = Registry::builtin();
+        for b in BUILTIN {
+            let entries: Vec<_> = shipped
+                .algorithms()
+                .iter()
+                .filter(|a| a.kernel == b.name())
+                .collect();
+            assert!(
+                !entries.is_empty(),
+                "no entry of configs/ccl.yaml runs {b:?}"
+            );
+            for a in entries {
+                assert_eq!(a.collective, b.collective, "{}", a.name);
+                assert!(b.maps.contains(&a.topology), "{}", a.name);
+            }
+        }
+    }
 }

@@ -2,6 +2,9 @@
 //! all-gather, and a pipelined chain broadcast.
 
 use super::common::*;
+use super::Builtin;
+use crate::cost::{self, chain_broadcast_ring, ring_half};
+use crate::registry::{Collective, MapKind};
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
@@ -14,30 +17,40 @@ fn ring(w: usize, r: usize) -> Ring {
     }
 }
 
-/// Ring all-reduce of `n` elements per rank.
-#[kernel_fn]
-pub fn ring_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp) {
+/// Ring all-reduce: reduce-scatter then all-gather, pipelined in windows of pieces.
+#[kernel]
+pub fn ring_allreduce<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
     ring_all_reduce(buf, r * n, (0, n), ring(w, r), seg, op);
 }
 
-/// Ring reduce-scatter: rank `r` ends with the reduction of chunk `r`.
-#[kernel_fn]
-pub fn ring_reduce_scatter_kernel<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp) {
+/// Ring reduce-scatter: rank `r` ends with the reduction of chunk `r` of the vector.
+#[kernel]
+pub fn reduce_scatter<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
     ring_reduce_scatter(buf, r * n, (0, n), ring(w, r), 0, seg, op);
 }
 
-/// Ring all-gather: rank `r` starts with chunk `r` and ends with every chunk.
-#[kernel_fn]
-pub fn ring_all_gather_kernel<T: Element>(buf: Ptr<T>, n: usize, seg: usize) {
+/// Ring all-gather: rank `r` contributes chunk `r` of the vector and ends with all of it.
+#[kernel]
+pub fn all_gather<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
     ring_all_gather(buf, r * n, (0, n), ring(w, r), 0, seg);
 }
 
-/// Pipelined chain broadcast from `root` along the ring.
-#[kernel_fn]
-pub fn ring_broadcast<T: Element>(buf: Ptr<T>, n: usize, seg: usize, root: usize) {
+/// Pipelined chain broadcast of the root's vector along the ring.
+#[kernel]
+pub fn broadcast<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize, root: usize) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
     let base = r * n;
     let pos = (r + w - root % w) % w;
@@ -72,3 +85,36 @@ pub fn ring_broadcast<T: Element>(buf: Ptr<T>, n: usize, seg: usize, root: usize
         }
     }
 }
+
+/// [`ring_allreduce`]: `2 (p - 1)` steps of `bytes / p` round the ring
+/// ([`cost::ring_allreduce`]).
+pub const RING_ALLREDUCE: Builtin = Builtin {
+    kernel: &ring_allreduce,
+    collective: Collective::AllReduce,
+    maps: &[MapKind::Ring],
+    cost: |m| cost::ring_allreduce(m.ranks(), m.bytes, m.measure_ring(&[Dir::E])),
+};
+
+/// [`reduce_scatter`]: half a ring all-reduce ([`ring_half`]).
+pub const REDUCE_SCATTER: Builtin = Builtin {
+    kernel: &reduce_scatter,
+    collective: Collective::ReduceScatter,
+    maps: &[MapKind::Ring],
+    cost: |m| ring_half(m.ranks(), m.bytes, m.measure_ring(&[Dir::E])),
+};
+
+/// [`all_gather`]: the other half ([`ring_half`]).
+pub const ALL_GATHER: Builtin = Builtin {
+    kernel: &all_gather,
+    collective: Collective::AllGather,
+    maps: &[MapKind::Ring],
+    cost: |m| ring_half(m.ranks(), m.bytes, m.measure_ring(&[Dir::E])),
+};
+
+/// [`broadcast`]: a chain along the ring in pieces ([`chain_broadcast_ring`]).
+pub const BROADCAST: Builtin = Builtin {
+    kernel: &broadcast,
+    collective: Collective::Broadcast,
+    maps: &[MapKind::Ring],
+    cost: |m| chain_broadcast_ring(m.ranks(), m.bytes, m.pieces, m.measure_ring(&[Dir::E])),
+};

@@ -9,6 +9,10 @@
 
 use super::bruck::{block_pieces, steps};
 use super::common::*;
+use super::Builtin;
+use crate::cost::{steps_ns, Step};
+use crate::registry::{Collective, MapKind};
+use kernbench_core::PeId;
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
@@ -47,11 +51,18 @@ impl Group {
     }
 }
 
-/// Binomial reduce of `n` elements per rank: the root ends with the
-/// reduction of every rank's vector (rank `r`'s at `buf[r n..]`); the
-/// other ranks' vectors end with partial results.
-#[kernel_fn]
-pub fn binomial_reduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp, root: usize) {
+/// Binomial-tree reduce to a root, addressed by rank: `ceil(log2 w)` store-and-forward steps.
+///
+/// The root ends with the reduction of every rank's vector (rank `r`'s at
+/// `buf[r n..]`); the other ranks' vectors end with partial results.
+#[kernel]
+pub fn binomial_reduce<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+    root: usize,
+) {
     let g = Group::launch();
     binomial_reduce_in(buf, g.r * n, n, seg, op, root, g);
 }
@@ -89,12 +100,14 @@ pub fn binomial_reduce_in<T: Element>(
     }
 }
 
-/// Binomial gather of `n` elements per rank: rank `r` contributes chunk `r`
-/// of its vector (at `buf[r n..]`), and the root ends with every chunk.
-/// A rank's subtree is the run of relative ranks `q .. q + d`, so what it
-/// forwards is one run of chunks, at most two regions of its vector.
-#[kernel_fn]
-pub fn binomial_gather<T: Element>(buf: Ptr<T>, n: usize, seg: usize, root: usize) {
+/// Binomial-tree gather to a root, addressed by rank: each rank forwards its subtree's run of chunks.
+///
+/// Rank `r` contributes chunk `r` of its vector (at `buf[r n..]`), and the
+/// root ends with every chunk. A rank's subtree is the run of relative
+/// ranks `q .. q + d`, so what it forwards is one run of chunks, at most
+/// two regions of its vector.
+#[kernel]
+pub fn binomial_gather<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize, root: usize) {
     let g = Group::launch();
     binomial_gather_in(buf, g.r * n, n, seg, root, g);
 }
@@ -135,3 +148,54 @@ pub fn binomial_gather_in<T: Element>(
         }
     }
 }
+
+/// The steps of the binomial reduce (`gather` false) or gather (`gather`
+/// true) of `bytes` per rank over `pes` to rank `root` (see
+/// [`binomial_reduce_in`]): at distance `d`, each relative
+/// rank whose lowest set bit is `d` sends its vector (reduce) or its
+/// subtree's chunks (gather) to the rank `d` below.
+pub fn binomial_steps(pes: &[PeId], root: usize, bytes: f64, gather: bool) -> Vec<Step> {
+    let w = pes.len();
+    (0..steps(w))
+        .map(|k| {
+            let d = 1usize << k;
+            let mut hbm = 0.0f64;
+            let msgs = (0..w)
+                .filter(|q| q & (2 * d - 1) == d)
+                .map(|q| {
+                    let x = if gather {
+                        d.min(w - q) as f64 * bytes / w as f64
+                    } else {
+                        bytes
+                    };
+                    // A gather writes what arrives; a reduce reads its own
+                    // vector and writes the combination.
+                    hbm = hbm.max(if gather { x } else { 2.0 * x });
+                    (pes[absolute(w, root, q)], pes[absolute(w, root, q - d)], x)
+                })
+                .collect();
+            Step {
+                msgs,
+                hbm_bytes: hbm,
+                issue_ns: 0.0,
+            }
+        })
+        .collect()
+}
+
+/// [`binomial_reduce`]: its steps ([`binomial_steps`]), modelled from root
+/// 0, as for the broadcast.
+pub const BINOMIAL_REDUCE: Builtin = Builtin {
+    kernel: &binomial_reduce,
+    collective: Collective::Reduce,
+    maps: &[MapKind::Ranks],
+    cost: |m| steps_ns(m.topo, &binomial_steps(m.pes, 0, m.bytes, false)),
+};
+
+/// [`binomial_gather`]: its steps ([`binomial_steps`]), from root 0.
+pub const BINOMIAL_GATHER: Builtin = Builtin {
+    kernel: &binomial_gather,
+    collective: Collective::Gather,
+    maps: &[MapKind::Ranks],
+    cost: |m| steps_ns(m.topo, &binomial_steps(m.pes, 0, m.bytes, true)),
+};

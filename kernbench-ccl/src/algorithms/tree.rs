@@ -95,9 +95,14 @@ pub fn tree_broadcast<T: Element>(buf: Ptr<T>, base: usize, n: usize, seg: usize
     }
 }
 
-/// Tree all-reduce of `n` elements per rank over [`range_tree`].
-#[kernel_fn]
-pub fn tree_allreduce<T: Element>(buf: Ptr<T>, n: usize, seg: usize, op: RedOp) {
+/// Tree all-reduce over a heap-ordered binary tree: reduce up, broadcast down.
+#[kernel]
+pub fn tree_allreduce<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    #[constexpr] seg: usize,
+    #[constexpr] op: RedOp,
+) {
     let (w, r) = (tl::num_programs(0), tl::program_id(0));
     tree_allreduce_at(buf, r * n, n, seg, op, w, r);
 }
@@ -123,6 +128,20 @@ pub fn tree_allreduce_at<T: Element>(
     tree_reduce(buf, base, n, seg, op, node);
     tree_broadcast(buf, base, n, seg, node);
 }
+
+/// [`tree_allreduce`]: a piece climbs the deepest path of the tree and
+/// comes back down, the others following it
+/// ([`tree_allreduce_on`](crate::cost::tree_allreduce_on)). The model of
+/// any algorithm on the tree map.
+pub const TREE_ALLREDUCE: super::Builtin = super::Builtin {
+    kernel: &tree_allreduce,
+    collective: crate::Collective::AllReduce,
+    maps: &[crate::MapKind::Tree],
+    cost: |m| {
+        let ab = m.measure(&[Dir::Left, Dir::Right]);
+        crate::cost::tree_allreduce_on(m.topo, m.map, m.pes[0], m.bytes, m.pieces, ab)
+    },
+};
 
 #[cfg(test)]
 mod tests {
