@@ -271,10 +271,25 @@ pub fn pair_comm(
     let mut recvs: Vec<(u32, usize, usize)> = Vec::new();
     for (i, comm) in comms.iter().enumerate() {
         let pe = pes[i];
+        // The channel of this instance's last send and last receive, by the
+        // peer it named: a kernel names the same peer many times over, and
+        // the same peer resolves to the same channel.
+        let mut last: [Option<(Peer, u32)>; 2] = [None, None];
         for (k, node) in comm.cmds.iter().enumerate() {
-            let loc = comm.loc(node);
             let node_peer = comm.peer(node);
-            match (node.is_send(), node_peer) {
+            let send = node.is_send();
+            if let Some((p, c)) = last[usize::from(send)] {
+                if p == node_peer {
+                    if send {
+                        sends.push((c, i, k));
+                    } else {
+                        recvs.push((c, i, k));
+                    }
+                    continue;
+                }
+            }
+            let loc = comm.loc(node);
+            match (send, node_peer) {
                 (true, Peer::Rank(r)) => {
                     let dst = usize::try_from(r)
                         .ok()
@@ -334,6 +349,8 @@ pub fn pair_comm(
                     recvs.push((c, i, k));
                 }
             }
+            let pushed = if send { sends.last() } else { recvs.last() };
+            last[usize::from(send)] = pushed.map(|&(c, _, _)| (node_peer, c));
         }
     }
     for (c, i, k) in sends {
