@@ -134,7 +134,7 @@ pub(crate) struct Instance {
     pc_rows: PcTable,
     pcs: Vec<u32>,
     comm: CommList,
-    table: CmdTable,
+    pub(crate) table: CmdTable,
     graph: Option<CommandGraph>,
     /// The remote endpoints its DMAs reach, by the index its ops hold.
     remote: Remotes,
@@ -164,9 +164,19 @@ pub(crate) struct Compiled {
 /// Runs `f` on every index of `0..n` over the machine's cores, in contiguous
 /// chunks, and returns the results in index order.
 pub(crate) fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    par_map_grain(n, 16, f)
+}
+
+/// [`par_map`] with at least `grain` indices a thread: a small `grain` for
+/// few heavy items.
+pub(crate) fn par_map_grain<T: Send>(
+    n: usize,
+    grain: usize,
+    f: impl Fn(usize) -> T + Sync,
+) -> Vec<T> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |t| t.get())
-        .min(n.div_ceil(16))
+        .min(n.div_ceil(grain.max(1)))
         .max(1);
     if threads == 1 {
         return (0..n).map(f).collect();

@@ -23,7 +23,8 @@ pub mod tcm;
 pub mod trace;
 
 pub(crate) use compile::{
-    bound_program, compile, compile_instance, par_map, Binding, Compiled, Interner, PcTable,
+    bound_program, compile, compile_instance, par_map, par_map_grain, Binding, Compiled, Interner,
+    PcTable,
 };
 pub use compile::{inspect, Compilation};
 pub use fuse::fuse_epilogues;

@@ -7,7 +7,7 @@ use crate::ir::{Command, CommandGraph};
 use crate::machine::Machine;
 use crate::passes::lower::PeProgram;
 use crate::passes::trace::trace_one;
-use crate::passes::{compile_instance, Interner};
+use crate::passes::{compile_instance, par_map_grain, Interner};
 use std::sync::Arc;
 
 /// Resident bytes a run keeps per traced command of each instance: op
@@ -98,18 +98,34 @@ pub(crate) fn estimate(machine: &Machine, launch: &Launch) -> Result<MemoryEstim
     sample.push(n - 1);
     sample.dedup();
     let keep = launch.data || launch.trace || launch.keep_graphs;
-    let mut commands = 0u64;
-    let mut accesses = 0u64;
-    let mut live_peak = 0u64;
     let interner = Interner::default();
-    let mut programs: Vec<*const PeProgram> = Vec::new();
-    // Bytes of the sample's own dependencies (and the dependents that
-    // follow), where they differ from the program they share.
-    let mut patch_bytes = 0u64;
-    for &i in &sample {
+    // What one sampled instance says; the sample runs over the machine's
+    // cores, and its first error in sample order is the launch's.
+    struct Sampled {
+        commands: u64,
+        accesses: u64,
+        live_peak: u64,
+        patch_bytes: u64,
+        program: Option<Arc<PeProgram>>,
+    }
+    let sampled = par_map_grain(sample.len(), 1, |j| -> Result<Sampled, SimError> {
+        let i = sample[j];
+        if !keep {
+            // How many distinct programs the sample lowers to says how much
+            // sharing to expect. Lowering errors surface in the real run.
+            // (Data is off, so tile values and accesses do not count.)
+            let u = compile_instance(machine, launch, i, false, &interner)?;
+            return Ok(Sampled {
+                commands: u.table.len() as u64,
+                accesses: 0,
+                live_peak: 0,
+                // The patch, the dependents that follow from it, and slack.
+                patch_bytes: 3 * u.deps.bytes() as u64,
+                program: Some(u.prog),
+            });
+        }
         let g = trace_one(machine.topology(), launch, i)?;
-        commands += g.len() as u64;
-        accesses += g
+        let accesses = g
             .nodes()
             .filter(|(_, n)| {
                 matches!(
@@ -118,16 +134,24 @@ pub(crate) fn estimate(machine: &Machine, launch: &Launch) -> Result<MemoryEstim
                 )
             })
             .count() as u64;
+        Ok(Sampled {
+            commands: g.len() as u64,
+            accesses,
+            live_peak: peak_live_value_bytes(&g),
+            patch_bytes: 0,
+            program: None,
+        })
+    });
+    let (mut commands, mut accesses, mut live_peak, mut patch_bytes) = (0u64, 0u64, 0u64, 0u64);
+    let mut programs: Vec<*const PeProgram> = Vec::new();
+    for s in sampled {
+        let s = s?;
+        commands += s.commands;
+        accesses += s.accesses;
         // Sums saturate: an estimate past u64 is as good as u64::MAX.
-        live_peak = live_peak.saturating_add(peak_live_value_bytes(&g));
-        drop(g);
-        if !keep {
-            // How many distinct programs the sample lowers to says how much
-            // sharing to expect. Lowering errors surface in the real run.
-            let u = compile_instance(machine, launch, i, false, &interner)?;
-            // The patch, the dependents that follow from it, and slack.
-            patch_bytes += 3 * u.deps.bytes() as u64;
-            let p = Arc::as_ptr(&u.prog);
+        live_peak = live_peak.saturating_add(s.live_peak);
+        patch_bytes += s.patch_bytes;
+        if let Some(p) = s.program.as_ref().map(Arc::as_ptr) {
             if !programs.contains(&p) {
                 programs.push(p);
             }
