@@ -19,7 +19,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use super::error::RuntimeError;
+use super::error::{GroupError, RuntimeError};
 use super::{ProcessGroup, Rank};
 use std::cell::RefCell;
 
@@ -85,11 +85,13 @@ pub mod dist {
         with_worker("dist::init_process_group", |w| {
             let (have_rank, have_world) = (w.rank.get_rank(), w.rank.get_world_size());
             if (rank, world_size) != (have_rank, have_world) {
-                return Err(RuntimeError::ProcessGroup(format!(
-                    "init_process_group(world_size = {world_size}, rank = {rank}) in the worker \
-                     of rank {have_rank} of a world of {have_world}: pass the rank and world \
-                     size the worker was spawned with"
-                )));
+                return Err(GroupError::InitMismatch {
+                    world_size,
+                    rank,
+                    have_rank,
+                    have_world,
+                }
+                .into());
             }
             w.initialized = true;
             Ok(())
@@ -150,10 +152,11 @@ pub mod dist {
             if w.initialized {
                 Ok(f(&w.rank))
             } else {
-                Err(RuntimeError::ProcessGroup(format!(
-                    "{call}() in the worker of rank {} before dist::init_process_group",
-                    w.rank.get_rank()
-                )))
+                Err(GroupError::NotInitialized {
+                    call: call.to_string(),
+                    rank: w.rank.get_rank(),
+                }
+                .into())
             }
         })?
     }

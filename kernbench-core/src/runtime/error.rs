@@ -191,7 +191,7 @@ pub enum RuntimeError {
     /// A process group that cannot be set up or used (ranks out of range or
     /// repeated, a rank not in the group, the default group not initialised).
     #[error("process group: {0}")]
-    ProcessGroup(String),
+    ProcessGroup(#[from] GroupError),
     /// A tensor-parallel layer that cannot be built or run.
     #[error("tensor parallel: {0}")]
     TensorParallel(String),
@@ -260,4 +260,94 @@ impl fmt::Display for RankFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "rank {}: {}", self.rank, self.error)
     }
+}
+
+/// Why a process group cannot be set up or used (see [`RuntimeError::ProcessGroup`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GroupError {
+    /// `new_group` with no ranks.
+    #[error("new_group({ranks:?}) on rank {on}: a group needs at least one rank")]
+    Empty {
+        /// The list passed.
+        ranks: Vec<usize>,
+        /// The calling rank.
+        on: usize,
+    },
+    /// `new_group` naming a rank the run does not have.
+    #[error("new_group({ranks:?}) on rank {on}: rank {rank} is not in the run (ranks 0..{world})")]
+    OutOfRange {
+        /// The list passed.
+        ranks: Vec<usize>,
+        /// The calling rank.
+        on: usize,
+        /// The rank out of range.
+        rank: usize,
+        /// Ranks in the run.
+        world: usize,
+    },
+    /// `new_group` naming a rank twice.
+    #[error("new_group({ranks:?}) on rank {on}: rank {rank} is listed twice")]
+    Repeated {
+        /// The list passed.
+        ranks: Vec<usize>,
+        /// The calling rank.
+        on: usize,
+        /// The rank listed twice.
+        rank: usize,
+    },
+    /// Ranks that passed different lists to one `new_group`.
+    #[error(
+        "new_group: rank {rank} passed {passed:?}, rank {first_rank} passed {first:?}: every \
+         rank must create the same groups in the same order"
+    )]
+    Disagree {
+        /// A rank whose list differs from the first's.
+        rank: usize,
+        /// Its list.
+        passed: Vec<usize>,
+        /// The first rank to arrive.
+        first_rank: usize,
+        /// Its list.
+        first: Vec<usize>,
+    },
+    /// A group used by a rank of another run.
+    #[error("rank {rank}: the group {ranks:?} was made by another run")]
+    OtherRun {
+        /// The calling rank.
+        rank: usize,
+        /// The group's ranks.
+        ranks: Vec<usize>,
+    },
+    /// A rank using a group it is not a member of.
+    #[error("rank {rank} is not a member of the group of ranks {ranks:?}")]
+    NotMember {
+        /// The calling rank.
+        rank: usize,
+        /// The group's ranks.
+        ranks: Vec<usize>,
+    },
+    /// `init_process_group` with values other than the worker's.
+    #[error(
+        "init_process_group(world_size = {world_size}, rank = {rank}) in the worker of rank \
+         {have_rank} of a world of {have_world}: pass the rank and world size the worker was \
+         spawned with"
+    )]
+    InitMismatch {
+        /// The world size passed.
+        world_size: usize,
+        /// The rank passed.
+        rank: usize,
+        /// The worker's rank.
+        have_rank: usize,
+        /// The run's world size.
+        have_world: usize,
+    },
+    /// A `dist` function called before `init_process_group`.
+    #[error("{call}() in the worker of rank {rank} before dist::init_process_group")]
+    NotInitialized {
+        /// The function.
+        call: String,
+        /// The worker's rank.
+        rank: usize,
+    },
 }

@@ -15,7 +15,7 @@
 //! failure or an exit still wakes the waiters of every group.
 
 use super::context::Enter;
-use super::error::{list, RankFailure, RuntimeError, SpawnError, WorkerError};
+use super::error::{list, GroupError, RankFailure, RuntimeError, SpawnError, WorkerError};
 use super::Runtime;
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -357,21 +357,28 @@ impl Rank {
     /// different lists.
     pub fn new_group(&self, ranks: &[usize]) -> Result<ProcessGroup, RuntimeError> {
         let world = self.group.world;
-        let err = |msg: String| {
-            RuntimeError::ProcessGroup(format!("new_group({ranks:?}) on rank {}: {msg}", self.rank))
-        };
+        let (list, on) = (ranks.to_vec(), self.rank);
         if ranks.is_empty() {
-            return Err(err("a group needs at least one rank".into()));
+            return Err(GroupError::Empty { ranks: list, on }.into());
         }
-        if let Some(r) = ranks.iter().find(|&&r| r >= world) {
-            return Err(err(format!(
-                "rank {r} is not in the run (ranks 0..{world})"
-            )));
+        if let Some(&rank) = ranks.iter().find(|&&r| r >= world) {
+            return Err(GroupError::OutOfRange {
+                ranks: list,
+                on,
+                rank,
+                world,
+            }
+            .into());
         }
         let mut seen = vec![false; world];
-        for &r in ranks {
-            if std::mem::replace(&mut seen[r], true) {
-                return Err(err(format!("rank {r} is listed twice")));
+        for &rank in ranks {
+            if std::mem::replace(&mut seen[rank], true) {
+                return Err(GroupError::Repeated {
+                    ranks: list,
+                    on,
+                    rank,
+                }
+                .into());
             }
         }
         let run = self.group.clone();
@@ -382,10 +389,13 @@ impl Rank {
             move |cs: Vec<(usize, Vec<usize>)>| {
                 let (r0, first) = &cs[0];
                 if let Some((q, other)) = cs.iter().find(|(_, l)| l != first) {
-                    return Err(RuntimeError::ProcessGroup(format!(
-                        "new_group: rank {q} passed {other:?}, rank {r0} passed {first:?}: every \
-                     rank must create the same groups in the same order"
-                    )));
+                    return Err(GroupError::Disagree {
+                        rank: *q,
+                        passed: other.clone(),
+                        first_rank: *r0,
+                        first: first.clone(),
+                    }
+                    .into());
                 }
                 Ok(run.add_group(first.clone()))
             },
@@ -401,16 +411,18 @@ impl Rank {
     /// is not a member, or the group belongs to another run.
     pub fn group_rank(&self, group: &ProcessGroup) -> Result<usize, RuntimeError> {
         if !Arc::ptr_eq(&group.run, &self.group) {
-            return Err(RuntimeError::ProcessGroup(format!(
-                "rank {}: the group {:?} was made by another run",
-                self.rank, group.ranks
-            )));
+            return Err(GroupError::OtherRun {
+                rank: self.rank,
+                ranks: group.ranks.to_vec(),
+            }
+            .into());
         }
         group.group_rank(self.rank).ok_or_else(|| {
-            RuntimeError::ProcessGroup(format!(
-                "rank {} is not a member of the group of ranks {:?}",
-                self.rank, group.ranks
-            ))
+            GroupError::NotMember {
+                rank: self.rank,
+                ranks: group.ranks.to_vec(),
+            }
+            .into()
         })
     }
 
