@@ -19,7 +19,7 @@
 
 use kernbench::ccl::tp::{initialize_model_parallel, ColumnParallelLinear, RowParallelLinear};
 use kernbench::core::runtime::ndarray::{Array1, Array2, Axis};
-use kernbench::core::runtime::{HostElement, Runtime};
+use kernbench::core::runtime::{HostFloat, Runtime};
 use kernbench::core::topology::Topology;
 use kernbench::tl::{bf16, f16};
 
@@ -62,49 +62,7 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
-/// A layer type: how host values round into it, and its unit roundoff.
-trait Float: HostElement {
-    const NAME: &'static str;
-    /// The largest relative error of one rounding.
-    const U: f64;
-    fn round(v: f64) -> Self;
-    fn wide(self) -> f64;
-}
-
-impl Float for f32 {
-    const NAME: &'static str = "f32";
-    const U: f64 = 5.960_464_477_539_063e-8; // 2^-24
-    fn round(v: f64) -> Self {
-        v as f32
-    }
-    fn wide(self) -> f64 {
-        self as f64
-    }
-}
-
-impl Float for f16 {
-    const NAME: &'static str = "f16";
-    const U: f64 = 4.882_812_5e-4; // 2^-11
-    fn round(v: f64) -> Self {
-        f16::from_f64(v)
-    }
-    fn wide(self) -> f64 {
-        self.to_f64()
-    }
-}
-
-impl Float for bf16 {
-    const NAME: &'static str = "bf16";
-    const U: f64 = 3.906_25e-3; // 2^-8
-    fn round(v: f64) -> Self {
-        bf16::from_f64(v)
-    }
-    fn wide(self) -> f64 {
-        self.to_f64()
-    }
-}
-
-fn run<T: Float>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
+fn run<T: HostFloat>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
     let rt = match &o.topology {
         Some(t) => Runtime::with_topology(Topology::resolve(t)?)?,
         None => Runtime::new()?,
@@ -114,7 +72,7 @@ fn run<T: Float>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
     let (batch, model, hidden) = (o.batch, o.hidden / 4, o.hidden);
     // f32: small integers, every product and sum exact. f16 and bf16:
     // fractions that do not fit them, rounded into the type on the host.
-    let exact = T::NAME == "f32";
+    let exact = T::DTYPE.name() == "f32";
     let v = |seed: usize, i: usize, j: usize| -> f64 {
         let h = (i * 7 + j * 13 + seed * 5) % 97;
         let raw = if exact {
@@ -210,12 +168,12 @@ fn run<T: Float>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
     if exact {
         println!(
             "verified: {batch}x{model} output in {} on {world} ranks (tp {tp}, dp {dp}{sp}) matches ndarray exactly",
-            T::NAME
+            T::DTYPE.name()
         );
     } else {
         println!(
             "verified: {batch}x{model} output in {} on {world} ranks (tp {tp}, dp {dp}{sp}) matches ndarray within {} x 2^{} of each element's absolute terms (largest error {worst:.3e})",
-            T::NAME,
+            T::DTYPE.name(),
             tp + 3,
             T::U.log2()
         );

@@ -30,137 +30,50 @@
 //! Run: `cargo run --release --example transformer_block [-- --dtype f16 --tp 4 --seq 128 --hidden 256 --heads 8]`
 
 use kernbench::ccl::tp::{initialize_model_parallel, LayerTime};
-use kernbench::core::runtime::ndarray::{s, Array1, Array2};
-use kernbench::core::runtime::{HostElement, Runtime};
+use kernbench::core::runtime::ndarray::{s, Array2};
+use kernbench::core::runtime::{HostFloat, Runtime};
 use kernbench::core::topology::Topology;
 use kernbench::tl::{bf16, f16};
-use kernbench::transformer::{reference, BlockWeights, TransformerBlock, STEPS};
+use kernbench::transformer::{reference, sample_value, BlockWeights, TransformerBlock, STEPS};
 
 fn main() -> std::process::ExitCode {
     // Errors print as their message, not as a debug dump.
     kernbench::cli::exit_code(try_main().map_err(kernbench::cli::usage))
 }
 
+/// A tensor-parallel GPT block forward, checked on every rank.
+#[derive(clap::Parser, Debug)]
 struct Opts {
+    /// A topology file or built-in name.
+    #[arg(long, default_value = "large")]
     topology: String,
+    /// Tensor-parallel ranks (divides the ranks); all of them when absent.
+    #[arg(long, value_parser = kernbench::cli::parse::count)]
     tp: Option<usize>,
+    /// Rows of each sequence (a multiple of 4).
+    #[arg(long, default_value_t = 256, value_parser = kernbench::cli::parse::count)]
     seq: usize,
+    /// Hidden width.
+    #[arg(long, default_value_t = 512, value_parser = kernbench::cli::parse::count)]
     hidden: usize,
+    /// Attention heads (a multiple of tp, dividing hidden).
+    #[arg(long, default_value_t = 16, value_parser = kernbench::cli::parse::count)]
     heads: usize,
+    /// The MLP's width; 4 x hidden when absent.
+    #[arg(long, value_parser = kernbench::cli::parse::count)]
     ffn: Option<usize>,
+    /// The block's element type: f32, f16 or bf16 (f32 accumulation).
+    #[arg(long, default_value = "f32", value_parser = kernbench::cli::parse::dtype)]
+    dtype: kernbench::core::DType,
 }
-
-const USAGE: &str = "usage: transformer_block [--topology NAME|FILE (large)] [--tp N (divides the ranks; all of them by default)] \
-[--dtype f32|f16|bf16] [--seq N (a multiple of 4)] [--hidden N] [--heads N (a multiple of tp, dividing hidden)] [--ffn N (4 x hidden)]";
 
 fn try_main() -> Result<(), Box<dyn std::error::Error>> {
-    let mut o = Opts {
-        topology: "large".into(),
-        tp: None,
-        seq: 256,
-        hidden: 512,
-        heads: 16,
-        ffn: None,
-    };
-    let mut dtype = "f32".to_string();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        let mut value = |flag: &str| args.next().ok_or(format!("{flag} needs a value"));
-        let mut number = |flag: &str| -> Result<usize, String> {
-            let v = value(flag)?;
-            v.parse()
-                .map_err(|_| format!("{flag} {v}: expected a whole number"))
-        };
-        match a.as_str() {
-            "--topology" => o.topology = value("--topology")?,
-            "--tp" => o.tp = Some(number("--tp")?),
-            "--seq" => o.seq = number("--seq")?,
-            "--hidden" => o.hidden = number("--hidden")?,
-            "--heads" => o.heads = number("--heads")?,
-            "--ffn" => o.ffn = Some(number("--ffn")?),
-            "--dtype" => dtype = value("--dtype")?,
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                return Ok(());
-            }
-            other => return Err(format!("unknown argument `{other}` (try --help)").into()),
-        }
-    }
-    match dtype.as_str() {
-        "f32" | "float" => run::<f32>(&o),
-        "f16" | "half" => run::<f16>(&o),
-        "bf16" | "bfloat16" => run::<bf16>(&o),
+    let o = <Opts as clap::Parser>::parse();
+    match o.dtype {
+        kernbench::core::DType::F32 => run::<f32>(&o),
+        kernbench::core::DType::F16 => run::<f16>(&o),
+        kernbench::core::DType::Bf16 => run::<bf16>(&o),
         other => Err(format!("--dtype {other}: the block runs in f32, f16 or bf16").into()),
-    }
-}
-
-/// A block type: how host values round into it, and its unit roundoff.
-trait Float: HostElement {
-    const NAME: &'static str;
-    /// The largest relative error of one rounding.
-    const U: f64;
-    fn round(v: f64) -> Self;
-    fn wide(self) -> f64;
-}
-
-impl Float for f32 {
-    const NAME: &'static str = "f32";
-    const U: f64 = 5.960_464_477_539_063e-8; // 2^-24
-    fn round(v: f64) -> Self {
-        v as f32
-    }
-    fn wide(self) -> f64 {
-        self as f64
-    }
-}
-
-impl Float for f16 {
-    const NAME: &'static str = "f16";
-    const U: f64 = 4.882_812_5e-4; // 2^-11
-    fn round(v: f64) -> Self {
-        f16::from_f64(v)
-    }
-    fn wide(self) -> f64 {
-        self.to_f64()
-    }
-}
-
-impl Float for bf16 {
-    const NAME: &'static str = "bf16";
-    const U: f64 = 3.906_25e-3; // 2^-8
-    fn round(v: f64) -> Self {
-        bf16::from_f64(v)
-    }
-    fn wide(self) -> f64 {
-        self.to_f64()
-    }
-}
-
-/// Deterministic values in about `[-amp, amp]`.
-fn value(seed: usize, i: usize, j: usize, amp: f64) -> f64 {
-    let h = (i * 7 + j * 13 + seed * 31 + i * j % 11) % 97;
-    (h as f64 / 48.0 - 1.0) * amp
-}
-
-fn weights(hidden: usize, ffn: usize) -> BlockWeights<f64> {
-    let m = |seed, r, c| {
-        let amp = 1.0 / (r as f64).sqrt();
-        Array2::from_shape_fn((r, c), |(i, j)| value(seed, i, j, amp))
-    };
-    let v = |seed, n, base: f64, amp| Array1::from_shape_fn(n, |j| base + value(seed, j, 3, amp));
-    BlockWeights {
-        ln1_w: v(1, hidden, 1.0, 0.25),
-        ln1_b: v(2, hidden, 0.0, 0.1),
-        qkv_w: m(3, hidden, 3 * hidden),
-        qkv_b: v(4, 3 * hidden, 0.0, 0.1),
-        proj_w: m(5, hidden, hidden),
-        proj_b: v(6, hidden, 0.0, 0.1),
-        ln2_w: v(7, hidden, 1.0, 0.25),
-        ln2_b: v(8, hidden, 0.0, 0.1),
-        fc1_w: m(9, hidden, ffn),
-        fc1_b: v(10, ffn, 0.0, 0.1),
-        fc2_w: m(11, ffn, hidden),
-        fc2_b: v(12, hidden, 0.0, 0.1),
     }
 }
 
@@ -168,7 +81,7 @@ fn weights(hidden: usize, ffn: usize) -> BlockWeights<f64> {
 /// step and its SIP's device time.
 type Out = (usize, usize, Array2<f64>, Vec<LayerTime>, u64);
 
-fn run<T: Float>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
+fn run<T: HostFloat>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
     let topo = Topology::resolve(&o.topology)?;
     let world = topo.num_sips() as usize;
     let tp = o.tp.unwrap_or(world);
@@ -190,12 +103,12 @@ fn run<T: Float>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
     }
     // The inputs, rounded into the block's type once; the reference starts
     // from the rounded values.
-    let w64 = weights(hidden, ffn).map(|v| T::round(*v).wide());
+    let w64 = BlockWeights::sample(hidden, ffn).map(|v| T::round(*v).wide());
     w64.check(heads)?;
     let wt = w64.map(|v| T::round(*v));
     // One sequence per data-parallel replica, stacked.
     let x64 = Array2::from_shape_fn((dp * seq, hidden), |(i, j)| {
-        T::round(value(13, i, j, 1.0)).wide()
+        T::round(sample_value(13, i, j, 1.0)).wide()
     });
     let xt = x64.mapv(T::round);
     let want: Vec<Array2<f64>> = (0..dp)
@@ -271,7 +184,7 @@ fn run<T: Float>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "transformer block on {} ({world} ranks: tp {tp}, dp {dp}), {}: seq {seq}, hidden {hidden}, heads {heads} ({} per rank), ffn {ffn}, rows over 2 cubes x 2 PEs per SIP",
         o.topology,
-        T::NAME,
+        T::DTYPE.name(),
         heads / tp
     );
     println!("simulated time per step on a rank's SIP (the largest over ranks), us:");
@@ -342,7 +255,7 @@ fn run<T: Float>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "verified: both schedules' {} outputs of {seq}x{hidden} in {} match the ndarray reference within {bound} (largest error {:.3} of that)",
         seq_outs.len(),
-        T::NAME,
+        T::DTYPE.name(),
         seq_worst.max(ovl_worst)
     );
     Ok(())

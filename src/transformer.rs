@@ -83,6 +83,42 @@ pub struct BlockWeights<T> {
     pub fc2_b: Array1<T>,
 }
 
+/// A deterministic value in about `[-amp, amp]` for position `(i, j)` of
+/// the tensor numbered `seed`: the inputs of the examples and tests.
+pub fn sample_value(seed: usize, i: usize, j: usize, amp: f64) -> f64 {
+    let h = (i * 7 + j * 13 + seed * 31 + i * j % 11) % 97;
+    (h as f64 / 48.0 - 1.0) * amp
+}
+
+impl BlockWeights<f64> {
+    /// Deterministic weights for a block of `hidden` features and an MLP
+    /// of `ffn`, from [`sample_value`]: matrices scaled by one over the
+    /// square root of their depth, layer-norm weights about 1, biases small.
+    pub fn sample(hidden: usize, ffn: usize) -> BlockWeights<f64> {
+        let m = |seed, r, c| {
+            let amp = 1.0 / (r as f64).sqrt();
+            Array2::from_shape_fn((r, c), |(i, j)| sample_value(seed, i, j, amp))
+        };
+        let v = |seed, n, base: f64, amp| {
+            Array1::from_shape_fn(n, |j| base + sample_value(seed, j, 3, amp))
+        };
+        BlockWeights {
+            ln1_w: v(1, hidden, 1.0, 0.25),
+            ln1_b: v(2, hidden, 0.0, 0.1),
+            qkv_w: m(3, hidden, 3 * hidden),
+            qkv_b: v(4, 3 * hidden, 0.0, 0.1),
+            proj_w: m(5, hidden, hidden),
+            proj_b: v(6, hidden, 0.0, 0.1),
+            ln2_w: v(7, hidden, 1.0, 0.25),
+            ln2_b: v(8, hidden, 0.0, 0.1),
+            fc1_w: m(9, hidden, ffn),
+            fc1_b: v(10, ffn, 0.0, 0.1),
+            fc2_w: m(11, ffn, hidden),
+            fc2_b: v(12, hidden, 0.0, 0.1),
+        }
+    }
+}
+
 impl<T: Clone> BlockWeights<T> {
     /// Every weight mapped elementwise (rounding into a type, widening out of one).
     pub fn map<U>(&self, f: impl Fn(&T) -> U) -> BlockWeights<U> {

@@ -5,10 +5,10 @@
 
 use half::f16;
 use kernbench::ccl::tp::initialize_model_parallel;
-use kernbench::core::runtime::ndarray::{s, Array1, Array2};
-use kernbench::core::runtime::{HostElement, Runtime};
+use kernbench::core::runtime::ndarray::{s, Array2};
+use kernbench::core::runtime::{HostFloat, Runtime};
 use kernbench::core::topology::{Topology, TINY_YAML};
-use kernbench::transformer::{reference, BlockWeights, TransformerBlock, STEPS};
+use kernbench::transformer::{reference, sample_value, BlockWeights, TransformerBlock, STEPS};
 
 /// `sips` SIPs of the tiny SIP (4 cubes x 4 PEs each).
 fn machine(sips: usize) -> Runtime {
@@ -16,66 +16,12 @@ fn machine(sips: usize) -> Runtime {
     Runtime::with_topology(Topology::from_yaml(&yaml, "small.yaml").unwrap()).unwrap()
 }
 
-trait Float: HostElement {
-    /// The largest relative error of one rounding.
-    const U: f64;
-    fn round(v: f64) -> Self;
-    fn wide(self) -> f64;
-}
-
-impl Float for f32 {
-    const U: f64 = 5.960_464_477_539_063e-8; // 2^-24
-    fn round(v: f64) -> Self {
-        v as f32
-    }
-    fn wide(self) -> f64 {
-        self as f64
-    }
-}
-
-impl Float for f16 {
-    const U: f64 = 4.882_812_5e-4; // 2^-11
-    fn round(v: f64) -> Self {
-        f16::from_f64(v)
-    }
-    fn wide(self) -> f64 {
-        self.to_f64()
-    }
-}
-
-fn value(seed: usize, i: usize, j: usize, amp: f64) -> f64 {
-    let h = (i * 7 + j * 13 + seed * 31 + i * j % 11) % 97;
-    (h as f64 / 48.0 - 1.0) * amp
-}
-
-fn weights(hidden: usize, ffn: usize) -> BlockWeights<f64> {
-    let m = |seed, r, c| {
-        let amp = 1.0 / (r as f64).sqrt();
-        Array2::from_shape_fn((r, c), |(i, j)| value(seed, i, j, amp))
-    };
-    let v = |seed, n, base: f64, amp| Array1::from_shape_fn(n, |j| base + value(seed, j, 3, amp));
-    BlockWeights {
-        ln1_w: v(1, hidden, 1.0, 0.25),
-        ln1_b: v(2, hidden, 0.0, 0.1),
-        qkv_w: m(3, hidden, 3 * hidden),
-        qkv_b: v(4, 3 * hidden, 0.0, 0.1),
-        proj_w: m(5, hidden, hidden),
-        proj_b: v(6, hidden, 0.0, 0.1),
-        ln2_w: v(7, hidden, 1.0, 0.25),
-        ln2_b: v(8, hidden, 0.0, 0.1),
-        fc1_w: m(9, hidden, ffn),
-        fc1_b: v(10, ffn, 0.0, 0.1),
-        fc2_w: m(11, ffn, hidden),
-        fc2_b: v(12, hidden, 0.0, 0.1),
-    }
-}
-
 /// Runs the block on `world` ranks with tensor parallelism `tp` (one
 /// sequence of `seq` rows per replica) and checks every element of every
 /// rank's output within the example's tolerance: `|got - want| <= (16 u +
 /// sqrt(n) u32) (1 + |want|)`, `n` the longest sum. Returns the largest
 /// error as a fraction of it.
-fn check<T: Float>(
+fn check<T: HostFloat>(
     world: usize,
     tp: usize,
     (seq, hidden, heads, ffn): (usize, usize, usize, usize),
@@ -85,10 +31,10 @@ fn check<T: Float>(
     let tol = 16.0 * T::U + (n as f64).sqrt() * f32::U;
     let rt = machine(world);
     let dp = world / tp;
-    let w64 = weights(hidden, ffn).map(|v| T::round(*v).wide());
+    let w64 = BlockWeights::sample(hidden, ffn).map(|v| T::round(*v).wide());
     let wt = w64.map(|v| T::round(*v));
     let x64 = Array2::from_shape_fn((dp * seq, hidden), |(i, j)| {
-        T::round(value(13, i, j, 1.0)).wide()
+        T::round(sample_value(13, i, j, 1.0)).wide()
     });
     let xt = x64.mapv(T::round);
     let outs = rt
@@ -164,8 +110,8 @@ fn overlap_is_faster_when_there_is_compute_to_hide_behind() {
     // layers end sooner than their GEMM followed by the all-reduce.
     let run = |overlap: bool| {
         let rt = machine(4);
-        let w = weights(32, 128).map(|v| *v as f32);
-        let x = Array2::from_shape_fn((16, 32), |(i, j)| value(13, i, j, 1.0) as f32);
+        let w = BlockWeights::sample(32, 128).map(|v| *v as f32);
+        let x = Array2::from_shape_fn((16, 32), |(i, j)| sample_value(13, i, j, 1.0) as f32);
         let times = rt
             .spawn(4, |rank| {
                 rank.set_device(rank.get_rank())?;
@@ -193,7 +139,7 @@ fn overlap_is_faster_when_there_is_compute_to_hide_behind() {
 #[test]
 fn heads_that_do_not_split_over_tp_are_refused() {
     let rt = machine(2);
-    let w = weights(12, 24).map(|v| *v as f32);
+    let w = BlockWeights::sample(12, 24).map(|v| *v as f32);
     let err = rt
         .spawn(2, |rank| {
             rank.set_device(rank.get_rank())?;
@@ -212,7 +158,7 @@ fn heads_that_do_not_split_over_tp_are_refused() {
 #[test]
 fn bad_shapes_are_refused_with_the_reason() {
     let rt = machine(2);
-    let w = weights(16, 32).map(|v| *v as f32);
+    let w = BlockWeights::sample(16, 32).map(|v| *v as f32);
     let mut bad = w.clone();
     bad.fc2_w = Array2::zeros((32, 8));
     let run = rt

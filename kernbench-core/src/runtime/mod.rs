@@ -44,7 +44,7 @@ pub use error::{GroupError, RankFailure, RuntimeError, SpawnError, WorkerError};
 pub use launch::{Arg, Args, Param};
 pub use placement::{resolve, Placement, ShardSpec, Split, TileOrder};
 pub use rank::{ProcessGroup, Rank};
-pub use tensor::{DeviceTensor, HostElement};
+pub use tensor::{DeviceTensor, HostElement, HostFloat};
 
 /// The ndarray crate the runtime reads and writes host arrays with.
 pub use ndarray;

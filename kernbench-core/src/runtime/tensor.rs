@@ -30,6 +30,50 @@ pub trait HostElement: Copy + Send + Sync + fmt::Debug + 'static + sealed::Seale
     fn get(b: &[u8]) -> Self;
 }
 
+/// A floating host element type (`f32`, `f16`, `bf16`): how an `f64`
+/// rounds into it and back, and its unit roundoff. Host references that
+/// check a device result round their inputs with it and bound their error
+/// by it.
+pub trait HostFloat: HostElement {
+    /// The largest relative error of one rounding to nearest: 2^-24 for
+    /// `f32`, 2^-11 for `f16`, 2^-8 for `bf16`.
+    const U: f64;
+    /// `v` rounded to the nearest value of the type.
+    fn round(v: f64) -> Self;
+    /// The value, exactly, as an `f64`.
+    fn wide(self) -> f64;
+}
+
+impl HostFloat for f32 {
+    const U: f64 = 5.960_464_477_539_063e-8;
+    fn round(v: f64) -> Self {
+        v as f32
+    }
+    fn wide(self) -> f64 {
+        f64::from(self)
+    }
+}
+
+impl HostFloat for half::f16 {
+    const U: f64 = 4.882_812_5e-4;
+    fn round(v: f64) -> Self {
+        half::f16::from_f64(v)
+    }
+    fn wide(self) -> f64 {
+        self.to_f64()
+    }
+}
+
+impl HostFloat for half::bf16 {
+    const U: f64 = 3.906_25e-3;
+    fn round(v: f64) -> Self {
+        half::bf16::from_f64(v)
+    }
+    fn wide(self) -> f64 {
+        self.to_f64()
+    }
+}
+
 impl HostElement for f32 {
     const DTYPE: DType = DType::F32;
     fn put(self, out: &mut [u8]) {
