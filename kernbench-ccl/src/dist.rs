@@ -567,6 +567,26 @@ impl Backend {
             .unwrap_or_else(|| fixed.clone())
     }
 
+    /// The all-gather or reduce-scatter algorithm `c` runs for `bytes` per
+    /// rank among the ranks of `cs`, and whether it runs as Bruck's.
+    fn choose_bruck_or_ring(
+        &self,
+        c: Collective,
+        fixed: &Algorithm,
+        topo: &Topology,
+        cs: &[Contribution],
+        bytes: f64,
+    ) -> Result<(Algorithm, bool), RuntimeError> {
+        let bruck = match c {
+            Collective::AllGather => "bruck_allgather",
+            _ => "bruck_reducescatter",
+        };
+        let fits = |a: &Algorithm| bruck_or_ring(a, c, bruck);
+        let algo = self.choose(c, fixed, topo, &group_pes(cs), bytes, |a| fits(a).is_ok());
+        let is_bruck = fits(&algo)?;
+        Ok((algo, is_bruck))
+    }
+
     /// This backend with the registry's algorithm `name` for the collective
     /// it implements, checked to have a form between ranks: all-reduce by
     /// ring, mesh, tree, double tree, recursive doubling or Rabenseifner;
@@ -1020,18 +1040,13 @@ fn gather_all(
         Contribution::of(r, output, 0),
         move |cs| {
             let (shards, _) = pair_up("all_gather", &cs, "argument")?;
-            let fits = |a: &Algorithm| bruck_or_ring(a, Collective::AllGather, "bruck_allgather");
-            let bytes = (cs.len() * n * d.size()) as f64;
-            let pes = group_pes(&cs);
-            let algo = backend.choose(
+            let (algo, bruck) = backend.choose_bruck_or_ring(
                 Collective::AllGather,
                 &fixed,
                 rt.topology(),
-                &pes,
-                bytes,
-                |a| fits(a).is_ok(),
-            );
-            let bruck = fits(&algo)?;
+                &cs,
+                (cs.len() * n * d.size()) as f64,
+            )?;
             let args = rank_all_gather::args()
                 .n(n)
                 .seg(seg_elems(&algo, d))
@@ -1106,19 +1121,13 @@ fn scatter_reduced(
         Contribution::of(r, input, 0).reducing(op),
         move |cs| {
             let (shards, _) = pair_up("reduce_scatter", &cs, "argument")?;
-            let fits =
-                |a: &Algorithm| bruck_or_ring(a, Collective::ReduceScatter, "bruck_reducescatter");
-            let bytes = (cs.len() * n * d.size()) as f64;
-            let pes = group_pes(&cs);
-            let algo = backend.choose(
+            let (algo, bruck) = backend.choose_bruck_or_ring(
                 Collective::ReduceScatter,
                 &fixed,
                 rt.topology(),
-                &pes,
-                bytes,
-                |a| fits(a).is_ok(),
-            );
-            let bruck = fits(&algo)?;
+                &cs,
+                (cs.len() * n * d.size()) as f64,
+            )?;
             let seg = seg_elems(&algo, d);
             let args = rank_reduce_scatter::args()
                 .n(n)
