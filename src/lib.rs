@@ -44,7 +44,7 @@ pub use kernbench_tl as tl;
 pub mod prelude {
     pub use kernbench_core::machine::Machine;
     pub use kernbench_core::neighbors::NeighborMap;
-    pub use kernbench_core::sim::{simulate, Launch, Report};
+    pub use kernbench_core::sim::{simulate, simulate_many, Launch, Queued, Report};
     pub use kernbench_core::topology::Topology;
     pub use kernbench_core::PeId;
     pub use kernbench_tl::prelude::*;

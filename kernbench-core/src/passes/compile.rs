@@ -161,6 +161,48 @@ pub(crate) struct Compiled {
     pub(crate) pcs: PcTable,
 }
 
+impl Compiled {
+    /// Appends the instances of another launch, compiled on its own, after
+    /// these (for a run of several launches): its instances, channels and
+    /// routes are numbered after this one's, and its HBM splits join the
+    /// table.
+    pub(crate) fn append(&mut self, other: Compiled) {
+        let inst_base = self.programs.len();
+        let chan_base = self.channels.list.len() as u32;
+        let route_base = self.routes.len() as u32;
+        if self.pcs.len() == 0 {
+            self.pcs.n = other.pcs.n;
+        }
+        let rows = self.pcs.merge(&other.pcs);
+        self.programs.extend(other.programs);
+        self.bindings
+            .extend(other.bindings.into_iter().map(|mut b| {
+                b.chans.iter_mut().for_each(|c| *c += chan_base);
+                b.routes.iter_mut().for_each(|r| *r += route_base);
+                b.pcs.iter_mut().for_each(|r| *r = rows[*r as usize]);
+                b
+            }));
+        self.tables.extend(other.tables);
+        self.graphs.extend(other.graphs);
+        let ch = other.channels;
+        self.channels.list.extend(ch.list.into_iter().map(|mut c| {
+            c.src += inst_base;
+            c.dst += inst_base;
+            c
+        }));
+        self.channels
+            .of_comm
+            .extend(ch.of_comm.into_iter().map(|mut l| {
+                l.iter_mut().for_each(|c| *c += chan_base);
+                l
+            }));
+        self.channels.comm_cmds.extend(ch.comm_cmds);
+        self.chan_routes.extend(other.chan_routes);
+        self.routes.extend(other.routes);
+        self.route_ends.extend(other.route_ends);
+    }
+}
+
 /// Runs `f` on every index of `0..n` over the machine's cores, in contiguous
 /// chunks, and returns the results in index order.
 pub(crate) fn par_map<T: Send>(n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {

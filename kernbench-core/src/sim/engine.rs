@@ -15,7 +15,7 @@ use super::fabric::Fabric;
 use super::id::{ChanId, InstId, OpId, OpRef};
 use super::ipcq::{tickets, Chan, FabricModel, SendPoll, SlotGrant, SlotRecv};
 use super::messages::MsgLog;
-use super::pe::{Dependents, PeState, DONE, STARTED};
+use super::pe::{Core, Dependents, PeState, DONE, STARTED};
 use super::queue::{EventQueue, MixOp};
 use super::race::RaceCheck;
 use crate::ir::CommandGraph;
@@ -45,6 +45,8 @@ enum Ev {
     Pump(ChanId),
     /// A PE that starts late (a straggler) begins its program.
     Begin(InstId),
+    /// A launch may begin: its start time has come (what it waits for has ended).
+    Open(u32),
     /// Test only: an event that reschedules itself forever, as a livelock would.
     #[cfg(test)]
     Spin(InstId),
@@ -60,6 +62,7 @@ impl Ev {
             Ev::CommFree(_) => "comm free",
             Ev::Pump(_) => "pump",
             Ev::Begin(_) => "begin",
+            Ev::Open(_) => "open",
             #[cfg(test)]
             Ev::Spin(_) => "spin",
         }
@@ -87,10 +90,42 @@ pub struct Span {
     pub end: Ps,
 }
 
+/// One launch of a run: its instances, when it may begin, what it waits
+/// for, and its IPCQ settings.
+pub(crate) struct Gate {
+    /// Its instances, a contiguous range of the run's.
+    pub(crate) insts: std::ops::Range<u32>,
+    /// The earliest it may begin (the common start of its PEs).
+    pub(crate) start: Ps,
+    /// Earlier launches of the run (by index) that must end before it begins.
+    pub(crate) after: Vec<u32>,
+    /// Its IPCQ settings.
+    pub(crate) ipcq: IpcqSpec,
+    /// Rate at which its arrivals drain into the receive buffer.
+    pub(crate) drain_gbps: f64,
+}
+
+/// A launch during a run: what it still waits for, and when it began and ended.
+#[derive(Clone, Debug)]
+pub(crate) struct GateRun {
+    start: Ps,
+    insts: std::ops::Range<u32>,
+    /// Launches it waits for that have not ended.
+    waiting: u32,
+    /// Its instances not yet done.
+    left: u32,
+    /// Launches waiting for it.
+    dependents: Vec<u32>,
+    /// When it began (its instances were released), once it has.
+    pub(crate) begin: Option<Ps>,
+    /// When its last instance ended, once it has.
+    pub(crate) end: Option<Ps>,
+}
+
 /// What a run is built from, apart from the lowered programs.
 pub(crate) struct EngineConfig<'a> {
-    /// The common start of every PE.
-    pub(crate) start: Ps,
+    /// The launches of the run (one for a plain launch), in order.
+    pub(crate) gates: Vec<Gate>,
     /// The PE of each instance.
     pub(crate) pes: &'a [PeId],
     /// The traced graphs (data execution); empty when data is off.
@@ -106,9 +141,6 @@ pub(crate) struct EngineConfig<'a> {
     /// The machine's links.
     pub(crate) links: &'a [Link],
     pub(crate) spec: &'a PeSpec,
-    pub(crate) ipcq: &'a IpcqSpec,
-    /// Rate at which arrivals drain into the receive buffer.
-    pub(crate) drain_gbps: f64,
     /// What the commands compute, when anything (data execution).
     pub(crate) domain: Option<Box<dyn ValueDomain + 'a>>,
     /// Keep link spans and the message log.
@@ -129,6 +161,12 @@ pub(crate) struct Engine<'a> {
     pub(crate) now: Ps,
     queue: EventQueue<Ev>,
     pub(crate) insts: Vec<PeState>,
+    /// The PEs of the run: engines and pseudo-channels its instances share.
+    cores: Vec<Core>,
+    /// The launches of the run.
+    pub(crate) gates: Vec<GateRun>,
+    /// The launch of each instance.
+    inst_gate: Vec<u32>,
     pub(crate) chans: Vec<Chan>,
     pub(crate) fabric: Fabric,
     routes: &'a [Route],
@@ -136,7 +174,6 @@ pub(crate) struct Engine<'a> {
     tables: &'a [CmdTable],
     of_cmd: &'a Channels,
     spec: PeSpec,
-    slot_bytes: u64,
     model: FabricModel,
     /// What the commands compute, when anything.
     domain: Option<Box<dyn ValueDomain + 'a>>,
@@ -208,21 +245,55 @@ impl<'a> Engine<'a> {
     ) -> Self {
         let pcs = cfg.spec.hbm_pcs as usize;
         let hbm = HbmSplits::new(pc_table, cfg.spec.hbm_effective_gbps());
+        let mut inst_gate = vec![0u32; cfg.pes.len()];
+        for (g, gate) in cfg.gates.iter().enumerate() {
+            for i in gate.insts.clone() {
+                inst_gate[i as usize] = g as u32;
+            }
+        }
+        // One core per PE, in order of first use.
+        let mut core_of: HashMap<PeId, u32> = HashMap::new();
+        let mut cores: Vec<Core> = Vec::new();
         // Instances that share a program share its dependents too.
         let mut dependents: HashMap<*const PeProgram, Arc<Dependents>> = HashMap::new();
         let insts: Vec<PeState> = progs
             .into_iter()
             .zip(bindings)
             .zip(cfg.pes)
-            .map(|((prog, bind), pe)| {
+            .enumerate()
+            .map(|(i, ((prog, bind), pe))| {
                 let deps = Arc::clone(
                     dependents
                         .entry(Arc::as_ptr(&prog))
                         .or_insert_with(|| Arc::new(Dependents::of(&prog))),
                 );
-                PeState::new(*pe, prog, bind, deps, cfg.start, pcs)
+                let core = *core_of.entry(*pe).or_insert_with(|| {
+                    cores.push(Core::new(pcs));
+                    cores.len() as u32 - 1
+                });
+                cores[core as usize].insts.push(i as u32);
+                let start = cfg.gates[inst_gate[i] as usize].start;
+                PeState::new((*pe, core), prog, bind, deps, start)
             })
             .collect();
+        let mut gates: Vec<GateRun> = cfg
+            .gates
+            .iter()
+            .map(|g| GateRun {
+                start: g.start,
+                insts: g.insts.clone(),
+                waiting: g.after.len() as u32,
+                left: 0,
+                dependents: Vec::new(),
+                begin: None,
+                end: None,
+            })
+            .collect();
+        for (g, gate) in cfg.gates.iter().enumerate() {
+            for &a in &gate.after {
+                gates[a as usize].dependents.push(g as u32);
+            }
+        }
         // A link carried by one channel only, and by no DMA, sees no interleaving.
         let mut users = vec![0u32; cfg.links.len()];
         for r in cfg.chan_routes.iter() {
@@ -238,15 +309,11 @@ impl<'a> Engine<'a> {
         let chans = cfg
             .chan_routes
             .into_iter()
-            .map(|route| {
+            .enumerate()
+            .map(|(k, route)| {
                 let private = route.hops.iter().all(|h| users[h.link.0 as usize] == 1);
-                Chan::new(
-                    route,
-                    cfg.ipcq.slots,
-                    cfg.ipcq.credit_bytes,
-                    cfg.drain_gbps,
-                    private,
-                )
+                let gate = &cfg.gates[inst_gate[cfg.channels.list[k].src] as usize];
+                Chan::new(route, &gate.ipcq, gate.drain_gbps, private)
             })
             .collect();
         let op_start = if cfg.spans {
@@ -255,13 +322,20 @@ impl<'a> Engine<'a> {
             Vec::new()
         };
         let queue = EventQueue::new().recording(cfg.record_mix);
+        let races = cfg.domain.is_some().then(|| {
+            let after: Vec<Vec<u32>> = cfg.gates.iter().map(|g| g.after.clone()).collect();
+            RaceCheck::new(cfg.graphs, cfg.pes).with_launches(inst_gate.clone(), &after)
+        });
         Engine {
             progress: cfg.progress.clone(),
             hbm,
             route_bytes: vec![(0, 0); cfg.routes.len()],
-            now: cfg.start,
+            now: cfg.gates.iter().map(|g| g.start).min().unwrap_or(0),
             queue,
             insts,
+            cores,
+            gates,
+            inst_gate,
             chans,
             fabric: Fabric::new(cfg.links).traced(cfg.trace),
             routes: cfg.routes,
@@ -269,12 +343,8 @@ impl<'a> Engine<'a> {
             tables: cfg.tables,
             of_cmd: cfg.channels,
             spec: cfg.spec.clone(),
-            slot_bytes: cfg.ipcq.slot_bytes,
             model: cfg.model,
-            races: cfg
-                .domain
-                .is_some()
-                .then(|| RaceCheck::new(cfg.graphs, cfg.pes)),
+            races,
             domain: cfg.domain,
             failed: None,
             slow: cfg.slow,
@@ -304,6 +374,8 @@ impl<'a> Engine<'a> {
     /// bound every event a healthy run schedules (each op ends in one
     /// completion; each packet brings a few events of the fabric model).
     fn progress_limit(&self) -> u64 {
+        // The smallest slot of the run counts the most packets.
+        let slot_bytes = self.chans.iter().map(|c| c.slot_bytes).min().unwrap_or(1);
         let mut per_prog: HashMap<*const PeProgram, u64> = HashMap::new();
         let mut work = 0u64;
         for s in &self.insts {
@@ -314,7 +386,7 @@ impl<'a> Engine<'a> {
                     .map(|o| match o.kind {
                         OpKind::Send { bytes, .. }
                         | OpKind::SendGrant { bytes, .. }
-                        | OpKind::Recv { bytes, .. } => 1 + tickets(bytes, self.slot_bytes),
+                        | OpKind::Recv { bytes, .. } => 1 + tickets(bytes, slot_bytes),
                         _ => 1,
                     })
                     .sum()
@@ -335,11 +407,9 @@ impl<'a> Engine<'a> {
         if SPIN.with(|s| s.get()) {
             self.push(self.now, Ev::Spin(InstId(0)));
         }
-        for i in 0..self.insts.len() {
-            let inst = InstId(i as u32);
-            match self.slow.get(i) {
-                Some(&(_, delay)) if delay > 0 => self.push(self.now + delay, Ev::Begin(inst)),
-                _ => self.begin(inst),
+        for g in 0..self.gates.len() {
+            if self.gates[g].waiting == 0 {
+                self.open_at(g as u32, self.gates[g].start);
             }
         }
         while let Some((t, ev)) = self.queue.pop() {
@@ -378,10 +448,8 @@ impl<'a> Engine<'a> {
                     self.msg_poll(c);
                 }
                 Ev::Begin(inst) => self.begin(inst),
-                Ev::CommFree(inst) => {
-                    self.insts[inst.ix()].release(Unit::Comm);
-                    self.try_unit(inst, Unit::Comm as usize);
-                }
+                Ev::Open(g) => self.open(g),
+                Ev::CommFree(inst) => self.free_unit(inst, Unit::Comm),
             }
         }
         if let Some(e) = self.failed.take() {
@@ -393,9 +461,58 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
+    /// Launch `g` may begin at `t` (now or later).
+    fn open_at(&mut self, g: u32, t: Ps) {
+        if t > self.now {
+            self.push(t, Ev::Open(g));
+        } else {
+            self.open(g);
+        }
+    }
+
+    /// Launch `g` begins: its instances start, stragglers late.
+    fn open(&mut self, g: u32) {
+        let now = self.now;
+        let gate = &mut self.gates[g as usize];
+        gate.begin = Some(now);
+        let insts = gate.insts.clone();
+        gate.left = insts
+            .clone()
+            .filter(|&i| self.insts[i as usize].left > 0)
+            .count() as u32;
+        for i in insts {
+            let inst = InstId(i);
+            let s = &mut self.insts[i as usize];
+            s.end_ps = s.end_ps.max(now);
+            match self.slow.get(i as usize) {
+                Some(&(_, delay)) if delay > 0 => self.push(now + delay, Ev::Begin(inst)),
+                _ => self.begin(inst),
+            }
+        }
+        if self.gates[g as usize].left == 0 {
+            self.close(g);
+        }
+    }
+
+    /// Launch `g` has ended: the launches waiting only for it may begin.
+    fn close(&mut self, g: u32) {
+        let now = self.now;
+        self.gates[g as usize].end = Some(now);
+        for k in 0..self.gates[g as usize].dependents.len() {
+            let d = self.gates[g as usize].dependents[k];
+            let next = &mut self.gates[d as usize];
+            next.waiting -= 1;
+            if next.waiting == 0 {
+                let start = next.start.max(now);
+                self.open_at(d, start);
+            }
+        }
+    }
+
     /// Starts what instance `inst` can start before anything has finished.
     fn begin(&mut self, inst: InstId) {
         let i = inst.ix();
+        self.insts[i].started = true;
         for op in 0..self.insts[i].prog.ops.len() {
             if self.insts[i].remaining(OpId(op as u32)) == 0
                 && self.insts[i].prog.ops[op].unit == Unit::Free
@@ -409,8 +526,44 @@ impl<'a> Engine<'a> {
     }
 
     fn try_unit(&mut self, inst: InstId, u: usize) {
-        if let Some(op) = self.insts[inst.ix()].ready_on(u) {
+        let s = &self.insts[inst.ix()];
+        if !s.started || self.cores[s.core as usize].busy(u) {
+            return;
+        }
+        if let Some(op) = s.ready_on(u) {
             self.start(OpRef::new(inst, op));
+        }
+    }
+
+    /// Frees engine `u` of `inst`'s PE and gives it to the next op ready for
+    /// it: `inst`'s own first, then those of the other instances on the PE
+    /// in turn, starting after `inst` (round robin).
+    fn free_unit(&mut self, inst: InstId, u: Unit) {
+        let core = self.insts[inst.ix()].core as usize;
+        self.cores[core].release(u);
+        self.try_core(inst, u as usize);
+    }
+
+    /// Offers idle engine `u` of `inst`'s PE to `inst`, then to the other
+    /// instances on the PE in turn.
+    fn try_core(&mut self, inst: InstId, u: usize) {
+        self.try_unit(inst, u);
+        let core = self.insts[inst.ix()].core as usize;
+        let n = self.cores[core].insts.len();
+        if n < 2 {
+            return;
+        }
+        let at = self.cores[core]
+            .insts
+            .iter()
+            .position(|&i| i == inst.0)
+            .unwrap_or(0);
+        for k in 1..n {
+            if self.cores[core].busy(u) {
+                return;
+            }
+            let other = InstId(self.cores[core].insts[(at + k) % n]);
+            self.try_unit(other, u);
         }
     }
 
@@ -427,6 +580,8 @@ impl<'a> Engine<'a> {
         let s = &mut self.insts[r.inst.ix()];
         s.first_op_ps.get_or_insert(now);
         let unit = s.begin(r.op);
+        let core = &mut self.cores[s.core as usize];
+        core.take(unit);
         if let Some(st) = self.op_start.get_mut(r.inst.ix()) {
             st[r.op.ix()] = now;
         }
@@ -438,7 +593,7 @@ impl<'a> Engine<'a> {
                 now + slowed(*ps)
             }
             OpKind::Nop => now,
-            OpKind::Hbm { .. } => s.hbm(r.op, now, &self.hbm) + hbm_latency,
+            OpKind::Hbm { .. } => s.hbm(core, r.op, now, &self.hbm) + hbm_latency,
             OpKind::Remote {
                 route,
                 bytes,
@@ -460,7 +615,7 @@ impl<'a> Engine<'a> {
             }
             &OpKind::SendGrant { chan, bytes } => {
                 let c = s.chan(chan);
-                let n = tickets(bytes, self.slot_bytes);
+                let n = tickets(bytes, self.chans[c.ix()].slot_bytes);
                 match self.model {
                     FabricModel::Slots => {
                         let ch = &mut self.chans[c.ix()].slot;
@@ -496,7 +651,7 @@ impl<'a> Engine<'a> {
                         self.slot_pump_send(r);
                     }
                     FabricModel::Messages => {
-                        let n = tickets(bytes, self.slot_bytes);
+                        let n = tickets(bytes, self.chans[c.ix()].slot_bytes);
                         self.chans[c.ix()].msg.send_start(r, now, bytes, n);
                         self.msg_poll(c);
                     }
@@ -505,7 +660,7 @@ impl<'a> Engine<'a> {
             }
             &OpKind::Recv { chan, bytes } => {
                 let c = s.chan(chan);
-                let n = tickets(bytes, self.slot_bytes);
+                let n = tickets(bytes, self.chans[c.ix()].slot_bytes);
                 match self.model {
                     FabricModel::Slots => {
                         let ch = &mut self.chans[c.ix()];
@@ -547,7 +702,7 @@ impl<'a> Engine<'a> {
     /// Message model: advances whatever of channel `c` can advance (grant,
     /// injection, receive) and schedules the events that follow.
     fn msg_poll(&mut self, c: ChanId) {
-        let slot_bytes = self.slot_bytes;
+        let slot_bytes = self.chans[c.ix()].slot_bytes;
         let to = self.of_cmd.list[c.ix()].dst as u32;
         loop {
             let mut progress = false;
@@ -626,8 +781,7 @@ impl<'a> Engine<'a> {
         let mut sent = ch.slot.sent;
         if sent >= bytes.max(1) {
             // Every packet is on its way: the comm engine is free again.
-            s.release(Unit::Comm);
-            self.try_unit(r.inst, Unit::Comm as usize);
+            self.free_unit(r.inst, Unit::Comm);
             return;
         }
         if ch.slot.granted == 0 {
@@ -638,7 +792,7 @@ impl<'a> Engine<'a> {
         let mut t = now;
         while ch.slot.granted > 0 && sent < bytes.max(1) {
             ch.slot.granted -= 1;
-            let pkt = self.slot_bytes.min(bytes - sent).max(1);
+            let pkt = ch.slot_bytes.min(bytes - sent).max(1);
             let first = sent == 0;
             sent += pkt;
             s.sent += pkt;
@@ -755,7 +909,8 @@ impl<'a> Engine<'a> {
         // A send frees its engine when its last packet is injected.
         let frees_unit = unit != Unit::Free && unit != Unit::Comm;
         if frees_unit {
-            self.insts[i].release(unit);
+            let core = self.insts[i].core as usize;
+            self.cores[core].release(unit);
         }
         for k in self.insts[i].dependents_of(r.op) {
             let d = self.insts[i].dependent(k);
@@ -770,7 +925,16 @@ impl<'a> Engine<'a> {
             }
         }
         if frees_unit {
-            self.try_unit(r.inst, unit as usize);
+            self.try_core(r.inst, unit as usize);
+        }
+        if self.insts[i].left == 0 {
+            // The instance is done; its launch may be too.
+            let g = self.inst_gate[i];
+            let gate = &mut self.gates[g as usize];
+            gate.left -= 1;
+            if gate.left == 0 {
+                self.close(g);
+            }
         }
         Ok(())
     }
@@ -785,6 +949,10 @@ impl<'a> Engine<'a> {
         match ev {
             Ev::OpDone(r) | Ev::SendNext(r) => [pe(r.inst), None],
             Ev::CommFree(i) | Ev::Begin(i) => [pe(i), None],
+            Ev::Open(g) => {
+                let first = self.gates[g as usize].insts.start as usize;
+                [self.insts.get(first).map(|s| s.pe), None]
+            }
             #[cfg(test)]
             Ev::Spin(i) => [pe(i), None],
             Ev::Visible(c) | Ev::Credit(c) | Ev::Pump(c) => chan(c),

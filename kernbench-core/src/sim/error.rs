@@ -191,6 +191,24 @@ pub enum LaunchError {
         /// Instances of the launch.
         instances: usize,
     },
+    /// Launches of one run that ask for different fabric models.
+    #[error("launch {launch} of the run uses the {fabric} fabric model, launch 0 the {first} one; a run has one")]
+    MixedFabric {
+        /// The launch that differs.
+        launch: usize,
+        /// Its model.
+        fabric: super::FabricModel,
+        /// The first launch's model.
+        first: super::FabricModel,
+    },
+    /// A launch of a run that waits for itself or a later launch.
+    #[error("launch {launch} of the run waits for launch {after}, which is not an earlier one")]
+    WaitsForLater {
+        /// The launch.
+        launch: usize,
+        /// What it waits for.
+        after: usize,
+    },
     /// A PE listed twice.
     #[error("PE {pe} is given twice")]
     DuplicatePe {

@@ -22,7 +22,7 @@
 //!   grant not yet started. See ADR 0008 for where the two differ.
 
 use super::id::OpRef;
-use crate::topology::Route;
+use crate::topology::{IpcqSpec, Route};
 use crate::Ps;
 use std::collections::VecDeque;
 use std::fmt;
@@ -80,6 +80,8 @@ pub(crate) struct Chan {
     pub(crate) drain_gbps: f64,
     /// Ring slots at the receiver.
     pub(crate) slots: u32,
+    /// Bytes per ring slot (the launch's IPCQ setting).
+    pub(crate) slot_bytes: u64,
     /// No other channel or DMA uses a link of the route, so nothing can
     /// interleave with a message's train (message model).
     pub(crate) private: bool,
@@ -94,17 +96,13 @@ pub(crate) struct Chan {
 }
 
 impl Chan {
-    pub(crate) fn new(
-        route: Route,
-        slots: u32,
-        credit_bytes: u64,
-        drain_gbps: f64,
-        private: bool,
-    ) -> Self {
+    pub(crate) fn new(route: Route, ipcq: &IpcqSpec, drain_gbps: f64, private: bool) -> Self {
+        let slots = ipcq.slots;
         Chan {
+            slot_bytes: ipcq.slot_bytes,
             private,
             pump_at: None,
-            credit_ps: route.credit_ps(credit_bytes),
+            credit_ps: route.credit_ps(ipcq.credit_bytes),
             route,
             drain_gbps,
             slots,

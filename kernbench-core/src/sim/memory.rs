@@ -50,6 +50,24 @@ pub struct MemoryEstimate {
     pub bytes: u64,
 }
 
+impl MemoryEstimate {
+    /// The estimate of a run of both launches (the device memory written
+    /// before it is the same machine's, counted once).
+    pub(crate) fn plus(&self, o: &MemoryEstimate) -> MemoryEstimate {
+        let instances = self.instances + o.instances;
+        let commands = self.commands_per_instance * self.instances as u64
+            + o.commands_per_instance * o.instances as u64;
+        MemoryEstimate {
+            instances,
+            commands_per_instance: commands / (instances as u64).max(1),
+            programs: self.programs + o.programs,
+            data_bytes: self.data_bytes + o.data_bytes,
+            machine_bytes: self.machine_bytes.max(o.machine_bytes),
+            bytes: self.bytes.saturating_add(o.bytes),
+        }
+    }
+}
+
 impl std::fmt::Display for MemoryEstimate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

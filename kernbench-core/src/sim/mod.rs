@@ -309,22 +309,160 @@ pub fn record_event_mix(
     run_launch(machine, launch, true, None).map(|(_, m)| m)
 }
 
+/// A launch of a run of several ([`simulate_many`]): when the host issues
+/// it and which earlier launches of the run it waits for.
+#[derive(Clone)]
+pub struct Queued<'a> {
+    /// The launch.
+    pub launch: Launch<'a>,
+    /// When the host issues it, ps from the run's time zero. It begins its
+    /// launch latency later ([`Topology::launch_start_ps`](crate::topology::Topology::launch_start_ps)),
+    /// or when the last launch it waits for ends, whichever is later.
+    pub issue_ps: Ps,
+    /// Earlier launches of the run, by index, that must end before it begins
+    /// (stream order, events waited on).
+    pub after: Vec<usize>,
+}
+
+impl<'a> Queued<'a> {
+    /// `launch` issued at time zero, waiting for nothing.
+    pub fn new(launch: Launch<'a>) -> Self {
+        Queued {
+            launch,
+            issue_ps: 0,
+            after: Vec::new(),
+        }
+    }
+
+    /// Issued by the host at `ps`.
+    pub fn issued_at(mut self, ps: Ps) -> Self {
+        self.issue_ps = ps;
+        self
+    }
+
+    /// Waits for launch `k` of the run (an earlier one) to end.
+    pub fn after(mut self, k: usize) -> Self {
+        self.after.push(k);
+        self
+    }
+}
+
+/// When one launch of a run of several began and ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LaunchTimes {
+    /// The kernel.
+    pub kernel: String,
+    /// When it was issued, ps.
+    pub issue_ps: Ps,
+    /// When its instances were released (its start latency passed and
+    /// what it waits for ended), ps.
+    pub begin_ps: Ps,
+    /// When its last instance ended, ps.
+    pub end_ps: Ps,
+}
+
+/// What a run of several launches leaves: one outcome over all their
+/// instances (in launch order, each launch's in its own order), and each
+/// launch's times.
+pub struct ManyOutcome {
+    /// The run as a whole: its report covers every instance, link and
+    /// memory of every launch, its kernel named after all of them.
+    pub outcome: Outcome,
+    /// Each launch's times, in the order given.
+    pub launches: Vec<LaunchTimes>,
+    /// The first instance of each launch in the outcome's instances, and
+    /// one past the last as a final entry.
+    pub first_instance: Vec<usize>,
+}
+
+/// Simulates several launches on one timeline: they contend for the PEs'
+/// engines and HBM channels, and for the links, as the instances of one
+/// launch do. Each begins when the host has issued it and its start
+/// latency has passed, and when every launch it waits for has ended.
+/// Instances of different launches placed on one PE share its engines:
+/// each engine serves its instances' queues in turn.
+///
+/// The launches must agree on the fabric model; data execution, traces and
+/// kept graphs are on for all when one asks for them.
+pub fn simulate_many(machine: &mut Machine, queued: &[Queued]) -> Result<ManyOutcome, SimError> {
+    run_queued(machine, queued, false, None).map(|(o, _)| o)
+}
+
 fn run_launch(
     machine: &mut Machine,
     launch: &Launch,
     record_mix: bool,
     domain: Option<&mut dyn domain::ValueDomain>,
 ) -> Result<(Outcome, Vec<queue::MixOp>), SimError> {
+    let one = [Queued::new(launch.clone())];
+    run_queued(machine, &one, record_mix, domain).map(|(o, mix)| (o.outcome, mix))
+}
+
+/// Checks a run's launches and brings their flags in line: what one asks
+/// for (data, trace, graphs, spans) all get, since the run keeps one of
+/// each per instance.
+fn harmonise<'a>(
+    topo: &crate::topology::Topology,
+    queued: &[Queued<'a>],
+) -> Result<Vec<Launch<'a>>, SimError> {
+    let Some(first) = queued.first() else {
+        return Err(SimError::Launch(LaunchError::NoPes));
+    };
+    let any = |f: fn(&Launch) -> bool| queued.iter().any(|q| f(&q.launch));
+    let (data, trace, why, keep) = (
+        any(|l| l.data),
+        any(|l| l.trace),
+        any(|l| l.why),
+        any(|l| l.keep_graphs),
+    );
+    let mut out = Vec::with_capacity(queued.len());
+    for (k, q) in queued.iter().enumerate() {
+        check_launch(topo, &q.launch)?;
+        if q.launch.fabric != first.launch.fabric {
+            return Err(SimError::Launch(LaunchError::MixedFabric {
+                launch: k,
+                fabric: q.launch.fabric,
+                first: first.launch.fabric,
+            }));
+        }
+        if let Some(&a) = q.after.iter().find(|&&a| a >= k) {
+            return Err(SimError::Launch(LaunchError::WaitsForLater {
+                launch: k,
+                after: a,
+            }));
+        }
+        let mut l = q.launch.clone();
+        (l.data, l.trace, l.why, l.keep_graphs) = (data, trace, why, keep);
+        out.push(l);
+    }
+    Ok(out)
+}
+
+fn run_queued(
+    machine: &mut Machine,
+    queued: &[Queued],
+    record_mix: bool,
+    domain: Option<&mut dyn domain::ValueDomain>,
+) -> Result<(ManyOutcome, Vec<queue::MixOp>), SimError> {
     let topo = machine.topology().clone();
-    check_launch(&topo, launch)?;
+    let launches = harmonise(&topo, queued)?;
+    let first = &launches[0];
     let mut wall = WallTimes::default();
-    let limit = launch
+    let limit = first
         .max_memory
         .map(|b| (b, true))
         .or_else(|| memory::available_memory().map(|b| (b, false)));
     let clock = std::time::Instant::now();
     if let Some((limit, explicit)) = limit {
-        let estimate = memory::estimate(machine, launch)?;
+        let mut estimate: Option<MemoryEstimate> = None;
+        for l in &launches {
+            let e = memory::estimate(machine, l)?;
+            estimate = Some(match estimate {
+                None => e,
+                Some(t) => t.plus(&e),
+            });
+        }
+        let estimate = estimate.expect("a run has a launch");
         let held = if explicit { estimate.machine_bytes } else { 0 };
         if estimate.bytes.saturating_add(held) > limit {
             return Err(SimError::TooLarge {
@@ -332,6 +470,32 @@ fn run_launch(
                 limit,
                 explicit,
             });
+        }
+    }
+    wall.estimate = clock.elapsed();
+    let clock = std::time::Instant::now();
+    let spec = topo.pe_spec().clone();
+    let mut gates = Vec::with_capacity(launches.len());
+    let mut compiled: Option<passes::Compiled> = None;
+    let mut first_instance = vec![0usize];
+    let mut pes: Vec<PeId> = Vec::new();
+    for (l, q) in launches.iter().zip(queued) {
+        let c = passes::compile(machine, l)?;
+        let at = pes.len() as u32;
+        pes.extend_from_slice(&l.pes);
+        first_instance.push(pes.len());
+        let ipcq = l.ipcq.clone().unwrap_or_else(|| topo.ipcq().clone());
+        gates.push(engine::Gate {
+            insts: at..pes.len() as u32,
+            // Launch: host -> IO_CPU -> M_CPU -> PE_CPU; IO_CPU stamps the common start.
+            start: q.issue_ps + topo.launch_start_ps(l.pes.iter().copied()),
+            after: q.after.iter().map(|&a| a as u32).collect(),
+            drain_gbps: topo.ipcq_drain_gbps(&ipcq),
+            ipcq,
+        });
+        match compiled.as_mut() {
+            None => compiled = Some(c),
+            Some(all) => all.append(c),
         }
     }
     let passes::Compiled {
@@ -344,30 +508,26 @@ fn run_launch(
         routes,
         route_ends,
         pcs,
-    } = {
-        wall.estimate = clock.elapsed();
-        let clock = std::time::Instant::now();
-        let c = passes::compile(machine, launch)?;
-        wall.compile = clock.elapsed();
-        c
-    };
-    let spec = topo.pe_spec().clone();
-    // Launch: host -> IO_CPU -> M_CPU -> PE_CPU; IO_CPU stamps the common start.
-    let start: Ps = topo.launch_start_ps(launch.pes.iter().copied());
-    let ipcq = launch.ipcq.clone().unwrap_or_else(|| topo.ipcq().clone());
-    let drain_gbps = topo.ipcq_drain_gbps(&ipcq);
+    } = compiled.expect("a run has a launch");
+    wall.compile = clock.elapsed();
+    let start = gates.iter().map(|g| g.start).min().unwrap_or(0);
     let mut domain: Option<Box<dyn domain::ValueDomain + '_>> = match domain {
         Some(d) => Some(Box::new(d)),
-        None => launch
+        None => first
             .data
             .then(|| Box::new(domain::Numeric::new()) as Box<dyn domain::ValueDomain>),
     };
     if let Some(d) = domain.as_mut() {
         d.begin(&graphs, &channels)?;
     }
+    let slow = if topo.config().slow.is_empty() {
+        Vec::new()
+    } else {
+        pes.iter().map(|&pe| topo.straggle(pe)).collect()
+    };
     let cfg = engine::EngineConfig {
-        start,
-        pes: &launch.pes,
+        gates,
+        pes: &pes,
         graphs: &graphs,
         tables: &tables,
         channels: &channels,
@@ -375,21 +535,15 @@ fn run_launch(
         routes: &routes,
         links: topo.links(),
         spec: &spec,
-        ipcq: &ipcq,
-        drain_gbps,
         domain,
-        trace: launch.trace,
-        spans: launch.trace || launch.why,
-        model: launch.fabric,
+        trace: first.trace,
+        spans: first.trace || first.why,
+        model: first.fabric,
         record_mix,
-        progress: launch.progress.clone(),
-        slow: if topo.config().slow.is_empty() {
-            Vec::new()
-        } else {
-            launch.pes.iter().map(|&pe| topo.straggle(pe)).collect()
-        },
+        progress: first.progress.clone(),
+        slow,
     };
-    let keep = launch.data || launch.trace || launch.keep_graphs || launch.why;
+    let keep = first.data || first.trace || first.keep_graphs || first.why;
     let distinct_programs = {
         let mut p: Vec<*const PeProgram> = programs.iter().map(std::sync::Arc::as_ptr).collect();
         p.sort_unstable();
@@ -402,13 +556,26 @@ fn run_launch(
     wall.simulate = clock.elapsed();
     let mix = eng.take_mix();
     let sends = eng.sends;
+    let names: Vec<&str> = launches.iter().map(|l| l.program.name()).collect();
     let report = report::build(
         &topo,
-        launch.program.name(),
+        &names.join(" + "),
         start,
         &eng,
         (&routes, &route_ends),
     );
+    let times = eng
+        .gates
+        .iter()
+        .zip(queued)
+        .zip(&names)
+        .map(|((g, q), name)| LaunchTimes {
+            kernel: name.to_string(),
+            issue_ps: q.issue_ps,
+            begin_ps: g.begin.unwrap_or(start),
+            end_ps: g.end.unwrap_or(start),
+        })
+        .collect();
     // Each instance's program with its own channels and routes, for
     // plans and timelines; a run that kept no graphs leaves none.
     let programs: Vec<PeProgram> = if keep {
@@ -432,17 +599,21 @@ fn run_launch(
     // The engine borrows the graphs and tables (its domain may hold on to them).
     drop(eng);
     Ok((
-        Outcome {
-            report,
-            graphs,
-            tables,
-            programs,
-            spans,
-            link_spans,
-            messages,
-            sends,
-            distinct_programs,
-            wall,
+        ManyOutcome {
+            outcome: Outcome {
+                report,
+                graphs,
+                tables,
+                programs,
+                spans,
+                link_spans,
+                messages,
+                sends,
+                distinct_programs,
+                wall,
+            },
+            launches: times,
+            first_instance,
         },
         mix,
     ))

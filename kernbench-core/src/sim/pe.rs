@@ -1,5 +1,7 @@
-//! One PE's state during a run: its lowered program, dependency counters,
-//! in-order engine queues, HBM pseudo-channels, and what it did.
+//! One PE's state during a run: a [`Core`] (its engines and HBM
+//! pseudo-channels, shared by every instance placed on the PE) and, per
+//! instance, its lowered program, dependency counters, in-order engine
+//! queues and what it did.
 
 use super::id::OpId;
 use crate::passes::lower::{DepPatch, OpKind, PeProgram, Unit, UNITS};
@@ -91,9 +93,49 @@ pub(crate) const DONE: u8 = 2;
 /// then [`DONE`]).
 const COUNT: u32 = (1 << 30) - 1;
 
+/// The hardware of one PE in a run: whether each engine is busy, and when
+/// each HBM pseudo-channel is free. Instances of several launches placed on
+/// one PE share it, so they contend for its engines and channels; a run of
+/// one launch has one instance per core.
+pub(crate) struct Core {
+    busy: [bool; UNITS],
+    pc_free: Vec<Ps>,
+    /// The instances on this PE, in launch order.
+    pub(crate) insts: Vec<u32>,
+}
+
+impl Core {
+    pub(crate) fn new(pcs: usize) -> Self {
+        Core {
+            busy: [false; UNITS],
+            pc_free: vec![0; pcs],
+            insts: Vec::new(),
+        }
+    }
+
+    /// Whether engine `u` is busy.
+    pub(crate) fn busy(&self, u: usize) -> bool {
+        self.busy[u]
+    }
+
+    /// Takes engine `u` (for `Unit::Free`, nothing).
+    pub(crate) fn take(&mut self, u: Unit) {
+        if u != Unit::Free {
+            self.busy[u as usize] = true;
+        }
+    }
+
+    /// Frees engine `u`.
+    pub(crate) fn release(&mut self, u: Unit) {
+        self.busy[u as usize] = false;
+    }
+}
+
 /// Per-instance state.
 pub(crate) struct PeState {
     pub(crate) pe: PeId,
+    /// The index of its PE's [`Core`] in the run.
+    pub(crate) core: u32,
     /// The program, possibly shared with other instances.
     pub(crate) prog: Arc<PeProgram>,
     /// This instance's channels, routes and HBM bytes.
@@ -110,9 +152,9 @@ pub(crate) struct PeState {
     own_mask: Vec<u64>,
     /// Next op of each engine's queue.
     head: [usize; UNITS],
-    busy: [bool; UNITS],
-    /// When each HBM pseudo-channel is free.
-    pc_free: Vec<Ps>,
+    /// Whether its launch has begun and it has started (a straggler
+    /// starts late): until then no engine serves it.
+    pub(crate) started: bool,
     /// Ops not yet done.
     pub(crate) left: usize,
     pub(crate) end_ps: Ps,
@@ -132,12 +174,11 @@ pub(crate) struct PeState {
 
 impl PeState {
     pub(crate) fn new(
-        pe: PeId,
+        (pe, core): (PeId, u32),
         prog: Arc<PeProgram>,
         bind: Binding,
         dependents: Arc<Dependents>,
         start: Ps,
-        pcs: usize,
     ) -> Self {
         let n = prog.ops.len();
         // A launch's command budget keeps every count far below 2^30.
@@ -156,14 +197,14 @@ impl PeState {
         }
         PeState {
             pe,
+            core,
             progress: remaining,
             dependents,
             own_dependents,
             own_mask,
             bind,
             head: [0; UNITS],
-            busy: [false; UNITS],
-            pc_free: vec![start; pcs],
+            started: false,
             left: n,
             end_ps: start,
             first_op_ps: None,
@@ -225,21 +266,19 @@ impl PeState {
         }
     }
 
-    /// The op at the head of engine `u`'s queue, if the engine is idle and the op ready.
+    /// The op at the head of engine `u`'s queue, if it is ready (the
+    /// caller checks that the engine is idle).
     pub(crate) fn ready_on(&self, u: usize) -> Option<OpId> {
-        if self.busy[u] {
-            return None;
-        }
         let &op = self.prog.queues[u].get(self.head[u])?;
         (self.remaining(OpId(op)) == 0).then_some(OpId(op))
     }
 
-    /// Marks `op` started, taking its engine.
+    /// Marks `op` started and moves its engine's queue on; the caller takes
+    /// the engine on the instance's core.
     pub(crate) fn begin(&mut self, op: OpId) -> Unit {
         self.set_state(op, STARTED);
         let unit = self.prog.ops[op.ix()].unit;
         if unit != Unit::Free {
-            self.busy[unit as usize] = true;
             self.head[unit as usize] += 1;
         }
         unit
@@ -255,24 +294,25 @@ impl PeState {
         self.bind.routes[k as usize] as usize
     }
 
-    /// Frees engine `u`.
-    pub(crate) fn release(&mut self, u: Unit) {
-        self.busy[u as usize] = false;
-    }
-
-    /// Runs the HBM op `op` starting at `now`: each pseudo-channel serves its
-    /// share in turn. Returns when the last channel is done (before the
-    /// access latency).
-    pub(crate) fn hbm(&mut self, op: OpId, now: Ps, splits: &super::engine::HbmSplits) -> Ps {
+    /// Runs the HBM op `op` starting at `now` on the pseudo-channels of
+    /// `core` (its PE's): each serves its share in turn. Returns when the
+    /// last channel is done (before the access latency).
+    pub(crate) fn hbm(
+        &mut self,
+        core: &mut Core,
+        op: OpId,
+        now: Ps,
+        splits: &super::engine::HbmSplits,
+    ) -> Ps {
         let OpKind::Hbm { pcs, bytes, write } = self.prog.ops[op.ix()].kind else {
             unreachable!("hbm() on an HBM op")
         };
         let row = self.bind.pcs[pcs as usize / splits.n()];
         let mut end = now;
         for &(pc, ps) in splits.row(row) {
-            let st = self.pc_free[pc as usize].max(now);
+            let st = core.pc_free[pc as usize].max(now);
             let e = st + ps;
-            self.pc_free[pc as usize] = e;
+            core.pc_free[pc as usize] = e;
             end = end.max(e);
         }
         if write {
@@ -336,16 +376,15 @@ mod tests {
             ..Binding::default()
         };
         let pe = PeId::new(0, 0, 0);
-        let s = PeState::new(pe, Arc::clone(&shared), bind, dependents, 0, 1);
+        let s = PeState::new((pe, 0), Arc::clone(&shared), bind, dependents, 0);
         // What the instance's own program, unshared, would give.
         let own = Arc::new(own);
         let alone = PeState::new(
-            pe,
+            (pe, 0),
             Arc::clone(&own),
             Binding::default(),
             Arc::new(Dependents::of(&own)),
             0,
-            1,
         );
         let counts = |s: &PeState| {
             (0..s.prog.ops.len() as u32)

@@ -46,6 +46,12 @@ struct Seg {
 /// The race detector of one data run.
 pub(crate) struct RaceCheck {
     pes: Vec<PeId>,
+    /// The launch of each instance, in a run of several.
+    launch_of: Vec<u32>,
+    /// `before[b]` lists the launches that end before launch `b` begins
+    /// (what it waits for, transitively): their accesses are ordered
+    /// before its own.
+    before: Vec<Vec<bool>>,
     /// Per buffer id: disjoint byte ranges by first byte.
     shadow: FxHashMap<u64, BTreeMap<u64, Seg>>,
     /// Per instance and command: when it completed, as a count of
@@ -64,6 +70,8 @@ impl RaceCheck {
     pub(crate) fn new(graphs: &[CommandGraph], pes: &[PeId]) -> Self {
         RaceCheck {
             pes: pes.to_vec(),
+            launch_of: vec![0; pes.len()],
+            before: vec![vec![false]],
             shadow: FxHashMap::default(),
             done: graphs.iter().map(|g| vec![u64::MAX; g.len()]).collect(),
             seq: 0,
@@ -71,6 +79,34 @@ impl RaceCheck {
             blocking: vec![None; graphs.len()],
             holes: Vec::new(),
         }
+    }
+
+    /// Launches of a run of several: the launch of each instance, and what
+    /// each launch waits for (earlier launches only).
+    pub(crate) fn with_launches(mut self, launch_of: Vec<u32>, after: &[Vec<u32>]) -> Self {
+        let n = after.len();
+        let mut before = vec![vec![false; n]; n];
+        for (b, list) in after.iter().enumerate() {
+            for &a in list {
+                before[b][a as usize] = true;
+                let earlier = before[a as usize].clone();
+                for (x, e) in earlier.into_iter().enumerate() {
+                    before[b][x] |= e;
+                }
+            }
+        }
+        self.launch_of = launch_of;
+        self.before = before;
+        self
+    }
+
+    /// Whether every access of `a`'s launch is ordered before `b`'s launch.
+    fn launch_before(&self, a: Acc, b: Acc) -> bool {
+        let (la, lb) = (
+            self.launch_of[a.inst as usize] as usize,
+            self.launch_of[b.inst as usize] as usize,
+        );
+        la != lb && self.before[lb][la]
     }
 
     /// Command `cmd` of `inst` completed (after its access, if any, was checked).
@@ -153,6 +189,8 @@ impl RaceCheck {
                 touch(seg, lo, me, write, &mut earlier);
             }
         }
+        // Accesses of a launch this one waited for are ordered before it.
+        earlier.retain(|e| !self.launch_before(e.0, me));
         if earlier.is_empty() {
             return Ok(());
         }
