@@ -12,6 +12,9 @@ pub enum RuntimeError {
     /// A topology that cannot be loaded or a machine that cannot be built.
     #[error("machine: {0}")]
     Machine(String),
+    /// An event waited on or timed before it was recorded on a stream.
+    #[error("the event was never recorded on a stream")]
+    EventNotRecorded,
     /// A SIP that is not in the machine.
     #[error("device {sip} does not exist: the machine has {sips} SIP(s)")]
     NoSuchDevice {

@@ -122,7 +122,11 @@ pub struct Param {
 }
 
 /// Binds arguments; with a signature, by kind and checked before anything runs.
-fn bind(kernel: &str, params: Option<&[Param]>, args: &Args) -> Result<KernelArgs, RuntimeError> {
+pub(super) fn bind(
+    kernel: &str,
+    params: Option<&[Param]>,
+    args: &Args,
+) -> Result<KernelArgs, RuntimeError> {
     let mut out = KernelArgs::new();
     let scalar = |a: &Arg| match a {
         Arg::Int(v) => Some(ArgValue::Int(*v)),
@@ -224,7 +228,7 @@ fn bind(kernel: &str, params: Option<&[Param]>, args: &Args) -> Result<KernelArg
 }
 
 /// Maps a simulation error to the runtime's, lifting argument errors.
-fn sim_error(kernel: &str, err: SimError) -> RuntimeError {
+pub(super) fn sim_error(kernel: &str, err: SimError) -> RuntimeError {
     match err {
         SimError::Trace { err: t, .. } if matches!(t.kind, TraceErrorKind::Arg { .. }) => {
             let TraceErrorKind::Arg { param, msg } = t.kind else {
@@ -357,11 +361,14 @@ impl Runtime {
                 ),
             });
         }
+        let sips: BTreeSet<u16> = launch.pes.iter().map(|p| p.sip).collect();
+        // A synchronous launch waits for the work pending on its devices.
+        self.shared
+            .synchronize(&sips.iter().copied().collect::<Vec<_>>())?;
         let report = {
             let mut m = self.shared.machine();
             simulate(&mut m, launch).map_err(|e| sim_error(kernel, e))?
         };
-        let sips: BTreeSet<u16> = launch.pes.iter().map(|p| p.sip).collect();
         self.advance(&sips, &report);
         Ok(report)
     }

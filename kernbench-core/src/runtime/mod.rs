@@ -17,10 +17,13 @@
 //! # Ok::<(), kernbench_core::runtime::RuntimeError>(())
 //! ```
 //!
-//! Shape of the runtime (ADR 0005): launches are synchronous (a launch is
-//! simulated to completion before `launch` returns), so host reads never wait
-//! for anything; ranks are OS threads started by [`Runtime::spawn`] that share
-//! one [`Machine`] behind a mutex; a collective is a rendezvous in which the
+//! Shape of the runtime (ADR 0005, ADR 0028): [`Runtime::launch`] is
+//! synchronous (simulated to completion before it returns), while
+//! [`Runtime::launch_async`] queues a launch on a [`Stream`] and returns a
+//! [`LaunchHandle`]; pending work runs, a device's all together on one
+//! timeline, when the host needs a result, and a host read waits for the
+//! launches that take the tensor it reads. Ranks are OS threads started by
+//! [`Runtime::spawn`] that share one [`Machine`] behind a mutex; a collective is a rendezvous in which the
 //! last rank to arrive runs the collective kernel once for everyone, among
 //! every rank or the members of a [`ProcessGroup`] (ADR 0024). Inside a
 //! worker, the [`dist`] and [`device`] free functions answer for the rank
@@ -37,6 +40,7 @@ mod error;
 mod launch;
 mod placement;
 mod rank;
+mod stream;
 mod tensor;
 
 pub use context::{device, dist};
@@ -44,6 +48,7 @@ pub use error::{GroupError, RankFailure, RuntimeError, SpawnError, WorkerError};
 pub use launch::{Arg, Args, Param};
 pub use placement::{resolve, Placement, ShardSpec, Split, TileOrder};
 pub use rank::{ProcessGroup, Rank};
+pub use stream::{Completed, Event, LaunchHandle, Stream};
 pub use tensor::{DeviceTensor, HostElement, HostFloat};
 
 /// The ndarray crate the runtime reads and writes host arrays with.
@@ -64,6 +69,9 @@ pub(crate) struct Shared {
     machine: Mutex<Machine>,
     topo: Topology,
     clocks: Mutex<Vec<Ps>>,
+    /// Asynchronous work: pending launches, streams, host times. Taken
+    /// before the machine when both are.
+    queue: Mutex<stream::Queue>,
 }
 
 impl Shared {
@@ -73,7 +81,7 @@ impl Shared {
         self.machine.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn clocks(&self) -> MutexGuard<'_, Vec<Ps>> {
+    pub(crate) fn clocks(&self) -> MutexGuard<'_, Vec<Ps>> {
         self.clocks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -115,6 +123,7 @@ impl Runtime {
                 machine: Mutex::new(machine),
                 topo,
                 clocks: Mutex::new(vec![0; sips]),
+                queue: Mutex::new(stream::Queue::new(sips)),
             }),
             device: Arc::new(AtomicU16::new(0)),
             ctx: None,
@@ -166,18 +175,26 @@ impl Runtime {
         self.shared.clocks().iter().copied().max().unwrap_or(0)
     }
 
-    /// Waits for pending device work. Launches are synchronous, so there is
-    /// never any: this returns at once (kept for parity with host code that
-    /// synchronises before reading).
-    pub fn synchronize(&self) {}
-
-    /// Advances the timelines of `sips` by a launch of `report`; returns its end.
+    /// Advances the timelines of `sips` by a synchronous launch of
+    /// `report`, after the work pending on them (which the caller ran);
+    /// their hosts wait for it. Returns its end.
     pub(crate) fn advance(&self, sips: &BTreeSet<u16>, report: &Report) -> Ps {
-        let mut c = self.shared.clocks();
-        let start = sips.iter().map(|s| c[*s as usize]).max().unwrap_or(0);
-        let end = start + report.end_ps;
+        let mut q = self.shared.queue();
+        let end = {
+            let mut c = self.shared.clocks();
+            let start = sips
+                .iter()
+                .map(|s| c[*s as usize].max(q.host_ps(*s as usize)))
+                .max()
+                .unwrap_or(0);
+            let end = start + report.end_ps;
+            for s in sips {
+                c[*s as usize] = end;
+            }
+            end
+        };
         for s in sips {
-            c[*s as usize] = end;
+            q.host_waits(*s as usize, end);
         }
         end
     }

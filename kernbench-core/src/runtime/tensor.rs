@@ -280,8 +280,16 @@ impl DeviceTensor {
             .map_err(Self::mem_err("write"))
     }
 
+    /// The host-read barrier: the pending launches that take this tensor
+    /// run before the host reads or writes it, and the host waits for them.
+    fn settle(&self) -> Result<(), RuntimeError> {
+        let bytes = (self.storage * self.dtype.size()) as u64;
+        self.shared.settle(self.sip(), self.va, bytes)
+    }
+
     /// The whole tensor as row-major bytes, each element from the first shard holding it.
     pub(super) fn gather_bytes(&self) -> Result<Vec<u8>, RuntimeError> {
+        self.settle()?;
         let es = self.dtype.size();
         let (_, cols) = self.dims2();
         let mut out = vec![0u8; self.numel() * es];
@@ -305,6 +313,7 @@ impl DeviceTensor {
 
     /// Writes row-major bytes of the whole tensor into every shard.
     pub(super) fn scatter_bytes(&self, bytes: &[u8]) -> Result<(), RuntimeError> {
+        self.settle()?;
         let es = self.dtype.size();
         let (_, cols) = self.dims2();
         let mut m = self.shared.machine();
@@ -404,6 +413,7 @@ impl DeviceTensor {
             .iter()
             .find(|s| s.holds(&rows, &cols))
             .ok_or_else(|| self.cross_shard(&rows, &cols))?;
+        self.settle()?;
         let es = self.dtype.size();
         let w = cols.len();
         let bw = s.cols.len();
@@ -451,6 +461,7 @@ impl DeviceTensor {
         if holders.is_empty() {
             return Err(self.cross_shard(&rows, &cols));
         }
+        self.settle()?;
         let es = self.dtype.size();
         let w = cols.len();
         let mut m = self.shared.machine();
@@ -481,6 +492,7 @@ impl DeviceTensor {
 
     /// Frees the tensor: its virtual range on every PE and its pages.
     pub fn free(mut self) -> Result<(), RuntimeError> {
+        self.settle()?;
         self.live = false;
         self.shared
             .machine()
@@ -492,7 +504,9 @@ impl DeviceTensor {
 impl Drop for DeviceTensor {
     fn drop(&mut self) {
         if self.live {
-            // Dropping cannot report errors; the buffer is known to the machine.
+            // Dropping cannot report errors: a pending launch that fails
+            // keeps its error for its handle. The buffer is known to the machine.
+            let _ = self.settle();
             let _ = self.shared.machine().free(self.va);
         }
     }

@@ -1,0 +1,611 @@
+//! Asynchronous launches (ADR 0028): streams, events, handles, and the
+//! host-read barrier.
+//!
+//! A launch on a [`Stream`] returns at once with a [`LaunchHandle`]; its
+//! work is pending. Pending work is simulated when the host needs a result
+//! of it (a handle or event waited on, a stream or the device synchronised,
+//! a tensor read or written by the host): every launch pending on the
+//! device is then run together on one timeline ([`simulate_many`]), so
+//! launches of different streams overlap and contend for engines, HBM and
+//! links as one launch's instances do. Launches of one stream run in
+//! order; an event recorded on a stream orders later launches of the
+//! streams that wait for it.
+
+use super::launch::{bind, sim_error};
+use super::{Args, Runtime, RuntimeError, Shared};
+use crate::program::Program;
+use crate::sim::{simulate_many, Launch, LaunchTimes, Queued, Report};
+use crate::Ps;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+/// A queue of work on one device: launches on it run in the order they
+/// were issued, each after the previous one has ended. Launches on
+/// different streams may run at the same time.
+#[derive(Clone)]
+pub struct Stream {
+    shared: Arc<Shared>,
+    id: u32,
+    sip: u16,
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("id", &self.id)
+            .field("sip", &self.sip)
+            .finish()
+    }
+}
+
+/// A pending or finished asynchronous launch.
+#[derive(Clone)]
+pub struct LaunchHandle {
+    shared: Arc<Shared>,
+    id: u64,
+    kernel: String,
+}
+
+impl std::fmt::Debug for LaunchHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LaunchHandle")
+            .field("id", &self.id)
+            .field("kernel", &self.kernel)
+            .finish()
+    }
+}
+
+/// A finished launch: when it was issued, began and ended on the device
+/// timeline, and the report of the run it was simulated in (every launch
+/// pending with it, which it shared the machine with).
+#[derive(Clone, Debug)]
+pub struct Completed {
+    /// The device whose host issued it.
+    pub sip: usize,
+    /// The launch's own times, ps on the device timeline.
+    pub times: LaunchTimes,
+    /// The report of the whole run it was part of.
+    pub run: Arc<Report>,
+}
+
+impl Completed {
+    /// The launch's simulated time, from when it began to when it ended.
+    pub fn duration_ps(&self) -> Ps {
+        self.times.end_ps - self.times.begin_ps
+    }
+}
+
+/// A point in a stream's work, as CUDA's events: recorded on a stream, it
+/// completes when the work issued on that stream before it has ended.
+#[derive(Clone, Debug, Default)]
+pub struct Event {
+    mark: Arc<Mutex<Option<Mark>>>,
+}
+
+/// Where an event was recorded.
+#[derive(Clone, Debug)]
+enum Mark {
+    /// After this launch (pending or finished).
+    After(Arc<Shared>, u64),
+    /// At a time: its stream had nothing issued.
+    At(Ps),
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Shared")
+    }
+}
+
+/// A launch waiting to be simulated.
+struct Pending {
+    id: u64,
+    launch: Launch<'static>,
+    /// The device whose host issued it.
+    sip: u16,
+    /// When the host issued it.
+    issue_ps: Ps,
+    /// Launches it waits for: its stream's previous one and the events its
+    /// stream waits on.
+    after: Vec<u64>,
+    /// Device memory its arguments name: `(first byte, bytes)`.
+    uses: Vec<(u64, u64)>,
+}
+
+/// The state of one stream.
+struct StreamState {
+    /// The last launch issued on it.
+    tail: Option<u64>,
+    /// Launches the next launch on it waits for (events waited on).
+    waits: Vec<u64>,
+}
+
+/// Asynchronous work of a runtime: pending launches, finished ones, the
+/// streams and each device's host time.
+pub(crate) struct Queue {
+    pending: Vec<Pending>,
+    done: HashMap<u64, Completed>,
+    failed: HashMap<u64, RuntimeError>,
+    /// Finished launches the host may still have to wait for: the memory
+    /// they name and their end. Dropped once every host is past the end.
+    finished: Vec<(Vec<(u64, u64)>, Ps)>,
+    streams: Vec<StreamState>,
+    /// Per SIP, the time its host has reached: when it issues work, and what
+    /// it has waited for.
+    host: Vec<Ps>,
+    next: u64,
+}
+
+impl Queue {
+    /// A queue with one default stream per SIP (stream `s` on SIP `s`).
+    pub(crate) fn new(sips: usize) -> Self {
+        Queue {
+            pending: Vec::new(),
+            done: HashMap::new(),
+            failed: HashMap::new(),
+            finished: Vec::new(),
+            streams: (0..sips)
+                .map(|_| StreamState {
+                    tail: None,
+                    waits: Vec::new(),
+                })
+                .collect(),
+            host: vec![0; sips],
+            next: 0,
+        }
+    }
+
+    /// The host time of SIP `sip`.
+    pub(crate) fn host_ps(&self, sip: usize) -> Ps {
+        self.host.get(sip).copied().unwrap_or(0)
+    }
+
+    /// Moves SIP `sip`'s host time to at least `ps`.
+    pub(crate) fn host_waits(&mut self, sip: usize, ps: Ps) {
+        if let Some(h) = self.host.get_mut(sip) {
+            *h = (*h).max(ps);
+        }
+        let earliest = self.host.iter().copied().min().unwrap_or(0);
+        self.finished.retain(|f| f.1 > earliest);
+    }
+}
+
+impl Shared {
+    pub(crate) fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs every launch pending on the SIPs `sips`, and what they wait
+    /// for, together on one timeline; the launches' results are kept for
+    /// their handles and events. The first failure is returned (and kept
+    /// for every launch of the failed run).
+    fn drain(&self, q: &mut Queue, sips: &[u16]) -> Result<(), RuntimeError> {
+        // The launches to run: those of the SIPs, and their ancestors.
+        let mut take: Vec<bool> = q.pending.iter().map(|p| sips.contains(&p.sip)).collect();
+        let index: HashMap<u64, usize> = q
+            .pending
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id, i))
+            .collect();
+        for i in (0..q.pending.len()).rev() {
+            if take[i] {
+                for a in &q.pending[i].after {
+                    if let Some(&k) = index.get(a) {
+                        take[k] = true;
+                    }
+                }
+            }
+        }
+        if !take.iter().any(|t| *t) {
+            return Ok(());
+        }
+        let mut run = Vec::new();
+        let mut keep = Vec::new();
+        for (p, t) in std::mem::take(&mut q.pending).into_iter().zip(take) {
+            if t {
+                run.push(p);
+            } else {
+                keep.push(p);
+            }
+        }
+        q.pending = keep;
+        // A launch waiting for a finished one is issued no earlier than its end.
+        let mut issue: Vec<Ps> = Vec::with_capacity(run.len());
+        let mut failed_before: Option<RuntimeError> = None;
+        for p in &run {
+            let mut t = p.issue_ps;
+            for a in &p.after {
+                if let Some(d) = q.done.get(a) {
+                    t = t.max(d.times.end_ps);
+                }
+                if let Some(e) = q.failed.get(a) {
+                    failed_before.get_or_insert_with(|| e.clone());
+                }
+            }
+            issue.push(t);
+        }
+        let fail = |q: &mut Queue, run: &[Pending], e: RuntimeError| {
+            for p in run {
+                q.failed.insert(p.id, e.clone());
+            }
+            Err(e)
+        };
+        if let Some(e) = failed_before {
+            return fail(q, &run, e);
+        }
+        let base = issue.iter().copied().min().unwrap_or(0);
+        let at: HashMap<u64, usize> = run.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+        let queued: Vec<Queued> = run
+            .iter()
+            .zip(&issue)
+            .map(|(p, &t)| Queued {
+                launch: p.launch.clone(),
+                issue_ps: t - base,
+                after: p.after.iter().filter_map(|a| at.get(a).copied()).collect(),
+            })
+            .collect();
+        let names: Vec<&str> = run.iter().map(|p| p.launch.program.name()).collect();
+        let outcome = {
+            let mut m = self.machine();
+            simulate_many(&mut m, &queued)
+        };
+        let outcome = match outcome {
+            Ok(o) => o,
+            Err(e) => {
+                let e = sim_error(&names.join(" + "), e);
+                return fail(q, &run, e);
+            }
+        };
+        let report = Arc::new(outcome.outcome.report);
+        let mut clocks = self.clocks();
+        for (p, t) in run.iter_mut().zip(outcome.launches) {
+            let times = LaunchTimes {
+                issue_ps: base + t.issue_ps,
+                begin_ps: base + t.begin_ps,
+                end_ps: base + t.end_ps,
+                kernel: t.kernel,
+            };
+            for pe in &p.launch.pes {
+                let c = &mut clocks[pe.sip as usize];
+                *c = (*c).max(times.end_ps);
+            }
+            q.finished.push((std::mem::take(&mut p.uses), times.end_ps));
+            q.done.insert(
+                p.id,
+                Completed {
+                    sip: p.sip as usize,
+                    times,
+                    run: Arc::clone(&report),
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// The result of launch `id`, running what is pending for it first.
+    fn complete(&self, q: &mut Queue, id: u64) -> Result<Completed, RuntimeError> {
+        if let Some(p) = q.pending.iter().find(|p| p.id == id) {
+            let sip = p.sip;
+            self.drain(q, &[sip])?;
+        }
+        if let Some(e) = q.failed.get(&id) {
+            return Err(e.clone());
+        }
+        Ok(q.done.get(&id).cloned().expect("a launch ran or failed"))
+    }
+
+    /// The host-read barrier: before the host reads or writes `len` bytes
+    /// at `va`, the pending launches that name them run, and the host of
+    /// SIP `sip` waits for their end.
+    pub(crate) fn settle(&self, sip: u16, va: u64, len: u64) -> Result<(), RuntimeError> {
+        let mut q = self.queue();
+        if q.pending.is_empty() && q.finished.is_empty() {
+            return Ok(());
+        }
+        let end = va.saturating_add(len.max(1));
+        let touches = |uses: &[(u64, u64)]| uses.iter().any(|&(a, n)| a < end && va < a + n.max(1));
+        let users: Vec<(u64, u16)> = q
+            .pending
+            .iter()
+            .filter(|p| touches(&p.uses))
+            .map(|p| (p.id, p.sip))
+            .collect();
+        let mut sips: Vec<u16> = users.iter().map(|u| u.1).collect();
+        sips.sort_unstable();
+        sips.dedup();
+        if !sips.is_empty() {
+            self.drain(&mut q, &sips)?;
+        }
+        for (id, _) in &users {
+            if let Some(e) = q.failed.get(id) {
+                return Err(e.clone());
+            }
+        }
+        // Work that ran earlier (with other work the host waited for) may
+        // still end after the host's time.
+        let until = q
+            .finished
+            .iter()
+            .filter(|f| touches(&f.0))
+            .map(|f| f.1)
+            .max()
+            .unwrap_or(0);
+        q.host_waits(sip as usize, until);
+        Ok(())
+    }
+
+    /// Runs everything pending on `sips`; their hosts wait for the end of
+    /// all the work they issued.
+    pub(crate) fn synchronize(&self, sips: &[u16]) -> Result<(), RuntimeError> {
+        let mut q = self.queue();
+        self.drain(&mut q, sips)?;
+        let clocks = self.clocks().clone();
+        for &s in sips {
+            q.host_waits(s as usize, clocks[s as usize]);
+        }
+        Ok(())
+    }
+}
+
+/// The device memory an argument list names: each pointer's or tensor's bytes.
+fn uses_of(launch: &Launch) -> Vec<(u64, u64)> {
+    use crate::ir::ArgValue;
+    let bytes = |v: &ArgValue| match *v {
+        ArgValue::Ptr { va, dtype, len } => Some((va, (len * dtype.size()) as u64)),
+        ArgValue::Tensor { va, dtype, shape } => {
+            Some((va, (shape[0] * shape[1] * dtype.size()) as u64))
+        }
+        _ => None,
+    };
+    let mut out: Vec<(u64, u64)> = launch.args.iter().filter_map(|(_, v)| bytes(v)).collect();
+    for (_, values) in &launch.instance_args {
+        out.extend(values.iter().filter_map(bytes));
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+impl Runtime {
+    /// The default stream of the current device. Work on it runs in issue
+    /// order, and [`Runtime::launch`] and the collectives wait for it (and
+    /// for every other stream of the device) before they run.
+    pub fn default_stream(&self) -> Stream {
+        let sip = self.current_device() as u16;
+        Stream {
+            shared: Arc::clone(&self.shared),
+            id: u32::from(sip),
+            sip,
+        }
+    }
+
+    /// A new stream on the current device.
+    pub fn new_stream(&self) -> Stream {
+        let sip = self.current_device() as u16;
+        let mut q = self.shared.queue();
+        q.streams.push(StreamState {
+            tail: None,
+            waits: Vec::new(),
+        });
+        Stream {
+            shared: Arc::clone(&self.shared),
+            id: q.streams.len() as u32 - 1,
+            sip,
+        }
+    }
+
+    /// The time the current device's host has reached, ps: it issues work
+    /// then, and moves on when it waits for work.
+    pub fn host_time_ps(&self) -> Ps {
+        self.shared.queue().host_ps(self.current_device())
+    }
+
+    /// Issues `kernel` over `grid` on `stream` and returns at once; the
+    /// launch runs when something needs its result (see the module docs).
+    /// Arguments bind as for [`Runtime::launch`] and are checked now.
+    pub fn launch_async(
+        &self,
+        kernel: &'static dyn Program,
+        grid: &[u32],
+        args: &Args,
+        stream: &Stream,
+    ) -> Result<LaunchHandle, RuntimeError> {
+        let kargs = bind(kernel.name(), None, args)?;
+        let pes = self
+            .launch_pes(grid, args)
+            .map_err(|msg| RuntimeError::Launch {
+                kernel: kernel.name().into(),
+                msg,
+            })?;
+        self.enqueue(Launch::new(kernel, kargs, pes).grid(grid), stream)
+    }
+
+    /// Issues a hand-built launch on `stream` and returns at once.
+    pub fn enqueue(
+        &self,
+        launch: Launch<'static>,
+        stream: &Stream,
+    ) -> Result<LaunchHandle, RuntimeError> {
+        let kernel = launch.program.name().to_string();
+        self.check_abort(&format!("launch of `{kernel}`"))?;
+        if !Arc::ptr_eq(&stream.shared, &self.shared) {
+            return Err(RuntimeError::Launch {
+                kernel,
+                msg: "the stream belongs to another runtime".into(),
+            });
+        }
+        let n: usize = launch.grid.iter().map(|g| *g as usize).product();
+        if n != launch.pes.len() {
+            return Err(RuntimeError::Launch {
+                kernel,
+                msg: format!(
+                    "grid {:?} has {n} instances but {} PEs were given",
+                    launch.grid,
+                    launch.pes.len()
+                ),
+            });
+        }
+        // Arguments, shapes and types are checked now, on one instance,
+        // so that a wrong launch fails where it is issued.
+        crate::passes::trace::check_launch(self.topology(), &launch)
+            .and_then(|()| crate::passes::trace::trace_one(self.topology(), &launch, 0))
+            .map_err(|e| sim_error(&kernel, e))?;
+        let uses = uses_of(&launch);
+        let mut q = self.shared.queue();
+        let id = q.next;
+        q.next += 1;
+        let st = &mut q.streams[stream.id as usize];
+        let mut after: Vec<u64> = std::mem::take(&mut st.waits);
+        after.extend(st.tail);
+        st.tail = Some(id);
+        after.sort_unstable();
+        after.dedup();
+        let issue_ps = q.host_ps(stream.sip as usize);
+        q.pending.push(Pending {
+            id,
+            launch,
+            sip: stream.sip,
+            issue_ps,
+            after,
+            uses,
+        });
+        Ok(LaunchHandle {
+            shared: Arc::clone(&self.shared),
+            id,
+            kernel,
+        })
+    }
+
+    /// Waits for all work issued from the current device, on every stream
+    /// of it: runs what is pending and moves the host to its end.
+    pub fn synchronize(&self) -> Result<(), RuntimeError> {
+        self.shared.synchronize(&[self.current_device() as u16])
+    }
+}
+
+impl Stream {
+    /// The SIP whose work it queues.
+    pub fn sip(&self) -> usize {
+        self.sip as usize
+    }
+
+    /// Waits for the work issued on this stream: runs what is pending on
+    /// its device and moves its host to the end of the stream's last launch.
+    pub fn synchronize(&self) -> Result<(), RuntimeError> {
+        let mut q = self.shared.queue();
+        let Some(tail) = q.streams[self.id as usize].tail else {
+            return Ok(());
+        };
+        let end = self.shared.complete(&mut q, tail)?.times.end_ps;
+        q.host_waits(self.sip as usize, end);
+        Ok(())
+    }
+
+    /// Makes the launches issued on this stream from now on wait until
+    /// `event` completes (as `cudaStreamWaitEvent`). An event never
+    /// recorded, or recorded at a time, orders nothing.
+    pub fn wait_event(&self, event: &Event) {
+        if let Some(Mark::After(_, id)) = event.mark() {
+            let mut q = self.shared.queue();
+            q.streams[self.id as usize].waits.push(id);
+        }
+    }
+
+    /// Records a new event on this stream.
+    pub fn record_event(&self) -> Event {
+        let e = Event::new();
+        e.record(self);
+        e
+    }
+}
+
+impl LaunchHandle {
+    /// The kernel launched.
+    pub fn kernel(&self) -> &str {
+        &self.kernel
+    }
+
+    /// Whether it has been simulated (successfully or not).
+    pub fn is_done(&self) -> bool {
+        let q = self.shared.queue();
+        q.done.contains_key(&self.id) || q.failed.contains_key(&self.id)
+    }
+
+    /// Waits for the launch: runs it (and what is pending with it) if it
+    /// has not run, and gives its times. The host of its device moves to
+    /// its end.
+    pub fn wait(&self) -> Result<Completed, RuntimeError> {
+        let mut q = self.shared.queue();
+        let c = self.shared.complete(&mut q, self.id)?;
+        q.host_waits(c.sip, c.times.end_ps);
+        Ok(c)
+    }
+}
+
+impl Event {
+    /// An event not yet recorded.
+    pub fn new() -> Self {
+        Event::default()
+    }
+
+    fn mark(&self) -> Option<Mark> {
+        self.mark
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Records the event on `stream`: it completes when the work issued on
+    /// the stream so far has ended. Recording again moves it.
+    pub fn record(&self, stream: &Stream) {
+        let q = stream.shared.queue();
+        let mark = match q.streams[stream.id as usize].tail {
+            Some(id) => Mark::After(Arc::clone(&stream.shared), id),
+            None => Mark::At(q.host_ps(stream.sip as usize)),
+        };
+        drop(q);
+        *self.mark.lock().unwrap_or_else(PoisonError::into_inner) = Some(mark);
+    }
+
+    /// Makes the launches issued on `stream` from now on wait for this
+    /// event (as `torch.cuda.Event.wait`).
+    pub fn wait(&self, stream: &Stream) {
+        stream.wait_event(self);
+    }
+
+    /// The device time at which the event completed, running what it
+    /// waits for; an error when it was never recorded.
+    pub fn time_ps(&self) -> Result<Ps, RuntimeError> {
+        match self.mark() {
+            None => Err(RuntimeError::EventNotRecorded),
+            Some(Mark::At(t)) => Ok(t),
+            Some(Mark::After(shared, id)) => {
+                let mut q = shared.queue();
+                Ok(shared.complete(&mut q, id)?.times.end_ps)
+            }
+        }
+    }
+
+    /// Waits until the event completes: the host of the device it was
+    /// recorded on moves to its time.
+    pub fn synchronize(&self) -> Result<(), RuntimeError> {
+        match self.mark() {
+            None => Err(RuntimeError::EventNotRecorded),
+            Some(Mark::At(_)) => Ok(()),
+            Some(Mark::After(shared, id)) => {
+                let mut q = shared.queue();
+                let c = shared.complete(&mut q, id)?;
+                q.host_waits(c.sip, c.times.end_ps);
+                Ok(())
+            }
+        }
+    }
+
+    /// Simulated time from this event to `end`, ps (as
+    /// `cudaEventElapsedTime`, in picoseconds): both must be recorded.
+    pub fn elapsed_ps(&self, end: &Event) -> Result<i128, RuntimeError> {
+        let (a, b) = (self.time_ps()?, end.time_ps()?);
+        Ok(i128::from(b) - i128::from(a))
+    }
+}

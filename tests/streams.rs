@@ -1,0 +1,276 @@
+//! Asynchronous launches on streams (ADR 0028): work of different streams
+//! overlaps on one timeline, work of one stream runs in order, events order
+//! and time it, and host reads wait for exactly the work that writes what
+//! they read.
+
+use kernbench::core::runtime::ndarray::Array2;
+use kernbench::core::runtime::{Args, DeviceTensor, Event, Placement, Runtime, RuntimeError};
+use kernbench::core::topology::Topology;
+use kernbench::core::DType;
+use kernbench::prelude::*;
+
+/// `y = 2 x + y`, `reps` times over, on each instance's block of rows.
+#[kernel]
+fn axpy_rows(x: Tensor<f32>, y: Tensor<f32>, #[constexpr] reps: usize) {
+    let (i, s) = (tl::program_id(0), tl::num_programs(0));
+    let (m, n) = (x.rows() / s, x.cols());
+    let a = tl::load(x.block([i * m, 0], [m, n]), [m, n]);
+    for _ in 0..reps {
+        let b = tl::load(y.block([i * m, 0], [m, n]), [m, n]);
+        tl::store(y.block([i * m, 0], [m, n]), &(a * 2.0 + b));
+    }
+}
+
+/// Each instance passes its block of rows east `rounds` times, around the
+/// ring of the launch's PEs.
+#[kernel]
+fn pass_rows(t: Tensor<f32>, #[constexpr] rounds: usize) {
+    let (i, s) = (tl::program_id(0), tl::num_programs(0));
+    let (m, n) = (t.rows() / s, t.cols());
+    let mut x = tl::load(t.block([i * m, 0], [m, n]), [m, n]);
+    for _ in 0..rounds {
+        let next = tl::recv_async::<f32>((i + s - 1) % s, [m, n]);
+        tl::send((i + 1) % s, &x);
+        x = tl::wait(next);
+    }
+    tl::store(t.block([i * m, 0], [m, n]), &x);
+}
+
+/// Each instance waits for a block from its east neighbour, which never sends.
+#[kernel]
+fn recv_only(t: Tensor<f32>) {
+    let (i, s) = (tl::program_id(0), tl::num_programs(0));
+    let (m, n) = (t.rows() / s, t.cols());
+    let x = tl::recv::<f32>((i + 1) % s, [m, n]);
+    tl::store(t.block([i * m, 0], [m, n]), &x);
+}
+
+const PES: usize = 4;
+const ROWS: usize = 64;
+const COLS: usize = 256;
+
+fn tiny() -> Runtime {
+    Runtime::with_topology(Topology::builtin("tiny").unwrap()).unwrap()
+}
+
+fn rows() -> Placement {
+    Placement::row_wise().cubes(1).pes(PES)
+}
+
+fn ramp(k: f32) -> Array2<f32> {
+    Array2::from_shape_fn((ROWS, COLS), |(r, c)| ((r * 7 + c) % 31) as f32 * k)
+}
+
+fn tensor(rt: &Runtime, k: f32) -> DeviceTensor {
+    rt.from_array(&ramp(k), &rows()).unwrap()
+}
+
+fn axpy_args<'a>(x: &'a DeviceTensor, y: &'a DeviceTensor) -> Args<'a> {
+    Args::new().tensor("x", x).tensor("y", y).int("reps", 4)
+}
+
+/// `y + reps * 2x`, what `reps` rounds of axpy leave.
+fn axpy_want(x: &Array2<f32>, y: &Array2<f32>, reps: f32) -> Array2<f32> {
+    y + &(x * (2.0 * reps))
+}
+
+#[test]
+fn launches_on_two_streams_overlap_and_on_one_stream_run_in_order() {
+    let rt = tiny();
+    let (x, y, t) = (tensor(&rt, 1.0), tensor(&rt, 0.5), tensor(&rt, 2.0));
+    let grid = [PES as u32];
+    let pass_args = Args::new().tensor("t", &t).int("rounds", PES as i64);
+    // One stream: the second launch begins when the first ends.
+    let s = rt.default_stream();
+    let a = rt
+        .launch_async(&axpy_rows, &grid, &axpy_args(&x, &y), &s)
+        .unwrap();
+    let b = rt.launch_async(&pass_rows, &grid, &pass_args, &s).unwrap();
+    assert!(
+        !a.is_done() && !b.is_done(),
+        "launches return before they run"
+    );
+    let (a1, b1) = (a.wait().unwrap(), b.wait().unwrap());
+    assert!(b1.times.begin_ps >= a1.times.end_ps, "{a1:?} {b1:?}");
+    let serial = b1.times.end_ps - a1.times.issue_ps;
+    // Two streams: they overlap, sharing the PEs.
+    let (s1, s2) = (rt.new_stream(), rt.new_stream());
+    let issued = rt.host_time_ps();
+    assert_eq!(issued, b1.times.end_ps, "waiting moved the host");
+    let a = rt
+        .launch_async(&axpy_rows, &grid, &axpy_args(&x, &y), &s1)
+        .unwrap();
+    let b = rt.launch_async(&pass_rows, &grid, &pass_args, &s2).unwrap();
+    rt.synchronize().unwrap();
+    let (a2, b2) = (a.wait().unwrap(), b.wait().unwrap());
+    assert!(b2.times.begin_ps < a2.times.end_ps, "{a2:?} {b2:?}");
+    let both = a2.times.end_ps.max(b2.times.end_ps) - issued;
+    println!("one stream {serial} ps, two streams {both} ps");
+    assert!(both < serial, "{both} vs {serial}");
+    assert!(both >= a1.duration_ps().max(b1.duration_ps()));
+    assert!(
+        std::sync::Arc::ptr_eq(&a2.run, &b2.run),
+        "simulated together"
+    );
+    // Both computed: two rounds of axpy, and the ring passes brought every block home.
+    assert_eq!(
+        y.to_ndarray::<f32>().unwrap(),
+        axpy_want(&ramp(1.0), &ramp(0.5), 8.0).into_dyn()
+    );
+    assert_eq!(t.to_ndarray::<f32>().unwrap(), ramp(2.0).into_dyn());
+}
+
+#[test]
+fn a_host_read_waits_for_the_work_writing_what_it_reads_and_no_more() {
+    let rt = tiny();
+    let (x, y, u, v) = (
+        tensor(&rt, 1.0),
+        tensor(&rt, 0.5),
+        tensor(&rt, 1.0),
+        tensor(&rt, 0.25),
+    );
+    let grid = [PES as u32];
+    let (s1, s2) = (rt.new_stream(), rt.new_stream());
+    let long = Args::new().tensor("x", &x).tensor("y", &y).int("reps", 16);
+    let slow = rt.launch_async(&axpy_rows, &grid, &long, &s1).unwrap();
+    let quick = rt
+        .launch_async(&axpy_rows, &grid, &axpy_args(&u, &v), &s2)
+        .unwrap();
+    assert_eq!(rt.host_time_ps(), 0);
+    // Reading v runs what is pending, and waits for the quick launch only.
+    let got = v.to_ndarray::<f32>().unwrap();
+    assert_eq!(got, axpy_want(&ramp(1.0), &ramp(0.25), 4.0).into_dyn());
+    let after_v = rt.host_time_ps();
+    // Reading y then waits for the slow one, which ran in the same run.
+    assert_eq!(
+        y.to_ndarray::<f32>().unwrap(),
+        axpy_want(&ramp(1.0), &ramp(0.5), 16.0).into_dyn()
+    );
+    let after_y = rt.host_time_ps();
+    let (q, s) = (quick.wait().unwrap(), slow.wait().unwrap());
+    assert!(std::sync::Arc::ptr_eq(&q.run, &s.run));
+    assert_eq!(after_v, q.times.end_ps);
+    assert_eq!(after_y, s.times.end_ps);
+    assert!(after_v < after_y, "{q:?} {s:?}");
+    // A host write waits too: the launch reads x before the host changes it.
+    let h = rt
+        .launch_async(&axpy_rows, &grid, &axpy_args(&x, &y), &rt.default_stream())
+        .unwrap();
+    x.copy_from(&ramp(100.0)).unwrap();
+    assert!(h.is_done());
+    assert_eq!(rt.host_time_ps(), h.wait().unwrap().times.end_ps);
+    assert_eq!(
+        y.to_ndarray::<f32>().unwrap(),
+        axpy_want(&ramp(1.0), &ramp(0.5), 20.0).into_dyn()
+    );
+}
+
+#[test]
+fn events_order_streams_and_time_work() {
+    let rt = tiny();
+    let (x, y, t) = (tensor(&rt, 1.0), tensor(&rt, 0.5), tensor(&rt, 2.0));
+    let grid = [PES as u32];
+    let (s1, s2) = (rt.new_stream(), rt.new_stream());
+    let begin = s1.record_event();
+    let a = rt
+        .launch_async(&axpy_rows, &grid, &axpy_args(&x, &y), &s1)
+        .unwrap();
+    let end = Event::new();
+    end.record(&s1);
+    // s2's next launch waits for everything s1 had before `end`.
+    end.wait(&s2);
+    let pass = Args::new().tensor("t", &t).int("rounds", 2);
+    let b = rt.launch_async(&pass_rows, &grid, &pass, &s2).unwrap();
+    end.synchronize().unwrap();
+    let (a, b) = (a.wait().unwrap(), b.wait().unwrap());
+    assert!(b.times.begin_ps >= a.times.end_ps, "{a:?} {b:?}");
+    let elapsed = begin.elapsed_ps(&end).unwrap();
+    assert_eq!(
+        elapsed,
+        i128::from(a.times.end_ps - begin.time_ps().unwrap())
+    );
+    assert!(elapsed >= i128::from(a.duration_ps()));
+    assert!(matches!(
+        Event::new().elapsed_ps(&end),
+        Err(RuntimeError::EventNotRecorded)
+    ));
+    assert!(matches!(
+        Event::new().synchronize(),
+        Err(RuntimeError::EventNotRecorded)
+    ));
+}
+
+#[test]
+fn a_synchronous_launch_waits_for_pending_work() {
+    let rt = tiny();
+    let (x, y) = (tensor(&rt, 1.0), tensor(&rt, 0.5));
+    let grid = [PES as u32];
+    let s = rt.new_stream();
+    let a = rt
+        .launch_async(&axpy_rows, &grid, &axpy_args(&x, &y), &s)
+        .unwrap();
+    let r = rt.launch(&axpy_rows, &grid, &axpy_args(&x, &y)).unwrap();
+    let a = a.wait().unwrap();
+    assert_eq!(rt.device_time_ps(0), a.times.end_ps + r.end_ps);
+    assert_eq!(
+        y.to_ndarray::<f32>().unwrap(),
+        axpy_want(&ramp(1.0), &ramp(0.5), 8.0).into_dyn()
+    );
+}
+
+#[test]
+fn a_failing_launch_fails_its_waiters_with_the_kernel_error() {
+    let rt = tiny();
+    let (x, y) = (tensor(&rt, 1.0), tensor(&rt, 0.5));
+    let small = rt.zeros(&[PES, COLS], DType::F32, &rows()).unwrap();
+    let grid = [PES as u32];
+    let s = rt.default_stream();
+    // Wrong arguments are refused when the launch is issued.
+    let e = rt
+        .launch_async(&axpy_rows, &grid, &Args::new().tensor("x", &x), &s)
+        .unwrap_err();
+    assert!(matches!(e, RuntimeError::MissingArg { .. }), "{e}");
+    // So is a block outside a tensor, with the kernel line.
+    let e = rt
+        .launch_async(&axpy_rows, &grid, &axpy_args(&x, &small), &s)
+        .unwrap_err();
+    assert!(e.to_string().contains("streams.rs:"), "{e}");
+    // Receives nobody sends to fail when the launch runs.
+    let bad = rt
+        .launch_async(&recv_only, &grid, &Args::new().tensor("t", &x), &s)
+        .unwrap();
+    let next = rt
+        .launch_async(&axpy_rows, &grid, &axpy_args(&x, &y), &s)
+        .unwrap();
+    let e = bad.wait().unwrap_err();
+    assert!(e.to_string().contains("recv_only"), "{e}");
+    assert!(e.to_string().contains("unmatched"), "{e}");
+    assert_eq!(next.wait().unwrap_err(), e, "the run failed for both");
+    assert!(rt.synchronize().is_ok(), "nothing is left pending");
+}
+
+#[test]
+fn ranks_issuing_asynchronous_work_get_the_same_times_every_run() {
+    let once = || {
+        let yaml = kernbench::core::topology::TINY_YAML.replace("sips: 1", "sips: 2");
+        let rt = Runtime::with_topology(Topology::from_yaml(&yaml, "pair.yaml").unwrap()).unwrap();
+        rt.spawn(2, |r| {
+            let rt = r.runtime();
+            let (x, y, t) = (tensor(rt, 1.0), tensor(rt, 0.5), tensor(rt, 2.0));
+            let grid = [PES as u32];
+            let (s1, s2) = (rt.new_stream(), rt.new_stream());
+            let a = rt.launch_async(&axpy_rows, &grid, &axpy_args(&x, &y), &s1)?;
+            let pass = Args::new().tensor("t", &t).int("rounds", 3);
+            let b = rt.launch_async(&pass_rows, &grid, &pass, &s2)?;
+            y.to_ndarray::<f32>()?;
+            r.barrier()?;
+            Ok((a.wait()?.times, b.wait()?.times, rt.host_time_ps()))
+        })
+        .unwrap()
+    };
+    let first = once();
+    assert_eq!(first.len(), 2);
+    for _ in 0..3 {
+        assert_eq!(once(), first);
+    }
+}
