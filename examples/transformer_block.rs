@@ -5,8 +5,12 @@
 //!
 //! ```text
 //! h = x + proj(attention(qkv(ln1(x))))      qkv column-parallel (heads split), proj row-parallel + all-reduce
-//! y = h + fc2(relu(fc1(ln2(h))))            fc1 column-parallel, fc2 row-parallel + all-reduce
+//! y = h + fc2(act(fc1(ln2(h))))             fc1 column-parallel, fc2 row-parallel + all-reduce
 //! ```
+//!
+//! The MLP's activation `act` is GELU (the tanh approximation of GPT-2 and
+//! Megatron) unless `--activation relu` asks for ReLU; it runs in `fc1`'s
+//! GEMM epilogue.
 //!
 //! Every step is a device kernel (`kernbench::transformer`); the causal
 //! attention is `causal_attention_heads`, written in the kernel language.
@@ -27,14 +31,16 @@
 //! sequence): the kernels accumulate in f32, in another order than the host.
 //! Any wrong element makes the run fail.
 //!
-//! Run: `cargo run --release --example transformer_block [-- --dtype f16 --tp 4 --seq 128 --hidden 256 --heads 8]`
+//! Run: `cargo run --release --example transformer_block [-- --dtype f16 --tp 4 --seq 128 --hidden 256 --heads 8 --activation relu]`
 
 use kernbench::ccl::tp::{initialize_model_parallel, LayerTime};
 use kernbench::core::runtime::ndarray::{s, Array2};
 use kernbench::core::runtime::{HostFloat, Runtime};
 use kernbench::core::topology::Topology;
 use kernbench::tl::{bf16, f16};
-use kernbench::transformer::{reference, sample_value, BlockWeights, TransformerBlock, STEPS};
+use kernbench::transformer::{
+    reference, sample_value, Activation, BlockWeights, TransformerBlock, STEPS,
+};
 
 fn main() -> std::process::ExitCode {
     // Errors print as their message, not as a debug dump.
@@ -62,9 +68,21 @@ struct Opts {
     /// The MLP's width; 4 x hidden when absent.
     #[arg(long, value_parser = kernbench::cli::parse::count)]
     ffn: Option<usize>,
+    /// The MLP's activation: gelu (the tanh approximation) or relu.
+    #[arg(long, default_value = "gelu", value_parser = parse_activation)]
+    activation: Activation,
     /// The block's element type: f32, f16 or bf16 (f32 accumulation).
     #[arg(long, default_value = "f32", value_parser = kernbench::cli::parse::dtype)]
     dtype: kernbench::core::DType,
+}
+
+/// `gelu` or `relu`.
+fn parse_activation(s: &str) -> Result<Activation, String> {
+    match s {
+        "gelu" => Ok(Activation::Gelu),
+        "relu" => Ok(Activation::Relu),
+        _ => Err(format!("{s:?}: the MLP's activation is gelu or relu")),
+    }
 }
 
 fn try_main() -> Result<(), Box<dyn std::error::Error>> {
@@ -114,7 +132,7 @@ fn run<T: HostFloat>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
     let want: Vec<Array2<f64>> = (0..dp)
         .map(|d| {
             let x = x64.slice(s![d * seq..(d + 1) * seq, ..]).to_owned();
-            reference(&x, &w64, heads, |v| T::round(v).wide())
+            reference(&x, &w64, heads, o.activation, |v| T::round(v).wide())
         })
         .collect();
     // The tolerance, in units of (1 + |want|) (see the module docs).
@@ -132,7 +150,7 @@ fn run<T: HostFloat>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
             rank.set_device(rank.get_rank())?;
             // Each rank's rows over 2 cubes x 2 PEs inside its SIP.
             let mp = initialize_model_parallel(&rank, tp)?.with_layout(2, 2);
-            let mut block = TransformerBlock::new(&mp, heads, &wt)?;
+            let mut block = TransformerBlock::new(&mp, heads, &wt)?.with_activation(o.activation);
             if overlap {
                 block = block.with_overlap();
             }
@@ -182,10 +200,11 @@ fn run<T: HostFloat>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
     let (ovl_outs, ovl_worst) = block(true)?;
 
     println!(
-        "transformer block on {} ({world} ranks: tp {tp}, dp {dp}), {}: seq {seq}, hidden {hidden}, heads {heads} ({} per rank), ffn {ffn}, rows over 2 cubes x 2 PEs per SIP",
+        "transformer block on {} ({world} ranks: tp {tp}, dp {dp}), {}: seq {seq}, hidden {hidden}, heads {heads} ({} per rank), ffn {ffn} with {}, rows over 2 cubes x 2 PEs per SIP",
         o.topology,
         T::DTYPE.name(),
-        heads / tp
+        heads / tp,
+        o.activation.name()
     );
     println!("simulated time per step on a rank's SIP (the largest over ranks), us:");
     println!("{:<30} {:^39} | {:^19}", "", "sequential", "overlapped");

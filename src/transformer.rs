@@ -3,8 +3,13 @@
 //!
 //! ```text
 //! h = x + proj(attention(qkv(ln1(x))))      qkv column-parallel, proj row-parallel + all-reduce
-//! y = h + fc2(relu(fc1(ln2(h))))            fc1 column-parallel, fc2 row-parallel + all-reduce
+//! y = h + fc2(act(fc1(ln2(h))))             fc1 column-parallel, fc2 row-parallel + all-reduce
 //! ```
+//!
+//! The MLP's activation `act` is GELU in the tanh approximation of GPT-2
+//! and Megatron (`0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))`) by
+//! default, or ReLU ([`TransformerBlock::with_activation`]); either runs in
+//! `fc1`'s GEMM epilogue, in f32, before the rounding to the block's type.
 //!
 //! The layer norms ([`layernorm`]) and the
 //! residual adds ([`add_rows`]) run on every rank of the tensor-parallel
@@ -26,6 +31,7 @@
 //! the block's type where the device stores a result, so that the device's
 //! output can be checked element by element.
 
+pub use crate::ccl::tp::Activation;
 use crate::ccl::tp::{ColumnParallelLinear, LayerTime, ModelParallel, RowParallelLinear};
 use crate::kernels::{add_rows, causal_attention_heads, layernorm};
 use kernbench_core::runtime::ndarray::{s, Array1, Array2, Axis};
@@ -39,7 +45,7 @@ pub const STEPS: [&str; 9] = [
     "out proj (row-parallel)",
     "residual 1",
     "ln2",
-    "fc1 + relu (column-parallel)",
+    "fc1 + activation (column-parallel)",
     "fc2 (row-parallel)",
     "residual 2",
 ];
@@ -256,7 +262,8 @@ impl TransformerBlock {
             qkv: ColumnParallelLinear::new(mp, &qkv_w, Some(&qkv_b))?,
             proj: RowParallelLinear::new(mp, &w.proj_w, Some(&w.proj_b))?,
             ln2: (place(&w.ln2_w)?, place(&w.ln2_b)?),
-            fc1: ColumnParallelLinear::new(mp, &w.fc1_w, Some(&w.fc1_b))?.with_relu(),
+            fc1: ColumnParallelLinear::new(mp, &w.fc1_w, Some(&w.fc1_b))?
+                .with_activation(Activation::Gelu),
             fc2: RowParallelLinear::new(mp, &w.fc2_w, Some(&w.fc2_b))?,
         })
     }
@@ -267,6 +274,17 @@ impl TransformerBlock {
         self.proj = self.proj.with_overlap();
         self.fc2 = self.fc2.with_overlap();
         self
+    }
+
+    /// Uses `act` between the MLP's layers instead of GELU (the default).
+    pub fn with_activation(mut self, act: Activation) -> Self {
+        self.fc1 = self.fc1.with_activation(act);
+        self
+    }
+
+    /// The MLP's activation.
+    pub fn activation(&self) -> Activation {
+        self.fc1.activation()
     }
 
     /// The heads this rank computes.
@@ -369,13 +387,16 @@ impl TransformerBlock {
 }
 
 /// The block on the host in f64 (`x` is `[seq, hidden]`, one sequence), with
-/// `round` applied wherever the device stores a result in the block's type:
-/// after each layer norm, projection, attention, all-reduce and residual
-/// add (the identity for an exact reference).
+/// the MLP's activation `act` ([`Activation::apply`], GELU by the same tanh
+/// formula as the device) and `round` applied wherever the device stores a
+/// result in the block's type: after each layer norm, projection,
+/// attention, all-reduce and residual add (the identity for an exact
+/// reference).
 pub fn reference(
     x: &Array2<f64>,
     w: &BlockWeights<f64>,
     heads: usize,
+    act: Activation,
     round: impl Fn(f64) -> f64,
 ) -> Array2<f64> {
     let r = |a: Array2<f64>| a.mapv(&round);
@@ -414,6 +435,6 @@ pub fn reference(
     }
     let h = r(x + &r(o.dot(&w.proj_w) + &w.proj_b));
     let hn = r(norm(&h, &w.ln2_w, &w.ln2_b));
-    let f = r((hn.dot(&w.fc1_w) + &w.fc1_b).mapv(|v| v.max(0.0)));
+    let f = r((hn.dot(&w.fc1_w) + &w.fc1_b).mapv(|v| act.apply(v)));
     r(&h + &r(f.dot(&w.fc2_w) + &w.fc2_b))
 }

@@ -8,7 +8,9 @@ use kernbench::ccl::tp::initialize_model_parallel;
 use kernbench::core::runtime::ndarray::{s, Array2};
 use kernbench::core::runtime::{HostFloat, Runtime};
 use kernbench::core::topology::{Topology, TINY_YAML};
-use kernbench::transformer::{reference, sample_value, BlockWeights, TransformerBlock, STEPS};
+use kernbench::transformer::{
+    reference, sample_value, Activation, BlockWeights, TransformerBlock, STEPS,
+};
 
 /// `sips` SIPs of the tiny SIP (4 cubes x 4 PEs each).
 fn machine(sips: usize) -> Runtime {
@@ -26,6 +28,7 @@ fn check<T: HostFloat>(
     tp: usize,
     (seq, hidden, heads, ffn): (usize, usize, usize, usize),
     overlap: bool,
+    act: Activation,
 ) -> f64 {
     let n = hidden.max(ffn).max(seq);
     let tol = 16.0 * T::U + (n as f64).sqrt() * f32::U;
@@ -41,7 +44,7 @@ fn check<T: HostFloat>(
         .spawn(world, |rank| {
             rank.set_device(rank.get_rank())?;
             let mp = initialize_model_parallel(&rank, tp)?.with_layout(1, 2);
-            let mut block = TransformerBlock::new(&mp, heads, &wt)?;
+            let mut block = TransformerBlock::new(&mp, heads, &wt)?.with_activation(act);
             if overlap {
                 block = block.with_overlap();
             }
@@ -53,7 +56,7 @@ fn check<T: HostFloat>(
     let mut worst = 0.0f64;
     for (r, (d, got, times)) in outs.iter().enumerate() {
         let x = x64.slice(s![d * seq..(d + 1) * seq, ..]).to_owned();
-        let want = reference(&x, &w64, heads, |v| T::round(v).wide());
+        let want = reference(&x, &w64, heads, act, |v| T::round(v).wide());
         assert_eq!(got.shape(), &[seq, hidden]);
         for ((i, j), w) in want.indexed_iter() {
             let g = got[[i, j]];
@@ -81,7 +84,7 @@ fn check<T: HostFloat>(
 
 #[test]
 fn block_in_f32_matches_the_reference_on_two_ranks() {
-    let worst = check::<f32>(2, 2, (8, 16, 4, 32), false);
+    let worst = check::<f32>(2, 2, (8, 16, 4, 32), false, Activation::Gelu);
     // The reference rounds where the device does: what is left is the
     // order of sums and the exponentials, a few roundings at most.
     assert!(
@@ -93,15 +96,40 @@ fn block_in_f32_matches_the_reference_on_two_ranks() {
 #[test]
 fn block_in_f16_with_data_parallel_replicas_matches_the_reference() {
     // tp 2 x dp 2: two replicas, each on its own sequence.
-    check::<f16>(4, 2, (8, 16, 4, 32), false);
+    check::<f16>(4, 2, (8, 16, 4, 32), false, Activation::Gelu);
+}
+
+#[test]
+fn block_with_relu_matches_its_reference_and_differs_from_gelu() {
+    check::<f32>(2, 2, (8, 16, 4, 32), false, Activation::Relu);
+    // The activation is a real choice: the two blocks' outputs differ.
+    let rt = machine(2);
+    let w = BlockWeights::sample(16, 32).map(|v| *v as f32);
+    let x = Array2::from_shape_fn((8, 16), |(i, j)| sample_value(13, i, j, 1.0) as f32);
+    let outs = rt
+        .spawn(2, |rank| {
+            rank.set_device(rank.get_rank())?;
+            let mp = initialize_model_parallel(&rank, 2)?.with_layout(1, 2);
+            let mut ys = Vec::new();
+            for act in [Activation::Gelu, Activation::Relu] {
+                let block = TransformerBlock::new(&mp, 4, &w)?.with_activation(act);
+                assert_eq!(block.activation(), act);
+                ys.push(block.forward(&mp.input(&x)?)?.0.to_ndarray::<f32>()?);
+            }
+            Ok(ys)
+        })
+        .unwrap();
+    let (gelu, relu) = (&outs[0][0], &outs[0][1]);
+    let differ = gelu.iter().zip(relu).filter(|(a, b)| a != b).count();
+    assert!(differ > gelu.len() / 2, "{differ} of {} differ", gelu.len());
 }
 
 #[test]
 fn block_with_overlapped_all_reduce_matches_the_reference() {
     // The fused GEMM + all-reduce on a ring of 4 ranks, and on a ring of 2
     // in each of 2 replicas, in both types.
-    check::<f32>(4, 4, (8, 16, 4, 32), true);
-    check::<f16>(4, 2, (8, 16, 4, 32), true);
+    check::<f32>(4, 4, (8, 16, 4, 32), true, Activation::Gelu);
+    check::<f16>(4, 2, (8, 16, 4, 32), true, Activation::Relu);
 }
 
 #[test]
