@@ -363,6 +363,13 @@ impl ModelParallel {
         self
     }
 
+    /// The same setting with the activations outside the layers whole on
+    /// every rank again: for a layer whose input is gathered by its caller.
+    pub fn without_sequence_parallel(mut self) -> Self {
+        self.sequence_parallel = false;
+        self
+    }
+
     /// Whether the layers run sequence-parallel.
     pub fn sequence_parallel(&self) -> bool {
         self.sequence_parallel
