@@ -5,8 +5,12 @@
 //!
 //! ```text
 //! h = x + proj(attention(qkv(ln1(x))))      qkv column-parallel (heads split), proj row-parallel + all-reduce
-//! y = h + fc2(relu(fc1(ln2(h))))            fc1 column-parallel, fc2 row-parallel + all-reduce
+//! y = h + fc2(act(fc1(ln2(h))))             fc1 column-parallel, fc2 row-parallel + all-reduce
 //! ```
+//!
+//! The MLP's activation `act` is GELU (the tanh approximation of GPT-2 and
+//! Megatron) unless `--activation relu` asks for ReLU; it runs in `fc1`'s
+//! GEMM epilogue.
 //!
 //! Every step is a device kernel (`kernbench::transformer`); the causal
 //! attention is `causal_attention_heads`, written in the kernel language.
@@ -15,6 +19,15 @@
 //! exposed communication. The runtime runs launches one after another
 //! (ADR 0005), so no communication hides behind compute and the exposed
 //! communication equals the communication.
+//!
+//! With `--sequence-parallel` (Megatron's `sequence_parallel=True`) each
+//! rank of a tensor-parallel group holds its own contiguous block of the
+//! sequence outside the tensor-parallel regions: the layer norms and
+//! residual adds run on those rows only, the column-parallel layers
+//! all-gather their input and the row-parallel layers reduce-scatter
+//! instead of all-reducing. The block then runs once (the overlapped
+//! all-reduce does not apply) and the table shows that schedule beside the
+//! all-reduce one.
 //!
 //! Every rank's output is checked element by element against an ndarray
 //! reference computed in f64 from the same rounded inputs, rounded to the
@@ -27,14 +40,16 @@
 //! sequence): the kernels accumulate in f32, in another order than the host.
 //! Any wrong element makes the run fail.
 //!
-//! Run: `cargo run --release --example transformer_block [-- --dtype f16 --tp 4 --seq 128 --hidden 256 --heads 8]`
+//! Run: `cargo run --release --example transformer_block [-- --dtype f16 --tp 4 --seq 128 --hidden 256 --heads 8 --activation relu --sequence-parallel]`
 
 use kernbench::ccl::tp::{initialize_model_parallel, LayerTime};
 use kernbench::core::runtime::ndarray::{s, Array2};
 use kernbench::core::runtime::{HostFloat, Runtime};
 use kernbench::core::topology::Topology;
 use kernbench::tl::{bf16, f16};
-use kernbench::transformer::{reference, sample_value, BlockWeights, TransformerBlock, STEPS};
+use kernbench::transformer::{
+    reference, sample_value, Activation, BlockWeights, TransformerBlock, STEPS,
+};
 
 fn main() -> std::process::ExitCode {
     // Errors print as their message, not as a debug dump.
@@ -62,9 +77,25 @@ struct Opts {
     /// The MLP's width; 4 x hidden when absent.
     #[arg(long, value_parser = kernbench::cli::parse::count)]
     ffn: Option<usize>,
+    /// The MLP's activation: gelu (the tanh approximation) or relu.
+    #[arg(long, default_value = "gelu", value_parser = parse_activation)]
+    activation: Activation,
+    /// Split the activations outside the tensor-parallel regions along the
+    /// sequence (all-gather and reduce-scatter in place of all-reduce).
+    #[arg(long)]
+    sequence_parallel: bool,
     /// The block's element type: f32, f16 or bf16 (f32 accumulation).
     #[arg(long, default_value = "f32", value_parser = kernbench::cli::parse::dtype)]
     dtype: kernbench::core::DType,
+}
+
+/// `gelu` or `relu`.
+fn parse_activation(s: &str) -> Result<Activation, String> {
+    match s {
+        "gelu" => Ok(Activation::Gelu),
+        "relu" => Ok(Activation::Relu),
+        _ => Err(format!("{s:?}: the MLP's activation is gelu or relu")),
+    }
 }
 
 fn try_main() -> Result<(), Box<dyn std::error::Error>> {
@@ -77,9 +108,37 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
     }
 }
 
-/// One rank's result: its rank, its replica, its output, the time of each
-/// step and its SIP's device time.
-type Out = (usize, usize, Array2<f64>, Vec<LayerTime>, u64);
+/// One rank's result: its rank, its replica, the rows of its sequence it
+/// holds, its output, the time of each step and its SIP's device time.
+type Out = (
+    usize,
+    usize,
+    std::ops::Range<usize>,
+    Array2<f64>,
+    Vec<LayerTime>,
+    u64,
+);
+
+/// How the block runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Schedule {
+    /// Every launch and collective one after the other, all-reduces.
+    Sequential,
+    /// The row-parallel GEMMs and all-reduces fused (`with_overlap`).
+    Overlapped,
+    /// Sequence-parallel: all-gathers and reduce-scatters.
+    SequenceParallel,
+}
+
+impl Schedule {
+    fn name(self) -> &'static str {
+        match self {
+            Schedule::Sequential => "sequential",
+            Schedule::Overlapped => "overlapped",
+            Schedule::SequenceParallel => "sequence-parallel",
+        }
+    }
+}
 
 fn run<T: HostFloat>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
     let topo = Topology::resolve(&o.topology)?;
@@ -101,6 +160,13 @@ fn run<T: HostFloat>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
+    if o.sequence_parallel && seq % (4 * tp) != 0 {
+        return Err(format!(
+            "--seq {seq} must be a multiple of {} with --sequence-parallel (each of the {tp} tensor-parallel ranks holds a block of the sequence, split over 2 cubes x 2 PEs)",
+            4 * tp
+        )
+        .into());
+    }
     // The inputs, rounded into the block's type once; the reference starts
     // from the rounded values.
     let w64 = BlockWeights::sample(hidden, ffn).map(|v| T::round(*v).wide());
@@ -114,7 +180,7 @@ fn run<T: HostFloat>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
     let want: Vec<Array2<f64>> = (0..dp)
         .map(|d| {
             let x = x64.slice(s![d * seq..(d + 1) * seq, ..]).to_owned();
-            reference(&x, &w64, heads, |v| T::round(v).wide())
+            reference(&x, &w64, heads, o.activation, |v| T::round(v).wide())
         })
         .collect();
     // The tolerance, in units of (1 + |want|) (see the module docs).
@@ -126,17 +192,22 @@ fn run<T: HostFloat>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
     );
 
     // The block on every rank, on a fresh machine; every element checked.
-    let block = |overlap: bool| -> Result<(Vec<Out>, f64), Box<dyn std::error::Error>> {
+    let block = |how: Schedule| -> Result<(Vec<Out>, f64), Box<dyn std::error::Error>> {
         let rt = Runtime::with_topology(topo.clone())?;
         let outs = rt.spawn(world, |rank| {
             rank.set_device(rank.get_rank())?;
             // Each rank's rows over 2 cubes x 2 PEs inside its SIP.
-            let mp = initialize_model_parallel(&rank, tp)?.with_layout(2, 2);
-            let mut block = TransformerBlock::new(&mp, heads, &wt)?;
-            if overlap {
+            let mut mp = initialize_model_parallel(&rank, tp)?.with_layout(2, 2);
+            if how == Schedule::SequenceParallel {
+                mp = mp.with_sequence_parallel();
+            }
+            let mut block = TransformerBlock::new(&mp, heads, &wt)?.with_activation(o.activation);
+            if how == Schedule::Overlapped {
                 block = block.with_overlap();
             }
-            let x = mp.input(&mp.local_batch(&xt)?)?;
+            // Sequence-parallel, this rank's contiguous block of the sequence.
+            let rows = block.sequence_block(seq)?;
+            let x = mp.input(&mp.local_batch(&xt)?.slice(s![rows.clone(), ..]).to_owned())?;
             let (y, times) = block.forward(&x)?;
             let got = y.to_ndarray::<T>()?.mapv(T::wide);
             let times = times.into_iter().map(|(_, t)| t).collect();
@@ -144,17 +215,19 @@ fn run<T: HostFloat>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
             Ok((
                 r,
                 mp.dp_rank(),
+                rows,
                 got.into_dimensionality()?,
                 times,
                 rank.device_time_ps(r),
             ))
         })?;
-        let schedule = if overlap { "overlapped" } else { "sequential" };
+        let schedule = how.name();
         let mut wrong = 0;
         let mut worst = 0.0f64;
-        for (r, d, got, _, _) in &outs {
+        for (r, d, rows, got, _, _) in &outs {
             let mut bad = 0;
-            for (g, w) in got.iter().zip(want[*d].iter()) {
+            let want = want[*d].slice(s![rows.clone(), ..]);
+            for (g, w) in got.iter().zip(want.iter()) {
                 let err = (g - w).abs() / (1.0 + w.abs());
                 worst = worst.max(err / tol);
                 // NaN is wrong too.
@@ -178,85 +251,131 @@ fn run<T: HostFloat>(o: &Opts) -> Result<(), Box<dyn std::error::Error>> {
         }
         Ok((outs, worst))
     };
-    let (seq_outs, seq_worst) = block(false)?;
-    let (ovl_outs, ovl_worst) = block(true)?;
+    let second = if o.sequence_parallel {
+        Schedule::SequenceParallel
+    } else {
+        Schedule::Overlapped
+    };
+    let (seq_outs, seq_worst) = block(Schedule::Sequential)?;
+    let (two_outs, two_worst) = block(second)?;
+    let sp = second == Schedule::SequenceParallel;
 
     println!(
-        "transformer block on {} ({world} ranks: tp {tp}, dp {dp}), {}: seq {seq}, hidden {hidden}, heads {heads} ({} per rank), ffn {ffn}, rows over 2 cubes x 2 PEs per SIP",
+        "transformer block on {} ({world} ranks: tp {tp}, dp {dp}), {}: seq {seq}, hidden {hidden}, heads {heads} ({} per rank), ffn {ffn} with {}, rows over 2 cubes x 2 PEs per SIP",
         o.topology,
         T::DTYPE.name(),
-        heads / tp
+        heads / tp,
+        o.activation.name()
     );
     println!("simulated time per step on a rank's SIP (the largest over ranks), us:");
-    println!("{:<30} {:^39} | {:^19}", "", "sequential", "overlapped");
-    println!(
-        "{:<30} {:>9} {:>9} {:>9} {:>9} | {:>9} {:>9}",
-        "step", "compute", "comm", "exposed", "total", "total", "exposed"
-    );
+    if sp {
+        println!(
+            "{:<34} {:^39} | {:^39}",
+            "", "sequential (all-reduce)", "sequence-parallel"
+        );
+        println!(
+            "{:<34} {:>9} {:>9} {:>9} {:>9} | {:>9} {:>9} {:>9} {:>9}",
+            "step", "compute", "comm", "exposed", "total", "compute", "comm", "exposed", "total"
+        );
+    } else {
+        println!("{:<34} {:^39} | {:^19}", "", "sequential", "overlapped");
+        println!(
+            "{:<34} {:>9} {:>9} {:>9} {:>9} | {:>9} {:>9}",
+            "step", "compute", "comm", "exposed", "total", "total", "exposed"
+        );
+    }
     let us = |ps: u64| ps as f64 / 1e6;
     // The largest time of step `i` over the ranks.
     let step = |outs: &[Out], i: usize| {
         outs.iter().fold(LayerTime::default(), |a, o| LayerTime {
-            compute_ps: a.compute_ps.max(o.3[i].compute_ps),
-            comm_ps: a.comm_ps.max(o.3[i].comm_ps),
-            overlapped_ps: a.overlapped_ps.max(o.3[i].overlapped_ps),
+            compute_ps: a.compute_ps.max(o.4[i].compute_ps),
+            comm_ps: a.comm_ps.max(o.4[i].comm_ps),
+            overlapped_ps: a.overlapped_ps.max(o.4[i].overlapped_ps),
         })
     };
-    let mut sums = [0u64; 6];
+    // One row of the table: the cells, in ps.
+    let row = |a: LayerTime, b: LayerTime| -> Vec<u64> {
+        if sp {
+            // Both schedules run launch after launch: all comm is exposed.
+            vec![
+                a.compute_ps,
+                a.comm_ps,
+                a.comm_ps,
+                a.total_ps(),
+                b.compute_ps,
+                b.comm_ps,
+                b.comm_ps,
+                b.total_ps(),
+            ]
+        } else {
+            // Sequential: every collective is exposed. Overlapped: a fused
+            // launch exposes the time it takes beyond its GEMM alone.
+            vec![
+                a.compute_ps,
+                a.comm_ps,
+                a.comm_ps,
+                a.total_ps(),
+                b.total_ps(),
+                b.comm_ps + b.overlapped_ps.saturating_sub(a.compute_ps),
+            ]
+        }
+    };
+    let print = |name: &str, cells: &[u64]| {
+        let cells: Vec<String> = cells.iter().map(|c| format!("{:>9.3}", us(*c))).collect();
+        let (left, right) = cells.split_at(4);
+        println!("{name:<34} {} | {}", left.join(" "), right.join(" "));
+    };
+    let mut sums = vec![0u64; if sp { 8 } else { 6 }];
     for (i, name) in STEPS.iter().enumerate() {
-        let (a, b) = (step(&seq_outs, i), step(&ovl_outs, i));
-        // Sequential: every collective is exposed. Overlapped: a fused
-        // launch exposes the time it takes beyond its GEMM alone.
-        let row = [
-            a.compute_ps,
-            a.comm_ps,
-            a.comm_ps,
-            a.total_ps(),
-            b.total_ps(),
-            b.comm_ps + b.overlapped_ps.saturating_sub(a.compute_ps),
-        ];
-        for (s, v) in sums.iter_mut().zip(row) {
+        let cells = row(step(&seq_outs, i), step(&two_outs, i));
+        for (s, v) in sums.iter_mut().zip(&cells) {
             *s += v;
         }
+        print(name, &cells);
+    }
+    print("block", &sums);
+    let device = |outs: &[Out]| outs.iter().map(|o| o.5).max().unwrap_or(0);
+    let (ds, dtwo) = (device(&seq_outs), device(&two_outs));
+    println!(
+        "device time of the slowest SIP (weights and input placed, then the block): sequential {:.3} us, {} {:.3} us ({:.2}x)",
+        us(ds),
+        second.name(),
+        us(dtwo),
+        ds as f64 / dtwo.max(1) as f64
+    );
+    println!(
+        "sequential: each launch and collective runs to completion before the next (ADR 0005), so exposed = comm."
+    );
+    if sp {
         println!(
-            "{:<30} {:>9.3} {:>9.3} {:>9.3} {:>9.3} | {:>9.3} {:>9.3}",
-            name,
-            us(row[0]),
-            us(row[1]),
-            us(row[2]),
-            us(row[3]),
-            us(row[4]),
-            us(row[5])
+            "sequence-parallel: each rank keeps a contiguous {} of the {seq} rows outside the tensor-parallel regions: \
+             layer norms and residual adds run on those rows, the column-parallel layers all-gather their input and \
+             the row-parallel layers reduce-scatter; the QKV and output projections' comm includes moving the gathered \
+             rows between the SIP's PEs into sequence order for the attention and back.",
+            seq / tp
+        );
+    } else {
+        println!(
+            "overlapped: each row-parallel layer's GEMM and all-reduce run as one launch (linear_all_reduce) whose chunks \
+             travel round the ring while the next ones compute; its exposed communication is its time beyond the GEMM alone (the compute column)."
         );
     }
+    let outputs = if sp {
+        format!(
+            "the sequential schedule's {n} outputs of {seq}x{hidden} and the sequence-parallel one's of {}x{hidden} (each rank's block of the sequence)",
+            seq / tp,
+            n = seq_outs.len()
+        )
+    } else {
+        format!(
+            "both schedules' {} outputs of {seq}x{hidden}",
+            seq_outs.len()
+        )
+    };
     println!(
-        "{:<30} {:>9.3} {:>9.3} {:>9.3} {:>9.3} | {:>9.3} {:>9.3}",
-        "block",
-        us(sums[0]),
-        us(sums[1]),
-        us(sums[2]),
-        us(sums[3]),
-        us(sums[4]),
-        us(sums[5])
-    );
-    let device = |outs: &[Out]| outs.iter().map(|o| o.4).max().unwrap_or(0);
-    let (ds, dov) = (device(&seq_outs), device(&ovl_outs));
-    println!(
-        "device time of the slowest SIP (weights and input placed, then the block): sequential {:.3} us, overlapped {:.3} us ({:.2}x)",
-        us(ds),
-        us(dov),
-        ds as f64 / dov.max(1) as f64
-    );
-    println!(
-        "sequential: each launch and collective runs to completion before the next (ADR 0005), so exposed = comm.\n\
-         overlapped: each row-parallel layer's GEMM and all-reduce run as one launch (linear_all_reduce) whose chunks \
-         travel round the ring while the next ones compute; its exposed communication is its time beyond the GEMM alone (the compute column)."
-    );
-    println!(
-        "verified: both schedules' {} outputs of {seq}x{hidden} in {} match the ndarray reference within {bound} (largest error {:.3} of that)",
-        seq_outs.len(),
+        "verified: {outputs} in {} match the ndarray reference within {bound} (largest error {:.3} of that)",
         T::DTYPE.name(),
-        seq_worst.max(ovl_worst)
+        seq_worst.max(two_worst)
     );
     Ok(())
 }

@@ -3,8 +3,13 @@
 //!
 //! ```text
 //! h = x + proj(attention(qkv(ln1(x))))      qkv column-parallel, proj row-parallel + all-reduce
-//! y = h + fc2(relu(fc1(ln2(h))))            fc1 column-parallel, fc2 row-parallel + all-reduce
+//! y = h + fc2(act(fc1(ln2(h))))             fc1 column-parallel, fc2 row-parallel + all-reduce
 //! ```
+//!
+//! The MLP's activation `act` is GELU in the tanh approximation of GPT-2
+//! and Megatron (`0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))`) by
+//! default, or ReLU ([`TransformerBlock::with_activation`]); either runs in
+//! `fc1`'s GEMM epilogue, in f32, before the rounding to the block's type.
 //!
 //! The layer norms ([`layernorm`]) and the
 //! residual adds ([`add_rows`]) run on every rank of the tensor-parallel
@@ -22,14 +27,42 @@
 //! GEMM and all-reduce as one launch in which the chunks of the partial
 //! product travel round the ring while the next chunks compute.
 //!
+//! # Sequence parallelism
+//!
+//! With a [`ModelParallel::with_sequence_parallel`] setting (Megatron's
+//! `sequence_parallel=True`) the activations outside the tensor-parallel
+//! regions are split along the sequence: tensor-parallel rank `t` of `tp`
+//! holds the contiguous block of rows `t seq / tp .. (t + 1) seq / tp`
+//! ([`TransformerBlock::sequence_block`]), and runs the layer norms and
+//! residual adds on those rows only. Each column-parallel layer all-gathers
+//! its input over the group, and each row-parallel layer reduce-scatters its
+//! partial products instead of all-reducing them, so the block's output on
+//! rank `t` is its own block of rows. The all-gather and reduce-scatter pair
+//! the ranks' shards PE by PE, so with the block's rows split over `S` PEs
+//! inside a SIP, the gathered sequence comes out in bands of `q = seq / (tp
+//! S)` rows in the order (PE, rank) rather than in sequence order. The MLP
+//! works row by row and does not mind; the causal attention does, so before
+//! the QKV projection a launch on the SIP's PEs ([`regroup_bands`]) moves the
+//! bands into sequence order, and after the attention another moves its
+//! output's bands back, for the output projection's reduce-scatter to hand
+//! each rank its own rows. Those moves between the SIP's PEs are counted as
+//! communication of the projection they serve. With one PE per SIP they are
+//! not needed and not run. [`TransformerBlock::with_overlap`] does not apply
+//! to a sequence-parallel block: its row-parallel layers reduce-scatter.
+//!
 //! [`reference()`] computes the same block on the host in f64, rounding to
 //! the block's type where the device stores a result, so that the device's
 //! output can be checked element by element.
 
+use crate::ccl::dist::{all_gather_shards_in, Backend};
+pub use crate::ccl::tp::Activation;
 use crate::ccl::tp::{ColumnParallelLinear, LayerTime, ModelParallel, RowParallelLinear};
 use crate::kernels::{add_rows, causal_attention_heads, layernorm};
 use kernbench_core::runtime::ndarray::{s, Array1, Array2, Axis};
 use kernbench_core::runtime::{Args, DeviceTensor, HostElement, RuntimeError};
+use kernbench_tl::prelude::*;
+use kernbench_tl::Element;
+use std::ops::Range;
 
 /// The names of the steps of [`TransformerBlock::forward`], in order.
 pub const STEPS: [&str; 9] = [
@@ -39,7 +72,7 @@ pub const STEPS: [&str; 9] = [
     "out proj (row-parallel)",
     "residual 1",
     "ln2",
-    "fc1 + relu (column-parallel)",
+    "fc1 + activation (column-parallel)",
     "fc2 (row-parallel)",
     "residual 2",
 ];
@@ -194,6 +227,35 @@ impl<T: Clone> BlockWeights<T> {
     }
 }
 
+/// Moves bands of `q = src.rows() / (tp * S)` rows (`S` the launch's
+/// instances, one per PE holding a block of `src`'s and `dst`'s rows) between
+/// the two orders of a sequence-parallel block's gathered activation. In
+/// *gathered* order, PE `p`'s rows are the bands of PE `p` of each of the
+/// `tp` ranks in turn: slot `j` holds sequence band `j S + p`. In *sequence*
+/// order, band `b` is rows `b q ..`. With `to_sequence` the kernel moves
+/// `src` from gathered into sequence order, otherwise back. Instance `p`
+/// writes its own rows of `dst` and reads each band from the PE that holds it.
+#[kernel]
+pub fn regroup_bands<T: Element>(src: Tensor<T>, dst: Tensor<T>, tp: usize, to_sequence: bool) {
+    let (p, s) = (tl::program_id(0), tl::num_programs(0));
+    let cols = src.cols();
+    let q = src.rows() / (tp * s);
+    for j in 0..tp {
+        // Rows `here ..` of dst are this PE's slot j.
+        let here = (p * tp + j) * q;
+        let from = if to_sequence {
+            // Sequence band b = p tp + j sits in gathered slot b / S of PE b % S.
+            let b = p * tp + j;
+            ((b % s) * tp + b / s) * q
+        } else {
+            // Gathered slot j of PE p is sequence band j S + p.
+            (j * s + p) * q
+        };
+        let band = tl::load(src.block([from, 0], [q, cols]), [q, cols]);
+        tl::store(dst.block([here, 0], [q, cols]), &band);
+    }
+}
+
 /// One rank's part of a tensor-parallel transformer block, its weights on
 /// the rank's SIP.
 #[derive(Debug)]
@@ -215,7 +277,8 @@ impl TransformerBlock {
     /// heads `r * heads / tp ..` of its tensor-parallel rank `r`, and its
     /// blocks of the MLP. `heads` must be a multiple of the tensor-parallel
     /// size and divide the hidden size, and `ffn` must split over the
-    /// tensor-parallel group. Sequence parallelism is not supported.
+    /// tensor-parallel group. With a sequence-parallel `mp` the block runs
+    /// sequence-parallel (see the module docs).
     pub fn new<T: HostElement>(
         mp: &ModelParallel,
         heads: usize,
@@ -228,11 +291,6 @@ impl TransformerBlock {
             return Err(err(format!(
                 "{heads} heads do not split over {tp} tensor-parallel ranks (the heads must be a multiple of tp)"
             )));
-        }
-        if mp.sequence_parallel() {
-            return Err(err(
-                "sequence parallelism is not supported; the block all-reduces".into(),
-            ));
         }
         let (hidden, d, local_heads) = (w.hidden(), w.hidden() / heads, heads / tp);
         // Columns of the QKV projection in rank order: rank r's block of
@@ -253,20 +311,66 @@ impl TransformerBlock {
             hidden,
             local_heads,
             ln1: (place(&w.ln1_w)?, place(&w.ln1_b)?),
-            qkv: ColumnParallelLinear::new(mp, &qkv_w, Some(&qkv_b))?,
+            // Sequence-parallel, the block gathers the QKV projection's
+            // input itself, to put it in sequence order first.
+            qkv: ColumnParallelLinear::new(
+                &mp.clone().without_sequence_parallel(),
+                &qkv_w,
+                Some(&qkv_b),
+            )?,
             proj: RowParallelLinear::new(mp, &w.proj_w, Some(&w.proj_b))?,
             ln2: (place(&w.ln2_w)?, place(&w.ln2_b)?),
-            fc1: ColumnParallelLinear::new(mp, &w.fc1_w, Some(&w.fc1_b))?.with_relu(),
+            fc1: ColumnParallelLinear::new(mp, &w.fc1_w, Some(&w.fc1_b))?
+                .with_activation(Activation::Gelu),
             fc2: RowParallelLinear::new(mp, &w.fc2_w, Some(&w.fc2_b))?,
         })
     }
 
     /// Runs each row-parallel layer's GEMM and all-reduce as one launch that
-    /// overlaps them ([`RowParallelLinear::with_overlap`]).
+    /// overlaps them ([`RowParallelLinear::with_overlap`]). A
+    /// sequence-parallel block reduce-scatters instead and runs as it did.
     pub fn with_overlap(mut self) -> Self {
         self.proj = self.proj.with_overlap();
         self.fc2 = self.fc2.with_overlap();
         self
+    }
+
+    /// Uses `act` between the MLP's layers instead of GELU (the default).
+    pub fn with_activation(mut self, act: Activation) -> Self {
+        self.fc1 = self.fc1.with_activation(act);
+        self
+    }
+
+    /// The MLP's activation.
+    pub fn activation(&self) -> Activation {
+        self.fc1.activation()
+    }
+
+    /// Whether the block runs sequence-parallel.
+    pub fn sequence_parallel(&self) -> bool {
+        self.mp.sequence_parallel()
+    }
+
+    /// The rows of a `seq`-row sequence that this rank's input and output
+    /// hold: all of them, or sequence-parallel, its tensor-parallel rank
+    /// `t`'s contiguous block `t seq / tp .. (t + 1) seq / tp`. An error
+    /// when sequence-parallel rows do not split into `tp` ranks times the
+    /// layout's PEs.
+    pub fn sequence_block(&self, seq: usize) -> Result<Range<usize>, RuntimeError> {
+        let mp = &self.mp;
+        if !mp.sequence_parallel() {
+            return Ok(0..seq);
+        }
+        let (tp, t, sh) = (mp.tp_size(), mp.tp_rank(), mp.shards());
+        if seq == 0 || seq % (tp * sh) != 0 {
+            return Err(RuntimeError::TensorParallel(format!(
+                "TransformerBlock on rank {}: sequence parallelism: a sequence of {seq} rows does not split into {tp} tensor-parallel ranks x {sh} PEs (the sequence must be a positive multiple of {})",
+                mp.rank().get_rank(),
+                tp * sh
+            )));
+        }
+        let per = seq / tp;
+        Ok(t * per..(t + 1) * per)
     }
 
     /// The heads this rank computes.
@@ -279,19 +383,27 @@ impl TransformerBlock {
     /// tensor-parallel group passes the same). Returns `y` (`[seq,
     /// hidden]`, the same on every rank of the group) and what each step
     /// of [`STEPS`] cost on this rank's SIP.
+    ///
+    /// Sequence-parallel, `x` is this rank's block of the sequence
+    /// ([`Self::sequence_block`], `[seq / tp, hidden]`) and so is `y`.
     pub fn forward(&self, x: &DeviceTensor) -> Result<(DeviceTensor, StepTimes), RuntimeError> {
         let mp = &self.mp;
         let r = mp.rank().get_rank();
         let err = |msg: String| {
             RuntimeError::TensorParallel(format!("TransformerBlock on rank {r}: {msg}"))
         };
-        let seq = match x.shape() {
-            [seq, h] if *h == self.hidden => *seq,
+        let local = match x.shape() {
+            [rows, h] if *h == self.hidden => *rows,
             s => {
+                let rows = if mp.sequence_parallel() {
+                    "seq / tp"
+                } else {
+                    "seq"
+                };
                 return Err(err(format!(
-                    "the input must be [seq, {}], got {s:?}",
+                    "the input must be [{rows}, {}], got {s:?}",
                     self.hidden
-                )))
+                )));
             }
         };
         let dtype = self.ln1.0.dtype();
@@ -301,63 +413,118 @@ impl TransformerBlock {
                 x.dtype()
             )));
         }
-        let sh = mp.shards();
-        if seq == 0 || seq % sh != 0 || x.placement() != &mp.activation_placement() {
+        let (tp, sh) = (mp.tp_size(), mp.shards());
+        // Sequence-parallel with more than one rank: the rows outside the
+        // tensor-parallel regions are this rank's block of the sequence.
+        let sp = mp.sequence_parallel() && tp > 1;
+        if local == 0 || local % sh != 0 || x.placement() != &mp.activation_placement() {
+            let what = if sp {
+                "this rank's block of the sequence"
+            } else {
+                "the input"
+            };
             return Err(err(format!(
-                "the input's {seq} rows must split evenly over the layout's {sh} PEs, placed with ModelParallel::input"
+                "{what} has {local} rows, which must split evenly over the layout's {sh} PEs, placed with ModelParallel::input"
             )));
         }
+        let seq = if sp { local * tp } else { local };
         let rt = mp.rank().runtime();
         let grid = [sh as u32];
-        let rows = seq / sh;
         let mut times = Vec::with_capacity(STEPS.len());
         let compute = |ps| LayerTime {
             compute_ps: ps,
             ..LayerTime::default()
         };
-        let new = |cols: usize| {
+        let new = |rows: usize, cols: usize| {
             mp.rank()
-                .zeros(&[seq, cols], dtype, &mp.activation_placement())
+                .zeros(&[rows, cols], dtype, &mp.activation_placement())
         };
+        // Row-wise steps on this rank's rows.
         let norm = |x: &DeviceTensor, (w, b): &(DeviceTensor, DeviceTensor)| {
-            let y = new(self.hidden)?;
+            let y = new(local, self.hidden)?;
             let args = Args::new()
                 .tensor("x", x)
                 .tensor("w", w)
                 .tensor("b", b)
                 .tensor("y", &y)
                 .float("eps", EPS)
-                .int("rows", rows as i64);
+                .int("rows", (local / sh) as i64);
             let rep = crate::ccl::dist::launch(rt, &layernorm, &grid, &args)?;
             Ok::<_, RuntimeError>((y, compute(rep.end_ps)))
         };
         let add = |a: &DeviceTensor, b: &DeviceTensor| {
-            let y = new(self.hidden)?;
+            let y = new(local, self.hidden)?;
             let args = Args::new().tensor("a", a).tensor("b", b).tensor("y", &y);
             let rep = crate::ccl::dist::launch(rt, &add_rows, &grid, &args)?;
             Ok::<_, RuntimeError>((y, compute(rep.end_ps)))
         };
+        // Moves a gathered activation's bands between gathered and sequence
+        // order (see the module docs); with one PE the orders agree.
+        let regroup = |src: &DeviceTensor, to_sequence: bool| {
+            if sh == 1 {
+                return Ok::<_, RuntimeError>((None, 0));
+            }
+            let dst = new(seq, src.shape()[1])?;
+            let args = Args::new()
+                .tensor("src", src)
+                .tensor("dst", &dst)
+                .int("tp", tp as i64)
+                .bool("to_sequence", to_sequence);
+            let rep = crate::ccl::dist::launch(rt, &regroup_bands, &grid, &args)?;
+            Ok((Some(dst), rep.end_ps))
+        };
 
         let (xn, t) = norm(x, &self.ln1)?;
         times.push(t);
-        let (qkv, t) = self.qkv.forward_timed(&xn)?;
+        // The QKV projection's input: every rank's rows, in sequence order.
+        let (qkv, t) = if sp {
+            let gathered = new(seq, self.hidden)?;
+            let mut comm_ps = all_gather_shards_in(
+                mp.rank(),
+                &gathered,
+                &xn,
+                mp.tp_group(),
+                &Backend::default(),
+            )?
+            .end_ps;
+            let (ordered, ps) = regroup(&gathered, true)?;
+            comm_ps += ps;
+            let (qkv, mut t) = self
+                .qkv
+                .forward_timed(ordered.as_ref().unwrap_or(&gathered))?;
+            t.comm_ps += comm_ps;
+            (qkv, t)
+        } else {
+            self.qkv.forward_timed(&xn)?
+        };
         times.push(t);
-        let d = self.hidden / (self.local_heads * mp.tp_size());
-        let o = new(self.local_heads * d)?;
+        let d = self.hidden / (self.local_heads * tp);
+        let o = new(seq, self.local_heads * d)?;
         let args = Args::new()
             .tensor("qkv", &qkv)
             .tensor("o", &o)
             .int("heads", self.local_heads as i64)
             .float("scale", 1.0 / (d as f64).sqrt())
-            .int("bn", rows.min(64) as i64);
+            .int("bn", (seq / sh).min(64) as i64);
         let rep = crate::ccl::dist::launch(rt, &causal_attention_heads, &grid, &args)?;
         times.push(compute(rep.end_ps));
-        let (a, t) = self.proj.forward_timed(&o)?;
+        // Sequence-parallel, the attention's output goes back to gathered
+        // order, so that the reduce-scatter leaves each rank its own rows.
+        let (a, t) = if sp {
+            let (back, ps) = regroup(&o, false)?;
+            let (a, mut t) = self.proj.forward_timed(back.as_ref().unwrap_or(&o))?;
+            t.comm_ps += ps;
+            (a, t)
+        } else {
+            self.proj.forward_timed(&o)?
+        };
         times.push(t);
         let (h, t) = add(x, &a)?;
         times.push(t);
         let (hn, t) = norm(&h, &self.ln2)?;
         times.push(t);
+        // Sequence-parallel, fc1 all-gathers and fc2 reduce-scatters (the
+        // MLP works row by row: the gathered order does not matter).
         let (f, t) = self.fc1.forward_timed(&hn)?;
         times.push(t);
         let (z, t) = self.fc2.forward_timed(&f)?;
@@ -369,13 +536,16 @@ impl TransformerBlock {
 }
 
 /// The block on the host in f64 (`x` is `[seq, hidden]`, one sequence), with
-/// `round` applied wherever the device stores a result in the block's type:
-/// after each layer norm, projection, attention, all-reduce and residual
-/// add (the identity for an exact reference).
+/// the MLP's activation `act` ([`Activation::apply`], GELU by the same tanh
+/// formula as the device) and `round` applied wherever the device stores a
+/// result in the block's type: after each layer norm, projection,
+/// attention, all-reduce and residual add (the identity for an exact
+/// reference).
 pub fn reference(
     x: &Array2<f64>,
     w: &BlockWeights<f64>,
     heads: usize,
+    act: Activation,
     round: impl Fn(f64) -> f64,
 ) -> Array2<f64> {
     let r = |a: Array2<f64>| a.mapv(&round);
@@ -414,6 +584,6 @@ pub fn reference(
     }
     let h = r(x + &r(o.dot(&w.proj_w) + &w.proj_b));
     let hn = r(norm(&h, &w.ln2_w, &w.ln2_b));
-    let f = r((hn.dot(&w.fc1_w) + &w.fc1_b).mapv(|v| v.max(0.0)));
+    let f = r((hn.dot(&w.fc1_w) + &w.fc1_b).mapv(|v| act.apply(v)));
     r(&h + &r(f.dot(&w.fc2_w) + &w.fc2_b))
 }

@@ -213,3 +213,77 @@ fn a_run_simulates_the_fused_graph_and_can_keep_the_traced_one() {
     assert_eq!(count(&fused, "dot"), 2);
     assert_eq!(fused.graphs[0].len() + 3, plain.graphs[0].len());
 }
+
+/// `c = gelu(a x b + bias)` in f32 on one `m x n` block, the tail written as
+/// separate commands.
+#[kernel]
+fn gemm_bias_gelu(a: Tensor<f32>, b: Tensor<f32>, bias: Ptr<f32>, c: Tensor<f32>) {
+    let (m, k, n) = (a.rows(), a.cols(), b.cols());
+    let x = tl::load(a.all(), [m, k]);
+    let y = tl::load(b.all(), [k, n]);
+    let bias = tl::load(bias, [n]);
+    tl::store(c.all(), &tl::gelu(&(tl::dot(&x, &y) + bias)));
+}
+
+#[test]
+fn gelu_folds_into_the_epilogue_with_the_same_numbers_and_math_work() {
+    let (m, k, n) = (256, 64, 256);
+    let topo = Topology::embedded_default();
+    let pe = topo.pes().next().unwrap();
+    let run = |fuse: bool| {
+        let mut mach = Machine::new(topo.clone()).unwrap();
+        let a = mach.alloc(DType::F32, m * k, &[pe]).unwrap();
+        let b = mach.alloc(DType::F32, k * n, &[pe]).unwrap();
+        let bias = mach.alloc(DType::F32, n, &[pe]).unwrap();
+        let c = mach.alloc(DType::F32, m * n, &[pe]).unwrap();
+        let av: Vec<f32> = values(m * k, 1, 9).iter().map(|v| v * 0.05).collect();
+        let bv: Vec<f32> = values(k * n, 2, 7).iter().map(|v| v * 0.05).collect();
+        let biasv: Vec<f32> = (0..n).map(|j| (j % 11) as f32 * 0.3 - 1.5).collect();
+        mach.write_buffer(&a, &av).unwrap();
+        mach.write_buffer(&b, &bv).unwrap();
+        mach.write_buffer(&bias, &biasv).unwrap();
+        let args = KernelArgs::new()
+            .with("a", a.tensor(m, k).unwrap())
+            .with("b", b.tensor(k, n).unwrap())
+            .with("bias", bias.ptr())
+            .with("c", c.tensor(m, n).unwrap());
+        let launch = Launch::new(&gemm_bias_gelu, args, vec![pe])
+            .keep_graphs(true)
+            .fuse(fuse);
+        let out = simulate_full(&mut mach, &launch).unwrap();
+        let got = mach.read_buffer(&c).unwrap();
+        // The host: f64 products of the same inputs, GELU by the tanh formula.
+        let a2 = ndarray::Array2::from_shape_fn((m, k), |(i, j)| f64::from(av[i * k + j]));
+        let b2 = ndarray::Array2::from_shape_fn((k, n), |(i, j)| f64::from(bv[i * n + j]));
+        let p = a2.dot(&b2);
+        let kk = (2.0 / std::f64::consts::PI).sqrt();
+        for (x, g) in got.iter().enumerate() {
+            let v = p[[x / n, x % n]] + f64::from(biasv[x % n]);
+            let want = 0.5 * v * (1.0 + (kk * (v + 0.044715 * v * v * v)).tanh());
+            let err = (f64::from(*g) - want).abs();
+            assert!(
+                err <= 1e-5 * (1.0 + want.abs()),
+                "fuse {fuse}: c[{x}] = {g}, want {want}"
+            );
+        }
+        (got, out)
+    };
+    let (fused, f) = run(true);
+    let (plain, p) = run(false);
+    assert_eq!(
+        fused, plain,
+        "the epilogue computes what the commands do, bit for bit"
+    );
+    let text = f.graphs[0].to_text();
+    assert!(text.contains("epilogue[bias(%"), "{text}");
+    assert!(text.contains("gelu] : tile<f32,[256,256]>"), "{text}");
+    assert!(
+        !p.graphs[0].to_text().contains("epilogue[bias"),
+        "unfused keeps its tail"
+    );
+    // The epilogue's GELU step costs what the gelu command costs: the same
+    // MATH work either way.
+    let math = |r: &kernbench::core::sim::Report| r.pes.iter().map(|p| p.busy.math).sum::<u64>();
+    assert_eq!(math(&f.report), math(&p.report));
+    assert!(f.report.sim_ps() < p.report.sim_ps());
+}

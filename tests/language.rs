@@ -39,13 +39,14 @@ fn unary<T: Element>(x: &Tile<T>, op: usize) -> Tile<T> {
         8 => -x,
         9 => tl::exp(x),
         10 => tl::pow(x, 1.5),
+        11 => tl::gelu(x),
         _ => tl::pow(x, x),
     }
 }
 
 type HostFn = fn(f64) -> f64;
 
-const UNARY: [(&str, HostFn); 12] = [
+const UNARY: [(&str, HostFn); 13] = [
     ("sqrt", f64::sqrt),
     ("rsqrt", |x| 1.0 / x.sqrt()),
     ("log", f64::ln),
@@ -57,6 +58,11 @@ const UNARY: [(&str, HostFn); 12] = [
     ("neg", |x| -x),
     ("exp", f64::exp),
     ("pow 1.5", |x| x.powf(1.5)),
+    // The tanh approximation, in f64 on the host.
+    ("gelu", |x| {
+        let k = (2.0 / std::f64::consts::PI).sqrt();
+        0.5 * x * (1.0 + (k * (x + 0.044715 * x * x * x)).tanh())
+    }),
     ("pow x", |x| x.powf(x)),
 ];
 
@@ -188,7 +194,7 @@ fn unary_functions_match_the_host_in_f32_and_f16() {
     // f16 rounds each result to 11 significant bits.
     for (dtype, rel) in [(DType::F32, 1e-6), (DType::F16, 1e-3)] {
         for (op, (name, f)) in UNARY.iter().enumerate() {
-            let input = if matches!(*name, "tanh" | "sigmoid" | "abs" | "neg" | "exp") {
+            let input = if matches!(*name, "tanh" | "sigmoid" | "abs" | "neg" | "exp" | "gelu") {
                 &signed
             } else {
                 &pos
@@ -418,6 +424,13 @@ fn bad(x: Tensor<f32>, case: usize) {
         9 => {
             let _ = tl::argmax(&m, 1); // error: argmax of a mask
         }
+        10 => {
+            let _ = tl::gelu(&i); // error: gelu of i32
+        }
+        11 => {
+            let a = tl::load(x.block([0, 0], [8, 8]), [8, 8]).cast::<i32>();
+            let _ = tl::gemm(&a, &a, None, &[Epilogue::Gelu]); // error: gelu of an i32 product
+        }
         _ => {
             let _ = tl::where_(&m, i.cast::<f32>(), 0.0); // error: where shapes
         }
@@ -426,7 +439,7 @@ fn bad(x: Tensor<f32>, case: usize) {
 
 #[test]
 fn shape_and_type_errors_name_the_kernel_line() {
-    let cases: [(&str, &str); 11] = [
+    let cases: [(&str, &str); 13] = [
         ("error: no broadcast", "sub of [8, 64] and [8, 2]: the shapes do not broadcast (dimension 1 from the left of the broadcast shape: 64 against 2"),
         ("error: mask arithmetic", "add of bool masks: masks have no arithmetic"),
         ("error: sqrt of i32", "sqrt of i32: it takes floating-point tiles; cast first"),
@@ -437,6 +450,8 @@ fn shape_and_type_errors_name_the_kernel_line() {
         ("error: empty arange", "arange(5, 5): give start < end"),
         ("error: mask shape", "the mask [8] of a masked load does not broadcast to the region [8, 64]"),
         ("error: argmax of a mask", "argmax of a bool mask: masks have no arithmetic"),
+        ("error: gelu of i32", "gelu of i32: it takes floating-point tiles; cast first"),
+        ("error: gelu of an i32 product", "gelu in the epilogue of a product in i32: it takes floating-point products"),
         ("error: where shapes", "where of [8, 64] and [8]: the shapes do not broadcast"),
     ];
     let x = ArgValue::Tensor {
@@ -467,7 +482,7 @@ fn shape_and_type_errors_name_the_kernel_line() {
 fn every_op(x: Tensor<f16>, y: Ptr<f16>, idx: Ptr<i32>) {
     let t = tl::load(x.all(), x.shape()).cast::<f32>();
     let row = tl::load(y, [x.cols()]).cast::<f32>();
-    let u = tl::sigmoid(&tl::tanh(&(t - row)));
+    let u = tl::gelu(&tl::sigmoid(&tl::tanh(&(t - row))));
     let v = tl::pow(&tl::sqrt(&tl::abs(&u)), 2.0) + tl::rsqrt(&(u * u + 1.0));
     let w = tl::log(&tl::exp2(&v)) + tl::log2(&(-v + 4.0));
     let c = tl::arange(0, x.cols()).expand_dims(0);
@@ -517,6 +532,7 @@ fn every_new_command_has_a_line_in_the_text_form() {
         .unwrap()
         .to_text();
     for word in [
+        "gelu",
         "sigmoid",
         "tanh",
         "pow",
@@ -565,6 +581,7 @@ fn costs(x: Ptr<f32>, y: Ptr<f32>, n: usize) {
     let _ = tl::rsqrt(&t); // cost: rsqrt
     let _ = tl::exp(&t); // cost: exp
     let _ = tl::tanh(&t); // cost: tanh
+    let _ = tl::gelu(&t); // cost: gelu
     let _ = tl::pow(&t, 0.5); // cost: pow
     let _ = t.lt(0.5); // cost: lt
     let _ = t.reshape([n / 16, 16]).trans(); // cost: trans
@@ -619,6 +636,7 @@ fn math_time_follows_the_pass_counts() {
         ("cost: rsqrt", s),
         ("cost: exp", 1 + s),
         ("cost: tanh", 4 + s),
+        ("cost: gelu", 7 + s),
         ("cost: pow", 1 + 2 * s),
         ("cost: lt", 1),
         ("cost: trans", 1),

@@ -4,7 +4,9 @@
 //! same (rounded) inputs.
 
 use half::{bf16, f16};
-use kernbench::ccl::tp::{initialize_model_parallel, ColumnParallelLinear, RowParallelLinear};
+use kernbench::ccl::tp::{
+    initialize_model_parallel, Activation, ColumnParallelLinear, RowParallelLinear,
+};
 use kernbench::core::runtime::ndarray::{s, Array1, Array2, Axis};
 use kernbench::core::runtime::{HostElement, Placement, Runtime, RuntimeError};
 use kernbench::core::topology::{Topology, TINY_YAML};
@@ -431,4 +433,62 @@ fn bad_tensor_parallel_settings_are_clear_errors() {
         Ok(())
     })
     .unwrap();
+}
+
+/// The column-parallel layer with GELU in its epilogue on tp 2 x dp 2 in
+/// `T`: every rank's slice of `gelu(x a + a_bias)` against the host's tanh
+/// formula in f64. The bound: the f32 sums (at most `model` roundings of the
+/// absolute terms, carried through GELU's slope, below 1.13), GELU's own
+/// f32 evaluation (a few roundings), and the final rounding to `T`.
+fn check_gelu<T: Float>() {
+    let (tp, model, hidden) = (2, 16, 16);
+    let mlp = Mlp::new::<T>(16, model, hidden, false);
+    let pre = mlp.x.dot(&mlp.a) + &mlp.a_bias;
+    let pre_abs = mlp.x.mapv(f64::abs).dot(&mlp.a.mapv(f64::abs)) + mlp.a_bias.mapv(f64::abs);
+    let want = pre.mapv(|v| Activation::Gelu.apply(v));
+    let (x, a, ab) = (to::<T>(&mlp.x), to::<T>(&mlp.a), to1::<T>(&mlp.a_bias));
+    let outs = quad()
+        .spawn(4, |rank| {
+            let mp = initialize_model_parallel(&rank, tp)?.with_layout(1, 2);
+            let fc1 = ColumnParallelLinear::new(&mp, &a, Some(&ab))?.with_gelu();
+            assert_eq!(fc1.activation(), Activation::Gelu);
+            let h = fc1.forward(&mp.input(&mp.local_batch(&x)?)?)?;
+            let h = h.to_ndarray::<T>()?.mapv(T::wide);
+            Ok((
+                mp.tp_rank(),
+                mp.dp_rank(),
+                h.into_dimensionality().expect("2-D"),
+            ))
+        })
+        .unwrap();
+    let per = x.nrows() / 2;
+    let u32 = f32::EPSILON as f64 / 2.0;
+    for (t, d, h) in outs {
+        let cols = s![
+            d * per..(d + 1) * per,
+            t * (hidden / tp)..(t + 1) * (hidden / tp)
+        ];
+        let want = want.slice(cols).to_owned();
+        let tol = Array2::from_shape_fn(want.dim(), |(i, j)| {
+            1.13 * model as f64 * u32 * pre_abs.slice(cols)[[i, j]]
+                + (8.0 * u32 + T::U) * want[[i, j]].abs()
+        });
+        let (n, first) = misses(&h, &want, &tol);
+        assert_eq!(
+            n, 0,
+            "tp rank {t}, replica {d}: {n} elements off, first {first}"
+        );
+        // GELU is not ReLU: the negative pre-activations give small negative values.
+        assert!(
+            h.iter().any(|v| *v < 0.0),
+            "tp rank {t}: no negative output"
+        );
+    }
+}
+
+#[test]
+fn column_parallel_gelu_matches_the_host_formula() {
+    check_gelu::<f32>();
+    check_gelu::<f16>();
+    check_gelu::<bf16>();
 }

@@ -31,7 +31,7 @@
 //!
 //! Layers run in `f32`, `f16` or `bf16`, the type of the host arrays their
 //! weights come from: operands are read in that type, the GEMM accumulates
-//! in `f32` (and adds the bias and applies ReLU there), and the output is
+//! in `f32` (and adds the bias and applies the activation there), and the output is
 //! rounded to the layer's type, in which the all-reduce then sums.
 //!
 //! With sequence parallelism ([`ModelParallel::with_sequence_parallel`],
@@ -61,47 +61,103 @@ use kernbench_core::{DType, PeId, Ps};
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
-/// `y = x w` (with `relu` applied on MATH before the write-back when asked)
-/// on every PE of the launch, each on its own shard: instance `i` of `s`
-/// multiplies block `i` of `x` (`[x.rows() / s, k]`) by block `i` of `w`
-/// (`[k, n]`, a replica) into block `i` of `y`, streaming the operands from
-/// HBM as one composite GEMM that accumulates in f32; the result is rounded
-/// to the operands' type.
+/// The activation a [`ColumnParallelLinear`] applies to its output, in the
+/// GEMM's epilogue after the bias: a kernel parameter of [`shard_linear`]
+/// and [`shard_linear_bias`] (codes `0` none, `1` relu, `2` gelu).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, kernbench_tl::KernelEnum)]
+pub enum Activation {
+    /// The product (and bias) as it is.
+    #[default]
+    None,
+    /// `max(x, 0)`.
+    Relu,
+    /// GELU in the tanh approximation of GPT-2 and Megatron
+    /// (`0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))`, [`tl::gelu`]).
+    Gelu,
+}
+
+impl Activation {
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Activation::None => "none",
+            Activation::Relu => "relu",
+            Activation::Gelu => "gelu",
+        }
+    }
+
+    /// The activation on the host, in f64 (GELU by the same tanh formula):
+    /// what a reference applies.
+    pub fn apply(self, x: f64) -> f64 {
+        match self {
+            Activation::None => x,
+            Activation::Relu => x.max(0.0),
+            Activation::Gelu => {
+                let k = (2.0 / std::f64::consts::PI).sqrt();
+                0.5 * x * (1.0 + (k * (x + 0.044715 * x * x * x)).tanh())
+            }
+        }
+    }
+}
+
+/// The GEMM with `bias` (when given) and `act` in its epilogue, accumulated in f32.
+#[kernel_fn]
+fn linear_gemm<T: Element<Acc = f32>>(
+    a: &Tile<T>,
+    b: &Tile<T>,
+    bias: Option<&Tile<f32>>,
+    act: Activation,
+) -> Tile<f32> {
+    let mut ep = Vec::with_capacity(2);
+    if let Some(bias) = bias {
+        ep.push(Epilogue::Bias(bias));
+    }
+    match act {
+        Activation::None => {}
+        Activation::Relu => ep.push(Epilogue::Relu),
+        Activation::Gelu => ep.push(Epilogue::Gelu),
+    }
+    tl::gemm(a, b, None, &ep)
+}
+
+/// `y = x w` (with the activation `act` applied on MATH before the
+/// write-back) on every PE of the launch, each on its own shard: instance
+/// `i` of `s` multiplies block `i` of `x` (`[x.rows() / s, k]`) by block
+/// `i` of `w` (`[k, n]`, a replica) into block `i` of `y`, streaming the
+/// operands from HBM as one composite GEMM that accumulates in f32; the
+/// result is rounded to the operands' type.
 #[kernel]
-pub fn shard_linear<T: Element<Acc = f32>>(x: Tensor<T>, w: Tensor<T>, y: Tensor<T>, relu: bool) {
+pub fn shard_linear<T: Element<Acc = f32>>(
+    x: Tensor<T>,
+    w: Tensor<T>,
+    y: Tensor<T>,
+    act: Activation,
+) {
     let (i, s) = (tl::program_id(0), tl::num_programs(0));
     let (m, k, n) = (x.rows() / s, x.cols(), w.cols());
     let a = tl::stream(x.block([i * m, 0], [m, k]), [m, k]);
     let b = tl::stream(w.block([i * k, 0], [k, n]), [k, n]);
-    let p = if relu {
-        tl::gemm(&a, &b, None, &[Epilogue::Relu])
-    } else {
-        tl::gemm(&a, &b, None, &[])
-    };
+    let p = linear_gemm(&a, &b, None, act);
     tl::store(y.block([i * m, 0], [m, n]), &p.cast::<T>());
 }
 
-/// [`shard_linear`] with a bias: `y = x w + bias` (then ReLU when asked),
-/// the bias (`[n]`, a replica on every PE) widened to f32 and added in the
-/// GEMM's epilogue before the rounding.
+/// [`shard_linear`] with a bias: `y = act(x w + bias)`, the bias (`[n]`, a
+/// replica on every PE) widened to f32 and added in the GEMM's epilogue
+/// before the activation and the rounding.
 #[kernel]
 pub fn shard_linear_bias<T: Element<Acc = f32>>(
     x: Tensor<T>,
     w: Tensor<T>,
     bias: Tensor<T>,
     y: Tensor<T>,
-    relu: bool,
+    act: Activation,
 ) {
     let (i, s) = (tl::program_id(0), tl::num_programs(0));
     let (m, k, n) = (x.rows() / s, x.cols(), w.cols());
     let bias = tl::load(bias.block([i, 0], [1, n]), [1, n]).cast::<f32>();
     let a = tl::stream(x.block([i * m, 0], [m, k]), [m, k]);
     let b = tl::stream(w.block([i * k, 0], [k, n]), [k, n]);
-    let p = if relu {
-        tl::gemm(&a, &b, None, &[Epilogue::Bias(&bias), Epilogue::Relu])
-    } else {
-        tl::gemm(&a, &b, None, &[Epilogue::Bias(&bias)])
-    };
+    let p = linear_gemm(&a, &b, Some(&bias), act);
     tl::store(y.block([i * m, 0], [m, n]), &p.cast::<T>());
 }
 
@@ -307,6 +363,13 @@ impl ModelParallel {
         self
     }
 
+    /// The same setting with the activations outside the layers whole on
+    /// every rank again: for a layer whose input is gathered by its caller.
+    pub fn without_sequence_parallel(mut self) -> Self {
+        self.sequence_parallel = false;
+        self
+    }
+
     /// Whether the layers run sequence-parallel.
     pub fn sequence_parallel(&self) -> bool {
         self.sequence_parallel
@@ -427,7 +490,7 @@ impl ModelParallel {
         x: &DeviceTensor,
         w: &DeviceTensor,
         bias: Option<&DeviceTensor>,
-        relu: bool,
+        act: Activation,
         layer: &str,
     ) -> Result<(DeviceTensor, Ps), RuntimeError> {
         let err = |msg: String| {
@@ -464,7 +527,7 @@ impl ModelParallel {
             .tensor("x", x)
             .tensor("w", w)
             .tensor("y", &y)
-            .bool("relu", relu);
+            .int("act", act.code() as i64);
         let grid = [self.shards() as u32];
         let report = match bias {
             Some(b) => crate::dist::launch(
@@ -506,7 +569,7 @@ pub struct ColumnParallelLinear {
     mp: ModelParallel,
     weight: DeviceTensor,
     bias: Option<DeviceTensor>,
-    relu: bool,
+    act: Activation,
 }
 
 impl ColumnParallelLinear {
@@ -539,16 +602,32 @@ impl ColumnParallelLinear {
             mp: mp.clone(),
             weight,
             bias,
-            relu: false,
+            act: Activation::None,
         })
     }
 
     /// Applies ReLU to the output (in the GEMM's epilogue, after the bias):
     /// the activation between the two layers of an MLP, elementwise, so it
     /// needs no communication.
-    pub fn with_relu(mut self) -> Self {
-        self.relu = true;
+    pub fn with_relu(self) -> Self {
+        self.with_activation(Activation::Relu)
+    }
+
+    /// Applies GELU (the tanh approximation) to the output, in the GEMM's
+    /// epilogue after the bias, as [`Self::with_relu`] does ReLU.
+    pub fn with_gelu(self) -> Self {
+        self.with_activation(Activation::Gelu)
+    }
+
+    /// Applies `act` to the output, in the GEMM's epilogue after the bias.
+    pub fn with_activation(mut self, act: Activation) -> Self {
+        self.act = act;
         self
+    }
+
+    /// The activation the layer applies.
+    pub fn activation(&self) -> Activation {
+        self.act
     }
 
     /// This rank's weight block (`[in, out / tp]`).
@@ -611,7 +690,7 @@ impl ColumnParallelLinear {
             x,
             &self.weight,
             self.bias.as_ref(),
-            self.relu,
+            self.act,
             "ColumnParallelLinear",
         )?;
         time.compute_ps += ps;
@@ -722,7 +801,7 @@ impl RowParallelLinear {
             y,
             &self.weight,
             self.bias.as_ref(),
-            false,
+            Activation::None,
             "RowParallelLinear",
         )?;
         let mut time = LayerTime {

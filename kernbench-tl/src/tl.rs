@@ -190,6 +190,8 @@ pub enum Epilogue<'a, T> {
     Scale(f64),
     /// max(x, 0).
     Relu,
+    /// GELU, the tanh approximation ([`gelu`]); on floating-point products.
+    Gelu,
 }
 
 /// A composite GEMM: `acc + a x b` (without `acc`, the product alone) of
@@ -199,7 +201,7 @@ pub enum Epilogue<'a, T> {
 /// GEMM time.
 ///
 /// The same tail written after [`dot`] or [`dot_acc`] as separate
-/// operations (`+ bias`, `* scale`, [`relu`], `.cast()`) is folded into the
+/// operations (`+ bias`, `* scale`, [`relu`], [`gelu`], `.cast()`) is folded into the
 /// epilogue when a launch compiles, where that is legal and pays off (see
 /// `kernbench_core::passes::fuse`).
 #[track_caller]
@@ -216,6 +218,7 @@ pub fn gemm<T: Element>(
             Epilogue::Bias(t) => ir::Epilogue::Bias(t.id),
             Epilogue::Scale(s) => ir::Epilogue::Scale(*s),
             Epilogue::Relu => ir::Epilogue::Relu,
+            Epilogue::Gelu => ir::Epilogue::Gelu,
         })
         .collect();
     Tile::new(with_builder(|g| {
@@ -277,6 +280,11 @@ unary! {
     tanh => MathOp::Tanh;
     /// `1 / (1 + e^-x)`, elementwise.
     sigmoid => MathOp::Sigmoid;
+    /// GELU in the tanh approximation of GPT-2 and Megatron (PyTorch's
+    /// `gelu(x, approximate="tanh")`), elementwise:
+    /// `0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))`, computed in
+    /// f32 (`kernbench_core::ir::gelu`). Floating-point tiles only.
+    gelu => MathOp::Gelu;
     /// `|x|`, elementwise.
     abs => MathOp::Abs;
 }

@@ -615,13 +615,13 @@ fn recipe() -> BoxedStrategy<(String, Vec<String>, Vec<u32>)> {
                 }
                 (k.to_string(), set(v), vec![p])
             }),
-        (1u32..=4, mats(), mats(), any::<bool>()).prop_map(move |(p, m, n, relu)| {
+        (1u32..=4, mats(), mats(), 0usize..=3).prop_map(move |(p, m, n, act)| {
             let (rows, k) = (m * p as usize, 16);
             let v = vec![
                 format!("x={rows}x{k}"),
                 format!("w={}x{n}", k * p as usize),
                 format!("y={rows}x{n}"),
-                format!("relu={relu}"),
+                format!("act={act}"),
             ];
             ("shard_linear".to_string(), set(v), vec![p])
         }),

@@ -636,6 +636,17 @@ impl GraphBuilder {
                     }
                     result.dtype = *d;
                 }
+                Epilogue::Gelu => {
+                    if !out.dtype.is_float() {
+                        return Err(self.error(
+                            TraceErrorKind::DType(format!(
+                                "gelu in the epilogue of a product in {}: it takes floating-point products; multiply floating-point tiles",
+                                out.dtype
+                            )),
+                            loc,
+                        ));
+                    }
+                }
                 Epilogue::Scale(_) | Epilogue::Relu => {}
             }
         }

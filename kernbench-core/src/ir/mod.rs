@@ -478,6 +478,8 @@ pub enum MathOp {
     Tanh,
     /// 1 / (1 + e^-x)
     Sigmoid,
+    /// GELU in the tanh approximation of GPT-2 and Megatron (see [`gelu`]).
+    Gelu,
     /// |x|
     Abs,
     /// a^b
@@ -528,8 +530,8 @@ impl MathOp {
     pub const fn arity(self) -> usize {
         use MathOp::*;
         match self {
-            Exp | Neg | Relu | Cast | Exp2 | Log | Log2 | Sqrt | Rsqrt | Tanh | Sigmoid | Abs
-            | Not => 1,
+            Exp | Neg | Relu | Cast | Exp2 | Log | Log2 | Sqrt | Rsqrt | Tanh | Sigmoid | Gelu
+            | Abs | Not => 1,
             Fma | Clamp | Where => 3,
             _ => 2,
         }
@@ -540,7 +542,7 @@ impl MathOp {
         use MathOp::*;
         match self {
             Add | Sub | Mul | Div | Max | Min | Fma | Clamp | Neg | Relu | Abs => MathKind::Arith,
-            Exp | Exp2 | Log | Log2 | Sqrt | Rsqrt | Tanh | Sigmoid | Pow => MathKind::Float,
+            Exp | Exp2 | Log | Log2 | Sqrt | Rsqrt | Tanh | Sigmoid | Gelu | Pow => MathKind::Float,
             Lt | Le | Gt | Ge | Eq | Ne => MathKind::Compare,
             And | Or | Xor | Not => MathKind::Logic,
             Where => MathKind::Select,
@@ -571,6 +573,7 @@ impl MathOp {
             Rsqrt => "rsqrt",
             Tanh => "tanh",
             Sigmoid => "sigmoid",
+            Gelu => "gelu",
             Abs => "abs",
             Pow => "pow",
             Lt => "lt",
@@ -613,6 +616,7 @@ impl MathOp {
             Rsqrt => 1.0 / a.sqrt(),
             Tanh => a.tanh(),
             Sigmoid => 1.0 / (1.0 + (-a).exp()),
+            Gelu => gelu(a),
             Abs => a.abs(),
             Pow => a.powf(b),
             Lt => m(a < b),
@@ -634,6 +638,25 @@ impl MathOp {
             }
         }
     }
+}
+
+/// `sqrt(2 / pi)`, the scale inside [`gelu`]'s tanh.
+pub const GELU_K: f32 = std::f32::consts::FRAC_2_SQRT_PI * std::f32::consts::FRAC_1_SQRT_2;
+
+/// The cubic term's coefficient inside [`gelu`]'s tanh.
+pub const GELU_C: f32 = 0.044_715;
+
+/// GELU in the tanh approximation that GPT-2 and Megatron use (PyTorch's
+/// `gelu(x, approximate="tanh")`):
+/// `0.5 x (1 + tanh(w))` with `w = sqrt(2 / pi) (x + 0.044715 x^3)`,
+/// computed in f32 in the equal form `x / (1 + e^(-2 w))`, which does not
+/// cancel where `tanh(w)` nears -1 (`x` below about -2). It is what
+/// [`MathOp::Gelu`] and the GEMM epilogue's [`Epilogue::Gelu`] give,
+/// element for element.
+#[inline]
+pub fn gelu(x: f32) -> f32 {
+    let w = GELU_K * (x + GELU_C * x * x * x);
+    x / (1.0 + (-2.0 * w).exp())
 }
 
 /// Reductions along an axis.
@@ -717,6 +740,8 @@ pub enum Epilogue {
     Scale(f64),
     /// max(x, 0).
     Relu,
+    /// GELU, the tanh approximation ([`gelu`]); on floating-point products only.
+    Gelu,
     /// Convert to another element type (the last step; the epilogue
     /// fusion pass folds a tail's `cast` into it).
     Cast(DType),
@@ -728,6 +753,7 @@ impl fmt::Display for Epilogue {
             Epilogue::Bias(v) => write!(f, "bias({v})"),
             Epilogue::Scale(s) => write!(f, "scale({s:?})"),
             Epilogue::Relu => f.write_str("relu"),
+            Epilogue::Gelu => f.write_str("gelu"),
             Epilogue::Cast(d) => write!(f, "cast({d})"),
         }
     }

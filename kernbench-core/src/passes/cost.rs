@@ -18,6 +18,7 @@
 //! | `exp`, `log` (a scale by log2(e) or ln(2), and exp2 or log2) | 1 + S |
 //! | `sigmoid` (`1 / (1 + exp2(-x * log2 e))`: scale, exp2, add, divide) | 3 + S |
 //! | `tanh` (`2 * sigmoid(2x) - 1`: the sigmoid and one fused multiply-add) | 4 + S |
+//! | `gelu` (tanh form, `x * sigmoid(2 k (x + 0.044715 x^3))`: square, fused multiply-add, multiply, the sigmoid, multiply) | 7 + S |
 //! | `pow` (`exp2(b * log2 a)`) | 1 + 2S |
 //! | `sum`, `max`, `min` along an axis | 1 (of the input) |
 //! | `argmax`, `argmin` (compare, and carry the index) | 2 (of the input) |
@@ -27,6 +28,7 @@
 //! | a masked `load` (select the loaded tile with the mask) | 1, after the DMA |
 //! | a masked `store` (the DMA writes with byte enables) | 0 |
 //! | a GEMM epilogue: `bias scale relu cast`, each step | 1 (of each output tile, after its last GEMM step) |
+//! | a GEMM epilogue's `gelu` step | 7 + S (of each output tile), as the `gelu` command |
 //!
 //! An elementwise command is charged per element of its result: an operand
 //! broadcast to it (a `[rows, 1]` column or a `[cols]` row) is read in place
@@ -48,17 +50,27 @@ pub fn math_passes(op: MathOp, spec: &PeSpec) -> usize {
         Exp | Log => 1 + s,
         Sigmoid => 3 + s,
         Tanh => 4 + s,
+        // 0.5 x (1 + tanh(w)) = x sigmoid(2 w), w = k (x + 0.044715 x^3):
+        // x * x, an fma for 2k + 2k 0.044715 x^2, a multiply by x, the
+        // sigmoid, and the multiply by x.
+        Gelu => 7 + s,
         Pow => 1 + 2 * s,
         Add | Sub | Mul | Div | Max | Min | Fma | Clamp | Neg | Relu | Abs | Cast | Lt | Le
         | Gt | Ge | Eq | Ne | And | Or | Xor | Not | Where => 1,
     }
 }
 
-/// Passes per element of an output tile for a GEMM epilogue: one per step,
-/// as the MATH command each step stands for (`add`, `mul`, `relu`, `cast`)
-/// takes one.
-pub fn epilogue_passes(epilogue: &[Epilogue]) -> usize {
-    epilogue.len()
+/// Passes per element of an output tile for a GEMM epilogue: per step,
+/// what the MATH command it stands for takes (one for `add`, `mul`,
+/// `relu`, `cast`; [`math_passes`] of `gelu` for a GELU step).
+pub fn epilogue_passes(epilogue: &[Epilogue], spec: &PeSpec) -> usize {
+    epilogue
+        .iter()
+        .map(|e| match e {
+            Epilogue::Gelu => math_passes(MathOp::Gelu, spec),
+            Epilogue::Bias(_) | Epilogue::Scale(_) | Epilogue::Relu | Epilogue::Cast(_) => 1,
+        })
+        .sum()
 }
 
 /// Passes per input element of a reduction.
@@ -106,6 +118,13 @@ mod tests {
         spec.math_special_passes = 8;
         assert_eq!(math_passes(MathOp::Log2, &spec), 8);
         assert_eq!(math_passes(MathOp::Tanh, &spec), 12);
+        assert_eq!(math_passes(MathOp::Gelu, &spec), 15);
+        let ep = [
+            Epilogue::Relu,
+            Epilogue::Gelu,
+            Epilogue::Cast(crate::DType::F16),
+        ];
+        assert_eq!(epilogue_passes(&ep, &spec), 1 + 15 + 1);
         assert_eq!(math_passes(MathOp::Lt, &spec), 1);
         assert_eq!(reduce_passes(ReduceOp::Argmax), 2);
     }

@@ -14,6 +14,7 @@
 //!   | `add p, x` or `add x, p`, `x` a tile that broadcasts to `p` | `bias(x)` |
 //!   | `mul p, s` or `mul s, p`, `s` a scalar | `scale(s)` |
 //!   | `relu p`, or `max p, 0.0` | `relu` |
+//!   | `gelu p` | `gelu` |
 //!   | `cast p` to a number type | `cast(T)` |
 //!
 //! - **Shapes match.** The tail's result has the product's shape (a bias
@@ -41,8 +42,8 @@
 //! What changes in the run: the tail no longer has its own issue, its own
 //! pass over the whole product on MATH after the last GEMM step, nor its own
 //! TCM tile; each epilogue step costs one MATH pass per element of each
-//! output tile (see [`super::cost`]), overlapped with the GEMM steps of
-//! the next tiles.
+//! output tile (`gelu` the passes of its command; see [`super::cost`]),
+//! overlapped with the GEMM steps of the next tiles.
 
 use crate::ir::{
     broadcasts_to, CmdId, Command, CommandGraph, DepKind, Epilogue, MathOp, Node, Operand,
@@ -282,6 +283,7 @@ fn fold_step(
             product(x).map(|(d, _)| (d, Epilogue::Scale(*s)))
         }
         (MathOp::Relu, [x]) if arith => product(x).map(|(d, _)| (d, Epilogue::Relu)),
+        (MathOp::Gelu, [x]) if arith => product(x).map(|(d, _)| (d, Epilogue::Gelu)),
         // max(p, +0.0) is relu element for element (the product first, as
         // `relu` computes it; a -0.0 bound may differ at zero).
         (MathOp::Max, [x, Operand::Scalar(z)]) if arith && z.to_bits() == 0 => {

@@ -95,7 +95,7 @@ fn elementwise(op: MathOp, n: usize, cols: [Option<&[f32]>; 3], scal: [f32; 3]) 
         };
     }
     by_op!(Add Sub Mul Div Max Min Fma Clamp Exp Neg Relu Cast Exp2 Log Log2 Sqrt Rsqrt
-        Tanh Sigmoid Abs Pow Lt Le Gt Ge Eq Ne And Or Xor Not Where)
+        Tanh Sigmoid Gelu Abs Pow Lt Le Gt Ge Eq Ne And Or Xor Not Where)
 }
 
 fn read_region(
@@ -378,6 +378,7 @@ impl DataState {
                         }
                         Epilogue::Scale(s) => c.mapv_inplace(|x| x * *s as f32),
                         Epilogue::Relu => c.mapv_inplace(|x| x.max(0.0)),
+                        Epilogue::Gelu => c.mapv_inplace(crate::ir::gelu),
                         // The conversion is the rounding to the result type below.
                         Epilogue::Cast(_) => {}
                     }
@@ -514,7 +515,7 @@ mod tests {
         use MathOp::*;
         let ops = [
             Add, Sub, Mul, Div, Max, Min, Fma, Clamp, Exp, Neg, Relu, Cast, Exp2, Log, Log2, Sqrt,
-            Rsqrt, Tanh, Sigmoid, Abs, Pow, Lt, Le, Gt, Ge, Eq, Ne, And, Or, Xor, Not, Where,
+            Rsqrt, Tanh, Sigmoid, Gelu, Abs, Pow, Lt, Le, Gt, Ge, Eq, Ne, And, Or, Xor, Not, Where,
         ];
         let a = [0.5f32, -1.25, 0.0, 3.0, 2.0];
         let b = [1.5f32, -1.25, 2.0, 0.0, 0.25];

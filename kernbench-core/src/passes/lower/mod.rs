@@ -708,7 +708,7 @@ impl LowerCtx<'_> {
                             op
                         } else {
                             let e = sm * sn;
-                            let passes = super::cost::epilogue_passes(epilogue);
+                            let passes = super::cost::epilogue_passes(epilogue, spec);
                             let ps = self.math_ps(e, passes);
                             let flops = (e * passes) as u64;
                             let label = Label::Epilogue(i as u32, j as u32);
