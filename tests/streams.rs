@@ -274,3 +274,74 @@ fn ranks_issuing_asynchronous_work_get_the_same_times_every_run() {
         assert_eq!(once(), first);
     }
 }
+
+/// Two SIPs of `tiny`.
+fn pair() -> Runtime {
+    let yaml = kernbench::core::topology::TINY_YAML.replace("sips: 1", "sips: 2");
+    Runtime::with_topology(Topology::from_yaml(&yaml, "pair.yaml").unwrap()).unwrap()
+}
+
+/// Per rank: compute issued on one stream, then an all-reduce of another
+/// tensor, asynchronous on a second stream or synchronous; the times of
+/// both, the host's time at the end, and the reduced tensor.
+type RankRun = (u64, u64, u64, u64, Vec<f32>);
+
+fn compute_and_all_reduce(asynchronous: bool) -> Vec<RankRun> {
+    use kernbench::ccl::dist::{all_reduce_async_in, all_reduce_in, Backend};
+    use kernbench::ccl::RedOp;
+    let rt = pair();
+    rt.spawn(2, move |r| {
+        let rt = r.runtime();
+        let k = r.get_rank() as f32 + 1.0;
+        let (x, y) = (tensor(rt, 1.0), tensor(rt, 0.5));
+        let g = tensor(rt, k);
+        let grid = [PES as u32];
+        let (compute, comm) = (rt.new_stream(), rt.new_stream());
+        let long = Args::new().tensor("x", &x).tensor("y", &y).int("reps", 16);
+        let c = rt.launch_async(&axpy_rows, &grid, &long, &compute)?;
+        let world = r.world_group();
+        let backend = Backend::default();
+        let (begin, end) = if asynchronous {
+            let h = all_reduce_async_in(&r, &g, RedOp::Sum, &world, &backend, &comm)?;
+            let t = h.wait()?.times;
+            (t.begin_ps, t.end_ps)
+        } else {
+            let before = rt.device_time_ps(rt.current_device());
+            let rep = all_reduce_in(&r, &g, RedOp::Sum, &world, &backend)?;
+            let end = rt.device_time_ps(rt.current_device());
+            (before.max(end - rep.end_ps), end)
+        };
+        let ct = c.wait()?.times;
+        rt.synchronize()?;
+        let v: Vec<f32> = g.to_ndarray::<f32>()?.iter().copied().collect();
+        Ok((ct.end_ps, begin, end, rt.host_time_ps(), v))
+    })
+    .unwrap()
+}
+
+#[test]
+fn an_asynchronous_all_reduce_overlaps_compute_issued_before_it() {
+    let sync = compute_and_all_reduce(false);
+    let overlapped = compute_and_all_reduce(true);
+    // Both reduce: 1x + 2x the ramp on each rank.
+    let want: Vec<f32> = (ramp(1.0) + ramp(2.0)).iter().copied().collect();
+    for run in [&sync, &overlapped] {
+        for (_, _, _, _, v) in run.iter() {
+            assert_eq!(v, &want);
+        }
+    }
+    for r in 0..2 {
+        let (c_end, begin, end, host, _) = &overlapped[r];
+        println!(
+            "rank {r}: compute ends {c_end} ps, all-reduce {begin}..{end} ps \
+             (synchronous: compute {} ps, all-reduce {}..{} ps)",
+            sync[r].0, sync[r].1, sync[r].2
+        );
+        assert!(begin < c_end, "the all-reduce runs beside the compute");
+        assert!(*host < sync[r].3, "{host} vs {}", sync[r].3);
+        assert_eq!(*host, (*c_end).max(*end));
+        // The synchronous all-reduce waits for the compute.
+        assert!(sync[r].1 >= sync[r].0);
+    }
+    assert_eq!(compute_and_all_reduce(true), overlapped, "deterministic");
+}

@@ -53,7 +53,7 @@ use kernbench_core::ir::{ArgValue, KernelArgs};
 use kernbench_core::neighbors::NeighborMap;
 use kernbench_core::program::Program;
 use kernbench_core::runtime::{
-    Args, DeviceTensor, Param, ProcessGroup, Rank, Runtime, RuntimeError,
+    Args, DeviceTensor, LaunchHandle, Param, ProcessGroup, Rank, Runtime, RuntimeError, Stream,
 };
 use kernbench_core::sim::{Launch, Report};
 use kernbench_core::topology::Topology;
@@ -898,41 +898,95 @@ pub fn all_reduce_in(
         group,
         "all_reduce",
         Contribution::of(rank.get_rank(), t, op.code() as u64),
+        move |cs| rt.simulate(&all_reduce_launch(&rt, &cs, op, &backend, &fixed)?),
+    )
+}
+
+/// [`all_reduce_in`] issued on `stream` of each member's device: every
+/// member passes its own stream, and the collective waits for the work
+/// each member issued on it before, and is then the stream's last launch.
+/// It returns at once with a handle; no host waits for it. It runs when
+/// the last member arrives, together with everything the members had
+/// issued by then on any stream, so compute issued before it on other
+/// streams overlaps it (ADR 0028). Wait on the handle, the stream or a
+/// read of `t` to see its result.
+pub fn all_reduce_async_in(
+    rank: &Rank,
+    t: &DeviceTensor,
+    op: RedOp,
+    group: &ProcessGroup,
+    backend: &Backend,
+    stream: &Stream,
+) -> Result<LaunchHandle, RuntimeError> {
+    numeric("all_reduce", t)?;
+    rank.group_rank(group)?;
+    if stream.sip() != t.sip() as usize {
+        return Err(RuntimeError::Launch {
+            kernel: "rank_all_reduce".into(),
+            msg: format!(
+                "the stream is on SIP {}, the tensor on SIP {}",
+                stream.sip(),
+                t.sip()
+            ),
+        });
+    }
+    let fixed = backend.all_reduce.clone();
+    rank_all_reduce_of(&fixed)?;
+    let backend = backend.clone();
+    let rt = rank.runtime().clone();
+    rank.rendezvous_in(
+        group,
+        "all_reduce_async",
+        (
+            Contribution::of(rank.get_rank(), t, op.code() as u64),
+            stream.clone(),
+        ),
         move |cs| {
-            let (shards, n) = pair_up("all_reduce", &cs, "op")?;
-            let d = cs[0].dtype;
-            let algo = backend.choose(
-                Collective::AllReduce,
-                &fixed,
-                rt.topology(),
-                &group_pes(&cs),
-                (n * d.size()) as f64,
-                |a| rank_all_reduce_of(a).is_ok(),
-            );
-            let kind = rank_all_reduce_of(&algo)?;
-            // A torus of one row is a ring.
-            let cols = match kind {
-                RankAllReduce::Torus if torus_shape(cs.len()).0 > 1 => torus_shape(cs.len()).1,
-                _ => 0,
-            };
-            let map = match kind {
-                RankAllReduce::Torus if cols > 0 => MapKind::Torus2d,
-                RankAllReduce::Ring | RankAllReduce::Torus => MapKind::Ring,
-                RankAllReduce::Tree => MapKind::Tree,
-                _ => MapKind::Ranks,
-            };
-            let args = rank_all_reduce::args()
-                .n(n)
-                .seg(seg_elems(&algo, d))
-                .op(op)
-                .algo(kind.code())
-                .cols(cols)
-                .into();
-            let launch =
-                group_launch(&rank_all_reduce, &cs, shards, map, args)?.ipcq(algo.ipcq.clone());
-            rt.simulate(&launch)
+            let (cs, streams): (Vec<Contribution>, Vec<Stream>) = cs.into_iter().unzip();
+            let launch = all_reduce_launch(&rt, &cs, op, &backend, &fixed)?;
+            rt.enqueue_across(launch, &streams)
         },
     )
+}
+
+/// The all-reduce kernel's launch over the members' contributions.
+fn all_reduce_launch(
+    rt: &Runtime,
+    cs: &[Contribution],
+    op: RedOp,
+    backend: &Backend,
+    fixed: &Algorithm,
+) -> Result<Launch<'static>, RuntimeError> {
+    let (shards, n) = pair_up("all_reduce", cs, "op")?;
+    let d = cs[0].dtype;
+    let algo = backend.choose(
+        Collective::AllReduce,
+        fixed,
+        rt.topology(),
+        &group_pes(cs),
+        (n * d.size()) as f64,
+        |a| rank_all_reduce_of(a).is_ok(),
+    );
+    let kind = rank_all_reduce_of(&algo)?;
+    // A torus of one row is a ring.
+    let cols = match kind {
+        RankAllReduce::Torus if torus_shape(cs.len()).0 > 1 => torus_shape(cs.len()).1,
+        _ => 0,
+    };
+    let map = match kind {
+        RankAllReduce::Torus if cols > 0 => MapKind::Torus2d,
+        RankAllReduce::Ring | RankAllReduce::Torus => MapKind::Ring,
+        RankAllReduce::Tree => MapKind::Tree,
+        _ => MapKind::Ranks,
+    };
+    let args = rank_all_reduce::args()
+        .n(n)
+        .seg(seg_elems(&algo, d))
+        .op(op)
+        .algo(kind.code())
+        .cols(cols)
+        .into();
+    Ok(group_launch(&rank_all_reduce, cs, shards, map, args)?.ipcq(algo.ipcq.clone()))
 }
 
 /// Broadcasts rank `root`'s `t` to every member's `t`, in place (see
@@ -1620,6 +1674,26 @@ pub fn all_reduce(
 ) -> Result<Report, RuntimeError> {
     let rank = current_for("dist::all_reduce")?;
     all_reduce_in(&rank, t, op, &or_world(&rank, group), default_backend())
+}
+
+/// `torch.distributed.all_reduce(t, op, group, async_op=True)` for the
+/// worker on this thread, issued on `stream` (see [`all_reduce_async_in`]):
+/// returns a handle at once.
+pub fn all_reduce_async(
+    t: &DeviceTensor,
+    op: RedOp,
+    group: Option<&ProcessGroup>,
+    stream: &Stream,
+) -> Result<LaunchHandle, RuntimeError> {
+    let rank = current_for("dist::all_reduce_async")?;
+    all_reduce_async_in(
+        &rank,
+        t,
+        op,
+        &or_world(&rank, group),
+        default_backend(),
+        stream,
+    )
 }
 
 /// `torch.distributed.broadcast(t, src, group)` for the worker on this

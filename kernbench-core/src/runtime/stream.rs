@@ -101,8 +101,8 @@ impl std::fmt::Debug for Shared {
 struct Pending {
     id: u64,
     launch: Launch<'static>,
-    /// The device whose host issued it.
-    sip: u16,
+    /// The devices whose hosts issued it (several for a collective's).
+    sips: Vec<u16>,
     /// When the host issued it.
     issue_ps: Ps,
     /// Launches it waits for: its stream's previous one and the events its
@@ -181,7 +181,11 @@ impl Shared {
     /// for every launch of the failed run).
     fn drain(&self, q: &mut Queue, sips: &[u16]) -> Result<(), RuntimeError> {
         // The launches to run: those of the SIPs, and their ancestors.
-        let mut take: Vec<bool> = q.pending.iter().map(|p| sips.contains(&p.sip)).collect();
+        let mut take: Vec<bool> = q
+            .pending
+            .iter()
+            .map(|p| p.sips.iter().any(|s| sips.contains(s)))
+            .collect();
         let index: HashMap<u64, usize> = q
             .pending
             .iter()
@@ -274,7 +278,7 @@ impl Shared {
             q.done.insert(
                 p.id,
                 Completed {
-                    sip: p.sip as usize,
+                    sip: p.sips[0] as usize,
                     times,
                     run: Arc::clone(&report),
                 },
@@ -286,8 +290,8 @@ impl Shared {
     /// The result of launch `id`, running what is pending for it first.
     fn complete(&self, q: &mut Queue, id: u64) -> Result<Completed, RuntimeError> {
         if let Some(p) = q.pending.iter().find(|p| p.id == id) {
-            let sip = p.sip;
-            self.drain(q, &[sip])?;
+            let sips = p.sips.clone();
+            self.drain(q, &sips)?;
         }
         if let Some(e) = q.failed.get(&id) {
             return Err(e.clone());
@@ -305,19 +309,20 @@ impl Shared {
         }
         let end = va.saturating_add(len.max(1));
         let touches = |uses: &[(u64, u64)]| uses.iter().any(|&(a, n)| a < end && va < a + n.max(1));
-        let users: Vec<(u64, u16)> = q
+        let users: Vec<(u64, &[u16])> = q
             .pending
             .iter()
             .filter(|p| touches(&p.uses))
-            .map(|p| (p.id, p.sip))
+            .map(|p| (p.id, p.sips.as_slice()))
             .collect();
-        let mut sips: Vec<u16> = users.iter().map(|u| u.1).collect();
+        let mut sips: Vec<u16> = users.iter().flat_map(|u| u.1.iter().copied()).collect();
+        let users: Vec<u64> = users.iter().map(|u| u.0).collect();
         sips.sort_unstable();
         sips.dedup();
         if !sips.is_empty() {
             self.drain(&mut q, &sips)?;
         }
-        for (id, _) in &users {
+        for id in &users {
             if let Some(e) = q.failed.get(id) {
                 return Err(e.clone());
             }
@@ -346,6 +351,12 @@ impl Shared {
         }
         Ok(())
     }
+}
+
+/// The device whose host waits: the worker's, inside a rank's worker; the
+/// issuing device's otherwise.
+fn waiting_sip(c: &Completed) -> usize {
+    super::device::current_device().unwrap_or(c.sip)
 }
 
 /// The device memory an argument list names: each pointer's or tensor's bytes.
@@ -465,11 +476,69 @@ impl Runtime {
         q.pending.push(Pending {
             id,
             launch,
-            sip: stream.sip,
+            sips: vec![stream.sip],
             issue_ps,
             after,
             uses,
         });
+        Ok(LaunchHandle {
+            shared: Arc::clone(&self.shared),
+            id,
+            kernel,
+        })
+    }
+
+    /// Issues a launch that spans several devices, a collective's, on one
+    /// stream of each (`streams`, one per member, as the members passed
+    /// them): it waits for the work issued on each of them so far and
+    /// becomes their last launch, issued when the last member's host is
+    /// there. It runs at once, with the work pending on those devices,
+    /// while no host waits for it: call this where every member is present
+    /// (the last to arrive at a collective's rendezvous), so that what runs
+    /// with it is what each member issued before it.
+    pub fn enqueue_across(
+        &self,
+        launch: Launch<'static>,
+        streams: &[Stream],
+    ) -> Result<LaunchHandle, RuntimeError> {
+        let kernel = launch.program.name().to_string();
+        if streams
+            .iter()
+            .any(|s| !Arc::ptr_eq(&s.shared, &self.shared))
+        {
+            return Err(RuntimeError::Launch {
+                kernel,
+                msg: "a stream belongs to another runtime".into(),
+            });
+        }
+        let uses = uses_of(&launch);
+        let mut q = self.shared.queue();
+        let id = q.next;
+        q.next += 1;
+        let mut after = Vec::new();
+        let mut sips = Vec::new();
+        let mut issue_ps = 0;
+        for st in streams {
+            issue_ps = issue_ps.max(q.host_ps(st.sip as usize));
+            let state = &mut q.streams[st.id as usize];
+            after.append(&mut state.waits);
+            after.extend(state.tail);
+            state.tail = Some(id);
+            sips.push(st.sip);
+        }
+        after.sort_unstable();
+        after.dedup();
+        sips.sort_unstable();
+        sips.dedup();
+        q.pending.push(Pending {
+            id,
+            launch,
+            sips: sips.clone(),
+            issue_ps,
+            after,
+            uses,
+        });
+        self.shared.drain(&mut q, &sips)?;
         Ok(LaunchHandle {
             shared: Arc::clone(&self.shared),
             id,
@@ -538,7 +607,7 @@ impl LaunchHandle {
     pub fn wait(&self) -> Result<Completed, RuntimeError> {
         let mut q = self.shared.queue();
         let c = self.shared.complete(&mut q, self.id)?;
-        q.host_waits(c.sip, c.times.end_ps);
+        q.host_waits(waiting_sip(&c), c.times.end_ps);
         Ok(c)
     }
 }
@@ -596,7 +665,7 @@ impl Event {
             Some(Mark::After(shared, id)) => {
                 let mut q = shared.queue();
                 let c = shared.complete(&mut q, id)?;
-                q.host_waits(c.sip, c.times.end_ps);
+                q.host_waits(waiting_sip(&c), c.times.end_ps);
                 Ok(())
             }
         }
