@@ -9,9 +9,10 @@ use std::fmt;
 /// Why a runtime call failed.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum RuntimeError {
-    /// A topology that cannot be loaded or a machine that cannot be built.
+    /// A machine whose memory cannot be laid out from its topology (an
+    /// address layout or an HBM slice that does not fit).
     #[error("machine: {0}")]
-    Machine(String),
+    Machine(#[source] MemError),
     /// A SIP that is not in the machine.
     #[error("device {sip} does not exist: the machine has {sips} SIP(s)")]
     NoSuchDevice {
@@ -350,4 +351,20 @@ pub enum GroupError {
         /// The worker's rank.
         rank: usize,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::AddressLayout;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_machine_error_keeps_the_memory_error_as_its_source() {
+        let mem = MemError::from(AddressLayout::new(0, 1 << 30, 0, 0).unwrap_err());
+        let e = RuntimeError::Machine(mem.clone());
+        assert_eq!(e.to_string(), format!("machine: {mem}"));
+        let source = e.source().and_then(|s| s.downcast_ref::<MemError>());
+        assert_eq!(source, Some(&mem));
+    }
 }

@@ -107,8 +107,7 @@ impl Runtime {
 
     /// A runtime on a machine of the given topology, device 0 current.
     pub fn with_topology(topo: Topology) -> Result<Runtime, RuntimeError> {
-        let machine =
-            Machine::new(topo.clone()).map_err(|e| RuntimeError::Machine(e.to_string()))?;
+        let machine = Machine::new(topo.clone()).map_err(RuntimeError::Machine)?;
         let sips = topo.num_sips() as usize;
         Ok(Runtime {
             shared: Arc::new(Shared {
