@@ -29,7 +29,9 @@
 use crate::ccl::tp::{ColumnParallelLinear, LayerTime, ModelParallel, RowParallelLinear};
 use crate::kernels::{add_rows, causal_attention_heads, layernorm};
 use kernbench_core::runtime::ndarray::{s, Array1, Array2, Axis};
-use kernbench_core::runtime::{Args, DeviceTensor, HostElement, RuntimeError};
+use kernbench_core::runtime::{
+    Args, DeviceTensor, HostElement, RuntimeError, TpError, TpErrorKind,
+};
 
 /// The names of the steps of [`TransformerBlock::forward`], in order.
 pub const STEPS: [&str; 9] = [
@@ -151,18 +153,12 @@ impl<T: Clone> BlockWeights<T> {
     /// Checks that the shapes fit together and that `heads` divides the width.
     pub fn check(&self, heads: usize) -> Result<(), RuntimeError> {
         let (h, f) = (self.hidden(), self.ffn());
-        let err = |msg: String| {
-            Err(RuntimeError::TensorParallel(format!(
-                "TransformerBlock: {msg}"
-            )))
-        };
+        let err = |kind| Err(TpError::build("TransformerBlock", kind).into());
         if h == 0 || f == 0 {
-            return err(format!("hidden size {h} and MLP size {f} must not be 0"));
+            return err(TpErrorKind::ZeroWidth { hidden: h, ffn: f });
         }
         if heads == 0 || h % heads != 0 {
-            return err(format!(
-                "{heads} heads do not split the hidden size {h} into equal heads"
-            ));
+            return err(TpErrorKind::HeadWidth { heads, hidden: h });
         }
         let shapes = [
             ("qkv_w", self.qkv_w.dim(), (h, 3 * h)),
@@ -172,7 +168,7 @@ impl<T: Clone> BlockWeights<T> {
         ];
         for (name, got, want) in shapes {
             if got != want {
-                return err(format!("{name} is {got:?}, expected {want:?}"));
+                return err(TpErrorKind::WeightShape { name, got, want });
             }
         }
         let lens = [
@@ -187,7 +183,7 @@ impl<T: Clone> BlockWeights<T> {
         ];
         for (name, got, want) in lens {
             if got != want {
-                return err(format!("{name} has {got} elements, expected {want}"));
+                return err(TpErrorKind::WeightLength { name, got, want });
             }
         }
         Ok(())
@@ -223,16 +219,12 @@ impl TransformerBlock {
     ) -> Result<Self, RuntimeError> {
         w.check(heads)?;
         let tp = mp.tp_size();
-        let err = |msg: String| RuntimeError::TensorParallel(format!("TransformerBlock: {msg}"));
+        let err = |kind| RuntimeError::from(TpError::build("TransformerBlock", kind));
         if heads % tp != 0 {
-            return Err(err(format!(
-                "{heads} heads do not split over {tp} tensor-parallel ranks (the heads must be a multiple of tp)"
-            )));
+            return Err(err(TpErrorKind::HeadsPerRank { heads, tp }));
         }
         if mp.sequence_parallel() {
-            return Err(err(
-                "sequence parallelism is not supported; the block all-reduces".into(),
-            ));
+            return Err(err(TpErrorKind::NoSequenceParallel));
         }
         let (hidden, d, local_heads) = (w.hidden(), w.hidden() / heads, heads / tp);
         // Columns of the QKV projection in rank order: rank r's block of
@@ -282,30 +274,26 @@ impl TransformerBlock {
     pub fn forward(&self, x: &DeviceTensor) -> Result<(DeviceTensor, StepTimes), RuntimeError> {
         let mp = &self.mp;
         let r = mp.rank().get_rank();
-        let err = |msg: String| {
-            RuntimeError::TensorParallel(format!("TransformerBlock on rank {r}: {msg}"))
-        };
+        let err = |kind| RuntimeError::from(TpError::forward("TransformerBlock", r, kind));
         let seq = match x.shape() {
             [seq, h] if *h == self.hidden => *seq,
             s => {
-                return Err(err(format!(
-                    "the input must be [seq, {}], got {s:?}",
-                    self.hidden
-                )))
+                return Err(err(TpErrorKind::InputWidth {
+                    hidden: self.hidden,
+                    shape: s.to_vec(),
+                }))
             }
         };
         let dtype = self.ln1.0.dtype();
         if x.dtype() != dtype {
-            return Err(err(format!(
-                "the input is {}, the block's weights {dtype}",
-                x.dtype()
-            )));
+            return Err(err(TpErrorKind::InputDType {
+                input: x.dtype(),
+                weights: dtype,
+            }));
         }
         let sh = mp.shards();
         if seq == 0 || seq % sh != 0 || x.placement() != &mp.activation_placement() {
-            return Err(err(format!(
-                "the input's {seq} rows must split evenly over the layout's {sh} PEs, placed with ModelParallel::input"
-            )));
+            return Err(err(TpErrorKind::InputPlacement { rows: seq, pes: sh }));
         }
         let rt = mp.rank().runtime();
         let grid = [sh as u32];

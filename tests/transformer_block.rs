@@ -5,9 +5,12 @@
 
 use half::f16;
 use kernbench::ccl::tp::initialize_model_parallel;
-use kernbench::core::runtime::ndarray::{s, Array2};
-use kernbench::core::runtime::{HostFloat, Runtime};
+use kernbench::core::runtime::ndarray::{s, Array1, Array2};
+use kernbench::core::runtime::{
+    HostFloat, Runtime, RuntimeError, SpawnError, TpError, TpErrorKind,
+};
 use kernbench::core::topology::{Topology, TINY_YAML};
+use kernbench::core::DType;
 use kernbench::transformer::{reference, sample_value, BlockWeights, TransformerBlock, STEPS};
 
 /// `sips` SIPs of the tiny SIP (4 cubes x 4 PEs each).
@@ -147,11 +150,66 @@ fn heads_that_do_not_split_over_tp_are_refused() {
             TransformerBlock::new(&mp, 3, &w)?;
             Ok(())
         })
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    let SpawnError::Failed { failures, .. } = &err else {
+        panic!("{err}")
+    };
+    let want = block_err(None, TpErrorKind::HeadsPerRank { heads: 3, tp: 2 });
+    for f in failures {
+        assert_eq!(f.error.downcast_ref::<RuntimeError>(), Some(&want), "{err}");
+    }
     assert!(
-        err.contains("3 heads do not split over 2 tensor-parallel ranks"),
+        err.to_string()
+            .contains("3 heads do not split over 2 tensor-parallel ranks"),
         "{err}"
+    );
+}
+
+/// The error the block refused with: what went wrong, and on which rank
+/// (none while building it).
+fn block_err(rank: Option<usize>, kind: TpErrorKind) -> RuntimeError {
+    RuntimeError::TensorParallel(TpError {
+        layer: Some("TransformerBlock"),
+        rank,
+        kind,
+    })
+}
+
+#[test]
+fn weights_that_do_not_fit_together_are_refused() {
+    let w = BlockWeights::sample(16, 32).map(|v| *v as f32);
+    assert_eq!(w.check(4), Ok(()));
+    assert_eq!(
+        BlockWeights::sample(16, 0).check(4),
+        Err(block_err(
+            None,
+            TpErrorKind::ZeroWidth { hidden: 16, ffn: 0 }
+        ))
+    );
+    let e = w.check(0).unwrap_err();
+    assert_eq!(
+        e,
+        block_err(
+            None,
+            TpErrorKind::HeadWidth {
+                heads: 0,
+                hidden: 16
+            }
+        )
+    );
+    let mut bad = w.clone();
+    bad.ln2_b = Array1::zeros(3);
+    let e = bad.check(4).unwrap_err();
+    let length = TpErrorKind::WeightLength {
+        name: "ln2_b",
+        got: 3,
+        want: 16,
+    };
+    assert_eq!(e, block_err(None, length));
+    assert!(
+        e.to_string()
+            .contains("TransformerBlock: ln2_b has 3 elements, expected 16"),
+        "{e}"
     );
 }
 
@@ -165,16 +223,40 @@ fn bad_shapes_are_refused_with_the_reason() {
         .spawn(2, |rank| {
             rank.set_device(rank.get_rank())?;
             let mp = initialize_model_parallel(&rank, 2)?.with_layout(1, 2);
+            let r = Some(rank.get_rank());
             // Heads that do not divide the width.
-            let e = TransformerBlock::new(&mp, 6, &w).unwrap_err().to_string();
+            let e = TransformerBlock::new(&mp, 6, &w).unwrap_err();
+            let heads = TpErrorKind::HeadWidth {
+                heads: 6,
+                hidden: 16,
+            };
+            assert_eq!(e, block_err(None, heads));
+            let e = e.to_string();
             assert!(e.contains("6 heads do not split the hidden size 16"), "{e}");
             // A weight of the wrong shape.
-            let e = TransformerBlock::new(&mp, 4, &bad).unwrap_err().to_string();
+            let e = TransformerBlock::new(&mp, 4, &bad).unwrap_err();
+            let shape = TpErrorKind::WeightShape {
+                name: "fc2_w",
+                got: (32, 8),
+                want: (32, 16),
+            };
+            assert_eq!(e, block_err(None, shape));
+            let e = e.to_string();
             assert!(e.contains("fc2_w is (32, 8), expected (32, 16)"), "{e}");
+            // Sequence parallelism, which the block does not support.
+            let sp = mp.clone().with_sequence_parallel();
+            let e = TransformerBlock::new(&sp, 4, &w).unwrap_err();
+            assert_eq!(e, block_err(None, TpErrorKind::NoSequenceParallel));
             let block = TransformerBlock::new(&mp, 4, &w)?;
             // An input of the wrong width, and rows that do not split over the PEs.
             let x = mp.input(&Array2::<f32>::zeros((8, 12)))?;
-            let e = block.forward(&x).unwrap_err().to_string();
+            let e = block.forward(&x).unwrap_err();
+            let width = TpErrorKind::InputWidth {
+                hidden: 16,
+                shape: vec![8, 12],
+            };
+            assert_eq!(e, block_err(r, width));
+            let e = e.to_string();
             assert!(
                 e.contains("the input must be [seq, 16], got [8, 12]"),
                 "{e}"
@@ -183,18 +265,28 @@ fn bad_shapes_are_refused_with_the_reason() {
                 &Array2::<f32>::zeros((7, 16)),
                 &kernbench::core::runtime::Placement::single(),
             )?;
-            let e = block.forward(&x).unwrap_err().to_string();
+            let e = block.forward(&x).unwrap_err();
+            let placement = TpErrorKind::InputPlacement { rows: 7, pes: 2 };
+            assert_eq!(e, block_err(r, placement));
+            let e = e.to_string();
             assert!(
                 e.contains("must split evenly over the layout's 2 PEs"),
                 "{e}"
             );
             // The wrong type.
             let x = mp.input(&Array2::from_elem((8, 16), f16::ZERO))?;
-            let e = block.forward(&x).unwrap_err().to_string();
-            assert!(
-                e.contains("the input is f16, the block's weights f32"),
-                "{e}"
+            let e = block.forward(&x).unwrap_err();
+            let dtype = TpErrorKind::InputDType {
+                input: DType::F16,
+                weights: DType::F32,
+            };
+            assert_eq!(e, block_err(r, dtype));
+            let e = e.to_string();
+            let want = format!(
+                "TransformerBlock on rank {}: the input is f16, the layer's weights f32",
+                rank.get_rank()
             );
+            assert!(e.contains(&want), "{e}");
             Ok(())
         })
         .map_err(|e| e.to_string());

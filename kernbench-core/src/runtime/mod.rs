@@ -40,7 +40,9 @@ mod rank;
 mod tensor;
 
 pub use context::{device, dist};
-pub use error::{GroupError, RankFailure, RuntimeError, SpawnError, WorkerError};
+pub use error::{
+    GroupError, RankFailure, RuntimeError, SpawnError, TpError, TpErrorKind, WorkerError,
+};
 pub use launch::{Arg, Args, Param};
 pub use placement::{resolve, Placement, ShardSpec, Split, TileOrder};
 pub use rank::{ProcessGroup, Rank};
