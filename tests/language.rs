@@ -2,7 +2,7 @@
 //! reference on the host), the errors that name the kernel line, the text
 //! each prints, and the MATH time each costs.
 
-use kernbench::core::ir::TraceErrorKind;
+use kernbench::core::ir::{BoundsError, TraceErrorKind};
 use kernbench::core::sim::lower::OpKind;
 use kernbench::core::sim::Unit;
 use kernbench::core::sim::{simulate_full, Launch};
@@ -679,6 +679,82 @@ fn an_argument_bound_per_instance_gives_each_instance_its_own_value() {
     let e = simulate_full(&mut m, &short).err().unwrap().to_string();
     assert!(
         e.contains("`buf` is bound per instance with 2 values, but the launch has 3 instances"),
+        "{e}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Regions outside their memory name what they reach.
+
+#[kernel]
+fn outside(x: Tensor<f32>, y: Ptr<f32>, case: usize) {
+    match case {
+        0 => {
+            let _ = tl::load(x.block([4, 60], [8, 8]), [8, 8]); // error: block outside
+        }
+        _ => {
+            let _ = tl::load(y.offset(2), [8]); // error: address overflow
+        }
+    }
+}
+
+#[test]
+fn regions_outside_their_memory_name_what_they_reach() {
+    let args = |case: i64| {
+        KernelArgs::new()
+            .with(
+                "x",
+                ArgValue::Tensor {
+                    va: 0x1000_0000_0000,
+                    dtype: DType::F32,
+                    shape: [8, 64],
+                },
+            )
+            // A buffer whose last bytes would lie past the 64-bit space.
+            .with(
+                "y",
+                ArgValue::Ptr {
+                    va: u64::MAX - 15,
+                    dtype: DType::F32,
+                    len: 16,
+                },
+            )
+            .int("case", case)
+    };
+    let e = kernbench::tl::trace(&outside, &args(0), &[1], &[0]).unwrap_err();
+    assert_eq!(
+        e.kind,
+        TraceErrorKind::OutOfBounds(Box::new(BoundsError::Block {
+            name: "x".into(),
+            origin: [4, 60],
+            shape: [8, 8],
+            tensor: [8, 64],
+        }))
+    );
+    assert_eq!(
+        e.loc.as_ref().map(|l| l.line),
+        Some(line_of("error: block outside"))
+    );
+    assert!(
+        e.to_string()
+            .contains("out of bounds: block rows 4..12, cols 60..68 of `x`, which is 8x64"),
+        "{e}"
+    );
+    let e = kernbench::tl::trace(&outside, &args(1), &[1], &[0]).unwrap_err();
+    let TraceErrorKind::OutOfBounds(bounds) = &e.kind else {
+        panic!("{e:?}");
+    };
+    let BoundsError::AddressOverflow { region } = &**bounds else {
+        panic!("{e:?}");
+    };
+    assert_eq!((&*region.name, &region.shape[..]), ("y", &[8][..]));
+    assert_eq!(
+        e.loc.as_ref().map(|l| l.line),
+        Some(line_of("error: address overflow"))
+    );
+    assert!(
+        e.to_string()
+            .contains("y[+2] of shape [8] lies outside the 64-bit address space"),
         "{e}"
     );
 }

@@ -3,7 +3,7 @@
 use crate::context::{loc, with_builder};
 use crate::kernel::KernelParam;
 use kernbench_core::ir::{
-    ArgValue, CmdId, MathOp, MemRef, Operand, ParamKind, TraceErrorKind, View,
+    ArgValue, BoundsError, CmdId, MathOp, MemRef, Operand, ParamKind, TraceErrorKind, View,
 };
 use kernbench_core::machine::{Buffer, TensorRef};
 use kernbench_core::DType;
@@ -90,10 +90,12 @@ impl<T: Element> Ptr<T> {
         let end = self.offset + elems as i64;
         if self.offset < 0 || end > self.len as i64 {
             crate::context::fail(
-                TraceErrorKind::OutOfBounds(format!(
-                    "elements {}..{} of `{}`, which holds {}",
-                    self.offset, end, self.name, self.len
-                )),
+                TraceErrorKind::OutOfBounds(Box::new(BoundsError::Elements {
+                    name: self.name.to_string(),
+                    start: self.offset,
+                    end,
+                    len: self.len,
+                })),
                 &l,
             );
         }
@@ -183,16 +185,12 @@ impl<T: Element> Tensor<T> {
         let l = loc();
         if origin[0] + shape[0] > self.shape[0] || origin[1] + shape[1] > self.shape[1] {
             crate::context::fail(
-                TraceErrorKind::OutOfBounds(format!(
-                    "block rows {}..{}, cols {}..{} of `{}`, which is {}x{}",
-                    origin[0],
-                    origin[0] + shape[0],
-                    origin[1],
-                    origin[1] + shape[1],
-                    self.name,
-                    self.shape[0],
-                    self.shape[1]
-                )),
+                TraceErrorKind::OutOfBounds(Box::new(BoundsError::Block {
+                    name: self.name.to_string(),
+                    origin,
+                    shape,
+                    tensor: self.shape,
+                })),
                 &l,
             );
         }

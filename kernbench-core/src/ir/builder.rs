@@ -29,9 +29,9 @@ pub enum TraceErrorKind {
     /// Element types mixed without a cast.
     #[error("dtype mismatch: {0}")]
     DType(String),
-    /// A region outside its buffer or tensor.
+    /// A region outside its buffer or tensor (boxed: it holds the region).
     #[error("out of bounds: {0}")]
-    OutOfBounds(String),
+    OutOfBounds(Box<BoundsError>),
     /// A launch argument missing or of the wrong kind.
     #[error("argument `{param}`: {msg}")]
     Arg {
@@ -46,6 +46,52 @@ pub enum TraceErrorKind {
     /// A use of the language that has no meaning (wrong axis, a tile used outside its trace...).
     #[error("{0}")]
     Invalid(String),
+}
+
+/// What a kernel reached outside of (see [`TraceErrorKind::OutOfBounds`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BoundsError {
+    /// Elements of a pointer's region outside the buffer behind it.
+    #[error("elements {start}..{end} of `{name}`, which holds {len}")]
+    Elements {
+        /// The pointer's parameter.
+        name: String,
+        /// First element of the region (negative: before the buffer).
+        start: i64,
+        /// One past its last element.
+        end: i64,
+        /// Elements of the buffer.
+        len: usize,
+    },
+    /// A block outside its tensor.
+    #[error(
+        "block rows {}..{}, cols {}..{} of `{name}`, which is {}x{}",
+        .origin[0],
+        .origin[0].saturating_add(.shape[0]),
+        .origin[1],
+        .origin[1].saturating_add(.shape[1]),
+        .tensor[0],
+        .tensor[1]
+    )]
+    Block {
+        /// The tensor's parameter.
+        name: String,
+        /// The block's first row and column.
+        origin: [usize; 2],
+        /// The block's rows and columns.
+        shape: [usize; 2],
+        /// The tensor's rows and columns.
+        tensor: [usize; 2],
+    },
+    /// A region whose addresses do not fit the 64-bit address space.
+    #[error(
+        "{region} of shape {} lies outside the 64-bit address space (its address overflows)",
+        shape_str(&.region.shape)
+    )]
+    AddressOverflow {
+        /// The region.
+        region: MemRef,
+    },
 }
 
 /// An error raised while tracing a kernel, naming the kernel line.
@@ -381,10 +427,9 @@ impl GraphBuilder {
         }
         if r.checked_span().is_none() {
             return Err(self.error(
-                TraceErrorKind::OutOfBounds(format!(
-                    "{r} of shape {} lies outside the 64-bit address space (its address overflows)",
-                    shape_str(&r.shape)
-                )),
+                TraceErrorKind::OutOfBounds(Box::new(BoundsError::AddressOverflow {
+                    region: r.clone(),
+                })),
                 loc,
             ));
         }
