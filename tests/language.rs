@@ -692,6 +692,9 @@ fn outside(x: Tensor<f32>, y: Ptr<f32>, case: usize) {
         0 => {
             let _ = tl::load(x.block([4, 60], [8, 8]), [8, 8]); // error: block outside
         }
+        1 => {
+            let _ = tl::load(x.block([usize::MAX, 0], [2, 8]), [2, 8]); // error: block overflow
+        }
         _ => {
             let _ = tl::load(y.offset(2), [8]); // error: address overflow
         }
@@ -740,7 +743,22 @@ fn regions_outside_their_memory_name_what_they_reach() {
             .contains("out of bounds: block rows 4..12, cols 60..68 of `x`, which is 8x64"),
         "{e}"
     );
+    // A block whose end does not fit a usize is outside too, not a panic.
     let e = kernbench::tl::trace(&outside, &args(1), &[1], &[0]).unwrap_err();
+    assert_eq!(
+        e.kind,
+        TraceErrorKind::OutOfBounds(Box::new(BoundsError::Block {
+            name: "x".into(),
+            origin: [usize::MAX, 0],
+            shape: [2, 8],
+            tensor: [8, 64],
+        }))
+    );
+    assert_eq!(
+        e.loc.as_ref().map(|l| l.line),
+        Some(line_of("error: block overflow"))
+    );
+    let e = kernbench::tl::trace(&outside, &args(2), &[1], &[0]).unwrap_err();
     let TraceErrorKind::OutOfBounds(bounds) = &e.kind else {
         panic!("{e:?}");
     };

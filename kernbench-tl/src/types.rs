@@ -183,7 +183,12 @@ impl<T: Element> Tensor<T> {
     #[track_caller]
     pub fn block(self, origin: [usize; 2], shape: [usize; 2]) -> Block<T> {
         let l = loc();
-        if origin[0] + shape[0] > self.shape[0] || origin[1] + shape[1] > self.shape[1] {
+        let past = |axis: usize| {
+            origin[axis]
+                .checked_add(shape[axis])
+                .is_none_or(|end| end > self.shape[axis])
+        };
+        if past(0) || past(1) {
             crate::context::fail(
                 TraceErrorKind::OutOfBounds(Box::new(BoundsError::Block {
                     name: self.name.to_string(),
