@@ -26,9 +26,10 @@ pub enum TraceErrorKind {
     /// Shapes that must agree do not.
     #[error("shape mismatch: {0}")]
     Shape(String),
-    /// Element types mixed without a cast.
+    /// Element types mixed without a cast, or given to an operation that
+    /// does not take them.
     #[error("dtype mismatch: {0}")]
-    DType(String),
+    DType(DTypeError),
     /// A region outside its buffer or tensor (boxed: it holds the region).
     #[error("out of bounds: {0}")]
     OutOfBounds(Box<BoundsError>),
@@ -46,6 +47,127 @@ pub enum TraceErrorKind {
     /// A use of the language that has no meaning (wrong axis, a tile used outside its trace...).
     #[error("{0}")]
     Invalid(String),
+}
+
+/// Which element types do not go together (see [`TraceErrorKind::DType`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DTypeError {
+    /// Operands of one operation with different element types.
+    #[error("{op} of {a} and {b}: cast one side with `.cast::<T>()`")]
+    Mixed {
+        /// The operation (`add`, `dot`, ...).
+        op: &'static str,
+        /// The first operand's type.
+        a: DType,
+        /// The type that differs from it.
+        b: DType,
+    },
+    /// Elementwise arithmetic on masks.
+    #[error(
+        "{op} of bool masks: masks have no arithmetic; combine masks with `&`, `|`, `^`, `!`, \
+         choose with `tl::where_`, or turn a mask into numbers with `.cast::<f32>()`"
+    )]
+    MaskArithmetic {
+        /// The operation.
+        op: &'static str,
+    },
+    /// A dot product of masks.
+    #[error(
+        "dot of {dtype} masks: masks have no arithmetic; cast them to numbers with \
+         `.cast::<f32>()` first"
+    )]
+    DotOfMasks {
+        /// The operands' type.
+        dtype: DType,
+    },
+    /// A reduction or softmax of a mask.
+    #[error(
+        "{op} of a {dtype} mask: masks have no arithmetic; cast it to numbers with \
+         `.cast::<i32>()` first"
+    )]
+    ReduceOfMask {
+        /// The operation (`sum`, `argmax`, `softmax`, ...).
+        op: &'static str,
+        /// The operand's type.
+        dtype: DType,
+    },
+    /// A floating-point function of a non-float tile.
+    #[error("{op} of {dtype}: it takes floating-point tiles; cast first with `.cast::<f32>()`")]
+    NotFloat {
+        /// The function.
+        op: &'static str,
+        /// The operand's type.
+        dtype: DType,
+    },
+    /// A logical operation on tiles that are not masks.
+    #[error(
+        "{op} of {dtype}: `&`, `|`, `^` and `!` combine masks (bool tiles, from comparisons \
+         such as `x.lt(y)`)"
+    )]
+    NotMask {
+        /// The operation.
+        op: &'static str,
+        /// The operands' type.
+        dtype: DType,
+    },
+    /// `where` with a first operand that is not a mask.
+    #[error(
+        "where takes a mask first (a bool tile, from a comparison such as `x.lt(y)`), not a \
+         {dtype} tile"
+    )]
+    WhereMask {
+        /// The first operand's type.
+        dtype: DType,
+    },
+    /// `where` of values of one type asked for a result of another.
+    #[error("where of {values} values into a {result} tile")]
+    WhereResult {
+        /// The values' type.
+        values: DType,
+        /// The result type asked for.
+        result: DType,
+    },
+    /// The mask of a masked load or store that is not a `bool` tile.
+    #[error(
+        "the mask of a masked {access} is a {dtype} tile; a mask is a bool tile, from a \
+         comparison such as `x.lt(y)`"
+    )]
+    MaskNotBool {
+        /// `load` or `store`.
+        access: &'static str,
+        /// The mask's type.
+        dtype: DType,
+    },
+    /// A store of a tile through a pointer to another type.
+    #[error(
+        "store of a {value} tile through a {pointer} pointer `{name}`; cast first with \
+         `.cast::<{pointer}>()`"
+    )]
+    Store {
+        /// The tile's type.
+        value: DType,
+        /// The pointer's element type.
+        pointer: DType,
+        /// The pointer's parameter.
+        name: String,
+    },
+    /// A GEMM bias that is not of the product's (accumulator's) type.
+    #[error(
+        "a {bias} bias for a {product} product: the bias has the accumulator's type; cast it \
+         with `.cast::<{product}>()`"
+    )]
+    Bias {
+        /// The bias's type.
+        bias: DType,
+        /// The product's type.
+        product: DType,
+    },
+    /// A GEMM epilogue cast to a type that is not a number.
+    #[error("a GEMM epilogue cannot cast to {to}: a product has no mask type")]
+    EpilogueCast {
+        /// The type asked for.
+        to: DType,
+    },
 }
 
 /// What a kernel reached outside of (see [`TraceErrorKind::OutOfBounds`]).
@@ -468,16 +590,16 @@ impl GraphBuilder {
         &self,
         mask: CmdId,
         shape: &[usize],
-        what: &str,
+        what: &'static str,
         loc: &SrcLoc,
     ) -> Result<(), TraceError> {
         let tm = self.ty(mask, loc)?;
         if tm.dtype != DType::Bool {
             return Err(self.error(
-                TraceErrorKind::DType(format!(
-                    "the mask of a masked {what} is a {} tile; a mask is a bool tile, from a comparison such as `x.lt(y)`",
-                    tm.dtype
-                )),
+                TraceErrorKind::DType(DTypeError::MaskNotBool {
+                    access: what,
+                    dtype: tm.dtype,
+                }),
                 loc,
             ));
         }
@@ -550,10 +672,11 @@ impl GraphBuilder {
         }
         if vty.dtype != dst.dtype {
             return Err(self.error(
-                TraceErrorKind::DType(format!(
-                    "store of a {} tile through a {} pointer `{}`; cast first with `.cast::<{}>()`",
-                    vty.dtype, dst.dtype, dst.name, dst.dtype
-                )),
+                TraceErrorKind::DType(DTypeError::Store {
+                    value: vty.dtype,
+                    pointer: dst.dtype,
+                    name: dst.name.to_string(),
+                }),
                 loc,
             ));
         }
@@ -610,19 +733,17 @@ impl GraphBuilder {
         }
         if ta.dtype != tb.dtype {
             return Err(self.error(
-                TraceErrorKind::DType(format!(
-                    "dot of {} and {}: cast one operand so both have the same type",
-                    ta.dtype, tb.dtype
-                )),
+                TraceErrorKind::DType(DTypeError::Mixed {
+                    op: "dot",
+                    a: ta.dtype,
+                    b: tb.dtype,
+                }),
                 loc,
             ));
         }
         if !ta.dtype.is_numeric() {
             return Err(self.error(
-                TraceErrorKind::DType(format!(
-                    "dot of {} masks: masks have no arithmetic; cast them to numbers with `.cast::<f32>()` first",
-                    ta.dtype
-                )),
+                TraceErrorKind::DType(DTypeError::DotOfMasks { dtype: ta.dtype }),
                 loc,
             ));
         }
@@ -654,10 +775,10 @@ impl GraphBuilder {
                     }
                     if tx.dtype != out.dtype {
                         return Err(self.error(
-                            TraceErrorKind::DType(format!(
-                                "a {} bias for a {} product: the bias has the accumulator's type; cast it with `.cast::<{}>()`",
-                                tx.dtype, out.dtype, out.dtype
-                            )),
+                            TraceErrorKind::DType(DTypeError::Bias {
+                                bias: tx.dtype,
+                                product: out.dtype,
+                            }),
                             loc,
                         ));
                     }
@@ -673,9 +794,7 @@ impl GraphBuilder {
                     }
                     if !d.is_numeric() {
                         return Err(self.error(
-                            TraceErrorKind::DType(format!(
-                                "a GEMM epilogue cannot cast to {d}: a product has no mask type"
-                            )),
+                            TraceErrorKind::DType(DTypeError::EpilogueCast { to: *d }),
                             loc,
                         ));
                     }
@@ -761,10 +880,11 @@ impl GraphBuilder {
                     None => dtype = Some(d),
                     Some(d0) if d0 != d => {
                         return Err(self.error(
-                            TraceErrorKind::DType(format!(
-                                "{} of {d0} and {d}: cast one side with `.cast::<T>()`",
-                                op.name()
-                            )),
+                            TraceErrorKind::DType(DTypeError::Mixed {
+                                op: op.name(),
+                                a: d0,
+                                b: d,
+                            }),
                             loc,
                         ))
                     }
@@ -772,21 +892,18 @@ impl GraphBuilder {
                 }
             }
         }
-        let dtype_err = |msg: String| Err(self.error(TraceErrorKind::DType(msg), loc));
+        let dtype_err = |e: DTypeError| Err(self.error(TraceErrorKind::DType(e), loc));
         let out = match kind {
             MathKind::Arith | MathKind::Float | MathKind::Compare => {
                 let d = dtype.expect("a tile operand exists");
                 if !d.is_numeric() && kind != MathKind::Compare {
-                    return dtype_err(format!(
-                        "{} of bool masks: masks have no arithmetic; combine masks with `&`, `|`, `^`, `!`, choose with `tl::where_`, or turn a mask into numbers with `.cast::<f32>()`",
-                        op.name()
-                    ));
+                    return dtype_err(DTypeError::MaskArithmetic { op: op.name() });
                 }
                 if kind == MathKind::Float && !d.is_float() {
-                    return dtype_err(format!(
-                        "{} of {d}: it takes floating-point tiles; cast first with `.cast::<f32>()`",
-                        op.name()
-                    ));
+                    return dtype_err(DTypeError::NotFloat {
+                        op: op.name(),
+                        dtype: d,
+                    });
                 }
                 if kind == MathKind::Compare {
                     DType::Bool
@@ -797,10 +914,10 @@ impl GraphBuilder {
             MathKind::Logic => {
                 let d = dtype.expect("a tile operand exists");
                 if d != DType::Bool {
-                    return dtype_err(format!(
-                        "{} of {d}: `&`, `|`, `^` and `!` combine masks (bool tiles, from comparisons such as `x.lt(y)`)",
-                        op.name()
-                    ));
+                    return dtype_err(DTypeError::NotMask {
+                        op: op.name(),
+                        dtype: d,
+                    });
                 }
                 DType::Bool
             }
@@ -815,13 +932,14 @@ impl GraphBuilder {
                 };
                 let md = self.ty(m, loc)?.dtype;
                 if md != DType::Bool {
-                    return dtype_err(format!(
-                        "where takes a mask first (a bool tile, from a comparison such as `x.lt(y)`), not a {md} tile"
-                    ));
+                    return dtype_err(DTypeError::WhereMask { dtype: md });
                 }
                 match (dtype, cast_to) {
                     (Some(d), Some(c)) if d != c => {
-                        return dtype_err(format!("where of {d} values into a {c} tile"))
+                        return dtype_err(DTypeError::WhereResult {
+                            values: d,
+                            result: c,
+                        })
                     }
                     (Some(d), _) | (None, Some(d)) => d,
                     (None, None) => {
@@ -977,15 +1095,20 @@ impl GraphBuilder {
         self.push(Command::Reduce { op, x, axis }, t, loc)
     }
 
-    fn numeric_check(&self, t: &TileType, what: &str, loc: &SrcLoc) -> Result<(), TraceError> {
+    fn numeric_check(
+        &self,
+        t: &TileType,
+        what: &'static str,
+        loc: &SrcLoc,
+    ) -> Result<(), TraceError> {
         if t.dtype.is_numeric() {
             return Ok(());
         }
         Err(self.error(
-            TraceErrorKind::DType(format!(
-                "{what} of a {} mask: masks have no arithmetic; cast it to numbers with `.cast::<i32>()` first",
-                t.dtype
-            )),
+            TraceErrorKind::DType(DTypeError::ReduceOfMask {
+                op: what,
+                dtype: t.dtype,
+            }),
             loc,
         ))
     }
@@ -1066,5 +1189,175 @@ impl GraphBuilder {
             header: self.header,
             graph: self.graph,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DType::{Bf16, Bool, F16, F32, I32};
+    use Operand::Value as V;
+
+    fn at() -> SrcLoc {
+        SrcLoc {
+            file: "k.rs".into(),
+            line: 7,
+            col: 1,
+        }
+    }
+
+    fn builder() -> GraphBuilder {
+        let header = GraphHeader {
+            kernel: "k".into(),
+            params: vec![],
+            grid: vec![1],
+            pid: vec![0],
+        };
+        GraphBuilder::new(header, TraceLimits::default())
+    }
+
+    fn tile(b: &mut GraphBuilder, dtype: DType) -> CmdId {
+        b.full(1.0, TileType::new(dtype, vec![4, 4]), &at())
+            .unwrap()
+    }
+
+    fn region(name: &'static str, dtype: DType) -> MemRef {
+        MemRef {
+            param: 0,
+            name: name.into(),
+            base_va: 0x1000_0000,
+            view: View::Flat { offset: 0 },
+            dtype,
+            shape: vec![4, 4],
+        }
+    }
+
+    /// The element-type error a builder call gave, at the line it was given.
+    fn dtype_err(r: Result<CmdId, TraceError>) -> DTypeError {
+        match r {
+            Err(TraceError {
+                kind: TraceErrorKind::DType(e),
+                loc: Some(l),
+                ..
+            }) if l == at() => e,
+            other => panic!("expected an element-type error at k.rs:7, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn element_type_errors_name_the_operation_and_the_types() {
+        let mut b = builder();
+        let l = at();
+        let (f32t, f16t, i32t) = (tile(&mut b, F32), tile(&mut b, F16), tile(&mut b, I32));
+        let mask = b
+            .math(MathOp::Lt, vec![V(f32t), V(f32t)], None, &l)
+            .unwrap();
+        let math = |b: &mut GraphBuilder, op, args: &[CmdId], cast| {
+            let args = args.iter().map(|&a| V(a)).collect();
+            dtype_err(b.math(op, args, cast, &l))
+        };
+        use DTypeError::*;
+        let mixed = math(&mut b, MathOp::Add, &[f32t, f16t], None);
+        assert_eq!(
+            mixed,
+            Mixed {
+                op: "add",
+                a: F32,
+                b: F16
+            }
+        );
+        assert_eq!(
+            mixed.to_string(),
+            "add of f32 and f16: cast one side with `.cast::<T>()`"
+        );
+        let e = math(&mut b, MathOp::Add, &[mask, mask], None);
+        assert_eq!(e, MaskArithmetic { op: "add" });
+        let e = math(&mut b, MathOp::Sqrt, &[i32t], None);
+        assert_eq!(
+            e,
+            NotFloat {
+                op: "sqrt",
+                dtype: I32
+            }
+        );
+        let e = math(&mut b, MathOp::And, &[f32t, f32t], None);
+        assert_eq!(
+            e,
+            NotMask {
+                op: "and",
+                dtype: F32
+            }
+        );
+        let e = math(&mut b, MathOp::Where, &[f32t, f32t, f32t], None);
+        assert_eq!(e, WhereMask { dtype: F32 });
+        let e = math(&mut b, MathOp::Where, &[mask, f32t, f32t], Some(Bf16));
+        assert_eq!(
+            e,
+            WhereResult {
+                values: F32,
+                result: Bf16
+            }
+        );
+
+        let e = dtype_err(b.dot(f32t, f16t, None, vec![], &l));
+        assert_eq!(
+            e,
+            Mixed {
+                op: "dot",
+                a: F32,
+                b: F16
+            }
+        );
+        let e = dtype_err(b.dot(mask, mask, None, vec![], &l));
+        assert_eq!(e, DotOfMasks { dtype: Bool });
+        // An f16 product accumulates in f32, so its bias is f32.
+        let bias = vec![Epilogue::Bias(f16t)];
+        let e = dtype_err(b.dot(f16t, f16t, None, bias, &l));
+        assert_eq!(
+            e,
+            Bias {
+                bias: F16,
+                product: F32
+            }
+        );
+        let e = dtype_err(b.dot(f32t, f32t, None, vec![Epilogue::Cast(Bool)], &l));
+        assert_eq!(e, EpilogueCast { to: Bool });
+
+        let e = dtype_err(b.reduce(ReduceOp::Argmax, mask, 1, &l));
+        assert_eq!(
+            e,
+            ReduceOfMask {
+                op: "argmax",
+                dtype: Bool
+            }
+        );
+        let e = dtype_err(b.softmax(mask, 0, &l));
+        assert_eq!(
+            e,
+            ReduceOfMask {
+                op: "softmax",
+                dtype: Bool
+            }
+        );
+
+        let e = dtype_err(b.load_masked(region("x", F32), f32t, 0.0, &l));
+        assert_eq!(
+            e,
+            MaskNotBool {
+                access: "load",
+                dtype: F32
+            }
+        );
+        let e = dtype_err(b.store(region("y", F16), f32t, &l));
+        let store = Store {
+            value: F32,
+            pointer: F16,
+            name: "y".into(),
+        };
+        assert_eq!(e, store);
+        assert_eq!(
+            e.to_string(),
+            "store of a f32 tile through a f16 pointer `y`; cast first with `.cast::<f16>()`"
+        );
     }
 }

@@ -11,7 +11,7 @@ mod dot;
 mod text;
 
 pub use args::{ArgValue, KernelArgs, ParamKind};
-pub use builder::{BoundsError, GraphBuilder, TraceError, TraceErrorKind, TraceLimits};
+pub use builder::{BoundsError, DTypeError, GraphBuilder, TraceError, TraceErrorKind, TraceLimits};
 
 use crate::DType;
 use petgraph::graph::{DiGraph, NodeIndex};
