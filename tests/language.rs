@@ -2,7 +2,7 @@
 //! reference on the host), the errors that name the kernel line, the text
 //! each prints, and the MATH time each costs.
 
-use kernbench::core::ir::{BoundsError, TraceErrorKind};
+use kernbench::core::ir::{BoundsError, DTypeError, ShapeError, TraceErrorKind};
 use kernbench::core::sim::lower::OpKind;
 use kernbench::core::sim::Unit;
 use kernbench::core::sim::{simulate_full, Launch};
@@ -439,6 +439,9 @@ fn shape_and_type_errors_name_the_kernel_line() {
         ("error: argmax of a mask", "argmax of a bool mask: masks have no arithmetic"),
         ("error: where shapes", "where of [8, 64] and [8]: the shapes do not broadcast"),
     ];
+    // What each case breaks, with the values involved (see `bad_kinds`,
+    // kept at the end of the file so that the kernels above keep their lines).
+    let kinds = bad_kinds();
     let x = ArgValue::Tensor {
         va: 0x1000_0000_0000,
         dtype: DType::F32,
@@ -453,10 +456,7 @@ fn shape_and_type_errors_name_the_kernel_line() {
         assert!(loc.file.ends_with("language.rs"), "{marker}: {e}");
         assert_eq!(loc.line, line_of(marker), "{marker}: {e}");
         assert!(e.to_string().contains(msg), "{marker}: {e}");
-        assert!(
-            matches!(e.kind, TraceErrorKind::Shape(_) | TraceErrorKind::DType(_)),
-            "{marker}: {e:?}"
-        );
+        assert_eq!(e.kind, kinds[case], "{marker}");
     }
 }
 
@@ -695,6 +695,9 @@ fn outside(x: Tensor<f32>, y: Ptr<f32>, case: usize) {
         1 => {
             let _ = tl::load(x.block([usize::MAX, 0], [2, 8]), [2, 8]); // error: block overflow
         }
+        3 => {
+            let _ = tl::load(x.block([0, 0], [8, 2]), [8, 4]); // error: block access
+        }
         _ => {
             let _ = tl::load(y.offset(2), [8]); // error: address overflow
         }
@@ -758,6 +761,17 @@ fn regions_outside_their_memory_name_what_they_reach() {
         e.loc.as_ref().map(|l| l.line),
         Some(line_of("error: block overflow"))
     );
+    // An access that names another shape than its block's is a shape error.
+    let e = kernbench::tl::trace(&outside, &args(3), &[1], &[0]).unwrap_err();
+    let access = ShapeError::BlockAccess {
+        block: [8, 2],
+        access: vec![8, 4],
+    };
+    assert_eq!(e.kind, TraceErrorKind::Shape(Box::new(access)));
+    assert_eq!(
+        e.loc.as_ref().map(|l| l.line),
+        Some(line_of("error: block access"))
+    );
     let e = kernbench::tl::trace(&outside, &args(2), &[1], &[0]).unwrap_err();
     let TraceErrorKind::OutOfBounds(bounds) = &e.kind else {
         panic!("{e:?}");
@@ -775,4 +789,51 @@ fn regions_outside_their_memory_name_what_they_reach() {
             .contains("y[+2] of shape [8] lies outside the 64-bit address space"),
         "{e}"
     );
+}
+
+/// The kind of error each case of `bad` gives.
+fn bad_kinds() -> [TraceErrorKind; 11] {
+    let shape = |e: ShapeError| TraceErrorKind::Shape(Box::new(e));
+    let no_broadcast = |op, list: [&[usize]; 2], extents| {
+        shape(ShapeError::Broadcast {
+            op,
+            shapes: list.iter().map(|s| s.to_vec()).collect(),
+            dim: 1,
+            extents,
+        })
+    };
+    [
+        no_broadcast("sub", [&[8, 64], &[8, 2]], [64, 2]),
+        TraceErrorKind::DType(DTypeError::MaskArithmetic { op: "add" }),
+        TraceErrorKind::DType(DTypeError::NotFloat {
+            op: "sqrt",
+            dtype: DType::I32,
+        }),
+        shape(ShapeError::TransRank { shape: vec![8] }),
+        shape(ShapeError::Reshape {
+            from: vec![8, 64],
+            from_elems: 512,
+            to: vec![7, 64],
+            to_elems: 448,
+        }),
+        shape(ShapeError::ExpandDims {
+            axis: 3,
+            shape: vec![8, 64],
+        }),
+        shape(ShapeError::BroadcastTo {
+            from: vec![8, 2],
+            to: vec![8, 64],
+        }),
+        shape(ShapeError::Arange { start: 5, end: 5 }),
+        shape(ShapeError::MaskBroadcast {
+            access: "load",
+            mask: vec![8],
+            region: vec![8, 64],
+        }),
+        TraceErrorKind::DType(DTypeError::ReduceOfMask {
+            op: "argmax",
+            dtype: DType::Bool,
+        }),
+        no_broadcast("where", [&[8, 64], &[8]], [64, 8]),
+    ]
 }

@@ -3,7 +3,8 @@
 use crate::context::{loc, with_builder};
 use crate::kernel::KernelParam;
 use kernbench_core::ir::{
-    ArgValue, BoundsError, CmdId, MathOp, MemRef, Operand, ParamKind, TraceErrorKind, View,
+    ArgValue, BoundsError, CmdId, MathOp, MemRef, Operand, ParamKind, ShapeError, TraceErrorKind,
+    View,
 };
 use kernbench_core::machine::{Buffer, TensorRef};
 use kernbench_core::DType;
@@ -298,10 +299,10 @@ impl<T: Element> Region<T> for Block<T> {
     fn mem_ref(self, shape: &[usize]) -> MemRef {
         if shape != self.shape {
             crate::context::fail(
-                TraceErrorKind::Shape(format!(
-                    "the block is {:?} but the access names shape {:?}",
-                    self.shape, shape
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::BlockAccess {
+                    block: self.shape,
+                    access: shape.to_vec(),
+                })),
                 &loc(),
             );
         }
@@ -383,12 +384,7 @@ impl<T: Element> Tile<T> {
         let mut shape = with_builder(|b| b.ty(self.id, &l).map(|t| t.shape.clone()));
         if axis > shape.len() {
             crate::context::fail(
-                TraceErrorKind::Shape(format!(
-                    "expand_dims at axis {axis} of a {}-D tile {:?}: the axis is at most {}",
-                    shape.len(),
-                    shape,
-                    shape.len()
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::ExpandDims { axis, shape })),
                 &l,
             );
         }

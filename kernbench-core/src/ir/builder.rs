@@ -23,9 +23,9 @@ impl Default for TraceLimits {
 /// What went wrong while tracing.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum TraceErrorKind {
-    /// Shapes that must agree do not.
+    /// Shapes that must agree do not (boxed: it holds the shapes).
     #[error("shape mismatch: {0}")]
-    Shape(String),
+    Shape(Box<ShapeError>),
     /// Element types mixed without a cast, or given to an operation that
     /// does not take them.
     #[error("dtype mismatch: {0}")]
@@ -47,6 +47,199 @@ pub enum TraceErrorKind {
     /// A use of the language that has no meaning (wrong axis, a tile used outside its trace...).
     #[error("{0}")]
     Invalid(String),
+}
+
+/// Which shapes do not fit (see [`TraceErrorKind::Shape`]). Shapes are
+/// outermost dimension first.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ShapeError {
+    /// A memory region with no elements.
+    #[error("a region of shape {shape:?} is empty")]
+    EmptyRegion {
+        /// The region's shape.
+        shape: Vec<usize>,
+    },
+    /// A tile with no elements.
+    #[error("a tile of shape {shape:?} is empty")]
+    EmptyTile {
+        /// The tile's shape.
+        shape: Vec<usize>,
+    },
+    /// A message with no elements.
+    #[error("recv of shape {shape:?}: a message must hold at least one element")]
+    EmptyMessage {
+        /// The message's shape.
+        shape: Vec<usize>,
+    },
+    /// A tile whose bytes a 64-bit count cannot hold.
+    #[error("a {dtype} tile of shape {shape:?} has more bytes than a 64-bit count holds")]
+    TooManyBytes {
+        /// The tile's element type.
+        dtype: DType,
+        /// Its shape.
+        shape: Vec<usize>,
+    },
+    /// A block of a tensor that is not 2-D.
+    #[error("a block of a tensor is 2D (rows, cols), not {shape:?}")]
+    BlockRank {
+        /// The shape given.
+        shape: Vec<usize>,
+    },
+    /// An access to a block under a shape other than the block's.
+    #[error("the block is {block:?} but the access names shape {access:?}")]
+    BlockAccess {
+        /// The block's rows and columns.
+        block: [usize; 2],
+        /// The shape the access names.
+        access: Vec<usize>,
+    },
+    /// A streamed GEMM operand that is not 2-D.
+    #[error("a streamed GEMM operand must be 2D, not {shape:?}")]
+    StreamRank {
+        /// The operand's shape.
+        shape: Vec<usize>,
+    },
+    /// The mask of a masked load or store that does not broadcast to its region.
+    #[error("the mask {mask:?} of a masked {access} does not broadcast to the region {region:?}")]
+    MaskBroadcast {
+        /// `load` or `store`.
+        access: &'static str,
+        /// The mask's shape.
+        mask: Vec<usize>,
+        /// The region's shape.
+        region: Vec<usize>,
+    },
+    /// A store of a tile into a region of another shape (and element count).
+    #[error("store of a {value:?} tile into a region of shape {region:?}")]
+    Store {
+        /// The tile's shape.
+        value: Vec<usize>,
+        /// The region's shape.
+        region: Vec<usize>,
+    },
+    /// A dot product of tiles that are not both 2-D.
+    #[error("dot takes 2D tiles, got {a:?} x {b:?}")]
+    DotRank {
+        /// The left operand's shape.
+        a: Vec<usize>,
+        /// The right operand's shape.
+        b: Vec<usize>,
+    },
+    /// A dot product whose inner dimensions differ.
+    #[error(
+        "dot of {a:?} x {b:?}: the inner dimensions {} and {} differ",
+        .a[1],
+        .b[0]
+    )]
+    DotInner {
+        /// The left operand's rows and columns.
+        a: [usize; 2],
+        /// The right operand's rows and columns.
+        b: [usize; 2],
+    },
+    /// A dot product's accumulator of another type than the product.
+    #[error("dot accumulator is {acc}, the product is {product}")]
+    Accumulator {
+        /// The accumulator's type.
+        acc: TileType,
+        /// The product's type.
+        product: TileType,
+    },
+    /// A GEMM bias that does not broadcast to the product.
+    #[error("bias {bias:?} does not broadcast to the product {product:?}")]
+    BiasBroadcast {
+        /// The bias's shape.
+        bias: Vec<usize>,
+        /// The product's shape.
+        product: Vec<usize>,
+    },
+    /// Operands of an elementwise operation whose shapes do not broadcast.
+    #[error(
+        "{op} of {}: the shapes do not broadcast (dimension {dim} from the left of the \
+         broadcast shape: {} against {}; numpy's rules align shapes at the last dimension and \
+         stretch only extents of 1)",
+        shape_list(.shapes),
+        .extents[0],
+        .extents[1]
+    )]
+    Broadcast {
+        /// The operation.
+        op: &'static str,
+        /// The tile operands' shapes, up to the first that does not broadcast.
+        shapes: Vec<Vec<usize>>,
+        /// The dimension of the broadcast shape where they clash.
+        dim: usize,
+        /// The two extents that clash there.
+        extents: [usize; 2],
+    },
+    /// A tile that does not broadcast to the shape asked for.
+    #[error(
+        "{from:?} does not broadcast to {to:?}: numpy's rules align shapes at the last dimension \
+         and stretch only extents of 1"
+    )]
+    BroadcastTo {
+        /// The tile's shape.
+        from: Vec<usize>,
+        /// The shape asked for.
+        to: Vec<usize>,
+    },
+    /// A reshape to a shape of another element count.
+    #[error(
+        "reshape of {from:?} ({from_elems} elements) to {to:?} ({to_elems} elements): the \
+         element counts must agree"
+    )]
+    Reshape {
+        /// The tile's shape.
+        from: Vec<usize>,
+        /// Its elements.
+        from_elems: usize,
+        /// The shape asked for.
+        to: Vec<usize>,
+        /// Its elements.
+        to_elems: usize,
+    },
+    /// A transpose of a tile that is not 2-D.
+    #[error("trans takes a 2D tile, not {shape:?}; reshape it first")]
+    TransRank {
+        /// The tile's shape.
+        shape: Vec<usize>,
+    },
+    /// A new axis past the end of the shape.
+    #[error(
+        "expand_dims at axis {axis} of a {}-D tile {shape:?}: the axis is at most {}",
+        .shape.len(),
+        .shape.len()
+    )]
+    ExpandDims {
+        /// The axis asked for.
+        axis: usize,
+        /// The tile's shape.
+        shape: Vec<usize>,
+    },
+    /// A reduction or softmax along an axis the tile does not have.
+    #[error("{op} along axis {axis} of a {}-D tile {shape:?}", .shape.len())]
+    Axis {
+        /// The operation.
+        op: &'static str,
+        /// The axis asked for.
+        axis: usize,
+        /// The tile's shape.
+        shape: Vec<usize>,
+    },
+    /// An `arange` that is empty or leaves `i32`.
+    #[error("arange({start}, {end}): give start < end, both within i32")]
+    Arange {
+        /// First value.
+        start: i64,
+        /// One past the last value.
+        end: i64,
+    },
+}
+
+/// `[8, 64] and [8, 2]`
+fn shape_list(shapes: &[Vec<usize>]) -> String {
+    let list: Vec<String> = shapes.iter().map(|s| shape_str(s)).collect();
+    list.join(" and ")
 }
 
 /// Which element types do not go together (see [`TraceErrorKind::DType`]).
@@ -508,10 +701,9 @@ impl GraphBuilder {
     fn region_ty(&self, r: &MemRef, loc: &SrcLoc) -> Result<TileType, TraceError> {
         if r.shape.is_empty() || r.shape.contains(&0) {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "a region of shape {} is empty",
-                    shape_str(&r.shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::EmptyRegion {
+                    shape: r.shape.clone(),
+                })),
                 loc,
             ));
         }
@@ -523,11 +715,10 @@ impl GraphBuilder {
     fn sized(&self, ty: &TileType, loc: &SrcLoc) -> Result<(), TraceError> {
         if !sized(ty) {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "a {} tile of shape {} has more bytes than a 64-bit count holds",
-                    ty.dtype,
-                    shape_str(&ty.shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::TooManyBytes {
+                    dtype: ty.dtype,
+                    shape: ty.shape.clone(),
+                })),
                 loc,
             ));
         }
@@ -540,10 +731,9 @@ impl GraphBuilder {
     fn check_region(&self, r: &MemRef, loc: &SrcLoc) -> Result<(), TraceError> {
         if matches!(r.view, View::Block { .. }) && r.shape.len() != 2 {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "a block of a tensor is 2D (rows, cols), not {}",
-                    shape_str(&r.shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::BlockRank {
+                    shape: r.shape.clone(),
+                })),
                 loc,
             ));
         }
@@ -605,11 +795,11 @@ impl GraphBuilder {
         }
         if !broadcasts_to(&tm.shape, shape) {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "the mask {} of a masked {what} does not broadcast to the region {}",
-                    shape_str(&tm.shape),
-                    shape_str(shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::MaskBroadcast {
+                    access: what,
+                    mask: tm.shape.clone(),
+                    region: shape.to_vec(),
+                })),
                 loc,
             ));
         }
@@ -621,10 +811,9 @@ impl GraphBuilder {
         let ty = self.region_ty(&src, loc)?;
         if ty.shape.len() != 2 {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "a streamed GEMM operand must be 2D, not {}",
-                    shape_str(&ty.shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::StreamRank {
+                    shape: ty.shape.clone(),
+                })),
                 loc,
             ));
         }
@@ -662,11 +851,10 @@ impl GraphBuilder {
         self.check_region(&dst, loc)?;
         if vty.shape != dst.shape && vty.elems() != dst.shape.iter().product::<usize>() {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "store of a {} tile into a region of shape {}",
-                    shape_str(&vty.shape),
-                    shape_str(&dst.shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::Store {
+                    value: vty.shape.clone(),
+                    region: dst.shape.clone(),
+                })),
                 loc,
             ));
         }
@@ -693,7 +881,9 @@ impl GraphBuilder {
     pub fn full(&mut self, value: f64, ty: TileType, loc: &SrcLoc) -> Result<CmdId, TraceError> {
         if ty.shape.is_empty() || ty.shape.contains(&0) {
             return Err(self.error(
-                TraceErrorKind::Shape(format!("a tile of shape {} is empty", shape_str(&ty.shape))),
+                TraceErrorKind::Shape(Box::new(ShapeError::EmptyTile {
+                    shape: ty.shape.clone(),
+                })),
                 loc,
             ));
         }
@@ -714,20 +904,19 @@ impl GraphBuilder {
         let tb = self.ty(b, loc)?.clone();
         if ta.shape.len() != 2 || tb.shape.len() != 2 {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "dot takes 2D tiles, got {} x {}",
-                    shape_str(&ta.shape),
-                    shape_str(&tb.shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::DotRank {
+                    a: ta.shape.clone(),
+                    b: tb.shape.clone(),
+                })),
                 loc,
             ));
         }
         if ta.shape[1] != tb.shape[0] {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "dot of [{}, {}] x [{}, {}]: the inner dimensions {} and {} differ",
-                    ta.shape[0], ta.shape[1], tb.shape[0], tb.shape[1], ta.shape[1], tb.shape[0]
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::DotInner {
+                    a: [ta.shape[0], ta.shape[1]],
+                    b: [tb.shape[0], tb.shape[1]],
+                })),
                 loc,
             ));
         }
@@ -753,7 +942,10 @@ impl GraphBuilder {
             let tc = self.ty(c, loc)?;
             if tc != &out {
                 return Err(self.error(
-                    TraceErrorKind::Shape(format!("dot accumulator is {tc}, the product is {out}")),
+                    TraceErrorKind::Shape(Box::new(ShapeError::Accumulator {
+                        acc: tc.clone(),
+                        product: out.clone(),
+                    })),
                     loc,
                 ));
             }
@@ -765,11 +957,10 @@ impl GraphBuilder {
                     let tx = self.ty(*x, loc)?;
                     if !broadcasts_to(&tx.shape, &out.shape) {
                         return Err(self.error(
-                            TraceErrorKind::Shape(format!(
-                                "bias {} does not broadcast to the product {}",
-                                shape_str(&tx.shape),
-                                shape_str(&out.shape)
-                            )),
+                            TraceErrorKind::Shape(Box::new(ShapeError::BiasBroadcast {
+                                bias: tx.shape.clone(),
+                                product: out.shape.clone(),
+                            })),
                             loc,
                         ));
                     }
@@ -841,19 +1032,16 @@ impl GraphBuilder {
                 shape = Some(match shape {
                     None => t.shape.clone(),
                     Some(s0) => broadcast_shapes(&s0, &t.shape).map_err(|d| {
-                        let list: Vec<String> = seen
-                            .iter()
-                            .chain(std::iter::once(&t.shape))
-                            .map(|s| shape_str(s))
-                            .collect();
+                        let n = s0.len().max(t.shape.len());
+                        let mut shapes = seen.clone();
+                        shapes.push(t.shape.clone());
                         self.error(
-                            TraceErrorKind::Shape(format!(
-                                "{} of {}: the shapes do not broadcast (dimension {d} from the left of the broadcast shape: {} against {}; numpy's rules align shapes at the last dimension and stretch only extents of 1)",
-                                op.name(),
-                                list.join(" and "),
-                                dim_at(&s0, d, s0.len().max(t.shape.len())),
-                                dim_at(&t.shape, d, s0.len().max(t.shape.len())),
-                            )),
+                            TraceErrorKind::Shape(Box::new(ShapeError::Broadcast {
+                                op: op.name(),
+                                shapes,
+                                dim: d,
+                                extents: [dim_at(&s0, d, n), dim_at(&t.shape, d, n)],
+                            })),
                             loc,
                         )
                     })?,
@@ -987,13 +1175,12 @@ impl GraphBuilder {
         let t = self.ty(x, loc)?.clone();
         if shape.is_empty() || shape.contains(&0) || shape.iter().product::<usize>() != t.elems() {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "reshape of {} ({} elements) to {} ({} elements): the element counts must agree",
-                    shape_str(&t.shape),
-                    t.elems(),
-                    shape_str(&shape),
-                    shape.iter().product::<usize>()
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::Reshape {
+                    from: t.shape.clone(),
+                    from_elems: t.elems(),
+                    to_elems: shape.iter().product(),
+                    to: shape,
+                })),
                 loc,
             ));
         }
@@ -1010,11 +1197,10 @@ impl GraphBuilder {
         let t = self.ty(x, loc)?.clone();
         if shape.contains(&0) || !broadcasts_to(&t.shape, &shape) {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "{} does not broadcast to {}: numpy's rules align shapes at the last dimension and stretch only extents of 1",
-                    shape_str(&t.shape),
-                    shape_str(&shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::BroadcastTo {
+                    from: t.shape.clone(),
+                    to: shape,
+                })),
                 loc,
             ));
         }
@@ -1026,10 +1212,9 @@ impl GraphBuilder {
         let t = self.ty(x, loc)?.clone();
         if t.shape.len() != 2 {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "trans takes a 2D tile, not {}; reshape it first",
-                    shape_str(&t.shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::TransRank {
+                    shape: t.shape.clone(),
+                })),
                 loc,
             ));
         }
@@ -1042,9 +1227,7 @@ impl GraphBuilder {
         let fits = |v: i64| i64::from(i32::MIN) <= v && v <= i64::from(i32::MAX) + 1;
         if start >= end || !fits(start) || !fits(end) {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "arange({start}, {end}): give start < end, both within i32"
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::Arange { start, end })),
                 loc,
             ));
         }
@@ -1060,17 +1243,17 @@ impl GraphBuilder {
         &self,
         x: CmdId,
         axis: usize,
-        what: &str,
+        what: &'static str,
         loc: &SrcLoc,
     ) -> Result<TileType, TraceError> {
         let t = self.ty(x, loc)?.clone();
         if axis >= t.shape.len() {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "{what} along axis {axis} of a {}-D tile {}",
-                    t.shape.len(),
-                    shape_str(&t.shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::Axis {
+                    op: what,
+                    axis,
+                    shape: t.shape.clone(),
+                })),
                 loc,
             ));
         }
@@ -1145,10 +1328,9 @@ impl GraphBuilder {
     ) -> Result<CmdId, TraceError> {
         if ty.shape.is_empty() || ty.shape.contains(&0) {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "recv of shape {}: a message must hold at least one element",
-                    shape_str(&ty.shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::EmptyMessage {
+                    shape: ty.shape.clone(),
+                })),
                 loc,
             ));
         }
@@ -1230,6 +1412,134 @@ mod tests {
             dtype,
             shape: vec![4, 4],
         }
+    }
+
+    /// The shape error a builder call gave, at the line it was given.
+    fn shape_err(r: Result<CmdId, TraceError>) -> ShapeError {
+        match r {
+            Err(TraceError {
+                kind: TraceErrorKind::Shape(e),
+                loc: Some(l),
+                ..
+            }) if l == at() => *e,
+            other => panic!("expected a shape error at k.rs:7, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn shape_errors_hold_the_shapes_that_do_not_fit() {
+        use ShapeError::*;
+        let mut b = builder();
+        let l = at();
+        let ty = |shape: &[usize]| TileType::new(F32, shape.to_vec());
+        let e = shape_err(b.full(0.0, ty(&[4, 0]), &l));
+        assert_eq!(e, EmptyTile { shape: vec![4, 0] });
+        let e = shape_err(b.recv(Peer::Rank(0), ty(&[]), false, &l));
+        assert_eq!(e, EmptyMessage { shape: vec![] });
+        let e = shape_err(b.full(0.0, ty(&[1 << 40, 1 << 40]), &l));
+        let huge = TooManyBytes {
+            dtype: F32,
+            shape: vec![1 << 40, 1 << 40],
+        };
+        assert_eq!(e, huge);
+
+        let mut r = region("x", F32);
+        r.shape = vec![0, 4];
+        let e = shape_err(b.load(r, &l));
+        assert_eq!(e, EmptyRegion { shape: vec![0, 4] });
+        let mut r = region("x", F32);
+        r.view = View::Block {
+            origin: [0, 0],
+            tensor: [8, 8],
+        };
+        r.shape = vec![2, 2, 2];
+        let e = shape_err(b.load(r, &l));
+        assert_eq!(
+            e,
+            BlockRank {
+                shape: vec![2, 2, 2]
+            }
+        );
+        let mut r = region("x", F32);
+        r.shape = vec![16];
+        let e = shape_err(b.stream(r, &l));
+        assert_eq!(e, StreamRank { shape: vec![16] });
+
+        let x = tile(&mut b, F32);
+        let row = b.full(0.0, ty(&[4]), &l).unwrap();
+        let wide = b.full(0.0, ty(&[4, 8]), &l).unwrap();
+        let mut r = region("y", F32);
+        r.shape = vec![8];
+        let e = shape_err(b.store(r, x, &l));
+        let store = Store {
+            value: vec![4, 4],
+            region: vec![8],
+        };
+        assert_eq!(e, store);
+        let three = b.full(0.0, ty(&[3]), &l).unwrap();
+        let mask = b
+            .math(MathOp::Lt, vec![V(three), V(three)], None, &l)
+            .unwrap();
+        let e = shape_err(b.load_masked(region("x", F32), mask, 0.0, &l));
+        let masked = MaskBroadcast {
+            access: "load",
+            mask: vec![3],
+            region: vec![4, 4],
+        };
+        assert_eq!(e, masked);
+
+        let e = shape_err(b.dot(row, x, None, vec![], &l));
+        let rank = DotRank {
+            a: vec![4],
+            b: vec![4, 4],
+        };
+        assert_eq!(e, rank);
+        let e = shape_err(b.dot(x, three, None, vec![], &l));
+        let rank = DotRank {
+            a: vec![4, 4],
+            b: vec![3],
+        };
+        assert_eq!(e, rank);
+        let e = shape_err(b.dot(wide, x, None, vec![], &l));
+        assert_eq!(
+            e,
+            DotInner {
+                a: [4, 8],
+                b: [4, 4]
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "dot of [4, 8] x [4, 4]: the inner dimensions 8 and 4 differ"
+        );
+        let e = shape_err(b.dot(x, x, Some(wide), vec![], &l));
+        let acc = Accumulator {
+            acc: ty(&[4, 8]),
+            product: ty(&[4, 4]),
+        };
+        assert_eq!(e, acc);
+        let e = shape_err(b.dot(x, x, None, vec![Epilogue::Bias(three)], &l));
+        let bias = BiasBroadcast {
+            bias: vec![3],
+            product: vec![4, 4],
+        };
+        assert_eq!(e, bias);
+
+        let e = shape_err(b.reduce(ReduceOp::Sum, x, 2, &l));
+        let axis = Axis {
+            op: "sum",
+            axis: 2,
+            shape: vec![4, 4],
+        };
+        assert_eq!(e, axis);
+        assert_eq!(e.to_string(), "sum along axis 2 of a 2-D tile [4, 4]");
+        let e = shape_err(b.softmax(row, 1, &l));
+        let axis = Axis {
+            op: "softmax",
+            axis: 1,
+            shape: vec![4],
+        };
+        assert_eq!(e, axis);
     }
 
     /// The element-type error a builder call gave, at the line it was given.

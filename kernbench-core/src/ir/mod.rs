@@ -11,7 +11,9 @@ mod dot;
 mod text;
 
 pub use args::{ArgValue, KernelArgs, ParamKind};
-pub use builder::{BoundsError, DTypeError, GraphBuilder, TraceError, TraceErrorKind, TraceLimits};
+pub use builder::{
+    BoundsError, DTypeError, GraphBuilder, ShapeError, TraceError, TraceErrorKind, TraceLimits,
+};
 
 use crate::DType;
 use petgraph::graph::{DiGraph, NodeIndex};
