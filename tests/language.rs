@@ -2,7 +2,7 @@
 //! reference on the host), the errors that name the kernel line, the text
 //! each prints, and the MATH time each costs.
 
-use kernbench::core::ir::{BoundsError, DTypeError, ShapeError, TraceErrorKind};
+use kernbench::core::ir::{BoundsError, DTypeError, ShapeError, TraceErrorKind, UsageError};
 use kernbench::core::sim::lower::OpKind;
 use kernbench::core::sim::Unit;
 use kernbench::core::sim::{simulate_full, Launch};
@@ -836,4 +836,46 @@ fn bad_kinds() -> [TraceErrorKind; 11] {
         }),
         no_broadcast("where", [&[8, 64], &[8]], [64, 8]),
     ]
+}
+
+// ---------------------------------------------------------------------------
+// A grid or program id the launch cannot have.
+
+#[kernel]
+fn third_axis(x: Tensor<f32>) {
+    let t = tl::load(x.all(), x.shape());
+    let _ = tl::program_id(3); // error: grid axis
+    tl::store(x.all(), &t);
+}
+
+#[test]
+fn grids_and_program_ids_outside_the_launch_are_refused() {
+    let args = KernelArgs::new().with(
+        "x",
+        ArgValue::Tensor {
+            va: 0x1000_0000_0000,
+            dtype: DType::F32,
+            shape: [8, 64],
+        },
+    );
+    let usage = |grid: &[u32], pid: &[u32]| {
+        let e = kernbench::tl::trace(&third_axis, &args, grid, pid).unwrap_err();
+        let TraceErrorKind::Invalid(u) = e.kind else {
+            panic!("{e:?}");
+        };
+        (*u, e.loc.map(|l| l.line))
+    };
+    let grid = UsageError::Grid {
+        grid: vec![1, 1, 1, 1],
+    };
+    assert_eq!(usage(&[1, 1, 1, 1], &[0, 0, 0, 0]), (grid, None));
+    let grid = UsageError::Grid { grid: vec![2, 0] };
+    assert_eq!(usage(&[2, 0], &[0, 0]), (grid, None));
+    let pid = UsageError::ProgramId {
+        pid: vec![2],
+        grid: vec![2],
+    };
+    assert_eq!(usage(&[2], &[2]), (pid, None));
+    let axis = UsageError::GridAxis { axis: 3 };
+    assert_eq!(usage(&[2], &[1]), (axis, Some(line_of("error: grid axis"))));
 }

@@ -44,9 +44,143 @@ pub enum TraceErrorKind {
     /// The trace issued more commands than allowed.
     #[error("more than {0} commands on one program instance: a runaway loop, or more work than one launch may simulate (a launch's command budget is split over its PEs); use larger pieces, a smaller size or fewer PEs")]
     TooManyCommands(usize),
-    /// A use of the language that has no meaning (wrong axis, a tile used outside its trace...).
+    /// A use of the language that has no meaning (wrong axis, a tile used
+    /// outside its trace...; boxed: it may hold the grid).
     #[error("{0}")]
-    Invalid(String),
+    Invalid(Box<UsageError>),
+    /// The kernel body panicked while it was traced.
+    #[error("{}", panic_message(.message, .defined_at))]
+    Panicked {
+        /// The panic's message.
+        message: String,
+        /// Where the kernel is defined, when the panic was in code the
+        /// kernel calls (in another file); the error's location is the
+        /// line of the panic.
+        defined_at: Option<Box<SrcLoc>>,
+    },
+}
+
+fn panic_message(message: &str, defined_at: &Option<Box<SrcLoc>>) -> String {
+    match defined_at {
+        Some(d) => format!(
+            "the kernel body panicked in code it calls: {message} (kernel defined at {}:{})",
+            d.file, d.line
+        ),
+        None => format!("the kernel body panicked: {message}"),
+    }
+}
+
+/// A use of the kernel language that has no meaning (see
+/// [`TraceErrorKind::Invalid`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UsageError {
+    /// A grid that is empty, has more than 3 axes or an axis of 0.
+    #[error("grid {grid:?}: give 1 to 3 axes, each at least 1")]
+    Grid {
+        /// The grid given.
+        grid: Vec<u32>,
+    },
+    /// A program id outside the grid.
+    #[error("program id {pid:?} is outside the grid {grid:?}")]
+    ProgramId {
+        /// The program id given.
+        pid: Vec<u32>,
+        /// The grid.
+        grid: Vec<u32>,
+    },
+    /// A grid axis past the third.
+    #[error("grid axis {axis} does not exist (axes are 0, 1, 2)")]
+    GridAxis {
+        /// The axis asked for.
+        axis: usize,
+    },
+    /// A send to or receive from a rank the launch does not have.
+    #[error(
+        "{what} rank {rank}, but the launch has {world} program instance(s) (ranks 0..{world}, \
+         grid {grid:?})"
+    )]
+    PeerOutOfGrid {
+        /// `send to` or `receive from`.
+        what: &'static str,
+        /// The rank given.
+        rank: u64,
+        /// Program instances of the launch.
+        world: u64,
+        /// The grid.
+        grid: Vec<u32>,
+    },
+    /// A send to or receive from the program instance itself.
+    #[error(
+        "{what} rank {rank}, which is this program instance itself: a rank cannot send to or \
+         receive from itself"
+    )]
+    PeerIsSelf {
+        /// `send to` or `receive from`.
+        what: &'static str,
+        /// The rank given (this instance's).
+        rank: u64,
+    },
+    /// A tile of another trace.
+    #[error(
+        "tile {tile} does not belong to this trace (a tile cannot outlive the kernel call that \
+         made it)"
+    )]
+    ForeignTile {
+        /// The tile.
+        tile: CmdId,
+    },
+    /// A streamed operand read by a command other than a GEMM.
+    #[error(
+        "{tile} is a streamed operand: only `dot`/`gemm` can read it; use `tl::load` for a tile"
+    )]
+    StreamedOperand {
+        /// The streamed operand.
+        tile: CmdId,
+    },
+    /// A cast in a GEMM epilogue before its last step.
+    #[error("a cast in a GEMM epilogue must be its last step")]
+    EpilogueCastNotLast,
+    /// An elementwise operation given the wrong number of operands.
+    #[error("{op} takes {arity} operands, got {got}")]
+    Arity {
+        /// The operation.
+        op: &'static str,
+        /// The operands it takes.
+        arity: usize,
+        /// The operands given.
+        got: usize,
+    },
+    /// An elementwise operation of scalars only.
+    #[error("{op} needs at least one tile operand")]
+    NoTileOperand {
+        /// The operation.
+        op: &'static str,
+    },
+    /// `where` given a scalar for its mask.
+    #[error("where takes a mask tile first, not a scalar")]
+    WhereScalarMask,
+    /// `where` of two scalars without the result type.
+    #[error("where of two scalars needs the result type")]
+    WhereNeedsType,
+    /// A cast without the result type.
+    #[error("cast needs the result type")]
+    CastNeedsType,
+    /// An operation asked for a result type other than the one it gives.
+    #[error("{op} gives a {gives} tile, not {asked}; cast its result")]
+    ResultType {
+        /// The operation.
+        op: &'static str,
+        /// The type it gives.
+        gives: DType,
+        /// The type asked for.
+        asked: DType,
+    },
+    /// `tl::wait` on a tile that is not an asynchronous receive.
+    #[error("{tile} is not a future from `tl::recv_async`")]
+    NotFuture {
+        /// The tile waited on.
+        tile: CmdId,
+    },
 }
 
 /// Which shapes do not fit (see [`TraceErrorKind::Shape`]). Shapes are
@@ -573,7 +707,7 @@ impl GraphBuilder {
 
     /// Checks a rank peer against the launch: it must name another program
     /// instance of the grid.
-    fn check_peer(&self, peer: Peer, what: &str, loc: &SrcLoc) -> Result<(), TraceError> {
+    fn check_peer(&self, peer: Peer, what: &'static str, loc: &SrcLoc) -> Result<(), TraceError> {
         let Peer::Rank(r) = peer else {
             return Ok(());
         };
@@ -587,16 +721,19 @@ impl GraphBuilder {
             .zip(g)
             .rev()
             .fold(0u64, |a, (p, n)| a * *n as u64 + *p as u64);
-        let msg = if r >= world {
-            format!(
-                "{what} rank {r}, but the launch has {world} program instance(s) (ranks 0..{world}, grid {g:?})"
-            )
+        let usage = if r >= world {
+            UsageError::PeerOutOfGrid {
+                what,
+                rank: r,
+                world,
+                grid: g.clone(),
+            }
         } else if r == me {
-            format!("{what} rank {r}, which is this program instance itself: a rank cannot send to or receive from itself")
+            UsageError::PeerIsSelf { what, rank: r }
         } else {
             return Ok(());
         };
-        Err(self.error(TraceErrorKind::Invalid(msg), loc))
+        Err(self.error(TraceErrorKind::Invalid(Box::new(usage)), loc))
     }
 
     /// Orders `id` after the previous send to (or receive from) the same peer.
@@ -632,9 +769,7 @@ impl GraphBuilder {
             .map(|n| &n.ty)
             .ok_or_else(|| {
                 self.error(
-                    TraceErrorKind::Invalid(format!(
-                        "tile {v} does not belong to this trace (a tile cannot outlive the kernel call that made it)"
-                    )),
+                    TraceErrorKind::Invalid(Box::new(UsageError::ForeignTile { tile: v })),
                     loc,
                 )
             })
@@ -658,9 +793,7 @@ impl GraphBuilder {
             self.ty(v, loc)?;
             if self.is_stream(v) && !matches!(cmd, Command::Dot { .. }) {
                 return Err(self.error(
-                    TraceErrorKind::Invalid(format!(
-                        "{v} is a streamed operand: only `dot`/`gemm` can read it; use `tl::load` for a tile"
-                    )),
+                    TraceErrorKind::Invalid(Box::new(UsageError::StreamedOperand { tile: v })),
                     loc,
                 ));
             }
@@ -977,9 +1110,7 @@ impl GraphBuilder {
                 Epilogue::Cast(d) => {
                     if k + 1 != epilogue.len() {
                         return Err(self.error(
-                            TraceErrorKind::Invalid(
-                                "a cast in a GEMM epilogue must be its last step".into(),
-                            ),
+                            TraceErrorKind::Invalid(Box::new(UsageError::EpilogueCastNotLast)),
                             loc,
                         ));
                     }
@@ -1018,7 +1149,11 @@ impl GraphBuilder {
     ) -> Result<CmdId, TraceError> {
         if args.len() != op.arity() {
             return Err(self.error(
-                TraceErrorKind::Invalid(format!("{} takes {} operands", op.name(), op.arity())),
+                TraceErrorKind::Invalid(Box::new(UsageError::Arity {
+                    op: op.name(),
+                    arity: op.arity(),
+                    got: args.len(),
+                })),
                 loc,
             ));
         }
@@ -1051,7 +1186,7 @@ impl GraphBuilder {
         }
         let Some(shape) = shape else {
             return Err(self.error(
-                TraceErrorKind::Invalid(format!("{} needs at least one tile operand", op.name())),
+                TraceErrorKind::Invalid(Box::new(UsageError::NoTileOperand { op: op.name() })),
                 loc,
             ));
         };
@@ -1112,9 +1247,7 @@ impl GraphBuilder {
             MathKind::Select => {
                 let Operand::Value(m) = args[0] else {
                     return Err(self.error(
-                        TraceErrorKind::Invalid(
-                            "where takes a mask tile first, not a scalar".into(),
-                        ),
+                        TraceErrorKind::Invalid(Box::new(UsageError::WhereScalarMask)),
                         loc,
                     ));
                 };
@@ -1132,9 +1265,7 @@ impl GraphBuilder {
                     (Some(d), _) | (None, Some(d)) => d,
                     (None, None) => {
                         return Err(self.error(
-                            TraceErrorKind::Invalid(
-                                "where of two scalars needs the result type".into(),
-                            ),
+                            TraceErrorKind::Invalid(Box::new(UsageError::WhereNeedsType)),
                             loc,
                         ))
                     }
@@ -1144,7 +1275,7 @@ impl GraphBuilder {
                 Some(d) => d,
                 None => {
                     return Err(self.error(
-                        TraceErrorKind::Invalid("cast needs the result type".into()),
+                        TraceErrorKind::Invalid(Box::new(UsageError::CastNeedsType)),
                         loc,
                     ))
                 }
@@ -1153,10 +1284,11 @@ impl GraphBuilder {
         if let (Some(c), false) = (cast_to, matches!(kind, MathKind::Cast | MathKind::Select)) {
             if c != out {
                 return Err(self.error(
-                    TraceErrorKind::Invalid(format!(
-                        "{} gives a {out} tile, not {c}; cast its result",
-                        op.name()
-                    )),
+                    TraceErrorKind::Invalid(Box::new(UsageError::ResultType {
+                        op: op.name(),
+                        gives: out,
+                        asked: c,
+                    })),
                     loc,
                 ));
             }
@@ -1350,7 +1482,7 @@ impl GraphBuilder {
             Command::Recv { is_async: true, .. }
         ) {
             return Err(self.error(
-                TraceErrorKind::Invalid(format!("{future} is not a future from `tl::recv_async`")),
+                TraceErrorKind::Invalid(Box::new(UsageError::NotFuture { tile: future })),
                 loc,
             ));
         }
@@ -1540,6 +1672,66 @@ mod tests {
             shape: vec![4],
         };
         assert_eq!(e, axis);
+    }
+
+    /// The misuse of the language a builder call gave, at the line it was given.
+    fn usage_err(r: Result<CmdId, TraceError>) -> UsageError {
+        match r {
+            Err(TraceError {
+                kind: TraceErrorKind::Invalid(e),
+                loc: Some(l),
+                ..
+            }) if l == at() => *e,
+            other => panic!("expected a misuse at k.rs:7, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn misuses_of_the_language_name_the_tiles_and_operations() {
+        use UsageError::*;
+        let mut b = builder();
+        let l = at();
+        let x = tile(&mut b, F32);
+        let mask = b.math(MathOp::Lt, vec![V(x), V(x)], None, &l).unwrap();
+        let e = usage_err(b.math(MathOp::Add, vec![V(CmdId(99)), V(x)], None, &l));
+        assert_eq!(e, ForeignTile { tile: CmdId(99) });
+        let e = usage_err(b.math(MathOp::Add, vec![V(x)], None, &l));
+        assert_eq!(
+            e,
+            Arity {
+                op: "add",
+                arity: 2,
+                got: 1
+            }
+        );
+        assert_eq!(e.to_string(), "add takes 2 operands, got 1");
+        let scalars = vec![Operand::Scalar(1.0), Operand::Scalar(2.0)];
+        let e = usage_err(b.math(MathOp::Add, scalars, None, &l));
+        assert_eq!(e, NoTileOperand { op: "add" });
+        let args = vec![Operand::Scalar(1.0), V(x), V(x)];
+        let e = usage_err(b.math(MathOp::Where, args, None, &l));
+        assert_eq!(e, WhereScalarMask);
+        let args = vec![V(mask), Operand::Scalar(1.0), Operand::Scalar(0.0)];
+        let e = usage_err(b.math(MathOp::Where, args, None, &l));
+        assert_eq!(e, WhereNeedsType);
+        let e = usage_err(b.math(MathOp::Cast, vec![V(x)], None, &l));
+        assert_eq!(e, CastNeedsType);
+        let e = usage_err(b.math(MathOp::Add, vec![V(x), V(x)], Some(F16), &l));
+        let result = ResultType {
+            op: "add",
+            gives: F32,
+            asked: F16,
+        };
+        assert_eq!(e, result);
+
+        let cast_first = vec![Epilogue::Cast(F16), Epilogue::Relu];
+        let e = usage_err(b.dot(x, x, None, cast_first, &l));
+        assert_eq!(e, EpilogueCastNotLast);
+        let streamed = b.stream(region("w", F32), &l).unwrap();
+        let e = usage_err(b.math(MathOp::Neg, vec![V(streamed)], None, &l));
+        assert_eq!(e, StreamedOperand { tile: streamed });
+        let e = usage_err(b.wait(x, &l));
+        assert_eq!(e, NotFuture { tile: x });
     }
 
     /// The element-type error a builder call gave, at the line it was given.

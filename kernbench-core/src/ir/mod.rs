@@ -13,6 +13,7 @@ mod text;
 pub use args::{ArgValue, KernelArgs, ParamKind};
 pub use builder::{
     BoundsError, DTypeError, GraphBuilder, ShapeError, TraceError, TraceErrorKind, TraceLimits,
+    UsageError,
 };
 
 use crate::DType;
