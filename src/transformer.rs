@@ -59,7 +59,9 @@ pub use crate::ccl::tp::Activation;
 use crate::ccl::tp::{ColumnParallelLinear, LayerTime, ModelParallel, RowParallelLinear};
 use crate::kernels::{add_rows, causal_attention_heads, layernorm};
 use kernbench_core::runtime::ndarray::{s, Array1, Array2, Axis};
-use kernbench_core::runtime::{Args, DeviceTensor, HostElement, RuntimeError};
+use kernbench_core::runtime::{
+    Args, DeviceTensor, HostElement, RuntimeError, TpError, TpErrorKind,
+};
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 use std::ops::Range;
@@ -184,18 +186,12 @@ impl<T: Clone> BlockWeights<T> {
     /// Checks that the shapes fit together and that `heads` divides the width.
     pub fn check(&self, heads: usize) -> Result<(), RuntimeError> {
         let (h, f) = (self.hidden(), self.ffn());
-        let err = |msg: String| {
-            Err(RuntimeError::TensorParallel(format!(
-                "TransformerBlock: {msg}"
-            )))
-        };
+        let err = |kind| Err(TpError::build("TransformerBlock", kind).into());
         if h == 0 || f == 0 {
-            return err(format!("hidden size {h} and MLP size {f} must not be 0"));
+            return err(TpErrorKind::ZeroWidth { hidden: h, ffn: f });
         }
         if heads == 0 || h % heads != 0 {
-            return err(format!(
-                "{heads} heads do not split the hidden size {h} into equal heads"
-            ));
+            return err(TpErrorKind::HeadWidth { heads, hidden: h });
         }
         let shapes = [
             ("qkv_w", self.qkv_w.dim(), (h, 3 * h)),
@@ -205,7 +201,7 @@ impl<T: Clone> BlockWeights<T> {
         ];
         for (name, got, want) in shapes {
             if got != want {
-                return err(format!("{name} is {got:?}, expected {want:?}"));
+                return err(TpErrorKind::WeightShape { name, got, want });
             }
         }
         let lens = [
@@ -220,7 +216,7 @@ impl<T: Clone> BlockWeights<T> {
         ];
         for (name, got, want) in lens {
             if got != want {
-                return err(format!("{name} has {got} elements, expected {want}"));
+                return err(TpErrorKind::WeightLength { name, got, want });
             }
         }
         Ok(())
@@ -286,11 +282,9 @@ impl TransformerBlock {
     ) -> Result<Self, RuntimeError> {
         w.check(heads)?;
         let tp = mp.tp_size();
-        let err = |msg: String| RuntimeError::TensorParallel(format!("TransformerBlock: {msg}"));
+        let err = |kind| RuntimeError::from(TpError::build("TransformerBlock", kind));
         if heads % tp != 0 {
-            return Err(err(format!(
-                "{heads} heads do not split over {tp} tensor-parallel ranks (the heads must be a multiple of tp)"
-            )));
+            return Err(err(TpErrorKind::HeadsPerRank { heads, tp }));
         }
         let (hidden, d, local_heads) = (w.hidden(), w.hidden() / heads, heads / tp);
         // Columns of the QKV projection in rank order: rank r's block of
@@ -363,11 +357,13 @@ impl TransformerBlock {
         }
         let (tp, t, sh) = (mp.tp_size(), mp.tp_rank(), mp.shards());
         if seq == 0 || seq % (tp * sh) != 0 {
-            return Err(RuntimeError::TensorParallel(format!(
-                "TransformerBlock on rank {}: sequence parallelism: a sequence of {seq} rows does not split into {tp} tensor-parallel ranks x {sh} PEs (the sequence must be a positive multiple of {})",
-                mp.rank().get_rank(),
-                tp * sh
-            )));
+            let kind = TpErrorKind::SequenceRows {
+                rows: seq,
+                tp,
+                pes: sh,
+            };
+            let rank = mp.rank().get_rank();
+            return Err(TpError::forward("TransformerBlock", rank, kind).into());
         }
         let per = seq / tp;
         Ok(t * per..(t + 1) * per)
@@ -389,43 +385,32 @@ impl TransformerBlock {
     pub fn forward(&self, x: &DeviceTensor) -> Result<(DeviceTensor, StepTimes), RuntimeError> {
         let mp = &self.mp;
         let r = mp.rank().get_rank();
-        let err = |msg: String| {
-            RuntimeError::TensorParallel(format!("TransformerBlock on rank {r}: {msg}"))
-        };
+        let err = |kind| RuntimeError::from(TpError::forward("TransformerBlock", r, kind));
         let local = match x.shape() {
             [rows, h] if *h == self.hidden => *rows,
             s => {
-                let rows = if mp.sequence_parallel() {
-                    "seq / tp"
-                } else {
-                    "seq"
-                };
-                return Err(err(format!(
-                    "the input must be [{rows}, {}], got {s:?}",
-                    self.hidden
-                )));
+                return Err(err(TpErrorKind::InputWidth {
+                    hidden: self.hidden,
+                    shape: s.to_vec(),
+                }))
             }
         };
         let dtype = self.ln1.0.dtype();
         if x.dtype() != dtype {
-            return Err(err(format!(
-                "the input is {}, the block's weights {dtype}",
-                x.dtype()
-            )));
+            return Err(err(TpErrorKind::InputDType {
+                input: x.dtype(),
+                weights: dtype,
+            }));
         }
         let (tp, sh) = (mp.tp_size(), mp.shards());
         // Sequence-parallel with more than one rank: the rows outside the
         // tensor-parallel regions are this rank's block of the sequence.
         let sp = mp.sequence_parallel() && tp > 1;
         if local == 0 || local % sh != 0 || x.placement() != &mp.activation_placement() {
-            let what = if sp {
-                "this rank's block of the sequence"
-            } else {
-                "the input"
-            };
-            return Err(err(format!(
-                "{what} has {local} rows, which must split evenly over the layout's {sh} PEs, placed with ModelParallel::input"
-            )));
+            return Err(err(TpErrorKind::InputPlacement {
+                rows: local,
+                pes: sh,
+            }));
         }
         let seq = if sp { local * tp } else { local };
         let rt = mp.rank().runtime();

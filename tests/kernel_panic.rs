@@ -4,6 +4,7 @@
 //! One test in its own binary: it installs a counting panic hook before any
 //! kernel is traced, which would race with other tests' traces.
 
+use kernbench::core::ir::TraceErrorKind;
 use kernbench::core::sim::SimError;
 use kernbench::prelude::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -62,6 +63,11 @@ fn a_kernel_panic_is_one_error_at_its_line_printed_by_no_hook() {
     let loc = trace.loc.as_ref().expect("the error has a kernel line");
     assert!(loc.file.ends_with("kernel_panic.rs"), "{loc}");
     assert_eq!(loc.line, line_of("assert!("), "the line of the assert");
+    let panicked = TraceErrorKind::Panicked {
+        message: "n = 16 is below the 64 elements this kernel needs".into(),
+        defined_at: None,
+    };
+    assert_eq!(trace.kind, panicked);
     let text = err.to_string();
     assert!(
         text.contains("the kernel body panicked: n = 16 is below the 64 elements"),

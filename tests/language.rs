@@ -2,7 +2,7 @@
 //! reference on the host), the errors that name the kernel line, the text
 //! each prints, and the MATH time each costs.
 
-use kernbench::core::ir::TraceErrorKind;
+use kernbench::core::ir::{BoundsError, DTypeError, ShapeError, TraceErrorKind, UsageError};
 use kernbench::core::sim::lower::OpKind;
 use kernbench::core::sim::Unit;
 use kernbench::core::sim::{simulate_full, Launch};
@@ -454,6 +454,9 @@ fn shape_and_type_errors_name_the_kernel_line() {
         ("error: gelu of an i32 product", "gelu in the epilogue of a product in i32: it takes floating-point products"),
         ("error: where shapes", "where of [8, 64] and [8]: the shapes do not broadcast"),
     ];
+    // What each case breaks, with the values involved (see `bad_kinds`,
+    // kept at the end of the file so that the kernels above keep their lines).
+    let kinds = bad_kinds();
     let x = ArgValue::Tensor {
         va: 0x1000_0000_0000,
         dtype: DType::F32,
@@ -468,10 +471,7 @@ fn shape_and_type_errors_name_the_kernel_line() {
         assert!(loc.file.ends_with("language.rs"), "{marker}: {e}");
         assert_eq!(loc.line, line_of(marker), "{marker}: {e}");
         assert!(e.to_string().contains(msg), "{marker}: {e}");
-        assert!(
-            matches!(e.kind, TraceErrorKind::Shape(_) | TraceErrorKind::DType(_)),
-            "{marker}: {e:?}"
-        );
+        assert_eq!(e.kind, kinds[case], "{marker}");
     }
 }
 
@@ -699,4 +699,209 @@ fn an_argument_bound_per_instance_gives_each_instance_its_own_value() {
         e.contains("`buf` is bound per instance with 2 values, but the launch has 3 instances"),
         "{e}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// Regions outside their memory name what they reach.
+
+#[kernel]
+fn outside(x: Tensor<f32>, y: Ptr<f32>, case: usize) {
+    match case {
+        0 => {
+            let _ = tl::load(x.block([4, 60], [8, 8]), [8, 8]); // error: block outside
+        }
+        1 => {
+            let _ = tl::load(x.block([usize::MAX, 0], [2, 8]), [2, 8]); // error: block overflow
+        }
+        3 => {
+            let _ = tl::load(x.block([0, 0], [8, 2]), [8, 4]); // error: block access
+        }
+        _ => {
+            let _ = tl::load(y.offset(2), [8]); // error: address overflow
+        }
+    }
+}
+
+#[test]
+fn regions_outside_their_memory_name_what_they_reach() {
+    let args = |case: i64| {
+        KernelArgs::new()
+            .with(
+                "x",
+                ArgValue::Tensor {
+                    va: 0x1000_0000_0000,
+                    dtype: DType::F32,
+                    shape: [8, 64],
+                },
+            )
+            // A buffer whose last bytes would lie past the 64-bit space.
+            .with(
+                "y",
+                ArgValue::Ptr {
+                    va: u64::MAX - 15,
+                    dtype: DType::F32,
+                    len: 16,
+                },
+            )
+            .int("case", case)
+    };
+    let e = kernbench::tl::trace(&outside, &args(0), &[1], &[0]).unwrap_err();
+    assert_eq!(
+        e.kind,
+        TraceErrorKind::OutOfBounds(Box::new(BoundsError::Block {
+            name: "x".into(),
+            origin: [4, 60],
+            shape: [8, 8],
+            tensor: [8, 64],
+        }))
+    );
+    assert_eq!(
+        e.loc.as_ref().map(|l| l.line),
+        Some(line_of("error: block outside"))
+    );
+    assert!(
+        e.to_string()
+            .contains("out of bounds: block rows 4..12, cols 60..68 of `x`, which is 8x64"),
+        "{e}"
+    );
+    // A block whose end does not fit a usize is outside too, not a panic.
+    let e = kernbench::tl::trace(&outside, &args(1), &[1], &[0]).unwrap_err();
+    assert_eq!(
+        e.kind,
+        TraceErrorKind::OutOfBounds(Box::new(BoundsError::Block {
+            name: "x".into(),
+            origin: [usize::MAX, 0],
+            shape: [2, 8],
+            tensor: [8, 64],
+        }))
+    );
+    assert_eq!(
+        e.loc.as_ref().map(|l| l.line),
+        Some(line_of("error: block overflow"))
+    );
+    // An access that names another shape than its block's is a shape error.
+    let e = kernbench::tl::trace(&outside, &args(3), &[1], &[0]).unwrap_err();
+    let access = ShapeError::BlockAccess {
+        block: [8, 2],
+        access: vec![8, 4],
+    };
+    assert_eq!(e.kind, TraceErrorKind::Shape(Box::new(access)));
+    assert_eq!(
+        e.loc.as_ref().map(|l| l.line),
+        Some(line_of("error: block access"))
+    );
+    let e = kernbench::tl::trace(&outside, &args(2), &[1], &[0]).unwrap_err();
+    let TraceErrorKind::OutOfBounds(bounds) = &e.kind else {
+        panic!("{e:?}");
+    };
+    let BoundsError::AddressOverflow { region } = &**bounds else {
+        panic!("{e:?}");
+    };
+    assert_eq!((&*region.name, &region.shape[..]), ("y", &[8][..]));
+    assert_eq!(
+        e.loc.as_ref().map(|l| l.line),
+        Some(line_of("error: address overflow"))
+    );
+    assert!(
+        e.to_string()
+            .contains("y[+2] of shape [8] lies outside the 64-bit address space"),
+        "{e}"
+    );
+}
+
+/// The kind of error each case of `bad` gives.
+fn bad_kinds() -> [TraceErrorKind; 13] {
+    let shape = |e: ShapeError| TraceErrorKind::Shape(Box::new(e));
+    let no_broadcast = |op, list: [&[usize]; 2], extents| {
+        shape(ShapeError::Broadcast {
+            op,
+            shapes: list.iter().map(|s| s.to_vec()).collect(),
+            dim: 1,
+            extents,
+        })
+    };
+    [
+        no_broadcast("sub", [&[8, 64], &[8, 2]], [64, 2]),
+        TraceErrorKind::DType(DTypeError::MaskArithmetic { op: "add" }),
+        TraceErrorKind::DType(DTypeError::NotFloat {
+            op: "sqrt",
+            dtype: DType::I32,
+        }),
+        shape(ShapeError::TransRank { shape: vec![8] }),
+        shape(ShapeError::Reshape {
+            from: vec![8, 64],
+            from_elems: 512,
+            to: vec![7, 64],
+            to_elems: 448,
+        }),
+        shape(ShapeError::ExpandDims {
+            axis: 3,
+            shape: vec![8, 64],
+        }),
+        shape(ShapeError::BroadcastTo {
+            from: vec![8, 2],
+            to: vec![8, 64],
+        }),
+        shape(ShapeError::Arange { start: 5, end: 5 }),
+        shape(ShapeError::MaskBroadcast {
+            access: "load",
+            mask: vec![8],
+            region: vec![8, 64],
+        }),
+        TraceErrorKind::DType(DTypeError::ReduceOfMask {
+            op: "argmax",
+            dtype: DType::Bool,
+        }),
+        TraceErrorKind::DType(DTypeError::NotFloat {
+            op: "gelu",
+            dtype: DType::I32,
+        }),
+        TraceErrorKind::DType(DTypeError::EpilogueNotFloat {
+            op: "gelu",
+            dtype: DType::I32,
+        }),
+        no_broadcast("where", [&[8, 64], &[8]], [64, 8]),
+    ]
+}
+
+// ---------------------------------------------------------------------------
+// A grid or program id the launch cannot have.
+
+#[kernel]
+fn third_axis(x: Tensor<f32>) {
+    let t = tl::load(x.all(), x.shape());
+    let _ = tl::program_id(3); // error: grid axis
+    tl::store(x.all(), &t);
+}
+
+#[test]
+fn grids_and_program_ids_outside_the_launch_are_refused() {
+    let args = KernelArgs::new().with(
+        "x",
+        ArgValue::Tensor {
+            va: 0x1000_0000_0000,
+            dtype: DType::F32,
+            shape: [8, 64],
+        },
+    );
+    let usage = |grid: &[u32], pid: &[u32]| {
+        let e = kernbench::tl::trace(&third_axis, &args, grid, pid).unwrap_err();
+        let TraceErrorKind::Invalid(u) = e.kind else {
+            panic!("{e:?}");
+        };
+        (*u, e.loc.map(|l| l.line))
+    };
+    let grid = UsageError::Grid {
+        grid: vec![1, 1, 1, 1],
+    };
+    assert_eq!(usage(&[1, 1, 1, 1], &[0, 0, 0, 0]), (grid, None));
+    let grid = UsageError::Grid { grid: vec![2, 0] };
+    assert_eq!(usage(&[2, 0], &[0, 0]), (grid, None));
+    let pid = UsageError::ProgramId {
+        pid: vec![2],
+        grid: vec![2],
+    };
+    assert_eq!(usage(&[2], &[2]), (pid, None));
+    let axis = UsageError::GridAxis { axis: 3 };
+    assert_eq!(usage(&[2], &[1]), (axis, Some(line_of("error: grid axis"))));
 }

@@ -1,5 +1,6 @@
 //! The simulated PE against analytic bounds, and its errors.
 
+use kernbench::core::ir::{BoundsError, TraceErrorKind};
 use kernbench::core::sim::{simulate, simulate_full, Launch, SimError, TcmError};
 use kernbench::core::Ps;
 use kernbench::kernels::{gemm, gemm_bias_relu, vector_add};
@@ -221,9 +222,20 @@ fn out_of_range_memory_names_the_kernel_line() {
         .int("n", 128)
         .int("block", 128);
     let err = simulate(&mut m, &Launch::new(&vector_add, args, vec![pe])).unwrap_err();
+    let SimError::Trace { err: trace, .. } = &err else {
+        panic!("expected a trace error: {err}");
+    };
+    let want = BoundsError::Elements {
+        name: "x".into(),
+        start: 0,
+        end: 128,
+        len: 64,
+    };
+    assert_eq!(trace.kind, TraceErrorKind::OutOfBounds(Box::new(want)));
     let msg = err.to_string();
     assert!(
-        msg.contains("out of bounds") && msg.contains("kernels.rs:"),
+        msg.contains("out of bounds: elements 0..128 of `x`, which holds 64")
+            && msg.contains("kernels.rs:"),
         "{msg}"
     );
 }

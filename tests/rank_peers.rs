@@ -3,6 +3,7 @@
 
 use kernbench::core::export::chakra::{self, attribute_proto::Value};
 use kernbench::core::export::chrome::{chrome_trace, TraceOptions};
+use kernbench::core::ir::{TraceErrorKind, UsageError};
 use kernbench::core::neighbors::NeighborMap;
 use kernbench::core::sim::{simulate, simulate_full, FabricModel, Launch, Outcome, SimError};
 use kernbench::prelude::*;
@@ -231,9 +232,27 @@ fn recv_from_self(t: Ptr<f32>, n: usize) {
     tl::store(t, &y);
 }
 
+/// The misuse of the language a launch failed with.
+fn usage(err: &SimError) -> &UsageError {
+    match err {
+        SimError::Trace { err: t, .. } => match &t.kind {
+            TraceErrorKind::Invalid(u) => u,
+            other => panic!("expected a misuse of the language, got {other:?}"),
+        },
+        other => panic!("expected a trace error, got {other:?}"),
+    }
+}
+
 #[test]
 fn bad_ranks_are_errors_at_the_kernel_line() {
     let err = fails(&send_out_of_range, 4, None, FabricModel::Messages);
+    let out = UsageError::PeerOutOfGrid {
+        what: "send to",
+        rank: 5,
+        world: 4,
+        grid: vec![4],
+    };
+    assert_eq!(usage(&err), &out);
     let msg = err.to_string();
     let at = line_of("send_out_of_range", "out of range");
     assert!(
@@ -242,6 +261,11 @@ fn bad_ranks_are_errors_at_the_kernel_line() {
         "{msg}"
     );
     let err = fails(&recv_from_self, 4, None, FabricModel::Messages);
+    let itself = UsageError::PeerIsSelf {
+        what: "receive from",
+        rank: 0,
+    };
+    assert_eq!(usage(&err), &itself);
     let msg = err.to_string();
     let at = line_of("recv_from_self", "itself");
     assert!(

@@ -8,7 +8,9 @@ use kernbench::ccl::tp::{
     initialize_model_parallel, Activation, ColumnParallelLinear, RowParallelLinear,
 };
 use kernbench::core::runtime::ndarray::{s, Array1, Array2, Axis};
-use kernbench::core::runtime::{HostElement, Placement, Runtime, RuntimeError};
+use kernbench::core::runtime::{
+    HostElement, Placement, Runtime, RuntimeError, SpawnError, TpError, TpErrorKind,
+};
 use kernbench::core::topology::{Topology, TINY_YAML};
 use kernbench::core::DType;
 
@@ -377,6 +379,12 @@ fn layer_times_are_the_launches_that_advance_the_device() {
     }
 }
 
+/// The error a layer or setting refused with: what went wrong, in which
+/// layer, on which rank.
+fn tp_err(layer: Option<&'static str>, rank: Option<usize>, kind: TpErrorKind) -> RuntimeError {
+    RuntimeError::TensorParallel(TpError { layer, rank, kind })
+}
+
 #[test]
 fn bad_tensor_parallel_settings_are_clear_errors() {
     let rt = quad();
@@ -386,6 +394,17 @@ fn bad_tensor_parallel_settings_are_clear_errors() {
                 Ok(initialize_model_parallel(&rank, tp).map(|_| ())?)
             })
             .unwrap_err();
+        let SpawnError::Failed { failures, .. } = &e else {
+            panic!("{e}")
+        };
+        assert_eq!(failures.len(), 4, "{e}");
+        for f in failures {
+            assert_eq!(
+                f.error.downcast_ref::<RuntimeError>(),
+                Some(&tp_err(None, None, TpErrorKind::Degree { tp, world: 4 })),
+                "{e}"
+            );
+        }
         assert!(
             e.to_string().contains(&format!(
                 "tensor-parallel size {tp} must divide the world size 4"
@@ -395,20 +414,43 @@ fn bad_tensor_parallel_settings_are_clear_errors() {
     }
     rt.spawn(4, |rank| {
         let mp = initialize_model_parallel(&rank, 2)?.with_layout(1, 2);
+        let r = Some(rank.get_rank());
+        let col = Some("ColumnParallelLinear");
+        let row = Some("RowParallelLinear");
         let w = Array2::<f32>::zeros((4, 8));
         let e = ColumnParallelLinear::new(&mp, &w, Some(&Array1::zeros(7))).unwrap_err();
+        let bias = TpErrorKind::BiasLength {
+            len: 7,
+            features: 8,
+        };
+        assert_eq!(e, tp_err(col, None, bias));
         assert!(
             e.to_string()
                 .contains("a bias of 7 elements for 8 output features"),
             "{e}"
         );
+        let e = ColumnParallelLinear::new(&mp, &Array2::<f32>::zeros((4, 5)), None).unwrap_err();
+        let split = TpErrorKind::SplitOutputs { features: 5, tp: 2 };
+        assert_eq!(e, tp_err(col, None, split));
         let e = RowParallelLinear::new(&mp, &Array2::<f32>::zeros((5, 4)), None).unwrap_err();
+        assert_eq!(
+            e,
+            tp_err(row, None, TpErrorKind::SplitInputs { features: 5, tp: 2 })
+        );
         assert!(
             e.to_string()
                 .contains("5 input features do not split over 2"),
             "{e}"
         );
+        let e = RowParallelLinear::new(&mp, &w, Some(&Array1::zeros(3))).unwrap_err();
+        let bias = TpErrorKind::BiasLength {
+            len: 3,
+            features: 8,
+        };
+        assert_eq!(e, tp_err(row, None, bias));
         let e = ColumnParallelLinear::new(&mp, &Array2::<i32>::zeros((4, 8)), None).unwrap_err();
+        let dtype = TpErrorKind::WeightDType { dtype: DType::I32 };
+        assert_eq!(e, tp_err(col, None, dtype));
         assert!(
             e.to_string().contains("the layers run in f32, f16 or bf16"),
             "{e}"
@@ -417,17 +459,69 @@ fn bad_tensor_parallel_settings_are_clear_errors() {
         let fc = ColumnParallelLinear::new(&mp, &w, None)?;
         let x = mp.input(&Array2::from_elem((2, 4), f16::ZERO))?;
         let e = fc.forward(&x).unwrap_err();
+        let dtype = TpErrorKind::InputDType {
+            input: DType::F16,
+            weights: DType::F32,
+        };
+        assert_eq!(e, tp_err(col, r, dtype));
         assert!(
             e.to_string()
                 .contains("the input is f16, the layer's weights f32"),
             "{e}"
         );
+        // An input on one PE, and one of the wrong width or rank.
         let x = rank.zeros(&[2, 4], DType::F32, &Placement::single())?;
         let e = fc.forward(&x).unwrap_err();
+        let placement = TpErrorKind::InputPlacement { rows: 2, pes: 2 };
+        assert_eq!(e, tp_err(col, r, placement));
         assert!(e.to_string().contains("activation placement"), "{e}");
+        let x = mp.input(&Array2::<f32>::zeros((2, 6)))?;
+        let e = fc.forward(&x).unwrap_err();
+        let features = TpErrorKind::InputFeatures { got: 6, want: 4 };
+        assert_eq!(e, tp_err(col, r, features));
+        let x = rank.zeros(&[8], DType::F32, &Placement::single())?;
+        let e = fc.forward(&x).unwrap_err();
+        let shape = TpErrorKind::InputRank { shape: vec![8] };
+        assert_eq!(e, tp_err(col, r, shape));
+        assert!(
+            e.to_string().contains("the input must be 2-D, got [8]"),
+            "{e}"
+        );
+        // A batch that does not split over the replicas, or over the
+        // ranks and PEs of sequence parallelism.
         let e = mp.local_batch(&Array2::<f32>::zeros((3, 4))).unwrap_err();
+        assert_eq!(e, tp_err(None, None, TpErrorKind::Batch { rows: 3, dp: 2 }));
         assert!(
             e.to_string().contains("3 rows does not split over 2"),
+            "{e}"
+        );
+        let rows = TpErrorKind::SequenceRows {
+            rows: 6,
+            tp: 2,
+            pes: 2,
+        };
+        assert_eq!(mp.sequence_rows(6).unwrap_err(), tp_err(None, None, rows));
+        // Sequence-parallel, the row-parallel layer's output rows must
+        // split over the ranks' PEs too.
+        let sp = mp.clone().with_sequence_parallel();
+        let fc2 = RowParallelLinear::new(&sp, &w, None)?;
+        let y = sp.input(&Array2::<f32>::zeros((2, 2)))?;
+        let e = fc2.forward(&y).unwrap_err();
+        let rows = TpErrorKind::SequenceRows {
+            rows: 2,
+            tp: 2,
+            pes: 2,
+        };
+        assert_eq!(e, tp_err(row, r, rows));
+        // Overlapped, the output features must split into one chunk per rank.
+        let fc2 = RowParallelLinear::new(&mp, &Array2::<f32>::zeros((8, 3)), None)?.with_overlap();
+        let y = mp.input(&Array2::<f32>::zeros((2, 4)))?;
+        let e = fc2.forward(&y).unwrap_err();
+        let chunks = TpErrorKind::OverlapChunks { features: 3, tp: 2 };
+        assert_eq!(e, tp_err(Some("RowParallelLinear (overlapped)"), r, chunks));
+        assert!(
+            e.to_string()
+                .contains("3 output features do not split into one chunk per rank of 2"),
             "{e}"
         );
         Ok(())

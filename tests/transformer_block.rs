@@ -6,9 +6,12 @@
 
 use half::f16;
 use kernbench::ccl::tp::initialize_model_parallel;
-use kernbench::core::runtime::ndarray::{s, Array2};
-use kernbench::core::runtime::{HostFloat, Runtime};
+use kernbench::core::runtime::ndarray::{s, Array1, Array2};
+use kernbench::core::runtime::{
+    HostFloat, Runtime, RuntimeError, SpawnError, TpError, TpErrorKind,
+};
 use kernbench::core::topology::{Topology, TINY_YAML};
+use kernbench::core::DType;
 use kernbench::transformer::{
     reference, sample_value, Activation, BlockWeights, TransformerBlock, STEPS,
 };
@@ -203,11 +206,66 @@ fn heads_that_do_not_split_over_tp_are_refused() {
             TransformerBlock::new(&mp, 3, &w)?;
             Ok(())
         })
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+    let SpawnError::Failed { failures, .. } = &err else {
+        panic!("{err}")
+    };
+    let want = block_err(None, TpErrorKind::HeadsPerRank { heads: 3, tp: 2 });
+    for f in failures {
+        assert_eq!(f.error.downcast_ref::<RuntimeError>(), Some(&want), "{err}");
+    }
     assert!(
-        err.contains("3 heads do not split over 2 tensor-parallel ranks"),
+        err.to_string()
+            .contains("3 heads do not split over 2 tensor-parallel ranks"),
         "{err}"
+    );
+}
+
+/// The error the block refused with: what went wrong, and on which rank
+/// (none while building it).
+fn block_err(rank: Option<usize>, kind: TpErrorKind) -> RuntimeError {
+    RuntimeError::TensorParallel(TpError {
+        layer: Some("TransformerBlock"),
+        rank,
+        kind,
+    })
+}
+
+#[test]
+fn weights_that_do_not_fit_together_are_refused() {
+    let w = BlockWeights::sample(16, 32).map(|v| *v as f32);
+    assert_eq!(w.check(4), Ok(()));
+    assert_eq!(
+        BlockWeights::sample(16, 0).check(4),
+        Err(block_err(
+            None,
+            TpErrorKind::ZeroWidth { hidden: 16, ffn: 0 }
+        ))
+    );
+    let e = w.check(0).unwrap_err();
+    assert_eq!(
+        e,
+        block_err(
+            None,
+            TpErrorKind::HeadWidth {
+                heads: 0,
+                hidden: 16
+            }
+        )
+    );
+    let mut bad = w.clone();
+    bad.ln2_b = Array1::zeros(3);
+    let e = bad.check(4).unwrap_err();
+    let length = TpErrorKind::WeightLength {
+        name: "ln2_b",
+        got: 3,
+        want: 16,
+    };
+    assert_eq!(e, block_err(None, length));
+    assert!(
+        e.to_string()
+            .contains("TransformerBlock: ln2_b has 3 elements, expected 16"),
+        "{e}"
     );
 }
 
@@ -221,16 +279,47 @@ fn bad_shapes_are_refused_with_the_reason() {
         .spawn(2, |rank| {
             rank.set_device(rank.get_rank())?;
             let mp = initialize_model_parallel(&rank, 2)?.with_layout(1, 2);
+            let r = Some(rank.get_rank());
             // Heads that do not divide the width.
-            let e = TransformerBlock::new(&mp, 6, &w).unwrap_err().to_string();
+            let e = TransformerBlock::new(&mp, 6, &w).unwrap_err();
+            let heads = TpErrorKind::HeadWidth {
+                heads: 6,
+                hidden: 16,
+            };
+            assert_eq!(e, block_err(None, heads));
+            let e = e.to_string();
             assert!(e.contains("6 heads do not split the hidden size 16"), "{e}");
             // A weight of the wrong shape.
-            let e = TransformerBlock::new(&mp, 4, &bad).unwrap_err().to_string();
+            let e = TransformerBlock::new(&mp, 4, &bad).unwrap_err();
+            let shape = TpErrorKind::WeightShape {
+                name: "fc2_w",
+                got: (32, 8),
+                want: (32, 16),
+            };
+            assert_eq!(e, block_err(None, shape));
+            let e = e.to_string();
             assert!(e.contains("fc2_w is (32, 8), expected (32, 16)"), "{e}");
+            // A sequence-parallel sequence that does not split into tp x PEs.
+            let sp = mp.clone().with_sequence_parallel();
+            let e = TransformerBlock::new(&sp, 4, &w)?
+                .sequence_block(6)
+                .unwrap_err();
+            let rows = TpErrorKind::SequenceRows {
+                rows: 6,
+                tp: 2,
+                pes: 2,
+            };
+            assert_eq!(e, block_err(r, rows));
             let block = TransformerBlock::new(&mp, 4, &w)?;
             // An input of the wrong width, and rows that do not split over the PEs.
             let x = mp.input(&Array2::<f32>::zeros((8, 12)))?;
-            let e = block.forward(&x).unwrap_err().to_string();
+            let e = block.forward(&x).unwrap_err();
+            let width = TpErrorKind::InputWidth {
+                hidden: 16,
+                shape: vec![8, 12],
+            };
+            assert_eq!(e, block_err(r, width));
+            let e = e.to_string();
             assert!(
                 e.contains("the input must be [seq, 16], got [8, 12]"),
                 "{e}"
@@ -239,18 +328,28 @@ fn bad_shapes_are_refused_with_the_reason() {
                 &Array2::<f32>::zeros((7, 16)),
                 &kernbench::core::runtime::Placement::single(),
             )?;
-            let e = block.forward(&x).unwrap_err().to_string();
+            let e = block.forward(&x).unwrap_err();
+            let placement = TpErrorKind::InputPlacement { rows: 7, pes: 2 };
+            assert_eq!(e, block_err(r, placement));
+            let e = e.to_string();
             assert!(
                 e.contains("must split evenly over the layout's 2 PEs"),
                 "{e}"
             );
             // The wrong type.
             let x = mp.input(&Array2::from_elem((8, 16), f16::ZERO))?;
-            let e = block.forward(&x).unwrap_err().to_string();
-            assert!(
-                e.contains("the input is f16, the block's weights f32"),
-                "{e}"
+            let e = block.forward(&x).unwrap_err();
+            let dtype = TpErrorKind::InputDType {
+                input: DType::F16,
+                weights: DType::F32,
+            };
+            assert_eq!(e, block_err(r, dtype));
+            let e = e.to_string();
+            let want = format!(
+                "TransformerBlock on rank {}: the input is f16, the layer's weights f32",
+                rank.get_rank()
             );
+            assert!(e.contains(&want), "{e}");
             Ok(())
         })
         .map_err(|e| e.to_string());
@@ -319,10 +418,18 @@ fn a_sequence_that_does_not_split_is_refused() {
                 .with_sequence_parallel();
             let block = TransformerBlock::new(&mp, 4, &w)?;
             assert!(block.sequence_parallel());
+            let r = Some(rank.get_rank());
             // 6 rows do not make 2 ranks x 2 PEs.
-            let e = block.sequence_block(6).unwrap_err().to_string();
+            let e = block.sequence_block(6).unwrap_err();
+            let rows = TpErrorKind::SequenceRows {
+                rows: 6,
+                tp: 2,
+                pes: 2,
+            };
+            assert_eq!(e, block_err(r, rows));
+            let e = e.to_string();
             assert!(
-                e.contains("a sequence of 6 rows does not split into 2 tensor-parallel ranks x 2 PEs"),
+                e.contains("6 rows do not split into 2 ranks x 2 PEs"),
                 "{e}"
             );
             // A block of rows that does not split over the PEs.
@@ -330,11 +437,9 @@ fn a_sequence_that_does_not_split_is_refused() {
                 &Array2::<f32>::zeros((3, 16)),
                 &kernbench::core::runtime::Placement::single(),
             )?;
-            let e = block.forward(&x).unwrap_err().to_string();
-            assert!(
-                e.contains("this rank's block of the sequence has 3 rows, which must split evenly over the layout's 2 PEs"),
-                "{e}"
-            );
+            let e = block.forward(&x).unwrap_err();
+            let placement = TpErrorKind::InputPlacement { rows: 3, pes: 2 };
+            assert_eq!(e, block_err(r, placement));
             Ok(())
         })
         .map_err(|e| e.to_string());

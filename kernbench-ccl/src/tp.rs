@@ -54,7 +54,8 @@ use kernbench_core::ir::{ArgValue, KernelArgs};
 use kernbench_core::neighbors::NeighborMap;
 use kernbench_core::runtime::ndarray::{s, Array1, Array2};
 use kernbench_core::runtime::{
-    Args, DeviceTensor, HostElement, Placement, ProcessGroup, Rank, RuntimeError,
+    Args, DeviceTensor, HostElement, Placement, ProcessGroup, Rank, RuntimeError, TpError,
+    TpErrorKind,
 };
 use kernbench_core::sim::Launch;
 use kernbench_core::{DType, PeId, Ps};
@@ -304,9 +305,7 @@ pub struct ModelParallel {
 pub fn initialize_model_parallel(rank: &Rank, tp: usize) -> Result<ModelParallel, RuntimeError> {
     let w = rank.get_world_size();
     if tp == 0 || w % tp != 0 {
-        return Err(RuntimeError::TensorParallel(format!(
-            "tensor-parallel size {tp} must divide the world size {w} (the data-parallel size is world / tp)"
-        )));
+        return Err(TpError::new(TpErrorKind::Degree { tp, world: w }).into());
     }
     let dp = w / tp;
     let r = rank.get_rank();
@@ -337,12 +336,10 @@ pub fn initialize_model_parallel(rank: &Rank, tp: usize) -> Result<ModelParallel
 }
 
 /// The element types the layers run in.
-fn check_layer_dtype(layer: &str, d: DType) -> Result<(), RuntimeError> {
-    match d {
+fn check_layer_dtype(layer: &'static str, dtype: DType) -> Result<(), RuntimeError> {
+    match dtype {
         DType::F32 | DType::F16 | DType::Bf16 => Ok(()),
-        _ => Err(RuntimeError::TensorParallel(format!(
-            "{layer}: weights of type {d}; the layers run in f32, f16 or bf16"
-        ))),
+        _ => Err(TpError::build(layer, TpErrorKind::WeightDType { dtype }).into()),
     }
 }
 
@@ -385,9 +382,7 @@ impl ModelParallel {
     pub fn sequence_rows(&self, rows: usize) -> Result<Vec<usize>, RuntimeError> {
         let (tp, t, sh) = (self.tp_size(), self.tp_rank(), self.shards());
         if rows % (tp * sh) != 0 {
-            return Err(RuntimeError::TensorParallel(format!(
-                "sequence parallelism: {rows} rows do not split into {tp} ranks x {sh} PEs"
-            )));
+            return Err(TpError::new(TpErrorKind::SequenceRows { rows, tp, pes: sh }).into());
         }
         let q = rows / (tp * sh);
         Ok((0..sh)
@@ -465,9 +460,7 @@ impl ModelParallel {
         let (dp, d) = (self.dp_size(), self.dp_rank());
         let b = x.nrows();
         if b % dp != 0 {
-            return Err(RuntimeError::TensorParallel(format!(
-                "a batch of {b} rows does not split over {dp} data-parallel replicas"
-            )));
+            return Err(TpError::new(TpErrorKind::Batch { rows: b, dp }).into());
         }
         let per = b / dp;
         Ok(x.slice(s![d * per..(d + 1) * per, ..]).to_owned())
@@ -491,34 +484,28 @@ impl ModelParallel {
         w: &DeviceTensor,
         bias: Option<&DeviceTensor>,
         act: Activation,
-        layer: &str,
+        layer: &'static str,
     ) -> Result<(DeviceTensor, Ps), RuntimeError> {
-        let err = |msg: String| {
-            RuntimeError::TensorParallel(format!("{layer} on rank {}: {msg}", self.rank.get_rank()))
-        };
+        let err = |kind| RuntimeError::from(TpError::forward(layer, self.rank.get_rank(), kind));
         let [m, k] = match x.shape() {
             [m, k] => [*m, *k],
-            s => return Err(err(format!("the input must be 2-D, got {s:?}"))),
+            s => return Err(err(TpErrorKind::InputRank { shape: s.to_vec() })),
         };
         let [wk, n] = [w.shape()[0], w.shape()[1]];
         if k != wk {
-            return Err(err(format!(
-                "the input has {k} features, the layer takes {wk}"
-            )));
+            return Err(err(TpErrorKind::InputFeatures { got: k, want: wk }));
         }
         if x.dtype() != w.dtype() {
-            return Err(err(format!(
-                "the input is {}, the layer's weights {}",
-                x.dtype(),
-                w.dtype()
-            )));
+            return Err(err(TpErrorKind::InputDType {
+                input: x.dtype(),
+                weights: w.dtype(),
+            }));
         }
         if x.placement() != &self.activation_placement() || m % self.shards() != 0 {
-            return Err(err(format!(
-                "the input must be placed with the layer's activation placement (rows split over {} PEs, a multiple of {} rows): use ModelParallel::input",
-                self.shards(),
-                self.shards()
-            )));
+            return Err(err(TpErrorKind::InputPlacement {
+                rows: m,
+                pes: self.shards(),
+            }));
         }
         let y = self
             .rank
@@ -544,7 +531,7 @@ impl ModelParallel {
     /// Places a weight block and its bias block on this rank's SIP.
     fn place<T: HostElement>(
         &self,
-        layer: &str,
+        layer: &'static str,
         weight: Array2<T>,
         bias: Option<Array1<T>>,
     ) -> Result<(DeviceTensor, Option<DeviceTensor>), RuntimeError> {
@@ -582,17 +569,16 @@ impl ColumnParallelLinear {
         bias: Option<&Array1<T>>,
     ) -> Result<Self, RuntimeError> {
         let (tp, r) = (mp.tp_size(), mp.tp_rank());
+        let err = |kind| RuntimeError::from(TpError::build("ColumnParallelLinear", kind));
         let out = weight.ncols();
         if out % tp != 0 {
-            return Err(RuntimeError::TensorParallel(format!(
-                "ColumnParallelLinear: {out} output features do not split over {tp} ranks"
-            )));
+            return Err(err(TpErrorKind::SplitOutputs { features: out, tp }));
         }
         if let Some(b) = bias.filter(|b| b.len() != out) {
-            return Err(RuntimeError::TensorParallel(format!(
-                "ColumnParallelLinear: a bias of {} elements for {out} output features",
-                b.len()
-            )));
+            return Err(err(TpErrorKind::BiasLength {
+                len: b.len(),
+                features: out,
+            }));
         }
         let cols = s![.., r * (out / tp)..(r + 1) * (out / tp)];
         let local = weight.slice(cols).to_owned();
@@ -663,10 +649,9 @@ impl ColumnParallelLinear {
             let [m, k] = match x.shape() {
                 [m, k] => [*m, *k],
                 s => {
-                    return Err(RuntimeError::TensorParallel(format!(
-                        "ColumnParallelLinear on rank {}: the input must be 2-D, got {s:?}",
-                        mp.rank.get_rank()
-                    )))
+                    let kind = TpErrorKind::InputRank { shape: s.to_vec() };
+                    let rank = mp.rank.get_rank();
+                    return Err(TpError::forward("ColumnParallelLinear", rank, kind).into());
                 }
             };
             gathered = mp.rank.zeros(
@@ -724,17 +709,16 @@ impl RowParallelLinear {
         bias: Option<&Array1<T>>,
     ) -> Result<Self, RuntimeError> {
         let (tp, r) = (mp.tp_size(), mp.tp_rank());
+        let err = |kind| RuntimeError::from(TpError::build("RowParallelLinear", kind));
         let (inp, out) = weight.dim();
         if inp % tp != 0 {
-            return Err(RuntimeError::TensorParallel(format!(
-                "RowParallelLinear: {inp} input features do not split over {tp} ranks"
-            )));
+            return Err(err(TpErrorKind::SplitInputs { features: inp, tp }));
         }
         if let Some(b) = bias.filter(|b| b.len() != out) {
-            return Err(RuntimeError::TensorParallel(format!(
-                "RowParallelLinear: a bias of {} elements for {out} output features",
-                b.len()
-            )));
+            return Err(err(TpErrorKind::BiasLength {
+                len: b.len(),
+                features: out,
+            }));
         }
         let per = inp / tp;
         let local = weight.slice(s![r * per..(r + 1) * per, ..]).to_owned();
@@ -812,12 +796,13 @@ impl RowParallelLinear {
             let mp = &self.mp;
             let [m, n] = [z.shape()[0], z.shape()[1]];
             if m % (mp.tp_size() * mp.shards()) != 0 {
-                return Err(RuntimeError::TensorParallel(format!(
-                    "RowParallelLinear on rank {}: sequence parallelism: {m} rows do not split into {} ranks x {} PEs",
-                    mp.rank.get_rank(),
-                    mp.tp_size(),
-                    mp.shards()
-                )));
+                let kind = TpErrorKind::SequenceRows {
+                    rows: m,
+                    tp: mp.tp_size(),
+                    pes: mp.shards(),
+                };
+                let rank = mp.rank.get_rank();
+                return Err(TpError::forward("RowParallelLinear", rank, kind).into());
             }
             let mine = mp.rank.zeros(
                 &[m / mp.tp_size(), n],
@@ -855,38 +840,33 @@ impl RowParallelLinear {
     ) -> Result<(DeviceTensor, LayerTime), RuntimeError> {
         let mp = &self.mp;
         let (tp, sh) = (mp.tp_size(), mp.shards());
-        let err = |msg: String| {
-            RuntimeError::TensorParallel(format!(
-                "RowParallelLinear (overlapped) on rank {}: {msg}",
-                mp.rank.get_rank()
+        let err = |kind| {
+            let rank = mp.rank.get_rank();
+            RuntimeError::from(TpError::forward(
+                "RowParallelLinear (overlapped)",
+                rank,
+                kind,
             ))
         };
         let (m, k) = match y.shape() {
             [m, k] => (*m, *k),
-            s => return Err(err(format!("the input must be 2-D, got {s:?}"))),
+            s => return Err(err(TpErrorKind::InputRank { shape: s.to_vec() })),
         };
         let (wk, n) = (self.weight.shape()[0], self.weight.shape()[1]);
         if k != wk {
-            return Err(err(format!(
-                "the input has {k} features, the layer takes {wk}"
-            )));
+            return Err(err(TpErrorKind::InputFeatures { got: k, want: wk }));
         }
         if y.dtype() != self.weight.dtype() {
-            return Err(err(format!(
-                "the input is {}, the layer's weights {}",
-                y.dtype(),
-                self.weight.dtype()
-            )));
+            return Err(err(TpErrorKind::InputDType {
+                input: y.dtype(),
+                weights: self.weight.dtype(),
+            }));
         }
         if y.placement() != &mp.activation_placement() || m % sh != 0 {
-            return Err(err(format!(
-                "the input must be placed with the layer's activation placement (rows split over {sh} PEs, a multiple of {sh} rows): use ModelParallel::input"
-            )));
+            return Err(err(TpErrorKind::InputPlacement { rows: m, pes: sh }));
         }
         if n % tp != 0 {
-            return Err(err(format!(
-                "its {n} output features do not split into one chunk per rank of {tp}"
-            )));
+            return Err(err(TpErrorKind::OverlapChunks { features: n, tp }));
         }
         let z = mp
             .rank

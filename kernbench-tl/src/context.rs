@@ -3,7 +3,7 @@
 use crate::kernel::Kernel;
 use kernbench_core::ir::{
     ArgValue, CommandGraph, GraphBuilder, GraphHeader, KernelArgs, ParamKind, SrcLoc, TraceError,
-    TraceErrorKind, TraceLimits,
+    TraceErrorKind, TraceLimits, UsageError,
 };
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
@@ -120,9 +120,7 @@ pub(crate) fn grid_query(axis: usize, l: &SrcLoc, pid: bool) -> usize {
             Some(x) => Ok(*x as usize),
             None if axis < 3 => Ok(if pid { 0 } else { 1 }),
             None => Err(c.builder.error(
-                TraceErrorKind::Invalid(format!(
-                    "grid axis {axis} does not exist (axes are 0, 1, 2)"
-                )),
+                TraceErrorKind::Invalid(Box::new(UsageError::GridAxis { axis })),
                 l,
             )),
         }
@@ -219,13 +217,18 @@ pub fn trace_with<K: Kernel + ?Sized>(
         kind,
     };
     if grid.is_empty() || grid.len() > 3 || grid.contains(&0) {
-        return Err(launch_err(TraceErrorKind::Invalid(format!(
-            "grid {grid:?}: give 1 to 3 axes, each at least 1"
+        return Err(launch_err(TraceErrorKind::Invalid(Box::new(
+            UsageError::Grid {
+                grid: grid.to_vec(),
+            },
         ))));
     }
     if pid.len() != grid.len() || pid.iter().zip(grid).any(|(p, g)| p >= g) {
-        return Err(launch_err(TraceErrorKind::Invalid(format!(
-            "program id {pid:?} is outside the grid {grid:?}"
+        return Err(launch_err(TraceErrorKind::Invalid(Box::new(
+            UsageError::ProgramId {
+                pid: pid.to_vec(),
+                grid: grid.to_vec(),
+            },
         ))));
     }
     for (name, _) in args.iter() {
@@ -287,21 +290,18 @@ fn panic_error(
         line: meta.line,
         col: 1,
     };
-    let (loc, kind) = match at {
-        Some(at) if at.file == defined.file => (at, format!("the kernel body panicked: {msg}")),
-        Some(at) => (
-            at,
-            format!(
-                "the kernel body panicked in code it calls: {msg} (kernel defined at {}:{})",
-                defined.file, defined.line
-            ),
-        ),
-        None => (defined, format!("the kernel body panicked: {msg}")),
+    let (loc, defined_at) = match at {
+        Some(at) if at.file == defined.file => (at, None),
+        Some(at) => (at, Some(Box::new(defined))),
+        None => (defined, None),
     };
     TraceError {
         kernel: meta.name.to_string(),
         loc: Some(loc),
-        kind: TraceErrorKind::Invalid(kind),
+        kind: TraceErrorKind::Panicked {
+            message: msg,
+            defined_at,
+        },
     }
 }
 
@@ -335,12 +335,23 @@ mod tests {
             e.to_string(),
             "kernel `k` at src/k.rs:9:5: the kernel body panicked: boom"
         );
+        let panicked = |defined_at: Option<SrcLoc>| TraceErrorKind::Panicked {
+            message: "boom".into(),
+            defined_at: defined_at.map(Box::new),
+        };
+        assert_eq!(e.kind, panicked(None));
         let e = panic_error(&META, &"x", Some((at("src/util.rs", 40), "boom".into())));
         assert_eq!(
             e.to_string(),
             "kernel `k` at src/util.rs:40:5: the kernel body panicked in code it calls: boom \
              (kernel defined at src/k.rs:7)"
         );
+        let defined = SrcLoc {
+            file: Cow::Borrowed("src/k.rs"),
+            line: 7,
+            col: 1,
+        };
+        assert_eq!(e.kind, panicked(Some(defined)));
         // Without the hook's record: the payload, at the kernel's definition.
         let e = panic_error(&META, &String::from("late"), None);
         assert_eq!(

@@ -3,7 +3,8 @@
 use crate::context::{loc, with_builder};
 use crate::kernel::KernelParam;
 use kernbench_core::ir::{
-    ArgValue, CmdId, MathOp, MemRef, Operand, ParamKind, TraceErrorKind, View,
+    ArgValue, BoundsError, CmdId, MathOp, MemRef, Operand, ParamKind, ShapeError, TraceErrorKind,
+    View,
 };
 use kernbench_core::machine::{Buffer, TensorRef};
 use kernbench_core::DType;
@@ -90,10 +91,12 @@ impl<T: Element> Ptr<T> {
         let end = self.offset + elems as i64;
         if self.offset < 0 || end > self.len as i64 {
             crate::context::fail(
-                TraceErrorKind::OutOfBounds(format!(
-                    "elements {}..{} of `{}`, which holds {}",
-                    self.offset, end, self.name, self.len
-                )),
+                TraceErrorKind::OutOfBounds(Box::new(BoundsError::Elements {
+                    name: self.name.to_string(),
+                    start: self.offset,
+                    end,
+                    len: self.len,
+                })),
                 &l,
             );
         }
@@ -181,18 +184,19 @@ impl<T: Element> Tensor<T> {
     #[track_caller]
     pub fn block(self, origin: [usize; 2], shape: [usize; 2]) -> Block<T> {
         let l = loc();
-        if origin[0] + shape[0] > self.shape[0] || origin[1] + shape[1] > self.shape[1] {
+        let past = |axis: usize| {
+            origin[axis]
+                .checked_add(shape[axis])
+                .is_none_or(|end| end > self.shape[axis])
+        };
+        if past(0) || past(1) {
             crate::context::fail(
-                TraceErrorKind::OutOfBounds(format!(
-                    "block rows {}..{}, cols {}..{} of `{}`, which is {}x{}",
-                    origin[0],
-                    origin[0] + shape[0],
-                    origin[1],
-                    origin[1] + shape[1],
-                    self.name,
-                    self.shape[0],
-                    self.shape[1]
-                )),
+                TraceErrorKind::OutOfBounds(Box::new(BoundsError::Block {
+                    name: self.name.to_string(),
+                    origin,
+                    shape,
+                    tensor: self.shape,
+                })),
                 &l,
             );
         }
@@ -295,10 +299,10 @@ impl<T: Element> Region<T> for Block<T> {
     fn mem_ref(self, shape: &[usize]) -> MemRef {
         if shape != self.shape {
             crate::context::fail(
-                TraceErrorKind::Shape(format!(
-                    "the block is {:?} but the access names shape {:?}",
-                    self.shape, shape
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::BlockAccess {
+                    block: self.shape,
+                    access: shape.to_vec(),
+                })),
                 &loc(),
             );
         }
@@ -380,12 +384,7 @@ impl<T: Element> Tile<T> {
         let mut shape = with_builder(|b| b.ty(self.id, &l).map(|t| t.shape.clone()));
         if axis > shape.len() {
             crate::context::fail(
-                TraceErrorKind::Shape(format!(
-                    "expand_dims at axis {axis} of a {}-D tile {:?}: the axis is at most {}",
-                    shape.len(),
-                    shape,
-                    shape.len()
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::ExpandDims { axis, shape })),
                 &l,
             );
         }

@@ -863,6 +863,7 @@ fn typed(e: &SimError) -> Result<&'static str, String> {
             TraceErrorKind::DType(_) => "trace: dtype",
             TraceErrorKind::OutOfBounds(_) => "trace: out of bounds",
             TraceErrorKind::Invalid(_) => "trace: invalid",
+            TraceErrorKind::Panicked { .. } => "trace: kernel panic",
             TraceErrorKind::TooManyCommands(_) => "trace: too many commands",
             TraceErrorKind::Arg { .. } => "trace: argument",
         },

@@ -31,11 +31,9 @@ impl RangeAllocator {
     /// An allocator over `[base, base + size)`, all of it free; a range that
     /// runs past the end of `u64` is an error.
     pub fn new(base: u64, size: u64) -> Result<RangeAllocator, AddrError> {
-        let end = base.checked_add(size).ok_or_else(|| {
-            AddrError::InvalidConfig(format!(
-                "allocator range [{base:#x}, +{size:#x}) runs past the end of the 64-bit space"
-            ))
-        })?;
+        let end = base
+            .checked_add(size)
+            .ok_or(AddrError::RangeOverflow { base, size })?;
         let mut free = BTreeMap::new();
         if size > 0 {
             free.insert(base, end);
@@ -269,7 +267,13 @@ mod tests {
         assert_eq!(a.free(x + 1), Err(AddrError::UnknownAllocation { addr: 1 }));
         a.free(x).unwrap();
         assert!(a.free(x).is_err());
-        assert!(RangeAllocator::new(u64::MAX, 2).is_err());
+        assert_eq!(
+            RangeAllocator::new(u64::MAX, 2).err(),
+            Some(AddrError::RangeOverflow {
+                base: u64::MAX,
+                size: 2
+            })
+        );
         // Huge alignment near the top of the space must not overflow.
         let mut top = RangeAllocator::new(u64::MAX - 0x100, 0x100).unwrap();
         assert!(top.alloc(1, 1 << 63).is_err());

@@ -1,6 +1,6 @@
 //! The one error type of the address module.
 
-use super::phys::PhysAddr;
+use super::phys::{PhysAddr, AHBM_USABLE_BYTES};
 
 /// What went wrong while encoding, allocating, mapping or translating an address.
 ///
@@ -43,9 +43,53 @@ pub enum AddrError {
         bytes: u64,
     },
 
-    /// A layout, allocator or address space was configured with values that do not fit together.
-    #[error("invalid configuration: {0}")]
-    InvalidConfig(String),
+    /// An allocator's range runs past the end of the 64-bit space.
+    #[error("allocator range [{base:#x}, +{size:#x}) runs past the end of the 64-bit space")]
+    RangeOverflow {
+        /// Start of the range.
+        base: u64,
+        /// Length of the range.
+        size: u64,
+    },
+
+    /// A virtual address space that starts at address 0.
+    #[error("VA space: base must be non-zero so that a null address is never valid")]
+    NullVaBase,
+
+    /// An address layout with no PEs or an empty HBM slice.
+    #[error("address layout: {field} must be non-zero")]
+    LayoutZero {
+        /// The field: `pes_per_cube` or `hbm_slice_bytes`.
+        field: &'static str,
+    },
+
+    /// An address layout size that is not a whole number of 4 KiB pages.
+    #[error("address layout: {field} = {value:#x} is not a multiple of the 4 KiB page")]
+    LayoutUnaligned {
+        /// The field: `hbm_slice_bytes`, `mcpu_bytes` or `sram_bytes`.
+        field: &'static str,
+        /// The size given.
+        value: u64,
+    },
+
+    /// An address layout whose regions do not fit the usable part of a cube
+    /// die ([`AHBM_USABLE_BYTES`]).
+    #[error(
+        "address layout: {pes_per_cube} PEs x {hbm_slice_bytes:#x} bytes of HBM + \
+         {mcpu_bytes:#x} bytes of M_CPU + {sram_bytes:#x} bytes of SRAM does not fit \
+         the {usable:#x} usable bytes of a cube die",
+        usable = AHBM_USABLE_BYTES
+    )]
+    LayoutTooLarge {
+        /// HBM slices per cube.
+        pes_per_cube: u16,
+        /// Bytes of each HBM slice.
+        hbm_slice_bytes: u64,
+        /// Bytes of the M_CPU region.
+        mcpu_bytes: u64,
+        /// Bytes of the cube SRAM.
+        sram_bytes: u64,
+    },
 
     /// A request asked for zero bytes.
     #[error("a request for zero bytes")]

@@ -269,24 +269,22 @@ impl AddressLayout {
         sram_bytes: u64,
     ) -> Result<AddressLayout, AddrError> {
         if pes_per_cube == 0 {
-            return Err(AddrError::InvalidConfig(
-                "address layout: pes_per_cube must be at least 1".into(),
-            ));
+            return Err(AddrError::LayoutZero {
+                field: "pes_per_cube",
+            });
         }
         if hbm_slice_bytes == 0 {
-            return Err(AddrError::InvalidConfig(
-                "address layout: hbm_slice_bytes must be non-zero".into(),
-            ));
+            return Err(AddrError::LayoutZero {
+                field: "hbm_slice_bytes",
+            });
         }
-        for (name, v) in [
+        for (field, value) in [
             ("hbm_slice_bytes", hbm_slice_bytes),
             ("mcpu_bytes", mcpu_bytes),
             ("sram_bytes", sram_bytes),
         ] {
-            if v % PAGE_4K != 0 {
-                return Err(AddrError::InvalidConfig(format!(
-                    "address layout: {name} = {v:#x} is not a multiple of the 4 KiB page"
-                )));
+            if value % PAGE_4K != 0 {
+                return Err(AddrError::LayoutUnaligned { field, value });
             }
         }
         let total = u64::from(pes_per_cube)
@@ -300,11 +298,12 @@ impl AddressLayout {
                 mcpu_bytes,
                 sram_bytes,
             }),
-            _ => Err(AddrError::InvalidConfig(format!(
-                "address layout: {pes_per_cube} PEs x {hbm_slice_bytes:#x} bytes of HBM + \
-                 {mcpu_bytes:#x} bytes of M_CPU + {sram_bytes:#x} bytes of SRAM does not fit \
-                 the {AHBM_USABLE_BYTES:#x} usable bytes of a cube die"
-            ))),
+            _ => Err(AddrError::LayoutTooLarge {
+                pes_per_cube,
+                hbm_slice_bytes,
+                mcpu_bytes,
+                sram_bytes,
+            }),
         }
     }
 
@@ -506,13 +505,57 @@ mod tests {
 
     #[test]
     fn layout_validation() {
-        assert!(AddressLayout::new(0, GIB, 0, 0).is_err());
-        assert!(AddressLayout::new(8, 0, 0, 0).is_err());
-        assert!(AddressLayout::new(8, GIB + 1, 0, 0).is_err());
+        let zero = |field| Some(AddrError::LayoutZero { field });
+        assert_eq!(AddressLayout::new(0, GIB, 0, 0).err(), zero("pes_per_cube"));
+        assert_eq!(
+            AddressLayout::new(8, 0, 0, 0).err(),
+            zero("hbm_slice_bytes")
+        );
+        let e = AddressLayout::new(8, GIB, 0, 100).unwrap_err();
+        assert_eq!(
+            e,
+            AddrError::LayoutUnaligned {
+                field: "sram_bytes",
+                value: 100
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "address layout: sram_bytes = 0x64 is not a multiple of the 4 KiB page"
+        );
+        assert!(matches!(
+            AddressLayout::new(8, GIB + 1, 0, 0),
+            Err(AddrError::LayoutUnaligned {
+                field: "hbm_slice_bytes",
+                ..
+            })
+        ));
         assert!(AddressLayout::new(8, 32 * GIB, 0, 0).is_ok());
-        assert!(AddressLayout::new(8, 32 * GIB, 4096, 0).is_err());
-        assert!(AddressLayout::new(u16::MAX, u64::MAX - 4095, 0, 0).is_err());
-        assert!(AddressLayout::new(1, 4096, u64::MAX - 4095, 4096).is_err());
+        let e = AddressLayout::new(8, 32 * GIB, 4096, 0).unwrap_err();
+        assert_eq!(
+            e,
+            AddrError::LayoutTooLarge {
+                pes_per_cube: 8,
+                hbm_slice_bytes: 32 * GIB,
+                mcpu_bytes: 4096,
+                sram_bytes: 0
+            }
+        );
+        assert!(
+            e.to_string().contains("8 PEs x 0x800000000 bytes of HBM")
+                && e.to_string()
+                    .ends_with("the 0x4000000000 usable bytes of a cube die"),
+            "{e}"
+        );
+        // Totals that overflow 64 bits are too large, not wrapped round.
+        assert!(matches!(
+            AddressLayout::new(u16::MAX, u64::MAX - 4095, 0, 0),
+            Err(AddrError::LayoutTooLarge { .. })
+        ));
+        assert!(matches!(
+            AddressLayout::new(1, 4096, u64::MAX - 4095, 4096),
+            Err(AddrError::LayoutTooLarge { .. })
+        ));
     }
 
     #[test]

@@ -89,9 +89,7 @@ impl VaSpace {
     /// must be multiples of 2 MiB.
     pub fn with_range(base: u64, size: u64) -> Result<VaSpace, AddrError> {
         if base == 0 {
-            return Err(AddrError::InvalidConfig(
-                "VA space: base must be non-zero so that a null address is never valid".into(),
-            ));
+            return Err(AddrError::NullVaBase);
         }
         for (what, value) in [("va space base", base), ("va space size", size)] {
             if value % PAGE_2M != 0 {
@@ -289,7 +287,10 @@ mod tests {
 
     #[test]
     fn with_range_validation() {
-        assert!(VaSpace::with_range(0, PAGE_2M).is_err());
+        assert_eq!(
+            VaSpace::with_range(0, PAGE_2M).err(),
+            Some(AddrError::NullVaBase)
+        );
         assert!(VaSpace::with_range(PAGE_4K, PAGE_2M).is_err());
         assert!(VaSpace::with_range(PAGE_2M, PAGE_4K).is_err());
         assert!(VaSpace::with_range(u64::MAX - PAGE_2M + 1, 2 * PAGE_2M).is_err());

@@ -3,7 +3,6 @@
 
 use super::*;
 use smallvec::SmallVec;
-use std::fmt;
 
 /// Bounds on one trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,56 +18,6 @@ impl Default for TraceLimits {
         }
     }
 }
-
-/// What went wrong while tracing.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-pub enum TraceErrorKind {
-    /// Shapes that must agree do not.
-    #[error("shape mismatch: {0}")]
-    Shape(String),
-    /// Element types mixed without a cast.
-    #[error("dtype mismatch: {0}")]
-    DType(String),
-    /// A region outside its buffer or tensor.
-    #[error("out of bounds: {0}")]
-    OutOfBounds(String),
-    /// A launch argument missing or of the wrong kind.
-    #[error("argument `{param}`: {msg}")]
-    Arg {
-        /// The parameter.
-        param: String,
-        /// What is wrong.
-        msg: String,
-    },
-    /// The trace issued more commands than allowed.
-    #[error("more than {0} commands on one program instance: a runaway loop, or more work than one launch may simulate (a launch's command budget is split over its PEs); use larger pieces, a smaller size or fewer PEs")]
-    TooManyCommands(usize),
-    /// A use of the language that has no meaning (wrong axis, a tile used outside its trace...).
-    #[error("{0}")]
-    Invalid(String),
-}
-
-/// An error raised while tracing a kernel, naming the kernel line.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TraceError {
-    /// The kernel.
-    pub kernel: String,
-    /// Where in the kernel (absent for errors about the launch as a whole).
-    pub loc: Option<SrcLoc>,
-    /// What went wrong.
-    pub kind: TraceErrorKind,
-}
-
-impl fmt::Display for TraceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.loc {
-            Some(l) => write!(f, "kernel `{}` at {}: {}", self.kernel, l, self.kind),
-            None => write!(f, "kernel `{}`: {}", self.kernel, self.kind),
-        }
-    }
-}
-
-impl std::error::Error for TraceError {}
 
 /// One piece of memory with the accesses that later accesses must order after.
 #[derive(Clone, Debug, Default)]
@@ -167,10 +116,6 @@ pub struct GraphBuilder {
     last_rank: rustc_hash::FxHashMap<(bool, u64), CmdId>,
 }
 
-fn shape_str(s: &[usize]) -> String {
-    format!("{s:?}")
-}
-
 /// Extent `d` of `s` right-aligned in `n` dimensions (1 where it has none).
 fn dim_at(s: &[usize], d: usize, n: usize) -> usize {
     if d + s.len() >= n {
@@ -212,7 +157,7 @@ impl GraphBuilder {
 
     /// Checks a rank peer against the launch: it must name another program
     /// instance of the grid.
-    fn check_peer(&self, peer: Peer, what: &str, loc: &SrcLoc) -> Result<(), TraceError> {
+    fn check_peer(&self, peer: Peer, what: &'static str, loc: &SrcLoc) -> Result<(), TraceError> {
         let Peer::Rank(r) = peer else {
             return Ok(());
         };
@@ -226,16 +171,19 @@ impl GraphBuilder {
             .zip(g)
             .rev()
             .fold(0u64, |a, (p, n)| a * *n as u64 + *p as u64);
-        let msg = if r >= world {
-            format!(
-                "{what} rank {r}, but the launch has {world} program instance(s) (ranks 0..{world}, grid {g:?})"
-            )
+        let usage = if r >= world {
+            UsageError::PeerOutOfGrid {
+                what,
+                rank: r,
+                world,
+                grid: g.clone(),
+            }
         } else if r == me {
-            format!("{what} rank {r}, which is this program instance itself: a rank cannot send to or receive from itself")
+            UsageError::PeerIsSelf { what, rank: r }
         } else {
             return Ok(());
         };
-        Err(self.error(TraceErrorKind::Invalid(msg), loc))
+        Err(self.error(TraceErrorKind::Invalid(Box::new(usage)), loc))
     }
 
     /// Orders `id` after the previous send to (or receive from) the same peer.
@@ -271,9 +219,7 @@ impl GraphBuilder {
             .map(|n| &n.ty)
             .ok_or_else(|| {
                 self.error(
-                    TraceErrorKind::Invalid(format!(
-                        "tile {v} does not belong to this trace (a tile cannot outlive the kernel call that made it)"
-                    )),
+                    TraceErrorKind::Invalid(Box::new(UsageError::ForeignTile { tile: v })),
                     loc,
                 )
             })
@@ -297,9 +243,7 @@ impl GraphBuilder {
             self.ty(v, loc)?;
             if self.is_stream(v) && !matches!(cmd, Command::Dot { .. }) {
                 return Err(self.error(
-                    TraceErrorKind::Invalid(format!(
-                        "{v} is a streamed operand: only `dot`/`gemm` can read it; use `tl::load` for a tile"
-                    )),
+                    TraceErrorKind::Invalid(Box::new(UsageError::StreamedOperand { tile: v })),
                     loc,
                 ));
             }
@@ -340,10 +284,9 @@ impl GraphBuilder {
     fn region_ty(&self, r: &MemRef, loc: &SrcLoc) -> Result<TileType, TraceError> {
         if r.shape.is_empty() || r.shape.contains(&0) {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "a region of shape {} is empty",
-                    shape_str(&r.shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::EmptyRegion {
+                    shape: r.shape.clone(),
+                })),
                 loc,
             ));
         }
@@ -355,11 +298,10 @@ impl GraphBuilder {
     fn sized(&self, ty: &TileType, loc: &SrcLoc) -> Result<(), TraceError> {
         if !sized(ty) {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "a {} tile of shape {} has more bytes than a 64-bit count holds",
-                    ty.dtype,
-                    shape_str(&ty.shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::TooManyBytes {
+                    dtype: ty.dtype,
+                    shape: ty.shape.clone(),
+                })),
                 loc,
             ));
         }
@@ -372,19 +314,17 @@ impl GraphBuilder {
     fn check_region(&self, r: &MemRef, loc: &SrcLoc) -> Result<(), TraceError> {
         if matches!(r.view, View::Block { .. }) && r.shape.len() != 2 {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "a block of a tensor is 2D (rows, cols), not {}",
-                    shape_str(&r.shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::BlockRank {
+                    shape: r.shape.clone(),
+                })),
                 loc,
             ));
         }
         if r.checked_span().is_none() {
             return Err(self.error(
-                TraceErrorKind::OutOfBounds(format!(
-                    "{r} of shape {} lies outside the 64-bit address space (its address overflows)",
-                    shape_str(&r.shape)
-                )),
+                TraceErrorKind::OutOfBounds(Box::new(BoundsError::AddressOverflow {
+                    region: r.clone(),
+                })),
                 loc,
             ));
         }
@@ -423,26 +363,26 @@ impl GraphBuilder {
         &self,
         mask: CmdId,
         shape: &[usize],
-        what: &str,
+        what: &'static str,
         loc: &SrcLoc,
     ) -> Result<(), TraceError> {
         let tm = self.ty(mask, loc)?;
         if tm.dtype != DType::Bool {
             return Err(self.error(
-                TraceErrorKind::DType(format!(
-                    "the mask of a masked {what} is a {} tile; a mask is a bool tile, from a comparison such as `x.lt(y)`",
-                    tm.dtype
-                )),
+                TraceErrorKind::DType(DTypeError::MaskNotBool {
+                    access: what,
+                    dtype: tm.dtype,
+                }),
                 loc,
             ));
         }
         if !broadcasts_to(&tm.shape, shape) {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "the mask {} of a masked {what} does not broadcast to the region {}",
-                    shape_str(&tm.shape),
-                    shape_str(shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::MaskBroadcast {
+                    access: what,
+                    mask: tm.shape.clone(),
+                    region: shape.to_vec(),
+                })),
                 loc,
             ));
         }
@@ -454,10 +394,9 @@ impl GraphBuilder {
         let ty = self.region_ty(&src, loc)?;
         if ty.shape.len() != 2 {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "a streamed GEMM operand must be 2D, not {}",
-                    shape_str(&ty.shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::StreamRank {
+                    shape: ty.shape.clone(),
+                })),
                 loc,
             ));
         }
@@ -495,20 +434,20 @@ impl GraphBuilder {
         self.check_region(&dst, loc)?;
         if vty.shape != dst.shape && vty.elems() != dst.shape.iter().product::<usize>() {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "store of a {} tile into a region of shape {}",
-                    shape_str(&vty.shape),
-                    shape_str(&dst.shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::Store {
+                    value: vty.shape.clone(),
+                    region: dst.shape.clone(),
+                })),
                 loc,
             ));
         }
         if vty.dtype != dst.dtype {
             return Err(self.error(
-                TraceErrorKind::DType(format!(
-                    "store of a {} tile through a {} pointer `{}`; cast first with `.cast::<{}>()`",
-                    vty.dtype, dst.dtype, dst.name, dst.dtype
-                )),
+                TraceErrorKind::DType(DTypeError::Store {
+                    value: vty.dtype,
+                    pointer: dst.dtype,
+                    name: dst.name.to_string(),
+                }),
                 loc,
             ));
         }
@@ -525,7 +464,9 @@ impl GraphBuilder {
     pub fn full(&mut self, value: f64, ty: TileType, loc: &SrcLoc) -> Result<CmdId, TraceError> {
         if ty.shape.is_empty() || ty.shape.contains(&0) {
             return Err(self.error(
-                TraceErrorKind::Shape(format!("a tile of shape {} is empty", shape_str(&ty.shape))),
+                TraceErrorKind::Shape(Box::new(ShapeError::EmptyTile {
+                    shape: ty.shape.clone(),
+                })),
                 loc,
             ));
         }
@@ -546,38 +487,35 @@ impl GraphBuilder {
         let tb = self.ty(b, loc)?.clone();
         if ta.shape.len() != 2 || tb.shape.len() != 2 {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "dot takes 2D tiles, got {} x {}",
-                    shape_str(&ta.shape),
-                    shape_str(&tb.shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::DotRank {
+                    a: ta.shape.clone(),
+                    b: tb.shape.clone(),
+                })),
                 loc,
             ));
         }
         if ta.shape[1] != tb.shape[0] {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "dot of [{}, {}] x [{}, {}]: the inner dimensions {} and {} differ",
-                    ta.shape[0], ta.shape[1], tb.shape[0], tb.shape[1], ta.shape[1], tb.shape[0]
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::DotInner {
+                    a: [ta.shape[0], ta.shape[1]],
+                    b: [tb.shape[0], tb.shape[1]],
+                })),
                 loc,
             ));
         }
         if ta.dtype != tb.dtype {
             return Err(self.error(
-                TraceErrorKind::DType(format!(
-                    "dot of {} and {}: cast one operand so both have the same type",
-                    ta.dtype, tb.dtype
-                )),
+                TraceErrorKind::DType(DTypeError::Mixed {
+                    op: "dot",
+                    a: ta.dtype,
+                    b: tb.dtype,
+                }),
                 loc,
             ));
         }
         if !ta.dtype.is_numeric() {
             return Err(self.error(
-                TraceErrorKind::DType(format!(
-                    "dot of {} masks: masks have no arithmetic; cast them to numbers with `.cast::<f32>()` first",
-                    ta.dtype
-                )),
+                TraceErrorKind::DType(DTypeError::DotOfMasks { dtype: ta.dtype }),
                 loc,
             ));
         }
@@ -587,7 +525,10 @@ impl GraphBuilder {
             let tc = self.ty(c, loc)?;
             if tc != &out {
                 return Err(self.error(
-                    TraceErrorKind::Shape(format!("dot accumulator is {tc}, the product is {out}")),
+                    TraceErrorKind::Shape(Box::new(ShapeError::Accumulator {
+                        acc: tc.clone(),
+                        product: out.clone(),
+                    })),
                     loc,
                 ));
             }
@@ -599,20 +540,19 @@ impl GraphBuilder {
                     let tx = self.ty(*x, loc)?;
                     if !broadcasts_to(&tx.shape, &out.shape) {
                         return Err(self.error(
-                            TraceErrorKind::Shape(format!(
-                                "bias {} does not broadcast to the product {}",
-                                shape_str(&tx.shape),
-                                shape_str(&out.shape)
-                            )),
+                            TraceErrorKind::Shape(Box::new(ShapeError::BiasBroadcast {
+                                bias: tx.shape.clone(),
+                                product: out.shape.clone(),
+                            })),
                             loc,
                         ));
                     }
                     if tx.dtype != out.dtype {
                         return Err(self.error(
-                            TraceErrorKind::DType(format!(
-                                "a {} bias for a {} product: the bias has the accumulator's type; cast it with `.cast::<{}>()`",
-                                tx.dtype, out.dtype, out.dtype
-                            )),
+                            TraceErrorKind::DType(DTypeError::Bias {
+                                bias: tx.dtype,
+                                product: out.dtype,
+                            }),
                             loc,
                         ));
                     }
@@ -620,17 +560,13 @@ impl GraphBuilder {
                 Epilogue::Cast(d) => {
                     if k + 1 != epilogue.len() {
                         return Err(self.error(
-                            TraceErrorKind::Invalid(
-                                "a cast in a GEMM epilogue must be its last step".into(),
-                            ),
+                            TraceErrorKind::Invalid(Box::new(UsageError::EpilogueCastNotLast)),
                             loc,
                         ));
                     }
                     if !d.is_numeric() {
                         return Err(self.error(
-                            TraceErrorKind::DType(format!(
-                                "a GEMM epilogue cannot cast to {d}: a product has no mask type"
-                            )),
+                            TraceErrorKind::DType(DTypeError::EpilogueCast { to: *d }),
                             loc,
                         ));
                     }
@@ -639,10 +575,10 @@ impl GraphBuilder {
                 Epilogue::Gelu => {
                     if !out.dtype.is_float() {
                         return Err(self.error(
-                            TraceErrorKind::DType(format!(
-                                "gelu in the epilogue of a product in {}: it takes floating-point products; multiply floating-point tiles",
-                                out.dtype
-                            )),
+                            TraceErrorKind::DType(DTypeError::EpilogueNotFloat {
+                                op: "gelu",
+                                dtype: out.dtype,
+                            }),
                             loc,
                         ));
                     }
@@ -674,7 +610,11 @@ impl GraphBuilder {
     ) -> Result<CmdId, TraceError> {
         if args.len() != op.arity() {
             return Err(self.error(
-                TraceErrorKind::Invalid(format!("{} takes {} operands", op.name(), op.arity())),
+                TraceErrorKind::Invalid(Box::new(UsageError::Arity {
+                    op: op.name(),
+                    arity: op.arity(),
+                    got: args.len(),
+                })),
                 loc,
             ));
         }
@@ -688,19 +628,16 @@ impl GraphBuilder {
                 shape = Some(match shape {
                     None => t.shape.clone(),
                     Some(s0) => broadcast_shapes(&s0, &t.shape).map_err(|d| {
-                        let list: Vec<String> = seen
-                            .iter()
-                            .chain(std::iter::once(&t.shape))
-                            .map(|s| shape_str(s))
-                            .collect();
+                        let n = s0.len().max(t.shape.len());
+                        let mut shapes = seen.clone();
+                        shapes.push(t.shape.clone());
                         self.error(
-                            TraceErrorKind::Shape(format!(
-                                "{} of {}: the shapes do not broadcast (dimension {d} from the left of the broadcast shape: {} against {}; numpy's rules align shapes at the last dimension and stretch only extents of 1)",
-                                op.name(),
-                                list.join(" and "),
-                                dim_at(&s0, d, s0.len().max(t.shape.len())),
-                                dim_at(&t.shape, d, s0.len().max(t.shape.len())),
-                            )),
+                            TraceErrorKind::Shape(Box::new(ShapeError::Broadcast {
+                                op: op.name(),
+                                shapes,
+                                dim: d,
+                                extents: [dim_at(&s0, d, n), dim_at(&t.shape, d, n)],
+                            })),
                             loc,
                         )
                     })?,
@@ -710,7 +647,7 @@ impl GraphBuilder {
         }
         let Some(shape) = shape else {
             return Err(self.error(
-                TraceErrorKind::Invalid(format!("{} needs at least one tile operand", op.name())),
+                TraceErrorKind::Invalid(Box::new(UsageError::NoTileOperand { op: op.name() })),
                 loc,
             ));
         };
@@ -727,10 +664,11 @@ impl GraphBuilder {
                     None => dtype = Some(d),
                     Some(d0) if d0 != d => {
                         return Err(self.error(
-                            TraceErrorKind::DType(format!(
-                                "{} of {d0} and {d}: cast one side with `.cast::<T>()`",
-                                op.name()
-                            )),
+                            TraceErrorKind::DType(DTypeError::Mixed {
+                                op: op.name(),
+                                a: d0,
+                                b: d,
+                            }),
                             loc,
                         ))
                     }
@@ -738,21 +676,18 @@ impl GraphBuilder {
                 }
             }
         }
-        let dtype_err = |msg: String| Err(self.error(TraceErrorKind::DType(msg), loc));
+        let dtype_err = |e: DTypeError| Err(self.error(TraceErrorKind::DType(e), loc));
         let out = match kind {
             MathKind::Arith | MathKind::Float | MathKind::Compare => {
                 let d = dtype.expect("a tile operand exists");
                 if !d.is_numeric() && kind != MathKind::Compare {
-                    return dtype_err(format!(
-                        "{} of bool masks: masks have no arithmetic; combine masks with `&`, `|`, `^`, `!`, choose with `tl::where_`, or turn a mask into numbers with `.cast::<f32>()`",
-                        op.name()
-                    ));
+                    return dtype_err(DTypeError::MaskArithmetic { op: op.name() });
                 }
                 if kind == MathKind::Float && !d.is_float() {
-                    return dtype_err(format!(
-                        "{} of {d}: it takes floating-point tiles; cast first with `.cast::<f32>()`",
-                        op.name()
-                    ));
+                    return dtype_err(DTypeError::NotFloat {
+                        op: op.name(),
+                        dtype: d,
+                    });
                 }
                 if kind == MathKind::Compare {
                     DType::Bool
@@ -763,38 +698,35 @@ impl GraphBuilder {
             MathKind::Logic => {
                 let d = dtype.expect("a tile operand exists");
                 if d != DType::Bool {
-                    return dtype_err(format!(
-                        "{} of {d}: `&`, `|`, `^` and `!` combine masks (bool tiles, from comparisons such as `x.lt(y)`)",
-                        op.name()
-                    ));
+                    return dtype_err(DTypeError::NotMask {
+                        op: op.name(),
+                        dtype: d,
+                    });
                 }
                 DType::Bool
             }
             MathKind::Select => {
                 let Operand::Value(m) = args[0] else {
                     return Err(self.error(
-                        TraceErrorKind::Invalid(
-                            "where takes a mask tile first, not a scalar".into(),
-                        ),
+                        TraceErrorKind::Invalid(Box::new(UsageError::WhereScalarMask)),
                         loc,
                     ));
                 };
                 let md = self.ty(m, loc)?.dtype;
                 if md != DType::Bool {
-                    return dtype_err(format!(
-                        "where takes a mask first (a bool tile, from a comparison such as `x.lt(y)`), not a {md} tile"
-                    ));
+                    return dtype_err(DTypeError::WhereMask { dtype: md });
                 }
                 match (dtype, cast_to) {
                     (Some(d), Some(c)) if d != c => {
-                        return dtype_err(format!("where of {d} values into a {c} tile"))
+                        return dtype_err(DTypeError::WhereResult {
+                            values: d,
+                            result: c,
+                        })
                     }
                     (Some(d), _) | (None, Some(d)) => d,
                     (None, None) => {
                         return Err(self.error(
-                            TraceErrorKind::Invalid(
-                                "where of two scalars needs the result type".into(),
-                            ),
+                            TraceErrorKind::Invalid(Box::new(UsageError::WhereNeedsType)),
                             loc,
                         ))
                     }
@@ -804,7 +736,7 @@ impl GraphBuilder {
                 Some(d) => d,
                 None => {
                     return Err(self.error(
-                        TraceErrorKind::Invalid("cast needs the result type".into()),
+                        TraceErrorKind::Invalid(Box::new(UsageError::CastNeedsType)),
                         loc,
                     ))
                 }
@@ -813,10 +745,11 @@ impl GraphBuilder {
         if let (Some(c), false) = (cast_to, matches!(kind, MathKind::Cast | MathKind::Select)) {
             if c != out {
                 return Err(self.error(
-                    TraceErrorKind::Invalid(format!(
-                        "{} gives a {out} tile, not {c}; cast its result",
-                        op.name()
-                    )),
+                    TraceErrorKind::Invalid(Box::new(UsageError::ResultType {
+                        op: op.name(),
+                        gives: out,
+                        asked: c,
+                    })),
                     loc,
                 ));
             }
@@ -835,13 +768,12 @@ impl GraphBuilder {
         let t = self.ty(x, loc)?.clone();
         if shape.is_empty() || shape.contains(&0) || shape.iter().product::<usize>() != t.elems() {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "reshape of {} ({} elements) to {} ({} elements): the element counts must agree",
-                    shape_str(&t.shape),
-                    t.elems(),
-                    shape_str(&shape),
-                    shape.iter().product::<usize>()
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::Reshape {
+                    from: t.shape.clone(),
+                    from_elems: t.elems(),
+                    to_elems: shape.iter().product(),
+                    to: shape,
+                })),
                 loc,
             ));
         }
@@ -858,11 +790,10 @@ impl GraphBuilder {
         let t = self.ty(x, loc)?.clone();
         if shape.contains(&0) || !broadcasts_to(&t.shape, &shape) {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "{} does not broadcast to {}: numpy's rules align shapes at the last dimension and stretch only extents of 1",
-                    shape_str(&t.shape),
-                    shape_str(&shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::BroadcastTo {
+                    from: t.shape.clone(),
+                    to: shape,
+                })),
                 loc,
             ));
         }
@@ -874,10 +805,9 @@ impl GraphBuilder {
         let t = self.ty(x, loc)?.clone();
         if t.shape.len() != 2 {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "trans takes a 2D tile, not {}; reshape it first",
-                    shape_str(&t.shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::TransRank {
+                    shape: t.shape.clone(),
+                })),
                 loc,
             ));
         }
@@ -890,9 +820,7 @@ impl GraphBuilder {
         let fits = |v: i64| i64::from(i32::MIN) <= v && v <= i64::from(i32::MAX) + 1;
         if start >= end || !fits(start) || !fits(end) {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "arange({start}, {end}): give start < end, both within i32"
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::Arange { start, end })),
                 loc,
             ));
         }
@@ -908,17 +836,17 @@ impl GraphBuilder {
         &self,
         x: CmdId,
         axis: usize,
-        what: &str,
+        what: &'static str,
         loc: &SrcLoc,
     ) -> Result<TileType, TraceError> {
         let t = self.ty(x, loc)?.clone();
         if axis >= t.shape.len() {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "{what} along axis {axis} of a {}-D tile {}",
-                    t.shape.len(),
-                    shape_str(&t.shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::Axis {
+                    op: what,
+                    axis,
+                    shape: t.shape.clone(),
+                })),
                 loc,
             ));
         }
@@ -943,15 +871,20 @@ impl GraphBuilder {
         self.push(Command::Reduce { op, x, axis }, t, loc)
     }
 
-    fn numeric_check(&self, t: &TileType, what: &str, loc: &SrcLoc) -> Result<(), TraceError> {
+    fn numeric_check(
+        &self,
+        t: &TileType,
+        what: &'static str,
+        loc: &SrcLoc,
+    ) -> Result<(), TraceError> {
         if t.dtype.is_numeric() {
             return Ok(());
         }
         Err(self.error(
-            TraceErrorKind::DType(format!(
-                "{what} of a {} mask: masks have no arithmetic; cast it to numbers with `.cast::<i32>()` first",
-                t.dtype
-            )),
+            TraceErrorKind::DType(DTypeError::ReduceOfMask {
+                op: what,
+                dtype: t.dtype,
+            }),
             loc,
         ))
     }
@@ -988,10 +921,9 @@ impl GraphBuilder {
     ) -> Result<CmdId, TraceError> {
         if ty.shape.is_empty() || ty.shape.contains(&0) {
             return Err(self.error(
-                TraceErrorKind::Shape(format!(
-                    "recv of shape {}: a message must hold at least one element",
-                    shape_str(&ty.shape)
-                )),
+                TraceErrorKind::Shape(Box::new(ShapeError::EmptyMessage {
+                    shape: ty.shape.clone(),
+                })),
                 loc,
             ));
         }
@@ -1011,7 +943,7 @@ impl GraphBuilder {
             Command::Recv { is_async: true, .. }
         ) {
             return Err(self.error(
-                TraceErrorKind::Invalid(format!("{future} is not a future from `tl::recv_async`")),
+                TraceErrorKind::Invalid(Box::new(UsageError::NotFuture { tile: future })),
                 loc,
             ));
         }
@@ -1032,5 +964,363 @@ impl GraphBuilder {
             header: self.header,
             graph: self.graph,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DType::{Bf16, Bool, F16, F32, I32};
+    use Operand::Value as V;
+
+    fn at() -> SrcLoc {
+        SrcLoc {
+            file: "k.rs".into(),
+            line: 7,
+            col: 1,
+        }
+    }
+
+    fn builder() -> GraphBuilder {
+        let header = GraphHeader {
+            kernel: "k".into(),
+            params: vec![],
+            grid: vec![1],
+            pid: vec![0],
+        };
+        GraphBuilder::new(header, TraceLimits::default())
+    }
+
+    fn tile(b: &mut GraphBuilder, dtype: DType) -> CmdId {
+        b.full(1.0, TileType::new(dtype, vec![4, 4]), &at())
+            .unwrap()
+    }
+
+    fn region(name: &'static str, dtype: DType) -> MemRef {
+        MemRef {
+            param: 0,
+            name: name.into(),
+            base_va: 0x1000_0000,
+            view: View::Flat { offset: 0 },
+            dtype,
+            shape: vec![4, 4],
+        }
+    }
+
+    /// The shape error a builder call gave, at the line it was given.
+    fn shape_err(r: Result<CmdId, TraceError>) -> ShapeError {
+        match r {
+            Err(TraceError {
+                kind: TraceErrorKind::Shape(e),
+                loc: Some(l),
+                ..
+            }) if l == at() => *e,
+            other => panic!("expected a shape error at k.rs:7, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn shape_errors_hold_the_shapes_that_do_not_fit() {
+        use ShapeError::*;
+        let mut b = builder();
+        let l = at();
+        let ty = |shape: &[usize]| TileType::new(F32, shape.to_vec());
+        let e = shape_err(b.full(0.0, ty(&[4, 0]), &l));
+        assert_eq!(e, EmptyTile { shape: vec![4, 0] });
+        let e = shape_err(b.recv(Peer::Rank(0), ty(&[]), false, &l));
+        assert_eq!(e, EmptyMessage { shape: vec![] });
+        let e = shape_err(b.full(0.0, ty(&[1 << 40, 1 << 40]), &l));
+        let huge = TooManyBytes {
+            dtype: F32,
+            shape: vec![1 << 40, 1 << 40],
+        };
+        assert_eq!(e, huge);
+
+        let mut r = region("x", F32);
+        r.shape = vec![0, 4];
+        let e = shape_err(b.load(r, &l));
+        assert_eq!(e, EmptyRegion { shape: vec![0, 4] });
+        let mut r = region("x", F32);
+        r.view = View::Block {
+            origin: [0, 0],
+            tensor: [8, 8],
+        };
+        r.shape = vec![2, 2, 2];
+        let e = shape_err(b.load(r, &l));
+        assert_eq!(
+            e,
+            BlockRank {
+                shape: vec![2, 2, 2]
+            }
+        );
+        let mut r = region("x", F32);
+        r.shape = vec![16];
+        let e = shape_err(b.stream(r, &l));
+        assert_eq!(e, StreamRank { shape: vec![16] });
+
+        let x = tile(&mut b, F32);
+        let row = b.full(0.0, ty(&[4]), &l).unwrap();
+        let wide = b.full(0.0, ty(&[4, 8]), &l).unwrap();
+        let mut r = region("y", F32);
+        r.shape = vec![8];
+        let e = shape_err(b.store(r, x, &l));
+        let store = Store {
+            value: vec![4, 4],
+            region: vec![8],
+        };
+        assert_eq!(e, store);
+        let three = b.full(0.0, ty(&[3]), &l).unwrap();
+        let mask = b
+            .math(MathOp::Lt, vec![V(three), V(three)], None, &l)
+            .unwrap();
+        let e = shape_err(b.load_masked(region("x", F32), mask, 0.0, &l));
+        let masked = MaskBroadcast {
+            access: "load",
+            mask: vec![3],
+            region: vec![4, 4],
+        };
+        assert_eq!(e, masked);
+
+        let e = shape_err(b.dot(row, x, None, vec![], &l));
+        let rank = DotRank {
+            a: vec![4],
+            b: vec![4, 4],
+        };
+        assert_eq!(e, rank);
+        let e = shape_err(b.dot(x, three, None, vec![], &l));
+        let rank = DotRank {
+            a: vec![4, 4],
+            b: vec![3],
+        };
+        assert_eq!(e, rank);
+        let e = shape_err(b.dot(wide, x, None, vec![], &l));
+        assert_eq!(
+            e,
+            DotInner {
+                a: [4, 8],
+                b: [4, 4]
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "dot of [4, 8] x [4, 4]: the inner dimensions 8 and 4 differ"
+        );
+        let e = shape_err(b.dot(x, x, Some(wide), vec![], &l));
+        let acc = Accumulator {
+            acc: ty(&[4, 8]),
+            product: ty(&[4, 4]),
+        };
+        assert_eq!(e, acc);
+        let e = shape_err(b.dot(x, x, None, vec![Epilogue::Bias(three)], &l));
+        let bias = BiasBroadcast {
+            bias: vec![3],
+            product: vec![4, 4],
+        };
+        assert_eq!(e, bias);
+
+        let e = shape_err(b.reduce(ReduceOp::Sum, x, 2, &l));
+        let axis = Axis {
+            op: "sum",
+            axis: 2,
+            shape: vec![4, 4],
+        };
+        assert_eq!(e, axis);
+        assert_eq!(e.to_string(), "sum along axis 2 of a 2-D tile [4, 4]");
+        let e = shape_err(b.softmax(row, 1, &l));
+        let axis = Axis {
+            op: "softmax",
+            axis: 1,
+            shape: vec![4],
+        };
+        assert_eq!(e, axis);
+    }
+
+    /// The misuse of the language a builder call gave, at the line it was given.
+    fn usage_err(r: Result<CmdId, TraceError>) -> UsageError {
+        match r {
+            Err(TraceError {
+                kind: TraceErrorKind::Invalid(e),
+                loc: Some(l),
+                ..
+            }) if l == at() => *e,
+            other => panic!("expected a misuse at k.rs:7, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn misuses_of_the_language_name_the_tiles_and_operations() {
+        use UsageError::*;
+        let mut b = builder();
+        let l = at();
+        let x = tile(&mut b, F32);
+        let mask = b.math(MathOp::Lt, vec![V(x), V(x)], None, &l).unwrap();
+        let e = usage_err(b.math(MathOp::Add, vec![V(CmdId(99)), V(x)], None, &l));
+        assert_eq!(e, ForeignTile { tile: CmdId(99) });
+        let e = usage_err(b.math(MathOp::Add, vec![V(x)], None, &l));
+        assert_eq!(
+            e,
+            Arity {
+                op: "add",
+                arity: 2,
+                got: 1
+            }
+        );
+        assert_eq!(e.to_string(), "add takes 2 operands, got 1");
+        let scalars = vec![Operand::Scalar(1.0), Operand::Scalar(2.0)];
+        let e = usage_err(b.math(MathOp::Add, scalars, None, &l));
+        assert_eq!(e, NoTileOperand { op: "add" });
+        let args = vec![Operand::Scalar(1.0), V(x), V(x)];
+        let e = usage_err(b.math(MathOp::Where, args, None, &l));
+        assert_eq!(e, WhereScalarMask);
+        let args = vec![V(mask), Operand::Scalar(1.0), Operand::Scalar(0.0)];
+        let e = usage_err(b.math(MathOp::Where, args, None, &l));
+        assert_eq!(e, WhereNeedsType);
+        let e = usage_err(b.math(MathOp::Cast, vec![V(x)], None, &l));
+        assert_eq!(e, CastNeedsType);
+        let e = usage_err(b.math(MathOp::Add, vec![V(x), V(x)], Some(F16), &l));
+        let result = ResultType {
+            op: "add",
+            gives: F32,
+            asked: F16,
+        };
+        assert_eq!(e, result);
+
+        let cast_first = vec![Epilogue::Cast(F16), Epilogue::Relu];
+        let e = usage_err(b.dot(x, x, None, cast_first, &l));
+        assert_eq!(e, EpilogueCastNotLast);
+        let streamed = b.stream(region("w", F32), &l).unwrap();
+        let e = usage_err(b.math(MathOp::Neg, vec![V(streamed)], None, &l));
+        assert_eq!(e, StreamedOperand { tile: streamed });
+        let e = usage_err(b.wait(x, &l));
+        assert_eq!(e, NotFuture { tile: x });
+    }
+
+    /// The element-type error a builder call gave, at the line it was given.
+    fn dtype_err(r: Result<CmdId, TraceError>) -> DTypeError {
+        match r {
+            Err(TraceError {
+                kind: TraceErrorKind::DType(e),
+                loc: Some(l),
+                ..
+            }) if l == at() => e,
+            other => panic!("expected an element-type error at k.rs:7, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn element_type_errors_name_the_operation_and_the_types() {
+        let mut b = builder();
+        let l = at();
+        let (f32t, f16t, i32t) = (tile(&mut b, F32), tile(&mut b, F16), tile(&mut b, I32));
+        let mask = b
+            .math(MathOp::Lt, vec![V(f32t), V(f32t)], None, &l)
+            .unwrap();
+        let math = |b: &mut GraphBuilder, op, args: &[CmdId], cast| {
+            let args = args.iter().map(|&a| V(a)).collect();
+            dtype_err(b.math(op, args, cast, &l))
+        };
+        use DTypeError::*;
+        let mixed = math(&mut b, MathOp::Add, &[f32t, f16t], None);
+        assert_eq!(
+            mixed,
+            Mixed {
+                op: "add",
+                a: F32,
+                b: F16
+            }
+        );
+        assert_eq!(
+            mixed.to_string(),
+            "add of f32 and f16: cast one side with `.cast::<T>()`"
+        );
+        let e = math(&mut b, MathOp::Add, &[mask, mask], None);
+        assert_eq!(e, MaskArithmetic { op: "add" });
+        let e = math(&mut b, MathOp::Sqrt, &[i32t], None);
+        assert_eq!(
+            e,
+            NotFloat {
+                op: "sqrt",
+                dtype: I32
+            }
+        );
+        let e = math(&mut b, MathOp::And, &[f32t, f32t], None);
+        assert_eq!(
+            e,
+            NotMask {
+                op: "and",
+                dtype: F32
+            }
+        );
+        let e = math(&mut b, MathOp::Where, &[f32t, f32t, f32t], None);
+        assert_eq!(e, WhereMask { dtype: F32 });
+        let e = math(&mut b, MathOp::Where, &[mask, f32t, f32t], Some(Bf16));
+        assert_eq!(
+            e,
+            WhereResult {
+                values: F32,
+                result: Bf16
+            }
+        );
+
+        let e = dtype_err(b.dot(f32t, f16t, None, vec![], &l));
+        assert_eq!(
+            e,
+            Mixed {
+                op: "dot",
+                a: F32,
+                b: F16
+            }
+        );
+        let e = dtype_err(b.dot(mask, mask, None, vec![], &l));
+        assert_eq!(e, DotOfMasks { dtype: Bool });
+        // An f16 product accumulates in f32, so its bias is f32.
+        let bias = vec![Epilogue::Bias(f16t)];
+        let e = dtype_err(b.dot(f16t, f16t, None, bias, &l));
+        assert_eq!(
+            e,
+            Bias {
+                bias: F16,
+                product: F32
+            }
+        );
+        let e = dtype_err(b.dot(f32t, f32t, None, vec![Epilogue::Cast(Bool)], &l));
+        assert_eq!(e, EpilogueCast { to: Bool });
+
+        let e = dtype_err(b.reduce(ReduceOp::Argmax, mask, 1, &l));
+        assert_eq!(
+            e,
+            ReduceOfMask {
+                op: "argmax",
+                dtype: Bool
+            }
+        );
+        let e = dtype_err(b.softmax(mask, 0, &l));
+        assert_eq!(
+            e,
+            ReduceOfMask {
+                op: "softmax",
+                dtype: Bool
+            }
+        );
+
+        let e = dtype_err(b.load_masked(region("x", F32), f32t, 0.0, &l));
+        assert_eq!(
+            e,
+            MaskNotBool {
+                access: "load",
+                dtype: F32
+            }
+        );
+        let e = dtype_err(b.store(region("y", F16), f32t, &l));
+        let store = Store {
+            value: F32,
+            pointer: F16,
+            name: "y".into(),
+        };
+        assert_eq!(e, store);
+        assert_eq!(
+            e.to_string(),
+            "store of a f32 tile through a f16 pointer `y`; cast first with `.cast::<f16>()`"
+        );
     }
 }

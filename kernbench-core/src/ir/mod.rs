@@ -8,10 +8,12 @@
 mod args;
 mod builder;
 mod dot;
+mod error;
 mod text;
 
 pub use args::{ArgValue, KernelArgs, ParamKind};
-pub use builder::{GraphBuilder, TraceError, TraceErrorKind, TraceLimits};
+pub use builder::{GraphBuilder, TraceLimits};
+pub use error::{BoundsError, DTypeError, ShapeError, TraceError, TraceErrorKind, UsageError};
 
 use crate::DType;
 use petgraph::graph::{DiGraph, NodeIndex};

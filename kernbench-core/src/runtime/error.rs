@@ -9,9 +9,10 @@ use std::fmt;
 /// Why a runtime call failed.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum RuntimeError {
-    /// A topology that cannot be loaded or a machine that cannot be built.
+    /// A machine whose memory cannot be laid out from its topology (an
+    /// address layout or an HBM slice that does not fit).
     #[error("machine: {0}")]
-    Machine(String),
+    Machine(#[source] MemError),
     /// An event waited on or timed before it was recorded on a stream.
     #[error("the event was never recorded on a stream")]
     EventNotRecorded,
@@ -197,7 +198,7 @@ pub enum RuntimeError {
     ProcessGroup(#[from] GroupError),
     /// A tensor-parallel layer that cannot be built or run.
     #[error("tensor parallel: {0}")]
-    TensorParallel(String),
+    TensorParallel(#[from] TpError),
 }
 
 /// `0, 2, 3`
@@ -353,4 +354,255 @@ pub enum GroupError {
         /// The worker's rank.
         rank: usize,
     },
+}
+
+/// Why a tensor-parallel setting or layer cannot be built or run (see
+/// [`RuntimeError::TensorParallel`]): what went wrong, and the layer and
+/// rank it happened in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TpError {
+    /// The layer (`ColumnParallelLinear`, `RowParallelLinear`, ...), absent
+    /// for the settings of the run as a whole.
+    pub layer: Option<&'static str>,
+    /// The rank, for an error while running a layer.
+    pub rank: Option<usize>,
+    /// What went wrong.
+    pub kind: TpErrorKind,
+}
+
+impl TpError {
+    /// An error of the settings, in no layer.
+    pub fn new(kind: TpErrorKind) -> TpError {
+        TpError {
+            layer: None,
+            rank: None,
+            kind,
+        }
+    }
+
+    /// An error while building `layer`.
+    pub fn build(layer: &'static str, kind: TpErrorKind) -> TpError {
+        TpError {
+            layer: Some(layer),
+            rank: None,
+            kind,
+        }
+    }
+
+    /// An error while running `layer` on `rank`.
+    pub fn forward(layer: &'static str, rank: usize, kind: TpErrorKind) -> TpError {
+        TpError {
+            layer: Some(layer),
+            rank: Some(rank),
+            kind,
+        }
+    }
+}
+
+impl fmt::Display for TpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.layer, self.rank) {
+            (Some(l), Some(r)) => write!(f, "{l} on rank {r}: {}", self.kind),
+            (Some(l), None) => write!(f, "{l}: {}", self.kind),
+            (None, Some(r)) => write!(f, "rank {r}: {}", self.kind),
+            (None, None) => write!(f, "{}", self.kind),
+        }
+    }
+}
+
+impl std::error::Error for TpError {}
+
+/// What went wrong in a tensor-parallel setting or layer (see [`TpError`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TpErrorKind {
+    /// A tensor-parallel size that does not divide the world size.
+    #[error(
+        "tensor-parallel size {tp} must divide the world size {world} (the data-parallel size \
+         is world / tp)"
+    )]
+    Degree {
+        /// The tensor-parallel size asked for.
+        tp: usize,
+        /// Ranks in the run.
+        world: usize,
+    },
+    /// Activation rows that do not split into the bands of sequence parallelism.
+    #[error("sequence parallelism: {rows} rows do not split into {tp} ranks x {pes} PEs")]
+    SequenceRows {
+        /// Rows of the activation.
+        rows: usize,
+        /// The tensor-parallel size.
+        tp: usize,
+        /// PEs each rank splits its rows over.
+        pes: usize,
+    },
+    /// A global batch that does not split over the data-parallel replicas.
+    #[error("a batch of {rows} rows does not split over {dp} data-parallel replicas")]
+    Batch {
+        /// Rows of the batch.
+        rows: usize,
+        /// The data-parallel size.
+        dp: usize,
+    },
+    /// Weights of a type the layers do not run in.
+    #[error("weights of type {dtype}; the layers run in f32, f16 or bf16")]
+    WeightDType {
+        /// The weights' element type.
+        dtype: DType,
+    },
+    /// A column-parallel weight whose output features do not split over the ranks.
+    #[error("{features} output features do not split over {tp} ranks")]
+    SplitOutputs {
+        /// Output features (columns of the weight).
+        features: usize,
+        /// The tensor-parallel size.
+        tp: usize,
+    },
+    /// A row-parallel weight whose input features do not split over the ranks.
+    #[error("{features} input features do not split over {tp} ranks")]
+    SplitInputs {
+        /// Input features (rows of the weight).
+        features: usize,
+        /// The tensor-parallel size.
+        tp: usize,
+    },
+    /// A bias whose length is not the weight's output features.
+    #[error("a bias of {len} elements for {features} output features")]
+    BiasLength {
+        /// Elements of the bias.
+        len: usize,
+        /// Output features of the weight.
+        features: usize,
+    },
+    /// A block of width or MLP width 0.
+    #[error("hidden size {hidden} and MLP size {ffn} must not be 0")]
+    ZeroWidth {
+        /// The hidden size.
+        hidden: usize,
+        /// The MLP's width.
+        ffn: usize,
+    },
+    /// Attention heads that do not divide the hidden size.
+    #[error("{heads} heads do not split the hidden size {hidden} into equal heads")]
+    HeadWidth {
+        /// Heads asked for.
+        heads: usize,
+        /// The hidden size.
+        hidden: usize,
+    },
+    /// Attention heads that do not split over the tensor-parallel ranks.
+    #[error(
+        "{heads} heads do not split over {tp} tensor-parallel ranks (the heads must be a \
+         multiple of tp)"
+    )]
+    HeadsPerRank {
+        /// Heads asked for.
+        heads: usize,
+        /// The tensor-parallel size.
+        tp: usize,
+    },
+    /// A weight matrix of the wrong shape.
+    #[error("{name} is {got:?}, expected {want:?}")]
+    WeightShape {
+        /// The weight.
+        name: &'static str,
+        /// Its shape.
+        got: (usize, usize),
+        /// The shape the other weights call for.
+        want: (usize, usize),
+    },
+    /// A weight vector (bias, norm scale) of the wrong length.
+    #[error("{name} has {got} elements, expected {want}")]
+    WeightLength {
+        /// The weight.
+        name: &'static str,
+        /// Its length.
+        got: usize,
+        /// The length the other weights call for.
+        want: usize,
+    },
+    /// An input that is not 2-D.
+    #[error("the input must be 2-D, got {shape:?}")]
+    InputRank {
+        /// The input's shape.
+        shape: Vec<usize>,
+    },
+    /// An input of the wrong width for a block.
+    #[error("the input must be [seq, {hidden}], got {shape:?}")]
+    InputWidth {
+        /// The block's width.
+        hidden: usize,
+        /// The input's shape.
+        shape: Vec<usize>,
+    },
+    /// An input whose features are not the layer's input features.
+    #[error("the input has {got} features, the layer takes {want}")]
+    InputFeatures {
+        /// The input's features (columns).
+        got: usize,
+        /// The layer's input features.
+        want: usize,
+    },
+    /// An input of another element type than the layer's weights.
+    #[error("the input is {input}, the layer's weights {weights}")]
+    InputDType {
+        /// The input's element type.
+        input: DType,
+        /// The weights' element type.
+        weights: DType,
+    },
+    /// An input not placed as the layer's activations are: rows split
+    /// evenly over the layout's PEs.
+    #[error(
+        "the input's {rows} rows must split evenly over the layout's {pes} PEs, placed with \
+         the layer's activation placement (use ModelParallel::input)"
+    )]
+    InputPlacement {
+        /// The input's rows.
+        rows: usize,
+        /// PEs of the layout.
+        pes: usize,
+    },
+    /// Output features that do not split into one chunk per rank for the
+    /// overlapped GEMM and all-reduce.
+    #[error("the layer's {features} output features do not split into one chunk per rank of {tp}")]
+    OverlapChunks {
+        /// Output features of the layer.
+        features: usize,
+        /// The tensor-parallel size.
+        tp: usize,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::addr::AddressLayout;
+    use std::error::Error as _;
+
+    #[test]
+    fn a_machine_error_keeps_the_memory_error_as_its_source() {
+        let mem = MemError::from(AddressLayout::new(0, 1 << 30, 0, 0).unwrap_err());
+        let e = RuntimeError::Machine(mem.clone());
+        assert_eq!(e.to_string(), format!("machine: {mem}"));
+        let source = e.source().and_then(|s| s.downcast_ref::<MemError>());
+        assert_eq!(source, Some(&mem));
+    }
+
+    #[test]
+    fn a_tensor_parallel_error_names_its_layer_and_rank() {
+        let kind = TpErrorKind::Batch { rows: 3, dp: 2 };
+        let msg = "a batch of 3 rows does not split over 2 data-parallel replicas";
+        let e = RuntimeError::from(TpError::new(kind.clone()));
+        assert_eq!(e.to_string(), format!("tensor parallel: {msg}"));
+        let e = TpError::build("RowParallelLinear", kind.clone());
+        assert_eq!(e.to_string(), format!("RowParallelLinear: {msg}"));
+        let e = TpError::forward("RowParallelLinear", 3, kind.clone());
+        assert_eq!(e.to_string(), format!("RowParallelLinear on rank 3: {msg}"));
+        let e = TpError {
+            rank: Some(1),
+            ..TpError::new(kind)
+        };
+        assert_eq!(e.to_string(), format!("rank 1: {msg}"));
+    }
 }

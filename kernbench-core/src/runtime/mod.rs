@@ -44,7 +44,9 @@ mod stream;
 mod tensor;
 
 pub use context::{device, dist};
-pub use error::{GroupError, RankFailure, RuntimeError, SpawnError, WorkerError};
+pub use error::{
+    GroupError, RankFailure, RuntimeError, SpawnError, TpError, TpErrorKind, WorkerError,
+};
 pub use launch::{Arg, Args, Param};
 pub use placement::{resolve, Placement, ShardSpec, Split, TileOrder};
 pub use rank::{ProcessGroup, Rank};
@@ -115,8 +117,7 @@ impl Runtime {
 
     /// A runtime on a machine of the given topology, device 0 current.
     pub fn with_topology(topo: Topology) -> Result<Runtime, RuntimeError> {
-        let machine =
-            Machine::new(topo.clone()).map_err(|e| RuntimeError::Machine(e.to_string()))?;
+        let machine = Machine::new(topo.clone()).map_err(RuntimeError::Machine)?;
         let sips = topo.num_sips() as usize;
         Ok(Runtime {
             shared: Arc::new(Shared {
