@@ -345,3 +345,48 @@ fn an_asynchronous_all_reduce_overlaps_compute_issued_before_it() {
     }
     assert_eq!(compute_and_all_reduce(true), overlapped, "deterministic");
 }
+
+#[test]
+fn work_issued_after_a_drain_queues_behind_what_the_drain_left_running() {
+    let rt = tiny();
+    let (x, y, u, v) = (
+        tensor(&rt, 1.0),
+        tensor(&rt, 0.5),
+        tensor(&rt, 1.0),
+        tensor(&rt, 0.25),
+    );
+    let grid = [PES as u32];
+    let (s1, s2) = (rt.new_stream(), rt.new_stream());
+    let long = Args::new().tensor("x", &x).tensor("y", &y).int("reps", 16);
+    let slow = rt.launch_async(&axpy_rows, &grid, &long, &s1).unwrap();
+    let quick = rt
+        .launch_async(&axpy_rows, &grid, &axpy_args(&u, &v), &s2)
+        .unwrap();
+    // The read runs both and waits for the quick one only: the slow one is
+    // still running on the PEs when the host issues the next launch.
+    v.to_ndarray::<f32>().unwrap();
+    let issued = rt.host_time_ps();
+    let next = rt
+        .launch_async(&axpy_rows, &grid, &axpy_args(&u, &v), &s2)
+        .unwrap();
+    let (q, s, n) = (
+        quick.wait().unwrap(),
+        slow.wait().unwrap(),
+        next.wait().unwrap(),
+    );
+    assert!(!std::sync::Arc::ptr_eq(&q.run, &n.run), "a later run");
+    assert_eq!(n.times.issue_ps, issued);
+    assert!(issued < s.times.end_ps, "{q:?} {s:?}");
+    // On idle PEs it would take what the quick one took; behind the slow
+    // one's engines it ends after them.
+    println!(
+        "quick {:?}, slow {:?}, next {:?}",
+        q.times, s.times, n.times
+    );
+    assert!(n.times.end_ps > s.times.end_ps, "{n:?} vs {s:?}");
+    assert!(n.times.end_ps - n.times.issue_ps > q.times.end_ps - q.times.issue_ps);
+    assert_eq!(
+        v.to_ndarray::<f32>().unwrap(),
+        axpy_want(&ramp(1.0), &ramp(0.25), 8.0).into_dyn()
+    );
+}

@@ -14,7 +14,7 @@
 use super::launch::{bind, sim_error};
 use super::{Args, Runtime, RuntimeError, Shared};
 use crate::program::Program;
-use crate::sim::{simulate_many, Launch, LaunchTimes, Queued, Report};
+use crate::sim::{simulate_many_after, BusyUntil, Launch, LaunchTimes, Queued, Report};
 use crate::Ps;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -133,6 +133,9 @@ pub(crate) struct Queue {
     /// Per SIP, the time its host has reached: when it issues work, and what
     /// it has waited for.
     host: Vec<Ps>,
+    /// When each PE's engines and HBM channels are free after the runs so
+    /// far (device time): later runs on the PE queue behind them.
+    busy: BusyUntil,
     next: u64,
 }
 
@@ -151,6 +154,7 @@ impl Queue {
                 })
                 .collect(),
             host: vec![0; sips],
+            busy: BusyUntil::default(),
             next: 0,
         }
     }
@@ -252,7 +256,8 @@ impl Shared {
         let names: Vec<&str> = run.iter().map(|p| p.launch.program.name()).collect();
         let outcome = {
             let mut m = self.machine();
-            simulate_many(&mut m, &queued)
+            let busy = q.busy.shifted(-i128::from(base));
+            simulate_many_after(&mut m, &queued, &busy)
         };
         let outcome = match outcome {
             Ok(o) => o,
@@ -261,6 +266,7 @@ impl Shared {
                 return fail(q, &run, e);
             }
         };
+        q.busy.merge(&outcome.busy.shifted(i128::from(base)));
         let report = Arc::new(outcome.outcome.report);
         let mut clocks = self.clocks();
         for (p, t) in run.iter_mut().zip(outcome.launches) {

@@ -15,7 +15,7 @@ use super::fabric::Fabric;
 use super::id::{ChanId, InstId, OpId, OpRef};
 use super::ipcq::{tickets, Chan, FabricModel, SendPoll, SlotGrant, SlotRecv};
 use super::messages::MsgLog;
-use super::pe::{Core, Dependents, PeState, DONE, STARTED};
+use super::pe::{Core, Dependents, PeBusy, PeState, DONE, STARTED};
 use super::queue::{EventQueue, MixOp};
 use super::race::RaceCheck;
 use crate::ir::CommandGraph;
@@ -47,6 +47,8 @@ enum Ev {
     Begin(InstId),
     /// A launch may begin: its start time has come (what it waits for has ended).
     Open(u32),
+    /// An engine an earlier run left busy is free: `(core, engine)`.
+    Idle(u32, u8),
     /// Test only: an event that reschedules itself forever, as a livelock would.
     #[cfg(test)]
     Spin(InstId),
@@ -63,6 +65,7 @@ impl Ev {
             Ev::Pump(_) => "pump",
             Ev::Begin(_) => "begin",
             Ev::Open(_) => "open",
+            Ev::Idle(..) => "engine idle",
             #[cfg(test)]
             Ev::Spin(_) => "spin",
         }
@@ -155,6 +158,8 @@ pub(crate) struct EngineConfig<'a> {
     pub(crate) slow: Vec<(u32, Ps)>,
     /// Where the run reports its progress.
     pub(crate) progress: super::progress::ProgressHook,
+    /// What earlier runs left busy on the PEs, in this run's time.
+    pub(crate) busy: Option<&'a HashMap<PeId, PeBusy>>,
 }
 
 pub(crate) struct Engine<'a> {
@@ -197,6 +202,16 @@ pub(crate) struct Engine<'a> {
     pub(crate) route_bytes: Vec<(u64, u64)>,
     progress: super::progress::ProgressHook,
 }
+
+/// The engines by index.
+const UNIT_OF: [Unit; UNITS] = [
+    Unit::Cpu,
+    Unit::DmaIn,
+    Unit::Gemm,
+    Unit::Math,
+    Unit::DmaWb,
+    Unit::Comm,
+];
 
 /// The HBM splits of a run ([`PcTable`]) with the time each channel's share
 /// takes, worked out once per row: the slice's bandwidth is split evenly
@@ -321,7 +336,18 @@ impl<'a> Engine<'a> {
         } else {
             Vec::new()
         };
-        let queue = EventQueue::new().recording(cfg.record_mix);
+        let mut queue = EventQueue::new().recording(cfg.record_mix);
+        let now = cfg.gates.iter().map(|g| g.start).min().unwrap_or(0);
+        if let Some(busy) = cfg.busy {
+            for (c, core) in cores.iter_mut().enumerate() {
+                let pe = insts[core.insts[0] as usize].pe;
+                if let Some(b) = busy.get(&pe) {
+                    for (u, t) in core.resume(b, now) {
+                        queue.push(t, Ev::Idle(c as u32, u as u8));
+                    }
+                }
+            }
+        }
         let races = cfg.domain.is_some().then(|| {
             let after: Vec<Vec<u32>> = cfg.gates.iter().map(|g| g.after.clone()).collect();
             RaceCheck::new(cfg.graphs, cfg.pes).with_launches(inst_gate.clone(), &after)
@@ -330,7 +356,7 @@ impl<'a> Engine<'a> {
             progress: cfg.progress.clone(),
             hbm,
             route_bytes: vec![(0, 0); cfg.routes.len()],
-            now: cfg.gates.iter().map(|g| g.start).min().unwrap_or(0),
+            now,
             queue,
             insts,
             cores,
@@ -449,6 +475,11 @@ impl<'a> Engine<'a> {
                 }
                 Ev::Begin(inst) => self.begin(inst),
                 Ev::Open(g) => self.open(g),
+                Ev::Idle(c, u) => {
+                    let first = self.cores[c as usize].insts[0];
+                    self.cores[c as usize].release(UNIT_OF[u as usize], t);
+                    self.try_core(InstId(first), u as usize);
+                }
                 Ev::CommFree(inst) => self.free_unit(inst, Unit::Comm),
             }
         }
@@ -509,6 +540,14 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// What the run leaves busy on each PE, for a later run to queue behind.
+    pub(crate) fn left_busy(&self) -> HashMap<PeId, PeBusy> {
+        self.cores
+            .iter()
+            .map(|c| (self.insts[c.insts[0] as usize].pe, c.left_busy()))
+            .collect()
+    }
+
     /// Starts what instance `inst` can start before anything has finished.
     fn begin(&mut self, inst: InstId) {
         let i = inst.ix();
@@ -540,7 +579,7 @@ impl<'a> Engine<'a> {
     /// in turn, starting after `inst` (round robin).
     fn free_unit(&mut self, inst: InstId, u: Unit) {
         let core = self.insts[inst.ix()].core as usize;
-        self.cores[core].release(u);
+        self.cores[core].release(u, self.now);
         self.try_core(inst, u as usize);
     }
 
@@ -910,7 +949,7 @@ impl<'a> Engine<'a> {
         let frees_unit = unit != Unit::Free && unit != Unit::Comm;
         if frees_unit {
             let core = self.insts[i].core as usize;
-            self.cores[core].release(unit);
+            self.cores[core].release(unit, now);
         }
         for k in self.insts[i].dependents_of(r.op) {
             let d = self.insts[i].dependent(k);
@@ -949,6 +988,10 @@ impl<'a> Engine<'a> {
         match ev {
             Ev::OpDone(r) | Ev::SendNext(r) => [pe(r.inst), None],
             Ev::CommFree(i) | Ev::Begin(i) => [pe(i), None],
+            Ev::Idle(c, _) => {
+                let first = self.cores[c as usize].insts[0] as usize;
+                [Some(self.insts[first].pe), None]
+            }
             Ev::Open(g) => {
                 let first = self.gates[g as usize].insts.start as usize;
                 [self.insts.get(first).map(|s| s.pe), None]

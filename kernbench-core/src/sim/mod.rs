@@ -41,6 +41,7 @@ pub use ipcq::FabricModel;
 pub use lower::{PeProgram, Unit};
 pub use memory::{available_memory, MemoryEstimate};
 pub use messages::Message;
+pub use pe::PeBusy;
 pub use progress::{Progress, ProgressHook};
 pub use report::{
     Bound, BoundBy, EngineBusy, LinkUse, MemoryUse, PeBound, PeReport, RemoteLink, Report,
@@ -373,6 +374,33 @@ pub struct ManyOutcome {
     /// The first instance of each launch in the outcome's instances, and
     /// one past the last as a final entry.
     pub first_instance: Vec<usize>,
+    /// What the run leaves busy on its PEs, in its own time.
+    pub busy: BusyUntil,
+}
+
+/// When each PE's engines and HBM pseudo-channels are free after a run:
+/// what it leaves for a later run on those PEs to queue behind
+/// ([`simulate_many_after`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BusyUntil(pub std::collections::HashMap<PeId, PeBusy>);
+
+impl BusyUntil {
+    /// The same times moved by `by` ps (earlier for a negative `by`, not before 0).
+    pub fn shifted(&self, by: i128) -> BusyUntil {
+        BusyUntil(self.0.iter().map(|(p, b)| (*p, b.shifted(by))).collect())
+    }
+
+    /// The later of the two, PE by PE and time by time.
+    pub fn merge(&mut self, o: &BusyUntil) {
+        for (pe, b) in &o.0 {
+            match self.0.get_mut(pe) {
+                Some(a) => a.merge(b),
+                None => {
+                    self.0.insert(*pe, b.clone());
+                }
+            }
+        }
+    }
 }
 
 /// Simulates several launches on one timeline: they contend for the PEs'
@@ -385,7 +413,19 @@ pub struct ManyOutcome {
 /// The launches must agree on the fabric model; data execution, traces and
 /// kept graphs are on for all when one asks for them.
 pub fn simulate_many(machine: &mut Machine, queued: &[Queued]) -> Result<ManyOutcome, SimError> {
-    run_queued(machine, queued, false, None).map(|(o, _)| o)
+    run_queued(machine, queued, false, None, None).map(|(o, _)| o)
+}
+
+/// [`simulate_many`] on PEs that an earlier run left busy: each engine and
+/// HBM pseudo-channel of `busy` (in this run's time) serves the run's ops
+/// only once it is free. The outcome's [`ManyOutcome::busy`] is what this
+/// run leaves, for the next.
+pub fn simulate_many_after(
+    machine: &mut Machine,
+    queued: &[Queued],
+    busy: &BusyUntil,
+) -> Result<ManyOutcome, SimError> {
+    run_queued(machine, queued, false, None, Some(busy)).map(|(o, _)| o)
 }
 
 fn run_launch(
@@ -395,7 +435,7 @@ fn run_launch(
     domain: Option<&mut dyn domain::ValueDomain>,
 ) -> Result<(Outcome, Vec<queue::MixOp>), SimError> {
     let one = [Queued::new(launch.clone())];
-    run_queued(machine, &one, record_mix, domain).map(|(o, mix)| (o.outcome, mix))
+    run_queued(machine, &one, record_mix, domain, None).map(|(o, mix)| (o.outcome, mix))
 }
 
 /// Checks a run's launches and brings their flags in line: what one asks
@@ -443,6 +483,7 @@ fn run_queued(
     queued: &[Queued],
     record_mix: bool,
     domain: Option<&mut dyn domain::ValueDomain>,
+    busy: Option<&BusyUntil>,
 ) -> Result<(ManyOutcome, Vec<queue::MixOp>), SimError> {
     let topo = machine.topology().clone();
     let launches = harmonise(&topo, queued)?;
@@ -542,6 +583,7 @@ fn run_queued(
         record_mix,
         progress: first.progress.clone(),
         slow,
+        busy: busy.map(|b| &b.0),
     };
     let keep = first.data || first.trace || first.keep_graphs || first.why;
     let distinct_programs = {
@@ -556,6 +598,7 @@ fn run_queued(
     wall.simulate = clock.elapsed();
     let mix = eng.take_mix();
     let sends = eng.sends;
+    let left_busy = BusyUntil(eng.left_busy());
     let names: Vec<&str> = launches.iter().map(|l| l.program.name()).collect();
     let report = report::build(
         &topo,
@@ -614,6 +657,7 @@ fn run_queued(
             },
             launches: times,
             first_instance,
+            busy: left_busy,
         },
         mix,
     ))

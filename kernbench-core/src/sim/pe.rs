@@ -99,6 +99,8 @@ const COUNT: u32 = (1 << 30) - 1;
 /// one launch has one instance per core.
 pub(crate) struct Core {
     busy: [bool; UNITS],
+    /// When each engine was last freed.
+    until: [Ps; UNITS],
     pc_free: Vec<Ps>,
     /// The instances on this PE, in launch order.
     pub(crate) insts: Vec<u32>,
@@ -108,6 +110,7 @@ impl Core {
     pub(crate) fn new(pcs: usize) -> Self {
         Core {
             busy: [false; UNITS],
+            until: [0; UNITS],
             pc_free: vec![0; pcs],
             insts: Vec::new(),
         }
@@ -125,9 +128,70 @@ impl Core {
         }
     }
 
-    /// Frees engine `u`.
-    pub(crate) fn release(&mut self, u: Unit) {
+    /// Frees engine `u` at `now`.
+    pub(crate) fn release(&mut self, u: Unit, now: Ps) {
         self.busy[u as usize] = false;
+        self.until[u as usize] = self.until[u as usize].max(now);
+    }
+
+    /// Starts from what an earlier run left: the pseudo-channels' clocks,
+    /// and the engines busy until the times returned (those later than
+    /// `now`, which the caller frees when they come).
+    pub(crate) fn resume(&mut self, from: &PeBusy, now: Ps) -> Vec<(usize, Ps)> {
+        for (f, b) in self.pc_free.iter_mut().zip(&from.pcs) {
+            *f = (*f).max(*b);
+        }
+        let mut later = Vec::new();
+        for (u, &t) in from.engines.iter().enumerate() {
+            if t > now {
+                self.busy[u] = true;
+                later.push((u, t));
+            }
+        }
+        later
+    }
+
+    /// What this run leaves busy.
+    pub(crate) fn left_busy(&self) -> PeBusy {
+        PeBusy {
+            engines: self.until,
+            pcs: self.pc_free.clone(),
+        }
+    }
+}
+
+/// When one PE's hardware is free after a run: each engine, each HBM
+/// pseudo-channel; a later run on the PE queues behind it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeBusy {
+    /// Per engine (in [`Unit`] order), when it was last freed, ps.
+    pub engines: [Ps; UNITS],
+    /// Per HBM pseudo-channel, when it is free, ps.
+    pub pcs: Vec<Ps>,
+}
+
+impl PeBusy {
+    /// The same times moved by `by` ps (earlier for a negative `by`, not
+    /// before 0).
+    pub fn shifted(&self, by: i128) -> PeBusy {
+        let at = |t: Ps| (i128::from(t) + by).clamp(0, i128::from(Ps::MAX)) as Ps;
+        PeBusy {
+            engines: self.engines.map(at),
+            pcs: self.pcs.iter().map(|&t| at(t)).collect(),
+        }
+    }
+
+    /// The later of the two, time by time.
+    pub fn merge(&mut self, o: &PeBusy) {
+        for (a, b) in self.engines.iter_mut().zip(o.engines) {
+            *a = (*a).max(b);
+        }
+        if self.pcs.len() < o.pcs.len() {
+            self.pcs.resize(o.pcs.len(), 0);
+        }
+        for (a, b) in self.pcs.iter_mut().zip(&o.pcs) {
+            *a = (*a).max(*b);
+        }
     }
 }
 
