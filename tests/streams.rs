@@ -390,3 +390,49 @@ fn work_issued_after_a_drain_queues_behind_what_the_drain_left_running() {
         axpy_want(&ramp(1.0), &ramp(0.25), 8.0).into_dyn()
     );
 }
+
+#[test]
+fn broadcast_and_all_to_all_can_be_issued_on_streams_too() {
+    use kernbench::ccl::dist::{all_to_all_async_in, broadcast_async_in, Backend};
+    let rt = pair();
+    let out = rt
+        .spawn(2, |r| {
+            let rt = r.runtime();
+            let k = r.get_rank() as f32 + 1.0;
+            let world = r.world_group();
+            let backend = Backend::default();
+            let s = rt.new_stream();
+            // Broadcast rank 1's tensor.
+            let b = tensor(rt, k);
+            let h = broadcast_async_in(&r, &b, 1, &world, &backend, &s)?;
+            // All-to-all of a replicated tensor: block j of rank i goes to rank j.
+            let a = rt.from_array(
+                &Array2::from_shape_fn((4, 8), |(i, j)| k * 100.0 + (i * 8 + j) as f32),
+                &Placement::single(),
+            )?;
+            let g = all_to_all_async_in(&r, &a, &world, &backend, &s)?;
+            let (hb, hg) = (h.wait()?, g.wait()?);
+            assert!(hg.times.begin_ps >= hb.times.end_ps, "one stream, in order");
+            // A stream of another device is refused.
+            rt.set_device(1 - r.get_rank())?;
+            let other = rt.new_stream();
+            rt.set_device(r.get_rank())?;
+            let e = broadcast_async_in(&r, &b, 1, &world, &backend, &other).unwrap_err();
+            assert!(e.to_string().contains("the stream is on SIP"), "{e}");
+            Ok((b.to_ndarray::<f32>()?, a.to_ndarray::<f32>()?))
+        })
+        .unwrap();
+    for (b, _) in &out {
+        assert_eq!(b, &ramp(2.0).into_dyn());
+    }
+    for (i, (_, a)) in out.iter().enumerate() {
+        for row in 0..4 {
+            // Rows 0..2 are block 0, rows 2..4 block 1: block j came from rank j.
+            let from = (row / 2) as f32 + 1.0;
+            for col in 0..8 {
+                let want = from * 100.0 + ((i * 2 + row % 2) * 8 + col) as f32;
+                assert_eq!(a[[row, col]], want, "rank {i} [{row}, {col}]");
+            }
+        }
+    }
+}

@@ -888,18 +888,7 @@ pub fn all_reduce_in(
     group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
-    numeric("all_reduce", t)?;
-    rank.group_rank(group)?;
-    let fixed = backend.all_reduce.clone();
-    rank_all_reduce_of(&fixed)?;
-    let backend = backend.clone();
-    let rt = rank.runtime().clone();
-    rank.rendezvous_in(
-        group,
-        "all_reduce",
-        Contribution::of(rank.get_rank(), t, op.code() as u64),
-        move |cs| rt.simulate(&all_reduce_launch(&rt, &cs, op, &backend, &fixed)?),
-    )
+    all_reduce_meet(rank, t, op, group, backend, None)?.ran()
 }
 
 /// [`all_reduce_in`] issued on `stream` of each member's device: every
@@ -918,35 +907,89 @@ pub fn all_reduce_async_in(
     backend: &Backend,
     stream: &Stream,
 ) -> Result<LaunchHandle, RuntimeError> {
+    all_reduce_meet(rank, t, op, group, backend, Some(stream))?.issued()
+}
+
+fn all_reduce_meet(
+    rank: &Rank,
+    t: &DeviceTensor,
+    op: RedOp,
+    group: &ProcessGroup,
+    backend: &Backend,
+    stream: Option<&Stream>,
+) -> Result<Met, RuntimeError> {
     numeric("all_reduce", t)?;
     rank.group_rank(group)?;
-    if stream.sip() != t.sip() as usize {
-        return Err(RuntimeError::Launch {
-            kernel: "rank_all_reduce".into(),
-            msg: format!(
-                "the stream is on SIP {}, the tensor on SIP {}",
-                stream.sip(),
-                t.sip()
-            ),
-        });
-    }
     let fixed = backend.all_reduce.clone();
     rank_all_reduce_of(&fixed)?;
     let backend = backend.clone();
     let rt = rank.runtime().clone();
-    rank.rendezvous_in(
-        group,
-        "all_reduce_async",
-        (
-            Contribution::of(rank.get_rank(), t, op.code() as u64),
-            stream.clone(),
-        ),
-        move |cs| {
-            let (cs, streams): (Vec<Contribution>, Vec<Stream>) = cs.into_iter().unzip();
-            let launch = all_reduce_launch(&rt, &cs, op, &backend, &fixed)?;
-            rt.enqueue_across(launch, &streams)
-        },
-    )
+    let c = Contribution::of(rank.get_rank(), t, op.code() as u64);
+    meet(rank, group, "all_reduce", (c, t.sip()), stream, move |cs| {
+        all_reduce_launch(&rt, cs, op, &backend, &fixed)
+    })
+}
+
+/// How a collective between ranks came out: run to completion, or issued
+/// on the members' streams.
+#[derive(Clone)]
+enum Met {
+    Ran(Report),
+    Issued(LaunchHandle),
+}
+
+impl Met {
+    fn ran(self) -> Result<Report, RuntimeError> {
+        match self {
+            Met::Ran(r) => Ok(r),
+            Met::Issued(h) => h.wait().map(|c| (*c.run).clone()),
+        }
+    }
+
+    fn issued(self) -> Result<LaunchHandle, RuntimeError> {
+        match self {
+            Met::Issued(h) => Ok(h),
+            Met::Ran(_) => unreachable!("a collective given streams is issued on them"),
+        }
+    }
+}
+
+/// Meets the members of `group` and, at the last one's arrival, runs the
+/// collective's launch (`build` of every member's contribution) to
+/// completion, or with a stream of each member (`stream`, on the device of
+/// the member's tensor, `sip`) issues it on them ([`Runtime::enqueue_across`]).
+fn meet<F>(
+    rank: &Rank,
+    group: &ProcessGroup,
+    what: &str,
+    (c, sip): (Contribution, u16),
+    stream: Option<&Stream>,
+    build: F,
+) -> Result<Met, RuntimeError>
+where
+    F: FnOnce(&[Contribution]) -> Result<Launch<'static>, RuntimeError>,
+{
+    let rt = rank.runtime().clone();
+    let Some(stream) = stream else {
+        return rank.rendezvous_in(group, what, c, move |cs| {
+            rt.simulate(&build(&cs)?).map(Met::Ran)
+        });
+    };
+    if stream.sip() != usize::from(sip) {
+        return Err(RuntimeError::Collective {
+            what: what.into(),
+            msg: format!(
+                "rank {}: the stream is on SIP {}, the tensor on SIP {sip}",
+                rank.get_rank(),
+                stream.sip()
+            ),
+        });
+    }
+    let what = format!("{what} (asynchronous)");
+    rank.rendezvous_in(group, &what, (c, stream.clone()), move |cs| {
+        let (cs, streams): (Vec<Contribution>, Vec<Stream>) = cs.into_iter().unzip();
+        rt.enqueue_across(build(&cs)?, &streams).map(Met::Issued)
+    })
 }
 
 /// The all-reduce kernel's launch over the members' contributions.
@@ -999,28 +1042,45 @@ pub fn broadcast_in(
     group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
+    broadcast_meet(rank, t, root, group, backend, None)?.ran()
+}
+
+/// [`broadcast_in`] issued on `stream` of each member's device and
+/// returning a handle at once, as [`all_reduce_async_in`] is.
+pub fn broadcast_async_in(
+    rank: &Rank,
+    t: &DeviceTensor,
+    root: usize,
+    group: &ProcessGroup,
+    backend: &Backend,
+    stream: &Stream,
+) -> Result<LaunchHandle, RuntimeError> {
+    broadcast_meet(rank, t, root, group, backend, Some(stream))?.issued()
+}
+
+fn broadcast_meet(
+    rank: &Rank,
+    t: &DeviceTensor,
+    root: usize,
+    group: &ProcessGroup,
+    backend: &Backend,
+    stream: Option<&Stream>,
+) -> Result<Met, RuntimeError> {
     numeric("broadcast", t)?;
     let algo = backend.broadcast.clone();
     check_algorithm(&algo, Collective::Broadcast, &[MapKind::Ring])?;
     let root_g = group_root("broadcast", rank, group, root)?;
-    let rt = rank.runtime().clone();
-    rank.rendezvous_in(
-        group,
-        "broadcast",
-        Contribution::of(rank.get_rank(), t, root as u64),
-        move |cs| {
-            let (shards, n) = pair_up("broadcast", &cs, "root")?;
-            let d = cs[0].dtype;
-            let args = rank_broadcast::args()
-                .n(n)
-                .seg(seg_elems(&algo, d))
-                .root(root_g)
-                .into();
-            let launch = group_launch(&rank_broadcast, &cs, shards, MapKind::Ring, args)?
-                .ipcq(algo.ipcq.clone());
-            rt.simulate(&launch)
-        },
-    )
+    let c = Contribution::of(rank.get_rank(), t, root as u64);
+    meet(rank, group, "broadcast", (c, t.sip()), stream, move |cs| {
+        let (shards, n) = pair_up("broadcast", cs, "root")?;
+        let d = cs[0].dtype;
+        let args = rank_broadcast::args()
+            .n(n)
+            .seg(seg_elems(&algo, d))
+            .root(root_g)
+            .into();
+        Ok(group_launch(&rank_broadcast, cs, shards, MapKind::Ring, args)?.ipcq(algo.ipcq.clone()))
+    })
 }
 
 /// Whether every shard of `t` holds the whole tensor (replicated, or on one PE).
@@ -1409,6 +1469,28 @@ pub fn all_to_all_in(
     group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
+    all_to_all_meet(rank, t, group, backend, None)?.ran()
+}
+
+/// [`all_to_all_in`] issued on `stream` of each member's device and
+/// returning a handle at once, as [`all_reduce_async_in`] is.
+pub fn all_to_all_async_in(
+    rank: &Rank,
+    t: &DeviceTensor,
+    group: &ProcessGroup,
+    backend: &Backend,
+    stream: &Stream,
+) -> Result<LaunchHandle, RuntimeError> {
+    all_to_all_meet(rank, t, group, backend, Some(stream))?.issued()
+}
+
+fn all_to_all_meet(
+    rank: &Rank,
+    t: &DeviceTensor,
+    group: &ProcessGroup,
+    backend: &Backend,
+    stream: Option<&Stream>,
+) -> Result<Met, RuntimeError> {
     numeric("all_to_all", t)?;
     let algo = backend.all_to_all.clone();
     check_algorithm(&algo, Collective::AllToAll, &[MapKind::Ranks])?;
@@ -1429,14 +1511,15 @@ pub fn all_to_all_in(
             "rank {r}: a first dimension of {rows} does not cut into {w} equal blocks"
         )));
     }
-    let rt = rank.runtime().clone();
-    rank.rendezvous_in(group, "all_to_all", Contribution::of(r, t, 0), move |cs| {
-        let (shards, n) = pair_up("all_to_all", &cs, "argument")?;
+    let c = Contribution::of(r, t, 0);
+    meet(rank, group, "all_to_all", (c, t.sip()), stream, move |cs| {
+        let (shards, n) = pair_up("all_to_all", cs, "argument")?;
         let d = cs[0].dtype;
         let args = rank_all_to_all::args().n(n).seg(seg_elems(&algo, d)).into();
-        let launch = group_launch(&rank_all_to_all, &cs, shards, MapKind::Ranks, args)?
-            .ipcq(algo.ipcq.clone());
-        rt.simulate(&launch)
+        Ok(
+            group_launch(&rank_all_to_all, cs, shards, MapKind::Ranks, args)?
+                .ipcq(algo.ipcq.clone()),
+        )
     })
 }
 
