@@ -136,6 +136,9 @@ fn launches_on_one_pe_share_its_engines_and_on_two_do_not() {
         ],
     )
     .unwrap();
+    // The PE's engines serve both launches in turn: neither runs first.
+    let (a0, a1) = (shared.launches[0].end_ps, shared.launches[1].end_ps);
+    assert!(a0.abs_diff(a1) * 4 < a0.max(a1), "{a0} vs {a1}");
     let (shared, apart) = (end(&shared), end(&apart));
     println!("alone {alone} ps, two on one PE {shared} ps, on two PEs {apart} ps");
     assert_eq!(

@@ -179,11 +179,15 @@ fn events_order_streams_and_time_work() {
     end.record(&s1);
     // s2's next launch waits for everything s1 had before `end`.
     end.wait(&s2);
+    // Recorded after the wait with nothing issued since, an event covers
+    // what the stream waits for, as `cudaEventRecord` does.
+    let joined = s2.record_event();
     let pass = Args::new().tensor("t", &t).int("rounds", 2);
     let b = rt.launch_async(&pass_rows, &grid, &pass, &s2).unwrap();
     end.synchronize().unwrap();
     let (a, b) = (a.wait().unwrap(), b.wait().unwrap());
     assert!(b.times.begin_ps >= a.times.end_ps, "{a:?} {b:?}");
+    assert_eq!(joined.time_ps().unwrap(), end.time_ps().unwrap());
     let elapsed = begin.elapsed_ps(&end).unwrap();
     assert_eq!(
         elapsed,

@@ -85,8 +85,9 @@ pub struct Event {
 /// Where an event was recorded.
 #[derive(Clone, Debug)]
 enum Mark {
-    /// After this launch (pending or finished).
-    After(Arc<Shared>, u64),
+    /// After these launches (pending or finished): the stream's last one
+    /// and the events it was told to wait on since.
+    After(Arc<Shared>, Vec<u64>),
     /// At a time: its stream had nothing issued.
     At(Ps),
 }
@@ -581,9 +582,9 @@ impl Stream {
     /// `event` completes (as `cudaStreamWaitEvent`). An event never
     /// recorded, or recorded at a time, orders nothing.
     pub fn wait_event(&self, event: &Event) {
-        if let Some(Mark::After(_, id)) = event.mark() {
+        if let Some(Mark::After(_, ids)) = event.mark() {
             let mut q = self.shared.queue();
-            q.streams[self.id as usize].waits.push(id);
+            q.streams[self.id as usize].waits.extend(ids);
         }
     }
 
@@ -635,9 +636,16 @@ impl Event {
     /// the stream so far has ended. Recording again moves it.
     pub fn record(&self, stream: &Stream) {
         let q = stream.shared.queue();
-        let mark = match q.streams[stream.id as usize].tail {
-            Some(id) => Mark::After(Arc::clone(&stream.shared), id),
-            None => Mark::At(q.host_ps(stream.sip as usize)),
+        let st = &q.streams[stream.id as usize];
+        // The stream's work so far: its last launch and what it was told to
+        // wait on since, as `cudaEventRecord` after `cudaStreamWaitEvent`.
+        let mut ids: Vec<u64> = st.waits.iter().copied().chain(st.tail).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mark = if ids.is_empty() {
+            Mark::At(q.host_ps(stream.sip as usize))
+        } else {
+            Mark::After(Arc::clone(&stream.shared), ids)
         };
         drop(q);
         *self.mark.lock().unwrap_or_else(PoisonError::into_inner) = Some(mark);
@@ -655,9 +663,13 @@ impl Event {
         match self.mark() {
             None => Err(RuntimeError::EventNotRecorded),
             Some(Mark::At(t)) => Ok(t),
-            Some(Mark::After(shared, id)) => {
+            Some(Mark::After(shared, ids)) => {
                 let mut q = shared.queue();
-                Ok(shared.complete(&mut q, id)?.times.end_ps)
+                let mut t = 0;
+                for id in ids {
+                    t = t.max(shared.complete(&mut q, id)?.times.end_ps);
+                }
+                Ok(t)
             }
         }
     }
@@ -668,10 +680,12 @@ impl Event {
         match self.mark() {
             None => Err(RuntimeError::EventNotRecorded),
             Some(Mark::At(_)) => Ok(()),
-            Some(Mark::After(shared, id)) => {
+            Some(Mark::After(shared, ids)) => {
                 let mut q = shared.queue();
-                let c = shared.complete(&mut q, id)?;
-                q.host_waits(waiting_sip(&c), c.times.end_ps);
+                for id in ids {
+                    let c = shared.complete(&mut q, id)?;
+                    q.host_waits(waiting_sip(&c), c.times.end_ps);
+                }
                 Ok(())
             }
         }

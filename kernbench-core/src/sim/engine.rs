@@ -575,21 +575,21 @@ impl<'a> Engine<'a> {
     }
 
     /// Frees engine `u` of `inst`'s PE and gives it to the next op ready for
-    /// it: `inst`'s own first, then those of the other instances on the PE
-    /// in turn, starting after `inst` (round robin).
+    /// it (see [`Engine::try_core`]).
     fn free_unit(&mut self, inst: InstId, u: Unit) {
         let core = self.insts[inst.ix()].core as usize;
         self.cores[core].release(u, self.now);
         self.try_core(inst, u as usize);
     }
 
-    /// Offers idle engine `u` of `inst`'s PE to `inst`, then to the other
-    /// instances on the PE in turn.
+    /// Offers idle engine `u` of `inst`'s PE to the instances on the PE in
+    /// turn, round robin: the ones after `inst` first, `inst` last, so that
+    /// one launch's queue cannot keep an engine from another's.
     fn try_core(&mut self, inst: InstId, u: usize) {
-        self.try_unit(inst, u);
         let core = self.insts[inst.ix()].core as usize;
         let n = self.cores[core].insts.len();
         if n < 2 {
+            self.try_unit(inst, u);
             return;
         }
         let at = self.cores[core]
@@ -597,12 +597,12 @@ impl<'a> Engine<'a> {
             .iter()
             .position(|&i| i == inst.0)
             .unwrap_or(0);
-        for k in 1..n {
+        for k in 1..=n {
             if self.cores[core].busy(u) {
                 return;
             }
-            let other = InstId(self.cores[core].insts[(at + k) % n]);
-            self.try_unit(other, u);
+            let next = InstId(self.cores[core].insts[(at + k) % n]);
+            self.try_unit(next, u);
         }
     }
 
@@ -951,6 +951,9 @@ impl<'a> Engine<'a> {
             let core = self.insts[i].core as usize;
             self.cores[core].release(unit, now);
         }
+        // On a PE shared by several launches, the engine this op freed goes
+        // round robin (below), not first to this instance's next op.
+        let shared = frees_unit && self.cores[self.insts[i].core as usize].insts.len() > 1;
         for k in self.insts[i].dependents_of(r.op) {
             let d = self.insts[i].dependent(k);
             let s = &mut self.insts[i];
@@ -958,7 +961,7 @@ impl<'a> Engine<'a> {
                 let du = s.prog.ops[d.ix()].unit;
                 if du == Unit::Free {
                     self.start(OpRef::new(r.inst, d));
-                } else {
+                } else if !(shared && du == unit) {
                     self.try_unit(r.inst, du as usize);
                 }
             }
