@@ -2,8 +2,9 @@
 //! or the tensor it is about.
 
 use crate::machine::MemError;
+use crate::neighbors::NeighborError;
 use crate::sim::SimError;
-use crate::DType;
+use crate::{DType, PeId};
 use std::fmt;
 
 /// Why a runtime call failed.
@@ -168,12 +169,12 @@ pub enum RuntimeError {
         waiting: Vec<usize>,
     },
     /// A collective whose contributions do not fit together, or that cannot run.
-    #[error("{what}: {msg}")]
+    #[error("{what}: {kind}")]
     Collective {
-        /// The collective.
+        /// The collective (or the kernel it launches).
         what: String,
         /// What is wrong (naming the ranks).
-        msg: String,
+        kind: CollectiveError,
     },
     /// A rank's worker panicked.
     #[error("rank {rank} panicked: {msg}")]
@@ -353,6 +354,230 @@ pub enum GroupError {
         call: String,
         /// The worker's rank.
         rank: usize,
+    },
+}
+
+/// Why a collective between ranks cannot run (see [`RuntimeError::Collective`]):
+/// the algorithm chosen, or the ranks' contributions, with the ranks and
+/// values that do not fit.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CollectiveError {
+    /// A tensor of a type collectives do not move (a mask).
+    #[error(
+        "collectives move f32, f16, bf16 or i32 tensors, not {dtype} masks; cast the mask to a \
+         number type in a kernel first"
+    )]
+    NotNumeric {
+        /// The tensor's element type.
+        dtype: DType,
+    },
+    /// An algorithm name the registry does not hold.
+    #[error("no algorithm `{name}` in the registry (known: {})", .known.join(", "))]
+    UnknownAlgorithm {
+        /// The name asked for.
+        name: String,
+        /// The registry's algorithms.
+        known: Vec<String>,
+    },
+    /// An algorithm of another collective than the one it is used for.
+    #[error("algorithm `{algorithm}` implements {implements}, not {wanted}")]
+    WrongCollective {
+        /// The algorithm.
+        algorithm: String,
+        /// The collective it implements.
+        implements: &'static str,
+        /// The collective it was asked to run.
+        wanted: &'static str,
+    },
+    /// An algorithm whose neighbour map the runtime does not run between ranks.
+    #[error(
+        "algorithm `{algorithm}` needs a {map} map; between ranks this runtime runs [{}] \
+         algorithms",
+        .runs.join(", ")
+    )]
+    MapKind {
+        /// The algorithm.
+        algorithm: String,
+        /// The map it needs.
+        map: String,
+        /// The maps the runtime runs between ranks for this collective.
+        runs: Vec<String>,
+    },
+    /// An algorithm whose kernel has no form between ranks.
+    #[error(
+        "algorithm `{algorithm}` (kernel `{kernel}`) has no form between ranks; between ranks \
+         this runtime runs {runs}"
+    )]
+    NoRankForm {
+        /// The algorithm.
+        algorithm: String,
+        /// Its kernel.
+        kernel: String,
+        /// What the runtime runs between ranks for this collective.
+        runs: &'static str,
+    },
+    /// A rank's tensor whose shards differ in length.
+    #[error("rank {rank}'s tensor has shards of different sizes; a collective needs equal shards")]
+    UnequalShards {
+        /// The rank.
+        rank: usize,
+    },
+    /// Ranks whose tensors differ in shape, type or number of shards.
+    #[error(
+        "rank {rank}'s tensor is {shape:?} {dtype} in {shards} shards, rank {first_rank}'s \
+         {first_shape:?} {first_dtype} in {first_shards} shards: every rank must pass a tensor \
+         of the same shape, type and placement"
+    )]
+    TensorMismatch {
+        /// A rank whose tensor differs from the first's.
+        rank: usize,
+        /// Its shape.
+        shape: Vec<usize>,
+        /// Its element type.
+        dtype: DType,
+        /// Its shards.
+        shards: usize,
+        /// The first rank.
+        first_rank: usize,
+        /// Its shape.
+        first_shape: Vec<usize>,
+        /// Its element type.
+        first_dtype: DType,
+        /// Its shards.
+        first_shards: usize,
+    },
+    /// Ranks that passed different values for an argument (a root, an op).
+    #[error("rank {rank} passed {arg} {value}, rank {first_rank} passed {first_value}")]
+    ArgMismatch {
+        /// A rank whose value differs from the first's.
+        rank: usize,
+        /// The argument.
+        arg: String,
+        /// Its value.
+        value: u64,
+        /// The first rank.
+        first_rank: usize,
+        /// Its value.
+        first_value: u64,
+    },
+    /// Ranks that reduce with different operations.
+    #[error("rank {rank} reduces with {op}, rank {first_rank} with {first_op}")]
+    OpMismatch {
+        /// A rank whose operation differs from the first's.
+        rank: usize,
+        /// Its operation.
+        op: &'static str,
+        /// The first rank.
+        first_rank: usize,
+        /// Its operation.
+        first_op: &'static str,
+    },
+    /// Two ranks with a shard on the same PE.
+    #[error(
+        "ranks {other} and {rank} both hold a shard on PE {pe}: each rank's tensor must live on \
+         its own SIP (set_device)"
+    )]
+    SharedPe {
+        /// The rank found to repeat the PE.
+        rank: usize,
+        /// The other rank on it.
+        other: usize,
+        /// The PE.
+        pe: PeId,
+    },
+    /// A neighbour map that cannot be built over the ranks' PEs.
+    #[error("{0}")]
+    Map(#[source] NeighborError),
+    /// A root that is not a rank of the run.
+    #[error("root {root} is not a rank (world size {world})")]
+    RootNotRank {
+        /// The root given.
+        root: usize,
+        /// Ranks in the run.
+        world: usize,
+    },
+    /// A root that is not a member of the group.
+    #[error("root {root} is not a member of the group of ranks {ranks:?}")]
+    RootNotMember {
+        /// The root given.
+        root: usize,
+        /// The group's ranks.
+        ranks: Vec<usize>,
+    },
+    /// A gather's input or output split over PEs (only the shardwise form takes them).
+    #[error(
+        "rank {rank}: input and output must be replicated (or on one PE), not split (the \
+         _shards form gathers split tensors shard by shard)"
+    )]
+    GatherSplit {
+        /// The rank.
+        rank: usize,
+    },
+    /// A gather's output of the wrong shape or type for the gathered blocks.
+    #[error(
+        "rank {rank}: {world} blocks of {input:?} {dtype} make a {want:?} {dtype} tensor, not \
+         {output:?} {output_dtype}"
+    )]
+    GatherShape {
+        /// The rank.
+        rank: usize,
+        /// Members of the group.
+        world: usize,
+        /// The input's shape.
+        input: Vec<usize>,
+        /// The input's element type.
+        dtype: DType,
+        /// The shape the output must have.
+        want: Vec<usize>,
+        /// The output's shape.
+        output: Vec<usize>,
+        /// The output's element type.
+        output_dtype: DType,
+    },
+    /// A gather's input and output on different PEs.
+    #[error("rank {rank}: input and output must be placed on the same PEs")]
+    GatherPes {
+        /// The rank.
+        rank: usize,
+    },
+    /// A gather's output shards not `world` times its input shards.
+    #[error(
+        "rank {rank}: every shard of the output must be {world} times as long as the input's \
+         shard on its PE (split both the same way)"
+    )]
+    GatherShards {
+        /// The rank.
+        rank: usize,
+        /// Members of the group.
+        world: usize,
+    },
+    /// An all-to-all tensor split over PEs.
+    #[error(
+        "rank {rank}: the tensor must be replicated (or on one PE), not split: its blocks are \
+         rows of the whole tensor"
+    )]
+    AllToAllSplit {
+        /// The rank.
+        rank: usize,
+    },
+    /// An all-to-all tensor whose rows do not cut into one block per member.
+    #[error("rank {rank}: a first dimension of {rows} does not cut into {world} equal blocks")]
+    AllToAllBlocks {
+        /// The rank.
+        rank: usize,
+        /// The tensor's first dimension.
+        rows: usize,
+        /// Members of the group.
+        world: usize,
+    },
+    /// Ranks whose rendezvous results are of different types.
+    #[error("ranks disagreed on the result type")]
+    ResultType,
+    /// Ranks released from a collective with no rank that failed.
+    #[error("rank(s) {} were released with no failing rank", list(.released))]
+    ReleasedWithoutFailure {
+        /// The ranks released.
+        released: Vec<usize>,
     },
 }
 
@@ -587,6 +812,27 @@ mod tests {
         assert_eq!(e.to_string(), format!("machine: {mem}"));
         let source = e.source().and_then(|s| s.downcast_ref::<MemError>());
         assert_eq!(source, Some(&mem));
+    }
+
+    #[test]
+    fn a_collective_error_keeps_its_wording_and_sources() {
+        let e = RuntimeError::Collective {
+            what: "spawn".into(),
+            kind: CollectiveError::ReleasedWithoutFailure {
+                released: vec![0, 2],
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "spawn: rank(s) 0, 2 were released with no failing rank"
+        );
+        let map = crate::neighbors::NeighborMap::ring(&[]).unwrap_err();
+        let kind = CollectiveError::Map(map.clone());
+        assert_eq!(kind.to_string(), map.to_string());
+        let source = kind
+            .source()
+            .and_then(|s| s.downcast_ref::<NeighborError>());
+        assert_eq!(source, Some(&map));
     }
 
     #[test]

@@ -45,7 +45,8 @@ mod tensor;
 
 pub use context::{device, dist};
 pub use error::{
-    GroupError, RankFailure, RuntimeError, SpawnError, TpError, TpErrorKind, WorkerError,
+    CollectiveError, GroupError, RankFailure, RuntimeError, SpawnError, TpError, TpErrorKind,
+    WorkerError,
 };
 pub use launch::{Arg, Args, Param};
 pub use placement::{resolve, Placement, ShardSpec, Split, TileOrder};
