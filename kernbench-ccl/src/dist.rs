@@ -53,8 +53,8 @@ use kernbench_core::ir::{ArgValue, KernelArgs};
 use kernbench_core::neighbors::NeighborMap;
 use kernbench_core::program::Program;
 use kernbench_core::runtime::{
-    Args, CollectiveError, DeviceTensor, LaunchHandle, Param, ProcessGroup, Rank, Runtime,
-    RuntimeError, Stream,
+    Args, CollectiveError, DeviceTensor, LaunchHandle, LaunchSetupError, Param, ProcessGroup, Rank,
+    Runtime, RuntimeError, Stream,
 };
 use kernbench_core::sim::{Launch, Report};
 use kernbench_core::topology::Topology;
@@ -939,14 +939,13 @@ pub fn all_reduce_async_in(
     numeric("all_reduce", t)?;
     rank.group_rank(group)?;
     if stream.sip() != t.sip() as usize {
-        return Err(RuntimeError::Launch {
-            kernel: "rank_all_reduce".into(),
-            msg: format!(
-                "the stream is on SIP {}, the tensor on SIP {}",
-                stream.sip(),
-                t.sip()
-            ),
-        });
+        return Err(RuntimeError::launch(
+            "rank_all_reduce",
+            LaunchSetupError::StreamDevice {
+                stream: stream.sip(),
+                tensor: t.sip().into(),
+            },
+        ));
     }
     let fixed = backend.all_reduce.clone();
     rank_all_reduce_of(&fixed)?;

@@ -3,7 +3,7 @@
 
 use crate::machine::MemError;
 use crate::neighbors::NeighborError;
-use crate::sim::SimError;
+use crate::sim::{LaunchError, SimError};
 use crate::{DType, PeId};
 use std::fmt;
 
@@ -112,13 +112,13 @@ pub enum RuntimeError {
         /// The kernel's parameters.
         known: String,
     },
-    /// A launch that cannot be set up (grid, PEs).
-    #[error("launch of `{kernel}`: {msg}")]
+    /// A launch that cannot be set up (grid, PEs, streams).
+    #[error("launch of `{kernel}`: {kind}")]
     Launch {
         /// The kernel.
         kernel: String,
         /// What is wrong.
-        msg: String,
+        kind: LaunchSetupError,
     },
     /// The simulation of a launch failed.
     #[error("launch of `{kernel}`: {err}")]
@@ -200,6 +200,68 @@ pub enum RuntimeError {
     /// A tensor-parallel layer that cannot be built or run.
     #[error("tensor parallel: {0}")]
     TensorParallel(#[from] TpError),
+}
+
+impl RuntimeError {
+    /// A launch of `kernel` that cannot be set up.
+    pub fn launch(kernel: impl Into<String>, kind: LaunchSetupError) -> RuntimeError {
+        RuntimeError::Launch {
+            kernel: kernel.into(),
+            kind,
+        }
+    }
+}
+
+/// Why the runtime cannot set up a launch (see [`RuntimeError::Launch`]).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum LaunchSetupError {
+    /// A grid that is empty, has more than three axes or an axis of 0.
+    #[error("grid {grid:?} must have 1 to 3 non-zero axes")]
+    Grid {
+        /// The grid given.
+        grid: Vec<u32>,
+    },
+    /// A grid with more instances than the current device has PEs.
+    #[error("grid {grid:?} has {instances} instances; SIP {sip} has {pes} PEs")]
+    TooFewPes {
+        /// The grid given.
+        grid: Vec<u32>,
+        /// Its instances.
+        instances: usize,
+        /// The current device.
+        sip: usize,
+        /// PEs of that SIP.
+        pes: usize,
+    },
+    /// A stream of another runtime.
+    #[error("the stream belongs to another runtime")]
+    ForeignStream,
+    /// One of several streams belongs to another runtime.
+    #[error("a stream belongs to another runtime")]
+    ForeignStreams,
+    /// A stream on another SIP than the tensor it works on.
+    #[error("the stream is on SIP {stream}, the tensor on SIP {tensor}")]
+    StreamDevice {
+        /// The stream's SIP.
+        stream: usize,
+        /// The tensor's SIP.
+        tensor: usize,
+    },
+    /// A launch the simulator cannot set up (grid and PEs, per-instance
+    /// arguments, TCM plan).
+    #[error("{0}")]
+    Sim(#[source] LaunchError),
+}
+
+impl LaunchSetupError {
+    /// A grid of `instances` instances given `pes` PEs.
+    pub fn grid_size(grid: &[u32], instances: usize, pes: usize) -> LaunchSetupError {
+        LaunchSetupError::Sim(LaunchError::GridSize {
+            grid: grid.to_vec(),
+            instances: Some(instances),
+            pes,
+        })
+    }
 }
 
 /// `0, 2, 3`
