@@ -7,7 +7,7 @@ use kernbench::ccl::RedOp;
 use kernbench::core::runtime::ndarray::{array, Array1, Array2};
 use kernbench::core::runtime::{
     Args, CollectiveError, GroupError, Placement, Runtime, RuntimeError, SpawnError, Split,
-    TileOrder,
+    TensorShapeError, TileOrder,
 };
 use kernbench::core::topology::{Topology, TINY_YAML};
 use kernbench::core::DType;
@@ -142,7 +142,23 @@ fn placement_policies_give_structural_shards() {
     let e = rt
         .zeros(&[2, 2, 2], DType::F32, &Placement::single())
         .unwrap_err();
-    assert!(matches!(e, RuntimeError::Shape { .. }), "{e}");
+    assert_eq!(
+        e,
+        RuntimeError::Shape {
+            shape: vec![2, 2, 2],
+            kind: TensorShapeError::Rank
+        }
+    );
+    let e = rt
+        .zeros(&[3, 0], DType::F32, &Placement::single())
+        .unwrap_err();
+    assert_eq!(
+        e,
+        RuntimeError::Shape {
+            shape: vec![3, 0],
+            kind: TensorShapeError::Empty
+        }
+    );
 }
 
 #[test]
@@ -210,6 +226,20 @@ fn slices_inside_a_shard_and_across_shards() {
     );
     t.set_slice(0..2, 0..2, &array![[-1.0f32, -2.0], [-3.0, -4.0]])
         .unwrap();
+    let e = t
+        .set_slice(0..2, 0..2, &array![[1.0f32, 2.0, 3.0]])
+        .unwrap_err();
+    assert_eq!(
+        e,
+        RuntimeError::Shape {
+            shape: vec![1, 3],
+            kind: TensorShapeError::HostSlice { rows: 2, cols: 2 }
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "shape [1, 3]: the host array does not match the slice of 2 x 2"
+    );
     t.fill_slice(3..4, 0..4, 7.0f32).unwrap();
     let mut want = a.clone();
     want.slice_mut(kernbench::core::runtime::ndarray::s![0..2, 0..2])
@@ -297,7 +327,15 @@ fn wrong_dtype_from_ndarray_is_an_error() {
         "{e}"
     );
     let e = t.copy_from(&Array2::<f32>::zeros((3, 2))).unwrap_err();
-    assert!(matches!(e, RuntimeError::Shape { .. }), "{e}");
+    assert_eq!(
+        e,
+        RuntimeError::Shape {
+            shape: vec![3, 2],
+            kind: TensorShapeError::HostArray {
+                tensor: t.shape().to_vec()
+            }
+        }
+    );
 }
 
 #[test]

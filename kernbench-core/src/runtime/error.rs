@@ -33,13 +33,14 @@ pub enum RuntimeError {
         /// What is wrong.
         msg: String,
     },
-    /// A tensor shape the runtime does not handle.
-    #[error("shape {shape:?}: {msg}")]
+    /// A tensor shape the runtime does not handle, or host data of
+    /// another shape than the tensor or slice it is copied into.
+    #[error("shape {shape:?}: {kind}")]
     Shape {
-        /// The shape.
+        /// The shape (of the tensor asked for, or of the host array).
         shape: Vec<usize>,
         /// What is wrong.
-        msg: String,
+        kind: TensorShapeError,
     },
     /// Host data of the wrong element type for a tensor.
     #[error("{what}: the tensor holds {tensor}, the host array {host}")]
@@ -262,6 +263,31 @@ impl LaunchSetupError {
             pes,
         })
     }
+}
+
+/// Why a shape does not fit (see [`RuntimeError::Shape`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TensorShapeError {
+    /// A tensor of no dimension or more than two.
+    #[error("only 1-D and 2-D tensors are supported")]
+    Rank,
+    /// A tensor with a dimension of 0.
+    #[error("a tensor needs at least one element")]
+    Empty,
+    /// A host array of another shape than the tensor it is copied into.
+    #[error("the host array does not match the tensor's shape {tensor:?}")]
+    HostArray {
+        /// The tensor's shape.
+        tensor: Vec<usize>,
+    },
+    /// A host array of another shape than the slice it is written to.
+    #[error("the host array does not match the slice of {rows} x {cols}")]
+    HostSlice {
+        /// Rows of the slice.
+        rows: usize,
+        /// Columns of the slice.
+        cols: usize,
+    },
 }
 
 /// `0, 2, 3`
