@@ -26,12 +26,12 @@ pub enum RuntimeError {
         sips: usize,
     },
     /// A placement that cannot be resolved for a tensor.
-    #[error("placement of a {shape:?} tensor: {msg}")]
+    #[error("placement of a {shape:?} tensor: {kind}")]
     Placement {
         /// The tensor's shape.
         shape: Vec<usize>,
         /// What is wrong.
-        msg: String,
+        kind: PlacementError,
     },
     /// A tensor shape the runtime does not handle, or host data of
     /// another shape than the tensor or slice it is copied into.
@@ -287,6 +287,55 @@ pub enum TensorShapeError {
         rows: usize,
         /// Columns of the slice.
         cols: usize,
+    },
+}
+
+/// Why a placement cannot be resolved for a tensor (see
+/// [`RuntimeError::Placement`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlacementError {
+    /// A tensor of no dimension or more than two.
+    #[error("only 1-D and 2-D tensors can be placed")]
+    Rank,
+    /// More cubes (or none) than a SIP has.
+    #[error("{asked} cubes asked for; a SIP has {have}")]
+    Cubes {
+        /// Cubes asked for.
+        asked: usize,
+        /// Cubes of a SIP.
+        have: usize,
+    },
+    /// More PEs per cube (or none) than a cube has.
+    #[error("{asked} PEs per cube asked for; a cube has {have}")]
+    Pes {
+        /// PEs per cube asked for.
+        asked: usize,
+        /// PEs of a cube.
+        have: usize,
+    },
+    /// Fewer rows or columns than the parts they are split into.
+    #[error("cannot split {len} {dim} over {parts} {level}: use fewer {level}, or replicate")]
+    TooFew {
+        /// Rows or columns of the block split.
+        len: usize,
+        /// `rows` or `columns`.
+        dim: &'static str,
+        /// Parts asked for.
+        parts: usize,
+        /// `cubes` or `PEs`.
+        level: &'static str,
+    },
+    /// A tile grid whose tiles are not one per unit.
+    #[error("a {rows}x{cols} tile grid needs {} {level}, the placement uses {units}", rows * cols)]
+    TileGrid {
+        /// Tile rows.
+        rows: usize,
+        /// Tile columns.
+        cols: usize,
+        /// `cubes` or `PEs`.
+        level: &'static str,
+        /// Cubes or PEs the placement uses.
+        units: usize,
     },
 }
 

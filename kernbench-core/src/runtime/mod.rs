@@ -45,8 +45,8 @@ mod tensor;
 
 pub use context::{device, dist};
 pub use error::{
-    CollectiveError, GroupError, LaunchSetupError, RankFailure, RuntimeError, SpawnError,
-    TensorShapeError, TpError, TpErrorKind, WorkerError,
+    CollectiveError, GroupError, LaunchSetupError, PlacementError, RankFailure, RuntimeError,
+    SpawnError, TensorShapeError, TpError, TpErrorKind, WorkerError,
 };
 pub use launch::{Arg, Args, Param};
 pub use placement::{resolve, Placement, ShardSpec, Split, TileOrder};
