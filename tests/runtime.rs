@@ -826,7 +826,19 @@ fn a_failing_rank_releases_its_siblings_with_the_root_cause() {
     assert!(
         matches!(
             e,
-            SpawnError::Invalid(RuntimeError::WorldSize { world: 5, .. })
+            SpawnError::Invalid(RuntimeError::WorldSize { world: 5, sips: 4 })
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "world size 5: one rank per SIP; the machine has 4 SIP(s)"
+    );
+    let e = quad().spawn(0, |_| Ok(())).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            SpawnError::Invalid(RuntimeError::WorldSize { world: 0, sips: 4 })
         ),
         "{e}"
     );

@@ -129,13 +129,13 @@ pub enum RuntimeError {
         /// The simulator's error (it names the PE and the kernel line).
         err: Box<SimError>,
     },
-    /// `spawn` was asked for a world the machine cannot hold.
-    #[error("world size {world}: {msg}")]
+    /// `spawn` was asked for no rank, or more ranks than the machine has SIPs.
+    #[error("world size {world}: one rank per SIP; the machine has {sips} SIP(s)")]
     WorldSize {
         /// The world size asked for.
         world: usize,
-        /// What is wrong.
-        msg: String,
+        /// SIPs in the machine.
+        sips: usize,
     },
     /// A collective or barrier was abandoned because other ranks failed.
     #[error("rank {rank}: released from `{what}` because rank(s) {} failed", list(.failed))]

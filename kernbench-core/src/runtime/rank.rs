@@ -514,7 +514,7 @@ impl Runtime {
         if world_size == 0 || world_size > sips {
             return Err(SpawnError::Invalid(RuntimeError::WorldSize {
                 world: world_size,
-                msg: format!("one rank per SIP; the machine has {sips} SIP(s)"),
+                sips,
             }));
         }
         let group = Arc::new(Group::new(world_size));
