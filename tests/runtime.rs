@@ -6,8 +6,8 @@ use kernbench::ccl::tp::{initialize_model_parallel, ColumnParallelLinear, RowPar
 use kernbench::ccl::RedOp;
 use kernbench::core::runtime::ndarray::{array, Array1, Array2};
 use kernbench::core::runtime::{
-    Args, CollectiveError, GroupError, Placement, Runtime, RuntimeError, SpawnError, Split,
-    TensorShapeError, TileOrder,
+    Args, CollectiveError, GroupError, MemoryOp, Placement, Runtime, RuntimeError, SpawnError,
+    Split, TensorShapeError, TileOrder,
 };
 use kernbench::core::topology::{Topology, TINY_YAML};
 use kernbench::core::DType;
@@ -1638,4 +1638,41 @@ fn collective_errors_carry_the_ranks_and_values_involved() {
         .unwrap_err();
     let kinds: Vec<_> = failures(&err).into_iter().map(collective).collect();
     assert_eq!(kinds, vec![("meet", &CollectiveError::ResultType)], "{err}");
+}
+
+#[test]
+fn memory_errors_say_what_the_runtime_was_doing() {
+    let rt = tiny();
+    let huge = [1 << 20, 1 << 20];
+    let e = rt
+        .zeros(&huge, DType::F32, &Placement::single())
+        .unwrap_err();
+    let RuntimeError::Memory { what, err } = &e else {
+        panic!("not a memory error: {e}");
+    };
+    assert_eq!(
+        what,
+        &MemoryOp::Alloc {
+            shape: huge.to_vec(),
+            dtype: DType::F32
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        format!("allocating a {huge:?} f32 tensor: {err}")
+    );
+
+    // A tensor whose memory was freed behind its back.
+    let t = rt.zeros(&[4], DType::F32, &Placement::single()).unwrap();
+    rt.machine().free(t.va()).unwrap();
+    let op = |e: RuntimeError| match e {
+        RuntimeError::Memory { what, .. } => what,
+        other => panic!("not a memory error: {other}"),
+    };
+    assert_eq!(op(t.to_ndarray::<f32>().unwrap_err()), MemoryOp::Read);
+    assert_eq!(
+        op(t.copy_from(&Array1::<f32>::zeros(4)).unwrap_err()),
+        MemoryOp::Write
+    );
+    assert_eq!(op(t.free().unwrap_err()), MemoryOp::Free);
 }

@@ -79,7 +79,7 @@ pub enum RuntimeError {
     #[error("{what}: {err}")]
     Memory {
         /// What was attempted.
-        what: String,
+        what: MemoryOp,
         /// The machine's error.
         err: Box<MemError>,
     },
@@ -337,6 +337,29 @@ pub enum PlacementError {
         /// Cubes or PEs the placement uses.
         units: usize,
     },
+}
+
+/// What the runtime did with a tensor's memory when the machine refused
+/// (see [`RuntimeError::Memory`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MemoryOp {
+    /// Allocating a tensor.
+    #[error("allocating a {shape:?} {dtype} tensor")]
+    Alloc {
+        /// The tensor's shape.
+        shape: Vec<usize>,
+        /// Its element type.
+        dtype: DType,
+    },
+    /// Reading a shard.
+    #[error("read")]
+    Read,
+    /// Writing a shard.
+    #[error("write")]
+    Write,
+    /// Freeing a tensor.
+    #[error("free")]
+    Free,
 }
 
 /// `0, 2, 3`

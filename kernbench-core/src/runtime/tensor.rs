@@ -1,7 +1,7 @@
 //! Device tensors: placed shards of one buffer, read and written from ndarray.
 
 use super::placement::{Placement, ShardSpec};
-use super::{RuntimeError, Shared, TensorShapeError};
+use super::{MemoryOp, RuntimeError, Shared, TensorShapeError};
 use crate::ir::ArgValue;
 use crate::machine::Machine;
 use crate::DType;
@@ -249,9 +249,9 @@ impl DeviceTensor {
         Ok(())
     }
 
-    fn mem_err(what: &str) -> impl Fn(crate::machine::MemError) -> RuntimeError + '_ {
+    fn mem_err(what: MemoryOp) -> impl Fn(crate::machine::MemError) -> RuntimeError {
         move |err| RuntimeError::Memory {
-            what: what.to_string(),
+            what: what.clone(),
             err: Box::new(err),
         }
     }
@@ -265,7 +265,7 @@ impl DeviceTensor {
     ) -> Result<(), RuntimeError> {
         let es = self.dtype.size() as u64;
         m.read(s.pe_id(), self.va + (s.offset + at) as u64 * es, out)
-            .map_err(Self::mem_err("read"))
+            .map_err(Self::mem_err(MemoryOp::Read))
     }
 
     fn write_shard(
@@ -277,7 +277,7 @@ impl DeviceTensor {
     ) -> Result<(), RuntimeError> {
         let es = self.dtype.size() as u64;
         m.write(s.pe_id(), self.va + (s.offset + at) as u64 * es, src)
-            .map_err(Self::mem_err("write"))
+            .map_err(Self::mem_err(MemoryOp::Write))
     }
 
     /// The host-read barrier: the pending launches that take this tensor
@@ -495,7 +495,7 @@ impl DeviceTensor {
         self.shared
             .machine()
             .free(self.va)
-            .map_err(Self::mem_err("free"))
+            .map_err(Self::mem_err(MemoryOp::Free))
     }
 }
 
