@@ -6,7 +6,8 @@ use kernbench::ccl::tp::{initialize_model_parallel, ColumnParallelLinear, RowPar
 use kernbench::ccl::RedOp;
 use kernbench::core::runtime::ndarray::{array, Array1, Array2};
 use kernbench::core::runtime::{
-    Args, GroupError, Placement, Runtime, RuntimeError, SpawnError, Split, TileOrder,
+    Args, CollectiveError, GroupError, MemoryOp, Placement, Runtime, RuntimeError, SpawnError,
+    Split, TensorShapeError, TileOrder,
 };
 use kernbench::core::topology::{Topology, TINY_YAML};
 use kernbench::core::DType;
@@ -141,7 +142,23 @@ fn placement_policies_give_structural_shards() {
     let e = rt
         .zeros(&[2, 2, 2], DType::F32, &Placement::single())
         .unwrap_err();
-    assert!(matches!(e, RuntimeError::Shape { .. }), "{e}");
+    assert_eq!(
+        e,
+        RuntimeError::Shape {
+            shape: vec![2, 2, 2],
+            kind: TensorShapeError::Rank
+        }
+    );
+    let e = rt
+        .zeros(&[3, 0], DType::F32, &Placement::single())
+        .unwrap_err();
+    assert_eq!(
+        e,
+        RuntimeError::Shape {
+            shape: vec![3, 0],
+            kind: TensorShapeError::Empty
+        }
+    );
 }
 
 #[test]
@@ -209,6 +226,20 @@ fn slices_inside_a_shard_and_across_shards() {
     );
     t.set_slice(0..2, 0..2, &array![[-1.0f32, -2.0], [-3.0, -4.0]])
         .unwrap();
+    let e = t
+        .set_slice(0..2, 0..2, &array![[1.0f32, 2.0, 3.0]])
+        .unwrap_err();
+    assert_eq!(
+        e,
+        RuntimeError::Shape {
+            shape: vec![1, 3],
+            kind: TensorShapeError::HostSlice { rows: 2, cols: 2 }
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        "shape [1, 3]: the host array does not match the slice of 2 x 2"
+    );
     t.fill_slice(3..4, 0..4, 7.0f32).unwrap();
     let mut want = a.clone();
     want.slice_mut(kernbench::core::runtime::ndarray::s![0..2, 0..2])
@@ -296,7 +327,15 @@ fn wrong_dtype_from_ndarray_is_an_error() {
         "{e}"
     );
     let e = t.copy_from(&Array2::<f32>::zeros((3, 2))).unwrap_err();
-    assert!(matches!(e, RuntimeError::Shape { .. }), "{e}");
+    assert_eq!(
+        e,
+        RuntimeError::Shape {
+            shape: vec![3, 2],
+            kind: TensorShapeError::HostArray {
+                tensor: t.shape().to_vec()
+            }
+        }
+    );
 }
 
 #[test]
@@ -519,10 +558,24 @@ fn broadcast_and_all_gather_between_ranks() {
             let out = rank.zeros(&[4, 3], DType::F32, &Placement::replicate().cubes(1).pes(2))?;
             rank.all_gather(&out, &x)?;
             let e = rank.broadcast(&b, 7).unwrap_err();
+            assert_eq!(
+                collective(&e),
+                (
+                    "broadcast",
+                    &CollectiveError::RootNotRank { root: 7, world: 2 }
+                )
+            );
             assert!(e.to_string().contains("root 7"), "{e}");
             // Masks are a kernel type; collectives refuse them before any rendezvous.
             let m = rank.zeros(&[4], DType::Bool, &Placement::single())?;
             let e = rank.all_reduce(&m).unwrap_err();
+            assert_eq!(
+                collective(&e),
+                (
+                    "all_reduce",
+                    &CollectiveError::NotNumeric { dtype: DType::Bool }
+                )
+            );
             assert!(e.to_string().contains("not bool masks"), "{e}");
             Ok((b.to_ndarray::<i32>()?, out.to_ndarray::<f32>()?))
         })
@@ -589,6 +642,14 @@ fn bruck_all_gather_and_reduce_scatter_between_ranks() {
     let e = Backend::default()
         .with(&reg, "hierarchical_allgather")
         .unwrap_err();
+    assert!(
+        matches!(
+            collective(&e).1,
+            CollectiveError::NoRankForm { algorithm, runs, .. }
+                if algorithm == "hierarchical_allgather" && runs.contains("Bruck all_gather")
+        ),
+        "{e}"
+    );
     assert!(e.to_string().contains("ring and Bruck all_gather"), "{e}");
 }
 
@@ -765,7 +826,19 @@ fn a_failing_rank_releases_its_siblings_with_the_root_cause() {
     assert!(
         matches!(
             e,
-            SpawnError::Invalid(RuntimeError::WorldSize { world: 5, .. })
+            SpawnError::Invalid(RuntimeError::WorldSize { world: 5, sips: 4 })
+        ),
+        "{e}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "world size 5: one rank per SIP; the machine has 4 SIP(s)"
+    );
+    let e = quad().spawn(0, |_| Ok(())).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            SpawnError::Invalid(RuntimeError::WorldSize { world: 0, sips: 4 })
         ),
         "{e}"
     );
@@ -890,12 +963,33 @@ fn registry_algorithms_between_ranks() {
     }
     // Hierarchical algorithms have no form between ranks.
     let e = Backend::with_all_reduce(&reg, "hierarchical_allreduce").unwrap_err();
+    assert_eq!(
+        collective(&e),
+        (
+            "all_reduce",
+            &CollectiveError::MapKind {
+                algorithm: "hierarchical_allreduce".into(),
+                map: "Hierarchical".into(),
+                runs: ["Ring", "Torus2d", "Tree", "Ranks"]
+                    .map(String::from)
+                    .to_vec(),
+            }
+        )
+    );
     assert!(
         e.to_string().contains("`hierarchical_allreduce`")
             && e.to_string().contains("between ranks"),
         "{e}"
     );
     let e = Backend::with_all_reduce(&reg, "broadcast").unwrap_err();
+    assert_eq!(
+        collective(&e).1,
+        &CollectiveError::WrongCollective {
+            algorithm: "broadcast".into(),
+            implements: "broadcast",
+            wanted: "all_reduce",
+        }
+    );
     assert!(
         e.to_string()
             .contains("implements broadcast, not all_reduce"),
@@ -913,6 +1007,24 @@ fn registry_algorithms_between_ranks() {
         })
         .unwrap_err();
     assert_eq!(err.root_ranks(), vec![0, 1]);
+    for f in failures(&err) {
+        assert_eq!(
+            collective(f),
+            (
+                "all_reduce",
+                &CollectiveError::TensorMismatch {
+                    rank: 1,
+                    shape: vec![5],
+                    dtype: DType::F32,
+                    shards: 1,
+                    first_rank: 0,
+                    first_shape: vec![4],
+                    first_dtype: DType::F32,
+                    first_shards: 1,
+                }
+            )
+        );
+    }
     assert!(err.to_string().contains("rank 1's tensor is [5]"), "{err}");
 }
 
@@ -988,9 +1100,27 @@ fn reduce_gather_and_all_to_all_between_ranks() {
             // Refused before any rendezvous: a root past the ranks, and
             // blocks that do not divide.
             let e = rank.gather(&out, &x, 4).unwrap_err();
+            assert_eq!(
+                collective(&e),
+                (
+                    "gather",
+                    &CollectiveError::RootNotRank { root: 4, world: 4 }
+                )
+            );
             assert!(e.to_string().contains("root 4 is not a rank"), "{e}");
             let odd = rank.zeros(&[6, 2], DType::F32, &Placement::single())?;
             let e = rank.all_to_all(&odd).unwrap_err();
+            assert_eq!(
+                collective(&e),
+                (
+                    "all_to_all",
+                    &CollectiveError::AllToAllBlocks {
+                        rank: r,
+                        rows: 6,
+                        world: 4
+                    }
+                )
+            );
             assert!(e.to_string().contains("does not cut into 4"), "{e}");
             Ok((
                 r,
@@ -1032,6 +1162,17 @@ fn reduce_gather_and_all_to_all_between_ranks() {
         })
         .unwrap_err();
     assert_eq!(err.root_ranks(), vec![0, 1]);
+    for f in failures(&err) {
+        assert_eq!(
+            collective(f).1,
+            &CollectiveError::OpMismatch {
+                rank: 1,
+                op: "sum",
+                first_rank: 0,
+                first_op: "max",
+            }
+        );
+    }
     assert!(
         err.to_string()
             .contains("rank 1 reduces with sum, rank 0 with max"),
@@ -1144,6 +1285,13 @@ fn process_groups_run_collectives_over_subsets_side_by_side() {
                 "{e}"
             );
             let e = rank.broadcast_in(&b, other.ranks()[0], tp).unwrap_err();
+            assert_eq!(
+                collective(&e).1,
+                &CollectiveError::RootNotMember {
+                    root: other.ranks()[0],
+                    ranks: tp.ranks().to_vec(),
+                }
+            );
             assert!(e.to_string().contains("is not a member of the group"), "{e}");
             dist::barrier(Some(dp))?;
             Ok((
@@ -1287,9 +1435,22 @@ fn reduce_scatter_and_shardwise_gathers_in_groups() {
             all_gather_shards_in(&rank, &back, &mine, &g, &be)?;
             // Split tensors need the shard-wise form; shapes must agree.
             let e = dist::reduce_scatter(&mine, &split, RedOp::Sum, Some(&g)).unwrap_err();
+            assert_eq!(collective(&e).1, &CollectiveError::GatherSplit { rank: r });
             assert!(e.to_string().contains("not split"), "{e}");
             let bad = rank.zeros(&[3, 4], DType::F32, &rep)?;
             let e = dist::reduce_scatter(&bad, &input, RedOp::Sum, Some(&g)).unwrap_err();
+            assert_eq!(
+                collective(&e).1,
+                &CollectiveError::GatherShape {
+                    rank: r,
+                    world: 3,
+                    input: vec![3, 4],
+                    dtype: DType::F32,
+                    want: vec![9, 4],
+                    output: vec![6, 4],
+                    output_dtype: DType::F32,
+                }
+            );
             assert!(
                 e.to_string()
                     .contains("3 blocks of [3, 4] f32 make a [9, 4] f32 tensor, not [6, 4] f32"),
@@ -1331,4 +1492,187 @@ fn reduce_scatter_and_shardwise_gathers_in_groups() {
             "group rank {gr}: the gather undoes the scatter"
         );
     }
+}
+
+/// The collective and what went wrong, of a [`RuntimeError::Collective`].
+fn collective(e: &RuntimeError) -> (&str, &CollectiveError) {
+    match e {
+        RuntimeError::Collective { what, kind } => (what, kind),
+        other => panic!("not a collective error: {other}"),
+    }
+}
+
+/// The runtime errors of a failed run's root-cause ranks.
+fn failures(e: &SpawnError) -> Vec<&RuntimeError> {
+    let SpawnError::Failed { failures, .. } = e else {
+        panic!("the run did not start: {e}");
+    };
+    failures
+        .iter()
+        .map(|f| {
+            f.error
+                .downcast_ref::<RuntimeError>()
+                .expect("a runtime error")
+        })
+        .collect()
+}
+
+#[test]
+fn collective_errors_carry_the_ranks_and_values_involved() {
+    use kernbench::ccl::dist::{all_gather_shards_in, Backend};
+    use kernbench::ccl::Registry;
+    let reg = Registry::builtin();
+    let e = Backend::with_all_reduce(&reg, "no_such_algorithm").unwrap_err();
+    let known: Vec<String> = reg.algorithms().iter().map(|a| a.name.clone()).collect();
+    assert_eq!(
+        collective(&e),
+        (
+            "all_reduce",
+            &CollectiveError::UnknownAlgorithm {
+                name: "no_such_algorithm".into(),
+                known: known.clone(),
+            }
+        )
+    );
+    assert!(e.to_string().contains(&known.join(", ")), "{e}");
+
+    // Checked on each rank before any rendezvous.
+    quad()
+        .spawn(2, |rank| {
+            let r = rank.get_rank();
+            let rows = Placement::row_wise().cubes(1).pes(2);
+            let split = rank.zeros(&[4, 2], DType::F32, &rows)?;
+            let e = rank.all_to_all(&split).unwrap_err();
+            assert_eq!(
+                collective(&e),
+                ("all_to_all", &CollectiveError::AllToAllSplit { rank: r })
+            );
+            let one = rank.zeros(&[2, 2], DType::F32, &Placement::single())?;
+            let both = rank.zeros(&[4, 2], DType::F32, &Placement::replicate().cubes(1).pes(2))?;
+            let e = rank.all_gather(&both, &one).unwrap_err();
+            assert_eq!(
+                collective(&e),
+                ("all_gather", &CollectiveError::GatherPes { rank: r })
+            );
+            let uneven = rank.zeros(&[3, 2], DType::F32, &rows)?;
+            let out = rank.zeros(&[6, 2], DType::F32, &rows)?;
+            let world = rank.world_group();
+            let e = all_gather_shards_in(&rank, &out, &uneven, &world, &Backend::default())
+                .unwrap_err();
+            assert_eq!(
+                collective(&e),
+                (
+                    "all_gather",
+                    &CollectiveError::GatherShards { rank: r, world: 2 }
+                )
+            );
+            Ok(())
+        })
+        .unwrap();
+
+    // Checked when the ranks meet: every rank fails with the same error.
+    let both_fail = |err: SpawnError, what: &str, want: CollectiveError| {
+        assert_eq!(err.root_ranks(), vec![0, 1], "{err}");
+        for f in failures(&err) {
+            assert_eq!(collective(f), (what, &want));
+        }
+    };
+    let err = quad()
+        .spawn(2, |rank| {
+            let t = rank.zeros(&[4], DType::F32, &Placement::single())?;
+            rank.broadcast(&t, rank.get_rank())?;
+            Ok(())
+        })
+        .unwrap_err();
+    both_fail(
+        err,
+        "broadcast",
+        CollectiveError::ArgMismatch {
+            rank: 1,
+            arg: "root".into(),
+            value: 1,
+            first_rank: 0,
+            first_value: 0,
+        },
+    );
+    let err = quad()
+        .spawn(2, |rank| {
+            rank.set_device(0)?;
+            let t = rank.zeros(&[4], DType::F32, &Placement::single())?;
+            rank.all_reduce(&t)?;
+            Ok(())
+        })
+        .unwrap_err();
+    let pe = kernbench::core::PeId::new(0, 0, 0);
+    both_fail(
+        err,
+        "all_reduce",
+        CollectiveError::SharedPe {
+            rank: 1,
+            other: 0,
+            pe,
+        },
+    );
+    let err = quad()
+        .spawn(2, |rank| {
+            let t = rank.zeros(&[3], DType::F32, &Placement::row_wise().cubes(1).pes(2))?;
+            rank.all_reduce(&t)?;
+            Ok(())
+        })
+        .unwrap_err();
+    both_fail(
+        err,
+        "all_reduce",
+        CollectiveError::UnequalShards { rank: 0 },
+    );
+    // Ranks whose rendezvous results are of different types.
+    let err = quad()
+        .spawn(2, |rank| {
+            if rank.get_rank() == 0 {
+                rank.rendezvous("meet", (), |_| Ok(1u32))?;
+            } else {
+                rank.rendezvous("meet", (), |_| Ok(String::new()))?;
+            }
+            Ok(())
+        })
+        .unwrap_err();
+    let kinds: Vec<_> = failures(&err).into_iter().map(collective).collect();
+    assert_eq!(kinds, vec![("meet", &CollectiveError::ResultType)], "{err}");
+}
+
+#[test]
+fn memory_errors_say_what_the_runtime_was_doing() {
+    let rt = tiny();
+    let huge = [1 << 20, 1 << 20];
+    let e = rt
+        .zeros(&huge, DType::F32, &Placement::single())
+        .unwrap_err();
+    let RuntimeError::Memory { what, err } = &e else {
+        panic!("not a memory error: {e}");
+    };
+    assert_eq!(
+        what,
+        &MemoryOp::Alloc {
+            shape: huge.to_vec(),
+            dtype: DType::F32
+        }
+    );
+    assert_eq!(
+        e.to_string(),
+        format!("allocating a {huge:?} f32 tensor: {err}")
+    );
+
+    // A tensor whose memory was freed behind its back.
+    let t = rt.zeros(&[4], DType::F32, &Placement::single()).unwrap();
+    rt.machine().free(t.va()).unwrap();
+    let op = |e: RuntimeError| match e {
+        RuntimeError::Memory { what, .. } => what,
+        other => panic!("not a memory error: {other}"),
+    };
+    assert_eq!(op(t.to_ndarray::<f32>().unwrap_err()), MemoryOp::Read);
+    assert_eq!(
+        op(t.copy_from(&Array1::<f32>::zeros(4)).unwrap_err()),
+        MemoryOp::Write
+    );
+    assert_eq!(op(t.free().unwrap_err()), MemoryOp::Free);
 }

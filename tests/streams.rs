@@ -396,6 +396,79 @@ fn work_issued_after_a_drain_queues_behind_what_the_drain_left_running() {
 }
 
 #[test]
+fn launches_that_cannot_be_set_up_say_why() {
+    use kernbench::core::ir::KernelArgs;
+    use kernbench::core::runtime::LaunchSetupError;
+    use kernbench::core::sim::{Launch, LaunchError};
+    let rt = tiny();
+    let (x, y) = (tensor(&rt, 1.0), tensor(&rt, 0.5));
+    let setup = |e: RuntimeError| match e {
+        RuntimeError::Launch { kernel, kind } => {
+            assert_eq!(kernel, "axpy_rows");
+            kind
+        }
+        other => panic!("not a launch error: {other}"),
+    };
+    for grid in [vec![], vec![0], vec![1, 1, 1, 1]] {
+        let e = rt
+            .launch(&axpy_rows, &grid, &axpy_args(&x, &y))
+            .unwrap_err();
+        assert_eq!(setup(e), LaunchSetupError::Grid { grid });
+    }
+    let sip_pes = rt.topology().pes().filter(|p| p.sip == 0).count();
+    let grid = [sip_pes as u32 + 1];
+    let e = rt
+        .launch(&axpy_rows, &grid, &axpy_args(&x, &y))
+        .unwrap_err();
+    let want = LaunchSetupError::TooFewPes {
+        grid: grid.to_vec(),
+        instances: sip_pes + 1,
+        sip: 0,
+        pes: sip_pes,
+    };
+    assert_eq!(setup(e), want);
+    let e = rt
+        .launch_async(&axpy_rows, &grid, &axpy_args(&x, &y), &rt.default_stream())
+        .unwrap_err();
+    assert_eq!(setup(e), want);
+
+    // A grid that does not match the PEs given.
+    let pe = rt.topology().pes().next().unwrap();
+    let one_pe = || Launch::new(&axpy_rows, KernelArgs::new(), vec![pe]).grid(&[2]);
+    let mismatch = LaunchSetupError::Sim(LaunchError::GridSize {
+        grid: vec![2],
+        instances: Some(2),
+        pes: 1,
+    });
+    assert_eq!(setup(rt.simulate(&one_pe()).unwrap_err()), mismatch);
+    let s = rt.new_stream();
+    assert_eq!(setup(rt.enqueue(one_pe(), &s).unwrap_err()), mismatch);
+    // The simulator's own checks: a PE given twice.
+    let e = rt
+        .launch_on(&axpy_rows, &[2], &[pe, pe], &axpy_args(&x, &y))
+        .unwrap_err();
+    assert_eq!(
+        setup(e),
+        LaunchSetupError::Sim(LaunchError::DuplicatePe { pe })
+    );
+
+    // Streams of another runtime.
+    let other = tiny().new_stream();
+    let e = rt
+        .launch_async(&axpy_rows, &[PES as u32], &axpy_args(&x, &y), &other)
+        .unwrap_err();
+    assert_eq!(setup(e), LaunchSetupError::ForeignStream);
+    let e = rt
+        .enqueue_across(one_pe(), &[s.clone(), other])
+        .unwrap_err();
+    assert_eq!(setup(e), LaunchSetupError::ForeignStreams);
+    assert_eq!(
+        LaunchSetupError::ForeignStreams.to_string(),
+        "a stream belongs to another runtime"
+    );
+}
+
+#[test]
 fn broadcast_and_all_to_all_can_be_issued_on_streams_too() {
     use kernbench::ccl::dist::{all_to_all_async_in, broadcast_async_in, Backend};
     let rt = pair();
@@ -439,4 +512,35 @@ fn broadcast_and_all_to_all_can_be_issued_on_streams_too() {
             }
         }
     }
+}
+
+#[test]
+fn an_all_reduce_on_a_stream_of_another_device_is_refused() {
+    use kernbench::ccl::dist::{all_reduce_async_in, Backend};
+    use kernbench::ccl::RedOp;
+    use kernbench::core::runtime::LaunchSetupError;
+    pair()
+        .spawn(2, |r| {
+            let rt = r.runtime();
+            let me = r.get_rank();
+            rt.set_device(1 - me)?;
+            let theirs = rt.new_stream();
+            rt.set_device(me)?;
+            let g = tensor(rt, 1.0);
+            let world = r.world_group();
+            let e = all_reduce_async_in(&r, &g, RedOp::Sum, &world, &Backend::default(), &theirs)
+                .unwrap_err();
+            assert_eq!(
+                e,
+                RuntimeError::launch(
+                    "rank_all_reduce",
+                    LaunchSetupError::StreamDevice {
+                        stream: 1 - me,
+                        tensor: me,
+                    }
+                )
+            );
+            Ok(())
+        })
+        .unwrap();
 }

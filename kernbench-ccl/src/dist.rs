@@ -53,7 +53,8 @@ use kernbench_core::ir::{ArgValue, KernelArgs};
 use kernbench_core::neighbors::NeighborMap;
 use kernbench_core::program::Program;
 use kernbench_core::runtime::{
-    Args, DeviceTensor, LaunchHandle, Param, ProcessGroup, Rank, Runtime, RuntimeError, Stream,
+    Args, CollectiveError, DeviceTensor, LaunchHandle, LaunchSetupError, Param, ProcessGroup, Rank,
+    Runtime, RuntimeError, Stream,
 };
 use kernbench_core::sim::{Launch, Report};
 use kernbench_core::topology::Topology;
@@ -430,9 +431,6 @@ pub fn rank_all_to_all<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usiz
     rank_all_to_all_body(buf, n, seg);
 }
 
-/// Why the collectives refuse mask tensors (checked by [`numeric`] before a kernel is chosen).
-const NO_MASKS: &str = "collectives move f32, f16, bf16 or i32 tensors, not bool masks";
-
 /// Refuses a mask tensor before a collective picks its kernel.
 fn numeric(what: &str, t: &DeviceTensor) -> Result<(), RuntimeError> {
     if t.dtype().is_numeric() {
@@ -440,7 +438,7 @@ fn numeric(what: &str, t: &DeviceTensor) -> Result<(), RuntimeError> {
     } else {
         Err(RuntimeError::Collective {
             what: what.into(),
-            msg: format!("{NO_MASKS}; cast the mask to a number type in a kernel first"),
+            kind: CollectiveError::NotNumeric { dtype: t.dtype() },
         })
     }
 }
@@ -526,10 +524,7 @@ impl Backend {
     /// The default backend with the registry's all-reduce algorithm `name`
     /// (`ring_allreduce`, `ring_allreduce_hbm`, `mesh_allreduce`, ...).
     pub fn with_all_reduce(registry: &Registry, name: &str) -> Result<Backend, RuntimeError> {
-        let a = registry.get(name).map_err(|e| RuntimeError::Collective {
-            what: "all_reduce".into(),
-            msg: e.to_string(),
-        })?;
+        let a = algorithm("all_reduce", registry, name)?;
         rank_all_reduce_of(a)?;
         Backend::default().with(registry, name)
     }
@@ -605,10 +600,7 @@ impl Backend {
     /// # Ok::<(), kernbench_core::runtime::RuntimeError>(())
     /// ```
     pub fn with(mut self, registry: &Registry, name: &str) -> Result<Backend, RuntimeError> {
-        let a = registry.get(name).map_err(|e| RuntimeError::Collective {
-            what: "backend".into(),
-            msg: e.to_string(),
-        })?;
+        let a = algorithm("backend", registry, name)?;
         let slot = match a.collective {
             Collective::AllReduce => {
                 rank_all_reduce_of(a)?;
@@ -654,15 +646,35 @@ fn bruck_or_ring(a: &Algorithm, c: Collective, bruck: &str) -> Result<bool, Runt
         _ if a.kernel == bruck => Ok(true),
         _ => Err(RuntimeError::Collective {
             what: c.name().into(),
-            msg: format!(
-                "algorithm `{}` (kernel `{}`) has no form between ranks; between ranks this \
-                 runtime runs the ring and Bruck {}",
-                a.name,
-                a.kernel,
-                c.name()
-            ),
+            kind: CollectiveError::NoRankForm {
+                algorithm: a.name.clone(),
+                kernel: a.kernel.clone(),
+                runs: match c {
+                    Collective::AllGather => "the ring and Bruck all_gather",
+                    _ => "the ring and Bruck reduce_scatter",
+                },
+            },
         }),
     }
+}
+
+/// The registry's algorithm `name`, for `what`.
+fn algorithm<'r>(
+    what: &str,
+    registry: &'r Registry,
+    name: &str,
+) -> Result<&'r Algorithm, RuntimeError> {
+    registry.get(name).map_err(|_| RuntimeError::Collective {
+        what: what.into(),
+        kind: CollectiveError::UnknownAlgorithm {
+            name: name.into(),
+            known: registry
+                .algorithms()
+                .iter()
+                .map(|a| a.name.clone())
+                .collect(),
+        },
+    })
 }
 
 /// The form an all-reduce algorithm takes between ranks, or why it has none.
@@ -679,33 +691,33 @@ fn rank_all_reduce_of(a: &Algorithm) -> Result<RankAllReduce, RuntimeError> {
     )?;
     RankAllReduce::of(a).ok_or_else(|| RuntimeError::Collective {
         what: "all_reduce".into(),
-        msg: format!(
-            "algorithm `{}` (kernel `{}`) has no form between ranks; between ranks this \
-             runtime runs the ring, mesh and tree all-reduce and recursive_doubling, \
-             rabenseifner and double_tree",
-            a.name, a.kernel
-        ),
+        kind: CollectiveError::NoRankForm {
+            algorithm: a.name.clone(),
+            kernel: a.kernel.clone(),
+            runs: "the ring, mesh and tree all-reduce and recursive_doubling, rabenseifner and \
+                   double_tree",
+        },
     })
 }
 
 fn check_algorithm(a: &Algorithm, c: Collective, maps: &[MapKind]) -> Result<(), RuntimeError> {
-    let err = |msg: String| RuntimeError::Collective {
+    let err = |kind| RuntimeError::Collective {
         what: c.name().into(),
-        msg,
+        kind,
     };
     if a.collective != c {
-        return Err(err(format!(
-            "algorithm `{}` implements {}, not {}",
-            a.name,
-            a.collective.name(),
-            c.name()
-        )));
+        return Err(err(CollectiveError::WrongCollective {
+            algorithm: a.name.clone(),
+            implements: a.collective.name(),
+            wanted: c.name(),
+        }));
     }
     if !maps.contains(&a.topology) {
-        return Err(err(format!(
-            "algorithm `{}` needs a {:?} map; between ranks this runtime runs {:?} algorithms",
-            a.name, a.topology, maps
-        )));
+        return Err(err(CollectiveError::MapKind {
+            algorithm: a.name.clone(),
+            map: format!("{:?}", a.topology),
+            runs: maps.iter().map(|m| format!("{m:?}")).collect(),
+        }));
     }
     Ok(())
 }
@@ -759,41 +771,46 @@ fn pair_up(
     cs: &[Contribution],
     arg_name: &str,
 ) -> Result<(usize, usize), RuntimeError> {
-    let err = |msg: String| RuntimeError::Collective {
+    let err = |kind| RuntimeError::Collective {
         what: what.into(),
-        msg,
+        kind,
     };
     let c0 = &cs[0];
     let Some(len) = c0.shard_len else {
-        return Err(err(format!(
-            "rank {}'s tensor has shards of different sizes; a collective needs equal shards",
-            c0.rank
-        )));
+        return Err(err(CollectiveError::UnequalShards { rank: c0.rank }));
     };
     for c in &cs[1..] {
         if (c.dtype, &c.shape, c.pes.len(), c.shard_len)
             != (c0.dtype, &c0.shape, c0.pes.len(), c0.shard_len)
         {
-            return Err(err(format!(
-                "rank {}'s tensor is {:?} {} in {} shards, rank {}'s {:?} {} in {} shards: every rank must pass a tensor of the same shape, type and placement",
-                c.rank, c.shape, c.dtype, c.pes.len(), c0.rank, c0.shape, c0.dtype, c0.pes.len()
-            )));
+            return Err(err(CollectiveError::TensorMismatch {
+                rank: c.rank,
+                shape: c.shape.clone(),
+                dtype: c.dtype,
+                shards: c.pes.len(),
+                first_rank: c0.rank,
+                first_shape: c0.shape.clone(),
+                first_dtype: c0.dtype,
+                first_shards: c0.pes.len(),
+            }));
         }
         if c.arg != c0.arg {
-            return Err(err(format!(
-                "rank {} passed {arg_name} {}, rank {} passed {}",
-                c.rank, c.arg, c0.rank, c0.arg
-            )));
+            return Err(err(CollectiveError::ArgMismatch {
+                rank: c.rank,
+                arg: arg_name.into(),
+                value: c.arg,
+                first_rank: c0.rank,
+                first_value: c0.arg,
+            }));
         }
         if let (Some(a), Some(b)) = (c.op, c0.op) {
             if a != b {
-                return Err(err(format!(
-                    "rank {} reduces with {}, rank {} with {}",
-                    c.rank,
-                    a.name(),
-                    c0.rank,
-                    b.name()
-                )));
+                return Err(err(CollectiveError::OpMismatch {
+                    rank: c.rank,
+                    op: a.name(),
+                    first_rank: c0.rank,
+                    first_op: b.name(),
+                }));
             }
         }
     }
@@ -805,10 +822,11 @@ fn pair_up(
                     .iter()
                     .find(|o| o.rank != c.rank && o.pes.contains(p))
                     .map_or(c.rank, |o| o.rank);
-                return Err(err(format!(
-                    "ranks {other} and {} both hold a shard on PE {p}: each rank's tensor must live on its own SIP (set_device)",
-                    c.rank
-                )));
+                return Err(err(CollectiveError::SharedPe {
+                    rank: c.rank,
+                    other,
+                    pe: *p,
+                }));
             }
         }
     }
@@ -849,7 +867,7 @@ fn group_launch<'a>(
         }
         .map_err(|e| RuntimeError::Collective {
             what: kernel.name().into(),
-            msg: e.to_string(),
+            kind: CollectiveError::Map(e),
         })?;
         neighbors.merge(&m);
         pes.extend(group);
@@ -976,14 +994,13 @@ where
         });
     };
     if stream.sip() != usize::from(sip) {
-        return Err(RuntimeError::Collective {
-            what: what.into(),
-            msg: format!(
-                "rank {}: the stream is on SIP {}, the tensor on SIP {sip}",
-                rank.get_rank(),
-                stream.sip()
-            ),
-        });
+        return Err(RuntimeError::launch(
+            format!("rank_{what}"),
+            LaunchSetupError::StreamDevice {
+                stream: stream.sip(),
+                tensor: sip.into(),
+            },
+        ));
     }
     let what = format!("{what} (asynchronous)");
     rank.rendezvous_in(group, &what, (c, stream.clone()), move |cs| {
@@ -1274,21 +1291,21 @@ fn group_root(
     root: usize,
 ) -> Result<usize, RuntimeError> {
     rank.group_rank(group)?;
-    let err = |msg: String| RuntimeError::Collective {
+    let err = |kind| RuntimeError::Collective {
         what: what.into(),
-        msg,
+        kind,
     };
     if root >= rank.get_world_size() {
-        return Err(err(format!(
-            "root {root} is not a rank (world size {})",
-            rank.get_world_size()
-        )));
+        return Err(err(CollectiveError::RootNotRank {
+            root,
+            world: rank.get_world_size(),
+        }));
     }
     group.group_rank(root).ok_or_else(|| {
-        err(format!(
-            "root {root} is not a member of the group of ranks {:?}",
-            group.ranks()
-        ))
+        err(CollectiveError::RootNotMember {
+            root,
+            ranks: group.ranks().to_vec(),
+        })
     })
 }
 
@@ -1348,15 +1365,13 @@ fn check_gathered(
     input: &DeviceTensor,
     shardwise: bool,
 ) -> Result<usize, RuntimeError> {
-    let err = |msg: String| RuntimeError::Collective {
+    let err = |kind| RuntimeError::Collective {
         what: what.into(),
-        msg,
+        kind,
     };
     let (w, r) = (group.size(), rank.get_rank());
     if !shardwise && (!whole_shards(input) || !whole_shards(output)) {
-        return Err(err(format!(
-            "rank {r}: input and output must be replicated (or on one PE), not split (the _shards form gathers split tensors shard by shard)"
-        )));
+        return Err(err(CollectiveError::GatherSplit { rank: r }));
     }
     let want: Vec<usize> = match input.shape() {
         [n] => vec![w * n],
@@ -1364,27 +1379,24 @@ fn check_gathered(
         _ => unreachable!("tensors are 1-D or 2-D"),
     };
     if output.shape() != want.as_slice() || output.dtype() != input.dtype() {
-        return Err(err(format!(
-            "rank {r}: {w} blocks of {:?} {} make a {want:?} {} tensor, not {:?} {}",
-            input.shape(),
-            input.dtype(),
-            input.dtype(),
-            output.shape(),
-            output.dtype()
-        )));
+        return Err(err(CollectiveError::GatherShape {
+            rank: r,
+            world: w,
+            input: input.shape().to_vec(),
+            dtype: input.dtype(),
+            want,
+            output: output.shape().to_vec(),
+            output_dtype: output.dtype(),
+        }));
     }
     let in_pes: Vec<PeId> = input.shards().iter().map(|s| s.pe_id()).collect();
     let out_pes: Vec<PeId> = output.shards().iter().map(|s| s.pe_id()).collect();
     if in_pes != out_pes {
-        return Err(err(format!(
-            "rank {r}: input and output must be placed on the same PEs"
-        )));
+        return Err(err(CollectiveError::GatherPes { rank: r }));
     }
     match (input.uniform_shard_len(), output.uniform_shard_len()) {
         (Some(i), Some(o)) if o == w * i => Ok(i),
-        _ => Err(err(format!(
-            "rank {r}: every shard of the output must be {w} times as long as the input's shard on its PE (split both the same way)"
-        ))),
+        _ => Err(err(CollectiveError::GatherShards { rank: r, world: w })),
     }
 }
 
@@ -1496,20 +1508,20 @@ fn all_to_all_meet(
     check_algorithm(&algo, Collective::AllToAll, &[MapKind::Ranks])?;
     rank.group_rank(group)?;
     let (w, r) = (group.size(), rank.get_rank());
-    let err = |msg: String| RuntimeError::Collective {
+    let err = |kind| RuntimeError::Collective {
         what: "all_to_all".into(),
-        msg,
+        kind,
     };
     if !whole_shards(t) {
-        return Err(err(format!(
-            "rank {r}: the tensor must be replicated (or on one PE), not split: its blocks are rows of the whole tensor"
-        )));
+        return Err(err(CollectiveError::AllToAllSplit { rank: r }));
     }
     let rows = t.shape()[0];
     if rows % w != 0 {
-        return Err(err(format!(
-            "rank {r}: a first dimension of {rows} does not cut into {w} equal blocks"
-        )));
+        return Err(err(CollectiveError::AllToAllBlocks {
+            rank: r,
+            rows,
+            world: w,
+        }));
     }
     let c = Contribution::of(r, t, 0);
     meet(rank, group, "all_to_all", (c, t.sip()), stream, move |cs| {

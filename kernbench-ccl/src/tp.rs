@@ -54,8 +54,8 @@ use kernbench_core::ir::{ArgValue, KernelArgs};
 use kernbench_core::neighbors::NeighborMap;
 use kernbench_core::runtime::ndarray::{s, Array1, Array2};
 use kernbench_core::runtime::{
-    Args, DeviceTensor, HostElement, Placement, ProcessGroup, Rank, RuntimeError, TpError,
-    TpErrorKind,
+    Args, CollectiveError, DeviceTensor, HostElement, Placement, ProcessGroup, Rank, RuntimeError,
+    TpError, TpErrorKind,
 };
 use kernbench_core::sim::Launch;
 use kernbench_core::{DType, PeId, Ps};
@@ -903,7 +903,7 @@ impl RowParallelLinear {
                     let ring: Vec<PeId> = ops.iter().map(|o| o.pes[k]).collect();
                     let map = NeighborMap::ring(&ring).map_err(|e| RuntimeError::Collective {
                         what: "row-parallel GEMM + all-reduce".into(),
-                        msg: e.to_string(),
+                        kind: CollectiveError::Map(e),
                     })?;
                     neighbors.merge(&map);
                     pes.extend(ring);

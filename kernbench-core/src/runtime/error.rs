@@ -2,8 +2,9 @@
 //! or the tensor it is about.
 
 use crate::machine::MemError;
-use crate::sim::SimError;
-use crate::DType;
+use crate::neighbors::NeighborError;
+use crate::sim::{LaunchError, SimError};
+use crate::{DType, PeId};
 use std::fmt;
 
 /// Why a runtime call failed.
@@ -25,20 +26,21 @@ pub enum RuntimeError {
         sips: usize,
     },
     /// A placement that cannot be resolved for a tensor.
-    #[error("placement of a {shape:?} tensor: {msg}")]
+    #[error("placement of a {shape:?} tensor: {kind}")]
     Placement {
         /// The tensor's shape.
         shape: Vec<usize>,
         /// What is wrong.
-        msg: String,
+        kind: PlacementError,
     },
-    /// A tensor shape the runtime does not handle.
-    #[error("shape {shape:?}: {msg}")]
+    /// A tensor shape the runtime does not handle, or host data of
+    /// another shape than the tensor or slice it is copied into.
+    #[error("shape {shape:?}: {kind}")]
     Shape {
-        /// The shape.
+        /// The shape (of the tensor asked for, or of the host array).
         shape: Vec<usize>,
         /// What is wrong.
-        msg: String,
+        kind: TensorShapeError,
     },
     /// Host data of the wrong element type for a tensor.
     #[error("{what}: the tensor holds {tensor}, the host array {host}")]
@@ -77,7 +79,7 @@ pub enum RuntimeError {
     #[error("{what}: {err}")]
     Memory {
         /// What was attempted.
-        what: String,
+        what: MemoryOp,
         /// The machine's error.
         err: Box<MemError>,
     },
@@ -111,13 +113,13 @@ pub enum RuntimeError {
         /// The kernel's parameters.
         known: String,
     },
-    /// A launch that cannot be set up (grid, PEs).
-    #[error("launch of `{kernel}`: {msg}")]
+    /// A launch that cannot be set up (grid, PEs, streams).
+    #[error("launch of `{kernel}`: {kind}")]
     Launch {
         /// The kernel.
         kernel: String,
         /// What is wrong.
-        msg: String,
+        kind: LaunchSetupError,
     },
     /// The simulation of a launch failed.
     #[error("launch of `{kernel}`: {err}")]
@@ -127,13 +129,13 @@ pub enum RuntimeError {
         /// The simulator's error (it names the PE and the kernel line).
         err: Box<SimError>,
     },
-    /// `spawn` was asked for a world the machine cannot hold.
-    #[error("world size {world}: {msg}")]
+    /// `spawn` was asked for no rank, or more ranks than the machine has SIPs.
+    #[error("world size {world}: one rank per SIP; the machine has {sips} SIP(s)")]
     WorldSize {
         /// The world size asked for.
         world: usize,
-        /// What is wrong.
-        msg: String,
+        /// SIPs in the machine.
+        sips: usize,
     },
     /// A collective or barrier was abandoned because other ranks failed.
     #[error("rank {rank}: released from `{what}` because rank(s) {} failed", list(.failed))]
@@ -168,12 +170,12 @@ pub enum RuntimeError {
         waiting: Vec<usize>,
     },
     /// A collective whose contributions do not fit together, or that cannot run.
-    #[error("{what}: {msg}")]
+    #[error("{what}: {kind}")]
     Collective {
-        /// The collective.
+        /// The collective (or the kernel it launches).
         what: String,
         /// What is wrong (naming the ranks).
-        msg: String,
+        kind: CollectiveError,
     },
     /// A rank's worker panicked.
     #[error("rank {rank} panicked: {msg}")]
@@ -199,6 +201,165 @@ pub enum RuntimeError {
     /// A tensor-parallel layer that cannot be built or run.
     #[error("tensor parallel: {0}")]
     TensorParallel(#[from] TpError),
+}
+
+impl RuntimeError {
+    /// A launch of `kernel` that cannot be set up.
+    pub fn launch(kernel: impl Into<String>, kind: LaunchSetupError) -> RuntimeError {
+        RuntimeError::Launch {
+            kernel: kernel.into(),
+            kind,
+        }
+    }
+}
+
+/// Why the runtime cannot set up a launch (see [`RuntimeError::Launch`]).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum LaunchSetupError {
+    /// A grid that is empty, has more than three axes or an axis of 0.
+    #[error("grid {grid:?} must have 1 to 3 non-zero axes")]
+    Grid {
+        /// The grid given.
+        grid: Vec<u32>,
+    },
+    /// A grid with more instances than the current device has PEs.
+    #[error("grid {grid:?} has {instances} instances; SIP {sip} has {pes} PEs")]
+    TooFewPes {
+        /// The grid given.
+        grid: Vec<u32>,
+        /// Its instances.
+        instances: usize,
+        /// The current device.
+        sip: usize,
+        /// PEs of that SIP.
+        pes: usize,
+    },
+    /// A stream of another runtime.
+    #[error("the stream belongs to another runtime")]
+    ForeignStream,
+    /// One of several streams belongs to another runtime.
+    #[error("a stream belongs to another runtime")]
+    ForeignStreams,
+    /// A stream on another SIP than the tensor it works on.
+    #[error("the stream is on SIP {stream}, the tensor on SIP {tensor}")]
+    StreamDevice {
+        /// The stream's SIP.
+        stream: usize,
+        /// The tensor's SIP.
+        tensor: usize,
+    },
+    /// A launch the simulator cannot set up (grid and PEs, per-instance
+    /// arguments, TCM plan).
+    #[error("{0}")]
+    Sim(#[source] LaunchError),
+}
+
+impl LaunchSetupError {
+    /// A grid of `instances` instances given `pes` PEs.
+    pub fn grid_size(grid: &[u32], instances: usize, pes: usize) -> LaunchSetupError {
+        LaunchSetupError::Sim(LaunchError::GridSize {
+            grid: grid.to_vec(),
+            instances: Some(instances),
+            pes,
+        })
+    }
+}
+
+/// Why a shape does not fit (see [`RuntimeError::Shape`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum TensorShapeError {
+    /// A tensor of no dimension or more than two.
+    #[error("only 1-D and 2-D tensors are supported")]
+    Rank,
+    /// A tensor with a dimension of 0.
+    #[error("a tensor needs at least one element")]
+    Empty,
+    /// A host array of another shape than the tensor it is copied into.
+    #[error("the host array does not match the tensor's shape {tensor:?}")]
+    HostArray {
+        /// The tensor's shape.
+        tensor: Vec<usize>,
+    },
+    /// A host array of another shape than the slice it is written to.
+    #[error("the host array does not match the slice of {rows} x {cols}")]
+    HostSlice {
+        /// Rows of the slice.
+        rows: usize,
+        /// Columns of the slice.
+        cols: usize,
+    },
+}
+
+/// Why a placement cannot be resolved for a tensor (see
+/// [`RuntimeError::Placement`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlacementError {
+    /// A tensor of no dimension or more than two.
+    #[error("only 1-D and 2-D tensors can be placed")]
+    Rank,
+    /// More cubes (or none) than a SIP has.
+    #[error("{asked} cubes asked for; a SIP has {have}")]
+    Cubes {
+        /// Cubes asked for.
+        asked: usize,
+        /// Cubes of a SIP.
+        have: usize,
+    },
+    /// More PEs per cube (or none) than a cube has.
+    #[error("{asked} PEs per cube asked for; a cube has {have}")]
+    Pes {
+        /// PEs per cube asked for.
+        asked: usize,
+        /// PEs of a cube.
+        have: usize,
+    },
+    /// Fewer rows or columns than the parts they are split into.
+    #[error("cannot split {len} {dim} over {parts} {level}: use fewer {level}, or replicate")]
+    TooFew {
+        /// Rows or columns of the block split.
+        len: usize,
+        /// `rows` or `columns`.
+        dim: &'static str,
+        /// Parts asked for.
+        parts: usize,
+        /// `cubes` or `PEs`.
+        level: &'static str,
+    },
+    /// A tile grid whose tiles are not one per unit.
+    #[error("a {rows}x{cols} tile grid needs {} {level}, the placement uses {units}", rows * cols)]
+    TileGrid {
+        /// Tile rows.
+        rows: usize,
+        /// Tile columns.
+        cols: usize,
+        /// `cubes` or `PEs`.
+        level: &'static str,
+        /// Cubes or PEs the placement uses.
+        units: usize,
+    },
+}
+
+/// What the runtime did with a tensor's memory when the machine refused
+/// (see [`RuntimeError::Memory`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MemoryOp {
+    /// Allocating a tensor.
+    #[error("allocating a {shape:?} {dtype} tensor")]
+    Alloc {
+        /// The tensor's shape.
+        shape: Vec<usize>,
+        /// Its element type.
+        dtype: DType,
+    },
+    /// Reading a shard.
+    #[error("read")]
+    Read,
+    /// Writing a shard.
+    #[error("write")]
+    Write,
+    /// Freeing a tensor.
+    #[error("free")]
+    Free,
 }
 
 /// `0, 2, 3`
@@ -353,6 +514,230 @@ pub enum GroupError {
         call: String,
         /// The worker's rank.
         rank: usize,
+    },
+}
+
+/// Why a collective between ranks cannot run (see [`RuntimeError::Collective`]):
+/// the algorithm chosen, or the ranks' contributions, with the ranks and
+/// values that do not fit.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CollectiveError {
+    /// A tensor of a type collectives do not move (a mask).
+    #[error(
+        "collectives move f32, f16, bf16 or i32 tensors, not {dtype} masks; cast the mask to a \
+         number type in a kernel first"
+    )]
+    NotNumeric {
+        /// The tensor's element type.
+        dtype: DType,
+    },
+    /// An algorithm name the registry does not hold.
+    #[error("no algorithm `{name}` in the registry (known: {})", .known.join(", "))]
+    UnknownAlgorithm {
+        /// The name asked for.
+        name: String,
+        /// The registry's algorithms.
+        known: Vec<String>,
+    },
+    /// An algorithm of another collective than the one it is used for.
+    #[error("algorithm `{algorithm}` implements {implements}, not {wanted}")]
+    WrongCollective {
+        /// The algorithm.
+        algorithm: String,
+        /// The collective it implements.
+        implements: &'static str,
+        /// The collective it was asked to run.
+        wanted: &'static str,
+    },
+    /// An algorithm whose neighbour map the runtime does not run between ranks.
+    #[error(
+        "algorithm `{algorithm}` needs a {map} map; between ranks this runtime runs [{}] \
+         algorithms",
+        .runs.join(", ")
+    )]
+    MapKind {
+        /// The algorithm.
+        algorithm: String,
+        /// The map it needs.
+        map: String,
+        /// The maps the runtime runs between ranks for this collective.
+        runs: Vec<String>,
+    },
+    /// An algorithm whose kernel has no form between ranks.
+    #[error(
+        "algorithm `{algorithm}` (kernel `{kernel}`) has no form between ranks; between ranks \
+         this runtime runs {runs}"
+    )]
+    NoRankForm {
+        /// The algorithm.
+        algorithm: String,
+        /// Its kernel.
+        kernel: String,
+        /// What the runtime runs between ranks for this collective.
+        runs: &'static str,
+    },
+    /// A rank's tensor whose shards differ in length.
+    #[error("rank {rank}'s tensor has shards of different sizes; a collective needs equal shards")]
+    UnequalShards {
+        /// The rank.
+        rank: usize,
+    },
+    /// Ranks whose tensors differ in shape, type or number of shards.
+    #[error(
+        "rank {rank}'s tensor is {shape:?} {dtype} in {shards} shards, rank {first_rank}'s \
+         {first_shape:?} {first_dtype} in {first_shards} shards: every rank must pass a tensor \
+         of the same shape, type and placement"
+    )]
+    TensorMismatch {
+        /// A rank whose tensor differs from the first's.
+        rank: usize,
+        /// Its shape.
+        shape: Vec<usize>,
+        /// Its element type.
+        dtype: DType,
+        /// Its shards.
+        shards: usize,
+        /// The first rank.
+        first_rank: usize,
+        /// Its shape.
+        first_shape: Vec<usize>,
+        /// Its element type.
+        first_dtype: DType,
+        /// Its shards.
+        first_shards: usize,
+    },
+    /// Ranks that passed different values for an argument (a root, an op).
+    #[error("rank {rank} passed {arg} {value}, rank {first_rank} passed {first_value}")]
+    ArgMismatch {
+        /// A rank whose value differs from the first's.
+        rank: usize,
+        /// The argument.
+        arg: String,
+        /// Its value.
+        value: u64,
+        /// The first rank.
+        first_rank: usize,
+        /// Its value.
+        first_value: u64,
+    },
+    /// Ranks that reduce with different operations.
+    #[error("rank {rank} reduces with {op}, rank {first_rank} with {first_op}")]
+    OpMismatch {
+        /// A rank whose operation differs from the first's.
+        rank: usize,
+        /// Its operation.
+        op: &'static str,
+        /// The first rank.
+        first_rank: usize,
+        /// Its operation.
+        first_op: &'static str,
+    },
+    /// Two ranks with a shard on the same PE.
+    #[error(
+        "ranks {other} and {rank} both hold a shard on PE {pe}: each rank's tensor must live on \
+         its own SIP (set_device)"
+    )]
+    SharedPe {
+        /// The rank found to repeat the PE.
+        rank: usize,
+        /// The other rank on it.
+        other: usize,
+        /// The PE.
+        pe: PeId,
+    },
+    /// A neighbour map that cannot be built over the ranks' PEs.
+    #[error("{0}")]
+    Map(#[source] NeighborError),
+    /// A root that is not a rank of the run.
+    #[error("root {root} is not a rank (world size {world})")]
+    RootNotRank {
+        /// The root given.
+        root: usize,
+        /// Ranks in the run.
+        world: usize,
+    },
+    /// A root that is not a member of the group.
+    #[error("root {root} is not a member of the group of ranks {ranks:?}")]
+    RootNotMember {
+        /// The root given.
+        root: usize,
+        /// The group's ranks.
+        ranks: Vec<usize>,
+    },
+    /// A gather's input or output split over PEs (only the shardwise form takes them).
+    #[error(
+        "rank {rank}: input and output must be replicated (or on one PE), not split (the \
+         _shards form gathers split tensors shard by shard)"
+    )]
+    GatherSplit {
+        /// The rank.
+        rank: usize,
+    },
+    /// A gather's output of the wrong shape or type for the gathered blocks.
+    #[error(
+        "rank {rank}: {world} blocks of {input:?} {dtype} make a {want:?} {dtype} tensor, not \
+         {output:?} {output_dtype}"
+    )]
+    GatherShape {
+        /// The rank.
+        rank: usize,
+        /// Members of the group.
+        world: usize,
+        /// The input's shape.
+        input: Vec<usize>,
+        /// The input's element type.
+        dtype: DType,
+        /// The shape the output must have.
+        want: Vec<usize>,
+        /// The output's shape.
+        output: Vec<usize>,
+        /// The output's element type.
+        output_dtype: DType,
+    },
+    /// A gather's input and output on different PEs.
+    #[error("rank {rank}: input and output must be placed on the same PEs")]
+    GatherPes {
+        /// The rank.
+        rank: usize,
+    },
+    /// A gather's output shards not `world` times its input shards.
+    #[error(
+        "rank {rank}: every shard of the output must be {world} times as long as the input's \
+         shard on its PE (split both the same way)"
+    )]
+    GatherShards {
+        /// The rank.
+        rank: usize,
+        /// Members of the group.
+        world: usize,
+    },
+    /// An all-to-all tensor split over PEs.
+    #[error(
+        "rank {rank}: the tensor must be replicated (or on one PE), not split: its blocks are \
+         rows of the whole tensor"
+    )]
+    AllToAllSplit {
+        /// The rank.
+        rank: usize,
+    },
+    /// An all-to-all tensor whose rows do not cut into one block per member.
+    #[error("rank {rank}: a first dimension of {rows} does not cut into {world} equal blocks")]
+    AllToAllBlocks {
+        /// The rank.
+        rank: usize,
+        /// The tensor's first dimension.
+        rows: usize,
+        /// Members of the group.
+        world: usize,
+    },
+    /// Ranks whose rendezvous results are of different types.
+    #[error("ranks disagreed on the result type")]
+    ResultType,
+    /// Ranks released from a collective with no rank that failed.
+    #[error("rank(s) {} were released with no failing rank", list(.released))]
+    ReleasedWithoutFailure {
+        /// The ranks released.
+        released: Vec<usize>,
     },
 }
 
@@ -587,6 +972,27 @@ mod tests {
         assert_eq!(e.to_string(), format!("machine: {mem}"));
         let source = e.source().and_then(|s| s.downcast_ref::<MemError>());
         assert_eq!(source, Some(&mem));
+    }
+
+    #[test]
+    fn a_collective_error_keeps_its_wording_and_sources() {
+        let e = RuntimeError::Collective {
+            what: "spawn".into(),
+            kind: CollectiveError::ReleasedWithoutFailure {
+                released: vec![0, 2],
+            },
+        };
+        assert_eq!(
+            e.to_string(),
+            "spawn: rank(s) 0, 2 were released with no failing rank"
+        );
+        let map = crate::neighbors::NeighborMap::ring(&[]).unwrap_err();
+        let kind = CollectiveError::Map(map.clone());
+        assert_eq!(kind.to_string(), map.to_string());
+        let source = kind
+            .source()
+            .and_then(|s| s.downcast_ref::<NeighborError>());
+        assert_eq!(source, Some(&map));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Launching a kernel from the host: arguments bound to parameters by name
 //! and kind, the PEs chosen from the tensors' placement, the launch simulated.
 
-use super::{DeviceTensor, Runtime, RuntimeError};
+use super::{DeviceTensor, LaunchSetupError, Runtime, RuntimeError};
 use crate::ir::{ArgValue, KernelArgs, ParamKind, TraceErrorKind};
 use crate::program::Program;
 use crate::sim::{simulate, Launch, Report, SimError};
@@ -248,10 +248,7 @@ pub(super) fn sim_error(kernel: &str, err: SimError) -> RuntimeError {
                 }
             }
         }
-        SimError::Launch(err) => RuntimeError::Launch {
-            kernel: kernel.into(),
-            msg: err.to_string(),
-        },
+        SimError::Launch(err) => RuntimeError::launch(kernel, LaunchSetupError::Sim(err)),
         err => RuntimeError::Sim {
             kernel: kernel.into(),
             err: Box::new(err),
@@ -263,11 +260,15 @@ impl Runtime {
     /// The PEs a launch of `grid` runs on: the PEs of the first tensor argument
     /// with exactly one shard per program instance, in shard order (instance
     /// `i` on the PE of shard `i`, where its block is); otherwise the first
-    /// PEs of the current SIP in structural order.
-    pub fn launch_pes(&self, grid: &[u32], args: &Args) -> Result<Vec<PeId>, String> {
+    /// PEs of the current SIP in structural order. A grid of no axes, more
+    /// than three or an axis of 0 is [`LaunchSetupError::Grid`], and one
+    /// with more instances than the SIP has PEs [`LaunchSetupError::TooFewPes`].
+    pub fn launch_pes(&self, grid: &[u32], args: &Args) -> Result<Vec<PeId>, LaunchSetupError> {
         let n: usize = grid.iter().map(|g| *g as usize).product();
         if grid.is_empty() || grid.len() > 3 || n == 0 {
-            return Err(format!("grid {grid:?} must have 1 to 3 non-zero axes"));
+            return Err(LaunchSetupError::Grid {
+                grid: grid.to_vec(),
+            });
         }
         if let Some(t) = args.tensors().find(|t| t.shards().len() == n) {
             return Ok(t.shards().iter().map(|s| s.pe_id()).collect());
@@ -280,10 +281,12 @@ impl Runtime {
             .take(n)
             .collect();
         if pes.len() < n {
-            return Err(format!(
-                "grid {grid:?} has {n} instances; SIP {sip} has {} PEs",
-                pes.len()
-            ));
+            return Err(LaunchSetupError::TooFewPes {
+                grid: grid.to_vec(),
+                instances: n,
+                sip: sip.into(),
+                pes: pes.len(),
+            });
         }
         Ok(pes)
     }
@@ -305,10 +308,7 @@ impl Runtime {
     ) -> Result<Report, RuntimeError> {
         let pes = self
             .launch_pes(grid, args)
-            .map_err(|msg| RuntimeError::Launch {
-                kernel: kernel.name().into(),
-                msg,
-            })?;
+            .map_err(|kind| RuntimeError::launch(kernel.name(), kind))?;
         self.launch_on(kernel, grid, &pes, args)
     }
 
@@ -338,10 +338,7 @@ impl Runtime {
         let kargs = bind(kernel.name(), Some(params), args)?;
         let pes = self
             .launch_pes(grid, args)
-            .map_err(|msg| RuntimeError::Launch {
-                kernel: kernel.name().into(),
-                msg,
-            })?;
+            .map_err(|kind| RuntimeError::launch(kernel.name(), kind))?;
         self.simulate(&Launch::new(kernel, kargs, pes).grid(grid))
     }
 
@@ -352,14 +349,10 @@ impl Runtime {
         self.check_abort(&format!("launch of `{kernel}`"))?;
         let n: usize = launch.grid.iter().map(|g| *g as usize).product();
         if n != launch.pes.len() {
-            return Err(RuntimeError::Launch {
-                kernel: kernel.into(),
-                msg: format!(
-                    "grid {:?} has {n} instances but {} PEs were given",
-                    launch.grid,
-                    launch.pes.len()
-                ),
-            });
+            return Err(RuntimeError::launch(
+                kernel,
+                LaunchSetupError::grid_size(&launch.grid, n, launch.pes.len()),
+            ));
         }
         let sips: BTreeSet<u16> = launch.pes.iter().map(|p| p.sip).collect();
         // A synchronous launch waits for the work pending on its devices.

@@ -45,7 +45,8 @@ mod tensor;
 
 pub use context::{device, dist};
 pub use error::{
-    GroupError, RankFailure, RuntimeError, SpawnError, TpError, TpErrorKind, WorkerError,
+    CollectiveError, GroupError, LaunchSetupError, MemoryOp, PlacementError, RankFailure,
+    RuntimeError, SpawnError, TensorShapeError, TpError, TpErrorKind, WorkerError,
 };
 pub use launch::{Arg, Args, Param};
 pub use placement::{resolve, Placement, ShardSpec, Split, TileOrder};
@@ -248,7 +249,10 @@ impl Runtime {
             .machine()
             .alloc_shards(dtype, storage, mshards)
             .map_err(|err| RuntimeError::Memory {
-                what: format!("allocating a {shape:?} {dtype} tensor"),
+                what: MemoryOp::Alloc {
+                    shape: shape.to_vec(),
+                    dtype,
+                },
                 err: Box::new(err),
             })?;
         Ok(DeviceTensor {

@@ -2,7 +2,7 @@
 //! replicated) over cubes, then each cube's part over PEs. Every shard carries
 //! its structural coordinate `(sip, cube, pe)`; there is no flat PE index.
 
-use super::RuntimeError;
+use super::{PlacementError, RuntimeError};
 use crate::PeId;
 use std::ops::Range;
 
@@ -202,19 +202,21 @@ fn split(
     block: &Block,
     units: usize,
     one_d: bool,
-    level: &str,
-) -> Result<Vec<Block>, String> {
+    level: &'static str,
+) -> Result<Vec<Block>, PlacementError> {
     let (rows, cols) = block;
     let split = match split {
         Split::RowWise if one_d => Split::ColumnWise,
         s => s,
     };
-    let cut = |r: &Range<usize>, parts: usize, what: &str| -> Result<Vec<Range<usize>>, String> {
+    let cut = |r: &Range<usize>, parts: usize, dim: &'static str| -> Result<Vec<Range<usize>>, _> {
         if r.len() < parts {
-            return Err(format!(
-                "cannot split {} {what} over {parts} {level}: use fewer {level}, or replicate",
-                r.len()
-            ));
+            return Err(PlacementError::TooFew {
+                len: r.len(),
+                dim,
+                parts,
+                level,
+            });
         }
         Ok((0..parts)
             .map(|i| {
@@ -239,10 +241,12 @@ fn split(
             order,
         } => {
             if tr * tc != units {
-                return Err(format!(
-                    "a {tr}x{tc} tile grid needs {} {level}, the placement uses {units}",
-                    tr * tc
-                ));
+                return Err(PlacementError::TileGrid {
+                    rows: tr,
+                    cols: tc,
+                    level,
+                    units,
+                });
             }
             let rb = cut(rows, tr, "rows")?;
             let cb = cut(cols, tc, "columns")?;
@@ -269,26 +273,28 @@ pub fn resolve(
     cubes_per_sip: usize,
     pes_per_cube: usize,
 ) -> Result<Vec<ShardSpec>, RuntimeError> {
-    let err = |msg: String| RuntimeError::Placement {
+    let err = |kind| RuntimeError::Placement {
         shape: shape.to_vec(),
-        msg,
+        kind,
     };
     let (rows, cols, one_d) = match shape {
         [n] => (1, *n, true),
         [r, c] => (*r, *c, false),
-        _ => return Err(err("only 1-D and 2-D tensors can be placed".into())),
+        _ => return Err(err(PlacementError::Rank)),
     };
     let cubes = placement.cubes.unwrap_or(cubes_per_sip);
     let pes = placement.pes.unwrap_or(pes_per_cube);
     if cubes == 0 || cubes > cubes_per_sip {
-        return Err(err(format!(
-            "{cubes} cubes asked for; a SIP has {cubes_per_sip}"
-        )));
+        return Err(err(PlacementError::Cubes {
+            asked: cubes,
+            have: cubes_per_sip,
+        }));
     }
     if pes == 0 || pes > pes_per_cube {
-        return Err(err(format!(
-            "{pes} PEs per cube asked for; a cube has {pes_per_cube}"
-        )));
+        return Err(err(PlacementError::Pes {
+            asked: pes,
+            have: pes_per_cube,
+        }));
     }
     let whole: Block = (0..rows, 0..cols);
     let mut out = Vec::with_capacity(cubes * pes);
@@ -366,13 +372,55 @@ mod tests {
             s.iter().map(|s| s.cols.clone()).collect::<Vec<_>>(),
             vec![0..3, 3..5]
         );
-        let e = resolve(&Placement::row_wise().cubes(1).pes(4), &[2, 2], 0, 1, 4)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("cannot split 2 rows over 4 PEs"), "{e}");
-        let e = resolve(&Placement::row_wise().cubes(3), &[8, 8], 0, 2, 4)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("3 cubes"), "{e}");
+        let bad = |p: &Placement, shape: &[usize]| match resolve(p, shape, 0, 2, 4) {
+            Err(RuntimeError::Placement { shape: s, kind }) => {
+                assert_eq!(s, shape);
+                kind
+            }
+            other => panic!("not a placement error: {other:?}"),
+        };
+        let e = bad(&Placement::row_wise().cubes(1).pes(4), &[2, 2]);
+        assert_eq!(
+            e,
+            PlacementError::TooFew {
+                len: 2,
+                dim: "rows",
+                parts: 4,
+                level: "PEs"
+            }
+        );
+        assert!(
+            e.to_string().contains("cannot split 2 rows over 4 PEs"),
+            "{e}"
+        );
+        let e = bad(&Placement::column_wise().cubes(2), &[8, 1]);
+        assert_eq!(
+            e,
+            PlacementError::TooFew {
+                len: 1,
+                dim: "columns",
+                parts: 2,
+                level: "cubes"
+            }
+        );
+        let e = bad(&Placement::row_wise().cubes(3), &[8, 8]);
+        assert_eq!(e, PlacementError::Cubes { asked: 3, have: 2 });
+        let e = bad(&Placement::row_wise().cubes(1).pes(0), &[8, 8]);
+        assert_eq!(e, PlacementError::Pes { asked: 0, have: 4 });
+        assert_eq!(bad(&Placement::single(), &[2, 2, 2]), PlacementError::Rank);
+        let e = bad(&Placement::tiled_row_major(2, 3).cubes(1).pes(4), &[8, 8]);
+        assert_eq!(
+            e,
+            PlacementError::TileGrid {
+                rows: 2,
+                cols: 3,
+                level: "PEs",
+                units: 4
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "a 2x3 tile grid needs 6 PEs, the placement uses 4"
+        );
     }
 }

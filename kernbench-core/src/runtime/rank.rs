@@ -15,7 +15,9 @@
 //! failure or an exit still wakes the waiters of every group.
 
 use super::context::Enter;
-use super::error::{list, GroupError, RankFailure, RuntimeError, SpawnError, WorkerError};
+use super::error::{
+    CollectiveError, GroupError, RankFailure, RuntimeError, SpawnError, WorkerError,
+};
 use super::Runtime;
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -208,7 +210,7 @@ impl Group {
                     Some(r) => r.clone(),
                     None => Err(RuntimeError::Collective {
                         what: what.into(),
-                        msg: "ranks disagreed on the result type".into(),
+                        kind: CollectiveError::ResultType,
                     }),
                 };
             }
@@ -512,7 +514,7 @@ impl Runtime {
         if world_size == 0 || world_size > sips {
             return Err(SpawnError::Invalid(RuntimeError::WorldSize {
                 world: world_size,
-                msg: format!("one rank per SIP; the machine has {sips} SIP(s)"),
+                sips,
             }));
         }
         let group = Arc::new(Group::new(world_size));
@@ -580,10 +582,7 @@ impl Runtime {
             // release names failed ranks), but never report an empty cause.
             return Err(SpawnError::Invalid(RuntimeError::Collective {
                 what: "spawn".into(),
-                msg: format!(
-                    "rank(s) {} were released with no failing rank",
-                    list(&released)
-                ),
+                kind: CollectiveError::ReleasedWithoutFailure { released },
             }));
         }
         Err(SpawnError::Failed { failures, released })

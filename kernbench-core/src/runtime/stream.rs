@@ -12,7 +12,7 @@
 //! streams that wait for it.
 
 use super::launch::{bind, sim_error};
-use super::{Args, Runtime, RuntimeError, Shared};
+use super::{Args, LaunchSetupError, Runtime, RuntimeError, Shared};
 use crate::program::Program;
 use crate::sim::{simulate_many_after, BusyUntil, Launch, LaunchTimes, Queued, Report};
 use crate::Ps;
@@ -432,10 +432,7 @@ impl Runtime {
         let kargs = bind(kernel.name(), None, args)?;
         let pes = self
             .launch_pes(grid, args)
-            .map_err(|msg| RuntimeError::Launch {
-                kernel: kernel.name().into(),
-                msg,
-            })?;
+            .map_err(|kind| RuntimeError::launch(kernel.name(), kind))?;
         self.enqueue(Launch::new(kernel, kargs, pes).grid(grid), stream)
     }
 
@@ -448,21 +445,17 @@ impl Runtime {
         let kernel = launch.program.name().to_string();
         self.check_abort(&format!("launch of `{kernel}`"))?;
         if !Arc::ptr_eq(&stream.shared, &self.shared) {
-            return Err(RuntimeError::Launch {
+            return Err(RuntimeError::launch(
                 kernel,
-                msg: "the stream belongs to another runtime".into(),
-            });
+                LaunchSetupError::ForeignStream,
+            ));
         }
         let n: usize = launch.grid.iter().map(|g| *g as usize).product();
         if n != launch.pes.len() {
-            return Err(RuntimeError::Launch {
+            return Err(RuntimeError::launch(
                 kernel,
-                msg: format!(
-                    "grid {:?} has {n} instances but {} PEs were given",
-                    launch.grid,
-                    launch.pes.len()
-                ),
-            });
+                LaunchSetupError::grid_size(&launch.grid, n, launch.pes.len()),
+            ));
         }
         // Arguments, shapes and types are checked now, on one instance,
         // so that a wrong launch fails where it is issued.
@@ -513,10 +506,10 @@ impl Runtime {
             .iter()
             .any(|s| !Arc::ptr_eq(&s.shared, &self.shared))
         {
-            return Err(RuntimeError::Launch {
+            return Err(RuntimeError::launch(
                 kernel,
-                msg: "a stream belongs to another runtime".into(),
-            });
+                LaunchSetupError::ForeignStreams,
+            ));
         }
         let uses = uses_of(&launch);
         let mut q = self.shared.queue();

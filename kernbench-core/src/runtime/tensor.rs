@@ -1,7 +1,7 @@
 //! Device tensors: placed shards of one buffer, read and written from ndarray.
 
 use super::placement::{Placement, ShardSpec};
-use super::{RuntimeError, Shared};
+use super::{MemoryOp, RuntimeError, Shared, TensorShapeError};
 use crate::ir::ArgValue;
 use crate::machine::Machine;
 use crate::DType;
@@ -249,9 +249,9 @@ impl DeviceTensor {
         Ok(())
     }
 
-    fn mem_err(what: &str) -> impl Fn(crate::machine::MemError) -> RuntimeError + '_ {
+    fn mem_err(what: MemoryOp) -> impl Fn(crate::machine::MemError) -> RuntimeError {
         move |err| RuntimeError::Memory {
-            what: what.to_string(),
+            what: what.clone(),
             err: Box::new(err),
         }
     }
@@ -265,7 +265,7 @@ impl DeviceTensor {
     ) -> Result<(), RuntimeError> {
         let es = self.dtype.size() as u64;
         m.read(s.pe_id(), self.va + (s.offset + at) as u64 * es, out)
-            .map_err(Self::mem_err("read"))
+            .map_err(Self::mem_err(MemoryOp::Read))
     }
 
     fn write_shard(
@@ -277,7 +277,7 @@ impl DeviceTensor {
     ) -> Result<(), RuntimeError> {
         let es = self.dtype.size() as u64;
         m.write(s.pe_id(), self.va + (s.offset + at) as u64 * es, src)
-            .map_err(Self::mem_err("write"))
+            .map_err(Self::mem_err(MemoryOp::Write))
     }
 
     /// The host-read barrier: the pending launches that take this tensor
@@ -362,10 +362,9 @@ impl DeviceTensor {
         if src.shape() != self.shape.as_slice() {
             return Err(RuntimeError::Shape {
                 shape: src.shape().to_vec(),
-                msg: format!(
-                    "the host array does not match the tensor's shape {:?}",
-                    self.shape
-                ),
+                kind: TensorShapeError::HostArray {
+                    tensor: self.shape.clone(),
+                },
             });
         }
         self.scatter_bytes(&array_bytes(src))
@@ -446,11 +445,10 @@ impl DeviceTensor {
         if values.dim() != (rows.len(), cols.len()) {
             return Err(RuntimeError::Shape {
                 shape: values.shape().to_vec(),
-                msg: format!(
-                    "the host array does not match the slice of {} x {}",
-                    rows.len(),
-                    cols.len()
-                ),
+                kind: TensorShapeError::HostSlice {
+                    rows: rows.len(),
+                    cols: cols.len(),
+                },
             });
         }
         let holders: Vec<&ShardSpec> = self
@@ -497,7 +495,7 @@ impl DeviceTensor {
         self.shared
             .machine()
             .free(self.va)
-            .map_err(Self::mem_err("free"))
+            .map_err(Self::mem_err(MemoryOp::Free))
     }
 }
 
@@ -517,13 +515,13 @@ pub(super) fn check_shape(shape: &[usize]) -> Result<(), RuntimeError> {
     if shape.is_empty() || shape.len() > 2 {
         return Err(RuntimeError::Shape {
             shape: shape.to_vec(),
-            msg: "only 1-D and 2-D tensors are supported".into(),
+            kind: TensorShapeError::Rank,
         });
     }
     if shape.contains(&0) {
         return Err(RuntimeError::Shape {
             shape: shape.to_vec(),
-            msg: "a tensor needs at least one element".into(),
+            kind: TensorShapeError::Empty,
         });
     }
     Ok(())
