@@ -120,14 +120,25 @@ fn launches_on_two_streams_overlap_and_on_one_stream_run_in_order() {
     assert_eq!(t.to_ndarray::<f32>().unwrap(), ramp(2.0).into_dyn());
 }
 
-#[test]
-fn a_host_read_waits_for_the_work_writing_what_it_reads_and_no_more() {
-    let rt = tiny();
+/// Two launches issued on two streams: a slow one (16 rounds into `y`) and
+/// a quick one (4 rounds into `v`).
+struct SlowAndQuick {
+    x: DeviceTensor,
+    y: DeviceTensor,
+    u: DeviceTensor,
+    v: DeviceTensor,
+    slow: kernbench::core::runtime::LaunchHandle,
+    quick: kernbench::core::runtime::LaunchHandle,
+    grid: [u32; 1],
+    s2: kernbench::core::runtime::Stream,
+}
+
+fn slow_and_quick(rt: &Runtime) -> SlowAndQuick {
     let (x, y, u, v) = (
-        tensor(&rt, 1.0),
-        tensor(&rt, 0.5),
-        tensor(&rt, 1.0),
-        tensor(&rt, 0.25),
+        tensor(rt, 1.0),
+        tensor(rt, 0.5),
+        tensor(rt, 1.0),
+        tensor(rt, 0.25),
     );
     let grid = [PES as u32];
     let (s1, s2) = (rt.new_stream(), rt.new_stream());
@@ -136,6 +147,31 @@ fn a_host_read_waits_for_the_work_writing_what_it_reads_and_no_more() {
     let quick = rt
         .launch_async(&axpy_rows, &grid, &axpy_args(&u, &v), &s2)
         .unwrap();
+    SlowAndQuick {
+        x,
+        y,
+        u,
+        v,
+        slow,
+        quick,
+        grid,
+        s2,
+    }
+}
+
+#[test]
+fn a_host_read_waits_for_the_work_writing_what_it_reads_and_no_more() {
+    let rt = tiny();
+    let SlowAndQuick {
+        x,
+        y,
+        u: _u,
+        v,
+        slow,
+        quick,
+        grid,
+        s2: _s2,
+    } = slow_and_quick(&rt);
     assert_eq!(rt.host_time_ps(), 0);
     // Reading v runs what is pending, and waits for the quick launch only.
     let got = v.to_ndarray::<f32>().unwrap();
@@ -353,19 +389,16 @@ fn an_asynchronous_all_reduce_overlaps_compute_issued_before_it() {
 #[test]
 fn work_issued_after_a_drain_queues_behind_what_the_drain_left_running() {
     let rt = tiny();
-    let (x, y, u, v) = (
-        tensor(&rt, 1.0),
-        tensor(&rt, 0.5),
-        tensor(&rt, 1.0),
-        tensor(&rt, 0.25),
-    );
-    let grid = [PES as u32];
-    let (s1, s2) = (rt.new_stream(), rt.new_stream());
-    let long = Args::new().tensor("x", &x).tensor("y", &y).int("reps", 16);
-    let slow = rt.launch_async(&axpy_rows, &grid, &long, &s1).unwrap();
-    let quick = rt
-        .launch_async(&axpy_rows, &grid, &axpy_args(&u, &v), &s2)
-        .unwrap();
+    let SlowAndQuick {
+        x: _x,
+        y: _y,
+        u,
+        v,
+        slow,
+        quick,
+        grid,
+        s2,
+    } = slow_and_quick(&rt);
     // The read runs both and waits for the quick one only: the slow one is
     // still running on the PEs when the host issues the next launch.
     v.to_ndarray::<f32>().unwrap();

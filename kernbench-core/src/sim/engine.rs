@@ -203,16 +203,6 @@ pub(crate) struct Engine<'a> {
     progress: super::progress::ProgressHook,
 }
 
-/// The engines by index.
-const UNIT_OF: [Unit; UNITS] = [
-    Unit::Cpu,
-    Unit::DmaIn,
-    Unit::Gemm,
-    Unit::Math,
-    Unit::DmaWb,
-    Unit::Comm,
-];
-
 /// The HBM splits of a run ([`PcTable`]) with the time each channel's share
 /// takes, worked out once per row: the slice's bandwidth is split evenly
 /// over its pseudo-channels.
@@ -477,7 +467,7 @@ impl<'a> Engine<'a> {
                 Ev::Open(g) => self.open(g),
                 Ev::Idle(c, u) => {
                     let first = self.cores[c as usize].insts[0];
-                    self.cores[c as usize].release(UNIT_OF[u as usize], t);
+                    self.cores[c as usize].release(Unit::ALL[u as usize], t);
                     self.try_core(InstId(first), u as usize);
                 }
                 Ev::CommFree(inst) => self.free_unit(inst, Unit::Comm),
