@@ -69,6 +69,46 @@ pub fn rmsnorm_body<T: Element>(x: Tensor<T>, w: Ptr<T>, y: Tensor<T>, eps: f64,
     }
 }
 
+/// The causal attention of the `m` query rows `qt` (sequence rows `q0 ..`,
+/// whose indices `rows` holds as an `[m, 1]` column) against keys and values at columns `ck ..` of `k` and `cv ..` of `v`
+/// (`d` wide, `d` the queries' width): the key blocks of `bn` rows up to the
+/// last query, with a running row maximum, a running denominator and an
+/// f32 accumulator (the online softmax), masked `key index <= query index`
+/// where a block crosses the diagonal. Returns the rows, in `T`.
+#[kernel_fn]
+pub fn causal_rows<T: Element<Acc = f32>>(
+    qt: &Tile<T>,
+    (q0, rows): (usize, &Tile<i32>),
+    (k, ck): (Tensor<T>, usize),
+    (v, cv): (Tensor<T>, usize),
+    scale: f64,
+    bn: usize,
+) -> Tile<T> {
+    let (m, d) = (qt.shape()[0], qt.shape()[1]);
+    let seq = k.rows();
+    let mut m_i = tl::full::<f32>([m, 1], f64::NEG_INFINITY);
+    let mut l_i = tl::zeros::<f32>([m, 1]);
+    let mut acc = tl::zeros::<f32>([m, d]);
+    for j in 0..tl::cdiv(q0 + m, bn) {
+        let k0 = j * bn;
+        let n = bn.min(seq - k0);
+        let kt = tl::load(k.block([k0, ck], [n, d]), [n, d]);
+        let vt = tl::load(v.block([k0, cv], [n, d]), [n, d]);
+        let mut s = tl::dot(qt, &kt.trans()) * scale;
+        if k0 + n > q0 + 1 {
+            let cols = tl::arange(k0, k0 + n).expand_dims(0);
+            s = tl::where_(&cols.le(rows), s, f64::NEG_INFINITY);
+        }
+        let m_new = tl::maximum(&m_i, tl::max(&s, 1));
+        let p = tl::exp(&(s - m_new));
+        let alpha = tl::exp(&(m_i - m_new));
+        l_i = l_i * alpha + tl::sum(&p, 1);
+        acc = tl::gemm(&p.cast::<T>(), &vt, Some(&(acc * alpha)), &[]);
+        m_i = m_new;
+    }
+    (acc / l_i).cast::<T>()
+}
+
 /// Causal attention `softmax(scale * q k^T + mask) v` in the flash style:
 /// program instance `i` takes query rows `i * bm ..` and walks the key
 /// blocks of `bn` rows up to its last query, keeping a running row maximum
@@ -92,27 +132,8 @@ pub fn flash_attention_body<T: Element<Acc = f32>>(
         let m = bm.min(seq - q0);
         let qt = tl::load(q.block([q0, 0], [m, d]), [m, d]);
         let rows = tl::arange(q0, q0 + m).expand_dims(1);
-        let mut m_i = tl::full::<f32>([m, 1], f64::NEG_INFINITY);
-        let mut l_i = tl::zeros::<f32>([m, 1]);
-        let mut acc = tl::zeros::<f32>([m, d]);
-        for j in 0..tl::cdiv(q0 + m, bn) {
-            let k0 = j * bn;
-            let n = bn.min(seq - k0);
-            let kt = tl::load(k.block([k0, 0], [n, d]), [n, d]);
-            let vt = tl::load(v.block([k0, 0], [n, d]), [n, d]);
-            let mut s = tl::dot(&qt, &kt.trans()) * scale;
-            if k0 + n > q0 + 1 {
-                let cols = tl::arange(k0, k0 + n).expand_dims(0);
-                s = tl::where_(&cols.le(rows), s, f64::NEG_INFINITY);
-            }
-            let m_new = tl::maximum(&m_i, tl::max(&s, 1));
-            let p = tl::exp(&(s - m_new));
-            let alpha = tl::exp(&(m_i - m_new));
-            l_i = l_i * alpha + tl::sum(&p, 1);
-            acc = tl::gemm(&p.cast::<T>(), &vt, Some(&(acc * alpha)), &[]);
-            m_i = m_new;
-        }
-        tl::store(o.block([q0, 0], [m, d]), &(acc / l_i).cast::<T>());
+        let out = causal_rows(&qt, (q0, &rows), (k, 0), (v, 0), scale, bn);
+        tl::store(o.block([q0, 0], [m, d]), &out);
     }
 }
 
@@ -143,27 +164,8 @@ pub fn causal_heads_body<T: Element<Acc = f32>>(
     for h in 0..heads {
         let (cq, ck, cv) = (h * d, (heads + h) * d, (2 * heads + h) * d);
         let qt = tl::load(qkv.block([q0, cq], [m, d]), [m, d]);
-        let mut m_i = tl::full::<f32>([m, 1], f64::NEG_INFINITY);
-        let mut l_i = tl::zeros::<f32>([m, 1]);
-        let mut acc = tl::zeros::<f32>([m, d]);
-        for j in 0..tl::cdiv(q0 + m, bn) {
-            let k0 = j * bn;
-            let n = bn.min(seq - k0);
-            let kt = tl::load(qkv.block([k0, ck], [n, d]), [n, d]);
-            let vt = tl::load(qkv.block([k0, cv], [n, d]), [n, d]);
-            let mut s = tl::dot(&qt, &kt.trans()) * scale;
-            if k0 + n > q0 + 1 {
-                let cols = tl::arange(k0, k0 + n).expand_dims(0);
-                s = tl::where_(&cols.le(rows), s, f64::NEG_INFINITY);
-            }
-            let m_new = tl::maximum(&m_i, tl::max(&s, 1));
-            let p = tl::exp(&(s - m_new));
-            let alpha = tl::exp(&(m_i - m_new));
-            l_i = l_i * alpha + tl::sum(&p, 1);
-            acc = tl::gemm(&p.cast::<T>(), &vt, Some(&(acc * alpha)), &[]);
-            m_i = m_new;
-        }
-        tl::store(o.block([q0, cq], [m, d]), &(acc / l_i).cast::<T>());
+        let out = causal_rows(&qt, (q0, &rows), (qkv, ck), (qkv, cv), scale, bn);
+        tl::store(o.block([q0, cq], [m, d]), &out);
     }
 }
 
