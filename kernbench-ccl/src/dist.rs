@@ -67,8 +67,8 @@ use std::sync::Arc;
 /// The default process group of the worker on this thread: `dist::get_rank()`
 /// and friends, as in `torch.distributed` (see [`kernbench_core::runtime::dist`]).
 pub use kernbench_core::runtime::dist::{
-    barrier, current, current_for, get_group_rank, get_rank, get_world_size, init_process_group,
-    is_initialized, new_group,
+    barrier, barrier_async, current, current_for, get_group_rank, get_rank, get_world_size,
+    init_process_group, is_initialized, new_group,
 };
 
 /// The all-reduce algorithms that run between ranks: what the rank
@@ -994,13 +994,7 @@ where
         });
     };
     if stream.sip() != usize::from(sip) {
-        return Err(RuntimeError::launch(
-            format!("rank_{what}"),
-            LaunchSetupError::StreamDevice {
-                stream: stream.sip(),
-                tensor: sip.into(),
-            },
-        ));
+        return Err(stream_device(what, stream, sip));
     }
     let what = format!("{what} (asynchronous)");
     rank.rendezvous_in(group, &what, (c, stream.clone()), move |cs| {
@@ -1127,7 +1121,22 @@ pub fn all_gather_in(
     group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
-    gather_all(rank, output, input, group, backend, false)
+    gather_all(rank, (output, input), group, backend, false, None)?.ran()
+}
+
+/// [`all_gather_in`] issued on `stream` of each member's device and
+/// returning a handle at once, as [`all_reduce_async_in`] is: the copy of
+/// the member's own input into its chunk of `output` is issued on `stream`
+/// first, then the collective.
+pub fn all_gather_async_in(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    group: &ProcessGroup,
+    backend: &Backend,
+    stream: &Stream,
+) -> Result<LaunchHandle, RuntimeError> {
+    gather_all(rank, (output, input), group, backend, false, Some(stream))?.issued()
 }
 
 /// [`all_gather_in`] shard by shard, for tensors split over PEs as well:
@@ -1144,38 +1153,54 @@ pub fn all_gather_shards_in(
     group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
-    gather_all(rank, output, input, group, backend, true)
+    gather_all(rank, (output, input), group, backend, true, None)?.ran()
 }
 
-fn gather_all(
+/// [`all_gather_shards_in`] issued on `stream`, as [`all_gather_async_in`].
+pub fn all_gather_shards_async_in(
     rank: &Rank,
     output: &DeviceTensor,
     input: &DeviceTensor,
     group: &ProcessGroup,
     backend: &Backend,
+    stream: &Stream,
+) -> Result<LaunchHandle, RuntimeError> {
+    gather_all(rank, (output, input), group, backend, true, Some(stream))?.issued()
+}
+
+fn gather_all(
+    rank: &Rank,
+    (output, input): (&DeviceTensor, &DeviceTensor),
+    group: &ProcessGroup,
+    backend: &Backend,
     shardwise: bool,
-) -> Result<Report, RuntimeError> {
+    stream: Option<&Stream>,
+) -> Result<Met, RuntimeError> {
     numeric("all_gather", input)?;
     numeric("all_gather", output)?;
     rank.group_rank(group)?;
     let fixed = backend.all_gather.clone();
     bruck_or_ring(&fixed, Collective::AllGather, "bruck_allgather")?;
     let n = check_gathered("all_gather", rank, group, output, input, shardwise)?;
-    place_own_chunk(rank, group, output, input, &fixed)?;
-    let (d, r) = (input.dtype(), rank.get_rank());
+    check_stream("all_gather", stream, output)?;
+    place_own_chunk(rank, group, (output, input), &fixed, stream)?;
+    let d = input.dtype();
     let backend = backend.clone();
     let rt = rank.runtime().clone();
-    rank.rendezvous_in(
+    let c = Contribution::of(rank.get_rank(), output, 0);
+    meet(
+        rank,
         group,
         "all_gather",
-        Contribution::of(r, output, 0),
+        (c, output.sip()),
+        stream,
         move |cs| {
-            let (shards, _) = pair_up("all_gather", &cs, "argument")?;
+            let (shards, _) = pair_up("all_gather", cs, "argument")?;
             let (algo, bruck) = backend.choose_bruck_or_ring(
                 Collective::AllGather,
                 &fixed,
                 rt.topology(),
-                &cs,
+                cs,
                 (cs.len() * n * d.size()) as f64,
             )?;
             let args = rank_all_gather::args()
@@ -1184,9 +1209,7 @@ fn gather_all(
                 .bruck(bruck)
                 .into();
             let map = if bruck { MapKind::Ranks } else { MapKind::Ring };
-            let launch =
-                group_launch(&rank_all_gather, &cs, shards, map, args)?.ipcq(algo.ipcq.clone());
-            rt.simulate(&launch)
+            Ok(group_launch(&rank_all_gather, cs, shards, map, args)?.ipcq(algo.ipcq.clone()))
         },
     )
 }
@@ -1207,7 +1230,32 @@ pub fn reduce_scatter_in(
     group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
-    scatter_reduced(rank, output, input, op, group, backend, false)
+    scatter_reduced(rank, (output, input), op, group, backend, false, None)?.ran()
+}
+
+/// [`reduce_scatter_in`] issued on `stream` of each member's device,
+/// returning at once with the handle of the member's last launch, the copy
+/// of its block into `output` (waiting for it waits for the collective;
+/// see [`all_reduce_async_in`]).
+pub fn reduce_scatter_async_in(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    op: RedOp,
+    group: &ProcessGroup,
+    backend: &Backend,
+    stream: &Stream,
+) -> Result<LaunchHandle, RuntimeError> {
+    scatter_reduced(
+        rank,
+        (output, input),
+        op,
+        group,
+        backend,
+        false,
+        Some(stream),
+    )?
+    .issued()
 }
 
 /// [`reduce_scatter_in`] shard by shard, for tensors split over PEs as
@@ -1222,18 +1270,43 @@ pub fn reduce_scatter_shards_in(
     group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
-    scatter_reduced(rank, output, input, op, group, backend, true)
+    scatter_reduced(rank, (output, input), op, group, backend, true, None)?.ran()
 }
 
-fn scatter_reduced(
+/// [`reduce_scatter_shards_in`] issued on `stream`, as
+/// [`reduce_scatter_async_in`].
+pub fn reduce_scatter_shards_async_in(
     rank: &Rank,
     output: &DeviceTensor,
     input: &DeviceTensor,
     op: RedOp,
     group: &ProcessGroup,
     backend: &Backend,
+    stream: &Stream,
+) -> Result<LaunchHandle, RuntimeError> {
+    scatter_reduced(
+        rank,
+        (output, input),
+        op,
+        group,
+        backend,
+        true,
+        Some(stream),
+    )?
+    .issued()
+}
+
+/// The collective's report when run synchronously; the copy's handle when
+/// issued on a stream.
+fn scatter_reduced(
+    rank: &Rank,
+    (output, input): (&DeviceTensor, &DeviceTensor),
+    op: RedOp,
+    group: &ProcessGroup,
+    backend: &Backend,
     shardwise: bool,
-) -> Result<Report, RuntimeError> {
+    stream: Option<&Stream>,
+) -> Result<Met, RuntimeError> {
     numeric("reduce_scatter", input)?;
     numeric("reduce_scatter", output)?;
     let me = rank.group_rank(group)?;
@@ -1241,22 +1314,26 @@ fn scatter_reduced(
     bruck_or_ring(&fixed, Collective::ReduceScatter, "bruck_reducescatter")?;
     // The input plays the gathered tensor's part.
     let n = check_gathered("reduce_scatter", rank, group, input, output, shardwise)?;
+    check_stream("reduce_scatter", stream, input)?;
     let (d, w, r) = (input.dtype(), group.size(), rank.get_rank());
     // The local copy after the collective moves pieces of the fixed algorithm's size.
     let take_seg = seg_elems(&fixed, d);
     let backend = backend.clone();
     let rt = rank.runtime().clone();
-    let report = rank.rendezvous_in(
+    let c = Contribution::of(r, input, 0).reducing(op);
+    let met = meet(
+        rank,
         group,
         "reduce_scatter",
-        Contribution::of(r, input, 0).reducing(op),
+        (c, input.sip()),
+        stream,
         move |cs| {
-            let (shards, _) = pair_up("reduce_scatter", &cs, "argument")?;
+            let (shards, _) = pair_up("reduce_scatter", cs, "argument")?;
             let (algo, bruck) = backend.choose_bruck_or_ring(
                 Collective::ReduceScatter,
                 &fixed,
                 rt.topology(),
-                &cs,
+                cs,
                 (cs.len() * n * d.size()) as f64,
             )?;
             let seg = seg_elems(&algo, d);
@@ -1267,9 +1344,7 @@ fn scatter_reduced(
                 .bruck(bruck)
                 .into();
             let map = if bruck { MapKind::Ranks } else { MapKind::Ring };
-            let launch =
-                group_launch(&rank_reduce_scatter, &cs, shards, map, args)?.ipcq(algo.ipcq.clone());
-            rt.simulate(&launch)
+            Ok(group_launch(&rank_reduce_scatter, cs, shards, map, args)?.ipcq(algo.ipcq.clone()))
         },
     )?;
     let sizes = take_chunk::args().n(n).w(w).r(me).seg(take_seg);
@@ -1277,8 +1352,16 @@ fn scatter_reduced(
         .with("src", input.arg_ptr())
         .with("dst", output.arg_ptr());
     let pes: Vec<PeId> = input.shards().iter().map(|s| s.pe_id()).collect();
-    rank.simulate(&Launch::new(&take_chunk, take, pes))?;
-    Ok(report)
+    let take = Launch::new(&take_chunk, take, pes);
+    match stream {
+        // Stream order puts the copy after the collective.
+        Some(s) => rank.runtime().enqueue(take, s).map(Met::Issued),
+        None => {
+            let report = met.ran()?;
+            rank.simulate(&take)?;
+            Ok(Met::Ran(report))
+        }
+    }
 }
 
 /// The group rank of the global rank `root`, after checking that this rank
@@ -1325,29 +1408,47 @@ pub fn reduce_in(
     group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
+    reduce_meet(rank, t, (root, op), group, backend, None)?.ran()
+}
+
+/// [`reduce_in`] issued on `stream` of each member's device and returning
+/// a handle at once, as [`all_reduce_async_in`] is.
+pub fn reduce_async_in(
+    rank: &Rank,
+    t: &DeviceTensor,
+    root: usize,
+    op: RedOp,
+    group: &ProcessGroup,
+    backend: &Backend,
+    stream: &Stream,
+) -> Result<LaunchHandle, RuntimeError> {
+    reduce_meet(rank, t, (root, op), group, backend, Some(stream))?.issued()
+}
+
+fn reduce_meet(
+    rank: &Rank,
+    t: &DeviceTensor,
+    (root, op): (usize, RedOp),
+    group: &ProcessGroup,
+    backend: &Backend,
+    stream: Option<&Stream>,
+) -> Result<Met, RuntimeError> {
     numeric("reduce", t)?;
     let algo = backend.reduce.clone();
     check_algorithm(&algo, Collective::Reduce, &[MapKind::Ranks])?;
     let root_g = group_root("reduce", rank, group, root)?;
-    let rt = rank.runtime().clone();
-    rank.rendezvous_in(
-        group,
-        "reduce",
-        Contribution::of(rank.get_rank(), t, root as u64).reducing(op),
-        move |cs| {
-            let (shards, n) = pair_up("reduce", &cs, "root")?;
-            let d = cs[0].dtype;
-            let args = rank_reduce::args()
-                .n(n)
-                .seg(seg_elems(&algo, d))
-                .op(op)
-                .root(root_g)
-                .into();
-            let launch = group_launch(&rank_reduce, &cs, shards, MapKind::Ranks, args)?
-                .ipcq(algo.ipcq.clone());
-            rt.simulate(&launch)
-        },
-    )
+    let c = Contribution::of(rank.get_rank(), t, root as u64).reducing(op);
+    meet(rank, group, "reduce", (c, t.sip()), stream, move |cs| {
+        let (shards, n) = pair_up("reduce", cs, "root")?;
+        let d = cs[0].dtype;
+        let args = rank_reduce::args()
+            .n(n)
+            .seg(seg_elems(&algo, d))
+            .op(op)
+            .root(root_g)
+            .into();
+        Ok(group_launch(&rank_reduce, cs, shards, MapKind::Ranks, args)?.ipcq(algo.ipcq.clone()))
+    })
 }
 
 /// The `[world * rows, cols]` (or `[world * n]`) tensor a `[rows, cols]`
@@ -1401,13 +1502,14 @@ fn check_gathered(
 }
 
 /// Copies rank `rank`'s `input` into its chunk of every replica of `output`
-/// (a launch on its own PEs): the local step of a gather.
+/// (a launch on its own PEs, issued on `stream` when given): the local step
+/// of a gather.
 fn place_own_chunk(
     rank: &Rank,
     group: &ProcessGroup,
-    output: &DeviceTensor,
-    input: &DeviceTensor,
+    (output, input): (&DeviceTensor, &DeviceTensor),
     algo: &Algorithm,
+    stream: Option<&Stream>,
 ) -> Result<(), RuntimeError> {
     let d = input.dtype();
     let n = input
@@ -1423,8 +1525,30 @@ fn place_own_chunk(
         .with("src", input.arg_ptr())
         .with("dst", output.arg_ptr());
     let pes: Vec<PeId> = input.shards().iter().map(|s| s.pe_id()).collect();
-    rank.simulate(&Launch::new(&place_chunk, place, pes))?;
-    Ok(())
+    let place = Launch::new(&place_chunk, place, pes);
+    match stream {
+        Some(s) => rank.runtime().enqueue(place, s).map(drop),
+        None => rank.simulate(&place).map(drop),
+    }
+}
+
+/// An error when `stream` is not on the SIP of the tensor the collective
+/// works on; checked before any launch of it is issued.
+fn check_stream(what: &str, stream: Option<&Stream>, t: &DeviceTensor) -> Result<(), RuntimeError> {
+    match stream {
+        Some(s) if s.sip() != usize::from(t.sip()) => Err(stream_device(what, s, t.sip())),
+        _ => Ok(()),
+    }
+}
+
+fn stream_device(what: &str, stream: &Stream, sip: u16) -> RuntimeError {
+    RuntimeError::launch(
+        format!("rank_{what}"),
+        LaunchSetupError::StreamDevice {
+            stream: stream.sip(),
+            tensor: sip.into(),
+        },
+    )
 }
 
 /// Gathers every member's `input` into rank `root`'s `output` (`root` a
@@ -1442,29 +1566,58 @@ pub fn gather_in(
     group: &ProcessGroup,
     backend: &Backend,
 ) -> Result<Report, RuntimeError> {
+    gather_meet(rank, (output, input), root, group, backend, None)?.ran()
+}
+
+/// [`gather_in`] issued on `stream` of each member's device and returning a
+/// handle at once, as [`all_gather_async_in`] is.
+pub fn gather_async_in(
+    rank: &Rank,
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    root: usize,
+    group: &ProcessGroup,
+    backend: &Backend,
+    stream: &Stream,
+) -> Result<LaunchHandle, RuntimeError> {
+    gather_meet(rank, (output, input), root, group, backend, Some(stream))?.issued()
+}
+
+fn gather_meet(
+    rank: &Rank,
+    (output, input): (&DeviceTensor, &DeviceTensor),
+    root: usize,
+    group: &ProcessGroup,
+    backend: &Backend,
+    stream: Option<&Stream>,
+) -> Result<Met, RuntimeError> {
     numeric("gather", input)?;
     numeric("gather", output)?;
     let algo = backend.gather.clone();
     check_algorithm(&algo, Collective::Gather, &[MapKind::Ranks])?;
     let root_g = group_root("gather", rank, group, root)?;
     let n = check_gathered("gather", rank, group, output, input, false)?;
-    place_own_chunk(rank, group, output, input, &algo)?;
+    check_stream("gather", stream, output)?;
+    place_own_chunk(rank, group, (output, input), &algo, stream)?;
     let d = input.dtype();
-    let rt = rank.runtime().clone();
-    rank.rendezvous_in(
+    let c = Contribution::of(rank.get_rank(), output, root as u64);
+    meet(
+        rank,
         group,
         "gather",
-        Contribution::of(rank.get_rank(), output, root as u64),
+        (c, output.sip()),
+        stream,
         move |cs| {
-            let (shards, _) = pair_up("gather", &cs, "root")?;
+            let (shards, _) = pair_up("gather", cs, "root")?;
             let args = rank_gather::args()
                 .n(n)
                 .seg(seg_elems(&algo, d))
                 .root(root_g)
                 .into();
-            let launch = group_launch(&rank_gather, &cs, shards, MapKind::Ranks, args)?
-                .ipcq(algo.ipcq.clone());
-            rt.simulate(&launch)
+            Ok(
+                group_launch(&rank_gather, cs, shards, MapKind::Ranks, args)?
+                    .ipcq(algo.ipcq.clone()),
+            )
         },
     )
 }
@@ -1817,4 +1970,44 @@ pub fn all_gather(
         &or_world(&rank, group),
         default_backend(),
     )
+}
+
+/// [`all_gather`] issued on `stream` (`async_op=True`): see
+/// [`all_gather_async_in`].
+pub fn all_gather_async(
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    group: Option<&ProcessGroup>,
+    stream: &Stream,
+) -> Result<LaunchHandle, RuntimeError> {
+    let rank = current_for("dist::all_gather_async")?;
+    let group = or_world(&rank, group);
+    all_gather_async_in(&rank, output, input, &group, default_backend(), stream)
+}
+
+/// [`reduce_scatter`] issued on `stream` (`async_op=True`): see
+/// [`reduce_scatter_async_in`].
+pub fn reduce_scatter_async(
+    output: &DeviceTensor,
+    input: &DeviceTensor,
+    op: RedOp,
+    group: Option<&ProcessGroup>,
+    stream: &Stream,
+) -> Result<LaunchHandle, RuntimeError> {
+    let rank = current_for("dist::reduce_scatter_async")?;
+    let group = or_world(&rank, group);
+    reduce_scatter_async_in(&rank, output, input, op, &group, default_backend(), stream)
+}
+
+/// [`broadcast`] issued on `stream` (`async_op=True`): see
+/// [`broadcast_async_in`].
+pub fn broadcast_async(
+    t: &DeviceTensor,
+    src: usize,
+    group: Option<&ProcessGroup>,
+    stream: &Stream,
+) -> Result<LaunchHandle, RuntimeError> {
+    let rank = current_for("dist::broadcast_async")?;
+    let group = or_world(&rank, group);
+    broadcast_async_in(&rank, t, src, &group, default_backend(), stream)
 }

@@ -147,6 +147,18 @@ pub mod dist {
         })?
     }
 
+    /// [`barrier`] issued on `stream` (`barrier(async_op=True)`): see
+    /// [`Rank::barrier_async_in`].
+    pub fn barrier_async(
+        group: Option<&ProcessGroup>,
+        stream: &crate::runtime::Stream,
+    ) -> Result<crate::runtime::Event, RuntimeError> {
+        initialized("dist::barrier_async", |r| match group {
+            Some(g) => r.barrier_async_in(g, stream),
+            None => r.barrier_async_in(&r.world_group(), stream),
+        })?
+    }
+
     fn initialized<T>(call: &str, f: impl FnOnce(&Rank) -> T) -> Result<T, RuntimeError> {
         with_worker(call, |w| {
             if w.initialized {

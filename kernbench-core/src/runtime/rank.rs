@@ -18,7 +18,7 @@ use super::context::Enter;
 use super::error::{
     CollectiveError, GroupError, RankFailure, RuntimeError, SpawnError, WorkerError,
 };
-use super::Runtime;
+use super::{Event, Runtime, Stream};
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::AtomicU16;
@@ -327,16 +327,43 @@ impl Rank {
         &self.rt
     }
 
-    /// Waits until every rank has called `barrier`. Launches are synchronous,
-    /// so no device work is pending on any rank when it returns; device times
-    /// are not changed. Fails at once when a sibling fails.
+    /// Waits until every rank has called `barrier`, as
+    /// `torch.distributed.barrier()`: the work pending on every rank's
+    /// device runs (together, on one timeline), and every rank's host
+    /// leaves at the same simulated time, the latest of the ranks' hosts
+    /// and device work ([`Runtime::barrier_across`]). Fails at once when a
+    /// sibling fails.
     pub fn barrier(&self) -> Result<(), RuntimeError> {
-        self.rendezvous("barrier", (), |_| Ok(()))
+        self.barrier_in(&self.world_group())
     }
 
     /// [`Rank::barrier`] among the members of `group` (this rank must be one).
     pub fn barrier_in(&self, group: &ProcessGroup) -> Result<(), RuntimeError> {
-        self.rendezvous_in(group, "barrier", (), |_| Ok(()))
+        let rt = self.rt.clone();
+        let sip = self.rt.current_device();
+        self.rendezvous_in(group, "barrier", sip, move |sips| rt.barrier_across(&sips))
+    }
+
+    /// [`Rank::barrier_in`] issued on `stream` of each member's device
+    /// (`torch.distributed.barrier(async_op=True)`): returns at once with an
+    /// event recorded on `stream` after the barrier. Work issued on the
+    /// members' streams after it waits for the work every member issued on
+    /// its stream before it; what they issued before runs together when the
+    /// last member arrives ([`Runtime::join_across`]). No host waits:
+    /// synchronize the event for that.
+    pub fn barrier_async_in(
+        &self,
+        group: &ProcessGroup,
+        stream: &Stream,
+    ) -> Result<Event, RuntimeError> {
+        let rt = self.rt.clone();
+        self.rendezvous_in(
+            group,
+            "barrier (asynchronous)",
+            stream.clone(),
+            move |streams| rt.join_across(&streams),
+        )?;
+        Ok(stream.record_event())
     }
 
     /// The group of every rank of the run (the default group).

@@ -111,6 +111,10 @@ struct Pending {
     after: Vec<u64>,
     /// Device memory its arguments name: `(first byte, bytes)`.
     uses: Vec<(u64, u64)>,
+    /// The device that issued it (the first of a collective's) and its
+    /// place among that device's launches: an order of launches that no
+    /// thread timing changes, as ids drawn across threads would.
+    order: (u16, u64),
 }
 
 /// The state of one stream.
@@ -138,6 +142,8 @@ pub(crate) struct Queue {
     /// far (device time): later runs on the PE queue behind them.
     busy: BusyUntil,
     next: u64,
+    /// Launches issued so far, per device.
+    issued: Vec<u64>,
 }
 
 impl Queue {
@@ -157,10 +163,21 @@ impl Queue {
             host: vec![0; sips],
             busy: BusyUntil::default(),
             next: 0,
+            issued: vec![0; sips],
         }
     }
 
     /// The host time of SIP `sip`.
+    /// The next place in `sip`'s launch order.
+    fn place(&mut self, sip: u16) -> (u16, u64) {
+        if self.issued.len() <= usize::from(sip) {
+            self.issued.resize(usize::from(sip) + 1, 0);
+        }
+        let n = &mut self.issued[usize::from(sip)];
+        *n += 1;
+        (sip, *n)
+    }
+
     pub(crate) fn host_ps(&self, sip: usize) -> Ps {
         self.host.get(sip).copied().unwrap_or(0)
     }
@@ -219,6 +236,7 @@ impl Shared {
             }
         }
         q.pending = keep;
+        let mut run = in_fixed_order(run);
         // A launch waiting for a finished one is issued no earlier than its end.
         let mut issue: Vec<Ps> = Vec::with_capacity(run.len());
         let mut failed_before: Option<RuntimeError> = None;
@@ -362,6 +380,46 @@ impl Shared {
 
 /// The device whose host waits: the worker's, inside a rank's worker; the
 /// issuing device's otherwise.
+/// The launches of a run in an order that depends only on what each host
+/// issued, not on how the hosts' threads interleaved: among the launches
+/// whose ancestors are placed, the one issued earliest in simulated time,
+/// then by device and place in that device's order.
+fn in_fixed_order(run: Vec<Pending>) -> Vec<Pending> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let at: HashMap<u64, usize> = run.iter().enumerate().map(|(i, p)| (p.id, i)).collect();
+    let mut waiting: Vec<usize> = vec![0; run.len()];
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); run.len()];
+    for (i, p) in run.iter().enumerate() {
+        for a in &p.after {
+            if let Some(&k) = at.get(a) {
+                waiting[i] += 1;
+                children[k].push(i);
+            }
+        }
+    }
+    let key = |i: usize| Reverse((run[i].issue_ps, run[i].order, i));
+    let mut ready: BinaryHeap<_> = (0..run.len())
+        .filter(|&i| waiting[i] == 0)
+        .map(key)
+        .collect();
+    let mut order = Vec::with_capacity(run.len());
+    while let Some(Reverse((_, _, i))) = ready.pop() {
+        order.push(i);
+        for &c in &children[i] {
+            waiting[c] -= 1;
+            if waiting[c] == 0 {
+                ready.push(key(c));
+            }
+        }
+    }
+    let mut slots: Vec<Option<Pending>> = run.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .map(|i| slots[i].take().expect("each launch placed once"))
+        .collect()
+}
+
 fn waiting_sip(c: &Completed) -> usize {
     super::device::current_device().unwrap_or(c.sip)
 }
@@ -473,6 +531,7 @@ impl Runtime {
         after.sort_unstable();
         after.dedup();
         let issue_ps = q.host_ps(stream.sip as usize);
+        let order = q.place(stream.sip);
         q.pending.push(Pending {
             id,
             launch,
@@ -480,6 +539,7 @@ impl Runtime {
             issue_ps,
             after,
             uses,
+            order,
         });
         Ok(LaunchHandle {
             shared: Arc::clone(&self.shared),
@@ -530,6 +590,7 @@ impl Runtime {
         after.dedup();
         sips.sort_unstable();
         sips.dedup();
+        let order = q.place(sips.first().copied().unwrap_or(0));
         q.pending.push(Pending {
             id,
             launch,
@@ -537,6 +598,7 @@ impl Runtime {
             issue_ps,
             after,
             uses,
+            order,
         });
         self.shared.drain(&mut q, &sips)?;
         Ok(LaunchHandle {
@@ -544,6 +606,66 @@ impl Runtime {
             id,
             kernel,
         })
+    }
+
+    /// Joins streams of several devices, one per member of a barrier issued
+    /// on them (`torch.distributed.barrier(async_op=True)`): from now on
+    /// each of them waits for the work issued on every one of them so far.
+    /// That work runs at once, together, and no host waits for it; call
+    /// this where every member is present (the last to arrive at the
+    /// barrier's rendezvous), as [`Runtime::enqueue_across`]. A barrier is
+    /// an order, not a transfer: it adds no device time.
+    pub fn join_across(&self, streams: &[Stream]) -> Result<(), RuntimeError> {
+        if streams
+            .iter()
+            .any(|s| !Arc::ptr_eq(&s.shared, &self.shared))
+        {
+            return Err(RuntimeError::launch(
+                "barrier",
+                LaunchSetupError::ForeignStreams,
+            ));
+        }
+        let mut q = self.shared.queue();
+        let mut ids: Vec<u64> = Vec::new();
+        for st in streams {
+            let state = &q.streams[st.id as usize];
+            ids.extend(state.waits.iter().copied().chain(state.tail));
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        for st in streams {
+            let waits = &mut q.streams[st.id as usize].waits;
+            waits.extend(&ids);
+            waits.sort_unstable();
+            waits.dedup();
+        }
+        let mut sips: Vec<u16> = streams.iter().map(|s| s.sip).collect();
+        sips.sort_unstable();
+        sips.dedup();
+        self.shared.drain(&mut q, &sips)
+    }
+
+    /// The host side of a barrier over the devices `sips`
+    /// (`torch.distributed.barrier()`): runs all work pending on them
+    /// together, then moves each device's host to the latest of their
+    /// hosts and device work, so that every member leaves the barrier at
+    /// the same simulated time. Call it where every member is present.
+    pub fn barrier_across(&self, sips: &[usize]) -> Result<(), RuntimeError> {
+        let mut sips: Vec<u16> = sips.iter().map(|&s| s as u16).collect();
+        sips.sort_unstable();
+        sips.dedup();
+        let mut q = self.shared.queue();
+        self.shared.drain(&mut q, &sips)?;
+        let clocks = self.shared.clocks().clone();
+        let at = sips
+            .iter()
+            .map(|&s| q.host_ps(s as usize).max(clocks[s as usize]))
+            .max()
+            .unwrap_or(0);
+        for &s in &sips {
+            q.host_waits(s as usize, at);
+        }
+        Ok(())
     }
 
     /// Waits for all work issued from the current device, on every stream
