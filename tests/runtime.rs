@@ -961,23 +961,23 @@ fn registry_algorithms_between_ranks() {
         let times: std::collections::BTreeSet<u64> = got.iter().map(|(_, ps)| *ps).collect();
         assert_eq!(times.len(), 3, "three different schedules: {times:?}");
     }
-    // Hierarchical algorithms have no form between ranks.
-    let e = Backend::with_all_reduce(&reg, "hierarchical_allreduce").unwrap_err();
+    // The inter-cube algorithms have no form between ranks.
+    let e = Backend::with_all_reduce(&reg, "intercube_allreduce_ring").unwrap_err();
     assert_eq!(
         collective(&e),
         (
             "all_reduce",
             &CollectiveError::MapKind {
-                algorithm: "hierarchical_allreduce".into(),
-                map: "Hierarchical".into(),
-                runs: ["Ring", "Torus2d", "Tree", "Ranks"]
+                algorithm: "intercube_allreduce_ring".into(),
+                map: "IntercubeRing".into(),
+                runs: ["Ring", "Torus2d", "Tree", "Hierarchical", "Ranks"]
                     .map(String::from)
                     .to_vec(),
             }
         )
     );
     assert!(
-        e.to_string().contains("`hierarchical_allreduce`")
+        e.to_string().contains("`intercube_allreduce_ring`")
             && e.to_string().contains("between ranks"),
         "{e}"
     );
@@ -1675,4 +1675,69 @@ fn memory_errors_say_what_the_runtime_was_doing() {
         MemoryOp::Write
     );
     assert_eq!(op(t.free().unwrap_err()), MemoryOp::Free);
+}
+
+/// The hierarchical all-reduce between ranks: on a tensor replicated over
+/// a rank's PEs, each replica reduces one chunk across the ranks and the
+/// replicas gather the chunks, so fewer bytes cross between SIPs than when
+/// every replica reduces the whole tensor (the ring); on a split tensor
+/// each shard is already one PE's part, and it runs as the ring.
+#[test]
+fn the_hierarchical_all_reduce_splits_replicas_work_between_ranks() {
+    use kernbench::ccl::dist::{all_reduce_with, Backend};
+    use kernbench::ccl::Registry;
+    let reg = Registry::builtin();
+    let run = |algorithm: &'static str, placement: Placement| {
+        let b = Backend::with_all_reduce(&reg, algorithm).unwrap();
+        quad()
+            .spawn(4, move |rank| {
+                let r = rank.get_rank();
+                let a = Array2::from_shape_fn((64, 256), |(i, j)| {
+                    ((r + 1) * (i * 256 + j) % 97) as f32
+                });
+                let t = rank.from_array(&a, &placement)?;
+                let report = all_reduce_with(&rank, &t, RedOp::Sum, &b)?;
+                let per_shard: Vec<_> = (0..t.shards().len())
+                    .map(|k| t.shard_to_ndarray::<f32>(k))
+                    .collect::<Result<_, _>>()?;
+                assert!(matches!(
+                    t.shard_to_ndarray::<f32>(t.shards().len()),
+                    Err(RuntimeError::NoSuchShard { .. })
+                ));
+                Ok((t.to_ndarray::<f32>()?, per_shard, report.end_ps))
+            })
+            .unwrap()
+    };
+    let want = Array2::from_shape_fn((64, 256), |(i, j)| {
+        (0..4)
+            .map(|r| ((r + 1) * (i * 256 + j) % 97) as f32)
+            .sum::<f32>()
+    })
+    .into_dyn();
+    let replicated = Placement::replicate().cubes(1).pes(4);
+    let (hier, ring) = (
+        run("hierarchical_allreduce", replicated.clone()),
+        run("ring_allreduce", replicated),
+    );
+    for (t, shards, _) in hier.iter().chain(&ring) {
+        assert_eq!(*t, want);
+        // Every replica holds the whole result, not only its chunk.
+        assert_eq!(shards.len(), 4);
+        for s in shards {
+            assert_eq!(*s, want);
+        }
+    }
+    let (h, r) = (hier[0].2, ring[0].2);
+    println!("replicated over 4 PEs: hierarchical {h} ps, ring {r} ps");
+    assert!(h < r, "a quarter of the bytes between SIPs: {h} vs {r}");
+    // A split tensor: the same schedule as the ring.
+    let split = Placement::row_wise().cubes(1).pes(4);
+    let (hs, rs) = (
+        run("hierarchical_allreduce", split.clone()),
+        run("ring_allreduce", split),
+    );
+    for (t, _, _) in hs.iter().chain(&rs) {
+        assert_eq!(*t, want);
+    }
+    assert_eq!(hs[0].2, rs[0].2);
 }

@@ -41,7 +41,7 @@
 use crate::algorithms::alltoall::pairwise_all_to_all_in;
 use crate::algorithms::bruck::{bruck_all_gather_in, bruck_reduce_scatter_in};
 use crate::algorithms::common::{
-    out_window, pieces, ring_all_gather, ring_all_reduce, ring_reduce_scatter, Ring,
+    chunk, out_window, pieces, ring_all_gather, ring_all_reduce, ring_reduce_scatter, Ring,
 };
 use crate::algorithms::doubling::recursive_doubling_allreduce_in;
 use crate::algorithms::dtree::double_tree_allreduce_in;
@@ -87,16 +87,25 @@ pub enum RankAllReduce {
     Rabenseifner,
     /// `double_tree_allreduce`, addressed by rank.
     DoubleTree,
+    /// `hierarchical_allreduce`: inside each rank, then across ranks. When
+    /// every shard of a rank holds the whole tensor (replicated), each
+    /// shard all-reduces one chunk of it with the same shard of the other
+    /// ranks (`E`/`W`), and the rank's shards then all-gather the chunks among
+    /// themselves (`S`/`N`): the bytes between ranks are one copy's, not
+    /// one per replica. When the shards hold different parts, each part
+    /// is already one PE's chunk, and only the ring across ranks is left.
+    Hierarchical,
 }
 
 impl RankAllReduce {
-    const ALL: [RankAllReduce; 6] = [
+    const ALL: [RankAllReduce; 7] = [
         RankAllReduce::Ring,
         RankAllReduce::Torus,
         RankAllReduce::Tree,
         RankAllReduce::Doubling,
         RankAllReduce::Rabenseifner,
         RankAllReduce::DoubleTree,
+        RankAllReduce::Hierarchical,
     ];
 
     /// The kernel argument.
@@ -119,6 +128,7 @@ impl RankAllReduce {
             (_, MapKind::Ring) => Some(RankAllReduce::Ring),
             (_, MapKind::Torus2d) => Some(RankAllReduce::Torus),
             (_, MapKind::Tree) => Some(RankAllReduce::Tree),
+            (_, MapKind::Hierarchical) => Some(RankAllReduce::Hierarchical),
             _ => None,
         }
     }
@@ -126,7 +136,9 @@ impl RankAllReduce {
 
 /// All-reduce of shard group `k = program_id(1)` among `num_programs(0)`
 /// ranks: this instance's vector is `buf[k * n .. (k + 1) * n]`. `algo` is
-/// a [`RankAllReduce`] code; a torus has `cols` columns.
+/// a [`RankAllReduce`] code; a torus has `cols` columns. `replicated`: every
+/// shard of a rank holds the same vector (the hierarchical form splits the
+/// work between them).
 #[kernel_fn]
 pub fn rank_all_reduce_body<T: Element>(
     buf: Ptr<T>,
@@ -134,12 +146,33 @@ pub fn rank_all_reduce_body<T: Element>(
     seg: usize,
     op: RedOp,
     algo: usize,
-    cols: usize,
+    (cols, replicated): (usize, bool),
 ) {
     let (w, r, k) = (tl::num_programs(0), tl::program_id(0), tl::program_id(1));
     let base = k * n;
     let (g, _) = shard_group();
+    let across = Ring {
+        next: Dir::E,
+        prev: Dir::W,
+        rank: r,
+        size: w,
+    };
     match RankAllReduce::from_code(algo) {
+        Some(RankAllReduce::Hierarchical) if replicated && tl::num_programs(1) > 1 => {
+            let s = tl::num_programs(1);
+            let inside = Ring {
+                next: Dir::S,
+                prev: Dir::N,
+                rank: k,
+                size: s,
+            };
+            // Shard `k` takes chunk `k + 1` (the chunk a ring
+            // reduce-scatter inside the rank would have left it), reduces
+            // it across ranks, and the rank's shards gather the chunks.
+            let mine = chunk(n, s, (k + 1) % s);
+            ring_all_reduce(buf, base, mine, across, seg, op);
+            ring_all_gather(buf, base, (0, n), inside, 1, seg);
+        }
         Some(RankAllReduce::Tree) => {
             crate::algorithms::tree::tree_allreduce_at(buf, base, n, seg, op, w, r);
         }
@@ -160,14 +193,8 @@ pub fn rank_all_reduce_body<T: Element>(
         Some(RankAllReduce::DoubleTree) => {
             double_tree_allreduce_in(buf, base, n, seg, op, g);
         }
-        Some(RankAllReduce::Ring | RankAllReduce::Torus) => {
-            let ring = Ring {
-                next: Dir::E,
-                prev: Dir::W,
-                rank: r,
-                size: w,
-            };
-            ring_all_reduce(buf, base, (0, n), ring, seg, op);
+        Some(RankAllReduce::Ring | RankAllReduce::Torus | RankAllReduce::Hierarchical) => {
+            ring_all_reduce(buf, base, (0, n), across, seg, op);
         }
         None => panic!("no all-reduce between ranks has code {algo}"),
     }
@@ -348,8 +375,9 @@ pub fn rank_all_reduce<T: Element>(
     #[constexpr] op: RedOp,
     #[constexpr] algo: usize,
     cols: usize,
+    replicated: bool,
 ) {
-    rank_all_reduce_body(buf, n, seg, op, algo, cols);
+    rank_all_reduce_body(buf, n, seg, op, algo, (cols, replicated));
 }
 
 /// Broadcast among ranks from `root`, in place (see [`rank_broadcast_body`]).
@@ -474,8 +502,8 @@ pub fn launch<K: Kernel>(
 /// The algorithms collectives run, from a registry.
 #[derive(Clone, Debug)]
 pub struct Backend {
-    /// The all-reduce algorithm (ring, mesh, tree, double tree, recursive
-    /// doubling or Rabenseifner; see [`Backend::with`]).
+    /// The all-reduce algorithm (ring, mesh, tree, hierarchical, double
+    /// tree, recursive doubling or Rabenseifner; see [`Backend::with`]).
     pub all_reduce: Algorithm,
     /// The broadcast algorithm (a `ring` broadcast).
     pub broadcast: Algorithm,
@@ -584,7 +612,8 @@ impl Backend {
 
     /// This backend with the registry's algorithm `name` for the collective
     /// it implements, checked to have a form between ranks: all-reduce by
-    /// ring, mesh, tree, double tree, recursive doubling or Rabenseifner;
+    /// ring, mesh, tree, hierarchical, double tree, recursive doubling or
+    /// Rabenseifner;
     /// all-gather and reduce-scatter by ring or Bruck.
     ///
     /// ```
@@ -686,6 +715,7 @@ fn rank_all_reduce_of(a: &Algorithm) -> Result<RankAllReduce, RuntimeError> {
             MapKind::Ring,
             MapKind::Torus2d,
             MapKind::Tree,
+            MapKind::Hierarchical,
             MapKind::Ranks,
         ],
     )?;
@@ -694,8 +724,8 @@ fn rank_all_reduce_of(a: &Algorithm) -> Result<RankAllReduce, RuntimeError> {
         kind: CollectiveError::NoRankForm {
             algorithm: a.name.clone(),
             kernel: a.kernel.clone(),
-            runs: "the ring, mesh and tree all-reduce and recursive_doubling, rabenseifner and \
-                   double_tree",
+            runs: "the ring, mesh, tree and hierarchical all-reduce and recursive_doubling, \
+                   rabenseifner and double_tree",
         },
     })
 }
@@ -732,6 +762,8 @@ struct Contribution {
     shape: Vec<usize>,
     shard_len: Option<usize>,
     pes: Vec<PeId>,
+    /// Every shard holds the whole tensor.
+    whole: bool,
     arg: u64,
     op: Option<RedOp>,
 }
@@ -746,6 +778,7 @@ impl Contribution {
             shape: t.shape().to_vec(),
             shard_len: t.uniform_shard_len(),
             pes: t.shards().iter().map(|s| s.pe_id()).collect(),
+            whole: whole_shards(t),
             arg,
             op: None,
         }
@@ -845,12 +878,24 @@ fn group_launch<'a>(
     let w = cs.len();
     let mut pes = Vec::with_capacity(w * shards);
     let mut neighbors = NeighborMap::empty(match map {
-        MapKind::Torus2d => "torus2d",
+        MapKind::Torus2d | MapKind::Hierarchical => "torus2d",
         MapKind::Tree => "tree",
         MapKind::Ranks => "ranks",
         _ => "ring",
     });
-    for k in 0..shards {
+    if map == MapKind::Hierarchical {
+        // A row per shard group (`E`/`W` across ranks), a column per rank
+        // (`S`/`N` across its shards).
+        pes = (0..shards)
+            .flat_map(|k| cs.iter().map(move |c| c.pes[k]))
+            .collect();
+        neighbors =
+            NeighborMap::grid2d(&pes, shards, w, true).map_err(|e| RuntimeError::Collective {
+                what: kernel.name().into(),
+                kind: CollectiveError::Map(e),
+            })?;
+    }
+    for k in (0..shards).filter(|_| map != MapKind::Hierarchical) {
         let group: Vec<PeId> = cs.iter().map(|c| c.pes[k]).collect();
         if map == MapKind::Ranks {
             // The kernel addresses its peers by rank: no map.
@@ -1019,7 +1064,9 @@ fn all_reduce_launch(
         rt.topology(),
         &group_pes(cs),
         (n * d.size()) as f64,
-        |a| rank_all_reduce_of(a).is_ok(),
+        // The tuner weighs one PE per rank, where the hierarchical form is
+        // the ring: it is chosen by name only.
+        |a| matches!(rank_all_reduce_of(a), Ok(k) if k != RankAllReduce::Hierarchical),
     );
     let kind = rank_all_reduce_of(&algo)?;
     // A torus of one row is a ring.
@@ -1031,6 +1078,7 @@ fn all_reduce_launch(
         RankAllReduce::Torus if cols > 0 => MapKind::Torus2d,
         RankAllReduce::Ring | RankAllReduce::Torus => MapKind::Ring,
         RankAllReduce::Tree => MapKind::Tree,
+        RankAllReduce::Hierarchical => MapKind::Hierarchical,
         _ => MapKind::Ranks,
     };
     let args = rank_all_reduce::args()
@@ -1039,6 +1087,7 @@ fn all_reduce_launch(
         .op(op)
         .algo(kind.code())
         .cols(cols)
+        .replicated(cs[0].whole)
         .into();
     Ok(group_launch(&rank_all_reduce, cs, shards, map, args)?.ipcq(algo.ipcq.clone()))
 }

@@ -14,6 +14,14 @@ pub enum RuntimeError {
     /// address layout or an HBM slice that does not fit).
     #[error("machine: {0}")]
     Machine(#[source] MemError),
+    /// A shard index past a tensor's shards.
+    #[error("the tensor has {shards} shard(s); there is no shard {shard}")]
+    NoSuchShard {
+        /// The index asked for.
+        shard: usize,
+        /// The tensor's shards.
+        shards: usize,
+    },
     /// An event waited on or timed before it was recorded on a stream.
     #[error("the event was never recorded on a stream")]
     EventNotRecorded,

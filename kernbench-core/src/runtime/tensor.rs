@@ -339,6 +339,31 @@ impl DeviceTensor {
         Ok(ArrayD::from_shape_vec(IxDyn(&self.shape), v).expect("gathered exactly numel elements"))
     }
 
+    /// Reads shard `k` alone back into a host array of its block's shape
+    /// (`rows x cols` of the tensor it holds), as the PE holding it sees
+    /// it: for a replicated tensor, one replica, where [`Self::to_ndarray`]
+    /// reads each block once. Waits for pending work as a read does.
+    ///
+    /// Fails with [`RuntimeError::DType`] when `T` is not the tensor's
+    /// type, and [`RuntimeError::NoSuchShard`] when there is no shard `k`.
+    pub fn shard_to_ndarray<T: HostElement>(&self, k: usize) -> Result<ArrayD<T>, RuntimeError> {
+        self.check_dtype::<T>("reading a shard back")?;
+        let s = self.shards.get(k).ok_or(RuntimeError::NoSuchShard {
+            shard: k,
+            shards: self.shards.len(),
+        })?;
+        self.settle()?;
+        let es = self.dtype.size();
+        let mut block = vec![0u8; s.len * es];
+        self.read_shard(&self.shared.machine(), s, 0, &mut block)?;
+        let v: Vec<T> = block.chunks_exact(es).map(T::get).collect();
+        let shape = match self.shape.len() {
+            1 => vec![s.cols.len()],
+            _ => vec![s.rows.len(), s.cols.len()],
+        };
+        Ok(ArrayD::from_shape_vec(IxDyn(&shape), v).expect("a shard holds its block"))
+    }
+
     /// Reads the tensor back as `f32` values, whatever its type (`i32` converted with `as`).
     pub fn to_f32_array(&self) -> Result<ArrayD<f32>, RuntimeError> {
         let es = self.dtype.size();
