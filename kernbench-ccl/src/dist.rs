@@ -41,7 +41,8 @@
 use crate::algorithms::alltoall::pairwise_all_to_all_in;
 use crate::algorithms::bruck::{bruck_all_gather_in, bruck_reduce_scatter_in};
 use crate::algorithms::common::{
-    chunk, out_window, pieces, ring_all_gather, ring_all_reduce, ring_reduce_scatter, Ring,
+    chunk, out_window, pieces, ring_all_gather, ring_all_reduce, ring_pipeline,
+    ring_reduce_scatter, Phases, Ring, RingJob,
 };
 use crate::algorithms::doubling::recursive_doubling_allreduce_in;
 use crate::algorithms::dtree::double_tree_allreduce_in;
@@ -132,6 +133,66 @@ impl RankAllReduce {
             _ => None,
         }
     }
+}
+
+/// How an all-gather or reduce-scatter runs between ranks: what the rank
+/// kernels' `form` argument selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RankGather {
+    /// A ring per shard group (`E`/`W`).
+    Ring,
+    /// Bruck's log-step algorithm, addressed by rank.
+    Bruck,
+    /// Inside each rank, then across ranks. When every shard of a rank
+    /// holds the whole tensor (replicated), each shard moves one part of
+    /// every rank's block across the ranks (`E`/`W`), and the rank's shards
+    /// then gather the parts among themselves (`S`/`N`); otherwise the ring.
+    Hierarchical,
+}
+
+impl RankGather {
+    const ALL: [RankGather; 3] = [
+        RankGather::Ring,
+        RankGather::Bruck,
+        RankGather::Hierarchical,
+    ];
+
+    /// The kernel argument.
+    pub fn code(self) -> usize {
+        self as usize
+    }
+
+    fn from_code(c: usize) -> Option<Self> {
+        Self::ALL.get(c).copied()
+    }
+
+    /// The map its launch needs.
+    fn map(self) -> MapKind {
+        match self {
+            RankGather::Ring => MapKind::Ring,
+            RankGather::Bruck => MapKind::Ranks,
+            RankGather::Hierarchical => MapKind::Hierarchical,
+        }
+    }
+}
+
+/// The two rings of a hierarchical collective between ranks, for instance
+/// `(r, k)`: across the ranks of shard group `k` (`E`/`W`) and across the
+/// `s` shards of rank `r` (`S`/`N`).
+fn hierarchy(w: usize, r: usize, k: usize, s: usize) -> (Ring, Ring) {
+    let across = Ring {
+        next: Dir::E,
+        prev: Dir::W,
+        rank: r,
+        size: w,
+    };
+    let inside = Ring {
+        next: Dir::S,
+        prev: Dir::N,
+        rank: k,
+        size: s,
+    };
+    (across, inside)
 }
 
 /// All-reduce of shard group `k = program_id(1)` among `num_programs(0)`
@@ -240,49 +301,87 @@ pub fn rank_broadcast_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize, root: 
 
 /// All-gather of shard group `k = program_id(1)`: the group's region is
 /// `buf[k * w * n ..][.. w * n]`, rank `r` starts with its chunk `r` (`n`
-/// elements) and ends with all of them, along the ring `E`/`W`.
+/// elements) and ends with all of them. `form` is a [`RankGather`] code;
+/// `replicated`: every shard of a rank holds the same region.
 #[kernel_fn]
-pub fn rank_all_gather_body<T: Element>(buf: Ptr<T>, n: usize, seg: usize, bruck: bool) {
+pub fn rank_all_gather_body<T: Element>(
+    buf: Ptr<T>,
+    n: usize,
+    seg: usize,
+    form: usize,
+    replicated: bool,
+) {
     let (w, r, k) = (tl::num_programs(0), tl::program_id(0), tl::program_id(1));
-    if bruck {
-        let (g, _) = shard_group();
-        bruck_all_gather_in(buf, k * w * n, w * n, seg, g);
-        return;
+    let (s, base) = (tl::num_programs(1), k * w * n);
+    let (across, inside) = hierarchy(w, r, k, s);
+    match RankGather::from_code(form) {
+        Some(RankGather::Bruck) => {
+            let (g, _) = shard_group();
+            bruck_all_gather_in(buf, base, w * n, seg, g);
+        }
+        Some(RankGather::Hierarchical) if replicated && s > 1 => {
+            // Part `k` of every rank's block across the ranks, then every
+            // block's parts among this rank's shards.
+            let job = RingJob {
+                buf,
+                base,
+                ring: across,
+                f: 0,
+                seg,
+                op: RedOp::Sum,
+                phases: Phases::AllGather,
+                block: n,
+            };
+            ring_pipeline(job, chunk(n, s, k));
+            for j in 0..w {
+                ring_all_gather(buf, base, (j * n, n), inside, 0, seg);
+            }
+        }
+        Some(_) => ring_all_gather(buf, base, (0, w * n), across, 0, seg),
+        None => panic!("no all-gather between ranks has code {form}"),
     }
-    let ring = Ring {
-        next: Dir::E,
-        prev: Dir::W,
-        rank: r,
-        size: w,
-    };
-    ring_all_gather(buf, k * w * n, (0, w * n), ring, 0, seg);
 }
 
-/// Reduce-scatter of shard group `k = program_id(1)` along the ring `E`/`W`:
-/// the group's region is `buf[k * w * n ..][.. w * n]`, and afterwards its
-/// chunk `r` (`n` elements) on rank `r` holds the reduction of every rank's
-/// chunk `r`.
+/// Reduce-scatter of shard group `k = program_id(1)`: the group's region is
+/// `buf[k * w * n ..][.. w * n]`, and afterwards its chunk `r` (`n`
+/// elements) on rank `r` holds the reduction of every rank's chunk `r`.
+/// `form` and `replicated` as for [`rank_all_gather_body`].
 #[kernel_fn]
 pub fn rank_reduce_scatter_body<T: Element>(
     buf: Ptr<T>,
     n: usize,
     seg: usize,
     op: RedOp,
-    bruck: bool,
+    (form, replicated): (usize, bool),
 ) {
     let (w, r, k) = (tl::num_programs(0), tl::program_id(0), tl::program_id(1));
-    if bruck {
-        let (g, _) = shard_group();
-        bruck_reduce_scatter_in(buf, k * w * n, w * n, seg, op, g);
-        return;
+    let (s, base) = (tl::num_programs(1), k * w * n);
+    let (across, inside) = hierarchy(w, r, k, s);
+    match RankGather::from_code(form) {
+        Some(RankGather::Bruck) => {
+            let (g, _) = shard_group();
+            bruck_reduce_scatter_in(buf, base, w * n, seg, op, g);
+        }
+        Some(RankGather::Hierarchical) if replicated && s > 1 => {
+            // Part `k` of every block reduced across the ranks (rank `r`
+            // keeps its block's), then this rank's block's parts gathered
+            // among its shards.
+            let job = RingJob {
+                buf,
+                base,
+                ring: across,
+                f: 0,
+                seg,
+                op,
+                phases: Phases::ReduceScatter,
+                block: n,
+            };
+            ring_pipeline(job, chunk(n, s, k));
+            ring_all_gather(buf, base, (r * n, n), inside, 0, seg);
+        }
+        Some(_) => ring_reduce_scatter(buf, base, (0, w * n), across, 0, seg, op),
+        None => panic!("no reduce-scatter between ranks has code {form}"),
     }
-    let ring = Ring {
-        next: Dir::E,
-        prev: Dir::W,
-        rank: r,
-        size: w,
-    };
-    ring_reduce_scatter(buf, k * w * n, (0, w * n), ring, 0, seg, op);
 }
 
 /// Copies chunk `r` of shard `k = program_id(0)` of `src` (`n` elements at
@@ -392,9 +491,10 @@ pub fn rank_all_gather<T: Element>(
     buf: Ptr<T>,
     n: usize,
     #[constexpr] seg: usize,
-    #[constexpr] bruck: bool,
+    #[constexpr] form: usize,
+    replicated: bool,
 ) {
-    rank_all_gather_body(buf, n, seg, bruck);
+    rank_all_gather_body(buf, n, seg, form, replicated);
 }
 
 /// Reduce-scatter among ranks, in place in each rank's input (see [`rank_reduce_scatter_body`]).
@@ -404,9 +504,10 @@ pub fn rank_reduce_scatter<T: Element>(
     n: usize,
     #[constexpr] seg: usize,
     #[constexpr] op: RedOp,
-    #[constexpr] bruck: bool,
+    #[constexpr] form: usize,
+    replicated: bool,
 ) {
-    rank_reduce_scatter_body(buf, n, seg, op, bruck);
+    rank_reduce_scatter_body(buf, n, seg, op, (form, replicated));
 }
 
 /// Copies this rank's chunk of each shard of `src` into `dst` (see [`take_chunk_body`]).
@@ -507,9 +608,9 @@ pub struct Backend {
     pub all_reduce: Algorithm,
     /// The broadcast algorithm (a `ring` broadcast).
     pub broadcast: Algorithm,
-    /// The all-gather algorithm (ring or Bruck).
+    /// The all-gather algorithm (ring, Bruck or hierarchical).
     pub all_gather: Algorithm,
-    /// The reduce-scatter algorithm (ring or Bruck).
+    /// The reduce-scatter algorithm (ring, Bruck or hierarchical).
     pub reduce_scatter: Algorithm,
     /// The reduce algorithm (a `ranks` reduce: `binomial_reduce`).
     pub reduce: Algorithm,
@@ -591,30 +692,34 @@ impl Backend {
     }
 
     /// The all-gather or reduce-scatter algorithm `c` runs for `bytes` per
-    /// rank among the ranks of `cs`, and whether it runs as Bruck's.
-    fn choose_bruck_or_ring(
+    /// rank among the ranks of `cs`, and the form it runs in.
+    fn choose_gather_form(
         &self,
         c: Collective,
         fixed: &Algorithm,
         topo: &Topology,
         cs: &[Contribution],
         bytes: f64,
-    ) -> Result<(Algorithm, bool), RuntimeError> {
-        let bruck = match c {
-            Collective::AllGather => "bruck_allgather",
-            _ => "bruck_reducescatter",
-        };
-        let fits = |a: &Algorithm| bruck_or_ring(a, c, bruck);
-        let algo = self.choose(c, fixed, topo, &group_pes(cs), bytes, |a| fits(a).is_ok());
-        let is_bruck = fits(&algo)?;
-        Ok((algo, is_bruck))
+    ) -> Result<(Algorithm, RankGather), RuntimeError> {
+        // The tuner weighs one PE per rank, where the hierarchical form is
+        // the ring: it is chosen by name only.
+        let algo = self.choose(
+            c,
+            fixed,
+            topo,
+            &group_pes(cs),
+            bytes,
+            |a| matches!(rank_gather_of(a, c), Ok(f) if f != RankGather::Hierarchical),
+        );
+        let form = rank_gather_of(&algo, c)?;
+        Ok((algo, form))
     }
 
     /// This backend with the registry's algorithm `name` for the collective
     /// it implements, checked to have a form between ranks: all-reduce by
     /// ring, mesh, tree, hierarchical, double tree, recursive doubling or
     /// Rabenseifner;
-    /// all-gather and reduce-scatter by ring or Bruck.
+    /// all-gather and reduce-scatter by ring, Bruck or hierarchical.
     ///
     /// ```
     /// use kernbench_ccl::dist::Backend;
@@ -625,7 +730,7 @@ impl Backend {
     ///     .with(&reg, "double_tree_allreduce")?
     ///     .with(&reg, "bruck_allgather")?;
     /// assert_eq!(b.all_gather.name, "bruck_allgather");
-    /// assert!(Backend::default().with(&reg, "hierarchical_allgather").is_err());
+    /// assert!(Backend::default().with(&reg, "intercube_allreduce_ring").is_err());
     /// # Ok::<(), kernbench_core::runtime::RuntimeError>(())
     /// ```
     pub fn with(mut self, registry: &Registry, name: &str) -> Result<Backend, RuntimeError> {
@@ -636,11 +741,11 @@ impl Backend {
                 &mut self.all_reduce
             }
             Collective::AllGather => {
-                bruck_or_ring(a, Collective::AllGather, "bruck_allgather")?;
+                rank_gather_of(a, Collective::AllGather)?;
                 &mut self.all_gather
             }
             Collective::ReduceScatter => {
-                bruck_or_ring(a, Collective::ReduceScatter, "bruck_reducescatter")?;
+                rank_gather_of(a, Collective::ReduceScatter)?;
                 &mut self.reduce_scatter
             }
             Collective::Broadcast => {
@@ -665,22 +770,26 @@ impl Backend {
     }
 }
 
-/// Whether an all-gather or reduce-scatter algorithm runs between ranks as
-/// Bruck's (its kernel `bruck`, addressed by rank) rather than as a ring;
-/// an error when it is neither.
-fn bruck_or_ring(a: &Algorithm, c: Collective, bruck: &str) -> Result<bool, RuntimeError> {
+/// The form an all-gather or reduce-scatter algorithm takes between ranks
+/// (a ring, Bruck's or the hierarchical one), or why it has none.
+fn rank_gather_of(a: &Algorithm, c: Collective) -> Result<RankGather, RuntimeError> {
     check_algorithm(a, c, &[MapKind::Ring, MapKind::Ranks])?;
+    let (bruck, hierarchical) = match c {
+        Collective::AllGather => ("bruck_allgather", "hier_all_gather"),
+        _ => ("bruck_reducescatter", "hier_reduce_scatter"),
+    };
     match a.topology {
-        MapKind::Ring => Ok(false),
-        _ if a.kernel == bruck => Ok(true),
+        MapKind::Ring => Ok(RankGather::Ring),
+        _ if a.kernel == bruck => Ok(RankGather::Bruck),
+        _ if a.kernel == hierarchical => Ok(RankGather::Hierarchical),
         _ => Err(RuntimeError::Collective {
             what: c.name().into(),
             kind: CollectiveError::NoRankForm {
                 algorithm: a.name.clone(),
                 kernel: a.kernel.clone(),
                 runs: match c {
-                    Collective::AllGather => "the ring and Bruck all_gather",
-                    _ => "the ring and Bruck reduce_scatter",
+                    Collective::AllGather => "the ring, Bruck and hierarchical all_gather",
+                    _ => "the ring, Bruck and hierarchical reduce_scatter",
                 },
             },
         }),
@@ -1229,7 +1338,7 @@ fn gather_all(
     numeric("all_gather", output)?;
     rank.group_rank(group)?;
     let fixed = backend.all_gather.clone();
-    bruck_or_ring(&fixed, Collective::AllGather, "bruck_allgather")?;
+    rank_gather_of(&fixed, Collective::AllGather)?;
     let n = check_gathered("all_gather", rank, group, output, input, shardwise)?;
     check_stream("all_gather", stream, output)?;
     place_own_chunk(rank, group, (output, input), &fixed, stream)?;
@@ -1245,7 +1354,7 @@ fn gather_all(
         stream,
         move |cs| {
             let (shards, _) = pair_up("all_gather", cs, "argument")?;
-            let (algo, bruck) = backend.choose_bruck_or_ring(
+            let (algo, form) = backend.choose_gather_form(
                 Collective::AllGather,
                 &fixed,
                 rt.topology(),
@@ -1255,9 +1364,10 @@ fn gather_all(
             let args = rank_all_gather::args()
                 .n(n)
                 .seg(seg_elems(&algo, d))
-                .bruck(bruck)
+                .form(form.code())
+                .replicated(cs[0].whole)
                 .into();
-            let map = if bruck { MapKind::Ranks } else { MapKind::Ring };
+            let map = form.map();
             Ok(group_launch(&rank_all_gather, cs, shards, map, args)?.ipcq(algo.ipcq.clone()))
         },
     )
@@ -1360,7 +1470,7 @@ fn scatter_reduced(
     numeric("reduce_scatter", output)?;
     let me = rank.group_rank(group)?;
     let fixed = backend.reduce_scatter.clone();
-    bruck_or_ring(&fixed, Collective::ReduceScatter, "bruck_reducescatter")?;
+    rank_gather_of(&fixed, Collective::ReduceScatter)?;
     // The input plays the gathered tensor's part.
     let n = check_gathered("reduce_scatter", rank, group, input, output, shardwise)?;
     check_stream("reduce_scatter", stream, input)?;
@@ -1378,7 +1488,7 @@ fn scatter_reduced(
         stream,
         move |cs| {
             let (shards, _) = pair_up("reduce_scatter", cs, "argument")?;
-            let (algo, bruck) = backend.choose_bruck_or_ring(
+            let (algo, form) = backend.choose_gather_form(
                 Collective::ReduceScatter,
                 &fixed,
                 rt.topology(),
@@ -1390,9 +1500,10 @@ fn scatter_reduced(
                 .n(n)
                 .seg(seg)
                 .op(op)
-                .bruck(bruck)
+                .form(form.code())
+                .replicated(cs[0].whole)
                 .into();
-            let map = if bruck { MapKind::Ranks } else { MapKind::Ring };
+            let map = form.map();
             Ok(group_launch(&rank_reduce_scatter, cs, shards, map, args)?.ipcq(algo.ipcq.clone()))
         },
     )?;

@@ -96,7 +96,13 @@ pub fn ring_pipeline<T: Element>(job: RingJob<T>, region: (usize, usize)) {
     if w <= 1 {
         return;
     }
-    let round = (ROUND_CHUNK_BYTES / T::DTYPE.size()).max(1) * w;
+    // A round keeps one chunk's worth per rank in flight.
+    let per_chunk = (ROUND_CHUNK_BYTES / T::DTYPE.size()).max(1);
+    let round = if job.block == 0 {
+        per_chunk * w
+    } else {
+        per_chunk
+    };
     let (start, len) = region;
     for k in 0..len.div_ceil(round) {
         let from = k * round;
@@ -121,6 +127,11 @@ pub struct RingJob<T> {
     pub op: RedOp,
     /// Which halves run.
     pub phases: Phases,
+    /// `0`: the region is cut into `size` chunks. Else chunk `c` is the
+    /// region's range inside block `c` of `block` elements
+    /// (`[c * block + start, .. + len)`): the same part of every rank's
+    /// block, as a hierarchical collective moves between ranks.
+    pub block: usize,
 }
 
 impl<T> Clone for RingJob<T> {
@@ -141,9 +152,9 @@ pub fn ring_round<T: Element>(job: RingJob<T>, region: (usize, usize)) {
         seg,
         op,
         phases,
+        block,
     } = job;
     let (w, r) = (ring.size, ring.rank);
-    let (start, len) = region;
     // (step kind, piece) of every message, in send order; receives mirror it.
     let rs = phases != Phases::AllGather;
     let ag = phases != Phases::ReduceScatter;
@@ -154,10 +165,10 @@ pub fn ring_round<T: Element>(job: RingJob<T>, region: (usize, usize)) {
             let cs = (r + f + 2 * w - 1 - s) % w;
             let cr = (r + f + 2 * w - 2 - s) % w;
             let kind = if s == 0 { 0 } else { 1 };
-            for p in region_pieces(start, len, w, cs, seg) {
+            for p in chunk_pieces(block, region, w, cs, seg) {
                 sends.push((kind, p));
             }
-            recvs.extend(region_pieces(start, len, w, cr, seg));
+            recvs.extend(chunk_pieces(block, region, w, cr, seg));
         }
     }
     if ag {
@@ -171,10 +182,10 @@ pub fn ring_round<T: Element>(job: RingJob<T>, region: (usize, usize)) {
             } else {
                 2
             };
-            for p in region_pieces(start, len, w, cs, seg) {
+            for p in chunk_pieces(block, region, w, cs, seg) {
                 sends.push((kind, p));
             }
-            recvs.extend(region_pieces(start, len, w, cr, seg));
+            recvs.extend(chunk_pieces(block, region, w, cr, seg));
         }
     }
     let mut posted = 0;
@@ -228,6 +239,20 @@ pub fn ring_round<T: Element>(job: RingJob<T>, region: (usize, usize)) {
     }
 }
 
+/// The pieces of chunk `c` of a ring pass over `region` (see [`RingJob::block`]).
+pub fn chunk_pieces(
+    block: usize,
+    region: (usize, usize),
+    w: usize,
+    c: usize,
+    seg: usize,
+) -> Vec<(usize, usize)> {
+    match block {
+        0 => region_pieces(region.0, region.1, w, c, seg),
+        _ => pieces(c * block + region.0, region.1, seg),
+    }
+}
+
 /// The pieces of chunk `c` of the region `[start, start + len)` cut into `w` chunks.
 pub fn region_pieces(
     start: usize,
@@ -263,6 +288,7 @@ pub fn ring_reduce_scatter<T: Element>(
             seg,
             op,
             phases,
+            block: 0,
         },
         region,
     );
@@ -289,6 +315,7 @@ pub fn ring_all_gather<T: Element>(
             seg,
             op: RedOp::Sum,
             phases,
+            block: 0,
         },
         region,
     );
@@ -313,6 +340,7 @@ pub fn ring_all_reduce<T: Element>(
             seg,
             op,
             phases: Phases::Both,
+            block: 0,
         },
         region,
     );
