@@ -10,12 +10,12 @@ use kernbench::ccl::dist::{
 };
 use kernbench::ccl::RedOp;
 use kernbench::core::runtime::ndarray::{self, Array2, ArrayD};
-use kernbench::core::runtime::{
-    Args, DeviceTensor, Placement, Rank, Runtime, RuntimeError, SpawnError,
-};
-use kernbench::core::topology::Topology;
+use kernbench::core::runtime::{Args, DeviceTensor, Placement, Rank, RuntimeError, SpawnError};
 use kernbench::core::DType;
 use kernbench::prelude::*;
+
+mod common;
+use common::streams::{axpy_rows, pair, recv_only};
 
 /// Copies `src` into `dst`, a block of rows per instance.
 #[kernel]
@@ -26,34 +26,7 @@ fn copy_rows(src: Tensor<f32>, dst: Tensor<f32>) {
     tl::store(dst.block([i * m, 0], [m, n]), &x);
 }
 
-/// `y = 2 x + y`, `reps` times over, on each instance's block of rows.
-#[kernel]
-fn axpy_rows(x: Tensor<f32>, y: Tensor<f32>, #[constexpr] reps: usize) {
-    let (i, s) = (tl::program_id(0), tl::num_programs(0));
-    let (m, n) = (x.rows() / s, x.cols());
-    let a = tl::load(x.block([i * m, 0], [m, n]), [m, n]);
-    for _ in 0..reps {
-        let b = tl::load(y.block([i * m, 0], [m, n]), [m, n]);
-        tl::store(y.block([i * m, 0], [m, n]), &(a * 2.0 + b));
-    }
-}
-
-/// Each instance waits for a block from its east neighbour, which never sends.
-#[kernel]
-fn recv_only(t: Tensor<f32>) {
-    let (i, s) = (tl::program_id(0), tl::num_programs(0));
-    let (m, n) = (t.rows() / s, t.cols());
-    let x = tl::recv::<f32>((i + 1) % s, [m, n]);
-    tl::store(t.block([i * m, 0], [m, n]), &x);
-}
-
 const PES: usize = 4;
-
-/// Two SIPs of `tiny`, joined by the switch.
-fn pair() -> Runtime {
-    let yaml = kernbench::core::topology::TINY_YAML.replace("sips: 1", "sips: 2");
-    Runtime::with_topology(Topology::from_yaml(&yaml, "pair.yaml").unwrap()).unwrap()
-}
 
 fn rows() -> Placement {
     Placement::row_wise().cubes(1).pes(PES)

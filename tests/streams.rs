@@ -9,17 +9,8 @@ use kernbench::core::topology::Topology;
 use kernbench::core::DType;
 use kernbench::prelude::*;
 
-/// `y = 2 x + y`, `reps` times over, on each instance's block of rows.
-#[kernel]
-fn axpy_rows(x: Tensor<f32>, y: Tensor<f32>, #[constexpr] reps: usize) {
-    let (i, s) = (tl::program_id(0), tl::num_programs(0));
-    let (m, n) = (x.rows() / s, x.cols());
-    let a = tl::load(x.block([i * m, 0], [m, n]), [m, n]);
-    for _ in 0..reps {
-        let b = tl::load(y.block([i * m, 0], [m, n]), [m, n]);
-        tl::store(y.block([i * m, 0], [m, n]), &(a * 2.0 + b));
-    }
-}
+mod common;
+use common::streams::{axpy_rows, pair, recv_only};
 
 /// Each instance passes its block of rows east `rounds` times, around the
 /// ring of the launch's PEs.
@@ -33,15 +24,6 @@ fn pass_rows(t: Tensor<f32>, #[constexpr] rounds: usize) {
         tl::send((i + 1) % s, &x);
         x = tl::wait(next);
     }
-    tl::store(t.block([i * m, 0], [m, n]), &x);
-}
-
-/// Each instance waits for a block from its east neighbour, which never sends.
-#[kernel]
-fn recv_only(t: Tensor<f32>) {
-    let (i, s) = (tl::program_id(0), tl::num_programs(0));
-    let (m, n) = (t.rows() / s, t.cols());
-    let x = tl::recv::<f32>((i + 1) % s, [m, n]);
     tl::store(t.block([i * m, 0], [m, n]), &x);
 }
 
@@ -313,12 +295,6 @@ fn ranks_issuing_asynchronous_work_get_the_same_times_every_run() {
     for _ in 0..3 {
         assert_eq!(once(), first);
     }
-}
-
-/// Two SIPs of `tiny`.
-fn pair() -> Runtime {
-    let yaml = kernbench::core::topology::TINY_YAML.replace("sips: 1", "sips: 2");
-    Runtime::with_topology(Topology::from_yaml(&yaml, "pair.yaml").unwrap()).unwrap()
 }
 
 /// Per rank: compute issued on one stream, then an all-reduce of another

@@ -1,6 +1,8 @@
 //! What several integration tests share: one PE of `tiny` with its memory.
 #![allow(dead_code)]
 
+pub mod streams;
+
 use kernbench::core::machine::Buffer;
 use kernbench::prelude::*;
 use kernbench::tl::Kernel;
