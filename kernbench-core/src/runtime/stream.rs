@@ -167,7 +167,6 @@ impl Queue {
         }
     }
 
-    /// The host time of SIP `sip`.
     /// The next place in `sip`'s launch order.
     fn place(&mut self, sip: u16) -> (u16, u64) {
         if self.issued.len() <= usize::from(sip) {
@@ -178,6 +177,7 @@ impl Queue {
         (sip, *n)
     }
 
+    /// The host time of SIP `sip`.
     pub(crate) fn host_ps(&self, sip: usize) -> Ps {
         self.host.get(sip).copied().unwrap_or(0)
     }
@@ -378,8 +378,6 @@ impl Shared {
     }
 }
 
-/// The device whose host waits: the worker's, inside a rank's worker; the
-/// issuing device's otherwise.
 /// The launches of a run in an order that depends only on what each host
 /// issued, not on how the hosts' threads interleaved: among the launches
 /// whose ancestors are placed, the one issued earliest in simulated time,
@@ -420,6 +418,8 @@ fn in_fixed_order(run: Vec<Pending>) -> Vec<Pending> {
         .collect()
 }
 
+/// The device whose host waits: the worker's, inside a rank's worker; the
+/// issuing device's otherwise.
 fn waiting_sip(c: &Completed) -> usize {
     super::device::current_device().unwrap_or(c.sip)
 }
