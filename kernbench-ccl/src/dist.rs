@@ -212,21 +212,10 @@ pub fn rank_all_reduce_body<T: Element>(
     let (w, r, k) = (tl::num_programs(0), tl::program_id(0), tl::program_id(1));
     let base = k * n;
     let (g, _) = shard_group();
-    let across = Ring {
-        next: Dir::E,
-        prev: Dir::W,
-        rank: r,
-        size: w,
-    };
+    let s = tl::num_programs(1);
+    let (across, inside) = hierarchy(w, r, k, s);
     match RankAllReduce::from_code(algo) {
-        Some(RankAllReduce::Hierarchical) if replicated && tl::num_programs(1) > 1 => {
-            let s = tl::num_programs(1);
-            let inside = Ring {
-                next: Dir::S,
-                prev: Dir::N,
-                rank: k,
-                size: s,
-            };
+        Some(RankAllReduce::Hierarchical) if replicated && s > 1 => {
             // Shard `k` takes chunk `k + 1` (the chunk a ring
             // reduce-scatter inside the rank would have left it), reduces
             // it across ranks, and the rank's shards gather the chunks.
