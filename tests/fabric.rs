@@ -1,8 +1,9 @@
 //! The fabric between PEs: shared links, IPCQ backpressure, pairing checks and
 //! deadlock diagnosis, and data that really moves.
 
+use kernbench::core::ir::TileType;
 use kernbench::core::sim::fabric::Fabric;
-use kernbench::core::sim::{simulate, FabricModel, Launch, SimError};
+use kernbench::core::sim::{simulate, FabricModel, Launch, Mismatch, PairingError, SimError};
 use kernbench::core::topology::Endpoint;
 use kernbench::kernels::hello_send;
 use kernbench::prelude::*;
@@ -333,6 +334,21 @@ fn a_shape_mismatch_names_both_lines() {
         msg.contains(&format!("sent as tile<f32,[64]> at {send}"))
             && msg.contains(&format!("received as tile<f32,[32]> at {recv}")),
         "expected the send at {send} and the receive at {recv}: {msg}"
+    );
+    let SimError::Pairing(PairingError::Unmatched { mismatches, .. }) = &err else {
+        panic!("not an unmatched channel: {err:?}");
+    };
+    let tile = |n: usize| TileType {
+        dtype: DType::F32,
+        shape: vec![n],
+    };
+    assert!(
+        matches!(
+            &mismatches[..],
+            [Mismatch::Type { message: 1, sent, received, .. }]
+                if *sent == tile(64) && *received == tile(32)
+        ),
+        "{mismatches:?}"
     );
 }
 

@@ -45,10 +45,6 @@ impl Channels {
     }
 }
 
-fn describe(ty: &TileType) -> String {
-    ty.to_string()
-}
-
 /// A send or receive of one instance: what pairing needs of it (16 bytes;
 /// its peer, type and location are rows of its [`CommList`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -374,9 +370,9 @@ pub fn pair_comm(
                     message: k + 1,
                     src,
                     dst,
-                    sent: describe(st),
+                    sent: st.clone(),
                     sent_at: gs.loc(s).clone(),
-                    received: describe(rt),
+                    received: rt.clone(),
                     received_at: gd.loc(r).clone(),
                 });
             }

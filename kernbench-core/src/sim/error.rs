@@ -1,7 +1,7 @@
 //! Errors of a simulation, each naming the PE and the kernel line where it can.
 
 use crate::addr::AddrError;
-use crate::ir::{Dir, Peer, SrcLoc, TraceError};
+use crate::ir::{Dir, Peer, SrcLoc, TileType, TraceError};
 use crate::machine::MemError;
 use crate::neighbors::NeighborError;
 use crate::passes::tcm::TcmError;
@@ -373,11 +373,11 @@ pub enum Mismatch {
         /// The receiver.
         dst: PeId,
         /// The tile type sent.
-        sent: String,
+        sent: TileType,
         /// The send's kernel line.
         sent_at: SrcLoc,
         /// The tile type received.
-        received: String,
+        received: TileType,
         /// The receive's kernel line.
         received_at: SrcLoc,
     },
