@@ -3,9 +3,9 @@
 //! must carry as many messages as are received on it, each of the same shape
 //! and type.
 
+use super::error::{CommSide, CompileError, Mismatch, PairingError};
 use crate::ir::{CmdId, Command, CommandGraph, Dir, Peer, SrcLoc, TileType};
 use crate::neighbors::NeighborMap;
-use crate::sim::error::{CommSide, Mismatch, PairingError, SimError};
 use crate::PeId;
 use rustc_hash::FxHashMap;
 
@@ -194,7 +194,7 @@ pub fn pair(
     pes: &[PeId],
     graphs: &[CommandGraph],
     map: Option<&NeighborMap>,
-) -> Result<Channels, SimError> {
+) -> Result<Channels, CompileError> {
     let comms: Vec<CommList> = graphs.iter().map(comm_of).collect();
     pair_comm(pes, &comms, map)
 }
@@ -207,7 +207,7 @@ pub fn pair_comm(
     pes: &[PeId],
     comms: &[CommList],
     map: Option<&NeighborMap>,
-) -> Result<Channels, SimError> {
+) -> Result<Channels, CompileError> {
     let index: FxHashMap<PeId, usize> = pes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
     let mut key_of: FxHashMap<(usize, usize, Peer), u32> = FxHashMap::default();
     let mut chans = Channels {
@@ -221,14 +221,14 @@ pub fn pair_comm(
     // Per channel: sends and receives in program order.
     let mut sides: Vec<(Side, Side)> = Vec::new();
     let no_map = |pe: PeId, dir: Dir, loc: &SrcLoc| {
-        SimError::Pairing(PairingError::NoNeighborMap {
+        CompileError::Pairing(PairingError::NoNeighborMap {
             pe,
             dir,
             loc: loc.clone(),
         })
     };
     let bad_rank = |pe: PeId, side: CommSide, rank: u64, loc: &SrcLoc| {
-        SimError::Pairing(PairingError::BadRank {
+        CompileError::Pairing(PairingError::BadRank {
             pe,
             side,
             rank,
@@ -237,7 +237,7 @@ pub fn pair_comm(
         })
     };
     let no_neighbor = |pe: PeId, side: CommSide, dir: Dir, loc: &SrcLoc, map: &NeighborMap| {
-        SimError::Pairing(PairingError::NoNeighbor {
+        CompileError::Pairing(PairingError::NoNeighbor {
             pe,
             side,
             dir,
@@ -247,7 +247,7 @@ pub fn pair_comm(
         })
     };
     let not_launched = |pe: PeId, side: CommSide, dir: Dir, loc: &SrcLoc, peer: PeId| {
-        SimError::Pairing(PairingError::PeerNotLaunched {
+        CompileError::Pairing(PairingError::PeerNotLaunched {
             pe,
             side,
             dir,
@@ -319,7 +319,7 @@ pub fn pair_comm(
                                 .find(|d| map.peer(peer, *d) == Some(pe))
                         })
                         .ok_or_else(|| {
-                            SimError::Pairing(PairingError::NoWayBack {
+                            CompileError::Pairing(PairingError::NoWayBack {
                                 pe,
                                 dir,
                                 loc: loc.clone(),
@@ -395,7 +395,7 @@ pub fn pair_comm(
     if !errors.is_empty() {
         let more = errors.len().saturating_sub(16);
         errors.truncate(16);
-        return Err(SimError::Pairing(PairingError::Unmatched {
+        return Err(CompileError::Pairing(PairingError::Unmatched {
             mismatches: errors,
             more,
             hint: peer_hint(&chans.list, &sides, pes, comms),
