@@ -3,7 +3,7 @@
 
 use kernbench::core::export::chakra::{self, attribute_proto::Value};
 use kernbench::core::export::chrome::{chrome_trace, TraceOptions};
-use kernbench::core::ir::{TraceErrorKind, UsageError};
+use kernbench::core::ir::{CommSide, TraceErrorKind, UsageError};
 use kernbench::core::neighbors::NeighborMap;
 use kernbench::core::sim::{simulate, simulate_full, FabricModel, Launch, Outcome, SimError};
 use kernbench::prelude::*;
@@ -247,7 +247,7 @@ fn usage(err: &SimError) -> &UsageError {
 fn bad_ranks_are_errors_at_the_kernel_line() {
     let err = fails(&send_out_of_range, 4, None, FabricModel::Messages);
     let out = UsageError::PeerOutOfGrid {
-        what: "send to",
+        side: CommSide::Send,
         rank: 5,
         world: 4,
         grid: vec![4],
@@ -262,7 +262,7 @@ fn bad_ranks_are_errors_at_the_kernel_line() {
     );
     let err = fails(&recv_from_self, 4, None, FabricModel::Messages);
     let itself = UsageError::PeerIsSelf {
-        what: "receive from",
+        side: CommSide::Recv,
         rank: 0,
     };
     assert_eq!(usage(&err), &itself);

@@ -243,6 +243,25 @@ impl fmt::Display for ArgMessage<'_> {
     }
 }
 
+/// Whether a command sends or receives, as errors about its peer name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommSide {
+    /// A send.
+    Send,
+    /// A receive.
+    Recv,
+}
+
+impl CommSide {
+    /// `send to` or `receive from`.
+    pub fn to_or_from(self) -> &'static str {
+        match self {
+            CommSide::Send => "send to",
+            CommSide::Recv => "receive from",
+        }
+    }
+}
+
 /// A use of the kernel language that has no meaning (see
 /// [`TraceErrorKind::Invalid`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -269,12 +288,13 @@ pub enum UsageError {
     },
     /// A send to or receive from a rank the launch does not have.
     #[error(
-        "{what} rank {rank}, but the launch has {world} program instance(s) (ranks 0..{world}, \
-         grid {grid:?})"
+        "{} rank {rank}, but the launch has {world} program instance(s) (ranks 0..{world}, \
+         grid {grid:?})",
+        side.to_or_from()
     )]
     PeerOutOfGrid {
-        /// `send to` or `receive from`.
-        what: &'static str,
+        /// A send or a receive.
+        side: CommSide,
         /// The rank given.
         rank: u64,
         /// Program instances of the launch.
@@ -284,12 +304,13 @@ pub enum UsageError {
     },
     /// A send to or receive from the program instance itself.
     #[error(
-        "{what} rank {rank}, which is this program instance itself: a rank cannot send to or \
-         receive from itself"
+        "{} rank {rank}, which is this program instance itself: a rank cannot send to or \
+         receive from itself",
+        side.to_or_from()
     )]
     PeerIsSelf {
-        /// `send to` or `receive from`.
-        what: &'static str,
+        /// A send or a receive.
+        side: CommSide,
         /// The rank given (this instance's).
         rank: u64,
     },

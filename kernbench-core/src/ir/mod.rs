@@ -14,7 +14,8 @@ mod text;
 pub use args::{ArgValue, KernelArgs, ParamKind};
 pub use builder::{GraphBuilder, TraceLimits};
 pub use error::{
-    ArgError, BoundsError, DTypeError, Expected, ShapeError, TraceError, TraceErrorKind, UsageError,
+    ArgError, BoundsError, CommSide, DTypeError, Expected, ShapeError, TraceError, TraceErrorKind,
+    UsageError,
 };
 
 use crate::DType;

@@ -2,6 +2,7 @@
 //! kernel line where it can. A run's [`crate::sim::SimError`] takes each of
 //! them as the variant of the same name.
 
+pub use crate::ir::CommSide;
 use crate::ir::{Dir, Peer, SrcLoc, TileType, TraceError};
 use crate::machine::MemError;
 use crate::passes::tcm::TcmError;
@@ -54,15 +55,6 @@ pub enum CompileError {
     /// A route the topology cannot give.
     #[error("routing: {0}")]
     Route(RouteError),
-}
-
-/// Whether a command sends or receives, in the wording of a pairing error.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CommSide {
-    /// A send.
-    Send,
-    /// A receive.
-    Recv,
 }
 
 /// Sends and receives that do not pair up, or peers that do not exist.
