@@ -5,7 +5,9 @@ use kernbench::core::export::chakra::{self, attribute_proto::Value};
 use kernbench::core::export::chrome::{chrome_trace, TraceOptions};
 use kernbench::core::ir::{CommSide, TraceErrorKind, UsageError};
 use kernbench::core::neighbors::NeighborMap;
-use kernbench::core::sim::{simulate, simulate_full, FabricModel, Launch, Outcome, SimError};
+use kernbench::core::sim::{
+    simulate, simulate_full, FabricModel, Launch, Outcome, PairingError, PeerHint, SimError,
+};
 use kernbench::prelude::*;
 use kernbench::tl::Kernel;
 
@@ -216,6 +218,19 @@ fn a_receive_from_the_wrong_rank_says_which_rank_would_pair() {
             && msg.contains("`recv(0, ..)`"),
         "{msg}"
     );
+    let SimError::Pairing(PairingError::Unmatched {
+        hint: Some(hint), ..
+    }) = &err
+    else {
+        panic!("no hint: {err:?}");
+    };
+    let PeerHint::Rank {
+        wrong, from, to, ..
+    } = &**hint
+    else {
+        panic!("not a rank hint: {hint:?}");
+    };
+    assert_eq!((wrong, *from, *to), (&Peer::Rank(1), 0, 2));
 }
 
 /// A send to a rank past the launch.

@@ -147,13 +147,14 @@ pub enum PairingError {
         mismatches: Vec<Mismatch>,
         /// How many more there are.
         more: usize,
-        /// The peer that would pair, when one is likely meant.
-        hint: Option<String>,
+        /// The peer that would pair, when one is likely meant (boxed: it
+        /// holds both kernel lines).
+        hint: Option<Box<PeerHint>>,
     },
 }
 
 /// Writes an [`PairingError::Unmatched`] list, one mismatch a line.
-struct Unmatched<'a>(&'a [Mismatch], usize, &'a Option<String>);
+struct Unmatched<'a>(&'a [Mismatch], usize, &'a Option<Box<PeerHint>>);
 
 impl fmt::Display for Unmatched<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -168,6 +169,55 @@ impl fmt::Display for Unmatched<'_> {
         }
         Ok(())
     }
+}
+
+/// The peer a receive likely means, when it names one that sends it nothing
+/// while another's messages to it go unreceived (see
+/// [`PairingError::Unmatched`]).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum PeerHint {
+    /// A receive names a rank other than the one whose message arrives.
+    #[error(
+        "PE {dst} receives from {wrong} at {}, but the message PE {src} (rank {from}) sends to \
+         rank {to} at {} comes from rank {from}: receive it with `recv({from}, ..)`",
+        last_or_dash(recv_at),
+        last_or_dash(send_at)
+    )]
+    Rank {
+        /// The receiver.
+        dst: PeId,
+        /// The peer its receive names.
+        wrong: Peer,
+        /// Its last receive from that peer.
+        recv_at: Option<SrcLoc>,
+        /// The sender whose messages go unreceived.
+        src: PeId,
+        /// The sender's rank: the peer that would pair.
+        from: u64,
+        /// The receiver's rank, as the send names it.
+        to: usize,
+        /// The last unreceived send.
+        send_at: Option<SrcLoc>,
+    },
+    /// A receive names the direction its messages are sent in, not the one
+    /// they arrive from.
+    #[error(
+        "PE {dst} receives from {wrong}, but the messages PE {src} sends {tx} arrive at PE {dst} \
+         from {right}: receive them with `recv({right})` (a message sent {tx} is received from \
+         the opposite side)"
+    )]
+    Dir {
+        /// The receiver.
+        dst: PeId,
+        /// The peer its receive names.
+        wrong: Peer,
+        /// The sender whose messages go unreceived.
+        src: PeId,
+        /// The peer the sender names.
+        tx: Peer,
+        /// The peer that would pair: where the messages arrive from.
+        right: Peer,
+    },
 }
 
 /// One channel on which sends and receives do not pair.

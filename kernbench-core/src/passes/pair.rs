@@ -3,7 +3,7 @@
 //! must carry as many messages as are received on it, each of the same shape
 //! and type.
 
-use super::error::{CommSide, CompileError, Mismatch, PairingError};
+use super::error::{CommSide, CompileError, Mismatch, PairingError, PeerHint};
 use crate::ir::{CmdId, Command, CommandGraph, Dir, Peer, SrcLoc, TileType};
 use crate::neighbors::NeighborMap;
 use crate::PeId;
@@ -155,7 +155,7 @@ fn peer_hint(
     sides: &[(Side, Side)],
     pes: &[PeId],
     comms: &[CommList],
-) -> Option<String> {
+) -> Option<PeerHint> {
     let unreceived = list
         .iter()
         .zip(sides)
@@ -168,24 +168,25 @@ fn peer_hint(
     let (dst, src) = (pes[ch.dst], pes[ch.src]);
     let at = |side: &Side, inst: usize| {
         let g = &comms[inst];
-        side.last()
-            .map(|(_, k)| g.loc(&g.cmds[*k]).to_string())
-            .unwrap_or_else(|| "-".into())
+        side.last().map(|(_, k)| g.loc(&g.cmds[*k]).clone())
     };
     Some(match (ch.tx, ch.rx) {
-        (Peer::Rank(_), Peer::Rank(from)) => format!(
-            "PE {dst} receives from {wrong} at {rl}, but the message PE {src} (rank {from}) sends to rank {to} at {sl} comes from rank {from}: receive it with `recv({from}, ..)`",
-            wrong = other.rx,
-            rl = at(orx, ch.dst),
-            to = ch.dst,
-            sl = at(tx, ch.src),
-        ),
-        _ => format!(
-            "PE {dst} receives from {wrong}, but the messages PE {src} sends {tx} arrive at PE {dst} from {right}: receive them with `recv({right})` (a message sent {tx} is received from the opposite side)",
-            wrong = other.rx,
-            right = ch.rx,
-            tx = ch.tx,
-        ),
+        (Peer::Rank(_), Peer::Rank(from)) => PeerHint::Rank {
+            dst,
+            wrong: other.rx,
+            recv_at: at(orx, ch.dst),
+            src,
+            from,
+            to: ch.dst,
+            send_at: at(tx, ch.src),
+        },
+        _ => PeerHint::Dir {
+            dst,
+            wrong: other.rx,
+            src,
+            tx: ch.tx,
+            right: ch.rx,
+        },
     })
 }
 
@@ -398,7 +399,7 @@ pub fn pair_comm(
         return Err(CompileError::Pairing(PairingError::Unmatched {
             mismatches: errors,
             more,
-            hint: peer_hint(&chans.list, &sides, pes, comms),
+            hint: peer_hint(&chans.list, &sides, pes, comms).map(Box::new),
         }));
     }
     Ok(chans)

@@ -7,7 +7,9 @@ use crate::passes::tcm::TcmError;
 use crate::PeId;
 use std::fmt;
 
-pub use crate::passes::error::{CommSide, CompileError, Mismatch, PairingError, RouteError};
+pub use crate::passes::error::{
+    CommSide, CompileError, Mismatch, PairingError, PeerHint, RouteError,
+};
 pub use crate::program::LaunchError;
 
 /// One PE that could not make progress when a run deadlocked.

@@ -37,8 +37,8 @@ pub use crate::passes::trace::{CmdTable, LAUNCH_COMMAND_BUDGET};
 pub use crate::program::{grid_pos, FabricModel, Launch, LaunchError, Progress, ProgressHook};
 pub use engine::Span;
 pub use error::{
-    CommSide, CompileError, Deadlock, Mismatch, NoProgress, PairingError, Race, RaceAccess,
-    RouteError, SimError, Wait, Waiter,
+    CommSide, CompileError, Deadlock, Mismatch, NoProgress, PairingError, PeerHint, Race,
+    RaceAccess, RouteError, SimError, Wait, Waiter,
 };
 pub use lower::{PeProgram, Unit};
 pub use memory::{available_memory, MemoryEstimate};
