@@ -209,7 +209,7 @@ pub fn grid_pos(grid: &[u32], mut i: usize) -> Vec<u32> {
         .collect()
 }
 
-/// How the fabric moves IPCQ messages.
+/// How the fabric moves IPCQ messages (see [`crate::sim::ipcq`]).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
 )]
