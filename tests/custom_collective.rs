@@ -3,7 +3,9 @@
 //! and the command line's `list`, `run` and `sweep`.
 
 use kernbench::ccl::algorithms::common::combine;
-use kernbench::ccl::registry::{Collective, Extension, Registry, RegistryError};
+use kernbench::ccl::registry::{
+    Collective, EntryError, Extension, RegisterError, Registry, RegistryError, UnknownMap,
+};
 use kernbench::ccl::run::RunError;
 use kernbench::ccl::{table, verify, RedOp, RunSpec};
 use kernbench::core::neighbors::NeighborMap;
@@ -265,6 +267,38 @@ fn registration_errors_are_clear() {
     );
     let e = reg.allow_map("nope", "ring").unwrap_err().to_string();
     assert!(e.contains("no kernel family `nope`"), "{e}");
+    // Each as a variant with its names.
+    let register = |r: Result<(), RegistryError>| match r {
+        Err(RegistryError::Register(e)) => e,
+        other => panic!("not a registration error: {other:?}"),
+    };
+    assert_eq!(
+        register(reg.register_map("ring", reverse_ring)),
+        RegisterError::MapTaken {
+            name: "ring".into()
+        }
+    );
+    assert_eq!(
+        register(reg.register_kernel("direct_allreduce", Collective::AllReduce, &["ranks"])),
+        RegisterError::FamilyKnown {
+            family: "direct_allreduce".into()
+        }
+    );
+    assert_eq!(
+        register(reg.register_kernel("", Collective::AllReduce, &["ring"])),
+        RegisterError::FamilyEmpty { family: "".into() }
+    );
+    assert!(matches!(
+        register(reg.register_kernel("other", Collective::AllGather, &["hypercube"])),
+        RegisterError::UnknownMap(UnknownMap { name, known })
+            if name == "hypercube" && known.iter().any(|k| k == "reverse_ring")
+    ));
+    assert_eq!(
+        register(reg.allow_map("nope", "ring")),
+        RegisterError::NoFamily {
+            family: "nope".into()
+        }
+    );
     // An entry that repeats a name, or names an unknown map, points at its line.
     let e = reg
         .add_yaml(
@@ -276,6 +310,31 @@ fn registration_errors_are_clear() {
     assert!(
         e.starts_with("again.yaml: line 3:") && e.contains("already registered"),
         "{e}"
+    );
+    let e = reg
+        .add_yaml(
+            "algorithms:\n  x:\n    kernel: direct_allreduce\n    collective: all_gather\n    topology: ranks\n",
+            "coll.yaml",
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            RegistryError::Entry {
+                line: 4,
+                field: "collective",
+                err,
+                ..
+            } if matches!(
+                **err,
+                EntryError::WrongCollective {
+                    implements: Collective::AllReduce,
+                    asked: Collective::AllGather,
+                    ..
+                }
+            )
+        ),
+        "{e:?}"
     );
     let e = reg
         .add_yaml(

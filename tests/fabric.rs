@@ -1,8 +1,11 @@
 //! The fabric between PEs: shared links, IPCQ backpressure, pairing checks and
 //! deadlock diagnosis, and data that really moves.
 
+use kernbench::core::ir::TileType;
 use kernbench::core::sim::fabric::Fabric;
-use kernbench::core::sim::{simulate, FabricModel, Launch, SimError};
+use kernbench::core::sim::{
+    simulate, FabricModel, Launch, Mismatch, PairingError, PeerHint, SimError,
+};
 use kernbench::core::topology::Endpoint;
 use kernbench::kernels::hello_send;
 use kernbench::prelude::*;
@@ -334,6 +337,21 @@ fn a_shape_mismatch_names_both_lines() {
             && msg.contains(&format!("received as tile<f32,[32]> at {recv}")),
         "expected the send at {send} and the receive at {recv}: {msg}"
     );
+    let SimError::Pairing(PairingError::Unmatched { mismatches, .. }) = &err else {
+        panic!("not an unmatched channel: {err:?}");
+    };
+    let tile = |n: usize| TileType {
+        dtype: DType::F32,
+        shape: vec![n],
+    };
+    assert!(
+        matches!(
+            &mismatches[..],
+            [Mismatch::Type { message: 1, sent, received, .. }]
+                if *sent == tile(64) && *received == tile(32)
+        ),
+        "{mismatches:?}"
+    );
 }
 
 /// Everybody receives before sending.
@@ -485,6 +503,19 @@ fn a_receive_on_the_sending_side_names_the_direction_that_pairs() {
     assert!(
         msg.contains("hint: PE (0,0,1) receives from E, but the messages PE (0,0,0) sends E arrive at PE (0,0,1) from W: receive them with `recv(W)`"),
         "{msg}"
+    );
+    let SimError::Pairing(PairingError::Unmatched { hint, .. }) = &err else {
+        panic!("not an unmatched channel: {err:?}");
+    };
+    assert_eq!(
+        hint,
+        &Some(Box::new(PeerHint::Dir {
+            dst: PeId::new(0, 0, 1),
+            wrong: Peer::Dir(Dir::E),
+            src: PeId::new(0, 0, 0),
+            tx: Peer::Dir(Dir::E),
+            right: Peer::Dir(Dir::W),
+        }))
     );
     // A plain count mismatch gets no direction advice.
     let msg = run_broken(&unpaired_send, 16).to_string();

@@ -4,7 +4,7 @@
 
 use kernbench::ccl::algorithms::ring_allreduce;
 use kernbench::ccl::RedOp;
-use kernbench::core::ir::TraceErrorKind;
+use kernbench::core::ir::{ArgError, Expected, ParamKind, TraceErrorKind};
 use kernbench::kernels::gemm;
 use kernbench::prelude::*;
 use kernbench::tl::{Kernel, KernelEnum};
@@ -105,12 +105,23 @@ fn one_kernel_traces_every_element_type_to_the_same_graph() {
 fn pointers_of_one_type_parameter_must_agree() {
     let e =
         kernbench::tl::trace(&axpy, &axpy_args(DType::F32, DType::F16), &[1], &[0]).unwrap_err();
-    let TraceErrorKind::Arg { param, msg } = &e.kind else {
+    let TraceErrorKind::Arg { param, err } = &e.kind else {
         panic!("not an argument error: {e}");
     };
     assert_eq!(param, "y");
     assert_eq!(
-        msg,
+        **err,
+        ArgError::ElemMismatch {
+            dtype: DType::F16,
+            ty: "Ptr<T>".into(),
+            other: "x".into(),
+            other_ty: "Ptr<T>".into(),
+            other_dtype: DType::F32,
+            generic: "T".into(),
+        }
+    );
+    assert_eq!(
+        err.message(param),
         "its buffer holds f16 but `x` holds f32: `x: Ptr<T>` and `y: Ptr<T>` share the \
          element type `T`, so their buffers must have one element type"
     );
@@ -218,4 +229,167 @@ fn the_typed_builder_launches_a_generic_kernel_in_every_type() {
             assert_eq!(got[i], d.round(3.0 * xs[i] + ys[i]), "{d} element {i}");
         }
     }
+}
+
+/// The argument error of tracing `k` with `args`: its parameter and what is wrong.
+fn arg_error(k: &dyn Kernel, args: &KernelArgs) -> (String, ArgError) {
+    let e = kernbench::tl::trace(k, args, &[1], &[0]).unwrap_err();
+    match e.kind {
+        TraceErrorKind::Arg { param, err } => (param, *err),
+        other => panic!("not an argument error: {other}"),
+    }
+}
+
+#[test]
+fn each_argument_error_names_what_the_parameter_takes_and_what_it_got() {
+    let ok = || axpy_args(DType::F32, DType::F32);
+    let none = KernelArgs::new().float("a", 1.0).int("n", 4).int("how", 0);
+    let cases: Vec<(KernelArgs, &str, ArgError)> = vec![
+        (
+            ok().with("x", ArgValue::Int(3)),
+            "x",
+            ArgError::Expected {
+                expected: Expected::Param {
+                    kind: ParamKind::Ptr,
+                    ty: "Ptr<T>".into(),
+                },
+                got: ArgValue::Int(3),
+            },
+        ),
+        (
+            none.clone(),
+            "x",
+            ArgError::MissingGeneric {
+                kind: ParamKind::Ptr,
+                ty: "Ptr<T>".into(),
+                generic: "T".into(),
+            },
+        ),
+        (
+            ok().int("n", -1),
+            "n",
+            ArgError::IntRange {
+                value: -1,
+                ty: "usize",
+            },
+        ),
+        (
+            ok().with("a", ArgValue::Bool(true)),
+            "a",
+            ArgError::Expected {
+                expected: Expected::Number("f64"),
+                got: ArgValue::Bool(true),
+            },
+        ),
+        (
+            ok().int("how", 7),
+            "how",
+            ArgError::EnumCode {
+                value: 7,
+                ty: "Combine".into(),
+                names: Combine::NAMES,
+            },
+        ),
+        (
+            ok().float("how", 0.5),
+            "how",
+            ArgError::Expected {
+                expected: Expected::Enum {
+                    ty: "Combine".into(),
+                    names: Combine::NAMES,
+                },
+                got: ArgValue::Float(0.5),
+            },
+        ),
+        (
+            ok().int("z", 1),
+            "z",
+            ArgError::Unknown {
+                known: ["x", "y", "a", "n", "how"].map(String::from).to_vec(),
+            },
+        ),
+    ];
+    for (args, param, want) in cases {
+        let (p, err) = arg_error(&axpy, &args);
+        assert_eq!((p.as_str(), &err), (param, &want));
+        assert_eq!(
+            err.is_missing(),
+            matches!(want, ArgError::MissingGeneric { .. })
+        );
+    }
+
+    // A concrete pointer, a tensor, a boolean, a missing scalar.
+    let (p, err) = arg_error(&gemm, &KernelArgs::new().int("a", 1));
+    assert_eq!(p, "a");
+    assert!(
+        matches!(
+            err,
+            ArgError::Expected {
+                expected: Expected::Param {
+                    kind: ParamKind::Tensor,
+                    ..
+                },
+                got: ArgValue::Int(1),
+            }
+        ),
+        "{err:?}"
+    );
+    let t = |d: DType| ArgValue::Tensor {
+        va: 0x1000_0000,
+        dtype: d,
+        shape: [16, 16],
+    };
+    let args = KernelArgs::new()
+        .with("a", t(DType::I32))
+        .with("b", t(DType::I32))
+        .with("c", t(DType::F32));
+    let (p, err) = arg_error(&gemm, &args);
+    assert_eq!(p, "a");
+    assert!(
+        matches!(
+            err,
+            ArgError::ElemRefused {
+                dtype: DType::I32,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let args = KernelArgs::new()
+        .with("a", t(DType::F32))
+        .with("b", t(DType::F32))
+        .with("c", ptr(0x3000_0000, DType::F32, 256));
+    let (p, err) = arg_error(&gemm, &args);
+    assert_eq!(p, "c");
+    assert_eq!(
+        err,
+        ArgError::Expected {
+            expected: Expected::Tensor(DType::F32),
+            got: ptr(0x3000_0000, DType::F32, 256),
+        }
+    );
+    let (p, err) = arg_error(&flag, &KernelArgs::new().int("on", 1));
+    assert_eq!(p, "on");
+    assert_eq!(
+        err,
+        ArgError::Expected {
+            expected: Expected::Boolean,
+            got: ArgValue::Int(1),
+        }
+    );
+    let (p, err) = arg_error(&flag, &KernelArgs::new());
+    assert_eq!(p, "on");
+    assert_eq!(
+        err,
+        ArgError::Missing {
+            kind: ParamKind::Scalar
+        }
+    );
+    assert!(err.is_missing());
+}
+
+/// A kernel of one boolean parameter.
+#[kernel]
+fn flag(on: bool) {
+    let _ = on;
 }

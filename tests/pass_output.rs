@@ -103,3 +103,56 @@ fn the_graph_a_run_compiles_is_the_fused_one() {
         .count();
     assert_eq!(math, 0, "{text}");
 }
+
+/// A launch the passes refuse: the same error from `passes::inspect` (a
+/// `CompileError`) and from a run (the `SimError` of the same name), with
+/// the same words.
+#[test]
+fn a_compile_error_is_the_runs_error_of_the_same_name() {
+    use kernbench::core::passes::CompileError;
+    use kernbench::core::sim::{simulate, LaunchError, PairingError, SimError};
+
+    let topo = tiny();
+    let mut m = Machine::new(topo.clone()).unwrap();
+    let pes: Vec<PeId> = topo.pes().take(2).collect();
+    let t = m.alloc(DType::F16, 512, &pes).unwrap();
+    let args = hello_send::args().t(&t).n_elem(256);
+    let check = |m: &mut Machine, launch: &Launch| {
+        let c = match passes::inspect(m, launch) {
+            Err(e) => e,
+            Ok(_) => panic!("the launch compiled"),
+        };
+        let s = simulate(m, launch).unwrap_err();
+        assert_eq!(c.to_string(), s.to_string());
+        assert_eq!(SimError::from(c.clone()), s);
+        c
+    };
+
+    // No neighbour map: the sends east have no peer.
+    let launch = Launch::new(&hello_send, args.clone(), pes.clone()).data(false);
+    let e = check(&mut m, &launch);
+    assert!(
+        matches!(e, CompileError::Pairing(PairingError::NoNeighborMap { .. })),
+        "{e}"
+    );
+
+    // A grid of three instances on two PEs.
+    let launch = Launch::new(&hello_send, args.clone(), pes.clone())
+        .grid(&[3])
+        .data(false);
+    let e = check(&mut m, &launch);
+    assert_eq!(
+        e,
+        CompileError::Launch(LaunchError::GridSize {
+            grid: vec![3],
+            instances: Some(3),
+            pes: 2,
+        })
+    );
+
+    // An argument of the wrong kind.
+    let args = KernelArgs::from(args).int("t", 1);
+    let launch = Launch::new(&hello_send, args, pes).data(false);
+    let e = check(&mut m, &launch);
+    assert!(matches!(e, CompileError::Trace { .. }), "{e}");
+}

@@ -1,6 +1,7 @@
 //! The simulated PE against analytic bounds, and its errors.
 
 use kernbench::core::ir::{BoundsError, TraceErrorKind};
+use kernbench::core::machine::{MemError, ParamBuffer};
 use kernbench::core::sim::{simulate, simulate_full, Launch, SimError, TcmError};
 use kernbench::core::Ps;
 use kernbench::kernels::{gemm, gemm_bias_relu, vector_add};
@@ -294,9 +295,15 @@ fn an_access_outside_every_buffer_names_the_parameter_and_its_pes() {
             .with("z", z)
             .int("n", len as i64)
             .int("block", len as i64);
-        simulate(m, &Launch::new(&vector_add, args, vec![pe]))
-            .unwrap_err()
-            .to_string()
+        let e = simulate(m, &Launch::new(&vector_add, args, vec![pe])).unwrap_err();
+        let SimError::Memory {
+            err: MemError::OutsideParam { param, why, .. },
+            ..
+        } = &e
+        else {
+            panic!("not an access outside a parameter's buffer: {e}");
+        };
+        (e.to_string(), param.clone(), (**why).clone())
     };
 
     // `y` lives on the first two PEs; the kernel runs on the third. (`x`
@@ -308,7 +315,12 @@ fn an_access_outside_every_buffer_names_the_parameter_and_its_pes() {
         (on(&mut m, &pes), on(&mut m, &pes))
     };
     let y = on(&mut m, &pes[..2]);
-    let e = run(&mut m, x.ptr(), y.ptr(), z.ptr(), pes[2], n);
+    let (e, param, why) = run(&mut m, x.ptr(), y.ptr(), z.ptr(), pes[2], n);
+    assert_eq!(param, "y");
+    assert!(
+        matches!(&why, ParamBuffer::NotOnPe { len: 1024, dtype: DType::F32, pes: on, .. } if on == &pes[..2]),
+        "{why:?}"
+    );
     assert!(
         e.contains("memory error on PE (0,0,2) at src/kernels.rs:"),
         "{e}"
@@ -340,7 +352,12 @@ fn an_access_outside_every_buffer_names_the_parameter_and_its_pes() {
         dtype: DType::F32,
         len: 2 * n,
     };
-    let e = run(&mut m, long, long_y, long_z, pes[2], 2 * n);
+    let (e, param, why) = run(&mut m, long, long_y, long_z, pes[2], 2 * n);
+    assert_eq!(param, "x");
+    assert!(
+        matches!(&why, ParamBuffer::Outside { bytes: 4096, start: 0, end: 8192, pes: on, .. } if on == &pes),
+        "{why:?}"
+    );
     assert!(e.contains("through `x`"), "{e}");
     assert!(
         e.contains("`x` is a buffer of 1024 f32 (4096 B at 0x")
@@ -356,7 +373,16 @@ fn an_access_outside_every_buffer_names_the_parameter_and_its_pes() {
         dtype: DType::F32,
         len: n,
     };
-    let e = run(&mut m, x.ptr(), y.ptr(), nowhere, pes[2], n);
+    let (e, param, why) = run(&mut m, x.ptr(), y.ptr(), nowhere, pes[2], n);
+    assert_eq!(
+        (param.as_str(), why),
+        (
+            "z",
+            ParamBuffer::NoBuffer {
+                va: 0x7000_0000_0000
+            }
+        )
+    );
     assert!(
         e.contains("through `z`")
             && e.contains("`z` points at 0x700000000000, where no buffer of this machine starts"),

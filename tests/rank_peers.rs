@@ -3,9 +3,11 @@
 
 use kernbench::core::export::chakra::{self, attribute_proto::Value};
 use kernbench::core::export::chrome::{chrome_trace, TraceOptions};
-use kernbench::core::ir::{TraceErrorKind, UsageError};
+use kernbench::core::ir::{CommSide, TraceErrorKind, UsageError};
 use kernbench::core::neighbors::NeighborMap;
-use kernbench::core::sim::{simulate, simulate_full, FabricModel, Launch, Outcome, SimError};
+use kernbench::core::sim::{
+    simulate, simulate_full, FabricModel, Launch, Outcome, PairingError, PeerHint, SimError,
+};
 use kernbench::prelude::*;
 use kernbench::tl::Kernel;
 
@@ -216,6 +218,19 @@ fn a_receive_from_the_wrong_rank_says_which_rank_would_pair() {
             && msg.contains("`recv(0, ..)`"),
         "{msg}"
     );
+    let SimError::Pairing(PairingError::Unmatched {
+        hint: Some(hint), ..
+    }) = &err
+    else {
+        panic!("no hint: {err:?}");
+    };
+    let PeerHint::Rank {
+        wrong, from, to, ..
+    } = &**hint
+    else {
+        panic!("not a rank hint: {hint:?}");
+    };
+    assert_eq!((wrong, *from, *to), (&Peer::Rank(1), 0, 2));
 }
 
 /// A send to a rank past the launch.
@@ -247,7 +262,7 @@ fn usage(err: &SimError) -> &UsageError {
 fn bad_ranks_are_errors_at_the_kernel_line() {
     let err = fails(&send_out_of_range, 4, None, FabricModel::Messages);
     let out = UsageError::PeerOutOfGrid {
-        what: "send to",
+        side: CommSide::Send,
         rank: 5,
         world: 4,
         grid: vec![4],
@@ -262,7 +277,7 @@ fn bad_ranks_are_errors_at_the_kernel_line() {
     );
     let err = fails(&recv_from_self, 4, None, FabricModel::Messages);
     let itself = UsageError::PeerIsSelf {
-        what: "receive from",
+        side: CommSide::Recv,
         rank: 0,
     };
     assert_eq!(usage(&err), &itself);

@@ -37,7 +37,7 @@ pub mod tp;
 pub mod tune;
 pub mod verify;
 
-pub use registry::{Algorithm, Collective, MapKind, Registry};
+pub use registry::{Algorithm, Collective, EntryError, MapKind, RegisterError, Registry};
 
 #[doc(hidden)]
 pub use kernbench_tl::inventory;

@@ -330,7 +330,7 @@ pub enum RegistryError {
         msg: String,
     },
     /// An entry that does not make sense.
-    #[error("{origin}: line {line}: algorithm `{name}`: {msg}")]
+    #[error("{origin}: line {line}: algorithm `{name}`: {err}")]
     Entry {
         /// The file.
         origin: String,
@@ -339,8 +339,10 @@ pub enum RegistryError {
         line: usize,
         /// The entry.
         name: String,
-        /// What is wrong.
-        msg: String,
+        /// The field at fault (`kernel`, `slots`, ...).
+        field: &'static str,
+        /// What is wrong (boxed: it holds the names at fault).
+        err: Box<EntryError>,
     },
     /// A file that breaks a limit on input (size, nesting depth, alias
     /// expansion); it was not parsed.
@@ -353,11 +355,8 @@ pub enum RegistryError {
         err: kernbench_core::input::InputError,
     },
     /// A kernel family or map that cannot be registered.
-    #[error("ccl registry: {msg}")]
-    Register {
-        /// What is wrong.
-        msg: String,
-    },
+    #[error("ccl registry: {0}")]
+    Register(RegisterError),
     /// An algorithm that is not in the registry.
     #[error("no algorithm `{name}` in the registry (known: {known})")]
     Unknown {
@@ -366,6 +365,134 @@ pub enum RegistryError {
         /// The known names.
         known: String,
     },
+}
+
+/// What is wrong with an entry of a registry file (see
+/// [`RegistryError::Entry`]), with the names and values at fault.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EntryError {
+    /// A name the registry already has.
+    #[error("algorithm `{name}` is already registered")]
+    AlreadyRegistered {
+        /// The name.
+        name: String,
+    },
+    /// A kernel family the registry does not know.
+    #[error("unknown kernel `{kernel}` (known: {})", .known.join(", "))]
+    UnknownKernel {
+        /// The kernel named.
+        kernel: String,
+        /// The families the registry knows.
+        known: Vec<String>,
+    },
+    /// A map the registry does not know.
+    #[error(transparent)]
+    UnknownMap(UnknownMap),
+    /// An IPCQ ring of no slots.
+    #[error("slots must be at least 1")]
+    ZeroSlots,
+    /// A slot size that is zero or not a multiple of 16 bytes.
+    #[error("slot_bytes {bytes} must be a non-zero multiple of 16")]
+    SlotBytes {
+        /// The size given.
+        bytes: u64,
+    },
+    /// A message size below one element.
+    #[error("seg_bytes {bytes} is smaller than one element")]
+    SegBytes {
+        /// The size given.
+        bytes: u64,
+    },
+    /// A kernel family of another collective than the entry's.
+    #[error("kernel `{kernel}` implements {}, not {}", .implements.name(), .asked.name())]
+    WrongCollective {
+        /// The kernel family.
+        kernel: String,
+        /// The collective it implements.
+        implements: Collective,
+        /// The entry's collective.
+        asked: Collective,
+    },
+    /// A kernel family that does not run on the entry's map.
+    #[error(
+        "kernel `{kernel}` and topology `{topology}` do not go together: {kernel} runs on {}",
+        .maps.join(" or ")
+    )]
+    MapNotAllowed {
+        /// The kernel family.
+        kernel: String,
+        /// The entry's map.
+        topology: String,
+        /// The maps the family runs on.
+        maps: Vec<String>,
+    },
+    /// A world of no ranks.
+    #[error("world must be at least 1")]
+    ZeroWorld,
+}
+
+/// A map name that is neither shipped nor registered.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown topology `{name}` (known: {})", .known.join(", "))]
+pub struct UnknownMap {
+    /// The name given.
+    pub name: String,
+    /// The maps the registry knows.
+    pub known: Vec<String>,
+}
+
+/// A kernel family or map that cannot be registered (see
+/// [`RegistryError::Register`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    /// A family name the registry already has.
+    #[error("kernel family `{family}` is already known")]
+    FamilyKnown {
+        /// The family.
+        family: String,
+    },
+    /// A family with no name or no map.
+    #[error("kernel family `{family}` needs a name and at least one map")]
+    FamilyEmpty {
+        /// The family.
+        family: String,
+    },
+    /// A family the registry does not know.
+    #[error("no kernel family `{family}` is known")]
+    NoFamily {
+        /// The family.
+        family: String,
+    },
+    /// A map the registry does not know.
+    #[error(transparent)]
+    UnknownMap(UnknownMap),
+    /// A map name that is empty or already a map's.
+    #[error("map name `{name}` is empty or already taken")]
+    MapTaken {
+        /// The name.
+        name: String,
+    },
+}
+
+/// Checks an algorithm's ring and message sizes: at least one slot, slots
+/// of a non-zero multiple of 16 bytes, messages of at least one element.
+/// The error names the field at fault.
+pub fn check_ipcq(ipcq: &IpcqSpec, seg_bytes: u64) -> Result<(), (&'static str, EntryError)> {
+    if ipcq.slots == 0 {
+        return Err(("slots", EntryError::ZeroSlots));
+    }
+    if ipcq.slot_bytes == 0 || ipcq.slot_bytes % 16 != 0 {
+        return Err((
+            "slot_bytes",
+            EntryError::SlotBytes {
+                bytes: ipcq.slot_bytes,
+            },
+        ));
+    }
+    if seg_bytes < 4 {
+        return Err(("seg_bytes", EntryError::SegBytes { bytes: seg_bytes }));
+    }
+    Ok(())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -502,17 +629,21 @@ impl Registry {
         collective: Collective,
         maps: &[&str],
     ) -> Result<(), RegistryError> {
-        let bad = |msg: String| RegistryError::Register { msg };
+        let bad = RegistryError::Register;
+        let family_name = || family.to_string();
         if self.kernels.iter().any(|k| k.name == family) {
-            return Err(bad(format!("kernel family `{family}` is already known")));
+            return Err(bad(RegisterError::FamilyKnown {
+                family: family_name(),
+            }));
         }
         if family.is_empty() || maps.is_empty() {
-            return Err(bad(format!(
-                "kernel family `{family}` needs a name and at least one map"
-            )));
+            return Err(bad(RegisterError::FamilyEmpty {
+                family: family_name(),
+            }));
         }
         for m in maps {
-            self.resolve_map(m).map_err(bad)?;
+            self.resolve_map(m)
+                .map_err(|e| bad(RegisterError::UnknownMap(e)))?;
         }
         self.kernels.push(KernelFamily {
             name: family.to_string(),
@@ -524,13 +655,18 @@ impl Registry {
 
     /// Lets kernel family `family` also run on map `map`.
     pub fn allow_map(&mut self, family: &str, map: &str) -> Result<(), RegistryError> {
-        let bad = |msg: String| RegistryError::Register { msg };
-        self.resolve_map(map).map_err(bad)?;
+        let bad = RegistryError::Register;
+        self.resolve_map(map)
+            .map_err(|e| bad(RegisterError::UnknownMap(e)))?;
         let k = self
             .kernels
             .iter_mut()
             .find(|k| k.name == family)
-            .ok_or_else(|| bad(format!("no kernel family `{family}` is known")))?;
+            .ok_or_else(|| {
+                bad(RegisterError::NoFamily {
+                    family: family.to_string(),
+                })
+            })?;
         if !k.maps.iter().any(|m| m == map) {
             k.maps.push(map.to_string());
         }
@@ -548,9 +684,9 @@ impl Registry {
             || name == MapKind::Custom.name()
             || self.maps.iter().any(|m| m.name == name);
         if taken || name.is_empty() {
-            return Err(RegistryError::Register {
-                msg: format!("map name `{name}` is empty or already taken"),
-            });
+            return Err(RegistryError::Register(RegisterError::MapTaken {
+                name: name.to_string(),
+            }));
         }
         self.maps.push(CustomMap::new(name, build));
         Ok(())
@@ -562,19 +698,19 @@ impl Registry {
     }
 
     /// The map `name` names: a shipped kind, or a registered one.
-    fn resolve_map(&self, name: &str) -> Result<(MapKind, Option<CustomMap>), String> {
+    fn resolve_map(&self, name: &str) -> Result<(MapKind, Option<CustomMap>), UnknownMap> {
         if let Some(k) = MapKind::NAMED.iter().find(|m| m.name() == name) {
             return Ok((*k, None));
         }
         if let Some(c) = self.maps.iter().find(|m| m.name == name) {
             return Ok((MapKind::Custom, Some(c.clone())));
         }
-        let mut known: Vec<&str> = MapKind::NAMED.iter().map(|m| m.name()).collect();
-        known.extend(self.maps.iter().map(|m| m.name.as_str()));
-        Err(format!(
-            "unknown topology `{name}` (known: {})",
-            known.join(", ")
-        ))
+        let mut known: Vec<String> = MapKind::NAMED.iter().map(|m| m.name().into()).collect();
+        known.extend(self.maps.iter().map(|m| m.name.clone()));
+        Err(UnknownMap {
+            name: name.to_string(),
+            known,
+        })
     }
 
     /// Adds the entries of a registry file (its `defaults` apply to its own
@@ -593,32 +729,31 @@ impl Registry {
         })?;
         let mut added = Vec::new();
         for (name, e) in file.algorithms {
-            let err_at = |field: &str, msg: String| RegistryError::Entry {
+            let err_at = |field: &'static str, err: EntryError| RegistryError::Entry {
                 origin: origin.into(),
                 line: field_line(text, &format!("algorithms.{name}.{field}")),
                 name: name.clone(),
-                msg,
+                field,
+                err: Box::new(err),
             };
             if self.algorithms.iter().any(|a| a.name == name) {
                 return Err(err_at(
                     "kernel",
-                    format!("algorithm `{name}` is already registered"),
+                    EntryError::AlreadyRegistered { name: name.clone() },
                 ));
             }
             let Some(family) = self.kernels.iter().find(|k| k.name == e.kernel) else {
-                let known: Vec<&str> = self.kernels.iter().map(|k| k.name.as_str()).collect();
                 return Err(err_at(
                     "kernel",
-                    format!(
-                        "unknown kernel `{}` (known: {})",
-                        e.kernel,
-                        known.join(", ")
-                    ),
+                    EntryError::UnknownKernel {
+                        kernel: e.kernel.clone(),
+                        known: self.kernels.iter().map(|k| k.name.clone()).collect(),
+                    },
                 ));
             };
             let (topology, custom_map) = self
                 .resolve_map(&e.topology)
-                .map_err(|m| err_at("topology", m))?;
+                .map_err(|m| err_at("topology", EntryError::UnknownMap(m)))?;
             let pick = |a: Option<u64>, b: Option<u64>, d: u64| a.or(b).unwrap_or(d);
             let mut ipcq = IpcqSpec::default();
             ipcq.slots = e
@@ -636,55 +771,35 @@ impl Registry {
                 .buffer
                 .or(file.defaults.buffer)
                 .unwrap_or(ipcq.buffer);
-            if ipcq.slots == 0 {
-                return Err(err_at("slots", "slots must be at least 1".into()));
-            }
-            if ipcq.slot_bytes == 0 || ipcq.slot_bytes % 16 != 0 {
-                return Err(err_at(
-                    "slot_bytes",
-                    format!(
-                        "slot_bytes {} must be a non-zero multiple of 16",
-                        ipcq.slot_bytes
-                    ),
-                ));
-            }
             let seg_bytes = pick(
                 e.settings.seg_bytes,
                 file.defaults.seg_bytes,
                 ipcq.ring_bytes(),
             );
-            if seg_bytes < 4 {
-                return Err(err_at(
-                    "seg_bytes",
-                    format!("seg_bytes {seg_bytes} is smaller than one element"),
-                ));
-            }
+            check_ipcq(&ipcq, seg_bytes).map_err(|(field, err)| err_at(field, err))?;
             let world = e.settings.world.or(file.defaults.world);
             if family.collective != e.collective {
                 return Err(err_at(
                     "collective",
-                    format!(
-                        "kernel `{}` implements {}, not {}",
-                        e.kernel,
-                        family.collective.name(),
-                        e.collective.name()
-                    ),
+                    EntryError::WrongCollective {
+                        kernel: e.kernel.clone(),
+                        implements: family.collective,
+                        asked: e.collective,
+                    },
                 ));
             }
             if !family.maps.contains(&e.topology) {
                 return Err(err_at(
                     "topology",
-                    format!(
-                        "kernel `{}` and topology `{}` do not go together: {} runs on {}",
-                        e.kernel,
-                        e.topology,
-                        e.kernel,
-                        family.maps.join(" or ")
-                    ),
+                    EntryError::MapNotAllowed {
+                        kernel: e.kernel.clone(),
+                        topology: e.topology.clone(),
+                        maps: family.maps.clone(),
+                    },
                 ));
             }
             if world == Some(0) {
-                return Err(err_at("world", "world must be at least 1".into()));
+                return Err(err_at("world", EntryError::ZeroWorld));
             }
             added.push(Algorithm {
                 name: name.clone(),
@@ -796,7 +911,41 @@ mod tests {
         }
         // Entry errors point at the field's line.
         let e = Registry::from_yaml(cases[1].0, "t.yaml").unwrap_err();
-        assert!(matches!(e, RegistryError::Entry { line: 6, .. }), "{e:?}");
+        assert!(
+            matches!(
+                &e,
+                RegistryError::Entry {
+                    line: 6,
+                    field: "slots",
+                    err,
+                    ..
+                } if **err == EntryError::ZeroSlots
+            ),
+            "{e:?}"
+        );
+        let entry = |text: &str| match Registry::from_yaml(text, "t.yaml") {
+            Err(RegistryError::Entry { field, err, .. }) => (field, *err),
+            other => panic!("not an entry error: {other:?}"),
+        };
+        assert_eq!(
+            entry(cases[4].0),
+            ("slot_bytes", EntryError::SlotBytes { bytes: 10 })
+        );
+        assert!(matches!(
+            entry(cases[0].0),
+            ("kernel", EntryError::UnknownKernel { kernel, known })
+                if kernel == "nope" && known.iter().any(|k| k == "ring_allreduce")
+        ));
+        let seg = "algorithms:\n  a:\n    kernel: ring_allreduce\n    collective: all_reduce\n    topology: ring\n    seg_bytes: 2\n";
+        assert_eq!(entry(seg), ("seg_bytes", EntryError::SegBytes { bytes: 2 }));
+        let world = "algorithms:\n  a:\n    kernel: ring_allreduce\n    collective: all_reduce\n    topology: ring\n    world: 0\n";
+        assert_eq!(entry(world), ("world", EntryError::ZeroWorld));
+        let map = "algorithms:\n  a:\n    kernel: tree_allreduce\n    collective: all_reduce\n    topology: torus2d\n";
+        assert!(matches!(
+            entry(map),
+            ("topology", EntryError::MapNotAllowed { kernel, topology, maps })
+                if kernel == "tree_allreduce" && topology == "torus2d" && maps == ["tree"]
+        ));
         assert!(
             e.to_string().starts_with("t.yaml: line 6: algorithm `a`"),
             "{e}"

@@ -3,14 +3,18 @@
 //! A machine comes from a topology file (or a built-in one); its routes are
 //! deterministic paths of links, and its memory holds buffers spread over
 //! PEs' HBM slices. Kernels (see `kernbench-tl`) trace into command graphs
-//! ([`ir`]); the compiler [`passes`] turn a launch's graphs into programs
-//! (fuse, lower, TCM plan, pair, route), which [`sim`] runs on it; [`export`]
-//! writes files from what a run leaves, and [`runtime`] drives launches from
+//! ([`ir`]); a [`program::Launch`] places one over PEs; the compiler
+//! [`passes`] turn a launch's graphs into programs (fuse, lower, TCM plan,
+//! pair, route) or a typed `CompileError`, which [`sim`] runs on the
+//! machine, measuring as it goes (its report); [`export`] writes files for
+//! other tools from what a run leaves, and [`runtime`] drives launches from
 //! host threads.
 //!
 //! Layers, bottom up (ADR 0025): ground types ([`ids`], [`dtype`]),
 //! [`topology`], [`addr`], [`ir`], [`machine`], [`neighbors`], [`program`],
-//! [`passes`], [`sim`] and [`functional`], [`export`], [`runtime`].
+//! [`passes`], [`sim`] and [`functional`], [`export`], [`runtime`]. A module
+//! uses only those before it; `sim` re-exports what moved below it
+//! (`sim::Launch`), and the report stays in `sim` (ADR 0031).
 //!
 //! ```
 //! use kernbench_core::machine::Machine;

@@ -8,6 +8,7 @@ use crate::addr::{
 use crate::topology::Topology;
 use crate::{DType, PeId};
 use std::collections::{BTreeMap, HashMap};
+use std::fmt;
 
 /// A memory error: bad addresses, exhausted memory, accesses outside buffers.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -33,7 +34,8 @@ pub enum MemError {
     /// An access through a kernel parameter outside every buffer a PE can
     /// see: [`MemError::Unmapped`] with what the parameter points to.
     #[error(
-        "PE {pe} accesses {bytes} B at virtual address {va:#x} through `{param}`, outside every buffer mapped on it: {why}"
+        "PE {pe} accesses {bytes} B at virtual address {va:#x} through `{param}`, outside every buffer mapped on it: {}",
+        ParamWhy(.param, .pe, .why)
     )]
     OutsideParam {
         /// The PE.
@@ -44,8 +46,9 @@ pub enum MemError {
         bytes: u64,
         /// The kernel parameter the access goes through.
         param: String,
-        /// Where the parameter's buffer is and where it is mapped.
-        why: String,
+        /// Where the parameter's buffer is and where it is mapped (boxed:
+        /// it holds the buffer's figures).
+        why: Box<ParamBuffer>,
     },
     /// A buffer with no PEs or no elements.
     #[error("a buffer needs at least one element and one PE")]
@@ -417,45 +420,36 @@ impl Machine {
         let why = match at_base.iter().find(|b| pes_of(b).contains(&pe)) {
             Some(b) => {
                 let start = i128::from(va) - i128::from(base);
-                let end = start + i128::from(bytes);
-                format!(
-                    "`{name}` is a buffer of {} {} ({} B at {base:#x}) mapped on {}; \
-                     the access covers its bytes {start}..{end}, {} it",
-                    b.len,
-                    b.dtype,
-                    b.bytes(),
-                    pe_list(&pes_of(b)),
-                    if start < 0 {
-                        "before the start of"
-                    } else {
-                        "past the end of"
-                    }
-                )
+                ParamBuffer::Outside {
+                    len: b.len,
+                    dtype: b.dtype,
+                    bytes: b.bytes(),
+                    va: base,
+                    pes: pes_of(b),
+                    start,
+                    end: start + i128::from(bytes),
+                }
             }
             None if !at_base.is_empty() => {
                 let mut all: Vec<PeId> = at_base.iter().flat_map(|b| pes_of(b)).collect();
                 all.sort();
                 all.dedup();
                 let b = at_base[0];
-                format!(
-                    "`{name}` is a buffer of {} {} at {base:#x} mapped on {}, not on PE {pe}; \
-                     launch on the PEs that map it, or allocate it on PE {pe} too",
-                    b.len,
-                    b.dtype,
-                    pe_list(&all)
-                )
+                ParamBuffer::NotOnPe {
+                    len: b.len,
+                    dtype: b.dtype,
+                    va: base,
+                    pes: all,
+                }
             }
-            None => format!(
-                "`{name}` points at {base:#x}, where no buffer of this machine starts; \
-                 pass a buffer allocated on the launch's PEs"
-            ),
+            None => ParamBuffer::NoBuffer { va: base },
         };
         MemError::OutsideParam {
             pe,
             va,
             bytes,
             param: name.to_string(),
-            why,
+            why: Box::new(why),
         }
     }
 
@@ -636,6 +630,92 @@ impl Machine {
         let va = buf.va + (from * es) as u64;
         self.read_values(buf.shards[0].pe, va, (len * es) as u64, buf.dtype, &mut out)?;
         Ok(out)
+    }
+}
+
+/// What a kernel parameter points to, when an access through it falls
+/// outside every buffer of its PE (see [`MemError::OutsideParam`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParamBuffer {
+    /// A buffer mapped on the PE, whose bytes the access leaves.
+    Outside {
+        /// The buffer's elements.
+        len: usize,
+        /// Their type.
+        dtype: DType,
+        /// The buffer's bytes.
+        bytes: u64,
+        /// Its virtual address.
+        va: u64,
+        /// The PEs it is mapped on.
+        pes: Vec<PeId>,
+        /// The first byte the access covers, counted from the buffer's
+        /// start (negative: before it).
+        start: i128,
+        /// One past the last byte the access covers.
+        end: i128,
+    },
+    /// A buffer mapped on other PEs only.
+    NotOnPe {
+        /// The buffer's elements.
+        len: usize,
+        /// Their type.
+        dtype: DType,
+        /// Its virtual address.
+        va: u64,
+        /// The PEs the buffers at that address are mapped on.
+        pes: Vec<PeId>,
+    },
+    /// No buffer starts at the address.
+    NoBuffer {
+        /// The address the parameter points at.
+        va: u64,
+    },
+}
+
+/// A [`ParamBuffer`] of parameter `.0` accessed on PE `.1`, in words.
+struct ParamWhy<'a>(&'a str, &'a PeId, &'a ParamBuffer);
+
+impl fmt::Display for ParamWhy<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (name, pe) = (self.0, self.1);
+        match self.2 {
+            ParamBuffer::Outside {
+                len,
+                dtype,
+                bytes,
+                va,
+                pes,
+                start,
+                end,
+            } => write!(
+                f,
+                "`{name}` is a buffer of {len} {dtype} ({bytes} B at {va:#x}) mapped on {}; \
+                 the access covers its bytes {start}..{end}, {} it",
+                pe_list(pes),
+                if *start < 0 {
+                    "before the start of"
+                } else {
+                    "past the end of"
+                }
+            ),
+            ParamBuffer::NotOnPe {
+                len,
+                dtype,
+                va,
+                pes,
+            } => write!(
+                f,
+                "`{name}` is a buffer of {len} {dtype} at {va:#x} mapped on {}, not on PE {pe}; \
+                 launch on the PEs that map it, or allocate it on PE {pe} too",
+                pe_list(pes)
+            ),
+            ParamBuffer::NoBuffer { va } => write!(
+                f,
+                "`{name}` points at {va:#x}, where no buffer of this machine starts; \
+                 pass a buffer allocated on the launch's PEs"
+            ),
+        }
     }
 }
 

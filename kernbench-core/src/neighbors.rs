@@ -18,12 +18,41 @@ pub struct NeighborMap {
 
 /// A neighbour map that cannot be built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("neighbour map `{kind}`: {msg}")]
+#[error("neighbour map `{kind}`: {problem}")]
 pub struct NeighborError {
     /// The kind of map.
     pub kind: String,
     /// What is wrong.
-    pub msg: String,
+    pub problem: NeighborProblem,
+}
+
+/// Why the PEs given cannot make a neighbour map (see [`NeighborError`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum NeighborProblem {
+    /// Fewer PEs than the map needs.
+    #[error("needs at least {min} PEs, got {got}")]
+    TooFewPes {
+        /// PEs the map needs.
+        min: usize,
+        /// PEs given.
+        got: usize,
+    },
+    /// A PE listed twice.
+    #[error("PE {pe} appears twice")]
+    Repeated {
+        /// The PE.
+        pe: PeId,
+    },
+    /// A grid whose rows and columns do not cover the PEs given.
+    #[error("{rows}x{cols} does not cover {pes} PEs")]
+    GridCover {
+        /// Rows asked for.
+        rows: usize,
+        /// Columns asked for.
+        cols: usize,
+        /// PEs given.
+        pes: usize,
+    },
 }
 
 impl NeighborMap {
@@ -79,7 +108,10 @@ impl NeighborMap {
         if pes.len() < min {
             return Err(NeighborError {
                 kind: kind.into(),
-                msg: format!("needs at least {min} PEs, got {}", pes.len()),
+                problem: NeighborProblem::TooFewPes {
+                    min,
+                    got: pes.len(),
+                },
             });
         }
         let mut seen = std::collections::BTreeSet::new();
@@ -87,7 +119,7 @@ impl NeighborMap {
             if !seen.insert(*p) {
                 return Err(NeighborError {
                     kind: kind.into(),
-                    msg: format!("PE {p} appears twice"),
+                    problem: NeighborProblem::Repeated { pe: *p },
                 });
             }
         }
@@ -129,10 +161,14 @@ impl NeighborMap {
     ) -> Result<Self, NeighborError> {
         let kind = if wrap { "torus2d" } else { "mesh2d" };
         Self::check(kind, pes, 1)?;
-        if rows * cols != pes.len() {
+        if rows.checked_mul(cols) != Some(pes.len()) {
             return Err(NeighborError {
                 kind: kind.into(),
-                msg: format!("{rows}x{cols} does not cover {} PEs", pes.len()),
+                problem: NeighborProblem::GridCover {
+                    rows,
+                    cols,
+                    pes: pes.len(),
+                },
             });
         }
         let mut m = NeighborMap::empty(kind);
@@ -238,5 +274,52 @@ impl fmt::Display for NeighborMap {
             writeln!(f, "  {a} {d} -> {b}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pe(i: u16) -> PeId {
+        PeId::new(0, 0, i)
+    }
+
+    #[test]
+    fn a_map_that_cannot_be_built_says_which_pes_do_not_fit() {
+        let e = NeighborMap::ring(&[]).unwrap_err();
+        assert_eq!(
+            e,
+            NeighborError {
+                kind: "ring".into(),
+                problem: NeighborProblem::TooFewPes { min: 1, got: 0 },
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "neighbour map `ring`: needs at least 1 PEs, got 0"
+        );
+
+        let e = NeighborMap::tree(&[pe(0), pe(1), pe(0)]).unwrap_err();
+        assert_eq!(e.problem, NeighborProblem::Repeated { pe: pe(0) });
+        assert_eq!(
+            e.to_string(),
+            format!("neighbour map `tree`: PE {} appears twice", pe(0))
+        );
+
+        let e = NeighborMap::grid2d(&[pe(0), pe(1), pe(2)], 2, 2, true).unwrap_err();
+        assert_eq!(e.kind, "torus2d");
+        assert_eq!(
+            e.problem,
+            NeighborProblem::GridCover {
+                rows: 2,
+                cols: 2,
+                pes: 3
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            "neighbour map `torus2d`: 2x2 does not cover 3 PEs"
+        );
     }
 }

@@ -291,7 +291,7 @@ fn expand_kernel_enum(
                 _: u16,
                 _: &'static str,
                 v: &#tl::ArgValue,
-            ) -> ::core::result::Result<Self, ::std::string::String> {
+            ) -> ::core::result::Result<Self, #tl::ArgError> {
                 #tl::enum_from_arg::<#name>(#name_str, v)
             }
         }

@@ -2,8 +2,8 @@
 
 use crate::kernel::Kernel;
 use kernbench_core::ir::{
-    ArgValue, CommandGraph, GraphBuilder, GraphHeader, KernelArgs, ParamKind, SrcLoc, TraceError,
-    TraceErrorKind, TraceLimits, UsageError,
+    ArgError, ArgValue, CommandGraph, GraphBuilder, GraphHeader, KernelArgs, ParamKind, SrcLoc,
+    TraceError, TraceErrorKind, TraceLimits, UsageError,
 };
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
@@ -233,13 +233,11 @@ pub fn trace_with<K: Kernel + ?Sized>(
     }
     for (name, _) in args.iter() {
         if !meta.params.iter().any(|p| p.name == name) {
-            let names: Vec<&str> = meta.params.iter().map(|p| p.name).collect();
             return Err(launch_err(TraceErrorKind::Arg {
                 param: name.to_string(),
-                msg: format!(
-                    "the kernel has no such parameter (it takes {})",
-                    names.join(", ")
-                ),
+                err: Box::new(ArgError::Unknown {
+                    known: meta.params.iter().map(|p| p.name.to_string()).collect(),
+                }),
             }));
         }
     }

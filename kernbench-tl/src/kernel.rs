@@ -1,6 +1,8 @@
 //! What `#[kernel]` generates against: kernel metadata, parameter binding, registration.
 
-use kernbench_core::ir::{ArgValue, KernelArgs, ParamKind, TraceError, TraceErrorKind};
+use kernbench_core::ir::{
+    ArgError, ArgValue, Expected, KernelArgs, ParamKind, TraceError, TraceErrorKind,
+};
 use kernbench_core::DType;
 
 /// One parameter of a kernel.
@@ -86,7 +88,7 @@ pub trait KernelParam: Sized {
     /// The launch argument for a builder's input.
     fn input(v: Self::Input<'_>) -> ArgValue;
     /// Binds a launch argument, or says what is wrong with it.
-    fn from_arg(index: u16, name: &'static str, v: &ArgValue) -> Result<Self, String>;
+    fn from_arg(index: u16, name: &'static str, v: &ArgValue) -> Result<Self, ArgError>;
 }
 
 /// Binds parameter `index` named `name` from the launch arguments.
@@ -96,12 +98,12 @@ pub fn bind_param<P: KernelParam>(
     index: u16,
     name: &'static str,
 ) -> Result<P, TraceError> {
-    let err = |msg: String| TraceError {
+    let err = |err: ArgError| TraceError {
         kernel: kernel.name.to_string(),
         loc: None,
         kind: TraceErrorKind::Arg {
             param: name.to_string(),
-            msg,
+            err: Box::new(err),
         },
     };
     let v = args.get(name).ok_or_else(|| {
@@ -110,7 +112,7 @@ pub fn bind_param<P: KernelParam>(
             .get(index as usize)
             .map(|p| p.kind)
             .unwrap_or(P::KIND);
-        err(format!("missing; the kernel takes a {kind} `{name}`"))
+        err(ArgError::Missing { kind })
     })?;
     P::from_arg(index, name, v).map_err(err)
 }
@@ -123,12 +125,12 @@ pub fn bind_elem(
     kernel: &'static KernelMeta,
     generic: &'static str,
 ) -> Result<DType, TraceError> {
-    let err = |param: &str, msg: String| TraceError {
+    let err = |param: &str, err: ArgError| TraceError {
         kernel: kernel.name.to_string(),
         loc: None,
         kind: TraceErrorKind::Arg {
             param: param.to_string(),
-            msg,
+            err: Box::new(err),
         },
     };
     let mut bound: Option<(&'static ParamMeta, DType)> = None;
@@ -142,7 +144,13 @@ pub fn bind_elem(
             (kind, other) => {
                 return Err(err(
                     p.name,
-                    format!("expected a {kind} (`{}`), got {}", p.ty, other.describe()),
+                    ArgError::Expected {
+                        expected: Expected::Param {
+                            kind,
+                            ty: p.ty.to_string(),
+                        },
+                        got: other.clone(),
+                    },
                 ))
             }
         };
@@ -151,11 +159,14 @@ pub fn bind_elem(
             Some((q, d)) if d != dtype => {
                 return Err(err(
                     p.name,
-                    format!(
-                        "its buffer holds {dtype} but `{}` holds {d}: `{}: {}` and `{}: {}` share \
-                         the element type `{generic}`, so their buffers must have one element type",
-                        q.name, q.name, q.ty, p.name, p.ty
-                    ),
+                    ArgError::ElemMismatch {
+                        dtype,
+                        ty: p.ty.to_string(),
+                        other: q.name.to_string(),
+                        other_ty: q.ty.to_string(),
+                        other_dtype: d,
+                        generic: generic.to_string(),
+                    },
                 ))
             }
             Some(_) => {}
@@ -165,15 +176,13 @@ pub fn bind_elem(
         (Some((_, d)), _) => Ok(d),
         (None, Some(p)) => Err(err(
             p.name,
-            format!(
-                "missing; the kernel takes a {} `{}: {}`, whose buffer gives the element type `{generic}`",
-                p.kind, p.name, p.ty
-            ),
+            ArgError::MissingGeneric {
+                kind: p.kind,
+                ty: p.ty.to_string(),
+                generic: generic.to_string(),
+            },
         )),
-        (None, None) => Err(err(
-            generic,
-            format!("no parameter has the element type `{generic}`"),
-        )),
+        (None, None) => Err(err(generic, ArgError::NoGenericParam)),
     }
 }
 
@@ -196,7 +205,7 @@ pub fn elem_refused(
         loc: None,
         kind: TraceErrorKind::Arg {
             param: param.to_string(),
-            msg: format!("its buffer holds {d}, which the kernel does not take: {allowed}"),
+            err: Box::new(ArgError::ElemRefused { dtype: d, allowed }),
         },
     }
 }
@@ -212,12 +221,16 @@ macro_rules! int_param {
                 // fails with "does not fit".
                 ArgValue::Int(v as i64)
             }
-            fn from_arg(_: u16, _: &'static str, v: &ArgValue) -> Result<Self, String> {
+            fn from_arg(_: u16, _: &'static str, v: &ArgValue) -> Result<Self, ArgError> {
                 match v {
-                    ArgValue::Int(i) => <$t>::try_from(*i).map_err(|_| {
-                        format!("{i} does not fit in {}", stringify!($t))
+                    ArgValue::Int(i) => <$t>::try_from(*i).map_err(|_| ArgError::IntRange {
+                        value: *i,
+                        ty: stringify!($t),
                     }),
-                    other => Err(format!("expected an integer ({}), got {}", stringify!($t), other.describe())),
+                    other => Err(ArgError::Expected {
+                        expected: Expected::Integer(stringify!($t)),
+                        got: other.clone(),
+                    }),
                 }
             }
         }
@@ -234,11 +247,14 @@ macro_rules! float_param {
             fn input(v: $t) -> ArgValue {
                 ArgValue::Float(v as f64)
             }
-            fn from_arg(_: u16, _: &'static str, v: &ArgValue) -> Result<Self, String> {
+            fn from_arg(_: u16, _: &'static str, v: &ArgValue) -> Result<Self, ArgError> {
                 match v {
                     ArgValue::Float(f) => Ok(*f as $t),
                     ArgValue::Int(i) => Ok(*i as $t),
-                    other => Err(format!("expected a number ({}), got {}", stringify!($t), other.describe())),
+                    other => Err(ArgError::Expected {
+                        expected: Expected::Number(stringify!($t)),
+                        got: other.clone(),
+                    }),
                 }
             }
         }
@@ -253,10 +269,13 @@ impl KernelParam for bool {
     fn input(v: bool) -> ArgValue {
         ArgValue::Bool(v)
     }
-    fn from_arg(_: u16, _: &'static str, v: &ArgValue) -> Result<Self, String> {
+    fn from_arg(_: u16, _: &'static str, v: &ArgValue) -> Result<Self, ArgError> {
         match v {
             ArgValue::Bool(b) => Ok(*b),
-            other => Err(format!("expected a boolean, got {}", other.describe())),
+            other => Err(ArgError::Expected {
+                expected: Expected::Boolean,
+                got: other.clone(),
+            }),
         }
     }
 }
@@ -278,23 +297,22 @@ pub trait KernelEnum: Copy + 'static {
 
 /// [`KernelParam::from_arg`] of an enum: its code as an integer.
 #[doc(hidden)]
-pub fn enum_from_arg<E: KernelEnum>(ty: &str, v: &ArgValue) -> Result<E, String> {
-    let names = || E::NAMES.join(", ");
+pub fn enum_from_arg<E: KernelEnum>(ty: &str, v: &ArgValue) -> Result<E, ArgError> {
     match v {
         ArgValue::Int(i) => usize::try_from(*i)
             .ok()
             .and_then(E::from_code)
-            .ok_or_else(|| {
-                format!(
-                    "{i} is not a `{ty}`: its codes are 0..{} ({})",
-                    E::NAMES.len(),
-                    names()
-                )
+            .ok_or_else(|| ArgError::EnumCode {
+                value: *i,
+                ty: ty.to_string(),
+                names: E::NAMES,
             }),
-        other => Err(format!(
-            "expected a `{ty}` ({}), got {}",
-            names(),
-            other.describe()
-        )),
+        other => Err(ArgError::Expected {
+            expected: Expected::Enum {
+                ty: ty.to_string(),
+                names: E::NAMES,
+            },
+            got: other.clone(),
+        }),
     }
 }

@@ -39,7 +39,9 @@ pub use kernel::{
 pub use types::{Block, Element, Ptr, RecvFuture, StoreTile, Tensor, Tile, TileArg};
 
 pub use half::{bf16, f16};
-pub use kernbench_core::ir::{ArgValue, Dir, KernelArgs, ParamKind, Peer, TraceError};
+pub use kernbench_core::ir::{
+    ArgError, ArgValue, Dir, Expected, KernelArgs, ParamKind, Peer, TraceError,
+};
 pub use kernbench_core::DType;
 
 #[doc(hidden)]

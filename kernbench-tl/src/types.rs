@@ -3,8 +3,8 @@
 use crate::context::{loc, with_builder};
 use crate::kernel::KernelParam;
 use kernbench_core::ir::{
-    ArgValue, BoundsError, CmdId, MathOp, MemRef, Operand, ParamKind, ShapeError, TraceErrorKind,
-    View,
+    ArgError, ArgValue, BoundsError, CmdId, Expected, MathOp, MemRef, Operand, ParamKind,
+    ShapeError, TraceErrorKind, View,
 };
 use kernbench_core::machine::{Buffer, TensorRef};
 use kernbench_core::DType;
@@ -120,7 +120,7 @@ impl<T: Element> KernelParam for Ptr<T> {
     fn input(b: &Buffer) -> ArgValue {
         b.ptr()
     }
-    fn from_arg(index: u16, name: &'static str, v: &ArgValue) -> Result<Self, String> {
+    fn from_arg(index: u16, name: &'static str, v: &ArgValue) -> Result<Self, ArgError> {
         match v {
             ArgValue::Ptr { va, dtype, len } if *dtype == T::DTYPE => Ok(Ptr {
                 param: index,
@@ -138,11 +138,10 @@ impl<T: Element> KernelParam for Ptr<T> {
                 offset: 0,
                 _t: PhantomData,
             }),
-            other => Err(format!(
-                "expected a pointer to {}, got {}",
-                T::DTYPE,
-                other.describe()
-            )),
+            other => Err(ArgError::Expected {
+                expected: Expected::Pointer(T::DTYPE),
+                got: other.clone(),
+            }),
         }
     }
 }
@@ -221,7 +220,7 @@ impl<T: Element> KernelParam for Tensor<T> {
     fn input(t: TensorRef) -> ArgValue {
         t.into()
     }
-    fn from_arg(index: u16, name: &'static str, v: &ArgValue) -> Result<Self, String> {
+    fn from_arg(index: u16, name: &'static str, v: &ArgValue) -> Result<Self, ArgError> {
         match v {
             ArgValue::Tensor { va, dtype, shape } if *dtype == T::DTYPE => Ok(Tensor {
                 param: index,
@@ -230,11 +229,10 @@ impl<T: Element> KernelParam for Tensor<T> {
                 shape: *shape,
                 _t: PhantomData,
             }),
-            other => Err(format!(
-                "expected a 2D tensor of {}, got {}",
-                T::DTYPE,
-                other.describe()
-            )),
+            other => Err(ArgError::Expected {
+                expected: Expected::Tensor(T::DTYPE),
+                got: other.clone(),
+            }),
         }
     }
 }

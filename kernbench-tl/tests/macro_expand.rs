@@ -1,7 +1,7 @@
 //! Kernels written with `#[kernel]` and `#[kernel_fn]`, traced.
 
 use kernbench_tl::prelude::*;
-use kernbench_tl::{Kernel, ParamKind, TraceError};
+use kernbench_tl::{ArgError, Expected, Kernel, ParamKind, TraceError};
 
 /// Each PE sends its slice east and stores what arrives from the west.
 #[kernel]
@@ -142,8 +142,18 @@ fn arg_error(kernel: &dyn Kernel, args: &KernelArgs) -> TraceError {
 #[test]
 fn a_missing_argument_names_the_parameter() {
     let args = KernelArgs::new().int("n_elem", 1024);
-    let msg = arg_error(&hello_send, &args).to_string();
+    let e = arg_error(&hello_send, &args);
+    let msg = e.to_string();
     assert!(msg.contains("`t`") && msg.contains("missing"), "{msg}");
+    assert_eq!(
+        e.kind,
+        kernbench_tl::kernbench_core::ir::TraceErrorKind::Arg {
+            param: "t".into(),
+            err: Box::new(ArgError::Missing {
+                kind: ParamKind::Ptr
+            }),
+        }
+    );
 
     let args = KernelArgs::new()
         .with(
@@ -172,12 +182,38 @@ fn a_missing_argument_names_the_parameter() {
 #[test]
 fn a_wrong_kind_of_argument_names_the_parameter() {
     let args = hello_args().int("t", 7);
-    let msg = arg_error(&hello_send, &args).to_string();
-    assert!(msg.contains("`t`") && msg.contains("pointer"), "{msg}");
+    let e = arg_error(&hello_send, &args);
+    assert_eq!(
+        e.to_string(),
+        "kernel `hello_send`: argument `t`: expected a pointer to f16, got the integer 7"
+    );
+    assert_eq!(
+        e.kind,
+        kernbench_tl::kernbench_core::ir::TraceErrorKind::Arg {
+            param: "t".into(),
+            err: Box::new(ArgError::Expected {
+                expected: Expected::Pointer(DType::F16),
+                got: ArgValue::Int(7),
+            }),
+        }
+    );
 
     let args = hello_args().with("n_elem", ArgValue::Bool(true));
-    let msg = arg_error(&hello_send, &args).to_string();
-    assert!(msg.contains("`n_elem`"), "{msg}");
+    let e = arg_error(&hello_send, &args);
+    assert_eq!(
+        e.to_string(),
+        "kernel `hello_send`: argument `n_elem`: expected an integer (usize), got the boolean true"
+    );
+    assert_eq!(
+        e.kind,
+        kernbench_tl::kernbench_core::ir::TraceErrorKind::Arg {
+            param: "n_elem".into(),
+            err: Box::new(ArgError::Expected {
+                expected: Expected::Integer("usize"),
+                got: ArgValue::Bool(true),
+            }),
+        }
+    );
 }
 
 #[test]

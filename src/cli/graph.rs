@@ -6,7 +6,6 @@ use super::{out, usage, Result};
 use clap::Args;
 use kernbench_ccl::run::neighbor_map;
 use kernbench_core::ir::ArgValue;
-use kernbench_core::machine::Machine;
 use kernbench_core::passes;
 use kernbench_core::sim::Launch;
 use std::io::Write;
@@ -179,17 +178,9 @@ fn compiled(
         .rev()
         .fold(0usize, |acc, (p, g)| acc * *g as usize + *p as usize);
     let pes = super::run::first_pes(&topo, n)?;
-    let mut machine = Machine::new(topo.clone()).map_err(usage)?;
     let sets = [defaults.sets(), a.set.clone()].concat();
-    let kargs = args::kernel_args(kernel.meta(), &sets, typed.unwrap_or(a.dtype), &mut |b| {
-        let buf = machine
-            .alloc(b.dtype, b.len, &pes)
-            .map_err(|e| usage(format!("parameter `{}`: {e}", b.param.name)))?;
-        Ok(match b.shape {
-            Some([r, c]) => buf.tensor(r, c).map_err(usage)?,
-            None => buf.ptr(),
-        })
-    })?;
+    let elem = typed.unwrap_or(a.dtype);
+    let (machine, kargs) = super::run::machine_with_args(&topo, kernel, &sets, elem, &pes)?;
     let mut launch = Launch::new(kernel, kargs, pes.clone())
         .grid(&grid)
         .data(false);

@@ -184,6 +184,29 @@ pub(crate) fn map_kind(name: &str) -> Result<Option<MapKind>> {
     })
 }
 
+/// A machine of `topo` holding a buffer for each pointer and tensor of
+/// `kernel`, spread over `pes`, and the kernel's arguments: the buffers and
+/// the `--set` values (`elem` is the element type of generic buffers).
+pub(crate) fn machine_with_args(
+    topo: &Topology,
+    kernel: &dyn kernbench_tl::Kernel,
+    sets: &[Set],
+    elem: DType,
+    pes: &[PeId],
+) -> Result<(Machine, kernbench_core::ir::KernelArgs)> {
+    let mut machine = Machine::new(topo.clone()).map_err(usage)?;
+    let kargs = args::kernel_args(kernel.meta(), sets, elem, &mut |b| {
+        let buf = machine
+            .alloc(b.dtype, b.len, pes)
+            .map_err(|e| usage(format!("parameter `{}`: {e}", b.param.name)))?;
+        Ok(match b.shape {
+            Some([r, c]) => buf.tensor(r, c).map_err(usage)?,
+            None => buf.ptr(),
+        })
+    })?;
+    Ok((machine, kargs))
+}
+
 /// The first `n` PEs of `topo`, in structural order.
 pub(crate) fn first_pes(topo: &Topology, n: usize) -> Result<Vec<PeId>> {
     let all: Vec<PeId> = topo.pes().collect();
@@ -477,18 +500,9 @@ fn simulate_kernel(
     };
     let pes = first_pes(topo, n)?;
     let grid = l_grid.map_or_else(|| vec![n as u32], |g| g.0.clone());
-    let mut machine = Machine::new(topo.clone()).map_err(usage)?;
     let sets = [defaults.sets(), l.set.clone()].concat();
     let elem = typed.unwrap_or(l.dtype);
-    let kargs = args::kernel_args(kernel.meta(), &sets, elem, &mut |b| {
-        let buf = machine
-            .alloc(b.dtype, b.len, &pes)
-            .map_err(|e| usage(format!("parameter `{}`: {e}", b.param.name)))?;
-        Ok(match b.shape {
-            Some([r, c]) => buf.tensor(r, c).map_err(usage)?,
-            None => buf.ptr(),
-        })
-    })?;
+    let (mut machine, kargs) = machine_with_args(topo, kernel, &sets, elem, &pes)?;
     let kind = map_kind(&l.map)?;
     let mut launch = Launch::new(kernel, kargs, pes.clone())
         .grid(&grid)

@@ -4,8 +4,9 @@
 
 use super::args::{self, Set};
 use super::{usage, CommandLine, Result};
+use kernbench_ccl::registry::check_ipcq;
 use kernbench_ccl::run::DRIVER_PARAMS;
-use kernbench_ccl::{Algorithm, Registry};
+use kernbench_ccl::{Algorithm, EntryError, Registry};
 use kernbench_core::ir::ParamKind;
 use kernbench_core::DType;
 use kernbench_tl::Kernel;
@@ -484,23 +485,9 @@ impl Catalog {
                     a.name
                 )));
             }
-            if a.ipcq.slots == 0 {
-                return Err(bad("slots must be at least 1".into()));
-            }
-            if a.ipcq.slot_bytes == 0 || a.ipcq.slot_bytes % 16 != 0 {
-                return Err(bad(format!(
-                    "slot_bytes {} must be a non-zero multiple of 16",
-                    a.ipcq.slot_bytes
-                )));
-            }
-            if a.seg_bytes < 4 {
-                return Err(bad(format!(
-                    "seg_bytes {} is smaller than one element",
-                    a.seg_bytes
-                )));
-            }
+            check_ipcq(&a.ipcq, a.seg_bytes).map_err(|(_, e)| bad(e.to_string()))?;
             if a.world == Some(0) {
-                return Err(bad("world must be at least 1".into()));
+                return Err(bad(EntryError::ZeroWorld.to_string()));
             }
             // The driver finds it among the `#[kernel]`s linked in.
             let Some(k) = kernbench_tl::find_kernel(&a.kernel) else {

@@ -157,7 +157,7 @@ impl GraphBuilder {
 
     /// Checks a rank peer against the launch: it must name another program
     /// instance of the grid.
-    fn check_peer(&self, peer: Peer, what: &'static str, loc: &SrcLoc) -> Result<(), TraceError> {
+    fn check_peer(&self, peer: Peer, side: CommSide, loc: &SrcLoc) -> Result<(), TraceError> {
         let Peer::Rank(r) = peer else {
             return Ok(());
         };
@@ -173,13 +173,13 @@ impl GraphBuilder {
             .fold(0u64, |a, (p, n)| a * *n as u64 + *p as u64);
         let usage = if r >= world {
             UsageError::PeerOutOfGrid {
-                what,
+                side,
                 rank: r,
                 world,
                 grid: g.clone(),
             }
         } else if r == me {
-            UsageError::PeerIsSelf { what, rank: r }
+            UsageError::PeerIsSelf { side, rank: r }
         } else {
             return Ok(());
         };
@@ -905,7 +905,7 @@ impl GraphBuilder {
     ) -> Result<CmdId, TraceError> {
         let peer = peer.into();
         let t = self.ty(value, loc)?.clone();
-        self.check_peer(peer, "send to", loc)?;
+        self.check_peer(peer, CommSide::Send, loc)?;
         let id = self.push(Command::Send { peer, value }, t, loc)?;
         self.order_peer(true, peer, id);
         Ok(id)
@@ -929,7 +929,7 @@ impl GraphBuilder {
         }
         self.sized(&ty, loc)?;
         let peer = peer.into();
-        self.check_peer(peer, "receive from", loc)?;
+        self.check_peer(peer, CommSide::Recv, loc)?;
         let id = self.push(Command::Recv { peer, is_async }, ty, loc)?;
         self.order_peer(false, peer, id);
         Ok(id)

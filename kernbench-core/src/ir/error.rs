@@ -2,7 +2,7 @@
 //! kernel and its line, and its [`TraceErrorKind`] what went wrong, with the
 //! shapes, types, bounds or values involved.
 
-use super::{CmdId, MemRef, SrcLoc, TileType};
+use super::{ArgValue, CmdId, MemRef, ParamKind, SrcLoc, TileType};
 use crate::DType;
 use std::fmt;
 
@@ -20,12 +20,13 @@ pub enum TraceErrorKind {
     #[error("out of bounds: {0}")]
     OutOfBounds(Box<BoundsError>),
     /// A launch argument missing or of the wrong kind.
-    #[error("argument `{param}`: {msg}")]
+    #[error("argument `{param}`: {}", ArgMessage(.param, .err))]
     Arg {
-        /// The parameter.
+        /// The parameter (for [`ArgError::NoGenericParam`], the type parameter).
         param: String,
-        /// What is wrong.
-        msg: String,
+        /// What is wrong, with the kinds, types or values involved (boxed:
+        /// it holds them).
+        err: Box<ArgError>,
     },
     /// The trace issued more commands than allowed.
     #[error("more than {0} commands on one program instance: a runaway loop, or more work than one launch may simulate (a launch's command budget is split over its PEs); use larger pieces, a smaller size or fewer PEs")]
@@ -56,6 +57,211 @@ fn panic_message(message: &str, defined_at: &Option<Box<SrcLoc>>) -> String {
     }
 }
 
+/// What is wrong with a launch argument (see [`TraceErrorKind::Arg`], which
+/// names the parameter).
+#[derive(Clone, Debug, PartialEq)]
+pub enum ArgError {
+    /// No argument for the parameter.
+    Missing {
+        /// What the kernel takes.
+        kind: ParamKind,
+    },
+    /// No argument for a pointer or tensor whose buffer gives the element
+    /// type of a type parameter.
+    MissingGeneric {
+        /// What the kernel takes.
+        kind: ParamKind,
+        /// The parameter's Rust type as written (`Ptr<T>`).
+        ty: String,
+        /// The type parameter (`T`).
+        generic: String,
+    },
+    /// An argument of another kind or element type than the parameter takes.
+    Expected {
+        /// What the parameter takes.
+        expected: Expected,
+        /// The argument given.
+        got: ArgValue,
+    },
+    /// An integer that does not fit the parameter's integer type.
+    IntRange {
+        /// The value given.
+        value: i64,
+        /// The parameter's type (`u32`).
+        ty: &'static str,
+    },
+    /// An integer that is not the code of a value of the parameter's enum.
+    EnumCode {
+        /// The value given.
+        value: i64,
+        /// The enum.
+        ty: String,
+        /// Its values' names, in the order of their codes.
+        names: &'static [&'static str],
+    },
+    /// Two pointers or tensors that share a type parameter but whose buffers
+    /// hold different element types.
+    ElemMismatch {
+        /// The element type of this parameter's buffer.
+        dtype: DType,
+        /// The parameter's Rust type as written.
+        ty: String,
+        /// The parameter that bound the type parameter first.
+        other: String,
+        /// Its Rust type as written.
+        other_ty: String,
+        /// The element type of its buffer.
+        other_dtype: DType,
+        /// The type parameter they share.
+        generic: String,
+    },
+    /// A buffer of an element type the kernel's bound on its type parameter
+    /// excludes.
+    ElemRefused {
+        /// The buffer's element type.
+        dtype: DType,
+        /// What the kernel takes.
+        allowed: &'static str,
+    },
+    /// A type parameter that no parameter of the kernel has as its element
+    /// type (the error's parameter is the type parameter).
+    NoGenericParam,
+    /// An argument no parameter of the kernel takes.
+    Unknown {
+        /// The kernel's parameters.
+        known: Vec<String>,
+    },
+}
+
+impl ArgError {
+    /// `true` when the argument was not given at all.
+    pub fn is_missing(&self) -> bool {
+        matches!(
+            self,
+            ArgError::Missing { .. } | ArgError::MissingGeneric { .. }
+        )
+    }
+
+    /// What is wrong, in the words of an error about parameter `param`.
+    pub fn message(&self, param: &str) -> String {
+        ArgMessage(param, self).to_string()
+    }
+}
+
+/// What a parameter takes, in the words of an [`ArgError::Expected`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expected {
+    /// An integer of the Rust type.
+    Integer(&'static str),
+    /// A number (integer or float) for a float of the Rust type.
+    Number(&'static str),
+    /// A boolean.
+    Boolean,
+    /// The code of a value of an enum.
+    Enum {
+        /// The enum.
+        ty: String,
+        /// Its values' names.
+        names: &'static [&'static str],
+    },
+    /// A pointer to (or a tensor of) the element type.
+    Pointer(DType),
+    /// A 2D tensor of the element type.
+    Tensor(DType),
+    /// A pointer or tensor of a type parameter's element type.
+    Param {
+        /// Pointer or tensor.
+        kind: ParamKind,
+        /// The Rust type as written (`Ptr<T>`).
+        ty: String,
+    },
+}
+
+impl fmt::Display for Expected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expected::Integer(t) => write!(f, "an integer ({t})"),
+            Expected::Number(t) => write!(f, "a number ({t})"),
+            Expected::Boolean => f.write_str("a boolean"),
+            Expected::Enum { ty, names } => write!(f, "a `{ty}` ({})", names.join(", ")),
+            Expected::Pointer(d) => write!(f, "a pointer to {d}"),
+            Expected::Tensor(d) => write!(f, "a 2D tensor of {d}"),
+            Expected::Param { kind, ty } => write!(f, "a {kind} (`{ty}`)"),
+        }
+    }
+}
+
+/// An [`ArgError`] about a parameter, as [`TraceErrorKind::Arg`] writes it.
+struct ArgMessage<'a>(&'a str, &'a ArgError);
+
+impl fmt::Display for ArgMessage<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.0;
+        match self.1 {
+            ArgError::Missing { kind } => write!(f, "missing; the kernel takes a {kind} `{name}`"),
+            ArgError::MissingGeneric { kind, ty, generic } => write!(
+                f,
+                "missing; the kernel takes a {kind} `{name}: {ty}`, whose buffer gives the \
+                 element type `{generic}`"
+            ),
+            ArgError::Expected { expected, got } => {
+                write!(f, "expected {expected}, got {}", got.describe())
+            }
+            ArgError::IntRange { value, ty } => write!(f, "{value} does not fit in {ty}"),
+            ArgError::EnumCode { value, ty, names } => write!(
+                f,
+                "{value} is not a `{ty}`: its codes are 0..{} ({})",
+                names.len(),
+                names.join(", ")
+            ),
+            ArgError::ElemMismatch {
+                dtype,
+                ty,
+                other,
+                other_ty,
+                other_dtype,
+                generic,
+            } => write!(
+                f,
+                "its buffer holds {dtype} but `{other}` holds {other_dtype}: `{other}: {other_ty}` \
+                 and `{name}: {ty}` share the element type `{generic}`, so their buffers must \
+                 have one element type"
+            ),
+            ArgError::ElemRefused { dtype, allowed } => write!(
+                f,
+                "its buffer holds {dtype}, which the kernel does not take: {allowed}"
+            ),
+            ArgError::NoGenericParam => {
+                write!(f, "no parameter has the element type `{name}`")
+            }
+            ArgError::Unknown { known } => write!(
+                f,
+                "the kernel has no such parameter (it takes {})",
+                known.join(", ")
+            ),
+        }
+    }
+}
+
+/// Whether a command sends or receives, as errors about its peer name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CommSide {
+    /// A send.
+    Send,
+    /// A receive.
+    Recv,
+}
+
+impl CommSide {
+    /// `send to` or `receive from`.
+    pub fn to_or_from(self) -> &'static str {
+        match self {
+            CommSide::Send => "send to",
+            CommSide::Recv => "receive from",
+        }
+    }
+}
+
 /// A use of the kernel language that has no meaning (see
 /// [`TraceErrorKind::Invalid`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -82,12 +288,13 @@ pub enum UsageError {
     },
     /// A send to or receive from a rank the launch does not have.
     #[error(
-        "{what} rank {rank}, but the launch has {world} program instance(s) (ranks 0..{world}, \
-         grid {grid:?})"
+        "{} rank {rank}, but the launch has {world} program instance(s) (ranks 0..{world}, \
+         grid {grid:?})",
+        side.to_or_from()
     )]
     PeerOutOfGrid {
-        /// `send to` or `receive from`.
-        what: &'static str,
+        /// A send or a receive.
+        side: CommSide,
         /// The rank given.
         rank: u64,
         /// Program instances of the launch.
@@ -97,12 +304,13 @@ pub enum UsageError {
     },
     /// A send to or receive from the program instance itself.
     #[error(
-        "{what} rank {rank}, which is this program instance itself: a rank cannot send to or \
-         receive from itself"
+        "{} rank {rank}, which is this program instance itself: a rank cannot send to or \
+         receive from itself",
+        side.to_or_from()
     )]
     PeerIsSelf {
-        /// `send to` or `receive from`.
-        what: &'static str,
+        /// A send or a receive.
+        side: CommSide,
         /// The rank given (this instance's).
         rank: u64,
     },

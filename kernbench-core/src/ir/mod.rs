@@ -13,7 +13,10 @@ mod text;
 
 pub use args::{ArgValue, KernelArgs, ParamKind};
 pub use builder::{GraphBuilder, TraceLimits};
-pub use error::{BoundsError, DTypeError, ShapeError, TraceError, TraceErrorKind, UsageError};
+pub use error::{
+    ArgError, BoundsError, CommSide, DTypeError, Expected, ShapeError, TraceError, TraceErrorKind,
+    UsageError,
+};
 
 use crate::DType;
 use petgraph::graph::{DiGraph, NodeIndex};

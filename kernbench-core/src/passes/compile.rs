@@ -11,6 +11,7 @@
 //! error in instance order, then pairing, then the first lowering error, then
 //! the first route in instance order the topology cannot give.
 
+use super::error::CompileError;
 use super::lower::{DepPatch, LowerCtx, OpKind, PeProgram};
 use super::pair::{self, Channels, CommList};
 use super::route::{self, Remotes, RouteTable};
@@ -18,9 +19,7 @@ use super::tcm;
 use super::trace::{check_launch, trace_one, CmdTable};
 use crate::ir::{CmdId, CommandGraph};
 use crate::machine::Machine;
-use crate::sim::error::SimError;
-use crate::sim::progress::Progress;
-use crate::sim::Launch;
+use crate::program::{Launch, Progress};
 use crate::topology::{Endpoint, Route};
 use crate::PeId;
 use rustc_hash::FxHashMap;
@@ -138,7 +137,7 @@ pub(crate) struct Instance {
     graph: Option<CommandGraph>,
     /// The remote endpoints its DMAs reach, by the index its ops hold.
     remote: Remotes,
-    lower_err: Option<SimError>,
+    lower_err: Option<CompileError>,
 }
 
 /// A launch compiled for the engine.
@@ -244,7 +243,7 @@ pub(crate) fn compile_instance(
     i: usize,
     keep_graph: bool,
     interner: &Interner,
-) -> Result<Instance, SimError> {
+) -> Result<Instance, CompileError> {
     let pe = launch.pes[i];
     let g = trace_one(machine.topology(), launch, i)?;
     let comm = pair::comm_of(&g);
@@ -255,7 +254,7 @@ pub(crate) fn compile_instance(
     }
     let chan = |c: CmdId| local[c.index()];
     let mut remote = Remotes::default();
-    let mut route = |ep: Endpoint| -> Result<u32, SimError> { Ok(remote.index(ep)) };
+    let mut route = |ep: Endpoint| -> Result<u32, CompileError> { Ok(remote.index(ep)) };
     let spec = machine.topology().pe_spec();
     let mut ctx = LowerCtx {
         machine,
@@ -333,7 +332,7 @@ pub(crate) fn bound_program(prog: Arc<PeProgram>, b: Binding, table: &PcTable) -
 }
 
 /// Traces, lowers, plans, pairs and routes every instance of a launch.
-pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, SimError> {
+pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, CompileError> {
     compile_with(
         machine,
         launch,
@@ -356,7 +355,7 @@ pub struct Compilation {
 }
 
 /// Runs every pass on a launch, as a run would, and keeps what each gave.
-pub fn inspect(machine: &Machine, launch: &Launch) -> Result<Compilation, SimError> {
+pub fn inspect(machine: &Machine, launch: &Launch) -> Result<Compilation, CompileError> {
     let c = compile_with(machine, launch, true)?;
     let programs = c
         .programs
@@ -373,13 +372,13 @@ pub fn inspect(machine: &Machine, launch: &Launch) -> Result<Compilation, SimErr
 }
 
 /// [`compile`], keeping every graph and full program when `keep`.
-fn compile_with(machine: &Machine, launch: &Launch, keep: bool) -> Result<Compiled, SimError> {
+fn compile_with(machine: &Machine, launch: &Launch, keep: bool) -> Result<Compiled, CompileError> {
     let topo = machine.topology();
     check_launch(topo, launch)?;
     let interner = Interner::default();
     let (n, done) = (launch.pes.len(), std::sync::atomic::AtomicUsize::new(0));
     let step = (n / 100).max(1);
-    let units: Vec<Result<Instance, SimError>> = par_map(n, |i| {
+    let units: Vec<Result<Instance, CompileError>> = par_map(n, |i| {
         let u = compile_instance(machine, launch, i, keep, &interner);
         let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         if d % step == 0 || d == n {

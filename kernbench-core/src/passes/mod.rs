@@ -11,10 +11,12 @@
 //! - [`pair`]: pairs the sends of a launch with its receives, as channels.
 //! - `route`: the fabric routes of remote DMAs and channels.
 //!
-//! Errors are [`crate::sim::SimError`]s, which name the PE and kernel line.
+//! Errors are [`CompileError`]s, which name the PE and kernel line; a run
+//! turns each into the [`crate::sim::SimError`] variant of the same name.
 
 mod compile;
 pub mod cost;
+pub mod error;
 pub mod fuse;
 pub mod lower;
 pub mod pair;
@@ -27,6 +29,7 @@ pub(crate) use compile::{
     PcTable,
 };
 pub use compile::{inspect, Compilation};
+pub use error::CompileError;
 pub use fuse::fuse_epilogues;
 
 /// Rows of cells as text, each column padded to its widest cell (the last

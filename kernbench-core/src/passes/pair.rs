@@ -3,9 +3,9 @@
 //! must carry as many messages as are received on it, each of the same shape
 //! and type.
 
+use super::error::{CommSide, CompileError, Mismatch, PairingError, PeerHint};
 use crate::ir::{CmdId, Command, CommandGraph, Dir, Peer, SrcLoc, TileType};
 use crate::neighbors::NeighborMap;
-use crate::sim::error::{CommSide, Mismatch, PairingError, SimError};
 use crate::PeId;
 use rustc_hash::FxHashMap;
 
@@ -43,10 +43,6 @@ impl Channels {
         let k = cmds.binary_search(&cmd).ok()?;
         self.of_comm[i].get(k).copied()
     }
-}
-
-fn describe(ty: &TileType) -> String {
-    ty.to_string()
 }
 
 /// A send or receive of one instance: what pairing needs of it (16 bytes;
@@ -159,7 +155,7 @@ fn peer_hint(
     sides: &[(Side, Side)],
     pes: &[PeId],
     comms: &[CommList],
-) -> Option<String> {
+) -> Option<PeerHint> {
     let unreceived = list
         .iter()
         .zip(sides)
@@ -172,24 +168,25 @@ fn peer_hint(
     let (dst, src) = (pes[ch.dst], pes[ch.src]);
     let at = |side: &Side, inst: usize| {
         let g = &comms[inst];
-        side.last()
-            .map(|(_, k)| g.loc(&g.cmds[*k]).to_string())
-            .unwrap_or_else(|| "-".into())
+        side.last().map(|(_, k)| g.loc(&g.cmds[*k]).clone())
     };
     Some(match (ch.tx, ch.rx) {
-        (Peer::Rank(_), Peer::Rank(from)) => format!(
-            "PE {dst} receives from {wrong} at {rl}, but the message PE {src} (rank {from}) sends to rank {to} at {sl} comes from rank {from}: receive it with `recv({from}, ..)`",
-            wrong = other.rx,
-            rl = at(orx, ch.dst),
-            to = ch.dst,
-            sl = at(tx, ch.src),
-        ),
-        _ => format!(
-            "PE {dst} receives from {wrong}, but the messages PE {src} sends {tx} arrive at PE {dst} from {right}: receive them with `recv({right})` (a message sent {tx} is received from the opposite side)",
-            wrong = other.rx,
-            right = ch.rx,
-            tx = ch.tx,
-        ),
+        (Peer::Rank(_), Peer::Rank(from)) => PeerHint::Rank {
+            dst,
+            wrong: other.rx,
+            recv_at: at(orx, ch.dst),
+            src,
+            from,
+            to: ch.dst,
+            send_at: at(tx, ch.src),
+        },
+        _ => PeerHint::Dir {
+            dst,
+            wrong: other.rx,
+            src,
+            tx: ch.tx,
+            right: ch.rx,
+        },
     })
 }
 
@@ -198,7 +195,7 @@ pub fn pair(
     pes: &[PeId],
     graphs: &[CommandGraph],
     map: Option<&NeighborMap>,
-) -> Result<Channels, SimError> {
+) -> Result<Channels, CompileError> {
     let comms: Vec<CommList> = graphs.iter().map(comm_of).collect();
     pair_comm(pes, &comms, map)
 }
@@ -211,7 +208,7 @@ pub fn pair_comm(
     pes: &[PeId],
     comms: &[CommList],
     map: Option<&NeighborMap>,
-) -> Result<Channels, SimError> {
+) -> Result<Channels, CompileError> {
     let index: FxHashMap<PeId, usize> = pes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
     let mut key_of: FxHashMap<(usize, usize, Peer), u32> = FxHashMap::default();
     let mut chans = Channels {
@@ -225,14 +222,14 @@ pub fn pair_comm(
     // Per channel: sends and receives in program order.
     let mut sides: Vec<(Side, Side)> = Vec::new();
     let no_map = |pe: PeId, dir: Dir, loc: &SrcLoc| {
-        SimError::Pairing(PairingError::NoNeighborMap {
+        CompileError::Pairing(PairingError::NoNeighborMap {
             pe,
             dir,
             loc: loc.clone(),
         })
     };
     let bad_rank = |pe: PeId, side: CommSide, rank: u64, loc: &SrcLoc| {
-        SimError::Pairing(PairingError::BadRank {
+        CompileError::Pairing(PairingError::BadRank {
             pe,
             side,
             rank,
@@ -241,7 +238,7 @@ pub fn pair_comm(
         })
     };
     let no_neighbor = |pe: PeId, side: CommSide, dir: Dir, loc: &SrcLoc, map: &NeighborMap| {
-        SimError::Pairing(PairingError::NoNeighbor {
+        CompileError::Pairing(PairingError::NoNeighbor {
             pe,
             side,
             dir,
@@ -251,7 +248,7 @@ pub fn pair_comm(
         })
     };
     let not_launched = |pe: PeId, side: CommSide, dir: Dir, loc: &SrcLoc, peer: PeId| {
-        SimError::Pairing(PairingError::PeerNotLaunched {
+        CompileError::Pairing(PairingError::PeerNotLaunched {
             pe,
             side,
             dir,
@@ -323,7 +320,7 @@ pub fn pair_comm(
                                 .find(|d| map.peer(peer, *d) == Some(pe))
                         })
                         .ok_or_else(|| {
-                            SimError::Pairing(PairingError::NoWayBack {
+                            CompileError::Pairing(PairingError::NoWayBack {
                                 pe,
                                 dir,
                                 loc: loc.clone(),
@@ -374,9 +371,9 @@ pub fn pair_comm(
                     message: k + 1,
                     src,
                     dst,
-                    sent: describe(st),
+                    sent: st.clone(),
                     sent_at: gs.loc(s).clone(),
-                    received: describe(rt),
+                    received: rt.clone(),
                     received_at: gd.loc(r).clone(),
                 });
             }
@@ -399,10 +396,10 @@ pub fn pair_comm(
     if !errors.is_empty() {
         let more = errors.len().saturating_sub(16);
         errors.truncate(16);
-        return Err(SimError::Pairing(PairingError::Unmatched {
+        return Err(CompileError::Pairing(PairingError::Unmatched {
             mismatches: errors,
             more,
-            hint: peer_hint(&chans.list, &sides, pes, comms),
+            hint: peer_hint(&chans.list, &sides, pes, comms).map(Box::new),
         }));
     }
     Ok(chans)

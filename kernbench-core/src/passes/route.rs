@@ -7,7 +7,7 @@
 //! by every op that takes it. Channels get the route from sender to receiver.
 
 use super::pair::Channels;
-use crate::sim::error::SimError;
+use crate::passes::error::CompileError;
 use crate::topology::{Endpoint, Route, Topology, TopologyError};
 use crate::PeId;
 use rustc_hash::FxHashMap;
@@ -54,7 +54,7 @@ impl RouteTable {
         topo: &Topology,
         pe: PeId,
         remote: &Remotes,
-    ) -> Result<Vec<u32>, SimError> {
+    ) -> Result<Vec<u32>, CompileError> {
         let mut out = Vec::with_capacity(remote.endpoints().len());
         for ep in remote.endpoints() {
             let ix = match self.index.get(&(pe, *ep)) {
@@ -84,7 +84,7 @@ pub(crate) fn channel_routes(
     topo: &Topology,
     pes: &[PeId],
     channels: &Channels,
-) -> Result<Vec<Route>, SimError> {
+) -> Result<Vec<Route>, CompileError> {
     channels
         .list
         .iter()
@@ -95,6 +95,6 @@ pub(crate) fn channel_routes(
         .collect()
 }
 
-fn route_err(e: TopologyError) -> SimError {
-    SimError::Route(e.into())
+fn route_err(e: TopologyError) -> CompileError {
+    CompileError::Route(e.into())
 }

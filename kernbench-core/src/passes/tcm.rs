@@ -7,14 +7,15 @@
 //! first fit at 64-byte alignment; a tile that does not fit names its
 //! kernel line.
 
+use super::error::CompileError;
 use super::lower::PeProgram;
 use crate::ir::{CmdId, Command, CommandGraph, Node};
-use crate::sim::error::{LaunchError, SimError};
+use crate::program::LaunchError;
 use crate::topology::PeSpec;
 use crate::PeId;
 
 /// Why a tile does not fit in a PE's TCM (the kernel line and PE are in
-/// [`SimError::Tcm`]).
+/// [`CompileError::Tcm`]).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum TcmError {
     /// A tile larger than the whole TCM: no plan can place it.
@@ -86,10 +87,10 @@ pub(crate) fn check_tile_fits(
     node: &Node,
     spec: &PeSpec,
     pe: PeId,
-) -> Result<(), SimError> {
+) -> Result<(), CompileError> {
     let held = tile_bytes(node);
     if held > spec.tcm_bytes {
-        return Err(SimError::Tcm {
+        return Err(CompileError::Tcm {
             pe,
             loc: node.loc.clone(),
             err: TcmError::TileTooLarge {
@@ -145,11 +146,11 @@ fn placed_bytes(g: &CommandGraph, node: &Node, spec: &PeSpec) -> u64 {
 }
 
 /// Plans the TCM of one instance on `pe` (see the module docs).
-pub(crate) fn plan_tcm(g: &CommandGraph, spec: &PeSpec, pe: PeId) -> Result<TcmPlan, SimError> {
+pub(crate) fn plan_tcm(g: &CommandGraph, spec: &PeSpec, pe: PeId) -> Result<TcmPlan, CompileError> {
     let n = g.len();
     let last_use = last_uses(g);
     let mut alloc = crate::addr::RangeAllocator::new(0, spec.tcm_bytes)
-        .map_err(|e| SimError::Launch(LaunchError::TcmSize(e)))?;
+        .map_err(|e| CompileError::Launch(LaunchError::TcmSize(e)))?;
     let mut frees: Vec<Vec<u64>> = vec![Vec::new(); n];
     let mut plan = TcmPlan {
         tiles: vec![None; n],
@@ -165,7 +166,7 @@ pub(crate) fn plan_tcm(g: &CommandGraph, spec: &PeSpec, pe: PeId) -> Result<TcmP
                     frees[last_use[id.index()]].push(addr);
                 }
                 Err(_) => {
-                    return Err(SimError::Tcm {
+                    return Err(CompileError::Tcm {
                         pe,
                         loc: node.loc.clone(),
                         err: TcmError::NoRoom {
@@ -184,7 +185,7 @@ pub(crate) fn plan_tcm(g: &CommandGraph, spec: &PeSpec, pe: PeId) -> Result<TcmP
         for addr in std::mem::take(&mut frees[id.index()]) {
             alloc
                 .free(addr)
-                .map_err(|e| SimError::Launch(LaunchError::TcmPlan(e)))?;
+                .map_err(|e| CompileError::Launch(LaunchError::TcmPlan(e)))?;
         }
     }
     Ok(plan)

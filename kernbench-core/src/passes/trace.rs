@@ -2,10 +2,11 @@
 //! command graph, within its share of the launch's command budget, and the
 //! command table that reports keep of each graph once it is gone.
 
+use super::error::CompileError;
 use super::par_map;
 use crate::ir::{CmdId, CommandGraph, Dir, Peer, SrcLoc, TraceLimits};
-use crate::sim::error::{LaunchError, SimError};
-use crate::sim::{grid_pos, Launch};
+use crate::program::LaunchError;
+use crate::program::{grid_pos, Launch};
 use crate::topology::Topology;
 use rustc_hash::FxHashMap;
 
@@ -107,17 +108,17 @@ impl CmdTable {
 }
 
 /// Checks a launch's grid and PEs.
-pub(crate) fn check_launch(topo: &Topology, launch: &Launch) -> Result<(), SimError> {
+pub(crate) fn check_launch(topo: &Topology, launch: &Launch) -> Result<(), CompileError> {
     let n = launch.pes.len();
     if n == 0 {
-        return Err(SimError::Launch(LaunchError::NoPes));
+        return Err(CompileError::Launch(LaunchError::NoPes));
     }
     let grid_size = launch
         .grid
         .iter()
         .try_fold(1usize, |acc, g| acc.checked_mul(*g as usize));
     if launch.grid.is_empty() || launch.grid.len() > 3 || grid_size != Some(n) {
-        return Err(SimError::Launch(LaunchError::GridSize {
+        return Err(CompileError::Launch(LaunchError::GridSize {
             grid: launch.grid.clone(),
             instances: grid_size,
             pes: n,
@@ -125,7 +126,7 @@ pub(crate) fn check_launch(topo: &Topology, launch: &Launch) -> Result<(), SimEr
     }
     for (name, values) in &launch.instance_args {
         if values.len() != n {
-            return Err(SimError::Launch(LaunchError::InstanceArgs {
+            return Err(CompileError::Launch(LaunchError::InstanceArgs {
                 name: name.clone(),
                 values: values.len(),
                 instances: n,
@@ -135,13 +136,13 @@ pub(crate) fn check_launch(topo: &Topology, launch: &Launch) -> Result<(), SimEr
     let mut seen = std::collections::BTreeSet::new();
     for pe in &launch.pes {
         if !topo.contains(*pe) {
-            return Err(SimError::Launch(LaunchError::PeNotInTopology {
+            return Err(CompileError::Launch(LaunchError::PeNotInTopology {
                 pe: *pe,
                 topology: topo.name().to_string(),
             }));
         }
         if !seen.insert(*pe) {
-            return Err(SimError::Launch(LaunchError::DuplicatePe { pe: *pe }));
+            return Err(CompileError::Launch(LaunchError::DuplicatePe { pe: *pe }));
         }
     }
     Ok(())
@@ -160,7 +161,7 @@ pub(crate) fn trace_one(
     topo: &Topology,
     launch: &Launch,
     i: usize,
-) -> Result<CommandGraph, SimError> {
+) -> Result<CommandGraph, CompileError> {
     let g = launch
         .program
         .trace_limited(
@@ -169,7 +170,7 @@ pub(crate) fn trace_one(
             &grid_pos(&launch.grid, i),
             trace_limits(launch.pes.len()),
         )
-        .map_err(|err| SimError::Trace {
+        .map_err(|err| CompileError::Trace {
             pe: launch.pes[i],
             err,
         })?;
@@ -183,7 +184,10 @@ pub(crate) fn trace_one(
 /// Checks a launch (grid, PEs) and traces every instance, over the
 /// machine's cores; the first error in instance order wins, as a sequential
 /// trace would give.
-pub(crate) fn trace_all(topo: &Topology, launch: &Launch) -> Result<Vec<CommandGraph>, SimError> {
+pub(crate) fn trace_all(
+    topo: &Topology,
+    launch: &Launch,
+) -> Result<Vec<CommandGraph>, CompileError> {
     check_launch(topo, launch)?;
     par_map(launch.pes.len(), |i| trace_one(topo, launch, i))
         .into_iter()

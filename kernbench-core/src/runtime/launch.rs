@@ -231,10 +231,11 @@ pub(super) fn bind(
 pub(super) fn sim_error(kernel: &str, err: SimError) -> RuntimeError {
     match err {
         SimError::Trace { err: t, .. } if matches!(t.kind, TraceErrorKind::Arg { .. }) => {
-            let TraceErrorKind::Arg { param, msg } = t.kind else {
+            let TraceErrorKind::Arg { param, err } = t.kind else {
                 unreachable!("matched above")
             };
-            if msg.starts_with("missing") {
+            let msg = err.message(&param);
+            if err.is_missing() {
                 RuntimeError::MissingArg {
                     kernel: kernel.into(),
                     param,

@@ -519,7 +519,7 @@ impl Runtime {
         // so that a wrong launch fails where it is issued.
         crate::passes::trace::check_launch(self.topology(), &launch)
             .and_then(|()| crate::passes::trace::trace_one(self.topology(), &launch, 0))
-            .map_err(|e| sim_error(&kernel, e))?;
+            .map_err(|e| sim_error(&kernel, e.into()))?;
         let uses = uses_of(&launch);
         let mut q = self.shared.queue();
         let id = q.next;

@@ -25,51 +25,8 @@ use super::id::OpRef;
 use crate::topology::{IpcqSpec, Route};
 use crate::Ps;
 use std::collections::VecDeque;
-use std::fmt;
-use std::str::FromStr;
 
-/// How the fabric moves IPCQ messages.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum FabricModel {
-    /// A message costs O(1) events: its ring-slot train is derived in closed form.
-    #[default]
-    Messages,
-    /// Every ring slot is its own packet, credit and drain event (the reference).
-    Slots,
-}
-
-impl FabricModel {
-    /// Both models, fast one first.
-    pub const ALL: [FabricModel; 2] = [FabricModel::Messages, FabricModel::Slots];
-
-    /// Its name on the command line.
-    pub const fn name(self) -> &'static str {
-        match self {
-            FabricModel::Messages => "messages",
-            FabricModel::Slots => "slots",
-        }
-    }
-}
-
-impl fmt::Display for FabricModel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for FabricModel {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "messages" => Ok(FabricModel::Messages),
-            "slots" => Ok(FabricModel::Slots),
-            _ => Err(format!("`{s}` is not a fabric model (messages, slots)")),
-        }
-    }
-}
+pub use crate::program::FabricModel;
 
 /// A channel: its route and figures, what it carried, and the state of its model.
 pub(crate) struct Chan {

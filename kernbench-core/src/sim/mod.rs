@@ -8,7 +8,9 @@
 //! posted receives, in the message or the slot model) and [`fabric`]
 //! (links); `data` (numeric execution) and [`report`] read what it leaves.
 //! [`lower`] and [`pairing`] are the passes' [`crate::passes::lower`] and
-//! [`crate::passes::pair`], whose programs and channels the run reads.
+//! [`crate::passes::pair`], whose programs and channels the run reads;
+//! [`Launch`] and its settings are [`crate::program`]'s, and a
+//! [`CompileError`] becomes the [`SimError`] of the same name.
 
 pub(crate) mod data;
 pub mod domain;
@@ -32,197 +34,24 @@ pub use crate::passes::lower;
 pub use crate::passes::pair as pairing;
 pub use crate::passes::tcm::TcmError;
 pub use crate::passes::trace::{CmdTable, LAUNCH_COMMAND_BUDGET};
+pub use crate::program::{grid_pos, FabricModel, Launch, LaunchError, Progress, ProgressHook};
 pub use engine::Span;
 pub use error::{
-    CommSide, Deadlock, LaunchError, Mismatch, NoProgress, PairingError, Race, RaceAccess,
-    RouteError, SimError, Wait, Waiter,
+    CommSide, CompileError, Deadlock, Mismatch, NoProgress, PairingError, PeerHint, Race,
+    RaceAccess, RouteError, SimError, Wait, Waiter,
 };
-pub use ipcq::FabricModel;
 pub use lower::{PeProgram, Unit};
 pub use memory::{available_memory, MemoryEstimate};
 pub use messages::Message;
 pub use pe::PeBusy;
-pub use progress::{Progress, ProgressHook};
 pub use report::{
     Bound, BoundBy, EngineBusy, LinkUse, MemoryUse, PeBound, PeReport, RemoteLink, Report,
 };
 
-use crate::ir::{ArgValue, CommandGraph, KernelArgs};
+use crate::ir::CommandGraph;
 use crate::machine::Machine;
-use crate::neighbors::NeighborMap;
 use crate::passes::{self, trace::check_launch};
-use crate::program::Program;
 use crate::{PeId, Ps};
-
-/// One launch: a program over a grid of instances placed on PEs.
-#[derive(Clone)]
-pub struct Launch<'a> {
-    /// The program (a `#[kernel]`).
-    pub program: &'a dyn Program,
-    /// Arguments, by parameter name.
-    pub args: KernelArgs,
-    /// Arguments that differ per instance, by parameter name: instance `i`
-    /// sees value `i` of each list in place of (or besides) [`Launch::args`].
-    /// An SPMD launch whose instances each pass their own buffer, as the
-    /// ranks of a collective do, uses them (see [`Launch::per_instance`]).
-    pub instance_args: Vec<(String, Vec<ArgValue>)>,
-    /// The grid (1 to 3 axes); its size must equal the number of PEs.
-    pub grid: Vec<u32>,
-    /// The PE of each instance, instance 0 first (axis 0 fastest).
-    pub pes: Vec<PeId>,
-    /// The neighbour map the kernel's directions resolve through.
-    pub neighbors: Option<NeighborMap>,
-    /// Execute the data (ndarray); timing is the same either way.
-    pub data: bool,
-    /// Keep a span per op for timelines.
-    pub trace: bool,
-    /// Keep each op's span and each instance's program, without the link
-    /// and message records of a trace, for [`why`] (what made the run as
-    /// slow as it is). Off by default: the run then records nothing per op.
-    pub why: bool,
-    /// IPCQ settings for this launch (slots, slot size, buffer kind); the topology's when `None`.
-    pub ipcq: Option<crate::topology::IpcqSpec>,
-    /// How IPCQ messages cross the fabric.
-    pub fabric: FabricModel,
-    /// Keep every instance's graph, and its program's labels and TCM map, in
-    /// the [`Outcome`] (for plans); implied by `data` and `trace`.
-    pub keep_graphs: bool,
-    /// The most memory the run may take, bytes; what the machine has
-    /// available when `None`. A run estimated above it is refused before it starts.
-    pub max_memory: Option<u64>,
-    /// Where the run reports its progress (nowhere by default).
-    pub progress: ProgressHook,
-    /// Run the epilogue fusion pass ([`crate::passes::fuse`]) on every
-    /// traced graph (on by default; off to see or time the unfused form).
-    pub fuse: bool,
-}
-
-impl<'a> Launch<'a> {
-    /// A launch of `program` with one instance per PE of `pes` on a 1D grid.
-    /// `args` are [`KernelArgs`] or what converts into them, such as a
-    /// kernel's typed argument builder (`my_kernel::args().x(&buf)`).
-    pub fn new(program: &'a dyn Program, args: impl Into<KernelArgs>, pes: Vec<PeId>) -> Self {
-        Launch {
-            program,
-            grid: vec![pes.len() as u32],
-            args: args.into(),
-            instance_args: Vec::new(),
-            pes,
-            neighbors: None,
-            data: true,
-            trace: false,
-            why: false,
-            ipcq: None,
-            fabric: FabricModel::default(),
-            max_memory: None,
-            keep_graphs: false,
-            progress: ProgressHook::default(),
-            fuse: true,
-        }
-    }
-
-    /// Binds parameter `name` per instance: instance `i` sees `values[i]`
-    /// (one value per PE of the launch, in instance order). Replaces a value
-    /// of the same name in [`Launch::args`] and an earlier per-instance
-    /// binding of it.
-    pub fn per_instance(mut self, name: &str, values: Vec<ArgValue>) -> Self {
-        self.instance_args.retain(|(n, _)| n != name);
-        self.instance_args.push((name.to_string(), values));
-        self
-    }
-
-    /// The arguments instance `i` sees: [`Launch::args`] with its
-    /// per-instance values written in.
-    pub fn args_of(&self, i: usize) -> std::borrow::Cow<'_, KernelArgs> {
-        if self.instance_args.is_empty() {
-            return std::borrow::Cow::Borrowed(&self.args);
-        }
-        let mut args = self.args.clone();
-        for (name, values) in &self.instance_args {
-            if let Some(v) = values.get(i) {
-                args.set(name, v.clone());
-            }
-        }
-        std::borrow::Cow::Owned(args)
-    }
-
-    /// Switches the epilogue fusion pass on or off (see [`Launch::fuse`]).
-    pub fn fuse(mut self, on: bool) -> Self {
-        self.fuse = on;
-        self
-    }
-
-    /// Sends progress to `hook` (see [`Launch::progress`]).
-    pub fn progress(mut self, hook: ProgressHook) -> Self {
-        self.progress = hook;
-        self
-    }
-
-    /// Keeps the graphs and full programs in the outcome (see [`Launch::keep_graphs`]).
-    pub fn keep_graphs(mut self, on: bool) -> Self {
-        self.keep_graphs = on;
-        self
-    }
-
-    /// Sets the memory limit (see [`Launch::max_memory`]).
-    pub fn max_memory(mut self, bytes: Option<u64>) -> Self {
-        self.max_memory = bytes;
-        self
-    }
-
-    /// Chooses the fabric model.
-    pub fn fabric(mut self, model: FabricModel) -> Self {
-        self.fabric = model;
-        self
-    }
-
-    /// Sets the grid.
-    pub fn grid(mut self, grid: &[u32]) -> Self {
-        self.grid = grid.to_vec();
-        self
-    }
-
-    /// Installs a neighbour map.
-    pub fn neighbors(mut self, map: NeighborMap) -> Self {
-        self.neighbors = Some(map);
-        self
-    }
-
-    /// Switches data execution on or off.
-    pub fn data(mut self, on: bool) -> Self {
-        self.data = on;
-        self
-    }
-
-    /// Overrides the topology's IPCQ settings.
-    pub fn ipcq(mut self, spec: crate::topology::IpcqSpec) -> Self {
-        self.ipcq = Some(spec);
-        self
-    }
-
-    /// Keeps spans for a timeline.
-    pub fn trace(mut self, on: bool) -> Self {
-        self.trace = on;
-        self
-    }
-
-    /// Keeps op spans and programs for [`why`] (see [`Launch::why`]).
-    pub fn why(mut self, on: bool) -> Self {
-        self.why = on;
-        self
-    }
-}
-
-/// Grid position of instance `i` (axis 0 fastest).
-pub fn grid_pos(grid: &[u32], mut i: usize) -> Vec<u32> {
-    grid.iter()
-        .map(|g| {
-            let p = (i % *g as usize) as u32;
-            i /= *g as usize;
-            p
-        })
-        .collect()
-}
 
 /// Everything a finished run leaves: the report, the traced graphs and lowered programs, and the spans.
 pub struct Outcome {

@@ -772,9 +772,9 @@ impl Default for IpcqSpec {
 }
 
 impl IpcqSpec {
-    /// Bytes of one ring: `slots * slot_bytes`.
+    /// Bytes of one ring: `slots * slot_bytes` (at most `u64::MAX`).
     pub fn ring_bytes(&self) -> u64 {
-        u64::from(self.slots) * self.slot_bytes
+        u64::from(self.slots).saturating_mul(self.slot_bytes)
     }
 }
 

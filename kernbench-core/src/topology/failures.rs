@@ -131,6 +131,30 @@ fn links_named(
     Ok(out)
 }
 
+/// Checks that field `field` of the entry at `path` is a share in (0, 1]
+/// of `of`; `note` follows the message.
+fn share(path: &str, field: &str, value: f64, of: &str, note: &str) -> Result<(), Invalid> {
+    if value > 0.0 && value <= 1.0 {
+        return Ok(());
+    }
+    Err(Invalid {
+        path: format!("{path}.{field}"),
+        message: format!("{value} is not a share of {of}: give a number in (0, 1]{note}"),
+    })
+}
+
+/// Checks that field `field` of the entry at `path` is a delay of 0 to
+/// 1e9 ns; `what` names it in the message.
+fn delay_ns(path: &str, field: &str, value: f64, what: &str) -> Result<(), Invalid> {
+    if (0.0..=1e9).contains(&value) {
+        return Ok(());
+    }
+    Err(Invalid {
+        path: format!("{path}.{field}"),
+        message: format!("{value} is not {what}: give ns from 0 to 1e9"),
+    })
+}
+
 /// Lowers the figures of the links `degraded` names in `fabric`.
 pub(crate) fn degrade(degraded: &Degraded, fabric: &mut Fabric) -> Result<(), Invalid> {
     if degraded.is_empty() {
@@ -139,25 +163,19 @@ pub(crate) fn degrade(degraded: &Degraded, fabric: &mut Fabric) -> Result<(), In
     let by_name = names(fabric);
     for (k, d) in degraded.links.iter().enumerate() {
         let path = format!("degraded.links[{k}]");
-        if !(d.bandwidth > 0.0 && d.bandwidth <= 1.0) {
-            return Err(Invalid {
-                path: format!("{path}.bandwidth"),
-                message: format!(
-                    "{} is not a share of the link's bandwidth: give a number in (0, 1] \
-                     (a link that carries nothing is a failed link)",
-                    d.bandwidth
-                ),
-            });
-        }
-        if !(d.extra_latency_ns >= 0.0 && d.extra_latency_ns <= 1e9) {
-            return Err(Invalid {
-                path: format!("{path}.extra_latency_ns"),
-                message: format!(
-                    "{} is not an extra latency: give ns from 0 to 1e9",
-                    d.extra_latency_ns
-                ),
-            });
-        }
+        share(
+            &path,
+            "bandwidth",
+            d.bandwidth,
+            "the link's bandwidth",
+            " (a link that carries nothing is a failed link)",
+        )?;
+        delay_ns(
+            &path,
+            "extra_latency_ns",
+            d.extra_latency_ns,
+            "an extra latency",
+        )?;
         let extra = (d.extra_latency_ns * 1000.0).round() as Ps;
         for l in links_named(fabric, &by_name, &d.link, &format!("{path}.link"))? {
             let link = &mut fabric.links[l];
@@ -349,24 +367,13 @@ pub(crate) fn check_slow(slow: &[SlowPart], fabric: &Fabric) -> Result<(), Inval
                 message: format!("this machine has no `{}`", part.at),
             });
         }
-        if !(part.speed > 0.0 && part.speed <= 1.0) {
-            return Err(Invalid {
-                path: format!("{path}.speed"),
-                message: format!(
-                    "{} is not a share of its speed: give a number in (0, 1]",
-                    part.speed
-                ),
-            });
-        }
-        if !(part.start_delay_ns >= 0.0 && part.start_delay_ns <= 1e9) {
-            return Err(Invalid {
-                path: format!("{path}.start_delay_ns"),
-                message: format!(
-                    "{} is not a start delay: give ns from 0 to 1e9",
-                    part.start_delay_ns
-                ),
-            });
-        }
+        share(&path, "speed", part.speed, "its speed", "")?;
+        delay_ns(
+            &path,
+            "start_delay_ns",
+            part.start_delay_ns,
+            "a start delay",
+        )?;
     }
     Ok(())
 }

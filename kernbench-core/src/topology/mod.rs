@@ -282,14 +282,7 @@ impl Topology {
 
     /// The structure-graph node of an endpoint.
     pub fn node(&self, ep: Endpoint) -> Node {
-        match ep {
-            Endpoint::Pe(p) => Node::Pe(p),
-            Endpoint::Hbm(p) => Node::HbmSlice(p),
-            Endpoint::Sram(c) => Node::Sram(c),
-            Endpoint::MCpu(c) => Node::MCpu(c),
-            Endpoint::IoCpu(s) => Node::IoCpu(s),
-            Endpoint::Host(_) => Node::Host,
-        }
+        ep.node()
     }
 
     /// Parallel UCIe connections per cube side.

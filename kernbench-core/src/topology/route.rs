@@ -34,6 +34,22 @@ pub enum Endpoint {
     Host(SipId),
 }
 
+impl Endpoint {
+    /// Its node of the structure graph (every host endpoint is the one
+    /// host node).
+    pub fn node(self) -> super::graph::Node {
+        use super::graph::Node;
+        match self {
+            Endpoint::Pe(p) => Node::Pe(p),
+            Endpoint::Hbm(p) => Node::HbmSlice(p),
+            Endpoint::Sram(c) => Node::Sram(c),
+            Endpoint::MCpu(c) => Node::MCpu(c),
+            Endpoint::IoCpu(s) => Node::IoCpu(s),
+            Endpoint::Host(_) => Node::Host,
+        }
+    }
+}
+
 impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
@@ -465,7 +481,7 @@ impl Router<'_> {
             }
             return;
         }
-        match super::failures::live_path(self.fabric, node_of(src), node_of(dst)) {
+        match super::failures::live_path(self.fabric, src.node(), dst.node()) {
             Some(links) => links.into_iter().for_each(|l| acc.push(l)),
             None => acc.broken = true,
         }
@@ -518,18 +534,5 @@ impl Router<'_> {
             });
         }
         Ok(acc.finish())
-    }
-}
-
-/// The structure-graph node of an endpoint.
-fn node_of(ep: Endpoint) -> super::graph::Node {
-    use super::graph::Node;
-    match ep {
-        Endpoint::Pe(p) => Node::Pe(p),
-        Endpoint::Hbm(p) => Node::HbmSlice(p),
-        Endpoint::Sram(c) => Node::Sram(c),
-        Endpoint::MCpu(c) => Node::MCpu(c),
-        Endpoint::IoCpu(s) => Node::IoCpu(s),
-        Endpoint::Host(_) => Node::Host,
     }
 }

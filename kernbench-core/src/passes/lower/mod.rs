@@ -19,7 +19,7 @@ pub use program::{Label, Op, OpKind, PeProgram, Unit, UNITS};
 use crate::addr::Region;
 use crate::ir::{CmdId, Command, CommandGraph, DepKind, LoadMask, MemRef, Node, View};
 use crate::machine::Machine;
-use crate::sim::error::SimError;
+use crate::passes::error::CompileError;
 use crate::topology::{Endpoint, PeSpec};
 use crate::{PeId, Ps};
 
@@ -90,7 +90,7 @@ pub struct LowerCtx<'a> {
     /// Channel of each receive command.
     pub recv_chan: &'a dyn Fn(CmdId) -> u32,
     /// Registers a route from this PE to an endpoint and gives its index.
-    pub route: &'a mut dyn FnMut(Endpoint) -> Result<u32, SimError>,
+    pub route: &'a mut dyn FnMut(Endpoint) -> Result<u32, CompileError>,
 }
 
 struct Builder {
@@ -283,7 +283,7 @@ fn tile_rows(r: &MemRef, elems: usize, se: usize) -> (usize, usize) {
 }
 
 impl LowerCtx<'_> {
-    fn dma(&mut self, b: &mut Builder, at: &At, d: Dma, deps: &[u32]) -> Result<u32, SimError> {
+    fn dma(&mut self, b: &mut Builder, at: &At, d: Dma, deps: &[u32]) -> Result<u32, CompileError> {
         let Dma {
             region: r,
             runs,
@@ -292,7 +292,7 @@ impl LowerCtx<'_> {
         } = d;
         let unit = if write { Unit::DmaWb } else { Unit::DmaIn };
         let total: u64 = runs.iter().map(|r| r.1).sum();
-        let mem_err = |err| SimError::Memory {
+        let mem_err = |err| CompileError::Memory {
             pe: self.pe,
             loc: at.node.loc.clone(),
             err: self.machine.through_param(err, r),
@@ -347,7 +347,7 @@ impl LowerCtx<'_> {
     }
 
     /// Lowers one instance's graph.
-    pub fn lower(&mut self, g: &CommandGraph) -> Result<PeProgram, SimError> {
+    pub fn lower(&mut self, g: &CommandGraph) -> Result<PeProgram, CompileError> {
         let mut b = Builder {
             prog: PeProgram {
                 dep_start: vec![0],
@@ -433,7 +433,7 @@ impl LowerCtx<'_> {
     }
 
     /// The ops of one command after its issue.
-    fn lower_command(&mut self, b: &mut Builder, at: &At) -> Result<Lowered, SimError> {
+    fn lower_command(&mut self, b: &mut Builder, at: &At) -> Result<Lowered, CompileError> {
         let mut lw = Lowered::default();
         match &at.node.cmd {
             Command::Load { src, mask } => self.lower_load(b, at, src, mask.as_ref(), &mut lw)?,
@@ -504,7 +504,7 @@ impl LowerCtx<'_> {
         src: &MemRef,
         mask: Option<&LoadMask>,
         lw: &mut Lowered,
-    ) -> Result<(), SimError> {
+    ) -> Result<(), CompileError> {
         let elems = at.node.ty.elems();
         let (rows, per) = tile_rows(src, elems, seg_elems(self.spec));
         let n = rows.div_ceil(per);
@@ -548,7 +548,7 @@ impl LowerCtx<'_> {
         value: CmdId,
         mask: Option<CmdId>,
         lw: &mut Lowered,
-    ) -> Result<(), SimError> {
+    ) -> Result<(), CompileError> {
         // A masked store writes the whole region with byte enables, once its
         // mask is ready.
         let order = at.order_and(mask.map(|m| at.last(m)));
@@ -627,7 +627,7 @@ impl LowerCtx<'_> {
         (a, bm, acc): (CmdId, CmdId, Option<CmdId>),
         epilogue: &[crate::ir::Epilogue],
         lw: &mut Lowered,
-    ) -> Result<(), SimError> {
+    ) -> Result<(), CompileError> {
         let (spec, g, id) = (self.spec, at.g, at.id);
         let ta = &g.node(a).ty;
         let tb = &g.node(bm).ty;
