@@ -249,7 +249,10 @@ fn slices_inside_a_shard_and_across_shards() {
 
     let e = t.slice::<f32>(1..3, 0..4).unwrap_err();
     match &e {
-        RuntimeError::CrossShard { shards, .. } => assert_eq!(shards, "(0,0,0), (0,0,1)"),
+        RuntimeError::CrossShard { shards, .. } => {
+            let at = |cube, pe| kernbench::core::PeId { sip: 0, cube, pe };
+            assert_eq!(shards, &vec![at(0, 0), at(0, 1)]);
+        }
         other => panic!("expected a cross-shard error, got {other}"),
     }
     assert!(
@@ -463,7 +466,8 @@ fn missing_or_wrong_kind_launch_args_name_the_parameter() {
         .int("m", 1);
     let e = dist::launch(&rt, &add_flat, &[1], &args).unwrap_err();
     assert!(
-        matches!(&e, RuntimeError::UnknownArg { param, .. } if param == "m"),
+        matches!(&e, RuntimeError::UnknownArg { param, known, .. }
+            if param == "m" && known == &["x", "y", "z", "n"]),
         "{e}"
     );
 }

@@ -72,16 +72,17 @@ pub enum RuntimeError {
     },
     /// A slice that is not inside a single shard.
     #[error(
-        "slice rows {rows:?}, cols {cols:?} crosses shards {shards}: a slice must lie inside one \
-         shard (read the whole tensor, or copy it from a host array, instead)"
+        "slice rows {rows:?}, cols {cols:?} crosses shards {}: a slice must lie inside one \
+         shard (read the whole tensor, or copy it from a host array, instead)",
+        joined(.shards, ", ")
     )]
     CrossShard {
         /// Rows asked for.
         rows: std::ops::Range<usize>,
         /// Columns asked for.
         cols: std::ops::Range<usize>,
-        /// The shards it touches, as `(sip, cube, pe)`.
-        shards: String,
+        /// The PEs of the shards it touches, in shard order.
+        shards: Vec<crate::PeId>,
     },
     /// A memory error of the machine (allocation, translation).
     #[error("{what}: {err}")]
@@ -112,14 +113,17 @@ pub enum RuntimeError {
         msg: String,
     },
     /// An argument no parameter of the kernel takes.
-    #[error("launch of `{kernel}`: the kernel has no parameter `{param}` (it takes {known})")]
+    #[error(
+        "launch of `{kernel}`: the kernel has no parameter `{param}` (it takes {})",
+        joined(&.known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>(), ", ")
+    )]
     UnknownArg {
         /// The kernel.
         kernel: String,
         /// The argument's name.
         param: String,
-        /// The kernel's parameters.
-        known: String,
+        /// The kernel's parameters, in order.
+        known: Vec<String>,
     },
     /// A launch that cannot be set up (grid, PEs, streams).
     #[error("launch of `{kernel}`: {kind}")]
@@ -368,6 +372,15 @@ pub enum MemoryOp {
     /// Freeing a tensor.
     #[error("free")]
     Free,
+}
+
+/// `items` joined by `sep`, each as it displays.
+fn joined<T: std::fmt::Display>(items: &[T], sep: &str) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(sep)
 }
 
 /// `0, 2, 3`

@@ -153,11 +153,10 @@ pub(super) fn bind(
     };
     for (name, _) in &args.entries {
         if !params.iter().any(|p| &p.name == name) {
-            let known: Vec<String> = params.iter().map(|p| format!("`{}`", p.name)).collect();
             return Err(RuntimeError::UnknownArg {
                 kernel: kernel.into(),
                 param: name.clone(),
-                known: known.join(", "),
+                known: params.iter().map(|p| p.name.clone()).collect(),
             });
         }
     }

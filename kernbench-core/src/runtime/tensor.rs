@@ -408,9 +408,9 @@ impl DeviceTensor {
     }
 
     fn cross_shard(&self, rows: &Range<usize>, cols: &Range<usize>) -> RuntimeError {
-        let mut touched: Vec<String> = Vec::new();
+        let mut touched = Vec::new();
         for s in self.shards.iter().filter(|s| s.meets(rows, cols)) {
-            let p = s.pe_id().to_string();
+            let p = s.pe_id();
             if !touched.contains(&p) {
                 touched.push(p);
             }
@@ -418,7 +418,7 @@ impl DeviceTensor {
         RuntimeError::CrossShard {
             rows: rows.clone(),
             cols: cols.clone(),
-            shards: touched.join(", "),
+            shards: touched,
         }
     }
 
