@@ -339,6 +339,117 @@ pub fn ring_half(p: usize, bytes: f64, ab: AlphaBeta) -> Cost {
     (p - 1) as f64 * ab.stream(bytes / p as f64)
 }
 
+/// The figures of a PE that the steps of an algorithm pay on the rank
+/// itself, between a message landing and the next one leaving: issuing
+/// commands, HBM accesses and reductions on MATH.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PeFigures {
+    /// PE_CPU and PE_SCHEDULER time to issue one command, ns.
+    pub issue_ns: f64,
+    /// HBM access latency, ns.
+    pub hbm_latency_ns: f64,
+    /// Effective bandwidth of one pseudo-channel, GB/s.
+    pub pc_gbps: f64,
+    /// Pseudo-channels of a slice.
+    pub pcs: f64,
+    /// Interleaving granule of the pseudo-channels, bytes.
+    pub burst: f64,
+    /// MATH elements per ns.
+    pub math_elems_per_ns: f64,
+}
+
+impl PeFigures {
+    /// The figures of `topo`'s PEs.
+    pub fn of(topo: &Topology) -> PeFigures {
+        let spec = topo.pe_spec();
+        let pcs = f64::from(spec.hbm_pcs.max(1));
+        PeFigures {
+            issue_ns: (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0,
+            hbm_latency_ns: spec.hbm_latency_ps() as f64 / 1000.0,
+            pc_gbps: spec.hbm_effective_gbps() / pcs,
+            pcs,
+            burst: f64::from(spec.hbm_burst_bytes.max(1)),
+            math_elems_per_ns: spec.math_elems_per_ns(),
+        }
+    }
+
+    /// One DMA access of `bytes` to the rank's HBM slice, as long as its
+    /// engine stays taken: the latency, plus the bursts that fall on the
+    /// busiest pseudo-channel (a small access uses few of them, so it moves
+    /// at a fraction of the slice's bandwidth).
+    pub fn hbm_op(&self, bytes: f64) -> Cost {
+        let bursts = (bytes / self.burst).ceil().max(1.0);
+        let per_pc = (bursts / self.pcs).ceil();
+        let busy = (per_pc * self.burst).min(bytes.max(1.0) + self.burst - 1.0);
+        Cost::of(Term::Latency, self.hbm_latency_ns) + Cost::of(Term::Hbm, busy / self.pc_gbps)
+    }
+
+    /// Combining a received piece of `bytes` (of f32, the check's type)
+    /// with the rank's own on MATH.
+    pub fn math(&self, bytes: f64) -> Cost {
+        Cost::of(Term::Math, bytes / 4.0 / self.math_elems_per_ns)
+    }
+
+    /// `n` commands issued one after another.
+    pub fn issue(&self, n: f64) -> Cost {
+        Cost::of(Term::Issue, n * self.issue_ns)
+    }
+
+    /// What a reduce step adds on the rank between its piece landing and
+    /// the combined piece leaving: issuing the load of the own piece,
+    /// loading it and combining the two on MATH (the reduction and the
+    /// send are issued while the load runs).
+    pub fn reduce_lat(&self, piece: f64) -> Cost {
+        self.issue(1.0) + self.hbm_op(piece) + self.math(piece)
+    }
+}
+
+/// Ring reduce-scatter of `bytes` per rank over `p` ranks in pieces of at
+/// most `seg` bytes, with the ring's figures `ab` (alpha: the mean route
+/// latency and the send's issue, see [`measure_ring`]). Each of the `p - 1`
+/// steps waits for the first piece of the previous step, loads the rank's
+/// own piece from HBM and combines it on MATH before sending it on
+/// ([`PeFigures::reduce_lat`]); the chunk's `bytes / p` then move as fast
+/// as the slowest of the link, the credit window and the loads of the
+/// pieces behind the first allow. The last step's pieces are stored.
+pub fn ring_reduce_scatter(pe: &PeFigures, p: usize, bytes: f64, seg: f64, ab: AlphaBeta) -> Cost {
+    if p <= 1 {
+        return Cost::zero();
+    }
+    let chunk = bytes / p as f64;
+    let k = (chunk / seg.max(1.0)).ceil().max(1.0);
+    let piece = chunk / k;
+    let step = (pe.reduce_lat(piece) + ab.msg(chunk))
+        .max(Cost::of(Term::CreditWindow, k * ab.window.per_msg(piece)))
+        .max(pe.reduce_lat(piece) + (k - 1.0) * pe.hbm_op(piece));
+    (p - 1) as f64 * step + pe.issue(1.0) + pe.hbm_op(piece)
+}
+
+/// Ring all-gather of `bytes` per rank over `p` ranks in pieces of at
+/// most `seg` bytes: the rank loads its own chunk, then each of the `p - 1`
+/// steps forwards what arrived as soon as it lands (issuing its store and
+/// its send), while DMA_WB stores the arrivals one after another; the run
+/// is as long as the slower of the two.
+pub fn ring_all_gather(pe: &PeFigures, p: usize, bytes: f64, seg: f64, ab: AlphaBeta) -> Cost {
+    if p <= 1 {
+        return Cost::zero();
+    }
+    let chunk = bytes / p as f64;
+    let k = (chunk / seg.max(1.0)).ceil().max(1.0);
+    let piece = chunk / k;
+    let step = (pe.issue(1.0) + ab.msg(chunk))
+        .max(Cost::of(Term::CreditWindow, k * ab.window.per_msg(piece)));
+    let chain = (p - 1) as f64 * step;
+    let stores = Cost::of(Term::Latency, ab.alpha_ns) + ((p - 1) as f64 * k) * pe.hbm_op(piece);
+    pe.issue(1.0) + pe.hbm_op(piece) + chain.max(stores)
+}
+
+/// Ring all-reduce as one stream: [`ring_reduce_scatter`], then
+/// [`ring_all_gather`] of the reduced chunks.
+pub fn ring_allreduce_on(pe: &PeFigures, p: usize, bytes: f64, seg: f64, ab: AlphaBeta) -> Cost {
+    ring_reduce_scatter(pe, p, bytes, seg, ab) + ring_all_gather(pe, p, bytes, seg, ab)
+}
+
 /// Ring all-reduce: `2(p-1)(alpha + bytes/p beta)`.
 pub fn ring_allreduce(p: usize, bytes: f64, ab: AlphaBeta) -> Cost {
     2.0 * ring_half(p, bytes, ab)
@@ -525,24 +636,29 @@ pub fn combine(topo: &Topology, piece: f64) -> Cost {
 }
 
 /// 2D all-reduce on `rows x cols`: reduce-scatter and all-gather along rows,
-/// a ring all-reduce of `bytes/cols` down columns.
+/// a ring all-reduce of `bytes/cols` down columns, each in pieces of at
+/// most `seg` bytes ([`ring_allreduce_on`]).
 pub fn torus_allreduce(
-    rows: usize,
-    cols: usize,
+    pe: &PeFigures,
+    (rows, cols): (usize, usize),
     bytes: f64,
+    seg: f64,
     row: AlphaBeta,
     col: AlphaBeta,
 ) -> Cost {
-    2.0 * ring_half(cols, bytes, row) + ring_allreduce(rows, bytes / cols as f64, col)
+    ring_reduce_scatter(pe, cols, bytes, seg, row)
+        + ring_allreduce_on(pe, rows, bytes / cols as f64, seg, col)
+        + ring_all_gather(pe, cols, bytes, seg, row)
 }
 
 /// Hierarchical all-reduce: ring reduce-scatter and all-gather at each level
-/// (`pes` in a cube, `cubes` in a SIP, `sips`), each on what the level above left.
-pub fn hierarchical(levels: &[(usize, AlphaBeta)], bytes: f64) -> Cost {
+/// (`pes` in a cube, `cubes` in a SIP, `sips`), each on what the level above
+/// left, in pieces of at most `seg` bytes.
+pub fn hierarchical(pe: &PeFigures, levels: &[(usize, AlphaBeta)], bytes: f64, seg: f64) -> Cost {
     let mut t = Cost::zero();
     let mut b = bytes;
     for (p, ab) in levels {
-        t += 2.0 * ring_half(*p, b, *ab);
+        t += ring_allreduce_on(pe, *p, b, seg, *ab);
         b /= (*p).max(1) as f64;
     }
     t
@@ -550,8 +666,9 @@ pub fn hierarchical(levels: &[(usize, AlphaBeta)], bytes: f64) -> Cost {
 
 /// Alpha and beta of a ring's steps: a step's data crosses every hop of the
 /// ring in turn over the whole collective, so its latency is the mean over
-/// the hops, plus reading the local piece from HBM; the bandwidth is the
-/// slowest hop's.
+/// the hops (of the slowest ring, when the hops form several), plus issuing the send; the bandwidth is the slowest hop's.
+/// What the ranks do between steps (loads, reductions, stores) is the
+/// formulas' to add ([`ring_reduce_scatter`], [`ring_all_gather`]).
 pub fn measure_ring(
     topo: &Topology,
     ipcq: &IpcqSpec,
@@ -561,17 +678,36 @@ pub fn measure_ring(
     let worst = measure(topo, ipcq, hops.iter().copied());
     let spec = topo.pe_spec();
     let per_msg = (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0;
-    let lat: Vec<f64> = hops
-        .iter()
-        .filter_map(|(a, b)| topo.route(Endpoint::Pe(*a), Endpoint::Pe(*b)).ok())
-        .map(|r| r.fixed_ps() as f64 / 1000.0)
-        .collect();
-    if lat.is_empty() {
-        return worst;
+    let lat = |a: PeId, b: PeId| {
+        topo.route(Endpoint::Pe(a), Endpoint::Pe(b))
+            .ok()
+            .map(|r| r.fixed_ps() as f64 / 1000.0)
+    };
+    // The map's hops form one or more rings (a level of a hierarchy has
+    // one per position); each ends when its own hops are crossed, so the
+    // slowest ring's mean is the step's.
+    let next: std::collections::HashMap<PeId, PeId> = hops.iter().copied().collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut mean: Option<f64> = None;
+    for &(start, _) in &hops {
+        let (mut at, mut sum, mut n) = (start, 0.0, 0usize);
+        while seen.insert(at) {
+            let Some(&to) = next.get(&at) else { break };
+            if let Some(l) = lat(at, to) {
+                sum += l;
+                n += 1;
+            }
+            at = to;
+        }
+        if n > 0 {
+            mean = Some(mean.unwrap_or(0.0).max(sum / n as f64));
+        }
     }
-    let hbm = spec.hbm_latency_ps() as f64 / 1000.0;
+    let Some(mean) = mean else {
+        return worst;
+    };
     AlphaBeta {
-        alpha_ns: lat.iter().sum::<f64>() / lat.len() as f64 + per_msg + hbm,
+        alpha_ns: mean + per_msg,
         ..worst
     }
 }
@@ -645,6 +781,11 @@ impl ModelInput<'_> {
     /// The number of ranks.
     pub fn ranks(&self) -> usize {
         self.pes.len()
+    }
+
+    /// Bytes of one piece at most (the algorithm's `seg_bytes`).
+    pub fn seg(&self) -> f64 {
+        self.algo.seg_bytes.max(1) as f64
     }
 
     /// [`measure`] over the map's edges in directions `dirs`: the slowest
@@ -925,20 +1066,47 @@ mod tests {
 
     #[test]
     fn hierarchy_and_torus() {
+        let pe = PeFigures::of(&Topology::builtin("tiny").unwrap());
+        let ar = |p, b| ring_allreduce_on(&pe, p, b, 1024.0, AB).ns;
         // One level is a ring all-reduce.
         assert_eq!(
-            hierarchical(&[(4, AB)], 4000.0).ns,
-            ring_allreduce(4, 4000.0, AB).ns
+            hierarchical(&pe, &[(4, AB)], 4000.0, 1024.0).ns,
+            ar(4, 4000.0)
         );
         // Two levels: the second moves a quarter of the data.
-        let two = hierarchical(&[(4, AB), (2, AB)], 4000.0).ns;
-        assert_eq!(
-            two,
-            ring_allreduce(4, 4000.0, AB).ns + ring_allreduce(2, 1000.0, AB).ns
+        let two = hierarchical(&pe, &[(4, AB), (2, AB)], 4000.0, 1024.0).ns;
+        assert!((two - ar(4, 4000.0) - ar(2, 1000.0)).abs() < 1e-9);
+        assert!(
+            (torus_allreduce(&pe, (1, 4), 4000.0, 1024.0, AB, AB).ns - ar(4, 4000.0)).abs() < 1e-9
         );
-        assert_eq!(
-            torus_allreduce(1, 4, 4000.0, AB, AB).ns,
-            ring_allreduce(4, 4000.0, AB).ns
+    }
+
+    #[test]
+    fn a_reduce_step_pays_its_load_and_math_where_a_gather_step_does_not() {
+        let pe = PeFigures::of(&Topology::builtin("tiny").unwrap());
+        // 256 B: one burst on one pseudo-channel, at an eighth of the slice's bandwidth.
+        let one = pe.hbm_op(256.0);
+        assert_eq!(one.ns, pe.hbm_latency_ns + 256.0 / pe.pc_gbps);
+        // 16 KiB: 64 bursts spread over the 8 channels.
+        let big = pe.hbm_op(16384.0);
+        assert_eq!(big.ns, pe.hbm_latency_ns + 2048.0 / pe.pc_gbps);
+        assert_eq!(big.limiting(), Some(Term::Hbm));
+        // Small pieces, no window: the reduce-scatter's steps are longer by
+        // the load and the reduction, the gather is bounded by its stores.
+        let rs = ring_reduce_scatter(&pe, 4, 1024.0, 4096.0, AB);
+        let ag = ring_all_gather(&pe, 4, 1024.0, 4096.0, AB);
+        let step = AB.msg(256.0).ns;
+        assert!(
+            (rs.ns - (3.0 * (step + pe.reduce_lat(256.0).ns) + pe.issue_ns + one.ns)).abs() < 1e-9
         );
+        assert!(
+            (ag.ns
+                - (pe.issue_ns
+                    + one.ns
+                    + (AB.alpha_ns + 3.0 * one.ns).max(3.0 * (step + pe.issue_ns))))
+            .abs()
+                < 1e-9
+        );
+        assert!(rs.share(Term::Math) > 0.0 && ag.share(Term::Math) == 0.0);
     }
 }

@@ -10,7 +10,9 @@
 use super::common::*;
 use super::tree::{tree_broadcast, tree_reduce, TreeNode};
 use super::Builtin;
-use crate::cost::{chain_broadcast, ring_allreduce, torus_allreduce, tree_allreduce, Cost};
+use crate::cost::{
+    chain_broadcast, ring_allreduce_on, torus_allreduce, tree_allreduce, Cost, PeFigures,
+};
 use crate::registry::{Collective, MapKind};
 use crate::run::torus_shape;
 use kernbench_tl::prelude::*;
@@ -153,9 +155,12 @@ pub const INTERCUBE_ALLREDUCE: Builtin = Builtin {
         let tree = m.measure(&[Dir::Left, Dir::Right]);
         let sip = m.measure(&[Dir::SipE, Dir::SipS]);
         let (rows, cols) = torus_shape(sips);
+        let pe = PeFigures::of(m.topo);
         let top = match m.algo.topology {
-            MapKind::IntercubeRing => ring_allreduce(sips, bytes, sip),
-            MapKind::IntercubeTorus2d => torus_allreduce(rows, cols, bytes, sip, sip),
+            MapKind::IntercubeRing => ring_allreduce_on(&pe, sips, bytes, m.seg(), sip),
+            MapKind::IntercubeTorus2d => {
+                torus_allreduce(&pe, (rows, cols), bytes, m.seg(), sip, sip)
+            }
             // Chains: reduce and broadcast along a row, then a column, pipelined in k pieces.
             _ => {
                 2.0 * (chain_broadcast(cols, bytes, k, sip) + chain_broadcast(rows, bytes, k, sip))

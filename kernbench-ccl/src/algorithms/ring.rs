@@ -3,7 +3,7 @@
 
 use super::common::*;
 use super::Builtin;
-use crate::cost::{self, chain_broadcast_ring, ring_half};
+use crate::cost::{self, chain_broadcast_ring, PeFigures};
 use crate::registry::{Collective, MapKind};
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
@@ -92,7 +92,15 @@ pub const RING_ALLREDUCE: Builtin = Builtin {
     kernel: &ring_allreduce,
     collective: Collective::AllReduce,
     maps: &[MapKind::Ring],
-    cost: |m| cost::ring_allreduce(m.ranks(), m.bytes, m.measure_ring(&[Dir::E])),
+    cost: |m| {
+        cost::ring_allreduce_on(
+            &PeFigures::of(m.topo),
+            m.ranks(),
+            m.bytes,
+            m.seg(),
+            m.measure_ring(&[Dir::E]),
+        )
+    },
 };
 
 /// [`reduce_scatter`]: half a ring all-reduce ([`ring_half`]).
@@ -100,7 +108,15 @@ pub const REDUCE_SCATTER: Builtin = Builtin {
     kernel: &reduce_scatter,
     collective: Collective::ReduceScatter,
     maps: &[MapKind::Ring],
-    cost: |m| ring_half(m.ranks(), m.bytes, m.measure_ring(&[Dir::E])),
+    cost: |m| {
+        cost::ring_reduce_scatter(
+            &PeFigures::of(m.topo),
+            m.ranks(),
+            m.bytes,
+            m.seg(),
+            m.measure_ring(&[Dir::E]),
+        )
+    },
 };
 
 /// [`all_gather`]: the other half ([`ring_half`]).
@@ -108,7 +124,15 @@ pub const ALL_GATHER: Builtin = Builtin {
     kernel: &all_gather,
     collective: Collective::AllGather,
     maps: &[MapKind::Ring],
-    cost: |m| ring_half(m.ranks(), m.bytes, m.measure_ring(&[Dir::E])),
+    cost: |m| {
+        cost::ring_all_gather(
+            &PeFigures::of(m.topo),
+            m.ranks(),
+            m.bytes,
+            m.seg(),
+            m.measure_ring(&[Dir::E]),
+        )
+    },
 };
 
 /// [`broadcast`]: a chain along the ring in pieces ([`chain_broadcast_ring`]).
