@@ -196,6 +196,10 @@ impl std::fmt::Display for Bound {
     }
 }
 
+/// How far a model time may be from the simulated one, as a share of the
+/// simulated time, before the table says why (ADR 0030).
+pub const MODEL_TOLERANCE: f64 = 0.15;
+
 /// A model's prediction: the time and its limiting term.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Estimate {
@@ -204,6 +208,29 @@ pub struct Estimate {
     /// The term with the largest share of it (`None` when no model is
     /// known, or for no time).
     pub bound: Option<Bound>,
+    /// What the algorithm's model leaves out (its [`Builtin::leaves_out`]).
+    pub leaves_out: Option<&'static str>,
+}
+
+impl Estimate {
+    /// Whether the model lands within [`MODEL_TOLERANCE`] of `sim_ns`.
+    pub fn agrees(&self, sim_ns: f64) -> bool {
+        (self.ns - sim_ns).abs() <= MODEL_TOLERANCE * sim_ns
+    }
+
+    /// What a table row says about the model against a simulated time of
+    /// `sim_ns`: nothing when it agrees (or no model is known); otherwise
+    /// the ratio of the two and what the model leaves out.
+    pub fn note(&self, sim_ns: f64) -> String {
+        if !self.ns.is_finite() || self.ns <= 0.0 || self.agrees(sim_ns) {
+            return String::new();
+        }
+        format!(
+            "sim/model {:.2}: {}",
+            sim_ns / self.ns,
+            self.leaves_out.unwrap_or("not modelled")
+        )
+    }
 }
 
 /// The link of `route` with the least bandwidth (the first of them).
@@ -395,6 +422,19 @@ impl PeFigures {
         Cost::of(Term::Issue, n * self.issue_ns)
     }
 
+    /// The path of a piece through a rank that stores what lands and sends
+    /// it on from HBM in the next step: the store is issued, then the
+    /// store and the load that reads it back run one after the other.
+    pub fn store_and_forward(&self, piece: f64) -> Cost {
+        self.issue(1.0) + 2.0 * self.hbm_op(piece)
+    }
+
+    /// The same for a rank that combines what lands with its own piece
+    /// first: load the own piece, combine on MATH, store, and load back.
+    pub fn combine_and_forward(&self, piece: f64) -> Cost {
+        self.issue(1.0) + 3.0 * self.hbm_op(piece) + self.math(piece)
+    }
+
     /// What a reduce step adds on the rank between its piece landing and
     /// the combined piece leaving: issuing the load of the own piece,
     /// loading it and combining the two on MATH (the reduction and the
@@ -565,10 +605,27 @@ pub struct Step {
     /// ns, when it sends many small pieces (0 when a step's message is one
     /// region, as in the log-step algorithms).
     pub issue_ns: f64,
+    /// What the step's first piece pays on the rank on the path from the
+    /// previous step's landing to its own (the store of what landed, the
+    /// load of what it sends, a reduction), when it is known; `None`
+    /// counts one HBM access latency.
+    pub lead: Option<Cost>,
+}
+
+/// `steps` with each one's [`Step::lead`] set to `lead(piece)`, where
+/// `piece` is the first piece of its largest message (messages go in
+/// pieces of at most `seg` bytes).
+pub fn with_leads(mut steps: Vec<Step>, seg: f64, lead: impl Fn(f64) -> Cost) -> Vec<Step> {
+    for s in &mut steps {
+        let largest = s.msgs.iter().map(|m| m.2).fold(0.0, f64::max);
+        s.lead = Some(lead(largest.min(seg.max(1.0))));
+    }
+    steps
 }
 
 /// Steps that run one after another, each as long as its slowest message:
-/// the route's latency and per-message overheads (HBM latency included),
+/// the route's latency and per-message overheads, what the rank does on
+/// the dependency path ([`Step::lead`]),
 /// plus the longer of the time the busiest link on its route needs for all
 /// the bytes the step puts on that link, the time the rank's HBM slice
 /// needs for the step's reads and writes, and the time it takes to issue
@@ -578,8 +635,8 @@ pub struct Step {
 /// that link.
 pub fn steps_ns(topo: &Topology, steps: &[Step]) -> Cost {
     let spec = topo.pe_spec();
-    let per_msg =
-        (spec.cpu_overhead_ps() + spec.sched_overhead_ps() + spec.hbm_latency_ps()) as f64 / 1000.0;
+    let per_msg = (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0;
+    let hbm_latency = Cost::of(Term::Latency, spec.hbm_latency_ps() as f64 / 1000.0);
     let hbm_gbps = spec.hbm_gbps * spec.hbm_efficiency;
     let mut load = std::collections::HashMap::new();
     let mut t = Cost::zero();
@@ -610,6 +667,7 @@ pub fn steps_ns(topo: &Topology, steps: &[Step]) -> Cost {
                     }
                 }
                 Cost::of(Term::Latency, r.fixed_ps() as f64 / 1000.0 + per_msg)
+                    + step.lead.clone().unwrap_or_else(|| hbm_latency.clone())
                     + wire.max(hbm.clone()).max(issue.clone())
             })
             .fold(Cost::zero(), Cost::max);
@@ -815,11 +873,23 @@ pub fn model(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> Est
         Some(c) => Estimate {
             ns: c.ns,
             bound: c.limiting().map(|t| Bound::of(topo, t)),
+            leaves_out: family(algo).and_then(|f| f.leaves_out),
         },
         None => Estimate {
             ns: f64::NAN,
             bound: None,
+            leaves_out: None,
         },
+    }
+}
+
+/// The built-in whose model an algorithm takes: its kernel's, or the tree
+/// all-reduce's on the tree map.
+fn family(algo: &Algorithm) -> Option<&'static Builtin> {
+    if algo.topology == MapKind::Tree {
+        Some(&crate::algorithms::tree::TREE_ALLREDUCE)
+    } else {
+        Builtin::find(&algo.kernel)
     }
 }
 
@@ -831,11 +901,7 @@ pub fn cost(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> Opti
     let Ok(map) = crate::run::algorithm_map(topo, algo, pes) else {
         return None;
     };
-    let family = if algo.topology == MapKind::Tree {
-        &crate::algorithms::tree::TREE_ALLREDUCE
-    } else {
-        Builtin::find(&algo.kernel)?
-    };
+    let family = family(algo)?;
     let input = ModelInput {
         topo,
         algo,
@@ -987,6 +1053,7 @@ mod tests {
                     msgs,
                     hbm_bytes: 0.0,
                     issue_ns: 0.0,
+                    lead: None,
                 }],
             )
             .ns
@@ -1003,6 +1070,7 @@ mod tests {
             msgs: vec![(a, b, 1.0)],
             hbm_bytes: x,
             issue_ns: 0.0,
+            lead: None,
         };
         let hbm = x / (topo.pe_spec().hbm_gbps * topo.pe_spec().hbm_efficiency);
         let t = steps_ns(&topo, &[step.clone(), step]).ns;

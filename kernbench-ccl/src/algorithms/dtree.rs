@@ -440,6 +440,7 @@ pub const DOUBLE_TREE: Builtin = Builtin {
     collective: Collective::AllReduce,
     maps: &[MapKind::Ranks],
     cost: |m| double_tree_ns(m.topo, m.pes, m.bytes, m.algo.seg_bytes),
+    leaves_out: None,
 };
 
 #[cfg(test)]

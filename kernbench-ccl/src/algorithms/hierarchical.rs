@@ -82,4 +82,5 @@ pub const HIERARCHICAL_ALLREDUCE: Builtin = Builtin {
             m.seg(),
         )
     },
+    leaves_out: None,
 };

@@ -477,6 +477,7 @@ fn level_steps(pes: &[PeId], level: &Level, sizes: &[usize], unit: &Unit) -> Vec
                     msgs: Vec::new(),
                     hbm_bytes: 0.0,
                     issue_ns: 0.0,
+                    lead: None,
                 });
             }
             for i in 0..m {
@@ -555,6 +556,7 @@ pub const HIER_REDUCE_SCATTER: Builtin = Builtin {
     collective: Collective::ReduceScatter,
     maps: &[MapKind::Ranks],
     cost: |m| hier_ring_cost(m, false),
+    leaves_out: None,
 };
 
 /// [`hier_all_gather`]: the reduce-scatter's steps in the other order
@@ -564,6 +566,7 @@ pub const HIER_ALL_GATHER: Builtin = Builtin {
     collective: Collective::AllGather,
     maps: &[MapKind::Ranks],
     cost: |m| hier_ring_cost(m, true),
+    leaves_out: None,
 };
 
 #[cfg(test)]

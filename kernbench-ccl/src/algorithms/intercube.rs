@@ -168,4 +168,5 @@ pub const INTERCUBE_ALLREDUCE: Builtin = Builtin {
         };
         tree_allreduce(cubes, bytes, k, tree) + if sips > 1 { top } else { Cost::zero() }
     },
+    leaves_out: None,
 };

@@ -95,4 +95,5 @@ pub const MESH_ALLREDUCE: Builtin = Builtin {
             col,
         )
     },
+    leaves_out: None,
 };

@@ -101,6 +101,7 @@ pub const RING_ALLREDUCE: Builtin = Builtin {
             m.measure_ring(&[Dir::E]),
         )
     },
+    leaves_out: None,
 };
 
 /// [`reduce_scatter`]: half a ring all-reduce ([`ring_half`]).
@@ -117,6 +118,7 @@ pub const REDUCE_SCATTER: Builtin = Builtin {
             m.measure_ring(&[Dir::E]),
         )
     },
+    leaves_out: None,
 };
 
 /// [`all_gather`]: the other half ([`ring_half`]).
@@ -133,6 +135,7 @@ pub const ALL_GATHER: Builtin = Builtin {
             m.measure_ring(&[Dir::E]),
         )
     },
+    leaves_out: None,
 };
 
 /// [`broadcast`]: a chain along the ring in pieces ([`chain_broadcast_ring`]).
@@ -141,4 +144,5 @@ pub const BROADCAST: Builtin = Builtin {
     collective: Collective::Broadcast,
     maps: &[MapKind::Ring],
     cost: |m| chain_broadcast_ring(m.ranks(), m.bytes, m.pieces, m.measure_ring(&[Dir::E])),
+    leaves_out: None,
 };
