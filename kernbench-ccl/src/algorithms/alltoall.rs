@@ -118,7 +118,9 @@ pub const PAIRWISE_ALLTOALL: Builtin = Builtin {
     collective: Collective::AllToAll,
     maps: &[MapKind::Ranks],
     cost: |m| steps_ns(m.topo, &pairwise_steps(m.pes, m.bytes)),
-    leaves_out: None,
+    leaves_out: Some(
+        "links held while a transfer waits on a slower link further on (wormhole), and rounds that overlap in part",
+    ),
 };
 
 #[cfg(test)]

@@ -214,7 +214,9 @@ pub const BRUCK_ALLGATHER: Builtin = Builtin {
         });
         steps_ns(m.topo, &steps)
     },
-    leaves_out: None,
+    leaves_out: Some(
+        "links held while a transfer waits on a slower link further on (wormhole); the model charges each link its own bytes only",
+    ),
 };
 
 /// [`bruck_reducescatter`]: its steps ([`bruck_reduce_scatter_steps`]),
@@ -231,7 +233,9 @@ pub const BRUCK_REDUCESCATTER: Builtin = Builtin {
         });
         steps_ns(m.topo, &steps)
     },
-    leaves_out: None,
+    leaves_out: Some(
+        "links held while a transfer waits on a slower link further on (wormhole); the model charges each link its own bytes only",
+    ),
 };
 
 #[cfg(test)]

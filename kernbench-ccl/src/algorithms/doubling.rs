@@ -211,7 +211,9 @@ pub const RECURSIVE_DOUBLING: super::Builtin = super::Builtin {
         let k = m.pieces as f64;
         k * crate::cost::steps_ns(m.topo, &doubling_steps(m.pes, m.bytes / k))
     },
-    leaves_out: None,
+    leaves_out: Some(
+        "links held while a transfer waits on a slower link further on (wormhole); the model charges each link its own bytes only",
+    ),
 };
 
 #[cfg(test)]

@@ -440,7 +440,9 @@ pub const DOUBLE_TREE: Builtin = Builtin {
     collective: Collective::AllReduce,
     maps: &[MapKind::Ranks],
     cost: |m| double_tree_ns(m.topo, m.pes, m.bytes, m.algo.seg_bytes),
-    leaves_out: None,
+    leaves_out: Some(
+        "contention between the two trees for links and DMA engines at ranks interior to both",
+    ),
 };
 
 #[cfg(test)]

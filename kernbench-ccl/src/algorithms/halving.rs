@@ -214,7 +214,9 @@ pub const RABENSEIFNER: Builtin = Builtin {
         steps.splice(..half, reduce);
         steps_ns(m.topo, &steps)
     },
-    leaves_out: None,
+    leaves_out: Some(
+        "loads and stores queue for the slice's pseudo-channels: the machine pays part of the sum of HBM and wire time, the model the larger",
+    ),
 };
 
 #[cfg(test)]

@@ -82,5 +82,7 @@ pub const HIERARCHICAL_ALLREDUCE: Builtin = Builtin {
             m.seg(),
         )
     },
-    leaves_out: None,
+    leaves_out: Some(
+        "loads and stores queue for the slice's pseudo-channels: the machine pays part of the sum of HBM and wire time, the model the larger",
+    ),
 };

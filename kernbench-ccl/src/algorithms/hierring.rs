@@ -556,7 +556,9 @@ pub const HIER_REDUCE_SCATTER: Builtin = Builtin {
     collective: Collective::ReduceScatter,
     maps: &[MapKind::Ranks],
     cost: |m| hier_ring_cost(m, false),
-    leaves_out: None,
+    leaves_out: Some(
+        "loads and stores queue for the slice's pseudo-channels: the machine pays part of the sum of HBM and wire time, the model the larger",
+    ),
 };
 
 /// [`hier_all_gather`]: the reduce-scatter's steps in the other order
@@ -566,7 +568,9 @@ pub const HIER_ALL_GATHER: Builtin = Builtin {
     collective: Collective::AllGather,
     maps: &[MapKind::Ranks],
     cost: |m| hier_ring_cost(m, true),
-    leaves_out: None,
+    leaves_out: Some(
+        "loads and stores queue for the slice's pseudo-channels: the machine pays part of the sum of HBM and wire time, the model the larger",
+    ),
 };
 
 #[cfg(test)]

@@ -168,5 +168,7 @@ pub const INTERCUBE_ALLREDUCE: Builtin = Builtin {
         };
         tree_allreduce(cubes, bytes, k, tree) + if sips > 1 { top } else { Cost::zero() }
     },
-    leaves_out: None,
+    leaves_out: Some(
+        "the load, combine and store at each tree level (small sizes); the SIP level's formula over-counts its hops (several SIPs)",
+    ),
 };

@@ -95,5 +95,7 @@ pub const MESH_ALLREDUCE: Builtin = Builtin {
             col,
         )
     },
-    leaves_out: None,
+    leaves_out: Some(
+        "loads and stores queue for the slice's pseudo-channels: the machine pays part of the sum of HBM and wire time, the model the larger",
+    ),
 };

@@ -101,7 +101,9 @@ pub const RING_ALLREDUCE: Builtin = Builtin {
             m.measure_ring(&[Dir::E]),
         )
     },
-    leaves_out: None,
+    leaves_out: Some(
+        "a NOC link two ring channels share is held while each transfer waits on the slower UCIe link beyond it; slots in SRAM drain through the cube's one SRAM port, which the model gives each channel whole",
+    ),
 };
 
 /// [`reduce_scatter`]: half a ring all-reduce ([`ring_half`]).
@@ -118,7 +120,9 @@ pub const REDUCE_SCATTER: Builtin = Builtin {
             m.measure_ring(&[Dir::E]),
         )
     },
-    leaves_out: None,
+    leaves_out: Some(
+        "a NOC link two ring channels share is held while each transfer waits on the slower UCIe link beyond it",
+    ),
 };
 
 /// [`all_gather`]: the other half ([`ring_half`]).
@@ -135,7 +139,9 @@ pub const ALL_GATHER: Builtin = Builtin {
             m.measure_ring(&[Dir::E]),
         )
     },
-    leaves_out: None,
+    leaves_out: Some(
+        "a NOC link two ring channels share is held while each transfer waits on the slower UCIe link beyond it",
+    ),
 };
 
 /// [`broadcast`]: a chain along the ring in pieces ([`chain_broadcast_ring`]).
@@ -144,5 +150,7 @@ pub const BROADCAST: Builtin = Builtin {
     collective: Collective::Broadcast,
     maps: &[MapKind::Ring],
     cost: |m| chain_broadcast_ring(m.ranks(), m.bytes, m.pieces, m.measure_ring(&[Dir::E])),
-    leaves_out: None,
+    leaves_out: Some(
+        "each hop is charged the ring's shared link rate, but the chain's hops do not all send at once",
+    ),
 };
