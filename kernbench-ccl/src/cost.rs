@@ -318,6 +318,9 @@ pub struct AlphaBeta {
     pub alpha_ns: f64,
     /// Per-byte cost, ns (1 / GB/s).
     pub beta_ns: f64,
+    /// Per-byte cost of one message alone on its route, ns (the slowest
+    /// route's bottleneck, shared with no other channel of the level).
+    pub solo_beta_ns: f64,
     /// The credit window of its slowest channel.
     pub window: Window,
     /// The link `beta` is the bandwidth of (`None`: no link is crossed).
@@ -506,7 +509,9 @@ pub fn chain_broadcast(p: usize, bytes: f64, k: usize, ab: AlphaBeta) -> Cost {
 
 /// Pipelined chain broadcast in `k` pieces along a ring whose figures are
 /// `ab` (alpha the mean over its hops, see [`measure_ring`]): the first
-/// piece crosses the `p - 1` hops one after another, and each further piece
+/// piece crosses the `p - 1` hops one after another, alone on each (at
+/// the route's own bandwidth, not the share the ring's channels get when
+/// all send at once), and each further piece
 /// follows as fast as the slowest link or credit window passes it on.
 pub fn chain_broadcast_ring(p: usize, bytes: f64, k: usize, ab: AlphaBeta) -> Cost {
     if p <= 1 {
@@ -517,7 +522,9 @@ pub fn chain_broadcast_ring(p: usize, bytes: f64, k: usize, ab: AlphaBeta) -> Co
     let steady = ab
         .bytes(piece)
         .max(Cost::of(Term::CreditWindow, ab.window.per_msg(piece)));
-    (p - 1) as f64 * ab.msg(piece) + (k - 1) as f64 * steady
+    // The first piece is alone on each hop it crosses.
+    let first = Cost::of(Term::Latency, ab.alpha_ns) + Cost::of(ab.wire(), piece * ab.solo_beta_ns);
+    (p - 1) as f64 * first + (k - 1) as f64 * steady
 }
 
 /// Depth of a heap-ordered binary tree of `p` nodes (edges from root to the deepest leaf).
@@ -724,7 +731,8 @@ pub fn hierarchical(pe: &PeFigures, levels: &[(usize, AlphaBeta)], bytes: f64, s
 
 /// Alpha and beta of a ring's steps: a step's data crosses every hop of the
 /// ring in turn over the whole collective, so its latency is the mean over
-/// the hops (of the slowest ring, when the hops form several), plus issuing the send; the bandwidth is the slowest hop's.
+/// the hops (of the slowest ring, when the hops form several), and so is
+/// the time of a byte alone on a hop, plus issuing the send; the bandwidth is the slowest hop's.
 /// What the ranks do between steps (loads, reductions, stores) is the
 /// formulas' to add ([`ring_reduce_scatter`], [`ring_all_gather`]).
 pub fn measure_ring(
@@ -736,36 +744,45 @@ pub fn measure_ring(
     let worst = measure(topo, ipcq, hops.iter().copied());
     let spec = topo.pe_spec();
     let per_msg = (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0;
+    // (latency, ns per byte alone) of a hop.
     let lat = |a: PeId, b: PeId| {
         topo.route(Endpoint::Pe(a), Endpoint::Pe(b))
             .ok()
-            .map(|r| r.fixed_ps() as f64 / 1000.0)
+            .filter(|r| !r.hops.is_empty())
+            .map(|r| {
+                (
+                    r.fixed_ps() as f64 / 1000.0,
+                    1.0 / r.bottleneck_gbps.max(1e-9),
+                )
+            })
     };
     // The map's hops form one or more rings (a level of a hierarchy has
     // one per position); each ends when its own hops are crossed, so the
     // slowest ring's mean is the step's.
     let next: std::collections::HashMap<PeId, PeId> = hops.iter().copied().collect();
     let mut seen = std::collections::HashSet::new();
-    let mut mean: Option<f64> = None;
+    let mut mean: Option<(f64, f64)> = None;
     for &(start, _) in &hops {
-        let (mut at, mut sum, mut n) = (start, 0.0, 0usize);
+        let (mut at, mut sum, mut solo, mut n) = (start, 0.0, 0.0, 0usize);
         while seen.insert(at) {
             let Some(&to) = next.get(&at) else { break };
-            if let Some(l) = lat(at, to) {
+            if let Some((l, b)) = lat(at, to) {
                 sum += l;
+                solo += b;
                 n += 1;
             }
             at = to;
         }
-        if n > 0 {
-            mean = Some(mean.unwrap_or(0.0).max(sum / n as f64));
+        if n > 0 && mean.is_none_or(|m| sum / n as f64 > m.0) {
+            mean = Some((sum / n as f64, solo / n as f64));
         }
     }
-    let Some(mean) = mean else {
+    let Some((mean, solo)) = mean else {
         return worst;
     };
     AlphaBeta {
         alpha_ns: mean + per_msg,
+        solo_beta_ns: solo,
         ..worst
     }
 }
@@ -780,6 +797,7 @@ pub fn measure(
     let spec = topo.pe_spec();
     let per_msg = (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0;
     let mut alpha = 0.0f64;
+    let mut solo = 0.0f64;
     // Channels of a level run at once: a link that `n` of them cross gives
     // each `1/n` of its bandwidth.
     let mut crossing: std::collections::HashMap<_, u32> = std::collections::HashMap::new();
@@ -787,6 +805,9 @@ pub fn measure(
     for &(a, b) in &hops {
         if let Ok(r) = topo.route(Endpoint::Pe(a), Endpoint::Pe(b)) {
             alpha = alpha.max(r.fixed_ps() as f64 / 1000.0);
+            if !r.hops.is_empty() {
+                solo = solo.max(1.0 / r.bottleneck_gbps.max(1e-9));
+            }
             for h in &r.hops {
                 *crossing.entry(h.link).or_insert(0) += 1;
             }
@@ -801,6 +822,11 @@ pub fn measure(
         alpha_ns: alpha + per_msg,
         beta_ns: if beta > 0.0 {
             beta
+        } else {
+            1.0 / spec.tcm_gbps
+        },
+        solo_beta_ns: if solo > 0.0 {
+            solo
         } else {
             1.0 / spec.tcm_gbps
         },
@@ -923,6 +949,7 @@ mod tests {
     const AB: AlphaBeta = AlphaBeta {
         alpha_ns: 10.0,
         beta_ns: 0.01,
+        solo_beta_ns: 0.01,
         window: Window::NONE,
         link: None,
     };
