@@ -551,7 +551,8 @@ pub fn tree_allreduce(p: usize, bytes: f64, k: usize, ab: AlphaBeta) -> Cost {
 /// The same on the tree of `map` (children `Left` and `Right`) rooted at
 /// `root`, with `ab` from its edges: a piece climbs (and then descends) the
 /// deepest root-to-leaf path, each edge at its own route latency, while
-/// the `k - 1` pieces behind it follow one piece time apart.
+/// the `k - 1` pieces behind it follow one piece's wire (or credit window)
+/// time apart.
 pub fn tree_allreduce_on(
     topo: &Topology,
     map: &NeighborMap,
@@ -561,29 +562,51 @@ pub fn tree_allreduce_on(
     ab: AlphaBeta,
 ) -> Cost {
     let per_msg = ab.alpha_ns - max_latency_ns(topo, map, &[Dir::Left, Dir::Right]);
-    let piece = bytes / k.max(1) as f64 * ab.beta_ns;
-    // (node, path latency so far, edges so far), depth first.
-    let (mut stack, mut worst) = (vec![(root, 0.0f64, 0usize)], Cost::zero());
-    while let Some((pe, lat, depth)) = stack.pop() {
+    let piece = bytes / k.max(1) as f64;
+    let pe_fig = PeFigures::of(topo);
+    // (node, path latency so far, path wire time so far, edges so far),
+    // depth first. The first piece is alone on each edge it crosses.
+    let (mut stack, mut worst) = (vec![(root, 0.0f64, 0.0f64, 0usize)], Cost::zero());
+    while let Some((pe, lat, wire, depth)) = stack.pop() {
         let mut leaf = true;
         for d in [Dir::Left, Dir::Right] {
             if let Some(c) = map.peer(pe, d).filter(|_| depth < 64) {
                 leaf = false;
-                let l = topo
+                let (l, w) = topo
                     .route(Endpoint::Pe(pe), Endpoint::Pe(c))
-                    .map_or(0.0, |r| r.fixed_ps() as f64 / 1000.0);
-                stack.push((c, lat + l, depth + 1));
+                    .ok()
+                    .filter(|r| !r.hops.is_empty())
+                    .map_or((0.0, 0.0), |r| {
+                        (
+                            r.fixed_ps() as f64 / 1000.0,
+                            piece / r.bottleneck_gbps.max(1e-9),
+                        )
+                    });
+                stack.push((c, lat + l, wire + w, depth + 1));
             }
         }
         if leaf {
             let d = depth as f64;
-            worst = worst.max(Cost::split(
-                lat + d * (per_msg + piece),
-                &[(Term::Latency, lat + d * per_msg), (ab.wire(), d * piece)],
-            ));
+            // On the way up each level combines both children's pieces.
+            let at_ranks = d * (pe_fig.issue(1.0) + 2.0 * pe_fig.math(piece));
+            worst = worst.max(
+                Cost::split(
+                    lat + d * per_msg + wire,
+                    &[(Term::Latency, lat + d * per_msg), (ab.wire(), wire)],
+                ) + at_ranks,
+            );
         }
     }
-    2.0 * (worst + (k.max(1) - 1) as f64 * ab.msg(bytes / k.max(1) as f64))
+    // The leaf loads its piece before sending it up; the root stores the
+    // reduction and loads it back to send it down; the leaf stores it.
+    let ends = 4.0 * (pe_fig.issue(1.0) + pe_fig.hbm_op(piece));
+    // Pieces behind the first follow as fast as the busiest link or the
+    // credit window passes them: their latency overlaps the pieces ahead.
+    let piece = bytes / k.max(1) as f64;
+    let steady = ab
+        .bytes(piece)
+        .max(Cost::of(Term::CreditWindow, ab.window.per_msg(piece)));
+    ends + 2.0 * (worst + (k.max(1) - 1) as f64 * steady)
 }
 
 /// The longest route latency among the edges of `map` in directions `dirs`, ns.
