@@ -11,7 +11,7 @@ use super::common::*;
 use super::tree::{tree_broadcast, tree_reduce, TreeNode};
 use super::Builtin;
 use crate::cost::{
-    chain_broadcast, ring_allreduce_on, torus_allreduce, tree_allreduce, Cost, PeFigures,
+    chain_broadcast_ring, ring_allreduce_on, torus_allreduce, tree_allreduce_on, Cost, PeFigures,
 };
 use crate::registry::{Collective, MapKind};
 use crate::run::torus_shape;
@@ -163,12 +163,12 @@ pub const INTERCUBE_ALLREDUCE: Builtin = Builtin {
             }
             // Chains: reduce and broadcast along a row, then a column, pipelined in k pieces.
             _ => {
-                2.0 * (chain_broadcast(cols, bytes, k, sip) + chain_broadcast(rows, bytes, k, sip))
+                2.0 * (chain_broadcast_ring(cols, bytes, k, sip)
+                    + chain_broadcast_ring(rows, bytes, k, sip))
             }
         };
-        tree_allreduce(cubes, bytes, k, tree) + if sips > 1 { top } else { Cost::zero() }
+        tree_allreduce_on(m.topo, m.map, m.pes[0], bytes, k, tree)
+            + if sips > 1 { top } else { Cost::zero() }
     },
-    leaves_out: Some(
-        "the load, combine and store at each tree level (small sizes); the SIP level's formula over-counts its hops (several SIPs)",
-    ),
+    leaves_out: None,
 };
