@@ -138,7 +138,8 @@ pub fn intercube_allreduce<T: Element>(
     tree_broadcast(buf, base, n, seg, node);
 }
 
-/// [`intercube_allreduce`]: the tree inside a SIP ([`tree_allreduce`]),
+/// [`intercube_allreduce`]: the tree inside a SIP
+/// ([`tree_allreduce_on`]),
 /// then the SIP roots' ring, torus or mesh of chains.
 pub const INTERCUBE_ALLREDUCE: Builtin = Builtin {
     kernel: &intercube_allreduce,

@@ -87,7 +87,7 @@ pub fn broadcast<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize, roo
 }
 
 /// [`ring_allreduce`]: `2 (p - 1)` steps of `bytes / p` round the ring
-/// ([`cost::ring_allreduce`]).
+/// ([`cost::ring_allreduce_on`]).
 pub const RING_ALLREDUCE: Builtin = Builtin {
     kernel: &ring_allreduce,
     collective: Collective::AllReduce,
@@ -106,7 +106,8 @@ pub const RING_ALLREDUCE: Builtin = Builtin {
     ),
 };
 
-/// [`reduce_scatter`]: half a ring all-reduce ([`ring_half`]).
+/// [`reduce_scatter`]: half a ring all-reduce, each step loading and
+/// combining ([`cost::ring_reduce_scatter`]).
 pub const REDUCE_SCATTER: Builtin = Builtin {
     kernel: &reduce_scatter,
     collective: Collective::ReduceScatter,
@@ -125,7 +126,8 @@ pub const REDUCE_SCATTER: Builtin = Builtin {
     ),
 };
 
-/// [`all_gather`]: the other half ([`ring_half`]).
+/// [`all_gather`]: the other half, each step forwarding while DMA_WB
+/// stores ([`cost::ring_all_gather`]).
 pub const ALL_GATHER: Builtin = Builtin {
     kernel: &all_gather,
     collective: Collective::AllGather,
