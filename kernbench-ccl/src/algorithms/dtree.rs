@@ -453,7 +453,7 @@ pub const DOUBLE_TREE: Builtin = Builtin {
     maps: &[MapKind::Ranks],
     cost: |m| double_tree_ns(m.topo, &m.algo.ipcq, m.pes, m.bytes, m.algo.seg_bytes),
     leaves_out: Some(
-        "contention between the two trees for links and DMA engines at ranks interior to both",
+        "contention between the two trees for links and DMA engines at ranks interior to both; channels that share a SIP link wait longer for credits than one channel's window gives",
     ),
 };
 

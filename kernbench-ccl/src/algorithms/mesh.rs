@@ -96,6 +96,6 @@ pub const MESH_ALLREDUCE: Builtin = Builtin {
         )
     },
     leaves_out: Some(
-        "loads and stores queue for the slice's pseudo-channels: the machine pays part of the sum of HBM and wire time, the model the larger",
+        "loads and stores queue for the slice's pseudo-channels: the machine pays part of the sum of HBM and wire time, the model the larger; across SIPs, column channels that share a SIP crossing wait longer for credits than one channel's window gives",
     ),
 };
