@@ -35,7 +35,7 @@ const HELD_TO: &[(&str, f64)] = &[
     ("double_tree_allreduce", 1.45),
     ("hierarchical_allgather", 1.45),
     ("hierarchical_allreduce", 1.3),
-    ("hierarchical_reduce_scatter", 1.65),
+    ("hierarchical_reduce_scatter", 1.45),
     ("mesh_allreduce", 1.3),
     ("pairwise_alltoall", 1.5),
     ("rabenseifner", 1.35),

@@ -546,6 +546,13 @@ fn hier_ring_cost(m: &ModelInput<'_>, gather: bool) -> crate::cost::Cost {
     let spec = m.topo.pe_spec();
     let issue = (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0;
     let steps = hier_ring_steps(m.pes, &sizes, m.bytes, m.algo.seg_bytes, issue, gather);
+    if gather {
+        return steps_ns(m.topo, &steps);
+    }
+    // A reduce-scatter step loads and combines what lands before sending
+    // it on.
+    let pe = crate::cost::PeFigures::of(m.topo);
+    let steps = crate::cost::with_leads(steps, m.seg(), |x| pe.reduce_lat(x));
     steps_ns(m.topo, &steps)
 }
 
