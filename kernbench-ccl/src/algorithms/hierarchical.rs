@@ -83,6 +83,6 @@ pub const HIERARCHICAL_ALLREDUCE: Builtin = Builtin {
         )
     },
     leaves_out: Some(
-        "loads and stores queue for the slice's pseudo-channels: the machine pays part of the sum of HBM and wire time, the model the larger",
+        "loads and stores queue for the slice's pseudo-channels: the machine pays part of the sum of HBM and wire time, the model the larger; at small sizes on many cubes, the rings of a level (one per PE position) queue on the UCIe links they share beyond their bytes' share",
     ),
 };
