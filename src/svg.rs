@@ -311,6 +311,7 @@ mod tests {
             wrong: -1,
             model_us: 1.0,
             bound: "latency".into(),
+            note: String::new(),
             ranks: 16,
             events: 1,
             tuned: tuned.then_some(kernbench_ccl::table::Tuned {

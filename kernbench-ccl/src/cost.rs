@@ -196,6 +196,10 @@ impl std::fmt::Display for Bound {
     }
 }
 
+/// How far a model time may be from the simulated one, as a share of the
+/// simulated time, before the table says why (ADR 0030).
+pub const MODEL_TOLERANCE: f64 = 0.15;
+
 /// A model's prediction: the time and its limiting term.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Estimate {
@@ -204,6 +208,29 @@ pub struct Estimate {
     /// The term with the largest share of it (`None` when no model is
     /// known, or for no time).
     pub bound: Option<Bound>,
+    /// What the algorithm's model leaves out (its [`Builtin::leaves_out`]).
+    pub leaves_out: Option<&'static str>,
+}
+
+impl Estimate {
+    /// Whether the model lands within [`MODEL_TOLERANCE`] of `sim_ns`.
+    pub fn agrees(&self, sim_ns: f64) -> bool {
+        (self.ns - sim_ns).abs() <= MODEL_TOLERANCE * sim_ns
+    }
+
+    /// What a table row says about the model against a simulated time of
+    /// `sim_ns`: nothing when it agrees (or no model is known); otherwise
+    /// the ratio of the two and what the model leaves out.
+    pub fn note(&self, sim_ns: f64) -> String {
+        if !self.ns.is_finite() || self.ns <= 0.0 || self.agrees(sim_ns) {
+            return String::new();
+        }
+        format!(
+            "sim/model {:.2}: {}",
+            sim_ns / self.ns,
+            self.leaves_out.unwrap_or("not modelled")
+        )
+    }
 }
 
 /// The link of `route` with the least bandwidth (the first of them).
@@ -291,6 +318,9 @@ pub struct AlphaBeta {
     pub alpha_ns: f64,
     /// Per-byte cost, ns (1 / GB/s).
     pub beta_ns: f64,
+    /// Per-byte cost of one message alone on its route, ns (the slowest
+    /// route's bottleneck, shared with no other channel of the level).
+    pub solo_beta_ns: f64,
     /// The credit window of its slowest channel.
     pub window: Window,
     /// The link `beta` is the bandwidth of (`None`: no link is crossed).
@@ -339,6 +369,130 @@ pub fn ring_half(p: usize, bytes: f64, ab: AlphaBeta) -> Cost {
     (p - 1) as f64 * ab.stream(bytes / p as f64)
 }
 
+/// The figures of a PE that the steps of an algorithm pay on the rank
+/// itself, between a message landing and the next one leaving: issuing
+/// commands, HBM accesses and reductions on MATH.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PeFigures {
+    /// PE_CPU and PE_SCHEDULER time to issue one command, ns.
+    pub issue_ns: f64,
+    /// HBM access latency, ns.
+    pub hbm_latency_ns: f64,
+    /// Effective bandwidth of one pseudo-channel, GB/s.
+    pub pc_gbps: f64,
+    /// Pseudo-channels of a slice.
+    pub pcs: f64,
+    /// Interleaving granule of the pseudo-channels, bytes.
+    pub burst: f64,
+    /// MATH elements per ns.
+    pub math_elems_per_ns: f64,
+}
+
+impl PeFigures {
+    /// The figures of `topo`'s PEs.
+    pub fn of(topo: &Topology) -> PeFigures {
+        let spec = topo.pe_spec();
+        let pcs = f64::from(spec.hbm_pcs.max(1));
+        PeFigures {
+            issue_ns: (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0,
+            hbm_latency_ns: spec.hbm_latency_ps() as f64 / 1000.0,
+            pc_gbps: spec.hbm_effective_gbps() / pcs,
+            pcs,
+            burst: f64::from(spec.hbm_burst_bytes.max(1)),
+            math_elems_per_ns: spec.math_elems_per_ns(),
+        }
+    }
+
+    /// One DMA access of `bytes` to the rank's HBM slice, as long as its
+    /// engine stays taken: the latency, plus the bursts that fall on the
+    /// busiest pseudo-channel (a small access uses few of them, so it moves
+    /// at a fraction of the slice's bandwidth).
+    pub fn hbm_op(&self, bytes: f64) -> Cost {
+        let bursts = (bytes / self.burst).ceil().max(1.0);
+        let per_pc = (bursts / self.pcs).ceil();
+        let busy = (per_pc * self.burst).min(bytes.max(1.0) + self.burst - 1.0);
+        Cost::of(Term::Latency, self.hbm_latency_ns) + Cost::of(Term::Hbm, busy / self.pc_gbps)
+    }
+
+    /// Combining a received piece of `bytes` (of f32, the check's type)
+    /// with the rank's own on MATH.
+    pub fn math(&self, bytes: f64) -> Cost {
+        Cost::of(Term::Math, bytes / 4.0 / self.math_elems_per_ns)
+    }
+
+    /// `n` commands issued one after another.
+    pub fn issue(&self, n: f64) -> Cost {
+        Cost::of(Term::Issue, n * self.issue_ns)
+    }
+
+    /// The path of a piece through a rank that stores what lands and sends
+    /// it on from HBM in the next step: the store is issued, then the
+    /// store and the load that reads it back run one after the other.
+    pub fn store_and_forward(&self, piece: f64) -> Cost {
+        self.issue(1.0) + 2.0 * self.hbm_op(piece)
+    }
+
+    /// The same for a rank that combines what lands with its own piece
+    /// first: load the own piece, combine on MATH, store, and load back.
+    pub fn combine_and_forward(&self, piece: f64) -> Cost {
+        self.issue(1.0) + 3.0 * self.hbm_op(piece) + self.math(piece)
+    }
+
+    /// What a reduce step adds on the rank between its piece landing and
+    /// the combined piece leaving: issuing the load of the own piece,
+    /// loading it and combining the two on MATH (the reduction and the
+    /// send are issued while the load runs).
+    pub fn reduce_lat(&self, piece: f64) -> Cost {
+        self.issue(1.0) + self.hbm_op(piece) + self.math(piece)
+    }
+}
+
+/// Ring reduce-scatter of `bytes` per rank over `p` ranks in pieces of at
+/// most `seg` bytes, with the ring's figures `ab` (alpha: the mean route
+/// latency and the send's issue, see [`measure_ring`]). Each of the `p - 1`
+/// steps waits for the first piece of the previous step, loads the rank's
+/// own piece from HBM and combines it on MATH before sending it on
+/// ([`PeFigures::reduce_lat`]); the chunk's `bytes / p` then move as fast
+/// as the slowest of the link, the credit window and the loads of the
+/// pieces behind the first allow. The last step's pieces are stored.
+pub fn ring_reduce_scatter(pe: &PeFigures, p: usize, bytes: f64, seg: f64, ab: AlphaBeta) -> Cost {
+    if p <= 1 {
+        return Cost::zero();
+    }
+    let chunk = bytes / p as f64;
+    let k = (chunk / seg.max(1.0)).ceil().max(1.0);
+    let piece = chunk / k;
+    let step = (pe.reduce_lat(piece) + ab.msg(chunk))
+        .max(Cost::of(Term::CreditWindow, k * ab.window.per_msg(piece)))
+        .max(pe.reduce_lat(piece) + (k - 1.0) * pe.hbm_op(piece));
+    (p - 1) as f64 * step + pe.issue(1.0) + pe.hbm_op(piece)
+}
+
+/// Ring all-gather of `bytes` per rank over `p` ranks in pieces of at
+/// most `seg` bytes: the rank loads its own chunk, then each of the `p - 1`
+/// steps forwards what arrived as soon as it lands (issuing its store and
+/// its send), while DMA_WB stores the arrivals one after another; the run
+/// is as long as the slower of the two.
+pub fn ring_all_gather(pe: &PeFigures, p: usize, bytes: f64, seg: f64, ab: AlphaBeta) -> Cost {
+    if p <= 1 {
+        return Cost::zero();
+    }
+    let chunk = bytes / p as f64;
+    let k = (chunk / seg.max(1.0)).ceil().max(1.0);
+    let piece = chunk / k;
+    let step = (pe.issue(1.0) + ab.msg(chunk))
+        .max(Cost::of(Term::CreditWindow, k * ab.window.per_msg(piece)));
+    let chain = (p - 1) as f64 * step;
+    let stores = Cost::of(Term::Latency, ab.alpha_ns) + ((p - 1) as f64 * k) * pe.hbm_op(piece);
+    pe.issue(1.0) + pe.hbm_op(piece) + chain.max(stores)
+}
+
+/// Ring all-reduce as one stream: [`ring_reduce_scatter`], then
+/// [`ring_all_gather`] of the reduced chunks.
+pub fn ring_allreduce_on(pe: &PeFigures, p: usize, bytes: f64, seg: f64, ab: AlphaBeta) -> Cost {
+    ring_reduce_scatter(pe, p, bytes, seg, ab) + ring_all_gather(pe, p, bytes, seg, ab)
+}
+
 /// Ring all-reduce: `2(p-1)(alpha + bytes/p beta)`.
 pub fn ring_allreduce(p: usize, bytes: f64, ab: AlphaBeta) -> Cost {
     2.0 * ring_half(p, bytes, ab)
@@ -355,7 +509,9 @@ pub fn chain_broadcast(p: usize, bytes: f64, k: usize, ab: AlphaBeta) -> Cost {
 
 /// Pipelined chain broadcast in `k` pieces along a ring whose figures are
 /// `ab` (alpha the mean over its hops, see [`measure_ring`]): the first
-/// piece crosses the `p - 1` hops one after another, and each further piece
+/// piece crosses the `p - 1` hops one after another, alone on each (at
+/// the route's own bandwidth, not the share the ring's channels get when
+/// all send at once), and each further piece
 /// follows as fast as the slowest link or credit window passes it on.
 pub fn chain_broadcast_ring(p: usize, bytes: f64, k: usize, ab: AlphaBeta) -> Cost {
     if p <= 1 {
@@ -366,7 +522,9 @@ pub fn chain_broadcast_ring(p: usize, bytes: f64, k: usize, ab: AlphaBeta) -> Co
     let steady = ab
         .bytes(piece)
         .max(Cost::of(Term::CreditWindow, ab.window.per_msg(piece)));
-    (p - 1) as f64 * ab.msg(piece) + (k - 1) as f64 * steady
+    // The first piece is alone on each hop it crosses.
+    let first = Cost::of(Term::Latency, ab.alpha_ns) + Cost::of(ab.wire(), piece * ab.solo_beta_ns);
+    (p - 1) as f64 * first + (k - 1) as f64 * steady
 }
 
 /// Depth of a heap-ordered binary tree of `p` nodes (edges from root to the deepest leaf).
@@ -393,7 +551,8 @@ pub fn tree_allreduce(p: usize, bytes: f64, k: usize, ab: AlphaBeta) -> Cost {
 /// The same on the tree of `map` (children `Left` and `Right`) rooted at
 /// `root`, with `ab` from its edges: a piece climbs (and then descends) the
 /// deepest root-to-leaf path, each edge at its own route latency, while
-/// the `k - 1` pieces behind it follow one piece time apart.
+/// the `k - 1` pieces behind it follow one piece's wire (or credit window)
+/// time apart.
 pub fn tree_allreduce_on(
     topo: &Topology,
     map: &NeighborMap,
@@ -403,29 +562,51 @@ pub fn tree_allreduce_on(
     ab: AlphaBeta,
 ) -> Cost {
     let per_msg = ab.alpha_ns - max_latency_ns(topo, map, &[Dir::Left, Dir::Right]);
-    let piece = bytes / k.max(1) as f64 * ab.beta_ns;
-    // (node, path latency so far, edges so far), depth first.
-    let (mut stack, mut worst) = (vec![(root, 0.0f64, 0usize)], Cost::zero());
-    while let Some((pe, lat, depth)) = stack.pop() {
+    let piece = bytes / k.max(1) as f64;
+    let pe_fig = PeFigures::of(topo);
+    // (node, path latency so far, path wire time so far, edges so far),
+    // depth first. The first piece is alone on each edge it crosses.
+    let (mut stack, mut worst) = (vec![(root, 0.0f64, 0.0f64, 0usize)], Cost::zero());
+    while let Some((pe, lat, wire, depth)) = stack.pop() {
         let mut leaf = true;
         for d in [Dir::Left, Dir::Right] {
             if let Some(c) = map.peer(pe, d).filter(|_| depth < 64) {
                 leaf = false;
-                let l = topo
+                let (l, w) = topo
                     .route(Endpoint::Pe(pe), Endpoint::Pe(c))
-                    .map_or(0.0, |r| r.fixed_ps() as f64 / 1000.0);
-                stack.push((c, lat + l, depth + 1));
+                    .ok()
+                    .filter(|r| !r.hops.is_empty())
+                    .map_or((0.0, 0.0), |r| {
+                        (
+                            r.fixed_ps() as f64 / 1000.0,
+                            piece / r.bottleneck_gbps.max(1e-9),
+                        )
+                    });
+                stack.push((c, lat + l, wire + w, depth + 1));
             }
         }
         if leaf {
             let d = depth as f64;
-            worst = worst.max(Cost::split(
-                lat + d * (per_msg + piece),
-                &[(Term::Latency, lat + d * per_msg), (ab.wire(), d * piece)],
-            ));
+            // On the way up each level combines both children's pieces.
+            let at_ranks = d * (pe_fig.issue(1.0) + 2.0 * pe_fig.math(piece));
+            worst = worst.max(
+                Cost::split(
+                    lat + d * per_msg + wire,
+                    &[(Term::Latency, lat + d * per_msg), (ab.wire(), wire)],
+                ) + at_ranks,
+            );
         }
     }
-    2.0 * (worst + (k.max(1) - 1) as f64 * ab.msg(bytes / k.max(1) as f64))
+    // The leaf loads its piece before sending it up; the root stores the
+    // reduction and loads it back to send it down; the leaf stores it.
+    let ends = 4.0 * (pe_fig.issue(1.0) + pe_fig.hbm_op(piece));
+    // Pieces behind the first follow as fast as the busiest link or the
+    // credit window passes them: their latency overlaps the pieces ahead.
+    let piece = bytes / k.max(1) as f64;
+    let steady = ab
+        .bytes(piece)
+        .max(Cost::of(Term::CreditWindow, ab.window.per_msg(piece)));
+    ends + 2.0 * (worst + (k.max(1) - 1) as f64 * steady)
 }
 
 /// The longest route latency among the edges of `map` in directions `dirs`, ns.
@@ -454,10 +635,27 @@ pub struct Step {
     /// ns, when it sends many small pieces (0 when a step's message is one
     /// region, as in the log-step algorithms).
     pub issue_ns: f64,
+    /// What the step's first piece pays on the rank on the path from the
+    /// previous step's landing to its own (the store of what landed, the
+    /// load of what it sends, a reduction), when it is known; `None`
+    /// counts one HBM access latency.
+    pub lead: Option<Cost>,
+}
+
+/// `steps` with each one's [`Step::lead`] set to `lead(piece)`, where
+/// `piece` is the first piece of its largest message (messages go in
+/// pieces of at most `seg` bytes).
+pub fn with_leads(mut steps: Vec<Step>, seg: f64, lead: impl Fn(f64) -> Cost) -> Vec<Step> {
+    for s in &mut steps {
+        let largest = s.msgs.iter().map(|m| m.2).fold(0.0, f64::max);
+        s.lead = Some(lead(largest.min(seg.max(1.0))));
+    }
+    steps
 }
 
 /// Steps that run one after another, each as long as its slowest message:
-/// the route's latency and per-message overheads (HBM latency included),
+/// the route's latency and per-message overheads, what the rank does on
+/// the dependency path ([`Step::lead`]),
 /// plus the longer of the time the busiest link on its route needs for all
 /// the bytes the step puts on that link, the time the rank's HBM slice
 /// needs for the step's reads and writes, and the time it takes to issue
@@ -467,8 +665,8 @@ pub struct Step {
 /// that link.
 pub fn steps_ns(topo: &Topology, steps: &[Step]) -> Cost {
     let spec = topo.pe_spec();
-    let per_msg =
-        (spec.cpu_overhead_ps() + spec.sched_overhead_ps() + spec.hbm_latency_ps()) as f64 / 1000.0;
+    let per_msg = (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0;
+    let hbm_latency = Cost::of(Term::Latency, spec.hbm_latency_ps() as f64 / 1000.0);
     let hbm_gbps = spec.hbm_gbps * spec.hbm_efficiency;
     let mut load = std::collections::HashMap::new();
     let mut t = Cost::zero();
@@ -499,6 +697,7 @@ pub fn steps_ns(topo: &Topology, steps: &[Step]) -> Cost {
                     }
                 }
                 Cost::of(Term::Latency, r.fixed_ps() as f64 / 1000.0 + per_msg)
+                    + step.lead.clone().unwrap_or_else(|| hbm_latency.clone())
                     + wire.max(hbm.clone()).max(issue.clone())
             })
             .fold(Cost::zero(), Cost::max);
@@ -525,24 +724,29 @@ pub fn combine(topo: &Topology, piece: f64) -> Cost {
 }
 
 /// 2D all-reduce on `rows x cols`: reduce-scatter and all-gather along rows,
-/// a ring all-reduce of `bytes/cols` down columns.
+/// a ring all-reduce of `bytes/cols` down columns, each in pieces of at
+/// most `seg` bytes ([`ring_allreduce_on`]).
 pub fn torus_allreduce(
-    rows: usize,
-    cols: usize,
+    pe: &PeFigures,
+    (rows, cols): (usize, usize),
     bytes: f64,
+    seg: f64,
     row: AlphaBeta,
     col: AlphaBeta,
 ) -> Cost {
-    2.0 * ring_half(cols, bytes, row) + ring_allreduce(rows, bytes / cols as f64, col)
+    ring_reduce_scatter(pe, cols, bytes, seg, row)
+        + ring_allreduce_on(pe, rows, bytes / cols as f64, seg, col)
+        + ring_all_gather(pe, cols, bytes, seg, row)
 }
 
 /// Hierarchical all-reduce: ring reduce-scatter and all-gather at each level
-/// (`pes` in a cube, `cubes` in a SIP, `sips`), each on what the level above left.
-pub fn hierarchical(levels: &[(usize, AlphaBeta)], bytes: f64) -> Cost {
+/// (`pes` in a cube, `cubes` in a SIP, `sips`), each on what the level above
+/// left, in pieces of at most `seg` bytes.
+pub fn hierarchical(pe: &PeFigures, levels: &[(usize, AlphaBeta)], bytes: f64, seg: f64) -> Cost {
     let mut t = Cost::zero();
     let mut b = bytes;
     for (p, ab) in levels {
-        t += 2.0 * ring_half(*p, b, *ab);
+        t += ring_allreduce_on(pe, *p, b, seg, *ab);
         b /= (*p).max(1) as f64;
     }
     t
@@ -550,8 +754,10 @@ pub fn hierarchical(levels: &[(usize, AlphaBeta)], bytes: f64) -> Cost {
 
 /// Alpha and beta of a ring's steps: a step's data crosses every hop of the
 /// ring in turn over the whole collective, so its latency is the mean over
-/// the hops, plus reading the local piece from HBM; the bandwidth is the
-/// slowest hop's.
+/// the hops (of the slowest ring, when the hops form several), and so is
+/// the time of a byte alone on a hop, plus issuing the send; the bandwidth is the slowest hop's.
+/// What the ranks do between steps (loads, reductions, stores) is the
+/// formulas' to add ([`ring_reduce_scatter`], [`ring_all_gather`]).
 pub fn measure_ring(
     topo: &Topology,
     ipcq: &IpcqSpec,
@@ -561,17 +767,45 @@ pub fn measure_ring(
     let worst = measure(topo, ipcq, hops.iter().copied());
     let spec = topo.pe_spec();
     let per_msg = (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0;
-    let lat: Vec<f64> = hops
-        .iter()
-        .filter_map(|(a, b)| topo.route(Endpoint::Pe(*a), Endpoint::Pe(*b)).ok())
-        .map(|r| r.fixed_ps() as f64 / 1000.0)
-        .collect();
-    if lat.is_empty() {
-        return worst;
+    // (latency, ns per byte alone) of a hop.
+    let lat = |a: PeId, b: PeId| {
+        topo.route(Endpoint::Pe(a), Endpoint::Pe(b))
+            .ok()
+            .filter(|r| !r.hops.is_empty())
+            .map(|r| {
+                (
+                    r.fixed_ps() as f64 / 1000.0,
+                    1.0 / r.bottleneck_gbps.max(1e-9),
+                )
+            })
+    };
+    // The map's hops form one or more rings (a level of a hierarchy has
+    // one per position); each ends when its own hops are crossed, so the
+    // slowest ring's mean is the step's.
+    let next: std::collections::HashMap<PeId, PeId> = hops.iter().copied().collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut mean: Option<(f64, f64)> = None;
+    for &(start, _) in &hops {
+        let (mut at, mut sum, mut solo, mut n) = (start, 0.0, 0.0, 0usize);
+        while seen.insert(at) {
+            let Some(&to) = next.get(&at) else { break };
+            if let Some((l, b)) = lat(at, to) {
+                sum += l;
+                solo += b;
+                n += 1;
+            }
+            at = to;
+        }
+        if n > 0 && mean.is_none_or(|m| sum / n as f64 > m.0) {
+            mean = Some((sum / n as f64, solo / n as f64));
+        }
     }
-    let hbm = spec.hbm_latency_ps() as f64 / 1000.0;
+    let Some((mean, solo)) = mean else {
+        return worst;
+    };
     AlphaBeta {
-        alpha_ns: lat.iter().sum::<f64>() / lat.len() as f64 + per_msg + hbm,
+        alpha_ns: mean + per_msg,
+        solo_beta_ns: solo,
         ..worst
     }
 }
@@ -586,6 +820,7 @@ pub fn measure(
     let spec = topo.pe_spec();
     let per_msg = (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0;
     let mut alpha = 0.0f64;
+    let mut solo = 0.0f64;
     // Channels of a level run at once: a link that `n` of them cross gives
     // each `1/n` of its bandwidth.
     let mut crossing: std::collections::HashMap<_, u32> = std::collections::HashMap::new();
@@ -593,6 +828,9 @@ pub fn measure(
     for &(a, b) in &hops {
         if let Ok(r) = topo.route(Endpoint::Pe(a), Endpoint::Pe(b)) {
             alpha = alpha.max(r.fixed_ps() as f64 / 1000.0);
+            if !r.hops.is_empty() {
+                solo = solo.max(1.0 / r.bottleneck_gbps.max(1e-9));
+            }
             for h in &r.hops {
                 *crossing.entry(h.link).or_insert(0) += 1;
             }
@@ -607,6 +845,11 @@ pub fn measure(
         alpha_ns: alpha + per_msg,
         beta_ns: if beta > 0.0 {
             beta
+        } else {
+            1.0 / spec.tcm_gbps
+        },
+        solo_beta_ns: if solo > 0.0 {
+            solo
         } else {
             1.0 / spec.tcm_gbps
         },
@@ -647,6 +890,11 @@ impl ModelInput<'_> {
         self.pes.len()
     }
 
+    /// Bytes of one piece at most (the algorithm's `seg_bytes`).
+    pub fn seg(&self) -> f64 {
+        self.algo.seg_bytes.max(1) as f64
+    }
+
     /// [`measure`] over the map's edges in directions `dirs`: the slowest
     /// of them, with the algorithm's IPCQ settings.
     pub fn measure(&self, dirs: &[Dir]) -> AlphaBeta {
@@ -674,11 +922,23 @@ pub fn model(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> Est
         Some(c) => Estimate {
             ns: c.ns,
             bound: c.limiting().map(|t| Bound::of(topo, t)),
+            leaves_out: family(algo).and_then(|f| f.leaves_out),
         },
         None => Estimate {
             ns: f64::NAN,
             bound: None,
+            leaves_out: None,
         },
+    }
+}
+
+/// The built-in whose model an algorithm takes: its kernel's, or the tree
+/// all-reduce's on the tree map.
+fn family(algo: &Algorithm) -> Option<&'static Builtin> {
+    if algo.topology == MapKind::Tree {
+        Some(&crate::algorithms::tree::TREE_ALLREDUCE)
+    } else {
+        Builtin::find(&algo.kernel)
     }
 }
 
@@ -690,11 +950,7 @@ pub fn cost(topo: &Topology, algo: &Algorithm, pes: &[PeId], bytes: f64) -> Opti
     let Ok(map) = crate::run::algorithm_map(topo, algo, pes) else {
         return None;
     };
-    let family = if algo.topology == MapKind::Tree {
-        &crate::algorithms::tree::TREE_ALLREDUCE
-    } else {
-        Builtin::find(&algo.kernel)?
-    };
+    let family = family(algo)?;
     let input = ModelInput {
         topo,
         algo,
@@ -716,6 +972,7 @@ mod tests {
     const AB: AlphaBeta = AlphaBeta {
         alpha_ns: 10.0,
         beta_ns: 0.01,
+        solo_beta_ns: 0.01,
         window: Window::NONE,
         link: None,
     };
@@ -846,6 +1103,7 @@ mod tests {
                     msgs,
                     hbm_bytes: 0.0,
                     issue_ns: 0.0,
+                    lead: None,
                 }],
             )
             .ns
@@ -862,6 +1120,7 @@ mod tests {
             msgs: vec![(a, b, 1.0)],
             hbm_bytes: x,
             issue_ns: 0.0,
+            lead: None,
         };
         let hbm = x / (topo.pe_spec().hbm_gbps * topo.pe_spec().hbm_efficiency);
         let t = steps_ns(&topo, &[step.clone(), step]).ns;
@@ -925,20 +1184,47 @@ mod tests {
 
     #[test]
     fn hierarchy_and_torus() {
+        let pe = PeFigures::of(&Topology::builtin("tiny").unwrap());
+        let ar = |p, b| ring_allreduce_on(&pe, p, b, 1024.0, AB).ns;
         // One level is a ring all-reduce.
         assert_eq!(
-            hierarchical(&[(4, AB)], 4000.0).ns,
-            ring_allreduce(4, 4000.0, AB).ns
+            hierarchical(&pe, &[(4, AB)], 4000.0, 1024.0).ns,
+            ar(4, 4000.0)
         );
         // Two levels: the second moves a quarter of the data.
-        let two = hierarchical(&[(4, AB), (2, AB)], 4000.0).ns;
-        assert_eq!(
-            two,
-            ring_allreduce(4, 4000.0, AB).ns + ring_allreduce(2, 1000.0, AB).ns
+        let two = hierarchical(&pe, &[(4, AB), (2, AB)], 4000.0, 1024.0).ns;
+        assert!((two - ar(4, 4000.0) - ar(2, 1000.0)).abs() < 1e-9);
+        assert!(
+            (torus_allreduce(&pe, (1, 4), 4000.0, 1024.0, AB, AB).ns - ar(4, 4000.0)).abs() < 1e-9
         );
-        assert_eq!(
-            torus_allreduce(1, 4, 4000.0, AB, AB).ns,
-            ring_allreduce(4, 4000.0, AB).ns
+    }
+
+    #[test]
+    fn a_reduce_step_pays_its_load_and_math_where_a_gather_step_does_not() {
+        let pe = PeFigures::of(&Topology::builtin("tiny").unwrap());
+        // 256 B: one burst on one pseudo-channel, at an eighth of the slice's bandwidth.
+        let one = pe.hbm_op(256.0);
+        assert_eq!(one.ns, pe.hbm_latency_ns + 256.0 / pe.pc_gbps);
+        // 16 KiB: 64 bursts spread over the 8 channels.
+        let big = pe.hbm_op(16384.0);
+        assert_eq!(big.ns, pe.hbm_latency_ns + 2048.0 / pe.pc_gbps);
+        assert_eq!(big.limiting(), Some(Term::Hbm));
+        // Small pieces, no window: the reduce-scatter's steps are longer by
+        // the load and the reduction, the gather is bounded by its stores.
+        let rs = ring_reduce_scatter(&pe, 4, 1024.0, 4096.0, AB);
+        let ag = ring_all_gather(&pe, 4, 1024.0, 4096.0, AB);
+        let step = AB.msg(256.0).ns;
+        assert!(
+            (rs.ns - (3.0 * (step + pe.reduce_lat(256.0).ns) + pe.issue_ns + one.ns)).abs() < 1e-9
         );
+        assert!(
+            (ag.ns
+                - (pe.issue_ns
+                    + one.ns
+                    + (AB.alpha_ns + 3.0 * one.ns).max(3.0 * (step + pe.issue_ns))))
+            .abs()
+                < 1e-9
+        );
+        assert!(rs.share(Term::Math) > 0.0 && ag.share(Term::Math) == 0.0);
     }
 }

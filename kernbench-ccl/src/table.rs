@@ -38,6 +38,10 @@ pub struct Row {
     /// when no model is known.
     #[serde(default)]
     pub bound: String,
+    /// Empty when the model lands within [`MODEL_TOLERANCE`](crate::cost::MODEL_TOLERANCE) of the
+    /// simulated time; otherwise their ratio and what the model leaves out.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
     /// Ranks.
     pub ranks: usize,
     /// Simulator events.
@@ -193,6 +197,7 @@ pub fn row_of(
         busbw: algbw * c.busbw_factor(pes.len()),
         wrong: if spec.data { r.wrong as i64 } else { -1 },
         model_us: est.ns / 1000.0,
+        note: est.note(t_ns),
         bound: est.bound.map_or_else(String::new, |b| b.to_string()),
         ranks: pes.len(),
         events: rep.events,
@@ -248,7 +253,11 @@ pub fn format_row(r: &Row) -> String {
         r.model_us,
         r.bound
     );
-    let row = row.trim_end().to_string();
+    let row = if r.note.is_empty() {
+        row.trim_end().to_string()
+    } else {
+        format!("{}  ({})", row.trim_end(), r.note)
+    };
     match &r.tuned {
         None => row,
         Some(t) => format!(

@@ -107,6 +107,7 @@ pub fn pairwise_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
                 .collect(),
             hbm_bytes: 2.0 * block,
             issue_ns: 0.0,
+            lead: None,
         })
         .collect()
 }
@@ -117,6 +118,9 @@ pub const PAIRWISE_ALLTOALL: Builtin = Builtin {
     collective: Collective::AllToAll,
     maps: &[MapKind::Ranks],
     cost: |m| steps_ns(m.topo, &pairwise_steps(m.pes, m.bytes)),
+    leaves_out: Some(
+        "links held while a transfer waits on a slower link further on (wormhole), and rounds that overlap in part",
+    ),
 };
 
 #[cfg(test)]

@@ -20,7 +20,7 @@
 use super::common::*;
 use super::rooted::Group;
 use super::Builtin;
-use crate::cost::{combine as combine_cost, steps_ns, Step};
+use crate::cost::{steps_ns, with_leads, PeFigures, Step};
 use crate::registry::{Collective, MapKind};
 use kernbench_core::PeId;
 use kernbench_tl::prelude::*;
@@ -174,6 +174,7 @@ pub fn bruck_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
                     .collect(),
                 hbm_bytes: 2.0 * part,
                 issue_ns: 0.0,
+                lead: None,
             }
         })
         .collect()
@@ -195,6 +196,7 @@ pub fn bruck_reduce_scatter_steps(pes: &[PeId], bytes: f64) -> Vec<Step> {
                 msgs: (0..w).map(|r| (pes[r], pes[(r + d) % w], part)).collect(),
                 hbm_bytes: 3.0 * part,
                 issue_ns: 0.0,
+                lead: None,
             }
         })
         .collect()
@@ -205,7 +207,16 @@ pub const BRUCK_ALLGATHER: Builtin = Builtin {
     kernel: &bruck_allgather,
     collective: Collective::AllGather,
     maps: &[MapKind::Ranks],
-    cost: |m| steps_ns(m.topo, &bruck_steps(m.pes, m.bytes)),
+    cost: |m| {
+        let pe = PeFigures::of(m.topo);
+        let steps = with_leads(bruck_steps(m.pes, m.bytes), m.seg(), |x| {
+            pe.store_and_forward(x)
+        });
+        steps_ns(m.topo, &steps)
+    },
+    leaves_out: Some(
+        "links held while a transfer waits on a slower link further on (wormhole); the model charges each link its own bytes only",
+    ),
 };
 
 /// [`bruck_reducescatter`]: its steps ([`bruck_reduce_scatter_steps`]),
@@ -216,10 +227,15 @@ pub const BRUCK_REDUCESCATTER: Builtin = Builtin {
     collective: Collective::ReduceScatter,
     maps: &[MapKind::Ranks],
     cost: |m| {
-        let steps = bruck_reduce_scatter_steps(m.pes, m.bytes);
-        let piece = (m.bytes / m.ranks().max(1) as f64).min(m.algo.seg_bytes as f64);
-        steps_ns(m.topo, &steps) + steps.len() as f64 * combine_cost(m.topo, piece)
+        let pe = PeFigures::of(m.topo);
+        let steps = with_leads(bruck_reduce_scatter_steps(m.pes, m.bytes), m.seg(), |x| {
+            pe.combine_and_forward(x)
+        });
+        steps_ns(m.topo, &steps)
     },
+    leaves_out: Some(
+        "links held while a transfer waits on a slower link further on (wormhole); the model charges each link its own bytes only",
+    ),
 };
 
 #[cfg(test)]

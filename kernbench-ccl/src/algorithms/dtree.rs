@@ -376,9 +376,17 @@ pub fn double_tree<T: Element>(
 /// included) and the piece's time on the route's bottleneck; the other
 /// `k - 1` pieces follow at the pace of the busiest resource over the whole
 /// run: the link that carries the most tree traffic (both trees, both
-/// directions, every edge routed), or a rank's HBM slice, which reads its
-/// half for each reduce and writes it back for each broadcast.
-pub fn double_tree_ns(topo: &Topology, pes: &[PeId], bytes: f64, seg_bytes: u64) -> Cost {
+/// directions, every edge routed), a rank's HBM slice, which reads its
+/// half for each reduce and writes it back for each broadcast, or the
+/// credit window of the slowest edge's channel (with the IPCQ settings
+/// `ipcq`).
+pub fn double_tree_ns(
+    topo: &Topology,
+    ipcq: &kernbench_core::topology::IpcqSpec,
+    pes: &[PeId],
+    bytes: f64,
+    seg_bytes: u64,
+) -> Cost {
     let w = pes.len();
     if w <= 1 {
         return Cost::zero();
@@ -392,6 +400,8 @@ pub fn double_tree_ns(topo: &Topology, pes: &[PeId], bytes: f64, seg_bytes: u64)
     let piece = half / k;
     let mut load = std::collections::HashMap::new();
     let mut fill = Cost::zero();
+    // The slowest channel's credit window over the `k` pieces it carries.
+    let mut window = Cost::zero();
     for t in 0..2 {
         // The cost of each rank's edge to its parent, then of its path to the root.
         let mut edge = vec![Cost::zero(); w];
@@ -414,6 +424,8 @@ pub fn double_tree_ns(topo: &Topology, pes: &[PeId], bytes: f64, seg_bytes: u64)
                 };
                 let c = Cost::of(Term::Latency, route.fixed_ps() as f64 / 1000.0 + per_msg) + wire;
                 *slot = std::mem::take(slot).max(c);
+                let win = crate::cost::Window::of(topo, ipcq, &[(pes[a], pes[b])]);
+                window = window.max(Cost::of(Term::CreditWindow, k * win.per_msg(piece)));
             }
         }
         let climb = (0..w)
@@ -431,7 +443,7 @@ pub fn double_tree_ns(topo: &Topology, pes: &[PeId], bytes: f64, seg_bytes: u64)
     let link =
         crate::cost::busiest(topo, &load).map_or(Cost::zero(), |(l, t)| Cost::of(Term::Link(l), t));
     let hbm = Cost::of(Term::Hbm, 2.0 * bytes / hbm_gbps);
-    fill + (k - 1.0) / k * link.max(hbm)
+    fill + (k - 1.0) / k * link.max(hbm).max(window)
 }
 
 /// [`double_tree`]: its pipeline over both trees ([`double_tree_ns`]).
@@ -439,7 +451,10 @@ pub const DOUBLE_TREE: Builtin = Builtin {
     kernel: &double_tree,
     collective: Collective::AllReduce,
     maps: &[MapKind::Ranks],
-    cost: |m| double_tree_ns(m.topo, m.pes, m.bytes, m.algo.seg_bytes),
+    cost: |m| double_tree_ns(m.topo, &m.algo.ipcq, m.pes, m.bytes, m.algo.seg_bytes),
+    leaves_out: Some(
+        "contention between the two trees for links and DMA engines at ranks interior to both; channels that share a SIP link wait longer for credits than one channel's window gives",
+    ),
 };
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 
 use super::common::*;
 use super::Builtin;
-use crate::cost::hierarchical;
+use crate::cost::{hierarchical, PeFigures};
 use crate::registry::{Collective, MapKind};
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
@@ -72,12 +72,17 @@ pub const HIERARCHICAL_ALLREDUCE: Builtin = Builtin {
         let cubes = (m.topo.cubes_per_sip() as usize).min(p / pes_per.max(1));
         let sips = p / (pes_per * cubes).max(1);
         hierarchical(
+            &PeFigures::of(m.topo),
             &[
-                (pes_per, m.measure(&[Dir::E])),
-                (cubes, m.measure(&[Dir::S])),
-                (sips, m.measure(&[Dir::SipE])),
+                (pes_per, m.measure_ring(&[Dir::E])),
+                (cubes, m.measure_ring(&[Dir::S])),
+                (sips, m.measure_ring(&[Dir::SipE])),
             ],
             m.bytes,
+            m.seg(),
         )
     },
+    leaves_out: Some(
+        "loads and stores queue for the slice's pseudo-channels: the machine pays part of the sum of HBM and wire time, the model the larger; at small sizes on many cubes, the rings of a level (one per PE position) queue on the UCIe links they share beyond their bytes' share",
+    ),
 };

@@ -477,6 +477,7 @@ fn level_steps(pes: &[PeId], level: &Level, sizes: &[usize], unit: &Unit) -> Vec
                     msgs: Vec::new(),
                     hbm_bytes: 0.0,
                     issue_ns: 0.0,
+                    lead: None,
                 });
             }
             for i in 0..m {
@@ -545,6 +546,13 @@ fn hier_ring_cost(m: &ModelInput<'_>, gather: bool) -> crate::cost::Cost {
     let spec = m.topo.pe_spec();
     let issue = (spec.cpu_overhead_ps() + spec.sched_overhead_ps()) as f64 / 1000.0;
     let steps = hier_ring_steps(m.pes, &sizes, m.bytes, m.algo.seg_bytes, issue, gather);
+    if gather {
+        return steps_ns(m.topo, &steps);
+    }
+    // A reduce-scatter step loads and combines what lands before sending
+    // it on.
+    let pe = crate::cost::PeFigures::of(m.topo);
+    let steps = crate::cost::with_leads(steps, m.seg(), |x| pe.reduce_lat(x));
     steps_ns(m.topo, &steps)
 }
 
@@ -555,6 +563,9 @@ pub const HIER_REDUCE_SCATTER: Builtin = Builtin {
     collective: Collective::ReduceScatter,
     maps: &[MapKind::Ranks],
     cost: |m| hier_ring_cost(m, false),
+    leaves_out: Some(
+        "loads and stores queue for the slice's pseudo-channels: the machine pays part of the sum of HBM and wire time, the model the larger",
+    ),
 };
 
 /// [`hier_all_gather`]: the reduce-scatter's steps in the other order
@@ -564,6 +575,9 @@ pub const HIER_ALL_GATHER: Builtin = Builtin {
     collective: Collective::AllGather,
     maps: &[MapKind::Ranks],
     cost: |m| hier_ring_cost(m, true),
+    leaves_out: Some(
+        "loads and stores queue for the slice's pseudo-channels: the machine pays part of the sum of HBM and wire time, the model the larger",
+    ),
 };
 
 #[cfg(test)]

@@ -10,7 +10,9 @@
 use super::common::*;
 use super::tree::{tree_broadcast, tree_reduce, TreeNode};
 use super::Builtin;
-use crate::cost::{chain_broadcast, ring_allreduce, torus_allreduce, tree_allreduce, Cost};
+use crate::cost::{
+    chain_broadcast_ring, ring_allreduce_on, torus_allreduce, tree_allreduce_on, Cost, PeFigures,
+};
 use crate::registry::{Collective, MapKind};
 use crate::run::torus_shape;
 use kernbench_tl::prelude::*;
@@ -136,7 +138,8 @@ pub fn intercube_allreduce<T: Element>(
     tree_broadcast(buf, base, n, seg, node);
 }
 
-/// [`intercube_allreduce`]: the tree inside a SIP ([`tree_allreduce`]),
+/// [`intercube_allreduce`]: the tree inside a SIP
+/// ([`tree_allreduce_on`]),
 /// then the SIP roots' ring, torus or mesh of chains.
 pub const INTERCUBE_ALLREDUCE: Builtin = Builtin {
     kernel: &intercube_allreduce,
@@ -153,14 +156,20 @@ pub const INTERCUBE_ALLREDUCE: Builtin = Builtin {
         let tree = m.measure(&[Dir::Left, Dir::Right]);
         let sip = m.measure(&[Dir::SipE, Dir::SipS]);
         let (rows, cols) = torus_shape(sips);
+        let pe = PeFigures::of(m.topo);
         let top = match m.algo.topology {
-            MapKind::IntercubeRing => ring_allreduce(sips, bytes, sip),
-            MapKind::IntercubeTorus2d => torus_allreduce(rows, cols, bytes, sip, sip),
+            MapKind::IntercubeRing => ring_allreduce_on(&pe, sips, bytes, m.seg(), sip),
+            MapKind::IntercubeTorus2d => {
+                torus_allreduce(&pe, (rows, cols), bytes, m.seg(), sip, sip)
+            }
             // Chains: reduce and broadcast along a row, then a column, pipelined in k pieces.
             _ => {
-                2.0 * (chain_broadcast(cols, bytes, k, sip) + chain_broadcast(rows, bytes, k, sip))
+                2.0 * (chain_broadcast_ring(cols, bytes, k, sip)
+                    + chain_broadcast_ring(rows, bytes, k, sip))
             }
         };
-        tree_allreduce(cubes, bytes, k, tree) + if sips > 1 { top } else { Cost::zero() }
+        tree_allreduce_on(m.topo, m.map, m.pes[0], bytes, k, tree)
+            + if sips > 1 { top } else { Cost::zero() }
     },
+    leaves_out: None,
 };

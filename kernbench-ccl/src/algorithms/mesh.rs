@@ -3,7 +3,7 @@
 
 use super::common::*;
 use super::Builtin;
-use crate::cost::torus_allreduce;
+use crate::cost::{torus_allreduce, PeFigures};
 use crate::registry::{Collective, MapKind};
 use crate::run::torus_shape;
 use kernbench_tl::prelude::*;
@@ -84,8 +84,18 @@ pub const MESH_ALLREDUCE: Builtin = Builtin {
     maps: &[MapKind::Torus2d],
     cost: |m| {
         let (rows, cols) = torus_shape(m.ranks());
-        let row = m.measure(&[Dir::E]);
-        let col = m.measure(&[Dir::S]);
-        torus_allreduce(rows, cols, m.bytes, row, col)
+        let row = m.measure_ring(&[Dir::E]);
+        let col = m.measure_ring(&[Dir::S]);
+        torus_allreduce(
+            &PeFigures::of(m.topo),
+            (rows, cols),
+            m.bytes,
+            m.seg(),
+            row,
+            col,
+        )
     },
+    leaves_out: Some(
+        "loads and stores queue for the slice's pseudo-channels: the machine pays part of the sum of HBM and wire time, the model the larger; across SIPs, column channels that share a SIP crossing wait longer for credits than one channel's window gives",
+    ),
 };

@@ -78,6 +78,11 @@ pub struct Builtin {
     pub maps: &'static [MapKind],
     /// Its cost model: the time of one run, with each term's share.
     pub cost: fn(&ModelInput<'_>) -> Cost,
+    /// What the simulation pays that the cost model leaves out, in a few
+    /// words; a table row whose model misses the simulated time by more
+    /// than [`MODEL_TOLERANCE`](crate::cost::MODEL_TOLERANCE) names it.
+    /// `None` when the model is meant to hold everywhere.
+    pub leaves_out: Option<&'static str>,
 }
 
 impl Builtin {

@@ -3,7 +3,7 @@
 
 use super::common::*;
 use super::Builtin;
-use crate::cost::{self, chain_broadcast_ring, ring_half};
+use crate::cost::{self, chain_broadcast_ring, PeFigures};
 use crate::registry::{Collective, MapKind};
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
@@ -87,28 +87,63 @@ pub fn broadcast<T: Element>(buf: Ptr<T>, n: usize, #[constexpr] seg: usize, roo
 }
 
 /// [`ring_allreduce`]: `2 (p - 1)` steps of `bytes / p` round the ring
-/// ([`cost::ring_allreduce`]).
+/// ([`cost::ring_allreduce_on`]).
 pub const RING_ALLREDUCE: Builtin = Builtin {
     kernel: &ring_allreduce,
     collective: Collective::AllReduce,
     maps: &[MapKind::Ring],
-    cost: |m| cost::ring_allreduce(m.ranks(), m.bytes, m.measure_ring(&[Dir::E])),
+    cost: |m| {
+        cost::ring_allreduce_on(
+            &PeFigures::of(m.topo),
+            m.ranks(),
+            m.bytes,
+            m.seg(),
+            m.measure_ring(&[Dir::E]),
+        )
+    },
+    leaves_out: Some(
+        "a NOC link two ring channels share is held while each transfer waits on the slower UCIe link beyond it; slots in SRAM drain through the cube's one SRAM port, which the model gives each channel whole",
+    ),
 };
 
-/// [`reduce_scatter`]: half a ring all-reduce ([`ring_half`]).
+/// [`reduce_scatter`]: half a ring all-reduce, each step loading and
+/// combining ([`cost::ring_reduce_scatter`]).
 pub const REDUCE_SCATTER: Builtin = Builtin {
     kernel: &reduce_scatter,
     collective: Collective::ReduceScatter,
     maps: &[MapKind::Ring],
-    cost: |m| ring_half(m.ranks(), m.bytes, m.measure_ring(&[Dir::E])),
+    cost: |m| {
+        cost::ring_reduce_scatter(
+            &PeFigures::of(m.topo),
+            m.ranks(),
+            m.bytes,
+            m.seg(),
+            m.measure_ring(&[Dir::E]),
+        )
+    },
+    leaves_out: Some(
+        "a NOC link two ring channels share is held while each transfer waits on the slower UCIe link beyond it",
+    ),
 };
 
-/// [`all_gather`]: the other half ([`ring_half`]).
+/// [`all_gather`]: the other half, each step forwarding while DMA_WB
+/// stores ([`cost::ring_all_gather`]).
 pub const ALL_GATHER: Builtin = Builtin {
     kernel: &all_gather,
     collective: Collective::AllGather,
     maps: &[MapKind::Ring],
-    cost: |m| ring_half(m.ranks(), m.bytes, m.measure_ring(&[Dir::E])),
+    cost: |m| {
+        cost::ring_all_gather(
+            &PeFigures::of(m.topo),
+            m.ranks(),
+            m.bytes,
+            m.seg(),
+            m.measure_ring(&[Dir::E]),
+        )
+    },
+    leaves_out: Some(
+        "a NOC link two ring channels share is held while each transfer waits on the slower UCIe link beyond it",
+    ),
 };
 
 /// [`broadcast`]: a chain along the ring in pieces ([`chain_broadcast_ring`]).
@@ -116,5 +151,19 @@ pub const BROADCAST: Builtin = Builtin {
     kernel: &broadcast,
     collective: Collective::Broadcast,
     maps: &[MapKind::Ring],
-    cost: |m| chain_broadcast_ring(m.ranks(), m.bytes, m.pieces, m.measure_ring(&[Dir::E])),
+    cost: |m| {
+        // The root loads its first piece before sending it; the last rank
+        // stores the last piece after it lands.
+        let pe = PeFigures::of(m.topo);
+        let piece = m.bytes / m.pieces.max(1) as f64;
+        let ends = if m.ranks() > 1 {
+            2.0 * (pe.issue(1.0) + pe.hbm_op(piece))
+        } else {
+            crate::cost::Cost::zero()
+        };
+        ends + chain_broadcast_ring(m.ranks(), m.bytes, m.pieces, m.measure_ring(&[Dir::E]))
+    },
+    leaves_out: Some(
+        "a few ns a hop at small sizes on several SIPs that the model does not attribute",
+    ),
 };

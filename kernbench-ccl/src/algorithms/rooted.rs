@@ -10,7 +10,7 @@
 use super::bruck::{block_pieces, steps};
 use super::common::*;
 use super::Builtin;
-use crate::cost::{steps_ns, Step};
+use crate::cost::{steps_ns, with_leads, PeFigures, Step};
 use crate::registry::{Collective, MapKind};
 use kernbench_core::PeId;
 use kernbench_tl::prelude::*;
@@ -178,6 +178,7 @@ pub fn binomial_steps(pes: &[PeId], root: usize, bytes: f64, gather: bool) -> Ve
                 msgs,
                 hbm_bytes: hbm,
                 issue_ns: 0.0,
+                lead: None,
             }
         })
         .collect()
@@ -189,7 +190,14 @@ pub const BINOMIAL_REDUCE: Builtin = Builtin {
     kernel: &binomial_reduce,
     collective: Collective::Reduce,
     maps: &[MapKind::Ranks],
-    cost: |m| steps_ns(m.topo, &binomial_steps(m.pes, 0, m.bytes, false)),
+    cost: |m| {
+        let pe = PeFigures::of(m.topo);
+        let steps = with_leads(binomial_steps(m.pes, 0, m.bytes, false), m.seg(), |x| {
+            pe.combine_and_forward(x)
+        });
+        steps_ns(m.topo, &steps)
+    },
+    leaves_out: None,
 };
 
 /// [`binomial_gather`]: its steps ([`binomial_steps`]), from root 0.
@@ -197,5 +205,12 @@ pub const BINOMIAL_GATHER: Builtin = Builtin {
     kernel: &binomial_gather,
     collective: Collective::Gather,
     maps: &[MapKind::Ranks],
-    cost: |m| steps_ns(m.topo, &binomial_steps(m.pes, 0, m.bytes, true)),
+    cost: |m| {
+        let pe = PeFigures::of(m.topo);
+        let steps = with_leads(binomial_steps(m.pes, 0, m.bytes, true), m.seg(), |x| {
+            pe.store_and_forward(x)
+        });
+        steps_ns(m.topo, &steps)
+    },
+    leaves_out: None,
 };

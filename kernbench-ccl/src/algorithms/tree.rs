@@ -141,6 +141,7 @@ pub const TREE_ALLREDUCE: super::Builtin = super::Builtin {
         let ab = m.measure(&[Dir::Left, Dir::Right]);
         crate::cost::tree_allreduce_on(m.topo, m.map, m.pes[0], m.bytes, m.pieces, ab)
     },
+    leaves_out: None,
 };
 
 #[cfg(test)]
