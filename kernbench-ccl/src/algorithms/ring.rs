@@ -8,6 +8,13 @@ use crate::registry::{Collective, MapKind};
 use kernbench_tl::prelude::*;
 use kernbench_tl::Element;
 
+/// What the ring family's models leave out: one text for every ring row.
+macro_rules! held_link {
+    () => {
+        "a NOC link two ring channels share is held while each transfer waits on the slower UCIe link beyond it"
+    };
+}
+
 fn ring(w: usize, r: usize) -> Ring {
     Ring {
         next: Dir::E,
@@ -102,7 +109,10 @@ pub const RING_ALLREDUCE: Builtin = Builtin {
         )
     },
     leaves_out: Some(
-        "a NOC link two ring channels share is held while each transfer waits on the slower UCIe link beyond it; slots in SRAM drain through the cube's one SRAM port, which the model gives each channel whole",
+        concat!(
+            held_link!(),
+            "; slots in SRAM drain through the cube's one SRAM port, which the model gives each channel whole"
+        ),
     ),
 };
 
@@ -121,9 +131,7 @@ pub const REDUCE_SCATTER: Builtin = Builtin {
             m.measure_ring(&[Dir::E]),
         )
     },
-    leaves_out: Some(
-        "a NOC link two ring channels share is held while each transfer waits on the slower UCIe link beyond it",
-    ),
+    leaves_out: Some(held_link!()),
 };
 
 /// [`all_gather`]: the other half, each step forwarding while DMA_WB
@@ -141,9 +149,7 @@ pub const ALL_GATHER: Builtin = Builtin {
             m.measure_ring(&[Dir::E]),
         )
     },
-    leaves_out: Some(
-        "a NOC link two ring channels share is held while each transfer waits on the slower UCIe link beyond it",
-    ),
+    leaves_out: Some(held_link!()),
 };
 
 /// [`broadcast`]: a chain along the ring in pieces ([`chain_broadcast_ring`]).
