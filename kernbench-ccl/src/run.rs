@@ -10,10 +10,11 @@ use crate::registry::{Algorithm, Collective, MapKind};
 use kernbench_core::ir::{ArgValue, Dir, KernelArgs};
 use kernbench_core::machine::{Buffer, Machine, MemError};
 use kernbench_core::neighbors::{NeighborError, NeighborMap};
+use kernbench_core::passes::lower::PeProgram;
 use kernbench_core::sim::{
     simulate_full, FabricModel, Launch, LaunchError, Outcome, ProgressHook, SimError,
 };
-use kernbench_core::topology::Topology;
+use kernbench_core::topology::{Endpoint, Topology};
 use kernbench_core::{DType, PeId};
 
 /// A reduction operator: a `#[constexpr]` parameter of the reducing
@@ -526,6 +527,33 @@ pub fn event_mix(
         &mut machine,
         &launch,
     )?)
+}
+
+/// Every rank's program as the engine would run `algo` under `spec` with
+/// data and trace off, and the memory each remote route leads to (see
+/// [`kernbench_core::passes::bound_programs`]): with `lower_each`, every
+/// rank lowered on its own, else ranks of one graph shape lowering once.
+#[doc(hidden)]
+pub fn bound_programs(
+    topo: &Topology,
+    algo: &Algorithm,
+    spec: &RunSpec,
+    lower_each: bool,
+) -> Result<(Vec<PeProgram>, Vec<Endpoint>), RunError> {
+    let pes = ranks(topo, algo)?;
+    let Setup {
+        machine,
+        kernel,
+        args,
+        map,
+        ..
+    } = setup(topo, algo, &pes, spec)?;
+    let launch = Launch::new(kernel, args, pes)
+        .neighbors(map)
+        .ipcq(algo.ipcq.clone())
+        .data(false);
+    kernbench_core::passes::bound_programs(&machine, &launch, lower_each)
+        .map_err(|e| RunError::Sim(e.into()))
 }
 
 /// Runs an algorithm on the given ranks.

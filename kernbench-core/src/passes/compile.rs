@@ -5,6 +5,15 @@
 //! need when the run asks for neither data nor a trace; then the launch is
 //! paired ([`super::pair`]) and routed ([`super::route`]).
 //!
+//! When no graph is kept, instances whose graphs have one shape
+//! ([`super::shape`]: equal but for addresses and peers) are lowered once:
+//! from the second instance of a shape on, a template is kept, and later
+//! instances of that shape take its program and resolve only its DMAs on
+//! their own regions. An instance whose DMA reaches another kind of memory
+//! than the template's is lowered on its own. [`bound_programs`] compiles
+//! both ways, and the tests hold every instance of every registry algorithm
+//! and of the shipped kernels to the same program.
+//!
 //! Lowering happens before pairing, so its ops name channels and remote
 //! routes by per-instance indices; [`compile`] resolves them once every
 //! instance is paired. Errors keep their order of precedence: the first trace
@@ -12,9 +21,12 @@
 //! the first route in instance order the topology cannot give.
 
 use super::error::CompileError;
-use super::lower::{DepPatch, LowerCtx, OpKind, PeProgram};
+use super::lower::{
+    pc_entry, region_of, resolve, DepPatch, DmaSite, LowerCtx, OpKind, PeProgram, Target,
+};
 use super::pair::{self, Channels, CommList};
 use super::route::{self, Remotes, RouteTable};
+use super::shape::{same_shape, shape_hash};
 use super::tcm;
 use super::trace::{check_launch, trace_one, CmdTable};
 use crate::ir::{CmdId, CommandGraph};
@@ -89,14 +101,77 @@ impl PcTable {
     }
 }
 
+/// A program lowered for one instance, ready for others whose graphs have
+/// its graph's shape ([`super::shape`]): they share it once its DMA sites
+/// resolve on their own regions as they did on this one's.
+pub(crate) struct Template {
+    /// The graph it was lowered from, to compare shapes with.
+    graph: CommandGraph,
+    prog: Arc<PeProgram>,
+    /// Its dependencies where they differ from `prog`'s.
+    deps: DepPatch,
+    sites: Vec<DmaSite>,
+}
+
+/// The templates of a launch by shape hash, and the shapes seen once.
+#[derive(Default)]
+struct Shapes {
+    kept: FxHashMap<u64, Vec<Arc<Template>>>,
+    /// Shapes seen once: a template is kept from the second instance of a
+    /// shape on, so a launch whose instances all differ keeps no graph.
+    once: rustc_hash::FxHashSet<u64>,
+    /// Commands in the kept templates' graphs.
+    commands: usize,
+}
+
+/// The most commands the templates of one launch keep in their graphs
+/// (tens of MiB): past it, further shapes lower instance by instance.
+const TEMPLATE_COMMANDS: usize = 1 << 18;
+
 /// Lowered programs by content: instances whose programs are the same
 /// template share one, each with the dependencies where its own differ.
+/// Graphs of one shape are lowered once ([`Template`]), unless the
+/// interner lowers every instance (`lower_each`, the reference the shared
+/// path is tested against).
 #[derive(Default)]
 pub(crate) struct Interner {
     by_hash: std::sync::Mutex<FxHashMap<u64, Vec<Arc<PeProgram>>>>,
+    by_shape: std::sync::Mutex<Shapes>,
+    lower_each: bool,
 }
 
 impl Interner {
+    /// The template of `g`'s shape (hash `h`), if one was lowered.
+    fn template(&self, h: u64, g: &CommandGraph) -> Option<Arc<Template>> {
+        if self.lower_each {
+            return None;
+        }
+        let shapes = self.by_shape.lock().unwrap_or_else(|p| p.into_inner());
+        shapes
+            .kept
+            .get(&h)?
+            .iter()
+            .find(|t| same_shape(&t.graph, g))
+            .cloned()
+    }
+
+    /// Keeps a template for `g`'s shape (hash `h`) when the shape was seen
+    /// before, none is kept, and the templates' budget allows.
+    fn keep_template(&self, h: u64, g: &CommandGraph, make: impl FnOnce(CommandGraph) -> Template) {
+        if self.lower_each {
+            return;
+        }
+        let mut shapes = self.by_shape.lock().unwrap_or_else(|p| p.into_inner());
+        if shapes.once.insert(h) || shapes.commands + g.len() > TEMPLATE_COMMANDS {
+            return;
+        }
+        let list = shapes.kept.entry(h).or_default();
+        if !list.iter().any(|t| same_shape(&t.graph, g)) {
+            list.push(Arc::new(make(g.clone())));
+            shapes.commands += g.len();
+        }
+    }
+
     fn intern(&self, prog: PeProgram) -> (Arc<PeProgram>, DepPatch) {
         let h = prog.template_hash();
         let found = {
@@ -236,7 +311,46 @@ pub(crate) fn par_map_grain<T: Send>(
     })
 }
 
-/// Traces instance `i`, lowers it and plans its TCM.
+/// What a template's DMA sites give on another instance's graph: its HBM
+/// splits (and the row of each HBM op) and its remote endpoints. `None`
+/// when a site resolves otherwise than in the template (another kind of
+/// memory, another order of endpoints) or fails: that instance is lowered
+/// on its own, which also reports the failure as lowering would.
+fn rebind(
+    machine: &Machine,
+    pe: PeId,
+    t: &Template,
+    g: &CommandGraph,
+) -> Option<(PcTable, Vec<u32>, Remotes)> {
+    let spec = machine.topology().pe_spec();
+    let mut pc_rows = PcTable::new(t.prog.hbm_pcs as usize);
+    let n = (spec.hbm_pcs as usize).clamp(1, 64);
+    let mut pcs = Vec::new();
+    let mut remote = Remotes::default();
+    let mut split = [0u64; 64];
+    let mut row = [0u32; 64];
+    for site in &t.sites {
+        let r = region_of(&g.node(site.region).cmd)?;
+        let runs = site.span.runs(r);
+        split[..n].fill(0);
+        let target = resolve(machine, spec, pe, &runs, &mut split[..n]).ok()?;
+        match (target, t.prog.ops[site.op as usize].kind) {
+            (Target::Hbm, OpKind::Hbm { pcs: at, .. }) if at as usize == pcs.len() * n => {
+                for (e, &b) in row.iter_mut().zip(&split[..n]) {
+                    *e = pc_entry(b);
+                }
+                pcs.push(pc_rows.row(&row[..n]));
+            }
+            (Target::Remote(ep), OpKind::Remote { route, .. }) if remote.index(ep) == route => {}
+            _ => return None,
+        }
+    }
+    Some((pc_rows, pcs, remote))
+}
+
+/// Traces instance `i`, lowers it and plans its TCM; or, when an instance
+/// of its graph's shape was lowered already, shares that program and
+/// resolves only its DMAs ([`rebind`]).
 pub(crate) fn compile_instance(
     machine: &Machine,
     launch: &Launch,
@@ -247,6 +361,24 @@ pub(crate) fn compile_instance(
     let pe = launch.pes[i];
     let g = trace_one(machine.topology(), launch, i)?;
     let comm = pair::comm_of(&g);
+    let shape = (!keep_graph).then(|| shape_hash(&g));
+    if let Some(h) = shape {
+        if let Some(t) = interner.template(h, &g) {
+            if let Some((pc_rows, pcs, remote)) = rebind(machine, pe, &t, &g) {
+                return Ok(Instance {
+                    prog: Arc::clone(&t.prog),
+                    deps: t.deps.clone(),
+                    pc_rows,
+                    pcs,
+                    table: CmdTable::of(&g),
+                    graph: None,
+                    comm,
+                    remote,
+                    lower_err: None,
+                });
+            }
+        }
+    }
     // Channels are not known yet: ops name the k-th send or receive.
     let mut local = vec![u32::MAX; g.len()];
     for (k, c) in comm.cmds.iter().enumerate() {
@@ -264,13 +396,13 @@ pub(crate) fn compile_instance(
         recv_chan: &chan,
         route: &mut route,
     };
-    let lowered = ctx.lower(&g).and_then(|mut prog| {
+    let lowered = ctx.lower_with_sites(&g).and_then(|(mut prog, sites)| {
         tcm::plan_tcm(&g, spec, pe)?.write_into(&mut prog);
-        Ok(prog)
+        Ok((prog, sites))
     });
-    let (mut prog, lower_err) = match lowered {
-        Ok(p) => (p, None),
-        Err(e) => (PeProgram::default(), Some(e)),
+    let (mut prog, sites, lower_err) = match lowered {
+        Ok((p, sites)) => (p, sites, None),
+        Err(e) => (PeProgram::default(), Vec::new(), Some(e)),
     };
     let mut pc_rows = PcTable::new(prog.hbm_pcs as usize);
     let pcs: Vec<u32> = prog
@@ -285,6 +417,14 @@ pub(crate) fn compile_instance(
         prog.pc_bytes = Vec::new();
         interner.intern(prog)
     };
+    if let (Some(h), None) = (shape, &lower_err) {
+        interner.keep_template(h, &g, |graph| Template {
+            graph,
+            prog: Arc::clone(&prog),
+            deps: deps.clone(),
+            sites,
+        });
+    }
     Ok(Instance {
         prog,
         deps,
@@ -333,11 +473,33 @@ pub(crate) fn bound_program(prog: Arc<PeProgram>, b: Binding, table: &PcTable) -
 
 /// Traces, lowers, plans, pairs and routes every instance of a launch.
 pub(crate) fn compile(machine: &Machine, launch: &Launch) -> Result<Compiled, CompileError> {
-    compile_with(
-        machine,
-        launch,
-        launch.data || launch.trace || launch.keep_graphs,
-    )
+    let keep = launch.data || launch.trace || launch.keep_graphs;
+    compile_with(machine, launch, keep, Interner::default())
+}
+
+/// Every instance's program as the engine runs it (channels, routes and
+/// HBM splits written in) and the memory each route leads to, compiled as a
+/// run that keeps no graphs compiles it: graphs of one shape lowered once.
+/// With `lower_each`, every instance is lowered on its own instead: the
+/// reference the shared path must equal.
+#[doc(hidden)]
+pub fn bound_programs(
+    machine: &Machine,
+    launch: &Launch,
+    lower_each: bool,
+) -> Result<(Vec<PeProgram>, Vec<Endpoint>), CompileError> {
+    let interner = Interner {
+        lower_each,
+        ..Interner::default()
+    };
+    let c = compile_with(machine, launch, false, interner)?;
+    let programs = c
+        .programs
+        .into_iter()
+        .zip(c.bindings)
+        .map(|(p, b)| bound_program(p, b, &c.pcs))
+        .collect();
+    Ok((programs, c.route_ends))
 }
 
 /// A launch compiled but not run, with everything kept for reading: what
@@ -356,7 +518,7 @@ pub struct Compilation {
 
 /// Runs every pass on a launch, as a run would, and keeps what each gave.
 pub fn inspect(machine: &Machine, launch: &Launch) -> Result<Compilation, CompileError> {
-    let c = compile_with(machine, launch, true)?;
+    let c = compile_with(machine, launch, true, Interner::default())?;
     let programs = c
         .programs
         .into_iter()
@@ -372,10 +534,14 @@ pub fn inspect(machine: &Machine, launch: &Launch) -> Result<Compilation, Compil
 }
 
 /// [`compile`], keeping every graph and full program when `keep`.
-fn compile_with(machine: &Machine, launch: &Launch, keep: bool) -> Result<Compiled, CompileError> {
+fn compile_with(
+    machine: &Machine,
+    launch: &Launch,
+    keep: bool,
+    interner: Interner,
+) -> Result<Compiled, CompileError> {
     let topo = machine.topology();
     check_launch(topo, launch)?;
-    let interner = Interner::default();
     let (n, done) = (launch.pes.len(), std::sync::atomic::AtomicUsize::new(0));
     let step = (n / 100).max(1);
     let units: Vec<Result<Instance, CompileError>> = par_map(n, |i| {

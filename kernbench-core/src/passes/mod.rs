@@ -21,6 +21,7 @@ pub mod fuse;
 pub mod lower;
 pub mod pair;
 pub(crate) mod route;
+mod shape;
 pub mod tcm;
 pub mod trace;
 
@@ -28,7 +29,7 @@ pub(crate) use compile::{
     bound_program, compile, compile_instance, par_map, par_map_grain, Binding, Compiled, Interner,
     PcTable,
 };
-pub use compile::{inspect, Compilation};
+pub use compile::{bound_programs, inspect, Compilation};
 pub use error::CompileError;
 pub use fuse::fuse_epilogues;
 

@@ -95,6 +95,8 @@ pub struct LowerCtx<'a> {
 
 struct Builder {
     prog: PeProgram,
+    /// Every DMA lowered so far, in order.
+    sites: Vec<DmaSite>,
 }
 
 impl Builder {
@@ -124,10 +126,6 @@ impl Builder {
             self.prog.queues[unit as usize].push(id);
         }
         id
-    }
-
-    fn finish(self) -> PeProgram {
-        self.prog
     }
 }
 
@@ -219,6 +217,94 @@ pub(crate) fn sub_block_runs(r: &MemRef, rows: (usize, usize), cols: (usize, usi
         .collect()
 }
 
+/// The part of a region one DMA moves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Span {
+    /// Rows `r0..r1` (elements of a flat region), as [`runs_of`] gives them.
+    Rows(usize, usize),
+    /// A 2D sub-block (rows, cols), as [`sub_block_runs`] gives it.
+    Block((usize, usize), (usize, usize)),
+}
+
+impl Span {
+    /// The byte runs of this part of `r`.
+    pub(crate) fn runs(self, r: &MemRef) -> Runs {
+        match self {
+            Span::Rows(r0, r1) => runs_of(r, r0, r1),
+            Span::Block(rows, cols) => sub_block_runs(r, rows, cols),
+        }
+    }
+}
+
+/// One DMA op of a lowered program and what it moves: the part `span` of
+/// the region of command `region` (a load's or stream's source, a store's
+/// destination). The only place where the lowering reads addresses, so a
+/// program lowered for one instance serves another whose graph differs
+/// only in addresses once each site is resolved again
+/// ([`resolve`]) on that instance's own regions.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct DmaSite {
+    /// The op.
+    pub(crate) op: u32,
+    /// The command whose region it moves.
+    pub(crate) region: CmdId,
+    /// The part of the region.
+    pub(crate) span: Span,
+}
+
+/// The region a load, stream or store moves.
+pub(crate) fn region_of(cmd: &Command) -> Option<&MemRef> {
+    match cmd {
+        Command::Load { src, .. } | Command::Stream { src } => Some(src),
+        Command::Store { dst, .. } => Some(dst),
+        _ => None,
+    }
+}
+
+/// What serves a DMA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// This PE's HBM slice: the bytes were added to the split passed in.
+    Hbm,
+    /// Memory elsewhere, over the fabric.
+    Remote(Endpoint),
+}
+
+/// Resolves a DMA of `runs` from PE `pe`: checks every run is mapped, and
+/// says what serves it (the owner of the first byte). For this PE's HBM,
+/// its bytes per pseudo-channel go into `pcs` (one entry a channel).
+pub(crate) fn resolve(
+    machine: &Machine,
+    spec: &PeSpec,
+    pe: PeId,
+    runs: &[(u64, u64)],
+    pcs: &mut [u64],
+) -> Result<Target, crate::machine::MemError> {
+    let mut pieces = crate::addr::PhysRuns::new();
+    for (va, len) in runs {
+        pieces.extend(machine.translate(pe, *va, *len)?);
+    }
+    let pa = pieces.first().expect("a DMA has at least one run").0;
+    Ok(Target::Remote(match machine.classify(pa)? {
+        Region::PeHbm { pe: owner, .. } if owner == pe => {
+            for (pa, len) in &pieces {
+                add_pc_bytes(spec, pa.raw(), *len, pcs);
+            }
+            return Ok(Target::Hbm);
+        }
+        Region::PeHbm { pe, .. } => Endpoint::Hbm(pe),
+        Region::Sram { cube, .. } => Endpoint::Sram(cube),
+        Region::MCpu { cube, .. } => Endpoint::MCpu(cube),
+        Region::IoCpu { sip, .. } => Endpoint::IoCpu(crate::SipId(sip)),
+    }))
+}
+
+/// An HBM op's bytes on one pseudo-channel, as the program holds them (one
+/// tile's DMA is far below 4 GiB per channel).
+pub(crate) fn pc_entry(bytes: u64) -> u32 {
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
 /// One command being lowered: where it is, the ops lowered so far, and the
 /// ops its work follows (its issue, and what the commands it is ordered
 /// after leave for it).
@@ -261,11 +347,11 @@ impl At<'_> {
     }
 }
 
-/// One DMA of a command: the region it moves, its byte runs, its direction
-/// and its label.
-struct Dma<'r> {
-    region: &'r MemRef,
-    runs: &'r [(u64, u64)],
+/// One DMA of a command: the command whose region it moves, the part it
+/// moves, its direction and its label.
+struct Dma {
+    region: CmdId,
+    span: Span,
     write: bool,
     label: Label,
 }
@@ -285,61 +371,48 @@ fn tile_rows(r: &MemRef, elems: usize, se: usize) -> (usize, usize) {
 impl LowerCtx<'_> {
     fn dma(&mut self, b: &mut Builder, at: &At, d: Dma, deps: &[u32]) -> Result<u32, CompileError> {
         let Dma {
-            region: r,
-            runs,
+            region,
+            span,
             write,
             label,
         } = d;
+        let r = region_of(&at.g.node(region).cmd)
+            .expect("a DMA moves a load's, stream's or store's region");
+        let runs = span.runs(r);
         let unit = if write { Unit::DmaWb } else { Unit::DmaIn };
         let total: u64 = runs.iter().map(|r| r.1).sum();
-        let mem_err = |err| CompileError::Memory {
-            pe: self.pe,
-            loc: at.node.loc.clone(),
-            err: self.machine.through_param(err, r),
-        };
-        // Check every run is mapped; the owner of the first byte serves the op.
-        let mut pieces = crate::addr::PhysRuns::new();
-        for (va, len) in runs {
-            pieces.extend(
-                self.machine
-                    .translate(self.pe, *va, *len)
-                    .map_err(mem_err)?,
-            );
-        }
-        let pa = pieces.first().expect("a DMA has at least one run").0;
-        let remote = match self.machine.classify(pa).map_err(mem_err)? {
-            Region::PeHbm { pe, .. } if pe == self.pe => {
-                let mut pcs = [0u64; 64];
-                let n = (self.spec.hbm_pcs as usize).clamp(1, 64);
-                for (pa, len) in &pieces {
-                    add_pc_bytes(self.spec, pa.raw(), *len, &mut pcs[..n]);
+        let mut pcs = [0u64; 64];
+        let n = (self.spec.hbm_pcs as usize).clamp(1, 64);
+        let target =
+            resolve(self.machine, self.spec, self.pe, &runs, &mut pcs[..n]).map_err(|err| {
+                CompileError::Memory {
+                    pe: self.pe,
+                    loc: at.node.loc.clone(),
+                    err: self.machine.through_param(err, r),
                 }
+            })?;
+        let kind = match target {
+            Target::Hbm => {
                 let first = b.prog.pc_bytes.len() as u32;
                 b.prog.hbm_pcs = n as u32;
-                // One tile's DMA is far below 4 GiB per channel.
-                b.prog.pc_bytes.extend(
-                    pcs[..n]
-                        .iter()
-                        .map(|&x| u32::try_from(x).unwrap_or(u32::MAX)),
-                );
-                let kind = OpKind::Hbm {
+                b.prog
+                    .pc_bytes
+                    .extend(pcs[..n].iter().map(|&x| pc_entry(x)));
+                OpKind::Hbm {
                     pcs: first,
                     bytes: total,
                     write,
-                };
-                return Ok(b.op(unit, kind, at.id, label, deps));
+                }
             }
-            Region::PeHbm { pe, .. } => Endpoint::Hbm(pe),
-            Region::Sram { cube, .. } => Endpoint::Sram(cube),
-            Region::MCpu { cube, .. } => Endpoint::MCpu(cube),
-            Region::IoCpu { sip, .. } => Endpoint::IoCpu(crate::SipId(sip)),
+            Target::Remote(ep) => OpKind::Remote {
+                route: (self.route)(ep)?,
+                bytes: total,
+                write,
+            },
         };
-        let kind = OpKind::Remote {
-            route: (self.route)(remote)?,
-            bytes: total,
-            write,
-        };
-        Ok(b.op(unit, kind, at.id, label, deps))
+        let op = b.op(unit, kind, at.id, label, deps);
+        b.sites.push(DmaSite { op, region, span });
+        Ok(op)
     }
 
     fn math_ps(&self, elems: usize, passes: usize) -> Ps {
@@ -348,11 +421,20 @@ impl LowerCtx<'_> {
 
     /// Lowers one instance's graph.
     pub fn lower(&mut self, g: &CommandGraph) -> Result<PeProgram, CompileError> {
+        self.lower_with_sites(g).map(|(prog, _)| prog)
+    }
+
+    /// [`LowerCtx::lower`], with the DMA sites of the program in op order.
+    pub(crate) fn lower_with_sites(
+        &mut self,
+        g: &CommandGraph,
+    ) -> Result<(PeProgram, Vec<DmaSite>), CompileError> {
         let mut b = Builder {
             prog: PeProgram {
                 dep_start: vec![0],
                 ..PeProgram::default()
             },
+            sites: Vec::new(),
         };
         // Instances lower to programs of about one size: reserve what the
         // last program lowered on this thread from a graph this long took.
@@ -420,7 +502,7 @@ impl LowerCtx<'_> {
             b.prog.ops[lw.last as usize].completes = true;
             low.push(lw);
         }
-        let prog = b.finish();
+        let (prog, sites) = (b.prog, b.sites);
         LAST_SIZE.with(|l| {
             l.set(Some((
                 g.len(),
@@ -429,7 +511,7 @@ impl LowerCtx<'_> {
                 prog.queues.each_ref().map(|q| q.len() as u32),
             )))
         });
-        Ok(prog)
+        Ok((prog, sites))
     }
 
     /// The ops of one command after its issue.
@@ -511,10 +593,9 @@ impl LowerCtx<'_> {
         for j in 0..n {
             let (r0, r1) = (j * per, ((j + 1) * per).min(rows));
             let label = Label::Tile(j as u32 + 1, n as u32);
-            let runs = runs_of(src, r0, r1);
             let dma = Dma {
-                region: src,
-                runs: &runs,
+                region: at.id,
+                span: Span::Rows(r0, r1),
                 write: false,
                 label,
             };
@@ -561,10 +642,9 @@ impl LowerCtx<'_> {
                 let cols = (j * tn, ((j + 1) * tn).min(n));
                 let mut deps = order.clone();
                 deps.push(seg);
-                let runs = sub_block_runs(dst, rows, cols);
                 let dma = Dma {
-                    region: dst,
-                    runs: &runs,
+                    region: at.id,
+                    span: Span::Block(rows, cols),
                     write: true,
                     label: Label::Out(i as u32, j as u32),
                 };
@@ -577,10 +657,9 @@ impl LowerCtx<'_> {
                 let (r0, r1) = (j * per, ((j + 1) * per).min(rows));
                 let mut deps = order.clone();
                 deps.push(at.seg_dep(value, j, n));
-                let runs = runs_of(dst, r0, r1);
                 let dma = Dma {
-                    region: dst,
-                    runs: &runs,
+                    region: at.id,
+                    span: Span::Rows(r0, r1),
                     write: true,
                     label: Label::Tile(j as u32 + 1, n as u32),
                 };
@@ -638,7 +717,7 @@ impl LowerCtx<'_> {
         let es = ta.dtype.size();
         let peak = spec.gemm_flops_per_ns(es);
         let streamed = |v: CmdId| match &g.node(v).cmd {
-            Command::Stream { src } => Some(src),
+            Command::Stream { .. } => Some(v),
             _ => None,
         };
         let (stream_a, stream_b) = (streamed(a), streamed(bm));
@@ -674,10 +753,10 @@ impl LowerCtx<'_> {
                         deps.push(gemm_ops[step - bufs]);
                     }
                     let mut step_deps = base.clone();
-                    let mut fetch = |src: &MemRef, runs: Runs, label| {
+                    let mut fetch = |region: CmdId, span: Span, label| {
                         let dma = Dma {
-                            region: src,
-                            runs: &runs,
+                            region,
+                            span,
                             write: false,
                             label,
                         };
@@ -685,11 +764,11 @@ impl LowerCtx<'_> {
                     };
                     if let Some(src) = stream_a {
                         let label = Label::A(i as u32, kk as u32);
-                        step_deps.push(fetch(src, sub_block_runs(src, rows, ks), label)?);
+                        step_deps.push(fetch(src, Span::Block(rows, ks), label)?);
                     }
                     if let Some(src) = stream_b {
                         let label = Label::B(kk as u32, j as u32);
-                        step_deps.push(fetch(src, sub_block_runs(src, ks, cols), label)?);
+                        step_deps.push(fetch(src, Span::Block(ks, cols), label)?);
                     }
                     let (sm, sk, sn) = (rows.1 - rows.0, ks.1 - ks.0, cols.1 - cols.0);
                     let flops = 2 * (sm * sk * sn) as u64;

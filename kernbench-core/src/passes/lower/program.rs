@@ -216,7 +216,7 @@ impl std::fmt::Display for Label {
 }
 
 /// The lowered program of one PE.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PeProgram {
     /// Ops in creation order.
     pub ops: Vec<Op>,
