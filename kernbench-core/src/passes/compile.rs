@@ -559,15 +559,14 @@ fn compile_with(
         .iter_mut()
         .map(|u| std::mem::take(&mut u.comm))
         .collect();
-    let mut channels = pair::pair_comm(&launch.pes, &comms, launch.neighbors.as_ref())?;
+    let mut channels = pair::pair_comm_with(&launch.pes, &comms, launch.neighbors.as_ref(), keep)?;
     drop(comms);
     // Each instance's k-th send or receive, as a channel.
     let mut local_chans: Vec<Vec<u32>> = if keep {
         channels.of_comm.clone()
     } else {
-        // Only data execution and traces look channels up by command; the
-        // ops carry theirs.
-        channels.comm_cmds = Vec::new();
+        // Only data execution and traces look channels up by command (and
+        // pairing gave no commands); the ops carry their channels.
         std::mem::take(&mut channels.of_comm)
     };
     if let Some(e) = units.iter_mut().find_map(|u| u.lower_err.take()) {

@@ -142,8 +142,9 @@ pub fn comm_of(g: &CommandGraph) -> CommList {
     out
 }
 
-/// The sends (or receives) of one channel: (instance, k-th send or receive).
-type Side = Vec<(usize, usize)>;
+/// The sends (or receives) of one channel, as the k of its sender's k-th
+/// send (its receiver's k-th receive).
+type Side = Vec<u32>;
 
 /// When a receiver takes from one peer the messages that arrive from
 /// another, the peer that would pair: messages sent to PE `dst` that no
@@ -168,7 +169,7 @@ fn peer_hint(
     let (dst, src) = (pes[ch.dst], pes[ch.src]);
     let at = |side: &Side, inst: usize| {
         let g = &comms[inst];
-        side.last().map(|(_, k)| g.loc(&g.cmds[*k]).clone())
+        side.last().map(|&k| g.loc(&g.cmds[k as usize]).clone())
     };
     Some(match (ch.tx, ch.rx) {
         (Peer::Rank(_), Peer::Rank(from)) => PeerHint::Rank {
@@ -209,15 +210,30 @@ pub fn pair_comm(
     comms: &[CommList],
     map: Option<&NeighborMap>,
 ) -> Result<Channels, CompileError> {
+    pair_comm_with(pes, comms, map, true)
+}
+
+/// [`pair_comm`], giving [`Channels::comm_cmds`] only when `cmds` (a run
+/// that keeps no graphs looks channels up by op, not by command).
+pub(crate) fn pair_comm_with(
+    pes: &[PeId],
+    comms: &[CommList],
+    map: Option<&NeighborMap>,
+    cmds: bool,
+) -> Result<Channels, CompileError> {
     let index: FxHashMap<PeId, usize> = pes.iter().enumerate().map(|(i, p)| (*p, i)).collect();
     let mut key_of: FxHashMap<(usize, usize, Peer), u32> = FxHashMap::default();
     let mut chans = Channels {
         list: Vec::new(),
         of_comm: comms.iter().map(|c| vec![u32::MAX; c.len()]).collect(),
-        comm_cmds: comms
-            .iter()
-            .map(|c| c.cmds.iter().map(|x| x.id).collect())
-            .collect(),
+        comm_cmds: if cmds {
+            comms
+                .iter()
+                .map(|c| c.cmds.iter().map(|x| x.id).collect())
+                .collect()
+        } else {
+            Vec::new()
+        },
     };
     // Per channel: sends and receives in program order.
     let mut sides: Vec<(Side, Side)> = Vec::new();
@@ -260,12 +276,9 @@ pub fn pair_comm(
         |src: usize, dst: usize, tx: Peer, rx: Peer, list: &mut Vec<Channel>| -> u32 {
             *key_of.entry((src, dst, rx)).or_insert_with(|| {
                 list.push(Channel { src, dst, tx, rx });
-                sides.push((Vec::new(), Vec::new()));
                 (list.len() - 1) as u32
             })
         };
-    let mut sends: Vec<(u32, usize, usize)> = Vec::new();
-    let mut recvs: Vec<(u32, usize, usize)> = Vec::new();
     for (i, comm) in comms.iter().enumerate() {
         let pe = pes[i];
         // The channel of this instance's last send and last receive, by the
@@ -277,31 +290,27 @@ pub fn pair_comm(
             let send = node.is_send();
             if let Some((p, c)) = last[usize::from(send)] {
                 if p == node_peer {
-                    if send {
-                        sends.push((c, i, k));
-                    } else {
-                        recvs.push((c, i, k));
-                    }
+                    let side = &mut sides[c as usize];
+                    if send { &mut side.0 } else { &mut side.1 }.push(k as u32);
+                    chans.of_comm[i][k] = c;
                     continue;
                 }
             }
             let loc = comm.loc(node);
-            match (send, node_peer) {
+            let c = match (send, node_peer) {
                 (true, Peer::Rank(r)) => {
                     let dst = usize::try_from(r)
                         .ok()
                         .filter(|d| *d < pes.len() && *d != i)
                         .ok_or_else(|| bad_rank(pe, CommSide::Send, r, loc))?;
-                    let c = channel(i, dst, node_peer, Peer::Rank(i as u64), &mut chans.list);
-                    sends.push((c, i, k));
+                    channel(i, dst, node_peer, Peer::Rank(i as u64), &mut chans.list)
                 }
                 (false, Peer::Rank(r)) => {
                     let src = usize::try_from(r)
                         .ok()
                         .filter(|s| *s < pes.len() && *s != i)
                         .ok_or_else(|| bad_rank(pe, CommSide::Recv, r, loc))?;
-                    let c = channel(src, i, Peer::Rank(i as u64), node_peer, &mut chans.list);
-                    recvs.push((c, i, k));
+                    channel(src, i, Peer::Rank(i as u64), node_peer, &mut chans.list)
                 }
                 (true, Peer::Dir(dir)) => {
                     let map = map.ok_or_else(|| no_map(pe, dir, loc))?;
@@ -327,8 +336,7 @@ pub fn pair_comm(
                                 peer,
                             })
                         })?;
-                    let c = channel(i, dst, node_peer, Peer::Dir(rx), &mut chans.list);
-                    sends.push((c, i, k));
+                    channel(i, dst, node_peer, Peer::Dir(rx), &mut chans.list)
                 }
                 (false, Peer::Dir(dir)) => {
                     let map = map.ok_or_else(|| no_map(pe, dir, loc))?;
@@ -342,21 +350,17 @@ pub fn pair_comm(
                         .into_iter()
                         .find(|d| map.peer(peer, *d) == Some(pe))
                         .unwrap_or(dir);
-                    let c = channel(src, i, Peer::Dir(tx), node_peer, &mut chans.list);
-                    recvs.push((c, i, k));
+                    channel(src, i, Peer::Dir(tx), node_peer, &mut chans.list)
                 }
+            };
+            if sides.len() <= c as usize {
+                sides.resize_with(c as usize + 1, Default::default);
             }
-            let pushed = if send { sends.last() } else { recvs.last() };
-            last[usize::from(send)] = pushed.map(|&(c, _, _)| (node_peer, c));
+            let side = &mut sides[c as usize];
+            if send { &mut side.0 } else { &mut side.1 }.push(k as u32);
+            chans.of_comm[i][k] = c;
+            last[usize::from(send)] = Some((node_peer, c));
         }
-    }
-    for (c, i, k) in sends {
-        sides[c as usize].0.push((i, k));
-        chans.of_comm[i][k] = c;
-    }
-    for (c, i, k) in recvs {
-        sides[c as usize].1.push((i, k));
-        chans.of_comm[i][k] = c;
     }
     let mut errors = Vec::new();
     for (c, (tx, rx)) in sides.iter().enumerate() {
@@ -364,7 +368,7 @@ pub fn pair_comm(
         let (src, dst) = (pes[ch.src], pes[ch.dst]);
         let (gs, gd) = (&comms[ch.src], &comms[ch.dst]);
         for (k, pair) in tx.iter().zip(rx.iter()).enumerate() {
-            let (s, r) = (&gs.cmds[pair.0 .1], &gd.cmds[pair.1 .1]);
+            let (s, r) = (&gs.cmds[*pair.0 as usize], &gd.cmds[*pair.1 as usize]);
             let (st, rt) = (gs.ty(s), gd.ty(r));
             if st != rt {
                 errors.push(Mismatch::Type {
@@ -379,8 +383,9 @@ pub fn pair_comm(
             }
         }
         if tx.len() != rx.len() {
-            let line =
-                |side: &Side, g: &CommList| side.last().map(|(_, k)| g.loc(&g.cmds[*k]).clone());
+            let line = |side: &Side, g: &CommList| {
+                side.last().map(|&k| g.loc(&g.cmds[k as usize]).clone())
+            };
             errors.push(Mismatch::Count {
                 src,
                 dst,
