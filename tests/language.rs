@@ -716,6 +716,11 @@ fn outside(x: Tensor<f32>, y: Ptr<f32>, case: usize) {
         3 => {
             let _ = tl::load(x.block([0, 0], [8, 2]), [8, 4]); // error: block access
         }
+        4 => {
+            // `usize::MAX` elements on is past the buffer for good: it does
+            // not wrap round to one element back.
+            let _ = tl::load(y.offset(usize::MAX).offset(8), [8]); // error: offset past
+        }
         _ => {
             let _ = tl::load(y.offset(2), [8]); // error: address overflow
         }
@@ -789,6 +794,18 @@ fn regions_outside_their_memory_name_what_they_reach() {
     assert_eq!(
         e.loc.as_ref().map(|l| l.line),
         Some(line_of("error: block access"))
+    );
+    let e = kernbench::tl::trace(&outside, &args(4), &[1], &[0]).unwrap_err();
+    let TraceErrorKind::OutOfBounds(bounds) = &e.kind else {
+        panic!("{e:?}");
+    };
+    assert!(
+        matches!(&**bounds, BoundsError::Elements { len: 16, .. }),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.loc.as_ref().map(|l| l.line),
+        Some(line_of("error: offset past"))
     );
     let e = kernbench::tl::trace(&outside, &args(2), &[1], &[0]).unwrap_err();
     let TraceErrorKind::OutOfBounds(bounds) = &e.kind else {

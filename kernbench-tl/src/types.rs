@@ -68,8 +68,11 @@ impl<T> Copy for Ptr<T> {}
 impl<T: Element> Ptr<T> {
     /// The pointer `n` elements further on.
     pub fn offset(self, n: usize) -> Ptr<T> {
+        // Past i64 the offset is out of any buffer; saturating keeps it so
+        // for the bounds check of the access that uses it.
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
         Ptr {
-            offset: self.offset + n as i64,
+            offset: self.offset.saturating_add(n),
             ..self
         }
     }
@@ -87,8 +90,11 @@ impl<T: Element> Ptr<T> {
     #[track_caller]
     pub(crate) fn region(self, shape: &[usize]) -> MemRef {
         let l = loc();
-        let elems: usize = shape.iter().product();
-        let end = self.offset + elems as i64;
+        let elems = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let elems = elems
+            .and_then(|e| i64::try_from(e).ok())
+            .unwrap_or(i64::MAX);
+        let end = self.offset.saturating_add(elems);
         if self.offset < 0 || end > self.len as i64 {
             crate::context::fail(
                 TraceErrorKind::OutOfBounds(Box::new(BoundsError::Elements {

@@ -410,9 +410,9 @@ impl fmt::Display for MemRef {
                     "{}[{}..{}, {}..{}]",
                     self.name,
                     origin[0],
-                    origin[0] + rows,
+                    origin[0].saturating_add(rows),
                     origin[1],
-                    origin[1] + cols
+                    origin[1].saturating_add(cols)
                 )
             }
         }
@@ -1045,6 +1045,26 @@ impl CommandGraph {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_block_near_the_end_of_the_index_space_still_prints() {
+        // A graph read from a file may hold any origin: its text must not overflow.
+        let r = MemRef {
+            param: 0,
+            name: "x".into(),
+            base_va: 0,
+            view: View::Block {
+                origin: [usize::MAX - 1, 3],
+                tensor: [8, 8],
+            },
+            dtype: DType::F32,
+            shape: vec![4, 2],
+        };
+        assert_eq!(
+            r.to_string(),
+            format!("x[{}..{}, 3..5]", usize::MAX - 1, usize::MAX)
+        );
+    }
 
     #[test]
     fn shapes_broadcast_as_numpy_broadcasts_them() {
