@@ -503,16 +503,16 @@ pub fn run(topo: &Topology, algo: &Algorithm, spec: &RunSpec) -> Result<RunResul
     run_on(topo, algo, &pes, spec)
 }
 
-/// The event queue's mix of pushes and pops in a run of `algo` on every PE
-/// of its world (for the queue benchmark).
-pub fn event_mix(
+/// `algo` set up on every PE of its world under `spec`, as a launch with
+/// data off: what the queue benchmark and the lowering checks compile.
+fn timing_launch(
     topo: &Topology,
     algo: &Algorithm,
     spec: &RunSpec,
-) -> Result<Vec<kernbench_core::sim::queue::MixOp>, RunError> {
+) -> Result<(Machine, Launch<'static>), RunError> {
     let pes = ranks(topo, algo)?;
     let Setup {
-        mut machine,
+        machine,
         kernel,
         args,
         map,
@@ -523,6 +523,17 @@ pub fn event_mix(
         .ipcq(algo.ipcq.clone())
         .data(false)
         .fabric(spec.fabric);
+    Ok((machine, launch))
+}
+
+/// The event queue's mix of pushes and pops in a run of `algo` on every PE
+/// of its world (for the queue benchmark).
+pub fn event_mix(
+    topo: &Topology,
+    algo: &Algorithm,
+    spec: &RunSpec,
+) -> Result<Vec<kernbench_core::sim::queue::MixOp>, RunError> {
+    let (mut machine, launch) = timing_launch(topo, algo, spec)?;
     Ok(kernbench_core::sim::record_event_mix(
         &mut machine,
         &launch,
@@ -540,18 +551,7 @@ pub fn bound_programs(
     spec: &RunSpec,
     lower_each: bool,
 ) -> Result<(Vec<PeProgram>, Vec<Endpoint>), RunError> {
-    let pes = ranks(topo, algo)?;
-    let Setup {
-        machine,
-        kernel,
-        args,
-        map,
-        ..
-    } = setup(topo, algo, &pes, spec)?;
-    let launch = Launch::new(kernel, args, pes)
-        .neighbors(map)
-        .ipcq(algo.ipcq.clone())
-        .data(false);
+    let (machine, launch) = timing_launch(topo, algo, spec)?;
     kernbench_core::passes::bound_programs(&machine, &launch, lower_each)
         .map_err(|e| RunError::Sim(e.into()))
 }

@@ -493,13 +493,20 @@ pub fn bound_programs(
         ..Interner::default()
     };
     let c = compile_with(machine, launch, false, interner)?;
-    let programs = c
-        .programs
+    Ok((bound_all(c.programs, c.bindings, &c.pcs), c.route_ends))
+}
+
+/// Every instance's [`bound_program`].
+fn bound_all(
+    programs: Vec<Arc<PeProgram>>,
+    bindings: Vec<Binding>,
+    table: &PcTable,
+) -> Vec<PeProgram> {
+    programs
         .into_iter()
-        .zip(c.bindings)
-        .map(|(p, b)| bound_program(p, b, &c.pcs))
-        .collect();
-    Ok((programs, c.route_ends))
+        .zip(bindings)
+        .map(|(p, b)| bound_program(p, b, table))
+        .collect()
 }
 
 /// A launch compiled but not run, with everything kept for reading: what
@@ -519,12 +526,7 @@ pub struct Compilation {
 /// Runs every pass on a launch, as a run would, and keeps what each gave.
 pub fn inspect(machine: &Machine, launch: &Launch) -> Result<Compilation, CompileError> {
     let c = compile_with(machine, launch, true, Interner::default())?;
-    let programs = c
-        .programs
-        .into_iter()
-        .zip(c.bindings)
-        .map(|(p, b)| bound_program(p, b, &c.pcs))
-        .collect();
+    let programs = bound_all(c.programs, c.bindings, &c.pcs);
     Ok(Compilation {
         pes: launch.pes.clone(),
         graphs: c.graphs,
