@@ -1,11 +1,12 @@
 //! The report of a multi-PE kernel counts the bytes its PEs move to and from
 //! other PEs' memory, on both sides, and bounds each PE by them.
 
-use kernbench::core::machine::Shard;
 use kernbench::core::sim::{simulate, BoundBy, Launch, Report};
 use kernbench::core::topology::{Endpoint, Route};
 use kernbench::kernels::vector_add;
 use kernbench::prelude::*;
+
+mod common;
 
 const BLOCK: usize = 4096;
 
@@ -14,18 +15,8 @@ const BLOCK: usize = 4096;
 fn run_homed(pes: &[PeId], home: PeId) -> (Machine, Report) {
     let mut m = Machine::new(Topology::embedded_default()).unwrap();
     let n = BLOCK * pes.len();
-    let mut shards = vec![Shard {
-        pe: home,
-        offset: 0,
-        len: n,
-    }];
-    shards.extend(pes.iter().filter(|&&p| p != home).map(|&pe| Shard {
-        pe,
-        offset: n,
-        len: 0,
-    }));
     let bufs: Vec<_> = (0..3)
-        .map(|_| m.alloc_shards(DType::F32, n, shards.clone()).unwrap())
+        .map(|_| common::homed(&mut m, n, pes, home))
         .collect();
     let args = KernelArgs::new()
         .with("x", bufs[0].ptr())

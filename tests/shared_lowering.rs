@@ -4,11 +4,13 @@
 //! its own gives: local and remote DMAs, streamed GEMM operands, blocks at
 //! other origins, and an instance whose memory is of another kind.
 
-use kernbench::core::machine::{Buffer, Shard};
+use kernbench::core::machine::Buffer;
 use kernbench::core::passes::bound_programs;
 use kernbench::core::sim::Launch;
 use kernbench::kernels::{gemm, gemm_blocked, vector_add};
 use kernbench::prelude::*;
+
+mod common;
 
 /// Compiles `launch` both ways and compares every instance.
 fn agree(m: &Machine, launch: &Launch, what: &str) {
@@ -42,18 +44,8 @@ fn vector_add_homed_on_one_pe_mixes_local_and_remote_dmas() {
     let pes = pes(&m, 8);
     let (block, n) = (4096, 4096 * 8);
     // Every buffer in the first PE's slice: that PE reads its HBM, the others reach it.
-    let mut shards = vec![Shard {
-        pe: pes[0],
-        offset: 0,
-        len: n,
-    }];
-    shards.extend(pes[1..].iter().map(|&pe| Shard {
-        pe,
-        offset: n,
-        len: 0,
-    }));
     let bufs: Vec<_> = (0..3)
-        .map(|_| m.alloc_shards(DType::F32, n, shards.clone()).unwrap())
+        .map(|_| common::homed(&mut m, n, &pes, pes[0]))
         .collect();
     agree(&m, &vector_add_on(&bufs, n, block, pes), "vector_add homed");
 }

@@ -40,3 +40,20 @@ impl Bench {
         self.m.read_buffer(b).unwrap()
     }
 }
+
+/// A buffer of `n` `f32` held whole in `home`'s HBM slice and mapped on
+/// every PE of `pes`: `home` reads it locally, the others over the fabric.
+pub fn homed(m: &mut Machine, n: usize, pes: &[PeId], home: PeId) -> Buffer {
+    use kernbench::core::machine::Shard;
+    let mut shards = vec![Shard {
+        pe: home,
+        offset: 0,
+        len: n,
+    }];
+    shards.extend(pes.iter().filter(|&&p| p != home).map(|&pe| Shard {
+        pe,
+        offset: n,
+        len: 0,
+    }));
+    m.alloc_shards(DType::F32, n, shards).unwrap()
+}
