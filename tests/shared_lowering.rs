@@ -43,9 +43,12 @@ fn vector_add_homed_on_one_pe_mixes_local_and_remote_dmas() {
     let mut m = Machine::new(Topology::embedded_default()).unwrap();
     let pes = pes(&m, 8);
     let (block, n) = (4096, 4096 * 8);
-    // Every buffer in the first PE's slice: that PE reads its HBM, the others reach it.
+    // Every buffer in the sixth PE's slice: that PE reads its HBM, the
+    // others reach it. The first ranks lower a program whose DMAs are
+    // remote, so the sixth finds a template whose sites it resolves
+    // otherwise and must be lowered on its own.
     let bufs: Vec<_> = (0..3)
-        .map(|_| common::homed(&mut m, n, &pes, pes[0]))
+        .map(|_| common::homed(&mut m, n, &pes, pes[5]))
         .collect();
     agree(&m, &vector_add_on(&bufs, n, block, pes), "vector_add homed");
 }
