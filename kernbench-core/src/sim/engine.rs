@@ -15,7 +15,7 @@ use super::fabric::Fabric;
 use super::id::{ChanId, InstId, OpId, OpRef};
 use super::ipcq::{tickets, Chan, FabricModel, SendPoll, SlotGrant, SlotRecv};
 use super::messages::MsgLog;
-use super::pe::{Core, Dependents, PeBusy, PeState, DONE, STARTED};
+use super::pe::{Core, Dependents, OpProgress, PeBusy, PeState, DONE, STARTED};
 use super::queue::{EventQueue, MixOp};
 use super::race::RaceCheck;
 use crate::ir::CommandGraph;
@@ -166,6 +166,8 @@ pub(crate) struct Engine<'a> {
     pub(crate) now: Ps,
     queue: EventQueue<Ev>,
     pub(crate) insts: Vec<PeState>,
+    /// Every instance's op progress.
+    ops: OpProgress,
     /// The PEs of the run: engines and pseudo-channels its instances share.
     cores: Vec<Core>,
     /// The launches of the run.
@@ -261,6 +263,7 @@ impl<'a> Engine<'a> {
         let mut cores: Vec<Core> = Vec::new();
         // Instances that share a program share its dependents too.
         let mut dependents: HashMap<*const PeProgram, Arc<Dependents>> = HashMap::new();
+        let mut ops = OpProgress::with_capacity(progs.iter().map(|p| p.ops.len()).sum());
         let insts: Vec<PeState> = progs
             .into_iter()
             .zip(bindings)
@@ -278,7 +281,7 @@ impl<'a> Engine<'a> {
                 });
                 cores[core as usize].insts.push(i as u32);
                 let start = cfg.gates[inst_gate[i] as usize].start;
-                PeState::new((*pe, core), prog, bind, deps, start)
+                PeState::new((*pe, core), prog, bind, deps, (start, &mut ops))
             })
             .collect();
         let mut gates: Vec<GateRun> = cfg
@@ -349,6 +352,7 @@ impl<'a> Engine<'a> {
             now,
             queue,
             insts,
+            ops,
             cores,
             gates,
             inst_gate,
@@ -543,7 +547,7 @@ impl<'a> Engine<'a> {
         let i = inst.ix();
         self.insts[i].started = true;
         for op in 0..self.insts[i].prog.ops.len() {
-            if self.insts[i].remaining(OpId(op as u32)) == 0
+            if self.ops.remaining(&self.insts[i], OpId(op as u32)) == 0
                 && self.insts[i].prog.ops[op].unit == Unit::Free
             {
                 self.start(OpRef::new(inst, OpId(op as u32)));
@@ -559,7 +563,7 @@ impl<'a> Engine<'a> {
         if !s.started || self.cores[s.core as usize].busy(u) {
             return;
         }
-        if let Some(op) = s.ready_on(u) {
+        if let Some(op) = s.ready_on(u, &self.ops) {
             self.start(OpRef::new(inst, op));
         }
     }
@@ -608,7 +612,7 @@ impl<'a> Engine<'a> {
         };
         let s = &mut self.insts[r.inst.ix()];
         s.first_op_ps.get_or_insert(now);
-        let unit = s.begin(r.op);
+        let unit = s.begin(r.op, &mut self.ops);
         let core = &mut self.cores[s.core as usize];
         core.take(unit);
         if let Some(st) = self.op_start.get_mut(r.inst.ix()) {
@@ -897,7 +901,7 @@ impl<'a> Engine<'a> {
         let i = r.inst.ix();
         let (unit, completes, cmd) = {
             let s = &mut self.insts[i];
-            s.set_state(r.op, DONE);
+            self.ops.set_state(s, r.op, DONE);
             s.left -= 1;
             s.end_ps = s.end_ps.max(now);
             let o = &s.prog.ops[r.op.ix()];
@@ -947,7 +951,7 @@ impl<'a> Engine<'a> {
         for k in self.insts[i].dependents_of(r.op) {
             let d = self.insts[i].dependent(k);
             let s = &mut self.insts[i];
-            if s.dependency_done(d) {
+            if self.ops.dependency_done(s, d) {
                 let du = s.prog.ops[d.ix()].unit;
                 if du == Unit::Free {
                     self.start(OpRef::new(r.inst, d));
@@ -1036,7 +1040,7 @@ impl<'a> Engine<'a> {
             let mut found = false;
             let mut seen_cmd = None;
             for (op, o) in s.prog.ops.iter().enumerate() {
-                if s.state(op) != STARTED || seen_cmd == Some(o.cmd) {
+                if self.ops.state(s, op) != STARTED || seen_cmd == Some(o.cmd) {
                     continue;
                 }
                 let wait = match (&o.kind, t.peer(o.cmd)) {
@@ -1082,7 +1086,7 @@ impl<'a> Engine<'a> {
                     .ops
                     .iter()
                     .enumerate()
-                    .find(|(op, _)| s.state(*op) != DONE)
+                    .find(|(op, _)| self.ops.state(s, *op) != DONE)
                     .map(|x| x.1)
                 {
                     waiters.push(Waiter {

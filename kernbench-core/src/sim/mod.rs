@@ -17,6 +17,7 @@ pub mod domain;
 mod engine;
 pub mod error;
 pub mod fabric;
+mod huge;
 pub mod id;
 pub mod ipcq;
 mod memory;

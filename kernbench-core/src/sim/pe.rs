@@ -195,6 +195,48 @@ impl PeBusy {
     }
 }
 
+/// Every instance's op progress in one array, instance after instance:
+/// one word an op, so an op's count and state share a cache line: its
+/// dependencies not yet done (the low 30 bits, see [`OpProgress::remaining`])
+/// and its state (see [`OpProgress::state`]).
+///
+/// One array rather than one per instance, so that it can sit on huge pages
+/// ([`super::huge::vec_with_capacity`]): events visit the instances in no
+/// order, and at thousands of instances a page an instance is more pages
+/// than the TLB holds.
+pub(crate) struct OpProgress(Vec<u32>);
+
+impl OpProgress {
+    /// Room for `ops` words.
+    pub(crate) fn with_capacity(ops: usize) -> Self {
+        OpProgress(super::huge::vec_with_capacity(ops))
+    }
+
+    /// Dependencies of `s`'s `op` not yet done.
+    pub(crate) fn remaining(&self, s: &PeState, op: OpId) -> u32 {
+        self.0[s.first + op.ix()] & COUNT
+    }
+
+    /// One more dependency of `s`'s `op` is done; `true` when it was the last.
+    pub(crate) fn dependency_done(&mut self, s: &PeState, op: OpId) -> bool {
+        let p = &mut self.0[s.first + op.ix()];
+        debug_assert!(*p & COUNT > 0, "a dependency done twice");
+        *p -= 1;
+        *p & COUNT == 0
+    }
+
+    /// `s`'s `op`'s state: 0 before it starts, then [`STARTED`], then [`DONE`].
+    pub(crate) fn state(&self, s: &PeState, op: usize) -> u8 {
+        (self.0[s.first + op] >> 30) as u8
+    }
+
+    /// Sets `s`'s `op`'s state.
+    pub(crate) fn set_state(&mut self, s: &PeState, op: OpId, st: u8) {
+        let p = &mut self.0[s.first + op.ix()];
+        *p = (*p & COUNT) | (u32::from(st) << 30);
+    }
+}
+
 /// Per-instance state.
 pub(crate) struct PeState {
     pub(crate) pe: PeId,
@@ -204,10 +246,8 @@ pub(crate) struct PeState {
     pub(crate) prog: Arc<PeProgram>,
     /// This instance's channels, routes and HBM bytes.
     pub(crate) bind: Binding,
-    /// Each op's progress in one word, so an op's count and state share a
-    /// cache line: its dependencies not yet done (the low 30 bits, see
-    /// [`PeState::remaining`]) and its state (see [`PeState::state`]).
-    progress: Vec<u32>,
+    /// Where its ops' words start in the run's [`OpProgress`].
+    first: usize,
     dependents: Arc<Dependents>,
     /// Dependents where this instance's differ from the shared table's.
     own_dependents: DepPatch,
@@ -242,12 +282,16 @@ impl PeState {
         prog: Arc<PeProgram>,
         bind: Binding,
         dependents: Arc<Dependents>,
-        start: Ps,
+        (start, progress): (Ps, &mut OpProgress),
     ) -> Self {
         let n = prog.ops.len();
         // A launch's command budget keeps every count far below 2^30.
         let count = |k: usize| (k as u32).min(COUNT);
-        let mut remaining: Vec<u32> = (0..n).map(|i| count(prog.deps_of(i).len())).collect();
+        let first = progress.0.len();
+        progress
+            .0
+            .extend((0..n).map(|i| count(prog.deps_of(i).len())));
+        let remaining = &mut progress.0[first..];
         let (mut own_dependents, mut own_mask) = (DepPatch::default(), Vec::new());
         if !bind.deps.is_empty() {
             for (i, deps) in bind.deps.iter() {
@@ -262,7 +306,7 @@ impl PeState {
         PeState {
             pe,
             core,
-            progress: remaining,
+            first,
             dependents,
             own_dependents,
             own_mask,
@@ -282,30 +326,6 @@ impl PeState {
             flops: 0,
             prog,
         }
-    }
-
-    /// Dependencies of `op` not yet done.
-    pub(crate) fn remaining(&self, op: OpId) -> u32 {
-        self.progress[op.ix()] & COUNT
-    }
-
-    /// One more dependency of `op` is done; `true` when it was the last.
-    pub(crate) fn dependency_done(&mut self, op: OpId) -> bool {
-        let p = &mut self.progress[op.ix()];
-        debug_assert!(*p & COUNT > 0, "a dependency done twice");
-        *p -= 1;
-        *p & COUNT == 0
-    }
-
-    /// `op`'s state: 0 before it starts, then [`STARTED`], then [`DONE`].
-    pub(crate) fn state(&self, op: usize) -> u8 {
-        (self.progress[op] >> 30) as u8
-    }
-
-    /// Sets `op`'s state.
-    pub(crate) fn set_state(&mut self, op: OpId, st: u8) {
-        let p = &mut self.progress[op.ix()];
-        *p = (*p & COUNT) | (u32::from(st) << 30);
     }
 
     /// The ops that wait for `op`, as a range of entries for
@@ -332,15 +352,15 @@ impl PeState {
 
     /// The op at the head of engine `u`'s queue, if it is ready (the
     /// caller checks that the engine is idle).
-    pub(crate) fn ready_on(&self, u: usize) -> Option<OpId> {
+    pub(crate) fn ready_on(&self, u: usize, progress: &OpProgress) -> Option<OpId> {
         let &op = self.prog.queues[u].get(self.head[u])?;
-        (self.remaining(OpId(op)) == 0).then_some(OpId(op))
+        (progress.remaining(self, OpId(op)) == 0).then_some(OpId(op))
     }
 
     /// Marks `op` started and moves its engine's queue on; the caller takes
     /// the engine on the instance's core.
-    pub(crate) fn begin(&mut self, op: OpId) -> Unit {
-        self.set_state(op, STARTED);
+    pub(crate) fn begin(&mut self, op: OpId, progress: &mut OpProgress) -> Unit {
+        progress.set_state(self, op, STARTED);
         let unit = self.prog.ops[op.ix()].unit;
         if unit != Unit::Free {
             self.head[unit as usize] += 1;
@@ -440,7 +460,16 @@ mod tests {
             ..Binding::default()
         };
         let pe = PeId::new(0, 0, 0);
-        let s = PeState::new((pe, 0), Arc::clone(&shared), bind, dependents, 0);
+        // Both instances in one progress array: the second one's words
+        // start after the first's.
+        let mut ops = OpProgress::with_capacity(0);
+        let s = PeState::new(
+            (pe, 0),
+            Arc::clone(&shared),
+            bind,
+            dependents,
+            (0, &mut ops),
+        );
         // What the instance's own program, unshared, would give.
         let own = Arc::new(own);
         let alone = PeState::new(
@@ -448,11 +477,11 @@ mod tests {
             Arc::clone(&own),
             Binding::default(),
             Arc::new(Dependents::of(&own)),
-            0,
+            (0, &mut ops),
         );
         let counts = |s: &PeState| {
             (0..s.prog.ops.len() as u32)
-                .map(|op| s.remaining(OpId(op)))
+                .map(|op| ops.remaining(s, OpId(op)))
                 .collect::<Vec<_>>()
         };
         assert_eq!(counts(&s), counts(&alone));
