@@ -180,7 +180,10 @@ pub(crate) struct Engine<'a> {
     graphs: &'a [CommandGraph],
     tables: &'a [CmdTable],
     of_cmd: &'a Channels,
-    spec: PeSpec,
+    /// The PE spec's issue cost (PE_CPU + PE_SCHEDULER) and HBM latency,
+    /// converted once: every op start reads them.
+    issue_ps: Ps,
+    hbm_latency_ps: Ps,
     model: FabricModel,
     /// What the commands compute, when anything.
     domain: Option<Box<dyn ValueDomain + 'a>>,
@@ -362,7 +365,8 @@ impl<'a> Engine<'a> {
             graphs: cfg.graphs,
             tables: cfg.tables,
             of_cmd: cfg.channels,
-            spec: cfg.spec.clone(),
+            issue_ps: cfg.spec.cpu_overhead_ps() + cfg.spec.sched_overhead_ps(),
+            hbm_latency_ps: cfg.spec.hbm_latency_ps(),
             model: cfg.model,
             races,
             domain: cfg.domain,
@@ -602,8 +606,7 @@ impl<'a> Engine<'a> {
 
     fn start(&mut self, r: OpRef) {
         let now = self.now;
-        let issue_ps = self.spec.cpu_overhead_ps() + self.spec.sched_overhead_ps();
-        let hbm_latency = self.spec.hbm_latency_ps();
+        let (issue_ps, hbm_latency) = (self.issue_ps, self.hbm_latency_ps);
         // A straggler issues and computes at a share of its speed.
         let slow = &self.slow;
         let slowed = |ps: Ps| match slow.get(r.inst.ix()) {
