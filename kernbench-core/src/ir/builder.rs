@@ -57,6 +57,15 @@ impl MemMap {
         if start >= end {
             return;
         }
+        // Kernels mostly touch again the very ranges they touched before (a
+        // tile loaded, combined and stored back): then the range is one
+        // segment already, and nothing needs splitting or filling.
+        if let Some(seg) = self.segs.get_mut(&start).filter(|s| s.end == end) {
+            Self::touch(seg, id, write, deps);
+            deps.sort_unstable();
+            deps.dedup();
+            return;
+        }
         self.split(start);
         self.split(end);
         // Fill holes so the whole range is covered by segments.
@@ -81,18 +90,23 @@ impl MemMap {
             );
         }
         for (_, seg) in self.segs.range_mut(start..end) {
-            if let Some(w) = seg.last_write {
-                deps.push(w);
-            }
-            if write {
-                deps.extend(seg.reads.drain(..));
-                seg.last_write = Some(id);
-            } else {
-                seg.reads.push(id);
-            }
+            Self::touch(seg, id, write, deps);
         }
         deps.sort_unstable();
         deps.dedup();
+    }
+
+    /// Access `id` to all of `seg`: adds to `deps` what it must follow.
+    fn touch(seg: &mut Seg, id: CmdId, write: bool, deps: &mut Vec<CmdId>) {
+        if let Some(w) = seg.last_write {
+            deps.push(w);
+        }
+        if write {
+            deps.extend(seg.reads.drain(..));
+            seg.last_write = Some(id);
+        } else {
+            seg.reads.push(id);
+        }
     }
 }
 
@@ -978,6 +992,37 @@ mod tests {
             file: "k.rs".into(),
             line: 7,
             col: 1,
+        }
+    }
+
+    proptest::proptest! {
+        /// The interval map orders accesses exactly as tracking every byte
+        /// on its own would: each follows the last write to any byte it
+        /// touches and, when it writes, every read since.
+        #[test]
+        fn the_memory_map_orders_as_bytes_would(
+            accesses in proptest::collection::vec((0u64..24, 1u64..10, proptest::bool::ANY), 1..40)
+        ) {
+            let mut map = MemMap::default();
+            let mut bytes: Vec<(Option<CmdId>, Vec<CmdId>)> = vec![(None, Vec::new()); 40];
+            let mut deps = Vec::new();
+            for (i, &(start, len, write)) in accesses.iter().enumerate() {
+                let id = CmdId(i as u32);
+                map.access(id, start, start + len, write, &mut deps);
+                let mut want = Vec::new();
+                for b in &mut bytes[start as usize..(start + len) as usize] {
+                    want.extend(b.0);
+                    if write {
+                        want.append(&mut b.1);
+                        b.0 = Some(id);
+                    } else {
+                        b.1.push(id);
+                    }
+                }
+                want.sort_unstable();
+                want.dedup();
+                proptest::prop_assert_eq!(&deps, &want, "access {} [{}, {})", i, start, start + len);
+            }
         }
     }
 
