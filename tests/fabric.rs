@@ -342,7 +342,7 @@ fn a_shape_mismatch_names_both_lines() {
     };
     let tile = |n: usize| TileType {
         dtype: DType::F32,
-        shape: vec![n],
+        shape: vec![n].into(),
     };
     assert!(
         matches!(

@@ -35,7 +35,7 @@ impl Ctx {
                 offset: (self.rank * self.n + off) as i64,
             },
             dtype: DType::F32,
-            shape: vec![n],
+            shape: vec![n].into(),
         }
     }
 }

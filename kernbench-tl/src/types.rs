@@ -114,7 +114,7 @@ impl<T: Element> Ptr<T> {
                 offset: self.offset,
             },
             dtype: T::DTYPE,
-            shape: shape.to_vec(),
+            shape: shape[..].into(),
         }
     }
 }
@@ -274,7 +274,7 @@ impl<T: Element> Block<T> {
                 tensor: self.t.shape,
             },
             dtype: T::DTYPE,
-            shape: self.shape.to_vec(),
+            shape: self.shape[..].into(),
         }
     }
 }
@@ -345,7 +345,7 @@ impl<T: Element> Tile<T> {
     #[track_caller]
     pub fn shape(self) -> Vec<usize> {
         let l = loc();
-        with_builder(|b| b.ty(self.id, &l).map(|t| t.shape.clone()))
+        with_builder(|b| b.ty(self.id, &l).map(|t| t.shape.to_vec()))
     }
 
     /// Elements it holds.
@@ -385,7 +385,7 @@ impl<T: Element> Tile<T> {
     #[track_caller]
     pub fn expand_dims(self, axis: usize) -> Tile<T> {
         let l = loc();
-        let mut shape = with_builder(|b| b.ty(self.id, &l).map(|t| t.shape.clone()));
+        let mut shape = with_builder(|b| b.ty(self.id, &l).map(|t| t.shape.to_vec()));
         if axis > shape.len() {
             crate::context::fail(
                 TraceErrorKind::Shape(Box::new(ShapeError::ExpandDims { axis, shape })),

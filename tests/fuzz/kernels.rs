@@ -445,7 +445,7 @@ impl Interp<'_> {
             base_va: *va,
             view,
             dtype: *dtype,
-            shape,
+            shape: shape.into(),
         })
     }
 
@@ -515,7 +515,10 @@ impl Program for Interp<'_> {
                     let Some(v) = t.pick(*value, false, |ty| ty.dtype == *dtype) else {
                         continue;
                     };
-                    let shape = b.ty(v, &loc).map(|ty| ty.shape.clone()).unwrap_or_default();
+                    let shape = b
+                        .ty(v, &loc)
+                        .map(|ty| ty.shape.to_vec())
+                        .unwrap_or_default();
                     let Some(r) = self.region(args, inst, *buf, *at, shape) else {
                         continue;
                     };

@@ -299,7 +299,7 @@ impl GraphBuilder {
         if r.shape.is_empty() || r.shape.contains(&0) {
             return Err(self.error(
                 TraceErrorKind::Shape(Box::new(ShapeError::EmptyRegion {
-                    shape: r.shape.clone(),
+                    shape: r.shape.to_vec(),
                 })),
                 loc,
             ));
@@ -314,7 +314,7 @@ impl GraphBuilder {
             return Err(self.error(
                 TraceErrorKind::Shape(Box::new(ShapeError::TooManyBytes {
                     dtype: ty.dtype,
-                    shape: ty.shape.clone(),
+                    shape: ty.shape.to_vec(),
                 })),
                 loc,
             ));
@@ -329,7 +329,7 @@ impl GraphBuilder {
         if matches!(r.view, View::Block { .. }) && r.shape.len() != 2 {
             return Err(self.error(
                 TraceErrorKind::Shape(Box::new(ShapeError::BlockRank {
-                    shape: r.shape.clone(),
+                    shape: r.shape.to_vec(),
                 })),
                 loc,
             ));
@@ -394,7 +394,7 @@ impl GraphBuilder {
             return Err(self.error(
                 TraceErrorKind::Shape(Box::new(ShapeError::MaskBroadcast {
                     access: what,
-                    mask: tm.shape.clone(),
+                    mask: tm.shape.to_vec(),
                     region: shape.to_vec(),
                 })),
                 loc,
@@ -409,7 +409,7 @@ impl GraphBuilder {
         if ty.shape.len() != 2 {
             return Err(self.error(
                 TraceErrorKind::Shape(Box::new(ShapeError::StreamRank {
-                    shape: ty.shape.clone(),
+                    shape: ty.shape.to_vec(),
                 })),
                 loc,
             ));
@@ -449,8 +449,8 @@ impl GraphBuilder {
         if vty.shape != dst.shape && vty.elems() != dst.shape.iter().product::<usize>() {
             return Err(self.error(
                 TraceErrorKind::Shape(Box::new(ShapeError::Store {
-                    value: vty.shape.clone(),
-                    region: dst.shape.clone(),
+                    value: vty.shape.to_vec(),
+                    region: dst.shape.to_vec(),
                 })),
                 loc,
             ));
@@ -479,7 +479,7 @@ impl GraphBuilder {
         if ty.shape.is_empty() || ty.shape.contains(&0) {
             return Err(self.error(
                 TraceErrorKind::Shape(Box::new(ShapeError::EmptyTile {
-                    shape: ty.shape.clone(),
+                    shape: ty.shape.to_vec(),
                 })),
                 loc,
             ));
@@ -502,8 +502,8 @@ impl GraphBuilder {
         if ta.shape.len() != 2 || tb.shape.len() != 2 {
             return Err(self.error(
                 TraceErrorKind::Shape(Box::new(ShapeError::DotRank {
-                    a: ta.shape.clone(),
-                    b: tb.shape.clone(),
+                    a: ta.shape.to_vec(),
+                    b: tb.shape.to_vec(),
                 })),
                 loc,
             ));
@@ -555,8 +555,8 @@ impl GraphBuilder {
                     if !broadcasts_to(&tx.shape, &out.shape) {
                         return Err(self.error(
                             TraceErrorKind::Shape(Box::new(ShapeError::BiasBroadcast {
-                                bias: tx.shape.clone(),
-                                product: out.shape.clone(),
+                                bias: tx.shape.to_vec(),
+                                product: out.shape.to_vec(),
                             })),
                             loc,
                         ));
@@ -634,17 +634,24 @@ impl GraphBuilder {
         }
         let kind = op.kind();
         // The result shape, by numpy's rules over every tile operand.
-        let mut shape: Option<Vec<usize>> = None;
-        let mut seen: Vec<Vec<usize>> = Vec::new();
-        for a in &args {
+        let mut shape: Option<Dims> = None;
+        for (k, a) in args.iter().enumerate() {
             if let Operand::Value(v) = a {
                 let t = self.ty(*v, loc)?;
                 shape = Some(match shape {
                     None => t.shape.clone(),
-                    Some(s0) => broadcast_shapes(&s0, &t.shape).map_err(|d| {
+                    Some(s0) => broadcast_dims(&s0, &t.shape).map_err(|d| {
                         let n = s0.len().max(t.shape.len());
-                        let mut shapes = seen.clone();
-                        shapes.push(t.shape.clone());
+                        // The shapes met so far, this one's last.
+                        let shapes = args[..=k]
+                            .iter()
+                            .filter_map(|a| match a {
+                                Operand::Value(v) => {
+                                    self.ty(*v, loc).ok().map(|t| t.shape.to_vec())
+                                }
+                                _ => None,
+                            })
+                            .collect();
                         self.error(
                             TraceErrorKind::Shape(Box::new(ShapeError::Broadcast {
                                 op: op.name(),
@@ -656,7 +663,6 @@ impl GraphBuilder {
                         )
                     })?,
                 });
-                seen.push(t.shape.clone());
             }
         }
         let Some(shape) = shape else {
@@ -783,7 +789,7 @@ impl GraphBuilder {
         if shape.is_empty() || shape.contains(&0) || shape.iter().product::<usize>() != t.elems() {
             return Err(self.error(
                 TraceErrorKind::Shape(Box::new(ShapeError::Reshape {
-                    from: t.shape.clone(),
+                    from: t.shape.to_vec(),
                     from_elems: t.elems(),
                     to_elems: shape.iter().product(),
                     to: shape,
@@ -805,7 +811,7 @@ impl GraphBuilder {
         if shape.contains(&0) || !broadcasts_to(&t.shape, &shape) {
             return Err(self.error(
                 TraceErrorKind::Shape(Box::new(ShapeError::BroadcastTo {
-                    from: t.shape.clone(),
+                    from: t.shape.to_vec(),
                     to: shape,
                 })),
                 loc,
@@ -820,7 +826,7 @@ impl GraphBuilder {
         if t.shape.len() != 2 {
             return Err(self.error(
                 TraceErrorKind::Shape(Box::new(ShapeError::TransRank {
-                    shape: t.shape.clone(),
+                    shape: t.shape.to_vec(),
                 })),
                 loc,
             ));
@@ -859,7 +865,7 @@ impl GraphBuilder {
                 TraceErrorKind::Shape(Box::new(ShapeError::Axis {
                     op: what,
                     axis,
-                    shape: t.shape.clone(),
+                    shape: t.shape.to_vec(),
                 })),
                 loc,
             ));
@@ -936,7 +942,7 @@ impl GraphBuilder {
         if ty.shape.is_empty() || ty.shape.contains(&0) {
             return Err(self.error(
                 TraceErrorKind::Shape(Box::new(ShapeError::EmptyMessage {
-                    shape: ty.shape.clone(),
+                    shape: ty.shape.to_vec(),
                 })),
                 loc,
             ));
@@ -1048,7 +1054,7 @@ mod tests {
             base_va: 0x1000_0000,
             view: View::Flat { offset: 0 },
             dtype,
-            shape: vec![4, 4],
+            shape: vec![4, 4].into(),
         }
     }
 
@@ -1082,7 +1088,7 @@ mod tests {
         assert_eq!(e, huge);
 
         let mut r = region("x", F32);
-        r.shape = vec![0, 4];
+        r.shape = vec![0, 4].into();
         let e = shape_err(b.load(r, &l));
         assert_eq!(e, EmptyRegion { shape: vec![0, 4] });
         let mut r = region("x", F32);
@@ -1090,7 +1096,7 @@ mod tests {
             origin: [0, 0],
             tensor: [8, 8],
         };
-        r.shape = vec![2, 2, 2];
+        r.shape = vec![2, 2, 2].into();
         let e = shape_err(b.load(r, &l));
         assert_eq!(
             e,
@@ -1099,7 +1105,7 @@ mod tests {
             }
         );
         let mut r = region("x", F32);
-        r.shape = vec![16];
+        r.shape = vec![16].into();
         let e = shape_err(b.stream(r, &l));
         assert_eq!(e, StreamRank { shape: vec![16] });
 
@@ -1107,7 +1113,7 @@ mod tests {
         let row = b.full(0.0, ty(&[4]), &l).unwrap();
         let wide = b.full(0.0, ty(&[4, 8]), &l).unwrap();
         let mut r = region("y", F32);
-        r.shape = vec![8];
+        r.shape = vec![8].into();
         let e = shape_err(b.store(r, x, &l));
         let store = Store {
             value: vec![4, 4],

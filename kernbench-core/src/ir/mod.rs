@@ -7,12 +7,14 @@
 
 mod args;
 mod builder;
+mod dims;
 mod dot;
 mod error;
 mod text;
 
 pub use args::{ArgValue, KernelArgs, ParamKind};
 pub use builder::{GraphBuilder, TraceLimits};
+pub use dims::Dims;
 pub use error::{
     ArgError, BoundsError, CommSide, DTypeError, Expected, ShapeError, TraceError, TraceErrorKind,
     UsageError,
@@ -80,13 +82,16 @@ pub struct TileType {
     /// Element type.
     pub dtype: DType,
     /// Shape, outermost dimension first.
-    pub shape: Vec<usize>,
+    pub shape: Dims,
 }
 
 impl TileType {
     /// A tile type.
-    pub fn new(dtype: DType, shape: Vec<usize>) -> Self {
-        TileType { dtype, shape }
+    pub fn new(dtype: DType, shape: impl Into<Dims>) -> Self {
+        TileType {
+            dtype,
+            shape: shape.into(),
+        }
     }
 
     /// Number of elements.
@@ -296,7 +301,7 @@ pub struct MemRef {
     /// Element type.
     pub dtype: DType,
     /// Shape of the region (its tile).
-    pub shape: Vec<usize>,
+    pub shape: Dims,
 }
 
 impl MemRef {
@@ -707,6 +712,11 @@ pub struct LoadMask {
 /// other's extent. `Err(d)` names the first dimension (counted from the
 /// left of the longer shape) where they differ and neither is 1.
 pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Result<Vec<usize>, usize> {
+    broadcast_dims(a, b).map(Vec::from)
+}
+
+/// [`broadcast_shapes`] as [`Dims`] (no allocation for 1D and 2D shapes).
+pub(crate) fn broadcast_dims(a: &[usize], b: &[usize]) -> Result<Dims, usize> {
     let n = a.len().max(b.len());
     let at = |s: &[usize], i: usize| {
         if i + s.len() >= n {
@@ -1058,7 +1068,7 @@ mod tests {
                 tensor: [8, 8],
             },
             dtype: DType::F32,
-            shape: vec![4, 2],
+            shape: vec![4, 2].into(),
         };
         assert_eq!(
             r.to_string(),

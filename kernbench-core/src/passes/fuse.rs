@@ -337,7 +337,7 @@ mod tests {
             base_va: 0x1000_0000,
             view: View::Flat { offset: 0 },
             dtype,
-            shape: shape.to_vec(),
+            shape: shape.into(),
         }
     }
 

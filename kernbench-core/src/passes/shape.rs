@@ -108,7 +108,7 @@ mod tests {
                 tensor: [64, 64],
             },
             dtype: DType::F32,
-            shape: vec![rows, 16],
+            shape: vec![rows, 16].into(),
         }
     }
 

@@ -396,9 +396,7 @@ impl DataState {
                         Operand::Value(v) => {
                             let a = self.val(inst, *v);
                             Some(match a.as_slice() {
-                                Some(s) if a.shape() == shape.as_slice() => {
-                                    std::borrow::Cow::Borrowed(s)
-                                }
+                                Some(s) if a.shape() == &shape[..] => std::borrow::Cow::Borrowed(s),
                                 _ => std::borrow::Cow::Owned(broadcast_flat(a, shape)),
                             })
                         }
@@ -553,7 +551,7 @@ mod tests {
                 tensor: [rows, 4],
             },
             dtype: DType::F32,
-            shape: vec![rows, 4],
+            shape: vec![rows, 4].into(),
         }
     }
 
