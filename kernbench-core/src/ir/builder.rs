@@ -253,7 +253,8 @@ impl GraphBuilder {
                 loc,
             ));
         }
-        for v in cmd.operands() {
+        let operands = cmd.operands();
+        for &v in &operands {
             self.ty(v, loc)?;
             if self.is_stream(v) && !matches!(cmd, Command::Dot { .. }) {
                 return Err(self.error(
@@ -262,16 +263,20 @@ impl GraphBuilder {
                 ));
             }
         }
-        let operands = cmd.operands();
         let id = CmdId(self.graph.node_count() as u32);
         let n = self.graph.add_node(Node {
             cmd,
             ty,
             loc: loc.clone(),
         });
-        for v in operands {
-            self.graph
-                .update_edge(NodeIndex::new(v.index()), n, DepKind::Data);
+        // The node is new, so its only possible duplicate edges are from an
+        // operand named twice: skip those rather than search each
+        // operand's (possibly long) list of uses.
+        for (k, &v) in operands.iter().enumerate() {
+            if !operands[..k].contains(&v) {
+                self.graph
+                    .add_edge(NodeIndex::new(v.index()), n, DepKind::Data);
+            }
         }
         Ok(id)
     }
@@ -1045,6 +1050,26 @@ mod tests {
     fn tile(b: &mut GraphBuilder, dtype: DType) -> CmdId {
         b.full(1.0, TileType::new(dtype, vec![4, 4]), &at())
             .unwrap()
+    }
+
+    #[test]
+    fn an_operand_named_twice_is_one_data_edge() {
+        let mut b = builder();
+        let x = tile(&mut b, F32);
+        let y = b.math(MathOp::Add, vec![V(x), V(x)], None, &at()).unwrap();
+        let z = b.math(MathOp::Mul, vec![V(x), V(y)], None, &at()).unwrap();
+        let g = b.finish();
+        let into = |c: CmdId| {
+            let mut from: Vec<usize> = g
+                .graph
+                .neighbors_directed(NodeIndex::new(c.index()), petgraph::Direction::Incoming)
+                .map(|n| n.index())
+                .collect();
+            from.sort_unstable();
+            from
+        };
+        assert_eq!(into(y), [x.index()]);
+        assert_eq!(into(z), [x.index(), y.index()]);
     }
 
     fn region(name: &'static str, dtype: DType) -> MemRef {
