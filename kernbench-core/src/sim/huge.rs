@@ -52,4 +52,45 @@ mod tests {
         let small: Vec<u8> = super::vec_with_capacity(10);
         assert!(small.capacity() >= 10);
     }
+
+    /// The kernel records the advice on the mapping (`hg` in its flags),
+    /// where the kernel can take it at all.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_large_vector_is_advised_huge_pages() {
+        let Ok(thp) = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled") else {
+            return; // a kernel without transparent huge pages
+        };
+        if thp.contains("[never]") {
+            return;
+        }
+        let v: Vec<u64> = super::vec_with_capacity(1 << 20); // 8 MiB
+        let at = (v.as_ptr() as usize).next_multiple_of(super::HUGE);
+        let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps is readable");
+        let mut inside = false;
+        let mut flags = None;
+        for line in smaps.lines() {
+            if let Some((range, _)) = line.split_once(' ') {
+                if let Some((a, b)) = range.split_once('-') {
+                    if let (Ok(a), Ok(b)) =
+                        (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+                    {
+                        inside = (a..b).contains(&at);
+                        continue;
+                    }
+                }
+            }
+            if inside {
+                if let Some(f) = line.strip_prefix("VmFlags:") {
+                    flags = Some(f.to_string());
+                }
+            }
+        }
+        let flags = flags.expect("the vector's mapping is listed");
+        assert!(
+            flags.split_whitespace().any(|f| f == "hg"),
+            "no huge-page advice on the vector's mapping: {flags}"
+        );
+        drop(v);
+    }
 }
