@@ -385,7 +385,22 @@ fn joined<T: std::fmt::Display>(items: &[T], sep: &str) -> String {
 
 /// `0, 2, 3`
 pub(crate) fn list(v: &[usize]) -> String {
-    let parts: Vec<String> = v.iter().map(|r| r.to_string()).collect();
+    // Runs of three or more consecutive ranks as `a-b`, so that a failure
+    // that stops every rank of a large run stays one line.
+    let mut parts: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j + 1 < v.len() && v[j + 1] == v[j] + 1 {
+            j += 1;
+        }
+        if j >= i + 2 {
+            parts.push(format!("{}-{}", v[i], v[j]));
+        } else {
+            parts.extend(v[i..=j].iter().map(|r| r.to_string()));
+        }
+        i = j + 1;
+    }
     parts.join(", ")
 }
 
@@ -429,12 +444,27 @@ impl SpawnError {
 }
 
 fn describe(failures: &[RankFailure], released: &[usize]) -> String {
+    // Ranks that failed with the same message are told once, with their
+    // ranks (a kernel error on every rank of a 4096-rank run is one line).
+    let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut of_msg: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for f in failures {
+        let msg = f.error.to_string();
+        match of_msg.get(&msg) {
+            Some(&g) => groups[g].1.push(f.rank),
+            None => {
+                of_msg.insert(msg.clone(), groups.len());
+                groups.push((msg, vec![f.rank]));
+            }
+        }
+    }
     let mut s = String::new();
-    for (i, f) in failures.iter().enumerate() {
+    for (i, (msg, ranks)) in groups.iter().enumerate() {
         if i > 0 {
             s.push_str("; ");
         }
-        s.push_str(&format!("rank {} failed: {}", f.rank, f.error));
+        let who = if ranks.len() == 1 { "rank" } else { "ranks" };
+        s.push_str(&format!("{who} {} failed: {msg}", list(ranks)));
     }
     if !released.is_empty() {
         s.push_str(&format!(" (rank(s) {} were released)", list(released)));
@@ -985,6 +1015,33 @@ mod tests {
     use super::*;
     use crate::addr::AddressLayout;
     use std::error::Error as _;
+
+    #[test]
+    fn rank_lists_fold_runs_of_three_or_more() {
+        assert_eq!(list(&[0, 2]), "0, 2");
+        assert_eq!(list(&[0, 1]), "0, 1");
+        assert_eq!(list(&[0, 1, 2, 3, 7, 9, 10, 11]), "0-3, 7, 9-11");
+        assert_eq!(list(&[]), "");
+    }
+
+    #[test]
+    fn ranks_that_fail_alike_are_told_once() {
+        let fail = |rank: usize, msg: &str| RankFailure {
+            rank,
+            error: msg.to_string().into(),
+        };
+        let mut failures: Vec<RankFailure> = (0..256).map(|r| fail(r, "bad shape")).collect();
+        failures[7] = fail(7, "out of memory");
+        let e = SpawnError::Failed {
+            failures,
+            released: vec![300, 301, 302],
+        };
+        assert_eq!(
+            e.to_string(),
+            "ranks 0-6, 8-255 failed: bad shape; rank 7 failed: out of memory \
+             (rank(s) 300-302 were released)"
+        );
+    }
 
     #[test]
     fn a_machine_error_keeps_the_memory_error_as_its_source() {
