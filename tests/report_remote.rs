@@ -1,9 +1,8 @@
 //! The report of a multi-PE kernel counts the bytes its PEs move to and from
 //! other PEs' memory, on both sides, and bounds each PE by them.
 
-use kernbench::core::sim::{simulate, BoundBy, Launch, Report};
+use kernbench::core::sim::{simulate, BoundBy, Report};
 use kernbench::core::topology::{Endpoint, Route};
-use kernbench::kernels::vector_add;
 use kernbench::prelude::*;
 
 mod common;
@@ -18,15 +17,9 @@ fn run_homed(pes: &[PeId], home: PeId) -> (Machine, Report) {
     let bufs: Vec<_> = (0..3)
         .map(|_| common::homed(&mut m, n, pes, home))
         .collect();
-    let args = KernelArgs::new()
-        .with("x", bufs[0].ptr())
-        .with("y", bufs[1].ptr())
-        .with("z", bufs[2].ptr())
-        .int("n", n as i64)
-        .int("block", BLOCK as i64);
     let r = simulate(
         &mut m,
-        &Launch::new(&vector_add, args, pes.to_vec()).data(false),
+        &common::vector_add_on(&bufs, n, BLOCK, pes.to_vec()),
     )
     .unwrap();
     (m, r)
@@ -193,17 +186,7 @@ fn a_single_pe_kernel_reports_as_before() {
     let b: Vec<_> = (0..3)
         .map(|_| m.alloc(DType::F32, n, &[pe]).unwrap())
         .collect();
-    let args = KernelArgs::new()
-        .with("x", b[0].ptr())
-        .with("y", b[1].ptr())
-        .with("z", b[2].ptr())
-        .int("n", n as i64)
-        .int("block", n as i64);
-    let r = simulate(
-        &mut m,
-        &Launch::new(&vector_add, args, vec![pe]).data(false),
-    )
-    .unwrap();
+    let r = simulate(&mut m, &common::vector_add_on(&b, n, n, vec![pe])).unwrap();
     let spec = m.topology().pe_spec();
     let p = &r.pes[0];
     let own = p.hbm_read + p.hbm_write;

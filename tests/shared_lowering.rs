@@ -4,10 +4,9 @@
 //! its own gives: local and remote DMAs, streamed GEMM operands, blocks at
 //! other origins, and an instance whose memory is of another kind.
 
-use kernbench::core::machine::Buffer;
 use kernbench::core::passes::bound_programs;
 use kernbench::core::sim::Launch;
-use kernbench::kernels::{gemm, gemm_blocked, vector_add};
+use kernbench::kernels::{gemm, gemm_blocked};
 use kernbench::prelude::*;
 
 mod common;
@@ -21,17 +20,6 @@ fn agree(m: &Machine, launch: &Launch, what: &str) {
     for (i, (a, b)) in shared.0.iter().zip(&each.0).enumerate() {
         assert!(a == b, "{what}: instance {i}'s program differs");
     }
-}
-
-/// `vector_add` of `bufs` (x, y, z) over `n` elements, `block` an instance.
-fn vector_add_on(bufs: &[Buffer], n: usize, block: usize, pes: Vec<PeId>) -> Launch<'static> {
-    let args = KernelArgs::new()
-        .with("x", bufs[0].ptr())
-        .with("y", bufs[1].ptr())
-        .with("z", bufs[2].ptr())
-        .int("n", n as i64)
-        .int("block", block as i64);
-    Launch::new(&vector_add, args, pes).data(false)
 }
 
 fn pes(m: &Machine, n: usize) -> Vec<PeId> {
@@ -50,7 +38,11 @@ fn vector_add_homed_on_one_pe_mixes_local_and_remote_dmas() {
     let bufs: Vec<_> = (0..3)
         .map(|_| common::homed(&mut m, n, &pes, pes[5]))
         .collect();
-    agree(&m, &vector_add_on(&bufs, n, block, pes), "vector_add homed");
+    agree(
+        &m,
+        &common::vector_add_on(&bufs, n, block, pes),
+        "vector_add homed",
+    );
 }
 
 #[test]
@@ -63,7 +55,7 @@ fn vector_add_on_its_own_shards() {
         .collect();
     agree(
         &m,
-        &vector_add_on(&bufs, n, 4000, pes),
+        &common::vector_add_on(&bufs, n, 4000, pes),
         "vector_add sharded",
     );
 }

@@ -57,3 +57,15 @@ pub fn homed(m: &mut Machine, n: usize, pes: &[PeId], home: PeId) -> Buffer {
     }));
     m.alloc_shards(DType::F32, n, shards).unwrap()
 }
+
+/// A timing-only launch (data off) of `vector_add` over `bufs` (x, y, z): `n`
+/// elements, `block` an instance, on `pes`.
+pub fn vector_add_on(bufs: &[Buffer], n: usize, block: usize, pes: Vec<PeId>) -> Launch<'static> {
+    let args = KernelArgs::new()
+        .with("x", bufs[0].ptr())
+        .with("y", bufs[1].ptr())
+        .with("z", bufs[2].ptr())
+        .int("n", n as i64)
+        .int("block", block as i64);
+    Launch::new(&kernbench::kernels::vector_add, args, pes).data(false)
+}
