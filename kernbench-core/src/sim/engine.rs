@@ -54,7 +54,59 @@ enum Ev {
     Spin(InstId),
 }
 
+/// An [`Ev`] in one word, as the queue holds it: a queue entry is then 16
+/// bytes (time and event) where the enum would make it 24, and the radix
+/// heap moves each entry a few times.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Packed(u64);
+
+/// Bits of a packed event below its tag.
+const TAG_SHIFT: u32 = 60;
+/// The most instances a run may have: an [`OpRef`] packs its instance in
+/// the bits between its op and the tag. (Far more than memory allows: each
+/// instance holds a program.)
+const MAX_INSTS: usize = 1 << (TAG_SHIFT - 32);
+
 impl Ev {
+    fn pack(self) -> Packed {
+        let op = |r: OpRef| (u64::from(r.inst.0) << 32) | u64::from(r.op.0);
+        let (tag, payload) = match self {
+            Ev::OpDone(r) => (0, op(r)),
+            Ev::SendNext(r) => (1, op(r)),
+            Ev::Visible(c) => (2, u64::from(c.0)),
+            Ev::Credit(c) => (3, u64::from(c.0)),
+            Ev::CommFree(i) => (4, u64::from(i.0)),
+            Ev::Pump(c) => (5, u64::from(c.0)),
+            Ev::Begin(i) => (6, u64::from(i.0)),
+            Ev::Open(g) => (7, u64::from(g)),
+            Ev::Idle(c, u) => (8, (u64::from(c) << 8) | u64::from(u)),
+            #[cfg(test)]
+            Ev::Spin(i) => (9, u64::from(i.0)),
+        };
+        debug_assert!(payload >> TAG_SHIFT == 0, "packed event payload overflows");
+        Packed((tag << TAG_SHIFT) | payload)
+    }
+
+    fn unpack(p: Packed) -> Ev {
+        let payload = p.0 & ((1 << TAG_SHIFT) - 1);
+        let low = payload as u32;
+        let op = || OpRef::new(InstId((payload >> 32) as u32), OpId(low));
+        match p.0 >> TAG_SHIFT {
+            0 => Ev::OpDone(op()),
+            1 => Ev::SendNext(op()),
+            2 => Ev::Visible(ChanId(low)),
+            3 => Ev::Credit(ChanId(low)),
+            4 => Ev::CommFree(InstId(low)),
+            5 => Ev::Pump(ChanId(low)),
+            6 => Ev::Begin(InstId(low)),
+            7 => Ev::Open(low),
+            8 => Ev::Idle((payload >> 8) as u32, low as u8),
+            #[cfg(test)]
+            9 => Ev::Spin(InstId(low)),
+            t => unreachable!("packed event tag {t}"),
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Ev::OpDone(_) => "op done",
@@ -164,7 +216,7 @@ pub(crate) struct EngineConfig<'a> {
 
 pub(crate) struct Engine<'a> {
     pub(crate) now: Ps,
-    queue: EventQueue<Ev>,
+    queue: EventQueue<Packed>,
     pub(crate) insts: Vec<PeState>,
     /// Every instance's op progress.
     ops: OpProgress,
@@ -332,6 +384,7 @@ impl<'a> Engine<'a> {
         } else {
             Vec::new()
         };
+        debug_assert!(insts.len() < MAX_INSTS, "too many instances to pack");
         let mut queue = EventQueue::new().recording(cfg.record_mix);
         let now = cfg.gates.iter().map(|g| g.start).min().unwrap_or(0);
         if let Some(busy) = cfg.busy {
@@ -339,7 +392,7 @@ impl<'a> Engine<'a> {
                 let pe = insts[core.insts[0] as usize].pe;
                 if let Some(b) = busy.get(&pe) {
                     for (u, t) in core.resume(b, now) {
-                        queue.push(t, Ev::Idle(c as u32, u as u8));
+                        queue.push(t, Ev::Idle(c as u32, u as u8).pack());
                     }
                 }
             }
@@ -381,7 +434,7 @@ impl<'a> Engine<'a> {
     }
 
     fn push(&mut self, t: Ps, ev: Ev) {
-        self.queue.push(t, ev);
+        self.queue.push(t, ev.pack());
     }
 
     /// The queue's recorded mix (empty unless asked for).
@@ -437,6 +490,7 @@ impl<'a> Engine<'a> {
             }
         }
         while let Some((t, ev)) = self.queue.pop() {
+            let ev = Ev::unpack(ev);
             if self.failed.is_some() {
                 break;
             }
@@ -744,7 +798,7 @@ impl<'a> Engine<'a> {
             let mut progress = false;
             let ch = &mut self.chans[c.ix()];
             if let Some((by, at)) = ch.msg.poll_grant() {
-                self.queue.push(at, Ev::OpDone(by));
+                self.queue.push(at, Ev::OpDone(by).pack());
                 progress = true;
             }
             let figures = (ch.credit_ps, slot_bytes, ch.drain_gbps);
@@ -781,21 +835,21 @@ impl<'a> Engine<'a> {
             }
             match polled {
                 SendPoll::Done(d) => {
-                    self.queue.push(d.done, Ev::OpDone(d.by));
-                    self.queue.push(d.free, Ev::CommFree(d.by.inst));
+                    self.queue.push(d.done, Ev::OpDone(d.by).pack());
+                    self.queue.push(d.free, Ev::CommFree(d.by.inst).pack());
                     progress = true;
                 }
                 SendPoll::PumpAt(t) => {
                     let ch = &mut self.chans[c.ix()];
                     if ch.pump_at != Some(t) {
                         ch.pump_at = Some(t);
-                        self.queue.push(t, Ev::Pump(c));
+                        self.queue.push(t, Ev::Pump(c).pack());
                     }
                 }
                 SendPoll::Parked => {}
             }
             if let Some((by, at)) = self.chans[c.ix()].msg.poll_recv() {
-                self.queue.push(at, Ev::OpDone(by));
+                self.queue.push(at, Ev::OpDone(by).pack());
                 progress = true;
             }
             if !progress {
@@ -843,11 +897,11 @@ impl<'a> Engine<'a> {
             if let Some(log) = self.msg_log.as_mut() {
                 log.packet(c, r, first, (t, inject_end), bytes);
             }
-            self.queue.push(drained, Ev::Visible(c));
+            self.queue.push(drained, Ev::Visible(c).pack());
             if sent >= bytes {
                 // The last packet has its slot: the send completes for the kernel
                 // (fire-and-forget); the engine finishes injecting in the background.
-                self.queue.push(now, Ev::OpDone(r));
+                self.queue.push(now, Ev::OpDone(r).pack());
             }
             t = inject_end;
         }
@@ -1019,7 +1073,7 @@ impl<'a> Engine<'a> {
             let Some((_, ev)) = self.queue.pop() else {
                 break;
             };
-            note(self, ev);
+            note(self, Ev::unpack(ev));
         }
         pes.sort_unstable();
         pes.dedup();
@@ -1116,7 +1170,34 @@ impl<'a> Engine<'a> {
 
 #[cfg(test)]
 mod tests {
-    use super::{LAST_LIMIT, SPIN};
+    use super::{ChanId, Ev, InstId, OpId, OpRef, LAST_LIMIT, MAX_INSTS, SPIN};
+
+    /// Every event comes out of the queue as it went in, at the widest
+    /// values each field takes.
+    #[test]
+    fn events_pack_and_unpack() {
+        let top = (MAX_INSTS - 1) as u32;
+        let r = OpRef::new(InstId(top), OpId(u32::MAX));
+        let all = [
+            Ev::OpDone(r),
+            Ev::OpDone(OpRef::new(InstId(0), OpId(0))),
+            Ev::SendNext(r),
+            Ev::Visible(ChanId(u32::MAX)),
+            Ev::Credit(ChanId(7)),
+            Ev::CommFree(InstId(u32::MAX)),
+            Ev::Pump(ChanId(u32::MAX)),
+            Ev::Begin(InstId(3)),
+            Ev::Open(u32::MAX),
+            Ev::Idle(u32::MAX, u8::MAX),
+            Ev::Spin(InstId(top)),
+        ];
+        for ev in all {
+            assert_eq!(Ev::unpack(ev.pack()), ev, "{ev:?}");
+        }
+        // Events that differ pack differently.
+        assert_ne!(Ev::Credit(ChanId(1)).pack(), Ev::Visible(ChanId(1)).pack());
+        assert_ne!(Ev::OpDone(r).pack(), Ev::SendNext(r).pack());
+    }
     use crate::ir::{
         CommandGraph, Dir, GraphBuilder, GraphHeader, KernelArgs, SrcLoc, TileType, TraceError,
         TraceLimits,
