@@ -334,15 +334,24 @@ fn rebind(
         let runs = site.span.runs(r);
         split[..n].fill(0);
         let target = resolve(machine, spec, pe, &runs, &mut split[..n]).ok()?;
-        match (target, t.prog.ops[site.op as usize].kind) {
-            (Target::Hbm, OpKind::Hbm { pcs: at, .. }) if at as usize == pcs.len() * n => {
-                for (e, &b) in row.iter_mut().zip(&split[..n]) {
-                    *e = pc_entry(b);
-                }
-                pcs.push(pc_rows.row(&row[..n]));
+        let at = match (target, t.prog.ops[site.op as usize].kind) {
+            (Target::Hbm, OpKind::Hbm { pcs: at, .. }) => Some(at),
+            (Target::Remote(ep), OpKind::Remote { route, pcs: at, .. })
+                if remote.index(ep) == route && matches!(ep, Endpoint::Hbm(_)) == at.is_some() =>
+            {
+                at
             }
-            (Target::Remote(ep), OpKind::Remote { route, .. }) if remote.index(ep) == route => {}
             _ => return None,
+        };
+        // The split of an HBM slice: the template's op holds the next row.
+        if let Some(at) = at {
+            if at as usize != pcs.len() * n {
+                return None;
+            }
+            for (e, &b) in row.iter_mut().zip(&split[..n]) {
+                *e = pc_entry(b);
+            }
+            pcs.push(pc_rows.row(&row[..n]));
         }
     }
     Some((pc_rows, pcs, remote))

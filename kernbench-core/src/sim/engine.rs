@@ -24,7 +24,7 @@ use crate::passes::lower::{OpKind, PeProgram, Unit, UNITS};
 use crate::passes::pair::Channels;
 use crate::passes::trace::CmdTable;
 use crate::passes::{Binding, PcTable};
-use crate::topology::{IpcqSpec, Link, PeSpec, Route};
+use crate::topology::{Endpoint, IpcqSpec, Link, PeSpec, Route};
 use crate::{PeId, Ps};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -193,6 +193,8 @@ pub(crate) struct EngineConfig<'a> {
     pub(crate) chan_routes: Vec<Route>,
     /// Routes of remote DMAs, indexed by their ops.
     pub(crate) routes: &'a [Route],
+    /// The memory each of `routes` leads to.
+    pub(crate) route_ends: &'a [Endpoint],
     /// The machine's links.
     pub(crate) links: &'a [Link],
     pub(crate) spec: &'a PeSpec,
@@ -229,6 +231,9 @@ pub(crate) struct Engine<'a> {
     pub(crate) chans: Vec<Chan>,
     pub(crate) fabric: Fabric,
     routes: &'a [Route],
+    /// Per route of [`Engine::routes`], the core whose pseudo-channels
+    /// serve it (a route to another PE's HBM slice).
+    route_core: Vec<Option<u32>>,
     graphs: &'a [CommandGraph],
     tables: &'a [CmdTable],
     of_cmd: &'a Channels,
@@ -331,12 +336,25 @@ impl<'a> Engine<'a> {
                         .or_insert_with(|| Arc::new(Dependents::of(&prog))),
                 );
                 let core = *core_of.entry(*pe).or_insert_with(|| {
-                    cores.push(Core::new(pcs));
+                    cores.push(Core::new(*pe, pcs));
                     cores.len() as u32 - 1
                 });
                 cores[core as usize].insts.push(i as u32);
                 let start = cfg.gates[inst_gate[i] as usize].start;
                 PeState::new((*pe, core), prog, bind, deps, (start, &mut ops))
+            })
+            .collect();
+        // The core whose pseudo-channels serve each route's remote HBM
+        // slice; a slice of a PE that runs nothing gets a core of its own.
+        let route_core = cfg
+            .route_ends
+            .iter()
+            .map(|end| match *end {
+                Endpoint::Hbm(pe) => Some(*core_of.entry(pe).or_insert_with(|| {
+                    cores.push(Core::new(pe, pcs));
+                    cores.len() as u32 - 1
+                })),
+                _ => None,
             })
             .collect();
         let mut gates: Vec<GateRun> = cfg
@@ -389,10 +407,13 @@ impl<'a> Engine<'a> {
         let now = cfg.gates.iter().map(|g| g.start).min().unwrap_or(0);
         if let Some(busy) = cfg.busy {
             for (c, core) in cores.iter_mut().enumerate() {
-                let pe = insts[core.insts[0] as usize].pe;
-                if let Some(b) = busy.get(&pe) {
-                    for (u, t) in core.resume(b, now) {
-                        queue.push(t, Ev::Idle(c as u32, u as u8).pack());
+                if let Some(b) = busy.get(&core.pe) {
+                    let engines = core.resume(b, now);
+                    // A core without instances lends only its channels.
+                    if !core.insts.is_empty() {
+                        for (u, t) in engines {
+                            queue.push(t, Ev::Idle(c as u32, u as u8).pack());
+                        }
                     }
                 }
             }
@@ -415,6 +436,7 @@ impl<'a> Engine<'a> {
             chans,
             fabric: Fabric::new(cfg.links).traced(cfg.trace),
             routes: cfg.routes,
+            route_core,
             graphs: cfg.graphs,
             tables: cfg.tables,
             of_cmd: cfg.channels,
@@ -594,10 +616,7 @@ impl<'a> Engine<'a> {
 
     /// What the run leaves busy on each PE, for a later run to queue behind.
     pub(crate) fn left_busy(&self) -> HashMap<PeId, PeBusy> {
-        self.cores
-            .iter()
-            .map(|c| (self.insts[c.insts[0] as usize].pe, c.left_busy()))
-            .collect()
+        self.cores.iter().map(|c| (c.pe, c.left_busy())).collect()
     }
 
     /// Starts what instance `inst` can start before anything has finished.
@@ -684,13 +703,14 @@ impl<'a> Engine<'a> {
             }
             OpKind::Nop => now,
             OpKind::Hbm { .. } => s.hbm(core, r.op, now, &self.hbm) + hbm_latency,
-            OpKind::Remote {
+            &OpKind::Remote {
                 route,
+                pcs,
                 bytes,
                 write,
             } => {
-                let ix = s.route(*route);
-                if *write {
+                let ix = s.route(route);
+                if write {
                     s.remote_write += bytes;
                     self.route_bytes[ix].1 += bytes;
                 } else {
@@ -698,10 +718,31 @@ impl<'a> Engine<'a> {
                     self.route_bytes[ix].0 += bytes;
                 }
                 let rt = &self.routes[ix];
-                let (_, arrive) = self
-                    .fabric
-                    .transfer_for(now, rt, *bytes, (Some(r.inst.0), None));
-                arrive + hbm_latency
+                let by = (Some(r.inst.0), None);
+                // Another PE's HBM slice: its own pseudo-channels serve the
+                // access, shared with its owner's DMAs and everyone else's
+                // (ADR 0033). The bytes stream through the channels and the
+                // links at once; the slower of the two ends the DMA.
+                let owner = pcs.zip(self.route_core[ix]);
+                match owner {
+                    Some((at, oc)) if write => {
+                        let (_, arrive) = self.fabric.transfer_for(now, rt, bytes, by);
+                        let head = now + rt.latency_ps + rt.overhead_ps;
+                        let (_, served) =
+                            self.cores[oc as usize].serve(s.split(at, &self.hbm), head);
+                        arrive.max(served) + hbm_latency
+                    }
+                    Some((at, oc)) => {
+                        let (first, served) =
+                            self.cores[oc as usize].serve(s.split(at, &self.hbm), now);
+                        let (_, arrive) = self.fabric.transfer_for(first, rt, bytes, by);
+                        arrive.max(served + rt.latency_ps + rt.overhead_ps) + hbm_latency
+                    }
+                    None => {
+                        let (_, arrive) = self.fabric.transfer_for(now, rt, bytes, by);
+                        arrive + hbm_latency
+                    }
+                }
             }
             &OpKind::SendGrant { chan, bytes } => {
                 let c = s.chan(chan);

@@ -404,6 +404,7 @@ fn run_queued(
         channels: &channels,
         chan_routes,
         routes: &routes,
+        route_ends: &route_ends,
         links: topo.links(),
         spec: &spec,
         domain,

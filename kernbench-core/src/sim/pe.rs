@@ -98,6 +98,8 @@ const COUNT: u32 = (1 << 30) - 1;
 /// one PE share it, so they contend for its engines and channels; a run of
 /// one launch has one instance per core.
 pub(crate) struct Core {
+    /// The PE.
+    pub(crate) pe: PeId,
     busy: [bool; UNITS],
     /// When each engine was last freed.
     until: [Ps; UNITS],
@@ -107,13 +109,33 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new(pcs: usize) -> Self {
+    /// PE `pe`, idle, with `pcs` HBM pseudo-channels. A PE whose slice a
+    /// run's DMAs reach but that runs no instance has a core with no
+    /// instances: only its channels are used.
+    pub(crate) fn new(pe: PeId, pcs: usize) -> Self {
         Core {
+            pe,
             busy: [false; UNITS],
             until: [0; UNITS],
             pc_free: vec![0; pcs],
             insts: Vec::new(),
         }
+    }
+
+    /// Serves one access on the pseudo-channels `parts` (`(channel, ps)`
+    /// each), first come first served, from `from` on: each channel takes
+    /// its share when it is free. Returns when the first share began and
+    /// when the last one ended (`from` twice for no share).
+    pub(crate) fn serve(&mut self, parts: &[(u32, Ps)], from: Ps) -> (Ps, Ps) {
+        let (mut first, mut end) = (Ps::MAX, from);
+        for &(pc, ps) in parts {
+            let st = self.pc_free[pc as usize].max(from);
+            let e = st + ps;
+            self.pc_free[pc as usize] = e;
+            first = first.min(st);
+            end = end.max(e);
+        }
+        (first.min(end), end)
     }
 
     /// Whether engine `u` is busy.
@@ -378,6 +400,17 @@ impl PeState {
         self.bind.routes[k as usize] as usize
     }
 
+    /// The channels an HBM split of this instance keeps busy, and for how
+    /// long: `at` is where an op's split starts in the program's bytes per
+    /// pseudo-channel.
+    pub(crate) fn split<'s>(
+        &self,
+        at: u32,
+        splits: &'s super::engine::HbmSplits,
+    ) -> &'s [(u32, Ps)] {
+        splits.row(self.bind.pcs[at as usize / splits.n()])
+    }
+
     /// Runs the HBM op `op` starting at `now` on the pseudo-channels of
     /// `core` (its PE's): each serves its share in turn. Returns when the
     /// last channel is done (before the access latency).
@@ -391,14 +424,7 @@ impl PeState {
         let OpKind::Hbm { pcs, bytes, write } = self.prog.ops[op.ix()].kind else {
             unreachable!("hbm() on an HBM op")
         };
-        let row = self.bind.pcs[pcs as usize / splits.n()];
-        let mut end = now;
-        for &(pc, ps) in splits.row(row) {
-            let st = core.pc_free[pc as usize].max(now);
-            let e = st + ps;
-            core.pc_free[pc as usize] = e;
-            end = end.max(e);
-        }
+        let (_, end) = core.serve(self.split(pcs, splits), now);
         if write {
             self.hbm_write += bytes;
         } else {

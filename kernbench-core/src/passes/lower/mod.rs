@@ -271,8 +271,9 @@ pub(crate) enum Target {
 }
 
 /// Resolves a DMA of `runs` from PE `pe`: checks every run is mapped, and
-/// says what serves it (the owner of the first byte). For this PE's HBM,
-/// its bytes per pseudo-channel go into `pcs` (one entry a channel).
+/// says what serves it (the owner of the first byte). For an HBM slice,
+/// this PE's or another's, its bytes per pseudo-channel of the slice go
+/// into `pcs` (one entry a channel).
 pub(crate) fn resolve(
     machine: &Machine,
     spec: &PeSpec,
@@ -286,13 +287,15 @@ pub(crate) fn resolve(
     }
     let pa = pieces.first().expect("a DMA has at least one run").0;
     Ok(Target::Remote(match machine.classify(pa)? {
-        Region::PeHbm { pe: owner, .. } if owner == pe => {
+        Region::PeHbm { pe: owner, .. } => {
             for (pa, len) in &pieces {
                 add_pc_bytes(spec, pa.raw(), *len, pcs);
             }
-            return Ok(Target::Hbm);
+            if owner == pe {
+                return Ok(Target::Hbm);
+            }
+            Endpoint::Hbm(owner)
         }
-        Region::PeHbm { pe, .. } => Endpoint::Hbm(pe),
         Region::Sram { cube, .. } => Endpoint::Sram(cube),
         Region::MCpu { cube, .. } => Endpoint::MCpu(cube),
         Region::IoCpu { sip, .. } => Endpoint::IoCpu(crate::SipId(sip)),
@@ -391,21 +394,24 @@ impl LowerCtx<'_> {
                     err: self.machine.through_param(err, r),
                 }
             })?;
+        // The bytes per pseudo-channel of an HBM slice, this PE's or another's.
+        let split = |b: &mut Builder| {
+            let first = b.prog.pc_bytes.len() as u32;
+            b.prog.hbm_pcs = n as u32;
+            b.prog
+                .pc_bytes
+                .extend(pcs[..n].iter().map(|&x| pc_entry(x)));
+            first
+        };
         let kind = match target {
-            Target::Hbm => {
-                let first = b.prog.pc_bytes.len() as u32;
-                b.prog.hbm_pcs = n as u32;
-                b.prog
-                    .pc_bytes
-                    .extend(pcs[..n].iter().map(|&x| pc_entry(x)));
-                OpKind::Hbm {
-                    pcs: first,
-                    bytes: total,
-                    write,
-                }
-            }
+            Target::Hbm => OpKind::Hbm {
+                pcs: split(b),
+                bytes: total,
+                write,
+            },
             Target::Remote(ep) => OpKind::Remote {
                 route: (self.route)(ep)?,
+                pcs: matches!(ep, Endpoint::Hbm(_)).then(|| split(b)),
                 bytes: total,
                 write,
             },

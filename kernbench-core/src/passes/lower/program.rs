@@ -70,6 +70,10 @@ pub enum OpKind {
     Remote {
         /// Index into the run's route table.
         route: u32,
+        /// When the memory is another PE's HBM slice: where its bytes per
+        /// pseudo-channel of that slice start in [`PeProgram::pc_bytes`]
+        /// (the owner's channels serve it, as they serve the owner).
+        pcs: Option<u32>,
         /// Bytes.
         bytes: u64,
         /// `true` for TCM -> remote.
