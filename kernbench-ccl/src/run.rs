@@ -556,6 +556,14 @@ pub fn bound_programs(
         .map_err(|e| RunError::Sim(e.into()))
 }
 
+/// How many ranks of `algo` under `spec` a timing run lowers on their own
+/// (see [`kernbench_core::passes::lowered_alone`]).
+#[doc(hidden)]
+pub fn lowered_alone(topo: &Topology, algo: &Algorithm, spec: &RunSpec) -> Result<usize, RunError> {
+    let (machine, launch) = timing_launch(topo, algo, spec)?;
+    kernbench_core::passes::lowered_alone(&machine, &launch).map_err(|e| RunError::Sim(e.into()))
+}
+
 /// Runs an algorithm on the given ranks.
 pub fn run_on(
     topo: &Topology,

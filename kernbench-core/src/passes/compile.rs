@@ -22,7 +22,7 @@
 
 use super::error::CompileError;
 use super::lower::{
-    pc_entry, region_of, resolve, DepPatch, DmaSite, LowerCtx, OpKind, PeProgram, Target,
+    pc_entry, region_of, resolve, DepPatch, DmaSite, LowerCtx, OpKind, OrderUse, PeProgram, Target,
 };
 use super::pair::{self, Channels, CommList};
 use super::route::{self, Remotes, RouteTable};
@@ -111,6 +111,39 @@ pub(crate) struct Template {
     /// Its dependencies where they differ from `prog`'s.
     deps: DepPatch,
     sites: Vec<DmaSite>,
+    /// How its commands' orders went into its ops.
+    uses: OrderUse,
+    /// Its graph's ordering edges ([`shape_hash`]).
+    order_edges: Vec<(u32, u32)>,
+}
+
+impl Template {
+    /// The dependencies of an instance whose graph has this template's
+    /// shape and the ordering edges `edges`, where they differ from the
+    /// shared program's: the template's own, with the ops that take a
+    /// command's order given the instance's order.
+    fn deps_for(&self, edges: &[(u32, u32)]) -> DepPatch {
+        if edges == self.order_edges {
+            return self.deps.clone();
+        }
+        let changed = self.uses.patch(edges, &self.prog);
+        // Both lists are in op order: merge them, the changed lists first.
+        let mut out = DepPatch::default();
+        let mut own = self.deps.iter().peekable();
+        for (op, deps) in &changed {
+            while let Some((o, d)) = own.next_if(|(o, _)| o < op) {
+                out.push(o, d);
+            }
+            own.next_if(|(o, _)| o == op);
+            if deps.as_slice() != self.prog.deps_of(*op as usize) {
+                out.push(*op, deps);
+            }
+        }
+        for (o, d) in own {
+            out.push(o, d);
+        }
+        out
+    }
 }
 
 /// The templates of a launch by shape hash, and the shapes seen once.
@@ -213,6 +246,8 @@ pub(crate) struct Instance {
     /// The remote endpoints its DMAs reach, by the index its ops hold.
     remote: Remotes,
     lower_err: Option<CompileError>,
+    /// Lowered on its own, not from a template.
+    lowered: bool,
 }
 
 /// A launch compiled for the engine.
@@ -233,6 +268,8 @@ pub(crate) struct Compiled {
     pub(crate) route_ends: Vec<Endpoint>,
     /// The HBM splits the bindings name.
     pub(crate) pcs: PcTable,
+    /// Instances lowered on their own (the others took a template's program).
+    pub(crate) lowered: usize,
 }
 
 impl Compiled {
@@ -272,6 +309,7 @@ impl Compiled {
             }));
         self.channels.comm_cmds.extend(ch.comm_cmds);
         self.chan_routes.extend(other.chan_routes);
+        self.lowered += other.lowered;
         self.routes.extend(other.routes);
         self.route_ends.extend(other.route_ends);
     }
@@ -371,12 +409,12 @@ pub(crate) fn compile_instance(
     let g = trace_one(machine.topology(), launch, i)?;
     let comm = pair::comm_of(&g);
     let shape = (!keep_graph).then(|| shape_hash(&g));
-    if let Some(h) = shape {
-        if let Some(t) = interner.template(h, &g) {
+    if let Some((h, edges)) = &shape {
+        if let Some(t) = interner.template(*h, &g) {
             if let Some((pc_rows, pcs, remote)) = rebind(machine, pe, &t, &g) {
                 return Ok(Instance {
                     prog: Arc::clone(&t.prog),
-                    deps: t.deps.clone(),
+                    deps: t.deps_for(edges),
                     pc_rows,
                     pcs,
                     table: CmdTable::of(&g),
@@ -384,6 +422,7 @@ pub(crate) fn compile_instance(
                     comm,
                     remote,
                     lower_err: None,
+                    lowered: false,
                 });
             }
         }
@@ -405,13 +444,20 @@ pub(crate) fn compile_instance(
         recv_chan: &chan,
         route: &mut route,
     };
-    let lowered = ctx.lower_with_sites(&g).and_then(|(mut prog, sites)| {
-        tcm::plan_tcm(&g, spec, pe)?.write_into(&mut prog);
-        Ok((prog, sites))
-    });
-    let (mut prog, sites, lower_err) = match lowered {
-        Ok((p, sites)) => (p, sites, None),
-        Err(e) => (PeProgram::default(), Vec::new(), Some(e)),
+    let lowered = ctx
+        .lower_with_sites(&g)
+        .and_then(|(mut prog, sites, uses)| {
+            tcm::plan_tcm(&g, spec, pe)?.write_into(&mut prog);
+            Ok((prog, sites, uses))
+        });
+    let (mut prog, sites, uses, lower_err) = match lowered {
+        Ok((p, sites, uses)) => (p, sites, uses, None),
+        Err(e) => (
+            PeProgram::default(),
+            Vec::new(),
+            OrderUse::default(),
+            Some(e),
+        ),
     };
     let mut pc_rows = PcTable::new(prog.hbm_pcs as usize);
     let pcs: Vec<u32> = prog
@@ -426,12 +472,14 @@ pub(crate) fn compile_instance(
         prog.pc_bytes = Vec::new();
         interner.intern(prog)
     };
-    if let (Some(h), None) = (shape, &lower_err) {
+    if let (Some((h, order_edges)), None) = (shape, &lower_err) {
         interner.keep_template(h, &g, |graph| Template {
             graph,
             prog: Arc::clone(&prog),
             deps: deps.clone(),
             sites,
+            uses,
+            order_edges,
         });
     }
     Ok(Instance {
@@ -444,6 +492,7 @@ pub(crate) fn compile_instance(
         comm,
         remote,
         lower_err,
+        lowered: true,
     })
 }
 
@@ -503,6 +552,13 @@ pub fn bound_programs(
     };
     let c = compile_with(machine, launch, false, interner)?;
     Ok((bound_all(c.programs, c.bindings, &c.pcs), c.route_ends))
+}
+
+/// How many instances of `launch` a run that keeps no graphs lowers on
+/// their own: the others take the program of a graph of their shape.
+#[doc(hidden)]
+pub fn lowered_alone(machine: &Machine, launch: &Launch) -> Result<usize, CompileError> {
+    compile_with(machine, launch, false, Interner::default()).map(|c| c.lowered)
 }
 
 /// Every instance's [`bound_program`].
@@ -594,6 +650,7 @@ fn compile_with(
         routes: Vec::new(),
         route_ends: Vec::new(),
         pcs: PcTable::new((topo.pe_spec().hbm_pcs as usize).clamp(1, 64)),
+        lowered: units.iter().filter(|u| u.lowered).count(),
     };
     for (i, u) in units.into_iter().enumerate() {
         let pe = launch.pes[i];

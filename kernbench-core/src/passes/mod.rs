@@ -29,7 +29,7 @@ pub(crate) use compile::{
     bound_program, compile, compile_instance, par_map, par_map_grain, Binding, Compiled, Interner,
     PcTable,
 };
-pub use compile::{bound_programs, inspect, Compilation};
+pub use compile::{bound_programs, inspect, lowered_alone, Compilation};
 pub use error::CompileError;
 pub use fuse::fuse_epilogues;
 

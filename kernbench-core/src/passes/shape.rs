@@ -6,10 +6,12 @@
 //!
 //! The shape is the commands in order, each with its tile type, its
 //! operands and scalars, the element type, shape and layout (flat or block)
-//! of the region it moves, and its incoming dependencies. What it leaves out
-//! is where regions lie (base, offset, origin, tensor pitch), their names,
-//! the peers of sends and receives, and source lines: lowering reads the
-//! first only through DMA sites, the others not at all.
+//! of the region it moves, and its incoming data dependencies. What it
+//! leaves out is where regions lie (base, offset, origin, tensor pitch),
+//! their names, the peers of sends and receives, source lines, and ordering
+//! dependencies: lowering reads the first only through DMA sites, the
+//! ordering edges only as the first dependencies of some ops (which
+//! [`super::lower::OrderUse`] patches per instance), the others not at all.
 
 use crate::ir::{Command, CommandGraph, MemRef};
 use petgraph::graph::NodeIndex;
@@ -17,9 +19,12 @@ use petgraph::visit::EdgeRef;
 use petgraph::Direction;
 use std::hash::{Hash, Hasher};
 
-/// A hash of `g`'s shape: graphs of one shape hash alike.
-pub(crate) fn shape_hash(g: &CommandGraph) -> u64 {
+/// A hash of `g`'s shape (graphs of one shape hash alike), and its
+/// ordering edges as `(command, earlier command)`, by command and then in
+/// the graph's order of each command's edges (the order lowering reads them in).
+pub(crate) fn shape_hash(g: &CommandGraph) -> (u64, Vec<(u32, u32)>) {
     let mut h = rustc_hash::FxHasher::default();
+    let mut order = Vec::new();
     g.len().hash(&mut h);
     for (id, node) in g.nodes() {
         std::mem::discriminant(&node.cmd).hash(&mut h);
@@ -30,11 +35,17 @@ pub(crate) fn shape_hash(g: &CommandGraph) -> u64 {
         if let Some(r) = super::lower::region_of(&node.cmd) {
             region_key(r).hash(&mut h);
         }
-        for e in incoming(g, id.index()) {
-            e.hash(&mut h);
+        for e in g
+            .graph
+            .edges_directed(NodeIndex::new(id.index()), Direction::Incoming)
+        {
+            match e.weight() {
+                crate::ir::DepKind::Data => e.source().index().hash(&mut h),
+                crate::ir::DepKind::Order => order.push((id.0, e.source().index() as u32)),
+            }
         }
     }
-    h.finish()
+    (h.finish(), order)
 }
 
 /// Whether `a` and `b` have one shape.
@@ -58,11 +69,12 @@ fn region_key(
     (r.dtype, &r.shape, std::mem::discriminant(&r.view))
 }
 
-/// The dependencies of node `i`: (source, kind), in the graph's order.
-fn incoming(g: &CommandGraph, i: usize) -> impl Iterator<Item = (usize, crate::ir::DepKind)> + '_ {
+/// The data dependencies of node `i`, in the graph's order.
+fn incoming(g: &CommandGraph, i: usize) -> impl Iterator<Item = usize> + '_ {
     g.graph
         .edges_directed(NodeIndex::new(i), Direction::Incoming)
-        .map(|e| (e.source().index(), *e.weight()))
+        .filter(|e| *e.weight() == crate::ir::DepKind::Data)
+        .map(|e| e.source().index())
 }
 
 /// Whether two commands are equal but for their regions' places and their peers.
@@ -138,7 +150,7 @@ mod tests {
         let a = graph(0x1000, [0, 0], Dir::E, 8);
         let b = graph(0x9000, [8, 16], Dir::W, 8);
         assert!(same_shape(&a, &b));
-        assert_eq!(shape_hash(&a), shape_hash(&b));
+        assert_eq!(shape_hash(&a).0, shape_hash(&b).0);
     }
 
     #[test]

@@ -379,6 +379,7 @@ fn run_queued(
         routes,
         route_ends,
         pcs,
+        lowered: _,
     } = compiled.expect("a run has a launch");
     wall.compile = clock.elapsed();
     let start = gates.iter().map(|g| g.start).min().unwrap_or(0);

@@ -97,11 +97,80 @@ struct Builder {
     prog: PeProgram,
     /// Every DMA lowered so far, in order.
     sites: Vec<DmaSite>,
+    /// The order of the command being lowered (its issue, then what it is
+    /// ordered after; empty while its issue is lowered).
+    order: Vec<u32>,
+    /// How the commands' orders went into their ops.
+    uses: OrderUse,
+}
+
+/// How each command's order went into its ops, so that a graph of one
+/// shape whose ordering edges differ can share the program with only those
+/// ops' dependencies changed ([`OrderUse::patch`]).
+///
+/// An op that waits for its command's order gets it as the first of the
+/// dependencies it is lowered with (`At::order_and`, `&at.order`); any
+/// other op's dependencies start otherwise. [`Builder::op`] so tells the
+/// ops that take the order, and keeps their other dependencies.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct OrderUse {
+    /// Per command, the op later commands order after (its anchor or last op).
+    anchor: Vec<u32>,
+    /// Per command, its order as lowered: `lists[at[c]..at[c + 1]]`.
+    at: Vec<u32>,
+    lists: Vec<u32>,
+    /// The ops that took their command's order, in op order, and each
+    /// one's other dependencies: `rest[rest_at[k]..rest_at[k + 1]]`.
+    takers: Vec<u32>,
+    rest_at: Vec<u32>,
+    rest: Vec<u32>,
+}
+
+impl OrderUse {
+    /// For a graph of the shape of the graph `prog` was lowered from, whose
+    /// ordering edges are `edges` (as [`super::shape::shape_hash`] gives
+    /// them): the ops whose dependencies differ from this lowering's, with
+    /// the graph's dependencies (sorted, without repeats), in op order.
+    pub(crate) fn patch(&self, edges: &[(u32, u32)], prog: &PeProgram) -> Vec<(u32, Vec<u32>)> {
+        let mut out = Vec::new();
+        let mut order: Vec<u32> = Vec::new();
+        let (mut k, mut e) = (0, 0);
+        for c in 0..self.anchor.len() {
+            let lowered = &self.lists[self.at[c] as usize..self.at[c + 1] as usize];
+            order.clear();
+            order.push(lowered[0]);
+            while let Some(&(_, src)) = edges.get(e).filter(|x| x.0 as usize == c) {
+                order.push(self.anchor[src as usize]);
+                e += 1;
+            }
+            let from = k;
+            while k < self.takers.len() && prog.ops[self.takers[k] as usize].cmd.index() == c {
+                k += 1;
+            }
+            if order == lowered {
+                continue;
+            }
+            for t in from..k {
+                let rest = &self.rest[self.rest_at[t] as usize..self.rest_at[t + 1] as usize];
+                let mut deps: Vec<u32> = order.iter().chain(rest).copied().collect();
+                deps.sort_unstable();
+                deps.dedup();
+                out.push((self.takers[t], deps));
+            }
+        }
+        out
+    }
 }
 
 impl Builder {
     fn op(&mut self, unit: Unit, kind: OpKind, cmd: CmdId, label: Label, deps: &[u32]) -> u32 {
         let id = self.prog.ops.len() as u32;
+        if !self.order.is_empty() && deps.starts_with(&self.order) {
+            let u = &mut self.uses;
+            u.takers.push(id);
+            u.rest.extend_from_slice(&deps[self.order.len()..]);
+            u.rest_at.push(u.rest.len() as u32);
+        }
         self.prog.ops.push(Op {
             unit,
             kind,
@@ -427,20 +496,27 @@ impl LowerCtx<'_> {
 
     /// Lowers one instance's graph.
     pub fn lower(&mut self, g: &CommandGraph) -> Result<PeProgram, CompileError> {
-        self.lower_with_sites(g).map(|(prog, _)| prog)
+        self.lower_with_sites(g).map(|(prog, ..)| prog)
     }
 
-    /// [`LowerCtx::lower`], with the DMA sites of the program in op order.
+    /// [`LowerCtx::lower`], with the DMA sites of the program in op order
+    /// and how the commands' orders went into its ops.
     pub(crate) fn lower_with_sites(
         &mut self,
         g: &CommandGraph,
-    ) -> Result<(PeProgram, Vec<DmaSite>), CompileError> {
+    ) -> Result<(PeProgram, Vec<DmaSite>, OrderUse), CompileError> {
         let mut b = Builder {
             prog: PeProgram {
                 dep_start: vec![0],
                 ..PeProgram::default()
             },
             sites: Vec::new(),
+            order: Vec::new(),
+            uses: OrderUse {
+                at: vec![0],
+                rest_at: vec![0],
+                ..OrderUse::default()
+            },
         };
         // Instances lower to programs of about one size: reserve what the
         // last program lowered on this thread from a graph this long took.
@@ -462,6 +538,7 @@ impl LowerCtx<'_> {
         // The op PE_CPU waits for before it issues the next command.
         let mut blocking: Option<u32> = None;
         for (id, node) in g.nodes() {
+            b.order.clear();
             let issue = b.op(
                 Unit::Cpu,
                 OpKind::Issue,
@@ -482,6 +559,10 @@ impl LowerCtx<'_> {
                     order.push(l.anchor.unwrap_or(l.last));
                 }
             }
+            b.order.clear();
+            b.order.extend_from_slice(&order);
+            b.uses.lists.extend_from_slice(&order);
+            b.uses.at.push(b.uses.lists.len() as u32);
             super::tcm::check_tile_fits(id, node, self.spec, self.pe)?;
             let at = At {
                 g,
@@ -506,9 +587,10 @@ impl LowerCtx<'_> {
                 .max()
                 .expect("every command lowers to at least one op");
             b.prog.ops[lw.last as usize].completes = true;
+            b.uses.anchor.push(lw.anchor.unwrap_or(lw.last));
             low.push(lw);
         }
-        let (prog, sites) = (b.prog, b.sites);
+        let (prog, sites, uses) = (b.prog, b.sites, b.uses);
         LAST_SIZE.with(|l| {
             l.set(Some((
                 g.len(),
@@ -517,7 +599,7 @@ impl LowerCtx<'_> {
                 prog.queues.each_ref().map(|q| q.len() as u32),
             )))
         });
-        Ok((prog, sites))
+        Ok((prog, sites, uses))
     }
 
     /// The ops of one command after its issue.
@@ -560,8 +642,10 @@ impl LowerCtx<'_> {
                 let bytes = at.node.ty.bytes();
                 let kind = OpKind::SendGrant { chan, bytes };
                 let grant = b.op(Unit::Free, kind, at.id, Label::Whole, &at.order);
-                // Packets go out as slots are granted; the in-order comm DMA keeps messages in order.
-                let deps = [at.issue, at.last(*value)];
+                // Packets go out as slots are granted; the in-order comm DMA
+                // keeps messages in order. (It waits for the issue, not the
+                // order: its dependencies do not start with the order.)
+                let deps = [at.last(*value), at.issue];
                 let kind = OpKind::Send { chan, bytes };
                 lw.segs
                     .push(b.op(Unit::Comm, kind, at.id, Label::Whole, &deps));
