@@ -23,8 +23,9 @@ fn mix(fabric: FabricModel) -> Vec<MixOp> {
     event_mix(&topo, &algo, &spec).expect("the benchmark run succeeds")
 }
 
-/// An event as large as the engine's (an op of an instance, or a channel).
-type Payload = [u32; 3];
+/// An event as large as the engine's: it packs each event (an op of an
+/// instance, or a channel) into one word.
+type Payload = u64;
 
 /// `BinaryHeap` with the sequence number it needs for FIFO ties.
 type StdQueue = (BinaryHeap<Reverse<(u64, u64, Payload)>>, u64);
@@ -36,17 +37,17 @@ fn replay<Q>(
     push: impl Fn(&mut Q, u64, Payload),
     pop: impl Fn(&mut Q) -> Option<(u64, Payload)>,
 ) -> u64 {
-    let (mut now, mut seq, mut sum) = (0u64, 0u32, 0u64);
+    let (mut now, mut seq, mut sum) = (0u64, 0u64, 0u64);
     for op in ops {
         match *op {
             MixOp::Push(d) => {
                 seq = seq.wrapping_add(1);
-                push(&mut q, now + d, [seq, 0, 0]);
+                push(&mut q, now + d, seq);
             }
             MixOp::Pop => {
                 if let Some((t, e)) = pop(&mut q) {
                     now = t;
-                    sum = sum.wrapping_add(t ^ u64::from(e[0]));
+                    sum = sum.wrapping_add(t ^ e);
                 }
             }
         }
