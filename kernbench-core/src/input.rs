@@ -63,7 +63,7 @@ impl Default for Limits {
 pub enum InputError {
     /// The file could not be read.
     #[error("cannot read: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
     /// The file is larger than the limit.
     #[error("the file is larger than {limit} bytes, the limit for this kind of input ({size} bytes or more)")]
     TooLarge {
@@ -118,7 +118,7 @@ impl InputError {
 /// larger than `max_bytes` (its size is checked first, and the read stops one
 /// byte past the limit for inputs whose size is not known, such as pipes).
 pub fn read_limited(path: &Path, max_bytes: usize) -> Result<String, InputError> {
-    let file = std::fs::File::open(path)?;
+    let file = std::fs::File::open(path).map_err(InputError::Io)?;
     let limit = max_bytes as u64;
     if let Ok(m) = file.metadata() {
         if m.is_file() && m.len() > limit {
@@ -129,7 +129,9 @@ pub fn read_limited(path: &Path, max_bytes: usize) -> Result<String, InputError>
         }
     }
     let mut buf = Vec::new();
-    file.take(limit + 1).read_to_end(&mut buf)?;
+    file.take(limit + 1)
+        .read_to_end(&mut buf)
+        .map_err(InputError::Io)?;
     if buf.len() as u64 > limit {
         return Err(InputError::TooLarge {
             size: buf.len() as u64,

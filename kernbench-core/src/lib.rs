@@ -54,3 +54,24 @@ pub mod passes;
 pub mod program;
 pub mod runtime;
 pub mod sim;
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::error::Error;
+
+    /// Asserts that no error in `e`'s chain repeats its source's message. An
+    /// error either says its cause in its own message or returns it from
+    /// `source()`, never both: a report that walks the chain (`{:#}` of
+    /// `anyhow`, for one) would print the cause twice.
+    pub(crate) fn assert_said_once(e: &(dyn Error + 'static)) {
+        let mut cur = e;
+        while let Some(src) = cur.source() {
+            let (outer, inner) = (cur.to_string(), src.to_string());
+            assert!(
+                !outer.contains(&inner),
+                "{outer:?} repeats its source, {inner:?}"
+            );
+            cur = src;
+        }
+    }
+}

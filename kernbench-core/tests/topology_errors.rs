@@ -174,6 +174,13 @@ fn errors_expose_path_and_line() {
     let err = Topology::load(&dir().join("does_not_exist.yaml")).unwrap_err();
     assert!(matches!(err, TopologyError::Io { .. }));
     assert!(err.to_string().contains("does_not_exist.yaml"));
+    // The I/O error is in the message, so it is not also the source: a
+    // report that walks the chain says it once.
+    let TopologyError::Io { err: io, .. } = &err else {
+        unreachable!()
+    };
+    assert!(err.to_string().ends_with(&io.to_string()));
+    assert!(std::error::Error::source(&err).is_none());
 }
 
 #[test]

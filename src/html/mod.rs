@@ -159,12 +159,12 @@ pub enum HtmlError {
         ran: String,
     },
     /// The file could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {err}")]
     Write {
         /// The file.
         path: String,
-        /// Why.
-        source: std::io::Error,
+        /// Why (part of the message).
+        err: std::io::Error,
     },
 }
 
@@ -438,15 +438,31 @@ pub fn render(page: &Page, opts: &Options) -> Result<String, HtmlError> {
 /// Writes [`render`]'s page to `path`.
 pub fn write(path: &Path, page: &Page, opts: &Options) -> Result<(), HtmlError> {
     let html = render(page, opts)?;
-    std::fs::write(path, html).map_err(|source| HtmlError::Write {
+    std::fs::write(path, html).map_err(|err| HtmlError::Write {
         path: path.display().to_string(),
-        source,
+        err,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_that_cannot_be_written_says_why_once() {
+        let io = std::fs::write("/nonexistent-kernbench-dir/report.html", "").unwrap_err();
+        let why = io.to_string();
+        let e = HtmlError::Write {
+            path: "/nonexistent-kernbench-dir/report.html".into(),
+            err: io,
+        };
+        assert_eq!(
+            e.to_string(),
+            format!("cannot write /nonexistent-kernbench-dir/report.html: {why}")
+        );
+        // The I/O error is in the message, so it is not also the source.
+        assert!(std::error::Error::source(&e).is_none());
+    }
 
     #[test]
     fn the_colour_scale_runs_from_blue_to_red() {

@@ -13,7 +13,7 @@ pub enum RuntimeError {
     /// A machine whose memory cannot be laid out from its topology (an
     /// address layout or an HBM slice that does not fit).
     #[error("machine: {0}")]
-    Machine(#[source] MemError),
+    Machine(MemError),
     /// A shard index past a tensor's shards.
     #[error("the tensor has {shards} shard(s); there is no shard {shard}")]
     NoSuchShard {
@@ -209,10 +209,25 @@ pub enum RuntimeError {
     /// A process group that cannot be set up or used (ranks out of range or
     /// repeated, a rank not in the group, the default group not initialised).
     #[error("process group: {0}")]
-    ProcessGroup(#[from] GroupError),
+    ProcessGroup(GroupError),
     /// A tensor-parallel layer that cannot be built or run.
     #[error("tensor parallel: {0}")]
-    TensorParallel(#[from] TpError),
+    TensorParallel(TpError),
+}
+
+// The wrapped errors of `RuntimeError` are part of its message, so they are
+// not also its `source()`: a report that walks the chain would print them
+// twice. `#[from]` would make them sources; these conversions do not.
+impl From<GroupError> for RuntimeError {
+    fn from(e: GroupError) -> Self {
+        RuntimeError::ProcessGroup(e)
+    }
+}
+
+impl From<TpError> for RuntimeError {
+    fn from(e: TpError) -> Self {
+        RuntimeError::TensorParallel(e)
+    }
 }
 
 impl RuntimeError {
@@ -262,8 +277,8 @@ pub enum LaunchSetupError {
     },
     /// A launch the simulator cannot set up (grid and PEs, per-instance
     /// arguments, TCM plan).
-    #[error("{0}")]
-    Sim(#[source] LaunchError),
+    #[error(transparent)]
+    Sim(LaunchError),
 }
 
 impl LaunchSetupError {
@@ -697,8 +712,8 @@ pub enum CollectiveError {
         pe: PeId,
     },
     /// A neighbour map that cannot be built over the ranks' PEs.
-    #[error("{0}")]
-    Map(#[source] NeighborError),
+    #[error(transparent)]
+    Map(NeighborError),
     /// A root that is not a rank of the run.
     #[error("root {root} is not a rank (world size {world})")]
     RootNotRank {
@@ -1044,12 +1059,27 @@ mod tests {
     }
 
     #[test]
-    fn a_machine_error_keeps_the_memory_error_as_its_source() {
+    fn a_machine_error_says_the_memory_error_once() {
         let mem = MemError::from(AddressLayout::new(0, 1 << 30, 0, 0).unwrap_err());
         let e = RuntimeError::Machine(mem.clone());
         assert_eq!(e.to_string(), format!("machine: {mem}"));
-        let source = e.source().and_then(|s| s.downcast_ref::<MemError>());
-        assert_eq!(source, Some(&mem));
+        crate::testing::assert_said_once(&e);
+        assert!(matches!(e, RuntimeError::Machine(m) if m == mem));
+    }
+
+    #[test]
+    fn wrapped_errors_are_said_once() {
+        let group = GroupError::Empty {
+            ranks: vec![],
+            on: 3,
+        };
+        let e = RuntimeError::from(group.clone());
+        assert_eq!(e.to_string(), format!("process group: {group}"));
+        crate::testing::assert_said_once(&e);
+        let tp = TpError::new(TpErrorKind::Batch { rows: 3, dp: 2 });
+        let e = RuntimeError::from(tp.clone());
+        assert_eq!(e.to_string(), format!("tensor parallel: {tp}"));
+        crate::testing::assert_said_once(&e);
     }
 
     #[test]
@@ -1066,11 +1096,13 @@ mod tests {
         );
         let map = crate::neighbors::NeighborMap::ring(&[]).unwrap_err();
         let kind = CollectiveError::Map(map.clone());
+        // The map's error stands for the collective's: its words, its sources.
         assert_eq!(kind.to_string(), map.to_string());
-        let source = kind
-            .source()
-            .and_then(|s| s.downcast_ref::<NeighborError>());
-        assert_eq!(source, Some(&map));
+        assert_eq!(
+            kind.source().map(|s| s.to_string()),
+            map.source().map(|s| s.to_string())
+        );
+        crate::testing::assert_said_once(&kind);
     }
 
     #[test]

@@ -11,13 +11,12 @@ use super::route::Endpoint;
 #[non_exhaustive]
 pub enum TopologyError {
     /// The file could not be read.
-    #[error("{origin}: cannot read the topology file: {source}")]
+    #[error("{origin}: cannot read the topology file: {err}")]
     Io {
         /// The file.
         origin: String,
-        /// The I/O error.
-        #[source]
-        source: std::io::Error,
+        /// The I/O error (part of the message, so not also its source).
+        err: std::io::Error,
     },
 
     /// The file breaks a limit on input (size, nesting depth, alias
@@ -26,8 +25,7 @@ pub enum TopologyError {
     Input {
         /// The file.
         origin: String,
-        /// The limit broken, and where.
-        #[source]
+        /// The limit broken, and where (part of the message).
         err: crate::input::InputError,
     },
 

@@ -129,9 +129,9 @@ impl Topology {
         let origin = path.display().to_string();
         let text = crate::input::read_limited(path, crate::input::MAX_YAML_BYTES).map_err(
             |err| match err {
-                crate::input::InputError::Io(source) => TopologyError::Io {
+                crate::input::InputError::Io(err) => TopologyError::Io {
                     origin: origin.clone(),
-                    source,
+                    err,
                 },
                 err => TopologyError::Input {
                     origin: origin.clone(),

@@ -93,22 +93,22 @@ pub enum ChakraError {
         ranks: usize,
     },
     /// A file or folder could not be written.
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}: {err}", path.display())]
     Io {
         /// The file or folder.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (part of the message).
+        err: std::io::Error,
     },
     /// A trace could not be decoded.
-    #[error("not a Chakra trace: message {index} (at byte {offset}): {source}")]
+    #[error("not a Chakra trace: message {index} (at byte {offset}): {err}")]
     Decode {
         /// Which message (0 is the metadata).
         index: usize,
         /// Where it starts.
         offset: usize,
-        /// Why.
-        source: prost::DecodeError,
+        /// Why (part of the message).
+        err: prost::DecodeError,
     },
 }
 
@@ -149,10 +149,10 @@ impl RankTrace {
 /// Decodes a trace file's bytes: its metadata and its nodes.
 pub fn decode(bytes: &[u8]) -> Result<(GlobalMetadata, Vec<Node>), ChakraError> {
     let mut buf = bytes;
-    let err = |index: usize, buf: &[u8], source| ChakraError::Decode {
+    let err = |index: usize, buf: &[u8], err| ChakraError::Decode {
         index,
         offset: bytes.len() - buf.len(),
-        source,
+        err,
     };
     let meta = GlobalMetadata::decode_length_delimited(&mut buf).map_err(|e| err(0, bytes, e))?;
     let mut nodes = Vec::new();
@@ -193,9 +193,9 @@ impl Written {
 /// creating `dir` when it is missing.
 pub fn write(dir: &Path, name: &str, outcome: &Outcome) -> Result<Written, ChakraError> {
     let ctx = Ctx::new(outcome)?;
-    std::fs::create_dir_all(dir).map_err(|source| ChakraError::Io {
+    std::fs::create_dir_all(dir).map_err(|err| ChakraError::Io {
         path: dir.to_path_buf(),
-        source,
+        err,
     })?;
     let mut out = Written {
         files: Vec::new(),
@@ -212,9 +212,9 @@ pub fn write(dir: &Path, name: &str, outcome: &Outcome) -> Result<Written, Chakr
             }
         }
         let path = dir.join(file_name(name, rank));
-        std::fs::write(&path, t.encode()).map_err(|source| ChakraError::Io {
+        std::fs::write(&path, t.encode()).map_err(|err| ChakraError::Io {
             path: path.clone(),
-            source,
+            err,
         })?;
         out.files.push(path);
     }
@@ -534,5 +534,6 @@ mod tests {
         // A cut file is an error that says where, not a panic.
         let e = decode(&bytes[..bytes.len() - 1]).unwrap_err();
         assert!(matches!(e, ChakraError::Decode { index: 1, .. }), "{e}");
+        crate::testing::assert_said_once(&e);
     }
 }
