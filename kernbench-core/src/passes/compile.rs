@@ -25,7 +25,7 @@ use super::lower::{
     pc_entry, region_of, resolve, DepPatch, DmaSite, LowerCtx, OpKind, OrderUse, PeProgram, Target,
 };
 use super::pair::{self, Channels, CommList};
-use super::route::{self, Remotes, RouteTable};
+use super::route::{self, RemoteRoute, Remotes, RouteTable};
 use super::shape::{same_shape, shape_hash};
 use super::tcm;
 use super::trace::{check_launch, trace_one, CmdTable};
@@ -263,7 +263,7 @@ pub(crate) struct Compiled {
     /// The route of each channel, by channel.
     pub(crate) chan_routes: Vec<Route>,
     /// Routes of remote DMAs, by the index their ops hold.
-    pub(crate) routes: Vec<Route>,
+    pub(crate) routes: Vec<RemoteRoute>,
     /// The memory each of `routes` leads to.
     pub(crate) route_ends: Vec<Endpoint>,
     /// The HBM splits the bindings name.

@@ -37,11 +37,22 @@ impl Remotes {
     }
 }
 
+/// A remote DMA's way to its memory and back. Links carry bytes one way,
+/// so a read's data does not take its request's links: on a mesh with XY
+/// routing the way back is not even the way out reversed.
+#[derive(Clone, Debug)]
+pub(crate) struct RemoteRoute {
+    /// PE -> memory: the bytes of a write, the request of a read.
+    pub(crate) out: Route,
+    /// Memory -> PE: the bytes of a read.
+    pub(crate) back: Route,
+}
+
 /// The routes of a launch's remote DMAs: one per (PE, endpoint) pair, in the
 /// order instances first take them.
 #[derive(Debug, Default)]
 pub(crate) struct RouteTable {
-    routes: Vec<Route>,
+    routes: Vec<RemoteRoute>,
     ends: Vec<Endpoint>,
     index: FxHashMap<(PeId, Endpoint), u32>,
 }
@@ -60,8 +71,9 @@ impl RouteTable {
             let ix = match self.index.get(&(pe, *ep)) {
                 Some(ix) => *ix,
                 None => {
-                    let route = topo.route(Endpoint::Pe(pe), *ep).map_err(route_err)?;
-                    self.routes.push(route);
+                    let out = topo.route(Endpoint::Pe(pe), *ep).map_err(route_err)?;
+                    let back = topo.route(*ep, Endpoint::Pe(pe)).map_err(route_err)?;
+                    self.routes.push(RemoteRoute { out, back });
                     self.ends.push(*ep);
                     let ix = (self.routes.len() - 1) as u32;
                     self.index.insert((pe, *ep), ix);
@@ -74,7 +86,7 @@ impl RouteTable {
     }
 
     /// The routes, by index, and the memory each leads to.
-    pub(crate) fn into_parts(self) -> (Vec<Route>, Vec<Endpoint>) {
+    pub(crate) fn into_parts(self) -> (Vec<RemoteRoute>, Vec<Endpoint>) {
         (self.routes, self.ends)
     }
 }

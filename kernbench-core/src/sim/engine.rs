@@ -22,6 +22,7 @@ use crate::ir::CommandGraph;
 use crate::machine::Machine;
 use crate::passes::lower::{OpKind, PeProgram, Unit, UNITS};
 use crate::passes::pair::Channels;
+use crate::passes::route::RemoteRoute;
 use crate::passes::trace::CmdTable;
 use crate::passes::{Binding, PcTable};
 use crate::topology::{Endpoint, IpcqSpec, Link, PeSpec, Route};
@@ -192,7 +193,7 @@ pub(crate) struct EngineConfig<'a> {
     /// The route of each channel.
     pub(crate) chan_routes: Vec<Route>,
     /// Routes of remote DMAs, indexed by their ops.
-    pub(crate) routes: &'a [Route],
+    pub(crate) routes: &'a [RemoteRoute],
     /// The memory each of `routes` leads to.
     pub(crate) route_ends: &'a [Endpoint],
     /// The machine's links.
@@ -230,7 +231,7 @@ pub(crate) struct Engine<'a> {
     inst_gate: Vec<u32>,
     pub(crate) chans: Vec<Chan>,
     pub(crate) fabric: Fabric,
-    routes: &'a [Route],
+    routes: &'a [RemoteRoute],
     /// Per route of [`Engine::routes`], the core whose pseudo-channels
     /// serve it (a route to another PE's HBM slice).
     route_core: Vec<Option<u32>>,
@@ -383,7 +384,7 @@ impl<'a> Engine<'a> {
             }
         }
         for r in cfg.routes {
-            for h in &r.hops {
+            for h in r.out.hops.iter().chain(&r.back.hops) {
                 users[h.link.0 as usize] += 2;
             }
         }
@@ -717,29 +718,35 @@ impl<'a> Engine<'a> {
                     s.remote_read += bytes;
                     self.route_bytes[ix].0 += bytes;
                 }
-                let rt = &self.routes[ix];
+                let RemoteRoute { out, back } = &self.routes[ix];
                 let by = (Some(r.inst.0), None);
                 // Another PE's HBM slice: its own pseudo-channels serve the
                 // access, shared with its owner's DMAs and everyone else's
                 // (ADR 0033). The bytes stream through the channels and the
-                // links at once; the slower of the two ends the DMA.
+                // links at once; the slower of the two ends the DMA. A
+                // write's bytes go out; a read's request goes out and its
+                // bytes come back, over the links of the way back (ADR 0034).
                 let owner = pcs.zip(self.route_core[ix]);
+                let reached = now + out.latency_ps + out.overhead_ps;
                 match owner {
                     Some((at, oc)) if write => {
-                        let (_, arrive) = self.fabric.transfer_for(now, rt, bytes, by);
-                        let head = now + rt.latency_ps + rt.overhead_ps;
+                        let (_, arrive) = self.fabric.transfer_for(now, out, bytes, by);
                         let (_, served) =
-                            self.cores[oc as usize].serve(s.split(at, &self.hbm), head);
+                            self.cores[oc as usize].serve(s.split(at, &self.hbm), reached);
                         arrive.max(served) + hbm_latency
                     }
                     Some((at, oc)) => {
                         let (first, served) =
-                            self.cores[oc as usize].serve(s.split(at, &self.hbm), now);
-                        let (_, arrive) = self.fabric.transfer_for(first, rt, bytes, by);
-                        arrive.max(served + rt.latency_ps + rt.overhead_ps) + hbm_latency
+                            self.cores[oc as usize].serve(s.split(at, &self.hbm), reached);
+                        let (_, arrive) = self.fabric.transfer_for(first, back, bytes, by);
+                        arrive.max(served + back.latency_ps + back.overhead_ps) + hbm_latency
+                    }
+                    None if write => {
+                        let (_, arrive) = self.fabric.transfer_for(now, out, bytes, by);
+                        arrive + hbm_latency
                     }
                     None => {
-                        let (_, arrive) = self.fabric.transfer_for(now, rt, bytes, by);
+                        let (_, arrive) = self.fabric.transfer_for(reached, back, bytes, by);
                         arrive + hbm_latency
                     }
                 }

@@ -10,6 +10,7 @@
 
 use super::engine::Engine;
 use crate::passes::lower::{Unit, UNITS};
+use crate::passes::route::RemoteRoute;
 use crate::topology::{Endpoint, Route, Topology};
 use crate::{PeId, Ps};
 use serde::Serialize;
@@ -441,7 +442,7 @@ pub(crate) fn build(
     kernel: &str,
     start: Ps,
     eng: &Engine,
-    (routes, ends): (&[Route], &[Endpoint]),
+    (routes, ends): (&[RemoteRoute], &[Endpoint]),
 ) -> Report {
     let spec = topo.pe_spec();
     let gemm_peak = spec.gemm_flops_per_ns(2);
@@ -459,11 +460,13 @@ pub(crate) fn build(
         .map(|s| {
             let (served_read, served_write) =
                 mem.get(&Endpoint::Hbm(s.pe)).copied().unwrap_or_default();
+            // Reads load the links of the way back; writes, of the way out.
             let remote_link = most_loaded(
                 topo,
-                s.bind.routes.iter().map(|&r| {
+                s.bind.routes.iter().flat_map(|&r| {
                     let (read, write) = eng.route_bytes[r as usize];
-                    (read + write, &routes[r as usize])
+                    let rt = &routes[r as usize];
+                    [(read, &rt.back), (write, &rt.out)]
                 }),
             );
             let hbm = s.hbm_read + s.hbm_write + served_read + served_write;
