@@ -30,10 +30,14 @@ fn ring_of_two() -> (Topology, Compilation) {
 /// `c = a x b` in f16 on one PE of `tiny`, two output tiles high, with
 /// the epilogue `relu(0.5 * _ + bias)` when `bias`.
 fn gemm_on_one_pe(bias: bool) -> (Topology, Compilation) {
+    gemm_of(bias, (256, 128, 128))
+}
+
+/// [`gemm_on_one_pe`] of `(m, k, n)`.
+fn gemm_of(bias: bool, (mm, k, n): (usize, usize, usize)) -> (Topology, Compilation) {
     let topo = tiny();
     let mut m = Machine::new(topo.clone()).unwrap();
     let pe = topo.pes().next().unwrap();
-    let (mm, k, n) = (256, 128, 128);
     let a = m.alloc(DType::F16, mm * k, &[pe]).unwrap();
     let b = m.alloc(DType::F16, k * n, &[pe]).unwrap();
     let c = m.alloc(DType::F32, mm * n, &[pe]).unwrap();
@@ -89,6 +93,27 @@ fn tcm_plan_and_ops_of_a_streamed_gemm() {
     assert!(tcm.contains("streaming buffers"), "{tcm}");
     insta::assert_snapshot!("gemm_tcm", tcm);
     insta::assert_snapshot!("gemm_lower", c.programs[0].ops_text());
+}
+
+#[test]
+fn a_gemm_smaller_than_a_tile_streams_through_buffers_of_its_size() {
+    let (topo, c) = gemm_of(false, (16, 32, 8));
+    let spec = topo.pe_spec();
+    assert!(
+        spec.gemm_tile.iter().all(|&t| t >= 32),
+        "{:?}",
+        spec.gemm_tile
+    );
+    // `tcm_buffers` buffers of each streamed f16 operand, A 16x32 and B 32x8,
+    // besides the f32 product 16x8; not buffers of whole GEMM tiles.
+    let buffers = u64::from(spec.tcm_buffers) * (16 * 32 + 32 * 8) * 2;
+    let tcm = passes::tcm::tcm_text(&c.programs[0], &c.graphs[0], spec.tcm_bytes);
+    assert!(
+        tcm.contains(&format!("  {}  ", 16 * 8 * 4 + buffers))
+            && tcm.contains(&format!("+{buffers} B streaming buffers")),
+        "{tcm}"
+    );
+    assert_eq!(c.programs[0].tcm_peak, 16 * 8 * 4 + buffers);
 }
 
 #[test]

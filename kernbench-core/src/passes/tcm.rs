@@ -125,13 +125,18 @@ fn last_uses(g: &CommandGraph) -> Vec<usize> {
 
 /// Bytes the plan places for `node`: its tile, plus the buffers of the
 /// streamed operands of a GEMM; nothing for views, whose tile is their
-/// operand's.
+/// operand's. A GEMM's step tiles are the PE's GEMM tile cut to the
+/// operands' extent, as lowering cuts them: a matrix smaller than a tile
+/// streams through buffers of its own size.
 fn placed_bytes(g: &CommandGraph, node: &Node, spec: &PeSpec) -> u64 {
     match &node.cmd {
         Command::Reshape { .. } | Command::Broadcast { .. } => 0,
         Command::Dot { a, b, .. } => {
             let mut extra = 0;
-            let [tm, tk, tn] = spec.gemm_tile.map(u64::from);
+            let (sa, sb) = (&g.node(*a).ty.shape, &g.node(*b).ty.shape);
+            let dim = |s: &[usize], i: usize| s.get(i).copied().unwrap_or(1) as u64;
+            let [tm, tk, tn] = spec.gemm_tile.map(|t| u64::from(t.max(1)));
+            let (tm, tk, tn) = (tm.min(dim(sa, 0)), tk.min(dim(sa, 1)), tn.min(dim(sb, 1)));
             let es = g.node(*a).ty.dtype.size() as u64;
             if matches!(g.node(*a).cmd, Command::Stream { .. }) {
                 extra += tm * tk * es * u64::from(spec.tcm_buffers);
