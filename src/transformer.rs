@@ -424,13 +424,14 @@ impl TransformerBlock {
             mp.rank()
                 .zeros(&[rows, cols], dtype, &mp.activation_placement())
         };
-        // Row-wise steps on this rank's rows.
+        // Row-wise steps on this rank's rows. Every PE holds the norms'
+        // weights and reads its own copy.
         let norm = |x: &DeviceTensor, (w, b): &(DeviceTensor, DeviceTensor)| {
             let y = new(local, self.hidden)?;
             let args = Args::new()
                 .tensor("x", x)
-                .tensor("w", w)
-                .tensor("b", b)
+                .local("w", w)
+                .local("b", b)
                 .tensor("y", &y)
                 .float("eps", EPS)
                 .int("rows", (local / sh) as i64);

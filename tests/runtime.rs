@@ -44,6 +44,74 @@ fn add_flat(x: Ptr<f32>, y: Ptr<f32>, z: Ptr<f32>, n: usize) {
     tl::store(z, &(a + b));
 }
 
+/// `y = x * w` on each instance's block of rows, `w` (`[cols]`) over each row.
+#[kernel]
+fn scale_cols(x: Tensor<f32>, w: Ptr<f32>, y: Tensor<f32>) {
+    let (i, s) = (tl::program_id(0), tl::num_programs(0));
+    let (m, n) = (x.rows() / s, x.cols());
+    let t = tl::load(x.block([i * m, 0], [m, n]), [m, n]);
+    let w = tl::load(w, [n]);
+    tl::store(y.block([i * m, 0], [m, n]), &(t * w));
+}
+
+#[test]
+fn a_local_argument_gives_each_instance_its_own_pes_copy() {
+    let rt = tiny();
+    let rows = Placement::row_wise().cubes(2).pes(2);
+    let xs = Array2::from_shape_fn((8, 4), |(r, c)| (r * 4 + c) as f32);
+    let x = rt.from_array(&xs, &rows).unwrap();
+    let ws = array![1.0f32, -2.0, 0.5, 4.0];
+    let w = rt
+        .from_array(&ws, &Placement::replicate().cubes(2).pes(2))
+        .unwrap();
+    let want = (&xs * &ws).into_dyn();
+
+    // Bound whole, every instance reads from the first PE's copy on: the
+    // other three read theirs over the fabric.
+    let y = rt.zeros(&[8, 4], DType::F32, &rows).unwrap();
+    let args = Args::new().tensor("x", &x).tensor("w", &w).tensor("y", &y);
+    let whole = dist::launch(&rt, &scale_cols, &[4], &args).unwrap();
+    assert_eq!(y.to_ndarray::<f32>().unwrap(), want);
+    let remote: Vec<u64> = whole.pes.iter().map(|p| p.remote_read).collect();
+    assert_eq!(remote, [0, 16, 16, 16]);
+
+    // Bound local, each reads the copy on its own PE.
+    let y = rt.zeros(&[8, 4], DType::F32, &rows).unwrap();
+    let args = Args::new().tensor("x", &x).local("w", &w).tensor("y", &y);
+    let local = dist::launch(&rt, &scale_cols, &[4], &args).unwrap();
+    assert_eq!(y.to_ndarray::<f32>().unwrap(), want);
+    assert!(local.pes.iter().all(|p| p.remote_bytes() == 0), "{local}");
+    assert!(local.sim_ps() < whole.sim_ps());
+    // The unchecked launch binds it alike.
+    let again = rt.launch(&scale_cols, &[4], &args).unwrap();
+    assert!(again.pes.iter().all(|p| p.remote_bytes() == 0));
+
+    // A PE without a part of the tensor, and a parameter that is not a pointer.
+    let one = rt.from_array(&ws, &Placement::single()).unwrap();
+    let args = Args::new().tensor("x", &x).local("w", &one).tensor("y", &y);
+    let e = dist::launch(&rt, &scale_cols, &[4], &args).unwrap_err();
+    assert!(
+        matches!(&e, RuntimeError::WrongArg { param, .. } if param == "w")
+            && e.to_string().contains("instance 1 runs on"),
+        "{e}"
+    );
+    let args = Args::new().local("x", &x).tensor("w", &w).tensor("y", &y);
+    let e = dist::launch(&rt, &scale_cols, &[4], &args).unwrap_err();
+    assert!(
+        matches!(&e, RuntimeError::WrongArg { param, .. } if param == "x")
+            && e.to_string().contains("binds a pointer parameter"),
+        "{e}"
+    );
+    // Bound again as a whole tensor, a name is no longer local.
+    let args = Args::new()
+        .tensor("x", &x)
+        .local("w", &w)
+        .tensor("w", &w)
+        .tensor("y", &y);
+    let rebound = dist::launch(&rt, &scale_cols, &[4], &args).unwrap();
+    assert_eq!(rebound.pes[1].remote_read, 16);
+}
+
 #[test]
 fn placement_policies_give_structural_shards() {
     let rt = tiny();

@@ -46,18 +46,19 @@ impl Arg<'_> {
 #[derive(Clone, Debug, Default)]
 pub struct Args<'a> {
     entries: Vec<(String, Arg<'a>)>,
+    /// The tensor arguments each instance sees on its own PE ([`Args::local`]).
+    locals: Vec<String>,
 }
 
 impl<'a> Args<'a> {
     /// No arguments.
     pub fn new() -> Self {
-        Args {
-            entries: Vec::new(),
-        }
+        Args::default()
     }
 
     /// Adds (or replaces) an argument; chainable.
     pub fn arg(mut self, name: &str, value: Arg<'a>) -> Self {
+        self.locals.retain(|n| n != name);
         if let Some(e) = self.entries.iter_mut().find(|(n, _)| n == name) {
             e.1 = value;
         } else {
@@ -69,6 +70,19 @@ impl<'a> Args<'a> {
     /// Adds a tensor argument.
     pub fn tensor(self, name: &str, t: &'a DeviceTensor) -> Self {
         self.arg(name, Arg::Tensor(t))
+    }
+
+    /// Adds a tensor argument for a `Ptr<T>` parameter that each instance
+    /// sees over the part of `t` on its own PE: its replica when `t` is
+    /// replicated over the launch's PEs, its shard otherwise. A kernel that
+    /// reads a copy every PE holds (a layer norm's weights) so reads its
+    /// own PE's copy, where [`Args::tensor`] would give every instance the
+    /// whole storage, from the first shard on. A launch with an instance on
+    /// a PE that holds no part of `t` is a [`RuntimeError::WrongArg`].
+    pub fn local(self, name: &str, t: &'a DeviceTensor) -> Self {
+        let mut args = self.arg(name, Arg::Tensor(t));
+        args.locals.push(name.to_string());
+        args
     }
 
     /// Adds an integer argument.
@@ -226,6 +240,65 @@ pub(super) fn bind(
     Ok(out)
 }
 
+/// `launch`, of arguments bound from `args` ([`bind`]), with each local
+/// tensor argument of `args` ([`Args::local`]) bound per instance.
+pub(super) fn with_locals<'k>(
+    mut launch: Launch<'k>,
+    params: Option<&[Param]>,
+    args: &Args,
+) -> Result<Launch<'k>, RuntimeError> {
+    let kernel = launch.program.name();
+    for name in &args.locals {
+        let values = local_values(kernel, params.unwrap_or_default(), args, name, &launch.pes)?;
+        launch = launch.per_instance(name, values);
+    }
+    Ok(launch)
+}
+
+/// The values of local tensor argument `name` ([`Args::local`]): per
+/// instance on `pes`, a `Ptr` over the part of the tensor on its PE.
+fn local_values(
+    kernel: &str,
+    params: &[Param],
+    args: &Args,
+    name: &str,
+    pes: &[PeId],
+) -> Result<Vec<ArgValue>, RuntimeError> {
+    let wrong = |msg: String| RuntimeError::WrongArg {
+        kernel: kernel.into(),
+        param: name.into(),
+        msg,
+    };
+    let Some(Arg::Tensor(t)) = args.get(name) else {
+        unreachable!("a local argument is a tensor (Args::local)")
+    };
+    if let Some(p) = params.iter().find(|p| p.name == name) {
+        if p.kind != ParamKind::Ptr {
+            return Err(wrong(format!(
+                "a local tensor binds a pointer parameter, and this is a {}",
+                p.kind
+            )));
+        }
+    }
+    let es = t.dtype().size() as u64;
+    pes.iter()
+        .enumerate()
+        .map(|(i, &pe)| {
+            let s = t.shards().iter().find(|s| s.pe_id() == pe).ok_or_else(|| {
+                wrong(format!(
+                    "a local tensor must have a part on every PE of the launch; \
+                     instance {i} runs on {pe}, which holds none of it"
+                ))
+            })?;
+            Ok(ArgValue::Ptr {
+                va: t.va() + s.offset as u64 * es,
+                dtype: t.dtype(),
+                len: s.len,
+            })
+        })
+        .collect()
+}
+
 /// Maps a simulation error to the runtime's, lifting argument errors.
 pub(super) fn sim_error(kernel: &str, err: SimError) -> RuntimeError {
     match err {
@@ -321,7 +394,8 @@ impl Runtime {
         args: &Args,
     ) -> Result<Report, RuntimeError> {
         let kargs = bind(kernel.name(), None, args)?;
-        self.simulate(&Launch::new(kernel, kargs, pes.to_vec()).grid(grid))
+        let launch = Launch::new(kernel, kargs, pes.to_vec()).grid(grid);
+        self.simulate(&with_locals(launch, None, args)?)
     }
 
     /// [`Runtime::launch`] against a signature: every parameter must have an
@@ -339,7 +413,8 @@ impl Runtime {
         let pes = self
             .launch_pes(grid, args)
             .map_err(|kind| RuntimeError::launch(kernel.name(), kind))?;
-        self.simulate(&Launch::new(kernel, kargs, pes).grid(grid))
+        let launch = Launch::new(kernel, kargs, pes).grid(grid);
+        self.simulate(&with_locals(launch, Some(params), args)?)
     }
 
     /// Simulates a hand-built launch on the shared machine and advances the

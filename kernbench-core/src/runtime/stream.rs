@@ -11,7 +11,7 @@
 //! order; an event recorded on a stream orders later launches of the
 //! streams that wait for it.
 
-use super::launch::{bind, sim_error};
+use super::launch::{bind, sim_error, with_locals};
 use super::{Args, LaunchSetupError, Runtime, RuntimeError, Shared};
 use crate::program::Program;
 use crate::sim::{simulate_many_after, BusyUntil, Launch, LaunchTimes, Queued, Report};
@@ -491,7 +491,8 @@ impl Runtime {
         let pes = self
             .launch_pes(grid, args)
             .map_err(|kind| RuntimeError::launch(kernel.name(), kind))?;
-        self.enqueue(Launch::new(kernel, kargs, pes).grid(grid), stream)
+        let launch = Launch::new(kernel, kargs, pes).grid(grid);
+        self.enqueue(with_locals(launch, None, args)?, stream)
     }
 
     /// Issues a hand-built launch on `stream` and returns at once.
