@@ -325,26 +325,27 @@ impl<'a> Engine<'a> {
         // Instances that share a program share its dependents too.
         let mut dependents: HashMap<*const PeProgram, Arc<Dependents>> = HashMap::new();
         let mut ops = OpProgress::with_capacity(progs.iter().map(|p| p.ops.len()).sum());
-        let insts: Vec<PeState> = progs
-            .into_iter()
-            .zip(bindings)
-            .zip(cfg.pes)
-            .enumerate()
-            .map(|(i, ((prog, bind), pe))| {
-                let deps = Arc::clone(
-                    dependents
-                        .entry(Arc::as_ptr(&prog))
-                        .or_insert_with(|| Arc::new(Dependents::of(&prog))),
-                );
-                let core = *core_of.entry(*pe).or_insert_with(|| {
-                    cores.push(Core::new(*pe, pcs));
-                    cores.len() as u32 - 1
-                });
-                cores[core as usize].insts.push(i as u32);
-                let start = cfg.gates[inst_gate[i] as usize].start;
-                PeState::new((*pe, core), prog, bind, deps, (start, &mut ops))
-            })
-            .collect();
+        let insts: Vec<PeState> = super::huge::collect(
+            progs
+                .into_iter()
+                .zip(bindings)
+                .zip(cfg.pes)
+                .enumerate()
+                .map(|(i, ((prog, bind), pe))| {
+                    let deps = Arc::clone(
+                        dependents
+                            .entry(Arc::as_ptr(&prog))
+                            .or_insert_with(|| Arc::new(Dependents::of(&prog))),
+                    );
+                    let core = *core_of.entry(*pe).or_insert_with(|| {
+                        cores.push(Core::new(*pe, pcs));
+                        cores.len() as u32 - 1
+                    });
+                    cores[core as usize].insts.push(i as u32);
+                    let start = cfg.gates[inst_gate[i] as usize].start;
+                    PeState::new((*pe, core), prog, bind, deps, (start, &mut ops))
+                }),
+        );
         // The core whose pseudo-channels serve each route's remote HBM
         // slice; a slice of a PE that runs nothing gets a core of its own.
         let route_core = cfg
@@ -388,16 +389,12 @@ impl<'a> Engine<'a> {
                 users[h.link.0 as usize] += 2;
             }
         }
-        let chans = cfg
-            .chan_routes
-            .into_iter()
-            .enumerate()
-            .map(|(k, route)| {
+        let chans =
+            super::huge::collect(cfg.chan_routes.into_iter().enumerate().map(|(k, route)| {
                 let private = route.hops.iter().all(|h| users[h.link.0 as usize] == 1);
                 let gate = &cfg.gates[inst_gate[cfg.channels.list[k].src] as usize];
                 Chan::new(route, &gate.ipcq, gate.drain_gbps, private)
-            })
-            .collect();
+            }));
         let op_start = if cfg.spans {
             insts.iter().map(|i| vec![0; i.prog.ops.len()]).collect()
         } else {

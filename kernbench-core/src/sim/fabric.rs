@@ -62,17 +62,14 @@ impl Fabric {
     /// Idle links.
     pub fn new(links: &[Link]) -> Self {
         Fabric {
-            links: links
-                .iter()
-                .map(|l| LinkState {
-                    gbps: l.gbps,
-                    latency: l.latency_ps,
-                    free_at: 0,
-                    busy: 0,
-                    bytes: 0,
-                    memo: (0, 0),
-                })
-                .collect(),
+            links: super::huge::collect(links.iter().map(|l| LinkState {
+                gbps: l.gbps,
+                latency: l.latency_ps,
+                free_at: 0,
+                busy: 0,
+                bytes: 0,
+                memo: (0, 0),
+            })),
             trace: None,
         }
     }

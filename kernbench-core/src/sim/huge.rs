@@ -23,6 +23,15 @@ pub(crate) fn vec_with_capacity<T>(cap: usize) -> Vec<T> {
     v
 }
 
+/// The items of `items` in a vector made by [`vec_with_capacity`]: for the
+/// engine's arrays with an entry per instance, channel or link, which events
+/// also visit in no order.
+pub(crate) fn collect<T>(items: impl ExactSizeIterator<Item = T>) -> Vec<T> {
+    let mut v = vec_with_capacity(items.len());
+    v.extend(items);
+    v
+}
+
 /// Advises the huge pages wholly inside `[start, start + len)`.
 #[cfg(target_os = "linux")]
 fn advise(start: usize, len: usize) {

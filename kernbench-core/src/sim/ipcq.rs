@@ -131,14 +131,18 @@ pub(crate) struct SlotChan {
     pub(crate) sent: u64,
 }
 
-/// One ticket in the ring of the last `slots` tickets injected.
-#[derive(Clone, Copy, Debug)]
+/// One ticket in the ring of the last `slots` tickets injected: entry
+/// `t % slots` holds ticket `t` from its injection until ticket `t + slots`
+/// is injected. Which ticket an entry holds, and whether its return time is
+/// known yet, follow from the channel's counters ([`MsgChan::holds`]), so an
+/// entry is two words and a ring of four slots fills one cache line.
+#[derive(Clone, Copy, Debug, Default)]
 struct Ticket {
-    /// The ticket whose message holds the slot; `None` before its first.
-    id: Option<u64>,
+    /// When it has drained into the receiver's slot.
     drain: Ps,
-    /// When its slot is back at the sender, once its receive is posted.
-    ret: Option<Ps>,
+    /// When its slot is back at the sender; meaningful once its receive is
+    /// posted.
+    ret: Ps,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -225,14 +229,7 @@ pub(crate) struct MsgChan {
 impl MsgChan {
     fn new(slots: u32) -> Self {
         MsgChan {
-            ring: vec![
-                Ticket {
-                    id: None,
-                    drain: 0,
-                    ret: None
-                };
-                slots.max(1) as usize
-            ],
+            ring: vec![Ticket::default(); slots.max(1) as usize],
             injected: 0,
             grant_next: 0,
             send_next: 0,
@@ -250,26 +247,27 @@ impl MsgChan {
         self.ring.len() as u64
     }
 
-    /// When ticket `t`'s slot is free for a grant, if known yet.
+    /// Whether the ring holds ticket `t` (injected, and its entry not yet
+    /// reused by ticket `t + slots`).
+    fn holds(&self, t: u64) -> bool {
+        t < self.injected && t + self.w() >= self.injected
+    }
+
+    /// When ticket `t`'s slot is free for a grant, if known yet: the return
+    /// of ticket `t - slots`, once that is injected and its receive posted.
     fn avail(&self, t: u64) -> Option<Ps> {
         let w = self.w();
         if t < w {
             return Some(0);
         }
-        let e = &self.ring[((t - w) % w) as usize];
-        if e.id == Some(t - w) {
-            e.ret
-        } else {
-            None
-        }
+        let u = t - w;
+        (self.holds(u) && u < self.recv_next).then(|| self.ring[(u % w) as usize].ret)
     }
 
     /// Slots filled and not yet returned: injected tickets whose receive is not posted.
     fn held(&self) -> u32 {
-        self.ring
-            .iter()
-            .filter(|e| e.id.is_some() && e.ret.is_none())
-            .count() as u32
+        let lo = self.injected.saturating_sub(self.w()).max(self.recv_next);
+        self.injected.saturating_sub(lo) as u32
     }
 
     /// The send being injected.
@@ -382,15 +380,16 @@ impl MsgChan {
                 bytes: pkt,
                 first: t == s.first,
             });
-            let ret = self
-                .recv
-                .filter(|r| (r.first..r.end).contains(&t))
-                .map(|r| r.post.max(drain) + credit_ps);
-            self.ring[(t % w) as usize] = Ticket {
-                id: Some(t),
-                drain,
-                ret,
+            // A ticket whose receive is posted is that receive's: its
+            // return is known now (see `avail`).
+            let ret = match self.recv {
+                Some(r) if t < self.recv_next => {
+                    debug_assert!((r.first..r.end).contains(&t));
+                    r.post.max(drain) + credit_ps
+                }
+                _ => 0,
             };
+            self.ring[(t % w) as usize] = Ticket { drain, ret };
             s.prev_end = end;
             s.sent += pkt;
             s.drain_max = s.drain_max.max(drain);
@@ -424,9 +423,9 @@ impl MsgChan {
         self.recv_next += n;
         let w = self.w();
         for t in first..(first + n).min(self.injected) {
+            debug_assert!(self.holds(t), "a ticket not yet returned stays in the ring");
             let e = &mut self.ring[(t % w) as usize];
-            debug_assert_eq!(e.id, Some(t), "a ticket not yet returned stays in the ring");
-            e.ret = Some(e.drain.max(now) + credit_ps);
+            e.ret = e.drain.max(now) + credit_ps;
         }
         self.recv = Some(Recv {
             by,
