@@ -84,6 +84,14 @@ fn a_two_pe_exchange_gives_a_valid_trace_with_every_op_and_message() {
     let (out, topo, pes) = run(3072);
     assert_eq!(out.messages.len(), 2, "one message each way");
     assert!(!out.link_spans.is_empty());
+    // Each message's link spans name its sender and its receiver.
+    let ends: BTreeSet<(Option<u32>, Option<u32>)> =
+        out.link_spans.iter().map(|s| (s.inst, s.peer)).collect();
+    assert_eq!(
+        ends,
+        BTreeSet::from([(Some(0), Some(1)), (Some(1), Some(0))]),
+        "link spans by (sender, receiver)"
+    );
     let trace = chrome_trace(&out, &topo, &TraceOptions::default());
     let sum = check_chrome_trace(&trace).unwrap_or_else(|e| panic!("invalid trace: {e}"));
     assert!(!sum.truncated);

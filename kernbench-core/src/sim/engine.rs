@@ -838,7 +838,13 @@ impl<'a> Engine<'a> {
     /// injection, receive) and schedules the events that follow.
     fn msg_poll(&mut self, c: ChanId) {
         let slot_bytes = self.chans[c.ix()].slot_bytes;
-        let to = self.of_cmd.list[c.ix()].dst as u32;
+        // The receiver names the link spans of a trace; untraced, the
+        // channel's pairing is not read (at thousands of PEs, a miss).
+        let to = self
+            .fabric
+            .trace
+            .is_some()
+            .then(|| self.of_cmd.list[c.ix()].dst as u32);
         loop {
             let mut progress = false;
             let ch = &mut self.chans[c.ix()];
@@ -858,7 +864,7 @@ impl<'a> Engine<'a> {
             let polled = ch.msg.poll_send(
                 horizon,
                 figures,
-                |t, b| fabric.transfer_for(t, route, b, (sender.map(|s| s.inst.0), Some(to))),
+                |t, b| fabric.transfer_for(t, route, b, (sender.map(|s| s.inst.0), to)),
                 |p| {
                     packets += 1;
                     bytes += p.bytes;
