@@ -855,6 +855,9 @@ impl<'a> Engine<'a> {
             let figures = (ch.credit_ps, slot_bytes, ch.drain_gbps);
             let horizon = (!ch.private).then_some(self.now);
             let route = &ch.route;
+            if ch.msg.sender().is_some() {
+                self.fabric.prefetch(route);
+            }
             let fabric = &mut self.fabric;
             let mut packets = 0u64;
             let mut bytes = 0u64;

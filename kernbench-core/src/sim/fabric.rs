@@ -112,6 +112,18 @@ impl Fabric {
         self
     }
 
+    /// Asks the CPU to bring the state of `route`'s links into its cache,
+    /// ahead of transfers over it: a transfer reads the links one after
+    /// another, each read waiting for the last, where asked for together
+    /// their misses overlap (see [`super::cache`]).
+    pub(crate) fn prefetch(&self, route: &Route) {
+        for hop in &route.hops {
+            if let Some(link) = self.links.get(hop.link.0 as usize) {
+                super::cache::prefetch(link);
+            }
+        }
+    }
+
     /// Sends `bytes` over `route` starting at `now`. Returns when the tail has
     /// left the first link (the sender may inject again) and when the tail
     /// arrives at the destination.

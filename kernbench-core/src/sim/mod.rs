@@ -12,6 +12,7 @@
 //! [`Launch`] and its settings are [`crate::program`]'s, and a
 //! [`CompileError`] becomes the [`SimError`] of the same name.
 
+mod cache;
 pub(crate) mod data;
 pub mod domain;
 mod engine;
