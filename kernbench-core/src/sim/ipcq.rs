@@ -387,7 +387,12 @@ impl MsgChan {
                     debug_assert!((r.first..r.end).contains(&t));
                     r.post.max(drain) + credit_ps
                 }
-                _ => 0,
+                // A receive completes only once its last ticket is in, so
+                // a ticket past the posted receives has none yet.
+                _ => {
+                    debug_assert!(t >= self.recv_next, "ticket {t} lost its receive");
+                    0
+                }
             };
             self.ring[(t % w) as usize] = Ticket { drain, ret };
             s.prev_end = end;
