@@ -511,6 +511,15 @@ impl<'a> Engine<'a> {
         }
         while let Some((t, ev)) = self.queue.pop() {
             let ev = Ev::unpack(ev);
+            // The op the next event of this instant completes: its word in
+            // the op progress is, at thousands of PEs, rarely cached.
+            if let Some(&next) = self.queue.peek_now() {
+                if let Ev::OpDone(r) = Ev::unpack(next) {
+                    if let Some(s) = self.insts.get(r.inst.ix()) {
+                        self.ops.prefetch(s, r.op);
+                    }
+                }
+            }
             if self.failed.is_some() {
                 break;
             }

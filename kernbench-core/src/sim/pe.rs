@@ -252,6 +252,14 @@ impl OpProgress {
         (self.0[s.first + op] >> 30) as u8
     }
 
+    /// Asks for `s`'s `op`'s word to be brought into the cache (see
+    /// [`super::cache`]).
+    pub(crate) fn prefetch(&self, s: &PeState, op: OpId) {
+        if let Some(w) = self.0.get(s.first + op.ix()) {
+            super::cache::prefetch(w);
+        }
+    }
+
     /// Sets `s`'s `op`'s state.
     pub(crate) fn set_state(&mut self, s: &PeState, op: OpId, st: u8) {
         let p = &mut self.0[s.first + op.ix()];

@@ -70,6 +70,12 @@ impl<E> RadixHeap<E> {
         }
     }
 
+    /// The event the next [`RadixHeap::pop`] takes out, when it is of the
+    /// instant last taken out (events of later instants are not sorted yet).
+    pub fn peek_now(&self) -> Option<&E> {
+        self.zero.front().map(|(_, e)| e)
+    }
+
     /// Takes out the earliest event (the first pushed among the earliest).
     pub fn pop(&mut self) -> Option<(Ps, E)> {
         if self.zero.is_empty() {
@@ -254,6 +260,12 @@ impl<E> EventQueue<E> {
         Some((self.now, e))
     }
 
+    /// The event the next [`EventQueue::pop`] takes out, when it is of the
+    /// current instant (see [`RadixHeap::peek_now`]).
+    pub fn peek_now(&self) -> Option<&E> {
+        self.heap.peek_now()
+    }
+
     /// Events scheduled so far.
     pub fn pushed(&self) -> u64 {
         self.seq
@@ -315,7 +327,13 @@ mod tests {
             let (mut now, mut seq) = (0u64, 0u64);
             for (kind, delta) in ops {
                 if kind == 0 {
+                    let peeked = radix.peek_now().copied();
                     let got = radix.pop();
+                    // A peek, when it answers, names the event taken out next.
+                    if let Some(p) = peeked {
+                        prop_assert_eq!(Some(p), got.map(|(_, e)| e));
+                        prop_assert_eq!(got.map(|(t, _)| t), Some(now));
+                    }
                     prop_assert_eq!(got, quad.pop());
                     let want = reference.pop_first();
                     prop_assert_eq!(got, want);
