@@ -27,7 +27,13 @@ use std::borrow::Cow;
 use std::fmt;
 
 /// A source location in a kernel: where a `tl::` call was written.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// Equality and hashing are by content, but cheap in the common case: the
+/// file of a traced location is the compiler's own `&'static str`, one
+/// pointer per file, so equal pointers settle it without reading the text,
+/// and the hash covers the file's length rather than its bytes. Compiling
+/// a launch looks up the location of every command of every instance.
+#[derive(Clone, Debug, Eq, Serialize, Deserialize)]
 pub struct SrcLoc {
     /// The file, as the compiler names it.
     pub file: Cow<'static, str>,
@@ -50,6 +56,23 @@ impl SrcLoc {
     /// The file name without its directories.
     pub fn file_name(&self) -> &str {
         self.file.rsplit(['/', '\\']).next().unwrap_or(&self.file)
+    }
+}
+
+impl PartialEq for SrcLoc {
+    fn eq(&self, other: &Self) -> bool {
+        self.line == other.line
+            && self.col == other.col
+            && self.file.len() == other.file.len()
+            && (std::ptr::eq(self.file.as_ptr(), other.file.as_ptr()) || self.file == other.file)
+    }
+}
+
+impl std::hash::Hash for SrcLoc {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.line.hash(state);
+        self.col.hash(state);
+        self.file.len().hash(state);
     }
 }
 
