@@ -1068,7 +1068,7 @@ impl<'a> Engine<'a> {
         // On a PE shared by several launches, the engine this op freed goes
         // round robin (below), not first to this instance's next op.
         let shared = frees_unit && self.cores[self.insts[i].core as usize].insts.len() > 1;
-        for k in self.insts[i].dependents_of(r.op) {
+        for k in self.insts[i].dependents_of(r.op, &self.ops) {
             let d = self.insts[i].dependent(k);
             let s = &mut self.insts[i];
             if self.ops.dependency_done(s, d) {

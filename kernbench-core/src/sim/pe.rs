@@ -88,10 +88,16 @@ pub(crate) const STARTED: u8 = 1;
 /// An op done.
 pub(crate) const DONE: u8 = 2;
 
+/// The bit of an op's progress word set when the instance's dependents of
+/// the op differ from its shared program's (see [`PeState::dependents_of`]):
+/// the engine reads the word as the op completes, so the test costs no
+/// memory access of its own.
+const OWN: u32 = 1 << 29;
+
 /// Bits of an op's progress word that count its dependencies not yet done;
-/// the two bits above hold its state (0 before it starts, then [`STARTED`],
-/// then [`DONE`]).
-const COUNT: u32 = (1 << 30) - 1;
+/// [`OWN`] is above them, and the two bits above that hold its state (0
+/// before it starts, then [`STARTED`], then [`DONE`]).
+const COUNT: u32 = OWN - 1;
 
 /// The hardware of one PE in a run: whether each engine is busy, and when
 /// each HBM pseudo-channel is free. Instances of several launches placed on
@@ -218,9 +224,10 @@ impl PeBusy {
 }
 
 /// Every instance's op progress in one array, instance after instance:
-/// one word an op, so an op's count and state share a cache line: its
-/// dependencies not yet done (the low 30 bits, see [`OpProgress::remaining`])
-/// and its state (see [`OpProgress::state`]).
+/// one word an op, so an op's count, flag and state share a cache line: its
+/// dependencies not yet done (the low 29 bits, see [`OpProgress::remaining`]),
+/// whether the instance has its own dependents of it ([`OWN`]) and its state
+/// (see [`OpProgress::state`]).
 ///
 /// One array rather than one per instance, so that it can sit on huge pages
 /// ([`super::huge::vec_with_capacity`]): events visit the instances in no
@@ -260,10 +267,15 @@ impl OpProgress {
         }
     }
 
+    /// Whether `s` has its own dependents of `op`.
+    fn own(&self, s: &PeState, op: OpId) -> bool {
+        self.0[s.first + op.ix()] & OWN != 0
+    }
+
     /// Sets `s`'s `op`'s state.
     pub(crate) fn set_state(&mut self, s: &PeState, op: OpId, st: u8) {
         let p = &mut self.0[s.first + op.ix()];
-        *p = (*p & COUNT) | (u32::from(st) << 30);
+        *p = (*p & (COUNT | OWN)) | (u32::from(st) << 30);
     }
 }
 
@@ -279,11 +291,9 @@ pub(crate) struct PeState {
     /// Where its ops' words start in the run's [`OpProgress`].
     first: usize,
     dependents: Arc<Dependents>,
-    /// Dependents where this instance's differ from the shared table's.
+    /// Dependents where this instance's differ from the shared table's
+    /// (the ops it holds are flagged [`OWN`] in the op progress).
     own_dependents: DepPatch,
-    /// A bit per op, set when `own_dependents` holds its list; empty when
-    /// the instance has the program's dependencies.
-    own_mask: Vec<u64>,
     /// Next op of each engine's queue.
     head: [usize; UNITS],
     /// Whether its launch has begun and it has started (a straggler
@@ -315,22 +325,21 @@ impl PeState {
         (start, progress): (Ps, &mut OpProgress),
     ) -> Self {
         let n = prog.ops.len();
-        // A launch's command budget keeps every count far below 2^30.
+        // A launch's command budget keeps every count far below 2^29.
         let count = |k: usize| (k as u32).min(COUNT);
         let first = progress.0.len();
         progress
             .0
             .extend((0..n).map(|i| count(prog.deps_of(i).len())));
         let remaining = &mut progress.0[first..];
-        let (mut own_dependents, mut own_mask) = (DepPatch::default(), Vec::new());
+        let mut own_dependents = DepPatch::default();
         if !bind.deps.is_empty() {
             for (i, deps) in bind.deps.iter() {
                 remaining[i as usize] = count(deps.len());
             }
             own_dependents = dependents.patch(&prog, &bind.deps);
-            own_mask = vec![0u64; n.div_ceil(64)];
             for (x, _) in own_dependents.iter() {
-                own_mask[x as usize / 64] |= 1 << (x % 64);
+                remaining[x as usize] |= OWN;
             }
         }
         PeState {
@@ -339,7 +348,6 @@ impl PeState {
             first,
             dependents,
             own_dependents,
-            own_mask,
             bind,
             head: [0; UNITS],
             started: false,
@@ -361,9 +369,9 @@ impl PeState {
     /// The ops that wait for `op`, as a range of entries for
     /// [`PeState::dependent`]: the shared table's, or past its end this
     /// instance's own.
-    pub(crate) fn dependents_of(&self, op: OpId) -> std::ops::Range<usize> {
+    pub(crate) fn dependents_of(&self, op: OpId, progress: &OpProgress) -> std::ops::Range<usize> {
         let x = op.ix();
-        if !self.own_mask.is_empty() && self.own_mask[x / 64] & (1 << (x % 64)) != 0 {
+        if progress.own(self, op) {
             if let Some(r) = self.own_dependents.span(op.0) {
                 let base = self.dependents.list.len();
                 return base + r.start..base + r.end;
@@ -466,10 +474,10 @@ mod tests {
     }
 
     /// Each op's dependents as the engine walks them.
-    fn walk(s: &PeState) -> Vec<Vec<u32>> {
+    fn walk(s: &PeState, progress: &OpProgress) -> Vec<Vec<u32>> {
         (0..s.prog.ops.len() as u32)
             .map(|op| {
-                s.dependents_of(OpId(op))
+                s.dependents_of(OpId(op), progress)
                     .map(|k| s.dependent(k).0)
                     .collect()
             })
@@ -513,13 +521,20 @@ mod tests {
             Arc::new(Dependents::of(&own)),
             (0, &mut ops),
         );
-        let counts = |s: &PeState| {
+        let counts = |s: &PeState, ops: &OpProgress| {
             (0..s.prog.ops.len() as u32)
                 .map(|op| ops.remaining(s, OpId(op)))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(counts(&s), counts(&alone));
-        assert_eq!(walk(&s), walk(&alone));
-        assert_eq!(walk(&alone)[0], [1, 2, 4, 4]);
+        assert_eq!(counts(&s, &ops), counts(&alone, &ops));
+        assert_eq!(walk(&s, &ops), walk(&alone, &ops));
+        assert_eq!(walk(&alone, &ops)[0], [1, 2, 4, 4]);
+        // The flag leaves the counts and states as they were.
+        for op in 0..s.prog.ops.len() as u32 {
+            ops.set_state(&s, OpId(op), DONE);
+            assert_eq!(ops.state(&s, op as usize), DONE);
+        }
+        assert_eq!(counts(&s, &ops), counts(&alone, &ops));
+        assert_eq!(walk(&s, &ops), walk(&alone, &ops));
     }
 }
