@@ -6,17 +6,19 @@
 //!
 //! Run: `cargo run --release --example bench_collectives -- --size 64M --seg 64K --topology large --algos ring_allreduce,hierarchical_allreduce --fabric messages,slots`
 //! (`--seg` overrides the registry's bytes per message). Each (algorithm,
-//! fabric) pair runs `--repeat` times and the median wall time is printed;
+//! fabric, tie order) runs `--repeat` times and the median wall time is printed;
 //! peak memory is the process's high-water mark after each row, so run one
 //! row per process to read each row's own peak. `model` and `bound` are the
 //! cost model's time and its limiting term. `--algos auto` runs the
 //! algorithm of `--collective` the model predicts fastest at `--size` on
-//! every PE, and says which it was and what came second.
+//! every PE, and says which it was and what came second. `--ties
+//! scheduled,reversed` runs each row with an instant's events handled in
+//! both orders, to show how much its time depends on that order.
 
 use clap::Parser;
 use kernbench::ccl::run::{ranks, run_on, RunSpec};
 use kernbench::ccl::{tune, Collective, Registry};
-use kernbench::core::sim::FabricModel;
+use kernbench::core::sim::{FabricModel, TieOrder};
 use kernbench::prelude::*;
 use std::time::Instant;
 
@@ -47,6 +49,10 @@ struct Args {
     /// Fabric models, comma-separated: messages, slots.
     #[arg(long, value_delimiter = ',', default_value = "messages")]
     fabric: Vec<FabricModel>,
+    /// Which of one instant's events the engine handles first, comma-separated:
+    /// scheduled (the order they were scheduled in), reversed (the last first).
+    #[arg(long, value_delimiter = ',', default_value = "scheduled")]
+    ties: Vec<TieOrder>,
     /// The most memory a run may take (K, M, G suffixes); what the machine has when absent.
     #[arg(long, value_parser = kernbench::cli::parse::size)]
     max_memory: Option<u64>,
@@ -123,9 +129,10 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!(
-        "{:<24} {:>8} {:>6} {:>9} {:>11} {:>9} {:>9} {:>9} {:>11} {:>10} {:>9} {:>10} {:>8} {:>9} {:>10} {:>6} {:>8} {:>11}  bound",
+        "{:<24} {:>8} {:>9} {:>6} {:>9} {:>11} {:>9} {:>9} {:>9} {:>11} {:>10} {:>9} {:>10} {:>8} {:>9} {:>10} {:>6} {:>8} {:>11}  bound",
         "algorithm",
         "fabric",
+        "ties",
         "ranks",
         "size",
         "sim (us)",
@@ -149,9 +156,14 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let name = &algo.name;
         let est = kernbench::ccl::cost::model(&topo, algo, pes, bytes);
-        for &fabric in &a.fabric {
+        for (fabric, ties) in a
+            .fabric
+            .iter()
+            .flat_map(|&f| a.ties.iter().map(move |&t| (f, t)))
+        {
             let spec = RunSpec {
                 max_memory: a.max_memory,
+                ties,
                 ..RunSpec::timing(count, DType::F32, fabric)
             };
             let (mut walls, mut compiles, mut engines) = (Vec::new(), Vec::new(), Vec::new());
@@ -178,9 +190,10 @@ fn try_main() -> Result<(), Box<dyn std::error::Error>> {
             let p = r.pes.len();
             let busbw = a.size as f64 / rep.sim_ns() * algo.collective.busbw_factor(p);
             println!(
-                "{:<24} {:>8} {:>6} {:>9} {:>11.1} {:>9.3} {:>9.3} {:>9.3} {:>11} {:>10.0} {:>9} {:>10.1} {:>8.2} {:>9.0} {:>10} {:>6.0} {:>8} {:>11.1}  {}",
+                "{:<24} {:>8} {:>9} {:>6} {:>9} {:>11.1} {:>9.3} {:>9.3} {:>9.3} {:>11} {:>10.0} {:>9} {:>10.1} {:>8.2} {:>9.0} {:>10} {:>6.0} {:>8} {:>11.1}  {}",
                 name,
                 fabric.name(),
+                ties.name(),
                 p,
                 a.size,
                 rep.sim_ns() / 1000.0,

@@ -595,6 +595,9 @@ fn resume_runs_only_the_missing_points_and_refuses_another_sweep() {
         "{}",
         stderr(&o)
     );
+    let o = kernbench(&sweep_args(&cut, &["--resume", "--ties", "reversed"]));
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("tie orders differ"), "{}", stderr(&o));
     let _ = std::fs::remove_dir_all(&d);
 }
 

@@ -324,6 +324,22 @@ fn a_malformed_run_is_refused_with_what_is_wrong() {
         "{e}"
     );
     assert!(e.to_string().contains("launch 1"), "{e}");
+    let r = simulate_many(
+        &mut s.m,
+        &[
+            Queued::new(l()),
+            Queued::new(l().ties(kernbench::core::sim::TieOrder::Reversed)),
+        ],
+    );
+    let e = r.err().expect("mixed tie orders");
+    assert!(
+        matches!(
+            e,
+            SimError::Launch(LaunchError::MixedTies { launch: 1, .. })
+        ),
+        "{e}"
+    );
+    assert!(e.to_string().contains("reversed order"), "{e}");
     assert!(matches!(
         simulate_many(&mut s.m, &[]),
         Err(SimError::Launch(LaunchError::NoPes))

@@ -144,6 +144,7 @@ fn custom_algorithms_get_the_table_and_both_checks() {
                 root: 0,
                 data: true,
                 fabric: Default::default(),
+                ties: Default::default(),
             };
             let row = table::measure(&topo, algo, &pes, 64 * 1024, &how).unwrap();
             assert_eq!(row.wrong, 0, "{name} on {w}");

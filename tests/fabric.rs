@@ -147,6 +147,7 @@ fn timing_with_data_equals_timing_without() {
         let run = |data| {
             let spec = kernbench::ccl::RunSpec {
                 fabric: Default::default(),
+                ties: Default::default(),
                 max_memory: None,
                 progress: Default::default(),
                 count: 5000,
@@ -197,6 +198,7 @@ fn runs_repeat_exactly_and_data_does_not_change_timing_in_either_model() {
         let run = |data| {
             let spec = kernbench::ccl::RunSpec {
                 fabric,
+                ties: Default::default(),
                 max_memory: None,
                 progress: Default::default(),
                 count: 100_000,

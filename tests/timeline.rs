@@ -276,6 +276,7 @@ fn a_ring_allreduce_trace_is_valid() {
     let pes = kernbench::ccl::run::ranks(&topo, algo).unwrap();
     let spec = kernbench::ccl::run::RunSpec {
         fabric: Default::default(),
+        ties: Default::default(),
         max_memory: None,
         progress: Default::default(),
         count: 16 * 1024,

@@ -12,7 +12,7 @@ use kernbench_core::machine::{Buffer, Machine, MemError};
 use kernbench_core::neighbors::{NeighborError, NeighborMap};
 use kernbench_core::passes::lower::PeProgram;
 use kernbench_core::sim::{
-    simulate_full, FabricModel, Launch, LaunchError, Outcome, ProgressHook, SimError,
+    simulate_full, FabricModel, Launch, LaunchError, Outcome, ProgressHook, SimError, TieOrder,
 };
 use kernbench_core::topology::{Endpoint, Topology};
 use kernbench_core::{DType, PeId};
@@ -87,6 +87,8 @@ pub struct RunSpec {
     pub why: bool,
     /// How IPCQ messages cross the fabric.
     pub fabric: FabricModel,
+    /// Which of one instant's events the engine handles first (see `Launch::ties`).
+    pub ties: TieOrder,
     /// The most memory the run may take, bytes (see `Launch::max_memory`).
     pub max_memory: Option<u64>,
     /// Where the run reports its progress (see `Launch::progress`).
@@ -106,6 +108,7 @@ impl RunSpec {
             trace: false,
             why: false,
             fabric,
+            ties: TieOrder::default(),
             max_memory: None,
             progress: ProgressHook::default(),
         }
@@ -522,7 +525,8 @@ fn timing_launch(
         .neighbors(map)
         .ipcq(algo.ipcq.clone())
         .data(false)
-        .fabric(spec.fabric);
+        .fabric(spec.fabric)
+        .ties(spec.ties);
     Ok((machine, launch))
 }
 
@@ -585,6 +589,7 @@ pub fn run_on(
         .trace(spec.trace)
         .why(spec.why)
         .fabric(spec.fabric)
+        .ties(spec.ties)
         .max_memory(spec.max_memory)
         .progress(spec.progress.clone());
     let outcome = simulate_full(&mut machine, &launch)?;

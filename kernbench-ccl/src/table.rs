@@ -133,6 +133,8 @@ pub struct Settings {
     pub data: bool,
     /// How IPCQ messages cross the fabric.
     pub fabric: kernbench_core::sim::FabricModel,
+    /// Which of one instant's events the engine handles first.
+    pub ties: kernbench_core::sim::TieOrder,
 }
 
 impl Settings {
@@ -141,6 +143,7 @@ impl Settings {
     pub fn spec(&self, bytes: u64) -> RunSpec {
         RunSpec {
             fabric: self.fabric,
+            ties: self.ties,
             max_memory: None,
             progress: Default::default(),
             count: (bytes / self.dtype.size() as u64).max(1) as usize,

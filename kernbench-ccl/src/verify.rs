@@ -494,6 +494,7 @@ pub fn symbolic_in(
     let w = pes.len();
     let spec = RunSpec {
         fabric: Default::default(),
+        ties: Default::default(),
         max_memory: None,
         progress: Default::default(),
         count,
@@ -632,6 +633,7 @@ pub fn functional(
 ) -> Result<(usize, usize), RunError> {
     let spec = RunSpec {
         fabric: Default::default(),
+        ties: Default::default(),
         max_memory: None,
         progress: Default::default(),
         data: true,

@@ -7,6 +7,7 @@ use kernbench_core::{DType, PeId};
 fn spec(count: usize, dtype: DType, op: RedOp) -> RunSpec {
     RunSpec {
         fabric: Default::default(),
+        ties: Default::default(),
         max_memory: None,
         progress: Default::default(),
         count,
@@ -128,6 +129,7 @@ fn an_uncontended_ring_reaches_its_bottleneck_link_bandwidth() {
     let bytes = 4usize << 20;
     let s = RunSpec {
         fabric: Default::default(),
+        ties: Default::default(),
         max_memory: None,
         progress: Default::default(),
         data: false,

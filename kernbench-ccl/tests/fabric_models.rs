@@ -5,9 +5,14 @@
 //! `default`, 4 KiB to 16 MiB) is ignored here; run it with
 //! `cargo test --release -p kernbench-ccl --test fabric_models -- --ignored --nocapture`
 //! to print its table.
+//!
+//! The same holds for the order in which the engine handles one instant's
+//! events: either order computes every collective right, and
+//! `-- --ignored --nocapture tie_order_table` prints how much each time
+//! depends on it.
 
 use kernbench_ccl::{run, Registry, RunSpec};
-use kernbench_core::sim::FabricModel;
+use kernbench_core::sim::{FabricModel, TieOrder};
 use kernbench_core::topology::Topology;
 use kernbench_core::DType;
 
@@ -42,6 +47,7 @@ fn compare(topo: &Topology, sizes: &[u64], data: bool) -> Vec<Pair> {
                     trace: false,
                     why: false,
                     fabric,
+                    ties: Default::default(),
                     max_memory: None,
                     progress: Default::default(),
                 };
@@ -134,4 +140,72 @@ fn messages_agree_with_slots_table() {
     for (name, pairs) in &all {
         check(pairs, name, 0.05);
     }
+}
+
+/// `algo` at `bytes` a rank with an instant's events handled in `ties`
+/// order: its time in ps and its events.
+fn timed(
+    topo: &Topology,
+    algo: &kernbench_ccl::Algorithm,
+    bytes: u64,
+    ties: TieOrder,
+    data: bool,
+) -> (u64, u64) {
+    let spec = RunSpec {
+        data,
+        ties,
+        ..RunSpec::timing((bytes / 4) as usize, DType::F32, FabricModel::Messages)
+    };
+    let r = run(topo, algo, &spec)
+        .unwrap_or_else(|e| panic!("{} at {bytes} B, {ties} ties: {e}", algo.name));
+    assert_eq!(r.wrong, 0, "{} at {bytes} B, {ties} ties", algo.name);
+    let rep = &r.outcome.report;
+    (rep.end_ps - rep.start_ps, rep.events)
+}
+
+#[test]
+fn either_tie_order_computes_every_collective_right() {
+    let topo = Topology::builtin("tiny").unwrap();
+    let reg = Registry::builtin();
+    let mut runs = 0;
+    for algo in reg.algorithms() {
+        for ties in TieOrder::ALL {
+            // The data are checked element by element; timing is the same
+            // with the data off, and the same on a second run.
+            let with_data = timed(&topo, algo, 4 << 10, ties, true);
+            let without = timed(&topo, algo, 4 << 10, ties, false);
+            assert_eq!(with_data, without, "{} with {ties} ties", algo.name);
+            runs += 1;
+        }
+    }
+    assert!(runs >= 40, "every registry algorithm runs in both orders");
+}
+
+#[test]
+#[ignore = "a minute in release; prints how much each time depends on the tie order"]
+fn tie_order_table() {
+    println!("| topology | algorithm | size | scheduled (us) | reversed (us) | diff |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let (mut runs, mut moved, mut over_1pct) = (0, 0, 0);
+    for name in ["tiny", "default"] {
+        let topo = Topology::builtin(name).unwrap();
+        for algo in Registry::builtin().algorithms() {
+            for bytes in [64u64 << 10, 1 << 20] {
+                let (a, _) = timed(&topo, algo, bytes, TieOrder::Scheduled, false);
+                let (b, _) = timed(&topo, algo, bytes, TieOrder::Reversed, false);
+                let rel = (b as f64 - a as f64) / a as f64;
+                runs += 1;
+                moved += usize::from(a != b);
+                over_1pct += usize::from(rel.abs() > 0.01);
+                println!(
+                    "| {name} | {} | {bytes} | {:.3} | {:.3} | {:+.2}% |",
+                    algo.name,
+                    a as f64 / 1e6,
+                    b as f64 / 1e6,
+                    rel * 100.0
+                );
+            }
+        }
+    }
+    println!("{runs} runs: {moved} moved, {over_1pct} by more than 1%");
 }

@@ -105,6 +105,7 @@ fn tiny() -> Topology {
 fn spec(count: usize, op: RedOp) -> RunSpec {
     RunSpec {
         fabric: Default::default(),
+        ties: Default::default(),
         max_memory: None,
         progress: Default::default(),
         count,

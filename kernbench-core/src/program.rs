@@ -69,6 +69,8 @@ pub struct Launch<'a> {
     pub ipcq: Option<crate::topology::IpcqSpec>,
     /// How IPCQ messages cross the fabric.
     pub fabric: FabricModel,
+    /// Which of one instant's events the engine handles first.
+    pub ties: TieOrder,
     /// Keep every instance's graph, and its program's labels and TCM map, in
     /// the [`crate::sim::Outcome`] (for plans); implied by `data` and `trace`.
     pub keep_graphs: bool,
@@ -99,6 +101,7 @@ impl<'a> Launch<'a> {
             why: false,
             ipcq: None,
             fabric: FabricModel::default(),
+            ties: TieOrder::default(),
             max_memory: None,
             keep_graphs: false,
             progress: ProgressHook::default(),
@@ -158,6 +161,12 @@ impl<'a> Launch<'a> {
     /// Chooses the fabric model.
     pub fn fabric(mut self, model: FabricModel) -> Self {
         self.fabric = model;
+        self
+    }
+
+    /// Chooses which of one instant's events the engine handles first.
+    pub fn ties(mut self, order: TieOrder) -> Self {
+        self.ties = order;
         self
     }
 
@@ -248,6 +257,52 @@ impl FromStr for FabricModel {
             "messages" => Ok(FabricModel::Messages),
             "slots" => Ok(FabricModel::Slots),
             _ => Err(format!("`{s}` is not a fabric model (messages, slots)")),
+        }
+    }
+}
+
+/// Which of one instant's events the engine handles first. Where two of
+/// them ask for one link or HBM pseudo-channel, the one handled first is
+/// served first, so this order can decide contended runs; running both shows
+/// how much a result depends on it.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum TieOrder {
+    /// In the order they were scheduled (first in, first out).
+    #[default]
+    Scheduled,
+    /// The last scheduled first (last in, first out).
+    Reversed,
+}
+
+impl TieOrder {
+    /// Both orders, the default first.
+    pub const ALL: [TieOrder; 2] = [TieOrder::Scheduled, TieOrder::Reversed];
+
+    /// Its name on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            TieOrder::Scheduled => "scheduled",
+            TieOrder::Reversed => "reversed",
+        }
+    }
+}
+
+impl fmt::Display for TieOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for TieOrder {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "scheduled" => Ok(TieOrder::Scheduled),
+            "reversed" => Ok(TieOrder::Reversed),
+            _ => Err(format!("`{s}` is not a tie order (scheduled, reversed)")),
         }
     }
 }
@@ -353,6 +408,16 @@ pub enum LaunchError {
         fabric: FabricModel,
         /// The first launch's model.
         first: FabricModel,
+    },
+    /// Launches of one run that ask for different tie orders.
+    #[error("launch {launch} of the run handles ties in the {ties} order, launch 0 in the {first} one; a run has one")]
+    MixedTies {
+        /// The launch that differs.
+        launch: usize,
+        /// Its order.
+        ties: TieOrder,
+        /// The first launch's order.
+        first: TieOrder,
     },
     /// A launch of a run that waits for itself or a later launch.
     #[error("launch {launch} of the run waits for launch {after}, which is not an earlier one")]

@@ -57,6 +57,13 @@ pub struct Args {
     /// message) or `slots` (every ring slot its own events; the reference).
     #[arg(long, default_value = "messages")]
     pub fabric: FabricModel,
+    /// Which of one instant's events the engine handles first: `scheduled`
+    /// (in the order they were scheduled, the default) or `reversed` (the
+    /// last scheduled first). Where two of them ask for one link or HBM
+    /// pseudo-channel the first handled is served first; running both shows
+    /// how much a result depends on that order.
+    #[arg(long, default_value = "scheduled")]
+    pub ties: kernbench_core::sim::TieOrder,
     /// `auto`: at each size, run the registry algorithm of this example's
     /// collective that the cost model predicts fastest on the ranks (every
     /// PE, or --ranks); the table shows it and the runner-up.
@@ -174,6 +181,7 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
         root: args.root,
         data: args.check != 0,
         fabric: args.fabric,
+        ties: args.ties,
     };
     let mut rows = Vec::new();
     let mut last = algo.clone();
@@ -205,6 +213,7 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
         let count = (args.max / args.dtype.size() as u64).max(1) as usize;
         let spec = kernbench_ccl::RunSpec {
             fabric: args.fabric,
+            ties: args.ties,
             max_memory: None,
             progress: Default::default(),
             count,

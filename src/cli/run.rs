@@ -50,6 +50,13 @@ pub struct LaunchArgs {
     /// message, the default) or `slots` (every ring slot its own events; the reference).
     #[arg(long, default_value = "messages")]
     pub fabric: kernbench_core::sim::FabricModel,
+    /// Which of one instant's events the engine handles first: `scheduled`
+    /// (in the order they were scheduled, the default) or `reversed` (the
+    /// last scheduled first). Where two of them ask for one link or HBM
+    /// pseudo-channel the first handled is served first; running both shows
+    /// how much a result depends on that order.
+    #[arg(long, default_value = "scheduled")]
+    pub ties: kernbench_core::sim::TieOrder,
     /// The most memory the run may take (K, M, G suffixes); what the machine
     /// has available when absent. A run estimated above it stops before it starts.
     #[arg(long, value_name = "SIZE", value_parser = args::size)]
@@ -510,6 +517,7 @@ fn simulate_kernel(
         .trace(trace)
         .why(why)
         .fabric(l.fabric)
+        .ties(l.ties)
         .max_memory(l.max_memory)
         .fuse(!l.no_fuse)
         .progress(progress);
@@ -564,6 +572,7 @@ fn simulate_algorithm(
     let spec = RunSpec {
         progress,
         fabric: l.fabric,
+        ties: l.ties,
         max_memory: l.max_memory,
         count,
         dtype: l.dtype,

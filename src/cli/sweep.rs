@@ -78,6 +78,13 @@ pub struct SweepArgs {
     /// message, the default) or `slots` (every ring slot its own events; the reference).
     #[arg(long, default_value = "messages")]
     pub fabric: kernbench_core::sim::FabricModel,
+    /// Which of one instant's events the engine handles first: `scheduled`
+    /// (in the order they were scheduled, the default) or `reversed` (the
+    /// last scheduled first). Where two of them ask for one link or HBM
+    /// pseudo-channel the first handled is served first; running both shows
+    /// how much a result depends on that order.
+    #[arg(long, default_value = "scheduled")]
+    pub ties: kernbench_core::sim::TieOrder,
     /// Output folder (created if needed).
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -87,7 +94,7 @@ pub struct SweepArgs {
     pub shard: Option<(usize, usize)>,
     /// Continue the sweep whose finished points DIR/sweep.part-K-of-N.json
     /// holds, running only the points it lacks; it must be the same sweep
-    /// (collective, topology, algorithms, sizes, type, fabric).
+    /// (collective, topology, algorithms, sizes, type, fabric, tie order).
     #[arg(long)]
     pub resume: bool,
     /// Run at most K points this time, then stop with them saved; finish with --resume.
@@ -163,6 +170,10 @@ struct Plan {
     /// The fabric model (empty in files of older versions).
     #[serde(default)]
     fabric: String,
+    /// The tie order; absent when `scheduled` (as in every file before the
+    /// choice was offered).
+    #[serde(default = "scheduled_ties", skip_serializing_if = "is_scheduled")]
+    ties: String,
     /// FNV-1a hash of the topology's configuration, so that two files of one
     /// name but different figures are told apart.
     #[serde(default)]
@@ -173,6 +184,14 @@ struct Plan {
     /// With `--algos auto`: the tuner's pick at each size, in size order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     tuned: Vec<Choice>,
+}
+
+fn scheduled_ties() -> String {
+    kernbench_core::sim::TieOrder::Scheduled.name().to_string()
+}
+
+fn is_scheduled(ties: &str) -> bool {
+    ties == kernbench_core::sim::TieOrder::Scheduled.name()
 }
 
 /// The tuner's pick at one size of a sweep.
@@ -245,6 +264,7 @@ impl Plan {
             root: "roots",
             checked: "data checks",
             fabric: "fabric models",
+            ties: "tie orders",
             tuned: "tuner picks"
         );
         None
@@ -646,6 +666,7 @@ pub(crate) fn run(a: &SweepArgs, cat: &super::user::Catalog, w: &mut dyn Write) 
         root: a.root,
         checked: !a.no_check,
         fabric: a.fabric.name().to_string(),
+        ties: a.ties.name().to_string(),
         topology_hash: hash_of(topo.config())?,
         algorithms_hash: hash_of(&algos)?,
         tuned,
@@ -715,6 +736,7 @@ pub(crate) fn run(a: &SweepArgs, cat: &super::user::Catalog, w: &mut dyn Write) 
         root: a.root,
         data: !a.no_check,
         fabric: a.fabric,
+        ties: a.ties,
     };
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
@@ -813,6 +835,7 @@ pub(crate) fn run(a: &SweepArgs, cat: &super::user::Catalog, w: &mut dyn Write) 
             op: a.op,
             root: a.root,
             trace: true,
+            ties: a.ties,
             ..RunSpec::timing(
                 (size / a.dtype.size() as u64).max(1) as usize,
                 a.dtype,

@@ -206,6 +206,8 @@ pub(crate) struct EngineConfig<'a> {
     /// Keep op spans.
     pub(crate) spans: bool,
     pub(crate) model: FabricModel,
+    /// Which of one instant's events to handle first.
+    pub(crate) ties: crate::program::TieOrder,
     /// Record the event queue's mix (for the queue benchmark).
     pub(crate) record_mix: bool,
     /// Per instance, how it straggles: the share of its speed it keeps in
@@ -401,7 +403,9 @@ impl<'a> Engine<'a> {
             Vec::new()
         };
         debug_assert!(insts.len() < MAX_INSTS, "too many instances to pack");
-        let mut queue = EventQueue::new().recording(cfg.record_mix);
+        let mut queue = EventQueue::new()
+            .recording(cfg.record_mix)
+            .last_first(cfg.ties == crate::program::TieOrder::Reversed);
         let now = cfg.gates.iter().map(|g| g.start).min().unwrap_or(0);
         if let Some(busy) = cfg.busy {
             for (c, core) in cores.iter_mut().enumerate() {

@@ -36,7 +36,9 @@ pub use crate::passes::lower;
 pub use crate::passes::pair as pairing;
 pub use crate::passes::tcm::TcmError;
 pub use crate::passes::trace::{CmdTable, LAUNCH_COMMAND_BUDGET};
-pub use crate::program::{grid_pos, FabricModel, Launch, LaunchError, Progress, ProgressHook};
+pub use crate::program::{
+    grid_pos, FabricModel, Launch, LaunchError, Progress, ProgressHook, TieOrder,
+};
 pub use engine::Span;
 pub use error::{
     CommSide, CompileError, Deadlock, Mismatch, NoProgress, PairingError, PeerHint, Race,
@@ -241,8 +243,8 @@ impl BusyUntil {
 /// Instances of different launches placed on one PE share its engines:
 /// each engine serves its instances' queues in turn.
 ///
-/// The launches must agree on the fabric model; data execution, traces and
-/// kept graphs are on for all when one asks for them.
+/// The launches must agree on the fabric model and the tie order; data
+/// execution, traces and kept graphs are on for all when one asks for them.
 pub fn simulate_many(machine: &mut Machine, queued: &[Queued]) -> Result<ManyOutcome, SimError> {
     run_queued(machine, queued, false, None, None).map(|(o, _)| o)
 }
@@ -294,6 +296,13 @@ fn harmonise<'a>(
                 launch: k,
                 fabric: q.launch.fabric,
                 first: first.launch.fabric,
+            }));
+        }
+        if q.launch.ties != first.launch.ties {
+            return Err(SimError::Launch(LaunchError::MixedTies {
+                launch: k,
+                ties: q.launch.ties,
+                first: first.launch.ties,
             }));
         }
         if let Some(&a) = q.after.iter().find(|&&a| a >= k) {
@@ -413,6 +422,7 @@ fn run_queued(
         trace: first.trace,
         spans: first.trace || first.why,
         model: first.fabric,
+        ties: first.ties,
         record_mix,
         progress: first.progress.clone(),
         slow,

@@ -29,12 +29,15 @@ pub enum MixOp {
 /// time taken out in bit `b - 1`; `zero` holds the events at exactly that
 /// time, in insertion order. The buckets are only redistributed while `zero`
 /// is empty, and redistribution keeps order, so FIFO needs no sequence number.
+/// [`RadixHeap::last_first`] takes the events of one time out last in,
+/// first out instead.
 #[derive(Clone, Debug)]
 pub struct RadixHeap<E> {
     zero: VecDeque<(Ps, E)>,
     buckets: Vec<Vec<(Ps, E)>>,
     last: Ps,
     len: usize,
+    lifo: bool,
 }
 
 impl<E> Default for RadixHeap<E> {
@@ -51,7 +54,15 @@ impl<E> RadixHeap<E> {
             buckets: (0..65).map(|_| Vec::new()).collect(),
             last: 0,
             len: 0,
+            lifo: false,
         }
+    }
+
+    /// Takes the events of one time out last in, first out when `on` (the
+    /// reverse of the default).
+    pub fn last_first(mut self, on: bool) -> Self {
+        self.lifo = on;
+        self
     }
 
     /// Adds an event at time `t`, which must not be before the last time taken out.
@@ -73,10 +84,16 @@ impl<E> RadixHeap<E> {
     /// The event the next [`RadixHeap::pop`] takes out, when it is of the
     /// instant last taken out (events of later instants are not sorted yet).
     pub fn peek_now(&self) -> Option<&E> {
-        self.zero.front().map(|(_, e)| e)
+        let next = if self.lifo {
+            self.zero.back()
+        } else {
+            self.zero.front()
+        };
+        next.map(|(_, e)| e)
     }
 
-    /// Takes out the earliest event (the first pushed among the earliest).
+    /// Takes out the earliest event: the first pushed among the earliest,
+    /// or the last with [`RadixHeap::last_first`].
     pub fn pop(&mut self) -> Option<(Ps, E)> {
         if self.zero.is_empty() {
             if self.len == 0 {
@@ -103,7 +120,11 @@ impl<E> RadixHeap<E> {
             self.buckets[i] = items;
         }
         self.len -= 1;
-        self.zero.pop_front()
+        if self.lifo {
+            self.zero.pop_back()
+        } else {
+            self.zero.pop_front()
+        }
     }
 
     /// Events held.
@@ -235,6 +256,13 @@ impl<E> EventQueue<E> {
         }
     }
 
+    /// Takes the events of one instant out last in, first out when `on`
+    /// (see [`RadixHeap::last_first`]).
+    pub fn last_first(mut self, on: bool) -> Self {
+        self.heap = self.heap.last_first(on);
+        self
+    }
+
     /// Records every push and pop from now on, for [`EventQueue::take_mix`].
     pub fn recording(mut self, on: bool) -> Self {
         self.mix = on.then(Vec::new);
@@ -303,6 +331,28 @@ mod tests {
         for i in 0..100u32 {
             assert_eq!(q.pop(), Some((5, i)));
         }
+        assert!(q.pop().is_none());
+    }
+
+    #[test]
+    fn asked_to_take_the_last_first_equal_times_come_out_reversed() {
+        let mut q = EventQueue::new().last_first(true);
+        for i in 0..100u32 {
+            q.push(5, i);
+        }
+        q.push(9, 2000);
+        q.push(3, 1000);
+        assert_eq!(q.pop(), Some((3, 1000)));
+        assert_eq!(q.peek_now(), None, "the events of 5 are not sorted out yet");
+        assert_eq!(q.pop(), Some((5, 99)));
+        assert_eq!(q.peek_now(), Some(&98));
+        // Scheduled at the current instant while it is handled: next.
+        q.push(5, 500);
+        assert_eq!(q.pop(), Some((5, 500)));
+        for i in (0..99u32).rev() {
+            assert_eq!(q.pop(), Some((5, i)));
+        }
+        assert_eq!(q.pop(), Some((9, 2000)));
         assert!(q.pop().is_none());
     }
 
