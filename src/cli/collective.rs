@@ -151,11 +151,7 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
             topo.name(),
             pes.len(),
             cands.len(),
-            if args.check != 0 {
-                "data checked"
-            } else {
-                "timing only"
-            }
+            checked_and_models(args)
         );
         println!("{}", header_tuned());
     } else if !args.json {
@@ -167,11 +163,7 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
             pes.len(),
             format!("{:?}", algo.ipcq.buffer).to_lowercase(),
             algo.seg_bytes,
-            if args.check != 0 {
-                "data checked"
-            } else {
-                "timing only"
-            }
+            checked_and_models(args)
         );
         println!("{}", header());
     }
@@ -251,4 +243,41 @@ pub fn run(name: &str, args: &Args) -> Result<Vec<Row>, Box<dyn std::error::Erro
         print!("at {} B per rank, {why}", args.max);
     }
     Ok(rows)
+}
+
+/// How a table was made, for its header: whether the data are checked, and
+/// the fabric model and tie order where they are not the defaults.
+fn checked_and_models(args: &Args) -> String {
+    let mut s = String::from(if args.check != 0 {
+        "data checked"
+    } else {
+        "timing only"
+    });
+    if args.fabric != FabricModel::default() {
+        s += &format!(", {} fabric", args.fabric);
+    }
+    if args.ties != kernbench_core::sim::TieOrder::default() {
+        s += &format!(", {} ties", args.ties);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_table_header_names_the_models_only_when_they_are_not_the_defaults() {
+        let header = |flags: &[&str]| {
+            let args = Args::try_parse_from(["collective"].iter().chain(flags)).unwrap();
+            checked_and_models(&args)
+        };
+        assert_eq!(header(&[]), "data checked");
+        assert_eq!(header(&["--check", "0"]), "timing only");
+        assert_eq!(
+            header(&["--ties", "reversed", "--fabric", "slots"]),
+            "data checked, slots fabric, reversed ties"
+        );
+        assert_eq!(header(&["--ties", "scheduled"]), "data checked");
+    }
 }
