@@ -170,8 +170,8 @@ fn either_tie_order_computes_every_collective_right() {
     let mut runs = 0;
     for algo in reg.algorithms() {
         for ties in TieOrder::ALL {
-            // The data are checked element by element; timing is the same
-            // with the data off, and the same on a second run.
+            // The data are checked element by element, and a second run
+            // with the data off takes the same time and events.
             let with_data = timed(&topo, algo, 4 << 10, ties, true);
             let without = timed(&topo, algo, 4 << 10, ties, false);
             assert_eq!(with_data, without, "{} with {ties} ties", algo.name);
