@@ -12,8 +12,8 @@
 //! cost model's time and its limiting term. `--algos auto` runs the
 //! algorithm of `--collective` the model predicts fastest at `--size` on
 //! every PE, and says which it was and what came second. `--ties
-//! scheduled,reversed` runs each row with an instant's events handled in
-//! both orders, to show how much its time depends on that order.
+//! scheduled,reversed,ranked` runs each row with an instant's events
+//! handled in each order, to show how much its time depends on that order.
 
 use clap::Parser;
 use kernbench::ccl::run::{ranks, run_on, RunSpec};
@@ -50,7 +50,8 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "messages")]
     fabric: Vec<FabricModel>,
     /// Which of one instant's events the engine handles first, comma-separated:
-    /// scheduled (the order they were scheduled in), reversed (the last first).
+    /// scheduled (the order they were scheduled in), reversed (the last first),
+    /// ranked (op completions first, then by PE).
     #[arg(long, value_delimiter = ',', default_value = "scheduled")]
     ties: Vec<TieOrder>,
     /// The most memory a run may take (K, M, G suffixes); what the machine has when absent.

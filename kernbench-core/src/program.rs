@@ -275,17 +275,36 @@ pub enum TieOrder {
     Scheduled,
     /// The last scheduled first (last in, first out).
     Reversed,
+    /// By rank, whenever each was scheduled: op completions first; then
+    /// the slot model's sends, drains and credits, or the message model's
+    /// injections and pumps; then PEs that begin, launches that open and
+    /// engines an earlier run left busy. Within a kind, by instance (launch
+    /// order, then PE order), then by op or channel. A fixed-priority
+    /// arbiter: where two PEs ask for one link or channel in one instant,
+    /// the lower goes first.
+    Ranked,
 }
 
 impl TieOrder {
-    /// Both orders, the default first.
-    pub const ALL: [TieOrder; 2] = [TieOrder::Scheduled, TieOrder::Reversed];
+    /// Every order, the default first.
+    pub const ALL: [TieOrder; 3] = [TieOrder::Scheduled, TieOrder::Reversed, TieOrder::Ranked];
 
     /// Its name on the command line.
     pub const fn name(self) -> &'static str {
         match self {
             TieOrder::Scheduled => "scheduled",
             TieOrder::Reversed => "reversed",
+            TieOrder::Ranked => "ranked",
+        }
+    }
+
+    /// What the event queue does with an instant's events.
+    pub(crate) const fn within(self) -> crate::sim::queue::Within {
+        use crate::sim::queue::Within;
+        match self {
+            TieOrder::Scheduled => Within::Fifo,
+            TieOrder::Reversed => Within::Lifo,
+            TieOrder::Ranked => Within::Least,
         }
     }
 }
@@ -302,7 +321,10 @@ impl FromStr for TieOrder {
         match s {
             "scheduled" => Ok(TieOrder::Scheduled),
             "reversed" => Ok(TieOrder::Reversed),
-            _ => Err(format!("`{s}` is not a tie order (scheduled, reversed)")),
+            "ranked" => Ok(TieOrder::Ranked),
+            _ => Err(format!(
+                "`{s}` is not a tie order (scheduled, reversed, ranked)"
+            )),
         }
     }
 }

@@ -79,10 +79,11 @@ pub struct SweepArgs {
     #[arg(long, default_value = "messages")]
     pub fabric: kernbench_core::sim::FabricModel,
     /// Which of one instant's events the engine handles first: `scheduled`
-    /// (in the order they were scheduled, the default) or `reversed` (the
-    /// last scheduled first). Where two of them ask for one link or HBM
-    /// pseudo-channel the first handled is served first; running both shows
-    /// how much a result depends on that order.
+    /// (in the order they were scheduled, the default), `reversed` (the
+    /// last scheduled first) or `ranked` (op completions first, then by PE,
+    /// whenever each was scheduled). Where two of them ask for one link or
+    /// HBM pseudo-channel the first handled is served first; running more
+    /// than one shows how much a result depends on that order.
     #[arg(long, default_value = "scheduled")]
     pub ties: kernbench_core::sim::TieOrder,
     /// Output folder (created if needed).

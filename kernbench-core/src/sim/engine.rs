@@ -57,8 +57,11 @@ enum Ev {
 
 /// An [`Ev`] in one word, as the queue holds it: a queue entry is then 16
 /// bytes (time and event) where the enum would make it 24, and the radix
-/// heap moves each entry a few times.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// heap moves each entry a few times. Its order is the rank of
+/// [`TieOrder::Ranked`](crate::program::TieOrder::Ranked): the tag (the
+/// kind, in the order of [`Ev`]'s variants), then the instance, then the op
+/// or channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 struct Packed(u64);
 
 /// Bits of a packed event below its tag.
@@ -405,7 +408,7 @@ impl<'a> Engine<'a> {
         debug_assert!(insts.len() < MAX_INSTS, "too many instances to pack");
         let mut queue = EventQueue::new()
             .recording(cfg.record_mix)
-            .last_first(cfg.ties == crate::program::TieOrder::Reversed);
+            .within(cfg.ties.within());
         let now = cfg.gates.iter().map(|g| g.start).min().unwrap_or(0);
         if let Some(busy) = cfg.busy {
             for (c, core) in cores.iter_mut().enumerate() {

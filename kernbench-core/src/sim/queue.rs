@@ -1,5 +1,6 @@
 //! The event queue: events keyed by integer picoseconds, earliest first, and
-//! first in, first out among events of one instant.
+//! first in, first out among events of one instant (or last in, first out,
+//! or least first: see [`Within`]).
 //!
 //! Simulated time never goes backwards (nothing is scheduled before the event
 //! being handled), so the keys are monotone and a radix heap fits: an event
@@ -11,7 +12,22 @@
 //! event mixes recorded from a collective; see [`EventQueue`] for the figures.
 
 use crate::Ps;
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
+
+/// Which of one instant's events a queue takes out first.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Within {
+    /// In insertion order (first in, first out).
+    #[default]
+    Fifo,
+    /// The last inserted first (last in, first out).
+    Lifo,
+    /// The least event first, by the events' own order: which event goes
+    /// first then depends on the events alone, not on when each was
+    /// inserted.
+    Least,
+}
 
 /// One step of a recorded event mix (see [`EventQueue::recording`]): a push
 /// `delta` picoseconds after the last time taken out, or a pop.
@@ -29,40 +45,52 @@ pub enum MixOp {
 /// time taken out in bit `b - 1`; `zero` holds the events at exactly that
 /// time, in insertion order. The buckets are only redistributed while `zero`
 /// is empty, and redistribution keeps order, so FIFO needs no sequence number.
-/// [`RadixHeap::last_first`] takes the events of one time out last in,
-/// first out instead.
+/// [`RadixHeap::within`] takes the events of one time out in another order:
+/// last in first out, or least first (a small binary heap then holds the
+/// current instant's events in place of the FIFO).
 #[derive(Clone, Debug)]
 pub struct RadixHeap<E> {
     zero: VecDeque<(Ps, E)>,
+    least: BinaryHeap<Reverse<E>>,
     buckets: Vec<Vec<(Ps, E)>>,
     last: Ps,
     len: usize,
-    lifo: bool,
+    within: Within,
 }
 
-impl<E> Default for RadixHeap<E> {
+impl<E: Ord> Default for RadixHeap<E> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<E> RadixHeap<E> {
+impl<E: Ord> RadixHeap<E> {
     /// An empty heap whose smallest allowed time is 0.
     pub fn new() -> Self {
         RadixHeap {
             zero: VecDeque::new(),
+            least: BinaryHeap::new(),
             buckets: (0..65).map(|_| Vec::new()).collect(),
             last: 0,
             len: 0,
-            lifo: false,
+            within: Within::Fifo,
         }
     }
 
-    /// Takes the events of one time out last in, first out when `on` (the
-    /// reverse of the default).
-    pub fn last_first(mut self, on: bool) -> Self {
-        self.lifo = on;
+    /// Takes the events of one time out in `order` (first in, first out
+    /// unless told).
+    pub fn within(mut self, order: Within) -> Self {
+        self.within = order;
         self
+    }
+
+    /// Files an event of the current instant.
+    fn now_push(&mut self, t: Ps, e: E) {
+        if self.within == Within::Least {
+            self.least.push(Reverse(e));
+        } else {
+            self.zero.push_back((t, e));
+        }
     }
 
     /// Adds an event at time `t`, which must not be before the last time taken out.
@@ -75,7 +103,7 @@ impl<E> RadixHeap<E> {
         self.len += 1;
         let b = (64 - (t ^ self.last).leading_zeros()) as usize;
         if b == 0 {
-            self.zero.push_back((t, e));
+            self.now_push(t, e);
         } else {
             self.buckets[b].push((t, e));
         }
@@ -84,18 +112,17 @@ impl<E> RadixHeap<E> {
     /// The event the next [`RadixHeap::pop`] takes out, when it is of the
     /// instant last taken out (events of later instants are not sorted yet).
     pub fn peek_now(&self) -> Option<&E> {
-        let next = if self.lifo {
-            self.zero.back()
-        } else {
-            self.zero.front()
-        };
-        next.map(|(_, e)| e)
+        match self.within {
+            Within::Fifo => self.zero.front().map(|(_, e)| e),
+            Within::Lifo => self.zero.back().map(|(_, e)| e),
+            Within::Least => self.least.peek().map(|Reverse(e)| e),
+        }
     }
 
-    /// Takes out the earliest event: the first pushed among the earliest,
-    /// or the last with [`RadixHeap::last_first`].
+    /// Takes out the earliest event; among the earliest, the first pushed
+    /// unless [`RadixHeap::within`] says otherwise.
     pub fn pop(&mut self) -> Option<(Ps, E)> {
-        if self.zero.is_empty() {
+        if self.zero.is_empty() && self.least.is_empty() {
             if self.len == 0 {
                 return None;
             }
@@ -111,7 +138,7 @@ impl<E> RadixHeap<E> {
             for (t, e) in items.drain(..) {
                 let b = (64 - (t ^ self.last).leading_zeros()) as usize;
                 if b == 0 {
-                    self.zero.push_back((t, e));
+                    self.now_push(t, e);
                 } else {
                     self.buckets[b].push((t, e));
                 }
@@ -120,10 +147,10 @@ impl<E> RadixHeap<E> {
             self.buckets[i] = items;
         }
         self.len -= 1;
-        if self.lifo {
-            self.zero.pop_back()
-        } else {
-            self.zero.pop_front()
+        match self.within {
+            Within::Fifo => self.zero.pop_front(),
+            Within::Lifo => self.zero.pop_back(),
+            Within::Least => self.least.pop().map(|Reverse(e)| (self.last, e)),
         }
     }
 
@@ -239,13 +266,13 @@ pub struct EventQueue<E> {
     mix: Option<Vec<MixOp>>,
 }
 
-impl<E> Default for EventQueue<E> {
+impl<E: Ord> Default for EventQueue<E> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<E> EventQueue<E> {
+impl<E: Ord> EventQueue<E> {
     /// An empty queue at time 0.
     pub fn new() -> Self {
         EventQueue {
@@ -256,10 +283,10 @@ impl<E> EventQueue<E> {
         }
     }
 
-    /// Takes the events of one instant out last in, first out when `on`
-    /// (see [`RadixHeap::last_first`]).
-    pub fn last_first(mut self, on: bool) -> Self {
-        self.heap = self.heap.last_first(on);
+    /// Takes the events of one instant out in `order` (see
+    /// [`RadixHeap::within`]).
+    pub fn within(mut self, order: Within) -> Self {
+        self.heap = self.heap.within(order);
         self
     }
 
@@ -336,7 +363,7 @@ mod tests {
 
     #[test]
     fn asked_to_take_the_last_first_equal_times_come_out_reversed() {
-        let mut q = EventQueue::new().last_first(true);
+        let mut q = EventQueue::new().within(Within::Lifo);
         for i in 0..100u32 {
             q.push(5, i);
         }
@@ -354,6 +381,24 @@ mod tests {
         }
         assert_eq!(q.pop(), Some((9, 2000)));
         assert!(q.pop().is_none());
+    }
+
+    #[test]
+    fn asked_to_take_the_least_first_equal_times_come_out_by_their_order() {
+        let mut q = EventQueue::new().within(Within::Least);
+        for i in [7u32, 3, 9, 1] {
+            q.push(5, i);
+        }
+        q.push(2, 100);
+        assert_eq!(q.pop(), Some((2, 100)));
+        assert_eq!(q.pop(), Some((5, 1)));
+        assert_eq!(q.peek_now(), Some(&3));
+        // Scheduled at the current instant while it is handled: in its place.
+        q.push(5, 8);
+        q.push(5, 2);
+        q.push(6, 0);
+        let rest: Vec<_> = std::iter::from_fn(|| q.pop()).collect();
+        assert_eq!(rest, [(5, 2), (5, 3), (5, 7), (5, 8), (5, 9), (6, 0)]);
     }
 
     #[test]
@@ -396,6 +441,36 @@ mod tests {
                     radix.push(t, seq);
                     quad.push(t, seq);
                     reference.insert((t, seq));
+                }
+            }
+            prop_assert_eq!(radix.len(), reference.len());
+        }
+
+        /// Least first: whatever order the events of an instant are pushed
+        /// in, they come out as a sorted reference of (time, event) says.
+        #[test]
+        fn least_first_agrees_with_a_sorted_reference(ops in prop::collection::vec((0u64..3, 0u64..1_000_000), 1..400)) {
+            let mut radix = RadixHeap::new().within(Within::Least);
+            let mut reference = std::collections::BTreeSet::new();
+            let (mut now, mut seq) = (0u64, 0u64);
+            for (kind, delta) in ops {
+                if kind == 0 {
+                    let peeked = radix.peek_now().copied();
+                    let got = radix.pop();
+                    if let Some(p) = peeked {
+                        prop_assert_eq!(Some(p), got.map(|(_, e)| e));
+                    }
+                    prop_assert_eq!(got, reference.pop_first());
+                    if let Some((t, _)) = got {
+                        now = t;
+                    }
+                } else {
+                    seq += 1;
+                    let t = now + delta % 1000 * (delta % 7);
+                    // Events unrelated to the order they are pushed in.
+                    let e = (delta.wrapping_mul(0x9e37_79b9) << 20) | seq;
+                    radix.push(t, e);
+                    reference.insert((t, e));
                 }
             }
             prop_assert_eq!(radix.len(), reference.len());
