@@ -41,6 +41,36 @@ fn two_transfers_on_one_link_take_longer_than_one() {
     );
 }
 
+#[test]
+fn a_link_reserved_for_later_still_carries_what_arrives_before() {
+    let topo = tiny();
+    let route = topo
+        .route(
+            Endpoint::Pe(PeId::new(0, 0, 0)),
+            Endpoint::Pe(PeId::new(0, 1, 0)),
+        )
+        .unwrap();
+    let small = 4096;
+    let alone = Fabric::new(topo.links()).transfer(0, &route, small).1;
+    let mut fabric = Fabric::new(topo.links());
+    // Reserved first, for 1 us from now: the route is idle until then.
+    let late = 1_000_000;
+    let later = fabric.transfer(late, &route, small).1;
+    assert_eq!(later - late, alone, "the reservation itself is uncontended");
+    // Reserved second, for now: it is through long before 1 us, as if
+    // the links were free (they are, until then).
+    assert_eq!(fabric.transfer(0, &route, small).1, alone);
+    // What does not fit in the idle time waits for the reservation.
+    let big = 1 << 20;
+    let big_alone = Fabric::new(topo.links()).transfer(0, &route, big).1;
+    assert!(big_alone > late, "1 MiB takes longer than the idle time");
+    let big_after = fabric.transfer(0, &route, big).1;
+    assert!(
+        big_after > later,
+        "a transfer that cannot end before the reservation goes after it ({big_after} ps, reservation ends {later} ps)"
+    );
+}
+
 /// Two senders in one cube, each sending to its partner in the neighbouring cube.
 #[kernel]
 fn pairs_send(t: Ptr<f32>, n: usize) {

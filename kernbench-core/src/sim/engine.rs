@@ -439,7 +439,9 @@ impl<'a> Engine<'a> {
             gates,
             inst_gate,
             chans,
-            fabric: Fabric::new(cfg.links).traced(cfg.trace),
+            fabric: Fabric::new(cfg.links)
+                .private_links(&users)
+                .traced(cfg.trace),
             routes: cfg.routes,
             route_core,
             graphs: cfg.graphs,
@@ -531,6 +533,7 @@ impl<'a> Engine<'a> {
                 break;
             }
             self.now = t;
+            self.fabric.set_floor(t);
             self.events += 1;
             if self.events % super::progress::EVENTS_PER_REPORT == 0 {
                 self.progress.report(super::progress::Progress::Simulated {

@@ -1,9 +1,12 @@
 //! Links shared by transfers, with cut-through timing.
 //!
 //! A transfer reserves each link of its route in turn, first come first
-//! served: on link `i` its head enters at `s_i = max(head arrival, link free)`,
-//! its tail leaves at `e_i = max(s_i + bytes / bw_i, tail arrival from the
-//! previous link)`, and the link is busy until `e_i`. The head reaches the next
+//! served: on link `i` its head enters at `s_i`, the earliest time from its
+//! head's arrival at which the link is idle for the whole stay, its tail
+//! leaves at `e_i = max(s_i + bytes / bw_i, tail arrival from the previous
+//! link)`, and the link is busy until `e_i`. The stay may fall in an idle
+//! gap that earlier reservations, made for later times, left on the link
+//! (ADR 0035). The head reaches the next
 //! node `latency_i` (plus that node's per-transfer overhead) after `s_i`. An
 //! uncontended transfer so costs `latency + overheads + bytes / bottleneck`
 //! (wormhole), and two transfers over one link at once take longer than one.
@@ -40,6 +43,10 @@ struct LinkState {
     free_at: Ps,
     busy: Ps,
     bytes: u64,
+    /// The latest end of the idle gaps [`Fabric::gaps`] holds for this
+    /// link (0 when it holds none): a stay that cannot end by then fits in
+    /// none of them, and the gaps are not read.
+    gap_end: Ps,
     /// The last transfer size seen and its serialisation time: trains of
     /// equal packets then skip the division.
     memo: (u64, Ps),
@@ -57,6 +64,15 @@ impl LinkState {
 /// Link state of a run.
 pub struct Fabric {
     links: Vec<LinkState>,
+    /// Per link, the idle gaps `(from, to)` in time order that reservations
+    /// left before its `free_at`, while they may still be used.
+    gaps: Vec<Vec<(Ps, Ps)>>,
+    /// Per link, whether one route at most crosses it: its own transfers
+    /// come in order, so it keeps no gaps.
+    private: Vec<bool>,
+    /// No transfer starts before this time (the engine's current time): a
+    /// gap that ends by then is of no more use.
+    floor: Ps,
     /// Link occupancy, in the order transfers reserved links; `None` unless tracing.
     pub trace: Option<Vec<LinkSpan>>,
 }
@@ -72,7 +88,11 @@ impl Fabric {
                 busy: 0,
                 bytes: 0,
                 memo: (0, 0),
+                gap_end: 0,
             })),
+            gaps: vec![Vec::new(); links.len()],
+            private: vec![false; links.len()],
+            floor: 0,
             trace: None,
         }
     }
@@ -104,6 +124,20 @@ impl Fabric {
             .enumerate()
             .filter(|(_, l)| l.busy > 0)
             .map(|(i, l)| (i, l.busy, l.bytes))
+    }
+
+    /// Marks the links that at most one route crosses (`users[link] <= 1`):
+    /// their own transfers come in order, so they keep no idle gaps.
+    pub(crate) fn private_links(mut self, users: &[u32]) -> Self {
+        for (private, &n) in self.private.iter_mut().zip(users) {
+            *private = n <= 1;
+        }
+        self
+    }
+
+    /// Tells the fabric that no transfer will start before `now`.
+    pub(crate) fn set_floor(&mut self, now: Ps) {
+        self.floor = now;
     }
 
     /// Records link occupancy ([`LinkSpan`]s) from now on when `on`.
@@ -151,9 +185,30 @@ impl Fabric {
             let link = &mut self.links[l];
             head += hop.overhead_ps;
             let ser = link.ser(bytes);
-            let start = head.max(link.free_at);
-            let end = (start + ser).max(tail_in);
-            link.free_at = end;
+            let fitted = if link.gap_end >= (head + ser).max(tail_in) {
+                let gaps = &mut self.gaps[l];
+                let fit = fit_gap(gaps, self.floor, head, ser, tail_in);
+                link.gap_end = gaps.last().map_or(0, |g| g.1);
+                fit
+            } else {
+                None
+            };
+            let (start, end) = fitted.unwrap_or_else(|| {
+                let start = head.max(link.free_at);
+                let end = (start + ser).max(tail_in);
+                if start > link.free_at && start > self.floor && !self.private[l] {
+                    let gaps = &mut self.gaps[l];
+                    if link.gap_end <= self.floor {
+                        gaps.clear();
+                    } else if gaps.len() == MAX_GAPS {
+                        gaps.remove(0);
+                    }
+                    gaps.push((link.free_at.max(self.floor), start));
+                    link.gap_end = start;
+                }
+                link.free_at = end;
+                (start, end)
+            });
             link.busy += end - start;
             link.bytes += bytes;
             let latency = link.latency;
@@ -174,5 +229,72 @@ impl Fabric {
             tail_in = end + latency;
         }
         (first_free, tail_in)
+    }
+}
+
+/// Idle gaps kept per link; past this the earliest is forgotten.
+const MAX_GAPS: usize = 16;
+
+/// The first of `gaps` (in time order) that holds a stay on the link of a
+/// transfer whose head arrives at `head`, `ser` long, and whose tail leaves
+/// no earlier than `tail_in`: the stay, with the gap split around it. Gaps
+/// that end by `floor` are dropped on the way.
+fn fit_gap(
+    gaps: &mut Vec<(Ps, Ps)>,
+    floor: Ps,
+    head: Ps,
+    ser: Ps,
+    tail_in: Ps,
+) -> Option<(Ps, Ps)> {
+    let stale = gaps.iter().take_while(|g| g.1 <= floor).count();
+    gaps.drain(..stale);
+    for k in 0..gaps.len() {
+        let (from, to) = gaps[k];
+        let start = head.max(from);
+        let end = (start + ser).max(tail_in);
+        if end > to {
+            continue;
+        }
+        match (start > from, to > end) {
+            (true, true) => {
+                gaps[k] = (from, start);
+                gaps.insert(k + 1, (end, to));
+                if gaps.len() > MAX_GAPS {
+                    gaps.remove(0);
+                }
+            }
+            (true, false) => gaps[k] = (from, start),
+            (false, true) => gaps[k] = (end, to),
+            (false, false) => {
+                gaps.remove(k);
+            }
+        }
+        return Some((start, end));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_gap;
+
+    #[test]
+    fn a_stay_splits_the_first_gap_that_holds_it() {
+        let mut gaps = vec![(100, 150), (200, 400)];
+        // Too long for the first gap: the second, split around it.
+        assert_eq!(fit_gap(&mut gaps, 0, 120, 60, 0), Some((200, 260)));
+        assert_eq!(gaps, [(100, 150), (260, 400)]);
+        // Inside the first, from its start: what is left is its tail.
+        assert_eq!(fit_gap(&mut gaps, 0, 90, 20, 0), Some((100, 120)));
+        assert_eq!(gaps, [(120, 150), (260, 400)]);
+        // A tail that arrives late holds the link until it has left.
+        assert_eq!(fit_gap(&mut gaps, 0, 300, 10, 390), Some((300, 390)));
+        assert_eq!(gaps, [(120, 150), (260, 300), (390, 400)]);
+        // Gaps over by the floor are dropped; none holds a long stay.
+        assert_eq!(fit_gap(&mut gaps, 200, 0, 50, 0), None);
+        assert_eq!(gaps, [(260, 300), (390, 400)]);
+        // A stay that fills a gap exactly removes it.
+        assert_eq!(fit_gap(&mut gaps, 200, 260, 40, 0), Some((260, 300)));
+        assert_eq!(gaps, [(390, 400)]);
     }
 }
