@@ -14,15 +14,19 @@ fn tiny() -> Topology {
     Topology::builtin("tiny").unwrap()
 }
 
+/// The route from PE (0,0,0) to PE (0,1,0), from one cube to the next.
+fn cube_to_cube(topo: &Topology) -> kernbench::core::topology::Route {
+    topo.route(
+        Endpoint::Pe(PeId::new(0, 0, 0)),
+        Endpoint::Pe(PeId::new(0, 1, 0)),
+    )
+    .unwrap()
+}
+
 #[test]
 fn two_transfers_on_one_link_take_longer_than_one() {
     let topo = tiny();
-    let route = topo
-        .route(
-            Endpoint::Pe(PeId::new(0, 0, 0)),
-            Endpoint::Pe(PeId::new(0, 1, 0)),
-        )
-        .unwrap();
+    let route = cube_to_cube(&topo);
     let alone = Fabric::new(topo.links()).transfer(0, &route, 1 << 20).1;
     let mut shared = Fabric::new(topo.links());
     let first = shared.transfer(0, &route, 1 << 20).1;
@@ -44,12 +48,7 @@ fn two_transfers_on_one_link_take_longer_than_one() {
 #[test]
 fn a_link_reserved_for_later_still_carries_what_arrives_before() {
     let topo = tiny();
-    let route = topo
-        .route(
-            Endpoint::Pe(PeId::new(0, 0, 0)),
-            Endpoint::Pe(PeId::new(0, 1, 0)),
-        )
-        .unwrap();
+    let route = cube_to_cube(&topo);
     let small = 4096;
     let alone = Fabric::new(topo.links()).transfer(0, &route, small).1;
     let mut fabric = Fabric::new(topo.links());

@@ -411,57 +411,37 @@ mod tests {
     }
 
     proptest! {
-        /// Against a sorted reference: every interleaving of pushes (never
-        /// before the current time) and pops gives the same order, ties first
-        /// in first out, in both heaps.
+        /// Against sorted references: every interleaving of pushes (never
+        /// before the current time) and pops gives the same order. Ties go
+        /// first in, first out in both FIFO heaps, and by the events' own
+        /// order in the least-first radix heap, whatever order they were
+        /// pushed in.
         #[test]
         fn heaps_agree_with_a_sorted_reference(ops in prop::collection::vec((0u64..3, 0u64..1_000_000), 1..400)) {
             let mut radix = RadixHeap::new();
             let mut quad = QuaternaryHeap::new();
-            let mut reference = std::collections::BTreeSet::new();
+            let mut least = RadixHeap::new().within(Within::Least);
+            // FIFO by (time, push number); least first by (time, event).
+            let mut fifo_ref = std::collections::BTreeSet::new();
+            let mut least_ref = std::collections::BTreeSet::new();
             let (mut now, mut seq) = (0u64, 0u64);
             for (kind, delta) in ops {
                 if kind == 0 {
-                    let peeked = radix.peek_now().copied();
-                    let got = radix.pop();
-                    // A peek, when it answers, names the event taken out next.
-                    if let Some(p) = peeked {
-                        prop_assert_eq!(Some(p), got.map(|(_, e)| e));
-                        prop_assert_eq!(got.map(|(t, _)| t), Some(now));
+                    let mut popped = Vec::new();
+                    for heap in [&mut radix, &mut least] {
+                        let peeked = heap.peek_now().copied();
+                        let got = heap.pop();
+                        // A peek, when it answers, names the event taken out next.
+                        if let Some(p) = peeked {
+                            prop_assert_eq!(Some(p), got.map(|(_, e)| e));
+                            prop_assert_eq!(got.map(|(t, _)| t), Some(now));
+                        }
+                        popped.push(got);
                     }
-                    prop_assert_eq!(got, quad.pop());
-                    let want = reference.pop_first();
-                    prop_assert_eq!(got, want);
-                    if let Some((t, _)) = got {
-                        now = t;
-                    }
-                } else {
-                    seq += 1;
-                    let t = now + delta % 1000 * (delta % 7);
-                    radix.push(t, seq);
-                    quad.push(t, seq);
-                    reference.insert((t, seq));
-                }
-            }
-            prop_assert_eq!(radix.len(), reference.len());
-        }
-
-        /// Least first: whatever order the events of an instant are pushed
-        /// in, they come out as a sorted reference of (time, event) says.
-        #[test]
-        fn least_first_agrees_with_a_sorted_reference(ops in prop::collection::vec((0u64..3, 0u64..1_000_000), 1..400)) {
-            let mut radix = RadixHeap::new().within(Within::Least);
-            let mut reference = std::collections::BTreeSet::new();
-            let (mut now, mut seq) = (0u64, 0u64);
-            for (kind, delta) in ops {
-                if kind == 0 {
-                    let peeked = radix.peek_now().copied();
-                    let got = radix.pop();
-                    if let Some(p) = peeked {
-                        prop_assert_eq!(Some(p), got.map(|(_, e)| e));
-                    }
-                    prop_assert_eq!(got, reference.pop_first());
-                    if let Some((t, _)) = got {
+                    prop_assert_eq!(popped[0], fifo_ref.pop_first().map(|(t, _, e)| (t, e)));
+                    prop_assert_eq!(popped[0], quad.pop());
+                    prop_assert_eq!(popped[1], least_ref.pop_first());
+                    if let Some((t, _)) = popped[0] {
                         now = t;
                     }
                 } else {
@@ -470,10 +450,14 @@ mod tests {
                     // Events unrelated to the order they are pushed in.
                     let e = (delta.wrapping_mul(0x9e37_79b9) << 20) | seq;
                     radix.push(t, e);
-                    reference.insert((t, e));
+                    quad.push(t, e);
+                    least.push(t, e);
+                    fifo_ref.insert((t, seq, e));
+                    least_ref.insert((t, e));
                 }
             }
-            prop_assert_eq!(radix.len(), reference.len());
+            prop_assert_eq!(radix.len(), fifo_ref.len());
+            prop_assert_eq!(least.len(), least_ref.len());
         }
     }
 }
