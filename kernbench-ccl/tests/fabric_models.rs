@@ -124,15 +124,10 @@ fn contended_collectives_agree_across_models_and_tie_orders() {
         let algo = reg.get(name).unwrap();
         let mut times = Vec::new();
         for ties in TieOrder::ALL {
-            let mut by_model = Vec::new();
-            for fabric in FabricModel::ALL {
-                let spec = RunSpec {
-                    ties,
-                    ..RunSpec::timing((1 << 20) / 4, DType::F32, fabric)
-                };
-                let r = run(&topo, algo, &spec).unwrap();
-                by_model.push(r.outcome.report.end_ps - r.outcome.report.start_ps);
-            }
+            let by_model: Vec<u64> = FabricModel::ALL
+                .into_iter()
+                .map(|fabric| timed(&topo, algo, 1 << 20, ties, false, fabric).0)
+                .collect();
             // Ties break differently in the two models (ADR 0008): the
             // default order agrees closely, the others within 1%.
             let bound = if ties == TieOrder::default() {
@@ -213,18 +208,19 @@ fn messages_agree_with_slots_table() {
 }
 
 /// `algo` at `bytes` a rank with an instant's events handled in `ties`
-/// order: its time in ps and its events.
+/// order, in `fabric`: its time in ps and its events.
 fn timed(
     topo: &Topology,
     algo: &kernbench_ccl::Algorithm,
     bytes: u64,
     ties: TieOrder,
     data: bool,
+    fabric: FabricModel,
 ) -> (u64, u64) {
     let spec = RunSpec {
         data,
         ties,
-        ..RunSpec::timing((bytes / 4) as usize, DType::F32, FabricModel::Messages)
+        ..RunSpec::timing((bytes / 4) as usize, DType::F32, fabric)
     };
     let r = run(topo, algo, &spec)
         .unwrap_or_else(|e| panic!("{} at {bytes} B, {ties} ties: {e}", algo.name));
@@ -242,8 +238,8 @@ fn every_tie_order_computes_every_collective_right() {
         for ties in TieOrder::ALL {
             // The data are checked element by element, and a second run
             // with the data off takes the same time and events.
-            let with_data = timed(&topo, algo, 4 << 10, ties, true);
-            let without = timed(&topo, algo, 4 << 10, ties, false);
+            let with_data = timed(&topo, algo, 4 << 10, ties, true, FabricModel::Messages);
+            let without = timed(&topo, algo, 4 << 10, ties, false, FabricModel::Messages);
             assert_eq!(with_data, without, "{} with {ties} ties", algo.name);
             runs += 1;
         }
@@ -264,9 +260,30 @@ fn tie_order_table() {
         let topo = Topology::builtin(name).unwrap();
         for algo in Registry::builtin().algorithms() {
             for bytes in [64u64 << 10, 1 << 20] {
-                let (a, _) = timed(&topo, algo, bytes, TieOrder::Scheduled, false);
-                let (b, _) = timed(&topo, algo, bytes, TieOrder::Reversed, false);
-                let (c, _) = timed(&topo, algo, bytes, TieOrder::Ranked, false);
+                let (a, _) = timed(
+                    &topo,
+                    algo,
+                    bytes,
+                    TieOrder::Scheduled,
+                    false,
+                    FabricModel::Messages,
+                );
+                let (b, _) = timed(
+                    &topo,
+                    algo,
+                    bytes,
+                    TieOrder::Reversed,
+                    false,
+                    FabricModel::Messages,
+                );
+                let (c, _) = timed(
+                    &topo,
+                    algo,
+                    bytes,
+                    TieOrder::Ranked,
+                    false,
+                    FabricModel::Messages,
+                );
                 let rel = (b as f64 - a as f64) / a as f64;
                 let relc = (c as f64 - a as f64) / a as f64;
                 runs += 1;
