@@ -883,10 +883,20 @@ impl<'a> Engine<'a> {
             let mut comm_ps = 0;
             let sender = ch.msg.sender();
             let log = &mut self.msg_log;
+            let by = (sender.map(|s| s.inst.0), to);
+            let private = ch.private;
             let polled = ch.msg.poll_send(
                 horizon,
                 figures,
-                |t, b| fabric.transfer_for(t, route, b, (sender.map(|s| s.inst.0), to)),
+                // Over private links, a message's equal packets go as a
+                // train: each derived from the first where none meets the
+                // one before it.
+                |t, b| match private {
+                    true => fabric
+                        .train_next(t, b)
+                        .unwrap_or_else(|| fabric.train_first(t, route, b, by)),
+                    false => fabric.transfer_for(t, route, b, by),
+                },
                 |p| {
                     packets += 1;
                     bytes += p.bytes;
@@ -896,6 +906,7 @@ impl<'a> Engine<'a> {
                     }
                 },
             );
+            self.fabric.train_end();
             if packets > 0 {
                 ch.packets += packets;
                 ch.bytes += bytes;
