@@ -189,6 +189,7 @@ impl Fabric {
     /// Reserves link `l` for a stay `ser` long from `head` on, ending no
     /// earlier than `tail_in`: in the earliest idle gap that holds it, else
     /// after the link's last reservation. Returns the stay.
+    #[inline(always)]
     fn stay(&mut self, l: usize, head: Ps, ser: Ps, tail_in: Ps) -> (Ps, Ps) {
         if self.links[l].gap.1 >= (head + ser).max(tail_in) {
             if let Some(stay) = self.fit(l, head, ser, tail_in) {
@@ -237,6 +238,7 @@ impl Fabric {
 
     /// A stay on link `l` after its last reservation; the idle time before
     /// it, if any, becomes the link's latest gap.
+    #[inline(always)]
     fn append(&mut self, l: usize, head: Ps, ser: Ps, tail_in: Ps) -> (Ps, Ps) {
         let floor = self.floor;
         let link = &mut self.links[l];
@@ -306,22 +308,25 @@ impl Fabric {
         bytes: u64,
         by: (Option<u32>, Option<u32>),
     ) -> (Ps, Ps) {
-        self.train_end();
-        self.hops(now, route, bytes, by, None)
+        if self.train.open {
+            self.train_end();
+        }
+        self.hops(now, route, bytes, by, |_, _, _, _| {})
     }
 
     /// Reserves the links of `route` for `bytes` from `now` on, one after
     /// another (see the module's rule), pushing each stay as `(link, start,
     /// end)` onto `stays` when given. Returns when the tail has left the
-    /// first link and when it arrives. (`stays` takes `(link, head
-    /// arrival, start, end)`.)
+    /// first link and when it arrives. `stay` is told each link's `(link,
+    /// head arrival, start, end)`.
+    #[inline]
     fn hops(
         &mut self,
         now: Ps,
         route: &Route,
         bytes: u64,
         by: (Option<u32>, Option<u32>),
-        mut stays: Option<&mut Vec<(u32, Ps, Ps, Ps)>>,
+        mut stay: impl FnMut(u32, Ps, Ps, Ps),
     ) -> (Ps, Ps) {
         if route.hops.is_empty() {
             return (now, now);
@@ -349,9 +354,7 @@ impl Fabric {
                     peer: by.1,
                 });
             }
-            if let Some(s) = stays.as_mut() {
-                s.push((l as u32, head, start, end));
-            }
+            stay(l as u32, head, start, end);
             if k == 0 {
                 first_free = end;
             }
@@ -380,7 +383,7 @@ impl Fabric {
     ) -> (Ps, Ps) {
         self.train_end();
         if self.trace.is_some() {
-            return self.hops(now, route, bytes, by, None);
+            return self.hops(now, route, bytes, by, |_, _, _, _| {});
         }
         debug_assert!(
             route.hops.iter().all(|h| self.private[h.link.0 as usize]),
@@ -388,7 +391,9 @@ impl Fabric {
         );
         let mut stays = std::mem::take(&mut self.train.stays);
         stays.clear();
-        let first = self.hops(now, route, bytes, by, Some(&mut stays));
+        let first = self.hops(now, route, bytes, by, |l, head, start, end| {
+            stays.push((l, head, start, end))
+        });
         self.train = Train {
             // A packet that waited for a link (for the packet before it)
             // sets no pattern: the next one may wait otherwise, or not.
