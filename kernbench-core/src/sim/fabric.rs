@@ -315,10 +315,9 @@ impl Fabric {
     }
 
     /// Reserves the links of `route` for `bytes` from `now` on, one after
-    /// another (see the module's rule), pushing each stay as `(link, start,
-    /// end)` onto `stays` when given. Returns when the tail has left the
-    /// first link and when it arrives. `stay` is told each link's `(link,
-    /// head arrival, start, end)`.
+    /// another (see the module's rule), and tells `stay` each link's
+    /// `(link, head arrival, start, end)`. Returns when the tail has left
+    /// the first link and when it arrives.
     #[inline]
     fn hops(
         &mut self,
