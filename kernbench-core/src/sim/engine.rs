@@ -891,11 +891,14 @@ impl<'a> Engine<'a> {
                 // Over private links, a message's equal packets go as a
                 // train: each derived from the first where none meets the
                 // one before it.
-                |t, b| match private {
-                    true => fabric
-                        .train_next(t, b)
-                        .unwrap_or_else(|| fabric.train_first(t, route, b, by)),
-                    false => fabric.transfer_for(t, route, b, by),
+                |t, b| {
+                    if private {
+                        fabric
+                            .train_next(t, b)
+                            .unwrap_or_else(|| fabric.train_first(t, route, b, by))
+                    } else {
+                        fabric.transfer_for(t, route, b, by)
+                    }
                 },
                 |p| {
                     packets += 1;
