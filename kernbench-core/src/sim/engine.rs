@@ -855,6 +855,13 @@ impl<'a> Engine<'a> {
 
     /// Message model: advances whatever of channel `c` can advance (grant,
     /// injection, receive) and schedules the events that follow.
+    ///
+    /// One pass reaches the fixed point. An injection can only resolve the
+    /// grant in progress (by recycling the ring entry it waits for), so the
+    /// grant is looked at again after it; nothing else one step does makes
+    /// another step possible: a receive completing frees no slot (a slot's
+    /// return is fixed when its receive is posted), and a grant completing
+    /// is an event of its own.
     fn msg_poll(&mut self, c: ChanId) {
         let slot_bytes = self.chans[c.ix()].slot_bytes;
         // The receiver names the link spans of a trace; untraced, the
@@ -864,24 +871,20 @@ impl<'a> Engine<'a> {
             .trace
             .is_some()
             .then(|| self.of_cmd.list[c.ix()].dst as u32);
-        loop {
-            let mut progress = false;
-            let ch = &mut self.chans[c.ix()];
-            if let Some((by, at)) = ch.msg.poll_grant() {
-                self.queue.push(at, Ev::OpDone(by).pack());
-                progress = true;
-            }
-            let figures = (ch.credit_ps, slot_bytes, ch.drain_gbps);
-            let horizon = (!ch.private).then_some(self.now);
-            let route = &ch.route;
-            if ch.msg.sender().is_some() {
-                self.fabric.prefetch(route);
-            }
+        let ch = &mut self.chans[c.ix()];
+        if let Some((by, at)) = ch.msg.poll_grant() {
+            self.queue.push(at, Ev::OpDone(by).pack());
+        }
+        let figures = (ch.credit_ps, slot_bytes, ch.drain_gbps);
+        let horizon = (!ch.private).then_some(self.now);
+        let route = &ch.route;
+        let sender = ch.msg.sender();
+        if sender.is_some() {
+            self.fabric.prefetch(route);
             let fabric = &mut self.fabric;
             let mut packets = 0u64;
             let mut bytes = 0u64;
             let mut comm_ps = 0;
-            let sender = ch.msg.sender();
             let log = &mut self.msg_log;
             let by = (sender.map(|s| s.inst.0), to);
             let private = ch.private;
@@ -918,13 +921,11 @@ impl<'a> Engine<'a> {
                     st.sent += bytes;
                     st.busy_ps[Unit::Comm as usize] += comm_ps;
                 }
-                progress = true;
             }
             match polled {
                 SendPoll::Done(d) => {
                     self.queue.push(d.done, Ev::OpDone(d.by).pack());
                     self.queue.push(d.free, Ev::CommFree(d.by.inst).pack());
-                    progress = true;
                 }
                 SendPoll::PumpAt(t) => {
                     let ch = &mut self.chans[c.ix()];
@@ -935,13 +936,13 @@ impl<'a> Engine<'a> {
                 }
                 SendPoll::Parked => {}
             }
-            if let Some((by, at)) = self.chans[c.ix()].msg.poll_recv() {
-                self.queue.push(at, Ev::OpDone(by).pack());
-                progress = true;
-            }
-            if !progress {
-                return;
-            }
+        }
+        let ch = &mut self.chans[c.ix()];
+        if let Some((by, at)) = ch.msg.poll_recv() {
+            self.queue.push(at, Ev::OpDone(by).pack());
+        }
+        if let Some((by, at)) = ch.msg.poll_grant() {
+            self.queue.push(at, Ev::OpDone(by).pack());
         }
     }
 
