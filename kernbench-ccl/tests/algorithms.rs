@@ -166,3 +166,40 @@ fn intercube_allreduce_on_every_sip_network() {
         }
     }
 }
+
+/// The estimate a run too large for its memory limit stops with.
+fn estimate_of(algo: &str, topo: &Topology) -> kernbench_core::sim::MemoryEstimate {
+    let reg = Registry::builtin();
+    let pes: Vec<PeId> = topo.pes().collect();
+    let s = RunSpec {
+        max_memory: Some(1),
+        data: false,
+        ..spec(4096, DType::F32, RedOp::Sum)
+    };
+    match run_on(topo, reg.get(algo).unwrap(), &pes, &s) {
+        Err(kernbench_ccl::run::RunError::Sim(kernbench_core::sim::SimError::TooLarge {
+            estimate,
+            ..
+        })) => estimate,
+        other => panic!("{algo}: expected the memory error, got {:?}", other.err()),
+    }
+}
+
+#[test]
+fn the_memory_estimate_counts_channels_and_the_programs_roles_share() {
+    // An all-to-all opens a channel from every rank to every other: at a
+    // thousand ranks they outweigh the commands.
+    let tiny = Topology::builtin("tiny").unwrap();
+    let e = estimate_of("pairwise_alltoall", &tiny);
+    assert_eq!(
+        (e.instances, e.channels, e.programs),
+        (16, 16 * 15, 1),
+        "{e}"
+    );
+    // A binomial reduce lowers to one program per level of its tree; a
+    // sample with repeats does not stand for one program per pair of ranks.
+    let default = Topology::builtin("default").unwrap();
+    let e = estimate_of("binomial_reduce", &default);
+    assert!(e.programs >= 2 && e.programs <= 16, "{e}");
+    assert!(e.channels > 0 && e.channels < 256, "{e}");
+}

@@ -159,7 +159,7 @@ struct Shapes {
 
 /// The most commands the templates of one launch keep in their graphs
 /// (tens of MiB): past it, further shapes lower instance by instance.
-const TEMPLATE_COMMANDS: usize = 1 << 18;
+pub(crate) const TEMPLATE_COMMANDS: usize = 1 << 18;
 
 /// Lowered programs by content: instances whose programs are the same
 /// template share one, each with the dependencies where its own differ.
@@ -240,7 +240,7 @@ pub(crate) struct Instance {
     /// The instance's own splits, and the row of each of its HBM ops.
     pc_rows: PcTable,
     pcs: Vec<u32>,
-    comm: CommList,
+    pub(crate) comm: CommList,
     pub(crate) table: CmdTable,
     graph: Option<CommandGraph>,
     /// The remote endpoints its DMAs reach, by the index its ops hold.

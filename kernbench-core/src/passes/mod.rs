@@ -27,7 +27,7 @@ pub mod trace;
 
 pub(crate) use compile::{
     bound_program, compile, compile_instance, par_map, par_map_grain, Binding, Compiled, Interner,
-    PcTable,
+    PcTable, TEMPLATE_COMMANDS,
 };
 pub use compile::{bound_programs, inspect, lowered_alone, Compilation};
 pub use error::CompileError;

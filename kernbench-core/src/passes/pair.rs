@@ -106,6 +106,25 @@ impl CommList {
     pub fn peer(&self, c: &CommCmd) -> Peer {
         self.peers[(c.peer_send & !SEND) as usize]
     }
+
+    /// How many distinct peers the instance sends to: the channels it
+    /// opens, as pairing gives one channel to each peer a sender names.
+    pub fn send_peers(&self) -> usize {
+        let mut seen = vec![false; self.peers.len()];
+        self.cmds
+            .iter()
+            .filter(|c| c.is_send())
+            .filter(|c| !std::mem::replace(&mut seen[(c.peer_send & !SEND) as usize], true))
+            .count()
+    }
+
+    /// How many of the sends and receives name their peer by rank.
+    pub fn rank_addressed(&self) -> usize {
+        self.cmds
+            .iter()
+            .filter(|c| matches!(self.peer(c), Peer::Rank(_)))
+            .count()
+    }
 }
 
 /// The sends and receives of a graph, in program order.
