@@ -187,7 +187,12 @@ impl<'a> Acc<'a> {
         r.bottleneck_gbps = r.bottleneck_gbps.min(link.gbps);
     }
 
-    pub(crate) fn finish(self) -> Route {
+    /// The route, its hops held in a buffer of their own length: a launch
+    /// keeps one route per channel (a million for a 1024-PE all-to-all),
+    /// and the doubling growth of the walk would leave up to half of each
+    /// buffer unused.
+    pub(crate) fn finish(mut self) -> Route {
+        self.route.hops.shrink_to_fit();
         self.route
     }
 }
