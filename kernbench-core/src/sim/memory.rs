@@ -23,10 +23,10 @@ pub const RANK_BYTES_PER_COMMAND: u64 = 64;
 /// Bytes per command of a lowered program (ops, dependencies both ways),
 /// once per distinct program.
 pub const PROGRAM_BYTES_PER_COMMAND: u64 = 200;
-/// Bytes per IPCQ channel: its pairing entry, its route (kept twice: by the
-/// launch and by the engine), its ring of ticket times and the queues of
-/// its model. A 1024-PE all-to-all (a million channels, 1.2 KiB of rank
-/// data each) peaks at about 2 KiB a channel over its commands' share.
+/// Bytes per IPCQ channel: its entry in pairing, its route, its ring of
+/// ticket times and the queues of its model. A 1024-PE all-to-all (a
+/// million channels) peaks at about 1.6 KiB a channel over its commands'
+/// share; this keeps a margin above that.
 pub const CHANNEL_BYTES: u64 = 2048;
 /// Extra bytes per command when the graphs are kept (data execution or a trace).
 pub const GRAPH_BYTES_PER_COMMAND: u64 = 350;
