@@ -50,7 +50,7 @@ fn assert_path(t: &Topology, r: &Route, src: Node, dst: Node) {
         "a route never visits a node twice"
     );
     let lat: u64 = r.hops.iter().map(|h| t.link(h.link).latency_ps).sum();
-    let ovh: u64 = r.hops.iter().map(|h| h.overhead_ps).sum();
+    let ovh: u64 = r.hops.iter().map(|h| t.link(h.link).overhead_ps).sum();
     assert_eq!((r.latency_ps, r.overhead_ps), (lat, ovh));
     let bn = r
         .hops

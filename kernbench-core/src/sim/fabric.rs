@@ -99,6 +99,10 @@ struct Train {
 /// Link state of a run.
 pub struct Fabric {
     links: Vec<LinkState>,
+    /// Per link, the overhead a transfer pays at the node it enters the
+    /// link from ([`Link::overhead_ps`]; [`LinkState`] fills a cache line
+    /// without it).
+    entry: Vec<Ps>,
     /// Per link, the idle gaps `(from, to)` in time order that reservations
     /// left before its latest one ([`LinkState::gap`]), while they may
     /// still be used.
@@ -131,6 +135,7 @@ impl Fabric {
                 gap: (0, 0),
                 memo: (0, 0),
             })),
+            entry: links.iter().map(|l| l.overhead_ps).collect(),
             gaps: vec![Vec::new(); links.len()],
             spilled: vec![false; links.len()],
             private: vec![false; links.len()],
@@ -336,7 +341,7 @@ impl Fabric {
         for (k, hop) in route.hops.iter().enumerate() {
             let l = hop.link.0 as usize;
             let link = &mut self.links[l];
-            head += hop.overhead_ps;
+            head += self.entry[l];
             let ser = link.ser(bytes);
             let (start, end) = self.stay(l, head, ser, tail_in);
             let link = &mut self.links[l];
@@ -542,6 +547,7 @@ mod tests {
                 to: Node::Pe(crate::PeId::new(0, 0, 1)),
                 gbps: 1.0,
                 latency_ps: 0,
+                overhead_ps: 0,
             };
             let mut fabric = Fabric::new(&[link]);
             let mut reference = OneList::default();
@@ -567,21 +573,19 @@ mod tests {
         let table: Vec<Link> = links
             .iter()
             .enumerate()
-            .map(|(k, &(gbps, latency_ps, _))| Link {
+            .map(|(k, &(gbps, latency_ps, overhead_ps))| Link {
                 kind: LinkKind::Noc,
                 from: pe(k),
                 to: pe(k + 1),
                 gbps,
                 latency_ps,
+                overhead_ps,
             })
             .collect();
         let route = Route {
-            hops: links
-                .iter()
-                .enumerate()
-                .map(|(k, &(_, _, overhead_ps))| Hop {
+            hops: (0..links.len())
+                .map(|k| Hop {
                     link: LinkId(k as u32),
-                    overhead_ps,
                 })
                 .collect(),
             latency_ps: links.iter().map(|l| l.1).sum(),

@@ -227,6 +227,9 @@ pub struct Link {
     pub gbps: f64,
     /// Latency, ps.
     pub latency_ps: Ps,
+    /// Overhead paid once per transfer at the node bytes enter it from (an
+    /// IO_CPU, an M_CPU or the SIP switch; 0 elsewhere), ps.
+    pub overhead_ps: Ps,
 }
 
 /// No link / no direction.
@@ -291,8 +294,6 @@ pub(crate) struct IoLinks {
 #[derive(Clone, Debug)]
 pub(crate) struct Fabric {
     pub links: Vec<Link>,
-    /// Per link: the per-transfer overhead of its `from` node.
-    pub overhead: Vec<Ps>,
     pub graph: DiGraph<Node, LinkId>,
     pub template: CubeTemplate,
     /// Per global cube (`sip * cubes_per_sip + cube`): first link of its block.
@@ -339,7 +340,6 @@ impl Clone for SearchCount {
 struct Builder<'a> {
     layout: &'a Layout,
     links: Vec<Link>,
-    overhead: Vec<Ps>,
     graph: DiGraph<Node, LinkId>,
     index: HashMap<Node, NodeIndex>,
 }
@@ -373,8 +373,8 @@ impl Builder<'_> {
             to,
             gbps: fig.gbps,
             latency_ps: fig.latency_ps,
+            overhead_ps: self.overhead_of(from),
         });
-        self.overhead.push(self.overhead_of(from));
         id
     }
 
@@ -587,7 +587,6 @@ pub(crate) fn build(layout: &Layout) -> Fabric {
     let mut b = Builder {
         layout,
         links: Vec::new(),
-        overhead: Vec::new(),
         graph: DiGraph::new(),
         index: HashMap::new(),
     };
@@ -760,7 +759,6 @@ pub(crate) fn build(layout: &Layout) -> Fabric {
 
     Fabric {
         links: b.links,
-        overhead: b.overhead,
         graph: b.graph,
         template,
         cube_base,

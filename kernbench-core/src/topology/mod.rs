@@ -338,7 +338,7 @@ impl Topology {
 
     /// The per-transfer overhead of the node a link starts at, ps.
     pub fn link_overhead_ps(&self, id: LinkId) -> Ps {
-        self.fabric.overhead[id.index()]
+        self.fabric.links[id.index()].overhead_ps
     }
 
     fn router(&self) -> Router<'_> {

@@ -63,13 +63,13 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// One link of a route.
+/// One link of a route. Its entry overhead is the link's own
+/// ([`Link::overhead_ps`]): a launch keeps a route per channel, a million
+/// of them for a 1024-PE all-to-all, so a hop holds the link alone.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Hop {
     /// The link.
     pub link: LinkId,
-    /// Overhead paid once per transfer at the node entering this link, ps.
-    pub overhead_ps: Ps,
 }
 
 /// A path of links from one endpoint to another.
@@ -156,7 +156,6 @@ pub(crate) enum Loc {
 /// Accumulates a route.
 pub(crate) struct Acc<'a> {
     links: &'a [Link],
-    overhead: &'a [Ps],
     route: Route,
     /// A leg had no live path.
     pub(crate) broken: bool,
@@ -166,7 +165,6 @@ impl<'a> Acc<'a> {
     pub(crate) fn new(fabric: &'a Fabric) -> Acc<'a> {
         Acc {
             links: &fabric.links,
-            overhead: &fabric.overhead,
             route: Route::empty(),
             broken: false,
         }
@@ -176,12 +174,9 @@ impl<'a> Acc<'a> {
         debug_assert_ne!(id, NONE, "routing reached a link that does not exist");
         let i = id as usize;
         let link = &self.links[i];
-        let overhead_ps = self.overhead[i];
+        let overhead_ps = link.overhead_ps;
         let r = &mut self.route;
-        r.hops.push(Hop {
-            link: LinkId(id),
-            overhead_ps,
-        });
+        r.hops.push(Hop { link: LinkId(id) });
         r.latency_ps = r.latency_ps.saturating_add(link.latency_ps);
         r.overhead_ps = r.overhead_ps.saturating_add(overhead_ps);
         r.bottleneck_gbps = r.bottleneck_gbps.min(link.gbps);
