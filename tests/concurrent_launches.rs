@@ -345,3 +345,17 @@ fn a_malformed_run_is_refused_with_what_is_wrong() {
         Err(SimError::Launch(LaunchError::NoPes))
     ));
 }
+
+#[test]
+fn a_launch_on_no_pes_is_refused_before_its_memory_is_estimated() {
+    let mut s = setup(1);
+    let p0 = s.pes[0];
+    let x = s.buf(&ramp(N, 1.0), &[p0]);
+    let y = s.buf(&ramp(N, 0.5), &[p0]);
+    let r = simulate_many(&mut s.m, &[Queued::new(axpy_launch(&x, &y, Vec::new()))]);
+    assert!(
+        matches!(r, Err(SimError::Launch(LaunchError::NoPes))),
+        "{:?}",
+        r.err()
+    );
+}
