@@ -175,17 +175,19 @@ pub(crate) struct Interner {
 
 impl Interner {
     /// The template of `g`'s shape (hash `h`), if one was lowered.
+    ///
+    /// The graphs are compared after the lock is released: a comparison
+    /// reads both graphs whole, and under the lock it would keep every
+    /// other compiling thread from its own lookup.
     fn template(&self, h: u64, g: &CommandGraph) -> Option<Arc<Template>> {
         if self.lower_each {
             return None;
         }
-        let shapes = self.by_shape.lock().unwrap_or_else(|p| p.into_inner());
-        shapes
-            .kept
-            .get(&h)?
-            .iter()
-            .find(|t| same_shape(&t.graph, g))
-            .cloned()
+        let candidates: smallvec::SmallVec<[Arc<Template>; 2]> = {
+            let shapes = self.by_shape.lock().unwrap_or_else(|p| p.into_inner());
+            shapes.kept.get(&h)?.iter().cloned().collect()
+        };
+        candidates.into_iter().find(|t| same_shape(&t.graph, g))
     }
 
     /// Keeps a template for `g`'s shape (hash `h`) when the shape was seen
