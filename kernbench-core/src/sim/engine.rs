@@ -398,7 +398,7 @@ impl<'a> Engine<'a> {
             super::huge::collect(cfg.chan_routes.into_iter().enumerate().map(|(k, route)| {
                 let private = route.hops.iter().all(|h| users[h.link.0 as usize] == 1);
                 let gate = &cfg.gates[inst_gate[cfg.channels.list[k].src] as usize];
-                Chan::new(route, &gate.ipcq, gate.drain_gbps, private)
+                Chan::new(route, &gate.ipcq, (gate.drain_gbps, private), cfg.model)
             }));
         let op_start = if cfg.spans {
             insts.iter().map(|i| vec![0; i.prog.ops.len()]).collect()
@@ -557,7 +557,7 @@ impl<'a> Engine<'a> {
                 Ev::SendNext(r) => self.slot_pump_send(r),
                 Ev::Visible(c) => self.slot_visible(c),
                 Ev::Credit(c) => {
-                    self.chans[c.ix()].slot.credits += 1;
+                    self.chans[c.ix()].slot_mut().credits += 1;
                     self.slot_pump_grant(c);
                 }
                 Ev::Pump(c) => {
@@ -772,7 +772,7 @@ impl<'a> Engine<'a> {
                 let n = tickets(bytes, self.chans[c.ix()].slot_bytes);
                 match self.model {
                     FabricModel::Slots => {
-                        let ch = &mut self.chans[c.ix()].slot;
+                        let ch = self.chans[c.ix()].slot_mut();
                         debug_assert!(
                             ch.active_grant.is_none(),
                             "sends on one channel are ordered"
@@ -801,7 +801,7 @@ impl<'a> Engine<'a> {
                 }
                 match self.model {
                     FabricModel::Slots => {
-                        self.chans[c.ix()].slot.sent = 0;
+                        self.chans[c.ix()].slot_mut().sent = 0;
                         self.slot_pump_send(r);
                     }
                     FabricModel::Messages => {
@@ -819,16 +819,16 @@ impl<'a> Engine<'a> {
                     FabricModel::Slots => {
                         let ch = &mut self.chans[c.ix()];
                         debug_assert!(
-                            ch.slot.active_recv.is_none(),
+                            ch.slot_mut().active_recv.is_none(),
                             "receives on one channel are ordered"
                         );
-                        let take = ch.slot.queued.min(n as u32);
-                        ch.slot.queued -= take;
+                        let take = ch.slot_mut().queued.min(n as u32);
+                        ch.slot_mut().queued -= take;
                         let credit_at = now + ch.credit_ps;
                         if take == n as u32 {
                             self.push(now, Ev::OpDone(r));
                         } else {
-                            ch.slot.active_recv = Some(SlotRecv {
+                            ch.slot_mut().active_recv = Some(SlotRecv {
                                 by: r,
                                 got: take,
                                 need: n as u32,
@@ -956,20 +956,20 @@ impl<'a> Engine<'a> {
         let c = self.insts[r.inst.ix()].chan(chan);
         let s = &mut self.insts[r.inst.ix()];
         let ch = &mut self.chans[c.ix()];
-        let mut sent = ch.slot.sent;
+        let mut sent = ch.slot_mut().sent;
         if sent >= bytes.max(1) {
             // Every packet is on its way: the comm engine is free again.
             self.free_unit(r.inst, Unit::Comm);
             return;
         }
-        if ch.slot.granted == 0 {
-            ch.slot.waiting_send = Some(r);
+        if ch.slot_mut().granted == 0 {
+            ch.slot_mut().waiting_send = Some(r);
             return;
         }
         let to = self.of_cmd.list[c.ix()].dst as u32;
         let mut t = now;
-        while ch.slot.granted > 0 && sent < bytes.max(1) {
-            ch.slot.granted -= 1;
+        while ch.slot_mut().granted > 0 && sent < bytes.max(1) {
+            ch.slot_mut().granted -= 1;
             let pkt = ch.slot_bytes.min(bytes - sent).max(1);
             let first = sent == 0;
             sent += pkt;
@@ -993,7 +993,7 @@ impl<'a> Engine<'a> {
             }
             t = inject_end;
         }
-        ch.slot.sent = sent;
+        ch.slot_mut().sent = sent;
         self.push(t, Ev::SendNext(r));
     }
 
@@ -1001,7 +1001,7 @@ impl<'a> Engine<'a> {
     /// send waiting for a granted slot.
     fn slot_pump_grant(&mut self, c: ChanId) {
         let now = self.now;
-        let ch = &mut self.chans[c.ix()].slot;
+        let ch = self.chans[c.ix()].slot_mut();
         if let Some(g) = ch.active_grant.as_mut() {
             let take = g.need.min(ch.credits);
             g.need -= take;
@@ -1013,7 +1013,7 @@ impl<'a> Engine<'a> {
                 self.push(now, Ev::OpDone(by));
             }
         }
-        let ch = &mut self.chans[c.ix()].slot;
+        let ch = self.chans[c.ix()].slot_mut();
         if ch.granted > 0 {
             if let Some(r) = ch.waiting_send.take() {
                 self.slot_pump_send(r);
@@ -1025,19 +1025,19 @@ impl<'a> Engine<'a> {
         let now = self.now;
         let ch = &mut self.chans[c.ix()];
         let credit_at = now + ch.credit_ps;
-        match ch.slot.active_recv.as_mut() {
+        match ch.slot_mut().active_recv.as_mut() {
             Some(rv) => {
                 rv.got += 1;
                 let (by, done) = (rv.by, rv.got == rv.need);
                 if done {
-                    ch.slot.active_recv = None;
+                    ch.slot_mut().active_recv = None;
                 }
                 self.push(credit_at, Ev::Credit(c));
                 if done {
                     self.push(now, Ev::OpDone(by));
                 }
             }
-            None => ch.slot.queued += 1,
+            None => ch.slot_mut().queued += 1,
         }
     }
 

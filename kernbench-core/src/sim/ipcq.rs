@@ -48,12 +48,19 @@ pub(crate) struct Chan {
     pub(crate) packets: u64,
     /// Bytes injected.
     pub(crate) bytes: u64,
-    pub(crate) slot: SlotChan,
+    /// The slot model's state, under that model only: a message-model run
+    /// of a million channels would carry it unused in each.
+    slot: Option<Box<SlotChan>>,
     pub(crate) msg: MsgChan,
 }
 
 impl Chan {
-    pub(crate) fn new(route: Route, ipcq: &IpcqSpec, drain_gbps: f64, private: bool) -> Self {
+    pub(crate) fn new(
+        route: Route,
+        ipcq: &IpcqSpec,
+        (drain_gbps, private): (f64, bool),
+        model: FabricModel,
+    ) -> Self {
         let slots = ipcq.slots;
         Chan {
             slot_bytes: ipcq.slot_bytes,
@@ -65,18 +72,37 @@ impl Chan {
             slots,
             packets: 0,
             bytes: 0,
-            slot: SlotChan {
-                credits: slots,
-                ..SlotChan::default()
-            },
+            slot: (model == FabricModel::Slots).then(|| {
+                Box::new(SlotChan {
+                    credits: slots,
+                    ..SlotChan::default()
+                })
+            }),
             msg: MsgChan::new(slots),
         }
+    }
+
+    /// The slot model's state (a channel of a slot-model run).
+    fn slot(&self) -> &SlotChan {
+        self.slot
+            .as_deref()
+            .expect("a channel of a slot-model run has slot state")
+    }
+
+    /// The slot model's state, to change (a channel of a slot-model run).
+    pub(crate) fn slot_mut(&mut self) -> &mut SlotChan {
+        self.slot
+            .as_deref_mut()
+            .expect("a channel of a slot-model run has slot state")
     }
 
     /// Slots granted or filled and not yet returned (for deadlock reports).
     pub(crate) fn slots_held(&self, model: FabricModel) -> u32 {
         match model {
-            FabricModel::Slots => self.slots - self.slot.credits - self.slot.granted,
+            FabricModel::Slots => {
+                let s = self.slot();
+                self.slots - s.credits - s.granted
+            }
             FabricModel::Messages => self.msg.held(),
         }
     }
@@ -85,7 +111,7 @@ impl Chan {
     pub(crate) fn recv_progress(&self, model: FabricModel) -> (u64, u64) {
         match model {
             FabricModel::Slots => self
-                .slot
+                .slot()
                 .active_recv
                 .map(|r| (u64::from(r.got), u64::from(r.need)))
                 .unwrap_or((0, 0)),
