@@ -232,6 +232,17 @@ pub(crate) struct SendDone {
     pub(crate) free: Ps,
 }
 
+/// Appends to one of a channel's queues, whose first allocation holds one
+/// entry: most channels of an all-to-all carry one message, and a queue's
+/// default first growth (to four) would give each of a million channels
+/// room it never uses. A busier channel's queue then grows as usual.
+fn push_small<T>(q: &mut VecDeque<T>, x: T) {
+    if q.capacity() == 0 {
+        q.reserve_exact(1);
+    }
+    q.push_back(x);
+}
+
 /// The message model's state of a channel: tickets and their times.
 #[derive(Debug)]
 pub(crate) struct MsgChan {
@@ -306,7 +317,7 @@ impl MsgChan {
         debug_assert!(self.grant.is_none(), "grants on one channel are ordered");
         let first = self.grant_next;
         self.grant_next += n;
-        self.grant_starts.push_back((first, now));
+        push_small(&mut self.grant_starts, (first, now));
         self.grant = Some(Grant {
             by,
             start: now,
@@ -439,7 +450,7 @@ impl MsgChan {
         {
             self.grant_starts.pop_front();
         }
-        self.drained.push_back((s.end, s.drain_max));
+        push_small(&mut self.drained, (s.end, s.drain_max));
         SendPoll::Done(SendDone {
             by: s.by,
             done: s.pump,
