@@ -25,9 +25,10 @@ pub const RANK_BYTES_PER_COMMAND: u64 = 64;
 pub const PROGRAM_BYTES_PER_COMMAND: u64 = 200;
 /// Bytes per IPCQ channel: its entry in pairing, its route, its ring of
 /// ticket times and the queues of its model. A 1024-PE all-to-all (a
-/// million channels) peaks at about 1 KiB a channel over its commands'
-/// share (1.05 KiB before slot-model state was left out of message-model
-/// channels); this keeps a margin above that.
+/// million channels) peaks at about 0.9 KiB a channel over its commands'
+/// share (1.05 KiB before message-model channels left out slot-model
+/// state and started their queues at one entry); this keeps a margin
+/// above that.
 pub const CHANNEL_BYTES: u64 = 1280;
 /// Extra bytes per command when the graphs are kept (data execution or a trace).
 pub const GRAPH_BYTES_PER_COMMAND: u64 = 350;
