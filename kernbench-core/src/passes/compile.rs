@@ -46,8 +46,91 @@ use std::sync::Arc;
 pub(crate) struct Binding {
     pub(crate) chans: Vec<u32>,
     pub(crate) routes: Vec<u32>,
-    pub(crate) pcs: Vec<u32>,
+    pub(crate) pcs: PcRows,
     pub(crate) deps: DepPatch,
+}
+
+/// The [`PcTable`] row of each HBM op of an instance, in op order.
+///
+/// Instances whose HBM ops split alike hold one list between them, and a
+/// list of one row is held as that row: the engine then reads an HBM op's
+/// row from a list every instance reads (or from the instance itself), not
+/// from a list of its own that at 4096 PEs is rarely cached, and the run
+/// keeps four bytes per HBM op once, not for every instance.
+#[derive(Clone, Debug)]
+pub(crate) enum PcRows {
+    /// `len` ops, each on row `row`.
+    Same { row: u32, len: usize },
+    /// Each op's row, in a list shared with the instances that split alike.
+    Each(Arc<[u32]>),
+}
+
+impl Default for PcRows {
+    fn default() -> Self {
+        PcRows::Same { row: 0, len: 0 }
+    }
+}
+
+impl PcRows {
+    /// The row of the `k`-th HBM op.
+    pub(crate) fn get(&self, k: usize) -> u32 {
+        match self {
+            PcRows::Same { row, len } => {
+                debug_assert!(k < *len, "HBM op {k} of {len}");
+                *row
+            }
+            PcRows::Each(rows) => rows[k],
+        }
+    }
+
+    /// Each op's row, in op order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        let len = match self {
+            PcRows::Same { len, .. } => *len,
+            PcRows::Each(rows) => rows.len(),
+        };
+        (0..len).map(|k| self.get(k))
+    }
+}
+
+/// Makes [`PcRows`], sharing equal lists.
+#[derive(Default)]
+pub(crate) struct PcRowsInterner(rustc_hash::FxHashSet<Arc<[u32]>>);
+
+impl PcRowsInterner {
+    /// The rows `rows`, held once when they are all one, else in the list
+    /// equal to them that an earlier instance holds.
+    pub(crate) fn rows(&mut self, rows: &[u32]) -> PcRows {
+        match rows.first() {
+            None => PcRows::default(),
+            Some(&row) if rows.iter().all(|&r| r == row) => PcRows::Same {
+                row,
+                len: rows.len(),
+            },
+            Some(_) => {
+                if let Some(list) = self.0.get(rows) {
+                    return PcRows::Each(Arc::clone(list));
+                }
+                let list: Arc<[u32]> = rows.into();
+                self.0.insert(Arc::clone(&list));
+                PcRows::Each(list)
+            }
+        }
+    }
+
+    /// `rows` with each row renumbered by `to` (into another table's numbering).
+    fn renumber(&mut self, rows: &PcRows, to: &[u32]) -> PcRows {
+        match rows {
+            PcRows::Same { row, len } => PcRows::Same {
+                row: to[*row as usize],
+                len: *len,
+            },
+            PcRows::Each(list) => {
+                let moved: Vec<u32> = list.iter().map(|&r| to[r as usize]).collect();
+                self.rows(&moved)
+            }
+        }
+    }
 }
 
 /// The distinct splits of an HBM op's bytes over the pseudo-channels in a
@@ -287,12 +370,13 @@ impl Compiled {
             self.pcs.n = other.pcs.n;
         }
         let rows = self.pcs.merge(&other.pcs);
+        let mut pc_rows = PcRowsInterner::default();
         self.programs.extend(other.programs);
         self.bindings
             .extend(other.bindings.into_iter().map(|mut b| {
                 b.chans.iter_mut().for_each(|c| *c += chan_base);
                 b.routes.iter_mut().for_each(|r| *r += route_base);
-                b.pcs.iter_mut().for_each(|r| *r = rows[*r as usize]);
+                b.pcs = pc_rows.renumber(&b.pcs, &rows);
                 b
             }));
         self.tables.extend(other.tables);
@@ -522,12 +606,7 @@ pub(crate) fn bound_program(prog: Arc<PeProgram>, b: Binding, table: &PcTable) -
         }
         (p.dep_start, p.deps) = (dep_start, deps);
     }
-    p.pc_bytes = b
-        .pcs
-        .iter()
-        .flat_map(|&r| table.split(r))
-        .copied()
-        .collect();
+    p.pc_bytes = b.pcs.iter().flat_map(|r| table.split(r)).copied().collect();
     p
 }
 
@@ -654,6 +733,8 @@ fn compile_with(
         pcs: PcTable::new((topo.pe_spec().hbm_pcs as usize).clamp(1, 64)),
         lowered: units.iter().filter(|u| u.lowered).count(),
     };
+    let mut pc_rows = PcRowsInterner::default();
+    let mut row_scratch = Vec::new();
     for (i, u) in units.into_iter().enumerate() {
         let pe = launch.pes[i];
         let chans = std::mem::take(&mut local_chans[i]);
@@ -663,7 +744,11 @@ fn compile_with(
         out.bindings.push(Binding {
             chans,
             routes: routes_of,
-            pcs: u.pcs.iter().map(|&r| rows[r as usize]).collect(),
+            pcs: {
+                row_scratch.clear();
+                row_scratch.extend(u.pcs.iter().map(|&r| rows[r as usize]));
+                pc_rows.rows(&row_scratch)
+            },
             deps: u.deps,
         });
         out.tables.push(u.table);
@@ -674,4 +759,42 @@ fn compile_with(
     (out.routes, out.route_ends) = routes.into_parts();
     out.chan_routes = route::channel_routes(topo, &launch.pes, &out.channels)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pc_rows_hold_one_row_once_and_share_equal_lists() {
+        let mut interner = PcRowsInterner::default();
+        let same = interner.rows(&[3, 3, 3]);
+        assert!(matches!(same, PcRows::Same { row: 3, len: 3 }));
+        assert_eq!(same.iter().collect::<Vec<_>>(), [3, 3, 3]);
+        let empty = interner.rows(&[]);
+        assert_eq!(empty.iter().count(), 0);
+
+        let (a, b) = (interner.rows(&[0, 1, 1, 2]), interner.rows(&[0, 1, 1, 2]));
+        let (PcRows::Each(la), PcRows::Each(lb)) = (&a, &b) else {
+            panic!("rows that differ are held as a list");
+        };
+        assert!(Arc::ptr_eq(la, lb), "equal lists are one list");
+        assert_eq!((0..4).map(|k| b.get(k)).collect::<Vec<_>>(), [0, 1, 1, 2]);
+        let c = interner.rows(&[0, 1, 2, 2]);
+        assert_eq!(c.iter().collect::<Vec<_>>(), [0, 1, 2, 2]);
+
+        // Renumbered into another table: 0 -> 5, 1 -> 5, 2 -> 7.
+        let to = [5, 5, 7, 9];
+        let moved = interner.renumber(&a, &to);
+        assert_eq!(moved.iter().collect::<Vec<_>>(), [5, 5, 5, 7]);
+        let ones = interner.rows(&[1, 1]);
+        let moved_same = interner.renumber(&ones, &to);
+        assert!(matches!(moved_same, PcRows::Same { row: 5, len: 2 }));
+        let zero_one = interner.rows(&[0, 1]);
+        let all_five = interner.renumber(&zero_one, &to);
+        assert!(
+            matches!(all_five, PcRows::Same { row: 5, len: 2 }),
+            "rows that become one are held as one"
+        );
+    }
 }

@@ -424,7 +424,7 @@ impl PeState {
         at: u32,
         splits: &'s super::engine::HbmSplits,
     ) -> &'s [(u32, Ps)] {
-        splits.row(self.bind.pcs[at as usize / splits.n()])
+        splits.row(self.bind.pcs.get(at as usize / splits.n()))
     }
 
     /// Runs the HBM op `op` starting at `now` on the pseudo-channels of
