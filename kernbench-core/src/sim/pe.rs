@@ -294,17 +294,18 @@ pub(crate) struct PeState {
     /// The program, possibly shared with other instances.
     pub(crate) prog: Arc<PeProgram>,
     dependents: Arc<Dependents>,
-    /// Next op of each engine's queue.
-    head: [usize; UNITS],
+    /// Next op of each engine's queue (a program's ops are counted in
+    /// `u32`, as its dependencies are).
+    head: [u32; UNITS],
     /// Ops not yet done.
     pub(crate) left: usize,
-    pub(crate) end_ps: Ps,
-    pub(crate) busy_ps: [Ps; UNITS],
     /// The index of its PE's [`Core`] in the run.
     pub(crate) core: u32,
     /// Whether its launch has begun and it has started (a straggler
     /// starts late): until then no engine serves it.
     pub(crate) started: bool,
+    pub(crate) end_ps: Ps,
+    pub(crate) busy_ps: [Ps; UNITS],
     pub(crate) flops: u64,
     pub(crate) hbm_read: u64,
     pub(crate) hbm_write: u64,
@@ -399,7 +400,7 @@ impl PeState {
     /// The op at the head of engine `u`'s queue, if it is ready (the
     /// caller checks that the engine is idle).
     pub(crate) fn ready_on(&self, u: usize, progress: &OpProgress) -> Option<OpId> {
-        let &op = self.prog.queues[u].get(self.head[u])?;
+        let &op = self.prog.queues[u].get(self.head[u] as usize)?;
         (progress.remaining(self, OpId(op)) == 0).then_some(OpId(op))
     }
 
@@ -463,6 +464,31 @@ mod tests {
     use super::*;
     use crate::ir::CmdId;
     use crate::passes::lower::Op;
+
+    /// What every op of an instance reads or writes lies in its state's
+    /// first two cache lines, and the state starts a line.
+    #[test]
+    fn an_instances_hot_state_fills_its_first_two_cache_lines() {
+        use std::mem::{align_of, offset_of, size_of};
+        assert_eq!(align_of::<PeState>(), 64);
+        let hot = [
+            (offset_of!(PeState, first), size_of::<usize>()),
+            (offset_of!(PeState, prog), size_of::<Arc<PeProgram>>()),
+            (
+                offset_of!(PeState, dependents),
+                size_of::<Arc<Dependents>>(),
+            ),
+            (offset_of!(PeState, head), size_of::<[u32; UNITS]>()),
+            (offset_of!(PeState, left), size_of::<usize>()),
+            (offset_of!(PeState, end_ps), size_of::<Ps>()),
+            (offset_of!(PeState, busy_ps), size_of::<[Ps; UNITS]>()),
+            (offset_of!(PeState, core), size_of::<u32>()),
+            (offset_of!(PeState, started), size_of::<bool>()),
+        ];
+        for (at, len) in hot {
+            assert!(at + len <= 128, "a hot field ends at byte {}", at + len);
+        }
+    }
 
     /// A program of `deps.len()` zero-time joins with these dependencies.
     fn joins(deps: &[&[u32]]) -> PeProgram {
