@@ -283,8 +283,8 @@ impl OpProgress {
 ///
 /// Laid out by use (`repr(C)`, from a cache line's start): the first two
 /// lines hold what every op of the instance reads or writes as it starts
-/// and completes, the third the counters ops of one kind add to, and the
-/// rest what sends, receives, remote DMAs and patched dependencies read.
+/// and completes, then come the counters ops of one kind add to, and last
+/// what sends, receives, remote DMAs and patched dependencies read.
 /// At thousands of instances an event rarely finds its instance cached,
 /// and the compiler's own order spread the hot fields over more lines.
 #[repr(C, align(64))]
